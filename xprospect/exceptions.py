@@ -1,0 +1,28 @@
+"""Exceptions and warnings raised by xprospect."""
+
+from __future__ import annotations
+
+__all__ = ["CRSError", "DataError", "GridError", "XProspectError", "XProspectWarning"]
+
+
+class XProspectError(ValueError):
+    """Base class of every error xprospect raises on bad input.
+
+    It subclasses :class:`ValueError` so that ``except ValueError`` keeps working.
+    """
+
+
+class DataError(XProspectError):
+    """A table, file, column or value cannot be used as given."""
+
+
+class CRSError(XProspectError):
+    """A coordinate reference system is missing, invalid or does not match."""
+
+
+class GridError(XProspectError):
+    """A grid or voxel template is malformed (spacing, orientation, overlap)."""
+
+
+class XProspectWarning(UserWarning):
+    """Something was handled by a stated policy that the user may want to know about."""
