@@ -29,6 +29,17 @@ def get_crs(obj: xr.Dataset | xr.DataArray) -> CRS | None:
     return CRS.from_user_input(crs)
 
 
+def write_crs(obj, crs: Any):
+    """Return a shallow copy of ``obj`` with ``crs`` written the rioxarray way.
+
+    ``obj.rio.write_crs(crs)`` deep-copies every data variable (seconds on a large
+    grid); writing in place on a shallow copy shares the data instead.
+    """
+    out = obj.copy(deep=False)
+    out.rio.write_crs(crs, inplace=True)
+    return out
+
+
 def require_crs(obj: xr.Dataset | xr.DataArray, what: str) -> CRS:
     """Return the CRS of ``obj`` or raise naming ``what`` lacks one."""
     crs = get_crs(obj)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
+from xprospect._dims import write_crs
+
 __all__ = ["DEFAULT_ELEMENTS", "SyntheticWorld", "survey"]
 
 DEFAULT_ELEMENTS: tuple[str, ...] = (
@@ -131,7 +133,7 @@ class SyntheticWorld:
         for e in elements or self.elements:
             out[e] = (("y", "x"), 10 ** self.log10_truth(xx, yy, e),
                       {"units": self.samples[e].attrs["units"]})
-        return out.rio.write_crs(self.crs)
+        return write_crs(out, self.crs)
 
 
 def _drainage_sites(rng, n, bounds) -> tuple[np.ndarray, np.ndarray]:
@@ -231,7 +233,8 @@ def survey(
         {"strength": ("deposit", strength), "known": ("deposit", known)},
         coords={"x": ("deposit", dep_xy[:, 0]), "y": ("deposit", dep_xy[:, 1]),
                 "deposit_id": ("deposit", np.array(dep_names, dtype=object))},
-    ).rio.write_crs(crs)
+    )
+    deposits = write_crs(deposits, crs)
     world = SyntheticWorld(
         samples=xr.Dataset(), deposits=deposits, crs=crs, bounds=tuple(bounds),  # type: ignore[arg-type]
         elements=elements, _log_background=log_bg, _lith=lith, _halo=halos, _dep_xy=dep_xy,
@@ -247,5 +250,5 @@ def survey(
                 "sample_id": ("sample", np.array([f"S{i:06d}" for i in range(x.size)], dtype=object))},
         attrs={"title": f"xprospect synthetic survey (seed={seed})", "source": "xprospect.synthetic"},
     )
-    world.samples = samples.rio.write_crs(crs)
+    world.samples = write_crs(samples, crs)
     return world

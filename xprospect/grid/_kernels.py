@@ -108,6 +108,13 @@ def _idw_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile,
         cy = np.empty(cap)
         cz = np.empty(cap)
         ci = np.empty(cap, dtype=np.int64)
+        cd = np.empty(cap)
+        sx = np.empty(cap)
+        sy = np.empty(cap)
+        sz = np.empty(cap)
+        sd = np.empty(cap)
+        si = np.empty(cap, dtype=np.int64)
+        tb = np.empty((ne, ntile_cells))
         kd = np.empty(kk)
         ki = np.empty(kk, dtype=np.int64)
         acc = np.empty(ne)
@@ -176,12 +183,36 @@ def _idw_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile,
                             ncz[:nc] = cz[:nc]
                             nci[:nc] = ci[:nc]
                             cx, cy, cz, ci, cap = ncx, ncy, ncz, nci, newcap
+                            cd = np.empty(cap)
+                            sx = np.empty(cap)
+                            sy = np.empty(cap)
+                            sz = np.empty(cap)
+                            sd = np.empty(cap)
+                            si = np.empty(cap, dtype=np.int64)
                         for j in range(s, e):
                             cx[nc] = pts[j, 0]
                             cy[nc] = pts[j, 1]
                             cz[nc] = pts[j, 2]
                             ci[nc] = j
                             nc += 1
+                # candidates in order of distance from the tile's centre: a cell stops
+                # scanning once the triangle inequality rules out every later candidate
+                c0x = 0.5 * (qlo[0] + qhi[0])
+                c0y = 0.5 * (qlo[1] + qhi[1])
+                c0z = 0.5 * (qlo[2] + qhi[2])
+                for j in range(nc):
+                    dx = cx[j] - c0x
+                    dy = cy[j] - c0y
+                    dz = cz[j] - c0z
+                    cd[j] = math.sqrt(dx * dx + dy * dy + dz * dz)
+                srt = np.argsort(cd[:nc])
+                for j in range(nc):
+                    sj = srt[j]
+                    sx[j] = cx[sj]
+                    sy[j] = cy[sj]
+                    sz[j] = cz[sj]
+                    si[j] = ci[sj]
+                    sd[j] = cd[sj]
                 for iz in range(iz0, iz1):
                     for iy in range(iy0, iy1):
                         for ix in range(ix0, ix1):
@@ -221,34 +252,40 @@ def _idw_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile,
                                             acc[e2] += w * vals[row_j, e2]
                                 if cnt_n < min_points:
                                     for e2 in range(ne):
-                                        out[eidx[e2], iz, iy, ix] = np.nan
+                                        tb[e2, c] = np.nan
                                 elif nzero > 0:
                                     for e2 in range(ne):
-                                        out[eidx[e2], iz, iy, ix] = zacc[e2] / nzero
+                                        tb[e2, c] = zacc[e2] / nzero
                                 else:
                                     for e2 in range(ne):
-                                        out[eidx[e2], iz, iy, ix] = acc[e2] / wsum
+                                        tb[e2, c] = acc[e2] / wsum
                                 done[c] = True
                                 remaining -= 1
                                 continue
                             # k nearest candidates within the radius, by insertion
+                            dx = qx - c0x
+                            dy = qy - c0y
+                            dz = qz - c0z
+                            dq0 = math.sqrt(dx * dx + dy * dy + dz * dz)
                             nfound = 0
                             worst = r2
                             for j in range(nc):
-                                dx = cx[j] - qx
-                                dy = cy[j] - qy
-                                dz = cz[j] - qz
+                                lb = sd[j] - dq0
+                                if lb > 0.0 and lb * lb > worst:
+                                    break  # |s - q| >= |s - c0| - |q - c0| for every later s
+                                dx = sx[j] - qx
+                                dy = sy[j] - qy
+                                dz = sz[j] - qz
                                 d2 = dx * dx + dy * dy + dz * dz
                                 if d2 > worst or (d2 == worst and nfound == k):
                                     continue
                                 pos = nfound if nfound < k else k - 1
                                 while pos > 0 and kd[pos - 1] > d2:
-                                    if pos < k:
-                                        kd[pos] = kd[pos - 1]
-                                        ki[pos] = ki[pos - 1]
+                                    kd[pos] = kd[pos - 1]
+                                    ki[pos] = ki[pos - 1]
                                     pos -= 1
                                 kd[pos] = d2
-                                ki[pos] = ci[j]
+                                ki[pos] = si[j]
                                 if nfound < k:
                                     nfound += 1
                                 if nfound == k:
@@ -264,7 +301,7 @@ def _idw_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile,
                             remaining -= 1
                             if nfound < min_points or nfound == 0:
                                 for e2 in range(ne):
-                                    out[eidx[e2], iz, iy, ix] = np.nan
+                                    tb[e2, c] = np.nan
                                 continue
                             if kd[0] == 0.0:
                                 nzero = 0
@@ -277,7 +314,7 @@ def _idw_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile,
                                     for e2 in range(ne):
                                         acc[e2] += vals[ki[j], e2]
                                 for e2 in range(ne):
-                                    out[eidx[e2], iz, iy, ix] = acc[e2] / nzero
+                                    tb[e2, c] = acc[e2] / nzero
                                 continue
                             for e2 in range(ne):
                                 acc[e2] = 0.0
@@ -290,15 +327,22 @@ def _idw_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile,
                                     acc[e2] += w * vals[row_j, e2]
                             inv = 1.0 / wsum
                             for e2 in range(ne):
-                                out[eidx[e2], iz, iy, ix] = acc[e2] * inv
+                                tb[e2, c] = acc[e2] * inv
                 if remaining > 0:
                     m = 2.0 * m if m > 0 else bsize
                     if m > radius:
                         m = radius
                         if unlimited:
                             break
+            for e2 in range(ne):
+                oe = eidx[e2]
+                for iz in range(iz0, iz1):
+                    for iy in range(iy0, iy1):
+                        base_c = ((iz - iz0) * ty + (iy - iy0)) * tx - ix0
+                        for ix in range(ix0, ix1):
+                            out[oe, iz, iy, ix] = tb[e2, base_c + ix]
             if not unlimited and max_need > 0:
-                m_guess = 1.1 * max_need
+                m_guess = 1.25 * max_need
 
 
 idw_grid_serial = nb.njit(nogil=True, cache=True, error_model="numpy")(_idw_grid)

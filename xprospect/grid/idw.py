@@ -19,6 +19,7 @@ from xprospect._dims import (
     element_vars,
     grid_geometry,
     require_crs,
+    write_crs,
     sample_coords,
 )
 from xprospect.exceptions import DataError, GridError
@@ -27,7 +28,7 @@ from xprospect.grid import _kernels
 __all__ = ["anisotropy_matrix", "grid_idw"]
 
 # Query tiles sharing one candidate list, per (z, y, x).
-_TILE_2D = (1, 8, 16)
+_TILE_2D = (1, 16, 16)
 _TILE_3D = (4, 4, 8)
 
 
@@ -362,7 +363,7 @@ def _to_dataset(samples, like, names, data, geom, params, anisotropy) -> xr.Data
     if anisotropy is not None:
         out.attrs["idw_anisotropy"] = {kk: (list(v) if isinstance(v, (list, tuple)) else v)
                                        for kk, v in anisotropy.items()}
-    out = out.rio.write_crs(like.rio.crs)
+    out = write_crs(out, like.rio.crs)
     if isinstance(like, xr.Dataset) and "mask" in like.data_vars and like["mask"].dtype == bool:
         m = like["mask"]
         if m.chunks is not None or not bool(np.all(m.values)):

@@ -16,7 +16,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from xprospect._dims import get_crs, parse_crs, sample_coords
+from xprospect._dims import get_crs, parse_crs, sample_coords, write_crs
 from xprospect.exceptions import CRSError, GridError
 
 __all__ = ["make_grid", "make_voxels"]
@@ -102,7 +102,7 @@ def _template(
              "resolution": r, "cell_position": "centre"}
         )
     ds.attrs["resolution"] = list(resolution)
-    ds = ds.rio.write_crs(crs)
+    ds = write_crs(ds, crs)
     return ds
 
 

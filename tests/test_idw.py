@@ -1,0 +1,376 @@
+"""IDW gridding: oracle, invariants, backends, georeferencing and bad input."""
+
+from __future__ import annotations
+
+import dask
+import numpy as np
+import pytest
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reference import idw_brute_force
+
+import xprospect as xp
+from xprospect.grid.idw import anisotropy_matrix
+from xprospect.testing import assert_georef_equal
+
+CRS = "EPSG:32750"
+
+
+def _samples(rng, n, ndim, n_el=3, missing=0.0, extent=1000.0, offset=0.0):
+    pts = rng.uniform(0, extent, (n, ndim)) + offset
+    vals = rng.lognormal(size=(n, n_el))
+    if missing:
+        vals[rng.random((n, n_el)) < missing] = np.nan
+    coords = {"x": ("sample", pts[:, 0]), "y": ("sample", pts[:, 1])}
+    if ndim == 3:
+        coords["z"] = ("sample", pts[:, 2])
+    ds = xr.Dataset({f"E{i}": ("sample", vals[:, i], {"units": "ppm"}) for i in range(n_el)},
+                    coords=coords)
+    return xp._dims.write_crs(ds, CRS), pts, vals
+
+
+def _nodes(grid):
+    if "z" in grid.dims:
+        zz, yy, xx = np.meshgrid(grid.z.values, grid.y.values, grid.x.values, indexing="ij")
+        return np.column_stack([xx.ravel(), yy.ravel(), zz.ravel()])
+    yy, xx = np.meshgrid(grid.y.values, grid.x.values, indexing="ij")
+    return np.column_stack([xx.ravel(), yy.ravel()])
+
+
+def _template(ndim, chunks=None):
+    if ndim == 2:
+        return xp.make_grid((0, 0, 1000, 1000), resolution=(37, 41), crs=CRS, chunks=chunks)
+    return xp.make_voxels((0, 0, 0, 1000, 1000, 1000), resolution=(90, 110, 70), crs=CRS,
+                          chunks=chunks)
+
+
+def _stack(maps, names):
+    return np.column_stack([maps[n].values.ravel() for n in names])
+
+
+CASES = [
+    dict(k=12, power=2.0),
+    dict(k=5, power=1.3),
+    dict(k=1, power=2.0),
+    dict(k=8, power=3.0, radius=300.0),
+    dict(k=20, power=2.0, radius=150.0, min_points=3),
+    dict(k=None, power=2.0, radius=250.0),
+    dict(k=None, power=0.7, radius=180.0, min_points=2),
+]
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
+def test_matches_brute_force(ndim, case):
+    rng = np.random.default_rng(42)
+    s, pts, vals = _samples(rng, 250, ndim, missing=0.15)
+    grid = _template(ndim)
+    maps = xp.grid_idw(s, like=grid, dtype="float64", **case)
+    ref = idw_brute_force(pts, vals, _nodes(grid), **case)
+    got = _stack(maps, ["E0", "E1", "E2"])
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    np.testing.assert_allclose(got, ref, rtol=1e-9, equal_nan=True)
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_anisotropic_matches_brute_force(ndim):
+    rng = np.random.default_rng(3)
+    s, pts, vals = _samples(rng, 300, ndim)
+    if ndim == 2:
+        aniso = dict(ranges=(400, 120), azimuth=30)
+    else:
+        aniso = dict(ranges=(400, 150, 60), azimuth=45, dip=-60, rake=20)
+    grid = _template(ndim)
+    for case in (dict(k=6), dict(k=16, radius=350.0)):
+        maps = xp.grid_idw(s, like=grid, dtype="float64", anisotropy=aniso, **case)
+        amat = anisotropy_matrix(aniso, ndim)[:ndim, :ndim]
+        ref = idw_brute_force(pts, vals, _nodes(grid), amat=amat, **case)
+        np.testing.assert_allclose(_stack(maps, ["E0", "E1", "E2"]), ref, rtol=1e-9,
+                                   equal_nan=True)
+
+
+def test_anisotropy_matrix_axes():
+    # the major axis at azimuth 90 (east), dip 0: a point 400 m east is 400 m away,
+    # a point 100 m north (the semi-major range) is as far as 400 m east
+    a = anisotropy_matrix(dict(ranges=(400, 100, 50), azimuth=90, dip=0), 3)
+    assert np.linalg.norm(a @ [400, 0, 0]) == pytest.approx(400)
+    assert np.linalg.norm(a @ [0, 100, 0]) == pytest.approx(400)
+    assert np.linalg.norm(a @ [0, 0, 50]) == pytest.approx(400)
+    # dip -90 points the major axis straight down
+    a = anisotropy_matrix(dict(ranges=(400, 100, 50), azimuth=0, dip=-90), 3)
+    assert np.linalg.norm(a @ [0, 0, -400]) == pytest.approx(400)
+
+
+def test_missing_element_values_use_only_samples_that_have_them():
+    rng = np.random.default_rng(0)
+    s, pts, vals = _samples(rng, 100, 2, n_el=2)
+    v0 = s["E0"].values.copy()
+    v0[:50] = np.nan
+    s["E0"] = ("sample", v0)
+    grid = _template(2)
+    maps = xp.grid_idw(s, like=grid, k=6, dtype="float64")
+    full = xp.grid_idw(s.isel(sample=slice(50, None)), like=grid, k=6, dtype="float64")
+    np.testing.assert_allclose(maps["E0"].values, full["E0"].values, rtol=1e-12)
+    # E1 still uses every sample, including the 50 that miss E0
+    every = xp.grid_idw(s[["E1"]], like=grid, k=6, dtype="float64")
+    np.testing.assert_allclose(maps["E1"].values, every["E1"].values, rtol=1e-12)
+
+
+# ---- invariants (hypothesis) ---------------------------------------------------------
+
+
+@st.composite
+def _problem(draw):
+    n = draw(st.integers(3, 40))
+    seed = draw(st.integers(0, 2**31 - 1))
+    k = draw(st.integers(1, 10))
+    power = draw(st.sampled_from([0.5, 1.0, 2.0, 3.5]))
+    return n, seed, k, power
+
+
+def _on_lattice(rng, n):
+    """Samples placed exactly on cell centres of a 20 x 30 grid of 10 m cells."""
+    grid = xp.make_grid((0, 0, 300, 200), resolution=10, crs=CRS)
+    iy = rng.choice(grid.sizes["y"] * grid.sizes["x"], size=n, replace=False)
+    r, c = np.unravel_index(iy, (grid.sizes["y"], grid.sizes["x"]))
+    x = grid.x.values[c]
+    y = grid.y.values[r]
+    v = rng.lognormal(size=n)
+    ds = xr.Dataset({"Au": ("sample", v)}, coords={"x": ("sample", x), "y": ("sample", y)})
+    return xp._dims.write_crs(ds, CRS), grid, r, c
+
+
+@settings(max_examples=40, deadline=None)
+@given(_problem())
+def test_exact_at_samples_and_bounded(problem):
+    n, seed, k, power = problem
+    rng = np.random.default_rng(seed)
+    s, grid, r, c = _on_lattice(rng, n)
+    maps = xp.grid_idw(s, like=grid, k=k, power=power, dtype="float64")
+    au = maps["Au"].values
+    # a sample exactly on a cell centre returns its own value
+    np.testing.assert_allclose(au[r, c], s["Au"].values, rtol=1e-12)
+    v = s["Au"].values
+    assert np.all(au >= v.min() * (1 - 1e-12)) and np.all(au <= v.max() * (1 + 1e-12))
+
+
+@settings(max_examples=25, deadline=None)
+@given(_problem(), st.floats(-1e6, 1e6), st.floats(-1e6, 1e6))
+def test_invariant_to_order_and_translation(problem, dx, dy):
+    n, seed, k, power = problem
+    rng = np.random.default_rng(seed)
+    x, y = rng.uniform(0, 300, n), rng.uniform(0, 200, n)
+    v = rng.lognormal(size=n)
+
+    def run(x, y, v, shift=(0.0, 0.0)):
+        ds = xr.Dataset({"Au": ("sample", v)}, coords={"x": ("sample", x + shift[0]),
+                                                        "y": ("sample", y + shift[1])})
+        ds = xp._dims.write_crs(ds, CRS)
+        b = (0 + shift[0], 0 + shift[1], 300 + shift[0], 200 + shift[1])
+        return xp.grid_idw(ds, like=xp.make_grid(b, resolution=10, crs=CRS), k=k, power=power,
+                           dtype="float64")["Au"].values
+
+    base = run(x, y, v)
+    perm = rng.permutation(n)
+    np.testing.assert_allclose(run(x[perm], y[perm], v[perm]), base, rtol=1e-12)
+    # whole multiples of the cell size keep cell centres aligned with the samples
+    sx, sy = round(dx / 10) * 10.0, round(dy / 10) * 10.0
+    np.testing.assert_allclose(run(x, y, v, (sx, sy)), base, rtol=1e-7)
+
+
+# ---- backends --------------------------------------------------------------------------
+
+
+class _RaiseOnCompute:
+    def __init__(self):
+        self.n = 0
+
+    def __call__(self, dsk, keys, **kwargs):
+        self.n += 1
+        raise RuntimeError("dask computed while it must stay lazy")
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_numpy_equals_dask_uneven_chunks(ndim):
+    rng = np.random.default_rng(7)
+    s, _, _ = _samples(rng, 200, ndim, missing=0.1)
+    chunks = (5, 7) if ndim == 2 else (3, 5, 4)
+    eager = xp.grid_idw(s, like=_template(ndim), k=7, dtype="float64")
+    with dask.config.set(scheduler=_RaiseOnCompute()):
+        lazy = xp.grid_idw(s, like=_template(ndim, chunks=chunks), k=7, dtype="float64")
+    assert lazy["E0"].chunks is not None
+    assert lazy["E0"].data.chunksize == chunks
+    xr.testing.assert_allclose(lazy.compute(), eager, rtol=1e-13)
+    with dask.config.set(scheduler="threads"):
+        xr.testing.assert_allclose(lazy.compute(), eager, rtol=1e-13)
+
+
+def test_dask_with_distributed_cluster():
+    distributed = pytest.importorskip("distributed")
+    rng = np.random.default_rng(1)
+    s, _, _ = _samples(rng, 150, 2)
+    eager = xp.grid_idw(s, like=_template(2), k=5)
+    lazy = xp.grid_idw(s, like=_template(2, chunks=(11, 9)), k=5)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster):
+        got = lazy.compute()
+    xr.testing.assert_equal(got, eager)
+
+
+def test_chunks_argument_overrides_template():
+    rng = np.random.default_rng(1)
+    s, _, _ = _samples(rng, 50, 2)
+    maps = xp.grid_idw(s, like=_template(2), k=4, chunks=8)
+    assert maps["E0"].data.chunksize == (8, 8)
+
+
+# ---- georeferencing ----------------------------------------------------------------------
+
+
+def test_template_is_north_up_with_cell_centres():
+    grid = xp.make_grid((100, 200, 1100, 700), resolution=100, crs=CRS)
+    assert grid.sizes == {"y": 5, "x": 10}
+    assert grid.y.values[0] > grid.y.values[-1]
+    assert grid.x.values[0] == 150 and grid.y.values[0] == 650
+    t = grid.rio.transform()
+    assert (t.a, t.e, t.c, t.f) == (100, -100, 100, 700)
+    assert grid.rio.crs.to_epsg() == 32750
+
+
+def test_template_snaps_and_pads():
+    grid = xp.make_grid((120, 230, 980, 640), resolution=100, pad=50, crs=CRS)
+    assert grid.x.values[0] == 50 and grid.x.values[-1] == 1050
+    assert grid.y.values[0] == 650 and grid.y.values[-1] == 150
+
+
+def test_template_like_samples_and_voxels(world):
+    grid = xp.make_grid(like=world.samples, resolution=500, pad=1000, chunks=16)
+    assert grid.rio.crs == world.samples.rio.crs
+    assert grid["mask"].data.chunksize == (16, 16)
+    b = grid.rio.bounds()
+    assert b[0] <= world.samples.x.min() - 1000 and b[2] >= world.samples.x.max() + 1000
+    vox = xp.make_voxels((0, 0, -500, 1000, 800, 0), resolution=(50, 100, 100), crs=CRS,
+                         chunks=(4, 4, 4))
+    assert vox["mask"].dims == ("z", "y", "x")
+    assert vox.z.values[0] == -475 and np.all(np.diff(vox.z.values) > 0)
+
+
+def test_sample_on_cell_centre_and_georef_kept(world):
+    grid = xp.make_grid(like=world.samples, resolution=1000)
+    maps = xp.grid_idw(world.samples, like=grid, k=8)
+    assert_georef_equal(maps, grid)
+    assert maps["Au"].attrs["units"] == "ppb"
+    assert maps["Au"].dtype == np.float32
+
+
+def test_mask_gives_nan_outside_study_area():
+    rng = np.random.default_rng(2)
+    s, _, _ = _samples(rng, 60, 2)
+    grid = _template(2)
+    m = np.ones(grid["mask"].shape, dtype=bool)
+    m[:3] = False
+    grid["mask"] = (("y", "x"), m)
+    maps = xp.grid_idw(s, like=grid, k=4)
+    assert np.isnan(maps["E0"].values[:3]).all() and np.isfinite(maps["E0"].values[3:]).all()
+
+
+def test_radius_gives_nan_not_zero_far_from_samples():
+    ds = xr.Dataset({"Au": ("sample", [5.0, 7.0])},
+                    coords={"x": ("sample", [50.0, 60.0]), "y": ("sample", [50.0, 50.0])})
+    ds = xp._dims.write_crs(ds, CRS)
+    grid = xp.make_grid((0, 0, 1000, 1000), resolution=10, crs=CRS)
+    maps = xp.grid_idw(ds, like=grid, k=2, radius=100)
+    au = maps["Au"].values
+    assert np.isnan(au).sum() > 0.9 * au.size
+    near = au[np.isfinite(au)]
+    assert near.min() >= 5 and near.max() <= 7
+
+
+def test_accessor_equals_function(world):
+    grid = xp.make_grid(like=world.samples, resolution=2000)
+    kw = dict(k=5, power=1.5, radius=20000, min_points=2, elements=["Au", "Cu"])
+    xr.testing.assert_identical(world.samples.prospect.idw(like=grid, **kw),
+                                xp.grid_idw(world.samples, like=grid, **kw))
+
+
+# ---- bad input -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small():
+    rng = np.random.default_rng(0)
+    s, _, _ = _samples(rng, 30, 2)
+    return s, _template(2)
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        (dict(k=0), "k must be an integer >= 1"),
+        (dict(k=2.5), "k must be an integer >= 1"),
+        (dict(power=0), "power must be a finite number > 0"),
+        (dict(power=-1), "power must be a finite number > 0"),
+        (dict(radius=0), "radius must be a finite number > 0"),
+        (dict(radius=-5.0), "radius must be a finite number > 0"),
+        (dict(k=None), "k=None .* needs a radius"),
+        (dict(k=3, min_points=4), "min_points=4 can never be reached with k=3"),
+        (dict(elements=["Zz"]), "element 'Zz' is not in the samples"),
+        (dict(anisotropy=dict(ranges=(100, -1))), "anisotropy ranges must be 2 positive"),
+        (dict(anisotropy=dict(ranges=(100, 50), dip=10)), "unknown keys \\['dip'\\]"),
+    ],
+)
+def test_bad_parameters(small, kw, match):
+    s, grid = small
+    with pytest.raises(xp.XProspectError, match=match):
+        xp.grid_idw(s, like=grid, **kw)
+
+
+def test_bad_crs(small):
+    s, grid = small
+    with pytest.raises(xp.CRSError, match="the samples has no CRS"):
+        xp.grid_idw(s.drop_vars("spatial_ref"), like=grid)
+    other = xp.make_grid((0, 0, 1000, 1000), resolution=50, crs="EPSG:4326")
+    with pytest.raises(xp.CRSError, match="EPSG:32750 but the template .* EPSG:4326"):
+        xp.grid_idw(s, like=other)
+
+
+def test_no_overlap(small):
+    s, _ = small
+    far = xp.make_grid((1e6, 1e6, 1.1e6, 1.1e6), resolution=1000, crs=CRS)
+    with pytest.raises(xp.GridError, match="does not overlap the samples"):
+        xp.grid_idw(s, like=far)
+
+
+def test_non_uniform_grid(small):
+    s, grid = small
+    x = grid.x.values.copy()
+    x[5] += 3.0
+    bad = grid.assign_coords(x=x)
+    with pytest.raises(xp.GridError, match="'x' is not uniformly spaced"):
+        xp.grid_idw(s, like=bad)
+
+
+def test_all_missing_and_non_numeric_elements(small):
+    s, grid = small
+    s = s.assign(E0=("sample", np.full(s.sizes["sample"], np.nan)))
+    with pytest.raises(xp.DataError, match="element 'E0' has no valid values"):
+        xp.grid_idw(s, like=grid)
+    s = s.assign(E0=("sample", np.array(["a"] * s.sizes["sample"], dtype=object)))
+    with pytest.raises(xp.DataError, match="element 'E0' is not numeric"):
+        xp.grid_idw(s, like=grid, elements=["E0"])
+
+
+def test_non_finite_coordinates(small):
+    s, grid = small
+    x = s.x.values.copy()
+    x[4] = np.nan
+    with pytest.raises(xp.DataError, match="1 samples have missing or non-finite coordinates"):
+        xp.grid_idw(s.assign_coords(x=("sample", x)), like=grid)
+
+
+def test_voxels_need_z(small):
+    s, _ = small
+    with pytest.raises(xp.GridError, match="needs samples with a 'z' coordinate"):
+        xp.grid_idw(s, like=_template(3))
