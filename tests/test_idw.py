@@ -374,3 +374,16 @@ def test_voxels_need_z(small):
     s, _ = small
     with pytest.raises(xp.GridError, match="needs samples with a 'z' coordinate"):
         xp.grid_idw(s, like=_template(3))
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_dense_candidates_grow_buffers(ndim):
+    # 2,000 samples in a small cluster and k=60: a tile gathers far more candidates than the
+    # kernel's initial buffers hold, in the parallel (numpy) and serial (dask) kernels
+    rng = np.random.default_rng(5)
+    s, pts, vals = _samples(rng, 2000, ndim, n_el=1, extent=60.0, offset=470.0)
+    grid = _template(ndim)
+    ref = idw_brute_force(pts, vals, _nodes(grid), k=60)
+    for chunks in (None, 6):
+        maps = xp.grid_idw(s, like=_template(ndim, chunks=chunks), k=60, dtype="float64")
+        np.testing.assert_allclose(maps["E0"].values.ravel(), ref[:, 0], rtol=1e-9)

@@ -178,10 +178,13 @@ def _idw_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile,
                             ncy = np.empty(newcap)
                             ncz = np.empty(newcap)
                             nci = np.empty(newcap, dtype=np.int64)
-                            ncx[:nc] = cx[:nc]
-                            ncy[:nc] = cy[:nc]
-                            ncz[:nc] = cz[:nc]
-                            nci[:nc] = ci[:nc]
+                            # element-wise copies: slice assignment between arrays of
+                            # different lengths trips parfor array analysis
+                            for jj in range(nc):
+                                ncx[jj] = cx[jj]
+                                ncy[jj] = cy[jj]
+                                ncz[jj] = cz[jj]
+                                nci[jj] = ci[jj]
                             cx, cy, cz, ci, cap = ncx, ncy, ncz, nci, newcap
                             cd = np.empty(cap)
                             sx = np.empty(cap)
