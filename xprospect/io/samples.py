@@ -1,0 +1,792 @@
+"""Read point-sample tables (CSV, Parquet, DataFrame) into georeferenced sample Datasets.
+
+The work is in :func:`read_samples`: it finds the analyte columns, cleans the messy
+values exploration assays carry (sentinels, ``<DL`` strings, ``-DL`` numbers, zeros),
+applies a stated below-detection policy, handles duplicate samples, reprojects and
+writes the CRS. What it did is recorded, as JSON, in ``ds.attrs["ingest_report"]``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from pyproj import CRS, Transformer
+
+from xprospect._dims import SAMPLE_DIM, parse_crs, write_crs
+from xprospect.exceptions import CRSError, DataError
+
+__all__ = ["ingest_report", "parse_analyte_column", "read_samples"]
+
+logger = logging.getLogger("xprospect.io")
+
+REPORT_ATTR = "ingest_report"
+
+# Unit suffixes (lower case) -> canonical unit. g/t is ppm; ppt is parts per trillion.
+_UNIT_ALIASES: dict[str, str] = {
+    "ppm": "ppm", "mg_kg": "ppm", "mgkg": "ppm", "ug_g": "ppm", "g_t": "ppm", "gpt": "ppm",
+    "gt": "ppm", "g_tonne": "ppm",
+    "ppb": "ppb", "ug_kg": "ppb", "ugkg": "ppb", "ng_g": "ppb", "mg_t": "ppb",
+    "ppt": "ppt", "ng_kg": "ppt",
+    "pct": "pct", "percent": "pct", "wt%": "pct", "wt_pct": "pct", "wtpct": "pct", "%": "pct",
+    "wt_%": "pct", "perc": "pct",
+}
+# How many ppm one unit is.
+_TO_PPM: dict[str, float] = {"ppm": 1.0, "ppb": 1e-3, "ppt": 1e-6, "pct": 1e4}
+
+_ELEMENTS = frozenset("""
+H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As Se
+Br Kr Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu Gd Tb
+Dy Ho Er Tm Yb Lu Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi Po At Rn Fr Ra Ac Th Pa U Np Pu
+""".split())
+# Analytes that are not chemical formulas.
+_SPECIAL_ANALYTES = frozenset({"LOI", "TOT", "TOTAL", "SUM", "TC", "TOC", "TS"})
+# Qualifiers written after a formula: Fe2O3T (total), H2Oneg / H2Opos, H2O-, H2O+.
+_QUALIFIERS = ("T", "t", "tot", "Tot", "total", "neg", "pos", "-", "+")
+
+_ANALYTE_RE = re.compile(
+    r"^(?P<analyte>[A-Za-z][A-Za-z0-9+\-]*?)_(?P<unit>" + "|".join(
+        re.escape(u) for u in sorted(_UNIT_ALIASES, key=len, reverse=True)) + r")$",
+    re.IGNORECASE,
+)
+_TOKEN_RE = re.compile(r"[A-Z][a-z]?\d*")
+
+# Text cells meaning "no value" (compared lower case, stripped).
+_MISSING_TOKENS = frozenset({
+    "", "na", "n.a.", "n.a", "n/a", "nan", "-", "--", "---", "nd", "n.d.", "none", "null",
+    "<na>", "#n/a", "ns", "n.s.", "is", "lnr", "nss",
+})
+# Text cells meaning "below detection, limit not stated" (treated like 0).
+_BDL_TOKENS = frozenset({"bdl", "b.d.l.", "<dl", "<lod", "<ld", "bd"})
+_NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+_LT_RE = r"^<\s*=?\s*" + _NUMBER + r"$"
+_GT_RE = r"^>\s*=?\s*" + _NUMBER + r"$"
+
+_BDL_POLICIES = ("half", "dl", "nan")
+_DUPLICATE_POLICIES = ("keep", "drop", "mean", "error")
+_CSV_SUFFIXES = (".csv", ".txt", ".tsv")
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+_COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
+# Output names a source column may not take as a coordinate.
+_RESERVED = frozenset({"x", "y", "z", SAMPLE_DIM, "sample_id", "row", "spatial_ref", "name"})
+
+
+def _is_formula(text: str) -> bool:
+    tokens = _TOKEN_RE.findall(text)
+    if not tokens or "".join(tokens) != text:
+        return False
+    return all(re.sub(r"\d+$", "", t) in _ELEMENTS for t in tokens)
+
+
+def parse_analyte_column(column: str) -> tuple[str, str] | None:
+    """Split an ``<element or oxide>_<unit>`` column name into (analyte, unit).
+
+    Parameters
+    ----------
+    column : str
+        A column name such as ``"Au_ppb"``, ``"Fe2O3_pct"``, ``"Cu_PPM"`` or ``"LOI_pct"``.
+
+    Returns
+    -------
+    tuple of str or None
+        The analyte as written (``"Fe2O3"``) and the canonical unit (``"ppm"``, ``"ppb"``,
+        ``"ppt"`` or ``"pct"``), or None when the name is not an analyte column.
+
+    Examples
+    --------
+    >>> parse_analyte_column("Au_ppb")
+    ('Au', 'ppb')
+    >>> parse_analyte_column("Fe2O3T_wt%")
+    ('Fe2O3T', 'pct')
+    >>> parse_analyte_column("Depth_m") is None
+    True
+    """
+    m = _ANALYTE_RE.match(str(column))
+    if m is None:
+        return None
+    analyte, unit = m.group("analyte"), _UNIT_ALIASES[m.group("unit").lower()]
+    if analyte.upper() in _SPECIAL_ANALYTES:
+        return analyte, unit
+    for q in ("", *_QUALIFIERS):
+        if analyte.endswith(q) and _is_formula(analyte[: len(analyte) - len(q)]):
+            return analyte, unit
+    return None
+
+
+def ingest_report(ds: xr.Dataset) -> dict[str, Any]:
+    """Return the ingest report that :func:`read_samples` stored on ``ds``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A Dataset made by :func:`read_samples` (also after a zarr or netCDF round trip).
+
+    Returns
+    -------
+    dict
+        The parsed ``ds.attrs["ingest_report"]``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"E": [500000.0, 500100.0], "N": [6.3e6, 6.3e6],
+    ...                       "Au_ppb": ["<1", "12"]})
+    >>> ds = read_samples(table, x="E", y="N", crs="EPSG:32750")
+    >>> ingest_report(ds)["columns"]["Au_ppb"]["below_detection"]
+    1
+    """
+    if REPORT_ATTR not in ds.attrs:
+        raise DataError("this Dataset has no ingest report; it was not made by read_samples")
+    return json.loads(ds.attrs[REPORT_ATTR])
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _sniff_sep(path: Path, compression: bool) -> str:
+    if compression:
+        return ","
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        header = f.readline()
+    counts = {s: header.count(s) for s in (",", ";", "\t", "|")}
+    sep = max(counts, key=counts.__getitem__)
+    return sep if counts[sep] else ","
+
+
+def _file_kind(path: Path) -> tuple[str, bool]:
+    suffixes = [s.lower() for s in path.suffixes]
+    compressed = bool(suffixes) and suffixes[-1] in _COMPRESSION_SUFFIXES
+    if compressed:
+        suffixes = suffixes[:-1]
+    last = suffixes[-1] if suffixes else ""
+    if last in _CSV_SUFFIXES:
+        return "csv", compressed
+    if last in _PARQUET_SUFFIXES and not compressed:
+        return "parquet", False
+    msg = (f"cannot tell the format of {path}: expected a suffix "
+           f"{list(_CSV_SUFFIXES + _PARQUET_SUFFIXES)} (or a pandas DataFrame)")
+    raise DataError(msg)
+
+
+@dataclass
+class _Plan:
+    """Which source column plays which role."""
+
+    coords: dict[str, str]  # output coordinate name -> source column
+    elements: list[str]  # source columns
+    units: dict[str, str]  # source column -> canonical unit or "unknown"
+    analytes: dict[str, str]  # source column -> bare analyte (or the column itself)
+    ignored: list[str] = field(default_factory=list)  # analyte columns not asked for
+    explicit: bool = False
+
+
+def _list_columns(columns: Sequence[str], limit: int = 40) -> str:
+    cols = [str(c) for c in columns]
+    if len(cols) <= limit:
+        return repr(cols)
+    return f"{cols[:limit]!r} and {len(cols) - limit} more"
+
+
+def _check_coord_columns(columns: Sequence[str], coords: dict[str, str], label: str) -> None:
+    for role, col in coords.items():
+        if col not in columns:
+            near = [c for c in columns if str(c).lower() == str(col).lower()]
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            msg = (f"coordinate column {col!r} (for {role}=) is not in {label}{hint} "
+                   f"available columns: {_list_columns(columns)}")
+            raise DataError(msg)
+    if len(set(coords.values())) != len(coords):
+        raise DataError(f"x, y and z must name different columns; got {coords}")
+
+
+def _plan_columns(columns: Sequence[str], coords: dict[str, str],
+                  elements: str | Sequence[str] | None, id_column: str | None,
+                  label: str, numeric: dict[str, bool] | None) -> _Plan:
+    """Decide element columns; ``numeric`` (column -> is numeric) is needed only for fallback."""
+    _check_coord_columns(columns, coords, label)
+    if id_column is not None and id_column not in columns:
+        msg = (f"id_column {id_column!r} is not in {label}; "
+               f"available columns: {_list_columns(columns)}")
+        raise DataError(msg)
+    taken = set(coords.values()) | ({id_column} if id_column is not None else set())
+    parsed = {c: parse_analyte_column(c) for c in columns if c not in taken}
+    analyte_cols = [c for c, p in parsed.items() if p is not None]
+
+    if elements is None:
+        chosen = list(analyte_cols)
+        if not chosen:
+            if numeric is None:
+                return _Plan(coords, [], {}, {})  # caller reads the data and asks again
+            chosen = [c for c in columns if c not in taken and numeric.get(c, False)]
+            if not chosen:
+                msg = (f"{label} has no analyte columns: none is named '<element>_<unit>' "
+                       f"(e.g. 'Au_ppb') and none outside the coordinates is numeric; "
+                       f"columns: {_list_columns(columns)}")
+                raise DataError(msg)
+        explicit = False
+    else:
+        wanted = [elements] if isinstance(elements, str) else list(elements)
+        if not wanted:
+            raise DataError("elements=[] asks for no elements; pass None to take every analyte")
+        chosen = []
+        for item in wanted:
+            if item in taken:
+                msg = f"element {item!r} is the coordinate or id column in {label}"
+                raise DataError(msg)
+            if item in parsed:
+                hits = [item]
+            else:
+                hits = [c for c in analyte_cols if parsed[c][0] == item]  # type: ignore[index]
+            if not hits:
+                msg = (f"element {item!r} is not a column of {label} and matches no "
+                       f"'<element>_<unit>' column; analyte columns: {_list_columns(analyte_cols)}")
+                raise DataError(msg)
+            chosen.extend(h for h in hits if h not in chosen)
+        explicit = True
+
+    units = {c: parsed[c][1] if parsed.get(c) else "unknown" for c in chosen}  # type: ignore[index]
+    analytes = {c: parsed[c][0] if parsed.get(c) else str(c) for c in chosen}  # type: ignore[index]
+    ignored = [c for c in analyte_cols if c not in chosen]
+    return _Plan(coords, chosen, units, analytes, ignored, explicit)
+
+
+def _read_table(source: Any, coords: dict[str, str], elements: Any, id_column: str | None,
+                ) -> tuple[pd.DataFrame, _Plan, str, str | None]:
+    """Return the frame (never the caller's object), the plan, a label and the file name."""
+    if isinstance(source, pd.DataFrame):
+        frame = source.copy(deep=False)  # columns are only read, never assigned in place
+        frame.columns = [str(c) for c in frame.columns]
+        label = "the DataFrame"
+        numeric = {c: _is_numeric(frame[c]) for c in frame.columns}
+        plan = _plan_columns(list(frame.columns), coords, elements, id_column, label, numeric)
+        return frame, plan, label, None
+    if not isinstance(source, str | os.PathLike):
+        raise DataError(f"source must be a path or a pandas DataFrame; got {type(source).__name__}")
+    path = Path(source)
+    label = str(source)
+    kind, compressed = _file_kind(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"sample table {label} does not exist")
+    if kind == "parquet":
+        frame = pd.read_parquet(path)
+        frame.columns = [str(c) for c in frame.columns]
+        numeric = {c: _is_numeric(frame[c]) for c in frame.columns}
+        plan = _plan_columns(list(frame.columns), coords, elements, id_column, label, numeric)
+        return frame, plan, label, path.name
+    sep = _sniff_sep(path, compressed)
+    header = [str(c) for c in pd.read_csv(path, sep=sep, nrows=0).columns]
+    plan = _plan_columns(header, coords, elements, id_column, label, None)
+    if plan.elements:
+        # Everything but coordinates and elements is text: keeps ids such as "007" intact.
+        keep_num = set(plan.elements) | set(coords.values())
+        dtype = {c: str for c in header if c not in keep_num}
+        frame = pd.read_csv(path, sep=sep, dtype=dtype, low_memory=False)
+    else:
+        dtype = {id_column: str} if id_column is not None else None
+        frame = pd.read_csv(path, sep=sep, dtype=dtype, low_memory=False)
+        numeric = {c: _is_numeric(frame[c]) for c in frame.columns}
+        plan = _plan_columns(header, coords, elements, id_column, label, numeric)
+    return frame, plan, label, path.name
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
+
+
+# ----------------------------------------------------------------------------- cleaning
+
+
+@dataclass
+class _Column:
+    """A cleaned element column in its source unit."""
+
+    value: np.ndarray  # detected (and above-detection) values; NaN elsewhere
+    dl: np.ndarray  # detection limit where below detection, NaN elsewhere
+    bdl: np.ndarray  # bool, below detection
+    counts: dict[str, int]
+
+
+def _sentinel_mask(v: np.ndarray, sentinels: np.ndarray) -> np.ndarray:
+    mask = np.zeros(v.shape, dtype=bool)
+    for s in sentinels:
+        mask |= np.isclose(v, s, rtol=1e-9, atol=1e-6)
+    return mask
+
+
+def _clean_column(s: pd.Series, column: str, label: str, sentinels: np.ndarray) -> _Column:
+    n = len(s)
+    lt = np.full(n, np.nan)  # DL from "<x" cells
+    gt = np.zeros(n, dtype=bool)
+    unknown_bdl = np.zeros(n, dtype=bool)
+    if _is_numeric(s):
+        # copies: pandas may hand out read-only views
+        v = np.array(s.to_numpy(dtype="float64", na_value=np.nan), copy=True)
+    elif pd.api.types.is_bool_dtype(s.dtype):
+        msg = f"column {column!r} in {label} holds booleans, not concentrations"
+        raise DataError(msg)
+    else:
+        v = np.array(pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan),
+                     copy=True)
+        text_idx = np.flatnonzero(np.isnan(v) & ~s.isna().to_numpy())
+        if text_idx.size:
+            txt = s.iloc[text_idx].astype(str).str.strip()
+            # padded numbers such as " 5 " are numbers
+            again = pd.to_numeric(txt, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+            ok = ~np.isnan(again)
+            v[text_idx[ok]] = again[ok]
+            text_idx, txt = text_idx[~ok], txt[~ok]
+            low = txt.str.lower()
+            miss = low.isin(_MISSING_TOKENS).to_numpy()
+            unk = low.isin(_BDL_TOKENS).to_numpy()
+            lt_val = pd.to_numeric(txt.str.extract(_LT_RE, expand=False), errors="coerce")
+            gt_val = pd.to_numeric(txt.str.extract(_GT_RE, expand=False), errors="coerce")
+            lt_val = lt_val.to_numpy(dtype="float64", na_value=np.nan)
+            gt_val = gt_val.to_numpy(dtype="float64", na_value=np.nan)
+            is_lt, is_gt = ~np.isnan(lt_val), ~np.isnan(gt_val)
+            bad = ~(miss | unk | is_lt | is_gt)
+            if bad.any():
+                first = int(np.flatnonzero(bad)[0])
+                msg = (f"column {column!r} in {label} has {int(bad.sum())} non-numeric values "
+                       f"such as {txt.iloc[first]!r} (row {int(text_idx[first]) + 1}); "
+                       "understood are numbers, '<DL', '>value' and empty/NA markers")
+                raise DataError(msg)
+            lt[text_idx[is_lt]] = np.abs(lt_val[is_lt])
+            gt[text_idx[is_gt]] = True
+            v[text_idx[is_gt]] = gt_val[is_gt]
+            unknown_bdl[text_idx[unk]] = True
+
+    sentinel = _sentinel_mask(v, sentinels)
+    v[sentinel] = np.nan
+    has_lt = ~np.isnan(lt)
+    zero = (v == 0) | unknown_bdl | (has_lt & (lt == 0))
+    neg = v < 0
+    bdl = neg | zero | has_lt
+    missing = np.isnan(v) & ~bdl
+    dl = np.full(n, np.nan)
+    dl[neg] = -v[neg]
+    dl[has_lt] = lt[has_lt]
+    if zero.any():
+        # Policy: a 0 (or a bare "BDL") is below a limit the table does not state; the best
+        # guess of that limit is the smallest positive value the column reports or, in a
+        # column with none, the smallest limit it states.
+        pos = v[(v > 0) & ~bdl]
+        if not pos.size:
+            pos = dl[np.isfinite(dl) & (dl > 0)]
+        dl[zero] = pos.min() if pos.size else np.nan
+    v[bdl] = np.nan
+    counts = {
+        "missing": int(missing.sum()),
+        "below_detection": int(bdl.sum()),
+        "zero_as_bdl": int(zero.sum()),
+        "above_detection": int(gt.sum()),
+        "sentinel": int(sentinel.sum()),
+    }
+    return _Column(v, dl, bdl, counts)
+
+
+def _coordinate(frame: pd.DataFrame, col: str, role: str, label: str,
+                sentinels: np.ndarray) -> np.ndarray:
+    s = frame[col]
+    v = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    bad = ~np.isfinite(v) | _sentinel_mask(v, sentinels)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        msg = (f"coordinate column {col!r} ({role}) in {label} has {int(bad.sum())} missing or "
+               f"non-numeric values, first {s.iloc[i]!r} at row {i + 1}; every sample needs a "
+               "location")
+        raise DataError(msg)
+    return v
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _check_options(bdl: Any, duplicates: str, units: str | None, missing: Any,
+                   ) -> tuple[float | None, str | None, np.ndarray]:
+    """Return the BDL factor (None = NaN), the target unit and the sentinel array."""
+    if isinstance(bdl, str):
+        if bdl not in _BDL_POLICIES:
+            raise DataError(f"bdl must be one of {_BDL_POLICIES} or a number; got {bdl!r}")
+        factor = {"half": 0.5, "dl": 1.0, "nan": None}[bdl]
+    elif isinstance(bdl, bool) or not isinstance(bdl, int | float | np.number) \
+            or not math.isfinite(float(bdl)) or float(bdl) < 0:
+        raise DataError(f"bdl must be one of {_BDL_POLICIES} or a finite number >= 0; got {bdl!r}")
+    else:
+        factor = float(bdl)
+    if duplicates not in _DUPLICATE_POLICIES:
+        raise DataError(f"duplicates must be one of {_DUPLICATE_POLICIES}; got {duplicates!r}")
+    target = None
+    if units is not None:
+        target = _UNIT_ALIASES.get(str(units).lower())
+        if target is None:
+            raise DataError(f"units must be one of {sorted(_TO_PPM)} (or None); got {units!r}")
+    if missing is None:
+        missing = ()
+    elif isinstance(missing, int | float | np.number):
+        missing = (missing,)
+    try:
+        sentinels = np.asarray(list(missing), dtype="float64")
+    except (TypeError, ValueError) as err:
+        raise DataError(f"missing must be a sequence of numbers; got {missing!r}") from err
+    return factor, target, sentinels
+
+
+def _check_geographic(crs: CRS, x: np.ndarray, y: np.ndarray, label: str) -> None:
+    bad = (x < -180) | (x > 360) | (y < -90) | (y > 90)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        msg = (f"{int(bad.sum())} samples in {label} lie outside longitude/latitude range of "
+               f"the geographic crs {crs.to_string()}, first at row {i + 1}: x={x[i]!r}, "
+               f"y={y[i]!r}; is crs= the CRS of the file, and are x= and y= the right way round?")
+        raise CRSError(msg)
+
+
+def _duplicate_masks(loc: np.ndarray, cleaned: Sequence[_Column]) -> tuple[np.ndarray, np.ndarray]:
+    """Exact-duplicate mask and co-located mask (a repeated location among the rest).
+
+    Values are compared after cleaning with NaN equal to NaN and below-detection cells as
+    -DL. Only rows whose location repeats can be duplicates, so values are compared for those
+    alone (few in a survey; hashing every column of a million rows would take seconds).
+    """
+    n = loc.shape[0]
+    exact = np.zeros(n, dtype=bool)
+    colocated = np.zeros(n, dtype=bool)
+    cand = np.flatnonzero(pd.DataFrame(loc).duplicated(keep=False).to_numpy())
+    if cand.size:
+        enc = [np.where(c.bdl[cand], -c.dl[cand], c.value[cand]) for c in cleaned]
+        keys = pd.DataFrame(np.column_stack([loc[cand], *enc]))
+        ex = keys.duplicated(keep="first").to_numpy()
+        exact[cand] = ex
+        rest = cand[~ex]
+        colocated[rest] = pd.DataFrame(loc[rest]).duplicated(keep="first").to_numpy()
+    return exact, colocated
+
+
+def _first_twin(keys: np.ndarray, i: int) -> int:
+    """Index of the first earlier row equal to row ``i`` (NaN equals NaN)."""
+    same = (keys[:i] == keys[i]) | (np.isnan(keys[:i]) & np.isnan(keys[i]))
+    return int(np.flatnonzero(same.all(axis=1))[0])
+
+
+def _text_coord(s: pd.Series) -> np.ndarray:
+    if pd.api.types.is_float_dtype(s.dtype):
+        # integers stored as floats because of gaps print as "5", not "5.0"
+        vals = s.to_numpy(dtype="float64", na_value=np.nan)
+        fin = np.isfinite(vals)
+        if fin.any() and np.all(vals[fin] == np.round(vals[fin])):
+            s = s.astype("Int64")
+    out = s.astype("string").to_numpy(dtype=object, na_value="")
+    return out
+
+
+def _unique_name(name: str, used: set[str]) -> str:
+    out = name
+    while out in used or out in _RESERVED:
+        out = out + "_"
+    return out
+
+
+# ----------------------------------------------------------------------------- public
+
+
+def read_samples(
+    source: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    x: str,
+    y: str,
+    z: str | None = None,
+    crs: Any = None,
+    to_crs: Any = None,
+    elements: str | Sequence[str] | None = None,
+    duplicates: str = "keep",
+    bdl: str | float = "half",
+    missing: Iterable[float] | float | None = (-9999,),
+    units: str | None = None,
+    id_column: str | None = None,
+) -> xr.Dataset:
+    """Read a table of point samples into a georeferenced Dataset along ``sample``.
+
+    Parameters
+    ----------
+    source : str, path or pandas.DataFrame
+        A ``.csv``/``.txt``/``.tsv`` file (optionally compressed, delimiter taken from the
+        header line), a ``.parquet``/``.pq`` file, or a DataFrame (which is never modified).
+    x, y : str
+        Columns holding the sample coordinates, in ``crs``.
+    z : str, optional
+        Column holding elevation (passed through unchanged by reprojection).
+    crs : str, int, pyproj.CRS
+        CRS of ``x``/``y`` (anything pyproj accepts). Required.
+    to_crs : str, int, pyproj.CRS, optional
+        Reproject the samples to this CRS (``pyproj.Transformer``, ``always_xy=True``).
+    elements : str or list of str, optional
+        Columns to read as elements, each a column name (``"Au_ppb"``) or a bare analyte
+        (``"Au"`` takes every ``Au_<unit>`` column). By default every column named
+        ``<element or oxide>_<unit>`` (unit suffixes such as ppm, ppb, ppt, pct, percent,
+        wt%, g_t, gpt, mg_kg, any case); when there is none, every numeric column other than
+        the coordinates and ``id_column``, with units ``"unknown"``.
+    duplicates : {"keep", "drop", "mean", "error"}
+        What to do with samples at the same location (see Notes).
+    bdl : {"half", "dl", "nan"} or float
+        Value given to below-detection results: half the detection limit (DL), the DL,
+        NaN, or ``bdl * DL``.
+    missing : sequence of float
+        Sentinel numbers meaning "no value" (matched with a tolerance of 1e-6), e.g.
+        ``(-9999, -99999)``.
+    units : {"ppm", "ppb", "ppt", "pct"}, optional
+        Convert every element (and its detection limits) to this unit.
+    id_column : str, optional
+        Column whose values become the ``sample_id`` coordinate.
+
+    Returns
+    -------
+    xarray.Dataset
+        One float64 variable per element along ``sample``, named by the bare analyte
+        (``Au``, ``Fe2O3``), or by the full column name where two columns give the same
+        analyte (``Au_ppm`` and ``Au_ppb``). Attributes: ``units``, ``source_column``,
+        ``detection_limits`` (the distinct DLs met, in ``units``) and ``bdl``. Coordinates
+        along ``sample``: float64 ``x``, ``y`` (and ``z``); ``row``, the 1-based data row of
+        the source table; ``sample_id``; every other non-element column as text (a column
+        clashing with these names, or called ``name``, gets a trailing ``_``). Analyte columns
+        not asked for are left out. The CRS is written with rioxarray and
+        ``attrs["ingest_report"]`` holds a JSON report (read it with :func:`ingest_report`).
+
+    Raises
+    ------
+    DataError
+        A missing coordinate, id or element column; a missing or non-numeric coordinate; an
+        element cell that is not understood; an explicitly requested element whose every value
+        is missing; duplicate locations with ``duplicates="error"``; a bad option.
+    CRSError
+        ``crs`` missing or invalid, or coordinates impossible in a geographic ``crs``.
+
+    Notes
+    -----
+    Rows are counted from 1 at the first data row (the header is not a row). Cells are
+    cleaned per element column with these policies, each counted in the report:
+
+    * numbers equal to a ``missing`` sentinel, empty cells and markers such as ``NA``,
+      ``n.a.``, ``-``, ``nd`` are missing (``missing`` counts all of them, ``sentinel`` the
+      sentinels among them);
+    * ``"<0.5"`` is below detection with DL 0.5; a negative number ``-0.5`` is below
+      detection written as -DL, so DL 0.5;
+    * an exact 0 (and a bare ``"BDL"``) is below a DL the table does not state: the DL is
+      taken as the smallest positive value in that column (``zero_as_bdl``), or where the
+      column has none the smallest DL it states (NaN when it states none either);
+    * ``">1000"`` is kept as 1000 and counted as ``above_detection``;
+    * any other text raises :class:`~xprospect.exceptions.DataError` naming it.
+
+    Below-detection cells then get the ``bdl`` value. An element column with every value
+    missing raises when requested in ``elements`` and is otherwise dropped and listed in the
+    report.
+
+    Duplicates: an *exact duplicate* has the location and every element value (after
+    cleaning, NaN equal to NaN, below-detection compared by DL) of an earlier row; a
+    *co-located* sample shares an earlier sample's location with other values. ``"keep"``
+    only counts them; ``"drop"`` removes exact duplicates (keeping the first), leaving
+    co-located samples; ``"mean"`` also replaces co-located samples by one sample whose
+    elements are the NaN-ignoring mean (after the ``bdl`` policy) and whose ids and ``row``
+    are the first's; ``"error"`` raises if any row repeats an earlier location.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import xprospect as xp
+    >>> table = pd.DataFrame({
+    ...     "lon": [117.5, 117.6, 117.6], "lat": [-33.5, -33.4, -33.4],
+    ...     "Au_ppb": ["<1", "12", "12"], "Cu_ppm": [-2.0, 35.0, 35.0]})
+    >>> ds = xp.read_samples(table, x="lon", y="lat", crs="EPSG:4326", to_crs="EPSG:32750",
+    ...                      duplicates="drop", units="ppm")
+    >>> ds.sizes["sample"]
+    2
+    >>> ds["Au"].values.tolist()
+    [0.0005, 0.012]
+    >>> ds["Cu"].values.tolist()
+    [1.0, 35.0]
+    >>> xp.ingest_report(ds)["n_exact_duplicates"]
+    1
+    """
+    if crs is None:
+        msg = ("crs= is required: the CRS of the x/y columns, e.g. crs='EPSG:4326' for "
+               "longitude/latitude or crs='EPSG:32750' for UTM 50S")
+        raise CRSError(msg)
+    crs_in = parse_crs(crs, "crs")
+    crs_out = parse_crs(to_crs, "to_crs") if to_crs is not None else None
+    factor, target, sentinels = _check_options(bdl, duplicates, units, missing)
+    coords = {"x": x, "y": y} | ({"z": z} if z is not None else {})
+
+    frame, plan, label, file_name = _read_table(source, coords, elements, id_column)
+    n_read = len(frame)
+    if n_read == 0:
+        raise DataError(f"{label} has no data rows")
+
+    # --- coordinates
+    loc = {role: _coordinate(frame, col, role, label, sentinels) for role, col in coords.items()}
+    if crs_in.is_geographic:
+        _check_geographic(crs_in, loc["x"], loc["y"], label)
+
+    # --- elements
+    cleaned: dict[str, _Column] = {}
+    dropped: list[str] = []
+    for col in plan.elements:
+        c = _clean_column(frame[col], col, label, sentinels)
+        if c.counts["missing"] == n_read:
+            if plan.explicit:
+                msg = (f"element column {col!r} in {label} has no data: every value is missing "
+                       f"({c.counts['sentinel']} sentinels {sentinels.tolist()}, "
+                       f"{n_read - c.counts['sentinel']} empty or NA)")
+                raise DataError(msg)
+            dropped.append(col)
+            continue
+        cleaned[col] = c
+    if not cleaned:
+        raise DataError(f"every element column in {label} is entirely missing: {dropped}")
+    if target is not None:
+        unknown = [col for col in cleaned if plan.units[col] == "unknown"]
+        if unknown:
+            msg = (f"cannot convert to units={target!r}: columns {unknown} in {label} carry no "
+                   "unit suffix (name them like 'Au_ppb')")
+            raise DataError(msg)
+
+    # variable names: the bare analyte, or the column where two columns give one analyte
+    bare = [plan.analytes[col] for col in cleaned]
+    var_names: dict[str, str] = {}
+    for col in cleaned:
+        name = plan.analytes[col]
+        if bare.count(name) > 1:
+            logger.info("columns %s in %s all hold %s; keeping their full names as variables",
+                        [c for c in cleaned if plan.analytes[c] == name], label, name)
+            name = col
+        var_names[col] = name
+
+    # values after the bdl policy and unit conversion
+    values: dict[str, np.ndarray] = {}
+    dls: dict[str, np.ndarray] = {}
+    out_units: dict[str, str] = {}
+    for col, c in cleaned.items():
+        unit = plan.units[col]
+        scale = 1.0
+        if target is not None:
+            scale = _TO_PPM[unit] / _TO_PPM[target]
+            unit = target
+        v = c.value * scale
+        dl = c.dl * scale
+        if factor is not None:
+            v[c.bdl] = factor * dl[c.bdl]
+        values[col], dls[col], out_units[col] = v, dl, unit
+
+    # --- duplicates, judged on the location and the cleaned values with BDL as -DL
+    loc_arr = np.column_stack([loc[r] for r in coords])
+    exact, colocated = _duplicate_masks(loc_arr, list(cleaned.values()))
+    n_exact, n_coloc = int(exact.sum()), int(colocated.sum())
+    n_coloc_locs = int(pd.DataFrame(loc_arr[colocated]).drop_duplicates().shape[0])
+    if duplicates == "error" and (n_exact or n_coloc):
+        i = int(np.flatnonzero(exact | colocated)[0])
+        j = _first_twin(loc_arr, i)
+        where = dict(zip(coords, loc_arr[i].tolist(), strict=True))
+        msg = (f"{label} has {n_exact + n_coloc} rows at the location of an earlier row "
+               f"({n_exact} exact duplicates, {n_coloc} co-located with other values); first: "
+               f"row {i + 1} repeats row {j + 1} at {where}; "
+               "use duplicates='drop' or 'mean'")
+        raise DataError(msg)
+    keep = ~exact if duplicates in ("drop", "mean") else np.ones(n_read, dtype=bool)
+    rows = np.flatnonzero(keep)
+    if duplicates == "mean" and n_coloc:
+        group = pd.DataFrame(loc_arr[rows]).groupby(list(range(loc_arr.shape[1])), sort=False)
+        codes = group.ngroup().to_numpy()
+        n_groups = int(codes.max()) + 1
+        first = np.unique(codes, return_index=True)[1]
+        for col, v in values.items():
+            v = v[rows]
+            ok = ~np.isnan(v)
+            total = np.bincount(codes, weights=np.where(ok, v, 0.0), minlength=n_groups)
+            count = np.bincount(codes, weights=ok.astype("float64"), minlength=n_groups)
+            mean = np.full(n_groups, np.nan)
+            np.divide(total, count, out=mean, where=count > 0)
+            values[col] = mean
+        rows = rows[first]
+    else:
+        values = {col: v[rows] for col, v in values.items()}
+
+    # --- coordinates, reprojected
+    xs, ys = loc["x"][rows], loc["y"][rows]
+    if crs_out is not None:
+        tr = Transformer.from_crs(crs_in, crs_out, always_xy=True)
+        xs, ys = (np.asarray(a, dtype="float64") for a in tr.transform(xs, ys))
+        bad = ~(np.isfinite(xs) & np.isfinite(ys))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            msg = (f"reprojecting {label} from {crs_in.to_string()} to {crs_out.to_string()} "
+                   f"gave {int(bad.sum())} non-finite coordinates, first at row {rows[i] + 1} "
+                   f"(x={loc['x'][rows[i]]!r}, y={loc['y'][rows[i]]!r})")
+            raise CRSError(msg)
+    ds_coords: dict[str, Any] = {"x": (SAMPLE_DIM, xs), "y": (SAMPLE_DIM, ys)}
+    if "z" in loc:
+        ds_coords["z"] = (SAMPLE_DIM, loc["z"][rows])
+    ds_coords["row"] = (SAMPLE_DIM, (rows + 1).astype("int64"))
+    if id_column is not None:
+        ds_coords["sample_id"] = (SAMPLE_DIM, _text_coord(frame[id_column].iloc[rows]))
+    used = set(ds_coords) | set(var_names.values())
+    skip = set(plan.elements) | set(plan.ignored) | set(coords.values()) | {id_column}
+    for col in frame.columns:
+        if col in skip:
+            continue
+        name = _unique_name(str(col), used)
+        used.add(name)
+        ds_coords[name] = (SAMPLE_DIM, _text_coord(frame[col].iloc[rows]))
+
+    data_vars = {}
+    for col, v in values.items():
+        dl = dls[col][cleaned[col].bdl]
+        attrs = {
+            "units": out_units[col],
+            "source_column": str(col),
+            "detection_limits": np.unique(dl[np.isfinite(dl)]).tolist(),
+            "bdl": bdl if isinstance(bdl, str) else float(bdl),
+        }
+        data_vars[var_names[col]] = xr.Variable(SAMPLE_DIM, v.astype("float64"), attrs)
+    ds = xr.Dataset(data_vars, coords=ds_coords)
+
+    report = {
+        "source": file_name if file_name is not None else "DataFrame",
+        "n_rows_read": n_read,
+        "n_samples": int(ds.sizes[SAMPLE_DIM]),
+        "crs": crs_in.to_string(),
+        "to_crs": crs_out.to_string() if crs_out is not None else None,
+        "bdl": bdl if isinstance(bdl, str) else float(bdl),
+        "duplicates": duplicates,
+        "n_exact_duplicates": n_exact,
+        "n_exact_duplicates_dropped": n_exact if duplicates in ("drop", "mean") else 0,
+        "n_colocated": n_coloc,
+        "n_colocated_locations": n_coloc_locs,
+        "n_colocated_merged": n_coloc if duplicates == "mean" else 0,
+        "missing_sentinels": sentinels.tolist(),
+        "units": target,
+        "elements": {var_names[c]: str(c) for c in cleaned},
+        "columns": {str(c): cleaned[c].counts for c in cleaned},
+        "dropped_columns": [str(c) for c in dropped],
+        "ignored_columns": [str(c) for c in plan.ignored],
+    }
+    ds.attrs[REPORT_ATTR] = json.dumps(report)
+    ds = write_crs(ds, crs_out if crs_out is not None else crs_in)
+
+    n_bdl = sum(c.counts["below_detection"] for c in cleaned.values())
+    n_miss = sum(c.counts["missing"] for c in cleaned.values())
+    logger.info(
+        "read %d rows from %s: %d samples, %d elements; %d exact duplicates (%s), %d co-located; "
+        "%d cells below detection (bdl=%r), %d missing; dropped all-missing columns %s",
+        n_read, report["source"], report["n_samples"], len(cleaned), n_exact,
+        "dropped" if duplicates in ("drop", "mean") else "kept", n_coloc, n_bdl, bdl, n_miss,
+        report["dropped_columns"],
+    )
+    return ds
