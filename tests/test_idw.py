@@ -104,7 +104,7 @@ def test_anisotropy_matrix_axes():
 
 def test_missing_element_values_use_only_samples_that_have_them():
     rng = np.random.default_rng(0)
-    s, pts, vals = _samples(rng, 100, 2, n_el=2)
+    s, _, _ = _samples(rng, 100, 2, n_el=2)
     v0 = s["E0"].values.copy()
     v0[:50] = np.nan
     s["E0"] = ("sample", v0)
@@ -332,7 +332,7 @@ def test_bad_crs(small):
     with pytest.raises(xp.CRSError, match="the samples has no CRS"):
         xp.grid_idw(s.drop_vars("spatial_ref"), like=grid)
     other = xp.make_grid((0, 0, 1000, 1000), resolution=50, crs="EPSG:4326")
-    with pytest.raises(xp.CRSError, match="EPSG:32750 but the template .* EPSG:4326"):
+    with pytest.raises(xp.CRSError, match=r"EPSG:32750 but the template .* EPSG:4326"):
         xp.grid_idw(s, like=other)
 
 
@@ -366,7 +366,7 @@ def test_non_finite_coordinates(small):
     s, grid = small
     x = s.x.values.copy()
     x[4] = np.nan
-    with pytest.raises(xp.DataError, match="1 samples have missing or non-finite coordinates"):
+    with pytest.raises(xp.DataError, match=r"1 samples have missing or non-finite coordinates"):
         xp.grid_idw(s.assign_coords(x=("sample", x)), like=grid)
 
 

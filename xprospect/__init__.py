@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from xprospect import synthetic
+from xprospect import preprocess, synthetic
 from xprospect.accessor import ProspectAccessor
 from xprospect.exceptions import CRSError, DataError, GridError, XProspectError, XProspectWarning
 from xprospect.grid import grid_idw, make_grid, make_voxels
+from xprospect.io import (
+    ingest_report,
+    open_zarr,
+    read_geotiff,
+    read_samples,
+    to_geotiff,
+    to_zarr,
+)
 
 __version__ = "0.1.0"
 
@@ -18,7 +26,14 @@ __all__ = [
     "XProspectWarning",
     "__version__",
     "grid_idw",
+    "ingest_report",
     "make_grid",
     "make_voxels",
+    "open_zarr",
+    "preprocess",
+    "read_geotiff",
+    "read_samples",
     "synthetic",
+    "to_geotiff",
+    "to_zarr",
 ]

@@ -72,7 +72,7 @@ def check_same_crs(a: CRS, b: CRS, what_a: str, what_b: str) -> None:
 
 
 def is_voxel(obj: xr.Dataset | xr.DataArray) -> bool:
-    """True when ``obj`` has a ``z`` grid dimension."""
+    """Return True when ``obj`` has a ``z`` grid dimension."""
     return "z" in obj.dims
 
 
@@ -114,7 +114,8 @@ def _axis_geometry(coord: np.ndarray, name: str) -> tuple[float, float]:
         return float(coord[0]), 0.0
     diffs = np.diff(coord)
     step = float((coord[-1] - coord[0]) / (coord.size - 1))
-    if step == 0 or not np.allclose(diffs, step, rtol=_SPACING_RTOL, atol=abs(step) * _SPACING_RTOL):
+    tol = abs(step) * _SPACING_RTOL
+    if step == 0 or not np.allclose(diffs, step, rtol=_SPACING_RTOL, atol=tol):
         i = int(np.argmax(np.abs(diffs - step)))
         msg = (
             f"grid coordinate {name!r} is not uniformly spaced: step {diffs[i]!r} between "

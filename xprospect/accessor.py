@@ -30,6 +30,58 @@ class ProspectAccessor:
                         min_points=min_points, anisotropy=anisotropy, elements=elements,
                         dtype=dtype, chunks=chunks)
 
+    def transform(self, method: str, **kwargs: Any) -> xr.Dataset | xr.DataArray:
+        """Apply a transform by name; see :func:`xprospect.preprocess.transform`."""
+        from xprospect.preprocess import transform
+
+        return transform(self._obj, method, **kwargs)
+
+    def log10(self, *, elements: Sequence[str] | None = None) -> xr.Dataset | xr.DataArray:
+        """Base-10 log of elements; see :func:`xprospect.preprocess.log10`."""
+        from xprospect.preprocess import log10
+
+        return log10(self._obj, elements=elements)
+
+    def clr(self, *, elements: Sequence[str] | None = None) -> xr.Dataset:
+        """Centred log-ratio; see :func:`xprospect.preprocess.clr`."""
+        from xprospect.preprocess import clr
+
+        return clr(self._obj, elements=elements)  # type: ignore[arg-type]
+
+    def ilr(self, *, elements: Sequence[str] | None = None, basis: str = "pivot") -> xr.Dataset:
+        """Isometric log-ratio balances; see :func:`xprospect.preprocess.ilr`."""
+        from xprospect.preprocess import ilr
+
+        return ilr(self._obj, elements=elements, basis=basis)  # type: ignore[arg-type]
+
+    def zscore(self, *, elements: Sequence[str] | None = None,
+               mean: Mapping[str, float] | None = None,
+               std: Mapping[str, float] | None = None) -> xr.Dataset | xr.DataArray:
+        """Standardise elements; see :func:`xprospect.preprocess.zscore`."""
+        from xprospect.preprocess import zscore
+
+        return zscore(self._obj, elements=elements, mean=mean, std=std)
+
+    def robust_scale(self, *, elements: Sequence[str] | None = None,
+                     median: Mapping[str, float] | None = None,
+                     iqr: Mapping[str, float] | None = None) -> xr.Dataset | xr.DataArray:
+        """Scale by median and IQR; see :func:`xprospect.preprocess.robust_scale`."""
+        from xprospect.preprocess import robust_scale
+
+        return robust_scale(self._obj, elements=elements, median=median, iqr=iqr)
+
+    def to_zarr(self, store: Any, **kwargs: Any) -> Any:
+        """Write to a zarr store keeping the CRS; see :func:`xprospect.to_zarr`."""
+        from xprospect.io.store import to_zarr
+
+        return to_zarr(self._obj, store, **kwargs)
+
+    def to_geotiff(self, path: Any, **kwargs: Any) -> list:
+        """Write (y, x) variables to GeoTIFF; see :func:`xprospect.to_geotiff`."""
+        from xprospect.io.raster import to_geotiff
+
+        return to_geotiff(self._obj, path, **kwargs)
+
 
 xr.register_dataset_accessor("prospect")(ProspectAccessor)
 xr.register_dataarray_accessor("prospect")(ProspectAccessor)

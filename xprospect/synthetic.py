@@ -84,8 +84,9 @@ class SyntheticWorld:
     samples : xarray.Dataset
         Sample table (dim ``sample``), one variable per element with ``units``.
     deposits : xarray.Dataset
-        Deposit points (dim ``deposit``): coords ``x``, ``y``, ``deposit_id``; variables ``strength`` and ``known``
-        (True for deposits a user would know; the others are hidden).
+        Deposit points (dim ``deposit``): coords ``x``, ``y``, ``deposit_id``; variables
+        ``strength`` and ``known`` (True for deposits a user would know; the others are
+        hidden).
     crs : str
         CRS of every coordinate.
     bounds : tuple
@@ -228,7 +229,7 @@ def survey(
         units[e] = unit
     dep_names = [f"D{i + 1}" for i in range(n_deposits)]
     known = np.zeros(n_deposits, dtype=bool)
-    known[rng.permutation(n_deposits)[: int(round(known_fraction * n_deposits))]] = True
+    known[rng.permutation(n_deposits)[: round(known_fraction * n_deposits)]] = True
     deposits = xr.Dataset(
         {"strength": ("deposit", strength), "known": ("deposit", known)},
         coords={"x": ("deposit", dep_xy[:, 0]), "y": ("deposit", dep_xy[:, 1]),
@@ -247,8 +248,10 @@ def survey(
     samples = xr.Dataset(
         data,
         coords={"x": ("sample", x), "y": ("sample", y),
-                "sample_id": ("sample", np.array([f"S{i:06d}" for i in range(x.size)], dtype=object))},
-        attrs={"title": f"xprospect synthetic survey (seed={seed})", "source": "xprospect.synthetic"},
+                "sample_id": ("sample", np.array([f"S{i:06d}" for i in range(x.size)],
+                                                 dtype=object))},
+        attrs={"title": f"xprospect synthetic survey (seed={seed})",
+               "source": "xprospect.synthetic"},
     )
     world.samples = write_crs(samples, crs)
     return world

@@ -149,16 +149,20 @@ def _idw_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile,
                 # gather the candidates in the bucket cells covering the box widened by m
                 complete = True
                 for a in range(3):
-                    b0 = int(math.floor((qlo[a] - m - blo[a]) / bsize))
-                    b1 = int(math.floor((qhi[a] + m - blo[a]) / bsize))
+                    # clamp both ends into the bucket grid (a tile may lie wholly beyond
+                    # one side of it); done in float first so a huge m cannot overflow
+                    f0 = math.floor((qlo[a] - m - blo[a]) / bsize)
+                    f1 = math.floor((qhi[a] + m - blo[a]) / bsize)
+                    top = bshape[a] - 1
+                    b0 = int(min(max(f0, 0.0), float(top)))
+                    b1 = int(min(max(f1, 0.0), float(top)))
                     if b0 <= 0:
                         b0 = 0
                         rlo[a] = -_INF
                     else:
                         rlo[a] = blo[a] + b0 * bsize
                         complete = False
-                    if b1 >= bshape[a] - 1:
-                        b1 = bshape[a] - 1
+                    if b1 >= top:
                         rhi[a] = _INF
                     else:
                         rhi[a] = blo[a] + (b1 + 1) * bsize

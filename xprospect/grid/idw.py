@@ -19,8 +19,8 @@ from xprospect._dims import (
     element_vars,
     grid_geometry,
     require_crs,
-    write_crs,
     sample_coords,
+    write_crs,
 )
 from xprospect.exceptions import DataError, GridError
 from xprospect.grid import _kernels
@@ -57,7 +57,8 @@ def anisotropy_matrix(anisotropy: Mapping[str, Any] | None, ndim: int) -> np.nda
     if anisotropy is None:
         return np.eye(3)
     if not isinstance(anisotropy, Mapping):
-        raise GridError(f"anisotropy must be a dict with 'ranges' (and angles); got {anisotropy!r}")
+        msg = f"anisotropy must be a dict with 'ranges' (and angles); got {anisotropy!r}"
+        raise GridError(msg)
     allowed = {"ranges", "azimuth", "dip", "rake"} if ndim == 3 else {"ranges", "azimuth"}
     unknown = set(anisotropy) - allowed
     if unknown:
@@ -76,7 +77,8 @@ def anisotropy_matrix(anisotropy: Mapping[str, Any] | None, ndim: int) -> np.nda
     u2 = np.array([math.cos(az), -math.sin(az), 0.0])
     u3 = np.cross(u1, u2)
     if ndim == 3:
-        u2, u3 = math.cos(rake) * u2 + math.sin(rake) * u3, -math.sin(rake) * u2 + math.cos(rake) * u3
+        cr, sr = math.cos(rake), math.sin(rake)
+        u2, u3 = cr * u2 + sr * u3, -sr * u2 + cr * u3
         rows = [u1, u2, u3]
         full = ranges
     else:

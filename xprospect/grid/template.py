@@ -44,7 +44,7 @@ def _edges(lo: float, hi: float, res: float, pad: float, name: str) -> tuple[flo
         raise GridError(f"bounds along {name} are inverted: min {lo!r} > max {hi!r}")
     start = math.floor((lo - pad) / res) * res
     stop = math.ceil((hi + pad) / res) * res
-    n = max(int(round((stop - start) / res)), 1)
+    n = max(round((stop - start) / res), 1)
     return start, n
 
 
