@@ -387,3 +387,31 @@ def test_dense_candidates_grow_buffers(ndim):
     for chunks in (None, 6):
         maps = xp.grid_idw(s, like=_template(ndim, chunks=chunks), k=60, dtype="float64")
         np.testing.assert_allclose(maps["E0"].values.ravel(), ref[:, 0], rtol=1e-9)
+
+
+# ---- stacking ----------------------------------------------------------------------------------
+
+
+def test_stack_is_lazy_ordered_and_georeferenced(world):
+    grid = xp.make_grid(like=world.samples, resolution=2000, chunks=(5, 7))
+    maps = xp.grid_idw(world.samples, like=grid, k=6)
+    with dask.config.set(scheduler=_RaiseOnCompute()):
+        stack = maps.prospect.stack(["Cu", "Au", "As"])
+    assert stack.dims == ("element", "y", "x")
+    assert list(stack.element.values) == ["Cu", "Au", "As"]
+    assert stack.attrs["units"] == ["ppm", "ppb", "ppm"]
+    assert stack.chunks is not None
+    assert_georef_equal(stack, grid)
+    np.testing.assert_array_equal(stack.sel(element="Au").values, maps["Au"].values)
+    xr.testing.assert_identical(stack, xp.stack_elements(maps, ["Cu", "Au", "As"]))
+    every = maps.prospect.stack()
+    assert list(every.element.values) == list(world.elements)
+
+
+def test_stack_errors(world):
+    grid = xp.make_grid(like=world.samples, resolution=4000)
+    maps = xp.grid_idw(world.samples, like=grid, k=6, elements=["Au", "Cu"])
+    with pytest.raises(xp.DataError, match="element 'Hg' is not in the Dataset"):
+        maps.prospect.stack(["Au", "Hg"])
+    with pytest.raises(xp.DataError, match=r"repeated: \['Au'\]"):
+        maps.prospect.stack(["Au", "Au"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from xprospect import preprocess, synthetic
 from xprospect.accessor import ProspectAccessor
 from xprospect.exceptions import CRSError, DataError, GridError, XProspectError, XProspectWarning
-from xprospect.grid import grid_idw, make_grid, make_voxels
+from xprospect.grid import grid_idw, make_grid, make_voxels, stack_elements
 from xprospect.io import (
     ingest_report,
     open_zarr,
@@ -33,6 +33,7 @@ __all__ = [
     "preprocess",
     "read_geotiff",
     "read_samples",
+    "stack_elements",
     "synthetic",
     "to_geotiff",
     "to_zarr",

@@ -30,6 +30,12 @@ class ProspectAccessor:
                         min_points=min_points, anisotropy=anisotropy, elements=elements,
                         dtype=dtype, chunks=chunks)
 
+    def stack(self, elements: Sequence[str] | None = None) -> xr.DataArray:
+        """Stack element maps into (element, y, x); see :func:`xprospect.stack_elements`."""
+        from xprospect.grid import stack_elements
+
+        return stack_elements(self._obj, elements)  # type: ignore[arg-type]
+
     def transform(self, method: str, **kwargs: Any) -> xr.Dataset | xr.DataArray:
         """Apply a transform by name; see :func:`xprospect.preprocess.transform`."""
         from xprospect.preprocess import transform
