@@ -415,3 +415,16 @@ def test_stack_errors(world):
         maps.prospect.stack(["Au", "Hg"])
     with pytest.raises(xp.DataError, match=r"repeated: \['Au'\]"):
         maps.prospect.stack(["Au", "Au"])
+
+
+def test_eager_gridding_from_worker_threads():
+    # several threads gridding in memory at once must neither crash nor differ
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(11)
+    s, _, _ = _samples(rng, 300, 2)
+    expected = xp.grid_idw(s, like=_template(2), k=6)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: xp.grid_idw(s, like=_template(2), k=6), range(8)))
+    for r in results:
+        xr.testing.assert_equal(r, expected)

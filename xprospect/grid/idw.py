@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -332,7 +333,10 @@ def grid_idw(
     gchunks = _grid_chunks(like, geom.dims, chunks)
     if gchunks is None:
         qshape = geom.shape if geom.ndim == 3 else (1, *geom.shape)
-        data = _run(groups, origin, axes, qshape, tile, params, nout, dtype, parallel=True)
+        # numba's default (workqueue) threading layer aborts the process when a parallel
+        # kernel is entered from two threads at once: only the main thread uses it
+        parallel = threading.current_thread() is threading.main_thread()
+        data = _run(groups, origin, axes, qshape, tile, params, nout, dtype, parallel=parallel)
         if geom.ndim == 2:
             data = data[:, 0]
     else:
