@@ -192,7 +192,7 @@ def survey(
     noise : float
         Per-sample log10 noise (sampling and analytical error).
     halo_width : float, optional
-        Base halo width (Gaussian sigma) in metres; default 2.5 % of the area's width.
+        Base halo width (Gaussian sigma) in metres; default 4 % of the area's width.
     known_fraction : float
         Share of deposits flagged ``known`` (the rest stay hidden for validation).
 
@@ -211,7 +211,7 @@ def survey(
     elements = tuple(elements) if elements is not None else DEFAULT_ELEMENTS
     xmin, ymin, xmax, ymax = bounds
     width = xmax - xmin
-    base_width = halo_width if halo_width is not None else 0.025 * width
+    base_width = halo_width if halo_width is not None else 0.04 * width
     x, y = _drainage_sites(rng, n_samples, bounds)
     n_lith = 3
     lith = [_smooth_field(rng, scale=width / s) for s in (2.0, 4.0, 8.0)]
