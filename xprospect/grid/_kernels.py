@@ -114,7 +114,15 @@ def _idw_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile,
         sz = np.empty(cap)
         sd = np.empty(cap)
         si = np.empty(cap, dtype=np.int64)
+        dd = np.empty(cap)
         tb = np.empty((ne, ntile_cells))
+        # the last cell whose k nearest were verified: its k-th distance bounds the next
+        # cell's (d_k(q) <= d_k(p) + |q - p|)
+        have_prev = False
+        px = 0.0
+        py = 0.0
+        pz = 0.0
+        prev_dk = 0.0
         kd = np.empty(kk)
         ki = np.empty(kk, dtype=np.int64)
         acc = np.empty(ne)
@@ -196,6 +204,7 @@ def _idw_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile,
                             sz = np.empty(cap)
                             sd = np.empty(cap)
                             si = np.empty(cap, dtype=np.int64)
+                            dd = np.empty(cap)
                         for j in range(s, e):
                             cx[nc] = pts[j, 0]
                             cy[nc] = pts[j, 1]
@@ -274,16 +283,29 @@ def _idw_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile,
                             dy = qy - c0y
                             dz = qz - c0z
                             dq0 = math.sqrt(dx * dx + dy * dy + dz * dz)
-                            nfound = 0
-                            worst = r2
-                            for j in range(nc):
-                                lb = sd[j] - dq0
-                                if lb > 0.0 and lb * lb > worst:
-                                    break  # |s - q| >= |s - c0| - |q - c0| for every later s
+                            bound2 = r2
+                            if have_prev:
+                                dx = qx - px
+                                dy = qy - py
+                                dz = qz - pz
+                                ub = (prev_dk + math.sqrt(dx * dx + dy * dy + dz * dz)) * (
+                                    1.0 + 1e-9)
+                                if ub * ub < bound2:
+                                    bound2 = ub * ub
+                            # only candidates with |s - c0| <= |q - c0| + bound can be in range
+                            lim = nc
+                            if bound2 < _INF:
+                                lim = np.searchsorted(sd[:nc], dq0 + math.sqrt(bound2),
+                                                      side="right")
+                            for j in range(lim):  # a tight, vectorisable distance pass
                                 dx = sx[j] - qx
                                 dy = sy[j] - qy
                                 dz = sz[j] - qz
-                                d2 = dx * dx + dy * dy + dz * dz
+                                dd[j] = dx * dx + dy * dy + dz * dz
+                            nfound = 0
+                            worst = bound2
+                            for j in range(lim):
+                                d2 = dd[j]
                                 if d2 > worst or (d2 == worst and nfound == k):
                                     continue
                                 pos = nfound if nfound < k else k - 1
@@ -304,6 +326,12 @@ def _idw_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile,
                                 continue  # a closer sample may lie outside: widen and retry
                             if need > max_need and need < _INF:
                                 max_need = need
+                            if nfound == k:
+                                have_prev = True
+                                px = qx
+                                py = qy
+                                pz = qz
+                                prev_dk = math.sqrt(kd[k - 1])
                             done[c] = True
                             remaining -= 1
                             if nfound < min_points or nfound == 0:
