@@ -265,14 +265,18 @@ def test_sample_on_cell_centre_and_georef_kept(world):
     assert maps["Au"].dtype == np.float32
 
 
-def test_mask_gives_nan_outside_study_area():
+@pytest.mark.parametrize("chunks", [None, (5, 7)])
+def test_mask_gives_nan_outside_study_area(chunks):
     rng = np.random.default_rng(2)
     s, _, _ = _samples(rng, 60, 2)
     grid = _template(2)
     m = np.ones(grid["mask"].shape, dtype=bool)
     m[:3] = False
     grid["mask"] = (("y", "x"), m)
+    if chunks:
+        grid = grid.chunk(dict(zip(("y", "x"), chunks, strict=True)))
     maps = xp.grid_idw(s, like=grid, k=4)
+    assert (maps["E0"].chunks is not None) == bool(chunks)
     assert np.isnan(maps["E0"].values[:3]).all() and np.isfinite(maps["E0"].values[3:]).all()
 
 

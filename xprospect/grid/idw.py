@@ -215,7 +215,9 @@ def _groups(samples, names, pts) -> list[_Group]:
 
 def _run(groups, origin, axes, qshape, tile, params, nout, dtype, parallel: bool) -> np.ndarray:
     k, power, radius, min_points = params
-    out = np.empty((nout, *qshape), dtype=dtype)
+    # filled in one sequential pass: cheaper than the page faults the kernel's threads
+    # would otherwise take on first touch, and NaN wherever nothing is written
+    out = np.full((nout, *qshape), np.nan, dtype=dtype)
     kernel = _kernels.idw_grid_parallel if parallel else _kernels.idw_grid_serial
     for g in groups:
         kernel(g.points, g.values, g.start, g.blo, g.bsize, g.bshape, origin, axes,
@@ -224,8 +226,19 @@ def _run(groups, origin, axes, qshape, tile, params, nout, dtype, parallel: bool
     return out
 
 
-def _block(groups, origin, axes, tile, params, nout, dtype, ndim, block_info=None):
-    """Compute one dask block: the lattice origin moves to the block's first node."""
+def _apply_mask(out: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """Set cells outside the study area to NaN, in place (no copy of the output)."""
+    if mask is not None and not mask.all():
+        out[:, ~mask.reshape(out.shape[1:])] = np.nan
+    return out
+
+
+def _block(mask, groups, origin, axes, tile, params, nout, dtype, ndim, block_info=None):
+    """Compute one dask block: the lattice origin moves to the block's first node.
+
+    The template's mask block comes in as ``mask`` (None without one) and is applied
+    here, so each block is final when it leaves the task and can be written and freed.
+    """
     loc = block_info[None]["array-location"][1:]  # skip the element axis
     starts = [lo for lo, _ in loc]
     shape = [hi - lo for lo, hi in loc]
@@ -233,7 +246,20 @@ def _block(groups, origin, axes, tile, params, nout, dtype, ndim, block_info=Non
         starts, shape = [0, *starts], [1, *shape]
     o = origin + np.asarray(starts, dtype="float64") @ axes
     out = _run(groups, o, axes, tuple(shape), tile, params, nout, dtype, parallel=False)
-    return out if ndim == 3 else out[:, 0]
+    out = out if ndim == 3 else out[:, 0]
+    return _apply_mask(out, None if mask is None else np.asarray(mask))
+
+
+def _study_mask(like, geom: GridGeometry):
+    """Return the template's boolean ``mask`` (numpy or dask), or None without one."""
+    if not isinstance(like, xr.Dataset) or "mask" not in like.data_vars:
+        return None
+    m = like["mask"]
+    if m.dtype != bool:
+        raise GridError(f"the template's 'mask' variable must be boolean; got dtype {m.dtype}")
+    if tuple(m.dims) != geom.dims:
+        raise GridError(f"the template's 'mask' has dims {m.dims}, expected {geom.dims}")
+    return m.data
 
 
 def _grid_chunks(like, dims, chunks) -> dict[str, int | tuple[int, ...]] | None:
@@ -331,6 +357,7 @@ def grid_idw(
     origin = np.zeros(3)
     tile = _TILE_3D if geom.ndim == 3 else _TILE_2D
     gchunks = _grid_chunks(like, geom.dims, chunks)
+    mask = _study_mask(like, geom)
     if gchunks is None:
         qshape = geom.shape if geom.ndim == 3 else (1, *geom.shape)
         # numba's default (workqueue) threading layer aborts the process when a parallel
@@ -339,16 +366,22 @@ def grid_idw(
         data = _run(groups, origin, axes, qshape, tile, params, nout, dtype, parallel=parallel)
         if geom.ndim == 2:
             data = data[:, 0]
+        if mask is not None:
+            _apply_mask(data, np.asarray(mask))
     else:
         normalized = da.core.normalize_chunks(
             tuple(gchunks[d] for d in geom.dims), geom.shape, dtype=dtype
         )
         groups_d = dask.delayed(groups, pure=True, traverse=False)
-        data = da.map_blocks(
-            _block, groups_d, origin, axes, tile, params, nout, dtype, geom.ndim,
-            chunks=((nout,), *normalized), dtype=dtype,
-            meta=np.empty((0,) * (geom.ndim + 1), dtype=dtype),
-        )
+        common = dict(chunks=((nout,), *normalized), dtype=dtype,
+                      meta=np.empty((0,) * (geom.ndim + 1), dtype=dtype))
+        if mask is None:
+            data = da.map_blocks(_block, None, groups_d, origin, axes, tile, params, nout, dtype,
+                                 geom.ndim, **common)
+        else:
+            mask_d = da.asarray(mask).rechunk(normalized)
+            data = da.map_blocks(_block, mask_d, groups_d, origin, axes, tile, params, nout,
+                                 dtype, geom.ndim, new_axis=0, **common)
     return _to_dataset(samples, like, names, data, geom, params, anisotropy)
 
 
@@ -369,9 +402,4 @@ def _to_dataset(samples, like, names, data, geom, params, anisotropy) -> xr.Data
     if anisotropy is not None:
         out.attrs["idw_anisotropy"] = {kk: (list(v) if isinstance(v, (list, tuple)) else v)
                                        for kk, v in anisotropy.items()}
-    out = write_crs(out, like.rio.crs)
-    if isinstance(like, xr.Dataset) and "mask" in like.data_vars and like["mask"].dtype == bool:
-        m = like["mask"]
-        if m.chunks is not None or not bool(np.all(m.values)):
-            out = out.where(m)
-    return out
+    return write_crs(out, like.rio.crs)

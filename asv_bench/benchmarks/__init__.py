@@ -1,0 +1,1 @@
+"""asv benchmarks for xprospect; modules mirror the package (``idw`` -> ``xprospect.grid.idw``)."""

@@ -1,0 +1,336 @@
+"""IDW gridding (``xprospect.grid.idw``) against the peers the issue names.
+
+Every case uses k=12, power 2 and float32 output. The peers are scipy
+``cKDTree.query(k=12, workers=-1)`` and ``pykdtree`` ``KDTree.query(k=12)``, each
+followed by the same numpy inverse-distance weighting (``idw_peer``).
+
+The out-of-core case (``OutOfCoreZarr``) writes a 25.6 GB (uncompressed) store and
+is manual: it is skipped unless ``XPROSPECT_BENCH_OUTOFCORE=1`` is set. The script
+``asv_bench/outofcore.py`` runs it once and reports wall time and peak RSS.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import ClassVar
+
+import dask
+import numpy as np
+import xarray as xr
+
+import xprospect as xp
+
+K = 12
+POWER = 2.0
+N_SAMPLES_2D = 7000  # x 16 elements (the synthetic survey's default set)
+N_SAMPLES_3D = 5000
+N_ELEMENTS_3D = 12
+CUBE = 1280.0  # edge of the 3-D block (m)
+CUBE_ORIGIN = (500_000.0, 6_200_000.0, -CUBE)  # x, y, z of its lower corner
+CRS = "EPSG:32750"
+PEER_BATCH = 1 << 16  # grid nodes per peer query batch (keeps the peers' memory bounded)
+OUTOFCORE_ENV = "XPROSPECT_BENCH_OUTOFCORE"
+
+
+# ---- data --------------------------------------------------------------------------------------
+
+
+def survey_2d(n_samples: int = N_SAMPLES_2D) -> xp.synthetic.SyntheticWorld:
+    """The synthetic 60 km survey (16 elements)."""
+    return xp.synthetic.survey(seed=0, n_samples=n_samples)
+
+
+def grid_2d(world, size: int, chunks=None) -> xr.Dataset:
+    """A ``size`` x ``size`` template over the survey (3072 -> 19.53 m cells)."""
+    width = world.bounds[2] - world.bounds[0]
+    return xp.make_grid(world.bounds, resolution=width / size, crs=world.crs, chunks=chunks)
+
+
+def samples_3d(
+    n_samples: int = N_SAMPLES_3D, n_elements: int = N_ELEMENTS_3D, seed: int = 0
+) -> xr.Dataset:
+    """Clustered 3-D samples in a 1280 m cube with correlated lognormal values.
+
+    90 % of the points sit in 25 Gaussian clusters (sigma 60 m, like drilled
+    targets), 10 % are scattered uniformly.
+    """
+    rng = np.random.default_rng(seed)
+    n_scatter = n_samples // 10
+    centres = rng.uniform(0.1 * CUBE, 0.9 * CUBE, (25, 3))
+    which = rng.integers(0, len(centres), n_samples - n_scatter)
+    pts = np.vstack(
+        [
+            rng.uniform(0, CUBE, (n_scatter, 3)),
+            centres[which] + rng.normal(0, 60.0, (which.size, 3)),
+        ]
+    )
+    pts = np.clip(pts, 0, CUBE) + np.asarray(CUBE_ORIGIN)
+    common = rng.normal(0, 1, n_samples)  # a shared factor: elements correlate
+    data = {}
+    for e in range(n_elements):
+        loading = 0.3 * rng.uniform(0.3, 1.0)
+        logc = rng.uniform(-1, 2) + loading * common + rng.normal(0, 0.2, n_samples)
+        data[f"E{e:02d}"] = ("sample", 10**logc, {"units": "ppm"})
+    ds = xr.Dataset(
+        data,
+        coords={"x": ("sample", pts[:, 0]), "y": ("sample", pts[:, 1]), "z": ("sample", pts[:, 2])},
+    )
+    return ds.rio.write_crs(CRS)
+
+
+def voxels_3d(size: int, chunks=None) -> xr.Dataset:
+    """A ``size``^3 voxel template over the cube (128 -> 10 m voxels)."""
+    x0, y0, z0 = CUBE_ORIGIN
+    return xp.make_voxels(
+        (x0, y0, z0, x0 + CUBE, y0 + CUBE, z0 + CUBE),
+        resolution=CUBE / size,
+        crs=CRS,
+        chunks=chunks,
+    )
+
+
+# ---- the code under test and its peers ---------------------------------------------------------
+
+
+def idw_xprospect(samples: xr.Dataset, like: xr.Dataset) -> xr.Dataset:
+    """``xp.grid_idw``, computed with the threaded scheduler when the template is chunked."""
+    out = xp.grid_idw(samples, like=like, k=K, power=POWER, dtype="float32")
+    return out.compute(scheduler="threads")
+
+
+_WARM = False
+
+
+def warm_jit() -> None:
+    """Compile (or load from cache) the parallel and the serial (dask) kernels once."""
+    global _WARM
+    if _WARM:
+        return
+    world = xp.synthetic.survey(seed=1, n_samples=50, elements=["Au"])
+    idw_xprospect(world.samples, grid_2d(world, 8))
+    idw_xprospect(world.samples, grid_2d(world, 8, chunks=4))
+    _WARM = True
+
+
+def peer_inputs(samples: xr.Dataset, like: xr.Dataset):
+    """Sample points, values (n, ne) and node coordinates, columns in grid-dims order."""
+    dims = ("z", "y", "x") if "z" in like.dims else ("y", "x")
+    names = [n for n, v in samples.data_vars.items() if v.dims == ("sample",)]
+    pts = np.column_stack([samples[d].values for d in dims]).astype("float64")
+    vals = np.column_stack([samples[n].values for n in names]).astype("float64")
+    coords = [like[d].values.astype("float64") for d in dims]
+    return pts, vals, coords, names
+
+
+def idw_peer(
+    query, pts: np.ndarray, vals: np.ndarray, coords, power: float = POWER, dtype="float32"
+) -> np.ndarray:
+    """IDW of every column of ``vals`` at every grid node: ``query(q) -> (d, i)`` + numpy.
+
+    Coincident samples (d == 0) give their mean, as in xprospect. Returns an array
+    (n_elements, *grid shape).
+    """
+    shape = tuple(c.size for c in coords)
+    ne = vals.shape[1]
+    out = np.empty((ne, *shape), dtype=dtype)
+    flat = out.reshape(ne, -1)
+    n = flat.shape[1]
+    for s in range(0, n, PEER_BATCH):
+        e = min(s + PEER_BATCH, n)
+        sub = np.unravel_index(np.arange(s, e), shape)
+        q = np.column_stack([c[i] for c, i in zip(coords, sub, strict=True)])
+        d, idx = query(q)
+        with np.errstate(divide="ignore"):
+            w = 1.0 / (d * d) if power == 2.0 else d**-power
+        zero = d == 0.0
+        hit = zero.any(axis=1)
+        if hit.any():
+            w[hit] = zero[hit]
+        w /= w.sum(axis=1, keepdims=True)
+        flat[:, s:e] = (w[:, None, :] @ vals[idx])[:, 0].T
+    return out
+
+
+def idw_scipy(pts, vals, coords) -> np.ndarray:
+    """Peer: scipy ``cKDTree(pts).query(q, k=12, workers=-1)`` + numpy weighting."""
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(pts)
+    return idw_peer(lambda q: tree.query(q, k=K, workers=-1), pts, vals, coords)
+
+
+def idw_pykdtree(pts, vals, coords) -> np.ndarray:
+    """Peer: ``pykdtree.kdtree.KDTree(pts).query(q, k=12)`` (OpenMP) + numpy weighting."""
+    from pykdtree.kdtree import KDTree
+
+    tree = KDTree(pts)
+    return idw_peer(lambda q: tree.query(q, k=K), pts, vals, coords)
+
+
+# ---- 2-D ---------------------------------------------------------------------------------------
+
+
+class IDW2D:
+    """``grid_idw`` of 7,000 samples x 16 elements onto size^2 (numpy path, in memory)."""
+
+    params: ClassVar[list[int]] = [1024, 3072]
+    param_names: ClassVar[list[str]] = ["size"]
+    n_samples = N_SAMPLES_2D
+    chunks: int | None = None
+    number = 1
+    repeat = (1, 3, 60.0)
+    timeout = 600
+
+    def setup(self, size):
+        warm_jit()
+        world = survey_2d(self.n_samples)
+        self.samples = world.samples
+        self.like = grid_2d(world, size, self.chunks)
+
+    def time_grid_idw(self, size):
+        idw_xprospect(self.samples, self.like)
+
+    def peakmem_grid_idw(self, size):
+        # whole-process RSS: interpreter, imports and samples included;
+        # the output alone is 16 * size^2 * 4 bytes (604 MB at 3072)
+        idw_xprospect(self.samples, self.like)
+
+
+class IDW2DDask(IDW2D):
+    """The same on a template chunked 1024 x 1024, computed with the threaded scheduler."""
+
+    chunks = 1024
+
+
+class IDW2DPeers:
+    """The peers on the same 2-D case: scipy cKDTree and pykdtree, + numpy weighting."""
+
+    params: ClassVar[list[int]] = [1024, 3072]
+    param_names: ClassVar[list[str]] = ["size"]
+    n_samples = N_SAMPLES_2D
+    number = 1
+    repeat = (1, 3, 60.0)
+    timeout = 600
+
+    def setup(self, size):
+        world = survey_2d(self.n_samples)
+        self.pts, self.vals, self.coords, _ = peer_inputs(world.samples, grid_2d(world, size))
+
+    def time_scipy_ckdtree(self, size):
+        idw_scipy(self.pts, self.vals, self.coords)
+
+    def time_pykdtree(self, size):
+        idw_pykdtree(self.pts, self.vals, self.coords)
+
+
+# ---- 3-D ---------------------------------------------------------------------------------------
+
+
+class IDW3D:
+    """``grid_idw`` of 5,000 samples x 12 elements onto size^3 voxels (numpy path)."""
+
+    params: ClassVar[list[int]] = [64, 128]
+    param_names: ClassVar[list[str]] = ["size"]
+    n_samples = N_SAMPLES_3D
+    number = 1
+    repeat = (1, 3, 60.0)
+    timeout = 600
+
+    def setup(self, size):
+        warm_jit()
+        self.samples = samples_3d(self.n_samples)
+        self.like = voxels_3d(size)
+
+    def time_grid_idw(self, size):
+        idw_xprospect(self.samples, self.like)
+
+    def peakmem_grid_idw(self, size):
+        idw_xprospect(self.samples, self.like)
+
+
+class IDW3DPeers:
+    """The peers on the same 3-D case."""
+
+    params: ClassVar[list[int]] = [64, 128]
+    param_names: ClassVar[list[str]] = ["size"]
+    n_samples = N_SAMPLES_3D
+    number = 1
+    repeat = (1, 3, 60.0)
+    timeout = 600
+
+    def setup(self, size):
+        self.pts, self.vals, self.coords, _ = peer_inputs(
+            samples_3d(self.n_samples), voxels_3d(size)
+        )
+
+    def time_scipy_ckdtree(self, size):
+        idw_scipy(self.pts, self.vals, self.coords)
+
+    def time_pykdtree(self, size):
+        idw_pykdtree(self.pts, self.vals, self.coords)
+
+
+# ---- out of core -------------------------------------------------------------------------------
+
+
+def grid_to_zarr(
+    samples: xr.Dataset,
+    like: xr.Dataset,
+    path: str,
+    *,
+    mask: bool = True,
+    scheduler: str = "threads",
+    num_workers: int | None = None,
+) -> None:
+    """Grid onto a chunked template and stream the blocks into a zarr store.
+
+    ``mask=False`` drops the template's lazy (all-True) ``mask`` and passes its chunks
+    to ``grid_idw`` instead: with the mask, ``grid_idw`` adds a ``where`` per element
+    and block, and the threaded scheduler then holds most blocks in memory.
+    """
+    kw = {}
+    if not mask:
+        kw["chunks"] = dict(like["mask"].chunksizes)
+        like = like.drop_vars("mask")
+    maps = xp.grid_idw(samples, like=like, k=K, power=POWER, dtype="float32", **kw)
+    with dask.config.set(scheduler=scheduler, num_workers=num_workers):
+        maps.to_zarr(path, mode="w", consolidated=False, compute=True)
+
+
+class OutOfCoreZarr:
+    """Manual: 16 elements onto 20,000^2 (25.6 GB as float32) streamed to zarr.
+
+    Skipped unless ``XPROSPECT_BENCH_OUTOFCORE=1``; e.g.
+    ``XPROSPECT_BENCH_OUTOFCORE=1 asv run --python=same --bench OutOfCore``.
+    Target: peak RSS < 4 GB. ``mask=True`` is the plain path (template chunked by
+    ``make_grid``); ``mask=False`` the workaround (see ``grid_to_zarr``).
+    """
+
+    params: ClassVar[list[bool]] = [True, False]
+    param_names: ClassVar[list[str]] = ["mask"]
+    size = 20_000
+    chunks = 2048
+    n_samples = N_SAMPLES_2D
+    number = 1
+    repeat = 1
+    rounds = 1
+    timeout = 3600
+    store: str | None = None
+
+    def setup(self, mask):
+        if os.environ.get(OUTOFCORE_ENV) != "1":
+            raise NotImplementedError(f"manual benchmark: set {OUTOFCORE_ENV}=1 to run it")
+        warm_jit()
+        world = survey_2d(self.n_samples)
+        self.samples = world.samples
+        self.like = grid_2d(world, self.size, self.chunks)
+        self.store = tempfile.mkdtemp(suffix=".zarr", prefix="xprospect-outofcore-")
+
+    def teardown(self, mask):
+        if self.store is not None:  # asv calls teardown after a skipping setup too
+            shutil.rmtree(self.store, ignore_errors=True)
+
+    def peakmem_grid_idw_to_zarr(self, mask):
+        grid_to_zarr(self.samples, self.like, self.store, mask=mask)
