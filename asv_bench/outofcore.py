@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     p.add_argument(
         "--no-mask",
         action="store_true",
-        help="drop the template's lazy mask and pass chunks= to grid_idw (the workaround)",
+        help="drop the template's mask and pass chunks= to grid_idw (to compare both paths)",
     )
     p.add_argument("--keep", action="store_true", help="keep the store")
     a = p.parse_args(argv)
