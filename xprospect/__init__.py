@@ -17,6 +17,19 @@ from xprospect.io import (
 
 __version__ = "0.1.0"
 
+# Subpackages that import torch (or are heavy) load on first attribute access, so that
+# ``import xprospect`` stays quick for users who only grid and transform.
+_LAZY_SUBMODULES = ("baselines", "evaluate", "evidence", "models", "patches", "score", "train")
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"xprospect.{name}")
+    raise AttributeError(f"module 'xprospect' has no attribute {name!r}")
+
+
 __all__ = [
     "CRSError",
     "DataError",

@@ -1,0 +1,77 @@
+"""The contract every xprospect network follows, so that training, scoring and checkpoints
+can handle any of them.
+
+A network is a :class:`ProspectModel` (a ``torch.nn.Module``) that declares:
+
+``task``
+    ``"classifier"`` (output: logits over classes, class 1 = prospective) or ``"anomaly"``
+    (output: a per-cell anomaly score, larger = more anomalous).
+``ndim``
+    Number of spatial axes it convolves over: 2 (``y, x``), 3 (``z, y, x``) or ``None`` for
+    per-cell models (element vectors) that work on any grid.
+``in_channels``
+    Number of input elements (channels).
+``window``
+    For window classifiers, the patch edge (cells) it is trained and scored on; ``None`` if any.
+``dense``
+    True when :meth:`score_dense` gives, at every cell, exactly what :meth:`score_windows` gives
+    for the window centred on that cell (fully convolutional, stride 1).
+``context``
+    ``(before, after)``: cells of context the score at one cell needs on each side along every
+    spatial axis. A window of ``w`` cells attributed to cell ``i`` covers
+    ``[i - before, i + after]`` with ``before = w // 2`` and ``after = w - 1 - w // 2``.
+``config``
+    ``{"name": <registry name>, "kwargs": {...}}``: enough to rebuild the architecture.
+``card``
+    Metadata written by training (element order, normalisation, resolution, CRS, ...) or ``{}``.
+
+Scoring contract (what :func:`xprospect.score.score` calls):
+
+``score_windows(x)``
+    ``x``: float tensor ``(B, C, *window)``; returns ``(B,)``: the probability of class 1
+    for classifiers, the anomaly score at the window's centre cell for anomaly models.
+``score_dense(x)``
+    Only when ``dense``. ``x``: ``(B, C, *spatial)``; returns ``(B, *out)`` with
+    ``out = spatial - before - after`` along each axis (a "valid" pass): the value at output
+    index ``j`` belongs to input cell ``j + before``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from xprospect._torch import import_torch
+
+torch = import_torch()
+nn = torch.nn
+
+__all__ = ["ProspectModel"]
+
+
+class ProspectModel(nn.Module):
+    """Base class of xprospect networks; see the module docstring for the contract."""
+
+    task: ClassVar[str] = "classifier"
+    dense: bool = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ndim: int | None = 2
+        self.in_channels: int = 0
+        self.window: int | None = None
+        self.context: tuple[int, int] = (0, 0)
+        self.config: dict[str, Any] = {}
+        self.card: dict[str, Any] = {}
+
+    def score_windows(self, x: Any) -> Any:
+        """Score windows ``(B, C, *window)`` -> ``(B,)``."""
+        if self.task == "classifier":
+            logits = self(x)
+            if logits.shape[-1] == 1:
+                return torch.sigmoid(logits[..., 0])
+            return torch.softmax(logits, dim=-1)[..., 1]
+        raise NotImplementedError(f"{type(self).__name__} must define score_windows")
+
+    def score_dense(self, x: Any) -> Any:
+        """Score every cell of ``(B, C, *spatial)`` in one valid pass."""
+        raise NotImplementedError(f"{type(self).__name__} is not fully convolutional")
