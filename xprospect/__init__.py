@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from xprospect import preprocess, synthetic
 from xprospect.accessor import ProspectAccessor
-from xprospect.exceptions import CRSError, DataError, GridError, XProspectError, XProspectWarning
+from xprospect.exceptions import (
+    CRSError,
+    DataError,
+    GridError,
+    ModelCardError,
+    XProspectError,
+    XProspectWarning,
+)
 from xprospect.grid import grid_idw, make_grid, make_voxels, stack_elements
 from xprospect.io import (
     ingest_report,
@@ -34,6 +41,7 @@ __all__ = [
     "CRSError",
     "DataError",
     "GridError",
+    "ModelCardError",
     "ProspectAccessor",
     "XProspectError",
     "XProspectWarning",

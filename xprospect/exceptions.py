@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["CRSError", "DataError", "GridError", "XProspectError", "XProspectWarning"]
+__all__ = [
+    "CRSError",
+    "DataError",
+    "GridError",
+    "ModelCardError",
+    "XProspectError",
+    "XProspectWarning",
+]
 
 
 class XProspectError(ValueError):
@@ -22,6 +29,10 @@ class CRSError(XProspectError):
 
 class GridError(XProspectError):
     """A grid or voxel template is malformed (spacing, orientation, overlap)."""
+
+
+class ModelCardError(XProspectError):
+    """A model, checkpoint or its card does not fit the data it is asked to handle."""
 
 
 class XProspectWarning(UserWarning):
