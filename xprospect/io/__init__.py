@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
+from xprospect.io.blockmodel import (
+    distance_to_samples,
+    mask_distance,
+    plot_section,
+    plot_slices,
+    to_block_csv,
+    to_vtk,
+)
+from xprospect.io.drillholes import (
+    Drillholes,
+    composite,
+    desurvey,
+    desurvey_points,
+    read_drillholes,
+)
 from xprospect.io.raster import read_geotiff, to_geotiff
 from xprospect.io.samples import ingest_report, parse_analyte_column, read_samples
 from xprospect.io.store import open_zarr, to_zarr
 
 __all__ = [
+    "Drillholes",
+    "composite",
+    "desurvey",
+    "desurvey_points",
+    "distance_to_samples",
     "ingest_report",
+    "mask_distance",
     "open_zarr",
     "parse_analyte_column",
+    "plot_section",
+    "plot_slices",
+    "read_drillholes",
     "read_geotiff",
     "read_samples",
+    "to_block_csv",
     "to_geotiff",
+    "to_vtk",
     "to_zarr",
 ]

@@ -1,0 +1,295 @@
+"""The scikit-learn style contract of xprospect's classical baselines.
+
+A baseline is fitted on a stack (``element``, y, x) or (``element``, z, y, x) as a table of
+cells (one row per valid cell, one column per element) and predicts a georeferenced map of
+the same grid, lazily over dask chunks. ``__init__`` only stores options; ``fit`` validates
+input, learns attributes ending in ``_`` and returns ``self``; randomness comes from
+``seed``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from sklearn.base import BaseEstimator
+
+from xprospect._dims import ELEMENT_DIM, get_crs, write_crs
+from xprospect.baselines._table import (
+    cell_table,
+    cells_to_points,
+    check_stack,
+    default_buffer,
+    element_names,
+    grid_mask,
+    point_cells,
+)
+from xprospect.exceptions import DataError, ModelCardError
+
+__all__ = ["AnomalyDetector", "BaselineModel", "SupervisedModel"]
+
+log = logging.getLogger(__name__)
+
+
+class BaselineModel(BaseEstimator):
+    """Base of the classical baselines; subclasses implement ``_fit_table``/``_score_table``.
+
+    Attributes set by ``fit``: ``elements_`` (element order), ``ndim_`` (2 or 3),
+    ``crs_`` (WKT or None), ``seed_`` and ``fit_report_`` (what the fit used).
+    """
+
+    #: Name of the predicted map and what it means.
+    output_name: str = "score"
+    output_meaning: str = "larger = more prospective"
+
+    # --- subclass hooks -------------------------------------------------------------
+    def _fit_table(self, x: np.ndarray, y: np.ndarray | None, seed: int) -> None:
+        raise NotImplementedError
+
+    def _score_table(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    # --- shared machinery -----------------------------------------------------------
+    def _seed(self, seed: int | None) -> int:
+        s = getattr(self, "seed", 0) if seed is None else seed
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+            raise DataError(f"seed must be an integer; got {s!r}")
+        return int(s)
+
+    def _remember(self, stack: xr.DataArray, spatial: tuple[str, ...], seed: int) -> None:
+        self.elements_ = element_names(stack)
+        self.ndim_ = len(spatial)
+        crs = get_crs(stack)
+        self.crs_ = None if crs is None else crs.to_wkt()
+        self.seed_ = seed
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "elements_"):
+            raise ModelCardError(f"{type(self).__name__} is not fitted; call fit(stack, ...) first")
+
+    def _predict_block(self, block: np.ndarray) -> np.ndarray:
+        """Score one chunk laid out (..., element); NaN where any element is NaN."""
+        shape = block.shape[:-1]
+        x = np.asarray(block, dtype="float64").reshape(-1, block.shape[-1])
+        ok = np.isfinite(x).all(axis=1)
+        out = np.full(x.shape[0], np.nan)
+        if ok.any():
+            out[ok] = self._score_table(x[ok])
+        return out.reshape(shape)
+
+    def predict(self, stack: xr.DataArray) -> xr.DataArray:
+        """Score every cell of a stack, lazily over its dask chunks.
+
+        Parameters
+        ----------
+        stack : xarray.DataArray
+            (``element``, y, x) or (``element``, z, y, x) holding the fitted elements
+            (reordered by name when the order differs).
+
+        Returns
+        -------
+        xarray.DataArray
+            float64 map on the stack's grid and CRS, named after the model's output;
+            NaN where any element is NaN (``attrs["nan_reason"]``).
+        """
+        self._check_fitted()
+        spatial = check_stack(stack, f"{type(self).__name__}.predict")
+        names = element_names(stack)
+        if names != self.elements_:
+            missing = [e for e in self.elements_ if e not in names]
+            if missing or ELEMENT_DIM not in stack.coords:
+                msg = (f"{type(self).__name__} was fitted on elements {self.elements_}; the stack "
+                       f"holds {names} (missing {missing})")
+                raise ModelCardError(msg)
+            stack = stack.sel({ELEMENT_DIM: self.elements_})
+        if stack.chunks is not None:
+            stack = stack.chunk({ELEMENT_DIM: -1})
+        out = xr.apply_ufunc(self._predict_block, stack, input_core_dims=[[ELEMENT_DIM]],
+                             dask="parallelized", output_dtypes=["float64"], keep_attrs=False)
+        out = out.transpose(*spatial)
+        out.name = self.output_name
+        out.attrs = {
+            "model": type(self).__name__,
+            "meaning": self.output_meaning,
+            "elements": list(self.elements_),
+            "nan_reason": (f"NaN where any of {self.elements_} is NaN (outside the study "
+                           "area or without data)"),
+        }
+        crs = get_crs(stack)
+        return write_crs(out, crs) if crs is not None else out
+
+
+class AnomalyDetector(BaselineModel):
+    """Unsupervised detector fitted on "normal" cells; larger score = more anomalous."""
+
+    output_name = "anomaly"
+    output_meaning = "larger = more anomalous"
+
+    def fit(self, stack: xr.DataArray, labels: xr.Dataset | None = None, *,
+            normal: xr.DataArray | np.ndarray | None = None, negatives: Any = None,
+            seed: int | None = None) -> AnomalyDetector:
+        """Fit on the normal cells of a stack.
+
+        Normal cells are every valid cell (all elements finite), restricted to ``normal``
+        when given, minus the cells within ``self.buffer`` of the ``labels`` points when
+        given (known deposits kept out of "normal"). At most ``self.max_cells`` of them
+        are drawn at random (``seed``). Computes lazy input (fitting is global).
+
+        Parameters
+        ----------
+        stack : xarray.DataArray
+            (``element``, y, x) or (``element``, z, y, x).
+        labels : point Dataset, optional
+            Known deposits to keep out of the normal cells.
+        normal : bool DataArray or array, optional
+            Cells allowed as normal (on the stack's grid).
+        negatives : None
+            Not used by unsupervised detectors (an error when given).
+        seed : int, optional
+            Overrides the estimator's ``seed`` for this fit.
+
+        Returns
+        -------
+        self
+        """
+        if negatives is not None:
+            raise DataError(f"{type(self).__name__} is unsupervised: negatives= is not used; "
+                            "restrict the training cells with normal= instead")
+        what = f"{type(self).__name__}.fit"
+        spatial = check_stack(stack, what)
+        seed = self._seed(seed)
+        x, valid = cell_table(stack, spatial)
+        use = valid.copy()
+        report: dict[str, Any] = {"valid_cells": int(valid.sum())}
+        if normal is not None:
+            use &= grid_mask(normal, stack, spatial, "normal")
+            report["normal_mask_cells"] = int(use.sum())
+        if labels is not None:
+            buffer = self.buffer if self.buffer is not None else default_buffer(stack)
+            near, outside = point_cells(labels, stack, spatial, buffer=buffer)
+            before = int(use.sum())
+            use[near] = False
+            report.update(buffer=float(buffer), excluded_near_labels=before - int(use.sum()),
+                          labels_outside_grid=outside)
+        idx = np.flatnonzero(use)
+        if idx.size < 2:
+            raise DataError(f"{what}: only {idx.size} normal cells with every element finite; "
+                            "check the stack and the normal mask")
+        if self.max_cells is not None and idx.size > int(self.max_cells):
+            idx = np.sort(np.random.default_rng(seed).choice(idx, int(self.max_cells),
+                                                             replace=False))
+        report["train_cells"] = int(idx.size)
+        self._remember(stack, spatial, seed)
+        self._fit_table(x[idx], None, seed)
+        self.train_index_ = idx
+        self.fit_report_ = report
+        log.info("%s fitted on %d normal cells", type(self).__name__, idx.size)
+        return self
+
+
+class SupervisedModel(BaselineModel):
+    """Supervised model fitted on labelled cells; larger score = more prospective."""
+
+    output_name = "prospectivity"
+    output_meaning = "larger = more prospective"
+    #: "negatives" (drawn away from deposits) or "background" (MaxEnt: any valid cell).
+    _sampling = "negatives"
+
+    def _n_negatives(self, n_pos: int) -> int:
+        n = getattr(self, "n_negatives", None)
+        return max(10 * n_pos, 200) if n is None else int(n)
+
+    def fit(self, stack: xr.DataArray, labels: xr.Dataset | xr.DataArray | None = None, *,
+            normal: xr.DataArray | np.ndarray | None = None, negatives: xr.Dataset | None = None,
+            seed: int | None = None) -> SupervisedModel:
+        """Fit on positive cells (known deposits) against negative or background cells.
+
+        Positives are the cells holding a ``labels`` point, widened to every cell within
+        ``self.positive_buffer`` of one, or the True cells of a boolean label map.
+        Negatives are ``negatives`` points when given, else ``self.n_negatives`` cells drawn
+        with :func:`xprospect.evidence.labels.sample_negatives` farther than ``self.buffer``
+        from every positive (MaxEnt instead draws background cells anywhere). ``normal``
+        restricts where negatives or background are drawn. Computes lazy input.
+
+        Parameters
+        ----------
+        stack : xarray.DataArray
+            (``element``, y, x) or (``element``, z, y, x).
+        labels : point Dataset or bool DataArray
+            Known deposits (required).
+        normal : bool DataArray or array, optional
+            Cells from which negatives / background may be drawn.
+        negatives : point Dataset, optional
+            Explicit negatives (or background points for MaxEnt).
+        seed : int, optional
+            Overrides the estimator's ``seed`` for this fit.
+
+        Returns
+        -------
+        self
+        """
+        from xprospect.evidence.labels import sample_negatives
+
+        what = f"{type(self).__name__}.fit"
+        if labels is None:
+            raise DataError(f"{what} needs labels= (known deposit points or a boolean map)")
+        spatial = check_stack(stack, what)
+        seed = self._seed(seed)
+        x, valid = cell_table(stack, spatial)
+        report: dict[str, Any] = {"valid_cells": int(valid.sum())}
+        if isinstance(labels, xr.DataArray):
+            pos = np.flatnonzero(grid_mask(labels, stack, spatial, "labels"))
+            report["labels_outside_grid"] = 0
+            label_pts = cells_to_points(pos, stack, spatial, "L")
+        else:
+            pos, outside = point_cells(labels, stack, spatial, buffer=self.positive_buffer)
+            report["labels_outside_grid"] = outside
+            label_pts = labels
+        n_invalid = int((~valid[pos]).sum())
+        pos = pos[valid[pos]]
+        report.update(positive_cells=int(pos.size), positives_on_nan_cells=n_invalid)
+        if pos.size < 2:
+            raise DataError(f"{what}: only {pos.size} positive cells with every element finite "
+                            f"({n_invalid} fell on NaN cells); need at least 2")
+        allowed = valid.copy()
+        if normal is not None:
+            allowed &= grid_mask(normal, stack, spatial, "normal")
+        if negatives is not None:
+            neg, out_n = point_cells(negatives, stack, spatial)
+            neg = neg[allowed[neg]]
+            report["negatives_outside_grid"] = out_n
+            report["negatives_source"] = "given"
+        elif self._sampling == "background":
+            cand = np.flatnonzero(allowed)
+            n = min(self._n_negatives(pos.size), cand.size)
+            neg = np.sort(np.random.default_rng(seed).choice(cand, n, replace=False))
+            report["negatives_source"] = "random background cells"
+        else:
+            buffer = self.buffer if self.buffer is not None else default_buffer(stack)
+            pts = cells_to_points(pos, stack, spatial, "L") if self.positive_buffer else label_pts
+            shape = tuple(stack.sizes[d] for d in spatial)
+            negs = sample_negatives(stack, pts, self._n_negatives(pos.size), buffer=buffer,
+                                    seed=seed, mask=allowed.reshape(shape))
+            neg, _ = point_cells(negs, stack, spatial)
+            report.update(negatives_source="sample_negatives", buffer=float(buffer))
+        if neg.size < 1:
+            raise DataError(f"{what}: no negative/background cells with every element finite")
+        report["negative_cells"] = int(neg.size)
+        self._remember(stack, spatial, seed)
+        if self._sampling == "background":
+            # MaxEnt: presences plus a background sample of the whole area.
+            rows = np.concatenate([pos, neg])
+            y = np.concatenate([np.ones(pos.size), np.zeros(neg.size)]).astype("int64")
+        else:
+            neg = np.setdiff1d(neg, pos)
+            rows = np.concatenate([pos, neg])
+            y = np.concatenate([np.ones(pos.size), np.zeros(neg.size)]).astype("int64")
+        self._fit_table(x[rows], y, seed)
+        self.positive_index_ = pos
+        self.negative_index_ = neg
+        self.fit_report_ = report
+        log.info("%s fitted on %d positive and %d %s cells", type(self).__name__, pos.size,
+                 neg.size, report["negatives_source"])
+        return self

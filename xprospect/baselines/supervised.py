@@ -1,0 +1,208 @@
+"""Supervised baselines: MaxEnt (presence-background), random forest and SVM."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from xprospect.baselines.base import SupervisedModel
+from xprospect.exceptions import DataError
+
+__all__ = ["MaxEntModel", "RandomForestModel", "SVMModel"]
+
+
+class MaxEntModel(SupervisedModel):
+    """Maximum entropy presence-background model, through ``elapid.MaxentModel``.
+
+    Presences are the deposit cells; the background is a random sample of valid cells
+    (presence cells included, as MaxEnt expects), or the ``negatives`` points. elapid is
+    a maintained implementation of Phillips' MaxEnt (linear, quadratic, product, hinge and
+    threshold features with the Maxent regularisation, fitted by penalised logistic
+    regression) that works on plain numpy arrays; its ``cloglog`` output in [0, 1] is the
+    score.
+
+    Parameters
+    ----------
+    feature_types : sequence of str
+        elapid feature classes: ``"linear"``, ``"quadratic"``, ``"product"``, ``"hinge"``,
+        ``"threshold"``.
+    beta_multiplier : float
+        Regularisation strength (larger = smoother).
+    n_hinge_features : int
+        Hinge knots per element.
+    transform : {"cloglog", "logistic", "raw"}
+        Output transform.
+    n_background : int or None
+        Background cells (default ``max(10 * presences, 200)``, capped by the valid cells).
+    positive_buffer : float
+        Cells within this distance of a deposit count as presences (0: the deposit's cell).
+    seed : int
+        Random seed of the background sample and of elapid (``fit(seed=)`` overrides it).
+
+    Attributes
+    ----------
+    maxent_ : elapid.MaxentModel
+    """
+
+    _sampling = "background"
+
+    def __init__(self, feature_types: Sequence[str] = ("linear", "hinge", "product"), *,
+                 beta_multiplier: float = 1.0, n_hinge_features: int = 10,
+                 transform: str = "cloglog", n_background: int | None = None,
+                 positive_buffer: float = 0.0, seed: int = 0) -> None:
+        self.feature_types = feature_types
+        self.beta_multiplier = beta_multiplier
+        self.n_hinge_features = n_hinge_features
+        self.transform = transform
+        self.n_background = n_background
+        self.positive_buffer = positive_buffer
+        self.seed = seed
+
+    @property
+    def buffer(self) -> None:
+        """MaxEnt draws background anywhere: no exclusion buffer."""
+        return None
+
+    @property
+    def n_negatives(self) -> int | None:
+        """The background sample size."""
+        return self.n_background
+
+    def _fit_table(self, x: np.ndarray, y: np.ndarray | None, seed: int) -> None:
+        import elapid
+
+        valid = {"linear", "quadratic", "product", "hinge", "threshold"}
+        bad = [f for f in self.feature_types if f not in valid]
+        if bad:
+            raise DataError(f"unknown MaxEnt feature types {bad}; valid: {sorted(valid)}")
+        self.maxent_ = elapid.MaxentModel(
+            feature_types=list(self.feature_types), beta_multiplier=self.beta_multiplier,
+            n_hinge_features=self.n_hinge_features, transform=self.transform,
+            random_state=seed, n_cpus=1,
+        )
+        self.maxent_.fit(x, y)
+
+    def _score_table(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.maxent_.predict(x), dtype="float64").ravel()
+
+
+class RandomForestModel(SupervisedModel):
+    """Random forest classifier of deposit cells against negatives; score = P(deposit).
+
+    Parameters
+    ----------
+    n_estimators : int
+        Trees.
+    max_depth : int, optional
+        Tree depth limit.
+    min_samples_leaf : int
+        Least cells per leaf.
+    class_weight : str or dict, optional
+        As :class:`sklearn.ensemble.RandomForestClassifier` (default balances classes).
+    n_negatives : int, optional
+        Negatives drawn (default ``max(10 * positives, 200)``).
+    buffer : float, optional
+        Negatives lie farther than this from every positive (default two cells).
+    positive_buffer : float
+        Cells within this distance of a deposit count as positives (0: the deposit's cell).
+    seed : int
+        Random seed (``fit(seed=)`` overrides it).
+
+    Attributes
+    ----------
+    forest_ : sklearn.ensemble.RandomForestClassifier
+    """
+
+    def __init__(self, n_estimators: int = 200, *, max_depth: int | None = None,
+                 min_samples_leaf: int = 1, class_weight: str | dict | None = "balanced",
+                 n_negatives: int | None = None, buffer: float | None = None,
+                 positive_buffer: float = 0.0, seed: int = 0) -> None:
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.min_samples_leaf = min_samples_leaf
+        self.class_weight = class_weight
+        self.n_negatives = n_negatives
+        self.buffer = buffer
+        self.positive_buffer = positive_buffer
+        self.seed = seed
+
+    def _fit_table(self, x: np.ndarray, y: np.ndarray | None, seed: int) -> None:
+        from sklearn.ensemble import RandomForestClassifier
+
+        self.forest_ = RandomForestClassifier(
+            n_estimators=self.n_estimators, max_depth=self.max_depth,
+            min_samples_leaf=self.min_samples_leaf, class_weight=self.class_weight,
+            random_state=seed, n_jobs=1,
+        ).fit(x, y)
+
+    def _score_table(self, x: np.ndarray) -> np.ndarray:
+        return self.forest_.predict_proba(x)[:, 1]
+
+
+class SVMModel(SupervisedModel):
+    """Support vector machine on standardised elements, deposit cells against negatives.
+
+    The score is the SVM decision value (signed distance to the boundary, larger = more
+    prospective) or, with ``probability=True``, Platt-scaled P(deposit) (a sigmoid fitted to
+    out-of-fold decision values of a seeded stratified 5-fold split, through
+    :class:`sklearn.calibration.CalibratedClassifierCV`; it needs at least 5 positives).
+
+    Parameters
+    ----------
+    C : float
+        Regularisation (smaller = smoother).
+    kernel : str
+        As :class:`sklearn.svm.SVC`.
+    gamma : str or float
+        RBF width.
+    probability : bool
+        Platt-scaled probabilities instead of decision values.
+    class_weight : str or dict, optional
+        Default balances the classes.
+    n_negatives, buffer, positive_buffer, seed
+        As :class:`RandomForestModel`.
+
+    Attributes
+    ----------
+    svm_ : sklearn.pipeline.Pipeline
+        ``StandardScaler`` then ``SVC`` (calibrated when ``probability``).
+    """
+
+    def __init__(self, C: float = 1.0, *, kernel: str = "rbf", gamma: str | float = "scale",
+                 probability: bool = False, class_weight: str | dict | None = "balanced",
+                 n_negatives: int | None = None, buffer: float | None = None,
+                 positive_buffer: float = 0.0, seed: int = 0) -> None:
+        self.C = C
+        self.kernel = kernel
+        self.gamma = gamma
+        self.probability = probability
+        self.class_weight = class_weight
+        self.n_negatives = n_negatives
+        self.buffer = buffer
+        self.positive_buffer = positive_buffer
+        self.seed = seed
+
+    def _fit_table(self, x: np.ndarray, y: np.ndarray | None, seed: int) -> None:
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.model_selection import StratifiedKFold
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.svm import SVC
+
+        svc = SVC(C=self.C, kernel=self.kernel, gamma=self.gamma,
+                  class_weight=self.class_weight, random_state=seed)
+        if self.probability:
+            if y is not None and int(y.sum()) < 5:
+                raise DataError(f"SVMModel(probability=True) needs at least 5 positive cells "
+                                f"for Platt scaling; got {int(y.sum())} (use probability=False)")
+            folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+            est = CalibratedClassifierCV(svc, method="sigmoid", cv=folds, ensemble=False)
+        else:
+            est = svc
+        self.svm_ = make_pipeline(StandardScaler(), est).fit(x, y)
+
+    def _score_table(self, x: np.ndarray) -> np.ndarray:
+        if self.probability:
+            return self.svm_.predict_proba(x)[:, 1]
+        return self.svm_.decision_function(x)

@@ -1,0 +1,190 @@
+"""``evaluate``: every check of a score map against known deposits in one report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from xprospect.evaluate._common import (
+    as_score_map,
+    grid_values,
+    jsonable,
+    negative_cells,
+    point_cells,
+)
+from xprospect.evaluate.blocks import block_grid
+from xprospect.evaluate.curves import capture_efficiency, roc_curve, success_rate_curve
+from xprospect.evaluate.metrics import auc_ci, classification_metrics
+
+__all__ = ["EvaluationReport", "evaluate"]
+
+
+@dataclass
+class EvaluationReport:
+    """What :func:`evaluate` found.
+
+    Attributes
+    ----------
+    metrics : dict
+        Point metrics (deposit cells against negative cells) at the threshold
+        (:func:`classification_metrics`), ``auc_ci`` (:func:`auc_ci`), ``success_rate_auc``
+        and, when blocks were asked for, ``blocks`` (the block metrics).
+    roc : pandas.DataFrame
+        ROC curve of deposit cells against negative cells.
+    success_rate : pandas.DataFrame
+        Success-rate curve over every finite cell.
+    capture : dict
+        Capture efficiency at the threshold (:func:`capture_efficiency`).
+    blocks : pandas.DataFrame or None
+        The block grid (:func:`block_grid`; 2-D maps only).
+    settings : dict
+        How the report was made: threshold, buffer, negatives, seed, deposit counts.
+    """
+
+    metrics: dict[str, Any]
+    roc: pd.DataFrame
+    success_rate: pd.DataFrame
+    capture: dict[str, Any]
+    blocks: pd.DataFrame | None
+    settings: dict[str, Any]
+    score_map: xr.DataArray | None = field(default=None, repr=False)
+    deposits: Any = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (curves as column lists; non-finite numbers as None)."""
+        out = {"metrics": self.metrics, "capture": self.capture, "settings": self.settings,
+               "roc": self.roc, "success_rate": self.success_rate}
+        if self.blocks is not None:
+            out["blocks"] = self.blocks.reset_index()
+        return jsonable(out)
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """Write (when ``path`` is given) and return the report as JSON."""
+        text = json.dumps(self.to_dict(), indent=2)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    def plot(self, path_or_ax: Any = None) -> Any:
+        """Draw the map with deposits (and blocks), the ROC and the success-rate curve.
+
+        Parameters
+        ----------
+        path_or_ax : str, Path, sequence of three Axes, or None
+            A PNG/PDF path to save to, three Axes to draw on, or None for a new figure.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        import matplotlib.pyplot as plt
+
+        from xprospect.evaluate.plots import plot_blocks, plot_map, plot_roc, plot_success_rate
+
+        path = None
+        if path_or_ax is None or isinstance(path_or_ax, (str, Path)):
+            path = path_or_ax
+            fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), layout="constrained")
+        else:
+            axes = list(path_or_ax)
+            fig = axes[0].figure
+        if self.score_map is not None:
+            plot_map(self.score_map, self.deposits, ax=axes[0])
+            if self.blocks is not None:
+                plot_blocks(self.blocks, ax=axes[0], numbers=len(self.blocks) <= 400)
+        plot_roc(self.roc, ax=axes[1])
+        plot_success_rate(self.success_rate, ax=axes[2])
+        if path is not None:
+            fig.savefig(path, dpi=120)
+            plt.close(fig)
+        return fig
+
+
+def evaluate(score_map: xr.DataArray, deposits: Any, *, negatives: Any = None,
+             buffer: float | None = None, threshold: float = 0.5,
+             blocks: Any = (12, 12), ci: str = "hanley", level: float = 0.95,
+             seed: int = 0) -> EvaluationReport:
+    """Evaluate a prospectivity (or anomaly) map against known deposits.
+
+    Parameters
+    ----------
+    score_map : xarray.DataArray
+        Score map (y, x) or voxels (z, y, x); higher means more prospective; NaN cells are
+        outside the study area.
+    deposits : points
+        Known deposits (:func:`xprospect.evidence.as_points`); those outside the grid or on
+        NaN cells are dropped and counted in ``settings``.
+    negatives : None, int or points
+        Cells the deposits are ranked against for ROC and the point metrics. None: every
+        finite cell farther than ``buffer`` from every deposit. int: that many such cells
+        drawn at random (:func:`xprospect.evidence.sample_negatives`, ``seed``). Points:
+        used as given.
+    buffer : float, optional
+        Distance (CRS units) kept clear around deposits when choosing negatives; default one
+        cell diagonal, which keeps each deposit's own cell out.
+    threshold : float
+        Score at or above which a cell (and a block) is called prospective. It is applied to
+        the scores as they are: rescale an anomaly score first (or use
+        :func:`compare`, which min-max scales maps outside [0, 1]).
+    blocks : int, (nx, ny) or None
+        Block grid of the Pangxidong study's test (2-D maps; ignored for voxels); None skips.
+    ci : {"hanley", "delong", "bootstrap"}
+        Confidence interval of the AUC.
+    level : float
+        Confidence level.
+    seed : int
+        Seed of the negative sampling and the bootstrap.
+
+    Returns
+    -------
+    EvaluationReport
+
+    Notes
+    -----
+    The map is computed: ranking cells is global. Metrics on cells treat them as
+    independent, which neighbouring cells of a smooth map are not; held-out deposits and
+    :func:`spatial_block_folds` are the honest test of generalisation.
+
+    Examples
+    --------
+    >>> import xprospect as xp
+    >>> world = xp.synthetic.survey(seed=0, n_samples=200)
+    >>> g = xp.make_grid(world.bounds, resolution=1000.0, crs=world.crs)
+    >>> fp = world.footprint(*np.meshgrid(g.x.values, g.y.values))
+    >>> m = xr.DataArray(fp, dims=("y", "x"), coords={"y": g.y, "x": g.x})
+    >>> r = evaluate(m, world.deposits, blocks=(6, 6))
+    >>> r.metrics["roc_auc"] > 0.9
+    True
+    """
+    score_map = as_score_map(score_map)
+    vals = grid_values(score_map)
+    valid = np.isfinite(vals)
+    pos = point_cells(deposits, score_map, valid, "deposits")
+    neg, neg_rec = negative_cells(score_map, valid, deposits, negatives, buffer=buffer,
+                                  seed=seed)
+    flat = vals.ravel()
+    s = np.concatenate([flat[pos.flat], flat[neg.flat]])
+    y = np.concatenate([np.ones(len(pos.flat), bool), np.zeros(len(neg.flat), bool)])
+    metrics = classification_metrics(y, s, threshold=threshold)
+    metrics["auc_ci"] = auc_ci(y, s, level=level, method=ci, seed=seed)
+    roc = roc_curve(y, s)
+    src = success_rate_curve(score_map, deposits)
+    metrics["success_rate_auc"] = src.attrs["auc"]
+    capture = capture_efficiency(score_map, deposits, threshold=threshold)
+    table = None
+    if blocks is not None and "z" not in score_map.dims:
+        table = block_grid(score_map, blocks, deposits=deposits, threshold=threshold)
+        metrics["blocks"] = table.attrs.get("metrics", {"note": table.attrs.get("metrics_note")})
+    settings = {"threshold": float(threshold), "blocks": None if table is None else
+                table.attrs["blocks"], "ci": ci, "level": float(level), "seed": int(seed),
+                "ndim": int(score_map.ndim), "name": str(score_map.name),
+                **pos.info("deposits"), **neg_rec}
+    return EvaluationReport(metrics=metrics, roc=roc, success_rate=src, capture=capture,
+                            blocks=table, settings=settings, score_map=score_map,
+                            deposits=deposits)

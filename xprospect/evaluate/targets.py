@@ -1,0 +1,500 @@
+"""Exploration targets: connected regions of a prospectivity or anomaly map above levels.
+
+A map is (optionally) min-max scaled to [0, 1], cut at one or more levels (fixed values
+such as the study's 0.75 "medium" and 0.998 "high" potential, quantiles of the map, or
+fractal C-A / C-V thresholds), and the cells at or above each level are grouped into
+connected regions (2-D areas or 3-D volumes). Regions are ranked and summarised in a
+table (size, score, deposits inside, centroid, bounding box, elevation range) and their
+outlines exported as GeoJSON polygons.
+
+Targets are inherently global (a region can span every chunk), so lazy input is computed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from xprospect._dims import GRID_DIMS_2D, GRID_DIMS_3D, get_crs, grid_geometry, write_crs
+from xprospect.exceptions import DataError, GridError
+
+__all__ = ["TargetSet", "minmax_scale", "targets"]
+
+#: The study's potential levels (Yu et al., 2022): medium >= 0.75, high >= 0.998.
+DEFAULT_LEVELS = {"medium": 0.75, "high": 0.998}
+_RANK_BY = ("max", "mean", "n_cells")
+
+
+def _minmax_block(a: np.ndarray, lo: np.ndarray, hi: np.ndarray, name: str) -> np.ndarray:
+    lo, hi = float(lo), float(hi)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise DataError(f"minmax_scale: map {name!r} holds no finite values")
+    if hi <= lo:
+        raise DataError(f"minmax_scale: map {name!r} is constant ({lo!r}); it cannot be scaled")
+    return (a - lo) / (hi - lo)
+
+
+def minmax_scale(map: xr.DataArray) -> xr.DataArray:
+    """Scale a map linearly to [0, 1] by its global minimum and maximum (NaN ignored).
+
+    A global reduction: every output cell depends on the minimum and maximum of the whole
+    map. On dask the result stays lazy (the extremes are reduced inside the same graph);
+    a constant or all-NaN map raises when computed.
+
+    Parameters
+    ----------
+    map : xarray.DataArray
+        Any map (2-D, 3-D or a stack, scaled over all of it).
+
+    Returns
+    -------
+    xarray.DataArray
+        Same dims, coords, name and CRS; NaN stays NaN; ``attrs["scaling"]`` says
+        ``"minmax (global)"``.
+
+    Raises
+    ------
+    DataError
+        When the map is constant or has no finite value.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> minmax_scale(xr.DataArray([2.0, np.nan, 4.0, 3.0], dims="x")).values.tolist()
+    [0.0, nan, 1.0, 0.5]
+    """
+    if not isinstance(map, xr.DataArray):
+        raise DataError(f"minmax_scale needs a DataArray; got {type(map).__name__}")
+    if not np.issubdtype(map.dtype, np.number) or map.dtype == bool:
+        raise DataError(f"minmax_scale: map {map.name!r} is not numeric (dtype {map.dtype})")
+    lo, hi = map.min(skipna=True), map.max(skipna=True)
+    out = xr.apply_ufunc(_minmax_block, map, lo, hi, kwargs={"name": str(map.name)},
+                         dask="parallelized", output_dtypes=[map.dtype], keep_attrs=True)
+    out.attrs["scaling"] = "minmax (global)"
+    return out
+
+
+@dataclass
+class TargetSet:
+    """Target regions of a map at one or more levels.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per region, sorted by level (lowest first) then rank: ``level``,
+        ``level_value``, ``region`` (ids follow the rank within a level, 1 = best),
+        ``rank``, ``within`` (the region of the next lower level that holds it; 0 for the
+        lowest level), ``n_cells``, ``area_m2`` (2-D) or ``volume_m3`` (3-D),
+        ``max_score``, ``mean_score``, ``n_deposits``, ``deposit_ids``, ``centroid_x``,
+        ``centroid_y`` (``centroid_z``; the unweighted mean of cell centres), ``xmin``,
+        ``ymin``, ``xmax``, ``ymax`` (cell edges) and, in 3-D, ``z_min``, ``z_max``
+        (voxel edges: the elevation range).
+    labels : xarray.DataArray
+        int32 region ids (``level``, y, x) or (``level``, z, y, x) on the map's grid and
+        CRS; 0 outside every region of that level.
+    score : xarray.DataArray
+        The (scaled) map the levels were applied to.
+    levels : dict
+        Level name -> value on ``score``.
+    crs : pyproj.CRS or None
+        The map's CRS.
+    report : dict
+        What was done: scaling, connectivity, levels, deposits outside the grid.
+    """
+
+    table: pd.DataFrame
+    labels: xr.DataArray
+    score: xr.DataArray = field(repr=False)
+    levels: dict[str, float]
+    crs: Any
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @property
+    def classes(self) -> xr.DataArray:
+        """Potential class per cell: 0 below every level, ``k`` at the k-th level (ascending)."""
+        lab = self.labels
+        cls = (lab > 0).sum("level").astype("int8")
+        cls = cls.where(np.isfinite(self.score), -1).astype("int8")
+        cls.name = "potential"
+        cls.attrs = {"class_names": ["none", *self.levels], "nodata": -1}
+        return cls
+
+    def to_csv(self, path: str | Path, **kwargs: Any) -> Path:
+        """Write the region table to CSV (``pandas.DataFrame.to_csv`` options pass through)."""
+        path = Path(path)
+        self.table.to_csv(path, index=False, **kwargs)
+        return path
+
+    def to_geojson(self, path: str | Path, *, level: str | Sequence[str] | None = None,
+                   mode: str = "slices") -> Path:
+        """Write region outlines as a GeoJSON FeatureCollection in the map's CRS.
+
+        Polygons trace cell edges (``rasterio.features.shapes``); a region whose cells
+        touch only at corners becomes a MultiPolygon. Each feature carries its table row
+        as properties. The CRS is written as the (pre-RFC 7946) ``crs`` member with an
+        OGC URN, as GDAL does for projected GeoJSON; coordinates are not reprojected.
+
+        Parameters
+        ----------
+        path : str or Path
+            Output file.
+        level : str or list of str, optional
+            Levels to write (default all).
+        mode : {"slices", "footprint"}
+            3-D maps only: ``"slices"`` writes one feature per region and elevation slice
+            (properties ``z``, ``z_bottom``, ``z_top``); ``"footprint"`` writes each
+            region's plan-view footprint (the union over its slices).
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        from rasterio.features import shapes
+        from shapely.geometry import mapping, shape
+        from shapely.ops import unary_union
+
+        if mode not in ("slices", "footprint"):
+            raise DataError(f"mode must be 'slices' or 'footprint'; got {mode!r}")
+        names = list(self.levels) if level is None else (
+            [level] if isinstance(level, str) else list(level))
+        for n in names:
+            if n not in self.levels:
+                raise DataError(f"unknown level {n!r}; levels are {list(self.levels)}")
+        geom = grid_geometry(self.labels.isel(level=0))
+        transform = self.labels.isel(level=0).rio.transform() if geom.ndim == 2 else \
+            self.labels.isel(level=0, z=0).rio.transform()
+        conn = 8 if self.report.get("connectivity", 1) > 1 else 4
+        rows = {(r.level, r.region): r for r in self.table.itertuples(index=False)}
+        features = []
+
+        def emit(lab2d: np.ndarray, extra: dict[str, Any], lvl: str) -> None:
+            if not lab2d.any():
+                return
+            parts: dict[int, list] = {}
+            for g, v in shapes(lab2d.astype("int32"), mask=lab2d > 0, connectivity=conn,
+                               transform=transform):
+                parts.setdefault(int(v), []).append(shape(g))
+            for rid in sorted(parts):
+                row = rows[(lvl, rid)]._asdict()
+                props = {k: _json_value(v) for k, v in row.items()}
+                props.update(extra)
+                geom_ = unary_union(parts[rid])
+                features.append({"type": "Feature", "properties": props,
+                                 "geometry": mapping(geom_)})
+
+        for lvl in names:
+            lab = np.asarray(self.labels.sel(level=lvl).values)
+            if geom.ndim == 2:
+                emit(lab, {}, lvl)
+            elif mode == "slices":
+                dz = abs(geom.step[0]) if geom.step[0] != 0 else float("nan")
+                for k, zc in enumerate(self.labels["z"].values):
+                    emit(lab[k], {"z": float(zc), "z_bottom": float(zc - dz / 2),
+                                  "z_top": float(zc + dz / 2)}, lvl)
+            else:
+                for rid in np.unique(lab[lab > 0]):
+                    foot = np.where((lab == rid).any(axis=0), int(rid), 0)
+                    emit(foot, {}, lvl)
+        doc: dict[str, Any] = {"type": "FeatureCollection", "features": features}
+        if self.crs is not None:
+            epsg = self.crs.to_epsg()
+            name = f"urn:ogc:def:crs:EPSG::{epsg}" if epsg else self.crs.to_wkt()
+            doc["crs"] = {"type": "name", "properties": {"name": name}}
+        path = Path(path)
+        path.write_text(json.dumps(doc))
+        return path
+
+
+def _json_value(v: Any) -> Any:
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating, float)):
+        return None if not np.isfinite(v) else float(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    return v
+
+
+def _resolve_levels(score: np.ndarray, levels: Any, quantiles: Any, thresholds: Any,
+                    score_da: xr.DataArray) -> dict[str, float]:
+    given = [n for n, v in (("levels", levels), ("quantiles", quantiles),
+                            ("thresholds", thresholds)) if v is not None]
+    if len(given) > 1:
+        raise DataError(f"pass only one of levels=, quantiles=, thresholds=; got {given}")
+
+    def named(v: Any, what: str, prefix: str) -> dict[str, float]:
+        if isinstance(v, Mapping):
+            out = {str(k): float(x) for k, x in v.items()}
+        elif np.isscalar(v):
+            out = {f"{prefix}{float(v):g}": float(v)}
+        else:
+            out = {f"{prefix}{float(x):g}": float(x) for x in v}
+        if not out:
+            raise DataError(f"{what} is empty")
+        bad = {k: x for k, x in out.items() if not np.isfinite(x)}
+        if bad:
+            raise DataError(f"{what} holds non-finite values: {bad}")
+        return out
+
+    finite = score[np.isfinite(score)]
+    if quantiles is not None:
+        q = named(quantiles, "quantiles", "q")
+        bad = {k: x for k, x in q.items() if not 0 <= x <= 1}
+        if bad:
+            raise DataError(f"quantiles must lie in [0, 1]; got {bad}")
+        out = {k: float(np.quantile(finite, x)) for k, x in q.items()}
+    elif thresholds is not None:
+        if isinstance(thresholds, str):
+            if thresholds != "fractal":
+                raise DataError(f"thresholds must be 'fractal', a FractalThresholds or values; "
+                                f"got {thresholds!r}")
+            from xprospect.preprocess.fractal import fractal_thresholds
+
+            thresholds = fractal_thresholds(score_da)
+        vals = getattr(thresholds, "thresholds", thresholds)
+        if isinstance(vals, Mapping):
+            out = named(vals, "thresholds", "t")
+        else:
+            vals = np.atleast_1d(np.asarray(vals, dtype="float64"))
+            out = {("anomaly" if len(vals) == 1 else f"fractal_{i + 1}"): float(v)
+                   for i, v in enumerate(vals)}
+            out = named(out, "thresholds", "t")
+    else:
+        out = named(DEFAULT_LEVELS if levels is None else levels, "levels", "level_")
+    # Ascending, so that a region of a higher level lies inside one of the level below.
+    return dict(sorted(out.items(), key=lambda kv: kv[1]))
+
+
+def _region_stats(lab: np.ndarray, n: int, score: np.ndarray, centres: list[np.ndarray],
+                  steps: list[float], dims: tuple[str, ...]) -> dict[str, np.ndarray]:
+    flat = lab.ravel()
+    sel = flat > 0
+    ids = flat[sel]
+    s = score.ravel()[sel]
+    counts = np.bincount(ids, minlength=n + 1)[1:]
+    total = np.bincount(ids, weights=s, minlength=n + 1)[1:]
+    mx = np.full(n + 1, -np.inf)
+    np.maximum.at(mx, ids, s)
+    stats: dict[str, np.ndarray] = {"n_cells": counts, "max_score": mx[1:],
+                                    "mean_score": total / counts}
+    grids = np.meshgrid(*centres, indexing="ij")
+    for d, g, st in zip(dims, grids, steps, strict=True):
+        c = g.ravel()[sel]
+        stats[f"centroid_{d}"] = np.bincount(ids, weights=c, minlength=n + 1)[1:] / counts
+        lo = np.full(n + 1, np.inf)
+        hi = np.full(n + 1, -np.inf)
+        np.minimum.at(lo, ids, c)
+        np.maximum.at(hi, ids, c)
+        half = abs(st) / 2
+        stats[f"{d}_lo"], stats[f"{d}_hi"] = lo[1:] - half, hi[1:] + half
+    return stats
+
+
+def targets(score_map: xr.DataArray, *, levels: Mapping[str, float] | Sequence[float] | None = None,
+            quantiles: Mapping[str, float] | Sequence[float] | None = None,
+            thresholds: Any = None, scale: str | None = "auto",
+            deposits: xr.Dataset | None = None, connectivity: int = 1,
+            min_cells: int = 1, rank_by: str = "max") -> TargetSet:
+    """Delineate, rank and summarise target regions of a prospectivity or anomaly map.
+
+    Cells at or above a level form regions by ``scipy.ndimage.label`` (2-D or 3-D).
+    Levels are nested: every region of a higher level lies inside one region of each lower
+    level (column ``within``). Inherently global: lazy (dask) input is computed.
+
+    Parameters
+    ----------
+    score_map : xarray.DataArray
+        A (y, x) map or (z, y, x) voxel map; larger = more prospective.
+    levels : mapping or sequence of float, optional
+        Named levels on the (scaled) map; default ``{"medium": 0.75, "high": 0.998}``
+        (Yu et al., 2022). Unnamed values are named ``level_<value>``.
+    quantiles : mapping or sequence of float, optional
+        Levels as quantiles of the map's finite values (e.g. ``{"top5": 0.95}``).
+    thresholds : "fractal", FractalThresholds or sequence of float, optional
+        Levels in the map's own units, e.g. from
+        :func:`xprospect.preprocess.fractal_thresholds` (``"fractal"`` computes C-A / C-V
+        thresholds with two breaks on the map).
+    scale : {"auto", "minmax", None}
+        Scale the map before applying levels. ``"auto"`` scales by :func:`minmax_scale`
+        when ``levels`` are used (they are fractions of the range, as in the study) and
+        leaves the map as is for ``quantiles`` and ``thresholds``.
+    deposits : xarray.Dataset, optional
+        Known deposits (see :func:`xprospect.evidence.labels.as_points`); each region
+        counts and lists those whose cell lies inside it. Points outside the grid are
+        ignored (counted in ``report``).
+    connectivity : int
+        Neighbourhood of ``scipy.ndimage.generate_binary_structure``: 1 joins cells sharing
+        a face (4 in 2-D, 6 in 3-D), 2 also edges (8 in 2-D, 18 in 3-D), 3 also corners (3-D).
+    min_cells : int
+        Drop regions smaller than this (cells).
+    rank_by : {"max", "mean", "n_cells"}
+        Ranking within a level (ties broken by the others, in that order).
+
+    Returns
+    -------
+    TargetSet
+        ``table`` (pandas), ``labels`` (georeferenced), ``classes``, ``to_csv``,
+        ``to_geojson``.
+
+    Raises
+    ------
+    DataError, GridError
+        For a map that is not a grid, bad levels or options.
+
+    Examples
+    --------
+    >>> import numpy as np, xprospect as xp
+    >>> grid = xp.make_grid((0, 0, 100, 100), resolution=10, crs="EPSG:32750")
+    >>> m = xr.zeros_like(grid["mask"], dtype="float64")
+    >>> m[2:4, 2:4] = 1.0
+    >>> t = targets(m, levels={"high": 0.9})
+    >>> t.table[["level", "region", "n_cells", "area_m2"]].values.tolist()
+    [['high', 1, 4, 400.0]]
+    """
+    from scipy import ndimage
+
+    if not isinstance(score_map, xr.DataArray):
+        raise DataError(f"targets needs a DataArray map; got {type(score_map).__name__}")
+    dims = GRID_DIMS_3D if "z" in score_map.dims else GRID_DIMS_2D
+    if set(score_map.dims) != set(dims):
+        raise DataError(f"targets needs a map with dims {dims}; got {score_map.dims} "
+                        f"(variable {score_map.name!r}); select one layer first")
+    score_map = score_map.transpose(*dims)
+    geom = grid_geometry(score_map)
+    if any(s == 0 for s in geom.step):
+        raise GridError(f"cannot infer cell sizes of a map with a single cell along an axis "
+                        f"(shape {geom.shape})")
+    if rank_by not in _RANK_BY:
+        raise DataError(f"rank_by must be one of {_RANK_BY}; got {rank_by!r}")
+    if not isinstance(connectivity, (int, np.integer)) or not 1 <= connectivity <= len(dims):
+        raise DataError(f"connectivity must be an integer in 1..{len(dims)}; got {connectivity!r}")
+    if scale == "auto":
+        scale = "minmax" if quantiles is None and thresholds is None else None
+    if scale == "minmax":
+        score_map = minmax_scale(score_map)
+    elif scale is not None:
+        raise DataError(f"scale must be 'auto', 'minmax' or None; got {scale!r}")
+    # Inherently global: regions can span every chunk.
+    score_map = score_map.load() if score_map.chunks is not None else score_map
+    values = np.asarray(score_map.values, dtype="float64")
+    if not np.isfinite(values).any():
+        raise DataError(f"map {score_map.name!r} holds no finite values")
+    lv = _resolve_levels(values, levels, quantiles, thresholds, score_map)
+
+    structure = ndimage.generate_binary_structure(len(dims), int(connectivity))
+    centres = [np.asarray(score_map[d].values, dtype="float64") for d in dims]
+    cell = float(np.prod([abs(s) for s in geom.step]))
+    crs = get_crs(score_map)
+
+    dep_cells = None
+    n_outside = 0
+    dep_ids: np.ndarray = np.array([], dtype=object)
+    if deposits is not None:
+        from xprospect.evidence.labels import as_points, points_to_index
+
+        pts = as_points(deposits)
+        idx = points_to_index(pts, score_map, drop_outside=True)
+        inside = _inside_mask(pts, score_map)
+        dep_ids = np.asarray(pts["point_id"].values).astype(str)[inside]
+        n_outside = int((~inside).sum())
+        dep_cells = idx
+
+    lab_all = np.zeros((len(lv), *values.shape), dtype="int32")
+    frames = []
+    prev: np.ndarray | None = None
+    with np.errstate(invalid="ignore"):
+        for li, (name, val) in enumerate(lv.items()):
+            above = values >= val
+            lab, n = ndimage.label(above, structure=structure)
+            if n == 0:
+                prev = lab_all[li]
+                continue
+            st = _region_stats(lab, n, values, centres, list(geom.step), dims)
+            keep = st["n_cells"] >= max(int(min_cells), 1)
+            keys = {"max": st["max_score"], "mean": st["mean_score"],
+                    "n_cells": st["n_cells"].astype("float64")}
+            order_keys = [keys[k] for k in (rank_by, *[r for r in _RANK_BY if r != rank_by])]
+            order = np.lexsort([-k for k in order_keys[::-1]])
+            order = order[keep[order]]
+            new_id = np.zeros(n + 1, dtype="int32")
+            new_id[order + 1] = np.arange(1, order.size + 1, dtype="int32")
+            lab = new_id[lab]
+            lab_all[li] = lab
+            df = pd.DataFrame({
+                "level": name, "level_value": val,
+                "region": np.arange(1, order.size + 1), "rank": np.arange(1, order.size + 1),
+            })
+            if prev is not None:
+                # The parent: any cell of the region looked up in the lower level's labels.
+                flat = lab.ravel()
+                nz = np.flatnonzero(flat)
+                _, first = np.unique(flat[nz], return_index=True)
+                df["within"] = prev.ravel()[nz[first]]
+            else:
+                df["within"] = 0
+            df["n_cells"] = st["n_cells"][order]
+            df["area_m2" if len(dims) == 2 else "volume_m3"] = st["n_cells"][order] * cell
+            df["max_score"] = st["max_score"][order]
+            df["mean_score"] = st["mean_score"][order]
+            if dep_cells is not None and len(dep_cells):
+                rid = lab[tuple(dep_cells.T)]
+                df["n_deposits"] = np.bincount(rid, minlength=order.size + 1)[1:]
+                df["deposit_ids"] = [",".join(dep_ids[rid == r]) for r in range(1, order.size + 1)]
+            else:
+                df["n_deposits"] = 0
+                df["deposit_ids"] = ""
+            for d in ("x", "y", "z")[: len(dims)]:
+                df[f"centroid_{d}"] = st[f"centroid_{d}"][order]
+            df["xmin"], df["xmax"] = st["x_lo"][order], st["x_hi"][order]
+            df["ymin"], df["ymax"] = st["y_lo"][order], st["y_hi"][order]
+            if len(dims) == 3:
+                df["z_min"], df["z_max"] = st["z_lo"][order], st["z_hi"][order]
+            frames.append(df)
+            prev = lab
+    table = pd.concat(frames, ignore_index=True) if frames else _empty_table(len(dims))
+
+    coords: dict[str, Any] = {"level": list(lv)}
+    coords.update({d: score_map[d] for d in dims})
+    labels = xr.DataArray(lab_all, dims=("level", *dims), coords=coords, name="target")
+    labels.attrs = {"long_name": "target region id (0 = none)", "levels": list(lv.values())}
+    if crs is not None:
+        labels = write_crs(labels, crs)
+    report = {"scale": scale, "connectivity": int(connectivity), "levels": lv,
+              "rank_by": rank_by, "min_cells": int(min_cells),
+              "deposits_outside_grid": n_outside,
+              "n_deposits": 0 if dep_cells is None else len(dep_cells)}
+    return TargetSet(table=table, labels=labels, score=score_map, levels=lv, crs=crs,
+                     report=report)
+
+
+def _inside_mask(pts: xr.Dataset, like: xr.DataArray) -> np.ndarray:
+    """Which points fall inside the grid (same rule as ``points_to_index``)."""
+    geom = grid_geometry(like)
+    ok = np.ones(pts.sizes["point"], dtype=bool)
+    for d, o, s, n in zip(geom.dims, geom.origin, geom.step, geom.shape, strict=True):
+        v = np.asarray(pts[d].values, dtype="float64")
+        i = np.floor((v - o) / s + 0.5)
+        ok &= (i >= 0) & (i < n)
+    return ok
+
+
+def _empty_table(ndim: int) -> pd.DataFrame:
+    cols = ["level", "level_value", "region", "rank", "within", "n_cells",
+            "area_m2" if ndim == 2 else "volume_m3", "max_score", "mean_score", "n_deposits",
+            "deposit_ids", "centroid_x", "centroid_y"]
+    if ndim == 3:
+        cols.append("centroid_z")
+    cols += ["xmin", "xmax", "ymin", "ymax"]
+    if ndim == 3:
+        cols += ["z_min", "z_max"]
+    return pd.DataFrame({c: [] for c in cols})

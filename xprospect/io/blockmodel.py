@@ -1,0 +1,603 @@
+"""Voxel block models out: distance masking, CSV for mining software, PNG slices, VTK.
+
+:func:`mask_distance` blanks voxels farther than a chosen distance from every sample, so a
+block model shows nothing extrapolated beyond the drilling; it is lazy over dask chunks.
+:func:`to_block_csv` writes ``x, y, z, <variables>`` rows slab by slab; :func:`plot_slices`
+and :func:`plot_section` draw plan slices and a vertical section as PNG; :func:`to_vtk` writes
+a VTK image through pyvista (the optional ``vtk`` extra).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from xprospect._dims import (
+    GRID_DIMS_2D,
+    GRID_DIMS_3D,
+    check_same_crs,
+    get_crs,
+    grid_geometry,
+    sample_coords,
+    write_crs,
+)
+from xprospect.exceptions import DataError, GridError
+
+__all__ = [
+    "distance_to_samples",
+    "mask_distance",
+    "plot_section",
+    "plot_slices",
+    "to_block_csv",
+    "to_vtk",
+]
+
+
+# ----------------------------------------------------------------------------- distance
+
+
+def _search_points(samples: xr.Dataset, ndim: int, amat: np.ndarray) -> np.ndarray:
+    c = sample_coords(samples)
+    if ndim == 3 and "z" not in c:
+        raise DataError("masking a voxel grid needs samples with a 'z' coordinate")
+    z = c["z"] if ndim == 3 else np.zeros_like(c["x"])
+    pts = np.column_stack([c["x"], c["y"], z])
+    ok = np.all(np.isfinite(pts), axis=1)
+    if not ok.any():
+        raise DataError("the samples have no finite coordinates to measure distances from")
+    return pts[ok] @ amat.T
+
+
+def _distance_block(z: np.ndarray, y: np.ndarray, x: np.ndarray, tree: Any,
+                    amat: np.ndarray) -> np.ndarray:
+    """Distance from each voxel centre of a (z, y, x) block to the nearest sample."""
+    zz, yy, xx = np.broadcast_arrays(z, y, x)
+    q = np.column_stack([xx.ravel(), yy.ravel(), zz.ravel()]) @ amat.T
+    if not q.size:
+        return np.empty(zz.shape)
+    d, _ = tree.query(q, k=1)
+    return d[:, 0].reshape(zz.shape)
+
+
+def distance_to_samples(
+    like: xr.Dataset | xr.DataArray,
+    samples: xr.Dataset,
+    *,
+    anisotropy: Mapping[str, Any] | None = None,
+) -> xr.DataArray:
+    """Distance from every cell or voxel centre to the nearest sample.
+
+    Parameters
+    ----------
+    like : xarray.Dataset or DataArray
+        A grid (y, x) or voxel block (z, y, x); its dask chunks (of the first variable on the
+        grid dims, if any) are the result's.
+    samples : xarray.Dataset
+        Samples along ``sample`` with ``x``, ``y`` (and ``z``) in the grid's CRS.
+    anisotropy : dict, optional
+        Measure distance in the search ellipsoid's metric (see
+        :func:`xprospect.grid.idw.anisotropy_matrix`): distances are in units of the major
+        range.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``distance`` (float64) on the grid's dims and coordinates, with its CRS; lazy when the
+        grid is chunked (a scikit-learn KD-tree over the samples is built once and shared).
+    """
+    from sklearn.neighbors import KDTree
+
+    from xprospect.grid.idw import anisotropy_matrix
+
+    geom = grid_geometry(like)
+    s_crs, g_crs = get_crs(samples), get_crs(like)
+    if s_crs is not None and g_crs is not None:
+        check_same_crs(s_crs, g_crs, "the samples", "the block")
+    amat = anisotropy_matrix(anisotropy, geom.ndim)
+    tree = KDTree(_search_points(samples, geom.ndim, amat))
+    dims = geom.dims
+    coords1 = {d: np.asarray(like[d].values, dtype="float64") for d in dims}
+    full = [coords1["z"] if "z" in dims else np.zeros(1), coords1["y"], coords1["x"]]
+    shape3 = (full[0].size, full[1].size, full[2].size)
+    chunks = _grid_chunks(like, dims)
+    if chunks is None:
+        d = _distance_block(full[0][:, None, None], full[1][None, :, None],
+                            full[2][None, None, :], tree, amat)
+    else:
+        c3 = (chunks[0] if "z" in dims else (1,), chunks[-2], chunks[-1])
+        zc = da.from_array(full[0].reshape(-1, 1, 1), chunks=(c3[0], 1, 1))
+        yc = da.from_array(full[1].reshape(1, -1, 1), chunks=(1, c3[1], 1))
+        xc = da.from_array(full[2].reshape(1, 1, -1), chunks=(1, 1, c3[2]))
+        tree_d = dask.delayed(tree, pure=True, traverse=False)
+        d = da.map_blocks(_distance_block, zc, yc, xc, tree_d, amat, dtype="float64",
+                          chunks=c3, meta=np.empty((0, 0, 0)))
+    if "z" not in dims:
+        d = d[0]
+    assert d.shape == tuple(shape3[-len(dims):])
+    out = xr.DataArray(d, dims=dims, coords={k: like[k] for k in dims}, name="distance",
+                       attrs={"long_name": "distance to the nearest sample"})
+    crs = g_crs if g_crs is not None else s_crs
+    return write_crs(out, crs) if crs is not None else out
+
+
+def _grid_chunks(like, dims) -> tuple[tuple[int, ...], ...] | None:
+    if isinstance(like, xr.DataArray):
+        cands = [like]
+    else:
+        cands = [v for v in like.data_vars.values() if tuple(v.dims) == tuple(dims)]
+    for v in cands:
+        if v.chunks is not None:
+            return tuple(v.chunks)
+    return None
+
+
+def mask_distance(
+    block: xr.Dataset | xr.DataArray,
+    samples: xr.Dataset,
+    *,
+    max_distance: float,
+    anisotropy: Mapping[str, Any] | None = None,
+) -> xr.Dataset | xr.DataArray:
+    """Set to NaN every voxel farther than ``max_distance`` from all samples.
+
+    Parameters
+    ----------
+    block : xarray.Dataset or DataArray
+        Voxel block (z, y, x) or grid (y, x), numpy or dask backed.
+    samples : xarray.Dataset
+        The samples the block was gridded from (same CRS).
+    max_distance : float
+        In CRS units (in units of the major range with ``anisotropy``). Voxels at exactly
+        this distance are kept.
+    anisotropy : dict, optional
+        Measure distance in a search ellipsoid (see :func:`distance_to_samples`).
+
+    Returns
+    -------
+    xarray.Dataset or DataArray
+        ``block`` with float variables on the grid dims NaN beyond ``max_distance`` (other
+        variables, e.g. a boolean ``mask``, are left alone); attrs record the distance. Lazy
+        when ``block`` is chunked.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> import xprospect as xp
+    >>> vox = xp.make_voxels((0, 0, 0, 100, 100, 100), resolution=50, crs="EPSG:28350")
+    >>> block = vox.assign(Cu=(("z", "y", "x"), np.ones((2, 2, 2))))
+    >>> s = xr.Dataset(coords={"x": ("sample", [25.0]), "y": ("sample", [75.0]),
+    ...                        "z": ("sample", [25.0])}).rio.write_crs("EPSG:28350")
+    >>> int(mask_distance(block, s, max_distance=10)["Cu"].notnull().sum())
+    1
+    """
+    r = float(max_distance)
+    if not math.isfinite(r) or r <= 0:
+        raise GridError(f"max_distance must be a positive number; got {max_distance!r}")
+    dims = GRID_DIMS_3D if "z" in block.dims else GRID_DIMS_2D
+    near = distance_to_samples(block, samples, anisotropy=anisotropy) <= r
+
+    def _mask(v: xr.DataArray) -> xr.DataArray:
+        if not set(dims) <= set(v.dims) or not np.issubdtype(v.dtype, np.floating):
+            return v
+        out = v.where(near)
+        out.attrs = dict(v.attrs)
+        out.attrs["masked_beyond_distance"] = r
+        return out
+
+    if isinstance(block, xr.DataArray):
+        out = _mask(block)
+    else:
+        out = block.copy(deep=False)
+        for name in block.data_vars:
+            out[name] = _mask(block[name])
+    out.attrs["masked_beyond_distance"] = r
+    crs = get_crs(block)
+    return write_crs(out, crs) if crs is not None else out
+
+
+# ----------------------------------------------------------------------------- CSV
+
+
+def _numeric_vars(block: xr.Dataset | xr.DataArray, variables, dims) -> list[xr.DataArray]:
+    if isinstance(block, xr.DataArray):
+        if tuple(block.dims) != tuple(dims):
+            raise GridError(f"the block must be on dims {dims}; got {tuple(block.dims)}")
+        return [block.rename(block.name or "value")]
+    if variables is None:
+        names = [n for n, v in block.data_vars.items() if tuple(v.dims) == tuple(dims)
+                 and np.issubdtype(v.dtype, np.number) and v.dtype != bool]
+        if not names:
+            raise GridError(f"the block has no numeric variables on {dims} to write")
+    else:
+        names = [variables] if isinstance(variables, str) else list(variables)
+        for n in names:
+            if n not in block.data_vars:
+                raise DataError(f"variable {n!r} is not in the block; it has "
+                                f"{list(block.data_vars)}")
+            if tuple(block[n].dims) != tuple(dims):
+                raise GridError(f"variable {n!r} is on {block[n].dims}, not {dims}")
+    return [block[n] for n in names]
+
+
+def _check_target(path: str | os.PathLike, overwrite: bool) -> Path:
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise DataError(f"{p} already exists; pass overwrite=True to replace it")
+    if not p.parent.is_dir():
+        raise DataError(f"cannot write {p}: folder {p.parent} does not exist")
+    return p
+
+
+def to_block_csv(
+    block: xr.Dataset | xr.DataArray,
+    path: str | os.PathLike,
+    *,
+    variables: str | Sequence[str] | None = None,
+    dropna: bool = True,
+    sizes: bool = False,
+    float_format: str = "%.6g",
+    overwrite: bool = False,
+) -> Path:
+    """Write a voxel block model as a CSV of ``x, y, z, <variables>`` rows.
+
+    Parameters
+    ----------
+    block : xarray.Dataset or DataArray
+        Voxels (z, y, x); numpy or dask backed.
+    path : path
+        The CSV to write; an existing file is an error unless ``overwrite=True``.
+    variables : str or list of str, optional
+        Variables to write (default every numeric, non-boolean variable on (z, y, x)).
+    dropna : bool
+        Leave out voxels where every written variable is NaN (masked or not estimated).
+    sizes : bool
+        Add ``dx, dy, dz`` columns (block sizes), as some mining packages expect.
+    float_format : str
+        printf-style format of the values.
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Notes
+    -----
+    Rows are voxel centres, z ascending then y descending then x ascending. The block is
+    computed one z-slab (dask chunk row) at a time, so a large block never sits in memory.
+    """
+    dims = GRID_DIMS_3D
+    vars_ = _numeric_vars(block, variables, dims)
+    geom = grid_geometry(vars_[0])
+    p = _check_target(path, overwrite)
+    names = [str(v.name) for v in vars_]
+    zc, yc, xc = (np.asarray(block[d].values, dtype="float64") for d in dims)
+    chunks = vars_[0].chunks[0] if vars_[0].chunks is not None else ()
+    if not chunks:
+        step = max(1, 2_000_000 // max(1, yc.size * xc.size))
+        chunks = tuple(min(step, zc.size - i) for i in range(0, zc.size, step))
+    header = ["x", "y", "z", *(["dx", "dy", "dz"] if sizes else []), *names]
+    steps = [abs(s) for s in geom.step]
+    tmp = p.with_name(p.name + ".part")
+    n_rows = 0
+    with open(tmp, "w", newline="") as f:
+        f.write(",".join(header) + "\n")
+        z0 = 0
+        for cz in chunks:
+            sl = slice(z0, z0 + cz)
+            z0 += cz
+            slabs = dask.compute(*[v.isel(z=sl).data for v in vars_])
+            vals = np.column_stack([np.asarray(s, dtype="float64").ravel() for s in slabs])
+            zz, yy, xx = np.meshgrid(zc[sl], yc, xc, indexing="ij")
+            cols = [xx.ravel(), yy.ravel(), zz.ravel()]
+            if sizes:
+                cols += [np.full(xx.size, steps[2]), np.full(xx.size, steps[1]),
+                         np.full(xx.size, steps[0])]
+            rows = np.column_stack([*cols, vals])
+            if dropna:
+                rows = rows[~np.all(np.isnan(vals), axis=1)]
+            if rows.size:
+                np.savetxt(f, rows, delimiter=",", fmt=float_format)
+            n_rows += rows.shape[0]
+    tmp.replace(p)
+    return p
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def _figure(n: int, ncols: int | None):
+    from matplotlib.figure import Figure
+
+    ncols = ncols or min(n, 3)
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(4.2 * ncols + 0.8, 3.8 * nrows), constrained_layout=True)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    return fig, axes
+
+
+def _var(block: xr.Dataset | xr.DataArray, var: str | None) -> xr.DataArray:
+    if isinstance(block, xr.DataArray):
+        return block
+    if var is None or var not in block.data_vars:
+        raise DataError(f"var={var!r} is not a variable of the block; it has "
+                        f"{list(block.data_vars)}")
+    return block[var]
+
+
+def _limits(values: np.ndarray, vmin, vmax) -> tuple[float, float]:
+    fin = values[np.isfinite(values)]
+    lo = float(np.min(fin)) if vmin is None and fin.size else vmin
+    hi = float(np.max(fin)) if vmax is None and fin.size else vmax
+    return (0.0 if lo is None else lo), (1.0 if hi is None else hi)
+
+
+def plot_slices(
+    block: xr.Dataset | xr.DataArray,
+    var: str | None = None,
+    *,
+    elevations: Sequence[float],
+    path: str | os.PathLike,
+    ncols: int | None = None,
+    cmap: str = "viridis",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Draw plan slices of a voxel variable at chosen elevations into one PNG.
+
+    Parameters
+    ----------
+    block : xarray.Dataset or DataArray
+        Voxels (z, y, x).
+    var : str
+        Variable to draw (ignored for a DataArray).
+    elevations : sequence of float
+        Elevations (CRS z units); each slice is the voxel layer containing it.
+    path : path
+        PNG to write; an existing file is an error unless ``overwrite=True``.
+    ncols : int, optional
+        Panels per row (default up to 3).
+    cmap, vmin, vmax
+        Colour map and limits (default: the range over the drawn slices).
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG written. Only the drawn layers are computed.
+    """
+    v = _var(block, var)
+    geom = grid_geometry(v)
+    if geom.dims != GRID_DIMS_3D:
+        raise GridError(f"plot_slices needs voxels (z, y, x); got dims {geom.dims}")
+    elevations = list(elevations)
+    if not elevations:
+        raise DataError("elevations= is empty; give at least one elevation")
+    zlo, zhi = geom.bounds()["z"]
+    idx = []
+    for e in elevations:
+        if not zlo <= float(e) <= zhi:
+            raise GridError(f"elevation {e!r} is outside the block's z range [{zlo}, {zhi}]")
+        idx.append(int(np.clip(round((float(e) - geom.origin[0]) / geom.step[0]), 0,
+                               geom.shape[0] - 1)))
+    p = _check_target(path, overwrite)
+    layers = np.asarray(v.isel(z=idx).values, dtype="float64")
+    lo, hi = _limits(layers, vmin, vmax)
+    b = geom.bounds()
+    extent = (b["x"][0], b["x"][1], b["y"][0], b["y"][1])
+    fig, axes = _figure(len(idx), ncols)
+    im = None
+    for ax, e, i, layer in zip(axes, elevations, idx, layers, strict=False):
+        # y is descending (row 0 north): origin="upper" puts it at the top
+        im = ax.imshow(layer, extent=extent, origin="upper", cmap=cmap, vmin=lo, vmax=hi,
+                       interpolation="nearest")
+        ax.set_title(f"z = {float(v['z'][i]):g} (asked {float(e):g})")
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        ax.set_aspect("equal")
+    for ax in axes[len(idx):]:
+        ax.set_visible(False)
+    fig.colorbar(im, ax=list(axes[:len(idx)]), label=_label(v))
+    fig.savefig(p, dpi=100)
+    return p
+
+
+def _label(v: xr.DataArray) -> str:
+    units = v.attrs.get("units")
+    return f"{v.name} ({units})" if units else str(v.name)
+
+
+def section_profile(
+    block: xr.Dataset | xr.DataArray,
+    var: str | None = None,
+    *,
+    start: tuple[float, float],
+    end: tuple[float, float],
+    spacing: float | None = None,
+) -> xr.DataArray:
+    """Sample a voxel variable on the vertical plane through ``start`` and ``end``.
+
+    Parameters
+    ----------
+    block : xarray.Dataset or DataArray
+        Voxels (z, y, x).
+    var : str
+        Variable (ignored for a DataArray).
+    start, end : (x, y)
+        Ends of the section line in CRS units.
+    spacing : float, optional
+        Step along the line (default the smaller horizontal voxel size).
+
+    Returns
+    -------
+    xarray.DataArray
+        (z, distance) values of the voxel containing each point (NaN outside the block), with
+        coordinates ``distance`` (from ``start``), ``x`` and ``y`` along the line.
+    """
+    v = _var(block, var)
+    geom = grid_geometry(v)
+    if geom.dims != GRID_DIMS_3D:
+        raise GridError(f"a section needs voxels (z, y, x); got dims {geom.dims}")
+    (x0, y0), (x1, y1) = (tuple(map(float, start)), tuple(map(float, end)))
+    length = math.hypot(x1 - x0, y1 - y0)
+    if length == 0:
+        raise GridError(f"start {start!r} and end {end!r} are the same point")
+    step = float(spacing) if spacing is not None else min(abs(geom.step[1]), abs(geom.step[2]))
+    n = max(2, math.floor(length / step) + 1)
+    dist = np.linspace(0.0, length, n)
+    xs, ys = x0 + dist / length * (x1 - x0), y0 + dist / length * (y1 - y0)
+    prof = v.sel(x=xr.DataArray(xs, dims="distance"), y=xr.DataArray(ys, dims="distance"),
+                 method="nearest")
+    b = geom.bounds()
+    inside = (xs >= b["x"][0]) & (xs <= b["x"][1]) & (ys >= b["y"][0]) & (ys <= b["y"][1])
+    prof = prof.where(xr.DataArray(inside, dims="distance"))
+    return prof.assign_coords(distance=dist, x=("distance", xs), y=("distance", ys))
+
+
+def plot_section(
+    block: xr.Dataset | xr.DataArray,
+    var: str | None = None,
+    *,
+    start: tuple[float, float],
+    end: tuple[float, float],
+    path: str | os.PathLike,
+    spacing: float | None = None,
+    cmap: str = "viridis",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Draw a vertical section of a voxel variable along a line into a PNG.
+
+    Parameters
+    ----------
+    block : xarray.Dataset or DataArray
+        Voxels (z, y, x).
+    var : str
+        Variable to draw (ignored for a DataArray).
+    start, end : (x, y)
+        Ends of the section line (CRS units).
+    path : path
+        PNG to write; an existing file is an error unless ``overwrite=True``.
+    spacing : float, optional
+        Step along the line (default the smaller horizontal voxel size).
+    cmap, vmin, vmax
+        Colour map and limits.
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG written; see :func:`section_profile` for the values drawn.
+    """
+    prof = section_profile(block, var, start=start, end=end, spacing=spacing)
+    p = _check_target(path, overwrite)
+    vals = np.asarray(prof.transpose("z", "distance").values, dtype="float64")
+    lo, hi = _limits(vals, vmin, vmax)
+    geom = grid_geometry(_var(block, var))
+    zlo, zhi = geom.bounds()["z"]
+    d = prof["distance"].values
+    half = (d[1] - d[0]) / 2
+    fig, axes = _figure(1, 1)
+    ax = axes[0]
+    im = ax.imshow(vals, extent=(d[0] - half, d[-1] + half, zlo, zhi), origin="lower",
+                   cmap=cmap, vmin=lo, vmax=hi, aspect="auto", interpolation="nearest")
+    ax.set_xlabel(f"distance from ({start[0]:g}, {start[1]:g}) towards ({end[0]:g}, {end[1]:g})")
+    ax.set_ylabel("z (elevation)")
+    fig.colorbar(im, ax=ax, label=_label(_var(block, var)))
+    fig.savefig(p, dpi=100)
+    return p
+
+
+# ----------------------------------------------------------------------------- VTK
+
+
+def vtk_arrays(block: xr.Dataset | xr.DataArray, variables: str | Sequence[str] | None = None,
+               ) -> dict[str, Any]:
+    """Geometry and cell arrays of a VTK image (``vtkImageData``) for a voxel block.
+
+    Parameters
+    ----------
+    block : xarray.Dataset or DataArray
+        Voxels (z, y, x).
+    variables : str or list of str, optional
+        As in :func:`to_block_csv`.
+
+    Returns
+    -------
+    dict
+        ``dimensions`` (point counts nx+1, ny+1, nz+1), ``spacing``, ``origin`` (the lower
+        corner, south-west-bottom) and ``cell_data`` (name -> flat float array, x fastest,
+        then y ascending, then z), the layout VTK expects.
+    """
+    vars_ = _numeric_vars(block, variables, GRID_DIMS_3D)
+    geom = grid_geometry(vars_[0])
+    b = geom.bounds()
+    nz, ny, nx = geom.shape
+    spacing = tuple(abs(s) for s in (geom.step[2], geom.step[1], geom.step[0]))
+    cell = {}
+    for v in vars_:
+        a = np.asarray(v.transpose(*GRID_DIMS_3D).values, dtype="float64")
+        if geom.step[1] < 0:
+            a = a[:, ::-1, :]  # VTK rows go north
+        cell[str(v.name)] = np.ascontiguousarray(a).ravel(order="C")
+    return {"dimensions": (nx + 1, ny + 1, nz + 1), "spacing": spacing,
+            "origin": (b["x"][0], b["y"][0], b["z"][0]), "cell_data": cell}
+
+
+def to_vtk(
+    block: xr.Dataset | xr.DataArray,
+    path: str | os.PathLike,
+    *,
+    variables: str | Sequence[str] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a voxel block model as a VTK image (``.vti``) through pyvista.
+
+    Parameters
+    ----------
+    block : xarray.Dataset or DataArray
+        Voxels (z, y, x).
+    path : path
+        Target file (``.vti`` recommended); an existing file is an error unless
+        ``overwrite=True``.
+    variables : str or list of str, optional
+        Variables to write as cell data (default every numeric variable on (z, y, x)).
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    ImportError
+        When pyvista is not installed (``pip install xprospect[vtk]``).
+    """
+    try:
+        import pyvista as pv
+    except ImportError as err:
+        raise ImportError("to_vtk needs pyvista, an optional extra: "
+                          "pip install xprospect[vtk]") from err
+    arrays = vtk_arrays(block, variables)
+    p = _check_target(path, overwrite)
+    img = pv.ImageData(dimensions=arrays["dimensions"], spacing=arrays["spacing"],
+                       origin=arrays["origin"])
+    for name, a in arrays["cell_data"].items():
+        img.cell_data[name] = a
+    img.save(str(p))
+    return p
