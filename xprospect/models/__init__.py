@@ -2,6 +2,49 @@
 
 from __future__ import annotations
 
+from xprospect.models.autoencoder import ConvAutoencoder
 from xprospect.models.base import ProspectModel
+from xprospect.models.cnn import SmallCNN, cnn3d, small_cnn
+from xprospect.models.resnet import (
+    BasicBlock,
+    Bottleneck,
+    ResNet,
+    resnet,
+    resnet18,
+    resnet34,
+    resnet50,
+    resnet101,
+    resnet152,
+)
+from xprospect.models.stoad import STOAD, STOADStudent
+from xprospect.models.transfer import (
+    adapt_first_conv,
+    freeze,
+    load_compatible_state_dict,
+    unfreeze,
+)
+from xprospect.models.vae import VAE
 
-__all__ = ["ProspectModel"]
+__all__ = [
+    "STOAD",
+    "VAE",
+    "BasicBlock",
+    "Bottleneck",
+    "ConvAutoencoder",
+    "ProspectModel",
+    "ResNet",
+    "STOADStudent",
+    "SmallCNN",
+    "adapt_first_conv",
+    "cnn3d",
+    "freeze",
+    "load_compatible_state_dict",
+    "resnet",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "small_cnn",
+    "unfreeze",
+]

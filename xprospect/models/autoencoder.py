@@ -1,0 +1,297 @@
+"""Convolutional deep autoencoder (DAE), 2-D or 3-D, shift-equivariant for exact dense scoring.
+
+After the DAE of Yu et al. (2022), "3D Mineral Prospectivity Mapping of Zaozigou Gold Deposit,
+West Qinling, China: Deep Learning-Based Mineral Prediction", Minerals 12, 1382: a symmetric
+convolutional encoder/decoder with ReLU activations (their Eq. 1), trained on normal data to
+minimise the reconstruction error (Eq. 2 / 10); the anomaly score of a cell is its squared
+reconstruction error summed over elements (Eq. 8), min-max scaled on the whole map later.
+
+Deviation from the study, on purpose: every convolution is stride 1 with no pooling and no
+upsampling, and the bottleneck is made in *channels* (the widths shrink towards the middle)
+rather than in space. That keeps the network shift-equivariant, so scoring a whole chunk in one
+pass gives at every cell exactly what scoring the window centred on it gives
+(:attr:`ProspectModel.dense`), and maps carry no pooling-grid artefacts. The price is that a
+cell's reconstruction may draw on its neighbours' codes; the channel bottleneck (narrower than
+the input) and the limited receptive field keep that leak small, but it is not zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import pairwise
+from typing import Any
+
+from xprospect._torch import import_torch
+from xprospect.exceptions import ModelCardError
+from xprospect.models.base import ProspectModel
+from xprospect.models.registry import register
+from xprospect.models.vae import activation_fn
+
+torch = import_torch()
+nn = torch.nn
+F = torch.nn.functional
+
+__all__ = [
+    "ConvAutoencoder",
+    "ConvEncoder",
+    "crop_valid",
+    "default_widths",
+    "feature_layers",
+    "masked_mean",
+]
+
+
+def default_widths(in_channels: int) -> tuple[int, int, int]:
+    """Return the encoder widths used when none are given: ``(4C, 2C, max(1, C // 2))``."""
+    c = int(in_channels)
+    return (4 * c, 2 * c, max(1, c // 2))
+
+
+def feature_layers(n_layers: int) -> list[int]:
+    """Return the encoder layers (1-based) whose outputs are the three depths STOAD compares.
+
+    For three encoder layers, each layer's output; for more, three evenly spaced ones ending
+    at the bottleneck.
+    """
+    if n_layers < 3:
+        raise ModelCardError(f"the encoder needs at least 3 layers for 3 depths; got {n_layers}")
+    return sorted({round(n_layers * k / 3) for k in (1, 2, 3)})
+
+
+def crop_valid(t: Any, cut: int) -> Any:
+    """Drop ``cut`` cells at each end of every spatial axis of ``(B, C, *spatial)``."""
+    if cut == 0:
+        return t
+    return t[(slice(None), slice(None), *(slice(cut, -cut),) * (t.ndim - 2))]
+
+
+def masked_mean(values: Any, mask: Any = None) -> Any:
+    """Mean of ``values`` over the True cells of ``mask`` (all cells when None)."""
+    if mask is None:
+        return values.mean()
+    mask = mask.to(values.dtype)
+    return (values * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+def _check(in_channels: int, ndim: int, widths: Sequence[int], kernel_size: int) -> None:
+    if int(ndim) not in (2, 3):
+        raise ModelCardError(f"ndim must be 2 or 3; got {ndim}")
+    if int(kernel_size) < 1 or int(kernel_size) % 2 == 0:
+        raise ModelCardError(f"kernel_size must be odd and positive; got {kernel_size}")
+    if int(in_channels) < 1 or any(int(w) < 1 for w in widths) or len(widths) < 3:
+        msg = (f"need in_channels >= 1 and at least 3 positive encoder widths; got "
+               f"in_channels={in_channels}, widths={list(widths)}")
+        raise ModelCardError(msg)
+
+
+class _ConvStack(nn.Module):
+    """Convolutions run either "same" (zero-padded, shape kept) or "valid" (no padding)."""
+
+    def __init__(self, channels: Sequence[int], ndim: int, kernel_size: int) -> None:
+        super().__init__()
+        conv = nn.Conv2d if ndim == 2 else nn.Conv3d
+        self.layers = nn.ModuleList(conv(a, b, kernel_size)
+                                    for a, b in pairwise(channels))
+        self.fn = F.conv2d if ndim == 2 else F.conv3d
+        self.half = kernel_size // 2
+
+    def layer(self, i: int, x: Any, padding: str) -> Any:
+        conv = self.layers[i]
+        pad = self.half if padding == "same" else 0
+        return self.fn(x, conv.weight, conv.bias, padding=pad)
+
+
+class ConvEncoder(ProspectModel):
+    """Stride-1 convolutional encoder returning its outputs at three depths (STOAD's student).
+
+    Parameters
+    ----------
+    in_channels : int
+        Number of input elements.
+    ndim : {2, 3}
+        Spatial dimensions.
+    widths : sequence of int, optional
+        Output channels of each encoder layer (default :func:`default_widths`).
+    kernel_size : int
+        Odd kernel edge of every convolution.
+    activation : str
+        Activation after every layer (ReLU in the study).
+    """
+
+    task = "anomaly"
+    dense = False
+    registry_name = "conv_encoder"
+
+    def __init__(self, in_channels: int, ndim: int = 2, widths: Sequence[int] | None = None,
+                 kernel_size: int = 3, activation: str = "relu") -> None:
+        super().__init__()
+        widths = [int(w) for w in (widths or default_widths(in_channels))]
+        _check(in_channels, ndim, widths, kernel_size)
+        self.ndim = int(ndim)
+        self.in_channels = int(in_channels)
+        self.widths = widths
+        self.kernel_size = int(kernel_size)
+        self.act = activation_fn(activation)
+        self.enc = _ConvStack([self.in_channels, *widths], self.ndim, self.kernel_size)
+        self.taps = feature_layers(len(widths))
+        r = len(widths) * (self.kernel_size // 2)
+        self.context = (r, r)
+        self.config = {"name": self.registry_name, "kwargs": {
+            "in_channels": self.in_channels, "ndim": self.ndim, "widths": widths,
+            "kernel_size": self.kernel_size, "activation": activation}}
+
+    def encode_features(self, x: Any, *, padding: str = "same") -> list[Any]:
+        """Return the encoder outputs at the three depths :attr:`taps` (after the activation).
+
+        With ``padding="valid"`` each output is cropped to the cells whose values need no
+        padding at the deepest tap, so the three maps share one shape: ``spatial - 2 r``.
+        """
+        if padding not in ("same", "valid"):
+            raise ModelCardError(f"padding must be 'same' or 'valid'; got {padding!r}")
+        if x.ndim != self.ndim + 2 or x.shape[1] != self.in_channels:
+            msg = (f"{type(self).__name__} expects (B, {self.in_channels}, "
+                   f"{', '.join('*' * self.ndim)}); got {tuple(x.shape)}")
+            raise ModelCardError(msg)
+        half = self.kernel_size // 2
+        last = self.taps[-1]
+        out = []
+        h = x
+        for i in range(len(self.widths)):
+            h = self.act(self.enc.layer(i, h, padding))
+            if i + 1 in self.taps:
+                cut = (last - (i + 1)) * half if padding == "valid" else 0
+                out.append(crop_valid(h, cut))
+            if i + 1 == last:
+                break
+        return out
+
+    def forward(self, x: Any) -> list[Any]:
+        """Same-padded features at the three depths (see :meth:`encode_features`)."""
+        return self.encode_features(x)
+
+
+@register("conv_autoencoder")
+class ConvAutoencoder(ProspectModel):
+    """Symmetric, stride-1 convolutional autoencoder (2-D or 3-D); anomaly = reconstruction error.
+
+    Parameters
+    ----------
+    in_channels : int
+        Number of input elements.
+    ndim : {2, 3}
+        2 for (y, x) stacks (``Conv2d``), 3 for (z, y, x) voxels (``Conv3d``).
+    widths : sequence of int, optional
+        Encoder output channels, at least three, outermost first; the decoder mirrors them
+        and ends in a linear convolution back to ``in_channels``. Default
+        :func:`default_widths` ``(4C, 2C, max(1, C // 2))``: the channel bottleneck.
+    kernel_size : int
+        Odd kernel edge of every convolution.
+    activation : str
+        Hidden activation (ReLU in the study). The output layer is linear because inputs are
+        standardised (the study's Eq. 2 puts sigma on the output too).
+
+    Notes
+    -----
+    The receptive radius is ``r = 2 * len(widths) * (kernel_size // 2)`` (6 with the defaults),
+    and ``context = (r, r)``. :meth:`score_dense` runs the same convolutions unpadded: its
+    output equals the zero-padded pass cropped by ``r`` on each side, which is exactly the
+    window-by-window score at the centres. :meth:`loss` also uses that valid pass, so training
+    never learns from the zero padding. See the module docstring for the deviation from the
+    study (no pooling).
+
+    Examples
+    --------
+    >>> import torch
+    >>> ae = ConvAutoencoder(5)
+    >>> ae.context
+    (6, 6)
+    >>> ae(torch.zeros(1, 5, 16, 16)).shape, ae.score_dense(torch.zeros(1, 5, 16, 16)).shape
+    (torch.Size([1, 5, 16, 16]), torch.Size([1, 4, 4]))
+    """
+
+    task = "anomaly"
+    dense = True
+
+    def __init__(self, in_channels: int, ndim: int = 2, widths: Sequence[int] | None = None,
+                 kernel_size: int = 3, activation: str = "relu") -> None:
+        super().__init__()
+        widths = [int(w) for w in (widths or default_widths(in_channels))]
+        _check(in_channels, ndim, widths, kernel_size)
+        self.ndim = int(ndim)
+        self.in_channels = int(in_channels)
+        self.window = None
+        self.widths = widths
+        self.kernel_size = int(kernel_size)
+        self.activation = activation
+        self.act = activation_fn(activation)
+        self.encoder = ConvEncoder(in_channels, ndim, widths, kernel_size, activation)
+        back = [*reversed(widths), self.in_channels]
+        self.decoder = _ConvStack(back, self.ndim, self.kernel_size)
+        r = 2 * len(widths) * (self.kernel_size // 2)
+        self.context = (r, r)
+        self.config = {"name": "conv_autoencoder", "kwargs": {
+            "in_channels": self.in_channels, "ndim": self.ndim, "widths": widths,
+            "kernel_size": self.kernel_size, "activation": activation}}
+
+    def encode_features(self, x: Any, *, padding: str = "same") -> list[Any]:
+        """Return the encoder's outputs at three depths; see :meth:`ConvEncoder.encode_features`."""
+        return self.encoder.encode_features(x, padding=padding)
+
+    def reconstruct(self, x: Any, *, padding: str = "same") -> Any:
+        """Reconstruction of ``x``; ``padding="valid"`` returns ``spatial - 2 r`` cells."""
+        h = x
+        for i in range(len(self.widths)):
+            h = self.act(self.encoder.enc.layer(i, h, padding))
+        n = len(self.decoder.layers)
+        for i in range(n):
+            h = self.decoder.layer(i, h, padding)
+            if i < n - 1:
+                h = self.act(h)
+        return h
+
+    def forward(self, x: Any) -> Any:
+        """Zero-padded ("same") reconstruction, the shape of ``x``."""
+        self._check_input(x)
+        return self.reconstruct(x, padding="same")
+
+    def _check_input(self, x: Any) -> None:
+        if x.ndim != self.ndim + 2 or x.shape[1] != self.in_channels:
+            msg = (f"ConvAutoencoder(in_channels={self.in_channels}, ndim={self.ndim}) expects "
+                   f"(B, {self.in_channels}, {', '.join('*' * self.ndim)}); got {tuple(x.shape)}")
+            raise ModelCardError(msg)
+        r = self.context[0]
+        if min(x.shape[2:]) < 2 * r + 1:
+            msg = (f"inputs need at least {2 * r + 1} cells per spatial axis (receptive radius "
+                   f"{r}); got {tuple(x.shape[2:])}")
+            raise ModelCardError(msg)
+
+    def loss(self, x: Any, target: Any = None) -> tuple[Any, dict[str, Any]]:
+        """Mean squared reconstruction error over the valid cells of tiles ``x``.
+
+        ``target`` (optional, bool ``(B, *(spatial - 2 r))``) restricts the mean to those
+        valid cells. Returns ``(loss, {"recon": loss})``: the mean over cells and elements of
+        ``(x - x') ** 2``, the study's Eq. 10 up to a constant factor.
+        """
+        self._check_input(x)
+        r = self.context[0]
+        err = self.reconstruct(x, padding="valid") - crop_valid(x, r)
+        per_cell = (err * err).mean(dim=1)
+        mse = masked_mean(per_cell, target)
+        return mse, {"recon": mse}
+
+    def score_dense(self, x: Any) -> Any:
+        """Per-cell squared error summed over elements, valid pass: ``(B, *(spatial - 2 r))``."""
+        self._check_input(x)
+        r = self.context[0]
+        err = self.reconstruct(x, padding="valid") - crop_valid(x, r)
+        return (err * err).sum(dim=1)
+
+    def score_windows(self, x: Any) -> Any:
+        """Score at the centre of windows ``(B, C, *window)`` (each at least ``2 r + 1`` wide)."""
+        self._check_input(x)
+        r = self.context[0]
+        centre = tuple(s // 2 - r for s in x.shape[2:])
+        return self.score_dense(x)[(slice(None), *centre)]
+
+
+register("conv_encoder")(ConvEncoder)

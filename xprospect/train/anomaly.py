@@ -1,0 +1,743 @@
+"""Training of the unsupervised detectors: VAE on points or cells, DAE and STOAD on tiles.
+
+Recipe (Yu et al. 2022, section 4.3-4.4): Adam, learning rate 1e-3 decayed by 10 % every
+5 epochs, batch 16; 70 % of the normal ground for training and 30 % held out, split by whole
+spatial blocks (:func:`xprospect.evidence.normal.block_split`). The VAE uses the same optimiser
+and decay (Luo et al. 2020 do not give theirs).
+
+Policies, stated once:
+
+- **Normalisation**: per-element mean and standard deviation over the training ground (all
+  finite cells for STOAD, whose teacher sees everything); stored in the model card so that
+  :func:`xprospect.score.score` applies them before the model.
+- **NaN cells**: a cell with any non-finite element is never a training or held-out target.
+  Convolutional tiles are drawn only where *every* cell of the tile is finite and usable, so
+  no tile is ever NaN-filled. Samples with a missing element are dropped (counted in
+  ``fit.report``).
+- **Held-out loss**: the mean per-cell loss at the test-block cells; for the convolutional
+  models only at test cells whose whole receptive field is finite (their context may
+  include training cells, the target cells themselves were never trained on).
+- **Loading**: the stack is read into memory (drawing tiles and computing statistics are
+  inherently global operations).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from xprospect._dims import ELEMENT_DIM, SAMPLE_DIM, get_crs, grid_geometry, write_crs
+from xprospect._torch import import_torch, resolve_device
+from xprospect.evidence.normal import block_split, choose_blocks, normal_mask
+from xprospect.exceptions import DataError, ModelCardError
+from xprospect.models.autoencoder import ConvAutoencoder
+from xprospect.models.card import make_card
+from xprospect.models.stoad import STOAD, STOADStudent
+from xprospect.models.vae import VAE
+
+torch = import_torch()
+
+__all__ = [
+    "AnomalyFit",
+    "StoadFit",
+    "fit_anomaly",
+    "fit_stoad",
+    "points_score_map",
+    "score_samples",
+]
+
+log = logging.getLogger(__name__)
+
+LR_STEP = 5  # epochs between learning-rate decays
+LR_GAMMA = 0.9  # 10 % decay
+_STD_FLOOR = 1e-12
+_EVAL_CHUNK = 256  # cells per axis of one held-out evaluation pass
+
+
+@dataclass
+class AnomalyFit:
+    """Result of :func:`fit_anomaly`.
+
+    Attributes
+    ----------
+    model : ProspectModel
+        The trained model (on CPU, eval mode), with its ``card`` set.
+    history : pandas.DataFrame
+        One row per epoch: ``epoch``, ``lr``, ``train_loss``, ``test_loss`` (held-out blocks)
+        and the loss parts (``recon``, ``kl`` for the VAE, on the test side).
+    train_mask, test_mask : xarray.DataArray or None
+        Training and held-out cells (grid data); for samples, boolean DataArrays along
+        ``sample``.
+    report : dict
+        What the policies did: counts of cells/samples used, dropped, tiles per epoch.
+    """
+
+    model: Any
+    history: pd.DataFrame
+    train_mask: xr.DataArray | None = None
+    test_mask: xr.DataArray | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StoadFit:
+    """Result of :func:`fit_stoad`.
+
+    Attributes
+    ----------
+    model : STOAD
+        Teacher and student (CPU, eval mode), card set.
+    history : pandas.DataFrame
+        Rows per epoch with a ``stage`` column (``"teacher"`` then ``"student"``). The teacher
+        is trained on all cells, so its ``test_loss`` is NaN (no held-out ground exists for
+        it); the student's is the loss on the 30 % normal test blocks.
+    student_cells : xarray.DataArray
+        Boolean grid of every cell that appeared in any tile the student was trained on.
+    teacher_cells : xarray.DataArray
+        Same for the teacher.
+    train_mask, test_mask : xarray.DataArray
+        The student's training and held-out normal cells.
+    report : dict
+        Policy counts.
+    """
+
+    model: STOAD
+    history: pd.DataFrame
+    student_cells: xr.DataArray
+    teacher_cells: xr.DataArray
+    train_mask: xr.DataArray
+    test_mask: xr.DataArray
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- data helpers
+
+
+def _load_stack(stack: xr.DataArray, n_channels: int, ndim: int | None, what: str
+                ) -> tuple[xr.DataArray, np.ndarray, np.ndarray]:
+    """Validate a stack; return it (element first), float32 values and the finite-cell mask."""
+    if not isinstance(stack, xr.DataArray) or ELEMENT_DIM not in stack.dims:
+        msg = f"{what} needs an (element, y, x) or (element, z, y, x) DataArray stack"
+        raise DataError(msg)
+    geom = grid_geometry(stack)
+    stack = stack.transpose(ELEMENT_DIM, *geom.dims)
+    if stack.sizes[ELEMENT_DIM] != n_channels:
+        msg = (f"the model takes {n_channels} elements; the stack has "
+               f"{stack.sizes[ELEMENT_DIM]}: {[str(e) for e in stack[ELEMENT_DIM].values]}")
+        raise ModelCardError(msg)
+    if ndim is not None and geom.ndim != ndim:
+        raise ModelCardError(f"the model is {ndim}-D; the stack is {geom.ndim}-D {geom.dims}")
+    values = np.asarray(stack.values, dtype="float32")  # inherently global: see module doc
+    finite = np.isfinite(values).all(axis=0)
+    if not finite.any():
+        raise DataError(f"the stack {stack.name!r} has no cell where every element is finite")
+    return stack, values, finite
+
+
+def _grid_like(stack: xr.DataArray, data: np.ndarray, name: str) -> xr.DataArray:
+    ref = stack.isel({ELEMENT_DIM: 0}, drop=True)
+    out = xr.DataArray(data, dims=ref.dims, coords={d: ref[d] for d in ref.dims}, name=name)
+    crs = get_crs(stack)
+    return write_crs(out, crs) if crs is not None else out
+
+
+def _normal_values(normal: xr.DataArray | None, stack: xr.DataArray) -> tuple[np.ndarray, str]:
+    if normal is None:
+        return np.ones(grid_geometry(stack).shape, dtype=bool), "all"
+    ref = normal_mask(stack, mode="mask", mask=normal)
+    return np.asarray(ref.values, dtype=bool), str(normal.attrs.get("normal_mode", "mask"))
+
+
+def _stats(values: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    cells = values[:, where].astype("float64")
+    mean = cells.mean(axis=1)
+    std = cells.std(axis=1)
+    std = np.where(std > _STD_FLOOR * np.maximum(np.abs(mean), 1.0), std, 1.0)
+    return mean, std
+
+
+def _standardise(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    shape = (-1,) + (1,) * (values.ndim - 1)
+    z = (values - mean.reshape(shape).astype("float32")) / std.reshape(shape).astype("float32")
+    return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)  # never a training target
+
+
+def _hash(*arrays: np.ndarray) -> str:
+    h = hashlib.sha1()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def _box_sums(mask: np.ndarray, size: int) -> np.ndarray:
+    """Count of True cells in every ``size``-edge box, indexed by the box's first corner."""
+    out = mask.astype(np.int64)
+    for ax in range(out.ndim):
+        pad = [(0, 0)] * out.ndim
+        pad[ax] = (1, 0)
+        c = np.cumsum(np.pad(out, pad), axis=ax)
+        n = c.shape[ax]
+        out = np.take(c, np.arange(size, n), axis=ax) - np.take(c, np.arange(0, n - size), axis=ax)
+    return out
+
+
+def _tile_corners(allowed: np.ndarray, tile: int, what: str, targets: np.ndarray, r: int
+                  ) -> np.ndarray:
+    """Corners of tiles wholly inside ``allowed`` whose valid core holds a ``targets`` cell."""
+    if any(n < tile for n in allowed.shape):
+        raise DataError(f"tile={tile} is larger than the grid {allowed.shape} ({what})")
+    full = _box_sums(allowed, tile) == tile ** allowed.ndim
+    core = _box_sums(targets, tile - 2 * r) > 0
+    full &= core[tuple(slice(r, r + n) for n in full.shape)]
+    corners = np.argwhere(full)
+    if corners.size == 0:
+        msg = (f"no {tile}-cell tile lies wholly inside the {what} ({int(allowed.sum())} cells) "
+               f"with a training cell in its core; use a smaller tile=, fewer blocks= or a wider "
+               "normal area")
+        raise DataError(msg)
+    return corners
+
+
+def _set_seed_and_reset(model: Any, seed: int, reset: bool) -> None:
+    torch.manual_seed(int(seed))
+    if reset:
+        for m in model.modules():
+            if hasattr(m, "reset_parameters") and m is not model:
+                m.reset_parameters()
+
+
+def _optimiser(params: Sequence[Any], lr: float) -> tuple[Any, Any]:
+    opt = torch.optim.Adam(params, lr=float(lr))
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=LR_STEP, gamma=LR_GAMMA)
+    return opt, sched
+
+
+def _check_training_args(epochs: int, batch_size: int, lr: float) -> None:
+    if int(epochs) < 0 or int(batch_size) < 1 or not float(lr) > 0:
+        msg = f"need epochs >= 0, batch_size >= 1, lr > 0; got {epochs}, {batch_size}, {lr}"
+        raise DataError(msg)
+
+
+def _bar(n: int, desc: str, progress: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(range(1, n + 1), desc=desc, unit="epoch", disable=not progress)
+
+
+# ----------------------------------------------------------------------------- VAE
+
+
+def _fit_vectors(model: VAE, train: np.ndarray, test: np.ndarray, *, epochs: int,
+                 batch_size: int, lr: float, seed: int, device: Any, progress: bool
+                 ) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    opt, sched = _optimiser(model.parameters(), lr)
+    xtr = torch.from_numpy(np.ascontiguousarray(train, dtype="float32")).to(device)
+    xte = torch.from_numpy(np.ascontiguousarray(test, dtype="float32")).to(device)
+    rows = []
+    for epoch in _bar(epochs, "vae", progress):
+        model.train()
+        order = torch.from_numpy(rng.permutation(len(xtr))).to(device)
+        total, n = 0.0, 0
+        for s in range(0, len(xtr), batch_size):
+            xb = xtr[order[s:s + batch_size]]
+            loss, _ = model.loss(xb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(xb)
+            n += len(xb)
+        lr_now = opt.param_groups[0]["lr"]
+        sched.step()
+        model.eval()
+        with torch.no_grad():
+            # held-out ELBO with the sampled code, as in training, plus the deterministic error
+            tl, parts = model.loss(xte)
+            det = model.score_vectors(xte).mean()
+        rows.append({"epoch": epoch, "lr": lr_now, "train_loss": total / max(n, 1),
+                     "test_loss": float(tl), "recon": float(parts["recon"]),
+                     "kl": float(parts["kl"]), "test_score": float(det)})
+    return pd.DataFrame(rows)
+
+
+def _sample_table(samples: xr.Dataset, n: int, elements: Sequence[str] | None
+                  ) -> tuple[list[str], np.ndarray]:
+    if elements is None:
+        names = [str(k) for k, v in samples.data_vars.items()
+                 if v.dims == (SAMPLE_DIM,) and np.issubdtype(v.dtype, np.number)
+                 and v.dtype != bool]
+    else:
+        names = list(elements)
+        missing = [e for e in names if e not in samples.data_vars]
+        if missing:
+            raise DataError(f"elements {missing} are not variables of the samples")
+    if len(names) != n:
+        raise ModelCardError(f"the model takes {n} elements; the samples give {len(names)}: "
+                             f"{names} (pass elements=[...])")
+    values = np.stack([np.asarray(samples[e].values, dtype="float64") for e in names], axis=1)
+    return names, values
+
+
+def _fit_vae_samples(model: VAE, samples: xr.Dataset, *, elements, blocks, epochs, batch_size,
+                     lr, seed, device, progress) -> AnomalyFit:
+    from xprospect._dims import sample_coords
+
+    names, values = _sample_table(samples, model.in_channels, elements)
+    ok = np.isfinite(values).all(axis=1)
+    if ok.sum() < 2:
+        raise DataError(f"only {int(ok.sum())} samples have every element of {names} finite")
+    xy = sample_coords(samples)
+    nb = int(blocks) if np.ndim(blocks) == 0 else int(blocks[0])
+    ids = np.zeros(len(values), dtype=np.int64)
+    for c in ("y", "x"):
+        v = xy[c]
+        lo, hi = np.nanmin(v[ok]), np.nanmax(v[ok])
+        run = np.clip(((v - lo) / max(hi - lo, 1e-12) * nb).astype(np.int64), 0, nb - 1)
+        ids = ids * nb + run
+    is_train = np.zeros(len(values), dtype=bool)
+    is_train[ok] = choose_blocks(ids[ok], nb * nb, train_fraction=0.7, seed=seed)
+    is_test = ok & ~is_train
+    mean, std = _stats(values.T, is_train)
+    z = (values - mean) / std
+    history = _fit_vectors(model, z[is_train], z[is_test], epochs=epochs, batch_size=batch_size,
+                           lr=lr, seed=seed, device=device, progress=progress)
+    crs = get_crs(samples)
+    model.card = {
+        "elements": names, "ndim": None, "dims": None, "resolution": None,
+        "crs": crs.to_wkt() if crs is not None else None, "window": None,
+        "mean": mean.tolist(), "std": std.tolist(), "data_hash": _hash(z[is_train]),
+        "trained_on": "samples", "recipe": _recipe(epochs, batch_size, lr, seed),
+    }
+    tr = xr.DataArray(is_train, dims=SAMPLE_DIM, name="train")
+    te = xr.DataArray(is_test, dims=SAMPLE_DIM, name="test")
+    report = {"n_samples": len(values), "n_dropped_nonfinite": int((~ok).sum()),
+              "n_train": int(is_train.sum()), "n_test": int(is_test.sum())}
+    return AnomalyFit(model, history, tr, te, report)
+
+
+def _recipe(epochs: int, batch_size: int, lr: float, seed: int, **extra: Any) -> dict[str, Any]:
+    return {"optimizer": "adam", "lr": float(lr), "lr_decay": f"x{LR_GAMMA} every {LR_STEP} epochs",
+            "epochs": int(epochs), "batch_size": int(batch_size), "seed": int(seed), **extra}
+
+
+def _fit_vae_grid(model: VAE, stack: xr.DataArray, *, normal, blocks, epochs, batch_size, lr,
+                  seed, device, progress) -> AnomalyFit:
+    stack, values, finite = _load_stack(stack, model.in_channels, None, "fit_anomaly")
+    norm, mode = _normal_values(normal, stack)
+    usable = _grid_like(stack, finite & norm, "usable")
+    train, test = block_split(usable, blocks=blocks, train_fraction=0.7, seed=seed)
+    tr, te = train.values, test.values
+    mean, std = _stats(values, tr)
+    z = _standardise(values, mean, std)
+    history = _fit_vectors(model, z[:, tr].T, z[:, te].T, epochs=epochs, batch_size=batch_size,
+                           lr=lr, seed=seed, device=device, progress=progress)
+    model.card = make_card(stack, mean=mean.tolist(), std=std.tolist(),
+                           data_hash=_hash(z[:, tr], tr), trained_on="grid cells",
+                           normal_mode=mode, recipe=_recipe(epochs, batch_size, lr, seed))
+    report = {"n_cells": int(finite.size), "n_nonfinite": int((~finite).sum()),
+              "n_normal": int(norm.sum()), "n_train": int(tr.sum()), "n_test": int(te.sum())}
+    return AnomalyFit(model, history, train, test, report)
+
+
+# ----------------------------------------------------------------------------- tiles
+
+
+def _per_cell_loss(model: Any, z: np.ndarray, device: Any) -> np.ndarray:
+    """Per-cell loss map (NaN within ``r`` of the edge) by valid passes over chunks."""
+    r = model.context[0]
+    shape = z.shape[1:]
+    out = np.full(shape, np.nan, dtype="float32")
+    step = max(_EVAL_CHUNK - 2 * r, 1)
+    starts = [range(0, max(n - 2 * r, 1), step) for n in shape]
+    scale = (1.0 / model.in_channels) if isinstance(model, ConvAutoencoder) else 0.5
+    with torch.no_grad():
+        for corner in np.stack(np.meshgrid(*starts, indexing="ij"), -1).reshape(-1, len(shape)):
+            sl = tuple(slice(int(c), min(int(c) + step + 2 * r, n)) for c, n in zip(corner, shape,
+                                                                                   strict=True))
+            if any(s.stop - s.start < 2 * r + 1 for s in sl):
+                continue
+            xb = torch.from_numpy(np.ascontiguousarray(z[(slice(None), *sl)]))[None].to(device)
+            sc = model.score_dense(xb)[0].cpu().numpy() * scale
+            dst = tuple(slice(s.start + r, s.stop - r) for s in sl)
+            out[dst] = sc
+    return out
+
+
+def _fit_tiles(model: Any, params: Any, z: np.ndarray, corners: np.ndarray,
+               targets: np.ndarray, *, tile: int,
+               epochs: int, batch_size: int, lr: float, seed: int, device: Any,
+               test_cells: np.ndarray | None, progress: bool, stage: str,
+               tiles_per_epoch: int | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """Train ``model.loss`` on random tiles at ``corners``; return history and the cells seen.
+
+    The loss of a tile is averaged over the cells of its valid core that are in ``targets``.
+    """
+    rng = np.random.default_rng(seed)
+    opt, sched = _optimiser(params, lr)
+    r = model.context[0]
+    ndim = z.ndim - 1
+    seen = np.zeros(z.shape[1:], dtype=bool)
+    valid = max(tile - 2 * r, 1) ** ndim
+    per_epoch = int(np.clip(math.ceil(np.count_nonzero(targets) / valid), batch_size, 4096)
+                    if tiles_per_epoch is None else tiles_per_epoch)
+    offsets = np.arange(tile)
+    rows = []
+    for epoch in _bar(epochs, stage, progress):
+        model.train()
+        pick = corners[rng.integers(0, len(corners), per_epoch)]
+        total, n = 0.0, 0
+        for s in range(0, per_epoch, batch_size):
+            cb = pick[s:s + batch_size]
+            idx = tuple(
+                (cb[:, a][:, None] + offsets).reshape((-1,) + (1,) * a + (tile,)
+                                                      + (1,) * (ndim - a - 1))
+                for a in range(ndim))
+            xb = z[(slice(None), *idx)]  # (C, B, tile, ...)
+            core = tuple(slice(r, tile - r) for _ in range(ndim))
+            tb = torch.from_numpy(np.ascontiguousarray(targets[idx][(slice(None), *core)]))
+            for c in cb:
+                seen[tuple(slice(int(v), int(v) + tile) for v in c)] = True
+            xb = torch.from_numpy(np.ascontiguousarray(np.moveaxis(xb, 0, 1))).to(device)
+            loss, _ = model.loss(xb, tb.to(device))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(cb)
+            n += len(cb)
+        lr_now = opt.param_groups[0]["lr"]
+        sched.step()
+        test_loss = float("nan")
+        if test_cells is not None:
+            model.eval()
+            per_cell = _per_cell_loss(model, z, device)
+            vals = per_cell[test_cells]
+            vals = vals[np.isfinite(vals)]
+            test_loss = float(vals.mean()) if vals.size else float("nan")
+        rows.append({"stage": stage, "epoch": epoch, "lr": lr_now, "train_loss": total / max(n, 1),
+                     "test_loss": test_loss, "tiles": per_epoch})
+    return pd.DataFrame(rows), seen
+
+
+def _eval_cells(test: np.ndarray, finite: np.ndarray, r: int) -> np.ndarray:
+    """Test cells whose whole ``2 r + 1`` receptive box is finite."""
+    size = 2 * r + 1
+    full = _box_sums(finite, size) == size ** finite.ndim
+    ok = np.zeros_like(finite)
+    ok[tuple(slice(r, r + n) for n in full.shape)] = full
+    return test & ok
+
+
+def _pick_tile(model: Any, tile: int | None, allowed: np.ndarray, targets: np.ndarray, what: str,
+               min_positions: int) -> tuple[int, np.ndarray]:
+    """Pick the tile edge and its corners.
+
+    ``tile`` if given, else the largest of ``2 r + 9``, ``2 r + 7``, ... ``2 r + 1`` with at
+    least ``min_positions`` usable positions.
+    """
+    r = model.context[0]
+    if tile is not None:
+        if int(tile) < 2 * r + 1:
+            msg = f"tile={tile} is smaller than the receptive field {2 * r + 1} of the model"
+            raise DataError(msg)
+        return int(tile), _tile_corners(allowed, int(tile), what, targets, r)
+    last: DataError | None = None
+    for t in range(2 * r + 9, 2 * r, -2):
+        try:
+            corners = _tile_corners(allowed, t, what, targets, r)
+        except DataError as err:
+            last = err
+            continue
+        if len(corners) >= min_positions or t == 2 * r + 1:
+            return t, corners
+    assert last is not None
+    raise last
+
+
+def _fit_conv(model: ConvAutoencoder, stack: xr.DataArray, *, normal, tile, blocks, epochs,
+              batch_size, lr, seed, device, progress, tiles_per_epoch) -> AnomalyFit:
+    stack, values, finite = _load_stack(stack, model.in_channels, model.ndim, "fit_anomaly")
+    norm, mode = _normal_values(normal, stack)
+    usable = _grid_like(stack, finite & norm, "usable")
+    train, test = block_split(usable, blocks=blocks, train_fraction=0.7, seed=seed)
+    tr = np.asarray(train.values)
+    te = np.asarray(test.values)
+    allowed = finite & norm
+    tile, corners = _pick_tile(model, tile, allowed, tr, "normal, finite cells", batch_size)
+    mean, std = _stats(values, tr)
+    z = _standardise(values, mean, std)
+    model.to(device)
+    history, seen = _fit_tiles(model, model.parameters(), z, corners, tr, tile=tile,
+                               epochs=epochs,
+                               batch_size=batch_size, lr=lr, seed=seed, device=device,
+                               test_cells=_eval_cells(te, finite, model.context[0]),
+                               progress=progress, stage="autoencoder",
+                               tiles_per_epoch=tiles_per_epoch)
+    model.card = make_card(stack, mean=mean.tolist(), std=std.tolist(),
+                           data_hash=_hash(z[:, tr], tr), trained_on="tiles", tile=tile,
+                           normal_mode=mode, recipe=_recipe(epochs, batch_size, lr, seed))
+    report = {"n_cells": int(finite.size), "n_nonfinite": int((~finite).sum()),
+              "n_normal": int(norm.sum()), "n_train": int(tr.sum()), "n_test": int(te.sum()),
+              "n_tile_positions": len(corners), "n_cells_seen": int(seen.sum())}
+    return AnomalyFit(model, history, train, test, report)
+
+
+# ----------------------------------------------------------------------------- public
+
+
+def fit_anomaly(model: Any, data: xr.Dataset | xr.DataArray, *,
+                normal: xr.DataArray | None = None, epochs: int = 100, batch_size: int = 16,
+                lr: float = 1e-3, tile: int | None = None, blocks: int | Sequence[int] = 5,
+                elements: Sequence[str] | None = None, tiles_per_epoch: int | None = None,
+                seed: int = 0, device: Any = "auto", reset: bool = True,
+                progress: bool = False) -> AnomalyFit:
+    """Train a VAE or convolutional autoencoder on normal ground.
+
+    Parameters
+    ----------
+    model : VAE or ConvAutoencoder
+        The network; trained in place and returned as ``fit.model``.
+    data : xarray.Dataset or DataArray
+        A sample table (Dataset with dim ``sample``; VAE only) or a stack (``element``, y, x)
+        / (``element``, z, y, x). Stacks are read into memory.
+    normal : xarray.DataArray, optional
+        Boolean grid of normal cells (see :func:`xprospect.evidence.normal.normal_mask`);
+        default every cell. Not used for samples.
+    epochs, batch_size, lr : int, int, float
+        Adam with ``lr`` decayed 10 % every 5 epochs; batch 16 as in the study. For the
+        VAE an epoch is one pass over the training cells/samples; for the autoencoder
+        enough random tiles to cover the training cells once on average.
+    tile : int, optional
+        Tile edge (cells) for the autoencoder; default ``2 r + 9`` (a 9-cell valid core),
+        shrunk by 2 down to ``2 r + 1`` until at least ``batch_size`` tile positions exist.
+        Tiles are drawn only where every cell is a finite training cell.
+    blocks : int or sequence of int
+        Spatial blocks per axis for the 70/30 split (:func:`block_split`); for samples, a
+        ``blocks x blocks`` split of their bounding box.
+    elements : list of str, optional
+        Sample variables, in order (default every numeric variable along ``sample``).
+    tiles_per_epoch : int, optional
+        Autoencoder tiles per epoch (default: enough to cover the training cells once).
+    seed : int
+        Seeds the weight initialisation (when ``reset``), the split, the batches and the VAE
+        noise: the same seed gives the same model.
+    device : str
+        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``.
+    reset : bool
+        Re-initialise the weights from ``seed`` before training.
+    progress : bool
+        Show a progress bar over epochs.
+
+    Returns
+    -------
+    AnomalyFit
+        ``model`` (CPU, eval mode, card with normalisation), ``history``, masks, ``report``.
+
+    Examples
+    --------
+    >>> import xprospect as xp
+    >>> w = xp.synthetic.survey(seed=0, n_samples=300, elements=["Cu", "Pb", "Zn"])
+    >>> fit = fit_anomaly(VAE(3), w.samples.prospect.log10(), epochs=2, seed=0, device="cpu")
+    >>> list(fit.history.columns[:4])
+    ['epoch', 'lr', 'train_loss', 'test_loss']
+    """
+    _check_training_args(epochs, batch_size, lr)
+    dev = resolve_device(device)
+    with torch.random.fork_rng(devices=[]):
+        _set_seed_and_reset(model, seed, reset)
+        model.to(dev)
+        if isinstance(model, VAE):
+            if isinstance(data, xr.Dataset) and SAMPLE_DIM in data.dims:
+                fit = _fit_vae_samples(model, data, elements=elements, blocks=blocks,
+                                       epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                                       device=dev, progress=progress)
+            else:
+                fit = _fit_vae_grid(model, data, normal=normal, blocks=blocks, epochs=epochs,
+                                    batch_size=batch_size, lr=lr, seed=seed, device=dev,
+                                    progress=progress)
+        elif isinstance(model, ConvAutoencoder):
+            fit = _fit_conv(model, data, normal=normal, tile=tile, blocks=blocks, epochs=epochs,
+                            batch_size=batch_size, lr=lr, seed=seed, device=dev,
+                            progress=progress, tiles_per_epoch=tiles_per_epoch)
+        else:
+            raise ModelCardError(f"fit_anomaly trains a VAE or a ConvAutoencoder; got "
+                                 f"{type(model).__name__} (use fit_stoad for STOAD)")
+    fit.model.cpu().eval()
+    return fit
+
+
+def fit_stoad(teacher: ConvAutoencoder, stack: xr.DataArray, *, normal: xr.DataArray | None,
+              epochs: int = 100, teacher_epochs: int | None = None, batch_size: int = 16,
+              lr: float = 1e-3, tile: int | None = None, teacher_tile: int | None = None,
+              blocks: int | Sequence[int] = 5,
+              weights: Sequence[float] = (1 / 3, 1 / 3, 1 / 3),
+              tiles_per_epoch: int | None = None, seed: int = 0, device: Any = "auto",
+              progress: bool = False) -> StoadFit:
+    """Train STOAD: the teacher autoencoder on all cells, then the student on normal cells.
+
+    Parameters
+    ----------
+    teacher : ConvAutoencoder
+        Teacher network. With ``teacher_epochs=0`` it is used as given (pre-trained);
+        otherwise it is re-initialised from ``seed`` and trained on tiles from every finite
+        cell (the study: "all layers").
+    stack : xarray.DataArray
+        (``element``, y, x) or (``element``, z, y, x); read into memory.
+    normal : xarray.DataArray or None
+        Boolean grid of normal cells (e.g. ``normal_mask(..., mode="outside_buffer")``);
+        None means every cell. Split 70/30 by blocks; the student's tiles lie wholly inside
+        the training blocks of the normal, finite cells.
+    epochs : int
+        Student epochs.
+    teacher_epochs : int, optional
+        Teacher epochs (default ``epochs``).
+    batch_size, lr : int, float
+        Adam, lr decayed 10 % every 5 epochs, batch 16 (the study's recipe, both networks).
+    tile, teacher_tile : int, optional
+        Tile edges for the student (default ``2 * 3 + 9 = 15`` with the default encoder) and
+        the teacher (default ``2 r + 9``), shrunk as in :func:`fit_anomaly` when few fit.
+    blocks : int or sequence of int
+        Spatial blocks per axis for the 70/30 split.
+    weights : 3 floats
+        Depth weights (h1, h2, h3).
+    tiles_per_epoch : int, optional
+        Tiles per epoch for both networks (default: enough to cover their cells once).
+    seed : int
+        Seeds everything (weights, split, tiles).
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"``.
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    StoadFit
+        ``model`` (STOAD, CPU, eval, card with normalisation), ``history``,
+        ``student_cells``, ``teacher_cells``, masks and ``report``.
+    """
+    _check_training_args(epochs, batch_size, lr)
+    if not isinstance(teacher, ConvAutoencoder):
+        raise ModelCardError(f"the STOAD teacher must be a ConvAutoencoder; got {type(teacher)}")
+    t_epochs = int(epochs if teacher_epochs is None else teacher_epochs)
+    _check_training_args(t_epochs, batch_size, lr)
+    dev = resolve_device(device)
+    stack, values, finite = _load_stack(stack, teacher.in_channels, teacher.ndim, "fit_stoad")
+    norm, mode = _normal_values(normal, stack)
+    usable = _grid_like(stack, finite & norm, "usable")
+    train, test = block_split(usable, blocks=blocks, train_fraction=0.7, seed=seed)
+    tr, te = np.asarray(train.values), np.asarray(test.values)
+    mean, std = _stats(values, finite)
+    z = _standardise(values, mean, std)
+    frames = []
+    with torch.random.fork_rng(devices=[]):
+        _set_seed_and_reset(teacher, seed, reset=t_epochs > 0)
+        teacher.to(dev)
+        t_seen = np.zeros(finite.shape, dtype=bool)
+        if t_epochs > 0:
+            for p in teacher.parameters():
+                p.requires_grad_(True)
+            ttile, tcorners = _pick_tile(teacher, teacher_tile, finite, finite, "finite cells",
+                                         batch_size)
+            hist, t_seen = _fit_tiles(teacher, teacher.parameters(), z, tcorners, finite,
+                                      tile=ttile,
+                                      epochs=t_epochs, batch_size=batch_size, lr=lr, seed=seed,
+                                      device=dev, test_cells=None, progress=progress,
+                                      stage="teacher", tiles_per_epoch=tiles_per_epoch)
+            frames.append(hist)
+        teacher.eval()
+        torch.manual_seed(int(seed) + 1)
+        model = STOAD(teacher, STOADStudent.like(teacher), weights=weights).to(dev)
+        stile, scorners = _pick_tile(model, tile, finite & norm, tr, "normal, finite cells",
+                                     batch_size)
+        hist, s_seen = _fit_tiles(model, model.student.parameters(), z, scorners, tr,
+                                  tile=stile,
+                                  epochs=epochs, batch_size=batch_size, lr=lr, seed=seed + 1,
+                                  device=dev,
+                                  test_cells=_eval_cells(te, finite, model.context[0]),
+                                  progress=progress, stage="student",
+                                  tiles_per_epoch=tiles_per_epoch)
+        frames.append(hist)
+    model.cpu().eval()
+    model.card = make_card(stack, mean=mean.tolist(), std=std.tolist(),
+                           data_hash=_hash(z[:, tr], tr), trained_on="tiles", tile=stile,
+                           normal_mode=mode, weights=list(model.weights),
+                           recipe=_recipe(epochs, batch_size, lr, seed,
+                                          teacher_epochs=t_epochs))
+    report = {"n_cells": int(finite.size), "n_nonfinite": int((~finite).sum()),
+              "n_normal": int(norm.sum()), "n_train": int(tr.sum()), "n_test": int(te.sum()),
+              "n_student_tile_positions": len(scorners),
+              "n_student_cells_seen": int(s_seen.sum())}
+    history = pd.concat(frames, ignore_index=True)
+    return StoadFit(model, history, _grid_like(stack, s_seen, "student_cells"),
+                    _grid_like(stack, t_seen, "teacher_cells"), train, test, report)
+
+
+def score_samples(model: Any, samples: xr.Dataset, *, name: str = "anomaly") -> xr.DataArray:
+    """Score each sample of a point table with a per-cell model (VAE).
+
+    The card's elements are read in order and normalised with its mean/std. Samples missing
+    any element score NaN (there is nothing to score); how many is in ``attrs["n_missing"]``.
+
+    Returns
+    -------
+    xarray.DataArray
+        Along ``sample``, with the samples' coordinates.
+    """
+    if model.ndim is not None or not hasattr(model, "score_vectors"):
+        raise ModelCardError(f"{type(model).__name__} is not a per-cell model; score it on a "
+                             "gridded stack with xprospect.score.score")
+    card = model.card or {}
+    names = card.get("elements")
+    if names is None:
+        raise ModelCardError("the model has no card with its elements; train it with fit_anomaly")
+    names, values = _sample_table(samples, model.in_channels, names)
+    mean = np.asarray(card.get("mean") or [0.0] * len(names))
+    std = np.asarray(card.get("std") or [1.0] * len(names))
+    ok = np.isfinite(values).all(axis=1)
+    out = np.full(len(values), np.nan, dtype="float32")
+    z = ((values[ok] - mean) / std).astype("float32")
+    model.eval()
+    with torch.no_grad():
+        out[ok] = model.score_vectors(torch.from_numpy(z)).numpy()
+    res = xr.DataArray(out, dims=SAMPLE_DIM, coords=samples[names[0]].coords, name=name)
+    res.attrs = {"n_missing": int((~ok).sum())}
+    return res
+
+
+def points_score_map(model: Any, samples: xr.Dataset, like: xr.Dataset | xr.DataArray,
+                     **idw_kwargs: Any) -> xr.DataArray:
+    """Score samples with a per-cell model, then grid the scores by IDW onto ``like``.
+
+    Parameters
+    ----------
+    model : VAE
+        Trained per-cell model with a card.
+    samples : xarray.Dataset
+        Point table with the card's elements.
+    like : xarray.Dataset or DataArray
+        Grid template (see :func:`xprospect.grid_idw`).
+    **idw_kwargs
+        Passed to :func:`xprospect.grid_idw` (``k``, ``power``, ``radius``, ...).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``anomaly`` on ``like``'s grid, with its CRS.
+    """
+    from xprospect.grid import grid_idw
+
+    scores = score_samples(model, samples)
+    keep = np.isfinite(scores.values)
+    table = scores.to_dataset().isel({SAMPLE_DIM: np.flatnonzero(keep)})
+    crs = get_crs(samples)
+    if crs is not None:
+        table = write_crs(table, crs)
+    return grid_idw(table, like=like, elements=["anomaly"], **idw_kwargs)["anomaly"]
+
