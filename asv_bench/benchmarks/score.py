@@ -1,0 +1,113 @@
+"""``xprospect.score`` against the naive loop the issue names.
+
+The peer, ``naive_loop``: pad the raster, slice every window of the stride lattice with numpy,
+run them through ``model.score_windows`` in batches of 64, and give every cell the score of its
+nearest lattice point (the same lattice and rule as ``score(..., upsample="nearest")``, so the
+maps agree to float32 rounding).
+
+- ``ScoreVsLoop``: a window model (``small_cnn`` scored window by window) at strides 1 (small
+  raster), 4 and 16: ``score`` must be at least as fast as the loop.
+- ``DenseVsLoop``: the same network scored fully convolutionally on whole chunks against the
+  window loop at stride 1 (issue target >= 100x; ``PERFORMANCE.md`` measured 300x for a 4-layer
+  CNN on 8 x 512^2).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import xarray as xr
+
+from xprospect._torch import import_torch
+from xprospect.models.registry import create
+from xprospect.score import score
+from xprospect.score.lattice import lattice_size
+
+N_ELEMENTS = 8
+WINDOW = 32
+BATCH = 64
+
+
+def make_stack(size: int, chunks: int | None = None, seed: int = 0) -> xr.DataArray:
+    rng = np.random.default_rng(seed)
+    data = rng.standard_normal((N_ELEMENTS, size, size), dtype="float32")
+    s = xr.DataArray(data, dims=("element", "y", "x"),
+                     coords={"element": [f"E{i}" for i in range(N_ELEMENTS)],
+                             "y": np.arange(size, 0, -1) - 0.5, "x": np.arange(size) + 0.5})
+    return s.chunk({"y": chunks, "x": chunks}) if chunks else s
+
+
+def make_model(window: int = WINDOW, widths=(32, 32, 64, 64)):
+    return create("small_cnn", in_channels=N_ELEMENTS, window=window, widths=list(widths), seed=0)
+
+
+def naive_loop(arr: np.ndarray, model, window: int, stride: int,
+               batch_size: int = BATCH) -> np.ndarray:
+    """The peer: numpy window extraction, batches, model, nearest lattice point per cell."""
+    torch = import_torch()
+    _, ny, nx = arr.shape
+    before, after = window // 2, window - 1 - window // 2
+    p = np.pad(arr, [(0, 0), (before, after + stride), (before, after + stride)])
+    ky, kx = lattice_size(ny, stride), lattice_size(nx, stride)
+    cells = [(i * stride, j * stride) for i in range(ky) for j in range(kx)]
+    out = np.empty(len(cells), dtype="float32")
+    model = model.eval()
+    with torch.inference_mode():
+        for s in range(0, len(cells), batch_size):
+            batch = np.stack([p[:, y:y + window, x:x + window] for y, x in cells[s:s + batch_size]])
+            out[s:s + len(batch)] = model.score_windows(torch.from_numpy(batch)).numpy()
+    lat = out.reshape(ky, kx)
+    iy = (2 * np.arange(ny) + stride) // (2 * stride)
+    ix = (2 * np.arange(nx) + stride) // (2 * stride)
+    return lat[np.ix_(iy, ix)]
+
+
+class ScoreVsLoop:
+    """Window scoring at strides 1, 4, 16 (raster 64^2 at stride 1, 256^2 otherwise).
+
+    Each block's last batch is zero-padded to ``batch_size`` (so maps are bitwise identical
+    whatever the chunking), which costs up to one batch per chunk: chunks of 256 keep that
+    small, as real grids' chunks (512 and up) do.
+    """
+
+    params: ClassVar[list[int]] = [1, 4, 16]
+    param_names: ClassVar[list[str]] = ["stride"]
+    sizes: ClassVar[dict[int, int]] = {1: 64, 4: 256, 16: 256}
+    chunks = 256
+    window, widths = WINDOW, (32, 32, 64, 64)
+    timeout = 600
+
+    def setup(self, stride):
+        self.size = self.sizes[stride]
+        self.stack = make_stack(self.size, self.chunks)
+        self.arr = self.stack.values
+        self.model = make_model(self.window, self.widths)
+
+    def time_score(self, stride):
+        return score(self.stack, self.model, stride=stride, method="windows",
+                     batch_size=BATCH, device="cpu").values
+
+    def time_naive_loop(self, stride):
+        return naive_loop(self.arr, self.model, self.window, stride)
+
+
+class DenseVsLoop:
+    """A fully convolutional CNN on whole chunks against the window loop at stride 1."""
+
+    params: ClassVar[list[int]] = [128]
+    param_names: ClassVar[list[str]] = ["size"]
+    chunks = 512
+    window, widths = WINDOW, (32, 32, 64, 64)
+    timeout = 1200
+
+    def setup(self, size):
+        self.stack = make_stack(size, self.chunks)
+        self.arr = self.stack.values
+        self.model = make_model(self.window, self.widths)
+
+    def time_dense(self, size):
+        return score(self.stack, self.model, device="cpu").values
+
+    def time_window_loop(self, size):
+        return naive_loop(self.arr, self.model, self.window, 1)

@@ -1,0 +1,173 @@
+"""Running a model on the device: one copy per process, batches prefetched by a thread.
+
+On CUDA, batches are gathered into pinned host memory by a prefetch thread while the previous
+batch runs, copied with ``non_blocking=True`` and run under autocast (bfloat16 where the GPU
+supports it, else float16). On CPU everything is plain float32.
+"""
+
+from __future__ import annotations
+
+import copy
+import queue
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from xprospect._torch import import_torch, resolve_device
+
+torch = import_torch()
+
+__all__ = ["ModelHandle", "run_batches"]
+
+_CACHE: OrderedDict[tuple[str, str], Any] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_CACHE_SIZE = 4
+# One model call at a time per device and process: torch already spreads one call over every
+# core (CPU) or the whole GPU, so concurrent dask threads would only oversubscribe; they gather
+# the next windows meanwhile.
+_DEVICE_LOCKS: dict[str, threading.Lock] = {}
+
+
+def _device_lock(dev: Any) -> threading.Lock:
+    with _CACHE_LOCK:
+        return _DEVICE_LOCKS.setdefault(str(dev), threading.Lock())
+
+
+class ModelHandle:
+    """A model with a token: each process moves it to the device once and reuses that copy.
+
+    The device copy is a deep copy put in eval mode, so the caller's model is left untouched
+    (its device and train/eval flag).
+    """
+
+    def __init__(self, model: Any, token: str, device: Any, amp: Any) -> None:
+        self.model = model
+        self.token = token
+        self.device = str(device)
+        self.amp = amp
+
+    def __dask_tokenize__(self) -> str:
+        return self.token
+
+    def get(self) -> tuple[Any, Any]:
+        """Return ``(device model, torch.device)``, cached per process and token."""
+        dev = resolve_device(self.device)
+        key = (self.token, str(dev))
+        with _CACHE_LOCK:
+            m = _CACHE.get(key)
+            if m is None:
+                m = copy.deepcopy(self.model).to(dev).eval()
+                for p in m.parameters():
+                    p.requires_grad_(False)
+                _CACHE[key] = m
+                while len(_CACHE) > _CACHE_SIZE:
+                    _CACHE.popitem(last=False)
+            else:
+                _CACHE.move_to_end(key)
+        return m, dev
+
+    def use_amp(self, dev: Any) -> tuple[bool, Any]:
+        """Whether to autocast on ``dev``, and the dtype."""
+        if dev.type != "cuda" or self.amp is False:
+            return False, None
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return True, dtype
+
+
+def run_batches(handle: ModelHandle, fill: Callable[[np.ndarray, int, int], None],
+                n: int, item_shape: tuple[int, ...], *, batch_size: int, prefetch: int,
+                method: str, pad_batches: bool = True) -> np.ndarray:
+    """Run ``n`` inputs through the model in batches; return ``(n, *out)`` float32.
+
+    Parameters
+    ----------
+    handle : ModelHandle
+        The model.
+    fill : callable
+        ``fill(buf, start, stop)`` writes inputs ``start:stop`` into ``buf[: stop - start]``.
+    n : int
+        Number of inputs.
+    item_shape : tuple of int
+        ``(C, *spatial)`` of one input.
+    batch_size : int
+        Inputs per batch.
+    prefetch : int
+        Batches gathered ahead by a background thread (0: none).
+    method : {"windows", "dense"}
+        ``score_windows`` (output ``(B,)``) or ``score_dense``.
+    pad_batches : bool
+        Pad the last batch to ``batch_size`` items (outputs of the padding are dropped).
+    """
+    model, dev = handle.get()
+    amp, amp_dtype = handle.use_amp(dev)
+    pin = dev.type == "cuda"
+    starts = list(range(0, n, batch_size))
+    outs: list[np.ndarray] = []
+
+    def make(start: int) -> Any:
+        stop = min(n, start + batch_size)
+        # every batch has exactly batch_size items (the last one zero-padded): the same window
+        # then goes through the same kernels whatever block it is in, so maps do not depend on
+        # the chunking down to the last bit
+        size = batch_size if pad_batches else stop - start
+        t = torch.empty((size, *item_shape), dtype=torch.float32, pin_memory=pin)
+        buf = t.numpy()
+        fill(buf, start, stop)
+        if size > stop - start:
+            buf[stop - start:] = 0.0
+        return t
+
+    def batches() -> Iterable[Any]:
+        if prefetch <= 0 or len(starts) <= 1:
+            for s in starts:
+                yield make(s)
+            return
+        q: queue.Queue = queue.Queue(maxsize=prefetch)
+        stop_flag = threading.Event()
+
+        def work() -> None:
+            try:
+                for s in starts:
+                    if stop_flag.is_set():
+                        return
+                    q.put(make(s))
+            except BaseException as err:  # surfaced in the consumer
+                q.put(err)
+            q.put(None)
+
+        th = threading.Thread(target=work, daemon=True, name="xprospect-prefetch")
+        th.start()
+        try:
+            while True:
+                item = q.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop_flag.set()
+            while th.is_alive():
+                try:
+                    q.get_nowait()
+                except queue.Empty:
+                    th.join(0.01)
+
+    fn = model.score_windows if method == "windows" else model.score_dense
+    lock = _device_lock(dev)
+    with torch.inference_mode():
+        for t in batches():
+            with lock:
+                x = t.to(dev, non_blocking=pin)
+                if amp:
+                    with torch.autocast(device_type=dev.type, dtype=amp_dtype):
+                        y = fn(x)
+                else:
+                    y = fn(x)
+                outs.append(y.float().cpu().numpy())
+    if not outs:
+        return np.zeros((0,), dtype="float32")
+    return np.concatenate(outs, axis=0)[:n]
