@@ -86,27 +86,66 @@ def _figure(scores, world, samples, path: Path) -> None:
     plt.close(fig)
 
 
-def run_demo(out: str | Path, *, seed: int = 0, n_samples: int = 3000, resolution: float = 250.0,
-             k: int = 12, power: float = 2.0, chunks: int = 128, overwrite: bool = False) -> dict:
+def _prospectivity_figure(score, world, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 7), constrained_layout=True)
+    b = score.rio.bounds()
+    extent = (b[0] / 1e3, b[2] / 1e3, b[1] / 1e3, b[3] / 1e3)
+    im = ax.imshow(score.values, extent=extent, origin="upper", cmap="magma", vmin=0, vmax=1)
+    dep = world.deposits
+    known = dep["known"].values
+    ax.scatter(dep.x[known] / 1e3, dep.y[known] / 1e3, marker="*", s=150, c="gold",
+               edgecolors="k", label="known deposit (training)")
+    ax.scatter(dep.x[~known] / 1e3, dep.y[~known] / 1e3, marker="*", s=150, c="cyan",
+               edgecolors="k", label="hidden deposit (evaluation only)")
+    ax.legend(loc="lower left", fontsize=8)
+    ax.set_xlabel("easting (km)")
+    ax.set_ylabel("northing (km)")
+    ax.set_title(f"CNN prospectivity, synthetic world ({score.rio.crs})")
+    fig.colorbar(im, ax=ax, shrink=0.8, label="P(prospective)")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run_demo(out: str | Path, *, seed: int = 0, n_samples: int = 3000, n_deposits: int = 40,
+             resolution: float = 250.0, k: int = 12, power: float = 2.0, chunks: int = 128,
+             window: int = 24, epochs: int = 25, overwrite: bool = False) -> dict:
     """Run the main job on the package's synthetic world and write its outputs.
 
-    Synthetic survey -> CSV -> :func:`xprospect.read_samples` -> template -> IDW
-    (dask, chunk by chunk) -> clr -> z-score -> zarr, GeoTIFF, PNG and ``metrics.json``.
+    Synthetic survey -> CSV -> :func:`xprospect.read_samples` -> template -> IDW (dask, chunk
+    by chunk) -> clr -> z-score -> element selection by AUC / Z_AUC against the *known*
+    deposits -> training windows slid around them plus random barren windows -> a small
+    fully convolutional CNN trained with a spatial validation split -> the prospectivity map
+    scored chunk by chunk -> evaluation against the *hidden* deposits (never seen in
+    training) -> targets. Everything is written to ``out``: ``maps.zarr``, ``scores.zarr``,
+    ``prospectivity.zarr``, ``prospectivity.tif``, ``prospectivity.png``, ``evaluation.png``,
+    ``element_selection.csv``, ``history.csv``, ``model.pt`` (with its model card),
+    ``targets.csv``, ``targets.geojson`` and ``metrics.json``.
 
     Parameters
     ----------
     out : path
         Output folder; it must not exist or be empty unless ``overwrite``.
     seed : int
-        Seed of the synthetic world and of the hold-out split.
+        Seed of the synthetic world, the splits, negatives and training.
     n_samples : int
         Sample sites in the synthetic survey.
+    n_deposits : int
+        Deposits in the synthetic world (half known, half hidden).
     resolution : float
         Cell size in metres.
     k, power : int, float
         IDW parameters.
     chunks : int
         Dask chunk size of the grid.
+    window : int
+        CNN window edge in cells (training patches are ``window + 4``, randomly cropped).
+    epochs : int
+        Training epochs (Adam; the best epoch on the spatial validation split is kept).
     overwrite : bool
         Replace the outputs in a non-empty folder.
 
@@ -123,7 +162,7 @@ def run_demo(out: str | Path, *, seed: int = 0, n_samples: int = 3000, resolutio
         raise xp.XProspectError(msg)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    world = xp.synthetic.survey(seed=seed, n_samples=n_samples)
+    world = xp.synthetic.survey(seed=seed, n_samples=n_samples, n_deposits=n_deposits)
     table = world.samples.to_dataframe().reset_index()
     cols = ["sample_id", "x", "y", *world.elements]
     csv = out / "samples.csv"
@@ -137,9 +176,44 @@ def run_demo(out: str | Path, *, seed: int = 0, n_samples: int = 3000, resolutio
     xp.to_zarr(maps, out / "maps.zarr", mode="w")
     xp.to_zarr(scores, out / "scores.zarr", mode="w")
     maps = xp.open_zarr(out / "maps.zarr").compute()
-    scores = xp.open_zarr(out / "scores.zarr").compute()
-    xp.to_geotiff(scores, out / "scores.tif", multiband=True, overwrite=True)
-    _figure(scores, world, samples, out / "maps.png")
+    scores = xp.open_zarr(out / "scores.zarr")  # lazy: the CNN scores it chunk by chunk
+    xp.to_geotiff(scores.compute(), out / "scores.tif", multiband=True, overwrite=True)
+    _figure(scores.compute(), world, samples, out / "maps.png")
+    t_grid = time.perf_counter() - t0
+
+    # Supervised CNN: known deposits train, hidden deposits judge.
+    deps = xp.evidence.as_points(world.deposits)
+    known = deps.isel(point=np.flatnonzero(deps["known"].values))
+    hidden = deps.isel(point=np.flatnonzero(~deps["known"].values))
+    selection = xp.evidence.select_elements(scores, known, alpha=0.01, seed=seed)
+    selection.to_csv(out / "element_selection.csv")
+    chosen = [str(e) for e in selection.index[selection["selected"]]]
+    if len(chosen) < 2:  # too few significant elements: keep the best two by Z_AUC
+        chosen = [str(e) for e in selection.index[:2]]
+    stack = scores.prospect.stack(chosen)
+    patches = stack.prospect.patches(positives=known, negatives=15 * known.sizes["point"],
+                                     size=window + 4, jitter=window // 3, n_per_positive=8,
+                                     seed=seed)
+    model = xp.models.SmallCNN(len(chosen), window=window, widths=(16, 16, 32, 32), seed=seed)
+    fit = xp.train.fit(model, patches, recipe="adam", epochs=epochs, validation=0.25,
+                       early_stopping=max(3, epochs // 3), crop=window, device="auto",
+                       seed=seed, progress=False)
+    fit.history.to_csv(out / "history.csv", index=False)
+    xp.train.save_checkpoint(fit, out / "model.pt")
+    prospectivity = stack.prospect.score(fit.model, batch_size=64, device="auto")
+    xp.to_zarr(prospectivity.to_dataset(), out / "prospectivity.zarr", mode="w")
+    prospectivity = xp.open_zarr(out / "prospectivity.zarr")["prospectivity"].compute()
+    xp.to_geotiff(prospectivity, out / "prospectivity.tif", overwrite=True)
+    _prospectivity_figure(prospectivity, world, out / "prospectivity.png")
+    report = prospectivity.prospect.evaluate(hidden, blocks=(12, 12), seed=seed)
+    report.plot(out / "evaluation.png")
+    tgt = prospectivity.prospect.targets(quantiles={"top 10 %": 0.9, "top 2 %": 0.98},
+                                         deposits=deps)
+    tgt.to_csv(out / "targets.csv")
+    tgt.to_geojson(out / "targets.geojson")
+
+    rep = report.to_dict()
+    m = rep["metrics"]
     metrics = {
         "seed": seed,
         "n_samples": int(samples.sizes["sample"]),
@@ -149,12 +223,39 @@ def run_demo(out: str | Path, *, seed: int = 0, n_samples: int = 3000, resolutio
         "idw_holdout_10pct": _holdout_scores(samples, grid.drop_vars("mask"), k=k, power=power,
                                              seed=seed),
         "idw_log10_corr_with_truth": _truth_scores(world, maps),
-        "deposits": {"n": int(world.deposits.sizes["deposit"]),
-                     "known": int(world.deposits["known"].sum())},
-        "seconds": round(time.perf_counter() - t0, 2),
+        "deposits": {"n": int(deps.sizes["point"]), "known (training)": int(known.sizes["point"]),
+                     "hidden (evaluation)": int(hidden.sizes["point"])},
+        "element_selection": {"alpha": 0.01, "selected": chosen,
+                              "z_auc": {str(e): float(v) for e, v in selection["z_auc"].items()}},
+        "training": {"model": fit.model.config, "windows": len(patches),
+                     "positives": int(patches.labels.sum()), "best_epoch": int(fit.best_epoch),
+                     "epochs_run": len(fit.history),
+                     "best_val_auc (spatial split)": float(fit.history["val_auc"].max())},
+        "evaluation on hidden deposits": {
+            "roc_auc": m.get("roc_auc"), "auc_ci": m.get("auc_ci"),
+            "accuracy": m.get("accuracy"), "precision": m.get("precision"),
+            "recall": m.get("recall"), "f1": m.get("f1"),
+            "confusion_matrix": m.get("confusion_matrix"),
+            "success_rate_auc": m.get("success_rate_auc"),
+            "capture": rep["capture"], "blocks_12x12": m.get("blocks"),
+        },
+        "targets": tgt.table.groupby("level").size().to_dict(),
+        "seconds": {"gridding": round(t_grid, 2), "total": round(time.perf_counter() - t0, 2)},
     }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (out / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2))
     return metrics
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -165,7 +266,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--out", required=True, help="output folder")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--n-samples", type=int, default=3000)
+    demo.add_argument("--n-deposits", type=int, default=40)
     demo.add_argument("--resolution", type=float, default=250.0)
+    demo.add_argument("--epochs", type=int, default=25)
     demo.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
@@ -173,12 +276,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         metrics = run_demo(args.out, seed=args.seed, n_samples=args.n_samples,
-                           resolution=args.resolution, overwrite=args.overwrite)
+                           n_deposits=args.n_deposits, resolution=args.resolution,
+                           epochs=args.epochs, overwrite=args.overwrite)
     except XProspectError as err:
         print(f"xprospect: error: {err}", file=sys.stderr)
         return 2
-    print(f"wrote {args.out}: samples.csv, maps.zarr, scores.zarr, scores.tif, maps.png, "
-          f"metrics.json ({metrics['seconds']} s)")
+    ev = metrics["evaluation on hidden deposits"]
+    print(f"wrote {args.out}: prospectivity.zarr/.tif/.png, evaluation.png, targets.geojson, "
+          f"model.pt, metrics.json, ... ({metrics['seconds']['total']} s); "
+          f"AUC on hidden deposits {ev['roc_auc']:.3f}, "
+          f"{100 * ev['capture']['deposit_fraction']:.0f} % of them inside the "
+          f"{100 * ev['capture']['area_fraction']:.0f} % of the area called prospective")
     return 0
 
 
