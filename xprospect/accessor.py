@@ -88,6 +88,97 @@ class ProspectAccessor:
 
         return to_geotiff(self._obj, path, **kwargs)
 
+    def select_elements(self, deposits: Any, *, negatives: Any = None,
+                        buffer: float | None = None, alpha: float = 0.01,
+                        elements: Sequence[str] | None = None, seed: int = 0,
+                        svm: bool = False, depleted: bool = False) -> Any:
+        """Select elements by Z_AUC; see :func:`xprospect.evidence.select_elements`."""
+        from xprospect.evidence.selection import select_elements
+
+        return select_elements(self._obj, deposits, negatives=negatives, buffer=buffer,
+                               alpha=alpha, elements=elements, seed=seed, svm=svm,
+                               depleted=depleted)
+
+    def evaluate(self, deposits: Any, *, negatives: Any = None, buffer: float | None = None,
+                 threshold: float = 0.5, blocks: Any = (12, 12), ci: str = "hanley",
+                 level: float = 0.95, seed: int = 0) -> Any:
+        """Evaluate this score map against deposits; see :func:`xprospect.evaluate.evaluate`."""
+        from xprospect.evaluate.report import evaluate
+
+        return evaluate(self._obj, deposits, negatives=negatives, buffer=buffer,  # type: ignore[arg-type]
+                        threshold=threshold, blocks=blocks, ci=ci, level=level, seed=seed)
+
+    def targets(self, **kwargs: Any) -> Any:
+        """Delineate ranked target regions; see :func:`xprospect.evaluate.targets.targets`."""
+        from xprospect.evaluate.targets import targets
+
+        return targets(self._obj, **kwargs)  # type: ignore[arg-type]
+
+    def minmax(self) -> xr.DataArray:
+        """Scale to [0, 1] globally; see :func:`xprospect.evaluate.targets.minmax_scale`."""
+        from xprospect.evaluate.targets import minmax_scale
+
+        return minmax_scale(self._obj)  # type: ignore[arg-type]
+
+    def fractal_thresholds(self, **kwargs: Any) -> Any:
+        """C-A / C-V fractal thresholds; see :func:`xprospect.preprocess.fractal_thresholds`."""
+        from xprospect.preprocess.fractal import fractal_thresholds
+
+        return fractal_thresholds(self._obj, **kwargs)
+
+    def composite(self, *, length: float = 2.0, by: str | None = None,
+                  min_coverage: float = 0.5, dropna: bool = True) -> xr.Dataset:
+        """Fixed-length composites of desurveyed intervals; see :func:`xprospect.io.composite`."""
+        from xprospect.io.drillholes import composite
+
+        return composite(self._obj, length=length, by=by, min_coverage=min_coverage,  # type: ignore[arg-type]
+                         dropna=dropna)
+
+    def mask_distance(self, samples: xr.Dataset, *, max_distance: float,
+                      anisotropy: Mapping[str, Any] | None = None) -> xr.Dataset | xr.DataArray:
+        """NaN voxels far from every sample; see :func:`xprospect.io.mask_distance`."""
+        from xprospect.io.blockmodel import mask_distance
+
+        return mask_distance(self._obj, samples, max_distance=max_distance, anisotropy=anisotropy)
+
+    def to_block_csv(self, path: Any, **kwargs: Any) -> Any:
+        """Write voxels as x, y, z, value rows; see :func:`xprospect.io.to_block_csv`."""
+        from xprospect.io.blockmodel import to_block_csv
+
+        return to_block_csv(self._obj, path, **kwargs)
+
+    def plot_slices(self, var: str | None = None, **kwargs: Any) -> Any:
+        """Plan slices of voxels as PNG; see :func:`xprospect.io.plot_slices`."""
+        from xprospect.io.blockmodel import plot_slices
+
+        return plot_slices(self._obj, var, **kwargs)
+
+    def plot_section(self, var: str | None = None, **kwargs: Any) -> Any:
+        """Vertical section of voxels as PNG; see :func:`xprospect.io.plot_section`."""
+        from xprospect.io.blockmodel import plot_section
+
+        return plot_section(self._obj, var, **kwargs)
+
+    def to_vtk(self, path: Any, **kwargs: Any) -> Any:
+        """Write voxels as a VTK image (pyvista extra); see :func:`xprospect.io.to_vtk`."""
+        from xprospect.io.blockmodel import to_vtk
+
+        return to_vtk(self._obj, path, **kwargs)
+
+    def patches(self, *, positives: Any, negatives: Any = 225, size: Any = 256, jitter: Any = 64,
+                **kwargs: Any) -> Any:
+        """Cut labelled training windows; see :func:`xprospect.patches.make_patches`."""
+        from xprospect.patches import make_patches
+
+        return make_patches(self._obj, positives=positives, negatives=negatives,  # type: ignore[arg-type]
+                            size=size, jitter=jitter, **kwargs)
+
+    def score(self, model: Any, **kwargs: Any) -> xr.DataArray:
+        """Score every cell with a model, lazily per chunk; see :func:`xprospect.score.score`."""
+        from xprospect.score import score
+
+        return score(self._obj, model, **kwargs)  # type: ignore[arg-type]
+
 
 xr.register_dataset_accessor("prospect")(ProspectAccessor)
 xr.register_dataarray_accessor("prospect")(ProspectAccessor)

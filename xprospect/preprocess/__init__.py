@@ -12,11 +12,27 @@ import xarray as xr
 
 from xprospect.exceptions import XProspectError
 from xprospect.preprocess.compositional import clr, ilr, pivot_basis
+from xprospect.preprocess.factors import FACTOR_DIM, factor_analysis, factor_label
+from xprospect.preprocess.fractal import (
+    FractalThresholds,
+    classify_fractal,
+    concentration_area,
+    concentration_volume,
+    fractal_thresholds,
+)
 from xprospect.preprocess.scaling import log10, robust_scale, robust_stats, zscore, zscore_stats
 
 __all__ = [
+    "FACTOR_DIM",
     "TRANSFORMS",
+    "FractalThresholds",
+    "classify_fractal",
     "clr",
+    "concentration_area",
+    "concentration_volume",
+    "factor_analysis",
+    "factor_label",
+    "fractal_thresholds",
     "ilr",
     "log10",
     "pivot_basis",

@@ -1,1 +1,42 @@
-"""train"""
+"""Training: supervised fit loops, recipes, checkpoints with model cards, transfer learning."""
+
+from __future__ import annotations
+
+from xprospect.train.anomaly import (
+    AnomalyFit,
+    StoadFit,
+    fit_anomaly,
+    fit_stoad,
+    points_score_map,
+    score_samples,
+)
+from xprospect.train.checkpoint import load_checkpoint, save_checkpoint
+from xprospect.train.fit import FitResult, fit, predict
+from xprospect.train.recipes import RECIPES, Recipe, get_recipe
+from xprospect.train.transfer import (
+    ReconstructionResult,
+    fine_tune,
+    pretrain,
+    pretrain_reconstruction,
+)
+
+__all__ = [
+    "RECIPES",
+    "AnomalyFit",
+    "FitResult",
+    "Recipe",
+    "ReconstructionResult",
+    "StoadFit",
+    "fine_tune",
+    "fit",
+    "fit_anomaly",
+    "fit_stoad",
+    "get_recipe",
+    "load_checkpoint",
+    "points_score_map",
+    "predict",
+    "pretrain",
+    "pretrain_reconstruction",
+    "save_checkpoint",
+    "score_samples",
+]

@@ -1,0 +1,194 @@
+"""Checkpoints: weights, architecture config and model card in one torch file, loaded safely.
+
+A checkpoint is ``{"format": 1, "config": model.config, "state_dict": ..., "card": ...}`` where
+``config`` and ``card`` hold only JSON types, so that :func:`load_checkpoint` can read it with
+``torch.load(..., weights_only=True)`` (no pickled code is ever executed) and rebuild the network
+through :func:`xprospect.models.registry.from_config`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from xprospect._torch import import_torch
+from xprospect.exceptions import ModelCardError
+
+torch = import_torch()
+
+__all__ = ["CHECKPOINT_FORMAT", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
+
+CHECKPOINT_FORMAT = 1
+
+
+def _jsonable(obj: Any, what: str, path: Path) -> Any:
+    """Copy ``obj`` deeply into JSON types only (numpy scalars become numbers)."""
+
+    def default(o: Any) -> Any:
+        if hasattr(o, "tolist"):
+            return o.tolist()
+        if isinstance(o, os.PathLike):
+            return os.fspath(o)
+        raise TypeError(f"{type(o).__name__} is not JSON-able")
+
+    try:
+        return json.loads(json.dumps(obj, default=default))
+    except (TypeError, ValueError) as err:
+        raise ModelCardError(f"cannot write {path}: the model's {what} is not JSON-able ({err})") \
+            from err
+
+
+def write_checkpoint(path: str | Path, *, config: Mapping[str, Any], state_dict: Mapping[str, Any],
+                     card: Mapping[str, Any]) -> Path:
+    """Write a checkpoint file from its parts (atomically: a temporary file, then a rename).
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination file; parent folders are created.
+    config : mapping
+        ``{"name": ..., "kwargs": {...}}`` of the model.
+    state_dict : mapping
+        Tensors of the model (moved to the CPU).
+    card : mapping
+        The model card.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    path = Path(path)
+    if not config or "name" not in config:
+        raise ModelCardError(
+            f"cannot write {path}: the model has no registry config ({{'name', 'kwargs'}}), so "
+            "it could not be rebuilt; build it with xprospect.models.create or set .config"
+        )
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "config": _jsonable(dict(config), "config", path),
+        "state_dict": {str(k): v.detach().cpu() for k, v in state_dict.items()},
+        "card": _jsonable(dict(card), "card", path),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def save_checkpoint(model_or_fit: Any, path: str | Path) -> Path:
+    """Save a trained model (or a :class:`~xprospect.train.FitResult`) to ``path``.
+
+    Parameters
+    ----------
+    model_or_fit : ProspectModel or FitResult
+        The model; its ``config`` must name a registered architecture.
+    path : str or Path
+        Destination file (conventionally ``*.pt``).
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from xprospect.models import SmallCNN
+    >>> net = SmallCNN(4, window=8, widths=(4,), seed=0)
+    >>> p = save_checkpoint(net, pathlib.Path(tempfile.mkdtemp()) / "net.pt")
+    >>> type(load_checkpoint(p)).__name__
+    'SmallCNN'
+    """
+    model = getattr(model_or_fit, "model", model_or_fit)
+    if not isinstance(model, torch.nn.Module):
+        raise ModelCardError(f"save_checkpoint needs a model or a FitResult; got "
+                             f"{type(model_or_fit).__name__}")
+    return write_checkpoint(path, config=getattr(model, "config", {}) or {},
+                            state_dict=model.state_dict(), card=getattr(model, "card", {}) or {})
+
+
+def read_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str, Any]:
+    """Read and validate a checkpoint's parts with ``weights_only=True``.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file written by :func:`save_checkpoint`.
+    map_location : str or torch.device
+        Where tensors are loaded.
+
+    Returns
+    -------
+    dict
+        ``format``, ``config``, ``state_dict`` and ``card``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelCardError(f"no checkpoint file at {path}")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+        msg = (f"{path} is not a readable xprospect checkpoint (corrupt, truncated, or holding "
+               f"objects that weights_only=True refuses): {type(err).__name__}: {err}")
+        raise ModelCardError(msg) from err
+    if not isinstance(payload, dict) or not {"format", "config", "state_dict"} <= set(payload):
+        keys = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
+        raise ModelCardError(
+            f"{path} is not an xprospect checkpoint: expected keys format, config, state_dict, "
+            f"card; found {keys}"
+        )
+    if payload["format"] != CHECKPOINT_FORMAT:
+        raise ModelCardError(f"{path} has checkpoint format {payload['format']!r}; this "
+                             f"xprospect reads format {CHECKPOINT_FORMAT}")
+    payload.setdefault("card", {})
+    return payload
+
+
+def load_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> Any:
+    """Rebuild a model from a checkpoint, with its weights and card, in eval mode.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file written by :func:`save_checkpoint` (or by :func:`~xprospect.train.fit`).
+    map_location : str or torch.device
+        Where tensors are loaded (default the CPU).
+
+    Returns
+    -------
+    ProspectModel
+        The network, ``card`` restored; scoring it checks the card against the stack.
+
+    Raises
+    ------
+    ModelCardError
+        The file is missing, corrupt, foreign, or its weights do not fit its architecture.
+    """
+    from xprospect.models.registry import from_config
+
+    path = Path(path)
+    payload = read_checkpoint(path, map_location=map_location)
+    try:
+        model = from_config(payload["config"])
+    except ModelCardError as err:
+        raise ModelCardError(f"{path}: cannot rebuild the model: {err}") from err
+    try:
+        model.load_state_dict(payload["state_dict"], strict=True)
+    except RuntimeError as err:
+        raise ModelCardError(f"{path}: the weights do not fit {payload['config']['name']!r}: "
+                             f"{err}") from err
+    model.card = dict(payload["card"])
+    if isinstance(map_location, str | torch.device):
+        model.to(map_location)
+    model.eval()
+    return model

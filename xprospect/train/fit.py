@@ -1,0 +1,670 @@
+"""Supervised training of window classifiers: :func:`fit`.
+
+The loop implements the ResNet-50 stream-sediment study's recipe (SGD, step schedule, class
+balance, flips and random crops) and the 3-D study's Adam recipe, with what makes a prospectivity
+model honest: validation windows split off by space (whole blocks, deposit groups kept together,
+overlapping training windows dropped), early stopping on the validation AUC, normalisation
+statistics computed once on the training windows and stored in the model card with a hash of
+the training data, and bit-identical results for the same seed on CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from xprospect._torch import import_torch, resolve_device
+from xprospect.exceptions import DataError, ModelCardError, XProspectError
+from xprospect.train import _loop
+from xprospect.train._split import spatial_split
+from xprospect.train.recipes import Recipe, get_recipe
+
+torch = import_torch()
+
+__all__ = ["HISTORY_COLUMNS", "FitResult", "fit", "predict"]
+
+log = logging.getLogger(__name__)
+
+HISTORY_COLUMNS = ("epoch", "lr", "loss", "acc", "val_loss", "val_acc", "val_auc")
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    Attributes
+    ----------
+    model : ProspectModel
+        The model with the best weights (by ``monitor``; the last epoch's without validation),
+        in eval mode, on the CPU, with its ``card`` set.
+    history : pandas.DataFrame
+        One row per epoch: ``epoch, lr, loss, acc, val_loss, val_acc, val_auc`` (NaN for the
+        validation columns when there is no validation set).
+    best_epoch : int
+        Epoch (1-based) whose weights ``model`` holds.
+    checkpoint : pathlib.Path or None
+        Where the best model was saved, when ``checkpoint=`` was given.
+    split : dict
+        How validation was chosen: method, sizes, windows dropped by the overlap buffer.
+    train_index, val_index : ndarray of int or None
+        Positions (in the training set given to :func:`fit`) of the windows used for
+        training and for validation.
+    stopped_early : bool
+        True when early stopping ended training before the last epoch.
+    """
+
+    model: Any
+    history: pd.DataFrame
+    best_epoch: int
+    checkpoint: Path | None = None
+    split: dict[str, Any] = dataclasses.field(default_factory=dict)
+    train_index: np.ndarray | None = None
+    val_index: np.ndarray | None = None
+    stopped_early: bool = False
+
+    @property
+    def card(self) -> dict[str, Any]:
+        """The trained model's card."""
+        return self.model.card
+
+    def __repr__(self) -> str:
+        best = self.history.loc[self.history["epoch"] == self.best_epoch]
+        auc = float(best["val_auc"].iloc[0]) if len(best) else float("nan")
+        return (f"FitResult({type(self.model).__name__}, epochs={len(self.history)}, "
+                f"best_epoch={self.best_epoch}, val_auc={auc:.3f})")
+
+
+# --------------------------------------------------------------------------------------------
+# training data: a PatchSet or a plain torch dataset behind one small interface
+
+
+def _is_patchset(obj: Any) -> bool:
+    return hasattr(obj, "torch_dataset") and hasattr(obj, "subset") and hasattr(obj, "labels")
+
+
+class _Data:
+    """Training windows: labels, positions, and datasets for index subsets."""
+
+    def __init__(self, train: Any, *, crop: Any, augment: bool, seed: int) -> None:
+        self.train = train
+        self.crop = crop
+        self.augment = augment
+        self.seed = seed
+        self.is_patchset = _is_patchset(train)
+        if self.is_patchset:
+            self.labels = _loop.dataset_labels(train)
+            self.n = int(self.labels.size)
+        else:
+            if not hasattr(train, "__len__") or not hasattr(train, "__getitem__"):
+                raise DataError(
+                    f"train must be a PatchSet or a map-style torch Dataset; got "
+                    f"{type(train).__name__}"
+                )
+            self.n = len(train)
+            self.labels = _loop.dataset_labels(train)
+        if self.n == 0:
+            raise DataError("the training set holds no windows")
+
+    # positions for the spatial split -----------------------------------------------------
+    def xy(self) -> np.ndarray | None:
+        xy = getattr(self.train, "xy", None)
+        if xy is None:
+            return None
+        if hasattr(xy, "values") and not isinstance(xy, np.ndarray):
+            xy = xy.values
+        return np.asarray(xy, dtype="float64").reshape(self.n, -1)[:, :2]
+
+    def groups(self) -> Any:
+        g = getattr(self.train, "groups", None)
+        if g is not None and hasattr(g, "values") and not isinstance(g, np.ndarray):
+            g = g.values
+        return g
+
+    def extent(self) -> tuple[float, float]:
+        """Full window size (width, height) in CRS units."""
+        size = self.window_size()
+        stack = getattr(self.train, "stack", None)
+        if stack is None or size is None:
+            raise DataError("a spatial split needs the window size and the stack's resolution")
+        from xprospect._dims import grid_geometry
+
+        step = [abs(float(s)) for s in grid_geometry(stack).step]
+        sy, sx = size[-2], size[-1]
+        return (sx * step[-1], sy * step[-2])
+
+    def window_size(self) -> tuple[int, ...] | None:
+        plan = getattr(self.train, "plan", None)
+        for obj, attr in ((plan, "size"), (plan, "window"), (self.train, "size")):
+            v = getattr(obj, attr, None) if obj is not None else None
+            if v is not None:
+                return tuple(int(s) for s in np.atleast_1d(v))
+        return None
+
+    # datasets ------------------------------------------------------------------------------
+    def dataset(self, idx: np.ndarray | None, *, augment: bool) -> Any:
+        if self.is_patchset:
+            sub = self.train if idx is None else self.train.subset(np.asarray(idx))
+            return sub.torch_dataset(augment=augment, crop=self.crop, seed=self.seed)
+        if idx is None:
+            return self.train
+        return torch.utils.data.Subset(self.train, [int(i) for i in idx])
+
+
+def _split(
+    data: _Data, validation: Any, split: str, seed: int
+) -> tuple[np.ndarray, np.ndarray | None, Any, dict[str, Any]]:
+    """Return (train_idx, val_idx or None, external validation dataset or None, info)."""
+    every = np.arange(data.n)
+    if validation is None:
+        return every, None, None, {"method": "none"}
+    if isinstance(validation, float | np.floating) and not isinstance(validation, bool):
+        if split != "space":
+            raise XProspectError(
+                f"split={split!r}; only 'space' is offered, since random splits of overlapping "
+                "windows leak training data into validation"
+            )
+        xy = data.xy()
+        if xy is None:
+            raise DataError(
+                "validation as a fraction needs window positions for a spatial split: pass a "
+                "PatchSet (or a dataset with .xy), or give validation windows or indices"
+            )
+        tr, va, info = spatial_split(
+            xy, data.labels, extent=data.extent(), fraction=float(validation),
+            groups=data.groups(), seed=seed,
+        )
+        return tr, va, None, info
+    if _is_patchset(validation) or isinstance(validation, torch.utils.data.Dataset):
+        return every, None, validation, {"method": "given", "n_train": data.n,
+                                         "n_val": len(validation)}
+    idx = np.asarray(validation)
+    if idx.dtype == bool:
+        if idx.shape != (data.n,):
+            raise DataError(f"a validation mask needs {data.n} entries; got {idx.shape}")
+        idx = np.flatnonzero(idx)
+    if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
+        raise DataError(
+            f"validation must be None, a fraction, a PatchSet/Dataset, or window indices; got "
+            f"{type(validation).__name__}"
+        )
+    if idx.size == 0 or idx.min() < 0 or idx.max() >= data.n:
+        raise DataError(f"validation indices must lie in [0, {data.n}); got {idx[:5]!r}...")
+    tr = np.setdiff1d(every, idx)
+    info = {"method": "given indices", "n_train": int(tr.size), "n_val": int(idx.size)}
+    xy = data.xy()
+    if xy is not None and data.window_size() is not None and getattr(data.train, "stack", None) \
+            is not None:
+        from xprospect.train._split import overlapping
+
+        clash = overlapping(xy[tr], xy[idx], data.extent())
+        if clash.any():
+            log.info("dropping %d training windows that overlap validation windows",
+                     int(clash.sum()))
+        info["n_dropped"] = int(clash.sum())
+        tr = tr[~clash]
+        info["n_train"] = int(tr.size)
+    return tr, np.sort(idx), None, info
+
+
+def _validation_dataset(data: _Data, val_idx: np.ndarray | None, external: Any) -> Any:
+    if external is None:
+        return None if val_idx is None else data.dataset(val_idx, augment=False)
+    if _is_patchset(external):
+        return external.torch_dataset(augment=False, crop=data.crop, seed=data.seed)
+    return external
+
+
+# --------------------------------------------------------------------------------------------
+# one epoch
+
+
+def _loss_fn(n_classes: int, weights: np.ndarray | None, device: Any) -> Any:
+    if n_classes == 1:
+        pos = None
+        if weights is not None:
+            pos = torch.as_tensor([weights[1] / weights[0]], dtype=torch.float32, device=device)
+        bce = torch.nn.BCEWithLogitsLoss(pos_weight=pos)
+        return lambda logits, y: bce(logits[:, 0], y.float())
+    w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
+    return torch.nn.CrossEntropyLoss(weight=w)
+
+
+def _predict(logits: Any) -> tuple[Any, Any]:
+    """(class prediction, probability of class 1)."""
+    if logits.shape[-1] == 1:
+        p = torch.sigmoid(logits[:, 0])
+        return (p > 0.5).long(), p
+    return logits.argmax(dim=-1), torch.softmax(logits, dim=-1)[:, 1]
+
+
+def _run_epoch(model, loader, *, loss_fn, optimizer, device, mean, std, train: bool):
+    """Mean loss, accuracy, labels and class-1 probabilities over one pass of ``loader``."""
+    model.train(train)
+    total, correct, seen = 0.0, 0, 0
+    ys, ps = [], []
+    ctx = torch.enable_grad() if train else torch.inference_mode()
+    with ctx:
+        for batch in loader:
+            x, y = _loop.batch_xy(batch)
+            if y is None:
+                raise DataError("a training batch has no labels")
+            x = x.to(device, dtype=torch.float32, non_blocking=True)
+            y = torch.as_tensor(y).to(device, dtype=torch.long, non_blocking=True)
+            x = _loop.normalise_batch(x, mean, std)
+            if train and x.shape[0] == 1 and _has_batchnorm(model):
+                continue  # batch norm cannot train on one window; skip the odd leftover
+            logits = model(x)
+            loss = loss_fn(logits, y)
+            if train:
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            pred, prob = _predict(logits.detach())
+            n = int(y.shape[0])
+            total += float(loss.detach()) * n
+            correct += int((pred == y).sum())
+            seen += n
+            ys.append(y.cpu().numpy())
+            ps.append(prob.float().cpu().numpy())
+    if seen == 0:
+        return float("nan"), float("nan"), np.zeros(0, "int64"), np.zeros(0)
+    return total / seen, correct / seen, np.concatenate(ys), np.concatenate(ps)
+
+
+def _has_batchnorm(model: Any) -> bool:
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def _n_classes(model: Any, sample: Any, device: Any) -> int:
+    n = getattr(model, "num_classes", None)
+    if n is not None:
+        return int(n)
+    was = model.training
+    model.eval()
+    with torch.inference_mode():
+        out = model(sample.to(device, dtype=torch.float32))
+    model.train(was)
+    if out.dim() != 2:
+        msg = f"a classifier must return logits (B, classes); got {tuple(out.shape)}"
+        raise ModelCardError(msg)
+    return int(out.shape[1])
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def fit(
+    model: Any,
+    train: Any,
+    *,
+    recipe: str | Recipe | Mapping[str, Any] = "resnet-sgd",
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    weight_decay: float | None = None,
+    class_weight: str | Mapping[int, float] | None = "balanced",
+    validation: float | Any | None = None,
+    split: str = "space",
+    early_stopping: int | None = None,
+    monitor: str = "val_auc",
+    augment: bool = True,
+    crop: int | Sequence[int] | None = None,
+    device: Any = "auto",
+    seed: int = 0,
+    progress: bool = True,
+    checkpoint: str | Path | None = None,
+    freeze: int | str | Sequence[str] | None = None,
+) -> FitResult:
+    """Train a window classifier on labelled patches.
+
+    Parameters
+    ----------
+    model : ProspectModel
+        A classifier (``task == "classifier"``) returning logits ``(B, classes)``; trained in
+        place, then returned (best weights, eval mode, CPU) in the result.
+    train : PatchSet or torch Dataset
+        Labelled windows. A :class:`~xprospect.patches.PatchSet` gives positions for the
+        spatial split, augmentation (flips, 90-degree rotations, random crops) and the stack
+        for the card. A map-style torch dataset of ``(x, y)`` items works too (no spatial
+        split by fraction, no element list in the card).
+    recipe : {"resnet-sgd", "adam"}, Recipe or mapping
+        Optimiser and schedule; see :mod:`xprospect.train.recipes`.
+    epochs, batch_size, lr, weight_decay : optional
+        Override the recipe's values.
+    class_weight : "balanced", mapping or None
+        Loss weights per class; ``"balanced"`` weighs classes by inverse frequency of the
+        training labels.
+    validation : None, float, PatchSet/Dataset, or indices
+        ``float``: that share of windows split off **by space** (whole blocks, deposit groups
+        kept together, overlapping training windows dropped); a PatchSet or dataset: separate
+        validation windows; integer indices or a boolean mask into ``train``: those windows
+        (training windows overlapping them are dropped). ``None``: no validation.
+    split : {"space"}
+        How a fractional validation set is drawn; random pixel splits are not offered.
+    early_stopping : int, optional
+        Stop after this many epochs without improvement of ``monitor`` (needs validation).
+    monitor : {"val_auc", "val_loss"}
+        Metric that picks the best epoch (and drives early stopping).
+    augment : bool
+        Random flips/rotations/crops of training windows (PatchSet only).
+    crop : int, optional
+        Crop edge (cells) for training (random) and validation (centre) windows, e.g. 224 of
+        256 as in the ResNet study; default the model's ``window`` when smaller than the patch.
+    device : str or torch.device
+        ``"auto"`` uses CUDA when present.
+    seed : int
+        Seeds weight updates, shuffling, augmentation, dropout and the split: the same seed
+        gives the same history and weights on CPU.
+    progress : bool
+        Show a tqdm progress bar over epochs.
+    checkpoint : path, optional
+        Save the best model there (see :func:`~xprospect.train.save_checkpoint`) whenever it
+        improves, and at the end.
+    freeze : int, str or list of str, optional
+        Submodules to keep fixed, by name, or the number of leading stages
+        (:func:`xprospect.models.transfer.freeze`); frozen batch norms stay in eval mode.
+
+    Returns
+    -------
+    FitResult
+
+    Notes
+    -----
+    Normalisation: per-element mean and standard deviation over the (unaugmented) training
+    windows, ignoring NaN, computed once; batches are normalised as ``(x - mean) / std`` with
+    NaN then set to 0 (the mean), and the statistics go to the card, where
+    :func:`xprospect.score.score` reads them. The data hash is the SHA-256 of the training
+    windows' float32 bytes followed by their labels.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch.utils.data import TensorDataset
+    >>> from xprospect.models import SmallCNN
+    >>> x = torch.randn(40, 3, 12, 12); y = torch.arange(40) % 2
+    >>> x[y == 1, 0] += 1.0
+    >>> res = fit(SmallCNN(3, window=12, widths=(8,), seed=0), TensorDataset(x, y),
+    ...           recipe="adam", epochs=3, progress=False, device="cpu")
+    >>> list(res.history.columns)
+    ['epoch', 'lr', 'loss', 'acc', 'val_loss', 'val_acc', 'val_auc']
+    """
+    if getattr(model, "task", "classifier") != "classifier":
+        raise ModelCardError(
+            f"fit trains classifiers; {type(model).__name__} is a {model.task!r} model "
+            "(use xprospect.train.fit_anomaly)"
+        )
+    if monitor not in ("val_auc", "val_loss"):
+        raise XProspectError(f"monitor={monitor!r}; use 'val_auc' or 'val_loss'")
+    rec = get_recipe(recipe).replace(
+        epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay
+    )
+    if early_stopping is not None and (int(early_stopping) < 1 or validation is None):
+        raise XProspectError(
+            f"early_stopping={early_stopping!r} needs a patience >= 1 and a validation set"
+        )
+    dev = resolve_device(device)
+    if crop is None:
+        crop = _default_crop(model, train)
+    data = _Data(train, crop=crop, augment=augment, seed=seed)
+    train_idx, val_idx, external_val, split_info = _split(data, validation, split, seed)
+    train_ds = data.dataset(None if train_idx.size == data.n else train_idx, augment=augment)
+    val_ds = _validation_dataset(data, val_idx, external_val)
+    labels = data.labels[train_idx]
+
+    # statistics and hash over the unaugmented (centre-cropped) training windows, read through
+    # the same dataset (and its in-memory copy) that training uses
+    was = getattr(train_ds, "augment", None)
+    if was is not None:
+        train_ds.augment = False
+    try:
+        mean, std, data_hash = _loop.scan_dataset(train_ds, batch_size=max(rec.batch_size, 64))
+    finally:
+        if was is not None:
+            train_ds.augment = was
+    log.info("normalisation over %d training windows: mean %s std %s", len(train_ds), mean, std)
+
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        torch.manual_seed(int(seed))
+        result = _train(
+            model, train_ds, val_ds, rec=rec, labels=labels, class_weight=class_weight,
+            early_stopping=early_stopping, monitor=monitor, dev=dev, seed=seed,
+            progress=progress, mean=mean, std=std, checkpoint=checkpoint, freeze=freeze,
+            stack=getattr(train, "stack", None) if data.is_patchset else None,
+            card_extra={"data_hash": data_hash, "augment": augment,
+                        "crop": None if crop is None else np.atleast_1d(crop).tolist(),
+                        "card_window": _card_window(crop, data, model),
+                        "split": split_info, "class_weight": _jsonable_cw(class_weight),
+                        "n_train": len(train_ds), "seed": int(seed)},
+        )
+    result.split = split_info
+    result.train_index = train_idx
+    result.val_index = val_idx
+    return result
+
+
+def _default_crop(model: Any, train: Any) -> int | tuple[int, ...] | None:
+    """Return the PatchSet's own crop, else the model's window when smaller than the patches."""
+    if not _is_patchset(train):
+        return None
+    own = getattr(train, "crop", None)
+    if own is not None:
+        return tuple(int(c) for c in np.atleast_1d(own))
+    window = getattr(model, "window", None)
+    patch = getattr(getattr(train, "plan", None), "size", None)
+    if window is None or patch is None:
+        return None
+    return int(window) if int(window) < int(np.min(np.atleast_1d(patch))) else None
+
+
+def _card_window(crop: Any, data: _Data, model: Any) -> list[int] | None:
+    """Window the model sees: the crop, else the patch size, else the model's window."""
+    if crop is not None:
+        return np.atleast_1d(crop).astype(int).tolist()
+    size = data.window_size() if data.is_patchset else None
+    if size is not None:
+        return list(size)
+    window = getattr(model, "window", None)
+    if window is None:
+        return None
+    ndim = int(getattr(model, "ndim", None) or 2)
+    return np.broadcast_to(np.atleast_1d(window), (ndim,)).astype(int).tolist()
+
+
+def _jsonable_cw(cw: Any) -> Any:
+    if isinstance(cw, Mapping):
+        return {str(k): float(v) for k, v in cw.items()}
+    return cw
+
+
+def _train(model, train_ds, val_ds, *, rec, labels, class_weight, early_stopping, monitor, dev,
+           seed, progress, mean, std, checkpoint, freeze, stack, card_extra) -> FitResult:
+    from tqdm.auto import tqdm
+
+    if freeze is not None:
+        from xprospect.models.transfer import freeze as freeze_layers
+
+        freeze_layers(model, freeze)
+    model.to(dev)
+    loader = _loop.make_loader(train_ds, batch_size=rec.batch_size, shuffle=True, seed=seed,
+                               device=dev)
+    val_loader = None
+    if val_ds is not None:
+        val_loader = _loop.make_loader(val_ds, batch_size=max(rec.batch_size, 64), shuffle=False,
+                                       seed=seed, device=dev)
+    first_x, _ = _loop.batch_xy(train_ds[0])
+    n_classes = _n_classes(model, torch.as_tensor(first_x)[None], dev)
+    weights = _loop.class_weights(labels, class_weight, max(n_classes, 2))
+    loss_fn = _loss_fn(n_classes, weights, dev)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise XProspectError("every parameter of the model is frozen; nothing to train")
+    optimizer = rec.make_optimizer(params)
+    scheduler = rec.make_scheduler(optimizer)
+    mean_t = _loop.as_tensor_list(mean, dev)
+    std_t = _loop.as_tensor_list(std, dev)
+    card = _make_card(model, stack, rec, mean, std, card_extra)
+
+    rows: list[dict[str, float]] = []
+    best_value: tuple[float, float] = (-math.inf, -math.inf)
+    best_epoch, best_state = 0, None
+    since_best, stopped = 0, False
+    bar = tqdm(range(1, rec.epochs + 1), desc="fit", unit="epoch", disable=not progress,
+               leave=False)
+    ckpt_path = None if checkpoint is None else Path(checkpoint)
+    for epoch in bar:
+        for ds in (train_ds, val_ds):
+            if ds is not None and hasattr(ds, "set_epoch"):
+                ds.set_epoch(epoch)
+        lr_now = float(optimizer.param_groups[0]["lr"])
+        loss, acc, _, _ = _run_epoch(model, loader, loss_fn=loss_fn, optimizer=optimizer,
+                                     device=dev, mean=mean_t, std=std_t, train=True)
+        scheduler.step()
+        row = {"epoch": epoch, "lr": lr_now, "loss": loss, "acc": acc,
+               "val_loss": math.nan, "val_acc": math.nan, "val_auc": math.nan}
+        if val_loader is not None:
+            vloss, vacc, vy, vp = _run_epoch(model, val_loader, loss_fn=loss_fn, optimizer=None,
+                                             device=dev, mean=mean_t, std=std_t, train=False)
+            row.update(val_loss=vloss, val_acc=vacc, val_auc=_loop.binary_auc(vy, vp))
+            value = _monitor_key(row, monitor)
+        else:
+            value = (float(epoch), 0.0)  # no validation: the last epoch is the best
+        rows.append(row)
+        if value > best_value:
+            best_value, best_epoch, since_best = value, epoch, 0
+            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in
+                                        model.state_dict().items()})
+            if ckpt_path is not None and val_loader is not None:
+                _save_best(model, best_state, card, ckpt_path, best_epoch)
+        else:
+            since_best += 1
+        bar.set_postfix(loss=f"{loss:.3f}", val_auc=f"{row['val_auc']:.3f}")
+        if early_stopping is not None and since_best >= int(early_stopping):
+            stopped = epoch < rec.epochs
+            log.info("early stopping at epoch %d (best %d)", epoch, best_epoch)
+            break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.to("cpu")
+    model.eval()
+    card["best_epoch"] = int(best_epoch)
+    card["epochs_run"] = len(rows)
+    model.card = card
+    _record_window(model, card.get("window"))
+    if ckpt_path is not None:
+        from xprospect.train.checkpoint import save_checkpoint
+
+        save_checkpoint(model, ckpt_path)
+    history = pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
+    history["epoch"] = history["epoch"].astype("int64")
+    return FitResult(model=model, history=history, best_epoch=int(best_epoch),
+                     checkpoint=ckpt_path, stopped_early=stopped)
+
+
+def _record_window(model: Any, window: Any) -> None:
+    """Give a window-agnostic model (e.g. a ResNet) the window it was trained on.
+
+    Scoring reads ``model.window``; writing it into ``config["kwargs"]`` too keeps it through
+    a checkpoint round trip.
+    """
+    if getattr(model, "window", None) is not None or not window:
+        return
+    if len(set(window)) != 1:
+        return
+    w = int(window[0])
+    model.window = w
+    model.context = (w // 2, w - 1 - w // 2)  # xprospect.models.base's convention
+    kwargs = (getattr(model, "config", None) or {}).get("kwargs")
+    if isinstance(kwargs, dict) and "window" in kwargs and kwargs["window"] is None:
+        kwargs["window"] = int(window[0])
+
+
+def _monitor_key(row: Mapping[str, float], monitor: str) -> tuple[float, float]:
+    """Rank an epoch (larger is better); NaN counts as worst.
+
+    ``(val AUC, -val loss)`` for ``"val_auc"`` (the loss breaks ties, e.g. once the AUC
+    saturates at 1), ``(-val loss, val AUC)`` for ``"val_loss"``.
+    """
+    auc = row["val_auc"] if not math.isnan(row["val_auc"]) else -math.inf
+    loss = -row["val_loss"] if not math.isnan(row["val_loss"]) else -math.inf
+    return (auc, loss) if monitor == "val_auc" else (loss, auc)
+
+
+def _save_best(model, state, card, path, epoch) -> None:
+    from xprospect.train.checkpoint import write_checkpoint
+
+    write_checkpoint(path, config=model.config, state_dict=state,
+                     card={**card, "best_epoch": int(epoch)})
+
+
+def _make_card(model, stack, rec: Recipe, mean, std, extra: dict[str, Any]) -> dict[str, Any]:
+    """Model card via :func:`xprospect.models.card.make_card` (or a stack-free one)."""
+    window = extra.get("card_window")
+    info = {k: v for k, v in extra.items() if k not in ("data_hash", "card_window")}
+    info.update(recipe=rec.to_dict(), epochs=rec.epochs)
+    if stack is not None:
+        from xprospect.models.card import make_card
+
+        return make_card(stack, window=window, mean=mean, std=std,
+                         data_hash=extra["data_hash"], **info)
+    log.info("the training data carries no stack: the card holds no elements, resolution or CRS")
+    return {"elements": None, "window": window,
+            "mean": list(mean), "std": list(std), "data_hash": extra["data_hash"], **info}
+
+
+def predict(model: Any, data: Any, *, batch_size: int = 256, device: Any = "auto") -> np.ndarray:
+    """Probability of class 1 for every window of ``data``, normalised as in training.
+
+    Parameters
+    ----------
+    model : ProspectModel
+        A trained classifier; its card's ``mean``/``std`` are applied as :func:`fit` did
+        (NaN cells then set to 0, the mean). When the card lists elements, a PatchSet's elements
+        must match them.
+    data : PatchSet or torch Dataset
+        Windows to score (a PatchSet is read unaugmented, centre-cropped to the card's crop).
+    batch_size : int
+        Windows per batch.
+    device : str or torch.device
+        ``"auto"`` uses CUDA when present.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` float probabilities in the order of ``data``.
+    """
+    card = getattr(model, "card", {}) or {}
+    if _is_patchset(data):
+        want = card.get("elements")
+        if want is not None and list(want) != list(data.elements):
+            raise ModelCardError(f"the model was trained on elements {list(want)}; the windows "
+                                 f"have {list(data.elements)}")
+        crop = card.get("crop")
+        data = data.torch_dataset(augment=False, crop=crop, seed=0)
+    dev = resolve_device(device)
+    first, _ = _loop.batch_xy(data[0])
+    n_ch = int(torch.as_tensor(first).shape[0])
+    mean = _loop.as_tensor_list(card.get("mean") or [0.0] * n_ch, dev)
+    std = _loop.as_tensor_list(card.get("std") or [1.0] * n_ch, dev)
+    loader = _loop.make_loader(data, batch_size=batch_size, shuffle=False, seed=0, device=dev)
+    was = model.training
+    model.eval()
+    model.to(dev)
+    out = []
+    try:
+        with torch.inference_mode():
+            for batch in loader:
+                x, _ = _loop.batch_xy(batch)
+                x = _loop.normalise_batch(x.to(dev, dtype=torch.float32), mean, std)
+                out.append(model.score_windows(x).float().cpu().numpy())
+    finally:
+        model.train(was)
+    return np.concatenate(out) if out else np.zeros(0, dtype="float32")
