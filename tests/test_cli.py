@@ -10,7 +10,6 @@ import pytest
 import xprospect as xp
 from xprospect.cli import main, run_demo
 
-
 SMALL = dict(n_samples=800, n_deposits=20, resolution=1000, chunks=16, window=10, epochs=6)
 
 

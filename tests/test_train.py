@@ -409,3 +409,56 @@ def test_validation_given_as_patchset_or_indices(patchset):
                progress=False)
     assert res2.split["n_dropped"] > 0
     assert not set(res2.train_index) & set(va)
+
+
+# ---- spatial cross-validation of the whole path ---------------------------------------------
+
+
+@pytest.mark.slow
+def test_cross_validate_is_spatial_and_learns(world_stack):
+    from sklearn.metrics import roc_auc_score
+
+    from xprospect.train import cross_validate
+
+    world, stack = world_stack
+    cv = cross_validate(stack, world.deposits, model="small_cnn",
+                        model_kwargs={"widths": [16, 16, 32]}, window=10, jitter=2,
+                        n_per_positive=3, negatives=150, n_folds=3, select_alpha=0.01,
+                        fit_kwargs={"epochs": 12, "device": "cpu"},
+                        score_kwargs={"device": "cpu"}, seed=0)
+    pts = cv.points
+    # every point is scored once, by the model of the fold that held it out
+    assert (pts["fold"] >= 0).all() and np.isfinite(pts["score"]).all()
+    assert sorted(pts["fold"].unique()) == [0, 1, 2]
+    assert cv.auc == pytest.approx(roc_auc_score(pts["label"], pts["score"]))
+    assert cv.auc_ci[0] < cv.auc < cv.auc_ci[1]
+    # the buffer: no test point has a training point of its fold within the buffer
+    buf = cv.settings["buffer"]
+    assert buf == (10 + 4 + 2) * RES
+    assert cv.folds["n_dropped_by_buffer"].sum() > 0
+    # capture: the share of held-out deposits in the top 20 % of each fold's map
+    dep = pts[pts["label"] == 1]
+    assert cv.capture["deposit_fraction"] == pytest.approx(dep["captured"].mean())
+    print(cv)
+    assert cv.auc >= 0.7, cv
+    assert cv.capture["deposit_fraction"] > 0.35, cv.capture
+    # same seed, same result
+    again = cross_validate(stack, world.deposits, model="small_cnn",
+                           model_kwargs={"widths": [16, 16, 32]}, window=10, jitter=2,
+                           n_per_positive=3, negatives=150, n_folds=3, select_alpha=0.01,
+                           fit_kwargs={"epochs": 12, "device": "cpu"},
+                           score_kwargs={"device": "cpu"}, seed=0)
+    np.testing.assert_array_equal(again.points["score"].values, pts["score"].values)
+
+
+def test_cross_validate_refuses_bad_input(world_stack):
+    from xprospect.train import cross_validate
+
+    world, stack = world_stack
+    with pytest.raises(xp.DataError, match="stack DataArray"):
+        cross_validate(stack.to_dataset("element"), world.deposits, model="small_cnn")
+    with pytest.raises(xp.DataError, match="prospective_area"):
+        cross_validate(stack, world.deposits, model="small_cnn", prospective_area=1.5)
+    with pytest.raises(xp.DataError, match="deposits"):
+        cross_validate(stack, world.deposits.isel(deposit=[0, 1]), model="small_cnn",
+                       n_folds=3)

@@ -63,38 +63,22 @@ def _block_ids(xy: np.ndarray, block_size: Any, blocks: Any, n_folds: int) -> np
     return ij[:, 1] * (ij[:, 0].max() + 1) + ij[:, 0]
 
 
-def _units(block: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
-    """Merge blocks linked by a shared group (union-find), so no group straddles units."""
-    _, unit = np.unique(block, return_inverse=True)
-    if groups is None:
-        return unit
-    parent = np.arange(unit.max() + 1)
-
-    def find(a: int) -> int:
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
+def _group_centres(xy: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Every point moved to the centroid of its group, so a group falls in one block."""
     _, g = np.unique(groups, return_inverse=True)
-    first = {}
-    for u, gi in zip(unit, g, strict=True):
-        if gi in first:
-            ra, rb = find(first[gi]), find(u)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-        else:
-            first[gi] = u
-    roots = np.array([find(u) for u in range(len(parent))])
-    return np.unique(roots, return_inverse=True)[1][unit]
+    counts = np.bincount(g).astype("float64")
+    cen = np.column_stack([np.bincount(g, weights=xy[:, j]) / counts
+                           for j in range(xy.shape[1])])
+    return cen[g]
 
 
 def spatial_fold_ids(xy: Any, *, n_folds: int = 5, block_size: Any = None, blocks: Any = None,
                      groups: Any = None, seed: int = 0) -> np.ndarray:
     """Fold number (0 to ``n_folds - 1``) of every point, whole blocks and groups per fold.
 
-    See :func:`spatial_block_folds` for the parameters. Units (blocks, merged where a group
-    spans several) are dealt to folds largest first, each to the fold holding the fewest
+    See :func:`spatial_block_folds` for the parameters. A grouped point counts in the block
+    of its group's centroid, so a group never straddles folds and groups never chain blocks
+    together. Blocks are dealt to folds largest first, each to the fold holding the fewest
     points so far; ``seed`` breaks ties between units of equal size.
     """
     arr = _as_xy(xy)
@@ -105,10 +89,11 @@ def spatial_fold_ids(xy: Any, *, n_folds: int = 5, block_size: Any = None, block
         g = np.asarray(groups)
         if g.shape != (len(arr),):
             raise DataError(f"groups must have one entry per point ({len(arr)}); got {g.shape}")
-    unit = _units(_block_ids(arr, block_size, blocks, n_folds), g)
+    where = arr if g is None else _group_centres(arr, g)
+    _, unit = np.unique(_block_ids(where, block_size, blocks, n_folds), return_inverse=True)
     sizes = np.bincount(unit)
     if len(sizes) < n_folds:
-        msg = (f"only {len(sizes)} spatial blocks (after merging groups) hold points; "
+        msg = (f"only {len(sizes)} spatial blocks hold points (groups at their centroids); "
                f"need at least n_folds={n_folds}: use smaller blocks or fewer folds")
         raise DataError(msg)
     rng = np.random.default_rng(seed)
@@ -146,7 +131,7 @@ def spatial_block_folds(xy: Any, *, n_folds: int = 5, block_size: Any = None,
         no training window overlaps a test window.
     groups : array-like, optional
         A label per point (e.g. the deposit a jittered window was cut around); points of
-        one group always fall in the same fold.
+        one group always fall in the same fold, that of the block holding their centroid.
     metric : {"chebyshev", "euclidean"}
         Distance used by the buffer (over x, y and z when given).
     seed : int

@@ -1,5 +1,4 @@
-"""The contract every xprospect network follows, so that training, scoring and checkpoints
-can handle any of them.
+"""The contract every xprospect network follows, so training, scoring and checkpoints fit all.
 
 A network is a :class:`ProspectModel` (a ``torch.nn.Module``) that declares:
 

@@ -11,6 +11,7 @@ from xprospect.train.anomaly import (
     score_samples,
 )
 from xprospect.train.checkpoint import load_checkpoint, save_checkpoint
+from xprospect.train.crossval import CrossValidation, cross_validate
 from xprospect.train.fit import FitResult, fit, predict
 from xprospect.train.recipes import RECIPES, Recipe, get_recipe
 from xprospect.train.transfer import (
@@ -23,10 +24,12 @@ from xprospect.train.transfer import (
 __all__ = [
     "RECIPES",
     "AnomalyFit",
+    "CrossValidation",
     "FitResult",
     "Recipe",
     "ReconstructionResult",
     "StoadFit",
+    "cross_validate",
     "fine_tune",
     "fit",
     "fit_anomaly",

@@ -119,31 +119,45 @@ def spatial_split(
         raise DataError(f"validation fraction must be in (0, 0.5]; got {fraction!r}")
     k = max(2, round(1.0 / fraction))
     span = float(max(np.ptp(xy[:, 0]), np.ptp(xy[:, 1]), 1e-12))
-    if block is None:
+    auto = block is None
+    if auto:
         block = max(2.0 * max(extent), span / np.ceil(np.sqrt(4 * k)))
     block = float(block)
     # windows of no group must not be merged into one "group -1" spanning the whole area
     codes = _group_codes(groups, n)
     buffer = float(max(extent))
-    try:
-        folds = spatial_block_folds(xy, n_folds=k, block_size=block, buffer=buffer,
-                                    groups=codes, metric="chebyshev", seed=seed)
-    except DataError as err:
-        raise DataError(f"no spatial validation split of {n} windows: {err}") from err
     classes = np.unique(labels)
-    rng = np.random.default_rng(seed)
-    for f in rng.permutation(k):
-        train_idx, val_idx = folds[f]
-        if (np.isin(classes, labels[val_idx]).all()
-                and np.isin(classes, labels[train_idx]).all()):
+    # the default block shrinks (never below one window extent; the buffer keeps validation
+    # windows clear of training windows whatever the block) until a fold holds both classes
+    sizes = [block]
+    while auto and sizes[-1] / 1.5 >= max(extent):
+        sizes.append(sizes[-1] / 1.5)
+    found, last_err = None, None
+    for size in sizes:
+        try:
+            folds = spatial_block_folds(xy, n_folds=k, block_size=size, buffer=buffer,
+                                        groups=codes, metric="chebyshev", seed=seed)
+        except DataError as err:
+            last_err = err
+            continue
+        rng = np.random.default_rng(seed)
+        for f in rng.permutation(k):
+            train_idx, val_idx = folds[f]
+            if (np.isin(classes, labels[val_idx]).all()
+                    and np.isin(classes, labels[train_idx]).all()):
+                found = (int(f), train_idx, val_idx, size)
+                break
+        if found is not None:
             break
-    else:
+    if found is None:
         counts = {int(c): int((labels == c).sum()) for c in classes}
+        why = f" ({last_err})" if last_err is not None else ""
         raise DataError(
-            f"no spatial fold of {n} windows (class counts {counts}; {k} folds of "
-            f"{block:g}-unit blocks) leaves every class on both sides; lower the block size, "
-            "add windows, or pass validation windows explicitly"
+            f"no spatial validation split of {n} windows (class counts {counts}; {k} folds of "
+            f"{block:g}-unit blocks, shrunk to {sizes[-1]:g}) leaves every class on both "
+            f"sides{why}; add windows, pass block=, or pass validation windows explicitly"
         )
+    f, train_idx, val_idx, block = found
     info = {
         "method": "spatial block fold with overlap buffer",
         "block": block,

@@ -1,0 +1,335 @@
+"""Spatially cross-validated training of a window classifier: train per fold, judge held-out.
+
+One call runs the whole supervised path once per fold: deposits and barren points are dealt to
+folds by spatial blocks (:func:`xprospect.evaluate.spatial_block_folds`), training points
+closer than a buffer to any test point are dropped (so no training window, jitter included,
+overlaps a test point's window), elements are optionally re-selected on the training deposits
+only, training windows are cut, a fresh model is trained and the whole map is scored; the test
+points of the fold are then read off that fold's map. Nothing a test point sees was fitted on
+it, so the pooled AUC and capture rate are honest estimates for unseen ground.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from xprospect._dims import ELEMENT_DIM, grid_geometry
+from xprospect.exceptions import DataError
+
+__all__ = ["CrossValidation", "cross_validate"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class CrossValidation:
+    """What :func:`cross_validate` returns.
+
+    Attributes
+    ----------
+    points : pandas.DataFrame
+        One row per deposit and barren point: ``point_id``, ``x``, ``y``, ``label`` (1
+        deposit, 0 barren), ``fold`` and ``score`` (the point's cell on the map of the model
+        that never trained near it), ``captured`` (inside that fold's prospective area).
+    folds : pandas.DataFrame
+        One row per fold: training and test counts (after the buffer), the elements used,
+        the fold's test AUC (NaN when a class is missing), the prospective-area threshold and
+        the number of test deposits captured, whether a spatial validation share picked the
+        best epoch (``validated``; a fold too small for one trains the fixed epochs), the
+        best epoch and its validation AUC.
+    auc : float
+        ROC AUC of the pooled out-of-fold scores (deposits against barren points).
+    auc_ci : tuple of float
+        Its Hanley-McNeil confidence interval at ``level``.
+    fold_auc_mean, fold_auc_std : float
+        Mean and standard deviation of the per-fold AUCs.
+    capture : dict
+        ``area_fraction`` (the top share of each fold's map called prospective),
+        ``deposit_fraction`` (test deposits inside it, pooled over folds), ``n_captured``,
+        ``n_deposits`` and ``efficiency`` (``deposit_fraction / area_fraction``).
+    settings : dict
+        Folds, buffer, window, negatives and seed used.
+    maps : list of xarray.DataArray
+        Each fold's score map (when ``keep_maps``).
+    """
+
+    points: pd.DataFrame
+    folds: pd.DataFrame
+    auc: float
+    auc_ci: tuple[float, float]
+    fold_auc_mean: float
+    fold_auc_std: float
+    capture: dict[str, Any]
+    settings: dict[str, Any]
+    maps: list[xr.DataArray] = dataclasses.field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Summary as plain JSON-able values (no per-point table)."""
+        folds = self.folds.replace({np.nan: None}).to_dict(orient="records")
+        return {"auc": self.auc, "auc_ci": list(self.auc_ci),
+                "fold_auc_mean": self.fold_auc_mean, "fold_auc_std": self.fold_auc_std,
+                "capture": self.capture, "folds": folds, "settings": self.settings}
+
+    def __repr__(self) -> str:
+        return (f"CrossValidation(folds={len(self.folds)}, auc={self.auc:.3f} "
+                f"[{self.auc_ci[0]:.3f}, {self.auc_ci[1]:.3f}], fold mean "
+                f"{self.fold_auc_mean:.3f} +/- {self.fold_auc_std:.3f}, captured "
+                f"{self.capture['deposit_fraction']:.0%} of deposits in the top "
+                f"{self.capture['area_fraction']:.0%} of the area)")
+
+
+def _make_model(model: str | Callable[..., Any], *, n_channels: int, window: int, seed: int,
+                kwargs: Mapping[str, Any]) -> Any:
+    if isinstance(model, str):
+        from xprospect.models.registry import create
+
+        return create(model, in_channels=n_channels, window=window, seed=seed, **dict(kwargs))
+    if callable(model):
+        return model(n_channels, seed)
+    raise DataError(f"model must be a registered name or a callable (n_channels, seed) -> "
+                    f"model; got {type(model).__name__}")
+
+
+def _cell_values(score_map: xr.DataArray, cells: np.ndarray) -> np.ndarray:
+    vals = np.asarray(score_map.values, dtype="float64")
+    return vals[tuple(cells.T)]
+
+
+def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[..., Any],
+                   model_kwargs: Mapping[str, Any] | None = None, window: int = 32,
+                   patch_size: int | None = None, jitter: int | None = None,
+                   n_per_positive: int = 8, negatives: int | Any = 200,
+                   negative_ratio: float = 15.0, n_folds: int = 4, blocks: Any = None,
+                   block_size: Any = None, buffer: float | None = None,
+                   select_alpha: float | None = None, min_elements: int = 2,
+                   fit_kwargs: Mapping[str, Any] | None = None,
+                   score_kwargs: Mapping[str, Any] | None = None,
+                   prospective_area: float = 0.2, level: float = 0.95, seed: int = 0,
+                   keep_maps: bool = False) -> CrossValidation:
+    """Spatial block cross-validation of a CNN prospectivity model, trained fold by fold.
+
+    Parameters
+    ----------
+    stack : xarray.DataArray
+        ``(element, y, x)`` evidence stack (e.g. z-scored clr maps of every candidate element).
+    deposits : points
+        Known deposits (:func:`xprospect.evidence.as_points`); points off the grid or on NaN
+        cells are dropped and counted in ``settings``.
+    model : str or callable
+        A registered model name (built with ``in_channels``, ``window``, ``seed`` and
+        ``model_kwargs``), or ``model(n_channels, seed)`` returning a fresh classifier.
+    model_kwargs : mapping, optional
+        Extra arguments of a registered model.
+    window : int
+        Model window edge (cells); training patches are ``patch_size`` and randomly cropped
+        to ``window``.
+    patch_size : int, optional
+        Training patch edge (default ``window + 4``).
+    jitter : int, optional
+        Largest offset of a positive window from its deposit (default ``window // 3``).
+    n_per_positive : int
+        Jittered windows per training deposit.
+    negatives : int or points
+        Barren points (drawn once over the whole grid, outside ``buffer`` of every deposit,
+        then dealt to folds like the deposits), or their coordinates.
+    negative_ratio : float
+        Barren training windows per training deposit (at most the barren points left in the
+        training folds); every barren point of a test fold is scored.
+    n_folds : int
+        Number of folds.
+    blocks, block_size : optional
+        Spatial blocks dealt to folds (see :func:`xprospect.evaluate.spatial_block_folds`).
+    buffer : float, optional
+        Training points within this (Chebyshev) distance of a test point are dropped; default
+        ``(patch_size + jitter) * resolution``, so no training window overlaps the window of
+        any test point.
+    select_alpha : float, optional
+        Re-select elements on each fold's *training* deposits by Z_AUC at this significance
+        (:func:`xprospect.evidence.select_elements`; at least ``min_elements`` are kept, the
+        best by Z_AUC). None: use every element of the stack.
+    min_elements : int
+        Fewest elements kept by the per-fold selection.
+    fit_kwargs : mapping, optional
+        Passed to :func:`xprospect.train.fit` (default: Adam, 20 epochs, a spatial
+        validation share of 0.25 with early stopping, no progress bar, CPU/auto device).
+    score_kwargs : mapping, optional
+        Passed to :func:`xprospect.score.score`.
+    prospective_area : float
+        Share of each fold's map (its highest scores) called prospective for the capture rate.
+    level : float
+        Confidence level of the pooled AUC's interval.
+    seed : int
+        Seed of the negatives, the fold deal, the patches and training (fold ``f`` trains with
+        ``seed + f``).
+    keep_maps : bool
+        Keep every fold's score map in the result.
+
+    Returns
+    -------
+    CrossValidation
+        Out-of-fold scores per point, per-fold table, pooled AUC with its interval, capture.
+    """
+    from xprospect.evaluate.cv import spatial_block_folds
+    from xprospect.evaluate.metrics import auc_ci, roc_auc
+    from xprospect.evidence.labels import as_points, points_to_index, sample_negatives
+    from xprospect.evidence.selection import select_elements
+    from xprospect.patches import make_patches
+    from xprospect.score import score as score_map
+    from xprospect.train.fit import fit
+
+    if not isinstance(stack, xr.DataArray) or ELEMENT_DIM not in stack.dims:
+        raise DataError("cross_validate needs a stack DataArray (element, y, x); build one with "
+                        "ds.prospect.stack([...])")
+    geom = grid_geometry(stack)
+    if geom.ndim != 2:
+        raise DataError(f"cross_validate works on 2-D stacks; got dims {stack.dims}")
+    if not 0.0 < prospective_area < 1.0:
+        raise DataError(f"prospective_area must lie in (0, 1); got {prospective_area}")
+    patch_size = int(patch_size if patch_size is not None else window + 4)
+    jitter = int(jitter if jitter is not None else window // 3)
+    if patch_size < window:
+        raise DataError(f"patch_size={patch_size} is smaller than window={window}")
+    res = float(max(abs(s) for s in geom.step))
+    if buffer is None:
+        buffer = float((patch_size + jitter) * res)
+    stack = stack.transpose(ELEMENT_DIM, *geom.dims)
+    valid = np.isfinite(stack).all(ELEMENT_DIM).values
+
+    dep = as_points(deposits)
+    inside = np.zeros(dep.sizes["point"], dtype=bool)
+    inside[_inside_rows(dep, stack)] = True
+    dep = dep.isel(point=np.flatnonzero(inside))
+    didx = points_to_index(dep, stack)
+    ok = valid[tuple(didx.T)]
+    n_dropped = int((~inside).sum() + (~ok).sum())
+    dep, didx = dep.isel(point=np.flatnonzero(ok)), didx[ok]
+    if dep.sizes["point"] < n_folds:
+        raise DataError(f"only {dep.sizes['point']} deposits lie on finite cells of the grid; "
+                        f"need at least n_folds={n_folds}")
+    if isinstance(negatives, (int, np.integer)) and not isinstance(negatives, bool):
+        neg = sample_negatives(stack, dep, int(negatives), buffer=buffer, seed=seed)
+    else:
+        neg = as_points(negatives)
+    nidx = points_to_index(neg, stack)
+    nok = valid[tuple(nidx.T)]
+    neg, nidx = neg.isel(point=np.flatnonzero(nok)), nidx[nok]
+
+    n_pos, n_neg = dep.sizes["point"], neg.sizes["point"]
+    xy = np.vstack([np.column_stack([dep["x"].values, dep["y"].values]),
+                    np.column_stack([neg["x"].values, neg["y"].values])]).astype("float64")
+    label = np.r_[np.ones(n_pos, "int64"), np.zeros(n_neg, "int64")]
+    cells = np.vstack([didx, nidx])
+    ids = np.r_[dep["point_id"].values.astype(str), neg["point_id"].values.astype(str)]
+    folds = spatial_block_folds(xy, n_folds=n_folds, blocks=blocks, block_size=block_size,
+                                buffer=buffer, seed=seed)
+
+    fkw: dict[str, Any] = {"recipe": "adam", "epochs": 20, "validation": 0.25,
+                           "early_stopping": 6, "progress": False, "device": "auto"}
+    fkw.update(dict(fit_kwargs or {}))
+    skw: dict[str, Any] = {"batch_size": 64, "device": fkw.get("device", "auto")}
+    skw.update(dict(score_kwargs or {}))
+    score = np.full(len(xy), np.nan)
+    fold_of = np.full(len(xy), -1, dtype="int64")
+    captured = np.zeros(len(xy), dtype=bool)
+    rows, maps = [], []
+    all_elements = [str(e) for e in stack[ELEMENT_DIM].values]
+    for f, (tr, te) in enumerate(folds):
+        fold_seed = seed + f
+        tr_pos, tr_neg = tr[label[tr] == 1], tr[label[tr] == 0]
+        te_pos = te[label[te] == 1]
+        if len(tr_pos) == 0:
+            raise DataError(f"fold {f}: no training deposit is left after the {buffer} buffer; "
+                            "use fewer folds, larger blocks or a smaller buffer")
+        train_dep = dep.isel(point=tr_pos)
+        elements = all_elements
+        if select_alpha is not None:
+            table = select_elements(stack, train_dep, alpha=select_alpha, seed=fold_seed)
+            elements = [str(e) for e in table.index[table["selected"]]]
+            if len(elements) < min_elements:
+                elements = [str(e) for e in table.index[:min_elements]]
+        sub = stack.sel({ELEMENT_DIM: elements})
+        n_neg_win = int(min(len(tr_neg), max(1, round(negative_ratio * len(tr_pos)))))
+        rng = np.random.default_rng(fold_seed)
+        pick = np.sort(rng.choice(tr_neg - n_pos, size=n_neg_win, replace=False))
+        patches = make_patches(sub, positives=train_dep, negatives=neg.isel(point=pick),
+                               size=patch_size, jitter=jitter, n_per_positive=n_per_positive,
+                               seed=fold_seed)
+        net = _make_model(model, n_channels=len(elements), window=window, seed=fold_seed,
+                          kwargs=model_kwargs or {})
+        validated = fkw.get("validation") is not None
+        try:
+            result = fit(net, patches, crop=window, seed=fold_seed, **fkw)
+        except DataError as err:
+            if not validated or "no spatial validation split" not in str(err):
+                raise
+            # too few training windows in this fold for a spatial validation share: train
+            # the fixed number of epochs instead, and say so in the fold table
+            log.warning("fold %d: %s; training without validation", f, err)
+            validated = False
+            net = _make_model(model, n_channels=len(elements), window=window, seed=fold_seed,
+                              kwargs=model_kwargs or {})
+            result = fit(net, patches, crop=window, seed=fold_seed,
+                         **{**fkw, "validation": None, "early_stopping": None})
+        smap = score_map(sub, result.model, **skw).compute()
+        vals = np.asarray(smap.values, dtype="float64")
+        finite = vals[np.isfinite(vals)]
+        thr = float(np.quantile(finite, 1.0 - prospective_area))
+        s_te = vals[tuple(cells[te].T)]
+        score[te] = s_te
+        fold_of[te] = f
+        captured[te] = s_te >= thr
+        y_te = label[te]
+        auc_f = roc_auc(y_te, s_te) if 0 < y_te.sum() < len(y_te) else float("nan")
+        best = result.history.loc[result.history["epoch"] == result.best_epoch, "val_auc"]
+        rows.append({
+            "fold": f, "n_train_deposits": len(tr_pos), "n_train_barren": n_neg_win,
+            "n_train_windows": len(patches), "n_test_deposits": len(te_pos),
+            "n_test_barren": int(len(te) - len(te_pos)),
+            "n_dropped_by_buffer": int(len(xy) - len(te) - len(tr)),
+            "elements": ",".join(elements), "auc": auc_f, "threshold": thr,
+            "captured": int(captured[te_pos].sum()),
+            "validated": validated, "best_epoch": int(result.best_epoch),
+            "val_auc": float(best.iloc[0]) if len(best) else float("nan"),
+        })
+        log.info("cross_validate fold %d: AUC %.3f on %d deposits / %d barren; %d captured",
+                 f, auc_f, len(te_pos), len(te) - len(te_pos), rows[-1]["captured"])
+        if keep_maps:
+            maps.append(smap)
+
+    auc = roc_auc(label, score)
+    ci = auc_ci(label, score, level=level)
+    lo, hi = ci["lower"], ci["upper"]
+    fold_aucs = np.array([r["auc"] for r in rows], dtype="float64")
+    n_capt = int(captured[label == 1].sum())
+    capture = {"area_fraction": float(prospective_area),
+               "deposit_fraction": n_capt / n_pos, "n_captured": n_capt, "n_deposits": n_pos,
+               "efficiency": (n_capt / n_pos) / prospective_area}
+    points = pd.DataFrame({"point_id": ids, "x": xy[:, 0], "y": xy[:, 1], "label": label,
+                           "fold": fold_of, "score": score, "captured": captured})
+    settings = {"n_folds": n_folds, "buffer": float(buffer), "window": window,
+                "patch_size": patch_size, "jitter": jitter, "n_per_positive": n_per_positive,
+                "n_deposits": n_pos, "n_barren": n_neg, "deposits_dropped": n_dropped,
+                "select_alpha": select_alpha, "seed": seed,
+                "model": model if isinstance(model, str) else getattr(model, "__name__", "?")}
+    return CrossValidation(points=points, folds=pd.DataFrame(rows), auc=float(auc),
+                           auc_ci=(float(lo), float(hi)),
+                           fold_auc_mean=float(np.nanmean(fold_aucs)),
+                           fold_auc_std=float(np.nanstd(fold_aucs)), capture=capture,
+                           settings=settings, maps=maps)
+
+
+def _inside_rows(points: xr.Dataset, like: xr.DataArray) -> np.ndarray:
+    """Rows of ``points`` that fall on the grid."""
+    geom = grid_geometry(like)
+    ok = np.ones(points.sizes["point"], dtype=bool)
+    for d, o, s, n in zip(geom.dims, geom.origin, geom.step, geom.shape, strict=True):
+        i = np.floor((np.asarray(points[d].values, "float64") - o) / s + 0.5)
+        ok &= (i >= 0) & (i < n)
+    return np.flatnonzero(ok)
