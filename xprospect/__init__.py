@@ -14,10 +14,16 @@ from xprospect.exceptions import (
 )
 from xprospect.grid import grid_idw, make_grid, make_voxels, stack_elements
 from xprospect.io import (
+    Drillholes,
+    composite,
+    desurvey,
     ingest_report,
+    mask_distance,
     open_zarr,
+    read_drillholes,
     read_geotiff,
     read_samples,
+    to_block_csv,
     to_geotiff,
     to_zarr,
 )
@@ -26,36 +32,55 @@ __version__ = "0.1.0"
 
 # Subpackages that import torch (or are heavy) load on first attribute access, so that
 # ``import xprospect`` stays quick for users who only grid and transform.
-_LAZY_SUBMODULES = ("baselines", "evaluate", "evidence", "models", "patches", "score", "train")
+_LAZY_SUBMODULES = ("baselines", "evaluate", "evidence", "models", "patches", "score", "train",
+                    "synthetic3d")
+# Functions of those subpackages offered at the top level, loaded on first access too.
+_LAZY_FUNCTIONS = {
+    "read_points": "xprospect.evidence.labels",
+    "select_elements": "xprospect.evidence.selection",
+    "make_patches": "xprospect.patches",
+}
 
 
 def __getattr__(name: str):
-    if name in _LAZY_SUBMODULES:
-        import importlib
+    import importlib
 
+    if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"xprospect.{name}")
+    if name in _LAZY_FUNCTIONS:
+        return getattr(importlib.import_module(_LAZY_FUNCTIONS[name]), name)
     raise AttributeError(f"module 'xprospect' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY_SUBMODULES, *_LAZY_FUNCTIONS})
 
 
 __all__ = [
     "CRSError",
     "DataError",
+    "Drillholes",
     "GridError",
     "ModelCardError",
     "ProspectAccessor",
     "XProspectError",
     "XProspectWarning",
     "__version__",
+    "composite",
+    "desurvey",
     "grid_idw",
     "ingest_report",
     "make_grid",
     "make_voxels",
+    "mask_distance",
     "open_zarr",
     "preprocess",
+    "read_drillholes",
     "read_geotiff",
     "read_samples",
     "stack_elements",
     "synthetic",
+    "to_block_csv",
     "to_geotiff",
     "to_zarr",
 ]

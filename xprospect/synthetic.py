@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from xprospect._dims import write_crs
 
-__all__ = ["DEFAULT_ELEMENTS", "SyntheticWorld", "survey"]
+__all__ = ["DEFAULT_ELEMENTS", "SyntheticWorld", "orebody", "survey"]
 
 DEFAULT_ELEMENTS: tuple[str, ...] = (
     "Au", "Ag", "As", "Sb", "Hg", "Cu", "Pb", "Zn",
@@ -255,3 +256,22 @@ def survey(
     )
     world.samples = write_crs(samples, crs)
     return world
+
+
+def orebody(seed: int = 0, **kwargs: Any) -> Any:
+    """Make a synthetic drilled volume with a buried orebody and zoned halos (3-D).
+
+    The 3-D twin of :func:`survey`: collars, surveys and assays of drillholes through a
+    lens-shaped orebody with front and tail halos, a fault surface and the ore wireframe.
+    See :func:`xprospect.synthetic3d.orebody_world` for the parameters.
+
+    Examples
+    --------
+    >>> import xprospect as xp
+    >>> world = xp.synthetic.orebody(seed=0, n_holes=12)
+    >>> len(world.collar)
+    12
+    """
+    from xprospect.synthetic3d import orebody_world
+
+    return orebody_world(seed, **kwargs)
