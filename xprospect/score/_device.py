@@ -2,7 +2,8 @@
 
 On CUDA, batches are gathered into pinned host memory by a prefetch thread while the previous
 batch runs, copied with ``non_blocking=True`` and run under autocast (bfloat16 where the GPU
-supports it, else float16). On CPU everything is plain float32.
+supports it, else float16). On CPU everything is plain float32. Window batches of 2-D convolutional
+models run channels-last (NHWC) on either device: oneDNN's and cuDNN's fast paths.
 """
 
 from __future__ import annotations
@@ -162,6 +163,11 @@ def run_batches(handle: ModelHandle, fill: Callable[[np.ndarray, int, int], None
         for t in batches():
             with lock:
                 x = t.to(dev, non_blocking=pin)
+                if method == "windows" and x.ndim == 4 and getattr(handle.model, "ndim", 0) == 2:
+                    # fixed-shape window batches of 2-D convolutional models run channels-last
+                    # (oneDNN's and cuDNN's fast path); dense tiles change shape with the
+                    # chunking and stay NCHW, whose values do not depend on the tile size
+                    x = x.contiguous(memory_format=torch.channels_last)
                 if amp:
                     with torch.autocast(device_type=dev.type, dtype=amp_dtype):
                         y = fn(x)
