@@ -328,3 +328,12 @@ def test_targets_bad_input(two_blobs):
     t = targets(m)
     with pytest.raises(xp.DataError, match="unknown level"):
         t.to_geojson("/tmp/never.json", level="nope")
+
+
+def test_levels_outside_the_scaled_range_are_refused():
+    m = xr.DataArray(np.arange(16.0).reshape(4, 4), dims=("y", "x"),
+                     coords={"y": [3.5, 2.5, 1.5, 0.5], "x": [0.5, 1.5, 2.5, 3.5]})
+    with pytest.raises(xp.DataError, match=r"outside \[0, 1\]"):
+        targets(m, levels={"high": 2.0})
+    # the map's own units are fine without scaling
+    assert len(targets(m, levels={"high": 12.0}, scale=None).table) == 1

@@ -390,6 +390,12 @@ def targets(score_map: xr.DataArray, *, levels: Mapping[str, float] | Sequence[f
     if not np.isfinite(values).any():
         raise DataError(f"map {score_map.name!r} holds no finite values")
     lv = _resolve_levels(values, levels, quantiles, thresholds, score_map)
+    if scale == "minmax":
+        out_of_range = {k: v for k, v in lv.items() if not 0.0 <= v <= 1.0}
+        if out_of_range:
+            raise DataError(f"levels {out_of_range} lie outside [0, 1], the range of the "
+                            "min-max scaled map: no cell could reach them; pass levels as "
+                            "fractions of the range, or scale=None to cut the map's own values")
 
     structure = ndimage.generate_binary_structure(len(dims), int(connectivity))
     centres = [np.asarray(score_map[d].values, dtype="float64") for d in dims]
