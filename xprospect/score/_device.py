@@ -9,10 +9,12 @@ models run channels-last (NHWC) on either device: oneDNN's and cuDNN's fast path
 from __future__ import annotations
 
 import copy
+import os
 import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -26,15 +28,22 @@ __all__ = ["ModelHandle", "run_batches"]
 _CACHE: OrderedDict[tuple[str, str], Any] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 4
-# One model call at a time per device and process: torch already spreads one call over every
-# core (CPU) or the whole GPU, so concurrent dask threads would only oversubscribe; they gather
-# the next windows meanwhile.
-_DEVICE_LOCKS: dict[str, threading.Lock] = {}
+# Every model call of a process runs on one thread per device: torch already spreads one call
+# over every core (CPU) or the whole GPU, so concurrent dask threads would only oversubscribe;
+# they gather the next windows meanwhile. One thread, not a lock: on CPU each thread that calls
+# torch gets its own OpenMP team, whose workers spin after every call; teams of several dask
+# threads then fight over the cores (measured 2x slower for a VAE over dask chunks).
+_EXECUTORS: dict[tuple[int, str], ThreadPoolExecutor] = {}
 
 
-def _device_lock(dev: Any) -> threading.Lock:
+def _device_executor(dev: Any) -> ThreadPoolExecutor:
+    key = (os.getpid(), str(dev))  # a forked worker process starts its own thread
     with _CACHE_LOCK:
-        return _DEVICE_LOCKS.setdefault(str(dev), threading.Lock())
+        ex = _EXECUTORS.get(key)
+        if ex is None:
+            ex = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"xprospect-{dev}")
+            _EXECUTORS[key] = ex
+        return ex
 
 
 class ModelHandle:
@@ -158,22 +167,26 @@ def run_batches(handle: ModelHandle, fill: Callable[[np.ndarray, int, int], None
                     th.join(0.01)
 
     fn = model.score_windows if method == "windows" else model.score_dense
-    lock = _device_lock(dev)
-    with torch.inference_mode():
-        for t in batches():
-            with lock:
-                x = t.to(dev, non_blocking=pin)
-                if method == "windows" and x.ndim == 4 and getattr(handle.model, "ndim", 0) == 2:
-                    # fixed-shape window batches of 2-D convolutional models run channels-last
-                    # (oneDNN's and cuDNN's fast path); dense tiles change shape with the
-                    # chunking and stay NCHW, whose values do not depend on the tile size
-                    x = x.contiguous(memory_format=torch.channels_last)
-                if amp:
-                    with torch.autocast(device_type=dev.type, dtype=amp_dtype):
-                        y = fn(x)
-                else:
+    nhwc = method == "windows" and getattr(handle.model, "ndim", 0) == 2
+
+    def call(t: Any) -> np.ndarray:
+        with torch.inference_mode():
+            x = t.to(dev, non_blocking=pin)
+            if nhwc and x.ndim == 4:
+                # fixed-shape window batches of 2-D convolutional models run channels-last
+                # (oneDNN's and cuDNN's fast path); dense tiles change shape with the chunking
+                # and stay NCHW, whose values do not depend on the tile size
+                x = x.contiguous(memory_format=torch.channels_last)
+            if amp:
+                with torch.autocast(device_type=dev.type, dtype=amp_dtype):
                     y = fn(x)
-                outs.append(y.float().cpu().numpy())
+            else:
+                y = fn(x)
+            return y.float().cpu().numpy()
+
+    ex = _device_executor(dev)
+    for t in batches():
+        outs.append(ex.submit(call, t).result())
     if not outs:
         return np.zeros((0,), dtype="float32")
     return np.concatenate(outs, axis=0)[:n]
