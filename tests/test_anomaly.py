@@ -320,3 +320,10 @@ def test_benchmark_bodies_run():
             out = getattr(bench, n)(32)
             if n.startswith("track_"):
                 assert np.isfinite(out) and out > 0
+    api = banom.ScoreAPI()
+    api.chunks = 13  # uneven chunks at 32 x 32
+    for model in ("vae", "stoad"):
+        api.setup(32, model)
+        got = api.time_score(32, model)
+        assert got.shape == (32, 32) and np.isfinite(got).all()
+        assert api.track_cells_per_second(32, model) > 0
