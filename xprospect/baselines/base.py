@@ -10,6 +10,7 @@ input, learns attributes ending in ``_`` and returns ``self``; randomness comes 
 from __future__ import annotations
 
 import logging
+from abc import ABCMeta, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,7 @@ __all__ = ["AnomalyDetector", "BaselineModel", "SupervisedModel"]
 log = logging.getLogger(__name__)
 
 
-class BaselineModel(BaseEstimator):
+class BaselineModel(BaseEstimator, metaclass=ABCMeta):
     """Base of the classical baselines; subclasses implement ``_fit_table``/``_score_table``.
 
     Attributes set by ``fit``: ``elements_`` (element order), ``ndim_`` (2 or 3),
@@ -45,11 +46,13 @@ class BaselineModel(BaseEstimator):
     output_meaning: str = "larger = more prospective"
 
     # --- subclass hooks -------------------------------------------------------------
+    @abstractmethod
     def _fit_table(self, x: np.ndarray, y: np.ndarray | None, seed: int) -> None:
-        raise NotImplementedError
+        """Learn from the cell table ``x`` (rows: cells, columns: elements) and labels ``y``."""
 
+    @abstractmethod
     def _score_table(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Score every row of a cell table (larger = more prospective / anomalous)."""
 
     # --- shared machinery -----------------------------------------------------------
     def _seed(self, seed: int | None) -> int:

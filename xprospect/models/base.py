@@ -40,6 +40,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from xprospect._torch import import_torch
+from xprospect.exceptions import ModelCardError
 
 torch = import_torch()
 nn = torch.nn
@@ -69,8 +70,10 @@ class ProspectModel(nn.Module):
             if logits.shape[-1] == 1:
                 return torch.sigmoid(logits[..., 0])
             return torch.softmax(logits, dim=-1)[..., 1]
-        raise NotImplementedError(f"{type(self).__name__} must define score_windows")
+        raise ModelCardError(f"{type(self).__name__} is a {self.task!r} model and defines no "
+                             "score_windows: it cannot be scored window by window")
 
     def score_dense(self, x: Any) -> Any:
         """Score every cell of ``(B, C, *spatial)`` in one valid pass."""
-        raise NotImplementedError(f"{type(self).__name__} is not fully convolutional")
+        raise ModelCardError(f"{type(self).__name__} is not fully convolutional: score it by "
+                             "windows (score(..., method='windows'))")
