@@ -11,25 +11,18 @@ unsupervised detector beats chance" are asserted.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import load_example
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("elapid")
 
 pytestmark = pytest.mark.realdata
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "katanning_anomaly.py"
-
 
 def _example():
-    spec = importlib.util.spec_from_file_location("katanning_anomaly", EXAMPLE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_example("katanning_anomaly")
 
 
 @pytest.fixture(autouse=True)

@@ -12,24 +12,17 @@ point is judged by a model that never trained near it, and the CNN beats chance 
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import load_example
 
 pytest.importorskip("torch")
 
 pytestmark = pytest.mark.realdata
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "katanning_cnn.py"
-
 
 def _example():
-    spec = importlib.util.spec_from_file_location("katanning_cnn", EXAMPLE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_example("katanning_cnn")
 
 
 def test_katanning_cnn_spatial_cross_validation(data_dir, tmp_path):
