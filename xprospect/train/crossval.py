@@ -181,6 +181,7 @@ def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[
     from xprospect.evidence.labels import as_points, points_to_index, sample_negatives
     from xprospect.evidence.selection import select_elements
     from xprospect.patches import make_patches
+    from xprospect.patches.patchset import _points_inside
     from xprospect.score import score as score_map
     from xprospect.train.fit import fit
 
@@ -203,8 +204,7 @@ def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[
     valid = np.isfinite(stack).all(ELEMENT_DIM).values
 
     dep = as_points(deposits)
-    inside = np.zeros(dep.sizes["point"], dtype=bool)
-    inside[_inside_rows(dep, stack)] = True
+    inside = _points_inside(dep, stack)
     dep = dep.isel(point=np.flatnonzero(inside))
     didx = points_to_index(dep, stack)
     ok = valid[tuple(didx.T)]
@@ -324,12 +324,3 @@ def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[
                            fold_auc_std=float(np.nanstd(fold_aucs)), capture=capture,
                            settings=settings, maps=maps)
 
-
-def _inside_rows(points: xr.Dataset, like: xr.DataArray) -> np.ndarray:
-    """Rows of ``points`` that fall on the grid."""
-    geom = grid_geometry(like)
-    ok = np.ones(points.sizes["point"], dtype=bool)
-    for d, o, s, n in zip(geom.dims, geom.origin, geom.step, geom.shape, strict=True):
-        i = np.floor((np.asarray(points[d].values, "float64") - o) / s + 0.5)
-        ok &= (i >= 0) & (i < n)
-    return np.flatnonzero(ok)
