@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from xprospect import preprocess, synthetic
+from xprospect._version import __version__
 from xprospect.accessor import ProspectAccessor
 from xprospect.exceptions import (
     CRSError,
@@ -27,8 +28,6 @@ from xprospect.io import (
     to_geotiff,
     to_zarr,
 )
-
-__version__ = "0.1.0"
 
 # Subpackages that import torch (or are heavy) load on first attribute access, so that
 # ``import xprospect`` stays quick for users who only grid and transform.

@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from pyproj import CRS
 
 from xprospect._dims import ELEMENT_DIM, get_crs, grid_geometry
+from xprospect._version import __version__
 from xprospect.exceptions import ModelCardError
 
 __all__ = ["check_card", "make_card", "normalise"]
@@ -62,8 +64,6 @@ def make_card(stack: xr.DataArray, *, window: int | Sequence[int] | None = None,
     >>> make_card(s, window=3)["elements"]
     ['Au', 'Ag']
     """
-    from xprospect import __version__
-
     elements = _elements(stack)
     geom = grid_geometry(stack)
     crs = get_crs(stack)
@@ -123,8 +123,6 @@ def check_card(card: Mapping[str, Any], stack: xr.DataArray) -> None:
                    f"the stack has {have}; regrid it to the model's resolution first")
             raise ModelCardError(msg)
     if card.get("crs"):
-        from pyproj import CRS
-
         want_crs = CRS.from_user_input(card["crs"])
         crs = get_crs(stack)
         if crs is None or not crs.equals(want_crs, ignore_axis_order=True):
