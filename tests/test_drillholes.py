@@ -401,12 +401,26 @@ def test_composite_by_domain_and_labels():
     plain = composite(h, length=2.0, min_coverage=0.0)
     assert plain.depth_from.values.tolist() == [0, 2, 4, 6]
     assert plain["rock"].values.tolist() == ["waste", "waste", "ore", "ore"]  # 2-4 ties: first
-    dom = h.prospect.composite(length=2.0, by="rock", min_coverage=0.0)
+    dom = composite(h, length=2.0, by="rock", min_coverage=0.0)
     assert dom.depth_from.values.tolist() == [0, 2, 3, 5, 7]
     assert dom["rock"].values.tolist() == ["waste", "waste", "ore", "ore", "ore"]
     np.testing.assert_allclose(dom["Cu"].values, [1.5, 3.0, 4.5, 6.5, 8.0])
     with pytest.raises(DataError, match="by='lith'"):
         composite(h, by="lith")
+
+
+def test_old_drillhole_doors_warn_and_agree():
+    # one door per operation: holes.prospect.* and holes.desurvey/composite are aliases
+    h = read_drillholes(_collar(), assay=_assay([("A", 0, 1, 1.0), ("A", 1, 2, 2.0)]),
+                        crs=CRS, length_unit="m")
+    with pytest.warns(FutureWarning, match=r"xprospect\.composite\(holes"):
+        old = h.prospect.composite(length=2.0)
+    assert old.identical(composite(h, length=2.0))
+    with pytest.warns(FutureWarning, match=r"xprospect\.desurvey\(holes"):
+        old = h.desurvey()
+    assert old.identical(desurvey(h))
+    with pytest.warns(FutureWarning, match="holes.composite"):
+        h.composite(length=2.0)
 
 
 def test_composite_of_dataset_matches_drillholes_and_accessor():
@@ -553,7 +567,7 @@ def test_forrestania_loads_desurveys_and_grids(data_dir):
     assert (s.x >= xs.min() - 1200).all() and (s.x <= xs.max() + 1200).all()
     assert (s.y >= ys.min() - 1200).all() and (s.y <= ys.max() + 1200).all()
     assert float(s.z.max()) <= 0 and float(s.z.min()) > -1130
-    c = h.prospect.composite(length=10.0)
+    c = composite(h, length=10.0)
     assert 0 < c.sizes["sample"] < 4072
     assert float(c["Ni"].max()) <= float(s["Ni"].max())
     vox = xp.make_voxels(like=c, resolution=(100, 2000, 2000), chunks=(4, 5, 7))

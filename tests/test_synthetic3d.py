@@ -102,7 +102,7 @@ def test_read_by_the_drillhole_reader(world):
     holes = reader(collar=world.collar, survey=world.survey, assay=world.assay,
                    lithology=world.lithology, crs=world.crs, length_unit="m",
                    assay_units=world.units)
-    comp = holes.composite(length=5.0)
+    comp = xp.composite(holes, length=5.0)
     ref = world.samples()
     np.testing.assert_allclose(np.sort(comp.z.values), np.sort(ref.z.values), atol=1e-6)
     np.testing.assert_allclose(np.sort(comp.Au.values), np.sort(ref.Au.values), rtol=1e-9)

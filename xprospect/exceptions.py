@@ -6,6 +6,7 @@ __all__ = [
     "CRSError",
     "DataError",
     "GridError",
+    "MissingFileError",
     "ModelCardError",
     "XProspectError",
     "XProspectWarning",
@@ -21,6 +22,10 @@ class XProspectError(ValueError):
 
 class DataError(XProspectError):
     """A table, file, column or value cannot be used as given."""
+
+
+class MissingFileError(DataError, FileNotFoundError):
+    """A file named as input does not exist (also a :class:`FileNotFoundError`)."""
 
 
 class CRSError(XProspectError):

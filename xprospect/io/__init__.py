@@ -10,13 +10,8 @@ from xprospect.io.blockmodel import (
     to_block_csv,
     to_vtk,
 )
-from xprospect.io.drillholes import (
-    Drillholes,
-    composite,
-    desurvey,
-    desurvey_points,
-    read_drillholes,
-)
+from xprospect.io.desurvey import composite, desurvey, desurvey_points
+from xprospect.io.drillholes import Drillholes, read_drillholes
 from xprospect.io.raster import read_geotiff, to_geotiff
 from xprospect.io.samples import ingest_report, parse_analyte_column, read_samples
 from xprospect.io.store import open_zarr, to_zarr

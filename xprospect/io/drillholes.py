@@ -1,11 +1,9 @@
-"""Drillholes: read collar, survey, assay and lithology tables; desurvey; composite.
+"""Drillholes: read collar, survey, assay and lithology tables into :class:`Drillholes`.
 
 :func:`read_drillholes` cleans the four tables under stated policies (each recorded in a
-JSON-able report, also logged) and returns a :class:`Drillholes`. :func:`desurvey` turns its
-intervals into a 3-D sample Dataset (dim ``sample``, coordinates ``x``, ``y``, ``z`` at
-interval mid-points) that :func:`xprospect.grid_idw` grids onto :func:`xprospect.make_voxels`;
-:func:`composite` makes fixed-length, length-weighted composites first. The numba kernels are
-in :mod:`xprospect.io._desurvey_kernels`; the hot path has no per-hole Python loop.
+JSON-able report, also logged) and returns a :class:`Drillholes`. Turning its intervals into
+3-D samples is :mod:`xprospect.io.desurvey`'s work (:func:`~xprospect.io.desurvey.desurvey`,
+:func:`~xprospect.io.desurvey.composite`).
 
 Geometry: x east, y north, z elevation (up), azimuth in degrees clockwise from north, dip in
 degrees from horizontal, negative downwards (after ingest, whatever the file's convention).
@@ -15,10 +13,10 @@ survey feet gives positions in feet), and the collar elevation is read in those 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,26 +27,23 @@ import pandas as pd
 import xarray as xr
 from pyproj import CRS
 
-from xprospect._dims import SAMPLE_DIM, parse_crs, write_crs
+from xprospect._dims import parse_crs
 from xprospect.exceptions import CRSError, DataError
-from xprospect.io import _desurvey_kernels as _k
+from xprospect.io._columns import check_choice, is_numeric, norm_name, numbers, text_values
+from xprospect.io._table import read_table
+from xprospect.io.desurvey import TOL, composite, desurvey, directions, hole_codes
 from xprospect.io.samples import (
     _ELEMENTS,
     _TO_PPM,
     _check_options,
     _clean_column,
-    _file_kind,
-    _is_numeric,
     _plan_columns,
-    _sniff_sep,
-    _text_coord,
 )
 
 __all__ = ["Drillholes", "composite", "desurvey", "read_drillholes"]
 
 logger = logging.getLogger("xprospect.io")
 
-REPORT_ATTR = "ingest_report"
 LENGTH_UNITS = {"m": 1.0, "ft": 0.3048, "ftUS": 1200.0 / 3937.0}
 DIP_CONVENTIONS = ("negative-down", "positive-down")
 OVERLAP_POLICIES = ("error", "keep-first", "truncate")
@@ -56,8 +51,6 @@ DUPLICATE_SURVEY_POLICIES = ("error", "first", "last", "mean")
 PAST_END_POLICIES = ("error", "truncate", "drop", "extend")
 MISSING_COLLAR_POLICIES = ("error", "drop")
 NO_SURVEY_POLICIES = ("vertical", "error")
-# Tolerance (m) for touching intervals, end-of-hole checks and duplicate depths.
-_TOL = 1e-6
 _MAX_EXAMPLES = 10
 
 # Column names recognised for each role (compared lower case, spaces and dashes as "_").
@@ -79,9 +72,6 @@ _TABLE_ROLES = {
     "assay": ("hole_id", "from", "to"),
     "lithology": ("hole_id", "from", "to"),
 }
-# Coordinates a desurveyed interval Dataset carries (besides label columns).
-_GEOMETRY_COORDS = ("x", "y", "z", "x_from", "y_from", "z_from", "x_to", "y_to", "z_to",
-                    "hole_id", "depth_from", "depth_to", "length", "spatial_ref")
 
 
 # ----------------------------------------------------------------------------- container
@@ -141,21 +131,21 @@ class Drillholes:
         return [c for c in self.lithology.columns if c not in ("hole_id", "hole", "from", "to")]
 
     @property
-    def prospect(self) -> _DrillholesMethods:
-        """The ``.prospect`` methods that apply to drillholes (``desurvey``, ``composite``)."""
-        return _DrillholesMethods(self)
+    def prospect(self) -> _DeprecatedMethods:
+        """Return the deprecated ``.prospect`` door; call :func:`xprospect.composite` instead."""
+        return _DeprecatedMethods(self, "holes.prospect.")
 
     def desurvey(self, *, method: str = "minimum_curvature",
                  table: str | None = None) -> xr.Dataset:
-        """Desurvey the intervals into 3-D samples; see :func:`desurvey`."""
-        return desurvey(self, method=method, table=table)
+        """Desurvey (deprecated door); call :func:`xprospect.desurvey` ``(holes, ...)``."""
+        return _DeprecatedMethods(self, "holes.").desurvey(method=method, table=table)
 
     def composite(self, *, length: float = 2.0, by: str | None = None,
                   min_coverage: float = 0.5, method: str = "minimum_curvature",
                   dropna: bool = True) -> xr.Dataset:
-        """Fixed-length composites as 3-D samples; see :func:`composite`."""
-        return composite(self, length=length, by=by, min_coverage=min_coverage, method=method,
-                         dropna=dropna)
+        """Composite (deprecated door); call :func:`xprospect.composite` ``(holes, ...)``."""
+        return _DeprecatedMethods(self, "holes.").composite(
+            length=length, by=by, min_coverage=min_coverage, method=method, dropna=dropna)
 
     def __repr__(self) -> str:
         n_a = 0 if self.assay is None else len(self.assay)
@@ -165,21 +155,29 @@ class Drillholes:
                 f"intervals, crs={self.crs.to_string()}>")
 
 
-class _DrillholesMethods:
-    """``holes.prospect``: the accessor methods that make sense on :class:`Drillholes`."""
+class _DeprecatedMethods:
+    """The old doors to desurvey and composite drillholes, each warning towards the function."""
 
-    def __init__(self, holes: Drillholes) -> None:
+    def __init__(self, holes: Drillholes, prefix: str) -> None:
         self._holes = holes
+        self._prefix = prefix
+
+    def _warn(self, name: str) -> None:
+        msg = (f"{self._prefix}{name}(...) is deprecated; call xprospect.{name}(holes, ...) "
+               "instead (one door per operation)")
+        warnings.warn(msg, FutureWarning, stacklevel=3)
 
     def desurvey(self, *, method: str = "minimum_curvature",
                  table: str | None = None) -> xr.Dataset:
-        """Desurvey the intervals into 3-D samples; see :func:`desurvey`."""
+        """Warn, then call :func:`xprospect.desurvey`."""
+        self._warn("desurvey")
         return desurvey(self._holes, method=method, table=table)
 
     def composite(self, *, length: float = 2.0, by: str | None = None,
                   min_coverage: float = 0.5, method: str = "minimum_curvature",
                   dropna: bool = True) -> xr.Dataset:
-        """Fixed-length composites as 3-D samples; see :func:`composite`."""
+        """Warn, then call :func:`xprospect.composite`."""
+        self._warn("composite")
         return composite(self._holes, length=length, by=by, min_coverage=min_coverage,
                          method=method, dropna=dropna)
 
@@ -187,21 +185,17 @@ class _DrillholesMethods:
 # ----------------------------------------------------------------------------- reading
 
 
-def _norm(name: str) -> str:
-    return str(name).strip().lower().replace(" ", "_").replace("-", "_")
-
-
 def _resolve_roles(columns: Sequence[str], table: str, label: str,
                    overrides: Mapping[str, str], optional: Iterable[str] = ()) -> dict[str, str]:
     """Map each role of ``table`` to a column (explicit names first, then known names)."""
     roles = list(_TABLE_ROLES[table]) + list(optional)
     out: dict[str, str] = {}
-    normed = {_norm(c): c for c in columns}
+    normed = {norm_name(c): c for c in columns}
     for role in roles:
         if role in overrides:
             col = overrides[role]
             if col not in columns:
-                near = [c for c in columns if _norm(c) == _norm(col)]
+                near = [c for c in columns if norm_name(c) == norm_name(col)]
                 hint = f"; did you mean {near[0]!r}?" if near else ""
                 msg = (f"column {col!r} (given for {role}) is not in the {table} table "
                        f"{label}{hint}; its columns: {list(columns)}")
@@ -226,40 +220,26 @@ def _resolve_roles(columns: Sequence[str], table: str, label: str,
 def _read_frame(source: Any, table: str, overrides: Mapping[str, str],
                 optional: Iterable[str] = ()) -> tuple[pd.DataFrame, dict[str, str], str]:
     """Read a table; return the frame (never the caller's object), roles and a label."""
-    if isinstance(source, pd.DataFrame):
-        frame = source.copy(deep=False)
-        frame.columns = [str(c) for c in frame.columns]
-        label = f"(DataFrame given as {table}=)"
-        roles = _resolve_roles(list(frame.columns), table, label, overrides, optional)
-    elif isinstance(source, str | os.PathLike):
-        path = Path(source)
-        label = str(source)
-        kind, compressed = _file_kind(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{table} table {label} does not exist")
-        if kind == "parquet":
-            frame = pd.read_parquet(path)
-            frame.columns = [str(c) for c in frame.columns]
-            roles = _resolve_roles(list(frame.columns), table, label, overrides, optional)
-        else:
-            sep = _sniff_sep(path, compressed)
-            header = [str(c) for c in pd.read_csv(path, sep=sep, nrows=0).columns]
-            roles = _resolve_roles(header, table, label, overrides, optional)
-            # hole ids stay text ("007" is not 7); lithology labels too
-            dtype: Any = {roles["hole_id"]: str}
-            if table == "lithology":
-                dtype = {c: str for c in header if c not in (roles["from"], roles["to"])}
-            frame = pd.read_csv(path, sep=sep, dtype=dtype, low_memory=False)
-    else:
-        msg = f"{table}= must be a path or a pandas DataFrame; got {type(source).__name__}"
-        raise DataError(msg)
-    if len(frame) == 0:
-        raise DataError(f"the {table} table {label} has no data rows")
-    return frame, roles, label
+    resolved: list[dict[str, str]] = []
+    label = str(source)
+
+    def text_columns(header: list[str]) -> dict[str, Any]:
+        roles = _resolve_roles(header, table, label, overrides, optional)
+        resolved.append(roles)
+        # hole ids stay text ("007" is not 7); lithology labels too
+        if table == "lithology":
+            return {c: str for c in header if c not in (roles["from"], roles["to"])}
+        return {roles["hole_id"]: str}
+
+    read = read_table(source, what=f"{table} table", dtype=text_columns,
+                      frame_label=f"(DataFrame given as {table}=)")
+    roles = resolved[0] if resolved else _resolve_roles(
+        list(read.frame.columns), table, read.label, overrides, optional)
+    return read.frame, roles, read.label
 
 
 def _hole_ids(frame: pd.DataFrame, col: str, table: str, label: str) -> np.ndarray:
-    ids = np.array([s.strip() for s in _text_coord(frame[col])], dtype=object)
+    ids = np.array([s.strip() for s in text_values(frame[col])], dtype=object)
     empty = ids == ""
     if empty.any():
         i = int(np.flatnonzero(empty)[0])
@@ -269,29 +249,11 @@ def _hole_ids(frame: pd.DataFrame, col: str, table: str, label: str) -> np.ndarr
     return ids
 
 
-def _numbers(frame: pd.DataFrame, col: str, table: str, label: str, ids: np.ndarray,
-             what: str) -> np.ndarray:
-    v = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    bad = ~np.isfinite(v)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        msg = (f"column {col!r} ({what}) in the {table} table {label} has {int(bad.sum())} "
-               f"missing or non-numeric values, first {frame[col].iloc[i]!r} in hole "
-               f"{ids[i]!r} at row {i + 1}")
-        raise DataError(msg)
-    return v
-
-
 def _examples(holes: np.ndarray, depths: np.ndarray | None = None) -> list[Any]:
     if depths is None:
         return [str(h) for h in pd.unique(holes)[:_MAX_EXAMPLES]]
     return [{"hole": str(h), "depth_m": round(float(d), 6)}
             for h, d in zip(holes[:_MAX_EXAMPLES], depths[:_MAX_EXAMPLES], strict=True)]
-
-
-def _check_choice(value: Any, options: Sequence[str], name: str) -> None:
-    if value not in options:
-        raise DataError(f"{name} must be one of {list(options)}; got {value!r}")
 
 
 def _missing_collar(ids: np.ndarray, known: set[str], table: str, label: str, policy: str,
@@ -324,7 +286,7 @@ def _read_collar(source, overrides, crs_unit, length_factor) -> tuple[pd.DataFra
         raise DataError(msg)
     out = pd.DataFrame({"hole_id": ids})
     for role in ("x", "y", "z"):
-        out[role] = _numbers(frame, roles[role], "collar", label, ids, role)
+        out[role] = numbers(frame, roles[role], role, f"the collar table {label}", ids=ids)
     if "end_depth" in roles:
         end = pd.to_numeric(frame[roles["end_depth"]], errors="coerce").to_numpy("float64")
         out["end_depth"] = end * length_factor
@@ -346,7 +308,8 @@ def _read_survey(source, overrides, known, *, length_factor, dip_convention, sen
     rep: dict[str, Any] = {"source": _source_name(source), "n_rows_read": len(frame),
                            "columns": {k: str(v) for k, v in roles.items()}}
     ids = _hole_ids(frame, roles["hole_id"], "survey", label)
-    depth = _numbers(frame, roles["depth"], "survey", label, ids, "depth")
+    where = f"the survey table {label}"
+    depth = numbers(frame, roles["depth"], "depth", where, ids=ids)
     sent = np.zeros(depth.size, dtype=bool)
     for s in sentinels:
         sent |= np.isclose(depth, s, rtol=0, atol=1e-6)
@@ -359,8 +322,8 @@ def _read_survey(source, overrides, known, *, length_factor, dip_convention, sen
         raise DataError(f"the survey table {label} has no rows left after dropping "
                         f"{rep['sentinel_rows_dropped']} sentinel depths and "
                         f"{rep['rows_without_collar']} rows without a collar")
-    dip = _numbers(frame, roles["dip"], "survey", label, ids, "dip")
-    az = _numbers(frame, roles["azimuth"], "survey", label, ids, "azimuth")
+    dip = numbers(frame, roles["dip"], "dip", where, ids=ids)
+    az = numbers(frame, roles["azimuth"], "azimuth", where, ids=ids)
     neg = depth < 0
     if neg.any():
         i = int(np.flatnonzero(neg)[0])
@@ -419,7 +382,7 @@ def _duplicate_stations(sv: pd.DataFrame, policy: str, label: str, rep: dict) ->
     if policy in ("first", "last"):
         return sv[~key.duplicated(keep=policy).to_numpy()].reset_index(drop=True)
     # mean of the direction vectors (not of the angles: azimuths 359 and 1 average to 0)
-    t = _directions(sv["dip"].to_numpy(), sv["azimuth"].to_numpy())
+    t = directions(sv["dip"].to_numpy(), sv["azimuth"].to_numpy())
     g = sv.assign(tx=t[:, 0], ty=t[:, 1], tz=t[:, 2]).groupby(["hole_id", "depth"], sort=True)
     m = g[["tx", "ty", "tz"]].mean().reset_index()
     v = m[["tx", "ty", "tz"]].to_numpy()
@@ -428,12 +391,6 @@ def _duplicate_stations(sv: pd.DataFrame, policy: str, label: str, rep: dict) ->
     az = np.mod(np.degrees(np.arctan2(v[:, 0], v[:, 1])), 360.0)
     return pd.DataFrame({"hole_id": m["hole_id"], "depth": m["depth"], "dip": dip,
                          "azimuth": az})
-
-
-def _directions(dip: np.ndarray, az: np.ndarray) -> np.ndarray:
-    """Return unit vectors (east, north, up) from dip (negative down) and azimuth, in degrees."""
-    d, a = np.radians(dip), np.radians(az)
-    return np.column_stack([np.cos(d) * np.sin(a), np.cos(d) * np.cos(a), np.sin(d)])
 
 
 def _read_intervals(source, table, overrides, known, *, length_factor, overlaps,
@@ -445,8 +402,9 @@ def _read_intervals(source, table, overrides, known, *, length_factor, overlaps,
     keep = _missing_collar(ids_all, known, table, label, missing_collar, rep)
     ids = ids_all[keep]
     sub = frame[keep]
-    fr = _numbers(sub, roles["from"], table, label, ids, "from depth") * length_factor
-    to = _numbers(sub, roles["to"], table, label, ids, "to depth") * length_factor
+    where = f"the {table} table {label}"
+    fr = numbers(sub, roles["from"], "from depth", where, ids=ids) * length_factor
+    to = numbers(sub, roles["to"], "to depth", where, ids=ids) * length_factor
     bad = (to <= fr) | (fr < 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -472,7 +430,7 @@ def _read_intervals(source, table, overrides, known, *, length_factor, overlaps,
                                 f"{list(frame.columns)}")
             if c in ("hole_id", "hole", "from", "to"):
                 raise DataError(f"lithology column {c!r} clashes with a key column name")
-            out[c] = np.array([s.strip() for s in _text_coord(sub[c])], dtype=object)
+            out[c] = np.array([s.strip() for s in text_values(sub[c])], dtype=object)
         if not cols:
             raise DataError(f"the lithology table {label} has no label columns besides "
                             f"{sorted(skip)}")
@@ -486,7 +444,7 @@ def _read_intervals(source, table, overrides, known, *, length_factor, overlaps,
 def _assay_values(frame, roles, label, keep, opts):
     factor, target, sentinels = _check_options(opts["bdl"], "keep", opts["units"],
                                                opts["missing"])
-    numeric = {c: _is_numeric(frame[c]) for c in frame.columns}
+    numeric = {c: is_numeric(frame[c]) for c in frame.columns}
     coords = {"from": roles["from"], "to": roles["to"]}
     plan = _plan_columns(list(frame.columns), coords, opts["elements"], roles["hole_id"],
                          label, numeric)
@@ -551,7 +509,7 @@ def _resolve_overlaps(out, policy, table, label, rep, length_factor):
     h = out["hole_id"].to_numpy()
     fr, to = out["from"].to_numpy(), out["to"].to_numpy()
     prev = _prev_max_to(h, to)
-    over = fr < prev - _TOL
+    over = fr < prev - TOL
     rep["overlaps"] = policy
     rep["n_overlapping"] = int(over.sum())
     rep["overlapping"] = _examples(h[over], fr[over])
@@ -571,15 +529,15 @@ def _resolve_overlaps(out, policy, table, label, rep, length_factor):
                 out = out[~over].reset_index(drop=True)
                 h, fr, to = (out["hole_id"].to_numpy(), out["from"].to_numpy(),
                              out["to"].to_numpy())
-                over = fr < _prev_max_to(h, to) - _TOL
+                over = fr < _prev_max_to(h, to) - TOL
         else:
             fr = np.maximum(fr, prev)
             out = out.assign(**{"from": fr})
-            out = out[out["to"].to_numpy() > fr + _TOL].reset_index(drop=True)
+            out = out[out["to"].to_numpy() > fr + TOL].reset_index(drop=True)
         rep["n_intervals_after_overlaps"] = len(out)
     h, fr, to = out["hole_id"].to_numpy(), out["from"].to_numpy(), out["to"].to_numpy()
     prev = _prev_max_to(h, to)
-    gap = np.isfinite(prev) & (fr > prev + _TOL)
+    gap = np.isfinite(prev) & (fr > prev + TOL)
     rep["n_gaps"] = int(gap.sum())
     rep["gap_length_m"] = float((fr[gap] - prev[gap]).sum())
     rep["gaps"] = _examples(h[gap], prev[gap])
@@ -590,7 +548,7 @@ def _apply_end(table_df, name, label, collar, policy, rep, length_factor):
     end = collar.set_index("hole_id")["end_depth"].reindex(table_df["hole_id"]).to_numpy()
     to = table_df["to"].to_numpy()
     fr = table_df["from"].to_numpy()
-    past = np.isfinite(end) & (to > end + _TOL)
+    past = np.isfinite(end) & (to > end + TOL)
     rep["past_end"] = policy
     rep["n_past_end"] = int(past.sum())
     rep["past_end_intervals"] = _examples(table_df["hole_id"].to_numpy()[past], to[past])
@@ -609,7 +567,7 @@ def _apply_end(table_df, name, label, collar, policy, rep, length_factor):
     if policy == "truncate":
         new_to = np.where(past, end, to)
         table_df = table_df.assign(to=new_to)
-        return table_df[new_to > fr + _TOL].reset_index(drop=True)
+        return table_df[new_to > fr + TOL].reset_index(drop=True)
     return table_df  # extend: the hole end moves down (set by the caller)
 
 
@@ -743,14 +701,14 @@ def read_drillholes(
     if length_unit is None:
         raise DataError(f"length_unit= is required: one of {list(LENGTH_UNITS)} (the unit of "
                         "depths in the survey and interval tables)")
-    _check_choice(length_unit, list(LENGTH_UNITS), "length_unit")
+    check_choice(length_unit, list(LENGTH_UNITS), "length_unit")
     if dip_convention is not None:
-        _check_choice(dip_convention, DIP_CONVENTIONS, "dip_convention")
-    _check_choice(duplicate_survey, DUPLICATE_SURVEY_POLICIES, "duplicate_survey")
-    _check_choice(overlaps, OVERLAP_POLICIES, "overlaps")
-    _check_choice(past_end, PAST_END_POLICIES, "past_end")
-    _check_choice(missing_collar, MISSING_COLLAR_POLICIES, "missing_collar")
-    _check_choice(no_survey, NO_SURVEY_POLICIES, "no_survey")
+        check_choice(dip_convention, DIP_CONVENTIONS, "dip_convention")
+    check_choice(duplicate_survey, DUPLICATE_SURVEY_POLICIES, "duplicate_survey")
+    check_choice(overlaps, OVERLAP_POLICIES, "overlaps")
+    check_choice(past_end, PAST_END_POLICIES, "past_end")
+    check_choice(missing_collar, MISSING_COLLAR_POLICIES, "missing_collar")
+    check_choice(no_survey, NO_SURVEY_POLICIES, "no_survey")
     overrides = dict(columns or {})
     if hole_id is not None:
         overrides["hole_id"] = hole_id
@@ -830,11 +788,11 @@ def read_drillholes(
             tables[name] = df.drop(columns="_row")
     # integer hole codes (index into the collar table) keep the hot paths off strings
     order = col["hole_id"].to_numpy(dtype=object)
-    sv["hole"] = _codes(sv["hole_id"], order)
+    sv["hole"] = hole_codes(sv["hole_id"], order)
     for name in ("assay", "lithology"):
         df = tables[name]
         if df is not None:
-            df.insert(1, "hole", _codes(df["hole_id"], order))
+            df.insert(1, "hole", hole_codes(df["hole_id"], order))
     report["n_holes"] = len(col)
     report["n_survey_stations"] = len(sv)
     logger.info("read %d drillholes (%s, depths in %s): %d stations, %d without survey (vertical), "
@@ -847,16 +805,9 @@ def read_drillholes(
                       element_attrs=element_attrs)
 
 
-def _codes(ids: pd.Series, order: np.ndarray) -> np.ndarray:
-    """Index of each hole id in the sorted collar ids ``order`` (every id must be there)."""
-    uniq, inv = np.unique(np.asarray(ids, dtype=object).astype(str), return_inverse=True)
-    pos = np.searchsorted(order.astype(str), uniq)
-    return pos[inv].astype(np.int64)
-
-
 def _check_doglegs(sv: pd.DataFrame) -> None:
     """Raise on a hole that turns back on itself between two stations (dogleg near 180)."""
-    t = _directions(sv["dip"].to_numpy(), sv["azimuth"].to_numpy())
+    t = directions(sv["dip"].to_numpy(), sv["azimuth"].to_numpy())
     h = sv["hole_id"].to_numpy()
     same = h[1:] == h[:-1]
     cos = np.einsum("ij,ij->i", t[1:], t[:-1])
@@ -869,455 +820,3 @@ def _check_doglegs(sv: pd.DataFrame) -> None:
         raise DataError(msg)
 
 
-# ----------------------------------------------------------------------------- desurvey
-
-
-def _stations(holes: Drillholes):
-    """Station arrays grouped by hole code (every hole has >= 1 station)."""
-    sv = holes.survey
-    code = sv["hole"].to_numpy(np.int64)
-    idx = np.argsort(code, kind="stable")
-    counts = np.bincount(code, minlength=len(holes.collar))
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    md = np.ascontiguousarray(sv["depth"].to_numpy("float64")[idx])
-    t = np.ascontiguousarray(_directions(sv["dip"].to_numpy()[idx],
-                                         sv["azimuth"].to_numpy()[idx]))
-    return offsets, md, t
-
-
-def _method_code(method: str) -> int:
-    if method not in _k.METHODS:
-        raise DataError(f"method must be one of {list(_k.METHODS)}; got {method!r}")
-    return _k.METHODS[method]
-
-
-def desurvey_points(holes: Drillholes, hole_id: Sequence[str] | np.ndarray,
-                    depth: np.ndarray, *, method: str = "minimum_curvature") -> np.ndarray:
-    """Positions (x, y, z in CRS units) at measured depths (m) along holes.
-
-    Parameters
-    ----------
-    holes : Drillholes
-        The holes, surveyed.
-    hole_id : array of str
-        Hole of each query.
-    depth : array of float
-        Measured depth along the hole in metres.
-    method : {"minimum_curvature", "tangent", "balanced_tangent"}
-        Desurvey method (see :func:`desurvey`).
-
-    Returns
-    -------
-    numpy.ndarray
-        (n, 3) positions: x, y (CRS units) and z elevation.
-    """
-    order = holes.collar["hole_id"].to_numpy(dtype=object).astype(str)
-    ids = np.asarray(hole_id, dtype=object).astype(str)
-    known = np.isin(ids, order)
-    if not known.all():
-        raise DataError(f"hole {ids[~known][0]!r} is not among the drillholes")
-    return _positions(holes, _codes(pd.Series(ids), order), depth, method)
-
-
-def _positions(holes: Drillholes, code: np.ndarray, depth: np.ndarray,
-               method: str) -> np.ndarray:
-    m = _method_code(method)
-    offsets, md, t = _stations(holes)
-    spos = np.empty((md.size, 3))
-    _k.station_positions(offsets, md, t, m, spos)
-    q = np.ascontiguousarray(np.asarray(depth, dtype="float64"))
-    out = np.empty((q.size, 3))
-    _k.positions_at(offsets, md, t, spos, np.ascontiguousarray(code, dtype=np.int64), q, m, out)
-    scale = 1.0 / holes.report["crs_unit_m"]
-    collar = holes.collar[["x", "y", "z"]].to_numpy("float64")
-    return collar[code] + out * scale
-
-
-def _interval_table(holes: Drillholes, table: str | None) -> tuple[pd.DataFrame, str]:
-    if table is None:
-        table = "assay" if holes.assay is not None else "lithology"
-    _check_choice(table, ("assay", "lithology"), "table")
-    df = holes.assay if table == "assay" else holes.lithology
-    if df is None:
-        raise DataError(f"these drillholes have no {table} table to desurvey")
-    return df, table
-
-
-def _overlap_pairs(a_h, a_from, a_to, b_h, b_from, b_to, stride):
-    """Pairs (i in a, j in b, overlap length) of intervals in the same hole.
-
-    ``b`` must be sorted by (hole, from) and free of overlaps; holes are integer codes. Every
-    (hole, depth) maps onto one line (``code * stride + depth``) so one ``searchsorted``
-    serves all holes at once.
-    """
-    ga0, ga1 = a_h * stride + a_from, a_h * stride + a_to
-    gb0, gb1 = b_h * stride + b_from, b_h * stride + b_to
-    i0 = np.searchsorted(gb1, ga0, side="right")
-    i1 = np.searchsorted(gb0, ga1, side="left")
-    n = np.maximum(i1 - i0, 0)
-    ia = np.repeat(np.arange(a_h.size), n)
-    start = np.repeat(i0 - np.concatenate([[0], np.cumsum(n)[:-1]]), n)
-    jb = start + np.arange(ia.size)
-    ov = np.minimum(ga1[ia], gb1[jb]) - np.maximum(ga0[ia], gb0[jb])
-    keep = ov > 0
-    return ia[keep], jb[keep], ov[keep]
-
-
-def _majority(ia: np.ndarray, codes: np.ndarray, ov: np.ndarray, n: int,
-              categories: np.ndarray, jb: np.ndarray) -> np.ndarray:
-    """Label of largest total overlap per ``a`` interval ("" where none overlaps).
-
-    Ties go to the label met first down the hole (``jb`` is the depth order).
-    """
-    out = np.full(n, "", dtype=object)
-    ok = codes >= 0
-    if not ok.any():
-        return out
-    df = pd.DataFrame({"a": ia[ok], "c": codes[ok], "w": ov[ok], "j": jb[ok]})
-    s = df.groupby(["a", "c"], sort=True).agg(w=("w", "sum"), j=("j", "min")).reset_index()
-    s = s.sort_values(["a", "w", "j"], ascending=[True, False, True], kind="stable")
-    first = s.drop_duplicates("a", keep="first")
-    out[first["a"].to_numpy()] = categories[first["c"].to_numpy()]
-    return out
-
-
-def _stride(*depth_arrays: np.ndarray) -> float:
-    m = max((float(np.max(d)) for d in depth_arrays if d.size), default=0.0)
-    return 2.0 * m + 10.0
-
-
-def _carry_labels(holes: Drillholes, hole_codes: np.ndarray, fr: np.ndarray,
-                  to: np.ndarray) -> dict[str, np.ndarray]:
-    """Majority-by-length lithology labels for intervals (hole codes in ``order``)."""
-    lith = holes.lithology
-    if lith is None:
-        return {}
-    lh = lith["hole"].to_numpy(np.int64)
-    lf, lt = lith["from"].to_numpy("float64"), lith["to"].to_numpy("float64")
-    stride = _stride(to, lt)
-    ia, jb, ov = _overlap_pairs(hole_codes, fr, to, lh, lf, lt, stride)
-    out = {}
-    for c in holes.labels:
-        cat = pd.Categorical(lith[c].to_numpy(dtype=object))
-        codes = np.asarray(cat.codes)[jb]
-        codes = np.where(lith[c].to_numpy(dtype=object)[jb] == "", -1, codes)
-        out[c] = _majority(ia, codes, ov, fr.size, np.asarray(cat.categories, dtype=object), jb)
-    return out
-
-
-def _samples_dataset(holes: Drillholes, code: np.ndarray, fr: np.ndarray, to: np.ndarray,
-                     values: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray],
-                     method: str, extra_attrs: Mapping[str, Any]) -> xr.Dataset:
-    n = fr.size
-    q_h = np.concatenate([code, code, code])
-    q_d = np.concatenate([fr, to, 0.5 * (fr + to)])
-    xyz = _positions(holes, q_h, q_d, method)
-    hole = holes.collar["hole_id"].to_numpy(dtype=object).astype(str)[code]
-    p_from, p_to, p_mid = xyz[:n], xyz[n:2 * n], xyz[2 * n:]
-    coords: dict[str, Any] = {
-        "x": (SAMPLE_DIM, p_mid[:, 0]), "y": (SAMPLE_DIM, p_mid[:, 1]),
-        "z": (SAMPLE_DIM, p_mid[:, 2]),
-        "hole_id": (SAMPLE_DIM, hole),
-        "depth_from": (SAMPLE_DIM, fr, {"units": "m"}),
-        "depth_to": (SAMPLE_DIM, to, {"units": "m"}),
-        "length": (SAMPLE_DIM, to - fr, {"units": "m"}),
-    }
-    for i, ax in enumerate("xyz"):
-        coords[f"{ax}_from"] = (SAMPLE_DIM, p_from[:, i])
-        coords[f"{ax}_to"] = (SAMPLE_DIM, p_to[:, i])
-    for c, v in labels.items():
-        name = c if c not in coords else f"{c}_"
-        coords[name] = (SAMPLE_DIM, np.asarray(v, dtype=object).astype(str))
-    data = {}
-    for name, v in values.items():
-        data[name] = xr.Variable(SAMPLE_DIM, np.asarray(v, dtype="float64"),
-                                 dict(holes.element_attrs.get(name, {})))
-    ds = xr.Dataset(data, coords=coords)
-    ds.attrs[REPORT_ATTR] = json.dumps(holes.report, default=_json_default)
-    ds.attrs["desurvey_method"] = method
-    ds.attrs.update(extra_attrs)
-    return write_crs(ds, holes.crs)
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    raise TypeError(f"not JSON-able: {type(o).__name__}")
-
-
-def desurvey(holes: Drillholes, *, method: str = "minimum_curvature",
-             table: str | None = None) -> xr.Dataset:
-    """Desurvey drillhole intervals into a 3-D sample Dataset.
-
-    Parameters
-    ----------
-    holes : Drillholes
-        From :func:`read_drillholes`.
-    method : {"minimum_curvature", "tangent", "balanced_tangent"}
-        ``minimum_curvature`` (default) joins stations by circular arcs (positions between
-        stations lie on the arc); ``tangent`` holds each station's direction down to the next
-        station; ``balanced_tangent`` runs half of each segment along either end's direction.
-        Below the last station every method continues straight.
-    table : {"assay", "lithology"}, optional
-        Intervals to desurvey; default the assay table (the lithology table if there is none).
-
-    Returns
-    -------
-    xarray.Dataset
-        Dim ``sample`` (one per interval, sorted by hole and depth); coordinates ``x``, ``y``,
-        ``z`` (interval mid-points; z elevation, up), ``x_from`` ... ``z_to`` (end points),
-        ``hole_id``, ``depth_from``, ``depth_to``, ``length`` (m) and every lithology label
-        (majority by length over the interval; ``""`` where none); one float64 variable per
-        element with its units; the CRS; ``attrs["ingest_report"]``. It is a sample table that
-        :func:`xprospect.grid_idw` grids in 3-D.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from xprospect.io import desurvey, read_drillholes
-    >>> collar = pd.DataFrame({"hole_id": ["A"], "x": [0.0], "y": [0.0], "z": [0.0]})
-    >>> lith = pd.DataFrame({"hole_id": ["A"], "from": [0.0], "to": [10.0], "rock": ["gabbro"]})
-    >>> holes = read_drillholes(collar, lithology=lith, crs="EPSG:28350", length_unit="m")
-    >>> ds = desurvey(holes)
-    >>> float(ds["z"][0]), str(ds["rock"][0].values)
-    (-5.0, 'gabbro')
-    """
-    df, table = _interval_table(holes, table)
-    code = df["hole"].to_numpy(np.int64)
-    fr, to = df["from"].to_numpy("float64"), df["to"].to_numpy("float64")
-    values = {e: df[e].to_numpy("float64") for e in holes.elements} if table == "assay" else {}
-    if table == "assay":
-        labels = _carry_labels(holes, code, fr, to)
-    else:
-        labels = {c: df[c].to_numpy(dtype=object) for c in holes.labels}
-    return _samples_dataset(holes, code, fr, to, values, labels, method, {"intervals": table})
-
-
-# ----------------------------------------------------------------------------- composite
-
-
-def _composite_intervals(h: np.ndarray, fr: np.ndarray, to: np.ndarray, dom: np.ndarray,
-                         length: float, min_coverage: float):
-    """Composite (hole code, from, to) within runs of touching intervals of one domain.
-
-    Composites start at the top of each run; a residual shorter than ``min_coverage *
-    length`` at the bottom of a run is merged into the composite above it (when there is
-    one), so no length is lost.
-    """
-    if not h.size:
-        return np.empty(0, np.int64), np.empty(0), np.empty(0)
-    brk = np.ones(h.size, dtype=bool)
-    brk[1:] = (h[1:] != h[:-1]) | (fr[1:] > to[:-1] + _TOL) | (dom[1:] != dom[:-1])
-    start = np.flatnonzero(brk)
-    top = fr[start]
-    bottom = np.maximum.reduceat(to, start)
-    run_len = bottom - top
-    n_full = np.floor(run_len / length + 1e-9).astype(np.int64)
-    resid = run_len - n_full * length
-    resid = np.where(resid < 1e-9 * length, 0.0, resid)
-    own = (resid > 0) & ((resid >= min_coverage * length) | (n_full == 0))
-    n = n_full + own.astype(np.int64)
-    run = np.repeat(np.arange(start.size), n)
-    k = np.arange(run.size) - np.repeat(np.concatenate([[0], np.cumsum(n)[:-1]]), n)
-    c_from = top[run] + k * length
-    c_to = np.minimum(c_from + length, bottom[run])
-    last = k == n[run] - 1
-    c_to = np.where(last, bottom[run], c_to)  # merged residuals extend the last composite
-    return h[start][run], c_from, c_to
-
-
-def composite(
-    source: Drillholes | xr.Dataset,
-    *,
-    length: float = 2.0,
-    by: str | None = None,
-    min_coverage: float = 0.5,
-    method: str = "minimum_curvature",
-    dropna: bool = True,
-) -> xr.Dataset:
-    """Fixed-length, length-weighted composites within holes, as 3-D samples.
-
-    Parameters
-    ----------
-    source : Drillholes or xarray.Dataset
-        Drillholes (composites of the assay table, positioned by desurveying) or an interval
-        Dataset from :func:`desurvey` (positions of composite ends are interpolated linearly
-        between the interval end points it carries).
-    length : float
-        Composite length in metres.
-    by : str, optional
-        A label (e.g. the lithology column) whose changes end a composite: composites never
-        straddle a domain boundary. Each assay interval belongs to the domain covering most of
-        it.
-    min_coverage : float
-        In [0, 1]. A residual at the bottom of a run shorter than ``min_coverage * length`` is
-        merged into the composite above; an element whose analysed length in a composite is
-        below ``min_coverage`` times the composite's length is NaN there.
-    method : str
-        Desurvey method for :class:`Drillholes` input (see :func:`desurvey`).
-    dropna : bool
-        Leave out composites where every element is NaN (e.g. long unsampled runs); they
-        hold no content, so conservation is unaffected. Counted as ``n_empty_dropped``.
-
-    Returns
-    -------
-    xarray.Dataset
-        Same layout as :func:`desurvey`: one sample per composite; element values
-        ``sum(v_i l_i) / sum(l_i)`` over the analysed overlap lengths ``l_i``; labels by
-        majority of length; ``attrs["composite_report"]`` (JSON) counts what was done.
-
-    Notes
-    -----
-    Runs are maximal sequences of touching intervals (gaps end a run, so nothing is averaged
-    across a missing interval) within one hole and, with ``by``, one domain. Composites start
-    at the top of each run. Length-weighted content ``sum(v l)`` per hole is conserved by
-    every composite with a value (exactly so with ``min_coverage=0``).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from xprospect.io import desurvey, read_drillholes
-    >>> collar = pd.DataFrame({"hole_id": ["A"], "x": [0.0], "y": [0.0], "z": [0.0]})
-    >>> assay = pd.DataFrame({"hole_id": ["A"] * 3, "from": [0.0, 1.0, 3.0],
-    ...                       "to": [1.0, 3.0, 4.0], "Cu_pct": [1.0, 2.0, 4.0]})
-    >>> holes = read_drillholes(collar, assay=assay, crs="EPSG:28350", length_unit="m")
-    >>> comp = holes.prospect.composite(length=2.0)
-    >>> comp["Cu"].values.tolist(), comp["z"].values.tolist()
-    ([1.5, 3.0], [-1.0, -3.0])
-    """
-    length = float(length)
-    if not math.isfinite(length) or length <= 0:
-        raise DataError(f"length must be a positive number of metres; got {length!r}")
-    if not 0.0 <= float(min_coverage) <= 1.0:
-        raise DataError(f"min_coverage must lie in [0, 1]; got {min_coverage!r}")
-    if isinstance(source, Drillholes):
-        df, _ = _interval_table(source, "assay")
-        h = df["hole"].to_numpy(np.int64)
-        fr, to = df["from"].to_numpy("float64"), df["to"].to_numpy("float64")
-        elements = source.elements
-        vals = np.column_stack([df[e].to_numpy("float64") for e in elements])
-        piece_labels = _carry_labels(source, h, fr, to) if by is not None else {}
-        available = source.labels
-    elif isinstance(source, xr.Dataset):
-        need = [c for c in ("hole_id", "depth_from", "depth_to") if c not in source.coords]
-        if need or SAMPLE_DIM not in source.dims:
-            raise DataError(f"composite() needs drillholes or an interval Dataset from desurvey() "
-                            f"(dim 'sample', coords hole_id, depth_from, depth_to); missing {need}")
-        hole_txt = source["hole_id"].values.astype(object)
-        order = list(pd.unique(hole_txt))
-        h = pd.Categorical(hole_txt, categories=order).codes.astype(np.int64)
-        fr = np.asarray(source["depth_from"].values, dtype="float64")
-        to = np.asarray(source["depth_to"].values, dtype="float64")
-        srt = np.lexsort((fr, h))
-        h, fr, to = h[srt], fr[srt], to[srt]
-        elements = [str(n) for n, v in source.data_vars.items()
-                    if v.dims == (SAMPLE_DIM,) and np.issubdtype(v.dtype, np.number)]
-        vals = np.column_stack([np.asarray(source[e].values, dtype="float64")[srt]
-                                for e in elements]) if elements else np.empty((h.size, 0))
-        available = [str(c) for c, v in source.coords.items() if c not in _GEOMETRY_COORDS
-                     and v.dims == (SAMPLE_DIM,) and v.dtype.kind in "OUS"]
-        piece_labels = {c: source[c].values.astype(object)[srt] for c in available}
-        ends = np.column_stack([np.asarray(source[f"{a}_{s}"].values, dtype="float64")[srt]
-                                for s in ("from", "to") for a in "xyz"])
-        overl = fr[1:] < to[:-1] - _TOL
-        if (overl & (h[1:] == h[:-1])).any():
-            i = int(np.flatnonzero(overl & (h[1:] == h[:-1]))[0]) + 1
-            raise DataError(f"intervals overlap in hole {order[h[i]]!r} at depth "
-                            f"{float(fr[i])!r} m; composite needs non-overlapping intervals")
-    else:
-        raise DataError(f"composite() takes Drillholes or a desurveyed Dataset; got "
-                        f"{type(source).__name__}")
-    if by is not None and by not in available:
-        raise DataError(f"by={by!r} is not a label of these intervals; labels: {available}")
-    dom = np.zeros(h.size, np.int64)
-    if by is not None:
-        dom = np.asarray(pd.Categorical(piece_labels[by]).codes, dtype=np.int64)
-
-    ch, cf, ct = _composite_intervals(h, fr, to, dom, length, float(min_coverage))
-    stride = _stride(to, ct)
-    ia, jb, ov = _overlap_pairs(ch, cf, ct, h, fr, to, stride)
-    n = ch.size
-    values: dict[str, np.ndarray] = {}
-    n_low = {}
-    clen = ct - cf
-    for i, e in enumerate(elements):
-        v = vals[jb, i]
-        ok = np.isfinite(v)
-        tot = np.bincount(ia[ok], weights=v[ok] * ov[ok], minlength=n)
-        cov = np.bincount(ia[ok], weights=ov[ok], minlength=n)
-        out = np.full(n, np.nan)
-        good = (cov > 0) & (cov >= float(min_coverage) * clen - _TOL)
-        out[good] = tot[good] / cov[good]
-        values[e] = out
-        n_low[e] = int(((cov > 0) & ~good).sum())
-    n_empty = 0
-    if dropna and values:
-        keep = np.zeros(n, dtype=bool)
-        for v in values.values():
-            keep |= np.isfinite(v)
-        n_empty = int((~keep).sum())
-        ch, cf, ct, clen = ch[keep], cf[keep], ct[keep], clen[keep]
-        values = {e: v[keep] for e, v in values.items()}
-        ia_keep = keep[ia]
-        remap = np.cumsum(keep) - 1
-        ia, jb, ov = remap[ia[ia_keep]], jb[ia_keep], ov[ia_keep]
-        n = ch.size
-    if isinstance(source, Drillholes):
-        labels = _carry_labels(source, ch, cf, ct)
-        rep = {"length": length, "by": by, "min_coverage": float(min_coverage),
-               "n_intervals": int(h.size), "n_composites": int(n),
-               "n_merged_residuals": int(np.sum(clen > length * (1 + 1e-9))),
-               "n_short": int(np.sum(clen < length * (1 - 1e-9))),
-               "nan_by_coverage": n_low, "n_empty_dropped": n_empty}
-        ds = _samples_dataset(source, ch, cf, ct, values, labels, method,
-                              {"composite_report": json.dumps(rep)})
-        return ds
-    labels = {}
-    for c in available:
-        cat = pd.Categorical(piece_labels[c])
-        codes = np.asarray(cat.codes)[jb]
-        labels[c] = _majority(ia, codes, ov, n, np.asarray(cat.categories, dtype=object), jb)
-    rep = {"length": length, "by": by, "min_coverage": float(min_coverage),
-           "n_intervals": int(h.size), "n_composites": int(n),
-           "n_merged_residuals": int(np.sum(clen > length * (1 + 1e-9))),
-           "n_short": int(np.sum(clen < length * (1 - 1e-9))), "nan_by_coverage": n_low,
-           "n_empty_dropped": n_empty}
-    return _composite_from_dataset(source, order, h, fr, to, ends, ch, cf, ct, values, labels,
-                                   rep, stride)
-
-
-def _interp_positions(h, fr, to, ends, qh, qd, stride, side="right"):
-    """Linear interpolation of positions between interval end points (same hole).
-
-    ``side="left"`` picks, at a depth where two intervals touch, the upper one (for the
-    bottom of a composite).
-    """
-    g0, gq = h * stride + fr, qh * stride + qd
-    j = np.clip(np.searchsorted(g0, gq, side=side) - 1, 0, h.size - 1)
-    f = np.clip((qd - fr[j]) / (to[j] - fr[j]), 0.0, 1.0)[:, None]
-    return ends[j, :3] + f * (ends[j, 3:] - ends[j, :3])
-
-
-def _composite_from_dataset(source, order, h, fr, to, ends, ch, cf, ct, values, labels, rep,
-                            stride) -> xr.Dataset:
-    pf = _interp_positions(h, fr, to, ends, ch, cf, stride)
-    pt = _interp_positions(h, fr, to, ends, ch, ct, stride, side="left")
-    pm = _interp_positions(h, fr, to, ends, ch, 0.5 * (cf + ct), stride)
-    coords: dict[str, Any] = {
-        "x": (SAMPLE_DIM, pm[:, 0]), "y": (SAMPLE_DIM, pm[:, 1]), "z": (SAMPLE_DIM, pm[:, 2]),
-        "hole_id": (SAMPLE_DIM, np.asarray(order, dtype=object)[ch].astype(str)),
-        "depth_from": (SAMPLE_DIM, cf, {"units": "m"}),
-        "depth_to": (SAMPLE_DIM, ct, {"units": "m"}),
-        "length": (SAMPLE_DIM, ct - cf, {"units": "m"}),
-    }
-    for i, ax in enumerate("xyz"):
-        coords[f"{ax}_from"] = (SAMPLE_DIM, pf[:, i])
-        coords[f"{ax}_to"] = (SAMPLE_DIM, pt[:, i])
-    for c, v in labels.items():
-        coords[c] = (SAMPLE_DIM, np.asarray(v, dtype=object).astype(str))
-    data = {e: xr.Variable(SAMPLE_DIM, v, dict(source[e].attrs)) for e, v in values.items()}
-    ds = xr.Dataset(data, coords=coords)
-    ds.attrs.update(source.attrs)
-    ds.attrs["composite_report"] = json.dumps(rep)
-    crs = source.rio.crs
-    return write_crs(ds, crs) if crs is not None else ds

@@ -15,7 +15,6 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,15 @@ from pyproj import CRS, Transformer
 
 from xprospect._dims import SAMPLE_DIM, parse_crs, write_crs
 from xprospect.exceptions import CRSError, DataError
+from xprospect.io._columns import (
+    check_columns,
+    is_numeric,
+    list_columns,
+    numbers,
+    sentinel_mask,
+    text_values,
+)
+from xprospect.io._table import read_table
 
 __all__ = ["ingest_report", "parse_analyte_column", "read_samples"]
 
@@ -74,9 +82,6 @@ _GT_RE = r"^>\s*=?\s*" + _NUMBER + r"$"
 
 _BDL_POLICIES = ("half", "dl", "nan")
 _DUPLICATE_POLICIES = ("keep", "drop", "mean", "error")
-_CSV_SUFFIXES = (".csv", ".txt", ".tsv")
-_PARQUET_SUFFIXES = (".parquet", ".pq")
-_COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
 # Output names a source column may not take as a coordinate.
 _RESERVED = frozenset({"x", "y", "z", SAMPLE_DIM, "sample_id", "row", "spatial_ref", "name"})
 
@@ -153,31 +158,6 @@ def ingest_report(ds: xr.Dataset) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- reading
 
 
-def _sniff_sep(path: Path, compression: bool) -> str:
-    if compression:
-        return ","
-    with open(path, encoding="utf-8-sig", errors="replace") as f:
-        header = f.readline()
-    counts = {s: header.count(s) for s in (",", ";", "\t", "|")}
-    sep = max(counts, key=counts.__getitem__)
-    return sep if counts[sep] else ","
-
-
-def _file_kind(path: Path) -> tuple[str, bool]:
-    suffixes = [s.lower() for s in path.suffixes]
-    compressed = bool(suffixes) and suffixes[-1] in _COMPRESSION_SUFFIXES
-    if compressed:
-        suffixes = suffixes[:-1]
-    last = suffixes[-1] if suffixes else ""
-    if last in _CSV_SUFFIXES:
-        return "csv", compressed
-    if last in _PARQUET_SUFFIXES and not compressed:
-        return "parquet", False
-    msg = (f"cannot tell the format of {path}: expected a suffix "
-           f"{list(_CSV_SUFFIXES + _PARQUET_SUFFIXES)} (or a pandas DataFrame)")
-    raise DataError(msg)
-
-
 @dataclass
 class _Plan:
     """Which source column plays which role."""
@@ -190,33 +170,14 @@ class _Plan:
     explicit: bool = False
 
 
-def _list_columns(columns: Sequence[str], limit: int = 40) -> str:
-    cols = [str(c) for c in columns]
-    if len(cols) <= limit:
-        return repr(cols)
-    return f"{cols[:limit]!r} and {len(cols) - limit} more"
-
-
-def _check_coord_columns(columns: Sequence[str], coords: dict[str, str], label: str) -> None:
-    for role, col in coords.items():
-        if col not in columns:
-            near = [c for c in columns if str(c).lower() == str(col).lower()]
-            hint = f"; did you mean {near[0]!r}?" if near else ""
-            msg = (f"coordinate column {col!r} (for {role}=) is not in {label}{hint} "
-                   f"available columns: {_list_columns(columns)}")
-            raise DataError(msg)
-    if len(set(coords.values())) != len(coords):
-        raise DataError(f"x, y and z must name different columns; got {coords}")
-
-
 def _plan_columns(columns: Sequence[str], coords: dict[str, str],
                   elements: str | Sequence[str] | None, id_column: str | None,
                   label: str, numeric: dict[str, bool] | None) -> _Plan:
     """Decide element columns; ``numeric`` (column -> is numeric) is needed only for fallback."""
-    _check_coord_columns(columns, coords, label)
+    check_columns(columns, coords, label)
     if id_column is not None and id_column not in columns:
         msg = (f"id_column {id_column!r} is not in {label}; "
-               f"available columns: {_list_columns(columns)}")
+               f"available columns: {list_columns(columns)}")
         raise DataError(msg)
     taken = set(coords.values()) | ({id_column} if id_column is not None else set())
     parsed = {c: parse_analyte_column(c) for c in columns if c not in taken}
@@ -231,7 +192,7 @@ def _plan_columns(columns: Sequence[str], coords: dict[str, str],
             if not chosen:
                 msg = (f"{label} has no analyte columns: none is named '<element>_<unit>' "
                        f"(e.g. 'Au_ppb') and none outside the coordinates is numeric; "
-                       f"columns: {_list_columns(columns)}")
+                       f"columns: {list_columns(columns)}")
                 raise DataError(msg)
         explicit = False
     else:
@@ -249,7 +210,7 @@ def _plan_columns(columns: Sequence[str], coords: dict[str, str],
                 hits = [c for c in analyte_cols if parsed[c][0] == item]  # type: ignore[index]
             if not hits:
                 msg = (f"element {item!r} is not a column of {label} and matches no "
-                       f"'<element>_<unit>' column; analyte columns: {_list_columns(analyte_cols)}")
+                       f"'<element>_<unit>' column; analyte columns: {list_columns(analyte_cols)}")
                 raise DataError(msg)
             chosen.extend(h for h in hits if h not in chosen)
         explicit = True
@@ -263,44 +224,24 @@ def _plan_columns(columns: Sequence[str], coords: dict[str, str],
 def _read_table(source: Any, coords: dict[str, str], elements: Any, id_column: str | None,
                 ) -> tuple[pd.DataFrame, _Plan, str, str | None]:
     """Return the frame (never the caller's object), the plan, a label and the file name."""
-    if isinstance(source, pd.DataFrame):
-        frame = source.copy(deep=False)  # columns are only read, never assigned in place
-        frame.columns = [str(c) for c in frame.columns]
-        label = "the DataFrame"
-        numeric = {c: _is_numeric(frame[c]) for c in frame.columns}
-        plan = _plan_columns(list(frame.columns), coords, elements, id_column, label, numeric)
-        return frame, plan, label, None
-    if not isinstance(source, str | os.PathLike):
-        raise DataError(f"source must be a path or a pandas DataFrame; got {type(source).__name__}")
-    path = Path(source)
-    label = str(source)
-    kind, compressed = _file_kind(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"sample table {label} does not exist")
-    if kind == "parquet":
-        frame = pd.read_parquet(path)
-        frame.columns = [str(c) for c in frame.columns]
-        numeric = {c: _is_numeric(frame[c]) for c in frame.columns}
-        plan = _plan_columns(list(frame.columns), coords, elements, id_column, label, numeric)
-        return frame, plan, label, path.name
-    sep = _sniff_sep(path, compressed)
-    header = [str(c) for c in pd.read_csv(path, sep=sep, nrows=0).columns]
-    plan = _plan_columns(header, coords, elements, id_column, label, None)
-    if plan.elements:
-        # Everything but coordinates and elements is text: keeps ids such as "007" intact.
-        keep_num = set(plan.elements) | set(coords.values())
-        dtype = {c: str for c in header if c not in keep_num}
-        frame = pd.read_csv(path, sep=sep, dtype=dtype, low_memory=False)
-    else:
-        dtype = {id_column: str} if id_column is not None else None
-        frame = pd.read_csv(path, sep=sep, dtype=dtype, low_memory=False)
-        numeric = {c: _is_numeric(frame[c]) for c in frame.columns}
-        plan = _plan_columns(header, coords, elements, id_column, label, numeric)
-    return frame, plan, label, path.name
+    planned: list[_Plan] = []
 
+    def text_columns(header: list[str]) -> dict[str, Any] | None:
+        plan = _plan_columns(header, coords, elements, id_column, str(source), None)
+        planned.append(plan)
+        if plan.elements:
+            # Everything but coordinates and elements is text: keeps ids such as "007" intact.
+            keep_num = set(plan.elements) | set(coords.values())
+            return {c: str for c in header if c not in keep_num}
+        return {id_column: str} if id_column is not None else None
 
-def _is_numeric(s: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
+    table = read_table(source, what="sample table", dtype=text_columns)
+    frame, label = table.frame, table.label
+    if planned and planned[0].elements:
+        return frame, planned[0], label, table.name
+    numeric = {c: is_numeric(frame[c]) for c in frame.columns}
+    plan = _plan_columns(list(frame.columns), coords, elements, id_column, label, numeric)
+    return frame, plan, label, table.name
 
 
 # ----------------------------------------------------------------------------- cleaning
@@ -316,19 +257,12 @@ class _Column:
     counts: dict[str, int]
 
 
-def _sentinel_mask(v: np.ndarray, sentinels: np.ndarray) -> np.ndarray:
-    mask = np.zeros(v.shape, dtype=bool)
-    for s in sentinels:
-        mask |= np.isclose(v, s, rtol=1e-9, atol=1e-6)
-    return mask
-
-
 def _clean_column(s: pd.Series, column: str, label: str, sentinels: np.ndarray) -> _Column:
     n = len(s)
     lt = np.full(n, np.nan)  # DL from "<x" cells
     gt = np.zeros(n, dtype=bool)
     unknown_bdl = np.zeros(n, dtype=bool)
-    if _is_numeric(s):
+    if is_numeric(s):
         # copies: pandas may hand out read-only views
         v = np.array(s.to_numpy(dtype="float64", na_value=np.nan), copy=True)
     elif pd.api.types.is_bool_dtype(s.dtype):
@@ -365,7 +299,7 @@ def _clean_column(s: pd.Series, column: str, label: str, sentinels: np.ndarray) 
             v[text_idx[is_gt]] = gt_val[is_gt]
             unknown_bdl[text_idx[unk]] = True
 
-    sentinel = _sentinel_mask(v, sentinels)
+    sentinel = sentinel_mask(v, sentinels)
     v[sentinel] = np.nan
     has_lt = ~np.isnan(lt)
     zero = (v == 0) | unknown_bdl | (has_lt & (lt == 0))
@@ -392,20 +326,6 @@ def _clean_column(s: pd.Series, column: str, label: str, sentinels: np.ndarray) 
         "sentinel": int(sentinel.sum()),
     }
     return _Column(v, dl, bdl, counts)
-
-
-def _coordinate(frame: pd.DataFrame, col: str, role: str, label: str,
-                sentinels: np.ndarray) -> np.ndarray:
-    s = frame[col]
-    v = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    bad = ~np.isfinite(v) | _sentinel_mask(v, sentinels)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        msg = (f"coordinate column {col!r} ({role}) in {label} has {int(bad.sum())} missing or "
-               f"non-numeric values, first {s.iloc[i]!r} at row {i + 1}; every sample needs a "
-               "location")
-        raise DataError(msg)
-    return v
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -476,17 +396,6 @@ def _first_twin(keys: np.ndarray, i: int) -> int:
     """Index of the first earlier row equal to row ``i`` (NaN equals NaN)."""
     same = (keys[:i] == keys[i]) | (np.isnan(keys[:i]) & np.isnan(keys[i]))
     return int(np.flatnonzero(same.all(axis=1))[0])
-
-
-def _text_coord(s: pd.Series) -> np.ndarray:
-    if pd.api.types.is_float_dtype(s.dtype):
-        # integers stored as floats because of gaps print as "5", not "5.0"
-        vals = s.to_numpy(dtype="float64", na_value=np.nan)
-        fin = np.isfinite(vals)
-        if fin.any() and np.all(vals[fin] == np.round(vals[fin])):
-            s = s.astype("Int64")
-    out = s.astype("string").to_numpy(dtype=object, na_value="")
-    return out
 
 
 def _unique_name(name: str, used: set[str]) -> str:
@@ -627,11 +536,10 @@ def read_samples(
 
     frame, plan, label, file_name = _read_table(source, coords, elements, id_column)
     n_read = len(frame)
-    if n_read == 0:
-        raise DataError(f"{label} has no data rows")
 
     # --- coordinates
-    loc = {role: _coordinate(frame, col, role, label, sentinels) for role, col in coords.items()}
+    loc = {role: numbers(frame, col, role, label, sentinels=sentinels,
+                         hint="; every sample needs a location") for role, col in coords.items()}
     if crs_in.is_geographic:
         _check_geographic(crs_in, loc["x"], loc["y"], label)
 
@@ -735,7 +643,7 @@ def read_samples(
         ds_coords["z"] = (SAMPLE_DIM, loc["z"][rows])
     ds_coords["row"] = (SAMPLE_DIM, (rows + 1).astype("int64"))
     if id_column is not None:
-        ds_coords["sample_id"] = (SAMPLE_DIM, _text_coord(frame[id_column].iloc[rows]))
+        ds_coords["sample_id"] = (SAMPLE_DIM, text_values(frame[id_column].iloc[rows]))
     used = set(ds_coords) | set(var_names.values())
     skip = set(plan.elements) | set(plan.ignored) | set(coords.values()) | {id_column}
     for col in frame.columns:
@@ -743,7 +651,7 @@ def read_samples(
             continue
         name = _unique_name(str(col), used)
         used.add(name)
-        ds_coords[name] = (SAMPLE_DIM, _text_coord(frame[col].iloc[rows]))
+        ds_coords[name] = (SAMPLE_DIM, text_values(frame[col].iloc[rows]))
 
     data_vars = {}
     for col, v in values.items():
