@@ -1,4 +1,4 @@
-"""Points, cell indices, distances, negatives and model cards."""
+"""Reading points and model cards (points on grids are tested in test_points.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,7 @@ import pytest
 import xarray as xr
 
 import xprospect as xp
-from xprospect.evidence import (
-    as_points,
-    distance_to_points,
-    points_to_index,
-    rasterize_points,
-    read_points,
-    sample_negatives,
-)
+from xprospect.io import read_points
 from xprospect.models.card import check_card, make_card, normalise
 
 
@@ -40,60 +33,26 @@ def test_read_points_table_and_reproject(tmp_path):
 
 def test_read_points_errors(tmp_path):
     df = pd.DataFrame({"E": [1.0, np.nan], "N": [2.0, 3.0]})
-    with pytest.raises(xp.DataError, match=r"column 'E'.*row 1"):
+    with pytest.raises(xp.DataError, match=r"column 'E' \(x\) in the points table.*row 2"):
         read_points(df, x="E", y="N", crs="EPSG:32750")
-    with pytest.raises(xp.DataError, match="no x column 'X'"):
+    with pytest.raises(xp.DataError, match=r"column 'X' \(for x=\) is not in the points"):
         read_points(df, x="X", y="N", crs="EPSG:32750")
     with pytest.raises(xp.DataError, match="crs="):
         read_points(df.dropna(), x="E", y="N")
+    # the one table reader: a missing file is a DataError and a FileNotFoundError
     with pytest.raises(xp.DataError, match="does not exist"):
+        read_points(tmp_path / "nope.csv", crs="EPSG:4326")
+    with pytest.raises(FileNotFoundError, match=r"nope\.csv"):
         read_points(tmp_path / "nope.csv", crs="EPSG:4326")
 
 
-def test_as_points_from_world(world):
-    pts = as_points(world.deposits)
-    assert pts.sizes["point"] == world.deposits.sizes["deposit"]
-    assert list(pts.point_id.values) == list(world.deposits.deposit_id.values)
-    assert pts.rio.crs == world.samples.rio.crs
-
-
-def test_index_and_rasterize(world, grid_stack):
-    g, stack = grid_stack
-    pts = as_points(world.deposits)
-    idx = points_to_index(pts, g)
-    ys, xs = g.y.values, g.x.values
-    for (r, c), x, y in zip(idx, pts.x.values, pts.y.values, strict=True):
-        assert abs(xs[c] - x) <= 500 and abs(ys[r] - y) <= 500
-    r = rasterize_points(pts, stack)
-    assert r.sum() == len(idx) and r.dims == ("y", "x")
-    far = pts.assign_coords(x=pts.x + 1e6)
-    with pytest.raises(xp.GridError, match="outside the grid"):
-        points_to_index(far, g)
-    assert len(points_to_index(far, g, drop_outside=True)) == 0
-
-
-def test_distance_matches_brute_force(world, grid_stack):
-    _, stack = grid_stack
-    pts = as_points(world.deposits)
-    d = distance_to_points(pts, stack)
-    assert d.chunks is not None  # lazy, on the stack's chunks
-    yy, xx = np.meshgrid(stack.y.values, stack.x.values, indexing="ij")
-    ref = np.min(np.hypot(xx[..., None] - pts.x.values, yy[..., None] - pts.y.values), axis=-1)
-    np.testing.assert_allclose(d.values, ref, rtol=1e-12)
-
-
-def test_negatives_outside_buffer_and_seeded(world, grid_stack):
-    _, stack = grid_stack
-    pts = as_points(world.deposits)
-    a = sample_negatives(stack, pts, 40, buffer=4000.0, seed=3)
-    b = sample_negatives(stack, pts, 40, buffer=4000.0, seed=3)
-    c = sample_negatives(stack, pts, 40, buffer=4000.0, seed=4)
-    assert a.identical(b) and not np.array_equal(a.x.values, c.x.values)
-    d = np.min(np.hypot(a.x.values[:, None] - pts.x.values, a.y.values[:, None] - pts.y.values), 1)
-    assert np.all(d > 4000.0)
-    assert a.attrs["buffer"] == 4000.0 and a.attrs["n"] == 40 and a.attrs["candidates"] > 40
-    with pytest.raises(xp.DataError, match="farther than buffer"):
-        sample_negatives(stack, pts, 40, buffer=1e6, seed=0)
+def test_read_points_keeps_text_ids_and_reads_z(tmp_path):
+    path = tmp_path / "sites.csv"
+    path.write_text("id,E,N,RL,kind\n007,500100,6200000,310,gossan\n8,500200,6200100,305,vein\n")
+    pts = read_points(path, x="E", y="N", z="RL", id="id", crs="EPSG:32750")
+    assert pts.point_id.values.tolist() == ["007", "8"]
+    assert pts.z.values.tolist() == [310.0, 305.0] and pts["kind"].values.tolist()[1] == "vein"
+    assert xp.read_points is read_points
 
 
 def test_card_checks(grid_stack):

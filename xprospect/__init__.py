@@ -23,6 +23,7 @@ from xprospect.io import (
     open_zarr,
     read_drillholes,
     read_geotiff,
+    read_points,
     read_samples,
     to_block_csv,
     to_geotiff,
@@ -35,7 +36,6 @@ _LAZY_SUBMODULES = ("baselines", "evaluate", "evidence", "models", "patches", "s
                     "synthetic3d")
 # Functions of those subpackages offered at the top level, loaded on first access too.
 _LAZY_FUNCTIONS = {
-    "read_points": "xprospect.evidence.labels",
     "select_elements": "xprospect.evidence.selection",
     "make_patches": "xprospect.patches",
 }
@@ -76,6 +76,7 @@ __all__ = [
     "preprocess",
     "read_drillholes",
     "read_geotiff",
+    "read_points",
     "read_samples",
     "stack_elements",
     "synthetic",
