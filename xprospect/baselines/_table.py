@@ -1,7 +1,8 @@
-"""Stacks as cell tables: validation, the cell x element matrix, masks and labelled cells.
+"""Stacks as cell tables: validation, the cell x element matrix and masks.
 
 Fitting reads a table of cells, which is a global operation: these helpers compute lazy
-input. Prediction never goes through here (it runs per chunk).
+input. Prediction never goes through here (it runs per chunk). The cells of labelled points
+and their buffers are :mod:`xprospect.points`'s.
 """
 
 from __future__ import annotations
@@ -71,51 +72,3 @@ def grid_mask(mask: Any, stack: xr.DataArray, spatial: tuple[str, ...], what: st
             raise DataError(f"{what} must be boolean (or 0/1); got dtype {m.dtype}")
         m = np.nan_to_num(m.astype(float)) > 0
     return m.ravel()
-
-
-def default_buffer(stack: xr.DataArray) -> float:
-    """Two cells' width: the default distance kept around known deposits."""
-    geom = grid_geometry(stack)
-    return 2.0 * max(abs(s) for s in geom.step)
-
-
-def grid_template(stack: xr.DataArray, spatial: tuple[str, ...]) -> xr.Dataset:
-    """Return a data-free Dataset with the stack's grid coordinates and CRS."""
-    from xprospect._dims import get_crs, write_crs
-
-    out = xr.Dataset(coords={d: stack[d] for d in spatial})
-    crs = get_crs(stack)
-    return write_crs(out, crs) if crs is not None else out
-
-
-def point_cells(points: Any, stack: xr.DataArray, spatial: tuple[str, ...],
-                buffer: float = 0.0) -> tuple[np.ndarray, int]:
-    """Flat indices of cells holding a point (or within ``buffer`` of one), and # outside."""
-    from xprospect.evidence.labels import as_points, distance_to_points, points_to_index
-
-    pts = as_points(points)
-    template = grid_template(stack, spatial)
-    shape = tuple(stack.sizes[d] for d in spatial)
-    if buffer > 0:
-        dist = np.asarray(distance_to_points(pts, template).values)
-        flat = np.flatnonzero(dist.ravel() <= buffer)
-        idx = points_to_index(pts, template, drop_outside=True)
-        return flat, int(pts.sizes["point"] - len(idx))
-    idx = points_to_index(pts, template, drop_outside=True)
-    flat = np.unique(np.ravel_multi_index(tuple(idx.T), shape)) if len(idx) else np.zeros(0, int)
-    return flat, int(pts.sizes["point"] - len(idx))
-
-
-def cells_to_points(flat: np.ndarray, stack: xr.DataArray, spatial: tuple[str, ...],
-                    prefix: str) -> xr.Dataset:
-    """Cell centres of flat indices as a ``point`` Dataset (with the stack's CRS)."""
-    from xprospect._dims import get_crs, write_crs
-
-    shape = tuple(stack.sizes[d] for d in spatial)
-    ij = np.unravel_index(flat, shape)
-    coords: dict[str, Any] = {d: ("point", np.asarray(stack[d].values, "float64")[ij[a]])
-                              for a, d in enumerate(spatial)}
-    coords["point_id"] = ("point", np.array([f"{prefix}{i}" for i in range(len(flat))]))
-    out = xr.Dataset(coords=coords)
-    crs = get_crs(stack)
-    return write_crs(out, crs) if crs is not None else out

@@ -28,7 +28,8 @@ class GaussianMixtureDetector(AnomalyDetector):
     max_cells : int or None
         Fit on at most this many normal cells, drawn at random.
     buffer : float, optional
-        Cells within this distance of ``labels`` points are not normal (default two cells).
+        Cells within this distance of ``labels`` points are not normal (default
+        :func:`xprospect.points.default_buffer`: one cell width).
     seed : int
         Random seed (``fit(seed=)`` overrides it).
 
@@ -91,7 +92,8 @@ class IsolationForestDetector(AnomalyDetector):
     max_cells : int or None
         Fit on at most this many normal cells, drawn at random.
     buffer : float, optional
-        Cells within this distance of ``labels`` points are not normal (default two cells).
+        Cells within this distance of ``labels`` points are not normal (default
+        :func:`xprospect.points.default_buffer`: one cell width).
     seed : int
         Random seed (``fit(seed=)`` overrides it).
 

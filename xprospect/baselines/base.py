@@ -18,20 +18,28 @@ import xarray as xr
 from sklearn.base import BaseEstimator
 
 from xprospect._dims import ELEMENT_DIM, get_crs, write_crs
-from xprospect.baselines._table import (
-    cell_table,
-    cells_to_points,
-    check_stack,
-    default_buffer,
-    element_names,
-    grid_mask,
-    point_cells,
-)
+from xprospect.baselines._table import cell_table, check_stack, element_names, grid_mask
 from xprospect.exceptions import DataError, ModelCardError
+from xprospect.points import (
+    cells_near_points,
+    cells_to_points,
+    default_buffer,
+    point_cells,
+    sample_negatives,
+)
 
 __all__ = ["AnomalyDetector", "BaselineModel", "SupervisedModel"]
 
 log = logging.getLogger(__name__)
+
+
+def _label_cells(points: Any, stack: xr.DataArray, buffer: float | None
+                 ) -> tuple[np.ndarray, int]:
+    """Return the unique flat cells holding a point (or within ``buffer``), and # off grid."""
+    cells = point_cells(points, stack, require=False)
+    if buffer:
+        return cells_near_points(points, stack, buffer), cells.n_outside
+    return np.unique(cells.flat), cells.n_outside
 
 
 class BaselineModel(BaseEstimator, metaclass=ABCMeta):
@@ -171,7 +179,7 @@ class AnomalyDetector(BaselineModel):
             report["normal_mask_cells"] = int(use.sum())
         if labels is not None:
             buffer = self.buffer if self.buffer is not None else default_buffer(stack)
-            near, outside = point_cells(labels, stack, spatial, buffer=buffer)
+            near, outside = _label_cells(labels, stack, buffer)
             before = int(use.sum())
             use[near] = False
             report.update(buffer=float(buffer), excluded_near_labels=before - int(use.sum()),
@@ -212,7 +220,7 @@ class SupervisedModel(BaselineModel):
         Positives are the cells holding a ``labels`` point, widened to every cell within
         ``self.positive_buffer`` of one, or the True cells of a boolean label map.
         Negatives are ``negatives`` points when given, else ``self.n_negatives`` cells drawn
-        with :func:`xprospect.evidence.labels.sample_negatives` farther than ``self.buffer``
+        with :func:`xprospect.points.sample_negatives` farther than ``self.buffer``
         from every positive (MaxEnt instead draws background cells anywhere). ``normal``
         restricts where negatives or background are drawn. Computes lazy input.
 
@@ -233,8 +241,6 @@ class SupervisedModel(BaselineModel):
         -------
         self
         """
-        from xprospect.evidence.labels import sample_negatives
-
         what = f"{type(self).__name__}.fit"
         if labels is None:
             raise DataError(f"{what} needs labels= (known deposit points or a boolean map)")
@@ -245,9 +251,9 @@ class SupervisedModel(BaselineModel):
         if isinstance(labels, xr.DataArray):
             pos = np.flatnonzero(grid_mask(labels, stack, spatial, "labels"))
             report["labels_outside_grid"] = 0
-            label_pts = cells_to_points(pos, stack, spatial, "L")
+            label_pts = cells_to_points(pos, stack, "L")
         else:
-            pos, outside = point_cells(labels, stack, spatial, buffer=self.positive_buffer)
+            pos, outside = _label_cells(labels, stack, self.positive_buffer)
             report["labels_outside_grid"] = outside
             label_pts = labels
         n_invalid = int((~valid[pos]).sum())
@@ -260,7 +266,7 @@ class SupervisedModel(BaselineModel):
         if normal is not None:
             allowed &= grid_mask(normal, stack, spatial, "normal")
         if negatives is not None:
-            neg, out_n = point_cells(negatives, stack, spatial)
+            neg, out_n = _label_cells(negatives, stack, 0.0)
             neg = neg[allowed[neg]]
             report["negatives_outside_grid"] = out_n
             report["negatives_source"] = "given"
@@ -271,11 +277,11 @@ class SupervisedModel(BaselineModel):
             report["negatives_source"] = "random background cells"
         else:
             buffer = self.buffer if self.buffer is not None else default_buffer(stack)
-            pts = cells_to_points(pos, stack, spatial, "L") if self.positive_buffer else label_pts
+            pts = cells_to_points(pos, stack, "L") if self.positive_buffer else label_pts
             shape = tuple(stack.sizes[d] for d in spatial)
             negs = sample_negatives(stack, pts, self._n_negatives(pos.size), buffer=buffer,
                                     seed=seed, mask=allowed.reshape(shape))
-            neg, _ = point_cells(negs, stack, spatial)
+            neg, _ = _label_cells(negs, stack, 0.0)
             report.update(negatives_source="sample_negatives", buffer=float(buffer))
         if neg.size < 1:
             raise DataError(f"{what}: no negative/background cells with every element finite")

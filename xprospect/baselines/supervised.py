@@ -103,7 +103,8 @@ class RandomForestModel(SupervisedModel):
     n_negatives : int, optional
         Negatives drawn (default ``max(10 * positives, 200)``).
     buffer : float, optional
-        Negatives lie farther than this from every positive (default two cells).
+        Negatives lie farther than this from every positive (default
+        :func:`xprospect.points.default_buffer`: one cell width).
     positive_buffer : float
         Cells within this distance of a deposit count as positives (0: the deposit's cell).
     seed : int

@@ -316,7 +316,7 @@ def to_block_csv(
 
 
 def _figure(n: int, ncols: int | None):
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # heavy: loaded only when a figure is drawn
 
     ncols = ncols or min(n, 3)
     nrows = math.ceil(n / ncols)
@@ -589,7 +589,7 @@ def to_vtk(
         When pyvista is not installed (``pip install xprospect[vtk]``).
     """
     try:
-        import pyvista as pv
+        import pyvista as pv  # the optional ``vtk`` extra
     except ImportError as err:
         raise ImportError("to_vtk needs pyvista, an optional extra: "
                           "pip install xprospect[vtk]") from err

@@ -35,6 +35,7 @@ from xprospect.io.desurvey import TOL, composite, desurvey, directions, hole_cod
 from xprospect.io.samples import (
     _ELEMENTS,
     _TO_PPM,
+    _UNIT_ALIASES,
     _check_options,
     _clean_column,
     _plan_columns,
@@ -458,8 +459,6 @@ def _assay_values(frame, roles, label, keep, opts):
         if unit == "unknown" and default_unit is not None:
             u = default_unit.get(col) if isinstance(default_unit, Mapping) else default_unit
             if u is not None:
-                from xprospect.io.samples import _UNIT_ALIASES
-
                 unit = _UNIT_ALIASES.get(str(u).lower())
                 if unit is None:
                     raise DataError(f"assay_units for column {col!r} must be one of "

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from xprospect._torch import import_torch
+from xprospect.exceptions import DataError
 from xprospect.patches.augment import augment_patch, augment_rng, centre_crop
 
 torch = import_torch()
@@ -46,8 +47,6 @@ class PatchDataset(torch.utils.data.Dataset):
         if self.crop is not None:
             if len(self.crop) != patches.plan.ndim or any(
                     c > s for c, s in zip(self.crop, patches.plan.size, strict=True)):
-                from xprospect.exceptions import DataError
-
                 raise DataError(f"crop {self.crop} must have one size per axis, each no larger "
                                 f"than the patch size {patches.plan.size}")
         self.seed = int(seed)

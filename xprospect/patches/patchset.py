@@ -19,6 +19,7 @@ from xprospect.patches.extract import (
     window_has_nan,
 )
 from xprospect.patches.plan import PatchPlan, plan_around_points
+from xprospect.points import as_points, default_buffer, points_to_index, sample_negatives
 
 __all__ = ["NAN_POLICIES", "PatchSet", "make_patches"]
 
@@ -160,7 +161,7 @@ class PatchSet:
         by ``(seed, epoch, index)``; call ``dataset.set_epoch(e)`` each epoch. Without
         ``augment`` the crop is centred. ``crop`` defaults to the PatchSet's ``crop``.
         """
-        from xprospect.patches._torchdata import PatchDataset
+        from xprospect.patches._torchdata import PatchDataset  # imports torch (heavy)
 
         c = self.crop if crop is None else tuple(
             int(v) for v in np.broadcast_to(np.asarray(crop), (self.plan.ndim,)))
@@ -168,16 +169,8 @@ class PatchSet:
 
 
 def _points_inside(points: xr.Dataset, stack: xr.DataArray) -> np.ndarray:
-    """Boolean: the point falls in a grid cell (same rounding as ``points_to_index``)."""
-    geom = grid_geometry(stack)
-    ok = np.ones(points.sizes["point"], dtype=bool)
-    for d, o, s, n in zip(geom.dims, geom.origin, geom.step, geom.shape, strict=True):
-        if d not in points.coords:
-            raise DataError(f"the grid is {geom.ndim}-D but the points have no {d!r} coordinate")
-        v = np.asarray(points[d].values, dtype="float64")
-        i = np.floor((v - o) / s + 0.5) if s != 0 else np.zeros(v.shape)
-        ok &= (i >= 0) & (i < n)
-    return ok
+    """Boolean: the point falls in a grid cell (:func:`xprospect.points.points_to_index`)."""
+    return points_to_index(points, stack)[1]
 
 
 def make_patches(stack: xr.DataArray, *, positives: Any, negatives: int | Any = 225,
@@ -212,7 +205,8 @@ def make_patches(stack: xr.DataArray, *, positives: Any, negatives: int | Any = 
         Windows per deposit.
     buffer : float, optional
         Exclusion distance (CRS units) of negatives from every deposit; default the window
-        edge, ``max(size) * max(resolution)``, so that no negative window holds a deposit.
+        edge, ``max(size) * max(resolution)`` (:func:`xprospect.points.default_buffer` with
+        ``window=size``), so that no negative window holds a deposit.
     crop : int or sequence of int, optional
         Default crop of :meth:`PatchSet.torch_dataset` (e.g. 224 for 256 patches).
     edge : {"shift", "drop", "pad"}
@@ -236,8 +230,6 @@ def make_patches(stack: xr.DataArray, *, positives: Any, negatives: int | Any = 
         ``nan_windows``, ``nan_dropped``, ``nan_filled``, plus ``points_outside``, ``buffer``
         and the policies; the same summary is logged at INFO on ``xprospect.patches``.
     """
-    from xprospect.evidence.labels import as_points, points_to_index, sample_negatives
-
     stack = _as_stack(stack)
     geom = grid_geometry(stack)
     if edge not in ("shift", "drop", "pad"):
@@ -245,23 +237,21 @@ def make_patches(stack: xr.DataArray, *, positives: Any, negatives: int | Any = 
     if nan not in NAN_POLICIES:
         raise DataError(f"nan={nan!r}; expected one of {NAN_POLICIES}")
     sz = tuple(int(s) for s in np.broadcast_to(np.asarray(size), (geom.ndim,)))
-    pos = as_points(positives)
-    inside = _points_inside(pos, stack)
-    pos_in = pos.isel(point=np.flatnonzero(inside))
-    if pos_in.sizes["point"] == 0:
+    pos = as_points(positives, like=stack)
+    pidx, inside = points_to_index(pos, stack)
+    if not inside.any():
         raise DataError(f"none of the {pos.sizes['point']} positive points lies on the grid")
-    pidx = points_to_index(pos_in, stack)
+    pidx = pidx[inside]
     plan_p = plan_around_points(geom, pidx, size=sz, jitter=jitter, n_per_point=n_per_positive,
                                 label=1, groups=np.flatnonzero(inside), edge=edge, seed=seed)
     if buffer is None:
-        buffer = float(max(sz) * max(abs(s) for s in geom.step))
+        buffer = default_buffer(stack, window=sz)
     if isinstance(negatives, (int, np.integer)) and not isinstance(negatives, bool):
         neg = sample_negatives(stack, pos, int(negatives), buffer=buffer, seed=seed, mask=mask)
     else:
-        neg = as_points(negatives)
-    neg_inside = _points_inside(neg, stack)
-    neg_in = neg.isel(point=np.flatnonzero(neg_inside))
-    nidx = points_to_index(neg_in, stack) if neg_in.sizes["point"] else np.zeros((0, geom.ndim))
+        neg = as_points(negatives, like=stack)
+    nidx, neg_inside = points_to_index(neg, stack)
+    nidx = nidx[neg_inside]
     plan_n = plan_around_points(geom, nidx, size=sz, jitter=0, n_per_point=1, label=0,
                                 groups=np.full(len(nidx), -1), edge=edge, seed=seed)
     report: dict[str, Any] = {
