@@ -36,9 +36,9 @@ import xarray as xr
 import xprospect as xp
 from xprospect.baselines import GaussianMixtureDetector, MaxEntModel
 from xprospect.evaluate import spatial_block_folds
-from xprospect.evidence.labels import distance_to_points
 from xprospect.evidence.normal import normal_mask
 from xprospect.models import VAE, ConvAutoencoder
+from xprospect.points import distance_to_points
 from xprospect.train.anomaly import fit_anomaly, fit_stoad
 
 FOLDER = "wa_katanning_stream_sediment_au"
@@ -55,8 +55,8 @@ def load(data_dir: Path) -> tuple[xr.DataArray, xr.Dataset]:
     samples = xp.read_samples(folder / "area1_sediment_au_dedup.csv", x="X", y="Y",
                               crs="EPSG:4326", to_crs=CRS,
                               elements=[f"{e}_ppm" for e in ELEMENTS])
-    sites = xp.evidence.read_points(folder / "area1_sediment_au_site.csv", x="X", y="Y",
-                                    crs="EPSG:4326", to_crs=CRS, id="SITE_CODE")
+    sites = xp.read_points(folder / "area1_sediment_au_site.csv", x="X", y="Y",
+                          crs="EPSG:4326", to_crs=CRS, id="SITE_CODE")
     grid = xp.make_grid(like=samples, resolution=RESOLUTION, pad=2 * RESOLUTION)
     maps = samples.prospect.idw(like=grid, k=12, radius=RADIUS, elements=ELEMENTS)
     stack = (maps.prospect.clr(elements=ELEMENTS).prospect.transform("zscore")

@@ -10,7 +10,8 @@ import pytest
 
 import xprospect as xp
 from xprospect.evidence import inside_mesh, mesh_open_edges
-from xprospect.synthetic3d import ELEMENTS_3D, orebody_world
+from xprospect.synthetic import ELEMENTS_3D, OrebodyWorld, SurveyWorld
+from xprospect.synthetic import orebody as orebody_world
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +107,18 @@ def test_read_by_the_drillhole_reader(world):
     ref = world.samples()
     np.testing.assert_allclose(np.sort(comp.z.values), np.sort(ref.z.values), atol=1e-6)
     np.testing.assert_allclose(np.sort(comp.Au.values), np.sort(ref.Au.values), rtol=1e-9)
+
+
+def test_old_synthetic_names_warn_and_resolve():
+    with pytest.warns(FutureWarning, match=r"xprospect\.synthetic\.orebody$"):
+        from xprospect.synthetic3d import orebody_world as old
+    assert old is xp.synthetic.orebody
+    with pytest.warns(FutureWarning, match="OrebodyWorld"):
+        assert xp.synthetic3d.World3D is OrebodyWorld
+    with pytest.warns(FutureWarning, match="SurveyWorld"):
+        assert xp.synthetic.SyntheticWorld is SurveyWorld
+    with pytest.warns(FutureWarning, match="OrebodyWorld"):
+        assert xp.synthetic.World3D is OrebodyWorld
+    assert isinstance(xp.synthetic.survey(seed=0, n_samples=20), SurveyWorld)
+    with pytest.raises(AttributeError):
+        xp.synthetic.nothing  # noqa: B018

@@ -1,4 +1,4 @@
-"""Synthetic survey worlds with known truth, shared by tests, examples, benchmarks and the demo.
+"""Synthetic survey worlds (2-D, stream sediments) with known truth: :func:`survey`.
 
 A world is a stream-sediment-like survey: sample sites clustered along random
 drainage lines (plus a sparse scatter), correlated lognormal multi-element
@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from xprospect._dims import write_crs
 
-__all__ = ["DEFAULT_ELEMENTS", "SyntheticWorld", "orebody", "survey"]
+__all__ = ["DEFAULT_ELEMENTS", "SurveyWorld", "survey"]
 
 DEFAULT_ELEMENTS: tuple[str, ...] = (
     "Au", "Ag", "As", "Sb", "Hg", "Cu", "Pb", "Zn",
@@ -77,7 +76,7 @@ def _smooth_field(rng: np.random.Generator, scale: float, n_waves: int = 24) -> 
 
 
 @dataclass
-class SyntheticWorld:
+class SurveyWorld:
     """A synthetic survey with its known truth.
 
     Attributes
@@ -173,7 +172,7 @@ def survey(
     noise: float = 0.1,
     halo_width: float | None = None,
     known_fraction: float = 0.5,
-) -> SyntheticWorld:
+) -> SurveyWorld:
     """Generate a synthetic stream-sediment survey with hidden, zoned deposits.
 
     Parameters
@@ -199,7 +198,7 @@ def survey(
 
     Returns
     -------
-    SyntheticWorld
+    SurveyWorld
 
     Examples
     --------
@@ -237,7 +236,7 @@ def survey(
                 "deposit_id": ("deposit", np.array(dep_names, dtype=object))},
     )
     deposits = write_crs(deposits, crs)
-    world = SyntheticWorld(
+    world = SurveyWorld(
         samples=xr.Dataset(), deposits=deposits, crs=crs, bounds=tuple(bounds),  # type: ignore[arg-type]
         elements=elements, _log_background=log_bg, _lith=lith, _halo=halos, _dep_xy=dep_xy,
         _dep_strength=strength, _base_width=base_width,
@@ -256,22 +255,3 @@ def survey(
     )
     world.samples = write_crs(samples, crs)
     return world
-
-
-def orebody(seed: int = 0, **kwargs: Any) -> Any:
-    """Make a synthetic drilled volume with a buried orebody and zoned halos (3-D).
-
-    The 3-D twin of :func:`survey`: collars, surveys and assays of drillholes through a
-    lens-shaped orebody with front and tail halos, a fault surface and the ore wireframe.
-    See :func:`xprospect.synthetic3d.orebody_world` for the parameters.
-
-    Examples
-    --------
-    >>> import xprospect as xp
-    >>> world = xp.synthetic.orebody(seed=0, n_holes=12)
-    >>> len(world.collar)
-    12
-    """
-    from xprospect.synthetic3d import orebody_world
-
-    return orebody_world(seed, **kwargs)
