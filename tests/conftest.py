@@ -1,13 +1,15 @@
-"""Shared fixtures: the synthetic world, real data location, dask clusters."""
+"""Shared fixtures: the synthetic world, real data location, backends and data on them."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+import xarray as xr
 
 import xprospect as xp
 
@@ -50,3 +52,37 @@ def world():
 def backend(request) -> str:
     """Run a test on in-memory numpy data and on dask with uneven chunks."""
     return request.param
+
+
+#: Dask chunks of the ``backend`` fixture: uneven (they divide no test grid side), so every
+#: dask test meets partial edge chunks.
+UNEVEN_CHUNKS = {"z": 3, "y": 5, "x": 7, "sample": 37, "point": 11}
+
+
+@pytest.fixture
+def to_backend(backend) -> Callable[..., xr.Dataset | xr.DataArray]:
+    """Return ``convert(obj, chunks=None)``: ``obj`` as is on numpy, chunked on dask.
+
+    Without ``chunks``, the dims of ``obj`` found in :data:`UNEVEN_CHUNKS` are chunked.
+    """
+
+    def convert(obj, chunks=None):
+        if backend == "numpy":
+            return obj
+        spec = chunks or {d: c for d, c in UNEVEN_CHUNKS.items() if d in obj.dims}
+        return obj.chunk(spec)
+
+    return convert
+
+
+@pytest.fixture(scope="session")
+def world_maps(world) -> xr.Dataset:
+    """IDW maps (1 km cells) of the shared world, in memory (do not modify them)."""
+    grid = xp.make_grid(like=world.samples, resolution=1000.0)
+    return world.samples.prospect.idw(like=grid, k=8).compute()
+
+
+@pytest.fixture
+def world_stack(world_maps, to_backend) -> xr.DataArray:
+    """An (element, y, x) stack of Au, Cu and As on the ``backend`` (dask: uneven chunks)."""
+    return to_backend(world_maps).prospect.stack(["Au", "Cu", "As"])

@@ -8,7 +8,6 @@ import math
 import sys
 from pathlib import Path
 
-import dask
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,7 +27,7 @@ from xprospect.io import (
     to_vtk,
 )
 from xprospect.io.blockmodel import distance_to_samples, section_profile, vtk_arrays
-from xprospect.testing import assert_georef_equal
+from xprospect.testing import assert_georef_equal, raise_if_dask_computes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "asv_bench"))
 
@@ -53,13 +52,6 @@ def _survey(hole, depths, dips, azs):
 def _direction(dip, az):
     d, a = math.radians(dip), math.radians(az)
     return np.array([math.cos(d) * math.sin(a), math.cos(d) * math.cos(a), math.sin(d)])
-
-
-class _NoCompute:
-    """A dask scheduler that fails: proves a function stayed lazy."""
-
-    def __call__(self, *args, **kwargs):
-        raise AssertionError("dask computed where it should stay lazy")
 
 
 # ---- desurvey: exact answers ------------------------------------------------------------------
@@ -455,7 +447,7 @@ def test_mask_distance_against_brute_force(block, chunks):
     s, b = block
     if chunks is not None:
         b = b.chunk(dict(zip(("z", "y", "x"), chunks, strict=True)))
-        with dask.config.set(scheduler=_NoCompute()):
+        with raise_if_dask_computes():
             out = mask_distance(b, s, max_distance=800.0)
     else:
         out = b.prospect.mask_distance(s, max_distance=800.0)

@@ -25,9 +25,8 @@ def survey():
 
 
 @pytest.fixture
-def maps(survey, backend):
-    m = survey[1]
-    return m.chunk(GRID_CHUNKS) if backend == "dask" else m
+def maps(survey, to_backend):
+    return to_backend(survey[1], GRID_CHUNKS)
 
 
 def _assert_georef(result: xr.Dataset, expected: xr.Dataset) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import dask
 import dask.array as da
 import numpy as np
 import pytest
@@ -26,7 +25,7 @@ from xprospect.patches import (
     plan_random,
     stitch_patches,
 )
-from xprospect.testing import assert_georef_equal
+from xprospect.testing import assert_georef_equal, raise_if_dask_computes
 
 CRS = "EPSG:32750"
 
@@ -291,13 +290,9 @@ def test_dask_stack_not_computed_at_build():
     stack = make_stack(shape=(40, 40)).chunk({"y": 10, "x": 10})
     deposits = points_at(stack, [[20, 20]])
     negs = points_at(stack, [[5, 30]])
-    with dask.config.set(scheduler=_refuse):
+    with raise_if_dask_computes():
         ps = make_patches(stack, positives=deposits, negatives=negs, size=6, nan="keep")
     assert len(ps) == 2 and isinstance(ps.stack.data, da.Array)
-
-
-def _refuse(*args, **kwargs):
-    raise AssertionError("dask computed")
 
 
 # ---- asv benchmark bodies at tiny size ---------------------------------------------------------

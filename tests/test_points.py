@@ -24,6 +24,7 @@ from xprospect.points import (
     rasterize_points,
     sample_negatives,
 )
+from xprospect.testing import raise_if_dask_computes
 
 CRS = "EPSG:32750"
 
@@ -55,13 +56,6 @@ def _pts(x, y, z=None) -> xr.Dataset:
         None if z is None else np.asarray(z, float),
         crs=CRS,
     )
-
-
-@pytest.fixture(scope="module")
-def grid_stack(world):
-    g = xp.make_grid(like=world.samples, resolution=1000.0, chunks=(5, 7))
-    maps = world.samples.prospect.idw(like=g, k=8)
-    return g, maps.prospect.stack(["Au", "Cu", "As"])
 
 
 # ---------------------------------------------------------------- building points
@@ -142,8 +136,8 @@ def test_zero_step_axis_holds_every_point(axis):
     assert np.isfinite(distance_to_points(_pts(far["x"], far["y"], far["z"]), g).values).all()
 
 
-def test_index_on_world(world, grid_stack):
-    g, stack = grid_stack
+def test_index_on_world(world, world_stack):
+    g = stack = world_stack
     pts = as_points(world.deposits)
     idx, inside = points_to_index(pts, g)
     assert inside.all()
@@ -188,11 +182,12 @@ def test_distance_matches_brute_force_2d_3d(chunks):
         assert d.dims == g.dims and d.rio.crs.to_epsg() == 32750
 
 
-def test_distance_lazy_on_the_stack_chunks(world, grid_stack):
-    _, stack = grid_stack
+def test_distance_lazy_on_the_stack_chunks(world, world_stack, backend):
+    stack = world_stack
     pts = as_points(world.deposits)
-    d = distance_to_points(pts, stack)
-    assert d.chunks is not None
+    with raise_if_dask_computes():
+        d = distance_to_points(pts, stack)
+    assert (d.chunks is not None) == (backend == "dask")
     yy, xx = np.meshgrid(stack.y.values, stack.x.values, indexing="ij")
     ref = np.min(np.hypot(xx[..., None] - pts.x.values, yy[..., None] - pts.y.values), axis=-1)
     np.testing.assert_allclose(d.values, ref, rtol=1e-12)
@@ -235,8 +230,8 @@ def test_default_buffer_keeps_the_deposit_out_of_every_negative(ndim):
             assert not (np.abs(centres - idx).max(axis=1) <= window // 2).any()
 
 
-def test_negatives_outside_buffer_and_seeded(world, grid_stack):
-    _, stack = grid_stack
+def test_negatives_outside_buffer_and_seeded(world, world_stack):
+    stack = world_stack
     pts = as_points(world.deposits)
     a = sample_negatives(stack, pts, 40, buffer=4000.0, seed=3)
     b = sample_negatives(stack, pts, 40, buffer=4000.0, seed=3)

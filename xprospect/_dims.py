@@ -71,11 +71,6 @@ def check_same_crs(a: CRS, b: CRS, what_a: str, what_b: str) -> None:
         raise CRSError(msg)
 
 
-def is_voxel(obj: xr.Dataset | xr.DataArray) -> bool:
-    """Return True when ``obj`` has a ``z`` grid dimension."""
-    return "z" in obj.dims
-
-
 @dataclass(frozen=True)
 class GridGeometry:
     """Regular, axis-aligned grid geometry read off coordinates at cell centres.
