@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 from xprospect import preprocess, synthetic
 from xprospect._version import __version__
 from xprospect.accessor import ProspectAccessor
@@ -42,8 +44,6 @@ _LAZY_FUNCTIONS = {
 
 
 def __getattr__(name: str):
-    import importlib
-
     if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"xprospect.{name}")
     if name in _LAZY_FUNCTIONS:

@@ -62,7 +62,7 @@ class GaussianMixtureDetector(AnomalyDetector):
         self.seed = seed
 
     def _fit_table(self, x: np.ndarray, y: np.ndarray | None, seed: int) -> None:
-        from sklearn.mixture import GaussianMixture
+        from sklearn.mixture import GaussianMixture  # heavy: loaded when a model is fitted
 
         self.mean_ = x.mean(axis=0)
         sd = x.std(axis=0)
@@ -113,7 +113,7 @@ class IsolationForestDetector(AnomalyDetector):
         self.seed = seed
 
     def _fit_table(self, x: np.ndarray, y: np.ndarray | None, seed: int) -> None:
-        from sklearn.ensemble import IsolationForest
+        from sklearn.ensemble import IsolationForest  # heavy: loaded when a model is fitted
 
         self.forest_ = IsolationForest(
             n_estimators=self.n_estimators, max_samples=self.max_samples,

@@ -70,7 +70,7 @@ class MaxEntModel(SupervisedModel):
         return self.n_background
 
     def _fit_table(self, x: np.ndarray, y: np.ndarray | None, seed: int) -> None:
-        import elapid
+        import elapid  # heavy optional dependency: only MaxEnt needs it
 
         valid = {"linear", "quadratic", "product", "hinge", "threshold"}
         bad = [f for f in self.feature_types if f not in valid]
@@ -129,7 +129,7 @@ class RandomForestModel(SupervisedModel):
         self.seed = seed
 
     def _fit_table(self, x: np.ndarray, y: np.ndarray | None, seed: int) -> None:
-        from sklearn.ensemble import RandomForestClassifier
+        from sklearn.ensemble import RandomForestClassifier  # heavy: loaded when fitted
 
         self.forest_ = RandomForestClassifier(
             n_estimators=self.n_estimators, max_depth=self.max_depth,
@@ -185,6 +185,7 @@ class SVMModel(SupervisedModel):
         self.seed = seed
 
     def _fit_table(self, x: np.ndarray, y: np.ndarray | None, seed: int) -> None:
+        # heavy sklearn modules, loaded only when an SVM is fitted
         from sklearn.calibration import CalibratedClassifierCV
         from sklearn.model_selection import StratifiedKFold
         from sklearn.pipeline import make_pipeline

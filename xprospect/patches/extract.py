@@ -15,6 +15,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import dask
 import numpy as np
 import xarray as xr
 
@@ -140,8 +141,6 @@ class _Gatherer:
         self.cache = {}
 
     def _load(self, need: dict[tuple[int, ...], None]) -> None:
-        import dask
-
         keys = list(need)
         todo = [key for key in keys if key not in self.cache]
         got = dask.compute(*[self.data.blocks[(0, *key)] for key in todo]) if todo else ()
