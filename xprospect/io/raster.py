@@ -332,6 +332,8 @@ def read_geotiff(path: str | os.PathLike, *, chunks: Any = None,
         file_tags = src.tags()
         band_tags = [src.tags(i) for i in src.indexes]
     raster = rioxarray.open_rasterio(path, chunks=_read_chunks(chunks), masked=True)
+    if not isinstance(raster, xr.DataArray):
+        raise DataError(f"{path} holds several subdatasets; read a single-raster GeoTIFF")
     if "x" not in raster.coords or "y" not in raster.coords:
         raise GridError(f"{path} has no regular x/y coordinates (a rotated or ungeoreferenced "
                         "raster); warp it to a north-up grid first")

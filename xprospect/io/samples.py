@@ -23,6 +23,7 @@ import xarray as xr
 from pyproj import CRS, Transformer
 
 from xprospect._dims import SAMPLE_DIM, parse_crs, write_crs
+from xprospect._json import dumps
 from xprospect.exceptions import CRSError, DataError
 from xprospect.io._columns import (
     check_columns,
@@ -685,7 +686,7 @@ def read_samples(
         "dropped_columns": [str(c) for c in dropped],
         "ignored_columns": [str(c) for c in plan.ignored],
     }
-    ds.attrs[REPORT_ATTR] = json.dumps(report)
+    ds.attrs[REPORT_ATTR] = dumps(report, nonfinite="keep")
     ds = write_crs(ds, crs_out if crs_out is not None else crs_in)
 
     n_bdl = sum(c.counts["below_detection"] for c in cleaned.values())

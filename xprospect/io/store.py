@@ -164,8 +164,10 @@ def to_zarr(
         # zarr warns that consolidated metadata is not (yet) in the v3 spec; xarray
         # and zarr-python read it, and it saves one request per array on opening
         warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
-        result = out.to_zarr(store, mode=mode, compute=compute, consolidated=True,
-                             zarr_format=3)
+        # one call for both values of compute (xarray types them as two overloads)
+        options: dict[str, Any] = {"mode": mode, "compute": compute, "consolidated": True,
+                                   "zarr_format": 3}
+        result = out.to_zarr(store, **options)
     return None if compute else result
 
 

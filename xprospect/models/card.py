@@ -126,9 +126,9 @@ def check_card(card: Mapping[str, Any], stack: xr.DataArray) -> None:
         want_crs = CRS.from_user_input(card["crs"])
         crs = get_crs(stack)
         if crs is None or not crs.equals(want_crs, ignore_axis_order=True):
-            have = "none" if crs is None else crs.to_string()
+            have_crs = "none" if crs is None else crs.to_string()
             msg = (f"the model was trained in CRS {want_crs.to_string()}; the stack's CRS is "
-                   f"{have}")
+                   f"{have_crs}")
             raise ModelCardError(msg)
 
 

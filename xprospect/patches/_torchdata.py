@@ -12,11 +12,14 @@ from xprospect.exceptions import DataError
 from xprospect.patches.augment import augment_patch, augment_rng, centre_crop
 
 torch = import_torch()
+# torch is imported through a function (with an error naming the extra), so the base class
+# is bound to a name here for type checkers
+_TorchDataset: Any = torch.utils.data.Dataset
 
 __all__ = ["PatchDataset"]
 
 
-class PatchDataset(torch.utils.data.Dataset):
+class PatchDataset(_TorchDataset):
     """Patches of a :class:`~xprospect.patches.PatchSet` as ``(tensor (C, *crop), label)`` pairs.
 
     Item ``i`` of epoch ``e`` is augmented with the generator

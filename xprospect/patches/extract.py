@@ -85,7 +85,7 @@ class _Gatherer:
         self.dask = _is_dask(data)
         if self.dask and len(data.chunks[0]) > 1:
             data = data.rechunk({0: -1})
-        self.data = data if self.dask else np.asarray(data)
+        self.data: Any = data if self.dask else np.asarray(data)
         self.nc = int(data.shape[0])
         self.cache: dict[tuple[int, ...], np.ndarray] = {}
         if self.dask:

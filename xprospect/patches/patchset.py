@@ -276,5 +276,7 @@ def make_patches(stack: xr.DataArray, *, positives: Any, negatives: int | Any = 
     log.info("patches: %d positive, %d negative windows of %s cells; policies: %s",
              report["n_positive"], report["n_negative"], sz,
              json.dumps({k: report[k] for k in ("positives", "negatives")}))
+    crop_t = None if crop is None else tuple(
+        int(c) for c in np.broadcast_to(np.asarray(crop), (geom.ndim,)))
     return PatchSet(plan, stack, pad_value=pad_value,
-                    fill_value=fill_value if nan == "fill" else None, crop=crop, report=report)
+                    fill_value=fill_value if nan == "fill" else None, crop=crop_t, report=report)

@@ -281,20 +281,22 @@ def plan_around_points(geometry: GridGeometry | xr.Dataset | xr.DataArray, index
     geom = as_geometry(geometry)
     nd = geom.ndim
     sz = _size_tuple(size, nd)
-    jit = np.asarray(_size_tuple(np.asarray(jitter) + 1, nd, "jitter + 1")) - 1
+    jit_plus = np.asarray(jitter) + 1
+    jit = np.asarray(_size_tuple(jit_plus.tolist(), nd, "jitter + 1"), dtype="int64") - 1
     idx = np.asarray(index, dtype="int64").reshape(-1, nd)
     if n_per_point < 1:
         raise DataError(f"n_per_point must be >= 1; got {n_per_point}")
     if len(idx) and (np.any(idx < 0) or np.any(idx >= np.asarray(geom.shape))):
         raise GridError("point indices lie outside the grid; drop them first "
-                        "(points_to_index(..., drop_outside=True))")
+                        "(index[inside] of xprospect.points.points_to_index)")
     grp = np.arange(len(idx)) if groups is None else np.asarray(groups, dtype="int64")
     if grp.shape != (len(idx),):
         raise DataError(f"groups has shape {grp.shape}; expected ({len(idx)},)")
     rng = np.random.default_rng(seed)
     pts = np.repeat(idx, n_per_point, axis=0)
     half = np.asarray(sz) // 2
-    offs = rng.integers(-jit, jit + 1, size=(len(pts), nd)) if len(pts) else np.zeros((0, nd))
+    offs = (rng.integers(-jit, jit + 1, size=(len(pts), nd)) if len(pts)
+            else np.zeros((0, nd), dtype="int64"))
     # the point sits at position half - off inside the window: keep it in [0, size - 1]
     offs = np.clip(offs, half - (np.asarray(sz) - 1), half)
     origins = pts + offs.astype("int64") - half

@@ -69,7 +69,7 @@ class _Lens:
         p = np.stack(np.broadcast_arrays(x, y, z), axis=-1).astype("float64") - self.centre
         return p @ self.rot  # (..., 3) coordinates along strike, down dip, across
 
-    def radius(self, x, y, z, grow: float = 0.0, shift: Sequence[float] = (0, 0, 0)
+    def radius(self, x, y, z, grow: float = 0.0, shift: Sequence[float] | np.ndarray = (0, 0, 0)
                ) -> np.ndarray:
         """Normalised radius (1 on the lens surface) of an ellipsoid grown by ``grow`` m."""
         q = self.local(np.asarray(x) - shift[0], np.asarray(y) - shift[1],
@@ -154,7 +154,7 @@ class OrebodyWorld:
     def log10_truth(self, x, y, z, element: str) -> np.ndarray:
         """Noise-free log10 concentration of ``element`` at points (x, y, z)."""
         _, _, _, zone, amp = _PROPS[element]
-        out = np.full(np.broadcast(x, y, z).shape, self._mu[element])
+        out = np.full(np.broadcast(x, y, z).shape, self._mu[element], dtype="float64")
         for f, w in zip(self._lith, self._loads[element], strict=True):
             out += w * f(x, y, z)
         lens = self._lens
