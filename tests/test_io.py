@@ -253,3 +253,37 @@ def test_geotiff_accessor_and_dataarray(survey, tmp_path):
     back = xp.read_geotiff(f)
     assert list(back.data_vars) == ["Cu"]
     _assert_georef(back, maps)
+
+
+# -- the one JSON sanitiser and the mesh reader ---------------------------------------------
+
+
+def test_jsonable_numpy_tables_paths_and_nonfinite(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from xprospect._json import dumps, jsonable
+
+    obj = {1: np.float32(0.5), "n": np.int64(3), "ok": np.bool_(True), "nan": float("nan"),
+           "a": np.arange(3), "t": (np.float64(1.0), None), "p": tmp_path / "x.csv",
+           "df": pd.DataFrame({"k": [1, 2]})}
+    out = jsonable(obj)
+    assert out == {"1": 0.5, "n": 3, "ok": True, "nan": None, "a": [0, 1, 2], "t": [1.0, None],
+                   "p": str(tmp_path / "x.csv"), "df": {"k": [1, 2]}}
+    assert json.loads(dumps(obj)) == out
+    assert np.isnan(jsonable({"x": np.float64("nan")}, nonfinite="keep")["x"])
+    with pytest.raises(TypeError, match="object is not JSON-able"):
+        jsonable({"bad": object()}, strict=True)
+
+
+def test_read_mesh_from_io(tmp_path):
+    trimesh = pytest.importorskip("trimesh")
+    path = tmp_path / "box.stl"
+    trimesh.creation.box(extents=(10, 10, 10)).export(path)
+    mesh = xp.io.read_mesh(path, crs="EPSG:28350")
+    assert len(mesh.faces) == 12 and mesh.metadata["source"] == str(path)
+    with pytest.raises(DataError, match="does not exist"):
+        xp.io.read_mesh(tmp_path / "none.stl")
+    with pytest.raises(DataError, match="holds no triangles"):
+        xp.io.as_mesh(trimesh.Trimesh())
