@@ -41,7 +41,7 @@ from xprospect.io.samples import (
     _plan_columns,
 )
 
-__all__ = ["Drillholes", "composite", "desurvey", "read_drillholes"]
+__all__ = ["Drillholes", "read_drillholes"]
 
 logger = logging.getLogger("xprospect.io")
 
