@@ -10,7 +10,7 @@ from sklearn.metrics import roc_auc_score
 import xprospect as xp
 from xprospect import baselines as B
 from xprospect._dims import write_crs
-from xprospect.evidence.labels import as_points, distance_to_points
+from xprospect.points import as_points, distance_to_points
 from xprospect.testing import assert_georef_equal
 
 MODELS = {
