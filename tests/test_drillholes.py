@@ -582,7 +582,7 @@ def test_babbitt_feet_positive_down_padding_rows(data_dir):
     assert sorted(h.elements) == ["Cu", "Fe", "Ni", "S"] and h.element_attrs["Cu"]["units"] == "pct"
     # depths stored in metres: the deepest interval 3574 ft
     assert h.assay["to"].max() == pytest.approx(3574 * 1200 / 3937)
-    c = h.prospect.composite(length=20 * 1200 / 3937)  # 20 ft composites
+    c = composite(h, length=20 * 1200 / 3937)  # 20 ft composites
     rep = json.loads(c.attrs["composite_report"])
     assert rep["n_empty_dropped"] > 0  # the long unsampled tops
     # positions stay in the CRS's feet: collar elevations 1528-1633 ft, holes < 3600 ft long
