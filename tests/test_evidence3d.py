@@ -1,4 +1,4 @@
-"""3-D evidence layers: balances, halo ratios, factor analysis, meshes, structures, build."""
+"""3-D evidence layers: balances, halo ratios, factor analysis, meshes, structures, recipe."""
 
 from __future__ import annotations
 
@@ -15,18 +15,16 @@ from sklearn.metrics import roc_auc_score
 
 import xprospect as xp
 from xprospect.evidence import (
-    balance,
-    buffer_structures,
-    build,
     distance_to_mesh,
-    distance_to_structures,
-    halo_ratio,
     inside_mesh,
     mesh_open_edges,
     read_mesh,
+    zaozigou_layers,
 )
 from xprospect.evidence._mesh_kernels import tri_dist2
+from xprospect.evidence.proximity import buffer_structures, distance_to_structures
 from xprospect.preprocess import factor_analysis, factor_label
+from xprospect.preprocess.compositional import balance, halo_ratio
 from xprospect.synthetic3d import orebody_world
 from xprospect.testing import assert_georef_equal
 
@@ -315,7 +313,7 @@ def test_buffer_around_a_fault_surface_on_voxels():
     np.testing.assert_array_equal(buf.values, w.fault_distance(xx, yy, zz) <= 30.0)
 
 
-# -- build on the synthetic 3-D world ------------------------------------------------------
+# -- the Zaozigou recipe on the synthetic 3-D world ------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -323,11 +321,11 @@ def world3d():
     return orebody_world(seed=0)
 
 
-def test_build_layers_find_the_orebody(world3d):
+def test_zaozigou_layers_find_the_orebody(world3d):
     w = world3d
     vox = xp.make_voxels(w.bounds, resolution=30, crs=w.crs, chunks=(9, 16, 11))
     block = w.samples().prospect.idw(like=vox, k=16, power=2, radius=150)
-    layers = build(block, structures=w.fault, buffer=30.0)
+    layers = zaozigou_layers(block, structures=w.fault, buffer=30.0)
     assert_georef_equal(layers, vox)
     expected = ["structure_buffer", "halo_ratio", "balance_Au_Ag_Cu_Pb_Zn", "cv_Au",
                 "factor_Sb_Hg"]
@@ -348,11 +346,29 @@ def test_build_layers_find_the_orebody(world3d):
     assert set(np.unique(out["cv_Au"].values[np.isfinite(out["cv_Au"].values)])) <= {0, 1, 2}
 
 
-def test_build_names_missing_elements():
+def test_zaozigou_layers_names_missing_elements():
     vox = xp.make_voxels((0, 0, 0, 30, 30, 30), resolution=10, crs=CRS)
     block = vox.assign({"Cu": (("z", "y", "x"), np.ones((3, 3, 3)))})
     with pytest.raises(xp.DataError, match="As"):
-        build(block)
+        zaozigou_layers(block)
+
+
+def test_old_layer_names_warn_and_point_to_their_new_homes():
+    rng = np.random.default_rng(0)
+    vox = xp.make_voxels((0, 0, 0, 50, 50, 50), resolution=10, crs=CRS)
+    block = vox.assign({e: (("z", "y", "x"), rng.lognormal(size=(5, 5, 5)))
+                        for e in ["As", "Sb", "Hg", "W", "Mo"]})
+    opts = dict(ratio=(["As", "Sb", "Hg"], ["W", "Mo"]), factors=None, balance=None,
+                cv_element=None)
+    with pytest.warns(FutureWarning, match="zaozigou_layers"):
+        old = xp.evidence.build(block, **opts)
+    xr.testing.assert_identical(old, zaozigou_layers(block, **opts))
+    with pytest.warns(FutureWarning, match="xprospect.preprocess.compositional.halo_ratio"):
+        from xprospect.evidence.layers import halo_ratio as old_ratio
+    assert old_ratio is halo_ratio is xp.evidence.halo_ratio is xp.preprocess.halo_ratio
+    with pytest.warns(FutureWarning, match="xprospect.evidence.proximity"):
+        from xprospect.evidence.layers import distance_to_structures as old_dist
+    assert old_dist is distance_to_structures
 
 
 # -- real data -------------------------------------------------------------------------

@@ -19,8 +19,8 @@ from xprospect.evaluate._common import (
 )
 from xprospect.evaluate.curves import capture_efficiency, roc_curve, success_rate_curve
 from xprospect.evaluate.metrics import auc_ci, classification_metrics
-from xprospect.evaluate.targets import minmax_scale
 from xprospect.exceptions import DataError
+from xprospect.preprocess.scaling import minmax_scale
 
 __all__ = ["compare", "plot_compare"]
 

@@ -1,6 +1,7 @@
-"""Exploration targets: connected regions of a prospectivity or anomaly map above levels.
+"""Delineation of exploration targets: connected regions of a map above levels.
 
-A map is (optionally) min-max scaled to [0, 1], cut at one or more levels (fixed values
+A map is (optionally) min-max scaled to [0, 1]
+(:func:`xprospect.preprocess.scaling.minmax_scale`), cut at one or more levels (fixed values
 such as the study's 0.75 "medium" and 0.998 "high" potential, quantiles of the map, or
 fractal C-A / C-V thresholds), and the cells at or above each level are grouped into
 connected regions (2-D areas or 3-D volumes). Regions are ranked and summarised in a
@@ -24,61 +25,13 @@ import xarray as xr
 
 from xprospect._dims import GRID_DIMS_2D, GRID_DIMS_3D, get_crs, grid_geometry, write_crs
 from xprospect.exceptions import DataError, GridError
+from xprospect.preprocess.scaling import minmax_scale
 
-__all__ = ["TargetSet", "minmax_scale", "targets"]
+__all__ = ["DEFAULT_LEVELS", "TargetSet", "targets"]
 
 #: The study's potential levels (Yu et al., 2022): medium >= 0.75, high >= 0.998.
 DEFAULT_LEVELS = {"medium": 0.75, "high": 0.998}
 _RANK_BY = ("max", "mean", "n_cells")
-
-
-def _minmax_block(a: np.ndarray, lo: np.ndarray, hi: np.ndarray, name: str) -> np.ndarray:
-    lo, hi = float(lo), float(hi)
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise DataError(f"minmax_scale: map {name!r} holds no finite values")
-    if hi <= lo:
-        raise DataError(f"minmax_scale: map {name!r} is constant ({lo!r}); it cannot be scaled")
-    return (a - lo) / (hi - lo)
-
-
-def minmax_scale(map: xr.DataArray) -> xr.DataArray:
-    """Scale a map linearly to [0, 1] by its global minimum and maximum (NaN ignored).
-
-    A global reduction: every output cell depends on the minimum and maximum of the whole
-    map. On dask the result stays lazy (the extremes are reduced inside the same graph);
-    a constant or all-NaN map raises when computed.
-
-    Parameters
-    ----------
-    map : xarray.DataArray
-        Any map (2-D, 3-D or a stack, scaled over all of it).
-
-    Returns
-    -------
-    xarray.DataArray
-        Same dims, coords, name and CRS; NaN stays NaN; ``attrs["scaling"]`` says
-        ``"minmax (global)"``.
-
-    Raises
-    ------
-    DataError
-        When the map is constant or has no finite value.
-
-    Examples
-    --------
-    >>> import numpy as np, xarray as xr
-    >>> minmax_scale(xr.DataArray([2.0, np.nan, 4.0, 3.0], dims="x")).values.tolist()
-    [0.0, nan, 1.0, 0.5]
-    """
-    if not isinstance(map, xr.DataArray):
-        raise DataError(f"minmax_scale needs a DataArray; got {type(map).__name__}")
-    if not np.issubdtype(map.dtype, np.number) or map.dtype == bool:
-        raise DataError(f"minmax_scale: map {map.name!r} is not numeric (dtype {map.dtype})")
-    lo, hi = map.min(skipna=True), map.max(skipna=True)
-    out = xr.apply_ufunc(_minmax_block, map, lo, hi, kwargs={"name": str(map.name)},
-                         dask="parallelized", output_dtypes=[map.dtype], keep_attrs=True)
-    out.attrs["scaling"] = "minmax (global)"
-    return out
 
 
 @dataclass
