@@ -428,6 +428,62 @@ def test_compare_table_and_figures(many_world, truth_map, tmp_path):
         assert p.stat().st_size > 10_000 and p.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_evaluate_computes_a_lazy_map_once(many_world, truth_map):
+    import dask
+
+    lazy = truth_map.chunk({"y": (5, 7) * 5, "x": 7})
+    calls = []
+
+    def counting_scheduler(dsk, keys, **kwargs):
+        calls.append(keys)
+        return dask.get(dsk, keys, **kwargs)
+
+    for negatives in (None, 150):
+        calls.clear()
+        with dask.config.set(scheduler=counting_scheduler):
+            rep = evaluate(lazy, many_world.deposits, negatives=negatives, blocks=(6, 6))
+        assert len(calls) == 1, calls       # curves, capture and blocks reuse the values
+        ref = evaluate(truth_map, many_world.deposits, negatives=negatives, blocks=(6, 6))
+        assert rep.metrics == ref.metrics
+    calls.clear()
+    with dask.config.set(scheduler=counting_scheduler):
+        compare({"lazy": lazy, "scaled": lazy * 7.0}, many_world.deposits, negatives=100)
+    assert len(calls) == 2, calls           # once per map, scaling included
+
+
+def test_registered_metric_appears_in_evaluate_and_compare(many_world, truth_map):
+    from xprospect.evaluate.metrics import (
+        metric_registry,
+        register_metric,
+        score_metrics,
+        unregister_metric,
+    )
+
+    def top_decile(y, s):
+        return float(y[s >= np.quantile(s, 0.9)].mean())
+
+    assert list(metric_registry()) == ["roc_auc"]
+    register_metric("top_decile_precision", top_decile, column="top10_precision",
+                    description="share of deposits among the top 10 % of scores")
+    try:
+        with pytest.raises(xp.XProspectError, match="already registered"):
+            register_metric("top_decile_precision", top_decile)
+        rep = evaluate(truth_map, many_world.deposits, negatives=200, seed=1)
+        assert 0.0 < rep.metrics["top_decile_precision"] <= 1.0
+        assert score_metrics([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.9]) == {
+            "roc_auc": 1.0, "top_decile_precision": 1.0}
+        table = compare({"truth": truth_map}, many_world.deposits, negatives=200, seed=1)
+        assert table.loc["truth", "top10_precision"] == rep.metrics["top_decile_precision"]
+        assert table.loc["truth", "auc"] == rep.metrics["roc_auc"]
+        assert "roc_auc" not in table.columns       # roc_auc's column is "auc"
+        json.loads(rep.to_json())
+    finally:
+        unregister_metric("top_decile_precision")
+    assert "top_decile_precision" not in evaluate(truth_map, many_world.deposits).metrics
+    with pytest.raises(xp.XProspectError, match="not registered"):
+        score_metrics([0, 1], [0.1, 0.9], names=["nope"])
+
+
 def test_evaluate_bad_inputs(truth_map, many_world):
     with pytest.raises(xp.DataError, match="no finite"):
         evaluate(truth_map * np.nan, many_world.deposits)
@@ -438,9 +494,9 @@ def test_evaluate_bad_inputs(truth_map, many_world):
 def test_benchmark_free_doctests():
     import xprospect.evaluate.blocks as b
     import xprospect.evaluate.curves as c
-    import xprospect.evaluate.splits as v
     import xprospect.evaluate.metrics as m
     import xprospect.evaluate.report as r
+    import xprospect.evaluate.splits as v
 
     for mod in (b, c, v, m, r):
         res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)

@@ -313,7 +313,7 @@ def test_buffer_around_a_fault_surface_on_voxels():
     np.testing.assert_array_equal(buf.values, w.fault_distance(xx, yy, zz) <= 30.0)
 
 
-# -- the Zaozigou recipe on the synthetic 3-D world ------------------------------------------------------
+# -- the Zaozigou recipe on the synthetic 3-D world ---------------------------------------
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,15 @@ import pytest
 import xarray as xr
 
 import xprospect as xp
-from xprospect.evidence import (
+from xprospect.evidence import read_points
+from xprospect.models.card import check_card, make_card, normalise
+from xprospect.points import (
     as_points,
     distance_to_points,
     points_to_index,
     rasterize_points,
-    read_points,
     sample_negatives,
 )
-from xprospect.models.card import check_card, make_card, normalise
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,8 @@ def test_as_points_from_world(world):
 def test_index_and_rasterize(world, grid_stack):
     g, stack = grid_stack
     pts = as_points(world.deposits)
-    idx = points_to_index(pts, g)
+    idx, inside = points_to_index(pts, g)
+    assert inside.all()
     ys, xs = g.y.values, g.x.values
     for (r, c), x, y in zip(idx, pts.x.values, pts.y.values, strict=True):
         assert abs(xs[c] - x) <= 500 and abs(ys[r] - y) <= 500
@@ -68,8 +69,34 @@ def test_index_and_rasterize(world, grid_stack):
     assert r.sum() == len(idx) and r.dims == ("y", "x")
     far = pts.assign_coords(x=pts.x + 1e6)
     with pytest.raises(xp.GridError, match="outside the grid"):
-        points_to_index(far, g)
-    assert len(points_to_index(far, g, drop_outside=True)) == 0
+        points_to_index(far, g, outside="raise")
+    assert not points_to_index(far, g)[1].any()
+
+
+def test_old_point_helpers_warn_and_keep_their_behaviour(world, grid_stack):
+    from xprospect.evidence import labels
+
+    g, stack = grid_stack
+    pts = as_points(world.deposits)
+    with pytest.warns(FutureWarning, match="xprospect.points.points_to_index"):
+        idx = labels.points_to_index(pts, g)
+    np.testing.assert_array_equal(idx, points_to_index(pts, g)[0])
+    far = pts.assign_coords(x=pts.x + 1e6)
+    with pytest.warns(FutureWarning), pytest.raises(xp.GridError, match="drop_outside=True"):
+        labels.points_to_index(far, g)
+    with pytest.warns(FutureWarning):
+        assert labels.points_to_index(far, g, drop_outside=True).shape == (0, 2)
+    with pytest.warns(FutureWarning, match="xprospect.points.distance_to_points"):
+        d = xp.evidence.distance_to_points(pts, stack)
+    xr.testing.assert_identical(d, distance_to_points(pts, stack))
+    with pytest.warns(FutureWarning, match="xprospect.points.sample_negatives"):
+        a = labels.sample_negatives(stack, pts, 5, buffer=4000.0, seed=3)
+    assert a.identical(sample_negatives(stack, pts, 5, buffer=4000.0, seed=3))
+    with pytest.warns(FutureWarning, match="xprospect.points.as_points"):
+        assert labels.as_points(world.deposits).identical(pts)
+    with pytest.warns(FutureWarning, match="xprospect.points.rasterize_points"):
+        r = labels.rasterize_points(pts, stack)
+    xr.testing.assert_identical(r, rasterize_points(pts, stack))
 
 
 def test_distance_matches_brute_force(world, grid_stack):

@@ -25,6 +25,8 @@ import xarray as xr
 
 from xprospect._dims import GRID_DIMS_2D, GRID_DIMS_3D, get_crs, grid_geometry, write_crs
 from xprospect.exceptions import DataError, GridError
+from xprospect.points import as_points, points_to_index
+from xprospect.preprocess.fractal import fractal_thresholds
 from xprospect.preprocess.scaling import minmax_scale
 
 __all__ = ["DEFAULT_LEVELS", "TargetSet", "targets"]
@@ -112,6 +114,7 @@ class TargetSet:
         -------
         pathlib.Path
         """
+        # rasterio and shapely are heavy imports needed only to write polygons
         from rasterio.features import shapes
         from shapely.geometry import mapping, shape
         from shapely.ops import unary_union
@@ -211,8 +214,6 @@ def _resolve_levels(score: np.ndarray, levels: Any, quantiles: Any, thresholds: 
             if thresholds != "fractal":
                 raise DataError(f"thresholds must be 'fractal', a FractalThresholds or values; "
                                 f"got {thresholds!r}")
-            from xprospect.preprocess.fractal import fractal_thresholds
-
             thresholds = fractal_thresholds(score_da)
         vals = getattr(thresholds, "thresholds", thresholds)
         if isinstance(vals, Mapping):
@@ -282,7 +283,7 @@ def targets(score_map: xr.DataArray, *, levels: Mapping[str, float] | Sequence[f
         when ``levels`` are used (they are fractions of the range, as in the study) and
         leaves the map as is for ``quantiles`` and ``thresholds``.
     deposits : xarray.Dataset, optional
-        Known deposits (see :func:`xprospect.evidence.labels.as_points`); each region
+        Known deposits (see :func:`xprospect.points.as_points`); each region
         counts and lists those whose cell lies inside it. Points outside the grid are
         ignored (counted in ``report``).
     connectivity : int
@@ -314,7 +315,7 @@ def targets(score_map: xr.DataArray, *, levels: Mapping[str, float] | Sequence[f
     >>> t.table[["level", "region", "n_cells", "area_m2"]].values.tolist()
     [['high', 1, 4, 400.0]]
     """
-    from scipy import ndimage
+    from scipy import ndimage  # scipy is a heavy import used only for region labelling
 
     if not isinstance(score_map, xr.DataArray):
         raise DataError(f"targets needs a DataArray map; got {type(score_map).__name__}")
@@ -359,14 +360,11 @@ def targets(score_map: xr.DataArray, *, levels: Mapping[str, float] | Sequence[f
     n_outside = 0
     dep_ids: np.ndarray = np.array([], dtype=object)
     if deposits is not None:
-        from xprospect.evidence.labels import as_points, points_to_index
-
-        pts = as_points(deposits)
-        idx = points_to_index(pts, score_map, drop_outside=True)
-        inside = _inside_mask(pts, score_map)
+        pts = as_points(deposits, like=score_map)
+        idx, inside = points_to_index(pts, score_map)
         dep_ids = np.asarray(pts["point_id"].values).astype(str)[inside]
         n_outside = int((~inside).sum())
-        dep_cells = idx
+        dep_cells = idx[inside]
 
     lab_all = np.zeros((len(lv), *values.shape), dtype="int32")
     frames = []
@@ -434,17 +432,6 @@ def targets(score_map: xr.DataArray, *, levels: Mapping[str, float] | Sequence[f
               "n_deposits": 0 if dep_cells is None else len(dep_cells)}
     return TargetSet(table=table, labels=labels, score=score_map, levels=lv, crs=crs,
                      report=report)
-
-
-def _inside_mask(pts: xr.Dataset, like: xr.DataArray) -> np.ndarray:
-    """Which points fall inside the grid (same rule as ``points_to_index``)."""
-    geom = grid_geometry(like)
-    ok = np.ones(pts.sizes["point"], dtype=bool)
-    for d, o, s, n in zip(geom.dims, geom.origin, geom.step, geom.shape, strict=True):
-        v = np.asarray(pts[d].values, dtype="float64")
-        i = np.floor((v - o) / s + 0.5)
-        ok &= (i >= 0) & (i < n)
-    return ok
 
 
 def _empty_table(ndim: int) -> pd.DataFrame:

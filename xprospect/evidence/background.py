@@ -15,6 +15,7 @@ import xarray as xr
 
 from xprospect._dims import get_crs, grid_geometry, write_crs
 from xprospect.exceptions import DataError, GridError
+from xprospect.points import distance_to_points
 
 __all__ = ["normal_mask"]
 
@@ -44,7 +45,7 @@ def normal_mask(like: xr.Dataset | xr.DataArray, *, mode: str = "all",
         ``buffer`` (CRS units) from every point of ``deposits``. ``"mask"``: the user's
         boolean ``mask`` (True = normal), which must be on the same grid.
     deposits : xarray.Dataset, optional
-        Deposit points (dim ``point``; see :mod:`xprospect.evidence.labels`), for
+        Deposit points (anything :func:`xprospect.points.as_points` takes), for
         ``"outside_buffer"``.
     buffer : float, optional
         Buffer radius for ``"outside_buffer"``, in CRS units, > 0.
@@ -77,8 +78,6 @@ def normal_mask(like: xr.Dataset | xr.DataArray, *, mode: str = "all",
             raise DataError("mode='outside_buffer' needs deposits= and buffer=")
         if not np.isfinite(buffer) or float(buffer) <= 0:
             raise DataError(f"buffer must be a positive distance in CRS units; got {buffer!r}")
-        from xprospect.evidence.labels import distance_to_points
-
         dist = distance_to_points(deposits, like)
         res = (dist > float(buffer)).rename("normal")
         res.attrs = {"normal_mode": "outside_buffer", "normal_buffer": float(buffer)}
