@@ -273,6 +273,12 @@ def test_block_grid_nan_block_and_study_size():
     assert len(t) == 144 and (t["n_cells"] == 16).all()
     assert np.isnan(t.loc[1, "score"]) and not t.loc[1, "predicted"]
     assert t.loc[144, ["row", "col"]].tolist() == [11, 11]
+    # median blocks with deposits: each block's score is the median of its finite cells
+    dep = _pts([25.0, 465.0], [455.0, 15.0])
+    med = block_grid(_grid(vals), (12, 12), deposits=dep, reduce="median")
+    assert med.loc[2, "score"] == pytest.approx(np.median(vals[:4, 4:8]))
+    assert med["n_deposits"].sum() == 1 and med.attrs["deposits_on_nan"] == 1  # block 1: NaN
+    assert med.loc[[1, 144], "truth"].tolist() == [False, True]
 
 
 # ---------------------------------------------------------------- spatial CV

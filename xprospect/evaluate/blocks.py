@@ -142,10 +142,10 @@ def block_grid(score_map: xr.DataArray, blocks: Any = (12, 12), *, deposits: Any
                        reduce=reduce)
 
 
-def _block_grid(r: ResolvedMap, blocks: Any, *, threshold: float, reduce: str
+def _block_grid(resolved: ResolvedMap, blocks: Any, *, threshold: float, reduce: str
                 ) -> pd.DataFrame:
     """Return the block grid of a map read once (see :func:`block_grid`)."""
-    score_map, vals, valid = r.score_map, r.values, r.valid
+    score_map, vals, valid = resolved.score_map, resolved.values, resolved.valid
     geom = _geometry_2d(score_map)
     nx, ny = _parse_blocks(blocks)
     ey, ex = block_edges(geom.shape[0], ny), block_edges(geom.shape[1], nx)
@@ -183,7 +183,7 @@ def _block_grid(r: ResolvedMap, blocks: Any, *, threshold: float, reduce: str
                       "median": med if reduce == "median" else None}[reduce]
     table["predicted"] = (table["score"] >= threshold).to_numpy()  # NaN compares False
     table.attrs.update(blocks=[nx, ny], threshold=float(threshold), reduce=reduce)
-    cells = r.deposits
+    cells = resolved.deposits
     if cells is None:
         return table
     r_dep, c_dep = np.unravel_index(cells.flat, geom.shape)

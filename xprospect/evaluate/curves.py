@@ -43,7 +43,7 @@ def roc_curve(y_true: Any, score: Any, *, drop_intermediate: bool = True) -> pd.
     >>> roc_curve([0, 1, 0, 1], [0.1, 0.9, 0.4, 0.3])["tpr"].tolist()
     [0.0, 0.5, 0.5, 1.0, 1.0]
     """
-    from sklearn.metrics import roc_curve as _sk_roc
+    from sklearn.metrics import roc_curve as _sk_roc  # heavy import, only for this curve
 
     y, s = _binary_inputs(y_true, score)
     _counts(y)

@@ -318,7 +318,7 @@ def spatial_split(
     k = max(2, round(1.0 / fraction))
     span = float(max(np.ptp(xy[:, 0]), np.ptp(xy[:, 1]), 1e-12))
     auto = block is None
-    if auto:
+    if block is None:
         block = max(2.0 * max(extent), span / np.ceil(np.sqrt(4 * k)))
     block = float(block)
     # windows of no group must not be merged into one "group -1" spanning the whole area
@@ -470,7 +470,8 @@ def block_split(mask: xr.DataArray, *, blocks: int | Sequence[int] = 5,
     mask = mask.transpose(*geom.dims)
     if not 0 < float(train_fraction) < 1:
         raise DataError(f"train_fraction must lie in (0, 1); got {train_fraction!r}")
-    nb = [int(blocks)] * geom.ndim if np.ndim(blocks) == 0 else [int(b) for b in blocks]
+    per_axis = np.asarray(blocks).ravel()
+    nb = [int(per_axis[0])] * geom.ndim if np.ndim(blocks) == 0 else [int(b) for b in per_axis]
     if len(nb) != geom.ndim or any(b < 1 for b in nb):
         raise DataError(f"blocks={blocks!r} must give a positive count per axis {geom.dims}")
     nb = [min(b, n) for b, n in zip(nb, geom.shape, strict=True)]

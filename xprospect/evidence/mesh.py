@@ -53,7 +53,7 @@ _LEAF_SIZE = 4
 
 def _trimesh():
     try:
-        import trimesh
+        import trimesh  # optional heavy dependency, imported only when meshes are used
     except ImportError as err:  # pragma: no cover - trimesh is a dependency
         msg = "reading and measuring meshes needs trimesh: pip install trimesh"
         raise ImportError(msg) from err

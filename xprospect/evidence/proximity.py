@@ -426,6 +426,7 @@ def mask_distance(
         out.attrs["masked_beyond_distance"] = r
         return out
 
+    out: xr.Dataset | xr.DataArray
     if isinstance(block, xr.DataArray):
         out = _mask(block)
     else:

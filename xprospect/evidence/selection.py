@@ -139,7 +139,7 @@ def select_elements(maps: xr.Dataset | xr.DataArray, deposits: Any, *,
         raise DataError(f"alpha must lie strictly between 0 and 1; got {alpha!r}")
     names, arr = element_arrays(maps, elements)
     like = arr.isel({ELEMENT_DIM: 0}, drop=True)
-    valid = np.asarray(np.isfinite(arr).all(ELEMENT_DIM).values)
+    valid = np.asarray(xr.apply_ufunc(np.isfinite, arr, dask="allowed").all(ELEMENT_DIM).values)
     if not valid.any():
         raise DataError(f"no cell has a finite value for every element of {names}")
     pos = point_cells(deposits, like, valid, "deposits")

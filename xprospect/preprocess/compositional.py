@@ -372,8 +372,10 @@ def halo_ratio(ds: xr.Dataset, front: Sequence[str] = FRONT_HALO,
         return out
     lnr = _sum_logs(ds, fr) - _sum_logs(ds, tl)
     prod = f"({'*'.join(fr)})/({'*'.join(tl)})"
+    new: xr.DataArray
+    attrs: dict[str, Any]
     if kind == "ratio":
-        new = np.exp(lnr)
+        new = xr.apply_ufunc(np.exp, lnr, dask="allowed")
         attrs = {"formula": prod, "units": "ratio of products of concentrations"}
     else:
         new = lnr / float(np.log(10.0))

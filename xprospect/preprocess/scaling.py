@@ -480,12 +480,12 @@ def robust_scale(ds: xr.Dataset | xr.DataArray, *, elements: str | Sequence[str]
 
 
 def _minmax_block(a: np.ndarray, lo: np.ndarray, hi: np.ndarray, name: str) -> np.ndarray:
-    lo, hi = float(lo), float(hi)
-    if not (np.isfinite(lo) and np.isfinite(hi)):
+    low, high = float(lo), float(hi)
+    if not (np.isfinite(low) and np.isfinite(high)):
         raise DataError(f"minmax_scale: map {name!r} holds no finite values")
-    if hi <= lo:
-        raise DataError(f"minmax_scale: map {name!r} is constant ({lo!r}); it cannot be scaled")
-    return (a - lo) / (hi - lo)
+    if high <= low:
+        raise DataError(f"minmax_scale: map {name!r} is constant ({low!r}); it cannot be scaled")
+    return (a - low) / (high - low)
 
 
 def minmax_scale(map: xr.DataArray) -> xr.DataArray:
