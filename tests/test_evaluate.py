@@ -507,3 +507,33 @@ def test_benchmark_free_doctests():
     for mod in (b, c, v, m, r):
         res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert res.failed == 0 and res.attempted > 0, mod.__name__
+
+
+def test_evaluate_never_imports_evidence():
+    """The evidence <-> evaluate cycle stays broken: evaluate reaches points via xprospect.points.
+
+    evidence may use evaluate's two leaf modules (metrics, splits), which import nothing of
+    the package above the ground floor.
+    """
+    import ast
+    from pathlib import Path
+
+    import xprospect.evaluate as ev
+
+    def imported(path: Path) -> set[str]:
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(a.name for a in node.names)
+        return names
+
+    pkg = Path(ev.__file__).parent
+    for path in pkg.glob("*.py"):
+        bad = {m for m in imported(path) if m.startswith("xprospect.evidence")}
+        assert not bad, f"{path.name} imports {sorted(bad)}"
+    ground = ("xprospect._dims", "xprospect.exceptions")
+    for leaf in ("metrics.py", "splits.py"):
+        internal = {m for m in imported(pkg / leaf) if m.startswith("xprospect")}
+        assert internal <= set(ground), f"{leaf} imports {sorted(internal)}"
