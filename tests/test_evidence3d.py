@@ -22,7 +22,12 @@ from xprospect.evidence import (
     zaozigou_layers,
 )
 from xprospect.evidence._mesh_kernels import tri_dist2
-from xprospect.evidence.proximity import buffer_structures, distance_to_structures
+from xprospect.evidence.proximity import (
+    buffer_structures,
+    distance_to_samples,
+    distance_to_structures,
+    mask_distance,
+)
 from xprospect.preprocess import factor_analysis, factor_label
 from xprospect.preprocess.compositional import balance, halo_ratio
 from xprospect.synthetic3d import orebody_world
@@ -303,6 +308,36 @@ def test_distance_to_structures_points_lines_and_buffer():
         distance_to_structures(grid, trimesh.creation.box())
     # a cell centre exactly at the buffer distance is inside (scipy's bound is strict)
     assert int(buffer_structures(grid, np.array([[0.5, 0.5]]), 1.0).sum()) == 3
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_distance_to_samples_one_runner_numpy_equals_dask(ndim):
+    rng = np.random.default_rng(ndim)
+    if ndim == 3:
+        like = xp.make_voxels((0, 0, 0, 90, 70, 50), resolution=10, crs=CRS)
+        coords = {"x": rng.uniform(0, 90, 6), "y": rng.uniform(0, 70, 6),
+                  "z": rng.uniform(0, 50, 6)}
+        lazy = like.chunk({"z": (2, 3), "y": (3, 4), "x": (5, 4)})
+    else:
+        like = xp.make_grid((0, 0, 90, 70), resolution=10, crs=CRS)
+        coords = {"x": rng.uniform(0, 90, 6), "y": rng.uniform(0, 70, 6)}
+        lazy = like.chunk({"y": (3, 4), "x": (5, 4)})
+    samples = xr.Dataset(coords={k: ("sample", v) for k, v in coords.items()})
+    samples = samples.rio.write_crs(CRS)
+    ref = distance_to_samples(like, samples)
+    with no_compute():
+        out = distance_to_samples(lazy, samples)
+        masked = mask_distance(lazy.assign(v=xr.ones_like(lazy["mask"], dtype="float64")),
+                               samples, max_distance=15.0)
+    assert out.chunks is not None and masked["v"].chunks is not None
+    xr.testing.assert_identical(out.compute(), ref)
+    dims = ref.dims
+    grids = np.meshgrid(*[like[d].values for d in dims], indexing="ij")
+    cen = np.stack([g.ravel() for g in grids], axis=1)
+    pts = np.stack([coords[d] for d in dims], axis=1)
+    brute = np.sqrt(((cen[:, None, :] - pts[None]) ** 2).sum(-1)).min(1).reshape(ref.shape)
+    np.testing.assert_allclose(ref.values, brute, rtol=1e-12)
+    np.testing.assert_array_equal(np.isfinite(masked["v"].values), brute <= 15.0)
 
 
 def test_buffer_around_a_fault_surface_on_voxels():
