@@ -458,7 +458,7 @@ def test_evaluate_computes_a_lazy_map_once(many_world, truth_map):
 
 
 def test_registered_metric_appears_in_evaluate_and_compare(many_world, truth_map):
-    from xprospect.evaluate.metrics import (
+    from xprospect.evaluate import (
         metric_registry,
         register_metric,
         score_metrics,

@@ -20,11 +20,16 @@ from xprospect.evaluate.compare import compare, plot_compare
 from xprospect.evaluate.curves import capture_efficiency, roc_curve, success_rate_curve
 from xprospect.evaluate.delineate import TargetSet, targets
 from xprospect.evaluate.metrics import (
+    Metric,
     auc_ci,
     classification_metrics,
     delong_se,
     hanley_mcneil_se,
+    metric_registry,
+    register_metric,
     roc_auc,
+    score_metrics,
+    unregister_metric,
     z_auc,
 )
 from xprospect.evaluate.plots import plot_blocks, plot_map, plot_roc, plot_success_rate
@@ -35,6 +40,7 @@ from xprospect.preprocess.scaling import minmax_scale
 
 __all__ = [
     "EvaluationReport",
+    "Metric",
     "TargetSet",
     "auc_ci",
     "block_edges",
@@ -46,18 +52,22 @@ __all__ = [
     "delong_se",
     "evaluate",
     "hanley_mcneil_se",
+    "metric_registry",
     "minmax_scale",
     "plot_blocks",
     "plot_compare",
     "plot_map",
     "plot_roc",
     "plot_success_rate",
+    "register_metric",
     "roc_auc",
     "roc_curve",
+    "score_metrics",
     "spatial_block_folds",
     "spatial_fold_ids",
     "success_rate_curve",
     "targets",
+    "unregister_metric",
     "z_auc",
 ]
 
