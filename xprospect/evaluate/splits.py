@@ -197,8 +197,8 @@ def spatial_block_folds(xy: Any, *, n_folds: int = 5, block_size: Any = None,
     return out
 
 
-
 # ---- one validation fold for a fit (windows of a patch set) ----
+
 
 def overlapping(
     xy_a: np.ndarray, xy_b: np.ndarray, extent: tuple[float, float], *, chunk: int = 2048
@@ -370,8 +370,8 @@ def spatial_split(
     return np.sort(train_idx), np.sort(val_idx), info
 
 
-
 # ---- grid cells: blocks of a boolean grid ----
+
 
 def grid_block_ids(shape: tuple[int, ...], blocks: Sequence[int]) -> np.ndarray:
     """Block id of every cell of a grid of ``shape`` cut into ``blocks`` runs per axis.
