@@ -37,6 +37,7 @@ from xprospect.evaluate import (
     success_rate_curve,
     z_auc,
 )
+from xprospect.evaluate.splits import block_split, grid_block_ids, overlapping, spatial_split
 from xprospect.testing import assert_georef_equal
 
 CRS = "EPSG:32750"
@@ -272,6 +273,12 @@ def test_block_grid_nan_block_and_study_size():
     assert len(t) == 144 and (t["n_cells"] == 16).all()
     assert np.isnan(t.loc[1, "score"]) and not t.loc[1, "predicted"]
     assert t.loc[144, ["row", "col"]].tolist() == [11, 11]
+    # median blocks with deposits: each block's score is the median of its finite cells
+    dep = _pts([25.0, 465.0], [455.0, 15.0])
+    med = block_grid(_grid(vals), (12, 12), deposits=dep, reduce="median")
+    assert med.loc[2, "score"] == pytest.approx(np.median(vals[:4, 4:8]))
+    assert med["n_deposits"].sum() == 1 and med.attrs["deposits_on_nan"] == 1  # block 1: NaN
+    assert med.loc[[1, 144], "truth"].tolist() == [False, True]
 
 
 # ---------------------------------------------------------------- spatial CV
@@ -320,6 +327,50 @@ def test_spatial_folds_windows_do_not_overlap_and_points_input():
     assert np.bincount(ids).min() > 0
     with pytest.raises(xp.DataError, match="n_folds"):
         spatial_block_folds(xy, n_folds=5, blocks=(2, 2))
+
+
+def test_spatial_split_one_fold_groups_buffer_and_classes():
+    rng = np.random.default_rng(3)
+    centres = rng.uniform(0, 3000, (12, 2))
+    grp = np.repeat(np.arange(12), 5)
+    pos = centres[grp] + rng.uniform(-30, 30, (60, 2))
+    neg = rng.uniform(0, 3000, (140, 2))
+    xy = np.vstack([pos, neg])
+    labels = np.r_[np.ones(60, int), np.zeros(140, int)]
+    groups = np.r_[grp, np.full(140, -1)]
+    extent = (160.0, 160.0)
+    tr, va, info = spatial_split(xy, labels, extent=extent, fraction=0.25, groups=groups, seed=1)
+    assert not np.intersect1d(tr, va).size
+    assert info["n_train"] + info["n_val"] + info["n_dropped"] == len(xy)
+    assert not overlapping(xy[tr], xy[va], extent).any()
+    for g in range(12):
+        members = np.flatnonzero(groups == g)
+        assert not (np.isin(members, tr).any() and np.isin(members, va).any())
+    for side in (tr, va):
+        assert set(labels[side]) == {0, 1}
+    # the default block shrinks until a fold holds both classes; a fixed block does not
+    lone = np.r_[np.zeros(199, int), 1]
+    with pytest.raises(xp.DataError, match="no spatial validation split"):
+        spatial_split(xy, lone, extent=extent, fraction=0.25, block=3000.0)
+    np.testing.assert_array_equal(
+        overlapping(np.array([[0.0, 0.0], [10.0, 0.0], [5.0, 9.0]]), np.array([[0.0, 9.5]]),
+                    (10.0, 10.0)), [True, False, True])
+
+
+def test_block_split_grid_cells_one_home():
+    m = xr.DataArray(np.ones((10, 10), bool), dims=("y", "x"),
+                     coords={"y": np.arange(10.0)[::-1], "x": np.arange(10.0)})
+    tr, te = block_split(m, blocks=5, seed=0)
+    assert not (tr & te).any() and bool((tr | te).all())
+    assert tr.attrs["blocks"] == [5, 5]
+    ids = grid_block_ids((10, 10), (5, 5))
+    for b in range(25):      # whole blocks on one side
+        assert len(np.unique(tr.values[ids == b])) == 1
+    from xprospect.evidence import block_split as ev_block_split
+    assert ev_block_split is block_split
+    with pytest.warns(FutureWarning, match="xprospect.evaluate.splits"):
+        from xprospect.evaluate.cv import spatial_block_folds as old
+    assert old is spatial_block_folds
 
 
 # ---------------------------------------------------------------- evaluate and compare
@@ -383,6 +434,62 @@ def test_compare_table_and_figures(many_world, truth_map, tmp_path):
         assert p.stat().st_size > 10_000 and p.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_evaluate_computes_a_lazy_map_once(many_world, truth_map):
+    import dask
+
+    lazy = truth_map.chunk({"y": (5, 7) * 5, "x": 7})
+    calls = []
+
+    def counting_scheduler(dsk, keys, **kwargs):
+        calls.append(keys)
+        return dask.get(dsk, keys, **kwargs)
+
+    for negatives in (None, 150):
+        calls.clear()
+        with dask.config.set(scheduler=counting_scheduler):
+            rep = evaluate(lazy, many_world.deposits, negatives=negatives, blocks=(6, 6))
+        assert len(calls) == 1, calls       # curves, capture and blocks reuse the values
+        ref = evaluate(truth_map, many_world.deposits, negatives=negatives, blocks=(6, 6))
+        assert rep.metrics == ref.metrics
+    calls.clear()
+    with dask.config.set(scheduler=counting_scheduler):
+        compare({"lazy": lazy, "scaled": lazy * 7.0}, many_world.deposits, negatives=100)
+    assert len(calls) == 2, calls           # once per map, scaling included
+
+
+def test_registered_metric_appears_in_evaluate_and_compare(many_world, truth_map):
+    from xprospect.evaluate import (
+        metric_registry,
+        register_metric,
+        score_metrics,
+        unregister_metric,
+    )
+
+    def top_decile(y, s):
+        return float(y[s >= np.quantile(s, 0.9)].mean())
+
+    assert list(metric_registry()) == ["roc_auc"]
+    register_metric("top_decile_precision", top_decile, column="top10_precision",
+                    description="share of deposits among the top 10 % of scores")
+    try:
+        with pytest.raises(xp.XProspectError, match="already registered"):
+            register_metric("top_decile_precision", top_decile)
+        rep = evaluate(truth_map, many_world.deposits, negatives=200, seed=1)
+        assert 0.0 < rep.metrics["top_decile_precision"] <= 1.0
+        assert score_metrics([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.9]) == {
+            "roc_auc": 1.0, "top_decile_precision": 1.0}
+        table = compare({"truth": truth_map}, many_world.deposits, negatives=200, seed=1)
+        assert table.loc["truth", "top10_precision"] == rep.metrics["top_decile_precision"]
+        assert table.loc["truth", "auc"] == rep.metrics["roc_auc"]
+        assert "roc_auc" not in table.columns       # roc_auc's column is "auc"
+        json.loads(rep.to_json())
+    finally:
+        unregister_metric("top_decile_precision")
+    assert "top_decile_precision" not in evaluate(truth_map, many_world.deposits).metrics
+    with pytest.raises(xp.XProspectError, match="not registered"):
+        score_metrics([0, 1], [0.1, 0.9], names=["nope"])
+
+
 def test_evaluate_bad_inputs(truth_map, many_world):
     with pytest.raises(xp.DataError, match="no finite"):
         evaluate(truth_map * np.nan, many_world.deposits)
@@ -393,10 +500,40 @@ def test_evaluate_bad_inputs(truth_map, many_world):
 def test_benchmark_free_doctests():
     import xprospect.evaluate.blocks as b
     import xprospect.evaluate.curves as c
-    import xprospect.evaluate.cv as v
     import xprospect.evaluate.metrics as m
     import xprospect.evaluate.report as r
+    import xprospect.evaluate.splits as v
 
     for mod in (b, c, v, m, r):
         res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert res.failed == 0 and res.attempted > 0, mod.__name__
+
+
+def test_evaluate_never_imports_evidence():
+    """The evidence <-> evaluate cycle stays broken: evaluate reaches points via xprospect.points.
+
+    evidence may use evaluate's two leaf modules (metrics, splits), which import nothing of
+    the package above the ground floor.
+    """
+    import ast
+    from pathlib import Path
+
+    import xprospect.evaluate as ev
+
+    def imported(path: Path) -> set[str]:
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(a.name for a in node.names)
+        return names
+
+    pkg = Path(ev.__file__).parent
+    for path in pkg.glob("*.py"):
+        bad = {m for m in imported(path) if m.startswith("xprospect.evidence")}
+        assert not bad, f"{path.name} imports {sorted(bad)}"
+    ground = ("xprospect._dims", "xprospect.exceptions")
+    for leaf in ("metrics.py", "splits.py"):
+        internal = {m for m in imported(pkg / leaf) if m.startswith("xprospect")}
+        assert internal <= set(ground), f"{leaf} imports {sorted(internal)}"

@@ -1,4 +1,4 @@
-"""3-D evidence layers: balances, halo ratios, factor analysis, meshes, structures, build."""
+"""3-D evidence layers: balances, halo ratios, factor analysis, meshes, structures, recipe."""
 
 from __future__ import annotations
 
@@ -15,18 +15,21 @@ from sklearn.metrics import roc_auc_score
 
 import xprospect as xp
 from xprospect.evidence import (
-    balance,
-    buffer_structures,
-    build,
     distance_to_mesh,
-    distance_to_structures,
-    halo_ratio,
     inside_mesh,
     mesh_open_edges,
     read_mesh,
+    zaozigou_layers,
 )
 from xprospect.evidence._mesh_kernels import tri_dist2
+from xprospect.evidence.proximity import (
+    buffer_structures,
+    distance_to_samples,
+    distance_to_structures,
+    mask_distance,
+)
 from xprospect.preprocess import factor_analysis, factor_label
+from xprospect.preprocess.compositional import balance, halo_ratio
 from xprospect.synthetic3d import orebody_world
 from xprospect.testing import assert_georef_equal
 
@@ -307,6 +310,36 @@ def test_distance_to_structures_points_lines_and_buffer():
     assert int(buffer_structures(grid, np.array([[0.5, 0.5]]), 1.0).sum()) == 3
 
 
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_distance_to_samples_one_runner_numpy_equals_dask(ndim):
+    rng = np.random.default_rng(ndim)
+    if ndim == 3:
+        like = xp.make_voxels((0, 0, 0, 90, 70, 50), resolution=10, crs=CRS)
+        coords = {"x": rng.uniform(0, 90, 6), "y": rng.uniform(0, 70, 6),
+                  "z": rng.uniform(0, 50, 6)}
+        lazy = like.chunk({"z": (2, 3), "y": (3, 4), "x": (5, 4)})
+    else:
+        like = xp.make_grid((0, 0, 90, 70), resolution=10, crs=CRS)
+        coords = {"x": rng.uniform(0, 90, 6), "y": rng.uniform(0, 70, 6)}
+        lazy = like.chunk({"y": (3, 4), "x": (5, 4)})
+    samples = xr.Dataset(coords={k: ("sample", v) for k, v in coords.items()})
+    samples = samples.rio.write_crs(CRS)
+    ref = distance_to_samples(like, samples)
+    with no_compute():
+        out = distance_to_samples(lazy, samples)
+        masked = mask_distance(lazy.assign(v=xr.ones_like(lazy["mask"], dtype="float64")),
+                               samples, max_distance=15.0)
+    assert out.chunks is not None and masked["v"].chunks is not None
+    xr.testing.assert_identical(out.compute(), ref)
+    dims = ref.dims
+    grids = np.meshgrid(*[like[d].values for d in dims], indexing="ij")
+    cen = np.stack([g.ravel() for g in grids], axis=1)
+    pts = np.stack([coords[d] for d in dims], axis=1)
+    brute = np.sqrt(((cen[:, None, :] - pts[None]) ** 2).sum(-1)).min(1).reshape(ref.shape)
+    np.testing.assert_allclose(ref.values, brute, rtol=1e-12)
+    np.testing.assert_array_equal(np.isfinite(masked["v"].values), brute <= 15.0)
+
+
 def test_buffer_around_a_fault_surface_on_voxels():
     w = orebody_world(seed=1, n_holes=4)
     vox = xp.make_voxels(w.bounds, resolution=40, crs=w.crs, chunks=(6, 7, 5))
@@ -315,7 +348,7 @@ def test_buffer_around_a_fault_surface_on_voxels():
     np.testing.assert_array_equal(buf.values, w.fault_distance(xx, yy, zz) <= 30.0)
 
 
-# -- build on the synthetic 3-D world ------------------------------------------------------
+# -- the Zaozigou recipe on the synthetic 3-D world ---------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -323,11 +356,11 @@ def world3d():
     return orebody_world(seed=0)
 
 
-def test_build_layers_find_the_orebody(world3d):
+def test_zaozigou_layers_find_the_orebody(world3d):
     w = world3d
     vox = xp.make_voxels(w.bounds, resolution=30, crs=w.crs, chunks=(9, 16, 11))
     block = w.samples().prospect.idw(like=vox, k=16, power=2, radius=150)
-    layers = build(block, structures=w.fault, buffer=30.0)
+    layers = zaozigou_layers(block, structures=w.fault, buffer=30.0)
     assert_georef_equal(layers, vox)
     expected = ["structure_buffer", "halo_ratio", "balance_Au_Ag_Cu_Pb_Zn", "cv_Au",
                 "factor_Sb_Hg"]
@@ -348,11 +381,29 @@ def test_build_layers_find_the_orebody(world3d):
     assert set(np.unique(out["cv_Au"].values[np.isfinite(out["cv_Au"].values)])) <= {0, 1, 2}
 
 
-def test_build_names_missing_elements():
+def test_zaozigou_layers_names_missing_elements():
     vox = xp.make_voxels((0, 0, 0, 30, 30, 30), resolution=10, crs=CRS)
     block = vox.assign({"Cu": (("z", "y", "x"), np.ones((3, 3, 3)))})
     with pytest.raises(xp.DataError, match="As"):
-        build(block)
+        zaozigou_layers(block)
+
+
+def test_old_layer_names_warn_and_point_to_their_new_homes():
+    rng = np.random.default_rng(0)
+    vox = xp.make_voxels((0, 0, 0, 50, 50, 50), resolution=10, crs=CRS)
+    block = vox.assign({e: (("z", "y", "x"), rng.lognormal(size=(5, 5, 5)))
+                        for e in ["As", "Sb", "Hg", "W", "Mo"]})
+    opts = dict(ratio=(["As", "Sb", "Hg"], ["W", "Mo"]), factors=None, balance=None,
+                cv_element=None)
+    with pytest.warns(FutureWarning, match="zaozigou_layers"):
+        old = xp.evidence.build(block, **opts)
+    xr.testing.assert_identical(old, zaozigou_layers(block, **opts))
+    with pytest.warns(FutureWarning, match="xprospect.preprocess.compositional.halo_ratio"):
+        from xprospect.evidence.layers import halo_ratio as old_ratio
+    assert old_ratio is halo_ratio is xp.evidence.halo_ratio is xp.preprocess.halo_ratio
+    with pytest.warns(FutureWarning, match="xprospect.evidence.proximity"):
+        from xprospect.evidence.layers import distance_to_structures as old_dist
+    assert old_dist is distance_to_structures
 
 
 # -- real data -------------------------------------------------------------------------

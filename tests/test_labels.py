@@ -10,6 +10,13 @@ import xarray as xr
 import xprospect as xp
 from xprospect.io import read_points
 from xprospect.models.card import check_card, make_card, normalise
+from xprospect.points import (
+    as_points,
+    distance_to_points,
+    points_to_index,
+    rasterize_points,
+    sample_negatives,
+)
 
 
 def test_read_points_table_and_reproject(tmp_path):
@@ -65,3 +72,29 @@ def test_card_checks(world_stack, backend):
     np.testing.assert_allclose(out.sel(element="As").values,
                                (stack.sel(element="As").values - 2) / 4, rtol=1e-6)
     assert isinstance(out, xr.DataArray) and out.rio.crs == stack.rio.crs
+
+
+def test_old_point_helpers_warn_and_keep_their_behaviour(world, world_stack):
+    from xprospect.evidence import labels
+
+    g = stack = world_stack
+    pts = as_points(world.deposits)
+    with pytest.warns(FutureWarning, match="xprospect.points.points_to_index"):
+        idx = labels.points_to_index(pts, g)
+    np.testing.assert_array_equal(idx, points_to_index(pts, g)[0])
+    far = pts.assign_coords(x=pts.x + 1e6)
+    with pytest.warns(FutureWarning), pytest.raises(xp.GridError, match="drop_outside=True"):
+        labels.points_to_index(far, g)
+    with pytest.warns(FutureWarning):
+        assert labels.points_to_index(far, g, drop_outside=True).shape == (0, 2)
+    with pytest.warns(FutureWarning, match="xprospect.points.distance_to_points"):
+        d = xp.evidence.distance_to_points(pts, stack)
+    xr.testing.assert_identical(d, distance_to_points(pts, stack))
+    with pytest.warns(FutureWarning, match="xprospect.points.sample_negatives"):
+        a = labels.sample_negatives(stack, pts, 5, buffer=4000.0, seed=3)
+    assert a.identical(sample_negatives(stack, pts, 5, buffer=4000.0, seed=3))
+    with pytest.warns(FutureWarning, match="xprospect.points.as_points"):
+        assert labels.as_points(world.deposits).identical(pts)
+    with pytest.warns(FutureWarning, match="xprospect.points.rasterize_points"):
+        r = labels.rasterize_points(pts, stack)
+    xr.testing.assert_identical(r, rasterize_points(pts, stack))

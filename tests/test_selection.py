@@ -83,7 +83,7 @@ def test_world_selection_finds_halo_elements(world_maps):
     assert sorted(t["svm_rank"].tolist()) == [1, 2, 3, 4, 5]
     assert t.attrs["n_negatives"] == 60 and t.attrs["deposits_used"] == 30
     # AUC equals scikit-learn's on the same cells
-    from xprospect.evaluate._common import negative_cells, point_cells
+    from xprospect.points import negative_cells, point_cells
 
     like = maps["Au"]
     valid = np.isfinite(like.values)

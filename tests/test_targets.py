@@ -13,13 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import xprospect as xp
-from xprospect.evaluate.targets import minmax_scale, targets
+from xprospect.evaluate.delineate import targets
 from xprospect.preprocess.fractal import (
     classify_fractal,
     concentration_area,
     concentration_volume,
     fractal_thresholds,
 )
+from xprospect.preprocess.scaling import minmax_scale
 from xprospect.testing import assert_georef_equal
 
 CRS = "EPSG:32750"

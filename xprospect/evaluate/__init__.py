@@ -1,31 +1,46 @@
 """Evaluation of prospectivity maps: metrics, curves, block grids, spatial CV, comparisons.
 
-Metrics (``classification_metrics``, ``auc_ci``), ROC and success-rate curves, capture
-efficiency, the study-style block grid, spatial block cross-validation folds, one-call
-``evaluate`` reports and ``compare`` tables for several models; targets and fractal
-thresholds live in :mod:`xprospect.evaluate.targets`.
+Metrics (``classification_metrics``, ``auc_ci`` and the registry of named map metrics),
+ROC and success-rate curves, capture efficiency, the study-style block grid, spatial
+splits (:mod:`xprospect.evaluate.splits`), one-call ``evaluate`` reports and ``compare``
+tables for several models; target delineation lives in :mod:`xprospect.evaluate.delineate`
+(its front door is the function ``xprospect.evaluate.targets``).
 """
 
 from __future__ import annotations
 
+import sys
+import types
+import warnings
+from typing import Any
+
+from xprospect.evaluate import delineate
 from xprospect.evaluate.blocks import block_edges, block_grid, block_labels
 from xprospect.evaluate.compare import compare, plot_compare
 from xprospect.evaluate.curves import capture_efficiency, roc_curve, success_rate_curve
-from xprospect.evaluate.cv import spatial_block_folds, spatial_fold_ids
+from xprospect.evaluate.delineate import TargetSet, targets
 from xprospect.evaluate.metrics import (
+    Metric,
     auc_ci,
     classification_metrics,
     delong_se,
     hanley_mcneil_se,
+    metric_registry,
+    register_metric,
     roc_auc,
+    score_metrics,
+    unregister_metric,
     z_auc,
 )
 from xprospect.evaluate.plots import plot_blocks, plot_map, plot_roc, plot_success_rate
 from xprospect.evaluate.report import EvaluationReport, evaluate
-from xprospect.evaluate.targets import TargetSet, minmax_scale, targets
+from xprospect.evaluate.splits import spatial_block_folds, spatial_fold_ids
+from xprospect.preprocess import scaling
+from xprospect.preprocess.scaling import minmax_scale
 
 __all__ = [
     "EvaluationReport",
+    "Metric",
     "TargetSet",
     "auc_ci",
     "block_edges",
@@ -37,17 +52,47 @@ __all__ = [
     "delong_se",
     "evaluate",
     "hanley_mcneil_se",
+    "metric_registry",
     "minmax_scale",
     "plot_blocks",
     "plot_compare",
     "plot_map",
     "plot_roc",
     "plot_success_rate",
+    "register_metric",
     "roc_auc",
     "roc_curve",
+    "score_metrics",
     "spatial_block_folds",
     "spatial_fold_ids",
     "success_rate_curve",
     "targets",
+    "unregister_metric",
     "z_auc",
 ]
+
+
+class _MovedModule(types.ModuleType):
+    """A module that was renamed: each name resolves from its new home with a FutureWarning."""
+
+    def __init__(self, name: str, homes: dict[str, types.ModuleType]) -> None:
+        super().__init__(name, f"Former module {name}; see the FutureWarning of each name.")
+        self._homes = homes
+
+    def __getattr__(self, attr: str) -> Any:
+        home = self.__dict__["_homes"].get(attr)
+        if home is None:
+            raise AttributeError(f"module {self.__name__!r} has no attribute {attr!r}")
+        warnings.warn(f"{self.__name__}.{attr} moved to {home.__name__}.{attr}",
+                      FutureWarning, stacklevel=2)
+        return getattr(home, attr)
+
+
+# ``xprospect.evaluate.targets`` is the function; the module that held it is now
+# ``delineate``. This entry keeps old ``from xprospect.evaluate.targets import ...``
+# statements working (with a FutureWarning) without shadowing the function.
+sys.modules[f"{__name__}.targets"] = _MovedModule(
+    f"{__name__}.targets",
+    {"TargetSet": delineate, "targets": delineate, "DEFAULT_LEVELS": delineate,
+     "minmax_scale": scaling},
+)

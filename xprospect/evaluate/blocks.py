@@ -15,7 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from xprospect._dims import get_crs, grid_geometry, write_crs
-from xprospect.evaluate._common import as_score_map, grid_values, point_cells
+from xprospect.evaluate._common import ResolvedMap, as_score_map, resolve_map
 from xprospect.evaluate.metrics import classification_metrics
 from xprospect.exceptions import DataError, GridError
 
@@ -136,11 +136,18 @@ def block_grid(score_map: xr.DataArray, blocks: Any = (12, 12), *, deposits: Any
     """
     if reduce not in _REDUCE:
         raise DataError(f"reduce must be one of {_REDUCE}; got {reduce!r}")
-    score_map = as_score_map(score_map)
+    _geometry_2d(as_score_map(score_map))
+    _parse_blocks(blocks)
+    return _block_grid(resolve_map(score_map, deposits), blocks, threshold=threshold,
+                       reduce=reduce)
+
+
+def _block_grid(resolved: ResolvedMap, blocks: Any, *, threshold: float, reduce: str
+                ) -> pd.DataFrame:
+    """Return the block grid of a map read once (see :func:`block_grid`)."""
+    score_map, vals, valid = resolved.score_map, resolved.values, resolved.valid
     geom = _geometry_2d(score_map)
     nx, ny = _parse_blocks(blocks)
-    vals = grid_values(score_map)
-    valid = np.isfinite(vals)
     ey, ex = block_edges(geom.shape[0], ny), block_edges(geom.shape[1], nx)
     sums = np.add.reduceat(np.add.reduceat(np.where(valid, vals, 0.0), ey[:-1], axis=0),
                            ex[:-1], axis=1)
@@ -176,9 +183,9 @@ def block_grid(score_map: xr.DataArray, blocks: Any = (12, 12), *, deposits: Any
                       "median": med if reduce == "median" else None}[reduce]
     table["predicted"] = (table["score"] >= threshold).to_numpy()  # NaN compares False
     table.attrs.update(blocks=[nx, ny], threshold=float(threshold), reduce=reduce)
-    if deposits is None:
+    cells = resolved.deposits
+    if cells is None:
         return table
-    cells = point_cells(deposits, score_map, valid, "deposits")
     r_dep, c_dep = np.unravel_index(cells.flat, geom.shape)
     b_dep = (np.searchsorted(ey, r_dep, side="right") - 1) * nx + \
         (np.searchsorted(ex, c_dep, side="right") - 1)

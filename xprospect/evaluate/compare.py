@@ -11,16 +11,18 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from xprospect.evaluate._common import (
-    as_score_map,
-    grid_values,
-    negative_cells,
-    point_cells,
+from xprospect.evaluate._common import ResolvedMap, resolve_map
+from xprospect.evaluate.curves import _capture, _success_rate, roc_curve
+from xprospect.evaluate.metrics import (
+    auc_ci,
+    classification_metrics,
+    metric_registry,
+    score_metrics,
 )
-from xprospect.evaluate.curves import capture_efficiency, roc_curve, success_rate_curve
-from xprospect.evaluate.metrics import auc_ci, classification_metrics
-from xprospect.evaluate.targets import minmax_scale
+from xprospect.evaluate.plots import plot_roc, plot_success_rate
 from xprospect.exceptions import DataError
+from xprospect.points import default_buffer, negative_cells, sample_negatives
+from xprospect.preprocess.scaling import minmax_scale
 
 __all__ = ["compare", "plot_compare"]
 
@@ -29,23 +31,27 @@ log = logging.getLogger(__name__)
 _SCALE = ("auto", "minmax", None)
 
 
-def _prepare(maps: Mapping[str, xr.DataArray], scale: str | None
-             ) -> tuple[dict[str, xr.DataArray], dict[str, bool]]:
+def _prepare(maps: Mapping[str, xr.DataArray], deposits: Any, scale: str | None
+             ) -> tuple[dict[str, ResolvedMap], dict[str, bool]]:
+    """Read every map once, min-max scale those that need it, and locate the deposits."""
     if scale not in _SCALE:
         raise DataError(f"scale must be one of {_SCALE}; got {scale!r}")
     if not maps:
         raise DataError("compare needs at least one map")
     out, scaled = {}, {}
     for name, m in maps.items():
-        m = as_score_map(m, what=f"map {name!r}")
+        r = resolve_map(m, deposits, what=f"map {name!r}")
         do = scale == "minmax"
         if scale == "auto":
-            lo, hi = float(m.min(skipna=True)), float(m.max(skipna=True))
+            lo, hi = float(np.nanmin(r.values)), float(np.nanmax(r.values))
             do = lo < 0.0 or hi > 1.0
         if do:
-            m = minmax_scale(m)
+            # scaling keeps NaN cells NaN, so validity and deposit cells are unchanged
+            sm = minmax_scale(r.score_map)
+            r = ResolvedMap(score_map=sm, values=np.asarray(sm.values, dtype="float64"),
+                            valid=r.valid, deposits=r.deposits)
             log.info("compare: map %r min-max scaled to [0, 1] before thresholding", name)
-        out[str(name)] = m
+        out[str(name)] = r
         scaled[str(name)] = do
     return out, scaled
 
@@ -53,37 +59,32 @@ def _prepare(maps: Mapping[str, xr.DataArray], scale: str | None
 def _evaluate_all(maps: Mapping[str, xr.DataArray], deposits: Any, *, negatives: Any,
                   buffer: float | None, threshold: float, scale: str | None, ci: str,
                   level: float, seed: int):
-    from xprospect.evidence.labels import as_points, sample_negatives
-
-    prepared, scaled = _prepare(maps, scale)
+    prepared, scaled = _prepare(maps, deposits, scale)
     first = next(iter(prepared.values()))
     if isinstance(negatives, (int, np.integer)) and not isinstance(negatives, bool):
         # draw once, on the cells finite in every map, so every model meets the same cells
-        valid = np.ones(first.shape, bool)
-        for m in prepared.values():
-            if m.shape != first.shape:
+        valid = np.ones(first.values.shape, bool)
+        for r in prepared.values():
+            if r.values.shape != first.values.shape:
                 raise DataError("with negatives=int every map must share one grid; pass "
                                 "negative points instead")
-            valid &= np.isfinite(np.asarray(m.values))
-        from xprospect._dims import grid_geometry
-        from xprospect.evaluate._common import default_buffer
-
-        buf = default_buffer(grid_geometry(first)) if buffer is None else float(buffer)
-        negatives = sample_negatives(first, as_points(deposits), int(negatives), buffer=buf,
-                                     seed=seed, mask=xr.DataArray(valid, dims=first.dims))
+            valid &= r.valid
+        buf = default_buffer(first.score_map) if buffer is None else float(buffer)
+        negatives = sample_negatives(first.score_map, deposits, int(negatives), buffer=buf,
+                                     seed=seed, mask=valid)
     rows, rocs, srcs = {}, {}, {}
-    for name, m in prepared.items():
-        vals = grid_values(m, what=f"map {name!r}")
-        valid = np.isfinite(vals)
-        pos = point_cells(deposits, m, valid, "deposits")
-        neg, _ = negative_cells(m, valid, deposits, negatives, buffer=buffer, seed=seed)
-        flat = vals.ravel()
+    for name, r in prepared.items():
+        pos = r.deposits
+        assert pos is not None
+        neg, _ = negative_cells(r.score_map, r.valid, deposits, negatives, buffer=buffer,
+                                seed=seed)
+        flat = r.values.ravel()
         s = np.concatenate([flat[pos.flat], flat[neg.flat]])
         y = np.concatenate([np.ones(len(pos.flat), bool), np.zeros(len(neg.flat), bool)])
         cm = classification_metrics(y, s, threshold=threshold)
         a = auc_ci(y, s, level=level, method=ci, seed=seed)
-        src = success_rate_curve(m, deposits)
-        cap = capture_efficiency(m, deposits, threshold=threshold)
+        src = _success_rate(r)
+        cap = _capture(r, threshold=threshold)
         rows[name] = {
             "auc": a["auc"], "auc_lower": a["lower"], "auc_upper": a["upper"],
             "auc_se": a["se"], "z_auc": a["z_auc"],
@@ -96,6 +97,10 @@ def _evaluate_all(maps: Mapping[str, xr.DataArray], deposits: Any, *, negatives:
             "n_deposits": len(pos.flat), "n_negatives": len(neg.flat),
             "scaled": scaled[name],
         }
+        # every registered metric, in its column (roc_auc's is "auc", filled above)
+        registry = metric_registry()
+        for key, value in score_metrics(y, s).items():
+            rows[name][registry[key].column] = value
         rocs[name] = roc_curve(y, s)
         srcs[name] = src
     table = pd.DataFrame.from_dict(rows, orient="index")
@@ -120,7 +125,8 @@ def compare(maps: Mapping[str, xr.DataArray], deposits: Any, *, negatives: Any =
         As in :func:`evaluate`. An int draws the negatives once, on cells finite in every
         map, so every model is judged on the same cells.
     buffer : float, optional
-        Clearance around deposits when choosing negatives (default one cell diagonal).
+        Clearance around deposits when choosing negatives (default
+        :func:`xprospect.points.default_buffer`, one cell width).
     threshold : float
         Threshold of precision, recall, F1 and capture efficiency, applied after scaling.
     scale : {"auto", "minmax", None}
@@ -139,7 +145,9 @@ def compare(maps: Mapping[str, xr.DataArray], deposits: Any, *, negatives: Any =
         Indexed by ``model``: ``auc``, ``auc_lower``, ``auc_upper``, ``auc_se``, ``z_auc``,
         ``accuracy``, ``precision``, ``recall``, ``f1``, ``f1_macro``, ``success_rate_auc``,
         ``capture_deposit_fraction``, ``capture_area_fraction``, ``capture_efficiency``,
-        ``n_deposits``, ``n_negatives``, ``scaled``.
+        ``n_deposits``, ``n_negatives``, ``scaled``, then one column per metric registered
+        with :func:`~xprospect.evaluate.metrics.register_metric` (``roc_auc`` fills ``auc``).
+        Each map is computed once.
     """
     table, _, _ = _evaluate_all(maps, deposits, negatives=negatives, buffer=buffer,
                                 threshold=threshold, scale=scale, ci=ci, level=level,
@@ -155,9 +163,7 @@ def plot_compare(maps: Mapping[str, xr.DataArray], deposits: Any, *, path: str |
     Parameters as in :func:`compare`; ``path`` saves the figure (PNG, PDF), ``axes`` (two
     Axes) draws on existing ones. Returns the matplotlib Figure.
     """
-    import matplotlib.pyplot as plt
-
-    from xprospect.evaluate.plots import plot_roc, plot_success_rate
+    import matplotlib.pyplot as plt  # optional heavy dependency, only for figures
 
     _, rocs, srcs = _evaluate_all(maps, deposits, negatives=negatives, buffer=buffer,
                                   threshold=threshold, scale=scale, ci="hanley", level=0.95,

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from xprospect.evaluate._common import as_score_map, grid_values, point_cells
-from xprospect.evaluate.metrics import _binary_inputs, _counts
+from xprospect.evaluate._common import ResolvedMap, resolve_map
+from xprospect.evaluate.metrics import _binary_inputs, _counts, roc_auc
 from xprospect.exceptions import DataError
 
 __all__ = ["capture_efficiency", "roc_curve", "success_rate_curve"]
@@ -43,24 +43,14 @@ def roc_curve(y_true: Any, score: Any, *, drop_intermediate: bool = True) -> pd.
     >>> roc_curve([0, 1, 0, 1], [0.1, 0.9, 0.4, 0.3])["tpr"].tolist()
     [0.0, 0.5, 0.5, 1.0, 1.0]
     """
-    from sklearn.metrics import roc_curve as _sk_roc
+    from sklearn.metrics import roc_curve as _sk_roc  # heavy import, only for this curve
 
     y, s = _binary_inputs(y_true, score)
     _counts(y)
     fpr, tpr, thr = _sk_roc(y, s, drop_intermediate=drop_intermediate)
     out = pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": thr.astype("float64")})
-    out.attrs["auc"] = float(np.trapezoid(tpr, fpr))
+    out.attrs["auc"] = roc_auc(y, s)
     return out
-
-
-def _valid_mask(vals: np.ndarray, mask: Any, shape: tuple[int, ...]) -> np.ndarray:
-    valid = np.isfinite(vals)
-    if mask is not None:
-        m = np.asarray(mask.values if isinstance(mask, xr.DataArray) else mask, dtype=bool)
-        if m.shape != shape:
-            raise DataError(f"mask has shape {m.shape}; the map is {shape}")
-        valid &= m
-    return valid
 
 
 def success_rate_curve(score_map: xr.DataArray, deposits: Any, *, mask: Any = None,
@@ -73,7 +63,7 @@ def success_rate_curve(score_map: xr.DataArray, deposits: Any, *, mask: Any = No
         Score map (y, x) or voxels (z, y, x); higher means more prospective. NaN cells are
         outside the study area: they count neither in the area nor as capturing deposits.
     deposits : points
-        Known deposits (see :func:`xprospect.evidence.as_points`). A deposit counts once
+        Known deposits (see :func:`xprospect.points.as_points`). A deposit counts once
         per point, so two deposits in one cell count twice. Deposits outside the grid or on
         NaN cells are dropped; their numbers are in ``attrs``.
     mask : bool DataArray or array, optional
@@ -107,10 +97,13 @@ def success_rate_curve(score_map: xr.DataArray, deposits: Any, *, mask: Any = No
     >>> success_rate_curve(m, dep)[["area_fraction", "deposit_fraction"]].values.tolist()
     [[0.0, 0.0], [0.25, 1.0], [1.0, 1.0]]
     """
-    score_map = as_score_map(score_map)
-    vals = grid_values(score_map)
-    valid = _valid_mask(vals, mask, vals.shape)
-    cells = point_cells(deposits, score_map, valid, "deposits")
+    return _success_rate(resolve_map(score_map, deposits, mask=mask), vertices_only)
+
+
+def _success_rate(r: ResolvedMap, vertices_only: bool = True) -> pd.DataFrame:
+    """Return the success-rate curve of a map read once (see :func:`success_rate_curve`)."""
+    vals, valid, cells = r.values, r.valid, r.deposits
+    assert cells is not None
     counts = np.bincount(cells.flat, minlength=vals.size)
     flat_valid = np.flatnonzero(valid.ravel())
     v = vals.ravel()[flat_valid]
@@ -183,10 +176,15 @@ def capture_efficiency(score_map: xr.DataArray, deposits: Any, *,
         msg = ("give exactly one of threshold= (a score) and quantile= (e.g. 0.9 for the top "
                f"10 % of the area); got threshold={threshold!r}, quantile={quantile!r}")
         raise DataError(msg)
-    score_map = as_score_map(score_map)
-    vals = grid_values(score_map)
-    valid = _valid_mask(vals, mask, vals.shape)
-    cells = point_cells(deposits, score_map, valid, "deposits")
+    return _capture(resolve_map(score_map, deposits, mask=mask), threshold=threshold,
+                    quantile=quantile)
+
+
+def _capture(r: ResolvedMap, *, threshold: float | None = None,
+             quantile: float | None = None) -> dict[str, Any]:
+    """Capture efficiency of a map read once (see :func:`capture_efficiency`)."""
+    vals, valid, cells = r.values, r.valid, r.deposits
+    assert cells is not None
     v = vals[valid]
     if quantile is not None:
         if not 0.0 <= quantile <= 1.0:

@@ -1,25 +1,42 @@
-"""Classification metrics and ROC AUC with standard errors and confidence intervals.
+"""Classification metrics, ROC AUC with standard errors and intervals, and the metric registry.
 
 The AUC is the Mann-Whitney statistic (ties count one half), identical to
-:func:`sklearn.metrics.roc_auc_score`. Its standard error comes from Hanley & McNeil (1982),
-DeLong et al. (1988) or a stratified bootstrap.
+:func:`sklearn.metrics.roc_auc_score`; :func:`roc_auc` is the package's one implementation
+(element selection, evaluation, comparison, cross-validation and training history all call
+it). Its standard error comes from Hanley & McNeil (1982), DeLong et al. (1988) or a
+stratified bootstrap.
+
+Ranking metrics of known deposits against negatives are *registered* once, by name, with
+:func:`register_metric`: every registered metric then appears in the metrics of
+:func:`xprospect.evaluate.evaluate`, as a column of :func:`xprospect.evaluate.compare`'s
+table and wherever :func:`score_metrics` is called (cross-validation folds, training history).
+
+This module imports nothing of the package but its exceptions, so any layer may use it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
-from xprospect.exceptions import DataError
+from xprospect.exceptions import DataError, XProspectError
 
 __all__ = [
+    "Metric",
     "auc_ci",
     "classification_metrics",
     "delong_se",
     "hanley_mcneil_se",
+    "metric_registry",
+    "register_metric",
     "roc_auc",
+    "score_metrics",
+    "unregister_metric",
     "z_auc",
 ]
 
@@ -75,9 +92,15 @@ def roc_auc(y_true: Any, score: Any) -> float:
     0.75
     """
     y, s = _binary_inputs(y_true, score)
-    n1, n0 = _counts(y)
-    ranks = stats.rankdata(s)
-    return float((ranks[y].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
+    _counts(y)
+    return _mann_whitney_auc(s[y], s[~y])
+
+
+def _mann_whitney_auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """AUC of positive scores ``pos`` against negative scores ``neg`` (both non-empty)."""
+    ranks = stats.rankdata(np.concatenate([pos, neg]))
+    n1 = len(pos)
+    return float((ranks[:n1].sum() - n1 * (n1 + 1) / 2.0) / (n1 * len(neg)))
 
 
 def hanley_mcneil_se(auc: float, n_pos: int, n_neg: int) -> float:
@@ -137,12 +160,6 @@ def delong_se(y_true: Any, score: Any) -> float:
     var = (np.var(v10, ddof=1) / n1 if n1 > 1 else 0.0) + \
         (np.var(v01, ddof=1) / n0 if n0 > 1 else 0.0)
     return float(np.sqrt(var))
-
-
-def _auc_from_ranks(pos: np.ndarray, neg: np.ndarray) -> float:
-    ranks = stats.rankdata(np.concatenate([pos, neg]))
-    n1 = len(pos)
-    return float((ranks[:n1].sum() - n1 * (n1 + 1) / 2.0) / (n1 * len(neg)))
 
 
 def auc_ci(y_true: Any, score: Any, *, level: float = 0.95, method: str = "hanley",
@@ -206,7 +223,7 @@ def auc_ci(y_true: Any, score: Any, *, level: float = 0.95, method: str = "hanle
         pos, neg = s[y], s[~y]
         boots = np.empty(n_boot)
         for b in range(n_boot):
-            boots[b] = _auc_from_ranks(pos[rng.integers(0, n1, n1)], neg[rng.integers(0, n0, n0)])
+            boots[b] = _mann_whitney_auc(pos[rng.integers(0, n1, n1)], neg[rng.integers(0, n0, n0)])
         se = float(np.std(boots, ddof=1))
         lo, hi = np.quantile(boots, [0.5 - level / 2.0, 0.5 + level / 2.0])
     z = z_auc(auc, se)
@@ -274,3 +291,180 @@ def classification_metrics(y_true: Any, score: Any, *, threshold: float = 0.5
         "n_pos": tp + fn, "n_neg": tn + fp,
         "threshold": float(threshold),
     }
+
+
+# -- the metric registry ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named ranking metric of known deposits (1) against negatives (0).
+
+    Attributes
+    ----------
+    name : str
+        Key in :func:`~xprospect.evaluate.evaluate`'s metrics and in :func:`score_metrics`.
+    func : callable
+        ``func(y_true, score) -> float`` with ``y_true`` a boolean array and ``score`` a
+        finite float64 array of the same length, holding both classes.
+    column : str
+        Column of the metric in tables (:func:`~xprospect.evaluate.compare`,
+        cross-validation folds); the name unless given.
+    description : str
+        One line saying what the metric measures.
+    greater_is_better : bool
+        Whether a higher value means a better map (for early stopping and rankings).
+    """
+
+    name: str
+    func: Callable[[np.ndarray, np.ndarray], float]
+    column: str
+    description: str = ""
+    greater_is_better: bool = True
+
+    def __call__(self, y_true: Any, score: Any) -> float:
+        """Value of the metric on ``(y_true, score)`` (validated as for :func:`roc_auc`)."""
+        y, s = _binary_inputs(y_true, score)
+        _counts(y)
+        return float(self.func(y, s))
+
+
+_REGISTRY: dict[str, Metric] = {}
+
+
+def register_metric(name: str, func: Callable[[np.ndarray, np.ndarray], float], *,
+                    column: str | None = None, description: str = "",
+                    greater_is_better: bool = True, replace: bool = False) -> Metric:
+    """Register a ranking metric so that evaluation, comparison and cross-validation report it.
+
+    Parameters
+    ----------
+    name : str
+        The metric's name (a key of :func:`~xprospect.evaluate.evaluate`'s ``metrics``).
+    func : callable
+        ``func(y_true, score) -> float``: ``y_true`` boolean (True: deposit), ``score``
+        finite float64, both classes present.
+    column : str, optional
+        Its column in tables such as :func:`~xprospect.evaluate.compare`'s (default ``name``).
+    description : str
+        One line saying what it measures.
+    greater_is_better : bool
+        Whether higher is better.
+    replace : bool
+        Replace a metric already registered under ``name`` instead of refusing.
+
+    Returns
+    -------
+    Metric
+        The registered metric.
+
+    Raises
+    ------
+    XProspectError
+        If ``name`` is taken (and ``replace`` is False), empty, or ``func`` is not callable.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> def top_share(y, s):
+    ...     return float(y[s >= np.quantile(s, 0.9)].mean())
+    >>> m = register_metric("top_decile_precision", top_share,
+    ...                     description="share of deposits among the top 10 % of scores")
+    >>> sorted(score_metrics([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.9]))
+    ['roc_auc', 'top_decile_precision']
+    >>> unregister_metric("top_decile_precision")
+    """
+    if not isinstance(name, str) or not name:
+        raise XProspectError(f"a metric needs a non-empty string name; got {name!r}")
+    if not callable(func):
+        raise XProspectError(f"metric {name!r}: func must be callable; got {type(func).__name__}")
+    if name in _REGISTRY and not replace:
+        raise XProspectError(f"a metric named {name!r} is already registered; pass "
+                             "replace=True to replace it")
+    metric = Metric(name=name, func=func, column=column or name, description=description,
+                    greater_is_better=bool(greater_is_better))
+    _REGISTRY[name] = metric
+    return metric
+
+
+def unregister_metric(name: str) -> None:
+    """Remove a registered metric.
+
+    Parameters
+    ----------
+    name : str
+        Its name.
+
+    Raises
+    ------
+    XProspectError
+        If no metric of that name is registered.
+    """
+    if name not in _REGISTRY:
+        raise XProspectError(f"no metric named {name!r} is registered; registered: "
+                             f"{sorted(_REGISTRY)}")
+    del _REGISTRY[name]
+
+
+def metric_registry() -> Mapping[str, Metric]:
+    """Return the registered metrics by name, in registration order (a read-only view).
+
+    Returns
+    -------
+    Mapping of str to Metric
+        ``roc_auc`` first, then those registered with :func:`register_metric`.
+
+    Examples
+    --------
+    >>> metric_registry()["roc_auc"].column
+    'auc'
+    """
+    return MappingProxyType(_REGISTRY)
+
+
+def score_metrics(y_true: Any, score: Any, *, names: Iterable[str] | None = None
+                  ) -> dict[str, float]:
+    """Every registered metric (or those named) of ``score`` against ``y_true``.
+
+    Parameters
+    ----------
+    y_true : array-like of bool or 0/1
+        True class (True or 1: deposit).
+    score : array-like of float
+        Scores, finite.
+    names : iterable of str, optional
+        Only these metrics (default: all registered).
+
+    Returns
+    -------
+    dict
+        Metric name -> value, in registration order.
+
+    Raises
+    ------
+    DataError
+        For a single class or non-finite scores.
+    XProspectError
+        For an unregistered name.
+
+    Examples
+    --------
+    >>> score_metrics([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    {'roc_auc': 0.75}
+    """
+    y, s = _binary_inputs(y_true, score)
+    _counts(y)
+    wanted = list(_REGISTRY) if names is None else list(names)
+    unknown = [n for n in wanted if n not in _REGISTRY]
+    if unknown:
+        raise XProspectError(f"metrics {unknown} are not registered; registered: "
+                             f"{sorted(_REGISTRY)}")
+    return {n: float(_REGISTRY[n].func(y, s)) for n in wanted}
+
+
+def _roc_auc_checked(y: np.ndarray, s: np.ndarray) -> float:
+    return _mann_whitney_auc(s[y], s[~y])
+
+
+register_metric("roc_auc", _roc_auc_checked, column="auc",
+                description="area under the ROC curve (Mann-Whitney, ties count one half)")

@@ -11,11 +11,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from xprospect.evaluate._common import as_score_map
+from xprospect.points import as_points
+
 __all__ = ["plot_blocks", "plot_map", "plot_roc", "plot_success_rate"]
 
 
 def _axes(ax: Any):
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # optional heavy dependency, only for figures
 
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4.5))
@@ -28,9 +31,6 @@ def plot_map(score_map: xr.DataArray, deposits: Any = None, *, ax: Any = None,
 
     Returns the matplotlib Axes.
     """
-    from xprospect.evaluate._common import as_score_map
-    from xprospect.evidence.labels import as_points
-
     ax = _axes(ax)
     m = as_score_map(score_map)
     label = "max over z" if "z" in m.dims else None
@@ -61,7 +61,7 @@ def plot_blocks(table: pd.DataFrame, *, ax: Any, numbers: bool = True) -> Any:
 
     Predicted blocks are outlined in orange, blocks holding deposits (when known) hatched.
     """
-    from matplotlib.patches import Rectangle
+    from matplotlib.patches import Rectangle  # optional heavy dependency, only for figures
 
     for b, r in table.iterrows():
         pred = bool(r["predicted"])

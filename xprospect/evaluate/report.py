@@ -11,16 +11,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from xprospect.evaluate._common import (
-    as_score_map,
-    grid_values,
-    jsonable,
-    negative_cells,
-    point_cells,
-)
-from xprospect.evaluate.blocks import block_grid
-from xprospect.evaluate.curves import capture_efficiency, roc_curve, success_rate_curve
-from xprospect.evaluate.metrics import auc_ci, classification_metrics
+from xprospect.evaluate._common import jsonable, resolve_map
+from xprospect.evaluate.blocks import _block_grid
+from xprospect.evaluate.curves import _capture, _success_rate, roc_curve
+from xprospect.evaluate.metrics import auc_ci, classification_metrics, score_metrics
+from xprospect.evaluate.plots import plot_blocks, plot_map, plot_roc, plot_success_rate
+from xprospect.points import negative_cells
 
 __all__ = ["EvaluationReport", "evaluate"]
 
@@ -33,7 +29,9 @@ class EvaluationReport:
     ----------
     metrics : dict
         Point metrics (deposit cells against negative cells) at the threshold
-        (:func:`classification_metrics`), ``auc_ci`` (:func:`auc_ci`), ``success_rate_auc``
+        (:func:`classification_metrics`), every registered metric
+        (:func:`~xprospect.evaluate.metrics.register_metric`, ``roc_auc`` among them),
+        ``auc_ci`` (:func:`auc_ci`), ``success_rate_auc``
         and, when blocks were asked for, ``blocks`` (the block metrics).
     roc : pandas.DataFrame
         ROC curve of deposit cells against negative cells.
@@ -83,9 +81,7 @@ class EvaluationReport:
         -------
         matplotlib.figure.Figure
         """
-        import matplotlib.pyplot as plt
-
-        from xprospect.evaluate.plots import plot_blocks, plot_map, plot_roc, plot_success_rate
+        import matplotlib.pyplot as plt  # optional heavy dependency, only for figures
 
         path = None
         if path_or_ax is None or isinstance(path_or_ax, (str, Path)):
@@ -118,16 +114,16 @@ def evaluate(score_map: xr.DataArray, deposits: Any, *, negatives: Any = None,
         Score map (y, x) or voxels (z, y, x); higher means more prospective; NaN cells are
         outside the study area.
     deposits : points
-        Known deposits (:func:`xprospect.evidence.as_points`); those outside the grid or on
+        Known deposits (:func:`xprospect.points.as_points`); those outside the grid or on
         NaN cells are dropped and counted in ``settings``.
     negatives : None, int or points
         Cells the deposits are ranked against for ROC and the point metrics. None: every
         finite cell farther than ``buffer`` from every deposit. int: that many such cells
-        drawn at random (:func:`xprospect.evidence.sample_negatives`, ``seed``). Points:
+        drawn at random (:func:`xprospect.points.sample_negatives`, ``seed``). Points:
         used as given.
     buffer : float, optional
-        Distance (CRS units) kept clear around deposits when choosing negatives; default one
-        cell diagonal, which keeps each deposit's own cell out.
+        Distance (CRS units) kept clear around deposits when choosing negatives; default
+        :func:`xprospect.points.default_buffer` (one cell width), the package's one default.
     threshold : float
         Score at or above which a cell (and a block) is called prospective. It is applied to
         the scores as they are: rescale an anomaly score first (or use
@@ -147,7 +143,8 @@ def evaluate(score_map: xr.DataArray, deposits: Any, *, negatives: Any = None,
 
     Notes
     -----
-    The map is computed: ranking cells is global. Metrics on cells treat them as
+    The map is computed once (ranking cells is global) and the deposits are located once;
+    the curves, the capture and the block grid all reuse them. Metrics on cells treat them as
     independent, which neighbouring cells of a smooth map are not; held-out deposits and
     :func:`spatial_block_folds` are the honest test of generalisation.
 
@@ -162,29 +159,30 @@ def evaluate(score_map: xr.DataArray, deposits: Any, *, negatives: Any = None,
     >>> r.metrics["roc_auc"] > 0.9
     True
     """
-    score_map = as_score_map(score_map)
-    vals = grid_values(score_map)
-    valid = np.isfinite(vals)
-    pos = point_cells(deposits, score_map, valid, "deposits")
-    neg, neg_rec = negative_cells(score_map, valid, deposits, negatives, buffer=buffer,
+    # the map is computed and the deposits located once; every part below reuses them
+    r = resolve_map(score_map, deposits)
+    assert r.deposits is not None
+    pos = r.deposits
+    neg, neg_rec = negative_cells(r.score_map, r.valid, deposits, negatives, buffer=buffer,
                                   seed=seed)
-    flat = vals.ravel()
+    flat = r.values.ravel()
     s = np.concatenate([flat[pos.flat], flat[neg.flat]])
     y = np.concatenate([np.ones(len(pos.flat), bool), np.zeros(len(neg.flat), bool)])
     metrics = classification_metrics(y, s, threshold=threshold)
+    metrics.update(score_metrics(y, s))
     metrics["auc_ci"] = auc_ci(y, s, level=level, method=ci, seed=seed)
     roc = roc_curve(y, s)
-    src = success_rate_curve(score_map, deposits)
+    src = _success_rate(r)
     metrics["success_rate_auc"] = src.attrs["auc"]
-    capture = capture_efficiency(score_map, deposits, threshold=threshold)
+    capture = _capture(r, threshold=threshold)
     table = None
-    if blocks is not None and "z" not in score_map.dims:
-        table = block_grid(score_map, blocks, deposits=deposits, threshold=threshold)
+    if blocks is not None and "z" not in r.score_map.dims:
+        table = _block_grid(r, blocks, threshold=threshold, reduce="mean")
         metrics["blocks"] = table.attrs.get("metrics", {"note": table.attrs.get("metrics_note")})
     settings = {"threshold": float(threshold), "blocks": None if table is None else
                 table.attrs["blocks"], "ci": ci, "level": float(level), "seed": int(seed),
-                "ndim": int(score_map.ndim), "name": str(score_map.name),
+                "ndim": int(r.score_map.ndim), "name": str(r.score_map.name),
                 **pos.info("deposits"), **neg_rec}
     return EvaluationReport(metrics=metrics, roc=roc, success_rate=src, capture=capture,
-                            blocks=table, settings=settings, score_map=score_map,
+                            blocks=table, settings=settings, score_map=r.score_map,
                             deposits=deposits)

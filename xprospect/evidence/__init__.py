@@ -1,7 +1,13 @@
-"""Evidence: labels from deposits, negatives, element selection, evidence layers."""
+"""Evidence: labels from deposits, negatives, element selection, proximity, meshes, layers.
+
+Balances and halo ratios are re-exported from :mod:`xprospect.preprocess.compositional` and
+the block split of background ground from :mod:`xprospect.evaluate.splits`, their homes.
+"""
 
 from __future__ import annotations
 
+from xprospect.evaluate.splits import block_split, choose_blocks
+from xprospect.evidence.background import normal_mask
 from xprospect.evidence.labels import (
     as_points,
     distance_to_points,
@@ -10,16 +16,7 @@ from xprospect.evidence.labels import (
     read_points,
     sample_negatives,
 )
-from xprospect.evidence.layers import (
-    FRONT_HALO,
-    NEAR_ORE_HALO,
-    TAIL_HALO,
-    balance,
-    buffer_structures,
-    build,
-    distance_to_structures,
-    halo_ratio,
-)
+from xprospect.evidence.layers import build
 from xprospect.evidence.mesh import (
     as_mesh,
     distance_to_mesh,
@@ -27,8 +24,21 @@ from xprospect.evidence.mesh import (
     mesh_open_edges,
     read_mesh,
 )
-from xprospect.evidence.normal import block_split, choose_blocks, normal_mask
+from xprospect.evidence.proximity import (
+    buffer_structures,
+    distance_to_samples,
+    distance_to_structures,
+    mask_distance,
+)
 from xprospect.evidence.selection import plot_selection, select_elements
+from xprospect.evidence.zaozigou import zaozigou_layers
+from xprospect.preprocess.compositional import (
+    FRONT_HALO,
+    NEAR_ORE_HALO,
+    TAIL_HALO,
+    balance,
+    halo_ratio,
+)
 
 __all__ = [
     "FRONT_HALO",
@@ -43,9 +53,11 @@ __all__ = [
     "choose_blocks",
     "distance_to_mesh",
     "distance_to_points",
+    "distance_to_samples",
     "distance_to_structures",
     "halo_ratio",
     "inside_mesh",
+    "mask_distance",
     "mesh_open_edges",
     "normal_mask",
     "plot_selection",
@@ -55,4 +67,5 @@ __all__ = [
     "read_points",
     "sample_negatives",
     "select_elements",
+    "zaozigou_layers",
 ]

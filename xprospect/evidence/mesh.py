@@ -22,19 +22,16 @@ grid or 3-D voxel model with numba kernels (:mod:`xprospect.evidence._mesh_kerne
 from __future__ import annotations
 
 import logging
-import threading
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from xprospect._dask import Block, map_cells
 from xprospect._dims import (
-    ELEMENT_DIM,
     check_same_crs,
     get_crs,
-    grid_geometry,
     parse_crs,
     write_crs,
 )
@@ -56,7 +53,7 @@ _LEAF_SIZE = 4
 
 def _trimesh():
     try:
-        import trimesh
+        import trimesh  # optional heavy dependency, imported only when meshes are used
     except ImportError as err:  # pragma: no cover - trimesh is a dependency
         msg = "reading and measuring meshes needs trimesh: pip install trimesh"
         raise ImportError(msg) from err
@@ -169,25 +166,7 @@ def mesh_open_edges(mesh: Any) -> int:
     return int(np.count_nonzero(counts % 2))
 
 
-# -- grid plumbing shared with layers.py ----------------------------------------------
-
-
-def _grid_chunks(like: xr.Dataset | xr.DataArray, dims: tuple[str, ...]
-                 ) -> dict[str, tuple[int, ...]] | None:
-    """Dask chunks of ``like`` along the grid dims, or None when it holds numpy data."""
-    refs = [like] if isinstance(like, xr.DataArray) else list(like.data_vars.values())
-    for ref in refs:
-        if ref.chunks is None or not set(dims) <= set(ref.dims):
-            continue
-        if ELEMENT_DIM in ref.dims:
-            ref = ref.isel({ELEMENT_DIM: 0}, drop=True)
-        ch = dict(zip(ref.dims, ref.chunks, strict=True))
-        return {d: tuple(ch[d]) for d in dims}
-    return None
-
-
-def _is_main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
+# -- grid plumbing shared with proximity.py -------------------------------------------
 
 
 def _grid_result(data: Any, like: xr.Dataset | xr.DataArray, dims: tuple[str, ...], name: str,
@@ -196,30 +175,6 @@ def _grid_result(data: Any, like: xr.Dataset | xr.DataArray, dims: tuple[str, ..
                        attrs=attrs)
     crs = get_crs(like)
     return write_crs(out, crs) if crs is not None else out
-
-
-def _run_on_grid(like: xr.Dataset | xr.DataArray, func: Any, dtype: Any, **kwargs: Any
-                 ) -> tuple[Any, tuple[str, ...]]:
-    """Evaluate ``func(*centre_coords, **kwargs)`` on the grid, per dask chunk if chunked.
-
-    ``func`` receives the 1-D centre coordinates of one block (in dims order) and
-    returns that block's array.
-    """
-    geom = grid_geometry(like)
-    coords = [np.asarray(like[d].values, dtype="float64") for d in geom.dims]
-    chunks = _grid_chunks(like, geom.dims)
-    if chunks is None:
-        return func(*coords, **kwargs), geom.dims
-    import dask.array as da
-
-    carrs = [da.from_array(c, chunks=(chunks[d],)) for c, d in zip(coords, geom.dims, strict=True)]
-    idx = "zyx"[-geom.ndim:]
-    with warnings.catch_warnings():
-        # an outer product of 1-D coordinate chunks is meant to multiply the chunks
-        warnings.simplefilter("ignore", da.PerformanceWarning)
-        data = da.blockwise(func, idx, *[a for i, c in enumerate(carrs) for a in (c, idx[i])],
-                            dtype=dtype, **kwargs)
-    return data, geom.dims
 
 
 def _check_mesh_crs(mesh: Any, like: xr.Dataset | xr.DataArray, what: str) -> None:
@@ -240,19 +195,19 @@ class _TriangleIndex:
         self.bvh = _k.build_bvh(tris, _LEAF_SIZE)
         self.tris = np.ascontiguousarray(tris[self.bvh[0]])
 
-    def query(self, points: np.ndarray, max_distance: float) -> np.ndarray:
-        return _k.query_distance(points, self.tris, self.bvh, max_distance,
-                                 parallel=_is_main_thread())
+    def query(self, points: np.ndarray, max_distance: float, *, parallel: bool) -> np.ndarray:
+        # numba parallel kernels only on the main thread (see xprospect._dask.Block.parallel)
+        return _k.query_distance(points, self.tris, self.bvh, max_distance, parallel=parallel)
 
 
-def _distance_block(*coords: np.ndarray, index: _TriangleIndex, max_distance: float,
+def _distance_block(block: Block, *, index: _TriangleIndex, max_distance: float,
                     out_dtype: Any) -> np.ndarray:
-    grids = np.meshgrid(*coords, indexing="ij")
-    pts = np.zeros((grids[0].size, 3))
-    axes = "zyx"[-len(coords):]
-    for g, ax in zip(grids, axes, strict=True):
-        pts[:, "xyz".index(ax)] = g.ravel()
-    return index.query(pts, max_distance).reshape(grids[0].shape).astype(out_dtype, copy=False)
+    cen = block.centres()
+    pts = np.zeros((cen.shape[0], 3))
+    for j, ax in enumerate(block.dims):
+        pts[:, "xyz".index(ax)] = cen[:, j]
+    dist = index.query(pts, max_distance, parallel=block.parallel)
+    return dist.reshape(block.shape).astype(out_dtype, copy=False)
 
 
 def distance_to_mesh(like: xr.Dataset | xr.DataArray, mesh: Any, *,
@@ -311,8 +266,8 @@ def distance_to_mesh(like: xr.Dataset | xr.DataArray, mesh: Any, *,
     if not cap > 0:
         raise DataError(f"max_distance must be > 0; got {max_distance!r}")
     dtype = np.dtype(dtype)
-    data, dims = _run_on_grid(like, _distance_block, dtype, index=index, max_distance=cap,
-                              out_dtype=dtype)
+    data, dims = map_cells(like, _distance_block, dtype=dtype, index=index, max_distance=cap,
+                           out_dtype=dtype)
     attrs = {"units": "CRS units", "long_name": "distance to the surface",
              "method": "exact unsigned point-triangle distance (BVH)",
              "mesh_faces": len(mesh.faces)}
@@ -326,8 +281,9 @@ def distance_to_mesh(like: xr.Dataset | xr.DataArray, mesh: Any, *,
 # -- inside / outside -----------------------------------------------------------------
 
 
-def _inside_block(zs: np.ndarray, ys: np.ndarray, xs: np.ndarray, *, tris: np.ndarray,
-                  tmin: np.ndarray, tmax: np.ndarray) -> np.ndarray:
+def _inside_block(block: Block, *, tris: np.ndarray, tmin: np.ndarray, tmax: np.ndarray
+                  ) -> np.ndarray:
+    zs, ys, xs = block.coords
     y_desc = ys.size > 1 and ys[0] > ys[-1]
     yasc = ys[::-1].copy() if y_desc else ys
     keep = ((tmax[:, 0] >= xs.min()) & (tmin[:, 0] <= xs.max())
@@ -410,7 +366,7 @@ def inside_mesh(like: xr.Dataset | xr.DataArray, mesh: Any, *, repair: bool = Fa
         log.info("inside_mesh: %s had %d open edges, closed by fill_holes", src, open_edges)
     tris = np.ascontiguousarray(mesh.triangles, dtype="float64")
     tmin, tmax = tris.min(axis=1), tris.max(axis=1)
-    data, dims = _run_on_grid(like, _inside_block, bool, tris=tris, tmin=tmin, tmax=tmax)
+    data, dims = map_cells(like, _inside_block, dtype=bool, tris=tris, tmin=tmin, tmax=tmax)
     if "source" in mesh.metadata:
         attrs["mesh_source"] = mesh.metadata["source"]
     return _grid_result(data, like, dims, name, attrs)

@@ -19,7 +19,9 @@ import xarray as xr
 from scipy import stats
 
 from xprospect._dims import ELEMENT_DIM, GRID_DIMS_2D, GRID_DIMS_3D
+from xprospect.evaluate.metrics import hanley_mcneil_se, roc_auc, z_auc
 from xprospect.exceptions import DataError
+from xprospect.points import negative_cells, point_cells
 
 __all__ = ["element_arrays", "plot_selection", "select_elements"]
 
@@ -77,15 +79,15 @@ def select_elements(maps: xr.Dataset | xr.DataArray, deposits: Any, *,
     maps : Dataset of element maps, or stack DataArray (element, [z,] y, x)
         Gridded element values (e.g. IDW then z-scored).
     deposits : points
-        Known deposits (:func:`xprospect.evidence.as_points`).
+        Known deposits (:func:`xprospect.points.as_points`).
     negatives : None, int or points
         Barren cells to compare against. None: as many cells as usable deposits (the
         balanced design of the study, whose Table 1 matches n1 = n2 = 122), drawn at random
         farther than ``buffer`` from every deposit with
-        :func:`xprospect.evidence.sample_negatives`; an int: that many; points: as given.
+        :func:`xprospect.points.sample_negatives`; an int: that many; points: as given.
     buffer : float, optional
-        Clearance around deposits (CRS units) when drawing negatives; default one cell
-        diagonal.
+        Clearance around deposits (CRS units) when drawing negatives; default
+        :func:`xprospect.points.default_buffer` (one cell width).
     alpha : float
         Significance level. The test is two-sided: an element is selected when
         ``|Z_AUC|`` exceeds ``Phi^-1(1 - alpha/2)`` (2.576 for 0.01, the study's 2.58) and
@@ -133,14 +135,11 @@ def select_elements(maps: xr.Dataset | xr.DataArray, deposits: Any, *,
     >>> bool(t.loc["Au", "selected"]), bool(t.loc["Ni", "selected"])
     (True, False)
     """
-    from xprospect.evaluate._common import negative_cells, point_cells
-    from xprospect.evaluate.metrics import hanley_mcneil_se, roc_auc, z_auc
-
     if not 0.0 < alpha < 1.0:
         raise DataError(f"alpha must lie strictly between 0 and 1; got {alpha!r}")
     names, arr = element_arrays(maps, elements)
     like = arr.isel({ELEMENT_DIM: 0}, drop=True)
-    valid = np.asarray(np.isfinite(arr).all(ELEMENT_DIM).values)
+    valid = np.asarray(xr.apply_ufunc(np.isfinite, arr, dask="allowed").all(ELEMENT_DIM).values)
     if not valid.any():
         raise DataError(f"no cell has a finite value for every element of {names}")
     pos = point_cells(deposits, like, valid, "deposits")
@@ -179,6 +178,7 @@ def select_elements(maps: xr.Dataset | xr.DataArray, deposits: Any, *,
 
 
 def _svm_ranking(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    # scikit-learn is a heavy import needed only for the optional SVM ranking
     from sklearn.feature_selection import RFE
     from sklearn.svm import LinearSVC
 
@@ -199,7 +199,7 @@ def plot_selection(table: pd.DataFrame, ax: Any = None) -> Any:
     Selected elements are drawn in red, the others in grey; dashed lines mark
     ``±critical_value``. Returns the matplotlib Axes.
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # optional heavy dependency, only for figures
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 0.3 * len(table) + 1.5))

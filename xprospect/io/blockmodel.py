@@ -1,7 +1,5 @@
-"""Voxel block models out: distance masking, CSV for mining software, PNG slices, VTK.
+"""Voxel block models out: CSV for mining software, PNG slices, VTK.
 
-:func:`mask_distance` blanks voxels farther than a chosen distance from every sample, so a
-block model shows nothing extrapolated beyond the drilling; it is lazy over dask chunks.
 :func:`to_block_csv` writes ``x, y, z, <variables>`` rows slab by slab; :func:`plot_slices`
 and :func:`plot_section` draw plan slices and a vertical section as PNG; :func:`to_vtk` writes
 a VTK image through pyvista (the optional ``vtk`` extra).
@@ -11,196 +9,43 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import dask
-import dask.array as da
 import numpy as np
 import xarray as xr
 
-from xprospect._dims import (
-    GRID_DIMS_2D,
-    GRID_DIMS_3D,
-    check_same_crs,
-    get_crs,
-    grid_geometry,
-    sample_coords,
-    write_crs,
-)
+from xprospect._dims import GRID_DIMS_3D, grid_geometry
 from xprospect.exceptions import DataError, GridError
 
 __all__ = [
-    "distance_to_samples",
-    "mask_distance",
     "plot_section",
     "plot_slices",
     "to_block_csv",
     "to_vtk",
 ]
 
-
-# ----------------------------------------------------------------------------- distance
-
-
-def _search_points(samples: xr.Dataset, ndim: int, amat: np.ndarray) -> np.ndarray:
-    c = sample_coords(samples)
-    if ndim == 3 and "z" not in c:
-        raise DataError("masking a voxel grid needs samples with a 'z' coordinate")
-    z = c["z"] if ndim == 3 else np.zeros_like(c["x"])
-    pts = np.column_stack([c["x"], c["y"], z])
-    ok = np.all(np.isfinite(pts), axis=1)
-    if not ok.any():
-        raise DataError("the samples have no finite coordinates to measure distances from")
-    return pts[ok] @ amat.T
+# Distance masking moved to xprospect.evidence.proximity (io reads and writes only). Until
+# xprospect/io/__init__.py and xprospect/__init__.py take the two names from there, these
+# transitional forwarders keep ``xprospect.io.mask_distance`` working; evidence is imported
+# only when one is called, so ``import xprospect`` does not load it.
+_MOVED = ("distance_to_samples", "mask_distance")
 
 
-def _distance_block(z: np.ndarray, y: np.ndarray, x: np.ndarray, tree: Any,
-                    amat: np.ndarray) -> np.ndarray:
-    """Distance from each voxel centre of a (z, y, x) block to the nearest sample."""
-    zz, yy, xx = np.broadcast_arrays(z, y, x)
-    q = np.column_stack([xx.ravel(), yy.ravel(), zz.ravel()]) @ amat.T
-    if not q.size:
-        return np.empty(zz.shape)
-    d, _ = tree.query(q, k=1)
-    return d[:, 0].reshape(zz.shape)
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
 
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            from xprospect.evidence import proximity  # transitional: see _MOVED above
 
-def distance_to_samples(
-    like: xr.Dataset | xr.DataArray,
-    samples: xr.Dataset,
-    *,
-    anisotropy: Mapping[str, Any] | None = None,
-) -> xr.DataArray:
-    """Distance from every cell or voxel centre to the nearest sample.
+            return getattr(proximity, name)(*args, **kwargs)
 
-    Parameters
-    ----------
-    like : xarray.Dataset or DataArray
-        A grid (y, x) or voxel block (z, y, x); its dask chunks (of the first variable on the
-        grid dims, if any) are the result's.
-    samples : xarray.Dataset
-        Samples along ``sample`` with ``x``, ``y`` (and ``z``) in the grid's CRS.
-    anisotropy : dict, optional
-        Measure distance in the search ellipsoid's metric (see
-        :func:`xprospect.grid.idw.anisotropy_matrix`): distances are in units of the major
-        range.
-
-    Returns
-    -------
-    xarray.DataArray
-        ``distance`` (float64) on the grid's dims and coordinates, with its CRS; lazy when the
-        grid is chunked (a scikit-learn KD-tree over the samples is built once and shared).
-    """
-    from sklearn.neighbors import KDTree
-
-    from xprospect.grid.idw import anisotropy_matrix
-
-    geom = grid_geometry(like)
-    s_crs, g_crs = get_crs(samples), get_crs(like)
-    if s_crs is not None and g_crs is not None:
-        check_same_crs(s_crs, g_crs, "the samples", "the block")
-    amat = anisotropy_matrix(anisotropy, geom.ndim)
-    tree = KDTree(_search_points(samples, geom.ndim, amat))
-    dims = geom.dims
-    coords1 = {d: np.asarray(like[d].values, dtype="float64") for d in dims}
-    full = [coords1["z"] if "z" in dims else np.zeros(1), coords1["y"], coords1["x"]]
-    shape3 = (full[0].size, full[1].size, full[2].size)
-    chunks = _grid_chunks(like, dims)
-    if chunks is None:
-        d = _distance_block(full[0][:, None, None], full[1][None, :, None],
-                            full[2][None, None, :], tree, amat)
-    else:
-        c3 = (chunks[0] if "z" in dims else (1,), chunks[-2], chunks[-1])
-        zc = da.from_array(full[0].reshape(-1, 1, 1), chunks=(c3[0], 1, 1))
-        yc = da.from_array(full[1].reshape(1, -1, 1), chunks=(1, c3[1], 1))
-        xc = da.from_array(full[2].reshape(1, 1, -1), chunks=(1, 1, c3[2]))
-        tree_d = dask.delayed(tree, pure=True, traverse=False)
-        d = da.map_blocks(_distance_block, zc, yc, xc, tree_d, amat, dtype="float64",
-                          chunks=c3, meta=np.empty((0, 0, 0)))
-    if "z" not in dims:
-        d = d[0]
-    assert d.shape == tuple(shape3[-len(dims):])
-    out = xr.DataArray(d, dims=dims, coords={k: like[k] for k in dims}, name="distance",
-                       attrs={"long_name": "distance to the nearest sample"})
-    crs = g_crs if g_crs is not None else s_crs
-    return write_crs(out, crs) if crs is not None else out
-
-
-def _grid_chunks(like, dims) -> tuple[tuple[int, ...], ...] | None:
-    if isinstance(like, xr.DataArray):
-        cands = [like]
-    else:
-        cands = [v for v in like.data_vars.values() if tuple(v.dims) == tuple(dims)]
-    for v in cands:
-        if v.chunks is not None:
-            return tuple(v.chunks)
-    return None
-
-
-def mask_distance(
-    block: xr.Dataset | xr.DataArray,
-    samples: xr.Dataset,
-    *,
-    max_distance: float,
-    anisotropy: Mapping[str, Any] | None = None,
-) -> xr.Dataset | xr.DataArray:
-    """Set to NaN every voxel farther than ``max_distance`` from all samples.
-
-    Parameters
-    ----------
-    block : xarray.Dataset or DataArray
-        Voxel block (z, y, x) or grid (y, x), numpy or dask backed.
-    samples : xarray.Dataset
-        The samples the block was gridded from (same CRS).
-    max_distance : float
-        In CRS units (in units of the major range with ``anisotropy``). Voxels at exactly
-        this distance are kept.
-    anisotropy : dict, optional
-        Measure distance in a search ellipsoid (see :func:`distance_to_samples`).
-
-    Returns
-    -------
-    xarray.Dataset or DataArray
-        ``block`` with float variables on the grid dims NaN beyond ``max_distance`` (other
-        variables, e.g. a boolean ``mask``, are left alone); attrs record the distance. Lazy
-        when ``block`` is chunked.
-
-    Examples
-    --------
-    >>> import numpy as np, xarray as xr
-    >>> import xprospect as xp
-    >>> vox = xp.make_voxels((0, 0, 0, 100, 100, 100), resolution=50, crs="EPSG:28350")
-    >>> block = vox.assign(Cu=(("z", "y", "x"), np.ones((2, 2, 2))))
-    >>> s = xr.Dataset(coords={"x": ("sample", [25.0]), "y": ("sample", [75.0]),
-    ...                        "z": ("sample", [25.0])}).rio.write_crs("EPSG:28350")
-    >>> int(mask_distance(block, s, max_distance=10)["Cu"].notnull().sum())
-    1
-    """
-    r = float(max_distance)
-    if not math.isfinite(r) or r <= 0:
-        raise GridError(f"max_distance must be a positive number; got {max_distance!r}")
-    dims = GRID_DIMS_3D if "z" in block.dims else GRID_DIMS_2D
-    near = distance_to_samples(block, samples, anisotropy=anisotropy) <= r
-
-    def _mask(v: xr.DataArray) -> xr.DataArray:
-        if not set(dims) <= set(v.dims) or not np.issubdtype(v.dtype, np.floating):
-            return v
-        out = v.where(near)
-        out.attrs = dict(v.attrs)
-        out.attrs["masked_beyond_distance"] = r
-        return out
-
-    if isinstance(block, xr.DataArray):
-        out = _mask(block)
-    else:
-        out = block.copy(deep=False)
-        for name in block.data_vars:
-            out[name] = _mask(block[name])
-    out.attrs["masked_beyond_distance"] = r
-    crs = get_crs(block)
-    return write_crs(out, crs) if crs is not None else out
+        forward.__name__ = forward.__qualname__ = name
+        forward.__doc__ = f"Moved: see :func:`xprospect.evidence.proximity.{name}`."
+        return forward
+    raise AttributeError(f"module 'xprospect.io.blockmodel' has no attribute {name!r}")
 
 
 # ----------------------------------------------------------------------------- CSV

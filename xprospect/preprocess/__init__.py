@@ -1,4 +1,4 @@
-"""Transforms of element variables before modelling: logs, log-ratios and scaling.
+"""Transforms of element variables before modelling: logs, log-ratios, balances, scaling.
 
 Every transform takes a grid, voxel model or sample table (numpy or dask backed),
 keeps coordinates, CRS, attrs and non-element variables, and stays lazy on dask.
@@ -11,7 +11,16 @@ from typing import Any
 import xarray as xr
 
 from xprospect.exceptions import XProspectError
-from xprospect.preprocess.compositional import clr, ilr, pivot_basis
+from xprospect.preprocess.compositional import (
+    FRONT_HALO,
+    NEAR_ORE_HALO,
+    TAIL_HALO,
+    balance,
+    clr,
+    halo_ratio,
+    ilr,
+    pivot_basis,
+)
 from xprospect.preprocess.factors import FACTOR_DIM, factor_analysis, factor_label
 from xprospect.preprocess.fractal import (
     FractalThresholds,
@@ -20,12 +29,23 @@ from xprospect.preprocess.fractal import (
     concentration_volume,
     fractal_thresholds,
 )
-from xprospect.preprocess.scaling import log10, robust_scale, robust_stats, zscore, zscore_stats
+from xprospect.preprocess.scaling import (
+    log10,
+    minmax_scale,
+    robust_scale,
+    robust_stats,
+    zscore,
+    zscore_stats,
+)
 
 __all__ = [
     "FACTOR_DIM",
+    "FRONT_HALO",
+    "NEAR_ORE_HALO",
+    "TAIL_HALO",
     "TRANSFORMS",
     "FractalThresholds",
+    "balance",
     "classify_fractal",
     "clr",
     "concentration_area",
@@ -33,8 +53,10 @@ __all__ = [
     "factor_analysis",
     "factor_label",
     "fractal_thresholds",
+    "halo_ratio",
     "ilr",
     "log10",
+    "minmax_scale",
     "pivot_basis",
     "robust_scale",
     "robust_stats",

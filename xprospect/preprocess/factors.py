@@ -18,12 +18,15 @@ import logging
 import warnings
 from collections.abc import Sequence
 
+import dask
+import dask.array
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from xprospect._dims import ELEMENT_DIM, get_crs, write_crs
 from xprospect.exceptions import DataError
+from xprospect.preprocess.scaling import _checked_log, _data_dims, _select
 
 __all__ = ["FACTOR_DIM", "factor_analysis", "factor_label"]
 
@@ -49,8 +52,6 @@ def _as_stack(data: xr.Dataset | xr.DataArray, elements: Sequence[str] | None) -
     if not isinstance(data, xr.Dataset):
         raise DataError(f"factor_analysis needs an xarray Dataset or DataArray; got "
                         f"{type(data).__name__}")
-    from xprospect.preprocess.scaling import _data_dims, _select
-
     names = _select(data, elements, "factor_analysis")
     dims = _data_dims(data)
     bad = [n for n in names if tuple(data[n].dims) != dims]
@@ -117,11 +118,6 @@ def _moments(stack: xr.DataArray, names: list[str], log10: bool
 
     One pass over the data (a dask reduction on lazy input), computed at once.
     """
-    import dask
-    import dask.array
-
-    from xprospect.preprocess.scaling import _checked_log
-
     spatial = [d for d in stack.dims if d != ELEMENT_DIM]
     x = stack.astype("float64").reset_coords(drop=True)
     if log10:
@@ -223,6 +219,7 @@ def factor_analysis(
     >>> scores.dims, list(loadings.columns)
     (('factor', 'sample'), ['F1', 'F2', 'communality'])
     """
+    # scikit-learn is a heavy import needed only to fit the factor model
     from sklearn.decomposition import FactorAnalysis
     from sklearn.exceptions import ConvergenceWarning
 

@@ -1,5 +1,8 @@
 """Per-element transforms of element variables: log10, z-scores and robust scaling.
 
+:func:`minmax_scale` scales one map (a score or anomaly map) to [0, 1] by its global
+extremes, as target delineation and model comparison do.
+
 Every function takes a Dataset of element variables (a grid, a voxel model or a
 sample table) and returns a new Dataset with the chosen elements transformed and
 everything else (coordinates, CRS, attrs, non-element variables such as ``mask``
@@ -21,7 +24,14 @@ import xarray as xr
 from xprospect._dims import GRID_DIMS_2D, GRID_DIMS_3D, SAMPLE_DIM, element_vars
 from xprospect.exceptions import DataError
 
-__all__ = ["log10", "robust_scale", "robust_stats", "zscore", "zscore_stats"]
+__all__ = [
+    "log10",
+    "minmax_scale",
+    "robust_scale",
+    "robust_stats",
+    "zscore",
+    "zscore_stats",
+]
 
 _DA_NAME = "__xprospect_dataarray__"
 
@@ -464,3 +474,55 @@ def robust_scale(ds: xr.Dataset | xr.DataArray, *, elements: str | Sequence[str]
     return _scaled(ds, elements, median, iqr, func="robust_scale", stats=_quartiles,
                    what="interquartile range", attr_names=("robust_median", "robust_iqr"),
                    units="IQR", label_center="median", label_scale="iqr")
+
+
+# -- min-max scaling of a map ----------------------------------------------------------
+
+
+def _minmax_block(a: np.ndarray, lo: np.ndarray, hi: np.ndarray, name: str) -> np.ndarray:
+    low, high = float(lo), float(hi)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise DataError(f"minmax_scale: map {name!r} holds no finite values")
+    if high <= low:
+        raise DataError(f"minmax_scale: map {name!r} is constant ({low!r}); it cannot be scaled")
+    return (a - low) / (high - low)
+
+
+def minmax_scale(map: xr.DataArray) -> xr.DataArray:
+    """Scale a map linearly to [0, 1] by its global minimum and maximum (NaN ignored).
+
+    A global reduction: every output cell depends on the minimum and maximum of the whole
+    map. On dask the result stays lazy (the extremes are reduced inside the same graph);
+    a constant or all-NaN map raises when computed.
+
+    Parameters
+    ----------
+    map : xarray.DataArray
+        Any map (2-D, 3-D or a stack, scaled over all of it).
+
+    Returns
+    -------
+    xarray.DataArray
+        Same dims, coords, name and CRS; NaN stays NaN; ``attrs["scaling"]`` says
+        ``"minmax (global)"``.
+
+    Raises
+    ------
+    DataError
+        When the map is constant or has no finite value.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> minmax_scale(xr.DataArray([2.0, np.nan, 4.0, 3.0], dims="x")).values.tolist()
+    [0.0, nan, 1.0, 0.5]
+    """
+    if not isinstance(map, xr.DataArray):
+        raise DataError(f"minmax_scale needs a DataArray; got {type(map).__name__}")
+    if not np.issubdtype(map.dtype, np.number) or map.dtype == bool:
+        raise DataError(f"minmax_scale: map {map.name!r} is not numeric (dtype {map.dtype})")
+    lo, hi = map.min(skipna=True), map.max(skipna=True)
+    out = xr.apply_ufunc(_minmax_block, map, lo, hi, kwargs={"name": str(map.name)},
+                         dask="parallelized", output_dtypes=[map.dtype], keep_attrs=True)
+    out.attrs["scaling"] = "minmax (global)"
+    return out

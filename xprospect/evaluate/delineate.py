@@ -1,6 +1,7 @@
-"""Exploration targets: connected regions of a prospectivity or anomaly map above levels.
+"""Delineation of exploration targets: connected regions of a map above levels.
 
-A map is (optionally) min-max scaled to [0, 1], cut at one or more levels (fixed values
+A map is (optionally) min-max scaled to [0, 1]
+(:func:`xprospect.preprocess.scaling.minmax_scale`), cut at one or more levels (fixed values
 such as the study's 0.75 "medium" and 0.998 "high" potential, quantiles of the map, or
 fractal C-A / C-V thresholds), and the cells at or above each level are grouped into
 connected regions (2-D areas or 3-D volumes). Regions are ranked and summarised in a
@@ -24,61 +25,15 @@ import xarray as xr
 
 from xprospect._dims import GRID_DIMS_2D, GRID_DIMS_3D, get_crs, grid_geometry, write_crs
 from xprospect.exceptions import DataError, GridError
+from xprospect.points import as_points, points_to_index
+from xprospect.preprocess.fractal import fractal_thresholds
+from xprospect.preprocess.scaling import minmax_scale
 
-__all__ = ["TargetSet", "minmax_scale", "targets"]
+__all__ = ["DEFAULT_LEVELS", "TargetSet", "targets"]
 
 #: The study's potential levels (Yu et al., 2022): medium >= 0.75, high >= 0.998.
 DEFAULT_LEVELS = {"medium": 0.75, "high": 0.998}
 _RANK_BY = ("max", "mean", "n_cells")
-
-
-def _minmax_block(a: np.ndarray, lo: np.ndarray, hi: np.ndarray, name: str) -> np.ndarray:
-    lo, hi = float(lo), float(hi)
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise DataError(f"minmax_scale: map {name!r} holds no finite values")
-    if hi <= lo:
-        raise DataError(f"minmax_scale: map {name!r} is constant ({lo!r}); it cannot be scaled")
-    return (a - lo) / (hi - lo)
-
-
-def minmax_scale(map: xr.DataArray) -> xr.DataArray:
-    """Scale a map linearly to [0, 1] by its global minimum and maximum (NaN ignored).
-
-    A global reduction: every output cell depends on the minimum and maximum of the whole
-    map. On dask the result stays lazy (the extremes are reduced inside the same graph);
-    a constant or all-NaN map raises when computed.
-
-    Parameters
-    ----------
-    map : xarray.DataArray
-        Any map (2-D, 3-D or a stack, scaled over all of it).
-
-    Returns
-    -------
-    xarray.DataArray
-        Same dims, coords, name and CRS; NaN stays NaN; ``attrs["scaling"]`` says
-        ``"minmax (global)"``.
-
-    Raises
-    ------
-    DataError
-        When the map is constant or has no finite value.
-
-    Examples
-    --------
-    >>> import numpy as np, xarray as xr
-    >>> minmax_scale(xr.DataArray([2.0, np.nan, 4.0, 3.0], dims="x")).values.tolist()
-    [0.0, nan, 1.0, 0.5]
-    """
-    if not isinstance(map, xr.DataArray):
-        raise DataError(f"minmax_scale needs a DataArray; got {type(map).__name__}")
-    if not np.issubdtype(map.dtype, np.number) or map.dtype == bool:
-        raise DataError(f"minmax_scale: map {map.name!r} is not numeric (dtype {map.dtype})")
-    lo, hi = map.min(skipna=True), map.max(skipna=True)
-    out = xr.apply_ufunc(_minmax_block, map, lo, hi, kwargs={"name": str(map.name)},
-                         dask="parallelized", output_dtypes=[map.dtype], keep_attrs=True)
-    out.attrs["scaling"] = "minmax (global)"
-    return out
 
 
 @dataclass
@@ -159,6 +114,7 @@ class TargetSet:
         -------
         pathlib.Path
         """
+        # rasterio and shapely are heavy imports needed only to write polygons
         from rasterio.features import shapes
         from shapely.geometry import mapping, shape
         from shapely.ops import unary_union
@@ -258,8 +214,6 @@ def _resolve_levels(score: np.ndarray, levels: Any, quantiles: Any, thresholds: 
             if thresholds != "fractal":
                 raise DataError(f"thresholds must be 'fractal', a FractalThresholds or values; "
                                 f"got {thresholds!r}")
-            from xprospect.preprocess.fractal import fractal_thresholds
-
             thresholds = fractal_thresholds(score_da)
         vals = getattr(thresholds, "thresholds", thresholds)
         if isinstance(vals, Mapping):
@@ -329,7 +283,7 @@ def targets(score_map: xr.DataArray, *, levels: Mapping[str, float] | Sequence[f
         when ``levels`` are used (they are fractions of the range, as in the study) and
         leaves the map as is for ``quantiles`` and ``thresholds``.
     deposits : xarray.Dataset, optional
-        Known deposits (see :func:`xprospect.evidence.labels.as_points`); each region
+        Known deposits (see :func:`xprospect.points.as_points`); each region
         counts and lists those whose cell lies inside it. Points outside the grid are
         ignored (counted in ``report``).
     connectivity : int
@@ -361,7 +315,7 @@ def targets(score_map: xr.DataArray, *, levels: Mapping[str, float] | Sequence[f
     >>> t.table[["level", "region", "n_cells", "area_m2"]].values.tolist()
     [['high', 1, 4, 400.0]]
     """
-    from scipy import ndimage
+    from scipy import ndimage  # scipy is a heavy import used only for region labelling
 
     if not isinstance(score_map, xr.DataArray):
         raise DataError(f"targets needs a DataArray map; got {type(score_map).__name__}")
@@ -406,14 +360,11 @@ def targets(score_map: xr.DataArray, *, levels: Mapping[str, float] | Sequence[f
     n_outside = 0
     dep_ids: np.ndarray = np.array([], dtype=object)
     if deposits is not None:
-        from xprospect.evidence.labels import as_points, points_to_index
-
-        pts = as_points(deposits)
-        idx = points_to_index(pts, score_map, drop_outside=True)
-        inside = _inside_mask(pts, score_map)
+        pts = as_points(deposits, like=score_map)
+        idx, inside = points_to_index(pts, score_map)
         dep_ids = np.asarray(pts["point_id"].values).astype(str)[inside]
         n_outside = int((~inside).sum())
-        dep_cells = idx
+        dep_cells = idx[inside]
 
     lab_all = np.zeros((len(lv), *values.shape), dtype="int32")
     frames = []
@@ -481,17 +432,6 @@ def targets(score_map: xr.DataArray, *, levels: Mapping[str, float] | Sequence[f
               "n_deposits": 0 if dep_cells is None else len(dep_cells)}
     return TargetSet(table=table, labels=labels, score=score_map, levels=lv, crs=crs,
                      report=report)
-
-
-def _inside_mask(pts: xr.Dataset, like: xr.DataArray) -> np.ndarray:
-    """Which points fall inside the grid (same rule as ``points_to_index``)."""
-    geom = grid_geometry(like)
-    ok = np.ones(pts.sizes["point"], dtype=bool)
-    for d, o, s, n in zip(geom.dims, geom.origin, geom.step, geom.shape, strict=True):
-        v = np.asarray(pts[d].values, dtype="float64")
-        i = np.floor((v - o) / s + 0.5)
-        ok &= (i >= 0) & (i < n)
-    return ok
 
 
 def _empty_table(ndim: int) -> pd.DataFrame:
