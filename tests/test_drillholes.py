@@ -15,18 +15,18 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import xprospect as xp
+from xprospect.evidence.proximity import distance_to_samples, mask_distance
 from xprospect.exceptions import DataError, GridError
 from xprospect.io import (
     composite,
     desurvey,
     desurvey_points,
-    mask_distance,
     plot_slices,
     read_drillholes,
     to_block_csv,
     to_vtk,
 )
-from xprospect.io.blockmodel import distance_to_samples, section_profile, vtk_arrays
+from xprospect.io.blockmodel import section_profile, vtk_arrays
 from xprospect.testing import assert_georef_equal, raise_if_dask_computes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "asv_bench"))

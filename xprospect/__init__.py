@@ -21,7 +21,6 @@ from xprospect.io import (
     composite,
     desurvey,
     ingest_report,
-    mask_distance,
     open_zarr,
     read_drillholes,
     read_geotiff,
@@ -38,6 +37,7 @@ _LAZY_SUBMODULES = ("baselines", "evaluate", "evidence", "models", "patches", "s
                     "synthetic3d")
 # Functions of those subpackages offered at the top level, loaded on first access too.
 _LAZY_FUNCTIONS = {
+    "mask_distance": "xprospect.evidence.proximity",
     "select_elements": "xprospect.evidence.selection",
     "make_patches": "xprospect.patches",
 }

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from xprospect._dims import GRID_DIMS_2D, GRID_DIMS_3D
@@ -115,23 +114,3 @@ def resolve_map(score_map: xr.DataArray | xr.Dataset, deposits: Any = None, *,
     m = m.copy(data=vals) if m.chunks is not None or m.dtype != vals.dtype else m
     cells = None if deposits is None else point_cells(deposits, m, valid, "deposits")
     return ResolvedMap(score_map=m, values=vals, valid=valid, deposits=cells)
-
-
-def jsonable(obj: Any) -> Any:
-    """Convert numpy scalars/arrays, DataFrames and non-finite floats to JSON-able values."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, pd.DataFrame):
-        return {c: jsonable(obj[c].tolist()) for c in obj.columns}
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if np.isfinite(f) else None
-    return obj

@@ -24,6 +24,7 @@ import pandas as pd
 import xarray as xr
 
 from xprospect._dims import GRID_DIMS_2D, GRID_DIMS_3D, get_crs, grid_geometry, write_crs
+from xprospect._json import jsonable
 from xprospect.exceptions import DataError, GridError
 from xprospect.points import as_points, points_to_index
 from xprospect.preprocess.fractal import fractal_thresholds
@@ -142,7 +143,7 @@ class TargetSet:
                 parts.setdefault(int(v), []).append(shape(g))
             for rid in sorted(parts):
                 row = rows[(lvl, rid)]._asdict()
-                props = {k: _json_value(v) for k, v in row.items()}
+                props = {k: jsonable(v) for k, v in row.items()}
                 props.update(extra)
                 geom_ = unary_union(parts[rid])
                 features.append({"type": "Feature", "properties": props,
@@ -169,16 +170,6 @@ class TargetSet:
         path = Path(path)
         path.write_text(json.dumps(doc))
         return path
-
-
-def _json_value(v: Any) -> Any:
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (np.floating, float)):
-        return None if not np.isfinite(v) else float(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    return v
 
 
 def _resolve_levels(score: np.ndarray, levels: Any, quantiles: Any, thresholds: Any,

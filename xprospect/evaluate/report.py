@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from xprospect.evaluate._common import jsonable, resolve_map
+from xprospect._json import jsonable
+from xprospect.evaluate._common import resolve_map
 from xprospect.evaluate.blocks import _block_grid
 from xprospect.evaluate.curves import _capture, _success_rate, roc_curve
 from xprospect.evaluate.metrics import auc_ci, classification_metrics, score_metrics

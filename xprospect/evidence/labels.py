@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,8 +19,8 @@ import pandas as pd
 import xarray as xr
 
 from xprospect import points as _points
-from xprospect._dims import get_crs, parse_crs, write_crs
-from xprospect.exceptions import DataError, GridError
+from xprospect.exceptions import GridError
+from xprospect.io.points import read_points
 from xprospect.points import POINT_DIM
 
 __all__ = [
@@ -35,121 +34,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-def _coord_column(df: pd.DataFrame, name: str, what: str, where: str) -> np.ndarray:
-    if name not in df.columns:
-        msg = f"{where} has no {what} column {name!r}; columns are {list(df.columns)}"
-        raise DataError(msg)
-    vals = pd.to_numeric(df[name], errors="coerce").to_numpy(dtype="float64")
-    bad = ~np.isfinite(vals)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        msg = (f"{where}: column {name!r} has {int(bad.sum())} missing or non-numeric values, "
-               f"first at row {i} ({df[name].iloc[i]!r})")
-        raise DataError(msg)
-    return vals
-
-
-def read_points(source: str | Path | pd.DataFrame | xr.Dataset, *, x: str = "x", y: str = "y",
-                z: str | None = None, crs: Any = None, to_crs: Any = None,
-                id: str | None = None, query: str | None = None) -> xr.Dataset:
-    """Read point locations (known deposits, occurrences) into a ``point`` Dataset.
-
-    Parameters
-    ----------
-    source : path, DataFrame or Dataset
-        A CSV or Parquet file, a table, or an xarray Dataset with one dimension and ``x``/``y``
-        coordinates (e.g. ``world.deposits``; its CRS is kept).
-    x, y, z : str
-        Coordinate column names (``z`` optional, elevation).
-    crs : optional
-        CRS of the coordinates (required for tables).
-    to_crs : optional
-        Reproject to this CRS.
-    id : str, optional
-        Column with point identifiers; ``point_id`` is ``P0, P1, ...`` otherwise.
-    query : str, optional
-        A :meth:`pandas.DataFrame.query` expression selecting rows
-        (e.g. ``"SITE_TYPE_ != 'Occurrence'"``).
-
-    Returns
-    -------
-    xarray.Dataset
-        Dimension ``point``; coordinates ``x``, ``y`` (``z``), ``point_id``; other columns as
-        variables.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> pts = read_points(pd.DataFrame({"E": [500100.0], "N": [6.2e6]}), x="E", y="N",
-    ...                   crs="EPSG:32750")
-    >>> pts.sizes["point"], str(pts.point_id.values[0])
-    (1, 'P0')
-    """
-    if isinstance(source, xr.Dataset):
-        if query is not None:
-            raise DataError("query= applies to tables; select on the Dataset instead")
-        pts = _points.as_points(source)
-        if to_crs is not None:
-            pts = _reproject(pts, parse_crs(to_crs, "to_crs"))
-        return pts
-    where = "the points table"
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        where = str(path)
-        if not path.exists():
-            raise DataError(f"points file {str(path)!r} does not exist")
-        is_parquet = path.suffix.lower() in (".parquet", ".pq")
-        df = pd.read_parquet(path) if is_parquet else pd.read_csv(path)
-    elif isinstance(source, pd.DataFrame):
-        df = source.copy()
-    else:
-        msg = f"read_points needs a path, DataFrame or Dataset; got {type(source).__name__}"
-        raise DataError(msg)
-    if query is not None:
-        df = df.query(query)
-    if crs is None:
-        raise DataError(f"{where}: pass crs= for the point coordinates (e.g. crs='EPSG:4326')")
-    src = parse_crs(crs)
-    xs = _coord_column(df, x, "x", where)
-    ys = _coord_column(df, y, "y", where)
-    coords: dict[str, Any] = {"x": (POINT_DIM, xs), "y": (POINT_DIM, ys)}
-    if z is not None:
-        coords["z"] = (POINT_DIM, _coord_column(df, z, "z", where))
-    if id is not None:
-        if id not in df.columns:
-            raise DataError(f"{where} has no id column {id!r}; columns are {list(df.columns)}")
-        ids = df[id].astype(str).to_numpy()
-    else:
-        ids = np.array([f"P{i}" for i in range(len(df))])
-    coords["point_id"] = (POINT_DIM, ids)
-    used = {x, y, z, id}
-    data = {}
-    for c in df.columns:
-        if c in used:
-            continue
-        col = df[c]
-        vals = col.astype(str).to_numpy() if col.dtype == object else col.to_numpy()
-        data[str(c)] = (POINT_DIM, vals)
-    pts = xr.Dataset(data, coords=coords)
-    pts.attrs["source"] = where
-    pts = write_crs(pts, src)
-    if to_crs is not None:
-        pts = _reproject(pts, parse_crs(to_crs, "to_crs"))
-    return pts
-
-
-def _reproject(pts: xr.Dataset, dst: Any) -> xr.Dataset:
-    from pyproj import Transformer  # pyproj is a heavy import needed only to reproject
-
-    src = get_crs(pts)
-    if src is None:
-        raise DataError("the points have no CRS to reproject from")
-    tr = Transformer.from_crs(src, dst, always_xy=True)
-    xs, ys = tr.transform(pts["x"].values, pts["y"].values)
-    out = pts.assign_coords(x=(POINT_DIM, np.asarray(xs)), y=(POINT_DIM, np.asarray(ys)))
-    return write_crs(out, dst)
 
 
 def _moved(old: str, new: str) -> None:

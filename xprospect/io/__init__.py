@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from xprospect.io.blockmodel import (
-    distance_to_samples,
-    mask_distance,
     plot_section,
     plot_slices,
     to_block_csv,
@@ -24,9 +22,7 @@ __all__ = [
     "composite",
     "desurvey",
     "desurvey_points",
-    "distance_to_samples",
     "ingest_report",
-    "mask_distance",
     "open_zarr",
     "parse_analyte_column",
     "plot_section",

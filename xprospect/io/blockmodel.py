@@ -27,27 +27,6 @@ __all__ = [
     "to_vtk",
 ]
 
-# Distance masking moved to xprospect.evidence.proximity (io reads and writes only). Until
-# xprospect/io/__init__.py and xprospect/__init__.py take the two names from there, these
-# transitional forwarders keep ``xprospect.io.mask_distance`` working; evidence is imported
-# only when one is called, so ``import xprospect`` does not load it.
-_MOVED = ("distance_to_samples", "mask_distance")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-
-        def forward(*args: Any, **kwargs: Any) -> Any:
-            from xprospect.evidence import proximity  # transitional: see _MOVED above
-
-            return getattr(proximity, name)(*args, **kwargs)
-
-        forward.__name__ = forward.__qualname__ = name
-        forward.__doc__ = f"Moved: see :func:`xprospect.evidence.proximity.{name}`."
-        return forward
-    raise AttributeError(f"module 'xprospect.io.blockmodel' has no attribute {name!r}")
-
-
 # ----------------------------------------------------------------------------- CSV
 
 
