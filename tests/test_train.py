@@ -25,7 +25,7 @@ from xprospect.train import (
 )
 from xprospect.train._loop import ChannelStats, class_weights
 from xprospect.train._split import overlapping, spatial_split
-from xprospect.train.fit import HISTORY_COLUMNS
+from xprospect.train.fitting import HISTORY_COLUMNS
 
 ELEMENTS = ["Au", "Ag", "As", "Cu", "Ni", "Cr"]
 RES = 500.0

@@ -12,7 +12,7 @@ from xprospect.train.anomaly import (
 )
 from xprospect.train.checkpoint import load_checkpoint, save_checkpoint
 from xprospect.train.crossval import CrossValidation, cross_validate
-from xprospect.train.fit import FitResult, fit, predict
+from xprospect.train.fitting import FitResult, fit, predict
 from xprospect.train.recipes import RECIPES, Recipe, get_recipe
 from xprospect.train.transfer import (
     ReconstructionResult,

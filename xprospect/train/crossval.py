@@ -183,7 +183,7 @@ def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[
     from xprospect.patches import make_patches
     from xprospect.patches.patchset import _points_inside
     from xprospect.score import score as score_map
-    from xprospect.train.fit import fit
+    from xprospect.train.fitting import fit
 
     if not isinstance(stack, xr.DataArray) or ELEMENT_DIM not in stack.dims:
         raise DataError("cross_validate needs a stack DataArray (element, y, x); build one with "

@@ -10,7 +10,6 @@ the training data, and bit-identical results for the same seed on CPU.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 import math
@@ -21,10 +20,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xprospect._dims import grid_geometry
 from xprospect._torch import import_torch, resolve_device
 from xprospect.exceptions import DataError, ModelCardError, XProspectError
+from xprospect.models.card import make_card
+from xprospect.models.weights import freeze as freeze_layers
 from xprospect.train import _loop
-from xprospect.train._split import spatial_split
+from xprospect.train._split import overlapping, spatial_split
+from xprospect.train.checkpoint import save_checkpoint, write_checkpoint
 from xprospect.train.recipes import Recipe, get_recipe
 
 torch = import_torch()
@@ -134,8 +137,6 @@ class _Data:
         stack = getattr(self.train, "stack", None)
         if stack is None or size is None:
             raise DataError("a spatial split needs the window size and the stack's resolution")
-        from xprospect._dims import grid_geometry
-
         step = [abs(float(s)) for s in grid_geometry(stack).step]
         sy, sx = size[-2], size[-1]
         return (sx * step[-1], sy * step[-2])
@@ -202,8 +203,6 @@ def _split(
     xy = data.xy()
     if xy is not None and data.window_size() is not None and getattr(data.train, "stack", None) \
             is not None:
-        from xprospect.train._split import overlapping
-
         clash = overlapping(xy[tr], xy[idx], data.extent())
         if clash.any():
             log.info("dropping %d training windows that overlap validation windows",
@@ -245,31 +244,20 @@ def _predict(logits: Any) -> tuple[Any, Any]:
     return logits.argmax(dim=-1), torch.softmax(logits, dim=-1)[:, 1]
 
 
-def _run_epoch(model, loader, *, loss_fn, optimizer, device, mean, std, train: bool):
-    """Mean loss, accuracy, labels and class-1 probabilities over one pass of ``loader``."""
-    model.train(train)
+def _eval_pass(model: Any, loader: Any, *, loss_fn: Any, device: Any, mean: Any, std: Any
+               ) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """Mean loss, accuracy, labels and class-1 probabilities over one eval pass of ``loader``."""
+    model.train(False)
     total, correct, seen = 0.0, 0, 0
     ys, ps = [], []
-    ctx = torch.enable_grad() if train else torch.inference_mode()
-    with ctx:
+    with torch.inference_mode():
         for batch in loader:
-            x, y = _loop.batch_xy(batch)
-            if y is None:
-                raise DataError("a training batch has no labels")
-            x = x.to(device, dtype=torch.float32, non_blocking=True)
-            y = torch.as_tensor(y).to(device, dtype=torch.long, non_blocking=True)
-            x = _loop.normalise_batch(x, mean, std)
-            if train and x.shape[0] == 1 and _has_batchnorm(model):
-                continue  # batch norm cannot train on one window; skip the odd leftover
+            x, y = _to_device(batch, device, mean, std)
             logits = model(x)
             loss = loss_fn(logits, y)
-            if train:
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-            pred, prob = _predict(logits.detach())
+            pred, prob = _predict(logits)
             n = int(y.shape[0])
-            total += float(loss.detach()) * n
+            total += float(loss) * n
             correct += int((pred == y).sum())
             seen += n
             ys.append(y.cpu().numpy())
@@ -277,6 +265,16 @@ def _run_epoch(model, loader, *, loss_fn, optimizer, device, mean, std, train: b
     if seen == 0:
         return float("nan"), float("nan"), np.zeros(0, "int64"), np.zeros(0)
     return total / seen, correct / seen, np.concatenate(ys), np.concatenate(ps)
+
+
+def _to_device(batch: Any, device: Any, mean: Any, std: Any) -> tuple[Any, Any]:
+    """Normalised inputs and integer labels of a batch, on ``device``."""
+    x, y = _loop.batch_xy(batch)
+    if y is None:
+        raise DataError("a training batch has no labels")
+    x = x.to(device, dtype=torch.float32, non_blocking=True)
+    y = torch.as_tensor(y).to(device, dtype=torch.long, non_blocking=True)
+    return _loop.normalise_batch(x, mean, std), y
 
 
 def _has_batchnorm(model: Any) -> bool:
@@ -370,7 +368,7 @@ def fit(
         improves, and at the end.
     freeze : int, str or list of str, optional
         Submodules to keep fixed, by name, or the number of leading stages
-        (:func:`xprospect.models.transfer.freeze`); frozen batch norms stay in eval mode.
+        (:func:`xprospect.models.weights.freeze`); frozen batch norms stay in eval mode.
 
     Returns
     -------
@@ -486,11 +484,7 @@ def _jsonable_cw(cw: Any) -> Any:
 
 def _train(model, train_ds, val_ds, *, rec, labels, class_weight, early_stopping, monitor, dev,
            seed, progress, mean, std, checkpoint, freeze, stack, card_extra) -> FitResult:
-    from tqdm.auto import tqdm
-
     if freeze is not None:
-        from xprospect.models.transfer import freeze as freeze_layers
-
         freeze_layers(model, freeze)
     model.to(dev)
     loader = _loop.make_loader(train_ds, batch_size=rec.batch_size, shuffle=True, seed=seed,
@@ -506,67 +500,62 @@ def _train(model, train_ds, val_ds, *, rec, labels, class_weight, early_stopping
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise XProspectError("every parameter of the model is frozen; nothing to train")
-    optimizer = rec.make_optimizer(params)
-    scheduler = rec.make_scheduler(optimizer)
     mean_t = _loop.as_tensor_list(mean, dev)
     std_t = _loop.as_tensor_list(std, dev)
     card = _make_card(model, stack, rec, mean, std, card_extra)
-
-    rows: list[dict[str, float]] = []
-    best_value: tuple[float, float] = (-math.inf, -math.inf)
-    best_epoch, best_state = 0, None
-    since_best, stopped = 0, False
-    bar = tqdm(range(1, rec.epochs + 1), desc="fit", unit="epoch", disable=not progress,
-               leave=False)
+    batchnorm = _has_batchnorm(model)
     ckpt_path = None if checkpoint is None else Path(checkpoint)
-    for epoch in bar:
+    hits = {"correct": 0, "seen": 0}  # training accuracy of the running epoch
+
+    def before_epoch(epoch: int) -> None:
+        hits.update(correct=0, seen=0)
         for ds in (train_ds, val_ds):
             if ds is not None and hasattr(ds, "set_epoch"):
                 ds.set_epoch(epoch)
-        lr_now = float(optimizer.param_groups[0]["lr"])
-        loss, acc, _, _ = _run_epoch(model, loader, loss_fn=loss_fn, optimizer=optimizer,
-                                     device=dev, mean=mean_t, std=std_t, train=True)
-        scheduler.step()
-        row = {"epoch": epoch, "lr": lr_now, "loss": loss, "acc": acc,
-               "val_loss": math.nan, "val_acc": math.nan, "val_auc": math.nan}
+
+    def batch_loss(batch: Any) -> _loop.BatchLoss:
+        x, y = _to_device(batch, dev, mean_t, std_t)
+        if x.shape[0] == 1 and batchnorm:
+            return None  # batch norm cannot train on one window; skip the odd leftover
+        logits = model(x)
+        pred, _ = _predict(logits.detach())
+        hits["correct"] += int((pred == y).sum())
+        hits["seen"] += int(y.shape[0])
+        return loss_fn(logits, y), int(y.shape[0])
+
+    def evaluate(epoch: int) -> dict[str, float]:
+        acc = hits["correct"] / hits["seen"] if hits["seen"] else math.nan
+        row = {"acc": acc, "val_loss": math.nan, "val_acc": math.nan, "val_auc": math.nan}
         if val_loader is not None:
-            vloss, vacc, vy, vp = _run_epoch(model, val_loader, loss_fn=loss_fn, optimizer=None,
-                                             device=dev, mean=mean_t, std=std_t, train=False)
+            vloss, vacc, vy, vp = _eval_pass(model, val_loader, loss_fn=loss_fn, device=dev,
+                                             mean=mean_t, std=std_t)
             row.update(val_loss=vloss, val_acc=vacc, val_auc=_loop.binary_auc(vy, vp))
-            value = _monitor_key(row, monitor)
-        else:
-            value = (float(epoch), 0.0)  # no validation: the last epoch is the best
-        rows.append(row)
-        if value > best_value:
-            best_value, best_epoch, since_best = value, epoch, 0
-            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in
-                                        model.state_dict().items()})
-            if ckpt_path is not None and val_loader is not None:
-                _save_best(model, best_state, card, ckpt_path, best_epoch)
-        else:
-            since_best += 1
-        bar.set_postfix(loss=f"{loss:.3f}", val_auc=f"{row['val_auc']:.3f}")
-        if early_stopping is not None and since_best >= int(early_stopping):
-            stopped = epoch < rec.epochs
-            log.info("early stopping at epoch %d (best %d)", epoch, best_epoch)
-            break
-    bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
+        return row
+
+    def on_best(epoch: int, state: dict[str, Any]) -> None:
+        if ckpt_path is not None:
+            _save_best(model, state, card, ckpt_path, epoch)
+
+    run = _loop.train_epochs(
+        model, params, rec, epochs=rec.epochs, batches=lambda _epoch: loader,
+        batch_loss=batch_loss, evaluate=evaluate, before_epoch=before_epoch,
+        rank=None if val_loader is None else (lambda row: _monitor_key(row, monitor)),
+        patience=early_stopping, on_best=on_best, desc="fit", progress=progress,
+    )
+    if run.stopped_early:
+        log.info("early stopping at epoch %d (best %d)", len(run.rows), run.best_epoch)
     model.to("cpu")
     model.eval()
-    card["best_epoch"] = int(best_epoch)
-    card["epochs_run"] = len(rows)
+    card["best_epoch"] = int(run.best_epoch)
+    card["epochs_run"] = len(run.rows)
     model.card = card
     _record_window(model, card.get("window"))
     if ckpt_path is not None:
-        from xprospect.train.checkpoint import save_checkpoint
-
         save_checkpoint(model, ckpt_path)
-    history = pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
+    history = pd.DataFrame(run.rows, columns=list(HISTORY_COLUMNS))
     history["epoch"] = history["epoch"].astype("int64")
-    return FitResult(model=model, history=history, best_epoch=int(best_epoch),
-                     checkpoint=ckpt_path, stopped_early=stopped)
+    return FitResult(model=model, history=history, best_epoch=int(run.best_epoch),
+                     checkpoint=ckpt_path, stopped_early=run.stopped_early)
 
 
 def _record_window(model: Any, window: Any) -> None:
@@ -599,8 +588,6 @@ def _monitor_key(row: Mapping[str, float], monitor: str) -> tuple[float, float]:
 
 
 def _save_best(model, state, card, path, epoch) -> None:
-    from xprospect.train.checkpoint import write_checkpoint
-
     write_checkpoint(path, config=model.config, state_dict=state,
                      card={**card, "best_epoch": int(epoch)})
 
@@ -611,8 +598,6 @@ def _make_card(model, stack, rec: Recipe, mean, std, extra: dict[str, Any]) -> d
     info = {k: v for k, v in extra.items() if k not in ("data_hash", "card_window")}
     info.update(recipe=rec.to_dict(), epochs=rec.epochs)
     if stack is not None:
-        from xprospect.models.card import make_card
-
         return make_card(stack, window=window, mean=mean, std=std,
                          data_hash=extra["data_hash"], **info)
     log.info("the training data carries no stack: the card holds no elements, resolution or CRS")
