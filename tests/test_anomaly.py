@@ -18,10 +18,10 @@ from xprospect.evidence.labels import as_points, distance_to_points  # noqa: E40
 from xprospect.evidence.normal import block_split, normal_mask  # noqa: E402
 from xprospect.exceptions import DataError, ModelCardError  # noqa: E402
 from xprospect.models import STOAD, VAE, ConvAutoencoder, STOADStudent  # noqa: E402
-from xprospect.models.registry import from_config  # noqa: E402
-from xprospect.testing import assert_georef_equal  # noqa: E402
 from xprospect.models.base import ProspectModel  # noqa: E402
+from xprospect.models.registry import from_config  # noqa: E402
 from xprospect.score import points_score_map, score_samples  # noqa: E402
+from xprospect.testing import assert_georef_equal  # noqa: E402
 from xprospect.train.anomaly import fit_anomaly, fit_stoad  # noqa: E402
 
 ELEMENTS = ["Au", "Ag", "As", "Sb", "Cu", "Pb", "Zn", "Ni"]

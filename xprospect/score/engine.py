@@ -12,8 +12,10 @@ import numpy as np
 import xarray as xr
 
 from xprospect._dims import ELEMENT_DIM, get_crs, grid_geometry, write_crs
+from xprospect._torch import resolve_device
 from xprospect.exceptions import DataError, ModelCardError
 from xprospect.score.lattice import UPSAMPLE_MODES, halo, lattice_range, upsample_axis
+from xprospect.score.windows import is_window_set, score_window_set
 
 __all__ = ["EDGE_MODES", "NAN_MODES", "score"]
 
@@ -56,7 +58,7 @@ def _score_block(xb: np.ndarray, *, loc: Sequence[tuple[int, int]], shape: Seque
                  fill_value: float, batch_size: int, prefetch: int,
                  tile: Sequence[int]) -> np.ndarray:
     """Score the cells ``loc`` of a block ``xb`` (C, *spatial) holding them plus up to ``depth``."""
-    from xprospect.score._device import run_batches
+    from xprospect.score._device import run_batches  # torch: loaded when a network is scored
 
     nd = len(shape)
     xb = np.asarray(xb, dtype="float32")
@@ -123,12 +125,41 @@ def _score_block(xb: np.ndarray, *, loc: Sequence[tuple[int, int]], shape: Seque
     return out
 
 
-def score(stack: xr.DataArray, model: Any, *, window: int | Sequence[int] | None = None,
+def _is_baseline(model: Any) -> bool:
+    """Tell whether ``model`` is one of :mod:`xprospect.baselines` (scikit-learn models)."""
+    if not hasattr(model, "predict") or hasattr(model, "score_windows"):
+        return False
+    from xprospect.baselines.base import BaselineModel  # scikit-learn: loaded for baselines only
+
+    return isinstance(model, BaselineModel)
+
+
+def _refuse_grid_options(what: str, given: dict[str, Any]) -> None:
+    """Raise when a stack-lattice option is set for a model or input it does not apply to."""
+    defaults = {"window": None, "stride": 1, "upsample": "nearest", "method": "auto",
+                "edge": "pad", "nan": "mask", "tile": None}
+    odd = sorted(k for k, v in given.items() if not _same(v, defaults[k]))
+    if odd:
+        raise DataError(f"{', '.join(odd)} do not apply to {what}; leave them at their defaults")
+
+
+def _same(a: Any, b: Any) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None
+                                         and np.array_equal(np.asarray(a), np.asarray(b)))
+
+
+def score(stack: Any, model: Any, *, window: int | Sequence[int] | None = None,
           stride: int | Sequence[int] = 1, batch_size: int = 64, device: Any = "auto",
           upsample: str = "nearest", method: str = "auto", edge: str = "pad",
           pad_value: float = 0.0, nan: str = "mask", fill_value: float = 0.0, amp: Any = "auto",
-          prefetch: int = 2, tile: int | Sequence[int] | None = None) -> xr.DataArray:
-    """Score every cell of a stack with a model; lazy over dask chunks.
+          prefetch: int = 2, tile: int | Sequence[int] | None = None) -> Any:
+    """Apply a fitted model: score every cell of a stack, lazily over dask chunks.
+
+    The one verb that applies any fitted model of the package: a network
+    (:class:`~xprospect.models.ProspectModel`) or a classical baseline
+    (:mod:`xprospect.baselines`, whose map is exactly its ``predict(stack)``). Given windows
+    (a PatchSet or torch dataset) instead of a stack, it scores each window
+    (:func:`xprospect.score.windows.score_window_set`).
 
     Window models (e.g. ResNets) are evaluated on windows centred on a global stride lattice
     (cells ``k * stride`` from the grid's first cell; see :mod:`xprospect.score.lattice`), in
@@ -141,10 +172,12 @@ def score(stack: xr.DataArray, model: Any, *, window: int | Sequence[int] | None
 
     Parameters
     ----------
-    stack : xarray.DataArray
-        ``(element, y, x)`` or ``(element, z, y, x)``, numpy or dask backed.
-    model : ProspectModel
-        A trained model (see :mod:`xprospect.models.base`). When its ``card`` lists elements,
+    stack : xarray.DataArray, PatchSet or torch Dataset
+        ``(element, y, x)`` or ``(element, z, y, x)``, numpy or dask backed; or windows.
+    model : ProspectModel or BaselineModel
+        A trained model (see :mod:`xprospect.models.base`) or a fitted baseline (only
+        ``stack`` is read; the window, lattice, edge and NaN options do not apply to it). When
+        a network's ``card`` lists elements,
         :func:`~xprospect.models.card.check_card` refuses a stack that differs (elements,
         order, resolution, CRS) and :func:`~xprospect.models.card.normalise` applies the card's
         mean and std before scoring.
@@ -180,17 +213,26 @@ def score(stack: xr.DataArray, model: Any, *, window: int | Sequence[int] | None
 
     Returns
     -------
-    xarray.DataArray
+    xarray.DataArray or numpy.ndarray
         ``prospectivity`` on the stack's grid (dims, coords, CRS), float32, with the stack's
         spatial chunks when it is dask backed; ``attrs`` record model, method, window, stride,
-        upsample, edge and NaN policies.
+        upsample, edge and NaN policies. A baseline's map is its ``predict(stack)`` (named
+        after its output, float64). For windows: an ``(n,)`` array, one score per window.
 
     Raises
     ------
     ModelCardError
         The stack does not match the model (channels, dimensionality, card).
     """
-    from xprospect._torch import resolve_device
+    options = {"window": window, "stride": stride, "upsample": upsample, "method": method,
+               "edge": edge, "nan": nan, "tile": tile}
+    if _is_baseline(model):
+        _refuse_grid_options(f"the baseline {type(model).__name__}", options)
+        return model.predict(stack)
+    if is_window_set(stack):
+        _refuse_grid_options("windows already cut", options)
+        return score_window_set(stack, model, batch_size=batch_size, device=device)
+    # torch (behind models/ and the device runner): loaded when a network is scored
     from xprospect.models.card import check_card, normalise
     from xprospect.score._device import ModelHandle
 

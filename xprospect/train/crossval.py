@@ -21,7 +21,16 @@ import pandas as pd
 import xarray as xr
 
 from xprospect._dims import ELEMENT_DIM, grid_geometry
+from xprospect.evaluate.cv import spatial_block_folds
+from xprospect.evaluate.metrics import auc_ci, roc_auc
+from xprospect.evidence.labels import as_points, points_to_index, sample_negatives
+from xprospect.evidence.selection import select_elements
 from xprospect.exceptions import DataError
+from xprospect.models.registry import create
+from xprospect.patches import make_patches
+from xprospect.patches.patchset import _points_inside
+from xprospect.score import score as score_map
+from xprospect.train.fitting import fit
 
 __all__ = ["CrossValidation", "cross_validate"]
 
@@ -88,18 +97,11 @@ class CrossValidation:
 def _make_model(model: str | Callable[..., Any], *, n_channels: int, window: int, seed: int,
                 kwargs: Mapping[str, Any]) -> Any:
     if isinstance(model, str):
-        from xprospect.models.registry import create
-
         return create(model, in_channels=n_channels, window=window, seed=seed, **dict(kwargs))
     if callable(model):
         return model(n_channels, seed)
     raise DataError(f"model must be a registered name or a callable (n_channels, seed) -> "
                     f"model; got {type(model).__name__}")
-
-
-def _cell_values(score_map: xr.DataArray, cells: np.ndarray) -> np.ndarray:
-    vals = np.asarray(score_map.values, dtype="float64")
-    return vals[tuple(cells.T)]
 
 
 def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[..., Any],
@@ -176,15 +178,6 @@ def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[
     CrossValidation
         Out-of-fold scores per point, per-fold table, pooled AUC with its interval, capture.
     """
-    from xprospect.evaluate.cv import spatial_block_folds
-    from xprospect.evaluate.metrics import auc_ci, roc_auc
-    from xprospect.evidence.labels import as_points, points_to_index, sample_negatives
-    from xprospect.evidence.selection import select_elements
-    from xprospect.patches import make_patches
-    from xprospect.patches.patchset import _points_inside
-    from xprospect.score import score as score_map
-    from xprospect.train.fitting import fit
-
     if not isinstance(stack, xr.DataArray) or ELEMENT_DIM not in stack.dims:
         raise DataError("cross_validate needs a stack DataArray (element, y, x); build one with "
                         "ds.prospect.stack([...])")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from xprospect._torch import import_torch, resolve_device
 from xprospect.exceptions import DataError, ModelCardError, XProspectError
 from xprospect.models.card import make_card
 from xprospect.models.weights import freeze as freeze_layers
+from xprospect.score.engine import score
+from xprospect.score.windows import is_patchset
 from xprospect.train import _loop
 from xprospect.train._split import overlapping, spatial_split
 from xprospect.train.checkpoint import save_checkpoint, write_checkpoint
@@ -89,19 +92,14 @@ class FitResult:
 # training data: a PatchSet or a plain torch dataset behind one small interface
 
 
-def _is_patchset(obj: Any) -> bool:
-    return hasattr(obj, "torch_dataset") and hasattr(obj, "subset") and hasattr(obj, "labels")
-
-
 class _Data:
     """Training windows: labels, positions, and datasets for index subsets."""
 
-    def __init__(self, train: Any, *, crop: Any, augment: bool, seed: int) -> None:
+    def __init__(self, train: Any, *, crop: Any, seed: int) -> None:
         self.train = train
         self.crop = crop
-        self.augment = augment
         self.seed = seed
-        self.is_patchset = _is_patchset(train)
+        self.is_patchset = is_patchset(train)
         if self.is_patchset:
             self.labels = _loop.dataset_labels(train)
             self.n = int(self.labels.size)
@@ -183,7 +181,7 @@ def _split(
             groups=data.groups(), seed=seed,
         )
         return tr, va, None, info
-    if _is_patchset(validation) or isinstance(validation, torch.utils.data.Dataset):
+    if is_patchset(validation) or isinstance(validation, torch.utils.data.Dataset):
         return every, None, validation, {"method": "given", "n_train": data.n,
                                          "n_val": len(validation)}
     idx = np.asarray(validation)
@@ -216,7 +214,7 @@ def _split(
 def _validation_dataset(data: _Data, val_idx: np.ndarray | None, external: Any) -> Any:
     if external is None:
         return None if val_idx is None else data.dataset(val_idx, augment=False)
-    if _is_patchset(external):
+    if is_patchset(external):
         return external.torch_dataset(augment=False, crop=data.crop, seed=data.seed)
     return external
 
@@ -411,7 +409,7 @@ def fit(
     dev = resolve_device(device)
     if crop is None:
         crop = _default_crop(model, train)
-    data = _Data(train, crop=crop, augment=augment, seed=seed)
+    data = _Data(train, crop=crop, seed=seed)
     train_idx, val_idx, external_val, split_info = _split(data, validation, split, seed)
     train_ds = data.dataset(None if train_idx.size == data.n else train_idx, augment=augment)
     val_ds = _validation_dataset(data, val_idx, external_val)
@@ -450,7 +448,7 @@ def fit(
 
 def _default_crop(model: Any, train: Any) -> int | tuple[int, ...] | None:
     """Return the PatchSet's own crop, else the model's window when smaller than the patches."""
-    if not _is_patchset(train):
+    if not is_patchset(train):
         return None
     own = getattr(train, "crop", None)
     if own is not None:
@@ -502,7 +500,7 @@ def _train(model, train_ds, val_ds, *, rec, labels, class_weight, early_stopping
         raise XProspectError("every parameter of the model is frozen; nothing to train")
     mean_t = _loop.as_tensor_list(mean, dev)
     std_t = _loop.as_tensor_list(std, dev)
-    card = _make_card(model, stack, rec, mean, std, card_extra)
+    card = _make_card(stack, rec, mean, std, card_extra)
     batchnorm = _has_batchnorm(model)
     ckpt_path = None if checkpoint is None else Path(checkpoint)
     hits = {"correct": 0, "seen": 0}  # training accuracy of the running epoch
@@ -523,7 +521,7 @@ def _train(model, train_ds, val_ds, *, rec, labels, class_weight, early_stopping
         hits["seen"] += int(y.shape[0])
         return loss_fn(logits, y), int(y.shape[0])
 
-    def evaluate(epoch: int) -> dict[str, float]:
+    def evaluate(_epoch: int) -> dict[str, float]:
         acc = hits["correct"] / hits["seen"] if hits["seen"] else math.nan
         row = {"acc": acc, "val_loss": math.nan, "val_acc": math.nan, "val_auc": math.nan}
         if val_loader is not None:
@@ -592,7 +590,7 @@ def _save_best(model, state, card, path, epoch) -> None:
                      card={**card, "best_epoch": int(epoch)})
 
 
-def _make_card(model, stack, rec: Recipe, mean, std, extra: dict[str, Any]) -> dict[str, Any]:
+def _make_card(stack, rec: Recipe, mean, std, extra: dict[str, Any]) -> dict[str, Any]:
     """Model card via :func:`xprospect.models.card.make_card` (or a stack-free one)."""
     window = extra.get("card_window")
     info = {k: v for k, v in extra.items() if k not in ("data_hash", "card_window")}
@@ -606,16 +604,17 @@ def _make_card(model, stack, rec: Recipe, mean, std, extra: dict[str, Any]) -> d
 
 
 def predict(model: Any, data: Any, *, batch_size: int = 256, device: Any = "auto") -> np.ndarray:
-    """Probability of class 1 for every window of ``data``, normalised as in training.
+    """Score windows; deprecated alias of :func:`xprospect.score.score` given windows.
+
+    ``predict(model, windows)`` is ``score(windows, model)``: the probability of class 1 for
+    every window of a PatchSet or torch dataset, normalised as in training.
 
     Parameters
     ----------
     model : ProspectModel
-        A trained classifier; its card's ``mean``/``std`` are applied as :func:`fit` did
-        (NaN cells then set to 0, the mean). When the card lists elements, a PatchSet's elements
-        must match them.
+        A trained classifier.
     data : PatchSet or torch Dataset
-        Windows to score (a PatchSet is read unaugmented, centre-cropped to the card's crop).
+        Windows to score.
     batch_size : int
         Windows per batch.
     device : str or torch.device
@@ -626,30 +625,7 @@ def predict(model: Any, data: Any, *, batch_size: int = 256, device: Any = "auto
     numpy.ndarray
         ``(n,)`` float probabilities in the order of ``data``.
     """
-    card = getattr(model, "card", {}) or {}
-    if _is_patchset(data):
-        want = card.get("elements")
-        if want is not None and list(want) != list(data.elements):
-            raise ModelCardError(f"the model was trained on elements {list(want)}; the windows "
-                                 f"have {list(data.elements)}")
-        crop = card.get("crop")
-        data = data.torch_dataset(augment=False, crop=crop, seed=0)
-    dev = resolve_device(device)
-    first, _ = _loop.batch_xy(data[0])
-    n_ch = int(torch.as_tensor(first).shape[0])
-    mean = _loop.as_tensor_list(card.get("mean") or [0.0] * n_ch, dev)
-    std = _loop.as_tensor_list(card.get("std") or [1.0] * n_ch, dev)
-    loader = _loop.make_loader(data, batch_size=batch_size, shuffle=False, seed=0, device=dev)
-    was = model.training
-    model.eval()
-    model.to(dev)
-    out = []
-    try:
-        with torch.inference_mode():
-            for batch in loader:
-                x, _ = _loop.batch_xy(batch)
-                x = _loop.normalise_batch(x.to(dev, dtype=torch.float32), mean, std)
-                out.append(model.score_windows(x).float().cpu().numpy())
-    finally:
-        model.train(was)
-    return np.concatenate(out) if out else np.zeros(0, dtype="float32")
+    warnings.warn("xprospect.train.predict(model, windows) is deprecated: use "
+                  "xprospect.score.score(windows, model) (one verb applies a model)",
+                  FutureWarning, stacklevel=2)
+    return score(data, model, batch_size=batch_size, device=device)
