@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import dask.array as da
 import numpy as np
 import xarray as xr
 
@@ -302,8 +303,6 @@ def score(stack: Any, model: Any, *, window: int | Sequence[int] | None = None,
               tile=tiles)
     data = stack.data
     if hasattr(data, "dask"):
-        import dask.array as da
-
         if len(data.chunks[0]) > 1:
             data = data.rechunk({0: -1})
         orig = data.chunks[1:]

@@ -25,6 +25,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from xprospect._torch import import_torch
 from xprospect.exceptions import XProspectError
 
 __all__ = ["RECIPES", "Recipe", "get_recipe"]
@@ -90,8 +91,6 @@ class Recipe:
 
     def make_optimizer(self, params: Iterable[Any]) -> Any:
         """Build the torch optimiser over ``params``."""
-        from xprospect._torch import import_torch
-
         torch = import_torch()
         if self.optimizer == "sgd":
             return torch.optim.SGD(
@@ -103,8 +102,6 @@ class Recipe:
 
     def make_scheduler(self, optimizer: Any) -> Any:
         """Build the step learning-rate schedule, stepped once per epoch."""
-        from xprospect._torch import import_torch
-
         torch = import_torch()
         return torch.optim.lr_scheduler.StepLR(
             optimizer, step_size=self.step_size, gamma=self.gamma
