@@ -37,6 +37,7 @@ from xprospect.evaluate import (
     success_rate_curve,
     z_auc,
 )
+from xprospect.evaluate.splits import block_split, grid_block_ids, overlapping, spatial_split
 from xprospect.testing import assert_georef_equal
 
 CRS = "EPSG:32750"
@@ -322,6 +323,50 @@ def test_spatial_folds_windows_do_not_overlap_and_points_input():
         spatial_block_folds(xy, n_folds=5, blocks=(2, 2))
 
 
+def test_spatial_split_one_fold_groups_buffer_and_classes():
+    rng = np.random.default_rng(3)
+    centres = rng.uniform(0, 3000, (12, 2))
+    grp = np.repeat(np.arange(12), 5)
+    pos = centres[grp] + rng.uniform(-30, 30, (60, 2))
+    neg = rng.uniform(0, 3000, (140, 2))
+    xy = np.vstack([pos, neg])
+    labels = np.r_[np.ones(60, int), np.zeros(140, int)]
+    groups = np.r_[grp, np.full(140, -1)]
+    extent = (160.0, 160.0)
+    tr, va, info = spatial_split(xy, labels, extent=extent, fraction=0.25, groups=groups, seed=1)
+    assert not np.intersect1d(tr, va).size
+    assert info["n_train"] + info["n_val"] + info["n_dropped"] == len(xy)
+    assert not overlapping(xy[tr], xy[va], extent).any()
+    for g in range(12):
+        members = np.flatnonzero(groups == g)
+        assert not (np.isin(members, tr).any() and np.isin(members, va).any())
+    for side in (tr, va):
+        assert set(labels[side]) == {0, 1}
+    # the default block shrinks until a fold holds both classes; a fixed block does not
+    lone = np.r_[np.zeros(199, int), 1]
+    with pytest.raises(xp.DataError, match="no spatial validation split"):
+        spatial_split(xy, lone, extent=extent, fraction=0.25, block=3000.0)
+    np.testing.assert_array_equal(
+        overlapping(np.array([[0.0, 0.0], [10.0, 0.0], [5.0, 9.0]]), np.array([[0.0, 9.5]]),
+                    (10.0, 10.0)), [True, False, True])
+
+
+def test_block_split_grid_cells_one_home():
+    m = xr.DataArray(np.ones((10, 10), bool), dims=("y", "x"),
+                     coords={"y": np.arange(10.0)[::-1], "x": np.arange(10.0)})
+    tr, te = block_split(m, blocks=5, seed=0)
+    assert not (tr & te).any() and bool((tr | te).all())
+    assert tr.attrs["blocks"] == [5, 5]
+    ids = grid_block_ids((10, 10), (5, 5))
+    for b in range(25):      # whole blocks on one side
+        assert len(np.unique(tr.values[ids == b])) == 1
+    from xprospect.evidence import block_split as ev_block_split
+    assert ev_block_split is block_split
+    with pytest.warns(FutureWarning, match="xprospect.evaluate.splits"):
+        from xprospect.evaluate.cv import spatial_block_folds as old
+    assert old is spatial_block_folds
+
+
 # ---------------------------------------------------------------- evaluate and compare
 
 @pytest.fixture(scope="module")
@@ -393,7 +438,7 @@ def test_evaluate_bad_inputs(truth_map, many_world):
 def test_benchmark_free_doctests():
     import xprospect.evaluate.blocks as b
     import xprospect.evaluate.curves as c
-    import xprospect.evaluate.cv as v
+    import xprospect.evaluate.splits as v
     import xprospect.evaluate.metrics as m
     import xprospect.evaluate.report as r
 

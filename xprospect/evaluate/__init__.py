@@ -11,7 +11,6 @@ from __future__ import annotations
 from xprospect.evaluate.blocks import block_edges, block_grid, block_labels
 from xprospect.evaluate.compare import compare, plot_compare
 from xprospect.evaluate.curves import capture_efficiency, roc_curve, success_rate_curve
-from xprospect.evaluate.cv import spatial_block_folds, spatial_fold_ids
 from xprospect.evaluate.metrics import (
     auc_ci,
     classification_metrics,
@@ -22,6 +21,7 @@ from xprospect.evaluate.metrics import (
 )
 from xprospect.evaluate.plots import plot_blocks, plot_map, plot_roc, plot_success_rate
 from xprospect.evaluate.report import EvaluationReport, evaluate
+from xprospect.evaluate.splits import spatial_block_folds, spatial_fold_ids
 from xprospect.evaluate.targets import TargetSet, minmax_scale, targets
 
 __all__ = [
