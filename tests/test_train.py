@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 import xprospect as xp
+from xprospect.evaluate.splits import overlapping, spatial_split
 from xprospect.exceptions import DataError, ModelCardError, XProspectError
 from xprospect.models import SmallCNN
 from xprospect.patches import PatchPlan, PatchSet
@@ -24,7 +25,6 @@ from xprospect.train import (
     save_checkpoint,
 )
 from xprospect.train._loop import ChannelStats, class_weights
-from xprospect.train._split import overlapping, spatial_split
 from xprospect.train.fitting import HISTORY_COLUMNS
 
 ELEMENTS = ["Au", "Ag", "As", "Cu", "Ni", "Cr"]

@@ -12,6 +12,7 @@ from sklearn.metrics import roc_auc_score
 from test_train import RES, SIZE, deposit_patches, small_cnn, synthetic_stack
 from torch.utils.data import TensorDataset
 
+from xprospect.evaluate.splits import spatial_split
 from xprospect.exceptions import ModelCardError
 from xprospect.models import SmallCNN
 from xprospect.score import score
@@ -22,7 +23,6 @@ from xprospect.train import (
     pretrain_reconstruction,
     save_checkpoint,
 )
-from xprospect.train._split import spatial_split
 
 
 def toy(n_channels: int, n: int = 48, seed: int = 0) -> TensorDataset:

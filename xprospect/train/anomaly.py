@@ -2,7 +2,7 @@
 
 Recipe (Yu et al. 2022, section 4.3-4.4): Adam, learning rate 1e-3 decayed by 10 % every
 5 epochs, batch 16; 70 % of the normal ground for training and 30 % held out, split by whole
-spatial blocks (:func:`xprospect.evidence.normal.block_split`). The VAE uses the same optimiser
+spatial blocks (:func:`xprospect.evaluate.splits.block_split`). The VAE uses the same optimiser
 and decay (Luo et al. 2020 do not give theirs).
 
 Policies, stated once:
@@ -44,7 +44,8 @@ from xprospect._dims import (
     write_crs,
 )
 from xprospect._torch import import_torch, resolve_device
-from xprospect.evidence.normal import block_split, choose_blocks, normal_mask
+from xprospect.evaluate.splits import block_split, choose_blocks
+from xprospect.evidence.normal import normal_mask
 from xprospect.exceptions import DataError, ModelCardError
 from xprospect.models.autoencoder import ConvAutoencoder
 from xprospect.models.card import make_card
@@ -512,7 +513,8 @@ def fit_anomaly(model: Any, data: xr.Dataset | xr.DataArray, *,
         shrunk by 2 down to ``2 r + 1`` until at least ``batch_size`` tile positions exist.
         Tiles are drawn only where every cell is a finite training cell.
     blocks : int or sequence of int
-        Spatial blocks per axis for the 70/30 split (:func:`block_split`); for samples, a
+        Spatial blocks per axis for the 70/30 split
+        (:func:`~xprospect.evaluate.splits.block_split`); for samples, a
         ``blocks x blocks`` split of their bounding box.
     elements : list of str, optional
         Sample variables, in order (default every numeric variable along ``sample``).

@@ -21,14 +21,13 @@ import pandas as pd
 import xarray as xr
 
 from xprospect._dims import ELEMENT_DIM, grid_geometry
-from xprospect.evaluate.cv import spatial_block_folds
 from xprospect.evaluate.metrics import auc_ci, roc_auc
-from xprospect.evidence.labels import as_points, points_to_index, sample_negatives
+from xprospect.evaluate.splits import spatial_block_folds
 from xprospect.evidence.selection import select_elements
 from xprospect.exceptions import DataError
 from xprospect.models.registry import create
 from xprospect.patches import make_patches
-from xprospect.patches.patchset import _points_inside
+from xprospect.points import as_points, points_to_index, sample_negatives
 from xprospect.score import score as score_map
 from xprospect.train.fitting import fit
 
@@ -196,12 +195,10 @@ def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[
     stack = stack.transpose(ELEMENT_DIM, *geom.dims)
     valid = np.isfinite(stack).all(ELEMENT_DIM).values
 
-    dep = as_points(deposits)
-    inside = _points_inside(dep, stack)
-    dep = dep.isel(point=np.flatnonzero(inside))
-    didx = points_to_index(dep, stack)
-    ok = valid[tuple(didx.T)]
-    n_dropped = int((~inside).sum() + (~ok).sum())
+    dep = as_points(deposits, like=stack)
+    didx, ok = points_to_index(dep, stack)  # off the grid: not ok
+    ok[ok] = valid[tuple(didx[ok].T)]  # on a NaN cell: not ok either
+    n_dropped = int((~ok).sum())
     dep, didx = dep.isel(point=np.flatnonzero(ok)), didx[ok]
     if dep.sizes["point"] < n_folds:
         raise DataError(f"only {dep.sizes['point']} deposits lie on finite cells of the grid; "
@@ -209,8 +206,8 @@ def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[
     if isinstance(negatives, (int, np.integer)) and not isinstance(negatives, bool):
         neg = sample_negatives(stack, dep, int(negatives), buffer=buffer, seed=seed)
     else:
-        neg = as_points(negatives)
-    nidx = points_to_index(neg, stack)
+        neg = as_points(negatives, like=stack)
+    nidx, _ = points_to_index(neg, stack, outside="raise")
     nok = valid[tuple(nidx.T)]
     neg, nidx = neg.isel(point=np.flatnonzero(nok)), nidx[nok]
 

@@ -23,13 +23,13 @@ import pandas as pd
 
 from xprospect._dims import grid_geometry
 from xprospect._torch import import_torch, resolve_device
+from xprospect.evaluate.splits import overlapping, spatial_split
 from xprospect.exceptions import DataError, ModelCardError, XProspectError
 from xprospect.models.card import make_card
 from xprospect.models.weights import freeze as freeze_layers
 from xprospect.score.engine import score
 from xprospect.score.windows import is_patchset
 from xprospect.train import _loop
-from xprospect.train._split import overlapping, spatial_split
 from xprospect.train.checkpoint import save_checkpoint, write_checkpoint
 from xprospect.train.recipes import Recipe, get_recipe
 
