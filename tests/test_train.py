@@ -462,3 +462,44 @@ def test_cross_validate_refuses_bad_input(world_stack):
     with pytest.raises(xp.DataError, match="deposits"):
         cross_validate(stack, world.deposits.isel(deposit=[0, 1]), model="small_cnn",
                        n_folds=3)
+
+
+def test_fit_is_the_function_and_moved_modules_warn():
+    import importlib
+    import sys
+
+    import xprospect.train
+
+    assert callable(xprospect.train.fit) and xprospect.train.fit is fit
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("xprospect.train.fit")  # the module is train.fitting now
+    for old, new in (("xprospect.models.transfer", "xprospect.models.weights"),
+                     ("xprospect.score.core", "xprospect.score.engine")):
+        sys.modules.pop(old, None)
+        with pytest.warns(FutureWarning, match=new.rsplit(".", 1)[0]):
+            mod = importlib.import_module(old)
+        target = importlib.import_module(new)
+        assert all(getattr(mod, n) is getattr(target, n) for n in mod.__all__)
+
+
+def test_every_trainer_takes_its_optimiser_from_a_recipe(monkeypatch):
+    from xprospect.train import _loop
+    from xprospect.train.recipes import Recipe
+
+    made = []
+    real = Recipe.make_optimizer
+
+    def spy(self, params):
+        made.append(self.name)
+        return real(self, params)
+
+    monkeypatch.setattr(Recipe, "make_optimizer", spy)
+    data = toy_data()
+    fit(toy_model(), data, recipe="adam", epochs=1, device="cpu", progress=False)
+    _, stack = synthetic_stack(0, n_samples=300, n_deposits=3)
+    xp.train.pretrain_reconstruction(small_cnn(), stack, n_patches=8, epochs=1, batch_size=4,
+                                     progress=False, device="cpu")
+    assert made == ["adam", "reconstruction"]
+    log = _loop.train_epochs(toy_model(), [], get_recipe("adam"), epochs=0,
+                             batches=lambda e: [], batch_loss=lambda b: None)
+    assert log.rows == [] and log.best_epoch == 0
