@@ -116,7 +116,8 @@ class STOAD(ProspectModel):
         self.ndim = teacher.ndim
         self.in_channels = teacher.in_channels
         self.window = None
-        self.context = tuple(teacher.encoder.context)
+        before, after = teacher.encoder.context
+        self.context = (int(before), int(after))
         self.config = {"name": "stoad", "kwargs": {
             "teacher": teacher.config, "student": student.config, "weights": weights}}
 

@@ -92,10 +92,10 @@ def _score_block(xb: np.ndarray, *, loc: Sequence[tuple[int, int]], shape: Seque
                         for sl, d in zip(tl, depth, strict=True))
             item = xb[(slice(None), *src)]
 
-            def fill(buf: np.ndarray, i0: int, i1: int, item: np.ndarray = item) -> None:
+            def fill_tile(buf: np.ndarray, i0: int, i1: int, item: np.ndarray = item) -> None:
                 buf[0] = item
 
-            res = run_batches(handle, fill, 1, item.shape, batch_size=1, prefetch=0,
+            res = run_batches(handle, fill_tile, 1, item.shape, batch_size=1, prefetch=0,
                               method="dense", pad_batches=False)
             out[tl] = res[0]
     else:
@@ -111,10 +111,10 @@ def _score_block(xb: np.ndarray, *, loc: Sequence[tuple[int, int]], shape: Seque
         flat = [m.ravel() for m in mesh]
         n_win = flat[0].size
 
-        def fill(buf: np.ndarray, i0: int, i1: int) -> None:
+        def fill_windows(buf: np.ndarray, i0: int, i1: int) -> None:
             buf[: i1 - i0] = view[tuple(f[i0:i1] for f in flat)]
 
-        res = run_batches(handle, fill, n_win, (nc, *window), batch_size=batch_size,
+        res = run_batches(handle, fill_windows, n_win, (nc, *window), batch_size=batch_size,
                           prefetch=prefetch, method="windows")
         lat = res.reshape(mesh[0].shape).astype("float32")
         for ax in range(nd):
@@ -297,10 +297,11 @@ def score(stack: Any, model: Any, *, window: int | Sequence[int] | None = None,
 
     token = uuid.uuid4().hex
     handle = ModelHandle(model, token, device, amp)
-    kw = dict(shape=geom.shape, depth=depth, handle=handle, method=method, window=wins,
-              stride=strides, upsample=upsample, edge=edge, pad_value=float(pad_value), nan=nan,
-              fill_value=float(fill_value), batch_size=int(batch_size), prefetch=int(prefetch),
-              tile=tiles)
+    kw: dict[str, Any] = dict(
+        shape=geom.shape, depth=depth, handle=handle, method=method, window=wins, stride=strides,
+        upsample=upsample, edge=edge, pad_value=float(pad_value), nan=nan,
+        fill_value=float(fill_value), batch_size=int(batch_size), prefetch=int(prefetch),
+        tile=tiles)
     data = stack.data
     if hasattr(data, "dask"):
         if len(data.chunks[0]) > 1:

@@ -131,7 +131,7 @@ class StoadFit:
 # ----------------------------------------------------------------------------- data helpers
 
 
-def _load_stack(stack: xr.DataArray, n_channels: int, ndim: int | None, what: str
+def _load_stack(stack: xr.Dataset | xr.DataArray, n_channels: int, ndim: int | None, what: str
                 ) -> tuple[xr.DataArray, np.ndarray, np.ndarray]:
     """Validate a stack; return it (element first), float32 values and the finite-cell mask."""
     if not isinstance(stack, xr.DataArray) or ELEMENT_DIM not in stack.dims:
@@ -314,8 +314,8 @@ def _recipe(epochs: int, batch_size: int, lr: float, seed: int, **extra: Any) ->
             "epochs": int(epochs), "batch_size": rec.batch_size, "seed": int(seed), **extra}
 
 
-def _fit_vae_grid(model: Any, stack: xr.DataArray, *, normal, blocks, epochs, batch_size, lr,
-                  seed, device, progress) -> AnomalyFit:
+def _fit_vae_grid(model: Any, stack: xr.Dataset | xr.DataArray, *, normal, blocks, epochs,
+                  batch_size, lr, seed, device, progress) -> AnomalyFit:
     stack, values, finite = _load_stack(stack, model.in_channels, None, "fit_anomaly")
     norm, mode = _normal_values(normal, stack)
     usable = _grid_like(stack, finite & norm, "usable")
@@ -380,7 +380,7 @@ def _fit_tiles(model: Any, params: Any, z: np.ndarray, corners: np.ndarray,
         pick = corners[rng.integers(0, len(corners), per_epoch)]
         for s in range(0, per_epoch, batch_size):
             cb = pick[s:s + batch_size]
-            idx = tuple(
+            idx: tuple[Any, ...] = tuple(
                 (cb[:, a][:, None] + offsets).reshape((-1,) + (1,) * a + (tile,)
                                                       + (1,) * (ndim - a - 1))
                 for a in range(ndim))
@@ -447,7 +447,7 @@ def _pick_tile(model: Any, tile: int | None, allowed: np.ndarray, targets: np.nd
     raise last
 
 
-def _fit_conv(model: Any, stack: xr.DataArray, *, normal, tile, blocks, epochs,
+def _fit_conv(model: Any, stack: xr.Dataset | xr.DataArray, *, normal, tile, blocks, epochs,
               batch_size, lr, seed, device, progress, tiles_per_epoch) -> AnomalyFit:
     stack, values, finite = _load_stack(stack, model.in_channels, model.ndim, "fit_anomaly")
     norm, mode = _normal_values(normal, stack)

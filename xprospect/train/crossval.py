@@ -193,7 +193,7 @@ def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[
     if buffer is None:
         buffer = float((patch_size + jitter) * res)
     stack = stack.transpose(ELEMENT_DIM, *geom.dims)
-    valid = np.isfinite(stack).all(ELEMENT_DIM).values
+    valid = np.isfinite(np.asarray(stack.values)).all(axis=0)  # element is the first dim
 
     dep = as_points(deposits, like=stack)
     didx, ok = points_to_index(dep, stack)  # off the grid: not ok
