@@ -1,4 +1,4 @@
-"""Training: supervised fit loops, recipes, checkpoints with model cards, transfer learning."""
+"""Training: one loop for fitting, anomaly detectors and pre-training; checkpoints; transfer."""
 
 from __future__ import annotations
 
