@@ -18,14 +18,11 @@ from xprospect.evidence.labels import as_points, distance_to_points  # noqa: E40
 from xprospect.evidence.normal import block_split, normal_mask  # noqa: E402
 from xprospect.exceptions import DataError, ModelCardError  # noqa: E402
 from xprospect.models import STOAD, VAE, ConvAutoencoder, STOADStudent  # noqa: E402
+from xprospect.models.base import ProspectModel  # noqa: E402
 from xprospect.models.registry import from_config  # noqa: E402
+from xprospect.score import points_score_map, score_samples  # noqa: E402
 from xprospect.testing import assert_georef_equal  # noqa: E402
-from xprospect.train.anomaly import (  # noqa: E402
-    fit_anomaly,
-    fit_stoad,
-    points_score_map,
-    score_samples,
-)
+from xprospect.train.anomaly import fit_anomaly, fit_stoad  # noqa: E402
 
 ELEMENTS = ["Au", "Ag", "As", "Sb", "Cu", "Pb", "Zn", "Ni"]
 SMALL = (12, 8, 3)  # encoder widths that keep the tests fast
@@ -301,6 +298,57 @@ def test_vae_on_samples_and_points_map(synth):
     assert np.isfinite(grid.values).all()
     with pytest.raises(ModelCardError):
         fit_anomaly(VAE(3), samples, epochs=1, device="cpu")
+
+
+class _LinearVectors(ProspectModel):
+    """A model unknown to xprospect.train: a linear autoencoder of element vectors."""
+
+    task = "anomaly"
+    anomaly_samples = "vectors"
+
+    def __init__(self, n):
+        super().__init__()
+        self.ndim, self.in_channels = None, n
+        self.enc, self.dec = torch.nn.Linear(n, 2), torch.nn.Linear(2, n)
+
+    def loss(self, x):
+        err = ((self.dec(self.enc(x)) - x) ** 2).sum(dim=-1).mean()
+        return err, {"recon": err}
+
+    def score_vectors(self, x):
+        return ((self.dec(self.enc(x)) - x) ** 2).sum(dim=-1)
+
+
+def test_new_anomaly_model_plugs_in_through_the_contract(synth):
+    stack = synth["stack"]
+    fit = fit_anomaly(_LinearVectors(len(ELEMENTS)), stack, epochs=6, batch_size=64, seed=0,
+                      device="cpu")
+    hist = fit.history
+    assert list(hist.columns) == ["epoch", "lr", "train_loss", "test_loss", "recon",
+                                  "test_score"]
+    assert hist["train_loss"].iloc[-1] < hist["train_loss"].iloc[0]
+    assert fit.model.card["elements"] == ELEMENTS
+    # the same model declaring no training samples is refused, naming the contract
+    silent = type("Silent", (_LinearVectors,), {"anomaly_samples": None})
+    with pytest.raises(ModelCardError, match="anomaly_samples=None"):
+        fit_anomaly(silent(len(ELEMENTS)), stack, epochs=1, device="cpu")
+    with pytest.raises(ModelCardError, match="fit_stoad"):
+        fit_anomaly(STOAD(ConvAutoencoder(len(ELEMENTS), widths=SMALL)), stack, epochs=1,
+                    device="cpu")
+
+
+def test_old_scoring_names_warn_and_agree(synth):
+    from xprospect.train import anomaly as old
+
+    samples = synth["world"].samples.prospect.log10(elements=ELEMENTS)[ELEMENTS]
+    fit = fit_anomaly(VAE(len(ELEMENTS)), samples, epochs=1, batch_size=64, seed=0,
+                      device="cpu")
+    with pytest.warns(FutureWarning, match="xprospect.score.score_samples"):
+        before = old.score_samples(fit.model, samples)
+    xr.testing.assert_identical(before, score_samples(fit.model, samples))
+    with pytest.warns(FutureWarning, match="xprospect.score.points_score_map"):
+        grid = old.points_score_map(fit.model, samples, synth["stack"], k=8)
+    xr.testing.assert_identical(grid, points_score_map(fit.model, samples, synth["stack"], k=8))
 
 
 # ----------------------------------------------------------------------------- benchmarks

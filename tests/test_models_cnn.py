@@ -26,7 +26,7 @@ from xprospect.models import (
 )
 from xprospect.models.base import ProspectModel
 from xprospect.models.registry import available, create, from_config
-from xprospect.models.transfer import first_conv_name
+from xprospect.models.weights import first_conv_name
 
 
 def n_params(model):

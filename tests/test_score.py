@@ -227,6 +227,49 @@ def test_accessor_and_model_left_untouched():
     assert model.training
 
 
+# ---- one verb: baselines and windows ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunks", [None, {"y": 7, "x": 12}])
+def test_score_of_a_fitted_baseline_is_its_own_prediction(chunks):
+    from xprospect.baselines import GaussianMixtureDetector
+
+    stack = make_stack()
+    stack[:, :2, :3] = np.nan
+    if chunks is not None:
+        stack = stack.chunk(chunks)
+    gmm = GaussianMixtureDetector(n_components=2, seed=0).fit(stack)
+    got = score(stack, gmm)
+    xr.testing.assert_identical(got, gmm.predict(stack))
+    xr.testing.assert_identical(stack.prospect.score(gmm), gmm.predict(stack))
+    assert got.chunks == gmm.predict(stack).chunks
+    with pytest.raises(DataError, match="stride, window do not apply"):
+        score(stack, gmm, window=5, stride=2)
+
+
+def test_score_given_windows_scores_each_window_and_predict_is_its_alias():
+    from torch.utils.data import TensorDataset
+
+    from xprospect.train import predict
+
+    model = TinyWindow()
+    model.card = {"mean": [0.5, 0.0, -0.5], "std": [2.0, 1.0, 0.5]}
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(10, 3, 5, 5, generator=g)
+    windows = TensorDataset(x, torch.zeros(10, dtype=torch.long))
+    got = score(windows, model, batch_size=4, device="cpu")
+    mean = torch.tensor(model.card["mean"]).view(1, -1, 1, 1)
+    std = torch.tensor(model.card["std"]).view(1, -1, 1, 1)
+    with torch.no_grad():
+        want = model.score_windows((x - mean) / std).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    with pytest.warns(FutureWarning, match=r"xprospect.score.score\(windows, model\)"):
+        old = predict(model, windows, batch_size=4, device="cpu")
+    np.testing.assert_array_equal(old, got)
+    with pytest.raises(DataError, match="stride do not apply"):
+        score(windows, model, stride=2)
+
+
 def test_runs_on_distributed_cluster():
     distributed = pytest.importorskip("distributed")
     stack = make_stack()

@@ -11,21 +11,21 @@ import torch
 from torch.utils.data import TensorDataset
 
 import xprospect as xp
+from xprospect.evaluate.splits import overlapping, spatial_split
 from xprospect.exceptions import DataError, ModelCardError, XProspectError
 from xprospect.models import SmallCNN
 from xprospect.patches import PatchPlan, PatchSet
+from xprospect.score import score
 from xprospect.train import (
     RECIPES,
     Recipe,
     fit,
     get_recipe,
     load_checkpoint,
-    predict,
     save_checkpoint,
 )
 from xprospect.train._loop import ChannelStats, class_weights
-from xprospect.train._split import overlapping, spatial_split
-from xprospect.train.fit import HISTORY_COLUMNS
+from xprospect.train.fitting import HISTORY_COLUMNS
 
 ELEMENTS = ["Au", "Ag", "As", "Cu", "Ni", "Cr"]
 RES = 500.0
@@ -180,7 +180,7 @@ def test_best_weights_are_returned():
     assert res.best_epoch == int(res.history["val_loss"].idxmin()) + 1
     # the returned weights reproduce the best epoch's validation loss
     val = torch.utils.data.Subset(data, range(36, 48))
-    p = predict(res.model, val, device="cpu")
+    p = score(val, res.model, device="cpu")
     y = data.tensors[1][36:48].numpy()
     w = class_weights(data.tensors[1][:36].numpy(), "balanced", 2)
     nll = -(w[y] * np.log(np.where(y == 1, p, 1 - p))).sum() / w[y].sum()
@@ -294,8 +294,8 @@ def test_checkpoint_round_trip_gives_identical_scores(trained, world_stack, patc
     b = stack.prospect.score(back, device="cpu")
     np.testing.assert_array_equal(a.values, b.values)
     assert np.isfinite(a.values).any()
-    np.testing.assert_array_equal(predict(back, patchset, device="cpu"),
-                                  predict(trained.model, patchset, device="cpu"))
+    np.testing.assert_array_equal(score(patchset, back, device="cpu"),
+                                  score(patchset, trained.model, device="cpu"))
 
 
 def test_checkpoint_written_during_fit(patchset, tmp_path):
@@ -370,7 +370,7 @@ def test_learns_prospectivity_on_spatially_held_out_windows(patchset):
     train, test = held_out(patchset)
     res = fit(small_cnn(), train, recipe="adam", epochs=20, validation=0.25, early_stopping=5,
               device="cpu", progress=False)
-    auc = roc_auc_score(test.labels, predict(res.model, test, device="cpu"))
+    auc = roc_auc_score(test.labels, score(test, res.model, device="cpu"))
     assert auc >= 0.75, auc
     # shuffled-label control: same windows, labels permuted; averaged over permutations
     control = []
@@ -378,7 +378,7 @@ def test_learns_prospectivity_on_spatially_held_out_windows(patchset):
         labels = np.random.default_rng(s).permutation(train.labels)
         r = fit(small_cnn(s), with_labels(train, labels), recipe="adam", epochs=15,
                 device="cpu", progress=False, seed=s)
-        control.append(roc_auc_score(test.labels, predict(r.model, test, device="cpu")))
+        control.append(roc_auc_score(test.labels, score(test, r.model, device="cpu")))
     print(f"spatial held-out AUC {auc:.3f}; shuffled-label AUCs {np.round(control, 3)}")
     assert np.mean(control) <= 0.65, control
 
@@ -462,3 +462,44 @@ def test_cross_validate_refuses_bad_input(world_stack):
     with pytest.raises(xp.DataError, match="deposits"):
         cross_validate(stack, world.deposits.isel(deposit=[0, 1]), model="small_cnn",
                        n_folds=3)
+
+
+def test_fit_is_the_function_and_moved_modules_warn():
+    import importlib
+    import sys
+
+    import xprospect.train
+
+    assert callable(xprospect.train.fit) and xprospect.train.fit is fit
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("xprospect.train.fit")  # the module is train.fitting now
+    for old, new in (("xprospect.models.transfer", "xprospect.models.weights"),
+                     ("xprospect.score.core", "xprospect.score.engine")):
+        sys.modules.pop(old, None)
+        with pytest.warns(FutureWarning, match=new.rsplit(".", 1)[0]):
+            mod = importlib.import_module(old)
+        target = importlib.import_module(new)
+        assert all(getattr(mod, n) is getattr(target, n) for n in mod.__all__)
+
+
+def test_every_trainer_takes_its_optimiser_from_a_recipe(monkeypatch):
+    from xprospect.train import _loop
+    from xprospect.train.recipes import Recipe
+
+    made = []
+    real = Recipe.make_optimizer
+
+    def spy(self, params):
+        made.append(self.name)
+        return real(self, params)
+
+    monkeypatch.setattr(Recipe, "make_optimizer", spy)
+    data = toy_data()
+    fit(toy_model(), data, recipe="adam", epochs=1, device="cpu", progress=False)
+    _, stack = synthetic_stack(0, n_samples=300, n_deposits=3)
+    xp.train.pretrain_reconstruction(small_cnn(), stack, n_patches=8, epochs=1, batch_size=4,
+                                     progress=False, device="cpu")
+    assert made == ["adam", "reconstruction"]
+    log = _loop.train_epochs(toy_model(), [], get_recipe("adam"), epochs=0,
+                             batches=lambda e: [], batch_loss=lambda b: None)
+    assert log.rows == [] and log.best_epoch == 0

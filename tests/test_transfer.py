@@ -12,17 +12,17 @@ from sklearn.metrics import roc_auc_score
 from test_train import RES, SIZE, deposit_patches, small_cnn, synthetic_stack
 from torch.utils.data import TensorDataset
 
+from xprospect.evaluate.splits import spatial_split
 from xprospect.exceptions import ModelCardError
 from xprospect.models import SmallCNN
+from xprospect.score import score
 from xprospect.train import (
     fine_tune,
     fit,
-    predict,
     pretrain,
     pretrain_reconstruction,
     save_checkpoint,
 )
-from xprospect.train._split import spatial_split
 
 
 def toy(n_channels: int, n: int = 48, seed: int = 0) -> TensorDataset:
@@ -125,7 +125,7 @@ def test_transfer_beats_scratch_with_few_deposits():
         kw = dict(recipe="adam", epochs=10, device="cpu", progress=False, seed=s)
         scratch = fit(small_cnn(s), train, **kw)
         tuned = fine_tune(copy.deepcopy(pre.model), train, freeze=2, lr=3e-4, **kw)
-        scores.append([roc_auc_score(test.labels, predict(m.model, test, device="cpu"))
+        scores.append([roc_auc_score(test.labels, score(test, m.model, device="cpu"))
                        for m in (scratch, tuned)])
     scores = np.asarray(scores)
     print("held-out AUC per seed (scratch, fine-tuned):", np.round(scores, 3).tolist(),

@@ -1,10 +1,30 @@
-"""Lazy torch import and device resolution, shared by models/, train/ and score/."""
+"""Lazy torch import, device resolution and batch plumbing shared by models/, train/ and score/.
+
+Everything here is policy-free torch glue (no recipes, splits or cards), low enough for both
+the training loop (:mod:`xprospect.train._loop`) and the scoring engines (:mod:`xprospect.score`)
+to use without importing each other.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["import_torch", "resolve_device"]
+import numpy as np
+
+from xprospect.exceptions import DataError, XProspectError
+
+__all__ = [
+    "as_tensor_list",
+    "batch_xy",
+    "import_torch",
+    "make_loader",
+    "normalise_batch",
+    "resolve_device",
+]
+
+_X_KEYS = ("x", "image", "patch", "patches", "input")
+_Y_KEYS = ("y", "label", "labels", "target")
 
 
 def import_torch() -> Any:
@@ -41,11 +61,109 @@ def resolve_device(device: Any = "auto") -> Any:
         try:
             dev = torch.device(device)
         except (RuntimeError, TypeError) as err:
-            from xprospect.exceptions import XProspectError
-
             raise XProspectError(f"device={device!r} is not a torch device name") from err
     if dev.type == "cuda" and not torch.cuda.is_available():
-        from xprospect.exceptions import XProspectError
-
         raise XProspectError(f"device={device!r} was asked for but CUDA is not available here")
     return dev
+
+
+def batch_xy(batch: Any) -> tuple[Any, Any]:
+    """Split one dataset item or collated batch into ``(x, y)``.
+
+    Accepts ``(x, y, ...)`` tuples/lists and mappings with an input key (``x``, ``image``,
+    ``patch``) and a label key (``y``, ``label``, ``target``); ``y`` is ``None`` when absent.
+
+    Parameters
+    ----------
+    batch : tuple, list, mapping or tensor
+        One item of a torch dataset, or a batch collated by a ``DataLoader``.
+
+    Returns
+    -------
+    tuple
+        ``(x, y)``, ``y`` being ``None`` for unlabelled items.
+    """
+    if isinstance(batch, Mapping):
+        x = next((batch[k] for k in _X_KEYS if k in batch), None)
+        y = next((batch[k] for k in _Y_KEYS if k in batch), None)
+        if x is None:
+            msg = f"a dataset item has keys {sorted(batch)}; none of {_X_KEYS} is an input"
+            raise DataError(msg)
+        return x, y
+    if isinstance(batch, list | tuple):
+        if len(batch) == 0:
+            raise DataError("a dataset item is an empty tuple")
+        return batch[0], (batch[1] if len(batch) > 1 else None)
+    return batch, None
+
+
+def make_loader(dataset: Any, *, batch_size: int, shuffle: bool, seed: int, device: Any) -> Any:
+    """Build a single-process ``DataLoader`` shuffled by a local seeded generator.
+
+    Parameters
+    ----------
+    dataset : torch.utils.data.Dataset
+        Map-style dataset.
+    batch_size : int
+        Items per batch.
+    shuffle : bool
+        Draw items in a random order (from ``seed``, never from the global generator).
+    seed : int
+        Seed of the shuffling generator.
+    device : torch.device or None
+        Target device: memory is pinned for CUDA.
+
+    Returns
+    -------
+    torch.utils.data.DataLoader
+    """
+    torch = import_torch()
+    gen = torch.Generator()
+    gen.manual_seed(int(seed))
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=int(batch_size),
+        shuffle=shuffle,
+        generator=gen,
+        num_workers=0,
+        pin_memory=getattr(device, "type", "cpu") == "cuda",
+        drop_last=False,
+    )
+
+
+def normalise_batch(x: Any, mean: Any, std: Any) -> Any:
+    """Return ``(x - mean) / std`` per channel; NaN cells (outside the data) become 0, the mean.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``(B, C, *spatial)``.
+    mean, std : torch.Tensor
+        ``(C,)`` per-channel statistics.
+
+    Returns
+    -------
+    torch.Tensor
+    """
+    torch = import_torch()
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    out = (x - mean.view(shape)) / std.view(shape)
+    return torch.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def as_tensor_list(values: Sequence[float] | Iterable[float], device: Any) -> Any:
+    """Return ``values`` as a float32 tensor on ``device``.
+
+    Parameters
+    ----------
+    values : sequence of float
+        E.g. a card's per-channel ``mean``.
+    device : torch.device
+        Where the tensor lives.
+
+    Returns
+    -------
+    torch.Tensor
+    """
+    torch = import_torch()
+    return torch.as_tensor(np.asarray(list(values), dtype="float32"), device=device)

@@ -1,91 +1,77 @@
-"""The ``.prospect`` accessor: one-line methods over xprospect's functions."""
+"""The ``.prospect`` accessors: one-line methods over xprospect's functions.
+
+As rioxarray splits ``.rio`` into ``RasterDataset`` and ``RasterArray``, ``.prospect`` is a
+Dataset accessor (:class:`ProspectDatasetAccessor`: sample tables and element maps, e.g.
+``samples.prospect.idw``, ``maps.prospect.stack``) and a DataArray accessor
+(:class:`ProspectDataArrayAccessor`: stacks and score maps, e.g. ``stack.prospect.score``,
+``score.prospect.evaluate``) sharing a base (:class:`ProspectAccessor`) with what applies to
+both, so each type offers only what applies to it. The accessors hold no state beyond the
+object they wrap.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import xarray as xr
 
-__all__ = ["ProspectAccessor"]
+from xprospect.grid import grid_idw, stack_elements
+from xprospect.io.blockmodel import (
+    mask_distance,
+    plot_section,
+    plot_slices,
+    to_block_csv,
+    to_vtk,
+)
+from xprospect.io.drillholes import composite
+from xprospect.io.raster import to_geotiff
+from xprospect.io.store import to_zarr
+from xprospect.patches import make_patches
+from xprospect.preprocess import clr, ilr, log10, robust_scale, transform, zscore
+from xprospect.preprocess.fractal import fractal_thresholds
+from xprospect.score import score
+
+__all__ = ["ProspectAccessor", "ProspectDataArrayAccessor", "ProspectDatasetAccessor"]
+
+T = TypeVar("T", xr.Dataset, xr.DataArray)
 
 
-class ProspectAccessor:
-    """xprospect methods on xarray objects, each a thin call of its function twin.
+class ProspectAccessor(Generic[T]):
+    """Methods common to the Dataset and DataArray accessors, each calling its function twin.
 
-    The accessor holds no state beyond the object it wraps.
+    The base of :class:`ProspectDatasetAccessor` and :class:`ProspectDataArrayAccessor`.
     """
 
-    def __init__(self, obj: xr.Dataset | xr.DataArray) -> None:
-        self._obj = obj
-
-    def idw(self, *, like: xr.Dataset | xr.DataArray, k: int | None = 12, power: float = 2.0,
-            radius: float | None = None, min_points: int = 1,
-            anisotropy: Mapping[str, Any] | None = None, elements: Sequence[str] | None = None,
-            dtype: Any = "float32", chunks: Any = None) -> xr.Dataset:
-        """Grid these samples by IDW; see :func:`xprospect.grid_idw`."""
-        from xprospect.grid import grid_idw
-
-        return grid_idw(self._obj, like=like, k=k, power=power, radius=radius,
-                        min_points=min_points, anisotropy=anisotropy, elements=elements,
-                        dtype=dtype, chunks=chunks)
-
-    def stack(self, elements: Sequence[str] | None = None) -> xr.DataArray:
-        """Stack element maps into (element, y, x); see :func:`xprospect.stack_elements`."""
-        from xprospect.grid import stack_elements
-
-        return stack_elements(self._obj, elements)  # type: ignore[arg-type]
+    def __init__(self, obj: T) -> None:
+        self._obj: T = obj
 
     def transform(self, method: str, **kwargs: Any) -> xr.Dataset | xr.DataArray:
         """Apply a transform by name; see :func:`xprospect.preprocess.transform`."""
-        from xprospect.preprocess import transform
-
         return transform(self._obj, method, **kwargs)
 
     def log10(self, *, elements: Sequence[str] | None = None) -> xr.Dataset | xr.DataArray:
         """Base-10 log of elements; see :func:`xprospect.preprocess.log10`."""
-        from xprospect.preprocess import log10
-
         return log10(self._obj, elements=elements)
-
-    def clr(self, *, elements: Sequence[str] | None = None) -> xr.Dataset:
-        """Centred log-ratio; see :func:`xprospect.preprocess.clr`."""
-        from xprospect.preprocess import clr
-
-        return clr(self._obj, elements=elements)  # type: ignore[arg-type]
-
-    def ilr(self, *, elements: Sequence[str] | None = None, basis: str = "pivot") -> xr.Dataset:
-        """Isometric log-ratio balances; see :func:`xprospect.preprocess.ilr`."""
-        from xprospect.preprocess import ilr
-
-        return ilr(self._obj, elements=elements, basis=basis)  # type: ignore[arg-type]
 
     def zscore(self, *, elements: Sequence[str] | None = None,
                mean: Mapping[str, float] | None = None,
                std: Mapping[str, float] | None = None) -> xr.Dataset | xr.DataArray:
         """Standardise elements; see :func:`xprospect.preprocess.zscore`."""
-        from xprospect.preprocess import zscore
-
         return zscore(self._obj, elements=elements, mean=mean, std=std)
 
     def robust_scale(self, *, elements: Sequence[str] | None = None,
                      median: Mapping[str, float] | None = None,
                      iqr: Mapping[str, float] | None = None) -> xr.Dataset | xr.DataArray:
         """Scale by median and IQR; see :func:`xprospect.preprocess.robust_scale`."""
-        from xprospect.preprocess import robust_scale
-
         return robust_scale(self._obj, elements=elements, median=median, iqr=iqr)
 
     def to_zarr(self, store: Any, **kwargs: Any) -> Any:
         """Write to a zarr store keeping the CRS; see :func:`xprospect.to_zarr`."""
-        from xprospect.io.store import to_zarr
-
         return to_zarr(self._obj, store, **kwargs)
 
     def to_geotiff(self, path: Any, **kwargs: Any) -> list:
         """Write (y, x) variables to GeoTIFF; see :func:`xprospect.to_geotiff`."""
-        from xprospect.io.raster import to_geotiff
-
         return to_geotiff(self._obj, path, **kwargs)
 
     def select_elements(self, deposits: Any, *, negatives: Any = None,
@@ -93,92 +79,105 @@ class ProspectAccessor:
                         elements: Sequence[str] | None = None, seed: int = 0,
                         svm: bool = False, depleted: bool = False) -> Any:
         """Select elements by Z_AUC; see :func:`xprospect.evidence.select_elements`."""
+        # evidence compiles its kernels on import (seconds): kept off `import xprospect`
         from xprospect.evidence.selection import select_elements
 
         return select_elements(self._obj, deposits, negatives=negatives, buffer=buffer,
                                alpha=alpha, elements=elements, seed=seed, svm=svm,
                                depleted=depleted)
 
-    def evaluate(self, deposits: Any, *, negatives: Any = None, buffer: float | None = None,
-                 threshold: float = 0.5, blocks: Any = (12, 12), ci: str = "hanley",
-                 level: float = 0.95, seed: int = 0) -> Any:
-        """Evaluate this score map against deposits; see :func:`xprospect.evaluate.evaluate`."""
-        from xprospect.evaluate.report import evaluate
-
-        return evaluate(self._obj, deposits, negatives=negatives, buffer=buffer,  # type: ignore[arg-type]
-                        threshold=threshold, blocks=blocks, ci=ci, level=level, seed=seed)
-
-    def targets(self, **kwargs: Any) -> Any:
-        """Delineate ranked target regions; see :func:`xprospect.evaluate.targets.targets`."""
-        from xprospect.evaluate.targets import targets
-
-        return targets(self._obj, **kwargs)  # type: ignore[arg-type]
-
-    def minmax(self) -> xr.DataArray:
-        """Scale to [0, 1] globally; see :func:`xprospect.evaluate.targets.minmax_scale`."""
-        from xprospect.evaluate.targets import minmax_scale
-
-        return minmax_scale(self._obj)  # type: ignore[arg-type]
-
-    def fractal_thresholds(self, **kwargs: Any) -> Any:
-        """C-A / C-V fractal thresholds; see :func:`xprospect.preprocess.fractal_thresholds`."""
-        from xprospect.preprocess.fractal import fractal_thresholds
-
-        return fractal_thresholds(self._obj, **kwargs)
-
-    def composite(self, *, length: float = 2.0, by: str | None = None,
-                  min_coverage: float = 0.5, dropna: bool = True) -> xr.Dataset:
-        """Fixed-length composites of desurveyed intervals; see :func:`xprospect.io.composite`."""
-        from xprospect.io.drillholes import composite
-
-        return composite(self._obj, length=length, by=by, min_coverage=min_coverage,  # type: ignore[arg-type]
-                         dropna=dropna)
-
     def mask_distance(self, samples: xr.Dataset, *, max_distance: float,
                       anisotropy: Mapping[str, Any] | None = None) -> xr.Dataset | xr.DataArray:
         """NaN voxels far from every sample; see :func:`xprospect.io.mask_distance`."""
-        from xprospect.io.blockmodel import mask_distance
-
         return mask_distance(self._obj, samples, max_distance=max_distance, anisotropy=anisotropy)
 
     def to_block_csv(self, path: Any, **kwargs: Any) -> Any:
         """Write voxels as x, y, z, value rows; see :func:`xprospect.io.to_block_csv`."""
-        from xprospect.io.blockmodel import to_block_csv
-
         return to_block_csv(self._obj, path, **kwargs)
 
     def plot_slices(self, var: str | None = None, **kwargs: Any) -> Any:
         """Plan slices of voxels as PNG; see :func:`xprospect.io.plot_slices`."""
-        from xprospect.io.blockmodel import plot_slices
-
         return plot_slices(self._obj, var, **kwargs)
 
     def plot_section(self, var: str | None = None, **kwargs: Any) -> Any:
         """Vertical section of voxels as PNG; see :func:`xprospect.io.plot_section`."""
-        from xprospect.io.blockmodel import plot_section
-
         return plot_section(self._obj, var, **kwargs)
 
     def to_vtk(self, path: Any, **kwargs: Any) -> Any:
         """Write voxels as a VTK image (pyvista extra); see :func:`xprospect.io.to_vtk`."""
-        from xprospect.io.blockmodel import to_vtk
-
         return to_vtk(self._obj, path, **kwargs)
+
+
+@xr.register_dataset_accessor("prospect")
+class ProspectDatasetAccessor(ProspectAccessor[xr.Dataset]):
+    """``ds.prospect``: sample tables and element maps (gridding, stacking, log-ratios)."""
+
+    def idw(self, *, like: xr.Dataset | xr.DataArray, k: int | None = 12, power: float = 2.0,
+            radius: float | None = None, min_points: int = 1,
+            anisotropy: Mapping[str, Any] | None = None, elements: Sequence[str] | None = None,
+            dtype: Any = "float32", chunks: Any = None) -> xr.Dataset:
+        """Grid these samples by IDW; see :func:`xprospect.grid_idw`."""
+        return grid_idw(self._obj, like=like, k=k, power=power, radius=radius,
+                        min_points=min_points, anisotropy=anisotropy, elements=elements,
+                        dtype=dtype, chunks=chunks)
+
+    def stack(self, elements: Sequence[str] | None = None) -> xr.DataArray:
+        """Stack element maps into (element, y, x); see :func:`xprospect.stack_elements`."""
+        return stack_elements(self._obj, elements)
+
+    def clr(self, *, elements: Sequence[str] | None = None) -> xr.Dataset:
+        """Centred log-ratio; see :func:`xprospect.preprocess.clr`."""
+        return clr(self._obj, elements=elements)
+
+    def ilr(self, *, elements: Sequence[str] | None = None, basis: str = "pivot") -> xr.Dataset:
+        """Isometric log-ratio balances; see :func:`xprospect.preprocess.ilr`."""
+        return ilr(self._obj, elements=elements, basis=basis)
+
+    def composite(self, *, length: float = 2.0, by: str | None = None,
+                  min_coverage: float = 0.5, dropna: bool = True) -> xr.Dataset:
+        """Fixed-length composites of desurveyed intervals; see :func:`xprospect.io.composite`."""
+        return composite(self._obj, length=length, by=by, min_coverage=min_coverage,
+                         dropna=dropna)
+
+
+@xr.register_dataarray_accessor("prospect")
+class ProspectDataArrayAccessor(ProspectAccessor[xr.DataArray]):
+    """``da.prospect``: stacks (element, ...) and score maps (windows, scoring, evaluation)."""
 
     def patches(self, *, positives: Any, negatives: Any = 225, size: Any = 256, jitter: Any = 64,
                 **kwargs: Any) -> Any:
         """Cut labelled training windows; see :func:`xprospect.patches.make_patches`."""
-        from xprospect.patches import make_patches
-
-        return make_patches(self._obj, positives=positives, negatives=negatives,  # type: ignore[arg-type]
-                            size=size, jitter=jitter, **kwargs)
+        return make_patches(self._obj, positives=positives, negatives=negatives, size=size,
+                            jitter=jitter, **kwargs)
 
     def score(self, model: Any, **kwargs: Any) -> xr.DataArray:
-        """Score every cell with a model, lazily per chunk; see :func:`xprospect.score.score`."""
-        from xprospect.score import score
+        """Apply a fitted model to this stack lazily; see :func:`xprospect.score.score`."""
+        return score(self._obj, model, **kwargs)
 
-        return score(self._obj, model, **kwargs)  # type: ignore[arg-type]
+    def evaluate(self, deposits: Any, *, negatives: Any = None, buffer: float | None = None,
+                 threshold: float = 0.5, blocks: Any = (12, 12), ci: str = "hanley",
+                 level: float = 0.95, seed: int = 0) -> Any:
+        """Evaluate this score map against deposits; see :func:`xprospect.evaluate.evaluate`."""
+        # evaluate compiles its kernels on import (seconds): kept off `import xprospect`
+        from xprospect.evaluate.report import evaluate
 
+        return evaluate(self._obj, deposits, negatives=negatives, buffer=buffer,
+                        threshold=threshold, blocks=blocks, ci=ci, level=level, seed=seed)
 
-xr.register_dataset_accessor("prospect")(ProspectAccessor)
-xr.register_dataarray_accessor("prospect")(ProspectAccessor)
+    def targets(self, **kwargs: Any) -> Any:
+        """Delineate ranked target regions; see :func:`xprospect.evaluate.targets.targets`."""
+        # evaluate compiles its kernels on import (seconds): kept off `import xprospect`
+        from xprospect.evaluate.targets import targets
+
+        return targets(self._obj, **kwargs)
+
+    def minmax(self) -> xr.DataArray:
+        """Scale to [0, 1] globally; see :func:`xprospect.evaluate.targets.minmax_scale`."""
+        # evaluate compiles its kernels on import (seconds): kept off `import xprospect`
+        from xprospect.evaluate.targets import minmax_scale
+
+        return minmax_scale(self._obj)
+
+    def fractal_thresholds(self, **kwargs: Any) -> Any:
+        """C-A / C-V fractal thresholds; see :func:`xprospect.preprocess.fractal_thresholds`."""
+        return fractal_thresholds(self._obj, **kwargs)

@@ -12,6 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+import xprospect as xp
+from xprospect.exceptions import XProspectError
+from xprospect.grid import grid_idw
+
 __all__ = ["main", "run_demo"]
 
 log = logging.getLogger("xprospect.cli")
@@ -21,8 +25,6 @@ _SHOWN = ("Au", "As", "Cu", "Sb", "Ni", "Fe")
 
 def _holdout_scores(samples, grid, *, k, power, seed, fraction=0.1) -> dict[str, dict[str, float]]:
     """IDW hold-out validation: grid 90 % of the samples, predict the other 10 %."""
-    from xprospect.grid import grid_idw
-
     rng = np.random.default_rng(seed)
     n = samples.sizes["sample"]
     test = np.zeros(n, dtype=bool)
@@ -57,7 +59,7 @@ def _truth_scores(world, maps) -> dict[str, float]:
 
 
 def _figure(scores, world, samples, path: Path) -> None:
-    import matplotlib
+    import matplotlib  # heavy, only for the figures
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -87,7 +89,7 @@ def _figure(scores, world, samples, path: Path) -> None:
 
 
 def _prospectivity_figure(score, world, path: Path) -> None:
-    import matplotlib
+    import matplotlib  # heavy, only for the figures
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -154,8 +156,6 @@ def run_demo(out: str | Path, *, seed: int = 0, n_samples: int = 3000, n_deposit
     dict
         The metrics written to ``metrics.json``.
     """
-    import xprospect as xp
-
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         msg = f"output folder {out} is not empty; pass --overwrite to replace its demo outputs"
@@ -272,8 +272,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    from xprospect.exceptions import XProspectError
-
     try:
         metrics = run_demo(args.out, seed=args.seed, n_samples=args.n_samples,
                            n_deposits=args.n_deposits, resolution=args.resolution,

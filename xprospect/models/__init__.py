@@ -17,13 +17,13 @@ from xprospect.models.resnet import (
     resnet152,
 )
 from xprospect.models.stoad import STOAD, STOADStudent
-from xprospect.models.transfer import (
+from xprospect.models.vae import VAE
+from xprospect.models.weights import (
     adapt_first_conv,
     freeze,
     load_compatible_state_dict,
     unfreeze,
 )
-from xprospect.models.vae import VAE
 
 __all__ = [
     "STOAD",

@@ -211,6 +211,7 @@ class ConvAutoencoder(ProspectModel):
 
     task = "anomaly"
     dense = True
+    anomaly_samples = "tiles"
 
     def __init__(self, in_channels: int, ndim: int = 2, widths: Sequence[int] | None = None,
                  kernel_size: int = 3, activation: str = "relu") -> None:
@@ -278,6 +279,11 @@ class ConvAutoencoder(ProspectModel):
         per_cell = (err * err).mean(dim=1)
         mse = masked_mean(per_cell, target)
         return mse, {"recon": mse}
+
+    @property
+    def loss_scale(self) -> float:
+        """``1 / in_channels``: :meth:`loss` averages over elements what the score sums."""
+        return 1.0 / self.in_channels
 
     def score_dense(self, x: Any) -> Any:
         """Per-cell squared error summed over elements, valid pass: ``(B, *(spatial - 2 r))``."""

@@ -24,6 +24,20 @@ A network is a :class:`ProspectModel` (a ``torch.nn.Module``) that declares:
 ``card``
     Metadata written by training (element order, normalisation, resolution, CRS, ...) or ``{}``.
 
+Training contract of anomaly models (what :func:`xprospect.train.fit_anomaly` asks):
+
+``anomaly_samples``
+    How the model is trained, declared on the class: ``"vectors"`` (element vectors of single
+    cells or samples: ``loss(x)`` on ``(N, C)`` returns ``(total, parts)`` and
+    ``score_vectors(x)`` scores them), ``"tiles"`` (tiles of cells: ``loss(x, target)`` on
+    ``(B, C, *tile)`` with a boolean ``target`` over the tile's valid core returns
+    ``(total, parts)``), or ``None`` (``fit_anomaly`` does not train it, e.g. STOAD, which
+    :func:`xprospect.train.fit_stoad` trains in two stages). A new anomaly model plugs in by
+    declaring it; nothing in :mod:`xprospect.train` names model classes.
+``loss_scale``
+    For ``"tiles"`` models: the per-cell training loss is ``loss_scale * score_dense(x)``
+    (used for the held-out loss map).
+
 Scoring contract (what :func:`xprospect.score.score` calls):
 
 ``score_windows(x)``
@@ -53,6 +67,13 @@ class ProspectModel(nn.Module):
 
     task: ClassVar[str] = "classifier"
     dense: bool = False
+    #: How :func:`xprospect.train.fit_anomaly` trains the model: "vectors", "tiles" or None.
+    anomaly_samples: ClassVar[str | None] = None
+
+    @property
+    def loss_scale(self) -> float:
+        """Factor turning :meth:`score_dense` into the per-cell training loss (1 unless said)."""
+        return 1.0
 
     def __init__(self) -> None:
         super().__init__()

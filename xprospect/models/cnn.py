@@ -104,7 +104,7 @@ class SmallCNN(ProspectModel):
     ----------
     stages : list of tuple of str
         Top-level children in input-to-output order, one tuple per stage, used by
-        :func:`xprospect.models.transfer.freeze`.
+        :func:`xprospect.models.weights.freeze`.
 
     Notes
     -----

@@ -36,7 +36,8 @@ def register(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 
 def _ensure_builtins() -> None:
-    # Importing the package registers its models.
+    # Importing the package registers its models; the model modules import this registry to
+    # register themselves, so the package cannot be imported at the top of this module.
     import xprospect.models  # noqa: F401
 
 

@@ -2,7 +2,7 @@
 
 The module and parameter names (``conv1``, ``bn1``, ``layer1.0.conv1``, ``layer2.0.downsample.0``,
 ``fc``, ...) are torchvision's, so a torchvision state dict loads directly (through
-:func:`xprospect.models.transfer.load_compatible_state_dict` when the number of input channels
+:func:`xprospect.models.weights.load_compatible_state_dict` when the number of input channels
 or classes differs). Bottleneck blocks are "v1.5": the stride sits on the 3x3 convolution.
 ``resnet50(in_channels=3, num_classes=1000)`` has torchvision's 25,557,032 parameters.
 
@@ -167,7 +167,7 @@ class ResNet(ProspectModel):
     ----------
     stages : list of tuple of str
         ``[("conv1", "bn1"), ("layer1",), ("layer2",), ("layer3",), ("layer4",)]``, used by
-        :func:`xprospect.models.transfer.freeze`.
+        :func:`xprospect.models.weights.freeze`.
     """
 
     dense = False

@@ -86,6 +86,8 @@ class STOAD(ProspectModel):
 
     task = "anomaly"
     dense = True
+    #: trained in two stages by :func:`xprospect.train.fit_stoad`, not by ``fit_anomaly``
+    anomaly_samples = None
 
     def __init__(self, teacher: Any, student: Any = None,
                  weights: Sequence[float] = (1 / 3, 1 / 3, 1 / 3)) -> None:
@@ -114,7 +116,8 @@ class STOAD(ProspectModel):
         self.ndim = teacher.ndim
         self.in_channels = teacher.in_channels
         self.window = None
-        self.context = tuple(teacher.encoder.context)
+        before, after = teacher.encoder.context
+        self.context = (int(before), int(after))
         self.config = {"name": "stoad", "kwargs": {
             "teacher": teacher.config, "student": student.config, "weights": weights}}
 
@@ -140,6 +143,11 @@ class STOAD(ProspectModel):
         parts = {f"depth{i + 1}": masked_mean(g, target) for i, g in enumerate(gaps)}
         total = sum(0.5 * w * g for w, g in zip(self.weights, parts.values(), strict=True))
         return total, parts
+
+    @property
+    def loss_scale(self) -> float:
+        """``1 / 2``: :meth:`loss` weighs each depth by ``h_i / 2`` where the score uses ``h_i``."""
+        return 0.5
 
     def score_dense(self, x: Any) -> Any:
         """Per-cell score, valid pass: ``(B, *(spatial - 2 r))``."""

@@ -91,6 +91,7 @@ class VAE(ProspectModel):
 
     task = "anomaly"
     dense = True
+    anomaly_samples = "vectors"
 
     def __init__(self, n_features: int, hidden: Sequence[int] = (24, 12), latent: int = 3,
                  kl_weight: float = 1.0, activation: str = "relu", score_kl: bool = False

@@ -1,4 +1,4 @@
-"""Training: supervised fit loops, recipes, checkpoints with model cards, transfer learning."""
+"""Training: one loop for fitting, anomaly detectors and pre-training; checkpoints; transfer."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from xprospect.train.anomaly import (
 )
 from xprospect.train.checkpoint import load_checkpoint, save_checkpoint
 from xprospect.train.crossval import CrossValidation, cross_validate
-from xprospect.train.fit import FitResult, fit, predict
+from xprospect.train.fitting import FitResult, fit, predict
 from xprospect.train.recipes import RECIPES, Recipe, get_recipe
 from xprospect.train.transfer import (
     ReconstructionResult,

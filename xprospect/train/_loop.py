@@ -1,25 +1,37 @@
-"""Device, batching and per-epoch helpers shared by the supervised and transfer loops.
+"""The one training loop, and the batching helpers every trainer shares.
 
-Kept free of any policy (splits, recipes, cards): plain functions over torch datasets and
-modules, so that :mod:`xprospect.train.fit` and :mod:`xprospect.train.transfer` read as the
-recipe they implement.
+:func:`train_epochs` is the loop of every trainer in :mod:`xprospect.train`: supervised
+fitting (:func:`~xprospect.train.fit`), the anomaly detectors (VAE, convolutional
+autoencoders, STOAD's teacher and student) and self-supervised pre-training
+(:func:`~xprospect.train.pretrain_reconstruction`). It takes the optimiser and learning-rate
+schedule from a :class:`~xprospect.train.recipes.Recipe` only; what differs between trainers
+(how batches are drawn, the loss of a batch, what is evaluated after an epoch) comes in as
+plain callables. The rest is kept free of any policy (splits, recipes, cards): plain functions
+over torch datasets and modules.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+import math
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from xprospect._torch import import_torch
+from xprospect._torch import as_tensor_list, batch_xy, import_torch, make_loader, normalise_batch
 from xprospect.exceptions import DataError, XProspectError
+from xprospect.train.recipes import Recipe
 
 torch = import_torch()
 
 __all__ = [
     "ChannelStats",
+    "EpochLog",
+    "as_tensor_list",
     "batch_xy",
     "binary_auc",
     "class_weights",
@@ -27,31 +39,8 @@ __all__ = [
     "make_loader",
     "normalise_batch",
     "scan_dataset",
+    "train_epochs",
 ]
-
-_X_KEYS = ("x", "image", "patch", "patches", "input")
-_Y_KEYS = ("y", "label", "labels", "target")
-
-
-def batch_xy(batch: Any) -> tuple[Any, Any]:
-    """Split one dataset item or collated batch into ``(x, y)``.
-
-    Accepts ``(x, y, ...)`` tuples/lists and mappings with an input key (``x``, ``image``,
-    ``patch``) and a label key (``y``, ``label``, ``target``); ``y`` is ``None`` when absent.
-    """
-    if isinstance(batch, Mapping):
-        x = next((batch[k] for k in _X_KEYS if k in batch), None)
-        y = next((batch[k] for k in _Y_KEYS if k in batch), None)
-        if x is None:
-            msg = f"a dataset item has keys {sorted(batch)}; none of {_X_KEYS} is an input"
-            raise DataError(msg)
-        return x, y
-    if isinstance(batch, list | tuple):
-        if len(batch) == 0:
-            raise DataError("a dataset item is an empty tuple")
-        return batch[0], (batch[1] if len(batch) > 1 else None)
-    return batch, None
-
 
 def dataset_labels(dataset: Any) -> np.ndarray:
     """Integer class labels of every item of a torch dataset.
@@ -172,21 +161,6 @@ class ChannelStats:
         return mean.tolist(), std.tolist(), self._hash.hexdigest()
 
 
-def make_loader(dataset: Any, *, batch_size: int, shuffle: bool, seed: int, device: Any) -> Any:
-    """Build a single-process ``DataLoader`` shuffled by a local seeded generator."""
-    gen = torch.Generator()
-    gen.manual_seed(int(seed))
-    return torch.utils.data.DataLoader(
-        dataset,
-        batch_size=int(batch_size),
-        shuffle=shuffle,
-        generator=gen,
-        num_workers=0,
-        pin_memory=getattr(device, "type", "cpu") == "cuda",
-        drop_last=False,
-    )
-
-
 def scan_dataset(dataset: Any, *, batch_size: int = 64) -> tuple[list[float], list[float], str]:
     """One pass over ``dataset`` (unaugmented): per-channel mean/std and the data hash."""
     stats = ChannelStats()
@@ -197,19 +171,12 @@ def scan_dataset(dataset: Any, *, batch_size: int = 64) -> tuple[list[float], li
     return stats.result()
 
 
-def normalise_batch(x: Any, mean: Any, std: Any) -> Any:
-    """``(x - mean) / std`` per channel; NaN cells (outside the data) become 0, the mean."""
-    shape = (1, -1) + (1,) * (x.ndim - 2)
-    out = (x - mean.view(shape)) / std.view(shape)
-    return torch.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
-
-
 def binary_auc(y: np.ndarray, p: np.ndarray) -> float:
     """ROC AUC of scores ``p`` for labels ``y``; NaN when only one class is present."""
     y = np.asarray(y)
     if np.unique(y).size < 2:
         return float("nan")
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_auc_score  # scikit-learn: heavy, only for this metric
 
     return float(roc_auc_score(y, p))
 
@@ -220,6 +187,167 @@ def _numpy(t: Any) -> np.ndarray:
     return np.asarray(t)
 
 
-def as_tensor_list(values: Sequence[float] | Iterable[float], device: Any) -> Any:
-    """Return ``values`` as a float32 tensor on ``device``."""
-    return torch.as_tensor(np.asarray(list(values), dtype="float32"), device=device)
+# --------------------------------------------------------------------------------------------
+# the loop
+
+#: What one batch contributes: ``(loss tensor, number of items)``, or ``None`` to skip it.
+BatchLoss = tuple[Any, int] | None
+
+
+@dataclasses.dataclass
+class EpochLog:
+    """What :func:`train_epochs` returns.
+
+    Attributes
+    ----------
+    rows : list of dict
+        One row per epoch run: ``epoch``, ``lr`` (the rate the epoch trained with), the mean
+        training loss under ``loss_key``, then what ``evaluate`` returned.
+    best_epoch : int
+        The epoch whose weights the model holds: the best by ``rank``, else the last one (0
+        when no epoch ran or none ranked above ``-inf``).
+    stopped_early : bool
+        True when ``patience`` ended training before the last epoch.
+    optimizer : torch.optim.Optimizer or None
+        The optimiser built from the recipe (``None`` when ``epochs`` is 0).
+    """
+
+    rows: list[dict[str, Any]]
+    best_epoch: int
+    stopped_early: bool = False
+    optimizer: Any = None
+
+
+def optimiser_step(optimizer: Any, loss: Any) -> None:
+    """Take one optimiser step on ``loss`` (gradients reset to ``None`` first)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def train_epochs(
+    model: Any,
+    params: Iterable[Any],
+    recipe: Recipe,
+    *,
+    epochs: int,
+    batches: Callable[[int], Iterable[Any]],
+    batch_loss: Callable[[Any], BatchLoss],
+    evaluate: Callable[[int], Mapping[str, Any]] | None = None,
+    before_epoch: Callable[[int], None] | None = None,
+    rank: Callable[[Mapping[str, Any]], tuple[float, ...]] | None = None,
+    patience: int | None = None,
+    on_best: Callable[[int, dict[str, Any]], None] | None = None,
+    loss_key: str = "loss",
+    row_prefix: Mapping[str, Any] | None = None,
+    desc: str = "train",
+    progress: bool = False,
+) -> EpochLog:
+    """Train ``model`` for ``epochs`` epochs with the optimiser and schedule of ``recipe``.
+
+    Every epoch: ``before_epoch(epoch)``; ``model.train()``; for each batch of
+    ``batches(epoch)``, ``batch_loss(batch)`` gives the loss and the item count (or ``None``
+    to skip the batch) and one optimiser step is taken; the schedule steps once; the row
+    ``{**row_prefix, "epoch", "lr", loss_key: mean loss, **evaluate(epoch)}`` is recorded.
+    With ``rank``, the weights of the best-ranked epoch are kept (and handed to ``on_best``
+    when they improve) and loaded back at the end, and ``patience`` epochs without
+    improvement stop training.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network; put in training mode at the start of every epoch (``evaluate`` may
+        switch it to eval mode; the next epoch switches it back).
+    params : iterable of torch.nn.Parameter
+        What the optimiser updates (e.g. the unfrozen ones, a STOAD's student, a trunk and
+        its decoder).
+    recipe : Recipe
+        Optimiser and step schedule (:meth:`Recipe.make_optimizer`,
+        :meth:`Recipe.make_scheduler`); its ``epochs`` is not read.
+    epochs : int
+        Epochs to run (0 runs none).
+    batches : callable
+        ``batches(epoch)`` yields the epoch's training batches.
+    batch_loss : callable
+        ``batch_loss(batch)`` returns ``(loss, n_items)`` or ``None`` to skip the batch.
+    evaluate : callable, optional
+        ``evaluate(epoch)`` returns the rest of the epoch's row (held-out losses, ...).
+    before_epoch : callable, optional
+        Called with the epoch number before it trains (e.g. to re-seed augmentation).
+    rank : callable, optional
+        ``rank(row)`` orders epochs (larger is better); without it the last epoch is the best.
+    patience : int, optional
+        With ``rank``: stop after this many epochs without improvement.
+    on_best : callable, optional
+        With ``rank``: ``on_best(epoch, state_dict)`` when an epoch improves (e.g. to save a
+        checkpoint); the state dict is a CPU copy.
+    loss_key : str
+        Row key of the mean training loss.
+    row_prefix : mapping, optional
+        Entries put first in every row (e.g. ``{"stage": "teacher"}``).
+    desc : str
+        Progress bar label.
+    progress : bool
+        Show a tqdm progress bar over epochs.
+
+    Returns
+    -------
+    EpochLog
+    """
+    epochs = int(epochs)
+    if epochs < 0:
+        raise XProspectError(f"epochs must be >= 0; got {epochs}")
+    if patience is not None and (rank is None or int(patience) < 1):
+        raise XProspectError(f"patience={patience!r} needs a rank and must be >= 1")
+    if epochs == 0:
+        return EpochLog(rows=[], best_epoch=0)
+    optimizer = recipe.make_optimizer(params)
+    scheduler = recipe.make_scheduler(optimizer)
+    prefix = dict(row_prefix or {})
+    rows: list[dict[str, Any]] = []
+    best_value: tuple[float, ...] | None = None
+    best_epoch, best_state, since_best, stopped = 0, None, 0, False
+    bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch", disable=not progress, leave=False)
+    for epoch in bar:
+        if before_epoch is not None:
+            before_epoch(epoch)
+        model.train()
+        lr_now = float(optimizer.param_groups[0]["lr"])
+        total, seen = 0.0, 0
+        for batch in batches(epoch):
+            out = batch_loss(batch)
+            if out is None:
+                continue
+            loss, n = out
+            optimiser_step(optimizer, loss)
+            total += float(loss.detach()) * int(n)
+            seen += int(n)
+        scheduler.step()
+        row = {**prefix, "epoch": epoch, "lr": lr_now,
+               loss_key: total / seen if seen else math.nan}
+        if evaluate is not None:
+            row.update(evaluate(epoch))
+        rows.append(row)
+        bar.set_postfix({k: f"{v:.3f}" for k, v in row.items()
+                         if k in (loss_key, "test_loss", "val_auc") and isinstance(v, float)})
+        if rank is None:
+            best_epoch = epoch
+            continue
+        value = tuple(rank(row))
+        if best_value is None:
+            best_value = (-math.inf,) * len(value)  # an epoch ranked -inf is never the best
+        if value > best_value:
+            best_value, best_epoch, since_best = value, epoch, 0
+            best_state = copy.deepcopy({k: v.detach().cpu()
+                                        for k, v in model.state_dict().items()})
+            if on_best is not None:
+                on_best(epoch, best_state)
+        else:
+            since_best += 1
+        if patience is not None and since_best >= int(patience):
+            stopped = epoch < epochs
+            break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return EpochLog(rows=rows, best_epoch=best_epoch, stopped_early=stopped, optimizer=optimizer)

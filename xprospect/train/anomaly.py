@@ -2,7 +2,7 @@
 
 Recipe (Yu et al. 2022, section 4.3-4.4): Adam, learning rate 1e-3 decayed by 10 % every
 5 epochs, batch 16; 70 % of the normal ground for training and 30 % held out, split by whole
-spatial blocks (:func:`xprospect.evidence.normal.block_split`). The VAE uses the same optimiser
+spatial blocks (:func:`xprospect.evaluate.splits.block_split`). The VAE uses the same optimiser
 and decay (Luo et al. 2020 do not give theirs).
 
 Policies, stated once:
@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,14 +35,25 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from xprospect._dims import ELEMENT_DIM, SAMPLE_DIM, get_crs, grid_geometry, write_crs
+from xprospect._dims import (
+    ELEMENT_DIM,
+    SAMPLE_DIM,
+    get_crs,
+    grid_geometry,
+    sample_coords,
+    write_crs,
+)
 from xprospect._torch import import_torch, resolve_device
-from xprospect.evidence.normal import block_split, choose_blocks, normal_mask
+from xprospect.evaluate.splits import block_split, choose_blocks
+from xprospect.evidence.normal import normal_mask
 from xprospect.exceptions import DataError, ModelCardError
 from xprospect.models.autoencoder import ConvAutoencoder
 from xprospect.models.card import make_card
 from xprospect.models.stoad import STOAD, STOADStudent
-from xprospect.models.vae import VAE
+from xprospect.score import samples as _scoring
+from xprospect.score.samples import sample_table
+from xprospect.train import _loop
+from xprospect.train.recipes import Recipe, get_recipe
 
 torch = import_torch()
 
@@ -56,8 +68,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-LR_STEP = 5  # epochs between learning-rate decays
-LR_GAMMA = 0.9  # 10 % decay
 _STD_FLOOR = 1e-12
 _EVAL_CHUNK = 256  # cells per axis of one held-out evaluation pass
 
@@ -121,7 +131,7 @@ class StoadFit:
 # ----------------------------------------------------------------------------- data helpers
 
 
-def _load_stack(stack: xr.DataArray, n_channels: int, ndim: int | None, what: str
+def _load_stack(stack: xr.Dataset | xr.DataArray, n_channels: int, ndim: int | None, what: str
                 ) -> tuple[xr.DataArray, np.ndarray, np.ndarray]:
     """Validate a stack; return it (element first), float32 values and the finite-cell mask."""
     if not isinstance(stack, xr.DataArray) or ELEMENT_DIM not in stack.dims:
@@ -214,83 +224,56 @@ def _set_seed_and_reset(model: Any, seed: int, reset: bool) -> None:
                 m.reset_parameters()
 
 
-def _optimiser(params: Sequence[Any], lr: float) -> tuple[Any, Any]:
-    opt = torch.optim.Adam(params, lr=float(lr))
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=LR_STEP, gamma=LR_GAMMA)
-    return opt, sched
-
-
 def _check_training_args(epochs: int, batch_size: int, lr: float) -> None:
     if int(epochs) < 0 or int(batch_size) < 1 or not float(lr) > 0:
         msg = f"need epochs >= 0, batch_size >= 1, lr > 0; got {epochs}, {batch_size}, {lr}"
         raise DataError(msg)
 
 
-def _bar(n: int, desc: str, progress: bool) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(range(1, n + 1), desc=desc, unit="epoch", disable=not progress)
+def _anomaly_recipe(epochs: int, batch_size: int, lr: float) -> Recipe:
+    """Return the study's "adam" recipe with this run's learning rate, batch and epochs."""
+    return get_recipe("adam").replace(lr=float(lr), batch_size=int(batch_size),
+                                      epochs=int(epochs) or None)
 
 
 # ----------------------------------------------------------------------------- VAE
 
 
-def _fit_vectors(model: VAE, train: np.ndarray, test: np.ndarray, *, epochs: int,
+def _fit_vectors(model: Any, train: np.ndarray, test: np.ndarray, *, epochs: int,
                  batch_size: int, lr: float, seed: int, device: Any, progress: bool
                  ) -> pd.DataFrame:
+    """Train a "vectors" model on rows of ``train``; held-out loss and score on ``test``."""
     rng = np.random.default_rng(seed)
-    opt, sched = _optimiser(model.parameters(), lr)
     xtr = torch.from_numpy(np.ascontiguousarray(train, dtype="float32")).to(device)
     xte = torch.from_numpy(np.ascontiguousarray(test, dtype="float32")).to(device)
-    rows = []
-    for epoch in _bar(epochs, "vae", progress):
-        model.train()
+
+    def batches(_epoch: int) -> Any:
         order = torch.from_numpy(rng.permutation(len(xtr))).to(device)
-        total, n = 0.0, 0
         for s in range(0, len(xtr), batch_size):
-            xb = xtr[order[s:s + batch_size]]
-            loss, _ = model.loss(xb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(xb)
-            n += len(xb)
-        lr_now = opt.param_groups[0]["lr"]
-        sched.step()
+            yield xtr[order[s:s + batch_size]]
+
+    def batch_loss(xb: Any) -> _loop.BatchLoss:
+        return model.loss(xb)[0], len(xb)
+
+    def evaluate(_epoch: int) -> dict[str, float]:
         model.eval()
         with torch.no_grad():
-            # held-out ELBO with the sampled code, as in training, plus the deterministic error
+            # held-out loss with the sampled code, as in training, plus the deterministic score
             tl, parts = model.loss(xte)
             det = model.score_vectors(xte).mean()
-        rows.append({"epoch": epoch, "lr": lr_now, "train_loss": total / max(n, 1),
-                     "test_loss": float(tl), "recon": float(parts["recon"]),
-                     "kl": float(parts["kl"]), "test_score": float(det)})
-    return pd.DataFrame(rows)
+        return {"test_loss": float(tl), **{k: float(v) for k, v in parts.items()},
+                "test_score": float(det)}
+
+    run = _loop.train_epochs(model, model.parameters(), _anomaly_recipe(epochs, batch_size, lr),
+                             epochs=epochs, batches=batches, batch_loss=batch_loss,
+                             evaluate=evaluate, loss_key="train_loss", desc="vectors",
+                             progress=progress)
+    return pd.DataFrame(run.rows)
 
 
-def _sample_table(samples: xr.Dataset, n: int, elements: Sequence[str] | None
-                  ) -> tuple[list[str], np.ndarray]:
-    if elements is None:
-        names = [str(k) for k, v in samples.data_vars.items()
-                 if v.dims == (SAMPLE_DIM,) and np.issubdtype(v.dtype, np.number)
-                 and v.dtype != bool]
-    else:
-        names = list(elements)
-        missing = [e for e in names if e not in samples.data_vars]
-        if missing:
-            raise DataError(f"elements {missing} are not variables of the samples")
-    if len(names) != n:
-        raise ModelCardError(f"the model takes {n} elements; the samples give {len(names)}: "
-                             f"{names} (pass elements=[...])")
-    values = np.stack([np.asarray(samples[e].values, dtype="float64") for e in names], axis=1)
-    return names, values
-
-
-def _fit_vae_samples(model: VAE, samples: xr.Dataset, *, elements, blocks, epochs, batch_size,
+def _fit_vae_samples(model: Any, samples: xr.Dataset, *, elements, blocks, epochs, batch_size,
                      lr, seed, device, progress) -> AnomalyFit:
-    from xprospect._dims import sample_coords
-
-    names, values = _sample_table(samples, model.in_channels, elements)
+    names, values = sample_table(samples, model.in_channels, elements)
     ok = np.isfinite(values).all(axis=1)
     if ok.sum() < 2:
         raise DataError(f"only {int(ok.sum())} samples have every element of {names} finite")
@@ -324,12 +307,15 @@ def _fit_vae_samples(model: VAE, samples: xr.Dataset, *, elements, blocks, epoch
 
 
 def _recipe(epochs: int, batch_size: int, lr: float, seed: int, **extra: Any) -> dict[str, Any]:
-    return {"optimizer": "adam", "lr": float(lr), "lr_decay": f"x{LR_GAMMA} every {LR_STEP} epochs",
-            "epochs": int(epochs), "batch_size": int(batch_size), "seed": int(seed), **extra}
+    """Return the card's record of the anomaly recipe."""
+    rec = _anomaly_recipe(epochs, batch_size, lr)
+    return {"optimizer": rec.optimizer, "lr": rec.lr,
+            "lr_decay": f"x{rec.gamma} every {rec.step_size} epochs",
+            "epochs": int(epochs), "batch_size": rec.batch_size, "seed": int(seed), **extra}
 
 
-def _fit_vae_grid(model: VAE, stack: xr.DataArray, *, normal, blocks, epochs, batch_size, lr,
-                  seed, device, progress) -> AnomalyFit:
+def _fit_vae_grid(model: Any, stack: xr.Dataset | xr.DataArray, *, normal, blocks, epochs,
+                  batch_size, lr, seed, device, progress) -> AnomalyFit:
     stack, values, finite = _load_stack(stack, model.in_channels, None, "fit_anomaly")
     norm, mode = _normal_values(normal, stack)
     usable = _grid_like(stack, finite & norm, "usable")
@@ -357,7 +343,7 @@ def _per_cell_loss(model: Any, z: np.ndarray, device: Any) -> np.ndarray:
     out = np.full(shape, np.nan, dtype="float32")
     step = max(_EVAL_CHUNK - 2 * r, 1)
     starts = [range(0, max(n - 2 * r, 1), step) for n in shape]
-    scale = (1.0 / model.in_channels) if isinstance(model, ConvAutoencoder) else 0.5
+    scale = model.loss_scale
     with torch.no_grad():
         for corner in np.stack(np.meshgrid(*starts, indexing="ij"), -1).reshape(-1, len(shape)):
             sl = tuple(slice(int(c), min(int(c) + step + 2 * r, n)) for c, n in zip(corner, shape,
@@ -381,7 +367,6 @@ def _fit_tiles(model: Any, params: Any, z: np.ndarray, corners: np.ndarray,
     The loss of a tile is averaged over the cells of its valid core that are in ``targets``.
     """
     rng = np.random.default_rng(seed)
-    opt, sched = _optimiser(params, lr)
     r = model.context[0]
     ndim = z.ndim - 1
     seen = np.zeros(z.shape[1:], dtype=bool)
@@ -389,31 +374,28 @@ def _fit_tiles(model: Any, params: Any, z: np.ndarray, corners: np.ndarray,
     per_epoch = int(np.clip(math.ceil(np.count_nonzero(targets) / valid), batch_size, 4096)
                     if tiles_per_epoch is None else tiles_per_epoch)
     offsets = np.arange(tile)
-    rows = []
-    for epoch in _bar(epochs, stage, progress):
-        model.train()
+    core = tuple(slice(r, tile - r) for _ in range(ndim))
+
+    def batches(_epoch: int) -> Any:
         pick = corners[rng.integers(0, len(corners), per_epoch)]
-        total, n = 0.0, 0
         for s in range(0, per_epoch, batch_size):
             cb = pick[s:s + batch_size]
-            idx = tuple(
+            idx: tuple[Any, ...] = tuple(
                 (cb[:, a][:, None] + offsets).reshape((-1,) + (1,) * a + (tile,)
                                                       + (1,) * (ndim - a - 1))
                 for a in range(ndim))
             xb = z[(slice(None), *idx)]  # (C, B, tile, ...)
-            core = tuple(slice(r, tile - r) for _ in range(ndim))
             tb = torch.from_numpy(np.ascontiguousarray(targets[idx][(slice(None), *core)]))
             for c in cb:
                 seen[tuple(slice(int(v), int(v) + tile) for v in c)] = True
             xb = torch.from_numpy(np.ascontiguousarray(np.moveaxis(xb, 0, 1))).to(device)
-            loss, _ = model.loss(xb, tb.to(device))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(cb)
-            n += len(cb)
-        lr_now = opt.param_groups[0]["lr"]
-        sched.step()
+            yield xb, tb.to(device)
+
+    def batch_loss(batch: Any) -> _loop.BatchLoss:
+        xb, tb = batch
+        return model.loss(xb, tb)[0], len(xb)
+
+    def evaluate(_epoch: int) -> dict[str, Any]:
         test_loss = float("nan")
         if test_cells is not None:
             model.eval()
@@ -421,9 +403,13 @@ def _fit_tiles(model: Any, params: Any, z: np.ndarray, corners: np.ndarray,
             vals = per_cell[test_cells]
             vals = vals[np.isfinite(vals)]
             test_loss = float(vals.mean()) if vals.size else float("nan")
-        rows.append({"stage": stage, "epoch": epoch, "lr": lr_now, "train_loss": total / max(n, 1),
-                     "test_loss": test_loss, "tiles": per_epoch})
-    return pd.DataFrame(rows), seen
+        return {"test_loss": test_loss, "tiles": per_epoch}
+
+    run = _loop.train_epochs(model, params, _anomaly_recipe(epochs, batch_size, lr),
+                             epochs=epochs, batches=batches, batch_loss=batch_loss,
+                             evaluate=evaluate, loss_key="train_loss",
+                             row_prefix={"stage": stage}, desc=stage, progress=progress)
+    return pd.DataFrame(run.rows), seen
 
 
 def _eval_cells(test: np.ndarray, finite: np.ndarray, r: int) -> np.ndarray:
@@ -461,7 +447,7 @@ def _pick_tile(model: Any, tile: int | None, allowed: np.ndarray, targets: np.nd
     raise last
 
 
-def _fit_conv(model: ConvAutoencoder, stack: xr.DataArray, *, normal, tile, blocks, epochs,
+def _fit_conv(model: Any, stack: xr.Dataset | xr.DataArray, *, normal, tile, blocks, epochs,
               batch_size, lr, seed, device, progress, tiles_per_epoch) -> AnomalyFit:
     stack, values, finite = _load_stack(stack, model.in_channels, model.ndim, "fit_anomaly")
     norm, mode = _normal_values(normal, stack)
@@ -498,15 +484,23 @@ def fit_anomaly(model: Any, data: xr.Dataset | xr.DataArray, *,
                 elements: Sequence[str] | None = None, tiles_per_epoch: int | None = None,
                 seed: int = 0, device: Any = "auto", reset: bool = True,
                 progress: bool = False) -> AnomalyFit:
-    """Train a VAE or convolutional autoencoder on normal ground.
+    """Train an anomaly model (VAE, convolutional autoencoder, ...) on normal ground.
+
+    The model says how it is trained through its class attribute ``anomaly_samples`` (see
+    :mod:`xprospect.models.base`): ``"vectors"`` models (the VAE) learn from element vectors of
+    cells or samples, ``"tiles"`` models (the autoencoders) from tiles of cells; any model
+    following that contract is trained the same way, with the study's ``"adam"`` recipe
+    (:mod:`xprospect.train.recipes`) and the loop every trainer shares.
 
     Parameters
     ----------
-    model : VAE or ConvAutoencoder
-        The network; trained in place and returned as ``fit.model``.
+    model : ProspectModel
+        An anomaly model declaring ``anomaly_samples`` ("vectors" or "tiles"), e.g. a
+        :class:`~xprospect.models.VAE` or :class:`~xprospect.models.ConvAutoencoder`; trained
+        in place and returned as ``fit.model``.
     data : xarray.Dataset or DataArray
-        A sample table (Dataset with dim ``sample``; VAE only) or a stack (``element``, y, x)
-        / (``element``, z, y, x). Stacks are read into memory.
+        A sample table (Dataset with dim ``sample``; "vectors" models only) or a stack
+        (``element``, y, x) / (``element``, z, y, x). Stacks are read into memory.
     normal : xarray.DataArray, optional
         Boolean grid of normal cells (see :func:`xprospect.evidence.normal.normal_mask`);
         default every cell. Not used for samples.
@@ -519,7 +513,8 @@ def fit_anomaly(model: Any, data: xr.Dataset | xr.DataArray, *,
         shrunk by 2 down to ``2 r + 1`` until at least ``batch_size`` tile positions exist.
         Tiles are drawn only where every cell is a finite training cell.
     blocks : int or sequence of int
-        Spatial blocks per axis for the 70/30 split (:func:`block_split`); for samples, a
+        Spatial blocks per axis for the 70/30 split
+        (:func:`~xprospect.evaluate.splits.block_split`); for samples, a
         ``blocks x blocks`` split of their bounding box.
     elements : list of str, optional
         Sample variables, in order (default every numeric variable along ``sample``).
@@ -553,7 +548,8 @@ def fit_anomaly(model: Any, data: xr.Dataset | xr.DataArray, *,
     with torch.random.fork_rng(devices=[]):
         _set_seed_and_reset(model, seed, reset)
         model.to(dev)
-        if isinstance(model, VAE):
+        kind = getattr(type(model), "anomaly_samples", None)
+        if kind == "vectors":
             if isinstance(data, xr.Dataset) and SAMPLE_DIM in data.dims:
                 fit = _fit_vae_samples(model, data, elements=elements, blocks=blocks,
                                        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
@@ -562,13 +558,15 @@ def fit_anomaly(model: Any, data: xr.Dataset | xr.DataArray, *,
                 fit = _fit_vae_grid(model, data, normal=normal, blocks=blocks, epochs=epochs,
                                     batch_size=batch_size, lr=lr, seed=seed, device=dev,
                                     progress=progress)
-        elif isinstance(model, ConvAutoencoder):
+        elif kind == "tiles":
             fit = _fit_conv(model, data, normal=normal, tile=tile, blocks=blocks, epochs=epochs,
                             batch_size=batch_size, lr=lr, seed=seed, device=dev,
                             progress=progress, tiles_per_epoch=tiles_per_epoch)
         else:
-            raise ModelCardError(f"fit_anomaly trains a VAE or a ConvAutoencoder; got "
-                                 f"{type(model).__name__} (use fit_stoad for STOAD)")
+            msg = (f"{type(model).__name__} declares anomaly_samples={kind!r}; fit_anomaly trains "
+                   "models drawing 'vectors' (e.g. VAE) or 'tiles' (e.g. ConvAutoencoder), see "
+                   "xprospect.models.base (use fit_stoad for STOAD)")
+            raise ModelCardError(msg)
     fit.model.cpu().eval()
     return fit
 
@@ -680,64 +678,16 @@ def fit_stoad(teacher: ConvAutoencoder, stack: xr.DataArray, *, normal: xr.DataA
 
 
 def score_samples(model: Any, samples: xr.Dataset, *, name: str = "anomaly") -> xr.DataArray:
-    """Score each sample of a point table with a per-cell model (VAE).
-
-    The card's elements are read in order and normalised with its mean/std. Samples missing
-    any element score NaN (there is nothing to score); how many is in ``attrs["n_missing"]``.
-
-    Returns
-    -------
-    xarray.DataArray
-        Along ``sample``, with the samples' coordinates.
-    """
-    if model.ndim is not None or not hasattr(model, "score_vectors"):
-        raise ModelCardError(f"{type(model).__name__} is not a per-cell model; score it on a "
-                             "gridded stack with xprospect.score.score")
-    card = model.card or {}
-    names = card.get("elements")
-    if names is None:
-        raise ModelCardError("the model has no card with its elements; train it with fit_anomaly")
-    names, values = _sample_table(samples, model.in_channels, names)
-    mean = np.asarray(card.get("mean") or [0.0] * len(names))
-    std = np.asarray(card.get("std") or [1.0] * len(names))
-    ok = np.isfinite(values).all(axis=1)
-    out = np.full(len(values), np.nan, dtype="float32")
-    z = ((values[ok] - mean) / std).astype("float32")
-    model.eval()
-    with torch.no_grad():
-        out[ok] = model.score_vectors(torch.from_numpy(z)).numpy()
-    res = xr.DataArray(out, dims=SAMPLE_DIM, coords=samples[names[0]].coords, name=name)
-    res.attrs = {"n_missing": int((~ok).sum())}
-    return res
+    """Score samples; deprecated alias of :func:`xprospect.score.score_samples`."""
+    warnings.warn("xprospect.train.score_samples is deprecated: use "
+                  "xprospect.score.score_samples (same arguments)", FutureWarning, stacklevel=2)
+    return _scoring.score_samples(model, samples, name=name)
 
 
 def points_score_map(model: Any, samples: xr.Dataset, like: xr.Dataset | xr.DataArray,
                      **idw_kwargs: Any) -> xr.DataArray:
-    """Score samples with a per-cell model, then grid the scores by IDW onto ``like``.
-
-    Parameters
-    ----------
-    model : VAE
-        Trained per-cell model with a card.
-    samples : xarray.Dataset
-        Point table with the card's elements.
-    like : xarray.Dataset or DataArray
-        Grid template (see :func:`xprospect.grid_idw`).
-    **idw_kwargs
-        Passed to :func:`xprospect.grid_idw` (``k``, ``power``, ``radius``, ...).
-
-    Returns
-    -------
-    xarray.DataArray
-        ``anomaly`` on ``like``'s grid, with its CRS.
-    """
-    from xprospect.grid import grid_idw
-
-    scores = score_samples(model, samples)
-    keep = np.isfinite(scores.values)
-    table = scores.to_dataset().isel({SAMPLE_DIM: np.flatnonzero(keep)})
-    crs = get_crs(samples)
-    if crs is not None:
-        table = write_crs(table, crs)
-    return grid_idw(table, like=like, elements=["anomaly"], **idw_kwargs)["anomaly"]
-
+    """Grid sample scores; deprecated alias of :func:`xprospect.score.points_score_map`."""
+    warnings.warn("xprospect.train.points_score_map is deprecated: use "
+                  "xprospect.score.points_score_map (same arguments)", FutureWarning,
+                  stacklevel=2)
+    return _scoring.points_score_map(model, samples, like, **idw_kwargs)

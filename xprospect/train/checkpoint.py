@@ -17,6 +17,7 @@ from typing import Any
 
 from xprospect._torch import import_torch
 from xprospect.exceptions import ModelCardError
+from xprospect.models.registry import from_config
 
 torch = import_torch()
 
@@ -174,8 +175,6 @@ def load_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> Any:
     ModelCardError
         The file is missing, corrupt, foreign, or its weights do not fit its architecture.
     """
-    from xprospect.models.registry import from_config
-
     path = Path(path)
     payload = read_checkpoint(path, map_location=map_location)
     try:

@@ -21,7 +21,15 @@ import pandas as pd
 import xarray as xr
 
 from xprospect._dims import ELEMENT_DIM, grid_geometry
+from xprospect.evaluate.metrics import auc_ci, roc_auc
+from xprospect.evaluate.splits import spatial_block_folds
+from xprospect.evidence.selection import select_elements
 from xprospect.exceptions import DataError
+from xprospect.models.registry import create
+from xprospect.patches import make_patches
+from xprospect.points import as_points, points_to_index, sample_negatives
+from xprospect.score import score as score_map
+from xprospect.train.fitting import fit
 
 __all__ = ["CrossValidation", "cross_validate"]
 
@@ -88,18 +96,11 @@ class CrossValidation:
 def _make_model(model: str | Callable[..., Any], *, n_channels: int, window: int, seed: int,
                 kwargs: Mapping[str, Any]) -> Any:
     if isinstance(model, str):
-        from xprospect.models.registry import create
-
         return create(model, in_channels=n_channels, window=window, seed=seed, **dict(kwargs))
     if callable(model):
         return model(n_channels, seed)
     raise DataError(f"model must be a registered name or a callable (n_channels, seed) -> "
                     f"model; got {type(model).__name__}")
-
-
-def _cell_values(score_map: xr.DataArray, cells: np.ndarray) -> np.ndarray:
-    vals = np.asarray(score_map.values, dtype="float64")
-    return vals[tuple(cells.T)]
 
 
 def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[..., Any],
@@ -176,15 +177,6 @@ def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[
     CrossValidation
         Out-of-fold scores per point, per-fold table, pooled AUC with its interval, capture.
     """
-    from xprospect.evaluate.cv import spatial_block_folds
-    from xprospect.evaluate.metrics import auc_ci, roc_auc
-    from xprospect.evidence.labels import as_points, points_to_index, sample_negatives
-    from xprospect.evidence.selection import select_elements
-    from xprospect.patches import make_patches
-    from xprospect.patches.patchset import _points_inside
-    from xprospect.score import score as score_map
-    from xprospect.train.fit import fit
-
     if not isinstance(stack, xr.DataArray) or ELEMENT_DIM not in stack.dims:
         raise DataError("cross_validate needs a stack DataArray (element, y, x); build one with "
                         "ds.prospect.stack([...])")
@@ -201,14 +193,12 @@ def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[
     if buffer is None:
         buffer = float((patch_size + jitter) * res)
     stack = stack.transpose(ELEMENT_DIM, *geom.dims)
-    valid = np.isfinite(stack).all(ELEMENT_DIM).values
+    valid = np.isfinite(np.asarray(stack.values)).all(axis=0)  # element is the first dim
 
-    dep = as_points(deposits)
-    inside = _points_inside(dep, stack)
-    dep = dep.isel(point=np.flatnonzero(inside))
-    didx = points_to_index(dep, stack)
-    ok = valid[tuple(didx.T)]
-    n_dropped = int((~inside).sum() + (~ok).sum())
+    dep = as_points(deposits, like=stack)
+    didx, ok = points_to_index(dep, stack)  # off the grid: not ok
+    ok[ok] = valid[tuple(didx[ok].T)]  # on a NaN cell: not ok either
+    n_dropped = int((~ok).sum())
     dep, didx = dep.isel(point=np.flatnonzero(ok)), didx[ok]
     if dep.sizes["point"] < n_folds:
         raise DataError(f"only {dep.sizes['point']} deposits lie on finite cells of the grid; "
@@ -216,8 +206,8 @@ def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[
     if isinstance(negatives, (int, np.integer)) and not isinstance(negatives, bool):
         neg = sample_negatives(stack, dep, int(negatives), buffer=buffer, seed=seed)
     else:
-        neg = as_points(negatives)
-    nidx = points_to_index(neg, stack)
+        neg = as_points(negatives, like=stack)
+    nidx, _ = points_to_index(neg, stack, outside="raise")
     nok = valid[tuple(nidx.T)]
     neg, nidx = neg.isel(point=np.flatnonzero(nok)), nidx[nok]
 

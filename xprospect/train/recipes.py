@@ -9,7 +9,14 @@ Two recipes come from the studies xprospect implements:
     torchvision ImageNet recipe the rest of the settings copy) and record it in the card.
 ``"adam"``
     The 3D Zaozigou study (Yu et al. 2022, section 3): Adam, learning rate 1e-3 decayed by 10 %
-    every 5 epochs, batch 16, 500 epochs.
+    every 5 epochs, batch 16, 500 epochs. The anomaly detectors (VAE, autoencoders, STOAD)
+    train with it.
+
+and one of xprospect's own:
+
+``"reconstruction"``
+    Self-supervised pre-training (:func:`xprospect.train.pretrain_reconstruction`): Adam at a
+    constant learning rate 1e-3 (``gamma=1``), batch 32, 20 epochs.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from xprospect._torch import import_torch
 from xprospect.exceptions import XProspectError
 
 __all__ = ["RECIPES", "Recipe", "get_recipe"]
@@ -83,8 +91,6 @@ class Recipe:
 
     def make_optimizer(self, params: Iterable[Any]) -> Any:
         """Build the torch optimiser over ``params``."""
-        from xprospect._torch import import_torch
-
         torch = import_torch()
         if self.optimizer == "sgd":
             return torch.optim.SGD(
@@ -96,8 +102,6 @@ class Recipe:
 
     def make_scheduler(self, optimizer: Any) -> Any:
         """Build the step learning-rate schedule, stepped once per epoch."""
-        from xprospect._torch import import_torch
-
         torch = import_torch()
         return torch.optim.lr_scheduler.StepLR(
             optimizer, step_size=self.step_size, gamma=self.gamma
@@ -127,6 +131,17 @@ RECIPES: dict[str, Recipe] = {
         step_size=5,
         gamma=0.9,
     ),
+    "reconstruction": Recipe(
+        name="reconstruction",
+        optimizer="adam",
+        lr=1e-3,
+        momentum=0.0,
+        weight_decay=0.0,
+        batch_size=32,
+        epochs=20,
+        step_size=1,
+        gamma=1.0,
+    ),
 }
 
 
@@ -136,7 +151,8 @@ def get_recipe(recipe: str | Recipe | Mapping[str, Any]) -> Recipe:
     Parameters
     ----------
     recipe : str, Recipe or mapping
-        ``"resnet-sgd"``, ``"adam"``, a :class:`Recipe`, or a dict such as ``Recipe.to_dict()``.
+        ``"resnet-sgd"``, ``"adam"``, ``"reconstruction"``, a :class:`Recipe`, or a dict such
+        as ``Recipe.to_dict()``.
 
     Returns
     -------

@@ -10,8 +10,8 @@ on an area with a handful of Au deposits:
   the trunk keeps the weights, the decoder is thrown away;
 * :func:`fine_tune` — loads every compatible tensor of a pre-trained model (the first
   convolution adapted when the number of elements differs,
-  :func:`xprospect.models.transfer.load_compatible_state_dict`), freezes the chosen layers
-  (:func:`xprospect.models.transfer.freeze`) and trains on the target with :func:`fit`.
+  :func:`xprospect.models.weights.load_compatible_state_dict`), freezes the chosen layers
+  (:func:`xprospect.models.weights.freeze`) and trains on the target with :func:`fit`.
 """
 
 from __future__ import annotations
@@ -30,8 +30,14 @@ import xarray as xr
 
 from xprospect._torch import import_torch, resolve_device
 from xprospect.exceptions import DataError, ModelCardError, XProspectError
+from xprospect.models.weights import freeze as freeze_layers
+from xprospect.models.weights import load_compatible_state_dict, unfreeze
+from xprospect.patches.extract import extract_patches
+from xprospect.patches.plan import plan_random
 from xprospect.train import _loop
-from xprospect.train.fit import FitResult, fit
+from xprospect.train.checkpoint import read_checkpoint
+from xprospect.train.fitting import FitResult, fit
+from xprospect.train.recipes import get_recipe
 
 torch = import_torch()
 nn = torch.nn
@@ -136,9 +142,6 @@ class _Decoder(nn.Module):
 
 
 def _unlabelled_windows(stack: xr.DataArray, *, size: int, n_patches: int, seed: int) -> np.ndarray:
-    from xprospect.patches.extract import extract_patches
-    from xprospect.patches.plan import plan_random
-
     geom_shape = tuple(int(stack.sizes[d]) for d in stack.dims[1:])
     if any(s < size for s in geom_shape):
         raise DataError(f"windows of {size} cells do not fit in the stack's grid {geom_shape}")
@@ -197,8 +200,6 @@ def pretrain_reconstruction(
     -------
     ReconstructionResult
     """
-    from tqdm.auto import tqdm
-
     if not 0 < mask_ratio < 1:
         raise XProspectError(f"mask_ratio must be in (0, 1); got {mask_ratio!r}")
     if "element" not in stack.dims:
@@ -234,7 +235,6 @@ def pretrain_reconstruction(
             trunk_params = [p for n, p in model.named_parameters()
                             if n == trunk or n.startswith(trunk + ".") or _before(model, n, trunk)]
             params = trunk_params + list(decoder.parameters())
-            opt = torch.optim.Adam(params, lr=lr)
             data = torch.utils.data.TensorDataset(torch.from_numpy(windows))
             loader = _loop.make_loader(data, batch_size=batch_size, shuffle=True, seed=seed,
                                        device=dev)
@@ -242,33 +242,38 @@ def pretrain_reconstruction(
             std_t = _loop.as_tensor_list(std, dev)
             gen = torch.Generator(device=dev)
             gen.manual_seed(int(seed) + 1)
-            rows = []
-            for epoch in tqdm(range(1, epochs + 1), desc="reconstruct", disable=not progress,
-                              leave=False):
-                total = base = seen = 0.0
-                for (xb,) in loader:
-                    if xb.shape[0] < 2:
-                        continue
-                    xb = xb.to(dev, non_blocking=True)
-                    valid = torch.isfinite(xb)
-                    x = _loop.normalise_batch(xb, mean_t, std_t)
-                    keep = torch.rand(x.shape[0], 1, *x.shape[2:], generator=gen, device=dev)
-                    blank = (keep < mask_ratio).expand_as(x)
-                    jitter = noise * torch.randn(x.shape, generator=gen, device=dev)
-                    x_in = torch.where(blank, torch.zeros_like(x), x + jitter)
-                    model(x_in)
-                    recon = decoder(captured["f"], x.shape[2:])
-                    sel = blank & valid
-                    n_sel = sel.sum().clamp_min(1)
-                    loss = ((recon - x) ** 2 * sel).sum() / n_sel
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    total += float(loss.detach()) * xb.shape[0]
-                    base += float(((x ** 2) * sel).sum() / n_sel) * xb.shape[0]
-                    seen += xb.shape[0]
-                rows.append({"epoch": epoch, "lr": lr, "loss": total / max(seen, 1),
-                             "baseline": base / max(seen, 1)})
+            base = {"sum": 0.0, "n": 0}  # MSE of predicting the mean, this epoch
+
+            def batch_loss(batch: Any) -> _loop.BatchLoss:
+                (xb,) = batch
+                if xb.shape[0] < 2:
+                    return None
+                xb = xb.to(dev, non_blocking=True)
+                valid = torch.isfinite(xb)
+                x = _loop.normalise_batch(xb, mean_t, std_t)
+                keep = torch.rand(x.shape[0], 1, *x.shape[2:], generator=gen, device=dev)
+                blank = (keep < mask_ratio).expand_as(x)
+                jitter = noise * torch.randn(x.shape, generator=gen, device=dev)
+                x_in = torch.where(blank, torch.zeros_like(x), x + jitter)
+                model(x_in)
+                recon = decoder(captured["f"], x.shape[2:])
+                sel = blank & valid
+                n_sel = sel.sum().clamp_min(1)
+                base["sum"] += float(((x ** 2) * sel).sum() / n_sel) * xb.shape[0]
+                base["n"] += int(xb.shape[0])
+                return ((recon - x) ** 2 * sel).sum() / n_sel, int(xb.shape[0])
+
+            def evaluate(_epoch: int) -> dict[str, float]:
+                out = {"baseline": base["sum"] / max(base["n"], 1)}
+                base.update(sum=0.0, n=0)
+                return out
+
+            rec = get_recipe("reconstruction").replace(lr=lr, batch_size=batch_size,
+                                                       epochs=epochs or None)
+            run = _loop.train_epochs(model, params, rec, epochs=epochs,
+                                     batches=lambda _epoch: loader, batch_loss=batch_loss,
+                                     evaluate=evaluate, desc="reconstruct", progress=progress)
+            rows = run.rows
     finally:
         hook.remove()
     model.to("cpu")
@@ -299,8 +304,6 @@ def _before(model: Any, param_name: str, trunk: str) -> bool:
 def _source_state(source: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """(state dict, card) of a model, FitResult, ReconstructionResult, checkpoint or mapping."""
     if isinstance(source, str | Path):
-        from xprospect.train.checkpoint import read_checkpoint
-
         payload = read_checkpoint(source)
         return dict(payload["state_dict"]), dict(payload.get("card") or {})
     src = getattr(source, "model", source)
@@ -334,12 +337,12 @@ def fine_tune(
         Target windows (few deposits).
     source : model, FitResult, ReconstructionResult, checkpoint path or state dict, optional
         Pre-trained weights loaded into ``model`` first with
-        :func:`~xprospect.models.transfer.load_compatible_state_dict`: matching tensors are
+        :func:`~xprospect.models.weights.load_compatible_state_dict`: matching tensors are
         copied, the first convolution is adapted when the number of elements differs, and
         tensors that do not fit (e.g. a head with another number of classes) are skipped.
     freeze : int, str or list of str, optional
         Layers kept fixed during fine-tuning (names, or the number of leading stages; see
-        :func:`~xprospect.models.transfer.freeze`). Unfrozen again after training.
+        :func:`~xprospect.models.weights.freeze`). Unfrozen again after training.
     adapt_mode : {"mean", "cycle"}
         How the first convolution is adapted to another number of elements.
     **fit_kwargs
@@ -351,9 +354,6 @@ def fine_tune(
     FitResult
         Its card holds ``"transfer"``: the source's lineage, the load report and what was frozen.
     """
-    from xprospect.models.transfer import freeze as freeze_layers
-    from xprospect.models.transfer import load_compatible_state_dict, unfreeze
-
     report: dict[str, Any] | None = None
     source_card: dict[str, Any] = dict(getattr(model, "card", {}) or {})
     if source is not None:

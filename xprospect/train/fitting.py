@@ -10,10 +10,10 @@ the training data, and bit-identical results for the same seed on CPU.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xprospect._dims import grid_geometry
 from xprospect._torch import import_torch, resolve_device
+from xprospect.evaluate.splits import overlapping, spatial_split
 from xprospect.exceptions import DataError, ModelCardError, XProspectError
+from xprospect.models.card import make_card
+from xprospect.models.weights import freeze as freeze_layers
+from xprospect.score.engine import score
+from xprospect.score.windows import is_patchset
 from xprospect.train import _loop
-from xprospect.train._split import spatial_split
+from xprospect.train.checkpoint import save_checkpoint, write_checkpoint
 from xprospect.train.recipes import Recipe, get_recipe
 
 torch = import_torch()
@@ -86,19 +92,14 @@ class FitResult:
 # training data: a PatchSet or a plain torch dataset behind one small interface
 
 
-def _is_patchset(obj: Any) -> bool:
-    return hasattr(obj, "torch_dataset") and hasattr(obj, "subset") and hasattr(obj, "labels")
-
-
 class _Data:
     """Training windows: labels, positions, and datasets for index subsets."""
 
-    def __init__(self, train: Any, *, crop: Any, augment: bool, seed: int) -> None:
+    def __init__(self, train: Any, *, crop: Any, seed: int) -> None:
         self.train = train
         self.crop = crop
-        self.augment = augment
         self.seed = seed
-        self.is_patchset = _is_patchset(train)
+        self.is_patchset = is_patchset(train)
         if self.is_patchset:
             self.labels = _loop.dataset_labels(train)
             self.n = int(self.labels.size)
@@ -134,8 +135,6 @@ class _Data:
         stack = getattr(self.train, "stack", None)
         if stack is None or size is None:
             raise DataError("a spatial split needs the window size and the stack's resolution")
-        from xprospect._dims import grid_geometry
-
         step = [abs(float(s)) for s in grid_geometry(stack).step]
         sy, sx = size[-2], size[-1]
         return (sx * step[-1], sy * step[-2])
@@ -182,7 +181,7 @@ def _split(
             groups=data.groups(), seed=seed,
         )
         return tr, va, None, info
-    if _is_patchset(validation) or isinstance(validation, torch.utils.data.Dataset):
+    if is_patchset(validation) or isinstance(validation, torch.utils.data.Dataset):
         return every, None, validation, {"method": "given", "n_train": data.n,
                                          "n_val": len(validation)}
     idx = np.asarray(validation)
@@ -202,8 +201,6 @@ def _split(
     xy = data.xy()
     if xy is not None and data.window_size() is not None and getattr(data.train, "stack", None) \
             is not None:
-        from xprospect.train._split import overlapping
-
         clash = overlapping(xy[tr], xy[idx], data.extent())
         if clash.any():
             log.info("dropping %d training windows that overlap validation windows",
@@ -217,7 +214,7 @@ def _split(
 def _validation_dataset(data: _Data, val_idx: np.ndarray | None, external: Any) -> Any:
     if external is None:
         return None if val_idx is None else data.dataset(val_idx, augment=False)
-    if _is_patchset(external):
+    if is_patchset(external):
         return external.torch_dataset(augment=False, crop=data.crop, seed=data.seed)
     return external
 
@@ -245,31 +242,20 @@ def _predict(logits: Any) -> tuple[Any, Any]:
     return logits.argmax(dim=-1), torch.softmax(logits, dim=-1)[:, 1]
 
 
-def _run_epoch(model, loader, *, loss_fn, optimizer, device, mean, std, train: bool):
-    """Mean loss, accuracy, labels and class-1 probabilities over one pass of ``loader``."""
-    model.train(train)
+def _eval_pass(model: Any, loader: Any, *, loss_fn: Any, device: Any, mean: Any, std: Any
+               ) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """Mean loss, accuracy, labels and class-1 probabilities over one eval pass of ``loader``."""
+    model.train(False)
     total, correct, seen = 0.0, 0, 0
     ys, ps = [], []
-    ctx = torch.enable_grad() if train else torch.inference_mode()
-    with ctx:
+    with torch.inference_mode():
         for batch in loader:
-            x, y = _loop.batch_xy(batch)
-            if y is None:
-                raise DataError("a training batch has no labels")
-            x = x.to(device, dtype=torch.float32, non_blocking=True)
-            y = torch.as_tensor(y).to(device, dtype=torch.long, non_blocking=True)
-            x = _loop.normalise_batch(x, mean, std)
-            if train and x.shape[0] == 1 and _has_batchnorm(model):
-                continue  # batch norm cannot train on one window; skip the odd leftover
+            x, y = _to_device(batch, device, mean, std)
             logits = model(x)
             loss = loss_fn(logits, y)
-            if train:
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-            pred, prob = _predict(logits.detach())
+            pred, prob = _predict(logits)
             n = int(y.shape[0])
-            total += float(loss.detach()) * n
+            total += float(loss) * n
             correct += int((pred == y).sum())
             seen += n
             ys.append(y.cpu().numpy())
@@ -277,6 +263,16 @@ def _run_epoch(model, loader, *, loss_fn, optimizer, device, mean, std, train: b
     if seen == 0:
         return float("nan"), float("nan"), np.zeros(0, "int64"), np.zeros(0)
     return total / seen, correct / seen, np.concatenate(ys), np.concatenate(ps)
+
+
+def _to_device(batch: Any, device: Any, mean: Any, std: Any) -> tuple[Any, Any]:
+    """Normalised inputs and integer labels of a batch, on ``device``."""
+    x, y = _loop.batch_xy(batch)
+    if y is None:
+        raise DataError("a training batch has no labels")
+    x = x.to(device, dtype=torch.float32, non_blocking=True)
+    y = torch.as_tensor(y).to(device, dtype=torch.long, non_blocking=True)
+    return _loop.normalise_batch(x, mean, std), y
 
 
 def _has_batchnorm(model: Any) -> bool:
@@ -370,7 +366,7 @@ def fit(
         improves, and at the end.
     freeze : int, str or list of str, optional
         Submodules to keep fixed, by name, or the number of leading stages
-        (:func:`xprospect.models.transfer.freeze`); frozen batch norms stay in eval mode.
+        (:func:`xprospect.models.weights.freeze`); frozen batch norms stay in eval mode.
 
     Returns
     -------
@@ -413,7 +409,7 @@ def fit(
     dev = resolve_device(device)
     if crop is None:
         crop = _default_crop(model, train)
-    data = _Data(train, crop=crop, augment=augment, seed=seed)
+    data = _Data(train, crop=crop, seed=seed)
     train_idx, val_idx, external_val, split_info = _split(data, validation, split, seed)
     train_ds = data.dataset(None if train_idx.size == data.n else train_idx, augment=augment)
     val_ds = _validation_dataset(data, val_idx, external_val)
@@ -452,7 +448,7 @@ def fit(
 
 def _default_crop(model: Any, train: Any) -> int | tuple[int, ...] | None:
     """Return the PatchSet's own crop, else the model's window when smaller than the patches."""
-    if not _is_patchset(train):
+    if not is_patchset(train):
         return None
     own = getattr(train, "crop", None)
     if own is not None:
@@ -486,11 +482,7 @@ def _jsonable_cw(cw: Any) -> Any:
 
 def _train(model, train_ds, val_ds, *, rec, labels, class_weight, early_stopping, monitor, dev,
            seed, progress, mean, std, checkpoint, freeze, stack, card_extra) -> FitResult:
-    from tqdm.auto import tqdm
-
     if freeze is not None:
-        from xprospect.models.transfer import freeze as freeze_layers
-
         freeze_layers(model, freeze)
     model.to(dev)
     loader = _loop.make_loader(train_ds, batch_size=rec.batch_size, shuffle=True, seed=seed,
@@ -506,67 +498,62 @@ def _train(model, train_ds, val_ds, *, rec, labels, class_weight, early_stopping
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise XProspectError("every parameter of the model is frozen; nothing to train")
-    optimizer = rec.make_optimizer(params)
-    scheduler = rec.make_scheduler(optimizer)
     mean_t = _loop.as_tensor_list(mean, dev)
     std_t = _loop.as_tensor_list(std, dev)
-    card = _make_card(model, stack, rec, mean, std, card_extra)
-
-    rows: list[dict[str, float]] = []
-    best_value: tuple[float, float] = (-math.inf, -math.inf)
-    best_epoch, best_state = 0, None
-    since_best, stopped = 0, False
-    bar = tqdm(range(1, rec.epochs + 1), desc="fit", unit="epoch", disable=not progress,
-               leave=False)
+    card = _make_card(stack, rec, mean, std, card_extra)
+    batchnorm = _has_batchnorm(model)
     ckpt_path = None if checkpoint is None else Path(checkpoint)
-    for epoch in bar:
+    hits = {"correct": 0, "seen": 0}  # training accuracy of the running epoch
+
+    def before_epoch(epoch: int) -> None:
+        hits.update(correct=0, seen=0)
         for ds in (train_ds, val_ds):
             if ds is not None and hasattr(ds, "set_epoch"):
                 ds.set_epoch(epoch)
-        lr_now = float(optimizer.param_groups[0]["lr"])
-        loss, acc, _, _ = _run_epoch(model, loader, loss_fn=loss_fn, optimizer=optimizer,
-                                     device=dev, mean=mean_t, std=std_t, train=True)
-        scheduler.step()
-        row = {"epoch": epoch, "lr": lr_now, "loss": loss, "acc": acc,
-               "val_loss": math.nan, "val_acc": math.nan, "val_auc": math.nan}
+
+    def batch_loss(batch: Any) -> _loop.BatchLoss:
+        x, y = _to_device(batch, dev, mean_t, std_t)
+        if x.shape[0] == 1 and batchnorm:
+            return None  # batch norm cannot train on one window; skip the odd leftover
+        logits = model(x)
+        pred, _ = _predict(logits.detach())
+        hits["correct"] += int((pred == y).sum())
+        hits["seen"] += int(y.shape[0])
+        return loss_fn(logits, y), int(y.shape[0])
+
+    def evaluate(_epoch: int) -> dict[str, float]:
+        acc = hits["correct"] / hits["seen"] if hits["seen"] else math.nan
+        row = {"acc": acc, "val_loss": math.nan, "val_acc": math.nan, "val_auc": math.nan}
         if val_loader is not None:
-            vloss, vacc, vy, vp = _run_epoch(model, val_loader, loss_fn=loss_fn, optimizer=None,
-                                             device=dev, mean=mean_t, std=std_t, train=False)
+            vloss, vacc, vy, vp = _eval_pass(model, val_loader, loss_fn=loss_fn, device=dev,
+                                             mean=mean_t, std=std_t)
             row.update(val_loss=vloss, val_acc=vacc, val_auc=_loop.binary_auc(vy, vp))
-            value = _monitor_key(row, monitor)
-        else:
-            value = (float(epoch), 0.0)  # no validation: the last epoch is the best
-        rows.append(row)
-        if value > best_value:
-            best_value, best_epoch, since_best = value, epoch, 0
-            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in
-                                        model.state_dict().items()})
-            if ckpt_path is not None and val_loader is not None:
-                _save_best(model, best_state, card, ckpt_path, best_epoch)
-        else:
-            since_best += 1
-        bar.set_postfix(loss=f"{loss:.3f}", val_auc=f"{row['val_auc']:.3f}")
-        if early_stopping is not None and since_best >= int(early_stopping):
-            stopped = epoch < rec.epochs
-            log.info("early stopping at epoch %d (best %d)", epoch, best_epoch)
-            break
-    bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
+        return row
+
+    def on_best(epoch: int, state: dict[str, Any]) -> None:
+        if ckpt_path is not None:
+            _save_best(model, state, card, ckpt_path, epoch)
+
+    run = _loop.train_epochs(
+        model, params, rec, epochs=rec.epochs, batches=lambda _epoch: loader,
+        batch_loss=batch_loss, evaluate=evaluate, before_epoch=before_epoch,
+        rank=None if val_loader is None else (lambda row: _monitor_key(row, monitor)),
+        patience=early_stopping, on_best=on_best, desc="fit", progress=progress,
+    )
+    if run.stopped_early:
+        log.info("early stopping at epoch %d (best %d)", len(run.rows), run.best_epoch)
     model.to("cpu")
     model.eval()
-    card["best_epoch"] = int(best_epoch)
-    card["epochs_run"] = len(rows)
+    card["best_epoch"] = int(run.best_epoch)
+    card["epochs_run"] = len(run.rows)
     model.card = card
     _record_window(model, card.get("window"))
     if ckpt_path is not None:
-        from xprospect.train.checkpoint import save_checkpoint
-
         save_checkpoint(model, ckpt_path)
-    history = pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
+    history = pd.DataFrame(run.rows, columns=list(HISTORY_COLUMNS))
     history["epoch"] = history["epoch"].astype("int64")
-    return FitResult(model=model, history=history, best_epoch=int(best_epoch),
-                     checkpoint=ckpt_path, stopped_early=stopped)
+    return FitResult(model=model, history=history, best_epoch=int(run.best_epoch),
+                     checkpoint=ckpt_path, stopped_early=run.stopped_early)
 
 
 def _record_window(model: Any, window: Any) -> None:
@@ -599,20 +586,16 @@ def _monitor_key(row: Mapping[str, float], monitor: str) -> tuple[float, float]:
 
 
 def _save_best(model, state, card, path, epoch) -> None:
-    from xprospect.train.checkpoint import write_checkpoint
-
     write_checkpoint(path, config=model.config, state_dict=state,
                      card={**card, "best_epoch": int(epoch)})
 
 
-def _make_card(model, stack, rec: Recipe, mean, std, extra: dict[str, Any]) -> dict[str, Any]:
+def _make_card(stack, rec: Recipe, mean, std, extra: dict[str, Any]) -> dict[str, Any]:
     """Model card via :func:`xprospect.models.card.make_card` (or a stack-free one)."""
     window = extra.get("card_window")
     info = {k: v for k, v in extra.items() if k not in ("data_hash", "card_window")}
     info.update(recipe=rec.to_dict(), epochs=rec.epochs)
     if stack is not None:
-        from xprospect.models.card import make_card
-
         return make_card(stack, window=window, mean=mean, std=std,
                          data_hash=extra["data_hash"], **info)
     log.info("the training data carries no stack: the card holds no elements, resolution or CRS")
@@ -621,16 +604,17 @@ def _make_card(model, stack, rec: Recipe, mean, std, extra: dict[str, Any]) -> d
 
 
 def predict(model: Any, data: Any, *, batch_size: int = 256, device: Any = "auto") -> np.ndarray:
-    """Probability of class 1 for every window of ``data``, normalised as in training.
+    """Score windows; deprecated alias of :func:`xprospect.score.score` given windows.
+
+    ``predict(model, windows)`` is ``score(windows, model)``: the probability of class 1 for
+    every window of a PatchSet or torch dataset, normalised as in training.
 
     Parameters
     ----------
     model : ProspectModel
-        A trained classifier; its card's ``mean``/``std`` are applied as :func:`fit` did
-        (NaN cells then set to 0, the mean). When the card lists elements, a PatchSet's elements
-        must match them.
+        A trained classifier.
     data : PatchSet or torch Dataset
-        Windows to score (a PatchSet is read unaugmented, centre-cropped to the card's crop).
+        Windows to score.
     batch_size : int
         Windows per batch.
     device : str or torch.device
@@ -641,30 +625,7 @@ def predict(model: Any, data: Any, *, batch_size: int = 256, device: Any = "auto
     numpy.ndarray
         ``(n,)`` float probabilities in the order of ``data``.
     """
-    card = getattr(model, "card", {}) or {}
-    if _is_patchset(data):
-        want = card.get("elements")
-        if want is not None and list(want) != list(data.elements):
-            raise ModelCardError(f"the model was trained on elements {list(want)}; the windows "
-                                 f"have {list(data.elements)}")
-        crop = card.get("crop")
-        data = data.torch_dataset(augment=False, crop=crop, seed=0)
-    dev = resolve_device(device)
-    first, _ = _loop.batch_xy(data[0])
-    n_ch = int(torch.as_tensor(first).shape[0])
-    mean = _loop.as_tensor_list(card.get("mean") or [0.0] * n_ch, dev)
-    std = _loop.as_tensor_list(card.get("std") or [1.0] * n_ch, dev)
-    loader = _loop.make_loader(data, batch_size=batch_size, shuffle=False, seed=0, device=dev)
-    was = model.training
-    model.eval()
-    model.to(dev)
-    out = []
-    try:
-        with torch.inference_mode():
-            for batch in loader:
-                x, _ = _loop.batch_xy(batch)
-                x = _loop.normalise_batch(x.to(dev, dtype=torch.float32), mean, std)
-                out.append(model.score_windows(x).float().cpu().numpy())
-    finally:
-        model.train(was)
-    return np.concatenate(out) if out else np.zeros(0, dtype="float32")
+    warnings.warn("xprospect.train.predict(model, windows) is deprecated: use "
+                  "xprospect.score.score(windows, model) (one verb applies a model)",
+                  FutureWarning, stacklevel=2)
+    return score(data, model, batch_size=batch_size, device=device)

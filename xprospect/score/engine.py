@@ -1,0 +1,340 @@
+"""``score``: a model run over a whole stack, lazily per dask chunk, back on the stack's grid."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from xprospect._dims import ELEMENT_DIM, get_crs, grid_geometry, write_crs
+from xprospect._torch import resolve_device
+from xprospect.exceptions import DataError, ModelCardError
+from xprospect.score.lattice import UPSAMPLE_MODES, halo, lattice_range, upsample_axis
+from xprospect.score.windows import is_window_set, score_window_set
+
+__all__ = ["EDGE_MODES", "NAN_MODES", "score"]
+
+log = logging.getLogger("xprospect.score")
+
+#: ``"pad"``: cells outside the grid take ``pad_value`` (0.0, the training mean of normalised
+#: data); ``"reflect"``: the grid is mirrored about its edge cells (``numpy.pad(mode="reflect")``).
+EDGE_MODES = ("pad", "reflect")
+#: ``"mask"``: NaN inputs are replaced by ``fill_value`` before the model and cells whose own
+#: input holds NaN (any element) are NaN in the map; ``"fill"``: replaced, every cell scored;
+#: ``"propagate"``: NaN goes into the model as is.
+NAN_MODES = ("mask", "fill", "propagate")
+
+
+def _per_axis(v: int | Sequence[int], nd: int, what: str) -> tuple[int, ...]:
+    arr = np.asarray(v)
+    out = np.broadcast_to(arr, (nd,)) if arr.ndim == 0 else arr
+    if out.shape != (nd,) or np.any(out < 1):
+        raise DataError(f"{what}={v!r} must be a positive int or {nd} of them")
+    return tuple(int(x) for x in out)
+
+
+def _min_chunks(chunks: tuple[int, ...], need: int) -> tuple[int, ...]:
+    """Merge neighbouring chunks until each holds at least ``need`` cells (when possible)."""
+    out: list[int] = []
+    for c in chunks:
+        if out and out[-1] < need:
+            out[-1] += c
+        else:
+            out.append(c)
+    if len(out) > 1 and out[-1] < need:
+        last = out.pop()
+        out[-1] += last
+    return tuple(out)
+
+
+def _score_block(xb: np.ndarray, *, loc: Sequence[tuple[int, int]], shape: Sequence[int],
+                 depth: Sequence[int], handle: Any, method: str, window: Sequence[int],
+                 stride: Sequence[int], upsample: str, edge: str, pad_value: float, nan: str,
+                 fill_value: float, batch_size: int, prefetch: int,
+                 tile: Sequence[int]) -> np.ndarray:
+    """Score the cells ``loc`` of a block ``xb`` (C, *spatial) holding them plus up to ``depth``."""
+    from xprospect.score._device import run_batches  # torch: loaded when a network is scored
+
+    nd = len(shape)
+    xb = np.asarray(xb, dtype="float32")
+    # where the block starts and how much halo is missing at the grid edges
+    pads, core = [], [slice(None)]
+    for (a, b), n, d in zip(loc, shape, depth, strict=True):
+        lo, hi = max(0, a - d), min(n, b + d)
+        pads.append((d - (a - lo), d - (hi - b)))
+        core.append(slice(a - lo, a - lo + (b - a)))
+    mask = np.isnan(xb[tuple(core)]).any(axis=0) if nan == "mask" else None
+    if nan in ("mask", "fill") and np.isnan(xb).any():
+        xb = np.where(np.isnan(xb), np.float32(fill_value), xb)
+    if any(p != (0, 0) for p in pads):
+        if edge == "pad":
+            xb = np.pad(xb, [(0, 0), *pads], mode="constant", constant_values=pad_value)
+        else:
+            xb = np.pad(xb, [(0, 0), *pads], mode="reflect")
+    nc = xb.shape[0]
+    out_shape = tuple(b - a for a, b in loc)
+
+    if method == "dense":
+        before, after = window[0] // 2, window[0] - 1 - window[0] // 2
+        out = np.empty(out_shape, dtype="float32")
+        tiles = [tuple(slice(s0, min(n, s0 + t)) for s0, n, t in zip(st, out_shape, tile,
+                                                                    strict=True))
+                 for st in itertools.product(*[range(0, n, t)
+                                               for n, t in zip(out_shape, tile, strict=True)])]
+        for tl in tiles:
+            src = tuple(slice(d + sl.start - before, d + sl.stop + after)
+                        for sl, d in zip(tl, depth, strict=True))
+            item = xb[(slice(None), *src)]
+
+            def fill_tile(buf: np.ndarray, i0: int, i1: int, item: np.ndarray = item) -> None:
+                buf[0] = item
+
+            res = run_batches(handle, fill_tile, 1, item.shape, batch_size=1, prefetch=0,
+                              method="dense", pad_batches=False)
+            out[tl] = res[0]
+    else:
+        ranges = [lattice_range(a, b, n, w, s, upsample)
+                  for (a, b), n, w, s in zip(loc, shape, window, stride, strict=True)]
+        # window origin of lattice point k in block coordinates
+        pos = [np.arange(k0, k1 + 1) * s - w // 2 - (a - d)
+               for (k0, k1), (a, _), w, s, d in zip(ranges, loc, window, stride, depth,
+                                                    strict=True)]
+        view = np.lib.stride_tricks.sliding_window_view(
+            np.moveaxis(xb, 0, -1), tuple(window), axis=tuple(range(nd)))
+        mesh = np.meshgrid(*pos, indexing="ij")
+        flat = [m.ravel() for m in mesh]
+        n_win = flat[0].size
+
+        def fill_windows(buf: np.ndarray, i0: int, i1: int) -> None:
+            buf[: i1 - i0] = view[tuple(f[i0:i1] for f in flat)]
+
+        res = run_batches(handle, fill_windows, n_win, (nc, *window), batch_size=batch_size,
+                          prefetch=prefetch, method="windows")
+        lat = res.reshape(mesh[0].shape).astype("float32")
+        for ax in range(nd):
+            (a, b), n, w, s, (k0, _) = loc[ax], shape[ax], window[ax], stride[ax], ranges[ax]
+            lat = upsample_axis(lat, ax, a, b, k0, n, w, s, upsample)
+        out = np.ascontiguousarray(lat, dtype="float32")
+    if mask is not None:
+        out[mask] = np.nan
+    return out
+
+
+def _is_baseline(model: Any) -> bool:
+    """Tell whether ``model`` is one of :mod:`xprospect.baselines` (scikit-learn models)."""
+    if not hasattr(model, "predict") or hasattr(model, "score_windows"):
+        return False
+    from xprospect.baselines.base import BaselineModel  # scikit-learn: loaded for baselines only
+
+    return isinstance(model, BaselineModel)
+
+
+def _refuse_grid_options(what: str, given: dict[str, Any]) -> None:
+    """Raise when a stack-lattice option is set for a model or input it does not apply to."""
+    defaults = {"window": None, "stride": 1, "upsample": "nearest", "method": "auto",
+                "edge": "pad", "nan": "mask", "tile": None}
+    odd = sorted(k for k, v in given.items() if not _same(v, defaults[k]))
+    if odd:
+        raise DataError(f"{', '.join(odd)} do not apply to {what}; leave them at their defaults")
+
+
+def _same(a: Any, b: Any) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None
+                                         and np.array_equal(np.asarray(a), np.asarray(b)))
+
+
+def score(stack: Any, model: Any, *, window: int | Sequence[int] | None = None,
+          stride: int | Sequence[int] = 1, batch_size: int = 64, device: Any = "auto",
+          upsample: str = "nearest", method: str = "auto", edge: str = "pad",
+          pad_value: float = 0.0, nan: str = "mask", fill_value: float = 0.0, amp: Any = "auto",
+          prefetch: int = 2, tile: int | Sequence[int] | None = None) -> Any:
+    """Apply a fitted model: score every cell of a stack, lazily over dask chunks.
+
+    The one verb that applies any fitted model of the package: a network
+    (:class:`~xprospect.models.ProspectModel`) or a classical baseline
+    (:mod:`xprospect.baselines`, whose map is exactly its ``predict(stack)``). Given windows
+    (a PatchSet or torch dataset) instead of a stack, it scores each window
+    (:func:`xprospect.score.windows.score_window_set`).
+
+    Window models (e.g. ResNets) are evaluated on windows centred on a global stride lattice
+    (cells ``k * stride`` from the grid's first cell; see :mod:`xprospect.score.lattice`), in
+    batches, and the lattice scores are upsampled back to every cell. Dense (fully
+    convolutional) models (``model.dense``) run :meth:`score_dense` on whole chunks with the
+    halo ``model.context`` needs, giving at every cell what the window centred on it gives.
+    Either way each chunk is scored by ``dask.array.map_overlap``-style tasks (the chunk plus a
+    halo derived from the model, window, stride and upsampling), so the map is identical
+    whatever the chunking and runs on any dask scheduler, ``dask.distributed`` included.
+
+    Parameters
+    ----------
+    stack : xarray.DataArray, PatchSet or torch Dataset
+        ``(element, y, x)`` or ``(element, z, y, x)``, numpy or dask backed; or windows.
+    model : ProspectModel or BaselineModel
+        A trained model (see :mod:`xprospect.models.base`) or a fitted baseline (only
+        ``stack`` is read; the window, lattice, edge and NaN options do not apply to it). When
+        a network's ``card`` lists elements,
+        :func:`~xprospect.models.card.check_card` refuses a stack that differs (elements,
+        order, resolution, CRS) and :func:`~xprospect.models.card.normalise` applies the card's
+        mean and std before scoring.
+    window : int or sequence of int, optional
+        Window edge in cells (default ``model.window``). Window models only.
+    stride : int or sequence of int
+        Lattice step in cells (window models only; dense models score every cell).
+    batch_size : int
+        Windows per batch sent to the device.
+    device : str or torch.device
+        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda:0"``...
+    upsample : {"nearest", "bilinear", "mean"}
+        How lattice scores reach every cell: nearest lattice point, (bi/tri)linear interpolation,
+        or the mean of every window covering the cell (needs ``window >= stride``).
+    method : {"auto", "dense", "windows"}
+        ``"auto"``: dense when ``model.dense``; ``"windows"`` forces window-by-window scoring.
+    edge : {"pad", "reflect"}
+        Cells outside the grid: ``pad_value`` (after normalisation) or mirrored.
+    pad_value : float
+        See ``edge``.
+    nan : {"mask", "fill", "propagate"}
+        NaN inputs are filled with ``fill_value`` and the cells holding them masked to NaN
+        (default), filled and scored, or passed to the model.
+    fill_value : float
+        See ``nan``.
+    amp : {"auto", True, False}
+        Mixed precision (bfloat16 when supported, else float16) on CUDA; never on CPU.
+    prefetch : int
+        Batches gathered ahead of the model by a background thread.
+    tile : int or sequence of int, optional
+        Largest piece of a chunk a dense model sees at once (default 512 cells per axis in 2-D,
+        64 in 3-D), bounding device memory; values do not depend on it.
+
+    Returns
+    -------
+    xarray.DataArray or numpy.ndarray
+        ``prospectivity`` on the stack's grid (dims, coords, CRS), float32, with the stack's
+        spatial chunks when it is dask backed; ``attrs`` record model, method, window, stride,
+        upsample, edge and NaN policies. A baseline's map is its ``predict(stack)`` (named
+        after its output, float64). For windows: an ``(n,)`` array, one score per window.
+
+    Raises
+    ------
+    ModelCardError
+        The stack does not match the model (channels, dimensionality, card).
+    """
+    options = {"window": window, "stride": stride, "upsample": upsample, "method": method,
+               "edge": edge, "nan": nan, "tile": tile}
+    if _is_baseline(model):
+        _refuse_grid_options(f"the baseline {type(model).__name__}", options)
+        return model.predict(stack)
+    if is_window_set(stack):
+        _refuse_grid_options("windows already cut", options)
+        return score_window_set(stack, model, batch_size=batch_size, device=device)
+    # torch (behind models/ and the device runner): loaded when a network is scored
+    from xprospect.models.card import check_card, normalise
+    from xprospect.score._device import ModelHandle
+
+    if not isinstance(stack, xr.DataArray) or ELEMENT_DIM not in stack.dims:
+        raise DataError("score needs a stack DataArray with an 'element' dimension; build one "
+                        "with ds.prospect.stack([...])")
+    geom = grid_geometry(stack)
+    nd = geom.ndim
+    if len(stack.dims) != nd + 1:
+        raise DataError(f"the stack has dims {stack.dims}; expected {(ELEMENT_DIM, *geom.dims)}")
+    stack = stack.transpose(ELEMENT_DIM, *geom.dims)
+    mnd = getattr(model, "ndim", None)
+    if mnd is not None and mnd != nd:
+        raise ModelCardError(f"the model convolves over {mnd} axes; the stack is {nd}-D "
+                             f"{geom.dims}")
+    n_el = stack.sizes[ELEMENT_DIM]
+    if getattr(model, "in_channels", n_el) not in (0, n_el):
+        raise ModelCardError(f"the model takes {model.in_channels} input elements; the stack has "
+                             f"{n_el}: {[str(e) for e in stack[ELEMENT_DIM].values]}")
+    card = getattr(model, "card", {}) or {}
+    check_card(card, stack)
+    stack = normalise(stack, card)
+    if method == "auto":
+        method = "dense" if getattr(model, "dense", False) else "windows"
+    if method not in ("dense", "windows"):
+        raise DataError(f"method={method!r}; expected 'auto', 'dense' or 'windows'")
+    if method == "dense" and not getattr(model, "dense", False):
+        raise ModelCardError(f"{type(model).__name__} is not dense (fully convolutional)")
+    if edge not in EDGE_MODES:
+        raise DataError(f"edge={edge!r}; expected one of {EDGE_MODES}")
+    if nan not in NAN_MODES:
+        raise DataError(f"nan={nan!r}; expected one of {NAN_MODES}")
+    if upsample not in UPSAMPLE_MODES:
+        raise DataError(f"upsample={upsample!r}; expected one of {UPSAMPLE_MODES}")
+    if batch_size < 1:
+        raise DataError(f"batch_size must be >= 1; got {batch_size}")
+    resolve_device(device)  # fail early on a bad or absent device
+
+    ctx = tuple(getattr(model, "context", (0, 0)))
+    if method == "dense":
+        before, after = int(ctx[0]), int(ctx[1])
+        w = before + after + 1
+        if w // 2 != before:
+            raise ModelCardError(f"model context {ctx} is not that of a centred window")
+        wins = (w,) * nd
+        strides = (1,) * nd
+        depth = (max(before, after),) * nd
+        tiles = _per_axis(tile if tile is not None else (512 if nd == 2 else 64), nd, "tile")
+    else:
+        w_in = window if window is not None else getattr(model, "window", None)
+        if w_in is None:
+            if getattr(model, "dense", False):
+                c0, c1 = int(ctx[0]), int(ctx[1])
+                w_in = c0 + c1 + 1
+            else:
+                raise DataError("pass window= (the model declares none)")
+        wins = _per_axis(w_in, nd, "window")
+        strides = _per_axis(stride, nd, "stride")
+        depth = tuple(halo(w, s, upsample) for w, s in zip(wins, strides, strict=True))
+        tiles = wins
+
+    token = uuid.uuid4().hex
+    handle = ModelHandle(model, token, device, amp)
+    kw: dict[str, Any] = dict(
+        shape=geom.shape, depth=depth, handle=handle, method=method, window=wins, stride=strides,
+        upsample=upsample, edge=edge, pad_value=float(pad_value), nan=nan,
+        fill_value=float(fill_value), batch_size=int(batch_size), prefetch=int(prefetch),
+        tile=tiles)
+    data = stack.data
+    if hasattr(data, "dask"):
+        if len(data.chunks[0]) > 1:
+            data = data.rechunk({0: -1})
+        orig = data.chunks[1:]
+        new = tuple(_min_chunks(c, d) for c, d in zip(orig, depth, strict=True))
+        if new != orig:
+            data = data.rechunk((data.chunks[0], *new))
+        g = da.overlap.overlap(data, depth={0: 0, **{i + 1: d for i, d in enumerate(depth)}},
+                               boundary="none")
+
+        def run(xb: np.ndarray, block_info: Any = None) -> np.ndarray:
+            loc = [tuple(x) for x in block_info[None]["array-location"]]
+            return _score_block(xb, loc=loc, **kw)
+
+        out = da.map_blocks(run, g, dtype="float32", chunks=new, drop_axis=0,
+                            name=f"prospectivity-{token}", meta=np.empty((0,) * nd, "float32"))
+        if new != orig:
+            out = out.rechunk(orig)
+    else:
+        out = _score_block(np.asarray(data), loc=[(0, n) for n in geom.shape], **kw)
+
+    tmpl = stack.isel({ELEMENT_DIM: 0}, drop=True)
+    coords = {k: v for k, v in tmpl.coords.items() if ELEMENT_DIM not in v.dims}
+    res = xr.DataArray(out, dims=geom.dims, coords=coords, name="prospectivity")
+    res.attrs = {
+        "model": str(getattr(model, "config", {}).get("name", type(model).__name__)),
+        "task": str(getattr(model, "task", "")),
+        "method": method, "window": list(wins), "stride": list(strides),
+        "upsample": upsample if method == "windows" else "none (dense)", "edge": edge,
+        "pad_value": float(pad_value), "nan": nan, "fill_value": float(fill_value),
+    }
+    log.info("score: %s %s over %s, window %s, stride %s, halo %s", method, res.attrs["model"],
+             dict(zip(geom.dims, geom.shape, strict=True)), wins, strides, depth)
+    crs = get_crs(stack)
+    return write_crs(res, crs) if crs is not None else res
