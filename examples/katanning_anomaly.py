@@ -36,7 +36,7 @@ import xarray as xr
 import xprospect as xp
 from xprospect.baselines import GaussianMixtureDetector, MaxEntModel
 from xprospect.evaluate import spatial_block_folds
-from xprospect.evidence.normal import normal_mask
+from xprospect.evidence.background import normal_mask
 from xprospect.models import VAE, ConvAutoencoder
 from xprospect.points import distance_to_points
 from xprospect.train.anomaly import fit_anomaly, fit_stoad

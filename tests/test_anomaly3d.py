@@ -21,9 +21,9 @@ pytest.importorskip("trimesh")
 
 import xprospect as xp  # noqa: E402
 from xprospect.evaluate import roc_auc  # noqa: E402
+from xprospect.evidence.background import normal_mask  # noqa: E402
 from xprospect.evidence.labels import as_points  # noqa: E402
 from xprospect.evidence.mesh import inside_mesh, read_mesh  # noqa: E402
-from xprospect.evidence.normal import normal_mask  # noqa: E402
 from xprospect.io.drillholes import desurvey, read_drillholes  # noqa: E402
 from xprospect.models import ConvAutoencoder  # noqa: E402
 from xprospect.synthetic3d import orebody_world  # noqa: E402

@@ -18,18 +18,18 @@ import xarray as xr
 
 from xprospect.grid import grid_idw, stack_elements
 from xprospect.io.blockmodel import (
-    mask_distance,
     plot_section,
     plot_slices,
     to_block_csv,
     to_vtk,
 )
-from xprospect.io.drillholes import composite
+from xprospect.io.desurvey import composite
 from xprospect.io.raster import to_geotiff
 from xprospect.io.store import to_zarr
 from xprospect.patches import make_patches
 from xprospect.preprocess import clr, ilr, log10, robust_scale, transform, zscore
 from xprospect.preprocess.fractal import fractal_thresholds
+from xprospect.preprocess.scaling import minmax_scale
 from xprospect.score import score
 
 __all__ = ["ProspectAccessor", "ProspectDataArrayAccessor", "ProspectDatasetAccessor"]
@@ -79,7 +79,7 @@ class ProspectAccessor(Generic[T]):
                         elements: Sequence[str] | None = None, seed: int = 0,
                         svm: bool = False, depleted: bool = False) -> Any:
         """Select elements by Z_AUC; see :func:`xprospect.evidence.select_elements`."""
-        # evidence compiles its kernels on import (seconds): kept off `import xprospect`
+        # lazy: evidence compiles its kernels on import (seconds), kept off `import xprospect`
         from xprospect.evidence.selection import select_elements
 
         return select_elements(self._obj, deposits, negatives=negatives, buffer=buffer,
@@ -88,7 +88,10 @@ class ProspectAccessor(Generic[T]):
 
     def mask_distance(self, samples: xr.Dataset, *, max_distance: float,
                       anisotropy: Mapping[str, Any] | None = None) -> xr.Dataset | xr.DataArray:
-        """NaN voxels far from every sample; see :func:`xprospect.io.mask_distance`."""
+        """NaN voxels far from every sample; see :func:`xprospect.mask_distance`."""
+        # lazy: evidence compiles its kernels on import (seconds), kept off `import xprospect`
+        from xprospect.evidence.proximity import mask_distance
+
         return mask_distance(self._obj, samples, max_distance=max_distance, anisotropy=anisotropy)
 
     def to_block_csv(self, path: Any, **kwargs: Any) -> Any:
@@ -158,24 +161,21 @@ class ProspectDataArrayAccessor(ProspectAccessor[xr.DataArray]):
                  threshold: float = 0.5, blocks: Any = (12, 12), ci: str = "hanley",
                  level: float = 0.95, seed: int = 0) -> Any:
         """Evaluate this score map against deposits; see :func:`xprospect.evaluate.evaluate`."""
-        # evaluate compiles its kernels on import (seconds): kept off `import xprospect`
+        # lazy: evaluate compiles its kernels on import (seconds), kept off `import xprospect`
         from xprospect.evaluate.report import evaluate
 
         return evaluate(self._obj, deposits, negatives=negatives, buffer=buffer,
                         threshold=threshold, blocks=blocks, ci=ci, level=level, seed=seed)
 
     def targets(self, **kwargs: Any) -> Any:
-        """Delineate ranked target regions; see :func:`xprospect.evaluate.targets.targets`."""
-        # evaluate compiles its kernels on import (seconds): kept off `import xprospect`
-        from xprospect.evaluate.targets import targets
+        """Delineate ranked target regions; see :func:`xprospect.evaluate.targets`."""
+        # lazy: evaluate compiles its kernels on import (seconds), kept off `import xprospect`
+        from xprospect.evaluate.delineate import targets
 
         return targets(self._obj, **kwargs)
 
     def minmax(self) -> xr.DataArray:
-        """Scale to [0, 1] globally; see :func:`xprospect.evaluate.targets.minmax_scale`."""
-        # evaluate compiles its kernels on import (seconds): kept off `import xprospect`
-        from xprospect.evaluate.targets import minmax_scale
-
+        """Scale to [0, 1] globally; see :func:`xprospect.preprocess.scaling.minmax_scale`."""
         return minmax_scale(self._obj)
 
     def fractal_thresholds(self, **kwargs: Any) -> Any:

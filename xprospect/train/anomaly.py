@@ -45,7 +45,7 @@ from xprospect._dims import (
 )
 from xprospect._torch import import_torch, resolve_device
 from xprospect.evaluate.splits import block_split, choose_blocks
-from xprospect.evidence.normal import normal_mask
+from xprospect.evidence.background import normal_mask
 from xprospect.exceptions import DataError, ModelCardError
 from xprospect.models.autoencoder import ConvAutoencoder
 from xprospect.models.card import make_card
@@ -502,7 +502,7 @@ def fit_anomaly(model: Any, data: xr.Dataset | xr.DataArray, *,
         A sample table (Dataset with dim ``sample``; "vectors" models only) or a stack
         (``element``, y, x) / (``element``, z, y, x). Stacks are read into memory.
     normal : xarray.DataArray, optional
-        Boolean grid of normal cells (see :func:`xprospect.evidence.normal.normal_mask`);
+        Boolean grid of normal cells (see :func:`xprospect.evidence.background.normal_mask`);
         default every cell. Not used for samples.
     epochs, batch_size, lr : int, int, float
         Adam with ``lr`` decayed 10 % every 5 epochs; batch 16 as in the study. For the
