@@ -1,6 +1,6 @@
 """3-D anomaly detection: DAE and STOAD on voxel block models (synthetic world and Babbitt).
 
-The synthetic world (:func:`xprospect.synthetic3d.orebody_world`) is drilled, read back
+The synthetic world (:func:`xprospect.synthetic.orebody`) is drilled, read back
 through ``read_drillholes``, desurveyed, composited, gridded to voxels by anisotropic IDW and
 masked beyond a drilling distance; the detectors never see the orebody, which is only the
 truth their AUC is measured against. A detector trained and scored on the same voxels
@@ -22,11 +22,11 @@ pytest.importorskip("trimesh")
 import xprospect as xp  # noqa: E402
 from xprospect.evaluate import roc_auc  # noqa: E402
 from xprospect.evidence.background import normal_mask  # noqa: E402
-from xprospect.evidence.labels import as_points  # noqa: E402
+from xprospect.points import as_points  # noqa: E402
 from xprospect.evidence.mesh import inside_mesh, read_mesh  # noqa: E402
 from xprospect.io.drillholes import desurvey, read_drillholes  # noqa: E402
 from xprospect.models import ConvAutoencoder  # noqa: E402
-from xprospect.synthetic3d import orebody_world  # noqa: E402
+from xprospect.synthetic import orebody as orebody_world  # noqa: E402
 from xprospect.testing import assert_georef_equal  # noqa: E402
 from xprospect.train.anomaly import fit_anomaly, fit_stoad  # noqa: E402
 
@@ -182,7 +182,7 @@ def test_babbitt_3d_detectors_against_wireframe(data_dir):
     holes = read_drillholes(d / "collar_BABBITT.csv", d / "survey_BABBITT.csv",
                             d / "assay_BABBITT.csv", crs="EPSG:26791", length_unit="ftUS",
                             assay_units="pct", elements=["CU", "NI", "S"])
-    comp = holes.prospect.composite(length=50 * FT)  # 50 ft composites, positions in ft
+    comp = xp.composite(holes, length=50 * FT)  # 50 ft composites, positions in ft
     names = ["Cu", "Ni", "S"]
     vox = xp.make_voxels(like=comp, resolution=(100.0, 200.0, 200.0))
     block = comp.prospect.idw(like=vox, k=12, elements=names,

@@ -30,7 +30,7 @@ from xprospect.evidence.proximity import (
 )
 from xprospect.preprocess import factor_analysis, factor_label
 from xprospect.preprocess.compositional import balance, halo_ratio
-from xprospect.synthetic3d import orebody_world
+from xprospect.synthetic import orebody as orebody_world
 from xprospect.testing import assert_georef_equal
 
 CRS = "EPSG:28350"

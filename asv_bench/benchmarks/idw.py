@@ -37,7 +37,7 @@ OUTOFCORE_ENV = "XPROSPECT_BENCH_OUTOFCORE"
 # ---- data --------------------------------------------------------------------------------------
 
 
-def survey_2d(n_samples: int = N_SAMPLES_2D) -> xp.synthetic.SyntheticWorld:
+def survey_2d(n_samples: int = N_SAMPLES_2D) -> xp.synthetic.SurveyWorld:
     """The synthetic 60 km survey (16 elements)."""
     return xp.synthetic.survey(seed=0, n_samples=n_samples)
 
