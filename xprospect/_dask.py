@@ -1,0 +1,305 @@
+"""The one runner for "a function of cell centres", chunk by chunk, on numpy or dask grids.
+
+Gridding (IDW, kriging), distances to points, samples or meshes and inside/outside tests
+all evaluate some function at the cell centres of a 2-D (y, x) or 3-D (z, y, x) template.
+:func:`map_cells` is the single place that turns such a function into a numpy array (one
+call on the whole grid) or a lazy dask array (one call per chunk), so that every caller
+gets the same chunk rules, the same study-mask handling and the same threading rule:
+
+- the output chunks are the template's dask chunks along the grid dims (or ``chunks=``);
+- a boolean study mask sets the cells outside it to ``fill``, and a chunk with no cell
+  inside the mask is never computed;
+- numba ``parallel=True`` kernels may only be entered from the main thread (numba's
+  default workqueue threading layer aborts the process when two threads enter a
+  parallel region at once), so :attr:`Block.parallel` is True only for a numpy template
+  evaluated on the main thread; dask chunks run serial kernels side by side instead.
+
+The function sees a :class:`Block` describing the cells it must fill and returns a numpy
+array of shape ``block.shape`` (or ``(nout, *block.shape)``). Because each block is
+computed from its own coordinates only, a numpy run and a dask run of the same function
+give identical values.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from xprospect._dims import ELEMENT_DIM, grid_geometry
+from xprospect.exceptions import GridError
+
+__all__ = ["Block", "grid_chunks", "is_main_thread", "map_cells", "study_mask"]
+
+
+@dataclass(frozen=True)
+class Block:
+    """One block of cells handed to a :func:`map_cells` function.
+
+    Attributes
+    ----------
+    dims : tuple of str
+        Grid dims, ``("y", "x")`` or ``("z", "y", "x")``.
+    start : tuple of int
+        Index of the block's first cell along each grid dim.
+    shape : tuple of int
+        Number of cells along each grid dim.
+    coords : tuple of numpy.ndarray
+        1-D float64 cell-centre coordinates of the block along each grid dim (in the
+        template's order: a descending ``y`` stays descending).
+    mask : numpy.ndarray or None
+        The study-mask block (boolean, ``shape``; True = compute), or None without one.
+        The runner already sets the cells outside it to the fill value after the call;
+        a function may use it to skip work.
+    parallel : bool
+        Whether numba ``parallel=True`` kernels may be used: True only when the whole
+        numpy grid is evaluated in one call on the main thread.
+    """
+
+    dims: tuple[str, ...]
+    start: tuple[int, ...]
+    shape: tuple[int, ...]
+    coords: tuple[np.ndarray, ...]
+    mask: np.ndarray | None
+    parallel: bool
+
+    @property
+    def ndim(self) -> int:
+        """Number of grid dims (2 or 3)."""
+        return len(self.dims)
+
+    @property
+    def slices(self) -> tuple[slice, ...]:
+        """Index of this block in the full grid, one slice per grid dim."""
+        return tuple(slice(s, s + n) for s, n in zip(self.start, self.shape, strict=True))
+
+    def centres(self) -> np.ndarray:
+        """Cell centres of the block as an ``(ncells, ndim)`` array in dims order (C order)."""
+        grids = np.meshgrid(*self.coords, indexing="ij")
+        return np.column_stack([g.ravel() for g in grids])
+
+
+def is_main_thread() -> bool:
+    """Whether the caller runs on the main thread (where numba parallel kernels are safe)."""
+    return threading.current_thread() is threading.main_thread()
+
+
+def study_mask(like: xr.Dataset | xr.DataArray) -> Any:
+    """Return the template's boolean ``mask`` variable (numpy or dask data), or None.
+
+    Parameters
+    ----------
+    like : xarray.Dataset or DataArray
+        A template from ``make_grid`` / ``make_voxels`` (which may carry a ``mask``
+        variable marking the study area) or any grid.
+
+    Returns
+    -------
+    numpy.ndarray, dask.array.Array or None
+        The mask's data on the grid dims; None when ``like`` is a DataArray or has no
+        ``mask`` variable.
+
+    Raises
+    ------
+    GridError
+        If ``mask`` is not boolean or not laid out on the grid dims.
+    """
+    if not isinstance(like, xr.Dataset) or "mask" not in like.data_vars:
+        return None
+    dims = grid_geometry(like).dims
+    m = like["mask"]
+    if m.dtype != bool:
+        raise GridError(f"the template's 'mask' variable must be boolean; got dtype {m.dtype}")
+    if tuple(m.dims) != dims:
+        raise GridError(f"the template's 'mask' has dims {m.dims}, expected {dims}")
+    return m.data
+
+
+def grid_chunks(
+    like: xr.Dataset | xr.DataArray,
+    dims: Sequence[str],
+    chunks: int | Sequence[Any] | Mapping[str, Any] | None = None,
+) -> tuple[tuple[int, ...], ...] | None:
+    """Resolve the output chunks along the grid dims, or None for a numpy result.
+
+    Parameters
+    ----------
+    like : xarray.Dataset or DataArray
+        The template. Without ``chunks``, the chunks of the DataArray (or of the first
+        data variable laid out over every grid dim, e.g. a stack with an ``element``
+        dim) are used; None when it holds numpy data.
+    dims : sequence of str
+        The grid dims.
+    chunks : int, sequence or dict, optional
+        Explicit chunks (dask's notation per dim; a dict may leave dims out, meaning
+        one chunk along them). Forces a dask result even on a numpy template.
+
+    Returns
+    -------
+    tuple of tuple of int or None
+        Normalised chunks per grid dim.
+    """
+    dims = tuple(dims)
+    shape = tuple(int(like.sizes[d]) for d in dims)
+    if chunks is not None:
+        if isinstance(chunks, Mapping):
+            spec: tuple[Any, ...] = tuple(chunks.get(d, -1) for d in dims)
+        elif np.isscalar(chunks):
+            spec = (int(chunks),) * len(dims)  # type: ignore[arg-type]
+        else:
+            spec = tuple(chunks)  # type: ignore[arg-type]
+            if len(spec) != len(dims):
+                raise GridError(f"chunks {chunks!r} must give one entry per grid dim {dims}")
+        return da.core.normalize_chunks(spec, shape, dtype="float64")
+    refs = [like] if isinstance(like, xr.DataArray) else list(like.data_vars.values())
+    for ref in refs:
+        if ref.chunks is None or not set(dims) <= set(ref.dims):
+            continue
+        if ELEMENT_DIM in ref.dims and ELEMENT_DIM not in dims:
+            ref = ref.isel({ELEMENT_DIM: 0}, drop=True)
+        return tuple(tuple(ref.chunksizes[d]) for d in dims)
+    return None
+
+
+def _fill_outside(out: np.ndarray, mask: np.ndarray | None, fill: Any, nout: int | None
+                  ) -> np.ndarray:
+    """Set cells outside ``mask`` to ``fill`` in place (no copy of the output)."""
+    if mask is not None and not mask.all():
+        if nout is None:
+            out[~mask] = fill
+        else:
+            out[:, ~mask] = fill
+    return out
+
+
+def _evaluate(func: Callable[..., np.ndarray], block: Block, nout: int | None, dtype: np.dtype,
+              fill: Any, kwargs: Mapping[str, Any]) -> np.ndarray:
+    """Call ``func`` on one block, or skip it when the mask leaves no cell to compute."""
+    full = block.shape if nout is None else (nout, *block.shape)
+    if block.mask is not None and not block.mask.any():
+        return np.full(full, fill, dtype=dtype)
+    out = np.asarray(func(block, **kwargs))
+    if out.shape != full:
+        msg = (f"{getattr(func, '__name__', func)!r} returned shape {out.shape} for a block of "
+               f"shape {full}")
+        raise GridError(msg)
+    if out.dtype != dtype:
+        out = out.astype(dtype)
+    return _fill_outside(out, block.mask, fill, nout)
+
+
+def _dask_block(mask: np.ndarray | None, shared: tuple[Any, ...], nout: int | None,
+                dtype: np.dtype, fill: Any, block_info: dict | None = None) -> np.ndarray:
+    """Build one chunk's :class:`Block` from dask's ``block_info`` and evaluate it."""
+    func, dims, coords, kwargs = shared
+    assert block_info is not None
+    loc = block_info[None]["array-location"]
+    if nout is not None:
+        loc = loc[1:]  # the output axis comes first
+    start = tuple(int(lo) for lo, _ in loc)
+    shape = tuple(int(hi - lo) for lo, hi in loc)
+    block = Block(
+        dims=dims,
+        start=start,
+        shape=shape,
+        coords=tuple(c[lo:hi] for c, (lo, hi) in zip(coords, loc, strict=True)),
+        mask=None if mask is None else np.asarray(mask, dtype=bool),
+        parallel=False,
+    )
+    return _evaluate(func, block, nout, dtype, fill, kwargs)
+
+
+def map_cells(
+    like: xr.Dataset | xr.DataArray,
+    func: Callable[..., np.ndarray],
+    *,
+    dtype: Any,
+    nout: int | None = None,
+    chunks: int | Sequence[Any] | Mapping[str, Any] | None = None,
+    mask: Any = None,
+    fill: Any = np.nan,
+    **kwargs: Any,
+) -> tuple[np.ndarray | da.Array, tuple[str, ...]]:
+    """Evaluate ``func(block, **kwargs)`` over the cells of a grid, chunk by chunk.
+
+    Parameters
+    ----------
+    like : xarray.Dataset or DataArray
+        The template: a 2-D (y, x) or 3-D (z, y, x) regular grid. Its dask chunks along
+        the grid dims (see :func:`grid_chunks`) are the output's; a numpy template gives a
+        numpy result computed in one call.
+    func : callable
+        ``func(block: Block, **kwargs) -> numpy.ndarray`` returning the block's values,
+        shape ``block.shape`` (or ``(nout, *block.shape)``). It must depend on the block's
+        coordinates only (not on how the grid is chunked).
+    dtype : dtype
+        The output dtype (results are cast to it).
+    nout : int, optional
+        Number of outputs per cell (e.g. elements): the result gets a leading axis of
+        this length, in one chunk. None returns the grid's shape.
+    chunks : int, sequence or dict, optional
+        Override the output chunks along the grid dims (gives a dask result).
+    mask : array-like, optional
+        Boolean study mask on the grid (numpy or dask, e.g. :func:`study_mask`); cells
+        where it is False get ``fill`` and chunks without a True cell skip ``func``.
+    fill : scalar
+        The value outside the mask (NaN by default).
+    **kwargs
+        Passed to ``func``. With dask they are stored once in the graph and shared by
+        every chunk (a neighbour index or a sample table is not copied per task).
+
+    Returns
+    -------
+    data : numpy.ndarray or dask.array.Array
+        The values, shape ``grid`` or ``(nout, *grid)``; lazy when the template is chunked
+        or ``chunks`` is given.
+    dims : tuple of str
+        The grid dims the data is laid out on (after the output axis, if any).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import xprospect as xp
+    >>> from xprospect._dask import map_cells
+    >>> grid = xp.make_grid((0, 0, 400, 300), resolution=100, crs="EPSG:28350")
+    >>> def east(block):
+    ...     return np.broadcast_to(block.coords[1], block.shape).copy()
+    >>> data, dims = map_cells(grid.chunk({"x": 2}), east, dtype="float64")
+    >>> dims, data.chunks
+    (('y', 'x'), ((3,), (2, 2)))
+    >>> float(data.compute()[0, 3])
+    350.0
+    """
+    geom = grid_geometry(like)
+    dims = geom.dims
+    dtype = np.dtype(dtype)
+    if nout is not None and (isinstance(nout, bool) or int(nout) != nout or nout < 1):
+        raise GridError(f"nout must be a positive integer or None; got {nout!r}")
+    coords = tuple(np.asarray(like[d].values, dtype="float64") for d in dims)
+    if mask is not None and tuple(np.shape(mask)) != geom.shape:
+        raise GridError(f"mask has shape {np.shape(mask)}, expected the grid's {geom.shape}")
+    gchunks = grid_chunks(like, dims, chunks)
+    if gchunks is None:
+        block = Block(dims=dims, start=(0,) * geom.ndim, shape=geom.shape, coords=coords,
+                      mask=None if mask is None else np.asarray(mask, dtype=bool),
+                      parallel=is_main_thread())
+        return _evaluate(func, block, nout, dtype, fill, kwargs), dims
+    # one graph key holds the function, its coordinates and its (possibly large) kwargs
+    shared = dask.delayed((func, dims, coords, dict(kwargs)), pure=True, traverse=False)
+    out_chunks = gchunks if nout is None else ((int(nout),), *gchunks)
+    meta = np.empty((0,) * len(out_chunks), dtype=dtype)
+    if mask is None:
+        data = da.map_blocks(_dask_block, None, shared, nout, dtype, fill, chunks=out_chunks,
+                             dtype=dtype, meta=meta)
+    else:
+        mask_d = da.asarray(mask).astype(bool).rechunk(gchunks)
+        extra = {} if nout is None else {"new_axis": 0}
+        data = da.map_blocks(_dask_block, mask_d, shared, nout, dtype, fill, chunks=out_chunks,
+                             dtype=dtype, meta=meta, **extra)
+    return data, dims
