@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import dask
-import dask.array as da
 import numpy as np
 import xarray as xr
 
+from xprospect._dask import Block, map_cells, study_mask
 from xprospect._dims import (
     SAMPLE_DIM,
     GridGeometry,
@@ -226,53 +224,16 @@ def _run(groups, origin, axes, qshape, tile, params, nout, dtype, parallel: bool
     return out
 
 
-def _apply_mask(out: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    """Set cells outside the study area to NaN, in place (no copy of the output)."""
-    if mask is not None and not mask.all():
-        out[:, ~mask.reshape(out.shape[1:])] = np.nan
-    return out
-
-
-def _block(mask, groups, origin, axes, tile, params, nout, dtype, ndim, block_info=None):
-    """Compute one dask block: the lattice origin moves to the block's first node.
-
-    The template's mask block comes in as ``mask`` (None without one) and is applied
-    here, so each block is final when it leaves the task and can be written and freed.
-    """
-    loc = block_info[None]["array-location"][1:]  # skip the element axis
-    starts = [lo for lo, _ in loc]
-    shape = [hi - lo for lo, hi in loc]
-    if ndim == 2:
+def _idw_block(block: Block, *, groups, origin, axes, tile, params, n_out, out_dtype
+               ) -> np.ndarray:
+    """IDW on one block of cells: the lattice origin moves to the block's first node."""
+    starts, shape = list(block.start), list(block.shape)
+    if block.ndim == 2:
         starts, shape = [0, *starts], [1, *shape]
     o = origin + np.asarray(starts, dtype="float64") @ axes
-    out = _run(groups, o, axes, tuple(shape), tile, params, nout, dtype, parallel=False)
-    out = out if ndim == 3 else out[:, 0]
-    return _apply_mask(out, None if mask is None else np.asarray(mask))
-
-
-def _study_mask(like, geom: GridGeometry):
-    """Return the template's boolean ``mask`` (numpy or dask), or None without one."""
-    if not isinstance(like, xr.Dataset) or "mask" not in like.data_vars:
-        return None
-    m = like["mask"]
-    if m.dtype != bool:
-        raise GridError(f"the template's 'mask' variable must be boolean; got dtype {m.dtype}")
-    if tuple(m.dims) != geom.dims:
-        raise GridError(f"the template's 'mask' has dims {m.dims}, expected {geom.dims}")
-    return m.data
-
-
-def _grid_chunks(like, dims, chunks) -> dict[str, int | tuple[int, ...]] | None:
-    if chunks is not None:
-        if isinstance(chunks, Mapping):
-            return {d: chunks.get(d, -1) for d in dims}
-        if np.isscalar(chunks):
-            return {d: int(chunks) for d in dims}
-        return dict(zip(dims, chunks, strict=True))
-    for var in like.data_vars.values() if isinstance(like, xr.Dataset) else [like]:
-        if var.chunks is not None and all(d in var.dims for d in dims):
-            return {d: var.chunksizes[d] for d in dims}
-    return None
+    out = _run(groups, o, axes, tuple(shape), tile, params, n_out, out_dtype,
+               parallel=block.parallel)
+    return out if block.ndim == 3 else out[:, 0]
 
 
 def grid_idw(
@@ -356,32 +317,9 @@ def grid_idw(
     nout = len(names)
     origin = np.zeros(3)
     tile = _TILE_3D if geom.ndim == 3 else _TILE_2D
-    gchunks = _grid_chunks(like, geom.dims, chunks)
-    mask = _study_mask(like, geom)
-    if gchunks is None:
-        qshape = geom.shape if geom.ndim == 3 else (1, *geom.shape)
-        # numba's default (workqueue) threading layer aborts the process when a parallel
-        # kernel is entered from two threads at once: only the main thread uses it
-        parallel = threading.current_thread() is threading.main_thread()
-        data = _run(groups, origin, axes, qshape, tile, params, nout, dtype, parallel=parallel)
-        if geom.ndim == 2:
-            data = data[:, 0]
-        if mask is not None:
-            _apply_mask(data, np.asarray(mask))
-    else:
-        normalized = da.core.normalize_chunks(
-            tuple(gchunks[d] for d in geom.dims), geom.shape, dtype=dtype
-        )
-        groups_d = dask.delayed(groups, pure=True, traverse=False)
-        common = dict(chunks=((nout,), *normalized), dtype=dtype,
-                      meta=np.empty((0,) * (geom.ndim + 1), dtype=dtype))
-        if mask is None:
-            data = da.map_blocks(_block, None, groups_d, origin, axes, tile, params, nout, dtype,
-                                 geom.ndim, **common)
-        else:
-            mask_d = da.asarray(mask).rechunk(normalized)
-            data = da.map_blocks(_block, mask_d, groups_d, origin, axes, tile, params, nout,
-                                 dtype, geom.ndim, new_axis=0, **common)
+    data, _ = map_cells(like, _idw_block, dtype=dtype, nout=nout, chunks=chunks,
+                        mask=study_mask(like), groups=groups, origin=origin, axes=axes,
+                        tile=tile, params=params, n_out=nout, out_dtype=dtype)
     return _to_dataset(samples, like, names, data, geom, params, anisotropy)
 
 
