@@ -30,6 +30,16 @@ class ProspectAccessor:
                         min_points=min_points, anisotropy=anisotropy, elements=elements,
                         dtype=dtype, chunks=chunks)
 
+    def krige(self, *, like: xr.Dataset | xr.DataArray, variogram_model: str = "spherical",
+              variogram_parameters: Mapping[str, Any] | None = None, k: int = 16,
+              radius: float | None = None, **kwargs: Any) -> xr.Dataset:
+        """Grid these samples by ordinary kriging; see :func:`xprospect.grid_kriging`."""
+        from xprospect.grid import grid_kriging
+
+        return grid_kriging(self._obj, like=like, variogram_model=variogram_model,
+                            variogram_parameters=variogram_parameters, k=k, radius=radius,
+                            **kwargs)
+
     def stack(self, elements: Sequence[str] | None = None) -> xr.DataArray:
         """Stack element maps into (element, y, x); see :func:`xprospect.stack_elements`."""
         from xprospect.grid import stack_elements

@@ -396,8 +396,6 @@ class Gridder(ABC):
         coords = {c: np.asarray(points[c].values, dtype="float64")
                   for c in ("x", "y", "z") if c in points.coords}
         ndim = 3 if (self.has_z_ and "z" in coords) else 2
-        if self.has_z_ and ndim == 2 and self._search_ndim(3) == 3:
-            raise DataError("these samples have a 'z' coordinate: the points need one too")
         if ndim == 2:
             coords.pop("z", None)
         xyz = _xyz(coords, "points")
