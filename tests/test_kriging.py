@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import dask
 import numpy as np
 import pytest
@@ -232,3 +235,23 @@ def test_variogram_errors():
                         variogram_parameters=PARAMS)
     with pytest.raises(xp.GridError, match="not fitted yet"):
         OrdinaryKriging().grid(_template(2))
+
+
+def test_benchmark_bodies_run_and_agree_with_pykrige():
+    pytest.importorskip("pykrige")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "asv_bench"))
+    from benchmarks import kriging as bk
+
+    for cls in (bk.Kriging2D, bk.Kriging2DDask, bk.Kriging2DPeers):
+        bench = cls()
+        bench.n_samples = 150
+        if cls is bk.Kriging2DDask:
+            bench.chunks = 7
+        bench.setup(24)
+        for name in [n for n in dir(bench) if n.startswith("time_")]:
+            getattr(bench, name)(24)
+    world = bk.survey(150)
+    like = bk.grid(world, 24)
+    params = bk.fitted_parameters(world.samples)
+    ours = bk.krige_xprospect(world.samples, like, params)
+    assert bk.agreement(ours, bk.krige_pykrige(world.samples, like, params)) < 1e-6
