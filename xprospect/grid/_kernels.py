@@ -14,10 +14,12 @@ from xprospect.grid._neighbours import gather, knn_tile, new_state, tile_box
 
 __all__ = ["idw_grid_parallel", "idw_grid_serial", "idw_points_parallel", "idw_points_serial"]
 
-_JIT = {"nogil": True, "cache": True, "error_model": "numpy"}
+# nogil: dask threads run chunks side by side; cache: compile once per environment
+_jit = nb.njit(nogil=True, cache=True, error_model="numpy")
+_jit_parallel = nb.njit(nogil=True, cache=True, error_model="numpy", parallel=True)
 
 
-@nb.njit(**_JIT)
+@_jit
 def _idw_radius_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, power, radius,
                      min_points, tb):
     """IDW over every sample within ``radius`` for the cells of one tile (into ``tb``)."""
@@ -80,7 +82,7 @@ def _idw_radius_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi,
                         tb[e2, c] = acc[e2] / wsum
 
 
-@nb.njit(**_JIT)
+@_jit
 def _idw_knn_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, k, power, radius,
                   min_points, state, nbr_i, nbr_d2, nbr_n, tb):
     """IDW over the ``k`` nearest samples for the cells of one tile (into ``tb``)."""
@@ -124,14 +126,15 @@ def _idw_knn_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, k,
             tb[e2, c] = acc[e2] * inv
 
 
-def _idw_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile,
+def _idw_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile, nseg,
               k, power, radius, min_points, eidx, out):
     """IDW of ``vals`` at every node of a regular (possibly rotated) query lattice.
 
     pts : (n, 3) sample coordinates, sorted by bucket; vals : (n, ne) values, same order.
     start, blo, bsize, bshape : the bucket grid (see ``bucket_points``).
     origin : (3,) coordinates of query node (0, 0, 0); axes : (3, 3), ``axes[a]`` is the
-    step vector of lattice axis ``a``; qshape : (3,) lattice size; tile : (3,) tile size.
+    step vector of lattice axis ``a``; qshape : (3,) lattice size; tile : (3,) tile size;
+    nseg : tasks per row of tiles (the threads share rows cut into this many segments).
     k : neighbours (k <= 0: every sample within ``radius``); power : IDW power;
     radius : search radius (inf: none); min_points : fewer neighbours give NaN.
     eidx : (ne,) index of each value column in ``out``'s first axis.
@@ -146,7 +149,9 @@ def _idw_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile,
     unlimited = k <= 0
     kk = 1 if unlimited else k
     ntile_cells = tz * ty * tx
-    for row in nb.prange(ntz * nty):
+    for item in nb.prange(ntz * nty * nseg):
+        row = item // nseg
+        seg = item % nseg
         lo = np.empty(3, dtype=np.int64)
         hi = np.empty(3, dtype=np.int64)
         lo[0] = (row // nty) * tz
@@ -158,7 +163,7 @@ def _idw_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile,
         nbr_d2 = np.empty((ntile_cells, kk))
         nbr_n = np.empty(ntile_cells, dtype=np.int64)
         state = new_state(bsize)
-        for tcol in range(ntx):
+        for tcol in range(seg * ntx // nseg, (seg + 1) * ntx // nseg):
             lo[2] = tcol * tx
             hi[2] = min(lo[2] + tx, nx)
             if unlimited:
@@ -207,7 +212,7 @@ def _idw_points(pts, vals, start, blo, bsize, bshape, queries, k, power, radius,
             out[eidx[e2], q] = tb[e2, 0]
 
 
-idw_grid_serial = nb.njit(**_JIT)(_idw_grid)
-idw_grid_parallel = nb.njit(parallel=True, **_JIT)(_idw_grid)
-idw_points_serial = nb.njit(**_JIT)(_idw_points)
-idw_points_parallel = nb.njit(parallel=True, **_JIT)(_idw_points)
+idw_grid_serial = _jit(_idw_grid)
+idw_grid_parallel = _jit_parallel(_idw_grid)
+idw_points_serial = _jit(_idw_points)
+idw_points_parallel = _jit_parallel(_idw_points)

@@ -7,14 +7,18 @@ neighbours come from :mod:`xprospect.grid._neighbours`. For each cell and elemen
     [ G  1 ] [ w  ]   [ g ]        G[i, j] = gamma(|p_i - p_j|), g[i] = gamma(|p_i - q|)
     [ 1' 0 ] [ mu ] = [ 1 ]
 
-is solved by LU with partial pivoting; the estimate is ``w . v`` and the kriging
-variance ``w . g + mu``. Neighbouring cells mostly share their neighbour set, so the
-factorisation is kept and reused while the set does not change (only the right-hand
-side is new). A cell on a sample takes its value with variance 0. A numerically
-singular system (a pivot below ``1e-12`` of the matrix scale, e.g. a Gaussian model
-with near-coincident samples) is retried with a relative ridge of ``1e-10`` on the
-diagonal of ``G``; should that fail too, the cell takes its nearest sample's value
-with variance ``gamma(d)``, so a singular system never leaves NaN.
+is solved in its equivalent covariance form: with ``C = sill - G`` (``sill = psill +
+nugget``, ``C[i, i] = sill`` since ``gamma(0) = 0``) and ``c = sill - g``, ``C`` is
+symmetric positive definite, so one Cholesky factorisation gives ``a = C^-1 c`` and
+``u = C^-1 1``; then ``kappa = (1 - 1'a) / 1'u``, ``w = a + kappa u``, the estimate is
+``w . v`` and the kriging variance ``w . g + mu = sill - w . c + kappa``. Neighbouring
+cells mostly share their neighbour set, so the factorisation (and ``u``) is kept and
+reused while the set does not change: a cell then costs two triangular solves. A cell
+on a sample takes its value with variance 0. A numerically singular system (a pivot
+below ``1e-12`` of the sill, e.g. a Gaussian model with near-coincident samples) is
+retried with a relative ridge of ``1e-10`` on the diagonal; should that fail too, the
+cell takes its nearest sample's value with variance ``gamma(d)``, so a singular system
+never leaves NaN.
 
 Variogram models by code: 0 spherical, 1 exponential, 2 Gaussian (see
 :mod:`xprospect.grid.variogram`); ``vpar[e] = (psill, range, nugget)``.
@@ -31,12 +35,14 @@ from xprospect.grid._neighbours import knn_tile, new_state
 
 __all__ = ["ok_grid_parallel", "ok_grid_serial", "ok_points_parallel", "ok_points_serial"]
 
-_JIT = {"nogil": True, "cache": True, "error_model": "numpy"}
+# nogil: dask threads run chunks side by side; cache: compile once per environment
+_jit = nb.njit(nogil=True, cache=True, error_model="numpy")
+_jit_parallel = nb.njit(nogil=True, cache=True, error_model="numpy", parallel=True)
 _PIVOT_TOL = 1e-12
 _RIDGE = 1e-10
 
 
-@nb.njit(inline="always", **_JIT)
+@nb.njit(nogil=True, cache=True, error_model="numpy", inline="always")
 def _gamma(model, psill, rng, nugget, h):
     if h == 0.0:
         return 0.0
@@ -51,99 +57,82 @@ def _gamma(model, psill, rng, nugget, h):
     return psill * (1.0 - math.exp(-s * s)) + nugget
 
 
-@nb.njit(**_JIT)
-def _lu(a, piv, m):
-    """Factor ``a[:m, :m]`` in place (partial pivoting); False when numerically singular."""
-    scale = 0.0
-    for i in range(m):
-        for j in range(m):
-            v = abs(a[i, j])
-            if v > scale:
-                scale = v
-    tol = _PIVOT_TOL * scale
-    for c in range(m):
-        p = c
-        big = abs(a[c, c])
-        for r in range(c + 1, m):
-            v = abs(a[r, c])
-            if v > big:
-                big = v
-                p = r
-        if big <= tol:
+@_jit
+def _cholesky(c, n, tol):
+    """Factor ``c[:n, :n] = L L'`` in place (lower triangle); False when not definite."""
+    for j in range(n):
+        d = c[j, j]
+        for t in range(j):
+            d -= c[j, t] * c[j, t]
+        if d <= tol:
             return False
-        piv[c] = p
-        if p != c:
-            for j in range(m):
-                t = a[c, j]
-                a[c, j] = a[p, j]
-                a[p, j] = t
-        inv = 1.0 / a[c, c]
-        for r in range(c + 1, m):
-            f = a[r, c] * inv
-            a[r, c] = f
-            if f != 0.0:
-                for j in range(c + 1, m):
-                    a[r, j] -= f * a[c, j]
+        d = math.sqrt(d)
+        c[j, j] = d
+        inv = 1.0 / d
+        for i in range(j + 1, n):
+            v = c[i, j]
+            for t in range(j):
+                v -= c[i, t] * c[j, t]
+            c[i, j] = v * inv
     return True
 
 
-@nb.njit(**_JIT)
-def _lu_solve(a, piv, m, b):
-    """Solve with the factors of :func:`_lu`; ``b[:m]`` is overwritten by the solution."""
-    for c in range(m):
-        p = piv[c]
-        if p != c:
-            t = b[c]
-            b[c] = b[p]
-            b[p] = t
-    for i in range(m):
-        s = b[i]
-        for j in range(i):
-            s -= a[i, j] * b[j]
-        b[i] = s
-    for i in range(m - 1, -1, -1):
-        s = b[i]
-        for j in range(i + 1, m):
-            s -= a[i, j] * b[j]
-        b[i] = s / a[i, i]
+@_jit
+def _chol_solve(c, n, b):
+    """Solve ``L L' x = b`` with the factor of :func:`_cholesky`; ``b[:n]`` becomes ``x``."""
+    for i in range(n):
+        v = b[i]
+        for t in range(i):
+            v -= c[i, t] * b[t]
+        b[i] = v / c[i, i]
+    for i in range(n - 1, -1, -1):
+        v = b[i]
+        for t in range(i + 1, n):
+            v -= c[t, i] * b[t]
+        b[i] = v / c[i, i]
 
 
-@nb.njit(**_JIT)
-def _factor(e, n, dmat, vmodel, vpar, lu, piv):
-    """Build and factor element ``e``'s system from the neighbour distances ``dmat``."""
+@_jit
+def _factor(e, n, dmat, vmodel, vpar, chol, u):
+    """Build and factor element ``e``'s covariance matrix; ``u[e] = C^-1 1``."""
     model, psill, rng, nugget = vmodel[e], vpar[e, 0], vpar[e, 1], vpar[e, 2]
-    ok = False
+    sill = psill + nugget
+    tol = _PIVOT_TOL * sill
     for attempt in range(2):
-        ridge = 0.0 if attempt == 0 else _RIDGE * (psill + nugget)
+        ridge = 0.0 if attempt == 0 else _RIDGE * sill
+        ce = chol[e]
         for i in range(n):
-            lu[e, i, i] = -ridge
+            ce[i, i] = sill + ridge
             for j in range(i + 1, n):
-                g = _gamma(model, psill, rng, nugget, dmat[i, j])
-                lu[e, i, j] = g
-                lu[e, j, i] = g
-            lu[e, i, n] = 1.0
-            lu[e, n, i] = 1.0
-        lu[e, n, n] = 0.0
-        ok = _lu(lu[e], piv[e], n + 1)
-        if ok:
-            break
-    return ok
+                ce[j, i] = sill - _gamma(model, psill, rng, nugget, dmat[i, j])
+        if _cholesky(ce, n, tol):
+            for i in range(n):
+                u[e, i] = 1.0
+            _chol_solve(ce, n, u[e])
+            usum = 0.0
+            for i in range(n):
+                usum += u[e, i]
+            if usum > 0.0:
+                u[e, n] = usum
+                return True
+    return False
 
 
-@nb.njit(**_JIT)
+@_jit
 def _krige_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, k, radius,
                 min_points, vmodel, vpar, state, nbr_i, nbr_d2, nbr_n, cache, tb):
     """Ordinary kriging of the cells of one tile into ``tb`` (values, then variances).
 
     ``cache`` carries the neighbour set and its factorisations from cell to cell:
-    ``(sidx, dist, dmat, lu, piv, okf, prev_n)``.
+    ``(sidx, dist, dmat, chol, u, okf, prev)`` (see :func:`_new_cache`).
     """
     ne = vals.shape[1]
-    sidx, dist, dmat, lu, piv, okf, prev = cache
+    sidx, dist, dmat, chol, u, okf, prev = cache
     knn_tile(pts, start, blo, bsize, bshape, origin, axes, lo, hi, k, radius, state,
              nbr_i, nbr_d2, nbr_n)
     ncells = (hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2])
-    b = np.empty(k + 1)
+    b = np.empty(k)
+    cvec = np.empty(k)
     for c in range(ncells):
         n = nbr_n[c]
         if n < min_points or n == 0:
@@ -187,7 +176,7 @@ def _krige_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, k, r
                     dmat[i, j] = d
                     dmat[j, i] = d
             for e in range(ne):
-                okf[e] = _factor(e, n, dmat, vmodel, vpar, lu, piv)
+                okf[e] = _factor(e, n, dmat, vmodel, vpar, chol, u)
             prev[0] = n
             for j in range(n):
                 prev[1 + j] = sidx[j]
@@ -198,40 +187,51 @@ def _krige_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, k, r
                 tb[e, c] = vals[nbr_i[c, 0], e]
                 tb[ne + e, c] = g0
                 continue
+            sill = psill + nugget
             for j in range(n):
-                b[j] = _gamma(model, psill, rng, nugget, dist[j])
-            b[n] = 1.0
-            rhs = b.copy()
-            _lu_solve(lu[e], piv[e], n + 1, b)
+                cj = sill - _gamma(model, psill, rng, nugget, dist[j])
+                cvec[j] = cj
+                b[j] = cj
+            _chol_solve(chol[e], n, b)
+            asum = 0.0
+            for j in range(n):
+                asum += b[j]
+            kappa = (1.0 - asum) / u[e, n]
             est = 0.0
-            var = b[n]
+            wc = 0.0
             for j in range(n):
-                est += b[j] * vals[sidx[j], e]
-                var += b[j] * rhs[j]
+                w = b[j] + kappa * u[e, j]
+                est += w * vals[sidx[j], e]
+                wc += w * cvec[j]
+            var = sill - wc + kappa
             tb[e, c] = est
             tb[ne + e, c] = var if var > 0.0 else 0.0
 
 
-@nb.njit(**_JIT)
+@_jit
 def _new_cache(k, ne):
-    """Scratch for :func:`_krige_tile`, one per thread."""
-    k1 = k + 1
+    """Scratch for :func:`_krige_tile`, one per task.
+
+    The sorted neighbour rows and their distances to the cell, their distance matrix,
+    per element the Cholesky factor and ``u = C^-1 1`` (its sum in slot ``k``), whether
+    each factorisation succeeded, and the neighbour set they belong to (count first).
+    """
     prev = np.full(k + 1, -1, dtype=np.int64)
     return (np.empty(k, dtype=np.int64), np.empty(k), np.empty((k, k)),
-            np.empty((ne, k1, k1)), np.zeros((ne, k1), dtype=np.int64),
-            np.zeros(ne, dtype=np.bool_), prev)
+            np.empty((ne, k, k)), np.empty((ne, k + 1)), np.zeros(ne, dtype=np.bool_), prev)
 
 
-def _ok_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile, k, radius,
-             min_points, vmodel, vpar, eidx, out):
+def _ok_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile, nseg, k,
+             radius, min_points, vmodel, vpar, eidx, out):
     """Ordinary kriging at every node of a regular (possibly rotated) query lattice.
 
     pts : (n, 3) bucket-sorted sample coordinates; vals : (n, ne) values, same order.
     start, blo, bsize, bshape : the bucket grid. origin : (3,) node (0, 0, 0); axes : (3, 3)
-    step vectors; qshape, tile : (3,) lattice and tile sizes. k : neighbours; radius :
-    search radius (inf: none); min_points : fewer neighbours give NaN. vmodel : (ne,)
-    model codes; vpar : (ne, 3) psill, range, nugget. eidx : (ne,) output slot of each
-    element's value (its variance goes to ``eidx + nout // 2``). out : (nout, *qshape).
+    step vectors; qshape, tile : (3,) lattice and tile sizes; nseg : tasks per row of tiles.
+    k : neighbours; radius : search radius (inf: none); min_points : fewer neighbours give
+    NaN. vmodel : (ne,) model codes; vpar : (ne, 3) psill, range, nugget. eidx : (ne,)
+    output slot of each element's value (its variance goes to ``eidx + nout // 2``).
+    out : (nout, *qshape).
     """
     ne = vals.shape[1]
     half = out.shape[0] // 2
@@ -241,7 +241,9 @@ def _ok_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile, k
     nty = (ny + ty - 1) // ty
     ntx = (nx + tx - 1) // tx
     ntile_cells = tz * ty * tx
-    for row in nb.prange(ntz * nty):
+    for item in nb.prange(ntz * nty * nseg):
+        row = item // nseg
+        seg = item % nseg
         lo = np.empty(3, dtype=np.int64)
         hi = np.empty(3, dtype=np.int64)
         lo[0] = (row // nty) * tz
@@ -254,7 +256,7 @@ def _ok_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile, k
         nbr_n = np.empty(ntile_cells, dtype=np.int64)
         state = new_state(bsize)
         cache = _new_cache(k, ne)
-        for tcol in range(ntx):
+        for tcol in range(seg * ntx // nseg, (seg + 1) * ntx // nseg):
             lo[2] = tcol * tx
             hi[2] = min(lo[2] + tx, nx)
             _krige_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, k, radius,
@@ -292,7 +294,7 @@ def _ok_points(pts, vals, start, blo, bsize, bshape, queries, k, radius, min_poi
             out[eidx[e] + half, q] = tb[ne + e, 0]
 
 
-ok_grid_serial = nb.njit(**_JIT)(_ok_grid)
-ok_grid_parallel = nb.njit(parallel=True, **_JIT)(_ok_grid)
-ok_points_serial = nb.njit(**_JIT)(_ok_points)
-ok_points_parallel = nb.njit(parallel=True, **_JIT)(_ok_points)
+ok_grid_serial = _jit(_ok_grid)
+ok_grid_parallel = _jit_parallel(_ok_grid)
+ok_points_serial = _jit(_ok_points)
+ok_points_parallel = _jit_parallel(_ok_points)

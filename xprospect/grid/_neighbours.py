@@ -24,14 +24,16 @@ neighbours of each cell in its own way.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numba as nb
 import numpy as np
 
-__all__ = ["bucket_points", "gather", "knn_tile", "new_state", "tile_box"]
+__all__ = ["bucket_points", "gather", "knn_tile", "new_state", "plan_tiles", "tile_box"]
 
 _INF = np.inf
-_JIT = {"nogil": True, "cache": True, "error_model": "numpy"}
+# nogil: dask threads run chunks side by side; cache: compile once per environment
+_jit = nb.njit(nogil=True, cache=True, error_model="numpy")
 
 
 def bucket_points(points: np.ndarray, per_bucket: float = 2.0):
@@ -81,7 +83,70 @@ def bucket_points(points: np.ndarray, per_bucket: float = 2.0):
     return order, start, lo.astype(np.float64), float(size), shape
 
 
-@nb.njit(**_JIT)
+def plan_tiles(points: np.ndarray, k: int, axes: np.ndarray, qshape: Sequence[int], ndim: int,
+               parallel: bool) -> tuple[np.ndarray, int]:
+    """Choose the query tile and the work split for one lattice.
+
+    A tile should be about as wide as the distance to a cell's k-th neighbour: much
+    wider, and each cell scans candidates that cannot be its neighbours; much narrower,
+    and the gathering and sorting of candidates is repeated for cells that share them.
+    That distance is estimated from the mean sample density over the samples' bounding
+    box (``d_k = (k / (density * unit ball))^(1 / d)``), and the tile edge is a quarter
+    of it in cells, within [1, 16] cells across (x twice as long in 3-D, along memory).
+    Threads take segments of tile rows, so a grid with few rows still keeps every
+    thread busy (about four tasks per thread).
+
+    Parameters
+    ----------
+    points : (n, 3) float64
+        Samples in search space.
+    k : int
+        Neighbours per cell (<= 0: every sample within a radius; counted as 12).
+    axes : (3, 3) float64
+        Step vectors of the lattice axes (z, y, x) in search space.
+    qshape : (3,) int
+        Lattice size (z, y, x).
+    ndim : int
+        2 or 3 (a 2-D grid is a lattice with one z level).
+    parallel : bool
+        Whether the kernel runs on numba's threads.
+
+    Returns
+    -------
+    tile : (3,) int64
+        Tile size per lattice axis.
+    nseg : int
+        Segments per row of tiles.
+    """
+    ext = points.max(axis=0) - points.min(axis=0) if points.shape[0] else np.zeros(3)
+    active = ext[ext > 0]
+    d = active.size
+    kk = 12 if k <= 0 else k
+    steps = np.sqrt((axes**2).sum(axis=1))
+    step = float(steps[1:].mean() if ndim == 2 else steps.mean())
+    if d == 0 or step <= 0:
+        edge = 16.0
+    else:
+        unit = {1: 2.0, 2: math.pi, 3: 4.0 * math.pi / 3.0}[d]
+        density = points.shape[0] / float(np.prod(active))
+        dk = (kk / (density * unit)) ** (1.0 / d)
+        edge = 0.25 * dk / step
+    if ndim == 2:
+        e = int(min(max(round(edge), 1), 16))
+        tile = np.array([1, e, e], dtype=np.int64)
+    else:
+        e = int(min(max(round(edge / 2), 1), 8))
+        tile = np.array([e, e, 2 * e], dtype=np.int64)
+    tile = np.minimum(tile, np.maximum(np.asarray(qshape, dtype=np.int64), 1))
+    rows = -(-qshape[0] // tile[0]) * -(-qshape[1] // tile[1])
+    ntx = -(-qshape[2] // tile[2])
+    nseg = 1
+    if parallel:
+        nseg = int(min(ntx, max(1, -(-4 * nb.get_num_threads() // rows))))
+    return tile, nseg
+
+
+@_jit
 def new_state(bsize):
     """Search state carried from tile to tile along a row of tiles.
 
@@ -93,7 +158,7 @@ def new_state(bsize):
     return st
 
 
-@nb.njit(**_JIT)
+@_jit
 def tile_box(origin, axes, lo, hi, qlo, qhi):
     """Bounding box ``[qlo, qhi]`` of the lattice nodes ``lo <= index < hi`` (in place)."""
     for a in range(3):
@@ -108,7 +173,7 @@ def tile_box(origin, axes, lo, hi, qlo, qhi):
         qhi[a] = hi_a
 
 
-@nb.njit(**_JIT)
+@_jit
 def gather(pts, start, blo, bsize, bshape, qlo, qhi, m, rlo, rhi, cx, cy, cz, ci):
     """Collect the samples of every bucket meeting the box ``[qlo - m, qhi + m]``.
 
@@ -187,7 +252,7 @@ def gather(pts, start, blo, bsize, bshape, qlo, qhi, m, rlo, rhi, cx, cy, cz, ci
     return nc, complete, cx, cy, cz, ci
 
 
-@nb.njit(**_JIT)
+@_jit
 def knn_tile(pts, start, blo, bsize, bshape, origin, axes, lo, hi, k, radius, state,
              nbr_i, nbr_d2, nbr_n):
     """Find the ``k`` nearest samples within ``radius`` of every lattice node of one tile.

@@ -11,14 +11,10 @@ import xarray as xr
 
 from xprospect.exceptions import GridError
 from xprospect.grid import _kernels
+from xprospect.grid._neighbours import plan_tiles
 from xprospect.grid.base import Gridder, SearchGroup, anisotropy_matrix
 
 __all__ = ["IDW", "anisotropy_matrix", "grid_idw"]
-
-# Query tiles sharing one candidate list, per (z, y, x).
-_TILE_2D = (1, 16, 16)
-_TILE_3D = (4, 4, 8)
-
 
 def _validate_params(k, power, radius, min_points) -> tuple[int, float, float, int]:
     if k is None:
@@ -104,15 +100,15 @@ class IDW(Gridder):
                      qshape: tuple[int, int, int], *, ndim: int, dtype: np.dtype,
                      parallel: bool) -> np.ndarray:
         k, power, radius, min_points = self.params_
-        tile = _TILE_3D if ndim == 3 else _TILE_2D
         # filled in one sequential pass: cheaper than the page faults the kernel's threads
         # would otherwise take on first touch, and NaN wherever nothing is written
         out = np.full((len(self.elements_), *qshape), np.nan, dtype=dtype)
         kernel = _kernels.idw_grid_parallel if parallel else _kernels.idw_grid_serial
         for g in groups:
+            tile, nseg = plan_tiles(g.points, k, axes, qshape, ndim, parallel)
             kernel(g.points, g.values, g.start, g.blo, g.bsize, g.bshape, origin, axes,
-                   np.asarray(qshape, dtype=np.int64), np.asarray(tile, dtype=np.int64),
-                   k, power, radius, min_points, g.slots, out)
+                   np.asarray(qshape, dtype=np.int64), tile, nseg, k, power, radius, min_points,
+                   g.slots, out)
         return out
 
     def _run_points(self, groups: list[SearchGroup], queries: np.ndarray, parallel: bool

@@ -11,6 +11,7 @@ import xarray as xr
 
 from xprospect.exceptions import DataError, GridError
 from xprospect.grid import _kriging_kernels
+from xprospect.grid._neighbours import plan_tiles
 from xprospect.grid.base import Gridder, SampleGroup, SearchGroup, anisotropy_matrix
 from xprospect.grid.variogram import MODELS, check_model, experimental_variogram, fit_variogram
 
@@ -18,8 +19,6 @@ __all__ = ["COLOCATED_POLICY", "OrdinaryKriging", "grid_kriging"]
 
 #: What happens to samples at the same location: their values are averaged into one.
 COLOCATED_POLICY = "mean"
-_TILE_2D = (1, 16, 16)
-_TILE_3D = (4, 4, 8)
 _PARAM_KEYS = {"psill", "range", "nugget"}
 
 
@@ -227,13 +226,13 @@ class OrdinaryKriging(Gridder):
                      qshape: tuple[int, int, int], *, ndim: int, dtype: np.dtype,
                      parallel: bool) -> np.ndarray:
         k, radius, min_points = self.params_
-        tile = _TILE_3D if ndim == 3 else _TILE_2D
         out = np.full((2 * len(self.elements_), *qshape), np.nan, dtype=dtype)
         kernel = _kriging_kernels.ok_grid_parallel if parallel else _kriging_kernels.ok_grid_serial
         for g in groups:
+            tile, nseg = plan_tiles(g.points, k, axes, qshape, ndim, parallel)
             kernel(g.points, g.values, g.start, g.blo, g.bsize, g.bshape, origin, axes,
-                   np.asarray(qshape, dtype=np.int64), np.asarray(tile, dtype=np.int64),
-                   k, radius, min_points, g.extra["vmodel"], g.extra["vpar"], g.slots, out)
+                   np.asarray(qshape, dtype=np.int64), tile, nseg, k, radius, min_points,
+                   g.extra["vmodel"], g.extra["vpar"], g.slots, out)
         return out
 
     def _run_points(self, groups: list[SearchGroup], queries: np.ndarray, parallel: bool

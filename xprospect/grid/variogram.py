@@ -83,7 +83,7 @@ def variogram(model: str, h: Any, *, psill: float, range: float, nugget: float) 
 
 def experimental_variogram(points: np.ndarray, values: np.ndarray, *, n_lags: int = 12,
                            max_lag: float | None = None, max_samples: int = 2000,
-                           seed: int = 0) -> dict[str, np.ndarray]:
+                           seed: int = 0) -> dict[str, Any]:
     """Binned semivariance ``mean((v_i - v_j)**2 / 2)`` over sample pairs by distance.
 
     Parameters
