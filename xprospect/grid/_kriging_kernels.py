@@ -38,7 +38,11 @@ __all__ = ["ok_grid_parallel", "ok_grid_serial", "ok_points_parallel", "ok_point
 # nogil: dask threads run chunks side by side; cache: compile once per environment
 _jit = nb.njit(nogil=True, cache=True, error_model="numpy")
 _jit_parallel = nb.njit(nogil=True, cache=True, error_model="numpy", parallel=True)
+# the small dense solves may reassociate and fuse (no change to NaN or inf handling)
+_FAST = {"reassoc", "contract", "arcp"}
+_jit_fast = nb.njit(nogil=True, cache=True, error_model="numpy", fastmath=_FAST)
 _PIVOT_TOL = 1e-12
+_HASH_MUL = 2654435761
 _RIDGE = 1e-10
 
 
@@ -57,7 +61,7 @@ def _gamma(model, psill, rng, nugget, h):
     return psill * (1.0 - math.exp(-s * s)) + nugget
 
 
-@_jit
+@_jit_fast
 def _cholesky(c, n, tol):
     """Factor ``c[:n, :n] = L L'`` in place (lower triangle); False when not definite."""
     for j in range(n):
@@ -77,7 +81,7 @@ def _cholesky(c, n, tol):
     return True
 
 
-@_jit
+@_jit_fast
 def _chol_solve(c, n, b):
     """Solve ``L L' x = b`` with the factor of :func:`_cholesky`; ``b[:n]`` becomes ``x``."""
     for i in range(n):
@@ -92,7 +96,7 @@ def _chol_solve(c, n, b):
         b[i] = v / c[i, i]
 
 
-@_jit
+@_jit_fast
 def _factor(e, n, dmat, vmodel, vpar, chol, u):
     """Build and factor element ``e``'s covariance matrix; ``u[e] = C^-1 1``."""
     model, psill, rng, nugget = vmodel[e], vpar[e, 0], vpar[e, 1], vpar[e, 2]
@@ -124,10 +128,11 @@ def _krige_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, k, r
     """Ordinary kriging of the cells of one tile into ``tb`` (values, then variances).
 
     ``cache`` carries the neighbour set and its factorisations from cell to cell:
-    ``(sidx, dist, dmat, chol, u, okf, prev)`` (see :func:`_new_cache`).
+    see :func:`_new_cache`.
     """
     ne = vals.shape[1]
-    sidx, dist, dmat, chol, u, okf, prev = cache
+    sidx, dist, dmat, chol, u, okf, sets, hashes, nxt = cache
+    nslots = hashes.shape[0]
     knn_tile(pts, start, blo, bsize, bshape, origin, axes, lo, hi, k, radius, state,
              nbr_i, nbr_d2, nbr_n)
     ncells = (hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2])
@@ -147,9 +152,10 @@ def _krige_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, k, r
                 tb[ne + e, c] = 0.0
             continue
         # neighbours in sample order: the same set gives the same system
-        same = n == prev[0]
+        h = n
         for j in range(n):
             i = nbr_i[c, j]
+            h += (i + 1) * _HASH_MUL
             d = math.sqrt(nbr_d2[c, j])
             pos = j
             while pos > 0 and sidx[pos - 1] > i:
@@ -158,12 +164,21 @@ def _krige_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, k, r
                 pos -= 1
             sidx[pos] = i
             dist[pos] = d
-        if same:
+        slot = -1
+        for sl in range(nslots):
+            if hashes[sl] != h or sets[sl, 0] != n:
+                continue
+            hit = True
             for j in range(n):
-                if sidx[j] != prev[1 + j]:
-                    same = False
+                if sets[sl, 1 + j] != sidx[j]:
+                    hit = False
                     break
-        if not same:
+            if hit:
+                slot = sl
+                break
+        if slot < 0:
+            slot = nxt[0]
+            nxt[0] = (slot + 1) % nslots
             for i in range(n):
                 dmat[i, i] = 0.0
                 pi = sidx[i]
@@ -176,13 +191,16 @@ def _krige_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, k, r
                     dmat[i, j] = d
                     dmat[j, i] = d
             for e in range(ne):
-                okf[e] = _factor(e, n, dmat, vmodel, vpar, chol, u)
-            prev[0] = n
+                okf[slot, e] = _factor(e, n, dmat, vmodel, vpar, chol[slot], u[slot])
+            hashes[slot] = h
+            sets[slot, 0] = n
             for j in range(n):
-                prev[1 + j] = sidx[j]
+                sets[slot, 1 + j] = sidx[j]
+        chol_s = chol[slot]
+        u_s = u[slot]
         for e in range(ne):
             model, psill, rng, nugget = vmodel[e], vpar[e, 0], vpar[e, 1], vpar[e, 2]
-            if not okf[e]:
+            if not okf[slot, e]:
                 g0 = _gamma(model, psill, rng, nugget, math.sqrt(nbr_d2[c, 0]))
                 tb[e, c] = vals[nbr_i[c, 0], e]
                 tb[ne + e, c] = g0
@@ -192,15 +210,15 @@ def _krige_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, k, r
                 cj = sill - _gamma(model, psill, rng, nugget, dist[j])
                 cvec[j] = cj
                 b[j] = cj
-            _chol_solve(chol[e], n, b)
+            _chol_solve(chol_s[e], n, b)
             asum = 0.0
             for j in range(n):
                 asum += b[j]
-            kappa = (1.0 - asum) / u[e, n]
+            kappa = (1.0 - asum) / u_s[e, n]
             est = 0.0
             wc = 0.0
             for j in range(n):
-                w = b[j] + kappa * u[e, j]
+                w = b[j] + kappa * u_s[e, j]
                 est += w * vals[sidx[j], e]
                 wc += w * cvec[j]
             var = sill - wc + kappa
@@ -209,16 +227,20 @@ def _krige_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, k, r
 
 
 @_jit
-def _new_cache(k, ne):
+def _new_cache(k, ne, nslots):
     """Scratch for :func:`_krige_tile`, one per task.
 
-    The sorted neighbour rows and their distances to the cell, their distance matrix,
-    per element the Cholesky factor and ``u = C^-1 1`` (its sum in slot ``k``), whether
-    each factorisation succeeded, and the neighbour set they belong to (count first).
+    The sorted neighbour rows of a cell and their distances to it, their distance
+    matrix, then ``nslots`` recently used neighbour sets, each with per element the
+    Cholesky factor, ``u = C^-1 1`` (its sum in slot ``k``) and whether the
+    factorisation succeeded; the sets (count first), a hash of each, and the next slot
+    to replace. Cells of the next row of a tile often share the set of a cell above, so
+    a few tile widths of slots avoid most refactorisations.
     """
-    prev = np.full(k + 1, -1, dtype=np.int64)
     return (np.empty(k, dtype=np.int64), np.empty(k), np.empty((k, k)),
-            np.empty((ne, k, k)), np.empty((ne, k + 1)), np.zeros(ne, dtype=np.bool_), prev)
+            np.empty((nslots, ne, k, k)), np.empty((nslots, ne, k + 1)),
+            np.zeros((nslots, ne), dtype=np.bool_), np.full((nslots, k + 1), -1, dtype=np.int64),
+            np.full(nslots, -1, dtype=np.int64), np.zeros(1, dtype=np.int64))
 
 
 def _ok_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile, nseg, k,
@@ -255,7 +277,7 @@ def _ok_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile, n
         nbr_d2 = np.empty((ntile_cells, k))
         nbr_n = np.empty(ntile_cells, dtype=np.int64)
         state = new_state(bsize)
-        cache = _new_cache(k, ne)
+        cache = _new_cache(k, ne, min(2 * tx + 2, 64))
         for tcol in range(seg * ntx // nseg, (seg + 1) * ntx // nseg):
             lo[2] = tcol * tx
             hi[2] = min(lo[2] + tx, nx)
@@ -288,7 +310,7 @@ def _ok_points(pts, vals, start, blo, bsize, bshape, queries, k, radius, min_poi
         origin = queries[q].copy()
         _krige_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, k, radius,
                     min_points, vmodel, vpar, new_state(bsize), nbr_i, nbr_d2, nbr_n,
-                    _new_cache(k, ne), tb)
+                    _new_cache(k, ne, 1), tb)
         for e in range(ne):
             out[eidx[e], q] = tb[e, 0]
             out[eidx[e] + half, q] = tb[ne + e, 0]
