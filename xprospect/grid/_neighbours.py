@@ -30,12 +30,13 @@ import numba as nb
 import numpy as np
 
 __all__ = [
+    "bounds",
     "bucket_points",
     "gather",
     "knn_tile",
     "new_state",
     "plan_tiles",
-    "split_tile",
+    "search_points",
     "tile_box",
 ]
 
@@ -44,22 +45,89 @@ _INF = np.inf
 _jit = nb.njit(nogil=True, cache=True, error_model="numpy")
 
 
-def bucket_points(points: np.ndarray, per_bucket: float = 2.0):
-    """Sort points into a uniform bucket grid (compressed-row layout).
+@_jit
+def search_points(xyz, ref, amat, plan):
+    """Map world (x, y, z) rows into search space, as (z, y, x) columns.
+
+    ``(xyz - ref) @ amat.T`` with the columns reversed; ``plan`` drops z first (a 2-D
+    grid measures plan distances). Translating to a nearby ``ref`` first keeps the maths
+    well conditioned.
+    """
+    n = xyz.shape[0]
+    out = np.empty((n, 3))
+    for i in range(n):
+        dx = xyz[i, 0] - ref[0]
+        dy = xyz[i, 1] - ref[1]
+        dz = 0.0 if plan else xyz[i, 2] - ref[2]
+        for a in range(3):
+            out[i, 2 - a] = amat[a, 0] * dx + amat[a, 1] * dy + amat[a, 2] * dz
+    return out
+
+
+@_jit
+def bounds(points):
+    """Per-column minimum and maximum of an (n, 3) array in one pass (n >= 1)."""
+    lo = points[0].copy()
+    hi = points[0].copy()
+    for i in range(1, points.shape[0]):
+        for a in range(3):
+            v = points[i, a]
+            if v < lo[a]:
+                lo[a] = v
+            elif v > hi[a]:
+                hi[a] = v
+    return lo, hi
+
+
+@_jit
+def _counting_sort(points, values, lo, size, shape):
+    """Stable sort of points (and their values) by bucket, in O(n)."""
+    n = points.shape[0]
+    nbk = shape[0] * shape[1] * shape[2]
+    lin = np.empty(n, dtype=np.int64)
+    start = np.zeros(nbk + 1, dtype=np.int64)
+    for i in range(n):
+        b = 0
+        for a in range(3):
+            ia = int((points[i, a] - lo[a]) / size)
+            if ia > shape[a] - 1:
+                ia = shape[a] - 1
+            b = b * shape[a] + ia
+        lin[i] = b
+        start[b + 1] += 1
+    for b in range(nbk):
+        start[b + 1] += start[b]
+    fill = start[:-1].copy()
+    ps = np.empty_like(points)
+    vs = np.empty_like(values)
+    for i in range(n):
+        j = fill[lin[i]]
+        fill[lin[i]] += 1
+        for a in range(3):
+            ps[j, a] = points[i, a]
+        for e in range(values.shape[1]):
+            vs[j, e] = values[i, e]
+    return ps, vs, start
+
+
+def bucket_points(points: np.ndarray, values: np.ndarray, per_bucket: float = 2.0):
+    """Sort points and their values into a uniform bucket grid (compressed-row layout).
 
     Parameters
     ----------
     points : (n, 3) float64
         Point coordinates (a 2-D problem has a constant column).
+    values : (n, ne) float64
+        Values carried along.
     per_bucket : float
         Target mean number of points per bucket over the points' bounding box.
 
     Returns
     -------
-    order : (n,) int64
-        Permutation that sorts points by bucket.
+    points, values : arrays
+        Sorted by bucket (stable).
     start : (nbuckets + 1,) int64
-        ``order[start[b]:start[b + 1]]`` are the points in bucket ``b``.
+        ``points[start[b]:start[b + 1]]`` are the points in bucket ``b``.
     lo : (3,) float64
         Lower corner of bucket (0, 0, 0).
     size : float
@@ -68,8 +136,7 @@ def bucket_points(points: np.ndarray, per_bucket: float = 2.0):
         Number of buckets along each axis.
     """
     n = points.shape[0]
-    lo = points.min(axis=0)
-    hi = points.max(axis=0)
+    lo, hi = bounds(points)
     ext = hi - lo
     active = ext > 0
     nact = int(active.sum())
@@ -82,13 +149,8 @@ def bucket_points(points: np.ndarray, per_bucket: float = 2.0):
         # a very flat point cloud must not get absurd bucket counts along its long axes
         size = max(size, float(ext[active].max()) / 4096.0)
     shape = np.where(active, np.floor(ext / size).astype(np.int64) + 1, 1).astype(np.int64)
-    idx = np.minimum(((points - lo) / size).astype(np.int64), shape - 1)
-    lin = (idx[:, 0] * shape[1] + idx[:, 1]) * shape[2] + idx[:, 2]
-    order = np.argsort(lin, kind="stable").astype(np.int64)
-    counts = np.bincount(lin, minlength=int(np.prod(shape)))
-    start = np.zeros(counts.size + 1, dtype=np.int64)
-    np.cumsum(counts, out=start[1:])
-    return order, start, lo.astype(np.float64), float(size), shape
+    ps, vs, start = _counting_sort(points, values, lo, float(size), shape)
+    return ps, vs, start, lo.astype(np.float64), float(size), shape
 
 
 def plan_tiles(points: np.ndarray, k: int, axes: np.ndarray, qshape: Sequence[int], ndim: int,
@@ -99,11 +161,12 @@ def plan_tiles(points: np.ndarray, k: int, axes: np.ndarray, qshape: Sequence[in
     wider, and each cell scans candidates that cannot be its neighbours; much narrower,
     and the gathering and sorting of candidates is repeated for cells that share them.
     That distance is estimated from the mean sample density over the samples' bounding
-    box (``d_k = (k / (density * unit ball))^(1 / d)``); a tile is about ``d_k / 4``
-    across in 2-D (1 to 16 cells) and ``0.4 d_k`` in 3-D (1 to 8 voxels, x twice as long,
-    along memory). These reproduce the fixed tiles measured best on the benchmark cases
-    (16 x 16 cells at 3072^2, 4 x 4 x 8 voxels at 128^3) and shrink them where cells are
-    coarse against the sample spacing.
+    box (``d_k = (k / (density * unit ball))^(1 / d)``); a tile is about ``0.7 d_k``
+    across in 2-D (4 to 16 cells: below 4 the per-tile overhead dominates) and
+    ``0.4 d_k`` in 3-D (1 to 8 voxels, x twice as long, along memory). This keeps the
+    tiles measured best on the benchmark cases (16 x 16 cells at 1024^2 and 3072^2,
+    4 x 4 x 8 voxels at 128^3) and shrinks them where cells are coarse against the
+    sample spacing (1e6 samples onto 512^2 and coarser).
     Threads take segments of tile rows, so a grid with few rows still keeps every
     thread busy (about four tasks per thread).
 
@@ -129,7 +192,11 @@ def plan_tiles(points: np.ndarray, k: int, axes: np.ndarray, qshape: Sequence[in
     nseg : int
         Segments per row of tiles.
     """
-    ext = points.max(axis=0) - points.min(axis=0) if points.shape[0] else np.zeros(3)
+    if points.shape[0]:
+        plo, phi = bounds(points)
+        ext = phi - plo
+    else:
+        ext = np.zeros(3)
     active = ext[ext > 0]
     d = active.size
     kk = 12 if k <= 0 else k
@@ -143,7 +210,7 @@ def plan_tiles(points: np.ndarray, k: int, axes: np.ndarray, qshape: Sequence[in
         dk = (kk / (density * unit)) ** (1.0 / d)
         edge = dk / step
     if ndim == 2:
-        e = int(min(max(round(0.25 * edge), 1), 16))
+        e = int(min(max(round(0.7 * edge), 4), 16))
         tile = np.array([1, e, e], dtype=np.int64)
     else:
         e = int(min(max(round(0.4 * edge), 1), 8))
@@ -182,103 +249,6 @@ def tile_box(origin, axes, lo, hi, qlo, qhi):
             hi_a += max(s0, s1)
         qlo[a] = lo_a
         qhi[a] = hi_a
-
-
-@_jit
-def count_in_box(start, blo, bsize, bshape, qlo, qhi):
-    """Count the samples in the buckets that meet the box ``[qlo, qhi]``."""
-    b0 = np.empty(3, dtype=np.int64)
-    b1 = np.empty(3, dtype=np.int64)
-    for a in range(3):
-        top = float(bshape[a] - 1)
-        b0[a] = int(min(max(math.floor((qlo[a] - blo[a]) / bsize), 0.0), top))
-        b1[a] = int(min(max(math.floor((qhi[a] - blo[a]) / bsize), 0.0), top))
-    n = 0
-    for bz in range(b0[0], b1[0] + 1):
-        for by in range(b0[1], b1[1] + 1):
-            base = (bz * bshape[1] + by) * bshape[2]
-            n += start[base + b1[2] + 1] - start[base + b0[2]]
-    return n
-
-
-@_jit
-def split_tile(start, blo, bsize, bshape, origin, axes, lo, hi, max_samples, boxes):
-    """Cut a tile where samples are dense, so each part holds about ``max_samples`` or less.
-
-    A tile is halved along each axis (depth first, parts in C order so that neighbouring
-    cells stay neighbours in processing order) while the buckets it meets hold more than
-    ``max_samples`` samples and it has more than one cell: a dense cluster gets small
-    tiles whose cells scan short candidate lists, sparse ground keeps large ones that
-    share one gathering.
-
-    Parameters
-    ----------
-    start, blo, bsize, bshape
-        The bucket grid (see :func:`bucket_points`).
-    origin, axes
-        The lattice (see :func:`knn_tile`).
-    lo, hi : (3,) int64
-        The tile.
-    max_samples : int
-        Split above this many samples in the tile's buckets.
-    boxes : (m, 2, 3) int64
-        Written: the parts' ``lo`` and ``hi``; ``m`` at least the tile's cell count.
-
-    Returns
-    -------
-    int
-        Number of parts.
-    """
-    qlo = np.empty(3)
-    qhi = np.empty(3)
-    stack = np.empty((boxes.shape[0] + 64, 2, 3), dtype=np.int64)
-    stack[0, 0] = lo
-    stack[0, 1] = hi
-    ns = 1
-    nout = 0
-    while ns > 0:
-        ns -= 1
-        blo_ = stack[ns, 0].copy()
-        bhi_ = stack[ns, 1].copy()
-        ext0 = bhi_[0] - blo_[0]
-        ext1 = bhi_[1] - blo_[1]
-        ext2 = bhi_[2] - blo_[2]
-        split = ext0 * ext1 * ext2 > 1
-        if split:
-            tile_box(origin, axes, blo_, bhi_, qlo, qhi)
-            split = count_in_box(start, blo, bsize, bshape, qlo, qhi) > max_samples
-        if not split:
-            boxes[nout, 0] = blo_
-            boxes[nout, 1] = bhi_
-            nout += 1
-            continue
-        m0 = blo_[0] + ext0 // 2 if ext0 > 1 else bhi_[0]
-        m1 = blo_[1] + ext1 // 2 if ext1 > 1 else bhi_[1]
-        m2 = blo_[2] + ext2 // 2 if ext2 > 1 else bhi_[2]
-        # children pushed in reverse C order: popped in C order
-        for cz in range(1, -1, -1):
-            z0 = blo_[0] if cz == 0 else m0
-            z1 = m0 if cz == 0 else bhi_[0]
-            if z1 <= z0:
-                continue
-            for cy in range(1, -1, -1):
-                y0 = blo_[1] if cy == 0 else m1
-                y1 = m1 if cy == 0 else bhi_[1]
-                if y1 <= y0:
-                    continue
-                for cx in range(1, -1, -1):
-                    x0 = blo_[2] if cx == 0 else m2
-                    x1 = m2 if cx == 0 else bhi_[2]
-                    if x1 <= x0:
-                        continue
-                    stack[ns, 0, 0] = z0
-                    stack[ns, 0, 1] = y0
-                    stack[ns, 0, 2] = x0
-                    stack[ns, 1, 0] = z1
-                    stack[ns, 1, 1] = y1
-                    stack[ns, 1, 2] = x1
-                    ns += 1
-    return nout
 
 
 @_jit

@@ -287,16 +287,10 @@ class Gridder(ABC):
     def _search_groups(self, ref: np.ndarray, amat: np.ndarray, ndim: int) -> list[SearchGroup]:
         out = []
         for g in self.groups_:
-            xyz = g.xyz
-            if ndim == 2 and self.has_z_:
-                xyz = xyz.copy()
-                xyz[:, 2] = 0.0  # a 2-D grid measures plan distances
-            # translated to a nearby reference first: the maths stays well conditioned
-            p = np.ascontiguousarray(((xyz - ref) @ amat.T)[:, [2, 1, 0]])
-            order, start, blo, bsize, bshape = _neighbours.bucket_points(p)
-            out.append(SearchGroup(np.ascontiguousarray(p[order]),
-                                   np.ascontiguousarray(g.values[order]),
-                                   start, blo, bsize, bshape, g.slots, g.extra))
+            p = _neighbours.search_points(g.xyz, np.asarray(ref, dtype="float64"), amat,
+                                          ndim == 2)
+            ps, vs, start, blo, bsize, bshape = _neighbours.bucket_points(p, g.values)
+            out.append(SearchGroup(ps, vs, start, blo, bsize, bshape, g.slots, g.extra))
         return out
 
     def _check_overlap(self, bounds: Mapping[str, tuple[float, float]], amat: np.ndarray
@@ -304,11 +298,13 @@ class Gridder(ABC):
         reach = self._reach()
         # a reach along the major axis is at most reach * max stretch in world units
         world = 0.0 if not np.isfinite(reach) else reach / float(np.linalg.svd(amat)[1].min())
-        allxyz = np.vstack([g.xyz for g in self.groups_])
+        ends = [_neighbours.bounds(g.xyz) for g in self.groups_]
+        smin = np.min([e[0] for e in ends], axis=0)
+        smax = np.max([e[1] for e in ends], axis=0)
         for a, d in enumerate(("x", "y", "z")):
             if d not in bounds:
                 continue
-            lo, hi = float(allxyz[:, a].min()), float(allxyz[:, a].max())
+            lo, hi = float(smin[a]), float(smax[a])
             if hi + world < bounds[d][0] or lo - world > bounds[d][1]:
                 msg = (f"the template does not overlap the samples: along {d} the grid spans "
                        f"[{bounds[d][0]:.6g}, {bounds[d][1]:.6g}] but the samples span "
@@ -404,7 +400,7 @@ class Gridder(ABC):
         if ndim == 2:
             ref[2] = 0.0
         groups = self._search_groups(ref, amat, ndim)
-        queries = np.ascontiguousarray(((xyz - ref) @ amat.T)[:, [2, 1, 0]])
+        queries = _neighbours.search_points(xyz, ref, amat, ndim == 2)
         data = self._run_points(groups, queries, is_main_thread())
         out = xr.Dataset(coords={c: points[c] for c in points.coords if points[c].dims == (dim,)})
         for i, (n, attrs) in enumerate(self._outputs()):
