@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from reference import idw_brute_force
 
 import xprospect as xp
+from xprospect._dask import map_cells
 from xprospect.grid.idw import anisotropy_matrix
 from xprospect.testing import assert_georef_equal
 
@@ -432,3 +433,47 @@ def test_eager_gridding_from_worker_threads():
         results = list(pool.map(lambda _: xp.grid_idw(s, like=_template(2), k=6), range(8)))
     for r in results:
         xr.testing.assert_equal(r, expected)
+
+
+# ---- the cell runner (xprospect._dask.map_cells) ------------------------------------------------
+
+
+def _grid_dims(ndim):
+    return ("y", "x") if ndim == 2 else ("z", "y", "x")
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("the graph was computed")
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_map_cells_numpy_equals_dask_with_mask_and_skips_empty_chunks(ndim):
+    calls = []
+
+    def centres(block, scale):
+        calls.append(block.parallel)
+        c = block.centres().sum(axis=1).reshape(block.shape) * scale
+        return np.stack([c, -c])
+
+    grid = _template(ndim)
+    shape = tuple(grid.sizes[d] for d in _grid_dims(ndim))
+    eager, dims = map_cells(grid, centres, dtype="float64", nout=2, scale=2.0)
+    assert dims == _grid_dims(ndim) and eager.shape == (2, *shape)
+    assert calls == [True]  # one call on the whole grid, on the main thread
+    chunks = (5, 7) if ndim == 2 else (3, 4, 5)
+    calls.clear()
+    with dask.config.set(scheduler=_refuse):
+        data, _ = map_cells(_template(ndim, chunks=chunks), centres, dtype="float64", nout=2,
+                            scale=2.0)
+    np.testing.assert_array_equal(data.compute(), eager)
+    assert calls and not any(calls)  # dask chunks never use numba's parallel kernels
+    mask = np.zeros(shape, dtype=bool)
+    mask[(0,) * ndim] = True
+    calls.clear()
+    data, _ = map_cells(_template(ndim, chunks=chunks), centres, dtype="float64", nout=2,
+                        mask=mask, scale=2.0)
+    out = data.compute()
+    assert len(calls) == 1  # only the chunk holding the one True cell ran
+    assert np.isnan(out).sum() == out.size - 2
+    first = (slice(None), *((0,) * ndim))
+    np.testing.assert_array_equal(out[first], eager[first])

@@ -15,7 +15,7 @@ from xprospect.exceptions import (
     XProspectError,
     XProspectWarning,
 )
-from xprospect.grid import grid_idw, make_grid, make_voxels, stack_elements
+from xprospect.grid import grid_idw, grid_kriging, make_grid, make_voxels, stack_elements
 from xprospect.io import (
     Drillholes,
     composite,
@@ -68,6 +68,7 @@ __all__ = [
     "composite",
     "desurvey",
     "grid_idw",
+    "grid_kriging",
     "ingest_report",
     "make_grid",
     "make_voxels",

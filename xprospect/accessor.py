@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 import xarray as xr
 
-from xprospect.grid import grid_idw, stack_elements
+from xprospect.grid import grid_idw, grid_kriging, stack_elements
 from xprospect.io.blockmodel import (
     plot_section,
     plot_slices,
@@ -123,6 +123,14 @@ class ProspectDatasetAccessor(ProspectAccessor[xr.Dataset]):
         return grid_idw(self._obj, like=like, k=k, power=power, radius=radius,
                         min_points=min_points, anisotropy=anisotropy, elements=elements,
                         dtype=dtype, chunks=chunks)
+
+    def krige(self, *, like: xr.Dataset | xr.DataArray, variogram_model: str = "spherical",
+              variogram_parameters: Mapping[str, Any] | None = None, k: int = 16,
+              radius: float | None = None, **kwargs: Any) -> xr.Dataset:
+        """Grid these samples by ordinary kriging; see :func:`xprospect.grid_kriging`."""
+        return grid_kriging(self._obj, like=like, variogram_model=variogram_model,
+                            variogram_parameters=variogram_parameters, k=k, radius=radius,
+                            **kwargs)
 
     def stack(self, elements: Sequence[str] | None = None) -> xr.DataArray:
         """Stack element maps into (element, y, x); see :func:`xprospect.stack_elements`."""

@@ -272,6 +272,67 @@ class IDW3DPeers:
         idw_pykdtree(self.pts, self.vals, self.coords)
 
 
+# ---- many samples ------------------------------------------------------------------------------
+
+
+N_MANY = 1_000_000
+MANY_EXTENT = 60_000.0
+MANY_ORIGIN = (500_000.0, 6_200_000.0)
+
+
+def many_samples(n_samples: int = N_MANY, n_elements: int = 4, seed: int = 0) -> xr.Dataset:
+    """``n_samples`` uniform samples over a 60 km square with lognormal values."""
+    rng = np.random.default_rng(seed)
+    pts = rng.uniform(0, MANY_EXTENT, (n_samples, 2)) + np.asarray(MANY_ORIGIN)
+    data = {f"E{e:02d}": ("sample", rng.lognormal(size=n_samples)) for e in range(n_elements)}
+    coords = {"x": ("sample", pts[:, 0]), "y": ("sample", pts[:, 1])}
+    return xr.Dataset(data, coords=coords).rio.write_crs(CRS)
+
+
+def many_grid(size: int) -> xr.Dataset:
+    """A ``size`` x ``size`` template over the 60 km square (coarse to fine)."""
+    x0, y0 = MANY_ORIGIN
+    return xp.make_grid((x0, y0, x0 + MANY_EXTENT, y0 + MANY_EXTENT),
+                        resolution=MANY_EXTENT / size, crs=CRS)
+
+
+class IDWManySamples:
+    """1,000,000 samples x 4 elements onto coarse to fine grids (tiles sized from density)."""
+
+    params: ClassVar[list[int]] = [8, 64, 512, 2048]
+    param_names: ClassVar[list[str]] = ["size"]
+    n_samples = N_MANY
+    number = 1
+    repeat = (1, 3, 60.0)
+    timeout = 600
+
+    def setup(self, size):
+        warm_jit()
+        self.samples = many_samples(self.n_samples)
+        self.like = many_grid(size)
+
+    def time_grid_idw(self, size):
+        idw_xprospect(self.samples, self.like)
+
+
+class IDWManySamplesPeers:
+    """pykdtree on the same cases (the peer that leads on coarse grids)."""
+
+    params: ClassVar[list[int]] = [8, 64, 512, 2048]
+    param_names: ClassVar[list[str]] = ["size"]
+    n_samples = N_MANY
+    number = 1
+    repeat = (1, 3, 60.0)
+    timeout = 600
+
+    def setup(self, size):
+        self.pts, self.vals, self.coords, _ = peer_inputs(many_samples(self.n_samples),
+                                                          many_grid(size))
+
+    def time_pykdtree(self, size):
+        idw_pykdtree(self.pts, self.vals, self.coords)
+
+
 # ---- out of core -------------------------------------------------------------------------------
 
 
