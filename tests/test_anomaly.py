@@ -16,11 +16,11 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 import xprospect as xp  # noqa: E402
 from xprospect.evaluate.splits import block_split  # noqa: E402
 from xprospect.evidence.background import normal_mask  # noqa: E402
-from xprospect.points import as_points, distance_to_points  # noqa: E402
 from xprospect.exceptions import DataError, ModelCardError  # noqa: E402
 from xprospect.models import STOAD, VAE, ConvAutoencoder, STOADStudent  # noqa: E402
 from xprospect.models.base import ProspectModel  # noqa: E402
 from xprospect.models.registry import from_config  # noqa: E402
+from xprospect.points import as_points, distance_to_points  # noqa: E402
 from xprospect.score import points_score_map, score_samples  # noqa: E402
 from xprospect.testing import assert_georef_equal  # noqa: E402
 from xprospect.train.anomaly import fit_anomaly, fit_stoad  # noqa: E402

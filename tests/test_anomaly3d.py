@@ -22,10 +22,10 @@ pytest.importorskip("trimesh")
 import xprospect as xp  # noqa: E402
 from xprospect.evaluate import roc_auc  # noqa: E402
 from xprospect.evidence.background import normal_mask  # noqa: E402
-from xprospect.points import as_points  # noqa: E402
 from xprospect.evidence.mesh import inside_mesh, read_mesh  # noqa: E402
 from xprospect.io.drillholes import desurvey, read_drillholes  # noqa: E402
 from xprospect.models import ConvAutoencoder  # noqa: E402
+from xprospect.points import as_points  # noqa: E402
 from xprospect.synthetic import orebody as orebody_world  # noqa: E402
 from xprospect.testing import assert_georef_equal  # noqa: E402
 from xprospect.train.anomaly import fit_anomaly, fit_stoad  # noqa: E402
