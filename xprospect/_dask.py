@@ -163,7 +163,10 @@ def grid_chunks(
             continue
         if ELEMENT_DIM in ref.dims and ELEMENT_DIM not in dims:
             ref = ref.isel({ELEMENT_DIM: 0}, drop=True)
-        ch = dict(zip(ref.dims, ref.chunks, strict=True))
+        chunked = ref.chunks
+        if chunked is None:  # re-checked after isel, for the type checker
+            continue
+        ch = dict(zip(ref.dims, chunked, strict=True))
         return tuple(tuple(ch[d]) for d in dims)
     return None
 

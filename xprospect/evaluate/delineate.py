@@ -183,9 +183,11 @@ def _resolve_levels(score: np.ndarray, levels: Any, quantiles: Any, thresholds: 
         if isinstance(v, Mapping):
             out = {str(k): float(x) for k, x in v.items()}
         elif np.isscalar(v):
-            out = {f"{prefix}{float(v):g}": float(v)}
+            one = float(np.float64(v))
+            out = {f"{prefix}{one:g}": one}
         else:
-            out = {f"{prefix}{float(x):g}": float(x) for x in v}
+            out = {f"{prefix}{float(x):g}": float(x)
+                   for x in np.atleast_1d(np.asarray(v, dtype="float64"))}
         if not out:
             raise DataError(f"{what} is empty")
         bad = {k: x for k, x in out.items() if not np.isfinite(x)}

@@ -127,7 +127,7 @@ class ConvEncoder(ProspectModel):
         super().__init__()
         widths = [int(w) for w in (widths or default_widths(in_channels))]
         _check(in_channels, ndim, widths, kernel_size)
-        self.ndim = int(ndim)
+        self.ndim: int = int(ndim)
         self.in_channels = int(in_channels)
         self.widths = widths
         self.kernel_size = int(kernel_size)
@@ -218,7 +218,7 @@ class ConvAutoencoder(ProspectModel):
         super().__init__()
         widths = [int(w) for w in (widths or default_widths(in_channels))]
         _check(in_channels, ndim, widths, kernel_size)
-        self.ndim = int(ndim)
+        self.ndim: int = int(ndim)
         self.in_channels = int(in_channels)
         self.window = None
         self.widths = widths

@@ -155,10 +155,10 @@ class SmallCNN(ProspectModel):
         if not 0.0 <= dropout < 1.0:
             raise ModelCardError(f"dropout must be in [0, 1); got {dropout!r}")
 
-        self.ndim = ndim
+        self.ndim: int = ndim
         self.in_channels = in_channels
         self.num_classes = num_classes
-        self.window = window
+        self.window: int = window
         self.context = window_context(window)
         self.widths = tuple(widths)
         self.pool = window - 2 * len(widths)

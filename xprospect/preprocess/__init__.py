@@ -106,8 +106,8 @@ def transform(ds: xr.Dataset | xr.DataArray, method: str, **kwargs: Any
     >>> xp.preprocess.transform(w.samples, "clr")["Au"].attrs["units"]
     'clr'
     """
-    func = TRANSFORMS.get(method) if isinstance(method, str) else None
+    func: Any = TRANSFORMS.get(method) if isinstance(method, str) else None
     if func is None:
         msg = f"unknown transform {method!r}; valid methods: {', '.join(sorted(TRANSFORMS))}"
         raise XProspectError(msg)
-    return func(ds, **kwargs)  # type: ignore[operator]
+    return func(ds, **kwargs)

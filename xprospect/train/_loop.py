@@ -23,6 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from xprospect._torch import as_tensor_list, batch_xy, import_torch, make_loader, normalise_batch
+from xprospect.evaluate.metrics import metric_registry, roc_auc, score_metrics
 from xprospect.exceptions import DataError, XProspectError
 from xprospect.train.recipes import Recipe
 
@@ -40,6 +41,7 @@ __all__ = [
     "normalise_batch",
     "scan_dataset",
     "train_epochs",
+    "validation_metrics",
 ]
 
 def dataset_labels(dataset: Any) -> np.ndarray:
@@ -172,13 +174,29 @@ def scan_dataset(dataset: Any, *, batch_size: int = 64) -> tuple[list[float], li
 
 
 def binary_auc(y: np.ndarray, p: np.ndarray) -> float:
-    """ROC AUC of scores ``p`` for labels ``y``; NaN when only one class is present."""
+    """ROC AUC of scores ``p`` for labels ``y``; NaN when only one class is present.
+
+    The AUC itself is :func:`xprospect.evaluate.metrics.roc_auc`, the package's one
+    implementation.
+    """
     y = np.asarray(y)
     if np.unique(y).size < 2:
         return float("nan")
-    from sklearn.metrics import roc_auc_score  # scikit-learn: heavy, only for this metric
+    return roc_auc(y, p)
 
-    return float(roc_auc_score(y, p))
+
+def validation_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """Every registered metric of validation scores, as ``val_<column>`` history entries.
+
+    The registry (:func:`xprospect.evaluate.metrics.register_metric`) is the one place a
+    metric is declared; ``roc_auc`` gives ``val_auc``. All NaN when one class is present.
+    """
+    registry = metric_registry()
+    y = np.asarray(y)
+    if np.unique(y).size < 2:
+        return {f"val_{m.column}": math.nan for m in registry.values()}
+    values = score_metrics(y.astype(bool), np.asarray(p, dtype="float64"))
+    return {f"val_{registry[n].column}": v for n, v in values.items()}
 
 
 def _numpy(t: Any) -> np.ndarray:

@@ -21,7 +21,7 @@ import pandas as pd
 import xarray as xr
 
 from xprospect._dims import ELEMENT_DIM, grid_geometry
-from xprospect.evaluate.metrics import auc_ci, roc_auc
+from xprospect.evaluate.metrics import auc_ci, metric_registry, roc_auc, score_metrics
 from xprospect.evaluate.splits import spatial_block_folds
 from xprospect.evidence.selection import select_elements
 from xprospect.exceptions import DataError
@@ -66,6 +66,10 @@ class CrossValidation:
         Folds, buffer, window, negatives and seed used.
     maps : list of xarray.DataArray
         Each fold's score map (when ``keep_maps``).
+    metrics : dict
+        Every registered metric (:func:`xprospect.evaluate.register_metric`) of the pooled
+        out-of-fold scores, by table column (``auc`` ...); the folds table carries the same
+        columns per fold.
     """
 
     points: pd.DataFrame
@@ -77,13 +81,15 @@ class CrossValidation:
     capture: dict[str, Any]
     settings: dict[str, Any]
     maps: list[xr.DataArray] = dataclasses.field(default_factory=list)
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Summary as plain JSON-able values (no per-point table)."""
         folds = self.folds.replace({np.nan: None}).to_dict(orient="records")
         return {"auc": self.auc, "auc_ci": list(self.auc_ci),
                 "fold_auc_mean": self.fold_auc_mean, "fold_auc_std": self.fold_auc_std,
-                "capture": self.capture, "folds": folds, "settings": self.settings}
+                "capture": self.capture, "metrics": self.metrics, "folds": folds,
+                "settings": self.settings}
 
     def __repr__(self) -> str:
         return (f"CrossValidation(folds={len(self.folds)}, auc={self.auc:.3f} "
@@ -276,7 +282,8 @@ def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[
         fold_of[te] = f
         captured[te] = s_te >= thr
         y_te = label[te]
-        auc_f = roc_auc(y_te, s_te) if 0 < y_te.sum() < len(y_te) else float("nan")
+        fold_metrics = _fold_metrics(y_te, s_te)
+        auc_f = fold_metrics["auc"]
         best = result.history.loc[result.history["epoch"] == result.best_epoch, "val_auc"]
         rows.append({
             "fold": f, "n_train_deposits": len(tr_pos), "n_train_barren": n_neg_win,
@@ -287,6 +294,7 @@ def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[
             "captured": int(captured[te_pos].sum()),
             "validated": validated, "best_epoch": int(result.best_epoch),
             "val_auc": float(best.iloc[0]) if len(best) else float("nan"),
+            **{c: v for c, v in fold_metrics.items() if c != "auc"},
         })
         log.info("cross_validate fold %d: AUC %.3f on %d deposits / %d barren; %d captured",
                  f, auc_f, len(te_pos), len(te) - len(te_pos), rows[-1]["captured"])
@@ -294,6 +302,7 @@ def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[
             maps.append(smap)
 
     auc = roc_auc(label, score)
+    pooled = _fold_metrics(label, score)
     ci = auc_ci(label, score, level=level)
     lo, hi = ci["lower"], ci["upper"]
     fold_aucs = np.array([r["auc"] for r in rows], dtype="float64")
@@ -312,5 +321,14 @@ def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[
                            auc_ci=(float(lo), float(hi)),
                            fold_auc_mean=float(np.nanmean(fold_aucs)),
                            fold_auc_std=float(np.nanstd(fold_aucs)), capture=capture,
-                           settings=settings, maps=maps)
+                           settings=settings, maps=maps, metrics=pooled)
 
+
+def _fold_metrics(y: np.ndarray, s: np.ndarray) -> dict[str, float]:
+    """Every registered metric by table column; NaN where a fold holds one class."""
+    registry = metric_registry()
+    y = np.asarray(y).astype(bool)
+    if not 0 < y.sum() < len(y):
+        return {m.column: float("nan") for m in registry.values()}
+    values = score_metrics(y, np.asarray(s, dtype="float64"))
+    return {registry[n].column: v for n, v in values.items()}

@@ -23,6 +23,7 @@ import pandas as pd
 
 from xprospect._dims import grid_geometry
 from xprospect._torch import import_torch, resolve_device
+from xprospect.evaluate.metrics import metric_registry
 from xprospect.evaluate.splits import overlapping, spatial_split
 from xprospect.exceptions import DataError, ModelCardError, XProspectError
 from xprospect.models.card import make_card
@@ -523,11 +524,12 @@ def _train(model, train_ds, val_ds, *, rec, labels, class_weight, early_stopping
 
     def evaluate(_epoch: int) -> dict[str, float]:
         acc = hits["correct"] / hits["seen"] if hits["seen"] else math.nan
-        row = {"acc": acc, "val_loss": math.nan, "val_acc": math.nan, "val_auc": math.nan}
+        row = {"acc": acc, "val_loss": math.nan, "val_acc": math.nan,
+               **{c: math.nan for c in _metric_columns()}}
         if val_loader is not None:
             vloss, vacc, vy, vp = _eval_pass(model, val_loader, loss_fn=loss_fn, device=dev,
                                              mean=mean_t, std=std_t)
-            row.update(val_loss=vloss, val_acc=vacc, val_auc=_loop.binary_auc(vy, vp))
+            row.update(val_loss=vloss, val_acc=vacc, **_loop.validation_metrics(vy, vp))
         return row
 
     def on_best(epoch: int, state: dict[str, Any]) -> None:
@@ -550,10 +552,16 @@ def _train(model, train_ds, val_ds, *, rec, labels, class_weight, early_stopping
     _record_window(model, card.get("window"))
     if ckpt_path is not None:
         save_checkpoint(model, ckpt_path)
-    history = pd.DataFrame(run.rows, columns=list(HISTORY_COLUMNS))
+    extra = [c for c in _metric_columns() if c not in HISTORY_COLUMNS]
+    history = pd.DataFrame(run.rows, columns=[*HISTORY_COLUMNS, *extra])
     history["epoch"] = history["epoch"].astype("int64")
     return FitResult(model=model, history=history, best_epoch=int(run.best_epoch),
                      checkpoint=ckpt_path, stopped_early=run.stopped_early)
+
+
+def _metric_columns() -> list[str]:
+    """History columns of the registered metrics (``val_auc`` first)."""
+    return [f"val_{m.column}" for m in metric_registry().values()]
 
 
 def _record_window(model: Any, window: Any) -> None:
