@@ -183,7 +183,7 @@ def _resolve_levels(score: np.ndarray, levels: Any, quantiles: Any, thresholds: 
         if isinstance(v, Mapping):
             out = {str(k): float(x) for k, x in v.items()}
         elif np.isscalar(v):
-            one = float(np.float64(v))
+            one = float(np.asarray(v, dtype="float64"))
             out = {f"{prefix}{one:g}": one}
         else:
             out = {f"{prefix}{float(x):g}": float(x)
