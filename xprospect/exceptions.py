@@ -8,6 +8,7 @@ __all__ = [
     "GridError",
     "MissingFileError",
     "ModelCardError",
+    "XProspectDeprecationWarning",
     "XProspectError",
     "XProspectWarning",
 ]
@@ -42,3 +43,11 @@ class ModelCardError(XProspectError):
 
 class XProspectWarning(UserWarning):
     """Something was handled by a stated policy that the user may want to know about."""
+
+
+class XProspectDeprecationWarning(XProspectWarning, FutureWarning):
+    """A renamed or moved public name was used; the message names its new home.
+
+    It is a :class:`FutureWarning` (shown by default, so users see it) and an
+    :class:`XProspectWarning` (so ``-W error::xprospect.XProspectWarning`` catches it).
+    """

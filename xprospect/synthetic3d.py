@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from xprospect.exceptions import XProspectDeprecationWarning
 from xprospect.synthetic import orebodies as _orebodies
 
 _RENAMED = {
@@ -23,7 +24,10 @@ _RENAMED = {
 def __getattr__(name: str) -> Any:
     if name in _RENAMED:
         attr, new = _RENAMED[name]
-        warnings.warn(f"xprospect.synthetic3d.{name} is deprecated; use {new}", FutureWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"xprospect.synthetic3d.{name} is deprecated; use {new}",
+            XProspectDeprecationWarning,
+            stacklevel=2,
+        )
         return getattr(_orebodies, attr)
     raise AttributeError(f"module 'xprospect.synthetic3d' has no attribute {name!r}")

@@ -35,6 +35,7 @@ from xprospect.evaluate.metrics import (
 from xprospect.evaluate.plots import plot_blocks, plot_map, plot_roc, plot_success_rate
 from xprospect.evaluate.report import EvaluationReport, evaluate
 from xprospect.evaluate.splits import spatial_block_folds, spatial_fold_ids
+from xprospect.exceptions import XProspectDeprecationWarning
 from xprospect.preprocess import scaling
 from xprospect.preprocess.scaling import minmax_scale
 
@@ -84,13 +85,13 @@ class _MovedModule(types.ModuleType):
         if home is None:
             raise AttributeError(f"module {self.__name__!r} has no attribute {attr!r}")
         warnings.warn(f"{self.__name__}.{attr} moved to {home.__name__}.{attr}",
-                      FutureWarning, stacklevel=2)
+                      XProspectDeprecationWarning, stacklevel=2)
         return getattr(home, attr)
 
 
 # ``xprospect.evaluate.targets`` is the function; the module that held it is now
 # ``delineate``. This entry keeps old ``from xprospect.evaluate.targets import ...``
-# statements working (with a FutureWarning) without shadowing the function.
+# statements working (with a XProspectDeprecationWarning) without shadowing the function.
 sys.modules[f"{__name__}.targets"] = _MovedModule(
     f"{__name__}.targets",
     {"TargetSet": delineate, "targets": delineate, "DEFAULT_LEVELS": delineate,

@@ -9,6 +9,7 @@ import warnings
 from typing import Any
 
 from xprospect.evaluate import splits
+from xprospect.exceptions import XProspectDeprecationWarning
 
 __all__: list[str] = []
 
@@ -19,6 +20,6 @@ def __getattr__(name: str) -> Any:
     if name in _MOVED:
         warnings.warn(f"xprospect.evaluate.cv.{name} moved to xprospect.evaluate.splits.{name}; "
                       "import it from there (or from xprospect.evaluate)",
-                      FutureWarning, stacklevel=2)
+                      XProspectDeprecationWarning, stacklevel=2)
         return getattr(splits, name)
     raise AttributeError(f"module 'xprospect.evaluate.cv' has no attribute {name!r}")

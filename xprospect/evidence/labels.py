@@ -19,7 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from xprospect import points as _points
-from xprospect.exceptions import GridError
+from xprospect.exceptions import GridError, XProspectDeprecationWarning
 from xprospect.io.points import read_points
 from xprospect.points import POINT_DIM
 
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 def _moved(old: str, new: str) -> None:
     warnings.warn(f"xprospect.evidence.{old} is replaced by xprospect.points.{new}",
-                  FutureWarning, stacklevel=3)
+                  XProspectDeprecationWarning, stacklevel=3)
 
 
 def as_points(obj: xr.Dataset | pd.DataFrame | Any, *, crs: Any = None) -> xr.Dataset:

@@ -16,6 +16,7 @@ import xarray as xr
 
 from xprospect.evidence import proximity
 from xprospect.evidence.zaozigou import zaozigou_layers
+from xprospect.exceptions import XProspectDeprecationWarning
 from xprospect.preprocess import compositional
 
 __all__ = ["build"]
@@ -50,7 +51,7 @@ def build(block: xr.Dataset, **kwargs: Any) -> xr.Dataset:
         What :func:`~xprospect.evidence.zaozigou_layers` returns.
     """
     warnings.warn("xprospect.evidence.build is renamed xprospect.evidence.zaozigou_layers "
-                  "(the Zaozigou study's layer recipe)", FutureWarning, stacklevel=2)
+                  "(the Zaozigou study's layer recipe)", XProspectDeprecationWarning, stacklevel=2)
     return zaozigou_layers(block, **kwargs)
 
 
@@ -58,6 +59,6 @@ def __getattr__(name: str) -> Any:
     if name in _MOVED:
         home = _MOVED[name]
         warnings.warn(f"xprospect.evidence.layers.{name} moved to {home.__name__}.{name}",
-                      FutureWarning, stacklevel=2)
+                      XProspectDeprecationWarning, stacklevel=2)
         return getattr(home, name)
     raise AttributeError(f"module 'xprospect.evidence.layers' has no attribute {name!r}")

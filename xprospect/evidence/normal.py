@@ -12,6 +12,7 @@ from typing import Any
 
 from xprospect.evaluate import splits
 from xprospect.evidence import background
+from xprospect.exceptions import XProspectDeprecationWarning
 
 __all__: list[str] = []
 
@@ -22,6 +23,6 @@ def __getattr__(name: str) -> Any:
     if name in _MOVED:
         home = _MOVED[name]
         warnings.warn(f"xprospect.evidence.normal.{name} moved to {home.__name__}.{name}",
-                      FutureWarning, stacklevel=2)
+                      XProspectDeprecationWarning, stacklevel=2)
         return getattr(home, name)
     raise AttributeError(f"module 'xprospect.evidence.normal' has no attribute {name!r}")

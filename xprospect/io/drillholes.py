@@ -28,7 +28,7 @@ import xarray as xr
 from pyproj import CRS
 
 from xprospect._dims import parse_crs
-from xprospect.exceptions import CRSError, DataError
+from xprospect.exceptions import CRSError, DataError, XProspectDeprecationWarning
 from xprospect.io._columns import check_choice, is_numeric, norm_name, numbers, text_values
 from xprospect.io._table import read_table
 from xprospect.io.desurvey import TOL, composite, desurvey, directions, hole_codes
@@ -166,7 +166,7 @@ class _DeprecatedMethods:
     def _warn(self, name: str) -> None:
         msg = (f"{self._prefix}{name}(...) is deprecated; call xprospect.{name}(holes, ...) "
                "instead (one door per operation)")
-        warnings.warn(msg, FutureWarning, stacklevel=3)
+        warnings.warn(msg, XProspectDeprecationWarning, stacklevel=3)
 
     def desurvey(self, *, method: str = "minimum_curvature",
                  table: str | None = None) -> xr.Dataset:

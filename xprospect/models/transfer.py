@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+from xprospect.exceptions import XProspectDeprecationWarning
 from xprospect.models.weights import (
     adapt_first_conv,
     first_conv_name,
@@ -23,6 +24,6 @@ __all__ = [
 warnings.warn(
     "xprospect.models.transfer is deprecated and will be removed: import from "
     "xprospect.models.weights (same functions)",
-    FutureWarning,
+    XProspectDeprecationWarning,
     stacklevel=2,
 )

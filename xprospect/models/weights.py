@@ -7,7 +7,8 @@ differs (:func:`adapt_first_conv`), and skips, and reports, tensors that cannot 
 a 1000-class head loaded into a 2-class model. :func:`freeze` and :func:`unfreeze` choose what a
 fine-tuning run trains; frozen batch norms stay in eval mode (their running statistics are part of
 what was transferred). The fine-tuning loop lives in :mod:`xprospect.train.transfer`; this
-module was ``xprospect.models.transfer`` before (that name still works, with a FutureWarning).
+module was ``xprospect.models.transfer`` before (that name still works, with a deprecation
+warning).
 """
 
 from __future__ import annotations

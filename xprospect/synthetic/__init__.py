@@ -16,6 +16,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from xprospect.exceptions import XProspectDeprecationWarning
 from xprospect.synthetic.orebodies import ELEMENTS_3D, OrebodyWorld, orebody
 from xprospect.synthetic.surveys import DEFAULT_ELEMENTS, SurveyWorld, survey
 
@@ -31,7 +32,10 @@ _RENAMED: dict[str, tuple[Any, str]] = {
 def __getattr__(name: str) -> Any:
     if name in _RENAMED:
         obj, new = _RENAMED[name]
-        warnings.warn(f"xprospect.synthetic.{name} is deprecated; use {new}", FutureWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"xprospect.synthetic.{name} is deprecated; use {new}",
+            XProspectDeprecationWarning,
+            stacklevel=2,
+        )
         return obj
     raise AttributeError(f"module 'xprospect.synthetic' has no attribute {name!r}")

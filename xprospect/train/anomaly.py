@@ -46,7 +46,7 @@ from xprospect._dims import (
 from xprospect._torch import import_torch, resolve_device
 from xprospect.evaluate.splits import block_split, choose_blocks
 from xprospect.evidence.background import normal_mask
-from xprospect.exceptions import DataError, ModelCardError
+from xprospect.exceptions import DataError, ModelCardError, XProspectDeprecationWarning
 from xprospect.models.autoencoder import ConvAutoencoder
 from xprospect.models.card import make_card
 from xprospect.models.stoad import STOAD, STOADStudent
@@ -131,8 +131,9 @@ class StoadFit:
 # ----------------------------------------------------------------------------- data helpers
 
 
-def _load_stack(stack: xr.Dataset | xr.DataArray, n_channels: int, ndim: int | None, what: str
-                ) -> tuple[xr.DataArray, np.ndarray, np.ndarray]:
+def _load_stack(
+    stack: xr.Dataset | xr.DataArray, n_channels: int, ndim: int | None, what: str
+) -> tuple[xr.DataArray, np.ndarray, np.ndarray]:
     """Validate a stack; return it (element first), float32 values and the finite-cell mask."""
     if not isinstance(stack, xr.DataArray) or ELEMENT_DIM not in stack.dims:
         msg = f"{what} needs an (element, y, x) or (element, z, y, x) DataArray stack"
@@ -140,8 +141,10 @@ def _load_stack(stack: xr.Dataset | xr.DataArray, n_channels: int, ndim: int | N
     geom = grid_geometry(stack)
     stack = stack.transpose(ELEMENT_DIM, *geom.dims)
     if stack.sizes[ELEMENT_DIM] != n_channels:
-        msg = (f"the model takes {n_channels} elements; the stack has "
-               f"{stack.sizes[ELEMENT_DIM]}: {[str(e) for e in stack[ELEMENT_DIM].values]}")
+        msg = (
+            f"the model takes {n_channels} elements; the stack has "
+            f"{stack.sizes[ELEMENT_DIM]}: {[str(e) for e in stack[ELEMENT_DIM].values]}"
+        )
         raise ModelCardError(msg)
     if ndim is not None and geom.ndim != ndim:
         raise ModelCardError(f"the model is {ndim}-D; the stack is {geom.ndim}-D {geom.dims}")
@@ -199,19 +202,22 @@ def _box_sums(mask: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def _tile_corners(allowed: np.ndarray, tile: int, what: str, targets: np.ndarray, r: int
-                  ) -> np.ndarray:
+def _tile_corners(
+    allowed: np.ndarray, tile: int, what: str, targets: np.ndarray, r: int
+) -> np.ndarray:
     """Corners of tiles wholly inside ``allowed`` whose valid core holds a ``targets`` cell."""
     if any(n < tile for n in allowed.shape):
         raise DataError(f"tile={tile} is larger than the grid {allowed.shape} ({what})")
-    full = _box_sums(allowed, tile) == tile ** allowed.ndim
+    full = _box_sums(allowed, tile) == tile**allowed.ndim
     core = _box_sums(targets, tile - 2 * r) > 0
     full &= core[tuple(slice(r, r + n) for n in full.shape)]
     corners = np.argwhere(full)
     if corners.size == 0:
-        msg = (f"no {tile}-cell tile lies wholly inside the {what} ({int(allowed.sum())} cells) "
-               f"with a training cell in its core; use a smaller tile=, fewer blocks= or a wider "
-               "normal area")
+        msg = (
+            f"no {tile}-cell tile lies wholly inside the {what} ({int(allowed.sum())} cells) "
+            f"with a training cell in its core; use a smaller tile=, fewer blocks= or a wider "
+            "normal area"
+        )
         raise DataError(msg)
     return corners
 
@@ -232,16 +238,26 @@ def _check_training_args(epochs: int, batch_size: int, lr: float) -> None:
 
 def _anomaly_recipe(epochs: int, batch_size: int, lr: float) -> Recipe:
     """Return the study's "adam" recipe with this run's learning rate, batch and epochs."""
-    return get_recipe("adam").replace(lr=float(lr), batch_size=int(batch_size),
-                                      epochs=int(epochs) or None)
+    return get_recipe("adam").replace(
+        lr=float(lr), batch_size=int(batch_size), epochs=int(epochs) or None
+    )
 
 
 # ----------------------------------------------------------------------------- VAE
 
 
-def _fit_vectors(model: Any, train: np.ndarray, test: np.ndarray, *, epochs: int,
-                 batch_size: int, lr: float, seed: int, device: Any, progress: bool
-                 ) -> pd.DataFrame:
+def _fit_vectors(
+    model: Any,
+    train: np.ndarray,
+    test: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    device: Any,
+    progress: bool,
+) -> pd.DataFrame:
     """Train a "vectors" model on rows of ``train``; held-out loss and score on ``test``."""
     rng = np.random.default_rng(seed)
     xtr = torch.from_numpy(np.ascontiguousarray(train, dtype="float32")).to(device)
@@ -250,7 +266,7 @@ def _fit_vectors(model: Any, train: np.ndarray, test: np.ndarray, *, epochs: int
     def batches(_epoch: int) -> Any:
         order = torch.from_numpy(rng.permutation(len(xtr))).to(device)
         for s in range(0, len(xtr), batch_size):
-            yield xtr[order[s:s + batch_size]]
+            yield xtr[order[s : s + batch_size]]
 
     def batch_loss(xb: Any) -> _loop.BatchLoss:
         return model.loss(xb)[0], len(xb)
@@ -261,18 +277,40 @@ def _fit_vectors(model: Any, train: np.ndarray, test: np.ndarray, *, epochs: int
             # held-out loss with the sampled code, as in training, plus the deterministic score
             tl, parts = model.loss(xte)
             det = model.score_vectors(xte).mean()
-        return {"test_loss": float(tl), **{k: float(v) for k, v in parts.items()},
-                "test_score": float(det)}
+        return {
+            "test_loss": float(tl),
+            **{k: float(v) for k, v in parts.items()},
+            "test_score": float(det),
+        }
 
-    run = _loop.train_epochs(model, model.parameters(), _anomaly_recipe(epochs, batch_size, lr),
-                             epochs=epochs, batches=batches, batch_loss=batch_loss,
-                             evaluate=evaluate, loss_key="train_loss", desc="vectors",
-                             progress=progress)
+    run = _loop.train_epochs(
+        model,
+        model.parameters(),
+        _anomaly_recipe(epochs, batch_size, lr),
+        epochs=epochs,
+        batches=batches,
+        batch_loss=batch_loss,
+        evaluate=evaluate,
+        loss_key="train_loss",
+        desc="vectors",
+        progress=progress,
+    )
     return pd.DataFrame(run.rows)
 
 
-def _fit_vae_samples(model: Any, samples: xr.Dataset, *, elements, blocks, epochs, batch_size,
-                     lr, seed, device, progress) -> AnomalyFit:
+def _fit_vae_samples(
+    model: Any,
+    samples: xr.Dataset,
+    *,
+    elements,
+    blocks,
+    epochs,
+    batch_size,
+    lr,
+    seed,
+    device,
+    progress,
+) -> AnomalyFit:
     names, values = sample_table(samples, model.in_channels, elements)
     ok = np.isfinite(values).all(axis=1)
     if ok.sum() < 2:
@@ -290,32 +328,69 @@ def _fit_vae_samples(model: Any, samples: xr.Dataset, *, elements, blocks, epoch
     is_test = ok & ~is_train
     mean, std = _stats(values.T, is_train)
     z = (values - mean) / std
-    history = _fit_vectors(model, z[is_train], z[is_test], epochs=epochs, batch_size=batch_size,
-                           lr=lr, seed=seed, device=device, progress=progress)
+    history = _fit_vectors(
+        model,
+        z[is_train],
+        z[is_test],
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device,
+        progress=progress,
+    )
     crs = get_crs(samples)
     model.card = {
-        "elements": names, "ndim": None, "dims": None, "resolution": None,
-        "crs": crs.to_wkt() if crs is not None else None, "window": None,
-        "mean": mean.tolist(), "std": std.tolist(), "data_hash": _hash(z[is_train]),
-        "trained_on": "samples", "recipe": _recipe(epochs, batch_size, lr, seed),
+        "elements": names,
+        "ndim": None,
+        "dims": None,
+        "resolution": None,
+        "crs": crs.to_wkt() if crs is not None else None,
+        "window": None,
+        "mean": mean.tolist(),
+        "std": std.tolist(),
+        "data_hash": _hash(z[is_train]),
+        "trained_on": "samples",
+        "recipe": _recipe(epochs, batch_size, lr, seed),
     }
     tr = xr.DataArray(is_train, dims=SAMPLE_DIM, name="train")
     te = xr.DataArray(is_test, dims=SAMPLE_DIM, name="test")
-    report = {"n_samples": len(values), "n_dropped_nonfinite": int((~ok).sum()),
-              "n_train": int(is_train.sum()), "n_test": int(is_test.sum())}
+    report = {
+        "n_samples": len(values),
+        "n_dropped_nonfinite": int((~ok).sum()),
+        "n_train": int(is_train.sum()),
+        "n_test": int(is_test.sum()),
+    }
     return AnomalyFit(model, history, tr, te, report)
 
 
 def _recipe(epochs: int, batch_size: int, lr: float, seed: int, **extra: Any) -> dict[str, Any]:
     """Return the card's record of the anomaly recipe."""
     rec = _anomaly_recipe(epochs, batch_size, lr)
-    return {"optimizer": rec.optimizer, "lr": rec.lr,
-            "lr_decay": f"x{rec.gamma} every {rec.step_size} epochs",
-            "epochs": int(epochs), "batch_size": rec.batch_size, "seed": int(seed), **extra}
+    return {
+        "optimizer": rec.optimizer,
+        "lr": rec.lr,
+        "lr_decay": f"x{rec.gamma} every {rec.step_size} epochs",
+        "epochs": int(epochs),
+        "batch_size": rec.batch_size,
+        "seed": int(seed),
+        **extra,
+    }
 
 
-def _fit_vae_grid(model: Any, stack: xr.Dataset | xr.DataArray, *, normal, blocks, epochs,
-                  batch_size, lr, seed, device, progress) -> AnomalyFit:
+def _fit_vae_grid(
+    model: Any,
+    stack: xr.Dataset | xr.DataArray,
+    *,
+    normal,
+    blocks,
+    epochs,
+    batch_size,
+    lr,
+    seed,
+    device,
+    progress,
+) -> AnomalyFit:
     stack, values, finite = _load_stack(stack, model.in_channels, None, "fit_anomaly")
     norm, mode = _normal_values(normal, stack)
     usable = _grid_like(stack, finite & norm, "usable")
@@ -323,13 +398,33 @@ def _fit_vae_grid(model: Any, stack: xr.Dataset | xr.DataArray, *, normal, block
     tr, te = train.values, test.values
     mean, std = _stats(values, tr)
     z = _standardise(values, mean, std)
-    history = _fit_vectors(model, z[:, tr].T, z[:, te].T, epochs=epochs, batch_size=batch_size,
-                           lr=lr, seed=seed, device=device, progress=progress)
-    model.card = make_card(stack, mean=mean.tolist(), std=std.tolist(),
-                           data_hash=_hash(z[:, tr], tr), trained_on="grid cells",
-                           normal_mode=mode, recipe=_recipe(epochs, batch_size, lr, seed))
-    report = {"n_cells": int(finite.size), "n_nonfinite": int((~finite).sum()),
-              "n_normal": int(norm.sum()), "n_train": int(tr.sum()), "n_test": int(te.sum())}
+    history = _fit_vectors(
+        model,
+        z[:, tr].T,
+        z[:, te].T,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device,
+        progress=progress,
+    )
+    model.card = make_card(
+        stack,
+        mean=mean.tolist(),
+        std=std.tolist(),
+        data_hash=_hash(z[:, tr], tr),
+        trained_on="grid cells",
+        normal_mode=mode,
+        recipe=_recipe(epochs, batch_size, lr, seed),
+    )
+    report = {
+        "n_cells": int(finite.size),
+        "n_nonfinite": int((~finite).sum()),
+        "n_normal": int(norm.sum()),
+        "n_train": int(tr.sum()),
+        "n_test": int(te.sum()),
+    }
     return AnomalyFit(model, history, train, test, report)
 
 
@@ -346,8 +441,10 @@ def _per_cell_loss(model: Any, z: np.ndarray, device: Any) -> np.ndarray:
     scale = model.loss_scale
     with torch.no_grad():
         for corner in np.stack(np.meshgrid(*starts, indexing="ij"), -1).reshape(-1, len(shape)):
-            sl = tuple(slice(int(c), min(int(c) + step + 2 * r, n)) for c, n in zip(corner, shape,
-                                                                                   strict=True))
+            sl = tuple(
+                slice(int(c), min(int(c) + step + 2 * r, n))
+                for c, n in zip(corner, shape, strict=True)
+            )
             if any(s.stop - s.start < 2 * r + 1 for s in sl):
                 continue
             xb = torch.from_numpy(np.ascontiguousarray(z[(slice(None), *sl)]))[None].to(device)
@@ -357,11 +454,24 @@ def _per_cell_loss(model: Any, z: np.ndarray, device: Any) -> np.ndarray:
     return out
 
 
-def _fit_tiles(model: Any, params: Any, z: np.ndarray, corners: np.ndarray,
-               targets: np.ndarray, *, tile: int,
-               epochs: int, batch_size: int, lr: float, seed: int, device: Any,
-               test_cells: np.ndarray | None, progress: bool, stage: str,
-               tiles_per_epoch: int | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+def _fit_tiles(
+    model: Any,
+    params: Any,
+    z: np.ndarray,
+    corners: np.ndarray,
+    targets: np.ndarray,
+    *,
+    tile: int,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    device: Any,
+    test_cells: np.ndarray | None,
+    progress: bool,
+    stage: str,
+    tiles_per_epoch: int | None = None,
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Train ``model.loss`` on random tiles at ``corners``; return history and the cells seen.
 
     The loss of a tile is averaged over the cells of its valid core that are in ``targets``.
@@ -371,19 +481,24 @@ def _fit_tiles(model: Any, params: Any, z: np.ndarray, corners: np.ndarray,
     ndim = z.ndim - 1
     seen = np.zeros(z.shape[1:], dtype=bool)
     valid = max(tile - 2 * r, 1) ** ndim
-    per_epoch = int(np.clip(math.ceil(np.count_nonzero(targets) / valid), batch_size, 4096)
-                    if tiles_per_epoch is None else tiles_per_epoch)
+    per_epoch = int(
+        np.clip(math.ceil(np.count_nonzero(targets) / valid), batch_size, 4096)
+        if tiles_per_epoch is None
+        else tiles_per_epoch
+    )
     offsets = np.arange(tile)
     core = tuple(slice(r, tile - r) for _ in range(ndim))
 
     def batches(_epoch: int) -> Any:
         pick = corners[rng.integers(0, len(corners), per_epoch)]
         for s in range(0, per_epoch, batch_size):
-            cb = pick[s:s + batch_size]
+            cb = pick[s : s + batch_size]
             idx: tuple[Any, ...] = tuple(
-                (cb[:, a][:, None] + offsets).reshape((-1,) + (1,) * a + (tile,)
-                                                      + (1,) * (ndim - a - 1))
-                for a in range(ndim))
+                (cb[:, a][:, None] + offsets).reshape(
+                    (-1,) + (1,) * a + (tile,) + (1,) * (ndim - a - 1)
+                )
+                for a in range(ndim)
+            )
             xb = z[(slice(None), *idx)]  # (C, B, tile, ...)
             tb = torch.from_numpy(np.ascontiguousarray(targets[idx][(slice(None), *core)]))
             for c in cb:
@@ -405,24 +520,39 @@ def _fit_tiles(model: Any, params: Any, z: np.ndarray, corners: np.ndarray,
             test_loss = float(vals.mean()) if vals.size else float("nan")
         return {"test_loss": test_loss, "tiles": per_epoch}
 
-    run = _loop.train_epochs(model, params, _anomaly_recipe(epochs, batch_size, lr),
-                             epochs=epochs, batches=batches, batch_loss=batch_loss,
-                             evaluate=evaluate, loss_key="train_loss",
-                             row_prefix={"stage": stage}, desc=stage, progress=progress)
+    run = _loop.train_epochs(
+        model,
+        params,
+        _anomaly_recipe(epochs, batch_size, lr),
+        epochs=epochs,
+        batches=batches,
+        batch_loss=batch_loss,
+        evaluate=evaluate,
+        loss_key="train_loss",
+        row_prefix={"stage": stage},
+        desc=stage,
+        progress=progress,
+    )
     return pd.DataFrame(run.rows), seen
 
 
 def _eval_cells(test: np.ndarray, finite: np.ndarray, r: int) -> np.ndarray:
     """Test cells whose whole ``2 r + 1`` receptive box is finite."""
     size = 2 * r + 1
-    full = _box_sums(finite, size) == size ** finite.ndim
+    full = _box_sums(finite, size) == size**finite.ndim
     ok = np.zeros_like(finite)
     ok[tuple(slice(r, r + n) for n in full.shape)] = full
     return test & ok
 
 
-def _pick_tile(model: Any, tile: int | None, allowed: np.ndarray, targets: np.ndarray, what: str,
-               min_positions: int) -> tuple[int, np.ndarray]:
+def _pick_tile(
+    model: Any,
+    tile: int | None,
+    allowed: np.ndarray,
+    targets: np.ndarray,
+    what: str,
+    min_positions: int,
+) -> tuple[int, np.ndarray]:
     """Pick the tile edge and its corners.
 
     ``tile`` if given, else the largest of ``2 r + 9``, ``2 r + 7``, ... ``2 r + 1`` with at
@@ -447,8 +577,21 @@ def _pick_tile(model: Any, tile: int | None, allowed: np.ndarray, targets: np.nd
     raise last
 
 
-def _fit_conv(model: Any, stack: xr.Dataset | xr.DataArray, *, normal, tile, blocks, epochs,
-              batch_size, lr, seed, device, progress, tiles_per_epoch) -> AnomalyFit:
+def _fit_conv(
+    model: Any,
+    stack: xr.Dataset | xr.DataArray,
+    *,
+    normal,
+    tile,
+    blocks,
+    epochs,
+    batch_size,
+    lr,
+    seed,
+    device,
+    progress,
+    tiles_per_epoch,
+) -> AnomalyFit:
     stack, values, finite = _load_stack(stack, model.in_channels, model.ndim, "fit_anomaly")
     norm, mode = _normal_values(normal, stack)
     usable = _grid_like(stack, finite & norm, "usable")
@@ -460,30 +603,65 @@ def _fit_conv(model: Any, stack: xr.Dataset | xr.DataArray, *, normal, tile, blo
     mean, std = _stats(values, tr)
     z = _standardise(values, mean, std)
     model.to(device)
-    history, seen = _fit_tiles(model, model.parameters(), z, corners, tr, tile=tile,
-                               epochs=epochs,
-                               batch_size=batch_size, lr=lr, seed=seed, device=device,
-                               test_cells=_eval_cells(te, finite, model.context[0]),
-                               progress=progress, stage="autoencoder",
-                               tiles_per_epoch=tiles_per_epoch)
-    model.card = make_card(stack, mean=mean.tolist(), std=std.tolist(),
-                           data_hash=_hash(z[:, tr], tr), trained_on="tiles", tile=tile,
-                           normal_mode=mode, recipe=_recipe(epochs, batch_size, lr, seed))
-    report = {"n_cells": int(finite.size), "n_nonfinite": int((~finite).sum()),
-              "n_normal": int(norm.sum()), "n_train": int(tr.sum()), "n_test": int(te.sum()),
-              "n_tile_positions": len(corners), "n_cells_seen": int(seen.sum())}
+    history, seen = _fit_tiles(
+        model,
+        model.parameters(),
+        z,
+        corners,
+        tr,
+        tile=tile,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device,
+        test_cells=_eval_cells(te, finite, model.context[0]),
+        progress=progress,
+        stage="autoencoder",
+        tiles_per_epoch=tiles_per_epoch,
+    )
+    model.card = make_card(
+        stack,
+        mean=mean.tolist(),
+        std=std.tolist(),
+        data_hash=_hash(z[:, tr], tr),
+        trained_on="tiles",
+        tile=tile,
+        normal_mode=mode,
+        recipe=_recipe(epochs, batch_size, lr, seed),
+    )
+    report = {
+        "n_cells": int(finite.size),
+        "n_nonfinite": int((~finite).sum()),
+        "n_normal": int(norm.sum()),
+        "n_train": int(tr.sum()),
+        "n_test": int(te.sum()),
+        "n_tile_positions": len(corners),
+        "n_cells_seen": int(seen.sum()),
+    }
     return AnomalyFit(model, history, train, test, report)
 
 
 # ----------------------------------------------------------------------------- public
 
 
-def fit_anomaly(model: Any, data: xr.Dataset | xr.DataArray, *,
-                normal: xr.DataArray | None = None, epochs: int = 100, batch_size: int = 16,
-                lr: float = 1e-3, tile: int | None = None, blocks: int | Sequence[int] = 5,
-                elements: Sequence[str] | None = None, tiles_per_epoch: int | None = None,
-                seed: int = 0, device: Any = "auto", reset: bool = True,
-                progress: bool = False) -> AnomalyFit:
+def fit_anomaly(
+    model: Any,
+    data: xr.Dataset | xr.DataArray,
+    *,
+    normal: xr.DataArray | None = None,
+    epochs: int = 100,
+    batch_size: int = 16,
+    lr: float = 1e-3,
+    tile: int | None = None,
+    blocks: int | Sequence[int] = 5,
+    elements: Sequence[str] | None = None,
+    tiles_per_epoch: int | None = None,
+    seed: int = 0,
+    device: Any = "auto",
+    reset: bool = True,
+    progress: bool = False,
+) -> AnomalyFit:
     """Train an anomaly model (VAE, convolutional autoencoder, ...) on normal ground.
 
     The model says how it is trained through its class attribute ``anomaly_samples`` (see
@@ -551,33 +729,75 @@ def fit_anomaly(model: Any, data: xr.Dataset | xr.DataArray, *,
         kind = getattr(type(model), "anomaly_samples", None)
         if kind == "vectors":
             if isinstance(data, xr.Dataset) and SAMPLE_DIM in data.dims:
-                fit = _fit_vae_samples(model, data, elements=elements, blocks=blocks,
-                                       epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                                       device=dev, progress=progress)
+                fit = _fit_vae_samples(
+                    model,
+                    data,
+                    elements=elements,
+                    blocks=blocks,
+                    epochs=epochs,
+                    batch_size=batch_size,
+                    lr=lr,
+                    seed=seed,
+                    device=dev,
+                    progress=progress,
+                )
             else:
-                fit = _fit_vae_grid(model, data, normal=normal, blocks=blocks, epochs=epochs,
-                                    batch_size=batch_size, lr=lr, seed=seed, device=dev,
-                                    progress=progress)
+                fit = _fit_vae_grid(
+                    model,
+                    data,
+                    normal=normal,
+                    blocks=blocks,
+                    epochs=epochs,
+                    batch_size=batch_size,
+                    lr=lr,
+                    seed=seed,
+                    device=dev,
+                    progress=progress,
+                )
         elif kind == "tiles":
-            fit = _fit_conv(model, data, normal=normal, tile=tile, blocks=blocks, epochs=epochs,
-                            batch_size=batch_size, lr=lr, seed=seed, device=dev,
-                            progress=progress, tiles_per_epoch=tiles_per_epoch)
+            fit = _fit_conv(
+                model,
+                data,
+                normal=normal,
+                tile=tile,
+                blocks=blocks,
+                epochs=epochs,
+                batch_size=batch_size,
+                lr=lr,
+                seed=seed,
+                device=dev,
+                progress=progress,
+                tiles_per_epoch=tiles_per_epoch,
+            )
         else:
-            msg = (f"{type(model).__name__} declares anomaly_samples={kind!r}; fit_anomaly trains "
-                   "models drawing 'vectors' (e.g. VAE) or 'tiles' (e.g. ConvAutoencoder), see "
-                   "xprospect.models.base (use fit_stoad for STOAD)")
+            msg = (
+                f"{type(model).__name__} declares anomaly_samples={kind!r}; fit_anomaly trains "
+                "models drawing 'vectors' (e.g. VAE) or 'tiles' (e.g. ConvAutoencoder), see "
+                "xprospect.models.base (use fit_stoad for STOAD)"
+            )
             raise ModelCardError(msg)
     fit.model.cpu().eval()
     return fit
 
 
-def fit_stoad(teacher: ConvAutoencoder, stack: xr.DataArray, *, normal: xr.DataArray | None,
-              epochs: int = 100, teacher_epochs: int | None = None, batch_size: int = 16,
-              lr: float = 1e-3, tile: int | None = None, teacher_tile: int | None = None,
-              blocks: int | Sequence[int] = 5,
-              weights: Sequence[float] = (1 / 3, 1 / 3, 1 / 3),
-              tiles_per_epoch: int | None = None, seed: int = 0, device: Any = "auto",
-              progress: bool = False) -> StoadFit:
+def fit_stoad(
+    teacher: ConvAutoencoder,
+    stack: xr.DataArray,
+    *,
+    normal: xr.DataArray | None,
+    epochs: int = 100,
+    teacher_epochs: int | None = None,
+    batch_size: int = 16,
+    lr: float = 1e-3,
+    tile: int | None = None,
+    teacher_tile: int | None = None,
+    blocks: int | Sequence[int] = 5,
+    weights: Sequence[float] = (1 / 3, 1 / 3, 1 / 3),
+    tiles_per_epoch: int | None = None,
+    seed: int = 0,
+    device: Any = "auto",
+    progress: bool = False,
+) -> StoadFit:
     """Train STOAD: the teacher autoencoder on all cells, then the student on normal cells.
 
     Parameters
@@ -641,53 +861,103 @@ def fit_stoad(teacher: ConvAutoencoder, stack: xr.DataArray, *, normal: xr.DataA
         if t_epochs > 0:
             for p in teacher.parameters():
                 p.requires_grad_(True)
-            ttile, tcorners = _pick_tile(teacher, teacher_tile, finite, finite, "finite cells",
-                                         batch_size)
-            hist, t_seen = _fit_tiles(teacher, teacher.parameters(), z, tcorners, finite,
-                                      tile=ttile,
-                                      epochs=t_epochs, batch_size=batch_size, lr=lr, seed=seed,
-                                      device=dev, test_cells=None, progress=progress,
-                                      stage="teacher", tiles_per_epoch=tiles_per_epoch)
+            ttile, tcorners = _pick_tile(
+                teacher, teacher_tile, finite, finite, "finite cells", batch_size
+            )
+            hist, t_seen = _fit_tiles(
+                teacher,
+                teacher.parameters(),
+                z,
+                tcorners,
+                finite,
+                tile=ttile,
+                epochs=t_epochs,
+                batch_size=batch_size,
+                lr=lr,
+                seed=seed,
+                device=dev,
+                test_cells=None,
+                progress=progress,
+                stage="teacher",
+                tiles_per_epoch=tiles_per_epoch,
+            )
             frames.append(hist)
         teacher.eval()
         torch.manual_seed(int(seed) + 1)
         model = STOAD(teacher, STOADStudent.like(teacher), weights=weights).to(dev)
-        stile, scorners = _pick_tile(model, tile, finite & norm, tr, "normal, finite cells",
-                                     batch_size)
-        hist, s_seen = _fit_tiles(model, model.student.parameters(), z, scorners, tr,
-                                  tile=stile,
-                                  epochs=epochs, batch_size=batch_size, lr=lr, seed=seed + 1,
-                                  device=dev,
-                                  test_cells=_eval_cells(te, finite, model.context[0]),
-                                  progress=progress, stage="student",
-                                  tiles_per_epoch=tiles_per_epoch)
+        stile, scorners = _pick_tile(
+            model, tile, finite & norm, tr, "normal, finite cells", batch_size
+        )
+        hist, s_seen = _fit_tiles(
+            model,
+            model.student.parameters(),
+            z,
+            scorners,
+            tr,
+            tile=stile,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed + 1,
+            device=dev,
+            test_cells=_eval_cells(te, finite, model.context[0]),
+            progress=progress,
+            stage="student",
+            tiles_per_epoch=tiles_per_epoch,
+        )
         frames.append(hist)
     model.cpu().eval()
-    model.card = make_card(stack, mean=mean.tolist(), std=std.tolist(),
-                           data_hash=_hash(z[:, tr], tr), trained_on="tiles", tile=stile,
-                           normal_mode=mode, weights=list(model.weights),
-                           recipe=_recipe(epochs, batch_size, lr, seed,
-                                          teacher_epochs=t_epochs))
-    report = {"n_cells": int(finite.size), "n_nonfinite": int((~finite).sum()),
-              "n_normal": int(norm.sum()), "n_train": int(tr.sum()), "n_test": int(te.sum()),
-              "n_student_tile_positions": len(scorners),
-              "n_student_cells_seen": int(s_seen.sum())}
+    model.card = make_card(
+        stack,
+        mean=mean.tolist(),
+        std=std.tolist(),
+        data_hash=_hash(z[:, tr], tr),
+        trained_on="tiles",
+        tile=stile,
+        normal_mode=mode,
+        weights=list(model.weights),
+        recipe=_recipe(epochs, batch_size, lr, seed, teacher_epochs=t_epochs),
+    )
+    report = {
+        "n_cells": int(finite.size),
+        "n_nonfinite": int((~finite).sum()),
+        "n_normal": int(norm.sum()),
+        "n_train": int(tr.sum()),
+        "n_test": int(te.sum()),
+        "n_student_tile_positions": len(scorners),
+        "n_student_cells_seen": int(s_seen.sum()),
+    }
     history = pd.concat(frames, ignore_index=True)
-    return StoadFit(model, history, _grid_like(stack, s_seen, "student_cells"),
-                    _grid_like(stack, t_seen, "teacher_cells"), train, test, report)
+    return StoadFit(
+        model,
+        history,
+        _grid_like(stack, s_seen, "student_cells"),
+        _grid_like(stack, t_seen, "teacher_cells"),
+        train,
+        test,
+        report,
+    )
 
 
 def score_samples(model: Any, samples: xr.Dataset, *, name: str = "anomaly") -> xr.DataArray:
     """Score samples; deprecated alias of :func:`xprospect.score.score_samples`."""
-    warnings.warn("xprospect.train.score_samples is deprecated: use "
-                  "xprospect.score.score_samples (same arguments)", FutureWarning, stacklevel=2)
+    warnings.warn(
+        "xprospect.train.score_samples is deprecated: use "
+        "xprospect.score.score_samples (same arguments)",
+        XProspectDeprecationWarning,
+        stacklevel=2,
+    )
     return _scoring.score_samples(model, samples, name=name)
 
 
-def points_score_map(model: Any, samples: xr.Dataset, like: xr.Dataset | xr.DataArray,
-                     **idw_kwargs: Any) -> xr.DataArray:
+def points_score_map(
+    model: Any, samples: xr.Dataset, like: xr.Dataset | xr.DataArray, **idw_kwargs: Any
+) -> xr.DataArray:
     """Grid sample scores; deprecated alias of :func:`xprospect.score.points_score_map`."""
-    warnings.warn("xprospect.train.points_score_map is deprecated: use "
-                  "xprospect.score.points_score_map (same arguments)", FutureWarning,
-                  stacklevel=2)
+    warnings.warn(
+        "xprospect.train.points_score_map is deprecated: use "
+        "xprospect.score.points_score_map (same arguments)",
+        XProspectDeprecationWarning,
+        stacklevel=2,
+    )
     return _scoring.points_score_map(model, samples, like, **idw_kwargs)

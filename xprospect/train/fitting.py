@@ -25,7 +25,12 @@ from xprospect._dims import grid_geometry
 from xprospect._torch import import_torch, resolve_device
 from xprospect.evaluate.metrics import metric_registry
 from xprospect.evaluate.splits import overlapping, spatial_split
-from xprospect.exceptions import DataError, ModelCardError, XProspectError
+from xprospect.exceptions import (
+    DataError,
+    ModelCardError,
+    XProspectDeprecationWarning,
+    XProspectError,
+)
 from xprospect.models.card import make_card
 from xprospect.models.weights import freeze as freeze_layers
 from xprospect.score.engine import score
@@ -635,5 +640,5 @@ def predict(model: Any, data: Any, *, batch_size: int = 256, device: Any = "auto
     """
     warnings.warn("xprospect.train.predict(model, windows) is deprecated: use "
                   "xprospect.score.score(windows, model) (one verb applies a model)",
-                  FutureWarning, stacklevel=2)
+                  XProspectDeprecationWarning, stacklevel=2)
     return score(data, model, batch_size=batch_size, device=device)
