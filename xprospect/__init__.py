@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from xprospect import preprocess, synthetic
+from xprospect import points, preprocess, synthetic
 from xprospect._version import __version__
 from xprospect.accessor import ProspectAccessor
 from xprospect.exceptions import (
@@ -74,6 +74,7 @@ __all__ = [
     "make_voxels",
     "mask_distance",
     "open_zarr",
+    "points",
     "preprocess",
     "read_drillholes",
     "read_geotiff",

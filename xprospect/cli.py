@@ -182,7 +182,7 @@ def run_demo(out: str | Path, *, seed: int = 0, n_samples: int = 3000, n_deposit
     t_grid = time.perf_counter() - t0
 
     # Supervised CNN: known deposits train, hidden deposits judge.
-    deps = xp.evidence.as_points(world.deposits)
+    deps = xp.points.as_points(world.deposits)
     known = deps.isel(point=np.flatnonzero(deps["known"].values))
     hidden = deps.isel(point=np.flatnonzero(~deps["known"].values))
     selection = xp.evidence.select_elements(scores, known, alpha=0.01, seed=seed)

@@ -235,7 +235,7 @@ def score(stack: Any, model: Any, *, window: int | Sequence[int] | None = None,
         return score_window_set(stack, model, batch_size=batch_size, device=device)
     # torch (behind models/ and the device runner): loaded when a network is scored
     from xprospect.models.card import check_card, normalise
-    from xprospect.score._device import ModelHandle
+    from xprospect.score._device import ModelHandle  # torch, as above
 
     if not isinstance(stack, xr.DataArray) or ELEMENT_DIM not in stack.dims:
         raise DataError("score needs a stack DataArray with an 'element' dimension; build one "
