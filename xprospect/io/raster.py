@@ -557,4 +557,7 @@ def read_geotiff(path: str | os.PathLike, *, chunks: Any = None,
                 if k != "AREA_OR_POINT" or v != "Area"}
     if crs is not None:
         ds.rio.write_crs(crs, inplace=True)
+    if 1 in (ds.sizes["x"], ds.sizes["y"]):
+        # coordinates alone cannot give the cell size of a single row or column
+        ds.rio.write_transform(transform, inplace=True)
     return ds
