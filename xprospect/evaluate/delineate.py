@@ -361,7 +361,7 @@ def targets(score_map: xr.DataArray, *, levels: Mapping[str, float] | Sequence[f
         where = ", ".join(f"{d}={float(score_map[d].values[i])!r}"
                           for d, i in zip(dims, first, strict=True))
         raise DataError(f"map {score_map.name!r} holds {int(inf.sum())} infinite cell(s), the "
-                        f"first ({values[first]!r}) at {where}; mask them first "
+                        f"first ({float(values[first])!r}) at {where}; mask them first "
                         "(map.where(np.isfinite(map)))")
     if not np.isfinite(values).any():
         raise DataError(f"map {score_map.name!r} holds no finite values")

@@ -50,7 +50,7 @@ def _reason(err: BaseException) -> str:
 
 
 def write_error(target: str | os.PathLike, err: BaseException) -> DataError:
-    """The :class:`DataError` that says why writing ``target`` failed.
+    """Build the :class:`DataError` that says why writing ``target`` failed.
 
     Parameters
     ----------

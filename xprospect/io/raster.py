@@ -146,7 +146,7 @@ def _nodata_value(var: xr.DataArray, dtype: np.dtype) -> float | int | None:
 
 
 def _recorded_resolution(ds: xr.Dataset, dim: str) -> float | None:
-    """The cell size along ``dim`` recorded with the grid (for an axis of a single cell)."""
+    """Return the cell size along ``dim`` recorded with the grid (for a single-cell axis)."""
     res = ds[dim].attrs.get("resolution")
     if res is None:
         grid_res = ds.attrs.get("resolution")
@@ -165,7 +165,7 @@ def _recorded_resolution(ds: xr.Dataset, dim: str) -> float | None:
 
 
 def grid_transform(ds: xr.Dataset | xr.DataArray) -> Affine:
-    """The affine transform of a (y, x) grid from its own resolution.
+    """Return the affine transform of a (y, x) grid from its own resolution.
 
     Parameters
     ----------
@@ -386,7 +386,8 @@ def to_geotiff(
         vars_ = [_with_resolution(ds, n) for n in group]
         out_dtype = _output_dtype(vars_, dtype, target)
         band = _prepare(vars_, group, dict(ds.attrs), out_dtype)
-        nodata = band.rio.encoded_nodata if band.rio.encoded_nodata is not None else None
+        encoded = band.rio.encoded_nodata
+        nodata = int(encoded) if encoded is not None and out_dtype.kind in "iu" else None
         _check_range(vars_, out_dtype, nodata, target)
         lazy = band.chunks is not None
         kwargs: dict[str, Any] = {"driver": "GTiff", "dtype": out_dtype, "tiled": True,
@@ -402,7 +403,7 @@ def to_geotiff(
 
 
 def _with_resolution(ds: xr.Dataset, name: str) -> xr.DataArray:
-    """The variable, its x/y coordinates carrying the grid's recorded resolution."""
+    """Return the variable, its x/y coordinates carrying the grid's recorded resolution."""
     var = ds[name]
     for d in GRID_DIMS_2D:
         res = _recorded_resolution(ds, d)
