@@ -357,11 +357,11 @@ def targets(score_map: xr.DataArray, *, levels: Mapping[str, float] | Sequence[f
     values = np.asarray(score_map.values, dtype="float64")
     inf = np.isinf(values)
     if inf.any():
-        first = np.unravel_index(int(np.argmax(inf)), values.shape)
+        at = np.unravel_index(int(np.argmax(inf)), values.shape)
         where = ", ".join(f"{d}={float(score_map[d].values[i])!r}"
-                          for d, i in zip(dims, first, strict=True))
+                          for d, i in zip(dims, at, strict=True))
         raise DataError(f"map {score_map.name!r} holds {int(inf.sum())} infinite cell(s), the "
-                        f"first ({float(values[first])!r}) at {where}; mask them first "
+                        f"first ({float(values[at])!r}) at {where}; mask them first "
                         "(map.where(np.isfinite(map)))")
     if not np.isfinite(values).any():
         raise DataError(f"map {score_map.name!r} holds no finite values")

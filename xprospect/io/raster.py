@@ -277,9 +277,10 @@ def _prepare(vars_: list[xr.DataArray], names: list[str], attrs: dict[str, Any],
     out = xr.DataArray(band, coords={d: first[d] for d in GRID_DIMS_2D})
     out = out.assign_coords(band=np.arange(1, len(vars_) + 1))
     out.encoding = {}  # stale dtype/scale encodings of a previous read must not apply
-    out.attrs = _tags(attrs, keep_long_name=False)
-    out.attrs["long_name"] = list(names)  # one band description per variable
-    out.attrs["band_tags"] = [_band_tags(v) for v in vars_]
+    file_attrs: dict[str, Any] = dict(_tags(attrs, keep_long_name=False))
+    file_attrs["long_name"] = list(names)  # one band description per variable
+    file_attrs["band_tags"] = [_band_tags(v) for v in vars_]
+    out.attrs = file_attrs
     out.rio.write_crs(first.rio.crs, inplace=True)
     out.rio.write_transform(grid_transform(first), inplace=True)
     if np.issubdtype(dtype, np.floating):
