@@ -235,6 +235,14 @@ def case_card_not_a_dict(tmp: Path) -> None:
     validate_card(["elements", "Au"])
 
 
+def case_card_stack_free_zero_std(tmp: Path) -> None:
+    validate_card({"elements": None, "mean": [0.0, 1.0], "std": [1.0, 0.0]})
+
+
+def case_check_card_stack_free_wrong_count(tmp: Path) -> None:
+    check_card({"elements": None, "mean": [0.0, 1.0, 2.0], "std": [1.0, 1.0, 1.0]}, _stack())
+
+
 def case_check_card_elements_none(tmp: Path) -> None:
     check_card({**_good_card(), "elements": None}, _stack())
 
@@ -358,6 +366,10 @@ CASES = [
                  id="card-resolution-negative"),
     pytest.param(case_card_not_a_dict, ModelCardError, r"must be a dict; got list",
                  id="card-not-a-dict"),
+    pytest.param(case_card_stack_free_zero_std, ModelCardError, r"'std' holds 0\.0 at position 1",
+                 id="card-stack-free-zero-std"),
+    pytest.param(case_check_card_stack_free_wrong_count, ModelCardError,
+                 r"trained on 3 channels.*the stack has 2", id="check-card-stack-free-count"),
     pytest.param(case_check_card_elements_none, ModelCardError, r"'elements'.*None",
                  id="check-card-elements-none"),
     pytest.param(case_normalise_zero_std, ModelCardError, r"std \[1\.0, 0\.0\]",
@@ -578,6 +590,13 @@ def test_a_valid_card_passes_save_and_load(tmp_path):
     model = load_checkpoint(_write_checkpoint_with_card(tmp_path, card))
     assert model.card == card
     check_card(model.card, _stack())
+
+
+def test_a_stack_free_card_is_valid_and_checks_the_channel_count(tmp_path):
+    card = {"elements": None, "window": [8, 8], "mean": [0.0, 1.0], "std": [1.0, 2.0],
+            "data_hash": "abc", "recipe": {"name": "adam"}}
+    validate_card(card)
+    check_card(card, _stack())  # two channels, two elements
 
 
 def test_float16_is_written_as_float32_with_a_warning(tmp_path):

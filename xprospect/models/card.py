@@ -44,13 +44,39 @@ def _finite_floats(card: Mapping[str, Any], key: str, n: int, where: str, *,
                                  "must be > 0, else normalising divides by zero")
 
 
+def _check_stack_free(card: Mapping[str, Any], where: str) -> None:
+    n = None
+    for key in ("mean", "std"):
+        v = card.get(key)
+        if v is None:
+            continue
+        if not isinstance(v, (list, tuple)) or not v:
+            raise ModelCardError(f"{where}: card key {key!r} must be a non-empty list of "
+                                 f"numbers; got {v!r}")
+        n = len(v) if n is None else n
+        _finite_floats({**card, "elements": [f"channel {i}" for i in range(n)]}, key, n,
+                       where, positive=key == "std")
+    win = card.get("window")
+    if win is not None:
+        wins = win if isinstance(win, (list, tuple)) else [win]
+        if not wins or not all(isinstance(w, (int, np.integer)) and not isinstance(w, bool)
+                               and w > 0 for w in wins):
+            raise ModelCardError(f"{where}: card key 'window' must be an int > 0 (or one per "
+                                 f"axis); got {win!r}")
+
+
 def has_card(card: Mapping[str, Any] | None) -> bool:
-    """Tell whether ``card`` describes training data (it names its ``elements``).
+    """Tell whether ``card`` describes training data (any data key holds a value).
 
     An empty card, or one holding only notes (such as a pretraining record), describes
-    nothing to check a stack against.
+    nothing to check a stack against or to normalise it with.
     """
-    return isinstance(card, Mapping) and card.get("elements") is not None
+    return isinstance(card, Mapping) and any(card.get(k) is not None for k in _CORE_KEYS)
+
+
+def _stack_free(card: Mapping[str, Any]) -> bool:
+    """Tell whether the card is of a model trained on bare windows (no stack, no geometry)."""
+    return all(card.get(k) is None for k in ("elements", "ndim", "dims", "resolution", "crs"))
 
 
 def validate_card(card: Any, where: str = "the model card") -> None:
@@ -60,9 +86,13 @@ def validate_card(card: Any, where: str = "the model card") -> None:
     ----------
     card : mapping
         A model card. A card holding any of the data keys (``elements``, ``ndim``, ``dims``,
-        ``resolution``, ``crs``, ``window``, ``mean``, ``std``) must hold ``elements``; an
-        empty card, or one of notes only (no data keys), is valid here (see
-        :func:`has_card`; :func:`~xprospect.train.load_checkpoint` refuses it unless told).
+        ``resolution``, ``crs``, ``window``, ``mean``, ``std``) must hold ``elements``,
+        except the card of a model trained on bare windows (no stack: ``elements``,
+        ``ndim``, ``dims``, ``resolution`` and ``crs`` all None), whose ``mean`` and ``std``
+        must then have the same length. A card that records a geometry but no elements (a
+        hand-edited ``elements: None``) is refused. An empty card, or one of notes only
+        (no data keys), is valid here (see :func:`has_card`;
+        :func:`~xprospect.train.load_checkpoint` refuses it unless told).
     where : str
         What the card belongs to, for the message (a file name).
 
@@ -88,6 +118,9 @@ def validate_card(card: Any, where: str = "the model card") -> None:
     if not any(k in card for k in _CORE_KEYS):
         return
     el = card.get("elements")
+    if el is None and _stack_free(card):
+        _check_stack_free(card, where)
+        return
     if not isinstance(el, (list, tuple)) or not el or \
             not all(isinstance(e, str) and e for e in el):
         raise ModelCardError(f"{where}: card key 'elements' must be a non-empty list of element "
@@ -220,13 +253,22 @@ def check_card(card: Mapping[str, Any], stack: xr.DataArray) -> None:
     Checks element names and order, number of spatial dims, resolution (relative 1e-6) and CRS.
     A card that describes no data (empty, or notes only: see :func:`has_card`) passes, as
     for an untrained or hand-built model; any other card is first validated against the
-    schema (:func:`validate_card`), so a malformed card (``elements: None``, a bad CRS)
-    cannot switch its own checks off.
+    schema (:func:`validate_card`), so a malformed card (``elements: None`` beside a
+    recorded geometry, a bad CRS) cannot switch its own checks off. The card of a model
+    trained on bare windows (no stack) can only check the number of elements.
     """
     if not card or not any(k in card for k in _CORE_KEYS):
         return
     validate_card(card)
     elements = _elements(stack)
+    if _stack_free(card):
+        # trained on bare windows: names are unknown, but the channel count is not
+        n = len(card["mean"]) if card.get("mean") is not None else \
+            len(card["std"]) if card.get("std") is not None else None
+        if n is not None and n != len(elements):
+            raise ModelCardError(f"the model was trained on {n} channels (no element names "
+                                 f"recorded); the stack has {len(elements)}: {elements}")
+        return
     want = card.get("elements")
     if want is not None and list(want) != elements:
         missing = [e for e in want if e not in elements]
