@@ -342,17 +342,31 @@ def to_geotiff(
     Raises
     ------
     GridError
-        For voxels (z, y, x) or variables not on (y, x), naming them.
+        For voxels (z, y, x) or variables not on (y, x), naming them; for an axis of a
+        single cell without a recorded resolution (see :func:`grid_transform`).
     CRSError
         When the grid has no CRS.
     DataError
-        When a target file exists (``overwrite=False``) or its folder does not.
+        When a target file exists (``overwrite=False``) or its folder does not; when a
+        value lies outside the range of ``dtype`` (300 as uint8 would wrap to 44) or, for
+        integer outputs, equals the nodata value that marks NaN cells, naming the variable,
+        the value and the range; when the write fails (disk full, read-only target), saying
+        why. Nothing is left behind: files are written under a temporary name in the
+        target's folder and renamed on success.
+
+    Warns
+    -----
+    XProspectWarning
+        For float16 data or ``dtype="float16"``, written as float32.
 
     Notes
     -----
     Files are tiled. Dask data are written chunk by chunk under a thread lock,
     so a grid larger than memory never has to be loaded at once (use the
-    threaded scheduler; a distributed cluster needs a distributed lock).
+    threaded scheduler; a distributed cluster needs a distributed lock). A
+    narrowing ``dtype`` costs one more pass over the data (its minimum and
+    maximum are checked before writing). The transform comes from
+    :func:`grid_transform`.
 
     Examples
     --------
