@@ -108,8 +108,9 @@ def _tags(attrs: Mapping[Any, Any], *, keep_long_name: bool) -> dict[str, str]:
     kept = {str(k): v for k, v in attrs.items()
             if k not in _SKIP_ATTRS or (keep_long_name and k == "long_name")}
     tags = {k: _tag_value(v) for k, v in kept.items() if k != ATTRS_TAG}
+    # objects with no JSON form (dates, CRS objects) are kept as their text
     tags[ATTRS_TAG] = json.dumps(jsonable({k: v for k, v in kept.items() if k != ATTRS_TAG},
-                                          nonfinite="keep"))
+                                          nonfinite="keep"), default=str)
     return tags
 
 
