@@ -234,3 +234,17 @@ def test_outputs_write_to_netcdf(tmp_path):
         out.drop_encoding().to_netcdf(path, engine="scipy")
         with xr.open_dataset(path, engine="scipy") as back:
             assert set(back.data_vars) == set(out.data_vars), name
+
+
+def test_half_float_geotiff_reads_as_float32(tmp_path):
+    # a 16-bit float TIFF (GDAL: Float32 with NBITS=16), as some survey offices send
+    p = tmp_path / "half.tif"
+    values = np.array([[[1.5, 2.25, np.nan], [0.099975586, 65504.0, -3.0]]], dtype="float32")
+    with rasterio.open(p, "w", driver="GTiff", width=3, height=2, count=1, dtype="float32",
+                       nbits=16, crs=CRS, transform=rasterio.Affine(10, 0, 0, 0, -10, 20),
+                       nodata=np.nan) as dst:
+        dst.write(values)
+    back = read_geotiff(p)
+    assert back["half"].dtype == np.float32
+    np.testing.assert_array_equal(back["half"].values, values[0])
+    assert grid_transform(back) == rasterio.Affine(10, 0, 0, 0, -10, 20)
