@@ -26,6 +26,7 @@ import xarray as xr
 from xprospect._dims import GRID_DIMS_2D, GRID_DIMS_3D, get_crs, grid_geometry, write_crs
 from xprospect._json import jsonable
 from xprospect.exceptions import DataError, GridError
+from xprospect.io._atomic import atomic_path
 from xprospect.points import as_points, points_to_index
 from xprospect.preprocess.fractal import fractal_thresholds
 from xprospect.preprocess.scaling import minmax_scale
@@ -77,18 +78,29 @@ class TargetSet:
 
     @property
     def classes(self) -> xr.DataArray:
-        """Potential class per cell: 0 below every level, ``k`` at the k-th level (ascending)."""
+        """Potential class per cell: 0 below every level, ``k`` at the k-th level (ascending).
+
+        ``attrs["class_names"]`` is JSON text (a list of strings: ``"none"`` then the
+        levels), so that every NetCDF engine, zarr and GeoTIFF accept it.
+        """
         lab = self.labels
         cls = (lab > 0).sum("level").astype("int8")
         cls = cls.where(np.isfinite(self.score), -1).astype("int8")
         cls.name = "potential"
-        cls.attrs = {"class_names": ["none", *self.levels], "nodata": -1}
+        cls.attrs = {"class_names": json.dumps(["none", *self.levels]), "nodata": -1}
         return cls
 
     def to_csv(self, path: str | Path, **kwargs: Any) -> Path:
-        """Write the region table to CSV (``pandas.DataFrame.to_csv`` options pass through)."""
+        """Write the region table to CSV (``pandas.DataFrame.to_csv`` options pass through).
+
+        Written under a temporary name and renamed on success: a failure (a full disk, a
+        read-only target) leaves no file and raises a :class:`DataError` saying why.
+        """
         path = Path(path)
-        self.table.to_csv(path, index=False, **kwargs)
+        if not path.parent.is_dir():
+            raise DataError(f"cannot write {path}: folder {path.parent} does not exist")
+        with atomic_path(path) as tmp:
+            self.table.to_csv(tmp, index=False, **kwargs)
         return path
 
     def to_geojson(self, path: str | Path, *, level: str | Sequence[str] | None = None,
@@ -114,6 +126,13 @@ class TargetSet:
         Returns
         -------
         pathlib.Path
+
+        Raises
+        ------
+        DataError
+            For an unknown level or mode, or when the write fails (a full disk, a read-only
+            target): the file is written under a temporary name and renamed on success, so
+            a failure leaves nothing behind.
         """
         # rasterio and shapely are heavy imports needed only to write polygons
         from rasterio.features import shapes
@@ -168,7 +187,11 @@ class TargetSet:
             name = f"urn:ogc:def:crs:EPSG::{epsg}" if epsg else self.crs.to_wkt()
             doc["crs"] = {"type": "name", "properties": {"name": name}}
         path = Path(path)
-        path.write_text(json.dumps(doc))
+        if not path.parent.is_dir():
+            raise DataError(f"cannot write {path}: folder {path.parent} does not exist")
+        text = json.dumps(doc)
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)
         return path
 
 
@@ -334,6 +357,14 @@ def targets(score_map: xr.DataArray, *, levels: Mapping[str, float] | Sequence[f
     # Inherently global: regions can span every chunk.
     score_map = score_map.load() if score_map.chunks is not None else score_map
     values = np.asarray(score_map.values, dtype="float64")
+    inf = np.isinf(values)
+    if inf.any():
+        at = np.unravel_index(int(np.argmax(inf)), values.shape)
+        where = ", ".join(f"{d}={float(score_map[d].values[i])!r}"
+                          for d, i in zip(dims, at, strict=True))
+        raise DataError(f"map {score_map.name!r} holds {int(inf.sum())} infinite cell(s), the "
+                        f"first ({float(values[at])!r}) at {where}; mask them first "
+                        "(map.where(np.isfinite(map)))")
     if not np.isfinite(values).any():
         raise DataError(f"map {score_map.name!r} holds no finite values")
     lv = _resolve_levels(values, levels, quantiles, thresholds, score_map)

@@ -2,7 +2,9 @@
 
 :func:`to_block_csv` writes ``x, y, z, <variables>`` rows slab by slab; :func:`plot_slices`
 and :func:`plot_section` draw plan slices and a vertical section as PNG; :func:`to_vtk` writes
-a VTK image through pyvista (the optional ``vtk`` extra).
+a VTK image through pyvista (the optional ``vtk`` extra). Every file is written under a
+temporary name and renamed on success, so a failure (a full disk, a read-only target) leaves
+nothing behind (see :mod:`xprospect.io._atomic`).
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from typing import Any
 
 import dask
 import numpy as np
+import pandas as pd
 import xarray as xr
 
-from xprospect._dims import GRID_DIMS_3D, grid_geometry
+from xprospect._dims import GRID_DIMS_3D, GridGeometry, grid_geometry
 from xprospect.exceptions import DataError, GridError
+from xprospect.io._atomic import atomic_path
 
 __all__ = [
     "plot_section",
@@ -51,6 +55,24 @@ def _numeric_vars(block: xr.Dataset | xr.DataArray, variables, dims) -> list[xr.
     return [block[n] for n in names]
 
 
+def _cell_sizes(block: xr.Dataset | xr.DataArray, geom: GridGeometry) -> tuple[float, ...]:
+    """Positive cell sizes in dims order; a single-cell axis needs a recorded resolution."""
+    out = []
+    for d, step in zip(geom.dims, geom.step, strict=True):
+        if step == 0:
+            res = block[d].attrs.get("resolution")
+            try:
+                step = float(res) if res is not None else 0.0
+            except (TypeError, ValueError):
+                step = 0.0
+            if not (np.isfinite(step) and step > 0):
+                raise GridError(f"the block has a single cell along {d!r} and no recorded "
+                                f"resolution (a 'resolution' attr on coordinate {d!r}), so its "
+                                "cell size is unknown")
+        out.append(abs(float(step)))
+    return tuple(out)
+
+
 def _check_target(path: str | os.PathLike, overwrite: bool) -> Path:
     p = Path(path)
     if p.exists() and not overwrite:
@@ -67,7 +89,7 @@ def to_block_csv(
     variables: str | Sequence[str] | None = None,
     dropna: bool = True,
     sizes: bool = False,
-    float_format: str = "%.6g",
+    float_format: str | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write a voxel block model as a CSV of ``x, y, z, <variables>`` rows.
@@ -84,8 +106,11 @@ def to_block_csv(
         Leave out voxels where every written variable is NaN (masked or not estimated).
     sizes : bool
         Add ``dx, dy, dz`` columns (block sizes), as some mining packages expect.
-    float_format : str
-        printf-style format of the values.
+    float_format : str, optional
+        printf-style format of the variables' values (for example ``"%.4f"``). By default
+        each value is written with the shortest text that reads back to the same value of
+        its own dtype (9 significant digits at most for float32, 17 for float64).
+        Coordinates and sizes are always written exactly, whatever this says.
     overwrite : bool
         Replace an existing file.
 
@@ -94,46 +119,71 @@ def to_block_csv(
     pathlib.Path
         The file written.
 
+    Raises
+    ------
+    DataError
+        When the file exists (``overwrite=False``), its folder does not, or the write fails
+        (disk full, read-only target): nothing is left behind.
+
     Notes
     -----
-    Rows are voxel centres, z ascending then y descending then x ascending. The block is
+    Rows are voxel centres in storage order (z, then y, then x fastest). The block is
     computed one z-slab (dask chunk row) at a time, so a large block never sits in memory.
+    Missing values are written as ``nan``.
     """
     dims = GRID_DIMS_3D
     vars_ = _numeric_vars(block, variables, dims)
     geom = grid_geometry(vars_[0])
+    steps = _cell_sizes(vars_[0], geom) if sizes else ()
     p = _check_target(path, overwrite)
     names = [str(v.name) for v in vars_]
+    clash = [n for n in names if n in ("x", "y", "z", "dx", "dy", "dz")]
+    if clash:
+        raise DataError(f"variables {clash} would clash with the CSV's coordinate columns; "
+                        "rename them")
     zc, yc, xc = (np.asarray(block[d].values, dtype="float64") for d in dims)
     chunks = vars_[0].chunks[0] if vars_[0].chunks is not None else ()
     if not chunks:
         step = max(1, 2_000_000 // max(1, yc.size * xc.size))
         chunks = tuple(min(step, zc.size - i) for i in range(0, zc.size, step))
-    header = ["x", "y", "z", *(["dx", "dy", "dz"] if sizes else []), *names]
-    steps = [abs(s) for s in geom.step]
-    tmp = p.with_name(p.name + ".part")
-    n_rows = 0
-    with open(tmp, "w", newline="") as f:
-        f.write(",".join(header) + "\n")
+    with atomic_path(p) as tmp, open(tmp, "w", newline="") as f:
+        header = True
         z0 = 0
         for cz in chunks:
             sl = slice(z0, z0 + cz)
             z0 += cz
-            slabs = dask.compute(*[v.isel(z=sl).data for v in vars_])
-            vals = np.column_stack([np.asarray(s, dtype="float64").ravel() for s in slabs])
+            slabs = [np.asarray(a) for a in dask.compute(*[v.isel(z=sl).data for v in vars_])]
             zz, yy, xx = np.meshgrid(zc[sl], yc, xc, indexing="ij")
-            cols = [xx.ravel(), yy.ravel(), zz.ravel()]
+            cols: dict[str, Any] = {"x": xx.ravel(), "y": yy.ravel(), "z": zz.ravel()}
             if sizes:
-                cols += [np.full(xx.size, steps[2]), np.full(xx.size, steps[1]),
-                         np.full(xx.size, steps[0])]
-            rows = np.column_stack([*cols, vals])
+                cols.update({"dx": np.full(xx.size, steps[2]), "dy": np.full(xx.size, steps[1]),
+                             "dz": np.full(xx.size, steps[0])})
+            values = {n: a.ravel() for n, a in zip(names, slabs, strict=True)}
             if dropna:
-                rows = rows[~np.all(np.isnan(vals), axis=1)]
-            if rows.size:
-                np.savetxt(f, rows, delimiter=",", fmt=float_format)
-            n_rows += rows.shape[0]
-    tmp.replace(p)
+                empty = np.ones(xx.size, dtype=bool)
+                for a in values.values():
+                    empty &= np.isnan(a) if a.dtype.kind == "f" else False
+                keep = ~empty
+                cols = {k: a[keep] for k, a in cols.items()}
+                values = {k: a[keep] for k, a in values.items()}
+            if float_format is not None:
+                values = {k: _formatted(a, float_format) for k, a in values.items()}
+            frame = pd.DataFrame({**cols, **values})
+            # float_format=None: pandas writes the shortest repr that round-trips each dtype
+            frame.to_csv(f, index=False, header=header, na_rep="nan", lineterminator="\n")
+            header = False
     return p
+
+
+def _formatted(a: np.ndarray, fmt: str) -> np.ndarray:
+    if a.dtype.kind != "f":
+        return a
+    try:
+        out = np.char.mod(fmt, a)
+    except (TypeError, ValueError) as err:
+        raise DataError(f"float_format={fmt!r} is not a printf-style float format: {err}") \
+            from err
+    return np.where(np.isnan(a), "nan", out)
 
 
 # ----------------------------------------------------------------------------- figures
@@ -233,7 +283,8 @@ def plot_slices(
     for ax in axes[len(idx):]:
         ax.set_visible(False)
     fig.colorbar(im, ax=list(axes[:len(idx)]), label=_label(v))
-    fig.savefig(p, dpi=100)
+    with atomic_path(p) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     return p
 
 
@@ -341,7 +392,8 @@ def plot_section(
     ax.set_xlabel(f"distance from ({start[0]:g}, {start[1]:g}) towards ({end[0]:g}, {end[1]:g})")
     ax.set_ylabel("z (elevation)")
     fig.colorbar(im, ax=ax, label=_label(_var(block, var)))
-    fig.savefig(p, dpi=100)
+    with atomic_path(p) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     return p
 
 
@@ -364,21 +416,30 @@ def vtk_arrays(block: xr.Dataset | xr.DataArray, variables: str | Sequence[str] 
     dict
         ``dimensions`` (point counts nx+1, ny+1, nz+1), ``spacing``, ``origin`` (the lower
         corner, south-west-bottom) and ``cell_data`` (name -> flat float array, x fastest,
-        then y ascending, then z), the layout VTK expects.
+        then y ascending, then z ascending), the layout VTK expects. Axes stored in
+        descending order (y north-up, z running downward) are flipped so that no voxel is
+        mirrored; an axis of a single cell takes its size from its coordinate's
+        ``resolution`` attr.
     """
     vars_ = _numeric_vars(block, variables, GRID_DIMS_3D)
     geom = grid_geometry(vars_[0])
-    b = geom.bounds()
+    sizes = _cell_sizes(vars_[0], geom)
     nz, ny, nx = geom.shape
-    spacing = tuple(abs(s) for s in (geom.step[2], geom.step[1], geom.step[0]))
+    spacing = (sizes[2], sizes[1], sizes[0])
+    lower = [min(o, o + (n - 1) * s) - size / 2 for o, n, s, size
+             in zip(geom.origin, geom.shape, geom.step, sizes, strict=True)]
     cell = {}
     for v in vars_:
         a = np.asarray(v.transpose(*GRID_DIMS_3D).values, dtype="float64")
+        if geom.step[0] < 0:
+            a = a[::-1, :, :]  # VTK layers go up
         if geom.step[1] < 0:
             a = a[:, ::-1, :]  # VTK rows go north
+        if geom.step[2] < 0:
+            a = a[:, :, ::-1]  # VTK columns go east
         cell[str(v.name)] = np.ascontiguousarray(a).ravel(order="C")
     return {"dimensions": (nx + 1, ny + 1, nz + 1), "spacing": spacing,
-            "origin": (b["x"][0], b["y"][0], b["z"][0]), "cell_data": cell}
+            "origin": (lower[2], lower[1], lower[0]), "cell_data": cell}
 
 
 def to_vtk(
@@ -423,5 +484,6 @@ def to_vtk(
                        origin=arrays["origin"])
     for name, a in arrays["cell_data"].items():
         img.cell_data[name] = a
-    img.save(str(p))
+    with atomic_path(p) as tmp:
+        img.save(str(tmp))
     return p

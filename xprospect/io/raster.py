@@ -3,31 +3,50 @@
 A GeoTIFF holds one or more bands on one (y, x) grid. We write one file per
 variable or one multi-band file whose band descriptions are the variable names,
 and read either back into a Dataset with one variable per band. Each variable's
-attrs travel as band tags, the Dataset's attrs as file tags.
+attrs travel as band tags, the Dataset's attrs as file tags: each as a plain tag
+(for other software) and all of them together as JSON under the tag
+``XPROSPECT_ATTRS``, from which they are read back with their types (a string
+``"1"`` stays a string). Tags of files not written by xprospect are read as the
+strings they are.
+
+The transform comes from the grid's own resolution (the spacing of its
+coordinates, or for an axis of a single cell the ``resolution`` recorded by
+:func:`~xprospect.make_grid`), so one-row, one-column and 1 x 1 grids keep their
+georeference. Files are written under a temporary name and renamed on success
+(see :mod:`xprospect.io._atomic`).
 """
 
 from __future__ import annotations
 
-import ast
+import json
 import os
 import threading
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import dask
 import numpy as np
 import rasterio
 import rioxarray
 import xarray as xr
+from affine import Affine
+from rasterio.errors import RasterioError
+from rasterio.windows import Window
 
 from xprospect._dims import GRID_DIMS_2D, element_vars, grid_geometry, require_crs
-from xprospect.exceptions import DataError, GridError
+from xprospect._json import jsonable
+from xprospect.exceptions import DataError, GridError, XProspectWarning
+from xprospect.io._atomic import atomic_path
 
 __all__ = ["read_geotiff", "to_geotiff"]
 
 # attrs that rasterio/rioxarray handle themselves or that make no sense as tags
 _SKIP_ATTRS = ("_FillValue", "missing_value", "grid_mapping", "scale_factor", "add_offset",
                "long_name", "band_tags", "nodatavals", "transform", "crs")
+# the tag holding every attr as JSON, so that types survive the trip through text tags
+ATTRS_TAG = "XPROSPECT_ATTRS"
 
 
 def _grid_variables(ds: xr.Dataset, variables: str | Sequence[str] | None,
@@ -84,11 +103,35 @@ def _tag_value(value: Any) -> str:
     return str(value)
 
 
-def _band_tags(var: xr.DataArray) -> dict[str, str]:
-    tags = {k: _tag_value(v) for k, v in var.attrs.items() if k not in _SKIP_ATTRS}
-    if isinstance(var.attrs.get("long_name"), str):  # the description holds the name
-        tags["long_name"] = var.attrs["long_name"]
+def _tags(attrs: Mapping[Any, Any], *, keep_long_name: bool) -> dict[str, str]:
+    """Plain string tags for other software, and all attrs as JSON under ``ATTRS_TAG``."""
+    kept = {str(k): v for k, v in attrs.items()
+            if k not in _SKIP_ATTRS or (keep_long_name and k == "long_name")}
+    tags = {k: _tag_value(v) for k, v in kept.items() if k != ATTRS_TAG}
+    # objects with no JSON form (dates, CRS objects) are kept as their text
+    tags[ATTRS_TAG] = json.dumps(jsonable({k: v for k, v in kept.items() if k != ATTRS_TAG},
+                                          nonfinite="keep"), default=str)
     return tags
+
+
+def _band_tags(var: xr.DataArray) -> dict[str, str]:
+    # the band description holds the variable name, so a string long_name is a tag
+    return _tags(var.attrs, keep_long_name=isinstance(var.attrs.get("long_name"), str))
+
+
+def _read_tags(tags: Mapping[str, str], path: Path) -> dict[str, Any]:
+    """Attrs from tags: the JSON ones as written (with types), foreign tags as strings."""
+    if ATTRS_TAG not in tags:
+        return dict(tags)
+    try:
+        attrs = json.loads(tags[ATTRS_TAG])
+    except ValueError as err:
+        raise DataError(f"{path}: tag {ATTRS_TAG} is not valid JSON ({err})") from err
+    if not isinstance(attrs, dict):
+        raise DataError(f"{path}: tag {ATTRS_TAG} holds {type(attrs).__name__}, not an object")
+    # tags that other software added after xprospect wrote the file stay as strings
+    extra = {k: v for k, v in tags.items() if k != ATTRS_TAG and k not in attrs}
+    return {**attrs, **extra}
 
 
 def _nodata_value(var: xr.DataArray, dtype: np.dtype) -> float | int | None:
@@ -101,6 +144,124 @@ def _nodata_value(var: xr.DataArray, dtype: np.dtype) -> float | int | None:
     if not np.issubdtype(var.dtype, np.floating):
         return None  # integers or booleans hold no missing values to mark
     return int(info.min) if info.min < 0 else int(info.max)
+
+
+def _recorded_resolution(ds: xr.Dataset, dim: str) -> float | None:
+    """Return the cell size along ``dim`` recorded with the grid (for a single-cell axis)."""
+    res = ds[dim].attrs.get("resolution")
+    if res is None:
+        grid_res = ds.attrs.get("resolution")
+        if isinstance(grid_res, (list, tuple, np.ndarray)) and len(grid_res) == 2:
+            res = grid_res[GRID_DIMS_2D.index(dim)]  # make_grid records (dy, dx)
+    if res is None and "spatial_ref" in ds.coords:
+        gt = ds["spatial_ref"].attrs.get("GeoTransform")
+        if isinstance(gt, str) and len(gt.split()) == 6:
+            parts = [float(v) for v in gt.split()]
+            res = parts[1] if dim == "x" else parts[5]
+    try:
+        value = abs(float(res)) if res is not None else None
+    except (TypeError, ValueError):
+        return None
+    return value if value is not None and np.isfinite(value) and value > 0 else None
+
+
+def grid_transform(ds: xr.Dataset | xr.DataArray) -> Affine:
+    """Return the affine transform of a (y, x) grid from its own resolution.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset or DataArray
+        A regular (y, x) grid with cell-centre coordinates.
+
+    Returns
+    -------
+    affine.Affine
+        Upper-left corner and signed cell sizes. Along an axis with more than one cell
+        the size is the coordinates' spacing; along an axis of a single cell it is the
+        ``resolution`` attr of the coordinate (as :func:`~xprospect.make_grid` and
+        :func:`read_geotiff` record it), else the grid's ``resolution`` attr (dy, dx), else
+        the ``GeoTransform`` of its ``spatial_ref``; y of a single row is taken as
+        north-up (descending).
+
+    Raises
+    ------
+    GridError
+        When an axis has a single cell and no recorded resolution: the transform cannot
+        be known, and writing the identity transform would lose the georeference.
+    """
+    geom = grid_geometry(ds)
+    steps = []
+    for axis, dim in enumerate(GRID_DIMS_2D):
+        step = geom.step[axis]
+        if step == 0:
+            res = _recorded_resolution(ds if isinstance(ds, xr.Dataset) else ds.to_dataset(
+                name="_"), dim)
+            if res is None:
+                msg = (f"the grid has a single cell along {dim!r} (shape {geom.shape}) and no "
+                       f"recorded resolution (a 'resolution' attr on coordinate {dim!r}), so "
+                       "its cell size, hence its georeference, is unknown; set "
+                       f"ds[{dim!r}].attrs['resolution'] = <cell size>")
+                raise GridError(msg)
+            step = -res if dim == "y" else res
+        steps.append(step)
+    dy, dx = steps
+    return Affine(dx, 0.0, geom.origin[1] - dx / 2, 0.0, dy, geom.origin[0] - dy / 2)
+
+
+def _check_range(vars_: list[xr.DataArray], dtype: np.dtype, nodata: float | int | None,
+                 target: Path) -> None:
+    """Refuse values that the output dtype cannot hold (a cast would wrap or overflow)."""
+    if dtype.kind == "f":
+        top = float(np.finfo(dtype).max)
+        lo_ok, hi_ok = -top, top
+    elif dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        lo_ok, hi_ok = float(info.min), float(info.max)
+    else:
+        return
+    checks = []
+    for v in vars_:
+        if v.dtype == bool or (v.dtype.kind in "iu" and np.can_cast(v.dtype, dtype)) or \
+                (v.dtype.kind == "f" and dtype.kind == "f" and dtype.itemsize >= v.dtype.itemsize):
+            continue
+        finite = v.where(np.isfinite(v)) if v.dtype.kind == "f" else v
+        checks.append((v, finite.min(), finite.max(),
+                       (v == nodata).any() if nodata is not None and v.dtype.kind == "f"
+                       else None))
+    if not checks:
+        return
+    computed = dask.compute(*[(lo.data, hi.data, None if c is None else c.data)
+                              for _, lo, hi, c in checks])
+    for (v, *_), (lo, hi, clash) in zip(checks, computed, strict=True):
+        lo, hi = float(lo), float(hi)
+        for value in (lo, hi):
+            if np.isfinite(value) and not lo_ok <= value <= hi_ok:
+                msg = (f"cannot write variable {v.name!r} to {target} as {dtype}: it holds "
+                       f"{value!r}, outside the range [{lo_ok:g}, {hi_ok:g}] of {dtype} (a cast "
+                       "would wrap or overflow); rescale it or choose a wider dtype")
+                raise DataError(msg)
+        if clash is not None and bool(clash):
+            msg = (f"cannot write variable {v.name!r} to {target} as {dtype}: it holds the "
+                   f"value {nodata!r}, which marks its missing (NaN) cells as nodata, so they "
+                   "could not be told apart; choose another dtype")
+            raise DataError(msg)
+
+
+def _output_dtype(vars_: list[xr.DataArray], dtype: Any, target: Path) -> np.dtype:
+    if dtype is not None:
+        out = np.dtype(dtype)
+    else:
+        out = np.result_type(*[np.uint8 if v.dtype == bool else v.dtype for v in vars_])
+    if out == np.float16:
+        # GDAL has no 16-bit float type before 3.11: widen rather than fail in rasterio
+        warnings.warn(f"{target}: float16 is written as float32 (GeoTIFF through GDAL "
+                      f"{rasterio.__gdal_version__} has no float16)", XProspectWarning,
+                      stacklevel=3)
+        out = np.dtype("float32")
+    if out.kind not in "iuf":
+        raise DataError(f"cannot write {target} as dtype {out}: a GeoTIFF holds integers or "
+                        "floats")
+    return out
 
 
 def _prepare(vars_: list[xr.DataArray], names: list[str], attrs: dict[str, Any],
@@ -117,10 +278,12 @@ def _prepare(vars_: list[xr.DataArray], names: list[str], attrs: dict[str, Any],
     out = xr.DataArray(band, coords={d: first[d] for d in GRID_DIMS_2D})
     out = out.assign_coords(band=np.arange(1, len(vars_) + 1))
     out.encoding = {}  # stale dtype/scale encodings of a previous read must not apply
-    out.attrs = {k: _tag_value(v) for k, v in attrs.items() if k not in _SKIP_ATTRS}
-    out.attrs["long_name"] = list(names)  # one band description per variable
-    out.attrs["band_tags"] = [_band_tags(v) for v in vars_]
+    file_attrs: dict[str, Any] = dict(_tags(attrs, keep_long_name=False))
+    file_attrs["long_name"] = list(names)  # one band description per variable
+    file_attrs["band_tags"] = [_band_tags(v) for v in vars_]
+    out.attrs = file_attrs
     out.rio.write_crs(first.rio.crs, inplace=True)
+    out.rio.write_transform(grid_transform(first), inplace=True)
     if np.issubdtype(dtype, np.floating):
         out.rio.write_nodata(np.nan, encoded=False, inplace=True)
     else:
@@ -180,17 +343,31 @@ def to_geotiff(
     Raises
     ------
     GridError
-        For voxels (z, y, x) or variables not on (y, x), naming them.
+        For voxels (z, y, x) or variables not on (y, x), naming them; for an axis of a
+        single cell without a recorded resolution (see :func:`grid_transform`).
     CRSError
         When the grid has no CRS.
     DataError
-        When a target file exists (``overwrite=False``) or its folder does not.
+        When a target file exists (``overwrite=False``) or its folder does not; when a
+        value lies outside the range of ``dtype`` (300 as uint8 would wrap to 44) or, for
+        integer outputs, equals the nodata value that marks NaN cells, naming the variable,
+        the value and the range; when the write fails (disk full, read-only target), saying
+        why. Nothing is left behind: files are written under a temporary name in the
+        target's folder and renamed on success.
+
+    Warns
+    -----
+    XProspectWarning
+        For float16 data or ``dtype="float16"``, written as float32.
 
     Notes
     -----
     Files are tiled. Dask data are written chunk by chunk under a thread lock,
     so a grid larger than memory never has to be loaded at once (use the
-    threaded scheduler; a distributed cluster needs a distributed lock).
+    threaded scheduler; a distributed cluster needs a distributed lock). A
+    narrowing ``dtype`` costs one more pass over the data (its minimum and
+    maximum are checked before writing). The transform comes from
+    :func:`grid_transform`.
 
     Examples
     --------
@@ -218,37 +395,37 @@ def to_geotiff(
     if existing and not overwrite:
         raise DataError(f"{', '.join(existing)} already exist(s); pass overwrite=True to "
                         "replace or choose another path")
+    grid_transform(ds)  # a single-cell axis without a recorded resolution fails before any work
     groups = [names] if multiband else [[n] for n in names]
     written = []
     for target, group in zip(targets, groups, strict=True):
-        vars_ = [ds[n] for n in group]
-        if dtype is not None:
-            out_dtype = np.dtype(dtype)
-        else:
-            out_dtype = np.result_type(*[np.uint8 if v.dtype == bool else v.dtype
-                                         for v in vars_])
+        vars_ = [_with_resolution(ds, n) for n in group]
+        out_dtype = _output_dtype(vars_, dtype, target)
         band = _prepare(vars_, group, dict(ds.attrs), out_dtype)
+        encoded = band.rio.encoded_nodata
+        nodata = int(encoded) if encoded is not None and out_dtype.kind in "iu" else None
+        _check_range(vars_, out_dtype, nodata, target)
         lazy = band.chunks is not None
         kwargs: dict[str, Any] = {"driver": "GTiff", "dtype": out_dtype, "tiled": True,
-                                  "BIGTIFF": "IF_SAFER"}
+                                  "BIGTIFF": "IF_SAFER", "recalc_transform": False}
         if compress:
             kwargs["compress"] = compress
         if lazy:
             kwargs["lock"] = threading.Lock()
-        band.rio.to_raster(target, **kwargs)
+        with atomic_path(target) as tmp:
+            band.rio.to_raster(tmp, **kwargs)
         written.append(target)
     return written
 
 
-def _parse_tag(value: str) -> Any:
-    """Tags come back as strings: numbers, lists and dicts are parsed back."""
-    try:
-        out = ast.literal_eval(value)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return value
-    if isinstance(out, (bool, int, float, list, dict, tuple)):
-        return list(out) if isinstance(out, tuple) else out
-    return value
+def _with_resolution(ds: xr.Dataset, name: str) -> xr.DataArray:
+    """Return the variable, its x/y coordinates carrying the grid's recorded resolution."""
+    var = ds[name]
+    for d in GRID_DIMS_2D:
+        res = _recorded_resolution(ds, d)
+        if res is not None and "resolution" not in var[d].attrs:
+            var = var.assign_coords({d: var[d].copy().assign_attrs(resolution=res)})
+    return var
 
 
 def _band_names(descriptions: Sequence[str | None], name: str | Sequence[str] | None,
@@ -283,6 +460,27 @@ def _read_chunks(chunks: Any) -> Any:
     return {"band": 1, "y": chunks[0], "x": chunks[1]}
 
 
+def _open_checked(path: Path) -> dict[str, Any]:
+    """Header, tags and a read of the last block of every band, or a DataError naming the file."""
+    try:
+        with rasterio.open(path) as src:
+            info = {"descriptions": list(src.descriptions), "units": list(src.units),
+                    "file_tags": src.tags(), "band_tags": [src.tags(i) for i in src.indexes],
+                    "dtypes": list(src.dtypes), "nodata": src.nodata}
+            # a truncated file keeps its header: read the last block, which it lost
+            h, w = src.block_shapes[0]
+            last = Window(((src.width - 1) // w) * w, ((src.height - 1) // h) * h,
+                          min(w, src.width - ((src.width - 1) // w) * w),
+                          min(h, src.height - ((src.height - 1) // h) * h))
+            src.read(window=last)
+    except RasterioError as err:
+        size = path.stat().st_size
+        what = "an empty file" if size == 0 else f"not a readable GeoTIFF ({size} bytes: " \
+            "truncated or of another format)"
+        raise DataError(f"{path} is {what}: {err}") from err
+    return info
+
+
 def read_geotiff(path: str | os.PathLike, *, chunks: Any = None,
                  name: str | Sequence[str] | None = None) -> xr.Dataset:
     """Read a GeoTIFF into a Dataset with one (y, x) variable per band.
@@ -302,17 +500,28 @@ def read_geotiff(path: str | os.PathLike, *, chunks: Any = None,
     Returns
     -------
     xarray.Dataset
-        Dims (y, x) with y descending and coordinates at cell centres, the CRS as
-        ``spatial_ref`` (no stored transform: it derives from the coordinates),
-        nodata cells as NaN (integer bands become float), band tags and units as
-        variable attrs and file tags as Dataset attrs.
+        Dims (y, x) with y descending and coordinates at cell centres (each with its
+        cell size as a ``resolution`` attr, so that a one-row or one-column grid keeps
+        its georeference), the CRS as ``spatial_ref`` (no stored transform: it derives
+        from the coordinates), band tags and units as variable attrs and file tags as
+        Dataset attrs (with their types when written by :func:`to_geotiff`, else as
+        strings).
 
     Raises
     ------
     DataError
-        When the file does not exist or ``name`` does not fit the bands.
+        When the file does not exist, is empty, truncated or not a GeoTIFF, or
+        ``name`` does not fit the bands.
     GridError
         When the raster is rotated (no regular x/y coordinates).
+
+    Notes
+    -----
+    The on-disk type decides how values are read. Integer bands are class (or
+    count) rasters: they are read as integers, their nodata value kept as such and
+    recorded as ``_FillValue`` (a later NetCDF or GeoTIFF write keeps both).
+    Floating bands are continuous: read as floats with nodata cells as NaN. A
+    float16 band is read as float32 (with an :class:`XProspectWarning`).
 
     Examples
     --------
@@ -326,32 +535,46 @@ def read_geotiff(path: str | os.PathLike, *, chunks: Any = None,
     path = Path(path)
     if not path.is_file():
         raise DataError(f"no GeoTIFF at {path}")
-    with rasterio.open(path) as src:
-        descriptions = list(src.descriptions)
-        units = list(src.units)
-        file_tags = src.tags()
-        band_tags = [src.tags(i) for i in src.indexes]
-    raster = rioxarray.open_rasterio(path, chunks=_read_chunks(chunks), masked=True)
+    info = _open_checked(path)
+    dtypes = [np.dtype(d) for d in info["dtypes"]]
+    classes = all(d.kind in "iub" for d in dtypes)
+    try:
+        raster = rioxarray.open_rasterio(path, chunks=_read_chunks(chunks), masked=not classes)
+    except RasterioError as err:
+        raise DataError(f"{path} cannot be read as a GeoTIFF: {err}") from err
     if not isinstance(raster, xr.DataArray):
         raise DataError(f"{path} holds several subdatasets; read a single-raster GeoTIFF")
     if "x" not in raster.coords or "y" not in raster.coords:
         raise GridError(f"{path} has no regular x/y coordinates (a rotated or ungeoreferenced "
                         "raster); warp it to a north-up grid first")
     crs = raster.rio.crs
+    transform = raster.rio.transform()
+    if any(d == np.float16 for d in dtypes):
+        warnings.warn(f"{path} holds float16 bands; they are read as float32", XProspectWarning,
+                      stacklevel=2)
+        raster = raster.astype("float32")
     raster = raster.drop_vars("spatial_ref", errors="ignore")  # drops its stored GeoTransform
-    names = _band_names(descriptions, name, path)
-    ds = xr.Dataset(coords={"y": raster["y"], "x": raster["x"]})
+    names = _band_names(info["descriptions"], name, path)
+    coords = {"y": raster["y"].copy(), "x": raster["x"].copy()}
+    coords["x"].attrs = {**coords["x"].attrs, "resolution": abs(float(transform.a))}
+    coords["y"].attrs = {**coords["y"].attrs, "resolution": abs(float(transform.e))}
+    ds = xr.Dataset(coords=coords)
     for i, var_name in enumerate(names):
         var = raster.isel(band=i, drop=True).variable.transpose(*GRID_DIMS_2D)
-        attrs = {k: _parse_tag(v) for k, v in band_tags[i].items()}
-        if units[i] and "units" not in attrs:
-            attrs["units"] = units[i]
+        attrs = _read_tags(info["band_tags"][i], path)
+        if info["units"][i] and "units" not in attrs:
+            attrs["units"] = info["units"][i]
+        if classes and info["nodata"] is not None:
+            attrs["_FillValue"] = np.asarray(info["nodata"]).astype(dtypes[i]).item()
         var.attrs = attrs
         var.encoding = {k: v for k, v in raster.encoding.items()
-                        if k not in ("grid_mapping", "preferred_chunks")}
+                        if k not in ("grid_mapping", "preferred_chunks", "_FillValue")}
         ds[var_name] = var
-    ds.attrs = {k: _parse_tag(v) for k, v in file_tags.items() if k != "AREA_OR_POINT"
-                or v != "Area"}
+    ds.attrs = {k: v for k, v in _read_tags(info["file_tags"], path).items()
+                if k != "AREA_OR_POINT" or v != "Area"}
     if crs is not None:
         ds.rio.write_crs(crs, inplace=True)
+    if 1 in (ds.sizes["x"], ds.sizes["y"]):
+        # coordinates alone cannot give the cell size of a single row or column
+        ds.rio.write_transform(transform, inplace=True)
     return ds

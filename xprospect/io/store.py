@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from xprospect.exceptions import DataError
+from xprospect.io._atomic import write_error
 
 __all__ = ["open_zarr", "to_zarr"]
 
@@ -28,6 +29,8 @@ _STALE_ENCODING = (
 )
 # data variables come back from a zarr group in alphabetical or arbitrary order
 _ORDER_ATTR = "xprospect_variable_order"
+# files that mark the root of a zarr store (format 3, format 2 group or array, consolidated)
+_ZARR_MARKERS = ("zarr.json", ".zgroup", ".zarray", ".zmetadata")
 # default zarr chunks for in-memory data, per dim: about 1 MB (2-D) to 8 MB (3-D) of float32
 _DEFAULT_CHUNKS_2D = {"y": 512, "x": 512, "sample": 131_072}
 _DEFAULT_CHUNKS_3D = {"z": 128, "y": 128, "x": 128}
@@ -125,7 +128,9 @@ def to_zarr(
     Raises
     ------
     DataError
-        When the store exists and ``mode="w-"``, or for a bad ``mode``/``chunks``.
+        When the store exists and ``mode="w-"``, for a bad ``mode``/``chunks``, or when the
+        target cannot be written (read-only file system, permission denied, disk full),
+        saying which.
 
     Notes
     -----
@@ -167,7 +172,10 @@ def to_zarr(
         # one call for both values of compute (xarray types them as two overloads)
         options: dict[str, Any] = {"mode": mode, "compute": compute, "consolidated": True,
                                    "zarr_format": 3}
-        result = out.to_zarr(store, **options)
+        try:
+            result = out.to_zarr(store, **options)
+        except OSError as err:  # read-only target, permission denied, disk full
+            raise write_error(store, err) from err
     return None if compute else result
 
 
@@ -198,7 +206,8 @@ def open_zarr(
     Raises
     ------
     DataError
-        When no store exists at a given path.
+        When no store exists at a given path, or the path is a file, an empty folder or
+        a folder without zarr metadata.
 
     Examples
     --------
@@ -213,12 +222,22 @@ def open_zarr(
         path = Path(store)
         if not path.exists():
             raise DataError(f"no zarr store at {path}")
+        if not path.is_dir():
+            raise DataError(f"{path} is a file, not a zarr store (a folder)")
+        if not any((path / m).exists() for m in _ZARR_MARKERS):
+            what = "an empty folder" if not any(path.iterdir()) else \
+                f"a folder without zarr metadata (none of {', '.join(_ZARR_MARKERS)})"
+            raise DataError(f"{path} is not a zarr store: it is {what}")
         store = str(path)
     kwargs.setdefault("decode_coords", "all")
     auto = isinstance(chunks, str) and chunks == "auto"
     # dask cannot size string (sample id) chunks automatically: open with the
     # stored chunks, then let dask grow the numeric ones
-    ds = xr.open_zarr(store, chunks={} if auto else chunks, **kwargs)
+    try:
+        ds = xr.open_zarr(store, chunks={} if auto else chunks, **kwargs)
+    except FileNotFoundError as err:  # zarr's GroupNotFoundError: no group at the root
+        raise DataError(f"{store} is not a zarr group written by to_zarr (or any xarray "
+                        f"Dataset): {err}") from err
     if auto:
         grown = {n: v.chunk("auto") for n, v in ds.variables.items()
                  if v.chunks is not None and np.issubdtype(v.dtype, np.number)}

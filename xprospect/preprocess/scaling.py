@@ -481,8 +481,13 @@ def robust_scale(ds: xr.Dataset | xr.DataArray, *, elements: str | Sequence[str]
 
 def _minmax_block(a: np.ndarray, lo: np.ndarray, hi: np.ndarray, name: str) -> np.ndarray:
     low, high = float(lo), float(hi)
-    if not (np.isfinite(low) and np.isfinite(high)):
+    if np.isnan(low) or np.isnan(high):
         raise DataError(f"minmax_scale: map {name!r} holds no finite values")
+    if np.isinf(low) or np.isinf(high):
+        which = " and ".join(repr(v) for v in dict.fromkeys((low, high)) if np.isinf(v))
+        raise DataError(f"minmax_scale: map {name!r} holds infinite values ({which}), so its "
+                        "range is unbounded and every finite cell would scale to 0 or NaN; "
+                        "mask them first (map.where(np.isfinite(map)))")
     if high <= low:
         raise DataError(f"minmax_scale: map {name!r} is constant ({low!r}); it cannot be scaled")
     return (a - low) / (high - low)
@@ -509,7 +514,9 @@ def minmax_scale(map: xr.DataArray) -> xr.DataArray:
     Raises
     ------
     DataError
-        When the map is constant or has no finite value.
+        When the map is constant, has no finite value, or holds an infinite value (its
+        range would be unbounded: the message says so, rather than that it has no finite
+        value).
 
     Examples
     --------

@@ -4,6 +4,12 @@ A checkpoint is ``{"format": 1, "config": model.config, "state_dict": ..., "card
 ``config`` and ``card`` hold only JSON types, so that :func:`load_checkpoint` can read it with
 ``torch.load(..., weights_only=True)`` (no pickled code is ever executed) and rebuild the network
 through :func:`xprospect.models.registry.from_config`.
+
+The card is validated against its schema (:func:`xprospect.models.card.validate_card`) when a
+checkpoint is written and when it is read. A checkpoint whose card describes no data (empty,
+missing, or notes only) would let scoring skip every check and the normalisation, so
+:func:`load_checkpoint` refuses it unless asked explicitly with ``allow_no_card=True`` (for a
+user's own or untrained module).
 """
 
 from __future__ import annotations
@@ -11,12 +17,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from xprospect._torch import import_torch
-from xprospect.exceptions import ModelCardError
+from xprospect.exceptions import ModelCardError, XProspectWarning
+from xprospect.models.card import has_card, validate_card
 from xprospect.models.registry import from_config
 
 torch = import_torch()
@@ -63,6 +71,7 @@ def write_checkpoint(path: str | Path, *, config: Mapping[str, Any], state_dict:
     pathlib.Path
     """
     path = Path(path)
+    validate_card(card, f"cannot write {path}")
     if not config or "name" not in config:
         raise ModelCardError(
             f"cannot write {path}: the model has no registry config ({{'name', 'kwargs'}}), so "
@@ -107,7 +116,10 @@ def save_checkpoint(model_or_fit: Any, path: str | Path) -> Path:
     >>> from xprospect.models import SmallCNN
     >>> net = SmallCNN(4, window=8, widths=(4,), seed=0)
     >>> p = save_checkpoint(net, pathlib.Path(tempfile.mkdtemp()) / "net.pt")
-    >>> type(load_checkpoint(p)).__name__
+    >>> import warnings
+    >>> with warnings.catch_warnings():  # an untrained net has no card: an explicit opt-in
+    ...     warnings.simplefilter("ignore")
+    ...     type(load_checkpoint(p, allow_no_card=True)).__name__
     'SmallCNN'
     """
     model = getattr(model_or_fit, "model", model_or_fit)
@@ -152,10 +164,12 @@ def read_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str,
         raise ModelCardError(f"{path} has checkpoint format {payload['format']!r}; this "
                              f"xprospect reads format {CHECKPOINT_FORMAT}")
     payload.setdefault("card", {})
+    validate_card(payload["card"], str(path))
     return payload
 
 
-def load_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> Any:
+def load_checkpoint(path: str | Path, *, map_location: Any = "cpu",
+                    allow_no_card: bool = False) -> Any:
     """Rebuild a model from a checkpoint, with its weights and card, in eval mode.
 
     Parameters
@@ -164,6 +178,11 @@ def load_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> Any:
         A file written by :func:`save_checkpoint` (or by :func:`~xprospect.train.fit`).
     map_location : str or torch.device
         Where tensors are loaded (default the CPU).
+    allow_no_card : bool
+        Load a checkpoint whose card describes no training data (empty, missing, or notes
+        only, as for an untrained or hand-built module). Scoring such a model checks
+        nothing (elements, resolution, CRS) and normalises nothing, so this is an explicit
+        opt-in: by default it is refused. An :class:`XProspectWarning` says so when used.
 
     Returns
     -------
@@ -173,10 +192,20 @@ def load_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> Any:
     Raises
     ------
     ModelCardError
-        The file is missing, corrupt, foreign, or its weights do not fit its architecture.
+        The file is missing, corrupt, foreign, its weights do not fit its architecture,
+        its card is malformed (naming the key), or it has no card and ``allow_no_card``
+        is False.
     """
     path = Path(path)
     payload = read_checkpoint(path, map_location=map_location)
+    if not has_card(payload["card"]):
+        if not allow_no_card:
+            msg = (f"{path} has no model card describing its training data (elements, "
+                   "resolution, CRS, normalisation), so scoring could check nothing; pass "
+                   "allow_no_card=True to load it anyway (for your own or an untrained module)")
+            raise ModelCardError(msg)
+        warnings.warn(f"{path} has no model card: scoring it checks no elements, resolution "
+                      "or CRS and applies no normalisation", XProspectWarning, stacklevel=2)
     try:
         model = from_config(payload["config"])
     except ModelCardError as err:
