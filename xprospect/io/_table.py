@@ -170,6 +170,9 @@ def type_columns(frame: pd.DataFrame, text: set[str]) -> pd.DataFrame:
                     num = pd.to_numeric(stripped[~na])
                 except (ValueError, TypeError):
                     num = None
+                if num is not None and pd.api.types.is_float_dtype(num.dtype) \
+                        and np.isinf(num.to_numpy()).any():
+                    num = None  # kept as text, so that readers name "Infinity" as written
                 if num is not None and not pd.api.types.is_bool_dtype(num.dtype):
                     if na.any():
                         full = pd.Series(np.nan, index=s.index, dtype="float64")

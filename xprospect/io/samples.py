@@ -309,16 +309,16 @@ def _auto_sentinels(v: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.nd
     read as below or above detection from text (``<DL``, ``>x``), which are left alone.
     """
     free = ~known & np.isfinite(v)
-    detected = v[free & (v > 0)]
-    top = float(detected.max()) if detected.size else math.inf
-    neg = free & (v < 0)
-    implausible = neg & (_is_nines(v) | (-v > 10 * top))
+    nines = _is_nines(v)
     over = np.zeros(v.shape, dtype=bool)
-    cand = np.flatnonzero(free & (v > 0) & _is_nines(v))
+    cand = np.flatnonzero(free & (v > 0) & nines)
     if cand.size:
-        rest = v[free & (v > 0) & ~_is_nines(v)]
+        rest = v[free & (v > 0) & ~nines]
         if rest.size:
             over[cand] = v[cand] > 10 * float(np.median(rest))
+    detected = v[free & (v > 0) & ~over]
+    top = float(detected.max()) if detected.size else math.inf
+    implausible = free & (v < 0) & (nines | (-v > 10 * top))
     return implausible, over
 
 
