@@ -353,7 +353,10 @@ def _clean_column(s: pd.Series, column: str, label: str, sentinels: np.ndarray,
             lt_val = lt_val.to_numpy(dtype="float64", na_value=np.nan)
             gt_val = gt_val.to_numpy(dtype="float64", na_value=np.nan)
             is_lt, is_gt = ~np.isnan(lt_val), ~np.isnan(gt_val)
-            bad = ~(miss | unk | is_lt | is_gt)
+            # "<inf", ">Infinity": non-finite limits, handled by the nonfinite policy below
+            inf_txt = low.str.fullmatch(r"[<>]\s*=?\s*[-+]?inf(inity)?").to_numpy(dtype=bool)
+            v[text_idx[inf_txt]] = np.inf
+            bad = ~(miss | unk | is_lt | is_gt | inf_txt)
             if bad.any():
                 first = int(np.flatnonzero(bad)[0])
                 msg = (f"column {column!r} in {label} has {int(bad.sum())} non-numeric values "
