@@ -202,9 +202,11 @@ def _read_csv(path: Path, compressed: bool, label: str, what: str, encoding: str
         raise DataError(f"the {what} {label} has no header line") from err
     types = dtype(names) if dtype is not None else None
     text_cols = {c for c, t in (types or {}).items() if t is str}
+    # one fast typed read: NA tokens only in columns not declared text; declared text verbatim
+    na = {c: list(NA_TOKENS) for c in names if c not in text_cols}
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
-                            low_memory=False)
+        frame = pd.read_csv(path, sep=sep, encoding=used, dtype=dict.fromkeys(text_cols, str),
+                            keep_default_na=False, na_values=na, low_memory=False)
     except pd.errors.EmptyDataError as err:
         raise DataError(f"the {what} {label} is empty: no header and no rows") from err
     except pd.errors.ParserError as err:
@@ -218,7 +220,20 @@ def _read_csv(path: Path, compressed: bool, label: str, what: str, encoding: str
             msg = f"the {what} {label} cannot be parsed as {sep!r}-separated text: {err}"
         raise DataError(msg) from err
     frame.columns = [str(c) for c in frame.columns]
-    return type_columns(frame, text_cols), used
+    # columns that came out as text (NA tokens may have been taken as gaps) or hold an
+    # infinity (named as written by the readers): read again as text, then typed cell by cell
+    again = [c for c in frame.columns if c not in text_cols and (
+        not pd.api.types.is_numeric_dtype(frame[c].dtype)
+        or (pd.api.types.is_float_dtype(frame[c].dtype)
+            and np.isinf(frame[c].to_numpy()).any()))]
+    if again:
+        raw = pd.read_csv(path, sep=sep, encoding=used, dtype=str, keep_default_na=False,
+                          usecols=lambda c: str(c) in again, low_memory=False)
+        raw.columns = [str(c) for c in raw.columns]
+        typed = type_columns(raw, set())
+        for c in again:
+            frame[c] = typed[c]
+    return frame, used
 
 
 def read_table(source: Any, *, what: str, frame_label: str = "the DataFrame",
