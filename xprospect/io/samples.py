@@ -34,7 +34,7 @@ from xprospect.io._columns import (
     sentinel_mask,
     text_values,
 )
-from xprospect.io._table import read_table
+from xprospect.io._table import NA_TOKENS, read_table
 
 __all__ = ["ingest_report", "parse_analyte_column", "read_samples"]
 
@@ -94,7 +94,7 @@ _TOKEN_RE = re.compile(r"[A-Z][a-z]?\d*")
 _MISSING_TOKENS = frozenset({
     "", "na", "n.a.", "n.a", "n/a", "nan", "-", "--", "---", "nd", "n.d.", "none", "null",
     "<na>", "#n/a", "ns", "n.s.", "is", "lnr", "nss",
-})
+}) | {t.lower() for t in NA_TOKENS}  # and pandas' own NA tokens
 # Text cells meaning "below detection, limit not stated" (treated like 0).
 _BDL_TOKENS = frozenset({"bdl", "b.d.l.", "<dl", "<lod", "<ld", "bd"})
 _NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
