@@ -36,6 +36,7 @@ from xprospect.io.samples import (
     _ELEMENTS,
     _TO_PPM,
     _UNIT_ALIASES,
+    SENTINEL_POLICY,
     _check_options,
     _clean_column,
     _plan_columns,
@@ -466,7 +467,7 @@ def _assay_values(frame, roles, label, keep, opts):
                 if unit is None:
                     raise DataError(f"assay_units for column {col!r} must be one of "
                                     f"{sorted(_TO_PPM)}; got {u!r}")
-        c = _clean_column(frame[col], col, label, sentinels)
+        c = _clean_column(frame[col], col, label, sentinels, auto=True)
         if c.counts["missing"] == len(frame):
             if plan.explicit:
                 raise DataError(f"element column {col!r} in {label} has no data")
@@ -497,7 +498,7 @@ def _assay_values(frame, roles, label, keep, opts):
     rep = {"elements": {n: a["source_column"] for n, a in attrs.items()}, "element_columns": counts,
            "dropped_columns": dropped, "ignored_columns": [str(c) for c in plan.ignored],
            "bdl": opts["bdl"] if isinstance(opts["bdl"], str) else float(opts["bdl"]),
-           "units": target}
+           "units": target, "sentinel_policy": SENTINEL_POLICY}
     return values, attrs, rep
 
 
@@ -638,7 +639,10 @@ def read_drillholes(
     bdl : {"half", "dl", "nan"} or float
         Below-detection policy of ``read_samples``.
     missing : sequence of float
-        Sentinel values meaning "no value" in assay cells.
+        Sentinel values meaning "no value" in assay cells. Codes such as ``-99`` or a "-DL"
+        far above a column's values are read as missing too, by ``read_samples``'s
+        ``sentinels="auto"`` policy (counted per column as ``implausible_dl`` and
+        ``over_range``); an infinite assay value is refused naming column and row.
     lithology_columns : str or list of str, optional
         Label columns of the lithology table (default: all but hole id, from, to).
     survey_sentinels : sequence of float
