@@ -104,6 +104,9 @@ def test_katanning_counts_match_pandas(katanning_csv):
             "zero_as_bdl": int((v == 0).sum()),
             "above_detection": 0,
             "sentinel": sentinel,
+            "implausible_dl": 0,
+            "over_range": 0,
+            "nonfinite": 0,
         }
         assert rep["columns"][c] == expected, c
         name = next(k for k, s in rep["elements"].items() if s == c)
@@ -123,9 +126,11 @@ def test_messy_values_and_counts(tmp_path):
     # Cu: -2 -> DL 2 -> 1; 0 -> DL = smallest positive (4) -> 2; empty -> missing
     np.testing.assert_array_equal(ds["Cu"].values, [10.0, 1.0, 2.0, 4.0, np.nan])
     assert rep["columns"]["Au_ppb"] == {"missing": 2, "below_detection": 1, "zero_as_bdl": 0,
-                                        "above_detection": 1, "sentinel": 1}
+                                        "above_detection": 1, "sentinel": 1,
+                                        "implausible_dl": 0, "over_range": 0, "nonfinite": 0}
     assert rep["columns"]["Cu_ppm"] == {"missing": 1, "below_detection": 2, "zero_as_bdl": 1,
-                                        "above_detection": 0, "sentinel": 0}
+                                        "above_detection": 0, "sentinel": 0,
+                                        "implausible_dl": 0, "over_range": 0, "nonfinite": 0}
     assert ds["Au"].attrs == {"units": "ppb", "source_column": "Au_ppb",
                               "detection_limits": [0.5], "bdl": "half"}
     assert ds["Cu"].attrs["detection_limits"] == [2.0, 4.0]
@@ -137,7 +142,7 @@ def test_messy_values_and_counts(tmp_path):
 
 def test_text_markers(tmp_path):
     text = "x,y,Au_ppb\n0,0,< 0.5\n1,0,n.a.\n2,0,-\n3,0,nd\n4,0, 7 \n5,0,<=2\n6,0,BDL\n7,0,8\n"
-    ds = xp.read_samples(_write(tmp_path, text), x="x", y="y", crs="EPSG:32750", bdl="dl")
+    ds = xp.read_samples(_write(tmp_path, text), x="x", y="y", crs="EPSG:3857", bdl="dl")
     np.testing.assert_array_equal(ds["Au"].values,
                                   [0.5, np.nan, np.nan, np.nan, 7.0, 2.0, 7.0, 8.0])
     counts = xp.ingest_report(ds)["columns"]["Au_ppb"]
@@ -155,7 +160,7 @@ def test_text_markers(tmp_path):
 def test_bdl_policies(bdl, expected):
     table = pd.DataFrame({"x": [0.0, 1, 2, 3], "y": [0.0, 0, 0, 0],
                           "Cu_ppm": ["<0.5", "-2", "0", "4"]})
-    ds = xp.read_samples(table, x="x", y="y", crs="EPSG:32750", bdl=bdl)
+    ds = xp.read_samples(table, x="x", y="y", crs="EPSG:3857", bdl=bdl)
     np.testing.assert_allclose(ds["Cu"].values, expected)
     assert xp.ingest_report(ds)["columns"]["Cu_ppm"]["below_detection"] == 3
 
@@ -163,10 +168,10 @@ def test_bdl_policies(bdl, expected):
 def test_zero_without_positive_values_takes_smallest_stated_dl():
     # Re_ppm in the Katanning survey: every value below detection
     table = pd.DataFrame({"x": [0.0, 1, 2], "y": [0.0, 0, 0], "Re_ppm": [0.0, -0.0005, -0.0001]})
-    ds = xp.read_samples(table, x="x", y="y", crs="EPSG:32750", bdl="dl")
+    ds = xp.read_samples(table, x="x", y="y", crs="EPSG:3857", bdl="dl")
     np.testing.assert_allclose(ds["Re"].values, [0.0001, 0.0005, 0.0001])
     table["Re_ppm"] = [0.0, 0.0, -9999.0]
-    ds = xp.read_samples(table, x="x", y="y", crs="EPSG:32750")
+    ds = xp.read_samples(table, x="x", y="y", crs="EPSG:3857")
     assert np.isnan(ds["Re"].values).all()
     assert xp.ingest_report(ds)["columns"]["Re_ppm"]["zero_as_bdl"] == 2
 
@@ -175,17 +180,21 @@ def test_zero_without_positive_values_takes_smallest_stated_dl():
 def test_bad_bdl(bdl):
     table = pd.DataFrame({"x": [0.0], "y": [0.0], "Cu_ppm": [1.0]})
     with pytest.raises(DataError, match="bdl must be"):
-        xp.read_samples(table, x="x", y="y", crs="EPSG:32750", bdl=bdl)
+        xp.read_samples(table, x="x", y="y", crs="EPSG:3857", bdl=bdl)
 
 
 def test_sentinels_with_tolerance():
     table = pd.DataFrame({"x": [0.0, 1, 2, 3], "y": [0.0, 0, 0, 0],
                           "Cu_ppm": [-9999.0000001, -99999.0, 5.0, -9999.0]})
-    ds = xp.read_samples(table, x="x", y="y", crs="EPSG:32750", missing=(-9999, -99999))
+    ds = xp.read_samples(table, x="x", y="y", crs="EPSG:3857", missing=(-9999, -99999))
     np.testing.assert_array_equal(ds["Cu"].values, [np.nan, np.nan, 5.0, np.nan])
     assert xp.ingest_report(ds)["columns"]["Cu_ppm"]["sentinel"] == 3
-    # without -99999 as a sentinel it is a (strange) below-detection value
-    ds = xp.read_samples(table, x="x", y="y", crs="EPSG:32750")
+    # without -99999 as a sentinel the auto policy reads it as a code (all nines), not a DL
+    ds = xp.read_samples(table, x="x", y="y", crs="EPSG:3857")
+    assert xp.ingest_report(ds)["columns"]["Cu_ppm"]["implausible_dl"] == 1
+    assert xp.ingest_report(ds)["columns"]["Cu_ppm"]["below_detection"] == 0
+    # with the policy off it is a (strange) below-detection value
+    ds = xp.read_samples(table, x="x", y="y", crs="EPSG:3857", sentinels="none")
     assert xp.ingest_report(ds)["columns"]["Cu_ppm"]["below_detection"] == 1
 
 
@@ -195,25 +204,25 @@ def test_sentinels_with_tolerance():
 def test_units_conversion():
     table = pd.DataFrame({"x": [0.0, 1], "y": [0.0, 0], "Au_ppb": [1500.0, -5.0],
                           "Fe_pct": [2.5, 1.0], "Cu_ppm": [30.0, 7.0]})
-    ds = xp.read_samples(table, x="x", y="y", crs="EPSG:32750", units="ppm", bdl="dl")
+    ds = xp.read_samples(table, x="x", y="y", crs="EPSG:3857", units="ppm", bdl="dl")
     np.testing.assert_allclose(ds["Au"].values, [1.5, 0.005])
     np.testing.assert_allclose(ds["Fe"].values, [25_000.0, 10_000.0])
     np.testing.assert_allclose(ds["Cu"].values, [30.0, 7.0])
     assert {ds[v].attrs["units"] for v in ds.data_vars} == {"ppm"}
     np.testing.assert_allclose(ds["Au"].attrs["detection_limits"], [0.005])
     assert xp.ingest_report(ds)["units"] == "ppm"
-    ds = xp.read_samples(table, x="x", y="y", crs="EPSG:32750", units="ppb")
+    ds = xp.read_samples(table, x="x", y="y", crs="EPSG:3857", units="ppb")
     np.testing.assert_allclose(ds["Cu"].values, [30_000.0, 7_000.0])
     with pytest.raises(DataError, match="units must be"):
-        xp.read_samples(table, x="x", y="y", crs="EPSG:32750", units="kg")
+        xp.read_samples(table, x="x", y="y", crs="EPSG:3857", units="kg")
 
 
 def test_units_need_suffixes():
     table = pd.DataFrame({"x": [0.0, 1], "y": [0.0, 0], "gold": [1.0, 2.0]})
-    ds = xp.read_samples(table, x="x", y="y", crs="EPSG:32750")
+    ds = xp.read_samples(table, x="x", y="y", crs="EPSG:3857")
     assert ds["gold"].attrs["units"] == "unknown"
     with pytest.raises(DataError, match=r"'gold'.*no unit suffix"):
-        xp.read_samples(table, x="x", y="y", crs="EPSG:32750", units="ppm")
+        xp.read_samples(table, x="x", y="y", crs="EPSG:3857", units="ppm")
 
 
 @pytest.mark.parametrize(("column", "expected"), [
@@ -232,25 +241,25 @@ def test_element_selection_and_name_clash(caplog):
     table = pd.DataFrame({"x": [0.0, 1], "y": [0.0, 0], "Au_ppm": [0.1, 0.2],
                           "Au_ppb": [100.0, 200.0], "Cu_ppm": [5.0, 6.0], "name": ["p", "q"]})
     with caplog.at_level(logging.INFO, logger="xprospect.io"):
-        ds = xp.read_samples(table, x="x", y="y", crs="EPSG:32750")
+        ds = xp.read_samples(table, x="x", y="y", crs="EPSG:3857")
     assert sorted(ds.data_vars) == ["Au_ppb", "Au_ppm", "Cu"]
     assert "full names" in caplog.text
     # a column called "name" would break rioxarray: it gets a trailing underscore
     assert "name" not in ds.coords and ds["name_"].values.tolist() == ["p", "q"]
 
-    ds = xp.read_samples(table, x="x", y="y", crs="EPSG:32750", elements=["Cu"])
+    ds = xp.read_samples(table, x="x", y="y", crs="EPSG:3857", elements=["Cu"])
     assert list(ds.data_vars) == ["Cu"]
     assert "Au_ppm" not in ds.coords  # analytes not asked for are left out
     assert xp.ingest_report(ds)["ignored_columns"] == ["Au_ppm", "Au_ppb"]
-    ds = xp.read_samples(table, x="x", y="y", crs="EPSG:32750", elements=["Au_ppb", "Cu"])
+    ds = xp.read_samples(table, x="x", y="y", crs="EPSG:3857", elements=["Au_ppb", "Cu"])
     assert list(ds.data_vars) == ["Au", "Cu"] and ds["Au"].attrs["units"] == "ppb"
     with pytest.raises(DataError, match=r"element 'Zn' is not a column of the DataFrame"):
-        xp.read_samples(table, x="x", y="y", crs="EPSG:32750", elements=["Zn"])
+        xp.read_samples(table, x="x", y="y", crs="EPSG:3857", elements=["Zn"])
 
 
 def test_fallback_to_numeric_columns(tmp_path):
     text = "east,north,hole,code,gold,copper\n0,0,H1,007,1.5,3\n1,0,H2,008,-0.1,4\n"
-    ds = xp.read_samples(_write(tmp_path, text), x="east", y="north", crs="EPSG:32750",
+    ds = xp.read_samples(_write(tmp_path, text), x="east", y="north", crs="EPSG:3857",
                          id_column="code")
     assert sorted(ds.data_vars) == ["copper", "gold"]
     assert ds["gold"].attrs["units"] == "unknown"
@@ -285,7 +294,7 @@ DUPS = pd.DataFrame({
 
 
 def _dups(policy):
-    return xp.read_samples(DUPS, x="x", y="y", crs="EPSG:32750", duplicates=policy,
+    return xp.read_samples(DUPS, x="x", y="y", crs="EPSG:3857", duplicates=policy,
                            id_column="sid")
 
 
@@ -318,7 +327,7 @@ def test_duplicates_error():
     with pytest.raises(DataError, match=r"3 rows at the location.*1 exact.*row 2 repeats row 1"):
         _dups("error")
     ok = DUPS.iloc[[0, 2, 4, 6]]
-    assert xp.read_samples(ok, x="x", y="y", crs="EPSG:32750", duplicates="error").sizes[
+    assert xp.read_samples(ok, x="x", y="y", crs="EPSG:3857", duplicates="error").sizes[
         "sample"] == 4
     with pytest.raises(DataError, match="duplicates must be"):
         _dups("first")
@@ -327,7 +336,7 @@ def test_duplicates_error():
 def test_duplicates_compare_detection_limits():
     # "<1" and "<2" are different results, so these are co-located, not exact duplicates
     table = pd.DataFrame({"x": [0.0, 0.0], "y": [0.0, 0.0], "Au_ppb": ["<1", "<2"]})
-    rep = xp.ingest_report(xp.read_samples(table, x="x", y="y", crs="EPSG:32750", bdl="nan"))
+    rep = xp.ingest_report(xp.read_samples(table, x="x", y="y", crs="EPSG:3857", bdl="nan"))
     assert rep["n_exact_duplicates"] == 0 and rep["n_colocated"] == 1
 
 
@@ -338,7 +347,7 @@ def test_dataframe_not_mutated():
     table = pd.DataFrame({"x": [0.0, 1], "y": [0.0, 0], "Au_ppb": ["<1", "-9999"],
                           "Cu_ppm": [-2.0, 0.0], "name": ["p", "q"]})
     before = table.copy(deep=True)
-    xp.read_samples(table, x="x", y="y", crs="EPSG:32750", duplicates="mean", units="ppm")
+    xp.read_samples(table, x="x", y="y", crs="EPSG:3857", duplicates="mean", units="ppm")
     pd.testing.assert_frame_equal(table, before)
 
 
@@ -350,6 +359,7 @@ def test_parquet_round_trip(tmp_path):
     a, b = xp.read_samples(csv, **kw), xp.read_samples(pq, **kw)
     ra, rb = xp.ingest_report(a), xp.ingest_report(b)
     assert (ra.pop("source"), rb.pop("source")) == ("survey.csv", "survey.parquet")
+    assert (ra.pop("encoding"), rb.pop("encoding")) == ("utf-8-sig", None)
     assert ra == rb
     drop = {"ingest_report"}
     a.attrs = {k: v for k, v in a.attrs.items() if k not in drop}
@@ -359,9 +369,9 @@ def test_parquet_round_trip(tmp_path):
 
 def test_semicolon_and_dataframe_agree(tmp_path):
     path = _write(tmp_path, SMALL.replace(",", ";"), name="survey.txt")
-    a = xp.read_samples(path, x="E", y="N", crs="EPSG:32750")
+    a = xp.read_samples(path, x="E", y="N", crs="EPSG:3857")
     b = xp.read_samples(pd.read_csv(_write(tmp_path, SMALL), dtype={"id": str}), x="E", y="N",
-                        crs="EPSG:32750")
+                        crs="EPSG:3857")
     xr.testing.assert_equal(a.drop_attrs(), b.drop_attrs())
 
 
@@ -380,7 +390,7 @@ def test_report_survives_zarr(tmp_path):
 def test_missing_coordinate_column(tmp_path):
     path = _write(tmp_path, SMALL)
     with pytest.raises(DataError, match=r"'X' \(for x=\) is not in .*survey\.csv.*'E', 'N'"):
-        xp.read_samples(path, x="X", y="N", crs="EPSG:32750")
+        xp.read_samples(path, x="X", y="N", crs="EPSG:3857")
 
 
 def test_non_numeric_cell(tmp_path):
@@ -389,21 +399,21 @@ def test_non_numeric_cell(tmp_path):
     path = _write(tmp_path, text)
     with pytest.raises(DataError, match=r"column 'Cu_ppm' in .*survey\.csv has 3 non-numeric "
                                         r"values such as 'abc' \(row 2\)"):
-        xp.read_samples(path, x="E", y="N", crs="EPSG:32750")
+        xp.read_samples(path, x="E", y="N", crs="EPSG:3857")
 
 
 def test_bad_coordinates(tmp_path):
     path = _write(tmp_path, "E,N,Cu_ppm\n0,0,5\n1,,6\n2,north,7\n")
     with pytest.raises(DataError, match=r"'N' \(y\) in .*survey\.csv has 2 missing or "
                                         r"non-numeric values.*row 2"):
-        xp.read_samples(path, x="E", y="N", crs="EPSG:32750")
+        xp.read_samples(path, x="E", y="N", crs="EPSG:3857")
 
 
 def test_all_missing_element(tmp_path):
     path = _write(tmp_path, "E,N,Cu_ppm,Pt_ppb\n0,0,5,-9999\n1,0,6,\n")
     with pytest.raises(DataError, match=r"'Pt_ppb' in .*survey\.csv.*every value is missing"):
-        xp.read_samples(path, x="E", y="N", crs="EPSG:32750", elements=["Cu", "Pt"])
-    ds = xp.read_samples(path, x="E", y="N", crs="EPSG:32750")  # auto-detected: dropped
+        xp.read_samples(path, x="E", y="N", crs="EPSG:3857", elements=["Cu", "Pt"])
+    ds = xp.read_samples(path, x="E", y="N", crs="EPSG:3857")  # auto-detected: dropped
     assert list(ds.data_vars) == ["Cu"]
     assert xp.ingest_report(ds)["dropped_columns"] == ["Pt_ppb"]
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import rioxarray  # noqa: F401  (registers .rio)
 import xarray as xr
-from pyproj import CRS
+from pyproj import CRS, Transformer
 
 from xprospect.exceptions import CRSError, GridError
 
@@ -65,10 +65,121 @@ def check_same_crs(a: CRS, b: CRS, what_a: str, what_b: str) -> None:
     """Raise when two CRSs differ."""
     if not a.equals(b, ignore_axis_order=True):
         msg = (
-            f"{what_a} is in {a.to_string()} but {what_b} is in {b.to_string()}; "
+            f"{what_a}: CRS {a.to_string()}, but {what_b}: CRS {b.to_string()}; "
             "reproject one of them first (e.g. read_samples(..., to_crs=...))"
         )
         raise CRSError(msg)
+
+
+def _area_box(crs: CRS) -> tuple[float, float, float, float] | None:
+    """Return the CRS's area of use in degrees, widened by a margin; None when it has none.
+
+    The margin is half the area's width and height, at least 2 degrees: a UTM zone is
+    6 degrees wide and is routinely used a degree or two beyond it.
+    """
+    aou = crs.area_of_use
+    if aou is None or aou.west > aou.east:  # none, or across the antimeridian
+        return None
+    mx = max(2.0, (aou.east - aou.west) / 2)
+    my = max(2.0, (aou.north - aou.south) / 2)
+    return (aou.west - mx, max(aou.south - my, -90.0), aou.east + mx, min(aou.north + my, 90.0))
+
+
+def _lonlat(crs: CRS, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if crs.is_geographic:
+        return x, y
+    tr = Transformer.from_crs(crs, crs.geodetic_crs, always_xy=True)
+    with np.errstate(all="ignore"):
+        lon, lat = tr.transform(x, y, errcheck=False)
+    return np.asarray(lon, dtype="float64"), np.asarray(lat, dtype="float64")
+
+
+def outside_area_of_use(crs: CRS, x: np.ndarray, y: np.ndarray, *,
+                        src: CRS | None = None) -> np.ndarray:
+    """Where points ``x``, ``y`` (in ``src``, default ``crs``) lie outside ``crs``'s area of use.
+
+    Parameters
+    ----------
+    crs : pyproj.CRS
+        The CRS whose area of use (widened by a margin, see ``_area_box``) is checked.
+    x, y : numpy.ndarray
+        Coordinates (x east or longitude first).
+    src : pyproj.CRS, optional
+        The CRS of ``x``/``y`` when it is not ``crs`` (e.g. data about to be reprojected).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask, True outside (also where the coordinates cannot be transformed).
+    """
+    src = crs if src is None else src
+    x = np.asarray(x, dtype="float64")
+    y = np.asarray(y, dtype="float64")
+    bad = np.zeros(x.shape, dtype=bool)
+    if src.is_geographic:
+        bad |= (x < -180) | (x > 360) | (y < -90) | (y > 90)
+    box = _area_box(crs)
+    if box is None or not x.size:
+        return bad
+    lon, lat = _lonlat(src, x, y)
+    w, s, e, n = box
+    in_lon = np.zeros(x.shape, dtype=bool)
+    for shift in (0.0, 360.0, -360.0):
+        in_lon |= (lon + shift >= w) & (lon + shift <= e)
+    ok = np.isfinite(lon) & np.isfinite(lat) & in_lon & (lat >= s) & (lat <= n)
+    return bad | ~ok
+
+
+def check_area_of_use(crs: CRS, x: np.ndarray, y: np.ndarray, *, label: str, what: str,
+                      x_name: str, y_name: str, rows: np.ndarray | None = None,
+                      src: CRS | None = None) -> None:
+    """Raise :class:`CRSError` when a point lies outside ``crs``'s area of use.
+
+    The message names the first offending row and its coordinates, and says so when swapping
+    x and y (or declaring longitude/latitude) would put every point inside.
+
+    Parameters
+    ----------
+    crs : pyproj.CRS
+        The declared CRS (or the CRS the points will be reprojected to, with ``src``).
+    x, y : numpy.ndarray
+        Coordinates.
+    label : str
+        The table, for messages.
+    what : str
+        What the points are (``"samples"``, ``"points"``).
+    x_name, y_name : str
+        The coordinate columns, for the swap hint.
+    rows : numpy.ndarray, optional
+        1-based source rows of the points (positions + 1 by default).
+    src : pyproj.CRS, optional
+        The CRS of ``x``/``y`` when it is not ``crs``.
+    """
+    bad = outside_area_of_use(crs, x, y, src=src)
+    if not bad.any():
+        return
+    src_crs = crs if src is None else src
+    i = int(np.flatnonzero(bad)[0])
+    row = int(rows[i]) if rows is not None else i + 1
+    aou = crs.area_of_use
+    area = (f"{aou.name.rstrip('.')} (longitude {aou.west} to {aou.east}, latitude {aou.south} "
+            f"to {aou.north}, widened by a margin)" if aou is not None else "longitude/latitude")
+    role = "the declared crs " if src is None else "to_crs="
+    where = "the area of use"
+    if src_crs.is_geographic and not (-180 <= x[i] <= 360 and -90 <= y[i] <= 90):
+        where = "longitude/latitude range and the area of use"
+    msg = (f"{int(bad.sum())} {what} in {label} lie outside {where} of {role}"
+           f"{crs.to_string()}: {area}; first at row {row}: "
+           f"{x_name}={float(x[i])!r}, {y_name}={float(y[i])!r}")
+    if not outside_area_of_use(crs, y, x, src=src).any():
+        msg += (f"; swapping x and y puts every one inside: the columns look swapped, pass "
+                f"x={y_name!r}, y={x_name!r}")
+    elif not src_crs.is_geographic and np.all(np.abs(x) <= 360) and np.all(np.abs(y) <= 90):
+        msg += ("; the values look like longitude/latitude: pass crs='EPSG:4326' "
+                f"(and to_crs={src_crs.to_string()!r} to reproject)")
+    else:
+        msg += "; is crs= the CRS of the file, and are x= and y= the right way round?"
+    raise CRSError(msg)
 
 
 @dataclass(frozen=True)

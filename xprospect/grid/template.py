@@ -21,6 +21,20 @@ from xprospect.exceptions import CRSError, GridError
 
 __all__ = ["make_grid", "make_voxels"]
 
+# Templates whose cells exceed these counts are refused before anything is allocated: an
+# in-memory template (a bool mask, and every float layer gridded onto it) and a lazy one
+# (dask; the coordinates alone are allocated, but a 2**40-cell map is no one's intent).
+MAX_CELLS_IN_MEMORY = 2**31
+MAX_CELLS_LAZY = 2**40
+
+
+def _size(nbytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if nbytes < 1024 or unit == "EiB":
+            return f"{nbytes:.3g} {unit}"
+        nbytes /= 1024
+    return f"{nbytes:.3g} EiB"  # pragma: no cover
+
 
 def _as_tuple(value: float | Sequence[float], n: int, name: str) -> tuple[float, ...]:
     if np.isscalar(value):
@@ -40,8 +54,16 @@ def _edges(lo: float, hi: float, res: float, pad: float, name: str) -> tuple[flo
         raise GridError(f"resolution along {name} must be > 0; got {res!r}")
     if pad < 0:
         raise GridError(f"pad along {name} must be >= 0; got {pad!r}")
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise GridError(f"bounds along {name} must be finite; got min {lo!r}, max {hi!r}")
     if not hi >= lo:
         raise GridError(f"bounds along {name} are inverted: min {lo!r} > max {hi!r}")
+    cells = ((hi + pad) - (lo - pad)) / res + 2
+    if not math.isfinite(cells) or cells > MAX_CELLS_LAZY:
+        msg = (f"a grid from {lo!r} to {hi!r} along {name} at resolution {res!r} would have "
+               f"{cells:.3g} cells along that axis alone; check the bounds (a coordinate of "
+               f"{max(abs(lo), abs(hi)):.3g}?) and the resolution")
+        raise GridError(msg)
     start = math.floor((lo - pad) / res) * res
     stop = math.ceil((hi + pad) / res) * res
     n = max(round((stop - start) / res), 1)
@@ -221,10 +243,27 @@ def _make(bounds, *, like, resolution, crs, pad, chunks, ndim: int) -> xr.Datase
     axis_bounds = {"x": (bounds[0], bounds[ndim]), "y": (bounds[1], bounds[ndim + 1])}
     if ndim == 3:
         axis_bounds["z"] = (bounds[2], bounds[5])
+    edges = {d: _edges(*axis_bounds[d], r, p, d) for d, r, p in zip(dims, res, pads, strict=True)}
+    shape = {d: n for d, (_, n) in edges.items()}
+    _check_size(shape, chunks is None)
     centres = {}
-    for d, r, p in zip(dims, res, pads, strict=True):
-        lo, hi = axis_bounds[d]
-        start, n = _edges(lo, hi, r, p, d)
+    for d, r in zip(dims, res, strict=True):
+        start, n = edges[d]
         c = start + (np.arange(n, dtype="float64") + 0.5) * r
         centres[d] = c[::-1].copy() if d == "y" else c
     return _template(centres, dims, crs, _resolve_chunks(chunks, dims), res)
+
+
+def _check_size(shape: dict[str, int], in_memory: bool) -> None:
+    """Refuse a template too large to allocate, naming the memory it would need."""
+    cells = math.prod(shape.values())
+    limit = MAX_CELLS_IN_MEMORY if in_memory else MAX_CELLS_LAZY
+    if cells <= limit:
+        return
+    dims = " x ".join(f"{n:,} ({d})" for d, n in shape.items())
+    how = ("pass chunks= for a lazy (dask) template, or a coarser resolution" if in_memory
+           else "use a coarser resolution or a smaller area")
+    msg = (f"a {dims} grid has {cells:.3g} cells: its mask alone would need {_size(cells)} "
+           f"and one float64 layer {_size(8.0 * cells)} (limit {limit:.3g} cells "
+           f"{'in memory' if in_memory else 'for a lazy template'}); {how}")
+    raise GridError(msg)

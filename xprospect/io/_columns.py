@@ -81,7 +81,7 @@ def sentinel_mask(v: np.ndarray, sentinels: np.ndarray) -> np.ndarray:
 
 def numbers(frame: pd.DataFrame, col: str, what: str, label: str, *,
             ids: np.ndarray | None = None, sentinels: np.ndarray | None = None,
-            hint: str = "") -> np.ndarray:
+            hint: str = "", rows: np.ndarray | None = None) -> np.ndarray:
     """Return a column as finite float64 values, or raise naming the first bad row.
 
     Parameters
@@ -100,6 +100,8 @@ def numbers(frame: pd.DataFrame, col: str, what: str, label: str, *,
         Values that mean "missing".
     hint : str
         Appended to the message (e.g. why every row needs a value).
+    rows : numpy.ndarray, optional
+        0-based source rows of the frame's rows (when some were left out), for messages.
 
     Returns
     -------
@@ -115,13 +117,21 @@ def numbers(frame: pd.DataFrame, col: str, what: str, label: str, *,
     s = frame[col]
     v = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     bad = ~np.isfinite(v)
+    if np.isinf(v).any():
+        i = int(np.flatnonzero(np.isinf(v))[0])
+        row = i if rows is None else int(rows[i])
+        hole = "" if ids is None else f" in hole {ids[i]!r}"
+        msg = (f"column {col!r} ({what}) in {label} has {int(np.isinf(v).sum())} non-finite "
+               f"values, first {s.iloc[i]!r}{hole} at row {row + 1}")
+        raise DataError(msg)
     if sentinels is not None and len(sentinels):
         bad |= sentinel_mask(v, sentinels)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
+        row = i if rows is None else int(rows[i])
         hole = "" if ids is None else f" in hole {ids[i]!r}"
         msg = (f"column {col!r} ({what}) in {label} has {int(bad.sum())} missing or "
-               f"non-numeric values, first {s.iloc[i]!r}{hole} at row {i + 1}{hint}")
+               f"non-numeric values, first {s.iloc[i]!r}{hole} at row {row + 1}{hint}")
         raise DataError(msg)
     return v
 

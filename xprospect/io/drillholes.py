@@ -36,6 +36,7 @@ from xprospect.io.samples import (
     _ELEMENTS,
     _TO_PPM,
     _UNIT_ALIASES,
+    SENTINEL_POLICY,
     _check_options,
     _clean_column,
     _plan_columns,
@@ -52,6 +53,9 @@ DUPLICATE_SURVEY_POLICIES = ("error", "first", "last", "mean")
 PAST_END_POLICIES = ("error", "truncate", "drop", "extend")
 MISSING_COLLAR_POLICIES = ("error", "drop")
 NO_SURVEY_POLICIES = ("vertical", "error")
+RISING_POLICIES = ("error", "allow")
+# How far (metres) a hole may climb above its collar before it is called rising.
+_RISE_TOL = 1.0
 _MAX_EXAMPLES = 10
 
 # Column names recognised for each role (compared lower case, spaces and dashes as "_").
@@ -463,7 +467,7 @@ def _assay_values(frame, roles, label, keep, opts):
                 if unit is None:
                     raise DataError(f"assay_units for column {col!r} must be one of "
                                     f"{sorted(_TO_PPM)}; got {u!r}")
-        c = _clean_column(frame[col], col, label, sentinels)
+        c = _clean_column(frame[col], col, label, sentinels, auto=True)
         if c.counts["missing"] == len(frame):
             if plan.explicit:
                 raise DataError(f"element column {col!r} in {label} has no data")
@@ -494,7 +498,7 @@ def _assay_values(frame, roles, label, keep, opts):
     rep = {"elements": {n: a["source_column"] for n, a in attrs.items()}, "element_columns": counts,
            "dropped_columns": dropped, "ignored_columns": [str(c) for c in plan.ignored],
            "bdl": opts["bdl"] if isinstance(opts["bdl"], str) else float(opts["bdl"]),
-           "units": target}
+           "units": target, "sentinel_policy": SENTINEL_POLICY}
     return values, attrs, rep
 
 
@@ -593,6 +597,7 @@ def read_drillholes(
     past_end: str = "error",
     missing_collar: str = "error",
     no_survey: str = "vertical",
+    rising_holes: str = "error",
 ) -> Drillholes:
     """Read collar, survey, assay and lithology tables into :class:`Drillholes`.
 
@@ -634,7 +639,10 @@ def read_drillholes(
     bdl : {"half", "dl", "nan"} or float
         Below-detection policy of ``read_samples``.
     missing : sequence of float
-        Sentinel values meaning "no value" in assay cells.
+        Sentinel values meaning "no value" in assay cells. Codes such as ``-99`` or a "-DL"
+        far above a column's values are read as missing too, by ``read_samples``'s
+        ``sentinels="auto"`` policy (counted per column as ``implausible_dl`` and
+        ``over_range``); an infinite assay value is refused naming column and row.
     lithology_columns : str or list of str, optional
         Label columns of the lithology table (default: all but hole id, from, to).
     survey_sentinels : sequence of float
@@ -653,6 +661,12 @@ def read_drillholes(
         Survey or interval rows of holes missing from the collar table.
     no_survey : {"vertical", "error"}
         Holes without survey rows: assume vertical (listed in the report) or raise.
+    rising_holes : {"error", "allow"}
+        A hole whose path climbs more than 1 m above its collar (tangent estimate from the
+        survey dips, down to the end of the hole) is almost always a dip-sign mistake (a
+        positive dip declared ``"negative-down"``): raise naming the hole, its dip and how
+        high it climbs (default), or allow it (underground holes drilled upwards), listed in
+        ``report["holes_rising_above_collar"]``.
 
     Returns
     -------
@@ -708,6 +722,7 @@ def read_drillholes(
     check_choice(past_end, PAST_END_POLICIES, "past_end")
     check_choice(missing_collar, MISSING_COLLAR_POLICIES, "missing_collar")
     check_choice(no_survey, NO_SURVEY_POLICIES, "no_survey")
+    check_choice(rising_holes, RISING_POLICIES, "rising_holes")
     overrides = dict(columns or {})
     if hole_id is not None:
         overrides["hole_id"] = hole_id
@@ -777,6 +792,18 @@ def read_drillholes(
     report["holes_without_survey"] = no_sv
     report["n_holes_without_survey"] = len(no_sv)
     _check_doglegs(sv)
+    rising = _rising(sv, col)
+    report["holes_rising_above_collar"] = [h for h, _, _ in rising]
+    report["rising_holes"] = rising_holes
+    if rising and rising_holes == "error":
+        h, dip, rise = rising[0]
+        label = report["survey"].get("source") or "the survey table"
+        msg = (f"{len(rising)} holes in {label} climb above their collar, first {h!r}: dip "
+               f"{dip!r} at its collar (after dip_convention="
+               f"{report['survey'].get('dip_convention')!r}) takes it {rise:.1f} m above the "
+               "collar; check the dip sign convention (dip_convention='positive-down'), or pass "
+               "rising_holes='allow' for holes drilled upwards")
+        raise DataError(msg)
     for name in ("assay", "lithology"):
         df = tables[name]
         if df is not None:
@@ -802,6 +829,30 @@ def read_drillholes(
     return Drillholes(collar=col, survey=sv, assay=tables["assay"],
                       lithology=tables["lithology"], crs=crs_obj, report=report,
                       element_attrs=element_attrs)
+
+
+def _rising(sv: pd.DataFrame, col: pd.DataFrame) -> list[tuple[str, float, float]]:
+    """Return (hole, first dip, metres climbed) of holes climbing above their collar.
+
+    A tangent estimate: between stations the hole follows the mean of the two stations' up
+    components, below the last station the last one's, down to the end of the hole.
+    """
+    if not len(sv):
+        return []
+    up = directions(sv["dip"].to_numpy(), sv["azimuth"].to_numpy())[:, 2]
+    h = sv["hole_id"].to_numpy(dtype=object)
+    d = sv["depth"].to_numpy(dtype="float64")
+    same = np.r_[False, h[1:] == h[:-1]]
+    dz = np.zeros(len(sv))
+    prev = np.flatnonzero(same) - 1
+    dz[same] = (d[same] - d[prev]) * (up[same] + up[prev]) / 2
+    z = pd.Series(dz).groupby(h, sort=False).cumsum().to_numpy()
+    end = col.set_index("hole_id")["end_depth"].reindex(h).to_numpy(dtype="float64")
+    last = np.r_[h[1:] != h[:-1], True]
+    tail = np.where(last & np.isfinite(end), np.maximum(end - d, 0.0) * up, 0.0)
+    top = pd.Series(np.maximum(z, z + tail)).groupby(h, sort=False).max()
+    first_dip = pd.Series(sv["dip"].to_numpy()).groupby(h, sort=False).first()
+    return [(str(k), float(first_dip[k]), float(v)) for k, v in top.items() if v > _RISE_TOL]
 
 
 def _check_doglegs(sv: pd.DataFrame) -> None:

@@ -6,25 +6,30 @@ this module only reads tables (through the package's one table reader) and repro
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 from pyproj import Transformer
 
-from xprospect._dims import get_crs, parse_crs, write_crs
-from xprospect.exceptions import DataError
-from xprospect.io._columns import check_columns, numbers, text_values
+from xprospect._dims import check_area_of_use, get_crs, parse_crs, write_crs
+from xprospect.exceptions import DataError, XProspectWarning
+from xprospect.io._columns import check_choice, check_columns, numbers, text_values
 from xprospect.io._table import read_table
 from xprospect.points import POINT_DIM, as_points, make_points
 
 __all__ = ["read_points"]
 
+DUPLICATE_ID_POLICIES = ("error", "keep", "first")
+
 
 def read_points(source: str | Path | pd.DataFrame | xr.Dataset, *, x: str = "x", y: str = "y",
                 z: str | None = None, crs: Any = None, to_crs: Any = None,
-                id: str | None = None, query: str | None = None) -> xr.Dataset:
+                id: str | None = None, query: str | None = None,
+                duplicate_ids: str = "error", encoding: str | None = None) -> xr.Dataset:
     """Read point locations (known deposits, occurrences) into a ``point`` Dataset.
 
     Parameters
@@ -43,6 +48,13 @@ def read_points(source: str | Path | pd.DataFrame | xr.Dataset, *, x: str = "x",
     query : str, optional
         A :meth:`pandas.DataFrame.query` expression selecting rows
         (e.g. ``"SITE_TYPE_ != 'Occurrence'"``).
+    duplicate_ids : {"error", "keep", "first"}
+        What to do when two rows carry the same ``id``: raise naming both rows (default),
+        keep every row (with an :class:`~xprospect.exceptions.XProspectWarning`), or keep the
+        first row of each id (also warned). The count is in ``attrs["n_duplicate_ids"]``.
+    encoding : str, optional
+        Text encoding of a CSV file; by default UTF-8, then Windows-1252
+        (``attrs["encoding"]`` says which was used).
 
     Returns
     -------
@@ -55,7 +67,16 @@ def read_points(source: str | Path | pd.DataFrame | xr.Dataset, *, x: str = "x",
     MissingFileError
         If the file does not exist.
     DataError
-        If a column is missing or holds non-numeric coordinates, or a table has no CRS.
+        If a column is missing or holds non-numeric coordinates, a table has no CRS, or an
+        id repeats (``duplicate_ids="error"``).
+    CRSError
+        If a point lies outside the area of use of ``crs`` (or of ``to_crs``), naming the
+        first such row and suggesting the swap when x and y look swapped.
+
+    Notes
+    -----
+    Text columns are read verbatim: ``NA`` (Namibia), ``NULL`` or ``None`` stay text; only
+    in a column of numbers are they missing values.
 
     Examples
     --------
@@ -70,13 +91,15 @@ def read_points(source: str | Path | pd.DataFrame | xr.Dataset, *, x: str = "x",
             raise DataError("query= applies to tables; select on the Dataset instead")
         pts = as_points(source)
         return pts if to_crs is None else _reproject(pts, parse_crs(to_crs, "to_crs"))
+    check_choice(duplicate_ids, DUPLICATE_ID_POLICIES, "duplicate_ids")
     if isinstance(source, pd.DataFrame) or not isinstance(source, str | Path):
         table = read_table(source, what="points table", frame_label="the points table",
                            allow_empty=True)
     else:
-        table = read_table(source, what="points table", allow_empty=True,
+        table = read_table(source, what="points table", allow_empty=True, encoding=encoding,
                            dtype=lambda header: {id: str} if id in header else None)
     df, where = table.frame, table.label
+    df = df.reset_index(drop=True)  # rows named from 1 in messages, whatever the index
     if query is not None:
         df = df.query(query)
     if crs is None:
@@ -85,13 +108,42 @@ def read_points(source: str | Path | pd.DataFrame | xr.Dataset, *, x: str = "x",
     check_columns(list(df.columns), roles, where)
     if id is not None and id not in df.columns:
         raise DataError(f"{where} has no id column {id!r}; columns are {list(df.columns)}")
-    xyz = {r: numbers(df, c, r, where) for r, c in roles.items()}
+    rows = df.index.to_numpy()
+    xyz = {r: numbers(df, c, r, where, rows=rows) for r, c in roles.items()}
+    crs_in = parse_crs(crs, "crs")
+    crs_out = None if to_crs is None else parse_crs(to_crs, "to_crs")
+    check_area_of_use(crs_in, xyz["x"], xyz["y"], label=where, what="points", x_name=x,
+                      y_name=y, rows=rows + 1)
+    if crs_out is not None:
+        check_area_of_use(crs_out, xyz["x"], xyz["y"], label=where, what="points", x_name=x,
+                          y_name=y, rows=rows + 1, src=crs_in)
+    ids = None if id is None else text_values(df[id])
+    n_dup = 0
+    if ids is not None:
+        dup = pd.Series(ids).duplicated(keep="first").to_numpy()
+        n_dup = int(dup.sum())
+        if n_dup:
+            i = int(np.flatnonzero(dup)[0])
+            j = int(np.flatnonzero(ids == ids[i])[0])
+            msg = (f"{where} has {n_dup} rows repeating an earlier {id!r}: row {rows[i] + 1} "
+                   f"repeats {ids[i]!r} of row {rows[j] + 1}")
+            if duplicate_ids == "error":
+                raise DataError(msg + "; pass duplicate_ids='keep' or 'first'")
+            warnings.warn(msg + ("; kept (duplicate_ids='keep')" if duplicate_ids == "keep"
+                                 else "; only the first of each kept (duplicate_ids='first')"),
+                          XProspectWarning, stacklevel=2)
+            if duplicate_ids == "first":
+                df, ids = df[~dup], ids[~dup]
+                xyz = {r: v[~dup] for r, v in xyz.items()}
     used = {x, y, z, id}
     data = {str(c): df[c].to_numpy() for c in df.columns if c not in used}
-    ids = None if id is None else text_values(df[id])
     pts = make_points(xyz["x"], xyz["y"], xyz.get("z"), crs=crs, ids=ids, data=data,
                       source=where)
-    return pts if to_crs is None else _reproject(pts, parse_crs(to_crs, "to_crs"))
+    pts.attrs["n_duplicate_ids"] = n_dup
+    pts.attrs["duplicate_ids"] = duplicate_ids
+    if table.encoding is not None:
+        pts.attrs["encoding"] = table.encoding
+    return pts if crs_out is None else _reproject(pts, crs_out)
 
 
 def _reproject(pts: xr.Dataset, dst: Any) -> xr.Dataset:

@@ -13,19 +13,20 @@ import logging
 import math
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
-from pyproj import CRS, Transformer
+from pyproj import Transformer
 
-from xprospect._dims import SAMPLE_DIM, parse_crs, write_crs
+from xprospect._dims import SAMPLE_DIM, check_area_of_use, parse_crs, write_crs
 from xprospect._json import dumps
 from xprospect.exceptions import CRSError, DataError
 from xprospect.io._columns import (
+    check_choice,
     check_columns,
     is_numeric,
     list_columns,
@@ -33,7 +34,7 @@ from xprospect.io._columns import (
     sentinel_mask,
     text_values,
 )
-from xprospect.io._table import read_table
+from xprospect.io._table import NA_TOKENS, read_table
 
 __all__ = ["ingest_report", "parse_analyte_column", "read_samples"]
 
@@ -58,6 +59,25 @@ H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn 
 Br Kr Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu Gd Tb
 Dy Ho Er Tm Yb Lu Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi Po At Rn Fr Ra Ac Th Pa U Np Pu
 """.split())
+# Major-element oxides read as elements when their column carries no unit suffix: by
+# convention they are reported in wt% (``pct``), and the report says the unit was assumed.
+_OXIDES = frozenset({
+    "SiO2", "TiO2", "Al2O3", "Fe2O3", "Fe2O3T", "FeO", "FeOT", "MnO", "MgO", "CaO", "Na2O",
+    "K2O", "P2O5", "Cr2O3", "BaO", "SO3", "LOI",
+})
+# A stray index column written by pandas (an empty header read back).
+_INDEX_RE = re.compile(r"^Unnamed: \d+$")
+# Codes of all nines: 99, 999, ... as a negative "-DL" or a positive over-range value.
+_NINES_RE = re.compile(r"^9{2,}$")
+_SENTINEL_POLICIES = ("auto", "none")
+_NONFINITE_POLICIES = ("error", "missing")
+_MISSING_COORDS_POLICIES = ("error", "drop")
+SENTINEL_POLICY = (
+    "a negative value -d is a missing-value code, not a detection limit d, when d is 99, "
+    "999, 9999, ... (all nines) or d exceeds 10 times the column.s largest detected value; a "
+    "positive value 999, 9999, ... (all nines) more than 10 times the median of the column's "
+    "other detected values is an over-range code; both are counted and read as missing"
+)
 # Analytes that are not chemical formulas.
 _SPECIAL_ANALYTES = frozenset({"LOI", "TOT", "TOTAL", "SUM", "TC", "TOC", "TS"})
 # Qualifiers written after a formula: Fe2O3T (total), H2Oneg / H2Opos, H2O-, H2O+.
@@ -74,7 +94,7 @@ _TOKEN_RE = re.compile(r"[A-Z][a-z]?\d*")
 _MISSING_TOKENS = frozenset({
     "", "na", "n.a.", "n.a", "n/a", "nan", "-", "--", "---", "nd", "n.d.", "none", "null",
     "<na>", "#n/a", "ns", "n.s.", "is", "lnr", "nss",
-})
+}) | {t.lower() for t in NA_TOKENS}  # and pandas' own NA tokens
 # Text cells meaning "below detection, limit not stated" (treated like 0).
 _BDL_TOKENS = frozenset({"bdl", "b.d.l.", "<dl", "<lod", "<ld", "bd"})
 _NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
@@ -169,6 +189,8 @@ class _Plan:
     analytes: dict[str, str]  # source column -> bare analyte (or the column itself)
     ignored: list[str] = field(default_factory=list)  # analyte columns not asked for
     explicit: bool = False
+    reasons: dict[str, str] = field(default_factory=dict)  # ignored column -> why
+    assumed: dict[str, str] = field(default_factory=dict)  # column -> why its unit is assumed
 
 
 def _plan_columns(columns: Sequence[str], coords: dict[str, str],
@@ -181,7 +203,14 @@ def _plan_columns(columns: Sequence[str], coords: dict[str, str],
                f"available columns: {list_columns(columns)}")
         raise DataError(msg)
     taken = set(coords.values()) | ({id_column} if id_column is not None else set())
+    stray = [c for c in columns if _INDEX_RE.match(str(c)) and c not in taken]
+    taken |= set(stray)
     parsed = {c: parse_analyte_column(c) for c in columns if c not in taken}
+    assumed = {}
+    for c in parsed:
+        if parsed[c] is None and str(c).strip() in _OXIDES:
+            parsed[c] = (str(c).strip(), "pct")
+            assumed[c] = "oxide without a unit suffix: wt% (pct) by convention"
     analyte_cols = [c for c, p in parsed.items() if p is not None]
 
     if elements is None:
@@ -219,11 +248,17 @@ def _plan_columns(columns: Sequence[str], coords: dict[str, str],
     units = {c: parsed[c][1] if parsed.get(c) else "unknown" for c in chosen}  # type: ignore[index]
     analytes = {c: parsed[c][0] if parsed.get(c) else str(c) for c in chosen}  # type: ignore[index]
     ignored = [c for c in analyte_cols if c not in chosen]
-    return _Plan(coords, chosen, units, analytes, ignored, explicit)
+    reasons = {c: "analyte column not asked for in elements=" for c in ignored}
+    for c in stray:
+        reasons[c] = "empty header: a stray index column written by pandas"
+    ignored += stray
+    assumed = {c: why for c, why in assumed.items() if c in chosen}
+    return _Plan(coords, chosen, units, analytes, ignored, explicit, reasons, assumed)
 
 
 def _read_table(source: Any, coords: dict[str, str], elements: Any, id_column: str | None,
-                ) -> tuple[pd.DataFrame, _Plan, str, str | None]:
+                encoding: str | None = None,
+                ) -> tuple[pd.DataFrame, _Plan, str, str | None, str | None]:
     """Return the frame (never the caller's object), the plan, a label and the file name."""
     planned: list[_Plan] = []
 
@@ -236,13 +271,13 @@ def _read_table(source: Any, coords: dict[str, str], elements: Any, id_column: s
             return {c: str for c in header if c not in keep_num}
         return {id_column: str} if id_column is not None else None
 
-    table = read_table(source, what="sample table", dtype=text_columns)
+    table = read_table(source, what="sample table", dtype=text_columns, encoding=encoding)
     frame, label = table.frame, table.label
     if planned and planned[0].elements:
-        return frame, planned[0], label, table.name
+        return frame, planned[0], label, table.name, table.encoding
     numeric = {c: is_numeric(frame[c]) for c in frame.columns}
     plan = _plan_columns(list(frame.columns), coords, elements, id_column, label, numeric)
-    return frame, plan, label, table.name
+    return frame, plan, label, table.name, table.encoding
 
 
 # ----------------------------------------------------------------------------- cleaning
@@ -258,7 +293,37 @@ class _Column:
     counts: dict[str, int]
 
 
-def _clean_column(s: pd.Series, column: str, label: str, sentinels: np.ndarray) -> _Column:
+def _is_nines(v: np.ndarray) -> np.ndarray:
+    """Where ``|v|`` is 99, 999, 9999, ... exactly."""
+    a = np.abs(v)
+    out = np.zeros(v.shape, dtype=bool)
+    ok = np.isfinite(a) & (a >= 99) & (a < 1e15) & (a == np.round(a))
+    out[ok] = [bool(_NINES_RE.match(str(int(t)))) for t in a[ok]]
+    return out
+
+
+def _auto_sentinels(v: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(implausible -DL mask, over-range mask) of one column by :data:`SENTINEL_POLICY`.
+
+    ``v`` holds numbers (NaN for missing and text cells); ``known`` marks cells already
+    read as below or above detection from text (``<DL``, ``>x``), which are left alone.
+    """
+    free = ~known & np.isfinite(v)
+    nines = _is_nines(v)
+    over = np.zeros(v.shape, dtype=bool)
+    cand = np.flatnonzero(free & (v > 0) & nines)
+    if cand.size:
+        rest = v[free & (v > 0) & ~nines]
+        if rest.size:
+            over[cand] = v[cand] > 10 * float(np.median(rest))
+    detected = v[free & (v > 0) & ~over]
+    top = float(detected.max()) if detected.size else math.inf
+    implausible = free & (v < 0) & (nines | (-v > 10 * top))
+    return implausible, over
+
+
+def _clean_column(s: pd.Series, column: str, label: str, sentinels: np.ndarray,
+                  auto: bool = False, nonfinite: str = "error") -> _Column:
     n = len(s)
     lt = np.full(n, np.nan)  # DL from "<x" cells
     gt = np.zeros(n, dtype=bool)
@@ -288,7 +353,10 @@ def _clean_column(s: pd.Series, column: str, label: str, sentinels: np.ndarray) 
             lt_val = lt_val.to_numpy(dtype="float64", na_value=np.nan)
             gt_val = gt_val.to_numpy(dtype="float64", na_value=np.nan)
             is_lt, is_gt = ~np.isnan(lt_val), ~np.isnan(gt_val)
-            bad = ~(miss | unk | is_lt | is_gt)
+            # "<inf", ">Infinity": non-finite limits, handled by the nonfinite policy below
+            inf_txt = low.str.fullmatch(r"[<>]\s*=?\s*[-+]?inf(inity)?").to_numpy(dtype=bool)
+            v[text_idx[inf_txt]] = np.inf
+            bad = ~(miss | unk | is_lt | is_gt | inf_txt)
             if bad.any():
                 first = int(np.flatnonzero(bad)[0])
                 msg = (f"column {column!r} in {label} has {int(bad.sum())} non-numeric values "
@@ -300,8 +368,24 @@ def _clean_column(s: pd.Series, column: str, label: str, sentinels: np.ndarray) 
             v[text_idx[is_gt]] = gt_val[is_gt]
             unknown_bdl[text_idx[unk]] = True
 
+    inf = np.isinf(v) | np.isinf(lt)
+    if inf.any():
+        if nonfinite == "error":
+            i = int(np.flatnonzero(inf)[0])
+            msg = (f"column {column!r} in {label} has {int(inf.sum())} non-finite values "
+                   f"(infinity or a number too large for float64), first {s.iloc[i]!r} at row "
+                   f"{i + 1}; fix the file or pass nonfinite='missing' to read them as missing")
+            raise DataError(msg)
+        v[inf] = np.nan
+        lt[inf] = np.nan
+        gt[inf] = False
     sentinel = sentinel_mask(v, sentinels)
-    v[sentinel] = np.nan
+    implausible = np.zeros(n, dtype=bool)
+    over = np.zeros(n, dtype=bool)
+    if auto:
+        implausible, over = _auto_sentinels(np.where(sentinel, np.nan, v),
+                                            gt | ~np.isnan(lt) | unknown_bdl)
+    v[sentinel | implausible | over] = np.nan
     has_lt = ~np.isnan(lt)
     zero = (v == 0) | unknown_bdl | (has_lt & (lt == 0))
     neg = v < 0
@@ -325,6 +409,9 @@ def _clean_column(s: pd.Series, column: str, label: str, sentinels: np.ndarray) 
         "zero_as_bdl": int(zero.sum()),
         "above_detection": int(gt.sum()),
         "sentinel": int(sentinel.sum()),
+        "implausible_dl": int(implausible.sum()),
+        "over_range": int(over.sum()),
+        "nonfinite": int(inf.sum()),
     }
     return _Column(v, dl, bdl, counts)
 
@@ -332,9 +419,16 @@ def _clean_column(s: pd.Series, column: str, label: str, sentinels: np.ndarray) 
 # ----------------------------------------------------------------------------- helpers
 
 
-def _check_options(bdl: Any, duplicates: str, units: str | None, missing: Any,
-                   ) -> tuple[float | None, str | None, np.ndarray]:
-    """Return the BDL factor (None = NaN), the target unit and the sentinel array."""
+def _unit(value: Any, what: str) -> str:
+    target = _UNIT_ALIASES.get(str(value).lower())
+    if target is None:
+        raise DataError(f"{what} must be one of {sorted(_TO_PPM)} (or None); got {value!r}")
+    return target
+
+
+def _check_options(bdl: Any, duplicates: str, units: Any, missing: Any,
+                   ) -> tuple[float | None, str | dict[str, str] | None, np.ndarray]:
+    """Return the BDL factor (None = NaN), the target unit(s) and the sentinel array."""
     if isinstance(bdl, str):
         if bdl not in _BDL_POLICIES:
             raise DataError(f"bdl must be one of {_BDL_POLICIES} or a number; got {bdl!r}")
@@ -346,11 +440,11 @@ def _check_options(bdl: Any, duplicates: str, units: str | None, missing: Any,
         factor = float(bdl)
     if duplicates not in _DUPLICATE_POLICIES:
         raise DataError(f"duplicates must be one of {_DUPLICATE_POLICIES}; got {duplicates!r}")
-    target = None
-    if units is not None:
-        target = _UNIT_ALIASES.get(str(units).lower())
-        if target is None:
-            raise DataError(f"units must be one of {sorted(_TO_PPM)} (or None); got {units!r}")
+    target: str | dict[str, str] | None = None
+    if isinstance(units, Mapping):
+        target = {str(k): _unit(v, f"units[{k!r}]") for k, v in units.items()}
+    elif units is not None:
+        target = _unit(units, "units")
     if missing is None:
         missing = ()
     elif isinstance(missing, int | float | np.number):
@@ -362,14 +456,30 @@ def _check_options(bdl: Any, duplicates: str, units: str | None, missing: Any,
     return factor, target, sentinels
 
 
-def _check_geographic(crs: CRS, x: np.ndarray, y: np.ndarray, label: str) -> None:
-    bad = (x < -180) | (x > 360) | (y < -90) | (y > 90)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        msg = (f"{int(bad.sum())} samples in {label} lie outside longitude/latitude range of "
-               f"the geographic crs {crs.to_string()}, first at row {i + 1}: x={x[i]!r}, "
-               f"y={y[i]!r}; is crs= the CRS of the file, and are x= and y= the right way round?")
-        raise CRSError(msg)
+def _sentinel_option(value: Any) -> tuple[bool, np.ndarray]:
+    """Return (apply the auto policy, the user's extra codes) from ``sentinels=``."""
+    if isinstance(value, str):
+        check_choice(value, _SENTINEL_POLICIES, "sentinels")
+        return value == "auto", np.zeros(0)
+    if isinstance(value, int | float | np.number):
+        value = (value,)
+    try:
+        codes = np.asarray(list(value), dtype="float64")
+    except (TypeError, ValueError) as err:
+        msg = f"sentinels must be 'auto', 'none' or a sequence of numbers; got {value!r}"
+        raise DataError(msg) from err
+    return False, codes
+
+
+def _coord_missing(s: pd.Series, sentinels: np.ndarray) -> np.ndarray:
+    """Where a coordinate cell is empty, an NA marker or a sentinel (not where it is garbage)."""
+    if is_numeric(s):
+        v = s.to_numpy(dtype="float64", na_value=np.nan)
+        return np.isnan(v) | sentinel_mask(v, sentinels)
+    txt = s.astype("string").str.strip().str.lower()
+    miss = (txt.isna() | txt.isin(_MISSING_TOKENS)).to_numpy(dtype=bool, na_value=True)
+    v = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    return miss | sentinel_mask(v, sentinels)
 
 
 def _duplicate_masks(loc: np.ndarray, cleaned: Sequence[_Column]) -> tuple[np.ndarray, np.ndarray]:
@@ -399,6 +509,51 @@ def _first_twin(keys: np.ndarray, i: int) -> int:
     return int(np.flatnonzero(same.all(axis=1))[0])
 
 
+def _column_targets(target: str | dict[str, str] | None, cleaned: Mapping[str, Any],
+                    plan: _Plan, label: str) -> dict[str, str]:
+    """Return the unit each element column ends in (converted, or declared for a bare column)."""
+    if target is None:
+        return {}
+    if isinstance(target, str):
+        unknown = [col for col in cleaned if plan.units[col] == "unknown"]
+        if unknown:
+            msg = (f"cannot convert to units={target!r}: columns {unknown} in {label} carry no "
+                   "unit suffix (name them like 'Au_ppb', or pass units= a mapping per column)")
+            raise DataError(msg)
+        return dict.fromkeys(cleaned, target)
+    out = {}
+    for key, unit in target.items():
+        hits = [c for c in cleaned if c == key or plan.analytes[c] == key]
+        if not hits:
+            msg = (f"units= names {key!r}, which is no element column of {label}; element "
+                   f"columns: {list_columns(list(cleaned))}")
+            raise DataError(msg)
+        out.update(dict.fromkeys(hits, unit))
+    return out
+
+
+def _column_roles(columns: Iterable[str], plan: _Plan, coords: Mapping[str, str],
+                  id_column: str | None, cleaned: Mapping[str, Any],
+                  dropped: Sequence[str]) -> dict[str, str]:
+    """Every source column's role: element, coordinate, id, metadata, ignored or dropped."""
+    roles = {}
+    for col in columns:
+        if col in cleaned:
+            role = "element"
+        elif col in dropped:
+            role = "dropped (every value missing)"
+        elif col in coords.values():
+            role = "coordinate"
+        elif col == id_column:
+            role = "id"
+        elif col in plan.ignored:
+            role = "ignored"
+        else:
+            role = "metadata"
+        roles[str(col)] = role
+    return roles
+
+
 def _unique_name(name: str, used: set[str]) -> str:
     out = name
     while out in used or out in _RESERVED:
@@ -421,8 +576,12 @@ def read_samples(
     duplicates: str = "keep",
     bdl: str | float = "half",
     missing: Iterable[float] | float | None = (-9999,),
-    units: str | None = None,
+    units: str | Mapping[str, str] | None = None,
     id_column: str | None = None,
+    sentinels: str | Iterable[float] = "auto",
+    nonfinite: str = "error",
+    missing_coords: str = "error",
+    encoding: str | None = None,
 ) -> xr.Dataset:
     """Read a table of point samples into a georeferenced Dataset along ``sample``.
 
@@ -453,10 +612,27 @@ def read_samples(
     missing : sequence of float
         Sentinel numbers meaning "no value" (matched with a tolerance of 1e-6), e.g.
         ``(-9999, -99999)``.
-    units : {"ppm", "ppb", "ppt", "pct"}, optional
-        Convert every element (and its detection limits) to this unit.
+    units : {"ppm", "ppb", "ppt", "pct"} or mapping, optional
+        Convert every element (and its detection limits) to this unit; or a mapping from
+        column (or bare analyte) to unit: a column whose name carries a unit suffix is
+        converted to the mapped unit, a column without one is declared to be in it.
     id_column : str, optional
         Column whose values become the ``sample_id`` coordinate.
+    sentinels : "auto", "none" or sequence of float
+        Missing-value codes in element columns besides ``missing``. ``"auto"`` (default)
+        applies :data:`SENTINEL_POLICY` (``-99``, ``-9999`` or a "-DL" above the column's
+        largest detected value x 10 read as missing, not as a detection limit; ``9999`` far
+        above the column's values read as an over-range code, missing); ``"none"`` turns it
+        off; a sequence names the codes (matched like ``missing``) and turns it off.
+    nonfinite : {"error", "missing"}
+        Element cells holding ``inf``, ``Infinity``, ``1e400`` (and ``<inf``) raise naming the
+        column, row and value; ``"missing"`` reads them as missing (counted as ``nonfinite``).
+    missing_coords : {"error", "drop"}
+        A row whose coordinate is empty, an NA marker or a ``missing`` sentinel raises
+        (default) or, with ``"drop"``, is left out and counted (``n_rows_without_coords``).
+    encoding : str, optional
+        Text encoding of a CSV file; by default UTF-8, then Windows-1252 (the report's
+        ``encoding`` says which was used).
 
     Returns
     -------
@@ -469,7 +645,10 @@ def read_samples(
         the source table; ``sample_id``; every other non-element column as text (a column
         clashing with these names, or called ``name``, gets a trailing ``_``). Analyte columns
         not asked for are left out. The CRS is written with rioxarray and
-        ``attrs["ingest_report"]`` holds a JSON report (read it with :func:`ingest_report`).
+        ``attrs["ingest_report"]`` holds a JSON report (read it with :func:`ingest_report`):
+        among others ``column_roles`` (every source column: ``element``, ``coordinate``,
+        ``id``, ``metadata`` or ``ignored``), ``ignored_columns`` and ``ignored_reasons``,
+        ``assumed_units``, ``encoding`` and ``sentinel_policy``.
 
     Raises
     ------
@@ -487,7 +666,8 @@ def read_samples(
 
     * numbers equal to a ``missing`` sentinel, empty cells and markers such as ``NA``,
       ``n.a.``, ``-``, ``nd`` are missing (``missing`` counts all of them, ``sentinel`` the
-      sentinels among them);
+      sentinels among them, ``implausible_dl`` and ``over_range`` the codes found by the
+      ``sentinels="auto"`` policy, ``nonfinite`` the infinities read as missing);
     * ``"<0.5"`` is below detection with DL 0.5; a negative number ``-0.5`` is below
       detection written as -DL, so DL 0.5;
     * an exact 0 (and a bare ``"BDL"``) is below a DL the table does not state: the DL is
@@ -495,6 +675,15 @@ def read_samples(
       column has none the smallest DL it states (NaN when it states none either);
     * ``">1000"`` is kept as 1000 and counted as ``above_detection``;
     * any other text raises :class:`~xprospect.exceptions.DataError` naming it.
+
+    Columns: a column named ``<analyte>_<unit>``, or a major oxide without suffix (``SiO2``,
+    ``Al2O3``, ``Fe2O3``, ``MgO``, ``CaO``, ``TiO2``... read in wt%, listed under
+    ``assumed_units``), is an element; a column with an empty header (``Unnamed: 0``, a stray
+    pandas index) is ignored with that reason; every other column is kept as a text
+    coordinate (metadata), read verbatim (``NA``, ``NULL``, ``None`` stay text). A header
+    named twice is refused. Coordinates must lie inside the area of use of ``crs`` (and of
+    ``to_crs``), widened by a margin; the error names the first row outside and says when
+    swapping x and y would fit.
 
     Below-detection cells then get the ``bdl`` value. An element column with every value
     missing raises when requested in ``elements`` and is otherwise dropped and listed in the
@@ -532,23 +721,38 @@ def read_samples(
         raise CRSError(msg)
     crs_in = parse_crs(crs, "crs")
     crs_out = parse_crs(to_crs, "to_crs") if to_crs is not None else None
+    auto, extra_codes = _sentinel_option(sentinels)
     factor, target, sentinels = _check_options(bdl, duplicates, units, missing)
+    check_choice(nonfinite, _NONFINITE_POLICIES, "nonfinite")
+    check_choice(missing_coords, _MISSING_COORDS_POLICIES, "missing_coords")
+    element_sentinels = np.concatenate([sentinels, extra_codes])
     coords = {"x": x, "y": y} | ({"z": z} if z is not None else {})
 
-    frame, plan, label, file_name = _read_table(source, coords, elements, id_column)
+    frame, plan, label, file_name, used_encoding = _read_table(source, coords, elements,
+                                                               id_column, encoding)
     n_read = len(frame)
 
     # --- coordinates
-    loc = {role: numbers(frame, col, role, label, sentinels=sentinels,
-                         hint="; every sample needs a location") for role, col in coords.items()}
-    if crs_in.is_geographic:
-        _check_geographic(crs_in, loc["x"], loc["y"], label)
+    present = np.ones(n_read, dtype=bool)
+    if missing_coords == "drop":
+        for col in coords.values():
+            present &= ~_coord_missing(frame[col], sentinels)
+    loc = {role: numbers(frame.loc[present] if not present.all() else frame, col, role, label,
+                         sentinels=sentinels, hint="; every sample needs a location",
+                         rows=np.flatnonzero(present))
+           for role, col in coords.items()}
+    base = np.flatnonzero(present)
+    check_area_of_use(crs_in, loc["x"], loc["y"], label=label, what="samples", x_name=x,
+                      y_name=y, rows=base + 1)
+    if crs_out is not None:
+        check_area_of_use(crs_out, loc["x"], loc["y"], label=label, what="samples", x_name=x,
+                          y_name=y, rows=base + 1, src=crs_in)
 
     # --- elements
     cleaned: dict[str, _Column] = {}
     dropped: list[str] = []
     for col in plan.elements:
-        c = _clean_column(frame[col], col, label, sentinels)
+        c = _clean_column(frame[col], col, label, element_sentinels, auto, nonfinite)
         if c.counts["missing"] == n_read:
             if plan.explicit:
                 msg = (f"element column {col!r} in {label} has no data: every value is missing "
@@ -560,12 +764,10 @@ def read_samples(
         cleaned[col] = c
     if not cleaned:
         raise DataError(f"every element column in {label} is entirely missing: {dropped}")
-    if target is not None:
-        unknown = [col for col in cleaned if plan.units[col] == "unknown"]
-        if unknown:
-            msg = (f"cannot convert to units={target!r}: columns {unknown} in {label} carry no "
-                   "unit suffix (name them like 'Au_ppb')")
-            raise DataError(msg)
+    if not present.all():  # rows without coordinates, dropped by missing_coords="drop"
+        cleaned = {col: _Column(c.value[base], c.dl[base], c.bdl[base], c.counts)
+                   for col, c in cleaned.items()}
+    targets = _column_targets(target, cleaned, plan, label)
 
     # variable names: the bare analyte, or the column where two columns give one analyte
     bare = [plan.analytes[col] for col in cleaned]
@@ -585,11 +787,20 @@ def read_samples(
     for col, c in cleaned.items():
         unit = plan.units[col]
         scale = 1.0
-        if target is not None:
-            scale = _TO_PPM[unit] / _TO_PPM[target]
-            unit = target
-        v = c.value * scale
-        dl = c.dl * scale
+        if col in targets and unit != "unknown":
+            scale = _TO_PPM[unit] / _TO_PPM[targets[col]]
+        if col in targets:
+            unit = targets[col]
+        with np.errstate(over="ignore"):
+            v = c.value * scale
+            dl = c.dl * scale
+        over = (np.isinf(v) & np.isfinite(c.value)) | (np.isinf(dl) & np.isfinite(c.dl))
+        if over.any():
+            i = int(np.flatnonzero(over)[0])
+            msg = (f"column {col!r} in {label}: converting {plan.units[col]} to {unit} "
+                   f"overflows float64 at row {int(base[i]) + 1} (value "
+                   f"{float(c.value[i] if np.isfinite(c.value[i]) else c.dl[i])!r})")
+            raise DataError(msg)
         if factor is not None:
             v[c.bdl] = factor * dl[c.bdl]
         values[col], dls[col], out_units[col] = v, dl, unit
@@ -605,10 +816,10 @@ def read_samples(
         where = dict(zip(coords, loc_arr[i].tolist(), strict=True))
         msg = (f"{label} has {n_exact + n_coloc} rows at the location of an earlier row "
                f"({n_exact} exact duplicates, {n_coloc} co-located with other values); first: "
-               f"row {i + 1} repeats row {j + 1} at {where}; "
+               f"row {int(base[i]) + 1} repeats row {int(base[j]) + 1} at {where}; "
                "use duplicates='drop' or 'mean'")
         raise DataError(msg)
-    keep = ~exact if duplicates in ("drop", "mean") else np.ones(n_read, dtype=bool)
+    keep = ~exact if duplicates in ("drop", "mean") else np.ones(base.size, dtype=bool)
     rows = np.flatnonzero(keep)
     if duplicates == "mean" and n_coloc:
         group = pd.DataFrame(loc_arr[rows]).groupby(list(range(loc_arr.shape[1])), sort=False)
@@ -636,15 +847,17 @@ def read_samples(
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             msg = (f"reprojecting {label} from {crs_in.to_string()} to {crs_out.to_string()} "
-                   f"gave {int(bad.sum())} non-finite coordinates, first at row {rows[i] + 1} "
+                   f"gave {int(bad.sum())} non-finite coordinates, first at row "
+                   f"{int(base[rows[i]]) + 1} "
                    f"(x={loc['x'][rows[i]]!r}, y={loc['y'][rows[i]]!r})")
             raise CRSError(msg)
     ds_coords: dict[str, Any] = {"x": (SAMPLE_DIM, xs), "y": (SAMPLE_DIM, ys)}
     if "z" in loc:
         ds_coords["z"] = (SAMPLE_DIM, loc["z"][rows])
-    ds_coords["row"] = (SAMPLE_DIM, (rows + 1).astype("int64"))
+    src_rows = base[rows]
+    ds_coords["row"] = (SAMPLE_DIM, (src_rows + 1).astype("int64"))
     if id_column is not None:
-        ds_coords["sample_id"] = (SAMPLE_DIM, text_values(frame[id_column].iloc[rows]))
+        ds_coords["sample_id"] = (SAMPLE_DIM, text_values(frame[id_column].iloc[src_rows]))
     used = set(ds_coords) | set(var_names.values())
     skip = set(plan.elements) | set(plan.ignored) | set(coords.values()) | {id_column}
     for col in frame.columns:
@@ -652,7 +865,7 @@ def read_samples(
             continue
         name = _unique_name(str(col), used)
         used.add(name)
-        ds_coords[name] = (SAMPLE_DIM, text_values(frame[col].iloc[rows]))
+        ds_coords[name] = (SAMPLE_DIM, text_values(frame[col].iloc[src_rows]))
 
     data_vars = {}
     for col, v in values.items():
@@ -685,6 +898,15 @@ def read_samples(
         "columns": {str(c): cleaned[c].counts for c in cleaned},
         "dropped_columns": [str(c) for c in dropped],
         "ignored_columns": [str(c) for c in plan.ignored],
+        "ignored_reasons": {str(c): plan.reasons.get(c, "") for c in plan.ignored},
+        "assumed_units": {str(c): why for c, why in plan.assumed.items() if c in cleaned},
+        "column_roles": _column_roles(frame.columns, plan, coords, id_column, cleaned, dropped),
+        "sentinel_policy": SENTINEL_POLICY if auto else "off",
+        "sentinel_codes": extra_codes.tolist(),
+        "nonfinite": nonfinite,
+        "missing_coords": missing_coords,
+        "n_rows_without_coords": int((~present).sum()),
+        "encoding": used_encoding,
     }
     ds.attrs[REPORT_ATTR] = dumps(report, nonfinite="keep")
     ds = write_crs(ds, crs_out if crs_out is not None else crs_in)
