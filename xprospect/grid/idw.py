@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from xprospect._json import dumps
 from xprospect.exceptions import GridError
 from xprospect.grid import _kernels
 from xprospect.grid._neighbours import plan_tiles
@@ -129,8 +130,8 @@ class IDW(Gridder):
             attrs["idw_radius"] = radius
         attrs["idw_min_points"] = min_points
         if self.anisotropy is not None:
-            attrs["idw_anisotropy"] = {kk: (list(v) if isinstance(v, (list, tuple)) else v)
-                                       for kk, v in self.anisotropy.items()}
+            # JSON text, not a dict: NetCDF, zarr and GeoTIFF all accept a string attribute
+            attrs["idw_anisotropy"] = dumps(dict(self.anisotropy))
         return attrs
 
 

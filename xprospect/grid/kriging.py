@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from xprospect._json import dumps
 from xprospect.exceptions import DataError, GridError
 from xprospect.grid import _kriging_kernels
 from xprospect.grid._neighbours import plan_tiles
@@ -255,8 +256,8 @@ class OrdinaryKriging(Gridder):
         if np.isfinite(radius):
             attrs["kriging_radius"] = radius
         if self.anisotropy is not None:
-            attrs["kriging_anisotropy"] = {kk: (list(v) if isinstance(v, (list, tuple)) else v)
-                                           for kk, v in self.anisotropy.items()}
+            # JSON text, not a dict: NetCDF, zarr and GeoTIFF all accept a string attribute
+            attrs["kriging_anisotropy"] = dumps(dict(self.anisotropy))
         return attrs
 
 

@@ -16,7 +16,14 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from xprospect._dims import get_crs, parse_crs, sample_coords, write_crs
+from xprospect._dims import (
+    check_same_crs,
+    get_crs,
+    grid_geometry,
+    parse_crs,
+    sample_coords,
+    write_crs,
+)
 from xprospect.exceptions import CRSError, GridError
 
 __all__ = ["make_grid", "make_voxels"]
@@ -93,8 +100,6 @@ def _bounds_from_like(like: xr.Dataset | xr.DataArray, ndim: int) -> tuple[float
         lo = [float(np.nanmin(c[a])) for a in axes]
         hi = [float(np.nanmax(c[a])) for a in axes]
         return (*lo, *hi)
-    from xprospect._dims import grid_geometry
-
     b = grid_geometry(like).bounds()
     axes = ["x", "y"] + (["z"] if ndim == 3 else [])
     if any(a not in b for a in axes):
@@ -226,8 +231,6 @@ def _make(bounds, *, like, resolution, crs, pad, chunks, ndim: int) -> xr.Datase
     else:
         crs = parse_crs(crs)
         if like is not None and get_crs(like) is not None:
-            from xprospect._dims import check_same_crs
-
             check_same_crs(crs, get_crs(like), "crs=", "like=")  # type: ignore[arg-type]
     if bounds is None:
         if like is None:
