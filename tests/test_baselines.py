@@ -19,6 +19,9 @@ MODELS = {
     "maxent": lambda: B.MaxEntModel(positive_buffer=3000.0, n_hinge_features=5),
     "rf": lambda: B.RandomForestModel(n_estimators=60, positive_buffer=3000.0),
     "svm": lambda: B.SVMModel(positive_buffer=3000.0),
+    "gbm": lambda: B.GradientBoostingModel(max_iter=60, positive_buffer=3000.0),
+    "logistic": lambda: B.LogisticModel(positive_buffer=3000.0),
+    "wofe": lambda: B.WeightsOfEvidence(n_classes=6, positive_buffer=3000.0),
 }
 
 
@@ -181,3 +184,15 @@ def test_bad_input(world_stack):
         B.MaxEntModel(feature_types=("linear", "spline")).fit(stack, known)
     with pytest.raises(xp.DataError, match="at least 5"):
         B.SVMModel(probability=True).fit(stack, known)
+
+
+def test_prediction_in_row_batches_and_parallel_chunks_is_unchanged(world_stack):
+    """Row batches and the chunking of an in-memory stack change nothing but memory."""
+    stack, known, _ = world_stack
+    m = B.RandomForestModel(n_estimators=30, positive_buffer=3000.0).fit(stack, known)
+    whole = m.predict(stack)
+    m.predict_rows = 97
+    m.predict_chunk_cells = 300
+    batched = m.predict(stack)
+    assert batched.chunks is None  # eager in, eager out
+    np.testing.assert_array_equal(batched.values, whole.values)
