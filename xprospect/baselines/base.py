@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABCMeta, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -102,6 +103,31 @@ class BaselineModel(BaseEstimator, metaclass=ABCMeta):
             r = rows[a:a + step]
             out[r] = fn(x[r])
         return out.reshape(shape)
+
+    def score_cells(self, x: np.ndarray) -> np.ndarray:
+        """Score the rows of a cell table, in row batches spread over threads.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_cells, n_elements)
+            Cells in the fitted element order (e.g. the held-out cells of a fold).
+
+        Returns
+        -------
+        ndarray of float64, shape (n_cells,)
+            Scores; NaN where any element is NaN.
+        """
+        self._check_fitted()
+        x = np.asarray(x, dtype="float64")
+        if x.ndim != 2 or x.shape[1] != len(self.elements_):
+            raise DataError(f"{type(self).__name__}.score_cells needs an (n, "
+                            f"{len(self.elements_)}) table of {self.elements_}; got {x.shape}")
+        step = max(int(self.predict_chunk_cells), 1)
+        if x.shape[0] <= step:
+            return self._predict_block(x)
+        parts = [x[a:a + step] for a in range(0, x.shape[0], step)]
+        with ThreadPoolExecutor() as pool:
+            return np.concatenate(list(pool.map(self._predict_block, parts)))
 
     def predict(self, stack: xr.DataArray) -> xr.DataArray:
         """Score every cell of a stack, lazily over its dask chunks.

@@ -29,6 +29,9 @@ from xprospect.exceptions import DataError, XProspectError
 __all__ = [
     "Metric",
     "auc_ci",
+    "average_precision",
+    "brier_score",
+    "capture_at",
     "classification_metrics",
     "delong_se",
     "hanley_mcneil_se",
