@@ -64,10 +64,10 @@ _AREAS = (0.05, 0.10, 0.20)
 class DeepMethod:
     """A torch window classifier run through :func:`xprospect.train.fit` and ``score``.
 
-    Per fold, training deposits and barren centres are kept where the whole training window
-    (``patch_size // 2 + jitter`` cells around the centre) lies in the fold's training
-    ground; barren centres are drawn there at random, farther than ``negative_gap`` cells
-    from every training deposit.
+    Per fold, training deposits and barren centres are cells of the fold's training ground
+    whose whole training window (``patch_size // 2 + jitter`` cells around the centre) stays
+    on the grid and clear of the buffer around every held-out cell; barren centres are drawn
+    there at random, farther than ``negative_gap`` cells from every training deposit.
 
     Parameters
     ----------
@@ -333,7 +333,8 @@ def _run_baseline(est: Any, stack: xr.DataArray, x: np.ndarray, pos: np.ndarray,
 
 
 def _run_deep(spec: DeepMethod, stack: xr.DataArray, pos: np.ndarray, ground: np.ndarray,
-              test: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, bool]:
+              near_test: np.ndarray, test: np.ndarray, seed: int
+              ) -> tuple[np.ndarray, np.ndarray, bool]:
     # torch-backed training and scoring: lazy imports, the harness runs without torch
     from xprospect.models.registry import create
     from xprospect.patches import make_patches
@@ -341,13 +342,14 @@ def _run_deep(spec: DeepMethod, stack: xr.DataArray, pos: np.ndarray, ground: np
     from xprospect.train.fit import fit
 
     reach = spec.reach
-    # centres whose whole window (patch + jitter) lies in the training ground
-    centre_ok = ~_near(~ground, (reach, reach), edge=True)
+    # centres on the training ground whose whole window (patch + jitter) stays on the grid
+    # and clear of the buffer around the held-out cells (NaN cells inside it are allowed)
+    centre_ok = ground & ~_near(near_test, (reach, reach), edge=True)
     p = pos[centre_ok.ravel()[pos]]
     if p.size == 0:
         raise DataError(f"{spec.model}: no training deposit keeps its {2 * reach + 1}-cell "
-                        "window inside the fold's training ground; use larger blocks, fewer "
-                        "folds or a smaller buffer")
+                        "window on the grid and clear of the buffer around the held-out "
+                        "cells; use larger blocks, fewer folds or a smaller buffer")
     dep_mask = np.zeros(ground.size, dtype=bool)
     dep_mask[pos] = True
     far = ~_near(dep_mask.reshape(ground.shape), (spec.negative_gap,) * 2)
@@ -483,7 +485,7 @@ def benchmark(stack: xr.DataArray, deposits: Any, methods: Sequence[Any] = ("raw
     Examples
     --------
     >>> import xprospect as xp
-    >>> w = xp.synthetic.survey(seed=0, n_samples=300, elements=["Au", "As", "Cu"])
+    >>> w = xp.synthetic.survey(seed=0, n_samples=300, n_deposits=20, elements=["Au", "As", "Cu"])
     >>> maps = w.samples.prospect.idw(like=xp.make_grid(like=w.samples, resolution=2000))
     >>> b = benchmark(maps.prospect.log10().prospect.stack(), w.deposits,
     ...               methods=["raw:Au", "logistic"], folds=2, buffer=4000.0)
@@ -558,8 +560,8 @@ def benchmark(stack: xr.DataArray, deposits: Any, methods: Sequence[Any] = ("raw
                     s, used, pr = _run_baseline(m.spec, stack, x, p, ground.reshape(shape),
                                                 test, seed + f)
                 else:
-                    s, used, pr = _run_deep(m.spec, stack, p, ground.reshape(shape), test,
-                                            seed + f)
+                    s, used, pr = _run_deep(m.spec, stack, p, ground.reshape(shape),
+                                            near_test.reshape(shape), test, seed + f)
                 if is_ctrl:
                     ctrl[m.name][test] = s
                     continue
