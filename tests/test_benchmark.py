@@ -44,7 +44,8 @@ def world():
 
 METHODS = ["raw", ("rf", B.RandomForestModel(n_estimators=40)),
            ("gbm", B.GradientBoostingModel(max_iter=40)), "logistic",
-           ("wofe", B.WeightsOfEvidence(n_classes=6))]
+           ("wofe", B.WeightsOfEvidence(n_classes=6)),
+           ("gmm", B.GaussianMixtureDetector(n_components=2))]
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +88,7 @@ def test_every_method_is_judged_on_the_same_folds_and_cells(run, world):
     held = fold >= 0
     names = list(run.table.index)
     assert set(names) == {"raw:Au", "raw:As", "raw:Cu", "raw:Pb", "rf", "gbm", "logistic",
-                          "wofe", "cnn"}
+                          "wofe", "gmm", "cnn"}
     for n in names:
         assert np.isfinite(run.maps[n].values[held]).all(), n
         assert np.isnan(run.maps[n].values[~held]).all(), n
@@ -134,6 +135,9 @@ def test_table_columns_and_paired_tests(run):
 
 def test_shuffled_label_controls_sit_at_chance(run):
     c = run.controls
+    # a raw layer's control only draws its sign at random (AUC near a or 1 - a), and a
+    # detector uses no labels: the trained methods are the ones a control speaks for
+    assert "gmm" not in c.index
     trained = c[c["kind"] != "raw"]
     assert len(trained) == 5
     for name, auc in trained["auc"].items():

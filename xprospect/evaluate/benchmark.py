@@ -29,7 +29,10 @@ from scipy import ndimage, stats
 
 from xprospect._dims import ELEMENT_DIM, get_crs, grid_geometry, write_crs
 from xprospect.baselines import (
+    AnomalyDetector,
+    GaussianMixtureDetector,
     GradientBoostingModel,
+    IsolationForestDetector,
     LogisticModel,
     MaxEntModel,
     RandomForestModel,
@@ -55,6 +58,8 @@ BASELINES: dict[str, Any] = {
     "wofe": lambda: WeightsOfEvidence(),
     "maxent": lambda: MaxEntModel(),
     "svm": lambda: SVMModel(),
+    "gmm": lambda: GaussianMixtureDetector(),
+    "iforest": lambda: IsolationForestDetector(),
 }
 
 _AREAS = (0.05, 0.10, 0.20)
@@ -120,7 +125,7 @@ class Benchmark:
     ----------
     table : pandas.DataFrame
         One row per method (index ``method``), best pooled AUC first: ``kind`` (raw,
-        baseline, deep), ``auc``, ``auc_se``, ``auc_lower``, ``auc_upper`` (DeLong),
+        baseline, anomaly, deep), ``auc``, ``auc_se``, ``auc_lower``, ``auc_upper`` (DeLong),
         ``pr_auc``, ``capture_5`` / ``capture_10`` / ``capture_20`` with ``area_5`` ... (the
         share of the area truly at or above each threshold, ties included), ``tie_area_max``
         (largest share of the held-out area holding one score value), ``brier`` (NaN unless
@@ -137,7 +142,8 @@ class Benchmark:
         ``training[method][fold]``: flat indices of every cell a method trained on in that
         fold (window footprints included), for audits such as the buffer test.
     controls : pandas.DataFrame or None
-        The table of the shuffled-label re-runs (``controls=True``).
+        The table of the shuffled-label re-runs (``controls=True``; detectors, which use no
+        labels, have none).
     settings : dict
         Folds, blocks, buffer (CRS units and cells), seed.
     """
@@ -169,7 +175,8 @@ class Benchmark:
 
         t = self.table.iloc[::-1]
         fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, max(3.0, 0.35 * len(t) + 1.5)))
-        colours = {"raw": "0.6", "baseline": "tab:blue", "deep": "tab:red"}
+        colours = {"raw": "0.6", "baseline": "tab:blue", "anomaly": "tab:green",
+                   "deep": "tab:red"}
         ax.barh(t.index, t["auc"], color=[colours.get(k, "k") for k in t["kind"]])
         ax.errorbar(t["auc"], np.arange(len(t)),
                     xerr=[t["auc"] - t["auc_lower"], t["auc_upper"] - t["auc"]],
@@ -285,15 +292,17 @@ def _parse_methods(methods: Sequence[Any], elements: list[str]) -> list[_Method]
             if key not in BASELINES:
                 raise DataError(f"unknown method {m!r}; known: 'raw', 'raw:<element>', "
                                 f"{sorted(BASELINES)}, a SupervisedModel or a DeepMethod")
-            out.append(_Method(name or key, "baseline", BASELINES[key]()))
-        elif isinstance(m, SupervisedModel):
-            out.append(_Method(name or type(m).__name__, "baseline", m))
+            est = BASELINES[key]()
+            kind = "anomaly" if isinstance(est, AnomalyDetector) else "baseline"
+            out.append(_Method(name or key, kind, est))
+        elif isinstance(m, (SupervisedModel, AnomalyDetector)):
+            kind = "anomaly" if isinstance(m, AnomalyDetector) else "baseline"
+            out.append(_Method(name or type(m).__name__, kind, m))
         elif isinstance(m, DeepMethod):
             out.append(_Method(name or m.name or m.model, "deep", m))
         else:
-            raise DataError(f"method {m!r} is neither a name, a SupervisedModel nor a "
-                            "DeepMethod (unsupervised detectors belong to the sample "
-                            "protocol, xprospect.evaluate.sample_protocol)")
+            raise DataError(f"method {m!r} is neither a name, a baseline model "
+                            "(SupervisedModel or AnomalyDetector) nor a DeepMethod")
     names = [m.name for m in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -321,9 +330,13 @@ def _run_baseline(est: Any, stack: xr.DataArray, x: np.ndarray, pos: np.ndarray,
     from sklearn.base import clone  # lazy: sklearn is heavy
 
     model = clone(est)
+    shape = ground.shape
+    if isinstance(model, AnomalyDetector):
+        # unsupervised: fitted on the training ground only, deposits not used
+        model.fit(stack, normal=_bool_map(stack, ground, "normal"), seed=seed)
+        return model.score_cells(x[test]), np.asarray(model.train_index_), False
     labels = np.zeros(ground.size, dtype=bool)
     labels[pos] = True
-    shape = ground.shape
     model.fit(stack, _bool_map(stack, labels.reshape(shape), "labels"),
               normal=_bool_map(stack, ground, "normal"), seed=seed)
     used = np.union1d(model.positive_index_, model.negative_index_)
@@ -450,8 +463,10 @@ def benchmark(stack: xr.DataArray, deposits: Any, methods: Sequence[Any] = ("raw
     methods : sequence
         Each one of: ``"raw"`` (every layer as a score, its sign chosen on the training
         ground of each fold), ``"raw:<element>"``, a baseline name (``"rf"``, ``"gbm"``,
-        ``"logistic"``, ``"wofe"``, ``"maxent"``, ``"svm"``), a
-        :class:`~xprospect.baselines.SupervisedModel` instance, a :class:`DeepMethod`, or a
+        ``"logistic"``, ``"wofe"``, ``"maxent"``, ``"svm"``; detectors ``"gmm"``,
+        ``"iforest"``, fitted on the training ground without labels), a
+        :class:`~xprospect.baselines.SupervisedModel` or
+        :class:`~xprospect.baselines.AnomalyDetector` instance, a :class:`DeepMethod`, or a
         ``(name, method)`` tuple naming it.
     folds : int
         Number of folds.
@@ -529,7 +544,9 @@ def benchmark(stack: xr.DataArray, deposits: Any, methods: Sequence[Any] = ("raw
 
     held = fold >= 0
     oof = {m.name: np.full(x.shape[0], np.nan) for m in plan}
-    ctrl = {m.name: np.full(x.shape[0], np.nan) for m in plan} if controls else {}
+    # detectors use no labels: there is nothing to shuffle, so they have no control
+    ctrl = {m.name: np.full(x.shape[0], np.nan) for m in plan
+            if m.kind != "anomaly"} if controls else {}
     prob: dict[str, bool] = {}
     seconds = dict.fromkeys(oof, 0.0)
     training: dict[str, list[np.ndarray]] = {m.name: [] for m in plan}
@@ -551,12 +568,12 @@ def benchmark(stack: xr.DataArray, deposits: Any, methods: Sequence[Any] = ("raw
         shuffled = np.sort(rng.choice(np.flatnonzero(ground), pos.size, replace=False))
         for m in plan:
             for is_ctrl, p in ((False, pos), (True, shuffled)):
-                if is_ctrl and not controls:
+                if is_ctrl and m.name not in ctrl:
                     continue
                 t0 = time.perf_counter()
                 if m.kind == "raw":
                     s, used, pr = _run_raw(x, m.layer, p, ground.reshape(shape).ravel(), test)
-                elif m.kind == "baseline":
+                elif m.kind in ("baseline", "anomaly"):
                     s, used, pr = _run_baseline(m.spec, stack, x, p, ground.reshape(shape),
                                                 test, seed + f)
                 else:
