@@ -160,3 +160,16 @@ def test_harness_names_bad_input(world):
     one = make_points(x=[stack.x.values[5]], y=[stack.y.values[5]], crs=stack.rio.crs)
     with pytest.raises(DataError, match="deposit cells"):
         benchmark(stack, one, methods=["raw"])
+
+
+def test_tuned_baseline_chooses_on_inner_folds(world):
+    stack, deposits = world
+    tuned = xp.evaluate.Tuned(B.LogisticModel(), {"C": [0.001, 1.0]}, inner_folds=2)
+    b = benchmark(stack, deposits, methods=[("logistic_tuned", tuned), "raw:Au"], folds=4,
+                  buffer=BUFFER, seed=0)
+    rec = b.tuning["logistic_tuned"]
+    assert [r["fold"] for r in rec] == [0, 1, 2, 3]
+    assert all(r["params"]["C"] in (0.001, 1.0) and 0 <= r["inner_auc"] <= 1 for r in rec)
+    assert np.isfinite(b.table.loc["logistic_tuned", "auc"])
+    with pytest.raises(DataError, match="inner_folds"):
+        benchmark(stack, deposits, methods=[xp.evaluate.Tuned(B.LogisticModel(), {}, 1)])

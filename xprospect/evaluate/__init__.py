@@ -16,7 +16,7 @@ from typing import Any
 
 from xprospect.evaluate import delineate
 from xprospect.evaluate.anomaly_protocol import sample_protocol
-from xprospect.evaluate.benchmark import Benchmark, DeepMethod, benchmark
+from xprospect.evaluate.benchmark import Benchmark, DeepMethod, Tuned, benchmark
 from xprospect.evaluate.blocks import block_edges, block_grid, block_labels
 from xprospect.evaluate.compare import compare, plot_compare
 from xprospect.evaluate.curves import capture_efficiency, roc_curve, success_rate_curve
@@ -50,6 +50,7 @@ __all__ = [
     "EvaluationReport",
     "Metric",
     "TargetSet",
+    "Tuned",
     "auc_ci",
     "average_precision",
     "benchmark",

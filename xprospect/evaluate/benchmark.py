@@ -46,7 +46,7 @@ from xprospect.evaluate.splits import grid_block_ids
 from xprospect.exceptions import DataError
 from xprospect.points import cells_to_points, point_cells
 
-__all__ = ["Benchmark", "DeepMethod", "benchmark"]
+__all__ = ["Benchmark", "DeepMethod", "Tuned", "benchmark"]
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,31 @@ class DeepMethod:
 
 
 @dataclasses.dataclass
+class Tuned:
+    """A baseline whose hyper-parameters are chosen on inner spatial folds of each fold.
+
+    Within each outer fold, the training ground's blocks are dealt to ``inner_folds`` inner
+    folds (deposits balanced) with the same buffer; every combination of ``grid`` is fitted
+    on each inner training ground and judged by the pooled AUC of the inner held-out cells;
+    the best is refitted on the whole training ground. Nothing of the outer held-out fold is
+    seen while tuning.
+
+    Parameters
+    ----------
+    estimator : SupervisedModel
+        The baseline (its other parameters are kept).
+    grid : mapping of str to sequence
+        Candidate values per parameter (all combinations are tried).
+    inner_folds : int
+        Inner folds.
+    """
+
+    estimator: Any
+    grid: Mapping[str, Sequence[Any]]
+    inner_folds: int = 3
+
+
+@dataclasses.dataclass
 class Benchmark:
     """What :func:`benchmark` returns.
 
@@ -141,6 +166,9 @@ class Benchmark:
     training : dict
         ``training[method][fold]``: flat indices of every cell a method trained on in that
         fold (window footprints included), for audits such as the buffer test.
+    tuning : dict
+        ``tuning[method]``: per fold, the parameters chosen on inner folds and their inner
+        AUC (methods given as :class:`Tuned`).
     controls : pandas.DataFrame or None
         The table of the shuffled-label re-runs (``controls=True``; detectors, which use no
         labels, have none).
@@ -154,6 +182,7 @@ class Benchmark:
     training: dict[str, list[np.ndarray]]
     controls: pd.DataFrame | None
     settings: dict[str, Any]
+    tuning: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
 
     def plot(self, path: str | Path | None = None) -> Any:
         """Draw the AUCs with their intervals and the best method's out-of-fold map.
@@ -298,6 +327,12 @@ def _parse_methods(methods: Sequence[Any], elements: list[str]) -> list[_Method]
         elif isinstance(m, (SupervisedModel, AnomalyDetector)):
             kind = "anomaly" if isinstance(m, AnomalyDetector) else "baseline"
             out.append(_Method(name or type(m).__name__, kind, m))
+        elif isinstance(m, Tuned):
+            if not isinstance(m.estimator, SupervisedModel):
+                raise DataError(f"Tuned needs a SupervisedModel; got {m.estimator!r}")
+            if m.inner_folds < 2:
+                raise DataError(f"Tuned.inner_folds must be >= 2; got {m.inner_folds}")
+            out.append(_Method(name or type(m.estimator).__name__, "baseline", m))
         elif isinstance(m, DeepMethod):
             out.append(_Method(name or m.name or m.model, "deep", m))
         else:
@@ -322,6 +357,50 @@ def _run_raw(x: np.ndarray, j: int, pos: np.ndarray, ground: np.ndarray, test: n
     y = np.isin(cells, pos)
     sign = 1.0 if roc_auc(y, x[cells, j]) >= 0.5 else -1.0
     return sign * x[test, j], cells, False
+
+
+def _tune(spec: Tuned, stack: xr.DataArray, x: np.ndarray, pos: np.ndarray,
+          ground: np.ndarray, block: np.ndarray, reach: tuple[int, int], seed: int
+          ) -> tuple[dict[str, Any], float]:
+    """Return the parameters of best pooled inner-fold AUC, fitted inside ``ground`` only."""
+    from sklearn.model_selection import ParameterGrid  # lazy: sklearn is heavy
+
+    flat = ground.ravel()
+    fold_of_block = _deal_blocks(block, flat, pos, spec.inner_folds, seed)
+    inner = np.where(flat, fold_of_block[block], -1)
+    is_pos = np.zeros(flat.size, dtype=bool)
+    is_pos[pos] = True
+    best: tuple[float, dict[str, Any]] | None = None
+    for params in ParameterGrid(dict(spec.grid)):
+        est = _with_params(spec.estimator, params)
+        ys, ss = [], []
+        for g in range(spec.inner_folds):
+            test = np.flatnonzero(inner == g)
+            near = _near((inner == g).reshape(ground.shape), reach).ravel()
+            sub = flat & (inner != g) & ~near
+            p = np.flatnonzero(sub & is_pos)
+            if p.size < 2 or test.size == 0:
+                continue
+            s, _, _ = _run_baseline(est, stack, x, p, sub.reshape(ground.shape), test, seed)
+            ys.append(is_pos[test])
+            ss.append(s)
+        y_all, s_all = np.concatenate(ys), np.concatenate(ss)
+        ok = np.isfinite(s_all)
+        if not (0 < y_all[ok].sum() < ok.sum()):
+            continue
+        auc = roc_auc(y_all[ok], s_all[ok])
+        if best is None or auc > best[0]:
+            best = (auc, dict(params))
+    if best is None:
+        raise DataError("no inner fold of the training ground holds deposits on both sides; "
+                        "use fewer inner folds or smaller blocks")
+    return best[1], float(best[0])
+
+
+def _with_params(est: Any, params: Mapping[str, Any]) -> Any:
+    from sklearn.base import clone  # lazy: sklearn is heavy
+
+    return clone(est).set_params(**dict(params))
 
 
 def _run_baseline(est: Any, stack: xr.DataArray, x: np.ndarray, pos: np.ndarray,
@@ -466,7 +545,8 @@ def benchmark(stack: xr.DataArray, deposits: Any, methods: Sequence[Any] = ("raw
         ``"logistic"``, ``"wofe"``, ``"maxent"``, ``"svm"``; detectors ``"gmm"``,
         ``"iforest"``, fitted on the training ground without labels), a
         :class:`~xprospect.baselines.SupervisedModel` or
-        :class:`~xprospect.baselines.AnomalyDetector` instance, a :class:`DeepMethod`, or a
+        :class:`~xprospect.baselines.AnomalyDetector` instance, a :class:`Tuned` baseline
+        (hyper-parameters chosen on inner folds), a :class:`DeepMethod`, or a
         ``(name, method)`` tuple naming it.
     folds : int
         Number of folds.
@@ -494,8 +574,9 @@ def benchmark(stack: xr.DataArray, deposits: Any, methods: Sequence[Any] = ("raw
 
     Notes
     -----
-    Methods take fixed settings: the harness tunes nothing, so it runs no inner folds. A
-    method that tunes itself must do so on the training ground it is given.
+    A baseline given as :class:`Tuned` has its hyper-parameters chosen on inner spatial
+    folds of each outer fold's training ground (same blocks, same buffer); other methods
+    take fixed settings.
 
     Examples
     --------
@@ -550,6 +631,7 @@ def benchmark(stack: xr.DataArray, deposits: Any, methods: Sequence[Any] = ("raw
     prob: dict[str, bool] = {}
     seconds = dict.fromkeys(oof, 0.0)
     training: dict[str, list[np.ndarray]] = {m.name: [] for m in plan}
+    tuning: dict[str, list[dict[str, Any]]] = {}
     grounds, fold_rows = [], []
     for f in range(folds):
         test = np.flatnonzero(fold == f)
@@ -574,7 +656,15 @@ def benchmark(stack: xr.DataArray, deposits: Any, methods: Sequence[Any] = ("raw
                 if m.kind == "raw":
                     s, used, pr = _run_raw(x, m.layer, p, ground.reshape(shape).ravel(), test)
                 elif m.kind in ("baseline", "anomaly"):
-                    s, used, pr = _run_baseline(m.spec, stack, x, p, ground.reshape(shape),
+                    est = m.spec
+                    if isinstance(est, Tuned):
+                        params, inner_auc = _tune(est, stack, x, p, ground.reshape(shape),
+                                                  block, reach, seed + f)
+                        if not is_ctrl:
+                            tuning.setdefault(m.name, []).append(
+                                {"fold": f, "params": params, "inner_auc": inner_auc})
+                        est = _with_params(est.estimator, params)
+                    s, used, pr = _run_baseline(est, stack, x, p, ground.reshape(shape),
                                                 test, seed + f)
                 else:
                     s, used, pr = _run_deep(m.spec, stack, p, ground.reshape(shape),
@@ -614,7 +704,7 @@ def benchmark(stack: xr.DataArray, deposits: Any, methods: Sequence[Any] = ("raw
                 "deposits_dropped": n_dropped, "held_out_cells": int(held.sum()),
                 "level": level, "methods": list(oof)}
     out = Benchmark(table=table, maps=maps, folds=pd.DataFrame(fold_rows), training=training,
-                    controls=ctable, settings=settings)
+                    controls=ctable, settings=settings, tuning=tuning)
     if figure is not None:
         out.plot(figure)
     return out
