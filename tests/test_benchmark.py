@@ -173,3 +173,17 @@ def test_tuned_baseline_chooses_on_inner_folds(world):
     assert np.isfinite(b.table.loc["logistic_tuned", "auc"])
     with pytest.raises(DataError, match="inner_folds"):
         benchmark(stack, deposits, methods=[xp.evaluate.Tuned(B.LogisticModel(), {}, 1)])
+
+
+def test_barren_points_protocol_draws_negatives_blind_to_the_deposits(world):
+    stack, deposits = world
+    pix = benchmark(stack, deposits, methods=["raw:Au"], folds=4, buffer=BUFFER, seed=0)
+    pts = benchmark(stack, deposits, methods=["raw:Au"], folds=4, buffer=BUFFER, seed=0,
+                    negatives=400)
+    n_dep = pix.settings["deposit_cells"]
+    assert n_dep < pts.settings["judged_cells"] <= 400 + n_dep
+    assert pix.settings["judged_cells"] == pix.settings["held_out_cells"]
+    assert pts.maps.attrs["protocol"].startswith("points")
+    # the same folds and the same out-of-fold map: only the judged cells differ
+    np.testing.assert_array_equal(pts.maps["raw:Au"].values, pix.maps["raw:Au"].values)
+    assert abs(pts.table.loc["raw:Au", "auc"] - pix.table.loc["raw:Au", "auc"]) < 0.05

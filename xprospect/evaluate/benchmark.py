@@ -528,7 +528,8 @@ def _table(scores: dict[str, np.ndarray], kinds: dict[str, str], prob: dict[str,
 
 def benchmark(stack: xr.DataArray, deposits: Any, methods: Sequence[Any] = ("raw", "rf"), *,
               folds: int = 4, blocks: Any = None, block_size: Any = None,
-              buffer: float | None = None, seed: int = 0, controls: bool = False,
+              buffer: float | None = None, negatives: int | None = None, seed: int = 0,
+              controls: bool = False,
               level: float = 0.95, figure: str | Path | None = None) -> Benchmark:
     """Run every method on the same spatial folds and judge it on every held-out cell.
 
@@ -557,6 +558,11 @@ def benchmark(stack: xr.DataArray, deposits: Any, methods: Sequence[Any] = ("raw
     buffer : float, optional
         No training cell (or training window cell) of any method lies within this Chebyshev
         distance (CRS units) of a held-out cell. Default: one cell.
+    negatives : int, optional
+        None (the pixel protocol): every held-out cell that holds no deposit is a negative.
+        An int: that many held-out cells drawn uniformly at random (seeded, without looking
+        at the deposits; a drawn deposit cell stays a positive only) are the negatives.
+        Never are cells around test deposits excluded.
     seed : int
         Seed of the block deal, the negatives and training (fold ``f`` uses ``seed + f``).
     controls : bool
@@ -679,6 +685,16 @@ def benchmark(stack: xr.DataArray, deposits: Any, methods: Sequence[Any] = ("raw
                 log.info("benchmark fold %d: %s scored %d held-out cells", f, m.name, test.size)
 
     kinds = {m.name: m.kind for m in plan}
+    if negatives is not None:
+        if int(negatives) < 1:
+            raise DataError(f"negatives must be a positive number of cells; got {negatives!r}")
+        held_cells = np.flatnonzero(held)
+        drawn = np.random.default_rng(seed + 20_000).choice(
+            held_cells, min(int(negatives), held_cells.size), replace=False)
+        judged = np.zeros(held.size, dtype=bool)
+        judged[drawn] = True
+        judged |= is_dep & held
+        held = judged
     y = is_dep[held]
     fh = fold[held]
     table = _table({n: v[held] for n, v in oof.items()}, kinds, prob, y, fh, folds, level)
@@ -694,14 +710,18 @@ def benchmark(stack: xr.DataArray, deposits: Any, methods: Sequence[Any] = ("raw
     data["deposit"] = (geom.dims, is_dep.reshape(shape))
     data["training_ground"] = (("fold", *geom.dims), np.stack(grounds))
     maps = xr.Dataset(data, coords={**coords, "fold": np.arange(folds)})
-    maps.attrs = {"protocol": "pixel: held-out deposit cells against every other held-out "
-                  "cell", "buffer": buffer}
+    protocol = ("pixel: held-out deposit cells against every other held-out cell"
+                if negatives is None else
+                f"points: held-out deposit cells against {int(negatives)} held-out cells drawn "
+                "at random")
+    maps.attrs = {"protocol": protocol, "buffer": buffer}
     crs = get_crs(stack)
     if crs is not None:
         maps = write_crs(maps, crs)
     settings = {"folds": folds, "blocks": [bx, by], "buffer": buffer,
                 "buffer_cells": list(reach), "seed": seed, "deposit_cells": int(dep_cells.size),
-                "deposits_dropped": n_dropped, "held_out_cells": int(held.sum()),
+                "deposits_dropped": n_dropped, "held_out_cells": int((fold >= 0).sum()),
+                "judged_cells": int(held.sum()), "protocol": protocol,
                 "level": level, "methods": list(oof)}
     out = Benchmark(table=table, maps=maps, folds=pd.DataFrame(fold_rows), training=training,
                     controls=ctable, settings=settings, tuning=tuning)
