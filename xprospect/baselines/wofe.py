@@ -183,7 +183,7 @@ class WeightsOfEvidence(SupervisedModel):
         n_cells, n_dep = area.shape[0], dep.shape[0]
         if n_dep >= n_cells:
             raise DataError(f"{n_dep} deposit cells in a study area of {n_cells} cells")
-        rows, self.cuts_ = [], []
+        rows: list[pd.DataFrame] = []
         for j, name in enumerate(self.elements_):
             idx_area, desc = self._layer_classes(area[:, j], name)
             idx_dep = self._classify(dep[:, j], j, desc, name)

@@ -214,7 +214,7 @@ class Benchmark:
         ax.set_xlim(0.0, 1.0)
         ax.set_xlabel("pooled out-of-fold ROC AUC (DeLong 95 % CI)")
         best = str(self.table.index[0])
-        self.maps[best].plot(ax=ax2, cmap="viridis")
+        self.maps[best].plot.imshow(ax=ax2, cmap="viridis")  # type: ignore[call-arg]
         dep = self.maps["deposit"].values
         yy, xx = np.nonzero(dep)
         ax2.scatter(self.maps["x"].values[xx], self.maps["y"].values[yy], s=12, c="r",
@@ -604,8 +604,8 @@ def benchmark(stack: xr.DataArray, deposits: Any, methods: Sequence[Any] = ("raw
         raise DataError(f"folds must be >= 2; got {folds}")
     stack = stack.transpose(ELEMENT_DIM, *geom.dims).load()
     elements = [str(e) for e in stack[ELEMENT_DIM].values]
-    shape = tuple(int(n) for n in geom.shape)
-    step = tuple(abs(float(s)) for s in geom.step)
+    shape = (int(geom.shape[0]), int(geom.shape[1]))
+    step = (abs(float(geom.step[0])), abs(float(geom.step[1])))
     x = np.asarray(stack.values, dtype="float64").reshape(len(elements), -1).T
     valid = np.isfinite(x).all(axis=1)
     plan = _parse_methods(methods, elements)
