@@ -7,7 +7,9 @@ method the same training ground: the cells of the other folds farther than ``buf
 (patch plus jitter) inside that ground. Each method then scores every valid cell of the
 held-out blocks, and the pooled out-of-fold map is judged under the pixel protocol: positives
 are the held-out deposit cells, negatives every other held-out cell (nothing around test
-deposits is excluded). The table holds the ROC AUC with its DeLong interval, the average
+deposits is excluded), or, with ``negatives=n``, ``n`` held-out cells drawn blind to the
+deposits. Baselines given as :class:`Tuned` choose their hyper-parameters on inner spatial
+folds of the training ground. The table holds the ROC AUC with its DeLong interval, the average
 precision, the capture of deposits in the top 5/10/20 % of the area with the area the ties
 truly cover, the Brier score of probabilistic methods and a paired DeLong test of each method
 against the best baseline.
