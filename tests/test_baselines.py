@@ -19,6 +19,9 @@ MODELS = {
     "maxent": lambda: B.MaxEntModel(positive_buffer=3000.0, n_hinge_features=5),
     "rf": lambda: B.RandomForestModel(n_estimators=60, positive_buffer=3000.0),
     "svm": lambda: B.SVMModel(positive_buffer=3000.0),
+    "gbm": lambda: B.GradientBoostingModel(max_iter=60, positive_buffer=3000.0),
+    "logistic": lambda: B.LogisticModel(positive_buffer=3000.0),
+    "wofe": lambda: B.WeightsOfEvidence(n_classes=6, positive_buffer=3000.0),
 }
 
 
@@ -181,3 +184,48 @@ def test_bad_input(world_stack):
         B.MaxEntModel(feature_types=("linear", "spline")).fit(stack, known)
     with pytest.raises(xp.DataError, match="at least 5"):
         B.SVMModel(probability=True).fit(stack, known)
+
+
+def test_prediction_in_row_batches_and_parallel_chunks_is_unchanged(world_stack):
+    """Row batches and the chunking of an in-memory stack change nothing but memory."""
+    stack, known, _ = world_stack
+    m = B.RandomForestModel(n_estimators=30, positive_buffer=3000.0).fit(stack, known)
+    whole = m.predict(stack)
+    m.predict_rows = 97
+    m.predict_chunk_cells = 300
+    batched = m.predict(stack)
+    assert batched.chunks is None  # eager in, eager out
+    np.testing.assert_array_equal(batched.values, whole.values)
+
+
+def test_stack_one_hot_encodes_categorical_evidence_with_its_legend():
+    """Geology units become one indicator band per unit, the legend kept as JSON text."""
+    import json
+
+    y = np.arange(4.0)[::-1]
+    x = np.arange(5.0)
+    geo = np.array([[1, 1, 2, 2, 3], [1, 1, 2, 3, 3], [1, 2, 2, 3, np.nan], [1, 1, 1, 1, 1]],
+                   dtype=float)
+    ds = xr.Dataset({"Au": (("y", "x"), np.arange(20.0).reshape(4, 5)),
+                     "geology": (("y", "x"), geo)}, coords={"y": y, "x": x})
+    ds = write_crs(ds, "EPSG:32750")
+    st = xp.stack_elements(ds, ["Au", "geology"], categorical=["geology"],
+                           legend={"geology": {1: "granite", 2: "greenstone"}})
+    assert list(st.element.values) == ["Au", "geology=granite", "geology=greenstone",
+                                       "geology=3"]
+    np.testing.assert_array_equal(st.sel(element="geology=granite").values[0],
+                                  [1, 1, 0, 0, 0])
+    assert np.isnan(st.sel(element="geology=3").values[2, 4])
+    np.testing.assert_array_equal(st.sel(element="Au").values, ds["Au"].values)
+    legend = json.loads(st.attrs["categorical_legend"])
+    assert legend["geology"][0] == {"element": "geology=granite", "code": 1,
+                                    "label": "granite"}
+    assert st.attrs["units"] == ["", "", "", ""]
+    assert_georef_equal(st, ds)
+    with pytest.raises(xp.DataError, match="not among the stacked"):
+        xp.stack_elements(ds, ["Au"], categorical=["geology"])
+    # weights of evidence reads the indicator bands as binary evidence
+    pts = as_points(np.array([[0.0, 3.0], [1.0, 2.0], [2.0, 1.0]]), crs="EPSG:32750")
+    m = B.WeightsOfEvidence(categorical=[e for e in st.element.values if "=" in e])
+    m.fit(st, pts)
+    assert np.isfinite(m.predict(st).values[:2]).all()

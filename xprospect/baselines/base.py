@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABCMeta, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,10 @@ class BaselineModel(BaseEstimator, metaclass=ABCMeta):
     #: Name of the predicted map and what it means.
     output_name: str = "score"
     output_meaning: str = "larger = more prospective"
+    #: Rows scored at once by ``_score_table`` (bounds prediction memory).
+    predict_rows: int = 65_536
+    #: Cells per dask chunk when an in-memory stack is scored in parallel.
+    predict_chunk_cells: int = 262_144
 
     # --- subclass hooks -------------------------------------------------------------
     @abstractmethod
@@ -80,15 +85,49 @@ class BaselineModel(BaseEstimator, metaclass=ABCMeta):
         if not hasattr(self, "elements_"):
             raise ModelCardError(f"{type(self).__name__} is not fitted; call fit(stack, ...) first")
 
-    def _predict_block(self, block: np.ndarray) -> np.ndarray:
-        """Score one chunk laid out (..., element); NaN where any element is NaN."""
+    def _predict_block(self, block: np.ndarray, table_fn: Any = None) -> np.ndarray:
+        """Score one chunk laid out (..., element) in row batches; NaN where any is NaN.
+
+        Rows go to ``table_fn`` (default ``_score_table``) ``predict_rows`` at a time, so a
+        model's own temporaries (an SVM's kernel rows, a forest's per-tree outputs) stay
+        bounded whatever the chunk size.
+        """
+        fn = self._score_table if table_fn is None else table_fn
         shape = block.shape[:-1]
         x = np.asarray(block, dtype="float64").reshape(-1, block.shape[-1])
         ok = np.isfinite(x).all(axis=1)
         out = np.full(x.shape[0], np.nan)
-        if ok.any():
-            out[ok] = self._score_table(x[ok])
+        rows = np.flatnonzero(ok)
+        step = max(int(self.predict_rows), 1)
+        for a in range(0, rows.size, step):
+            r = rows[a:a + step]
+            out[r] = fn(x[r])
         return out.reshape(shape)
+
+    def score_cells(self, x: np.ndarray) -> np.ndarray:
+        """Score the rows of a cell table, in row batches spread over threads.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_cells, n_elements)
+            Cells in the fitted element order (e.g. the held-out cells of a fold).
+
+        Returns
+        -------
+        ndarray of float64, shape (n_cells,)
+            Scores; NaN where any element is NaN.
+        """
+        self._check_fitted()
+        x = np.asarray(x, dtype="float64")
+        if x.ndim != 2 or x.shape[1] != len(self.elements_):
+            raise DataError(f"{type(self).__name__}.score_cells needs an (n, "
+                            f"{len(self.elements_)}) table of {self.elements_}; got {x.shape}")
+        step = max(int(self.predict_chunk_cells), 1)
+        if x.shape[0] <= step:
+            return self._predict_block(x)
+        parts = [x[a:a + step] for a in range(0, x.shape[0], step)]
+        with ThreadPoolExecutor() as pool:
+            return np.concatenate(list(pool.map(self._predict_block, parts)))
 
     def predict(self, stack: xr.DataArray) -> xr.DataArray:
         """Score every cell of a stack, lazily over its dask chunks.
@@ -115,15 +154,35 @@ class BaselineModel(BaseEstimator, metaclass=ABCMeta):
                        f"holds {names} (missing {missing})")
                 raise ModelCardError(msg)
             stack = stack.sel({ELEMENT_DIM: self.elements_})
-        if stack.chunks is not None:
+        return self._predict_map(stack, spatial, self._score_table, self.output_name,
+                                 self.output_meaning)
+
+    def _predict_map(self, stack: xr.DataArray, spatial: tuple[str, ...], table_fn: Any,
+                     name: str, meaning: str) -> xr.DataArray:
+        """Apply ``table_fn`` to every valid cell, chunk by chunk; eager in, eager out.
+
+        A dask stack stays lazy (one task per chunk). An in-memory stack larger than
+        ``predict_chunk_cells`` is cut into row chunks scored in parallel by dask's threads
+        (scikit-learn's predictions release the GIL) and computed before returning.
+        """
+        eager = stack.chunks is None
+        n_cells = int(np.prod([stack.sizes[d] for d in spatial]))
+        if not eager:
             stack = stack.chunk({ELEMENT_DIM: -1})
+        elif n_cells > int(self.predict_chunk_cells):
+            inner = int(np.prod([stack.sizes[d] for d in spatial[1:]]))
+            lead = max(1, int(self.predict_chunk_cells) // max(inner, 1))
+            stack = stack.chunk({ELEMENT_DIM: -1, spatial[0]: lead})
         out = xr.apply_ufunc(self._predict_block, stack, input_core_dims=[[ELEMENT_DIM]],
-                             dask="parallelized", output_dtypes=["float64"], keep_attrs=False)
+                             kwargs={"table_fn": table_fn}, dask="parallelized",
+                             output_dtypes=["float64"], keep_attrs=False)
+        if eager and out.chunks is not None:
+            out = out.compute()
         out = out.transpose(*spatial)
-        out.name = self.output_name
+        out.name = name
         out.attrs = {
             "model": type(self).__name__,
-            "meaning": self.output_meaning,
+            "meaning": meaning,
             "elements": list(self.elements_),
             "nan_reason": (f"NaN where any of {self.elements_} is NaN (outside the study "
                            "area or without data)"),

@@ -15,13 +15,19 @@ import warnings
 from typing import Any
 
 from xprospect.evaluate import delineate
+from xprospect.evaluate.anomaly_protocol import sample_protocol
+from xprospect.evaluate.benchmark import Benchmark, DeepMethod, Tuned, benchmark
 from xprospect.evaluate.blocks import block_edges, block_grid, block_labels
 from xprospect.evaluate.compare import compare, plot_compare
 from xprospect.evaluate.curves import capture_efficiency, roc_curve, success_rate_curve
 from xprospect.evaluate.delineate import TargetSet, targets
+from xprospect.evaluate.delong import delong_covariance, delong_test
 from xprospect.evaluate.metrics import (
     Metric,
     auc_ci,
+    average_precision,
+    brier_score,
+    capture_at,
     classification_metrics,
     delong_se,
     hanley_mcneil_se,
@@ -40,17 +46,26 @@ from xprospect.preprocess import scaling
 from xprospect.preprocess.scaling import minmax_scale
 
 __all__ = [
+    "Benchmark",
+    "DeepMethod",
     "EvaluationReport",
     "Metric",
     "TargetSet",
+    "Tuned",
     "auc_ci",
+    "average_precision",
+    "benchmark",
     "block_edges",
     "block_grid",
     "block_labels",
+    "brier_score",
+    "capture_at",
     "capture_efficiency",
     "classification_metrics",
     "compare",
+    "delong_covariance",
     "delong_se",
+    "delong_test",
     "evaluate",
     "hanley_mcneil_se",
     "metric_registry",
@@ -63,6 +78,7 @@ __all__ = [
     "register_metric",
     "roc_auc",
     "roc_curve",
+    "sample_protocol",
     "score_metrics",
     "spatial_block_folds",
     "spatial_fold_ids",

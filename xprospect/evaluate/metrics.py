@@ -29,6 +29,9 @@ from xprospect.exceptions import DataError, XProspectError
 __all__ = [
     "Metric",
     "auc_ci",
+    "average_precision",
+    "brier_score",
+    "capture_at",
     "classification_metrics",
     "delong_se",
     "hanley_mcneil_se",
@@ -468,3 +471,76 @@ def _roc_auc_checked(y: np.ndarray, s: np.ndarray) -> float:
 
 register_metric("roc_auc", _roc_auc_checked, column="auc",
                 description="area under the ROC curve (Mann-Whitney, ties count one half)")
+
+
+# -- further ranking and probability scores (plain functions) ---------------------------
+
+
+def average_precision(y_true: Any, score: Any) -> float:
+    """Area under the precision-recall curve (scikit-learn's average precision).
+
+    Examples
+    --------
+    >>> round(average_precision([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]), 4)
+    0.8333
+    """
+    from sklearn.metrics import average_precision_score  # lazy: sklearn is heavy
+
+    y, s = _binary_inputs(y_true, score)
+    _counts(y)
+    return float(average_precision_score(y, s))
+
+
+def brier_score(y_true: Any, probability: Any) -> float:
+    """Mean squared difference between probabilities in [0, 1] and the 0/1 outcome.
+
+    Raises
+    ------
+    DataError
+        When a probability lies outside [0, 1] (a score that is not a probability).
+
+    Examples
+    --------
+    >>> brier_score([0, 1], [0.2, 0.6])
+    0.1
+    """
+    y, p = _binary_inputs(y_true, probability)
+    if p.size and (p.min() < 0.0 or p.max() > 1.0):
+        msg = (f"brier_score needs probabilities in [0, 1]; got values from {p.min():g} to "
+               f"{p.max():g}")
+        raise DataError(msg)
+    return float(np.round(np.mean((p - y) ** 2), 15))
+
+
+def capture_at(y_true: Any, score: Any, area: float) -> tuple[float, float]:
+    """Share of positives in the top ``area`` share of cells, and the area truly taken.
+
+    The threshold is the ``1 - area`` quantile of the scores; every cell scoring at least
+    the threshold is counted, so ties at the threshold enlarge the area: the second value
+    says by how much (the true share of cells at or above the threshold).
+
+    Parameters
+    ----------
+    y_true : array-like of bool or 0/1
+        True class (True: deposit cell).
+    score : array-like of float
+        Scores of every cell.
+    area : float
+        Share of the cells called prospective, in (0, 1).
+
+    Returns
+    -------
+    (capture, true_area) : tuple of float
+
+    Examples
+    --------
+    >>> capture_at([0, 0, 0, 1], [0.1, 0.2, 0.2, 0.9], 0.25)
+    (1.0, 0.25)
+    """
+    if not 0.0 < area < 1.0:
+        raise DataError(f"area must lie in (0, 1); got {area!r}")
+    y, s = _binary_inputs(y_true, score)
+    _counts(y)
+    thr = np.quantile(s, 1.0 - area)
+    top = s >= thr
+    return float(top[y].mean()), float(top.mean())

@@ -2,23 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from xprospect._dims import ELEMENT_DIM, GRID_DIMS_2D, GRID_DIMS_3D, element_vars, get_crs
 from xprospect._dims import write_crs as _write_crs
+from xprospect._json import dumps
 from xprospect.exceptions import DataError
 
 __all__ = ["stack_elements"]
 
 
-def stack_elements(ds: xr.Dataset, elements: Sequence[str] | None = None) -> xr.DataArray:
+def _one_hot(da: xr.DataArray, name: str, labels: Mapping[Any, Any] | None
+             ) -> tuple[list[xr.DataArray], list[dict[str, Any]]]:
+    """One indicator band per class code of ``da`` (NaN where ``da`` is NaN), and its legend."""
+    # the class codes are a global property of the map: read them (computes lazy input)
+    values = np.asarray(da.values, dtype="float64")
+    codes = np.unique(values[np.isfinite(values)])
+    if codes.size == 0:
+        raise DataError(f"categorical variable {name!r} holds no finite class codes")
+    if codes.size > 256:
+        raise DataError(f"categorical variable {name!r} holds {codes.size} distinct codes "
+                        f"(such as {codes[:5].tolist()}); is it really categorical?")
+    bands, legend = [], []
+    for c in codes:
+        code: Any = int(c) if float(c).is_integer() else float(c)
+        label = None if labels is None else labels.get(code, labels.get(str(code)))
+        band = f"{name}={code}" if label is None else f"{name}={label}"
+        bands.append(xr.where(da.isnull(), np.nan, (da == c).astype("float64")).rename(band))
+        legend.append({"element": band, "code": code,
+                       "label": str(label) if label is not None else None})
+    return bands, legend
+
+
+def stack_elements(ds: xr.Dataset, elements: Sequence[str] | None = None, *,
+                   categorical: Sequence[str] = (),
+                   legend: Mapping[str, Mapping[Any, Any]] | None = None) -> xr.DataArray:
     """Stack element maps into a DataArray (``element``, y, x) or (``element``, z, y, x).
 
-    Lazy on dask; the element order is the order given, and it is part of any model
-    trained on the stack.
+    Lazy on dask (except the class codes of ``categorical`` variables, which are read);
+    the element order is the order given, and it is part of any model trained on the stack.
 
     Parameters
     ----------
@@ -27,12 +53,20 @@ def stack_elements(ds: xr.Dataset, elements: Sequence[str] | None = None) -> xr.
     elements : list of str, optional
         Variables to stack, in order (default: every numeric, non-boolean grid variable
         in the Dataset's order).
+    categorical : sequence of str
+        Variables (among those stacked) holding class codes, such as geology units: each is
+        one-hot encoded, one band ``"<name>=<code>"`` (or ``"<name>=<label>"``) per code,
+        1.0 inside the class, 0.0 outside, NaN where the variable is NaN.
+    legend : mapping, optional
+        ``legend[name][code]`` -> a label (unit name) of a categorical variable's code.
 
     Returns
     -------
     xarray.DataArray
         Named ``stack``, with an ``element`` coordinate, the grid's coordinates and CRS,
-        and ``attrs["units"]`` listing each element's unit.
+        and ``attrs["units"]`` listing each element's unit. With ``categorical``,
+        ``attrs["categorical_legend"]`` is JSON text mapping each categorical variable to
+        its bands (``element``, ``code``, ``label``).
 
     Examples
     --------
@@ -63,7 +97,29 @@ def stack_elements(ds: xr.Dataset, elements: Sequence[str] | None = None) -> xr.
                 raise DataError(f"variable {n!r} has dims {ds[n].dims}, expected {dims}")
             if not np.issubdtype(ds[n].dtype, np.number) or ds[n].dtype == bool:
                 raise DataError(f"variable {n!r} is not numeric (dtype {ds[n].dtype})")
-    out = ds[names].to_array(dim=ELEMENT_DIM, name="stack")
-    out.attrs = {"units": [str(ds[n].attrs.get("units", "")) for n in names]}
+    cat = [categorical] if isinstance(categorical, str) else list(categorical)
+    missing = [c for c in cat if c not in names]
+    if missing:
+        raise DataError(f"categorical variables {missing} are not among the stacked "
+                        f"elements {names}")
+    if not cat:
+        out = ds[names].to_array(dim=ELEMENT_DIM, name="stack")
+        out.attrs = {"units": [str(ds[n].attrs.get("units", "")) for n in names]}
+    else:
+        bands, units, legends = [], [], {}
+        for n in names:
+            if n in cat:
+                hot, leg = _one_hot(ds[n], n, (legend or {}).get(n))
+                bands += hot
+                units += [""] * len(hot)
+                legends[n] = leg
+            else:
+                bands.append(ds[n].rename(n))
+                units.append(str(ds[n].attrs.get("units", "")))
+        band_names = [b.name for b in bands]
+        out = xr.concat([b.drop_attrs() if hasattr(b, "drop_attrs") else b for b in bands],
+                        dim=ELEMENT_DIM, coords="minimal", compat="override")
+        out = out.assign_coords({ELEMENT_DIM: band_names}).rename("stack")
+        out.attrs = {"units": units, "categorical_legend": dumps(legends)}
     crs = get_crs(ds)
     return _write_crs(out, crs) if crs is not None else out

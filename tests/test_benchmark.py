@@ -1,0 +1,189 @@
+"""The benchmark harness: DeLong against a reference, identical folds, the buffer, controls."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial import cKDTree
+
+import xprospect as xp
+from xprospect import baselines as B
+from xprospect.evaluate import DeepMethod, benchmark, delong_covariance, delong_test
+from xprospect.exceptions import DataError
+from xprospect.points import make_points
+
+BUFFER = 3000.0
+
+
+def delong_reference(y, scores):
+    """DeLong et al. (1988) by its O(m n) structural components (kernel psi over all pairs)."""
+    y = np.asarray(y, bool)
+    k = scores.shape[0]
+    m, n = int(y.sum()), int((~y).sum())
+    v10, v01, auc = np.empty((k, m)), np.empty((k, n)), np.empty(k)
+    for r in range(k):
+        x, z = scores[r, y], scores[r, ~y]
+        psi = (x[:, None] > z[None, :]) + 0.5 * (x[:, None] == z[None, :])
+        auc[r] = psi.mean()
+        v10[r] = psi.mean(axis=1)
+        v01[r] = psi.mean(axis=0)
+    s10 = np.array([[np.sum((v10[i] - auc[i]) * (v10[j] - auc[j])) / (m - 1)
+                     for j in range(k)] for i in range(k)])
+    s01 = np.array([[np.sum((v01[i] - auc[i]) * (v01[j] - auc[j])) / (n - 1)
+                     for j in range(k)] for i in range(k)])
+    return auc, s10 / m + s01 / n
+
+
+@pytest.fixture(scope="module")
+def world():
+    w = xp.synthetic.survey(seed=0, n_samples=800, n_deposits=80,
+                            elements=["Au", "As", "Cu", "Pb"])
+    maps = w.samples.prospect.idw(like=xp.make_grid(like=w.samples, resolution=1000))
+    return maps.prospect.log10().prospect.stack().load(), w.deposits
+
+
+METHODS = ["raw", ("rf", B.RandomForestModel(n_estimators=40)),
+           ("gbm", B.GradientBoostingModel(max_iter=40)), "logistic",
+           ("wofe", B.WeightsOfEvidence(n_classes=6)),
+           ("gmm", B.GaussianMixtureDetector(n_components=2))]
+
+
+@pytest.fixture(scope="module")
+def run(world):
+    stack, deposits = world
+    deep = DeepMethod("small_cnn", model_kwargs={"widths": [8, 8]}, window=5, jitter=1,
+                      n_per_positive=2, negative_ratio=5,
+                      fit_kwargs={"epochs": 1, "device": "cpu"}, name="cnn")
+    return benchmark(stack, deposits, methods=[*METHODS, deep], folds=4, buffer=BUFFER,
+                     seed=0, controls=True)
+
+
+# ---- DeLong --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fast_delong_matches_the_quadratic_reference(seed):
+    rng = np.random.default_rng(seed)
+    n = 300
+    y = rng.random(n) < 0.2
+    a = y * 0.8 + rng.normal(size=n)
+    b = np.round(y * 0.5 + rng.normal(size=n), 1)  # ties
+    auc, cov = delong_covariance(y, np.vstack([a, b]))
+    ref_auc, ref_cov = delong_reference(y, np.vstack([a, b]))
+    np.testing.assert_allclose(auc, ref_auc, rtol=1e-12)
+    np.testing.assert_allclose(cov, ref_cov, rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(np.sqrt(cov[0, 0]), xp.evaluate.delong_se(y, a), rtol=1e-10)
+    t = delong_test(y, a, b)
+    var = ref_cov[0, 0] + ref_cov[1, 1] - 2 * ref_cov[0, 1]
+    assert t["se"] == pytest.approx(np.sqrt(var), rel=1e-10)
+    assert delong_test(y, a, a)["p_value"] == 1.0
+
+
+# ---- the harness ---------------------------------------------------------------------------
+
+
+def test_every_method_is_judged_on_the_same_folds_and_cells(run, world):
+    stack, deposits = world
+    fold = run.maps["held_out_fold"].values
+    held = fold >= 0
+    names = list(run.table.index)
+    assert set(names) == {"raw:Au", "raw:As", "raw:Cu", "raw:Pb", "rf", "gbm", "logistic",
+                          "wofe", "gmm", "cnn"}
+    for n in names:
+        assert np.isfinite(run.maps[n].values[held]).all(), n
+        assert np.isnan(run.maps[n].values[~held]).all(), n
+        assert run.table.loc[n, "n_nan_cells"] == 0
+    # the fold assignment does not depend on which methods run
+    other = benchmark(stack, deposits, methods=["raw:Au"], folds=4, buffer=BUFFER, seed=0)
+    np.testing.assert_array_equal(other.maps["held_out_fold"].values, fold)
+    assert other.table.loc["raw:Au", "auc"] == run.table.loc["raw:Au", "auc"]
+    # every fold holds deposits out; every held-out cell is scored once
+    assert (run.folds["test_deposits"] > 0).all()
+    assert run.folds["test_cells"].sum() == held.sum() == run.settings["held_out_cells"]
+
+
+def test_no_training_cell_of_any_method_lies_within_the_buffer_of_a_test_cell(run):
+    fold = run.maps["held_out_fold"].values
+    yy, xx = np.meshgrid(run.maps["y"].values, run.maps["x"].values, indexing="ij")
+    xy = np.column_stack([xx.ravel(), yy.ravel()])
+    for f in range(4):
+        tree = cKDTree(xy[fold.ravel() == f])
+        for name, per_fold in run.training.items():
+            used = per_fold[f]
+            assert used.size > 0, name
+            d, _ = tree.query(xy[used], p=np.inf)
+            assert d.min() > BUFFER, f"{name} fold {f}: a training cell {d.min()} from a test cell"
+            assert (fold.ravel()[used] != f).all()
+    # the window model's footprint covers whole windows, wider than its centres
+    assert run.training["cnn"][0].size > 0
+
+
+def test_table_columns_and_paired_tests(run):
+    t = run.table
+    for col in ("auc", "auc_lower", "auc_upper", "pr_auc", "capture_5", "capture_10",
+                "capture_20", "area_5", "area_10", "area_20", "tie_area_max", "brier",
+                "p_vs_best_baseline", "best_baseline", "fold_auc_mean", "seconds"):
+        assert col in t.columns
+    assert (t["auc_lower"] <= t["auc"]).all() and (t["auc"] <= t["auc_upper"]).all()
+    assert (t["area_20"] >= 0.2 - 1e-9).all()
+    assert np.isnan(t.loc["raw:Au", "brier"]) and np.isfinite(t.loc["rf", "brier"])
+    best = t.loc["rf", "best_baseline"]
+    assert t.loc[best, "kind"] != "deep" and t.loc[best, "p_vs_best_baseline"] == 1.0
+    assert t["auc"].is_monotonic_decreasing
+    assert t.loc["logistic", "auc"] > 0.7  # the world has learnable signal
+
+
+def test_shuffled_label_controls_sit_at_chance(run):
+    c = run.controls
+    # a raw layer's control only draws its sign at random (AUC near a or 1 - a), and a
+    # detector uses no labels: the trained methods are the ones a control speaks for
+    assert "gmm" not in c.index
+    trained = c[c["kind"] != "raw"]
+    assert len(trained) == 5
+    for name, auc in trained["auc"].items():
+        assert abs(auc - 0.5) <= 0.08, f"{name}: shuffled-label AUC {auc:.3f}"
+
+
+def test_figure_is_saved(run, tmp_path):
+    run.plot(tmp_path / "bench.png")
+    assert (tmp_path / "bench.png").stat().st_size > 1000
+
+
+def test_harness_names_bad_input(world):
+    stack, deposits = world
+    with pytest.raises(DataError, match="unknown method"):
+        benchmark(stack, deposits, methods=["nope"])
+    with pytest.raises(DataError, match="not in the stack"):
+        benchmark(stack, deposits, methods=["raw:Zr"])
+    with pytest.raises(DataError, match="folds"):
+        benchmark(stack, deposits, methods=["raw"], folds=1)
+    one = make_points(x=[stack.x.values[5]], y=[stack.y.values[5]], crs=stack.rio.crs)
+    with pytest.raises(DataError, match="deposit cells"):
+        benchmark(stack, one, methods=["raw"])
+
+
+def test_tuned_baseline_chooses_on_inner_folds(world):
+    stack, deposits = world
+    tuned = xp.evaluate.Tuned(B.LogisticModel(), {"C": [0.001, 1.0]}, inner_folds=2)
+    b = benchmark(stack, deposits, methods=[("logistic_tuned", tuned), "raw:Au"], folds=4,
+                  buffer=BUFFER, seed=0)
+    rec = b.tuning["logistic_tuned"]
+    assert [r["fold"] for r in rec] == [0, 1, 2, 3]
+    assert all(r["params"]["C"] in (0.001, 1.0) and 0 <= r["inner_auc"] <= 1 for r in rec)
+    assert np.isfinite(b.table.loc["logistic_tuned", "auc"])
+    with pytest.raises(DataError, match="inner_folds"):
+        benchmark(stack, deposits, methods=[xp.evaluate.Tuned(B.LogisticModel(), {}, 1)])
+
+
+def test_barren_points_protocol_draws_negatives_blind_to_the_deposits(world):
+    stack, deposits = world
+    pix = benchmark(stack, deposits, methods=["raw:Au"], folds=4, buffer=BUFFER, seed=0)
+    pts = benchmark(stack, deposits, methods=["raw:Au"], folds=4, buffer=BUFFER, seed=0,
+                    negatives=400)
+    n_dep = pix.settings["deposit_cells"]
+    assert n_dep < pts.settings["judged_cells"] <= 400 + n_dep
+    assert pix.settings["judged_cells"] == pix.settings["held_out_cells"]
+    assert pts.maps.attrs["protocol"].startswith("points")
+    # the same folds and the same out-of-fold map: only the judged cells differ
+    np.testing.assert_array_equal(pts.maps["raw:Au"].values, pix.maps["raw:Au"].values)
+    assert abs(pts.table.loc["raw:Au", "auc"] - pix.table.loc["raw:Au", "auc"]) < 0.05

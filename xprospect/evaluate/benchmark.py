@@ -1,0 +1,732 @@
+"""One benchmark harness: every method on the same spatial folds, judged on every held-out cell.
+
+:func:`benchmark` cuts the grid into blocks (:func:`xprospect.evaluate.splits.grid_block_ids`),
+deals whole blocks to folds (deposits balanced first, then area), and for each fold gives every
+method the same training ground: the cells of the other folds farther than ``buffer``
+(Chebyshev) from every held-out cell. Window models keep their whole training windows
+(patch plus jitter) inside that ground. Each method then scores every valid cell of the
+held-out blocks, and the pooled out-of-fold map is judged under the pixel protocol: positives
+are the held-out deposit cells, negatives every other held-out cell (nothing around test
+deposits is excluded), or, with ``negatives=n``, ``n`` held-out cells drawn blind to the
+deposits. Baselines given as :class:`Tuned` choose their hyper-parameters on inner spatial
+folds of the training ground. The table holds the ROC AUC with its DeLong interval, the average
+precision, the capture of deposits in the top 5/10/20 % of the area with the area the ties
+truly cover, the Brier score of probabilistic methods and a paired DeLong test of each method
+against the best baseline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import ndimage, stats
+
+from xprospect._dims import ELEMENT_DIM, get_crs, grid_geometry, write_crs
+from xprospect.baselines import (
+    AnomalyDetector,
+    GaussianMixtureDetector,
+    GradientBoostingModel,
+    IsolationForestDetector,
+    LogisticModel,
+    MaxEntModel,
+    RandomForestModel,
+    SupervisedModel,
+    SVMModel,
+    WeightsOfEvidence,
+)
+from xprospect.evaluate.delong import delong_covariance
+from xprospect.evaluate.metrics import average_precision, brier_score, capture_at, roc_auc
+from xprospect.evaluate.splits import grid_block_ids
+from xprospect.exceptions import DataError
+from xprospect.points import cells_to_points, point_cells
+
+__all__ = ["Benchmark", "DeepMethod", "Tuned", "benchmark"]
+
+log = logging.getLogger(__name__)
+
+#: Baselines known by name.
+BASELINES: dict[str, Any] = {
+    "rf": lambda: RandomForestModel(n_estimators=200),
+    "gbm": lambda: GradientBoostingModel(),
+    "logistic": lambda: LogisticModel(),
+    "wofe": lambda: WeightsOfEvidence(),
+    "maxent": lambda: MaxEntModel(),
+    "svm": lambda: SVMModel(),
+    "gmm": lambda: GaussianMixtureDetector(),
+    "iforest": lambda: IsolationForestDetector(),
+}
+
+_AREAS = (0.05, 0.10, 0.20)
+
+
+@dataclasses.dataclass
+class DeepMethod:
+    """A torch window classifier run through :func:`xprospect.train.fit` and ``score``.
+
+    Per fold, training deposits and barren centres are cells of the fold's training ground
+    whose whole training window (``patch_size // 2 + jitter`` cells around the centre) stays
+    on the grid and clear of the buffer around every held-out cell; barren centres are drawn
+    there at random, farther than ``negative_gap`` cells from every training deposit.
+
+    Parameters
+    ----------
+    model : str
+        A registered model name (:func:`xprospect.models.registry.create`).
+    model_kwargs : mapping
+        Extra arguments of the model.
+    window : int
+        Model window (cells); training patches of ``patch_size`` are cropped to it.
+    patch_size : int, optional
+        Training patch edge (default ``window + 2``).
+    jitter : int
+        Largest offset of a positive window's centre from its deposit (cells).
+    n_per_positive : int
+        Jittered windows per training deposit.
+    negative_ratio : float
+        Barren windows per training deposit.
+    negative_gap : int
+        Least Chebyshev distance (cells) of a barren centre from a training deposit.
+    fit_kwargs, score_kwargs : mapping
+        Passed to :func:`xprospect.train.fit` and :func:`xprospect.score.score`.
+    name : str, optional
+        Row name in the table (default the model name).
+    """
+
+    model: str = "small_cnn"
+    model_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    window: int = 7
+    patch_size: int | None = None
+    jitter: int = 2
+    n_per_positive: int = 8
+    negative_ratio: float = 15.0
+    negative_gap: int = 2
+    fit_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    score_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    name: str | None = None
+
+    @property
+    def reach(self) -> int:
+        """Cells a training window reaches from its deposit (half patch plus jitter)."""
+        size = self.patch_size if self.patch_size is not None else self.window + 2
+        return int(size) // 2 + int(self.jitter)
+
+
+@dataclasses.dataclass
+class Tuned:
+    """A baseline whose hyper-parameters are chosen on inner spatial folds of each fold.
+
+    Within each outer fold, the training ground's blocks are dealt to ``inner_folds`` inner
+    folds (deposits balanced) with the same buffer; every combination of ``grid`` is fitted
+    on each inner training ground and judged by the pooled AUC of the inner held-out cells;
+    the best is refitted on the whole training ground. Nothing of the outer held-out fold is
+    seen while tuning.
+
+    Parameters
+    ----------
+    estimator : SupervisedModel
+        The baseline (its other parameters are kept).
+    grid : mapping of str to sequence
+        Candidate values per parameter (all combinations are tried).
+    inner_folds : int
+        Inner folds.
+    """
+
+    estimator: Any
+    grid: Mapping[str, Sequence[Any]]
+    inner_folds: int = 3
+
+
+@dataclasses.dataclass
+class Benchmark:
+    """What :func:`benchmark` returns.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per method (index ``method``), best pooled AUC first: ``kind`` (raw,
+        baseline, anomaly, deep), ``auc``, ``auc_se``, ``auc_lower``, ``auc_upper`` (DeLong),
+        ``pr_auc``, ``capture_5`` / ``capture_10`` / ``capture_20`` with ``area_5`` ... (the
+        share of the area truly at or above each threshold, ties included), ``tie_area_max``
+        (largest share of the held-out area holding one score value), ``brier`` (NaN unless
+        the method gives probabilities), ``fold_auc_mean``, ``fold_auc_std``,
+        ``p_vs_best_baseline`` (paired DeLong, two-sided), ``best_baseline``,
+        ``n_nan_cells`` (valid cells the method left unscored; ranked lowest), ``seconds``.
+    maps : xarray.Dataset
+        The pooled out-of-fold map of every method (each cell scored by the model of the
+        fold that held it out), ``held_out_fold`` (the fold holding each cell out, -1 off the data),
+        ``deposit`` (deposit cells) and ``training_ground`` (fold, y, x).
+    folds : pandas.DataFrame
+        Per fold: held-out deposit and valid cells, training-ground cells and deposits.
+    training : dict
+        ``training[method][fold]``: flat indices of every cell a method trained on in that
+        fold (window footprints included), for audits such as the buffer test.
+    tuning : dict
+        ``tuning[method]``: per fold, the parameters chosen on inner folds and their inner
+        AUC (methods given as :class:`Tuned`).
+    controls : pandas.DataFrame or None
+        The table of the shuffled-label re-runs (``controls=True``; detectors, which use no
+        labels, have none).
+    settings : dict
+        Folds, blocks, buffer (CRS units and cells), seed.
+    """
+
+    table: pd.DataFrame
+    maps: xr.Dataset
+    folds: pd.DataFrame
+    training: dict[str, list[np.ndarray]]
+    controls: pd.DataFrame | None
+    settings: dict[str, Any]
+    tuning: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
+
+    def plot(self, path: str | Path | None = None) -> Any:
+        """Draw the AUCs with their intervals and the best method's out-of-fold map.
+
+        Parameters
+        ----------
+        path : str or Path, optional
+            Save the figure there (PNG, PDF, ... by suffix).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        import matplotlib  # lazy: plotting is optional
+
+        if path is not None:
+            matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt  # lazy: plotting is optional
+
+        t = self.table.iloc[::-1]
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, max(3.0, 0.35 * len(t) + 1.5)))
+        colours = {"raw": "0.6", "baseline": "tab:blue", "anomaly": "tab:green",
+                   "deep": "tab:red"}
+        ax.barh(t.index, t["auc"], color=[colours.get(k, "k") for k in t["kind"]])
+        ax.errorbar(t["auc"], np.arange(len(t)),
+                    xerr=[t["auc"] - t["auc_lower"], t["auc_upper"] - t["auc"]],
+                    fmt="none", ecolor="k", capsize=2)
+        ax.axvline(0.5, color="k", lw=0.8, ls=":")
+        ax.set_xlim(0.0, 1.0)
+        ax.set_xlabel("pooled out-of-fold ROC AUC (DeLong 95 % CI)")
+        best = str(self.table.index[0])
+        self.maps[best].plot.imshow(ax=ax2, cmap="viridis")  # type: ignore[call-arg]
+        dep = self.maps["deposit"].values
+        yy, xx = np.nonzero(dep)
+        ax2.scatter(self.maps["x"].values[xx], self.maps["y"].values[yy], s=12, c="r",
+                    marker="^", label="deposit cells")
+        ax2.set_title(f"{best}: out-of-fold map")
+        ax2.legend(loc="lower right", fontsize=8)
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(path, dpi=120)
+        return fig
+
+
+# ---- folds ---------------------------------------------------------------------------------
+
+
+def _blocks_per_axis(shape: tuple[int, int], step: tuple[float, float], n_folds: int,
+                     blocks: Any, block_size: Any) -> tuple[int, int]:
+    if blocks is not None and block_size is not None:
+        raise DataError("give blocks= or block_size=, not both")
+    if block_size is not None:
+        size = np.broadcast_to(np.asarray(block_size, dtype="float64"), (2,))  # (x, y)
+        if (size <= 0).any():
+            raise DataError(f"block_size must be > 0; got {block_size!r}")
+        ny = int(np.ceil(shape[0] * abs(step[0]) / size[1]))
+        nx = int(np.ceil(shape[1] * abs(step[1]) / size[0]))
+    else:
+        if blocks is None:
+            side = int(np.ceil(np.sqrt(4 * n_folds)))
+            blocks = (side, side)
+        nb = np.broadcast_to(np.asarray(blocks, dtype="int64"), (2,))  # (x, y)
+        nx, ny = int(nb[0]), int(nb[1])
+    if nx < 1 or ny < 1:
+        raise DataError(f"blocks must be >= 1 along x and y; got {(nx, ny)}")
+    return min(ny, shape[0]), min(nx, shape[1])
+
+
+def _deal_blocks(block: np.ndarray, valid: np.ndarray, dep_cells: np.ndarray, n_folds: int,
+                 seed: int) -> np.ndarray:
+    """Fold of every block: deposit blocks balance deposits, the others balance area."""
+    n_blocks = int(block.max()) + 1
+    cells = np.bincount(block[valid], minlength=n_blocks)
+    deps = np.bincount(block.ravel()[dep_cells], minlength=n_blocks)
+    rng = np.random.default_rng(seed)
+    tie = rng.permutation(n_blocks)
+    fold_of = np.full(n_blocks, -1, dtype="int64")
+    n_dep = np.zeros(n_folds, dtype="int64")
+    n_cell = np.zeros(n_folds, dtype="int64")
+    with_dep = np.flatnonzero(deps > 0)
+    for b in with_dep[np.lexsort((tie[with_dep], -cells[with_dep], -deps[with_dep]))]:
+        f = int(np.lexsort((n_cell, n_dep))[0])
+        fold_of[b] = f
+        n_dep[f] += deps[b]
+        n_cell[f] += cells[b]
+    rest = np.flatnonzero((deps == 0) & (cells > 0))
+    for b in rest[np.lexsort((tie[rest], -cells[rest]))]:
+        f = int(np.argmin(n_cell))
+        fold_of[b] = f
+        n_cell[f] += cells[b]
+    if (n_dep == 0).any():
+        msg = (f"only {len(with_dep)} blocks hold deposits; every one of the {n_folds} folds "
+               "needs at least one: use smaller blocks or fewer folds")
+        raise DataError(msg)
+    return fold_of
+
+
+def _near(mask: np.ndarray, reach: tuple[int, int], *, edge: bool = False) -> np.ndarray:
+    """Cells within ``reach`` cells (Chebyshev, per axis) of a True cell of ``mask``."""
+    if reach[0] <= 0 and reach[1] <= 0:
+        return mask.copy()
+    size = (2 * reach[0] + 1, 2 * reach[1] + 1)
+    return ndimage.maximum_filter(mask.astype(np.uint8), size=size, mode="constant",
+                                  cval=int(edge)).astype(bool)
+
+
+# ---- methods -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Method:
+    name: str
+    kind: str
+    spec: Any
+    layer: int = -1
+
+
+def _parse_methods(methods: Sequence[Any], elements: list[str]) -> list[_Method]:
+    out: list[_Method] = []
+    for m in methods:
+        name = None
+        if isinstance(m, tuple):
+            name, m = m
+        if isinstance(m, str):
+            key = m.lower()
+            if key == "raw":
+                out += [_Method(f"raw:{e}", "raw", None, j) for j, e in enumerate(elements)]
+                continue
+            if key.startswith("raw:"):
+                e = m[4:]
+                if e not in elements:
+                    raise DataError(f"method {m!r}: element {e!r} is not in the stack "
+                                    f"{elements}")
+                out.append(_Method(name or m, "raw", None, elements.index(e)))
+                continue
+            if key not in BASELINES:
+                raise DataError(f"unknown method {m!r}; known: 'raw', 'raw:<element>', "
+                                f"{sorted(BASELINES)}, a SupervisedModel or a DeepMethod")
+            est = BASELINES[key]()
+            kind = "anomaly" if isinstance(est, AnomalyDetector) else "baseline"
+            out.append(_Method(name or key, kind, est))
+        elif isinstance(m, (SupervisedModel, AnomalyDetector)):
+            kind = "anomaly" if isinstance(m, AnomalyDetector) else "baseline"
+            out.append(_Method(name or type(m).__name__, kind, m))
+        elif isinstance(m, Tuned):
+            if not isinstance(m.estimator, SupervisedModel):
+                raise DataError(f"Tuned needs a SupervisedModel; got {m.estimator!r}")
+            if m.inner_folds < 2:
+                raise DataError(f"Tuned.inner_folds must be >= 2; got {m.inner_folds}")
+            out.append(_Method(name or type(m.estimator).__name__, "baseline", m))
+        elif isinstance(m, DeepMethod):
+            out.append(_Method(name or m.name or m.model, "deep", m))
+        else:
+            raise DataError(f"method {m!r} is neither a name, a baseline model "
+                            "(SupervisedModel or AnomalyDetector) nor a DeepMethod")
+    names = [m.name for m in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise DataError(f"methods named twice: {dup}; pass (name, method) tuples")
+    return out
+
+
+def _bool_map(stack: xr.DataArray, mask: np.ndarray, name: str) -> xr.DataArray:
+    geom = grid_geometry(stack)
+    return xr.DataArray(mask, dims=geom.dims, coords={d: stack[d] for d in geom.dims},
+                        name=name)
+
+
+def _run_raw(x: np.ndarray, j: int, pos: np.ndarray, ground: np.ndarray, test: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, bool]:
+    cells = np.flatnonzero(ground)
+    y = np.isin(cells, pos)
+    sign = 1.0 if roc_auc(y, x[cells, j]) >= 0.5 else -1.0
+    return sign * x[test, j], cells, False
+
+
+def _tune(spec: Tuned, stack: xr.DataArray, x: np.ndarray, pos: np.ndarray,
+          ground: np.ndarray, block: np.ndarray, reach: tuple[int, int], seed: int
+          ) -> tuple[dict[str, Any], float]:
+    """Return the parameters of best pooled inner-fold AUC, fitted inside ``ground`` only."""
+    from sklearn.model_selection import ParameterGrid  # lazy: sklearn is heavy
+
+    flat = ground.ravel()
+    fold_of_block = _deal_blocks(block, flat, pos, spec.inner_folds, seed)
+    inner = np.where(flat, fold_of_block[block], -1)
+    is_pos = np.zeros(flat.size, dtype=bool)
+    is_pos[pos] = True
+    best: tuple[float, dict[str, Any]] | None = None
+    for params in ParameterGrid(dict(spec.grid)):
+        est = _with_params(spec.estimator, params)
+        ys, ss = [], []
+        for g in range(spec.inner_folds):
+            test = np.flatnonzero(inner == g)
+            near = _near((inner == g).reshape(ground.shape), reach).ravel()
+            sub = flat & (inner != g) & ~near
+            p = np.flatnonzero(sub & is_pos)
+            if p.size < 2 or test.size == 0:
+                continue
+            s, _, _ = _run_baseline(est, stack, x, p, sub.reshape(ground.shape), test, seed)
+            ys.append(is_pos[test])
+            ss.append(s)
+        y_all, s_all = np.concatenate(ys), np.concatenate(ss)
+        ok = np.isfinite(s_all)
+        if not (0 < y_all[ok].sum() < ok.sum()):
+            continue
+        auc = roc_auc(y_all[ok], s_all[ok])
+        if best is None or auc > best[0]:
+            best = (auc, dict(params))
+    if best is None:
+        raise DataError("no inner fold of the training ground holds deposits on both sides; "
+                        "use fewer inner folds or smaller blocks")
+    return best[1], float(best[0])
+
+
+def _with_params(est: Any, params: Mapping[str, Any]) -> Any:
+    from sklearn.base import clone  # lazy: sklearn is heavy
+
+    return clone(est).set_params(**dict(params))
+
+
+def _run_baseline(est: Any, stack: xr.DataArray, x: np.ndarray, pos: np.ndarray,
+                  ground: np.ndarray, test: np.ndarray, seed: int
+                  ) -> tuple[np.ndarray, np.ndarray, bool]:
+    from sklearn.base import clone  # lazy: sklearn is heavy
+
+    model = clone(est)
+    shape = ground.shape
+    if isinstance(model, AnomalyDetector):
+        # unsupervised: fitted on the training ground only, deposits not used
+        model.fit(stack, normal=_bool_map(stack, ground, "normal"), seed=seed)
+        return model.score_cells(x[test]), np.asarray(model.train_index_), False
+    labels = np.zeros(ground.size, dtype=bool)
+    labels[pos] = True
+    model.fit(stack, _bool_map(stack, labels.reshape(shape), "labels"),
+              normal=_bool_map(stack, ground, "normal"), seed=seed)
+    used = np.union1d(model.positive_index_, model.negative_index_)
+    probabilistic = not isinstance(model, (MaxEntModel, SVMModel)) or \
+        bool(getattr(model, "probability", False))
+    return model.score_cells(x[test]), used, probabilistic
+
+
+def _run_deep(spec: DeepMethod, stack: xr.DataArray, pos: np.ndarray, ground: np.ndarray,
+              near_test: np.ndarray, test: np.ndarray, seed: int
+              ) -> tuple[np.ndarray, np.ndarray, bool]:
+    # torch-backed training and scoring: lazy imports, the harness runs without torch
+    from xprospect.models.registry import create
+    from xprospect.patches import make_patches
+    from xprospect.score import score as score_map
+    from xprospect.train.fit import fit
+
+    reach = spec.reach
+    # centres on the training ground whose whole window (patch + jitter) stays on the grid
+    # and clear of the buffer around the held-out cells (NaN cells inside it are allowed)
+    centre_ok = ground & ~_near(near_test, (reach, reach), edge=True)
+    p = pos[centre_ok.ravel()[pos]]
+    if p.size == 0:
+        raise DataError(f"{spec.model}: no training deposit keeps its {2 * reach + 1}-cell "
+                        "window on the grid and clear of the buffer around the held-out "
+                        "cells; use larger blocks, fewer folds or a smaller buffer")
+    dep_mask = np.zeros(ground.size, dtype=bool)
+    dep_mask[pos] = True
+    far = ~_near(dep_mask.reshape(ground.shape), (spec.negative_gap,) * 2)
+    cand = np.flatnonzero(centre_ok & far)
+    rng = np.random.default_rng(seed)
+    n_neg = int(min(cand.size, max(1, round(spec.negative_ratio * p.size))))
+    neg = np.sort(rng.choice(cand, n_neg, replace=False))
+    size = spec.patch_size if spec.patch_size is not None else spec.window + 2
+    patches = make_patches(stack, positives=cells_to_points(p, stack, "P"),
+                           negatives=cells_to_points(neg, stack, "N"), size=size,
+                           jitter=spec.jitter, n_per_positive=spec.n_per_positive,
+                           seed=seed)
+    net = create(spec.model, in_channels=stack.sizes[ELEMENT_DIM], window=spec.window,
+                 seed=seed, **dict(spec.model_kwargs))
+    fkw: dict[str, Any] = {"recipe": "adam", "epochs": 20, "validation": None,
+                           "progress": False, "device": "auto"}
+    fkw.update(dict(spec.fit_kwargs))
+    result = fit(net, patches, crop=spec.window, seed=seed, **fkw)
+    skw: dict[str, Any] = {"batch_size": 256, "device": fkw.get("device", "auto")}
+    skw.update(dict(spec.score_kwargs))
+    smap = np.asarray(score_map(stack, result.model, **skw).values, dtype="float64").ravel()
+    centres = np.zeros(ground.size, dtype=bool)
+    centres[np.concatenate([p, neg])] = True
+    used = np.flatnonzero(_near(centres.reshape(ground.shape), (reach, reach)))
+    return smap[test], used, True
+
+
+# ---- metrics -------------------------------------------------------------------------------
+
+
+def _table(scores: dict[str, np.ndarray], kinds: dict[str, str], prob: dict[str, bool],
+           y: np.ndarray, fold: np.ndarray, n_folds: int, level: float) -> pd.DataFrame:
+    names = list(scores)
+    mat = np.vstack([scores[n] for n in names])
+    n_nan = (~np.isfinite(mat)).sum(axis=1)
+    # cells a method left unscored rank lowest, so every method is judged on the same cells
+    for r in range(len(names)):
+        bad = ~np.isfinite(mat[r])
+        if bad.any():
+            lo = np.nanmin(mat[r]) if (~bad).any() else 0.0
+            mat[r, bad] = lo - 1.0
+    auc, cov = delong_covariance(y, mat)
+    se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    zc = float(stats.norm.ppf(0.5 + level / 2.0))
+    rows = []
+    for r, n in enumerate(names):
+        s = mat[r]
+        row: dict[str, Any] = {"method": n, "kind": kinds[n], "auc": float(auc[r]),
+                               "auc_se": float(se[r]),
+                               "auc_lower": float(max(auc[r] - zc * se[r], 0.0)),
+                               "auc_upper": float(min(auc[r] + zc * se[r], 1.0)),
+                               "pr_auc": average_precision(y, s)}
+        for a in _AREAS:
+            cap, area = capture_at(y, s, a)
+            row[f"capture_{round(100 * a)}"] = cap
+            row[f"area_{round(100 * a)}"] = area
+        _, counts = np.unique(s, return_counts=True)
+        row["tie_area_max"] = float(counts.max() / s.size)
+        row["brier"] = brier_score(y, s) if prob[n] and 0 <= s.min() and s.max() <= 1 \
+            else float("nan")
+        fa = [roc_auc(y[fold == f], s[fold == f]) for f in range(n_folds)
+              if 0 < y[fold == f].sum() < (fold == f).sum()]
+        row["fold_auc_mean"] = float(np.mean(fa)) if fa else float("nan")
+        row["fold_auc_std"] = float(np.std(fa)) if fa else float("nan")
+        row["n_nan_cells"] = int(n_nan[r])
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("method")
+    base = [i for i, n in enumerate(names) if kinds[n] != "deep"]
+    table["best_baseline"] = None
+    table["p_vs_best_baseline"] = np.nan
+    if base:
+        b = base[int(np.argmax(auc[base]))]
+        for r, n in enumerate(names):
+            var = cov[r, r] + cov[b, b] - 2.0 * cov[r, b]
+            p = 1.0 if r == b or var <= 1e-300 else \
+                float(2.0 * stats.norm.sf(abs(auc[r] - auc[b]) / np.sqrt(var)))
+            table.loc[n, "p_vs_best_baseline"] = p
+            table.loc[n, "best_baseline"] = names[b]
+    return table
+
+
+# ---- the harness ---------------------------------------------------------------------------
+
+
+def benchmark(stack: xr.DataArray, deposits: Any, methods: Sequence[Any] = ("raw", "rf"), *,
+              folds: int = 4, blocks: Any = None, block_size: Any = None,
+              buffer: float | None = None, negatives: int | None = None, seed: int = 0,
+              controls: bool = False,
+              level: float = 0.95, figure: str | Path | None = None) -> Benchmark:
+    """Run every method on the same spatial folds and judge it on every held-out cell.
+
+    Parameters
+    ----------
+    stack : xarray.DataArray
+        ``(element, y, x)`` evidence stack; a cell is usable where every element is finite.
+    deposits : points
+        Known deposits (anything :func:`xprospect.points.as_points` takes); those off the
+        grid or on NaN cells are dropped (counted in ``settings``).
+    methods : sequence
+        Each one of: ``"raw"`` (every layer as a score, its sign chosen on the training
+        ground of each fold), ``"raw:<element>"``, a baseline name (``"rf"``, ``"gbm"``,
+        ``"logistic"``, ``"wofe"``, ``"maxent"``, ``"svm"``; detectors ``"gmm"``,
+        ``"iforest"``, fitted on the training ground without labels), a
+        :class:`~xprospect.baselines.SupervisedModel` or
+        :class:`~xprospect.baselines.AnomalyDetector` instance, a :class:`Tuned` baseline
+        (hyper-parameters chosen on inner folds), a :class:`DeepMethod`, or a
+        ``(name, method)`` tuple naming it.
+    folds : int
+        Number of folds.
+    blocks : int or (nx, ny), optional
+        Blocks along x and y (default ``ceil(sqrt(4 folds))`` a side).
+    block_size : float or (bx, by), optional
+        Instead: block edge in CRS units.
+    buffer : float, optional
+        No training cell (or training window cell) of any method lies within this Chebyshev
+        distance (CRS units) of a held-out cell. Default: one cell.
+    negatives : int, optional
+        None (the pixel protocol): every held-out cell that holds no deposit is a negative.
+        An int: that many held-out cells drawn uniformly at random (seeded, without looking
+        at the deposits; a drawn deposit cell stays a positive only) are the negatives.
+        Never are cells around test deposits excluded.
+    seed : int
+        Seed of the block deal, the negatives and training (fold ``f`` uses ``seed + f``).
+    controls : bool
+        Re-run every method with the training deposits replaced by as many cells drawn at
+        random from the fold's training ground (labels shuffled within the training fold);
+        their table is ``controls``, and their AUCs should sit near 0.5.
+    level : float
+        Confidence level of the AUC intervals.
+    figure : str or Path, optional
+        Save :meth:`Benchmark.plot` there.
+
+    Returns
+    -------
+    Benchmark
+
+    Notes
+    -----
+    A baseline given as :class:`Tuned` has its hyper-parameters chosen on inner spatial
+    folds of each outer fold's training ground (same blocks, same buffer); other methods
+    take fixed settings.
+
+    Examples
+    --------
+    >>> import xprospect as xp
+    >>> w = xp.synthetic.survey(seed=0, n_samples=300, n_deposits=20, elements=["Au", "As", "Cu"])
+    >>> maps = w.samples.prospect.idw(like=xp.make_grid(like=w.samples, resolution=2000))
+    >>> b = benchmark(maps.prospect.log10().prospect.stack(), w.deposits,
+    ...               methods=["raw:Au", "logistic"], folds=2, buffer=4000.0)
+    >>> list(b.table.columns[:3])
+    ['kind', 'auc', 'auc_se']
+    """
+    if not isinstance(stack, xr.DataArray) or ELEMENT_DIM not in stack.dims:
+        raise DataError("benchmark needs a stack DataArray (element, y, x); build one with "
+                        "ds.prospect.stack([...])")
+    geom = grid_geometry(stack)
+    if geom.ndim != 2:
+        raise DataError(f"benchmark works on 2-D stacks; got dims {stack.dims}")
+    if folds < 2:
+        raise DataError(f"folds must be >= 2; got {folds}")
+    stack = stack.transpose(ELEMENT_DIM, *geom.dims).load()
+    elements = [str(e) for e in stack[ELEMENT_DIM].values]
+    shape = (int(geom.shape[0]), int(geom.shape[1]))
+    step = (abs(float(geom.step[0])), abs(float(geom.step[1])))
+    x = np.asarray(stack.values, dtype="float64").reshape(len(elements), -1).T
+    valid = np.isfinite(x).all(axis=1)
+    plan = _parse_methods(methods, elements)
+
+    cells = point_cells(deposits, stack, require=False)
+    flat = np.unique(cells.flat)
+    dep_cells = flat[valid[flat]]
+    n_dropped = int(cells.n_outside + (flat.size - dep_cells.size))
+    if dep_cells.size < folds:
+        raise DataError(f"only {dep_cells.size} deposit cells lie on finite cells of the grid; "
+                        f"need at least folds={folds}")
+    by, bx = _blocks_per_axis(shape, step, folds, blocks, block_size)
+    block = grid_block_ids(shape, (by, bx)).ravel()
+    fold_of_block = _deal_blocks(block, valid, dep_cells, folds, seed)
+    fold = np.where(valid, fold_of_block[block], -1)
+    res = float(max(step))
+    buffer = float(res if buffer is None else buffer)
+    if buffer < 0:
+        raise DataError(f"buffer must be >= 0; got {buffer}")
+    reach = (int(np.floor(buffer / step[0] + 1e-9)), int(np.floor(buffer / step[1] + 1e-9)))
+    is_dep = np.zeros(x.shape[0], dtype=bool)
+    is_dep[dep_cells] = True
+
+    held = fold >= 0
+    oof = {m.name: np.full(x.shape[0], np.nan) for m in plan}
+    # detectors use no labels: there is nothing to shuffle, so they have no control
+    ctrl = {m.name: np.full(x.shape[0], np.nan) for m in plan
+            if m.kind != "anomaly"} if controls else {}
+    prob: dict[str, bool] = {}
+    seconds = dict.fromkeys(oof, 0.0)
+    training: dict[str, list[np.ndarray]] = {m.name: [] for m in plan}
+    tuning: dict[str, list[dict[str, Any]]] = {}
+    grounds, fold_rows = [], []
+    for f in range(folds):
+        test = np.flatnonzero(fold == f)
+        near_test = _near((fold == f).reshape(shape), reach).ravel()
+        ground = valid & (fold != f) & ~near_test
+        grounds.append(ground.reshape(shape))
+        pos = np.flatnonzero(ground & is_dep)
+        if pos.size == 0:
+            raise DataError(f"fold {f}: no training deposit lies outside the {buffer:g} "
+                            "buffer; use a smaller buffer, larger blocks or fewer folds")
+        fold_rows.append({"fold": f, "test_cells": int(test.size),
+                          "test_deposits": int(is_dep[test].sum()),
+                          "training_ground_cells": int(ground.sum()),
+                          "training_deposits": int(pos.size)})
+        rng = np.random.default_rng(seed + 10_000 + f)
+        shuffled = np.sort(rng.choice(np.flatnonzero(ground), pos.size, replace=False))
+        for m in plan:
+            for is_ctrl, p in ((False, pos), (True, shuffled)):
+                if is_ctrl and m.name not in ctrl:
+                    continue
+                t0 = time.perf_counter()
+                if m.kind == "raw":
+                    s, used, pr = _run_raw(x, m.layer, p, ground.reshape(shape).ravel(), test)
+                elif m.kind in ("baseline", "anomaly"):
+                    est = m.spec
+                    if isinstance(est, Tuned):
+                        params, inner_auc = _tune(est, stack, x, p, ground.reshape(shape),
+                                                  block, reach, seed + f)
+                        if not is_ctrl:
+                            tuning.setdefault(m.name, []).append(
+                                {"fold": f, "params": params, "inner_auc": inner_auc})
+                        est = _with_params(est.estimator, params)
+                    s, used, pr = _run_baseline(est, stack, x, p, ground.reshape(shape),
+                                                test, seed + f)
+                else:
+                    s, used, pr = _run_deep(m.spec, stack, p, ground.reshape(shape),
+                                            near_test.reshape(shape), test, seed + f)
+                if is_ctrl:
+                    ctrl[m.name][test] = s
+                    continue
+                seconds[m.name] += time.perf_counter() - t0
+                oof[m.name][test] = s
+                prob[m.name] = pr
+                training[m.name].append(np.asarray(used, dtype="int64"))
+                log.info("benchmark fold %d: %s scored %d held-out cells", f, m.name, test.size)
+
+    kinds = {m.name: m.kind for m in plan}
+    if negatives is not None:
+        if int(negatives) < 1:
+            raise DataError(f"negatives must be a positive number of cells; got {negatives!r}")
+        held_cells = np.flatnonzero(held)
+        drawn = np.random.default_rng(seed + 20_000).choice(
+            held_cells, min(int(negatives), held_cells.size), replace=False)
+        judged = np.zeros(held.size, dtype=bool)
+        judged[drawn] = True
+        judged |= is_dep & held
+        held = judged
+    y = is_dep[held]
+    fh = fold[held]
+    table = _table({n: v[held] for n, v in oof.items()}, kinds, prob, y, fh, folds, level)
+    table["seconds"] = pd.Series(seconds)
+    table = table.sort_values("auc", ascending=False)
+    ctable = None
+    if controls:
+        ctable = _table({n: v[held] for n, v in ctrl.items()}, kinds, prob, y, fh, folds,
+                        level).sort_values("auc", ascending=False)
+    coords = {d: stack[d] for d in geom.dims}
+    data = {n: (geom.dims, v.reshape(shape)) for n, v in oof.items()}
+    data["held_out_fold"] = (geom.dims, fold.reshape(shape))
+    data["deposit"] = (geom.dims, is_dep.reshape(shape))
+    data["training_ground"] = (("fold", *geom.dims), np.stack(grounds))
+    maps = xr.Dataset(data, coords={**coords, "fold": np.arange(folds)})
+    protocol = ("pixel: held-out deposit cells against every other held-out cell"
+                if negatives is None else
+                f"points: held-out deposit cells against {int(negatives)} held-out cells drawn "
+                "at random")
+    maps.attrs = {"protocol": protocol, "buffer": buffer}
+    crs = get_crs(stack)
+    if crs is not None:
+        maps = write_crs(maps, crs)
+    settings = {"folds": folds, "blocks": [bx, by], "buffer": buffer,
+                "buffer_cells": list(reach), "seed": seed, "deposit_cells": int(dep_cells.size),
+                "deposits_dropped": n_dropped, "held_out_cells": int((fold >= 0).sum()),
+                "judged_cells": int(held.sum()), "protocol": protocol,
+                "level": level, "methods": list(oof)}
+    out = Benchmark(table=table, maps=maps, folds=pd.DataFrame(fold_rows), training=training,
+                    controls=ctable, settings=settings, tuning=tuning)
+    if figure is not None:
+        out.plot(figure)
+    return out
