@@ -60,7 +60,7 @@ def methods(*, deep: bool = True, maxent: bool = True) -> list:
         except ImportError:
             print("elapid is not installed: MaxEnt left out", file=sys.stderr)
     if deep:
-        out.append(xp.evaluate.DeepMethod(
+        out.append(xp.DeepMethod(
             "small_cnn", model_kwargs={"widths": [16, 16, 32]}, window=7, patch_size=9,
             jitter=2, n_per_positive=8, negative_ratio=15,
             fit_kwargs={"recipe": "adam", "epochs": 30, "device": "cpu"}, name="small_cnn"))
@@ -68,10 +68,10 @@ def methods(*, deep: bool = True, maxent: bool = True) -> list:
 
 
 def run(data_dir: Path, *, out: Path | None = None, controls: bool = False, seed: int = 0,
-        deep: bool = True) -> xp.evaluate.Benchmark:
+        deep: bool = True) -> xp.Benchmark:
     """Run the benchmark; write the table, controls and figure to ``out`` when given."""
     stack, sites = load(data_dir)
-    bench = xp.evaluate.benchmark(stack, sites, methods=methods(deep=deep), folds=4,
+    bench = xp.benchmark(stack, sites, methods=methods(deep=deep), folds=4,
                                   block_size=BLOCK, buffer=BUFFER, seed=seed,
                                   controls=controls)
     if out is not None:

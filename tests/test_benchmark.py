@@ -8,8 +8,9 @@ from scipy.spatial import cKDTree
 
 import xprospect as xp
 from xprospect import baselines as B
-from xprospect.evaluate import DeepMethod, benchmark, delong_covariance, delong_test
+from xprospect.evaluate import delong_covariance, delong_test
 from xprospect.exceptions import DataError
+from xprospect.harness import DeepMethod, benchmark
 from xprospect.points import make_points
 
 BUFFER = 3000.0
@@ -164,7 +165,7 @@ def test_harness_names_bad_input(world):
 
 def test_tuned_baseline_chooses_on_inner_folds(world):
     stack, deposits = world
-    tuned = xp.evaluate.Tuned(B.LogisticModel(), {"C": [0.001, 1.0]}, inner_folds=2)
+    tuned = xp.Tuned(B.LogisticModel(), {"C": [0.001, 1.0]}, inner_folds=2)
     b = benchmark(stack, deposits, methods=[("logistic_tuned", tuned), "raw:Au"], folds=4,
                   buffer=BUFFER, seed=0)
     rec = b.tuning["logistic_tuned"]
@@ -172,7 +173,7 @@ def test_tuned_baseline_chooses_on_inner_folds(world):
     assert all(r["params"]["C"] in (0.001, 1.0) and 0 <= r["inner_auc"] <= 1 for r in rec)
     assert np.isfinite(b.table.loc["logistic_tuned", "auc"])
     with pytest.raises(DataError, match="inner_folds"):
-        benchmark(stack, deposits, methods=[xp.evaluate.Tuned(B.LogisticModel(), {}, 1)])
+        benchmark(stack, deposits, methods=[xp.Tuned(B.LogisticModel(), {}, 1)])
 
 
 def test_barren_points_protocol_draws_negatives_blind_to_the_deposits(world):

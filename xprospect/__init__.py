@@ -37,6 +37,10 @@ _LAZY_SUBMODULES = ("baselines", "evaluate", "evidence", "models", "patches", "s
                     "synthetic3d")
 # Functions of those subpackages offered at the top level, loaded on first access too.
 _LAZY_FUNCTIONS = {
+    "Benchmark": "xprospect.harness",
+    "DeepMethod": "xprospect.harness",
+    "Tuned": "xprospect.harness",
+    "benchmark": "xprospect.harness",
     "mask_distance": "xprospect.evidence.proximity",
     "select_elements": "xprospect.evidence.selection",
     "make_patches": "xprospect.patches",

@@ -16,7 +16,6 @@ from typing import Any
 
 from xprospect.evaluate import delineate
 from xprospect.evaluate.anomaly_protocol import sample_protocol
-from xprospect.evaluate.benchmark import Benchmark, DeepMethod, Tuned, benchmark
 from xprospect.evaluate.blocks import block_edges, block_grid, block_labels
 from xprospect.evaluate.compare import compare, plot_compare
 from xprospect.evaluate.curves import capture_efficiency, roc_curve, success_rate_curve
@@ -46,15 +45,11 @@ from xprospect.preprocess import scaling
 from xprospect.preprocess.scaling import minmax_scale
 
 __all__ = [
-    "Benchmark",
-    "DeepMethod",
     "EvaluationReport",
     "Metric",
     "TargetSet",
-    "Tuned",
     "auc_ci",
     "average_precision",
-    "benchmark",
     "block_edges",
     "block_grid",
     "block_labels",

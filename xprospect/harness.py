@@ -46,7 +46,11 @@ from xprospect.evaluate.delong import delong_covariance
 from xprospect.evaluate.metrics import average_precision, brier_score, capture_at, roc_auc
 from xprospect.evaluate.splits import grid_block_ids
 from xprospect.exceptions import DataError
+from xprospect.models.registry import create
+from xprospect.patches import make_patches
 from xprospect.points import cells_to_points, point_cells
+from xprospect.score import score as score_map
+from xprospect.train import fit
 
 __all__ = ["Benchmark", "DeepMethod", "Tuned", "benchmark"]
 
@@ -430,10 +434,6 @@ def _run_deep(spec: DeepMethod, stack: xr.DataArray, pos: np.ndarray, ground: np
               near_test: np.ndarray, test: np.ndarray, seed: int
               ) -> tuple[np.ndarray, np.ndarray, bool]:
     # torch-backed training and scoring: lazy imports, the harness runs without torch
-    from xprospect.models.registry import create
-    from xprospect.patches import make_patches
-    from xprospect.score import score as score_map
-    from xprospect.train.fit import fit
 
     reach = spec.reach
     # centres on the training ground whose whole window (patch + jitter) stays on the grid
