@@ -337,7 +337,7 @@ def test_bad_crs(small):
     with pytest.raises(xp.CRSError, match="the samples has no CRS"):
         xp.grid_idw(s.drop_vars("spatial_ref"), like=grid)
     other = xp.make_grid((0, 0, 1000, 1000), resolution=50, crs="EPSG:4326")
-    with pytest.raises(xp.CRSError, match=r"EPSG:32750 but the template .* EPSG:4326"):
+    with pytest.raises(xp.CRSError, match=r"EPSG:32750, but the template .* EPSG:4326"):
         xp.grid_idw(s, like=other)
 
 
