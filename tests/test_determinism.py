@@ -63,19 +63,36 @@ def _fit_cnn(stack, world, seed=0):
     w, _ = world
     deps = xp.points.as_points(w.deposits)
     known = deps.isel(point=np.flatnonzero(deps["known"].values))
-    patches = stack.prospect.patches(positives=known, negatives=40, size=14, jitter=3,
-                                     n_per_positive=4, seed=seed)
+    patches = stack.prospect.patches(
+        positives=known, negatives=40, size=14, jitter=3, n_per_positive=4, seed=seed
+    )
     model = xp.models.SmallCNN(len(ELEMENTS), window=10, widths=(8, 8, 16), seed=seed)
-    return xp.train.fit(model, patches, recipe="adam", epochs=3, validation=0.25, crop=10,
-                        device="cpu", seed=seed, progress=False)
+    return xp.train.fit(
+        model,
+        patches,
+        recipe="adam",
+        epochs=3,
+        validation=0.25,
+        crop=10,
+        device="cpu",
+        seed=seed,
+        progress=False,
+    )
 
 
 def _fit_anomaly(kind, stack, seed=0):
     if kind == "vae":
-        return xp.train.fit_anomaly(xp.models.VAE(len(ELEMENTS)), stack, epochs=3,
-                                    batch_size=32, seed=seed, device="cpu")
-    return xp.train.fit_anomaly(xp.models.ConvAutoencoder(len(ELEMENTS), widths=(8, 4, 2)),
-                                stack, epochs=2, tiles_per_epoch=64, seed=seed, device="cpu")
+        return xp.train.fit_anomaly(
+            xp.models.VAE(len(ELEMENTS)), stack, epochs=3, batch_size=32, seed=seed, device="cpu"
+        )
+    return xp.train.fit_anomaly(
+        xp.models.ConvAutoencoder(len(ELEMENTS), widths=(8, 4, 2)),
+        stack,
+        epochs=2,
+        tiles_per_epoch=64,
+        seed=seed,
+        device="cpu",
+    )
 
 
 def _same_weights(a, b) -> bool:
@@ -110,8 +127,9 @@ def test_fit_and_score_same_seed_same_threads_same_bits(stack, world, threads):
     a, b = _fit_cnn(stack, world), _fit_cnn(stack, world)
     assert _same_weights(a.model, b.model)
     assert a.history.equals(b.history)
-    np.testing.assert_array_equal(score(stack, a.model, device="cpu").values,
-                                  score(stack, b.model, device="cpu").values)
+    np.testing.assert_array_equal(
+        score(stack, a.model, device="cpu").values, score(stack, b.model, device="cpu").values
+    )
 
 
 @pytest.mark.parametrize("kind", ["vae", "ae"])
@@ -119,16 +137,18 @@ def test_fit_anomaly_and_score_same_seed_same_threads_same_bits(stack, threads, 
     threads(1)
     a, b = _fit_anomaly(kind, stack), _fit_anomaly(kind, stack)
     assert _same_weights(a.model, b.model)
-    np.testing.assert_array_equal(score(stack, a.model, device="cpu").values,
-                                  score(stack, b.model, device="cpu").values)
+    np.testing.assert_array_equal(
+        score(stack, a.model, device="cpu").values, score(stack, b.model, device="cpu").values
+    )
 
 
 # ------------------------------------------------- across torch thread counts: a tolerance
 
 
 @pytest.mark.parametrize("kind", ["cnn", "vae", "ae"])
-def test_networks_across_thread_counts_agree_within_tolerance_same_top_cells(stack, world,
-                                                                              threads, kind):
+def test_networks_across_thread_counts_agree_within_tolerance_same_top_cells(
+    stack, world, threads, kind
+):
     maps = []
     for n in (1, 2):
         threads(n)
