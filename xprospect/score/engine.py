@@ -183,8 +183,10 @@ def score(stack: Any, model: Any, *, window: int | Sequence[int] | None = None,
     convolutional) models (``model.dense``) run :meth:`score_dense` on whole chunks with the
     halo ``model.context`` needs, giving at every cell what the window centred on it gives.
     Either way each chunk is scored by ``dask.array.map_overlap``-style tasks (the chunk plus a
-    halo derived from the model, window, stride and upsampling), so the map is identical
-    whatever the chunking and runs on any dask scheduler, ``dask.distributed`` included.
+    halo derived from the model, window, stride and upsampling), so the same cells are scored
+    whatever the chunking, their values within float32 rounding (1e-6 x max(1, max |score|);
+    CPU kernels choose their summation order by input shape, so not bit for bit), and it runs
+    on any dask scheduler, ``dask.distributed`` included.
 
     Parameters
     ----------
