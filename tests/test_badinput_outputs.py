@@ -467,6 +467,44 @@ def _write_vtk(tmp: Path) -> Path:
     return to_vtk(_block(), tmp / "out.vti")
 
 
+def _eval_inputs():
+    rng = np.random.default_rng(0)
+    m = _grid(rng.random((10, 10)))["Au"].rename("score")
+    x, y = m.x.values[[2, 7]], m.y.values[[3, 6]]
+    coords = {"x": ("point", x), "y": ("point", y), "point_id": ("point", ["D0", "D1"])}
+    return m, xr.Dataset(coords=coords).rio.write_crs(CRS)
+
+
+def _write_report_json(tmp: Path) -> Path:
+    m, dep = _eval_inputs()
+    xp.evaluate.evaluate(m, dep, blocks=None, negatives=20).to_json(tmp / "out.json")
+    return tmp / "out.json"
+
+
+def _write_report_png(tmp: Path) -> Path:
+    pytest.importorskip("matplotlib")
+    m, dep = _eval_inputs()
+    xp.evaluate.evaluate(m, dep, blocks=None, negatives=20).plot(tmp / "out.png")
+    return tmp / "out.png"
+
+
+def _write_compare_png(tmp: Path) -> Path:
+    pytest.importorskip("matplotlib")
+    m, dep = _eval_inputs()
+    xp.evaluate.plot_compare({"a": m, "b": -m}, dep, negatives=20, path=tmp / "out.png")
+    return tmp / "out.png"
+
+
+def _write_checkpoint(tmp: Path) -> Path:
+    pytest.importorskip("torch")
+    from xprospect.models import SmallCNN
+    from xprospect.train.checkpoint import write_checkpoint
+
+    net = SmallCNN(2, window=3, widths=(2,), seed=0)
+    return write_checkpoint(tmp / "out.pt", config=net.config, state_dict=net.state_dict(),
+                            card=_good_card())
+
+
 WRITERS = [
     pytest.param(_write_geotiff, "rioxarray.raster_array.RasterArray.to_raster", id="geotiff"),
     pytest.param(_write_block_csv, "pandas.DataFrame.to_csv", id="block-csv"),
@@ -474,6 +512,10 @@ WRITERS = [
     pytest.param(_write_targets_csv, "pandas.DataFrame.to_csv", id="targets-csv"),
     pytest.param(_write_targets_geojson, "pathlib.Path.write_text", id="targets-geojson"),
     pytest.param(_write_vtk, "pyvista.ImageData.save", id="vtk"),
+    pytest.param(_write_report_json, "pathlib.Path.write_text", id="evaluation-json"),
+    pytest.param(_write_report_png, "matplotlib.figure.Figure.savefig", id="evaluation-png"),
+    pytest.param(_write_compare_png, "matplotlib.figure.Figure.savefig", id="compare-png"),
+    pytest.param(_write_checkpoint, "torch.save", id="checkpoint"),
 ]
 
 
@@ -487,6 +529,8 @@ def test_full_disk_at_the_write_call_leaves_nothing(write, call, tmp_path, monke
         pytest.importorskip("pyvista")
     if call.startswith("matplotlib"):
         pytest.importorskip("matplotlib")
+    if call.startswith("torch"):
+        pytest.importorskip("torch")
     targets_set = _targets_set() if "targets" in write.__name__ else None
     monkeypatch.setattr(call, _fail_partway(errno.ENOSPC))
     if targets_set is not None:

@@ -97,14 +97,15 @@ def refuse(*args, **kwargs):
 def test_identical_whatever_the_chunking(method, stride, upsample):
     stack = make_stack()
     model = TinyWindow() if method == "windows" else TinyDense()
-    eager = score(stack, model, stride=stride, upsample=upsample, device="cpu")
+    eager = score(stack, model, stride=stride, upsample=upsample, device="cpu",
+                  allow_no_card=True)
     with dask.config.set(scheduler=refuse):
         lazy = score(stack.chunk({"y": 5, "x": 7}), model, stride=stride, upsample=upsample,
-                     device="cpu")
+                     device="cpu", allow_no_card=True)
     assert lazy.chunks == ((5, 5, 5, 5, 3), (7, 7, 7, 7, 3))
     np.testing.assert_array_equal(lazy.values, eager.values)
     other = score(stack.chunk({"y": 11, "x": 16}), model, stride=stride, upsample=upsample,
-                  device="cpu")
+                  device="cpu", allow_no_card=True)
     np.testing.assert_array_equal(other.values, eager.values)
     assert eager.name == "prospectivity" and eager.dtype == np.float32
     assert np.isfinite(eager.values).all()
@@ -117,17 +118,19 @@ def test_window_lattice_matches_naive_loop_nearest_and_bilinear():
     model = TinyWindow()
     s = 4
     lat = naive_lattice(stack.values, model, 5, s)
-    near = score(stack, model, stride=s, upsample="nearest", device="cpu").values
+    near = score(stack, model, stride=s, upsample="nearest", device="cpu",
+                 allow_no_card=True).values
     iy = np.minimum((2 * np.arange(23) + s) // (2 * s), lat.shape[0] - 1)
     ix = np.minimum((2 * np.arange(31) + s) // (2 * s), lat.shape[1] - 1)
     np.testing.assert_allclose(near, lat[np.ix_(iy, ix)], rtol=1e-6, atol=1e-7)
     # on the lattice every mode gives the lattice score itself
-    bil = score(stack, model, stride=s, upsample="bilinear", device="cpu").values
+    bil = score(stack, model, stride=s, upsample="bilinear", device="cpu",
+                allow_no_card=True).values
     np.testing.assert_allclose(bil[::s, ::s], lat[: len(range(0, 23, s)), : len(range(0, 31, s))],
                                rtol=1e-6, atol=1e-7)
     # half-way between two lattice points (along x) bilinear is the average
     np.testing.assert_allclose(bil[0, 2], 0.5 * (lat[0, 0] + lat[0, 1]), rtol=1e-6)
-    mean = score(stack, model, stride=s, upsample="mean", device="cpu").values
+    mean = score(stack, model, stride=s, upsample="mean", device="cpu", allow_no_card=True).values
     # cell (0, 0) is covered by lattice windows k = 0 only (window 5, after 2 < stride 4)
     np.testing.assert_allclose(mean[0, 0], lat[0, 0], rtol=1e-6)
     # cell (0, 2): windows at x = 0 (covers to 2) and x = 4 (covers from 2)
@@ -137,27 +140,27 @@ def test_window_lattice_matches_naive_loop_nearest_and_bilinear():
 def test_dense_equals_window_by_window_at_centres():
     stack = make_stack()
     model = TinyDense()
-    dense = score(stack.chunk({"y": 5, "x": 7}), model, device="cpu").values
-    windows = score(stack, model, method="windows", device="cpu").values
+    dense = score(stack.chunk({"y": 5, "x": 7}), model, device="cpu", allow_no_card=True).values
+    windows = score(stack, model, method="windows", device="cpu", allow_no_card=True).values
     lat = naive_lattice(stack.values, model, 5, 1)
     np.testing.assert_allclose(dense, windows, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(dense, lat, rtol=1e-5, atol=1e-6)
-    tiled = score(stack, model, device="cpu", tile=4).values
+    tiled = score(stack, model, device="cpu", tile=4, allow_no_card=True).values
     np.testing.assert_allclose(tiled, dense, rtol=1e-6, atol=1e-6)
 
 
 def test_3d_dense_and_windows_chunk_invariant():
     stack = make_stack(shape=(9, 10, 11), n_el=2)
     model = TinyDense(in_channels=2, ndim=3)
-    eager = score(stack, model, device="cpu")
-    lazy = score(stack.chunk({"z": 4, "y": 5, "x": 7}), model, device="cpu")
+    eager = score(stack, model, device="cpu", allow_no_card=True)
+    lazy = score(stack.chunk({"z": 4, "y": 5, "x": 7}), model, device="cpu", allow_no_card=True)
     np.testing.assert_array_equal(lazy.values, eager.values)
     assert eager.dims == ("z", "y", "x")
     win = score(stack.chunk({"z": 4, "y": 5, "x": 7}), model, method="windows", stride=2,
-                upsample="bilinear", device="cpu")
+                upsample="bilinear", device="cpu", allow_no_card=True)
     np.testing.assert_array_equal(
         win.values, score(stack, model, method="windows", stride=2, upsample="bilinear",
-                          device="cpu").values)
+                          device="cpu", allow_no_card=True).values)
     np.testing.assert_allclose(win.values[::2, ::2, ::2], eager.values[::2, ::2, ::2], rtol=1e-5,
                                atol=1e-6)
 
@@ -169,8 +172,8 @@ def test_registered_small_cnn_dense_matches_windows():
         pytest.skip("small_cnn is not registered")
     stack = make_stack(shape=(20, 22))
     model = create("small_cnn", in_channels=3, window=9, widths=[4, 4], seed=0)
-    dense = score(stack.chunk({"y": 5, "x": 7}), model, device="cpu").values
-    windows = score(stack, model, method="windows", device="cpu").values
+    dense = score(stack.chunk({"y": 5, "x": 7}), model, device="cpu", allow_no_card=True).values
+    windows = score(stack, model, method="windows", device="cpu", allow_no_card=True).values
     np.testing.assert_allclose(dense, windows, rtol=1e-4, atol=1e-6)
 
 
@@ -181,21 +184,22 @@ def test_nan_masked_edges_and_attrs():
     stack = make_stack()
     stack[:, 3, 4] = np.nan
     model = TinyDense()
-    out = score(stack.chunk({"y": 5, "x": 7}), model, device="cpu")
+    out = score(stack.chunk({"y": 5, "x": 7}), model, device="cpu", allow_no_card=True)
     v = out.values
     assert np.isnan(v[3, 4]) and np.isnan(v).sum() == 1
-    filled = score(stack, model, nan="fill", device="cpu").values
+    filled = score(stack, model, nan="fill", device="cpu", allow_no_card=True).values
     assert np.isfinite(filled).all() and filled[3, 5] == v[3, 5]
-    prop = score(stack, model, nan="propagate", device="cpu").values
+    prop = score(stack, model, nan="propagate", device="cpu", allow_no_card=True).values
     assert np.isnan(prop).sum() == 25
-    refl = score(stack, model, edge="reflect", device="cpu").values
+    refl = score(stack, model, edge="reflect", device="cpu", allow_no_card=True).values
     np.testing.assert_array_equal(
-        refl, score(stack.chunk({"y": 5, "x": 7}), model, edge="reflect", device="cpu").values)
+        refl, score(stack.chunk({"y": 5, "x": 7}), model, edge="reflect", device="cpu",
+                    allow_no_card=True).values)
     assert out.attrs["nan"] == "mask" and out.attrs["method"] == "dense"
     with pytest.raises(DataError):
-        score(stack, TinyWindow(), stride=6, upsample="mean", device="cpu")
+        score(stack, TinyWindow(), stride=6, upsample="mean", device="cpu", allow_no_card=True)
     with pytest.raises(DataError):
-        score(stack, model, upsample="cubic", device="cpu")
+        score(stack, model, upsample="cubic", device="cpu", allow_no_card=True)
 
 
 def test_card_refuses_mismatch_and_normalises():
@@ -204,25 +208,63 @@ def test_card_refuses_mismatch_and_normalises():
     other = stack.assign_coords(element=["E0", "E2", "E1"])
     model.card = make_card(other, window=5)
     with pytest.raises(ModelCardError, match="order"):
-        score(stack, model, device="cpu")
+        score(stack, model, device="cpu", allow_no_card=True)
     with pytest.raises(ModelCardError, match="input elements"):
-        score(stack.isel(element=[0, 1]), TinyDense(), device="cpu")
+        score(stack.isel(element=[0, 1]), TinyDense(), device="cpu", allow_no_card=True)
     with pytest.raises(ModelCardError, match="3-D"):
-        score(make_stack(shape=(4, 6, 7)), model, device="cpu")
+        score(make_stack(shape=(4, 6, 7)), model, device="cpu", allow_no_card=True)
     mean, std = [1.0, -2.0, 0.5], [2.0, 4.0, 0.5]
     model.card = make_card(stack, window=5, mean=mean, std=std)
-    got = score(stack, model, device="cpu").values
+    got = score(stack, model, device="cpu", allow_no_card=True).values
     manual = (stack - xr.DataArray(mean, dims="element")) / xr.DataArray(std, dims="element")
     plain = TinyDense()
-    np.testing.assert_allclose(got, score(manual.astype("float32"), plain, device="cpu").values,
-                               rtol=1e-6, atol=1e-6)
+    want = score(manual.astype("float32"), plain, device="cpu", allow_no_card=True).values
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("card", [None, {}, {"notes": "pretrained elsewhere"}])
+def test_a_network_without_a_card_is_scored_only_when_asked(card):
+    from torch.utils.data import TensorDataset
+
+    stack = make_stack()
+    model = TinyDense()
+    if card is not None:
+        model.card = card
+    windows = TensorDataset(torch.zeros(2, 3, 5, 5), torch.zeros(2, dtype=torch.long))
+    for call in (lambda: score(stack, model, device="cpu"),
+                 lambda: stack.prospect.score(model, device="cpu"),
+                 lambda: score(windows, model, device="cpu")):
+        with pytest.raises(ModelCardError, match=r"TinyDense has no model card.*"
+                                                 r"allow_no_card=True"):
+            call()
+    got = score(stack, model, device="cpu", allow_no_card=True)
+    assert np.isfinite(got.values).all()
+    assert score(windows, model, device="cpu", allow_no_card=True).shape == (2,)
+
+
+def test_every_model_the_package_trains_carries_a_card():
+    from torch.utils.data import TensorDataset
+
+    from xprospect.models import VAE, SmallCNN
+    from xprospect.train import fit, fit_anomaly
+
+    stack = make_stack()
+    fit_a = fit_anomaly(VAE(3), stack, epochs=1, batch_size=16, seed=0, device="cpu")
+    assert np.isfinite(score(stack, fit_a.model, device="cpu").values).any()
+    cnn = SmallCNN(3, window=5, widths=(4,), seed=0)
+    rng = np.random.default_rng(0)
+    x = torch.as_tensor(rng.normal(size=(24, 3, 7, 7)), dtype=torch.float32)
+    windows = TensorDataset(x, torch.as_tensor(np.tile([0, 1], 12)))
+    fitted = fit(cnn, windows, recipe="adam", epochs=1, crop=5, validation=None, device="cpu",
+                          seed=0, progress=False)
+    assert np.isfinite(score(stack, fitted.model, device="cpu").values).all()
 
 
 def test_accessor_and_model_left_untouched():
     stack = make_stack()
     model = TinyDense().train()
-    a = stack.prospect.score(model, device="cpu")
-    b = score(stack, model, device="cpu")
+    a = stack.prospect.score(model, device="cpu", allow_no_card=True)
+    b = score(stack, model, device="cpu", allow_no_card=True)
     np.testing.assert_array_equal(a.values, b.values)
     assert model.training
 
@@ -257,7 +299,7 @@ def test_score_given_windows_scores_each_window_and_predict_is_its_alias():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(10, 3, 5, 5, generator=g)
     windows = TensorDataset(x, torch.zeros(10, dtype=torch.long))
-    got = score(windows, model, batch_size=4, device="cpu")
+    got = score(windows, model, batch_size=4, device="cpu", allow_no_card=True)
     mean = torch.tensor(model.card["mean"]).view(1, -1, 1, 1)
     std = torch.tensor(model.card["std"]).view(1, -1, 1, 1)
     with torch.no_grad():
@@ -274,12 +316,13 @@ def test_runs_on_distributed_cluster():
     distributed = pytest.importorskip("distributed")
     stack = make_stack()
     model = TinyWindow()
-    expect = score(stack, model, stride=2, upsample="bilinear", device="cpu").values
+    expect = score(stack, model, stride=2, upsample="bilinear", device="cpu",
+                   allow_no_card=True).values
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster):
         got = score(stack.chunk({"y": 5, "x": 7}), model, stride=2, upsample="bilinear",
-                    device="cpu").compute()
+                    device="cpu", allow_no_card=True).compute()
     np.testing.assert_array_equal(got.values, expect)
 
 

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 import numpy as np
 
 import xprospect as xp
-from xprospect.exceptions import XProspectError
+from xprospect.exceptions import DataError, XProspectError
 from xprospect.grid import grid_idw
+from xprospect.io._atomic import atomic_path
 
 __all__ = ["main", "run_demo"]
 
@@ -58,6 +62,21 @@ def _truth_scores(world, maps) -> dict[str, float]:
     return out
 
 
+def _write(path: Path, write: Callable[[Path], Any]) -> None:
+    """Write one output atomically: ``write(tmp)`` then a rename; a failure leaves nothing."""
+    with atomic_path(path) as tmp:
+        write(tmp)
+
+
+def _savefig(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt  # lazy: heavy, only for the figures
+
+    try:
+        _write(path, lambda tmp: fig.savefig(tmp, dpi=110))
+    finally:
+        plt.close(fig)
+
+
 def _figure(scores, world, samples, path: Path) -> None:
     import matplotlib  # heavy, only for the figures
 
@@ -84,8 +103,7 @@ def _figure(scores, world, samples, path: Path) -> None:
     axes.ravel()[0].legend(loc="lower left", fontsize=8)
     fig.colorbar(im, ax=axes, shrink=0.6, label="z-score of clr")
     fig.suptitle(f"xprospect demo: IDW maps of the synthetic world ({scores.rio.crs})")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _savefig(fig, path)
 
 
 def _prospectivity_figure(score, world, path: Path) -> None:
@@ -109,8 +127,7 @@ def _prospectivity_figure(score, world, path: Path) -> None:
     ax.set_ylabel("northing (km)")
     ax.set_title(f"CNN prospectivity, synthetic world ({score.rio.crs})")
     fig.colorbar(im, ax=ax, shrink=0.8, label="P(prospective)")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _savefig(fig, path)
 
 
 def run_demo(out: str | Path, *, seed: int = 0, n_samples: int = 3000, n_deposits: int = 40,
@@ -157,17 +174,32 @@ def run_demo(out: str | Path, *, seed: int = 0, n_samples: int = 3000, n_deposit
         The metrics written to ``metrics.json``.
     """
     out = Path(out)
+    for name, value in (("n_samples", n_samples), ("n_deposits", n_deposits), ("k", k),
+                        ("chunks", chunks), ("window", window), ("epochs", epochs)):
+        if int(value) < 1:
+            raise DataError(f"{name} must be a positive integer; got {value}")
+    if not resolution > 0 or not np.isfinite(resolution):
+        raise DataError(f"resolution must be a positive number of metres; got {resolution}")
+    if out.exists() and not out.is_dir():
+        raise DataError(f"output folder {out} is an existing file, not a folder; choose "
+                        "another --out")
     if out.exists() and any(out.iterdir()) and not overwrite:
         msg = f"output folder {out} is not empty; pass --overwrite to replace its demo outputs"
-        raise xp.XProspectError(msg)
-    out.mkdir(parents=True, exist_ok=True)
+        raise DataError(msg)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        why = "a folder on its path is a file" if err.errno == errno.ENOTDIR else (
+            err.strerror or str(err))
+        raise DataError(f"cannot create the output folder {out}: {why}") from err
     t0 = time.perf_counter()
     world = xp.synthetic.survey(seed=seed, n_samples=n_samples, n_deposits=n_deposits)
     table = world.samples.to_dataframe().reset_index()
     cols = ["sample_id", "x", "y", *world.elements]
     csv = out / "samples.csv"
-    table[cols].rename(columns={e: f"{e}_{world.samples[e].attrs['units']}"
-                                for e in world.elements}).to_csv(csv, index=False)
+    renamed = table[cols].rename(columns={e: f"{e}_{world.samples[e].attrs['units']}"
+                                          for e in world.elements})
+    _write(csv, lambda tmp: renamed.to_csv(tmp, index=False))
     samples = xp.read_samples(csv, x="x", y="y", crs=world.crs, id_column="sample_id",
                               duplicates="mean")
     grid = xp.make_grid(like=samples, resolution=resolution, pad=2 * resolution, chunks=chunks)
@@ -186,7 +218,7 @@ def run_demo(out: str | Path, *, seed: int = 0, n_samples: int = 3000, n_deposit
     known = deps.isel(point=np.flatnonzero(deps["known"].values))
     hidden = deps.isel(point=np.flatnonzero(~deps["known"].values))
     selection = xp.evidence.select_elements(scores, known, alpha=0.01, seed=seed)
-    selection.to_csv(out / "element_selection.csv")
+    _write(out / "element_selection.csv", selection.to_csv)
     chosen = [str(e) for e in selection.index[selection["selected"]]]
     if len(chosen) < 2:  # too few significant elements: keep the best two by Z_AUC
         chosen = [str(e) for e in selection.index[:2]]
@@ -198,7 +230,7 @@ def run_demo(out: str | Path, *, seed: int = 0, n_samples: int = 3000, n_deposit
     fit = xp.train.fit(model, patches, recipe="adam", epochs=epochs, validation=0.25,
                        early_stopping=max(3, epochs // 3), crop=window, device="auto",
                        seed=seed, progress=False)
-    fit.history.to_csv(out / "history.csv", index=False)
+    _write(out / "history.csv", lambda tmp: fit.history.to_csv(tmp, index=False))
     xp.train.save_checkpoint(fit, out / "model.pt")
     prospectivity = stack.prospect.score(fit.model, batch_size=64, device="auto")
     xp.to_zarr(prospectivity.to_dataset(), out / "prospectivity.zarr", mode="w")
@@ -242,7 +274,8 @@ def run_demo(out: str | Path, *, seed: int = 0, n_samples: int = 3000, n_deposit
         "targets": tgt.table.groupby("level").size().to_dict(),
         "seconds": {"gridding": round(t_grid, 2), "total": round(time.perf_counter() - t0, 2)},
     }
-    (out / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2))
+    text = json.dumps(_jsonable(metrics), indent=2)
+    _write(out / "metrics.json", lambda tmp: tmp.write_text(text))
     return metrics
 
 
@@ -258,27 +291,92 @@ def _jsonable(obj):
     return obj
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"xprospect: error: {message} (see xprospect {self._sub_hint()}--help)\n")
+
+    def _sub_hint(self) -> str:
+        words = self.prog.split()[1:]
+        return "".join(f"{w} " for w in words)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}") from None
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number; got {text}")
+    return value
+
+
+def _one_line(err: BaseException) -> str:
+    """Say what went wrong in one line (an OSError names its file; others say their type)."""
+    if isinstance(err, XProspectError):
+        text = str(err)
+    elif isinstance(err, OSError):
+        where = f": {err.filename}" if err.filename else ""
+        text = f"{err.strerror or err}{where}"
+    else:
+        text = (f"unexpected {type(err).__name__}: {err} (run again with --debug for the "
+                "traceback)")
+    return " ".join(text.split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``xprospect`` command."""
-    parser = argparse.ArgumentParser(prog="xprospect", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    """Entry point of the ``xprospect`` command.
+
+    Every failure prints one line ``xprospect: error: <message>`` on stderr, without a
+    traceback (``--debug`` shows it): exit status 2 for bad usage (an argument out of range,
+    an unknown option), 1 when the job fails (bad input or an output that cannot be written).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status.
+    """
+    parser = _Parser(prog="xprospect", description=__doc__)
+    parser.add_argument("--debug", action="store_true",
+                        help="show the Python traceback of an error")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     demo = sub.add_parser("demo", help="run the main job on the synthetic world")
     demo.add_argument("--out", required=True, help="output folder")
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--n-samples", type=int, default=3000)
-    demo.add_argument("--n-deposits", type=int, default=40)
-    demo.add_argument("--resolution", type=float, default=250.0)
-    demo.add_argument("--epochs", type=int, default=25)
+    demo.add_argument("--n-samples", type=_positive_int, default=3000)
+    demo.add_argument("--n-deposits", type=_positive_int, default=40)
+    demo.add_argument("--resolution", type=_positive_float, default=250.0)
+    demo.add_argument("--epochs", type=_positive_int, default=25)
     demo.add_argument("--overwrite", action="store_true")
+    demo.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                      help="show the Python traceback of an error")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     try:
         metrics = run_demo(args.out, seed=args.seed, n_samples=args.n_samples,
                            n_deposits=args.n_deposits, resolution=args.resolution,
                            epochs=args.epochs, overwrite=args.overwrite)
-    except XProspectError as err:
-        print(f"xprospect: error: {err}", file=sys.stderr)
-        return 2
+    except Exception as err:  # one line for the user; the traceback only when asked
+        if args.debug:
+            traceback.print_exc()
+        print(f"xprospect: error: {_one_line(err)}", file=sys.stderr)
+        return 1
     ev = metrics["evaluation on hidden deposits"]
     print(f"wrote {args.out}: prospectivity.zarr/.tif/.png, evaluation.png, targets.geojson, "
           f"model.pt, metrics.json, ... ({metrics['seconds']['total']} s); "

@@ -245,7 +245,8 @@ class ScoreAPI:
     def time_score(self, n, model):
         from xprospect.score import score
 
-        return score(self.stack, self.model, device="cpu").values
+        # an untrained model: scoring it without a card is an explicit opt-in
+        return score(self.stack, self.model, device="cpu", allow_no_card=True).values
 
     def track_cells_per_second(self, n, model):
         return n * n / self.seconds

@@ -21,6 +21,7 @@ from xprospect.evaluate.metrics import (
 )
 from xprospect.evaluate.plots import plot_roc, plot_success_rate
 from xprospect.exceptions import DataError
+from xprospect.io._atomic import atomic_path
 from xprospect.points import default_buffer, negative_cells, sample_negatives
 from xprospect.preprocess.scaling import minmax_scale
 
@@ -175,6 +176,9 @@ def plot_compare(maps: Mapping[str, xr.DataArray], deposits: Any, *, path: str |
     plot_roc(rocs, ax=axes[0])
     plot_success_rate(srcs, ax=axes[1])
     if path is not None:
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        try:
+            with atomic_path(path) as tmp:  # a failed write leaves nothing behind
+                fig.savefig(tmp, dpi=120)
+        finally:
+            plt.close(fig)
     return fig

@@ -17,6 +17,7 @@ from xprospect.evaluate.blocks import _block_grid
 from xprospect.evaluate.curves import _capture, _success_rate, roc_curve
 from xprospect.evaluate.metrics import auc_ci, classification_metrics, score_metrics
 from xprospect.evaluate.plots import plot_blocks, plot_map, plot_roc, plot_success_rate
+from xprospect.io._atomic import atomic_path
 from xprospect.points import negative_cells
 
 __all__ = ["EvaluationReport", "evaluate"]
@@ -67,7 +68,8 @@ class EvaluationReport:
         """Write (when ``path`` is given) and return the report as JSON."""
         text = json.dumps(self.to_dict(), indent=2)
         if path is not None:
-            Path(path).write_text(text)
+            with atomic_path(path) as tmp:  # a failed write leaves nothing behind
+                tmp.write_text(text)
         return text
 
     def plot(self, path_or_ax: Any = None) -> Any:
@@ -98,8 +100,11 @@ class EvaluationReport:
         plot_roc(self.roc, ax=axes[1])
         plot_success_rate(self.success_rate, ax=axes[2])
         if path is not None:
-            fig.savefig(path, dpi=120)
-            plt.close(fig)
+            try:
+                with atomic_path(path) as tmp:  # a failed write leaves nothing behind
+                    fig.savefig(tmp, dpi=120)
+            finally:
+                plt.close(fig)
         return fig
 
 

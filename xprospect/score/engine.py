@@ -149,11 +149,26 @@ def _same(a: Any, b: Any) -> bool:
                                          and np.array_equal(np.asarray(a), np.asarray(b)))
 
 
+def _require_card(model: Any, allow_no_card: bool) -> None:
+    """Refuse a network without a card unless the caller opted in explicitly."""
+    # lazy: models/ loads torch, needed only when a network is scored
+    from xprospect.models.card import has_card
+
+    if allow_no_card or has_card(getattr(model, "card", None)):
+        return
+    raise ModelCardError(
+        f"the {type(model).__name__} has no model card describing its training data "
+        "(elements, resolution, CRS, normalisation), so scoring could check nothing and "
+        "would normalise nothing; train it with xprospect.train.fit (which writes the card) "
+        "or pass allow_no_card=True to score your own or an untrained module anyway")
+
+
 def score(stack: Any, model: Any, *, window: int | Sequence[int] | None = None,
           stride: int | Sequence[int] = 1, batch_size: int = 64, device: Any = "auto",
           upsample: str = "nearest", method: str = "auto", edge: str = "pad",
           pad_value: float = 0.0, nan: str = "mask", fill_value: float = 0.0, amp: Any = "auto",
-          prefetch: int = 2, tile: int | Sequence[int] | None = None) -> Any:
+          prefetch: int = 2, tile: int | Sequence[int] | None = None,
+          allow_no_card: bool = False) -> Any:
     """Apply a fitted model: score every cell of a stack, lazily over dask chunks.
 
     The one verb that applies any fitted model of the package: a network
@@ -168,8 +183,10 @@ def score(stack: Any, model: Any, *, window: int | Sequence[int] | None = None,
     convolutional) models (``model.dense``) run :meth:`score_dense` on whole chunks with the
     halo ``model.context`` needs, giving at every cell what the window centred on it gives.
     Either way each chunk is scored by ``dask.array.map_overlap``-style tasks (the chunk plus a
-    halo derived from the model, window, stride and upsampling), so the map is identical
-    whatever the chunking and runs on any dask scheduler, ``dask.distributed`` included.
+    halo derived from the model, window, stride and upsampling), so the same cells are scored
+    whatever the chunking, their values within float32 rounding (1e-6 x max(1, max |score|);
+    CPU kernels choose their summation order by input shape, so not bit for bit), and it runs
+    on any dask scheduler, ``dask.distributed`` included.
 
     Parameters
     ----------
@@ -211,6 +228,12 @@ def score(stack: Any, model: Any, *, window: int | Sequence[int] | None = None,
     tile : int or sequence of int, optional
         Largest piece of a chunk a dense model sees at once (default 512 cells per axis in 2-D,
         64 in 3-D), bounding device memory; values do not depend on it.
+    allow_no_card : bool
+        Score a network whose ``card`` describes no training data (none, empty, or notes
+        only: a user's own or an untrained module). Such a model is scored with no check of
+        elements, resolution or CRS and no normalisation, so this is an explicit opt-in (as
+        :func:`~xprospect.train.load_checkpoint`'s); by default it is refused. Every model
+        the package trains (``train.fit``, ``train.fit_anomaly``...) carries a card.
 
     Returns
     -------
@@ -223,13 +246,15 @@ def score(stack: Any, model: Any, *, window: int | Sequence[int] | None = None,
     Raises
     ------
     ModelCardError
-        The stack does not match the model (channels, dimensionality, card).
+        The stack does not match the model (channels, dimensionality, card), or the network
+        has no card and ``allow_no_card`` is False.
     """
     options = {"window": window, "stride": stride, "upsample": upsample, "method": method,
                "edge": edge, "nan": nan, "tile": tile}
     if _is_baseline(model):
         _refuse_grid_options(f"the baseline {type(model).__name__}", options)
         return model.predict(stack)
+    _require_card(model, allow_no_card)
     if is_window_set(stack):
         _refuse_grid_options("windows already cut", options)
         return score_window_set(stack, model, batch_size=batch_size, device=device)

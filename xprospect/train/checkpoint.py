@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 from xprospect._torch import import_torch
 from xprospect.exceptions import ModelCardError, XProspectWarning
+from xprospect.io._atomic import atomic_path, write_error
 from xprospect.models.card import has_card, validate_card
 from xprospect.models.registry import from_config
 
@@ -69,6 +69,14 @@ def write_checkpoint(path: str | Path, *, config: Mapping[str, Any], state_dict:
     Returns
     -------
     pathlib.Path
+
+    Raises
+    ------
+    ModelCardError
+        The card is malformed, the config names no architecture, or either is not JSON-able.
+    DataError
+        The file cannot be written (disk full, read-only target, permission denied); the
+        message names the path and the reason, and no file (partial or temporary) is left.
     """
     path = Path(path)
     validate_card(card, f"cannot write {path}")
@@ -83,15 +91,12 @@ def write_checkpoint(path: str | Path, *, config: Mapping[str, Any], state_dict:
         "state_dict": {str(k): v.detach().cpu() for k, v in state_dict.items()},
         "card": _jsonable(dict(card), "card", path),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise write_error(path, err) from err
+    with atomic_path(path) as tmp:  # disk full / read-only: a DataError, nothing left behind
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 
