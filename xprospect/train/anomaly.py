@@ -700,7 +700,8 @@ def fit_anomaly(
         Autoencoder tiles per epoch (default: enough to cover the training cells once).
     seed : int
         Seeds the weight initialisation (when ``reset``), the split, the batches and the VAE
-        noise: the same seed gives the same model.
+        noise: the same seed and the same torch thread count give the same model, bit for
+        bit, on the CPU (another thread count rounds differently; see docs/conventions.md).
     device : str
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``.
     reset : bool

@@ -5,7 +5,9 @@ balance, flips and random crops) and the 3-D study's Adam recipe, with what make
 model honest: validation windows split off by space (whole blocks, deposit groups kept together,
 overlapping training windows dropped), early stopping on the validation AUC, normalisation
 statistics computed once on the training windows and stored in the model card with a hash of
-the training data, and bit-identical results for the same seed on CPU.
+the training data, and, on the CPU, bit-identical results for the same seed and the same torch
+thread count (across thread counts results differ by float rounding that grows with training;
+see docs/conventions.md, "Randomness and determinism").
 """
 
 from __future__ import annotations
@@ -364,7 +366,10 @@ def fit(
         ``"auto"`` uses CUDA when present.
     seed : int
         Seeds weight updates, shuffling, augmentation, dropout and the split: the same seed
-        gives the same history and weights on CPU.
+        and the same torch thread count give the same history and weights, bit for bit, on
+        the CPU; another thread count rounds differently (maps agree to about 1e-5 of their
+        range after a few epochs, further apart after hundreds of epochs), so record the
+        thread count with the seed.
     progress : bool
         Show a tqdm progress bar over epochs.
     checkpoint : path, optional
