@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -53,3 +54,48 @@ def test_token_is_the_weights_and_options():
     assert score(stack, a, device="cpu").data.name != score(stack, c, device="cpu").data.name
     assert (score(stack, a, method="windows", stride=2, device="cpu").data.name
             != score(stack, a, method="windows", stride=3, device="cpu").data.name)
+
+
+@pytest.fixture(scope="module")
+def client():
+    import dask
+
+    # spawned, not forked: a child forked after torch started its thread pools can deadlock
+    with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                     dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as c:
+        yield c
+
+
+def _loaded_tokens() -> list[str]:
+    from xprospect.score import _device
+
+    return [k[0] for k in _device._CACHE]
+
+
+@pytest.mark.parametrize("kind", ["dense", "window"])
+def test_process_cluster_equals_threads_bit_for_bit(client, kind, tmp_path):
+    stack = _stack()
+    if kind == "dense":
+        model = create("small_cnn", in_channels=3, window=9, widths=[4, 4], seed=0)
+        options = {}
+    else:
+        model = create("resnet18", in_channels=3, window=16, seed=0)
+        options = {"window": 16, "stride": 4}
+    job = score(stack, model, device="cpu", **options)
+    want = job.compute(scheduler="threads")  # dask's threaded scheduler, in this process
+    got = job.compute()  # the two worker processes
+    np.testing.assert_array_equal(got.values, want.values)
+    assert _graph_bytes(job) < 2e6
+    # each worker process holds the model once, under the job's token
+    loaded = client.run(_loaded_tokens)
+    assert len(loaded) == 2
+    token = job.data.name.removeprefix("prospectivity-")
+    for tokens in loaded.values():
+        assert tokens.count(token) <= 1
+    assert any(token in tokens for tokens in loaded.values())
+    # and the distributed write path of to_zarr marks every chunk as it lands
+    xp.to_zarr(job, tmp_path / "s.zarr", progress=False)
+    back = xp.open_zarr(tmp_path / "s.zarr").compute()
+    np.testing.assert_array_equal(back["prospectivity"].values, want.values)
