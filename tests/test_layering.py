@@ -2,8 +2,8 @@
 
 Rules (see the issue "One home per concern"):
 
-- the ground floor (``exceptions``, ``_version``, ``_dims``, ``_json``, ``_dask``, ``points``)
-  imports nothing above itself;
+- the ground floor (``exceptions``, ``_version``, ``_dims``, ``_json``, ``_dask``, ``_progress``,
+  ``points``) imports nothing above itself;
 - ``io`` and ``grid`` import only the ground floor (and themselves);
 - ``models`` never imports the package face (``xprospect`` itself), ``train``, ``score``,
   ``evaluate``, ``cli`` or the accessor;
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "xprospect"
-GROUND = {"exceptions", "_version", "_dims", "_json", "_dask", "points"}
+GROUND = {"exceptions", "_version", "_dims", "_json", "_dask", "_progress", "points"}
 
 
 def _unit(mod: str) -> str:

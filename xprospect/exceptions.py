@@ -6,6 +6,7 @@ __all__ = [
     "CRSError",
     "DataError",
     "GridError",
+    "IncompleteStoreError",
     "MissingFileError",
     "ModelCardError",
     "XProspectDeprecationWarning",
@@ -50,4 +51,12 @@ class XProspectDeprecationWarning(XProspectWarning, FutureWarning):
 
     It is a :class:`FutureWarning` (shown by default, so users see it) and an
     :class:`XProspectWarning` (so ``-W error::xprospect.XProspectWarning`` catches it).
+    """
+
+
+class IncompleteStoreError(DataError):
+    """A zarr store's write did not finish: some of the chunks it must hold are missing.
+
+    Raised on opening such a store (unless ``allow_incomplete=True``); finish it with
+    ``to_zarr(..., resume=True)``.
     """

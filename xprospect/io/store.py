@@ -13,11 +13,28 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import dask
 import numpy as np
 import xarray as xr
+from dask.callbacks import Callback
+from dask.delayed import Delayed
+from dask.highlevelgraph import HighLevelGraph
+from zarr.codecs import BloscCodec
 
-from xprospect.exceptions import DataError
+from xprospect._progress import distributed_client, in_notebook, progress_bar, wants_progress
+from xprospect.exceptions import DataError, IncompleteStoreError
 from xprospect.io._atomic import write_error
+from xprospect.io._resume import (
+    LEDGER_ATTR,
+    Ledger,
+    LedgerUpdater,
+    job_identity,
+    lazy_variables,
+    plan,
+    read_ledger,
+    write_ledger,
+    write_tasks,
+)
 
 __all__ = ["open_zarr", "to_zarr"]
 
@@ -34,6 +51,19 @@ _ZARR_MARKERS = ("zarr.json", ".zgroup", ".zarray", ".zmetadata")
 # default zarr chunks for in-memory data, per dim: about 1 MB (2-D) to 8 MB (3-D) of float32
 _DEFAULT_CHUNKS_2D = {"y": 512, "x": 512, "sample": 131_072}
 _DEFAULT_CHUNKS_3D = {"z": 128, "y": 128, "x": 128}
+# a last chunk under 1/8 of the others (e.g. a template of 8192 + 1 cells in chunks of
+# 1024) is spread over the others instead of being stored as a sliver chunk
+_SLIVER = 8
+
+
+def default_compressors() -> tuple[Any, ...]:
+    """Codecs given to numeric arrays: Blosc zstd level 1 with byte shuffle.
+
+    Measured on gridded assays (issue 10) it compresses float32 maps about 1.65x where
+    zarr's default (zstd level 0, no shuffle) gives 1.16-1.2x, at the same write
+    speed. Override with ``to_zarr(..., compressors=...)``.
+    """
+    return (BloscCodec(cname="zstd", clevel=1, shuffle="shuffle"),)
 
 
 def _is_path(store: Any) -> bool:
@@ -63,10 +93,30 @@ def _regular(chunks: tuple[int, ...]) -> bool:
     return all(c == chunks[0] for c in chunks[:-1]) and chunks[-1] <= chunks[0]
 
 
-def _prepare(ds: xr.Dataset, chunks: dict[str, int] | None) -> xr.Dataset:
-    """Shallow copy with regular dask chunks and matching, fresh zarr chunk encodings."""
+def _unsliver(chunks: tuple[int, ...]) -> int | None:
+    """Return an even chunk size replacing a regular run ending in a sliver, else None."""
+    if len(chunks) < 2 or chunks[-1] * _SLIVER >= chunks[0]:
+        return None
+    n = sum(chunks)
+    return -(-n // (len(chunks) - 1))
+
+
+def _prepare(ds: xr.Dataset, chunks: dict[str, int] | None, compressors: Any = None,
+             lazy: bool = False) -> xr.Dataset:
+    """Shallow copy with regular dask chunks and matching, fresh zarr chunk encodings.
+
+    With ``lazy``, numeric in-memory data variables become dask arrays in their zarr
+    chunks (so that they are written chunk by chunk too) and every lazy variable shares
+    one chunk grid.
+    """
     if chunks is not None:
         ds = ds.chunk({d: min(c, ds.sizes[d]) if c > 0 else -1 for d, c in chunks.items()})
+    if lazy:
+        defaults = _default_chunks(ds)
+        for name, var in list(ds.data_vars.items()):
+            if var.chunks is None and var.ndim and np.issubdtype(var.dtype, np.number):
+                ds = ds.assign({name: var.chunk({d: max(1, min(n, defaults.get(str(d), n)))
+                                                 for d, n in var.sizes.items()})})
     # zarr needs equal chunks along a dim except a smaller last one: make dask
     # chunks regular first, then derive each variable's zarr chunks from them
     for name, var in list(ds.variables.items()):
@@ -78,6 +128,8 @@ def _prepare(ds: xr.Dataset, chunks: dict[str, int] | None) -> xr.Dataset:
                     ds = ds.assign_coords({name: var.chunk(fixed)})
                 else:
                     ds = ds.assign({name: var.chunk(fixed)})
+    if lazy:
+        ds = _one_grid(ds)
     out = ds.copy(deep=False)
     defaults = _default_chunks(out)
     for name, var in out.variables.items():
@@ -88,8 +140,83 @@ def _prepare(ds: xr.Dataset, chunks: dict[str, int] | None) -> xr.Dataset:
             else:
                 enc["chunks"] = tuple(max(1, min(n, defaults.get(str(d), n)))
                                       for d, n in zip(var.dims, var.shape, strict=True))
+            if np.issubdtype(var.dtype, np.number) or np.issubdtype(var.dtype, np.bool_):
+                enc["compressors"] = (default_compressors() if compressors is None
+                                      else tuple(compressors))
         var.encoding = enc
     return out
+
+
+def _one_grid(ds: xr.Dataset) -> xr.Dataset:
+    """Rechunk the lazy variables to one chunk grid (the first one's along each dim), no slivers."""
+    grid: dict[str, Any] = {}
+    for name in lazy_variables(ds):
+        for d, c in zip(ds[name].dims, ds[name].chunks or (), strict=True):
+            if str(d) not in grid:
+                even = _unsliver(tuple(c))
+                grid[str(d)] = even if even is not None else tuple(c)
+    for name in lazy_variables(ds):
+        var = ds[name]
+        want = {d: grid[str(d)] for d in var.dims}
+        current = dict(zip(var.dims, var.chunks or (), strict=True))
+        if any(not isinstance(want[d], tuple) or current[d] != want[d] for d in var.dims):
+            var = var.chunk(want)
+            if name in ds.coords:
+                ds = ds.assign_coords({name: var})
+            else:
+                ds = ds.assign({name: var})
+    return ds
+
+
+def _open_ledger(path: Path, identity: str, store: str) -> Ledger | None:
+    """Read the ledger of a store to resume, checked against this job; None to start afresh."""
+    ledger = read_ledger(store)
+    if ledger is None:
+        raise DataError(f"{path} cannot be resumed: it was not written by to_zarr with a "
+                        "completion ledger; pass mode='w' to replace it")
+    if ledger.job != identity:
+        raise DataError(f"{path} was started by another job (identity {ledger.job[:12]}, this "
+                        f"one {identity[:12]}): its inputs, chunks, attrs or job= parameters "
+                        "differ; resume=True refuses to mix them. Pass mode='w' (without "
+                        "resume) to replace it, or another path")
+    return None if ledger.state == "init" else ledger
+
+
+def _run_writes(keys: dict[Any, int], graph: Any, updater: LedgerUpdater, client: Any,
+                widget: bool) -> None:
+    """Compute the write tasks, marking each chunk complete as soon as it is written.
+
+    With a ``dask.distributed`` client the tasks run on the cluster and the chunks are
+    marked here as their futures complete (``widget``: ``distributed.progress`` draws
+    the cluster's progress in the notebook); otherwise dask's local scheduler runs
+    them and a callback marks each chunk as its task finishes.
+    """
+    delayeds = [Delayed(k, graph, layer=k[0]) for k in keys]
+    if client is not None:
+        from distributed import as_completed  # lazy: optional, only with a client
+        from distributed import progress as dask_progress  # lazy: same
+
+        futures = client.compute(delayeds)
+        if widget:
+            dask_progress(futures, notebook=True)
+        for future in as_completed(futures):
+            updater.done(future.result())
+        return
+
+    class _Mark(Callback):
+        def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+            if key in keys:
+                updater.done(keys[key])
+
+    with _Mark():
+        dask.compute(*delayeds)
+
+
+def _finish(path: str, ledger_attr: dict[str, Any], *written: int) -> None:
+    ledger = Ledger.from_attr(ledger_attr)
+    ledger.done = set(range(ledger.total))
+    ledger.state = "complete"
+    write_ledger(path, ledger)
 
 
 def to_zarr(
@@ -99,6 +226,10 @@ def to_zarr(
     mode: str = "w-",
     chunks: int | Mapping[str, int] | None = None,
     compute: bool = True,
+    resume: bool = False,
+    progress: bool | None = None,
+    job: Mapping[str, Any] | None = None,
+    compressors: Any = None,
 ) -> Any:
     """Write a grid, voxel model or sample table to a zarr store, keeping its CRS.
 
@@ -118,7 +249,25 @@ def to_zarr(
         512 x 512 cells (2-D), 128 voxels a side (3-D) or 131072 samples.
     compute : bool
         With ``False``, return a dask ``Delayed`` that writes the data when
-        computed (the metadata is written at once).
+        computed (the metadata is written at once; the store is marked complete
+        only when the whole Delayed has run).
+    resume : bool
+        Finish a store that an earlier, interrupted call started: only the chunks
+        its ledger does not mark complete are computed and written, after checking
+        that the job is the same (see Notes); a different job is refused. On a path
+        that does not exist yet, start as usual.
+    progress : bool or None
+        A bar of chunks written out of the total, with an ETA: None (default) draws
+        it on a terminal or in a notebook only, True always, False never. With an
+        active ``dask.distributed`` client in a notebook, ``distributed.progress``
+        shows the cluster's tasks instead.
+    job : dict, optional
+        Parameters that identify the job beyond its data (a model checkpoint's
+        hash, scoring options); part of the identity that ``resume`` checks.
+    compressors : sequence of zarr codecs, optional
+        Codecs of numeric arrays. Default: Blosc zstd level 1 with byte shuffle
+        (:func:`default_compressors`), about 1.65x on float maps at the speed of
+        zarr's own default (1.16-1.2x); ``()`` stores raw chunks.
 
     Returns
     -------
@@ -128,14 +277,29 @@ def to_zarr(
     Raises
     ------
     DataError
-        When the store exists and ``mode="w-"``, for a bad ``mode``/``chunks``, or when the
+        When the store exists and ``mode="w-"`` (without ``resume``), for a bad
+        ``mode``/``chunks``, when ``resume=True`` meets a store of another job, or when the
         target cannot be written (read-only file system, permission denied, disk full),
         saying which.
 
     Notes
     -----
     Written as zarr format 3 with consolidated metadata; dask arrays stream to
-    disk chunk by chunk. Dataset and variable attrs, coordinates, the
+    disk chunk by chunk, each chunk written by one task, so memory stays bounded
+    whatever the raster size (in-memory numeric variables are cut into their zarr
+    chunks and written the same way).
+
+    A store written to a path is honest about its completeness: its root attrs hold
+    a ledger (``xprospect_ledger``) listing the chunk grid, the chunks written (each
+    marked only after its data are on disk; zarr replaces ``zarr.json`` atomically)
+    and the job's identity, a digest of the variables' names, dims, shapes, dtypes,
+    chunks, attrs (the CRS among them), coordinate values, the dask token of every
+    lazy variable and ``job``. :func:`open_zarr` refuses a store whose ledger is not
+    complete (:class:`~xprospect.exceptions.IncompleteStoreError`). The last chunk
+    along a dim is never a sliver: chunks ending in one under 1/8 of the others are
+    evened out (8193 cells in chunks of 1024 become chunks of 1025).
+
+    Dataset and variable attrs, coordinates, the
     ``spatial_ref`` coordinate (CRS) and the order of data variables survive
     :func:`open_zarr`. Encodings left by a previous read that would clash with the
     new chunks (``chunks``, ``preferred_chunks``, codecs) are dropped.
@@ -157,14 +321,54 @@ def to_zarr(
     if mode not in _MODES:
         raise DataError(f"to_zarr(mode={mode!r}) is not supported; use 'w-' (never overwrite, "
                         "the default) or 'w' (replace an existing store)")
-    if _is_path(store):
-        path = Path(store)
-        if mode == "w-" and path.exists():
-            raise DataError(f"{path} already exists; pass mode='w' to replace it or choose "
-                            "another path")
-        store = str(path)
-    out = _prepare(ds, _resolve_chunks(ds, chunks))
+    if not _is_path(store):
+        if resume:
+            raise DataError("to_zarr(resume=True) needs a path: only a folder store keeps "
+                            "the ledger that resuming reads")
+        out = _prepare(ds, _resolve_chunks(ds, chunks), compressors)
+        out.attrs[_ORDER_ATTR] = [str(n) for n in ds.data_vars]
+        return _xarray_write(out, store, mode, compute)
+    path = Path(store)
+    store = str(path)
+    out = _prepare(ds, _resolve_chunks(ds, chunks), compressors, lazy=True)
     out.attrs[_ORDER_ATTR] = [str(n) for n in ds.data_vars]
+    identity = job_identity(out, job)
+    ledger = None
+    if path.exists():
+        if resume:
+            ledger = _open_ledger(path, identity, store)
+            mode = "w"  # a store stopped before its metadata was written starts afresh
+        elif mode == "w-":
+            raise DataError(f"{path} already exists; pass mode='w' to replace it, resume=True "
+                            "to finish an interrupted write of the same job, or choose "
+                            "another path")
+    if ledger is None:
+        ledger = plan(out, identity)
+        out.attrs[LEDGER_ATTR] = ledger.to_attr()
+        # metadata, coordinates and non-numeric in-memory variables; the lazy ones next
+        _xarray_write(out, store, mode, compute=False)
+        ledger.state = "writing"
+        write_ledger(store, ledger)
+    todo = ledger.missing
+    keys, graph = write_tasks(out, store, ledger, todo)
+    if not compute:
+        final = (f"xprospect-finish-{identity[:16]}", 0)
+        layer = {final: (_finish, store, ledger.to_attr(), *keys)}
+        deps = [Delayed(k, graph, layer=k[0]) for k in list(keys)[:1]]  # the whole graph
+        return Delayed(final, HighLevelGraph.from_collections(final[0], layer, dependencies=deps),
+                       layer=final[0])
+    client = distributed_client()
+    widget = client is not None and wants_progress(progress) and in_notebook()
+    with progress_bar(ledger.total, desc=f"to_zarr {path.name}",
+                      progress=False if widget else progress) as bar:
+        bar.update(len(ledger.done))
+        _run_writes(keys, graph, LedgerUpdater(store, ledger, bar), client, widget)
+    ledger.state = "complete"
+    write_ledger(store, ledger)
+    return None
+
+
+def _xarray_write(out: xr.Dataset, store: Any, mode: str, compute: bool) -> Any:
     with warnings.catch_warnings():
         # zarr warns that consolidated metadata is not (yet) in the v3 spec; xarray
         # and zarr-python read it, and it saves one request per array on opening
@@ -183,6 +387,7 @@ def open_zarr(
     store: str | os.PathLike | Any,
     *,
     chunks: Any = "auto",
+    allow_incomplete: bool = False,
     **kwargs: Any,
 ) -> xr.Dataset:
     """Open a zarr store lazily, with its CRS, attrs and variable order restored.
@@ -195,6 +400,11 @@ def open_zarr(
         Dask chunks: ``"auto"`` (default) uses multiples of the stored chunks
         sized by dask, ``{}`` exactly the stored chunks, None numpy arrays
         loaded on access.
+    allow_incomplete : bool
+        Open a store whose write did not finish (see :func:`to_zarr`): the chunks
+        never written read as the fill value, a boolean ``complete`` coordinate over
+        the chunk grid's dims marks the cells written, and attr ``missing_chunks``
+        counts the chunks missing.
     **kwargs
         Passed to :func:`xarray.open_zarr`.
 
@@ -208,6 +418,9 @@ def open_zarr(
     DataError
         When no store exists at a given path, or the path is a file, an empty folder or
         a folder without zarr metadata.
+    IncompleteStoreError
+        When the store's ledger says some chunks were never written (a killed or
+        failed write) and ``allow_incomplete`` is False.
 
     Examples
     --------
@@ -255,5 +468,25 @@ def open_zarr(
             missing = {c: coords[c] for c in coords if c not in ds.coords}
             if missing:
                 ds = ds.assign_coords(missing)
+    return _check_complete(ds, store, allow_incomplete)
+
+
+def _check_complete(ds: xr.Dataset, store: Any, allow_incomplete: bool) -> xr.Dataset:
+    """Drop the ledger from the attrs; refuse (or mark) a store whose write did not finish."""
+    attr = ds.attrs.pop(LEDGER_ATTR, None)
+    if attr is None:
+        return ds
+    ledger = Ledger.from_attr(attr)
+    if ledger.complete:
+        return ds
+    n_missing = ledger.total - len(ledger.done)
+    if not allow_incomplete:
+        raise IncompleteStoreError(
+            f"{store} is incomplete: {n_missing} of its {ledger.total} chunks were never "
+            "written (the write that made it was interrupted or failed). Finish it with "
+            "to_zarr(..., resume=True) on the same job, or pass allow_incomplete=True to "
+            "open it with the missing chunks marked")
+    ds = ds.assign_coords(complete=ledger.complete_mask(ds.sizes))
+    ds.attrs["missing_chunks"] = n_missing
     return ds
 

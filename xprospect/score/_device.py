@@ -4,14 +4,30 @@ On CUDA, batches are gathered into pinned host memory by a prefetch thread while
 batch runs, copied with ``non_blocking=True`` and run under autocast (bfloat16 where the GPU
 supports it, else float16). On CPU everything is plain float32. Window batches of 2-D convolutional
 models run channels-last (NHWC) on either device: oneDNN's and cuDNN's fast paths.
+
+The model never travels inside the task graph. A :class:`ModelHandle` pickles to its token,
+device and the path of a checkpoint, never to the weights themselves, so a score job's graph
+stays small whatever the model's size (a 100-chunk ResNet-50 job: under 2 MB). When first
+pickled (a ``dask.distributed`` cluster, a process pool, a graph pickled by hand), the handle
+saves the model once to a file in a private temporary folder of the submitting process,
+removed when that process exits; each worker process loads that file on its first task and
+caches the model by token, so the weights are read once per worker process, not once per
+task. The workers must see the submitting machine's temporary folder (``LocalCluster``, or a
+shared file system). In the process that built the job nothing is loaded: the handle finds the
+live model.
 """
 
 from __future__ import annotations
 
+import atexit
 import copy
+import hashlib
 import os
 import queue
+import shutil
+import tempfile
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,10 +36,50 @@ from typing import Any
 import numpy as np
 
 from xprospect._torch import import_torch, resolve_device
+from xprospect.exceptions import ModelCardError
 
 torch = import_torch()
 
-__all__ = ["ModelHandle", "run_batches"]
+__all__ = ["ModelHandle", "model_digest", "run_batches"]
+
+# the live models of this process, by token: a handle unpickled where it was made needs no load
+_LIVE: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+_SPILL: dict[str, str] = {}
+
+
+def model_digest(model: Any) -> str:
+    """SHA-256 of a torch model's class and weights (its state dict, names and bytes).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+
+    Returns
+    -------
+    str
+        Hex digest; equal for equal weights in any process.
+    """
+    h = hashlib.sha256(f"{type(model).__module__}.{type(model).__qualname__}".encode())
+    h.update(repr(getattr(model, "config", None)).encode())
+    for name, value in model.state_dict().items():
+        h.update(name.encode())
+        if hasattr(value, "detach"):
+            arr = value.detach().cpu().contiguous()
+            h.update(str(arr.dtype).encode() + str(tuple(arr.shape)).encode())
+            h.update(arr.view(-1).view(torch.uint8).numpy().tobytes())
+        else:
+            h.update(repr(value).encode())
+    return h.hexdigest()
+
+
+def _spill_dir() -> str:
+    path = _SPILL.get("dir")
+    if path is None:
+        path = tempfile.mkdtemp(prefix="xprospect-models-")
+        _SPILL["dir"] = path
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
 
 _CACHE: OrderedDict[tuple[str, str], Any] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
@@ -69,10 +125,11 @@ def _device_executor(dev: Any) -> ThreadPoolExecutor:
 
 
 class ModelHandle:
-    """A model with a token: each process moves it to the device once and reuses that copy.
+    """A model with a token: each process gets the weights once and reuses its device copy.
 
     The device copy is a deep copy put in eval mode, so the caller's model is left untouched
-    (its device and train/eval flag).
+    (its device and train/eval flag). Pickling carries the token and the path of a checkpoint
+    written once, never the model: see the module's notes.
     """
 
     def __init__(self, model: Any, token: str, device: Any, amp: Any) -> None:
@@ -80,9 +137,35 @@ class ModelHandle:
         self.token = token
         self.device = str(device)
         self.amp = amp
+        self.path: str | None = None
+        _LIVE[token] = model
 
     def __dask_tokenize__(self) -> str:
         return self.token
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self.path is None and self.model is not None:
+            path = os.path.join(_spill_dir(), f"{self.token}.pt")
+            if not os.path.exists(path):
+                tmp = f"{path}.{os.getpid()}.tmp"
+                torch.save(self.model, tmp)
+                os.replace(tmp, path)
+            self.path = path
+        return {"token": self.token, "device": self.device, "amp": self.amp, "path": self.path}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.model = _LIVE.get(self.token)
+
+    def _source(self) -> Any:
+        """Return the model to copy to the device: live here, or loaded from its checkpoint."""
+        if self.model is not None:
+            return self.model
+        if self.path is not None and os.path.exists(self.path):
+            return torch.load(self.path, map_location="cpu", weights_only=False)
+        raise ModelCardError(f"score: the model of job {self.token[:12]} is not reachable in "
+                             f"this process: its checkpoint {self.path} cannot be read here (the "
+                             "workers must share the submitting machine's temporary folder)")
 
     def get(self) -> tuple[Any, Any]:
         """Return ``(device model, torch.device)``, cached per process and token."""
@@ -91,7 +174,8 @@ class ModelHandle:
         with _CACHE_LOCK:
             m = _CACHE.get(key)
             if m is None:
-                m = copy.deepcopy(self.model).to(dev).eval()
+                source = self._source()
+                m = (copy.deepcopy(source) if source is self.model else source).to(dev).eval()
                 for p in m.parameters():
                     p.requires_grad_(False)
                 _CACHE[key] = m
@@ -189,7 +273,7 @@ def run_batches(handle: ModelHandle, fill: Callable[[np.ndarray, int, int], None
                     th.join(0.01)
 
     fn = model.score_windows if method == "windows" else model.score_dense
-    nhwc = method == "windows" and getattr(handle.model, "ndim", 0) == 2
+    nhwc = method == "windows" and getattr(model, "ndim", 0) == 2
 
     def call(t: Any) -> np.ndarray:
         with torch.inference_mode():

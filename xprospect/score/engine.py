@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
@@ -260,7 +261,7 @@ def score(stack: Any, model: Any, *, window: int | Sequence[int] | None = None,
         return score_window_set(stack, model, batch_size=batch_size, device=device)
     # torch (behind models/ and the device runner): loaded when a network is scored
     from xprospect.models.card import check_card, normalise
-    from xprospect.score._device import ModelHandle  # torch, as above
+    from xprospect.score._device import ModelHandle, model_digest  # lazy: torch, as above
 
     if not isinstance(stack, xr.DataArray) or ELEMENT_DIM not in stack.dims:
         raise DataError("score needs a stack DataArray with an 'element' dimension; build one "
@@ -320,13 +321,17 @@ def score(stack: Any, model: Any, *, window: int | Sequence[int] | None = None,
         depth = tuple(halo(w, s, upsample) for w, s in zip(wins, strides, strict=True))
         tiles = wins
 
-    token = uuid.uuid4().hex
-    handle = ModelHandle(model, token, device, amp)
     kw: dict[str, Any] = dict(
-        shape=geom.shape, depth=depth, handle=handle, method=method, window=wins, stride=strides,
+        shape=geom.shape, depth=depth, method=method, window=wins, stride=strides,
         upsample=upsample, edge=edge, pad_value=float(pad_value), nan=nan,
         fill_value=float(fill_value), batch_size=int(batch_size), prefetch=int(prefetch),
         tile=tiles)
+    # the same weights, options and input give the same token (and dask name) in any
+    # process, so that to_zarr(resume=True) recognises the job
+    data_id = stack.data.name if hasattr(stack.data, "dask") else uuid.uuid4().hex
+    token = dask.base.tokenize(model_digest(model), data_id, sorted(kw.items(), key=str),
+                               str(device), repr(amp))
+    kw["handle"] = ModelHandle(model, token, device, amp)
     data = stack.data
     if hasattr(data, "dask"):
         if len(data.chunks[0]) > 1:

@@ -1,0 +1,166 @@
+"""Resumable, honest zarr stores: a killed write never opens as complete, and resumes."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import dask
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+
+import xprospect as xp
+from xprospect.exceptions import DataError, IncompleteStoreError
+from xprospect.io._resume import LEDGER_ATTR, read_ledger, write_ledger
+
+JOB = Path(__file__).with_name("_resume_job.py")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(store: Path, mode: str, seed: int, counter: Path, kill_at: int | None = None):
+    env = {**os.environ, "XP_COUNTER": str(counter),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env.pop("XP_KILL_AT", None)
+    if kill_at is not None:
+        env["XP_KILL_AT"] = str(kill_at)
+    return subprocess.run([sys.executable, str(JOB), str(store), mode, str(seed)], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def _calls(counter: Path) -> int:
+    return len(counter.read_text().splitlines()) if counter.exists() else 0
+
+
+def _assert_same_store(a: Path, b: Path) -> None:
+    da_, db = xp.open_zarr(a).compute(), xp.open_zarr(b).compute()
+    assert list(da_.data_vars) == list(db.data_vars)
+    for name in da_.variables:
+        assert da_[name].dtype == db[name].dtype
+        assert da_[name].values.tobytes() == db[name].values.tobytes(), name
+        assert da_[name].attrs == db[name].attrs
+    assert da_.attrs == db.attrs
+    assert da_.rio.crs == db.rio.crs
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def test_killed_grid_job_resumes_to_the_uninterrupted_store(tmp_path):
+    full, killed = tmp_path / "full.zarr", tmp_path / "killed.zarr"
+    done = _run(full, "full", 0, tmp_path / "full.count")
+    assert done.returncode == 0, done.stderr
+    assert _calls(tmp_path / "full.count") == 16 * 2  # 4 x 4 chunks, two elements
+
+    kill_at = random.Random().randint(3, 24)  # a random chunk of the 32 transform calls
+    dead = _run(killed, "full", 0, tmp_path / "killed.count", kill_at=kill_at)
+    assert dead.returncode == -9, (kill_at, dead.stderr)
+    ledger = read_ledger(str(killed))
+    assert ledger is not None and not ledger.complete, kill_at
+    missing = ledger.missing
+    assert 0 < len(missing) <= 16
+
+    with pytest.raises(IncompleteStoreError, match=rf"{len(missing)} of its 16 chunks"):
+        xp.open_zarr(killed)
+    partial = xp.open_zarr(killed, allow_incomplete=True)
+    assert partial.attrs["missing_chunks"] == len(missing)
+    assert int((~partial["complete"]).sum()) == sum(
+        (r["y"].stop - r["y"].start) * (r["x"].stop - r["x"].start)
+        for r in map(ledger.region, missing))
+
+    again = _run(killed, "resume", 0, tmp_path / "resume.count")
+    assert again.returncode == 0, again.stderr
+    # only the missing chunks were recomputed: one transform call per element and chunk
+    assert _calls(tmp_path / "resume.count") == 2 * len(missing), kill_at
+    _assert_same_store(full, killed)
+    assert _files(full) == _files(killed)  # every file (chunks, metadata, ledger), byte for byte
+
+    # resuming a finished store computes nothing
+    twice = _run(killed, "resume", 0, tmp_path / "twice.count")
+    assert twice.returncode == 0, twice.stderr
+    assert _calls(tmp_path / "twice.count") == 0
+
+    # a changed input (other samples) is refused
+    other = _run(killed, "resume", 1, tmp_path / "other.count")
+    assert other.returncode != 0
+    assert "started by another job" in other.stderr
+    assert _calls(tmp_path / "other.count") == 0
+
+
+@pytest.fixture
+def maps():
+    w = xp.synthetic.survey(seed=3, n_samples=60, elements=["Au", "Cu"])
+    grid = xp.make_grid(like=w.samples, resolution=2000, chunks=8)
+    return xp.grid_idw(w.samples, like=grid)
+
+
+def test_ledger_marks_complete_only_after_the_write(maps, tmp_path):
+    store = tmp_path / "m.zarr"
+    delayed = xp.to_zarr(maps, store, compute=False)
+    with pytest.raises(IncompleteStoreError, match="never written"):
+        xp.open_zarr(store)  # metadata only so far
+    assert xp.open_zarr(store, allow_incomplete=True)["complete"].values.sum() == 0
+    dask.compute(delayed)
+    back = xp.open_zarr(store)
+    assert LEDGER_ATTR not in back.attrs and "complete" not in back.coords
+    xr.testing.assert_identical(back.compute(), maps.compute())
+
+
+def test_resume_on_missing_path_starts_and_on_foreign_store_refuses(maps, tmp_path):
+    store = tmp_path / "m.zarr"
+    xp.to_zarr(maps, store, resume=True, progress=False)
+    xr.testing.assert_identical(xp.open_zarr(store).compute(), maps.compute())
+    # a resumed finished store is left as it is
+    xp.to_zarr(maps, store, resume=True, progress=False)
+    # another job= (e.g. another model checkpoint) is refused
+    with pytest.raises(DataError, match="started by another job"):
+        xp.to_zarr(maps, store, resume=True, job={"model": "other"})
+    # without resume an existing store is refused as before, naming resume=True
+    with pytest.raises(DataError, match="resume=True"):
+        xp.to_zarr(maps, store)
+    # a store with no ledger (plain xarray) cannot be resumed
+    plain = tmp_path / "plain.zarr"
+    maps.to_zarr(plain, zarr_format=3)
+    with pytest.raises(DataError, match="not written by to_zarr"):
+        xp.to_zarr(maps, plain, resume=True)
+
+
+def test_resume_writes_only_missing_chunks_in_process(maps, tmp_path):
+    store = tmp_path / "m.zarr"
+    xp.to_zarr(maps, store, progress=False)
+    ledger = read_ledger(str(store))
+    assert ledger is not None and ledger.total == int(np.prod(ledger.grid)) > 4
+    # forget three chunks (as a killed run would have left them) and spoil their data
+    lost = [0, 2, ledger.total - 1]
+    ledger.done -= set(lost)
+    ledger.state = "writing"
+    write_ledger(str(store), ledger)
+    group = zarr.open_group(str(store), mode="r+")
+    for flat in lost:
+        region = ledger.region(flat)
+        group["Au"][region["y"], region["x"]] = -1.0
+    with pytest.raises(IncompleteStoreError, match=f"3 of its {ledger.total} chunks"):
+        xp.open_zarr(store)
+    xp.to_zarr(maps, store, resume=True, progress=False)
+    xr.testing.assert_identical(xp.open_zarr(store).compute(), maps.compute())
+
+
+def test_default_codec_and_no_sliver_chunks(tmp_path):
+    grid = xr.Dataset(
+        {"v": (("y", "x"), dask.array.random.default_rng(0).random((129, 100), chunks=(32, 50))
+               .astype("float32"))},
+        coords={"y": np.arange(129.0), "x": np.arange(100.0)})
+    xp.to_zarr(grid, tmp_path / "g.zarr", progress=False)
+    arr = zarr.open_group(str(tmp_path / "g.zarr"), mode="r")["v"]
+    assert arr.chunks == (33, 50)  # 32 x 4 + a 1-cell sliver -> 4 even chunks of 33
+    assert [type(c).__name__ for c in arr.compressors] == ["BloscCodec"]
+    assert arr.compressors[0].cname.value == "zstd" and arr.compressors[0].clevel == 1
+    xr.testing.assert_identical(xp.open_zarr(tmp_path / "g.zarr").compute(), grid.compute())
+    xp.to_zarr(grid, tmp_path / "raw.zarr", compressors=(), progress=False)
+    assert zarr.open_group(str(tmp_path / "raw.zarr"), mode="r")["v"].compressors == ()

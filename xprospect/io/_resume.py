@@ -1,0 +1,273 @@
+"""The completion ledger of a zarr store: the chunks it must hold, those written, the job.
+
+:func:`xprospect.to_zarr` writes a store in three steps: the metadata, coordinates and
+in-memory variables first, with a ledger in the root group's attrs (``xprospect_ledger``)
+that lists the chunk grid and marks no chunk complete; then the chunks, each marked
+complete in the ledger only after its data are on disk; then the ledger's state
+``"complete"``. Zarr rewrites the root ``zarr.json`` atomically (a temporary file moved
+into place), so a run killed at any moment leaves a ledger that never claims a chunk
+that was not written. A chunk here is one block of the Dataset's chunk grid over all
+the dims of its lazily written variables: every such variable's part of it (a variable
+lacking one of those dims is written with the blocks at index 0 along it).
+
+The ledger also holds the job's identity, a SHA-256 digest of the variables' names,
+dims, shapes, dtypes, chunks and attrs, the coordinates' values, the dask graph's
+token of each lazy variable (dask names are tokens of the functions and inputs that
+produce them) and an optional caller-supplied ``job`` dict (parameters, a model
+checkpoint's hash). ``resume=True`` refuses a store whose identity differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+import zarr
+from dask.highlevelgraph import HighLevelGraph
+from xarray.backends.zarr import encode_zarr_variable
+
+__all__ = ["LEDGER_ATTR", "Ledger", "job_identity", "read_ledger", "write_ledger"]
+
+LEDGER_ATTR = "xprospect_ledger"
+_VERSION = 1
+
+
+@dataclass
+class Ledger:
+    """The chunk grid a store must hold and which of its chunks are complete.
+
+    Attributes
+    ----------
+    job : str
+        Hex digest of the job's identity (:func:`job_identity`).
+    dims : tuple of str
+        Dims of the chunk grid, in the Dataset's order.
+    chunks : dict of str -> tuple of int
+        Chunk sizes along each dim.
+    done : set of int
+        Flat (C-order) indices of the chunks written.
+    state : {"init", "writing", "complete"}
+        ``"init"`` until the metadata and in-memory variables are written.
+    """
+
+    job: str
+    dims: tuple[str, ...]
+    chunks: dict[str, tuple[int, ...]]
+    done: set[int] = field(default_factory=set)
+    state: str = "init"
+
+    @property
+    def grid(self) -> tuple[int, ...]:
+        """Number of chunks along each dim."""
+        return tuple(len(self.chunks[d]) for d in self.dims)
+
+    @property
+    def total(self) -> int:
+        """Number of chunks the store must hold."""
+        return int(np.prod(self.grid, dtype=np.int64))
+
+    @property
+    def missing(self) -> list[int]:
+        """Flat indices of the chunks not yet written, in order."""
+        return [i for i in range(self.total) if i not in self.done]
+
+    @property
+    def complete(self) -> bool:
+        """Whether every chunk is written and the write finished."""
+        return self.state == "complete" or (self.state == "writing"
+                                            and len(self.done) == self.total)
+
+    def region(self, flat: int) -> dict[str, slice]:
+        """Return the index slices of one chunk, by dim."""
+        index = np.unravel_index(flat, self.grid) if self.dims else ()
+        out = {}
+        for d, i in zip(self.dims, index, strict=True):
+            start = sum(self.chunks[d][: int(i)])
+            out[d] = slice(start, start + self.chunks[d][int(i)])
+        return out
+
+    def block_index(self, flat: int) -> dict[str, int]:
+        """Return the chunk's index along each dim."""
+        index = np.unravel_index(flat, self.grid) if self.dims else ()
+        return {d: int(i) for d, i in zip(self.dims, index, strict=True)}
+
+    def to_attr(self) -> dict[str, Any]:
+        """JSON form stored in the root group's attrs (``done`` as a hex bitmap)."""
+        bits = np.zeros(self.total, dtype=bool)
+        bits[sorted(self.done)] = True
+        return {"version": _VERSION, "job": self.job, "state": self.state,
+                "dims": list(self.dims), "chunks": {d: list(self.chunks[d]) for d in self.dims},
+                "total": self.total, "n_done": len(self.done),
+                "done": np.packbits(bits).tobytes().hex()}
+
+    @classmethod
+    def from_attr(cls, attr: Mapping[str, Any]) -> Ledger:
+        """Read the JSON form back."""
+        dims = tuple(attr["dims"])
+        chunks = {d: tuple(int(c) for c in attr["chunks"][d]) for d in dims}
+        ledger = cls(job=str(attr["job"]), dims=dims, chunks=chunks, state=str(attr["state"]))
+        bits = np.unpackbits(np.frombuffer(bytes.fromhex(attr["done"]), dtype=np.uint8))
+        ledger.done = {int(i) for i in np.flatnonzero(bits[: ledger.total])}
+        return ledger
+
+    def complete_mask(self, sizes: Mapping[str, int]) -> xr.DataArray:
+        """Boolean DataArray over the ledger's dims, True in the chunks written."""
+        grid = np.zeros(self.grid, dtype=bool)
+        for i in self.done:
+            grid[np.unravel_index(i, self.grid)] = True
+        if self.state == "complete":
+            grid[...] = True
+        data = grid
+        for axis, d in enumerate(self.dims):
+            data = np.repeat(data, self.chunks[d], axis=axis)
+        if data.shape != tuple(sizes[d] for d in self.dims):
+            raise ValueError("ledger chunks do not cover the store's dims")
+        return xr.DataArray(data, dims=self.dims)
+
+
+def read_ledger(path: str) -> Ledger | None:
+    """Read the ledger of the store at ``path``; None when it has none (or no root group)."""
+    try:
+        group = zarr.open_group(path, mode="r")
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError):
+        return None
+    attr = group.attrs.get(LEDGER_ATTR)
+    return None if attr is None else Ledger.from_attr(attr)
+
+
+def write_ledger(path: str, ledger: Ledger) -> None:
+    """Store the ledger in the root group's attrs (zarr writes ``zarr.json`` atomically)."""
+    zarr.open_group(path, mode="r+").attrs.update({LEDGER_ATTR: ledger.to_attr()})
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return {"ndarray": hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest(),
+                "dtype": str(value.dtype), "shape": list(value.shape)}
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    return repr(value)
+
+
+def job_identity(ds: xr.Dataset, job: Mapping[str, Any] | None = None,
+                 skip_attrs: Sequence[str] = ()) -> str:
+    """SHA-256 hex digest identifying what a store is being filled with.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The data about to be written (lazy or not).
+    job : dict, optional
+        Caller-supplied parameters (e.g. a model checkpoint's hash); must be JSON-able
+        (other values are compared by ``repr``).
+    skip_attrs : sequence of str
+        Dataset attrs that do not belong to the identity (the ledger itself).
+
+    Returns
+    -------
+    str
+    """
+    parts: dict[str, Any] = {
+        "attrs": {k: v for k, v in ds.attrs.items() if k not in skip_attrs},
+        "job": dict(job) if job is not None else None,
+        "variables": {},
+    }
+    for name, var in ds.variables.items():
+        entry: dict[str, Any] = {"dims": list(var.dims), "shape": list(var.shape),
+                                 "dtype": str(var.dtype), "attrs": dict(var.attrs),
+                                 "chunks": [list(c) for c in var.chunks] if var.chunks else None}
+        if isinstance(var.data, da.Array):
+            entry["data"] = var.data.name  # dask's token of the graph producing it
+        else:
+            entry["data"] = dask.base.tokenize(np.asarray(var.values))
+        parts["variables"][str(name)] = entry
+    text = json.dumps(parts, sort_keys=True, default=_jsonable)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def lazy_variables(ds: xr.Dataset) -> list[str]:
+    """Names of the variables whose data are dask arrays (written chunk by chunk)."""
+    return [str(n) for n, v in ds.variables.items()
+            if isinstance(v.data, da.Array) and n not in ds.indexes]
+
+
+def plan(ds: xr.Dataset, job: str) -> Ledger:
+    """Make the ledger of a Dataset whose lazy variables share one chunk grid."""
+    names = lazy_variables(ds)
+    dims = tuple(str(d) for d in ds.dims if any(d in ds[n].dims for n in names))
+    chunks: dict[str, tuple[int, ...]] = {}
+    for n in names:
+        for d, c in zip(ds[n].dims, ds[n].chunks or (), strict=True):
+            chunks.setdefault(str(d), tuple(int(x) for x in c))
+    return Ledger(job=job, dims=dims, chunks=chunks)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """One variable's part of one chunk: the zarr array and the region to fill."""
+
+    array: Any
+    region: tuple[slice, ...]
+
+
+def _write_block(flat: int, targets: Sequence[_Target], *blocks: Any) -> int:
+    for target, block in zip(targets, blocks, strict=True):
+        target.array[target.region] = np.asarray(block)
+    return flat
+
+
+def write_tasks(ds: xr.Dataset, path: str, ledger: Ledger,
+                todo: Sequence[int]) -> tuple[dict[Any, int], HighLevelGraph]:
+    """Graph of one write task per chunk in ``todo``; returns ``{key: chunk}`` and the graph.
+
+    Each task takes the chunk's block of every lazy variable (encoded the way xarray
+    encodes it for zarr) and writes it into the store's zarr arrays.
+    """
+    names = lazy_variables(ds)
+    group = zarr.open_group(path, mode="r+")
+    encoded = [encode_zarr_variable(ds.variables[n], name=n, zarr_format=3) for n in names]
+    arrays = dask.optimize(*[e.data for e in encoded])
+    layer_name = f"xprospect-write-{ledger.job[:16]}-{dask.base.tokenize(path, list(todo))}"
+    layer: dict[Any, Any] = {}
+    keys: dict[Any, int] = {}
+    for flat in todo:
+        region = ledger.region(flat)
+        index = ledger.block_index(flat)
+        targets, blocks = [], []
+        for n, var, arr in zip(names, encoded, arrays, strict=True):
+            if any(index[d] != 0 for d in ledger.dims if d not in var.dims):
+                continue  # written once, with the chunks at index 0 along the dims it lacks
+            key = (arr.name, *(index[str(d)] for d in var.dims))
+            targets.append(_Target(group[n], tuple(region[str(d)] for d in var.dims)))
+            blocks.append(key)
+        key = (layer_name, flat)
+        layer[key] = (_write_block, flat, targets, *blocks)
+        keys[key] = flat
+    graph = HighLevelGraph.from_collections(layer_name, layer, dependencies=list(arrays))
+    return keys, graph
+
+
+class LedgerUpdater:
+    """Marks chunks complete in the store's ledger as their write tasks finish (thread-safe)."""
+
+    def __init__(self, path: str, ledger: Ledger, bar: Any) -> None:
+        self.path = path
+        self.ledger = ledger
+        self.bar = bar
+        self._lock = threading.Lock()
+
+    def done(self, flat: int) -> None:
+        """Record one chunk written."""
+        with self._lock:
+            self.ledger.done.add(int(flat))
+            write_ledger(self.path, self.ledger)
+            self.bar.update(1)
+
