@@ -34,8 +34,16 @@ from xprospect.io import (
 
 # Subpackages that import torch (or are heavy) load on first attribute access, so that
 # ``import xprospect`` stays quick for users who only grid and transform.
-_LAZY_SUBMODULES = ("baselines", "evaluate", "evidence", "models", "patches", "score", "train",
-                    "synthetic3d")
+_LAZY_SUBMODULES = (
+    "baselines",
+    "evaluate",
+    "evidence",
+    "models",
+    "patches",
+    "score",
+    "train",
+    "synthetic3d",
+)
 # Functions of those subpackages offered at the top level, loaded on first access too.
 _LAZY_FUNCTIONS = {
     "Benchmark": "xprospect.harness",

@@ -171,8 +171,9 @@ def grid_chunks(
     return None
 
 
-def _fill_outside(out: np.ndarray, mask: np.ndarray | None, fill: Any, nout: int | None
-                  ) -> np.ndarray:
+def _fill_outside(
+    out: np.ndarray, mask: np.ndarray | None, fill: Any, nout: int | None
+) -> np.ndarray:
     """Set cells outside ``mask`` to ``fill`` in place (no copy of the output)."""
     if mask is not None and not mask.all():
         if nout is None:
@@ -182,24 +183,38 @@ def _fill_outside(out: np.ndarray, mask: np.ndarray | None, fill: Any, nout: int
     return out
 
 
-def _evaluate(func: Callable[..., np.ndarray], block: Block, nout: int | None, dtype: np.dtype,
-              fill: Any, kwargs: Mapping[str, Any]) -> np.ndarray:
+def _evaluate(
+    func: Callable[..., np.ndarray],
+    block: Block,
+    nout: int | None,
+    dtype: np.dtype,
+    fill: Any,
+    kwargs: Mapping[str, Any],
+) -> np.ndarray:
     """Call ``func`` on one block, or skip it when the mask leaves no cell to compute."""
     full = block.shape if nout is None else (nout, *block.shape)
     if block.mask is not None and not block.mask.any():
         return np.full(full, fill, dtype=dtype)
     out = np.asarray(func(block, **kwargs))
     if out.shape != full:
-        msg = (f"{getattr(func, '__name__', func)!r} returned shape {out.shape} for a block of "
-               f"shape {full}")
+        msg = (
+            f"{getattr(func, '__name__', func)!r} returned shape {out.shape} for a block of "
+            f"shape {full}"
+        )
         raise GridError(msg)
     if out.dtype != dtype:
         out = out.astype(dtype)
     return _fill_outside(out, block.mask, fill, nout)
 
 
-def _dask_block(mask: np.ndarray | None, shared: tuple[Any, ...], nout: int | None,
-                dtype: np.dtype, fill: Any, block_info: dict | None = None) -> np.ndarray:
+def _dask_block(
+    mask: np.ndarray | None,
+    shared: tuple[Any, ...],
+    nout: int | None,
+    dtype: np.dtype,
+    fill: Any,
+    block_info: dict | None = None,
+) -> np.ndarray:
     """Build one chunk's :class:`Block` from dask's ``block_info`` and evaluate it."""
     func, dims, coords, kwargs = shared
     assert block_info is not None
@@ -290,20 +305,36 @@ def map_cells(
         raise GridError(f"mask has shape {np.shape(mask)}, expected the grid's {geom.shape}")
     gchunks = grid_chunks(like, dims, chunks)
     if gchunks is None:
-        block = Block(dims=dims, start=(0,) * geom.ndim, shape=geom.shape, coords=coords,
-                      mask=None if mask is None else np.asarray(mask, dtype=bool),
-                      parallel=is_main_thread())
+        block = Block(
+            dims=dims,
+            start=(0,) * geom.ndim,
+            shape=geom.shape,
+            coords=coords,
+            mask=None if mask is None else np.asarray(mask, dtype=bool),
+            parallel=is_main_thread(),
+        )
         return _evaluate(func, block, nout, dtype, fill, kwargs), dims
     # one graph key holds the function, its coordinates and its (possibly large) kwargs
     shared = dask.delayed((func, dims, coords, dict(kwargs)), pure=True, traverse=False)
     out_chunks = gchunks if nout is None else ((int(nout),), *gchunks)
     meta = np.empty((0,) * len(out_chunks), dtype=dtype)
     if mask is None:
-        data = da.map_blocks(_dask_block, None, shared, nout, dtype, fill, chunks=out_chunks,
-                             dtype=dtype, meta=meta)
+        data = da.map_blocks(
+            _dask_block, None, shared, nout, dtype, fill, chunks=out_chunks, dtype=dtype, meta=meta
+        )
     else:
         mask_d = da.asarray(mask).astype(bool).rechunk(gchunks)
         extra = {} if nout is None else {"new_axis": 0}
-        data = da.map_blocks(_dask_block, mask_d, shared, nout, dtype, fill, chunks=out_chunks,
-                             dtype=dtype, meta=meta, **extra)
+        data = da.map_blocks(
+            _dask_block,
+            mask_d,
+            shared,
+            nout,
+            dtype,
+            fill,
+            chunks=out_chunks,
+            dtype=dtype,
+            meta=meta,
+            **extra,
+        )
     return data, dims

@@ -94,8 +94,9 @@ def _lonlat(crs: CRS, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndar
     return np.asarray(lon, dtype="float64"), np.asarray(lat, dtype="float64")
 
 
-def outside_area_of_use(crs: CRS, x: np.ndarray, y: np.ndarray, *,
-                        src: CRS | None = None) -> np.ndarray:
+def outside_area_of_use(
+    crs: CRS, x: np.ndarray, y: np.ndarray, *, src: CRS | None = None
+) -> np.ndarray:
     """Where points ``x``, ``y`` (in ``src``, default ``crs``) lie outside ``crs``'s area of use.
 
     Parameters
@@ -130,9 +131,18 @@ def outside_area_of_use(crs: CRS, x: np.ndarray, y: np.ndarray, *,
     return bad | ~ok
 
 
-def check_area_of_use(crs: CRS, x: np.ndarray, y: np.ndarray, *, label: str, what: str,
-                      x_name: str, y_name: str, rows: np.ndarray | None = None,
-                      src: CRS | None = None) -> None:
+def check_area_of_use(
+    crs: CRS,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    label: str,
+    what: str,
+    x_name: str,
+    y_name: str,
+    rows: np.ndarray | None = None,
+    src: CRS | None = None,
+) -> None:
     """Raise :class:`CRSError` when a point lies outside ``crs``'s area of use.
 
     The message names the first offending row and its coordinates, and says so when swapping
@@ -162,21 +172,31 @@ def check_area_of_use(crs: CRS, x: np.ndarray, y: np.ndarray, *, label: str, wha
     i = int(np.flatnonzero(bad)[0])
     row = int(rows[i]) if rows is not None else i + 1
     aou = crs.area_of_use
-    area = (f"{aou.name.rstrip('.')} (longitude {aou.west} to {aou.east}, latitude {aou.south} "
-            f"to {aou.north}, widened by a margin)" if aou is not None else "longitude/latitude")
+    area = (
+        f"{aou.name.rstrip('.')} (longitude {aou.west} to {aou.east}, latitude {aou.south} "
+        f"to {aou.north}, widened by a margin)"
+        if aou is not None
+        else "longitude/latitude"
+    )
     role = "the declared crs " if src is None else "to_crs="
     where = "the area of use"
     if src_crs.is_geographic and not (-180 <= x[i] <= 360 and -90 <= y[i] <= 90):
         where = "longitude/latitude range and the area of use"
-    msg = (f"{int(bad.sum())} {what} in {label} lie outside {where} of {role}"
-           f"{crs.to_string()}: {area}; first at row {row}: "
-           f"{x_name}={float(x[i])!r}, {y_name}={float(y[i])!r}")
+    msg = (
+        f"{int(bad.sum())} {what} in {label} lie outside {where} of {role}"
+        f"{crs.to_string()}: {area}; first at row {row}: "
+        f"{x_name}={float(x[i])!r}, {y_name}={float(y[i])!r}"
+    )
     if not outside_area_of_use(crs, y, x, src=src).any():
-        msg += (f"; swapping x and y puts every one inside: the columns look swapped, pass "
-                f"x={y_name!r}, y={x_name!r}")
+        msg += (
+            f"; swapping x and y puts every one inside: the columns look swapped, pass "
+            f"x={y_name!r}, y={x_name!r}"
+        )
     elif not src_crs.is_geographic and np.all(np.abs(x) <= 360) and np.all(np.abs(y) <= 90):
-        msg += ("; the values look like longitude/latitude: pass crs='EPSG:4326' "
-                f"(and to_crs={src_crs.to_string()!r} to reproject)")
+        msg += (
+            "; the values look like longitude/latitude: pass crs='EPSG:4326' "
+            f"(and to_crs={src_crs.to_string()!r} to reproject)"
+        )
     else:
         msg += "; is crs= the CRS of the file, and are x= and y= the right way round?"
     raise CRSError(msg)

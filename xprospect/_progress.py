@@ -104,9 +104,15 @@ def progress_bar(
     True
     """
     show = wants_progress(progress, file)
-    return tqdm(total=int(total), desc=desc, unit=unit, disable=not show,
-                file=sys.stderr if file is None else file, dynamic_ncols=True,
-                mininterval=0.2)
+    return tqdm(
+        total=int(total),
+        desc=desc,
+        unit=unit,
+        disable=not show,
+        file=sys.stderr if file is None else file,
+        dynamic_ncols=True,
+        mininterval=0.2,
+    )
 
 
 def distributed_client() -> Any | None:

@@ -54,15 +54,23 @@ class ProspectAccessor(Generic[T]):
         """Base-10 log of elements; see :func:`xprospect.preprocess.log10`."""
         return log10(self._obj, elements=elements)
 
-    def zscore(self, *, elements: Sequence[str] | None = None,
-               mean: Mapping[str, float] | None = None,
-               std: Mapping[str, float] | None = None) -> xr.Dataset | xr.DataArray:
+    def zscore(
+        self,
+        *,
+        elements: Sequence[str] | None = None,
+        mean: Mapping[str, float] | None = None,
+        std: Mapping[str, float] | None = None,
+    ) -> xr.Dataset | xr.DataArray:
         """Standardise elements; see :func:`xprospect.preprocess.zscore`."""
         return zscore(self._obj, elements=elements, mean=mean, std=std)
 
-    def robust_scale(self, *, elements: Sequence[str] | None = None,
-                     median: Mapping[str, float] | None = None,
-                     iqr: Mapping[str, float] | None = None) -> xr.Dataset | xr.DataArray:
+    def robust_scale(
+        self,
+        *,
+        elements: Sequence[str] | None = None,
+        median: Mapping[str, float] | None = None,
+        iqr: Mapping[str, float] | None = None,
+    ) -> xr.Dataset | xr.DataArray:
         """Scale by median and IQR; see :func:`xprospect.preprocess.robust_scale`."""
         return robust_scale(self._obj, elements=elements, median=median, iqr=iqr)
 
@@ -74,20 +82,41 @@ class ProspectAccessor(Generic[T]):
         """Write (y, x) variables to GeoTIFF; see :func:`xprospect.to_geotiff`."""
         return to_geotiff(self._obj, path, **kwargs)
 
-    def select_elements(self, deposits: Any, *, negatives: Any = None,
-                        buffer: float | None = None, alpha: float = 0.01,
-                        elements: Sequence[str] | None = None, seed: int = 0,
-                        svm: bool = False, depleted: bool = False) -> Any:
+    def select_elements(
+        self,
+        deposits: Any,
+        *,
+        negatives: Any = None,
+        buffer: float | None = None,
+        alpha: float = 0.01,
+        elements: Sequence[str] | None = None,
+        seed: int = 0,
+        svm: bool = False,
+        depleted: bool = False,
+    ) -> Any:
         """Select elements by Z_AUC; see :func:`xprospect.evidence.select_elements`."""
         # lazy: evidence compiles its kernels on import (seconds), kept off `import xprospect`
         from xprospect.evidence.selection import select_elements
 
-        return select_elements(self._obj, deposits, negatives=negatives, buffer=buffer,
-                               alpha=alpha, elements=elements, seed=seed, svm=svm,
-                               depleted=depleted)
+        return select_elements(
+            self._obj,
+            deposits,
+            negatives=negatives,
+            buffer=buffer,
+            alpha=alpha,
+            elements=elements,
+            seed=seed,
+            svm=svm,
+            depleted=depleted,
+        )
 
-    def mask_distance(self, samples: xr.Dataset, *, max_distance: float,
-                      anisotropy: Mapping[str, Any] | None = None) -> xr.Dataset | xr.DataArray:
+    def mask_distance(
+        self,
+        samples: xr.Dataset,
+        *,
+        max_distance: float,
+        anisotropy: Mapping[str, Any] | None = None,
+    ) -> xr.Dataset | xr.DataArray:
         """NaN voxels far from every sample; see :func:`xprospect.mask_distance`."""
         # lazy: evidence compiles its kernels on import (seconds), kept off `import xprospect`
         from xprospect.evidence.proximity import mask_distance
@@ -115,22 +144,53 @@ class ProspectAccessor(Generic[T]):
 class ProspectDatasetAccessor(ProspectAccessor[xr.Dataset]):
     """``ds.prospect``: sample tables and element maps (gridding, stacking, log-ratios)."""
 
-    def idw(self, *, like: xr.Dataset | xr.DataArray, k: int | None = 12, power: float = 2.0,
-            radius: float | None = None, min_points: int = 1,
-            anisotropy: Mapping[str, Any] | None = None, elements: Sequence[str] | None = None,
-            dtype: Any = "float32", chunks: Any = None) -> xr.Dataset:
+    def idw(
+        self,
+        *,
+        like: xr.Dataset | xr.DataArray,
+        k: int | None = 12,
+        power: float = 2.0,
+        radius: float | None = None,
+        min_points: int = 1,
+        anisotropy: Mapping[str, Any] | None = None,
+        elements: Sequence[str] | None = None,
+        dtype: Any = "float32",
+        chunks: Any = None,
+    ) -> xr.Dataset:
         """Grid these samples by IDW; see :func:`xprospect.grid_idw`."""
-        return grid_idw(self._obj, like=like, k=k, power=power, radius=radius,
-                        min_points=min_points, anisotropy=anisotropy, elements=elements,
-                        dtype=dtype, chunks=chunks)
+        return grid_idw(
+            self._obj,
+            like=like,
+            k=k,
+            power=power,
+            radius=radius,
+            min_points=min_points,
+            anisotropy=anisotropy,
+            elements=elements,
+            dtype=dtype,
+            chunks=chunks,
+        )
 
-    def krige(self, *, like: xr.Dataset | xr.DataArray, variogram_model: str = "spherical",
-              variogram_parameters: Mapping[str, Any] | None = None, k: int = 16,
-              radius: float | None = None, **kwargs: Any) -> xr.Dataset:
+    def krige(
+        self,
+        *,
+        like: xr.Dataset | xr.DataArray,
+        variogram_model: str = "spherical",
+        variogram_parameters: Mapping[str, Any] | None = None,
+        k: int = 16,
+        radius: float | None = None,
+        **kwargs: Any,
+    ) -> xr.Dataset:
         """Grid these samples by ordinary kriging; see :func:`xprospect.grid_kriging`."""
-        return grid_kriging(self._obj, like=like, variogram_model=variogram_model,
-                            variogram_parameters=variogram_parameters, k=k, radius=radius,
-                            **kwargs)
+        return grid_kriging(
+            self._obj,
+            like=like,
+            variogram_model=variogram_model,
+            variogram_parameters=variogram_parameters,
+            k=k,
+            radius=radius,
+            **kwargs,
+        )
 
     def stack(self, elements: Sequence[str] | None = None) -> xr.DataArray:
         """Stack element maps into (element, y, x); see :func:`xprospect.stack_elements`."""
@@ -144,36 +204,67 @@ class ProspectDatasetAccessor(ProspectAccessor[xr.Dataset]):
         """Isometric log-ratio balances; see :func:`xprospect.preprocess.ilr`."""
         return ilr(self._obj, elements=elements, basis=basis)
 
-    def composite(self, *, length: float = 2.0, by: str | None = None,
-                  min_coverage: float = 0.5, dropna: bool = True) -> xr.Dataset:
+    def composite(
+        self,
+        *,
+        length: float = 2.0,
+        by: str | None = None,
+        min_coverage: float = 0.5,
+        dropna: bool = True,
+    ) -> xr.Dataset:
         """Fixed-length composites of desurveyed intervals; see :func:`xprospect.io.composite`."""
-        return composite(self._obj, length=length, by=by, min_coverage=min_coverage,
-                         dropna=dropna)
+        return composite(self._obj, length=length, by=by, min_coverage=min_coverage, dropna=dropna)
 
 
 @xr.register_dataarray_accessor("prospect")
 class ProspectDataArrayAccessor(ProspectAccessor[xr.DataArray]):
     """``da.prospect``: stacks (element, ...) and score maps (windows, scoring, evaluation)."""
 
-    def patches(self, *, positives: Any, negatives: Any = 225, size: Any = 256, jitter: Any = 64,
-                **kwargs: Any) -> Any:
+    def patches(
+        self,
+        *,
+        positives: Any,
+        negatives: Any = 225,
+        size: Any = 256,
+        jitter: Any = 64,
+        **kwargs: Any,
+    ) -> Any:
         """Cut labelled training windows; see :func:`xprospect.patches.make_patches`."""
-        return make_patches(self._obj, positives=positives, negatives=negatives, size=size,
-                            jitter=jitter, **kwargs)
+        return make_patches(
+            self._obj, positives=positives, negatives=negatives, size=size, jitter=jitter, **kwargs
+        )
 
     def score(self, model: Any, **kwargs: Any) -> xr.DataArray:
         """Apply a fitted model to this stack lazily; see :func:`xprospect.score.score`."""
         return score(self._obj, model, **kwargs)
 
-    def evaluate(self, deposits: Any, *, negatives: Any = None, buffer: float | None = None,
-                 threshold: float = 0.5, blocks: Any = (12, 12), ci: str = "hanley",
-                 level: float = 0.95, seed: int = 0) -> Any:
+    def evaluate(
+        self,
+        deposits: Any,
+        *,
+        negatives: Any = None,
+        buffer: float | None = None,
+        threshold: float = 0.5,
+        blocks: Any = (12, 12),
+        ci: str = "hanley",
+        level: float = 0.95,
+        seed: int = 0,
+    ) -> Any:
         """Evaluate this score map against deposits; see :func:`xprospect.evaluate.evaluate`."""
         # lazy: evaluate compiles its kernels on import (seconds), kept off `import xprospect`
         from xprospect.evaluate.report import evaluate
 
-        return evaluate(self._obj, deposits, negatives=negatives, buffer=buffer,
-                        threshold=threshold, blocks=blocks, ci=ci, level=level, seed=seed)
+        return evaluate(
+            self._obj,
+            deposits,
+            negatives=negatives,
+            buffer=buffer,
+            threshold=threshold,
+            blocks=blocks,
+            ci=ci,
+            level=level,
+            seed=seed,
+        )
 
     def targets(self, **kwargs: Any) -> Any:
         """Delineate ranked target regions; see :func:`xprospect.evaluate.targets`."""

@@ -89,14 +89,29 @@ def _figure(scores, world, samples, path: Path) -> None:
     extent = (b[0] / 1e3, b[2] / 1e3, b[1] / 1e3, b[3] / 1e3)
     dep = world.deposits
     for ax, e in zip(axes.ravel(), names, strict=False):
-        im = ax.imshow(scores[e].values, extent=extent, origin="upper", cmap="RdYlBu_r",
-                       vmin=-2.5, vmax=2.5)
+        im = ax.imshow(
+            scores[e].values, extent=extent, origin="upper", cmap="RdYlBu_r", vmin=-2.5, vmax=2.5
+        )
         ax.scatter(samples.x / 1e3, samples.y / 1e3, s=1, c="k", alpha=0.25, linewidths=0)
         known = dep["known"].values
-        ax.scatter(dep.x[known] / 1e3, dep.y[known] / 1e3, marker="*", s=140, c="gold",
-                   edgecolors="k", label="known deposit")
-        ax.scatter(dep.x[~known] / 1e3, dep.y[~known] / 1e3, marker="*", s=140, c="white",
-                   edgecolors="k", label="hidden deposit")
+        ax.scatter(
+            dep.x[known] / 1e3,
+            dep.y[known] / 1e3,
+            marker="*",
+            s=140,
+            c="gold",
+            edgecolors="k",
+            label="known deposit",
+        )
+        ax.scatter(
+            dep.x[~known] / 1e3,
+            dep.y[~known] / 1e3,
+            marker="*",
+            s=140,
+            c="white",
+            edgecolors="k",
+            label="hidden deposit",
+        )
         ax.set_title(f"{e}: clr, z-score")
         ax.set_xlabel("easting (km)")
         ax.set_ylabel("northing (km)")
@@ -118,10 +133,24 @@ def _prospectivity_figure(score, world, path: Path) -> None:
     im = ax.imshow(score.values, extent=extent, origin="upper", cmap="magma", vmin=0, vmax=1)
     dep = world.deposits
     known = dep["known"].values
-    ax.scatter(dep.x[known] / 1e3, dep.y[known] / 1e3, marker="*", s=150, c="gold",
-               edgecolors="k", label="known deposit (training)")
-    ax.scatter(dep.x[~known] / 1e3, dep.y[~known] / 1e3, marker="*", s=150, c="cyan",
-               edgecolors="k", label="hidden deposit (evaluation only)")
+    ax.scatter(
+        dep.x[known] / 1e3,
+        dep.y[known] / 1e3,
+        marker="*",
+        s=150,
+        c="gold",
+        edgecolors="k",
+        label="known deposit (training)",
+    )
+    ax.scatter(
+        dep.x[~known] / 1e3,
+        dep.y[~known] / 1e3,
+        marker="*",
+        s=150,
+        c="cyan",
+        edgecolors="k",
+        label="hidden deposit (evaluation only)",
+    )
     ax.legend(loc="lower left", fontsize=8)
     ax.set_xlabel("easting (km)")
     ax.set_ylabel("northing (km)")
@@ -130,9 +159,20 @@ def _prospectivity_figure(score, world, path: Path) -> None:
     _savefig(fig, path)
 
 
-def run_demo(out: str | Path, *, seed: int = 0, n_samples: int = 3000, n_deposits: int = 40,
-             resolution: float = 250.0, k: int = 12, power: float = 2.0, chunks: int = 128,
-             window: int = 24, epochs: int = 25, overwrite: bool = False) -> dict:
+def run_demo(
+    out: str | Path,
+    *,
+    seed: int = 0,
+    n_samples: int = 3000,
+    n_deposits: int = 40,
+    resolution: float = 250.0,
+    k: int = 12,
+    power: float = 2.0,
+    chunks: int = 128,
+    window: int = 24,
+    epochs: int = 25,
+    overwrite: bool = False,
+) -> dict:
     """Run the main job on the package's synthetic world and write its outputs.
 
     Synthetic survey -> CSV -> :func:`xprospect.read_samples` -> template -> IDW (dask, chunk
@@ -174,34 +214,46 @@ def run_demo(out: str | Path, *, seed: int = 0, n_samples: int = 3000, n_deposit
         The metrics written to ``metrics.json``.
     """
     out = Path(out)
-    for name, value in (("n_samples", n_samples), ("n_deposits", n_deposits), ("k", k),
-                        ("chunks", chunks), ("window", window), ("epochs", epochs)):
+    for name, value in (
+        ("n_samples", n_samples),
+        ("n_deposits", n_deposits),
+        ("k", k),
+        ("chunks", chunks),
+        ("window", window),
+        ("epochs", epochs),
+    ):
         if int(value) < 1:
             raise DataError(f"{name} must be a positive integer; got {value}")
     if not resolution > 0 or not np.isfinite(resolution):
         raise DataError(f"resolution must be a positive number of metres; got {resolution}")
     if out.exists() and not out.is_dir():
-        raise DataError(f"output folder {out} is an existing file, not a folder; choose "
-                        "another --out")
+        raise DataError(
+            f"output folder {out} is an existing file, not a folder; choose another --out"
+        )
     if out.exists() and any(out.iterdir()) and not overwrite:
         msg = f"output folder {out} is not empty; pass --overwrite to replace its demo outputs"
         raise DataError(msg)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        why = "a folder on its path is a file" if err.errno == errno.ENOTDIR else (
-            err.strerror or str(err))
+        why = (
+            "a folder on its path is a file"
+            if err.errno == errno.ENOTDIR
+            else (err.strerror or str(err))
+        )
         raise DataError(f"cannot create the output folder {out}: {why}") from err
     t0 = time.perf_counter()
     world = xp.synthetic.survey(seed=seed, n_samples=n_samples, n_deposits=n_deposits)
     table = world.samples.to_dataframe().reset_index()
     cols = ["sample_id", "x", "y", *world.elements]
     csv = out / "samples.csv"
-    renamed = table[cols].rename(columns={e: f"{e}_{world.samples[e].attrs['units']}"
-                                          for e in world.elements})
+    renamed = table[cols].rename(
+        columns={e: f"{e}_{world.samples[e].attrs['units']}" for e in world.elements}
+    )
     _write(csv, lambda tmp: renamed.to_csv(tmp, index=False))
-    samples = xp.read_samples(csv, x="x", y="y", crs=world.crs, id_column="sample_id",
-                              duplicates="mean")
+    samples = xp.read_samples(
+        csv, x="x", y="y", crs=world.crs, id_column="sample_id", duplicates="mean"
+    )
     grid = xp.make_grid(like=samples, resolution=resolution, pad=2 * resolution, chunks=chunks)
     maps = samples.prospect.idw(like=grid, k=k, power=power)
     scores = maps.prospect.transform("clr").prospect.zscore()
@@ -223,13 +275,27 @@ def run_demo(out: str | Path, *, seed: int = 0, n_samples: int = 3000, n_deposit
     if len(chosen) < 2:  # too few significant elements: keep the best two by Z_AUC
         chosen = [str(e) for e in selection.index[:2]]
     stack = scores.prospect.stack(chosen)
-    patches = stack.prospect.patches(positives=known, negatives=15 * known.sizes["point"],
-                                     size=window + 4, jitter=window // 3, n_per_positive=8,
-                                     seed=seed)
+    patches = stack.prospect.patches(
+        positives=known,
+        negatives=15 * known.sizes["point"],
+        size=window + 4,
+        jitter=window // 3,
+        n_per_positive=8,
+        seed=seed,
+    )
     model = xp.models.SmallCNN(len(chosen), window=window, widths=(16, 16, 32, 32), seed=seed)
-    fit = xp.train.fit(model, patches, recipe="adam", epochs=epochs, validation=0.25,
-                       early_stopping=max(3, epochs // 3), crop=window, device="auto",
-                       seed=seed, progress=False)
+    fit = xp.train.fit(
+        model,
+        patches,
+        recipe="adam",
+        epochs=epochs,
+        validation=0.25,
+        early_stopping=max(3, epochs // 3),
+        crop=window,
+        device="auto",
+        seed=seed,
+        progress=False,
+    )
     _write(out / "history.csv", lambda tmp: fit.history.to_csv(tmp, index=False))
     xp.train.save_checkpoint(fit, out / "model.pt")
     prospectivity = stack.prospect.score(fit.model, batch_size=64, device="auto")
@@ -239,8 +305,9 @@ def run_demo(out: str | Path, *, seed: int = 0, n_samples: int = 3000, n_deposit
     _prospectivity_figure(prospectivity, world, out / "prospectivity.png")
     report = prospectivity.prospect.evaluate(hidden, blocks=(12, 12), seed=seed)
     report.plot(out / "evaluation.png")
-    tgt = prospectivity.prospect.targets(quantiles={"top 10 %": 0.9, "top 2 %": 0.98},
-                                         deposits=deps)
+    tgt = prospectivity.prospect.targets(
+        quantiles={"top 10 %": 0.9, "top 2 %": 0.98}, deposits=deps
+    )
     tgt.to_csv(out / "targets.csv")
     tgt.to_geojson(out / "targets.geojson")
 
@@ -249,27 +316,46 @@ def run_demo(out: str | Path, *, seed: int = 0, n_samples: int = 3000, n_deposit
     metrics = {
         "seed": seed,
         "n_samples": int(samples.sizes["sample"]),
-        "grid": {"crs": str(grid.rio.crs), "shape": [int(grid.sizes["y"]), int(grid.sizes["x"])],
-                 "resolution": resolution, "chunks": chunks},
+        "grid": {
+            "crs": str(grid.rio.crs),
+            "shape": [int(grid.sizes["y"]), int(grid.sizes["x"])],
+            "resolution": resolution,
+            "chunks": chunks,
+        },
         "idw": {"k": k, "power": power},
-        "idw_holdout_10pct": _holdout_scores(samples, grid.drop_vars("mask"), k=k, power=power,
-                                             seed=seed),
+        "idw_holdout_10pct": _holdout_scores(
+            samples, grid.drop_vars("mask"), k=k, power=power, seed=seed
+        ),
         "idw_log10_corr_with_truth": _truth_scores(world, maps),
-        "deposits": {"n": int(deps.sizes["point"]), "known (training)": int(known.sizes["point"]),
-                     "hidden (evaluation)": int(hidden.sizes["point"])},
-        "element_selection": {"alpha": 0.01, "selected": chosen,
-                              "z_auc": {str(e): float(v) for e, v in selection["z_auc"].items()}},
-        "training": {"model": fit.model.config, "windows": len(patches),
-                     "positives": int(patches.labels.sum()), "best_epoch": int(fit.best_epoch),
-                     "epochs_run": len(fit.history),
-                     "best_val_auc (spatial split)": float(fit.history["val_auc"].max())},
+        "deposits": {
+            "n": int(deps.sizes["point"]),
+            "known (training)": int(known.sizes["point"]),
+            "hidden (evaluation)": int(hidden.sizes["point"]),
+        },
+        "element_selection": {
+            "alpha": 0.01,
+            "selected": chosen,
+            "z_auc": {str(e): float(v) for e, v in selection["z_auc"].items()},
+        },
+        "training": {
+            "model": fit.model.config,
+            "windows": len(patches),
+            "positives": int(patches.labels.sum()),
+            "best_epoch": int(fit.best_epoch),
+            "epochs_run": len(fit.history),
+            "best_val_auc (spatial split)": float(fit.history["val_auc"].max()),
+        },
         "evaluation on hidden deposits": {
-            "roc_auc": m.get("roc_auc"), "auc_ci": m.get("auc_ci"),
-            "accuracy": m.get("accuracy"), "precision": m.get("precision"),
-            "recall": m.get("recall"), "f1": m.get("f1"),
+            "roc_auc": m.get("roc_auc"),
+            "auc_ci": m.get("auc_ci"),
+            "accuracy": m.get("accuracy"),
+            "precision": m.get("precision"),
+            "recall": m.get("recall"),
+            "f1": m.get("f1"),
             "confusion_matrix": m.get("confusion_matrix"),
             "success_rate_auc": m.get("success_rate_auc"),
-            "capture": rep["capture"], "blocks_12x12": m.get("blocks"),
+            "capture": rep["capture"],
+            "blocks_12x12": m.get("blocks"),
         },
         "targets": tgt.table.groupby("level").size().to_dict(),
         "seconds": {"gridding": round(t_grid, 2), "total": round(time.perf_counter() - t0, 2)},
@@ -330,8 +416,7 @@ def _one_line(err: BaseException) -> str:
         where = f": {err.filename}" if err.filename else ""
         text = f"{err.strerror or err}{where}"
     else:
-        text = (f"unexpected {type(err).__name__}: {err} (run again with --debug for the "
-                "traceback)")
+        text = f"unexpected {type(err).__name__}: {err} (run again with --debug for the traceback)"
     return " ".join(text.split())
 
 
@@ -353,8 +438,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status.
     """
     parser = _Parser(prog="xprospect", description=__doc__)
-    parser.add_argument("--debug", action="store_true",
-                        help="show the Python traceback of an error")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the Python traceback of an error"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     demo = sub.add_parser("demo", help="run the main job on the synthetic world")
     demo.add_argument("--out", required=True, help="output folder")
@@ -364,25 +450,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--resolution", type=_positive_float, default=250.0)
     demo.add_argument("--epochs", type=_positive_int, default=25)
     demo.add_argument("--overwrite", action="store_true")
-    demo.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                      help="show the Python traceback of an error")
+    demo.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the Python traceback of an error",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     try:
-        metrics = run_demo(args.out, seed=args.seed, n_samples=args.n_samples,
-                           n_deposits=args.n_deposits, resolution=args.resolution,
-                           epochs=args.epochs, overwrite=args.overwrite)
+        metrics = run_demo(
+            args.out,
+            seed=args.seed,
+            n_samples=args.n_samples,
+            n_deposits=args.n_deposits,
+            resolution=args.resolution,
+            epochs=args.epochs,
+            overwrite=args.overwrite,
+        )
     except Exception as err:  # one line for the user; the traceback only when asked
         if args.debug:
             traceback.print_exc()
         print(f"xprospect: error: {_one_line(err)}", file=sys.stderr)
         return 1
     ev = metrics["evaluation on hidden deposits"]
-    print(f"wrote {args.out}: prospectivity.zarr/.tif/.png, evaluation.png, targets.geojson, "
-          f"model.pt, metrics.json, ... ({metrics['seconds']['total']} s); "
-          f"AUC on hidden deposits {ev['roc_auc']:.3f}, "
-          f"{100 * ev['capture']['deposit_fraction']:.0f} % of them inside the "
-          f"{100 * ev['capture']['area_fraction']:.0f} % of the area called prospective")
+    print(
+        f"wrote {args.out}: prospectivity.zarr/.tif/.png, evaluation.png, targets.geojson, "
+        f"model.pt, metrics.json, ... ({metrics['seconds']['total']} s); "
+        f"AUC on hidden deposits {ev['roc_auc']:.3f}, "
+        f"{100 * ev['capture']['deposit_fraction']:.0f} % of them inside the "
+        f"{100 * ev['capture']['area_fraction']:.0f} % of the area called prospective"
+    )
     return 0
 
 

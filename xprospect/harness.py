@@ -210,12 +210,16 @@ class Benchmark:
 
         t = self.table.iloc[::-1]
         fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, max(3.0, 0.35 * len(t) + 1.5)))
-        colours = {"raw": "0.6", "baseline": "tab:blue", "anomaly": "tab:green",
-                   "deep": "tab:red"}
+        colours = {"raw": "0.6", "baseline": "tab:blue", "anomaly": "tab:green", "deep": "tab:red"}
         ax.barh(t.index, t["auc"], color=[colours.get(k, "k") for k in t["kind"]])
-        ax.errorbar(t["auc"], np.arange(len(t)),
-                    xerr=[t["auc"] - t["auc_lower"], t["auc_upper"] - t["auc"]],
-                    fmt="none", ecolor="k", capsize=2)
+        ax.errorbar(
+            t["auc"],
+            np.arange(len(t)),
+            xerr=[t["auc"] - t["auc_lower"], t["auc_upper"] - t["auc"]],
+            fmt="none",
+            ecolor="k",
+            capsize=2,
+        )
         ax.axvline(0.5, color="k", lw=0.8, ls=":")
         ax.set_xlim(0.0, 1.0)
         ax.set_xlabel("pooled out-of-fold ROC AUC (DeLong 95 % CI)")
@@ -223,8 +227,14 @@ class Benchmark:
         self.maps[best].plot.imshow(ax=ax2, cmap="viridis")  # type: ignore[call-arg]
         dep = self.maps["deposit"].values
         yy, xx = np.nonzero(dep)
-        ax2.scatter(self.maps["x"].values[xx], self.maps["y"].values[yy], s=12, c="r",
-                    marker="^", label="deposit cells")
+        ax2.scatter(
+            self.maps["x"].values[xx],
+            self.maps["y"].values[yy],
+            s=12,
+            c="r",
+            marker="^",
+            label="deposit cells",
+        )
         ax2.set_title(f"{best}: out-of-fold map")
         ax2.legend(loc="lower right", fontsize=8)
         fig.tight_layout()
@@ -236,8 +246,9 @@ class Benchmark:
 # ---- folds ---------------------------------------------------------------------------------
 
 
-def _blocks_per_axis(shape: tuple[int, int], step: tuple[float, float], n_folds: int,
-                     blocks: Any, block_size: Any) -> tuple[int, int]:
+def _blocks_per_axis(
+    shape: tuple[int, int], step: tuple[float, float], n_folds: int, blocks: Any, block_size: Any
+) -> tuple[int, int]:
     if blocks is not None and block_size is not None:
         raise DataError("give blocks= or block_size=, not both")
     if block_size is not None:
@@ -257,8 +268,9 @@ def _blocks_per_axis(shape: tuple[int, int], step: tuple[float, float], n_folds:
     return min(ny, shape[0]), min(nx, shape[1])
 
 
-def _deal_blocks(block: np.ndarray, valid: np.ndarray, dep_cells: np.ndarray, n_folds: int,
-                 seed: int) -> np.ndarray:
+def _deal_blocks(
+    block: np.ndarray, valid: np.ndarray, dep_cells: np.ndarray, n_folds: int, seed: int
+) -> np.ndarray:
     """Fold of every block: deposit blocks balance deposits, the others balance area."""
     n_blocks = int(block.max()) + 1
     cells = np.bincount(block[valid], minlength=n_blocks)
@@ -280,8 +292,10 @@ def _deal_blocks(block: np.ndarray, valid: np.ndarray, dep_cells: np.ndarray, n_
         fold_of[b] = f
         n_cell[f] += cells[b]
     if (n_dep == 0).any():
-        msg = (f"only {len(with_dep)} blocks hold deposits; every one of the {n_folds} folds "
-               "needs at least one: use smaller blocks or fewer folds")
+        msg = (
+            f"only {len(with_dep)} blocks hold deposits; every one of the {n_folds} folds "
+            "needs at least one: use smaller blocks or fewer folds"
+        )
         raise DataError(msg)
     return fold_of
 
@@ -291,8 +305,9 @@ def _near(mask: np.ndarray, reach: tuple[int, int], *, edge: bool = False) -> np
     if reach[0] <= 0 and reach[1] <= 0:
         return mask.copy()
     size = (2 * reach[0] + 1, 2 * reach[1] + 1)
-    return ndimage.maximum_filter(mask.astype(np.uint8), size=size, mode="constant",
-                                  cval=int(edge)).astype(bool)
+    return ndimage.maximum_filter(
+        mask.astype(np.uint8), size=size, mode="constant", cval=int(edge)
+    ).astype(bool)
 
 
 # ---- methods -------------------------------------------------------------------------------
@@ -320,13 +335,14 @@ def _parse_methods(methods: Sequence[Any], elements: list[str]) -> list[_Method]
             if key.startswith("raw:"):
                 e = m[4:]
                 if e not in elements:
-                    raise DataError(f"method {m!r}: element {e!r} is not in the stack "
-                                    f"{elements}")
+                    raise DataError(f"method {m!r}: element {e!r} is not in the stack {elements}")
                 out.append(_Method(name or m, "raw", None, elements.index(e)))
                 continue
             if key not in BASELINES:
-                raise DataError(f"unknown method {m!r}; known: 'raw', 'raw:<element>', "
-                                f"{sorted(BASELINES)}, a SupervisedModel or a DeepMethod")
+                raise DataError(
+                    f"unknown method {m!r}; known: 'raw', 'raw:<element>', "
+                    f"{sorted(BASELINES)}, a SupervisedModel or a DeepMethod"
+                )
             est = BASELINES[key]()
             kind = "anomaly" if isinstance(est, AnomalyDetector) else "baseline"
             out.append(_Method(name or key, kind, est))
@@ -342,8 +358,10 @@ def _parse_methods(methods: Sequence[Any], elements: list[str]) -> list[_Method]
         elif isinstance(m, DeepMethod):
             out.append(_Method(name or m.name or m.model, "deep", m))
         else:
-            raise DataError(f"method {m!r} is neither a name, a baseline model "
-                            "(SupervisedModel or AnomalyDetector) nor a DeepMethod")
+            raise DataError(
+                f"method {m!r} is neither a name, a baseline model "
+                "(SupervisedModel or AnomalyDetector) nor a DeepMethod"
+            )
     names = [m.name for m in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -353,21 +371,28 @@ def _parse_methods(methods: Sequence[Any], elements: list[str]) -> list[_Method]
 
 def _bool_map(stack: xr.DataArray, mask: np.ndarray, name: str) -> xr.DataArray:
     geom = grid_geometry(stack)
-    return xr.DataArray(mask, dims=geom.dims, coords={d: stack[d] for d in geom.dims},
-                        name=name)
+    return xr.DataArray(mask, dims=geom.dims, coords={d: stack[d] for d in geom.dims}, name=name)
 
 
-def _run_raw(x: np.ndarray, j: int, pos: np.ndarray, ground: np.ndarray, test: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray, bool]:
+def _run_raw(
+    x: np.ndarray, j: int, pos: np.ndarray, ground: np.ndarray, test: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, bool]:
     cells = np.flatnonzero(ground)
     y = np.isin(cells, pos)
     sign = 1.0 if roc_auc(y, x[cells, j]) >= 0.5 else -1.0
     return sign * x[test, j], cells, False
 
 
-def _tune(spec: Tuned, stack: xr.DataArray, x: np.ndarray, pos: np.ndarray,
-          ground: np.ndarray, block: np.ndarray, reach: tuple[int, int], seed: int
-          ) -> tuple[dict[str, Any], float]:
+def _tune(
+    spec: Tuned,
+    stack: xr.DataArray,
+    x: np.ndarray,
+    pos: np.ndarray,
+    ground: np.ndarray,
+    block: np.ndarray,
+    reach: tuple[int, int],
+    seed: int,
+) -> tuple[dict[str, Any], float]:
     """Return the parameters of best pooled inner-fold AUC, fitted inside ``ground`` only."""
     from sklearn.model_selection import ParameterGrid  # lazy: sklearn is heavy
 
@@ -398,8 +423,10 @@ def _tune(spec: Tuned, stack: xr.DataArray, x: np.ndarray, pos: np.ndarray,
         if best is None or auc > best[0]:
             best = (auc, dict(params))
     if best is None:
-        raise DataError("no inner fold of the training ground holds deposits on both sides; "
-                        "use fewer inner folds or smaller blocks")
+        raise DataError(
+            "no inner fold of the training ground holds deposits on both sides; "
+            "use fewer inner folds or smaller blocks"
+        )
     return best[1], float(best[0])
 
 
@@ -409,9 +436,15 @@ def _with_params(est: Any, params: Mapping[str, Any]) -> Any:
     return clone(est).set_params(**dict(params))
 
 
-def _run_baseline(est: Any, stack: xr.DataArray, x: np.ndarray, pos: np.ndarray,
-                  ground: np.ndarray, test: np.ndarray, seed: int
-                  ) -> tuple[np.ndarray, np.ndarray, bool]:
+def _run_baseline(
+    est: Any,
+    stack: xr.DataArray,
+    x: np.ndarray,
+    pos: np.ndarray,
+    ground: np.ndarray,
+    test: np.ndarray,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray, bool]:
     from sklearn.base import clone  # lazy: sklearn is heavy
 
     model = clone(est)
@@ -422,17 +455,28 @@ def _run_baseline(est: Any, stack: xr.DataArray, x: np.ndarray, pos: np.ndarray,
         return model.score_cells(x[test]), np.asarray(model.train_index_), False
     labels = np.zeros(ground.size, dtype=bool)
     labels[pos] = True
-    model.fit(stack, _bool_map(stack, labels.reshape(shape), "labels"),
-              normal=_bool_map(stack, ground, "normal"), seed=seed)
+    model.fit(
+        stack,
+        _bool_map(stack, labels.reshape(shape), "labels"),
+        normal=_bool_map(stack, ground, "normal"),
+        seed=seed,
+    )
     used = np.union1d(model.positive_index_, model.negative_index_)
-    probabilistic = not isinstance(model, (MaxEntModel, SVMModel)) or \
-        bool(getattr(model, "probability", False))
+    probabilistic = not isinstance(model, (MaxEntModel, SVMModel)) or bool(
+        getattr(model, "probability", False)
+    )
     return model.score_cells(x[test]), used, probabilistic
 
 
-def _run_deep(spec: DeepMethod, stack: xr.DataArray, pos: np.ndarray, ground: np.ndarray,
-              near_test: np.ndarray, test: np.ndarray, seed: int
-              ) -> tuple[np.ndarray, np.ndarray, bool]:
+def _run_deep(
+    spec: DeepMethod,
+    stack: xr.DataArray,
+    pos: np.ndarray,
+    ground: np.ndarray,
+    near_test: np.ndarray,
+    test: np.ndarray,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray, bool]:
     # torch-backed training and scoring: lazy imports, the harness runs without torch
 
     reach = spec.reach
@@ -441,9 +485,11 @@ def _run_deep(spec: DeepMethod, stack: xr.DataArray, pos: np.ndarray, ground: np
     centre_ok = ground & ~_near(near_test, (reach, reach), edge=True)
     p = pos[centre_ok.ravel()[pos]]
     if p.size == 0:
-        raise DataError(f"{spec.model}: no training deposit keeps its {2 * reach + 1}-cell "
-                        "window on the grid and clear of the buffer around the held-out "
-                        "cells; use larger blocks, fewer folds or a smaller buffer")
+        raise DataError(
+            f"{spec.model}: no training deposit keeps its {2 * reach + 1}-cell "
+            "window on the grid and clear of the buffer around the held-out "
+            "cells; use larger blocks, fewer folds or a smaller buffer"
+        )
     dep_mask = np.zeros(ground.size, dtype=bool)
     dep_mask[pos] = True
     far = ~_near(dep_mask.reshape(ground.shape), (spec.negative_gap,) * 2)
@@ -452,14 +498,29 @@ def _run_deep(spec: DeepMethod, stack: xr.DataArray, pos: np.ndarray, ground: np
     n_neg = int(min(cand.size, max(1, round(spec.negative_ratio * p.size))))
     neg = np.sort(rng.choice(cand, n_neg, replace=False))
     size = spec.patch_size if spec.patch_size is not None else spec.window + 2
-    patches = make_patches(stack, positives=cells_to_points(p, stack, "P"),
-                           negatives=cells_to_points(neg, stack, "N"), size=size,
-                           jitter=spec.jitter, n_per_positive=spec.n_per_positive,
-                           seed=seed)
-    net = create(spec.model, in_channels=stack.sizes[ELEMENT_DIM], window=spec.window,
-                 seed=seed, **dict(spec.model_kwargs))
-    fkw: dict[str, Any] = {"recipe": "adam", "epochs": 20, "validation": None,
-                           "progress": False, "device": "auto"}
+    patches = make_patches(
+        stack,
+        positives=cells_to_points(p, stack, "P"),
+        negatives=cells_to_points(neg, stack, "N"),
+        size=size,
+        jitter=spec.jitter,
+        n_per_positive=spec.n_per_positive,
+        seed=seed,
+    )
+    net = create(
+        spec.model,
+        in_channels=stack.sizes[ELEMENT_DIM],
+        window=spec.window,
+        seed=seed,
+        **dict(spec.model_kwargs),
+    )
+    fkw: dict[str, Any] = {
+        "recipe": "adam",
+        "epochs": 20,
+        "validation": None,
+        "progress": False,
+        "device": "auto",
+    }
     fkw.update(dict(spec.fit_kwargs))
     result = fit(net, patches, crop=spec.window, seed=seed, **fkw)
     skw: dict[str, Any] = {"batch_size": 256, "device": fkw.get("device", "auto")}
@@ -474,8 +535,15 @@ def _run_deep(spec: DeepMethod, stack: xr.DataArray, pos: np.ndarray, ground: np
 # ---- metrics -------------------------------------------------------------------------------
 
 
-def _table(scores: dict[str, np.ndarray], kinds: dict[str, str], prob: dict[str, bool],
-           y: np.ndarray, fold: np.ndarray, n_folds: int, level: float) -> pd.DataFrame:
+def _table(
+    scores: dict[str, np.ndarray],
+    kinds: dict[str, str],
+    prob: dict[str, bool],
+    y: np.ndarray,
+    fold: np.ndarray,
+    n_folds: int,
+    level: float,
+) -> pd.DataFrame:
     names = list(scores)
     mat = np.vstack([scores[n] for n in names])
     n_nan = (~np.isfinite(mat)).sum(axis=1)
@@ -491,21 +559,29 @@ def _table(scores: dict[str, np.ndarray], kinds: dict[str, str], prob: dict[str,
     rows = []
     for r, n in enumerate(names):
         s = mat[r]
-        row: dict[str, Any] = {"method": n, "kind": kinds[n], "auc": float(auc[r]),
-                               "auc_se": float(se[r]),
-                               "auc_lower": float(max(auc[r] - zc * se[r], 0.0)),
-                               "auc_upper": float(min(auc[r] + zc * se[r], 1.0)),
-                               "pr_auc": average_precision(y, s)}
+        row: dict[str, Any] = {
+            "method": n,
+            "kind": kinds[n],
+            "auc": float(auc[r]),
+            "auc_se": float(se[r]),
+            "auc_lower": float(max(auc[r] - zc * se[r], 0.0)),
+            "auc_upper": float(min(auc[r] + zc * se[r], 1.0)),
+            "pr_auc": average_precision(y, s),
+        }
         for a in _AREAS:
             cap, area = capture_at(y, s, a)
             row[f"capture_{round(100 * a)}"] = cap
             row[f"area_{round(100 * a)}"] = area
         _, counts = np.unique(s, return_counts=True)
         row["tie_area_max"] = float(counts.max() / s.size)
-        row["brier"] = brier_score(y, s) if prob[n] and 0 <= s.min() and s.max() <= 1 \
-            else float("nan")
-        fa = [roc_auc(y[fold == f], s[fold == f]) for f in range(n_folds)
-              if 0 < y[fold == f].sum() < (fold == f).sum()]
+        row["brier"] = (
+            brier_score(y, s) if prob[n] and 0 <= s.min() and s.max() <= 1 else float("nan")
+        )
+        fa = [
+            roc_auc(y[fold == f], s[fold == f])
+            for f in range(n_folds)
+            if 0 < y[fold == f].sum() < (fold == f).sum()
+        ]
         row["fold_auc_mean"] = float(np.mean(fa)) if fa else float("nan")
         row["fold_auc_std"] = float(np.std(fa)) if fa else float("nan")
         row["n_nan_cells"] = int(n_nan[r])
@@ -518,8 +594,11 @@ def _table(scores: dict[str, np.ndarray], kinds: dict[str, str], prob: dict[str,
         b = base[int(np.argmax(auc[base]))]
         for r, n in enumerate(names):
             var = cov[r, r] + cov[b, b] - 2.0 * cov[r, b]
-            p = 1.0 if r == b or var <= 1e-300 else \
-                float(2.0 * stats.norm.sf(abs(auc[r] - auc[b]) / np.sqrt(var)))
+            p = (
+                1.0
+                if r == b or var <= 1e-300
+                else float(2.0 * stats.norm.sf(abs(auc[r] - auc[b]) / np.sqrt(var)))
+            )
             table.loc[n, "p_vs_best_baseline"] = p
             table.loc[n, "best_baseline"] = names[b]
     return table
@@ -528,11 +607,21 @@ def _table(scores: dict[str, np.ndarray], kinds: dict[str, str], prob: dict[str,
 # ---- the harness ---------------------------------------------------------------------------
 
 
-def benchmark(stack: xr.DataArray, deposits: Any, methods: Sequence[Any] = ("raw", "rf"), *,
-              folds: int = 4, blocks: Any = None, block_size: Any = None,
-              buffer: float | None = None, negatives: int | None = None, seed: int = 0,
-              controls: bool = False,
-              level: float = 0.95, figure: str | Path | None = None) -> Benchmark:
+def benchmark(
+    stack: xr.DataArray,
+    deposits: Any,
+    methods: Sequence[Any] = ("raw", "rf"),
+    *,
+    folds: int = 4,
+    blocks: Any = None,
+    block_size: Any = None,
+    buffer: float | None = None,
+    negatives: int | None = None,
+    seed: int = 0,
+    controls: bool = False,
+    level: float = 0.95,
+    figure: str | Path | None = None,
+) -> Benchmark:
     """Run every method on the same spatial folds and judge it on every held-out cell.
 
     Parameters
@@ -597,8 +686,10 @@ def benchmark(stack: xr.DataArray, deposits: Any, methods: Sequence[Any] = ("raw
     ['kind', 'auc', 'auc_se']
     """
     if not isinstance(stack, xr.DataArray) or ELEMENT_DIM not in stack.dims:
-        raise DataError("benchmark needs a stack DataArray (element, y, x); build one with "
-                        "ds.prospect.stack([...])")
+        raise DataError(
+            "benchmark needs a stack DataArray (element, y, x); build one with "
+            "ds.prospect.stack([...])"
+        )
     geom = grid_geometry(stack)
     if geom.ndim != 2:
         raise DataError(f"benchmark works on 2-D stacks; got dims {stack.dims}")
@@ -617,8 +708,10 @@ def benchmark(stack: xr.DataArray, deposits: Any, methods: Sequence[Any] = ("raw
     dep_cells = flat[valid[flat]]
     n_dropped = int(cells.n_outside + (flat.size - dep_cells.size))
     if dep_cells.size < folds:
-        raise DataError(f"only {dep_cells.size} deposit cells lie on finite cells of the grid; "
-                        f"need at least folds={folds}")
+        raise DataError(
+            f"only {dep_cells.size} deposit cells lie on finite cells of the grid; "
+            f"need at least folds={folds}"
+        )
     by, bx = _blocks_per_axis(shape, step, folds, blocks, block_size)
     block = grid_block_ids(shape, (by, bx)).ravel()
     fold_of_block = _deal_blocks(block, valid, dep_cells, folds, seed)
@@ -634,8 +727,11 @@ def benchmark(stack: xr.DataArray, deposits: Any, methods: Sequence[Any] = ("raw
     held = fold >= 0
     oof = {m.name: np.full(x.shape[0], np.nan) for m in plan}
     # detectors use no labels: there is nothing to shuffle, so they have no control
-    ctrl = {m.name: np.full(x.shape[0], np.nan) for m in plan
-            if m.kind != "anomaly"} if controls else {}
+    ctrl = (
+        {m.name: np.full(x.shape[0], np.nan) for m in plan if m.kind != "anomaly"}
+        if controls
+        else {}
+    )
     prob: dict[str, bool] = {}
     seconds = dict.fromkeys(oof, 0.0)
     training: dict[str, list[np.ndarray]] = {m.name: [] for m in plan}
@@ -648,12 +744,19 @@ def benchmark(stack: xr.DataArray, deposits: Any, methods: Sequence[Any] = ("raw
         grounds.append(ground.reshape(shape))
         pos = np.flatnonzero(ground & is_dep)
         if pos.size == 0:
-            raise DataError(f"fold {f}: no training deposit lies outside the {buffer:g} "
-                            "buffer; use a smaller buffer, larger blocks or fewer folds")
-        fold_rows.append({"fold": f, "test_cells": int(test.size),
-                          "test_deposits": int(is_dep[test].sum()),
-                          "training_ground_cells": int(ground.sum()),
-                          "training_deposits": int(pos.size)})
+            raise DataError(
+                f"fold {f}: no training deposit lies outside the {buffer:g} "
+                "buffer; use a smaller buffer, larger blocks or fewer folds"
+            )
+        fold_rows.append(
+            {
+                "fold": f,
+                "test_cells": int(test.size),
+                "test_deposits": int(is_dep[test].sum()),
+                "training_ground_cells": int(ground.sum()),
+                "training_deposits": int(pos.size),
+            }
+        )
         rng = np.random.default_rng(seed + 10_000 + f)
         shuffled = np.sort(rng.choice(np.flatnonzero(ground), pos.size, replace=False))
         for m in plan:
@@ -666,17 +769,27 @@ def benchmark(stack: xr.DataArray, deposits: Any, methods: Sequence[Any] = ("raw
                 elif m.kind in ("baseline", "anomaly"):
                     est = m.spec
                     if isinstance(est, Tuned):
-                        params, inner_auc = _tune(est, stack, x, p, ground.reshape(shape),
-                                                  block, reach, seed + f)
+                        params, inner_auc = _tune(
+                            est, stack, x, p, ground.reshape(shape), block, reach, seed + f
+                        )
                         if not is_ctrl:
                             tuning.setdefault(m.name, []).append(
-                                {"fold": f, "params": params, "inner_auc": inner_auc})
+                                {"fold": f, "params": params, "inner_auc": inner_auc}
+                            )
                         est = _with_params(est.estimator, params)
-                    s, used, pr = _run_baseline(est, stack, x, p, ground.reshape(shape),
-                                                test, seed + f)
+                    s, used, pr = _run_baseline(
+                        est, stack, x, p, ground.reshape(shape), test, seed + f
+                    )
                 else:
-                    s, used, pr = _run_deep(m.spec, stack, p, ground.reshape(shape),
-                                            near_test.reshape(shape), test, seed + f)
+                    s, used, pr = _run_deep(
+                        m.spec,
+                        stack,
+                        p,
+                        ground.reshape(shape),
+                        near_test.reshape(shape),
+                        test,
+                        seed + f,
+                    )
                 if is_ctrl:
                     ctrl[m.name][test] = s
                     continue
@@ -692,7 +805,8 @@ def benchmark(stack: xr.DataArray, deposits: Any, methods: Sequence[Any] = ("raw
             raise DataError(f"negatives must be a positive number of cells; got {negatives!r}")
         held_cells = np.flatnonzero(held)
         drawn = np.random.default_rng(seed + 20_000).choice(
-            held_cells, min(int(negatives), held_cells.size), replace=False)
+            held_cells, min(int(negatives), held_cells.size), replace=False
+        )
         judged = np.zeros(held.size, dtype=bool)
         judged[drawn] = True
         judged |= is_dep & held
@@ -704,29 +818,48 @@ def benchmark(stack: xr.DataArray, deposits: Any, methods: Sequence[Any] = ("raw
     table = table.sort_values("auc", ascending=False)
     ctable = None
     if controls:
-        ctable = _table({n: v[held] for n, v in ctrl.items()}, kinds, prob, y, fh, folds,
-                        level).sort_values("auc", ascending=False)
+        ctable = _table(
+            {n: v[held] for n, v in ctrl.items()}, kinds, prob, y, fh, folds, level
+        ).sort_values("auc", ascending=False)
     coords = {d: stack[d] for d in geom.dims}
     data = {n: (geom.dims, v.reshape(shape)) for n, v in oof.items()}
     data["held_out_fold"] = (geom.dims, fold.reshape(shape))
     data["deposit"] = (geom.dims, is_dep.reshape(shape))
     data["training_ground"] = (("fold", *geom.dims), np.stack(grounds))
     maps = xr.Dataset(data, coords={**coords, "fold": np.arange(folds)})
-    protocol = ("pixel: held-out deposit cells against every other held-out cell"
-                if negatives is None else
-                f"points: held-out deposit cells against {int(negatives)} held-out cells drawn "
-                "at random")
+    protocol = (
+        "pixel: held-out deposit cells against every other held-out cell"
+        if negatives is None
+        else f"points: held-out deposit cells against {int(negatives)} held-out cells drawn "
+        "at random"
+    )
     maps.attrs = {"protocol": protocol, "buffer": buffer}
     crs = get_crs(stack)
     if crs is not None:
         maps = write_crs(maps, crs)
-    settings = {"folds": folds, "blocks": [bx, by], "buffer": buffer,
-                "buffer_cells": list(reach), "seed": seed, "deposit_cells": int(dep_cells.size),
-                "deposits_dropped": n_dropped, "held_out_cells": int((fold >= 0).sum()),
-                "judged_cells": int(held.sum()), "protocol": protocol,
-                "level": level, "methods": list(oof)}
-    out = Benchmark(table=table, maps=maps, folds=pd.DataFrame(fold_rows), training=training,
-                    controls=ctable, settings=settings, tuning=tuning)
+    settings = {
+        "folds": folds,
+        "blocks": [bx, by],
+        "buffer": buffer,
+        "buffer_cells": list(reach),
+        "seed": seed,
+        "deposit_cells": int(dep_cells.size),
+        "deposits_dropped": n_dropped,
+        "held_out_cells": int((fold >= 0).sum()),
+        "judged_cells": int(held.sum()),
+        "protocol": protocol,
+        "level": level,
+        "methods": list(oof),
+    }
+    out = Benchmark(
+        table=table,
+        maps=maps,
+        folds=pd.DataFrame(fold_rows),
+        training=training,
+        controls=ctable,
+        settings=settings,
+        tuning=tuning,
+    )
     if figure is not None:
         out.plot(figure)
     return out

@@ -35,8 +35,10 @@ class CountingScheduler:
         """Count this compute, raise past the limit, else run it synchronously."""
         self.total_computes += 1
         if self.total_computes > self.max_computes:
-            msg = (f"Too many dask computes: {self.total_computes} > max {self.max_computes} "
-                   "(the code should have stayed lazy)")
+            msg = (
+                f"Too many dask computes: {self.total_computes} > max {self.max_computes} "
+                "(the code should have stayed lazy)"
+            )
             raise RuntimeError(msg)
         return dask.get(dsk, keys, **kwargs)
 
@@ -74,8 +76,9 @@ def raise_if_dask_computes(max_computes: int = 0) -> Any:
     return dask.config.set(scheduler=CountingScheduler(max_computes))
 
 
-def assert_georef_equal(result: xr.Dataset | xr.DataArray,
-                        expected: xr.Dataset | xr.DataArray) -> None:
+def assert_georef_equal(
+    result: xr.Dataset | xr.DataArray, expected: xr.Dataset | xr.DataArray
+) -> None:
     """Assert that two grids share dims, coordinates, CRS and affine transform.
 
     Parameters
@@ -92,8 +95,9 @@ def assert_georef_equal(result: xr.Dataset | xr.DataArray,
     assert gr.dims == ge.dims, f"dims differ: {gr.dims} != {ge.dims}"
     assert gr.shape == ge.shape, f"shapes differ: {gr.shape} != {ge.shape}"
     for d in ge.dims:
-        np.testing.assert_array_equal(result[d].values, expected[d].values,
-                                      err_msg=f"coordinate {d!r} differs")
+        np.testing.assert_array_equal(
+            result[d].values, expected[d].values, err_msg=f"coordinate {d!r} differs"
+        )
     ce, cr = get_crs(expected), get_crs(result)
     assert (ce is None) == (cr is None), f"CRS differs: {cr} != {ce}"
     if ce is not None:

@@ -19,13 +19,17 @@ from xprospect.exceptions import DataError
 def check_stack(stack: Any, what: str) -> tuple[str, ...]:
     """Validate an (element, y, x) or (element, z, y, x) stack; return its spatial dims."""
     if not isinstance(stack, xr.DataArray):
-        msg = (f"{what} needs a stack DataArray (element, y, x) or (element, z, y, x), e.g. "
-               f"from ds.prospect.stack(); got {type(stack).__name__}")
+        msg = (
+            f"{what} needs a stack DataArray (element, y, x) or (element, z, y, x), e.g. "
+            f"from ds.prospect.stack(); got {type(stack).__name__}"
+        )
         raise DataError(msg)
     spatial = GRID_DIMS_3D if "z" in stack.dims else GRID_DIMS_2D
     if ELEMENT_DIM not in stack.dims or set(stack.dims) != {ELEMENT_DIM, *spatial}:
-        msg = (f"{what} needs a stack with dims ('element', *{spatial}); got {stack.dims} "
-               f"(variable {stack.name!r})")
+        msg = (
+            f"{what} needs a stack with dims ('element', *{spatial}); got {stack.dims} "
+            f"(variable {stack.name!r})"
+        )
         raise DataError(msg)
     if not np.issubdtype(stack.dtype, np.number) or stack.dtype == bool:
         raise DataError(f"{what}: stack {stack.name!r} is not numeric (dtype {stack.dtype})")

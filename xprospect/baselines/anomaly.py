@@ -50,9 +50,17 @@ class GaussianMixtureDetector(AnomalyDetector):
     ('y', 'x')
     """
 
-    def __init__(self, n_components: int = 3, *, covariance_type: str = "full",
-                 reg_covar: float = 1e-6, n_init: int = 1, max_cells: int | None = 100_000,
-                 buffer: float | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        n_components: int = 3,
+        *,
+        covariance_type: str = "full",
+        reg_covar: float = 1e-6,
+        n_init: int = 1,
+        max_cells: int | None = 100_000,
+        buffer: float | None = None,
+        seed: int = 0,
+    ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.reg_covar = reg_covar
@@ -68,8 +76,11 @@ class GaussianMixtureDetector(AnomalyDetector):
         sd = x.std(axis=0)
         self.scale_ = np.where(sd > 0, sd, 1.0)
         self.mixture_ = GaussianMixture(
-            n_components=self.n_components, covariance_type=self.covariance_type,
-            reg_covar=self.reg_covar, n_init=self.n_init, random_state=seed,
+            n_components=self.n_components,
+            covariance_type=self.covariance_type,
+            reg_covar=self.reg_covar,
+            n_init=self.n_init,
+            random_state=seed,
         ).fit((x - self.mean_) / self.scale_)
 
     def _score_table(self, x: np.ndarray) -> np.ndarray:
@@ -102,9 +113,16 @@ class IsolationForestDetector(AnomalyDetector):
     forest_ : sklearn.ensemble.IsolationForest
     """
 
-    def __init__(self, n_estimators: int = 200, *, max_samples: int | float | str = "auto",
-                 max_features: float = 1.0, max_cells: int | None = 100_000,
-                 buffer: float | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        n_estimators: int = 200,
+        *,
+        max_samples: int | float | str = "auto",
+        max_features: float = 1.0,
+        max_cells: int | None = 100_000,
+        buffer: float | None = None,
+        seed: int = 0,
+    ) -> None:
         self.n_estimators = n_estimators
         self.max_samples = max_samples
         self.max_features = max_features
@@ -116,8 +134,11 @@ class IsolationForestDetector(AnomalyDetector):
         from sklearn.ensemble import IsolationForest  # heavy: loaded when a model is fitted
 
         self.forest_ = IsolationForest(
-            n_estimators=self.n_estimators, max_samples=self.max_samples,
-            max_features=self.max_features, random_state=seed, n_jobs=1,
+            n_estimators=self.n_estimators,
+            max_samples=self.max_samples,
+            max_features=self.max_features,
+            random_state=seed,
+            n_jobs=1,
         ).fit(x)
 
     def _score_table(self, x: np.ndarray) -> np.ndarray:

@@ -34,8 +34,7 @@ __all__ = ["AnomalyDetector", "BaselineModel", "SupervisedModel"]
 log = logging.getLogger(__name__)
 
 
-def _label_cells(points: Any, stack: xr.DataArray, buffer: float | None
-                 ) -> tuple[np.ndarray, int]:
+def _label_cells(points: Any, stack: xr.DataArray, buffer: float | None) -> tuple[np.ndarray, int]:
     """Return the unique flat cells holding a point (or within ``buffer``), and # off grid."""
     cells = point_cells(points, stack, require=False)
     if buffer:
@@ -100,7 +99,7 @@ class BaselineModel(BaseEstimator, metaclass=ABCMeta):
         rows = np.flatnonzero(ok)
         step = max(int(self.predict_rows), 1)
         for a in range(0, rows.size, step):
-            r = rows[a:a + step]
+            r = rows[a : a + step]
             out[r] = fn(x[r])
         return out.reshape(shape)
 
@@ -120,12 +119,14 @@ class BaselineModel(BaseEstimator, metaclass=ABCMeta):
         self._check_fitted()
         x = np.asarray(x, dtype="float64")
         if x.ndim != 2 or x.shape[1] != len(self.elements_):
-            raise DataError(f"{type(self).__name__}.score_cells needs an (n, "
-                            f"{len(self.elements_)}) table of {self.elements_}; got {x.shape}")
+            raise DataError(
+                f"{type(self).__name__}.score_cells needs an (n, "
+                f"{len(self.elements_)}) table of {self.elements_}; got {x.shape}"
+            )
         step = max(int(self.predict_chunk_cells), 1)
         if x.shape[0] <= step:
             return self._predict_block(x)
-        parts = [x[a:a + step] for a in range(0, x.shape[0], step)]
+        parts = [x[a : a + step] for a in range(0, x.shape[0], step)]
         with ThreadPoolExecutor() as pool:
             return np.concatenate(list(pool.map(self._predict_block, parts)))
 
@@ -150,15 +151,19 @@ class BaselineModel(BaseEstimator, metaclass=ABCMeta):
         if names != self.elements_:
             missing = [e for e in self.elements_ if e not in names]
             if missing or ELEMENT_DIM not in stack.coords:
-                msg = (f"{type(self).__name__} was fitted on elements {self.elements_}; the stack "
-                       f"holds {names} (missing {missing})")
+                msg = (
+                    f"{type(self).__name__} was fitted on elements {self.elements_}; the stack "
+                    f"holds {names} (missing {missing})"
+                )
                 raise ModelCardError(msg)
             stack = stack.sel({ELEMENT_DIM: self.elements_})
-        return self._predict_map(stack, spatial, self._score_table, self.output_name,
-                                 self.output_meaning)
+        return self._predict_map(
+            stack, spatial, self._score_table, self.output_name, self.output_meaning
+        )
 
-    def _predict_map(self, stack: xr.DataArray, spatial: tuple[str, ...], table_fn: Any,
-                     name: str, meaning: str) -> xr.DataArray:
+    def _predict_map(
+        self, stack: xr.DataArray, spatial: tuple[str, ...], table_fn: Any, name: str, meaning: str
+    ) -> xr.DataArray:
         """Apply ``table_fn`` to every valid cell, chunk by chunk; eager in, eager out.
 
         A dask stack stays lazy (one task per chunk). An in-memory stack larger than
@@ -173,9 +178,15 @@ class BaselineModel(BaseEstimator, metaclass=ABCMeta):
             inner = int(np.prod([stack.sizes[d] for d in spatial[1:]]))
             lead = max(1, int(self.predict_chunk_cells) // max(inner, 1))
             stack = stack.chunk({ELEMENT_DIM: -1, spatial[0]: lead})
-        out = xr.apply_ufunc(self._predict_block, stack, input_core_dims=[[ELEMENT_DIM]],
-                             kwargs={"table_fn": table_fn}, dask="parallelized",
-                             output_dtypes=["float64"], keep_attrs=False)
+        out = xr.apply_ufunc(
+            self._predict_block,
+            stack,
+            input_core_dims=[[ELEMENT_DIM]],
+            kwargs={"table_fn": table_fn},
+            dask="parallelized",
+            output_dtypes=["float64"],
+            keep_attrs=False,
+        )
         if eager and out.chunks is not None:
             out = out.compute()
         out = out.transpose(*spatial)
@@ -184,8 +195,9 @@ class BaselineModel(BaseEstimator, metaclass=ABCMeta):
             "model": type(self).__name__,
             "meaning": meaning,
             "elements": list(self.elements_),
-            "nan_reason": (f"NaN where any of {self.elements_} is NaN (outside the study "
-                           "area or without data)"),
+            "nan_reason": (
+                f"NaN where any of {self.elements_} is NaN (outside the study area or without data)"
+            ),
         }
         crs = get_crs(stack)
         return write_crs(out, crs) if crs is not None else out
@@ -197,9 +209,15 @@ class AnomalyDetector(BaselineModel):
     output_name = "anomaly"
     output_meaning = "larger = more anomalous"
 
-    def fit(self, stack: xr.DataArray, labels: xr.Dataset | None = None, *,
-            normal: xr.DataArray | np.ndarray | None = None, negatives: Any = None,
-            seed: int | None = None) -> AnomalyDetector:
+    def fit(
+        self,
+        stack: xr.DataArray,
+        labels: xr.Dataset | None = None,
+        *,
+        normal: xr.DataArray | np.ndarray | None = None,
+        negatives: Any = None,
+        seed: int | None = None,
+    ) -> AnomalyDetector:
         """Fit on the normal cells of a stack.
 
         Normal cells are every valid cell (all elements finite), restricted to ``normal``
@@ -225,8 +243,10 @@ class AnomalyDetector(BaselineModel):
         self
         """
         if negatives is not None:
-            raise DataError(f"{type(self).__name__} is unsupervised: negatives= is not used; "
-                            "restrict the training cells with normal= instead")
+            raise DataError(
+                f"{type(self).__name__} is unsupervised: negatives= is not used; "
+                "restrict the training cells with normal= instead"
+            )
         what = f"{type(self).__name__}.fit"
         spatial = check_stack(stack, what)
         seed = self._seed(seed)
@@ -241,15 +261,21 @@ class AnomalyDetector(BaselineModel):
             near, outside = _label_cells(labels, stack, buffer)
             before = int(use.sum())
             use[near] = False
-            report.update(buffer=float(buffer), excluded_near_labels=before - int(use.sum()),
-                          labels_outside_grid=outside)
+            report.update(
+                buffer=float(buffer),
+                excluded_near_labels=before - int(use.sum()),
+                labels_outside_grid=outside,
+            )
         idx = np.flatnonzero(use)
         if idx.size < 2:
-            raise DataError(f"{what}: only {idx.size} normal cells with every element finite; "
-                            "check the stack and the normal mask")
+            raise DataError(
+                f"{what}: only {idx.size} normal cells with every element finite; "
+                "check the stack and the normal mask"
+            )
         if self.max_cells is not None and idx.size > int(self.max_cells):
-            idx = np.sort(np.random.default_rng(seed).choice(idx, int(self.max_cells),
-                                                             replace=False))
+            idx = np.sort(
+                np.random.default_rng(seed).choice(idx, int(self.max_cells), replace=False)
+            )
         report["train_cells"] = int(idx.size)
         self._remember(stack, spatial, seed)
         self._fit_table(x[idx], None, seed)
@@ -271,9 +297,15 @@ class SupervisedModel(BaselineModel):
         n = getattr(self, "n_negatives", None)
         return max(10 * n_pos, 200) if n is None else int(n)
 
-    def fit(self, stack: xr.DataArray, labels: xr.Dataset | xr.DataArray | None = None, *,
-            normal: xr.DataArray | np.ndarray | None = None, negatives: xr.Dataset | None = None,
-            seed: int | None = None) -> SupervisedModel:
+    def fit(
+        self,
+        stack: xr.DataArray,
+        labels: xr.Dataset | xr.DataArray | None = None,
+        *,
+        normal: xr.DataArray | np.ndarray | None = None,
+        negatives: xr.Dataset | None = None,
+        seed: int | None = None,
+    ) -> SupervisedModel:
         """Fit on positive cells (known deposits) against negative or background cells.
 
         Positives are the cells holding a ``labels`` point, widened to every cell within
@@ -319,8 +351,10 @@ class SupervisedModel(BaselineModel):
         pos = pos[valid[pos]]
         report.update(positive_cells=int(pos.size), positives_on_nan_cells=n_invalid)
         if pos.size < 2:
-            raise DataError(f"{what}: only {pos.size} positive cells with every element finite "
-                            f"({n_invalid} fell on NaN cells); need at least 2")
+            raise DataError(
+                f"{what}: only {pos.size} positive cells with every element finite "
+                f"({n_invalid} fell on NaN cells); need at least 2"
+            )
         allowed = valid.copy()
         if normal is not None:
             allowed &= grid_mask(normal, stack, spatial, "normal")
@@ -338,8 +372,14 @@ class SupervisedModel(BaselineModel):
             buffer = self.buffer if self.buffer is not None else default_buffer(stack)
             pts = cells_to_points(pos, stack, "L") if self.positive_buffer else label_pts
             shape = tuple(stack.sizes[d] for d in spatial)
-            negs = sample_negatives(stack, pts, self._n_negatives(pos.size), buffer=buffer,
-                                    seed=seed, mask=allowed.reshape(shape))
+            negs = sample_negatives(
+                stack,
+                pts,
+                self._n_negatives(pos.size),
+                buffer=buffer,
+                seed=seed,
+                mask=allowed.reshape(shape),
+            )
             neg, _ = _label_cells(negs, stack, 0.0)
             report.update(negatives_source="sample_negatives", buffer=float(buffer))
         if neg.size < 1:
@@ -358,6 +398,11 @@ class SupervisedModel(BaselineModel):
         self.positive_index_ = pos
         self.negative_index_ = neg
         self.fit_report_ = report
-        log.info("%s fitted on %d positive and %d %s cells", type(self).__name__, pos.size,
-                 neg.size, report["negatives_source"])
+        log.info(
+            "%s fitted on %d positive and %d %s cells",
+            type(self).__name__,
+            pos.size,
+            neg.size,
+            report["negatives_source"],
+        )
         return self

@@ -9,8 +9,7 @@ import numpy as np
 from xprospect.baselines.base import SupervisedModel
 from xprospect.exceptions import DataError
 
-__all__ = ["GradientBoostingModel", "LogisticModel", "MaxEntModel", "RandomForestModel",
-           "SVMModel"]
+__all__ = ["GradientBoostingModel", "LogisticModel", "MaxEntModel", "RandomForestModel", "SVMModel"]
 
 
 class MaxEntModel(SupervisedModel):
@@ -48,10 +47,17 @@ class MaxEntModel(SupervisedModel):
 
     _sampling = "background"
 
-    def __init__(self, feature_types: Sequence[str] = ("linear", "hinge", "product"), *,
-                 beta_multiplier: float = 1.0, n_hinge_features: int = 10,
-                 transform: str = "cloglog", n_background: int | None = None,
-                 positive_buffer: float = 0.0, seed: int = 0) -> None:
+    def __init__(
+        self,
+        feature_types: Sequence[str] = ("linear", "hinge", "product"),
+        *,
+        beta_multiplier: float = 1.0,
+        n_hinge_features: int = 10,
+        transform: str = "cloglog",
+        n_background: int | None = None,
+        positive_buffer: float = 0.0,
+        seed: int = 0,
+    ) -> None:
         self.feature_types = feature_types
         self.beta_multiplier = beta_multiplier
         self.n_hinge_features = n_hinge_features
@@ -78,9 +84,12 @@ class MaxEntModel(SupervisedModel):
         if bad:
             raise DataError(f"unknown MaxEnt feature types {bad}; valid: {sorted(valid)}")
         self.maxent_ = elapid.MaxentModel(
-            feature_types=list(self.feature_types), beta_multiplier=self.beta_multiplier,
-            n_hinge_features=self.n_hinge_features, transform=self.transform,
-            random_state=seed, n_cpus=1,
+            feature_types=list(self.feature_types),
+            beta_multiplier=self.beta_multiplier,
+            n_hinge_features=self.n_hinge_features,
+            transform=self.transform,
+            random_state=seed,
+            n_cpus=1,
         )
         self.maxent_.fit(x, y)
 
@@ -116,10 +125,18 @@ class RandomForestModel(SupervisedModel):
     forest_ : sklearn.ensemble.RandomForestClassifier
     """
 
-    def __init__(self, n_estimators: int = 200, *, max_depth: int | None = None,
-                 min_samples_leaf: int = 1, class_weight: str | dict | None = "balanced",
-                 n_negatives: int | None = None, buffer: float | None = None,
-                 positive_buffer: float = 0.0, seed: int = 0) -> None:
+    def __init__(
+        self,
+        n_estimators: int = 200,
+        *,
+        max_depth: int | None = None,
+        min_samples_leaf: int = 1,
+        class_weight: str | dict | None = "balanced",
+        n_negatives: int | None = None,
+        buffer: float | None = None,
+        positive_buffer: float = 0.0,
+        seed: int = 0,
+    ) -> None:
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.min_samples_leaf = min_samples_leaf
@@ -133,9 +150,12 @@ class RandomForestModel(SupervisedModel):
         from sklearn.ensemble import RandomForestClassifier  # heavy: loaded when fitted
 
         self.forest_ = RandomForestClassifier(
-            n_estimators=self.n_estimators, max_depth=self.max_depth,
-            min_samples_leaf=self.min_samples_leaf, class_weight=self.class_weight,
-            random_state=seed, n_jobs=1,
+            n_estimators=self.n_estimators,
+            max_depth=self.max_depth,
+            min_samples_leaf=self.min_samples_leaf,
+            class_weight=self.class_weight,
+            random_state=seed,
+            n_jobs=1,
         ).fit(x, y)
 
     def _score_table(self, x: np.ndarray) -> np.ndarray:
@@ -171,10 +191,19 @@ class SVMModel(SupervisedModel):
         ``StandardScaler`` then ``SVC`` (calibrated when ``probability``).
     """
 
-    def __init__(self, C: float = 1.0, *, kernel: str = "rbf", gamma: str | float = "scale",
-                 probability: bool = False, class_weight: str | dict | None = "balanced",
-                 n_negatives: int | None = None, buffer: float | None = None,
-                 positive_buffer: float = 0.0, seed: int = 0) -> None:
+    def __init__(
+        self,
+        C: float = 1.0,
+        *,
+        kernel: str = "rbf",
+        gamma: str | float = "scale",
+        probability: bool = False,
+        class_weight: str | dict | None = "balanced",
+        n_negatives: int | None = None,
+        buffer: float | None = None,
+        positive_buffer: float = 0.0,
+        seed: int = 0,
+    ) -> None:
         self.C = C
         self.kernel = kernel
         self.gamma = gamma
@@ -193,12 +222,19 @@ class SVMModel(SupervisedModel):
         from sklearn.preprocessing import StandardScaler
         from sklearn.svm import SVC
 
-        svc = SVC(C=self.C, kernel=self.kernel, gamma=self.gamma,
-                  class_weight=self.class_weight, random_state=seed)
+        svc = SVC(
+            C=self.C,
+            kernel=self.kernel,
+            gamma=self.gamma,
+            class_weight=self.class_weight,
+            random_state=seed,
+        )
         if self.probability:
             if y is not None and int(y.sum()) < 5:
-                raise DataError(f"SVMModel(probability=True) needs at least 5 positive cells "
-                                f"for Platt scaling; got {int(y.sum())} (use probability=False)")
+                raise DataError(
+                    f"SVMModel(probability=True) needs at least 5 positive cells "
+                    f"for Platt scaling; got {int(y.sum())} (use probability=False)"
+                )
             folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
             est = CalibratedClassifierCV(svc, method="sigmoid", cv=folds, ensemble=False)
         else:
@@ -239,11 +275,20 @@ class GradientBoostingModel(SupervisedModel):
     booster_ : sklearn.ensemble.HistGradientBoostingClassifier
     """
 
-    def __init__(self, max_iter: int = 200, *, learning_rate: float = 0.05,
-                 max_leaf_nodes: int = 15, min_samples_leaf: int = 10,
-                 l2_regularization: float = 1.0, class_weight: str | dict | None = "balanced",
-                 n_negatives: int | None = None, buffer: float | None = None,
-                 positive_buffer: float = 0.0, seed: int = 0) -> None:
+    def __init__(
+        self,
+        max_iter: int = 200,
+        *,
+        learning_rate: float = 0.05,
+        max_leaf_nodes: int = 15,
+        min_samples_leaf: int = 10,
+        l2_regularization: float = 1.0,
+        class_weight: str | dict | None = "balanced",
+        n_negatives: int | None = None,
+        buffer: float | None = None,
+        positive_buffer: float = 0.0,
+        seed: int = 0,
+    ) -> None:
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.max_leaf_nodes = max_leaf_nodes
@@ -259,10 +304,14 @@ class GradientBoostingModel(SupervisedModel):
         from sklearn.ensemble import HistGradientBoostingClassifier  # heavy: lazy import
 
         self.booster_ = HistGradientBoostingClassifier(
-            max_iter=self.max_iter, learning_rate=self.learning_rate,
-            max_leaf_nodes=self.max_leaf_nodes, min_samples_leaf=self.min_samples_leaf,
-            l2_regularization=self.l2_regularization, class_weight=self.class_weight,
-            early_stopping=False, random_state=seed,
+            max_iter=self.max_iter,
+            learning_rate=self.learning_rate,
+            max_leaf_nodes=self.max_leaf_nodes,
+            min_samples_leaf=self.min_samples_leaf,
+            l2_regularization=self.l2_regularization,
+            class_weight=self.class_weight,
+            early_stopping=False,
+            random_state=seed,
         ).fit(x, y)
 
     def _score_table(self, x: np.ndarray) -> np.ndarray:
@@ -287,9 +336,16 @@ class LogisticModel(SupervisedModel):
         ``StandardScaler`` then ``LogisticRegression``.
     """
 
-    def __init__(self, C: float = 1.0, *, class_weight: str | dict | None = "balanced",
-                 n_negatives: int | None = None, buffer: float | None = None,
-                 positive_buffer: float = 0.0, seed: int = 0) -> None:
+    def __init__(
+        self,
+        C: float = 1.0,
+        *,
+        class_weight: str | dict | None = "balanced",
+        n_negatives: int | None = None,
+        buffer: float | None = None,
+        positive_buffer: float = 0.0,
+        seed: int = 0,
+    ) -> None:
         self.C = C
         self.class_weight = class_weight
         self.n_negatives = n_negatives
@@ -305,8 +361,9 @@ class LogisticModel(SupervisedModel):
 
         self.logistic_ = make_pipeline(
             StandardScaler(),
-            LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=1000,
-                               random_state=seed),
+            LogisticRegression(
+                C=self.C, class_weight=self.class_weight, max_iter=1000, random_state=seed
+            ),
         ).fit(x, y)
 
     def _score_table(self, x: np.ndarray) -> np.ndarray:

@@ -39,8 +39,7 @@ __all__ = ["WeightsOfEvidence", "weights_table"]
 _ZERO = 0.5
 
 
-def weights_table(in_class_dep: Any, in_class_cells: Any, n_dep: int, n_cells: int
-                  ) -> pd.DataFrame:
+def weights_table(in_class_dep: Any, in_class_cells: Any, n_dep: int, n_cells: int) -> pd.DataFrame:
     """W+, W-, their variances, contrast and studentized contrast of classes.
 
     Parameters
@@ -68,8 +67,9 @@ def weights_table(in_class_dep: Any, in_class_cells: Any, n_dep: int, n_cells: i
     bd = np.asarray(in_class_dep, dtype="float64")
     b = np.asarray(in_class_cells, dtype="float64")
     if bd.shape != b.shape or (bd > b).any() or (bd < 0).any():
-        raise DataError(f"class counts are inconsistent: deposits {bd.tolist()} in cells "
-                        f"{b.tolist()}")
+        raise DataError(
+            f"class counts are inconsistent: deposits {bd.tolist()} in cells {b.tolist()}"
+        )
     if not 0 < n_dep < n_cells:
         raise DataError(f"need 0 < N(D) < N(T); got N(D)={n_dep}, N(T)={n_cells}")
     nd, nnd = float(n_dep), float(n_cells - n_dep)
@@ -87,9 +87,19 @@ def weights_table(in_class_dep: Any, in_class_cells: Any, n_dep: int, n_cells: i
     v_minus = 1.0 / nb_d + 1.0 / nb_nd
     c = w_plus - w_minus
     s_c = np.sqrt(v_plus + v_minus)
-    return pd.DataFrame({"n_deposits": bd, "n_cells": b, "w_plus": w_plus, "w_minus": w_minus,
-                         "var_w_plus": v_plus, "var_w_minus": v_minus, "contrast": c,
-                         "s_contrast": s_c, "studentized_contrast": c / s_c})
+    return pd.DataFrame(
+        {
+            "n_deposits": bd,
+            "n_cells": b,
+            "w_plus": w_plus,
+            "w_minus": w_minus,
+            "var_w_plus": v_plus,
+            "var_w_minus": v_minus,
+            "contrast": c,
+            "s_contrast": s_c,
+            "studentized_contrast": c / s_c,
+        }
+    )
 
 
 class WeightsOfEvidence(SupervisedModel):
@@ -130,9 +140,15 @@ class WeightsOfEvidence(SupervisedModel):
 
     _sampling = "background"
 
-    def __init__(self, n_classes: int = 10, *, generalize: str = "binary",
-                 categorical: Sequence[str] = (), positive_buffer: float = 0.0,
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        n_classes: int = 10,
+        *,
+        generalize: str = "binary",
+        categorical: Sequence[str] = (),
+        positive_buffer: float = 0.0,
+        seed: int = 0,
+    ) -> None:
         self.n_classes = n_classes
         self.generalize = generalize
         self.categorical = categorical
@@ -163,8 +179,7 @@ class WeightsOfEvidence(SupervisedModel):
             edges = np.array([col.min(), col.max()])
         inner = edges[1:-1]
         idx = np.searchsorted(inner, col, side="right")
-        desc = [{"lower": float(lo), "upper": float(hi)}
-                for lo, hi in itertools.pairwise(edges)]
+        desc = [{"lower": float(lo), "upper": float(hi)} for lo, hi in itertools.pairwise(edges)]
         return idx, desc
 
     def _fit_table(self, x: np.ndarray, y: np.ndarray | None, seed: int) -> None:
@@ -174,8 +189,7 @@ class WeightsOfEvidence(SupervisedModel):
             raise DataError(f"n_classes must be >= 2; got {self.n_classes!r}")
         unknown = [c for c in self.categorical if c not in self.elements_]
         if unknown:
-            raise DataError(f"categorical elements {unknown} are not in the stack "
-                            f"{self.elements_}")
+            raise DataError(f"categorical elements {unknown} are not in the stack {self.elements_}")
         assert y is not None
         # rows: deposit cells (y = 1) then every cell of the study area (y = 0)
         area = x[y == 0]
@@ -215,9 +229,13 @@ class WeightsOfEvidence(SupervisedModel):
         predicted = float(p.sum())
         sd = float(np.sqrt(v.sum()))
         z = (predicted - n_dep) / sd if sd > 0 else 0.0
-        self.ci_test_ = {"n_deposits": int(n_dep), "predicted": predicted,
-                         "omnibus_ratio": float(n_dep / predicted) if predicted > 0 else np.inf,
-                         "z": float(z), "p_value": float(stats.norm.sf(z))}
+        self.ci_test_ = {
+            "n_deposits": int(n_dep),
+            "predicted": predicted,
+            "omnibus_ratio": float(n_dep / predicted) if predicted > 0 else np.inf,
+            "z": float(z),
+            "p_value": float(stats.norm.sf(z)),
+        }
 
     def _classify(self, col: np.ndarray, j: int, desc: list[dict], name: str) -> np.ndarray:
         if name in set(self.categorical):
@@ -228,8 +246,15 @@ class WeightsOfEvidence(SupervisedModel):
         inner = np.array([d["lower"] for d in desc[1:]])
         return np.searchsorted(inner, col, side="right")
 
-    def _generalise(self, n_bd: np.ndarray, n_b: np.ndarray, n_dep: int, n_cells: int,
-                    name: str, desc: list[dict]) -> pd.DataFrame:
+    def _generalise(
+        self,
+        n_bd: np.ndarray,
+        n_b: np.ndarray,
+        n_dep: int,
+        n_cells: int,
+        name: str,
+        desc: list[dict],
+    ) -> pd.DataFrame:
         """Return the cumulative pattern (high or low values) of largest studentized contrast."""
         best = None
         k = len(n_b)
@@ -276,8 +301,10 @@ class WeightsOfEvidence(SupervisedModel):
                 logit += np.where(inside, r["w_plus"], r["w_minus"])
                 var += np.where(inside, r["var_w_plus"], r["var_w_minus"])
                 continue
-            desc = [{"lower": lo, "upper": hi, "code": c} for lo, hi, c in
-                    zip(t["lower"], t["upper"], t["code"], strict=True)]
+            desc = [
+                {"lower": lo, "upper": hi, "code": c}
+                for lo, hi, c in zip(t["lower"], t["upper"], t["code"], strict=True)
+            ]
             idx = self._classify(col, j, desc, name)
             w = t["weight"].to_numpy()
             vw = t["var_weight"].to_numpy()
@@ -309,5 +336,10 @@ class WeightsOfEvidence(SupervisedModel):
         self._check_fitted()
         spatial = check_stack(stack, f"{type(self).__name__}.predict_std")
         stack = stack.sel(element=self.elements_) if "element" in stack.coords else stack
-        return self._predict_map(stack, spatial, self._std_table, "posterior_std",
-                                 "standard deviation of the posterior probability")
+        return self._predict_map(
+            stack,
+            spatial,
+            self._std_table,
+            "posterior_std",
+            "standard deviation of the posterior probability",
+        )

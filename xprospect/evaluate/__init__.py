@@ -95,8 +95,11 @@ class _MovedModule(types.ModuleType):
         home = self.__dict__["_homes"].get(attr)
         if home is None:
             raise AttributeError(f"module {self.__name__!r} has no attribute {attr!r}")
-        warnings.warn(f"{self.__name__}.{attr} moved to {home.__name__}.{attr}",
-                      XProspectDeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"{self.__name__}.{attr} moved to {home.__name__}.{attr}",
+            XProspectDeprecationWarning,
+            stacklevel=2,
+        )
         return getattr(home, attr)
 
 
@@ -105,6 +108,10 @@ class _MovedModule(types.ModuleType):
 # statements working (with a XProspectDeprecationWarning) without shadowing the function.
 sys.modules[f"{__name__}.targets"] = _MovedModule(
     f"{__name__}.targets",
-    {"TargetSet": delineate, "targets": delineate, "DEFAULT_LEVELS": delineate,
-     "minmax_scale": scaling},
+    {
+        "TargetSet": delineate,
+        "targets": delineate,
+        "DEFAULT_LEVELS": delineate,
+        "minmax_scale": scaling,
+    },
 )

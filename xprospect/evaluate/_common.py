@@ -30,8 +30,10 @@ def as_score_map(score_map: xr.DataArray | xr.Dataset, what: str = "score_map") 
     if isinstance(score_map, xr.Dataset):
         names = [n for n in score_map.data_vars if n != "mask"]
         if len(names) != 1:
-            msg = (f"{what} is a Dataset with variables {list(score_map.data_vars)}; "
-                   "pass the one DataArray to evaluate")
+            msg = (
+                f"{what} is a Dataset with variables {list(score_map.data_vars)}; "
+                "pass the one DataArray to evaluate"
+            )
             raise DataError(msg)
         score_map = score_map[names[0]]
     if not isinstance(score_map, xr.DataArray):
@@ -39,8 +41,10 @@ def as_score_map(score_map: xr.DataArray | xr.Dataset, what: str = "score_map") 
     extra = [d for d in score_map.dims if d not in GRID_DIMS_3D]
     if extra:
         if any(score_map.sizes[d] != 1 for d in extra):
-            msg = (f"{what} has dims {tuple(score_map.dims)}; a score map is (y, x) or "
-                   "(z, y, x) (select one element or band first)")
+            msg = (
+                f"{what} has dims {tuple(score_map.dims)}; a score map is (y, x) or "
+                "(z, y, x) (select one element or band first)"
+            )
             raise GridError(msg)
         score_map = score_map.squeeze(extra, drop=True)
     dims = GRID_DIMS_3D if "z" in score_map.dims else GRID_DIMS_2D
@@ -84,8 +88,13 @@ class ResolvedMap:
     deposits: CellPoints | None
 
 
-def resolve_map(score_map: xr.DataArray | xr.Dataset, deposits: Any = None, *,
-                mask: Any = None, what: str = "score_map") -> ResolvedMap:
+def resolve_map(
+    score_map: xr.DataArray | xr.Dataset,
+    deposits: Any = None,
+    *,
+    mask: Any = None,
+    what: str = "score_map",
+) -> ResolvedMap:
     """Read a score map's values once (computing dask data) and locate the deposits on it.
 
     Parameters

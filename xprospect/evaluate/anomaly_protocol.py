@@ -26,16 +26,19 @@ __all__ = ["sample_protocol"]
 
 
 def _xy(points: xr.Dataset) -> np.ndarray:
-    return np.column_stack([np.asarray(points["x"].values, "float64"),
-                            np.asarray(points["y"].values, "float64")])
+    return np.column_stack(
+        [np.asarray(points["x"].values, "float64"), np.asarray(points["y"].values, "float64")]
+    )
 
 
 def _sample_scores(score: Any, samples: xr.Dataset) -> np.ndarray:
     n = samples.sizes["point"]
     if isinstance(score, str):
         if score not in samples.data_vars:
-            raise DataError(f"score {score!r} is not a variable of the samples; they hold "
-                            f"{sorted(map(str, samples.data_vars))}")
+            raise DataError(
+                f"score {score!r} is not a variable of the samples; they hold "
+                f"{sorted(map(str, samples.data_vars))}"
+            )
         s = np.asarray(samples[score].values, dtype="float64")
     elif isinstance(score, xr.DataArray) and {"y", "x"} <= set(score.dims):
         geom = grid_geometry(score)
@@ -52,10 +55,19 @@ def _sample_scores(score: Any, samples: xr.Dataset) -> np.ndarray:
     return s
 
 
-def sample_protocol(score: Any, samples: Any, deposits: Any, *, min_dist: float = 5000.0,
-                    n_draws: int = 20, seed: int = 0, top_fraction: float = 0.05,
-                    top_n: int = 50, distance_fraction: float = 0.01, crs: Any = None
-                    ) -> dict[str, Any]:
+def sample_protocol(
+    score: Any,
+    samples: Any,
+    deposits: Any,
+    *,
+    min_dist: float = 5000.0,
+    n_draws: int = 20,
+    seed: int = 0,
+    top_fraction: float = 0.05,
+    top_n: int = 50,
+    distance_fraction: float = 0.01,
+    crs: Any = None,
+) -> dict[str, Any]:
     """Judge a per-sample (or gridded) anomaly score at the samples, deposits as positives.
 
     Parameters
@@ -139,17 +151,24 @@ def sample_protocol(score: Any, samples: Any, deposits: Any, *, min_dist: float 
     thr = np.quantile(s, 1.0 - top_fraction)
     order = np.argsort(-s, kind="stable")
     top = np.zeros(s.size, bool)
-    top[order[:int(top_n)]] = True
+    top[order[: int(top_n)]] = True
     n_top = max(1, int(np.ceil(distance_fraction * s.size)))
     return {
-        "auc": float(np.mean(aucs)), "auc_std": float(np.std(aucs)),
-        "average_precision": float(np.mean(aps)), "average_precision_std": float(np.std(aps)),
+        "auc": float(np.mean(aucs)),
+        "auc_std": float(np.std(aucs)),
+        "average_precision": float(np.mean(aps)),
+        "average_precision_std": float(np.std(aps)),
         "success_rate": float(np.mean(pos >= thr)),
         "recall_top_n": float(np.mean(top[nearest])),
         "top_distance_mean": float(np.mean(d_dep[order[:n_top]])),
-        "n_deposits": int(pos.size), "n_negative_pool": int(pool.size),
-        "n_samples": int(s.size), "n_samples_dropped": int((~keep).sum()),
-        "min_dist": float(min_dist), "n_draws": int(n_draws), "seed": int(seed),
-        "top_fraction": float(top_fraction), "top_n": int(top_n),
+        "n_deposits": int(pos.size),
+        "n_negative_pool": int(pool.size),
+        "n_samples": int(s.size),
+        "n_samples_dropped": int((~keep).sum()),
+        "min_dist": float(min_dist),
+        "n_draws": int(n_draws),
+        "seed": int(seed),
+        "top_fraction": float(top_fraction),
+        "top_n": int(top_n),
         "distance_fraction": float(distance_fraction),
     }

@@ -60,8 +60,9 @@ def _geometry_2d(like: xr.Dataset | xr.DataArray):
     return geom
 
 
-def block_labels(like: xr.Dataset | xr.DataArray, blocks: Any = (12, 12), *,
-                 name: str = "block") -> xr.DataArray:
+def block_labels(
+    like: xr.Dataset | xr.DataArray, blocks: Any = (12, 12), *, name: str = "block"
+) -> xr.DataArray:
     """Label every cell of a 2-D grid with its block number.
 
     Parameters
@@ -92,15 +93,25 @@ def block_labels(like: xr.Dataset | xr.DataArray, blocks: Any = (12, 12), *,
     row = np.repeat(np.arange(ny), np.diff(ey))
     col = np.repeat(np.arange(nx), np.diff(ex))
     lab = (row[:, None] * nx + col[None, :] + 1).astype("int32")
-    out = xr.DataArray(lab, dims=geom.dims, coords={d: like[d] for d in geom.dims}, name=name,
-                       attrs={"blocks": [nx, ny],
-                              "numbering": "row-major from north-west, 1-based"})
+    out = xr.DataArray(
+        lab,
+        dims=geom.dims,
+        coords={d: like[d] for d in geom.dims},
+        name=name,
+        attrs={"blocks": [nx, ny], "numbering": "row-major from north-west, 1-based"},
+    )
     crs = get_crs(like)
     return write_crs(out, crs) if crs is not None else out
 
 
-def block_grid(score_map: xr.DataArray, blocks: Any = (12, 12), *, deposits: Any = None,
-               threshold: float = 0.5, reduce: str = "mean") -> pd.DataFrame:
+def block_grid(
+    score_map: xr.DataArray,
+    blocks: Any = (12, 12),
+    *,
+    deposits: Any = None,
+    threshold: float = 0.5,
+    reduce: str = "mean",
+) -> pd.DataFrame:
     """Cut a score map into blocks, score, number and (with deposits) judge each block.
 
     Parameters
@@ -138,23 +149,24 @@ def block_grid(score_map: xr.DataArray, blocks: Any = (12, 12), *, deposits: Any
         raise DataError(f"reduce must be one of {_REDUCE}; got {reduce!r}")
     _geometry_2d(as_score_map(score_map))
     _parse_blocks(blocks)
-    return _block_grid(resolve_map(score_map, deposits), blocks, threshold=threshold,
-                       reduce=reduce)
+    return _block_grid(resolve_map(score_map, deposits), blocks, threshold=threshold, reduce=reduce)
 
 
-def _block_grid(resolved: ResolvedMap, blocks: Any, *, threshold: float, reduce: str
-                ) -> pd.DataFrame:
+def _block_grid(
+    resolved: ResolvedMap, blocks: Any, *, threshold: float, reduce: str
+) -> pd.DataFrame:
     """Return the block grid of a map read once (see :func:`block_grid`)."""
     score_map, vals, valid = resolved.score_map, resolved.values, resolved.valid
     geom = _geometry_2d(score_map)
     nx, ny = _parse_blocks(blocks)
     ey, ex = block_edges(geom.shape[0], ny), block_edges(geom.shape[1], nx)
-    sums = np.add.reduceat(np.add.reduceat(np.where(valid, vals, 0.0), ey[:-1], axis=0),
-                           ex[:-1], axis=1)
-    nval = np.add.reduceat(np.add.reduceat(valid.astype("int64"), ey[:-1], axis=0),
-                           ex[:-1], axis=1)
-    maxs = np.maximum.reduceat(np.maximum.reduceat(np.where(valid, vals, -np.inf), ey[:-1],
-                                                   axis=0), ex[:-1], axis=1)
+    sums = np.add.reduceat(
+        np.add.reduceat(np.where(valid, vals, 0.0), ey[:-1], axis=0), ex[:-1], axis=1
+    )
+    nval = np.add.reduceat(np.add.reduceat(valid.astype("int64"), ey[:-1], axis=0), ex[:-1], axis=1)
+    maxs = np.maximum.reduceat(
+        np.maximum.reduceat(np.where(valid, vals, -np.inf), ey[:-1], axis=0), ex[:-1], axis=1
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.where(nval > 0, sums / np.maximum(nval, 1), np.nan)
     maxs = np.where(nval > 0, maxs, np.nan)
@@ -162,7 +174,7 @@ def _block_grid(resolved: ResolvedMap, blocks: Any, *, threshold: float, reduce:
     if reduce == "median":
         med = np.full(nx * ny, np.nan)
         for k, (r, c) in enumerate(zip(rows, cols, strict=True)):
-            blk = vals[ey[r]:ey[r + 1], ex[c]:ex[c + 1]]
+            blk = vals[ey[r] : ey[r + 1], ex[c] : ex[c + 1]]
             blk = blk[np.isfinite(blk)]
             if blk.size:
                 med[k] = np.median(blk)
@@ -172,34 +184,52 @@ def _block_grid(resolved: ResolvedMap, blocks: Any, *, threshold: float, reduce:
     j0, j1 = ex[cols], ex[cols + 1]
     ya, yb = ycoord[i0], ycoord[i1 - 1]
     xa, xb = xcoord[j0], xcoord[j1 - 1]
-    table = pd.DataFrame({
-        "row": rows, "col": cols, "i0": i0, "i1": i1, "j0": j0, "j1": j1,
-        "xmin": np.minimum(xa, xb) - dx / 2, "xmax": np.maximum(xa, xb) + dx / 2,
-        "ymin": np.minimum(ya, yb) - dy / 2, "ymax": np.maximum(ya, yb) + dy / 2,
-        "n_cells": (i1 - i0) * (j1 - j0), "n_valid": nval.ravel(),
-        "mean_score": means.ravel(), "max_score": maxs.ravel(),
-    }, index=pd.RangeIndex(1, nx * ny + 1, name="block"))
-    table["score"] = {"mean": table["mean_score"], "max": table["max_score"],
-                      "median": med if reduce == "median" else None}[reduce]
+    table = pd.DataFrame(
+        {
+            "row": rows,
+            "col": cols,
+            "i0": i0,
+            "i1": i1,
+            "j0": j0,
+            "j1": j1,
+            "xmin": np.minimum(xa, xb) - dx / 2,
+            "xmax": np.maximum(xa, xb) + dx / 2,
+            "ymin": np.minimum(ya, yb) - dy / 2,
+            "ymax": np.maximum(ya, yb) + dy / 2,
+            "n_cells": (i1 - i0) * (j1 - j0),
+            "n_valid": nval.ravel(),
+            "mean_score": means.ravel(),
+            "max_score": maxs.ravel(),
+        },
+        index=pd.RangeIndex(1, nx * ny + 1, name="block"),
+    )
+    table["score"] = {
+        "mean": table["mean_score"],
+        "max": table["max_score"],
+        "median": med if reduce == "median" else None,
+    }[reduce]
     table["predicted"] = (table["score"] >= threshold).to_numpy()  # NaN compares False
     table.attrs.update(blocks=[nx, ny], threshold=float(threshold), reduce=reduce)
     cells = resolved.deposits
     if cells is None:
         return table
     r_dep, c_dep = np.unravel_index(cells.flat, geom.shape)
-    b_dep = (np.searchsorted(ey, r_dep, side="right") - 1) * nx + \
-        (np.searchsorted(ex, c_dep, side="right") - 1)
+    b_dep = (np.searchsorted(ey, r_dep, side="right") - 1) * nx + (
+        np.searchsorted(ex, c_dep, side="right") - 1
+    )
     table["n_deposits"] = np.bincount(b_dep, minlength=nx * ny)
     table["truth"] = table["n_deposits"] > 0
     table.attrs.update(cells.info("deposits"))
     scored = table[table["n_valid"] > 0]
     n_ore = int(scored["truth"].sum())
     if 0 < n_ore < len(scored):
-        table.attrs["metrics"] = classification_metrics(scored["truth"].to_numpy(),
-                                                        scored["score"].to_numpy(),
-                                                        threshold=threshold)
+        table.attrs["metrics"] = classification_metrics(
+            scored["truth"].to_numpy(), scored["score"].to_numpy(), threshold=threshold
+        )
     else:
-        table.attrs["metrics_note"] = (f"{n_ore} of {len(scored)} scored blocks hold a deposit;"
-                                       " block metrics need both classes")
+        table.attrs["metrics_note"] = (
+            f"{n_ore} of {len(scored)} scored blocks hold a deposit;"
+            " block metrics need both classes"
+        )
         log.info("block grid: %s", table.attrs["metrics_note"])
     return table

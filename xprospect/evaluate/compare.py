@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 _SCALE = ("auto", "minmax", None)
 
 
-def _prepare(maps: Mapping[str, xr.DataArray], deposits: Any, scale: str | None
-             ) -> tuple[dict[str, ResolvedMap], dict[str, bool]]:
+def _prepare(
+    maps: Mapping[str, xr.DataArray], deposits: Any, scale: str | None
+) -> tuple[dict[str, ResolvedMap], dict[str, bool]]:
     """Read every map once, min-max scale those that need it, and locate the deposits."""
     if scale not in _SCALE:
         raise DataError(f"scale must be one of {_SCALE}; got {scale!r}")
@@ -49,17 +50,30 @@ def _prepare(maps: Mapping[str, xr.DataArray], deposits: Any, scale: str | None
         if do:
             # scaling keeps NaN cells NaN, so validity and deposit cells are unchanged
             sm = minmax_scale(r.score_map)
-            r = ResolvedMap(score_map=sm, values=np.asarray(sm.values, dtype="float64"),
-                            valid=r.valid, deposits=r.deposits)
+            r = ResolvedMap(
+                score_map=sm,
+                values=np.asarray(sm.values, dtype="float64"),
+                valid=r.valid,
+                deposits=r.deposits,
+            )
             log.info("compare: map %r min-max scaled to [0, 1] before thresholding", name)
         out[str(name)] = r
         scaled[str(name)] = do
     return out, scaled
 
 
-def _evaluate_all(maps: Mapping[str, xr.DataArray], deposits: Any, *, negatives: Any,
-                  buffer: float | None, threshold: float, scale: str | None, ci: str,
-                  level: float, seed: int):
+def _evaluate_all(
+    maps: Mapping[str, xr.DataArray],
+    deposits: Any,
+    *,
+    negatives: Any,
+    buffer: float | None,
+    threshold: float,
+    scale: str | None,
+    ci: str,
+    level: float,
+    seed: int,
+):
     prepared, scaled = _prepare(maps, deposits, scale)
     first = next(iter(prepared.values()))
     if isinstance(negatives, (int, np.integer)) and not isinstance(negatives, bool):
@@ -67,18 +81,19 @@ def _evaluate_all(maps: Mapping[str, xr.DataArray], deposits: Any, *, negatives:
         valid = np.ones(first.values.shape, bool)
         for r in prepared.values():
             if r.values.shape != first.values.shape:
-                raise DataError("with negatives=int every map must share one grid; pass "
-                                "negative points instead")
+                raise DataError(
+                    "with negatives=int every map must share one grid; pass negative points instead"
+                )
             valid &= r.valid
         buf = default_buffer(first.score_map) if buffer is None else float(buffer)
-        negatives = sample_negatives(first.score_map, deposits, int(negatives), buffer=buf,
-                                     seed=seed, mask=valid)
+        negatives = sample_negatives(
+            first.score_map, deposits, int(negatives), buffer=buf, seed=seed, mask=valid
+        )
     rows, rocs, srcs = {}, {}, {}
     for name, r in prepared.items():
         pos = r.deposits
         assert pos is not None
-        neg, _ = negative_cells(r.score_map, r.valid, deposits, negatives, buffer=buffer,
-                                seed=seed)
+        neg, _ = negative_cells(r.score_map, r.valid, deposits, negatives, buffer=buffer, seed=seed)
         flat = r.values.ravel()
         s = np.concatenate([flat[pos.flat], flat[neg.flat]])
         y = np.concatenate([np.ones(len(pos.flat), bool), np.zeros(len(neg.flat), bool)])
@@ -87,15 +102,22 @@ def _evaluate_all(maps: Mapping[str, xr.DataArray], deposits: Any, *, negatives:
         src = _success_rate(r)
         cap = _capture(r, threshold=threshold)
         rows[name] = {
-            "auc": a["auc"], "auc_lower": a["lower"], "auc_upper": a["upper"],
-            "auc_se": a["se"], "z_auc": a["z_auc"],
-            "accuracy": cm["accuracy"], "precision": cm["precision"], "recall": cm["recall"],
-            "f1": cm["f1"], "f1_macro": cm["f1_macro"],
+            "auc": a["auc"],
+            "auc_lower": a["lower"],
+            "auc_upper": a["upper"],
+            "auc_se": a["se"],
+            "z_auc": a["z_auc"],
+            "accuracy": cm["accuracy"],
+            "precision": cm["precision"],
+            "recall": cm["recall"],
+            "f1": cm["f1"],
+            "f1_macro": cm["f1_macro"],
             "success_rate_auc": src.attrs["auc"],
             "capture_deposit_fraction": cap["deposit_fraction"],
             "capture_area_fraction": cap["area_fraction"],
             "capture_efficiency": cap["efficiency"],
-            "n_deposits": len(pos.flat), "n_negatives": len(neg.flat),
+            "n_deposits": len(pos.flat),
+            "n_negatives": len(neg.flat),
             "scaled": scaled[name],
         }
         # every registered metric, in its column (roc_auc's is "auc", filled above)
@@ -106,14 +128,24 @@ def _evaluate_all(maps: Mapping[str, xr.DataArray], deposits: Any, *, negatives:
         srcs[name] = src
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
-    table.attrs.update(threshold=float(threshold), ci=ci, level=float(level), seed=int(seed),
-                       scale=scale)
+    table.attrs.update(
+        threshold=float(threshold), ci=ci, level=float(level), seed=int(seed), scale=scale
+    )
     return table, rocs, srcs
 
 
-def compare(maps: Mapping[str, xr.DataArray], deposits: Any, *, negatives: Any = None,
-            buffer: float | None = None, threshold: float = 0.5, scale: str | None = "auto",
-            ci: str = "hanley", level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+def compare(
+    maps: Mapping[str, xr.DataArray],
+    deposits: Any,
+    *,
+    negatives: Any = None,
+    buffer: float | None = None,
+    threshold: float = 0.5,
+    scale: str | None = "auto",
+    ci: str = "hanley",
+    level: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Compare several score maps on the same deposits in one table.
 
     Parameters
@@ -150,15 +182,32 @@ def compare(maps: Mapping[str, xr.DataArray], deposits: Any, *, negatives: Any =
         with :func:`~xprospect.evaluate.metrics.register_metric` (``roc_auc`` fills ``auc``).
         Each map is computed once.
     """
-    table, _, _ = _evaluate_all(maps, deposits, negatives=negatives, buffer=buffer,
-                                threshold=threshold, scale=scale, ci=ci, level=level,
-                                seed=seed)
+    table, _, _ = _evaluate_all(
+        maps,
+        deposits,
+        negatives=negatives,
+        buffer=buffer,
+        threshold=threshold,
+        scale=scale,
+        ci=ci,
+        level=level,
+        seed=seed,
+    )
     return table
 
 
-def plot_compare(maps: Mapping[str, xr.DataArray], deposits: Any, *, path: str | Path | None
-                 = None, axes: Any = None, negatives: Any = None, buffer: float | None = None,
-                 threshold: float = 0.5, scale: str | None = "auto", seed: int = 0) -> Any:
+def plot_compare(
+    maps: Mapping[str, xr.DataArray],
+    deposits: Any,
+    *,
+    path: str | Path | None = None,
+    axes: Any = None,
+    negatives: Any = None,
+    buffer: float | None = None,
+    threshold: float = 0.5,
+    scale: str | None = "auto",
+    seed: int = 0,
+) -> Any:
     """One figure of ROC and success-rate curves for several maps on the same deposits.
 
     Parameters as in :func:`compare`; ``path`` saves the figure (PNG, PDF), ``axes`` (two
@@ -166,9 +215,17 @@ def plot_compare(maps: Mapping[str, xr.DataArray], deposits: Any, *, path: str |
     """
     import matplotlib.pyplot as plt  # optional heavy dependency, only for figures
 
-    _, rocs, srcs = _evaluate_all(maps, deposits, negatives=negatives, buffer=buffer,
-                                  threshold=threshold, scale=scale, ci="hanley", level=0.95,
-                                  seed=seed)
+    _, rocs, srcs = _evaluate_all(
+        maps,
+        deposits,
+        negatives=negatives,
+        buffer=buffer,
+        threshold=threshold,
+        scale=scale,
+        ci="hanley",
+        level=0.95,
+        seed=seed,
+    )
     if axes is None:
         fig, axes = plt.subplots(1, 2, figsize=(10, 4.5), layout="constrained")
     else:

@@ -53,8 +53,9 @@ def roc_curve(y_true: Any, score: Any, *, drop_intermediate: bool = True) -> pd.
     return out
 
 
-def success_rate_curve(score_map: xr.DataArray, deposits: Any, *, mask: Any = None,
-                       vertices_only: bool = True) -> pd.DataFrame:
+def success_rate_curve(
+    score_map: xr.DataArray, deposits: Any, *, mask: Any = None, vertices_only: bool = True
+) -> pd.DataFrame:
     """Share of deposits captured against share of the area, cells ordered by score.
 
     Parameters
@@ -111,7 +112,7 @@ def _success_rate(r: ResolvedMap, vertices_only: bool = True) -> pd.DataFrame:
     order = np.argsort(-v, kind="stable")
     v, c = v[order], c[order]
     ends = np.flatnonzero(np.diff(v) != 0)
-    ends = np.append(ends, len(v) - 1)          # last cell of each run of equal scores
+    ends = np.append(ends, len(v) - 1)  # last cell of each run of equal scores
     n_cells, n_dep = len(v), int(c.sum())
     area = np.concatenate([[0.0], (ends + 1) / n_cells])
     dep = np.concatenate([[0.0], np.cumsum(c)[ends] / n_dep])
@@ -120,18 +121,24 @@ def _success_rate(r: ResolvedMap, vertices_only: bool = True) -> pd.DataFrame:
         change = np.diff(dep) != 0
         keep = np.zeros(len(dep), dtype=bool)
         keep[[0, -1]] = True
-        keep[1:][change] = True       # rows where the captured share rises
-        keep[:-1][change] = True      # and the rows just before them
+        keep[1:][change] = True  # rows where the captured share rises
+        keep[:-1][change] = True  # and the rows just before them
         area, dep, thr = area[keep], dep[keep], thr[keep]
     out = pd.DataFrame({"area_fraction": area, "deposit_fraction": dep, "threshold": thr})
-    out.attrs.update(auc=float(np.trapezoid(dep, area)), n_cells=int(n_cells),
-                     **cells.info("deposits"))
+    out.attrs.update(
+        auc=float(np.trapezoid(dep, area)), n_cells=int(n_cells), **cells.info("deposits")
+    )
     return out
 
 
-def capture_efficiency(score_map: xr.DataArray, deposits: Any, *,
-                       threshold: float | None = None, quantile: float | None = None,
-                       mask: Any = None) -> dict[str, Any]:
+def capture_efficiency(
+    score_map: xr.DataArray,
+    deposits: Any,
+    *,
+    threshold: float | None = None,
+    quantile: float | None = None,
+    mask: Any = None,
+) -> dict[str, Any]:
     """Share of known deposits inside the prospective area, and that area's share.
 
     The prospective area is the finite cells with ``score >= threshold``; Li et al. (2020)
@@ -173,15 +180,19 @@ def capture_efficiency(score_map: xr.DataArray, deposits: Any, *,
     (0.5, 0.5, 1.0)
     """
     if (threshold is None) == (quantile is None):
-        msg = ("give exactly one of threshold= (a score) and quantile= (e.g. 0.9 for the top "
-               f"10 % of the area); got threshold={threshold!r}, quantile={quantile!r}")
+        msg = (
+            "give exactly one of threshold= (a score) and quantile= (e.g. 0.9 for the top "
+            f"10 % of the area); got threshold={threshold!r}, quantile={quantile!r}"
+        )
         raise DataError(msg)
-    return _capture(resolve_map(score_map, deposits, mask=mask), threshold=threshold,
-                    quantile=quantile)
+    return _capture(
+        resolve_map(score_map, deposits, mask=mask), threshold=threshold, quantile=quantile
+    )
 
 
-def _capture(r: ResolvedMap, *, threshold: float | None = None,
-             quantile: float | None = None) -> dict[str, Any]:
+def _capture(
+    r: ResolvedMap, *, threshold: float | None = None, quantile: float | None = None
+) -> dict[str, Any]:
     """Capture efficiency of a map read once (see :func:`capture_efficiency`)."""
     vals, valid, cells = r.values, r.valid, r.deposits
     assert cells is not None

@@ -18,8 +18,11 @@ _MOVED = ("spatial_block_folds", "spatial_fold_ids")
 
 def __getattr__(name: str) -> Any:
     if name in _MOVED:
-        warnings.warn(f"xprospect.evaluate.cv.{name} moved to xprospect.evaluate.splits.{name}; "
-                      "import it from there (or from xprospect.evaluate)",
-                      XProspectDeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"xprospect.evaluate.cv.{name} moved to xprospect.evaluate.splits.{name}; "
+            "import it from there (or from xprospect.evaluate)",
+            XProspectDeprecationWarning,
+            stacklevel=2,
+        )
         return getattr(splits, name)
     raise AttributeError(f"module 'xprospect.evaluate.cv' has no attribute {name!r}")

@@ -103,8 +103,9 @@ class TargetSet:
             self.table.to_csv(tmp, index=False, **kwargs)
         return path
 
-    def to_geojson(self, path: str | Path, *, level: str | Sequence[str] | None = None,
-                   mode: str = "slices") -> Path:
+    def to_geojson(
+        self, path: str | Path, *, level: str | Sequence[str] | None = None, mode: str = "slices"
+    ) -> Path:
         """Write region outlines as a GeoJSON FeatureCollection in the map's CRS.
 
         Polygons trace cell edges (``rasterio.features.shapes``); a region whose cells
@@ -141,14 +142,20 @@ class TargetSet:
 
         if mode not in ("slices", "footprint"):
             raise DataError(f"mode must be 'slices' or 'footprint'; got {mode!r}")
-        names = list(self.levels) if level is None else (
-            [level] if isinstance(level, str) else list(level))
+        names = (
+            list(self.levels)
+            if level is None
+            else ([level] if isinstance(level, str) else list(level))
+        )
         for n in names:
             if n not in self.levels:
                 raise DataError(f"unknown level {n!r}; levels are {list(self.levels)}")
         geom = grid_geometry(self.labels.isel(level=0))
-        transform = self.labels.isel(level=0).rio.transform() if geom.ndim == 2 else \
-            self.labels.isel(level=0, z=0).rio.transform()
+        transform = (
+            self.labels.isel(level=0).rio.transform()
+            if geom.ndim == 2
+            else self.labels.isel(level=0, z=0).rio.transform()
+        )
         conn = 8 if self.report.get("connectivity", 1) > 1 else 4
         rows = {(r.level, r.region): r for r in self.table.itertuples(index=False)}
         features = []
@@ -157,16 +164,18 @@ class TargetSet:
             if not lab2d.any():
                 return
             parts: dict[int, list] = {}
-            for g, v in shapes(lab2d.astype("int32"), mask=lab2d > 0, connectivity=conn,
-                               transform=transform):
+            for g, v in shapes(
+                lab2d.astype("int32"), mask=lab2d > 0, connectivity=conn, transform=transform
+            ):
                 parts.setdefault(int(v), []).append(shape(g))
             for rid in sorted(parts):
                 row = rows[(lvl, rid)]._asdict()
                 props = {k: jsonable(v) for k, v in row.items()}
                 props.update(extra)
                 geom_ = unary_union(parts[rid])
-                features.append({"type": "Feature", "properties": props,
-                                 "geometry": mapping(geom_)})
+                features.append(
+                    {"type": "Feature", "properties": props, "geometry": mapping(geom_)}
+                )
 
         for lvl in names:
             lab = np.asarray(self.labels.sel(level=lvl).values)
@@ -175,8 +184,15 @@ class TargetSet:
             elif mode == "slices":
                 dz = abs(geom.step[0]) if geom.step[0] != 0 else float("nan")
                 for k, zc in enumerate(self.labels["z"].values):
-                    emit(lab[k], {"z": float(zc), "z_bottom": float(zc - dz / 2),
-                                  "z_top": float(zc + dz / 2)}, lvl)
+                    emit(
+                        lab[k],
+                        {
+                            "z": float(zc),
+                            "z_bottom": float(zc - dz / 2),
+                            "z_top": float(zc + dz / 2),
+                        },
+                        lvl,
+                    )
             else:
                 for rid in np.unique(lab[lab > 0]):
                     foot = np.where((lab == rid).any(axis=0), int(rid), 0)
@@ -195,10 +211,14 @@ class TargetSet:
         return path
 
 
-def _resolve_levels(score: np.ndarray, levels: Any, quantiles: Any, thresholds: Any,
-                    score_da: xr.DataArray) -> dict[str, float]:
-    given = [n for n, v in (("levels", levels), ("quantiles", quantiles),
-                            ("thresholds", thresholds)) if v is not None]
+def _resolve_levels(
+    score: np.ndarray, levels: Any, quantiles: Any, thresholds: Any, score_da: xr.DataArray
+) -> dict[str, float]:
+    given = [
+        n
+        for n, v in (("levels", levels), ("quantiles", quantiles), ("thresholds", thresholds))
+        if v is not None
+    ]
     if len(given) > 1:
         raise DataError(f"pass only one of levels=, quantiles=, thresholds=; got {given}")
 
@@ -209,8 +229,10 @@ def _resolve_levels(score: np.ndarray, levels: Any, quantiles: Any, thresholds: 
             one = float(np.asarray(v, dtype="float64"))
             out = {f"{prefix}{one:g}": one}
         else:
-            out = {f"{prefix}{float(x):g}": float(x)
-                   for x in np.atleast_1d(np.asarray(v, dtype="float64"))}
+            out = {
+                f"{prefix}{float(x):g}": float(x)
+                for x in np.atleast_1d(np.asarray(v, dtype="float64"))
+            }
         if not out:
             raise DataError(f"{what} is empty")
         bad = {k: x for k, x in out.items() if not np.isfinite(x)}
@@ -228,16 +250,20 @@ def _resolve_levels(score: np.ndarray, levels: Any, quantiles: Any, thresholds: 
     elif thresholds is not None:
         if isinstance(thresholds, str):
             if thresholds != "fractal":
-                raise DataError(f"thresholds must be 'fractal', a FractalThresholds or values; "
-                                f"got {thresholds!r}")
+                raise DataError(
+                    f"thresholds must be 'fractal', a FractalThresholds or values; "
+                    f"got {thresholds!r}"
+                )
             thresholds = fractal_thresholds(score_da)
         vals = getattr(thresholds, "thresholds", thresholds)
         if isinstance(vals, Mapping):
             out = named(vals, "thresholds", "t")
         else:
             vals = np.atleast_1d(np.asarray(vals, dtype="float64"))
-            out = {("anomaly" if len(vals) == 1 else f"fractal_{i + 1}"): float(v)
-                   for i, v in enumerate(vals)}
+            out = {
+                ("anomaly" if len(vals) == 1 else f"fractal_{i + 1}"): float(v)
+                for i, v in enumerate(vals)
+            }
             out = named(out, "thresholds", "t")
     else:
         out = named(DEFAULT_LEVELS if levels is None else levels, "levels", "level_")
@@ -245,8 +271,14 @@ def _resolve_levels(score: np.ndarray, levels: Any, quantiles: Any, thresholds: 
     return dict(sorted(out.items(), key=lambda kv: kv[1]))
 
 
-def _region_stats(lab: np.ndarray, n: int, score: np.ndarray, centres: list[np.ndarray],
-                  steps: list[float], dims: tuple[str, ...]) -> dict[str, np.ndarray]:
+def _region_stats(
+    lab: np.ndarray,
+    n: int,
+    score: np.ndarray,
+    centres: list[np.ndarray],
+    steps: list[float],
+    dims: tuple[str, ...],
+) -> dict[str, np.ndarray]:
     flat = lab.ravel()
     sel = flat > 0
     ids = flat[sel]
@@ -255,8 +287,11 @@ def _region_stats(lab: np.ndarray, n: int, score: np.ndarray, centres: list[np.n
     total = np.bincount(ids, weights=s, minlength=n + 1)[1:]
     mx = np.full(n + 1, -np.inf)
     np.maximum.at(mx, ids, s)
-    stats: dict[str, np.ndarray] = {"n_cells": counts, "max_score": mx[1:],
-                                    "mean_score": total / counts}
+    stats: dict[str, np.ndarray] = {
+        "n_cells": counts,
+        "max_score": mx[1:],
+        "mean_score": total / counts,
+    }
     grids = np.meshgrid(*centres, indexing="ij")
     for d, g, st in zip(dims, grids, steps, strict=True):
         c = g.ravel()[sel]
@@ -270,11 +305,18 @@ def _region_stats(lab: np.ndarray, n: int, score: np.ndarray, centres: list[np.n
     return stats
 
 
-def targets(score_map: xr.DataArray, *, levels: Mapping[str, float] | Sequence[float] | None = None,
-            quantiles: Mapping[str, float] | Sequence[float] | None = None,
-            thresholds: Any = None, scale: str | None = "auto",
-            deposits: xr.Dataset | None = None, connectivity: int = 1,
-            min_cells: int = 1, rank_by: str = "max") -> TargetSet:
+def targets(
+    score_map: xr.DataArray,
+    *,
+    levels: Mapping[str, float] | Sequence[float] | None = None,
+    quantiles: Mapping[str, float] | Sequence[float] | None = None,
+    thresholds: Any = None,
+    scale: str | None = "auto",
+    deposits: xr.Dataset | None = None,
+    connectivity: int = 1,
+    min_cells: int = 1,
+    rank_by: str = "max",
+) -> TargetSet:
     """Delineate, rank and summarise target regions of a prospectivity or anomaly map.
 
     Cells at or above a level form regions by ``scipy.ndimage.label`` (2-D or 3-D).
@@ -337,13 +379,17 @@ def targets(score_map: xr.DataArray, *, levels: Mapping[str, float] | Sequence[f
         raise DataError(f"targets needs a DataArray map; got {type(score_map).__name__}")
     dims = GRID_DIMS_3D if "z" in score_map.dims else GRID_DIMS_2D
     if set(score_map.dims) != set(dims):
-        raise DataError(f"targets needs a map with dims {dims}; got {score_map.dims} "
-                        f"(variable {score_map.name!r}); select one layer first")
+        raise DataError(
+            f"targets needs a map with dims {dims}; got {score_map.dims} "
+            f"(variable {score_map.name!r}); select one layer first"
+        )
     score_map = score_map.transpose(*dims)
     geom = grid_geometry(score_map)
     if any(s == 0 for s in geom.step):
-        raise GridError(f"cannot infer cell sizes of a map with a single cell along an axis "
-                        f"(shape {geom.shape})")
+        raise GridError(
+            f"cannot infer cell sizes of a map with a single cell along an axis "
+            f"(shape {geom.shape})"
+        )
     if rank_by not in _RANK_BY:
         raise DataError(f"rank_by must be one of {_RANK_BY}; got {rank_by!r}")
     if not isinstance(connectivity, (int, np.integer)) or not 1 <= connectivity <= len(dims):
@@ -360,20 +406,25 @@ def targets(score_map: xr.DataArray, *, levels: Mapping[str, float] | Sequence[f
     inf = np.isinf(values)
     if inf.any():
         at = np.unravel_index(int(np.argmax(inf)), values.shape)
-        where = ", ".join(f"{d}={float(score_map[d].values[i])!r}"
-                          for d, i in zip(dims, at, strict=True))
-        raise DataError(f"map {score_map.name!r} holds {int(inf.sum())} infinite cell(s), the "
-                        f"first ({float(values[at])!r}) at {where}; mask them first "
-                        "(map.where(np.isfinite(map)))")
+        where = ", ".join(
+            f"{d}={float(score_map[d].values[i])!r}" for d, i in zip(dims, at, strict=True)
+        )
+        raise DataError(
+            f"map {score_map.name!r} holds {int(inf.sum())} infinite cell(s), the "
+            f"first ({float(values[at])!r}) at {where}; mask them first "
+            "(map.where(np.isfinite(map)))"
+        )
     if not np.isfinite(values).any():
         raise DataError(f"map {score_map.name!r} holds no finite values")
     lv = _resolve_levels(values, levels, quantiles, thresholds, score_map)
     if scale == "minmax":
         out_of_range = {k: v for k, v in lv.items() if not 0.0 <= v <= 1.0}
         if out_of_range:
-            raise DataError(f"levels {out_of_range} lie outside [0, 1], the range of the "
-                            "min-max scaled map: no cell could reach them; pass levels as "
-                            "fractions of the range, or scale=None to cut the map's own values")
+            raise DataError(
+                f"levels {out_of_range} lie outside [0, 1], the range of the "
+                "min-max scaled map: no cell could reach them; pass levels as "
+                "fractions of the range, or scale=None to cut the map's own values"
+            )
 
     structure = ndimage.generate_binary_structure(len(dims), int(connectivity))
     centres = [np.asarray(score_map[d].values, dtype="float64") for d in dims]
@@ -402,8 +453,11 @@ def targets(score_map: xr.DataArray, *, levels: Mapping[str, float] | Sequence[f
                 continue
             st = _region_stats(lab, n, values, centres, list(geom.step), dims)
             keep = st["n_cells"] >= max(int(min_cells), 1)
-            keys = {"max": st["max_score"], "mean": st["mean_score"],
-                    "n_cells": st["n_cells"].astype("float64")}
+            keys = {
+                "max": st["max_score"],
+                "mean": st["mean_score"],
+                "n_cells": st["n_cells"].astype("float64"),
+            }
             order_keys = [keys[k] for k in (rank_by, *[r for r in _RANK_BY if r != rank_by])]
             order = np.lexsort([-k for k in order_keys[::-1]])
             order = order[keep[order]]
@@ -411,10 +465,14 @@ def targets(score_map: xr.DataArray, *, levels: Mapping[str, float] | Sequence[f
             new_id[order + 1] = np.arange(1, order.size + 1, dtype="int32")
             lab = new_id[lab]
             lab_all[li] = lab
-            df = pd.DataFrame({
-                "level": name, "level_value": val,
-                "region": np.arange(1, order.size + 1), "rank": np.arange(1, order.size + 1),
-            })
+            df = pd.DataFrame(
+                {
+                    "level": name,
+                    "level_value": val,
+                    "region": np.arange(1, order.size + 1),
+                    "rank": np.arange(1, order.size + 1),
+                }
+            )
             if prev is not None:
                 # The parent: any cell of the region looked up in the lower level's labels.
                 flat = lab.ravel()
@@ -450,18 +508,34 @@ def targets(score_map: xr.DataArray, *, levels: Mapping[str, float] | Sequence[f
     labels.attrs = {"long_name": "target region id (0 = none)", "levels": list(lv.values())}
     if crs is not None:
         labels = write_crs(labels, crs)
-    report = {"scale": scale, "connectivity": int(connectivity), "levels": lv,
-              "rank_by": rank_by, "min_cells": int(min_cells),
-              "deposits_outside_grid": n_outside,
-              "n_deposits": 0 if dep_cells is None else len(dep_cells)}
-    return TargetSet(table=table, labels=labels, score=score_map, levels=lv, crs=crs,
-                     report=report)
+    report = {
+        "scale": scale,
+        "connectivity": int(connectivity),
+        "levels": lv,
+        "rank_by": rank_by,
+        "min_cells": int(min_cells),
+        "deposits_outside_grid": n_outside,
+        "n_deposits": 0 if dep_cells is None else len(dep_cells),
+    }
+    return TargetSet(table=table, labels=labels, score=score_map, levels=lv, crs=crs, report=report)
 
 
 def _empty_table(ndim: int) -> pd.DataFrame:
-    cols = ["level", "level_value", "region", "rank", "within", "n_cells",
-            "area_m2" if ndim == 2 else "volume_m3", "max_score", "mean_score", "n_deposits",
-            "deposit_ids", "centroid_x", "centroid_y"]
+    cols = [
+        "level",
+        "level_value",
+        "region",
+        "rank",
+        "within",
+        "n_cells",
+        "area_m2" if ndim == 2 else "volume_m3",
+        "max_score",
+        "mean_score",
+        "n_deposits",
+        "deposit_ids",
+        "centroid_x",
+        "centroid_y",
+    ]
     if ndim == 3:
         cols.append("centroid_z")
     cols += ["xmin", "xmax", "ymin", "ymax"]

@@ -109,8 +109,9 @@ def delong_test(y_true: Any, score_a: Any, score_b: Any) -> dict[str, float]:
     >>> round(r["difference"], 4)
     0.1111
     """
-    auc, cov = delong_covariance(y_true, np.vstack([np.asarray(score_a, "float64"),
-                                                    np.asarray(score_b, "float64")]))
+    auc, cov = delong_covariance(
+        y_true, np.vstack([np.asarray(score_a, "float64"), np.asarray(score_b, "float64")])
+    )
     var = float(cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1])
     diff = float(auc[0] - auc[1])
     if var <= 1e-300:
@@ -118,5 +119,11 @@ def delong_test(y_true: Any, score_a: Any, score_b: Any) -> dict[str, float]:
     else:
         z = diff / np.sqrt(var)
         p = float(2.0 * stats.norm.sf(abs(z)))
-    return {"auc_a": float(auc[0]), "auc_b": float(auc[1]), "difference": diff,
-            "se": float(np.sqrt(max(var, 0.0))), "z": float(z), "p_value": p}
+    return {
+        "auc_a": float(auc[0]),
+        "auc_b": float(auc[1]),
+        "difference": diff,
+        "se": float(np.sqrt(max(var, 0.0))),
+        "z": float(z),
+        "p_value": p,
+    }

@@ -60,8 +60,10 @@ def _binary_inputs(y_true: Any, score: Any) -> tuple[np.ndarray, np.ndarray]:
         y = y.astype(bool)
     bad = ~np.isfinite(s)
     if bad.any():
-        msg = (f"score holds {int(bad.sum())} non-finite values (first at position "
-               f"{int(np.flatnonzero(bad)[0])}); drop those cells before scoring metrics")
+        msg = (
+            f"score holds {int(bad.sum())} non-finite values (first at position "
+            f"{int(np.flatnonzero(bad)[0])}); drop those cells before scoring metrics"
+        )
         raise DataError(msg)
     return y, s
 
@@ -158,15 +160,23 @@ def delong_se(y_true: Any, score: Any) -> float:
     r_all = stats.rankdata(s)
     r_pos = stats.rankdata(s[y])
     r_neg = stats.rankdata(s[~y])
-    v10 = (r_all[y] - r_pos) / n0           # share of negatives below each positive
-    v01 = 1.0 - (r_all[~y] - r_neg) / n1     # share of positives above each negative
-    var = (np.var(v10, ddof=1) / n1 if n1 > 1 else 0.0) + \
-        (np.var(v01, ddof=1) / n0 if n0 > 1 else 0.0)
+    v10 = (r_all[y] - r_pos) / n0  # share of negatives below each positive
+    v01 = 1.0 - (r_all[~y] - r_neg) / n1  # share of positives above each negative
+    var = (np.var(v10, ddof=1) / n1 if n1 > 1 else 0.0) + (
+        np.var(v01, ddof=1) / n0 if n0 > 1 else 0.0
+    )
     return float(np.sqrt(var))
 
 
-def auc_ci(y_true: Any, score: Any, *, level: float = 0.95, method: str = "hanley",
-           n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
+def auc_ci(
+    y_true: Any,
+    score: Any,
+    *,
+    level: float = 0.95,
+    method: str = "hanley",
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
     """ROC AUC with a confidence interval and its test against chance.
 
     Parameters
@@ -230,14 +240,21 @@ def auc_ci(y_true: Any, score: Any, *, level: float = 0.95, method: str = "hanle
         se = float(np.std(boots, ddof=1))
         lo, hi = np.quantile(boots, [0.5 - level / 2.0, 0.5 + level / 2.0])
     z = z_auc(auc, se)
-    return {"auc": auc, "se": float(se), "lower": float(max(lo, 0.0)),
-            "upper": float(min(hi, 1.0)), "level": float(level), "method": method,
-            "z_auc": z, "p_value": float(2.0 * stats.norm.sf(abs(z))),
-            "n_pos": n1, "n_neg": n0}
+    return {
+        "auc": auc,
+        "se": float(se),
+        "lower": float(max(lo, 0.0)),
+        "upper": float(min(hi, 1.0)),
+        "level": float(level),
+        "method": method,
+        "z_auc": z,
+        "p_value": float(2.0 * stats.norm.sf(abs(z))),
+        "n_pos": n1,
+        "n_neg": n0,
+    }
 
 
-def classification_metrics(y_true: Any, score: Any, *, threshold: float = 0.5
-                           ) -> dict[str, Any]:
+def classification_metrics(y_true: Any, score: Any, *, threshold: float = 0.5) -> dict[str, Any]:
     """Accuracy, precision, recall, F1, ROC AUC and the confusion matrix at a threshold.
 
     Parameters
@@ -290,8 +307,12 @@ def classification_metrics(y_true: Any, score: Any, *, threshold: float = 0.5
         "f1_macro": (f1 + f1_neg) / 2.0,
         "roc_auc": roc_auc(y, s),
         "confusion_matrix": [[tn, fp], [fn, tp]],
-        "tn": tn, "fp": fp, "fn": fn, "tp": tp,
-        "n_pos": tp + fn, "n_neg": tn + fp,
+        "tn": tn,
+        "fp": fp,
+        "fn": fn,
+        "tp": tp,
+        "n_pos": tp + fn,
+        "n_neg": tn + fp,
         "threshold": float(threshold),
     }
 
@@ -335,9 +356,15 @@ class Metric:
 _REGISTRY: dict[str, Metric] = {}
 
 
-def register_metric(name: str, func: Callable[[np.ndarray, np.ndarray], float], *,
-                    column: str | None = None, description: str = "",
-                    greater_is_better: bool = True, replace: bool = False) -> Metric:
+def register_metric(
+    name: str,
+    func: Callable[[np.ndarray, np.ndarray], float],
+    *,
+    column: str | None = None,
+    description: str = "",
+    greater_is_better: bool = True,
+    replace: bool = False,
+) -> Metric:
     """Register a ranking metric so that evaluation, comparison and cross-validation report it.
 
     Parameters
@@ -382,10 +409,16 @@ def register_metric(name: str, func: Callable[[np.ndarray, np.ndarray], float], 
     if not callable(func):
         raise XProspectError(f"metric {name!r}: func must be callable; got {type(func).__name__}")
     if name in _REGISTRY and not replace:
-        raise XProspectError(f"a metric named {name!r} is already registered; pass "
-                             "replace=True to replace it")
-    metric = Metric(name=name, func=func, column=column or name, description=description,
-                    greater_is_better=bool(greater_is_better))
+        raise XProspectError(
+            f"a metric named {name!r} is already registered; pass replace=True to replace it"
+        )
+    metric = Metric(
+        name=name,
+        func=func,
+        column=column or name,
+        description=description,
+        greater_is_better=bool(greater_is_better),
+    )
     _REGISTRY[name] = metric
     return metric
 
@@ -404,8 +437,9 @@ def unregister_metric(name: str) -> None:
         If no metric of that name is registered.
     """
     if name not in _REGISTRY:
-        raise XProspectError(f"no metric named {name!r} is registered; registered: "
-                             f"{sorted(_REGISTRY)}")
+        raise XProspectError(
+            f"no metric named {name!r} is registered; registered: {sorted(_REGISTRY)}"
+        )
     del _REGISTRY[name]
 
 
@@ -425,8 +459,9 @@ def metric_registry() -> Mapping[str, Metric]:
     return MappingProxyType(_REGISTRY)
 
 
-def score_metrics(y_true: Any, score: Any, *, names: Iterable[str] | None = None
-                  ) -> dict[str, float]:
+def score_metrics(
+    y_true: Any, score: Any, *, names: Iterable[str] | None = None
+) -> dict[str, float]:
     """Every registered metric (or those named) of ``score`` against ``y_true``.
 
     Parameters
@@ -460,8 +495,9 @@ def score_metrics(y_true: Any, score: Any, *, names: Iterable[str] | None = None
     wanted = list(_REGISTRY) if names is None else list(names)
     unknown = [n for n in wanted if n not in _REGISTRY]
     if unknown:
-        raise XProspectError(f"metrics {unknown} are not registered; registered: "
-                             f"{sorted(_REGISTRY)}")
+        raise XProspectError(
+            f"metrics {unknown} are not registered; registered: {sorted(_REGISTRY)}"
+        )
     return {n: float(_REGISTRY[n].func(y, s)) for n in wanted}
 
 
@@ -469,8 +505,12 @@ def _roc_auc_checked(y: np.ndarray, s: np.ndarray) -> float:
     return _mann_whitney_auc(s[y], s[~y])
 
 
-register_metric("roc_auc", _roc_auc_checked, column="auc",
-                description="area under the ROC curve (Mann-Whitney, ties count one half)")
+register_metric(
+    "roc_auc",
+    _roc_auc_checked,
+    column="auc",
+    description="area under the ROC curve (Mann-Whitney, ties count one half)",
+)
 
 
 # -- further ranking and probability scores (plain functions) ---------------------------
@@ -506,8 +546,9 @@ def brier_score(y_true: Any, probability: Any) -> float:
     """
     y, p = _binary_inputs(y_true, probability)
     if p.size and (p.min() < 0.0 or p.max() > 1.0):
-        msg = (f"brier_score needs probabilities in [0, 1]; got values from {p.min():g} to "
-               f"{p.max():g}")
+        msg = (
+            f"brier_score needs probabilities in [0, 1]; got values from {p.min():g} to {p.max():g}"
+        )
         raise DataError(msg)
     return float(np.round(np.mean((p - y) ** 2), 15))
 

@@ -25,8 +25,14 @@ def _axes(ax: Any):
     return ax
 
 
-def plot_map(score_map: xr.DataArray, deposits: Any = None, *, ax: Any = None,
-             cmap: str = "viridis", title: str | None = None) -> Any:
+def plot_map(
+    score_map: xr.DataArray,
+    deposits: Any = None,
+    *,
+    ax: Any = None,
+    cmap: str = "viridis",
+    title: str | None = None,
+) -> Any:
     """Draw a score map (voxels: the maximum over ``z``) with deposits as red triangles.
 
     Returns the matplotlib Axes.
@@ -47,8 +53,16 @@ def plot_map(score_map: xr.DataArray, deposits: Any = None, *, ax: Any = None,
     ax.figure.colorbar(im, ax=ax, shrink=0.8, label=m.name or "score")
     if deposits is not None:
         pts = as_points(deposits)
-        ax.scatter(pts["x"].values, pts["y"].values, marker="^", s=40, c="red",
-                   edgecolors="white", linewidths=0.7, label="deposits")
+        ax.scatter(
+            pts["x"].values,
+            pts["y"].values,
+            marker="^",
+            s=40,
+            c="red",
+            edgecolors="white",
+            linewidths=0.7,
+            label="deposits",
+        )
         ax.legend(loc="lower right", fontsize=8)
     ax.set_xlabel("x")
     ax.set_ylabel("y")
@@ -65,14 +79,27 @@ def plot_blocks(table: pd.DataFrame, *, ax: Any, numbers: bool = True) -> Any:
 
     for b, r in table.iterrows():
         pred = bool(r["predicted"])
-        ax.add_patch(Rectangle((r["xmin"], r["ymin"]), r["xmax"] - r["xmin"],
-                               r["ymax"] - r["ymin"], fill=False,
-                               edgecolor="orange" if pred else "white",
-                               linewidth=1.4 if pred else 0.4,
-                               hatch="//" if bool(r.get("truth", False)) else None))
+        ax.add_patch(
+            Rectangle(
+                (r["xmin"], r["ymin"]),
+                r["xmax"] - r["xmin"],
+                r["ymax"] - r["ymin"],
+                fill=False,
+                edgecolor="orange" if pred else "white",
+                linewidth=1.4 if pred else 0.4,
+                hatch="//" if bool(r.get("truth", False)) else None,
+            )
+        )
         if numbers:
-            ax.text((r["xmin"] + r["xmax"]) / 2, (r["ymin"] + r["ymax"]) / 2, str(b),
-                    ha="center", va="center", fontsize=5, color="white")
+            ax.text(
+                (r["xmin"] + r["xmax"]) / 2,
+                (r["ymin"] + r["ymax"]) / 2,
+                str(b),
+                ha="center",
+                va="center",
+                fontsize=5,
+                color="white",
+            )
     return ax
 
 
@@ -96,8 +123,7 @@ def plot_roc(curves: pd.DataFrame | dict[str, pd.DataFrame], *, ax: Any = None) 
     return ax
 
 
-def plot_success_rate(curves: pd.DataFrame | dict[str, pd.DataFrame], *, ax: Any = None
-                      ) -> Any:
+def plot_success_rate(curves: pd.DataFrame | dict[str, pd.DataFrame], *, ax: Any = None) -> Any:
     """Draw one success-rate curve (a :func:`success_rate_curve` table) or several."""
     ax = _axes(ax)
     if isinstance(curves, pd.DataFrame):
@@ -105,8 +131,7 @@ def plot_success_rate(curves: pd.DataFrame | dict[str, pd.DataFrame], *, ax: Any
     for name, c in curves.items():
         auc = c.attrs.get("auc")
         lab = f"{name} area={auc:.3f}".strip() if auc is not None else name
-        ax.plot(c["area_fraction"], c["deposit_fraction"], label=lab or None,
-                drawstyle="default")
+        ax.plot(c["area_fraction"], c["deposit_fraction"], label=lab or None, drawstyle="default")
     ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)

@@ -58,8 +58,13 @@ class EvaluationReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (curves as column lists; non-finite numbers as None)."""
-        out = {"metrics": self.metrics, "capture": self.capture, "settings": self.settings,
-               "roc": self.roc, "success_rate": self.success_rate}
+        out = {
+            "metrics": self.metrics,
+            "capture": self.capture,
+            "settings": self.settings,
+            "roc": self.roc,
+            "success_rate": self.success_rate,
+        }
         if self.blocks is not None:
             out["blocks"] = self.blocks.reset_index()
         return jsonable(out)
@@ -108,10 +113,18 @@ class EvaluationReport:
         return fig
 
 
-def evaluate(score_map: xr.DataArray, deposits: Any, *, negatives: Any = None,
-             buffer: float | None = None, threshold: float = 0.5,
-             blocks: Any = (12, 12), ci: str = "hanley", level: float = 0.95,
-             seed: int = 0) -> EvaluationReport:
+def evaluate(
+    score_map: xr.DataArray,
+    deposits: Any,
+    *,
+    negatives: Any = None,
+    buffer: float | None = None,
+    threshold: float = 0.5,
+    blocks: Any = (12, 12),
+    ci: str = "hanley",
+    level: float = 0.95,
+    seed: int = 0,
+) -> EvaluationReport:
     """Evaluate a prospectivity (or anomaly) map against known deposits.
 
     Parameters
@@ -169,8 +182,9 @@ def evaluate(score_map: xr.DataArray, deposits: Any, *, negatives: Any = None,
     r = resolve_map(score_map, deposits)
     assert r.deposits is not None
     pos = r.deposits
-    neg, neg_rec = negative_cells(r.score_map, r.valid, deposits, negatives, buffer=buffer,
-                                  seed=seed)
+    neg, neg_rec = negative_cells(
+        r.score_map, r.valid, deposits, negatives, buffer=buffer, seed=seed
+    )
     flat = r.values.ravel()
     s = np.concatenate([flat[pos.flat], flat[neg.flat]])
     y = np.concatenate([np.ones(len(pos.flat), bool), np.zeros(len(neg.flat), bool)])
@@ -185,10 +199,24 @@ def evaluate(score_map: xr.DataArray, deposits: Any, *, negatives: Any = None,
     if blocks is not None and "z" not in r.score_map.dims:
         table = _block_grid(r, blocks, threshold=threshold, reduce="mean")
         metrics["blocks"] = table.attrs.get("metrics", {"note": table.attrs.get("metrics_note")})
-    settings = {"threshold": float(threshold), "blocks": None if table is None else
-                table.attrs["blocks"], "ci": ci, "level": float(level), "seed": int(seed),
-                "ndim": int(r.score_map.ndim), "name": str(r.score_map.name),
-                **pos.info("deposits"), **neg_rec}
-    return EvaluationReport(metrics=metrics, roc=roc, success_rate=src, capture=capture,
-                            blocks=table, settings=settings, score_map=r.score_map,
-                            deposits=deposits)
+    settings = {
+        "threshold": float(threshold),
+        "blocks": None if table is None else table.attrs["blocks"],
+        "ci": ci,
+        "level": float(level),
+        "seed": int(seed),
+        "ndim": int(r.score_map.ndim),
+        "name": str(r.score_map.name),
+        **pos.info("deposits"),
+        **neg_rec,
+    }
+    return EvaluationReport(
+        metrics=metrics,
+        roc=roc,
+        success_rate=src,
+        capture=capture,
+        blocks=table,
+        settings=settings,
+        score_map=r.score_map,
+        deposits=deposits,
+    )

@@ -86,13 +86,19 @@ def _group_centres(xy: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """Every point moved to the centroid of its group, so a group falls in one block."""
     _, g = np.unique(groups, return_inverse=True)
     counts = np.bincount(g).astype("float64")
-    cen = np.column_stack([np.bincount(g, weights=xy[:, j]) / counts
-                           for j in range(xy.shape[1])])
+    cen = np.column_stack([np.bincount(g, weights=xy[:, j]) / counts for j in range(xy.shape[1])])
     return cen[g]
 
 
-def spatial_fold_ids(xy: Any, *, n_folds: int = 5, block_size: Any = None, blocks: Any = None,
-                     groups: Any = None, seed: int = 0) -> np.ndarray:
+def spatial_fold_ids(
+    xy: Any,
+    *,
+    n_folds: int = 5,
+    block_size: Any = None,
+    blocks: Any = None,
+    groups: Any = None,
+    seed: int = 0,
+) -> np.ndarray:
     """Fold number (0 to ``n_folds - 1``) of every point, whole blocks and groups per fold.
 
     See :func:`spatial_block_folds` for the parameters. A grouped point counts in the block
@@ -112,8 +118,10 @@ def spatial_fold_ids(xy: Any, *, n_folds: int = 5, block_size: Any = None, block
     _, unit = np.unique(_point_block_ids(where, block_size, blocks, n_folds), return_inverse=True)
     sizes = np.bincount(unit)
     if len(sizes) < n_folds:
-        msg = (f"only {len(sizes)} spatial blocks hold points (groups at their centroids); "
-               f"need at least n_folds={n_folds}: use smaller blocks or fewer folds")
+        msg = (
+            f"only {len(sizes)} spatial blocks hold points (groups at their centroids); "
+            f"need at least n_folds={n_folds}: use smaller blocks or fewer folds"
+        )
         raise DataError(msg)
     rng = np.random.default_rng(seed)
     order = np.lexsort((rng.permutation(len(sizes)), -sizes))
@@ -126,10 +134,17 @@ def spatial_fold_ids(xy: Any, *, n_folds: int = 5, block_size: Any = None, block
     return fold_of_unit[unit]
 
 
-def spatial_block_folds(xy: Any, *, n_folds: int = 5, block_size: Any = None,
-                        blocks: Any = None, buffer: float = 0.0, groups: Any = None,
-                        metric: str = "chebyshev", seed: int = 0
-                        ) -> list[tuple[np.ndarray, np.ndarray]]:
+def spatial_block_folds(
+    xy: Any,
+    *,
+    n_folds: int = 5,
+    block_size: Any = None,
+    blocks: Any = None,
+    buffer: float = 0.0,
+    groups: Any = None,
+    metric: str = "chebyshev",
+    seed: int = 0,
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Spatial block cross-validation folds with a buffer between training and test points.
 
     Parameters
@@ -174,8 +189,9 @@ def spatial_block_folds(xy: Any, *, n_folds: int = 5, block_size: Any = None,
     if buffer < 0:
         raise DataError(f"buffer must be >= 0; got {buffer}")
     arr = _as_xy(xy)
-    fold = spatial_fold_ids(arr, n_folds=n_folds, block_size=block_size, blocks=blocks,
-                            groups=groups, seed=seed)
+    fold = spatial_fold_ids(
+        arr, n_folds=n_folds, block_size=block_size, blocks=blocks, groups=groups, seed=seed
+    )
     tree = cKDTree(arr)
     out = []
     for f in range(n_folds):
@@ -186,12 +202,19 @@ def spatial_block_folds(xy: Any, *, n_folds: int = 5, block_size: Any = None,
             hit = np.unique(np.concatenate([np.asarray(n, dtype="int64") for n in near]))
             n_before = int(train_mask.sum())
             train_mask[hit] = False
-            log.info("fold %d: %d test points, %d training points removed by the %.1f buffer",
-                     f, len(test), n_before - int(train_mask.sum()), buffer)
+            log.info(
+                "fold %d: %d test points, %d training points removed by the %.1f buffer",
+                f,
+                len(test),
+                n_before - int(train_mask.sum()),
+                buffer,
+            )
         train = np.flatnonzero(train_mask)
         if len(train) == 0:
-            msg = (f"fold {f}: the buffer ({buffer}) removes every training point; "
-                   "lower the buffer or use larger blocks")
+            msg = (
+                f"fold {f}: the buffer ({buffer}) removes every training point; "
+                "lower the buffer or use larger blocks"
+            )
             raise DataError(msg)
         out.append((train.astype("int64"), test.astype("int64")))
     return out
@@ -333,16 +356,25 @@ def spatial_split(
     found, last_err = None, None
     for size in sizes:
         try:
-            folds = spatial_block_folds(xy, n_folds=k, block_size=size, buffer=buffer,
-                                        groups=codes, metric="chebyshev", seed=seed)
+            folds = spatial_block_folds(
+                xy,
+                n_folds=k,
+                block_size=size,
+                buffer=buffer,
+                groups=codes,
+                metric="chebyshev",
+                seed=seed,
+            )
         except DataError as err:
             last_err = err
             continue
         rng = np.random.default_rng(seed)
         for f in rng.permutation(k):
             train_idx, val_idx = folds[f]
-            if (np.isin(classes, labels[val_idx]).all()
-                    and np.isin(classes, labels[train_idx]).all()):
+            if (
+                np.isin(classes, labels[val_idx]).all()
+                and np.isin(classes, labels[train_idx]).all()
+            ):
                 found = (int(f), train_idx, val_idx, size)
                 break
         if found is not None:
@@ -403,8 +435,9 @@ def grid_block_ids(shape: tuple[int, ...], blocks: Sequence[int]) -> np.ndarray:
     return ids
 
 
-def choose_blocks(ids: np.ndarray, n_blocks: int, *, train_fraction: float = 0.7,
-                  seed: int = 0) -> np.ndarray:
+def choose_blocks(
+    ids: np.ndarray, n_blocks: int, *, train_fraction: float = 0.7, seed: int = 0
+) -> np.ndarray:
     """Training flags of items labelled by block ``ids``: whole blocks go to one side.
 
     Blocks holding items are shuffled (``seed``) and taken into the training side until it
@@ -415,8 +448,10 @@ def choose_blocks(ids: np.ndarray, n_blocks: int, *, train_fraction: float = 0.7
     counts = np.bincount(ids, minlength=int(n_blocks))
     occupied = np.flatnonzero(counts)
     if occupied.size < 2:
-        msg = (f"all {ids.size} usable items lie in one of the {n_blocks} blocks; use more "
-               "blocks to split them")
+        msg = (
+            f"all {ids.size} usable items lie in one of the {n_blocks} blocks; use more "
+            "blocks to split them"
+        )
         raise DataError(msg)
     order = np.random.default_rng(seed).permutation(occupied)
     cum = np.cumsum(counts[order])
@@ -425,9 +460,13 @@ def choose_blocks(ids: np.ndarray, n_blocks: int, *, train_fraction: float = 0.7
     return np.isin(ids, order[:k])
 
 
-def block_split(mask: xr.DataArray, *, blocks: int | Sequence[int] = 5,
-                train_fraction: float = 0.7, seed: int = 0
-                ) -> tuple[xr.DataArray, xr.DataArray]:
+def block_split(
+    mask: xr.DataArray,
+    *,
+    blocks: int | Sequence[int] = 5,
+    train_fraction: float = 0.7,
+    seed: int = 0,
+) -> tuple[xr.DataArray, xr.DataArray]:
     """Split the True cells of ``mask`` into training and test ground by spatial blocks.
 
     The grid is cut into ``blocks`` nearly equal runs along each spatial axis; blocks are
@@ -481,8 +520,7 @@ def block_split(mask: xr.DataArray, *, blocks: int | Sequence[int] = 5,
         raise DataError(f"the mask holds {total} True cells; a split needs at least 2")
     ids = grid_block_ids(geom.shape, nb)
     is_train = np.zeros(geom.shape, dtype=bool)
-    is_train[m] = choose_blocks(ids[m], int(np.prod(nb)), train_fraction=train_fraction,
-                                seed=seed)
+    is_train[m] = choose_blocks(ids[m], int(np.prod(nb)), train_fraction=train_fraction, seed=seed)
     attrs = {"block_split_fraction": float(is_train.sum() / total), "blocks": list(nb)}
     train = mask.copy(data=is_train).rename("train")
     test = mask.copy(data=m & ~is_train).rename("test")

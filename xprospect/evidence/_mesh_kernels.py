@@ -166,8 +166,15 @@ def build_bvh(tris, leaf_size):
         st_node[top + 1], st_s[top + 1], st_e[top + 1] = nn + 1, mid, e
         top += 2
         nn += 2
-    return order, lo[:nn].copy(), hi[:nn].copy(), left[:nn].copy(), right[:nn].copy(), \
-        start[:nn].copy(), count[:nn].copy()
+    return (
+        order,
+        lo[:nn].copy(),
+        hi[:nn].copy(),
+        left[:nn].copy(),
+        right[:nn].copy(),
+        start[:nn].copy(),
+        count[:nn].copy(),
+    )
 
 
 def _query_distance(points, tris, lo, hi, left, right, start, count, max_d2, block, out):
@@ -183,8 +190,20 @@ def _query_distance(points, tris, lo, hi, left, right, start, count, max_d2, blo
             if last >= 0:
                 # neighbouring voxels share their nearest triangle: a tight first bound
                 t = tris[last]
-                d = tri_dist2(px, py, pz, t[0, 0], t[0, 1], t[0, 2], t[1, 0], t[1, 1], t[1, 2],
-                              t[2, 0], t[2, 1], t[2, 2])
+                d = tri_dist2(
+                    px,
+                    py,
+                    pz,
+                    t[0, 0],
+                    t[0, 1],
+                    t[0, 2],
+                    t[1, 0],
+                    t[1, 1],
+                    t[1, 2],
+                    t[2, 0],
+                    t[2, 1],
+                    t[2, 2],
+                )
                 if d <= best:
                     best, found = d, last
             stack[0] = 0
@@ -197,8 +216,20 @@ def _query_distance(points, tris, lo, hi, left, right, start, count, max_d2, blo
                 if left[node] < 0:
                     for j in range(start[node], start[node] + count[node]):
                         t = tris[j]
-                        d = tri_dist2(px, py, pz, t[0, 0], t[0, 1], t[0, 2], t[1, 0], t[1, 1],
-                                      t[1, 2], t[2, 0], t[2, 1], t[2, 2])
+                        d = tri_dist2(
+                            px,
+                            py,
+                            pz,
+                            t[0, 0],
+                            t[0, 1],
+                            t[0, 2],
+                            t[1, 0],
+                            t[1, 1],
+                            t[1, 2],
+                            t[2, 0],
+                            t[2, 1],
+                            t[2, 2],
+                        )
                         if d < best or (d <= best and found < 0):
                             best, found = d, j
                     continue
@@ -235,8 +266,19 @@ def query_distance(points, tris_ordered, bvh, max_distance, *, parallel):
         return out
     max_d2 = np.inf if not np.isfinite(max_distance) else float(max_distance) ** 2
     fn = _query_parallel if parallel else _query_serial
-    fn(np.ascontiguousarray(points, dtype=np.float64), tris_ordered, lo, hi, left, right, start,
-       count, max_d2, 256, out)
+    fn(
+        np.ascontiguousarray(points, dtype=np.float64),
+        tris_ordered,
+        lo,
+        hi,
+        left,
+        right,
+        start,
+        count,
+        max_d2,
+        256,
+        out,
+    )
     return out
 
 

@@ -25,15 +25,21 @@ _MODES = ("all", "outside_buffer", "mask")
 def _template(like: xr.Dataset | xr.DataArray) -> xr.DataArray:
     geom = grid_geometry(like)
     coords = {d: like[d] for d in geom.dims}
-    out = xr.DataArray(np.ones(geom.shape, dtype=bool), dims=geom.dims, coords=coords,
-                       name="normal")
+    out = xr.DataArray(
+        np.ones(geom.shape, dtype=bool), dims=geom.dims, coords=coords, name="normal"
+    )
     crs = get_crs(like)
     return write_crs(out, crs) if crs is not None else out
 
 
-def normal_mask(like: xr.Dataset | xr.DataArray, *, mode: str = "all",
-                deposits: xr.Dataset | None = None, buffer: float | None = None,
-                mask: xr.DataArray | None = None) -> xr.DataArray:
+def normal_mask(
+    like: xr.Dataset | xr.DataArray,
+    *,
+    mode: str = "all",
+    deposits: xr.Dataset | None = None,
+    buffer: float | None = None,
+    mask: xr.DataArray | None = None,
+) -> xr.DataArray:
     """Boolean map of the cells a detector may treat as normal (background).
 
     Parameters
@@ -86,8 +92,10 @@ def normal_mask(like: xr.Dataset | xr.DataArray, *, mode: str = "all",
     if mask is None:
         raise DataError("mode='mask' needs mask=, a boolean DataArray on the grid")
     if not isinstance(mask, xr.DataArray) or mask.dtype != bool:
-        raise DataError(f"mask must be a boolean xarray.DataArray; got {type(mask).__name__} "
-                        f"of dtype {getattr(mask, 'dtype', None)}")
+        raise DataError(
+            f"mask must be a boolean xarray.DataArray; got {type(mask).__name__} "
+            f"of dtype {getattr(mask, 'dtype', None)}"
+        )
     dims = out.dims
     if set(mask.dims) != set(dims):
         raise GridError(f"mask has dims {mask.dims}; the grid has {dims}")

@@ -37,8 +37,11 @@ log = logging.getLogger(__name__)
 
 
 def _moved(old: str, new: str) -> None:
-    warnings.warn(f"xprospect.evidence.{old} is replaced by xprospect.points.{new}",
-                  XProspectDeprecationWarning, stacklevel=3)
+    warnings.warn(
+        f"xprospect.evidence.{old} is replaced by xprospect.points.{new}",
+        XProspectDeprecationWarning,
+        stacklevel=3,
+    )
 
 
 def as_points(obj: xr.Dataset | pd.DataFrame | Any, *, crs: Any = None) -> xr.Dataset:
@@ -62,8 +65,9 @@ def as_points(obj: xr.Dataset | pd.DataFrame | Any, *, crs: Any = None) -> xr.Da
     return _points.as_points(obj, crs=crs)
 
 
-def points_to_index(points: xr.Dataset, like: xr.Dataset | xr.DataArray, *,
-                    drop_outside: bool = False) -> np.ndarray:
+def points_to_index(
+    points: xr.Dataset, like: xr.Dataset | xr.DataArray, *, drop_outside: bool = False
+) -> np.ndarray:
     """Grid cell index of every point; an alias of :func:`xprospect.points.points_to_index`.
 
     .. deprecated::
@@ -95,8 +99,9 @@ def points_to_index(points: xr.Dataset, like: xr.Dataset | xr.DataArray, *,
     return idx[inside]
 
 
-def rasterize_points(points: xr.Dataset, like: xr.Dataset | xr.DataArray, *,
-                     name: str = "deposits") -> xr.DataArray:
+def rasterize_points(
+    points: xr.Dataset, like: xr.Dataset | xr.DataArray, *, name: str = "deposits"
+) -> xr.DataArray:
     """Count points per grid cell; an alias of :func:`xprospect.points.rasterize_points`.
 
     .. deprecated::
@@ -119,8 +124,9 @@ def rasterize_points(points: xr.Dataset, like: xr.Dataset | xr.DataArray, *,
     return _points.rasterize_points(points, like, name=name)
 
 
-def distance_to_points(points: xr.Dataset, like: xr.Dataset | xr.DataArray, *,
-                       name: str = "distance") -> xr.DataArray:
+def distance_to_points(
+    points: xr.Dataset, like: xr.Dataset | xr.DataArray, *, name: str = "distance"
+) -> xr.DataArray:
     """Distance from each cell centre to the nearest point; see :mod:`xprospect.points`.
 
     .. deprecated::
@@ -143,9 +149,15 @@ def distance_to_points(points: xr.Dataset, like: xr.Dataset | xr.DataArray, *,
     return _points.distance_to_points(points, like, name=name)
 
 
-def sample_negatives(like: xr.Dataset | xr.DataArray, points: xr.Dataset, n: int, *,
-                     buffer: float, seed: int = 0,
-                     mask: xr.DataArray | np.ndarray | None = None) -> xr.Dataset:
+def sample_negatives(
+    like: xr.Dataset | xr.DataArray,
+    points: xr.Dataset,
+    n: int,
+    *,
+    buffer: float,
+    seed: int = 0,
+    mask: xr.DataArray | np.ndarray | None = None,
+) -> xr.Dataset:
     """Draw ``n`` cells away from every point; an alias of :mod:`xprospect.points`'s.
 
     .. deprecated::

@@ -50,15 +50,22 @@ def build(block: xr.Dataset, **kwargs: Any) -> xr.Dataset:
     xarray.Dataset
         What :func:`~xprospect.evidence.zaozigou_layers` returns.
     """
-    warnings.warn("xprospect.evidence.build is renamed xprospect.evidence.zaozigou_layers "
-                  "(the Zaozigou study's layer recipe)", XProspectDeprecationWarning, stacklevel=2)
+    warnings.warn(
+        "xprospect.evidence.build is renamed xprospect.evidence.zaozigou_layers "
+        "(the Zaozigou study's layer recipe)",
+        XProspectDeprecationWarning,
+        stacklevel=2,
+    )
     return zaozigou_layers(block, **kwargs)
 
 
 def __getattr__(name: str) -> Any:
     if name in _MOVED:
         home = _MOVED[name]
-        warnings.warn(f"xprospect.evidence.layers.{name} moved to {home.__name__}.{name}",
-                      XProspectDeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"xprospect.evidence.layers.{name} moved to {home.__name__}.{name}",
+            XProspectDeprecationWarning,
+            stacklevel=2,
+        )
         return getattr(home, name)
     raise AttributeError(f"module 'xprospect.evidence.layers' has no attribute {name!r}")

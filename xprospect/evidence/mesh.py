@@ -73,10 +73,14 @@ def mesh_open_edges(mesh: Any) -> int:
 # -- grid plumbing shared with proximity.py -------------------------------------------
 
 
-def _grid_result(data: Any, like: xr.Dataset | xr.DataArray, dims: tuple[str, ...], name: str,
-                 attrs: dict[str, Any]) -> xr.DataArray:
-    out = xr.DataArray(data, dims=dims, coords={d: like[d] for d in dims}, name=name,
-                       attrs=attrs)
+def _grid_result(
+    data: Any,
+    like: xr.Dataset | xr.DataArray,
+    dims: tuple[str, ...],
+    name: str,
+    attrs: dict[str, Any],
+) -> xr.DataArray:
+    out = xr.DataArray(data, dims=dims, coords={d: like[d] for d in dims}, name=name, attrs=attrs)
     crs = get_crs(like)
     return write_crs(out, crs) if crs is not None else out
 
@@ -104,8 +108,9 @@ class _TriangleIndex:
         return _k.query_distance(points, self.tris, self.bvh, max_distance, parallel=parallel)
 
 
-def _distance_block(block: Block, *, index: _TriangleIndex, max_distance: float,
-                    out_dtype: Any) -> np.ndarray:
+def _distance_block(
+    block: Block, *, index: _TriangleIndex, max_distance: float, out_dtype: Any
+) -> np.ndarray:
     cen = block.centres()
     pts = np.zeros((cen.shape[0], 3))
     for j, ax in enumerate(block.dims):
@@ -114,9 +119,14 @@ def _distance_block(block: Block, *, index: _TriangleIndex, max_distance: float,
     return dist.reshape(block.shape).astype(out_dtype, copy=False)
 
 
-def distance_to_mesh(like: xr.Dataset | xr.DataArray, mesh: Any, *,
-                     max_distance: float | None = None, name: str = "distance_to_mesh",
-                     dtype: Any = "float32") -> xr.DataArray:
+def distance_to_mesh(
+    like: xr.Dataset | xr.DataArray,
+    mesh: Any,
+    *,
+    max_distance: float | None = None,
+    name: str = "distance_to_mesh",
+    dtype: Any = "float32",
+) -> xr.DataArray:
     """Unsigned distance from each voxel centre to a triangulated surface.
 
     Exact point-triangle distances (Ericson's closest-point regions), found through a
@@ -162,19 +172,25 @@ def distance_to_mesh(like: xr.Dataset | xr.DataArray, mesh: Any, *,
     """
     mesh = as_mesh(mesh)
     if "z" not in like.dims:
-        raise GridError("distance_to_mesh needs a voxel model (z, y, x); for a 2-D grid pass "
-                        "structure traces as lines or points to distance_to_structures")
+        raise GridError(
+            "distance_to_mesh needs a voxel model (z, y, x); for a 2-D grid pass "
+            "structure traces as lines or points to distance_to_structures"
+        )
     _check_mesh_crs(mesh, like, "the mesh")
     index = _TriangleIndex(np.asarray(mesh.triangles))
     cap = np.inf if max_distance is None else float(max_distance)
     if not cap > 0:
         raise DataError(f"max_distance must be > 0; got {max_distance!r}")
     dtype = np.dtype(dtype)
-    data, dims = map_cells(like, _distance_block, dtype=dtype, index=index, max_distance=cap,
-                           out_dtype=dtype)
-    attrs = {"units": "CRS units", "long_name": "distance to the surface",
-             "method": "exact unsigned point-triangle distance (BVH)",
-             "mesh_faces": len(mesh.faces)}
+    data, dims = map_cells(
+        like, _distance_block, dtype=dtype, index=index, max_distance=cap, out_dtype=dtype
+    )
+    attrs = {
+        "units": "CRS units",
+        "long_name": "distance to the surface",
+        "method": "exact unsigned point-triangle distance (BVH)",
+        "mesh_faces": len(mesh.faces),
+    }
     if "source" in mesh.metadata:
         attrs["mesh_source"] = mesh.metadata["source"]
     if max_distance is not None:
@@ -185,21 +201,32 @@ def distance_to_mesh(like: xr.Dataset | xr.DataArray, mesh: Any, *,
 # -- inside / outside -----------------------------------------------------------------
 
 
-def _inside_block(block: Block, *, tris: np.ndarray, tmin: np.ndarray, tmax: np.ndarray
-                  ) -> np.ndarray:
+def _inside_block(
+    block: Block, *, tris: np.ndarray, tmin: np.ndarray, tmax: np.ndarray
+) -> np.ndarray:
     zs, ys, xs = block.coords
     y_desc = ys.size > 1 and ys[0] > ys[-1]
     yasc = ys[::-1].copy() if y_desc else ys
-    keep = ((tmax[:, 0] >= xs.min()) & (tmin[:, 0] <= xs.max())
-            & (tmax[:, 1] >= yasc.min()) & (tmin[:, 1] <= yasc.max()))
+    keep = (
+        (tmax[:, 0] >= xs.min())
+        & (tmin[:, 0] <= xs.max())
+        & (tmax[:, 1] >= yasc.min())
+        & (tmin[:, 1] <= yasc.max())
+    )
     out = np.empty((zs.size, ys.size, xs.size), dtype=bool)
-    _k.column_inside(np.ascontiguousarray(tris[keep]), np.ascontiguousarray(xs), yasc,
-                     np.ascontiguousarray(zs), out)
+    _k.column_inside(
+        np.ascontiguousarray(tris[keep]),
+        np.ascontiguousarray(xs),
+        yasc,
+        np.ascontiguousarray(zs),
+        out,
+    )
     return out[:, ::-1] if y_desc else out
 
 
-def inside_mesh(like: xr.Dataset | xr.DataArray, mesh: Any, *, repair: bool = False,
-                name: str = "inside") -> xr.DataArray:
+def inside_mesh(
+    like: xr.Dataset | xr.DataArray, mesh: Any, *, repair: bool = False, name: str = "inside"
+) -> xr.DataArray:
     """Label the voxels whose centres lie inside a closed wireframe (e.g. an ore domain).
 
     Ray parity along vertical lines, one line per voxel column, with exact and
@@ -245,27 +272,32 @@ def inside_mesh(like: xr.Dataset | xr.DataArray, mesh: Any, *, repair: bool = Fa
     """
     mesh = as_mesh(mesh)
     if "z" not in like.dims:
-        raise GridError("inside_mesh needs a voxel model (z, y, x); got dims "
-                        f"{tuple(like.dims)}")
+        raise GridError(f"inside_mesh needs a voxel model (z, y, x); got dims {tuple(like.dims)}")
     _check_mesh_crs(mesh, like, "the mesh")
     open_edges = mesh_open_edges(mesh)
-    attrs: dict[str, Any] = {"long_name": "inside the closed surface",
-                             "method": "vertical ray parity, simulation-of-simplicity ties",
-                             "mesh_faces": len(mesh.faces), "open_edges_found": open_edges}
+    attrs: dict[str, Any] = {
+        "long_name": "inside the closed surface",
+        "method": "vertical ray parity, simulation-of-simplicity ties",
+        "mesh_faces": len(mesh.faces),
+        "open_edges_found": open_edges,
+    }
     if open_edges:
         src = mesh.metadata.get("source", "the mesh")
         if not repair:
             raise DataError(
                 f"{src} is not closed: {open_edges} edges are used by an odd number of "
                 "triangles, so inside/outside is undefined; fix the wireframe or pass "
-                "repair=True to fill small holes")
+                "repair=True to fill small holes"
+            )
         trimesh = _trimesh()
         mesh = mesh.copy()
         trimesh.repair.fill_holes(mesh)
         left = mesh_open_edges(mesh)
         if left:
-            raise DataError(f"{src} has {open_edges} open edges and {left} remain after "
-                            "trimesh.repair.fill_holes; fix the wireframe")
+            raise DataError(
+                f"{src} has {open_edges} open edges and {left} remain after "
+                "trimesh.repair.fill_holes; fix the wireframe"
+            )
         attrs["repair"] = f"filled holes: {len(mesh.faces) - attrs['mesh_faces']} faces added"
         log.info("inside_mesh: %s had %d open edges, closed by fill_holes", src, open_edges)
     tris = np.ascontiguousarray(mesh.triangles, dtype="float64")

@@ -22,7 +22,10 @@ _MOVED = {"normal_mask": background, "block_split": splits, "choose_blocks": spl
 def __getattr__(name: str) -> Any:
     if name in _MOVED:
         home = _MOVED[name]
-        warnings.warn(f"xprospect.evidence.normal.{name} moved to {home.__name__}.{name}",
-                      XProspectDeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"xprospect.evidence.normal.{name} moved to {home.__name__}.{name}",
+            XProspectDeprecationWarning,
+            stacklevel=2,
+        )
         return getattr(home, name)
     raise AttributeError(f"module 'xprospect.evidence.normal' has no attribute {name!r}")

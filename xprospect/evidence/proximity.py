@@ -81,8 +81,9 @@ def _points_array(obj: Any, ndim: int, what: str) -> np.ndarray:
     else:
         arr = np.asarray(obj, dtype="float64")
         if arr.ndim != 2 or arr.shape[1] not in (2, 3) or (ndim == 3 and arr.shape[1] != 3):
-            raise DataError(f"{what} as an array must be (n, {ndim}) coordinates; got shape "
-                            f"{arr.shape}")
+            raise DataError(
+                f"{what} as an array must be (n, {ndim}) coordinates; got shape {arr.shape}"
+            )
         arr = arr[:, :ndim]
     if arr.shape[0] == 0:
         raise DataError(f"{what} holds no points")
@@ -98,8 +99,11 @@ def _shapely_parts(geom: Any, ndim: int, what: str, pts: list, segs: list) -> No
     if geom.is_empty:
         return
     if gtype in ("Point", "MultiPoint"):
-        coords = (np.asarray([g.coords[0] for g in geom.geoms]) if gtype == "MultiPoint"
-                  else np.asarray(geom.coords))
+        coords = (
+            np.asarray([g.coords[0] for g in geom.geoms])
+            if gtype == "MultiPoint"
+            else np.asarray(geom.coords)
+        )
         pts.append(_lift(coords, ndim, geom.has_z, what))
     elif gtype in ("LineString", "LinearRing"):
         c = _lift(np.asarray(geom.coords), ndim, geom.has_z, what)
@@ -120,15 +124,18 @@ def _shapely_parts(geom: Any, ndim: int, what: str, pts: list, segs: list) -> No
 
 def _lift(coords: np.ndarray, ndim: int, has_z: bool, what: str) -> np.ndarray:
     if ndim == 3 and not has_z:
-        raise DataError(f"{what} has 2-D geometries; a voxel grid needs x, y, z coordinates "
-                        "(give 3-D lines or a triangulated surface)")
+        raise DataError(
+            f"{what} has 2-D geometries; a voxel grid needs x, y, z coordinates "
+            "(give 3-D lines or a triangulated surface)"
+        )
     out = np.zeros((coords.shape[0], 3))
     out[:, :ndim] = coords[:, :ndim]
     return out
 
 
-def _collect(structures: Any, like: xr.Dataset | xr.DataArray, ndim: int
-             ) -> tuple[np.ndarray | None, np.ndarray | None, list[str]]:
+def _collect(
+    structures: Any, like: xr.Dataset | xr.DataArray, ndim: int
+) -> tuple[np.ndarray | None, np.ndarray | None, list[str]]:
     """Split ``structures`` into points (n, 3) and triangles (m, 3, 3) in grid space."""
     import trimesh  # optional heavy dependency, only needed to recognise meshes
 
@@ -141,8 +148,10 @@ def _collect(structures: Any, like: xr.Dataset | xr.DataArray, ndim: int
         what = f"structure {i}" if len(items) > 1 else "the structures"
         if isinstance(obj, (str, Path, trimesh.Trimesh, trimesh.Scene)):
             if ndim != 3:
-                raise GridError(f"{what} is a triangulated surface; it needs a voxel grid "
-                                "(z, y, x). On a 2-D grid give its trace as lines or points")
+                raise GridError(
+                    f"{what} is a triangulated surface; it needs a voxel grid "
+                    "(z, y, x). On a 2-D grid give its trace as lines or points"
+                )
             mesh = as_mesh(obj, what=what)
             _check_mesh_crs(mesh, like, what)
             tris.append(np.asarray(mesh.triangles, dtype="float64"))
@@ -160,8 +169,9 @@ def _collect(structures: Any, like: xr.Dataset | xr.DataArray, ndim: int
                     _shapely_parts(g, ndim, what, p, s)
             pts += p
             tris += s
-            kinds.append(f"geometries ({sum(len(a) for a in s)} segments, "
-                         f"{sum(len(a) for a in p)} points)")
+            kinds.append(
+                f"geometries ({sum(len(a) for a in s)} segments, {sum(len(a) for a in p)} points)"
+            )
             continue
         if isinstance(obj, xr.Dataset):
             crs = get_crs(obj)
@@ -175,8 +185,9 @@ def _collect(structures: Any, like: xr.Dataset | xr.DataArray, ndim: int
     return p_all, t_all, kinds
 
 
-def _structure_block(block: Block, *, index: _TriangleIndex | None, tree: Any,
-                     max_distance: float, out_dtype: Any) -> np.ndarray:
+def _structure_block(
+    block: Block, *, index: _TriangleIndex | None, tree: Any, max_distance: float, out_dtype: Any
+) -> np.ndarray:
     q = _xyz_centres(block)
     best = np.full(q.shape[0], np.inf)
     if index is not None:
@@ -191,9 +202,14 @@ def _structure_block(block: Block, *, index: _TriangleIndex | None, tree: Any,
     return best.reshape(block.shape).astype(out_dtype, copy=False)
 
 
-def distance_to_structures(like: xr.Dataset | xr.DataArray, structures: Any, *,
-                           max_distance: float | None = None, name: str = "structure_distance",
-                           dtype: Any = "float32") -> xr.DataArray:
+def distance_to_structures(
+    like: xr.Dataset | xr.DataArray,
+    structures: Any,
+    *,
+    max_distance: float | None = None,
+    name: str = "structure_distance",
+    dtype: Any = "float32",
+) -> xr.DataArray:
     """Euclidean distance from each cell centre to the nearest structure.
 
     Structures may be triangulated surfaces (fault or contact wireframes: a
@@ -249,19 +265,33 @@ def distance_to_structures(like: xr.Dataset | xr.DataArray, structures: Any, *,
     index = _TriangleIndex(tris) if tris is not None else None
     tree = cKDTree(pts) if pts is not None else None
     dtype = np.dtype(dtype)
-    data, dims = map_cells(like, _structure_block, dtype=dtype, index=index, tree=tree,
-                           max_distance=cap, out_dtype=dtype)
-    attrs: dict[str, Any] = {"units": "CRS units", "long_name": "distance to structures",
-                             "structures": "; ".join(kinds),
-                             "method": "exact distance to triangles/segments (BVH) and points "
-                                       "(k-d tree)"}
+    data, dims = map_cells(
+        like,
+        _structure_block,
+        dtype=dtype,
+        index=index,
+        tree=tree,
+        max_distance=cap,
+        out_dtype=dtype,
+    )
+    attrs: dict[str, Any] = {
+        "units": "CRS units",
+        "long_name": "distance to structures",
+        "structures": "; ".join(kinds),
+        "method": "exact distance to triangles/segments (BVH) and points (k-d tree)",
+    }
     if max_distance is not None:
         attrs["max_distance"] = cap
     return _grid_result(data, like, dims, name, attrs)
 
 
-def buffer_structures(like: xr.Dataset | xr.DataArray, structures: Any,
-                      distance: float = 30.0, *, name: str = "structure_buffer") -> xr.DataArray:
+def buffer_structures(
+    like: xr.Dataset | xr.DataArray,
+    structures: Any,
+    distance: float = 30.0,
+    *,
+    name: str = "structure_buffer",
+) -> xr.DataArray:
     """Cells within ``distance`` of a structure (the "30 m fracture buffer" layer).
 
     Parameters
@@ -293,8 +323,11 @@ def buffer_structures(like: xr.Dataset | xr.DataArray, structures: Any,
     d = distance_to_structures(like, structures, max_distance=width, dtype="float64")
     out = d <= width
     out.name = name
-    out.attrs = {"long_name": f"within {width:g} of structures", "distance": width,
-                 "structures": d.attrs["structures"]}
+    out.attrs = {
+        "long_name": f"within {width:g} of structures",
+        "distance": width,
+        "structures": d.attrs["structures"],
+    }
     crs = get_crs(like)
     return write_crs(out, crs) if crs is not None else out
 
@@ -367,8 +400,13 @@ def distance_to_samples(
     amat = anisotropy_matrix(anisotropy, geom.ndim)
     tree = KDTree(_search_points(samples, geom.ndim, amat))
     data, dims = map_cells(like, _sample_distance_block, dtype="float64", tree=tree, amat=amat)
-    out = xr.DataArray(data, dims=dims, coords={k: like[k] for k in dims}, name="distance",
-                       attrs={"long_name": "distance to the nearest sample"})
+    out = xr.DataArray(
+        data,
+        dims=dims,
+        coords={k: like[k] for k in dims},
+        name="distance",
+        attrs={"long_name": "distance to the nearest sample"},
+    )
     crs = g_crs if g_crs is not None else s_crs
     return write_crs(out, crs) if crs is not None else out
 

@@ -28,8 +28,9 @@ __all__ = ["element_arrays", "plot_selection", "select_elements"]
 log = logging.getLogger(__name__)
 
 
-def element_arrays(maps: xr.Dataset | xr.DataArray, elements: Sequence[str] | None = None
-                   ) -> tuple[list[str], xr.DataArray]:
+def element_arrays(
+    maps: xr.Dataset | xr.DataArray, elements: Sequence[str] | None = None
+) -> tuple[list[str], xr.DataArray]:
     """Element names and a (element, [z,] y, x) DataArray from element maps or a stack.
 
     A Dataset contributes its variables on the grid dims (``mask`` excepted); a DataArray
@@ -51,8 +52,9 @@ def element_arrays(maps: xr.Dataset | xr.DataArray, elements: Sequence[str] | No
     if not isinstance(maps, xr.Dataset):
         raise DataError(f"maps must be a Dataset or a stack DataArray; got {type(maps).__name__}")
     grid = GRID_DIMS_3D if "z" in maps.dims else GRID_DIMS_2D
-    on_grid = [str(n) for n, v in maps.data_vars.items()
-               if set(v.dims) == set(grid) and n != "mask"]
+    on_grid = [
+        str(n) for n, v in maps.data_vars.items() if set(v.dims) == set(grid) and n != "mask"
+    ]
     if elements is None:
         names = on_grid
     else:
@@ -63,15 +65,27 @@ def element_arrays(maps: xr.Dataset | xr.DataArray, elements: Sequence[str] | No
             raise DataError(msg)
     if not names:
         raise DataError(f"the Dataset holds no element map on {grid}")
-    arr = xr.concat([maps[n].transpose(*grid) for n in names], dim=ELEMENT_DIM,
-                    coords="minimal", compat="override")
+    arr = xr.concat(
+        [maps[n].transpose(*grid) for n in names],
+        dim=ELEMENT_DIM,
+        coords="minimal",
+        compat="override",
+    )
     return names, arr.assign_coords({ELEMENT_DIM: names})
 
 
-def select_elements(maps: xr.Dataset | xr.DataArray, deposits: Any, *,
-                    negatives: Any = None, buffer: float | None = None, alpha: float = 0.01,
-                    elements: Sequence[str] | None = None, seed: int = 0, svm: bool = False,
-                    depleted: bool = False) -> pd.DataFrame:
+def select_elements(
+    maps: xr.Dataset | xr.DataArray,
+    deposits: Any,
+    *,
+    negatives: Any = None,
+    buffer: float | None = None,
+    alpha: float = 0.01,
+    elements: Sequence[str] | None = None,
+    seed: int = 0,
+    svm: bool = False,
+    depleted: bool = False,
+) -> pd.DataFrame:
     """Rank elements by how well their values separate deposit cells from negative cells.
 
     Parameters
@@ -143,8 +157,15 @@ def select_elements(maps: xr.Dataset | xr.DataArray, deposits: Any, *,
     if not valid.any():
         raise DataError(f"no cell has a finite value for every element of {names}")
     pos = point_cells(deposits, like, valid, "deposits")
-    neg, neg_rec = negative_cells(like, valid, deposits, negatives, buffer=buffer, seed=seed,
-                                  n_default=len(pos.flat) if negatives is None else None)
+    neg, neg_rec = negative_cells(
+        like,
+        valid,
+        deposits,
+        negatives,
+        buffer=buffer,
+        seed=seed,
+        n_default=len(pos.flat) if negatives is None else None,
+    )
     flat = np.concatenate([pos.flat, neg.flat])
     y = np.concatenate([np.ones(len(pos.flat), bool), np.zeros(len(neg.flat), bool)])
     idx = np.unravel_index(flat, valid.shape)
@@ -159,21 +180,40 @@ def select_elements(maps: xr.Dataset | xr.DataArray, deposits: Any, *,
         # SE at max(A, 1 - A): an element and its mirror image get the same |Z|
         se = hanley_mcneil_se(max(a, 1.0 - a), n1, n0)
         z = z_auc(a, se)
-        rows.append({"element": e, "auc": a, "se": se, "z_auc": z,
-                     "p_value": float(2.0 * stats.norm.sf(abs(z))),
-                     "direction": "enriched" if a >= 0.5 else "depleted",
-                     "selected": bool(z > crit or (depleted and z < -crit)),
-                     "n_pos": n1, "n_neg": n0})
+        rows.append(
+            {
+                "element": e,
+                "auc": a,
+                "se": se,
+                "z_auc": z,
+                "p_value": float(2.0 * stats.norm.sf(abs(z))),
+                "direction": "enriched" if a >= 0.5 else "depleted",
+                "selected": bool(z > crit or (depleted and z < -crit)),
+                "n_pos": n1,
+                "n_neg": n0,
+            }
+        )
     table = pd.DataFrame(rows).set_index("element")
     if svm:
         w, rank = _svm_ranking(x, y, seed)
         table["svm_weight"] = w
         table["svm_rank"] = rank
     table = table.sort_values("z_auc", ascending=False, kind="stable")
-    table.attrs.update(alpha=float(alpha), critical_value=crit, test="two-sided normal",
-                       depleted=bool(depleted), **pos.info("deposits"), **neg_rec)
-    log.info("select_elements: %d of %d elements selected at alpha=%g (|Z| > %.3f)",
-             int(table["selected"].sum()), len(table), alpha, crit)
+    table.attrs.update(
+        alpha=float(alpha),
+        critical_value=crit,
+        test="two-sided normal",
+        depleted=bool(depleted),
+        **pos.info("deposits"),
+        **neg_rec,
+    )
+    log.info(
+        "select_elements: %d of %d elements selected at alpha=%g (|Z| > %.3f)",
+        int(table["selected"].sum()),
+        len(table),
+        alpha,
+        crit,
+    )
     return table
 
 
@@ -188,8 +228,11 @@ def _svm_ranking(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, n
     w = clf.fit(xs, y).coef_[0].copy()
     if x.shape[1] == 1:
         return w, np.ones(1, dtype="int64")
-    rfe = RFE(LinearSVC(C=1.0, class_weight="balanced", random_state=seed, max_iter=20000),
-              n_features_to_select=1, step=1).fit(xs, y)
+    rfe = RFE(
+        LinearSVC(C=1.0, class_weight="balanced", random_state=seed, max_iter=20000),
+        n_features_to_select=1,
+        step=1,
+    ).fit(xs, y)
     return w, rfe.ranking_.astype("int64")
 
 
@@ -207,9 +250,14 @@ def plot_selection(table: pd.DataFrame, ax: Any = None) -> Any:
     colors = ["tab:red" if s else "tab:grey" for s in t["selected"]]
     z = t["z_auc"].to_numpy(dtype="float64")
     finite = z[np.isfinite(z)]
-    cap = max(float(np.abs(finite).max()) if finite.size else 1.0,
-              float(table.attrs.get("critical_value", 1.0))) * 1.2
-    z = np.clip(z, -cap, cap)        # infinite Z (SE = 0) drawn at the axis end
+    cap = (
+        max(
+            float(np.abs(finite).max()) if finite.size else 1.0,
+            float(table.attrs.get("critical_value", 1.0)),
+        )
+        * 1.2
+    )
+    z = np.clip(z, -cap, cap)  # infinite Z (SE = 0) drawn at the axis end
     ax.barh([str(e) for e in t.index], z, color=colors)
     crit = table.attrs.get("critical_value")
     if crit is not None:

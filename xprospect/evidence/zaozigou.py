@@ -51,13 +51,16 @@ def _valid_mask(ds: xr.Dataset, names: list[str]) -> xr.DataArray:
     return ok
 
 
-def _pick_factor(scores: xr.DataArray, loadings: pd.DataFrame, keep: Sequence[str]
-                 ) -> tuple[xr.DataArray, str, float]:
+def _pick_factor(
+    scores: xr.DataArray, loadings: pd.DataFrame, keep: Sequence[str]
+) -> tuple[xr.DataArray, str, float]:
     keep = list(keep)
     missing = [e for e in keep if e not in loadings.index]
     if missing:
-        raise DataError(f"factor_keep elements {missing} were not in the factor analysis "
-                        f"(elements {list(loadings.index)})")
+        raise DataError(
+            f"factor_keep elements {missing} were not in the factor analysis "
+            f"(elements {list(loadings.index)})"
+        )
     fac = [c for c in loadings.columns if c.startswith("F")]
     sums = loadings.loc[keep, fac].sum(axis=0)
     best = str(sums.abs().idxmax())
@@ -183,8 +186,9 @@ def zaozigou_layers(
         if den is None:
             den = [e for e in elements if e not in num]
             if not den:
-                raise DataError("zaozigou_layers(): no elements left for the balance "
-                                f"denominator after {num}")
+                raise DataError(
+                    f"zaozigou_layers(): no elements left for the balance denominator after {num}"
+                )
         nm = f"balance_{'_'.join(num)}"
         layers[nm] = compositional.balance(block, num, den, name=nm)
         used |= set(num) | set(den)
@@ -192,33 +196,45 @@ def zaozigou_layers(
     if cv_element is not None:
         _group(block, [cv_element], "C-V", "zaozigou_layers")
         var = block[cv_element]
-        thr = fractal_thresholds(var, n_breaks=int(cv_breaks), kind="volume"
-                                 if "z" in geom.dims else "area")
+        thr = fractal_thresholds(
+            var, n_breaks=int(cv_breaks), kind="volume" if "z" in geom.dims else "area"
+        )
         cls = classify_fractal(var, thr)
         lay = cls.where(cls >= 0).astype("float32")
-        lay.attrs = {"long_name": f"{cv_element} {'C-V' if 'z' in geom.dims else 'C-A'} "
-                                  "fractal anomaly class",
-                     "class_names": cls.attrs["class_names"],
-                     "thresholds": [float(t) for t in thr.thresholds],
-                     "units": "class", "element": cv_element,
-                     "method": f"piecewise log-log fit, {int(cv_breaks)} breaks"}
+        lay.attrs = {
+            "long_name": f"{cv_element} {'C-V' if 'z' in geom.dims else 'C-A'} "
+            "fractal anomaly class",
+            "class_names": cls.attrs["class_names"],
+            "thresholds": [float(t) for t in thr.thresholds],
+            "units": "class",
+            "element": cv_element,
+            "method": f"piecewise log-log fit, {int(cv_breaks)} breaks",
+        }
         layers[f"cv_{cv_element}"] = lay
         used.add(cv_element)
 
     if factors is not None:
         fel = list(factor_elements) if factor_elements is not None else elements
-        scores, loadings = factor_analysis(block, n_factors=int(factors), elements=fel,
-                                           seed=seed)
+        scores, loadings = factor_analysis(block, n_factors=int(factors), elements=fel, seed=seed)
         used |= set(fel)
-        base = {"method": scores.attrs["method"], "units": "1",
-                "loadings": {f: {e: round(float(v), 4) for e, v in loadings[f].items()}
-                             for f in loadings.columns if f.startswith("F")}}
+        base = {
+            "method": scores.attrs["method"],
+            "units": "1",
+            "loadings": {
+                f: {e: round(float(v), 4) for e, v in loadings[f].items()}
+                for f in loadings.columns
+                if f.startswith("F")
+            },
+        }
         if factor_keep is not None:
             lay, fname, sign = _pick_factor(scores, loadings, factor_keep)
             label = loadings.attrs["labels"][fname]
             nm = f"factor_{'_'.join(factor_keep)}"
-            lay.attrs = {**base, "long_name": f"factor scores {label}"
-                         + (" (sign flipped)" if sign < 0 else ""), "factor": fname}
+            lay.attrs = {
+                **base,
+                "long_name": f"factor scores {label}" + (" (sign flipped)" if sign < 0 else ""),
+                "factor": fname,
+            }
             layers[nm] = lay
         else:
             for f, label in loadings.attrs["labels"].items():
@@ -232,8 +248,11 @@ def zaozigou_layers(
         lay = buf.astype("float32")
         if geo_valid is not None:
             lay = lay.where(geo_valid)
-        lay.attrs = {**buf.attrs, "units": "1 inside, 0 outside",
-                     "long_name": f"{float(buffer):g} buffer around structures"}
+        lay.attrs = {
+            **buf.attrs,
+            "units": "1 inside, 0 outside",
+            "long_name": f"{float(buffer):g} buffer around structures",
+        }
         layers = {"structure_buffer": lay, **layers}
 
     if not layers:
@@ -247,4 +266,3 @@ def zaozigou_layers(
     out.attrs["source"] = "xprospect.evidence.zaozigou_layers"
     crs = get_crs(block)
     return write_crs(out, crs) if crs is not None else out
-

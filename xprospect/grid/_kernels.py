@@ -20,8 +20,9 @@ _jit_parallel = nb.njit(nogil=True, cache=True, error_model="numpy", parallel=Tr
 
 
 @_jit
-def _idw_radius_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, power, radius,
-                     min_points, tb):
+def _idw_radius_tile(
+    pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, power, radius, min_points, tb
+):
     """IDW over every sample within ``radius`` for the cells of one tile (into ``tb``)."""
     ne = vals.shape[1]
     ty = hi[1] - lo[1]
@@ -35,9 +36,22 @@ def _idw_radius_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi,
     rhi = np.empty(3)
     tile_box(origin, axes, lo, hi, qlo, qhi)
     cap = 256
-    nc, _, cx, cy, cz, ci = gather(pts, start, blo, bsize, bshape, qlo, qhi, radius, rlo, rhi,
-                                   np.empty(cap), np.empty(cap), np.empty(cap),
-                                   np.empty(cap, dtype=np.int64))
+    nc, _, cx, cy, cz, ci = gather(
+        pts,
+        start,
+        blo,
+        bsize,
+        bshape,
+        qlo,
+        qhi,
+        radius,
+        rlo,
+        rhi,
+        np.empty(cap),
+        np.empty(cap),
+        np.empty(cap),
+        np.empty(cap, dtype=np.int64),
+    )
     acc = np.empty(ne)
     zacc = np.empty(ne)
     for iz in range(lo[0], hi[0]):
@@ -83,14 +97,34 @@ def _idw_radius_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi,
 
 
 @_jit
-def _idw_knn_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, k, power, radius,
-                  min_points, state, nbr_i, nbr_d2, nbr_n, tb):
+def _idw_knn_tile(
+    pts,
+    vals,
+    start,
+    blo,
+    bsize,
+    bshape,
+    origin,
+    axes,
+    lo,
+    hi,
+    k,
+    power,
+    radius,
+    min_points,
+    state,
+    nbr_i,
+    nbr_d2,
+    nbr_n,
+    tb,
+):
     """IDW over the ``k`` nearest samples for the cells of one tile (into ``tb``)."""
     ne = vals.shape[1]
     half_p = 0.5 * power
     p_is_2 = power == 2.0
-    knn_tile(pts, start, blo, bsize, bshape, origin, axes, lo, hi, k, radius, state,
-             nbr_i, nbr_d2, nbr_n)
+    knn_tile(
+        pts, start, blo, bsize, bshape, origin, axes, lo, hi, k, radius, state, nbr_i, nbr_d2, nbr_n
+    )
     ncells = (hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2])
     acc = np.empty(ne)
     for c in range(ncells):
@@ -126,8 +160,25 @@ def _idw_knn_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, k,
             tb[e2, c] = acc[e2] * inv
 
 
-def _idw_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile, nseg,
-              k, power, radius, min_points, eidx, out):
+def _idw_grid(
+    pts,
+    vals,
+    start,
+    blo,
+    bsize,
+    bshape,
+    origin,
+    axes,
+    qshape,
+    tile,
+    nseg,
+    k,
+    power,
+    radius,
+    min_points,
+    eidx,
+    out,
+):
     """IDW of ``vals`` at every node of a regular (possibly rotated) query lattice.
 
     pts : (n, 3) sample coordinates, sorted by bucket; vals : (n, ne) values, same order.
@@ -167,11 +218,44 @@ def _idw_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile, 
             lo[2] = tcol * tx
             hi[2] = min(lo[2] + tx, nx)
             if unlimited:
-                _idw_radius_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi,
-                                 power, radius, min_points, tb)
+                _idw_radius_tile(
+                    pts,
+                    vals,
+                    start,
+                    blo,
+                    bsize,
+                    bshape,
+                    origin,
+                    axes,
+                    lo,
+                    hi,
+                    power,
+                    radius,
+                    min_points,
+                    tb,
+                )
             else:
-                _idw_knn_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, k,
-                              power, radius, min_points, state, nbr_i, nbr_d2, nbr_n, tb)
+                _idw_knn_tile(
+                    pts,
+                    vals,
+                    start,
+                    blo,
+                    bsize,
+                    bshape,
+                    origin,
+                    axes,
+                    lo,
+                    hi,
+                    k,
+                    power,
+                    radius,
+                    min_points,
+                    state,
+                    nbr_i,
+                    nbr_d2,
+                    nbr_n,
+                    tb,
+                )
             wy = hi[1] - lo[1]
             wx = hi[2] - lo[2]
             for e2 in range(ne):
@@ -183,8 +267,9 @@ def _idw_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile, 
                             out[oe, iz, iy, ix] = tb[e2, base_c + ix]
 
 
-def _idw_points(pts, vals, start, blo, bsize, bshape, queries, k, power, radius, min_points,
-                eidx, out):
+def _idw_points(
+    pts, vals, start, blo, bsize, bshape, queries, k, power, radius, min_points, eidx, out
+):
     """IDW at arbitrary points: each query is a one-node lattice.
 
     queries : (m, 3) query coordinates; out : (nout, m) written in place.
@@ -202,12 +287,44 @@ def _idw_points(pts, vals, start, blo, bsize, bshape, queries, k, power, radius,
         nbr_n = np.empty(1, dtype=np.int64)
         origin = queries[q].copy()
         if unlimited:
-            _idw_radius_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi,
-                             power, radius, min_points, tb)
+            _idw_radius_tile(
+                pts,
+                vals,
+                start,
+                blo,
+                bsize,
+                bshape,
+                origin,
+                axes,
+                lo,
+                hi,
+                power,
+                radius,
+                min_points,
+                tb,
+            )
         else:
-            _idw_knn_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, k,
-                          power, radius, min_points, new_state(bsize), nbr_i, nbr_d2, nbr_n,
-                          tb)
+            _idw_knn_tile(
+                pts,
+                vals,
+                start,
+                blo,
+                bsize,
+                bshape,
+                origin,
+                axes,
+                lo,
+                hi,
+                k,
+                power,
+                radius,
+                min_points,
+                new_state(bsize),
+                nbr_i,
+                nbr_d2,
+                nbr_n,
+                tb,
+            )
         for e2 in range(ne):
             out[eidx[e2], q] = tb[e2, 0]
 

@@ -123,8 +123,29 @@ def _factor(e, n, dmat, vmodel, vpar, chol, u):
 
 
 @_jit
-def _krige_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, k, radius,
-                min_points, vmodel, vpar, state, nbr_i, nbr_d2, nbr_n, cache, tb):
+def _krige_tile(
+    pts,
+    vals,
+    start,
+    blo,
+    bsize,
+    bshape,
+    origin,
+    axes,
+    lo,
+    hi,
+    k,
+    radius,
+    min_points,
+    vmodel,
+    vpar,
+    state,
+    nbr_i,
+    nbr_d2,
+    nbr_n,
+    cache,
+    tb,
+):
     """Ordinary kriging of the cells of one tile into ``tb`` (values, then variances).
 
     ``cache`` carries the neighbour set and its factorisations from cell to cell:
@@ -133,8 +154,9 @@ def _krige_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, k, r
     ne = vals.shape[1]
     sidx, dist, dmat, chol, u, okf, sets, hashes, nxt = cache
     nslots = hashes.shape[0]
-    knn_tile(pts, start, blo, bsize, bshape, origin, axes, lo, hi, k, radius, state,
-             nbr_i, nbr_d2, nbr_n)
+    knn_tile(
+        pts, start, blo, bsize, bshape, origin, axes, lo, hi, k, radius, state, nbr_i, nbr_d2, nbr_n
+    )
     ncells = (hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2])
     b = np.empty(k)
     cvec = np.empty(k)
@@ -237,14 +259,39 @@ def _new_cache(k, ne, nslots):
     to replace. Cells of the next row of a tile often share the set of a cell above, so
     a few tile widths of slots avoid most refactorisations.
     """
-    return (np.empty(k, dtype=np.int64), np.empty(k), np.empty((k, k)),
-            np.empty((nslots, ne, k, k)), np.empty((nslots, ne, k + 1)),
-            np.zeros((nslots, ne), dtype=np.bool_), np.full((nslots, k + 1), -1, dtype=np.int64),
-            np.full(nslots, -1, dtype=np.int64), np.zeros(1, dtype=np.int64))
+    return (
+        np.empty(k, dtype=np.int64),
+        np.empty(k),
+        np.empty((k, k)),
+        np.empty((nslots, ne, k, k)),
+        np.empty((nslots, ne, k + 1)),
+        np.zeros((nslots, ne), dtype=np.bool_),
+        np.full((nslots, k + 1), -1, dtype=np.int64),
+        np.full(nslots, -1, dtype=np.int64),
+        np.zeros(1, dtype=np.int64),
+    )
 
 
-def _ok_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile, nseg, k,
-             radius, min_points, vmodel, vpar, eidx, out):
+def _ok_grid(
+    pts,
+    vals,
+    start,
+    blo,
+    bsize,
+    bshape,
+    origin,
+    axes,
+    qshape,
+    tile,
+    nseg,
+    k,
+    radius,
+    min_points,
+    vmodel,
+    vpar,
+    eidx,
+    out,
+):
     """Ordinary kriging at every node of a regular (possibly rotated) query lattice.
 
     pts : (n, 3) bucket-sorted sample coordinates; vals : (n, ne) values, same order.
@@ -281,8 +328,29 @@ def _ok_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile, n
         for tcol in range(seg * ntx // nseg, (seg + 1) * ntx // nseg):
             lo[2] = tcol * tx
             hi[2] = min(lo[2] + tx, nx)
-            _krige_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, k, radius,
-                        min_points, vmodel, vpar, state, nbr_i, nbr_d2, nbr_n, cache, tb)
+            _krige_tile(
+                pts,
+                vals,
+                start,
+                blo,
+                bsize,
+                bshape,
+                origin,
+                axes,
+                lo,
+                hi,
+                k,
+                radius,
+                min_points,
+                vmodel,
+                vpar,
+                state,
+                nbr_i,
+                nbr_d2,
+                nbr_n,
+                cache,
+                tb,
+            )
             wy = hi[1] - lo[1]
             wx = hi[2] - lo[2]
             for e2 in range(2 * ne):
@@ -294,8 +362,9 @@ def _ok_grid(pts, vals, start, blo, bsize, bshape, origin, axes, qshape, tile, n
                             out[oe, iz, iy, ix] = tb[e2, base_c + ix]
 
 
-def _ok_points(pts, vals, start, blo, bsize, bshape, queries, k, radius, min_points, vmodel,
-               vpar, eidx, out):
+def _ok_points(
+    pts, vals, start, blo, bsize, bshape, queries, k, radius, min_points, vmodel, vpar, eidx, out
+):
     """Ordinary kriging at arbitrary (m, 3) points; out : (nout, m)."""
     ne = vals.shape[1]
     half = out.shape[0] // 2
@@ -308,9 +377,29 @@ def _ok_points(pts, vals, start, blo, bsize, bshape, queries, k, radius, min_poi
         nbr_d2 = np.empty((1, k))
         nbr_n = np.empty(1, dtype=np.int64)
         origin = queries[q].copy()
-        _krige_tile(pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, k, radius,
-                    min_points, vmodel, vpar, new_state(bsize), nbr_i, nbr_d2, nbr_n,
-                    _new_cache(k, ne, 1), tb)
+        _krige_tile(
+            pts,
+            vals,
+            start,
+            blo,
+            bsize,
+            bshape,
+            origin,
+            axes,
+            lo,
+            hi,
+            k,
+            radius,
+            min_points,
+            vmodel,
+            vpar,
+            new_state(bsize),
+            nbr_i,
+            nbr_d2,
+            nbr_n,
+            _new_cache(k, ne, 1),
+            tb,
+        )
         for e in range(ne):
             out[eidx[e], q] = tb[e, 0]
             out[eidx[e] + half, q] = tb[ne + e, 0]

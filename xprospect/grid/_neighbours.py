@@ -153,8 +153,9 @@ def bucket_points(points: np.ndarray, values: np.ndarray, per_bucket: float = 2.
     return ps, vs, start, lo.astype(np.float64), float(size), shape
 
 
-def plan_tiles(points: np.ndarray, k: int, axes: np.ndarray, qshape: Sequence[int], ndim: int,
-               parallel: bool) -> tuple[np.ndarray, int]:
+def plan_tiles(
+    points: np.ndarray, k: int, axes: np.ndarray, qshape: Sequence[int], ndim: int, parallel: bool
+) -> tuple[np.ndarray, int]:
     """Choose the query tile and the work split for one lattice.
 
     A tile should be about as wide as the distance to a cell's k-th neighbour: much
@@ -331,8 +332,9 @@ def gather(pts, start, blo, bsize, bshape, qlo, qhi, m, rlo, rhi, cx, cy, cz, ci
 
 
 @_jit
-def knn_tile(pts, start, blo, bsize, bshape, origin, axes, lo, hi, k, radius, state,
-             nbr_i, nbr_d2, nbr_n):
+def knn_tile(
+    pts, start, blo, bsize, bshape, origin, axes, lo, hi, k, radius, state, nbr_i, nbr_d2, nbr_n
+):
     """Find the ``k`` nearest samples within ``radius`` of every lattice node of one tile.
 
     Parameters
@@ -382,8 +384,9 @@ def knn_tile(pts, start, blo, bsize, bshape, origin, axes, lo, hi, k, radius, st
     c0y = 0.5 * (qlo[1] + qhi[1])
     c0z = 0.5 * (qlo[2] + qhi[2])
     while remaining > 0:
-        nc, complete, cx, cy, cz, ci = gather(pts, start, blo, bsize, bshape, qlo, qhi, m,
-                                              rlo, rhi, cx, cy, cz, ci)
+        nc, complete, cx, cy, cz, ci = gather(
+            pts, start, blo, bsize, bshape, qlo, qhi, m, rlo, rhi, cx, cy, cz, ci
+        )
         # candidates in order of distance from the tile's centre: a cell stops scanning
         # once the triangle inequality rules out every later candidate
         cd = np.empty(nc)
@@ -416,8 +419,9 @@ def knn_tile(pts, start, blo, bsize, bshape, origin, axes, lo, hi, k, radius, st
                     qy = origin[1] + iz * axes[0, 1] + iy * axes[1, 1] + ix * axes[2, 1]
                     qz = origin[2] + iz * axes[0, 2] + iy * axes[1, 2] + ix * axes[2, 2]
                     # distance from the node to the edge of the gathered region
-                    margin = min(qx - rlo[0], rhi[0] - qx, qy - rlo[1], rhi[1] - qy,
-                                 qz - rlo[2], rhi[2] - qz)
+                    margin = min(
+                        qx - rlo[0], rhi[0] - qx, qy - rlo[1], rhi[1] - qy, qz - rlo[2], rhi[2] - qz
+                    )
                     dx = qx - c0x
                     dy = qy - c0y
                     dz = qz - c0z

@@ -66,14 +66,17 @@ def anisotropy_matrix(anisotropy: Mapping[str, Any] | None, ndim: int) -> np.nda
     allowed = {"ranges", "azimuth", "dip", "rake"} if ndim == 3 else {"ranges", "azimuth"}
     unknown = set(anisotropy) - allowed
     if unknown:
-        raise GridError(f"anisotropy has unknown keys {sorted(unknown)} for a {ndim}-D grid; "
-                        f"allowed: {sorted(allowed)}")
+        raise GridError(
+            f"anisotropy has unknown keys {sorted(unknown)} for a {ndim}-D grid; "
+            f"allowed: {sorted(allowed)}"
+        )
     if "ranges" not in anisotropy:
         raise GridError("anisotropy needs 'ranges'")
     ranges = np.asarray(anisotropy["ranges"], dtype="float64").ravel()
     if ranges.size != ndim or not np.all(np.isfinite(ranges)) or np.any(ranges <= 0):
-        raise GridError(f"anisotropy ranges must be {ndim} positive numbers; got "
-                        f"{anisotropy['ranges']!r}")
+        raise GridError(
+            f"anisotropy ranges must be {ndim} positive numbers; got {anisotropy['ranges']!r}"
+        )
     az = math.radians(float(anisotropy.get("azimuth", 0.0)))
     dip = math.radians(float(anisotropy.get("dip", 0.0)))
     rake = math.radians(float(anisotropy.get("rake", 0.0)))
@@ -138,8 +141,10 @@ def select_elements(samples: xr.Dataset, elements: Sequence[str] | str | None) -
     names = list(elements)
     for n in names:
         if n not in samples.data_vars:
-            raise DataError(f"element {n!r} is not in the samples; they hold "
-                            f"{sorted(map(str, samples.data_vars))}")
+            raise DataError(
+                f"element {n!r} is not in the samples; they hold "
+                f"{sorted(map(str, samples.data_vars))}"
+            )
         var = samples[n]
         if var.dims != (SAMPLE_DIM,):
             raise DataError(f"element {n!r} has dims {var.dims}, expected ('sample',)")
@@ -155,8 +160,10 @@ def _xyz(coords: Mapping[str, np.ndarray], what: str) -> np.ndarray:
     bad = ~np.all(np.isfinite(xyz), axis=1)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        msg = (f"{int(bad.sum())} {what} have missing or non-finite coordinates, e.g. {what[:-1]} "
-               f"{i} at (x={xyz[i, 0]!r}, y={xyz[i, 1]!r}, z={xyz[i, 2]!r})")
+        msg = (
+            f"{int(bad.sum())} {what} have missing or non-finite coordinates, e.g. {what[:-1]} "
+            f"{i} at (x={xyz[i, 0]!r}, y={xyz[i, 1]!r}, z={xyz[i, 2]!r})"
+        )
         raise DataError(msg)
     return xyz
 
@@ -210,9 +217,17 @@ class Gridder(ABC):
         """Output variables (name, attrs) in output-slot order."""
 
     @abstractmethod
-    def _run_lattice(self, groups: list[SearchGroup], origin: np.ndarray, axes: np.ndarray,
-                     qshape: tuple[int, int, int], *, ndim: int, dtype: np.dtype,
-                     parallel: bool) -> np.ndarray:
+    def _run_lattice(
+        self,
+        groups: list[SearchGroup],
+        origin: np.ndarray,
+        axes: np.ndarray,
+        qshape: tuple[int, int, int],
+        *,
+        ndim: int,
+        dtype: np.dtype,
+        parallel: bool,
+    ) -> np.ndarray:
         """Evaluate on a (z, y, x) lattice: an array (nout, *qshape), NaN where undefined.
 
         ``ndim`` is the template's (a 2-D grid is a lattice with one z level), ``dtype``
@@ -220,8 +235,9 @@ class Gridder(ABC):
         """
 
     @abstractmethod
-    def _run_points(self, groups: list[SearchGroup], queries: np.ndarray, parallel: bool
-                    ) -> np.ndarray:
+    def _run_points(
+        self, groups: list[SearchGroup], queries: np.ndarray, parallel: bool
+    ) -> np.ndarray:
         """Evaluate at (m, 3) search-space points ((z, y, x) columns): an array (nout, m)."""
 
     def _reach(self) -> float:
@@ -248,11 +264,13 @@ class Gridder(ABC):
             ``self``, fitted.
         """
         if not isinstance(samples, xr.Dataset):
-            raise DataError(f"samples must be an xarray.Dataset with dim 'sample'; "
-                            f"got {type(samples)}")
+            raise DataError(
+                f"samples must be an xarray.Dataset with dim 'sample'; got {type(samples)}"
+            )
         if SAMPLE_DIM not in samples.dims:
-            raise DataError(f"samples must have a 'sample' dimension; got dims "
-                            f"{tuple(samples.dims)}")
+            raise DataError(
+                f"samples must have a 'sample' dimension; got dims {tuple(samples.dims)}"
+            )
         self._validate()
         crs = require_crs(samples, "the samples")
         names = select_elements(samples, self.elements)
@@ -270,8 +288,13 @@ class Gridder(ABC):
         groups = []
         for slots in patterns.values():
             ok = np.isfinite(values[slots[0]])
-            groups.append(SampleGroup(xyz[ok], np.column_stack([values[i][ok] for i in slots]),
-                                      np.asarray(slots, dtype=np.int64)))
+            groups.append(
+                SampleGroup(
+                    xyz[ok],
+                    np.column_stack([values[i][ok] for i in slots]),
+                    np.asarray(slots, dtype=np.int64),
+                )
+            )
         self.crs_ = crs
         self.elements_ = names
         self.has_z_ = "z" in coords
@@ -287,14 +310,12 @@ class Gridder(ABC):
     def _search_groups(self, ref: np.ndarray, amat: np.ndarray, ndim: int) -> list[SearchGroup]:
         out = []
         for g in self.groups_:
-            p = _neighbours.search_points(g.xyz, np.asarray(ref, dtype="float64"), amat,
-                                          ndim == 2)
+            p = _neighbours.search_points(g.xyz, np.asarray(ref, dtype="float64"), amat, ndim == 2)
             ps, vs, start, blo, bsize, bshape = _neighbours.bucket_points(p, g.values)
             out.append(SearchGroup(ps, vs, start, blo, bsize, bshape, g.slots, g.extra))
         return out
 
-    def _check_overlap(self, bounds: Mapping[str, tuple[float, float]], amat: np.ndarray
-                       ) -> None:
+    def _check_overlap(self, bounds: Mapping[str, tuple[float, float]], amat: np.ndarray) -> None:
         reach = self._reach()
         # a reach along the major axis is at most reach * max stretch in world units
         world = 0.0 if not np.isfinite(reach) else reach / float(np.linalg.svd(amat)[1].min())
@@ -306,25 +327,40 @@ class Gridder(ABC):
                 continue
             lo, hi = float(smin[a]), float(smax[a])
             if hi + world < bounds[d][0] or lo - world > bounds[d][1]:
-                msg = (f"the template does not overlap the samples: along {d} the grid spans "
-                       f"[{bounds[d][0]:.6g}, {bounds[d][1]:.6g}] but the samples span "
-                       f"[{lo:.6g}, {hi:.6g}]; check that both are in the same CRS")
+                msg = (
+                    f"the template does not overlap the samples: along {d} the grid spans "
+                    f"[{bounds[d][0]:.6g}, {bounds[d][1]:.6g}] but the samples span "
+                    f"[{lo:.6g}, {hi:.6g}]; check that both are in the same CRS"
+                )
                 raise GridError(msg)
 
-    def _lattice_block(self, block: Block, *, groups: list[SearchGroup], origin: np.ndarray,
-                       axes: np.ndarray, out_dtype: np.dtype) -> np.ndarray:
+    def _lattice_block(
+        self,
+        block: Block,
+        *,
+        groups: list[SearchGroup],
+        origin: np.ndarray,
+        axes: np.ndarray,
+        out_dtype: np.dtype,
+    ) -> np.ndarray:
         """One block of cells: the lattice origin moves to the block's first node."""
         starts, shape = list(block.start), list(block.shape)
         if block.ndim == 2:
             starts, shape = [0, *starts], [1, *shape]
         o = origin + np.asarray(starts, dtype="float64") @ axes
         qshape = (shape[0], shape[1], shape[2])
-        out = self._run_lattice(groups, o, axes, qshape, ndim=block.ndim, dtype=out_dtype,
-                                parallel=block.parallel)
+        out = self._run_lattice(
+            groups, o, axes, qshape, ndim=block.ndim, dtype=out_dtype, parallel=block.parallel
+        )
         return out if block.ndim == 3 else out[:, 0]
 
-    def grid(self, like: xr.Dataset | xr.DataArray, *, dtype: Any = "float32",
-             chunks: int | Sequence[int] | Mapping[str, int] | None = None) -> xr.Dataset:
+    def grid(
+        self,
+        like: xr.Dataset | xr.DataArray,
+        *,
+        dtype: Any = "float32",
+        chunks: int | Sequence[int] | Mapping[str, int] | None = None,
+    ) -> xr.Dataset:
         """Evaluate the fitted gridder at the cell centres of a template.
 
         Parameters
@@ -357,9 +393,18 @@ class Gridder(ABC):
         axes = _lattice_axes(geom.dims, geom.step, amat)
         outputs = self._outputs()
         dtype = np.dtype(dtype)
-        data, dims = map_cells(like, self._lattice_block, dtype=dtype, nout=len(outputs),
-                               chunks=chunks, mask=study_mask(like), groups=groups,
-                               origin=np.zeros(3), axes=axes, out_dtype=dtype)
+        data, dims = map_cells(
+            like,
+            self._lattice_block,
+            dtype=dtype,
+            nout=len(outputs),
+            chunks=chunks,
+            mask=study_mask(like),
+            groups=groups,
+            origin=np.zeros(3),
+            axes=axes,
+            out_dtype=dtype,
+        )
         out = xr.Dataset(coords={d: like[d] for d in dims})
         for i, (n, attrs) in enumerate(outputs):
             out[n] = (dims, data[i], attrs)
@@ -382,15 +427,22 @@ class Gridder(ABC):
             The output variables along the points' dimension, with their coordinates.
         """
         self._check_fitted()
-        if not isinstance(points, xr.Dataset) or "x" not in points.coords \
-                or "y" not in points.coords or points["x"].ndim != 1:
+        if (
+            not isinstance(points, xr.Dataset)
+            or "x" not in points.coords
+            or "y" not in points.coords
+            or points["x"].ndim != 1
+        ):
             raise DataError("points must be an xarray.Dataset with 1-D coordinates 'x' and 'y'")
         dim = points["x"].dims[0]
         p_crs = points.rio.crs
         if p_crs is not None:
             check_same_crs(self.crs_, p_crs, "the samples", "the points")
-        coords = {c: np.asarray(points[c].values, dtype="float64")
-                  for c in ("x", "y", "z") if c in points.coords}
+        coords = {
+            c: np.asarray(points[c].values, dtype="float64")
+            for c in ("x", "y", "z")
+            if c in points.coords
+        }
         ndim = 3 if (self.has_z_ and "z" in coords) else 2
         if ndim == 2:
             coords.pop("z", None)

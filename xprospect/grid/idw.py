@@ -17,6 +17,7 @@ from xprospect.grid.base import Gridder, SearchGroup, anisotropy_matrix
 
 __all__ = ["IDW", "anisotropy_matrix", "grid_idw"]
 
+
 def _validate_params(k, power, radius, min_points) -> tuple[int, float, float, int]:
     if k is None:
         if radius is None:
@@ -78,9 +79,16 @@ class IDW(Gridder):
 
     name = "idw"
 
-    def __init__(self, *, k: int | None = 12, power: float = 2.0, radius: float | None = None,
-                 min_points: int = 1, anisotropy: Mapping[str, Any] | None = None,
-                 elements: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        k: int | None = 12,
+        power: float = 2.0,
+        radius: float | None = None,
+        min_points: int = 1,
+        anisotropy: Mapping[str, Any] | None = None,
+        elements: Sequence[str] | None = None,
+    ) -> None:
         self.k = k
         self.power = power
         self.radius = radius
@@ -97,9 +105,17 @@ class IDW(Gridder):
     def _outputs(self) -> list[tuple[str, dict[str, Any]]]:
         return [(n, {**self.attrs_[n], "gridding": "idw"}) for n in self.elements_]
 
-    def _run_lattice(self, groups: list[SearchGroup], origin: np.ndarray, axes: np.ndarray,
-                     qshape: tuple[int, int, int], *, ndim: int, dtype: np.dtype,
-                     parallel: bool) -> np.ndarray:
+    def _run_lattice(
+        self,
+        groups: list[SearchGroup],
+        origin: np.ndarray,
+        axes: np.ndarray,
+        qshape: tuple[int, int, int],
+        *,
+        ndim: int,
+        dtype: np.dtype,
+        parallel: bool,
+    ) -> np.ndarray:
         k, power, radius, min_points = self.params_
         # filled in one sequential pass: cheaper than the page faults the kernel's threads
         # would otherwise take on first touch, and NaN wherever nothing is written
@@ -107,25 +123,54 @@ class IDW(Gridder):
         kernel = _kernels.idw_grid_parallel if parallel else _kernels.idw_grid_serial
         for g in groups:
             tile, nseg = plan_tiles(g.points, k, axes, qshape, ndim, parallel)
-            kernel(g.points, g.values, g.start, g.blo, g.bsize, g.bshape, origin, axes,
-                   np.asarray(qshape, dtype=np.int64), tile, nseg, k, power, radius, min_points,
-                   g.slots, out)
+            kernel(
+                g.points,
+                g.values,
+                g.start,
+                g.blo,
+                g.bsize,
+                g.bshape,
+                origin,
+                axes,
+                np.asarray(qshape, dtype=np.int64),
+                tile,
+                nseg,
+                k,
+                power,
+                radius,
+                min_points,
+                g.slots,
+                out,
+            )
         return out
 
-    def _run_points(self, groups: list[SearchGroup], queries: np.ndarray, parallel: bool
-                    ) -> np.ndarray:
+    def _run_points(
+        self, groups: list[SearchGroup], queries: np.ndarray, parallel: bool
+    ) -> np.ndarray:
         k, power, radius, min_points = self.params_
         out = np.full((len(self.elements_), queries.shape[0]), np.nan)
         kernel = _kernels.idw_points_parallel if parallel else _kernels.idw_points_serial
         for g in groups:
-            kernel(g.points, g.values, g.start, g.blo, g.bsize, g.bshape, queries,
-                   k, power, radius, min_points, g.slots, out)
+            kernel(
+                g.points,
+                g.values,
+                g.start,
+                g.blo,
+                g.bsize,
+                g.bshape,
+                queries,
+                k,
+                power,
+                radius,
+                min_points,
+                g.slots,
+                out,
+            )
         return out
 
     def _attrs(self) -> dict[str, Any]:
         k, power, radius, min_points = self.params_
-        attrs: dict[str, Any] = {"idw_k": int(k) if k else "all within radius",
-                                 "idw_power": power}
+        attrs: dict[str, Any] = {"idw_k": int(k) if k else "all within radius", "idw_power": power}
         if np.isfinite(radius):
             attrs["idw_radius"] = radius
         attrs["idw_min_points"] = min_points
@@ -198,6 +243,12 @@ def grid_idw(
     >>> sorted(maps.data_vars)
     ['Au', 'Cu']
     """
-    gridder = IDW(k=k, power=power, radius=radius, min_points=min_points,
-                  anisotropy=anisotropy, elements=elements)
+    gridder = IDW(
+        k=k,
+        power=power,
+        radius=radius,
+        min_points=min_points,
+        anisotropy=anisotropy,
+        elements=elements,
+    )
     return gridder.fit(samples).grid(like, dtype=dtype, chunks=chunks)

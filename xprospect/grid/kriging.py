@@ -25,13 +25,22 @@ _PARAM_KEYS = {"psill", "range", "nugget"}
 
 def _check_parameters(p: Any, what: str) -> dict[str, float]:
     if not isinstance(p, Mapping) or set(p) != _PARAM_KEYS:
-        raise DataError(f"variogram parameters for {what} must be a dict with keys "
-                        f"{sorted(_PARAM_KEYS)}; got {p!r}")
+        raise DataError(
+            f"variogram parameters for {what} must be a dict with keys "
+            f"{sorted(_PARAM_KEYS)}; got {p!r}"
+        )
     out = {key: float(p[key]) for key in _PARAM_KEYS}
-    if not all(np.isfinite(v) for v in out.values()) or out["psill"] < 0 or out["nugget"] < 0 \
-            or out["range"] <= 0 or out["psill"] + out["nugget"] <= 0:
-        raise DataError(f"variogram parameters for {what} need psill >= 0, nugget >= 0, a sill "
-                        f"psill + nugget > 0 and range > 0; got {p!r}")
+    if (
+        not all(np.isfinite(v) for v in out.values())
+        or out["psill"] < 0
+        or out["nugget"] < 0
+        or out["range"] <= 0
+        or out["psill"] + out["nugget"] <= 0
+    ):
+        raise DataError(
+            f"variogram parameters for {what} need psill >= 0, nugget >= 0, a sill "
+            f"psill + nugget > 0 and range > 0; got {p!r}"
+        )
     return out
 
 
@@ -42,8 +51,15 @@ def _merge_colocated(xyz: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, n
         return xyz, values, 0
     inverse = inverse.ravel()
     counts = np.bincount(inverse, minlength=uniq.shape[0]).astype("float64")
-    merged = np.column_stack([np.bincount(inverse, weights=values[:, j], minlength=uniq.shape[0])
-                              for j in range(values.shape[1])]) / counts[:, None]
+    merged = (
+        np.column_stack(
+            [
+                np.bincount(inverse, weights=values[:, j], minlength=uniq.shape[0])
+                for j in range(values.shape[1])
+            ]
+        )
+        / counts[:, None]
+    )
     return uniq, merged, int(xyz.shape[0] - uniq.shape[0])
 
 
@@ -112,13 +128,21 @@ class OrdinaryKriging(Gridder):
 
     name = "ordinary kriging"
 
-    def __init__(self, *, variogram_model: str = "spherical",
-                 variogram_parameters: Mapping[str, Any] | None = None, k: int = 16,
-                 radius: float | None = None, min_points: int = 1,
-                 anisotropy: Mapping[str, Any] | None = None,
-                 elements: Sequence[str] | None = None, n_lags: int = 12,
-                 max_lag: float | None = None, max_variogram_samples: int = 2000,
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        variogram_model: str = "spherical",
+        variogram_parameters: Mapping[str, Any] | None = None,
+        k: int = 16,
+        radius: float | None = None,
+        min_points: int = 1,
+        anisotropy: Mapping[str, Any] | None = None,
+        elements: Sequence[str] | None = None,
+        n_lags: int = 12,
+        max_lag: float | None = None,
+        max_variogram_samples: int = 2000,
+        seed: int = 0,
+    ) -> None:
         self.variogram_model = variogram_model
         self.variogram_parameters = variogram_parameters
         self.k = k
@@ -136,25 +160,28 @@ class OrdinaryKriging(Gridder):
     def _validate(self) -> None:
         check_model(self.variogram_model)
         k = self.k
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer, float)) \
-                or not float(k).is_integer() or k < 1:
+        if (
+            isinstance(k, bool)
+            or not isinstance(k, (int, np.integer, float))
+            or not float(k).is_integer()
+            or k < 1
+        ):
             raise GridError(f"k must be an integer >= 1; got {k!r}")
         if self.radius is None:
             r = math.inf
         else:
             r = float(self.radius)
             if not np.isfinite(r) or r <= 0:
-                raise GridError(f"radius must be a finite number > 0 (or None); "
-                                f"got {self.radius!r}")
+                raise GridError(
+                    f"radius must be a finite number > 0 (or None); got {self.radius!r}"
+                )
         mp = self.min_points
         if isinstance(mp, bool) or not float(mp).is_integer() or not 1 <= mp <= k:
             raise GridError(f"min_points must be an integer in [1, k={k}]; got {mp!r}")
-        if isinstance(self.n_lags, bool) or not float(self.n_lags).is_integer() \
-                or self.n_lags < 3:
+        if isinstance(self.n_lags, bool) or not float(self.n_lags).is_integer() or self.n_lags < 3:
             raise GridError(f"n_lags must be an integer >= 3; got {self.n_lags!r}")
         if self.max_lag is not None and not (np.isfinite(self.max_lag) and self.max_lag > 0):
-            raise GridError(f"max_lag must be a finite number > 0 (or None); got "
-                            f"{self.max_lag!r}")
+            raise GridError(f"max_lag must be a finite number > 0 (or None); got {self.max_lag!r}")
         self.params_ = (int(k), r, int(mp))
 
     def _parameters_for(self, name: str) -> dict[str, float] | None:
@@ -165,8 +192,10 @@ class OrdinaryKriging(Gridder):
             return _check_parameters(p, "every element")
         if isinstance(p, Mapping) and name in p:
             return _check_parameters(p[name], f"element {name!r}")
-        raise DataError(f"variogram_parameters gives no parameters for element {name!r}: pass "
-                        f"one dict with keys {sorted(_PARAM_KEYS)} or one per element")
+        raise DataError(
+            f"variogram_parameters gives no parameters for element {name!r}: pass "
+            f"one dict with keys {sorted(_PARAM_KEYS)} or one per element"
+        )
 
     def _fit_groups(self, groups: list[SampleGroup]) -> list[SampleGroup]:
         self.ndim_ = 3 if self.has_z_ else 2
@@ -183,15 +212,23 @@ class OrdinaryKriging(Gridder):
                 name = self.elements_[slot]
                 given = self._parameters_for(name)
                 if given is None:
-                    exp = experimental_variogram(pts, values[:, j], n_lags=int(self.n_lags),
-                                                 max_lag=self.max_lag,
-                                                 max_samples=self.max_variogram_samples,
-                                                 seed=self.seed)
+                    exp = experimental_variogram(
+                        pts,
+                        values[:, j],
+                        n_lags=int(self.n_lags),
+                        max_lag=self.max_lag,
+                        max_samples=self.max_variogram_samples,
+                        seed=self.seed,
+                    )
                     fit = fit_variogram(exp, self.variogram_model, what=f"element {name!r}")
                     fit["source"] = "fitted"
                 else:
-                    fit = {"model": self.variogram_model, **given,
-                           "sill": given["psill"] + given["nugget"], "source": "given"}
+                    fit = {
+                        "model": self.variogram_model,
+                        **given,
+                        "sill": given["psill"] + given["nugget"],
+                        "source": "given",
+                    }
                 self.variograms_[name] = fit
                 self.colocated_merged_[name] = merged
                 vpar[j] = (fit["psill"], fit["range"], fit["nugget"])
@@ -201,8 +238,10 @@ class OrdinaryKriging(Gridder):
 
     def _search_ndim(self, ndim: int) -> int:
         if ndim != self.ndim_:
-            raise GridError(f"this kriging was fitted on {self.ndim_}-D samples; it cannot "
-                            f"evaluate on a {ndim}-D grid or points")
+            raise GridError(
+                f"this kriging was fitted on {self.ndim_}-D samples; it cannot "
+                f"evaluate on a {ndim}-D grid or points"
+            )
         return ndim
 
     def _reach(self) -> float:
@@ -216,43 +255,90 @@ class OrdinaryKriging(Gridder):
             vattrs["colocated_merged"] = self.colocated_merged_[n]
             vals.append((n, {**self.attrs_[n], "gridding": "ordinary kriging", **vattrs}))
             units = self.attrs_[n].get("units")
-            var_attrs: dict[str, Any] = {"gridding": "ordinary kriging",
-                                         "long_name": f"kriging variance of {n}", **vattrs}
+            var_attrs: dict[str, Any] = {
+                "gridding": "ordinary kriging",
+                "long_name": f"kriging variance of {n}",
+                **vattrs,
+            }
             if units is not None:
                 var_attrs["units"] = f"({units})^2"
             variances.append((f"{n}_variance", var_attrs))
         return vals + variances
 
-    def _run_lattice(self, groups: list[SearchGroup], origin: np.ndarray, axes: np.ndarray,
-                     qshape: tuple[int, int, int], *, ndim: int, dtype: np.dtype,
-                     parallel: bool) -> np.ndarray:
+    def _run_lattice(
+        self,
+        groups: list[SearchGroup],
+        origin: np.ndarray,
+        axes: np.ndarray,
+        qshape: tuple[int, int, int],
+        *,
+        ndim: int,
+        dtype: np.dtype,
+        parallel: bool,
+    ) -> np.ndarray:
         k, radius, min_points = self.params_
         out = np.full((2 * len(self.elements_), *qshape), np.nan, dtype=dtype)
         kernel = _kriging_kernels.ok_grid_parallel if parallel else _kriging_kernels.ok_grid_serial
         for g in groups:
             tile, nseg = plan_tiles(g.points, k, axes, qshape, ndim, parallel)
-            kernel(g.points, g.values, g.start, g.blo, g.bsize, g.bshape, origin, axes,
-                   np.asarray(qshape, dtype=np.int64), tile, nseg, k, radius, min_points,
-                   g.extra["vmodel"], g.extra["vpar"], g.slots, out)
+            kernel(
+                g.points,
+                g.values,
+                g.start,
+                g.blo,
+                g.bsize,
+                g.bshape,
+                origin,
+                axes,
+                np.asarray(qshape, dtype=np.int64),
+                tile,
+                nseg,
+                k,
+                radius,
+                min_points,
+                g.extra["vmodel"],
+                g.extra["vpar"],
+                g.slots,
+                out,
+            )
         return out
 
-    def _run_points(self, groups: list[SearchGroup], queries: np.ndarray, parallel: bool
-                    ) -> np.ndarray:
+    def _run_points(
+        self, groups: list[SearchGroup], queries: np.ndarray, parallel: bool
+    ) -> np.ndarray:
         k, radius, min_points = self.params_
         out = np.full((2 * len(self.elements_), queries.shape[0]), np.nan)
-        kernel = (_kriging_kernels.ok_points_parallel if parallel
-                  else _kriging_kernels.ok_points_serial)
+        kernel = (
+            _kriging_kernels.ok_points_parallel if parallel else _kriging_kernels.ok_points_serial
+        )
         for g in groups:
-            kernel(g.points, g.values, g.start, g.blo, g.bsize, g.bshape, queries, k, radius,
-                   min_points, g.extra["vmodel"], g.extra["vpar"], g.slots, out)
+            kernel(
+                g.points,
+                g.values,
+                g.start,
+                g.blo,
+                g.bsize,
+                g.bshape,
+                queries,
+                k,
+                radius,
+                min_points,
+                g.extra["vmodel"],
+                g.extra["vpar"],
+                g.slots,
+                out,
+            )
         return out
 
     def _attrs(self) -> dict[str, Any]:
         k, radius, min_points = self.params_
-        attrs: dict[str, Any] = {"kriging": "ordinary", "kriging_k": k,
-                                 "kriging_min_points": min_points,
-                                 "kriging_variogram_model": self.variogram_model,
-                                 "kriging_colocated": COLOCATED_POLICY}
+        attrs: dict[str, Any] = {
+            "kriging": "ordinary",
+            "kriging_k": k,
+            "kriging_min_points": min_points,
+            "kriging_variogram_model": self.variogram_model,
+            "kriging_colocated": COLOCATED_POLICY,
+        }
         if np.isfinite(radius):
             attrs["kriging_radius"] = radius
         if self.anisotropy is not None:
@@ -330,8 +416,15 @@ def grid_kriging(
     >>> sorted(maps.data_vars)
     ['Au', 'Au_variance', 'Cu', 'Cu_variance']
     """
-    gridder = OrdinaryKriging(variogram_model=variogram_model,
-                              variogram_parameters=variogram_parameters, k=k, radius=radius,
-                              min_points=min_points, anisotropy=anisotropy, elements=elements,
-                              n_lags=n_lags, max_lag=max_lag)
+    gridder = OrdinaryKriging(
+        variogram_model=variogram_model,
+        variogram_parameters=variogram_parameters,
+        k=k,
+        radius=radius,
+        min_points=min_points,
+        anisotropy=anisotropy,
+        elements=elements,
+        n_lags=n_lags,
+        max_lag=max_lag,
+    )
     return gridder.fit(samples).grid(like, dtype=dtype, chunks=chunks)

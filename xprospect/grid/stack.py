@@ -16,8 +16,9 @@ from xprospect.exceptions import DataError
 __all__ = ["stack_elements"]
 
 
-def _one_hot(da: xr.DataArray, name: str, labels: Mapping[Any, Any] | None
-             ) -> tuple[list[xr.DataArray], list[dict[str, Any]]]:
+def _one_hot(
+    da: xr.DataArray, name: str, labels: Mapping[Any, Any] | None
+) -> tuple[list[xr.DataArray], list[dict[str, Any]]]:
     """One indicator band per class code of ``da`` (NaN where ``da`` is NaN), and its legend."""
     # the class codes are a global property of the map: read them (computes lazy input)
     values = np.asarray(da.values, dtype="float64")
@@ -25,22 +26,29 @@ def _one_hot(da: xr.DataArray, name: str, labels: Mapping[Any, Any] | None
     if codes.size == 0:
         raise DataError(f"categorical variable {name!r} holds no finite class codes")
     if codes.size > 256:
-        raise DataError(f"categorical variable {name!r} holds {codes.size} distinct codes "
-                        f"(such as {codes[:5].tolist()}); is it really categorical?")
+        raise DataError(
+            f"categorical variable {name!r} holds {codes.size} distinct codes "
+            f"(such as {codes[:5].tolist()}); is it really categorical?"
+        )
     bands, legend = [], []
     for c in codes:
         code: Any = int(c) if float(c).is_integer() else float(c)
         label = None if labels is None else labels.get(code, labels.get(str(code)))
         band = f"{name}={code}" if label is None else f"{name}={label}"
         bands.append(xr.where(da.isnull(), np.nan, (da == c).astype("float64")).rename(band))
-        legend.append({"element": band, "code": code,
-                       "label": str(label) if label is not None else None})
+        legend.append(
+            {"element": band, "code": code, "label": str(label) if label is not None else None}
+        )
     return bands, legend
 
 
-def stack_elements(ds: xr.Dataset, elements: Sequence[str] | None = None, *,
-                   categorical: Sequence[str] = (),
-                   legend: Mapping[str, Mapping[Any, Any]] | None = None) -> xr.DataArray:
+def stack_elements(
+    ds: xr.Dataset,
+    elements: Sequence[str] | None = None,
+    *,
+    categorical: Sequence[str] = (),
+    legend: Mapping[str, Mapping[Any, Any]] | None = None,
+) -> xr.DataArray:
     """Stack element maps into a DataArray (``element``, y, x) or (``element``, z, y, x).
 
     Lazy on dask (except the class codes of ``categorical`` variables, which are read);
@@ -91,8 +99,10 @@ def stack_elements(ds: xr.Dataset, elements: Sequence[str] | None = None, *,
             raise DataError(f"elements to stack are repeated: {dup}")
         for n in names:
             if n not in ds.data_vars:
-                raise DataError(f"element {n!r} is not in the Dataset; it holds "
-                                f"{sorted(map(str, ds.data_vars))}")
+                raise DataError(
+                    f"element {n!r} is not in the Dataset; it holds "
+                    f"{sorted(map(str, ds.data_vars))}"
+                )
             if tuple(ds[n].dims) != dims:
                 raise DataError(f"variable {n!r} has dims {ds[n].dims}, expected {dims}")
             if not np.issubdtype(ds[n].dtype, np.number) or ds[n].dtype == bool:
@@ -100,8 +110,9 @@ def stack_elements(ds: xr.Dataset, elements: Sequence[str] | None = None, *,
     cat = [categorical] if isinstance(categorical, str) else list(categorical)
     missing = [c for c in cat if c not in names]
     if missing:
-        raise DataError(f"categorical variables {missing} are not among the stacked "
-                        f"elements {names}")
+        raise DataError(
+            f"categorical variables {missing} are not among the stacked elements {names}"
+        )
     if not cat:
         out = ds[names].to_array(dim=ELEMENT_DIM, name="stack")
         out.attrs = {"units": [str(ds[n].attrs.get("units", "")) for n in names]}
@@ -117,8 +128,12 @@ def stack_elements(ds: xr.Dataset, elements: Sequence[str] | None = None, *,
                 bands.append(ds[n].rename(n))
                 units.append(str(ds[n].attrs.get("units", "")))
         band_names = [b.name for b in bands]
-        out = xr.concat([b.drop_attrs() if hasattr(b, "drop_attrs") else b for b in bands],
-                        dim=ELEMENT_DIM, coords="minimal", compat="override")
+        out = xr.concat(
+            [b.drop_attrs() if hasattr(b, "drop_attrs") else b for b in bands],
+            dim=ELEMENT_DIM,
+            coords="minimal",
+            compat="override",
+        )
         out = out.assign_coords({ELEMENT_DIM: band_names}).rename("stack")
         out.attrs = {"units": units, "categorical_legend": dumps(legends)}
     crs = get_crs(ds)

@@ -67,9 +67,11 @@ def _edges(lo: float, hi: float, res: float, pad: float, name: str) -> tuple[flo
         raise GridError(f"bounds along {name} are inverted: min {lo!r} > max {hi!r}")
     cells = ((hi + pad) - (lo - pad)) / res + 2
     if not math.isfinite(cells) or cells > MAX_CELLS_LAZY:
-        msg = (f"a grid from {lo!r} to {hi!r} along {name} at resolution {res!r} would have "
-               f"{cells:.3g} cells along that axis alone; check the bounds (a coordinate of "
-               f"{max(abs(lo), abs(hi)):.3g}?) and the resolution")
+        msg = (
+            f"a grid from {lo!r} to {hi!r} along {name} at resolution {res!r} would have "
+            f"{cells:.3g} cells along that axis alone; check the bounds (a coordinate of "
+            f"{max(abs(lo), abs(hi)):.3g}?) and the resolution"
+        )
         raise GridError(msg)
     start = math.floor((lo - pad) / res) * res
     stop = math.ceil((hi + pad) / res) * res
@@ -125,8 +127,11 @@ def _template(
     )
     for d, r in zip(dims, resolution, strict=True):
         ds[d].attrs.update(
-            {"long_name": {"x": "easting", "y": "northing", "z": "elevation"}[d],
-             "resolution": r, "cell_position": "centre"}
+            {
+                "long_name": {"x": "easting", "y": "northing", "z": "elevation"}[d],
+                "resolution": r,
+                "cell_position": "centre",
+            }
         )
     ds.attrs["resolution"] = list(resolution)
     ds = write_crs(ds, crs)
@@ -174,8 +179,7 @@ def make_grid(
     >>> float(grid.y[0]), float(grid.x[0])
     (450.0, 50.0)
     """
-    return _make(bounds, like=like, resolution=resolution, crs=crs, pad=pad, chunks=chunks,
-                 ndim=2)
+    return _make(bounds, like=like, resolution=resolution, crs=crs, pad=pad, chunks=chunks, ndim=2)
 
 
 def make_voxels(
@@ -217,8 +221,7 @@ def make_voxels(
     >>> dict(vox.sizes)
     {'z': 10, 'y': 2, 'x': 4}
     """
-    return _make(bounds, like=like, resolution=resolution, crs=crs, pad=pad, chunks=chunks,
-                 ndim=3)
+    return _make(bounds, like=like, resolution=resolution, crs=crs, pad=pad, chunks=chunks, ndim=3)
 
 
 def _make(bounds, *, like, resolution, crs, pad, chunks, ndim: int) -> xr.Dataset:
@@ -264,9 +267,14 @@ def _check_size(shape: dict[str, int], in_memory: bool) -> None:
     if cells <= limit:
         return
     dims = " x ".join(f"{n:,} ({d})" for d, n in shape.items())
-    how = ("pass chunks= for a lazy (dask) template, or a coarser resolution" if in_memory
-           else "use a coarser resolution or a smaller area")
-    msg = (f"a {dims} grid has {cells:.3g} cells: its mask alone would need {_size(cells)} "
-           f"and one float64 layer {_size(8.0 * cells)} (limit {limit:.3g} cells "
-           f"{'in memory' if in_memory else 'for a lazy template'}); {how}")
+    how = (
+        "pass chunks= for a lazy (dask) template, or a coarser resolution"
+        if in_memory
+        else "use a coarser resolution or a smaller area"
+    )
+    msg = (
+        f"a {dims} grid has {cells:.3g} cells: its mask alone would need {_size(cells)} "
+        f"and one float64 layer {_size(8.0 * cells)} (limit {limit:.3g} cells "
+        f"{'in memory' if in_memory else 'for a lazy template'}); {how}"
+    )
     raise GridError(msg)

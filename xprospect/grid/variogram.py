@@ -81,9 +81,15 @@ def variogram(model: str, h: Any, *, psill: float, range: float, nugget: float) 
     return np.where(h == 0.0, 0.0, g)
 
 
-def experimental_variogram(points: np.ndarray, values: np.ndarray, *, n_lags: int = 12,
-                           max_lag: float | None = None, max_samples: int = 2000,
-                           seed: int = 0) -> dict[str, Any]:
+def experimental_variogram(
+    points: np.ndarray,
+    values: np.ndarray,
+    *,
+    n_lags: int = 12,
+    max_lag: float | None = None,
+    max_samples: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Binned semivariance ``mean((v_i - v_j)**2 / 2)`` over sample pairs by distance.
 
     Parameters
@@ -130,8 +136,13 @@ def experimental_variogram(points: np.ndarray, values: np.ndarray, *, n_lags: in
     ok = cnt > 0
     lags = np.bincount(b, weights=d, minlength=n_lags)[ok] / cnt[ok]
     gam = np.bincount(b, weights=sv, minlength=n_lags)[ok] / cnt[ok]
-    return {"lags": lags, "semivariance": gam, "pairs": cnt[ok], "max_lag": float(max_lag),
-            "total_pairs": int(d.size)}
+    return {
+        "lags": lags,
+        "semivariance": gam,
+        "pairs": cnt[ok],
+        "max_lag": float(max_lag),
+        "total_pairs": int(d.size),
+    }
 
 
 def _nnls2(f: np.ndarray, g: np.ndarray, w: np.ndarray) -> tuple[float, float, float]:
@@ -156,8 +167,7 @@ def _nnls2(f: np.ndarray, g: np.ndarray, w: np.ndarray) -> tuple[float, float, f
     return best
 
 
-def fit_variogram(exp: dict[str, Any], model: str, *, what: str = "the values"
-                  ) -> dict[str, Any]:
+def fit_variogram(exp: dict[str, Any], model: str, *, what: str = "the values") -> dict[str, Any]:
     """Fit a model to an experimental variogram (see :func:`experimental_variogram`).
 
     Parameters
@@ -183,16 +193,22 @@ def fit_variogram(exp: dict[str, Any], model: str, *, what: str = "the values"
     """
     check_model(model)
     if exp["total_pairs"] < MIN_PAIRS:
-        raise DataError(f"cannot fit a variogram to {what}: only {exp['total_pairs']} sample "
-                        f"pairs within the largest lag {exp['max_lag']:.6g}; need at least "
-                        f"{MIN_PAIRS} (more samples, or give variogram parameters)")
+        raise DataError(
+            f"cannot fit a variogram to {what}: only {exp['total_pairs']} sample "
+            f"pairs within the largest lag {exp['max_lag']:.6g}; need at least "
+            f"{MIN_PAIRS} (more samples, or give variogram parameters)"
+        )
     lags, gam, w = exp["lags"], exp["semivariance"], exp["pairs"].astype("float64")
     if lags.size < MIN_LAGS:
-        raise DataError(f"cannot fit a variogram to {what}: only {lags.size} lag bins hold "
-                        f"pairs; need at least {MIN_LAGS}")
+        raise DataError(
+            f"cannot fit a variogram to {what}: only {lags.size} lag bins hold "
+            f"pairs; need at least {MIN_LAGS}"
+        )
     if not np.any(gam > 0):
-        raise DataError(f"cannot fit a variogram to {what}: every value is equal, so the "
-                        "semivariance is zero at every lag")
+        raise DataError(
+            f"cannot fit a variogram to {what}: every value is equal, so the "
+            "semivariance is zero at every lag"
+        )
     max_lag = exp["max_lag"]
     ranges = np.linspace(max_lag / 100.0, 2.0 * max_lag, 200)
     best = (0.0, 0.0, math.inf, ranges[0])
@@ -206,7 +222,14 @@ def fit_variogram(exp: dict[str, Any], model: str, *, what: str = "the values"
     psill, nugget, sse, rng = best
     if psill + nugget <= 0:
         raise DataError(f"cannot fit a variogram to {what}: the fitted sill is zero")
-    return {"model": model, "psill": psill, "range": rng, "nugget": nugget,
-            "sill": psill + nugget, "rmse": math.sqrt(sse / w.sum()),
-            "lags": [float(v) for v in lags], "semivariance": [float(v) for v in gam],
-            "pairs": [int(v) for v in exp["pairs"]]}
+    return {
+        "model": model,
+        "psill": psill,
+        "range": rng,
+        "nugget": nugget,
+        "sill": psill + nugget,
+        "rmse": math.sqrt(sse / w.sum()),
+        "lags": [float(v) for v in lags],
+        "semivariance": [float(v) for v in gam],
+        "pairs": [int(v) for v in exp["pairs"]],
+    }

@@ -59,8 +59,10 @@ def check_columns(columns: Sequence[str], wanted: Mapping[str, str], label: str)
         if col not in columns:
             near = [c for c in columns if str(c).lower() == str(col).lower()]
             hint = f"; did you mean {near[0]!r}?" if near else ""
-            msg = (f"coordinate column {col!r} (for {role}=) is not in {label}{hint} "
-                   f"available columns: {list_columns(columns)}")
+            msg = (
+                f"coordinate column {col!r} (for {role}=) is not in {label}{hint} "
+                f"available columns: {list_columns(columns)}"
+            )
             raise DataError(msg)
     if len(set(wanted.values())) != len(wanted):
         raise DataError(f"x, y and z must name different columns; got {dict(wanted)}")
@@ -79,9 +81,17 @@ def sentinel_mask(v: np.ndarray, sentinels: np.ndarray) -> np.ndarray:
     return mask
 
 
-def numbers(frame: pd.DataFrame, col: str, what: str, label: str, *,
-            ids: np.ndarray | None = None, sentinels: np.ndarray | None = None,
-            hint: str = "", rows: np.ndarray | None = None) -> np.ndarray:
+def numbers(
+    frame: pd.DataFrame,
+    col: str,
+    what: str,
+    label: str,
+    *,
+    ids: np.ndarray | None = None,
+    sentinels: np.ndarray | None = None,
+    hint: str = "",
+    rows: np.ndarray | None = None,
+) -> np.ndarray:
     """Return a column as finite float64 values, or raise naming the first bad row.
 
     Parameters
@@ -121,8 +131,10 @@ def numbers(frame: pd.DataFrame, col: str, what: str, label: str, *,
         i = int(np.flatnonzero(np.isinf(v))[0])
         row = i if rows is None else int(rows[i])
         hole = "" if ids is None else f" in hole {ids[i]!r}"
-        msg = (f"column {col!r} ({what}) in {label} has {int(np.isinf(v).sum())} non-finite "
-               f"values, first {s.iloc[i]!r}{hole} at row {row + 1}")
+        msg = (
+            f"column {col!r} ({what}) in {label} has {int(np.isinf(v).sum())} non-finite "
+            f"values, first {s.iloc[i]!r}{hole} at row {row + 1}"
+        )
         raise DataError(msg)
     if sentinels is not None and len(sentinels):
         bad |= sentinel_mask(v, sentinels)
@@ -130,8 +142,10 @@ def numbers(frame: pd.DataFrame, col: str, what: str, label: str, *,
         i = int(np.flatnonzero(bad)[0])
         row = i if rows is None else int(rows[i])
         hole = "" if ids is None else f" in hole {ids[i]!r}"
-        msg = (f"column {col!r} ({what}) in {label} has {int(bad.sum())} missing or "
-               f"non-numeric values, first {s.iloc[i]!r}{hole} at row {row + 1}{hint}")
+        msg = (
+            f"column {col!r} ({what}) in {label} has {int(bad.sum())} missing or "
+            f"non-numeric values, first {s.iloc[i]!r}{hole} at row {row + 1}{hint}"
+        )
         raise DataError(msg)
     return v
 

@@ -32,7 +32,7 @@ def _dogleg(t1x, t1y, t1z, t2x, t2y, t2z):
 
 def _ratio_factor(b):
     if b < _SMALL:
-        return 1.0 + b * b / 12.0 + b ** 4 / 120.0
+        return 1.0 + b * b / 12.0 + b**4 / 120.0
     return 2.0 / b * math.tan(0.5 * b)
 
 

@@ -82,8 +82,9 @@ class Ledger:
     @property
     def complete(self) -> bool:
         """Whether every chunk is written and the write finished."""
-        return self.state == "complete" or (self.state == "writing"
-                                            and len(self.done) == self.total)
+        return self.state == "complete" or (
+            self.state == "writing" and len(self.done) == self.total
+        )
 
     def region(self, flat: int) -> dict[str, slice]:
         """Return the index slices of one chunk, by dim."""
@@ -103,10 +104,16 @@ class Ledger:
         """JSON form stored in the root group's attrs (``done`` as a hex bitmap)."""
         bits = np.zeros(self.total, dtype=bool)
         bits[sorted(self.done)] = True
-        return {"version": _VERSION, "job": self.job, "state": self.state,
-                "dims": list(self.dims), "chunks": {d: list(self.chunks[d]) for d in self.dims},
-                "total": self.total, "n_done": len(self.done),
-                "done": np.packbits(bits).tobytes().hex()}
+        return {
+            "version": _VERSION,
+            "job": self.job,
+            "state": self.state,
+            "dims": list(self.dims),
+            "chunks": {d: list(self.chunks[d]) for d in self.dims},
+            "total": self.total,
+            "n_done": len(self.done),
+            "done": np.packbits(bits).tobytes().hex(),
+        }
 
     @classmethod
     def from_attr(cls, attr: Mapping[str, Any]) -> Ledger:
@@ -140,7 +147,7 @@ def read_ledger(path: str) -> Ledger | None:
     except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError):
         return None
     attr = group.attrs.get(LEDGER_ATTR)
-    return None if attr is None else Ledger.from_attr(attr)
+    return None if not isinstance(attr, Mapping) else Ledger.from_attr(attr)
 
 
 def write_ledger(path: str, ledger: Ledger) -> None:
@@ -150,15 +157,19 @@ def write_ledger(path: str, ledger: Ledger) -> None:
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, np.ndarray):
-        return {"ndarray": hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest(),
-                "dtype": str(value.dtype), "shape": list(value.shape)}
+        return {
+            "ndarray": hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest(),
+            "dtype": str(value.dtype),
+            "shape": list(value.shape),
+        }
     if isinstance(value, (np.generic,)):
         return value.item()
     return repr(value)
 
 
-def job_identity(ds: xr.Dataset, job: Mapping[str, Any] | None = None,
-                 skip_attrs: Sequence[str] = ()) -> str:
+def job_identity(
+    ds: xr.Dataset, job: Mapping[str, Any] | None = None, skip_attrs: Sequence[str] = ()
+) -> str:
     """SHA-256 hex digest identifying what a store is being filled with.
 
     Parameters
@@ -181,9 +192,13 @@ def job_identity(ds: xr.Dataset, job: Mapping[str, Any] | None = None,
         "variables": {},
     }
     for name, var in ds.variables.items():
-        entry: dict[str, Any] = {"dims": list(var.dims), "shape": list(var.shape),
-                                 "dtype": str(var.dtype), "attrs": dict(var.attrs),
-                                 "chunks": [list(c) for c in var.chunks] if var.chunks else None}
+        entry: dict[str, Any] = {
+            "dims": list(var.dims),
+            "shape": list(var.shape),
+            "dtype": str(var.dtype),
+            "attrs": dict(var.attrs),
+            "chunks": [list(c) for c in var.chunks] if var.chunks else None,
+        }
         if isinstance(var.data, da.Array):
             entry["data"] = var.data.name  # dask's token of the graph producing it
         else:
@@ -195,8 +210,11 @@ def job_identity(ds: xr.Dataset, job: Mapping[str, Any] | None = None,
 
 def lazy_variables(ds: xr.Dataset) -> list[str]:
     """Names of the variables whose data are dask arrays (written chunk by chunk)."""
-    return [str(n) for n, v in ds.variables.items()
-            if isinstance(v.data, da.Array) and n not in ds.indexes]
+    return [
+        str(n)
+        for n, v in ds.variables.items()
+        if isinstance(v.data, da.Array) and n not in ds.indexes
+    ]
 
 
 def plan(ds: xr.Dataset, job: str) -> Ledger:
@@ -224,8 +242,9 @@ def _write_block(flat: int, targets: Sequence[_Target], *blocks: Any) -> int:
     return flat
 
 
-def write_tasks(ds: xr.Dataset, path: str, ledger: Ledger,
-                todo: Sequence[int]) -> tuple[dict[Any, int], HighLevelGraph]:
+def write_tasks(
+    ds: xr.Dataset, path: str, ledger: Ledger, todo: Sequence[int]
+) -> tuple[dict[Any, int], HighLevelGraph]:
     """Graph of one write task per chunk in ``todo``; returns ``{key: chunk}`` and the graph.
 
     Each task takes the chunk's block of every lazy variable (encoded the way xarray
@@ -270,4 +289,3 @@ class LedgerUpdater:
             self.ledger.done.add(int(flat))
             write_ledger(self.path, self.ledger)
             self.bar.update(1)
-

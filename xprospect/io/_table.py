@@ -40,10 +40,29 @@ _CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
 # pandas' default NA tokens: missing in numeric columns only (text columns keep them as text).
-NA_TOKENS = frozenset({
-    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
-})
+NA_TOKENS = frozenset(
+    {
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    }
+)
 # Tried in this order when no encoding= is given: UTF-8 (with or without a BOM), then the
 # Windows code page assay tables exported on Windows use; latin-1 decodes any byte.
 _ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
@@ -98,8 +117,10 @@ def file_kind(path: Path) -> tuple[str, bool]:
         return "csv", compressed
     if last in _PARQUET_SUFFIXES and not compressed:
         return "parquet", False
-    msg = (f"cannot tell the format of {path}: expected a suffix "
-           f"{list(_CSV_SUFFIXES + _PARQUET_SUFFIXES)} (or a pandas DataFrame)")
+    msg = (
+        f"cannot tell the format of {path}: expected a suffix "
+        f"{list(_CSV_SUFFIXES + _PARQUET_SUFFIXES)} (or a pandas DataFrame)"
+    )
     raise DataError(msg)
 
 
@@ -109,8 +130,9 @@ def _sniff_sep(header: str) -> str:
     return sep if counts[sep] else ","
 
 
-def _read_text(path: Path, compressed: bool, encoding: str | None, label: str,
-               what: str) -> tuple[str, str]:
+def _read_text(
+    path: Path, compressed: bool, encoding: str | None, label: str, what: str
+) -> tuple[str, str]:
     """Return the file's text and the encoding that decoded it."""
     if compressed:
         with get_handle(path, "rb", compression="infer", is_text=False) as h:
@@ -126,9 +148,11 @@ def _read_text(path: Path, compressed: bool, encoding: str | None, label: str,
         except LookupError as err:
             raise DataError(f"encoding={encoding!r} is not a known text encoding") from err
     line = raw[: last.start].count(b"\n") + 1
-    byte = raw[last.start:last.start + 1]
-    msg = (f"the {what} {label} is not valid {encoding} text: byte {byte!r} "
-           f"at line {line}; pass the file's encoding= (e.g. 'cp1252', 'latin-1')")
+    byte = raw[last.start : last.start + 1]
+    msg = (
+        f"the {what} {label} is not valid {encoding} text: byte {byte!r} "
+        f"at line {line}; pass the file's encoding= (e.g. 'cp1252', 'latin-1')"
+    )
     raise DataError(msg)
 
 
@@ -136,8 +160,10 @@ def _check_header(header: list[str], label: str, what: str) -> None:
     seen: dict[str, int] = {}
     for i, name in enumerate(header):
         if name in seen and name != "":
-            msg = (f"the {what} {label} has the column {name!r} twice (columns {seen[name] + 1} "
-                   f"and {i + 1}); rename one so that no value is read under the wrong name")
+            msg = (
+                f"the {what} {label} has the column {name!r} twice (columns {seen[name] + 1} "
+                f"and {i + 1}); rename one so that no value is read under the wrong name"
+            )
             raise DataError(msg)
         seen.setdefault(name, i)
 
@@ -170,8 +196,11 @@ def type_columns(frame: pd.DataFrame, text: set[str]) -> pd.DataFrame:
                     num = pd.to_numeric(stripped[~na])
                 except (ValueError, TypeError):
                     num = None
-                if num is not None and pd.api.types.is_float_dtype(num.dtype) \
-                        and np.isinf(num.to_numpy()).any():
+                if (
+                    num is not None
+                    and pd.api.types.is_float_dtype(num.dtype)
+                    and np.isinf(num.to_numpy()).any()
+                ):
                     num = None  # kept as text, so that readers name "Infinity" as written
                 if num is not None and not pd.api.types.is_bool_dtype(num.dtype):
                     if na.any():
@@ -186,9 +215,14 @@ def type_columns(frame: pd.DataFrame, text: set[str]) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-def _read_csv(path: Path, compressed: bool, label: str, what: str, encoding: str | None,
-              dtype: Callable[[list[str]], Mapping[str, Any] | None] | None,
-              ) -> tuple[pd.DataFrame, str]:
+def _read_csv(
+    path: Path,
+    compressed: bool,
+    label: str,
+    what: str,
+    encoding: str | None,
+    dtype: Callable[[list[str]], Mapping[str, Any] | None] | None,
+) -> tuple[pd.DataFrame, str]:
     text, used = _read_text(path, compressed, encoding, label, what)
     first = text.split("\n", 1)[0]
     if not text.strip():
@@ -205,8 +239,15 @@ def _read_csv(path: Path, compressed: bool, label: str, what: str, encoding: str
     # one fast typed read: NA tokens only in columns not declared text; declared text verbatim
     na = {c: list(NA_TOKENS) for c in names if c not in text_cols}
     try:
-        frame = pd.read_csv(path, sep=sep, encoding=used, dtype=dict.fromkeys(text_cols, str),
-                            keep_default_na=False, na_values=na, low_memory=False)
+        frame = pd.read_csv(
+            path,
+            sep=sep,
+            encoding=used,
+            dtype=dict.fromkeys(text_cols, str),
+            keep_default_na=False,
+            na_values=na,
+            low_memory=False,
+        )
     except pd.errors.EmptyDataError as err:
         raise DataError(f"the {what} {label} is empty: no header and no rows") from err
     except pd.errors.ParserError as err:
@@ -214,21 +255,35 @@ def _read_csv(path: Path, compressed: bool, label: str, what: str, encoding: str
         m2 = re.search(r"Expected (\d+) fields", str(err))
         if m and m2:
             line = int(m.group(1))
-            msg = (f"the {what} {label} has a ragged row: row {line - 1} (line {line} of the "
-                   f"file) has {m.group(2)} fields where the header has {m2.group(1)}")
+            msg = (
+                f"the {what} {label} has a ragged row: row {line - 1} (line {line} of the "
+                f"file) has {m.group(2)} fields where the header has {m2.group(1)}"
+            )
         else:
             msg = f"the {what} {label} cannot be parsed as {sep!r}-separated text: {err}"
         raise DataError(msg) from err
     frame.columns = [str(c) for c in frame.columns]
     # columns that came out as text (NA tokens may have been taken as gaps) or hold an
     # infinity (named as written by the readers): read again as text, then typed cell by cell
-    again = [c for c in frame.columns if c not in text_cols and (
-        not pd.api.types.is_numeric_dtype(frame[c].dtype)
-        or (pd.api.types.is_float_dtype(frame[c].dtype)
-            and np.isinf(frame[c].to_numpy()).any()))]
+    again = [
+        c
+        for c in frame.columns
+        if c not in text_cols
+        and (
+            not pd.api.types.is_numeric_dtype(frame[c].dtype)
+            or (pd.api.types.is_float_dtype(frame[c].dtype) and np.isinf(frame[c].to_numpy()).any())
+        )
+    ]
     if again:
-        raw = pd.read_csv(path, sep=sep, encoding=used, dtype=str, keep_default_na=False,
-                          usecols=lambda c: str(c) in again, low_memory=False)
+        raw = pd.read_csv(
+            path,
+            sep=sep,
+            encoding=used,
+            dtype=str,
+            keep_default_na=False,
+            usecols=lambda c: str(c) in again,
+            low_memory=False,
+        )
         raw.columns = [str(c) for c in raw.columns]
         typed = type_columns(raw, set())
         for c in again:
@@ -236,9 +291,15 @@ def _read_csv(path: Path, compressed: bool, label: str, what: str, encoding: str
     return frame, used
 
 
-def read_table(source: Any, *, what: str, frame_label: str = "the DataFrame",
-               dtype: Callable[[list[str]], Mapping[str, Any] | None] | None = None,
-               allow_empty: bool = False, encoding: str | None = None) -> Table:
+def read_table(
+    source: Any,
+    *,
+    what: str,
+    frame_label: str = "the DataFrame",
+    dtype: Callable[[list[str]], Mapping[str, Any] | None] | None = None,
+    allow_empty: bool = False,
+    encoding: str | None = None,
+) -> Table:
     """Read a CSV or Parquet file, or take a DataFrame, as one of the package's tables.
 
     Parameters

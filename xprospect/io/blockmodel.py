@@ -40,16 +40,22 @@ def _numeric_vars(block: xr.Dataset | xr.DataArray, variables, dims) -> list[xr.
             raise GridError(f"the block must be on dims {dims}; got {tuple(block.dims)}")
         return [block.rename(block.name or "value")]
     if variables is None:
-        names = [n for n, v in block.data_vars.items() if tuple(v.dims) == tuple(dims)
-                 and np.issubdtype(v.dtype, np.number) and v.dtype != bool]
+        names = [
+            n
+            for n, v in block.data_vars.items()
+            if tuple(v.dims) == tuple(dims)
+            and np.issubdtype(v.dtype, np.number)
+            and v.dtype != bool
+        ]
         if not names:
             raise GridError(f"the block has no numeric variables on {dims} to write")
     else:
         names = [variables] if isinstance(variables, str) else list(variables)
         for n in names:
             if n not in block.data_vars:
-                raise DataError(f"variable {n!r} is not in the block; it has "
-                                f"{list(block.data_vars)}")
+                raise DataError(
+                    f"variable {n!r} is not in the block; it has {list(block.data_vars)}"
+                )
             if tuple(block[n].dims) != tuple(dims):
                 raise GridError(f"variable {n!r} is on {block[n].dims}, not {dims}")
     return [block[n] for n in names]
@@ -66,9 +72,11 @@ def _cell_sizes(block: xr.Dataset | xr.DataArray, geom: GridGeometry) -> tuple[f
             except (TypeError, ValueError):
                 step = 0.0
             if not (np.isfinite(step) and step > 0):
-                raise GridError(f"the block has a single cell along {d!r} and no recorded "
-                                f"resolution (a 'resolution' attr on coordinate {d!r}), so its "
-                                "cell size is unknown")
+                raise GridError(
+                    f"the block has a single cell along {d!r} and no recorded "
+                    f"resolution (a 'resolution' attr on coordinate {d!r}), so its "
+                    "cell size is unknown"
+                )
         out.append(abs(float(step)))
     return tuple(out)
 
@@ -139,8 +147,9 @@ def to_block_csv(
     names = [str(v.name) for v in vars_]
     clash = [n for n in names if n in ("x", "y", "z", "dx", "dy", "dz")]
     if clash:
-        raise DataError(f"variables {clash} would clash with the CSV's coordinate columns; "
-                        "rename them")
+        raise DataError(
+            f"variables {clash} would clash with the CSV's coordinate columns; rename them"
+        )
     zc, yc, xc = (np.asarray(block[d].values, dtype="float64") for d in dims)
     chunks = vars_[0].chunks[0] if vars_[0].chunks is not None else ()
     if not chunks:
@@ -156,8 +165,13 @@ def to_block_csv(
             zz, yy, xx = np.meshgrid(zc[sl], yc, xc, indexing="ij")
             cols: dict[str, Any] = {"x": xx.ravel(), "y": yy.ravel(), "z": zz.ravel()}
             if sizes:
-                cols.update({"dx": np.full(xx.size, steps[2]), "dy": np.full(xx.size, steps[1]),
-                             "dz": np.full(xx.size, steps[0])})
+                cols.update(
+                    {
+                        "dx": np.full(xx.size, steps[2]),
+                        "dy": np.full(xx.size, steps[1]),
+                        "dz": np.full(xx.size, steps[0]),
+                    }
+                )
             values = {n: a.ravel() for n, a in zip(names, slabs, strict=True)}
             if dropna:
                 empty = np.ones(xx.size, dtype=bool)
@@ -181,8 +195,7 @@ def _formatted(a: np.ndarray, fmt: str) -> np.ndarray:
     try:
         out = np.char.mod(fmt, a)
     except (TypeError, ValueError) as err:
-        raise DataError(f"float_format={fmt!r} is not a printf-style float format: {err}") \
-            from err
+        raise DataError(f"float_format={fmt!r} is not a printf-style float format: {err}") from err
     return np.where(np.isnan(a), "nan", out)
 
 
@@ -203,8 +216,9 @@ def _var(block: xr.Dataset | xr.DataArray, var: str | None) -> xr.DataArray:
     if isinstance(block, xr.DataArray):
         return block
     if var is None or var not in block.data_vars:
-        raise DataError(f"var={var!r} is not a variable of the block; it has "
-                        f"{list(block.data_vars)}")
+        raise DataError(
+            f"var={var!r} is not a variable of the block; it has {list(block.data_vars)}"
+        )
     return block[var]
 
 
@@ -263,8 +277,9 @@ def plot_slices(
     for e in elevations:
         if not zlo <= float(e) <= zhi:
             raise GridError(f"elevation {e!r} is outside the block's z range [{zlo}, {zhi}]")
-        idx.append(int(np.clip(round((float(e) - geom.origin[0]) / geom.step[0]), 0,
-                               geom.shape[0] - 1)))
+        idx.append(
+            int(np.clip(round((float(e) - geom.origin[0]) / geom.step[0]), 0, geom.shape[0] - 1))
+        )
     p = _check_target(path, overwrite)
     layers = np.asarray(v.isel(z=idx).values, dtype="float64")
     lo, hi = _limits(layers, vmin, vmax)
@@ -274,15 +289,22 @@ def plot_slices(
     im = None
     for ax, e, i, layer in zip(axes, elevations, idx, layers, strict=False):
         # y is descending (row 0 north): origin="upper" puts it at the top
-        im = ax.imshow(layer, extent=extent, origin="upper", cmap=cmap, vmin=lo, vmax=hi,
-                       interpolation="nearest")
+        im = ax.imshow(
+            layer,
+            extent=extent,
+            origin="upper",
+            cmap=cmap,
+            vmin=lo,
+            vmax=hi,
+            interpolation="nearest",
+        )
         ax.set_title(f"z = {float(v['z'][i]):g} (asked {float(e):g})")
         ax.set_xlabel("x")
         ax.set_ylabel("y")
         ax.set_aspect("equal")
-    for ax in axes[len(idx):]:
+    for ax in axes[len(idx) :]:
         ax.set_visible(False)
-    fig.colorbar(im, ax=list(axes[:len(idx)]), label=_label(v))
+    fig.colorbar(im, ax=list(axes[: len(idx)]), label=_label(v))
     with atomic_path(p) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     return p
@@ -332,8 +354,9 @@ def section_profile(
     n = max(2, math.floor(length / step) + 1)
     dist = np.linspace(0.0, length, n)
     xs, ys = x0 + dist / length * (x1 - x0), y0 + dist / length * (y1 - y0)
-    prof = v.sel(x=xr.DataArray(xs, dims="distance"), y=xr.DataArray(ys, dims="distance"),
-                 method="nearest")
+    prof = v.sel(
+        x=xr.DataArray(xs, dims="distance"), y=xr.DataArray(ys, dims="distance"), method="nearest"
+    )
     b = geom.bounds()
     inside = (xs >= b["x"][0]) & (xs <= b["x"][1]) & (ys >= b["y"][0]) & (ys <= b["y"][1])
     prof = prof.where(xr.DataArray(inside, dims="distance"))
@@ -387,8 +410,16 @@ def plot_section(
     half = (d[1] - d[0]) / 2
     fig, axes = _figure(1, 1)
     ax = axes[0]
-    im = ax.imshow(vals, extent=(d[0] - half, d[-1] + half, zlo, zhi), origin="lower",
-                   cmap=cmap, vmin=lo, vmax=hi, aspect="auto", interpolation="nearest")
+    im = ax.imshow(
+        vals,
+        extent=(d[0] - half, d[-1] + half, zlo, zhi),
+        origin="lower",
+        cmap=cmap,
+        vmin=lo,
+        vmax=hi,
+        aspect="auto",
+        interpolation="nearest",
+    )
     ax.set_xlabel(f"distance from ({start[0]:g}, {start[1]:g}) towards ({end[0]:g}, {end[1]:g})")
     ax.set_ylabel("z (elevation)")
     fig.colorbar(im, ax=ax, label=_label(_var(block, var)))
@@ -400,8 +431,10 @@ def plot_section(
 # ----------------------------------------------------------------------------- VTK
 
 
-def vtk_arrays(block: xr.Dataset | xr.DataArray, variables: str | Sequence[str] | None = None,
-               ) -> dict[str, Any]:
+def vtk_arrays(
+    block: xr.Dataset | xr.DataArray,
+    variables: str | Sequence[str] | None = None,
+) -> dict[str, Any]:
     """Geometry and cell arrays of a VTK image (``vtkImageData``) for a voxel block.
 
     Parameters
@@ -426,8 +459,10 @@ def vtk_arrays(block: xr.Dataset | xr.DataArray, variables: str | Sequence[str] 
     sizes = _cell_sizes(vars_[0], geom)
     nz, ny, nx = geom.shape
     spacing = (sizes[2], sizes[1], sizes[0])
-    lower = [min(o, o + (n - 1) * s) - size / 2 for o, n, s, size
-             in zip(geom.origin, geom.shape, geom.step, sizes, strict=True)]
+    lower = [
+        min(o, o + (n - 1) * s) - size / 2
+        for o, n, s, size in zip(geom.origin, geom.shape, geom.step, sizes, strict=True)
+    ]
     cell = {}
     for v in vars_:
         a = np.asarray(v.transpose(*GRID_DIMS_3D).values, dtype="float64")
@@ -438,8 +473,12 @@ def vtk_arrays(block: xr.Dataset | xr.DataArray, variables: str | Sequence[str] 
         if geom.step[2] < 0:
             a = a[:, :, ::-1]  # VTK columns go east
         cell[str(v.name)] = np.ascontiguousarray(a).ravel(order="C")
-    return {"dimensions": (nx + 1, ny + 1, nz + 1), "spacing": spacing,
-            "origin": (lower[2], lower[1], lower[0]), "cell_data": cell}
+    return {
+        "dimensions": (nx + 1, ny + 1, nz + 1),
+        "spacing": spacing,
+        "origin": (lower[2], lower[1], lower[0]),
+        "cell_data": cell,
+    }
 
 
 def to_vtk(
@@ -476,12 +515,14 @@ def to_vtk(
     try:
         import pyvista as pv  # the optional ``vtk`` extra
     except ImportError as err:
-        raise ImportError("to_vtk needs pyvista, an optional extra: "
-                          "pip install xprospect[vtk]") from err
+        raise ImportError(
+            "to_vtk needs pyvista, an optional extra: pip install xprospect[vtk]"
+        ) from err
     arrays = vtk_arrays(block, variables)
     p = _check_target(path, overwrite)
-    img = pv.ImageData(dimensions=arrays["dimensions"], spacing=arrays["spacing"],
-                       origin=arrays["origin"])
+    img = pv.ImageData(
+        dimensions=arrays["dimensions"], spacing=arrays["spacing"], origin=arrays["origin"]
+    )
     for name, a in arrays["cell_data"].items():
         img.cell_data[name] = a
     with atomic_path(p) as tmp:

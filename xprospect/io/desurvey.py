@@ -37,8 +37,22 @@ __all__ = ["composite", "desurvey", "desurvey_points", "directions", "hole_codes
 # Tolerance (m) for touching intervals, end-of-hole checks and duplicate depths.
 TOL = 1e-6
 # Coordinates a desurveyed interval Dataset carries (besides label columns).
-_GEOMETRY_COORDS = ("x", "y", "z", "x_from", "y_from", "z_from", "x_to", "y_to", "z_to",
-                    "hole_id", "depth_from", "depth_to", "length", "spatial_ref")
+_GEOMETRY_COORDS = (
+    "x",
+    "y",
+    "z",
+    "x_from",
+    "y_from",
+    "z_from",
+    "x_to",
+    "y_to",
+    "z_to",
+    "hole_id",
+    "depth_from",
+    "depth_to",
+    "length",
+    "spatial_ref",
+)
 
 
 def hole_codes(ids: pd.Series, order: np.ndarray) -> np.ndarray:
@@ -48,16 +62,13 @@ def hole_codes(ids: pd.Series, order: np.ndarray) -> np.ndarray:
     return pos[inv].astype(np.int64)
 
 
-
 def directions(dip: np.ndarray, az: np.ndarray) -> np.ndarray:
     """Return unit vectors (east, north, up) from dip (negative down) and azimuth, in degrees."""
     d, a = np.radians(dip), np.radians(az)
     return np.column_stack([np.cos(d) * np.sin(a), np.cos(d) * np.cos(a), np.sin(d)])
 
 
-
 # ----------------------------------------------------------------------------- desurvey
-
 
 
 def _is_drillholes(obj: Any) -> bool:
@@ -72,8 +83,7 @@ def _stations(holes: Drillholes):
     counts = np.bincount(code, minlength=len(holes.collar))
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     md = np.ascontiguousarray(sv["depth"].to_numpy("float64")[idx])
-    t = np.ascontiguousarray(directions(sv["dip"].to_numpy()[idx],
-                                         sv["azimuth"].to_numpy()[idx]))
+    t = np.ascontiguousarray(directions(sv["dip"].to_numpy()[idx], sv["azimuth"].to_numpy()[idx]))
     return offsets, md, t
 
 
@@ -83,8 +93,13 @@ def _method_code(method: str) -> int:
     return _k.METHODS[method]
 
 
-def desurvey_points(holes: Drillholes, hole_id: Sequence[str] | np.ndarray,
-                    depth: np.ndarray, *, method: str = "minimum_curvature") -> np.ndarray:
+def desurvey_points(
+    holes: Drillholes,
+    hole_id: Sequence[str] | np.ndarray,
+    depth: np.ndarray,
+    *,
+    method: str = "minimum_curvature",
+) -> np.ndarray:
     """Positions (x, y, z in CRS units) at measured depths (m) along holes.
 
     Parameters
@@ -111,8 +126,7 @@ def desurvey_points(holes: Drillholes, hole_id: Sequence[str] | np.ndarray,
     return _positions(holes, hole_codes(pd.Series(ids), order), depth, method)
 
 
-def _positions(holes: Drillholes, code: np.ndarray, depth: np.ndarray,
-               method: str) -> np.ndarray:
+def _positions(holes: Drillholes, code: np.ndarray, depth: np.ndarray, method: str) -> np.ndarray:
     m = _method_code(method)
     offsets, md, t = _stations(holes)
     spos = np.empty((md.size, 3))
@@ -155,8 +169,14 @@ def _overlap_pairs(a_h, a_from, a_to, b_h, b_from, b_to, stride):
     return ia[keep], jb[keep], ov[keep]
 
 
-def _majority(ia: np.ndarray, codes: np.ndarray, ov: np.ndarray, n: int,
-              categories: np.ndarray, jb: np.ndarray) -> np.ndarray:
+def _majority(
+    ia: np.ndarray,
+    codes: np.ndarray,
+    ov: np.ndarray,
+    n: int,
+    categories: np.ndarray,
+    jb: np.ndarray,
+) -> np.ndarray:
     """Label of largest total overlap per ``a`` interval ("" where none overlaps).
 
     Ties go to the label met first down the hole (``jb`` is the depth order).
@@ -178,8 +198,9 @@ def _stride(*depth_arrays: np.ndarray) -> float:
     return 2.0 * m + 10.0
 
 
-def _carry_labels(holes: Drillholes, codes_: np.ndarray, fr: np.ndarray,
-                  to: np.ndarray) -> dict[str, np.ndarray]:
+def _carry_labels(
+    holes: Drillholes, codes_: np.ndarray, fr: np.ndarray, to: np.ndarray
+) -> dict[str, np.ndarray]:
     """Majority-by-length lithology labels for intervals (hole codes in ``order``)."""
     lith = holes.lithology
     if lith is None:
@@ -197,17 +218,25 @@ def _carry_labels(holes: Drillholes, codes_: np.ndarray, fr: np.ndarray,
     return out
 
 
-def _samples_dataset(holes: Drillholes, code: np.ndarray, fr: np.ndarray, to: np.ndarray,
-                     values: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray],
-                     method: str, extra_attrs: Mapping[str, Any]) -> xr.Dataset:
+def _samples_dataset(
+    holes: Drillholes,
+    code: np.ndarray,
+    fr: np.ndarray,
+    to: np.ndarray,
+    values: Mapping[str, np.ndarray],
+    labels: Mapping[str, np.ndarray],
+    method: str,
+    extra_attrs: Mapping[str, Any],
+) -> xr.Dataset:
     n = fr.size
     q_h = np.concatenate([code, code, code])
     q_d = np.concatenate([fr, to, 0.5 * (fr + to)])
     xyz = _positions(holes, q_h, q_d, method)
     hole = holes.collar["hole_id"].to_numpy(dtype=object).astype(str)[code]
-    p_from, p_to, p_mid = xyz[:n], xyz[n:2 * n], xyz[2 * n:]
+    p_from, p_to, p_mid = xyz[:n], xyz[n : 2 * n], xyz[2 * n :]
     coords: dict[str, Any] = {
-        "x": (SAMPLE_DIM, p_mid[:, 0]), "y": (SAMPLE_DIM, p_mid[:, 1]),
+        "x": (SAMPLE_DIM, p_mid[:, 0]),
+        "y": (SAMPLE_DIM, p_mid[:, 1]),
         "z": (SAMPLE_DIM, p_mid[:, 2]),
         "hole_id": (SAMPLE_DIM, hole),
         "depth_from": (SAMPLE_DIM, fr, {"units": "m"}),
@@ -222,8 +251,9 @@ def _samples_dataset(holes: Drillholes, code: np.ndarray, fr: np.ndarray, to: np
         coords[name] = (SAMPLE_DIM, np.asarray(v, dtype=object).astype(str))
     data = {}
     for name, v in values.items():
-        data[name] = xr.Variable(SAMPLE_DIM, np.asarray(v, dtype="float64"),
-                                 dict(holes.element_attrs.get(name, {})))
+        data[name] = xr.Variable(
+            SAMPLE_DIM, np.asarray(v, dtype="float64"), dict(holes.element_attrs.get(name, {}))
+        )
     ds = xr.Dataset(data, coords=coords)
     ds.attrs[REPORT_ATTR] = dumps(holes.report, nonfinite="keep")
     ds.attrs["desurvey_method"] = method
@@ -231,8 +261,9 @@ def _samples_dataset(holes: Drillholes, code: np.ndarray, fr: np.ndarray, to: np
     return write_crs(ds, holes.crs)
 
 
-def desurvey(holes: Drillholes, *, method: str = "minimum_curvature",
-             table: str | None = None) -> xr.Dataset:
+def desurvey(
+    holes: Drillholes, *, method: str = "minimum_curvature", table: str | None = None
+) -> xr.Dataset:
     """Desurvey drillhole intervals into a 3-D sample Dataset.
 
     Parameters
@@ -282,8 +313,14 @@ def desurvey(holes: Drillholes, *, method: str = "minimum_curvature",
 # ----------------------------------------------------------------------------- composite
 
 
-def _composite_intervals(h: np.ndarray, fr: np.ndarray, to: np.ndarray, dom: np.ndarray,
-                         length: float, min_coverage: float):
+def _composite_intervals(
+    h: np.ndarray,
+    fr: np.ndarray,
+    to: np.ndarray,
+    dom: np.ndarray,
+    length: float,
+    min_coverage: float,
+):
     """Composite (hole code, from, to) within runs of touching intervals of one domain.
 
     Composites start at the top of each run; a residual shorter than ``min_coverage *
@@ -387,8 +424,10 @@ def composite(
     elif isinstance(source, xr.Dataset):
         need = [c for c in ("hole_id", "depth_from", "depth_to") if c not in source.coords]
         if need or SAMPLE_DIM not in source.dims:
-            raise DataError(f"composite() needs drillholes or an interval Dataset from desurvey() "
-                            f"(dim 'sample', coords hole_id, depth_from, depth_to); missing {need}")
+            raise DataError(
+                f"composite() needs drillholes or an interval Dataset from desurvey() "
+                f"(dim 'sample', coords hole_id, depth_from, depth_to); missing {need}"
+            )
         hole_txt = source["hole_id"].values.astype(object)
         order = list(pd.unique(hole_txt))
         h = pd.Categorical(hole_txt, categories=order).codes.astype(np.int64)
@@ -396,23 +435,40 @@ def composite(
         to = np.asarray(source["depth_to"].values, dtype="float64")
         srt = np.lexsort((fr, h))
         h, fr, to = h[srt], fr[srt], to[srt]
-        elements = [str(n) for n, v in source.data_vars.items()
-                    if v.dims == (SAMPLE_DIM,) and np.issubdtype(v.dtype, np.number)]
-        vals = np.column_stack([np.asarray(source[e].values, dtype="float64")[srt]
-                                for e in elements]) if elements else np.empty((h.size, 0))
-        available = [str(c) for c, v in source.coords.items() if c not in _GEOMETRY_COORDS
-                     and v.dims == (SAMPLE_DIM,) and v.dtype.kind in "OUS"]
+        elements = [
+            str(n)
+            for n, v in source.data_vars.items()
+            if v.dims == (SAMPLE_DIM,) and np.issubdtype(v.dtype, np.number)
+        ]
+        vals = (
+            np.column_stack([np.asarray(source[e].values, dtype="float64")[srt] for e in elements])
+            if elements
+            else np.empty((h.size, 0))
+        )
+        available = [
+            str(c)
+            for c, v in source.coords.items()
+            if c not in _GEOMETRY_COORDS and v.dims == (SAMPLE_DIM,) and v.dtype.kind in "OUS"
+        ]
         piece_labels = {c: source[c].values.astype(object)[srt] for c in available}
-        ends = np.column_stack([np.asarray(source[f"{a}_{s}"].values, dtype="float64")[srt]
-                                for s in ("from", "to") for a in "xyz"])
+        ends = np.column_stack(
+            [
+                np.asarray(source[f"{a}_{s}"].values, dtype="float64")[srt]
+                for s in ("from", "to")
+                for a in "xyz"
+            ]
+        )
         overl = fr[1:] < to[:-1] - TOL
         if (overl & (h[1:] == h[:-1])).any():
             i = int(np.flatnonzero(overl & (h[1:] == h[:-1]))[0]) + 1
-            raise DataError(f"intervals overlap in hole {order[h[i]]!r} at depth "
-                            f"{float(fr[i])!r} m; composite needs non-overlapping intervals")
+            raise DataError(
+                f"intervals overlap in hole {order[h[i]]!r} at depth "
+                f"{float(fr[i])!r} m; composite needs non-overlapping intervals"
+            )
     else:
-        raise DataError(f"composite() takes Drillholes or a desurveyed Dataset; got "
-                        f"{type(source).__name__}")
+        raise DataError(
+            f"composite() takes Drillholes or a desurveyed Dataset; got {type(source).__name__}"
+        )
     if by is not None and by not in available:
         raise DataError(f"by={by!r} is not a label of these intervals; labels: {available}")
     dom = np.zeros(h.size, np.int64)
@@ -450,26 +506,47 @@ def composite(
         n = ch.size
     if not isinstance(source, xr.Dataset):
         labels = _carry_labels(source, ch, cf, ct)
-        rep = {"length": length, "by": by, "min_coverage": float(min_coverage),
-               "n_intervals": int(h.size), "n_composites": int(n),
-               "n_merged_residuals": int(np.sum(clen > length * (1 + 1e-9))),
-               "n_short": int(np.sum(clen < length * (1 - 1e-9))),
-               "nan_by_coverage": n_low, "n_empty_dropped": n_empty}
-        ds = _samples_dataset(source, ch, cf, ct, values, labels, method,
-                              {"composite_report": dumps(rep, nonfinite="keep")})
+        rep = {
+            "length": length,
+            "by": by,
+            "min_coverage": float(min_coverage),
+            "n_intervals": int(h.size),
+            "n_composites": int(n),
+            "n_merged_residuals": int(np.sum(clen > length * (1 + 1e-9))),
+            "n_short": int(np.sum(clen < length * (1 - 1e-9))),
+            "nan_by_coverage": n_low,
+            "n_empty_dropped": n_empty,
+        }
+        ds = _samples_dataset(
+            source,
+            ch,
+            cf,
+            ct,
+            values,
+            labels,
+            method,
+            {"composite_report": dumps(rep, nonfinite="keep")},
+        )
         return ds
     labels = {}
     for c in available:
         cat = pd.Categorical(piece_labels[c])
         codes = np.asarray(cat.codes)[jb]
         labels[c] = _majority(ia, codes, ov, n, np.asarray(cat.categories, dtype=object), jb)
-    rep = {"length": length, "by": by, "min_coverage": float(min_coverage),
-           "n_intervals": int(h.size), "n_composites": int(n),
-           "n_merged_residuals": int(np.sum(clen > length * (1 + 1e-9))),
-           "n_short": int(np.sum(clen < length * (1 - 1e-9))), "nan_by_coverage": n_low,
-           "n_empty_dropped": n_empty}
-    return _composite_from_dataset(source, order, h, fr, to, ends, ch, cf, ct, values, labels,
-                                   rep, stride)
+    rep = {
+        "length": length,
+        "by": by,
+        "min_coverage": float(min_coverage),
+        "n_intervals": int(h.size),
+        "n_composites": int(n),
+        "n_merged_residuals": int(np.sum(clen > length * (1 + 1e-9))),
+        "n_short": int(np.sum(clen < length * (1 - 1e-9))),
+        "nan_by_coverage": n_low,
+        "n_empty_dropped": n_empty,
+    }
+    return _composite_from_dataset(
+        source, order, h, fr, to, ends, ch, cf, ct, values, labels, rep, stride
+    )
 
 
 def _interp_positions(h, fr, to, ends, qh, qd, stride, side="right"):
@@ -484,13 +561,16 @@ def _interp_positions(h, fr, to, ends, qh, qd, stride, side="right"):
     return ends[j, :3] + f * (ends[j, 3:] - ends[j, :3])
 
 
-def _composite_from_dataset(source, order, h, fr, to, ends, ch, cf, ct, values, labels, rep,
-                            stride) -> xr.Dataset:
+def _composite_from_dataset(
+    source, order, h, fr, to, ends, ch, cf, ct, values, labels, rep, stride
+) -> xr.Dataset:
     pf = _interp_positions(h, fr, to, ends, ch, cf, stride)
     pt = _interp_positions(h, fr, to, ends, ch, ct, stride, side="left")
     pm = _interp_positions(h, fr, to, ends, ch, 0.5 * (cf + ct), stride)
     coords: dict[str, Any] = {
-        "x": (SAMPLE_DIM, pm[:, 0]), "y": (SAMPLE_DIM, pm[:, 1]), "z": (SAMPLE_DIM, pm[:, 2]),
+        "x": (SAMPLE_DIM, pm[:, 0]),
+        "y": (SAMPLE_DIM, pm[:, 1]),
+        "z": (SAMPLE_DIM, pm[:, 2]),
         "hole_id": (SAMPLE_DIM, np.asarray(order, dtype=object)[ch].astype(str)),
         "depth_from": (SAMPLE_DIM, cf, {"units": "m"}),
         "depth_to": (SAMPLE_DIM, ct, {"units": "m"}),

@@ -140,24 +140,34 @@ class Drillholes:
         """Return the deprecated ``.prospect`` door; call :func:`xprospect.composite` instead."""
         return _DeprecatedMethods(self, "holes.prospect.")
 
-    def desurvey(self, *, method: str = "minimum_curvature",
-                 table: str | None = None) -> xr.Dataset:
+    def desurvey(
+        self, *, method: str = "minimum_curvature", table: str | None = None
+    ) -> xr.Dataset:
         """Desurvey (deprecated door); call :func:`xprospect.desurvey` ``(holes, ...)``."""
         return _DeprecatedMethods(self, "holes.").desurvey(method=method, table=table)
 
-    def composite(self, *, length: float = 2.0, by: str | None = None,
-                  min_coverage: float = 0.5, method: str = "minimum_curvature",
-                  dropna: bool = True) -> xr.Dataset:
+    def composite(
+        self,
+        *,
+        length: float = 2.0,
+        by: str | None = None,
+        min_coverage: float = 0.5,
+        method: str = "minimum_curvature",
+        dropna: bool = True,
+    ) -> xr.Dataset:
         """Composite (deprecated door); call :func:`xprospect.composite` ``(holes, ...)``."""
         return _DeprecatedMethods(self, "holes.").composite(
-            length=length, by=by, min_coverage=min_coverage, method=method, dropna=dropna)
+            length=length, by=by, min_coverage=min_coverage, method=method, dropna=dropna
+        )
 
     def __repr__(self) -> str:
         n_a = 0 if self.assay is None else len(self.assay)
         n_l = 0 if self.lithology is None else len(self.lithology)
-        return (f"<Drillholes: {len(self.collar)} holes, {len(self.survey)} survey stations, "
-                f"{n_a} assay intervals ({len(self.element_attrs)} elements), {n_l} lithology "
-                f"intervals, crs={self.crs.to_string()}>")
+        return (
+            f"<Drillholes: {len(self.collar)} holes, {len(self.survey)} survey stations, "
+            f"{n_a} assay intervals ({len(self.element_attrs)} elements), {n_l} lithology "
+            f"intervals, crs={self.crs.to_string()}>"
+        )
 
 
 class _DeprecatedMethods:
@@ -168,30 +178,50 @@ class _DeprecatedMethods:
         self._prefix = prefix
 
     def _warn(self, name: str) -> None:
-        msg = (f"{self._prefix}{name}(...) is deprecated; call xprospect.{name}(holes, ...) "
-               "instead (one door per operation)")
+        msg = (
+            f"{self._prefix}{name}(...) is deprecated; call xprospect.{name}(holes, ...) "
+            "instead (one door per operation)"
+        )
         warnings.warn(msg, XProspectDeprecationWarning, stacklevel=3)
 
-    def desurvey(self, *, method: str = "minimum_curvature",
-                 table: str | None = None) -> xr.Dataset:
+    def desurvey(
+        self, *, method: str = "minimum_curvature", table: str | None = None
+    ) -> xr.Dataset:
         """Warn, then call :func:`xprospect.desurvey`."""
         self._warn("desurvey")
         return desurvey(self._holes, method=method, table=table)
 
-    def composite(self, *, length: float = 2.0, by: str | None = None,
-                  min_coverage: float = 0.5, method: str = "minimum_curvature",
-                  dropna: bool = True) -> xr.Dataset:
+    def composite(
+        self,
+        *,
+        length: float = 2.0,
+        by: str | None = None,
+        min_coverage: float = 0.5,
+        method: str = "minimum_curvature",
+        dropna: bool = True,
+    ) -> xr.Dataset:
         """Warn, then call :func:`xprospect.composite`."""
         self._warn("composite")
-        return composite(self._holes, length=length, by=by, min_coverage=min_coverage,
-                         method=method, dropna=dropna)
+        return composite(
+            self._holes,
+            length=length,
+            by=by,
+            min_coverage=min_coverage,
+            method=method,
+            dropna=dropna,
+        )
 
 
 # ----------------------------------------------------------------------------- reading
 
 
-def _resolve_roles(columns: Sequence[str], table: str, label: str,
-                   overrides: Mapping[str, str], optional: Iterable[str] = ()) -> dict[str, str]:
+def _resolve_roles(
+    columns: Sequence[str],
+    table: str,
+    label: str,
+    overrides: Mapping[str, str],
+    optional: Iterable[str] = (),
+) -> dict[str, str]:
     """Map each role of ``table`` to a column (explicit names first, then known names)."""
     roles = list(_TABLE_ROLES[table]) + list(optional)
     out: dict[str, str] = {}
@@ -202,8 +232,10 @@ def _resolve_roles(columns: Sequence[str], table: str, label: str,
             if col not in columns:
                 near = [c for c in columns if norm_name(c) == norm_name(col)]
                 hint = f"; did you mean {near[0]!r}?" if near else ""
-                msg = (f"column {col!r} (given for {role}) is not in the {table} table "
-                       f"{label}{hint}; its columns: {list(columns)}")
+                msg = (
+                    f"column {col!r} (given for {role}) is not in the {table} table "
+                    f"{label}{hint}; its columns: {list(columns)}"
+                )
                 raise DataError(msg)
             out[role] = col
             continue
@@ -212,9 +244,11 @@ def _resolve_roles(columns: Sequence[str], table: str, label: str,
             out[role] = hits[0]
         elif role not in optional:
             key = "hole_id=" if role == "hole_id" else f"columns={{'{role}': ...}}"
-            msg = (f"the {table} table {label} has no column for {role!r} (looked for "
-                   f"{list(_ROLE_NAMES[role])}, any case); name it with {key}; its columns: "
-                   f"{list(columns)}")
+            msg = (
+                f"the {table} table {label} has no column for {role!r} (looked for "
+                f"{list(_ROLE_NAMES[role])}, any case); name it with {key}; its columns: "
+                f"{list(columns)}"
+            )
             raise DataError(msg)
     used = [c for c in out.values()]
     if len(set(used)) != len(used):
@@ -222,8 +256,9 @@ def _resolve_roles(columns: Sequence[str], table: str, label: str,
     return out
 
 
-def _read_frame(source: Any, table: str, overrides: Mapping[str, str],
-                optional: Iterable[str] = ()) -> tuple[pd.DataFrame, dict[str, str], str]:
+def _read_frame(
+    source: Any, table: str, overrides: Mapping[str, str], optional: Iterable[str] = ()
+) -> tuple[pd.DataFrame, dict[str, str], str]:
     """Read a table; return the frame (never the caller's object), roles and a label."""
     resolved: list[dict[str, str]] = []
     label = str(source)
@@ -236,10 +271,17 @@ def _read_frame(source: Any, table: str, overrides: Mapping[str, str],
             return {c: str for c in header if c not in (roles["from"], roles["to"])}
         return {roles["hole_id"]: str}
 
-    read = read_table(source, what=f"{table} table", dtype=text_columns,
-                      frame_label=f"(DataFrame given as {table}=)")
-    roles = resolved[0] if resolved else _resolve_roles(
-        list(read.frame.columns), table, read.label, overrides, optional)
+    read = read_table(
+        source,
+        what=f"{table} table",
+        dtype=text_columns,
+        frame_label=f"(DataFrame given as {table}=)",
+    )
+    roles = (
+        resolved[0]
+        if resolved
+        else _resolve_roles(list(read.frame.columns), table, read.label, overrides, optional)
+    )
     return read.frame, roles, read.label
 
 
@@ -248,8 +290,10 @@ def _hole_ids(frame: pd.DataFrame, col: str, table: str, label: str) -> np.ndarr
     empty = ids == ""
     if empty.any():
         i = int(np.flatnonzero(empty)[0])
-        msg = (f"the {table} table {label} has {int(empty.sum())} rows without a hole id in "
-               f"column {col!r}, first at row {i + 1}")
+        msg = (
+            f"the {table} table {label} has {int(empty.sum())} rows without a hole id in "
+            f"column {col!r}, first at row {i + 1}"
+        )
         raise DataError(msg)
     return ids
 
@@ -257,12 +301,15 @@ def _hole_ids(frame: pd.DataFrame, col: str, table: str, label: str) -> np.ndarr
 def _examples(holes: np.ndarray, depths: np.ndarray | None = None) -> list[Any]:
     if depths is None:
         return [str(h) for h in pd.unique(holes)[:_MAX_EXAMPLES]]
-    return [{"hole": str(h), "depth_m": round(float(d), 6)}
-            for h, d in zip(holes[:_MAX_EXAMPLES], depths[:_MAX_EXAMPLES], strict=True)]
+    return [
+        {"hole": str(h), "depth_m": round(float(d), 6)}
+        for h, d in zip(holes[:_MAX_EXAMPLES], depths[:_MAX_EXAMPLES], strict=True)
+    ]
 
 
-def _missing_collar(ids: np.ndarray, known: set[str], table: str, label: str, policy: str,
-                    report: dict[str, Any]) -> np.ndarray:
+def _missing_collar(
+    ids: np.ndarray, known: set[str], table: str, label: str, policy: str, report: dict[str, Any]
+) -> np.ndarray:
     """Boolean keep-mask: rows whose hole is in the collar table."""
     ok = np.fromiter((h in known for h in ids), dtype=bool, count=ids.size)
     missing = pd.unique(ids[~ok])
@@ -270,12 +317,19 @@ def _missing_collar(ids: np.ndarray, known: set[str], table: str, label: str, po
     report["rows_without_collar"] = int((~ok).sum())
     if missing.size:
         if policy == "error":
-            msg = (f"the {table} table {label} has {missing.size} holes that are not in the "
-                   f"collar table: {list(missing[:_MAX_EXAMPLES])}; pass missing_collar='drop' "
-                   "to leave their rows out")
+            msg = (
+                f"the {table} table {label} has {missing.size} holes that are not in the "
+                f"collar table: {list(missing[:_MAX_EXAMPLES])}; pass missing_collar='drop' "
+                "to leave their rows out"
+            )
             raise DataError(msg)
-        logger.info("%s: dropped %d rows of %d holes not in the collar table: %s", label,
-                    int((~ok).sum()), missing.size, list(missing[:_MAX_EXAMPLES]))
+        logger.info(
+            "%s: dropped %d rows of %d holes not in the collar table: %s",
+            label,
+            int((~ok).sum()),
+            missing.size,
+            list(missing[:_MAX_EXAMPLES]),
+        )
     return ok
 
 
@@ -286,8 +340,10 @@ def _read_collar(source, overrides, crs_unit, length_factor) -> tuple[pd.DataFra
     if dup.any():
         h = ids[dup][0]
         rows = (np.flatnonzero(ids == h) + 1).tolist()
-        msg = (f"the collar table {label} lists hole {h!r} more than once (rows {rows}); "
-               f"{int(pd.Series(ids[dup]).nunique())} holes repeat")
+        msg = (
+            f"the collar table {label} lists hole {h!r} more than once (rows {rows}); "
+            f"{int(pd.Series(ids[dup]).nunique())} holes repeat"
+        )
         raise DataError(msg)
     out = pd.DataFrame({"hole_id": ids})
     for role in ("x", "y", "z"):
@@ -298,8 +354,11 @@ def _read_collar(source, overrides, crs_unit, length_factor) -> tuple[pd.DataFra
     else:
         out["end_depth"] = np.nan
     out = out.sort_values("hole_id", kind="stable").reset_index(drop=True)
-    rep = {"source": _source_name(source), "n_holes": len(out),
-           "columns": {k: str(v) for k, v in roles.items()}}
+    rep = {
+        "source": _source_name(source),
+        "n_holes": len(out),
+        "columns": {k: str(v) for k, v in roles.items()},
+    }
     return out, rep, label
 
 
@@ -307,11 +366,23 @@ def _source_name(source: Any) -> str:
     return "DataFrame" if isinstance(source, pd.DataFrame) else Path(source).name
 
 
-def _read_survey(source, overrides, known, *, length_factor, dip_convention, sentinels,
-                 duplicate_survey, missing_collar) -> tuple[pd.DataFrame, dict, str | None]:
+def _read_survey(
+    source,
+    overrides,
+    known,
+    *,
+    length_factor,
+    dip_convention,
+    sentinels,
+    duplicate_survey,
+    missing_collar,
+) -> tuple[pd.DataFrame, dict, str | None]:
     frame, roles, label = _read_frame(source, "survey", overrides)
-    rep: dict[str, Any] = {"source": _source_name(source), "n_rows_read": len(frame),
-                           "columns": {k: str(v) for k, v in roles.items()}}
+    rep: dict[str, Any] = {
+        "source": _source_name(source),
+        "n_rows_read": len(frame),
+        "columns": {k: str(v) for k, v in roles.items()},
+    }
     ids = _hole_ids(frame, roles["hole_id"], "survey", label)
     where = f"the survey table {label}"
     depth = numbers(frame, roles["depth"], "depth", where, ids=ids)
@@ -324,22 +395,28 @@ def _read_survey(source, overrides, known, *, length_factor, dip_convention, sen
     keep = ~sent & _missing_collar(ids, known, "survey", label, missing_collar, rep)
     frame, ids, depth = frame[keep], ids[keep], depth[keep]
     if not len(frame):
-        raise DataError(f"the survey table {label} has no rows left after dropping "
-                        f"{rep['sentinel_rows_dropped']} sentinel depths and "
-                        f"{rep['rows_without_collar']} rows without a collar")
+        raise DataError(
+            f"the survey table {label} has no rows left after dropping "
+            f"{rep['sentinel_rows_dropped']} sentinel depths and "
+            f"{rep['rows_without_collar']} rows without a collar"
+        )
     dip = numbers(frame, roles["dip"], "dip", where, ids=ids)
     az = numbers(frame, roles["azimuth"], "azimuth", where, ids=ids)
     neg = depth < 0
     if neg.any():
         i = int(np.flatnonzero(neg)[0])
-        raise DataError(f"the survey table {label} has {int(neg.sum())} negative depths, first "
-                        f"{float(depth[i])!r} in hole {ids[i]!r}")
+        raise DataError(
+            f"the survey table {label} has {int(neg.sum())} negative depths, first "
+            f"{float(depth[i])!r} in hole {ids[i]!r}"
+        )
     steep = np.abs(dip) > 90
     if steep.any():
         i = int(np.flatnonzero(steep)[0])
-        raise DataError(f"the survey table {label} has {int(steep.sum())} dips outside "
-                        f"[-90, 90] degrees, first {float(dip[i])!r} in hole {ids[i]!r} at depth "
-                        f"{float(depth[i])!r}")
+        raise DataError(
+            f"the survey table {label} has {int(steep.sum())} dips outside "
+            f"[-90, 90] degrees, first {float(dip[i])!r} in hole {ids[i]!r} at depth "
+            f"{float(depth[i])!r}"
+        )
     inferred = None
     if dip_convention is None:
         if np.all(dip <= 0) and np.any(dip < 0):
@@ -349,10 +426,12 @@ def _read_survey(source, overrides, known, *, length_factor, dip_convention, sen
         else:
             up = np.flatnonzero(dip > 0)
             i = int(up[0]) if up.size else 0
-            msg = (f"cannot tell the dip convention of the survey table {label}: dips have both "
-                   f"signs (e.g. {float(dip[i])!r} in hole {ids[i]!r} at depth "
-                   f"{float(depth[i])!r}) or are all 0; pass dip_convention='negative-down' or "
-                   "'positive-down'")
+            msg = (
+                f"cannot tell the dip convention of the survey table {label}: dips have both "
+                f"signs (e.g. {float(dip[i])!r} in hole {ids[i]!r} at depth "
+                f"{float(depth[i])!r}) or are all 0; pass dip_convention='negative-down' or "
+                "'positive-down'"
+            )
             raise DataError(msg)
         dip_convention = inferred
     rep["dip_convention"] = dip_convention
@@ -373,16 +452,17 @@ def _duplicate_stations(sv: pd.DataFrame, policy: str, label: str, rep: dict) ->
     key = sv[["hole_id", "depth"]]
     dup = key.duplicated(keep=False).to_numpy()
     rep["duplicate_depth_rows"] = int(dup.sum())
-    rep["duplicate_depths"] = _examples(sv["hole_id"].to_numpy()[dup],
-                                        sv["depth"].to_numpy()[dup])
+    rep["duplicate_depths"] = _examples(sv["hole_id"].to_numpy()[dup], sv["depth"].to_numpy()[dup])
     rep["duplicate_survey"] = policy
     if not dup.any():
         return sv
     if policy == "error":
         h, d = sv["hole_id"].iloc[np.flatnonzero(dup)[0]], sv["depth"].iloc[np.flatnonzero(dup)[0]]
-        msg = (f"the survey table {label} has {int(dup.sum())} rows at repeated depths, first "
-               f"hole {h!r} at depth {float(d)!r} m; pass duplicate_survey='first', 'last' "
-               "or 'mean'")
+        msg = (
+            f"the survey table {label} has {int(dup.sum())} rows at repeated depths, first "
+            f"hole {h!r} at depth {float(d)!r} m; pass duplicate_survey='first', 'last' "
+            "or 'mean'"
+        )
         raise DataError(msg)
     if policy in ("first", "last"):
         return sv[~key.duplicated(keep=policy).to_numpy()].reset_index(drop=True)
@@ -394,15 +474,18 @@ def _duplicate_stations(sv: pd.DataFrame, policy: str, label: str, rep: dict) ->
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     dip = np.degrees(np.arcsin(np.clip(v[:, 2], -1, 1)))
     az = np.mod(np.degrees(np.arctan2(v[:, 0], v[:, 1])), 360.0)
-    return pd.DataFrame({"hole_id": m["hole_id"], "depth": m["depth"], "dip": dip,
-                         "azimuth": az})
+    return pd.DataFrame({"hole_id": m["hole_id"], "depth": m["depth"], "dip": dip, "azimuth": az})
 
 
-def _read_intervals(source, table, overrides, known, *, length_factor, overlaps,
-                    missing_collar, assay_opts=None):
+def _read_intervals(
+    source, table, overrides, known, *, length_factor, overlaps, missing_collar, assay_opts=None
+):
     frame, roles, label = _read_frame(source, table, overrides)
-    rep: dict[str, Any] = {"source": _source_name(source), "n_rows_read": len(frame),
-                           "columns": {k: str(v) for k, v in roles.items()}}
+    rep: dict[str, Any] = {
+        "source": _source_name(source),
+        "n_rows_read": len(frame),
+        "columns": {k: str(v) for k, v in roles.items()},
+    }
     ids_all = _hole_ids(frame, roles["hole_id"], table, label)
     keep = _missing_collar(ids_all, known, table, label, missing_collar, rep)
     ids = ids_all[keep]
@@ -413,9 +496,11 @@ def _read_intervals(source, table, overrides, known, *, length_factor, overlaps,
     bad = (to <= fr) | (fr < 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        msg = (f"the {table} table {label} has {int(bad.sum())} intervals with to <= from or a "
-               f"negative depth, first in hole {ids[i]!r} from {float(fr[i] / length_factor)!r} to "
-               f"{float(to[i] / length_factor)!r} (row {int(np.flatnonzero(keep)[i]) + 1})")
+        msg = (
+            f"the {table} table {label} has {int(bad.sum())} intervals with to <= from or a "
+            f"negative depth, first in hole {ids[i]!r} from {float(fr[i] / length_factor)!r} to "
+            f"{float(to[i] / length_factor)!r} (row {int(np.flatnonzero(keep)[i]) + 1})"
+        )
         raise DataError(msg)
     out = pd.DataFrame({"hole_id": ids, "from": fr, "to": to})
     attrs: dict[str, dict[str, Any]] = {}
@@ -427,18 +512,23 @@ def _read_intervals(source, table, overrides, known, *, length_factor, overlaps,
     else:
         label_cols = assay_opts.get("labels")  # type: ignore[union-attr]
         skip = set(roles.values())
-        cols = [c for c in frame.columns if c not in skip] if label_cols is None else list(
-            [label_cols] if isinstance(label_cols, str) else label_cols)
+        cols = (
+            [c for c in frame.columns if c not in skip]
+            if label_cols is None
+            else list([label_cols] if isinstance(label_cols, str) else label_cols)
+        )
         for c in cols:
             if c not in frame.columns:
-                raise DataError(f"lithology column {c!r} is not in {label}; its columns: "
-                                f"{list(frame.columns)}")
+                raise DataError(
+                    f"lithology column {c!r} is not in {label}; its columns: {list(frame.columns)}"
+                )
             if c in ("hole_id", "hole", "from", "to"):
                 raise DataError(f"lithology column {c!r} clashes with a key column name")
             out[c] = np.array([s.strip() for s in text_values(sub[c])], dtype=object)
         if not cols:
-            raise DataError(f"the lithology table {label} has no label columns besides "
-                            f"{sorted(skip)}")
+            raise DataError(
+                f"the lithology table {label} has no label columns besides {sorted(skip)}"
+            )
         rep["labels"] = cols
     out["_row"] = np.flatnonzero(keep) + 1
     out = out.sort_values(["hole_id", "from"], kind="stable").reset_index(drop=True)
@@ -447,12 +537,12 @@ def _read_intervals(source, table, overrides, known, *, length_factor, overlaps,
 
 
 def _assay_values(frame, roles, label, keep, opts):
-    factor, target, sentinels = _check_options(opts["bdl"], "keep", opts["units"],
-                                               opts["missing"])
+    factor, target, sentinels = _check_options(opts["bdl"], "keep", opts["units"], opts["missing"])
     numeric = {c: is_numeric(frame[c]) for c in frame.columns}
     coords = {"from": roles["from"], "to": roles["to"]}
-    plan = _plan_columns(list(frame.columns), coords, opts["elements"], roles["hole_id"],
-                         label, numeric)
+    plan = _plan_columns(
+        list(frame.columns), coords, opts["elements"], roles["hole_id"], label, numeric
+    )
     default_unit = opts["assay_units"]
     values: dict[str, np.ndarray] = {}
     attrs: dict[str, dict[str, Any]] = {}
@@ -465,8 +555,10 @@ def _assay_values(frame, roles, label, keep, opts):
             if u is not None:
                 unit = _UNIT_ALIASES.get(str(u).lower())
                 if unit is None:
-                    raise DataError(f"assay_units for column {col!r} must be one of "
-                                    f"{sorted(_TO_PPM)}; got {u!r}")
+                    raise DataError(
+                        f"assay_units for column {col!r} must be one of "
+                        f"{sorted(_TO_PPM)}; got {u!r}"
+                    )
         c = _clean_column(frame[col], col, label, sentinels, auto=True)
         if c.counts["missing"] == len(frame):
             if plan.explicit:
@@ -476,8 +568,10 @@ def _assay_values(frame, roles, label, keep, opts):
         scale = 1.0
         if target is not None:
             if unit == "unknown":
-                raise DataError(f"cannot convert column {col!r} in {label} to units={target!r}: "
-                                "its unit is unknown; name it like 'Cu_pct' or pass assay_units=")
+                raise DataError(
+                    f"cannot convert column {col!r} in {label} to units={target!r}: "
+                    "its unit is unknown; name it like 'Cu_pct' or pass assay_units="
+                )
             scale, unit = _TO_PPM[unit] / _TO_PPM[target], target
         v, dl = c.value * scale, c.dl * scale
         if factor is not None:
@@ -489,16 +583,24 @@ def _assay_values(frame, roles, label, keep, opts):
             name = col
         values[name] = v[keep]
         d = dl[c.bdl]
-        attrs[name] = {"units": unit, "source_column": str(col),
-                       "detection_limits": np.unique(d[np.isfinite(d)]).tolist(),
-                       "bdl": opts["bdl"] if isinstance(opts["bdl"], str) else float(opts["bdl"])}
+        attrs[name] = {
+            "units": unit,
+            "source_column": str(col),
+            "detection_limits": np.unique(d[np.isfinite(d)]).tolist(),
+            "bdl": opts["bdl"] if isinstance(opts["bdl"], str) else float(opts["bdl"]),
+        }
         counts[str(col)] = c.counts
     if not values:
         raise DataError(f"every element column in {label} is entirely missing: {dropped}")
-    rep = {"elements": {n: a["source_column"] for n, a in attrs.items()}, "element_columns": counts,
-           "dropped_columns": dropped, "ignored_columns": [str(c) for c in plan.ignored],
-           "bdl": opts["bdl"] if isinstance(opts["bdl"], str) else float(opts["bdl"]),
-           "units": target, "sentinel_policy": SENTINEL_POLICY}
+    rep = {
+        "elements": {n: a["source_column"] for n, a in attrs.items()},
+        "element_columns": counts,
+        "dropped_columns": dropped,
+        "ignored_columns": [str(c) for c in plan.ignored],
+        "bdl": opts["bdl"] if isinstance(opts["bdl"], str) else float(opts["bdl"]),
+        "units": target,
+        "sentinel_policy": SENTINEL_POLICY,
+    }
     return values, attrs, rep
 
 
@@ -519,19 +621,24 @@ def _resolve_overlaps(out, policy, table, label, rep, length_factor):
     if over.any():
         if policy == "error":
             i = int(np.flatnonzero(over)[0])
-            msg = (f"the {table} table {label} has {int(over.sum())} intervals overlapping an "
-                   f"earlier interval of their hole, first in hole {h[i]!r} from "
-                   f"{float(fr[i] / length_factor)!r} to {float(to[i] / length_factor)!r} (row "
-                   f"{int(out['_row'].iloc[i])}), which starts above the end "
-                   f"{float(prev[i] / length_factor)!r} of the one before; pass "
-                   "overlaps='keep-first' or 'truncate'")
+            msg = (
+                f"the {table} table {label} has {int(over.sum())} intervals overlapping an "
+                f"earlier interval of their hole, first in hole {h[i]!r} from "
+                f"{float(fr[i] / length_factor)!r} to {float(to[i] / length_factor)!r} (row "
+                f"{int(out['_row'].iloc[i])}), which starts above the end "
+                f"{float(prev[i] / length_factor)!r} of the one before; pass "
+                "overlaps='keep-first' or 'truncate'"
+            )
             raise DataError(msg)
         if policy == "keep-first":
             # drop overlapping intervals one pass at a time: dropping one may clear the next
             while over.any():
                 out = out[~over].reset_index(drop=True)
-                h, fr, to = (out["hole_id"].to_numpy(), out["from"].to_numpy(),
-                             out["to"].to_numpy())
+                h, fr, to = (
+                    out["hole_id"].to_numpy(),
+                    out["from"].to_numpy(),
+                    out["to"].to_numpy(),
+                )
                 over = fr < _prev_max_to(h, to) - TOL
         else:
             fr = np.maximum(fr, prev)
@@ -559,11 +666,13 @@ def _apply_end(table_df, name, label, collar, policy, rep, length_factor):
         return table_df
     if policy == "error":
         i = int(np.flatnonzero(past)[0])
-        msg = (f"the {name} table {label} has {int(past.sum())} intervals past the end of "
-               f"their hole, first in hole {table_df['hole_id'].iloc[i]!r} to depth "
-               f"{float(to[i] / length_factor)!r} beyond its end at "
-               f"{float(end[i] / length_factor)!r} (row "
-               f"{int(table_df['_row'].iloc[i])}); pass past_end='truncate', 'drop' or 'extend'")
+        msg = (
+            f"the {name} table {label} has {int(past.sum())} intervals past the end of "
+            f"their hole, first in hole {table_df['hole_id'].iloc[i]!r} to depth "
+            f"{float(to[i] / length_factor)!r} beyond its end at "
+            f"{float(end[i] / length_factor)!r} (row "
+            f"{int(table_df['_row'].iloc[i])}); pass past_end='truncate', 'drop' or 'extend'"
+        )
         raise DataError(msg)
     if policy == "drop":
         return table_df[~past].reset_index(drop=True)
@@ -708,12 +817,16 @@ def read_drillholes(
         raise CRSError("crs= is required: the projected CRS of the collar x, y columns")
     crs_obj = parse_crs(crs, "crs")
     if crs_obj.is_geographic:
-        msg = (f"crs={crs_obj.to_string()} is geographic: desurveying needs a projected CRS in "
-               "metres or feet; reproject the collars first")
+        msg = (
+            f"crs={crs_obj.to_string()} is geographic: desurveying needs a projected CRS in "
+            "metres or feet; reproject the collars first"
+        )
         raise CRSError(msg)
     if length_unit is None:
-        raise DataError(f"length_unit= is required: one of {list(LENGTH_UNITS)} (the unit of "
-                        "depths in the survey and interval tables)")
+        raise DataError(
+            f"length_unit= is required: one of {list(LENGTH_UNITS)} (the unit of "
+            "depths in the survey and interval tables)"
+        )
     check_choice(length_unit, list(LENGTH_UNITS), "length_unit")
     if dip_convention is not None:
         check_choice(dip_convention, DIP_CONVENTIONS, "dip_convention")
@@ -735,8 +848,11 @@ def read_drillholes(
     col, col_rep, _ = _read_collar(collar, overrides, crs_unit, lf)
     known = set(col["hole_id"])
     report: dict[str, Any] = {
-        "crs": crs_obj.to_string(), "crs_unit_m": crs_unit, "length_unit": length_unit,
-        "length_factor_to_m": lf, "collar": col_rep,
+        "crs": crs_obj.to_string(),
+        "crs_unit_m": crs_unit,
+        "length_unit": length_unit,
+        "length_factor_to_m": lf,
+        "collar": col_rep,
     }
     tables: dict[str, pd.DataFrame | None] = {"assay": None, "lithology": None}
     element_attrs: dict[str, dict[str, Any]] = {}
@@ -744,22 +860,45 @@ def read_drillholes(
     for name, src in (("assay", assay), ("lithology", lithology)):
         if src is None:
             continue
-        opts = ({"bdl": bdl, "units": units, "missing": missing, "elements": elements,
-                 "assay_units": assay_units} if name == "assay" else {"labels": lithology_columns})
-        df, rep, attrs, label = _read_intervals(src, name, overrides, known, length_factor=lf,
-                                                overlaps=overlaps, missing_collar=missing_collar,
-                                                assay_opts=opts)
+        opts = (
+            {
+                "bdl": bdl,
+                "units": units,
+                "missing": missing,
+                "elements": elements,
+                "assay_units": assay_units,
+            }
+            if name == "assay"
+            else {"labels": lithology_columns}
+        )
+        df, rep, attrs, label = _read_intervals(
+            src,
+            name,
+            overrides,
+            known,
+            length_factor=lf,
+            overlaps=overlaps,
+            missing_collar=missing_collar,
+            assay_opts=opts,
+        )
         tables[name], report[name], labels[name] = df, rep, label
         element_attrs.update(attrs)
     if survey is not None:
-        sv, srep, _ = _read_survey(survey, overrides, known, length_factor=lf,
-                                   dip_convention=dip_convention, sentinels=list(survey_sentinels),
-                                   duplicate_survey=duplicate_survey,
-                                   missing_collar=missing_collar)
+        sv, srep, _ = _read_survey(
+            survey,
+            overrides,
+            known,
+            length_factor=lf,
+            dip_convention=dip_convention,
+            sentinels=list(survey_sentinels),
+            duplicate_survey=duplicate_survey,
+            missing_collar=missing_collar,
+        )
         report["survey"] = srep
     else:
-        sv = pd.DataFrame({"hole_id": pd.Series([], dtype=object), "depth": [], "dip": [],
-                           "azimuth": []})
+        sv = pd.DataFrame(
+            {"hole_id": pd.Series([], dtype=object), "depth": [], "dip": [], "azimuth": []}
+        )
         report["survey"] = {"source": None}
 
     # end of hole: the collar's where given, checked against the intervals
@@ -767,9 +906,18 @@ def read_drillholes(
         df = tables[name]
         if df is not None:
             tables[name] = _apply_end(df, name, labels[name], col, past_end, report[name], lf)
-    deepest = pd.concat([sv[["hole_id", "depth"]].rename(columns={"depth": "d"})] + [
-        t[["hole_id", "to"]].rename(columns={"to": "d"}) for t in tables.values() if t is not None
-    ]).groupby("hole_id")["d"].max()
+    deepest = (
+        pd.concat(
+            [sv[["hole_id", "depth"]].rename(columns={"depth": "d"})]
+            + [
+                t[["hole_id", "to"]].rename(columns={"to": "d"})
+                for t in tables.values()
+                if t is not None
+            ]
+        )
+        .groupby("hole_id")["d"]
+        .max()
+    )
     deep = deepest.reindex(col["hole_id"]).to_numpy()
     given = col["end_depth"].to_numpy()
     end = np.where(np.isfinite(given), given, deep)
@@ -781,8 +929,10 @@ def read_drillholes(
     # every hole gets a station at depth 0
     no_sv = sorted(known - set(sv["hole_id"]))
     if no_sv and no_survey == "error":
-        raise DataError(f"{len(no_sv)} holes have no survey rows: {no_sv[:_MAX_EXAMPLES]}; "
-                        "pass no_survey='vertical' to assume vertical holes")
+        raise DataError(
+            f"{len(no_sv)} holes have no survey rows: {no_sv[:_MAX_EXAMPLES]}; "
+            "pass no_survey='vertical' to assume vertical holes"
+        )
     first = sv.groupby("hole_id", sort=False).head(1)
     top = first[first["depth"] > 0].assign(depth=0.0)
     vert = pd.DataFrame({"hole_id": no_sv, "depth": 0.0, "dip": -90.0, "azimuth": 0.0})
@@ -798,11 +948,13 @@ def read_drillholes(
     if rising and rising_holes == "error":
         h, dip, rise = rising[0]
         label = report["survey"].get("source") or "the survey table"
-        msg = (f"{len(rising)} holes in {label} climb above their collar, first {h!r}: dip "
-               f"{dip!r} at its collar (after dip_convention="
-               f"{report['survey'].get('dip_convention')!r}) takes it {rise:.1f} m above the "
-               "collar; check the dip sign convention (dip_convention='positive-down'), or pass "
-               "rising_holes='allow' for holes drilled upwards")
+        msg = (
+            f"{len(rising)} holes in {label} climb above their collar, first {h!r}: dip "
+            f"{dip!r} at its collar (after dip_convention="
+            f"{report['survey'].get('dip_convention')!r}) takes it {rise:.1f} m above the "
+            "collar; check the dip sign convention (dip_convention='positive-down'), or pass "
+            "rising_holes='allow' for holes drilled upwards"
+        )
         raise DataError(msg)
     for name in ("assay", "lithology"):
         df = tables[name]
@@ -821,14 +973,26 @@ def read_drillholes(
             df.insert(1, "hole", hole_codes(df["hole_id"], order))
     report["n_holes"] = len(col)
     report["n_survey_stations"] = len(sv)
-    logger.info("read %d drillholes (%s, depths in %s): %d stations, %d without survey (vertical), "
-                "assay intervals %s, lithology intervals %s", len(col), crs_obj.to_string(),
-                length_unit, len(sv), len(no_sv),
-                None if tables["assay"] is None else len(tables["assay"]),
-                None if tables["lithology"] is None else len(tables["lithology"]))
-    return Drillholes(collar=col, survey=sv, assay=tables["assay"],
-                      lithology=tables["lithology"], crs=crs_obj, report=report,
-                      element_attrs=element_attrs)
+    logger.info(
+        "read %d drillholes (%s, depths in %s): %d stations, %d without survey (vertical), "
+        "assay intervals %s, lithology intervals %s",
+        len(col),
+        crs_obj.to_string(),
+        length_unit,
+        len(sv),
+        len(no_sv),
+        None if tables["assay"] is None else len(tables["assay"]),
+        None if tables["lithology"] is None else len(tables["lithology"]),
+    )
+    return Drillholes(
+        collar=col,
+        survey=sv,
+        assay=tables["assay"],
+        lithology=tables["lithology"],
+        crs=crs_obj,
+        report=report,
+        element_attrs=element_attrs,
+    )
 
 
 def _rising(sv: pd.DataFrame, col: pd.DataFrame) -> list[tuple[str, float, float]]:
@@ -864,9 +1028,9 @@ def _check_doglegs(sv: pd.DataFrame) -> None:
     bad = same & (cos < math.cos(math.radians(179.0)))
     if bad.any():
         i = int(np.flatnonzero(bad)[0]) + 1
-        msg = (f"hole {h[i]!r} turns by more than 179 degrees between survey depths "
-               f"{float(sv['depth'].iloc[i - 1])!r} and {float(sv['depth'].iloc[i])!r} m: "
-               "check the dip signs")
+        msg = (
+            f"hole {h[i]!r} turns by more than 179 degrees between survey depths "
+            f"{float(sv['depth'].iloc[i - 1])!r} and {float(sv['depth'].iloc[i])!r} m: "
+            "check the dip signs"
+        )
         raise DataError(msg)
-
-

@@ -102,8 +102,10 @@ def as_mesh(obj: Any, *, crs: Any = None, what: str = "the mesh") -> Any:
     elif isinstance(obj, tuple) and len(obj) == 2:
         obj = trimesh.Trimesh(vertices=np.asarray(obj[0], float), faces=np.asarray(obj[1]))
     if not isinstance(obj, trimesh.Trimesh):
-        raise DataError(f"{what} is not a triangulated surface (got {type(obj).__name__}); "
-                        "pass a trimesh.Trimesh, a mesh file path or (vertices, faces)")
+        raise DataError(
+            f"{what} is not a triangulated surface (got {type(obj).__name__}); "
+            "pass a trimesh.Trimesh, a mesh file path or (vertices, faces)"
+        )
     if len(obj.faces) == 0:
         raise DataError(f"{what} holds no triangles")
     if not np.all(np.isfinite(obj.vertices)):

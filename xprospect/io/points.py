@@ -26,10 +26,19 @@ __all__ = ["read_points"]
 DUPLICATE_ID_POLICIES = ("error", "keep", "first")
 
 
-def read_points(source: str | Path | pd.DataFrame | xr.Dataset, *, x: str = "x", y: str = "y",
-                z: str | None = None, crs: Any = None, to_crs: Any = None,
-                id: str | None = None, query: str | None = None,
-                duplicate_ids: str = "error", encoding: str | None = None) -> xr.Dataset:
+def read_points(
+    source: str | Path | pd.DataFrame | xr.Dataset,
+    *,
+    x: str = "x",
+    y: str = "y",
+    z: str | None = None,
+    crs: Any = None,
+    to_crs: Any = None,
+    id: str | None = None,
+    query: str | None = None,
+    duplicate_ids: str = "error",
+    encoding: str | None = None,
+) -> xr.Dataset:
     """Read point locations (known deposits, occurrences) into a ``point`` Dataset.
 
     Parameters
@@ -93,11 +102,17 @@ def read_points(source: str | Path | pd.DataFrame | xr.Dataset, *, x: str = "x",
         return pts if to_crs is None else _reproject(pts, parse_crs(to_crs, "to_crs"))
     check_choice(duplicate_ids, DUPLICATE_ID_POLICIES, "duplicate_ids")
     if isinstance(source, pd.DataFrame) or not isinstance(source, str | Path):
-        table = read_table(source, what="points table", frame_label="the points table",
-                           allow_empty=True)
+        table = read_table(
+            source, what="points table", frame_label="the points table", allow_empty=True
+        )
     else:
-        table = read_table(source, what="points table", allow_empty=True, encoding=encoding,
-                           dtype=lambda header: {id: str} if id in header else None)
+        table = read_table(
+            source,
+            what="points table",
+            allow_empty=True,
+            encoding=encoding,
+            dtype=lambda header: {id: str} if id in header else None,
+        )
     df, where = table.frame, table.label
     df = df.reset_index(drop=True)  # rows named from 1 in messages, whatever the index
     if query is not None:
@@ -112,11 +127,21 @@ def read_points(source: str | Path | pd.DataFrame | xr.Dataset, *, x: str = "x",
     xyz = {r: numbers(df, c, r, where, rows=rows) for r, c in roles.items()}
     crs_in = parse_crs(crs, "crs")
     crs_out = None if to_crs is None else parse_crs(to_crs, "to_crs")
-    check_area_of_use(crs_in, xyz["x"], xyz["y"], label=where, what="points", x_name=x,
-                      y_name=y, rows=rows + 1)
+    check_area_of_use(
+        crs_in, xyz["x"], xyz["y"], label=where, what="points", x_name=x, y_name=y, rows=rows + 1
+    )
     if crs_out is not None:
-        check_area_of_use(crs_out, xyz["x"], xyz["y"], label=where, what="points", x_name=x,
-                          y_name=y, rows=rows + 1, src=crs_in)
+        check_area_of_use(
+            crs_out,
+            xyz["x"],
+            xyz["y"],
+            label=where,
+            what="points",
+            x_name=x,
+            y_name=y,
+            rows=rows + 1,
+            src=crs_in,
+        )
     ids = None if id is None else text_values(df[id])
     n_dup = 0
     if ids is not None:
@@ -125,20 +150,28 @@ def read_points(source: str | Path | pd.DataFrame | xr.Dataset, *, x: str = "x",
         if n_dup:
             i = int(np.flatnonzero(dup)[0])
             j = int(np.flatnonzero(ids == ids[i])[0])
-            msg = (f"{where} has {n_dup} rows repeating an earlier {id!r}: row {rows[i] + 1} "
-                   f"repeats {ids[i]!r} of row {rows[j] + 1}")
+            msg = (
+                f"{where} has {n_dup} rows repeating an earlier {id!r}: row {rows[i] + 1} "
+                f"repeats {ids[i]!r} of row {rows[j] + 1}"
+            )
             if duplicate_ids == "error":
                 raise DataError(msg + "; pass duplicate_ids='keep' or 'first'")
-            warnings.warn(msg + ("; kept (duplicate_ids='keep')" if duplicate_ids == "keep"
-                                 else "; only the first of each kept (duplicate_ids='first')"),
-                          XProspectWarning, stacklevel=2)
+            warnings.warn(
+                msg
+                + (
+                    "; kept (duplicate_ids='keep')"
+                    if duplicate_ids == "keep"
+                    else "; only the first of each kept (duplicate_ids='first')"
+                ),
+                XProspectWarning,
+                stacklevel=2,
+            )
             if duplicate_ids == "first":
                 df, ids = df[~dup], ids[~dup]
                 xyz = {r: v[~dup] for r, v in xyz.items()}
     used = {x, y, z, id}
     data = {str(c): df[c].to_numpy() for c in df.columns if c not in used}
-    pts = make_points(xyz["x"], xyz["y"], xyz.get("z"), crs=crs, ids=ids, data=data,
-                      source=where)
+    pts = make_points(xyz["x"], xyz["y"], xyz.get("z"), crs=crs, ids=ids, data=data, source=where)
     pts.attrs["n_duplicate_ids"] = n_dup
     pts.attrs["duplicate_ids"] = duplicate_ids
     if table.encoding is not None:

@@ -43,38 +43,57 @@ from xprospect.io._atomic import atomic_path
 __all__ = ["read_geotiff", "to_geotiff"]
 
 # attrs that rasterio/rioxarray handle themselves or that make no sense as tags
-_SKIP_ATTRS = ("_FillValue", "missing_value", "grid_mapping", "scale_factor", "add_offset",
-               "long_name", "band_tags", "nodatavals", "transform", "crs")
+_SKIP_ATTRS = (
+    "_FillValue",
+    "missing_value",
+    "grid_mapping",
+    "scale_factor",
+    "add_offset",
+    "long_name",
+    "band_tags",
+    "nodatavals",
+    "transform",
+    "crs",
+)
 # the tag holding every attr as JSON, so that types survive the trip through text tags
 ATTRS_TAG = "XPROSPECT_ATTRS"
 
 
-def _grid_variables(ds: xr.Dataset, variables: str | Sequence[str] | None,
-                    path: Path) -> list[str]:
+def _grid_variables(ds: xr.Dataset, variables: str | Sequence[str] | None, path: Path) -> list[str]:
     if "z" in ds.dims and variables is None:
-        msg = (f"cannot write {path}: a GeoTIFF holds 2-D (y, x) grids and this is a voxel "
-               f"model with dims {tuple(ds.dims)}; write a level (ds.isel(z=k)) or use to_zarr")
+        msg = (
+            f"cannot write {path}: a GeoTIFF holds 2-D (y, x) grids and this is a voxel "
+            f"model with dims {tuple(ds.dims)}; write a level (ds.isel(z=k)) or use to_zarr"
+        )
         raise GridError(msg)
     if variables is None:
         names = element_vars(ds, GRID_DIMS_2D)
-        names += [str(n) for n, v in ds.data_vars.items()
-                  if v.dtype.kind == "b" and set(v.dims) == set(GRID_DIMS_2D) and n not in names]
+        names += [
+            str(n)
+            for n, v in ds.data_vars.items()
+            if v.dtype.kind == "b" and set(v.dims) == set(GRID_DIMS_2D) and n not in names
+        ]
         if not names:
-            raise DataError(f"nothing to write to {path}: no numeric (y, x) variables in "
-                            f"{sorted(map(str, ds.data_vars))}")
+            raise DataError(
+                f"nothing to write to {path}: no numeric (y, x) variables in "
+                f"{sorted(map(str, ds.data_vars))}"
+            )
         return names
     names = [variables] if isinstance(variables, str) else list(variables)
     if not names:
         raise DataError(f"to_geotiff({path}) got an empty list of variables")
     for n in names:
         if n not in ds.data_vars:
-            raise DataError(f"variable {n!r} is not in the Dataset; it holds "
-                            f"{sorted(map(str, ds.data_vars))}")
+            raise DataError(
+                f"variable {n!r} is not in the Dataset; it holds {sorted(map(str, ds.data_vars))}"
+            )
         dims = ds[n].dims
         if "z" in dims:
-            msg = (f"cannot write variable {n!r} to {path}: a GeoTIFF holds 2-D (y, x) grids "
-                   f"and it is a voxel variable with dims {dims}; write a level "
-                   "(ds.isel(z=k)) or use to_zarr")
+            msg = (
+                f"cannot write variable {n!r} to {path}: a GeoTIFF holds 2-D (y, x) grids "
+                f"and it is a voxel variable with dims {dims}; write a level "
+                "(ds.isel(z=k)) or use to_zarr"
+            )
             raise GridError(msg)
         if set(dims) != set(GRID_DIMS_2D):
             raise GridError(f"variable {n!r} has dims {dims}; to_geotiff writes (y, x) grids")
@@ -105,12 +124,16 @@ def _tag_value(value: Any) -> str:
 
 def _tags(attrs: Mapping[Any, Any], *, keep_long_name: bool) -> dict[str, str]:
     """Plain string tags for other software, and all attrs as JSON under ``ATTRS_TAG``."""
-    kept = {str(k): v for k, v in attrs.items()
-            if k not in _SKIP_ATTRS or (keep_long_name and k == "long_name")}
+    kept = {
+        str(k): v
+        for k, v in attrs.items()
+        if k not in _SKIP_ATTRS or (keep_long_name and k == "long_name")
+    }
     tags = {k: _tag_value(v) for k, v in kept.items() if k != ATTRS_TAG}
     # objects with no JSON form (dates, CRS objects) are kept as their text
-    tags[ATTRS_TAG] = json.dumps(jsonable({k: v for k, v in kept.items() if k != ATTRS_TAG},
-                                          nonfinite="keep"), default=str)
+    tags[ATTRS_TAG] = json.dumps(
+        jsonable({k: v for k, v in kept.items() if k != ATTRS_TAG}, nonfinite="keep"), default=str
+    )
     return tags
 
 
@@ -138,8 +161,12 @@ def _nodata_value(var: xr.DataArray, dtype: np.dtype) -> float | int | None:
     """Nodata for an integer output: the variable's own, else the dtype's extreme."""
     info = np.iinfo(dtype)
     for nd in (var.rio.encoded_nodata, var.rio.nodata):
-        if nd is not None and np.isfinite(nd) and float(nd).is_integer() \
-                and info.min <= nd <= info.max:
+        if (
+            nd is not None
+            and np.isfinite(nd)
+            and float(nd).is_integer()
+            and info.min <= nd <= info.max
+        ):
             return int(nd)
     if not np.issubdtype(var.dtype, np.floating):
         return None  # integers or booleans hold no missing values to mark
@@ -194,13 +221,16 @@ def grid_transform(ds: xr.Dataset | xr.DataArray) -> Affine:
     for axis, dim in enumerate(GRID_DIMS_2D):
         step = geom.step[axis]
         if step == 0:
-            res = _recorded_resolution(ds if isinstance(ds, xr.Dataset) else ds.to_dataset(
-                name="_"), dim)
+            res = _recorded_resolution(
+                ds if isinstance(ds, xr.Dataset) else ds.to_dataset(name="_"), dim
+            )
             if res is None:
-                msg = (f"the grid has a single cell along {dim!r} (shape {geom.shape}) and no "
-                       f"recorded resolution (a 'resolution' attr on coordinate {dim!r}), so "
-                       "its cell size, hence its georeference, is unknown; set "
-                       f"ds[{dim!r}].attrs['resolution'] = <cell size>")
+                msg = (
+                    f"the grid has a single cell along {dim!r} (shape {geom.shape}) and no "
+                    f"recorded resolution (a 'resolution' attr on coordinate {dim!r}), so "
+                    "its cell size, hence its georeference, is unknown; set "
+                    f"ds[{dim!r}].attrs['resolution'] = <cell size>"
+                )
                 raise GridError(msg)
             step = -res if dim == "y" else res
         steps.append(step)
@@ -208,8 +238,9 @@ def grid_transform(ds: xr.Dataset | xr.DataArray) -> Affine:
     return Affine(dx, 0.0, geom.origin[1] - dx / 2, 0.0, dy, geom.origin[0] - dy / 2)
 
 
-def _check_range(vars_: list[xr.DataArray], dtype: np.dtype, nodata: float | int | None,
-                 target: Path) -> None:
+def _check_range(
+    vars_: list[xr.DataArray], dtype: np.dtype, nodata: float | int | None, target: Path
+) -> None:
     """Refuse values that the output dtype cannot hold (a cast would wrap or overflow)."""
     if dtype.kind == "f":
         top = float(np.finfo(dtype).max)
@@ -221,29 +252,42 @@ def _check_range(vars_: list[xr.DataArray], dtype: np.dtype, nodata: float | int
         return
     checks = []
     for v in vars_:
-        if v.dtype == bool or (v.dtype.kind in "iu" and np.can_cast(v.dtype, dtype)) or \
-                (v.dtype.kind == "f" and dtype.kind == "f" and dtype.itemsize >= v.dtype.itemsize):
+        if (
+            v.dtype == bool
+            or (v.dtype.kind in "iu" and np.can_cast(v.dtype, dtype))
+            or (v.dtype.kind == "f" and dtype.kind == "f" and dtype.itemsize >= v.dtype.itemsize)
+        ):
             continue
         finite = v.where(np.isfinite(v)) if v.dtype.kind == "f" else v
-        checks.append((v, finite.min(), finite.max(),
-                       (v == nodata).any() if nodata is not None and v.dtype.kind == "f"
-                       else None))
+        checks.append(
+            (
+                v,
+                finite.min(),
+                finite.max(),
+                (v == nodata).any() if nodata is not None and v.dtype.kind == "f" else None,
+            )
+        )
     if not checks:
         return
-    computed = dask.compute(*[(lo.data, hi.data, None if c is None else c.data)
-                              for _, lo, hi, c in checks])
+    computed = dask.compute(
+        *[(lo.data, hi.data, None if c is None else c.data) for _, lo, hi, c in checks]
+    )
     for (v, *_), (lo, hi, clash) in zip(checks, computed, strict=True):
         lo, hi = float(lo), float(hi)
         for value in (lo, hi):
             if np.isfinite(value) and not lo_ok <= value <= hi_ok:
-                msg = (f"cannot write variable {v.name!r} to {target} as {dtype}: it holds "
-                       f"{value!r}, outside the range [{lo_ok:g}, {hi_ok:g}] of {dtype} (a cast "
-                       "would wrap or overflow); rescale it or choose a wider dtype")
+                msg = (
+                    f"cannot write variable {v.name!r} to {target} as {dtype}: it holds "
+                    f"{value!r}, outside the range [{lo_ok:g}, {hi_ok:g}] of {dtype} (a cast "
+                    "would wrap or overflow); rescale it or choose a wider dtype"
+                )
                 raise DataError(msg)
         if clash is not None and bool(clash):
-            msg = (f"cannot write variable {v.name!r} to {target} as {dtype}: it holds the "
-                   f"value {nodata!r}, which marks its missing (NaN) cells as nodata, so they "
-                   "could not be told apart; choose another dtype")
+            msg = (
+                f"cannot write variable {v.name!r} to {target} as {dtype}: it holds the "
+                f"value {nodata!r}, which marks its missing (NaN) cells as nodata, so they "
+                "could not be told apart; choose another dtype"
+            )
             raise DataError(msg)
 
 
@@ -254,26 +298,30 @@ def _output_dtype(vars_: list[xr.DataArray], dtype: Any, target: Path) -> np.dty
         out = np.result_type(*[np.uint8 if v.dtype == bool else v.dtype for v in vars_])
     if out == np.float16:
         # GDAL has no 16-bit float type before 3.11: widen rather than fail in rasterio
-        warnings.warn(f"{target}: float16 is written as float32 (GeoTIFF through GDAL "
-                      f"{rasterio.__gdal_version__} has no float16)", XProspectWarning,
-                      stacklevel=3)
+        warnings.warn(
+            f"{target}: float16 is written as float32 (GeoTIFF through GDAL "
+            f"{rasterio.__gdal_version__} has no float16)",
+            XProspectWarning,
+            stacklevel=3,
+        )
         out = np.dtype("float32")
     if out.kind not in "iuf":
-        raise DataError(f"cannot write {target} as dtype {out}: a GeoTIFF holds integers or "
-                        "floats")
+        raise DataError(f"cannot write {target} as dtype {out}: a GeoTIFF holds integers or floats")
     return out
 
 
-def _prepare(vars_: list[xr.DataArray], names: list[str], attrs: dict[str, Any],
-             dtype: np.dtype) -> xr.DataArray:
+def _prepare(
+    vars_: list[xr.DataArray], names: list[str], attrs: dict[str, Any], dtype: np.dtype
+) -> xr.DataArray:
     arrays = []
     for var in vars_:
         arr = var.transpose(*GRID_DIMS_2D)
         if arr.dtype == bool:
             arr = arr.astype("uint8")
         arrays.append(arr.variable.to_base_variable())
-    band = xr.Variable.concat(arrays, dim="band") if len(arrays) > 1 else \
-        arrays[0].expand_dims("band")
+    band = (
+        xr.Variable.concat(arrays, dim="band") if len(arrays) > 1 else arrays[0].expand_dims("band")
+    )
     first = vars_[0]
     out = xr.DataArray(band, coords={d: first[d] for d in GRID_DIMS_2D})
     out = out.assign_coords(band=np.arange(1, len(vars_) + 1))
@@ -382,8 +430,9 @@ def to_geotiff(
     if isinstance(ds, xr.DataArray):
         ds = ds.to_dataset(name=ds.name if ds.name is not None else path.stem)
     if not isinstance(ds, xr.Dataset):
-        raise DataError(f"to_geotiff() writes an xarray Dataset or DataArray; got "
-                        f"{type(ds).__name__}")
+        raise DataError(
+            f"to_geotiff() writes an xarray Dataset or DataArray; got {type(ds).__name__}"
+        )
     names = _grid_variables(ds, variables, path)
     require_crs(ds, f"the grid written to {path}")
     grid_geometry(ds[names[0]])  # uniform, axis-aligned spacing or a GridError naming the axis
@@ -393,8 +442,10 @@ def to_geotiff(
             raise DataError(f"cannot write {t}: folder {t.parent} does not exist")
     existing = [str(t) for t in targets if t.exists()]
     if existing and not overwrite:
-        raise DataError(f"{', '.join(existing)} already exist(s); pass overwrite=True to "
-                        "replace or choose another path")
+        raise DataError(
+            f"{', '.join(existing)} already exist(s); pass overwrite=True to "
+            "replace or choose another path"
+        )
     grid_transform(ds)  # a single-cell axis without a recorded resolution fails before any work
     groups = [names] if multiband else [[n] for n in names]
     written = []
@@ -406,8 +457,13 @@ def to_geotiff(
         nodata = int(encoded) if encoded is not None and out_dtype.kind in "iu" else None
         _check_range(vars_, out_dtype, nodata, target)
         lazy = band.chunks is not None
-        kwargs: dict[str, Any] = {"driver": "GTiff", "dtype": out_dtype, "tiled": True,
-                                  "BIGTIFF": "IF_SAFER", "recalc_transform": False}
+        kwargs: dict[str, Any] = {
+            "driver": "GTiff",
+            "dtype": out_dtype,
+            "tiled": True,
+            "BIGTIFF": "IF_SAFER",
+            "recalc_transform": False,
+        }
         if compress:
             kwargs["compress"] = compress
         if lazy:
@@ -428,14 +484,14 @@ def _with_resolution(ds: xr.Dataset, name: str) -> xr.DataArray:
     return var
 
 
-def _band_names(descriptions: Sequence[str | None], name: str | Sequence[str] | None,
-                path: Path) -> list[str]:
+def _band_names(
+    descriptions: Sequence[str | None], name: str | Sequence[str] | None, path: Path
+) -> list[str]:
     n = len(descriptions)
     if name is not None:
         names = [name] if isinstance(name, str) else [str(v) for v in name]
         if len(names) != n:
-            raise DataError(f"{path} has {n} band(s) but name= gives {len(names)} name(s): "
-                            f"{names}")
+            raise DataError(f"{path} has {n} band(s) but name= gives {len(names)} name(s): {names}")
     elif n == 1:
         names = [descriptions[0] or path.stem]
     else:
@@ -455,8 +511,9 @@ def _read_chunks(chunks: Any) -> Any:
         return {"band": 1, **chunks}
     chunks = tuple(chunks)
     if len(chunks) != 2:
-        raise DataError(f"read_geotiff(chunks=...) must be an int, (cy, cx) or a dict; "
-                        f"got {chunks!r}")
+        raise DataError(
+            f"read_geotiff(chunks=...) must be an int, (cy, cx) or a dict; got {chunks!r}"
+        )
     return {"band": 1, "y": chunks[0], "x": chunks[1]}
 
 
@@ -464,25 +521,37 @@ def _open_checked(path: Path) -> dict[str, Any]:
     """Header, tags and a read of the last block of every band, or a DataError naming the file."""
     try:
         with rasterio.open(path) as src:
-            info = {"descriptions": list(src.descriptions), "units": list(src.units),
-                    "file_tags": src.tags(), "band_tags": [src.tags(i) for i in src.indexes],
-                    "dtypes": list(src.dtypes), "nodata": src.nodata}
+            info = {
+                "descriptions": list(src.descriptions),
+                "units": list(src.units),
+                "file_tags": src.tags(),
+                "band_tags": [src.tags(i) for i in src.indexes],
+                "dtypes": list(src.dtypes),
+                "nodata": src.nodata,
+            }
             # a truncated file keeps its header: read the last block, which it lost
             h, w = src.block_shapes[0]
-            last = Window(((src.width - 1) // w) * w, ((src.height - 1) // h) * h,
-                          min(w, src.width - ((src.width - 1) // w) * w),
-                          min(h, src.height - ((src.height - 1) // h) * h))
+            last = Window(
+                ((src.width - 1) // w) * w,
+                ((src.height - 1) // h) * h,
+                min(w, src.width - ((src.width - 1) // w) * w),
+                min(h, src.height - ((src.height - 1) // h) * h),
+            )
             src.read(window=last)
     except RasterioError as err:
         size = path.stat().st_size
-        what = "an empty file" if size == 0 else f"not a readable GeoTIFF ({size} bytes: " \
-            "truncated or of another format)"
+        what = (
+            "an empty file"
+            if size == 0
+            else f"not a readable GeoTIFF ({size} bytes: truncated or of another format)"
+        )
         raise DataError(f"{path} is {what}: {err}") from err
     return info
 
 
-def read_geotiff(path: str | os.PathLike, *, chunks: Any = None,
-                 name: str | Sequence[str] | None = None) -> xr.Dataset:
+def read_geotiff(
+    path: str | os.PathLike, *, chunks: Any = None, name: str | Sequence[str] | None = None
+) -> xr.Dataset:
     """Read a GeoTIFF into a Dataset with one (y, x) variable per band.
 
     Parameters
@@ -545,13 +614,16 @@ def read_geotiff(path: str | os.PathLike, *, chunks: Any = None,
     if not isinstance(raster, xr.DataArray):
         raise DataError(f"{path} holds several subdatasets; read a single-raster GeoTIFF")
     if "x" not in raster.coords or "y" not in raster.coords:
-        raise GridError(f"{path} has no regular x/y coordinates (a rotated or ungeoreferenced "
-                        "raster); warp it to a north-up grid first")
+        raise GridError(
+            f"{path} has no regular x/y coordinates (a rotated or ungeoreferenced "
+            "raster); warp it to a north-up grid first"
+        )
     crs = raster.rio.crs
     transform = raster.rio.transform()
     if any(d == np.float16 for d in dtypes):
-        warnings.warn(f"{path} holds float16 bands; they are read as float32", XProspectWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"{path} holds float16 bands; they are read as float32", XProspectWarning, stacklevel=2
+        )
         raster = raster.astype("float32")
     raster = raster.drop_vars("spatial_ref", errors="ignore")  # drops its stored GeoTransform
     names = _band_names(info["descriptions"], name, path)
@@ -567,11 +639,17 @@ def read_geotiff(path: str | os.PathLike, *, chunks: Any = None,
         if classes and info["nodata"] is not None:
             attrs["_FillValue"] = np.asarray(info["nodata"]).astype(dtypes[i]).item()
         var.attrs = attrs
-        var.encoding = {k: v for k, v in raster.encoding.items()
-                        if k not in ("grid_mapping", "preferred_chunks", "_FillValue")}
+        var.encoding = {
+            k: v
+            for k, v in raster.encoding.items()
+            if k not in ("grid_mapping", "preferred_chunks", "_FillValue")
+        }
         ds[var_name] = var
-    ds.attrs = {k: v for k, v in _read_tags(info["file_tags"], path).items()
-                if k != "AREA_OR_POINT" or v != "Area"}
+    ds.attrs = {
+        k: v
+        for k, v in _read_tags(info["file_tags"], path).items()
+        if k != "AREA_OR_POINT" or v != "Area"
+    }
     if crs is not None:
         ds.rio.write_crs(crs, inplace=True)
     if 1 in (ds.sizes["x"], ds.sizes["y"]):

@@ -44,27 +44,63 @@ REPORT_ATTR = "ingest_report"
 
 # Unit suffixes (lower case) -> canonical unit. g/t is ppm; ppt is parts per trillion.
 _UNIT_ALIASES: dict[str, str] = {
-    "ppm": "ppm", "mg_kg": "ppm", "mgkg": "ppm", "ug_g": "ppm", "g_t": "ppm", "gpt": "ppm",
-    "gt": "ppm", "g_tonne": "ppm",
-    "ppb": "ppb", "ug_kg": "ppb", "ugkg": "ppb", "ng_g": "ppb", "mg_t": "ppb",
-    "ppt": "ppt", "ng_kg": "ppt",
-    "pct": "pct", "percent": "pct", "wt%": "pct", "wt_pct": "pct", "wtpct": "pct", "%": "pct",
-    "wt_%": "pct", "perc": "pct",
+    "ppm": "ppm",
+    "mg_kg": "ppm",
+    "mgkg": "ppm",
+    "ug_g": "ppm",
+    "g_t": "ppm",
+    "gpt": "ppm",
+    "gt": "ppm",
+    "g_tonne": "ppm",
+    "ppb": "ppb",
+    "ug_kg": "ppb",
+    "ugkg": "ppb",
+    "ng_g": "ppb",
+    "mg_t": "ppb",
+    "ppt": "ppt",
+    "ng_kg": "ppt",
+    "pct": "pct",
+    "percent": "pct",
+    "wt%": "pct",
+    "wt_pct": "pct",
+    "wtpct": "pct",
+    "%": "pct",
+    "wt_%": "pct",
+    "perc": "pct",
 }
 # How many ppm one unit is.
 _TO_PPM: dict[str, float] = {"ppm": 1.0, "ppb": 1e-3, "ppt": 1e-6, "pct": 1e4}
 
-_ELEMENTS = frozenset("""
+_ELEMENTS = frozenset(
+    """
 H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As Se
 Br Kr Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu Gd Tb
 Dy Ho Er Tm Yb Lu Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi Po At Rn Fr Ra Ac Th Pa U Np Pu
-""".split())
+""".split()
+)
 # Major-element oxides read as elements when their column carries no unit suffix: by
 # convention they are reported in wt% (``pct``), and the report says the unit was assumed.
-_OXIDES = frozenset({
-    "SiO2", "TiO2", "Al2O3", "Fe2O3", "Fe2O3T", "FeO", "FeOT", "MnO", "MgO", "CaO", "Na2O",
-    "K2O", "P2O5", "Cr2O3", "BaO", "SO3", "LOI",
-})
+_OXIDES = frozenset(
+    {
+        "SiO2",
+        "TiO2",
+        "Al2O3",
+        "Fe2O3",
+        "Fe2O3T",
+        "FeO",
+        "FeOT",
+        "MnO",
+        "MgO",
+        "CaO",
+        "Na2O",
+        "K2O",
+        "P2O5",
+        "Cr2O3",
+        "BaO",
+        "SO3",
+        "LOI",
+    }
+)
 # A stray index column written by pandas (an empty header read back).
 _INDEX_RE = re.compile(r"^Unnamed: \d+$")
 # Codes of all nines: 99, 999, ... as a negative "-DL" or a positive over-range value.
@@ -84,17 +120,38 @@ _SPECIAL_ANALYTES = frozenset({"LOI", "TOT", "TOTAL", "SUM", "TC", "TOC", "TS"})
 _QUALIFIERS = ("T", "t", "tot", "Tot", "total", "neg", "pos", "-", "+")
 
 _ANALYTE_RE = re.compile(
-    r"^(?P<analyte>[A-Za-z][A-Za-z0-9+\-]*?)_(?P<unit>" + "|".join(
-        re.escape(u) for u in sorted(_UNIT_ALIASES, key=len, reverse=True)) + r")$",
+    r"^(?P<analyte>[A-Za-z][A-Za-z0-9+\-]*?)_(?P<unit>"
+    + "|".join(re.escape(u) for u in sorted(_UNIT_ALIASES, key=len, reverse=True))
+    + r")$",
     re.IGNORECASE,
 )
 _TOKEN_RE = re.compile(r"[A-Z][a-z]?\d*")
 
 # Text cells meaning "no value" (compared lower case, stripped).
-_MISSING_TOKENS = frozenset({
-    "", "na", "n.a.", "n.a", "n/a", "nan", "-", "--", "---", "nd", "n.d.", "none", "null",
-    "<na>", "#n/a", "ns", "n.s.", "is", "lnr", "nss",
-}) | {t.lower() for t in NA_TOKENS}  # and pandas' own NA tokens
+_MISSING_TOKENS = frozenset(
+    {
+        "",
+        "na",
+        "n.a.",
+        "n.a",
+        "n/a",
+        "nan",
+        "-",
+        "--",
+        "---",
+        "nd",
+        "n.d.",
+        "none",
+        "null",
+        "<na>",
+        "#n/a",
+        "ns",
+        "n.s.",
+        "is",
+        "lnr",
+        "nss",
+    }
+) | {t.lower() for t in NA_TOKENS}  # and pandas' own NA tokens
 # Text cells meaning "below detection, limit not stated" (treated like 0).
 _BDL_TOKENS = frozenset({"bdl", "b.d.l.", "<dl", "<lod", "<ld", "bd"})
 _NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
@@ -193,14 +250,20 @@ class _Plan:
     assumed: dict[str, str] = field(default_factory=dict)  # column -> why its unit is assumed
 
 
-def _plan_columns(columns: Sequence[str], coords: dict[str, str],
-                  elements: str | Sequence[str] | None, id_column: str | None,
-                  label: str, numeric: dict[str, bool] | None) -> _Plan:
+def _plan_columns(
+    columns: Sequence[str],
+    coords: dict[str, str],
+    elements: str | Sequence[str] | None,
+    id_column: str | None,
+    label: str,
+    numeric: dict[str, bool] | None,
+) -> _Plan:
     """Decide element columns; ``numeric`` (column -> is numeric) is needed only for fallback."""
     check_columns(columns, coords, label)
     if id_column is not None and id_column not in columns:
-        msg = (f"id_column {id_column!r} is not in {label}; "
-               f"available columns: {list_columns(columns)}")
+        msg = (
+            f"id_column {id_column!r} is not in {label}; available columns: {list_columns(columns)}"
+        )
         raise DataError(msg)
     taken = set(coords.values()) | ({id_column} if id_column is not None else set())
     stray = [c for c in columns if _INDEX_RE.match(str(c)) and c not in taken]
@@ -220,9 +283,11 @@ def _plan_columns(columns: Sequence[str], coords: dict[str, str],
                 return _Plan(coords, [], {}, {})  # caller reads the data and asks again
             chosen = [c for c in columns if c not in taken and numeric.get(c, False)]
             if not chosen:
-                msg = (f"{label} has no analyte columns: none is named '<element>_<unit>' "
-                       f"(e.g. 'Au_ppb') and none outside the coordinates is numeric; "
-                       f"columns: {list_columns(columns)}")
+                msg = (
+                    f"{label} has no analyte columns: none is named '<element>_<unit>' "
+                    f"(e.g. 'Au_ppb') and none outside the coordinates is numeric; "
+                    f"columns: {list_columns(columns)}"
+                )
                 raise DataError(msg)
         explicit = False
     else:
@@ -239,8 +304,10 @@ def _plan_columns(columns: Sequence[str], coords: dict[str, str],
             else:
                 hits = [c for c in analyte_cols if parsed[c][0] == item]  # type: ignore[index]
             if not hits:
-                msg = (f"element {item!r} is not a column of {label} and matches no "
-                       f"'<element>_<unit>' column; analyte columns: {list_columns(analyte_cols)}")
+                msg = (
+                    f"element {item!r} is not a column of {label} and matches no "
+                    f"'<element>_<unit>' column; analyte columns: {list_columns(analyte_cols)}"
+                )
                 raise DataError(msg)
             chosen.extend(h for h in hits if h not in chosen)
         explicit = True
@@ -256,9 +323,13 @@ def _plan_columns(columns: Sequence[str], coords: dict[str, str],
     return _Plan(coords, chosen, units, analytes, ignored, explicit, reasons, assumed)
 
 
-def _read_table(source: Any, coords: dict[str, str], elements: Any, id_column: str | None,
-                encoding: str | None = None,
-                ) -> tuple[pd.DataFrame, _Plan, str, str | None, str | None]:
+def _read_table(
+    source: Any,
+    coords: dict[str, str],
+    elements: Any,
+    id_column: str | None,
+    encoding: str | None = None,
+) -> tuple[pd.DataFrame, _Plan, str, str | None, str | None]:
     """Return the frame (never the caller's object), the plan, a label and the file name."""
     planned: list[_Plan] = []
 
@@ -322,8 +393,14 @@ def _auto_sentinels(v: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.nd
     return implausible, over
 
 
-def _clean_column(s: pd.Series, column: str, label: str, sentinels: np.ndarray,
-                  auto: bool = False, nonfinite: str = "error") -> _Column:
+def _clean_column(
+    s: pd.Series,
+    column: str,
+    label: str,
+    sentinels: np.ndarray,
+    auto: bool = False,
+    nonfinite: str = "error",
+) -> _Column:
     n = len(s)
     lt = np.full(n, np.nan)  # DL from "<x" cells
     gt = np.zeros(n, dtype=bool)
@@ -335,8 +412,9 @@ def _clean_column(s: pd.Series, column: str, label: str, sentinels: np.ndarray,
         msg = f"column {column!r} in {label} holds booleans, not concentrations"
         raise DataError(msg)
     else:
-        v = np.array(pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan),
-                     copy=True)
+        v = np.array(
+            pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan), copy=True
+        )
         text_idx = np.flatnonzero(np.isnan(v) & ~s.isna().to_numpy())
         if text_idx.size:
             txt = s.iloc[text_idx].astype(str).str.strip()
@@ -359,9 +437,11 @@ def _clean_column(s: pd.Series, column: str, label: str, sentinels: np.ndarray,
             bad = ~(miss | unk | is_lt | is_gt | inf_txt)
             if bad.any():
                 first = int(np.flatnonzero(bad)[0])
-                msg = (f"column {column!r} in {label} has {int(bad.sum())} non-numeric values "
-                       f"such as {txt.iloc[first]!r} (row {int(text_idx[first]) + 1}); "
-                       "understood are numbers, '<DL', '>value' and empty/NA markers")
+                msg = (
+                    f"column {column!r} in {label} has {int(bad.sum())} non-numeric values "
+                    f"such as {txt.iloc[first]!r} (row {int(text_idx[first]) + 1}); "
+                    "understood are numbers, '<DL', '>value' and empty/NA markers"
+                )
                 raise DataError(msg)
             lt[text_idx[is_lt]] = np.abs(lt_val[is_lt])
             gt[text_idx[is_gt]] = True
@@ -372,9 +452,11 @@ def _clean_column(s: pd.Series, column: str, label: str, sentinels: np.ndarray,
     if inf.any():
         if nonfinite == "error":
             i = int(np.flatnonzero(inf)[0])
-            msg = (f"column {column!r} in {label} has {int(inf.sum())} non-finite values "
-                   f"(infinity or a number too large for float64), first {s.iloc[i]!r} at row "
-                   f"{i + 1}; fix the file or pass nonfinite='missing' to read them as missing")
+            msg = (
+                f"column {column!r} in {label} has {int(inf.sum())} non-finite values "
+                f"(infinity or a number too large for float64), first {s.iloc[i]!r} at row "
+                f"{i + 1}; fix the file or pass nonfinite='missing' to read them as missing"
+            )
             raise DataError(msg)
         v[inf] = np.nan
         lt[inf] = np.nan
@@ -383,8 +465,9 @@ def _clean_column(s: pd.Series, column: str, label: str, sentinels: np.ndarray,
     implausible = np.zeros(n, dtype=bool)
     over = np.zeros(n, dtype=bool)
     if auto:
-        implausible, over = _auto_sentinels(np.where(sentinel, np.nan, v),
-                                            gt | ~np.isnan(lt) | unknown_bdl)
+        implausible, over = _auto_sentinels(
+            np.where(sentinel, np.nan, v), gt | ~np.isnan(lt) | unknown_bdl
+        )
     v[sentinel | implausible | over] = np.nan
     has_lt = ~np.isnan(lt)
     zero = (v == 0) | unknown_bdl | (has_lt & (lt == 0))
@@ -426,15 +509,23 @@ def _unit(value: Any, what: str) -> str:
     return target
 
 
-def _check_options(bdl: Any, duplicates: str, units: Any, missing: Any,
-                   ) -> tuple[float | None, str | dict[str, str] | None, np.ndarray]:
+def _check_options(
+    bdl: Any,
+    duplicates: str,
+    units: Any,
+    missing: Any,
+) -> tuple[float | None, str | dict[str, str] | None, np.ndarray]:
     """Return the BDL factor (None = NaN), the target unit(s) and the sentinel array."""
     if isinstance(bdl, str):
         if bdl not in _BDL_POLICIES:
             raise DataError(f"bdl must be one of {_BDL_POLICIES} or a number; got {bdl!r}")
         factor = {"half": 0.5, "dl": 1.0, "nan": None}[bdl]
-    elif isinstance(bdl, bool) or not isinstance(bdl, int | float | np.number) \
-            or not math.isfinite(float(bdl)) or float(bdl) < 0:
+    elif (
+        isinstance(bdl, bool)
+        or not isinstance(bdl, int | float | np.number)
+        or not math.isfinite(float(bdl))
+        or float(bdl) < 0
+    ):
         raise DataError(f"bdl must be one of {_BDL_POLICIES} or a finite number >= 0; got {bdl!r}")
     else:
         factor = float(bdl)
@@ -509,32 +600,42 @@ def _first_twin(keys: np.ndarray, i: int) -> int:
     return int(np.flatnonzero(same.all(axis=1))[0])
 
 
-def _column_targets(target: str | dict[str, str] | None, cleaned: Mapping[str, Any],
-                    plan: _Plan, label: str) -> dict[str, str]:
+def _column_targets(
+    target: str | dict[str, str] | None, cleaned: Mapping[str, Any], plan: _Plan, label: str
+) -> dict[str, str]:
     """Return the unit each element column ends in (converted, or declared for a bare column)."""
     if target is None:
         return {}
     if isinstance(target, str):
         unknown = [col for col in cleaned if plan.units[col] == "unknown"]
         if unknown:
-            msg = (f"cannot convert to units={target!r}: columns {unknown} in {label} carry no "
-                   "unit suffix (name them like 'Au_ppb', or pass units= a mapping per column)")
+            msg = (
+                f"cannot convert to units={target!r}: columns {unknown} in {label} carry no "
+                "unit suffix (name them like 'Au_ppb', or pass units= a mapping per column)"
+            )
             raise DataError(msg)
         return dict.fromkeys(cleaned, target)
     out = {}
     for key, unit in target.items():
         hits = [c for c in cleaned if c == key or plan.analytes[c] == key]
         if not hits:
-            msg = (f"units= names {key!r}, which is no element column of {label}; element "
-                   f"columns: {list_columns(list(cleaned))}")
+            msg = (
+                f"units= names {key!r}, which is no element column of {label}; element "
+                f"columns: {list_columns(list(cleaned))}"
+            )
             raise DataError(msg)
         out.update(dict.fromkeys(hits, unit))
     return out
 
 
-def _column_roles(columns: Iterable[str], plan: _Plan, coords: Mapping[str, str],
-                  id_column: str | None, cleaned: Mapping[str, Any],
-                  dropped: Sequence[str]) -> dict[str, str]:
+def _column_roles(
+    columns: Iterable[str],
+    plan: _Plan,
+    coords: Mapping[str, str],
+    id_column: str | None,
+    cleaned: Mapping[str, Any],
+    dropped: Sequence[str],
+) -> dict[str, str]:
     """Every source column's role: element, coordinate, id, metadata, ignored or dropped."""
     roles = {}
     for col in columns:
@@ -716,8 +817,10 @@ def read_samples(
     1
     """
     if crs is None:
-        msg = ("crs= is required: the CRS of the x/y columns, e.g. crs='EPSG:4326' for "
-               "longitude/latitude or crs='EPSG:32750' for UTM 50S")
+        msg = (
+            "crs= is required: the CRS of the x/y columns, e.g. crs='EPSG:4326' for "
+            "longitude/latitude or crs='EPSG:32750' for UTM 50S"
+        )
         raise CRSError(msg)
     crs_in = parse_crs(crs, "crs")
     crs_out = parse_crs(to_crs, "to_crs") if to_crs is not None else None
@@ -728,8 +831,9 @@ def read_samples(
     element_sentinels = np.concatenate([sentinels, extra_codes])
     coords = {"x": x, "y": y} | ({"z": z} if z is not None else {})
 
-    frame, plan, label, file_name, used_encoding = _read_table(source, coords, elements,
-                                                               id_column, encoding)
+    frame, plan, label, file_name, used_encoding = _read_table(
+        source, coords, elements, id_column, encoding
+    )
     n_read = len(frame)
 
     # --- coordinates
@@ -737,16 +841,34 @@ def read_samples(
     if missing_coords == "drop":
         for col in coords.values():
             present &= ~_coord_missing(frame[col], sentinels)
-    loc = {role: numbers(frame.loc[present] if not present.all() else frame, col, role, label,
-                         sentinels=sentinels, hint="; every sample needs a location",
-                         rows=np.flatnonzero(present))
-           for role, col in coords.items()}
+    loc = {
+        role: numbers(
+            frame.loc[present] if not present.all() else frame,
+            col,
+            role,
+            label,
+            sentinels=sentinels,
+            hint="; every sample needs a location",
+            rows=np.flatnonzero(present),
+        )
+        for role, col in coords.items()
+    }
     base = np.flatnonzero(present)
-    check_area_of_use(crs_in, loc["x"], loc["y"], label=label, what="samples", x_name=x,
-                      y_name=y, rows=base + 1)
+    check_area_of_use(
+        crs_in, loc["x"], loc["y"], label=label, what="samples", x_name=x, y_name=y, rows=base + 1
+    )
     if crs_out is not None:
-        check_area_of_use(crs_out, loc["x"], loc["y"], label=label, what="samples", x_name=x,
-                          y_name=y, rows=base + 1, src=crs_in)
+        check_area_of_use(
+            crs_out,
+            loc["x"],
+            loc["y"],
+            label=label,
+            what="samples",
+            x_name=x,
+            y_name=y,
+            rows=base + 1,
+            src=crs_in,
+        )
 
     # --- elements
     cleaned: dict[str, _Column] = {}
@@ -755,9 +877,11 @@ def read_samples(
         c = _clean_column(frame[col], col, label, element_sentinels, auto, nonfinite)
         if c.counts["missing"] == n_read:
             if plan.explicit:
-                msg = (f"element column {col!r} in {label} has no data: every value is missing "
-                       f"({c.counts['sentinel']} sentinels {sentinels.tolist()}, "
-                       f"{n_read - c.counts['sentinel']} empty or NA)")
+                msg = (
+                    f"element column {col!r} in {label} has no data: every value is missing "
+                    f"({c.counts['sentinel']} sentinels {sentinels.tolist()}, "
+                    f"{n_read - c.counts['sentinel']} empty or NA)"
+                )
                 raise DataError(msg)
             dropped.append(col)
             continue
@@ -765,8 +889,10 @@ def read_samples(
     if not cleaned:
         raise DataError(f"every element column in {label} is entirely missing: {dropped}")
     if not present.all():  # rows without coordinates, dropped by missing_coords="drop"
-        cleaned = {col: _Column(c.value[base], c.dl[base], c.bdl[base], c.counts)
-                   for col, c in cleaned.items()}
+        cleaned = {
+            col: _Column(c.value[base], c.dl[base], c.bdl[base], c.counts)
+            for col, c in cleaned.items()
+        }
     targets = _column_targets(target, cleaned, plan, label)
 
     # variable names: the bare analyte, or the column where two columns give one analyte
@@ -775,8 +901,12 @@ def read_samples(
     for col in cleaned:
         name = plan.analytes[col]
         if bare.count(name) > 1:
-            logger.info("columns %s in %s all hold %s; keeping their full names as variables",
-                        [c for c in cleaned if plan.analytes[c] == name], label, name)
+            logger.info(
+                "columns %s in %s all hold %s; keeping their full names as variables",
+                [c for c in cleaned if plan.analytes[c] == name],
+                label,
+                name,
+            )
             name = col
         var_names[col] = name
 
@@ -797,9 +927,11 @@ def read_samples(
         over = (np.isinf(v) & np.isfinite(c.value)) | (np.isinf(dl) & np.isfinite(c.dl))
         if over.any():
             i = int(np.flatnonzero(over)[0])
-            msg = (f"column {col!r} in {label}: converting {plan.units[col]} to {unit} "
-                   f"overflows float64 at row {int(base[i]) + 1} (value "
-                   f"{float(c.value[i] if np.isfinite(c.value[i]) else c.dl[i])!r})")
+            msg = (
+                f"column {col!r} in {label}: converting {plan.units[col]} to {unit} "
+                f"overflows float64 at row {int(base[i]) + 1} (value "
+                f"{float(c.value[i] if np.isfinite(c.value[i]) else c.dl[i])!r})"
+            )
             raise DataError(msg)
         if factor is not None:
             v[c.bdl] = factor * dl[c.bdl]
@@ -814,10 +946,12 @@ def read_samples(
         i = int(np.flatnonzero(exact | colocated)[0])
         j = _first_twin(loc_arr, i)
         where = dict(zip(coords, loc_arr[i].tolist(), strict=True))
-        msg = (f"{label} has {n_exact + n_coloc} rows at the location of an earlier row "
-               f"({n_exact} exact duplicates, {n_coloc} co-located with other values); first: "
-               f"row {int(base[i]) + 1} repeats row {int(base[j]) + 1} at {where}; "
-               "use duplicates='drop' or 'mean'")
+        msg = (
+            f"{label} has {n_exact + n_coloc} rows at the location of an earlier row "
+            f"({n_exact} exact duplicates, {n_coloc} co-located with other values); first: "
+            f"row {int(base[i]) + 1} repeats row {int(base[j]) + 1} at {where}; "
+            "use duplicates='drop' or 'mean'"
+        )
         raise DataError(msg)
     keep = ~exact if duplicates in ("drop", "mean") else np.ones(base.size, dtype=bool)
     rows = np.flatnonzero(keep)
@@ -846,10 +980,12 @@ def read_samples(
         bad = ~(np.isfinite(xs) & np.isfinite(ys))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            msg = (f"reprojecting {label} from {crs_in.to_string()} to {crs_out.to_string()} "
-                   f"gave {int(bad.sum())} non-finite coordinates, first at row "
-                   f"{int(base[rows[i]]) + 1} "
-                   f"(x={loc['x'][rows[i]]!r}, y={loc['y'][rows[i]]!r})")
+            msg = (
+                f"reprojecting {label} from {crs_in.to_string()} to {crs_out.to_string()} "
+                f"gave {int(bad.sum())} non-finite coordinates, first at row "
+                f"{int(base[rows[i]]) + 1} "
+                f"(x={loc['x'][rows[i]]!r}, y={loc['y'][rows[i]]!r})"
+            )
             raise CRSError(msg)
     ds_coords: dict[str, Any] = {"x": (SAMPLE_DIM, xs), "y": (SAMPLE_DIM, ys)}
     if "z" in loc:
@@ -916,8 +1052,16 @@ def read_samples(
     logger.info(
         "read %d rows from %s: %d samples, %d elements; %d exact duplicates (%s), %d co-located; "
         "%d cells below detection (bdl=%r), %d missing; dropped all-missing columns %s",
-        n_read, report["source"], report["n_samples"], len(cleaned), n_exact,
-        "dropped" if duplicates in ("drop", "mean") else "kept", n_coloc, n_bdl, bdl, n_miss,
+        n_read,
+        report["source"],
+        report["n_samples"],
+        len(cleaned),
+        n_exact,
+        "dropped" if duplicates in ("drop", "mean") else "kept",
+        n_coloc,
+        n_bdl,
+        bdl,
+        n_miss,
         report["dropped_columns"],
     )
     return ds

@@ -42,7 +42,13 @@ _MODES = ("w-", "w")
 # encodings that a previous read leaves behind and that would clash with new
 # chunks or another zarr format; zarr picks its defaults instead
 _STALE_ENCODING = (
-    "chunks", "preferred_chunks", "shards", "compressor", "compressors", "filters", "serializer",
+    "chunks",
+    "preferred_chunks",
+    "shards",
+    "compressor",
+    "compressors",
+    "filters",
+    "serializer",
 )
 # data variables come back from a zarr group in alphabetical or arbitrary order
 _ORDER_ATTR = "xprospect_variable_order"
@@ -80,8 +86,10 @@ def _resolve_chunks(ds: xr.Dataset, chunks: Any) -> dict[str, int] | None:
     if isinstance(chunks, Mapping):
         unknown = [d for d in chunks if d not in ds.dims]
         if unknown:
-            raise DataError(f"to_zarr(chunks=...) names dims {unknown} that the Dataset lacks; "
-                            f"its dims are {tuple(ds.dims)}")
+            raise DataError(
+                f"to_zarr(chunks=...) names dims {unknown} that the Dataset lacks; "
+                f"its dims are {tuple(ds.dims)}"
+            )
         return {str(d): int(c) for d, c in chunks.items()}
     if isinstance(chunks, int) and not isinstance(chunks, bool):
         return dict.fromkeys(map(str, ds.dims), int(chunks))
@@ -101,8 +109,9 @@ def _unsliver(chunks: tuple[int, ...]) -> int | None:
     return -(-n // (len(chunks) - 1))
 
 
-def _prepare(ds: xr.Dataset, chunks: dict[str, int] | None, compressors: Any = None,
-             lazy: bool = False) -> xr.Dataset:
+def _prepare(
+    ds: xr.Dataset, chunks: dict[str, int] | None, compressors: Any = None, lazy: bool = False
+) -> xr.Dataset:
     """Shallow copy with regular dask chunks and matching, fresh zarr chunk encodings.
 
     With ``lazy``, numeric in-memory data variables become dask arrays in their zarr
@@ -113,16 +122,25 @@ def _prepare(ds: xr.Dataset, chunks: dict[str, int] | None, compressors: Any = N
         ds = ds.chunk({d: min(c, ds.sizes[d]) if c > 0 else -1 for d, c in chunks.items()})
     if lazy:
         defaults = _default_chunks(ds)
-        for name, var in list(ds.data_vars.items()):
-            if var.chunks is None and var.ndim and np.issubdtype(var.dtype, np.number):
-                ds = ds.assign({name: var.chunk({d: max(1, min(n, defaults.get(str(d), n)))
-                                                 for d, n in var.sizes.items()})})
+        for name, dvar in list(ds.data_vars.items()):
+            if dvar.chunks is None and dvar.ndim and np.issubdtype(dvar.dtype, np.number):
+                ds = ds.assign(
+                    {
+                        name: dvar.chunk(
+                            {
+                                d: max(1, min(n, defaults.get(str(d), n)))
+                                for d, n in dvar.sizes.items()
+                            }
+                        )
+                    }
+                )
     # zarr needs equal chunks along a dim except a smaller last one: make dask
     # chunks regular first, then derive each variable's zarr chunks from them
     for name, var in list(ds.variables.items()):
         if var.chunks is not None and name not in ds.indexes:
-            fixed = {d: max(c) for d, c in zip(var.dims, var.chunks, strict=True)
-                     if not _regular(c)}
+            fixed = {
+                d: max(c) for d, c in zip(var.dims, var.chunks, strict=True) if not _regular(c)
+            }
             if fixed:
                 if name in ds.coords:
                     ds = ds.assign_coords({name: var.chunk(fixed)})
@@ -138,11 +156,14 @@ def _prepare(ds: xr.Dataset, chunks: dict[str, int] | None, compressors: Any = N
             if var.chunks is not None:
                 enc["chunks"] = tuple(c[0] for c in var.chunks)
             else:
-                enc["chunks"] = tuple(max(1, min(n, defaults.get(str(d), n)))
-                                      for d, n in zip(var.dims, var.shape, strict=True))
+                enc["chunks"] = tuple(
+                    max(1, min(n, defaults.get(str(d), n)))
+                    for d, n in zip(var.dims, var.shape, strict=True)
+                )
             if np.issubdtype(var.dtype, np.number) or np.issubdtype(var.dtype, np.bool_):
-                enc["compressors"] = (default_compressors() if compressors is None
-                                      else tuple(compressors))
+                enc["compressors"] = (
+                    default_compressors() if compressors is None else tuple(compressors)
+                )
         var.encoding = enc
     return out
 
@@ -172,18 +193,23 @@ def _open_ledger(path: Path, identity: str, store: str) -> Ledger | None:
     """Read the ledger of a store to resume, checked against this job; None to start afresh."""
     ledger = read_ledger(store)
     if ledger is None:
-        raise DataError(f"{path} cannot be resumed: it was not written by to_zarr with a "
-                        "completion ledger; pass mode='w' to replace it")
+        raise DataError(
+            f"{path} cannot be resumed: it was not written by to_zarr with a "
+            "completion ledger; pass mode='w' to replace it"
+        )
     if ledger.job != identity:
-        raise DataError(f"{path} was started by another job (identity {ledger.job[:12]}, this "
-                        f"one {identity[:12]}): its inputs, chunks, attrs or job= parameters "
-                        "differ; resume=True refuses to mix them. Pass mode='w' (without "
-                        "resume) to replace it, or another path")
+        raise DataError(
+            f"{path} was started by another job (identity {ledger.job[:12]}, this "
+            f"one {identity[:12]}): its inputs, chunks, attrs or job= parameters "
+            "differ; resume=True refuses to mix them. Pass mode='w' (without "
+            "resume) to replace it, or another path"
+        )
     return None if ledger.state == "init" else ledger
 
 
-def _run_writes(keys: dict[Any, int], graph: Any, updater: LedgerUpdater, client: Any,
-                widget: bool) -> None:
+def _run_writes(
+    keys: dict[Any, int], graph: Any, updater: LedgerUpdater, client: Any, widget: bool
+) -> None:
     """Compute the write tasks, marking each chunk complete as soon as it is written.
 
     With a ``dask.distributed`` client the tasks run on the cluster and the chunks are
@@ -319,12 +345,16 @@ def to_zarr(
     if not isinstance(ds, xr.Dataset):
         raise DataError(f"to_zarr() writes an xarray Dataset or DataArray; got {type(ds).__name__}")
     if mode not in _MODES:
-        raise DataError(f"to_zarr(mode={mode!r}) is not supported; use 'w-' (never overwrite, "
-                        "the default) or 'w' (replace an existing store)")
+        raise DataError(
+            f"to_zarr(mode={mode!r}) is not supported; use 'w-' (never overwrite, "
+            "the default) or 'w' (replace an existing store)"
+        )
     if not _is_path(store):
         if resume:
-            raise DataError("to_zarr(resume=True) needs a path: only a folder store keeps "
-                            "the ledger that resuming reads")
+            raise DataError(
+                "to_zarr(resume=True) needs a path: only a folder store keeps "
+                "the ledger that resuming reads"
+            )
         out = _prepare(ds, _resolve_chunks(ds, chunks), compressors)
         out.attrs[_ORDER_ATTR] = [str(n) for n in ds.data_vars]
         return _xarray_write(out, store, mode, compute)
@@ -339,9 +369,11 @@ def to_zarr(
             ledger = _open_ledger(path, identity, store)
             mode = "w"  # a store stopped before its metadata was written starts afresh
         elif mode == "w-":
-            raise DataError(f"{path} already exists; pass mode='w' to replace it, resume=True "
-                            "to finish an interrupted write of the same job, or choose "
-                            "another path")
+            raise DataError(
+                f"{path} already exists; pass mode='w' to replace it, resume=True "
+                "to finish an interrupted write of the same job, or choose "
+                "another path"
+            )
     if ledger is None:
         ledger = plan(out, identity)
         out.attrs[LEDGER_ATTR] = ledger.to_attr()
@@ -354,13 +386,19 @@ def to_zarr(
     if not compute:
         final = (f"xprospect-finish-{identity[:16]}", 0)
         layer = {final: (_finish, store, ledger.to_attr(), *keys)}
-        deps = [Delayed(k, graph, layer=k[0]) for k in list(keys)[:1]]  # the whole graph
-        return Delayed(final, HighLevelGraph.from_collections(final[0], layer, dependencies=deps),
-                       layer=final[0])
+        # the whole graph (typed Any: dask's stubs want collections, Delayed is one)
+        deps: list[Any] = [Delayed(k, graph, layer=k[0]) for k in list(keys)[:1]]
+        hlg = HighLevelGraph.from_collections(
+            final[0],
+            layer,  # type: ignore[arg-type]
+            dependencies=deps,
+        )
+        return Delayed(final, hlg, layer=final[0])
     client = distributed_client()
     widget = client is not None and wants_progress(progress) and in_notebook()
-    with progress_bar(ledger.total, desc=f"to_zarr {path.name}",
-                      progress=False if widget else progress) as bar:
+    with progress_bar(
+        ledger.total, desc=f"to_zarr {path.name}", progress=False if widget else progress
+    ) as bar:
         bar.update(len(ledger.done))
         _run_writes(keys, graph, LedgerUpdater(store, ledger, bar), client, widget)
     ledger.state = "complete"
@@ -374,8 +412,12 @@ def _xarray_write(out: xr.Dataset, store: Any, mode: str, compute: bool) -> Any:
         # and zarr-python read it, and it saves one request per array on opening
         warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
         # one call for both values of compute (xarray types them as two overloads)
-        options: dict[str, Any] = {"mode": mode, "compute": compute, "consolidated": True,
-                                   "zarr_format": 3}
+        options: dict[str, Any] = {
+            "mode": mode,
+            "compute": compute,
+            "consolidated": True,
+            "zarr_format": 3,
+        }
         try:
             result = out.to_zarr(store, **options)
         except OSError as err:  # read-only target, permission denied, disk full
@@ -438,8 +480,11 @@ def open_zarr(
         if not path.is_dir():
             raise DataError(f"{path} is a file, not a zarr store (a folder)")
         if not any((path / m).exists() for m in _ZARR_MARKERS):
-            what = "an empty folder" if not any(path.iterdir()) else \
-                f"a folder without zarr metadata (none of {', '.join(_ZARR_MARKERS)})"
+            what = (
+                "an empty folder"
+                if not any(path.iterdir())
+                else f"a folder without zarr metadata (none of {', '.join(_ZARR_MARKERS)})"
+            )
             raise DataError(f"{path} is not a zarr store: it is {what}")
         store = str(path)
     kwargs.setdefault("decode_coords", "all")
@@ -449,11 +494,15 @@ def open_zarr(
     try:
         ds = xr.open_zarr(store, chunks={} if auto else chunks, **kwargs)
     except FileNotFoundError as err:  # zarr's GroupNotFoundError: no group at the root
-        raise DataError(f"{store} is not a zarr group written by to_zarr (or any xarray "
-                        f"Dataset): {err}") from err
+        raise DataError(
+            f"{store} is not a zarr group written by to_zarr (or any xarray Dataset): {err}"
+        ) from err
     if auto:
-        grown = {n: v.chunk("auto") for n, v in ds.variables.items()
-                 if v.chunks is not None and np.issubdtype(v.dtype, np.number)}
+        grown = {
+            n: v.chunk("auto")
+            for n, v in ds.variables.items()
+            if v.chunks is not None and np.issubdtype(v.dtype, np.number)
+        }
         ds = ds.assign_coords({n: v for n, v in grown.items() if n in ds.coords})
         ds = ds.assign({n: v for n, v in grown.items() if n not in ds.coords})
     if "spatial_ref" in ds.data_vars and ds["spatial_ref"].ndim == 0:
@@ -485,8 +534,8 @@ def _check_complete(ds: xr.Dataset, store: Any, allow_incomplete: bool) -> xr.Da
             f"{store} is incomplete: {n_missing} of its {ledger.total} chunks were never "
             "written (the write that made it was interrupted or failed). Finish it with "
             "to_zarr(..., resume=True) on the same job, or pass allow_incomplete=True to "
-            "open it with the missing chunks marked")
-    ds = ds.assign_coords(complete=ledger.complete_mask(ds.sizes))
+            "open it with the missing chunks marked"
+        )
+    ds = ds.assign_coords(complete=ledger.complete_mask({str(d): n for d, n in ds.sizes.items()}))
     ds.attrs["missing_chunks"] = n_missing
     return ds
-

@@ -79,8 +79,10 @@ def _check(in_channels: int, ndim: int, widths: Sequence[int], kernel_size: int)
     if int(kernel_size) < 1 or int(kernel_size) % 2 == 0:
         raise ModelCardError(f"kernel_size must be odd and positive; got {kernel_size}")
     if int(in_channels) < 1 or any(int(w) < 1 for w in widths) or len(widths) < 3:
-        msg = (f"need in_channels >= 1 and at least 3 positive encoder widths; got "
-               f"in_channels={in_channels}, widths={list(widths)}")
+        msg = (
+            f"need in_channels >= 1 and at least 3 positive encoder widths; got "
+            f"in_channels={in_channels}, widths={list(widths)}"
+        )
         raise ModelCardError(msg)
 
 
@@ -90,8 +92,7 @@ class _ConvStack(nn.Module):
     def __init__(self, channels: Sequence[int], ndim: int, kernel_size: int) -> None:
         super().__init__()
         conv = nn.Conv2d if ndim == 2 else nn.Conv3d
-        self.layers = nn.ModuleList(conv(a, b, kernel_size)
-                                    for a, b in pairwise(channels))
+        self.layers = nn.ModuleList(conv(a, b, kernel_size) for a, b in pairwise(channels))
         self.fn = F.conv2d if ndim == 2 else F.conv3d
         self.half = kernel_size // 2
 
@@ -122,8 +123,14 @@ class ConvEncoder(ProspectModel):
     dense = False
     registry_name = "conv_encoder"
 
-    def __init__(self, in_channels: int, ndim: int = 2, widths: Sequence[int] | None = None,
-                 kernel_size: int = 3, activation: str = "relu") -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        ndim: int = 2,
+        widths: Sequence[int] | None = None,
+        kernel_size: int = 3,
+        activation: str = "relu",
+    ) -> None:
         super().__init__()
         widths = [int(w) for w in (widths or default_widths(in_channels))]
         _check(in_channels, ndim, widths, kernel_size)
@@ -136,9 +143,16 @@ class ConvEncoder(ProspectModel):
         self.taps = feature_layers(len(widths))
         r = len(widths) * (self.kernel_size // 2)
         self.context = (r, r)
-        self.config = {"name": self.registry_name, "kwargs": {
-            "in_channels": self.in_channels, "ndim": self.ndim, "widths": widths,
-            "kernel_size": self.kernel_size, "activation": activation}}
+        self.config = {
+            "name": self.registry_name,
+            "kwargs": {
+                "in_channels": self.in_channels,
+                "ndim": self.ndim,
+                "widths": widths,
+                "kernel_size": self.kernel_size,
+                "activation": activation,
+            },
+        }
 
     def encode_features(self, x: Any, *, padding: str = "same") -> list[Any]:
         """Return the encoder outputs at the three depths :attr:`taps` (after the activation).
@@ -149,8 +163,10 @@ class ConvEncoder(ProspectModel):
         if padding not in ("same", "valid"):
             raise ModelCardError(f"padding must be 'same' or 'valid'; got {padding!r}")
         if x.ndim != self.ndim + 2 or x.shape[1] != self.in_channels:
-            msg = (f"{type(self).__name__} expects (B, {self.in_channels}, "
-                   f"{', '.join('*' * self.ndim)}); got {tuple(x.shape)}")
+            msg = (
+                f"{type(self).__name__} expects (B, {self.in_channels}, "
+                f"{', '.join('*' * self.ndim)}); got {tuple(x.shape)}"
+            )
             raise ModelCardError(msg)
         half = self.kernel_size // 2
         last = self.taps[-1]
@@ -213,8 +229,14 @@ class ConvAutoencoder(ProspectModel):
     dense = True
     anomaly_samples = "tiles"
 
-    def __init__(self, in_channels: int, ndim: int = 2, widths: Sequence[int] | None = None,
-                 kernel_size: int = 3, activation: str = "relu") -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        ndim: int = 2,
+        widths: Sequence[int] | None = None,
+        kernel_size: int = 3,
+        activation: str = "relu",
+    ) -> None:
         super().__init__()
         widths = [int(w) for w in (widths or default_widths(in_channels))]
         _check(in_channels, ndim, widths, kernel_size)
@@ -230,9 +252,16 @@ class ConvAutoencoder(ProspectModel):
         self.decoder = _ConvStack(back, self.ndim, self.kernel_size)
         r = 2 * len(widths) * (self.kernel_size // 2)
         self.context = (r, r)
-        self.config = {"name": "conv_autoencoder", "kwargs": {
-            "in_channels": self.in_channels, "ndim": self.ndim, "widths": widths,
-            "kernel_size": self.kernel_size, "activation": activation}}
+        self.config = {
+            "name": "conv_autoencoder",
+            "kwargs": {
+                "in_channels": self.in_channels,
+                "ndim": self.ndim,
+                "widths": widths,
+                "kernel_size": self.kernel_size,
+                "activation": activation,
+            },
+        }
 
     def encode_features(self, x: Any, *, padding: str = "same") -> list[Any]:
         """Return the encoder's outputs at three depths; see :meth:`ConvEncoder.encode_features`."""
@@ -257,13 +286,17 @@ class ConvAutoencoder(ProspectModel):
 
     def _check_input(self, x: Any) -> None:
         if x.ndim != self.ndim + 2 or x.shape[1] != self.in_channels:
-            msg = (f"ConvAutoencoder(in_channels={self.in_channels}, ndim={self.ndim}) expects "
-                   f"(B, {self.in_channels}, {', '.join('*' * self.ndim)}); got {tuple(x.shape)}")
+            msg = (
+                f"ConvAutoencoder(in_channels={self.in_channels}, ndim={self.ndim}) expects "
+                f"(B, {self.in_channels}, {', '.join('*' * self.ndim)}); got {tuple(x.shape)}"
+            )
             raise ModelCardError(msg)
         r = self.context[0]
         if min(x.shape[2:]) < 2 * r + 1:
-            msg = (f"inputs need at least {2 * r + 1} cells per spatial axis (receptive radius "
-                   f"{r}); got {tuple(x.shape[2:])}")
+            msg = (
+                f"inputs need at least {2 * r + 1} cells per spatial axis (receptive radius "
+                f"{r}); got {tuple(x.shape[2:])}"
+            )
             raise ModelCardError(msg)
 
     def loss(self, x: Any, target: Any = None) -> tuple[Any, dict[str, Any]]:

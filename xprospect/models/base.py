@@ -91,10 +91,14 @@ class ProspectModel(nn.Module):
             if logits.shape[-1] == 1:
                 return torch.sigmoid(logits[..., 0])
             return torch.softmax(logits, dim=-1)[..., 1]
-        raise ModelCardError(f"{type(self).__name__} is a {self.task!r} model and defines no "
-                             "score_windows: it cannot be scored window by window")
+        raise ModelCardError(
+            f"{type(self).__name__} is a {self.task!r} model and defines no "
+            "score_windows: it cannot be scored window by window"
+        )
 
     def score_dense(self, x: Any) -> Any:
         """Score every cell of ``(B, C, *spatial)`` in one valid pass."""
-        raise ModelCardError(f"{type(self).__name__} is not fully convolutional: score it by "
-                             "windows (score(..., method='windows'))")
+        raise ModelCardError(
+            f"{type(self).__name__} is not fully convolutional: score it by "
+            "windows (score(..., method='windows'))"
+        )

@@ -26,22 +26,30 @@ _RES_RTOL = 1e-6
 _CORE_KEYS = ("elements", "ndim", "dims", "resolution", "crs", "window", "mean", "std")
 
 
-def _finite_floats(card: Mapping[str, Any], key: str, n: int, where: str, *,
-                   positive: bool = False) -> None:
+def _finite_floats(
+    card: Mapping[str, Any], key: str, n: int, where: str, *, positive: bool = False
+) -> None:
     v = card[key]
     if not isinstance(v, (list, tuple)) or len(v) != n:
         got = f"{len(v)} values" if isinstance(v, (list, tuple)) else type(v).__name__
-        raise ModelCardError(f"{where}: card key {key!r} must be a list of {n} numbers (one per "
-                             f"element); got {got}")
+        raise ModelCardError(
+            f"{where}: card key {key!r} must be a list of {n} numbers (one per element); got {got}"
+        )
     for i, x in enumerate(v):
-        if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)) \
-                or not np.isfinite(x):
-            raise ModelCardError(f"{where}: card key {key!r} holds {x!r} at position {i}; "
-                                 "expected a finite number")
+        if (
+            isinstance(x, bool)
+            or not isinstance(x, (int, float, np.integer, np.floating))
+            or not np.isfinite(x)
+        ):
+            raise ModelCardError(
+                f"{where}: card key {key!r} holds {x!r} at position {i}; expected a finite number"
+            )
         if positive and not x > 0:
-            raise ModelCardError(f"{where}: card key {key!r} holds {x!r} at position {i} "
-                                 f"(element {card['elements'][i]!r}); a standard deviation "
-                                 "must be > 0, else normalising divides by zero")
+            raise ModelCardError(
+                f"{where}: card key {key!r} holds {x!r} at position {i} "
+                f"(element {card['elements'][i]!r}); a standard deviation "
+                "must be > 0, else normalising divides by zero"
+            )
 
 
 def _check_stack_free(card: Mapping[str, Any], where: str) -> None:
@@ -51,18 +59,26 @@ def _check_stack_free(card: Mapping[str, Any], where: str) -> None:
         if v is None:
             continue
         if not isinstance(v, (list, tuple)) or not v:
-            raise ModelCardError(f"{where}: card key {key!r} must be a non-empty list of "
-                                 f"numbers; got {v!r}")
+            raise ModelCardError(
+                f"{where}: card key {key!r} must be a non-empty list of numbers; got {v!r}"
+            )
         n = len(v) if n is None else n
-        _finite_floats({**card, "elements": [f"channel {i}" for i in range(n)]}, key, n,
-                       where, positive=key == "std")
+        _finite_floats(
+            {**card, "elements": [f"channel {i}" for i in range(n)]},
+            key,
+            n,
+            where,
+            positive=key == "std",
+        )
     win = card.get("window")
     if win is not None:
         wins = win if isinstance(win, (list, tuple)) else [win]
-        if not wins or not all(isinstance(w, (int, np.integer)) and not isinstance(w, bool)
-                               and w > 0 for w in wins):
-            raise ModelCardError(f"{where}: card key 'window' must be an int > 0 (or one per "
-                                 f"axis); got {win!r}")
+        if not wins or not all(
+            isinstance(w, (int, np.integer)) and not isinstance(w, bool) and w > 0 for w in wins
+        ):
+            raise ModelCardError(
+                f"{where}: card key 'window' must be an int > 0 (or one per axis); got {win!r}"
+            )
 
 
 def has_card(card: Mapping[str, Any] | None) -> bool:
@@ -121,48 +137,64 @@ def validate_card(card: Any, where: str = "the model card") -> None:
     if el is None and _stack_free(card):
         _check_stack_free(card, where)
         return
-    if not isinstance(el, (list, tuple)) or not el or \
-            not all(isinstance(e, str) and e for e in el):
-        raise ModelCardError(f"{where}: card key 'elements' must be a non-empty list of element "
-                             f"names (strings); got {el!r}")
+    if not isinstance(el, (list, tuple)) or not el or not all(isinstance(e, str) and e for e in el):
+        raise ModelCardError(
+            f"{where}: card key 'elements' must be a non-empty list of element "
+            f"names (strings); got {el!r}"
+        )
     if len(set(el)) != len(el):
         raise ModelCardError(f"{where}: card key 'elements' repeats names: {list(el)}")
     ndim = card.get("ndim")
     if ndim is not None and (isinstance(ndim, bool) or ndim not in (2, 3)):
         raise ModelCardError(f"{where}: card key 'ndim' must be 2, 3 or None; got {ndim!r}")
     dims = card.get("dims")
-    if dims is not None and (not isinstance(dims, (list, tuple))
-                             or not all(isinstance(d, str) for d in dims)
-                             or (ndim is not None and len(dims) != ndim)):
-        raise ModelCardError(f"{where}: card key 'dims' must be a list of {ndim or 'the'} "
-                             f"spatial dim names; got {dims!r}")
+    if dims is not None and (
+        not isinstance(dims, (list, tuple))
+        or not all(isinstance(d, str) for d in dims)
+        or (ndim is not None and len(dims) != ndim)
+    ):
+        raise ModelCardError(
+            f"{where}: card key 'dims' must be a list of {ndim or 'the'} "
+            f"spatial dim names; got {dims!r}"
+        )
     res = card.get("resolution")
     if res is not None:
-        if not isinstance(res, (list, tuple)) or (ndim is not None and len(res) != ndim) or \
-                not all(isinstance(r, (int, float)) and not isinstance(r, bool)
-                        and np.isfinite(r) and r > 0 for r in res):
-            raise ModelCardError(f"{where}: card key 'resolution' must be a list of "
-                                 f"{ndim or 'the'} finite cell sizes > 0; got {res!r}")
+        if (
+            not isinstance(res, (list, tuple))
+            or (ndim is not None and len(res) != ndim)
+            or not all(
+                isinstance(r, (int, float)) and not isinstance(r, bool) and np.isfinite(r) and r > 0
+                for r in res
+            )
+        ):
+            raise ModelCardError(
+                f"{where}: card key 'resolution' must be a list of "
+                f"{ndim or 'the'} finite cell sizes > 0; got {res!r}"
+            )
     win = card.get("window")
     if win is not None:
         wins = win if isinstance(win, (list, tuple)) else [win]
-        if not wins or not all(isinstance(w, (int, np.integer)) and not isinstance(w, bool)
-                               and w > 0 for w in wins):
-            raise ModelCardError(f"{where}: card key 'window' must be an int > 0 (or one per "
-                                 f"axis); got {win!r}")
+        if not wins or not all(
+            isinstance(w, (int, np.integer)) and not isinstance(w, bool) and w > 0 for w in wins
+        ):
+            raise ModelCardError(
+                f"{where}: card key 'window' must be an int > 0 (or one per axis); got {win!r}"
+            )
     for key in ("mean", "std"):
         if card.get(key) is not None:
             _finite_floats(card, key, len(el), where, positive=key == "std")
     crs = card.get("crs")
     if crs is not None:
         if not isinstance(crs, str) or not crs:
-            raise ModelCardError(f"{where}: card key 'crs' must be WKT text or None; got "
-                                 f"{type(crs).__name__}")
+            raise ModelCardError(
+                f"{where}: card key 'crs' must be WKT text or None; got {type(crs).__name__}"
+            )
         try:
             CRS.from_user_input(crs)
         except Exception as err:  # pyproj raises CRSError, a bare ValueError subclass
-            raise ModelCardError(f"{where}: card key 'crs' is not a CRS pyproj can parse: "
-                                 f"{crs[:80]!r} ({err})") from err
+            raise ModelCardError(
+                f"{where}: card key 'crs' is not a CRS pyproj can parse: {crs[:80]!r} ({err})"
+            ) from err
     h = card.get("data_hash")
     if h is not None and not isinstance(h, str):
         raise ModelCardError(f"{where}: card key 'data_hash' must be a string; got {h!r}")
@@ -175,9 +207,15 @@ def _elements(stack: xr.DataArray) -> list[str]:
     return [str(e) for e in stack[ELEMENT_DIM].values]
 
 
-def make_card(stack: xr.DataArray, *, window: int | Sequence[int] | None = None,
-              mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-              data_hash: str | None = None, **extra: Any) -> dict[str, Any]:
+def make_card(
+    stack: xr.DataArray,
+    *,
+    window: int | Sequence[int] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    data_hash: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """Describe the data a model is trained on.
 
     Parameters
@@ -219,15 +257,18 @@ def make_card(stack: xr.DataArray, *, window: int | Sequence[int] | None = None,
         if v is None:
             continue
         a = np.asarray(v, dtype=float)
-        bad = [(elements[i], float(a[i])) for i in np.flatnonzero(
-            ~np.isfinite(a) | ((a <= 0) if name == "std" else False))]
+        bad = [
+            (elements[i], float(a[i]))
+            for i in np.flatnonzero(~np.isfinite(a) | ((a <= 0) if name == "std" else False))
+        ]
         if bad:
             need = "finite and > 0" if name == "std" else "finite"
-            msg = (f"{name} must be {need} for every element; got {bad[0][1]!r} for element "
-                   f"{bad[0][0]!r} (all: {list(map(float, a))})")
+            msg = (
+                f"{name} must be {need} for every element; got {bad[0][1]!r} for element "
+                f"{bad[0][0]!r} (all: {list(map(float, a))})"
+            )
             if name == "std":
-                msg += ("; a constant element (std 0) carries no information: drop it from "
-                        "the stack")
+                msg += "; a constant element (std 0) carries no information: drop it from the stack"
             raise ModelCardError(msg)
     if window is not None:
         window = [int(w) for w in np.broadcast_to(np.asarray(window), (geom.ndim,))]
@@ -263,22 +304,33 @@ def check_card(card: Mapping[str, Any], stack: xr.DataArray) -> None:
     elements = _elements(stack)
     if _stack_free(card):
         # trained on bare windows: names are unknown, but the channel count is not
-        n = len(card["mean"]) if card.get("mean") is not None else \
-            len(card["std"]) if card.get("std") is not None else None
+        n = (
+            len(card["mean"])
+            if card.get("mean") is not None
+            else len(card["std"])
+            if card.get("std") is not None
+            else None
+        )
         if n is not None and n != len(elements):
-            raise ModelCardError(f"the model was trained on {n} channels (no element names "
-                                 f"recorded); the stack has {len(elements)}: {elements}")
+            raise ModelCardError(
+                f"the model was trained on {n} channels (no element names "
+                f"recorded); the stack has {len(elements)}: {elements}"
+            )
         return
     want = card.get("elements")
     if want is not None and list(want) != elements:
         missing = [e for e in want if e not in elements]
         extra = [e for e in elements if e not in want]
         if missing or extra:
-            msg = (f"the model was trained on elements {list(want)}; the stack has {elements} "
-                   f"(missing {missing}, unexpected {extra})")
+            msg = (
+                f"the model was trained on elements {list(want)}; the stack has {elements} "
+                f"(missing {missing}, unexpected {extra})"
+            )
         else:
-            msg = (f"the model was trained on elements in the order {list(want)}; the stack has "
-                   f"them in the order {elements}; reorder with stack.sel(element={list(want)})")
+            msg = (
+                f"the model was trained on elements in the order {list(want)}; the stack has "
+                f"them in the order {elements}; reorder with stack.sel(element={list(want)})"
+            )
         raise ModelCardError(msg)
     geom = grid_geometry(stack)
     if card.get("ndim") is not None and int(card["ndim"]) != geom.ndim:
@@ -288,16 +340,20 @@ def check_card(card: Mapping[str, Any], stack: xr.DataArray) -> None:
     if res is not None:
         have = [abs(float(s)) for s in geom.step]
         if len(res) != len(have) or not np.allclose(have, res, rtol=_RES_RTOL):
-            msg = (f"the model was trained at resolution {list(res)} ({', '.join(geom.dims)}); "
-                   f"the stack has {have}; regrid it to the model's resolution first")
+            msg = (
+                f"the model was trained at resolution {list(res)} ({', '.join(geom.dims)}); "
+                f"the stack has {have}; regrid it to the model's resolution first"
+            )
             raise ModelCardError(msg)
     if card.get("crs"):
         want_crs = CRS.from_user_input(card["crs"])
         crs = get_crs(stack)
         if crs is None or not crs.equals(want_crs, ignore_axis_order=True):
             have_crs = "none" if crs is None else crs.to_string()
-            msg = (f"the model was trained in CRS {want_crs.to_string()}; the stack's CRS is "
-                   f"{have_crs}")
+            msg = (
+                f"the model was trained in CRS {want_crs.to_string()}; the stack's CRS is "
+                f"{have_crs}"
+            )
             raise ModelCardError(msg)
 
 
@@ -320,13 +376,17 @@ def normalise(stack: xr.DataArray, card: Mapping[str, Any]) -> xr.DataArray:
         return stack
     n = stack.sizes[ELEMENT_DIM]
     dtype = np.dtype("float64") if stack.dtype == np.float64 else np.dtype("float32")
-    m = xr.DataArray(np.asarray(mean if mean is not None else [0.0] * n, dtype=dtype),
-                     dims=ELEMENT_DIM)
-    s = xr.DataArray(np.asarray(std if std is not None else [1.0] * n, dtype=dtype),
-                     dims=ELEMENT_DIM)
+    m = xr.DataArray(
+        np.asarray(mean if mean is not None else [0.0] * n, dtype=dtype), dims=ELEMENT_DIM
+    )
+    s = xr.DataArray(
+        np.asarray(std if std is not None else [1.0] * n, dtype=dtype), dims=ELEMENT_DIM
+    )
     if np.any(~np.isfinite(s.values) | (s.values <= 0)):
-        raise ModelCardError(f"the card's std {list(map(float, s.values))} holds a value that "
-                             "is not finite and > 0; normalising would give no finite cell")
+        raise ModelCardError(
+            f"the card's std {list(map(float, s.values))} holds a value that "
+            "is not finite and > 0; normalising would give no finite cell"
+        )
     out = (stack.astype(dtype) - m) / s
     out.attrs = dict(stack.attrs)
     out.name = stack.name

@@ -43,8 +43,7 @@ class STOADStudent(ConvEncoder):
     def like(cls, teacher: ConvAutoencoder) -> STOADStudent:
         """Build a freshly initialised student shaped like ``teacher``'s encoder."""
         kw = teacher.config["kwargs"]
-        return cls(kw["in_channels"], kw["ndim"], kw["widths"], kw["kernel_size"],
-                   kw["activation"])
+        return cls(kw["in_channels"], kw["ndim"], kw["widths"], kw["kernel_size"], kw["activation"])
 
 
 def _as_model(m: Any, what: str) -> Any:
@@ -89,8 +88,9 @@ class STOAD(ProspectModel):
     #: trained in two stages by :func:`xprospect.train.fit_stoad`, not by ``fit_anomaly``
     anomaly_samples = None
 
-    def __init__(self, teacher: Any, student: Any = None,
-                 weights: Sequence[float] = (1 / 3, 1 / 3, 1 / 3)) -> None:
+    def __init__(
+        self, teacher: Any, student: Any = None, weights: Sequence[float] = (1 / 3, 1 / 3, 1 / 3)
+    ) -> None:
         super().__init__()
         teacher = _as_model(teacher, "teacher")
         if not isinstance(teacher, ConvAutoencoder):
@@ -102,8 +102,10 @@ class STOAD(ProspectModel):
         tk, sk = teacher.config["kwargs"], student.config["kwargs"]
         for key in ("in_channels", "ndim", "widths", "kernel_size"):
             if tk[key] != sk[key]:
-                msg = (f"the student must be shaped like the teacher's encoder: {key} is "
-                       f"{sk[key]!r} in the student and {tk[key]!r} in the teacher")
+                msg = (
+                    f"the student must be shaped like the teacher's encoder: {key} is "
+                    f"{sk[key]!r} in the student and {tk[key]!r} in the teacher"
+                )
                 raise ModelCardError(msg)
         weights = [float(w) for w in weights]
         if len(weights) != 3 or any(w < 0 for w in weights) or sum(weights) == 0:
@@ -118,8 +120,10 @@ class STOAD(ProspectModel):
         self.window = None
         before, after = teacher.encoder.context
         self.context = (int(before), int(after))
-        self.config = {"name": "stoad", "kwargs": {
-            "teacher": teacher.config, "student": student.config, "weights": weights}}
+        self.config = {
+            "name": "stoad",
+            "kwargs": {"teacher": teacher.config, "student": student.config, "weights": weights},
+        }
 
     def train(self, mode: bool = True) -> STOAD:
         """Set training mode on the student only; the frozen teacher stays in eval mode."""
@@ -153,8 +157,10 @@ class STOAD(ProspectModel):
         """Per-cell score, valid pass: ``(B, *(spatial - 2 r))``."""
         r = self.context[0]
         if min(x.shape[2:]) < 2 * r + 1:
-            msg = (f"STOAD inputs need at least {2 * r + 1} cells per spatial axis; got "
-                   f"{tuple(x.shape[2:])}")
+            msg = (
+                f"STOAD inputs need at least {2 * r + 1} cells per spatial axis; got "
+                f"{tuple(x.shape[2:])}"
+            )
             raise ModelCardError(msg)
         gaps = self.feature_gaps(x, padding="valid")
         out = self.weights[0] * gaps[0]

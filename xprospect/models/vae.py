@@ -93,14 +93,22 @@ class VAE(ProspectModel):
     dense = True
     anomaly_samples = "vectors"
 
-    def __init__(self, n_features: int, hidden: Sequence[int] = (24, 12), latent: int = 3,
-                 kl_weight: float = 1.0, activation: str = "relu", score_kl: bool = False
-                 ) -> None:
+    def __init__(
+        self,
+        n_features: int,
+        hidden: Sequence[int] = (24, 12),
+        latent: int = 3,
+        kl_weight: float = 1.0,
+        activation: str = "relu",
+        score_kl: bool = False,
+    ) -> None:
         super().__init__()
         hidden = [int(h) for h in hidden]
         if int(n_features) < 1 or int(latent) < 1 or any(h < 1 for h in hidden):
-            msg = (f"VAE sizes must be positive: n_features={n_features}, hidden={hidden}, "
-                   f"latent={latent}")
+            msg = (
+                f"VAE sizes must be positive: n_features={n_features}, hidden={hidden}, "
+                f"latent={latent}"
+            )
             raise ModelCardError(msg)
         if float(kl_weight) < 0:
             raise ModelCardError(f"kl_weight must be >= 0; got {kl_weight}")
@@ -118,15 +126,26 @@ class VAE(ProspectModel):
         back = [int(latent), *reversed(hidden)]
         self.decoder = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(back))
         self.out = nn.Linear(back[-1], self.in_channels)
-        self.config = {"name": "vae", "kwargs": {
-            "n_features": self.in_channels, "hidden": hidden, "latent": int(latent),
-            "kl_weight": self.kl_weight, "activation": activation, "score_kl": self.score_kl}}
+        self.config = {
+            "name": "vae",
+            "kwargs": {
+                "n_features": self.in_channels,
+                "hidden": hidden,
+                "latent": int(latent),
+                "kl_weight": self.kl_weight,
+                "activation": activation,
+                "score_kl": self.score_kl,
+            },
+        }
 
     @property
     def layer_sizes(self) -> list[int]:
         """Widths of the hidden layers, encoder to decoder (the latent in the middle)."""
-        return ([m.out_features for m in self.encoder] + [self.mu.out_features]
-                + [m.out_features for m in self.decoder])
+        return (
+            [m.out_features for m in self.encoder]
+            + [self.mu.out_features]
+            + [m.out_features for m in self.decoder]
+        )
 
     def encode(self, x: Any) -> tuple[Any, Any]:
         """Return ``(mu, logvar)`` of vectors ``x`` ``(N, C)``."""
@@ -184,7 +203,7 @@ class VAE(ProspectModel):
         for s in range(0, n, _CELL_BLOCK):
             # a contiguous copy of the block: strided (C, block) operands make the small
             # matmuls several times slower than the copy costs
-            xb = x[:, s:s + _CELL_BLOCK].contiguous()
+            xb = x[:, s : s + _CELL_BLOCK].contiguous()
             h = xb
             for lin in self.encoder:
                 h = self.act(torch.addmm(lin.bias[:, None], lin.weight, h))
@@ -199,14 +218,16 @@ class VAE(ProspectModel):
             if self.score_kl:
                 lv = torch.addmm(self.logvar.bias[:, None], self.logvar.weight, henc)
                 sc = sc - 0.5 * (1 + lv - mu * mu - torch.exp(lv)).sum(dim=0)
-            out[s:s + _CELL_BLOCK] = sc
+            out[s : s + _CELL_BLOCK] = sc
         return out
 
     def score_dense(self, x: Any) -> Any:
         """Per-cell anomaly of ``(B, C, *spatial)`` -> ``(B, *spatial)``; no halo needed."""
         if x.ndim < 3 or x.shape[1] != self.in_channels:
-            msg = (f"VAE with {self.in_channels} features expects (B, {self.in_channels}, "
-                   f"*spatial); got {tuple(x.shape)}")
+            msg = (
+                f"VAE with {self.in_channels} features expects (B, {self.in_channels}, "
+                f"*spatial); got {tuple(x.shape)}"
+            )
             raise ModelCardError(msg)
         b, c = x.shape[:2]
         spatial = tuple(x.shape[2:])
@@ -218,4 +239,3 @@ class VAE(ProspectModel):
         """Score at the centre cell of windows ``(B, C, *window)`` -> ``(B,)``."""
         centre = tuple(s // 2 for s in x.shape[2:])
         return self.score_vectors(x[(slice(None), slice(None), *centre)])
-

@@ -42,16 +42,26 @@ class PatchDataset(_TorchDataset):
         read from the stack on demand.
     """
 
-    def __init__(self, patches: Any, *, augment: bool = True, crop: Sequence[int] | None = None,
-                 seed: int = 0, preload: bool = True) -> None:
+    def __init__(
+        self,
+        patches: Any,
+        *,
+        augment: bool = True,
+        crop: Sequence[int] | None = None,
+        seed: int = 0,
+        preload: bool = True,
+    ) -> None:
         self.patches = patches
         self.augment = bool(augment)
         self.crop = None if crop is None else tuple(int(c) for c in crop)
         if self.crop is not None:
             if len(self.crop) != patches.plan.ndim or any(
-                    c > s for c, s in zip(self.crop, patches.plan.size, strict=True)):
-                raise DataError(f"crop {self.crop} must have one size per axis, each no larger "
-                                f"than the patch size {patches.plan.size}")
+                c > s for c, s in zip(self.crop, patches.plan.size, strict=True)
+            ):
+                raise DataError(
+                    f"crop {self.crop} must have one size per axis, each no larger "
+                    f"than the patch size {patches.plan.size}"
+                )
         self.seed = int(seed)
         self.epoch = 0
         self.preload = bool(preload)

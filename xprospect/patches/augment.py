@@ -23,8 +23,14 @@ def centre_crop(x: np.ndarray, crop: Sequence[int]) -> np.ndarray:
     return x[tuple(sl)]
 
 
-def augment_patch(x: np.ndarray, rng: np.random.Generator, *, crop: Sequence[int] | None = None,
-                  flips: bool = True, rotate: bool = True) -> np.ndarray:
+def augment_patch(
+    x: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    crop: Sequence[int] | None = None,
+    flips: bool = True,
+    rotate: bool = True,
+) -> np.ndarray:
     """Randomly flip, rotate (in the y-x plane) and crop one patch.
 
     Parameters

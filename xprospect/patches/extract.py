@@ -56,8 +56,9 @@ def _is_dask(data: Any) -> bool:
     return hasattr(data, "dask") and hasattr(data, "chunks") and hasattr(data, "blocks")
 
 
-def _copy_window(dst: np.ndarray, src: np.ndarray, src_lo: Sequence[int],
-                 o: np.ndarray, size: Sequence[int]) -> None:
+def _copy_window(
+    dst: np.ndarray, src: np.ndarray, src_lo: Sequence[int], o: np.ndarray, size: Sequence[int]
+) -> None:
     """Copy the overlap of window ``o`` with ``src`` (first cell ``src_lo``) into ``dst``."""
     d_sl, s_sl = [slice(None)], [slice(None)]
     for a, (lo, n, oo, w) in enumerate(zip(src_lo, src.shape[1:], o, size, strict=True)):
@@ -73,15 +74,24 @@ def _copy_window(dst: np.ndarray, src: np.ndarray, src_lo: Sequence[int],
 class _Gatherer:
     """Windows of a plan read chunk by chunk; ``batches()`` loads, ``write()`` copies."""
 
-    def __init__(self, data: Any, plan: PatchPlan, sel: np.ndarray, *, pad_value: float,
-                 max_bytes: int, dtype: Any) -> None:
+    def __init__(
+        self,
+        data: Any,
+        plan: PatchPlan,
+        sel: np.ndarray,
+        *,
+        pad_value: float,
+        max_bytes: int,
+        dtype: Any,
+    ) -> None:
         self.plan, self.sel, self.pad_value, self.max_bytes = plan, sel, pad_value, max_bytes
         self.dtype = np.dtype(dtype or data.dtype)
         self.size = plan.size
         self.origins = plan.origins[sel]
         shape = np.asarray(plan.shape)
-        self.crossing = ~np.all((self.origins >= 0)
-                                & (self.origins + np.asarray(self.size) <= shape), axis=1)
+        self.crossing = ~np.all(
+            (self.origins >= 0) & (self.origins + np.asarray(self.size) <= shape), axis=1
+        )
         self.dask = _is_dask(data)
         if self.dask and len(data.chunks[0]) > 1:
             data = data.rechunk({0: -1})
@@ -92,17 +102,24 @@ class _Gatherer:
             self.bounds = [np.concatenate([[0], np.cumsum(c)]) for c in data.chunks[1:]]
             lo = np.clip(self.origins, 0, shape - 1)
             hi = np.clip(self.origins + np.asarray(self.size) - 1, 0, shape - 1)
-            self.clo = np.stack([np.searchsorted(b, lo[:, a], side="right") - 1
-                                 for a, b in enumerate(self.bounds)], axis=1)
-            self.chi = np.stack([np.searchsorted(b, hi[:, a], side="right") - 1
-                                 for a, b in enumerate(self.bounds)], axis=1)
+            self.clo = np.stack(
+                [np.searchsorted(b, lo[:, a], side="right") - 1 for a, b in enumerate(self.bounds)],
+                axis=1,
+            )
+            self.chi = np.stack(
+                [np.searchsorted(b, hi[:, a], side="right") - 1 for a, b in enumerate(self.bounds)],
+                axis=1,
+            )
 
     def window_bytes(self) -> int:
         return self.nc * int(np.prod(self.size)) * self.dtype.itemsize
 
     def _keys(self, k: int) -> list[tuple[int, ...]]:
-        return list(itertools.product(*[range(int(a), int(b) + 1)
-                                         for a, b in zip(self.clo[k], self.chi[k], strict=True)]))
+        return list(
+            itertools.product(
+                *[range(int(a), int(b) + 1) for a, b in zip(self.clo[k], self.chi[k], strict=True)]
+            )
+        )
 
     def _chunk_bytes(self, key: tuple[int, ...]) -> int:
         n = self.nc * self.dtype.itemsize
@@ -165,10 +182,16 @@ class _Gatherer:
             _copy_window(dst, self.cache[key], src_lo, o, self.size)
 
 
-def iter_patches(stack: xr.DataArray | np.ndarray | Any, plan: PatchPlan, *,
-                 idx: Sequence[int] | np.ndarray | None = None, pad_value: float = 0.0,
-                 batch_size: int | None = None, max_bytes: int = MAX_BATCH_BYTES,
-                 dtype: Any = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def iter_patches(
+    stack: xr.DataArray | np.ndarray | Any,
+    plan: PatchPlan,
+    *,
+    idx: Sequence[int] | np.ndarray | None = None,
+    pad_value: float = 0.0,
+    batch_size: int | None = None,
+    max_bytes: int = MAX_BATCH_BYTES,
+    dtype: Any = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(indices, windows)`` batches, reading only the chunks the windows touch.
 
     Parameters
@@ -206,10 +229,16 @@ def iter_patches(stack: xr.DataArray | np.ndarray | Any, plan: PatchPlan, *,
         yield sel[np.asarray(batch, dtype="int64")], out
 
 
-def extract_patches(stack: xr.DataArray | np.ndarray | Any, plan: PatchPlan, *,
-                    idx: Sequence[int] | np.ndarray | None = None, pad_value: float = 0.0,
-                    fill_value: float | None = None, max_bytes: int = MAX_BATCH_BYTES,
-                    dtype: Any = None) -> np.ndarray:
+def extract_patches(
+    stack: xr.DataArray | np.ndarray | Any,
+    plan: PatchPlan,
+    *,
+    idx: Sequence[int] | np.ndarray | None = None,
+    pad_value: float = 0.0,
+    fill_value: float | None = None,
+    max_bytes: int = MAX_BATCH_BYTES,
+    dtype: Any = None,
+) -> np.ndarray:
     """Read the plan's windows into one array ``(n, C, *size)``, in plan order.
 
     Only the chunks that the windows touch are read (see the module notes); on a numpy stack this
@@ -260,8 +289,9 @@ def extract_patches(stack: xr.DataArray | np.ndarray | Any, plan: PatchPlan, *,
     return out
 
 
-def window_has_nan(stack: xr.DataArray | np.ndarray | Any, plan: PatchPlan, *,
-                   max_bytes: int = MAX_BATCH_BYTES) -> np.ndarray:
+def window_has_nan(
+    stack: xr.DataArray | np.ndarray | Any, plan: PatchPlan, *, max_bytes: int = MAX_BATCH_BYTES
+) -> np.ndarray:
     """Boolean ``(n,)``: window holds a NaN in any element (padding excluded).
 
     Reads the windows once, batch by batch, keeping only the flags.

@@ -33,8 +33,9 @@ NAN_POLICIES = ("drop", "fill", "keep")
 def _as_stack(stack: xr.DataArray) -> xr.DataArray:
     if not isinstance(stack, xr.DataArray) or ELEMENT_DIM not in stack.dims:
         what = type(stack).__name__ if not isinstance(stack, xr.DataArray) else stack.dims
-        raise DataError(f"patches need a stack DataArray (element, y, x) or (element, z, y, x); "
-                        f"got {what}")
+        raise DataError(
+            f"patches need a stack DataArray (element, y, x) or (element, z, y, x); got {what}"
+        )
     geom = grid_geometry(stack)
     if len(stack.dims) != geom.ndim + 1:
         raise DataError(f"the stack has dims {stack.dims}; expected {(ELEMENT_DIM, *geom.dims)}")
@@ -63,9 +64,16 @@ class PatchSet:
         What the edge and NaN policies did; see :func:`make_patches`.
     """
 
-    def __init__(self, plan: PatchPlan, stack: xr.DataArray, *, pad_value: float = 0.0,
-                 fill_value: float | None = None, crop: Sequence[int] | None = None,
-                 report: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        plan: PatchPlan,
+        stack: xr.DataArray,
+        *,
+        pad_value: float = 0.0,
+        fill_value: float | None = None,
+        crop: Sequence[int] | None = None,
+        report: dict[str, Any] | None = None,
+    ) -> None:
         stack = _as_stack(stack)
         geom = grid_geometry(stack)
         if geom.shape != plan.shape or geom.dims != plan.dims:
@@ -76,8 +84,11 @@ class PatchSet:
         self.stack = stack
         self.pad_value = float(pad_value)
         self.fill_value = None if fill_value is None else float(fill_value)
-        self.crop = None if crop is None else tuple(
-            int(c) for c in np.broadcast_to(np.asarray(crop), (plan.ndim,)))
+        self.crop = (
+            None
+            if crop is None
+            else tuple(int(c) for c in np.broadcast_to(np.asarray(crop), (plan.ndim,)))
+        )
         self.report: dict[str, Any] = dict(report or {})
 
     # ---- description -----------------------------------------------------------------------
@@ -86,8 +97,10 @@ class PatchSet:
 
     def __repr__(self) -> str:
         n1 = int((self.labels == 1).sum())
-        return (f"PatchSet(n={len(self)}, positives={n1}, negatives={int((self.labels == 0).sum())}"
-                f", size={self.plan.size}, elements={list(map(str, self.elements))})")
+        return (
+            f"PatchSet(n={len(self)}, positives={n1}, negatives={int((self.labels == 0).sum())}"
+            f", size={self.plan.size}, elements={list(map(str, self.elements))})"
+        )
 
     @property
     def labels(self) -> np.ndarray:
@@ -114,33 +127,53 @@ class PatchSet:
     def to_points(self) -> xr.Dataset:
         """Window centres as a ``point`` Dataset (``x``, ``y`` (``z``), ``point_id``, label)."""
         xy = self.xy
-        coords: dict[str, Any] = {d: ("point", xy[:, i])
-                                  for i, d in enumerate(["x", "y", "z"][: xy.shape[1]])}
+        coords: dict[str, Any] = {
+            d: ("point", xy[:, i]) for i, d in enumerate(["x", "y", "z"][: xy.shape[1]])
+        }
         coords["point_id"] = ("point", np.array([f"W{i}" for i in range(len(self))]))
-        ds = xr.Dataset({"label": ("point", self.labels), "group": ("point", self.groups)},
-                        coords=coords)
+        ds = xr.Dataset(
+            {"label": ("point", self.labels), "group": ("point", self.groups)}, coords=coords
+        )
         crs = get_crs(self.stack)
         return write_crs(ds, crs) if crs is not None else ds
 
     # ---- reading ---------------------------------------------------------------------------
-    def load(self, idx: Sequence[int] | np.ndarray | None = None, *,
-             max_bytes: int = MAX_BATCH_BYTES) -> np.ndarray:
+    def load(
+        self, idx: Sequence[int] | np.ndarray | None = None, *, max_bytes: int = MAX_BATCH_BYTES
+    ) -> np.ndarray:
         """Read windows ``(n, C, *size)`` (all, or ``idx``), in plan order.
 
         Only the chunks the windows touch are read, a batch at a time; windows crossing the
         edge are padded with ``pad_value`` and NaN replaced by ``fill_value`` when set.
         """
-        return extract_patches(self.stack, self.plan, idx=idx, pad_value=self.pad_value,
-                               fill_value=self.fill_value, max_bytes=max_bytes)
+        return extract_patches(
+            self.stack,
+            self.plan,
+            idx=idx,
+            pad_value=self.pad_value,
+            fill_value=self.fill_value,
+            max_bytes=max_bytes,
+        )
 
-    def iter_batches(self, batch_size: int = 64, *, idx: Sequence[int] | np.ndarray | None = None,
-                     max_bytes: int = MAX_BATCH_BYTES) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def iter_batches(
+        self,
+        batch_size: int = 64,
+        *,
+        idx: Sequence[int] | np.ndarray | None = None,
+        max_bytes: int = MAX_BATCH_BYTES,
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(indices, windows)`` of at most ``batch_size`` windows, in chunk order.
 
         Memory stays at one batch of windows plus the chunks it touches.
         """
-        for ids, win in iter_patches(self.stack, self.plan, idx=idx, pad_value=self.pad_value,
-                                     batch_size=batch_size, max_bytes=max_bytes):
+        for ids, win in iter_patches(
+            self.stack,
+            self.plan,
+            idx=idx,
+            pad_value=self.pad_value,
+            batch_size=batch_size,
+            max_bytes=max_bytes,
+        ):
             if self.fill_value is not None:
                 np.nan_to_num(win, copy=False, nan=self.fill_value)
             yield ids, win
@@ -150,11 +183,23 @@ class PatchSet:
         plan = self.plan.subset(idx)
         rep = dict(self.report)
         rep["subset_of"] = len(self)
-        return PatchSet(plan, self.stack, pad_value=self.pad_value, fill_value=self.fill_value,
-                        crop=self.crop, report=rep)
+        return PatchSet(
+            plan,
+            self.stack,
+            pad_value=self.pad_value,
+            fill_value=self.fill_value,
+            crop=self.crop,
+            report=rep,
+        )
 
-    def torch_dataset(self, *, augment: bool = True, crop: Sequence[int] | int | None = None,
-                      seed: int = 0, preload: bool = True) -> Any:
+    def torch_dataset(
+        self,
+        *,
+        augment: bool = True,
+        crop: Sequence[int] | int | None = None,
+        seed: int = 0,
+        preload: bool = True,
+    ) -> Any:
         """Return a ``torch.utils.data.Dataset`` of ``(float32 tensor (C, *crop), int label)``.
 
         Augmentation (random flips, 90-degree rotations in y-x, random crop position) is fixed
@@ -163,8 +208,11 @@ class PatchSet:
         """
         from xprospect.patches._torchdata import PatchDataset  # imports torch (heavy)
 
-        c = self.crop if crop is None else tuple(
-            int(v) for v in np.broadcast_to(np.asarray(crop), (self.plan.ndim,)))
+        c = (
+            self.crop
+            if crop is None
+            else tuple(int(v) for v in np.broadcast_to(np.asarray(crop), (self.plan.ndim,)))
+        )
         return PatchDataset(self, augment=augment, crop=c, seed=seed, preload=preload)
 
 
@@ -173,12 +221,23 @@ def _points_inside(points: xr.Dataset, stack: xr.DataArray) -> np.ndarray:
     return points_to_index(points, stack)[1]
 
 
-def make_patches(stack: xr.DataArray, *, positives: Any, negatives: int | Any = 225,
-                 size: int | Sequence[int] = 256, jitter: int | Sequence[int] = 64,
-                 n_per_positive: int = 1, buffer: float | None = None,
-                 crop: int | Sequence[int] | None = None, edge: str = "shift", nan: str = "drop",
-                 pad_value: float = 0.0, fill_value: float = 0.0,
-                 mask: xr.DataArray | np.ndarray | None = None, seed: int = 0) -> PatchSet:
+def make_patches(
+    stack: xr.DataArray,
+    *,
+    positives: Any,
+    negatives: int | Any = 225,
+    size: int | Sequence[int] = 256,
+    jitter: int | Sequence[int] = 64,
+    n_per_positive: int = 1,
+    buffer: float | None = None,
+    crop: int | Sequence[int] | None = None,
+    edge: str = "shift",
+    nan: str = "drop",
+    pad_value: float = 0.0,
+    fill_value: float = 0.0,
+    mask: xr.DataArray | np.ndarray | None = None,
+    seed: int = 0,
+) -> PatchSet:
     """Cut labelled training windows: slid around deposits, and barren ones away from them.
 
     Positive windows: ``n_per_positive`` per deposit, each centre offset from the deposit by up
@@ -242,8 +301,17 @@ def make_patches(stack: xr.DataArray, *, positives: Any, negatives: int | Any = 
     if not inside.any():
         raise DataError(f"none of the {pos.sizes['point']} positive points lies on the grid")
     pidx = pidx[inside]
-    plan_p = plan_around_points(geom, pidx, size=sz, jitter=jitter, n_per_point=n_per_positive,
-                                label=1, groups=np.flatnonzero(inside), edge=edge, seed=seed)
+    plan_p = plan_around_points(
+        geom,
+        pidx,
+        size=sz,
+        jitter=jitter,
+        n_per_point=n_per_positive,
+        label=1,
+        groups=np.flatnonzero(inside),
+        edge=edge,
+        seed=seed,
+    )
     if buffer is None:
         buffer = default_buffer(stack, window=sz)
     if isinstance(negatives, (int, np.integer)) and not isinstance(negatives, bool):
@@ -252,18 +320,34 @@ def make_patches(stack: xr.DataArray, *, positives: Any, negatives: int | Any = 
         neg = as_points(negatives, like=stack)
     nidx, neg_inside = points_to_index(neg, stack)
     nidx = nidx[neg_inside]
-    plan_n = plan_around_points(geom, nidx, size=sz, jitter=0, n_per_point=1, label=0,
-                                groups=np.full(len(nidx), -1), edge=edge, seed=seed)
+    plan_n = plan_around_points(
+        geom,
+        nidx,
+        size=sz,
+        jitter=0,
+        n_per_point=1,
+        label=0,
+        groups=np.full(len(nidx), -1),
+        edge=edge,
+        seed=seed,
+    )
     report: dict[str, Any] = {
         "positives": dict(plan_p.report, points_outside=int((~inside).sum())),
         "negatives": dict(plan_n.report, points_outside=int((~neg_inside).sum())),
-        "size": list(sz), "jitter": int(np.max(jitter)), "n_per_positive": int(n_per_positive),
-        "buffer": float(buffer), "edge": edge, "nan": nan, "pad_value": float(pad_value),
-        "fill_value": float(fill_value) if nan == "fill" else None, "seed": int(seed),
+        "size": list(sz),
+        "jitter": int(np.max(jitter)),
+        "n_per_positive": int(n_per_positive),
+        "buffer": float(buffer),
+        "edge": edge,
+        "nan": nan,
+        "pad_value": float(pad_value),
+        "fill_value": float(fill_value) if nan == "fill" else None,
+        "seed": int(seed),
     }
     plan = PatchPlan.concat([plan_p, plan_n])
-    has_nan = (window_has_nan(stack, plan) if nan in ("drop", "fill")
-               else np.zeros(plan.n, dtype=bool))
+    has_nan = (
+        window_has_nan(stack, plan) if nan in ("drop", "fill") else np.zeros(plan.n, dtype=bool)
+    )
     for lab, key in ((1, "positives"), (0, "negatives")):
         k = int((has_nan & (plan.labels == lab)).sum())
         report[key]["nan_windows"] = k if nan != "keep" else None
@@ -273,10 +357,23 @@ def make_patches(stack: xr.DataArray, *, positives: Any, negatives: int | Any = 
         plan = plan.subset(~has_nan)
     report["n_positive"] = int((plan.labels == 1).sum())
     report["n_negative"] = int((plan.labels == 0).sum())
-    log.info("patches: %d positive, %d negative windows of %s cells; policies: %s",
-             report["n_positive"], report["n_negative"], sz,
-             json.dumps({k: report[k] for k in ("positives", "negatives")}))
-    crop_t = None if crop is None else tuple(
-        int(c) for c in np.broadcast_to(np.asarray(crop), (geom.ndim,)))
-    return PatchSet(plan, stack, pad_value=pad_value,
-                    fill_value=fill_value if nan == "fill" else None, crop=crop_t, report=report)
+    log.info(
+        "patches: %d positive, %d negative windows of %s cells; policies: %s",
+        report["n_positive"],
+        report["n_negative"],
+        sz,
+        json.dumps({k: report[k] for k in ("positives", "negatives")}),
+    )
+    crop_t = (
+        None
+        if crop is None
+        else tuple(int(c) for c in np.broadcast_to(np.asarray(crop), (geom.ndim,)))
+    )
+    return PatchSet(
+        plan,
+        stack,
+        pad_value=pad_value,
+        fill_value=fill_value if nan == "fill" else None,
+        crop=crop_t,
+        report=report,
+    )

@@ -157,8 +157,9 @@ class PatchPlan:
 
     def slices(self, i: int) -> tuple[slice, ...]:
         """Slices of window ``i`` (may reach outside the grid)."""
-        return tuple(slice(int(o), int(o) + s) for o, s in zip(self.origins[i], self.size,
-                                                                strict=True))
+        return tuple(
+            slice(int(o), int(o) + s) for o, s in zip(self.origins[i], self.size, strict=True)
+        )
 
     # ---- selection -------------------------------------------------------------------------
     def subset(self, idx: Any) -> PatchPlan:
@@ -171,9 +172,17 @@ class PatchPlan:
         idx = idx.astype("int64").ravel()
         if idx.size and (idx.min() < -self.n or idx.max() >= self.n):
             raise DataError(f"subset indices out of range for a plan of {self.n} windows")
-        return PatchPlan(self.geometry, self.size, self.origins[idx], self.labels[idx],
-                         self.groups[idx], kind=self.kind, edge=self.edge, stride=self.stride,
-                         report=dict(self.report))
+        return PatchPlan(
+            self.geometry,
+            self.size,
+            self.origins[idx],
+            self.labels[idx],
+            self.groups[idx],
+            kind=self.kind,
+            edge=self.edge,
+            stride=self.stride,
+            report=dict(self.report),
+        )
 
     @staticmethod
     def concat(plans: Sequence[PatchPlan]) -> PatchPlan:
@@ -192,22 +201,27 @@ class PatchPlan:
                 if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
                     report[k] = int(report.get(k, 0)) + int(v)
         return PatchPlan(
-            first.geometry, first.size,
+            first.geometry,
+            first.size,
             np.concatenate([p.origins for p in plans]),
             np.concatenate([p.labels for p in plans]),
             np.concatenate([p.groups for p in plans]),
             kind=kinds.pop() if len(kinds) == 1 else "mixed",
             edge=edges.pop() if len(edges) == 1 else "pad",
-            stride=first.stride if len(plans) == 1 else None, report=report,
+            stride=first.stride if len(plans) == 1 else None,
+            report=report,
         )
 
     def __repr__(self) -> str:
-        return (f"PatchPlan(kind={self.kind!r}, n={self.n}, size={self.size}, "
-                f"grid={dict(zip(self.dims, self.shape, strict=True))}, edge={self.edge!r})")
+        return (
+            f"PatchPlan(kind={self.kind!r}, n={self.n}, size={self.size}, "
+            f"grid={dict(zip(self.dims, self.shape, strict=True))}, edge={self.edge!r})"
+        )
 
 
-def _apply_edge(origins: np.ndarray, size: tuple[int, ...], shape: tuple[int, ...], edge: str,
-                what: str) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+def _apply_edge(
+    origins: np.ndarray, size: tuple[int, ...], shape: tuple[int, ...], edge: str, what: str
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """Apply an edge policy; returns (origins, kept mask, counts)."""
     sz, sh = np.asarray(size), np.asarray(shape)
     crossing = ~np.all((origins >= 0) & (origins + sz <= sh), axis=1)
@@ -227,15 +241,24 @@ def _apply_edge(origins: np.ndarray, size: tuple[int, ...], shape: tuple[int, ..
     else:
         raise DataError(f"edge={edge!r}; expected one of {EDGE_POLICIES}")
     if n_cross:
-        log.info("%s: %d of %d windows cross the grid edge (edge=%r)", what, n_cross,
-                 len(origins), edge)
+        log.info(
+            "%s: %d of %d windows cross the grid edge (edge=%r)", what, n_cross, len(origins), edge
+        )
     return origins, keep, counts
 
 
-def plan_around_points(geometry: GridGeometry | xr.Dataset | xr.DataArray, index: np.ndarray, *,
-                       size: int | Sequence[int] = 256, jitter: int | Sequence[int] = 0,
-                       n_per_point: int = 1, label: int = 1, groups: np.ndarray | None = None,
-                       edge: str = "shift", seed: int = 0) -> PatchPlan:
+def plan_around_points(
+    geometry: GridGeometry | xr.Dataset | xr.DataArray,
+    index: np.ndarray,
+    *,
+    size: int | Sequence[int] = 256,
+    jitter: int | Sequence[int] = 0,
+    n_per_point: int = 1,
+    label: int = 1,
+    groups: np.ndarray | None = None,
+    edge: str = "shift",
+    seed: int = 0,
+) -> PatchPlan:
     """Windows slid around points so that each point stays inside its window.
 
     For every point and each of its ``n_per_point`` windows, the window's attributed centre is
@@ -287,28 +310,47 @@ def plan_around_points(geometry: GridGeometry | xr.Dataset | xr.DataArray, index
     if n_per_point < 1:
         raise DataError(f"n_per_point must be >= 1; got {n_per_point}")
     if len(idx) and (np.any(idx < 0) or np.any(idx >= np.asarray(geom.shape))):
-        raise GridError("point indices lie outside the grid; drop them first "
-                        "(index[inside] of xprospect.points.points_to_index)")
+        raise GridError(
+            "point indices lie outside the grid; drop them first "
+            "(index[inside] of xprospect.points.points_to_index)"
+        )
     grp = np.arange(len(idx)) if groups is None else np.asarray(groups, dtype="int64")
     if grp.shape != (len(idx),):
         raise DataError(f"groups has shape {grp.shape}; expected ({len(idx)},)")
     rng = np.random.default_rng(seed)
     pts = np.repeat(idx, n_per_point, axis=0)
     half = np.asarray(sz) // 2
-    offs = (rng.integers(-jit, jit + 1, size=(len(pts), nd)) if len(pts)
-            else np.zeros((0, nd), dtype="int64"))
+    offs = (
+        rng.integers(-jit, jit + 1, size=(len(pts), nd))
+        if len(pts)
+        else np.zeros((0, nd), dtype="int64")
+    )
     # the point sits at position half - off inside the window: keep it in [0, size - 1]
     offs = np.clip(offs, half - (np.asarray(sz) - 1), half)
     origins = pts + offs.astype("int64") - half
     origins, keep, counts = _apply_edge(origins, sz, geom.shape, edge, "points")
     report = {"requested": len(pts), **counts}
-    return PatchPlan(geom, sz, origins[keep], np.full(int(keep.sum()), label),
-                     np.repeat(grp, n_per_point)[keep], kind="points", edge=edge, report=report)
+    return PatchPlan(
+        geom,
+        sz,
+        origins[keep],
+        np.full(int(keep.sum()), label),
+        np.repeat(grp, n_per_point)[keep],
+        kind="points",
+        edge=edge,
+        report=report,
+    )
 
 
-def plan_random(geometry: GridGeometry | xr.Dataset | xr.DataArray, n: int, *,
-                size: int | Sequence[int] = 256, exclude: np.ndarray | None = None,
-                label: int = 0, seed: int = 0) -> PatchPlan:
+def plan_random(
+    geometry: GridGeometry | xr.Dataset | xr.DataArray,
+    n: int,
+    *,
+    size: int | Sequence[int] = 256,
+    exclude: np.ndarray | None = None,
+    label: int = 0,
+    seed: int = 0,
+) -> PatchPlan:
     """``n`` windows placed uniformly at random wholly inside the grid.
 
     Parameters
@@ -339,8 +381,9 @@ def plan_random(geometry: GridGeometry | xr.Dataset | xr.DataArray, n: int, *,
         raise GridError(f"windows of {sz} cells do not fit in a grid of {geom.shape}")
     half = szs // 2
     allowed = np.zeros(geom.shape, dtype=bool)
-    allowed[tuple(slice(int(h), int(h + s - z + 1)) for h, s, z in zip(half, sh, szs,
-                                                                       strict=True))] = True
+    allowed[
+        tuple(slice(int(h), int(h + s - z + 1)) for h, s, z in zip(half, sh, szs, strict=True))
+    ] = True
     if exclude is not None:
         ex = np.asarray(exclude, dtype=bool)
         if ex.shape != geom.shape:
@@ -352,13 +395,25 @@ def plan_random(geometry: GridGeometry | xr.Dataset | xr.DataArray, n: int, *,
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(cand, size=n, replace=False))
     centres = np.stack(np.unravel_index(pick, geom.shape), axis=1).astype("int64")
-    return PatchPlan(geom, sz, centres - half, np.full(n, label), np.full(n, -1), kind="random",
-                     edge="drop", report={"requested": n, "edge_crossing": 0})
+    return PatchPlan(
+        geom,
+        sz,
+        centres - half,
+        np.full(n, label),
+        np.full(n, -1),
+        kind="random",
+        edge="drop",
+        report={"requested": n, "edge_crossing": 0},
+    )
 
 
-def plan_grid(geometry: GridGeometry | xr.Dataset | xr.DataArray, *,
-              size: int | Sequence[int], stride: int | Sequence[int] | None = None,
-              edge: str = "pad") -> PatchPlan:
+def plan_grid(
+    geometry: GridGeometry | xr.Dataset | xr.DataArray,
+    *,
+    size: int | Sequence[int],
+    stride: int | Sequence[int] | None = None,
+    edge: str = "pad",
+) -> PatchPlan:
     """Plan a regular lattice of windows anchored at the grid origin (chunk-independent).
 
     Window ``k`` along an axis starts at cell ``k * stride``.
@@ -397,5 +452,14 @@ def plan_grid(geometry: GridGeometry | xr.Dataset | xr.DataArray, *,
     n = len(origins)
     crossing = int((~np.all(origins + np.asarray(sz) <= np.asarray(geom.shape), axis=1)).sum())
     report = {"edge_crossing": crossing, "edge_padded": crossing if edge == "pad" else 0}
-    return PatchPlan(geom, sz, origins, np.full(n, -1), np.full(n, -1), kind="grid", edge=edge,
-                     stride=st, report=report)
+    return PatchPlan(
+        geom,
+        sz,
+        origins,
+        np.full(n, -1),
+        np.full(n, -1),
+        kind="grid",
+        edge=edge,
+        stride=st,
+        report=report,
+    )

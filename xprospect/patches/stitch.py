@@ -14,8 +14,9 @@ from xprospect.patches.plan import PatchPlan
 __all__ = ["stitch_patches"]
 
 
-def stitch_patches(values: np.ndarray, plan: PatchPlan, like: xr.Dataset | xr.DataArray, *,
-                   name: str = "stitched") -> xr.DataArray:
+def stitch_patches(
+    values: np.ndarray, plan: PatchPlan, like: xr.Dataset | xr.DataArray, *, name: str = "stitched"
+) -> xr.DataArray:
     """Place per-window values back on the grid, averaging where windows overlap.
 
     The exact inverse of :func:`~xprospect.patches.extract_patches` on every cell a window covers:
@@ -65,8 +66,9 @@ def stitch_patches(values: np.ndarray, plan: PatchPlan, like: xr.Dataset | xr.Da
     elif v.ndim == nd + 2 and v.shape[2:] == size:
         per_window, chan = False, (v.shape[1],)
     else:
-        raise DataError(f"values has shape {v.shape}; expected ({n},), ({n}, *{size}) or "
-                        f"({n}, C, *{size})")
+        raise DataError(
+            f"values has shape {v.shape}; expected ({n},), ({n}, *{size}) or ({n}, C, *{size})"
+        )
     dtype = v.dtype if np.issubdtype(v.dtype, np.floating) else np.dtype("float64")
     acc = np.zeros((*chan, *plan.shape), dtype="float64")
     cnt = np.zeros(plan.shape, dtype="int64")

@@ -75,8 +75,9 @@ TRANSFORMS = {
 }
 
 
-def transform(ds: xr.Dataset | xr.DataArray, method: str, **kwargs: Any
-              ) -> xr.Dataset | xr.DataArray:
+def transform(
+    ds: xr.Dataset | xr.DataArray, method: str, **kwargs: Any
+) -> xr.Dataset | xr.DataArray:
     """Apply a transform chosen by name (e.g. from a configuration file).
 
     Parameters

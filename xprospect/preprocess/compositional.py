@@ -41,17 +41,22 @@ _BASES = ("pivot",)
 def _parts(ds: xr.Dataset | xr.DataArray, elements, func: str) -> tuple[xr.Dataset, list[str]]:
     data, was_da = _as_dataset(ds, func)
     if was_da:
-        msg = (f"{func}() works across the element variables of a Dataset (at least two); "
-               "got a single DataArray")
+        msg = (
+            f"{func}() works across the element variables of a Dataset (at least two); "
+            "got a single DataArray"
+        )
         raise DataError(msg)
     names = _select(data, elements, func)
     if len(names) < 2:
-        raise DataError(f"{func}() needs at least 2 elements (parts of the composition); "
-                        f"got {names}")
+        raise DataError(
+            f"{func}() needs at least 2 elements (parts of the composition); got {names}"
+        )
     dims = {data[n].dims for n in names}
     if len(dims) > 1:
-        raise DataError(f"{func}() needs every element on the same dims; got "
-                        f"{ {n: data[n].dims for n in names} }")
+        raise DataError(
+            f"{func}() needs every element on the same dims; got "
+            f"{ {n: data[n].dims for n in names} }"
+        )
     return data, names
 
 
@@ -131,12 +136,13 @@ def pivot_basis(n_parts: int) -> np.ndarray:
         rest = d - i - 1
         coef = np.sqrt(rest / (rest + 1.0))
         v[i, i] = coef
-        v[i, i + 1:] = -coef / rest
+        v[i, i + 1 :] = -coef / rest
     return v
 
 
-def ilr(ds: xr.Dataset, *, elements: str | Sequence[str] | None = None,
-        basis: str = "pivot") -> xr.Dataset:
+def ilr(
+    ds: xr.Dataset, *, elements: str | Sequence[str] | None = None, basis: str = "pivot"
+) -> xr.Dataset:
     """Isometric log-ratio coordinates with pivot balances.
 
     With parts ``x_1 .. x_D`` in the order of ``elements``, balance ``k`` is
@@ -198,7 +204,7 @@ def ilr(ds: xr.Dataset, *, elements: str | Sequence[str] | None = None,
         rest = d - k - 1
         # pivot row k: coef * (log x_k - mean(log x_{k+1..})); a python float keeps float32
         bal = float(v[k, k]) * (logs[k] - tails[k] / rest)
-        num, den = [names[k]], list(names[k + 1:])
+        num, den = [names[k]], list(names[k + 1 :])
         attrs = {
             "units": "ilr",
             "transform": "ilr",
@@ -229,8 +235,10 @@ def _group(ds: xr.Dataset, names: Sequence[str] | str, what: str, func: str) -> 
         raise DataError(f"{func}(): the {what} group is empty")
     missing = [n for n in names if n not in ds.data_vars]
     if missing:
-        raise DataError(f"{func}(): {what} elements {missing} are not variables of the Dataset; "
-                        f"it holds {sorted(map(str, ds.data_vars))}")
+        raise DataError(
+            f"{func}(): {what} elements {missing} are not variables of the Dataset; "
+            f"it holds {sorted(map(str, ds.data_vars))}"
+        )
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise DataError(f"{func}(): {what} elements {dup} are repeated")
@@ -242,19 +250,22 @@ def _sum_logs(ds: xr.Dataset, names: list[str]) -> xr.DataArray:
     return sum(logs[1:], logs[0])
 
 
-def _as_result(new: xr.DataArray, ds: xr.Dataset, name: str,
-               attrs: dict[str, Any]) -> xr.DataArray:
+def _as_result(new: xr.DataArray, ds: xr.Dataset, name: str, attrs: dict[str, Any]) -> xr.DataArray:
     out = new.rename(name)
     out.attrs = attrs
-    keep = {c: ds.coords[c] for c in ds.coords if c not in out.coords
-            and set(ds.coords[c].dims) <= set(out.dims)}
+    keep = {
+        c: ds.coords[c]
+        for c in ds.coords
+        if c not in out.coords and set(ds.coords[c].dims) <= set(out.dims)
+    }
     out = out.assign_coords(keep)
     crs = get_crs(ds)
     return write_crs(out, crs) if crs is not None else out
 
 
-def balance(ds: xr.Dataset, numerator: Sequence[str], denominator: Sequence[str], *,
-            name: str | None = None) -> xr.DataArray:
+def balance(
+    ds: xr.Dataset, numerator: Sequence[str], denominator: Sequence[str], *, name: str | None = None
+) -> xr.DataArray:
     """Isometric log-ratio balance between two groups of elements.
 
     ``b = sqrt(r s / (r + s)) * ln(g(num) / g(den))`` with ``g`` the geometric mean and
@@ -302,17 +313,24 @@ def balance(ds: xr.Dataset, numerator: Sequence[str], denominator: Sequence[str]
     coef = float(np.sqrt(r * s / (r + s)))
     new = coef * (_sum_logs(ds, num) / r - _sum_logs(ds, den) / s)
     name = name or f"balance_{'_'.join(num)}_vs_{'_'.join(den)}"
-    attrs = {"long_name": f"balance {'-'.join(num)} / {'-'.join(den)}", "units": "ilr",
-             "numerator": num, "denominator": den,
-             "formula": f"sqrt({r}*{s}/({r}+{s})) * ln(gmean({','.join(num)}) / "
-                        f"gmean({','.join(den)}))"}
+    attrs = {
+        "long_name": f"balance {'-'.join(num)} / {'-'.join(den)}",
+        "units": "ilr",
+        "numerator": num,
+        "denominator": den,
+        "formula": f"sqrt({r}*{s}/({r}+{s})) * ln(gmean({','.join(num)}) / gmean({','.join(den)}))",
+    }
     return _as_result(new, ds, name, attrs)
 
 
-
-def halo_ratio(ds: xr.Dataset, front: Sequence[str] = FRONT_HALO,
-               tail: Sequence[str] = TAIL_HALO, *, kind: str = "ratio",
-               name: str = "halo_ratio") -> xr.DataArray:
+def halo_ratio(
+    ds: xr.Dataset,
+    front: Sequence[str] = FRONT_HALO,
+    tail: Sequence[str] = TAIL_HALO,
+    *,
+    kind: str = "ratio",
+    name: str = "halo_ratio",
+) -> xr.DataArray:
     """Front-halo / tail-halo parameter of primary-halo zoning, e.g. (As Sb Hg)/(W Bi Co Mo).
 
     Above a blind orebody the front (head) halo elements dominate and below it the tail
@@ -380,6 +398,12 @@ def halo_ratio(ds: xr.Dataset, front: Sequence[str] = FRONT_HALO,
     else:
         new = lnr / float(np.log(10.0))
         attrs = {"formula": f"log10({prod})", "units": "log10"}
-    attrs.update({"long_name": f"front/tail halo ratio ({'-'.join(fr)})/({'-'.join(tl)})",
-                  "front": fr, "tail": tl, "kind": kind})
+    attrs.update(
+        {
+            "long_name": f"front/tail halo ratio ({'-'.join(fr)})/({'-'.join(tl)})",
+            "front": fr,
+            "tail": tl,
+            "kind": kind,
+        }
+    )
     return _as_result(new, ds, name, attrs)

@@ -39,8 +39,10 @@ def _as_stack(data: xr.Dataset | xr.DataArray, elements: Sequence[str] | None) -
     """(element, ...) DataArray of the chosen elements from a Dataset or a stack."""
     if isinstance(data, xr.DataArray):
         if ELEMENT_DIM not in data.dims:
-            raise DataError(f"factor_analysis needs a Dataset of elements or a stack with an "
-                            f"{ELEMENT_DIM!r} dim; got a DataArray with dims {data.dims}")
+            raise DataError(
+                f"factor_analysis needs a Dataset of elements or a stack with an "
+                f"{ELEMENT_DIM!r} dim; got a DataArray with dims {data.dims}"
+            )
         stack = data
         if elements is not None:
             have = [str(e) for e in stack[ELEMENT_DIM].values]
@@ -50,8 +52,9 @@ def _as_stack(data: xr.Dataset | xr.DataArray, elements: Sequence[str] | None) -
             stack = stack.sel({ELEMENT_DIM: list(elements)})
         return stack.transpose(ELEMENT_DIM, ...)
     if not isinstance(data, xr.Dataset):
-        raise DataError(f"factor_analysis needs an xarray Dataset or DataArray; got "
-                        f"{type(data).__name__}")
+        raise DataError(
+            f"factor_analysis needs an xarray Dataset or DataArray; got {type(data).__name__}"
+        )
     names = _select(data, elements, "factor_analysis")
     dims = _data_dims(data)
     bad = [n for n in names if tuple(data[n].dims) != dims]
@@ -94,17 +97,26 @@ def factor_label(loadings: pd.Series, *, rel: float = 0.5, max_elements: int = 4
     return out
 
 
-def _score_kernel(x: np.ndarray, *, center: np.ndarray, scale: np.ndarray, proj: np.ndarray,
-                  log10: bool, names: list[str]) -> np.ndarray:
+def _score_kernel(
+    x: np.ndarray,
+    *,
+    center: np.ndarray,
+    scale: np.ndarray,
+    proj: np.ndarray,
+    log10: bool,
+    names: list[str],
+) -> np.ndarray:
     # x: (..., element) -> (..., factor)
     x = np.asarray(x, dtype="float64")
     if log10:
         bad = x <= 0
         if bad.any():
             j = int(np.argwhere(bad)[0][-1])
-            raise DataError(f"element {names[j]!r} has {int(bad[..., j].sum())} non-positive "
-                            "value(s) in one block; log10 needs positive concentrations "
-                            "(pass log10=False for already transformed data)")
+            raise DataError(
+                f"element {names[j]!r} has {int(bad[..., j].sum())} non-positive "
+                "value(s) in one block; log10 needs positive concentrations "
+                "(pass log10=False for already transformed data)"
+            )
         x = np.log10(x)
     z = (x - center) / scale
     out = z @ proj
@@ -112,8 +124,9 @@ def _score_kernel(x: np.ndarray, *, center: np.ndarray, scale: np.ndarray, proj:
     return out.astype("float32")
 
 
-def _moments(stack: xr.DataArray, names: list[str], log10: bool
-             ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+def _moments(
+    stack: xr.DataArray, names: list[str], log10: bool
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     """Count, mean, std and correlation matrix over cells where every element is valid.
 
     One pass over the data (a dask reduction on lazy input), computed at once.
@@ -121,8 +134,10 @@ def _moments(stack: xr.DataArray, names: list[str], log10: bool
     spatial = [d for d in stack.dims if d != ELEMENT_DIM]
     x = stack.astype("float64").reset_coords(drop=True)
     if log10:
-        x = xr.concat([_checked_log(x.isel({ELEMENT_DIM: i}), n, np.log10)
-                       for i, n in enumerate(names)], dim=ELEMENT_DIM)
+        x = xr.concat(
+            [_checked_log(x.isel({ELEMENT_DIM: i}), n, np.log10) for i, n in enumerate(names)],
+            dim=ELEMENT_DIM,
+        )
     valid = x.notnull().all(ELEMENT_DIM)
     xv = x.where(valid, 0.0)
     with warnings.catch_warnings():
@@ -229,33 +244,48 @@ def factor_analysis(
     names = [str(e) for e in stack[ELEMENT_DIM].values]
     n_el = len(names)
     if not (isinstance(n_factors, (int, np.integer)) and 1 <= n_factors < n_el):
-        raise DataError(f"n_factors must be an integer from 1 to {n_el - 1} (there are {n_el} "
-                        f"elements: {names}); got {n_factors!r}")
+        raise DataError(
+            f"n_factors must be an integer from 1 to {n_el - 1} (there are {n_el} "
+            f"elements: {names}); got {n_factors!r}"
+        )
     # -- fit: one global pass for the moments, then the ML fit on the correlation matrix
     n_valid, center, scale, corr = _moments(stack, names, log10)
     if n_valid <= n_el:
-        raise DataError(f"factor_analysis found {n_valid} cells where all of {names} are "
-                        f"valid; at least {n_el + 1} are needed")
+        raise DataError(
+            f"factor_analysis found {n_valid} cells where all of {names} are "
+            f"valid; at least {n_el + 1} are needed"
+        )
     bad = ~(np.isfinite(scale) & (scale > 0))
     if bad.any():
-        raise DataError(f"element {names[int(np.argmax(bad))]!r} is constant over the valid "
-                        "cells; drop it")
+        raise DataError(
+            f"element {names[int(np.argmax(bad))]!r} is constant over the valid cells; drop it"
+        )
     pseudo = _pseudo_data(corr)
     # sklearn stops when the total log-likelihood gains less than tol (default 1e-2); the
     # likelihood scales with the number of rows, so scale tol to stop exactly where a fit
     # on all n_valid rows would
-    fa = FactorAnalysis(n_components=int(n_factors), rotation=rotation, svd_method="lapack",
-                        tol=1e-2 * pseudo.shape[0] / n_valid, max_iter=1000, random_state=seed)
+    fa = FactorAnalysis(
+        n_components=int(n_factors),
+        rotation=rotation,
+        svd_method="lapack",
+        tol=1e-2 * pseudo.shape[0] / n_valid,
+        max_iter=1000,
+        random_state=seed,
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         fa.fit(pseudo)
     converged = not any(issubclass(c.category, ConvergenceWarning) for c in caught)
     if not converged:  # EM only improves the likelihood: keep the result, say so
-        log.warning("factor_analysis: %d factors of %s did not converge in %d iterations",
-                    n_factors, names, fa.n_iter_)
+        log.warning(
+            "factor_analysis: %d factors of %s did not converge in %d iterations",
+            n_factors,
+            names,
+            fa.n_iter_,
+        )
     w = fa.components_.copy()  # (factor, element)
     # order by explained variance, make the dominant loading positive
-    var = (w ** 2).sum(axis=1)
+    var = (w**2).sum(axis=1)
     order = np.argsort(-var, kind="stable")
     w = w[order]
     signs = np.sign(w[np.arange(w.shape[0]), np.argmax(np.abs(w), axis=1)])
@@ -267,32 +297,43 @@ def factor_analysis(
     fnames = [f"F{i + 1}" for i in range(w.shape[0])]
     loadings = pd.DataFrame(w.T, index=pd.Index(names, name="element"), columns=fnames)
     labels = [f"{f}: {factor_label(loadings[f])}" for f in fnames]
-    loadings["communality"] = (w ** 2).sum(axis=0)
-    loadings.attrs = {"labels": dict(zip(fnames, labels, strict=True)),
-                      "variance": dict(zip(fnames, (w ** 2).sum(axis=1).tolist(), strict=True)),
-                      "rotation": str(rotation), "log10": log10, "n_fit": n_valid,
-                      "converged": converged, "n_iter": int(fa.n_iter_)}
+    loadings["communality"] = (w**2).sum(axis=0)
+    loadings.attrs = {
+        "labels": dict(zip(fnames, labels, strict=True)),
+        "variance": dict(zip(fnames, (w**2).sum(axis=1).tolist(), strict=True)),
+        "rotation": str(rotation),
+        "log10": log10,
+        "n_fit": n_valid,
+        "converged": converged,
+        "n_iter": int(fa.n_iter_),
+    }
     # -- scores: a linear map, lazy per chunk
     if stack.chunks is not None:
         stack = stack.chunk({ELEMENT_DIM: -1})
     scores = xr.apply_ufunc(
-        _score_kernel, stack, input_core_dims=[[ELEMENT_DIM]], output_core_dims=[[FACTOR_DIM]],
+        _score_kernel,
+        stack,
+        input_core_dims=[[ELEMENT_DIM]],
+        output_core_dims=[[FACTOR_DIM]],
         kwargs={"center": center, "scale": scale, "proj": proj, "log10": log10, "names": names},
-        dask="parallelized", output_dtypes=["float32"],
+        dask="parallelized",
+        output_dtypes=["float32"],
         dask_gufunc_kwargs={"output_sizes": {FACTOR_DIM: len(fnames)}},
     )
     scores = scores.transpose(FACTOR_DIM, ...).assign_coords(
-        {FACTOR_DIM: fnames, "label": (FACTOR_DIM, labels)})
+        {FACTOR_DIM: fnames, "label": (FACTOR_DIM, labels)}
+    )
     scores.name = "factor_scores"
     scores.attrs = {
         "long_name": "factor scores",
-        "method": (f"sklearn FactorAnalysis (maximum likelihood), rotation={rotation}, on "
-                   f"{'log10, ' if log10 else ''}standardised {'-'.join(names)}; "
-                   "scores are posterior means"),
+        "method": (
+            f"sklearn FactorAnalysis (maximum likelihood), rotation={rotation}, on "
+            f"{'log10, ' if log10 else ''}standardised {'-'.join(names)}; "
+            "scores are posterior means"
+        ),
         "elements": names,
         "units": "1",
     }
     log.info("factor_analysis: %s fitted on %d cells", labels, n_valid)
     crs = get_crs(data)
     return (write_crs(scores, crs) if crs is not None else scores), loadings
-

@@ -83,22 +83,27 @@ class FractalThresholds:
         return np.asarray(self.thresholds, dtype=dtype)
 
 
-def _values_and_cell(values_or_map: Any, *, cell_size: float | None, ndim: int, what: str
-                     ) -> tuple[np.ndarray, float]:
+def _values_and_cell(
+    values_or_map: Any, *, cell_size: float | None, ndim: int, what: str
+) -> tuple[np.ndarray, float]:
     """Finite values (computed) and the area / volume of one cell."""
     if isinstance(values_or_map, xr.DataArray):
         dims = GRID_DIMS_3D if ndim == 3 else GRID_DIMS_2D
         if set(values_or_map.dims) != set(dims):
-            msg = (f"{what} needs a map with dims {dims}; got {values_or_map.dims} "
-                   f"(variable {values_or_map.name!r})")
+            msg = (
+                f"{what} needs a map with dims {dims}; got {values_or_map.dims} "
+                f"(variable {values_or_map.name!r})"
+            )
             raise DataError(msg)
         if cell_size is None:
             geom = grid_geometry(values_or_map)
             steps = [abs(s) for s in geom.step]
             if any(s == 0 for s in steps):
                 bad = [d for d, s in zip(geom.dims, steps, strict=True) if s == 0]
-                msg = (f"cannot infer the cell size of {values_or_map.name!r} from a single "
-                       f"cell along {bad}; pass cell_size=")
+                msg = (
+                    f"cannot infer the cell size of {values_or_map.name!r} from a single "
+                    f"cell along {bad}; pass cell_size="
+                )
                 raise GridError(msg)
             cell_size = float(np.prod(steps))
         # Inherently global: the curve counts cells over the whole map.
@@ -114,15 +119,24 @@ def _values_and_cell(values_or_map: Any, *, cell_size: float | None, ndim: int, 
     return arr[np.isfinite(arr)], float(cell_size)
 
 
-def _curve(values: np.ndarray, cell: float, *, n_thresholds: int,
-           thresholds: Sequence[float] | None, min_cells: int, measure: str, what: str
-           ) -> pd.DataFrame:
+def _curve(
+    values: np.ndarray,
+    cell: float,
+    *,
+    n_thresholds: int,
+    thresholds: Sequence[float] | None,
+    min_cells: int,
+    measure: str,
+    what: str,
+) -> pd.DataFrame:
     if values.size == 0:
         raise DataError(f"{what}: the map holds no finite values")
     pos = values[values > 0]
     if pos.size == 0:
-        msg = (f"{what} works on log-log axes and needs positive values; the map's values "
-               f"lie in [{values.min()!r}, {values.max()!r}] (back-transform logs or shift)")
+        msg = (
+            f"{what} works on log-log axes and needs positive values; the map's values "
+            f"lie in [{values.min()!r}, {values.max()!r}] (back-transform logs or shift)"
+        )
         raise DataError(msg)
     if thresholds is None:
         if int(n_thresholds) < 4:
@@ -139,13 +153,19 @@ def _curve(values: np.ndarray, cell: float, *, n_thresholds: int,
     srt = np.sort(values)
     count = srt.size - np.searchsorted(srt, thr, side="left")
     keep = count >= max(int(min_cells), 1)
-    return pd.DataFrame({"threshold": thr[keep], "n_cells": count[keep],
-                         measure: count[keep] * cell})
+    return pd.DataFrame(
+        {"threshold": thr[keep], "n_cells": count[keep], measure: count[keep] * cell}
+    )
 
 
-def concentration_area(values_or_map: Any, *, n_thresholds: int = 100,
-                       thresholds: Sequence[float] | None = None, cell_size: float | None = None,
-                       min_cells: int = 1) -> pd.DataFrame:
+def concentration_area(
+    values_or_map: Any,
+    *,
+    n_thresholds: int = 100,
+    thresholds: Sequence[float] | None = None,
+    cell_size: float | None = None,
+    min_cells: int = 1,
+) -> pd.DataFrame:
     """Concentration-area curve: the area of the map at or above each threshold.
 
     A global reduction: lazy (dask) input is computed.
@@ -178,15 +198,28 @@ def concentration_area(values_or_map: Any, *, n_thresholds: int = 100,
     >>> curve["n_cells"].tolist()
     [4, 3, 2, 1]
     """
-    vals, cell = _values_and_cell(values_or_map, cell_size=cell_size, ndim=2,
-                                  what="concentration_area")
-    return _curve(vals, cell, n_thresholds=n_thresholds, thresholds=thresholds,
-                  min_cells=min_cells, measure="area", what="concentration_area")
+    vals, cell = _values_and_cell(
+        values_or_map, cell_size=cell_size, ndim=2, what="concentration_area"
+    )
+    return _curve(
+        vals,
+        cell,
+        n_thresholds=n_thresholds,
+        thresholds=thresholds,
+        min_cells=min_cells,
+        measure="area",
+        what="concentration_area",
+    )
 
 
-def concentration_volume(values_or_map: Any, *, n_thresholds: int = 100,
-                         thresholds: Sequence[float] | None = None,
-                         cell_size: float | None = None, min_cells: int = 1) -> pd.DataFrame:
+def concentration_volume(
+    values_or_map: Any,
+    *,
+    n_thresholds: int = 100,
+    thresholds: Sequence[float] | None = None,
+    cell_size: float | None = None,
+    min_cells: int = 1,
+) -> pd.DataFrame:
     """Concentration-volume curve: the volume of a block model at or above each threshold.
 
     The same as :func:`concentration_area` on voxels; the cell volume comes from the
@@ -204,10 +237,18 @@ def concentration_volume(values_or_map: Any, *, n_thresholds: int = 100,
     pandas.DataFrame
         Columns ``threshold``, ``n_cells`` and ``volume`` (CRS units cubed).
     """
-    vals, cell = _values_and_cell(values_or_map, cell_size=cell_size, ndim=3,
-                                  what="concentration_volume")
-    return _curve(vals, cell, n_thresholds=n_thresholds, thresholds=thresholds,
-                  min_cells=min_cells, measure="volume", what="concentration_volume")
+    vals, cell = _values_and_cell(
+        values_or_map, cell_size=cell_size, ndim=3, what="concentration_volume"
+    )
+    return _curve(
+        vals,
+        cell,
+        n_thresholds=n_thresholds,
+        thresholds=thresholds,
+        min_cells=min_cells,
+        measure="volume",
+        what="concentration_volume",
+    )
 
 
 def _segment_sse_table(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -237,8 +278,9 @@ def _fit_run(sums: tuple[np.ndarray, ...], i: int, j: int) -> tuple[float, float
     return float(slope), float(intercept), float(sse)
 
 
-def _piecewise_lsq(x: np.ndarray, y: np.ndarray, n_segments: int, min_points: int
-                   ) -> tuple[list[tuple[int, int]], float]:
+def _piecewise_lsq(
+    x: np.ndarray, y: np.ndarray, n_segments: int, min_points: int
+) -> tuple[list[tuple[int, int]], float]:
     """Exact optimal split of ``(x, y)`` into contiguous runs, each fitted by a line.
 
     Dynamic programming over break positions: ``best[k, j]`` is the least total SSE of
@@ -266,10 +308,18 @@ def _piecewise_lsq(x: np.ndarray, y: np.ndarray, n_segments: int, min_points: in
     return bounds[::-1], float(best[n_segments, n])
 
 
-def fractal_thresholds(map: Any, *, n_breaks: int = 2, method: str = "piecewise-lsq",
-                       n_thresholds: int = 100, thresholds: Sequence[float] | None = None,
-                       min_points: int = 3, min_cells: int = 1, cell_size: float | None = None,
-                       kind: str | None = None) -> FractalThresholds:
+def fractal_thresholds(
+    map: Any,
+    *,
+    n_breaks: int = 2,
+    method: str = "piecewise-lsq",
+    n_thresholds: int = 100,
+    thresholds: Sequence[float] | None = None,
+    min_points: int = 3,
+    min_cells: int = 1,
+    cell_size: float | None = None,
+    kind: str | None = None,
+) -> FractalThresholds:
     """Thresholds separating the populations of a map, from its C-A or C-V curve.
 
     The log-log curve (log10 threshold, log10 area or volume above it) is cut into
@@ -323,19 +373,31 @@ def fractal_thresholds(map: Any, *, n_breaks: int = 2, method: str = "piecewise-
     if kind is None:
         kind = "volume" if isinstance(map, xr.DataArray) and "z" in map.dims else "area"
     if kind == "area":
-        curve = concentration_area(map, n_thresholds=n_thresholds, thresholds=thresholds,
-                                   cell_size=cell_size, min_cells=min_cells)
+        curve = concentration_area(
+            map,
+            n_thresholds=n_thresholds,
+            thresholds=thresholds,
+            cell_size=cell_size,
+            min_cells=min_cells,
+        )
     elif kind == "volume":
-        curve = concentration_volume(map, n_thresholds=n_thresholds, thresholds=thresholds,
-                                     cell_size=cell_size, min_cells=min_cells)
+        curve = concentration_volume(
+            map,
+            n_thresholds=n_thresholds,
+            thresholds=thresholds,
+            cell_size=cell_size,
+            min_cells=min_cells,
+        )
     else:
         raise DataError(f"kind must be 'area' or 'volume'; got {kind!r}")
     x = np.log10(curve["threshold"].to_numpy())
     y = np.log10(curve[kind].to_numpy())
     n_seg = int(n_breaks) + 1
     if x.size < n_seg * int(min_points):
-        msg = (f"the {kind} curve has {x.size} points, too few for {n_seg} segments of "
-               f"{min_points} points; raise n_thresholds or lower n_breaks/min_points")
+        msg = (
+            f"the {kind} curve has {x.size} points, too few for {n_seg} segments of "
+            f"{min_points} points; raise n_thresholds or lower n_breaks/min_points"
+        )
         raise DataError(msg)
     segments, sse = _piecewise_lsq(x, y, n_seg, int(min_points))
     sums = _segment_sse_table(x, y)
@@ -348,10 +410,16 @@ def fractal_thresholds(map: Any, *, n_breaks: int = 2, method: str = "piecewise-
         ds = slopes[k] - slopes[k + 1]
         cross = (intercepts[k + 1] - intercepts[k]) / ds if ds != 0 else np.nan
         xb = cross if np.isfinite(cross) and lo <= cross <= hi else 0.5 * (lo + hi)
-        thr.append(10.0 ** xb)
-    return FractalThresholds(thresholds=np.asarray(thr), slopes=slopes, intercepts=intercepts,
-                             segments=[(int(i), int(j)) for i, j in segments], sse=sse,
-                             curve=curve, kind=kind)
+        thr.append(10.0**xb)
+    return FractalThresholds(
+        thresholds=np.asarray(thr),
+        slopes=slopes,
+        intercepts=intercepts,
+        segments=[(int(i), int(j)) for i, j in segments],
+        sse=sse,
+        curve=curve,
+        kind=kind,
+    )
 
 
 _DEFAULT_NAMES = {
@@ -367,8 +435,12 @@ def _classify_block(a: np.ndarray, thr: np.ndarray) -> np.ndarray:
     return out
 
 
-def classify_fractal(map: xr.DataArray, thresholds: FractalThresholds | Sequence[float], *,
-                     names: Sequence[str] | None = None) -> xr.DataArray:
+def classify_fractal(
+    map: xr.DataArray,
+    thresholds: FractalThresholds | Sequence[float],
+    *,
+    names: Sequence[str] | None = None,
+) -> xr.DataArray:
     """Class map from fractal thresholds: 0 background, 1, 2, ... above each threshold.
 
     Elementwise and lazy on dask. A cell with value ``v`` belongs to class ``k`` when
@@ -403,15 +475,26 @@ def classify_fractal(map: xr.DataArray, thresholds: FractalThresholds | Sequence
     if thr.size == 0 or not np.all(np.isfinite(thr)) or np.any(np.diff(thr) <= 0):
         raise DataError(f"thresholds must be finite and strictly ascending; got {thr.tolist()}")
     if names is None:
-        names = _DEFAULT_NAMES.get(thr.size,
-                                   ("background", *[f"anomaly {i + 1}" for i in range(thr.size)]))
+        names = _DEFAULT_NAMES.get(
+            thr.size, ("background", *[f"anomaly {i + 1}" for i in range(thr.size)])
+        )
     names = [str(n) for n in names]
     if len(names) != thr.size + 1:
         raise DataError(f"names needs {thr.size + 1} entries (one per class); got {names}")
-    out = xr.apply_ufunc(_classify_block, map, kwargs={"thr": thr}, dask="parallelized",
-                         output_dtypes=["int8"], keep_attrs=False)
+    out = xr.apply_ufunc(
+        _classify_block,
+        map,
+        kwargs={"thr": thr},
+        dask="parallelized",
+        output_dtypes=["int8"],
+        keep_attrs=False,
+    )
     out.name = "fractal_class"
-    out.attrs = {"class_names": names, "thresholds": thr.tolist(), "nodata": -1,
-                 "long_name": "fractal anomaly class (0 = background)"}
+    out.attrs = {
+        "class_names": names,
+        "thresholds": thr.tolist(),
+        "nodata": -1,
+        "long_name": "fractal anomaly class (0 = background)",
+    }
     crs = get_crs(map)
     return write_crs(out, crs) if crs is not None else out

@@ -64,8 +64,9 @@ def _from_dataset(out: xr.Dataset, obj: xr.Dataset | xr.DataArray, was_da: bool)
     return out
 
 
-def _select(ds: xr.Dataset, elements: str | Sequence[str] | None, func: str,
-            *, was_da: bool = False) -> list[str]:
+def _select(
+    ds: xr.Dataset, elements: str | Sequence[str] | None, func: str, *, was_da: bool = False
+) -> list[str]:
     """Resolve ``elements=``: names given, or every numeric variable on the data dims."""
     if was_da:
         names = [_DA_NAME]
@@ -73,8 +74,10 @@ def _select(ds: xr.Dataset, elements: str | Sequence[str] | None, func: str,
         dims = _data_dims(ds)
         names = element_vars(ds, dims)
         if not names:
-            msg = (f"{func}() found no numeric element variables on dims {dims}; the Dataset "
-                   f"holds {sorted(map(str, ds.data_vars))}; pass elements=[...]")
+            msg = (
+                f"{func}() found no numeric element variables on dims {dims}; the Dataset "
+                f"holds {sorted(map(str, ds.data_vars))}; pass elements=[...]"
+            )
             raise DataError(msg)
         return names
     else:
@@ -83,8 +86,10 @@ def _select(ds: xr.Dataset, elements: str | Sequence[str] | None, func: str,
             raise DataError(f"{func}() got an empty list of elements")
     for n in names:
         if n not in ds.data_vars:
-            msg = (f"element {n!r} is not a data variable of the Dataset; it holds "
-                   f"{sorted(map(str, ds.data_vars))}")
+            msg = (
+                f"element {n!r} is not a data variable of the Dataset; it holds "
+                f"{sorted(map(str, ds.data_vars))}"
+            )
             raise DataError(msg)
         dt = ds[n].dtype
         if dt.kind not in "iuf":  # not bool, complex, strings or dates
@@ -130,15 +135,18 @@ def _finish(new: xr.DataArray, like: xr.DataArray, attrs: Mapping[str, Any]) -> 
     return var
 
 
-def _log_kernel(x: np.ndarray, *, name: str, log: Callable, dtype: np.dtype,
-                lazy: bool) -> np.ndarray:
+def _log_kernel(
+    x: np.ndarray, *, name: str, log: Callable, dtype: np.dtype, lazy: bool
+) -> np.ndarray:
     x = np.asarray(x)
     bad = int(np.count_nonzero(x <= 0))  # NaN compares False: missing values pass through
     if bad:
         where = " in one dask chunk" if lazy else ""
-        msg = (f"{_label(name)} has {bad} non-positive value(s){where}; logarithms need "
-               "positive concentrations: replace zeros and below-detection codes first "
-               "(e.g. with half the detection limit) or mask them as NaN")
+        msg = (
+            f"{_label(name)} has {bad} non-positive value(s){where}; logarithms need "
+            "positive concentrations: replace zeros and below-detection codes first "
+            "(e.g. with half the detection limit) or mask them as NaN"
+        )
         raise DataError(msg)
     return log(x.astype(dtype, copy=False))
 
@@ -150,25 +158,30 @@ def _checked_log(var: xr.DataArray, name: str, log: Callable = np.log) -> xr.Dat
     """
     dtype = _float_dtype(var.dtype)
     return xr.apply_ufunc(
-        _log_kernel, var,
+        _log_kernel,
+        var,
         kwargs={"name": name, "log": log, "dtype": dtype, "lazy": _is_lazy(var)},
-        dask="parallelized", output_dtypes=[dtype], keep_attrs=False,
+        dask="parallelized",
+        output_dtypes=[dtype],
+        keep_attrs=False,
     )
 
 
-def _scale_kernel(x: np.ndarray, center: np.ndarray, scale: np.ndarray, *, name: str,
-                  what: str, dtype: np.dtype) -> np.ndarray:
+def _scale_kernel(
+    x: np.ndarray, center: np.ndarray, scale: np.ndarray, *, name: str, what: str, dtype: np.dtype
+) -> np.ndarray:
     s = float(np.asarray(scale))
     if not np.isfinite(s) or s <= 0:
-        msg = (f"{_label(name)} cannot be scaled: its {what} is {s!r} (constant, mostly "
-               "one value, or all missing); drop it from elements=")
+        msg = (
+            f"{_label(name)} cannot be scaled: its {what} is {s!r} (constant, mostly "
+            "one value, or all missing); drop it from elements="
+        )
         raise DataError(msg)
     c = float(np.asarray(center))
     return ((np.asarray(x, dtype="float64") - c) / s).astype(dtype, copy=False)
 
 
-def _center_scale(var: xr.DataArray, center: Any, scale: Any, name: str,
-                  what: str) -> xr.DataArray:
+def _center_scale(var: xr.DataArray, center: Any, scale: Any, name: str, what: str) -> xr.DataArray:
     """``(var - center) / scale`` with ``scale`` checked to be finite and > 0.
 
     ``center`` and ``scale`` are numbers or 0-d (possibly dask) DataArrays; with
@@ -176,9 +189,14 @@ def _center_scale(var: xr.DataArray, center: Any, scale: Any, name: str,
     """
     dtype = _float_dtype(var.dtype)
     return xr.apply_ufunc(
-        _scale_kernel, var, center, scale,
+        _scale_kernel,
+        var,
+        center,
+        scale,
         kwargs={"name": name, "what": what, "dtype": dtype},
-        dask="parallelized", output_dtypes=[dtype], keep_attrs=False,
+        dask="parallelized",
+        output_dtypes=[dtype],
+        keep_attrs=False,
     )
 
 
@@ -187,16 +205,19 @@ def _scalar_stat(stat: xr.DataArray) -> xr.DataArray:
     return stat.reset_coords(drop=True)
 
 
-def _given_stats(given: Mapping[str, Any] | None, names: list[str], label: str,
-                 func: str) -> dict[str, float] | None:
+def _given_stats(
+    given: Mapping[str, Any] | None, names: list[str], label: str, func: str
+) -> dict[str, float] | None:
     if given is None:
         return None
     if not isinstance(given, Mapping):
         raise DataError(f"{func}({label}=...) must be a dict of element -> number; got {given!r}")
     is_da = names == [_DA_NAME]
     if is_da and len(given) != 1:
-        raise DataError(f"{func}({label}=...) for a DataArray needs exactly one entry; "
-                        f"got {sorted(map(str, given))}")
+        raise DataError(
+            f"{func}({label}=...) for a DataArray needs exactly one entry; "
+            f"got {sorted(map(str, given))}"
+        )
     out = {}
     for n in names:
         key = next(iter(given)) if is_da else n  # a DataArray: whatever its single key
@@ -206,16 +227,18 @@ def _given_stats(given: Mapping[str, Any] | None, names: list[str], label: str,
         try:
             out[n] = float(given[key])
         except (TypeError, ValueError) as err:
-            raise DataError(f"{func}({label}=...) value for {key!r} is not a number: "
-                            f"{given[key]!r}") from err
+            raise DataError(
+                f"{func}({label}=...) value for {key!r} is not a number: {given[key]!r}"
+            ) from err
     return out
 
 
 # -- public functions ------------------------------------------------------------------
 
 
-def log10(ds: xr.Dataset | xr.DataArray, *,
-          elements: str | Sequence[str] | None = None) -> xr.Dataset | xr.DataArray:
+def log10(
+    ds: xr.Dataset | xr.DataArray, *, elements: str | Sequence[str] | None = None
+) -> xr.Dataset | xr.DataArray:
     """Base-10 logarithm of element concentrations.
 
     Parameters
@@ -285,9 +308,9 @@ def _to_floats(d: dict[str, xr.DataArray]) -> dict[str, float]:
     return {("data" if n == _DA_NAME else n): float(v) for n, v in d.items()}
 
 
-def zscore_stats(ds: xr.Dataset | xr.DataArray, *,
-                 elements: str | Sequence[str] | None = None
-                 ) -> tuple[dict[str, float], dict[str, float]]:
+def zscore_stats(
+    ds: xr.Dataset | xr.DataArray, *, elements: str | Sequence[str] | None = None
+) -> tuple[dict[str, float], dict[str, float]]:
     """Compute the per-element mean and standard deviation that :func:`zscore` uses.
 
     This computes dask data (in one pass over the graph). Pass the result to
@@ -321,9 +344,9 @@ def zscore_stats(ds: xr.Dataset | xr.DataArray, *,
     return _to_floats(means), _to_floats(stds)
 
 
-def robust_stats(ds: xr.Dataset | xr.DataArray, *,
-                 elements: str | Sequence[str] | None = None
-                 ) -> tuple[dict[str, float], dict[str, float]]:
+def robust_stats(
+    ds: xr.Dataset | xr.DataArray, *, elements: str | Sequence[str] | None = None
+) -> tuple[dict[str, float], dict[str, float]]:
     """Compute the per-element median and interquartile range that :func:`robust_scale` uses.
 
     This computes dask data.
@@ -354,8 +377,9 @@ def robust_stats(ds: xr.Dataset | xr.DataArray, *,
     return _to_floats(medians), _to_floats(iqrs)
 
 
-def _scaled(ds, elements, center, scale, *, func, stats, what, attr_names, units,
-            label_center, label_scale):
+def _scaled(
+    ds, elements, center, scale, *, func, stats, what, attr_names, units, label_center, label_scale
+):
     data, was_da = _as_dataset(ds, func)
     names = _select(data, elements, func, was_da=was_da)
     if (center is None) != (scale is None):
@@ -367,8 +391,10 @@ def _scaled(ds, elements, center, scale, *, func, stats, what, attr_names, units
     else:
         for n in names:  # known numbers: check now, whatever the backend
             if not np.isfinite(given_s[n]) or given_s[n] <= 0:
-                raise DataError(f"{func}({label_scale}=...) for {_label(n)} is {given_s[n]!r}; "
-                                "it must be a finite number > 0")
+                raise DataError(
+                    f"{func}({label_scale}=...) for {_label(n)} is {given_s[n]!r}; "
+                    "it must be a finite number > 0"
+                )
         cs, ss = given_c, given_s
     new = {}
     for n in names:
@@ -383,9 +409,13 @@ def _scaled(ds, elements, center, scale, *, func, stats, what, attr_names, units
     return _from_dataset(data.assign(new), ds, was_da)
 
 
-def zscore(ds: xr.Dataset | xr.DataArray, *, elements: str | Sequence[str] | None = None,
-           mean: Mapping[str, float] | None = None,
-           std: Mapping[str, float] | None = None) -> xr.Dataset | xr.DataArray:
+def zscore(
+    ds: xr.Dataset | xr.DataArray,
+    *,
+    elements: str | Sequence[str] | None = None,
+    mean: Mapping[str, float] | None = None,
+    std: Mapping[str, float] | None = None,
+) -> xr.Dataset | xr.DataArray:
     """Standardise each element: ``(x - mean) / std`` over all cells or samples.
 
     Parameters
@@ -421,14 +451,28 @@ def zscore(ds: xr.Dataset | xr.DataArray, *, elements: str | Sequence[str] | Non
     >>> round(float(z["Cu"].mean()), 6) == 0
     True
     """
-    return _scaled(ds, elements, mean, std, func="zscore", stats=_moments,
-                   what="standard deviation", attr_names=("zscore_mean", "zscore_std"),
-                   units="standard deviations", label_center="mean", label_scale="std")
+    return _scaled(
+        ds,
+        elements,
+        mean,
+        std,
+        func="zscore",
+        stats=_moments,
+        what="standard deviation",
+        attr_names=("zscore_mean", "zscore_std"),
+        units="standard deviations",
+        label_center="mean",
+        label_scale="std",
+    )
 
 
-def robust_scale(ds: xr.Dataset | xr.DataArray, *, elements: str | Sequence[str] | None = None,
-                 median: Mapping[str, float] | None = None,
-                 iqr: Mapping[str, float] | None = None) -> xr.Dataset | xr.DataArray:
+def robust_scale(
+    ds: xr.Dataset | xr.DataArray,
+    *,
+    elements: str | Sequence[str] | None = None,
+    median: Mapping[str, float] | None = None,
+    iqr: Mapping[str, float] | None = None,
+) -> xr.Dataset | xr.DataArray:
     """Scale each element robustly: ``(x - median) / IQR``.
 
     IQR is the interquartile range ``q75 - q25`` (quantiles by linear
@@ -471,9 +515,19 @@ def robust_scale(ds: xr.Dataset | xr.DataArray, *, elements: str | Sequence[str]
     >>> r["Cu"].attrs["units"]
     'IQR'
     """
-    return _scaled(ds, elements, median, iqr, func="robust_scale", stats=_quartiles,
-                   what="interquartile range", attr_names=("robust_median", "robust_iqr"),
-                   units="IQR", label_center="median", label_scale="iqr")
+    return _scaled(
+        ds,
+        elements,
+        median,
+        iqr,
+        func="robust_scale",
+        stats=_quartiles,
+        what="interquartile range",
+        attr_names=("robust_median", "robust_iqr"),
+        units="IQR",
+        label_center="median",
+        label_scale="iqr",
+    )
 
 
 # -- min-max scaling of a map ----------------------------------------------------------
@@ -485,9 +539,11 @@ def _minmax_block(a: np.ndarray, lo: np.ndarray, hi: np.ndarray, name: str) -> n
         raise DataError(f"minmax_scale: map {name!r} holds no finite values")
     if np.isinf(low) or np.isinf(high):
         which = " and ".join(repr(v) for v in dict.fromkeys((low, high)) if np.isinf(v))
-        raise DataError(f"minmax_scale: map {name!r} holds infinite values ({which}), so its "
-                        "range is unbounded and every finite cell would scale to 0 or NaN; "
-                        "mask them first (map.where(np.isfinite(map)))")
+        raise DataError(
+            f"minmax_scale: map {name!r} holds infinite values ({which}), so its "
+            "range is unbounded and every finite cell would scale to 0 or NaN; "
+            "mask them first (map.where(np.isfinite(map)))"
+        )
     if high <= low:
         raise DataError(f"minmax_scale: map {name!r} is constant ({low!r}); it cannot be scaled")
     return (a - low) / (high - low)
@@ -529,7 +585,15 @@ def minmax_scale(map: xr.DataArray) -> xr.DataArray:
     if not np.issubdtype(map.dtype, np.number) or map.dtype == bool:
         raise DataError(f"minmax_scale: map {map.name!r} is not numeric (dtype {map.dtype})")
     lo, hi = map.min(skipna=True), map.max(skipna=True)
-    out = xr.apply_ufunc(_minmax_block, map, lo, hi, kwargs={"name": str(map.name)},
-                         dask="parallelized", output_dtypes=[map.dtype], keep_attrs=True)
+    out = xr.apply_ufunc(
+        _minmax_block,
+        map,
+        lo,
+        hi,
+        kwargs={"name": str(map.name)},
+        dask="parallelized",
+        output_dtypes=[map.dtype],
+        keep_attrs=True,
+    )
     out.attrs["scaling"] = "minmax (global)"
     return out

@@ -163,9 +163,11 @@ class ModelHandle:
             return self.model
         if self.path is not None and os.path.exists(self.path):
             return torch.load(self.path, map_location="cpu", weights_only=False)
-        raise ModelCardError(f"score: the model of job {self.token[:12]} is not reachable in "
-                             f"this process: its checkpoint {self.path} cannot be read here (the "
-                             "workers must share the submitting machine's temporary folder)")
+        raise ModelCardError(
+            f"score: the model of job {self.token[:12]} is not reachable in "
+            f"this process: its checkpoint {self.path} cannot be read here (the "
+            "workers must share the submitting machine's temporary folder)"
+        )
 
     def get(self) -> tuple[Any, Any]:
         """Return ``(device model, torch.device)``, cached per process and token."""
@@ -193,9 +195,17 @@ class ModelHandle:
         return True, dtype
 
 
-def run_batches(handle: ModelHandle, fill: Callable[[np.ndarray, int, int], None],
-                n: int, item_shape: tuple[int, ...], *, batch_size: int, prefetch: int,
-                method: str, pad_batches: bool = True) -> np.ndarray:
+def run_batches(
+    handle: ModelHandle,
+    fill: Callable[[np.ndarray, int, int], None],
+    n: int,
+    item_shape: tuple[int, ...],
+    *,
+    batch_size: int,
+    prefetch: int,
+    method: str,
+    pad_batches: bool = True,
+) -> np.ndarray:
     """Run ``n`` inputs through the model in batches; return ``(n, *out)`` float32.
 
     Parameters
@@ -233,7 +243,7 @@ def run_batches(handle: ModelHandle, fill: Callable[[np.ndarray, int, int], None
         buf = t.numpy()
         fill(buf, start, stop)
         if size > stop - start:
-            buf[stop - start:] = 0.0
+            buf[stop - start :] = 0.0
         return t
 
     def batches() -> Iterable[Any]:

@@ -54,11 +54,25 @@ def _min_chunks(chunks: tuple[int, ...], need: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _score_block(xb: np.ndarray, *, loc: Sequence[tuple[int, int]], shape: Sequence[int],
-                 depth: Sequence[int], handle: Any, method: str, window: Sequence[int],
-                 stride: Sequence[int], upsample: str, edge: str, pad_value: float, nan: str,
-                 fill_value: float, batch_size: int, prefetch: int,
-                 tile: Sequence[int]) -> np.ndarray:
+def _score_block(
+    xb: np.ndarray,
+    *,
+    loc: Sequence[tuple[int, int]],
+    shape: Sequence[int],
+    depth: Sequence[int],
+    handle: Any,
+    method: str,
+    window: Sequence[int],
+    stride: Sequence[int],
+    upsample: str,
+    edge: str,
+    pad_value: float,
+    nan: str,
+    fill_value: float,
+    batch_size: int,
+    prefetch: int,
+    tile: Sequence[int],
+) -> np.ndarray:
     """Score the cells ``loc`` of a block ``xb`` (C, *spatial) holding them plus up to ``depth``."""
     from xprospect.score._device import run_batches  # torch: loaded when a network is scored
 
@@ -84,30 +98,46 @@ def _score_block(xb: np.ndarray, *, loc: Sequence[tuple[int, int]], shape: Seque
     if method == "dense":
         before, after = window[0] // 2, window[0] - 1 - window[0] // 2
         out = np.empty(out_shape, dtype="float32")
-        tiles = [tuple(slice(s0, min(n, s0 + t)) for s0, n, t in zip(st, out_shape, tile,
-                                                                    strict=True))
-                 for st in itertools.product(*[range(0, n, t)
-                                               for n, t in zip(out_shape, tile, strict=True)])]
+        tiles = [
+            tuple(slice(s0, min(n, s0 + t)) for s0, n, t in zip(st, out_shape, tile, strict=True))
+            for st in itertools.product(
+                *[range(0, n, t) for n, t in zip(out_shape, tile, strict=True)]
+            )
+        ]
         for tl in tiles:
-            src = tuple(slice(d + sl.start - before, d + sl.stop + after)
-                        for sl, d in zip(tl, depth, strict=True))
+            src = tuple(
+                slice(d + sl.start - before, d + sl.stop + after)
+                for sl, d in zip(tl, depth, strict=True)
+            )
             item = xb[(slice(None), *src)]
 
             def fill_tile(buf: np.ndarray, i0: int, i1: int, item: np.ndarray = item) -> None:
                 buf[0] = item
 
-            res = run_batches(handle, fill_tile, 1, item.shape, batch_size=1, prefetch=0,
-                              method="dense", pad_batches=False)
+            res = run_batches(
+                handle,
+                fill_tile,
+                1,
+                item.shape,
+                batch_size=1,
+                prefetch=0,
+                method="dense",
+                pad_batches=False,
+            )
             out[tl] = res[0]
     else:
-        ranges = [lattice_range(a, b, n, w, s, upsample)
-                  for (a, b), n, w, s in zip(loc, shape, window, stride, strict=True)]
+        ranges = [
+            lattice_range(a, b, n, w, s, upsample)
+            for (a, b), n, w, s in zip(loc, shape, window, stride, strict=True)
+        ]
         # window origin of lattice point k in block coordinates
-        pos = [np.arange(k0, k1 + 1) * s - w // 2 - (a - d)
-               for (k0, k1), (a, _), w, s, d in zip(ranges, loc, window, stride, depth,
-                                                    strict=True)]
+        pos = [
+            np.arange(k0, k1 + 1) * s - w // 2 - (a - d)
+            for (k0, k1), (a, _), w, s, d in zip(ranges, loc, window, stride, depth, strict=True)
+        ]
         view = np.lib.stride_tricks.sliding_window_view(
-            np.moveaxis(xb, 0, -1), tuple(window), axis=tuple(range(nd)))
+            np.moveaxis(xb, 0, -1), tuple(window), axis=tuple(range(nd))
+        )
         mesh = np.meshgrid(*pos, indexing="ij")
         flat = [m.ravel() for m in mesh]
         n_win = flat[0].size
@@ -115,8 +145,15 @@ def _score_block(xb: np.ndarray, *, loc: Sequence[tuple[int, int]], shape: Seque
         def fill_windows(buf: np.ndarray, i0: int, i1: int) -> None:
             buf[: i1 - i0] = view[tuple(f[i0:i1] for f in flat)]
 
-        res = run_batches(handle, fill_windows, n_win, (nc, *window), batch_size=batch_size,
-                          prefetch=prefetch, method="windows")
+        res = run_batches(
+            handle,
+            fill_windows,
+            n_win,
+            (nc, *window),
+            batch_size=batch_size,
+            prefetch=prefetch,
+            method="windows",
+        )
         lat = res.reshape(mesh[0].shape).astype("float32")
         for ax in range(nd):
             (a, b), n, w, s, (k0, _) = loc[ax], shape[ax], window[ax], stride[ax], ranges[ax]
@@ -138,16 +175,24 @@ def _is_baseline(model: Any) -> bool:
 
 def _refuse_grid_options(what: str, given: dict[str, Any]) -> None:
     """Raise when a stack-lattice option is set for a model or input it does not apply to."""
-    defaults = {"window": None, "stride": 1, "upsample": "nearest", "method": "auto",
-                "edge": "pad", "nan": "mask", "tile": None}
+    defaults = {
+        "window": None,
+        "stride": 1,
+        "upsample": "nearest",
+        "method": "auto",
+        "edge": "pad",
+        "nan": "mask",
+        "tile": None,
+    }
     odd = sorted(k for k, v in given.items() if not _same(v, defaults[k]))
     if odd:
         raise DataError(f"{', '.join(odd)} do not apply to {what}; leave them at their defaults")
 
 
 def _same(a: Any, b: Any) -> bool:
-    return (a is None and b is None) or (a is not None and b is not None
-                                         and np.array_equal(np.asarray(a), np.asarray(b)))
+    return (a is None and b is None) or (
+        a is not None and b is not None and np.array_equal(np.asarray(a), np.asarray(b))
+    )
 
 
 def _require_card(model: Any, allow_no_card: bool) -> None:
@@ -161,15 +206,29 @@ def _require_card(model: Any, allow_no_card: bool) -> None:
         f"the {type(model).__name__} has no model card describing its training data "
         "(elements, resolution, CRS, normalisation), so scoring could check nothing and "
         "would normalise nothing; train it with xprospect.train.fit (which writes the card) "
-        "or pass allow_no_card=True to score your own or an untrained module anyway")
+        "or pass allow_no_card=True to score your own or an untrained module anyway"
+    )
 
 
-def score(stack: Any, model: Any, *, window: int | Sequence[int] | None = None,
-          stride: int | Sequence[int] = 1, batch_size: int = 64, device: Any = "auto",
-          upsample: str = "nearest", method: str = "auto", edge: str = "pad",
-          pad_value: float = 0.0, nan: str = "mask", fill_value: float = 0.0, amp: Any = "auto",
-          prefetch: int = 2, tile: int | Sequence[int] | None = None,
-          allow_no_card: bool = False) -> Any:
+def score(
+    stack: Any,
+    model: Any,
+    *,
+    window: int | Sequence[int] | None = None,
+    stride: int | Sequence[int] = 1,
+    batch_size: int = 64,
+    device: Any = "auto",
+    upsample: str = "nearest",
+    method: str = "auto",
+    edge: str = "pad",
+    pad_value: float = 0.0,
+    nan: str = "mask",
+    fill_value: float = 0.0,
+    amp: Any = "auto",
+    prefetch: int = 2,
+    tile: int | Sequence[int] | None = None,
+    allow_no_card: bool = False,
+) -> Any:
     """Apply a fitted model: score every cell of a stack, lazily over dask chunks.
 
     The one verb that applies any fitted model of the package: a network
@@ -250,8 +309,15 @@ def score(stack: Any, model: Any, *, window: int | Sequence[int] | None = None,
         The stack does not match the model (channels, dimensionality, card), or the network
         has no card and ``allow_no_card`` is False.
     """
-    options = {"window": window, "stride": stride, "upsample": upsample, "method": method,
-               "edge": edge, "nan": nan, "tile": tile}
+    options = {
+        "window": window,
+        "stride": stride,
+        "upsample": upsample,
+        "method": method,
+        "edge": edge,
+        "nan": nan,
+        "tile": tile,
+    }
     if _is_baseline(model):
         _refuse_grid_options(f"the baseline {type(model).__name__}", options)
         return model.predict(stack)
@@ -264,8 +330,10 @@ def score(stack: Any, model: Any, *, window: int | Sequence[int] | None = None,
     from xprospect.score._device import ModelHandle, model_digest  # lazy: torch, as above
 
     if not isinstance(stack, xr.DataArray) or ELEMENT_DIM not in stack.dims:
-        raise DataError("score needs a stack DataArray with an 'element' dimension; build one "
-                        "with ds.prospect.stack([...])")
+        raise DataError(
+            "score needs a stack DataArray with an 'element' dimension; build one "
+            "with ds.prospect.stack([...])"
+        )
     geom = grid_geometry(stack)
     nd = geom.ndim
     if len(stack.dims) != nd + 1:
@@ -273,12 +341,15 @@ def score(stack: Any, model: Any, *, window: int | Sequence[int] | None = None,
     stack = stack.transpose(ELEMENT_DIM, *geom.dims)
     mnd = getattr(model, "ndim", None)
     if mnd is not None and mnd != nd:
-        raise ModelCardError(f"the model convolves over {mnd} axes; the stack is {nd}-D "
-                             f"{geom.dims}")
+        raise ModelCardError(
+            f"the model convolves over {mnd} axes; the stack is {nd}-D {geom.dims}"
+        )
     n_el = stack.sizes[ELEMENT_DIM]
     if getattr(model, "in_channels", n_el) not in (0, n_el):
-        raise ModelCardError(f"the model takes {model.in_channels} input elements; the stack has "
-                             f"{n_el}: {[str(e) for e in stack[ELEMENT_DIM].values]}")
+        raise ModelCardError(
+            f"the model takes {model.in_channels} input elements; the stack has "
+            f"{n_el}: {[str(e) for e in stack[ELEMENT_DIM].values]}"
+        )
     card = getattr(model, "card", {}) or {}
     check_card(card, stack)
     stack = normalise(stack, card)
@@ -322,15 +393,26 @@ def score(stack: Any, model: Any, *, window: int | Sequence[int] | None = None,
         tiles = wins
 
     kw: dict[str, Any] = dict(
-        shape=geom.shape, depth=depth, method=method, window=wins, stride=strides,
-        upsample=upsample, edge=edge, pad_value=float(pad_value), nan=nan,
-        fill_value=float(fill_value), batch_size=int(batch_size), prefetch=int(prefetch),
-        tile=tiles)
+        shape=geom.shape,
+        depth=depth,
+        method=method,
+        window=wins,
+        stride=strides,
+        upsample=upsample,
+        edge=edge,
+        pad_value=float(pad_value),
+        nan=nan,
+        fill_value=float(fill_value),
+        batch_size=int(batch_size),
+        prefetch=int(prefetch),
+        tile=tiles,
+    )
     # the same weights, options and input give the same token (and dask name) in any
     # process, so that to_zarr(resume=True) recognises the job
     data_id = stack.data.name if hasattr(stack.data, "dask") else uuid.uuid4().hex
-    token = dask.base.tokenize(model_digest(model), data_id, sorted(kw.items(), key=str),
-                               str(device), repr(amp))
+    token = dask.base.tokenize(
+        model_digest(model), data_id, sorted(kw.items(), key=str), str(device), repr(amp)
+    )
     kw["handle"] = ModelHandle(model, token, device, amp)
     data = stack.data
     if hasattr(data, "dask"):
@@ -340,15 +422,23 @@ def score(stack: Any, model: Any, *, window: int | Sequence[int] | None = None,
         new = tuple(_min_chunks(c, d) for c, d in zip(orig, depth, strict=True))
         if new != orig:
             data = data.rechunk((data.chunks[0], *new))
-        g = da.overlap.overlap(data, depth={0: 0, **{i + 1: d for i, d in enumerate(depth)}},
-                               boundary="none")
+        g = da.overlap.overlap(
+            data, depth={0: 0, **{i + 1: d for i, d in enumerate(depth)}}, boundary="none"
+        )
 
         def run(xb: np.ndarray, block_info: Any = None) -> np.ndarray:
             loc = [tuple(x) for x in block_info[None]["array-location"]]
             return _score_block(xb, loc=loc, **kw)
 
-        out = da.map_blocks(run, g, dtype="float32", chunks=new, drop_axis=0,
-                            name=f"prospectivity-{token}", meta=np.empty((0,) * nd, "float32"))
+        out = da.map_blocks(
+            run,
+            g,
+            dtype="float32",
+            chunks=new,
+            drop_axis=0,
+            name=f"prospectivity-{token}",
+            meta=np.empty((0,) * nd, "float32"),
+        )
         if new != orig:
             out = out.rechunk(orig)
     else:
@@ -360,11 +450,23 @@ def score(stack: Any, model: Any, *, window: int | Sequence[int] | None = None,
     res.attrs = {
         "model": str(getattr(model, "config", {}).get("name", type(model).__name__)),
         "task": str(getattr(model, "task", "")),
-        "method": method, "window": list(wins), "stride": list(strides),
-        "upsample": upsample if method == "windows" else "none (dense)", "edge": edge,
-        "pad_value": float(pad_value), "nan": nan, "fill_value": float(fill_value),
+        "method": method,
+        "window": list(wins),
+        "stride": list(strides),
+        "upsample": upsample if method == "windows" else "none (dense)",
+        "edge": edge,
+        "pad_value": float(pad_value),
+        "nan": nan,
+        "fill_value": float(fill_value),
     }
-    log.info("score: %s %s over %s, window %s, stride %s, halo %s", method, res.attrs["model"],
-             dict(zip(geom.dims, geom.shape, strict=True)), wins, strides, depth)
+    log.info(
+        "score: %s %s over %s, window %s, stride %s, halo %s",
+        method,
+        res.attrs["model"],
+        dict(zip(geom.dims, geom.shape, strict=True)),
+        wins,
+        strides,
+        depth,
+    )
     crs = get_crs(stack)
     return write_crs(res, crs) if crs is not None else res

@@ -43,8 +43,10 @@ def _check(mode: str, window: int, stride: int) -> None:
     if stride < 1:
         raise DataError(f"stride must be >= 1; got {stride}")
     if mode == "mean" and window < stride:
-        raise DataError(f"upsample='mean' needs window >= stride (got window {window}, "
-                        f"stride {stride}): windows would leave cells uncovered")
+        raise DataError(
+            f"upsample='mean' needs window >= stride (got window {window}, "
+            f"stride {stride}): windows would leave cells uncovered"
+        )
 
 
 def halo(window: int, stride: int, mode: str) -> int:
@@ -71,8 +73,17 @@ def lattice_range(a: int, b: int, n: int, window: int, stride: int, mode: str) -
     return max(0, lo), min(kmax, hi)
 
 
-def upsample_axis(lat: np.ndarray, axis: int, a: int, b: int, k_lo: int, n: int, window: int,
-                  stride: int, mode: str) -> np.ndarray:
+def upsample_axis(
+    lat: np.ndarray,
+    axis: int,
+    a: int,
+    b: int,
+    k_lo: int,
+    n: int,
+    window: int,
+    stride: int,
+    mode: str,
+) -> np.ndarray:
     """Map lattice scores along ``axis`` (points ``k_lo ..``) to cells ``[a, b)``.
 
     Each cell's value is computed from global indices only, with a fixed order of operations,

@@ -21,8 +21,9 @@ from xprospect.grid import grid_idw
 __all__ = ["points_score_map", "sample_table", "score_samples"]
 
 
-def sample_table(samples: xr.Dataset, n: int, elements: Sequence[str] | None
-                 ) -> tuple[list[str], np.ndarray]:
+def sample_table(
+    samples: xr.Dataset, n: int, elements: Sequence[str] | None
+) -> tuple[list[str], np.ndarray]:
     """Element table ``(n_samples, n)`` of a point table, in the given element order.
 
     Parameters
@@ -41,20 +42,23 @@ def sample_table(samples: xr.Dataset, n: int, elements: Sequence[str] | None
         One row per sample, one column per element.
     """
     if elements is None:
-        names = [str(k) for k, v in samples.data_vars.items()
-                 if v.dims == (SAMPLE_DIM,) and np.issubdtype(v.dtype, np.number)
-                 and v.dtype != bool]
+        names = [
+            str(k)
+            for k, v in samples.data_vars.items()
+            if v.dims == (SAMPLE_DIM,) and np.issubdtype(v.dtype, np.number) and v.dtype != bool
+        ]
     else:
         names = list(elements)
         missing = [e for e in names if e not in samples.data_vars]
         if missing:
             raise DataError(f"elements {missing} are not variables of the samples")
     if len(names) != n:
-        raise ModelCardError(f"the model takes {n} elements; the samples give {len(names)}: "
-                             f"{names} (pass elements=[...])")
+        raise ModelCardError(
+            f"the model takes {n} elements; the samples give {len(names)}: "
+            f"{names} (pass elements=[...])"
+        )
     values = np.stack([np.asarray(samples[e].values, dtype="float64") for e in names], axis=1)
     return names, values
-
 
 
 def score_samples(model: Any, samples: xr.Dataset, *, name: str = "anomaly") -> xr.DataArray:
@@ -78,8 +82,10 @@ def score_samples(model: Any, samples: xr.Dataset, *, name: str = "anomaly") -> 
         Along ``sample``, with the samples' coordinates.
     """
     if model.ndim is not None or not hasattr(model, "score_vectors"):
-        raise ModelCardError(f"{type(model).__name__} is not a per-cell model; score it on a "
-                             "gridded stack with xprospect.score.score")
+        raise ModelCardError(
+            f"{type(model).__name__} is not a per-cell model; score it on a "
+            "gridded stack with xprospect.score.score"
+        )
     card = model.card or {}
     names = card.get("elements")
     if names is None:
@@ -99,8 +105,9 @@ def score_samples(model: Any, samples: xr.Dataset, *, name: str = "anomaly") -> 
     return res
 
 
-def points_score_map(model: Any, samples: xr.Dataset, like: xr.Dataset | xr.DataArray,
-                     **idw_kwargs: Any) -> xr.DataArray:
+def points_score_map(
+    model: Any, samples: xr.Dataset, like: xr.Dataset | xr.DataArray, **idw_kwargs: Any
+) -> xr.DataArray:
     """Score samples with a per-cell model, then grid the scores by IDW onto ``like``.
 
     Parameters
@@ -126,4 +133,3 @@ def points_score_map(model: Any, samples: xr.Dataset, like: xr.Dataset | xr.Data
     if crs is not None:
         table = write_crs(table, crs)
     return grid_idw(table, like=like, elements=["anomaly"], **idw_kwargs)["anomaly"]
-

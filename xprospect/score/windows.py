@@ -38,8 +38,9 @@ def is_window_set(obj: Any) -> bool:
     return not is_xarray and hasattr(obj, "__len__") and hasattr(obj, "__getitem__")
 
 
-def score_window_set(data: Any, model: Any, *, batch_size: int = 256,
-                     device: Any = "auto") -> np.ndarray:
+def score_window_set(
+    data: Any, model: Any, *, batch_size: int = 256, device: Any = "auto"
+) -> np.ndarray:
     """Score every window of ``data`` with ``model``, normalised as in training.
 
     Parameters
@@ -66,8 +67,10 @@ def score_window_set(data: Any, model: Any, *, batch_size: int = 256,
     if is_patchset(data):
         want = card.get("elements")
         if want is not None and list(want) != list(data.elements):
-            raise ModelCardError(f"the model was trained on elements {list(want)}; the windows "
-                                 f"have {list(data.elements)}")
+            raise ModelCardError(
+                f"the model was trained on elements {list(want)}; the windows "
+                f"have {list(data.elements)}"
+            )
         data = data.torch_dataset(augment=False, crop=card.get("crop"), seed=0)
     dev = resolve_device(device)
     first, _ = batch_xy(data[0])

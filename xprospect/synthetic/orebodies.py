@@ -36,8 +36,20 @@ from xprospect.exceptions import DataError
 __all__ = ["ELEMENTS_3D", "OrebodyWorld", "orebody"]
 
 #: The twelve elements of the Zaozigou primary-halo data set.
-ELEMENTS_3D: tuple[str, ...] = ("Au", "Ag", "Cu", "Pb", "Zn", "As", "Sb", "Hg",
-                                "W", "Bi", "Co", "Mo")
+ELEMENTS_3D: tuple[str, ...] = (
+    "Au",
+    "Ag",
+    "Cu",
+    "Pb",
+    "Zn",
+    "As",
+    "Sb",
+    "Hg",
+    "W",
+    "Bi",
+    "Co",
+    "Mo",
+)
 
 # element: (unit, median background, log10 sd of background noise, zone, log10 amplitude)
 _PROPS: dict[str, tuple[str, float, float, str, float]] = {
@@ -69,11 +81,11 @@ class _Lens:
         p = np.stack(np.broadcast_arrays(x, y, z), axis=-1).astype("float64") - self.centre
         return p @ self.rot  # (..., 3) coordinates along strike, down dip, across
 
-    def radius(self, x, y, z, grow: float = 0.0, shift: Sequence[float] | np.ndarray = (0, 0, 0)
-               ) -> np.ndarray:
+    def radius(
+        self, x, y, z, grow: float = 0.0, shift: Sequence[float] | np.ndarray = (0, 0, 0)
+    ) -> np.ndarray:
         """Normalised radius (1 on the lens surface) of an ellipsoid grown by ``grow`` m."""
-        q = self.local(np.asarray(x) - shift[0], np.asarray(y) - shift[1],
-                       np.asarray(z) - shift[2])
+        q = self.local(np.asarray(x) - shift[0], np.asarray(y) - shift[1], np.asarray(z) - shift[2])
         return np.sqrt(((q / (self.axes + grow)) ** 2).sum(axis=-1))
 
 
@@ -159,19 +171,20 @@ class OrebodyWorld:
             out += w * f(x, y, z)
         lens = self._lens
         if zone == "near":
-            out += amp * np.exp(-lens.radius(x, y, z, grow=40.0) ** 2)
+            out += amp * np.exp(-(lens.radius(x, y, z, grow=40.0) ** 2))
             if element == "Au":
                 out += _ORE_STEP_AU * self.ore(x, y, z)
         elif zone == "front":
-            out += amp * np.exp(-lens.radius(x, y, z, grow=150.0, shift=self._front_shift) ** 2)
+            out += amp * np.exp(-(lens.radius(x, y, z, grow=150.0, shift=self._front_shift) ** 2))
         else:
-            out += amp * np.exp(-lens.radius(x, y, z, grow=80.0, shift=self._tail_shift) ** 2)
+            out += amp * np.exp(-(lens.radius(x, y, z, grow=80.0, shift=self._tail_shift) ** 2))
         if element in _FAULT_ELEMENTS:
             out += _FAULT_ELEMENTS[element] * np.exp(-self.fault_distance(x, y, z) / _FAULT_WIDTH)
         return out
 
-    def truth(self, like: xr.Dataset | xr.DataArray,
-              elements: Sequence[str] | None = ()) -> xr.Dataset:
+    def truth(
+        self, like: xr.Dataset | xr.DataArray, elements: Sequence[str] | None = ()
+    ) -> xr.Dataset:
         """Evaluate the orebody (``ore``, bool) and noise-free concentrations on a voxel grid.
 
         Parameters
@@ -186,14 +199,18 @@ class OrebodyWorld:
         xarray.Dataset
             ``ore`` and the requested elements on ``like``'s coordinates, with the CRS.
         """
-        zz, yy, xx = np.meshgrid(like["z"].values, like["y"].values, like["x"].values,
-                                 indexing="ij")
+        zz, yy, xx = np.meshgrid(
+            like["z"].values, like["y"].values, like["x"].values, indexing="ij"
+        )
         dims = ("z", "y", "x")
         out = xr.Dataset(coords={d: like[d] for d in dims})
         out["ore"] = (dims, self.ore(xx, yy, zz), {"long_name": "inside the orebody (truth)"})
         for e in self.elements if elements is None else elements:
-            out[e] = (dims, (10 ** self.log10_truth(xx, yy, zz, e)).astype("float32"),
-                      {"units": self.units[e]})
+            out[e] = (
+                dims,
+                (10 ** self.log10_truth(xx, yy, zz, e)).astype("float32"),
+                {"units": self.units[e]},
+            )
         return write_crs(out, self.crs)
 
     def samples(self) -> xr.Dataset:
@@ -207,15 +224,23 @@ class OrebodyWorld:
         """
         m = self._midpoints
         a = self.assay
-        ds = xr.Dataset(coords={
-            "x": ("sample", m[:, 0]), "y": ("sample", m[:, 1]), "z": ("sample", m[:, 2]),
-            "hole_id": ("sample", a["hole_id"].to_numpy()),
-            "from": ("sample", a["from"].to_numpy()), "to": ("sample", a["to"].to_numpy()),
-            "ore": ("sample", self.ore(m[:, 0], m[:, 1], m[:, 2])),
-        })
+        ds = xr.Dataset(
+            coords={
+                "x": ("sample", m[:, 0]),
+                "y": ("sample", m[:, 1]),
+                "z": ("sample", m[:, 2]),
+                "hole_id": ("sample", a["hole_id"].to_numpy()),
+                "from": ("sample", a["from"].to_numpy()),
+                "to": ("sample", a["to"].to_numpy()),
+                "ore": ("sample", self.ore(m[:, 0], m[:, 1], m[:, 2])),
+            }
+        )
         for e in self.elements:
-            ds[e] = ("sample", a[e].to_numpy(dtype="float64"),
-                     {"units": self.units[e], "source_column": e})
+            ds[e] = (
+                "sample",
+                a[e].to_numpy(dtype="float64"),
+                {"units": self.units[e], "source_column": e},
+            )
         return write_crs(ds, self.crs)
 
 
@@ -241,8 +266,7 @@ def _meshes(lens: _Lens, crs: str, fault_half: float):
     n = 8
     g = np.linspace(-fault_half, fault_half, n + 1)
     gu, gv = np.meshgrid(g, g, indexing="ij")
-    pv = (np.stack([gu.ravel(), gv.ravel(), np.zeros(gu.size)], axis=1) @ lens.rot.T
-          + lens.centre)
+    pv = np.stack([gu.ravel(), gv.ravel(), np.zeros(gu.size)], axis=1) @ lens.rot.T + lens.centre
     faces = []
     for i in range(n):
         for j in range(n):
@@ -309,9 +333,13 @@ def orebody(
     x0, y0, surface = 500_000.0, 3_800_000.0, 3000.0
     size = 1200.0
     bounds = (x0, y0, surface - 1000.0, x0 + size, y0 + size, surface + 50.0)
-    centre = np.array([x0 + size / 2 + rng.uniform(-60, 60),
-                       y0 + size / 2 + rng.uniform(-60, 60),
-                       surface - 520.0 + rng.uniform(-40, 40)])
+    centre = np.array(
+        [
+            x0 + size / 2 + rng.uniform(-60, 60),
+            y0 + size / 2 + rng.uniform(-60, 60),
+            surface - 520.0 + rng.uniform(-40, 40),
+        ]
+    )
     lens = _Lens(centre, np.asarray(lens_axes, dtype="float64"), _lens_frame(strike, dip))
     lith = [_waves(rng, 500.0), _waves(rng, 300.0)]
     mu, loads = {}, {}
@@ -321,56 +349,94 @@ def orebody(
         loads[e] = rng.normal(0.0, 0.08, size=2)
     ore_mesh, fault_mesh = _meshes(lens, crs, fault_half=1100.0)
     world = OrebodyWorld(
-        collar=pd.DataFrame(), survey=pd.DataFrame(), assay=pd.DataFrame(),
-        lithology=pd.DataFrame(), crs=crs, bounds=bounds, elements=names,
-        units={e: _PROPS[e][0] for e in names}, orebody=ore_mesh, fault=fault_mesh,
-        _lens=lens, _mu=mu, _loads=loads, _lith=lith,
-        _front_shift=np.array([0.0, 0.0, 180.0]), _tail_shift=np.array([0.0, 0.0, -160.0]),
+        collar=pd.DataFrame(),
+        survey=pd.DataFrame(),
+        assay=pd.DataFrame(),
+        lithology=pd.DataFrame(),
+        crs=crs,
+        bounds=bounds,
+        elements=names,
+        units={e: _PROPS[e][0] for e in names},
+        orebody=ore_mesh,
+        fault=fault_mesh,
+        _lens=lens,
+        _mu=mu,
+        _loads=loads,
+        _lith=lith,
+        _front_shift=np.array([0.0, 0.0, 180.0]),
+        _tail_shift=np.array([0.0, 0.0, -160.0]),
         _midpoints=np.empty((0, 3)),
     )
-    _drill(world, rng, n_holes=int(n_holes), interval=float(interval),
-           hole_depth=float(hole_depth), surface=surface, size=size, x0=x0, y0=y0)
+    _drill(
+        world,
+        rng,
+        n_holes=int(n_holes),
+        interval=float(interval),
+        hole_depth=float(hole_depth),
+        surface=surface,
+        size=size,
+        x0=x0,
+        y0=y0,
+    )
     return world
 
 
-def _drill(world: OrebodyWorld, rng: np.random.Generator, *, n_holes: int, interval: float,
-           hole_depth: float, surface: float, size: float, x0: float, y0: float) -> None:
+def _drill(
+    world: OrebodyWorld,
+    rng: np.random.Generator,
+    *,
+    n_holes: int,
+    interval: float,
+    hole_depth: float,
+    surface: float,
+    size: float,
+    x0: float,
+    y0: float,
+) -> None:
     n_side = int(np.ceil(np.sqrt(n_holes)))
     spacing = 0.8 * size / n_side
-    ij = np.stack(np.meshgrid(np.arange(n_side), np.arange(n_side), indexing="ij"),
-                  axis=-1).reshape(-1, 2)[:n_holes]
+    ij = np.stack(
+        np.meshgrid(np.arange(n_side), np.arange(n_side), indexing="ij"), axis=-1
+    ).reshape(-1, 2)[:n_holes]
     cx = x0 + 0.1 * size + (ij[:, 0] + 0.5) * spacing + rng.uniform(-0.3, 0.3, n_holes) * spacing
     cy = y0 + 0.1 * size + (ij[:, 1] + 0.5) * spacing + rng.uniform(-0.3, 0.3, n_holes) * spacing
     cz = surface + 15.0 * np.sin((cx - x0) / 230.0) * np.cos((cy - y0) / 310.0)
     dips = -rng.uniform(55.0, 90.0, n_holes)
     azis = rng.uniform(0.0, 360.0, n_holes)
     ids = [f"SYN{i + 1:03d}" for i in range(n_holes)]
-    world.collar = pd.DataFrame({"hole_id": ids, "x": cx, "y": cy, "z": cz,
-                                 "depth": np.full(n_holes, hole_depth)})
+    world.collar = pd.DataFrame(
+        {"hole_id": ids, "x": cx, "y": cy, "z": cz, "depth": np.full(n_holes, hole_depth)}
+    )
     stations = np.arange(0.0, hole_depth + 1e-9, 100.0)
     if stations[-1] < hole_depth:
         stations = np.append(stations, hole_depth)
-    world.survey = pd.DataFrame({
-        "hole_id": np.repeat(ids, stations.size),
-        "depth": np.tile(stations, n_holes),
-        "azimuth": np.repeat(azis, stations.size),
-        "dip": np.repeat(dips, stations.size),
-    })
+    world.survey = pd.DataFrame(
+        {
+            "hole_id": np.repeat(ids, stations.size),
+            "depth": np.tile(stations, n_holes),
+            "azimuth": np.repeat(azis, stations.size),
+            "dip": np.repeat(dips, stations.size),
+        }
+    )
     edges = np.arange(10.0, hole_depth + 1e-9, interval)  # 0-10 m overburden not sampled
     frm, to = edges[:-1], edges[1:]
     mid = 0.5 * (frm + to)
     a, d = np.radians(azis), np.radians(-dips)
     direction = np.stack([np.sin(a) * np.cos(d), np.cos(a) * np.cos(d), -np.sin(d)], axis=1)
-    pts = (np.stack([cx, cy, cz], axis=1)[:, None, :]
-           + mid[None, :, None] * direction[:, None, :]).reshape(-1, 3)
+    pts = (
+        np.stack([cx, cy, cz], axis=1)[:, None, :] + mid[None, :, None] * direction[:, None, :]
+    ).reshape(-1, 3)
     n_int = mid.size
-    table: dict[str, Any] = {"hole_id": np.repeat(ids, n_int),
-                             "from": np.tile(frm, n_holes), "to": np.tile(to, n_holes)}
+    table: dict[str, Any] = {
+        "hole_id": np.repeat(ids, n_int),
+        "from": np.tile(frm, n_holes),
+        "to": np.tile(to, n_holes),
+    }
     for e in ELEMENTS_3D:  # noise drawn for all twelve: a subset sees the same values
         noise = rng.normal(0.0, _PROPS[e][2], pts.shape[0])
         if e in world.elements:
             lg = world.log10_truth(pts[:, 0], pts[:, 1], pts[:, 2], e) + noise
-            table[e] = np.round(10 ** lg, 6)
+            table[e] = np.round(10**lg, 6)
     world.assay = pd.DataFrame(table)
     world._midpoints = pts
     ore = world.ore(pts[:, 0], pts[:, 1], pts[:, 2]).reshape(n_holes, n_int)
@@ -379,7 +445,8 @@ def _drill(world: OrebodyWorld, rng: np.random.Generator, *, n_holes: int, inter
         run_start = 0
         for k in range(1, n_int + 1):
             if k == n_int or ore[h, k] != ore[h, run_start]:
-                rows.append((hid, frm[run_start], to[k - 1],
-                             "ore" if ore[h, run_start] else "host"))
+                rows.append(
+                    (hid, frm[run_start], to[k - 1], "ore" if ore[h, run_start] else "host")
+                )
                 run_start = k
     world.lithology = pd.DataFrame(rows, columns=["hole_id", "from", "to", "lith"])

@@ -21,8 +21,22 @@ from xprospect._dims import write_crs
 __all__ = ["DEFAULT_ELEMENTS", "SurveyWorld", "survey"]
 
 DEFAULT_ELEMENTS: tuple[str, ...] = (
-    "Au", "Ag", "As", "Sb", "Hg", "Cu", "Pb", "Zn",
-    "Mo", "Bi", "W", "Ni", "Co", "Cr", "Fe", "Mn",
+    "Au",
+    "Ag",
+    "As",
+    "Sb",
+    "Hg",
+    "Cu",
+    "Pb",
+    "Zn",
+    "Mo",
+    "Bi",
+    "W",
+    "Ni",
+    "Co",
+    "Cr",
+    "Fe",
+    "Mn",
 )
 
 # element: (unit, median background, log10 sd of background, halo amplitude (log10),
@@ -71,8 +85,12 @@ class _SmoothField:
 def _smooth_field(rng: np.random.Generator, scale: float, n_waves: int = 24) -> _SmoothField:
     k = rng.gamma(4.0, 1.0 / 4.0, n_waves) * 2 * np.pi / scale
     theta = rng.uniform(0, 2 * np.pi, n_waves)
-    return _SmoothField(k * np.cos(theta), k * np.sin(theta), rng.uniform(0, 2 * np.pi, n_waves),
-                        float(np.sqrt(2.0 / n_waves)))
+    return _SmoothField(
+        k * np.cos(theta),
+        k * np.sin(theta),
+        rng.uniform(0, 2 * np.pi, n_waves),
+        float(np.sqrt(2.0 / n_waves)),
+    )
 
 
 @dataclass
@@ -126,14 +144,18 @@ class SurveyWorld:
             out += s * np.exp(-((x - dx) ** 2 + (y - dy) ** 2) / (2 * w * w))
         return out
 
-    def truth(self, like: xr.Dataset | xr.DataArray, elements: Sequence[str] | None = None
-              ) -> xr.Dataset:
+    def truth(
+        self, like: xr.Dataset | xr.DataArray, elements: Sequence[str] | None = None
+    ) -> xr.Dataset:
         """Noise-free concentrations of ``elements`` at the cell centres of a grid."""
         yy, xx = np.meshgrid(like["y"].values, like["x"].values, indexing="ij")
         out = xr.Dataset(coords={"y": like["y"], "x": like["x"]})
         for e in elements or self.elements:
-            out[e] = (("y", "x"), 10 ** self.log10_truth(xx, yy, e),
-                      {"units": self.samples[e].attrs["units"]})
+            out[e] = (
+                ("y", "x"),
+                10 ** self.log10_truth(xx, yy, e),
+                {"units": self.samples[e].attrs["units"]},
+            )
         return write_crs(out, self.crs)
 
 
@@ -216,8 +238,12 @@ def survey(
     n_lith = 3
     lith = [_smooth_field(rng, scale=width / s) for s in (2.0, 4.0, 8.0)]
     margin = 0.1 * width
-    dep_xy = np.column_stack([rng.uniform(xmin + margin, xmax - margin, n_deposits),
-                              rng.uniform(ymin + margin, ymax - margin, n_deposits)])
+    dep_xy = np.column_stack(
+        [
+            rng.uniform(xmin + margin, xmax - margin, n_deposits),
+            rng.uniform(ymin + margin, ymax - margin, n_deposits),
+        ]
+    )
     strength = rng.uniform(0.6, 1.0, n_deposits)
     log_bg, halos, units = {}, {}, {}
     for e in elements:
@@ -232,26 +258,41 @@ def survey(
     known[rng.permutation(n_deposits)[: round(known_fraction * n_deposits)]] = True
     deposits = xr.Dataset(
         {"strength": ("deposit", strength), "known": ("deposit", known)},
-        coords={"x": ("deposit", dep_xy[:, 0]), "y": ("deposit", dep_xy[:, 1]),
-                "deposit_id": ("deposit", np.array(dep_names, dtype=object))},
+        coords={
+            "x": ("deposit", dep_xy[:, 0]),
+            "y": ("deposit", dep_xy[:, 1]),
+            "deposit_id": ("deposit", np.array(dep_names, dtype=object)),
+        },
     )
     deposits = write_crs(deposits, crs)
     world = SurveyWorld(
-        samples=xr.Dataset(), deposits=deposits, crs=crs, bounds=tuple(bounds),  # type: ignore[arg-type]
-        elements=elements, _log_background=log_bg, _lith=lith, _halo=halos, _dep_xy=dep_xy,
-        _dep_strength=strength, _base_width=base_width,
+        samples=xr.Dataset(),
+        deposits=deposits,
+        crs=crs,
+        bounds=tuple(bounds),  # type: ignore[arg-type]
+        elements=elements,
+        _log_background=log_bg,
+        _lith=lith,
+        _halo=halos,
+        _dep_xy=dep_xy,
+        _dep_strength=strength,
+        _base_width=base_width,
     )
     data = {}
     for e in elements:
         logc = world.log10_truth(x, y, e) + rng.normal(0, noise, x.size)
-        data[e] = ("sample", 10 ** logc, {"units": units[e]})
+        data[e] = ("sample", 10**logc, {"units": units[e]})
     samples = xr.Dataset(
         data,
-        coords={"x": ("sample", x), "y": ("sample", y),
-                "sample_id": ("sample", np.array([f"S{i:06d}" for i in range(x.size)],
-                                                 dtype=object))},
-        attrs={"title": f"xprospect synthetic survey (seed={seed})",
-               "source": "xprospect.synthetic"},
+        coords={
+            "x": ("sample", x),
+            "y": ("sample", y),
+            "sample_id": ("sample", np.array([f"S{i:06d}" for i in range(x.size)], dtype=object)),
+        },
+        attrs={
+            "title": f"xprospect synthetic survey (seed={seed})",
+            "source": "xprospect.synthetic",
+        },
     )
     world.samples = write_crs(samples, crs)
     return world

@@ -44,6 +44,7 @@ __all__ = [
     "validation_metrics",
 ]
 
+
 def dataset_labels(dataset: Any) -> np.ndarray:
     """Integer class labels of every item of a torch dataset.
 
@@ -341,13 +342,17 @@ def train_epochs(
             total += float(loss.detach()) * int(n)
             seen += int(n)
         scheduler.step()
-        row = {**prefix, "epoch": epoch, "lr": lr_now,
-               loss_key: total / seen if seen else math.nan}
+        row = {**prefix, "epoch": epoch, "lr": lr_now, loss_key: total / seen if seen else math.nan}
         if evaluate is not None:
             row.update(evaluate(epoch))
         rows.append(row)
-        bar.set_postfix({k: f"{v:.3f}" for k, v in row.items()
-                         if k in (loss_key, "test_loss", "val_auc") and isinstance(v, float)})
+        bar.set_postfix(
+            {
+                k: f"{v:.3f}"
+                for k, v in row.items()
+                if k in (loss_key, "test_loss", "val_auc") and isinstance(v, float)
+            }
+        )
         if rank is None:
             best_epoch = epoch
             continue
@@ -356,8 +361,7 @@ def train_epochs(
             best_value = (-math.inf,) * len(value)  # an epoch ranked -inf is never the best
         if value > best_value:
             best_value, best_epoch, since_best = value, epoch, 0
-            best_state = copy.deepcopy({k: v.detach().cpu()
-                                        for k, v in model.state_dict().items()})
+            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
             if on_best is not None:
                 on_best(epoch, best_state)
         else:

@@ -47,12 +47,18 @@ def _jsonable(obj: Any, what: str, path: Path) -> Any:
     try:
         return json.loads(json.dumps(obj, default=default))
     except (TypeError, ValueError) as err:
-        raise ModelCardError(f"cannot write {path}: the model's {what} is not JSON-able ({err})") \
-            from err
+        raise ModelCardError(
+            f"cannot write {path}: the model's {what} is not JSON-able ({err})"
+        ) from err
 
 
-def write_checkpoint(path: str | Path, *, config: Mapping[str, Any], state_dict: Mapping[str, Any],
-                     card: Mapping[str, Any]) -> Path:
+def write_checkpoint(
+    path: str | Path,
+    *,
+    config: Mapping[str, Any],
+    state_dict: Mapping[str, Any],
+    card: Mapping[str, Any],
+) -> Path:
     """Write a checkpoint file from its parts (atomically: a temporary file, then a rename).
 
     Parameters
@@ -129,10 +135,15 @@ def save_checkpoint(model_or_fit: Any, path: str | Path) -> Path:
     """
     model = getattr(model_or_fit, "model", model_or_fit)
     if not isinstance(model, torch.nn.Module):
-        raise ModelCardError(f"save_checkpoint needs a model or a FitResult; got "
-                             f"{type(model_or_fit).__name__}")
-    return write_checkpoint(path, config=getattr(model, "config", {}) or {},
-                            state_dict=model.state_dict(), card=getattr(model, "card", {}) or {})
+        raise ModelCardError(
+            f"save_checkpoint needs a model or a FitResult; got {type(model_or_fit).__name__}"
+        )
+    return write_checkpoint(
+        path,
+        config=getattr(model, "config", {}) or {},
+        state_dict=model.state_dict(),
+        card=getattr(model, "card", {}) or {},
+    )
 
 
 def read_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str, Any]:
@@ -156,8 +167,10 @@ def read_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str,
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
-        msg = (f"{path} is not a readable xprospect checkpoint (corrupt, truncated, or holding "
-               f"objects that weights_only=True refuses): {type(err).__name__}: {err}")
+        msg = (
+            f"{path} is not a readable xprospect checkpoint (corrupt, truncated, or holding "
+            f"objects that weights_only=True refuses): {type(err).__name__}: {err}"
+        )
         raise ModelCardError(msg) from err
     if not isinstance(payload, dict) or not {"format", "config", "state_dict"} <= set(payload):
         keys = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
@@ -166,15 +179,18 @@ def read_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str,
             f"card; found {keys}"
         )
     if payload["format"] != CHECKPOINT_FORMAT:
-        raise ModelCardError(f"{path} has checkpoint format {payload['format']!r}; this "
-                             f"xprospect reads format {CHECKPOINT_FORMAT}")
+        raise ModelCardError(
+            f"{path} has checkpoint format {payload['format']!r}; this "
+            f"xprospect reads format {CHECKPOINT_FORMAT}"
+        )
     payload.setdefault("card", {})
     validate_card(payload["card"], str(path))
     return payload
 
 
-def load_checkpoint(path: str | Path, *, map_location: Any = "cpu",
-                    allow_no_card: bool = False) -> Any:
+def load_checkpoint(
+    path: str | Path, *, map_location: Any = "cpu", allow_no_card: bool = False
+) -> Any:
     """Rebuild a model from a checkpoint, with its weights and card, in eval mode.
 
     Parameters
@@ -205,12 +221,18 @@ def load_checkpoint(path: str | Path, *, map_location: Any = "cpu",
     payload = read_checkpoint(path, map_location=map_location)
     if not has_card(payload["card"]):
         if not allow_no_card:
-            msg = (f"{path} has no model card describing its training data (elements, "
-                   "resolution, CRS, normalisation), so scoring could check nothing; pass "
-                   "allow_no_card=True to load it anyway (for your own or an untrained module)")
+            msg = (
+                f"{path} has no model card describing its training data (elements, "
+                "resolution, CRS, normalisation), so scoring could check nothing; pass "
+                "allow_no_card=True to load it anyway (for your own or an untrained module)"
+            )
             raise ModelCardError(msg)
-        warnings.warn(f"{path} has no model card: scoring it checks no elements, resolution "
-                      "or CRS and applies no normalisation", XProspectWarning, stacklevel=2)
+        warnings.warn(
+            f"{path} has no model card: scoring it checks no elements, resolution "
+            "or CRS and applies no normalisation",
+            XProspectWarning,
+            stacklevel=2,
+        )
     try:
         model = from_config(payload["config"])
     except ModelCardError as err:
@@ -218,8 +240,9 @@ def load_checkpoint(path: str | Path, *, map_location: Any = "cpu",
     try:
         model.load_state_dict(payload["state_dict"], strict=True)
     except RuntimeError as err:
-        raise ModelCardError(f"{path}: the weights do not fit {payload['config']['name']!r}: "
-                             f"{err}") from err
+        raise ModelCardError(
+            f"{path}: the weights do not fit {payload['config']['name']!r}: {err}"
+        ) from err
     model.card = dict(payload["card"])
     if isinstance(map_location, str | torch.device):
         model.to(map_location)

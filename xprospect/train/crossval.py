@@ -86,40 +86,70 @@ class CrossValidation:
     def to_dict(self) -> dict[str, Any]:
         """Summary as plain JSON-able values (no per-point table)."""
         folds = self.folds.replace({np.nan: None}).to_dict(orient="records")
-        return {"auc": self.auc, "auc_ci": list(self.auc_ci),
-                "fold_auc_mean": self.fold_auc_mean, "fold_auc_std": self.fold_auc_std,
-                "capture": self.capture, "metrics": self.metrics, "folds": folds,
-                "settings": self.settings}
+        return {
+            "auc": self.auc,
+            "auc_ci": list(self.auc_ci),
+            "fold_auc_mean": self.fold_auc_mean,
+            "fold_auc_std": self.fold_auc_std,
+            "capture": self.capture,
+            "metrics": self.metrics,
+            "folds": folds,
+            "settings": self.settings,
+        }
 
     def __repr__(self) -> str:
-        return (f"CrossValidation(folds={len(self.folds)}, auc={self.auc:.3f} "
-                f"[{self.auc_ci[0]:.3f}, {self.auc_ci[1]:.3f}], fold mean "
-                f"{self.fold_auc_mean:.3f} +/- {self.fold_auc_std:.3f}, captured "
-                f"{self.capture['deposit_fraction']:.0%} of deposits in the top "
-                f"{self.capture['area_fraction']:.0%} of the area)")
+        return (
+            f"CrossValidation(folds={len(self.folds)}, auc={self.auc:.3f} "
+            f"[{self.auc_ci[0]:.3f}, {self.auc_ci[1]:.3f}], fold mean "
+            f"{self.fold_auc_mean:.3f} +/- {self.fold_auc_std:.3f}, captured "
+            f"{self.capture['deposit_fraction']:.0%} of deposits in the top "
+            f"{self.capture['area_fraction']:.0%} of the area)"
+        )
 
 
-def _make_model(model: str | Callable[..., Any], *, n_channels: int, window: int, seed: int,
-                kwargs: Mapping[str, Any]) -> Any:
+def _make_model(
+    model: str | Callable[..., Any],
+    *,
+    n_channels: int,
+    window: int,
+    seed: int,
+    kwargs: Mapping[str, Any],
+) -> Any:
     if isinstance(model, str):
         return create(model, in_channels=n_channels, window=window, seed=seed, **dict(kwargs))
     if callable(model):
         return model(n_channels, seed)
-    raise DataError(f"model must be a registered name or a callable (n_channels, seed) -> "
-                    f"model; got {type(model).__name__}")
+    raise DataError(
+        f"model must be a registered name or a callable (n_channels, seed) -> "
+        f"model; got {type(model).__name__}"
+    )
 
 
-def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[..., Any],
-                   model_kwargs: Mapping[str, Any] | None = None, window: int = 32,
-                   patch_size: int | None = None, jitter: int | None = None,
-                   n_per_positive: int = 8, negatives: int | Any = 200,
-                   negative_ratio: float = 15.0, n_folds: int = 4, blocks: Any = None,
-                   block_size: Any = None, buffer: float | None = None,
-                   select_alpha: float | None = None, min_elements: int = 2,
-                   fit_kwargs: Mapping[str, Any] | None = None,
-                   score_kwargs: Mapping[str, Any] | None = None,
-                   prospective_area: float = 0.2, level: float = 0.95, seed: int = 0,
-                   keep_maps: bool = False) -> CrossValidation:
+def cross_validate(
+    stack: xr.DataArray,
+    deposits: Any,
+    *,
+    model: str | Callable[..., Any],
+    model_kwargs: Mapping[str, Any] | None = None,
+    window: int = 32,
+    patch_size: int | None = None,
+    jitter: int | None = None,
+    n_per_positive: int = 8,
+    negatives: int | Any = 200,
+    negative_ratio: float = 15.0,
+    n_folds: int = 4,
+    blocks: Any = None,
+    block_size: Any = None,
+    buffer: float | None = None,
+    select_alpha: float | None = None,
+    min_elements: int = 2,
+    fit_kwargs: Mapping[str, Any] | None = None,
+    score_kwargs: Mapping[str, Any] | None = None,
+    prospective_area: float = 0.2,
+    level: float = 0.95,
+    seed: int = 0,
+    keep_maps: bool = False,
+) -> CrossValidation:
     """Spatial block cross-validation of a CNN prospectivity model, trained fold by fold.
 
     Parameters
@@ -184,8 +214,10 @@ def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[
         Out-of-fold scores per point, per-fold table, pooled AUC with its interval, capture.
     """
     if not isinstance(stack, xr.DataArray) or ELEMENT_DIM not in stack.dims:
-        raise DataError("cross_validate needs a stack DataArray (element, y, x); build one with "
-                        "ds.prospect.stack([...])")
+        raise DataError(
+            "cross_validate needs a stack DataArray (element, y, x); build one with "
+            "ds.prospect.stack([...])"
+        )
     geom = grid_geometry(stack)
     if geom.ndim != 2:
         raise DataError(f"cross_validate works on 2-D stacks; got dims {stack.dims}")
@@ -207,8 +239,10 @@ def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[
     n_dropped = int((~ok).sum())
     dep, didx = dep.isel(point=np.flatnonzero(ok)), didx[ok]
     if dep.sizes["point"] < n_folds:
-        raise DataError(f"only {dep.sizes['point']} deposits lie on finite cells of the grid; "
-                        f"need at least n_folds={n_folds}")
+        raise DataError(
+            f"only {dep.sizes['point']} deposits lie on finite cells of the grid; "
+            f"need at least n_folds={n_folds}"
+        )
     if isinstance(negatives, (int, np.integer)) and not isinstance(negatives, bool):
         neg = sample_negatives(stack, dep, int(negatives), buffer=buffer, seed=seed)
     else:
@@ -218,16 +252,27 @@ def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[
     neg, nidx = neg.isel(point=np.flatnonzero(nok)), nidx[nok]
 
     n_pos, n_neg = dep.sizes["point"], neg.sizes["point"]
-    xy = np.vstack([np.column_stack([dep["x"].values, dep["y"].values]),
-                    np.column_stack([neg["x"].values, neg["y"].values])]).astype("float64")
+    xy = np.vstack(
+        [
+            np.column_stack([dep["x"].values, dep["y"].values]),
+            np.column_stack([neg["x"].values, neg["y"].values]),
+        ]
+    ).astype("float64")
     label = np.r_[np.ones(n_pos, "int64"), np.zeros(n_neg, "int64")]
     cells = np.vstack([didx, nidx])
     ids = np.r_[dep["point_id"].values.astype(str), neg["point_id"].values.astype(str)]
-    folds = spatial_block_folds(xy, n_folds=n_folds, blocks=blocks, block_size=block_size,
-                                buffer=buffer, seed=seed)
+    folds = spatial_block_folds(
+        xy, n_folds=n_folds, blocks=blocks, block_size=block_size, buffer=buffer, seed=seed
+    )
 
-    fkw: dict[str, Any] = {"recipe": "adam", "epochs": 20, "validation": 0.25,
-                           "early_stopping": 6, "progress": False, "device": "auto"}
+    fkw: dict[str, Any] = {
+        "recipe": "adam",
+        "epochs": 20,
+        "validation": 0.25,
+        "early_stopping": 6,
+        "progress": False,
+        "device": "auto",
+    }
     fkw.update(dict(fit_kwargs or {}))
     skw: dict[str, Any] = {"batch_size": 64, "device": fkw.get("device", "auto")}
     skw.update(dict(score_kwargs or {}))
@@ -241,8 +286,10 @@ def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[
         tr_pos, tr_neg = tr[label[tr] == 1], tr[label[tr] == 0]
         te_pos = te[label[te] == 1]
         if len(tr_pos) == 0:
-            raise DataError(f"fold {f}: no training deposit is left after the {buffer} buffer; "
-                            "use fewer folds, larger blocks or a smaller buffer")
+            raise DataError(
+                f"fold {f}: no training deposit is left after the {buffer} buffer; "
+                "use fewer folds, larger blocks or a smaller buffer"
+            )
         train_dep = dep.isel(point=tr_pos)
         elements = all_elements
         if select_alpha is not None:
@@ -254,11 +301,22 @@ def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[
         n_neg_win = int(min(len(tr_neg), max(1, round(negative_ratio * len(tr_pos)))))
         rng = np.random.default_rng(fold_seed)
         pick = np.sort(rng.choice(tr_neg - n_pos, size=n_neg_win, replace=False))
-        patches = make_patches(sub, positives=train_dep, negatives=neg.isel(point=pick),
-                               size=patch_size, jitter=jitter, n_per_positive=n_per_positive,
-                               seed=fold_seed)
-        net = _make_model(model, n_channels=len(elements), window=window, seed=fold_seed,
-                          kwargs=model_kwargs or {})
+        patches = make_patches(
+            sub,
+            positives=train_dep,
+            negatives=neg.isel(point=pick),
+            size=patch_size,
+            jitter=jitter,
+            n_per_positive=n_per_positive,
+            seed=fold_seed,
+        )
+        net = _make_model(
+            model,
+            n_channels=len(elements),
+            window=window,
+            seed=fold_seed,
+            kwargs=model_kwargs or {},
+        )
         validated = fkw.get("validation") is not None
         try:
             result = fit(net, patches, crop=window, seed=fold_seed, **fkw)
@@ -269,10 +327,20 @@ def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[
             # the fixed number of epochs instead, and say so in the fold table
             log.warning("fold %d: %s; training without validation", f, err)
             validated = False
-            net = _make_model(model, n_channels=len(elements), window=window, seed=fold_seed,
-                              kwargs=model_kwargs or {})
-            result = fit(net, patches, crop=window, seed=fold_seed,
-                         **{**fkw, "validation": None, "early_stopping": None})
+            net = _make_model(
+                model,
+                n_channels=len(elements),
+                window=window,
+                seed=fold_seed,
+                kwargs=model_kwargs or {},
+            )
+            result = fit(
+                net,
+                patches,
+                crop=window,
+                seed=fold_seed,
+                **{**fkw, "validation": None, "early_stopping": None},
+            )
         smap = score_map(sub, result.model, **skw).compute()
         vals = np.asarray(smap.values, dtype="float64")
         finite = vals[np.isfinite(vals)]
@@ -285,19 +353,33 @@ def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[
         fold_metrics = _fold_metrics(y_te, s_te)
         auc_f = fold_metrics["auc"]
         best = result.history.loc[result.history["epoch"] == result.best_epoch, "val_auc"]
-        rows.append({
-            "fold": f, "n_train_deposits": len(tr_pos), "n_train_barren": n_neg_win,
-            "n_train_windows": len(patches), "n_test_deposits": len(te_pos),
-            "n_test_barren": int(len(te) - len(te_pos)),
-            "n_dropped_by_buffer": int(len(xy) - len(te) - len(tr)),
-            "elements": ",".join(elements), "auc": auc_f, "threshold": thr,
-            "captured": int(captured[te_pos].sum()),
-            "validated": validated, "best_epoch": int(result.best_epoch),
-            "val_auc": float(best.iloc[0]) if len(best) else float("nan"),
-            **{c: v for c, v in fold_metrics.items() if c != "auc"},
-        })
-        log.info("cross_validate fold %d: AUC %.3f on %d deposits / %d barren; %d captured",
-                 f, auc_f, len(te_pos), len(te) - len(te_pos), rows[-1]["captured"])
+        rows.append(
+            {
+                "fold": f,
+                "n_train_deposits": len(tr_pos),
+                "n_train_barren": n_neg_win,
+                "n_train_windows": len(patches),
+                "n_test_deposits": len(te_pos),
+                "n_test_barren": int(len(te) - len(te_pos)),
+                "n_dropped_by_buffer": int(len(xy) - len(te) - len(tr)),
+                "elements": ",".join(elements),
+                "auc": auc_f,
+                "threshold": thr,
+                "captured": int(captured[te_pos].sum()),
+                "validated": validated,
+                "best_epoch": int(result.best_epoch),
+                "val_auc": float(best.iloc[0]) if len(best) else float("nan"),
+                **{c: v for c, v in fold_metrics.items() if c != "auc"},
+            }
+        )
+        log.info(
+            "cross_validate fold %d: AUC %.3f on %d deposits / %d barren; %d captured",
+            f,
+            auc_f,
+            len(te_pos),
+            len(te) - len(te_pos),
+            rows[-1]["captured"],
+        )
         if keep_maps:
             maps.append(smap)
 
@@ -307,21 +389,50 @@ def cross_validate(stack: xr.DataArray, deposits: Any, *, model: str | Callable[
     lo, hi = ci["lower"], ci["upper"]
     fold_aucs = np.array([r["auc"] for r in rows], dtype="float64")
     n_capt = int(captured[label == 1].sum())
-    capture = {"area_fraction": float(prospective_area),
-               "deposit_fraction": n_capt / n_pos, "n_captured": n_capt, "n_deposits": n_pos,
-               "efficiency": (n_capt / n_pos) / prospective_area}
-    points = pd.DataFrame({"point_id": ids, "x": xy[:, 0], "y": xy[:, 1], "label": label,
-                           "fold": fold_of, "score": score, "captured": captured})
-    settings = {"n_folds": n_folds, "buffer": float(buffer), "window": window,
-                "patch_size": patch_size, "jitter": jitter, "n_per_positive": n_per_positive,
-                "n_deposits": n_pos, "n_barren": n_neg, "deposits_dropped": n_dropped,
-                "select_alpha": select_alpha, "seed": seed,
-                "model": model if isinstance(model, str) else getattr(model, "__name__", "?")}
-    return CrossValidation(points=points, folds=pd.DataFrame(rows), auc=float(auc),
-                           auc_ci=(float(lo), float(hi)),
-                           fold_auc_mean=float(np.nanmean(fold_aucs)),
-                           fold_auc_std=float(np.nanstd(fold_aucs)), capture=capture,
-                           settings=settings, maps=maps, metrics=pooled)
+    capture = {
+        "area_fraction": float(prospective_area),
+        "deposit_fraction": n_capt / n_pos,
+        "n_captured": n_capt,
+        "n_deposits": n_pos,
+        "efficiency": (n_capt / n_pos) / prospective_area,
+    }
+    points = pd.DataFrame(
+        {
+            "point_id": ids,
+            "x": xy[:, 0],
+            "y": xy[:, 1],
+            "label": label,
+            "fold": fold_of,
+            "score": score,
+            "captured": captured,
+        }
+    )
+    settings = {
+        "n_folds": n_folds,
+        "buffer": float(buffer),
+        "window": window,
+        "patch_size": patch_size,
+        "jitter": jitter,
+        "n_per_positive": n_per_positive,
+        "n_deposits": n_pos,
+        "n_barren": n_neg,
+        "deposits_dropped": n_dropped,
+        "select_alpha": select_alpha,
+        "seed": seed,
+        "model": model if isinstance(model, str) else getattr(model, "__name__", "?"),
+    }
+    return CrossValidation(
+        points=points,
+        folds=pd.DataFrame(rows),
+        auc=float(auc),
+        auc_ci=(float(lo), float(hi)),
+        fold_auc_mean=float(np.nanmean(fold_aucs)),
+        fold_auc_std=float(np.nanstd(fold_aucs)),
+        capture=capture,
+        settings=settings,
+        maps=maps,
+        metrics=pooled,
+    )
 
 
 def _fold_metrics(y: np.ndarray, s: np.ndarray) -> dict[str, float]:

@@ -92,8 +92,10 @@ class FitResult:
     def __repr__(self) -> str:
         best = self.history.loc[self.history["epoch"] == self.best_epoch]
         auc = float(best["val_auc"].iloc[0]) if len(best) else float("nan")
-        return (f"FitResult({type(self.model).__name__}, epochs={len(self.history)}, "
-                f"best_epoch={self.best_epoch}, val_auc={auc:.3f})")
+        return (
+            f"FitResult({type(self.model).__name__}, epochs={len(self.history)}, "
+            f"best_epoch={self.best_epoch}, val_auc={auc:.3f})"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -185,13 +187,21 @@ def _split(
                 "PatchSet (or a dataset with .xy), or give validation windows or indices"
             )
         tr, va, info = spatial_split(
-            xy, data.labels, extent=data.extent(), fraction=float(validation),
-            groups=data.groups(), seed=seed,
+            xy,
+            data.labels,
+            extent=data.extent(),
+            fraction=float(validation),
+            groups=data.groups(),
+            seed=seed,
         )
         return tr, va, None, info
     if is_patchset(validation) or isinstance(validation, torch.utils.data.Dataset):
-        return every, None, validation, {"method": "given", "n_train": data.n,
-                                         "n_val": len(validation)}
+        return (
+            every,
+            None,
+            validation,
+            {"method": "given", "n_train": data.n, "n_val": len(validation)},
+        )
     idx = np.asarray(validation)
     if idx.dtype == bool:
         if idx.shape != (data.n,):
@@ -207,12 +217,16 @@ def _split(
     tr = np.setdiff1d(every, idx)
     info = {"method": "given indices", "n_train": int(tr.size), "n_val": int(idx.size)}
     xy = data.xy()
-    if xy is not None and data.window_size() is not None and getattr(data.train, "stack", None) \
-            is not None:
+    if (
+        xy is not None
+        and data.window_size() is not None
+        and getattr(data.train, "stack", None) is not None
+    ):
         clash = overlapping(xy[tr], xy[idx], data.extent())
         if clash.any():
-            log.info("dropping %d training windows that overlap validation windows",
-                     int(clash.sum()))
+            log.info(
+                "dropping %d training windows that overlap validation windows", int(clash.sum())
+            )
         info["n_dropped"] = int(clash.sum())
         tr = tr[~clash]
         info["n_train"] = int(tr.size)
@@ -250,8 +264,9 @@ def _predict(logits: Any) -> tuple[Any, Any]:
     return logits.argmax(dim=-1), torch.softmax(logits, dim=-1)[:, 1]
 
 
-def _eval_pass(model: Any, loader: Any, *, loss_fn: Any, device: Any, mean: Any, std: Any
-               ) -> tuple[float, float, np.ndarray, np.ndarray]:
+def _eval_pass(
+    model: Any, loader: Any, *, loss_fn: Any, device: Any, mean: Any, std: Any
+) -> tuple[float, float, np.ndarray, np.ndarray]:
     """Mean loss, accuracy, labels and class-1 probabilities over one eval pass of ``loader``."""
     model.train(False)
     total, correct, seen = 0.0, 0, 0
@@ -441,15 +456,32 @@ def fit(
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(int(seed))
         result = _train(
-            model, train_ds, val_ds, rec=rec, labels=labels, class_weight=class_weight,
-            early_stopping=early_stopping, monitor=monitor, dev=dev, seed=seed,
-            progress=progress, mean=mean, std=std, checkpoint=checkpoint, freeze=freeze,
+            model,
+            train_ds,
+            val_ds,
+            rec=rec,
+            labels=labels,
+            class_weight=class_weight,
+            early_stopping=early_stopping,
+            monitor=monitor,
+            dev=dev,
+            seed=seed,
+            progress=progress,
+            mean=mean,
+            std=std,
+            checkpoint=checkpoint,
+            freeze=freeze,
             stack=getattr(train, "stack", None) if data.is_patchset else None,
-            card_extra={"data_hash": data_hash, "augment": augment,
-                        "crop": None if crop is None else np.atleast_1d(crop).tolist(),
-                        "card_window": _card_window(crop, data, model),
-                        "split": split_info, "class_weight": _jsonable_cw(class_weight),
-                        "n_train": len(train_ds), "seed": int(seed)},
+            card_extra={
+                "data_hash": data_hash,
+                "augment": augment,
+                "crop": None if crop is None else np.atleast_1d(crop).tolist(),
+                "card_window": _card_window(crop, data, model),
+                "split": split_info,
+                "class_weight": _jsonable_cw(class_weight),
+                "n_train": len(train_ds),
+                "seed": int(seed),
+            },
         )
     result.split = split_info
     result.train_index = train_idx
@@ -491,17 +523,37 @@ def _jsonable_cw(cw: Any) -> Any:
     return cw
 
 
-def _train(model, train_ds, val_ds, *, rec, labels, class_weight, early_stopping, monitor, dev,
-           seed, progress, mean, std, checkpoint, freeze, stack, card_extra) -> FitResult:
+def _train(
+    model,
+    train_ds,
+    val_ds,
+    *,
+    rec,
+    labels,
+    class_weight,
+    early_stopping,
+    monitor,
+    dev,
+    seed,
+    progress,
+    mean,
+    std,
+    checkpoint,
+    freeze,
+    stack,
+    card_extra,
+) -> FitResult:
     if freeze is not None:
         freeze_layers(model, freeze)
     model.to(dev)
-    loader = _loop.make_loader(train_ds, batch_size=rec.batch_size, shuffle=True, seed=seed,
-                               device=dev)
+    loader = _loop.make_loader(
+        train_ds, batch_size=rec.batch_size, shuffle=True, seed=seed, device=dev
+    )
     val_loader = None
     if val_ds is not None:
-        val_loader = _loop.make_loader(val_ds, batch_size=max(rec.batch_size, 64), shuffle=False,
-                                       seed=seed, device=dev)
+        val_loader = _loop.make_loader(
+            val_ds, batch_size=max(rec.batch_size, 64), shuffle=False, seed=seed, device=dev
+        )
     first_x, _ = _loop.batch_xy(train_ds[0])
     n_classes = _n_classes(model, torch.as_tensor(first_x)[None], dev)
     weights = _loop.class_weights(labels, class_weight, max(n_classes, 2))
@@ -534,11 +586,16 @@ def _train(model, train_ds, val_ds, *, rec, labels, class_weight, early_stopping
 
     def evaluate(_epoch: int) -> dict[str, float]:
         acc = hits["correct"] / hits["seen"] if hits["seen"] else math.nan
-        row = {"acc": acc, "val_loss": math.nan, "val_acc": math.nan,
-               **{c: math.nan for c in _metric_columns()}}
+        row = {
+            "acc": acc,
+            "val_loss": math.nan,
+            "val_acc": math.nan,
+            **{c: math.nan for c in _metric_columns()},
+        }
         if val_loader is not None:
-            vloss, vacc, vy, vp = _eval_pass(model, val_loader, loss_fn=loss_fn, device=dev,
-                                             mean=mean_t, std=std_t)
+            vloss, vacc, vy, vp = _eval_pass(
+                model, val_loader, loss_fn=loss_fn, device=dev, mean=mean_t, std=std_t
+            )
             row.update(val_loss=vloss, val_acc=vacc, **_loop.validation_metrics(vy, vp))
         return row
 
@@ -547,10 +604,19 @@ def _train(model, train_ds, val_ds, *, rec, labels, class_weight, early_stopping
             _save_best(model, state, card, ckpt_path, epoch)
 
     run = _loop.train_epochs(
-        model, params, rec, epochs=rec.epochs, batches=lambda _epoch: loader,
-        batch_loss=batch_loss, evaluate=evaluate, before_epoch=before_epoch,
+        model,
+        params,
+        rec,
+        epochs=rec.epochs,
+        batches=lambda _epoch: loader,
+        batch_loss=batch_loss,
+        evaluate=evaluate,
+        before_epoch=before_epoch,
         rank=None if val_loader is None else (lambda row: _monitor_key(row, monitor)),
-        patience=early_stopping, on_best=on_best, desc="fit", progress=progress,
+        patience=early_stopping,
+        on_best=on_best,
+        desc="fit",
+        progress=progress,
     )
     if run.stopped_early:
         log.info("early stopping at epoch %d (best %d)", len(run.rows), run.best_epoch)
@@ -565,8 +631,13 @@ def _train(model, train_ds, val_ds, *, rec, labels, class_weight, early_stopping
     extra = [c for c in _metric_columns() if c not in HISTORY_COLUMNS]
     history = pd.DataFrame(run.rows, columns=[*HISTORY_COLUMNS, *extra])
     history["epoch"] = history["epoch"].astype("int64")
-    return FitResult(model=model, history=history, best_epoch=int(run.best_epoch),
-                     checkpoint=ckpt_path, stopped_early=run.stopped_early)
+    return FitResult(
+        model=model,
+        history=history,
+        best_epoch=int(run.best_epoch),
+        checkpoint=ckpt_path,
+        stopped_early=run.stopped_early,
+    )
 
 
 def _metric_columns() -> list[str]:
@@ -604,8 +675,9 @@ def _monitor_key(row: Mapping[str, float], monitor: str) -> tuple[float, float]:
 
 
 def _save_best(model, state, card, path, epoch) -> None:
-    write_checkpoint(path, config=model.config, state_dict=state,
-                     card={**card, "best_epoch": int(epoch)})
+    write_checkpoint(
+        path, config=model.config, state_dict=state, card={**card, "best_epoch": int(epoch)}
+    )
 
 
 def _make_card(stack, rec: Recipe, mean, std, extra: dict[str, Any]) -> dict[str, Any]:
@@ -614,11 +686,18 @@ def _make_card(stack, rec: Recipe, mean, std, extra: dict[str, Any]) -> dict[str
     info = {k: v for k, v in extra.items() if k not in ("data_hash", "card_window")}
     info.update(recipe=rec.to_dict(), epochs=rec.epochs)
     if stack is not None:
-        return make_card(stack, window=window, mean=mean, std=std,
-                         data_hash=extra["data_hash"], **info)
+        return make_card(
+            stack, window=window, mean=mean, std=std, data_hash=extra["data_hash"], **info
+        )
     log.info("the training data carries no stack: the card holds no elements, resolution or CRS")
-    return {"elements": None, "window": window,
-            "mean": list(mean), "std": list(std), "data_hash": extra["data_hash"], **info}
+    return {
+        "elements": None,
+        "window": window,
+        "mean": list(mean),
+        "std": list(std),
+        "data_hash": extra["data_hash"],
+        **info,
+    }
 
 
 def predict(model: Any, data: Any, *, batch_size: int = 256, device: Any = "auto") -> np.ndarray:
@@ -643,7 +722,10 @@ def predict(model: Any, data: Any, *, batch_size: int = 256, device: Any = "auto
     numpy.ndarray
         ``(n,)`` float probabilities in the order of ``data``.
     """
-    warnings.warn("xprospect.train.predict(model, windows) is deprecated: use "
-                  "xprospect.score.score(windows, model) (one verb applies a model)",
-                  XProspectDeprecationWarning, stacklevel=2)
+    warnings.warn(
+        "xprospect.train.predict(model, windows) is deprecated: use "
+        "xprospect.score.score(windows, model) (one verb applies a model)",
+        XProspectDeprecationWarning,
+        stacklevel=2,
+    )
     return score(data, model, batch_size=batch_size, device=device)

@@ -232,12 +232,16 @@ def pretrain_reconstruction(
                 model(torch.zeros((2, n_el, *windows.shape[2:]), device=dev))
             model.train()
             decoder = _Decoder(int(captured["f"].shape[1]), n_el, ndim).to(dev)
-            trunk_params = [p for n, p in model.named_parameters()
-                            if n == trunk or n.startswith(trunk + ".") or _before(model, n, trunk)]
+            trunk_params = [
+                p
+                for n, p in model.named_parameters()
+                if n == trunk or n.startswith(trunk + ".") or _before(model, n, trunk)
+            ]
             params = trunk_params + list(decoder.parameters())
             data = torch.utils.data.TensorDataset(torch.from_numpy(windows))
-            loader = _loop.make_loader(data, batch_size=batch_size, shuffle=True, seed=seed,
-                                       device=dev)
+            loader = _loop.make_loader(
+                data, batch_size=batch_size, shuffle=True, seed=seed, device=dev
+            )
             mean_t = _loop.as_tensor_list(mean, dev)
             std_t = _loop.as_tensor_list(std, dev)
             gen = torch.Generator(device=dev)
@@ -259,7 +263,7 @@ def pretrain_reconstruction(
                 recon = decoder(captured["f"], x.shape[2:])
                 sel = blank & valid
                 n_sel = sel.sum().clamp_min(1)
-                base["sum"] += float(((x ** 2) * sel).sum() / n_sel) * xb.shape[0]
+                base["sum"] += float(((x**2) * sel).sum() / n_sel) * xb.shape[0]
                 base["n"] += int(xb.shape[0])
                 return ((recon - x) ** 2 * sel).sum() / n_sel, int(xb.shape[0])
 
@@ -268,25 +272,43 @@ def pretrain_reconstruction(
                 base.update(sum=0.0, n=0)
                 return out
 
-            rec = get_recipe("reconstruction").replace(lr=lr, batch_size=batch_size,
-                                                       epochs=epochs or None)
-            run = _loop.train_epochs(model, params, rec, epochs=epochs,
-                                     batches=lambda _epoch: loader, batch_loss=batch_loss,
-                                     evaluate=evaluate, desc="reconstruct", progress=progress)
+            rec = get_recipe("reconstruction").replace(
+                lr=lr, batch_size=batch_size, epochs=epochs or None
+            )
+            run = _loop.train_epochs(
+                model,
+                params,
+                rec,
+                epochs=epochs,
+                batches=lambda _epoch: loader,
+                batch_loss=batch_loss,
+                evaluate=evaluate,
+                desc="reconstruct",
+                progress=progress,
+            )
             rows = run.rows
     finally:
         hook.remove()
     model.to("cpu")
     model.eval()
     decoder.to("cpu").eval()
-    model.card = {"pretraining": {
-        "kind": "reconstruction", "elements": [str(e) for e in stack["element"].values],
-        "n_patches": len(windows), "size": size, "mask_ratio": float(mask_ratio),
-        "noise": float(noise), "epochs": int(epochs), "trunk": trunk, "seed": int(seed),
-        "final_loss": rows[-1]["loss"] if rows else math.nan,
-    }}
-    return ReconstructionResult(model=model, decoder=decoder, history=pd.DataFrame(rows),
-                                trunk=trunk, mean=mean, std=std)
+    model.card = {
+        "pretraining": {
+            "kind": "reconstruction",
+            "elements": [str(e) for e in stack["element"].values],
+            "n_patches": len(windows),
+            "size": size,
+            "mask_ratio": float(mask_ratio),
+            "noise": float(noise),
+            "epochs": int(epochs),
+            "trunk": trunk,
+            "seed": int(seed),
+            "final_loss": rows[-1]["loss"] if rows else math.nan,
+        }
+    }
+    return ReconstructionResult(
+        model=model, decoder=decoder, history=pd.DataFrame(rows), trunk=trunk, mean=mean, std=std
+    )
 
 
 def _before(model: Any, param_name: str, trunk: str) -> bool:
@@ -373,9 +395,13 @@ def fine_tune(
             model.eval()
     result.model.card["transfer"] = {
         "source": lineage or None,
-        "load_report": None if report is None else {
-            "loaded": len(report["loaded"]), "adapted": report["adapted"],
-            "skipped": sorted(report["skipped"]), "missing": len(report["missing"]),
+        "load_report": None
+        if report is None
+        else {
+            "loaded": len(report["loaded"]),
+            "adapted": report["adapted"],
+            "skipped": sorted(report["skipped"]),
+            "missing": len(report["missing"]),
         },
         "frozen": frozen,
     }
