@@ -35,7 +35,7 @@ def test_resnet50_graph_is_small_whatever_the_weights():
     model = create("resnet50", in_channels=8, window=32, seed=0)
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
     assert weights > 90e6  # about 94 MB of float32
-    job = score(stack, model, window=32, stride=16, device="cpu")
+    job = score(stack, model, window=32, stride=16, device="cpu", allow_no_card=True)
     assert job.data.npartitions == 100
     size = _graph_bytes(job)
     assert size < 2e6, size
@@ -50,10 +50,11 @@ def test_token_is_the_weights_and_options():
     b = create("small_cnn", in_channels=3, window=9, widths=[4, 4], seed=0)
     c = create("small_cnn", in_channels=3, window=9, widths=[4, 4], seed=1)
     assert model_digest(a) == model_digest(b) != model_digest(c)
-    assert score(stack, a, device="cpu").data.name == score(stack, b, device="cpu").data.name
-    assert score(stack, a, device="cpu").data.name != score(stack, c, device="cpu").data.name
-    assert (score(stack, a, method="windows", stride=2, device="cpu").data.name
-            != score(stack, a, method="windows", stride=3, device="cpu").data.name)
+    kw = {"device": "cpu", "allow_no_card": True}  # untrained modules: no card on purpose
+    assert score(stack, a, **kw).data.name == score(stack, b, **kw).data.name
+    assert score(stack, a, **kw).data.name != score(stack, c, **kw).data.name
+    assert (score(stack, a, method="windows", stride=2, **kw).data.name
+            != score(stack, a, method="windows", stride=3, **kw).data.name)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +84,7 @@ def test_process_cluster_equals_threads_bit_for_bit(client, kind, tmp_path):
     else:
         model = create("resnet18", in_channels=3, window=16, seed=0)
         options = {"window": 16, "stride": 4}
-    job = score(stack, model, device="cpu", **options)
+    job = score(stack, model, device="cpu", allow_no_card=True, **options)
     want = job.compute(scheduler="threads")  # dask's threaded scheduler, in this process
     got = job.compute()  # the two worker processes
     np.testing.assert_array_equal(got.values, want.values)
