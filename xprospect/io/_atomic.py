@@ -11,6 +11,7 @@ says why (disk full, read-only file system, permission denied).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import uuid
@@ -68,12 +69,9 @@ def write_error(target: str | os.PathLike, err: BaseException) -> DataError:
 
 
 def _remove(path: Path) -> None:
-    try:
+    # best effort (gone already, or not removable): the original error is the one to report
+    with contextlib.suppress(OSError):
         path.unlink()
-    except FileNotFoundError:
-        pass
-    except OSError:  # best effort: the original error is the one to report
-        pass
 
 
 @contextmanager
@@ -114,8 +112,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     try:
         # created here (with the umask's permissions) so that an unwritable target fails
         # before any work is done, with the errno that says why
-        with open(tmp, "xb"):
-            pass
+        open(tmp, "xb").close()
     except OSError as err:
         _remove(tmp)
         raise write_error(target, err) from err

@@ -37,6 +37,7 @@ import numpy as np
 
 from xprospect._torch import import_torch, resolve_device
 from xprospect.exceptions import ModelCardError
+from xprospect.models.registry import from_config
 
 torch = import_torch()
 
@@ -147,8 +148,23 @@ class ModelHandle:
         if self.path is None and self.model is not None:
             path = os.path.join(_spill_dir(), f"{self.token}.pt")
             if not os.path.exists(path):
+                config = getattr(self.model, "config", None)
+                if not isinstance(config, dict) or "name" not in config:
+                    raise ModelCardError(
+                        f"score: {type(self.model).__name__} has no registry config "
+                        "({'name', 'kwargs'}), so worker processes could not rebuild it "
+                        "from its weights; score it with the threaded scheduler, or build "
+                        "it with xprospect.models.create"
+                    )
+                # weights and JSON-typed config only (never a pickled module), so the
+                # workers load it with weights_only=True like any checkpoint
+                payload = {
+                    "config": dict(config),
+                    "state_dict": self.model.state_dict(),
+                    "card": dict(getattr(self.model, "card", None) or {}),
+                }
                 tmp = f"{path}.{os.getpid()}.tmp"
-                torch.save(self.model, tmp)
+                torch.save(payload, tmp)
                 os.replace(tmp, path)
             self.path = path
         return {"token": self.token, "device": self.device, "amp": self.amp, "path": self.path}
@@ -162,7 +178,12 @@ class ModelHandle:
         if self.model is not None:
             return self.model
         if self.path is not None and os.path.exists(self.path):
-            return torch.load(self.path, map_location="cpu", weights_only=False)
+            payload = torch.load(self.path, map_location="cpu", weights_only=True)
+            model = from_config(payload["config"])
+            model.load_state_dict(payload["state_dict"])
+            if payload.get("card"):
+                model.card = payload["card"]
+            return model
         raise ModelCardError(
             f"score: the model of job {self.token[:12]} is not reachable in "
             f"this process: its checkpoint {self.path} cannot be read here (the "
