@@ -2,7 +2,7 @@
 
 Run with the data folder of the project::
 
-    XPROSPECT_DATA=/work/shared/data python examples/katanning_anomaly.py
+    XPROSPECT_DATA=../shared/data python examples/katanning_anomaly.py
 
 What it does, step by step:
 

@@ -2,7 +2,7 @@
 
 Run with the data folder of the project::
 
-    XPROSPECT_DATA=/work/shared/data python examples/katanning_benchmark.py [OUT_DIR] [--controls]
+    XPROSPECT_DATA=../shared/data python examples/katanning_benchmark.py [OUT_DIR] [--controls]
 
 (without ``XPROSPECT_DATA`` it looks in ``../shared/data``). The GSWA stream-sediment samples
 are gridded at 1 km (IDW, k = 12, nothing beyond 5 km of a sample), clr and z-scored, as in

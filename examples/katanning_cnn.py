@@ -2,7 +2,7 @@
 
 Run with the data folder of the project::
 
-    XPROSPECT_DATA=/work/shared/data python examples/katanning_cnn.py [OUT_DIR]
+    XPROSPECT_DATA=../shared/data python examples/katanning_cnn.py [OUT_DIR]
 
 The supervised path of the CNN studies, end to end, on real data:
 

@@ -7,7 +7,7 @@ with the textbook angle formulas; it is also the oracle the tests compare agains
 
 Run once at full size and print the ratio::
 
-    /work/venv/bin/python asv_bench/benchmarks/drillholes.py
+    python asv_bench/benchmarks/drillholes.py
 """
 
 from __future__ import annotations
