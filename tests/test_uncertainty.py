@@ -321,3 +321,33 @@ def test_integrated_gradients_are_complete(world_stack, cnns):
     np.testing.assert_allclose(lazy["Au"].values, ig["Au"].values, atol=1e-5)
     with pytest.raises(xp.ModelCardError, match="torch network"):
         integrated_gradients_maps(sub, xp.baselines.LogisticModel())
+
+
+# ---- the metric registry: PR AUC, Brier and capture appear everywhere ------------------------
+
+
+def test_registered_metrics_fill_evaluate_and_compare(world_stack, logistic):
+    from sklearn.metrics import average_precision_score, brier_score_loss
+
+    from xprospect.evaluate import capture_at, compare, evaluate, score_metrics
+
+    world, stack = world_stack
+    prob = score(stack, logistic)
+    raw = stack.sel(element="Au", drop=True).rename("Au")  # not a probability: Brier is NaN
+    rep = evaluate(prob, world.deposits, negatives=300, seed=2)
+    for key in ("average_precision", "brier", "capture_5", "capture_10", "capture_20"):
+        assert np.isfinite(rep.metrics[key]), key
+    table = compare({"logistic": prob, "Au": raw}, world.deposits, negatives=300, seed=2)
+    for col in ("pr_auc", "brier", "capture_5", "capture_10", "capture_20"):
+        assert col in table.columns
+    assert table.loc["logistic", "pr_auc"] == pytest.approx(rep.metrics["average_precision"])
+    assert np.isfinite(table.loc["Au", "pr_auc"])
+    assert np.isnan(evaluate(raw, world.deposits, negatives=300, seed=2).metrics["brier"])
+    # the values are those of the plain functions (and of scikit-learn)
+    rng = np.random.default_rng(0)
+    y = rng.random(500) < 0.1
+    s = np.clip(0.3 * y + rng.random(500) * 0.7, 0, 1)
+    m = score_metrics(y, s)
+    assert m["average_precision"] == pytest.approx(average_precision_score(y, s))
+    assert m["brier"] == pytest.approx(brier_score_loss(y, s))
+    assert m["capture_10"] == pytest.approx(capture_at(y, s, 0.10)[0])
