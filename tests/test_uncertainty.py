@@ -351,3 +351,40 @@ def test_registered_metrics_fill_evaluate_and_compare(world_stack, logistic):
     assert m["average_precision"] == pytest.approx(average_precision_score(y, s))
     assert m["brier"] == pytest.approx(brier_score_loss(y, s))
     assert m["capture_10"] == pytest.approx(capture_at(y, s, 0.10)[0])
+
+
+def test_accessor_methods_match_their_functions(world_stack, logistic, tmp_path):
+    import json
+
+    from xprospect.evaluate import evaluate
+
+    world, stack = world_stack
+    rng = np.random.default_rng(4)
+    cells = rng.choice(stack.sizes["y"] * stack.sizes["x"], 120, replace=False)
+    iy, ix = np.unravel_index(cells, (stack.sizes["y"], stack.sizes["x"]))
+    pts = make_points(stack.x.values[ix], stack.y.values[iy], crs=stack.rio.crs)
+    a = stack.prospect.applicability(pts)
+    b = area_of_applicability(stack, pts)
+    xr.testing.assert_identical(a, b)
+    xr.testing.assert_identical(stack.prospect.occlusion(logistic), occlusion_maps(stack, logistic))
+    ens = stack.prospect.ensemble([logistic])
+    xr.testing.assert_identical(ens, ensemble_map(stack, [logistic]))
+    prob = score(stack, logistic)
+    cal = Calibrator("isotonic").fit(rng.random(300), rng.random(300) < 0.2)
+    xr.testing.assert_identical(prob.prospect.calibrate(cal), cal.apply(prob))
+    # a report holding a NaN Brier score (a map that is not a probability) still writes JSON
+    rep = evaluate(stack.sel(element="Au", drop=True), world.deposits, negatives=100)
+    assert json.loads(rep.to_json())["metrics"]["brier"] is None
+
+
+def test_doctests_of_the_uncertainty_modules():
+    import doctest
+
+    import xprospect.evaluate.applicability as a
+    import xprospect.evaluate.attribution as t
+    import xprospect.evaluate.calibration as c
+    import xprospect.evaluate.uncertainty as u
+
+    for mod in (a, c, t, u):
+        res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert res.failed == 0 and res.attempted > 0, mod.__name__
