@@ -186,9 +186,14 @@ class IntegratedGradients(_Module):
 
     def score_windows(self, x: Any) -> Any:
         """Integrated gradient of element ``element`` for each window ``(B, C, *window)``."""
-        # scoring runs under inference mode; the path integral needs autograd on the input
-        with torch.inference_mode(False), torch.enable_grad():
-            x = x.clone()
+        # scoring runs under inference mode; the path integral needs autograd on the input,
+        # in float32 (mixed precision on CUDA would round the small gradient steps)
+        with (
+            torch.inference_mode(False),
+            torch.enable_grad(),
+            torch.autocast(device_type=x.device.type, enabled=False),
+        ):
+            x = x.clone().float()
             shape = (1, -1) + (1,) * (x.dim() - 2)
             x0 = self.baseline.to(device=x.device, dtype=x.dtype).reshape(shape).expand_as(x)
             delta = x - x0
