@@ -335,11 +335,7 @@ def plot_reliability(
     matplotlib.figure.Figure
         The legend gives each curve's Brier score.
     """
-    import matplotlib  # lazy: plotting is optional
-
-    if ax is None:
-        matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt  # lazy: as above
+    import matplotlib.pyplot as plt  # lazy: optional heavy dependency, only for figures
     from sklearn.calibration import calibration_curve  # lazy: sklearn is heavy
 
     curves = dict(probabilities) if isinstance(probabilities, Mapping) else {"model": probabilities}

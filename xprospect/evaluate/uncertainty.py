@@ -225,11 +225,7 @@ def plot_risk_return(
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib  # lazy: plotting is optional
-
-    if ax is None:
-        matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt  # lazy: as above
+    import matplotlib.pyplot as plt  # lazy: optional heavy dependency, only for figures
 
     if isinstance(mean, xr.Dataset):
         std = mean["std"] if std is None else std
