@@ -468,7 +468,9 @@ def test_registered_metric_appears_in_evaluate_and_compare(many_world, truth_map
     def top_decile(y, s):
         return float(y[s >= np.quantile(s, 0.9)].mean())
 
-    assert list(metric_registry()) == ["roc_auc"]
+    # the package registers PR AUC, Brier and capture at the top 5/10/20 % beside the AUC
+    assert list(metric_registry()) == [
+        "roc_auc", "average_precision", "brier", "capture_5", "capture_10", "capture_20"]
     register_metric("top_decile_precision", top_decile, column="top10_precision",
                     description="share of deposits among the top 10 % of scores")
     try:
@@ -476,7 +478,8 @@ def test_registered_metric_appears_in_evaluate_and_compare(many_world, truth_map
             register_metric("top_decile_precision", top_decile)
         rep = evaluate(truth_map, many_world.deposits, negatives=200, seed=1)
         assert 0.0 < rep.metrics["top_decile_precision"] <= 1.0
-        assert score_metrics([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.9]) == {
+        assert score_metrics([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.9],
+                             names=["roc_auc", "top_decile_precision"]) == {
             "roc_auc": 1.0, "top_decile_precision": 1.0}
         table = compare({"truth": truth_map}, many_world.deposits, negatives=200, seed=1)
         assert table.loc["truth", "top10_precision"] == rep.metrics["top_decile_precision"]

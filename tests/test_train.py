@@ -116,7 +116,9 @@ def test_history_columns_and_result():
     data = toy_data()
     res = fit(toy_model(), data, recipe="adam", epochs=3, validation=np.arange(36, 48),
               device="cpu", progress=False)
-    assert tuple(res.history.columns) == HISTORY_COLUMNS
+    # the registered metrics beyond the AUC follow the fixed columns
+    assert tuple(res.history.columns) == (*HISTORY_COLUMNS, "val_pr_auc", "val_brier",
+                                          "val_capture_5", "val_capture_10", "val_capture_20")
     assert res.history["epoch"].tolist() == [1, 2, 3]
     assert res.history[["loss", "acc", "val_loss", "val_acc", "val_auc"]].notna().all().all()
     assert not res.model.training
@@ -439,6 +441,13 @@ def test_cross_validate_is_spatial_and_learns(world_stack):
     # capture: the share of held-out deposits in the top 20 % of each fold's map
     dep = pts[pts["label"] == 1]
     assert cv.capture["deposit_fraction"] == pytest.approx(dep["captured"].mean())
+    # every registered metric is a fold column and a pooled metric (PR AUC, Brier, capture)
+    from sklearn.metrics import average_precision_score, brier_score_loss
+    for col in ("auc", "pr_auc", "brier", "capture_5", "capture_10", "capture_20"):
+        assert col in cv.folds.columns and col in cv.metrics, col
+    assert cv.metrics["pr_auc"] == pytest.approx(
+        average_precision_score(pts["label"], pts["score"]))
+    assert cv.metrics["brier"] == pytest.approx(brier_score_loss(pts["label"], pts["score"]))
     print(cv)
     assert cv.auc >= 0.7, cv
     assert cv.capture["deposit_fraction"] > 0.35, cv.capture

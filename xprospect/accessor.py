@@ -280,3 +280,44 @@ class ProspectDataArrayAccessor(ProspectAccessor[xr.DataArray]):
     def fractal_thresholds(self, **kwargs: Any) -> Any:
         """C-A / C-V fractal thresholds; see :func:`xprospect.preprocess.fractal_thresholds`."""
         return fractal_thresholds(self._obj, **kwargs)
+
+    # -- maps that say how sure they are (xprospect.evaluate) ---------------------------
+
+    def ensemble(self, models: Sequence[Any], **kwargs: Any) -> xr.Dataset:
+        """Mean and std maps of fitted models; see :func:`xprospect.evaluate.ensemble_map`."""
+        # lazy: evaluate compiles its kernels on import (seconds), kept off `import xprospect`
+        from xprospect.evaluate.uncertainty import ensemble_map
+
+        return ensemble_map(self._obj, models, **kwargs)
+
+    def mc_dropout(self, model: Any, **kwargs: Any) -> xr.Dataset:
+        """Monte Carlo dropout mean and std; see :func:`xprospect.evaluate.mc_dropout_map`."""
+        # lazy: as above
+        from xprospect.evaluate.uncertainty import mc_dropout_map
+
+        return mc_dropout_map(self._obj, model, **kwargs)
+
+    def applicability(self, train: Any, **kwargs: Any) -> xr.Dataset:
+        """DI map and AOA mask; see :func:`xprospect.evaluate.area_of_applicability`."""
+        # lazy: as above
+        from xprospect.evaluate.applicability import area_of_applicability
+
+        return area_of_applicability(self._obj, train, **kwargs)
+
+    def occlusion(self, model: Any, **kwargs: Any) -> xr.Dataset:
+        """Occlusion attribution per element; see :func:`xprospect.evaluate.occlusion_maps`."""
+        # lazy: as above
+        from xprospect.evaluate.attribution import occlusion_maps
+
+        return occlusion_maps(self._obj, model, **kwargs)
+
+    def integrated_gradients(self, model: Any, **kwargs: Any) -> xr.Dataset:
+        """Integrated gradients per element; see :func:`xprospect.evaluate.attribution`."""
+        # lazy: as above
+        from xprospect.evaluate.attribution import integrated_gradients_maps
+
+        return integrated_gradients_maps(self._obj, model, **kwargs)
+
+    def calibrate(self, calibrator: Any) -> xr.DataArray:
+        """Calibrated probabilities of this score map; see :meth:`Calibrator.apply`."""
+        return calibrator.apply(self._obj)

@@ -4,7 +4,11 @@ Metrics (``classification_metrics``, ``auc_ci`` and the registry of named map me
 ROC and success-rate curves, capture efficiency, the study-style block grid, spatial
 splits (:mod:`xprospect.evaluate.splits`), one-call ``evaluate`` reports and ``compare``
 tables for several models; target delineation lives in :mod:`xprospect.evaluate.delineate`
-(its front door is the function ``xprospect.evaluate.targets``).
+(its front door is the function ``xprospect.evaluate.targets``). Maps that say how sure they
+are: ensemble and Monte Carlo dropout spread (:mod:`~xprospect.evaluate.uncertainty`),
+calibrated probabilities (:mod:`~xprospect.evaluate.calibration`), the area of
+applicability (:mod:`~xprospect.evaluate.applicability`) and per-element attribution maps
+(:mod:`~xprospect.evaluate.attribution`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from typing import Any
 
 from xprospect.evaluate import delineate
 from xprospect.evaluate.anomaly_protocol import sample_protocol
+from xprospect.evaluate.applicability import area_of_applicability, dissimilarity_index
+from xprospect.evaluate.attribution import integrated_gradients_maps, occlusion_maps
 from xprospect.evaluate.blocks import block_edges, block_grid, block_labels
+from xprospect.evaluate.calibration import Calibrator, calibrate_inner_folds, plot_reliability
 from xprospect.evaluate.compare import compare, plot_compare
 from xprospect.evaluate.curves import capture_efficiency, roc_curve, success_rate_curve
 from xprospect.evaluate.delineate import TargetSet, targets
@@ -40,20 +47,24 @@ from xprospect.evaluate.metrics import (
 from xprospect.evaluate.plots import plot_blocks, plot_map, plot_roc, plot_success_rate
 from xprospect.evaluate.report import EvaluationReport, evaluate
 from xprospect.evaluate.splits import spatial_block_folds, spatial_fold_ids
+from xprospect.evaluate.uncertainty import ensemble_map, mc_dropout_map, plot_risk_return
 from xprospect.exceptions import XProspectDeprecationWarning
 from xprospect.preprocess import scaling
 from xprospect.preprocess.scaling import minmax_scale
 
 __all__ = [
+    "Calibrator",
     "EvaluationReport",
     "Metric",
     "TargetSet",
+    "area_of_applicability",
     "auc_ci",
     "average_precision",
     "block_edges",
     "block_grid",
     "block_labels",
     "brier_score",
+    "calibrate_inner_folds",
     "capture_at",
     "capture_efficiency",
     "classification_metrics",
@@ -61,13 +72,20 @@ __all__ = [
     "delong_covariance",
     "delong_se",
     "delong_test",
+    "dissimilarity_index",
+    "ensemble_map",
     "evaluate",
     "hanley_mcneil_se",
+    "integrated_gradients_maps",
+    "mc_dropout_map",
     "metric_registry",
     "minmax_scale",
+    "occlusion_maps",
     "plot_blocks",
     "plot_compare",
     "plot_map",
+    "plot_reliability",
+    "plot_risk_return",
     "plot_roc",
     "plot_success_rate",
     "register_metric",

@@ -400,7 +400,7 @@ def register_metric(
     ...     return float(y[s >= np.quantile(s, 0.9)].mean())
     >>> m = register_metric("top_decile_precision", top_share,
     ...                     description="share of deposits among the top 10 % of scores")
-    >>> sorted(score_metrics([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.9]))
+    >>> sorted(score_metrics([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.9]))[-2:]
     ['roc_auc', 'top_decile_precision']
     >>> unregister_metric("top_decile_precision")
     """
@@ -449,7 +449,9 @@ def metric_registry() -> Mapping[str, Metric]:
     Returns
     -------
     Mapping of str to Metric
-        ``roc_auc`` first, then those registered with :func:`register_metric`.
+        ``roc_auc`` first, then the package's ``average_precision`` (column ``pr_auc``),
+        ``brier`` and ``capture_5`` / ``capture_10`` / ``capture_20``, then those registered
+        with :func:`register_metric`.
 
     Examples
     --------
@@ -487,7 +489,7 @@ def score_metrics(
 
     Examples
     --------
-    >>> score_metrics([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    >>> score_metrics([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], names=["roc_auc"])
     {'roc_auc': 0.75}
     """
     y, s = _binary_inputs(y_true, score)
@@ -585,3 +587,54 @@ def capture_at(y_true: Any, score: Any, area: float) -> tuple[float, float]:
     thr = np.quantile(s, 1.0 - area)
     top = s >= thr
     return float(top[y].mean()), float(top.mean())
+
+
+# -- registered beside roc_auc: precision-recall, calibration and capture ----------------
+
+
+def _average_precision_checked(y: np.ndarray, s: np.ndarray) -> float:
+    from sklearn.metrics import average_precision_score  # lazy: sklearn is heavy
+
+    return float(average_precision_score(y, s))
+
+
+def _brier_or_nan(y: np.ndarray, s: np.ndarray) -> float:
+    # a score that is not a probability (an anomaly score, a raw element) has no Brier
+    # score: NaN rather than an error, so tables of mixed maps still fill
+    if s.min() < 0.0 or s.max() > 1.0:
+        return float("nan")
+    return float(np.round(np.mean((s - y) ** 2), 15))
+
+
+def _capture_metric(share: float) -> Callable[[np.ndarray, np.ndarray], float]:
+    def capture(y: np.ndarray, s: np.ndarray) -> float:
+        return float((s[y] >= np.quantile(s, 1.0 - share)).mean())
+
+    capture.__name__ = f"capture_{round(share * 100)}"
+    return capture
+
+
+register_metric(
+    "average_precision",
+    _average_precision_checked,
+    column="pr_auc",
+    description="area under the precision-recall curve (scikit-learn's average precision)",
+)
+register_metric(
+    "brier",
+    _brier_or_nan,
+    column="brier",
+    description="Brier score of probabilities (NaN for scores outside [0, 1])",
+    greater_is_better=False,
+)
+for _pct in (5, 10, 20):
+    register_metric(
+        f"capture_{_pct}",
+        _capture_metric(_pct / 100.0),
+        column=f"capture_{_pct}",
+        description=(
+            f"share of deposits scoring in the top {_pct} % of the scored cells (deposits and "
+            "negatives; the top share of the area when the negatives sample it)"
+        ),
+    )
+del _pct
