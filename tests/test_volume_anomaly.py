@@ -95,9 +95,7 @@ def test_stoad_student_partial_tiles_stay_in_normal_ground():
     stack = _volume(seed=2)
     tubes = _tubes(stack.shape[1:])
     normal = xr.DataArray(tubes, dims=("z", "y", "x"), coords={d: stack[d] for d in "zyx"})
-    fit = fit_stoad(
-        ConvAutoencoder(3, ndim=3, widths=WIDTHS), stack, normal=normal, seed=0, **FAST
-    )
+    fit = fit_stoad(ConvAutoencoder(3, ndim=3, widths=WIDTHS), stack, normal=normal, seed=0, **FAST)
     rep = fit.report
     assert rep["min_valid"] == 0.5 and rep["teacher_min_valid"] == 1.0  # teacher: all voxels
     assert {"tile", "tile_positions", "teacher_tile", "teacher_tile_positions"} <= set(rep)

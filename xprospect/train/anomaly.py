@@ -591,6 +591,9 @@ def _pick_tile(
     assert best is not None
     t, share, corners = best
     n = len(corners)
+    if n == 0 and any(g < min(sizes) for g in allowed.shape):
+        msg = f"the grid {allowed.shape} ({what}) is smaller than the tile {min(sizes)} cells"
+        raise DataError(msg)
     where = (
         f"{n} {t}-cell tile positions with at least {share:.0%} of their cells among the "
         f"{what} ({int(allowed.sum())} cells) and a training cell in the core"
