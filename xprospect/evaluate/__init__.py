@@ -39,7 +39,7 @@ from xprospect.evaluate.metrics import (
 )
 from xprospect.evaluate.plots import plot_blocks, plot_map, plot_roc, plot_success_rate
 from xprospect.evaluate.report import EvaluationReport, evaluate
-from xprospect.evaluate.splits import spatial_block_folds, spatial_fold_ids
+from xprospect.evaluate.splits import hole_folds, spatial_block_folds, spatial_fold_ids
 from xprospect.exceptions import XProspectDeprecationWarning
 from xprospect.preprocess import scaling
 from xprospect.preprocess.scaling import minmax_scale
@@ -63,6 +63,7 @@ __all__ = [
     "delong_test",
     "evaluate",
     "hanley_mcneil_se",
+    "hole_folds",
     "metric_registry",
     "minmax_scale",
     "plot_blocks",
