@@ -50,6 +50,8 @@ _LAZY_FUNCTIONS = {
     "DeepMethod": "xprospect.harness",
     "Tuned": "xprospect.harness",
     "benchmark": "xprospect.harness",
+    "Benchmark3D": "xprospect.harness3d",
+    "benchmark3d": "xprospect.harness3d",
     "mask_distance": "xprospect.evidence.proximity",
     "select_elements": "xprospect.evidence.selection",
     "make_patches": "xprospect.patches",

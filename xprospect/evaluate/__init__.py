@@ -46,7 +46,7 @@ from xprospect.evaluate.metrics import (
 )
 from xprospect.evaluate.plots import plot_blocks, plot_map, plot_roc, plot_success_rate
 from xprospect.evaluate.report import EvaluationReport, evaluate
-from xprospect.evaluate.splits import spatial_block_folds, spatial_fold_ids
+from xprospect.evaluate.splits import hole_folds, spatial_block_folds, spatial_fold_ids
 from xprospect.evaluate.uncertainty import ensemble_map, mc_dropout_map, plot_risk_return
 from xprospect.exceptions import XProspectDeprecationWarning
 from xprospect.preprocess import scaling
@@ -76,6 +76,7 @@ __all__ = [
     "ensemble_map",
     "evaluate",
     "hanley_mcneil_se",
+    "hole_folds",
     "integrated_gradients_maps",
     "mc_dropout_map",
     "metric_registry",

@@ -8,6 +8,8 @@ One home for every spatial splitter of the package:
   :func:`spatial_split` draws one such fold as the validation set of a fit (shrinking the
   default block until both sides hold every class), and :func:`overlapping` finds training
   windows that overlap validation windows;
+* drillholes: :func:`hole_folds` keeps every composite of a hole in one fold (holes dealt by
+  plan-view blocks) and clears a 3-D buffer of training composites around the test holes;
 * grid cells: :func:`block_split` cuts a boolean grid into nearly equal blocks and splits its
   True cells into training and held-out ground (the 70/30 split of background ground used by
   anomaly detectors), with :func:`choose_blocks` dealing blocks of any labelled items.
@@ -33,6 +35,7 @@ __all__ = [
     "block_split",
     "choose_blocks",
     "grid_block_ids",
+    "hole_folds",
     "overlapping",
     "spatial_block_folds",
     "spatial_fold_ids",
@@ -527,3 +530,105 @@ def block_split(
     train.attrs = dict(attrs)
     test.attrs = dict(attrs)
     return train, test
+
+
+# ---- drillholes: whole holes per fold ----
+
+
+def hole_folds(
+    samples: Any,
+    holes: Any = None,
+    *,
+    n_folds: int = 5,
+    block_size: Any = None,
+    blocks: Any = None,
+    buffer: float = 0.0,
+    drop: str = "composites",
+    hole: str = "hole_id",
+    seed: int = 0,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Leave-holes-out spatial folds: the composites of one drillhole never straddle folds.
+
+    Each hole counts in the plan-view (x, y) block holding the centroid of its composites;
+    whole blocks of holes are dealt to folds as in :func:`spatial_fold_ids`. A training
+    composite within ``buffer`` (3-D Euclidean distance) of any test composite is dropped
+    from that fold's training set, or, with ``drop="holes"``, its whole hole is.
+
+    Parameters
+    ----------
+    samples : points Dataset or (n, 3) array
+        Composites with ``x``, ``y``, ``z`` (and, for a Dataset, the ``hole`` coordinate).
+    holes : array-like, optional
+        The hole of every composite (default ``samples[hole]``).
+    n_folds : int
+        Number of folds.
+    block_size : float or (bx, by), optional
+        Plan-view block edge, CRS units (e.g. 250 m). Or ``blocks`` per axis; without
+        either, ``ceil(sqrt(4 n_folds))`` blocks a side over the holes' extent.
+    blocks : int or (nx, ny), optional
+        Number of blocks along x and y.
+    buffer : float
+        3-D distance (CRS units) kept free of training composites around every test
+        composite: a block model built from the training holes then reads no neighbour
+        of a test composite within that distance.
+    drop : {"composites", "holes"}
+        Drop only the training composites inside the buffer, or their whole holes.
+    hole : str
+        Name of the hole coordinate of a Dataset.
+    seed : int
+        Breaks ties when dealing blocks to folds.
+
+    Returns
+    -------
+    list of (train_idx, test_idx)
+        Sorted int64 composite indices per fold; every composite is a test composite
+        exactly once, every hole's composites are tested in one fold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> holes = np.repeat(np.arange(20), 10)
+    >>> xyz = np.column_stack([rng.uniform(0, 1000, 20)[holes], rng.uniform(0, 1000, 20)[holes],
+    ...                        -np.tile(np.arange(10.0) * 10, 20)])
+    >>> folds = hole_folds(xyz, holes, n_folds=4, block_size=250.0, buffer=30.0)
+    >>> all(len(set(holes[te]) & set(holes[tr])) == 0 for tr, te in folds)
+    True
+    """
+    if drop not in ("composites", "holes"):
+        raise DataError(f"drop must be 'composites' or 'holes'; got {drop!r}")
+    arr = _as_xy(samples)
+    if arr.shape[1] != 3:
+        raise DataError(f"hole_folds needs x, y and z per composite; got {arr.shape[1]} columns")
+    if holes is None:
+        if not isinstance(samples, xr.Dataset) or hole not in samples.variables:
+            raise DataError(f"give holes= or a samples Dataset with a {hole!r} coordinate")
+        holes = samples[hole].values
+    h = np.asarray(holes)
+    if h.shape != (len(arr),):
+        raise DataError(f"holes must have one entry per composite ({len(arr)}); got {h.shape}")
+    folds = spatial_block_folds(
+        arr,
+        n_folds=n_folds,
+        block_size=block_size,
+        blocks=blocks,
+        buffer=buffer,
+        groups=h,
+        metric="euclidean",
+        seed=seed,
+    )
+    if drop == "composites":
+        return folds
+    out = []
+    for f, (train, test) in enumerate(folds):
+        keep = np.zeros(len(arr), dtype=bool)
+        keep[train] = True
+        candidates = np.ones(len(arr), dtype=bool)
+        candidates[test] = False
+        cut = np.unique(h[candidates & ~keep])  # training holes that lost a composite
+        train = np.flatnonzero(keep & ~np.isin(h, cut))
+        if len(train) == 0:
+            msg = f"fold {f}: the buffer ({buffer}) removes every training hole"
+            raise DataError(msg)
+        out.append((train.astype("int64"), test))
+    return out

@@ -11,9 +11,14 @@ Policies, stated once:
   finite cells for STOAD, whose teacher sees everything); stored in the model card so that
   :func:`xprospect.score.score` applies them before the model.
 - **NaN cells**: a cell with any non-finite element is never a training or held-out target.
-  Convolutional tiles are drawn only where *every* cell of the tile is finite and usable, so
-  no tile is ever NaN-filled. Samples with a missing element are dropped (counted in
-  ``fit.report``).
+  Samples with a missing element are dropped (counted in ``fit.report``).
+- **Tile positions** (convolutional models): whole tiles (every cell finite and usable)
+  when at least 100 positions exist at some tile size; otherwise, as on drillhole block
+  models cut by a distance mask, tiles with at least half of their cells usable
+  (``min_valid=`` sets the share). Masked cells enter a tile as 0 (the training mean) and
+  the loss is a masked mean over the usable training cells of the tile's core only.
+  Fewer positions than the batch size is refused, fewer than 100 warns, and the fit report
+  names the tile size, the valid share and the number of positions.
 - **Held-out loss**: the mean per-cell loss at the test-block cells; for the convolutional
   models only at test cells whose whole receptive field is finite (their context may
   include training cells, the target cells themselves were never trained on).
@@ -46,7 +51,12 @@ from xprospect._dims import (
 from xprospect._torch import import_torch, resolve_device
 from xprospect.evaluate.splits import block_split, choose_blocks
 from xprospect.evidence.background import normal_mask
-from xprospect.exceptions import DataError, ModelCardError, XProspectDeprecationWarning
+from xprospect.exceptions import (
+    DataError,
+    ModelCardError,
+    XProspectDeprecationWarning,
+    XProspectWarning,
+)
 from xprospect.models.autoencoder import ConvAutoencoder
 from xprospect.models.card import make_card
 from xprospect.models.stoad import STOAD, STOADStudent
@@ -70,6 +80,10 @@ log = logging.getLogger(__name__)
 
 _STD_FLOOR = 1e-12
 _EVAL_CHUNK = 256  # cells per axis of one held-out evaluation pass
+#: Valid share of a tile accepted when too few tiles lie wholly inside the training ground.
+_PARTIAL_VALID = 0.5
+#: Fewer tile positions than this warn (and below the batch size the fit is refused).
+_FEW_POSITIONS = 100
 
 
 @dataclass
@@ -203,23 +217,19 @@ def _box_sums(mask: np.ndarray, size: int) -> np.ndarray:
 
 
 def _tile_corners(
-    allowed: np.ndarray, tile: int, what: str, targets: np.ndarray, r: int
+    allowed: np.ndarray, tile: int, targets: np.ndarray, r: int, min_valid: float
 ) -> np.ndarray:
-    """Corners of tiles wholly inside ``allowed`` whose valid core holds a ``targets`` cell."""
+    """Corners of tiles whose ``allowed`` share is at least ``min_valid``, a target in the core.
+
+    ``min_valid=1`` keeps only tiles wholly inside ``allowed``; an empty array when none fits.
+    """
     if any(n < tile for n in allowed.shape):
-        raise DataError(f"tile={tile} is larger than the grid {allowed.shape} ({what})")
-    full = _box_sums(allowed, tile) == tile**allowed.ndim
+        return np.zeros((0, allowed.ndim), dtype=np.int64)
+    need = math.ceil(float(min_valid) * tile**allowed.ndim - 1e-9)
+    full = _box_sums(allowed, tile) >= max(need, 1)
     core = _box_sums(targets, tile - 2 * r) > 0
     full &= core[tuple(slice(r, r + n) for n in full.shape)]
-    corners = np.argwhere(full)
-    if corners.size == 0:
-        msg = (
-            f"no {tile}-cell tile lies wholly inside the {what} ({int(allowed.sum())} cells) "
-            f"with a training cell in its core; use a smaller tile=, fewer blocks= or a wider "
-            "normal area"
-        )
-        raise DataError(msg)
-    return corners
+    return np.argwhere(full)
 
 
 def _set_seed_and_reset(model: Any, seed: int, reset: bool) -> None:
@@ -551,30 +561,72 @@ def _pick_tile(
     allowed: np.ndarray,
     targets: np.ndarray,
     what: str,
-    min_positions: int,
-) -> tuple[int, np.ndarray]:
-    """Pick the tile edge and its corners.
+    batch_size: int,
+    min_valid: float | None,
+) -> tuple[int, float, np.ndarray]:
+    """Pick the tile edge, the valid share and the tile corners (the tile-position policy).
 
-    ``tile`` if given, else the largest of ``2 r + 9``, ``2 r + 7``, ... ``2 r + 1`` with at
-    least ``min_positions`` usable positions.
+    Sizes tried: ``tile`` if given, else ``2 r + 9``, ``2 r + 7``, ... ``2 r + 1``. Valid
+    shares tried: ``min_valid`` if given, else 1 (whole tiles) then :data:`_PARTIAL_VALID`.
+    The first (share, size) with at least :data:`_FEW_POSITIONS` positions wins, else the one
+    with the most positions. Fewer than ``batch_size`` positions is refused (a degenerate fit
+    that memorises a handful of tiles); fewer than :data:`_FEW_POSITIONS` warns.
     """
     r = model.context[0]
-    if tile is not None:
-        if int(tile) < 2 * r + 1:
-            msg = f"tile={tile} is smaller than the receptive field {2 * r + 1} of the model"
-            raise DataError(msg)
-        return int(tile), _tile_corners(allowed, int(tile), what, targets, r)
-    last: DataError | None = None
-    for t in range(2 * r + 9, 2 * r, -2):
-        try:
-            corners = _tile_corners(allowed, t, what, targets, r)
-        except DataError as err:
-            last = err
-            continue
-        if len(corners) >= min_positions or t == 2 * r + 1:
-            return t, corners
-    assert last is not None
-    raise last
+    if tile is not None and int(tile) < 2 * r + 1:
+        msg = f"tile={tile} is smaller than the receptive field {2 * r + 1} of the model"
+        raise DataError(msg)
+    if min_valid is not None and not 0.0 < float(min_valid) <= 1.0:
+        raise DataError(f"min_valid must be in (0, 1]; got {min_valid!r}")
+    sizes = [int(tile)] if tile is not None else list(range(2 * r + 9, 2 * r, -2))
+    shares = (1.0, _PARTIAL_VALID) if min_valid is None else (float(min_valid),)
+    best: tuple[int, float, np.ndarray] | None = None
+    for share in shares:
+        for t in sizes:
+            corners = _tile_corners(allowed, t, targets, r, share)
+            if len(corners) >= _FEW_POSITIONS:
+                return t, share, corners
+            if best is None or len(corners) > len(best[2]):
+                best = (t, share, corners)
+    assert best is not None
+    t, share, corners = best
+    n = len(corners)
+    if n == 0 and any(g < min(sizes) for g in allowed.shape):
+        msg = f"the grid {allowed.shape} ({what}) is smaller than the tile {min(sizes)} cells"
+        raise DataError(msg)
+    where = (
+        f"{n} {t}-cell tile positions with at least {share:.0%} of their cells among the "
+        f"{what} ({int(allowed.sum())} cells) and a training cell in the core"
+    )
+    if n < max(int(batch_size), 1):
+        msg = (
+            f"only {where}; need at least batch_size={batch_size} (a fit on so few tiles "
+            "memorises them): use a smaller tile=, a lower min_valid=, fewer blocks= or a "
+            "wider normal area"
+        )
+        raise DataError(msg)
+    msg = (
+        f"only {where} (fewer than {_FEW_POSITIONS}): the fit may memorise them; consider a "
+        "smaller tile=, a lower min_valid= or a wider normal area"
+    )
+    warnings.warn(msg, XProspectWarning, stacklevel=4)
+    return t, share, corners
+
+
+def _tile_report(fit_report: dict[str, Any], prefix: str, tile: int, share: float, n: int) -> None:
+    """Record the tile size, the valid share and the number of positions in a fit report."""
+    fit_report[f"{prefix}tile"] = int(tile)
+    fit_report[f"{prefix}min_valid"] = float(share)
+    fit_report[f"{prefix}tile_positions"] = int(n)
+
+
+def _masked_input(z: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Standardised values with every cell outside ``allowed`` set to 0 (the training mean).
+
+    Partial tiles then carry no value of a masked cell (a non-normal cell's chemistry never
+    reaches a network trained on normal ground); whole tiles are unchanged.
+    """
+    return z if allowed.all() else np.where(allowed[None], z, np.float32(0.0))
 
 
 def _fit_conv(
@@ -591,6 +643,7 @@ def _fit_conv(
     device,
     progress,
     tiles_per_epoch,
+    min_valid,
 ) -> AnomalyFit:
     stack, values, finite = _load_stack(stack, model.in_channels, model.ndim, "fit_anomaly")
     norm, mode = _normal_values(normal, stack)
@@ -599,14 +652,16 @@ def _fit_conv(
     tr = np.asarray(train.values)
     te = np.asarray(test.values)
     allowed = finite & norm
-    tile, corners = _pick_tile(model, tile, allowed, tr, "normal, finite cells", batch_size)
+    tile, share, corners = _pick_tile(
+        model, tile, allowed, tr, "normal, finite cells", batch_size, min_valid
+    )
     mean, std = _stats(values, tr)
     z = _standardise(values, mean, std)
     model.to(device)
     history, seen = _fit_tiles(
         model,
         model.parameters(),
-        z,
+        _masked_input(z, allowed),
         corners,
         tr,
         tile=tile,
@@ -620,6 +675,7 @@ def _fit_conv(
         stage="autoencoder",
         tiles_per_epoch=tiles_per_epoch,
     )
+    seen &= allowed  # masked cells of partial tiles were zeros, never seen
     model.card = make_card(
         stack,
         mean=mean.tolist(),
@@ -639,6 +695,8 @@ def _fit_conv(
         "n_tile_positions": len(corners),
         "n_cells_seen": int(seen.sum()),
     }
+    _tile_report(report, "", tile, share, len(corners))
+    history.attrs.update({k: report[k] for k in ("tile", "min_valid", "tile_positions")})
     return AnomalyFit(model, history, train, test, report)
 
 
@@ -654,6 +712,7 @@ def fit_anomaly(
     batch_size: int = 16,
     lr: float = 1e-3,
     tile: int | None = None,
+    min_valid: float | None = None,
     blocks: int | Sequence[int] = 5,
     elements: Sequence[str] | None = None,
     tiles_per_epoch: int | None = None,
@@ -688,8 +747,17 @@ def fit_anomaly(
         enough random tiles to cover the training cells once on average.
     tile : int, optional
         Tile edge (cells) for the autoencoder; default ``2 r + 9`` (a 9-cell valid core),
-        shrunk by 2 down to ``2 r + 1`` until at least ``batch_size`` tile positions exist.
-        Tiles are drawn only where every cell is a finite training cell.
+        shrunk by 2 down to ``2 r + 1`` until enough tile positions exist (see
+        ``min_valid``). The tile size and the number of positions used are in ``report``
+        (``tile``, ``min_valid``, ``tile_positions``) and ``history.attrs``.
+    min_valid : float, optional
+        Share of a tile's cells that must be finite, normal cells (0 < ``min_valid`` <= 1).
+        Masked cells of a tile enter the network as zeros (the training mean) and never
+        count in the loss, which is averaged over the valid training cells of the tile's
+        core only. Default: whole tiles (1) when at least 100 positions exist at some
+        size, else tiles at least half valid (irregular block models, distance masks).
+        Fewer than ``batch_size`` positions is a :class:`~xprospect.exceptions.DataError`;
+        fewer than 100 warns (:class:`~xprospect.exceptions.XProspectWarning`).
     blocks : int or sequence of int
         Spatial blocks per axis for the 70/30 split
         (:func:`~xprospect.evaluate.splits.block_split`); for samples, a
@@ -769,6 +837,7 @@ def fit_anomaly(
                 device=dev,
                 progress=progress,
                 tiles_per_epoch=tiles_per_epoch,
+                min_valid=min_valid,
             )
         else:
             msg = (
@@ -792,6 +861,7 @@ def fit_stoad(
     lr: float = 1e-3,
     tile: int | None = None,
     teacher_tile: int | None = None,
+    min_valid: float | None = None,
     blocks: int | Sequence[int] = 5,
     weights: Sequence[float] = (1 / 3, 1 / 3, 1 / 3),
     tiles_per_epoch: int | None = None,
@@ -811,8 +881,8 @@ def fit_stoad(
         (``element``, y, x) or (``element``, z, y, x); read into memory.
     normal : xarray.DataArray or None
         Boolean grid of normal cells (e.g. ``normal_mask(..., mode="outside_buffer")``);
-        None means every cell. Split 70/30 by blocks; the student's tiles lie wholly inside
-        the training blocks of the normal, finite cells.
+        None means every cell. Split 70/30 by blocks; the student's tiles are drawn in the
+        training blocks of the normal, finite cells (see ``min_valid``).
     epochs : int
         Student epochs.
     teacher_epochs : int, optional
@@ -822,6 +892,11 @@ def fit_stoad(
     tile, teacher_tile : int, optional
         Tile edges for the student (default ``2 * 3 + 9 = 15`` with the default encoder) and
         the teacher (default ``2 r + 9``), shrunk as in :func:`fit_anomaly` when few fit.
+    min_valid : float, optional
+        Valid share of a tile, as in :func:`fit_anomaly` (both networks). The student's
+        tiles may hold non-normal cells only as zeros, outside its loss. The report gives
+        ``tile``, ``min_valid``, ``tile_positions`` (student) and ``teacher_tile``,
+        ``teacher_min_valid``, ``teacher_tile_positions``.
     blocks : int or sequence of int
         Spatial blocks per axis for the 70/30 split.
     weights : 3 floats
@@ -859,11 +934,12 @@ def fit_stoad(
         _set_seed_and_reset(teacher, seed, reset=t_epochs > 0)
         teacher.to(dev)
         t_seen = np.zeros(finite.shape, dtype=bool)
+        t_report: dict[str, Any] = {}
         if t_epochs > 0:
             for p in teacher.parameters():
                 p.requires_grad_(True)
-            ttile, tcorners = _pick_tile(
-                teacher, teacher_tile, finite, finite, "finite cells", batch_size
+            ttile, tshare, tcorners = _pick_tile(
+                teacher, teacher_tile, finite, finite, "finite cells", batch_size, min_valid
             )
             hist, t_seen = _fit_tiles(
                 teacher,
@@ -882,17 +958,20 @@ def fit_stoad(
                 stage="teacher",
                 tiles_per_epoch=tiles_per_epoch,
             )
+            t_seen &= finite
+            _tile_report(t_report, "teacher_", ttile, tshare, len(tcorners))
             frames.append(hist)
         teacher.eval()
         torch.manual_seed(int(seed) + 1)
         model = STOAD(teacher, STOADStudent.like(teacher), weights=weights).to(dev)
-        stile, scorners = _pick_tile(
-            model, tile, finite & norm, tr, "normal, finite cells", batch_size
+        allowed = finite & norm
+        stile, sshare, scorners = _pick_tile(
+            model, tile, allowed, tr, "normal, finite cells", batch_size, min_valid
         )
         hist, s_seen = _fit_tiles(
             model,
             model.student.parameters(),
-            z,
+            _masked_input(z, allowed),
             scorners,
             tr,
             tile=stile,
@@ -906,6 +985,7 @@ def fit_stoad(
             stage="student",
             tiles_per_epoch=tiles_per_epoch,
         )
+        s_seen &= allowed  # non-normal cells of partial tiles were zeros, never seen
         frames.append(hist)
     model.cpu().eval()
     model.card = make_card(
@@ -928,7 +1008,12 @@ def fit_stoad(
         "n_student_tile_positions": len(scorners),
         "n_student_cells_seen": int(s_seen.sum()),
     }
+    _tile_report(report, "", stile, sshare, len(scorners))
+    report.update(t_report)
     history = pd.concat(frames, ignore_index=True)
+    history.attrs.update(
+        {k: v for k, v in report.items() if k.endswith(("tile", "min_valid", "tile_positions"))}
+    )
     return StoadFit(
         model,
         history,
