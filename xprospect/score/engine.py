@@ -321,6 +321,9 @@ def score(
     if _is_baseline(model):
         _refuse_grid_options(f"the baseline {type(model).__name__}", options)
         return model.predict(stack)
+    from xprospect.models.wrap import require_contract  # lazy: torch, only for a network
+
+    require_contract(model, "score")
     _require_card(model, allow_no_card)
     if is_window_set(stack):
         _refuse_grid_options("windows already cut", options)

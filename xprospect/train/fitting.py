@@ -35,6 +35,7 @@ from xprospect.exceptions import (
 )
 from xprospect.models.card import make_card
 from xprospect.models.weights import freeze as freeze_layers
+from xprospect.models.wrap import require_contract
 from xprospect.score.engine import score
 from xprospect.score.windows import is_patchset
 from xprospect.train import _loop
@@ -418,6 +419,7 @@ def fit(
     >>> list(res.history.columns)
     ['epoch', 'lr', 'loss', 'acc', 'val_loss', 'val_acc', 'val_auc']
     """
+    require_contract(model, "fit")
     if getattr(model, "task", "classifier") != "classifier":
         raise ModelCardError(
             f"fit trains classifiers; {type(model).__name__} is a {model.task!r} model "
