@@ -25,6 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from xprospect._dims import GRID_DIMS_2D, GRID_DIMS_3D, get_crs, grid_geometry, write_crs
+from xprospect._sanity import warn_if_constant
 from xprospect.exceptions import DataError, GridError
 from xprospect.io._atomic import atomic_path, write_error
 from xprospect.points import as_points, points_to_index
@@ -483,6 +484,7 @@ def targets(
         )
     if not np.isfinite(values).any():
         raise DataError(f"map {score_map.name!r} holds no finite values")
+    warn_if_constant(values, f"the map {score_map.name!r}")
     lv = _resolve_levels(values, levels, quantiles, thresholds, score_map)
     if scale == "minmax":
         out_of_range = {k: v for k, v in lv.items() if not 0.0 <= v <= 1.0}

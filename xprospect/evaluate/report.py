@@ -12,6 +12,7 @@ import pandas as pd
 import xarray as xr
 
 from xprospect._json import jsonable
+from xprospect._sanity import warn_if_constant
 from xprospect.evaluate._common import resolve_map
 from xprospect.evaluate.blocks import _block_grid
 from xprospect.evaluate.curves import _capture, _success_rate, roc_curve
@@ -215,6 +216,7 @@ def evaluate(
     """
     # the map is computed and the deposits located once; every part below reuses them
     r = resolve_map(score_map, deposits)
+    warn_if_constant(r.values, f"the score map {r.score_map.name!r}")
     assert r.deposits is not None
     pos = r.deposits
     neg, neg_rec = negative_cells(
