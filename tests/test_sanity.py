@@ -16,7 +16,7 @@ import xarray as xr
 from torch.utils.data import TensorDataset
 
 import xprospect as xp
-from xprospect._dims import length_to_cells, write_crs
+from xprospect._dims import length_to_cells
 from xprospect._sanity import warn_if_below_chance, warn_if_diverged, warn_if_out_of_domain
 from xprospect.evidence.oxides import analyte_element, oxide_pairs
 from xprospect.exceptions import CRSError, DataError, XProspectWarning
