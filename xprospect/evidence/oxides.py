@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["SYMBOLS", "analyte_element", "oxide_pairs"]
+__all__ = ["SYMBOLS", "analyte_element", "analyte_groups", "oxide_pairs"]
 
 #: The chemical symbols (H to Og).
 SYMBOLS = tuple(
@@ -90,3 +90,33 @@ def oxide_pairs(names: Iterable[str]) -> list[tuple[str, str]]:
         sym, is_oxide = parsed
         (oxide if is_oxide else plain).setdefault(sym, str(n))
     return [(plain[s], oxide[s]) for s in plain if s in oxide]
+
+
+def analyte_groups(names: Iterable[str]) -> dict[str, list[str]]:
+    """Names measuring one element, for every element measured under more than one name.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Variable names.
+
+    Returns
+    -------
+    dict of str to list of str
+        Element symbol -> its names in input order (element forms first, then oxides), only
+        where there are two or more (``Fe_ppm``, ``Fe2O3_pct``, ``FeO_pct``).
+
+    Examples
+    --------
+    >>> analyte_groups(["Au", "Fe_ppm", "Fe2O3_pct", "FeO_pct", "Mg", "MgO"])
+    {'Fe': ['Fe_ppm', 'Fe2O3_pct', 'FeO_pct'], 'Mg': ['Mg', 'MgO']}
+    """
+    groups: dict[str, tuple[list[str], list[str]]] = {}
+    for n in names:
+        parsed = analyte_element(n)
+        if parsed is None:
+            continue
+        sym, is_oxide = parsed
+        plain, oxide = groups.setdefault(sym, ([], []))
+        (oxide if is_oxide else plain).append(str(n))
+    return {s: p + o for s, (p, o) in groups.items() if len(p) + len(o) > 1 and p and o}

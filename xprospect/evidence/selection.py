@@ -20,7 +20,7 @@ from scipy import stats
 
 from xprospect._dims import ELEMENT_DIM, GRID_DIMS_2D, GRID_DIMS_3D
 from xprospect.evaluate.metrics import hanley_mcneil_se, roc_auc, z_auc
-from xprospect.evidence.oxides import oxide_pairs
+from xprospect.evidence.oxides import analyte_element, analyte_groups
 from xprospect.exceptions import DataError
 from xprospect.points import negative_cells, point_cells
 
@@ -121,11 +121,12 @@ def select_elements(
     oxides : {"stronger", "element", "oxide"} or None
         What to do with an element reported both as itself and as its oxide (``Mg`` and
         ``MgO``, ``W`` and ``WO3``, ``Sr`` and ``SrO``; see
-        :func:`xprospect.evidence.oxides.oxide_pairs`), which measure one thing: keep only
-        one of the two in the selection. ``"stronger"`` (default) keeps the one with the
-        larger ``|Z_AUC|`` (the element form on a tie), ``"element"`` or ``"oxide"`` keeps
-        that form; the other is not selected and names the kept one in ``duplicate_of``.
-        None keeps both.
+        :func:`xprospect.evidence.oxides.analyte_groups`; ``Fe``, ``Fe2O3`` and ``FeO``
+        form one group), which measure one thing: keep only one name of the group in the
+        selection. ``"stronger"`` (default) keeps the one with the largest ``|Z_AUC|`` (the
+        element form on a tie), ``"element"`` or ``"oxide"`` keeps the first name of that
+        form; the others are not selected and name the kept one in ``duplicate_of``. None
+        keeps them all.
 
     Returns
     -------
@@ -237,25 +238,37 @@ OXIDE_POLICIES = ("stronger", "element", "oxide", None)
 
 
 def _drop_oxide_duplicates(table: pd.DataFrame, policy: str | None) -> list[dict[str, Any]]:
-    """Unselect one name of each element/oxide pair in place; return what was done."""
+    """Keep one name of each element measured as itself and as oxides; return what was done."""
     table["duplicate_of"] = ""
     done = []
-    for el, ox in oxide_pairs(table.index):
+    for sym, names in analyte_groups(table.index).items():
+        plain = [n for n in names if not analyte_element(n)[1]]  # type: ignore[index]
+        oxides = [n for n in names if n not in plain]
+        z = table.loc[names, "z_auc"].abs()
+        strongest = str(z.idxmax())
         if policy is None:
             keep = None
         elif policy == "element":
-            keep = el
+            keep = plain[0]
         elif policy == "oxide":
-            keep = ox
-        else:
-            z = table["z_auc"].abs()
-            keep = ox if z[ox] > z[el] else el
+            keep = oxides[0]
+        else:  # the larger |Z_AUC|; a tie goes to the element form (listed first)
+            keep = strongest
         if keep is not None:
-            other = ox if keep == el else el
-            table.loc[other, "selected"] = False
-            table.loc[other, "duplicate_of"] = keep
-            log.info("select_elements: %s and %s measure one element; kept %s", el, ox, keep)
-        done.append({"element": el, "oxide": ox, "policy": policy, "kept": keep})
+            for other in names:
+                if other != keep:
+                    table.loc[other, "selected"] = False
+                    table.loc[other, "duplicate_of"] = keep
+            log.info("select_elements: %s measure %s; kept %s", names, sym, keep)
+        done.append(
+            {
+                "element": plain[0],
+                "oxide": oxides[0],
+                "names": names,
+                "policy": policy,
+                "kept": keep,
+            }
+        )
     return done
 
 
