@@ -462,6 +462,10 @@ def _write_targets_geojson(tmp: Path) -> Path:
     return _targets_set().to_geojson(tmp / "out.geojson")
 
 
+def _write_targets_gpkg(tmp: Path) -> Path:
+    return _targets_set().to_gpkg(tmp / "out.gpkg")
+
+
 def _write_vtk(tmp: Path) -> Path:
     pytest.importorskip("pyvista")
     return to_vtk(_block(), tmp / "out.vti")
@@ -510,7 +514,10 @@ WRITERS = [
     pytest.param(_write_block_csv, "pandas.DataFrame.to_csv", id="block-csv"),
     pytest.param(_write_png, "matplotlib.figure.Figure.savefig", id="png-slices"),
     pytest.param(_write_targets_csv, "pandas.DataFrame.to_csv", id="targets-csv"),
-    pytest.param(_write_targets_geojson, "pathlib.Path.write_text", id="targets-geojson"),
+    pytest.param(
+        _write_targets_geojson, "geopandas.GeoDataFrame.to_file", id="targets-geojson"
+    ),
+    pytest.param(_write_targets_gpkg, "geopandas.GeoDataFrame.to_file", id="targets-gpkg"),
     pytest.param(_write_vtk, "pyvista.ImageData.save", id="vtk"),
     pytest.param(_write_report_json, "pathlib.Path.write_text", id="evaluation-json"),
     pytest.param(_write_report_png, "matplotlib.figure.Figure.savefig", id="evaluation-png"),
@@ -534,8 +541,11 @@ def test_full_disk_at_the_write_call_leaves_nothing(write, call, tmp_path, monke
     targets_set = _targets_set() if "targets" in write.__name__ else None
     monkeypatch.setattr(call, _fail_partway(errno.ENOSPC))
     if targets_set is not None:
-        name = "out.csv" if write is _write_targets_csv else "out.geojson"
-        fn = targets_set.to_csv if name == "out.csv" else targets_set.to_geojson
+        name, fn = {
+            _write_targets_csv: ("out.csv", targets_set.to_csv),
+            _write_targets_geojson: ("out.geojson", targets_set.to_geojson),
+            _write_targets_gpkg: ("out.gpkg", targets_set.to_gpkg),
+        }[write]
         with pytest.raises(DataError, match=rf"cannot write .*{name}: the disk is full"):
             fn(tmp_path / name)
     else:

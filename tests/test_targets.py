@@ -256,29 +256,57 @@ def test_targets_quantiles_and_fractal_thresholds():
     assert targets(m, thresholds="fractal").levels == tf.levels
 
 
-def test_targets_geojson_and_csv_round_trip(two_blobs, tmp_path):
+def test_targets_geodataframe_geopackage_geojson_and_csv_round_trip(two_blobs, tmp_path):
+    import geopandas
+
     m, deps = two_blobs
     t = m.prospect.targets(levels={"medium": 0.75, "high": 0.95}, deposits=deps)
+    gdf = t.to_geodataframe()
+    assert isinstance(gdf, geopandas.GeoDataFrame) and gdf.crs.to_epsg() == 32750
+    assert len(gdf) == 3
+    f1 = gdf[(gdf.level == "medium") & (gdf.region == 1)].iloc[0]
+    assert f1.geometry.geom_type == "Polygon"
+    assert f1.geometry.bounds == (30.0, 150.0, 60.0, 180.0)
+    assert f1.deposit_ids == "A"
+    assert f1.geometry.area == pytest.approx(f1.area_m2)
+    # GeoPackage: the map's CRS, every column and every polygon come back
+    back = geopandas.read_file(t.to_gpkg(tmp_path / "targets.gpkg"))
+    assert back.crs.to_epsg() == 32750
+    assert list(back.columns) == list(gdf.columns)
+    assert back.geometry.geom_equals(gdf.geometry).all()
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(back.drop(columns="geometry")), pd.DataFrame(gdf.drop(columns="geometry")),
+        check_dtype=False,
+    )
+    # RFC 7946 GeoJSON: WGS 84 longitude/latitude, no crs member
     path = t.to_geojson(tmp_path / "targets.geojson")
     doc = json.loads(path.read_text())
-    assert doc["crs"]["properties"]["name"] == "urn:ogc:def:crs:EPSG::32750"
-    feats = doc["features"]
-    assert len(feats) == 3
-    f1 = next(f for f in feats if f["properties"]["level"] == "medium"
-              and f["properties"]["region"] == 1)
-    ring = np.asarray(f1["geometry"]["coordinates"][0])
-    assert f1["geometry"]["type"] == "Polygon"
-    assert ring[:, 0].min() == 30.0 and ring[:, 0].max() == 60.0
-    assert ring[:, 1].min() == 150.0 and ring[:, 1].max() == 180.0
-    assert f1["properties"]["deposit_ids"] == "A"
-    from shapely.geometry import shape
+    assert "crs" not in doc and len(doc["features"]) == 3
+    lonlat = geopandas.read_file(path)
+    assert lonlat.crs.to_epsg() == 4326
+    from pyproj import Transformer
 
-    assert shape(f1["geometry"]).area == pytest.approx(f1["properties"]["area_m2"])
+    corner = Transformer.from_crs(32750, 4326, always_xy=True).transform(30.0, 150.0)
+    ring = np.asarray(lonlat.geometry.iloc[0].exterior.coords)
+    assert np.abs(ring - np.asarray(corner)).sum(axis=1).min() < 1e-6  # a corner, in lon/lat
+    again = lonlat.to_crs(32750)
+    np.testing.assert_allclose(again.geometry.area, gdf.geometry.area, rtol=1e-4)
     only_high = json.loads(t.to_geojson(tmp_path / "h.geojson", level="high").read_text())
     assert [f["properties"]["level"] for f in only_high["features"]] == ["high"]
-    back = pd.read_csv(t.to_csv(tmp_path / "targets.csv"), keep_default_na=False)
-    assert back.shape == t.table.shape
-    assert back.area_m2.tolist() == t.table.area_m2.tolist()
+    table = pd.read_csv(t.to_csv(tmp_path / "targets.csv"), keep_default_na=False)
+    assert table.shape == t.table.shape
+    assert table.area_m2.tolist() == t.table.area_m2.tolist()
+
+
+def test_targets_geojson_needs_a_crs(two_blobs, tmp_path):
+    m, _ = two_blobs
+    bare = xr.DataArray(m.values, dims=("y", "x"), coords={"y": m.y.values, "x": m.x.values})
+    t = targets(bare)
+    assert t.crs is None
+    with pytest.raises(xp.DataError, match="RFC 7946"):
+        t.to_geojson(tmp_path / "x.geojson")
+    assert not (tmp_path / "x.geojson").exists()
+    assert t.to_gpkg(tmp_path / "x.gpkg").exists()  # GeoPackage needs no CRS
 
 
 # --------------------------------------------------------------------- targets 3-D
@@ -301,15 +329,16 @@ def test_targets_3d_volumes_elevation_ranges_and_slices(tmp_path):
     assert tab.n_deposits.tolist() == [0, 1]
     assert t.labels.dims == ("level", "z", "y", "x")
     assert_georef_equal(t.labels.sel(level="medium"), m)
-    doc = json.loads(t.to_geojson(tmp_path / "s.geojson").read_text())
-    assert len(doc["features"]) == 3 + 2  # one polygon per region and slice
-    zs = sorted(f["properties"]["z"] for f in doc["features"] if f["properties"]["region"] == 1)
-    assert zs == [1025.0, 1035.0, 1045.0]
-    foot = json.loads(t.to_geojson(tmp_path / "f.geojson", mode="footprint").read_text())
-    assert len(foot["features"]) == 2
-    from shapely.geometry import shape
+    slices = t.to_geodataframe()
+    assert len(slices) == 3 + 2  # one polygon per region and slice
+    assert sorted(slices[slices.region == 1].z) == [1025.0, 1035.0, 1045.0]
+    foot = t.to_geodataframe(mode="footprint")
+    assert len(foot) == 2
+    assert foot.geometry.iloc[0].area == pytest.approx(400.0)
+    import geopandas
 
-    assert shape(foot["features"][0]["geometry"]).area == pytest.approx(400.0)
+    back = geopandas.read_file(t.to_gpkg(tmp_path / "s.gpkg"))
+    assert len(back) == 5 and back.crs == slices.crs
 
 
 def test_targets_bad_input(two_blobs):

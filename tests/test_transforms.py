@@ -136,10 +136,11 @@ def test_log10_values_units_and_elements(survey):
     out = xp.preprocess.log10(samples, elements=["Au", "Cu"])
     np.testing.assert_allclose(out["Au"].values, np.log10(samples["Au"].values))
     assert out["Au"].attrs["units"] == "log10(ppb)"
-    assert out["Au"].attrs["transform"] == "log10"
+    assert out["Au"].attrs["xprospect_transform"] == "log10"
+    assert "transform" not in out["Au"].attrs  # rioxarray reads that name as the affine
     xr.testing.assert_identical(out["Zn"], samples["Zn"])  # not selected: untouched
     twice = xp.preprocess.zscore(out, elements="Au")
-    assert twice["Au"].attrs["transform"] == "log10, zscore"
+    assert twice["Au"].attrs["xprospect_transform"] == "log10, zscore"
 
 
 def test_log10_dataarray_and_nan(survey):

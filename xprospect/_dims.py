@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,7 @@ import rioxarray  # noqa: F401  (registers .rio)
 import xarray as xr
 from pyproj import CRS, Transformer
 
-from xprospect.exceptions import CRSError, GridError
+from xprospect.exceptions import CRSError, DataError, GridError
 
 SAMPLE_DIM = "sample"
 ELEMENT_DIM = "element"
@@ -288,3 +289,80 @@ def element_vars(ds: xr.Dataset, dims: tuple[str, ...]) -> list[str]:
         if tuple(var.dims) == tuple(dims) and np.issubdtype(var.dtype, np.number):
             out.append(str(name))
     return out
+
+
+# ---- lengths in metres -> cells --------------------------------------------------------------
+
+_LENGTH = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(km|m|cells?)\s*$")
+_UNIT_M = {"km": 1000.0, "m": 1.0}
+
+
+def length_to_cells(
+    length: Any, like: xr.Dataset | xr.DataArray, what: str = "size"
+) -> int | tuple[int, ...]:
+    """Convert a window or patch size given in metres (``"5 km"``) to cells of a grid.
+
+    Parameters
+    ----------
+    length : int, str or sequence
+        An int (or sequence of ints) is already in cells and is returned as is; a string
+        ``"<number> km"``, ``"<number> m"`` or ``"<number> cells"`` is converted along each
+        spatial axis of ``like`` by its cell size (rounded to the nearest cell, at least 1).
+    like : Dataset or DataArray
+        The grid (projected CRS in metres, or no CRS: the coordinates are taken as metres).
+    what : str
+        The option's name, for messages.
+
+    Returns
+    -------
+    int or tuple of int
+        One int when every axis gives the same count, else one per axis (grid dim order).
+
+    Raises
+    ------
+    DataError
+        For a string that is not a length, or a length shorter than one cell.
+    CRSError
+        For a length in metres on a grid in a geographic (degree) CRS.
+
+    Examples
+    --------
+    >>> import xprospect as xp
+    >>> g = xp.make_grid((0, 0, 20000, 20000), resolution=250.0, crs="EPSG:32750")
+    >>> length_to_cells("5 km", g), length_to_cells(12, g)
+    (20, 12)
+    """
+    if not isinstance(length, str):
+        return length
+    m = _LENGTH.match(length)
+    if m is None:
+        raise DataError(
+            f"{what}={length!r} is not a length: give cells as an int, or a string such as "
+            "'5 km', '250 m' or '16 cells'"
+        )
+    value, unit = float(m.group(1)), m.group(2)
+    if unit.startswith("cell"):
+        if value != int(value) or value < 1:
+            raise DataError(f"{what}={length!r}: a count of cells must be a whole number >= 1")
+        return int(value)
+    crs = get_crs(like)
+    if crs is not None and not crs.is_projected:
+        raise CRSError(
+            f"{what}={length!r} is in metres but the grid's CRS ({crs.name}) is in degrees; "
+            "reproject the grid to a projected CRS or give the size in cells"
+        )
+    metres = value * _UNIT_M[unit]
+    geom = grid_geometry(like)
+    out = []
+    for d, s in zip(geom.dims, geom.step, strict=True):
+        step = abs(float(s))
+        if step == 0:
+            raise DataError(f"{what}={length!r}: the grid has one cell along {d!r} (no cell size)")
+        n = round(metres / step)
+        if n < 1:
+            raise DataError(
+                f"{what}={length!r} is shorter than one {step:g} m cell along {d!r}; give a "
+                "larger size"
+            )
+        out.append(n)
+    return out[0] if len(set(out)) == 1 else tuple(out)

@@ -93,6 +93,7 @@ class ProspectAccessor(Generic[T]):
         seed: int = 0,
         svm: bool = False,
         depleted: bool = False,
+        oxides: str | None = "stronger",
     ) -> Any:
         """Select elements by Z_AUC; see :func:`xprospect.evidence.select_elements`."""
         # lazy: evidence compiles its kernels on import (seconds), kept off `import xprospect`
@@ -108,6 +109,7 @@ class ProspectAccessor(Generic[T]):
             seed=seed,
             svm=svm,
             depleted=depleted,
+            oxides=oxides,
         )
 
     def mask_distance(

@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -37,27 +38,35 @@ from xprospect._dims import (
     parse_crs,
     write_crs,
 )
-from xprospect.exceptions import DataError, GridError
+from xprospect.exceptions import DataError, GridError, MissingFileError
 
 __all__ = [
     "POINT_DIM",
+    "VECTOR_SUFFIXES",
     "CellPoints",
     "as_points",
     "cells_near_points",
     "cells_to_points",
     "default_buffer",
     "distance_to_points",
+    "geoframe_xy",
+    "is_geoframe",
+    "is_vector_path",
     "make_points",
     "negative_cells",
     "point_cells",
     "point_coords",
     "points_to_index",
     "rasterize_points",
+    "read_vector",
     "sample_negatives",
 ]
 
 POINT_DIM = "point"
 log = logging.getLogger(__name__)
+#: Suffixes of the vector files read through GDAL (geopandas with pyogrio): GeoPackage,
+#: Shapefile, GeoJSON, FlatGeobuf, GML, KML and zipped Shapefiles.
+VECTOR_SUFFIXES = (".gpkg", ".shp", ".geojson", ".json", ".fgb", ".gml", ".kml", ".shp.zip")
 
 Grid = xr.Dataset | xr.DataArray
 
@@ -169,6 +178,131 @@ def _table_to_points(df: pd.DataFrame, crs: Any) -> xr.Dataset:
     )
 
 
+def is_geoframe(obj: Any) -> bool:
+    """Whether ``obj`` is a :class:`geopandas.GeoDataFrame` (tested without importing geopandas).
+
+    Parameters
+    ----------
+    obj : object
+        Anything.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> is_geoframe(pd.DataFrame({"x": [1.0]}))
+    False
+    """
+    return any(
+        t.__name__ == "GeoDataFrame" and t.__module__.startswith("geopandas")
+        for t in type(obj).__mro__
+    )
+
+
+def is_vector_path(obj: Any) -> TypeGuard[str | Path]:
+    """Whether ``obj`` is a path whose suffix names a vector format in :data:`VECTOR_SUFFIXES`."""
+    if not isinstance(obj, str | Path):
+        return False
+    name = Path(obj).name.lower()
+    return any(name.endswith(s) for s in VECTOR_SUFFIXES)
+
+
+def read_vector(path: str | Path) -> Any:
+    """Read a vector file (GeoPackage, Shapefile, GeoJSON, FlatGeobuf...) as a GeoDataFrame.
+
+    Parameters
+    ----------
+    path : str or Path
+        Any file GDAL reads as vectors (read by :func:`geopandas.read_file` with pyogrio).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        With its geometry and CRS.
+
+    Raises
+    ------
+    MissingFileError
+        If the file does not exist.
+    DataError
+        If GDAL cannot read it (the message names the file and GDAL's reason).
+    """
+    import geopandas  # lazy: a heavy optional import needed only for vector files
+
+    path = Path(path)
+    if not path.exists():
+        raise MissingFileError(f"points file {path} does not exist")
+    try:
+        return geopandas.read_file(path, engine="pyogrio")
+    except Exception as err:  # pyogrio raises its own DataSourceError/FieldError types
+        raise DataError(f"cannot read {path} as vectors through GDAL: {err}") from err
+
+
+def geoframe_xy(gdf: Any, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Coordinates of a GeoDataFrame's point geometries.
+
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame
+        Points (``Point`` or single-part ``MultiPoint`` geometries, 2-D or 3-D).
+    where : str
+        How to name the table in messages.
+
+    Returns
+    -------
+    tuple
+        ``x``, ``y`` and ``z`` (None when the geometries are 2-D) as float64 arrays.
+
+    Raises
+    ------
+    DataError
+        If a geometry is missing, empty, or not a point (naming the first such row and its
+        type; take ``gdf.representative_point()`` first for polygons).
+    """
+    geom = gdf.geometry
+    types = np.asarray(geom.geom_type.to_numpy(), dtype=object)
+    multi = types == "MultiPoint"
+    if multi.any():
+        parts = np.asarray(geom[multi].count_geometries().to_numpy())
+        if (parts == 1).all():
+            geom = geom.explode(index_parts=False)
+            types = np.asarray(geom.geom_type.to_numpy(), dtype=object)
+    bad = (types != "Point") | np.asarray(geom.is_empty.to_numpy() | geom.isna().to_numpy())
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        msg = (
+            f"{where}: row {i + 1} holds a {types[i] or 'missing'} geometry and "
+            f"{int(bad.sum())} rows are not points; points need Point geometries "
+            "(use gdf.representative_point() for polygons)"
+        )
+        raise DataError(msg)
+    xs = np.asarray(geom.x.to_numpy(), dtype="float64")
+    ys = np.asarray(geom.y.to_numpy(), dtype="float64")
+    zs = None
+    if bool(geom.has_z.any()):
+        zs = np.asarray(geom.z.to_numpy(), dtype="float64")
+    return xs, ys, zs
+
+
+def _geoframe_to_points(gdf: Any, crs: Any, where: str) -> xr.Dataset:
+    xs, ys, zs = geoframe_xy(gdf, where)
+    own = gdf.crs
+    if own is not None and crs is not None:
+        check_same_crs(parse_crs(own), parse_crs(crs), where, "crs=")
+    use = own if own is not None else crs
+    if use is None:
+        raise DataError(f"{where} has no CRS: pass crs= for the point coordinates")
+    frame = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    ids = frame.pop("point_id").to_numpy() if "point_id" in frame.columns else None
+    # the geometry is the authority on coordinates: columns of the same name are dropped
+    frame = frame.drop(columns=[c for c in ("x", "y", "z") if c in frame.columns])
+    data = {str(c): frame[c].to_numpy() for c in frame.columns}
+    return make_points(xs, ys, zs, crs=use, ids=ids, data=data, source=where)
+
+
 def _array_to_points(arr: np.ndarray, crs: Any) -> xr.Dataset:
     if arr.ndim != 2 or arr.shape[1] not in (2, 3):
         raise DataError(
@@ -185,8 +319,11 @@ def as_points(
 
     Parameters
     ----------
-    obj : Dataset, DataFrame or array
-        A ``point`` Dataset (returned as is); any Dataset with a single dimension and
+    obj : Dataset, GeoDataFrame, vector file, DataFrame or array
+        A ``point`` Dataset (returned as is); a :class:`geopandas.GeoDataFrame` of points
+        (its geometry and CRS; other columns become variables); a path to a vector file
+        GDAL reads (GeoPackage, Shapefile, GeoJSON, FlatGeobuf: :data:`VECTOR_SUFFIXES`);
+        any Dataset with a single dimension and
         ``x``, ``y`` coordinates or variables (e.g. a synthetic world's ``deposits``,
         dimension ``deposit``; an id coordinate such as ``deposit_id`` becomes
         ``point_id``); a table with columns ``x``, ``y`` (``z``, ``point_id``; other
@@ -216,7 +353,11 @@ def as_points(
     >>> pts.sizes["point"], str(pts.point_id.values[0])
     (1, 'P0')
     """
-    if isinstance(obj, (pd.DataFrame, np.ndarray)):
+    if is_vector_path(obj):
+        out = _geoframe_to_points(read_vector(obj), crs, f"points file {obj}")
+    elif is_geoframe(obj):
+        out = _geoframe_to_points(obj, crs, "the points GeoDataFrame")
+    elif isinstance(obj, (pd.DataFrame, np.ndarray)):
         use = crs if crs is not None or like is None else get_crs(like)
         if use is None and like is None:
             raise DataError(
@@ -232,7 +373,10 @@ def as_points(
         if crs is not None:
             out = write_crs(out, parse_crs(crs))
     else:
-        msg = f"points must be a Dataset, DataFrame or (n, 2|3) array; got {type(obj).__name__}"
+        msg = (
+            "points must be a Dataset, DataFrame, GeoDataFrame, vector file path or "
+            f"(n, 2|3) array; got {type(obj).__name__}"
+        )
         raise DataError(msg)
     if like is not None:
         _check_crs(out, like)

@@ -6,7 +6,8 @@ such as the study's 0.75 "medium" and 0.998 "high" potential, quantiles of the m
 fractal C-A / C-V thresholds), and the cells at or above each level are grouped into
 connected regions (2-D areas or 3-D volumes). Regions are ranked and summarised in a
 table (size, score, deposits inside, centroid, bounding box, elevation range) and their
-outlines exported as GeoJSON polygons.
+outlines returned as a GeoDataFrame (:meth:`TargetSet.to_geodataframe`) and written through
+geopandas as GeoPackage or RFC 7946 GeoJSON.
 
 Targets are inherently global (a region can span every chunk), so lazy input is computed.
 """
@@ -24,9 +25,9 @@ import pandas as pd
 import xarray as xr
 
 from xprospect._dims import GRID_DIMS_2D, GRID_DIMS_3D, get_crs, grid_geometry, write_crs
-from xprospect._json import jsonable
+from xprospect._sanity import warn_if_constant
 from xprospect.exceptions import DataError, GridError
-from xprospect.io._atomic import atomic_path
+from xprospect.io._atomic import atomic_path, write_error
 from xprospect.points import as_points, points_to_index
 from xprospect.preprocess.fractal import fractal_thresholds
 from xprospect.preprocess.scaling import minmax_scale
@@ -103,41 +104,37 @@ class TargetSet:
             self.table.to_csv(tmp, index=False, **kwargs)
         return path
 
-    def to_geojson(
-        self, path: str | Path, *, level: str | Sequence[str] | None = None, mode: str = "slices"
-    ) -> Path:
-        """Write region outlines as a GeoJSON FeatureCollection in the map's CRS.
+    def to_geodataframe(
+        self, *, level: str | Sequence[str] | None = None, mode: str = "slices"
+    ) -> Any:
+        """Region outlines as a :class:`geopandas.GeoDataFrame` in the map's CRS.
 
         Polygons trace cell edges (``rasterio.features.shapes``); a region whose cells
-        touch only at corners becomes a MultiPolygon. Each feature carries its table row
-        as properties. The CRS is written as the (pre-RFC 7946) ``crs`` member with an
-        OGC URN, as GDAL does for projected GeoJSON; coordinates are not reprojected.
+        touch only at corners becomes a MultiPolygon. Each row carries its table row.
 
         Parameters
         ----------
-        path : str or Path
-            Output file.
         level : str or list of str, optional
-            Levels to write (default all).
+            Levels to keep (default all).
         mode : {"slices", "footprint"}
-            3-D maps only: ``"slices"`` writes one feature per region and elevation slice
-            (properties ``z``, ``z_bottom``, ``z_top``); ``"footprint"`` writes each
-            region's plan-view footprint (the union over its slices).
+            3-D maps only: ``"slices"`` gives one row per region and elevation slice
+            (columns ``z``, ``z_bottom``, ``z_top``); ``"footprint"`` gives each region's
+            plan-view footprint (the union over its slices).
 
         Returns
         -------
-        pathlib.Path
+        geopandas.GeoDataFrame
+            One row per region (and slice), the table's columns plus ``geometry``.
 
         Raises
         ------
         DataError
-            For an unknown level or mode, or when the write fails (a full disk, a read-only
-            target): the file is written under a temporary name and renamed on success, so
-            a failure leaves nothing behind.
+            For an unknown level or mode.
         """
-        # rasterio and shapely are heavy imports needed only to write polygons
+        # geopandas, rasterio and shapely are heavy imports needed only to build polygons: lazy
+        import geopandas
         from rasterio.features import shapes
-        from shapely.geometry import mapping, shape
+        from shapely.geometry import shape
         from shapely.ops import unary_union
 
         if mode not in ("slices", "footprint"):
@@ -158,7 +155,8 @@ class TargetSet:
         )
         conn = 8 if self.report.get("connectivity", 1) > 1 else 4
         rows = {(r.level, r.region): r for r in self.table.itertuples(index=False)}
-        features = []
+        records: list[dict[str, Any]] = []
+        polygons: list[Any] = []
 
         def emit(lab2d: np.ndarray, extra: dict[str, Any], lvl: str) -> None:
             if not lab2d.any():
@@ -169,13 +167,8 @@ class TargetSet:
             ):
                 parts.setdefault(int(v), []).append(shape(g))
             for rid in sorted(parts):
-                row = rows[(lvl, rid)]._asdict()
-                props = {k: jsonable(v) for k, v in row.items()}
-                props.update(extra)
-                geom_ = unary_union(parts[rid])
-                features.append(
-                    {"type": "Feature", "properties": props, "geometry": mapping(geom_)}
-                )
+                records.append({**rows[(lvl, rid)]._asdict(), **extra})
+                polygons.append(unary_union(parts[rid]))
 
         for lvl in names:
             lab = np.asarray(self.labels.sel(level=lvl).values)
@@ -197,18 +190,92 @@ class TargetSet:
                 for rid in np.unique(lab[lab > 0]):
                     foot = np.where((lab == rid).any(axis=0), int(rid), 0)
                     emit(foot, {}, lvl)
-        doc: dict[str, Any] = {"type": "FeatureCollection", "features": features}
-        if self.crs is not None:
-            epsg = self.crs.to_epsg()
-            name = f"urn:ogc:def:crs:EPSG::{epsg}" if epsg else self.crs.to_wkt()
-            doc["crs"] = {"type": "name", "properties": {"name": name}}
-        path = Path(path)
-        if not path.parent.is_dir():
-            raise DataError(f"cannot write {path}: folder {path.parent} does not exist")
-        text = json.dumps(doc)
-        with atomic_path(path) as tmp:
-            tmp.write_text(text)
-        return path
+        columns = list(self.table.columns)
+        if geom.ndim == 3 and mode == "slices":
+            columns += ["z", "z_bottom", "z_top"]
+        frame = pd.DataFrame.from_records(records, columns=columns)
+        return geopandas.GeoDataFrame(frame, geometry=polygons, crs=self.crs)
+
+    def to_gpkg(
+        self,
+        path: str | Path,
+        *,
+        level: str | Sequence[str] | None = None,
+        mode: str = "slices",
+        layer: str = "targets",
+    ) -> Path:
+        """Write region outlines to a GeoPackage layer in the map's CRS (QGIS opens it).
+
+        Parameters
+        ----------
+        path : str or Path
+            Output ``.gpkg`` file (replaced if it exists).
+        level, mode
+            As for :meth:`to_geodataframe`.
+        layer : str
+            Layer name.
+
+        Returns
+        -------
+        pathlib.Path
+
+        Raises
+        ------
+        DataError
+            For an unknown level or mode, or when the write fails: the file is written
+            under a temporary name and renamed on success, so a failure leaves nothing.
+        """
+        gdf = self.to_geodataframe(level=level, mode=mode)
+        return _write_vector(gdf, Path(path), driver="GPKG", layer=layer)
+
+    def to_geojson(
+        self, path: str | Path, *, level: str | Sequence[str] | None = None, mode: str = "slices"
+    ) -> Path:
+        """Write region outlines as RFC 7946 GeoJSON (WGS 84 longitude/latitude).
+
+        RFC 7946 allows only WGS 84 coordinates and no ``crs`` member, so the outlines are
+        reprojected (by GDAL's GeoJSON driver with ``RFC7946=YES``, through geopandas); use
+        :meth:`to_gpkg` to keep the map's CRS. A map without a CRS cannot be written as RFC
+        7946 GeoJSON.
+
+        Parameters
+        ----------
+        path : str or Path
+            Output file.
+        level, mode
+            As for :meth:`to_geodataframe`.
+
+        Returns
+        -------
+        pathlib.Path
+
+        Raises
+        ------
+        DataError
+            For an unknown level or mode, a map without a CRS, or when the write fails
+            (nothing is left behind).
+        """
+        if self.crs is None:
+            raise DataError(
+                f"cannot write {path}: RFC 7946 GeoJSON is in WGS 84 and the map has no CRS "
+                "to reproject from; write_crs the map first or use to_gpkg"
+            )
+        gdf = self.to_geodataframe(level=level, mode=mode).to_crs("EPSG:4326")
+        return _write_vector(gdf, Path(path), driver="GeoJSON", RFC7946="YES")
+
+
+def _write_vector(gdf: Any, path: Path, *, driver: str, **options: Any) -> Path:
+    """Write ``gdf`` through pyogrio atomically (a temporary file renamed on success)."""
+    if not path.parent.is_dir():
+        raise DataError(f"cannot write {path}: folder {path.parent} does not exist")
+    # GDAL refuses a list column (none here) and wants plain dtypes: the table has only
+    # numbers and strings, so the frame is written as is.
+    with atomic_path(path) as tmp:
+        try:
+            gdf.to_file(tmp, driver=driver, engine="pyogrio", **options)
+        except (OSError, RuntimeError, ValueError) as err:
+            raise write_error(path, err) from err
+    return path
 
 
 def _resolve_levels(
@@ -312,7 +379,7 @@ def targets(
     quantiles: Mapping[str, float] | Sequence[float] | None = None,
     thresholds: Any = None,
     scale: str | None = "auto",
-    deposits: xr.Dataset | None = None,
+    deposits: Any = None,
     connectivity: int = 1,
     min_cells: int = 1,
     rank_by: str = "max",
@@ -340,8 +407,9 @@ def targets(
         Scale the map before applying levels. ``"auto"`` scales by :func:`minmax_scale`
         when ``levels`` are used (they are fractions of the range, as in the study) and
         leaves the map as is for ``quantiles`` and ``thresholds``.
-    deposits : xarray.Dataset, optional
-        Known deposits (see :func:`xprospect.points.as_points`); each region
+    deposits : points, optional
+        Known deposits in any form :func:`xprospect.points.as_points` takes (a point
+        Dataset, a GeoDataFrame, a GeoPackage/Shapefile/GeoJSON path...); each region
         counts and lists those whose cell lies inside it. Points outside the grid are
         ignored (counted in ``report``).
     connectivity : int
@@ -355,8 +423,8 @@ def targets(
     Returns
     -------
     TargetSet
-        ``table`` (pandas), ``labels`` (georeferenced), ``classes``, ``to_csv``,
-        ``to_geojson``.
+        ``table`` (pandas), ``labels`` (georeferenced), ``classes``, ``to_geodataframe``,
+        ``to_csv``, ``to_gpkg``, ``to_geojson``.
 
     Raises
     ------
@@ -416,6 +484,7 @@ def targets(
         )
     if not np.isfinite(values).any():
         raise DataError(f"map {score_map.name!r} holds no finite values")
+    warn_if_constant(values, f"the map {score_map.name!r}")
     lv = _resolve_levels(values, levels, quantiles, thresholds, score_map)
     if scale == "minmax":
         out_of_range = {k: v for k, v in lv.items() if not 0.0 <= v <= 1.0}

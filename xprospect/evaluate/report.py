@@ -12,11 +12,14 @@ import pandas as pd
 import xarray as xr
 
 from xprospect._json import jsonable
+from xprospect._sanity import warn_if_constant
 from xprospect.evaluate._common import resolve_map
 from xprospect.evaluate.blocks import _block_grid
 from xprospect.evaluate.curves import _capture, _success_rate, roc_curve
+from xprospect.evaluate.delineate import TargetSet, targets
 from xprospect.evaluate.metrics import auc_ci, classification_metrics, score_metrics
 from xprospect.evaluate.plots import plot_blocks, plot_map, plot_roc, plot_success_rate
+from xprospect.exceptions import DataError
 from xprospect.io._atomic import atomic_path
 from xprospect.points import negative_cells
 
@@ -45,6 +48,10 @@ class EvaluationReport:
         The block grid (:func:`block_grid`; 2-D maps only).
     settings : dict
         How the report was made: threshold, buffer, negatives, seed, deposit counts.
+    score_map : xarray.DataArray or None
+        The evaluated map, computed (a lazy map was computed once by :func:`evaluate`).
+    deposits : points or None
+        The deposits as given.
     """
 
     metrics: dict[str, Any]
@@ -55,6 +62,33 @@ class EvaluationReport:
     settings: dict[str, Any]
     score_map: xr.DataArray | None = field(default=None, repr=False)
     deposits: Any = field(default=None, repr=False)
+
+    def targets(self, **kwargs: Any) -> TargetSet:
+        """Delineate target regions of the evaluated map, reusing its computed values.
+
+        :func:`evaluate` computed a lazy map once; this hands those values (not the lazy
+        graph) to :func:`~xprospect.evaluate.targets`, with the report's deposits, so
+        the model behind the map does not run again.
+
+        Parameters
+        ----------
+        **kwargs
+            Options of :func:`~xprospect.evaluate.targets` (``levels=``, ``quantiles=``,
+            ``min_cells=``...); ``deposits=`` defaults to the report's.
+
+        Returns
+        -------
+        TargetSet
+
+        Raises
+        ------
+        DataError
+            When the report holds no map.
+        """
+        if self.score_map is None:
+            raise DataError("this report holds no score map to delineate targets on")
+        kwargs.setdefault("deposits", self.deposits)
+        return targets(self.score_map, **kwargs)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (curves as column lists; non-finite numbers as None)."""
@@ -162,8 +196,10 @@ def evaluate(
 
     Notes
     -----
-    The map is computed once (ranking cells is global) and the deposits are located once;
-    the curves, the capture and the block grid all reuse them. Metrics on cells treat them as
+    The map is computed once (ranking cells is global; on a distributed client the
+    computation runs on the cluster) and the deposits are located once; the curves, the
+    capture and the block grid all reuse them, and so does :meth:`EvaluationReport.targets`
+    (the report keeps the computed map). Metrics on cells treat them as
     independent, which neighbouring cells of a smooth map are not; held-out deposits and
     :func:`spatial_block_folds` are the honest test of generalisation.
 
@@ -180,6 +216,7 @@ def evaluate(
     """
     # the map is computed and the deposits located once; every part below reuses them
     r = resolve_map(score_map, deposits)
+    warn_if_constant(r.values, f"the score map {r.score_map.name!r}")
     assert r.deposits is not None
     pos = r.deposits
     neg, neg_rec = negative_cells(

@@ -20,6 +20,7 @@ from scipy import stats
 
 from xprospect._dims import ELEMENT_DIM, GRID_DIMS_2D, GRID_DIMS_3D
 from xprospect.evaluate.metrics import hanley_mcneil_se, roc_auc, z_auc
+from xprospect.evidence.oxides import analyte_element, analyte_groups
 from xprospect.exceptions import DataError
 from xprospect.points import negative_cells, point_cells
 
@@ -85,6 +86,7 @@ def select_elements(
     seed: int = 0,
     svm: bool = False,
     depleted: bool = False,
+    oxides: str | None = "stronger",
 ) -> pd.DataFrame:
     """Rank elements by how well their values separate deposit cells from negative cells.
 
@@ -116,6 +118,15 @@ def select_elements(
         weight, ``svm_rank`` its rank by recursive feature elimination (1 = kept last).
     depleted : bool
         Also select elements significantly *lower* at deposits (AUC < 0.5).
+    oxides : {"stronger", "element", "oxide"} or None
+        What to do with an element reported both as itself and as its oxide (``Mg`` and
+        ``MgO``, ``W`` and ``WO3``, ``Sr`` and ``SrO``; see
+        :func:`xprospect.evidence.oxides.analyte_groups`; ``Fe``, ``Fe2O3`` and ``FeO``
+        form one group), which measure one thing: keep only one name of the group in the
+        selection. ``"stronger"`` (default) keeps the one with the largest ``|Z_AUC|`` (the
+        element form on a tie), ``"element"`` or ``"oxide"`` keeps the first name of that
+        form; the others are not selected and name the kept one in ``duplicate_of``. None
+        keeps them all.
 
     Returns
     -------
@@ -124,9 +135,10 @@ def select_elements(
         value; below 0.5 when the element is lower at deposits), ``se`` (Hanley & McNeil),
         ``z_auc`` (``(AUC - 0.5) / SE``; ``inf`` when every deposit outranks every
         negative, as SE is then 0), ``p_value`` (two-sided), ``direction`` (``"enriched"`` or
-        ``"depleted"``), ``selected``, ``n_pos``, ``n_neg`` (and ``svm_weight``,
-        ``svm_rank``). ``attrs`` record ``alpha``, ``critical_value``, the negatives, the
-        buffer and the deposits dropped.
+        ``"depleted"``), ``selected``, ``duplicate_of`` (the kept name of an element/oxide
+        pair, else ``""``), ``n_pos``, ``n_neg`` (and ``svm_weight``, ``svm_rank``).
+        ``attrs`` record ``alpha``, ``critical_value``, the negatives, the buffer, the
+        deposits dropped and ``oxide_pairs`` (each pair, the policy and the name kept).
 
     Notes
     -----
@@ -151,6 +163,8 @@ def select_elements(
     """
     if not 0.0 < alpha < 1.0:
         raise DataError(f"alpha must lie strictly between 0 and 1; got {alpha!r}")
+    if oxides not in OXIDE_POLICIES:
+        raise DataError(f"oxides={oxides!r}; expected one of {OXIDE_POLICIES}")
     names, arr = element_arrays(maps, elements)
     like = arr.isel({ELEMENT_DIM: 0}, drop=True)
     valid = np.asarray(xr.apply_ufunc(np.isfinite, arr, dask="allowed").all(ELEMENT_DIM).values)
@@ -199,7 +213,9 @@ def select_elements(
         table["svm_weight"] = w
         table["svm_rank"] = rank
     table = table.sort_values("z_auc", ascending=False, kind="stable")
+    pairs = _drop_oxide_duplicates(table, oxides)
     table.attrs.update(
+        oxide_pairs=pairs,
         alpha=float(alpha),
         critical_value=crit,
         test="two-sided normal",
@@ -215,6 +231,45 @@ def select_elements(
         crit,
     )
     return table
+
+
+#: Policies of :func:`select_elements` for an element reported also as its oxide.
+OXIDE_POLICIES = ("stronger", "element", "oxide", None)
+
+
+def _drop_oxide_duplicates(table: pd.DataFrame, policy: str | None) -> list[dict[str, Any]]:
+    """Keep one name of each element measured as itself and as oxides; return what was done."""
+    table["duplicate_of"] = ""
+    done = []
+    for sym, names in analyte_groups(table.index).items():
+        plain = [n for n in names if not analyte_element(n)[1]]  # type: ignore[index]
+        oxides = [n for n in names if n not in plain]
+        z = table.loc[names, "z_auc"].abs()
+        strongest = str(z.idxmax())
+        if policy is None:
+            keep = None
+        elif policy == "element":
+            keep = plain[0]
+        elif policy == "oxide":
+            keep = oxides[0]
+        else:  # the larger |Z_AUC|; a tie goes to the element form (listed first)
+            keep = strongest
+        if keep is not None:
+            for other in names:
+                if other != keep:
+                    table.loc[other, "selected"] = False
+                    table.loc[other, "duplicate_of"] = keep
+            log.info("select_elements: %s measure %s; kept %s", names, sym, keep)
+        done.append(
+            {
+                "element": plain[0],
+                "oxide": oxides[0],
+                "names": names,
+                "policy": policy,
+                "kept": keep,
+            }
+        )
+    return done
 
 
 def _svm_ranking(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:

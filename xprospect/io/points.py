@@ -15,19 +15,40 @@ import pandas as pd
 import xarray as xr
 from pyproj import Transformer
 
-from xprospect._dims import check_area_of_use, get_crs, parse_crs, write_crs
+from xprospect._dims import check_area_of_use, check_same_crs, get_crs, parse_crs, write_crs
 from xprospect.exceptions import DataError, XProspectWarning
 from xprospect.io._columns import check_choice, check_columns, numbers, text_values
 from xprospect.io._table import read_table
-from xprospect.points import POINT_DIM, as_points, make_points
+from xprospect.points import (
+    POINT_DIM,
+    as_points,
+    geoframe_xy,
+    is_geoframe,
+    is_vector_path,
+    make_points,
+    read_vector,
+)
 
 __all__ = ["read_points"]
 
 DUPLICATE_ID_POLICIES = ("error", "keep", "first")
 
 
+def _from_geoframe(gdf: Any, crs: Any, x: str, y: str, z: str | None, where: str) -> tuple:
+    """Return a GeoDataFrame as a table with its coordinates in columns ``x``, ``y`` (``z``)."""
+    xs, ys, zs = geoframe_xy(gdf, where)
+    own = None if gdf.crs is None else parse_crs(gdf.crs, "the GeoDataFrame's crs")
+    if own is not None and crs is not None:
+        check_same_crs(own, parse_crs(crs, "crs"), where, "crs=")
+    df = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    df[x], df[y] = xs, ys  # the geometry is the authority on coordinates
+    if z is not None and zs is not None:
+        df[z] = zs
+    return df, (own if own is not None else crs)
+
+
 def read_points(
-    source: str | Path | pd.DataFrame | xr.Dataset,
+    source: str | Path | pd.DataFrame | xr.Dataset | Any,
     *,
     x: str = "x",
     y: str = "y",
@@ -43,13 +64,18 @@ def read_points(
 
     Parameters
     ----------
-    source : path, DataFrame or Dataset
-        A CSV or Parquet file, a table, or an xarray Dataset with one dimension and ``x``/``y``
-        coordinates (e.g. ``world.deposits``; its CRS is kept).
+    source : path, GeoDataFrame, DataFrame or Dataset
+        A CSV or Parquet file; any vector file GDAL reads (GeoPackage, Shapefile, GeoJSON,
+        FlatGeobuf: see :data:`xprospect.points.VECTOR_SUFFIXES`), read through geopandas and
+        pyogrio with its CRS; a :class:`geopandas.GeoDataFrame` of points (its geometry and
+        CRS); a table; or an xarray Dataset with one dimension and ``x``/``y`` coordinates
+        (e.g. ``world.deposits``; its CRS is kept).
     x, y, z : str
-        Coordinate column names (``z`` optional, elevation).
+        Coordinate column names (``z`` optional, elevation). For vector data the
+        coordinates come from the geometry (``z`` names the column for a 3-D geometry's z).
     crs : optional
-        CRS of the coordinates (required for tables).
+        CRS of the coordinates (required for tables; for vector data the file's CRS is used,
+        and a different ``crs=`` is refused).
     to_crs : optional
         Reproject to this CRS.
     id : str, optional
@@ -101,6 +127,13 @@ def read_points(
         pts = as_points(source)
         return pts if to_crs is None else _reproject(pts, parse_crs(to_crs, "to_crs"))
     check_choice(duplicate_ids, DUPLICATE_ID_POLICIES, "duplicate_ids")
+    geo_where = None
+    if is_vector_path(source):
+        geo_where = str(source)
+        source = read_vector(source)
+    if is_geoframe(source):
+        geo_where = geo_where or "the points GeoDataFrame"
+        source, crs = _from_geoframe(source, crs, x, y, z, geo_where)
     if isinstance(source, pd.DataFrame) or not isinstance(source, str | Path):
         table = read_table(
             source, what="points table", frame_label="the points table", allow_empty=True
@@ -113,7 +146,7 @@ def read_points(
             encoding=encoding,
             dtype=lambda header: {id: str} if id in header else None,
         )
-    df, where = table.frame, table.label
+    df, where = table.frame, geo_where or table.label
     df = df.reset_index(drop=True)  # rows named from 1 in messages, whatever the index
     if query is not None:
         df = df.query(query)

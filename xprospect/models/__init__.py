@@ -1,4 +1,7 @@
-"""Networks in plain torch: ResNets, small CNNs, VAE, convolutional autoencoders, STOAD."""
+"""Networks in plain torch: ResNets, small CNNs, VAE, convolutional autoencoders, STOAD.
+
+A user's own ``torch.nn.Module`` joins them through :func:`wrap` (see ``docs/models.md``).
+"""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from xprospect.models.weights import (
     load_compatible_state_dict,
     unfreeze,
 )
+from xprospect.models.wrap import WrappedModel, wrap
 
 __all__ = [
     "STOAD",
@@ -35,6 +39,7 @@ __all__ = [
     "ResNet",
     "STOADStudent",
     "SmallCNN",
+    "WrappedModel",
     "adapt_first_conv",
     "cnn3d",
     "freeze",
@@ -47,4 +52,5 @@ __all__ = [
     "resnet152",
     "small_cnn",
     "unfreeze",
+    "wrap",
 ]

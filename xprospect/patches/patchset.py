@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from xprospect._dims import ELEMENT_DIM, get_crs, grid_geometry, write_crs
+from xprospect._dims import ELEMENT_DIM, get_crs, grid_geometry, length_to_cells, write_crs
 from xprospect.exceptions import DataError
 from xprospect.patches.extract import (
     MAX_BATCH_BYTES,
@@ -256,10 +256,11 @@ def make_patches(
         the grid are dropped and counted in the report.
     negatives : int or points
         Number of barren windows to draw, or their centre points.
-    size : int or sequence of int
-        Window edge (cells).
-    jitter : int or sequence of int
-        Largest offset (cells) of a positive window's centre from its deposit.
+    size : int, sequence of int or str
+        Window edge in cells, or as a length (``"5 km"``, ``"2500 m"``) converted to cells
+        from the grid's resolution (:func:`xprospect._dims.length_to_cells`).
+    jitter : int, sequence of int or str
+        Largest offset of a positive window's centre from its deposit (cells or a length).
     n_per_positive : int
         Windows per deposit.
     buffer : float, optional
@@ -295,6 +296,8 @@ def make_patches(
         raise DataError(f"edge={edge!r}; expected 'shift', 'drop' or 'pad'")
     if nan not in NAN_POLICIES:
         raise DataError(f"nan={nan!r}; expected one of {NAN_POLICIES}")
+    size = length_to_cells(size, stack, "size")  # "5 km" -> cells of this grid
+    jitter = length_to_cells(jitter, stack, "jitter")
     sz = tuple(int(s) for s in np.broadcast_to(np.asarray(size), (geom.ndim,)))
     pos = as_points(positives, like=stack)
     pidx, inside = points_to_index(pos, stack)

@@ -30,10 +30,12 @@ from xprospect.preprocess.fractal import (
     fractal_thresholds,
 )
 from xprospect.preprocess.scaling import (
+    HISTORY_ATTR,
     log10,
     minmax_scale,
     robust_scale,
     robust_stats,
+    transform_history,
     zscore,
     zscore_stats,
 )
@@ -41,6 +43,7 @@ from xprospect.preprocess.scaling import (
 __all__ = [
     "FACTOR_DIM",
     "FRONT_HALO",
+    "HISTORY_ATTR",
     "NEAR_ORE_HALO",
     "TAIL_HALO",
     "TRANSFORMS",
@@ -61,6 +64,7 @@ __all__ = [
     "robust_scale",
     "robust_stats",
     "transform",
+    "transform_history",
     "zscore",
     "zscore_stats",
 ]

@@ -22,7 +22,14 @@ import xarray as xr
 
 from xprospect._dims import get_crs, write_crs
 from xprospect.exceptions import DataError
-from xprospect.preprocess.scaling import _as_dataset, _checked_log, _finish, _new_attrs, _select
+from xprospect.preprocess.scaling import (
+    HISTORY_ATTR,
+    _as_dataset,
+    _checked_log,
+    _finish,
+    _new_attrs,
+    _select,
+)
 
 __all__ = [
     "FRONT_HALO",
@@ -207,7 +214,7 @@ def ilr(
         num, den = [names[k]], list(names[k + 1 :])
         attrs = {
             "units": "ilr",
-            "transform": "ilr",
+            HISTORY_ATTR: "ilr",
             "basis": basis,
             "numerator": num,
             "denominator": den,

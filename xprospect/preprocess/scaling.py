@@ -111,11 +111,44 @@ def _is_lazy(var: xr.DataArray) -> bool:
     return var.chunks is not None
 
 
+#: The attribute holding a variable's transform history ("log10, zscore"). Not ``transform``:
+#: rioxarray reads an attribute of that name as the affine geotransform.
+HISTORY_ATTR = "xprospect_transform"
+# Attribute names rioxarray or CF conventions give a meaning to; a transform never copies them
+# from its input to its output (the values are new, so an old fill, scale or offset is wrong).
+_RESERVED_ATTRS = ("transform", "scale_factor", "add_offset", "_FillValue", "missing_value")
+
+
+def transform_history(attrs: Mapping[str, Any]) -> str | None:
+    """Return the transform history in attrs (also read from the old name ``transform``).
+
+    Parameters
+    ----------
+    attrs : mapping
+        A variable's attrs.
+
+    Returns
+    -------
+    str or None
+        E.g. ``"log10, zscore"``; None when no xprospect transform was applied.
+
+    Examples
+    --------
+    >>> transform_history({"transform": "clr"}), transform_history({"xprospect_transform": "ilr"})
+    ('clr', 'ilr')
+    """
+    old = attrs.get(HISTORY_ATTR)
+    if old is None:
+        legacy = attrs.get("transform")
+        old = legacy if isinstance(legacy, str) else None
+    return None if old is None else str(old)
+
+
 def _new_attrs(var: xr.DataArray, transform: str, units: str, **extra: Any) -> dict[str, Any]:
     """Attrs of a transformed variable: the input's, with units and a transform history."""
-    attrs = dict(var.attrs)
-    old = attrs.get("transform")
-    attrs["transform"] = f"{old}, {transform}" if old else transform
+    old = transform_history(var.attrs)
+    attrs = {k: v for k, v in var.attrs.items() if k not in _RESERVED_ATTRS}
+    attrs[HISTORY_ATTR] = f"{old}, {transform}" if old else transform
     attrs["units"] = units
     attrs.update(extra)
     return attrs

@@ -13,7 +13,8 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from xprospect._dims import ELEMENT_DIM, get_crs, grid_geometry, write_crs
+from xprospect._dims import ELEMENT_DIM, get_crs, grid_geometry, length_to_cells, write_crs
+from xprospect._sanity import warn_if_out_of_domain
 from xprospect._torch import resolve_device
 from xprospect.exceptions import DataError, ModelCardError
 from xprospect.score.lattice import UPSAMPLE_MODES, halo, lattice_range, upsample_axis
@@ -321,6 +322,9 @@ def score(
     if _is_baseline(model):
         _refuse_grid_options(f"the baseline {type(model).__name__}", options)
         return model.predict(stack)
+    from xprospect.models.wrap import require_contract  # lazy: torch, only for a network
+
+    require_contract(model, "score")
     _require_card(model, allow_no_card)
     if is_window_set(stack):
         _refuse_grid_options("windows already cut", options)
@@ -353,6 +357,8 @@ def score(
     card = getattr(model, "card", {}) or {}
     check_card(card, stack)
     stack = normalise(stack, card)
+    if card.get("mean") is not None and stack.chunks is None:  # in memory: checked for free
+        warn_if_out_of_domain(stack.values, [str(e) for e in stack[ELEMENT_DIM].values])
     if method == "auto":
         method = "dense" if getattr(model, "dense", False) else "windows"
     if method not in ("dense", "windows"):
@@ -381,6 +387,7 @@ def score(
         tiles = _per_axis(tile if tile is not None else (512 if nd == 2 else 64), nd, "tile")
     else:
         w_in = window if window is not None else getattr(model, "window", None)
+        w_in = length_to_cells(w_in, stack, "window")  # "5 km" -> cells
         if w_in is None:
             if getattr(model, "dense", False):
                 c0, c1 = int(ctx[0]), int(ctx[1])

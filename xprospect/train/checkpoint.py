@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from xprospect.exceptions import ModelCardError, XProspectWarning
 from xprospect.io._atomic import atomic_path, write_error
 from xprospect.models.card import has_card, validate_card
 from xprospect.models.registry import from_config
+from xprospect.models.wrap import WRAPPED, rebuild
 
 torch = import_torch()
 
@@ -112,7 +113,9 @@ def save_checkpoint(model_or_fit: Any, path: str | Path) -> Path:
     Parameters
     ----------
     model_or_fit : ProspectModel or FitResult
-        The model; its ``config`` must name a registered architecture.
+        The model; its ``config`` must name a registered architecture, or the model is a
+        user's module wrapped by :func:`xprospect.models.wrap` (its weights, card and the
+        import path of its class are stored; reload it with ``allow=[TheClass]``).
     path : str or Path
         Destination file (conventionally ``*.pt``).
 
@@ -137,6 +140,12 @@ def save_checkpoint(model_or_fit: Any, path: str | Path) -> Path:
     if not isinstance(model, torch.nn.Module):
         raise ModelCardError(
             f"save_checkpoint needs a model or a FitResult; got {type(model_or_fit).__name__}"
+        )
+    if not getattr(model, "config", None) and not hasattr(model, "score_windows"):
+        raise ModelCardError(
+            f"save_checkpoint: {type(model).__name__} is a plain torch module; wrap it first "
+            "(xprospect.models.wrap(module, kind='window' or 'dense', ...)) so that the "
+            "checkpoint records how to rebuild and score it"
         )
     return write_checkpoint(
         path,
@@ -189,7 +198,11 @@ def read_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str,
 
 
 def load_checkpoint(
-    path: str | Path, *, map_location: Any = "cpu", allow_no_card: bool = False
+    path: str | Path,
+    *,
+    map_location: Any = "cpu",
+    allow_no_card: bool = False,
+    allow: Sequence[type] = (),
 ) -> Any:
     """Rebuild a model from a checkpoint, with its weights and card, in eval mode.
 
@@ -204,6 +217,11 @@ def load_checkpoint(
         only, as for an untrained or hand-built module). Scoring such a model checks
         nothing (elements, resolution, CRS) and normalises nothing, so this is an explicit
         opt-in: by default it is refused. An :class:`XProspectWarning` says so when used.
+    allow : sequence of classes
+        The module classes trusted to rebuild a wrapped model
+        (:func:`xprospect.models.wrap`): the checkpoint names its module's class by import
+        path, and only a class given here with that path is built (nothing is imported or
+        unpickled from the file).
 
     Returns
     -------
@@ -234,7 +252,10 @@ def load_checkpoint(
             stacklevel=2,
         )
     try:
-        model = from_config(payload["config"])
+        if payload["config"].get("name") == WRAPPED:
+            model = rebuild(payload["config"], allow)
+        else:
+            model = from_config(payload["config"])
     except ModelCardError as err:
         raise ModelCardError(f"{path}: cannot rebuild the model: {err}") from err
     try:

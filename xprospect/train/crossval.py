@@ -21,6 +21,7 @@ import pandas as pd
 import xarray as xr
 
 from xprospect._dims import ELEMENT_DIM, grid_geometry
+from xprospect._sanity import warn_if_below_chance
 from xprospect.evaluate.metrics import auc_ci, metric_registry, roc_auc, score_metrics
 from xprospect.evaluate.splits import spatial_block_folds
 from xprospect.evidence.selection import select_elements
@@ -384,6 +385,7 @@ def cross_validate(
             maps.append(smap)
 
     auc = roc_auc(label, score)
+    warn_if_below_chance(float(auc), "the cross-validated (pooled out-of-fold) AUC")
     pooled = _fold_metrics(label, score)
     ci = auc_ci(label, score, level=level)
     lo, hi = ci["lower"], ci["upper"]

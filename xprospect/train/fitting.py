@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from xprospect._dims import grid_geometry
+from xprospect._sanity import warn_if_diverged
 from xprospect._torch import import_torch, resolve_device
 from xprospect.evaluate.metrics import metric_registry
 from xprospect.evaluate.splits import overlapping, spatial_split
@@ -35,6 +36,7 @@ from xprospect.exceptions import (
 )
 from xprospect.models.card import make_card
 from xprospect.models.weights import freeze as freeze_layers
+from xprospect.models.wrap import require_contract
 from xprospect.score.engine import score
 from xprospect.score.windows import is_patchset
 from xprospect.train import _loop
@@ -167,6 +169,25 @@ class _Data:
         return torch.utils.data.Subset(self.train, [int(i) for i in idx])
 
 
+def _explain_no_split(data: _Data, err: DataError) -> None:
+    """Say so when no spatial split was found because the windows are large for the area."""
+    stack = getattr(data.train, "stack", None)
+    if stack is None or data.window_size() is None:
+        return
+    bounds = grid_geometry(stack).bounds()
+    area = (bounds["x"][1] - bounds["x"][0], bounds["y"][1] - bounds["y"][0])
+    win = data.extent()
+    # a spatial split needs validation blocks (several windows wide) apart from training ones
+    if any(w * 4 > a for w, a in zip(win, area, strict=True)):
+        raise DataError(
+            f"the windows are {win[0]:g} x {win[1]:g} (CRS units) on an area of "
+            f"{area[0]:g} x {area[1]:g}: the area is too small for a spatial validation "
+            "split with windows this large (it needs about four windows across each axis); "
+            "cut smaller windows (e.g. make_patches(size='5 km')) or pass validation "
+            f"windows explicitly ({err})"
+        ) from err
+
+
 def _split(
     data: _Data, validation: Any, split: str, seed: int
 ) -> tuple[np.ndarray, np.ndarray | None, Any, dict[str, Any]]:
@@ -186,14 +207,18 @@ def _split(
                 "validation as a fraction needs window positions for a spatial split: pass a "
                 "PatchSet (or a dataset with .xy), or give validation windows or indices"
             )
-        tr, va, info = spatial_split(
-            xy,
-            data.labels,
-            extent=data.extent(),
-            fraction=float(validation),
-            groups=data.groups(),
-            seed=seed,
-        )
+        try:
+            tr, va, info = spatial_split(
+                xy,
+                data.labels,
+                extent=data.extent(),
+                fraction=float(validation),
+                groups=data.groups(),
+                seed=seed,
+            )
+        except DataError as err:
+            _explain_no_split(data, err)
+            raise
         return tr, va, None, info
     if is_patchset(validation) or isinstance(validation, torch.utils.data.Dataset):
         return (
@@ -418,6 +443,7 @@ def fit(
     >>> list(res.history.columns)
     ['epoch', 'lr', 'loss', 'acc', 'val_loss', 'val_acc', 'val_auc']
     """
+    require_contract(model, "fit")
     if getattr(model, "task", "classifier") != "classifier":
         raise ModelCardError(
             f"fit trains classifiers; {type(model).__name__} is a {model.task!r} model "
@@ -483,6 +509,7 @@ def fit(
                 "seed": int(seed),
             },
         )
+    warn_if_diverged(result.history["loss"].tolist(), int(getattr(model, "num_classes", 2)))
     result.split = split_info
     result.train_index = train_idx
     result.val_index = val_idx

@@ -1,0 +1,83 @@
+"""Every xprospect transform's output chains into rioxarray (issue 12, part 4).
+
+rioxarray gives a meaning to some attribute names (``transform`` is read as the affine,
+``_FillValue``/``nodata`` as the fill, ``grid_mapping`` as the CRS link): an xprospect
+transform must not write them with another meaning.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rioxarray  # noqa: F401  (registers .rio)
+import xarray as xr
+
+import xprospect as xp
+from xprospect.preprocess import HISTORY_ATTR, transform_history
+
+MAPS = ["Au", "Cu", "As", "Zn"]
+
+
+@pytest.fixture(scope="module")
+def maps(world_maps) -> xr.Dataset:
+    """Strictly positive maps (compositional transforms take logs)."""
+    return world_maps[MAPS].clip(min=1e-3)
+
+
+@pytest.fixture(scope="module")
+def outputs(maps) -> dict[str, xr.DataArray]:
+    """One output of each transform, computed once for the module."""
+    au = maps["Au"]
+    stack = maps.prospect.stack(MAPS)
+    fa_scores, _ = xp.preprocess.factor_analysis(maps, elements=MAPS, n_factors=2, seed=0)
+    return {
+        "log10": xp.preprocess.log10(maps)["Au"],
+        "clr": xp.preprocess.clr(maps)["Au"],
+        "ilr": xp.preprocess.ilr(maps)["ilr1"],
+        "zscore": xp.preprocess.zscore(xp.preprocess.log10(maps))["Au"],
+        "robust": xp.preprocess.robust_scale(maps)["Au"],
+        "minmax": xp.preprocess.minmax_scale(au),
+        "balance": xp.preprocess.balance(maps, ["Au", "Cu"], ["Zn"]),
+        "halo_ratio": xp.preprocess.halo_ratio(maps, ["As"], ["Zn"]),
+        "factor_scores": fa_scores.isel(factor=0),
+        "fractal_class": xp.preprocess.classify_fractal(au, xp.preprocess.fractal_thresholds(au)),
+        "stack": stack.isel(element=0),
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "log10",
+        "clr",
+        "ilr",
+        "zscore",
+        "robust",
+        "minmax",
+        "balance",
+        "halo_ratio",
+        "factor_scores",
+        "fractal_class",
+        "stack",
+    ],
+)
+def test_rio_chains_on_every_transform(outputs, name):
+    out = outputs[name]
+    assert "transform" not in out.attrs, out.attrs
+    assert out.rio.crs is not None
+    x0, y0, x1, y1 = out.rio.bounds()
+    box = out.rio.clip_box(x0, y0, (x0 + x1) / 2, (y0 + y1) / 2)
+    assert 0 < box.sizes["x"] < out.sizes["x"] and 0 < box.sizes["y"] < out.sizes["y"]
+    with_nodata = out.rio.write_nodata(-1 if out.dtype.kind in "iu" else np.nan)
+    assert with_nodata.rio.nodata is not None or np.isnan(with_nodata.rio.encoded_nodata)
+    rep = out.rio.reproject("EPSG:4326")
+    assert rep.rio.crs.to_epsg() == 4326 and rep.sizes["x"] > 1
+
+
+def test_history_attr_and_legacy_name(maps):
+    out = xp.preprocess.zscore(xp.preprocess.log10(maps))["Au"]
+    assert out.attrs[HISTORY_ATTR] == "log10, zscore"
+    old = maps["Au"].assign_attrs(transform="log10")  # a map written by xprospect <= 0.x
+    again = xp.preprocess.zscore(old)
+    assert again.attrs[HISTORY_ATTR] == "log10, zscore" and "transform" not in again.attrs
+    assert transform_history(old.attrs) == "log10"
