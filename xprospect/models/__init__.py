@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from xprospect.models.anomaly_ensemble import AnomalyEnsemble
 from xprospect.models.autoencoder import ConvAutoencoder
 from xprospect.models.base import ProspectModel
 from xprospect.models.cnn import SmallCNN, cnn3d, small_cnn
@@ -28,6 +29,7 @@ from xprospect.models.weights import (
 __all__ = [
     "STOAD",
     "VAE",
+    "AnomalyEnsemble",
     "BasicBlock",
     "Bottleneck",
     "ConvAutoencoder",
