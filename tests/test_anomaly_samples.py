@@ -142,7 +142,8 @@ def test_neighbourhood_features_against_brute_force():
     v[7] = np.nan
     ds = xr.Dataset({"Au": ("sample", v)}, coords={"x": ("sample", xy[:, 0]),
                                                    "y": ("sample", xy[:, 1])})
-    f = neighbourhood_features(ds, k=5, radius=200.0, min_neighbours=2)
+    f = neighbourhood_features(ds, k=5, radius=200.0, min_neighbours=2,
+                               stats=["median", "mad", "local"])
     d = np.hypot(*(xy[:, None, :] - xy[None]).transpose(2, 0, 1))
     for i in range(n):
         order = [j for j in np.argsort(d[i], kind="stable") if j != i][:5]

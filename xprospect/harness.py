@@ -895,12 +895,16 @@ class SampleMethod:
         Members of a seed ensemble (mean score); 1 for a single fit.
     fit_kwargs : dict
         Extra arguments of :func:`xprospect.train.fit_anomaly` (``"vae"``).
+    elements : list of str, optional
+        The sample variables this detector uses (e.g. ilr coordinates for a GMM, logs for
+        a forest); default those of :func:`benchmark_samples`.
     """
 
     detector: Any = "gmm"
     neighbourhood: Mapping[str, Any] | None = None
     seeds: int = 1
     fit_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    elements: Sequence[str] | None = None
 
 
 def _sample_method_scores(spec: Any, table: xr.Dataset, seed: int) -> np.ndarray:
@@ -978,7 +982,6 @@ def benchmark_samples(
     ['gmm', 'raw:Au']
     """
     names, _ = sample_table(samples, None, elements)
-    table = samples[names]
     rows = {}
     for item in methods:
         name, spec = item if isinstance(item, tuple) else (None, item)
@@ -1003,7 +1006,8 @@ def benchmark_samples(
             if kind == "raw":
                 s = np.asarray(samples[what].values, dtype="float64")
             else:
-                s = _sample_method_scores(what, table, seed)
+                own = names if what.elements is None else list(what.elements)
+                s = _sample_method_scores(what, samples[own], seed)
             res = sample_protocol(s, samples, deposits, seed=seed, **protocol)
             rows[label] = {"kind": kind, **res, "seconds": time.perf_counter() - t0}
     out = pd.DataFrame.from_dict(rows, orient="index")

@@ -382,6 +382,21 @@ class SupervisedModel(BaselineModel):
     #: "negatives" (drawn away from deposits) or "background" (MaxEnt: any valid cell).
     _sampling = "negatives"
 
+    def _set_sampling(
+        self,
+        class_weight: str | dict | None,
+        n_negatives: int | None,
+        buffer: float | None,
+        positive_buffer: float,
+        seed: int,
+    ) -> None:
+        """Store the options every classifier shares (class weights, labelled cells, seed)."""
+        self.class_weight = class_weight
+        self.n_negatives = n_negatives
+        self.buffer = buffer
+        self.positive_buffer = positive_buffer
+        self.seed = seed
+
     def _n_negatives(self, n_pos: int) -> int:
         n = getattr(self, "n_negatives", None)
         return max(10 * n_pos, 200) if n is None else int(n)

@@ -23,6 +23,7 @@ from xprospect.points import sample_table
 __all__ = ["neighbourhood_features"]
 
 _STATS = ("median", "mad", "local")
+_DEFAULT_STATS = ("median", "mad")
 
 
 def neighbourhood_features(
@@ -31,7 +32,7 @@ def neighbourhood_features(
     k: int = 8,
     radius: float | None = None,
     elements: Sequence[str] | None = None,
-    stats: Sequence[str] = _STATS,
+    stats: Sequence[str] = _DEFAULT_STATS,
     min_neighbours: int = 2,
 ) -> xr.Dataset:
     """Add robust statistics of each sample's nearest neighbours to a samples table.
@@ -50,6 +51,8 @@ def neighbourhood_features(
     stats : sequence of {"median", "mad", "local"}
         Per element ``e``: ``e_nb_median`` (median of the neighbours), ``e_nb_mad`` (their
         median absolute deviation) and ``e_local`` (the sample minus ``e_nb_median``).
+        Default median and mad: ``local`` is the sample minus the median, so the three
+        together are linearly dependent (singular for a covariance model).
     min_neighbours : int
         Samples with fewer finite neighbours within ``radius`` get NaN features (isolated
         samples have no neighbourhood to speak of).
@@ -66,7 +69,7 @@ def neighbourhood_features(
     >>> w = xp.synthetic.survey(seed=0, n_samples=200, elements=["Cu", "Zn"])
     >>> f = neighbourhood_features(w.samples.prospect.log10(), k=6)
     >>> sorted(f.data_vars)[:3]
-    ['Cu', 'Cu_local', 'Cu_nb_mad']
+    ['Cu', 'Cu_nb_mad', 'Cu_nb_median']
     """
     from scipy.spatial import cKDTree  # heavy: lazy, loaded when features are built
 

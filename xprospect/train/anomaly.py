@@ -1190,6 +1190,7 @@ def _fit_stoad_once(
         _set_seed_and_reset(teacher, seed, reset=t_epochs > 0)
         teacher.to(dev)
         t_seen = np.zeros(finite.shape, dtype=bool)
+        ttile = None
         if t_epochs > 0:
             for p in teacher.parameters():
                 p.requires_grad_(True)
@@ -1252,6 +1253,8 @@ def _fit_stoad_once(
     )
     report = {
         **g.report(),
+        "student_tile": stile,
+        "teacher_tile": ttile,
         "n_student_tile_positions": len(scorners),
         "n_student_cells_seen": int(s_seen.sum()),
     }
