@@ -259,6 +259,7 @@ ScoreAPI.track_cells_per_second.unit = "cells/s"
 
 
 TRAIN_EPOCHS = {"vae": 3, "dae": 3, "stoad": 2}
+LEGACY = False  # script flag --legacy: train with the settings of before issue 13
 
 
 def _demo_stack(n: int = 244, n_el: int = 5):
@@ -309,15 +310,20 @@ class TrainingThroughput:
         from xprospect.score import score
         from xprospect.train.anomaly import fit_anomaly, fit_stoad
 
+        # LEGACY: the settings before issue 13 (torch's own thread count, VAE batch 16)
+        kw = {"threads": None} if LEGACY else {}
+        vae_kw = {"batch_size": 16} if LEGACY else {}
+
         def train(stack, ep):
             n_el = stack.sizes["element"]
             if model == "vae":
                 return fit_anomaly(VAE(n_el, hidden=(24, 12), latent=3), stack, epochs=ep,
-                                   seed=0, device="cpu")
+                                   seed=0, device="cpu", **kw, **vae_kw)
             if model == "dae":
                 return fit_anomaly(ConvAutoencoder(n_el), stack, epochs=ep, seed=0,
-                                   device="cpu")
-            return fit_stoad(ConvAutoencoder(n_el), stack, epochs=ep, seed=0, device="cpu")
+                                   device="cpu", **kw)
+            return fit_stoad(ConvAutoencoder(n_el), stack, epochs=ep, seed=0, device="cpu",
+                             **kw)
 
         # warm-up on a small stack: one-time imports (torch's optimiser pulls in dynamo,
         # seconds) are not training throughput
@@ -348,11 +354,20 @@ TrainingThroughput.track_scoring_cells_per_second.unit = "cells/s"
 
 
 if __name__ == "__main__":
-    print(f"{'model':6s} {'train cells/s':>14s} {'score cells/s':>14s} {'ratio':>7s} "
-          f"{'train s':>8s}")
+    import sys
+
+    # --legacy: only the settings of before issue 13; --both: each model with the old then
+    # the new settings, side by side in this one run (the fair comparison on a shared machine)
+    modes = [True, False] if "--both" in sys.argv[1:] else ["--legacy" in sys.argv[1:]]
+    print(f"{'model':6s} {'settings':8s} {'train cells/s':>14s} {'score cells/s':>14s} "
+          f"{'ratio':>7s} {'train s':>8s}")
     for kind in TrainingThroughput.params[0]:
-        b = TrainingThroughput()
-        b.setup(kind)
-        print(f"{kind:6s} {b.track_training_cells_per_second(kind):14.0f} "
-              f"{b.track_scoring_cells_per_second(kind):14.0f} "
-              f"{b.track_training_over_scoring(kind):7.3f} {b.train_seconds:8.1f}")
+        for legacy in modes:
+            LEGACY = legacy
+            b = TrainingThroughput()
+            b.setup(kind)
+            print(f"{kind:6s} {'before' if legacy else 'now':8s} "
+                  f"{b.track_training_cells_per_second(kind):14.0f} "
+                  f"{b.track_scoring_cells_per_second(kind):14.0f} "
+                  f"{b.track_training_over_scoring(kind):7.3f} {b.train_seconds:8.1f}",
+                  flush=True)

@@ -13,7 +13,7 @@ import logging
 from abc import ABCMeta, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import xarray as xr
@@ -260,6 +260,7 @@ class AnomalyDetector(BaselineModel):
         if elements is not None:
             raise DataError("elements= selects sample variables; a stack has its element axis")
         what = f"{type(self).__name__}.fit"
+        stack = cast(xr.DataArray, stack)
         spatial = check_stack(stack, what)
         seed = self._seed(seed)
         x, valid = cell_table(stack, spatial)
@@ -371,7 +372,7 @@ class AnomalyDetector(BaselineModel):
             )
             out.attrs = {"model": type(self).__name__, "meaning": self.output_meaning}
             return out
-        return super().predict(stack)
+        return super().predict(cast(xr.DataArray, stack))
 
 
 class SupervisedModel(BaselineModel):
@@ -391,11 +392,17 @@ class SupervisedModel(BaselineModel):
         seed: int,
     ) -> None:
         """Store the options every classifier shares (class weights, labelled cells, seed)."""
-        self.class_weight = class_weight
-        self.n_negatives = n_negatives
-        self.buffer = buffer
-        self.positive_buffer = positive_buffer
-        self.seed = seed
+        # set by name: models without some of these (MaxEnt, WofE) define them as read-only
+        # properties, so the base class does not declare them as attributes
+        shared = {
+            "class_weight": class_weight,
+            "n_negatives": n_negatives,
+            "buffer": buffer,
+            "positive_buffer": positive_buffer,
+            "seed": seed,
+        }
+        for name, value in shared.items():
+            setattr(self, name, value)
 
     def _n_negatives(self, n_pos: int) -> int:
         n = getattr(self, "n_negatives", None)
