@@ -741,7 +741,7 @@ def fit_anomaly(
     seed: int = 0,
     device: Any = "auto",
     reset: bool = True,
-    threads: int | None = 1,
+    threads: int | None = None,
     progress: bool = False,
 ) -> AnomalyFit:
     """Train an anomaly model (VAE, convolutional autoencoder, ...) on normal ground.
@@ -809,10 +809,11 @@ def fit_anomaly(
     reset : bool
         Re-initialise the weights from ``seed`` before training.
     threads : int, optional
-        Torch intra-op threads while training on the CPU (restored afterwards); None keeps
-        torch's setting. Default 1: these networks are small, and on shared cores extra
-        threads spin against each other (a VAE step measured 25 x slower with 2 threads on
-        a loaded 2-core machine than with 1).
+        Torch intra-op threads while training on the CPU (restored afterwards). Default
+        (None): 1 for "vectors" models, whose batches are too small to share between
+        threads (a VAE step measured 25 x slower with 2 threads than with 1 on a loaded
+        2-core machine), and torch's own setting for "tiles" models, whose convolutions
+        gain from threads (``asv_bench/benchmarks/anomaly.py --both``).
     progress : bool
         Show a progress bar over epochs.
 
@@ -874,6 +875,8 @@ def fit_anomaly(
                 return final
         return fit
 
+    if threads is None and kind == "vectors":
+        threads = 1
     with _torch_threads(threads, dev):
         seed_list = _seed_list(seed, seeds)
         if len(seed_list) == 1 and seeds is None:
@@ -1035,7 +1038,7 @@ def fit_stoad(
     tiles_per_epoch: int | None = None,
     seed: int = 0,
     device: Any = "auto",
-    threads: int | None = 1,
+    threads: int | None = None,
     progress: bool = False,
 ) -> StoadFit:
     """Train STOAD: the teacher autoencoder on all cells, then the student on normal cells.
@@ -1084,7 +1087,8 @@ def fit_stoad(
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``.
     threads : int, optional
-        Torch CPU threads while training (see :func:`fit_anomaly`); None keeps torch's.
+        Torch CPU threads while training (restored afterwards); None (default) keeps
+        torch's own setting (see :func:`fit_anomaly`).
     progress : bool
         Progress bars.
 
