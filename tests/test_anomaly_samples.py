@@ -59,8 +59,9 @@ def test_vae_trains_on_all_ground_by_default_and_refits_after_selection(world):
     assert best == int(sel.selection["epoch"].iloc[int(np.argmin(losses))])
     assert len(sel.history) == best and sel.report["n_train"] == n_ok
     # refit=False keeps the model of the training blocks
-    kept = fit_anomaly(VAE(4), stack, epochs=2, holdout=0.3, blocks=4, refit=False, seed=0,
-                       device="cpu")
+    kept = fit_anomaly(
+        VAE(4), stack, epochs=2, holdout=0.3, blocks=4, refit=False, seed=0, device="cpu"
+    )
     assert 0 < kept.report["n_test"] < n_ok and kept.selection is None
     with pytest.raises(DataError, match="holdout"):
         fit_anomaly(VAE(4), stack, epochs=1, holdout=1.0, device="cpu")
@@ -68,11 +69,27 @@ def test_vae_trains_on_all_ground_by_default_and_refits_after_selection(world):
 
 def test_stoad_normal_defaults_to_every_cell_and_selects_the_students_epochs(world):
     stack = world["stack"]
-    fit = fit_stoad(ConvAutoencoder(4, widths=(8, 6, 2)), stack, epochs=2, teacher_epochs=1,
-                    tiles_per_epoch=32, seed=0, device="cpu")
+    fit = fit_stoad(
+        ConvAutoencoder(4, widths=(8, 6, 2)),
+        stack,
+        epochs=2,
+        teacher_epochs=1,
+        tiles_per_epoch=32,
+        seed=0,
+        device="cpu",
+    )
     assert fit.report["n_normal"] == stack.isel(element=0).size and fit.report["n_test"] == 0
-    sel = fit_stoad(ConvAutoencoder(4, widths=(8, 6, 2)), stack, epochs=3, teacher_epochs=1,
-                    tiles_per_epoch=32, holdout=0.3, blocks=3, seed=0, device="cpu")
+    sel = fit_stoad(
+        ConvAutoencoder(4, widths=(8, 6, 2)),
+        stack,
+        epochs=3,
+        teacher_epochs=1,
+        tiles_per_epoch=32,
+        holdout=0.3,
+        blocks=3,
+        seed=0,
+        device="cpu",
+    )
     assert sel.report["refit"] and 1 <= sel.report["selected_epochs"] <= 3
     stages = sel.history["stage"].tolist()
     assert stages.count("teacher") == 1 and stages.count("student") == sel.report["selected_epochs"]
@@ -109,8 +126,10 @@ def test_samples_are_scored_through_the_score_verb(world):
     fit = fit_anomaly(VAE(4), samples, epochs=3, seed=0, device="cpu")
     via_verb = samples.prospect.score(fit.model)
     np.testing.assert_array_equal(via_verb.values, score_samples(fit.model, samples).values)
-    for det in (GaussianMixtureDetector(n_components=2, seed=0),
-                IsolationForestDetector(n_estimators=50, seed=0)):
+    for det in (
+        GaussianMixtureDetector(n_components=2, seed=0),
+        IsolationForestDetector(n_estimators=50, seed=0),
+    ):
         det.fit(samples)
         assert det.fit_report_["train_samples"] == samples.sizes["sample"]
         s = score(samples, det)
@@ -140,10 +159,12 @@ def test_neighbourhood_features_against_brute_force():
     xy = rng.uniform(0, 1000, (n, 2))
     v = rng.normal(size=n)
     v[7] = np.nan
-    ds = xr.Dataset({"Au": ("sample", v)}, coords={"x": ("sample", xy[:, 0]),
-                                                   "y": ("sample", xy[:, 1])})
-    f = neighbourhood_features(ds, k=5, radius=200.0, min_neighbours=2,
-                               stats=["median", "mad", "local"])
+    ds = xr.Dataset(
+        {"Au": ("sample", v)}, coords={"x": ("sample", xy[:, 0]), "y": ("sample", xy[:, 1])}
+    )
+    f = neighbourhood_features(
+        ds, k=5, radius=200.0, min_neighbours=2, stats=["median", "mad", "local"]
+    )
     d = np.hypot(*(xy[:, None, :] - xy[None]).transpose(2, 0, 1))
     for i in range(n):
         order = [j for j in np.argsort(d[i], kind="stable") if j != i][:5]
@@ -165,17 +186,24 @@ def test_benchmark_samples_raw_and_detectors(world):
     w, samples = world["world"], world["samples"]
     dep = w.deposits
     t = benchmark_samples(
-        samples, dep,
-        ["raw:Au", "gmm", ("iforest+nb", SampleMethod("iforest", neighbourhood={"k": 6})),
-         ("vae x2", SampleMethod("vae", seeds=2, fit_kwargs={"epochs": 3}))],
-        min_dist=3000.0, n_draws=10,
+        samples,
+        dep,
+        [
+            "raw:Au",
+            "gmm",
+            ("iforest+nb", SampleMethod("iforest", neighbourhood={"k": 6})),
+            ("vae x2", SampleMethod("vae", seeds=2, fit_kwargs={"epochs": 3})),
+        ],
+        min_dist=3000.0,
+        n_draws=10,
     )
     assert set(t.index) == {"raw:Au", "gmm", "iforest+nb", "vae x2"}
     assert (t["n_deposits"] == t["n_deposits"].iloc[0]).all()
     assert t["auc"].between(0, 1).all() and (t["seconds"] >= 0).all()
     # the raw row is exactly the protocol on the Au values
-    ref = xp.evaluate.sample_protocol(samples["Au"].values, samples, dep, min_dist=3000.0,
-                                      n_draws=10)
+    ref = xp.evaluate.sample_protocol(
+        samples["Au"].values, samples, dep, min_dist=3000.0, n_draws=10
+    )
     assert t.loc["raw:Au", "auc"] == pytest.approx(ref["auc"])
     with pytest.raises(DataError, match="unknown method"):
         benchmark_samples(samples, dep, ["nonsense"])
