@@ -55,6 +55,8 @@ _LAZY_FUNCTIONS = {
     "mask_distance": "xprospect.evidence.proximity",
     "select_elements": "xprospect.evidence.selection",
     "make_patches": "xprospect.patches",
+    "SampleMethod": "xprospect.harness",
+    "benchmark_samples": "xprospect.harness",
 }
 
 

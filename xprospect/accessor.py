@@ -206,6 +206,10 @@ class ProspectDatasetAccessor(ProspectAccessor[xr.Dataset]):
         """Isometric log-ratio balances; see :func:`xprospect.preprocess.ilr`."""
         return ilr(self._obj, elements=elements, basis=basis)
 
+    def score(self, model: Any, **kwargs: Any) -> xr.DataArray:
+        """Score each sample of this samples table; see :func:`xprospect.score.score`."""
+        return score(self._obj, model, **kwargs)
+
     def composite(
         self,
         *,

@@ -29,7 +29,7 @@ import pandas as pd
 import xarray as xr
 from scipy import ndimage, stats
 
-from xprospect._dims import ELEMENT_DIM, get_crs, grid_geometry, write_crs
+from xprospect._dims import ELEMENT_DIM, SAMPLE_DIM, get_crs, grid_geometry, write_crs
 from xprospect.baselines import (
     AnomalyDetector,
     GaussianMixtureDetector,
@@ -42,17 +42,27 @@ from xprospect.baselines import (
     SVMModel,
     WeightsOfEvidence,
 )
+from xprospect.evaluate.anomaly_protocol import sample_protocol
 from xprospect.evaluate.delong import delong_covariance
 from xprospect.evaluate.metrics import average_precision, brier_score, capture_at, roc_auc
 from xprospect.evaluate.splits import grid_block_ids
+from xprospect.evidence.neighbourhood import neighbourhood_features
 from xprospect.exceptions import DataError
+from xprospect.models import VAE
 from xprospect.models.registry import create
 from xprospect.patches import make_patches
-from xprospect.points import cells_to_points, point_cells
+from xprospect.points import cells_to_points, point_cells, sample_table
 from xprospect.score import score as score_map
-from xprospect.train import fit
+from xprospect.train import fit, fit_anomaly
 
-__all__ = ["Benchmark", "DeepMethod", "Tuned", "benchmark"]
+__all__ = [
+    "Benchmark",
+    "DeepMethod",
+    "SampleMethod",
+    "Tuned",
+    "benchmark",
+    "benchmark_samples",
+]
 
 log = logging.getLogger(__name__)
 
@@ -863,3 +873,143 @@ def benchmark(
     if figure is not None:
         out.plot(figure)
     return out
+
+
+# ---- the sample-level protocol for detectors on samples (issue 13, part 2) ------------------
+
+
+@dataclasses.dataclass
+class SampleMethod:
+    """A per-sample detector for :func:`benchmark_samples`.
+
+    Parameters
+    ----------
+    detector : {"gmm", "iforest", "vae"} or AnomalyDetector
+        A detector name, or an :class:`~xprospect.baselines.AnomalyDetector` instance
+        (fitted on the samples with ``fit(samples)``).
+    neighbourhood : dict, optional
+        Add :func:`~xprospect.evidence.neighbourhood.neighbourhood_features` of the samples
+        (these keyword arguments, e.g. ``{"k": 8, "radius": 5000}``) before fitting: the
+        detector then sees each sample beside its neighbours.
+    seeds : int
+        Members of a seed ensemble (mean score); 1 for a single fit.
+    fit_kwargs : dict
+        Extra arguments of :func:`xprospect.train.fit_anomaly` (``"vae"``).
+    elements : list of str, optional
+        The sample variables this detector uses (e.g. ilr coordinates for a GMM, logs for
+        a forest); default those of :func:`benchmark_samples`.
+    """
+
+    detector: Any = "gmm"
+    neighbourhood: Mapping[str, Any] | None = None
+    seeds: int = 1
+    fit_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    elements: Sequence[str] | None = None
+
+
+def _sample_method_scores(spec: Any, table: xr.Dataset, seed: int) -> np.ndarray:
+    """Fit one :class:`SampleMethod` on every sample (no labels) and score every sample."""
+    if spec.neighbourhood is not None:
+        table = neighbourhood_features(table, **dict(spec.neighbourhood))
+    det = spec.detector
+    seeds = [seed + i for i in range(max(int(spec.seeds), 1))]
+    if det == "vae":
+        n = len([v for v in table.data_vars if table[v].dims == (SAMPLE_DIM,)])
+        kw = {"epochs": 50, "device": "cpu", **dict(spec.fit_kwargs)}
+        fitted = fit_anomaly(VAE(n), table, seed=seed, seeds=len(seeds), **kw)
+        return np.asarray(score_map(table, fitted.model).values, dtype="float64")
+    from sklearn.base import clone  # lazy: sklearn is heavy
+
+    runs = []
+    for s in seeds:
+        est = BASELINES[det]() if isinstance(det, str) else clone(det)
+        if not isinstance(est, AnomalyDetector):
+            raise DataError(f"benchmark_samples takes detectors; {det!r} is not one")
+        est.fit(table, seed=s)
+        runs.append(np.asarray(score_map(table, est).values, dtype="float64"))
+    return np.mean(runs, axis=0)
+
+
+def benchmark_samples(
+    samples: xr.Dataset,
+    deposits: Any,
+    methods: Sequence[Any] = ("raw", "gmm", "iforest"),
+    *,
+    elements: Sequence[str] | None = None,
+    seed: int = 0,
+    **protocol: Any,
+) -> pd.DataFrame:
+    """Judge raw elements and per-sample detectors under the sample-level protocol.
+
+    Each method scores every sample (detectors are fitted on all the samples, without
+    labels, as the open geochemical anomaly benchmarks do) and is judged by
+    :func:`xprospect.evaluate.sample_protocol`: each deposit takes its nearest sample's
+    score, negatives are drawn from samples at least ``min_dist`` from every deposit.
+
+    Parameters
+    ----------
+    samples : xarray.Dataset
+        Samples along ``sample`` (``x``, ``y``, CRS), element variables already transformed
+        as wanted (log, ilr...).
+    deposits : points
+        Known deposits, in the samples' CRS.
+    methods : sequence
+        Each one of ``"raw"`` (every element as a score), ``"raw:<element>"``, ``"gmm"``,
+        ``"iforest"``, ``"vae"``, an :class:`~xprospect.baselines.AnomalyDetector`, a
+        :class:`SampleMethod`, or a ``(name, method)`` tuple naming it.
+    elements : list of str, optional
+        The variables detectors use (default every numeric one along ``sample``).
+    seed : int
+        Seed of fitting and of the protocol's draws.
+    **protocol
+        Passed to :func:`~xprospect.evaluate.sample_protocol` (``min_dist``, ``n_draws``...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per method (index ``method``), best AUC first: ``kind`` (raw or anomaly),
+        the protocol's figures (``auc``, ``auc_std``, ``average_precision``,
+        ``success_rate``, ``recall_top_n``, ``top_distance_mean``, ``n_deposits``...) and
+        ``seconds``.
+
+    Examples
+    --------
+    >>> import xprospect as xp
+    >>> w = xp.synthetic.survey(seed=0, n_samples=300, n_deposits=10, elements=["Au", "Cu"])
+    >>> t = benchmark_samples(w.samples.prospect.log10(), w.deposits, ["raw:Au", "gmm"],
+    ...                       min_dist=2000.0)
+    >>> sorted(t.index)
+    ['gmm', 'raw:Au']
+    """
+    names, _ = sample_table(samples, None, elements)
+    rows = {}
+    for item in methods:
+        name, spec = item if isinstance(item, tuple) else (None, item)
+        todo: list[tuple[str, str, Any]] = []
+        if isinstance(spec, str) and spec == "raw":
+            todo = [(f"raw:{e}", "raw", e) for e in names]
+        elif isinstance(spec, str) and spec.startswith("raw:"):
+            if spec[4:] not in samples.data_vars:
+                raise DataError(f"{spec!r}: no variable {spec[4:]!r} in the samples")
+            todo = [(spec, "raw", spec[4:])]
+        elif isinstance(spec, SampleMethod):
+            todo = [(name or str(spec.detector), "anomaly", spec)]
+        elif isinstance(spec, str) and (spec in BASELINES or spec == "vae"):
+            todo = [(spec, "anomaly", SampleMethod(detector=spec))]
+        elif isinstance(spec, AnomalyDetector):
+            todo = [(type(spec).__name__, "anomaly", SampleMethod(detector=spec))]
+        else:
+            raise DataError(f"benchmark_samples: unknown method {spec!r}")
+        for label, kind, what in todo:
+            label = name or label
+            t0 = time.perf_counter()
+            if kind == "raw":
+                s = np.asarray(samples[what].values, dtype="float64")
+            else:
+                own = names if what.elements is None else list(what.elements)
+                s = _sample_method_scores(what, samples[own], seed)
+            res = sample_protocol(s, samples, deposits, seed=seed, **protocol)
+            rows[label] = {"kind": kind, **res, "seconds": time.perf_counter() - t0}
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "method"
+    return out.sort_values("auc", ascending=False)

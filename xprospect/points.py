@@ -31,6 +31,7 @@ import xarray as xr
 from xprospect._dask import Block, map_cells
 from xprospect._dims import (
     ELEMENT_DIM,
+    SAMPLE_DIM,
     GridGeometry,
     check_same_crs,
     get_crs,
@@ -38,7 +39,7 @@ from xprospect._dims import (
     parse_crs,
     write_crs,
 )
-from xprospect.exceptions import DataError, GridError, MissingFileError
+from xprospect.exceptions import DataError, GridError, MissingFileError, ModelCardError
 
 __all__ = [
     "POINT_DIM",
@@ -60,6 +61,7 @@ __all__ = [
     "rasterize_points",
     "read_vector",
     "sample_negatives",
+    "sample_table",
 ]
 
 POINT_DIM = "point"
@@ -974,3 +976,45 @@ def negative_cells(
         "n_negatives": len(cells.flat),
     }
     return cells, rec
+
+
+def sample_table(
+    samples: xr.Dataset, n: int | None, elements: Sequence[str] | None
+) -> tuple[list[str], np.ndarray]:
+    """Element table ``(n_samples, n)`` of a point table, in the given element order.
+
+    Parameters
+    ----------
+    samples : xarray.Dataset
+        Point table along ``sample``.
+    n : int or None
+        Number of elements the model takes (None: any).
+    elements : list of str, optional
+        Variables in order; default every numeric variable along ``sample``.
+
+    Returns
+    -------
+    names : list of str
+    values : ndarray of float64
+        One row per sample, one column per element.
+    """
+    if elements is None:
+        names = [
+            str(k)
+            for k, v in samples.data_vars.items()
+            if v.dims == (SAMPLE_DIM,) and np.issubdtype(v.dtype, np.number) and v.dtype != bool
+        ]
+    else:
+        names = list(elements)
+        missing = [e for e in names if e not in samples.data_vars]
+        if missing:
+            raise DataError(f"elements {missing} are not variables of the samples")
+    if not names:
+        raise DataError("the samples hold no numeric variable along 'sample'")
+    if n is not None and len(names) != n:
+        raise ModelCardError(
+            f"the model takes {n} elements; the samples give {len(names)}: "
+            f"{names} (pass elements=[...])"
+        )
+    values = np.stack([np.asarray(samples[e].values, dtype="float64") for e in names], axis=1)
+    return names, values

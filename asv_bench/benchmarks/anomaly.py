@@ -253,3 +253,121 @@ class ScoreAPI:
 
 
 ScoreAPI.track_cells_per_second.unit = "cells/s"
+
+
+# ---- training against scoring (issue 13, part 6) ---------------------------------------------
+
+
+TRAIN_EPOCHS = {"vae": 3, "dae": 3, "stoad": 2}
+LEGACY = False  # script flag --legacy: train with the settings of before issue 13
+
+
+def _demo_stack(n: int = 244, n_el: int = 5):
+    """A georeferenced (element, y, x) stack like the README demo's (5 x 244^2 cells)."""
+    import xarray as xr
+
+    x = np.random.default_rng(0).normal(size=(n_el, n, n)).astype("float32")
+    return xr.DataArray(
+        x, dims=("element", "y", "x"),
+        coords={"element": [f"E{i}" for i in range(n_el)],
+                "y": (np.arange(n, 0, -1) - 0.5) * 100.0, "x": (np.arange(n) + 0.5) * 100.0},
+    )
+
+
+def _trained_cells(fit, model_kind: str) -> float:
+    """Cells whose loss was computed during training (what a cell of training costs)."""
+    if model_kind == "vae":
+        return float(fit.report["n_train"] * len(fit.history))
+    hist = fit.history
+    r_by_stage = {"autoencoder": fit.model.context[0]}
+    if model_kind == "stoad":
+        r_by_stage = {"student": fit.model.context[0],
+                      "teacher": fit.model.teacher.context[0]}
+    tile = int(fit.model.card["tile"])
+    total = 0.0
+    for stage, r in r_by_stage.items():
+        rows = hist[hist["stage"] == stage] if "stage" in hist else hist
+        edge = tile if stage != "teacher" else int(fit.report.get("teacher_tile", tile))
+        total += float(rows["tiles"].sum()) * max(edge - 2 * r, 1) ** 2
+    return total
+
+
+class TrainingThroughput:
+    """Training vs scoring cells/s of each anomaly model on the demo's 5 x 244^2 stack.
+
+    Training through ``fit_anomaly`` / ``fit_stoad`` (default settings: all the ground, one
+    torch thread), counted in cells whose loss is computed per second; scoring through
+    ``score`` on the same stack. ``track_training_over_scoring`` is the ratio (issue 13's
+    target: at least 1/3).
+    """
+
+    params = (("vae", "dae", "stoad"),)
+    param_names = ("model",)
+    timeout = 900
+
+    def setup(self, model):
+        from xprospect.models import VAE, ConvAutoencoder
+        from xprospect.score import score
+        from xprospect.train.anomaly import fit_anomaly, fit_stoad
+
+        # LEGACY: the settings before issue 13 (torch's own thread count, VAE batch 16)
+        kw = {"threads": None} if LEGACY else {}
+        vae_kw = {"batch_size": 16} if LEGACY else {}
+
+        def train(stack, ep):
+            n_el = stack.sizes["element"]
+            if model == "vae":
+                return fit_anomaly(VAE(n_el, hidden=(24, 12), latent=3), stack, epochs=ep,
+                                   seed=0, device="cpu", **kw, **vae_kw)
+            if model == "dae":
+                return fit_anomaly(ConvAutoencoder(n_el), stack, epochs=ep, seed=0,
+                                   device="cpu", **kw)
+            return fit_stoad(ConvAutoencoder(n_el), stack, epochs=ep, seed=0, device="cpu",
+                             **kw)
+
+        # warm-up on a small stack: one-time imports (torch's optimiser pulls in dynamo,
+        # seconds) are not training throughput
+        small = _demo_stack(40)
+        _ = score(small, train(small, 1).model, device="cpu").values
+        stack = _demo_stack()
+        t = time.perf_counter()
+        fit = train(stack, TRAIN_EPOCHS[model])
+        self.train_seconds = time.perf_counter() - t
+        self.train_cells = _trained_cells(fit, model)
+        t = time.perf_counter()
+        _ = score(stack, fit.model, device="cpu").values
+        self.score_seconds = time.perf_counter() - t
+        self.score_cells = float(stack.isel(element=0).size)
+
+    def track_training_cells_per_second(self, model):
+        return self.train_cells / self.train_seconds
+
+    def track_scoring_cells_per_second(self, model):
+        return self.score_cells / self.score_seconds
+
+    def track_training_over_scoring(self, model):
+        return (self.train_cells / self.train_seconds) / (self.score_cells / self.score_seconds)
+
+
+TrainingThroughput.track_training_cells_per_second.unit = "cells/s"
+TrainingThroughput.track_scoring_cells_per_second.unit = "cells/s"
+
+
+if __name__ == "__main__":
+    import sys
+
+    # --legacy: only the settings of before issue 13; --both: each model with the old then
+    # the new settings, side by side in this one run (the fair comparison on a shared machine)
+    modes = [True, False] if "--both" in sys.argv[1:] else ["--legacy" in sys.argv[1:]]
+    print(f"{'model':6s} {'settings':8s} {'train cells/s':>14s} {'score cells/s':>14s} "
+          f"{'ratio':>7s} {'train s':>8s}")
+    for kind in TrainingThroughput.params[0]:
+        for legacy in modes:
+            LEGACY = legacy
+            b = TrainingThroughput()
+            b.setup(kind)
+            print(f"{kind:6s} {'before' if legacy else 'now':8s} "
+                  f"{b.track_training_cells_per_second(kind):14.0f} "
+                  f"{b.track_scoring_cells_per_second(kind):14.0f} "
+                  f"{b.track_training_over_scoring(kind):7.3f} {b.train_seconds:8.1f}",
+                  flush=True)

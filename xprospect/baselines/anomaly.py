@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from xprospect.baselines.base import AnomalyDetector
+from xprospect.exceptions import XProspectWarning
 
 __all__ = ["GaussianMixtureDetector", "IsolationForestDetector"]
 
@@ -12,8 +15,13 @@ __all__ = ["GaussianMixtureDetector", "IsolationForestDetector"]
 class GaussianMixtureDetector(AnomalyDetector):
     """Gaussian mixture density of normal cells; anomaly = negative log-likelihood.
 
-    Cells the mixture finds unlikely (low density) score high. Elements are standardised
-    by the normal cells' mean and standard deviation before fitting.
+    Cells (or samples) the mixture finds unlikely (low density) score high. Elements are
+    standardised by the normal cells' mean and standard deviation before fitting.
+
+    Covariance-based: feed it isometric log-ratio coordinates (``ds.prospect.ilr()``), not
+    clr ones. clr coordinates sum to zero in every row, so a full (or tied) covariance of
+    them is singular by construction; :meth:`fit` warns (:class:`XProspectWarning`) when the
+    elements are linearly dependent that way.
 
     Parameters
     ----------
@@ -75,6 +83,8 @@ class GaussianMixtureDetector(AnomalyDetector):
         self.mean_ = x.mean(axis=0)
         sd = x.std(axis=0)
         self.scale_ = np.where(sd > 0, sd, 1.0)
+        if self.covariance_type in ("full", "tied"):
+            _warn_if_dependent(x, self.elements_)
         self.mixture_ = GaussianMixture(
             n_components=self.n_components,
             covariance_type=self.covariance_type,
@@ -143,3 +153,21 @@ class IsolationForestDetector(AnomalyDetector):
 
     def _score_table(self, x: np.ndarray) -> np.ndarray:
         return -self.forest_.score_samples(x)
+
+
+def _warn_if_dependent(x: np.ndarray, elements: list[str]) -> None:
+    """Warn when the columns of ``x`` are linearly dependent (e.g. clr coordinates)."""
+    if x.shape[1] < 2 or x.shape[0] <= x.shape[1]:
+        return
+    corr = np.corrcoef(x, rowvar=False)
+    if not np.isfinite(corr).all():
+        return
+    smallest = float(np.linalg.eigvalsh(corr)[0])
+    if smallest < 1e-8:
+        msg = (
+            f"the elements {elements} are linearly dependent (smallest correlation "
+            f"eigenvalue {smallest:.1e}; clr coordinates, which sum to zero, are): a full "
+            "covariance of them is singular and the mixture rests on reg_covar alone. Pass "
+            "ilr coordinates (ds.prospect.ilr()) or covariance_type='diag'"
+        )
+        warnings.warn(msg, XProspectWarning, stacklevel=4)

@@ -11,22 +11,25 @@ from __future__ import annotations
 
 import logging
 from abc import ABCMeta, abstractmethod
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import xarray as xr
 from sklearn.base import BaseEstimator
 
-from xprospect._dims import ELEMENT_DIM, get_crs, write_crs
+from xprospect._dims import ELEMENT_DIM, SAMPLE_DIM, get_crs, sample_coords, write_crs
 from xprospect.baselines._table import cell_table, check_stack, element_names, grid_mask
 from xprospect.exceptions import DataError, ModelCardError
 from xprospect.points import (
+    as_points,
     cells_near_points,
     cells_to_points,
     default_buffer,
     point_cells,
     sample_negatives,
+    sample_table,
 )
 
 __all__ = ["AnomalyDetector", "BaselineModel", "SupervisedModel"]
@@ -211,30 +214,35 @@ class AnomalyDetector(BaselineModel):
 
     def fit(
         self,
-        stack: xr.DataArray,
+        stack: xr.DataArray | xr.Dataset,
         labels: xr.Dataset | None = None,
         *,
         normal: xr.DataArray | np.ndarray | None = None,
         negatives: Any = None,
+        elements: Sequence[str] | None = None,
         seed: int | None = None,
     ) -> AnomalyDetector:
-        """Fit on the normal cells of a stack.
+        """Fit on the normal cells of a stack, or on the samples of a point table.
 
         Normal cells are every valid cell (all elements finite), restricted to ``normal``
         when given, minus the cells within ``self.buffer`` of the ``labels`` points when
         given (known deposits kept out of "normal"). At most ``self.max_cells`` of them
-        are drawn at random (``seed``). Computes lazy input (fitting is global).
+        are drawn at random (``seed``). Computes lazy input (fitting is global). A sample
+        table (Dataset along ``sample``) is fitted the same way, one row per sample.
 
         Parameters
         ----------
-        stack : xarray.DataArray
-            (``element``, y, x) or (``element``, z, y, x).
+        stack : xarray.DataArray or Dataset
+            (``element``, y, x) or (``element``, z, y, x); or samples along ``sample``.
         labels : point Dataset, optional
-            Known deposits to keep out of the normal cells.
+            Known deposits to keep out of the normal cells (for samples: those within
+            ``self.buffer``, which must then be set).
         normal : bool DataArray or array, optional
-            Cells allowed as normal (on the stack's grid).
+            Cells allowed as normal (on the stack's grid), or one flag per sample.
         negatives : None
             Not used by unsupervised detectors (an error when given).
+        elements : list of str, optional
+            Samples only: the variables, in order (default every numeric one).
         seed : int, optional
             Overrides the estimator's ``seed`` for this fit.
 
@@ -247,7 +255,12 @@ class AnomalyDetector(BaselineModel):
                 f"{type(self).__name__} is unsupervised: negatives= is not used; "
                 "restrict the training cells with normal= instead"
             )
+        if isinstance(stack, xr.Dataset) and SAMPLE_DIM in stack.dims:
+            return self._fit_samples(stack, labels, normal, elements, self._seed(seed))
+        if elements is not None:
+            raise DataError("elements= selects sample variables; a stack has its element axis")
         what = f"{type(self).__name__}.fit"
+        stack = cast(xr.DataArray, stack)
         spatial = check_stack(stack, what)
         seed = self._seed(seed)
         x, valid = cell_table(stack, spatial)
@@ -284,6 +297,83 @@ class AnomalyDetector(BaselineModel):
         log.info("%s fitted on %d normal cells", type(self).__name__, idx.size)
         return self
 
+    def _fit_samples(
+        self,
+        samples: xr.Dataset,
+        labels: Any,
+        normal: Any,
+        elements: Sequence[str] | None,
+        seed: int,
+    ) -> AnomalyDetector:
+        """Fit on the samples of a point table (see :meth:`fit`)."""
+        what = f"{type(self).__name__}.fit"
+        names, x = sample_table(samples, None, elements)
+        use = np.isfinite(x).all(axis=1)
+        report: dict[str, Any] = {"valid_samples": int(use.sum()), "n_samples": len(x)}
+        if normal is not None:
+            flags = np.asarray(getattr(normal, "values", normal), dtype=bool).ravel()
+            if flags.shape != use.shape:
+                raise DataError(f"{what}: normal= has {flags.size} flags for {use.size} samples")
+            use &= flags
+        if labels is not None:
+            if self.buffer is None:
+                raise DataError(
+                    f"{what}: keeping labels out of samples needs buffer= (CRS units) on "
+                    f"{type(self).__name__}"
+                )
+            from scipy.spatial import cKDTree  # heavy: loaded when samples are fitted (lazy)
+
+            xy = sample_coords(samples)
+            dep = as_points(labels)
+            tree = cKDTree(np.column_stack([dep["x"].values, dep["y"].values]))
+            d, _ = tree.query(np.column_stack([xy["x"], xy["y"]]))
+            near = d <= float(self.buffer)
+            report["excluded_near_labels"] = int((use & near).sum())
+            use &= ~near
+        idx = np.flatnonzero(use)
+        if idx.size < 2:
+            raise DataError(f"{what}: only {idx.size} normal samples with every element finite")
+        if self.max_cells is not None and idx.size > int(self.max_cells):
+            idx = np.sort(
+                np.random.default_rng(seed).choice(idx, int(self.max_cells), replace=False)
+            )
+        report["train_samples"] = int(idx.size)
+        self.elements_ = names
+        self.ndim_ = 0
+        crs = get_crs(samples)
+        self.crs_ = None if crs is None else crs.to_wkt()
+        self.seed_ = seed
+        self._fit_table(x[idx], None, seed)
+        self.train_index_ = idx
+        self.fit_report_ = report
+        return self
+
+    def predict(self, stack: xr.DataArray | xr.Dataset) -> xr.DataArray:
+        """Score every cell of a stack (see :meth:`BaselineModel.predict`) or every sample.
+
+        Parameters
+        ----------
+        stack : xarray.DataArray or Dataset
+            A stack, or samples along ``sample`` holding the fitted elements.
+
+        Returns
+        -------
+        xarray.DataArray
+            The map, or one score per sample (NaN where an element is missing).
+        """
+        if isinstance(stack, xr.Dataset) and SAMPLE_DIM in stack.dims:
+            self._check_fitted()
+            names, x = sample_table(stack, len(self.elements_), self.elements_)
+            out = xr.DataArray(
+                self._predict_block(x),
+                dims=SAMPLE_DIM,
+                coords=stack[names[0]].coords,
+                name=self.output_name,
+            )
+            out.attrs = {"model": type(self).__name__, "meaning": self.output_meaning}
+            return out
+        return super().predict(cast(xr.DataArray, stack))
+
 
 class SupervisedModel(BaselineModel):
     """Supervised model fitted on labelled cells; larger score = more prospective."""
@@ -292,6 +382,27 @@ class SupervisedModel(BaselineModel):
     output_meaning = "larger = more prospective"
     #: "negatives" (drawn away from deposits) or "background" (MaxEnt: any valid cell).
     _sampling = "negatives"
+
+    def _set_sampling(
+        self,
+        class_weight: str | dict | None,
+        n_negatives: int | None,
+        buffer: float | None,
+        positive_buffer: float,
+        seed: int,
+    ) -> None:
+        """Store the options every classifier shares (class weights, labelled cells, seed)."""
+        # set by name: models without some of these (MaxEnt, WofE) define them as read-only
+        # properties, so the base class does not declare them as attributes
+        shared = {
+            "class_weight": class_weight,
+            "n_negatives": n_negatives,
+            "buffer": buffer,
+            "positive_buffer": positive_buffer,
+            "seed": seed,
+        }
+        for name, value in shared.items():
+            setattr(self, name, value)
 
     def _n_negatives(self, n_pos: int) -> int:
         n = getattr(self, "n_negatives", None)

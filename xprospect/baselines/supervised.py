@@ -140,11 +140,7 @@ class RandomForestModel(SupervisedModel):
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.min_samples_leaf = min_samples_leaf
-        self.class_weight = class_weight
-        self.n_negatives = n_negatives
-        self.buffer = buffer
-        self.positive_buffer = positive_buffer
-        self.seed = seed
+        self._set_sampling(class_weight, n_negatives, buffer, positive_buffer, seed)
 
     def _fit_table(self, x: np.ndarray, y: np.ndarray | None, seed: int) -> None:
         from sklearn.ensemble import RandomForestClassifier  # heavy: loaded when fitted
@@ -208,11 +204,7 @@ class SVMModel(SupervisedModel):
         self.kernel = kernel
         self.gamma = gamma
         self.probability = probability
-        self.class_weight = class_weight
-        self.n_negatives = n_negatives
-        self.buffer = buffer
-        self.positive_buffer = positive_buffer
-        self.seed = seed
+        self._set_sampling(class_weight, n_negatives, buffer, positive_buffer, seed)
 
     def _fit_table(self, x: np.ndarray, y: np.ndarray | None, seed: int) -> None:
         # heavy sklearn modules, loaded only when an SVM is fitted
@@ -294,11 +286,7 @@ class GradientBoostingModel(SupervisedModel):
         self.max_leaf_nodes = max_leaf_nodes
         self.min_samples_leaf = min_samples_leaf
         self.l2_regularization = l2_regularization
-        self.class_weight = class_weight
-        self.n_negatives = n_negatives
-        self.buffer = buffer
-        self.positive_buffer = positive_buffer
-        self.seed = seed
+        self._set_sampling(class_weight, n_negatives, buffer, positive_buffer, seed)
 
     def _fit_table(self, x: np.ndarray, y: np.ndarray | None, seed: int) -> None:
         from sklearn.ensemble import HistGradientBoostingClassifier  # heavy: lazy import
@@ -347,11 +335,7 @@ class LogisticModel(SupervisedModel):
         seed: int = 0,
     ) -> None:
         self.C = C
-        self.class_weight = class_weight
-        self.n_negatives = n_negatives
-        self.buffer = buffer
-        self.positive_buffer = positive_buffer
-        self.seed = seed
+        self._set_sampling(class_weight, n_negatives, buffer, positive_buffer, seed)
 
     def _fit_table(self, x: np.ndarray, y: np.ndarray | None, seed: int) -> None:
         # heavy sklearn modules: lazy import

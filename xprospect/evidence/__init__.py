@@ -24,6 +24,7 @@ from xprospect.evidence.mesh import (
     mesh_open_edges,
     read_mesh,
 )
+from xprospect.evidence.neighbourhood import neighbourhood_features
 from xprospect.evidence.proximity import (
     buffer_structures,
     distance_to_samples,
@@ -59,6 +60,7 @@ __all__ = [
     "inside_mesh",
     "mask_distance",
     "mesh_open_edges",
+    "neighbourhood_features",
     "normal_mask",
     "plot_selection",
     "points_to_index",

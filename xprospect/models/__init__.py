@@ -5,6 +5,7 @@ A user's own ``torch.nn.Module`` joins them through :func:`wrap` (see ``docs/mod
 
 from __future__ import annotations
 
+from xprospect.models.anomaly_ensemble import AnomalyEnsemble
 from xprospect.models.autoencoder import ConvAutoencoder
 from xprospect.models.base import ProspectModel
 from xprospect.models.cnn import SmallCNN, cnn3d, small_cnn
@@ -32,6 +33,7 @@ from xprospect.models.wrap import WrappedModel, wrap
 __all__ = [
     "STOAD",
     "VAE",
+    "AnomalyEnsemble",
     "BasicBlock",
     "Bottleneck",
     "ConvAutoencoder",

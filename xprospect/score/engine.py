@@ -13,11 +13,19 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from xprospect._dims import ELEMENT_DIM, get_crs, grid_geometry, length_to_cells, write_crs
+from xprospect._dims import (
+    ELEMENT_DIM,
+    SAMPLE_DIM,
+    get_crs,
+    grid_geometry,
+    length_to_cells,
+    write_crs,
+)
 from xprospect._sanity import warn_if_out_of_domain
 from xprospect._torch import resolve_device
 from xprospect.exceptions import DataError, ModelCardError
 from xprospect.score.lattice import UPSAMPLE_MODES, halo, lattice_range, upsample_axis
+from xprospect.score.samples import score_samples
 from xprospect.score.windows import is_window_set, score_window_set
 
 __all__ = ["EDGE_MODES", "NAN_MODES", "score"]
@@ -251,8 +259,11 @@ def score(
 
     Parameters
     ----------
-    stack : xarray.DataArray, PatchSet or torch Dataset
-        ``(element, y, x)`` or ``(element, z, y, x)``, numpy or dask backed; or windows.
+    stack : xarray.DataArray, xarray.Dataset, PatchSet or torch Dataset
+        ``(element, y, x)`` or ``(element, z, y, x)``, numpy or dask backed; or windows; or
+        a samples table (Dataset along ``sample``), scored one sample at a time by a
+        per-sample model (VAE, :class:`~xprospect.models.AnomalyEnsemble` of them; through
+        :func:`~xprospect.score.score_samples`) or a detector fitted on samples.
     model : ProspectModel or BaselineModel
         A trained model (see :mod:`xprospect.models.base`) or a fitted baseline (only
         ``stack`` is read; the window, lattice, edge and NaN options do not apply to it). When
@@ -303,6 +314,7 @@ def score(
         spatial chunks when it is dask backed; ``attrs`` record model, method, window, stride,
         upsample, edge and NaN policies. A baseline's map is its ``predict(stack)`` (named
         after its output, float64). For windows: an ``(n,)`` array, one score per window.
+        For samples: a DataArray along ``sample``.
 
     Raises
     ------
@@ -319,6 +331,13 @@ def score(
         "nan": nan,
         "tile": tile,
     }
+    if isinstance(stack, xr.Dataset) and SAMPLE_DIM in stack.dims:
+        # a samples table: one score per sample, from a per-sample model or detector
+        _refuse_grid_options("samples", options)
+        if _is_baseline(model):
+            return model.predict(stack)
+        _require_card(model, allow_no_card)
+        return score_samples(model, stack)
     if _is_baseline(model):
         _refuse_grid_options(f"the baseline {type(model).__name__}", options)
         return model.predict(stack)

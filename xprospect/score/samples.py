@@ -7,7 +7,6 @@ themselves (:func:`score_samples`) and grid those scores (:func:`points_score_ma
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -15,50 +14,11 @@ import xarray as xr
 
 from xprospect._dims import SAMPLE_DIM, get_crs, write_crs
 from xprospect._torch import import_torch
-from xprospect.exceptions import DataError, ModelCardError
+from xprospect.exceptions import ModelCardError
 from xprospect.grid import grid_idw
+from xprospect.points import sample_table
 
 __all__ = ["points_score_map", "sample_table", "score_samples"]
-
-
-def sample_table(
-    samples: xr.Dataset, n: int, elements: Sequence[str] | None
-) -> tuple[list[str], np.ndarray]:
-    """Element table ``(n_samples, n)`` of a point table, in the given element order.
-
-    Parameters
-    ----------
-    samples : xarray.Dataset
-        Point table along ``sample``.
-    n : int
-        Number of elements the model takes.
-    elements : list of str, optional
-        Variables in order; default every numeric variable along ``sample``.
-
-    Returns
-    -------
-    names : list of str
-    values : ndarray of float64
-        One row per sample, one column per element.
-    """
-    if elements is None:
-        names = [
-            str(k)
-            for k, v in samples.data_vars.items()
-            if v.dims == (SAMPLE_DIM,) and np.issubdtype(v.dtype, np.number) and v.dtype != bool
-        ]
-    else:
-        names = list(elements)
-        missing = [e for e in names if e not in samples.data_vars]
-        if missing:
-            raise DataError(f"elements {missing} are not variables of the samples")
-    if len(names) != n:
-        raise ModelCardError(
-            f"the model takes {n} elements; the samples give {len(names)}: "
-            f"{names} (pass elements=[...])"
-        )
-    values = np.stack([np.asarray(samples[e].values, dtype="float64") for e in names], axis=1)
-    return names, values
 
 
 def score_samples(model: Any, samples: xr.Dataset, *, name: str = "anomaly") -> xr.DataArray:

@@ -28,6 +28,7 @@ Policies, stated once:
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import math
@@ -57,6 +58,7 @@ from xprospect.exceptions import (
     XProspectDeprecationWarning,
     XProspectWarning,
 )
+from xprospect.models.anomaly_ensemble import AnomalyEnsemble
 from xprospect.models.autoencoder import ConvAutoencoder
 from xprospect.models.card import make_card
 from xprospect.models.stoad import STOAD, STOADStudent
@@ -109,6 +111,7 @@ class AnomalyFit:
     train_mask: xr.DataArray | None = None
     test_mask: xr.DataArray | None = None
     report: dict[str, Any] = field(default_factory=dict)
+    selection: pd.DataFrame | None = None
 
 
 @dataclass
@@ -140,6 +143,7 @@ class StoadFit:
     train_mask: xr.DataArray
     test_mask: xr.DataArray
     report: dict[str, Any] = field(default_factory=dict)
+    selection: pd.DataFrame | None = None
 
 
 # ----------------------------------------------------------------------------- data helpers
@@ -181,6 +185,72 @@ def _normal_values(normal: xr.DataArray | None, stack: xr.DataArray) -> tuple[np
         return np.ones(grid_geometry(stack).shape, dtype=bool), "all"
     ref = normal_mask(stack, mode="mask", mask=normal)
     return np.asarray(ref.values, dtype=bool), str(normal.attrs.get("normal_mode", "mask"))
+
+
+def _check_holdout(holdout: float) -> float:
+    h = float(holdout)
+    if not 0.0 <= h < 1.0:
+        raise DataError(f"holdout must lie in [0, 1); got {holdout!r}")
+    return h
+
+
+def _no_holdout(blocks: int | Sequence[int], holdout: float) -> bool:
+    """Tell whether the whole ground trains: ``holdout=0`` or a single block."""
+    return float(holdout) == 0.0 or int(np.prod(np.asarray(blocks))) == 1
+
+
+@dataclass
+class _Ground:
+    """A loaded stack with its normal ground split into training and held-out cells."""
+
+    stack: xr.DataArray
+    values: np.ndarray
+    finite: np.ndarray
+    norm: np.ndarray
+    mode: str
+    train: xr.DataArray
+    test: xr.DataArray
+
+    def report(self) -> dict[str, int]:
+        """Return the counts of cells, non-finite, normal, training and held-out cells."""
+        return {
+            "n_cells": int(self.finite.size),
+            "n_nonfinite": int((~self.finite).sum()),
+            "n_normal": int(self.norm.sum()),
+            "n_train": int(self.train.values.sum()),
+            "n_test": int(self.test.values.sum()),
+        }
+
+
+def _ground(
+    stack: xr.Dataset | xr.DataArray,
+    n_channels: int,
+    ndim: int | None,
+    what: str,
+    *,
+    normal: xr.DataArray | None,
+    blocks: int | Sequence[int],
+    holdout: float,
+    seed: int,
+) -> _Ground:
+    """Load ``stack`` and split its normal, finite cells by blocks (or keep them all)."""
+    stack, values, finite = _load_stack(stack, n_channels, ndim, what)
+    norm, mode = _normal_values(normal, stack)
+    usable = _grid_like(stack, finite & norm, "usable")
+    if _no_holdout(blocks, holdout):
+        train = usable.rename("train")
+        test = usable.copy(data=np.zeros(usable.shape, dtype=bool)).rename("test")
+    else:
+        train, test = block_split(usable, blocks=blocks, train_fraction=1.0 - holdout, seed=seed)
+    return _Ground(stack, values, finite, norm, mode, train, test)
+
+
+def _best_epoch(history: pd.DataFrame) -> int:
+    """Epoch of the lowest held-out loss (the last epoch when none is finite)."""
+    loss = np.asarray(history["test_loss"], dtype="float64") if len(history) else np.array([])
+    if not np.isfinite(loss).any():
+        return int(history["epoch"].iloc[-1]) if len(history) else 0
+    return int(history["epoch"].iloc[int(np.nanargmin(loss))])
 
 
 def _stats(values: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -282,6 +352,8 @@ def _fit_vectors(
         return model.loss(xb)[0], len(xb)
 
     def evaluate(_epoch: int) -> dict[str, float]:
+        if len(xte) == 0:  # the whole ground trains: nothing is held out
+            return {"test_loss": float("nan")}
         model.eval()
         with torch.no_grad():
             # held-out loss with the sampled code, as in training, plus the deterministic score
@@ -314,6 +386,7 @@ def _fit_vae_samples(
     *,
     elements,
     blocks,
+    holdout,
     epochs,
     batch_size,
     lr,
@@ -333,8 +406,9 @@ def _fit_vae_samples(
         lo, hi = np.nanmin(v[ok]), np.nanmax(v[ok])
         run = np.clip(((v - lo) / max(hi - lo, 1e-12) * nb).astype(np.int64), 0, nb - 1)
         ids = ids * nb + run
-    is_train = np.zeros(len(values), dtype=bool)
-    is_train[ok] = choose_blocks(ids[ok], nb * nb, train_fraction=0.7, seed=seed)
+    is_train = ok.copy()
+    if not _no_holdout(nb, holdout):
+        is_train[ok] = choose_blocks(ids[ok], nb * nb, train_fraction=1.0 - holdout, seed=seed)
     is_test = ok & ~is_train
     mean, std = _stats(values.T, is_train)
     z = (values - mean) / std
@@ -394,6 +468,7 @@ def _fit_vae_grid(
     *,
     normal,
     blocks,
+    holdout,
     epochs,
     batch_size,
     lr,
@@ -401,13 +476,19 @@ def _fit_vae_grid(
     device,
     progress,
 ) -> AnomalyFit:
-    stack, values, finite = _load_stack(stack, model.in_channels, None, "fit_anomaly")
-    norm, mode = _normal_values(normal, stack)
-    usable = _grid_like(stack, finite & norm, "usable")
-    train, test = block_split(usable, blocks=blocks, train_fraction=0.7, seed=seed)
-    tr, te = train.values, test.values
-    mean, std = _stats(values, tr)
-    z = _standardise(values, mean, std)
+    g = _ground(
+        stack,
+        model.in_channels,
+        None,
+        "fit_anomaly",
+        normal=normal,
+        blocks=blocks,
+        holdout=holdout,
+        seed=seed,
+    )
+    tr, te = g.train.values, g.test.values
+    mean, std = _stats(g.values, tr)
+    z = _standardise(g.values, mean, std)
     history = _fit_vectors(
         model,
         z[:, tr].T,
@@ -420,22 +501,15 @@ def _fit_vae_grid(
         progress=progress,
     )
     model.card = make_card(
-        stack,
+        g.stack,
         mean=mean.tolist(),
         std=std.tolist(),
         data_hash=_hash(z[:, tr], tr),
         trained_on="grid cells",
-        normal_mode=mode,
+        normal_mode=g.mode,
         recipe=_recipe(epochs, batch_size, lr, seed),
     )
-    report = {
-        "n_cells": int(finite.size),
-        "n_nonfinite": int((~finite).sum()),
-        "n_normal": int(norm.sum()),
-        "n_train": int(tr.sum()),
-        "n_test": int(te.sum()),
-    }
-    return AnomalyFit(model, history, train, test, report)
+    return AnomalyFit(model, history, g.train, g.test, g.report())
 
 
 # ----------------------------------------------------------------------------- tiles
@@ -636,6 +710,7 @@ def _fit_conv(
     normal,
     tile,
     blocks,
+    holdout,
     epochs,
     batch_size,
     lr,
@@ -645,12 +720,19 @@ def _fit_conv(
     tiles_per_epoch,
     min_valid,
 ) -> AnomalyFit:
-    stack, values, finite = _load_stack(stack, model.in_channels, model.ndim, "fit_anomaly")
-    norm, mode = _normal_values(normal, stack)
-    usable = _grid_like(stack, finite & norm, "usable")
-    train, test = block_split(usable, blocks=blocks, train_fraction=0.7, seed=seed)
-    tr = np.asarray(train.values)
-    te = np.asarray(test.values)
+    g = _ground(
+        stack,
+        model.in_channels,
+        model.ndim,
+        "fit_anomaly",
+        normal=normal,
+        blocks=blocks,
+        holdout=holdout,
+        seed=seed,
+    )
+    stack, values, finite, norm, mode = g.stack, g.values, g.finite, g.norm, g.mode
+    tr = np.asarray(g.train.values)
+    te = np.asarray(g.test.values)
     allowed = finite & norm
     tile, share, corners = _pick_tile(
         model, tile, allowed, tr, "normal, finite cells", batch_size, min_valid
@@ -670,7 +752,7 @@ def _fit_conv(
         lr=lr,
         seed=seed,
         device=device,
-        test_cells=_eval_cells(te, finite, model.context[0]),
+        test_cells=_eval_cells(te, finite, model.context[0]) if te.any() else None,
         progress=progress,
         stage="autoencoder",
         tiles_per_epoch=tiles_per_epoch,
@@ -687,17 +769,13 @@ def _fit_conv(
         recipe=_recipe(epochs, batch_size, lr, seed),
     )
     report = {
-        "n_cells": int(finite.size),
-        "n_nonfinite": int((~finite).sum()),
-        "n_normal": int(norm.sum()),
-        "n_train": int(tr.sum()),
-        "n_test": int(te.sum()),
+        **g.report(),
         "n_tile_positions": len(corners),
         "n_cells_seen": int(seen.sum()),
     }
     _tile_report(report, "", tile, share, len(corners))
     history.attrs.update({k: report[k] for k in ("tile", "min_valid", "tile_positions")})
-    return AnomalyFit(model, history, train, test, report)
+    return AnomalyFit(model, history, g.train, g.test, report)
 
 
 # ----------------------------------------------------------------------------- public
@@ -709,16 +787,20 @@ def fit_anomaly(
     *,
     normal: xr.DataArray | None = None,
     epochs: int = 100,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     lr: float = 1e-3,
     tile: int | None = None,
     min_valid: float | None = None,
     blocks: int | Sequence[int] = 5,
+    holdout: float = 0.0,
+    refit: bool = True,
+    seeds: int | Sequence[int] | None = None,
     elements: Sequence[str] | None = None,
     tiles_per_epoch: int | None = None,
     seed: int = 0,
     device: Any = "auto",
     reset: bool = True,
+    threads: int | None = None,
     progress: bool = False,
 ) -> AnomalyFit:
     """Train an anomaly model (VAE, convolutional autoencoder, ...) on normal ground.
@@ -729,22 +811,33 @@ def fit_anomaly(
     following that contract is trained the same way, with the study's ``"adam"`` recipe
     (:mod:`xprospect.train.recipes`) and the loop every trainer shares.
 
+    By default the detector trains on **all** the normal ground (``holdout=0``). With
+    ``holdout > 0`` a share of whole spatial blocks is held out for model selection: the
+    epoch of lowest held-out loss is chosen, then (``refit=True``) the model is trained again
+    from the same start on all the ground for that many epochs, so that no block of the map
+    was left out of the final model. ``seeds=N`` averages N detectors trained from N seeds
+    (an :class:`~xprospect.models.AnomalyEnsemble`), so a map does not hang on one seed.
+
     Parameters
     ----------
     model : ProspectModel
         An anomaly model declaring ``anomaly_samples`` ("vectors" or "tiles"), e.g. a
         :class:`~xprospect.models.VAE` or :class:`~xprospect.models.ConvAutoencoder`; trained
-        in place and returned as ``fit.model``.
+        in place and returned as ``fit.model`` (with ``seeds``, deep copies are trained).
     data : xarray.Dataset or DataArray
         A sample table (Dataset with dim ``sample``; "vectors" models only) or a stack
         (``element``, y, x) / (``element``, z, y, x). Stacks are read into memory.
     normal : xarray.DataArray, optional
         Boolean grid of normal cells (see :func:`xprospect.evidence.background.normal_mask`);
         default every cell. Not used for samples.
-    epochs, batch_size, lr : int, int, float
-        Adam with ``lr`` decayed 10 % every 5 epochs; batch 16 as in the study. For the
-        VAE an epoch is one pass over the training cells/samples; for the autoencoder
-        enough random tiles to cover the training cells once on average.
+    epochs, lr : int, float
+        Adam with ``lr`` decayed 10 % every 5 epochs. For the VAE an epoch is one pass over
+        the training cells/samples; for the autoencoder enough random tiles to cover the
+        training cells once on average.
+    batch_size : int, optional
+        Default 16 tiles (the study's) for "tiles" models and 512 vectors for "vectors"
+        models: a batch of 16 element vectors is a few hundred flops, so per-step overhead
+        would dominate training (see ``asv_bench/benchmarks/anomaly.py``).
     tile : int, optional
         Tile edge (cells) for the autoencoder; default ``2 r + 9`` (a 9-cell valid core),
         shrunk by 2 down to ``2 r + 1`` until enough tile positions exist (see
@@ -759,9 +852,18 @@ def fit_anomaly(
         Fewer than ``batch_size`` positions is a :class:`~xprospect.exceptions.DataError`;
         fewer than 100 warns (:class:`~xprospect.exceptions.XProspectWarning`).
     blocks : int or sequence of int
-        Spatial blocks per axis for the 70/30 split
+        Spatial blocks per axis for the held-out split
         (:func:`~xprospect.evaluate.splits.block_split`); for samples, a
-        ``blocks x blocks`` split of their bounding box.
+        ``blocks x blocks`` split of their bounding box. ``blocks=1`` holds nothing out.
+    holdout : float
+        Share of the ground held out by whole blocks for model selection, in [0, 1); 0 (the
+        default) trains on everything and reports no held-out loss.
+    refit : bool
+        With ``holdout > 0``: train again on all the ground for the selected number of
+        epochs (default). False keeps the model trained on the training blocks.
+    seeds : int or sequence of int, optional
+        Train one member per seed (an int N means ``seed, seed + 1, ..., seed + N - 1``)
+        and return their :class:`~xprospect.models.AnomalyEnsemble`.
     elements : list of str, optional
         Sample variables, in order (default every numeric variable along ``sample``).
     tiles_per_epoch : int, optional
@@ -774,13 +876,21 @@ def fit_anomaly(
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``.
     reset : bool
         Re-initialise the weights from ``seed`` before training.
+    threads : int, optional
+        Torch intra-op threads while training on the CPU (restored afterwards). Default
+        (None): 1 for "vectors" models, whose batches are too small to share between
+        threads (a VAE step measured 25 x slower with 2 threads than with 1 on a loaded
+        2-core machine), and torch's own setting for "tiles" models, whose convolutions
+        gain from threads (``asv_bench/benchmarks/anomaly.py --both``).
     progress : bool
         Show a progress bar over epochs.
 
     Returns
     -------
     AnomalyFit
-        ``model`` (CPU, eval mode, card with normalisation), ``history``, masks, ``report``.
+        ``model`` (CPU, eval mode, card with normalisation), ``history``, masks, ``report``
+        (``selected_epochs`` with a holdout, ``seeds`` with an ensemble) and ``selection``
+        (the held-out run's history when the model was refitted).
 
     Examples
     --------
@@ -790,12 +900,139 @@ def fit_anomaly(
     >>> list(fit.history.columns[:4])
     ['epoch', 'lr', 'train_loss', 'test_loss']
     """
+    holdout = _check_holdout(holdout)
+    kind = getattr(type(model), "anomaly_samples", None)
+    if batch_size is None:
+        batch_size = 512 if kind == "vectors" else 16
     _check_training_args(epochs, batch_size, lr)
     dev = resolve_device(device)
+    split = not _no_holdout(blocks, holdout)
+
+    def one(net: Any, s: int) -> AnomalyFit:
+        start = {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+        def run(h: float, n_epochs: int) -> AnomalyFit:
+            net.load_state_dict(start)
+            return _fit_anomaly_once(
+                net,
+                data,
+                kind=kind,
+                normal=normal,
+                epochs=n_epochs,
+                batch_size=batch_size,
+                lr=lr,
+                tile=tile,
+                min_valid=min_valid,
+                blocks=blocks,
+                holdout=h,
+                elements=elements,
+                tiles_per_epoch=tiles_per_epoch,
+                seed=s,
+                device=dev,
+                reset=reset,
+                progress=progress,
+            )
+
+        fit = run(holdout, epochs)
+        if split:
+            best = _best_epoch(fit.history)
+            fit.report["selected_epochs"] = best
+            if refit and epochs > 0:
+                final = run(0.0, max(best, 1))
+                final.selection = fit.history
+                final.report.update(selected_epochs=best, refit=True)
+                return final
+        return fit
+
+    if threads is None and kind == "vectors":
+        threads = 1
+    with _torch_threads(threads, dev):
+        seed_list = _seed_list(seed, seeds)
+        if len(seed_list) == 1 and seeds is None:
+            return one(model, seed_list[0])
+        fits = [one(copy.deepcopy(model), s) for s in seed_list]
+    return _ensemble_fit(fits, seed_list)
+
+
+def _seed_list(seed: int, seeds: int | Sequence[int] | None) -> list[int]:
+    if seeds is None:
+        return [int(seed)]
+    if np.ndim(seeds) == 0:
+        n = int(seeds)  # type: ignore[arg-type]
+        if n < 1:
+            raise DataError(f"seeds must be a positive count or a list of seeds; got {seeds!r}")
+        return [int(seed) + i for i in range(n)]
+    out = [int(s) for s in seeds]  # type: ignore[union-attr]
+    if not out:
+        raise DataError("seeds is an empty list")
+    return out
+
+
+class _torch_threads:
+    """Set torch's intra-op thread count while training on the CPU, then restore it."""
+
+    def __init__(self, threads: int | None, device: Any) -> None:
+        self.threads = threads if getattr(device, "type", str(device)) == "cpu" else None
+        self.before = torch.get_num_threads()
+
+    def __enter__(self) -> None:
+        if self.threads is not None:
+            if int(self.threads) < 1:
+                raise DataError(f"threads must be >= 1 or None; got {self.threads!r}")
+            torch.set_num_threads(int(self.threads))
+
+    def __exit__(self, *exc: Any) -> None:
+        torch.set_num_threads(self.before)
+
+
+def _ensemble_fit(fits: list[Any], seed_list: list[int]) -> Any:
+    """Combine per-seed fits (AnomalyFit or StoadFit) into one fit of their ensemble."""
+    cards = [f.model.card for f in fits]
+    for c, s in zip(cards[1:], seed_list[1:], strict=True):
+        if c.get("mean") != cards[0].get("mean") or c.get("std") != cards[0].get("std"):
+            msg = (
+                f"seed {s} normalised its data differently from seed {seed_list[0]} (each "
+                "trained on its own blocks): a seed ensemble needs holdout=0 or refit=True"
+            )
+            raise DataError(msg)
+    ens = AnomalyEnsemble([f.model for f in fits]).eval()
+    ens.card = {**cards[0], "ensemble_seeds": list(seed_list)}
+    history = pd.concat(
+        [f.history.assign(seed=s) for f, s in zip(fits, seed_list, strict=True)],
+        ignore_index=True,
+    )
+    first = fits[0]
+    first.model = ens
+    first.history = history
+    first.report = {**first.report, "seeds": list(seed_list), "members": [f.report for f in fits]}
+    return first
+
+
+def _fit_anomaly_once(
+    model: Any,
+    data: xr.Dataset | xr.DataArray,
+    *,
+    kind: str | None,
+    normal: xr.DataArray | None,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    tile: int | None,
+    min_valid: float | None,
+    blocks: int | Sequence[int],
+    holdout: float,
+    elements: Sequence[str] | None,
+    tiles_per_epoch: int | None,
+    seed: int,
+    device: Any,
+    reset: bool,
+    progress: bool,
+) -> AnomalyFit:
+    """One training run of :func:`fit_anomaly` (one seed, one split)."""
+    dev = device
     with torch.random.fork_rng(devices=[]):
         _set_seed_and_reset(model, seed, reset)
         model.to(dev)
-        kind = getattr(type(model), "anomaly_samples", None)
         if kind == "vectors":
             if isinstance(data, xr.Dataset) and SAMPLE_DIM in data.dims:
                 fit = _fit_vae_samples(
@@ -803,6 +1040,7 @@ def fit_anomaly(
                     data,
                     elements=elements,
                     blocks=blocks,
+                    holdout=holdout,
                     epochs=epochs,
                     batch_size=batch_size,
                     lr=lr,
@@ -816,6 +1054,7 @@ def fit_anomaly(
                     data,
                     normal=normal,
                     blocks=blocks,
+                    holdout=holdout,
                     epochs=epochs,
                     batch_size=batch_size,
                     lr=lr,
@@ -830,6 +1069,7 @@ def fit_anomaly(
                 normal=normal,
                 tile=tile,
                 blocks=blocks,
+                holdout=holdout,
                 epochs=epochs,
                 batch_size=batch_size,
                 lr=lr,
@@ -854,7 +1094,7 @@ def fit_stoad(
     teacher: ConvAutoencoder,
     stack: xr.DataArray,
     *,
-    normal: xr.DataArray | None,
+    normal: xr.DataArray | None = None,
     epochs: int = 100,
     teacher_epochs: int | None = None,
     batch_size: int = 16,
@@ -863,13 +1103,21 @@ def fit_stoad(
     teacher_tile: int | None = None,
     min_valid: float | None = None,
     blocks: int | Sequence[int] = 5,
+    holdout: float = 0.0,
+    refit: bool = True,
+    seeds: int | Sequence[int] | None = None,
     weights: Sequence[float] = (1 / 3, 1 / 3, 1 / 3),
     tiles_per_epoch: int | None = None,
     seed: int = 0,
     device: Any = "auto",
+    threads: int | None = None,
     progress: bool = False,
 ) -> StoadFit:
     """Train STOAD: the teacher autoencoder on all cells, then the student on normal cells.
+
+    The ground is used as in :func:`fit_anomaly`: all of it by default (``holdout=0``);
+    with ``holdout > 0`` whole blocks are held out to choose the student's epochs, then the
+    student is trained again on all the ground (``refit``), the teacher kept.
 
     Parameters
     ----------
@@ -879,10 +1127,10 @@ def fit_stoad(
         cell (the study: "all layers").
     stack : xarray.DataArray
         (``element``, y, x) or (``element``, z, y, x); read into memory.
-    normal : xarray.DataArray or None
+    normal : xarray.DataArray, optional
         Boolean grid of normal cells (e.g. ``normal_mask(..., mode="outside_buffer")``);
-        None means every cell. Split 70/30 by blocks; the student's tiles are drawn in the
-        training blocks of the normal, finite cells (see ``min_valid``).
+        default (None) every cell, as in :func:`fit_anomaly`. The student's tiles are drawn
+        in the training cells of the normal, finite ground (see ``min_valid``).
     epochs : int
         Student epochs.
     teacher_epochs : int, optional
@@ -898,7 +1146,15 @@ def fit_stoad(
         ``tile``, ``min_valid``, ``tile_positions`` (student) and ``teacher_tile``,
         ``teacher_min_valid``, ``teacher_tile_positions``.
     blocks : int or sequence of int
-        Spatial blocks per axis for the 70/30 split.
+        Spatial blocks per axis for the held-out split (``blocks=1``: none).
+    holdout : float
+        Share of the normal ground held out by blocks to select the student's epochs, in
+        [0, 1); 0 (default) trains on all of it.
+    refit : bool
+        With ``holdout > 0``: retrain the student on all the ground for the selected epochs.
+    seeds : int or sequence of int, optional
+        Train one STOAD per seed and return their
+        :class:`~xprospect.models.AnomalyEnsemble` (mean score).
     weights : 3 floats
         Depth weights (h1, h2, h3).
     tiles_per_epoch : int, optional
@@ -907,6 +1163,9 @@ def fit_stoad(
         Seeds everything (weights, split, tiles).
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``.
+    threads : int, optional
+        Torch CPU threads while training (restored afterwards); None (default) keeps
+        torch's own setting (see :func:`fit_anomaly`).
     progress : bool
         Progress bars.
 
@@ -914,18 +1173,98 @@ def fit_stoad(
     -------
     StoadFit
         ``model`` (STOAD, CPU, eval, card with normalisation), ``history``,
-        ``student_cells``, ``teacher_cells``, masks and ``report``.
+        ``student_cells``, ``teacher_cells``, masks, ``report`` and ``selection``.
     """
     _check_training_args(epochs, batch_size, lr)
     if not isinstance(teacher, ConvAutoencoder):
         raise ModelCardError(f"the STOAD teacher must be a ConvAutoencoder; got {type(teacher)}")
     t_epochs = int(epochs if teacher_epochs is None else teacher_epochs)
     _check_training_args(t_epochs, batch_size, lr)
+    holdout = _check_holdout(holdout)
     dev = resolve_device(device)
-    stack, values, finite = _load_stack(stack, teacher.in_channels, teacher.ndim, "fit_stoad")
-    norm, mode = _normal_values(normal, stack)
-    usable = _grid_like(stack, finite & norm, "usable")
-    train, test = block_split(usable, blocks=blocks, train_fraction=0.7, seed=seed)
+    split = not _no_holdout(blocks, holdout)
+    kw = dict(
+        normal=normal,
+        batch_size=batch_size,
+        lr=lr,
+        tile=tile,
+        teacher_tile=teacher_tile,
+        min_valid=min_valid,
+        blocks=blocks,
+        weights=weights,
+        tiles_per_epoch=tiles_per_epoch,
+        device=dev,
+        progress=progress,
+    )
+
+    def one(net: ConvAutoencoder, s: int) -> StoadFit:
+        fit = _fit_stoad_once(
+            net, stack, epochs=epochs, teacher_epochs=t_epochs, holdout=holdout, seed=s, **kw
+        )
+        if split:
+            best = _best_epoch(fit.history[fit.history["stage"] == "student"])
+            fit.report["selected_epochs"] = best
+            if refit and epochs > 0:
+                final = _fit_stoad_once(
+                    fit.model.teacher,
+                    stack,
+                    epochs=max(best, 1),
+                    teacher_epochs=0,
+                    holdout=0.0,
+                    seed=s,
+                    **kw,
+                )
+                teacher_rows = fit.history[fit.history["stage"] == "teacher"]
+                final.history = pd.concat([teacher_rows, final.history], ignore_index=True)
+                final.teacher_cells = fit.teacher_cells
+                final.selection = fit.history
+                final.report.update(selected_epochs=best, refit=True)
+                return final
+        return fit
+
+    with _torch_threads(threads, dev):
+        seed_list = _seed_list(seed, seeds)
+        if len(seed_list) == 1 and seeds is None:
+            return one(teacher, seed_list[0])
+        fits = [one(copy.deepcopy(teacher), s) for s in seed_list]
+    return _ensemble_fit(fits, seed_list)
+
+
+def _fit_stoad_once(
+    teacher: ConvAutoencoder,
+    stack: xr.DataArray,
+    *,
+    normal: xr.DataArray | None,
+    epochs: int,
+    teacher_epochs: int,
+    batch_size: int,
+    lr: float,
+    tile: int | None,
+    teacher_tile: int | None,
+    min_valid: float | None,
+    blocks: int | Sequence[int],
+    holdout: float,
+    weights: Sequence[float],
+    tiles_per_epoch: int | None,
+    seed: int,
+    device: Any,
+    progress: bool,
+) -> StoadFit:
+    """One STOAD training run of :func:`fit_stoad` (one seed, one split)."""
+    t_epochs = int(teacher_epochs)
+    dev = device
+    g = _ground(
+        stack,
+        teacher.in_channels,
+        teacher.ndim,
+        "fit_stoad",
+        normal=normal,
+        blocks=blocks,
+        holdout=holdout,
+        seed=seed,
+    )
+    stack, values, finite, norm, mode = g.stack, g.values, g.finite, g.norm, g.mode
+    train, test = g.train, g.test
     tr, te = np.asarray(train.values), np.asarray(test.values)
     mean, std = _stats(values, finite)
     z = _standardise(values, mean, std)
@@ -935,6 +1274,7 @@ def fit_stoad(
         teacher.to(dev)
         t_seen = np.zeros(finite.shape, dtype=bool)
         t_report: dict[str, Any] = {}
+        ttile = None
         if t_epochs > 0:
             for p in teacher.parameters():
                 p.requires_grad_(True)
@@ -980,7 +1320,7 @@ def fit_stoad(
             lr=lr,
             seed=seed + 1,
             device=dev,
-            test_cells=_eval_cells(te, finite, model.context[0]),
+            test_cells=_eval_cells(te, finite, model.context[0]) if te.any() else None,
             progress=progress,
             stage="student",
             tiles_per_epoch=tiles_per_epoch,
@@ -1000,17 +1340,15 @@ def fit_stoad(
         recipe=_recipe(epochs, batch_size, lr, seed, teacher_epochs=t_epochs),
     )
     report = {
-        "n_cells": int(finite.size),
-        "n_nonfinite": int((~finite).sum()),
-        "n_normal": int(norm.sum()),
-        "n_train": int(tr.sum()),
-        "n_test": int(te.sum()),
+        **g.report(),
+        "student_tile": stile,
+        "teacher_tile": ttile,
         "n_student_tile_positions": len(scorners),
         "n_student_cells_seen": int(s_seen.sum()),
     }
     _tile_report(report, "", stile, sshare, len(scorners))
     report.update(t_report)
-    history = pd.concat(frames, ignore_index=True)
+    history = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     history.attrs.update(
         {k: v for k, v in report.items() if k.endswith(("tile", "min_valid", "tile_positions"))}
     )
