@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -240,3 +241,27 @@ def test_init_refuses_to_overwrite(tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err and p.read_text() == "mine"
     assert main(["-q", "init", str(p), "--force"]) == 0
     assert validate_config(tomllib.loads(p.read_text()))["grid"]["resolution"] == 250.0
+
+
+def test_every_commented_key_of_the_example_is_valid_when_uncommented():
+    from xprospect.pipeline import example_config
+
+    text = example_config()
+    assert validate_config(tomllib.loads(text))["samples"]["id_column"] is None
+    opened = re.sub(r"(?m)^# (\w+ = )", r"\1", text)
+    cfg = validate_config(tomllib.loads(opened))
+    assert cfg["samples"]["id_column"] == "SAMPLEID" and cfg["grid"]["pad"] == 1000.0
+
+
+def test_the_commands_never_configure_the_root_logger(tmp_path, capsys):
+    import logging
+
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level)
+    assert main(["init", str(tmp_path / "p.toml")]) == 0
+    assert main(["init", str(tmp_path / "p.toml")]) == 1
+    assert (list(root.handlers), root.level) == before
+    assert logging.getLogger("xprospect").handlers == []
+    src = Path(xp.__file__).parent
+    offenders = [str(p) for p in src.rglob("*.py") if "basicConfig" in p.read_text()]
+    assert offenders == []

@@ -34,8 +34,8 @@ from xprospect.cli.demo import run_demo
 
 __all__ = ["build_parser", "main", "run_demo"]
 
-_COMMANDS = (init, run, grid, transform, select, train, score, evaluate, targets, anomaly)
-_COMMANDS += (benchmark, demo)
+_COMMANDS = [init, run, grid, transform, select, train, score, evaluate, targets, anomaly]
+_COMMANDS += [benchmark, demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

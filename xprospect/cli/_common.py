@@ -216,7 +216,7 @@ def open_map(path: str | Path, variable: str | None = None) -> xr.DataArray:
     if not path.exists():
         raise DataError(f"cannot read {path}: no such file or folder")
     if path.suffix.lower() in (".tif", ".tiff"):
-        da = xp.read_geotiff(path)
+        da: Any = xp.read_geotiff(path)
         if isinstance(da, xr.Dataset):
             name = variable or next(iter(da.data_vars))
             da = da[name]

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 from pathlib import Path
-from typing import Any
 
 import xprospect as xp
 from xprospect.cli._common import positive_int, progress_of
-from xprospect.exceptions import DataError
 from xprospect.pipeline import steps
-from xprospect.pipeline.run import digest
+from xprospect.pipeline.run import cluster, digest
 
-__all__ = ["cluster", "register", "run"]
+__all__ = ["register", "run"]
 
 log = logging.getLogger("xprospect.cli")
 
@@ -57,32 +54,6 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     p.add_argument("--geotiff", default=None, help="also write the map as a COG GeoTIFF here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     p.set_defaults(func=run)
-
-
-@contextlib.contextmanager
-def cluster(address: str | None) -> Any:
-    """Connect to a dask.distributed scheduler for the duration (nothing when None).
-
-    Parameters
-    ----------
-    address : str or None
-
-    Yields
-    ------
-    distributed.Client or None
-    """
-    if address is None:
-        yield None
-        return
-    from distributed import Client  # lazy: only for a cluster
-
-    try:
-        client = Client(address, timeout="20s")
-    except OSError as err:
-        raise DataError(f"cannot reach the dask scheduler at {address}: {err}") from err
-    with client:
-        log.info("on the cluster at %s (%d workers)", address, len(client.nthreads()))
-        yield client
 
 
 def run(args: argparse.Namespace) -> list[Path]:

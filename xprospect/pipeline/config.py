@@ -46,6 +46,9 @@ class Field:
         Value shown in the example configuration (default ``default``).
     positive : bool
         Numbers (or every item of a list) must be > 0.
+    suggest : bool
+        Show ``example`` as a set value in the example configuration (else an optional key
+        without a default is shown commented out).
     """
 
     kind: str
@@ -55,6 +58,7 @@ class Field:
     choices: tuple[Any, ...] | None = None
     example: Any = None
     positive: bool = False
+    suggest: bool = False
 
 
 _SECTIONS: dict[str, str] = {
@@ -84,10 +88,19 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "y": Field("str", "y", "northing or latitude column", example="Y"),
         "crs": Field("str", None, "CRS of the coordinates", True, example="EPSG:4326"),
         "to_crs": Field(
-            "str", None, "projected CRS (metres) to grid in; unset: keep crs", example="EPSG:32750"
+            "str",
+            None,
+            "projected CRS (metres) to grid in; unset: keep crs",
+            example="EPSG:32750",
+            suggest=True,
         ),
-        "elements": Field("list[str]", None, "element columns to grid; unset: every analyte"),
-        "id_column": Field("str", None, "sample id column"),
+        "elements": Field(
+            "list[str]",
+            None,
+            "element columns to grid; unset: every analyte",
+            example=["Au_ppb", "As_ppm", "Cu_ppm"],
+        ),
+        "id_column": Field("str", None, "sample id column", example="SAMPLEID"),
         "duplicates": Field(
             "str",
             "mean",
@@ -102,10 +115,21 @@ SCHEMA: dict[str, dict[str, Field]] = {
         ),
         "x": Field("str", "x", "easting or longitude column", example="X"),
         "y": Field("str", "y", "northing or latitude column", example="Y"),
-        "crs": Field("str", None, "CRS of the coordinates; unset: the samples' crs"),
-        "train_query": Field("str", None, "pandas query of the deposits that train; unset: all"),
+        "crs": Field(
+            "str", None, "CRS of the coordinates; unset: the samples' crs", example="EPSG:4326"
+        ),
+        "train_query": Field(
+            "str",
+            None,
+            "pandas query of the deposits that train; unset: all",
+            example="Y > -33.4",
+        ),
         "test_query": Field(
-            "str", None, "pandas query of the deposits that evaluate; unset: the training ones"
+            "str",
+            None,
+            "pandas query of the deposits that evaluate (a spatial hold-out); unset: the "
+            "training ones, which measures fit, not prediction",
+            example="Y <= -33.4",
         ),
     },
     "grid": {
@@ -121,7 +145,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
             "kriging variogram",
             choices=("spherical", "exponential", "gaussian"),
         ),
-        "pad": Field("float", None, "margin around the samples in metres; unset: two cells"),
+        "pad": Field(
+            "float", None, "margin around the samples in metres; unset: two cells", example=1000.0
+        ),
         "chunks": Field("int", 256, "dask chunk edge in cells", positive=True),
     },
     "transform": {
@@ -133,7 +159,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "alpha": Field("float", 0.01, "significance level of Z_AUC", positive=True),
         "min_elements": Field("int", 2, "at least this many (best Z_AUC)", positive=True),
         "max_elements": Field("int", 8, "at most this many", positive=True),
-        "elements": Field("list[str]", None, "use these elements instead of choosing"),
+        "elements": Field(
+            "list[str]", None, "use these elements instead of choosing", example=["Au", "As"]
+        ),
     },
     "train": {
         "model": Field("str", "small_cnn", "registered model name (small_cnn, resnet18...)"),
@@ -145,7 +173,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "validation": Field("float", 0.25, "share of windows in the spatial validation split"),
         "negatives_per_positive": Field("int", 15, "barren windows per deposit", positive=True),
         "n_per_positive": Field("int", 8, "jittered windows per deposit", positive=True),
-        "batch_size": Field("int", None, "training batch; unset: the recipe's", positive=True),
+        "batch_size": Field(
+            "int", None, "training batch; unset: the recipe's", positive=True, example=64
+        ),
         "device": Field("str", "auto", "auto, cpu or cuda"),
     },
     "score": {
@@ -390,9 +420,7 @@ def example_config() -> str:
             extra = f" (one of: {', '.join(map(str, f.choices))})" if f.choices else ""
             req = "required; " if f.required else ""
             out.append(f"# {req}{f.help}{extra}")
-            if value is None:
-                out.append(f"# {key} = ...")
-            else:
-                out.append(f"{key} = {_toml_value(value)}")
+            unset = f.default is None and not (f.required or f.suggest)
+            out.append(f"{'# ' if unset else ''}{key} = {_toml_value(value)}")
         out.append("")
     return "\n".join(out)

@@ -12,6 +12,7 @@ everything downstream of it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -19,7 +20,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from xprospect.io._atomic import atomic_path
 from xprospect.pipeline import steps
 from xprospect.pipeline.config import load_config
 
-__all__ = ["STAGES", "PipelineResult", "digest", "run_pipeline"]
+__all__ = ["STAGES", "PipelineResult", "cluster", "digest", "run_pipeline"]
 
 log = logging.getLogger("xprospect.pipeline")
 
@@ -174,17 +175,35 @@ def run_pipeline(
     PipelineResult
     """
     cfg = load_config(config) if isinstance(config, str | Path) else dict(config)
-    if scheduler is None:
+    with cluster(scheduler):
         return _run(cfg, resume=resume, force=force, progress=progress)
+
+
+@contextlib.contextmanager
+def cluster(address: str | None) -> Iterator[Any]:
+    """Connect to a ``dask.distributed`` scheduler for the duration (nothing when None).
+
+    Parameters
+    ----------
+    address : str or None
+        Scheduler address, e.g. ``tcp://host:8786``.
+
+    Yields
+    ------
+    distributed.Client or None
+    """
+    if address is None:
+        yield None
+        return
     from distributed import Client  # lazy: only for a cluster
 
     try:
-        client = Client(scheduler, timeout="20s")
+        client = Client(address, timeout="20s")
     except OSError as err:
-        raise DataError(f"cannot reach the dask scheduler at {scheduler}: {err}") from err
+        raise DataError(f"cannot reach the dask scheduler at {address}: {err}") from err
     with client:
-        log.info("on the cluster at %s (%d workers)", scheduler, len(client.nthreads()))
-        return _run(cfg, resume=resume, force=force, progress=progress)
+        log.info("on the cluster at %s (%d workers)", address, len(client.nthreads()))
+        yield client
 
 
 def _run(

@@ -243,7 +243,7 @@ def transform_maps(maps: xr.Dataset, methods: Sequence[str] = ("clr", "zscore"))
     xarray.Dataset
     """
     known = tuple(xp.preprocess.TRANSFORMS)
-    out = maps[[v for v in maps.data_vars if not str(v).endswith("_variance")]]
+    out: Any = maps[[v for v in maps.data_vars if not str(v).endswith("_variance")]]
     for m in methods:
         if m not in known:
             raise DataError(f"unknown transform {m!r}; known: {', '.join(known)}")
