@@ -8,8 +8,7 @@ import pytest
 import xarray as xr
 
 import xprospect as xp
-from xprospect.pipeline import ConfigError, digest, load_config, validate_config
-from xprospect.pipeline import steps
+from xprospect.pipeline import ConfigError, digest, load_config, steps, validate_config
 
 MINIMAL = {
     "samples": {"path": "s.csv", "crs": "EPSG:32750"},
