@@ -352,7 +352,11 @@ def _run(
         report, short = steps.evaluate_map(
             score, deps, top_percent=e["top_percent"], blocks=e["blocks"], seed=seed
         )
-        which = "test_query" if dep["test_query"] else "training deposits (a fit, not a test)"
+        which = (
+            f"test_query {dep['test_query']!r}"
+            if dep["test_query"]
+            else "training deposits (a fit, not a test)"
+        )
         metrics = {"evaluated_on": which, **short, "report": report.to_dict()}
         text = dumps(metrics, indent=2)
         with atomic_path(f(METRICS)) as tmp:
