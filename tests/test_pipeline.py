@@ -88,3 +88,19 @@ def test_deposits_from_a_geopackage_match_the_csv(tmp_path):
     np.testing.assert_allclose(a["x"].values, b["x"].values)
     np.testing.assert_allclose(a["y"].values, b["y"].values)
     assert b.rio.crs.to_epsg() == 28350
+
+
+def test_samples_from_a_shapefile_match_the_csv(tmp_path):
+    gpd = pytest.importorskip("geopandas")
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"X": rng.uniform(500e3, 510e3, 30), "Y": rng.uniform(6.2e6, 6.21e6, 30),
+                          "Au_ppb": rng.lognormal(0, 1, 30), "As_ppm": rng.lognormal(1, 1, 30)})
+    table.to_csv(tmp_path / "s.csv", index=False)
+    gdf = gpd.GeoDataFrame(table[["Au_ppb", "As_ppm"]],
+                           geometry=gpd.points_from_xy(table.X, table.Y), crs=32750)
+    gdf.to_file(tmp_path / "s.shp")
+    a = steps.read_survey(tmp_path / "s.csv", x="X", y="Y", crs="EPSG:32750")
+    b = steps.read_survey(tmp_path / "s.shp")
+    assert b.rio.crs.to_epsg() == 32750 and list(b.data_vars) == list(a.data_vars)
+    for v in ("x", "y", "Au", "As"):
+        np.testing.assert_allclose(a[v].values, b[v].values)
