@@ -29,6 +29,7 @@ from xprospect.pipeline import steps
 __all__ = [
     "Parser",
     "add_deposit_options",
+    "check_new",
     "common_options",
     "deposits_from",
     "one_line",
@@ -233,6 +234,31 @@ def open_map(path: str | Path, variable: str | None = None) -> xr.DataArray:
     if variable not in names:
         raise DataError(f"{path} holds no variable {variable!r}; it holds {names}")
     return ds[variable]
+
+
+def check_new(path: str | Path, args: argparse.Namespace) -> Path:
+    """Refuse an existing output unless ``--overwrite`` (or ``--resume``) says what to do.
+
+    Parameters
+    ----------
+    path : str or Path
+        The output.
+    args : argparse.Namespace
+        With optional ``overwrite`` and ``resume``.
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(path)
+    if (
+        path.exists()
+        and not getattr(args, "overwrite", False)
+        and not getattr(args, "resume", False)
+    ):
+        hint = " or --resume to finish it" if hasattr(args, "resume") else ""
+        raise DataError(f"{path} already exists; pass --overwrite to replace it{hint}")
+    return path
 
 
 def progress_of(args: argparse.Namespace) -> bool | None:

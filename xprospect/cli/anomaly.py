@@ -9,6 +9,7 @@ from pathlib import Path
 import xprospect as xp
 from xprospect.cli._common import (
     add_deposit_options,
+    check_new,
     deposits_from,
     positive_float,
     positive_int,
@@ -73,6 +74,7 @@ def run(args: argparse.Namespace) -> list[Path]:
     list of Path
         Files written.
     """
+    out = check_new(args.out, args)
     maps = xp.open_zarr(args.maps, chunks={}).compute()
     deposits = deposits_from(args, maps) if args.deposits else None
     _, anomaly = steps.detect_anomalies(
@@ -84,7 +86,6 @@ def run(args: argparse.Namespace) -> list[Path]:
         n_components=args.n_components,
         seed=args.seed,
     )
-    out = Path(args.out)
     xp.to_zarr(
         anomaly.to_dataset(),
         out,

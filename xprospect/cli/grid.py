@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 import xprospect as xp
-from xprospect.cli._common import positive_float, positive_int, progress_of
+from xprospect.cli._common import check_new, positive_float, positive_int, progress_of
 from xprospect.pipeline import steps
 
 __all__ = ["register", "run"]
@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> list[Path]:
     list of Path
         Files written.
     """
+    out = check_new(args.out, args)
     samples = steps.read_survey(
         args.samples,
         x=args.x,
@@ -107,6 +108,5 @@ def run(args: argparse.Namespace) -> list[Path]:
         args.resolution,
         maps.rio.crs,
     )
-    out = Path(args.out)
     xp.to_zarr(maps, out, mode="w" if args.overwrite else "w-", progress=progress_of(args))
     return [out]

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 import xprospect as xp
-from xprospect.cli._common import positive_int, progress_of
+from xprospect.cli._common import check_new, positive_int, progress_of
 from xprospect.pipeline import steps
 from xprospect.pipeline.run import cluster, digest
 
@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> list[Path]:
     list of Path
         Files written.
     """
+    out = check_new(args.out, args)
     model = xp.train.load_checkpoint(args.model)
     maps = xp.open_zarr(args.maps, chunks={})
     job = steps.score_maps(
@@ -79,7 +80,6 @@ def run(args: argparse.Namespace) -> list[Path]:
         device=args.device,
     )
     ident = {"model_sha256": digest(args.model), "window": args.window, "stride": args.stride}
-    out = Path(args.out)
     mode = "w" if args.overwrite else "w-"  # resume=True finishes an existing store
     with cluster(args.scheduler):
         xp.to_zarr(

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 import xprospect as xp
-from xprospect.cli._common import progress_of
+from xprospect.cli._common import check_new, progress_of
 from xprospect.pipeline import steps
 
 __all__ = ["register", "run"]
@@ -55,9 +55,9 @@ def run(args: argparse.Namespace) -> list[Path]:
     list of Path
         Files written.
     """
+    out = check_new(args.out, args)
     maps = xp.open_zarr(args.maps, chunks={})
     out_maps = steps.transform_maps(maps, args.methods)
     log.info("%d maps: %s", len(out_maps.data_vars), ", ".join(args.methods))
-    out = Path(args.out)
     xp.to_zarr(out_maps, out, mode="w" if args.overwrite else "w-", progress=progress_of(args))
     return [out]
