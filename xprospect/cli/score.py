@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> list[Path]:
     """
     out = check_new(args.out, args)
     model = xp.train.load_checkpoint(args.model)
-    maps = xp.open_zarr(args.maps, chunks={})
+    # an absolute path: the store's job identity (checked by --resume) holds the input's path
+    maps = xp.open_zarr(Path(args.maps).resolve(), chunks={})
     job = steps.score_maps(
         maps,
         model,
