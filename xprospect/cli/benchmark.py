@@ -1,0 +1,106 @@
+"""``xprospect benchmark CONFIG``: the benchmark harness (:func:`xprospect.benchmark`) from TOML."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import xprospect as xp
+from xprospect.io._atomic import atomic_path
+from xprospect.pipeline import steps
+from xprospect.pipeline.config import Field, load_config
+
+__all__ = ["SCHEMA", "register", "run"]
+
+log = logging.getLogger("xprospect.cli")
+
+#: Keys of a benchmark configuration.
+SCHEMA: dict[str, dict[str, Field]] = {
+    "benchmark": {
+        "maps": Field("str", None, "zarr store of element maps, relative to this file", True),
+        "elements": Field("list[str]", None, "layers compared (default all)"),
+        "methods": Field("list[str]", ["raw", "rf"], "methods: raw, rf, gbm, logistic, wofe..."),
+        "folds": Field("int", 4, "spatial folds", positive=True),
+        "block_size": Field("float", None, "fold block edge in metres", positive=True),
+        "buffer": Field("float", None, "metres between training and held-out cells"),
+        "seed": Field("int", 0, "seed of folds and methods"),
+        "controls": Field("bool", False, "add a shuffled-label control per method"),
+    },
+    "deposits": {
+        "path": Field("str", None, "deposits file, relative to this file", True),
+        "x": Field("str", "x", "easting/longitude column"),
+        "y": Field("str", "y", "northing/latitude column"),
+        "crs": Field("str", None, "CRS of the coordinates (default the maps')"),
+        "query": Field("str", None, "pandas query keeping some deposits"),
+    },
+}
+
+
+def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    """Add the ``benchmark`` command.
+
+    Parameters
+    ----------
+    sub : subparsers
+    parents : list of parsers
+        Shared options.
+    """
+    keys = "; ".join(f"[{s}] " + ", ".join(k for k in fields) for s, fields in SCHEMA.items())
+    p = sub.add_parser(
+        "benchmark",
+        parents=parents,
+        help="compare methods on the same spatial folds (xprospect.benchmark) from a TOML file",
+        description=f"Run the benchmark harness from a TOML file with keys {keys}.",
+    )
+    p.add_argument("config", help="benchmark TOML file")
+    p.add_argument("--out", required=True, help="folder for benchmark.csv and benchmark.png")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> list[Path]:
+    """Run ``benchmark``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+
+    Returns
+    -------
+    list of Path
+        Files written.
+    """
+    cfg = load_config(args.config, schema=SCHEMA)
+    base = Path(cfg["output"]["base"])
+    b, d = cfg["benchmark"], cfg["deposits"]
+    maps = xp.open_zarr(base / b["maps"], chunks={}).compute()
+    crs = maps.rio.crs
+    deposits = steps.read_deposits(
+        base / d["path"], x=d["x"], y=d["y"], crs=d["crs"] or crs, to_crs=crs, query=d["query"]
+    )
+    stack = maps.prospect.stack(b["elements"])
+    bench = xp.benchmark(
+        stack,
+        deposits,
+        methods=b["methods"],
+        folds=b["folds"],
+        block_size=b["block_size"],
+        buffer=b["buffer"],
+        seed=b["seed"],
+        controls=b["controls"],
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table, figure = out / "benchmark.csv", out / "benchmark.png"
+    with atomic_path(table) as tmp:
+        bench.table.to_csv(tmp)
+    bench.plot(figure)
+    for name, row in bench.table.head(5).iterrows():
+        log.info(
+            "%-16s AUC %s [%s, %s]",
+            name,
+            steps.significant(row["auc"]),
+            steps.significant(row["auc_lower"]),
+            steps.significant(row["auc_upper"]),
+        )
+    return [table, figure]
