@@ -14,9 +14,7 @@ what a field programme can cover, and it compares across models and surveys.
 
 from __future__ import annotations
 
-import inspect
 import math
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,7 @@ import xarray as xr
 import xprospect as xp
 from xprospect._dims import grid_geometry
 from xprospect.exceptions import DataError
-from xprospect.io._atomic import atomic_path
+from xprospect.points import read_vector
 
 __all__ = [
     "DEFAULT_TOP_PERCENT",
@@ -61,14 +59,9 @@ def _is_vector(path: str | Path) -> bool:
 
 
 def _vector_table(path: str | Path) -> tuple[pd.DataFrame, Any]:
-    """Read a vector file: its attributes, with point coordinates as columns ``x``, ``y``."""
-    import geopandas as gpd  # lazy: heavy, only for vector files
-
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"cannot read {path}: no such file")
-    gdf = gpd.read_file(path)
-    if gdf.geometry is None or len(gdf) == 0:
+    """Read a point vector file: its attributes, with point coordinates as columns ``x``, ``y``."""
+    gdf = read_vector(path)
+    if len(gdf) == 0:
         raise DataError(f"{path} holds no features")
     kinds = set(gdf.geometry.geom_type.dropna())
     if kinds - {"Point"}:
@@ -164,17 +157,8 @@ def read_deposits(
     xarray.Dataset
         Points (dim ``point``).
     """
-    if _is_vector(path):
-        table, file_crs = _vector_table(path)
-        return xp.read_points(
-            table,
-            x="x",
-            y="y",
-            crs=file_crs if file_crs is not None else crs,
-            to_crs=to_crs,
-            query=query,
-            duplicate_ids="keep",
-        )
+    if _is_vector(path):  # read_points takes the file's own geometry and CRS
+        return xp.read_points(path, crs=crs, to_crs=to_crs, query=query, duplicate_ids="keep")
     return xp.read_points(path, x=x, y=y, crs=crs, to_crs=to_crs, query=query, duplicate_ids="keep")
 
 
@@ -574,8 +558,7 @@ def make_targets(
 def write_targets(targets: Any, paths: Sequence[str | Path]) -> list[Path]:
     """Write targets to each path by its suffix: ``.gpkg``, ``.geojson`` or ``.csv``.
 
-    GeoPackage is written through geopandas from the targets' GeoDataFrame (or their
-    GeoJSON when the installed version has none).
+    GeoPackage (in the map's CRS) and RFC 7946 GeoJSON are written through geopandas.
 
     Parameters
     ----------
@@ -596,28 +579,11 @@ def write_targets(targets: Any, paths: Sequence[str | Path]) -> list[Path]:
         elif suffix in (".geojson", ".json"):
             targets.to_geojson(p)
         elif suffix == ".gpkg":
-            _write_gpkg(targets, p)
+            targets.to_gpkg(p)
         else:
             raise DataError(f"cannot tell the target format of {p}: use .gpkg, .geojson or .csv")
         out.append(p)
     return out
-
-
-def _write_gpkg(targets: Any, path: Path) -> None:
-    import geopandas as gpd  # lazy: heavy, only for GeoPackage output
-
-    to_gdf = getattr(targets, "to_geodataframe", None)
-    if to_gdf is not None:
-        gdf = to_gdf()
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            gj = Path(tmp) / "targets.geojson"
-            targets.to_geojson(gj)
-            gdf = gpd.read_file(gj)
-        if gdf.crs is None:
-            gdf = gdf.set_crs(targets.labels.rio.crs, allow_override=True)
-    with atomic_path(path) as tmp_path:
-        gdf.to_file(tmp_path, driver="GPKG", layer="targets")
 
 
 def write_geotiff(da: xr.DataArray, path: str | Path, *, cog: bool = True) -> list[Path]:
@@ -636,10 +602,7 @@ def write_geotiff(da: xr.DataArray, path: str | Path, *, cog: bool = True) -> li
     -------
     list of Path
     """
-    kwargs: dict[str, Any] = {"overwrite": True}
-    if cog and "cog" in inspect.signature(xp.to_geotiff).parameters:
-        kwargs["cog"] = True
-    return xp.to_geotiff(da, path, **kwargs)
+    return xp.to_geotiff(da, path, overwrite=True, cog=cog)
 
 
 def detect_anomalies(
