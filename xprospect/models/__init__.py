@@ -5,6 +5,7 @@ from __future__ import annotations
 from xprospect.models.autoencoder import ConvAutoencoder
 from xprospect.models.base import ProspectModel
 from xprospect.models.cnn import SmallCNN, cnn3d, small_cnn
+from xprospect.models.ensemble import DeepEnsemble, deep_ensemble
 from xprospect.models.resnet import (
     BasicBlock,
     Bottleneck,
@@ -31,12 +32,14 @@ __all__ = [
     "BasicBlock",
     "Bottleneck",
     "ConvAutoencoder",
+    "DeepEnsemble",
     "ProspectModel",
     "ResNet",
     "STOADStudent",
     "SmallCNN",
     "adapt_first_conv",
     "cnn3d",
+    "deep_ensemble",
     "freeze",
     "load_compatible_state_dict",
     "resnet",
