@@ -63,8 +63,23 @@ def methods(*, old: bool = False, deep: list | None = None) -> list:
                 ),
             )
         )
-    out += deep if deep is not None else [("cnn", xp.DeepMethod("small_cnn"))]
+    out += deep if deep is not None else deep_methods()
     return out
+
+
+def deep_methods() -> list:
+    """The deep rows: a 3-cell CNN alone and as an ensemble of 5, and a multi-scale CNN."""
+    fk = {"device": "cpu"}
+    return [
+        ("cnn", xp.DeepMethod("small_cnn", model_kwargs={"widths": [32]}, window=3,
+                              fit_kwargs=fk)),
+        ("cnn_ens5", xp.DeepMethod("small_cnn", model_kwargs={"widths": [32]}, window=3,
+                                   ensemble=5, fit_kwargs=fk)),
+        ("multiscale", xp.DeepMethod("multiscale_cnn",
+                                     model_kwargs={"widths": [32], "context": 11,
+                                                   "context_widths": [16, 16]},
+                                     window=3, fit_kwargs=fk)),
+    ]
 
 
 COLUMNS = [

@@ -200,8 +200,9 @@ class Tuned:
 
     Parameters
     ----------
-    estimator : SupervisedModel
-        The baseline (its other parameters are kept).
+    estimator : SupervisedModel or DeepMethod
+        The baseline or deep method (its other parameters are kept; a DeepMethod's grid
+        names its fields, e.g. ``negative_ratio`` or ``model_kwargs``).
     grid : mapping of str to sequence
         Candidate values per parameter (all combinations are tried).
     inner_folds : int
@@ -415,11 +416,17 @@ def _parse_methods(methods: Sequence[Any], elements: list[str]) -> list[_Method]
             kind = "anomaly" if isinstance(m, AnomalyDetector) else "baseline"
             out.append(_Method(name or type(m).__name__, kind, m))
         elif isinstance(m, Tuned):
-            if not isinstance(m.estimator, SupervisedModel):
-                raise DataError(f"Tuned needs a SupervisedModel; got {m.estimator!r}")
+            if not isinstance(m.estimator, (SupervisedModel, DeepMethod)):
+                raise DataError(
+                    f"Tuned needs a SupervisedModel or a DeepMethod; got {m.estimator!r}"
+                )
             if m.inner_folds < 2:
                 raise DataError(f"Tuned.inner_folds must be >= 2; got {m.inner_folds}")
-            out.append(_Method(name or type(m.estimator).__name__, "baseline", m))
+            if isinstance(m.estimator, DeepMethod):
+                est = m.estimator
+                out.append(_Method(name or est.name or est.model, "deep", m))
+            else:
+                out.append(_Method(name or type(m.estimator).__name__, "baseline", m))
         elif isinstance(m, DeepMethod):
             out.append(_Method(name or m.name or m.model, "deep", m))
         else:
@@ -477,7 +484,19 @@ def _tune(
             p = np.flatnonzero(sub & is_pos)
             if p.size < 2 or test.size == 0:
                 continue
-            s, _, _ = _run_baseline(est, stack, x, p, sub.reshape(ground.shape), test, seed)
+            if isinstance(est, DeepMethod):
+                s, _, _ = _run_deep(
+                    est,
+                    stack,
+                    p,
+                    sub.reshape(ground.shape),
+                    near.reshape(ground.shape),
+                    test,
+                    seed,
+                    block,
+                )
+            else:
+                s, _, _ = _run_baseline(est, stack, x, p, sub.reshape(ground.shape), test, seed)
             ys.append(is_pos[test])
             ss.append(s)
         y_all, s_all = np.concatenate(ys), np.concatenate(ss)
@@ -496,6 +515,8 @@ def _tune(
 
 
 def _with_params(est: Any, params: Mapping[str, Any]) -> Any:
+    if isinstance(est, DeepMethod):
+        return dataclasses.replace(est, **dict(params))
     from sklearn.base import clone  # lazy: sklearn is heavy
 
     return clone(est).set_params(**dict(params))
@@ -544,8 +565,17 @@ def _run_deep(
     block: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     shape = ground.shape
-    reach = spec.reach
-    half = spec.size // 2
+    # the window the model reads (a multi-scale model's context window may exceed spec.window)
+    probe = create(
+        spec.model,
+        in_channels=stack.sizes[ELEMENT_DIM],
+        window=spec.window,
+        **dict(spec.model_kwargs),
+    )
+    win = int(getattr(probe, "window", None) or spec.window)
+    size = max(spec.size, win)
+    half = size // 2
+    reach = half + int(spec.jitter)
     if spec.windows == "whole":
         # centres whose whole window (patch + jitter) stays on the grid and off the buffer
         centre_ok = ground & ~_near(near_test, (reach, reach), edge=True)
@@ -584,14 +614,14 @@ def _run_deep(
         src,
         positives=cells_to_points(p, stack, "P"),
         negatives=cells_to_points(neg, stack, "N"),
-        size=spec.size,
+        size=size,
         jitter=spec.jitter,
         n_per_positive=spec.n_per_positive,
         seed=seed,
         **patch_opts,
     )
     # window centres (cells) and each window's inner-validation side
-    centre = patches.plan.origins + spec.size // 2
+    centre = patches.plan.origins + half
     centre = np.clip(centre, 0, np.asarray(shape) - 1)
     cflat = np.ravel_multi_index((centre[:, 0], centre[:, 1]), shape)
     groups = np.asarray(patches.groups)
@@ -629,11 +659,11 @@ def _run_deep(
 
         kw = dict(fkw)
         if val_idx is None:
-            return fit(build(), patches, crop=spec.window, seed=sd, **kw).model
+            return fit(build(), patches, crop=win, seed=sd, **kw).model
         res = fit(
             build(),
             patches,
-            crop=spec.window,
+            crop=win,
             seed=sd,
             validation=val_idx,
             early_stopping=spec.early_stopping,
@@ -642,7 +672,7 @@ def _run_deep(
         if not spec.refit:
             return res.model
         kw["epochs"] = max(int(res.best_epoch), 1)
-        return fit(build(), patches, crop=spec.window, seed=sd, **kw).model
+        return fit(build(), patches, crop=win, seed=sd, **kw).model
 
     if int(spec.n_jobs) > 1 and len(seeds) > 1:
         from concurrent.futures import ThreadPoolExecutor  # lazy: only for parallel members
@@ -945,8 +975,18 @@ def benchmark(
                         est, stack, x, p, ground.reshape(shape), test, seed + f
                     )
                 else:
+                    spec = m.spec
+                    if isinstance(spec, Tuned):
+                        params, inner_auc = _tune(
+                            spec, stack, x, p, ground.reshape(shape), block, reach, seed + f
+                        )
+                        if not is_ctrl:
+                            tuning.setdefault(m.name, []).append(
+                                {"fold": f, "params": params, "inner_auc": inner_auc}
+                            )
+                        spec = _with_params(spec.estimator, params)
                     s, used, pr = _run_deep(
-                        m.spec,
+                        spec,
                         stack,
                         p,
                         ground.reshape(shape),

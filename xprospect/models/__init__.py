@@ -6,6 +6,7 @@ from xprospect.models.autoencoder import ConvAutoencoder
 from xprospect.models.base import ProspectModel
 from xprospect.models.cnn import SmallCNN, cnn3d, small_cnn
 from xprospect.models.ensemble import DeepEnsemble, deep_ensemble
+from xprospect.models.multiscale import MultiScaleCNN, multiscale_cnn
 from xprospect.models.resnet import (
     BasicBlock,
     Bottleneck,
@@ -33,6 +34,7 @@ __all__ = [
     "Bottleneck",
     "ConvAutoencoder",
     "DeepEnsemble",
+    "MultiScaleCNN",
     "ProspectModel",
     "ResNet",
     "STOADStudent",
@@ -42,6 +44,7 @@ __all__ = [
     "deep_ensemble",
     "freeze",
     "load_compatible_state_dict",
+    "multiscale_cnn",
     "resnet",
     "resnet18",
     "resnet34",

@@ -99,6 +99,8 @@ class DeepEnsemble(ProspectModel):
                 "mc_samples > 0 needs members with dropout layers (e.g. small_cnn dropout=0.2)"
             )
         self.members = nn.ModuleList(members)
+        # mirror the members' mode without switching them (their batch norms stay as given)
+        self.training = any(m.training for m in members)
         self.output = output
         self.mc_samples = int(mc_samples)
         self.mc_seed = int(mc_seed)
@@ -141,7 +143,6 @@ class DeepEnsemble(ProspectModel):
             list(self.members), output=output, mc_samples=self.mc_samples, mc_seed=self.mc_seed
         )
         out.card = dict(self.card)
-        out.train(self.training)
         return out
 
     def _passes(self, fn: Callable[[Any, Any], Any], x: Any) -> Any:

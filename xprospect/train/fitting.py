@@ -257,7 +257,7 @@ def _loss_fn(n_classes: int, weights: np.ndarray | None, device: Any) -> Any:
 
 
 def nnpu_loss(prior: float) -> Any:
-    """The non-negative PU risk (Kiryo et al. 2017) with the sigmoid loss, as a loss function.
+    """Return the non-negative PU risk (Kiryo et al. 2017), sigmoid loss, as a loss function.
 
     With ``g`` the margin (class-1 logit minus class-0 logit, or the single logit),
     ``l(z) = sigmoid(-z)``, labelled positives P and unlabelled windows U::
