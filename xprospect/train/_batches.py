@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from xprospect._torch import import_torch
+from xprospect.train._loop import ChannelStats
 
 torch = import_torch()
 
@@ -99,6 +100,23 @@ class TensorBatches:
             expand[2 + a] = c
             out = torch.gather(out, 2 + a, idx.expand(expand))
         return out
+
+    def stats(self, chunk: int = 4096) -> tuple[list[float], list[float], str]:
+        """Per-channel NaN-aware mean and std, and the data hash, of the centre-cropped windows.
+
+        The same numbers (and hash) as :func:`xprospect.train._loop.scan_dataset` over the
+        unaugmented dataset read in batches of ``chunk`` windows, without the per-item reads.
+        """
+        st = ChannelStats()
+        nd = len(self.size)
+        was, self.augment = self.augment, False
+        try:
+            for i0 in range(0, len(self), chunk):
+                xb = self._crop(self.x[i0 : i0 + chunk], np.zeros((0, nd), dtype="int64"))
+                st.update(xb.numpy(), self.labels[i0 : i0 + chunk].numpy())
+        finally:
+            self.augment = was
+        return st.result()
 
     def batches(self) -> Iterator[tuple[Any, Any]]:
         """Yield ``(x, y)`` tensors for one epoch."""

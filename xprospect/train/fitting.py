@@ -491,14 +491,20 @@ def fit(
 
     # statistics and hash over the unaugmented (centre-cropped) training windows, read through
     # the same dataset (and its in-memory copy) that training uses
-    was = getattr(train_ds, "augment", None)
-    if was is not None:
-        train_ds.augment = False
-    try:
-        mean, std, data_hash = _loop.scan_dataset(train_ds, batch_size=max(rec.batch_size, 64))
-    finally:
+    # windows of a PatchSet are cut and augmented a whole batch at a time (_batches); other
+    # datasets go through a DataLoader
+    fast = _batches.tensor_batches(train_ds, batch_size=rec.batch_size, shuffle=True, seed=seed)
+    if fast is not None:
+        mean, std, data_hash = fast.stats()
+    else:
+        was = getattr(train_ds, "augment", None)
         if was is not None:
-            train_ds.augment = was
+            train_ds.augment = False
+        try:
+            mean, std, data_hash = _loop.scan_dataset(train_ds, batch_size=max(rec.batch_size, 64))
+        finally:
+            if was is not None:
+                train_ds.augment = was
     log.info("normalisation over %d training windows: mean %s std %s", len(train_ds), mean, std)
 
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
@@ -520,6 +526,7 @@ def fit(
             checkpoint=checkpoint,
             freeze=freeze,
             pu_prior=None if loss != "nnpu" else float(pu_prior),  # type: ignore[arg-type]
+            fast=fast,
             stack=getattr(train, "stack", None) if data.is_patchset else None,
             card_extra={
                 "data_hash": data_hash,
@@ -593,13 +600,16 @@ def _train(
     stack,
     card_extra,
     pu_prior=None,
+    fast=None,
 ) -> FitResult:
     if freeze is not None:
         freeze_layers(model, freeze)
     model.to(dev)
-    # windows of a PatchSet are cut and augmented a whole batch at a time (_batches); other
-    # datasets go through a DataLoader
-    fast = _batches.tensor_batches(train_ds, batch_size=rec.batch_size, shuffle=True, seed=seed)
+    # 2-D convolutions train about 20 % faster channels-last on the CPU (oneDNN); the layout
+    # is undone after training so checkpoints and scoring see the usual one
+    channels_last = fast is not None and fast.x.dim() == 4 and dev.type == "cpu"
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     loader = (
         _loop.make_loader(train_ds, batch_size=rec.batch_size, shuffle=True, seed=seed, device=dev)
         if fast is None
@@ -617,7 +627,7 @@ def _train(
             if val_fast is None
             else _Replay(val_fast)
         )
-    first_x, _ = _loop.batch_xy(train_ds[0])
+    first_x = fast.x[:1][0] if fast is not None else _loop.batch_xy(train_ds[0])[0]
     n_classes = _n_classes(model, torch.as_tensor(first_x)[None], dev)
     weights = _loop.class_weights(labels, class_weight, max(n_classes, 2))
     loss_fn = _loss_fn(n_classes, weights, dev) if pu_prior is None else nnpu_loss(pu_prior)
@@ -641,6 +651,8 @@ def _train(
 
     def batch_loss(batch: Any) -> _loop.BatchLoss:
         x, y = _to_device(batch, dev, mean_t, std_t)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         if x.shape[0] == 1 and batchnorm:
             return None  # batch norm cannot train on one window; skip the odd leftover
         logits = model(x)
@@ -686,6 +698,8 @@ def _train(
     if run.stopped_early:
         log.info("early stopping at epoch %d (best %d)", len(run.rows), run.best_epoch)
     model.to("cpu")
+    if channels_last:
+        model.to(memory_format=torch.contiguous_format)
     model.eval()
     card["best_epoch"] = int(run.best_epoch)
     card["epochs_run"] = len(run.rows)
