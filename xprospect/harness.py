@@ -21,6 +21,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -675,8 +676,6 @@ def _run_deep(
         return fit(build(), patches, crop=win, seed=sd, **kw).model
 
     if int(spec.n_jobs) > 1 and len(seeds) > 1:
-        from concurrent.futures import ThreadPoolExecutor  # lazy: only for parallel members
-
         with ThreadPoolExecutor(min(int(spec.n_jobs), len(seeds))) as pool:
             models = list(pool.map(member, seeds))
     else:

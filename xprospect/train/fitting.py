@@ -676,6 +676,9 @@ def _train(
             row.update(val_loss=vloss, val_acc=vacc, **_loop.validation_metrics(vy, vp))
         return row
 
+    def _epoch_batches(_epoch: int) -> Any:
+        return loader if fast is None else fast.batches()
+
     def on_best(epoch: int, state: dict[str, Any]) -> None:
         if ckpt_path is not None:
             _save_best(model, state, card, ckpt_path, epoch)
@@ -685,7 +688,7 @@ def _train(
         params,
         rec,
         epochs=rec.epochs,
-        batches=lambda _epoch: loader if fast is None else fast.batches(),
+        batches=_epoch_batches,
         batch_loss=batch_loss,
         evaluate=evaluate,
         before_epoch=before_epoch,
