@@ -21,6 +21,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +50,12 @@ from xprospect.evaluate.splits import grid_block_ids
 from xprospect.evidence.neighbourhood import neighbourhood_features
 from xprospect.exceptions import DataError
 from xprospect.models import VAE
+from xprospect.models.ensemble import DeepEnsemble
 from xprospect.models.registry import create
 from xprospect.patches import make_patches
 from xprospect.points import cells_to_points, point_cells, sample_table
 from xprospect.score import score as score_map
-from xprospect.train import fit, fit_anomaly
+from xprospect.train import fit, fit_anomaly, pretrain_reconstruction
 
 __all__ = [
     "Benchmark",
@@ -85,10 +87,20 @@ _AREAS = (0.05, 0.10, 0.20)
 class DeepMethod:
     """A torch window classifier run through :func:`xprospect.train.fit` and ``score``.
 
-    Per fold, training deposits and barren centres are cells of the fold's training ground
-    whose whole training window (``patch_size // 2 + jitter`` cells around the centre) stays
-    on the grid and clear of the buffer around every held-out cell; barren centres are drawn
-    there at random, farther than ``negative_gap`` cells from every training deposit.
+    Per fold, every training deposit of the fold's training ground is a positive centre, and
+    barren centres are drawn there at random, farther than ``negative_gap`` cells from every
+    training deposit (or, with ``negatives="pu"``, anywhere on the ground as unlabelled
+    windows for a positive-unlabelled loss). Training windows are cut from the stack with
+    the held-out fold and its buffer blanked (NaN, which normalisation sets to the training
+    mean, as the grid edge is at scoring), so no training window reads a cell within the
+    buffer while no training deposit is lost (``windows="whole"`` keeps the former rule:
+    only centres whose whole window clears the buffer and the grid edge).
+
+    With ``validation``, a share of the training ground's blocks (deposits balanced) is held
+    out inside the training fold, the epoch of best validation AUC is chosen there (early
+    stopping after ``early_stopping`` epochs without improvement), and with ``refit`` the
+    model is retrained on all training windows for that many epochs. The held-out fold is
+    never seen.
 
     Parameters
     ----------
@@ -99,38 +111,92 @@ class DeepMethod:
     window : int
         Model window (cells); training patches of ``patch_size`` are cropped to it.
     patch_size : int, optional
-        Training patch edge (default ``window + 2``).
+        Training patch edge (default ``window``: no random crop).
     jitter : int
-        Largest offset of a positive window's centre from its deposit (cells).
+        Largest offset of a positive window's centre from its deposit (cells); keep it
+        below ``negative_gap`` so that no barren window sits where a positive one may.
     n_per_positive : int
         Jittered windows per training deposit.
     negative_ratio : float
-        Barren windows per training deposit.
+        Barren (or unlabelled) windows per training deposit.
     negative_gap : int
         Least Chebyshev distance (cells) of a barren centre from a training deposit.
     fit_kwargs, score_kwargs : mapping
         Passed to :func:`xprospect.train.fit` and :func:`xprospect.score.score`.
     name : str, optional
         Row name in the table (default the model name).
+    windows : {"mask", "whole"}
+        ``"mask"``: windows may reach into the buffer and off the grid, those cells blanked;
+        ``"whole"``: only windows wholly on the training ground (loses deposits near folds).
+    validation : float or None
+        Share of the training ground's blocks held out for choosing the epoch.
+    early_stopping : int or None
+        Patience (epochs) on the inner validation AUC.
+    refit : bool
+        Retrain on all training windows for the chosen number of epochs.
+    ensemble : int
+        Members trained with seeds ``seed, seed + 1, ...`` and averaged
+        (:class:`xprospect.models.DeepEnsemble`).
+    n_jobs : int
+        Members trained at once (threads).
+    mc_dropout : int
+        Monte Carlo dropout passes at scoring (0: off); give the model a ``dropout``.
+    negatives : {"random", "pu"}
+        Random barren negatives, or positive-unlabelled learning (nnPU loss, unlabelled
+        windows drawn anywhere on the training ground).
+    pu_prior : float, optional
+        Class prior of the nnPU loss (default: the share of the training ground within
+        ``jitter`` cells of a training deposit).
+    pretrain : mapping, optional
+        Self-supervised masked-reconstruction pre-training on the fold's unlabelled
+        training ground (arguments of :func:`xprospect.train.pretrain_reconstruction`,
+        ``{}`` for its defaults) before fine-tuning.
     """
 
     model: str = "small_cnn"
     model_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     window: int = 7
     patch_size: int | None = None
-    jitter: int = 2
+    jitter: int = 1
     n_per_positive: int = 8
-    negative_ratio: float = 15.0
+    negative_ratio: float = 20.0
     negative_gap: int = 2
     fit_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     score_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     name: str | None = None
+    windows: str = "mask"
+    validation: float | None = 0.3
+    early_stopping: int | None = 10
+    refit: bool = True
+    ensemble: int = 1
+    n_jobs: int = 1
+    mc_dropout: int = 0
+    negatives: str = "random"
+    pu_prior: float | None = None
+    pretrain: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.windows not in ("mask", "whole"):
+            raise DataError(f"DeepMethod.windows={self.windows!r}; use 'mask' or 'whole'")
+        if self.negatives not in ("random", "pu"):
+            raise DataError(f"DeepMethod.negatives={self.negatives!r}; use 'random' or 'pu'")
+        if self.validation is not None and not 0.0 < float(self.validation) < 0.6:
+            raise DataError(f"DeepMethod.validation={self.validation!r}; use None or (0, 0.6)")
+        if int(self.ensemble) < 1 or int(self.n_jobs) < 1 or int(self.mc_dropout) < 0:
+            raise DataError(
+                f"DeepMethod needs ensemble >= 1, n_jobs >= 1, mc_dropout >= 0; got "
+                f"{self.ensemble}, {self.n_jobs}, {self.mc_dropout}"
+            )
+
+    @property
+    def size(self) -> int:
+        """Training patch edge (cells)."""
+        return int(self.patch_size) if self.patch_size is not None else int(self.window)
 
     @property
     def reach(self) -> int:
         """Cells a training window reaches from its deposit (half patch plus jitter)."""
-        size = self.patch_size if self.patch_size is not None else self.window + 2
-        return int(size) // 2 + int(self.jitter)
+        return self.size // 2 + int(self.jitter)
 
 
 @dataclasses.dataclass
@@ -145,8 +211,9 @@ class Tuned:
 
     Parameters
     ----------
-    estimator : SupervisedModel
-        The baseline (its other parameters are kept).
+    estimator : SupervisedModel or DeepMethod
+        The baseline or deep method (its other parameters are kept; a DeepMethod's grid
+        names its fields, e.g. ``negative_ratio`` or ``model_kwargs``).
     grid : mapping of str to sequence
         Candidate values per parameter (all combinations are tried).
     inner_folds : int
@@ -360,11 +427,17 @@ def _parse_methods(methods: Sequence[Any], elements: list[str]) -> list[_Method]
             kind = "anomaly" if isinstance(m, AnomalyDetector) else "baseline"
             out.append(_Method(name or type(m).__name__, kind, m))
         elif isinstance(m, Tuned):
-            if not isinstance(m.estimator, SupervisedModel):
-                raise DataError(f"Tuned needs a SupervisedModel; got {m.estimator!r}")
+            if not isinstance(m.estimator, (SupervisedModel, DeepMethod)):
+                raise DataError(
+                    f"Tuned needs a SupervisedModel or a DeepMethod; got {m.estimator!r}"
+                )
             if m.inner_folds < 2:
                 raise DataError(f"Tuned.inner_folds must be >= 2; got {m.inner_folds}")
-            out.append(_Method(name or type(m.estimator).__name__, "baseline", m))
+            if isinstance(m.estimator, DeepMethod):
+                est = m.estimator
+                out.append(_Method(name or est.name or est.model, "deep", m))
+            else:
+                out.append(_Method(name or type(m.estimator).__name__, "baseline", m))
         elif isinstance(m, DeepMethod):
             out.append(_Method(name or m.name or m.model, "deep", m))
         else:
@@ -422,7 +495,19 @@ def _tune(
             p = np.flatnonzero(sub & is_pos)
             if p.size < 2 or test.size == 0:
                 continue
-            s, _, _ = _run_baseline(est, stack, x, p, sub.reshape(ground.shape), test, seed)
+            if isinstance(est, DeepMethod):
+                s, _, _ = _run_deep(
+                    est,
+                    stack,
+                    p,
+                    sub.reshape(ground.shape),
+                    near.reshape(ground.shape),
+                    test,
+                    seed,
+                    block,
+                )
+            else:
+                s, _, _ = _run_baseline(est, stack, x, p, sub.reshape(ground.shape), test, seed)
             ys.append(is_pos[test])
             ss.append(s)
         y_all, s_all = np.concatenate(ys), np.concatenate(ss)
@@ -441,6 +526,8 @@ def _tune(
 
 
 def _with_params(est: Any, params: Mapping[str, Any]) -> Any:
+    if isinstance(est, DeepMethod):
+        return dataclasses.replace(est, **dict(params))
     from sklearn.base import clone  # lazy: sklearn is heavy
 
     return clone(est).set_params(**dict(params))
@@ -486,13 +573,31 @@ def _run_deep(
     near_test: np.ndarray,
     test: np.ndarray,
     seed: int,
+    block: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, bool]:
-    # torch-backed training and scoring: lazy imports, the harness runs without torch
-
-    reach = spec.reach
-    # centres on the training ground whose whole window (patch + jitter) stays on the grid
-    # and clear of the buffer around the held-out cells (NaN cells inside it are allowed)
-    centre_ok = ground & ~_near(near_test, (reach, reach), edge=True)
+    shape = ground.shape
+    # the window the model reads (a multi-scale model's context window may exceed spec.window)
+    probe = create(
+        spec.model,
+        in_channels=stack.sizes[ELEMENT_DIM],
+        window=spec.window,
+        **dict(spec.model_kwargs),
+    )
+    win = int(getattr(probe, "window", None) or spec.window)
+    size = max(spec.size, win)
+    half = size // 2
+    reach = half + int(spec.jitter)
+    if spec.windows == "whole":
+        # centres whose whole window (patch + jitter) stays on the grid and off the buffer
+        centre_ok = ground & ~_near(near_test, (reach, reach), edge=True)
+        src = stack
+        patch_opts: dict[str, Any] = {}
+    else:
+        # every centre on the training ground; cells of the buffer (and off the grid) read
+        # as NaN, which normalisation turns into the training mean, as scoring does at edges
+        centre_ok = ground
+        src = stack.where(~_bool_map(stack, near_test, "near_test"))
+        patch_opts = {"edge": "pad", "pad_value": float("nan"), "nan": "keep"}
     p = pos[centre_ok.ravel()[pos]]
     if p.size == 0:
         raise DataError(
@@ -502,44 +607,132 @@ def _run_deep(
         )
     dep_mask = np.zeros(ground.size, dtype=bool)
     dep_mask[pos] = True
-    far = ~_near(dep_mask.reshape(ground.shape), (spec.negative_gap,) * 2)
-    cand = np.flatnonzero(centre_ok & far)
     rng = np.random.default_rng(seed)
+    prior = None
+    if spec.negatives == "pu":
+        # unlabelled windows anywhere on the ground, deposits' surroundings included
+        cand = np.flatnonzero(centre_ok & ~dep_mask.reshape(shape))
+        around = _near(dep_mask.reshape(shape), (spec.jitter,) * 2) & ground
+        prior = spec.pu_prior
+        if prior is None:
+            prior = float(np.clip(around.sum() / max(int(ground.sum()), 1), 1e-3, 0.5))
+    else:
+        far = ~_near(dep_mask.reshape(shape), (spec.negative_gap,) * 2)
+        cand = np.flatnonzero(centre_ok & far)
     n_neg = int(min(cand.size, max(1, round(spec.negative_ratio * p.size))))
     neg = np.sort(rng.choice(cand, n_neg, replace=False))
-    size = spec.patch_size if spec.patch_size is not None else spec.window + 2
     patches = make_patches(
-        stack,
+        src,
         positives=cells_to_points(p, stack, "P"),
         negatives=cells_to_points(neg, stack, "N"),
         size=size,
         jitter=spec.jitter,
         n_per_positive=spec.n_per_positive,
         seed=seed,
+        **patch_opts,
     )
-    net = create(
-        spec.model,
-        in_channels=stack.sizes[ELEMENT_DIM],
-        window=spec.window,
-        seed=seed,
-        **dict(spec.model_kwargs),
-    )
+    # window centres (cells) and each window's inner-validation side
+    centre = patches.plan.origins + half
+    centre = np.clip(centre, 0, np.asarray(shape) - 1)
+    cflat = np.ravel_multi_index((centre[:, 0], centre[:, 1]), shape)
+    groups = np.asarray(patches.groups)
+    anchor = np.where(groups >= 0, p[np.clip(groups, 0, p.size - 1)], cflat)
+    val_idx = _inner_validation(spec, ground, block, p, anchor, patches.labels, seed)
+
     fkw: dict[str, Any] = {
         "recipe": "adam",
-        "epochs": 20,
-        "validation": None,
+        "epochs": 40,
+        "batch_size": 64,
+        "weight_decay": 1e-4,
         "progress": False,
         "device": "auto",
     }
     fkw.update(dict(spec.fit_kwargs))
-    result = fit(net, patches, crop=spec.window, seed=seed, **fkw)
+    if prior is not None:
+        fkw.update(loss="nnpu", pu_prior=prior)
+    fkw.pop("validation", None)
+    seeds = [seed + 1000 * m for m in range(int(spec.ensemble))]
+
+    def member(sd: int) -> Any:
+        def build() -> Any:
+            net = create(
+                spec.model,
+                in_channels=stack.sizes[ELEMENT_DIM],
+                window=spec.window,
+                seed=sd,
+                **dict(spec.model_kwargs),
+            )
+            if spec.pretrain is not None:
+                pkw = {"progress": False, "device": fkw.get("device", "auto"), "seed": sd}
+                pkw.update(dict(spec.pretrain))
+                pretrain_reconstruction(net, src, **pkw)
+            return net
+
+        kw = dict(fkw)
+        if val_idx is None:
+            return fit(build(), patches, crop=win, seed=sd, **kw).model
+        res = fit(
+            build(),
+            patches,
+            crop=win,
+            seed=sd,
+            validation=val_idx,
+            early_stopping=spec.early_stopping,
+            **kw,
+        )
+        if not spec.refit:
+            return res.model
+        kw["epochs"] = max(int(res.best_epoch), 1)
+        return fit(build(), patches, crop=win, seed=sd, **kw).model
+
+    if int(spec.n_jobs) > 1 and len(seeds) > 1:
+        with ThreadPoolExecutor(min(int(spec.n_jobs), len(seeds))) as pool:
+            models = list(pool.map(member, seeds))
+    else:
+        models = [member(sd) for sd in seeds]
+    model = models[0]
+    if len(models) > 1 or spec.mc_dropout > 0:
+        model = DeepEnsemble(models, mc_samples=int(spec.mc_dropout), mc_seed=seed)
     skw: dict[str, Any] = {"batch_size": 256, "device": fkw.get("device", "auto")}
     skw.update(dict(spec.score_kwargs))
-    smap = np.asarray(score_map(stack, result.model, **skw).values, dtype="float64").ravel()
+    smap = np.asarray(score_map(stack, model, **skw).values, dtype="float64").ravel()
     centres = np.zeros(ground.size, dtype=bool)
-    centres[np.concatenate([p, neg])] = True
-    used = np.flatnonzero(_near(centres.reshape(ground.shape), (reach, reach)))
-    return smap[test], used, True
+    centres[cflat] = True
+    used = _near(centres.reshape(shape), (half, half)) & ~near_test
+    if spec.pretrain is not None:
+        used |= np.isfinite(np.asarray(src.values)).all(axis=0)  # pre-training reads any of it
+    return smap[test], np.flatnonzero(used), True
+
+
+def _inner_validation(
+    spec: DeepMethod,
+    ground: np.ndarray,
+    block: np.ndarray | None,
+    pos: np.ndarray,
+    anchor: np.ndarray,
+    labels: np.ndarray,
+    seed: int,
+) -> np.ndarray | None:
+    """Windows whose anchor cell lies in the inner validation blocks of the training ground.
+
+    The training ground's blocks are dealt to ``round(1 / validation)`` inner folds with
+    deposits balanced (:func:`_deal_blocks`); the first is the validation side. ``None`` when
+    there is no validation or it would miss a class.
+    """
+    if spec.validation is None or block is None:
+        return None
+    k = max(2, round(1.0 / float(spec.validation)))
+    flat = ground.ravel()
+    try:
+        fold_of_block = _deal_blocks(block, flat, pos, k, seed)
+    except DataError:
+        log.info("inner validation skipped: too few deposit blocks on the training ground")
+        return None
+    inner = np.where(flat, fold_of_block[block], -1)
+    idx = np.flatnonzero(inner[anchor] == 0)
+    if np.unique(labels[idx]).size < 2 or np.unique(np.delete(labels, idx)).size < 2:
+        return None
+    return idx
 
 
 # ---- metrics -------------------------------------------------------------------------------
@@ -791,14 +984,25 @@ def benchmark(
                         est, stack, x, p, ground.reshape(shape), test, seed + f
                     )
                 else:
+                    spec = m.spec
+                    if isinstance(spec, Tuned):
+                        params, inner_auc = _tune(
+                            spec, stack, x, p, ground.reshape(shape), block, reach, seed + f
+                        )
+                        if not is_ctrl:
+                            tuning.setdefault(m.name, []).append(
+                                {"fold": f, "params": params, "inner_auc": inner_auc}
+                            )
+                        spec = _with_params(spec.estimator, params)
                     s, used, pr = _run_deep(
-                        m.spec,
+                        spec,
                         stack,
                         p,
                         ground.reshape(shape),
                         near_test.reshape(shape),
                         test,
                         seed + f,
+                        block,
                     )
                 if is_ctrl:
                     ctrl[m.name][test] = s

@@ -9,6 +9,8 @@ from xprospect.models.anomaly_ensemble import AnomalyEnsemble
 from xprospect.models.autoencoder import ConvAutoencoder
 from xprospect.models.base import ProspectModel
 from xprospect.models.cnn import SmallCNN, cnn3d, small_cnn
+from xprospect.models.ensemble import DeepEnsemble, deep_ensemble
+from xprospect.models.multiscale import MultiScaleCNN, multiscale_cnn
 from xprospect.models.resnet import (
     BasicBlock,
     Bottleneck,
@@ -37,6 +39,8 @@ __all__ = [
     "BasicBlock",
     "Bottleneck",
     "ConvAutoencoder",
+    "DeepEnsemble",
+    "MultiScaleCNN",
     "ProspectModel",
     "ResNet",
     "STOADStudent",
@@ -44,8 +48,10 @@ __all__ = [
     "WrappedModel",
     "adapt_first_conv",
     "cnn3d",
+    "deep_ensemble",
     "freeze",
     "load_compatible_state_dict",
+    "multiscale_cnn",
     "resnet",
     "resnet18",
     "resnet34",

@@ -39,13 +39,13 @@ from xprospect.models.weights import freeze as freeze_layers
 from xprospect.models.wrap import require_contract
 from xprospect.score.engine import score
 from xprospect.score.windows import is_patchset
-from xprospect.train import _loop
+from xprospect.train import _batches, _loop
 from xprospect.train.checkpoint import save_checkpoint, write_checkpoint
 from xprospect.train.recipes import Recipe, get_recipe
 
 torch = import_torch()
 
-__all__ = ["HISTORY_COLUMNS", "FitResult", "fit", "predict"]
+__all__ = ["HISTORY_COLUMNS", "FitResult", "fit", "nnpu_loss", "predict"]
 
 log = logging.getLogger(__name__)
 
@@ -281,6 +281,40 @@ def _loss_fn(n_classes: int, weights: np.ndarray | None, device: Any) -> Any:
     return torch.nn.CrossEntropyLoss(weight=w)
 
 
+def nnpu_loss(prior: float) -> Any:
+    """Return the non-negative PU risk (Kiryo et al. 2017), sigmoid loss, as a loss function.
+
+    With ``g`` the margin (class-1 logit minus class-0 logit, or the single logit),
+    ``l(z) = sigmoid(-z)``, labelled positives P and unlabelled windows U::
+
+        risk = prior * mean_P l(g) + max(0, mean_U l(-g) - prior * mean_P l(-g))
+
+    Parameters
+    ----------
+    prior : float
+        Share of positives among the unlabelled windows.
+
+    Returns
+    -------
+    callable
+        ``loss(logits, y)`` with ``y`` 1 for positives, 0 for unlabelled windows.
+    """
+    pi = float(prior)
+
+    def loss(logits: Any, y: Any) -> Any:
+        g = logits[:, 0] if logits.shape[1] == 1 else logits[:, 1] - logits[:, 0]
+        p = (y == 1).to(g.dtype)
+        u = 1.0 - p
+        n_p = p.sum().clamp(min=1.0)
+        n_u = u.sum().clamp(min=1.0)
+        risk_p = (torch.sigmoid(-g) * p).sum() / n_p
+        risk_p_neg = (torch.sigmoid(g) * p).sum() / n_p
+        risk_u_neg = (torch.sigmoid(g) * u).sum() / n_u
+        return pi * risk_p + torch.clamp(risk_u_neg - pi * risk_p_neg, min=0.0)
+
+    return loss
+
+
 def _predict(logits: Any) -> tuple[Any, Any]:
     """(class prediction, probability of class 1)."""
     if logits.shape[-1] == 1:
@@ -366,6 +400,8 @@ def fit(
     progress: bool = True,
     checkpoint: str | Path | None = None,
     freeze: int | str | Sequence[str] | None = None,
+    loss: str = "cross_entropy",
+    pu_prior: float | None = None,
 ) -> FitResult:
     """Train a window classifier on labelled patches.
 
@@ -418,6 +454,14 @@ def fit(
     freeze : int, str or list of str, optional
         Submodules to keep fixed, by name, or the number of leading stages
         (:func:`xprospect.models.weights.freeze`); frozen batch norms stay in eval mode.
+    loss : {"cross_entropy", "nnpu"}
+        ``"cross_entropy"`` (weighted by ``class_weight``), or the non-negative
+        positive-unlabelled risk of Kiryo et al. (2017) with the sigmoid loss: label 1 marks
+        known positives and label 0 *unlabelled* windows (not barren ones); ``class_weight``
+        is not used.
+    pu_prior : float, optional
+        Class prior of the positive class among the unlabelled windows (needed by
+        ``loss="nnpu"``), in (0, 1).
 
     Returns
     -------
@@ -458,6 +502,10 @@ def fit(
         raise XProspectError(
             f"early_stopping={early_stopping!r} needs a patience >= 1 and a validation set"
         )
+    if loss not in ("cross_entropy", "nnpu"):
+        raise XProspectError(f"loss={loss!r}; use 'cross_entropy' or 'nnpu'")
+    if loss == "nnpu" and (pu_prior is None or not 0.0 < float(pu_prior) < 1.0):
+        raise XProspectError(f"loss='nnpu' needs pu_prior in (0, 1); got {pu_prior!r}")
     dev = resolve_device(device)
     if crop is None:
         crop = _default_crop(model, train)
@@ -469,14 +517,20 @@ def fit(
 
     # statistics and hash over the unaugmented (centre-cropped) training windows, read through
     # the same dataset (and its in-memory copy) that training uses
-    was = getattr(train_ds, "augment", None)
-    if was is not None:
-        train_ds.augment = False
-    try:
-        mean, std, data_hash = _loop.scan_dataset(train_ds, batch_size=max(rec.batch_size, 64))
-    finally:
+    # windows of a PatchSet are cut and augmented a whole batch at a time (_batches); other
+    # datasets go through a DataLoader
+    fast = _batches.tensor_batches(train_ds, batch_size=rec.batch_size, shuffle=True, seed=seed)
+    if fast is not None:
+        mean, std, data_hash = fast.stats()
+    else:
+        was = getattr(train_ds, "augment", None)
         if was is not None:
-            train_ds.augment = was
+            train_ds.augment = False
+        try:
+            mean, std, data_hash = _loop.scan_dataset(train_ds, batch_size=max(rec.batch_size, 64))
+        finally:
+            if was is not None:
+                train_ds.augment = was
     log.info("normalisation over %d training windows: mean %s std %s", len(train_ds), mean, std)
 
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
@@ -497,6 +551,8 @@ def fit(
             std=std,
             checkpoint=checkpoint,
             freeze=freeze,
+            pu_prior=None if loss != "nnpu" else float(pu_prior),  # type: ignore[arg-type]
+            fast=fast,
             stack=getattr(train, "stack", None) if data.is_patchset else None,
             card_extra={
                 "data_hash": data_hash,
@@ -505,6 +561,7 @@ def fit(
                 "card_window": _card_window(crop, data, model),
                 "split": split_info,
                 "class_weight": _jsonable_cw(class_weight),
+                "loss": loss if loss == "cross_entropy" else {"nnpu": float(pu_prior)},  # type: ignore[arg-type]
                 "n_train": len(train_ds),
                 "seed": int(seed),
             },
@@ -569,22 +626,38 @@ def _train(
     freeze,
     stack,
     card_extra,
+    pu_prior=None,
+    fast=None,
 ) -> FitResult:
     if freeze is not None:
         freeze_layers(model, freeze)
     model.to(dev)
-    loader = _loop.make_loader(
-        train_ds, batch_size=rec.batch_size, shuffle=True, seed=seed, device=dev
+    # 2-D convolutions train about 20 % faster channels-last on the CPU (oneDNN); the layout
+    # is undone after training so checkpoints and scoring see the usual one
+    channels_last = fast is not None and fast.x.dim() == 4 and dev.type == "cpu"
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    loader = (
+        _loop.make_loader(train_ds, batch_size=rec.batch_size, shuffle=True, seed=seed, device=dev)
+        if fast is None
+        else None
     )
-    val_loader = None
+    val_loader: Any = None
     if val_ds is not None:
-        val_loader = _loop.make_loader(
-            val_ds, batch_size=max(rec.batch_size, 64), shuffle=False, seed=seed, device=dev
+        val_fast = _batches.tensor_batches(
+            val_ds, batch_size=max(rec.batch_size, 256), shuffle=False, seed=seed
         )
-    first_x, _ = _loop.batch_xy(train_ds[0])
+        val_loader = (
+            _loop.make_loader(
+                val_ds, batch_size=max(rec.batch_size, 64), shuffle=False, seed=seed, device=dev
+            )
+            if val_fast is None
+            else _Replay(val_fast)
+        )
+    first_x = fast.x[:1][0] if fast is not None else _loop.batch_xy(train_ds[0])[0]
     n_classes = _n_classes(model, torch.as_tensor(first_x)[None], dev)
     weights = _loop.class_weights(labels, class_weight, max(n_classes, 2))
-    loss_fn = _loss_fn(n_classes, weights, dev)
+    loss_fn = _loss_fn(n_classes, weights, dev) if pu_prior is None else nnpu_loss(pu_prior)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise XProspectError("every parameter of the model is frozen; nothing to train")
@@ -597,12 +670,16 @@ def _train(
 
     def before_epoch(epoch: int) -> None:
         hits.update(correct=0, seen=0)
+        if fast is not None:
+            fast.set_epoch(epoch)
         for ds in (train_ds, val_ds):
             if ds is not None and hasattr(ds, "set_epoch"):
                 ds.set_epoch(epoch)
 
     def batch_loss(batch: Any) -> _loop.BatchLoss:
         x, y = _to_device(batch, dev, mean_t, std_t)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         if x.shape[0] == 1 and batchnorm:
             return None  # batch norm cannot train on one window; skip the odd leftover
         logits = model(x)
@@ -626,6 +703,9 @@ def _train(
             row.update(val_loss=vloss, val_acc=vacc, **_loop.validation_metrics(vy, vp))
         return row
 
+    def _epoch_batches(_epoch: int) -> Any:
+        return loader if fast is None else fast.batches()
+
     def on_best(epoch: int, state: dict[str, Any]) -> None:
         if ckpt_path is not None:
             _save_best(model, state, card, ckpt_path, epoch)
@@ -635,7 +715,7 @@ def _train(
         params,
         rec,
         epochs=rec.epochs,
-        batches=lambda _epoch: loader,
+        batches=_epoch_batches,
         batch_loss=batch_loss,
         evaluate=evaluate,
         before_epoch=before_epoch,
@@ -648,6 +728,8 @@ def _train(
     if run.stopped_early:
         log.info("early stopping at epoch %d (best %d)", len(run.rows), run.best_epoch)
     model.to("cpu")
+    if channels_last:
+        model.to(memory_format=torch.contiguous_format)
     model.eval()
     card["best_epoch"] = int(run.best_epoch)
     card["epochs_run"] = len(run.rows)
@@ -665,6 +747,16 @@ def _train(
         checkpoint=ckpt_path,
         stopped_early=run.stopped_early,
     )
+
+
+class _Replay:
+    """An iterable giving one epoch of :class:`_batches.TensorBatches` per iteration."""
+
+    def __init__(self, batches: _batches.TensorBatches) -> None:
+        self.b = batches
+
+    def __iter__(self) -> Any:
+        return self.b.batches()
 
 
 def _metric_columns() -> list[str]:

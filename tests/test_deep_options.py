@@ -1,0 +1,227 @@
+"""Stronger deep models: ensembles, MC dropout, multi-scale context, PU loss, batch-wise
+augmentation, and each of them as an option of the benchmark harness's DeepMethod."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial import cKDTree
+
+import xprospect as xp
+from xprospect.evaluate.metrics import roc_auc
+from xprospect.harness import DeepMethod, Tuned, benchmark
+from xprospect.models import DeepEnsemble, MultiScaleCNN, SmallCNN
+from xprospect.models.registry import from_config
+from xprospect.train import fit
+from xprospect.train._batches import TensorBatches
+from xprospect.train.fitting import nnpu_loss
+
+# ---- models --------------------------------------------------------------------------------
+
+
+def _members(n, dropout=0.0):
+    return [SmallCNN(3, window=7, widths=(4, 4), dropout=dropout, seed=s).eval() for s in range(n)]
+
+
+def test_ensemble_mean_and_std_are_those_of_the_members_dense_and_by_window():
+    ms = _members(3)
+    ens = DeepEnsemble(ms)
+    x = torch.randn(5, 3, 7, 7)
+    with torch.inference_mode():
+        p = torch.stack([m.score_windows(x) for m in ms])
+        torch.testing.assert_close(ens.score_windows(x), p.mean(0))
+        torch.testing.assert_close(ens.with_output("std").score_windows(x), p.std(0))
+        torch.testing.assert_close(torch.softmax(ens(x), 1)[:, 1], p.mean(0), atol=1e-6, rtol=0)
+        raster = torch.randn(1, 3, 12, 15)
+        dense = ens.with_output("std").score_dense(raster)
+        win = raster.unfold(2, 7, 1).unfold(3, 7, 1).permute(0, 2, 3, 1, 4, 5)
+        by_window = ens.with_output("std").score_windows(win.reshape(-1, 3, 7, 7))
+        torch.testing.assert_close(dense.reshape(-1), by_window, atol=1e-5, rtol=1e-4)
+    # a checkpoint's config rebuilds the ensemble; the weights load into it
+    again = from_config(ens.config)
+    again.load_state_dict(ens.state_dict())
+    again.eval()
+    with torch.inference_mode():
+        torch.testing.assert_close(again.score_windows(x), ens.score_windows(x))
+
+
+def test_mc_dropout_gives_spread_reproducibly_and_needs_dropout():
+    ens = DeepEnsemble(_members(1, dropout=0.5), mc_samples=8, mc_seed=3)
+    x = torch.randn(4, 3, 9, 9)
+    with torch.inference_mode():
+        s1 = ens.with_output("std").score_dense(x)
+        s2 = ens.with_output("std").score_dense(x)
+    assert (s1 > 0).all()
+    torch.testing.assert_close(s1, s2)  # seeded masks
+    assert not ens.members[0].dropout.training  # dropout is switched back off
+    with pytest.raises(xp.exceptions.ModelCardError, match="dropout"):
+        DeepEnsemble(_members(2), mc_samples=4)
+
+
+def test_ensemble_refuses_members_of_other_normalisation():
+    a, b = _members(2)
+    a.card = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
+    b.card = {"mean": [0.0, 1.0, 0.0], "std": [1.0, 1.0, 1.0]}
+    with pytest.raises(xp.exceptions.ModelCardError, match="same windows"):
+        DeepEnsemble([a, b])
+
+
+def test_multiscale_dense_pass_equals_the_window_pass():
+    net = MultiScaleCNN(3, window=5, context=11, widths=(6, 6), seed=0).eval()
+    raster = torch.randn(1, 3, 16, 19)
+    with torch.inference_mode():
+        dense = net.score_dense(raster)
+        win = raster.unfold(2, 11, 1).unfold(3, 11, 1).permute(0, 2, 3, 1, 4, 5)
+        by_window = net.score_windows(win.reshape(-1, 3, 11, 11))
+    assert dense.shape == (1, 6, 9)
+    torch.testing.assert_close(dense.reshape(-1), by_window, atol=1e-5, rtol=1e-4)
+    assert net.window == 11 and net.context == (5, 5)
+    with pytest.raises(xp.exceptions.ModelCardError, match="even"):
+        MultiScaleCNN(3, window=5, context=10, widths=(4,))
+
+
+# ---- training ------------------------------------------------------------------------------
+
+
+def test_tensor_batches_crop_flip_rotate_like_augment_patch_and_are_seeded():
+    x = np.arange(4 * 2 * 5 * 5, dtype="float32").reshape(4, 2, 5, 5)
+    tb = TensorBatches(
+        x, np.array([0, 1, 0, 1]), batch_size=3, crop=(3, 3), augment=True, shuffle=True, seed=1
+    )
+    tb.set_epoch(2)
+    a = list(tb.batches())
+    b = list(tb.batches())
+    assert [t[0].shape for t in a] == [(3, 2, 3, 3), (1, 2, 3, 3)]
+    for (xa, ya), (xb, yb) in zip(a, b, strict=True):
+        torch.testing.assert_close(xa, xb)
+        assert torch.equal(ya, yb)
+    # every augmented window is a crop of its source window under one of the 8 symmetries
+    xs = torch.cat([t[0] for t in a])
+    ys = torch.cat([t[1] for t in a])
+    for w in xs:
+        src = int(w[0].min().item()) // 50  # values of window i lie in [50 i, 50 i + 50)
+        assert int(ys[[int(t.min()) // 50 for t in xs].index(src)]) == src % 2
+        ok = False
+        for k in range(4):
+            for flip in (False, True):
+                s = torch.rot90(torch.from_numpy(x[src]), k, dims=(-2, -1))
+                s = s.flip(-1) if flip else s
+                for oy in range(3):
+                    for ox in range(3):
+                        ok |= bool(torch.equal(s[:, oy : oy + 3, ox : ox + 3], w))
+        assert ok
+    plain = TensorBatches(
+        x, np.zeros(4), batch_size=4, crop=(3, 3), augment=False, shuffle=False, seed=0
+    )
+    torch.testing.assert_close(next(plain.batches())[0], torch.from_numpy(x[:, :, 1:4, 1:4]))
+
+
+def test_nnpu_loss_matches_its_formula_and_fit_learns_from_positive_unlabelled_windows():
+    logits = torch.tensor([[0.0, 2.0], [0.0, -1.0], [0.0, 0.5], [0.0, -3.0]])
+    y = torch.tensor([1, 1, 0, 0])
+    pi = 0.3
+    g = logits[:, 1]
+    sp = torch.sigmoid(-g[:2]).mean()
+    sn = torch.sigmoid(g[:2]).mean()
+    su = torch.sigmoid(g[2:]).mean()
+    want = pi * sp + torch.clamp(su - pi * sn, min=0)
+    torch.testing.assert_close(nnpu_loss(pi)(logits, y), want)
+    # positives are bright; the unlabelled set holds 20 % of them
+    gen = torch.Generator().manual_seed(0)
+    xp_ = torch.randn(60, 2, 5, 5, generator=gen) + 1.5
+    xu = torch.randn(200, 2, 5, 5, generator=gen)
+    xu[:40] += 1.5
+    data = torch.utils.data.TensorDataset(
+        torch.cat([xp_, xu]),
+        torch.cat([torch.ones(60, dtype=torch.long), torch.zeros(200, dtype=torch.long)]),
+    )
+    res = fit(
+        SmallCNN(2, window=5, widths=(8,), seed=0),
+        data,
+        recipe="adam",
+        epochs=5,
+        loss="nnpu",
+        pu_prior=0.2,
+        progress=False,
+        device="cpu",
+    )
+    assert res.card["loss"] == {"nnpu": 0.2}
+    with torch.inference_mode():
+        s = res.model.score_windows(xu).numpy()
+    truth = np.r_[np.ones(40), np.zeros(160)]
+    assert roc_auc(truth, s) > 0.9
+    with pytest.raises(xp.exceptions.XProspectError, match="pu_prior"):
+        fit(SmallCNN(2, window=5, widths=(8,)), data, loss="nnpu", progress=False)
+
+
+# ---- the harness ---------------------------------------------------------------------------
+
+BUFFER = 3000.0
+
+
+@pytest.fixture(scope="module")
+def world():
+    w = xp.synthetic.survey(seed=0, n_samples=600, n_deposits=40, elements=["Au", "As", "Cu"])
+    maps = w.samples.prospect.idw(like=xp.make_grid(like=w.samples, resolution=1500))
+    return maps.prospect.log10().prospect.stack().load(), w.deposits
+
+
+def _deep(name, **kw):
+    kw.setdefault("model_kwargs", {"widths": [8]})
+    return (
+        name,
+        DeepMethod(
+            kw.pop("model", "small_cnn"),
+            window=kw.pop("window", 5),
+            n_per_positive=2,
+            negative_ratio=5,
+            fit_kwargs={"epochs": 2, "device": "cpu"},
+            **kw,
+        ),
+    )
+
+
+def test_every_deep_option_runs_in_the_harness_inside_the_training_ground(world):
+    stack, deposits = world
+    methods = [
+        "raw:Au",
+        _deep("plain"),
+        _deep("ensemble", ensemble=2, n_jobs=2),
+        _deep("mc", model_kwargs={"widths": [8], "dropout": 0.3}, mc_dropout=4),
+        _deep("pu", negatives="pu"),
+        _deep("mae", pretrain={"epochs": 1, "n_patches": 32}),
+        _deep(
+            "multiscale",
+            model="multiscale_cnn",
+            model_kwargs={"widths": [8], "context": 9},
+            window=5,
+        ),
+        _deep("whole", windows="whole", validation=None),
+    ]
+    b = benchmark(stack, deposits, methods=methods, folds=2, buffer=BUFFER, seed=0)
+    held = b.maps["held_out_fold"].values >= 0
+    yy, xx = np.meshgrid(b.maps["y"].values, b.maps["x"].values, indexing="ij")
+    xy = np.column_stack([xx.ravel(), yy.ravel()])
+    fold = b.maps["held_out_fold"].values.ravel()
+    for name in b.table.index:
+        v = b.maps[name].values[held]
+        assert np.isfinite(v).all(), name
+        if name != "raw:Au":
+            assert ((v >= 0) & (v <= 1)).all(), name
+        for f in range(2):
+            used = b.training[name][f]
+            d, _ = cKDTree(xy[fold == f]).query(xy[used], p=np.inf)
+            assert d.min() > BUFFER, name
+    # the buffer is blanked instead of dropping deposits: windows reach more of the ground
+    assert b.training["plain"][0].size > b.training["whole"][0].size
+
+
+def test_deep_hyper_parameters_are_chosen_on_inner_folds(world):
+    stack, deposits = world
+    tuned = Tuned(_deep("t")[1], grid={"negative_ratio": [3, 6]}, inner_folds=2)
+    b = benchmark(stack, deposits, methods=[("tuned_cnn", tuned)], folds=2, buffer=BUFFER, seed=0)
+    rows = b.tuning["tuned_cnn"]
+    assert len(rows) == 2
+    assert all(r["params"]["negative_ratio"] in (3, 6) for r in rows)
+    assert b.table.loc["tuned_cnn", "kind"] == "deep"
