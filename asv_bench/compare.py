@@ -48,7 +48,7 @@ def _time_case(ndim: int, size: int, repeat: int) -> dict[str, list[float]]:
         "scipy": lambda: bidw.idw_scipy(pts, vals, coords),
         "pykdtree": lambda: bidw.idw_pykdtree(pts, vals, coords),
     }
-    times, results = bidw.interleave(methods, repeat)
+    times, _, results = bidw.interleave(methods, repeat)
     for m in results:
         if m.startswith("xp"):
             results[m] = np.stack([results[m][n].values for n in names])

@@ -239,7 +239,7 @@ def task_count(ntiles: int, parallel: bool) -> int:
 
 
 TILE_2D = 0.7
-TILE_3D = 0.4
+TILE_3D = 0.6
 
 
 def run_tasks(task: Callable[..., Any], ntiles: int, ntasks: int, *args: Any) -> None:
