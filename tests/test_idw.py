@@ -384,7 +384,7 @@ def test_voxels_need_z(small):
 @pytest.mark.parametrize("ndim", [2, 3])
 def test_dense_candidates_grow_buffers(ndim):
     # 2,000 samples in a small cluster and k=60: a tile gathers far more candidates than the
-    # kernel's initial buffers hold, in the parallel (numpy) and serial (dask) kernels
+    # kernel's initial buffers hold, on several threads (numpy) and on one per chunk (dask)
     rng = np.random.default_rng(5)
     s, pts, vals = _samples(rng, 2000, ndim, n_el=1, extent=60.0, offset=470.0)
     grid = _template(ndim)
@@ -466,7 +466,7 @@ def test_map_cells_numpy_equals_dask_with_mask_and_skips_empty_chunks(ndim):
         data, _ = map_cells(_template(ndim, chunks=chunks), centres, dtype="float64", nout=2,
                             scale=2.0)
     np.testing.assert_array_equal(data.compute(), eager)
-    assert calls and not any(calls)  # dask chunks never use numba's parallel kernels
+    assert calls and not any(calls)  # dask chunks never start the gridders' threads
     mask = np.zeros(shape, dtype=bool)
     mask[(0,) * ndim] = True
     calls.clear()
@@ -479,7 +479,7 @@ def test_map_cells_numpy_equals_dask_with_mask_and_skips_empty_chunks(ndim):
     np.testing.assert_array_equal(out[first], eager[first])
 
 
-# ---- tiles, threads and the kernel cache ----------------------------------------------------------
+# ---- tiles, threads and the kernel cache ------------------------------------------------------
 
 
 def test_coarse_grid_splits_over_all_tiles():

@@ -113,7 +113,7 @@ _WARM = False
 
 
 def warm_jit() -> None:
-    """Compile (or load from cache) the parallel and the serial (dask) kernels once."""
+    """Compile (or load from cache) the kernels once (numpy and dask paths)."""
     global _WARM
     if _WARM:
         return
