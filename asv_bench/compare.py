@@ -21,7 +21,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -49,18 +48,10 @@ def _time_case(ndim: int, size: int, repeat: int) -> dict[str, list[float]]:
         "scipy": lambda: bidw.idw_scipy(pts, vals, coords),
         "pykdtree": lambda: bidw.idw_pykdtree(pts, vals, coords),
     }
-    times: dict[str, list[float]] = {m: [] for m in methods}
-    results = {}
-    for _ in range(repeat):
-        for m, f in methods.items():
-            t = time.perf_counter()
-            results[m] = f()
-            times[m].append(time.perf_counter() - t)
-            results[m] = (
-                np.stack([results[m][n].values for n in names])
-                if m.startswith("xp")
-                else results[m]
-            )
+    times, _, results = bidw.interleave(methods, repeat)
+    for m in results:
+        if m.startswith("xp"):
+            results[m] = np.stack([results[m][n].values for n in names])
     ref = results["scipy"]
     for m in ("xprospect", "xp-dask", "pykdtree"):
         rel = float(np.max(np.abs(results[m] - ref) / np.abs(ref)))
@@ -100,7 +91,7 @@ def main(argv=None) -> int:
     if a.peakmem_child:
         _peakmem_child(a.peakmem_child)
         return 0
-    print(f"cpus {os.cpu_count()}, numba threads {bidw.xp.grid.idw._kernels.nb.get_num_threads()}")
+    print(f"cpus {os.cpu_count()}, numba threads {bidw.numba_threads()}")
     for ndim, size in ((2, a.size2d), (3, a.size3d)):
         print(f"{ndim}-D {size}^{ndim}: load before {os.getloadavg()[0]:.2f}")
         times = _time_case(ndim, size, a.repeat)

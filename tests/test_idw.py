@@ -384,7 +384,7 @@ def test_voxels_need_z(small):
 @pytest.mark.parametrize("ndim", [2, 3])
 def test_dense_candidates_grow_buffers(ndim):
     # 2,000 samples in a small cluster and k=60: a tile gathers far more candidates than the
-    # kernel's initial buffers hold, in the parallel (numpy) and serial (dask) kernels
+    # kernel's initial buffers hold, on several threads (numpy) and on one per chunk (dask)
     rng = np.random.default_rng(5)
     s, pts, vals = _samples(rng, 2000, ndim, n_el=1, extent=60.0, offset=470.0)
     grid = _template(ndim)
@@ -466,7 +466,7 @@ def test_map_cells_numpy_equals_dask_with_mask_and_skips_empty_chunks(ndim):
         data, _ = map_cells(_template(ndim, chunks=chunks), centres, dtype="float64", nout=2,
                             scale=2.0)
     np.testing.assert_array_equal(data.compute(), eager)
-    assert calls and not any(calls)  # dask chunks never use numba's parallel kernels
+    assert calls and not any(calls)  # dask chunks never start the gridders' threads
     mask = np.zeros(shape, dtype=bool)
     mask[(0,) * ndim] = True
     calls.clear()
@@ -477,3 +477,68 @@ def test_map_cells_numpy_equals_dask_with_mask_and_skips_empty_chunks(ndim):
     assert np.isnan(out).sum() == out.size - 2
     first = (slice(None), *((0,) * ndim))
     np.testing.assert_array_equal(out[first], eager[first])
+
+
+# ---- tiles, threads and the kernel cache ------------------------------------------------------
+
+
+def test_coarse_grid_splits_over_all_tiles():
+    # many samples onto an 8 x 8 grid: one-cell tiles, cut into ranges for every thread
+    from xprospect.grid import _neighbours
+
+    rng = np.random.default_rng(3)
+    pts = np.column_stack([np.zeros(20_000), rng.uniform(0, 1000, (20_000, 2))])
+    axes = np.diag([0.0, 125.0, 125.0])
+    tile, ntiles, ntasks = _neighbours.plan_tiles(pts, 12, axes, (1, 8, 8), 2, True)
+    assert tile.tolist() == [1, 1, 1]
+    assert ntiles == 64
+    assert ntasks == min(64, 4 * _neighbours.nb.get_num_threads())
+    assert _neighbours.plan_tiles(pts, 12, axes, (1, 8, 8), 2, False)[2] == 1
+    # a fine grid keeps wide tiles: 0.7 d_k = 0.7 (12 / (0.02 pi))^0.5 = 9.7 cells
+    fine = _neighbours.plan_tiles(pts, 12, np.diag([0.0, 1.0, 1.0]), (1, 512, 512), 2, True)
+    assert fine[0].tolist() == [1, 10, 10]
+
+
+def test_task_split_does_not_change_the_map(monkeypatch):
+    # the same tiles run in one range or in many: identical maps, 2-D and 3-D
+    from xprospect.grid import _neighbours
+
+    rng = np.random.default_rng(4)
+    for ndim in (2, 3):
+        s, _, _ = _samples(rng, 300, ndim)
+        one = xp.grid_idw(s, like=_template(ndim), k=9, dtype="float64")
+        monkeypatch.setattr(_neighbours, "task_count", lambda ntiles, parallel: ntiles)
+        every = xp.grid_idw(s, like=_template(ndim), k=9, dtype="float64")
+        monkeypatch.undo()
+        xr.testing.assert_equal(one, every)
+
+
+def test_equidistant_neighbours_do_not_depend_on_chunks():
+    # samples on a regular lattice: many cells have ties at the k-th distance; which of the
+    # tied samples counts is fixed (by sample), so every chunking gives the same map
+    gx, gy = np.meshgrid(np.arange(0.0, 1000.0, 50.0), np.arange(0.0, 1000.0, 50.0))
+    vals = np.random.default_rng(2).lognormal(size=gx.size)
+    s = xr.Dataset({"E0": ("sample", vals)},
+                   coords={"x": ("sample", gx.ravel()), "y": ("sample", gy.ravel())})
+    s = xp._dims.write_crs(s, CRS)
+    like = xp.make_grid((0, 0, 1000, 1000), resolution=25, crs=CRS)
+    eager = xp.grid_idw(s, like=like, k=3, dtype="float64")
+    for chunks in (7, (5, 13)):
+        lazy = xp.grid_idw(s, like=like, k=3, dtype="float64", chunks=chunks)
+        xr.testing.assert_equal(lazy.compute(), eager)
+
+
+def test_kernels_compile_uncached_where_no_cache_folder_is_writable():
+    # numba refuses cache=True for a function whose source file it cannot cache (here: a
+    # function without a file); the package's jit then compiles it uncached instead
+    from xprospect.grid._jit import jit
+
+    namespace: dict = {}
+    exec(compile("def twice(x):\n    return 2 * x\n", "<no file>", "exec"), namespace)
+    with pytest.raises(RuntimeError, match="cannot cache"):
+        import numba
+
+        numba.njit(cache=True)(namespace["twice"])
+    twice = jit()(namespace["twice"])
+    assert twice(21) == 42
+    assert twice._cache.__class__.__name__ == "NullCache"

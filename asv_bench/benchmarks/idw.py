@@ -7,16 +7,25 @@ followed by the same numpy inverse-distance weighting (``idw_peer``).
 The out-of-core case (``OutOfCoreZarr``) writes a 25.6 GB (uncompressed) store and
 is manual: it is skipped unless ``XPROSPECT_BENCH_OUTOFCORE=1`` is set. The script
 ``asv_bench/outofcore.py`` runs it once and reports wall time and peak RSS.
+
+Run as a script, the module times xprospect and both peers side by side, interleaved
+round by round (minimum of the rounds, with the load average)::
+
+    PYTHONPATH=. python asv_bench/benchmarks/idw.py 2d:3072 3d:128 many:8 --repeat 3
 """
 
 from __future__ import annotations
 
+import argparse
+import functools
 import os
 import shutil
 import tempfile
+import time
 from typing import ClassVar
 
 import dask
+import numba
 import numpy as np
 import xarray as xr
 
@@ -104,7 +113,7 @@ _WARM = False
 
 
 def warm_jit() -> None:
-    """Compile (or load from cache) the parallel and the serial (dask) kernels once."""
+    """Compile (or load from cache) the kernels once (numpy and dask paths)."""
     global _WARM
     if _WARM:
         return
@@ -169,28 +178,65 @@ def idw_pykdtree(pts, vals, coords) -> np.ndarray:
     return idw_peer(lambda q: tree.query(q, k=K), pts, vals, coords)
 
 
-# ---- 2-D ---------------------------------------------------------------------------------------
+# ---- the asv cases ------------------------------------------------------------------------------
 
 
-class IDW2D:
-    """``grid_idw`` of 7,000 samples x 16 elements onto size^2 (numpy path, in memory)."""
+class _Case:
+    """asv settings shared by every case; ``case(size)`` gives (samples, template)."""
 
-    params: ClassVar[list[int]] = [1024, 3072]
     param_names: ClassVar[list[str]] = ["size"]
-    n_samples = N_SAMPLES_2D
-    chunks: int | None = None
     number = 1
     repeat = (1, 3, 60.0)
     timeout = 600
 
+    def case(self, size):
+        raise TypeError(f"{type(self).__name__} names no case")
+
+
+class _Ours(_Case):
+    """``grid_idw`` on the case (warm JIT)."""
+
     def setup(self, size):
         warm_jit()
-        world = survey_2d(self.n_samples)
-        self.samples = world.samples
-        self.like = grid_2d(world, size, self.chunks)
+        self.samples, self.like = self.case(size)
 
     def time_grid_idw(self, size):
         idw_xprospect(self.samples, self.like)
+
+
+class _Peers(_Case):
+    """scipy cKDTree and pykdtree on the case, + numpy weighting."""
+
+    def setup(self, size):
+        self.pts, self.vals, self.coords, _ = peer_inputs(*self.case(size))
+
+    def time_scipy_ckdtree(self, size):
+        idw_scipy(self.pts, self.vals, self.coords)
+
+    def time_pykdtree(self, size):
+        idw_pykdtree(self.pts, self.vals, self.coords)
+
+
+class _Case2D:
+    params: ClassVar[list[int]] = [1024, 3072]
+    n_samples = N_SAMPLES_2D
+    chunks: int | None = None
+
+    def case(self, size):
+        world = survey_2d(self.n_samples)
+        return world.samples, grid_2d(world, size, self.chunks)
+
+
+class _Case3D:
+    params: ClassVar[list[int]] = [64, 128]
+    n_samples = N_SAMPLES_3D
+
+    def case(self, size):
+        return samples_3d(self.n_samples), voxels_3d(size)
+
+
+class IDW2D(_Case2D, _Ours):
+    """``grid_idw`` of 7,000 samples x 16 elements onto size^2 (numpy path, in memory)."""
 
     def peakmem_grid_idw(self, size):
         # whole-process RSS: interpreter, imports and samples included;
@@ -204,72 +250,19 @@ class IDW2DDask(IDW2D):
     chunks = 1024
 
 
-class IDW2DPeers:
+class IDW2DPeers(_Case2D, _Peers):
     """The peers on the same 2-D case: scipy cKDTree and pykdtree, + numpy weighting."""
 
-    params: ClassVar[list[int]] = [1024, 3072]
-    param_names: ClassVar[list[str]] = ["size"]
-    n_samples = N_SAMPLES_2D
-    number = 1
-    repeat = (1, 3, 60.0)
-    timeout = 600
 
-    def setup(self, size):
-        world = survey_2d(self.n_samples)
-        self.pts, self.vals, self.coords, _ = peer_inputs(world.samples, grid_2d(world, size))
-
-    def time_scipy_ckdtree(self, size):
-        idw_scipy(self.pts, self.vals, self.coords)
-
-    def time_pykdtree(self, size):
-        idw_pykdtree(self.pts, self.vals, self.coords)
-
-
-# ---- 3-D ---------------------------------------------------------------------------------------
-
-
-class IDW3D:
-    """``grid_idw`` of 5,000 samples x 12 elements onto size^3 voxels (numpy path)."""
-
-    params: ClassVar[list[int]] = [64, 128]
-    param_names: ClassVar[list[str]] = ["size"]
-    n_samples = N_SAMPLES_3D
-    number = 1
-    repeat = (1, 3, 60.0)
-    timeout = 600
-
-    def setup(self, size):
-        warm_jit()
-        self.samples = samples_3d(self.n_samples)
-        self.like = voxels_3d(size)
-
-    def time_grid_idw(self, size):
-        idw_xprospect(self.samples, self.like)
+class IDW3D(_Case3D, _Ours):
+    """``grid_idw`` of 5,000 clustered samples x 12 elements onto size^3 voxels (numpy path)."""
 
     def peakmem_grid_idw(self, size):
         idw_xprospect(self.samples, self.like)
 
 
-class IDW3DPeers:
+class IDW3DPeers(_Case3D, _Peers):
     """The peers on the same 3-D case."""
-
-    params: ClassVar[list[int]] = [64, 128]
-    param_names: ClassVar[list[str]] = ["size"]
-    n_samples = N_SAMPLES_3D
-    number = 1
-    repeat = (1, 3, 60.0)
-    timeout = 600
-
-    def setup(self, size):
-        self.pts, self.vals, self.coords, _ = peer_inputs(
-            samples_3d(self.n_samples), voxels_3d(size)
-        )
-
-    def time_scipy_ckdtree(self, size):
-        idw_scipy(self.pts, self.vals, self.coords)
-
-    def time_pykdtree(self, size):
-        idw_pykdtree(self.pts, self.vals, self.coords)
 
 
 # ---- many samples ------------------------------------------------------------------------------
@@ -292,45 +285,25 @@ def many_samples(n_samples: int = N_MANY, n_elements: int = 4, seed: int = 0) ->
 def many_grid(size: int) -> xr.Dataset:
     """A ``size`` x ``size`` template over the 60 km square (coarse to fine)."""
     x0, y0 = MANY_ORIGIN
-    return xp.make_grid((x0, y0, x0 + MANY_EXTENT, y0 + MANY_EXTENT),
-                        resolution=MANY_EXTENT / size, crs=CRS)
+    return xp.make_grid(
+        (x0, y0, x0 + MANY_EXTENT, y0 + MANY_EXTENT), resolution=MANY_EXTENT / size, crs=CRS
+    )
 
 
-class IDWManySamples:
+class _CaseMany:
+    params: ClassVar[list[int]] = [8, 64, 512, 2048]
+    n_samples = N_MANY
+
+    def case(self, size):
+        return many_samples(self.n_samples), many_grid(size)
+
+
+class IDWManySamples(_CaseMany, _Ours):
     """1,000,000 samples x 4 elements onto coarse to fine grids (tiles sized from density)."""
 
-    params: ClassVar[list[int]] = [8, 64, 512, 2048]
-    param_names: ClassVar[list[str]] = ["size"]
-    n_samples = N_MANY
-    number = 1
-    repeat = (1, 3, 60.0)
-    timeout = 600
 
-    def setup(self, size):
-        warm_jit()
-        self.samples = many_samples(self.n_samples)
-        self.like = many_grid(size)
-
-    def time_grid_idw(self, size):
-        idw_xprospect(self.samples, self.like)
-
-
-class IDWManySamplesPeers:
-    """pykdtree on the same cases (the peer that leads on coarse grids)."""
-
-    params: ClassVar[list[int]] = [8, 64, 512, 2048]
-    param_names: ClassVar[list[str]] = ["size"]
-    n_samples = N_MANY
-    number = 1
-    repeat = (1, 3, 60.0)
-    timeout = 600
-
-    def setup(self, size):
-        self.pts, self.vals, self.coords, _ = peer_inputs(many_samples(self.n_samples),
-                                                          many_grid(size))
-
-    def time_pykdtree(self, size):
-        idw_pykdtree(self.pts, self.vals, self.coords)
+class IDWManySamplesPeers(_CaseMany, _Peers):
+    """The peers on the same cases (pykdtree leads scipy on coarse grids)."""
 
 
 # ---- out of core -------------------------------------------------------------------------------
@@ -396,3 +369,88 @@ class OutOfCoreZarr:
 
     def peakmem_grid_idw_to_zarr(self, mask):
         grid_to_zarr(self.samples, self.like, self.store, mask=mask)
+
+
+# ---- script: side-by-side runs outside asv -----------------------------------------------------
+
+CASES = {"2d": _Case2D, "3d": _Case3D, "many": _CaseMany}
+DEFAULT_CASES = ["2d:3072", "3d:128", "many:8", "many:64", "many:512", "many:2048"]
+
+
+def numba_threads() -> int:
+    """Threads the gridders use (numba's thread count)."""
+    return numba.get_num_threads()
+
+
+def interleave(methods, repeat: int):
+    """Run each of ``methods`` (name -> callable) once per round, ``repeat`` rounds.
+
+    Returns the wall times and the CPU times (this process, every thread) per method,
+    and each method's last result.
+    """
+    times: dict[str, list[float]] = {m: [] for m in methods}
+    cpu: dict[str, list[float]] = {m: [] for m in methods}
+    results = {}
+    for _ in range(repeat):
+        for m, f in methods.items():
+            c = time.process_time()
+            t = time.perf_counter()
+            results[m] = f()
+            times[m].append(time.perf_counter() - t)
+            cpu[m].append(time.process_time() - c)
+    return times, cpu, results
+
+
+def run_cases(specs, repeat: int = 3, peers=("scipy", "pykdtree")) -> None:
+    """Time xprospect and the peers on each ``kind:size`` case, interleaved round by round.
+
+    Every round runs each method once, so load from other processes hits them alike;
+    the minimum over rounds is the figure (the load average is printed per case), and
+    the ratios are peer minimum over xprospect minimum, in wall time and in CPU time
+    (all threads of this process: on a loaded machine, the fairer of the two).
+    """
+    warm_jit()
+    print(f"cpus {os.cpu_count()}, numba threads {numba_threads()}")
+    for spec in specs:
+        kind, size = spec.split(":")
+        samples, like = CASES[kind]().case(int(size))
+        pts, vals, coords, names = peer_inputs(samples, like)
+        peer_fn = {"scipy": idw_scipy, "pykdtree": idw_pykdtree}
+        methods = {"xprospect": functools.partial(idw_xprospect, samples, like)}
+        for m in peers:
+            methods[m] = functools.partial(peer_fn[m], pts, vals, coords)
+        load = os.getloadavg()[0]
+        times, cpu, results = interleave(methods, repeat)
+        load = [load, os.getloadavg()[0]]
+        ours = np.stack([results["xprospect"][n].values for n in names])
+        print(
+            f"{spec} ({len(pts)} samples x {len(names)} elements), load 1-min "
+            f"{min(load):.2f}-{max(load):.2f}"
+        )
+        best = {m: min(t) for m, t in times.items()}
+        best_cpu = {m: min(t) for m, t in cpu.items()}
+        for m, t in times.items():
+            runs = ", ".join(f"{x:.3f}" for x in t)
+            line = f"  {m:10s} min {best[m]:7.3f} s ({runs}), CPU {best_cpu[m]:7.3f} s"
+            if m != "xprospect":
+                rel = float(np.max(np.abs(results[m] - ours) / np.abs(results[m])))
+                line += (
+                    f"  {best[m] / best['xprospect']:5.2f}x xprospect (CPU "
+                    f"{best_cpu[m] / best_cpu['xprospect']:5.2f}x), max rel diff {rel:.1e}"
+                )
+            print(line, flush=True)
+
+
+def main(argv=None) -> int:
+    """Command line: ``python asv_bench/benchmarks/idw.py [kind:size ...] [--repeat N]``."""
+    p = argparse.ArgumentParser(description=run_cases.__doc__.splitlines()[0])
+    p.add_argument("cases", nargs="*", default=DEFAULT_CASES, help="2d:N, 3d:N or many:N")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--peers", default="scipy,pykdtree", help="comma-separated; '' for none")
+    a = p.parse_args(argv)
+    run_cases(a.cases, a.repeat, tuple(m for m in a.peers.split(",") if m))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

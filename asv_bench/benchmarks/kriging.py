@@ -92,7 +92,7 @@ _WARM = False
 
 
 def warm_jit() -> None:
-    """Compile (or load from cache) the parallel and serial kriging kernels once."""
+    """Compile (or load from cache) the kriging kernels once (numpy and dask paths)."""
     global _WARM
     if _WARM:
         return

@@ -3,64 +3,41 @@
 numpy arrays in, a preallocated ``out`` written in place; no xarray, no dask. The
 neighbour search is :mod:`xprospect.grid._neighbours` (tiles of the query lattice share
 one candidate list); these kernels only turn each cell's neighbours into a weighted mean.
+One task kernel serves lattices and points, one thread or many (see
+:func:`xprospect.grid._neighbours.run_tasks`).
 """
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
-from xprospect.grid._neighbours import gather, knn_tile, new_state, tile_box
+from xprospect.grid._jit import jit
+from xprospect.grid._neighbours import gather, knn_tile, new_task, node, put_tile, tile_at, tile_box
 
-__all__ = ["idw_grid_parallel", "idw_grid_serial", "idw_points_parallel", "idw_points_serial"]
+__all__ = ["idw_radius_task", "idw_task"]
 
-# nogil: dask threads run chunks side by side; cache: compile once per environment
-_jit = nb.njit(nogil=True, cache=True, error_model="numpy")
-_jit_parallel = nb.njit(nogil=True, cache=True, error_model="numpy", parallel=True)
+_jit = jit()
 
 
 @_jit
-def _idw_radius_tile(
-    pts, vals, start, blo, bsize, bshape, origin, axes, lo, hi, power, radius, min_points, tb
-):
+def _idw_radius_tile(bk, vals, origin, axes, lo, hi, power, radius, min_points, work, tb):
     """IDW over every sample within ``radius`` for the cells of one tile (into ``tb``)."""
+    fb, ib, boxes, done, kd, ki = work
     ne = vals.shape[1]
     ty = hi[1] - lo[1]
     tx = hi[2] - lo[2]
     r2 = radius * radius
     half_p = 0.5 * power
     p_is_2 = power == 2.0
-    qlo = np.empty(3)
-    qhi = np.empty(3)
-    rlo = np.empty(3)
-    rhi = np.empty(3)
-    tile_box(origin, axes, lo, hi, qlo, qhi)
-    cap = 256
-    nc, _, cx, cy, cz, ci = gather(
-        pts,
-        start,
-        blo,
-        bsize,
-        bshape,
-        qlo,
-        qhi,
-        radius,
-        rlo,
-        rhi,
-        np.empty(cap),
-        np.empty(cap),
-        np.empty(cap),
-        np.empty(cap, dtype=np.int64),
-    )
+    tile_box(origin, axes, lo, hi, boxes[0], boxes[1])
+    nc, _, fb, ib = gather(bk, boxes[0], boxes[1], radius, boxes[2], boxes[3], fb, ib)
     acc = np.empty(ne)
     zacc = np.empty(ne)
     for iz in range(lo[0], hi[0]):
         for iy in range(lo[1], hi[1]):
             for ix in range(lo[2], hi[2]):
                 c = ((iz - lo[0]) * ty + (iy - lo[1])) * tx + (ix - lo[2])
-                qx = origin[0] + iz * axes[0, 0] + iy * axes[1, 0] + ix * axes[2, 0]
-                qy = origin[1] + iz * axes[0, 1] + iy * axes[1, 1] + ix * axes[2, 1]
-                qz = origin[2] + iz * axes[0, 2] + iy * axes[1, 2] + ix * axes[2, 2]
+                qx, qy, qz = node(origin, axes, iz, iy, ix)
                 for e2 in range(ne):
                     acc[e2] = 0.0
                     zacc[e2] = 0.0
@@ -68,14 +45,14 @@ def _idw_radius_tile(
                 cnt_n = 0
                 nzero = 0
                 for j in range(nc):
-                    dx = cx[j] - qx
-                    dy = cy[j] - qy
-                    dz = cz[j] - qz
+                    dx = fb[0, j] - qx
+                    dy = fb[1, j] - qy
+                    dz = fb[2, j] - qz
                     d2 = dx * dx + dy * dy + dz * dz
                     if d2 > r2:
                         continue
                     cnt_n += 1
-                    row_j = ci[j]
+                    row_j = ib[0, j]
                     if d2 == 0.0:
                         nzero += 1
                         for e2 in range(ne):
@@ -94,38 +71,16 @@ def _idw_radius_tile(
                 else:
                     for e2 in range(ne):
                         tb[e2, c] = acc[e2] / wsum
+    return fb, ib, boxes, done, kd, ki
 
 
 @_jit
-def _idw_knn_tile(
-    pts,
-    vals,
-    start,
-    blo,
-    bsize,
-    bshape,
-    origin,
-    axes,
-    lo,
-    hi,
-    k,
-    power,
-    radius,
-    min_points,
-    state,
-    nbr_i,
-    nbr_d2,
-    nbr_n,
-    tb,
-):
-    """IDW over the ``k`` nearest samples for the cells of one tile (into ``tb``)."""
+def _idw_cells(vals, nbr, ncells, power, min_points, tb):
+    """IDW of each tile cell from its neighbours (see ``knn_tile``) into ``tb``."""
+    nbr_i, nbr_d2, nbr_n = nbr
     ne = vals.shape[1]
     half_p = 0.5 * power
     p_is_2 = power == 2.0
-    knn_tile(
-        pts, start, blo, bsize, bshape, origin, axes, lo, hi, k, radius, state, nbr_i, nbr_d2, nbr_n
-    )
-    ncells = (hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2])
     acc = np.empty(ne)
     for c in range(ncells):
         nfound = nbr_n[c]
@@ -160,176 +115,35 @@ def _idw_knn_tile(
             tb[e2, c] = acc[e2] * inv
 
 
-def _idw_grid(
-    pts,
-    vals,
-    start,
-    blo,
-    bsize,
-    bshape,
-    origin,
-    axes,
-    qshape,
-    tile,
-    nseg,
-    k,
-    power,
-    radius,
-    min_points,
-    eidx,
-    out,
-):
-    """IDW of ``vals`` at every node of a regular (possibly rotated) query lattice.
+@_jit
+def idw_task(t0, t1, bk, vals, rows, lattice, params, out):
+    """IDW of ``vals`` over tiles ``t0 <= t < t1`` of a lattice (or query points).
 
-    pts : (n, 3) sample coordinates, sorted by bucket; vals : (n, ne) values, same order.
-    start, blo, bsize, bshape : the bucket grid (see ``bucket_points``).
-    origin : (3,) coordinates of query node (0, 0, 0); axes : (3, 3), ``axes[a]`` is the
-    step vector of lattice axis ``a``; qshape : (3,) lattice size; tile : (3,) tile size;
-    nseg : tasks per row of tiles (the threads share rows cut into this many segments).
-    k : neighbours (k <= 0: every sample within ``radius``); power : IDW power;
-    radius : search radius (inf: none); min_points : fewer neighbours give NaN.
-    eidx : (ne,) index of each value column in ``out``'s first axis.
-    out : (nout, qshape[0], qshape[1], qshape[2]) written in place.
+    bk : ``(pts, start, blo, bsize, bshape)``, the bucket-sorted samples (see
+    ``bucket_points``); vals : (n, ne) their values, same order; rows : (ne,) the slot
+    of each value column in ``out``; lattice : ``(origin, axes, queries, qshape, tile)``
+    (see ``tile_at``); params : ``(k, power, radius, min_points)``: k nearest neighbours,
+    the IDW power, the search radius (inf: none) and the fewest neighbours for a value
+    (fewer give NaN). out : (nout, *qshape), written.
     """
-    ne = vals.shape[1]
-    nz, ny, nx = qshape[0], qshape[1], qshape[2]
-    tz, ty, tx = tile[0], tile[1], tile[2]
-    ntz = (nz + tz - 1) // tz
-    nty = (ny + ty - 1) // ty
-    ntx = (nx + tx - 1) // tx
-    unlimited = k <= 0
-    kk = 1 if unlimited else k
-    ntile_cells = tz * ty * tx
-    for item in nb.prange(ntz * nty * nseg):
-        row = item // nseg
-        seg = item % nseg
-        lo = np.empty(3, dtype=np.int64)
-        hi = np.empty(3, dtype=np.int64)
-        lo[0] = (row // nty) * tz
-        lo[1] = (row % nty) * ty
-        hi[0] = min(lo[0] + tz, nz)
-        hi[1] = min(lo[1] + ty, ny)
-        tb = np.empty((ne, ntile_cells))
-        nbr_i = np.empty((ntile_cells, kk), dtype=np.int64)
-        nbr_d2 = np.empty((ntile_cells, kk))
-        nbr_n = np.empty(ntile_cells, dtype=np.int64)
-        state = new_state(bsize)
-        for tcol in range(seg * ntx // nseg, (seg + 1) * ntx // nseg):
-            lo[2] = tcol * tx
-            hi[2] = min(lo[2] + tx, nx)
-            if unlimited:
-                _idw_radius_tile(
-                    pts,
-                    vals,
-                    start,
-                    blo,
-                    bsize,
-                    bshape,
-                    origin,
-                    axes,
-                    lo,
-                    hi,
-                    power,
-                    radius,
-                    min_points,
-                    tb,
-                )
-            else:
-                _idw_knn_tile(
-                    pts,
-                    vals,
-                    start,
-                    blo,
-                    bsize,
-                    bshape,
-                    origin,
-                    axes,
-                    lo,
-                    hi,
-                    k,
-                    power,
-                    radius,
-                    min_points,
-                    state,
-                    nbr_i,
-                    nbr_d2,
-                    nbr_n,
-                    tb,
-                )
-            wy = hi[1] - lo[1]
-            wx = hi[2] - lo[2]
-            for e2 in range(ne):
-                oe = eidx[e2]
-                for iz in range(lo[0], hi[0]):
-                    for iy in range(lo[1], hi[1]):
-                        base_c = ((iz - lo[0]) * wy + (iy - lo[1])) * wx - lo[2]
-                        for ix in range(lo[2], hi[2]):
-                            out[oe, iz, iy, ix] = tb[e2, base_c + ix]
+    k, power, radius, min_points = params
+    axes = lattice[1]
+    lo, hi, state, work, nbr, tb = new_task(bk[3], lattice[4], k, vals.shape[1])
+    for t in range(t0, t1):
+        origin = tile_at(t, lattice, lo, hi)
+        work = knn_tile(bk, origin, axes, lo, hi, k, radius, state, work, nbr)
+        ncells = (hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2])
+        _idw_cells(vals, nbr, ncells, power, min_points, tb)
+        put_tile(tb, lo, hi, rows, out)
 
 
-def _idw_points(
-    pts, vals, start, blo, bsize, bshape, queries, k, power, radius, min_points, eidx, out
-):
-    """IDW at arbitrary points: each query is a one-node lattice.
-
-    queries : (m, 3) query coordinates; out : (nout, m) written in place.
-    """
-    ne = vals.shape[1]
-    unlimited = k <= 0
-    kk = 1 if unlimited else k
-    axes = np.zeros((3, 3))
-    for q in nb.prange(queries.shape[0]):
-        lo = np.zeros(3, dtype=np.int64)
-        hi = np.ones(3, dtype=np.int64)
-        tb = np.empty((ne, 1))
-        nbr_i = np.empty((1, kk), dtype=np.int64)
-        nbr_d2 = np.empty((1, kk))
-        nbr_n = np.empty(1, dtype=np.int64)
-        origin = queries[q].copy()
-        if unlimited:
-            _idw_radius_tile(
-                pts,
-                vals,
-                start,
-                blo,
-                bsize,
-                bshape,
-                origin,
-                axes,
-                lo,
-                hi,
-                power,
-                radius,
-                min_points,
-                tb,
-            )
-        else:
-            _idw_knn_tile(
-                pts,
-                vals,
-                start,
-                blo,
-                bsize,
-                bshape,
-                origin,
-                axes,
-                lo,
-                hi,
-                k,
-                power,
-                radius,
-                min_points,
-                new_state(bsize),
-                nbr_i,
-                nbr_d2,
-                nbr_n,
-                tb,
-            )
-        for e2 in range(ne):
-            out[eidx[e2], q] = tb[e2, 0]
-
-
-idw_grid_serial = _jit(_idw_grid)
-idw_grid_parallel = _jit_parallel(_idw_grid)
-idw_points_serial = _jit(_idw_points)
-idw_points_parallel = _jit_parallel(_idw_points)
+@_jit
+def idw_radius_task(t0, t1, bk, vals, rows, lattice, params, out):
+    """IDW over every sample within the radius: :func:`idw_task` with ``k <= 0``."""
+    _, power, radius, min_points = params
+    axes = lattice[1]
+    lo, hi, _, work, _, tb = new_task(bk[3], lattice[4], 0, vals.shape[1])
+    for t in range(t0, t1):
+        origin = tile_at(t, lattice, lo, hi)
+        work = _idw_radius_tile(bk, vals, origin, axes, lo, hi, power, radius, min_points, work, tb)
+        put_tile(tb, lo, hi, rows, out)

@@ -28,25 +28,22 @@ from __future__ import annotations
 
 import math
 
-import numba as nb
 import numpy as np
 
-from xprospect.grid._neighbours import knn_tile, new_state
+from xprospect.grid._jit import jit
+from xprospect.grid._neighbours import knn_tile, new_task, put_tile, tile_at
 
-__all__ = ["ok_grid_parallel", "ok_grid_serial", "ok_points_parallel", "ok_points_serial"]
+__all__ = ["ok_task"]
 
-# nogil: dask threads run chunks side by side; cache: compile once per environment
-_jit = nb.njit(nogil=True, cache=True, error_model="numpy")
-_jit_parallel = nb.njit(nogil=True, cache=True, error_model="numpy", parallel=True)
+_jit = jit()
 # the small dense solves may reassociate and fuse (no change to NaN or inf handling)
-_FAST = {"reassoc", "contract", "arcp"}
-_jit_fast = nb.njit(nogil=True, cache=True, error_model="numpy", fastmath=_FAST)
+_jit_fast = jit(fastmath={"reassoc", "contract", "arcp"})
 _PIVOT_TOL = 1e-12
 _HASH_MUL = 2654435761
 _RIDGE = 1e-10
 
 
-@nb.njit(nogil=True, cache=True, error_model="numpy", inline="always")
+@jit(inline="always")
 def _gamma(model, psill, rng, nugget, h):
     if h == 0.0:
         return 0.0
@@ -123,41 +120,17 @@ def _factor(e, n, dmat, vmodel, vpar, chol, u):
 
 
 @_jit
-def _krige_tile(
-    pts,
-    vals,
-    start,
-    blo,
-    bsize,
-    bshape,
-    origin,
-    axes,
-    lo,
-    hi,
-    k,
-    radius,
-    min_points,
-    vmodel,
-    vpar,
-    state,
-    nbr_i,
-    nbr_d2,
-    nbr_n,
-    cache,
-    tb,
-):
+def _krige_cells(pts, vals, nbr, ncells, min_points, vmodel, vpar, cache, tb):
     """Ordinary kriging of the cells of one tile into ``tb`` (values, then variances).
 
-    ``cache`` carries the neighbour set and its factorisations from cell to cell:
-    see :func:`_new_cache`.
+    ``nbr`` holds each cell's neighbours (see ``knn_tile``); ``cache`` carries the
+    neighbour set and its factorisations from cell to cell: see :func:`_new_cache`.
     """
+    nbr_i, nbr_d2, nbr_n = nbr
     ne = vals.shape[1]
     sidx, dist, dmat, chol, u, okf, sets, hashes, nxt = cache
     nslots = hashes.shape[0]
-    knn_tile(
-        pts, start, blo, bsize, bshape, origin, axes, lo, hi, k, radius, state, nbr_i, nbr_d2, nbr_n
-    )
-    ncells = (hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2])
+    k = nbr_i.shape[1]
     b = np.empty(k)
     cvec = np.empty(k)
     for c in range(ncells):
@@ -250,7 +223,7 @@ def _krige_tile(
 
 @_jit
 def _new_cache(k, ne, nslots):
-    """Scratch for :func:`_krige_tile`, one per task.
+    """Scratch for :func:`_krige_cells`, one per task.
 
     The sorted neighbour rows of a cell and their distances to it, their distance
     matrix, then ``nslots`` recently used neighbour sets, each with per element the
@@ -272,140 +245,25 @@ def _new_cache(k, ne, nslots):
     )
 
 
-def _ok_grid(
-    pts,
-    vals,
-    start,
-    blo,
-    bsize,
-    bshape,
-    origin,
-    axes,
-    qshape,
-    tile,
-    nseg,
-    k,
-    radius,
-    min_points,
-    vmodel,
-    vpar,
-    eidx,
-    out,
-):
-    """Ordinary kriging at every node of a regular (possibly rotated) query lattice.
+@_jit
+def ok_task(t0, t1, bk, vals, rows, lattice, params, out):
+    """Ordinary kriging over tiles ``t0 <= t < t1`` of a lattice (or query points).
 
-    pts : (n, 3) bucket-sorted sample coordinates; vals : (n, ne) values, same order.
-    start, blo, bsize, bshape : the bucket grid. origin : (3,) node (0, 0, 0); axes : (3, 3)
-    step vectors; qshape, tile : (3,) lattice and tile sizes; nseg : tasks per row of tiles.
-    k : neighbours; radius : search radius (inf: none); min_points : fewer neighbours give
-    NaN. vmodel : (ne,) model codes; vpar : (ne, 3) psill, range, nugget. eidx : (ne,)
-    output slot of each element's value (its variance goes to ``eidx + nout // 2``).
-    out : (nout, *qshape).
+    bk : ``(pts, start, blo, bsize, bshape)``, the bucket-sorted samples; vals : (n, ne)
+    their values, same order; rows : (2 ne,) the slot in ``out`` of each element's value,
+    then of its variance; lattice : ``(origin, axes, queries, qshape, tile)`` (see
+    ``tile_at``); params : ``(k, radius, min_points, vmodel, vpar)``: k neighbours, the
+    search radius (inf: none), the fewest neighbours for a value (fewer give NaN), the
+    model codes (ne,) and their (psill, range, nugget) (ne, 3). out : (nout, *qshape).
     """
+    k, radius, min_points, vmodel, vpar = params
     ne = vals.shape[1]
-    half = out.shape[0] // 2
-    nz, ny, nx = qshape[0], qshape[1], qshape[2]
-    tz, ty, tx = tile[0], tile[1], tile[2]
-    ntz = (nz + tz - 1) // tz
-    nty = (ny + ty - 1) // ty
-    ntx = (nx + tx - 1) // tx
-    ntile_cells = tz * ty * tx
-    for item in nb.prange(ntz * nty * nseg):
-        row = item // nseg
-        seg = item % nseg
-        lo = np.empty(3, dtype=np.int64)
-        hi = np.empty(3, dtype=np.int64)
-        lo[0] = (row // nty) * tz
-        lo[1] = (row % nty) * ty
-        hi[0] = min(lo[0] + tz, nz)
-        hi[1] = min(lo[1] + ty, ny)
-        tb = np.empty((2 * ne, ntile_cells))
-        nbr_i = np.empty((ntile_cells, k), dtype=np.int64)
-        nbr_d2 = np.empty((ntile_cells, k))
-        nbr_n = np.empty(ntile_cells, dtype=np.int64)
-        state = new_state(bsize)
-        cache = _new_cache(k, ne, min(2 * tx + 2, 64))
-        for tcol in range(seg * ntx // nseg, (seg + 1) * ntx // nseg):
-            lo[2] = tcol * tx
-            hi[2] = min(lo[2] + tx, nx)
-            _krige_tile(
-                pts,
-                vals,
-                start,
-                blo,
-                bsize,
-                bshape,
-                origin,
-                axes,
-                lo,
-                hi,
-                k,
-                radius,
-                min_points,
-                vmodel,
-                vpar,
-                state,
-                nbr_i,
-                nbr_d2,
-                nbr_n,
-                cache,
-                tb,
-            )
-            wy = hi[1] - lo[1]
-            wx = hi[2] - lo[2]
-            for e2 in range(2 * ne):
-                oe = eidx[e2] if e2 < ne else eidx[e2 - ne] + half
-                for iz in range(lo[0], hi[0]):
-                    for iy in range(lo[1], hi[1]):
-                        base_c = ((iz - lo[0]) * wy + (iy - lo[1])) * wx - lo[2]
-                        for ix in range(lo[2], hi[2]):
-                            out[oe, iz, iy, ix] = tb[e2, base_c + ix]
-
-
-def _ok_points(
-    pts, vals, start, blo, bsize, bshape, queries, k, radius, min_points, vmodel, vpar, eidx, out
-):
-    """Ordinary kriging at arbitrary (m, 3) points; out : (nout, m)."""
-    ne = vals.shape[1]
-    half = out.shape[0] // 2
-    axes = np.zeros((3, 3))
-    for q in nb.prange(queries.shape[0]):
-        lo = np.zeros(3, dtype=np.int64)
-        hi = np.ones(3, dtype=np.int64)
-        tb = np.empty((2 * ne, 1))
-        nbr_i = np.empty((1, k), dtype=np.int64)
-        nbr_d2 = np.empty((1, k))
-        nbr_n = np.empty(1, dtype=np.int64)
-        origin = queries[q].copy()
-        _krige_tile(
-            pts,
-            vals,
-            start,
-            blo,
-            bsize,
-            bshape,
-            origin,
-            axes,
-            lo,
-            hi,
-            k,
-            radius,
-            min_points,
-            vmodel,
-            vpar,
-            new_state(bsize),
-            nbr_i,
-            nbr_d2,
-            nbr_n,
-            _new_cache(k, ne, 1),
-            tb,
-        )
-        for e in range(ne):
-            out[eidx[e], q] = tb[e, 0]
-            out[eidx[e] + half, q] = tb[ne + e, 0]
-
-
-ok_grid_serial = _jit(_ok_grid)
-ok_grid_parallel = _jit_parallel(_ok_grid)
-ok_points_serial = _jit(_ok_points)
-ok_points_parallel = _jit_parallel(_ok_points)
+    axes = lattice[1]
+    lo, hi, state, work, nbr, tb = new_task(bk[3], lattice[4], k, 2 * ne)
+    cache = _new_cache(k, ne, min(2 * lattice[4][2] + 2, 64))
+    for t in range(t0, t1):
+        origin = tile_at(t, lattice, lo, hi)
+        work = knn_tile(bk, origin, axes, lo, hi, k, radius, state, work, nbr)
+        ncells = (hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2])
+        _krige_cells(bk[0], vals, nbr, ncells, min_points, vmodel, vpar, cache, tb)
+        put_tile(tb, lo, hi, rows, out)

@@ -16,33 +16,44 @@ anisotropy, so the search itself is isotropic. Coordinate columns are ordered (z
 like the grid dims; a 2-D problem has a constant first column, so the contiguous bucket
 runs lie along x.
 
-A gridder's kernel walks the lattice in tiles and calls :func:`knn_tile` (or
-:func:`gather` for "every sample within a radius") per tile, then combines the
-neighbours of each cell in its own way.
+A gridder supplies one *task* kernel: it walks a range of tiles (:func:`tile_at`),
+calls :func:`knn_tile` (or :func:`gather` for "every sample within a radius") per tile,
+combines the neighbours of each cell in its own way into a tile buffer and writes it out
+(:func:`put_tile`). Arbitrary query points are a lattice of one-node tiles. The same
+task serves one thread (a dask chunk) and many: :func:`run_tasks` splits the tiles into
+contiguous ranges and runs them on a thread pool (the kernels release the GIL), so one
+compiled kernel serves both and no numba ``parallel`` compilation is needed.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numba as nb
 import numpy as np
+
+from xprospect.grid._jit import jit
 
 __all__ = [
     "bounds",
     "bucket_points",
     "gather",
     "knn_tile",
-    "new_state",
+    "new_task",
     "plan_tiles",
+    "put_tile",
+    "run_tasks",
     "search_points",
+    "task_count",
+    "tile_at",
     "tile_box",
 ]
 
 _INF = np.inf
-# nogil: dask threads run chunks side by side; cache: compile once per environment
-_jit = nb.njit(nogil=True, cache=True, error_model="numpy")
+_jit = jit()
 
 
 @_jit
@@ -155,21 +166,20 @@ def bucket_points(points: np.ndarray, values: np.ndarray, per_bucket: float = 2.
 
 def plan_tiles(
     points: np.ndarray, k: int, axes: np.ndarray, qshape: Sequence[int], ndim: int, parallel: bool
-) -> tuple[np.ndarray, int]:
+) -> tuple[np.ndarray, int, int]:
     """Choose the query tile and the work split for one lattice.
 
     A tile should be about as wide as the distance to a cell's k-th neighbour: much
     wider, and each cell scans candidates that cannot be its neighbours; much narrower,
     and the gathering and sorting of candidates is repeated for cells that share them.
     That distance is estimated from the mean sample density over the samples' bounding
-    box (``d_k = (k / (density * unit ball))^(1 / d)``); a tile is about ``0.7 d_k``
-    across in 2-D (4 to 16 cells: below 4 the per-tile overhead dominates) and
-    ``0.4 d_k`` in 3-D (1 to 8 voxels, x twice as long, along memory). This keeps the
-    tiles measured best on the benchmark cases (16 x 16 cells at 1024^2 and 3072^2,
-    4 x 4 x 8 voxels at 128^3) and shrinks them where cells are coarse against the
-    sample spacing (1e6 samples onto 512^2 and coarser).
-    Threads take segments of tile rows, so a grid with few rows still keeps every
-    thread busy (about four tasks per thread).
+    box (``d_k = (k / (density * unit ball))^(1 / d)``); a tile is about ``TILE_2D d_k``
+    across in 2-D (4 to 16 cells) and ``TILE_3D d_k`` in 3-D (1 to 8 voxels, x twice as
+    long, along memory). Where cells lie further apart than the sample spacing, tiles
+    shrink to one cell: a wider tile would gather the samples of the whole span between
+    its cells.
+    The tiles (all of them, in C order) are split into contiguous ranges, about four per
+    thread, so even an 8 x 8 grid keeps every thread busy.
 
     Parameters
     ----------
@@ -184,14 +194,16 @@ def plan_tiles(
     ndim : int
         2 or 3 (a 2-D grid is a lattice with one z level).
     parallel : bool
-        Whether the kernel runs on numba's threads.
+        Whether the tiles may run on several threads.
 
     Returns
     -------
     tile : (3,) int64
         Tile size per lattice axis.
-    nseg : int
-        Segments per row of tiles.
+    ntiles : int
+        Number of tiles.
+    ntasks : int
+        Number of tile ranges (1 unless ``parallel``).
     """
     if points.shape[0]:
         plo, phi = bounds(points)
@@ -211,30 +223,119 @@ def plan_tiles(
         dk = (kk / (density * unit)) ** (1.0 / d)
         edge = dk / step
     if ndim == 2:
-        e = int(min(max(round(0.7 * edge), 4), 16))
+        # one-cell tiles only where cells lie three k-th distances apart or more; closer,
+        # cells still share enough candidates that a 4 x 4 tile pays (measured at 512^2)
+        e = int(min(max(round(TILE_2D * edge), min(4, 1 + int(3 * edge))), 16))
         tile = np.array([1, e, e], dtype=np.int64)
     else:
-        e = int(min(max(round(0.4 * edge), 1), 8))
+        e = int(min(max(round(TILE_3D * edge), 1), 8))
         tile = np.array([e, e, 2 * e], dtype=np.int64)
-    tile = np.minimum(tile, np.maximum(np.asarray(qshape, dtype=np.int64), 1))
-    rows = -(-qshape[0] // tile[0]) * -(-qshape[1] // tile[1])
-    ntx = -(-qshape[2] // tile[2])
-    nseg = 1
-    if parallel:
-        nseg = int(min(ntx, max(1, -(-4 * nb.get_num_threads() // rows))))
-    return tile, nseg
+    qs = np.maximum(np.asarray(qshape, dtype=np.int64), 1)
+    tile = np.minimum(tile, qs)
+    ntiles = int(np.prod(-(-qs // tile)))
+    return tile, ntiles, task_count(ntiles, parallel)
+
+
+def task_count(ntiles: int, parallel: bool) -> int:
+    """How many tile ranges to cut ``ntiles`` tiles into: about four per thread."""
+    return int(min(ntiles, 4 * nb.get_num_threads())) if parallel else 1
+
+
+TILE_2D = 0.7
+TILE_3D = 0.6
+
+
+def run_tasks(task: Callable[..., Any], ntiles: int, ntasks: int, *args: Any) -> None:
+    """Run ``task(t0, t1, *args)`` over ``ntiles`` tiles cut into ``ntasks`` ranges.
+
+    One range runs in the calling thread; several run on a pool of numba's thread count
+    (``NUMBA_NUM_THREADS``), taking the next range as each finishes. Tasks write
+    disjoint cells, so the result does not depend on the split.
+    """
+    cuts = [i * ntiles // ntasks for i in range(ntasks + 1)]
+    if ntasks <= 1:
+        task(0, ntiles, *args)
+        return
+    with ThreadPoolExecutor(max_workers=min(ntasks, nb.get_num_threads())) as pool:
+        futures = [pool.submit(task, cuts[i], cuts[i + 1], *args) for i in range(ntasks)]
+        for f in futures:
+            f.result()
 
 
 @_jit
-def new_state(bsize):
-    """Search state carried from tile to tile along a row of tiles.
+def new_task(bsize, tile, k, nrows):
+    """Scratch of one task, reused from tile to tile.
 
-    ``[m_guess, have_prev, px, py, pz, prev_dk]``: the box widening that sufficed last
-    time, and the last verified cell with its k-th neighbour distance.
+    Returns ``(lo, hi, state, work, nbr, tb)``: the current tile's node range, the
+    search state (see :func:`knn_tile`), the candidate buffers (see :func:`gather`),
+    the neighbour arrays ``(nbr_i, nbr_d2, nbr_n)`` per tile cell and a tile buffer of
+    ``nrows`` values per cell. ``k <= 0`` (every sample within a radius) keeps room for
+    one neighbour.
     """
-    st = np.zeros(6)
-    st[0] = bsize
-    return st
+    ncells = tile[0] * tile[1] * tile[2]
+    kk = max(k, 1)
+    cap = 256
+    # [m_guess, have_prev, px, py, pz, prev_dk]: the box widening that sufficed last
+    # time, and the last verified cell with its k-th neighbour distance
+    state = np.zeros(6)
+    state[0] = bsize
+    work = (
+        np.empty((9, cap)),
+        np.empty((3, cap), dtype=np.int64),
+        np.empty((4, 3)),
+        np.empty(ncells, dtype=np.bool_),
+        np.empty(kk),
+        np.empty(kk, dtype=np.int64),
+    )
+    nbr = (
+        np.empty((ncells, kk), dtype=np.int64),
+        np.empty((ncells, kk)),
+        np.empty(ncells, dtype=np.int64),
+    )
+    lo = np.zeros(3, dtype=np.int64)
+    hi = np.ones(3, dtype=np.int64)
+    return lo, hi, state, work, nbr, np.empty((nrows, ncells))
+
+
+@_jit
+def tile_at(t, lattice, lo, hi):
+    """Set ``lo``, ``hi`` to the node range of tile ``t``; return the lattice origin.
+
+    ``lattice = (origin, axes, queries, qshape, tile)``. Tiles are numbered in C order.
+    With query points (``queries`` not empty; then ``axes`` is zero, ``qshape`` is
+    ``(1, 1, m)`` and ``tile`` ones), tile ``t`` is the node ``(0, 0, t)`` placed at
+    ``queries[t]``: the returned origin puts it there.
+    """
+    origin, _, queries, qshape, tile = lattice
+    if queries.shape[0] > 0:
+        lo[0] = 0
+        lo[1] = 0
+        lo[2] = t
+        hi[0] = 1
+        hi[1] = 1
+        hi[2] = t + 1
+        return queries[t]
+    nty = (qshape[1] + tile[1] - 1) // tile[1]
+    ntx = (qshape[2] + tile[2] - 1) // tile[2]
+    idx = (t // (nty * ntx), (t // ntx) % nty, t % ntx)
+    for a in range(3):
+        lo[a] = idx[a] * tile[a]
+        hi[a] = min(lo[a] + tile[a], qshape[a])
+    return origin
+
+
+@_jit
+def put_tile(tb, lo, hi, rows, out):
+    """Write tile buffer row ``r`` (cells in C order over the tile) to ``out[rows[r]]``."""
+    wy = hi[1] - lo[1]
+    wx = hi[2] - lo[2]
+    for r in range(rows.shape[0]):
+        o = out[rows[r]]
+        for iz in range(lo[0], hi[0]):
+            for iy in range(lo[1], hi[1]):
+                base_c = ((iz - lo[0]) * wy + (iy - lo[1])) * wx - lo[2]
+                for ix in range(lo[2], hi[2]):
+                    o[iz, iy, ix] = tb[r, base_c + ix]
 
 
 @_jit
@@ -253,13 +354,38 @@ def tile_box(origin, axes, lo, hi, qlo, qhi):
 
 
 @_jit
-def gather(pts, start, blo, bsize, bshape, qlo, qhi, m, rlo, rhi, cx, cy, cz, ci):
+def node(origin, axes, iz, iy, ix):
+    """Coordinates of lattice node ``(iz, iy, ix)``."""
+    qx = origin[0] + iz * axes[0, 0] + iy * axes[1, 0] + ix * axes[2, 0]
+    qy = origin[1] + iz * axes[0, 1] + iy * axes[1, 1] + ix * axes[2, 1]
+    qz = origin[2] + iz * axes[0, 2] + iy * axes[1, 2] + ix * axes[2, 2]
+    return qx, qy, qz
+
+
+@_jit
+def _grow(fb, ib, keep, need):
+    """Candidate buffers with room for ``need``, holding the first ``keep`` candidates."""
+    cap = max(2 * fb.shape[1], need)
+    nfb = np.empty((fb.shape[0], cap))
+    nib = np.empty((ib.shape[0], cap), dtype=np.int64)
+    for r in range(fb.shape[0]):
+        for j in range(keep):
+            nfb[r, j] = fb[r, j]
+    for r in range(ib.shape[0]):
+        for j in range(keep):
+            nib[r, j] = ib[r, j]
+    return nfb, nib
+
+
+@_jit
+def gather(bk, qlo, qhi, m, rlo, rhi, fb, ib):
     """Collect the samples of every bucket meeting the box ``[qlo - m, qhi + m]``.
 
     Parameters
     ----------
-    pts, start, blo, bsize, bshape
-        Bucket-sorted sample coordinates and the bucket grid (see :func:`bucket_points`).
+    bk : tuple
+        ``(pts, start, blo, bsize, bshape)``: bucket-sorted sample coordinates and the
+        bucket grid (see :func:`bucket_points`).
     qlo, qhi : (3,) float64
         The query box.
     m : float
@@ -267,8 +393,10 @@ def gather(pts, start, blo, bsize, bshape, qlo, qhi, m, rlo, rhi, cx, cy, cz, ci
     rlo, rhi : (3,) float64
         Written: the box actually covered (infinite on a side where the bucket grid
         ends, since no sample lies beyond it).
-    cx, cy, cz, ci : arrays
-        Candidate buffers (coordinates and row in ``pts``); replaced when too small.
+    fb, ib : (rows, cap) float64 and int64
+        Candidate buffers: coordinates go to ``fb[0:3]``, rows in ``pts`` to ``ib[0]``;
+        replaced by larger ones when too small. (``fb[3:9]`` and ``ib[1:3]`` are the
+        scratch of :func:`knn_tile`.)
 
     Returns
     -------
@@ -276,9 +404,10 @@ def gather(pts, start, blo, bsize, bshape, qlo, qhi, m, rlo, rhi, cx, cy, cz, ci
         Number of candidates.
     complete : bool
         Whether the covered box holds every sample.
-    cx, cy, cz, ci : arrays
-        The (possibly grown) buffers holding the candidates in their first ``nc`` slots.
+    fb, ib : arrays
+        The (possibly grown) buffers holding the candidates in their first ``nc`` columns.
     """
+    pts, start, blo, bsize, bshape = bk
     complete = True
     blim = np.empty((3, 2), dtype=np.int64)
     for a in range(3):
@@ -302,45 +431,113 @@ def gather(pts, start, blo, bsize, bshape, qlo, qhi, m, rlo, rhi, cx, cy, cz, ci
             complete = False
         blim[a, 0] = b0
         blim[a, 1] = b1
-    cap = cx.shape[0]
     nc = 0
     for bz in range(blim[0, 0], blim[0, 1] + 1):
         for by in range(blim[1, 0], blim[1, 1] + 1):
             base = (bz * bshape[1] + by) * bshape[2]
             s = start[base + blim[2, 0]]
             e = start[base + blim[2, 1] + 1]
-            cnt = e - s
-            if nc + cnt > cap:
-                newcap = max(2 * cap, nc + cnt)
-                ncx = np.empty(newcap)
-                ncy = np.empty(newcap)
-                ncz = np.empty(newcap)
-                nci = np.empty(newcap, dtype=np.int64)
-                for jj in range(nc):
-                    ncx[jj] = cx[jj]
-                    ncy[jj] = cy[jj]
-                    ncz[jj] = cz[jj]
-                    nci[jj] = ci[jj]
-                cx, cy, cz, ci, cap = ncx, ncy, ncz, nci, newcap
+            if nc + e - s > fb.shape[1]:
+                fb, ib = _grow(fb, ib, nc, nc + e - s)
             for j in range(s, e):
-                cx[nc] = pts[j, 0]
-                cy[nc] = pts[j, 1]
-                cz[nc] = pts[j, 2]
-                ci[nc] = j
+                fb[0, nc] = pts[j, 0]
+                fb[1, nc] = pts[j, 1]
+                fb[2, nc] = pts[j, 2]
+                ib[0, nc] = j
                 nc += 1
-    return nc, complete, cx, cy, cz, ci
+    return nc, complete, fb, ib
 
 
 @_jit
-def knn_tile(
-    pts, start, blo, bsize, bshape, origin, axes, lo, hi, k, radius, state, nbr_i, nbr_d2, nbr_n
-):
+def _argsort(key, n, order):
+    """Write into ``order[:n]`` the indices that sort ``key[:n]`` ascending.
+
+    A shell sort: numba's ``np.argsort`` (quicksort) costs seconds of compilation, and
+    a tile has a few hundred candidates at most, where this is as quick.
+    """
+    for i in range(n):
+        order[i] = i
+    gap = 1
+    while gap < n // 3:
+        gap = 3 * gap + 1
+    while gap > 0:
+        for i in range(gap, n):
+            v = order[i]
+            kv = key[v]
+            j = i
+            while j >= gap and key[order[j - gap]] > kv:
+                order[j] = order[j - gap]
+                j -= gap
+            order[j] = v
+        gap //= 3
+
+
+@_jit
+def _by_distance(fb, ib, nc, c0x, c0y, c0z):
+    """Order the candidates by distance from ``c0``: into rows 4-7 of ``fb``, 1 of ``ib``."""
+    for j in range(nc):
+        dx = fb[0, j] - c0x
+        dy = fb[1, j] - c0y
+        dz = fb[2, j] - c0z
+        fb[3, j] = math.sqrt(dx * dx + dy * dy + dz * dz)
+    srt = ib[2]
+    _argsort(fb[3], nc, srt)
+    for j in range(nc):
+        sj = srt[j]
+        fb[4, j] = fb[0, sj]
+        fb[5, j] = fb[1, sj]
+        fb[6, j] = fb[2, sj]
+        fb[7, j] = fb[3, sj]
+        ib[1, j] = ib[0, sj]
+
+
+@_jit
+def _nearest(fb, ib, lim, qx, qy, qz, k, bound2, kd, ki):
+    """Find the ``k`` nearest of the first ``lim`` sorted candidates within ``bound2``.
+
+    Writes their squared distances and rows, nearest first, to ``kd``, ``ki``; returns
+    how many were found. Equal distances are ordered by sample row, so the neighbours
+    of a cell do not depend on the tile it falls in (nor on the order of candidates).
+    """
+    sx = fb[4]
+    sy = fb[5]
+    sz = fb[6]
+    dd = fb[8]
+    for j in range(lim):  # a tight, vectorisable distance pass
+        dx = sx[j] - qx
+        dy = sy[j] - qy
+        dz = sz[j] - qz
+        dd[j] = dx * dx + dy * dy + dz * dz
+    nfound = 0
+    worst = bound2
+    for j in range(lim):
+        d2 = dd[j]
+        row = ib[1, j]
+        if d2 > worst or (d2 == worst and nfound == k and row > ki[k - 1]):
+            continue
+        pos = nfound if nfound < k else k - 1
+        while pos > 0 and (kd[pos - 1] > d2 or (kd[pos - 1] == d2 and ki[pos - 1] > row)):
+            kd[pos] = kd[pos - 1]
+            ki[pos] = ki[pos - 1]
+            pos -= 1
+        kd[pos] = d2
+        ki[pos] = row
+        if nfound < k:
+            nfound += 1
+        if nfound == k:
+            worst = kd[k - 1]
+    return nfound
+
+
+@_jit
+def knn_tile(bk, origin, axes, lo, hi, k, radius, state, work, nbr):
     """Find the ``k`` nearest samples within ``radius`` of every lattice node of one tile.
 
     Parameters
     ----------
-    pts, start, blo, bsize, bshape
-        Bucket-sorted sample coordinates and the bucket grid (see :func:`bucket_points`).
+    bk : tuple
+        ``(pts, start, blo, bsize, bshape)``: bucket-sorted sample coordinates and the
+        bucket grid (see :func:`bucket_points`).
     origin : (3,) float64
         Coordinates of lattice node (0, 0, 0).
     axes : (3, 3) float64
@@ -352,31 +549,33 @@ def knn_tile(
     radius : float
         Search radius (inf: none).
     state : (6,) float64
-        Carried between the tiles of one row (see :func:`new_state`); updated.
-    nbr_i, nbr_d2 : (ncells, k) arrays
-        Written: for tile cell ``c`` (C order over the tile), the rows in ``pts`` of its
-        neighbours and their squared distances, nearest first, in the first
-        ``nbr_n[c]`` slots.
-    nbr_n : (ncells,) int64
-        Written: the number of neighbours found (< k only where the radius cuts).
+        Carried from tile to tile (see :func:`new_task`); updated.
+    work : tuple
+        Scratch from :func:`new_task`.
+    nbr : tuple
+        ``(nbr_i, nbr_d2, nbr_n)``, written: for tile cell ``c`` (C order over the
+        tile), the rows in ``pts`` of its neighbours and their squared distances,
+        nearest first, in the first ``nbr_n[c]`` slots (< k only where the radius cuts).
+
+    Returns
+    -------
+    tuple
+        ``work``, with candidate buffers grown where needed.
     """
+    fb, ib, boxes, done, kd, ki = work
+    nbr_i, nbr_d2, nbr_n = nbr
+    bsize = bk[3]
     ty = hi[1] - lo[1]
     tx = hi[2] - lo[2]
     ncells = (hi[0] - lo[0]) * ty * tx
     r2 = radius * radius
-    qlo = np.empty(3)
-    qhi = np.empty(3)
-    rlo = np.empty(3)
-    rhi = np.empty(3)
+    qlo = boxes[0]
+    qhi = boxes[1]
+    rlo = boxes[2]
+    rhi = boxes[3]
     tile_box(origin, axes, lo, hi, qlo, qhi)
-    done = np.zeros(ncells, dtype=np.bool_)
-    kd = np.empty(k)
-    ki = np.empty(k, dtype=np.int64)
-    cap = 256
-    cx = np.empty(cap)
-    cy = np.empty(cap)
-    cz = np.empty(cap)
-    ci = np.empty(cap, dtype=np.int64)
+    for c in range(ncells):
+        done[c] = False
     m = min(state[0], radius)
     remaining = ncells
     max_need = 0.0
@@ -384,40 +583,17 @@ def knn_tile(
     c0y = 0.5 * (qlo[1] + qhi[1])
     c0z = 0.5 * (qlo[2] + qhi[2])
     while remaining > 0:
-        nc, complete, cx, cy, cz, ci = gather(
-            pts, start, blo, bsize, bshape, qlo, qhi, m, rlo, rhi, cx, cy, cz, ci
-        )
+        nc, complete, fb, ib = gather(bk, qlo, qhi, m, rlo, rhi, fb, ib)
         # candidates in order of distance from the tile's centre: a cell stops scanning
         # once the triangle inequality rules out every later candidate
-        cd = np.empty(nc)
-        for j in range(nc):
-            dx = cx[j] - c0x
-            dy = cy[j] - c0y
-            dz = cz[j] - c0z
-            cd[j] = math.sqrt(dx * dx + dy * dy + dz * dz)
-        srt = np.argsort(cd)
-        sx = np.empty(nc)
-        sy = np.empty(nc)
-        sz = np.empty(nc)
-        sd = np.empty(nc)
-        si = np.empty(nc, dtype=np.int64)
-        dd = np.empty(nc)
-        for j in range(nc):
-            sj = srt[j]
-            sx[j] = cx[sj]
-            sy[j] = cy[sj]
-            sz[j] = cz[sj]
-            si[j] = ci[sj]
-            sd[j] = cd[sj]
+        _by_distance(fb, ib, nc, c0x, c0y, c0z)
         for iz in range(lo[0], hi[0]):
             for iy in range(lo[1], hi[1]):
                 for ix in range(lo[2], hi[2]):
                     c = ((iz - lo[0]) * ty + (iy - lo[1])) * tx + (ix - lo[2])
                     if done[c]:
                         continue
-                    qx = origin[0] + iz * axes[0, 0] + iy * axes[1, 0] + ix * axes[2, 0]
-                    qy = origin[1] + iz * axes[0, 1] + iy * axes[1, 1] + ix * axes[2, 1]
-                    qz = origin[2] + iz * axes[0, 2] + iy * axes[1, 2] + ix * axes[2, 2]
+                    qx, qy, qz = node(origin, axes, iz, iy, ix)
                     # distance from the node to the edge of the gathered region
                     margin = min(
                         qx - rlo[0], rhi[0] - qx, qy - rlo[1], rhi[1] - qy, qz - rlo[2], rhi[2] - qz
@@ -437,29 +613,8 @@ def knn_tile(
                     # only candidates with |s - c0| <= |q - c0| + bound can be in range
                     lim = nc
                     if bound2 < _INF:
-                        lim = np.searchsorted(sd, dq0 + math.sqrt(bound2), side="right")
-                    for j in range(lim):  # a tight, vectorisable distance pass
-                        dx = sx[j] - qx
-                        dy = sy[j] - qy
-                        dz = sz[j] - qz
-                        dd[j] = dx * dx + dy * dy + dz * dz
-                    nfound = 0
-                    worst = bound2
-                    for j in range(lim):
-                        d2 = dd[j]
-                        if d2 > worst or (d2 == worst and nfound == k):
-                            continue
-                        pos = nfound if nfound < k else k - 1
-                        while pos > 0 and kd[pos - 1] > d2:
-                            kd[pos] = kd[pos - 1]
-                            ki[pos] = ki[pos - 1]
-                            pos -= 1
-                        kd[pos] = d2
-                        ki[pos] = si[j]
-                        if nfound < k:
-                            nfound += 1
-                        if nfound == k:
-                            worst = kd[k - 1]
+                        lim = np.searchsorted(fb[7, :nc], dq0 + math.sqrt(bound2), side="right")
+                    nfound = _nearest(fb, ib, lim, qx, qy, qz, k, bound2, kd, ki)
                     need = math.sqrt(kd[k - 1]) if nfound == k else radius
                     if need > radius:
                         need = radius
@@ -485,3 +640,4 @@ def knn_tile(
                 m = radius
     if max_need > 0:
         state[0] = 1.25 * max_need
+    return fb, ib, boxes, done, kd, ki

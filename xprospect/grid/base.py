@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from xprospect._dims import (
     sample_coords,
     write_crs,
 )
+from xprospect._json import dumps
 from xprospect.exceptions import DataError, GridError
 from xprospect.grid import _neighbours
 
@@ -128,6 +129,11 @@ class SearchGroup:
     slots: np.ndarray
     extra: dict[str, Any]
 
+    @property
+    def bk(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]:
+        """The bucket-sorted samples as the kernels take them."""
+        return (self.points, self.start, self.blo, self.bsize, self.bshape)
+
 
 def select_elements(samples: xr.Dataset, elements: Sequence[str] | str | None) -> list[str]:
     """Resolve the element variables to grid (every numeric one along ``sample`` by default)."""
@@ -183,9 +189,11 @@ class Gridder(ABC):
     """Base class of the gridders: ``fit(samples)``, then ``grid(like)`` / ``predict(points)``.
 
     Subclasses store their parameters in ``__init__`` (with ``elements`` and
-    ``anisotropy``) and implement the hooks ``_validate``, ``_outputs``,
-    ``_run_lattice`` and ``_run_points`` (and optionally ``_fit_groups``, ``_reach``,
-    ``_attrs`` and ``_search_ndim``). Learned attributes end in ``_``:
+    ``anisotropy``) and implement the hooks ``_validate``, ``_outputs`` and ``_kernel``
+    (and optionally ``_fit_groups``, ``_reach``, ``_attrs`` and ``_search_ndim``). The
+    kernel is a numba task over tiles of query nodes (see
+    :mod:`xprospect.grid._neighbours`); the base class plans the tiles, runs them on one
+    thread or many and assembles the result. Learned attributes end in ``_``:
 
     - ``crs_``: the samples' CRS;
     - ``elements_``: the element names fitted;
@@ -217,28 +225,14 @@ class Gridder(ABC):
         """Output variables (name, attrs) in output-slot order."""
 
     @abstractmethod
-    def _run_lattice(
-        self,
-        groups: list[SearchGroup],
-        origin: np.ndarray,
-        axes: np.ndarray,
-        qshape: tuple[int, int, int],
-        *,
-        ndim: int,
-        dtype: np.dtype,
-        parallel: bool,
-    ) -> np.ndarray:
-        """Evaluate on a (z, y, x) lattice: an array (nout, *qshape), NaN where undefined.
+    def _kernel(self, group: SearchGroup, nout: int) -> tuple[Callable[..., Any], int, Any, Any]:
+        """Return the task kernel for one group: ``(task, k, rows, params)``.
 
-        ``ndim`` is the template's (a 2-D grid is a lattice with one z level), ``dtype``
-        the output's and ``parallel`` whether numba parallel kernels may run.
+        ``task(t0, t1, bk, values, rows, lattice, params, out)`` evaluates tiles
+        ``t0 <= t < t1`` into ``out``; ``k`` is its neighbour count (<= 0: every sample
+        within a radius), used to size the tiles; ``rows`` the output slot of each row
+        of its tile buffer among the ``nout`` outputs; ``params`` its own parameters.
         """
-
-    @abstractmethod
-    def _run_points(
-        self, groups: list[SearchGroup], queries: np.ndarray, parallel: bool
-    ) -> np.ndarray:
-        """Evaluate at (m, 3) search-space points ((z, y, x) columns): an array (nout, m)."""
 
     def _reach(self) -> float:
         """How far (search-space units) a value reaches from the samples (inf: anywhere)."""
@@ -247,6 +241,16 @@ class Gridder(ABC):
     def _attrs(self) -> dict[str, Any]:
         """Dataset attrs describing the gridding (JSON-safe values)."""
         return {}
+
+    def _search_attrs(self, prefix: str, radius: float) -> dict[str, Any]:
+        """Attrs of the search: ``<prefix>_radius`` (when finite) and ``_anisotropy``."""
+        attrs: dict[str, Any] = {}
+        if np.isfinite(radius):
+            attrs[f"{prefix}_radius"] = radius
+        if self.anisotropy is not None:
+            # JSON text, not a dict: NetCDF, zarr and GeoTIFF all accept a string attribute
+            attrs[f"{prefix}_anisotropy"] = dumps(dict(self.anisotropy))
+        return attrs
 
     # -- protocol ------------------------------------------------------------------------
 
@@ -349,10 +353,45 @@ class Gridder(ABC):
             starts, shape = [0, *starts], [1, *shape]
         o = origin + np.asarray(starts, dtype="float64") @ axes
         qshape = (shape[0], shape[1], shape[2])
-        out = self._run_lattice(
-            groups, o, axes, qshape, ndim=block.ndim, dtype=out_dtype, parallel=block.parallel
-        )
+        out = self._evaluate(groups, o, axes, None, qshape, block.ndim, out_dtype, block.parallel)
         return out if block.ndim == 3 else out[:, 0]
+
+    def _evaluate(
+        self,
+        groups: list[SearchGroup],
+        origin: np.ndarray,
+        axes: np.ndarray,
+        queries: np.ndarray | None,
+        qshape: tuple[int, int, int],
+        ndim: int,
+        dtype: Any,
+        parallel: bool,
+    ) -> np.ndarray:
+        """Run the kernels on a (z, y, x) lattice, or at (m, 3) search-space ``queries``.
+
+        Returns an array (nout, *qshape), NaN where undefined (``qshape`` is (1, 1, m)
+        for queries, each a one-node tile). ``ndim`` is the template's (a 2-D grid is a
+        lattice with one z level); ``parallel``: whether tiles may run on several threads.
+        """
+        nout = len(self._outputs())
+        # filled in one sequential pass: cheaper than the page faults the kernel's threads
+        # would otherwise take on first touch, and NaN wherever nothing is written
+        out = np.full((nout, *qshape), np.nan, dtype=dtype)
+        for g in groups:
+            task, k, rows, params = self._kernel(g, nout)
+            if queries is None:
+                tile, ntiles, ntasks = _neighbours.plan_tiles(
+                    g.points, k, axes, qshape, ndim, parallel
+                )
+                lattice = (origin, axes, np.empty((0, 3)), np.asarray(qshape, dtype=np.int64), tile)
+            else:
+                ntiles = queries.shape[0]
+                ntasks = _neighbours.task_count(ntiles, parallel)
+                one = np.ones(3, dtype=np.int64)
+                lattice = (origin, axes, queries, np.asarray(qshape, dtype=np.int64), one)
+            rows = np.asarray(rows, dtype=np.int64)
+            _neighbours.run_tasks(task, ntiles, ntasks, g.bk, g.values, rows, lattice, params, out)
+        return out
 
     def grid(
         self,
@@ -453,7 +492,17 @@ class Gridder(ABC):
             ref[2] = 0.0
         groups = self._search_groups(ref, amat, ndim)
         queries = _neighbours.search_points(xyz, ref, amat, ndim == 2)
-        data = self._run_points(groups, queries, is_main_thread())
+        m = queries.shape[0]
+        data = self._evaluate(
+            groups,
+            np.zeros(3),
+            np.zeros((3, 3)),
+            queries,
+            (1, 1, m),
+            ndim,
+            "float64",
+            is_main_thread(),
+        )[:, 0, 0]
         out = xr.Dataset(coords={c: points[c] for c in points.coords if points[c].dims == (dim,)})
         for i, (n, attrs) in enumerate(self._outputs()):
             out[n] = ((dim,), data[i], attrs)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from xprospect._json import dumps
 from xprospect.exceptions import GridError
 from xprospect.grid import _kernels
-from xprospect.grid._neighbours import plan_tiles
 from xprospect.grid.base import Gridder, SearchGroup, anisotropy_matrix
 
 __all__ = ["IDW", "anisotropy_matrix", "grid_idw"]
@@ -105,79 +103,15 @@ class IDW(Gridder):
     def _outputs(self) -> list[tuple[str, dict[str, Any]]]:
         return [(n, {**self.attrs_[n], "gridding": "idw"}) for n in self.elements_]
 
-    def _run_lattice(
-        self,
-        groups: list[SearchGroup],
-        origin: np.ndarray,
-        axes: np.ndarray,
-        qshape: tuple[int, int, int],
-        *,
-        ndim: int,
-        dtype: np.dtype,
-        parallel: bool,
-    ) -> np.ndarray:
-        k, power, radius, min_points = self.params_
-        # filled in one sequential pass: cheaper than the page faults the kernel's threads
-        # would otherwise take on first touch, and NaN wherever nothing is written
-        out = np.full((len(self.elements_), *qshape), np.nan, dtype=dtype)
-        kernel = _kernels.idw_grid_parallel if parallel else _kernels.idw_grid_serial
-        for g in groups:
-            tile, nseg = plan_tiles(g.points, k, axes, qshape, ndim, parallel)
-            kernel(
-                g.points,
-                g.values,
-                g.start,
-                g.blo,
-                g.bsize,
-                g.bshape,
-                origin,
-                axes,
-                np.asarray(qshape, dtype=np.int64),
-                tile,
-                nseg,
-                k,
-                power,
-                radius,
-                min_points,
-                g.slots,
-                out,
-            )
-        return out
-
-    def _run_points(
-        self, groups: list[SearchGroup], queries: np.ndarray, parallel: bool
-    ) -> np.ndarray:
-        k, power, radius, min_points = self.params_
-        out = np.full((len(self.elements_), queries.shape[0]), np.nan)
-        kernel = _kernels.idw_points_parallel if parallel else _kernels.idw_points_serial
-        for g in groups:
-            kernel(
-                g.points,
-                g.values,
-                g.start,
-                g.blo,
-                g.bsize,
-                g.bshape,
-                queries,
-                k,
-                power,
-                radius,
-                min_points,
-                g.slots,
-                out,
-            )
-        return out
+    def _kernel(self, group: SearchGroup, nout: int) -> tuple[Callable[..., Any], int, Any, Any]:
+        k = self.params_[0]
+        task = _kernels.idw_task if k > 0 else _kernels.idw_radius_task
+        return task, k, group.slots, self.params_
 
     def _attrs(self) -> dict[str, Any]:
         k, power, radius, min_points = self.params_
         attrs: dict[str, Any] = {"idw_k": int(k) if k else "all within radius", "idw_power": power}
-        if np.isfinite(radius):
-            attrs["idw_radius"] = radius
-        attrs["idw_min_points"] = min_points
-        if self.anisotropy is not None:
-            # JSON text, not a dict: NetCDF, zarr and GeoTIFF all accept a string attribute
-            attrs["idw_anisotropy"] = dumps(dict(self.anisotropy))
-        return attrs
+        return {**attrs, "idw_min_points": min_points, **self._search_attrs("idw", radius)}
 
 
 def grid_idw(

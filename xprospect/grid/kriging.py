@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from xprospect._json import dumps
 from xprospect.exceptions import DataError, GridError
 from xprospect.grid import _kriging_kernels
-from xprospect.grid._neighbours import plan_tiles
 from xprospect.grid.base import Gridder, SampleGroup, SearchGroup, anisotropy_matrix
 from xprospect.grid.variogram import MODELS, check_model, experimental_variogram, fit_variogram
 
@@ -265,70 +263,11 @@ class OrdinaryKriging(Gridder):
             variances.append((f"{n}_variance", var_attrs))
         return vals + variances
 
-    def _run_lattice(
-        self,
-        groups: list[SearchGroup],
-        origin: np.ndarray,
-        axes: np.ndarray,
-        qshape: tuple[int, int, int],
-        *,
-        ndim: int,
-        dtype: np.dtype,
-        parallel: bool,
-    ) -> np.ndarray:
+    def _kernel(self, group: SearchGroup, nout: int) -> tuple[Callable[..., Any], int, Any, Any]:
         k, radius, min_points = self.params_
-        out = np.full((2 * len(self.elements_), *qshape), np.nan, dtype=dtype)
-        kernel = _kriging_kernels.ok_grid_parallel if parallel else _kriging_kernels.ok_grid_serial
-        for g in groups:
-            tile, nseg = plan_tiles(g.points, k, axes, qshape, ndim, parallel)
-            kernel(
-                g.points,
-                g.values,
-                g.start,
-                g.blo,
-                g.bsize,
-                g.bshape,
-                origin,
-                axes,
-                np.asarray(qshape, dtype=np.int64),
-                tile,
-                nseg,
-                k,
-                radius,
-                min_points,
-                g.extra["vmodel"],
-                g.extra["vpar"],
-                g.slots,
-                out,
-            )
-        return out
-
-    def _run_points(
-        self, groups: list[SearchGroup], queries: np.ndarray, parallel: bool
-    ) -> np.ndarray:
-        k, radius, min_points = self.params_
-        out = np.full((2 * len(self.elements_), queries.shape[0]), np.nan)
-        kernel = (
-            _kriging_kernels.ok_points_parallel if parallel else _kriging_kernels.ok_points_serial
-        )
-        for g in groups:
-            kernel(
-                g.points,
-                g.values,
-                g.start,
-                g.blo,
-                g.bsize,
-                g.bshape,
-                queries,
-                k,
-                radius,
-                min_points,
-                g.extra["vmodel"],
-                g.extra["vpar"],
-                g.slots,
-                out,
-            )
-        return out
+        rows = np.concatenate([group.slots, group.slots + nout // 2])
+        params = (k, radius, min_points, group.extra["vmodel"], group.extra["vpar"])
+        return _kriging_kernels.ok_task, k, rows, params
 
     def _attrs(self) -> dict[str, Any]:
         k, radius, min_points = self.params_
@@ -339,12 +278,7 @@ class OrdinaryKriging(Gridder):
             "kriging_variogram_model": self.variogram_model,
             "kriging_colocated": COLOCATED_POLICY,
         }
-        if np.isfinite(radius):
-            attrs["kriging_radius"] = radius
-        if self.anisotropy is not None:
-            # JSON text, not a dict: NetCDF, zarr and GeoTIFF all accept a string attribute
-            attrs["kriging_anisotropy"] = dumps(dict(self.anisotropy))
-        return attrs
+        return {**attrs, **self._search_attrs("kriging", radius)}
 
 
 def grid_kriging(
