@@ -166,17 +166,9 @@ def block_threads() -> int:
 
 _LIMITS_LOCK = threading.Lock()
 _LIMITS: dict[str, Any] = {"depth": 0, "blas": None, "controller": None}
-
-
-def _controller() -> ThreadpoolController:
-    # threadpoolctl scans the loaded libraries once per process (a few ms); a library loaded
-    # later (torch after numpy) is picked up by a new scan when the count of modules grows
-    key = len(sys.modules)
-    ctl = _LIMITS["controller"]
-    if ctl is None or _LIMITS.get("modules") != key:
-        ctl = ThreadpoolController()
-        _LIMITS["controller"], _LIMITS["modules"] = ctl, key
-    return ctl
+# threadpoolctl scans the loaded libraries when a controller is made (a few ms): once per
+# wave of chunks (when the first of them starts), so that a BLAS loaded later (scipy's after
+# numpy's) is limited too
 
 
 @contextmanager
@@ -195,11 +187,14 @@ def chunk_threads() -> Iterator[None]:
         return
     n = block_threads()
     with _LIMITS_LOCK:
-        ctl = _controller()
         if _LIMITS["depth"] == 0:
-            _LIMITS["blas"] = ctl.limit(limits=n, user_api="blas")
+            _LIMITS["controller"] = ThreadpoolController()
+        ctl = _LIMITS["controller"]
+        if _LIMITS["depth"] == 0:
+            # select() first: a limiter restores every library of its controller
+            _LIMITS["blas"] = ctl.select(user_api="blas").limit(limits=n)
         _LIMITS["depth"] += 1
-    omp = ctl.limit(limits=n, user_api="openmp")  # per calling thread
+    omp = ctl.select(user_api="openmp").limit(limits=n)  # per calling thread
     try:
         yield
     finally:

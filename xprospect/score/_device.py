@@ -152,7 +152,7 @@ def _device_executor(dev: Any) -> ThreadPoolExecutor:
 
 # ---- devices: which one this thread uses ---------------------------------------------------
 
-_SLOTS: dict[int, int] = {}
+_SLOTS = threading.local()
 _SLOT_COUNTER = itertools.count()
 
 
@@ -199,15 +199,14 @@ def thread_slot() -> int:
     -------
     int
     """
-    ident = threading.get_ident()
-    with _CACHE_LOCK:
-        slot = _SLOTS.get(ident)
-        if slot is None:
-            worker = _distributed_worker()
-            name = getattr(worker, "name", None)
-            offset = name if isinstance(name, int) else 0
-            slot = _SLOTS[ident] = next(_SLOT_COUNTER) + offset
-    return slot
+    slot = getattr(_SLOTS, "slot", None)
+    if slot is None:
+        worker = _distributed_worker()
+        name = getattr(worker, "name", None)
+        offset = name if isinstance(name, int) else 0
+        with _CACHE_LOCK:
+            slot = _SLOTS.slot = next(_SLOT_COUNTER) + offset
+    return int(slot)
 
 
 def worker_device(spec: Any) -> Any:

@@ -382,7 +382,10 @@ def score(
     resources : mapping, bool or None
         Dask worker resources each chunk's task needs (:func:`dask.annotate`). None: on a
         ``dask.distributed`` cluster whose workers declare a ``"GPU"`` resource, and unless
-        ``device="cpu"``, ``{"GPU": 1}``; nothing otherwise. False: never annotate.
+        ``device="cpu"``, ``{"GPU": 1}``; nothing otherwise. False: never annotate. Dask's
+        low-level task fusion drops layer annotations (a documented dask caveat): compute
+        under ``dask.config.set({"optimization.fuse.active": False})`` for the scheduler
+        to see them.
     progress : bool or None
         A bar of chunks scored / total with an ETA when the map is computed by the local
         threaded or synchronous scheduler (``.values``, ``.compute()``, ``xp.to_zarr``);
