@@ -54,6 +54,7 @@ from dask.system import CPU_COUNT
 from threadpoolctl import ThreadpoolController
 
 from xprospect._dims import ELEMENT_DIM, grid_geometry
+from xprospect._progress import ChunkProgress
 from xprospect.exceptions import GridError
 
 __all__ = [
@@ -329,6 +330,7 @@ def _dask_block(
     nout: int | None,
     dtype: np.dtype,
     fill: Any,
+    bar: ChunkProgress | None = None,
     block_info: dict | None = None,
 ) -> np.ndarray:
     """Build one chunk's :class:`Block` from dask's ``block_info`` and evaluate it."""
@@ -348,7 +350,10 @@ def _dask_block(
         parallel=False,
     )
     with chunk_threads():
-        return _evaluate(func, block, nout, dtype, fill, kwargs)
+        out = _evaluate(func, block, nout, dtype, fill, kwargs)
+    if bar is not None:
+        bar.done()
+    return out
 
 
 def map_cells(
@@ -360,6 +365,8 @@ def map_cells(
     chunks: int | Sequence[Any] | Mapping[str, Any] | None = None,
     mask: Any = None,
     fill: Any = np.nan,
+    progress: bool | None = False,
+    desc: str = "cells",
     **kwargs: Any,
 ) -> tuple[np.ndarray | da.Array, tuple[str, ...]]:
     """Evaluate ``func(block, **kwargs)`` over the cells of a grid, chunk by chunk.
@@ -386,6 +393,12 @@ def map_cells(
         where it is False get ``fill`` and chunks without a True cell skip ``func``.
     fill : scalar
         The value outside the mask (NaN by default).
+    progress : bool or None
+        A bar of chunks done / total with an ETA while the result is computed by dask's
+        local scheduler (:class:`xprospect._progress.ChunkProgress`); None: only on a
+        terminal or in a notebook; False (the default here): never.
+    desc : str
+        Label of the bar.
     **kwargs
         Passed to ``func``. With dask they are stored once in the graph and shared by
         every chunk (a neighbour index or a sample table is not copied per task).
@@ -430,14 +443,28 @@ def map_cells(
             mask=None if mask is None else np.asarray(mask, dtype=bool),
             parallel=is_main_thread(),
         )
-        return _evaluate(func, block, nout, dtype, fill, kwargs), dims
+        one = ChunkProgress(1, desc, progress, desc)
+        out = _evaluate(func, block, nout, dtype, fill, kwargs)
+        one.done()
+        return out, dims
     # one graph key holds the function, its coordinates and its (possibly large) kwargs
     shared = dask.delayed((func, dims, coords, dict(kwargs)), pure=True, traverse=False)
     out_chunks = gchunks if nout is None else ((int(nout),), *gchunks)
+    nblocks = int(np.prod([len(c) for c in gchunks]))
+    bar = None if progress is False else ChunkProgress(nblocks, desc, progress, shared.key)
     meta = np.empty((0,) * len(out_chunks), dtype=dtype)
     if mask is None:
         data = da.map_blocks(
-            _dask_block, None, shared, nout, dtype, fill, chunks=out_chunks, dtype=dtype, meta=meta
+            _dask_block,
+            None,
+            shared,
+            nout,
+            dtype,
+            fill,
+            bar,
+            chunks=out_chunks,
+            dtype=dtype,
+            meta=meta,
         )
     else:
         mask_d = da.asarray(mask).astype(bool).rechunk(gchunks)
@@ -449,6 +476,7 @@ def map_cells(
             nout,
             dtype,
             fill,
+            bar,
             chunks=out_chunks,
             dtype=dtype,
             meta=meta,
