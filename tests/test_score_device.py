@@ -262,3 +262,19 @@ def test_score_progress_on_a_terminal_and_silent_when_off(monkeypatch):
     monkeypatch.setattr(sys, "stderr", pipe)
     score(stack, TinyWindow(), stride=2, device="cpu", allow_no_card=True).compute()
     assert pipe.getvalue() == ""
+
+
+def test_bench_masked_score_tiny():
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "asv_bench"))
+    from benchmarks import score as bscore
+
+    bench = bscore.MaskedScore()
+    bench.size, bench.chunks, bench.stride = 48, 12, 4
+    bench.setup()
+    bench.model = bscore.make_model(9, (4, 4))
+    masked, full = bench.time_masked(), bench.time_unmasked()
+    m = bench.mask.values
+    np.testing.assert_array_equal(masked[m], full[m])
+    assert np.isnan(masked[~m]).all()
