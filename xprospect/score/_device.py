@@ -434,18 +434,16 @@ class Transfer:
 
 @contextmanager
 def _torch_threads(n: int, dev: Any) -> Iterator[None]:
-    """Run a CPU model call on ``n`` torch threads (this thread only; see the policy)."""
-    if dev.type != "cpu":
-        yield
-        return
-    old = torch.get_num_threads()
-    if old != n:
+    """Run a CPU model call on ``n`` torch threads (the calling thread's OpenMP team only).
+
+    Not restored afterwards: shrinking and regrowing the calling thread's OpenMP team
+    around every call left its idle workers competing with the main thread's torch work
+    (a naive loop run after score took 1.6-2x longer), and the thread only ever calls the
+    model with this count.
+    """
+    if dev.type == "cpu" and torch.get_num_threads() != n:
         torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if old != n:
-            torch.set_num_threads(old)
+    yield
 
 
 def _call(fn: Callable[[Any], Any], x: Any, amp: bool, amp_dtype: Any, dev: Any) -> Any:
