@@ -227,7 +227,7 @@ def test_thread_policy_inside_scored_and_gridded_blocks():
     # OpenMP (per thread) is held to one thread in every gridded chunk; the BLAS limit is
     # process-wide and checked inside the scored chunks above
     assert inside and all(d.get("openmp", 1) == 1 for d in inside), inside
-    assert all(d.get("blas", 1) <= max(main_blas + [1]) for d in inside)
+    assert all(d.get("blas", 1) <= max([*main_blas, 1]) for d in inside)
     with dask.config.set({"xprospect.threads.block": 2}):
         inside.clear()
         map_cells(stack, probe, dtype="float64", chunks=8)[0].compute(scheduler="threads")
