@@ -14,6 +14,23 @@ gets the same chunk rules, the same study-mask handling and the same threading r
   parallel region at once), so :attr:`Block.parallel` is True only for a numpy template
   evaluated on the main thread; dask chunks run serial kernels side by side instead.
 
+Thread policy (no oversubscription). A dask pool already runs one task per core, so a
+chunk computed on a dask thread must not start a thread team of its own:
+
+- inside every chunk run by :func:`map_cells` or :func:`xprospect.score.score` on a dask
+  thread, BLAS (OpenBLAS, MKL) and OpenMP are limited to :func:`block_threads` threads
+  (default 1; dask config ``xprospect.threads.block``) through threadpoolctl; numba kernels
+  there are serial by the rule above, so they use one thread too;
+- a network is called one call at a time per process and device (see
+  :mod:`xprospect.score._device`), so that call gets :func:`model_threads` torch threads:
+  the cores dask gave the process (a ``dask.distributed`` worker's ``nthreads``, else the
+  threaded scheduler's ``num_workers`` or the cores available); dask config
+  ``xprospect.threads.model`` overrides it.
+
+OpenMP's thread count is per calling thread, so the limits of one dask thread do not leak
+into another or into the main thread; the BLAS limit is process-wide, so it is set when the
+first chunk starts and restored when the last running chunk ends.
+
 The function sees a :class:`Block` describing the cells it must fill and returns a numpy
 array of shape ``block.shape`` (or ``(nout, *block.shape)``). Because each block is
 computed from its own coordinates only, a numpy run and a dask run of the same function
@@ -22,8 +39,10 @@ give identical values.
 
 from __future__ import annotations
 
+import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,11 +50,23 @@ import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
+from dask.system import CPU_COUNT
+from threadpoolctl import ThreadpoolController
 
 from xprospect._dims import ELEMENT_DIM, grid_geometry
+from xprospect._progress import ChunkProgress
 from xprospect.exceptions import GridError
 
-__all__ = ["Block", "grid_chunks", "is_main_thread", "map_cells", "study_mask"]
+__all__ = [
+    "Block",
+    "block_threads",
+    "chunk_threads",
+    "grid_chunks",
+    "is_main_thread",
+    "map_cells",
+    "model_threads",
+    "study_mask",
+]
 
 
 @dataclass(frozen=True)
@@ -88,6 +119,92 @@ class Block:
 def is_main_thread() -> bool:
     """Whether the caller runs on the main thread (where numba parallel kernels are safe)."""
     return threading.current_thread() is threading.main_thread()
+
+
+def _distributed_worker() -> Any | None:
+    """Return the ``dask.distributed`` worker running the caller, or None."""
+    if "distributed" not in sys.modules:
+        return None
+    from distributed import get_worker  # lazy: optional, only on a cluster
+
+    try:
+        return get_worker()
+    except ValueError:
+        return None
+
+
+def model_threads() -> int:
+    """Torch threads for one model call (calls are serialised per process and device).
+
+    Returns
+    -------
+    int
+        Dask config ``xprospect.threads.model`` when set; else the ``nthreads`` of the
+        ``dask.distributed`` worker running the caller; else the threaded scheduler's
+        ``num_workers`` or the cores available to the process.
+    """
+    n = dask.config.get("xprospect.threads.model", None)
+    if n is None:
+        worker = _distributed_worker()
+        if worker is not None:
+            n = worker.state.nthreads
+        else:
+            n = dask.config.get("num_workers", None) or CPU_COUNT
+    return max(1, int(n))
+
+
+def block_threads() -> int:
+    """BLAS/OpenMP threads for the other numerical work of one chunk on a dask thread.
+
+    Returns
+    -------
+    int
+        Dask config ``xprospect.threads.block`` (default 1: the dask pool already runs
+        one chunk per core).
+    """
+    return max(1, int(dask.config.get("xprospect.threads.block", 1)))
+
+
+_LIMITS_LOCK = threading.Lock()
+_LIMITS: dict[str, Any] = {"depth": 0, "blas": None, "controller": None}
+# threadpoolctl scans the loaded libraries when a controller is made (a few ms): once per
+# wave of chunks (when the first of them starts), so that a BLAS loaded later (scipy's after
+# numpy's) is limited too
+
+
+@contextmanager
+def chunk_threads() -> Iterator[None]:
+    """Apply the thread policy of the module's notes while one chunk runs on a dask thread.
+
+    On the main thread (a numpy grid computed in one call) nothing is limited: that call
+    may use every core. Nested uses are harmless.
+
+    Yields
+    ------
+    None
+    """
+    if is_main_thread():
+        yield
+        return
+    n = block_threads()
+    with _LIMITS_LOCK:
+        if _LIMITS["depth"] == 0:
+            _LIMITS["controller"] = ThreadpoolController()
+        ctl = _LIMITS["controller"]
+        if _LIMITS["depth"] == 0:
+            # select() first: a limiter restores every library of its controller
+            _LIMITS["blas"] = ctl.select(user_api="blas").limit(limits=n)
+        _LIMITS["depth"] += 1
+    omp = ctl.select(user_api="openmp").limit(limits=n)  # per calling thread
+    try:
+        yield
+    finally:
+        omp.restore_original_limits()
+        with _LIMITS_LOCK:
+            _LIMITS["depth"] -= 1
+            if _LIMITS["depth"] == 0 and _LIMITS["blas"] is not None:
+                _LIMITS["blas"].restore_original_limits()
+                _LIMITS["blas"] = None
 
 
 def study_mask(like: xr.Dataset | xr.DataArray) -> Any:
@@ -213,6 +330,7 @@ def _dask_block(
     nout: int | None,
     dtype: np.dtype,
     fill: Any,
+    bar: ChunkProgress | None = None,
     block_info: dict | None = None,
 ) -> np.ndarray:
     """Build one chunk's :class:`Block` from dask's ``block_info`` and evaluate it."""
@@ -231,7 +349,11 @@ def _dask_block(
         mask=None if mask is None else np.asarray(mask, dtype=bool),
         parallel=False,
     )
-    return _evaluate(func, block, nout, dtype, fill, kwargs)
+    with chunk_threads():
+        out = _evaluate(func, block, nout, dtype, fill, kwargs)
+    if bar is not None:
+        bar.done()
+    return out
 
 
 def map_cells(
@@ -243,6 +365,8 @@ def map_cells(
     chunks: int | Sequence[Any] | Mapping[str, Any] | None = None,
     mask: Any = None,
     fill: Any = np.nan,
+    progress: bool | None = False,
+    desc: str = "cells",
     **kwargs: Any,
 ) -> tuple[np.ndarray | da.Array, tuple[str, ...]]:
     """Evaluate ``func(block, **kwargs)`` over the cells of a grid, chunk by chunk.
@@ -269,6 +393,12 @@ def map_cells(
         where it is False get ``fill`` and chunks without a True cell skip ``func``.
     fill : scalar
         The value outside the mask (NaN by default).
+    progress : bool or None
+        A bar of chunks done / total with an ETA while the result is computed by dask's
+        local scheduler (:class:`xprospect._progress.ChunkProgress`); None: only on a
+        terminal or in a notebook; False (the default here): never.
+    desc : str
+        Label of the bar.
     **kwargs
         Passed to ``func``. With dask they are stored once in the graph and shared by
         every chunk (a neighbour index or a sample table is not copied per task).
@@ -313,14 +443,28 @@ def map_cells(
             mask=None if mask is None else np.asarray(mask, dtype=bool),
             parallel=is_main_thread(),
         )
-        return _evaluate(func, block, nout, dtype, fill, kwargs), dims
+        one = ChunkProgress(1, desc, progress, desc)
+        out = _evaluate(func, block, nout, dtype, fill, kwargs)
+        one.done()
+        return out, dims
     # one graph key holds the function, its coordinates and its (possibly large) kwargs
     shared = dask.delayed((func, dims, coords, dict(kwargs)), pure=True, traverse=False)
     out_chunks = gchunks if nout is None else ((int(nout),), *gchunks)
+    nblocks = int(np.prod([len(c) for c in gchunks]))
+    bar = None if progress is False else ChunkProgress(nblocks, desc, progress, shared.key)
     meta = np.empty((0,) * len(out_chunks), dtype=dtype)
     if mask is None:
         data = da.map_blocks(
-            _dask_block, None, shared, nout, dtype, fill, chunks=out_chunks, dtype=dtype, meta=meta
+            _dask_block,
+            None,
+            shared,
+            nout,
+            dtype,
+            fill,
+            bar,
+            chunks=out_chunks,
+            dtype=dtype,
+            meta=meta,
         )
     else:
         mask_d = da.asarray(mask).astype(bool).rechunk(gchunks)
@@ -332,6 +476,7 @@ def map_cells(
             nout,
             dtype,
             fill,
+            bar,
             chunks=out_chunks,
             dtype=dtype,
             meta=meta,

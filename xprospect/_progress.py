@@ -12,13 +12,20 @@ out of the total and shows an ETA. When a ``dask.distributed`` client is active,
 from __future__ import annotations
 
 import sys
+import threading
 from typing import IO, Any
 
 from tqdm.auto import tqdm
 
 from xprospect.exceptions import DataError
 
-__all__ = ["distributed_client", "in_notebook", "progress_bar", "wants_progress"]
+__all__ = [
+    "ChunkProgress",
+    "distributed_client",
+    "in_notebook",
+    "progress_bar",
+    "wants_progress",
+]
 
 
 def in_notebook() -> bool:
@@ -130,3 +137,64 @@ def distributed_client() -> Any | None:
         return get_client()
     except ValueError:
         return None
+
+
+_BARS: dict[str, list[Any]] = {}
+_BARS_LOCK = threading.Lock()
+
+
+class ChunkProgress:
+    """Chunks done / total of one lazy job, counted by its chunk tasks as they finish.
+
+    A small picklable object stored in the graph: each chunk task calls :meth:`done`, and
+    the first one to finish in a process opens a :func:`progress_bar` there (drawn by the
+    policy of :func:`wants_progress` in that process), which closes itself when ``total``
+    chunks are done; computing the job again starts a new bar. So the bar shows however
+    the job is computed by dask's local (threaded or synchronous) scheduler: ``.values``,
+    ``.compute()``, :func:`xprospect.to_zarr`. On a ``dask.distributed`` worker it does
+    nothing (no terminal to draw on); :func:`xprospect.to_zarr` shows the cluster's own
+    progress there.
+
+    Parameters
+    ----------
+    total : int
+        Number of chunks.
+    desc : str
+        Label of the bar.
+    progress : bool or None
+        See :func:`wants_progress`.
+    key : str
+        Identifies the job (its dask token).
+    """
+
+    def __init__(self, total: int, desc: str, progress: bool | None, key: str) -> None:
+        if progress is not None and not isinstance(progress, bool):
+            raise DataError(f"progress= must be True, False or None (auto); got {progress!r}")
+        self.total, self.desc, self.progress, self.key = int(total), desc, progress, key
+
+    def done(self, n: int = 1) -> None:
+        """Count ``n`` chunks as done (called by the chunk tasks)."""
+        if self.progress is False or _on_worker():
+            return
+        with _BARS_LOCK:
+            entry = _BARS.get(self.key)
+            if entry is None:
+                bar = progress_bar(self.total, desc=self.desc, progress=self.progress)
+                entry = _BARS[self.key] = [bar, 0]
+            entry[1] += n
+            entry[0].update(n)
+            if entry[1] >= self.total:
+                entry[0].close()
+                del _BARS[self.key]
+
+
+def _on_worker() -> bool:
+    if "distributed" not in sys.modules:
+        return False
+    from distributed import get_worker  # lazy: optional, only with a cluster
+
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True

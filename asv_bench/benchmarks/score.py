@@ -10,10 +10,16 @@ maps agree to float32 rounding).
 - ``DenseVsLoop``: the same network scored fully convolutionally on whole chunks against the
   window loop at stride 1 (issue target >= 100x; ``PERFORMANCE.md`` measured 300x for a 4-layer
   CNN on 8 x 512^2).
+- ``MaskedScore``: a study mask covering 1/16 of a 1024^2 raster (one corner chunk of 256^2)
+  against the unmasked score: masked chunks and lattice windows cost nothing.
+
+Run as a script (``python asv_bench/benchmarks/score.py``) it times each pair side by side
+in one process and prints the ratios.
 """
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
 import numpy as np
@@ -112,3 +118,59 @@ class DenseVsLoop:
 
     def time_window_loop(self, size):
         return naive_loop(self.arr, self.model, self.window, 1)
+
+
+class MaskedScore:
+    """Window scoring at stride 8 with a study mask over one 256^2 chunk of 16."""
+
+    size, chunks, stride = 1024, 256, 8
+    timeout = 600
+
+    def setup(self):
+        self.stack = make_stack(self.size, self.chunks)
+        self.model = make_model()
+        self.mask = xr.DataArray(np.zeros((self.size, self.size), bool), dims=("y", "x"))
+        self.mask[: self.chunks, : self.chunks] = True
+
+    def time_masked(self):
+        return score(self.stack, self.model, stride=self.stride, device="cpu", mask=self.mask,
+                     allow_no_card=True).values
+
+    def time_unmasked(self):
+        return score(self.stack, self.model, stride=self.stride, device="cpu",
+                     allow_no_card=True).values
+
+
+def _best(f, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main(repeat: int = 3) -> None:
+    """Time each benchmark pair side by side and print the ratios."""
+    for stride in ScoreVsLoop.params:
+        b = ScoreVsLoop()
+        b.setup(stride)
+        ours = _best(lambda b=b, s=stride: b.time_score(s), repeat)
+        peer = _best(lambda b=b, s=stride: b.time_naive_loop(s), 1)
+        print(f"stride {stride:2d} ({b.size}^2): score {ours:.2f} s, naive loop {peer:.2f} s, "
+              f"loop / score = {peer / ours:.2f}")
+    d = DenseVsLoop()
+    d.setup(128)
+    ours = _best(lambda: d.time_dense(128), repeat)
+    peer = _best(lambda: d.time_window_loop(128), 1)
+    print(f"dense 128^2: {ours:.3f} s, window loop {peer:.2f} s, loop / dense = {peer / ours:.0f}")
+    m = MaskedScore()
+    m.setup()
+    ours = _best(m.time_masked, repeat)
+    full = _best(m.time_unmasked, 1)
+    print(f"masked 1/16: {ours:.2f} s, unmasked {full:.2f} s, unmasked / masked = "
+          f"{full / ours:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -399,6 +399,7 @@ class Gridder(ABC):
         *,
         dtype: Any = "float32",
         chunks: int | Sequence[int] | Mapping[str, int] | None = None,
+        progress: bool | None = None,
     ) -> xr.Dataset:
         """Evaluate the fitted gridder at the cell centres of a template.
 
@@ -412,6 +413,9 @@ class Gridder(ABC):
             Output dtype (the computation is float64).
         chunks : int, tuple or dict, optional
             Override the output chunks (gives a dask result).
+        progress : bool or None
+            A bar of chunks gridded / total with an ETA while the result is computed (see
+            :func:`xprospect._dask.map_cells`); None: only on a terminal or in a notebook.
 
         Returns
         -------
@@ -439,6 +443,8 @@ class Gridder(ABC):
             nout=len(outputs),
             chunks=chunks,
             mask=study_mask(like),
+            progress=progress,
+            desc=f"grid {type(self).__name__}",
             groups=groups,
             origin=np.zeros(3),
             axes=axes,

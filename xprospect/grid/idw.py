@@ -126,6 +126,7 @@ def grid_idw(
     elements: Sequence[str] | None = None,
     dtype: str | np.dtype = "float32",
     chunks: int | Sequence[int] | Mapping[str, int] | None = None,
+    progress: bool | None = None,
 ) -> xr.Dataset:
     """Grid every element of a sample table onto a template by inverse distance weighting.
 
@@ -161,6 +162,9 @@ def grid_idw(
         Output dtype (computation is float64).
     chunks : int, tuple or dict, optional
         Override the output chunks (dask).
+    progress : bool or None
+        A bar of chunks gridded / total with an ETA while a chunked result is computed
+        by dask's local scheduler; None: only on a terminal or in a notebook; False: never.
 
     Returns
     -------
@@ -185,4 +189,4 @@ def grid_idw(
         anisotropy=anisotropy,
         elements=elements,
     )
-    return gridder.fit(samples).grid(like, dtype=dtype, chunks=chunks)
+    return gridder.fit(samples).grid(like, dtype=dtype, chunks=chunks, progress=progress)

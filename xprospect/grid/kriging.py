@@ -296,6 +296,7 @@ def grid_kriging(
     max_lag: float | None = None,
     dtype: str | np.dtype = "float32",
     chunks: int | Sequence[int] | Mapping[str, int] | None = None,
+    progress: bool | None = None,
 ) -> xr.Dataset:
     """Grid every element of a sample table onto a template by ordinary kriging.
 
@@ -333,6 +334,9 @@ def grid_kriging(
         Output dtype (computation is float64).
     chunks : int, tuple or dict, optional
         Override the output chunks (dask).
+    progress : bool or None
+        A bar of chunks gridded / total with an ETA while a chunked result is computed
+        by dask's local scheduler; None: only on a terminal or in a notebook; False: never.
 
     Returns
     -------
@@ -361,4 +365,4 @@ def grid_kriging(
         n_lags=n_lags,
         max_lag=max_lag,
     )
-    return gridder.fit(samples).grid(like, dtype=dtype, chunks=chunks)
+    return gridder.fit(samples).grid(like, dtype=dtype, chunks=chunks, progress=progress)

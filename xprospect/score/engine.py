@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 import logging
 import uuid
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dask
@@ -13,6 +14,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from xprospect._dask import chunk_threads, study_mask
 from xprospect._dims import (
     ELEMENT_DIM,
     SAMPLE_DIM,
@@ -21,10 +23,17 @@ from xprospect._dims import (
     length_to_cells,
     write_crs,
 )
+from xprospect._progress import ChunkProgress, distributed_client, progress_bar
 from xprospect._sanity import warn_if_out_of_domain
 from xprospect._torch import resolve_device
-from xprospect.exceptions import DataError, ModelCardError
-from xprospect.score.lattice import UPSAMPLE_MODES, halo, lattice_range, upsample_axis
+from xprospect.exceptions import DataError, ModelCardError, XProspectDeprecationWarning
+from xprospect.score.lattice import (
+    UPSAMPLE_MODES,
+    halo,
+    lattice_deps,
+    lattice_range,
+    upsample_axis,
+)
 from xprospect.score.samples import score_samples
 from xprospect.score.windows import is_window_set, score_window_set
 
@@ -63,8 +72,17 @@ def _min_chunks(chunks: tuple[int, ...], need: int) -> tuple[int, ...]:
     return tuple(out)
 
 
+def _needed_lattice(want: np.ndarray, deps: Sequence[np.ndarray]) -> np.ndarray:
+    """Lattice points some wanted cell reads: ``want`` projected through each axis's deps."""
+    m = want.astype("float32")
+    for ax, dep in enumerate(deps):
+        m = np.moveaxis(np.tensordot(m, dep.astype("float32"), axes=([ax], [0])), -1, ax)
+    return m > 0
+
+
 def _score_block(
     xb: np.ndarray,
+    want: np.ndarray | None = None,
     *,
     loc: Sequence[tuple[int, int]],
     shape: Sequence[int],
@@ -79,13 +97,25 @@ def _score_block(
     nan: str,
     fill_value: float,
     batch_size: int,
-    prefetch: int,
     tile: Sequence[int],
 ) -> np.ndarray:
-    """Score the cells ``loc`` of a block ``xb`` (C, *spatial) holding them plus up to ``depth``."""
-    from xprospect.score._device import run_batches  # torch: loaded when a network is scored
+    """Score the cells ``loc`` of a block ``xb`` (C, *spatial) holding them plus up to ``depth``.
 
-    nd = len(shape)
+    ``want`` (boolean, the block's own cells) is the study mask: a block without a wanted
+    cell returns NaN before anything is padded, cut or sent to the model; otherwise only the
+    dense tiles and lattice windows that some wanted cell reads are scored, and unwanted
+    cells are NaN.
+    """
+    # torch: loaded when a network is scored (lazy)
+    from xprospect.score._device import score_dense_tiles, score_lattice
+
+    out_shape = tuple(b - a for a, b in loc)
+    if want is not None:
+        want = np.asarray(want, dtype=bool)
+        if not want.any():
+            return np.full(out_shape, np.nan, dtype="float32")
+        if want.all():
+            want = None
     xb = np.asarray(xb, dtype="float32")
     # where the block starts and how much halo is missing at the grid edges
     pads, core = [], [slice(None)]
@@ -101,76 +131,115 @@ def _score_block(
             xb = np.pad(xb, [(0, 0), *pads], mode="constant", constant_values=pad_value)
         else:
             xb = np.pad(xb, [(0, 0), *pads], mode="reflect")
-    nc = xb.shape[0]
-    out_shape = tuple(b - a for a, b in loc)
 
     if method == "dense":
         before, after = window[0] // 2, window[0] - 1 - window[0] // 2
-        out = np.empty(out_shape, dtype="float32")
-        tiles = [
-            tuple(slice(s0, min(n, s0 + t)) for s0, n, t in zip(st, out_shape, tile, strict=True))
-            for st in itertools.product(
-                *[range(0, n, t) for n, t in zip(out_shape, tile, strict=True)]
+        tiles = []
+        for st in itertools.product(
+            *[range(0, n, t) for n, t in zip(out_shape, tile, strict=True)]
+        ):
+            tl = tuple(
+                slice(s0, min(n, s0 + t)) for s0, n, t in zip(st, out_shape, tile, strict=True)
             )
-        ]
-        for tl in tiles:
+            if want is not None and not want[tl].any():
+                continue  # a tile without a wanted cell is never sent to the model
             src = tuple(
                 slice(d + sl.start - before, d + sl.stop + after)
                 for sl, d in zip(tl, depth, strict=True)
             )
-            item = xb[(slice(None), *src)]
-
-            def fill_tile(buf: np.ndarray, i0: int, i1: int, item: np.ndarray = item) -> None:
-                buf[0] = item
-
-            res = run_batches(
-                handle,
-                fill_tile,
-                1,
-                item.shape,
-                batch_size=1,
-                prefetch=0,
-                method="dense",
-                pad_batches=False,
-            )
-            out[tl] = res[0]
+            tiles.append((src, tl))
+        out = score_dense_tiles(handle, xb, tiles, out_shape)
     else:
         ranges = [
             lattice_range(a, b, n, w, s, upsample)
             for (a, b), n, w, s in zip(loc, shape, window, stride, strict=True)
         ]
-        # window origin of lattice point k in block coordinates
-        pos = [
-            np.arange(k0, k1 + 1) * s - w // 2 - (a - d)
-            for (k0, k1), (a, _), w, s, d in zip(ranges, loc, window, stride, depth, strict=True)
+        counts = tuple(k1 - k0 + 1 for k0, k1 in ranges)
+        # first lattice window's first cell, in block coordinates
+        origin = [
+            k0 * s - w // 2 - (a - d)
+            for (k0, _), (a, _), w, s, d in zip(ranges, loc, window, stride, depth, strict=True)
         ]
-        view = np.lib.stride_tricks.sliding_window_view(
-            np.moveaxis(xb, 0, -1), tuple(window), axis=tuple(range(nd))
-        )
-        mesh = np.meshgrid(*pos, indexing="ij")
-        flat = [m.ravel() for m in mesh]
-        n_win = flat[0].size
-
-        def fill_windows(buf: np.ndarray, i0: int, i1: int) -> None:
-            buf[: i1 - i0] = view[tuple(f[i0:i1] for f in flat)]
-
-        res = run_batches(
+        which = None
+        if want is not None:
+            deps = [
+                lattice_deps(a, b, k0, k1, n, w, s, upsample)
+                for (a, b), (k0, k1), n, w, s in zip(
+                    loc, ranges, shape, window, stride, strict=True
+                )
+            ]
+            which = np.flatnonzero(_needed_lattice(want, deps))
+        res = score_lattice(
             handle,
-            fill_windows,
-            n_win,
-            (nc, *window),
+            xb,
+            window=window,
+            stride=stride,
+            origin=origin,
+            counts=counts,
+            which=which,
             batch_size=batch_size,
-            prefetch=prefetch,
-            method="windows",
         )
-        lat = res.reshape(mesh[0].shape).astype("float32")
-        for ax in range(nd):
+        if which is None:
+            lat = res.reshape(counts).astype("float32")
+        else:
+            lat = np.full(counts, np.nan, dtype="float32")
+            lat.flat[which] = res
+        for ax in range(len(shape)):
             (a, b), n, w, s, (k0, _) = loc[ax], shape[ax], window[ax], stride[ax], ranges[ax]
             lat = upsample_axis(lat, ax, a, b, k0, n, w, s, upsample)
         out = np.ascontiguousarray(lat, dtype="float32")
     if mask is not None:
         out[mask] = np.nan
+    if want is not None:
+        out[~want] = np.nan
     return out
+
+
+def _model_name(model: Any) -> str:
+    return str((getattr(model, "config", None) or {}).get("name", type(model).__name__))
+
+
+def _resolve_mask(mask: Any, geom: Any) -> Any:
+    """Return the study mask as a boolean numpy or dask array on the grid dims, or None."""
+    if mask is None:
+        return None
+    if isinstance(mask, xr.Dataset):
+        m = study_mask(mask)
+        if m is None:
+            raise DataError("mask= is a Dataset without a boolean 'mask' variable")
+        mask = xr.DataArray(m, dims=grid_geometry(mask).dims)
+    if isinstance(mask, xr.DataArray):
+        if set(mask.dims) != set(geom.dims):
+            raise DataError(f"mask= has dims {mask.dims}; the stack's grid is {geom.dims}")
+        mask = mask.transpose(*geom.dims).data
+    if tuple(np.shape(mask)) != tuple(geom.shape):
+        raise DataError(f"mask= has shape {np.shape(mask)}; the grid is {tuple(geom.shape)}")
+    if np.dtype(getattr(mask, "dtype", None)) != np.dtype(bool):
+        raise DataError(f"mask= must be boolean (True = score the cell); got {mask.dtype}")
+    return mask if hasattr(mask, "dask") else np.asarray(mask)
+
+
+def _annotations(resources: Any, device: Any) -> dict[str, Any]:
+    """Dask annotations of the scoring tasks: the worker resources they need, if any."""
+    if resources is False or (resources is None and str(device) == "cpu"):
+        return {}
+    if resources is None:
+        client = distributed_client()
+        if client is None:
+            return {}
+        try:
+            workers = client.scheduler_info(n_workers=-1)["workers"]
+        except TypeError:  # older distributed: every worker is listed
+            workers = client.scheduler_info()["workers"]
+        declared = any("GPU" in (w.get("resources") or {}) for w in workers.values())
+        return {"resources": {"GPU": 1}} if declared else {}
+    if isinstance(resources, Mapping) and all(
+        isinstance(v, int | float) and v > 0 for v in resources.values()
+    ):
+        return {"resources": dict(resources)} if resources else {}
+    raise DataError(
+        f"resources={resources!r}; expected None (auto), False or a mapping such as {{'GPU': 1}}"
+    )
 
 
 def _is_baseline(model: Any) -> bool:
@@ -234,9 +303,13 @@ def score(
     nan: str = "mask",
     fill_value: float = 0.0,
     amp: Any = "auto",
-    prefetch: int = 2,
+    prefetch: int | None = None,
     tile: int | Sequence[int] | None = None,
     allow_no_card: bool = False,
+    mask: Any = None,
+    compile: bool | Mapping[str, Any] = False,
+    resources: Mapping[str, float] | bool | None = None,
+    progress: bool | None = None,
 ) -> Any:
     """Apply a fitted model: score every cell of a stack, lazily over dask chunks.
 
@@ -295,8 +368,9 @@ def score(
         See ``nan``.
     amp : {"auto", True, False}
         Mixed precision (bfloat16 when supported, else float16) on CUDA; never on CPU.
-    prefetch : int
-        Batches gathered ahead of the model by a background thread.
+    prefetch : int, optional
+        Deprecated and ignored: windows are now cut on the device from the chunk uploaded
+        once, so no batch is gathered ahead on the host (a warning says so when given).
     tile : int or sequence of int, optional
         Largest piece of a chunk a dense model sees at once (default 512 cells per axis in 2-D,
         64 in 3-D), bounding device memory; values do not depend on it.
@@ -306,6 +380,30 @@ def score(
         elements, resolution or CRS and no normalisation, so this is an explicit opt-in (as
         :func:`~xprospect.train.load_checkpoint`'s); by default it is refused. Every model
         the package trains (``train.fit``, ``train.fit_anomaly``...) carries a card.
+    mask : xarray.Dataset, DataArray or numpy.ndarray, optional
+        Boolean study mask on the stack's grid (True = score the cell), e.g. a template
+        from ``make_grid`` with its ``mask`` variable or ``ds.prospect.mask_distance(...)``.
+        A chunk without a True cell is NaN without any model call; in the others only the
+        dense tiles and lattice windows that some True cell reads are scored. Cells outside
+        the mask are NaN; the others keep exactly their unmasked values.
+    compile : bool or mapping
+        Wrap the model's scoring method in :func:`torch.compile` once per worker process
+        and device (a mapping: keyword arguments for it, e.g. ``{"mode": "max-autotune"}``).
+        Opt-in: the first chunk pays the compilation, and compiled kernels may round
+        differently from eager ones.
+    resources : mapping, bool or None
+        Dask worker resources each chunk's task needs (:func:`dask.annotate`). None: on a
+        ``dask.distributed`` cluster whose workers declare a ``"GPU"`` resource, and unless
+        ``device="cpu"``, ``{"GPU": 1}``; nothing otherwise. False: never annotate. Dask's
+        low-level task fusion drops layer annotations (a documented dask caveat): compute
+        under ``dask.config.set({"optimization.fuse.active": False})`` for the scheduler
+        to see them.
+    progress : bool or None
+        A bar of chunks scored / total with an ETA when the map is computed by the local
+        threaded or synchronous scheduler (``.values``, ``.compute()``, ``xp.to_zarr``);
+        None draws it only on a terminal or in a notebook, False never (see
+        :mod:`xprospect._progress`; on a ``dask.distributed`` cluster use
+        ``xp.to_zarr(..., progress=True)``, which shows the cluster's progress).
 
     Returns
     -------
@@ -393,6 +491,15 @@ def score(
     if batch_size < 1:
         raise DataError(f"batch_size must be >= 1; got {batch_size}")
     resolve_device(device)  # fail early on a bad or absent device
+    if prefetch is not None:
+        warnings.warn(
+            "score(prefetch=) is deprecated and ignored: windows are cut on the device from "
+            "each chunk uploaded once, so no batch is gathered ahead on the host",
+            XProspectDeprecationWarning,
+            stacklevel=2,
+        )
+    want = _resolve_mask(mask, geom)
+    annotations = _annotations(resources, device)
 
     ctx = tuple(getattr(model, "context", (0, 0)))
     if method == "dense":
@@ -430,16 +537,25 @@ def score(
         nan=nan,
         fill_value=float(fill_value),
         batch_size=int(batch_size),
-        prefetch=int(prefetch),
         tile=tiles,
     )
     # the same weights, options and input give the same token (and dask name) in any
     # process, so that to_zarr(resume=True) recognises the job
     data_id = stack.data.name if hasattr(stack.data, "dask") else uuid.uuid4().hex
+    extra = []  # only what is set, so the tokens of plain jobs keep their old values
+    if want is not None:
+        extra.append(("mask", want.name if hasattr(want, "dask") else dask.base.tokenize(want)))
+    if compile:
+        extra.append(("compile", repr(compile)))
     token = dask.base.tokenize(
-        model_digest(model), data_id, sorted(kw.items(), key=str), str(device), repr(amp)
+        model_digest(model),
+        data_id,
+        sorted(kw.items(), key=str),
+        str(device),
+        repr(amp),
+        *extra,
     )
-    kw["handle"] = ModelHandle(model, token, device, amp)
+    kw["handle"] = ModelHandle(model, token, device, amp, compile=compile)
     data = stack.data
     if hasattr(data, "dask"):
         if len(data.chunks[0]) > 1:
@@ -452,29 +568,43 @@ def score(
             data, depth={0: 0, **{i + 1: d for i, d in enumerate(depth)}}, boundary="none"
         )
 
-        def run(xb: np.ndarray, block_info: Any = None) -> np.ndarray:
-            loc = [tuple(x) for x in block_info[None]["array-location"]]
-            return _score_block(xb, loc=loc, **kw)
-
-        out = da.map_blocks(
-            run,
-            g,
-            dtype="float32",
-            chunks=new,
-            drop_axis=0,
-            name=f"prospectivity-{token}",
-            meta=np.empty((0,) * nd, "float32"),
+        args = [g]
+        if want is not None:
+            args.append(da.asarray(want).astype(bool).rechunk(new))
+        bar = ChunkProgress(
+            int(np.prod([len(c) for c in new])), f"score {_model_name(model)}", progress, token
         )
+
+        def run(xb: np.ndarray, wb: Any = None, block_info: Any = None) -> np.ndarray:
+            loc = [tuple(x) for x in block_info[None]["array-location"]]
+            with chunk_threads():
+                res = _score_block(xb, wb, loc=loc, **kw)
+            bar.done()
+            return res
+
+        with dask.annotate(**annotations):
+            out = da.map_blocks(
+                run,
+                *args,
+                dtype="float32",
+                chunks=new,
+                drop_axis=0,
+                name=f"prospectivity-{token}",
+                meta=np.empty((0,) * nd, "float32"),
+            )
         if new != orig:
             out = out.rechunk(orig)
     else:
-        out = _score_block(np.asarray(data), loc=[(0, n) for n in geom.shape], **kw)
+        wb = None if want is None else np.asarray(want, dtype=bool)
+        with progress_bar(1, desc=f"score {_model_name(model)}", progress=progress) as one:
+            out = _score_block(np.asarray(data), wb, loc=[(0, n) for n in geom.shape], **kw)
+            one.update(1)
 
     tmpl = stack.isel({ELEMENT_DIM: 0}, drop=True)
     coords = {k: v for k, v in tmpl.coords.items() if ELEMENT_DIM not in v.dims}
     res = xr.DataArray(out, dims=geom.dims, coords=coords, name="prospectivity")
     res.attrs = {
-        "model": str(getattr(model, "config", {}).get("name", type(model).__name__)),
+        "model": _model_name(model),
         "task": str(getattr(model, "task", "")),
         "method": method,
         "window": list(wins),

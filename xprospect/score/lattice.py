@@ -27,7 +27,14 @@ import numpy as np
 
 from xprospect.exceptions import DataError
 
-__all__ = ["UPSAMPLE_MODES", "halo", "lattice_range", "lattice_size", "upsample_axis"]
+__all__ = [
+    "UPSAMPLE_MODES",
+    "halo",
+    "lattice_deps",
+    "lattice_range",
+    "lattice_size",
+    "upsample_axis",
+]
 
 UPSAMPLE_MODES = ("nearest", "bilinear", "mean")
 
@@ -115,3 +122,28 @@ def upsample_axis(
             acc += np.where(use.reshape((-1,) + (1,) * (lat.ndim - 1)), term, 0.0)
         out = (acc / count.reshape((-1,) + (1,) * (lat.ndim - 1))).astype(lat.dtype)
     return np.moveaxis(out, 0, axis)
+
+
+def lattice_deps(
+    a: int, b: int, k_lo: int, k_hi: int, n: int, window: int, stride: int, mode: str
+) -> np.ndarray:
+    """Which lattice points ``[k_lo, k_hi]`` each cell of ``[a, b)`` reads when upsampled.
+
+    The same index rules as :func:`upsample_axis`, as a boolean ``(b - a, k_hi - k_lo + 1)``
+    matrix: a cell's value depends on exactly the lattice points marked in its row, so the
+    points no wanted cell marks need not be scored.
+    """
+    s = stride
+    i = np.arange(a, b)
+    kmax = lattice_size(n, s) - 1
+    ks = np.arange(k_lo, k_hi + 1)
+    if mode == "nearest":
+        return ks[None, :] == ((2 * i + s) // (2 * s))[:, None]
+    if mode == "bilinear":
+        k0 = i // s
+        k1 = np.where(i > k0 * s, np.minimum(k0 + 1, kmax), k0)
+        return (ks[None, :] == k0[:, None]) | (ks[None, :] == k1[:, None])
+    before, after = window // 2, window - 1 - window // 2
+    lo = np.maximum(0, -(-(i - after) // s))
+    hi = np.minimum(kmax, (i + before) // s)
+    return (ks[None, :] >= lo[:, None]) & (ks[None, :] <= hi[:, None])

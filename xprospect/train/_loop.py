@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from xprospect._progress import wants_progress
 from xprospect._torch import as_tensor_list, batch_xy, import_torch, make_loader, normalise_batch
 from xprospect.evaluate.metrics import metric_registry, roc_auc, score_metrics
 from xprospect.exceptions import DataError, XProspectError
@@ -260,7 +261,7 @@ def train_epochs(
     loss_key: str = "loss",
     row_prefix: Mapping[str, Any] | None = None,
     desc: str = "train",
-    progress: bool = False,
+    progress: bool | None = False,
 ) -> EpochLog:
     """Train ``model`` for ``epochs`` epochs with the optimiser and schedule of ``recipe``.
 
@@ -306,8 +307,9 @@ def train_epochs(
         Entries put first in every row (e.g. ``{"stage": "teacher"}``).
     desc : str
         Progress bar label.
-    progress : bool
-        Show a tqdm progress bar over epochs.
+    progress : bool or None
+        Show a tqdm bar over epochs with an ETA: True always, None only on a terminal or in
+        a notebook (:func:`xprospect._progress.wants_progress`), False never.
 
     Returns
     -------
@@ -326,7 +328,13 @@ def train_epochs(
     rows: list[dict[str, Any]] = []
     best_value: tuple[float, ...] | None = None
     best_epoch, best_state, since_best, stopped = 0, None, 0, False
-    bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch", disable=not progress, leave=False)
+    bar = tqdm(
+        range(1, epochs + 1),
+        desc=desc,
+        unit="epoch",
+        disable=not wants_progress(progress),
+        leave=False,
+    )
     for epoch in bar:
         if before_epoch is not None:
             before_epoch(epoch)
