@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", required=True, parser_class=Parser, metavar="COMMAND"
     )
     for module in _COMMANDS:
-        module.register(sub, [common])
+        module.COMMAND.register(sub, [common])
     return parser
 
 

@@ -15,7 +15,8 @@ import contextlib
 import logging
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -27,8 +28,11 @@ from xprospect.exceptions import DataError, XProspectError
 from xprospect.pipeline import steps
 
 __all__ = [
+    "Command",
     "Parser",
     "add_deposit_options",
+    "add_map_options",
+    "add_store_options",
     "check_new",
     "common_options",
     "deposits_from",
@@ -39,6 +43,7 @@ __all__ = [
     "progress_of",
     "quiet_output",
     "share",
+    "write_store",
 ]
 
 log = logging.getLogger("xprospect.cli")
@@ -146,6 +151,97 @@ def common_options() -> argparse.ArgumentParser:
         help="also print the library's detailed reports (ingest, sampling, splits)",
     )
     return p
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``xprospect`` command: its name, help lines, options and what runs it.
+
+    Parameters
+    ----------
+    name : str
+        The command's word, e.g. ``"grid"``.
+    help : str
+        The line in ``xprospect --help``.
+    description : str
+        The paragraph of ``xprospect NAME --help``.
+    options : callable
+        Adds the command's own options to its parser.
+    run : callable
+        Runs the command on the parsed arguments; returns the files written.
+    """
+
+    name: str
+    help: str
+    description: str
+    options: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], list[Path]]
+
+    def register(
+        self, sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]
+    ) -> argparse.ArgumentParser:
+        """Add the command to the ``xprospect`` subparsers.
+
+        Parameters
+        ----------
+        sub : subparsers
+        parents : list of parsers
+            Shared options.
+
+        Returns
+        -------
+        argparse.ArgumentParser
+            The command's parser.
+        """
+        p = sub.add_parser(self.name, parents=parents, help=self.help, description=self.description)
+        self.options(p)
+        p.set_defaults(func=self.run)
+        return p
+
+
+def add_map_options(p: argparse.ArgumentParser) -> None:
+    """Add the positional ``map`` (zarr store or GeoTIFF) and ``--variable``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+    """
+    p.add_argument("map", help="zarr store (prospectivity or anomaly) or GeoTIFF")
+    p.add_argument("--variable", default=None, help="variable of a zarr store (default the map's)")
+
+
+def add_store_options(p: argparse.ArgumentParser, out: str, *, geotiff: bool = False) -> None:
+    """Add ``--out`` (a zarr store), optionally ``--geotiff``, and ``--overwrite``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+    out : str
+        Help line of ``--out``.
+    geotiff : bool
+        Whether the command can also write a COG GeoTIFF.
+    """
+    p.add_argument("--out", required=True, help=out)
+    if geotiff:
+        p.add_argument("--geotiff", default=None, help="also write the map as a COG GeoTIFF here")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
+
+
+def write_store(ds: xr.Dataset, out: Path, args: argparse.Namespace, **kwargs: Any) -> None:
+    """Write a command's zarr store: replace it only with ``--overwrite``, progress per policy.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    out : Path
+        The store (checked by :func:`check_new`).
+    args : argparse.Namespace
+        With ``overwrite`` (and ``quiet``).
+    **kwargs
+        Passed to :func:`xprospect.to_zarr` (``resume``, ``job``).
+    """
+    mode = "w" if args.overwrite else "w-"  # resume=True finishes an existing store
+    xp.to_zarr(ds, out, mode=mode, progress=progress_of(args), **kwargs)
 
 
 def add_deposit_options(p: argparse.ArgumentParser, *, required: bool = True) -> None:

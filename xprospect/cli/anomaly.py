@@ -8,38 +8,24 @@ from pathlib import Path
 
 import xprospect as xp
 from xprospect.cli._common import (
+    Command,
     add_deposit_options,
+    add_store_options,
     check_new,
     deposits_from,
     positive_float,
     positive_int,
-    progress_of,
+    write_store,
 )
 from xprospect.pipeline import steps
 
-__all__ = ["register", "run"]
+__all__ = ["COMMAND"]
 
 log = logging.getLogger("xprospect.cli")
 
 
-def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
-    """Add the ``anomaly`` command.
-
-    Parameters
-    ----------
-    sub : subparsers
-    parents : list of parsers
-        Shared options.
-    """
-    p = sub.add_parser(
-        "anomaly",
-        parents=parents,
-        help="fit an anomaly detector (Gaussian mixture, isolation forest) and map anomalies",
-        description=(
-            "Fit an anomaly detector on normal ground (all cells, or those farther than "
-            "--buffer-m from the --deposits) and write the anomaly map (larger = rarer)."
-        ),
-    )
+def _options(p: argparse.ArgumentParser) -> None:
+    """Add the ``anomaly`` options."""
     p.add_argument("maps", help="zarr store of (transformed) element maps")
     p.add_argument(
         "--detector", choices=("gmm", "iforest"), default="gmm", help="detector (default gmm)"
@@ -56,24 +42,11 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
         "--n-components", type=positive_int, default=3, help="mixture components (gmm; 3)"
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the detector (default 0)")
-    p.add_argument("--out", required=True, help="zarr store to write, e.g. anomaly.zarr")
-    p.add_argument("--geotiff", default=None, help="also write the map as a COG GeoTIFF here")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
-    p.set_defaults(func=run)
+    add_store_options(p, "zarr store to write, e.g. anomaly.zarr", geotiff=True)
 
 
-def run(args: argparse.Namespace) -> list[Path]:
-    """Run ``anomaly``.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-
-    Returns
-    -------
-    list of Path
-        Files written.
-    """
+def _run(args: argparse.Namespace) -> list[Path]:
+    """Run ``anomaly``; return the files written."""
     out = check_new(args.out, args)
     maps = xp.open_zarr(args.maps, chunks={}).compute()
     deposits = deposits_from(args, maps) if args.deposits else None
@@ -86,12 +59,7 @@ def run(args: argparse.Namespace) -> list[Path]:
         n_components=args.n_components,
         seed=args.seed,
     )
-    xp.to_zarr(
-        anomaly.to_dataset(),
-        out,
-        mode="w" if args.overwrite else "w-",
-        progress=progress_of(args),
-    )
+    write_store(anomaly.to_dataset(), out, args)
     log.info(
         "%s anomaly map of %d x %d cells", args.detector, anomaly.sizes["y"], anomaly.sizes["x"]
     )
@@ -99,3 +67,15 @@ def run(args: argparse.Namespace) -> list[Path]:
     if args.geotiff:
         written += steps.write_geotiff(anomaly.compute(), args.geotiff, cog=True)
     return written
+
+
+COMMAND = Command(
+    "anomaly",
+    help="fit an anomaly detector (Gaussian mixture, isolation forest) and map anomalies",
+    description=(
+        "Fit an anomaly detector on normal ground (all cells, or those farther than "
+        "--buffer-m from the --deposits) and write the anomaly map (larger = rarer)."
+    ),
+    options=_options,
+    run=_run,
+)

@@ -7,11 +7,12 @@ import logging
 from pathlib import Path
 
 import xprospect as xp
+from xprospect.cli._common import Command
 from xprospect.io._atomic import atomic_path
 from xprospect.pipeline import steps
 from xprospect.pipeline.config import Field, load_config
 
-__all__ = ["SCHEMA", "register", "run"]
+__all__ = ["COMMAND", "SCHEMA"]
 
 log = logging.getLogger("xprospect.cli")
 
@@ -36,40 +37,17 @@ SCHEMA: dict[str, dict[str, Field]] = {
     },
 }
 
+_KEYS = "; ".join(f"[{s}] " + ", ".join(k for k in fields) for s, fields in SCHEMA.items())
 
-def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
-    """Add the ``benchmark`` command.
 
-    Parameters
-    ----------
-    sub : subparsers
-    parents : list of parsers
-        Shared options.
-    """
-    keys = "; ".join(f"[{s}] " + ", ".join(k for k in fields) for s, fields in SCHEMA.items())
-    p = sub.add_parser(
-        "benchmark",
-        parents=parents,
-        help="compare methods on the same spatial folds (xprospect.benchmark) from a TOML file",
-        description=f"Run the benchmark harness from a TOML file with keys {keys}.",
-    )
+def _options(p: argparse.ArgumentParser) -> None:
+    """Add the ``benchmark`` options."""
     p.add_argument("config", help="benchmark TOML file")
     p.add_argument("--out", required=True, help="folder for benchmark.csv and benchmark.png")
-    p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> list[Path]:
-    """Run ``benchmark``.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-
-    Returns
-    -------
-    list of Path
-        Files written.
-    """
+def _run(args: argparse.Namespace) -> list[Path]:
+    """Run ``benchmark``; return the files written."""
     cfg = load_config(args.config, schema=SCHEMA)
     base = Path(cfg["output"]["base"])
     b, d = cfg["benchmark"], cfg["deposits"]
@@ -104,3 +82,12 @@ def run(args: argparse.Namespace) -> list[Path]:
             steps.significant(row["auc_upper"]),
         )
     return [table, figure]
+
+
+COMMAND = Command(
+    "benchmark",
+    help="compare methods on the same spatial folds (xprospect.benchmark) from a TOML file",
+    description=f"Run the benchmark harness from a TOML file with keys {_KEYS}.",
+    options=_options,
+    run=_run,
+)

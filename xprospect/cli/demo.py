@@ -20,13 +20,13 @@ import numpy as np
 
 import xprospect as xp
 from xprospect._json import dumps
-from xprospect.cli._common import positive_float, positive_int, progress_of
+from xprospect.cli._common import Command, positive_float, positive_int, progress_of
 from xprospect.exceptions import DataError
 from xprospect.grid import grid_idw
 from xprospect.io._atomic import atomic_path
 from xprospect.pipeline import steps
 
-__all__ = ["register", "run", "run_demo"]
+__all__ = ["COMMAND", "run_demo"]
 
 log = logging.getLogger("xprospect.cli")
 
@@ -429,24 +429,8 @@ def run_demo(
     return metrics
 
 
-def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
-    """Add the ``demo`` command.
-
-    Parameters
-    ----------
-    sub : subparsers
-    parents : list of parsers
-        Shared options.
-    """
-    p = sub.add_parser(
-        "demo",
-        parents=parents,
-        help="run the main job on the synthetic world (about a minute on 2 cores)",
-        description=(
-            "Synthetic survey -> IDW -> clr + z-score -> element selection -> small CNN -> "
-            "prospectivity map -> evaluation on hidden deposits -> targets, all into --out."
-        ),
-    )
+def _options(p: argparse.ArgumentParser) -> None:
+    """Add the ``demo`` options."""
     p.add_argument("--out", required=True, help="output folder (new or empty)")
     p.add_argument("--seed", type=int, default=0, help="seed of the world and training (0)")
     p.add_argument(
@@ -462,21 +446,10 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     p.add_argument(
         "--overwrite", action="store_true", help="replace the demo outputs in a non-empty folder"
     )
-    p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> list[Path]:
-    """Run ``demo``.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-
-    Returns
-    -------
-    list of Path
-        Files written.
-    """
+def _run(args: argparse.Namespace) -> list[Path]:
+    """Run ``demo``; return the files written."""
     out = Path(args.out)
     metrics = run_demo(
         out,
@@ -490,3 +463,15 @@ def run(args: argparse.Namespace) -> list[Path]:
     )
     log.info("done in %.0f s", metrics["seconds"]["total"])
     return [out / name for name in OUTPUTS]
+
+
+COMMAND = Command(
+    "demo",
+    help="run the main job on the synthetic world (about a minute on 2 cores)",
+    description=(
+        "Synthetic survey -> IDW -> clr + z-score -> element selection -> small CNN -> "
+        "prospectivity map -> evaluation on hidden deposits -> targets, all into --out."
+    ),
+    options=_options,
+    run=_run,
+)

@@ -7,37 +7,26 @@ import logging
 from pathlib import Path
 
 from xprospect._json import dumps
-from xprospect.cli._common import add_deposit_options, deposits_from, open_map, positive_int, share
+from xprospect.cli._common import (
+    Command,
+    add_deposit_options,
+    add_map_options,
+    deposits_from,
+    open_map,
+    positive_int,
+    share,
+)
 from xprospect.io._atomic import atomic_path
 from xprospect.pipeline import steps
 
-__all__ = ["register", "run"]
+__all__ = ["COMMAND"]
 
 log = logging.getLogger("xprospect.cli")
 
 
-def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
-    """Add the ``evaluate`` command.
-
-    Parameters
-    ----------
-    sub : subparsers
-    parents : list of parsers
-        Shared options.
-    """
-    p = sub.add_parser(
-        "evaluate",
-        parents=parents,
-        help="evaluate a map against deposits: metrics.json and evaluation.png",
-        description=(
-            "Evaluate a prospectivity or anomaly map against deposits (AUC with its interval, "
-            "success-rate curve, block grid); the top --top %% of the area is called "
-            "prospective for the confusion matrix. Writes OUT/metrics.json and "
-            "OUT/evaluation.png."
-        ),
-    )
-    p.add_argument("map", help="zarr store (prospectivity or anomaly) or GeoTIFF")
-    p.add_argument("--variable", default=None, help="variable of a zarr store (default the map's)")
+def _options(p: argparse.ArgumentParser) -> None:
+    """Add the ``evaluate`` options."""
+    add_map_options(p)
     add_deposit_options(p)
     p.add_argument(
         "--top",
@@ -50,21 +39,10 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the negatives (default 0)")
     p.add_argument("--out", required=True, help="folder for metrics.json and evaluation.png")
-    p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> list[Path]:
-    """Run ``evaluate``.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-
-    Returns
-    -------
-    list of Path
-        Files written.
-    """
+def _run(args: argparse.Namespace) -> list[Path]:
+    """Run ``evaluate``; return the files written."""
     score = open_map(args.map, args.variable).compute()
     deposits = deposits_from(args, score)
     report, short = steps.evaluate_map(
@@ -86,3 +64,17 @@ def run(args: argparse.Namespace) -> list[Path]:
         args.top,
     )
     return [metrics, figure]
+
+
+COMMAND = Command(
+    "evaluate",
+    help="evaluate a map against deposits: metrics.json and evaluation.png",
+    description=(
+        "Evaluate a prospectivity or anomaly map against deposits (AUC with its interval, "
+        "success-rate curve, block grid); the top --top %% of the area is called "
+        "prospective for the confusion matrix. Writes OUT/metrics.json and "
+        "OUT/evaluation.png."
+    ),
+    options=_options,
+    run=_run,
+)

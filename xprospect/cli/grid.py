@@ -6,30 +6,23 @@ import argparse
 import logging
 from pathlib import Path
 
-import xprospect as xp
-from xprospect.cli._common import check_new, positive_float, positive_int, progress_of
+from xprospect.cli._common import (
+    Command,
+    add_store_options,
+    check_new,
+    positive_float,
+    positive_int,
+    write_store,
+)
 from xprospect.pipeline import steps
 
-__all__ = ["register", "run"]
+__all__ = ["COMMAND"]
 
 log = logging.getLogger("xprospect.cli")
 
 
-def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
-    """Add the ``grid`` command.
-
-    Parameters
-    ----------
-    sub : subparsers
-    parents : list of parsers
-        Shared options.
-    """
-    p = sub.add_parser(
-        "grid",
-        parents=parents,
-        help="grid survey samples onto a regular grid (IDW or kriging) into a zarr store",
-        description="Grid survey samples onto a regular grid (IDW or kriging) into a zarr store.",
-    )
+def _options(p: argparse.ArgumentParser) -> None:
+    """Add the ``grid`` options."""
     p.add_argument("samples", help="survey file: CSV, Parquet, GeoPackage or Shapefile points")
     p.add_argument("--x", default="x", help="easting/longitude column of a table (default x)")
     p.add_argument("--y", default="y", help="northing/latitude column of a table (default y)")
@@ -61,23 +54,11 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
         default="mean",
         help="co-located samples (default mean)",
     )
-    p.add_argument("--out", required=True, help="zarr store to write, e.g. maps.zarr")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
-    p.set_defaults(func=run)
+    add_store_options(p, "zarr store to write, e.g. maps.zarr")
 
 
-def run(args: argparse.Namespace) -> list[Path]:
-    """Run ``grid``.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-
-    Returns
-    -------
-    list of Path
-        Files written.
-    """
+def _run(args: argparse.Namespace) -> list[Path]:
+    """Run ``grid``; return the files written."""
     out = check_new(args.out, args)
     samples = steps.read_survey(
         args.samples,
@@ -108,5 +89,14 @@ def run(args: argparse.Namespace) -> list[Path]:
         args.resolution,
         maps.rio.crs,
     )
-    xp.to_zarr(maps, out, mode="w" if args.overwrite else "w-", progress=progress_of(args))
+    write_store(maps, out, args)
     return [out]
+
+
+COMMAND = Command(
+    "grid",
+    help="grid survey samples onto a regular grid (IDW or kriging) into a zarr store",
+    description="Grid survey samples onto a regular grid (IDW or kriging) into a zarr store.",
+    options=_options,
+    run=_run,
+)

@@ -7,33 +7,22 @@ import logging
 from pathlib import Path
 
 import xprospect as xp
-from xprospect.cli._common import check_new, positive_int, progress_of
+from xprospect.cli._common import (
+    Command,
+    check_new,
+    positive_int,
+    write_store,
+)
 from xprospect.pipeline import steps
 from xprospect.pipeline.run import cluster, digest
 
-__all__ = ["register", "run"]
+__all__ = ["COMMAND"]
 
 log = logging.getLogger("xprospect.cli")
 
 
-def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
-    """Add the ``score`` command.
-
-    Parameters
-    ----------
-    sub : subparsers
-    parents : list of parsers
-        Shared options.
-    """
-    p = sub.add_parser(
-        "score",
-        parents=parents,
-        help="score element maps with a trained checkpoint into a zarr store (resumable)",
-        description=(
-            "Score element maps with a checkpoint, chunk by chunk, into a zarr store that "
-            "records which chunks are complete: --resume finishes an interrupted run."
-        ),
-    )
+def _options(p: argparse.ArgumentParser) -> None:
+    """Add the ``score`` options."""
     p.add_argument("maps", help="zarr store holding the model card's elements")
     p.add_argument("--model", required=True, help="checkpoint from xprospect train (model.pt)")
     p.add_argument("--out", required=True, help="zarr store to write, e.g. score.zarr")
@@ -53,21 +42,10 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--geotiff", default=None, help="also write the map as a COG GeoTIFF here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
-    p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> list[Path]:
-    """Run ``score``.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-
-    Returns
-    -------
-    list of Path
-        Files written.
-    """
+def _run(args: argparse.Namespace) -> list[Path]:
+    """Run ``score``; return the files written."""
     out = check_new(args.out, args)
     model = xp.train.load_checkpoint(args.model)
     # an absolute path: the store's job identity (checked by --resume) holds the input's path
@@ -81,19 +59,23 @@ def run(args: argparse.Namespace) -> list[Path]:
         device=args.device,
     )
     ident = {"model_sha256": digest(args.model), "window": args.window, "stride": args.stride}
-    mode = "w" if args.overwrite else "w-"  # resume=True finishes an existing store
     with cluster(args.scheduler):
-        xp.to_zarr(
-            job.to_dataset(),
-            out,
-            mode=mode,
-            resume=args.resume,
-            job=ident,
-            progress=progress_of(args),
-        )
+        write_store(job.to_dataset(), out, args, resume=args.resume, job=ident)
     log.info("%d x %d cells scored", job.sizes["y"], job.sizes["x"])
     written = [out]
     if args.geotiff:
         score = xp.open_zarr(out)["prospectivity"].compute()
         written += steps.write_geotiff(score, args.geotiff, cog=True)
     return written
+
+
+COMMAND = Command(
+    "score",
+    help="score element maps with a trained checkpoint into a zarr store (resumable)",
+    description=(
+        "Score element maps with a checkpoint, chunk by chunk, into a zarr store that "
+        "records which chunks are complete: --resume finishes an interrupted run."
+    ),
+    options=_options,
+    run=_run,
+)

@@ -7,30 +7,23 @@ import logging
 from pathlib import Path
 
 import xprospect as xp
-from xprospect.cli._common import add_deposit_options, deposits_from, positive_float, positive_int
+from xprospect.cli._common import (
+    Command,
+    add_deposit_options,
+    deposits_from,
+    positive_float,
+    positive_int,
+)
 from xprospect.io._atomic import atomic_path
 from xprospect.pipeline import steps
 
-__all__ = ["register", "run"]
+__all__ = ["COMMAND"]
 
 log = logging.getLogger("xprospect.cli")
 
 
-def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
-    """Add the ``select`` command.
-
-    Parameters
-    ----------
-    sub : subparsers
-    parents : list of parsers
-        Shared options.
-    """
-    p = sub.add_parser(
-        "select",
-        parents=parents,
-        help="rank elements by AUC / Z_AUC against deposits and choose the model's inputs",
-        description="Rank elements by AUC / Z_AUC against deposits; write the table as CSV.",
-    )
+def _options(p: argparse.ArgumentParser) -> None:
+    """Add the ``select`` options."""
     p.add_argument("maps", help="zarr store of (transformed) element maps")
     add_deposit_options(p)
     p.add_argument(
@@ -44,21 +37,10 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the negatives (default 0)")
     p.add_argument("--out", required=True, help="CSV table to write (column chosen marks them)")
-    p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> list[Path]:
-    """Run ``select``.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-
-    Returns
-    -------
-    list of Path
-        Files written.
-    """
+def _run(args: argparse.Namespace) -> list[Path]:
+    """Run ``select``; return the files written."""
     maps = xp.open_zarr(args.maps, chunks={}).compute()
     deposits = deposits_from(args, maps)
     table, chosen = steps.choose_elements(
@@ -76,3 +58,12 @@ def run(args: argparse.Namespace) -> list[Path]:
     best = ", ".join(f"{e} {steps.significant(table.loc[e, 'z_auc'])}" for e in chosen)
     log.info("%d of %d elements chosen (Z_AUC): %s", len(chosen), len(table), best)
     return [out]
+
+
+COMMAND = Command(
+    "select",
+    help="rank elements by AUC / Z_AUC against deposits and choose the model's inputs",
+    description="Rank elements by AUC / Z_AUC against deposits; write the table as CSV.",
+    options=_options,
+    run=_run,
+)

@@ -6,35 +6,25 @@ import argparse
 import logging
 from pathlib import Path
 
-from xprospect.cli._common import add_deposit_options, deposits_from, open_map, positive_int, share
+from xprospect.cli._common import (
+    Command,
+    add_deposit_options,
+    add_map_options,
+    deposits_from,
+    open_map,
+    positive_int,
+    share,
+)
 from xprospect.pipeline import steps
 
-__all__ = ["register", "run"]
+__all__ = ["COMMAND"]
 
 log = logging.getLogger("xprospect.cli")
 
 
-def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
-    """Add the ``targets`` command.
-
-    Parameters
-    ----------
-    sub : subparsers
-    parents : list of parsers
-        Shared options.
-    """
-    p = sub.add_parser(
-        "targets",
-        parents=parents,
-        help="delineate target regions at the top N %% of the area (GeoPackage, GeoJSON, CSV)",
-        description=(
-            "Delineate and rank target regions: the cells in the top N %% of the map's area, "
-            "one nested level per --top value (default 10 and 2). The format follows each "
-            "--out suffix: .gpkg, .geojson or .csv."
-        ),
-    )
-    p.add_argument("map", help="zarr store (prospectivity or anomaly) or GeoTIFF")
-    p.add_argument("--variable", default=None, help="variable of a zarr store (default the map's)")
+def _options(p: argparse.ArgumentParser) -> None:
+    """Add the ``targets`` options."""
+    add_map_options(p)
     p.add_argument(
         "--top",
         type=share,
@@ -47,21 +37,10 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     p.add_argument(
         "--out", nargs="+", required=True, help="outputs: targets.gpkg targets.geojson targets.csv"
     )
-    p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> list[Path]:
-    """Run ``targets``.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-
-    Returns
-    -------
-    list of Path
-        Files written.
-    """
+def _run(args: argparse.Namespace) -> list[Path]:
+    """Run ``targets``; return the files written."""
     score = open_map(args.map, args.variable).compute()
     deposits = deposits_from(args, score) if args.deposits else None
     tgt = steps.make_targets(
@@ -71,3 +50,16 @@ def run(args: argparse.Namespace) -> list[Path]:
     for level, n in tgt.table.groupby("level").size().items():
         log.info("%d regions in the %s of the area", n, level)
     return written
+
+
+COMMAND = Command(
+    "targets",
+    help="delineate target regions at the top N %% of the area (GeoPackage, GeoJSON, CSV)",
+    description=(
+        "Delineate and rank target regions: the cells in the top N %% of the map's area, "
+        "one nested level per --top value (default 10 and 2). The format follows each "
+        "--out suffix: .gpkg, .geojson or .csv."
+    ),
+    options=_options,
+    run=_run,
+)

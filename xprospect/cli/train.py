@@ -10,6 +10,7 @@ import pandas as pd
 
 import xprospect as xp
 from xprospect.cli._common import (
+    Command,
     add_deposit_options,
     deposits_from,
     positive_float,
@@ -20,30 +21,13 @@ from xprospect.exceptions import DataError
 from xprospect.io._atomic import atomic_path
 from xprospect.pipeline import steps
 
-__all__ = ["register", "run"]
+__all__ = ["COMMAND"]
 
 log = logging.getLogger("xprospect.cli")
 
 
-def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
-    """Add the ``train`` command.
-
-    Parameters
-    ----------
-    sub : subparsers
-    parents : list of parsers
-        Shared options.
-    """
-    p = sub.add_parser(
-        "train",
-        parents=parents,
-        help="train a window model on windows around deposits; write a checkpoint and history",
-        description=(
-            "Train a window classifier on labelled windows (jittered around deposits, random "
-            "barren ones) with a spatial validation split; write the checkpoint with its model "
-            "card and the per-epoch history (<out stem>.history.csv)."
-        ),
-    )
+def _options(p: argparse.ArgumentParser) -> None:
+    """Add the ``train`` options."""
     p.add_argument("maps", help="zarr store of (transformed) element maps")
     add_deposit_options(p)
     which = p.add_mutually_exclusive_group(required=True)
@@ -80,21 +64,10 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--seed", type=int, default=0, help="seed of windows, split, weights")
     p.add_argument("--out", required=True, help="checkpoint to write, e.g. model.pt")
-    p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> list[Path]:
-    """Run ``train``.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-
-    Returns
-    -------
-    list of Path
-        Files written.
-    """
+def _run(args: argparse.Namespace) -> list[Path]:
+    """Run ``train``; return the files written."""
     if not 0 <= args.validation < 1:
         raise DataError(f"--validation must be a share in [0, 1); got {args.validation}")
     maps = xp.open_zarr(args.maps, chunks={})
@@ -140,3 +113,16 @@ def run(args: argparse.Namespace) -> list[Path]:
         steps.significant(fit.history["val_auc"].max()),
     )
     return [out, history]
+
+
+COMMAND = Command(
+    "train",
+    help="train a window model on windows around deposits; write a checkpoint and history",
+    description=(
+        "Train a window classifier on labelled windows (jittered around deposits, random "
+        "barren ones) with a spatial validation split; write the checkpoint with its model "
+        "card and the per-epoch history (<out stem>.history.csv)."
+    ),
+    options=_options,
+    run=_run,
+)
