@@ -206,6 +206,11 @@ def cluster(address: str | None) -> Iterator[Any]:
         yield client
 
 
+def _without(section: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    """Return a configuration section less some keys (the rest: a step's keyword arguments)."""
+    return {k: v for k, v in section.items() if k not in keys}
+
+
 def _run(
     cfg: Mapping[str, Any], *, resume: bool, force: bool, progress: bool | None
 ) -> PipelineResult:
@@ -238,28 +243,10 @@ def _run(
         return xp.open_zarr(f(name), chunks={})
 
     def do_grid() -> str:
-        samples = steps.read_survey(
-            samples_path,
-            x=sam["x"],
-            y=sam["y"],
-            crs=sam["crs"],
-            to_crs=sam["to_crs"],
-            elements=sam["elements"],
-            id_column=sam["id_column"],
-            duplicates=sam["duplicates"],
-            bdl=sam["bdl"],
-        )
+        # the sections' keys are the steps' keyword arguments (config.SCHEMA)
+        samples = steps.read_survey(samples_path, **_without(sam, "path"))
         g = cfg["grid"]
-        maps = steps.grid_samples(
-            samples,
-            resolution=g["resolution"],
-            method=g["method"],
-            k=g["k"],
-            power=g["power"],
-            variogram=g["variogram"],
-            pad=g["pad"],
-            chunks=g["chunks"],
-        )
+        maps = steps.grid_samples(samples, **g)
         xp.to_zarr(maps, f(MAPS), mode="w", progress=progress)
         ny, nx = maps.sizes["y"], maps.sizes["x"]
         summary["grid"] = {"samples": int(samples.sizes["sample"]), "shape": [ny, nx]}
@@ -277,13 +264,7 @@ def _run(
     def do_select() -> str:
         s = cfg["select"]
         table, chosen = steps.choose_elements(
-            open_maps(EVIDENCE).compute(),
-            deposits(train_query),
-            alpha=s["alpha"],
-            min_elements=s["min_elements"],
-            max_elements=s["max_elements"],
-            elements=s["elements"],
-            seed=seed,
+            open_maps(EVIDENCE).compute(), deposits(train_query), seed=seed, **s
         )
         table = table.assign(chosen=table.index.isin(chosen))
         with atomic_path(f(SELECTION)) as tmp:
@@ -302,17 +283,10 @@ def _run(
             maps,
             deps,
             chosen,
-            model=t["model"],
             window=window,
-            recipe=t["recipe"],
-            epochs=t["epochs"],
-            validation=t["validation"],
-            negatives_per_positive=t["negatives_per_positive"],
-            n_per_positive=t["n_per_positive"],
-            batch_size=t["batch_size"],
-            device=t["device"],
             seed=seed,
             progress=progress,
+            **_without(t, "window_m"),
         )
         xp.train.save_checkpoint(fit, f(MODEL))
         with atomic_path(f(HISTORY)) as tmp:
@@ -329,13 +303,7 @@ def _run(
     def do_score() -> str:
         sc = cfg["score"]
         model = xp.train.load_checkpoint(f(MODEL))
-        job = steps.score_maps(
-            open_maps(EVIDENCE),
-            model,
-            stride=sc["stride"],
-            batch_size=sc["batch_size"],
-            device=sc["device"],
-        )
+        job = steps.score_maps(open_maps(EVIDENCE), model, **sc)
         ident = {"model_sha256": digest(f(MODEL)), "stride": sc["stride"]}
         if resume:
             xp.to_zarr(job.to_dataset(), f(SCORE_ZARR), resume=True, job=ident, progress=progress)
