@@ -63,6 +63,18 @@ class Parser(argparse.ArgumentParser):
         return "".join(f"{w} " for w in words)
 
 
+def _positive(text: str, kind: type[int] | type[float], what: str) -> float:
+    """Parse ``text`` as ``kind`` and refuse what is not positive and finite, naming it."""
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive {what}; got {text!r}") from None
+    if not (np.isfinite(value) and value > 0):
+        shown = value if kind is int else text  # an integer as parsed, a number as typed
+        raise argparse.ArgumentTypeError(f"expected a positive {what}; got {shown}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """Parse a positive integer argument.
 
@@ -74,13 +86,8 @@ def positive_int(text: str) -> int:
     -------
     int
     """
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {value}")
-    return value
+    value = _positive(text, int, "integer")
+    return int(value)
 
 
 def positive_float(text: str) -> float:
@@ -94,13 +101,7 @@ def positive_float(text: str) -> float:
     -------
     float
     """
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}") from None
-    if not (np.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number; got {text}")
-    return value
+    return float(_positive(text, float, "number"))
 
 
 def share(text: str) -> float:

@@ -101,6 +101,23 @@ def _savefig(fig: Any, path: Path) -> None:
         plt.close(fig)
 
 
+def _plot_deposits(
+    ax: Any, dep: Any, size: float, labels: tuple[str, str], *, hidden_colour: str
+) -> None:
+    """Mark the known (gold) and hidden deposits as stars, coordinates in km."""
+    known = dep["known"].values
+    for where, colour, label in ((known, "gold", labels[0]), (~known, hidden_colour, labels[1])):
+        ax.scatter(
+            dep.x[where] / 1e3,
+            dep.y[where] / 1e3,
+            marker="*",
+            s=size,
+            c=colour,
+            edgecolors="k",
+            label=label,
+        )
+
+
 def _figure(scores, world, samples, path: Path) -> None:
     import matplotlib  # heavy, only for the figures
 
@@ -117,25 +134,7 @@ def _figure(scores, world, samples, path: Path) -> None:
             scores[e].values, extent=extent, origin="upper", cmap="RdYlBu_r", vmin=-2.5, vmax=2.5
         )
         ax.scatter(samples.x / 1e3, samples.y / 1e3, s=1, c="k", alpha=0.25, linewidths=0)
-        known = dep["known"].values
-        ax.scatter(
-            dep.x[known] / 1e3,
-            dep.y[known] / 1e3,
-            marker="*",
-            s=140,
-            c="gold",
-            edgecolors="k",
-            label="known deposit",
-        )
-        ax.scatter(
-            dep.x[~known] / 1e3,
-            dep.y[~known] / 1e3,
-            marker="*",
-            s=140,
-            c="white",
-            edgecolors="k",
-            label="hidden deposit",
-        )
+        _plot_deposits(ax, dep, 140, ("known deposit", "hidden deposit"), hidden_colour="white")
         ax.set_title(f"{e}: clr, z-score")
         ax.set_xlabel("easting (km)")
         ax.set_ylabel("northing (km)")
@@ -156,25 +155,8 @@ def _prospectivity_figure(score, world, path: Path) -> None:
     extent = (b[0] / 1e3, b[2] / 1e3, b[1] / 1e3, b[3] / 1e3)
     im = ax.imshow(score.values, extent=extent, origin="upper", cmap="magma", vmin=0, vmax=1)
     dep = world.deposits
-    known = dep["known"].values
-    ax.scatter(
-        dep.x[known] / 1e3,
-        dep.y[known] / 1e3,
-        marker="*",
-        s=150,
-        c="gold",
-        edgecolors="k",
-        label="known deposit (training)",
-    )
-    ax.scatter(
-        dep.x[~known] / 1e3,
-        dep.y[~known] / 1e3,
-        marker="*",
-        s=150,
-        c="cyan",
-        edgecolors="k",
-        label="hidden deposit (evaluation only)",
-    )
+    labels = ("known deposit (training)", "hidden deposit (evaluation only)")
+    _plot_deposits(ax, dep, 150, labels, hidden_colour="cyan")
     ax.legend(loc="lower left", fontsize=8)
     ax.set_xlabel("easting (km)")
     ax.set_ylabel("northing (km)")
