@@ -129,7 +129,8 @@ def run(data_dir: Path, *, epochs: int = 30, vae_epochs: int = 15, seed: int = 0
     stoad = fit_stoad(ConvAutoencoder(n, widths=small), stack, normal=normal, epochs=epochs,
                       seed=seed, device=device)
     maps["STOAD"] = stack.prospect.score(stoad.model, device=device)
-    gmm = GaussianMixtureDetector(n_components=3, seed=seed).fit(stack, normal=normal)
+    gmm = GaussianMixtureDetector(n_components=3, seed=seed, dependent="project")
+    gmm = gmm.fit(stack, normal=normal)
     maps["GMM"] = gmm.predict(stack)
     maxent = MaxEntModel(seed=seed).fit(stack, sites)
     maps["MaxEnt (in-sample)"] = maxent.predict(stack)

@@ -14,7 +14,9 @@ from xprospect.accessor import (
 )
 
 DATASET_ONLY = {"idw", "stack", "clr", "ilr", "composite"}
-DATAARRAY_ONLY = {"patches", "score", "evaluate", "targets", "minmax", "fractal_thresholds"}
+DATAARRAY_ONLY = {"patches", "evaluate", "targets", "minmax", "fractal_thresholds"}
+# `score` is on both: a stack (DataArray) or a samples table (Dataset with a sample dim)
+BOTH = {"score"}
 SHARED = {"transform", "log10", "zscore", "robust_scale", "to_zarr", "to_geotiff",
           "select_elements", "mask_distance", "to_block_csv", "plot_slices", "plot_section",
           "to_vtk"}
@@ -33,9 +35,10 @@ def test_each_type_offers_only_what_applies():
     assert DATAARRAY_ONLY <= _public(da.prospect)
     assert not DATASET_ONLY & _public(da.prospect)
     assert not DATAARRAY_ONLY & _public(ds.prospect)
+    assert BOTH <= _public(ds.prospect) & _public(da.prospect)
     assert SHARED <= _public(ds.prospect) & _public(da.prospect)
-    with pytest.raises(AttributeError):
-        ds.prospect.score  # noqa: B018  (a Dataset is not a stack)
+    with pytest.raises(xp.XProspectError, match="samples table"):
+        ds.prospect.score(object())  # a grid Dataset is not a stack: it says how to make one
     with pytest.raises(AttributeError):
         da.prospect.stack  # noqa: B018  (a DataArray is already one)
 

@@ -16,6 +16,8 @@ from typing import Any, Generic, TypeVar
 
 import xarray as xr
 
+from xprospect._dims import SAMPLE_DIM
+from xprospect.exceptions import DataError
 from xprospect.grid import grid_idw, grid_kriging, stack_elements
 from xprospect.io.blockmodel import (
     plot_section,
@@ -208,6 +210,13 @@ class ProspectDatasetAccessor(ProspectAccessor[xr.Dataset]):
 
     def score(self, model: Any, **kwargs: Any) -> xr.DataArray:
         """Score each sample of this samples table; see :func:`xprospect.score.score`."""
+        if SAMPLE_DIM not in self._obj.dims:
+            msg = (
+                f"a Dataset is scored only as a samples table (dim {SAMPLE_DIM!r}); this one has "
+                f"dims {tuple(self._obj.dims)}: stack its maps first, "
+                "ds.prospect.stack(elements).prospect.score(model)"
+            )
+            raise DataError(msg)
         return score(self._obj, model, **kwargs)
 
     def composite(

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from xprospect.baselines.base import AnomalyDetector
-from xprospect.exceptions import XProspectWarning
+from xprospect.exceptions import DataError, XProspectWarning
 
 __all__ = ["GaussianMixtureDetector", "IsolationForestDetector"]
 
@@ -40,12 +40,18 @@ class GaussianMixtureDetector(AnomalyDetector):
         :func:`xprospect.points.default_buffer`: one cell width).
     seed : int
         Random seed (``fit(seed=)`` overrides it).
+    dependent : {"warn", "project"}
+        What a full or tied covariance does with linearly dependent elements: warn (the
+        default; the mixture then rests on ``reg_covar``) or fit in their span (see above).
 
     Attributes
     ----------
     mixture_ : sklearn.mixture.GaussianMixture
     mean_, scale_ : numpy.ndarray
         Standardisation of each element.
+    basis_ : numpy.ndarray or None
+        Orthonormal basis the mixture was fitted in (``dependent="project"`` with dependent
+        elements), else None.
 
     Examples
     --------
@@ -68,7 +74,11 @@ class GaussianMixtureDetector(AnomalyDetector):
         max_cells: int | None = 100_000,
         buffer: float | None = None,
         seed: int = 0,
+        dependent: str = "warn",
     ) -> None:
+        if dependent not in ("warn", "project"):
+            raise DataError(f"dependent must be 'warn' or 'project'; got {dependent!r}")
+        self.dependent = dependent
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.reg_covar = reg_covar
@@ -83,18 +93,32 @@ class GaussianMixtureDetector(AnomalyDetector):
         self.mean_ = x.mean(axis=0)
         sd = x.std(axis=0)
         self.scale_ = np.where(sd > 0, sd, 1.0)
+        self.basis_ = None
+        z = (x - self.mean_) / self.scale_
         if self.covariance_type in ("full", "tied"):
-            _warn_if_dependent(x, self.elements_)
+            if self.dependent == "project":
+                # principal axes with non-zero variance: the span the data actually occupy
+                vals, vecs = np.linalg.eigh(np.cov(z, rowvar=False))
+                keep = vals > 1e-8 * max(float(vals.max()), 1e-300)
+                if not keep.all():
+                    self.basis_ = vecs[:, keep]
+            else:
+                _warn_if_dependent(x, self.elements_)
+        self.n_dims_ = z.shape[1] if self.basis_ is None else int(self.basis_.shape[1])
         self.mixture_ = GaussianMixture(
             n_components=self.n_components,
             covariance_type=self.covariance_type,
             reg_covar=self.reg_covar,
             n_init=self.n_init,
             random_state=seed,
-        ).fit((x - self.mean_) / self.scale_)
+        ).fit(self._coordinates(x))
+
+    def _coordinates(self, x: np.ndarray) -> np.ndarray:
+        z = (x - self.mean_) / self.scale_
+        return z if self.basis_ is None else z @ self.basis_
 
     def _score_table(self, x: np.ndarray) -> np.ndarray:
-        return -self.mixture_.score_samples((x - self.mean_) / self.scale_)
+        return -self.mixture_.score_samples(self._coordinates(x))
 
 
 class IsolationForestDetector(AnomalyDetector):

@@ -399,12 +399,12 @@ def composite(
     Examples
     --------
     >>> import pandas as pd
-    >>> from xprospect.io import desurvey, read_drillholes
+    >>> from xprospect.io import composite, read_drillholes
     >>> collar = pd.DataFrame({"hole_id": ["A"], "x": [0.0], "y": [0.0], "z": [0.0]})
     >>> assay = pd.DataFrame({"hole_id": ["A"] * 3, "from": [0.0, 1.0, 3.0],
     ...                       "to": [1.0, 3.0, 4.0], "Cu_pct": [1.0, 2.0, 4.0]})
     >>> holes = read_drillholes(collar, assay=assay, crs="EPSG:28350", length_unit="m")
-    >>> comp = holes.prospect.composite(length=2.0)
+    >>> comp = composite(holes, length=2.0)
     >>> comp["Cu"].values.tolist(), comp["z"].values.tolist()
     ([1.5, 3.0], [-1.0, -3.0])
     """

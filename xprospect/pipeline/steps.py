@@ -647,7 +647,9 @@ def detect_anomalies(
     else:
         normal = None
     if detector == "gmm":
-        det = xp.baselines.GaussianMixtureDetector(n_components=n_components, seed=seed)
+        det = xp.baselines.GaussianMixtureDetector(
+            n_components=n_components, seed=seed, dependent="project"
+        )
     elif detector == "iforest":
         det = xp.baselines.IsolationForestDetector(seed=seed)
     else:

@@ -895,6 +895,7 @@ def fit_anomaly(
     Examples
     --------
     >>> import xprospect as xp
+    >>> from xprospect.models import VAE
     >>> w = xp.synthetic.survey(seed=0, n_samples=300, elements=["Cu", "Pb", "Zn"])
     >>> fit = fit_anomaly(VAE(3), w.samples.prospect.log10(), epochs=2, seed=0, device="cpu")
     >>> list(fit.history.columns[:4])
