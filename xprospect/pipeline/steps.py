@@ -672,10 +672,12 @@ def significant(value: Any, digits: int = 3) -> str:
 
     Examples
     --------
-    >>> significant(0.873456), significant(None), significant(12345.6)
-    ('0.873', 'n/a', '1.23e+04')
+    >>> significant(0.873456), significant(None), significant(12345.6), significant(0.7996)
+    ('0.873', 'n/a', '1.23e+04', '0.800')
     """
     if value is None:
         return "n/a"
     v = float(value)
-    return "n/a" if not math.isfinite(v) else f"{v:.{digits}g}"
+    if not math.isfinite(v):
+        return "n/a"
+    return f"{v:#.{digits}g}".rstrip(".")  # keep trailing zeros: 0.800, not 0.8
