@@ -453,33 +453,21 @@ def map_cells(
     nblocks = int(np.prod([len(c) for c in gchunks]))
     bar = None if progress is False else ChunkProgress(nblocks, desc, progress, shared.key)
     meta = np.empty((0,) * len(out_chunks), dtype=dtype)
-    if mask is None:
-        data = da.map_blocks(
-            _dask_block,
-            None,
-            shared,
-            nout,
-            dtype,
-            fill,
-            bar,
-            chunks=out_chunks,
-            dtype=dtype,
-            meta=meta,
-        )
-    else:
-        mask_d = da.asarray(mask).astype(bool).rechunk(gchunks)
-        extra = {} if nout is None else {"new_axis": 0}
-        data = da.map_blocks(
-            _dask_block,
-            mask_d,
-            shared,
-            nout,
-            dtype,
-            fill,
-            bar,
-            chunks=out_chunks,
-            dtype=dtype,
-            meta=meta,
-            **extra,
-        )
+    # without a mask the block function gets None; with one, the mask's block (a new leading
+    # axis of outputs when there are several)
+    mask_d = None if mask is None else da.asarray(mask).astype(bool).rechunk(gchunks)
+    extra = {"new_axis": 0} if mask_d is not None and nout is not None else {}
+    data = da.map_blocks(
+        _dask_block,
+        mask_d,
+        shared,
+        nout,
+        dtype,
+        fill,
+        bar,
+        chunks=out_chunks,
+        dtype=dtype,
+        meta=meta,
+        **extra,
+    )
     return data, dims

@@ -504,19 +504,19 @@ def composite(
         remap = np.cumsum(keep) - 1
         ia, jb, ov = remap[ia[ia_keep]], jb[ia_keep], ov[ia_keep]
         n = ch.size
+    rep = {
+        "length": length,
+        "by": by,
+        "min_coverage": float(min_coverage),
+        "n_intervals": int(h.size),
+        "n_composites": int(n),
+        "n_merged_residuals": int(np.sum(clen > length * (1 + 1e-9))),
+        "n_short": int(np.sum(clen < length * (1 - 1e-9))),
+        "nan_by_coverage": n_low,
+        "n_empty_dropped": n_empty,
+    }
     if not isinstance(source, xr.Dataset):
         labels = _carry_labels(source, ch, cf, ct)
-        rep = {
-            "length": length,
-            "by": by,
-            "min_coverage": float(min_coverage),
-            "n_intervals": int(h.size),
-            "n_composites": int(n),
-            "n_merged_residuals": int(np.sum(clen > length * (1 + 1e-9))),
-            "n_short": int(np.sum(clen < length * (1 - 1e-9))),
-            "nan_by_coverage": n_low,
-            "n_empty_dropped": n_empty,
-        }
         ds = _samples_dataset(
             source,
             ch,
@@ -533,17 +533,6 @@ def composite(
         cat = pd.Categorical(piece_labels[c])
         codes = np.asarray(cat.codes)[jb]
         labels[c] = _majority(ia, codes, ov, n, np.asarray(cat.categories, dtype=object), jb)
-    rep = {
-        "length": length,
-        "by": by,
-        "min_coverage": float(min_coverage),
-        "n_intervals": int(h.size),
-        "n_composites": int(n),
-        "n_merged_residuals": int(np.sum(clen > length * (1 + 1e-9))),
-        "n_short": int(np.sum(clen < length * (1 - 1e-9))),
-        "nan_by_coverage": n_low,
-        "n_empty_dropped": n_empty,
-    }
     return _composite_from_dataset(
         source, order, h, fr, to, ends, ch, cf, ct, values, labels, rep, stride
     )
