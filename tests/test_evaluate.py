@@ -20,6 +20,7 @@ from sklearn import metrics as skm
 import xprospect as xp
 from xprospect._dims import write_crs
 from xprospect.evaluate import (
+    DEFAULT_TOP_PERCENT,
     auc_ci,
     block_grid,
     block_labels,
@@ -540,3 +541,22 @@ def test_evaluate_never_imports_evidence():
     for leaf in ("metrics.py", "splits.py"):
         internal = {m for m in imported(pkg / leaf) if m.startswith("xprospect")}
         assert internal <= set(ground), f"{leaf} imports {sorted(internal)}"
+
+
+def test_evaluate_calls_the_top_ten_percent_prospective_by_default(many_world, truth_map):
+    """Issue 12, part 8: the default threshold is a share of the area, not the score 0.5."""
+    rep = evaluate(truth_map, many_world.deposits, negatives=200, seed=0)
+    v = truth_map.values[np.isfinite(truth_map.values)]
+    assert rep.settings["top_percent"] == DEFAULT_TOP_PERCENT[0] == 10.0
+    assert rep.settings["threshold"] == pytest.approx(np.quantile(v, 0.9))
+    assert np.mean(v >= rep.settings["threshold"]) == pytest.approx(0.10, abs=0.01)
+    assert rep.capture["area_fraction"] == pytest.approx(0.10, abs=0.01)
+    top2 = evaluate(truth_map, many_world.deposits, negatives=200, seed=0, top_percent=2)
+    assert np.mean(v >= top2.settings["threshold"]) == pytest.approx(0.02, abs=0.005)
+    fixed = evaluate(truth_map, many_world.deposits, negatives=200, seed=0, threshold=0.5)
+    assert fixed.settings["threshold"] == 0.5 and fixed.settings["top_percent"] is None
+    assert fixed.capture["threshold"] == 0.5
+    with pytest.raises(xp.DataError, match="not both"):
+        evaluate(truth_map, many_world.deposits, threshold=0.5, top_percent=10)
+    with pytest.raises(xp.DataError, match=r"top percent must be in \(0, 100\]"):
+        evaluate(truth_map, many_world.deposits, top_percent=0)

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import xprospect as xp
-from xprospect.evaluate.delineate import targets
+from xprospect.evaluate.delineate import DEFAULT_LEVELS, targets
 from xprospect.preprocess.fractal import (
     classify_fractal,
     concentration_area,
@@ -367,3 +367,23 @@ def test_levels_outside_the_scaled_range_are_refused():
         targets(m, levels={"high": 2.0})
     # the map's own units are fine without scaling
     assert len(targets(m, levels={"high": 12.0}, scale=None).table) == 1
+
+
+def test_default_targets_are_the_top_ten_and_two_percent_of_the_area():
+    """Issue 12, part 8: targets default to shares of the area, not fixed scores."""
+    grid = _grid(100)
+    values = np.arange(10_000, dtype="float64").reshape(100, 100)
+    m = xr.DataArray(values, coords={"y": grid.y, "x": grid.x}, dims=("y", "x"), name="p")
+    t = targets(m)
+    assert list(t.levels) == ["top 10 %", "top 2 %"]
+    cells = t.table.groupby("level")["n_cells"].sum()
+    assert cells["top 10 %"] == 1000 and cells["top 2 %"] == 200
+    assert t.report["scale"] is None  # shares of the area need no scaling
+    one = targets(m, top_percent=5)
+    assert list(one.levels) == ["top 5 %"] and one.table["n_cells"].sum() == 500
+    fixed = targets(m, levels=DEFAULT_LEVELS)  # the study's fixed fractions still work
+    assert list(fixed.levels) == ["medium", "high"] and fixed.report["scale"] == "minmax"
+    with pytest.raises(xp.DataError, match="only one of"):
+        targets(m, top_percent=10, quantiles=[0.9])
+    with pytest.raises(xp.DataError, match=r"top percent must be in \(0, 100\]"):
+        targets(m, top_percent=[150])

@@ -19,6 +19,7 @@ import warnings
 from typing import Any
 
 from xprospect.evaluate import delineate
+from xprospect.evaluate._common import DEFAULT_TOP_PERCENT, top_area_threshold
 from xprospect.evaluate.anomaly_protocol import sample_protocol
 from xprospect.evaluate.applicability import area_of_applicability, dissimilarity_index
 from xprospect.evaluate.attribution import integrated_gradients_maps, occlusion_maps
@@ -53,6 +54,7 @@ from xprospect.preprocess import scaling
 from xprospect.preprocess.scaling import minmax_scale
 
 __all__ = [
+    "DEFAULT_TOP_PERCENT",
     "Calibrator",
     "EvaluationReport",
     "Metric",
@@ -98,6 +100,7 @@ __all__ = [
     "spatial_fold_ids",
     "success_rate_curve",
     "targets",
+    "top_area_threshold",
     "unregister_metric",
     "z_auc",
 ]

@@ -20,6 +20,57 @@ from xprospect.points import CellPoints, point_cells
 
 log = logging.getLogger("xprospect.evaluate")
 
+#: Default shares of the area called prospective (percent of the map's valid cells): the
+#: evaluation's threshold is the top 10 %; targets are drawn at the top 10 % and 2 %. A share
+#: of the area, unlike a fixed score such as 0.5, means the same on every map (a probability,
+#: an anomaly score, a map that is not calibrated) and is what a programme can follow up.
+DEFAULT_TOP_PERCENT: tuple[float, ...] = (10.0, 2.0)
+
+
+def top_area_threshold(values: np.ndarray, percent: float, what: str = "map") -> float:
+    """Return the score at or above which ``percent`` % of the finite cells lie.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        The map's values (non-finite cells are outside the study area).
+    percent : float
+        Share of the area, in (0, 100].
+    what : str
+        How to name the map in errors.
+
+    Returns
+    -------
+    float
+        The ``1 - percent / 100`` quantile of the finite values.
+
+    Raises
+    ------
+    DataError
+        For a share outside (0, 100] or a map without finite values.
+
+    Examples
+    --------
+    >>> top_area_threshold(np.arange(1.0, 11.0), 10)  # one cell of ten lies at or above it
+    9.1
+    """
+    share = as_share(percent)
+    v = np.asarray(values, dtype="float64")
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        raise DataError(f"{what} holds no finite values")
+    return float(np.quantile(v, 1 - share / 100))
+
+
+def as_share(percent: Any) -> float:
+    """Return ``percent`` as a float in (0, 100], or raise a :class:`DataError`."""
+    ok = isinstance(percent, (int, float, np.integer, np.floating)) and not isinstance(
+        percent, bool
+    )
+    if not ok or not 0 < float(percent) <= 100:
+        raise DataError(f"top percent must be in (0, 100]; got {percent!r}")
+    return float(percent)
+
 
 def as_score_map(score_map: xr.DataArray | xr.Dataset, what: str = "score_map") -> xr.DataArray:
     """Return ``score_map`` as a (y, x) or (z, y, x) DataArray, or raise naming the problem.

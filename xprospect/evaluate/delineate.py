@@ -1,13 +1,13 @@
 """Delineation of exploration targets: connected regions of a map above levels.
 
-A map is (optionally) min-max scaled to [0, 1]
-(:func:`xprospect.preprocess.scaling.minmax_scale`), cut at one or more levels (fixed values
-such as the study's 0.75 "medium" and 0.998 "high" potential, quantiles of the map, or
-fractal C-A / C-V thresholds), and the cells at or above each level are grouped into
-connected regions (2-D areas or 3-D volumes). Regions are ranked and summarised in a
-table (size, score, deposits inside, centroid, bounding box, elevation range) and their
-outlines returned as a GeoDataFrame (:meth:`TargetSet.to_geodataframe`) and written through
-geopandas as GeoPackage or RFC 7946 GeoJSON.
+A map is cut at one or more levels (by default the top 10 % and 2 % of its area,
+:data:`~xprospect.evaluate.DEFAULT_TOP_PERCENT`; or fixed values on the map min-max scaled
+to [0, 1] by :func:`xprospect.preprocess.scaling.minmax_scale`, such as the study's 0.75
+"medium" and 0.998 "high" potential; quantiles of the map; fractal C-A / C-V thresholds),
+and the cells at or above each level are grouped into connected regions (2-D areas or 3-D
+volumes). Regions are ranked and summarised in a table (size, score, deposits inside,
+centroid, bounding box, elevation range) and their outlines returned as a GeoDataFrame
+(:meth:`TargetSet.to_geodataframe`) and written through geopandas as GeoPackage or RFC 7946 GeoJSON.
 
 Targets are inherently global (a region can span every chunk), so lazy input is computed.
 """
@@ -26,6 +26,7 @@ import xarray as xr
 
 from xprospect._dims import GRID_DIMS_2D, GRID_DIMS_3D, get_crs, grid_geometry, write_crs
 from xprospect._sanity import warn_if_constant
+from xprospect.evaluate._common import DEFAULT_TOP_PERCENT, as_share
 from xprospect.exceptions import DataError, GridError
 from xprospect.io._atomic import atomic_path, write_error
 from xprospect.points import as_points, points_to_index
@@ -278,16 +279,17 @@ def _write_vector(gdf: Any, path: Path, *, driver: str, **options: Any) -> Path:
     return path
 
 
+def _top_quantiles(top_percent: Any) -> dict[str, float]:
+    """``{"top 10 %": 0.9, ...}``: shares of the area (percent) as named quantiles."""
+    shares = [top_percent] if np.isscalar(top_percent) else list(top_percent)
+    if not shares:
+        raise DataError("top_percent is empty: give at least one share of the area")
+    return {f"top {p:g} %": 1 - p / 100 for p in map(as_share, shares)}
+
+
 def _resolve_levels(
     score: np.ndarray, levels: Any, quantiles: Any, thresholds: Any, score_da: xr.DataArray
 ) -> dict[str, float]:
-    given = [
-        n
-        for n, v in (("levels", levels), ("quantiles", quantiles), ("thresholds", thresholds))
-        if v is not None
-    ]
-    if len(given) > 1:
-        raise DataError(f"pass only one of levels=, quantiles=, thresholds=; got {given}")
 
     def named(v: Any, what: str, prefix: str) -> dict[str, float]:
         if isinstance(v, Mapping):
@@ -333,7 +335,7 @@ def _resolve_levels(
             }
             out = named(out, "thresholds", "t")
     else:
-        out = named(DEFAULT_LEVELS if levels is None else levels, "levels", "level_")
+        out = named(levels, "levels", "level_")
     # Ascending, so that a region of a higher level lies inside one of the level below.
     return dict(sorted(out.items(), key=lambda kv: kv[1]))
 
@@ -378,6 +380,7 @@ def targets(
     levels: Mapping[str, float] | Sequence[float] | None = None,
     quantiles: Mapping[str, float] | Sequence[float] | None = None,
     thresholds: Any = None,
+    top_percent: float | Sequence[float] | None = None,
     scale: str | None = "auto",
     deposits: Any = None,
     connectivity: int = 1,
@@ -395,14 +398,22 @@ def targets(
     score_map : xarray.DataArray
         A (y, x) map or (z, y, x) voxel map; larger = more prospective.
     levels : mapping or sequence of float, optional
-        Named levels on the (scaled) map; default ``{"medium": 0.75, "high": 0.998}``
-        (Yu et al., 2022). Unnamed values are named ``level_<value>``.
+        Named levels on the min-max scaled map, e.g. :data:`DEFAULT_LEVELS`
+        ``{"medium": 0.75, "high": 0.998}`` (Yu et al., 2022). Unnamed values are named
+        ``level_<value>``.
     quantiles : mapping or sequence of float, optional
         Levels as quantiles of the map's finite values (e.g. ``{"top5": 0.95}``).
     thresholds : "fractal", FractalThresholds or sequence of float, optional
         Levels in the map's own units, e.g. from
         :func:`xprospect.preprocess.fractal_thresholds` (``"fractal"`` computes C-A / C-V
         thresholds with two breaks on the map).
+    top_percent : float or sequence of float, optional
+        Levels as shares of the area (percent of the finite cells), named ``"top 10 %"``...
+        The default when none of ``levels``, ``quantiles``, ``thresholds`` and
+        ``top_percent`` is given: :data:`~xprospect.evaluate.DEFAULT_TOP_PERCENT`, the top
+        10 % and 2 % of the area. A share of the area means the same on any map (a
+        probability, an uncalibrated or anomaly score), unlike a fixed score; pass
+        ``levels=`` for fixed fractions of the map's range.
     scale : {"auto", "minmax", None}
         Scale the map before applying levels. ``"auto"`` scales by :func:`minmax_scale`
         when ``levels`` are used (they are fractions of the range, as in the study) and
@@ -419,6 +430,8 @@ def targets(
         Drop regions smaller than this (cells).
     rank_by : {"max", "mean", "n_cells"}
         Ranking within a level (ties broken by the others, in that order).
+
+    Only one of ``levels``, ``quantiles``, ``thresholds`` and ``top_percent`` may be given.
 
     Returns
     -------
@@ -462,8 +475,26 @@ def targets(
         raise DataError(f"rank_by must be one of {_RANK_BY}; got {rank_by!r}")
     if not isinstance(connectivity, (int, np.integer)) or not 1 <= connectivity <= len(dims):
         raise DataError(f"connectivity must be an integer in 1..{len(dims)}; got {connectivity!r}")
+    given = [
+        n
+        for n, v in (
+            ("levels", levels),
+            ("quantiles", quantiles),
+            ("thresholds", thresholds),
+            ("top_percent", top_percent),
+        )
+        if v is not None
+    ]
+    if len(given) > 1:
+        raise DataError(
+            f"pass only one of levels=, quantiles=, thresholds=, top_percent=; got {given}"
+        )
+    if not given:
+        top_percent = DEFAULT_TOP_PERCENT
+    if top_percent is not None:
+        quantiles = _top_quantiles(top_percent)
     if scale == "auto":
-        scale = "minmax" if quantiles is None and thresholds is None else None
+        scale = "minmax" if levels is not None else None
     if scale == "minmax":
         score_map = minmax_scale(score_map)
     elif scale is not None:

@@ -13,7 +13,7 @@ import xarray as xr
 
 from xprospect._json import jsonable
 from xprospect._sanity import warn_if_constant
-from xprospect.evaluate._common import resolve_map
+from xprospect.evaluate._common import DEFAULT_TOP_PERCENT, resolve_map, top_area_threshold
 from xprospect.evaluate.blocks import _block_grid
 from xprospect.evaluate.curves import _capture, _success_rate, roc_curve
 from xprospect.evaluate.delineate import TargetSet, targets
@@ -33,7 +33,8 @@ class EvaluationReport:
     Attributes
     ----------
     metrics : dict
-        Point metrics (deposit cells against negative cells) at the threshold
+        Point metrics (deposit cells against negative cells) at the threshold (by default
+        the score of the top 10 % of the area)
         (:func:`classification_metrics`), every registered metric
         (:func:`~xprospect.evaluate.metrics.register_metric`, ``roc_auc`` among them),
         ``auc_ci`` (:func:`auc_ci`), ``success_rate_auc``
@@ -47,7 +48,8 @@ class EvaluationReport:
     blocks : pandas.DataFrame or None
         The block grid (:func:`block_grid`; 2-D maps only).
     settings : dict
-        How the report was made: threshold, buffer, negatives, seed, deposit counts.
+        How the report was made: threshold (and the ``top_percent`` it came from, None
+        for a given threshold), buffer, negatives, seed, deposit counts.
     score_map : xarray.DataArray or None
         The evaluated map, computed (a lazy map was computed once by :func:`evaluate`).
     deposits : points or None
@@ -153,7 +155,8 @@ def evaluate(
     *,
     negatives: Any = None,
     buffer: float | None = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
+    top_percent: float | None = None,
     blocks: Any = (12, 12),
     ci: str = "hanley",
     level: float = 0.95,
@@ -177,10 +180,16 @@ def evaluate(
     buffer : float, optional
         Distance (CRS units) kept clear around deposits when choosing negatives; default
         :func:`xprospect.points.default_buffer` (one cell width), the package's one default.
-    threshold : float
-        Score at or above which a cell (and a block) is called prospective. It is applied to
-        the scores as they are: rescale an anomaly score first (or use
-        :func:`compare`, which min-max scales maps outside [0, 1]).
+    threshold : float, optional
+        Score at or above which a cell (and a block) is called prospective, applied to the
+        scores as they are. Give this or ``top_percent``, not both.
+    top_percent : float, optional
+        Share of the area (percent of the map's valid cells) called prospective: the
+        threshold is the score at or above which that share lies. The default when neither
+        is given: ``DEFAULT_TOP_PERCENT[0]`` (:data:`~xprospect.evaluate.DEFAULT_TOP_PERCENT`),
+        the top 10 % of the area, a choice that means the same on any map (a probability,
+        an uncalibrated or anomaly score), where a fixed score such as 0.5 may call 40 % of
+        the area prospective on one map and nothing on another. ``settings`` records both.
     blocks : int, (nx, ny) or None
         Block grid of the Pangxidong study's test (2-D maps; ignored for voxels); None skips.
     ci : {"hanley", "delong", "bootstrap"}
@@ -215,8 +224,17 @@ def evaluate(
     True
     """
     # the map is computed and the deposits located once; every part below reuses them
+    if threshold is not None and top_percent is not None:
+        raise DataError(
+            f"pass threshold= ({threshold!r}) or top_percent= ({top_percent!r}), not both"
+        )
     r = resolve_map(score_map, deposits)
     warn_if_constant(r.values, f"the score map {r.score_map.name!r}")
+    if threshold is None:
+        top_percent = DEFAULT_TOP_PERCENT[0] if top_percent is None else top_percent
+        threshold = top_area_threshold(
+            r.values[r.valid], top_percent, f"the score map {r.score_map.name!r}"
+        )
     assert r.deposits is not None
     pos = r.deposits
     neg, neg_rec = negative_cells(
@@ -238,6 +256,7 @@ def evaluate(
         metrics["blocks"] = table.attrs.get("metrics", {"note": table.attrs.get("metrics_note")})
     settings = {
         "threshold": float(threshold),
+        "top_percent": None if top_percent is None else float(top_percent),
         "blocks": None if table is None else table.attrs["blocks"],
         "ci": ci,
         "level": float(level),

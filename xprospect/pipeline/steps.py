@@ -25,6 +25,7 @@ import xarray as xr
 
 import xprospect as xp
 from xprospect._dims import grid_geometry
+from xprospect.evaluate import DEFAULT_TOP_PERCENT, top_area_threshold
 from xprospect.exceptions import DataError
 from xprospect.points import read_vector
 
@@ -48,8 +49,6 @@ __all__ = [
     "write_targets",
 ]
 
-#: Default shares of the area called prospective (percent of the map's valid cells).
-DEFAULT_TOP_PERCENT: tuple[float, ...] = (10.0, 2.0)
 #: Suffixes read as vector files (through geopandas / GDAL), not as tables.
 VECTOR_SUFFIXES = (".gpkg", ".shp", ".geojson", ".json", ".fgb")
 
@@ -458,13 +457,7 @@ def top_threshold(score: xr.DataArray, percent: float) -> float:
     -------
     float
     """
-    if not 0 < percent <= 100:
-        raise DataError(f"top percent must be in (0, 100]; got {percent}")
-    v = np.asarray(score.values, dtype="float64")
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        raise DataError(f"map {score.name!r} holds no finite values")
-    return float(np.quantile(v, 1 - percent / 100))
+    return top_area_threshold(score.values, percent, f"map {score.name!r}")
 
 
 def evaluate_map(
@@ -497,8 +490,10 @@ def evaluate_map(
         top area, threshold).
     """
     score = score.compute()
-    thr = top_threshold(score, top_percent)
-    report = score.prospect.evaluate(deposits, threshold=thr, blocks=tuple(blocks), seed=seed)
+    report = score.prospect.evaluate(
+        deposits, top_percent=top_percent, blocks=tuple(blocks), seed=seed
+    )
+    thr = report.settings["threshold"]
     m = report.to_dict()["metrics"]
     inside = _share_in_top(score, deposits, thr)
     summary = {
@@ -544,14 +539,8 @@ def make_targets(
     -------
     xprospect.evaluate.delineate.TargetSet
     """
-    if not top_percent:
-        raise DataError("top_percent is empty: give at least one share of the area")
-    bad = [p for p in top_percent if not 0 < p <= 100]
-    if bad:
-        raise DataError(f"top percent must be in (0, 100]; got {bad}")
-    quantiles = {f"top {p:g} %": 1 - p / 100 for p in top_percent}
     return score.compute().prospect.targets(
-        quantiles=quantiles, deposits=deposits, min_cells=min_cells
+        top_percent=top_percent, deposits=deposits, min_cells=min_cells
     )
 
 
