@@ -22,13 +22,39 @@ class CountingModel:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.on_worker = 0  # blocks run by a dask.distributed worker
         self._lock = threading.Lock()
+        _LIVE[id(self)] = self
+
+    def __reduce__(self):
+        # an in-process cluster pickles the graph: unpickle to this very counter
+        return _live, (id(self),)
 
     def __call__(self, block: np.ndarray) -> np.ndarray:
         if block.size:
             with self._lock:
                 self.calls += 1
+                self.on_worker += _on_a_worker()
         return block
+
+
+_LIVE: dict[int, CountingModel] = {}
+
+
+def _live(key: int) -> CountingModel:
+    return _LIVE[key]
+
+
+def _on_a_worker() -> bool:
+    try:
+        from distributed import get_worker
+    except ImportError:
+        return False
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +99,34 @@ def test_compare_computes_each_map_once(footprint):
     a, b = CountingModel(), CountingModel()
     xp.evaluate.compare({"a": _lazy(m, a), "b": _lazy(m, b)}, deps)
     assert a.calls == b.calls == 4
+
+
+def test_on_a_cluster_the_map_is_persisted_there_once(footprint, monkeypatch):
+    """With a dask.distributed client, evaluate and targets persist the map on the cluster."""
+    distributed = pytest.importorskip("distributed")
+    m, deps = footprint
+    persisted = []
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        real_persist = client.persist
+
+        def spy(obj, **kwargs):
+            persisted.append(obj.name)
+            return real_persist(obj, **kwargs)
+
+        monkeypatch.setattr(client, "persist", spy)
+        model = CountingModel()
+        lazy = _lazy(m, model)
+        report = xp.evaluate.evaluate(lazy, deps, blocks=(6, 6))
+        assert model.calls == model.on_worker == 4  # once, and on the cluster
+        assert persisted == ["score"]
+        report.targets()
+        assert model.calls == 4
+        model.calls = model.on_worker = 0
+        t = xp.evaluate.targets(lazy, deposits=deps)
+        assert model.calls == model.on_worker == 4
+        assert len(persisted) == 2
+    want = xp.evaluate.targets(m, deposits=deps)
+    assert t.table.equals(want.table)
+    np.testing.assert_array_equal(report.score_map.values, m.values)

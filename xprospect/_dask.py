@@ -54,13 +54,14 @@ from dask.system import CPU_COUNT
 from threadpoolctl import ThreadpoolController
 
 from xprospect._dims import ELEMENT_DIM, grid_geometry
-from xprospect._progress import ChunkProgress
+from xprospect._progress import ChunkProgress, distributed_client
 from xprospect.exceptions import GridError
 
 __all__ = [
     "Block",
     "block_threads",
     "chunk_threads",
+    "compute_once",
     "grid_chunks",
     "is_main_thread",
     "map_cells",
@@ -205,6 +206,38 @@ def chunk_threads() -> Iterator[None]:
             if _LIMITS["depth"] == 0 and _LIMITS["blas"] is not None:
                 _LIMITS["blas"].restore_original_limits()
                 _LIMITS["blas"] = None
+
+
+def compute_once(obj: xr.DataArray) -> xr.DataArray:
+    """Return ``obj`` with its values in memory, its dask graph run exactly once.
+
+    Global steps (ranking every cell of a map, labelling regions) need a whole map in the
+    local process. When a ``dask.distributed`` client is the active scheduler, the map is
+    first persisted on the cluster (``client.persist``: the model behind it runs there,
+    once) and its chunks are then gathered; otherwise it is computed by the local
+    scheduler. Either way the result holds numpy data, so whatever reads it afterwards
+    (curves, capture, blocks, targets) never runs the graph again.
+
+    Parameters
+    ----------
+    obj : xarray.DataArray
+        A numpy- or dask-backed array (numpy data is returned as is).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``obj`` with numpy data, same dims, coords, attrs and name.
+    """
+    if obj.chunks is None:
+        return obj
+    # a client can only be active once distributed is imported: never import it here
+    client = distributed_client() if "distributed" in sys.modules else None
+    if client is not None and dask.base.get_scheduler() == client.get:
+        from distributed import wait  # lazy: optional, only on a cluster
+
+        obj = client.persist(obj)
+        wait(obj)
+    return obj.load()
 
 
 def study_mask(like: xr.Dataset | xr.DataArray) -> Any:

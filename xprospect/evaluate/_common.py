@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from xprospect._dask import compute_once
 from xprospect._dims import GRID_DIMS_2D, GRID_DIMS_3D
 from xprospect.exceptions import DataError, GridError
 from xprospect.points import CellPoints, point_cells
@@ -148,6 +149,10 @@ def resolve_map(
 ) -> ResolvedMap:
     """Read a score map's values once (computing dask data) and locate the deposits on it.
 
+    A lazy map is computed once by :func:`xprospect._dask.compute_once`: persisted on the
+    cluster and gathered when a ``dask.distributed`` client is active, computed by the local
+    scheduler otherwise.
+
     Parameters
     ----------
     score_map : DataArray or single-variable Dataset
@@ -163,7 +168,7 @@ def resolve_map(
     -------
     ResolvedMap
     """
-    m = as_score_map(score_map, what)
+    m = compute_once(as_score_map(score_map, what))  # on a cluster: persisted there, gathered
     vals = grid_values(m, what)
     valid = np.isfinite(vals)
     if mask is not None:

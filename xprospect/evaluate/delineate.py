@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from xprospect._dask import compute_once
 from xprospect._dims import GRID_DIMS_2D, GRID_DIMS_3D, get_crs, grid_geometry, write_crs
 from xprospect._sanity import warn_if_constant
 from xprospect.evaluate._common import DEFAULT_TOP_PERCENT, as_share
@@ -499,8 +500,9 @@ def targets(
         score_map = minmax_scale(score_map)
     elif scale is not None:
         raise DataError(f"scale must be 'auto', 'minmax' or None; got {scale!r}")
-    # Inherently global: regions can span every chunk.
-    score_map = score_map.load() if score_map.chunks is not None else score_map
+    # Inherently global: regions can span every chunk. Computed once (on a cluster:
+    # persisted there, then gathered), and every step below reads the same values.
+    score_map = compute_once(score_map)
     values = np.asarray(score_map.values, dtype="float64")
     inf = np.isinf(values)
     if inf.any():
