@@ -17,10 +17,16 @@ from torch.utils.data import TensorDataset
 
 import xprospect as xp
 from xprospect._dims import length_to_cells
-from xprospect._sanity import warn_if_below_chance, warn_if_diverged, warn_if_out_of_domain
+from xprospect._sanity import (
+    DomainCheck,
+    warn_if_below_chance,
+    warn_if_diverged,
+    warn_if_out_of_domain,
+)
 from xprospect.evidence.oxides import analyte_element, oxide_pairs
 from xprospect.exceptions import CRSError, DataError, XProspectWarning
 from xprospect.models import SmallCNN
+from xprospect.testing import raise_if_dask_computes
 
 ELEMENTS = ["Au", "As", "Cu"]
 
@@ -153,3 +159,41 @@ def test_selection_keeps_one_of_an_element_oxide_pair(survey, policy, kept):
     none = xp.evidence.select_elements(both, world.deposits, negatives=40, seed=0, oxides=None)
     assert (none["duplicate_of"] == "").all()
     assert none.loc[["Au", "AuO", "Au2O3"], "selected"].nunique() == 1
+
+
+def test_out_of_domain_check_of_a_lazy_stack_rides_along_with_the_score(survey):
+    """Issue 12, part 7: a lazy stack is checked by the score's own compute, not one of its own."""
+    world, maps = survey
+    stack = maps.prospect.stack(ELEMENTS).compute()
+    patches = stack.prospect.patches(positives=world.deposits, negatives=40, size=7,
+                                     jitter=1, seed=0)
+    res = xp.train.fit(SmallCNN(3, window=7, widths=(4,), seed=0), patches, recipe="adam",
+                       epochs=1, device="cpu", progress=False)
+    shifted = stack.copy(data=stack.values * 1000.0 + 50.0).chunk({"y": 40, "x": 40})
+    assert shifted.data.npartitions > 1
+    with raise_if_dask_computes():  # building the map computes nothing, the check included
+        lazy = xp.score.score(shifted, res.model, device="cpu", progress=False)
+    with raise_if_dask_computes(max_computes=1), \
+            pytest.warns(XProspectWarning, match="outside the training data's domain"):
+        lazy.compute()  # one compute: the map and the check
+    # the same verdict as the in-memory check; silent on the training survey, lazily
+    same = stack.chunk({"y": 40, "x": 40})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = xp.score.score(same, res.model, device="cpu", progress=False).values
+    np.testing.assert_array_equal(got, xp.score.score(stack, res.model, device="cpu").values)
+
+
+def test_domain_check_histogram_agrees_with_the_exact_quantiles():
+    rng = np.random.default_rng(1)
+    z = np.stack([rng.normal(size=4000), rng.normal(4.0, 1.0, size=4000)])[:, None, :]
+    check = DomainCheck(["a", "b"], total=2, key="test-hist")
+    info = [{None: {"array-location": [(0, 2), (0, 1), (k * 2000, (k + 1) * 2000)]}}
+            for k in range(2)]
+    check(z[..., :2000], block_info=info[0])
+    check(z[..., :2000], block_info=info[0])  # the same chunk again counts once
+    with pytest.warns(XProspectWarning, match=r"b \(median \+4"):
+        check(z[..., 2000:], block_info=info[1])
+    with pytest.warns(XProspectWarning, match=r"b \(median \+4") as rec:
+        exact = warn_if_out_of_domain(z, ["a", "b"])
+    assert len(rec) == 1 and exact == ["b (median +4 sd, spread x1)"]

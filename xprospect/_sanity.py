@@ -5,12 +5,14 @@ seen and what usually causes it; none changes a result. They are called where th
 is made: :func:`xprospect.train.fit` (a diverged loss), :func:`xprospect.train.cross_validate`
 (an AUC below chance), :func:`xprospect.evaluate.evaluate` and
 :func:`xprospect.evaluate.targets` (a constant map), :func:`xprospect.score.score` (a stack
-far outside the training data's domain).
+far outside the training data's domain; for a lazy stack the check runs alongside the score,
+:class:`DomainCheck`).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -21,6 +23,7 @@ from xprospect.exceptions import XProspectWarning
 
 __all__ = [
     "DOMAIN_Z",
+    "DomainCheck",
     "warn_if_below_chance",
     "warn_if_constant",
     "warn_if_diverged",
@@ -176,14 +179,40 @@ def warn_if_out_of_domain(
         The elements found out of domain (empty: no warning).
     """
     arr = np.asarray(normalised, dtype="float64").reshape(len(elements), -1)
-    bad = []
-    for name, row in zip(elements, arr, strict=True):
+    stats: list[tuple[float, float] | None] = []
+    for row in arr:
         v = row[np.isfinite(row)]
-        if v.size < 10:
+        if v.size < _MIN_CELLS:
+            stats.append(None)
             continue
-        med = float(np.median(v))
-        q25, q75 = np.quantile(v, [0.25, 0.75])
-        spread = float(q75 - q25) / 1.349  # the standard deviation of a normal's IQR
+        q25, med, q75 = np.quantile(v, [0.25, 0.5, 0.75])
+        stats.append((float(med), float(q75 - q25)))
+    return _warn_domain(elements, stats, max_z, stacklevel + 1)
+
+
+# fewer finite cells than this say nothing about an element's domain
+_MIN_CELLS = 10
+# the lazy check's histogram of normalised values: 0.02 sd bins over +-50 sd (plus one bin
+# each side for the tails), fine enough for quantiles compared with a 3 sd limit
+_HIST_LIMIT = 50.0
+_HIST_BINS = 5000
+_PENDING: dict[str, dict[Any, np.ndarray]] = {}
+_PENDING_LOCK = threading.Lock()
+
+
+def _warn_domain(
+    elements: Sequence[str],
+    stats: Sequence[tuple[float, float] | None],
+    max_z: float,
+    stacklevel: int,
+) -> list[str]:
+    """Warn for the elements whose median (sd) or IQR-based spread exceeds ``max_z``."""
+    bad = []
+    for name, st in zip(elements, stats, strict=True):
+        if st is None:
+            continue
+        med, iqr = st
+        spread = iqr / 1.349  # the standard deviation of a normal's IQR
         if abs(med) > max_z or spread > max_z:
             bad.append(f"{name} (median {med:+.2g} sd, spread x{spread:.2g})")
     if bad:
@@ -195,3 +224,75 @@ def warn_if_out_of_domain(
             stacklevel=stacklevel,
         )
     return bad
+
+
+class DomainCheck:
+    """The out-of-domain check of a lazy stack, run chunk by chunk alongside its score.
+
+    A small picklable object stored in the graph as an identity ``map_blocks`` layer on the
+    normalised stack (so the chunks are read once, by the score's own compute): each chunk
+    adds a histogram of its normalised values per element (0.02 sd bins), and when every
+    chunk of the stack has been seen in this process the histograms are summed, each
+    element's median and interquartile range read from them, and
+    :func:`warn_if_out_of_domain`'s rule applied, once per computation. A compute that
+    reads only part of the map checks nothing; on a ``dask.distributed`` cluster each
+    worker process sees only its share of the chunks (and its warnings go to its log), so
+    the check is effectively off there: score an in-memory stack to have it up front.
+
+    Parameters
+    ----------
+    elements : sequence of str
+        Element names, in the stack's order.
+    total : int
+        Number of chunks of the stack.
+    key : str
+        Identifies the job (the score's dask token).
+    max_z : float
+        As for :func:`warn_if_out_of_domain`.
+    """
+
+    def __init__(
+        self, elements: Sequence[str], total: int, key: str, *, max_z: float = DOMAIN_Z
+    ) -> None:
+        self.elements = [str(e) for e in elements]
+        self.total, self.key, self.max_z = int(total), str(key), float(max_z)
+
+    def __dask_tokenize__(self) -> tuple[Any, ...]:
+        return ("DomainCheck", self.key, self.total, tuple(self.elements), self.max_z)
+
+    def __call__(self, block: np.ndarray, block_info: Any = None) -> np.ndarray:
+        """Add ``block`` (``(element, ...)``, normalised) to the check; return it unchanged."""
+        if block.size == 0 or block_info is None:  # dask's meta inference
+            return block
+        loc = tuple(tuple(r) for r in block_info[None]["array-location"])
+        rows = np.asarray(block, dtype="float64").reshape(block.shape[0], -1)
+        counts = np.zeros((rows.shape[0], _HIST_BINS + 2), dtype="int64")
+        width = 2 * _HIST_LIMIT / _HIST_BINS
+        for i, row in enumerate(rows):
+            v = row[np.isfinite(row)]
+            idx = np.floor((v + _HIST_LIMIT) / width).astype("int64") + 1
+            counts[i] = np.bincount(np.clip(idx, 0, _HIST_BINS + 1), minlength=_HIST_BINS + 2)
+        with _PENDING_LOCK:
+            seen = _PENDING.setdefault(self.key, {})
+            seen[loc] = counts  # a chunk computed twice counts once
+            if len(seen) < self.total:
+                return block
+            total = np.sum(list(seen.values()), axis=0)
+            del _PENDING[self.key]
+        stats = [_hist_stats(c) for c in total]
+        _warn_domain(self.elements, stats, self.max_z, 2)
+        return block
+
+
+def _hist_stats(counts: np.ndarray) -> tuple[float, float] | None:
+    """Median and IQR of one element from its histogram (linear within a bin)."""
+    n = int(counts.sum())
+    if n < _MIN_CELLS:
+        return None
+    width = 2 * _HIST_LIMIT / _HIST_BINS
+    # bin k (1.._HIST_BINS) spans [-L + (k-1) w, -L + k w); the tails sit at -L and +L
+    edges = np.concatenate([[-_HIST_LIMIT], -_HIST_LIMIT + width * np.arange(_HIST_BINS + 1)])
+    edges = np.append(edges, _HIST_LIMIT)
+    cum = np.concatenate([[0], np.cumsum(counts)]) / n
+    q25, med, q75 = np.interp([0.25, 0.5, 0.75], cum, edges)
+    return float(med), float(q75 - q25)

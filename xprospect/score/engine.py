@@ -24,7 +24,7 @@ from xprospect._dims import (
     write_crs,
 )
 from xprospect._progress import ChunkProgress, distributed_client, progress_bar
-from xprospect._sanity import warn_if_out_of_domain
+from xprospect._sanity import DomainCheck, warn_if_out_of_domain
 from xprospect._torch import resolve_device
 from xprospect.exceptions import DataError, ModelCardError, XProspectDeprecationWarning
 from xprospect.score.lattice import (
@@ -419,6 +419,14 @@ def score(
     ModelCardError
         The stack does not match the model (channels, dimensionality, card), or the network
         has no card and ``allow_no_card`` is False.
+
+    Warns
+    -----
+    XProspectWarning
+        When the normalised stack's elements sit far outside the training data's domain
+        (:func:`xprospect._sanity.warn_if_out_of_domain`): at once for an in-memory stack;
+        for a lazy stack when the map is computed, from the chunks the score reads anyway
+        (:class:`xprospect._sanity.DomainCheck`; no compute of its own).
     """
     options = {
         "window": window,
@@ -474,7 +482,7 @@ def score(
     card = getattr(model, "card", {}) or {}
     check_card(card, stack)
     stack = normalise(stack, card)
-    if card.get("mean") is not None and stack.chunks is None:  # in memory: checked for free
+    if card.get("mean") is not None and stack.chunks is None:  # in memory: checked now
         warn_if_out_of_domain(stack.values, [str(e) for e in stack[ELEMENT_DIM].values])
     if method == "auto":
         method = "dense" if getattr(model, "dense", False) else "windows"
@@ -564,6 +572,15 @@ def score(
         new = tuple(_min_chunks(c, d) for c, d in zip(orig, depth, strict=True))
         if new != orig:
             data = data.rechunk((data.chunks[0], *new))
+        if card.get("mean") is not None:
+            # the domain check of a lazy stack rides along with the score: an identity layer
+            # on the chunks the score reads anyway (no compute of its own), see DomainCheck
+            check = DomainCheck(
+                [str(e) for e in stack[ELEMENT_DIM].values], data.npartitions, token
+            )
+            data = data.map_blocks(
+                check, dtype=data.dtype, name=f"domain-check-{token}", meta=data._meta
+            )
         g = da.overlap.overlap(
             data, depth={0: 0, **{i + 1: d for i, d in enumerate(depth)}}, boundary="none"
         )
