@@ -197,3 +197,41 @@ def test_domain_check_histogram_agrees_with_the_exact_quantiles():
     with pytest.warns(XProspectWarning, match=r"b \(median \+4") as rec:
         exact = warn_if_out_of_domain(z, ["a", "b"])
     assert len(rec) == 1 and exact == ["b (median +4 sd, spread x1)"]
+
+
+class _FixedRanker(torch.nn.Module):
+    """A window classifier that ranks by one element at the centre cell, with a sign.
+
+    Its one parameter has no effect on the output, so training cannot change its ranking:
+    the cross-validated AUC is that of the sign's ranking on the held-out points.
+    """
+
+    def __init__(self, sign: float) -> None:
+        super().__init__()
+        self.sign = sign
+        self.unused = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[-1] // 2
+        s = self.sign * torch.tanh(x[:, 0, c, c]) + 0.0 * self.unused  # bounded logits
+        return torch.stack([torch.zeros_like(s), s], dim=1)
+
+
+def _cv_with_fixed_ranker(survey, sign: float):
+    world, maps = survey
+    stack = maps.prospect.stack(ELEMENTS).compute()  # Au first: high at the deposits
+    return xp.train.cross_validate(
+        stack, world.deposits, window=5, jitter=1, n_per_positive=2, negatives=60, n_folds=3,
+        model=lambda n, seed: xp.models.wrap(_FixedRanker(sign), kind="window", window=5),
+        fit_kwargs={"epochs": 1, "device": "cpu", "validation": None, "early_stopping": None},
+        score_kwargs={"device": "cpu"}, seed=0)
+
+
+def test_cross_validated_auc_below_chance_warns_end_to_end(survey):
+    """Deposits sit on high Au; a model ranking by low Au is worse than random."""
+    with pytest.warns(XProspectWarning, match="below the 0.5") as rec:
+        cv = _cv_with_fixed_ranker(survey, sign=-1.0)
+    assert cv.auc < 0.5 and f"{cv.auc:.3f}" in str(rec[0].message)
+    with warnings.catch_warnings():  # the same path on the synthetic survey, ranked right
+        warnings.simplefilter("error")
+        assert _cv_with_fixed_ranker(survey, sign=1.0).auc > 0.5
