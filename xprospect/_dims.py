@@ -22,9 +22,25 @@ GRID_DIMS_3D = ("z", "y", "x")
 _SPACING_RTOL = 1e-6
 
 
+#: Dataset variables that rioxarray reads as attributes of a DataArray: ``ds.name`` on a
+#: Dataset resolves to a variable called ``name``, and rioxarray's messages (reached by
+#: ``.rio.crs`` and ``.rio.write_crs`` on point datasets) then fail with "The truth value of
+#: an array ... is ambiguous". CRS access goes through a view with them renamed.
+RIO_SHADOWED = ("name",)
+
+
+def _rio_view(obj: Any) -> tuple[Any, dict[str, str]]:
+    """``obj`` with the variables in :data:`RIO_SHADOWED` renamed, and the renaming."""
+    if not isinstance(obj, xr.Dataset):
+        return obj, {}
+    names = {n: f"__xprospect_{n}__" for n in RIO_SHADOWED if n in obj.variables}
+    return (obj.rename(names) if names else obj), names
+
+
 def get_crs(obj: xr.Dataset | xr.DataArray) -> CRS | None:
     """Return the CRS written on ``obj`` through rioxarray, or None."""
-    crs = obj.rio.crs
+    view, _ = _rio_view(obj)
+    crs = view.rio.crs
     if crs is None:
         return None
     return CRS.from_user_input(crs)
@@ -34,11 +50,13 @@ def write_crs(obj, crs: Any):
     """Return a shallow copy of ``obj`` with ``crs`` written the rioxarray way.
 
     ``obj.rio.write_crs(crs)`` deep-copies every data variable (seconds on a large
-    grid); writing in place on a shallow copy shares the data instead.
+    grid); writing in place on a shallow copy shares the data instead. A Dataset variable
+    that rioxarray would mistake for an attribute (:data:`RIO_SHADOWED`) is renamed for the
+    call and back.
     """
-    out = obj.copy(deep=False)
+    out, names = _rio_view(obj.copy(deep=False))
     out.rio.write_crs(crs, inplace=True)
-    return out
+    return out.rename({v: k for k, v in names.items()}) if names else out
 
 
 def require_crs(obj: xr.Dataset | xr.DataArray, what: str) -> CRS:

@@ -43,6 +43,7 @@ from xprospect.exceptions import DataError, GridError, MissingFileError, ModelCa
 
 __all__ = [
     "POINT_DIM",
+    "RIO_SAFE_NAMES",
     "VECTOR_SUFFIXES",
     "CellPoints",
     "as_points",
@@ -90,6 +91,12 @@ def _finite_coord(values: Any, name: str, where: str) -> np.ndarray:
     return arr
 
 
+#: Point columns stored under another name so that rioxarray works on the points
+#: (``ds.name`` on a Dataset resolves to a variable called ``name``; see
+#: :data:`xprospect._dims.RIO_SHADOWED`).
+RIO_SAFE_NAMES = {"name": "point_name"}
+
+
 def make_points(
     x: Any,
     y: Any,
@@ -114,7 +121,9 @@ def make_points(
         Point identifiers (stored as strings); ``P0, P1, ...`` otherwise.
     data : dict of str to array-like, optional
         Attribute columns, one value per point, stored as variables along ``point``
-        (object columns as strings).
+        (object columns as strings). A column ``name`` is stored as ``point_name``
+        (:data:`RIO_SAFE_NAMES`): rioxarray reads ``ds.name`` as a DataArray's name, and a
+        Dataset variable of that name breaks ``.rio.crs`` and ``.rio.write_crs``.
     source : str, optional
         Where the points came from (``attrs["source"]``; also names the table in errors).
 
@@ -149,7 +158,14 @@ def make_points(
         vals = np.asarray(col)
         if vals.dtype == object:
             vals = vals.astype(str)
-        variables[str(name)] = (POINT_DIM, vals)
+        safe = RIO_SAFE_NAMES.get(str(name), str(name))
+        if safe != str(name) and safe in (data or {}):
+            raise DataError(
+                f"{where}: columns {name!r} and {safe!r} both given; {name!r} is stored as "
+                f"{safe!r} (rioxarray reads a variable called {name!r} as the data's name): "
+                "rename one"
+            )
+        variables[safe] = (POINT_DIM, vals)
     lengths = {k: len(v[1]) for k, v in {**coords, **variables}.items()}
     if any(v != n for v in lengths.values()):
         raise DataError(f"{where}: columns differ in length: {lengths}")
