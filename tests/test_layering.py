@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "xprospect"
-GROUND = {"exceptions", "_version", "_dims", "_json", "_dask", "_progress", "points"}
+GROUND = {"exceptions", "_version", "_dims", "_json", "_dask", "_progress", "points", "_figures"}
 
 
 def _unit(mod: str) -> str:

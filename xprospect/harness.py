@@ -31,6 +31,7 @@ import xarray as xr
 from scipy import ndimage, stats
 
 from xprospect._dims import ELEMENT_DIM, SAMPLE_DIM, get_crs, grid_geometry, write_crs
+from xprospect._figures import style_map_axes
 from xprospect.baselines import (
     AnomalyDetector,
     GaussianMixtureDetector,
@@ -298,11 +299,23 @@ class Benchmark:
             ecolor="k",
             capsize=2,
         )
-        ax.axvline(0.5, color="k", lw=0.8, ls=":")
+        from matplotlib.patches import Patch  # lazy: plotting is optional
+
+        chance = ax.axvline(0.5, color="k", lw=0.8, ls=":", label="random ranking (0.5)")
         ax.set_xlim(0.0, 1.0)
-        ax.set_xlabel("pooled out-of-fold ROC AUC (DeLong 95 % CI)")
+        ax.set_xlabel("pooled out-of-fold ROC AUC (0-1; bars: DeLong 95 % CI)")
+        ax.set_ylabel("method")
+        ax.set_title("Out-of-fold AUC by method")
+        kinds = [k for k in colours if k in set(t["kind"])]
+        ax.legend(
+            handles=[Patch(color=colours[k], label=k) for k in kinds] + [chance],
+            loc="lower right",
+            fontsize=8,
+        )
         best = str(self.table.index[0])
-        self.maps[best].plot.imshow(ax=ax2, cmap="viridis")  # type: ignore[call-arg]
+        self.maps[best].plot.imshow(  # type: ignore[call-arg]
+            ax=ax2, cmap="viridis", cbar_kwargs={"label": f"{best} out-of-fold score (unitless)"}
+        )
         dep = self.maps["deposit"].values
         yy, xx = np.nonzero(dep)
         ax2.scatter(
@@ -313,7 +326,7 @@ class Benchmark:
             marker="^",
             label="deposit cells",
         )
-        ax2.set_title(f"{best}: out-of-fold map")
+        style_map_axes(ax2, get_crs(self.maps), title=f"{best}: out-of-fold map")
         ax2.legend(loc="lower right", fontsize=8)
         fig.tight_layout()
         if path is not None:

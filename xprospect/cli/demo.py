@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 import xprospect as xp
+from xprospect._dims import get_crs
+from xprospect._figures import map_axis_labels
 from xprospect._json import dumps
 from xprospect.cli._common import Command, positive_float, positive_int, progress_of
 from xprospect.exceptions import DataError
@@ -133,11 +135,20 @@ def _figure(scores, world, samples, path: Path) -> None:
         im = ax.imshow(
             scores[e].values, extent=extent, origin="upper", cmap="RdYlBu_r", vmin=-2.5, vmax=2.5
         )
-        ax.scatter(samples.x / 1e3, samples.y / 1e3, s=1, c="k", alpha=0.25, linewidths=0)
+        ax.scatter(
+            samples.x / 1e3,
+            samples.y / 1e3,
+            s=1,
+            c="k",
+            alpha=0.25,
+            linewidths=0,
+            label="samples",
+        )
         _plot_deposits(ax, dep, 140, ("known deposit", "hidden deposit"), hidden_colour="white")
         ax.set_title(f"{e}: clr, z-score")
-        ax.set_xlabel("easting (km)")
-        ax.set_ylabel("northing (km)")
+        xlabel, ylabel, _ = map_axis_labels(get_crs(scores))  # data already in km here
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
     axes.ravel()[0].legend(loc="lower left", fontsize=8)
     fig.colorbar(im, ax=axes, shrink=0.6, label="z-score of clr")
     fig.suptitle(f"xprospect demo: IDW maps of the synthetic world ({scores.rio.crs})")
@@ -158,8 +169,9 @@ def _prospectivity_figure(score, world, path: Path) -> None:
     labels = ("known deposit (training)", "hidden deposit (evaluation only)")
     _plot_deposits(ax, dep, 150, labels, hidden_colour="cyan")
     ax.legend(loc="lower left", fontsize=8)
-    ax.set_xlabel("easting (km)")
-    ax.set_ylabel("northing (km)")
+    xlabel, ylabel, _ = map_axis_labels(get_crs(score))  # data already in km here
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(f"CNN prospectivity, synthetic world ({score.rio.crs})")
     fig.colorbar(im, ax=ax, shrink=0.8, label="P(prospective)")
     _savefig(fig, path)

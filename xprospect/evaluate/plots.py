@@ -1,6 +1,8 @@
 """Figures: score map with deposits and blocks, ROC curves, success-rate curves.
 
-matplotlib is imported inside each function, so importing xprospect never needs it.
+Every figure has a title, axis labels with units (map axes in km and the CRS named, by
+:func:`xprospect._figures.style_map_axes`) and a legend entry for every mark. matplotlib is
+imported inside each function, so importing xprospect never needs it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from xprospect._dims import get_crs
+from xprospect._figures import style_map_axes
 from xprospect.evaluate._common import as_score_map
 from xprospect.points import as_points
 
@@ -35,7 +39,9 @@ def plot_map(
 ) -> Any:
     """Draw a score map (voxels: the maximum over ``z``) with deposits as red triangles.
 
-    Returns the matplotlib Axes.
+    The axes are easting and northing in km for a projected CRS, with the CRS named
+    (:func:`xprospect._figures.style_map_axes`); the colour bar names the score and its
+    unit (``attrs["units"]``, else "unitless"). Returns the matplotlib Axes.
     """
     ax = _axes(ax)
     m = as_score_map(score_map)
@@ -50,7 +56,8 @@ def plot_map(
     if y[0] < y[-1]:
         vals = vals[::-1]
     im = ax.imshow(vals, extent=extent, cmap=cmap, origin="upper", interpolation="nearest")
-    ax.figure.colorbar(im, ax=ax, shrink=0.8, label=m.name or "score")
+    unit = m.attrs.get("units") or "unitless"
+    ax.figure.colorbar(im, ax=ax, shrink=0.8, label=f"{m.name or 'score'} ({unit})")
     if deposits is not None:
         pts = as_points(deposits)
         ax.scatter(
@@ -64,16 +71,19 @@ def plot_map(
             label="deposits",
         )
         ax.legend(loc="lower right", fontsize=8)
-    ax.set_xlabel("x")
-    ax.set_ylabel("y")
-    ax.set_title(title or " ".join(s for s in (str(m.name or "score"), label) if s))
+    style_map_axes(
+        ax,
+        get_crs(m),
+        title=title or " ".join(s for s in (str(m.name or "score"), label) if s),
+    )
     return ax
 
 
 def plot_blocks(table: pd.DataFrame, *, ax: Any, numbers: bool = True) -> Any:
     """Overlay a :func:`block_grid` table on a map Axes: outlines, numbers, predictions.
 
-    Predicted blocks are outlined in orange, blocks holding deposits (when known) hatched.
+    Predicted blocks are outlined in orange, blocks holding deposits (when known) hatched;
+    the legend gains an entry for each kind drawn (beside the map's own entries).
     """
     from matplotlib.patches import Rectangle  # optional heavy dependency, only for figures
 
@@ -100,6 +110,22 @@ def plot_blocks(table: pd.DataFrame, *, ax: Any, numbers: bool = True) -> Any:
                 fontsize=5,
                 color="white",
             )
+    kinds = [
+        (table["predicted"].astype(bool).any(), "block called prospective", "orange", None),
+        ((~table["predicted"].astype(bool)).any(), "block", "0.4", None),
+        (
+            "truth" in table and table["truth"].astype(bool).any(),
+            "block with deposits",
+            "0.4",
+            "//",
+        ),
+    ]
+    handles, labels = ax.get_legend_handles_labels()
+    for shown, lab, colour, hatch in kinds:
+        if shown:
+            handles.append(Rectangle((0, 0), 1, 1, fill=False, edgecolor=colour, hatch=hatch))
+            labels.append(lab)
+    ax.legend(handles, labels, loc="lower right", fontsize=8)
     return ax
 
 
@@ -111,15 +137,14 @@ def plot_roc(curves: pd.DataFrame | dict[str, pd.DataFrame], *, ax: Any = None) 
     for name, c in curves.items():
         auc = c.attrs.get("auc")
         lab = f"{name} AUC={auc:.3f}".strip() if auc is not None else name
-        ax.plot(c["fpr"], c["tpr"], label=lab or None)
-    ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8)
+        ax.plot(c["fpr"], c["tpr"], label=lab or "ROC curve")
+    ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8, label="random ranking (AUC 0.5)")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.set_title("ROC")
-    if any(ln.get_label() and not ln.get_label().startswith("_") for ln in ax.lines):
-        ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlabel("false positive rate (fraction of negative cells)")
+    ax.set_ylabel("true positive rate (fraction of deposits)")
+    ax.set_title("ROC curve")
+    ax.legend(loc="lower right", fontsize=8)
     return ax
 
 
@@ -131,13 +156,17 @@ def plot_success_rate(curves: pd.DataFrame | dict[str, pd.DataFrame], *, ax: Any
     for name, c in curves.items():
         auc = c.attrs.get("auc")
         lab = f"{name} area={auc:.3f}".strip() if auc is not None else name
-        ax.plot(c["area_fraction"], c["deposit_fraction"], label=lab or None, drawstyle="default")
-    ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8)
+        ax.plot(
+            c["area_fraction"],
+            c["deposit_fraction"],
+            label=lab or "success rate",
+            drawstyle="default",
+        )
+    ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8, label="random ranking")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
-    ax.set_xlabel("fraction of area (cells ranked by score)")
+    ax.set_xlabel("fraction of the area (cells ranked by score)")
     ax.set_ylabel("fraction of deposits captured")
-    ax.set_title("success rate")
-    if any(ln.get_label() and not ln.get_label().startswith("_") for ln in ax.lines):
-        ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("Success-rate curve")
+    ax.legend(loc="lower right", fontsize=8)
     return ax

@@ -262,8 +262,9 @@ def plot_risk_return(
                 label=f"deposits ({len(pc.flat)})",
                 zorder=3,
             )
-    ax.set_xlabel("standard deviation of the score (risk)")
-    ax.set_ylabel("mean score (return)")
+    unit = mean.attrs.get("units") or "score units"
+    ax.set_xlabel(f"standard deviation of the score (risk, {unit})")
+    ax.set_ylabel(f"mean score (return, {unit})")
     ax.set_title("Risk-return of every cell")
     ax.legend(loc="best")
     fig.tight_layout()

@@ -313,15 +313,22 @@ def plot_selection(table: pd.DataFrame, ax: Any = None) -> Any:
         * 1.2
     )
     z = np.clip(z, -cap, cap)  # infinite Z (SE = 0) drawn at the axis end
+    from matplotlib.patches import Patch  # optional heavy dependency, only for figures
+
     ax.barh([str(e) for e in t.index], z, color=colors)
+    handles: list[Any] = [
+        Patch(color="tab:red", label="selected"),
+        Patch(color="tab:grey", label="not selected"),
+    ]
     crit = table.attrs.get("critical_value")
     if crit is not None:
-        ax.axvline(crit, ls="--", c="k", lw=0.8, label=f"critical {crit:.2f}")
+        handles.append(ax.axvline(crit, ls="--", c="k", lw=0.8, label=f"critical {crit:.2f}"))
         if table.attrs.get("depleted"):
             ax.axvline(-crit, ls="--", c="k", lw=0.8)
-        ax.legend(loc="lower right", fontsize=8)
+    ax.legend(handles=handles, loc="lower right", fontsize=8)
     for i, (zi, a) in enumerate(zip(z, t["auc"], strict=True)):
         ax.text(zi, i, f" {a:.3f}", va="center", fontsize=7)
-    ax.set_xlabel("Z_AUC = (AUC - 0.5) / SE  (labels: AUC)")
-    ax.set_title("element selection")
+    ax.set_xlabel("Z_AUC = (AUC - 0.5) / SE  (standard errors; labels: AUC)")
+    ax.set_ylabel("element")
+    ax.set_title("Element selection")
     return ax

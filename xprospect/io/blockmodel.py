@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from xprospect._dims import GRID_DIMS_3D, GridGeometry, grid_geometry
+from xprospect._dims import GRID_DIMS_3D, GridGeometry, get_crs, grid_geometry
+from xprospect._figures import map_axis_labels, style_map_axes
 from xprospect.exceptions import DataError, GridError
 from xprospect.io._atomic import atomic_path
 
@@ -298,9 +299,9 @@ def plot_slices(
             vmax=hi,
             interpolation="nearest",
         )
-        ax.set_title(f"z = {float(v['z'][i]):g} (asked {float(e):g})")
-        ax.set_xlabel("x")
-        ax.set_ylabel("y")
+        style_map_axes(
+            ax, get_crs(v), title=f"{v.name}: z = {float(v['z'][i]):g} (asked {float(e):g})"
+        )
         ax.set_aspect("equal")
     for ax in axes[len(idx) :]:
         ax.set_visible(False)
@@ -420,8 +421,21 @@ def plot_section(
         aspect="auto",
         interpolation="nearest",
     )
-    ax.set_xlabel(f"distance from ({start[0]:g}, {start[1]:g}) towards ({end[0]:g}, {end[1]:g})")
-    ax.set_ylabel("z (elevation)")
+    crs = get_crs(_var(block, var))
+    _, _, factor = map_axis_labels(crs)
+    where = f"from ({start[0]:g}, {start[1]:g}) towards ({end[0]:g}, {end[1]:g})"
+    if factor is not None:
+        from matplotlib import ticker  # lazy: optional heavy dependency, only for figures
+
+        ax.xaxis.set_major_formatter(
+            ticker.FuncFormatter(lambda v, _pos: f"{v * factor / 1000.0:g}")
+        )
+        ax.set_xlabel(f"distance (km) {where}, {crs.name}")  # type: ignore[union-attr]
+        ax.set_ylabel(f"elevation z ({crs.axis_info[0].unit_name})")  # type: ignore[union-attr]
+    else:
+        ax.set_xlabel(f"distance {where} (CRS units)")
+        ax.set_ylabel("elevation z (CRS units)")
+    ax.set_title(f"{_label(_var(block, var))}: vertical section")
     fig.colorbar(im, ax=ax, label=_label(_var(block, var)))
     with atomic_path(p) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
