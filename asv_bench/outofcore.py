@@ -6,7 +6,7 @@ deletes the store. Target: peak RSS < 4 GB.
 Usage::
 
     python asv_bench/outofcore.py [--size 20000] [--chunks 2048] [--scheduler threads]
-                                  [--workers N] [--dir /tmp] [--no-mask]
+                                  [--workers N] [--dir FOLDER] [--no-mask]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Quick start: grid a synthetic survey, log-ratio transform it and write it to zarr and GeoTIFF.
 
-Run: python examples/quickstart.py /tmp/xprospect-quickstart
+Run: python examples/quickstart.py OUT_FOLDER  (default: ./quickstart-out)
 """
 
 import sys
