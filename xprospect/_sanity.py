@@ -196,7 +196,7 @@ _MIN_CELLS = 10
 # each side for the tails), fine enough for quantiles compared with a 3 sd limit
 _HIST_LIMIT = 50.0
 _HIST_BINS = 5000
-_PENDING: dict[str, dict[Any, np.ndarray]] = {}
+_PENDING: dict[str, tuple[set[Any], np.ndarray]] = {}
 _PENDING_LOCK = threading.Lock()
 
 
@@ -232,8 +232,8 @@ class DomainCheck:
     A small picklable object stored in the graph as an identity ``map_blocks`` layer on the
     normalised stack (so the chunks are read once, by the score's own compute): each chunk
     adds a histogram of its normalised values per element (0.02 sd bins), and when every
-    chunk of the stack has been seen in this process the histograms are summed, each
-    element's median and interquartile range read from them, and
+    chunk of the stack has been seen in this process (their histograms summed as they come),
+    each element's median and interquartile range read from them, and
     :func:`warn_if_out_of_domain`'s rule applied, once per computation. A compute that
     reads only part of the map checks nothing; on a ``dask.distributed`` cluster each
     worker process sees only its share of the chunks (and its warnings go to its log), so
@@ -273,11 +273,14 @@ class DomainCheck:
             idx = np.floor((v + _HIST_LIMIT) / width).astype("int64") + 1
             counts[i] = np.bincount(np.clip(idx, 0, _HIST_BINS + 1), minlength=_HIST_BINS + 2)
         with _PENDING_LOCK:
-            seen = _PENDING.setdefault(self.key, {})
-            seen[loc] = counts  # a chunk computed twice counts once
+            # one running histogram per job and the chunks in it (a chunk computed twice
+            # counts once), so the memory held is one histogram, whatever the chunk count
+            seen, total = _PENDING.setdefault(self.key, (set(), np.zeros_like(counts)))
+            if loc not in seen:
+                seen.add(loc)
+                total += counts
             if len(seen) < self.total:
                 return block
-            total = np.sum(list(seen.values()), axis=0)
             del _PENDING[self.key]
         stats = [_hist_stats(c) for c in total]
         _warn_domain(self.elements, stats, self.max_z, 2)
