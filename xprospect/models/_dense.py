@@ -134,7 +134,7 @@ def box_mean(x: Any, k: int, ndim: int) -> Any:
     >>> box_mean(torch.arange(5.0).reshape(1, 5), 2, 1)
     tensor([[0.5000, 1.5000, 2.5000, 3.5000]])
     """
-    y = x.double()
+    y = x.contiguous().double()
     for d in range(x.dim() - ndim, x.dim()):
         n = y.shape[d] - k + 1
         c = y.cumsum(d)
