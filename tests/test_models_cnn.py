@@ -24,6 +24,7 @@ from xprospect.models import (
     small_cnn,
     unfreeze,
 )
+from xprospect.models._dense import box_mean
 from xprospect.models.base import ProspectModel
 from xprospect.models.registry import available, create, from_config
 from xprospect.models.weights import first_conv_name
@@ -197,6 +198,46 @@ def test_small_cnn_dense_equals_windows_float32_default_widths():
         wins, out = all_windows(x, 16)
         per_window = net.score_windows(wins).reshape(out)
     assert float((dense - per_window).abs().max()) < 1e-5
+
+
+@pytest.mark.parametrize(("ndim", "spatial"), [(2, (70, 83)), (3, (20, 22, 19))])
+def test_small_cnn_fast_dense_pass_equals_plain_modules(ndim, spatial):
+    """The eval dense pass (channels-last, folded batch norms, running-sum window mean)
+    gives the plain module pass (logit_map, avg_pool) within 2e-6 in float32."""
+    net = SmallCNN(8, window=16 if ndim == 2 else 10, widths=(16, 16, 32), ndim=ndim, seed=0)
+    perturb_bn(net, seed=5)
+    net.eval()
+    with torch.no_grad():
+        net.head.weight.mul_(0.05)  # scores away from 0 and 1, so that they vary
+    x = torch.randn(2, 8, *spatial, generator=torch.Generator().manual_seed(6))
+    pool = torch.nn.functional.avg_pool2d if ndim == 2 else torch.nn.functional.avg_pool3d
+    with torch.no_grad():
+        fast = net.score_dense(x)
+        plain = torch.softmax(pool(net.logit_map(x), kernel_size=net.pool, stride=1), dim=1)[:, 1]
+    assert fast.dtype == torch.float32 and fast.shape == plain.shape
+    assert float((fast - plain).abs().max()) < 2e-6
+    assert float(plain.std()) > 1e-3  # the maps vary: the comparison is not vacuous
+    # in train mode (batch statistics) score_dense is the plain module pass itself
+    net.train()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            net.score_dense(x),
+            torch.softmax(pool(net.logit_map(x), kernel_size=net.pool, stride=1), dim=1)[:, 1],
+            rtol=0,
+            atol=0,
+        )
+
+
+def test_box_mean_equals_avg_pool():
+    x = torch.randn(2, 3, 40, 37, generator=torch.Generator().manual_seed(0)) * 10
+    torch.testing.assert_close(
+        box_mean(x, 9, 2), torch.nn.functional.avg_pool2d(x, 9, stride=1), rtol=0, atol=5e-6
+    )
+    x3 = torch.randn(1, 2, 9, 7, 8, generator=torch.Generator().manual_seed(1)) * 10
+    torch.testing.assert_close(
+        box_mean(x3, 3, 3), torch.nn.functional.avg_pool3d(x3, 3, stride=1), rtol=0, atol=5e-6
+    )
+    assert box_mean(x, 1, 2).equal(x)
 
 
 def test_small_cnn_dense_respects_batch():

@@ -1,27 +1,36 @@
-"""``xprospect.score`` against the naive loop the issue names.
+"""``xprospect.score`` against the naive loop the issue names, and the dense path's FLOP rate.
 
 The peer, ``naive_loop``: pad the raster, slice every window of the stride lattice with numpy,
 run them through ``model.score_windows`` in batches of 64, and give every cell the score of its
 nearest lattice point (the same lattice and rule as ``score(..., upsample="nearest")``, so the
 maps agree to float32 rounding).
 
-- ``ScoreVsLoop``: a window model (``small_cnn`` scored window by window) at strides 1 (small
-  raster), 4 and 16: ``score`` must be at least as fast as the loop.
+- ``ScoreVsLoop``: a window model (``small_cnn`` scored window by window) at strides 1, 2, 4
+  and 8, each over a raster holding the same 2,304 lattice windows (48^2 at stride 1 ... 384^2
+  at stride 8): ``score`` must be at least as fast as the loop at every stride.
 - ``DenseVsLoop``: the same network scored fully convolutionally on whole chunks against the
-  window loop at stride 1 (issue target >= 100x; ``PERFORMANCE.md`` measured 300x for a 4-layer
-  CNN on 8 x 512^2).
+  window loop at stride 1 (issue target >= 100x): on the same 48^2 raster, and per cell with
+  the dense path on a 512^2 chunk.
+- ``DenseRate``: the dense path's arithmetic rate on one 512^2 chunk (FLOPs of its
+  ``score_dense`` call counted with :mod:`torch.utils.flop_counter`) against the machine's
+  float32 matrix-product rate (torch, 2048^2, same threads) measured in the same run
+  (issue target >= 30 %).
 - ``MaskedScore``: a study mask covering 1/16 of a 1024^2 raster (one corner chunk of 256^2)
   against the unmasked score: masked chunks and lattice windows cost nothing.
 
-Run as a script (``python asv_bench/benchmarks/score.py``) it times each pair side by side
-in one process and prints the ratios.
+Run as a script (``PYTHONPATH=. python asv_bench/benchmarks/score.py [repeats]``) it times
+each pair side by side in one process, interleaved (peer, ours, peer, ours...), takes the
+best wall time of each, and prints the ratios with the load average.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from typing import ClassVar
 
+import dask
 import numpy as np
 import xarray as xr
 
@@ -70,23 +79,21 @@ def naive_loop(arr: np.ndarray, model, window: int, stride: int,
 
 
 class ScoreVsLoop:
-    """Window scoring at strides 1, 4, 16 (raster 64^2 at stride 1, 256^2 at 4, 512^2 at 16).
+    """Window scoring at strides 1, 2, 4, 8, each over 48 x 48 = 2,304 lattice windows.
 
-    Each block's last batch is zero-padded to ``batch_size`` (so maps are bitwise identical
-    whatever the chunking), which costs up to one batch per chunk. At stride 16 a 256^2
-    raster holds only 289 windows (4.5 batches), where that padding alone is 11 % of the
-    work; 512^2 (1,089 windows, one 512 chunk as real grids use) is the representative case.
+    Every block's last batch is zero-padded to ``batch_size`` (so maps are bitwise identical
+    whatever the chunking); 2,304 windows are 36 full batches, so no padding is timed.
     """
 
-    params: ClassVar[list[int]] = [1, 4, 16]
+    params: ClassVar[list[int]] = [1, 2, 4, 8]
     param_names: ClassVar[list[str]] = ["stride"]
-    sizes: ClassVar[dict[int, int]] = {1: 64, 4: 256, 16: 512}
+    lattice = 48
     chunks = 512
     window, widths = WINDOW, (32, 32, 64, 64)
     timeout = 600
 
     def setup(self, stride):
-        self.size = self.sizes[stride]
+        self.size = self.lattice * stride
         self.stack = make_stack(self.size, self.chunks)
         self.arr = self.stack.values
         self.model = make_model(self.window, self.widths)
@@ -102,7 +109,7 @@ class ScoreVsLoop:
 class DenseVsLoop:
     """A fully convolutional CNN on whole chunks against the window loop at stride 1."""
 
-    params: ClassVar[list[int]] = [128]
+    params: ClassVar[list[int]] = [48]
     param_names: ClassVar[list[str]] = ["size"]
     chunks = 512
     window, widths = WINDOW, (32, 32, 64, 64)
@@ -120,6 +127,41 @@ class DenseVsLoop:
         return naive_loop(self.arr, self.model, self.window, 1)
 
 
+def dense_flops(model, size: int) -> int:
+    """FLOPs of the dense pass over one ``size``^2 chunk (the tile with its halo)."""
+    torch = import_torch()
+    from torch.utils.flop_counter import FlopCounterMode  # lazy: torch
+
+    before, after = model.context
+    x = torch.zeros(1, N_ELEMENTS, size + before + after, size + before + after)
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        model.eval().score_dense(x)
+    return int(counter.get_total_flops())
+
+
+class DenseRate:
+    """The dense path over one 512^2 chunk, and the float32 matrix product it is held to."""
+
+    size = 512
+    timeout = 600
+
+    def setup(self):
+        self.stack = make_stack(self.size, self.size)
+        self.model = make_model()
+        self.flops = dense_flops(self.model, self.size)
+        torch = import_torch()
+        self.a = torch.randn(2048, 2048, generator=torch.Generator().manual_seed(0))
+
+    def time_dense(self):
+        return score(self.stack, self.model, device="cpu", allow_no_card=True).values
+
+    def time_matmul(self):
+        return self.a @ self.a
+
+    def track_gflops(self):
+        return self.flops / _best(self.time_dense, 1) / 1e9
+
+    track_gflops.unit = "GFLOP/s"  # type: ignore[attr-defined]
 class MaskedScore:
     """Window scoring at stride 8 with a study mask over one 256^2 chunk of 16."""
 
@@ -141,36 +183,81 @@ class MaskedScore:
                      allow_no_card=True).values
 
 
-def _best(f, repeat: int) -> float:
+def _best(f, repeat: int, clock=time.perf_counter) -> float:
     times = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = clock()
         f()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return min(times)
 
 
-def main(repeat: int = 3) -> None:
-    """Time each benchmark pair side by side and print the ratios."""
+def _pair(peer, ours, repeat: int, clock=time.perf_counter) -> tuple[float, float]:
+    """Best times of ``peer`` and ``ours`` (wall by default), run interleaved ``repeat`` times."""
+    tp, to = [], []
+    for _ in range(repeat):
+        tp.append(_best(peer, 1, clock))
+        to.append(_best(ours, 1, clock))
+    return min(tp), min(to)
+
+
+def _load() -> str:
+    return "load {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+
+
+def main(repeat: int = 3, masked: bool = True) -> None:
+    """Time each benchmark pair side by side, interleaved, and print the ratios."""
+    torch = import_torch()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; wall times, best of "
+          f"{repeat} interleaved; {_load()}", flush=True)
+    # warm-up: the first call of each batch shape pays oneDNN's kernel generation
+    warm = ScoreVsLoop()
+    warm.lattice = 8
+    warm.setup(1)
+    warm.time_naive_loop(1)
+    warm.time_score(1)
+    loop_rate = 0.0
     for stride in ScoreVsLoop.params:
         b = ScoreVsLoop()
         b.setup(stride)
-        ours = _best(lambda b=b, s=stride: b.time_score(s), repeat)
-        peer = _best(lambda b=b, s=stride: b.time_naive_loop(s), 1)
-        print(f"stride {stride:2d} ({b.size}^2): score {ours:.2f} s, naive loop {peer:.2f} s, "
-              f"loop / score = {peer / ours:.2f}")
+        peer, ours = _pair(lambda b=b, s=stride: b.time_naive_loop(s),
+                           lambda b=b, s=stride: b.time_score(s), repeat)
+        if stride == 1:
+            loop_rate = b.size**2 / peer
+        print(f"windows stride {stride} ({b.size}^2, {ScoreVsLoop.lattice**2} windows): naive "
+              f"loop {peer:.2f} s, score {ours:.2f} s, loop / score = {peer / ours:.2f}; "
+              f"{_load()}", flush=True)
     d = DenseVsLoop()
-    d.setup(128)
-    ours = _best(lambda: d.time_dense(128), repeat)
-    peer = _best(lambda: d.time_window_loop(128), 1)
-    print(f"dense 128^2: {ours:.3f} s, window loop {peer:.2f} s, loop / dense = {peer / ours:.0f}")
-    m = MaskedScore()
-    m.setup()
-    ours = _best(m.time_masked, repeat)
-    full = _best(m.time_unmasked, 1)
-    print(f"masked 1/16: {ours:.2f} s, unmasked {full:.2f} s, unmasked / masked = "
-          f"{full / ours:.1f}")
+    d.setup(48)
+    peer, ours = _pair(lambda: d.time_window_loop(48), lambda: d.time_dense(48), repeat)
+    print(f"dense 48^2: window loop {peer:.2f} s, dense {ours:.3f} s, loop / dense = "
+          f"{peer / ours:.0f}; {_load()}", flush=True)
+    r = DenseRate()
+    r.setup()
+    mm, dense = _pair(lambda: r.time_matmul(), lambda: r.time_dense(), repeat)
+    mm_rate = 2 * 2048**3 / mm
+    rate = r.flops / dense
+    print(f"dense 512^2 chunk: {dense:.2f} s, {r.size**2 / dense / 1e6:.2f} M cells/s "
+          f"({r.size**2 / dense / loop_rate:.0f}x the stride-1 loop's cells/s); "
+          f"{r.flops / 1e9:.1f} GFLOP (flop_counter) -> {rate / 1e9:.1f} GFLOP/s; torch "
+          f"float32 matmul 2048^2 {mm_rate / 1e9:.1f} GFLOP/s; dense / matmul = "
+          f"{rate / mm_rate:.0%}; {_load()}", flush=True)
+    # one thread, CPU time: what a core does, far less sensitive to the machine's load
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with dask.config.set({"xprospect.threads.model": 1}):
+        mm, dense = _pair(r.time_matmul, r.time_dense, repeat, time.process_time)
+    torch.set_num_threads(threads)
+    mm_rate, rate = 2 * 2048**3 / mm, r.flops / dense
+    print(f"  one thread, CPU time: dense {rate / 1e9:.1f} GFLOP/s, matmul {mm_rate / 1e9:.1f} "
+          f"GFLOP/s, dense / matmul = {rate / mm_rate:.0%}; {_load()}", flush=True)
+    if masked:
+        m = MaskedScore()
+        m.setup()
+        full, ours = _pair(m.time_unmasked, m.time_masked, 1)
+        print(f"masked 1/16: {ours:.2f} s, unmasked {full:.2f} s, unmasked / masked = "
+              f"{full / ours:.1f}; {_load()}", flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3, masked="--no-masked" not in sys.argv)

@@ -16,6 +16,7 @@ from typing import Any
 
 from xprospect._torch import import_torch
 from xprospect.exceptions import ModelCardError
+from xprospect.models._dense import box_mean, conv_bn_relu, dense_layout
 from xprospect.models.base import ProspectModel
 from xprospect.models.registry import register
 
@@ -248,9 +249,18 @@ class SmallCNN(ProspectModel):
             ``j + window // 2`` (see ``context``).
         """
         self._check_input(x, at_least=self.window)
-        logits = self.logit_map(x)
-        pool = F.avg_pool2d if self.ndim == 2 else F.avg_pool3d
-        logits = pool(logits, kernel_size=self.pool, stride=1)
+        if self.training:  # batch statistics: the plain modules, as in training
+            logits = self.logit_map(x)
+            pool = F.avg_pool2d if self.ndim == 2 else F.avg_pool3d
+            logits = pool(logits, kernel_size=self.pool, stride=1)
+        else:
+            # eval: channels-last, batch norms folded into the convolutions and the window
+            # average as running sums (xprospect.models._dense); equal to the plain pass
+            # within float32 rounding, about twice as fast on CPU
+            x = dense_layout(x, self.ndim)
+            for (name,) in self.stages:
+                x = conv_bn_relu(getattr(self, name), x)
+            logits = box_mean(self.head(self.dropout(x)), self.pool, self.ndim)
         if self.num_classes == 1:
             return torch.sigmoid(logits[:, 0])
         return torch.softmax(logits, dim=1)[:, 1]
