@@ -46,7 +46,9 @@ log = logging.getLogger("xprospect.score")
 EDGE_MODES = ("pad", "reflect")
 #: ``"mask"``: NaN inputs are replaced by ``fill_value`` before the model and cells whose own
 #: input holds NaN (any element) are NaN in the map; ``"fill"``: replaced, every cell scored;
-#: ``"propagate"``: NaN goes into the model as is.
+#: ``"propagate"``: NaN goes into the model as is. A model with ``nan_aware = True`` (the
+#: convolutional autoencoders and STOAD: NaN cells are missing data to them) gets its NaN
+#: cells as they are under ``"mask"`` too, and cells whose own input holds NaN stay NaN.
 NAN_MODES = ("mask", "fill", "propagate")
 
 
@@ -123,7 +125,7 @@ def _score_block(
         lo, hi = max(0, a - d), min(n, b + d)
         pads.append((d - (a - lo), d - (hi - b)))
         core.append(slice(a - lo, a - lo + (b - a)))
-    mask = np.isnan(xb[tuple(core)]).any(axis=0) if nan == "mask" else None
+    mask = np.isnan(xb[tuple(core)]).any(axis=0) if nan in ("mask", "aware") else None
     if nan in ("mask", "fill") and np.isnan(xb).any():
         xb = np.where(np.isnan(xb), np.float32(fill_value), xb)
     if any(p != (0, 0) for p in pads):
@@ -363,7 +365,11 @@ def score(
         See ``edge``.
     nan : {"mask", "fill", "propagate"}
         NaN inputs are filled with ``fill_value`` and the cells holding them masked to NaN
-        (default), filled and scored, or passed to the model.
+        (default), filled and scored, or passed to the model. A model declaring
+        ``nan_aware = True`` (the convolutional autoencoders, STOAD) gets its NaN cells
+        as missing data under ``"mask"`` (no fill; its partial convolutions skip them) and
+        cells holding NaN stay NaN. With such a model, ``pad_value=float("nan")`` makes the
+        cells beyond the grid missing data too.
     fill_value : float
         See ``nan``.
     amp : {"auto", True, False}
@@ -534,7 +540,8 @@ def score(
         upsample=upsample,
         edge=edge,
         pad_value=float(pad_value),
-        nan=nan,
+        # a NaN-aware model sees its missing cells as NaN, not as fill_value
+        nan="aware" if nan == "mask" and getattr(model, "nan_aware", False) else nan,
         fill_value=float(fill_value),
         batch_size=int(batch_size),
         tile=tiles,

@@ -86,6 +86,19 @@ _EVAL_CHUNK = 256  # cells per axis of one held-out evaluation pass
 _PARTIAL_VALID = 0.5
 #: Fewer tile positions than this warn (and below the batch size the fit is refused).
 _FEW_POSITIONS = 100
+#: Default tile cores (cells a side) tried first, largest first, per spatial dimension count.
+#: A tile of edge ``2 r + core`` costs its whole area in every layer but trains only its core:
+#: 9-cell cores (the old default) spent 60 % (2-D) to 77 % (3-D) of a step on the margins,
+#: and 16 tiles of them a step paid the per-step cost on 1 296 cells; large cores bring a
+#: step's cost per trained cell near that of scoring (asv_bench/benchmarks/training.py).
+_CORES = {2: (48, 32, 24, 16, 9), 3: (24, 16, 9)}
+#: Trained cells per step when ``batch_size`` is not given: the study's 16 tiles of 9-cell
+#: cores in 2-D, so an epoch takes about as many optimiser steps as before.
+_CELLS_PER_STEP = {2: 16 * 9**2, 3: 16 * 9**3}
+#: Refuse fewer tile positions than this when ``batch_size`` is not given.
+_MIN_POSITIONS = 16
+#: Largest cache of a STOAD teacher's features (bytes); above it they are recomputed per step.
+_TEACHER_CACHE_BYTES = 1 << 30
 
 
 @dataclass
@@ -538,6 +551,48 @@ def _per_cell_loss(model: Any, z: np.ndarray, device: Any) -> np.ndarray:
     return out
 
 
+def _tile_batch(batch_size: int | None, tile: int, r: int, ndim: int) -> int:
+    """Tiles per optimiser step: ``batch_size``, else about :data:`_CELLS_PER_STEP` cells."""
+    if batch_size is not None:
+        return int(batch_size)
+    core = max(tile - 2 * r, 1) ** ndim
+    return max(1, round(_CELLS_PER_STEP.get(ndim, 16 * 9**ndim) / core))
+
+
+def _teacher_cache(model: Any, z: np.ndarray, device: Any) -> list[np.ndarray] | None:
+    """Return a STOAD teacher's valid features of the whole grid (None when too large).
+
+    The teacher is frozen, so its features of a tile never change; with valid convolutions
+    the features of a cell depend only on the input within its receptive radius, so the
+    whole grid's features, cropped, are every tile's. Computed once in slabs along the first
+    spatial axis (``2 r`` overlap) instead of at every step.
+    """
+    if not hasattr(model, "teacher_features"):
+        return None
+    r = model.context[0]
+    spatial = z.shape[1:]
+    if min(spatial) < 2 * r + 1:
+        return None
+    widths = model.teacher.encoder.widths
+    taps = model.teacher.encoder.taps
+    n_out = int(np.prod([n - 2 * r for n in spatial]))
+    if sum(widths[t - 1] for t in taps) * n_out * 4 > _TEACHER_CACHE_BYTES:
+        return None
+    per_row = int(np.prod(spatial[1:]))
+    slab = max(1, (1 << 21) // max(per_row, 1))  # output rows per pass: ~2 M cells
+    parts: list[list[np.ndarray]] = []
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        for a in range(0, spatial[0] - 2 * r, slab):
+            b = min(a + slab, spatial[0] - 2 * r)
+            xb = torch.from_numpy(np.ascontiguousarray(z[:, a : b + 2 * r]))[None].to(device)
+            feats = model.teacher_features(xb, padding="valid")
+            parts.append([f[0].cpu().numpy() for f in feats])
+    model.train(was)
+    return [np.concatenate([p[i] for p in parts], axis=1) for i in range(len(parts[0]))]
+
+
 def _fit_tiles(
     model: Any,
     params: Any,
@@ -558,7 +613,10 @@ def _fit_tiles(
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Train ``model.loss`` on random tiles at ``corners``; return history and the cells seen.
 
-    The loss of a tile is averaged over the cells of its valid core that are in ``targets``.
+    ``z`` holds NaN at the cells outside the training ground (missing data to the NaN-aware
+    networks). The loss of a tile is averaged over the cells of its valid core that are in
+    ``targets``. A STOAD's frozen teacher features are computed once for the whole grid
+    (:func:`_teacher_cache`) and cut per tile like the input.
     """
     rng = np.random.default_rng(seed)
     r = model.context[0]
@@ -570,31 +628,46 @@ def _fit_tiles(
         if tiles_per_epoch is None
         else tiles_per_epoch
     )
-    offsets = np.arange(tile)
     core = tuple(slice(r, tile - r) for _ in range(ndim))
+    cache = _teacher_cache(model, z, device) if epochs > 0 else None
+    counted: dict[int, int] = {}
 
-    def batches(_epoch: int) -> Any:
+    def axis_index(cb: np.ndarray, n: int) -> tuple[Any, ...]:
+        off = np.arange(n)
+        return tuple(
+            (cb[:, a][:, None] + off).reshape((-1,) + (1,) * a + (n,) + (1,) * (ndim - a - 1))
+            for a in range(ndim)
+        )
+
+    def batches(epoch: int) -> Any:
         pick = corners[rng.integers(0, len(corners), per_epoch)]
         for s in range(0, per_epoch, batch_size):
             cb = pick[s : s + batch_size]
-            idx: tuple[Any, ...] = tuple(
-                (cb[:, a][:, None] + offsets).reshape(
-                    (-1,) + (1,) * a + (tile,) + (1,) * (ndim - a - 1)
-                )
-                for a in range(ndim)
-            )
+            idx = axis_index(cb, tile)
             xb = z[(slice(None), *idx)]  # (C, B, tile, ...)
             tb = torch.from_numpy(np.ascontiguousarray(targets[idx][(slice(None), *core)]))
+            counted[epoch] = counted.get(epoch, 0) + int(tb.sum())
             for c in cb:
                 seen[tuple(slice(int(v), int(v) + tile) for v in c)] = True
             xb = torch.from_numpy(np.ascontiguousarray(np.moveaxis(xb, 0, 1))).to(device)
-            yield xb, tb.to(device)
+            feats = None
+            if cache is not None:
+                cidx = axis_index(cb, tile - 2 * r)
+                feats = [
+                    torch.from_numpy(
+                        np.ascontiguousarray(np.moveaxis(f[(slice(None), *cidx)], 0, 1))
+                    ).to(device)
+                    for f in cache
+                ]
+            yield xb, tb.to(device), feats
 
     def batch_loss(batch: Any) -> _loop.BatchLoss:
-        xb, tb = batch
-        return model.loss(xb, tb)[0], len(xb)
+        xb, tb, feats = batch
+        if feats is None:
+            return model.loss(xb, tb)[0], len(xb)
+        return model.loss(xb, tb, teacher=feats)[0], len(xb)
 
-    def evaluate(_epoch: int) -> dict[str, Any]:
+    def evaluate(epoch: int) -> dict[str, Any]:
         test_loss = float("nan")
         if test_cells is not None:
             model.eval()
@@ -602,7 +675,7 @@ def _fit_tiles(
             vals = per_cell[test_cells]
             vals = vals[np.isfinite(vals)]
             test_loss = float(vals.mean()) if vals.size else float("nan")
-        return {"test_loss": test_loss, "tiles": per_epoch}
+        return {"test_loss": test_loss, "tiles": per_epoch, "cells": counted.pop(epoch, 0)}
 
     run = _loop.train_epochs(
         model,
@@ -620,6 +693,11 @@ def _fit_tiles(
     return pd.DataFrame(run.rows), seen
 
 
+def _cells_per_epoch(history: pd.DataFrame) -> float:
+    """Mean count of loss (target) cells per epoch: the training rate's unit, as scoring's."""
+    return float(history["cells"].mean()) if len(history) and "cells" in history else 0.0
+
+
 def _eval_cells(test: np.ndarray, finite: np.ndarray, r: int) -> np.ndarray:
     """Test cells whose whole ``2 r + 1`` receptive box is finite."""
     size = 2 * r + 1
@@ -635,16 +713,20 @@ def _pick_tile(
     allowed: np.ndarray,
     targets: np.ndarray,
     what: str,
-    batch_size: int,
+    batch_size: int | None,
     min_valid: float | None,
 ) -> tuple[int, float, np.ndarray]:
     """Pick the tile edge, the valid share and the tile corners (the tile-position policy).
 
-    Sizes tried: ``tile`` if given, else ``2 r + 9``, ``2 r + 7``, ... ``2 r + 1``. Valid
-    shares tried: ``min_valid`` if given, else 1 (whole tiles) then :data:`_PARTIAL_VALID`.
-    The first (share, size) with at least :data:`_FEW_POSITIONS` positions wins, else the one
-    with the most positions. Fewer than ``batch_size`` positions is refused (a degenerate fit
-    that memorises a handful of tiles); fewer than :data:`_FEW_POSITIONS` warns.
+    Sizes tried: ``tile`` if given, else ``2 r + core`` for the cores of :data:`_CORES`
+    (largest first), then ``2 r + 7``, ``2 r + 5``, ... ``2 r + 1``. Valid shares tried:
+    ``min_valid`` if given, else 1 (whole tiles) then :data:`_PARTIAL_VALID`; a NaN-aware
+    model (``nan_aware``: missing cells are skipped, not read as zeros) goes straight to
+    :data:`_PARTIAL_VALID`, so that cells at the edge of the data are trained too (the share
+    is reported as 1 when every position found is whole). The first (share, size) with at
+    least :data:`_FEW_POSITIONS` positions wins, else the one with the most positions. Fewer
+    than ``batch_size`` (default :data:`_MIN_POSITIONS`) positions is refused (a degenerate
+    fit that memorises a handful of tiles); fewer than :data:`_FEW_POSITIONS` warns.
     """
     r = model.context[0]
     if tile is not None and int(tile) < 2 * r + 1:
@@ -652,14 +734,20 @@ def _pick_tile(
         raise DataError(msg)
     if min_valid is not None and not 0.0 < float(min_valid) <= 1.0:
         raise DataError(f"min_valid must be in (0, 1]; got {min_valid!r}")
-    sizes = [int(tile)] if tile is not None else list(range(2 * r + 9, 2 * r, -2))
-    shares = (1.0, _PARTIAL_VALID) if min_valid is None else (float(min_valid),)
+    cores = (*_CORES.get(allowed.ndim, (9,)), 7, 5, 3, 1)
+    sizes = [int(tile)] if tile is not None else [2 * r + c for c in cores]
+    if min_valid is not None:
+        shares: tuple[float, ...] = (float(min_valid),)
+    elif getattr(model, "nan_aware", False):
+        shares = (_PARTIAL_VALID,)
+    else:
+        shares = (1.0, _PARTIAL_VALID)
     best: tuple[int, float, np.ndarray] | None = None
     for share in shares:
         for t in sizes:
             corners = _tile_corners(allowed, t, targets, r, share)
             if len(corners) >= _FEW_POSITIONS:
-                return t, share, corners
+                return t, _whole_share(allowed, t, corners, share), corners
             if best is None or len(corners) > len(best[2]):
                 best = (t, share, corners)
     assert best is not None
@@ -672,7 +760,8 @@ def _pick_tile(
         f"{n} {t}-cell tile positions with at least {share:.0%} of their cells among the "
         f"{what} ({int(allowed.sum())} cells) and a training cell in the core"
     )
-    if n < max(int(batch_size), 1):
+    share = _whole_share(allowed, t, corners, share)
+    if n < max(int(_MIN_POSITIONS if batch_size is None else batch_size), 1):
         msg = (
             f"only {where}; need at least batch_size={batch_size} (a fit on so few tiles "
             "memorises them): use a smaller tile=, a lower min_valid=, fewer blocks= or a "
@@ -687,6 +776,16 @@ def _pick_tile(
     return t, share, corners
 
 
+def _whole_share(allowed: np.ndarray, tile: int, corners: np.ndarray, share: float) -> float:
+    """``share``, or 1 when every tile at ``corners`` lies wholly inside ``allowed``."""
+    if share >= 1.0 or not len(corners):
+        return share
+    if allowed.all():
+        return 1.0
+    sums = _box_sums(allowed, tile)[tuple(corners.T)]
+    return 1.0 if bool((sums == tile**allowed.ndim).all()) else share
+
+
 def _tile_report(fit_report: dict[str, Any], prefix: str, tile: int, share: float, n: int) -> None:
     """Record the tile size, the valid share and the number of positions in a fit report."""
     fit_report[f"{prefix}tile"] = int(tile)
@@ -694,13 +793,19 @@ def _tile_report(fit_report: dict[str, Any], prefix: str, tile: int, share: floa
     fit_report[f"{prefix}tile_positions"] = int(n)
 
 
-def _masked_input(z: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """Standardised values with every cell outside ``allowed`` set to 0 (the training mean).
+def _masked_input(model: Any, z: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Standardised values with every cell outside ``allowed`` set to NaN (missing data).
+
+    A model that is not ``nan_aware`` gets 0 (the training mean) there instead.
 
     Partial tiles then carry no value of a masked cell (a non-normal cell's chemistry never
-    reaches a network trained on normal ground); whole tiles are unchanged.
+    reaches a network trained on normal ground); the NaN-aware networks skip those cells
+    (partial convolutions) and never count them in the loss. Whole tiles are unchanged.
     """
-    return z if allowed.all() else np.where(allowed[None], z, np.float32(0.0))
+    if allowed.all():
+        return z
+    fill = np.float32(np.nan if getattr(model, "nan_aware", False) else 0.0)
+    return np.where(allowed[None], z, fill)
 
 
 def _fit_conv(
@@ -737,13 +842,14 @@ def _fit_conv(
     tile, share, corners = _pick_tile(
         model, tile, allowed, tr, "normal, finite cells", batch_size, min_valid
     )
+    batch_size = _tile_batch(batch_size, tile, model.context[0], model.ndim)
     mean, std = _stats(values, tr)
     z = _standardise(values, mean, std)
     model.to(device)
     history, seen = _fit_tiles(
         model,
         model.parameters(),
-        _masked_input(z, allowed),
+        _masked_input(model, z, allowed),
         corners,
         tr,
         tile=tile,
@@ -772,6 +878,7 @@ def _fit_conv(
         **g.report(),
         "n_tile_positions": len(corners),
         "n_cells_seen": int(seen.sum()),
+        "cells_per_epoch": _cells_per_epoch(history),
     }
     _tile_report(report, "", tile, share, len(corners))
     history.attrs.update({k: report[k] for k in ("tile", "min_valid", "tile_positions")})
@@ -903,9 +1010,9 @@ def fit_anomaly(
     """
     holdout = _check_holdout(holdout)
     kind = getattr(type(model), "anomaly_samples", None)
-    if batch_size is None:
-        batch_size = 512 if kind == "vectors" else 16
-    _check_training_args(epochs, batch_size, lr)
+    if batch_size is None and kind == "vectors":
+        batch_size = 512
+    _check_training_args(epochs, 1 if batch_size is None else batch_size, lr)
     dev = resolve_device(device)
     split = not _no_holdout(blocks, holdout)
 
@@ -1098,7 +1205,7 @@ def fit_stoad(
     normal: xr.DataArray | None = None,
     epochs: int = 100,
     teacher_epochs: int | None = None,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     lr: float = 1e-3,
     tile: int | None = None,
     teacher_tile: int | None = None,
@@ -1176,11 +1283,11 @@ def fit_stoad(
         ``model`` (STOAD, CPU, eval, card with normalisation), ``history``,
         ``student_cells``, ``teacher_cells``, masks, ``report`` and ``selection``.
     """
-    _check_training_args(epochs, batch_size, lr)
+    _check_training_args(epochs, 1 if batch_size is None else batch_size, lr)
     if not isinstance(teacher, ConvAutoencoder):
         raise ModelCardError(f"the STOAD teacher must be a ConvAutoencoder; got {type(teacher)}")
     t_epochs = int(epochs if teacher_epochs is None else teacher_epochs)
-    _check_training_args(t_epochs, batch_size, lr)
+    _check_training_args(t_epochs, 1 if batch_size is None else batch_size, lr)
     holdout = _check_holdout(holdout)
     dev = resolve_device(device)
     split = not _no_holdout(blocks, holdout)
@@ -1238,7 +1345,7 @@ def _fit_stoad_once(
     normal: xr.DataArray | None,
     epochs: int,
     teacher_epochs: int,
-    batch_size: int,
+    batch_size: int | None,
     lr: float,
     tile: int | None,
     teacher_tile: int | None,
@@ -1285,12 +1392,12 @@ def _fit_stoad_once(
             hist, t_seen = _fit_tiles(
                 teacher,
                 teacher.parameters(),
-                z,
+                _masked_input(teacher, z, finite),
                 tcorners,
                 finite,
                 tile=ttile,
                 epochs=t_epochs,
-                batch_size=batch_size,
+                batch_size=_tile_batch(batch_size, ttile, teacher.context[0], teacher.ndim),
                 lr=lr,
                 seed=seed,
                 device=dev,
@@ -1309,15 +1416,16 @@ def _fit_stoad_once(
         stile, sshare, scorners = _pick_tile(
             model, tile, allowed, tr, "normal, finite cells", batch_size, min_valid
         )
+        s_batch = _tile_batch(batch_size, stile, model.context[0], model.ndim)
         hist, s_seen = _fit_tiles(
             model,
             model.student.parameters(),
-            _masked_input(z, allowed),
+            _masked_input(model, z, allowed),
             scorners,
             tr,
             tile=stile,
             epochs=epochs,
-            batch_size=batch_size,
+            batch_size=s_batch,
             lr=lr,
             seed=seed + 1,
             device=dev,
@@ -1338,7 +1446,7 @@ def _fit_stoad_once(
         tile=stile,
         normal_mode=mode,
         weights=list(model.weights),
-        recipe=_recipe(epochs, batch_size, lr, seed, teacher_epochs=t_epochs),
+        recipe=_recipe(epochs, s_batch, lr, seed, teacher_epochs=t_epochs),
     )
     report = {
         **g.report(),
@@ -1346,6 +1454,7 @@ def _fit_stoad_once(
         "teacher_tile": ttile,
         "n_student_tile_positions": len(scorners),
         "n_student_cells_seen": int(s_seen.sum()),
+        "cells_per_epoch": _cells_per_epoch(hist),
     }
     _tile_report(report, "", stile, sshare, len(scorners))
     report.update(t_report)
