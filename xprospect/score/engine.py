@@ -197,6 +197,13 @@ def _score_block(
     return out
 
 
+def _pad_value(pad_value: float | None, model: Any) -> float:
+    """Return the value of cells beyond the grid: NaN (missing) for NaN-aware models, else 0."""
+    if pad_value is not None:
+        return float(pad_value)
+    return float("nan") if getattr(model, "nan_aware", False) else 0.0
+
+
 def _model_name(model: Any) -> str:
     return str((getattr(model, "config", None) or {}).get("name", type(model).__name__))
 
@@ -301,7 +308,7 @@ def score(
     upsample: str = "nearest",
     method: str = "auto",
     edge: str = "pad",
-    pad_value: float = 0.0,
+    pad_value: float | None = None,
     nan: str = "mask",
     fill_value: float = 0.0,
     amp: Any = "auto",
@@ -361,15 +368,16 @@ def score(
         ``"auto"``: dense when ``model.dense``; ``"windows"`` forces window-by-window scoring.
     edge : {"pad", "reflect"}
         Cells outside the grid: ``pad_value`` (after normalisation) or mirrored.
-    pad_value : float
-        See ``edge``.
+    pad_value : float, optional
+        See ``edge``. Default 0.0, except for a NaN-aware model (``nan_aware = True``: the
+        convolutional autoencoders, STOAD), for which cells beyond the grid are missing data
+        (NaN) like the grid's own NaN cells, so that the border is not read as zeros.
     nan : {"mask", "fill", "propagate"}
         NaN inputs are filled with ``fill_value`` and the cells holding them masked to NaN
         (default), filled and scored, or passed to the model. A model declaring
         ``nan_aware = True`` (the convolutional autoencoders, STOAD) gets its NaN cells
         as missing data under ``"mask"`` (no fill; its partial convolutions skip them) and
-        cells holding NaN stay NaN. With such a model, ``pad_value=float("nan")`` makes the
-        cells beyond the grid missing data too.
+        cells holding NaN stay NaN.
     fill_value : float
         See ``nan``.
     amp : {"auto", True, False}
@@ -539,7 +547,7 @@ def score(
         stride=strides,
         upsample=upsample,
         edge=edge,
-        pad_value=float(pad_value),
+        pad_value=_pad_value(pad_value, model),
         # a NaN-aware model sees its missing cells as NaN, not as fill_value
         nan="aware" if nan == "mask" and getattr(model, "nan_aware", False) else nan,
         fill_value=float(fill_value),
@@ -618,7 +626,7 @@ def score(
         "stride": list(strides),
         "upsample": upsample if method == "windows" else "none (dense)",
         "edge": edge,
-        "pad_value": float(pad_value),
+        "pad_value": _pad_value(pad_value, model),
         "nan": nan,
         "fill_value": float(fill_value),
     }

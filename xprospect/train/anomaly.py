@@ -12,13 +12,19 @@ Policies, stated once:
   :func:`xprospect.score.score` applies them before the model.
 - **NaN cells**: a cell with any non-finite element is never a training or held-out target.
   Samples with a missing element are dropped (counted in ``fit.report``).
-- **Tile positions** (convolutional models): whole tiles (every cell finite and usable)
-  when at least 100 positions exist at some tile size; otherwise, as on drillhole block
-  models cut by a distance mask, tiles with at least half of their cells usable
-  (``min_valid=`` sets the share). Masked cells enter a tile as 0 (the training mean) and
-  the loss is a masked mean over the usable training cells of the tile's core only.
-  Fewer positions than the batch size is refused, fewer than 100 warns, and the fit report
-  names the tile size, the valid share and the number of positions.
+- **Tile positions** (convolutional models): whole tiles (every cell usable, or without
+  data: the edge of the sampled area is trained as it is scored) when at least 100
+  positions exist at some tile size, large tile cores first; otherwise, as on drillhole
+  block models cut by a distance mask, tiles with at least half of their cells usable
+  (``min_valid=`` sets the share). Unusable cells enter a tile as missing data (NaN): the
+  autoencoders and STOAD skip them with partial convolutions (never reading them as
+  zeros), and the loss is a masked mean over the usable training cells of the tile's core
+  only. Fewer positions than the batch size is refused, fewer than 100 warns, and the fit
+  report names the tile size, the valid share and the number of positions.
+- **Throughput**: a tile costs its whole area in every layer but trains only its core, so
+  large cores come first (48 cells in 2-D, 24 in 3-D), and by default a step holds about
+  as many trained cells as the study's 16 tiles of 9-cell cores (``batch_size`` tiles
+  otherwise). STOAD's frozen teacher features are computed once for the whole grid.
 - **Held-out loss**: the mean per-cell loss at the test-block cells; for the convolutional
   models only at test cells whose whole receptive field is finite (their context may
   include training cells, the target cells themselves were never trained on).
@@ -300,15 +306,30 @@ def _box_sums(mask: np.ndarray, size: int) -> np.ndarray:
 
 
 def _tile_corners(
-    allowed: np.ndarray, tile: int, targets: np.ndarray, r: int, min_valid: float
+    allowed: np.ndarray,
+    tile: int,
+    targets: np.ndarray,
+    r: int,
+    min_valid: float,
+    missing: np.ndarray | None = None,
 ) -> np.ndarray:
     """Corners of tiles whose ``allowed`` share is at least ``min_valid``, a target in the core.
 
     ``min_valid=1`` keeps only tiles wholly inside ``allowed``; an empty array when none fits.
+    With ``missing`` (cells without data, which a NaN-aware network skips at scoring time
+    too), ``min_valid=1`` keeps tiles wholly inside ``allowed | missing`` and at least
+    :data:`_PARTIAL_VALID` allowed: the edge of the data is trained as it is scored.
     """
     if any(n < tile for n in allowed.shape):
         return np.zeros((0, allowed.ndim), dtype=np.int64)
-    need = math.ceil(float(min_valid) * tile**allowed.ndim - 1e-9)
+    size = tile**allowed.ndim
+    if missing is not None and min_valid >= 1.0 and missing.any():
+        full = _box_sums(allowed | missing, tile) == size
+        full &= _box_sums(allowed, tile) >= max(math.ceil(_PARTIAL_VALID * size - 1e-9), 1)
+        core = _box_sums(targets, tile - 2 * r) > 0
+        full &= core[tuple(slice(r, r + n) for n in full.shape)]
+        return np.argwhere(full)
+    need = math.ceil(float(min_valid) * size - 1e-9)
     full = _box_sums(allowed, tile) >= max(need, 1)
     core = _box_sums(targets, tile - 2 * r) > 0
     full &= core[tuple(slice(r, r + n) for n in full.shape)]
@@ -715,15 +736,18 @@ def _pick_tile(
     what: str,
     batch_size: int | None,
     min_valid: float | None,
+    missing: np.ndarray | None = None,
 ) -> tuple[int, float, np.ndarray]:
     """Pick the tile edge, the valid share and the tile corners (the tile-position policy).
 
     Sizes tried: ``tile`` if given, else ``2 r + core`` for the cores of :data:`_CORES`
     (largest first), then ``2 r + 7``, ``2 r + 5``, ... ``2 r + 1``. Valid shares tried:
-    ``min_valid`` if given, else 1 (whole tiles) then :data:`_PARTIAL_VALID`; a NaN-aware
-    model (``nan_aware``: missing cells are skipped, not read as zeros) goes straight to
-    :data:`_PARTIAL_VALID`, so that cells at the edge of the data are trained too (the share
-    is reported as 1 when every position found is whole). The first (share, size) with at
+    ``min_valid`` if given, else 1 (whole tiles) then :data:`_PARTIAL_VALID`. For a NaN-aware
+    model (``nan_aware``: cells without data are skipped, not read as zeros) a whole tile
+    may hold cells of ``missing`` (no data) as long as its other cells are all allowed, so
+    that cells at the edge of the data are trained as they are scored (see
+    :func:`_tile_corners`); non-normal cells with data still make a tile partial. The
+    share is reported as 1 when every position found is whole. The first (share, size) with at
     least :data:`_FEW_POSITIONS` positions wins, else the one with the most positions. Fewer
     than ``batch_size`` (default :data:`_MIN_POSITIONS`) positions is refused (a degenerate
     fit that memorises a handful of tiles); fewer than :data:`_FEW_POSITIONS` warns.
@@ -736,18 +760,15 @@ def _pick_tile(
         raise DataError(f"min_valid must be in (0, 1]; got {min_valid!r}")
     cores = (*_CORES.get(allowed.ndim, (9,)), 7, 5, 3, 1)
     sizes = [int(tile)] if tile is not None else [2 * r + c for c in cores]
-    if min_valid is not None:
-        shares: tuple[float, ...] = (float(min_valid),)
-    elif getattr(model, "nan_aware", False):
-        shares = (_PARTIAL_VALID,)
-    else:
-        shares = (1.0, _PARTIAL_VALID)
+    shares = (1.0, _PARTIAL_VALID) if min_valid is None else (float(min_valid),)
+    if not getattr(model, "nan_aware", False):
+        missing = None
     best: tuple[int, float, np.ndarray] | None = None
     for share in shares:
         for t in sizes:
-            corners = _tile_corners(allowed, t, targets, r, share)
+            corners = _tile_corners(allowed, t, targets, r, share, missing)
             if len(corners) >= _FEW_POSITIONS:
-                return t, _whole_share(allowed, t, corners, share), corners
+                return t, share, corners
             if best is None or len(corners) > len(best[2]):
                 best = (t, share, corners)
     assert best is not None
@@ -760,7 +781,6 @@ def _pick_tile(
         f"{n} {t}-cell tile positions with at least {share:.0%} of their cells among the "
         f"{what} ({int(allowed.sum())} cells) and a training cell in the core"
     )
-    share = _whole_share(allowed, t, corners, share)
     if n < max(int(_MIN_POSITIONS if batch_size is None else batch_size), 1):
         msg = (
             f"only {where}; need at least batch_size={batch_size} (a fit on so few tiles "
@@ -774,16 +794,6 @@ def _pick_tile(
     )
     warnings.warn(msg, XProspectWarning, stacklevel=4)
     return t, share, corners
-
-
-def _whole_share(allowed: np.ndarray, tile: int, corners: np.ndarray, share: float) -> float:
-    """``share``, or 1 when every tile at ``corners`` lies wholly inside ``allowed``."""
-    if share >= 1.0 or not len(corners):
-        return share
-    if allowed.all():
-        return 1.0
-    sums = _box_sums(allowed, tile)[tuple(corners.T)]
-    return 1.0 if bool((sums == tile**allowed.ndim).all()) else share
 
 
 def _tile_report(fit_report: dict[str, Any], prefix: str, tile: int, share: float, n: int) -> None:
@@ -840,7 +850,7 @@ def _fit_conv(
     te = np.asarray(g.test.values)
     allowed = finite & norm
     tile, share, corners = _pick_tile(
-        model, tile, allowed, tr, "normal, finite cells", batch_size, min_valid
+        model, tile, allowed, tr, "normal, finite cells", batch_size, min_valid, ~finite
     )
     batch_size = _tile_batch(batch_size, tile, model.context[0], model.ndim)
     mean, std = _stats(values, tr)
@@ -942,20 +952,25 @@ def fit_anomaly(
         the training cells/samples; for the autoencoder enough random tiles to cover the
         training cells once on average.
     batch_size : int, optional
-        Default 16 tiles (the study's) for "tiles" models and 512 vectors for "vectors"
-        models: a batch of 16 element vectors is a few hundred flops, so per-step overhead
-        would dominate training (see ``asv_bench/benchmarks/anomaly.py``).
+        Tiles per step for "tiles" models, default as many as hold about 1 296 trained
+        cells in 2-D (the study's 16 tiles of a 9-cell core; 16 x 729 in 3-D), and 512
+        vectors for "vectors" models: a batch of 16 element vectors is a few hundred flops,
+        so per-step overhead would dominate training (see ``asv_bench/benchmarks/anomaly.py``).
     tile : int, optional
-        Tile edge (cells) for the autoencoder; default ``2 r + 9`` (a 9-cell valid core),
-        shrunk by 2 down to ``2 r + 1`` until enough tile positions exist (see
-        ``min_valid``). The tile size and the number of positions used are in ``report``
-        (``tile``, ``min_valid``, ``tile_positions``) and ``history.attrs``.
+        Tile edge (cells) for the autoencoder; default ``2 r + core`` for cores 48, 32, 24,
+        16, 9 in 2-D (24, 16, 9 in 3-D) then 7, 5, 3, 1, the first with enough tile
+        positions (see ``min_valid``): a large core spends less of a step on the margins
+        the loss does not count (``asv_bench/benchmarks/training.py``). The tile size and
+        the number of positions used are in ``report`` (``tile``, ``min_valid``,
+        ``tile_positions``) and ``history.attrs``.
     min_valid : float, optional
         Share of a tile's cells that must be finite, normal cells (0 < ``min_valid`` <= 1).
-        Masked cells of a tile enter the network as zeros (the training mean) and never
-        count in the loss, which is averaged over the valid training cells of the tile's
-        core only. Default: whole tiles (1) when at least 100 positions exist at some
-        size, else tiles at least half valid (irregular block models, distance masks).
+        Masked cells of a tile enter the network as missing data (NaN; partial convolutions
+        skip them) and never count in the loss, which is averaged over the valid training
+        cells of the tile's core only. Cells without data count as usable in a whole tile
+        of a NaN-aware model (the autoencoders, STOAD) when at least half the tile is.
+        Default: whole tiles (1) when at least 100 positions exist at some size, else
+        tiles at least half valid (irregular block models, distance masks).
         Fewer than ``batch_size`` positions is a :class:`~xprospect.exceptions.DataError`;
         fewer than 100 warns (:class:`~xprospect.exceptions.XProspectWarning`).
     blocks : int or sequence of int
@@ -1123,7 +1138,7 @@ def _fit_anomaly_once(
     kind: str | None,
     normal: xr.DataArray | None,
     epochs: int,
-    batch_size: int,
+    batch_size: int | None,
     lr: float,
     tile: int | None,
     min_valid: float | None,
@@ -1243,11 +1258,13 @@ def fit_stoad(
         Student epochs.
     teacher_epochs : int, optional
         Teacher epochs (default ``epochs``).
-    batch_size, lr : int, float
-        Adam, lr decayed 10 % every 5 epochs, batch 16 (the study's recipe, both networks).
+    batch_size, lr : int, float, optional
+        Adam, lr decayed 10 % every 5 epochs (the study's recipe, both networks); tiles per
+        step as in :func:`fit_anomaly` (default about 1 296 trained cells a step in 2-D).
     tile, teacher_tile : int, optional
-        Tile edges for the student (default ``2 * 3 + 9 = 15`` with the default encoder) and
-        the teacher (default ``2 r + 9``), shrunk as in :func:`fit_anomaly` when few fit.
+        Tile edges for the student and the teacher, chosen as in :func:`fit_anomaly`
+        (large cores first, shrunk when few fit). The teacher's features are computed once
+        for the whole grid, not at every student step (it is frozen).
     min_valid : float, optional
         Valid share of a tile, as in :func:`fit_anomaly` (both networks). The student's
         tiles may hold non-normal cells only as zeros, outside its loss. The report gives
@@ -1387,7 +1404,14 @@ def _fit_stoad_once(
             for p in teacher.parameters():
                 p.requires_grad_(True)
             ttile, tshare, tcorners = _pick_tile(
-                teacher, teacher_tile, finite, finite, "finite cells", batch_size, min_valid
+                teacher,
+                teacher_tile,
+                finite,
+                finite,
+                "finite cells",
+                batch_size,
+                min_valid,
+                ~finite,
             )
             hist, t_seen = _fit_tiles(
                 teacher,
@@ -1414,7 +1438,7 @@ def _fit_stoad_once(
         model = STOAD(teacher, STOADStudent.like(teacher), weights=weights).to(dev)
         allowed = finite & norm
         stile, sshare, scorners = _pick_tile(
-            model, tile, allowed, tr, "normal, finite cells", batch_size, min_valid
+            model, tile, allowed, tr, "normal, finite cells", batch_size, min_valid, ~finite
         )
         s_batch = _tile_batch(batch_size, stile, model.context[0], model.ndim)
         hist, s_seen = _fit_tiles(
