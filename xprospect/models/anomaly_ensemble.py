@@ -78,6 +78,7 @@ class AnomalyEnsemble(ProspectModel):
         self.window = getattr(first, "window", None)
         self.context = tuple(getattr(first, "context", (0, 0)))
         self.dense = bool(getattr(first, "dense", False))
+        self.nan_aware = all(bool(getattr(m, "nan_aware", False)) for m in built)
         self.config = {
             "name": "anomaly_ensemble",
             "kwargs": {"members": [dict(m.config) for m in built]},

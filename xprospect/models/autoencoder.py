@@ -38,6 +38,7 @@ __all__ = [
     "default_widths",
     "feature_layers",
     "masked_mean",
+    "valid_mask",
 ]
 
 
@@ -87,7 +88,14 @@ def _check(in_channels: int, ndim: int, widths: Sequence[int], kernel_size: int)
 
 
 class _ConvStack(nn.Module):
-    """Convolutions run either "same" (zero-padded, shape kept) or "valid" (no padding)."""
+    """Convolutions run either "same" (zero-padded, shape kept) or "valid" (no padding).
+
+    :meth:`partial` is the NaN-aware form of :meth:`layer` (a partial convolution, Liu et al.
+    2018, "Image inpainting for irregular holes using partial convolutions"): only the cells
+    of ``mask`` enter the sum, which is rescaled by ``k ** d / (valid cells under the
+    kernel)``; a cell with no valid cell under the kernel is 0 and leaves the mask. With a
+    mask of ones it is :meth:`layer` (the same weights serve both).
+    """
 
     def __init__(self, channels: Sequence[int], ndim: int, kernel_size: int) -> None:
         super().__init__()
@@ -95,11 +103,42 @@ class _ConvStack(nn.Module):
         self.layers = nn.ModuleList(conv(a, b, kernel_size) for a, b in pairwise(channels))
         self.fn = F.conv2d if ndim == 2 else F.conv3d
         self.half = kernel_size // 2
+        self.ndim = int(ndim)
+        self.kernel_size = int(kernel_size)
 
     def layer(self, i: int, x: Any, padding: str) -> Any:
         conv = self.layers[i]
         pad = self.half if padding == "same" else 0
         return self.fn(x, conv.weight, conv.bias, padding=pad)
+
+    def partial(self, i: int, x: Any, mask: Any, padding: str) -> tuple[Any, Any]:
+        """Partial convolution of ``x`` (0 outside ``mask``); return the output and its mask.
+
+        ``mask`` is ``(B, 1, *spatial)`` float (1 valid, 0 missing); the output is 0 where
+        the new mask is 0.
+        """
+        conv = self.layers[i]
+        pad = self.half if padding == "same" else 0
+        ones = torch.ones((1, 1) + (self.kernel_size,) * self.ndim, dtype=x.dtype, device=x.device)
+        count = self.fn(mask, ones, None, padding=pad)
+        new = (count > 0).to(x.dtype)
+        scale = new * (float(self.kernel_size**self.ndim) / count.clamp_min(1.0))
+        out = self.fn(x, conv.weight, None, padding=pad) * scale
+        out = out + conv.bias.reshape((1, -1) + (1,) * self.ndim) * new
+        return out, new
+
+
+def valid_mask(x: Any) -> tuple[Any, Any]:
+    """Split NaN-holding input into zero-filled values and a validity mask.
+
+    Returns ``(x, None)`` when every cell is finite (the plain convolutions run), else
+    ``(x with every element of an invalid cell set to 0, (B, 1, *spatial) float mask)``: a
+    cell is valid when all its elements are finite.
+    """
+    ok = torch.isfinite(x).all(dim=1, keepdim=True)
+    if bool(ok.all()):
+        return x, None
+    return torch.where(ok, x, torch.zeros((), dtype=x.dtype, device=x.device)), ok.to(x.dtype)
 
 
 class ConvEncoder(ProspectModel):
@@ -121,6 +160,8 @@ class ConvEncoder(ProspectModel):
 
     task = "anomaly"
     dense = False
+    #: NaN cells are missing data (partial convolutions), not values: see :func:`valid_mask`
+    nan_aware = True
     registry_name = "conv_encoder"
 
     def __init__(
@@ -168,18 +209,30 @@ class ConvEncoder(ProspectModel):
                 f"{', '.join('*' * self.ndim)}); got {tuple(x.shape)}"
             )
             raise ModelCardError(msg)
+        return self.features_masked(*valid_mask(x), padding=padding)[0]
+
+    def features_masked(self, x: Any, mask: Any, *, padding: str = "same") -> tuple[list[Any], Any]:
+        """Features of zero-filled ``x`` with validity ``mask`` (None: all valid).
+
+        Returns the three tap outputs (as :meth:`encode_features`) and the mask of the
+        deepest tap, cropped like the outputs (None without a mask).
+        """
         half = self.kernel_size // 2
         last = self.taps[-1]
         out = []
-        h = x
+        h, m = x, mask
         for i in range(len(self.widths)):
-            h = self.act(self.enc.layer(i, h, padding))
+            if m is None:
+                h = self.act(self.enc.layer(i, h, padding))
+            else:
+                h, m = self.enc.partial(i, h, m, padding)
+                h = self.act(h)
             if i + 1 in self.taps:
                 cut = (last - (i + 1)) * half if padding == "valid" else 0
                 out.append(crop_valid(h, cut))
             if i + 1 == last:
                 break
-        return out
+        return out, m
 
     def forward(self, x: Any) -> list[Any]:
         """Same-padded features at the three depths (see :meth:`encode_features`)."""
@@ -228,6 +281,8 @@ class ConvAutoencoder(ProspectModel):
     task = "anomaly"
     dense = True
     anomaly_samples = "tiles"
+    #: NaN cells are missing data (partial convolutions), not values: see :func:`valid_mask`
+    nan_aware = True
 
     def __init__(
         self,
@@ -268,16 +323,48 @@ class ConvAutoencoder(ProspectModel):
         return self.encoder.encode_features(x, padding=padding)
 
     def reconstruct(self, x: Any, *, padding: str = "same") -> Any:
-        """Reconstruction of ``x``; ``padding="valid"`` returns ``spatial - 2 r`` cells."""
-        h = x
-        for i in range(len(self.widths)):
-            h = self.act(self.encoder.enc.layer(i, h, padding))
-        n = len(self.decoder.layers)
-        for i in range(n):
-            h = self.decoder.layer(i, h, padding)
-            if i < n - 1:
-                h = self.act(h)
+        """Reconstruction of ``x``; ``padding="valid"`` returns ``spatial - 2 r`` cells.
+
+        Cells holding NaN (any element) are missing data: partial convolutions skip them
+        (:func:`valid_mask`); cells with no valid cell in reach are NaN.
+        """
+        h, m = self.reconstruct_masked(*valid_mask(x), padding=padding)
+        if m is not None:
+            h = torch.where(m > 0, h, torch.full((), float("nan"), dtype=h.dtype, device=h.device))
         return h
+
+    def reconstruct_masked(self, x: Any, mask: Any, *, padding: str = "same") -> tuple[Any, Any]:
+        """Reconstruction of zero-filled ``x`` with validity ``mask`` (None: all valid).
+
+        Returns the reconstruction (0 where the output mask is 0) and the output mask
+        (``(B, 1, *spatial')``, None without a mask). The output mask may be wider than the
+        input's (a missing cell next to valid ones is reconstructed), never narrower.
+        """
+        h, m = x, mask
+        stacks = [(self.encoder.enc, i) for i in range(len(self.widths))]
+        stacks += [(self.decoder, i) for i in range(len(self.decoder.layers))]
+        for j, (stack, i) in enumerate(stacks):
+            if m is None:
+                h = stack.layer(i, h, padding)
+            else:
+                h, m = stack.partial(i, h, m, padding)
+            if j < len(stacks) - 1:
+                h = self.act(h)
+        return h, m
+
+    def _valid_error(self, x: Any) -> tuple[Any, Any]:
+        """Return the per-cell squared error summed over elements, and the cells' validity.
+
+        Valid pass: both are ``(B, *(spatial - 2 r))``; the validity (bool) is None when
+        every cell is finite.
+        """
+        self._check_input(x)
+        r = self.context[0]
+        x0, mask = valid_mask(x)
+        rec, _ = self.reconstruct_masked(x0, mask, padding="valid")
+        err = rec - crop_valid(x0, r)
+        own = None if mask is None else crop_valid(mask, r)[:, 0] > 0
+        return (err * err).sum(dim=1), own
 
     def forward(self, x: Any) -> Any:
         """Zero-padded ("same") reconstruction, the shape of ``x``."""
@@ -303,14 +390,14 @@ class ConvAutoencoder(ProspectModel):
         """Mean squared reconstruction error over the valid cells of tiles ``x``.
 
         ``target`` (optional, bool ``(B, *(spatial - 2 r))``) restricts the mean to those
-        valid cells. Returns ``(loss, {"recon": loss})``: the mean over cells and elements of
-        ``(x - x') ** 2``, the study's Eq. 10 up to a constant factor.
+        valid cells; cells holding NaN never count. Returns ``(loss, {"recon": loss})``: the
+        mean over cells and elements of ``(x - x') ** 2``, the study's Eq. 10 up to a
+        constant factor.
         """
-        self._check_input(x)
-        r = self.context[0]
-        err = self.reconstruct(x, padding="valid") - crop_valid(x, r)
-        per_cell = (err * err).mean(dim=1)
-        mse = masked_mean(per_cell, target)
+        per_cell, own = self._valid_error(x)
+        if own is not None:
+            target = own if target is None else own & target.to(torch.bool)
+        mse = masked_mean(per_cell, target) / self.in_channels
         return mse, {"recon": mse}
 
     @property
@@ -319,11 +406,16 @@ class ConvAutoencoder(ProspectModel):
         return 1.0 / self.in_channels
 
     def score_dense(self, x: Any) -> Any:
-        """Per-cell squared error summed over elements, valid pass: ``(B, *(spatial - 2 r))``."""
-        self._check_input(x)
-        r = self.context[0]
-        err = self.reconstruct(x, padding="valid") - crop_valid(x, r)
-        return (err * err).sum(dim=1)
+        """Per-cell squared error summed over elements, valid pass: ``(B, *(spatial - 2 r))``.
+
+        NaN at cells whose own input holds NaN; their neighbours are scored from the valid
+        cells around them only (partial convolutions), not from zeros.
+        """
+        per_cell, own = self._valid_error(x)
+        if own is not None:
+            nan = torch.full((), float("nan"), dtype=per_cell.dtype, device=per_cell.device)
+            per_cell = torch.where(own, per_cell, nan)
+        return per_cell
 
     def score_windows(self, x: Any) -> Any:
         """Score at the centre of windows ``(B, C, *window)`` (each at least ``2 r + 1`` wide)."""

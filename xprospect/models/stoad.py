@@ -19,7 +19,13 @@ from typing import Any
 
 from xprospect._torch import import_torch
 from xprospect.exceptions import ModelCardError
-from xprospect.models.autoencoder import ConvAutoencoder, ConvEncoder, masked_mean
+from xprospect.models.autoencoder import (
+    ConvAutoencoder,
+    ConvEncoder,
+    crop_valid,
+    masked_mean,
+    valid_mask,
+)
 from xprospect.models.base import ProspectModel
 from xprospect.models.registry import from_config, register
 
@@ -85,6 +91,8 @@ class STOAD(ProspectModel):
 
     task = "anomaly"
     dense = True
+    #: NaN cells are missing data (partial convolutions in both networks), not values
+    nan_aware = True
     #: trained in two stages by :func:`xprospect.train.fit_stoad`, not by ``fit_anomaly``
     anomaly_samples = None
 
@@ -133,17 +141,46 @@ class STOAD(ProspectModel):
 
     def feature_gaps(self, x: Any, *, padding: str = "valid") -> list[Any]:
         """Per-cell ``mean_c (T_i - S_i) ** 2`` at the three depths, ``(B, *spatial')`` each."""
-        with torch.no_grad():
-            t = self.teacher.encode_features(x, padding=padding)
-        s = self.student.encode_features(x, padding=padding)
-        return [((a - b) ** 2).mean(dim=1) for a, b in zip(t, s, strict=True)]
+        return self._gaps(x, padding=padding)[0]
 
-    def loss(self, x: Any, target: Any = None) -> tuple[Any, dict[str, Any]]:
+    def teacher_features(self, x: Any, *, padding: str = "valid") -> list[Any]:
+        """Return the frozen teacher encoder's three-depth features of ``x`` (no gradient).
+
+        With ``padding="valid"`` a cell's features depend only on the input within the
+        receptive radius, so features of a whole grid, cropped, are those of any tile of it:
+        :func:`xprospect.train.fit_stoad` computes them once instead of at every step.
+        """
+        with torch.no_grad():
+            return self.teacher.encoder.features_masked(*valid_mask(x), padding=padding)[0]
+
+    def _gaps(
+        self, x: Any, *, padding: str = "valid", teacher: Sequence[Any] | None = None
+    ) -> tuple[list[Any], Any]:
+        """Gaps at the three depths and the cells' own validity (bool, None if all valid)."""
+        x0, mask = valid_mask(x)
+        if teacher is None:
+            with torch.no_grad():
+                teacher = self.teacher.encoder.features_masked(x0, mask, padding=padding)[0]
+        s = self.student.features_masked(x0, mask, padding=padding)[0]
+        gaps = [((a - b) ** 2).mean(dim=1) for a, b in zip(teacher, s, strict=True)]
+        own = None
+        if mask is not None:
+            cut = self.context[0] if padding == "valid" else 0
+            own = crop_valid(mask, cut)[:, 0] > 0
+        return gaps, own
+
+    def loss(
+        self, x: Any, target: Any = None, *, teacher: Sequence[Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
         """Student loss on tiles ``x`` (Eq. 11): mean over valid cells of ``sum_i h_i/2 gap_i``.
 
-        ``target`` (optional, bool, the valid cells' shape) restricts the mean to those cells.
+        ``target`` (optional, bool, the valid cells' shape) restricts the mean to those cells;
+        cells holding NaN never count. ``teacher`` (optional) gives the teacher's valid
+        features of ``x`` (:meth:`teacher_features`) when they are already known.
         """
-        gaps = self.feature_gaps(x, padding="valid")
+        gaps, own = self._gaps(x, padding="valid", teacher=teacher)
+        if own is not None:
+            target = own if target is None else own & target.to(torch.bool)
         parts = {f"depth{i + 1}": masked_mean(g, target) for i, g in enumerate(gaps)}
         total = sum(0.5 * w * g for w, g in zip(self.weights, parts.values(), strict=True))
         return total, parts
@@ -162,10 +199,14 @@ class STOAD(ProspectModel):
                 f"{tuple(x.shape[2:])}"
             )
             raise ModelCardError(msg)
-        gaps = self.feature_gaps(x, padding="valid")
+        gaps, own = self._gaps(x, padding="valid")
         out = self.weights[0] * gaps[0]
         for w, g in zip(self.weights[1:], gaps[1:], strict=True):
             out = out + w * g
+        if own is not None:
+            out = torch.where(
+                own, out, torch.full((), float("nan"), dtype=out.dtype, device=out.device)
+            )
         return out
 
     def score_windows(self, x: Any) -> Any:

@@ -46,7 +46,9 @@ log = logging.getLogger("xprospect.score")
 EDGE_MODES = ("pad", "reflect")
 #: ``"mask"``: NaN inputs are replaced by ``fill_value`` before the model and cells whose own
 #: input holds NaN (any element) are NaN in the map; ``"fill"``: replaced, every cell scored;
-#: ``"propagate"``: NaN goes into the model as is.
+#: ``"propagate"``: NaN goes into the model as is. A model with ``nan_aware = True`` (the
+#: convolutional autoencoders and STOAD: NaN cells are missing data to them) gets its NaN
+#: cells as they are under ``"mask"`` too, and cells whose own input holds NaN stay NaN.
 NAN_MODES = ("mask", "fill", "propagate")
 
 
@@ -123,7 +125,7 @@ def _score_block(
         lo, hi = max(0, a - d), min(n, b + d)
         pads.append((d - (a - lo), d - (hi - b)))
         core.append(slice(a - lo, a - lo + (b - a)))
-    mask = np.isnan(xb[tuple(core)]).any(axis=0) if nan == "mask" else None
+    mask = np.isnan(xb[tuple(core)]).any(axis=0) if nan in ("mask", "aware") else None
     if nan in ("mask", "fill") and np.isnan(xb).any():
         xb = np.where(np.isnan(xb), np.float32(fill_value), xb)
     if any(p != (0, 0) for p in pads):
@@ -193,6 +195,13 @@ def _score_block(
     if want is not None:
         out[~want] = np.nan
     return out
+
+
+def _pad_value(pad_value: float | None, model: Any) -> float:
+    """Return the value of cells beyond the grid: NaN (missing) for NaN-aware models, else 0."""
+    if pad_value is not None:
+        return float(pad_value)
+    return float("nan") if getattr(model, "nan_aware", False) else 0.0
 
 
 def _model_name(model: Any) -> str:
@@ -299,7 +308,7 @@ def score(
     upsample: str = "nearest",
     method: str = "auto",
     edge: str = "pad",
-    pad_value: float = 0.0,
+    pad_value: float | None = None,
     nan: str = "mask",
     fill_value: float = 0.0,
     amp: Any = "auto",
@@ -359,11 +368,16 @@ def score(
         ``"auto"``: dense when ``model.dense``; ``"windows"`` forces window-by-window scoring.
     edge : {"pad", "reflect"}
         Cells outside the grid: ``pad_value`` (after normalisation) or mirrored.
-    pad_value : float
-        See ``edge``.
+    pad_value : float, optional
+        See ``edge``. Default 0.0, except for a NaN-aware model (``nan_aware = True``: the
+        convolutional autoencoders, STOAD), for which cells beyond the grid are missing data
+        (NaN) like the grid's own NaN cells, so that the border is not read as zeros.
     nan : {"mask", "fill", "propagate"}
         NaN inputs are filled with ``fill_value`` and the cells holding them masked to NaN
-        (default), filled and scored, or passed to the model.
+        (default), filled and scored, or passed to the model. A model declaring
+        ``nan_aware = True`` (the convolutional autoencoders, STOAD) gets its NaN cells
+        as missing data under ``"mask"`` (no fill; its partial convolutions skip them) and
+        cells holding NaN stay NaN.
     fill_value : float
         See ``nan``.
     amp : {"auto", True, False}
@@ -541,8 +555,9 @@ def score(
         stride=strides,
         upsample=upsample,
         edge=edge,
-        pad_value=float(pad_value),
-        nan=nan,
+        pad_value=_pad_value(pad_value, model),
+        # a NaN-aware model sees its missing cells as NaN, not as fill_value
+        nan="aware" if nan == "mask" and getattr(model, "nan_aware", False) else nan,
         fill_value=float(fill_value),
         batch_size=int(batch_size),
         tile=tiles,
@@ -628,7 +643,7 @@ def score(
         "stride": list(strides),
         "upsample": upsample if method == "windows" else "none (dense)",
         "edge": edge,
-        "pad_value": float(pad_value),
+        "pad_value": _pad_value(pad_value, model),
         "nan": nan,
         "fill_value": float(fill_value),
     }

@@ -12,13 +12,19 @@ Policies, stated once:
   :func:`xprospect.score.score` applies them before the model.
 - **NaN cells**: a cell with any non-finite element is never a training or held-out target.
   Samples with a missing element are dropped (counted in ``fit.report``).
-- **Tile positions** (convolutional models): whole tiles (every cell finite and usable)
-  when at least 100 positions exist at some tile size; otherwise, as on drillhole block
-  models cut by a distance mask, tiles with at least half of their cells usable
-  (``min_valid=`` sets the share). Masked cells enter a tile as 0 (the training mean) and
-  the loss is a masked mean over the usable training cells of the tile's core only.
-  Fewer positions than the batch size is refused, fewer than 100 warns, and the fit report
-  names the tile size, the valid share and the number of positions.
+- **Tile positions** (convolutional models): whole tiles (every cell usable, or without
+  data: the edge of the sampled area is trained as it is scored) when at least 100
+  positions exist at some tile size, large tile cores first; otherwise, as on drillhole
+  block models cut by a distance mask, tiles with at least half of their cells usable
+  (``min_valid=`` sets the share). Unusable cells enter a tile as missing data (NaN): the
+  autoencoders and STOAD skip them with partial convolutions (never reading them as
+  zeros), and the loss is a masked mean over the usable training cells of the tile's core
+  only. Fewer positions than the batch size is refused, fewer than 100 warns, and the fit
+  report names the tile size, the valid share and the number of positions.
+- **Throughput**: a tile costs its whole area in every layer but trains only its core, so
+  large cores come first (48 cells in 2-D, 24 in 3-D), and by default a step holds about
+  as many trained cells as the study's 16 tiles of 9-cell cores (``batch_size`` tiles
+  otherwise). STOAD's frozen teacher features are computed once for the whole grid.
 - **Held-out loss**: the mean per-cell loss at the test-block cells; for the convolutional
   models only at test cells whose whole receptive field is finite (their context may
   include training cells, the target cells themselves were never trained on).
@@ -86,6 +92,19 @@ _EVAL_CHUNK = 256  # cells per axis of one held-out evaluation pass
 _PARTIAL_VALID = 0.5
 #: Fewer tile positions than this warn (and below the batch size the fit is refused).
 _FEW_POSITIONS = 100
+#: Default tile cores (cells a side) tried first, largest first, per spatial dimension count.
+#: A tile of edge ``2 r + core`` costs its whole area in every layer but trains only its core:
+#: 9-cell cores (the old default) spent 60 % (2-D) to 77 % (3-D) of a step on the margins,
+#: and 16 tiles of them a step paid the per-step cost on 1 296 cells; large cores bring a
+#: step's cost per trained cell near that of scoring (asv_bench/benchmarks/training.py).
+_CORES = {2: (48, 32, 24, 16, 9), 3: (24, 16, 9)}
+#: Trained cells per step when ``batch_size`` is not given: the study's 16 tiles of 9-cell
+#: cores in 2-D, so an epoch takes about as many optimiser steps as before.
+_CELLS_PER_STEP = {2: 16 * 9**2, 3: 16 * 9**3}
+#: Refuse fewer tile positions than this when ``batch_size`` is not given.
+_MIN_POSITIONS = 16
+#: Largest cache of a STOAD teacher's features (bytes); above it they are recomputed per step.
+_TEACHER_CACHE_BYTES = 1 << 30
 
 
 @dataclass
@@ -287,15 +306,30 @@ def _box_sums(mask: np.ndarray, size: int) -> np.ndarray:
 
 
 def _tile_corners(
-    allowed: np.ndarray, tile: int, targets: np.ndarray, r: int, min_valid: float
+    allowed: np.ndarray,
+    tile: int,
+    targets: np.ndarray,
+    r: int,
+    min_valid: float,
+    missing: np.ndarray | None = None,
 ) -> np.ndarray:
     """Corners of tiles whose ``allowed`` share is at least ``min_valid``, a target in the core.
 
     ``min_valid=1`` keeps only tiles wholly inside ``allowed``; an empty array when none fits.
+    With ``missing`` (cells without data, which a NaN-aware network skips at scoring time
+    too), ``min_valid=1`` keeps tiles wholly inside ``allowed | missing`` and at least
+    :data:`_PARTIAL_VALID` allowed: the edge of the data is trained as it is scored.
     """
     if any(n < tile for n in allowed.shape):
         return np.zeros((0, allowed.ndim), dtype=np.int64)
-    need = math.ceil(float(min_valid) * tile**allowed.ndim - 1e-9)
+    size = tile**allowed.ndim
+    if missing is not None and min_valid >= 1.0 and missing.any():
+        full = _box_sums(allowed | missing, tile) == size
+        full &= _box_sums(allowed, tile) >= max(math.ceil(_PARTIAL_VALID * size - 1e-9), 1)
+        core = _box_sums(targets, tile - 2 * r) > 0
+        full &= core[tuple(slice(r, r + n) for n in full.shape)]
+        return np.argwhere(full)
+    need = math.ceil(float(min_valid) * size - 1e-9)
     full = _box_sums(allowed, tile) >= max(need, 1)
     core = _box_sums(targets, tile - 2 * r) > 0
     full &= core[tuple(slice(r, r + n) for n in full.shape)]
@@ -538,6 +572,48 @@ def _per_cell_loss(model: Any, z: np.ndarray, device: Any) -> np.ndarray:
     return out
 
 
+def _tile_batch(batch_size: int | None, tile: int, r: int, ndim: int) -> int:
+    """Tiles per optimiser step: ``batch_size``, else about :data:`_CELLS_PER_STEP` cells."""
+    if batch_size is not None:
+        return int(batch_size)
+    core = max(tile - 2 * r, 1) ** ndim
+    return max(1, round(_CELLS_PER_STEP.get(ndim, 16 * 9**ndim) / core))
+
+
+def _teacher_cache(model: Any, z: np.ndarray, device: Any) -> list[np.ndarray] | None:
+    """Return a STOAD teacher's valid features of the whole grid (None when too large).
+
+    The teacher is frozen, so its features of a tile never change; with valid convolutions
+    the features of a cell depend only on the input within its receptive radius, so the
+    whole grid's features, cropped, are every tile's. Computed once in slabs along the first
+    spatial axis (``2 r`` overlap) instead of at every step.
+    """
+    if not hasattr(model, "teacher_features"):
+        return None
+    r = model.context[0]
+    spatial = z.shape[1:]
+    if min(spatial) < 2 * r + 1:
+        return None
+    widths = model.teacher.encoder.widths
+    taps = model.teacher.encoder.taps
+    n_out = int(np.prod([n - 2 * r for n in spatial]))
+    if sum(widths[t - 1] for t in taps) * n_out * 4 > _TEACHER_CACHE_BYTES:
+        return None
+    per_row = int(np.prod(spatial[1:]))
+    slab = max(1, (1 << 21) // max(per_row, 1))  # output rows per pass: ~2 M cells
+    parts: list[list[np.ndarray]] = []
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        for a in range(0, spatial[0] - 2 * r, slab):
+            b = min(a + slab, spatial[0] - 2 * r)
+            xb = torch.from_numpy(np.ascontiguousarray(z[:, a : b + 2 * r]))[None].to(device)
+            feats = model.teacher_features(xb, padding="valid")
+            parts.append([f[0].cpu().numpy() for f in feats])
+    model.train(was)
+    return [np.concatenate([p[i] for p in parts], axis=1) for i in range(len(parts[0]))]
+
+
 def _fit_tiles(
     model: Any,
     params: Any,
@@ -558,7 +634,10 @@ def _fit_tiles(
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Train ``model.loss`` on random tiles at ``corners``; return history and the cells seen.
 
-    The loss of a tile is averaged over the cells of its valid core that are in ``targets``.
+    ``z`` holds NaN at the cells outside the training ground (missing data to the NaN-aware
+    networks). The loss of a tile is averaged over the cells of its valid core that are in
+    ``targets``. A STOAD's frozen teacher features are computed once for the whole grid
+    (:func:`_teacher_cache`) and cut per tile like the input.
     """
     rng = np.random.default_rng(seed)
     r = model.context[0]
@@ -570,31 +649,46 @@ def _fit_tiles(
         if tiles_per_epoch is None
         else tiles_per_epoch
     )
-    offsets = np.arange(tile)
     core = tuple(slice(r, tile - r) for _ in range(ndim))
+    cache = _teacher_cache(model, z, device) if epochs > 0 else None
+    counted: dict[int, int] = {}
 
-    def batches(_epoch: int) -> Any:
+    def axis_index(cb: np.ndarray, n: int) -> tuple[Any, ...]:
+        off = np.arange(n)
+        return tuple(
+            (cb[:, a][:, None] + off).reshape((-1,) + (1,) * a + (n,) + (1,) * (ndim - a - 1))
+            for a in range(ndim)
+        )
+
+    def batches(epoch: int) -> Any:
         pick = corners[rng.integers(0, len(corners), per_epoch)]
         for s in range(0, per_epoch, batch_size):
             cb = pick[s : s + batch_size]
-            idx: tuple[Any, ...] = tuple(
-                (cb[:, a][:, None] + offsets).reshape(
-                    (-1,) + (1,) * a + (tile,) + (1,) * (ndim - a - 1)
-                )
-                for a in range(ndim)
-            )
+            idx = axis_index(cb, tile)
             xb = z[(slice(None), *idx)]  # (C, B, tile, ...)
             tb = torch.from_numpy(np.ascontiguousarray(targets[idx][(slice(None), *core)]))
+            counted[epoch] = counted.get(epoch, 0) + int(tb.sum())
             for c in cb:
                 seen[tuple(slice(int(v), int(v) + tile) for v in c)] = True
             xb = torch.from_numpy(np.ascontiguousarray(np.moveaxis(xb, 0, 1))).to(device)
-            yield xb, tb.to(device)
+            feats = None
+            if cache is not None:
+                cidx = axis_index(cb, tile - 2 * r)
+                feats = [
+                    torch.from_numpy(
+                        np.ascontiguousarray(np.moveaxis(f[(slice(None), *cidx)], 0, 1))
+                    ).to(device)
+                    for f in cache
+                ]
+            yield xb, tb.to(device), feats
 
     def batch_loss(batch: Any) -> _loop.BatchLoss:
-        xb, tb = batch
-        return model.loss(xb, tb)[0], len(xb)
+        xb, tb, feats = batch
+        if feats is None:
+            return model.loss(xb, tb)[0], len(xb)
+        return model.loss(xb, tb, teacher=feats)[0], len(xb)
 
-    def evaluate(_epoch: int) -> dict[str, Any]:
+    def evaluate(epoch: int) -> dict[str, Any]:
         test_loss = float("nan")
         if test_cells is not None:
             model.eval()
@@ -602,7 +696,7 @@ def _fit_tiles(
             vals = per_cell[test_cells]
             vals = vals[np.isfinite(vals)]
             test_loss = float(vals.mean()) if vals.size else float("nan")
-        return {"test_loss": test_loss, "tiles": per_epoch}
+        return {"test_loss": test_loss, "tiles": per_epoch, "cells": counted.pop(epoch, 0)}
 
     run = _loop.train_epochs(
         model,
@@ -620,6 +714,11 @@ def _fit_tiles(
     return pd.DataFrame(run.rows), seen
 
 
+def _cells_per_epoch(history: pd.DataFrame) -> float:
+    """Mean count of loss (target) cells per epoch: the training rate's unit, as scoring's."""
+    return float(history["cells"].mean()) if len(history) and "cells" in history else 0.0
+
+
 def _eval_cells(test: np.ndarray, finite: np.ndarray, r: int) -> np.ndarray:
     """Test cells whose whole ``2 r + 1`` receptive box is finite."""
     size = 2 * r + 1
@@ -635,16 +734,23 @@ def _pick_tile(
     allowed: np.ndarray,
     targets: np.ndarray,
     what: str,
-    batch_size: int,
+    batch_size: int | None,
     min_valid: float | None,
+    missing: np.ndarray | None = None,
 ) -> tuple[int, float, np.ndarray]:
     """Pick the tile edge, the valid share and the tile corners (the tile-position policy).
 
-    Sizes tried: ``tile`` if given, else ``2 r + 9``, ``2 r + 7``, ... ``2 r + 1``. Valid
-    shares tried: ``min_valid`` if given, else 1 (whole tiles) then :data:`_PARTIAL_VALID`.
-    The first (share, size) with at least :data:`_FEW_POSITIONS` positions wins, else the one
-    with the most positions. Fewer than ``batch_size`` positions is refused (a degenerate fit
-    that memorises a handful of tiles); fewer than :data:`_FEW_POSITIONS` warns.
+    Sizes tried: ``tile`` if given, else ``2 r + core`` for the cores of :data:`_CORES`
+    (largest first), then ``2 r + 7``, ``2 r + 5``, ... ``2 r + 1``. Valid shares tried:
+    ``min_valid`` if given, else 1 (whole tiles) then :data:`_PARTIAL_VALID`. For a NaN-aware
+    model (``nan_aware``: cells without data are skipped, not read as zeros) a whole tile
+    may hold cells of ``missing`` (no data) as long as its other cells are all allowed, so
+    that cells at the edge of the data are trained as they are scored (see
+    :func:`_tile_corners`); non-normal cells with data still make a tile partial. The
+    share is reported as 1 when every position found is whole. The first (share, size) with at
+    least :data:`_FEW_POSITIONS` positions wins, else the one with the most positions. Fewer
+    than ``batch_size`` (default :data:`_MIN_POSITIONS`) positions is refused (a degenerate
+    fit that memorises a handful of tiles); fewer than :data:`_FEW_POSITIONS` warns.
     """
     r = model.context[0]
     if tile is not None and int(tile) < 2 * r + 1:
@@ -652,12 +758,15 @@ def _pick_tile(
         raise DataError(msg)
     if min_valid is not None and not 0.0 < float(min_valid) <= 1.0:
         raise DataError(f"min_valid must be in (0, 1]; got {min_valid!r}")
-    sizes = [int(tile)] if tile is not None else list(range(2 * r + 9, 2 * r, -2))
+    cores = (*_CORES.get(allowed.ndim, (9,)), 7, 5, 3, 1)
+    sizes = [int(tile)] if tile is not None else [2 * r + c for c in cores]
     shares = (1.0, _PARTIAL_VALID) if min_valid is None else (float(min_valid),)
+    if not getattr(model, "nan_aware", False):
+        missing = None
     best: tuple[int, float, np.ndarray] | None = None
     for share in shares:
         for t in sizes:
-            corners = _tile_corners(allowed, t, targets, r, share)
+            corners = _tile_corners(allowed, t, targets, r, share, missing)
             if len(corners) >= _FEW_POSITIONS:
                 return t, share, corners
             if best is None or len(corners) > len(best[2]):
@@ -672,7 +781,7 @@ def _pick_tile(
         f"{n} {t}-cell tile positions with at least {share:.0%} of their cells among the "
         f"{what} ({int(allowed.sum())} cells) and a training cell in the core"
     )
-    if n < max(int(batch_size), 1):
+    if n < max(int(_MIN_POSITIONS if batch_size is None else batch_size), 1):
         msg = (
             f"only {where}; need at least batch_size={batch_size} (a fit on so few tiles "
             "memorises them): use a smaller tile=, a lower min_valid=, fewer blocks= or a "
@@ -694,13 +803,19 @@ def _tile_report(fit_report: dict[str, Any], prefix: str, tile: int, share: floa
     fit_report[f"{prefix}tile_positions"] = int(n)
 
 
-def _masked_input(z: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """Standardised values with every cell outside ``allowed`` set to 0 (the training mean).
+def _masked_input(model: Any, z: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Standardised values with every cell outside ``allowed`` set to NaN (missing data).
+
+    A model that is not ``nan_aware`` gets 0 (the training mean) there instead.
 
     Partial tiles then carry no value of a masked cell (a non-normal cell's chemistry never
-    reaches a network trained on normal ground); whole tiles are unchanged.
+    reaches a network trained on normal ground); the NaN-aware networks skip those cells
+    (partial convolutions) and never count them in the loss. Whole tiles are unchanged.
     """
-    return z if allowed.all() else np.where(allowed[None], z, np.float32(0.0))
+    if allowed.all():
+        return z
+    fill = np.float32(np.nan if getattr(model, "nan_aware", False) else 0.0)
+    return np.where(allowed[None], z, fill)
 
 
 def _fit_conv(
@@ -735,15 +850,16 @@ def _fit_conv(
     te = np.asarray(g.test.values)
     allowed = finite & norm
     tile, share, corners = _pick_tile(
-        model, tile, allowed, tr, "normal, finite cells", batch_size, min_valid
+        model, tile, allowed, tr, "normal, finite cells", batch_size, min_valid, ~finite
     )
+    batch_size = _tile_batch(batch_size, tile, model.context[0], model.ndim)
     mean, std = _stats(values, tr)
     z = _standardise(values, mean, std)
     model.to(device)
     history, seen = _fit_tiles(
         model,
         model.parameters(),
-        _masked_input(z, allowed),
+        _masked_input(model, z, allowed),
         corners,
         tr,
         tile=tile,
@@ -772,6 +888,7 @@ def _fit_conv(
         **g.report(),
         "n_tile_positions": len(corners),
         "n_cells_seen": int(seen.sum()),
+        "cells_per_epoch": _cells_per_epoch(history),
     }
     _tile_report(report, "", tile, share, len(corners))
     history.attrs.update({k: report[k] for k in ("tile", "min_valid", "tile_positions")})
@@ -835,20 +952,25 @@ def fit_anomaly(
         the training cells/samples; for the autoencoder enough random tiles to cover the
         training cells once on average.
     batch_size : int, optional
-        Default 16 tiles (the study's) for "tiles" models and 512 vectors for "vectors"
-        models: a batch of 16 element vectors is a few hundred flops, so per-step overhead
-        would dominate training (see ``asv_bench/benchmarks/anomaly.py``).
+        Tiles per step for "tiles" models, default as many as hold about 1 296 trained
+        cells in 2-D (the study's 16 tiles of a 9-cell core; 16 x 729 in 3-D), and 512
+        vectors for "vectors" models: a batch of 16 element vectors is a few hundred flops,
+        so per-step overhead would dominate training (see ``asv_bench/benchmarks/anomaly.py``).
     tile : int, optional
-        Tile edge (cells) for the autoencoder; default ``2 r + 9`` (a 9-cell valid core),
-        shrunk by 2 down to ``2 r + 1`` until enough tile positions exist (see
-        ``min_valid``). The tile size and the number of positions used are in ``report``
-        (``tile``, ``min_valid``, ``tile_positions``) and ``history.attrs``.
+        Tile edge (cells) for the autoencoder; default ``2 r + core`` for cores 48, 32, 24,
+        16, 9 in 2-D (24, 16, 9 in 3-D) then 7, 5, 3, 1, the first with enough tile
+        positions (see ``min_valid``): a large core spends less of a step on the margins
+        the loss does not count (``asv_bench/benchmarks/training.py``). The tile size and
+        the number of positions used are in ``report`` (``tile``, ``min_valid``,
+        ``tile_positions``) and ``history.attrs``.
     min_valid : float, optional
         Share of a tile's cells that must be finite, normal cells (0 < ``min_valid`` <= 1).
-        Masked cells of a tile enter the network as zeros (the training mean) and never
-        count in the loss, which is averaged over the valid training cells of the tile's
-        core only. Default: whole tiles (1) when at least 100 positions exist at some
-        size, else tiles at least half valid (irregular block models, distance masks).
+        Masked cells of a tile enter the network as missing data (NaN; partial convolutions
+        skip them) and never count in the loss, which is averaged over the valid training
+        cells of the tile's core only. Cells without data count as usable in a whole tile
+        of a NaN-aware model (the autoencoders, STOAD) when at least half the tile is.
+        Default: whole tiles (1) when at least 100 positions exist at some size, else
+        tiles at least half valid (irregular block models, distance masks).
         Fewer than ``batch_size`` positions is a :class:`~xprospect.exceptions.DataError`;
         fewer than 100 warns (:class:`~xprospect.exceptions.XProspectWarning`).
     blocks : int or sequence of int
@@ -903,9 +1025,9 @@ def fit_anomaly(
     """
     holdout = _check_holdout(holdout)
     kind = getattr(type(model), "anomaly_samples", None)
-    if batch_size is None:
-        batch_size = 512 if kind == "vectors" else 16
-    _check_training_args(epochs, batch_size, lr)
+    if batch_size is None and kind == "vectors":
+        batch_size = 512
+    _check_training_args(epochs, 1 if batch_size is None else batch_size, lr)
     dev = resolve_device(device)
     split = not _no_holdout(blocks, holdout)
 
@@ -1016,7 +1138,7 @@ def _fit_anomaly_once(
     kind: str | None,
     normal: xr.DataArray | None,
     epochs: int,
-    batch_size: int,
+    batch_size: int | None,
     lr: float,
     tile: int | None,
     min_valid: float | None,
@@ -1098,7 +1220,7 @@ def fit_stoad(
     normal: xr.DataArray | None = None,
     epochs: int = 100,
     teacher_epochs: int | None = None,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     lr: float = 1e-3,
     tile: int | None = None,
     teacher_tile: int | None = None,
@@ -1136,11 +1258,13 @@ def fit_stoad(
         Student epochs.
     teacher_epochs : int, optional
         Teacher epochs (default ``epochs``).
-    batch_size, lr : int, float
-        Adam, lr decayed 10 % every 5 epochs, batch 16 (the study's recipe, both networks).
+    batch_size, lr : int, float, optional
+        Adam, lr decayed 10 % every 5 epochs (the study's recipe, both networks); tiles per
+        step as in :func:`fit_anomaly` (default about 1 296 trained cells a step in 2-D).
     tile, teacher_tile : int, optional
-        Tile edges for the student (default ``2 * 3 + 9 = 15`` with the default encoder) and
-        the teacher (default ``2 r + 9``), shrunk as in :func:`fit_anomaly` when few fit.
+        Tile edges for the student and the teacher, chosen as in :func:`fit_anomaly`
+        (large cores first, shrunk when few fit). The teacher's features are computed once
+        for the whole grid, not at every student step (it is frozen).
     min_valid : float, optional
         Valid share of a tile, as in :func:`fit_anomaly` (both networks). The student's
         tiles may hold non-normal cells only as zeros, outside its loss. The report gives
@@ -1176,11 +1300,11 @@ def fit_stoad(
         ``model`` (STOAD, CPU, eval, card with normalisation), ``history``,
         ``student_cells``, ``teacher_cells``, masks, ``report`` and ``selection``.
     """
-    _check_training_args(epochs, batch_size, lr)
+    _check_training_args(epochs, 1 if batch_size is None else batch_size, lr)
     if not isinstance(teacher, ConvAutoencoder):
         raise ModelCardError(f"the STOAD teacher must be a ConvAutoencoder; got {type(teacher)}")
     t_epochs = int(epochs if teacher_epochs is None else teacher_epochs)
-    _check_training_args(t_epochs, batch_size, lr)
+    _check_training_args(t_epochs, 1 if batch_size is None else batch_size, lr)
     holdout = _check_holdout(holdout)
     dev = resolve_device(device)
     split = not _no_holdout(blocks, holdout)
@@ -1238,7 +1362,7 @@ def _fit_stoad_once(
     normal: xr.DataArray | None,
     epochs: int,
     teacher_epochs: int,
-    batch_size: int,
+    batch_size: int | None,
     lr: float,
     tile: int | None,
     teacher_tile: int | None,
@@ -1280,17 +1404,24 @@ def _fit_stoad_once(
             for p in teacher.parameters():
                 p.requires_grad_(True)
             ttile, tshare, tcorners = _pick_tile(
-                teacher, teacher_tile, finite, finite, "finite cells", batch_size, min_valid
+                teacher,
+                teacher_tile,
+                finite,
+                finite,
+                "finite cells",
+                batch_size,
+                min_valid,
+                ~finite,
             )
             hist, t_seen = _fit_tiles(
                 teacher,
                 teacher.parameters(),
-                z,
+                _masked_input(teacher, z, finite),
                 tcorners,
                 finite,
                 tile=ttile,
                 epochs=t_epochs,
-                batch_size=batch_size,
+                batch_size=_tile_batch(batch_size, ttile, teacher.context[0], teacher.ndim),
                 lr=lr,
                 seed=seed,
                 device=dev,
@@ -1307,17 +1438,18 @@ def _fit_stoad_once(
         model = STOAD(teacher, STOADStudent.like(teacher), weights=weights).to(dev)
         allowed = finite & norm
         stile, sshare, scorners = _pick_tile(
-            model, tile, allowed, tr, "normal, finite cells", batch_size, min_valid
+            model, tile, allowed, tr, "normal, finite cells", batch_size, min_valid, ~finite
         )
+        s_batch = _tile_batch(batch_size, stile, model.context[0], model.ndim)
         hist, s_seen = _fit_tiles(
             model,
             model.student.parameters(),
-            _masked_input(z, allowed),
+            _masked_input(model, z, allowed),
             scorners,
             tr,
             tile=stile,
             epochs=epochs,
-            batch_size=batch_size,
+            batch_size=s_batch,
             lr=lr,
             seed=seed + 1,
             device=dev,
@@ -1338,7 +1470,7 @@ def _fit_stoad_once(
         tile=stile,
         normal_mode=mode,
         weights=list(model.weights),
-        recipe=_recipe(epochs, batch_size, lr, seed, teacher_epochs=t_epochs),
+        recipe=_recipe(epochs, s_batch, lr, seed, teacher_epochs=t_epochs),
     )
     report = {
         **g.report(),
@@ -1346,6 +1478,7 @@ def _fit_stoad_once(
         "teacher_tile": ttile,
         "n_student_tile_positions": len(scorners),
         "n_student_cells_seen": int(s_seen.sum()),
+        "cells_per_epoch": _cells_per_epoch(hist),
     }
     _tile_report(report, "", stile, sshare, len(scorners))
     report.update(t_report)

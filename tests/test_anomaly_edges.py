@@ -1,0 +1,131 @@
+"""NaN-aware edges of the convolutional detectors (issue 13, item 4).
+
+Cells without data (NaN in any element) are missing to the autoencoders and STOAD: partial
+convolutions skip them instead of reading zeros, the loss never counts them, and only a
+cell without data of its own scores NaN. On a survey whose sampled area leaves a large
+part of the grid empty, the top scores must then not pile up on the edge of the data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from scipy import ndimage
+
+torch = pytest.importorskip("torch")
+
+from xprospect.models import STOAD, ConvAutoencoder  # noqa: E402
+from xprospect.score import score  # noqa: E402
+from xprospect.train.anomaly import fit_anomaly  # noqa: E402
+
+WIDTHS = (6, 4, 2)  # receptive radius 6
+N = 72
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # the machine is shared; these nets are tiny
+    yield
+    torch.set_num_threads(n)
+
+
+def _survey(seed: int = 0) -> tuple[xr.DataArray, np.ndarray]:
+    """Three smooth, correlated elements on N x N cells; an irregular 45 % is unsampled."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.meshgrid(
+        np.arange(N, dtype="float32"), np.arange(N, dtype="float32"), indexing="ij"
+    )
+    base = ndimage.gaussian_filter(rng.standard_normal((N, N)), 3).astype("float32") * 6
+    vals = np.stack(
+        [base + np.sin(xx / 5 + k) + 0.3 * rng.standard_normal((N, N)) for k in range(3)]
+    ).astype("float32")
+    # the sampled area: a wavy boundary leaves the upper-right part of the grid empty
+    sampled = yy + 0.8 * xx + 6 * np.sin(xx / 6) < 0.9 * N
+    data = np.where(sampled[None], vals, np.float32(np.nan))
+    coords = {
+        "element": ["Cu", "Pb", "Zn"],
+        "y": 1000.0 * np.arange(N)[::-1],
+        "x": 1000.0 * np.arange(N),
+    }
+    return xr.DataArray(data, dims=("element", "y", "x"), coords=coords), sampled
+
+
+def _edge(sampled: np.ndarray, cells: int = 2) -> np.ndarray:
+    """Sampled cells within ``cells`` of an unsampled cell or of the grid's border."""
+    outside = np.pad(~sampled, cells, constant_values=True)
+    near = ndimage.binary_dilation(outside, np.ones((2 * cells + 1,) * 2, dtype=bool))
+    return sampled & near[cells:-cells, cells:-cells]
+
+
+def test_top_scores_do_not_pile_on_the_data_edge():
+    stack, sampled = _survey()
+    assert 0.4 < 1 - sampled.mean() < 0.6
+    fit = fit_anomaly(ConvAutoencoder(3, widths=WIDTHS), stack, epochs=20, seed=0, device="cpu")
+    # trained across the edge of the data, its missing side skipped
+    assert fit.report["min_valid"] == 1.0 and fit.report["n_cells_seen"] <= sampled.sum()
+    s = score(stack, fit.model, device="cpu").values
+    # NaN exactly where the cell itself has no data (inside the grid and at its border)
+    np.testing.assert_array_equal(np.isnan(s), ~sampled)
+    edge = _edge(sampled)
+    top = s >= np.nanquantile(s, 0.95)
+    share_top, share_all = edge[top].mean(), edge[sampled].mean()
+    # the zeros-beyond-the-data map of the same network, for the record
+    zeros = score(stack, fit.model, device="cpu", nan="fill", pad_value=0.0).values
+    zeros[~sampled] = np.nan
+    share_zeros = edge[zeros >= np.nanquantile(zeros, 0.95)].mean()
+    print(
+        f"edge share: all {share_all:.3f}, top 5 % {share_top:.3f}, zero-filled {share_zeros:.3f}"
+    )
+    # measured: 0.20 of the sampled cells lie on the edge, 0.34 of the top 5 % (zero fill:
+    # 0.37). Less context leaves an edge cell's reconstruction somewhat worse, so the edge
+    # is not yet at par: this bounds the excess and checks that zeros no longer add to it.
+    assert share_top <= 1.8 * share_all, (share_top, share_all)
+    assert share_top <= share_zeros
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: ConvAutoencoder(3, widths=WIDTHS), lambda: STOAD(ConvAutoencoder(3, widths=WIDTHS))],
+)
+def test_no_nan_scores_are_the_plain_convolutions(make):
+    """Without NaN the networks run their plain convolutions: the fix changes no score;
+    with NaN, cells whose receptive field holds none keep their scores (to rounding)."""
+    torch.manual_seed(0)
+    m = make().eval()
+    x = torch.randn(2, 3, 30, 34)
+    r = m.context[0]
+    with torch.no_grad():
+        plain = m.score_dense(x)
+        if isinstance(m, ConvAutoencoder):  # the pre-fix computation, layer by layer
+            h = x
+            layers = [(m.encoder.enc, i) for i in range(3)] + [(m.decoder, i) for i in range(3)]
+            for j, (st, i) in enumerate(layers):
+                h = st.layer(i, h, "valid")
+                h = torch.relu(h) if j < len(layers) - 1 else h
+            ref = ((h - x[:, :, r:-r, r:-r]) ** 2).sum(dim=1)
+            assert torch.equal(plain, ref)
+        holed = x.clone()
+        holed[:, 1, :8, :] = float("nan")  # one element missing in the top 8 rows
+        got = m.score_dense(holed)
+    assert torch.isnan(got[:, : 8 - r]).all() and torch.isfinite(got[:, 8 - r :]).all()
+    # output row i reads input rows i .. i + 2 r: from row 8 on no NaN is in reach
+    torch.testing.assert_close(got[:, 8:], plain[:, 8:], rtol=1e-5, atol=1e-6)
+
+
+def test_masked_loss_ignores_the_missing_cells():
+    torch.manual_seed(0)
+    m = ConvAutoencoder(3, widths=WIDTHS)
+    x = torch.randn(1, 3, 24, 24)
+    holed = x.clone()
+    holed[:, :, :, :10] = float("nan")
+    loss, _ = m.loss(holed)
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in m.parameters())
+    # a cell missing one element is missing: what its other elements hold never matters
+    one = x.clone()
+    one[:, 0, :, :10] = float("nan")
+    one[:, 1:, :, :10] = 1e4
+    assert torch.equal(m.loss(one)[0], loss.detach())
