@@ -473,15 +473,24 @@ def _argsort(key, n, order):
 
 
 @_jit
-def _by_distance(fb, ib, nc, c0x, c0y, c0z):
-    """Order the candidates by distance from ``c0``: into rows 4-7 of ``fb``, 1 of ``ib``."""
+def _by_distance(fb, ib, nc, c0x, c0y, c0z, order):
+    """Candidates by distance from ``c0`` into rows 4-7 of ``fb``, 1 of ``ib``.
+
+    Sorted when ``order`` (a tile of several cells: each cell stops scanning once the
+    triangle inequality rules out every later candidate); copied as they are otherwise
+    (a one-cell tile scans them all once: sorting would cost more than it saves).
+    """
     for j in range(nc):
         dx = fb[0, j] - c0x
         dy = fb[1, j] - c0y
         dz = fb[2, j] - c0z
         fb[3, j] = math.sqrt(dx * dx + dy * dy + dz * dz)
     srt = ib[2]
-    _argsort(fb[3], nc, srt)
+    if order:
+        _argsort(fb[3], nc, srt)
+    else:
+        for j in range(nc):
+            srt[j] = j
     for j in range(nc):
         sj = srt[j]
         fb[4, j] = fb[0, sj]
@@ -582,11 +591,12 @@ def knn_tile(bk, origin, axes, lo, hi, k, radius, state, work, nbr):
     c0x = 0.5 * (qlo[0] + qhi[0])
     c0y = 0.5 * (qlo[1] + qhi[1])
     c0z = 0.5 * (qlo[2] + qhi[2])
+    ordered = ncells > 1
     while remaining > 0:
         nc, complete, fb, ib = gather(bk, qlo, qhi, m, rlo, rhi, fb, ib)
         # candidates in order of distance from the tile's centre: a cell stops scanning
         # once the triangle inequality rules out every later candidate
-        _by_distance(fb, ib, nc, c0x, c0y, c0z)
+        _by_distance(fb, ib, nc, c0x, c0y, c0z, ordered)
         for iz in range(lo[0], hi[0]):
             for iy in range(lo[1], hi[1]):
                 for ix in range(lo[2], hi[2]):
@@ -612,7 +622,7 @@ def knn_tile(bk, origin, axes, lo, hi, k, radius, state, work, nbr):
                             bound2 = ub * ub
                     # only candidates with |s - c0| <= |q - c0| + bound can be in range
                     lim = nc
-                    if bound2 < _INF:
+                    if ordered and bound2 < _INF:
                         lim = np.searchsorted(fb[7, :nc], dq0 + math.sqrt(bound2), side="right")
                     nfound = _nearest(fb, ib, lim, qx, qy, qz, k, bound2, kd, ki)
                     need = math.sqrt(kd[k - 1]) if nfound == k else radius
