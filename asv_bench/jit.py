@@ -10,7 +10,7 @@ compilation and shows in the wall time only.
 
 Usage::
 
-    PYTHONPATH=. python asv_bench/jit.py [idw2d idw3d kriging points demo] [--keep DIR]
+    PYTHONPATH=. python asv_bench/jit.py [idw2d idw3d kriging points demo] [--cold-only]
 """
 
 from __future__ import annotations
@@ -121,6 +121,7 @@ def main(argv=None) -> int:
     """Print cold and warm compile and wall times per case."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("cases", nargs="*", default=list(CASES[:4]))
+    p.add_argument("--cold-only", action="store_true", help="skip the warm (cached) rerun")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.child:
@@ -131,14 +132,13 @@ def main(argv=None) -> int:
         try:
             load = os.getloadavg()[0]
             cold = measure(case, cache)
-            warm = measure(case, cache)
+            warm = None if a.cold_only else measure(case, cache)
         finally:
             shutil.rmtree(cache, ignore_errors=True)
-        print(
-            f"{case}: cold: compile {cold['compile']:.1f} s CPU, {cold['wall']:.1f} s wall; "
-            f"warm: compile {warm['compile']:.1f} s CPU, {warm['wall']:.1f} s wall "
-            f"(load {load:.2f} -> {os.getloadavg()[0]:.2f})"
-        )
+        line = f"{case}: cold: compile {cold['compile']:.1f} s CPU, {cold['wall']:.1f} s wall"
+        if warm is not None:
+            line += f"; warm: compile {warm['compile']:.1f} s CPU, {warm['wall']:.1f} s wall"
+        print(f"{line} (load {load:.2f} -> {os.getloadavg()[0]:.2f})")
         print(
             "  cold compile CPU s by function (callees excluded): "
             + ", ".join(f"{k} {v:.1f}" for k, v in cold["top"].items())

@@ -54,6 +54,8 @@ __all__ = [
 
 _INF = np.inf
 _jit = jit()
+# small helpers are inlined where numba types their caller: no compilation of their own
+_inline = jit(inline="always")
 
 
 @_jit
@@ -262,7 +264,7 @@ def run_tasks(task: Callable[..., Any], ntiles: int, ntasks: int, *args: Any) ->
             f.result()
 
 
-@_jit
+@_inline
 def new_task(bsize, tile, k, nrows):
     """Scratch of one task, reused from tile to tile.
 
@@ -297,7 +299,7 @@ def new_task(bsize, tile, k, nrows):
     return lo, hi, state, work, nbr, np.empty((nrows, ncells))
 
 
-@_jit
+@_inline
 def tile_at(t, lattice, lo, hi):
     """Set ``lo``, ``hi`` to the node range of tile ``t``; return the lattice origin.
 
@@ -324,7 +326,7 @@ def tile_at(t, lattice, lo, hi):
     return origin
 
 
-@_jit
+@_inline
 def put_tile(tb, lo, hi, rows, out):
     """Write tile buffer row ``r`` (cells in C order over the tile) to ``out[rows[r]]``."""
     wy = hi[1] - lo[1]
@@ -338,7 +340,7 @@ def put_tile(tb, lo, hi, rows, out):
                     o[iz, iy, ix] = tb[r, base_c + ix]
 
 
-@_jit
+@_inline
 def tile_box(origin, axes, lo, hi, qlo, qhi):
     """Bounding box ``[qlo, qhi]`` of the lattice nodes ``lo <= index < hi`` (in place)."""
     for a in range(3):
@@ -353,7 +355,7 @@ def tile_box(origin, axes, lo, hi, qlo, qhi):
         qhi[a] = hi_a
 
 
-@_jit
+@_inline
 def node(origin, axes, iz, iy, ix):
     """Coordinates of lattice node ``(iz, iy, ix)``."""
     qx = origin[0] + iz * axes[0, 0] + iy * axes[1, 0] + ix * axes[2, 0]
@@ -362,7 +364,7 @@ def node(origin, axes, iz, iy, ix):
     return qx, qy, qz
 
 
-@_jit
+@_inline
 def _grow(fb, ib, keep, need):
     """Candidate buffers with room for ``need``, holding the first ``keep`` candidates."""
     cap = max(2 * fb.shape[1], need)
@@ -448,7 +450,7 @@ def gather(bk, qlo, qhi, m, rlo, rhi, fb, ib):
     return nc, complete, fb, ib
 
 
-@_jit
+@_inline
 def _argsort(key, n, order):
     """Write into ``order[:n]`` the indices that sort ``key[:n]`` ascending.
 
@@ -472,16 +474,25 @@ def _argsort(key, n, order):
         gap //= 3
 
 
-@_jit
-def _by_distance(fb, ib, nc, c0x, c0y, c0z):
-    """Order the candidates by distance from ``c0``: into rows 4-7 of ``fb``, 1 of ``ib``."""
+@_inline
+def _by_distance(fb, ib, nc, c0x, c0y, c0z, order):
+    """Candidates by distance from ``c0`` into rows 4-7 of ``fb``, 1 of ``ib``.
+
+    Sorted when ``order`` (a tile of several cells: each cell stops scanning once the
+    triangle inequality rules out every later candidate); copied as they are otherwise
+    (a one-cell tile scans them all once: sorting would cost more than it saves).
+    """
     for j in range(nc):
         dx = fb[0, j] - c0x
         dy = fb[1, j] - c0y
         dz = fb[2, j] - c0z
         fb[3, j] = math.sqrt(dx * dx + dy * dy + dz * dz)
     srt = ib[2]
-    _argsort(fb[3], nc, srt)
+    if order:
+        _argsort(fb[3], nc, srt)
+    else:
+        for j in range(nc):
+            srt[j] = j
     for j in range(nc):
         sj = srt[j]
         fb[4, j] = fb[0, sj]
@@ -582,11 +593,12 @@ def knn_tile(bk, origin, axes, lo, hi, k, radius, state, work, nbr):
     c0x = 0.5 * (qlo[0] + qhi[0])
     c0y = 0.5 * (qlo[1] + qhi[1])
     c0z = 0.5 * (qlo[2] + qhi[2])
+    ordered = ncells > 1
     while remaining > 0:
         nc, complete, fb, ib = gather(bk, qlo, qhi, m, rlo, rhi, fb, ib)
         # candidates in order of distance from the tile's centre: a cell stops scanning
         # once the triangle inequality rules out every later candidate
-        _by_distance(fb, ib, nc, c0x, c0y, c0z)
+        _by_distance(fb, ib, nc, c0x, c0y, c0z, ordered)
         for iz in range(lo[0], hi[0]):
             for iy in range(lo[1], hi[1]):
                 for ix in range(lo[2], hi[2]):
@@ -612,7 +624,7 @@ def knn_tile(bk, origin, axes, lo, hi, k, radius, state, work, nbr):
                             bound2 = ub * ub
                     # only candidates with |s - c0| <= |q - c0| + bound can be in range
                     lim = nc
-                    if bound2 < _INF:
+                    if ordered and bound2 < _INF:
                         lim = np.searchsorted(fb[7, :nc], dq0 + math.sqrt(bound2), side="right")
                     nfound = _nearest(fb, ib, lim, qx, qy, qz, k, bound2, kd, ki)
                     need = math.sqrt(kd[k - 1]) if nfound == k else radius

@@ -311,11 +311,17 @@ class Gridder(ABC):
         if not hasattr(self, "groups_"):
             raise GridError(f"this {type(self).__name__} is not fitted yet: call fit(samples)")
 
-    def _search_groups(self, ref: np.ndarray, amat: np.ndarray, ndim: int) -> list[SearchGroup]:
+    def _search_groups(
+        self, ref: np.ndarray, amat: np.ndarray, ndim: int, nquery: int
+    ) -> list[SearchGroup]:
         out = []
         for g in self.groups_:
             p = _neighbours.search_points(g.xyz, np.asarray(ref, dtype="float64"), amat, ndim == 2)
-            ps, vs, start, blo, bsize, bshape = _neighbours.bucket_points(p, g.values)
+            # about two samples per bucket, but no more than four buckets per query node:
+            # sorting a million samples into fine buckets costs more than a coarse lattice's
+            # whole search (the bucket grid depends on the whole template, not on its chunks)
+            per_bucket = max(2.0, p.shape[0] / (4.0 * max(nquery, 1)))
+            ps, vs, start, blo, bsize, bshape = _neighbours.bucket_points(p, g.values, per_bucket)
             out.append(SearchGroup(ps, vs, start, blo, bsize, bshape, g.slots, g.extra))
         return out
 
@@ -432,7 +438,7 @@ class Gridder(ABC):
         self._check_overlap(geom.bounds(), amat)
         o = dict(zip(geom.dims, geom.origin, strict=True))
         ref = np.array([o["x"], o["y"], o.get("z", 0.0)])
-        groups = self._search_groups(ref, amat, geom.ndim)
+        groups = self._search_groups(ref, amat, geom.ndim, int(np.prod(geom.shape)))
         axes = _lattice_axes(geom.dims, geom.step, amat)
         outputs = self._outputs()
         dtype = np.dtype(dtype)
@@ -496,7 +502,7 @@ class Gridder(ABC):
         ref = np.vstack([g.xyz for g in self.groups_]).min(axis=0)
         if ndim == 2:
             ref[2] = 0.0
-        groups = self._search_groups(ref, amat, ndim)
+        groups = self._search_groups(ref, amat, ndim, xyz.shape[0])
         queries = _neighbours.search_points(xyz, ref, amat, ndim == 2)
         m = queries.shape[0]
         data = self._evaluate(
