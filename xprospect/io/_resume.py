@@ -31,6 +31,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 import zarr
+from dask.base import collections_to_expr
 from dask.highlevelgraph import HighLevelGraph
 from xarray.backends.zarr import encode_zarr_variable
 
@@ -253,7 +254,11 @@ def write_tasks(
     names = lazy_variables(ds)
     group = zarr.open_group(path, mode="r+")
     encoded = [encode_zarr_variable(ds.variables[n], name=n, zarr_format=3) for n in names]
-    arrays = dask.optimize(*[e.data for e in encoded])
+    arrays = [e.data for e in encoded]
+    # one graph optimised for all the variables together: ``dask.optimize(*arrays)`` fuses
+    # each variable's graph on its own, renaming the keys they share, so a block that feeds
+    # several variables (IDW's elements, a model's outputs) was computed once per variable
+    inputs = dict(collections_to_expr(arrays, optimize_graph=True).optimize().__dask_graph__())
     layer_name = f"xprospect-write-{ledger.job[:16]}-{dask.base.tokenize(path, list(todo))}"
     layer: dict[Any, Any] = {}
     keys: dict[Any, int] = {}
@@ -270,7 +275,10 @@ def write_tasks(
         key = (layer_name, flat)
         layer[key] = (_write_block, flat, targets, *blocks)
         keys[key] = flat
-    graph = HighLevelGraph.from_collections(layer_name, layer, dependencies=list(arrays))
+    graph = HighLevelGraph(
+        {layer_name: layer, f"{layer_name}-inputs": inputs},
+        {layer_name: {f"{layer_name}-inputs"}, f"{layer_name}-inputs": set()},
+    )
     return keys, graph
 
 
