@@ -19,9 +19,11 @@ checkpoint's hash). ``resume=True`` refuses a store whose identity differs.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +36,7 @@ import zarr
 from dask.base import collections_to_expr
 from dask.highlevelgraph import HighLevelGraph
 from xarray.backends.zarr import encode_zarr_variable
+from zarr.core.sync import sync
 
 __all__ = ["LEDGER_ATTR", "Ledger", "job_identity", "read_ledger", "write_ledger"]
 
@@ -237,9 +240,20 @@ class _Target:
     region: tuple[slice, ...]
 
 
+async def _write_all(targets: Sequence[_Target], blocks: Sequence[Any]) -> None:
+    await asyncio.gather(
+        *(
+            t.array.async_array.setitem(t.region, np.asarray(b))
+            for t, b in zip(targets, blocks, strict=True)
+        )
+    )
+
+
 def _write_block(flat: int, targets: Sequence[_Target], *blocks: Any) -> int:
-    for target, block in zip(targets, blocks, strict=True):
-        target.array[target.region] = np.asarray(block)
+    # every variable's part of the chunk in one trip through zarr's event loop, encoded and
+    # written concurrently: one ``array[region] = block`` per variable waits for the loop
+    # once each (16 round trips per chunk for IDW of 16 elements, 1.6x the CPU time)
+    sync(_write_all(targets, blocks))
     return flat
 
 
@@ -282,18 +296,53 @@ def write_tasks(
     return keys, graph
 
 
+def ledger_interval() -> float:
+    """Seconds between two writes of the ledger while chunks complete.
+
+    Returns
+    -------
+    float
+        Dask config ``xprospect.store.ledger_interval`` (default 1.0; 0 writes it after
+        every chunk). Rewriting the root ``zarr.json`` costs tens of milliseconds, so it
+        is done at most this often: a run killed in between recomputes, on resuming, the
+        chunks written since the last write (never the other way round: a chunk is
+        only marked after its data are on disk).
+    """
+    return max(0.0, float(dask.config.get("xprospect.store.ledger_interval", 1.0)))
+
+
 class LedgerUpdater:
-    """Marks chunks complete in the store's ledger as their write tasks finish (thread-safe)."""
+    """Marks chunks complete in the store's ledger as their write tasks finish (thread-safe).
+
+    The ledger is rewritten at most every :func:`ledger_interval` seconds, and by
+    :meth:`flush`.
+    """
 
     def __init__(self, path: str, ledger: Ledger, bar: Any) -> None:
         self.path = path
         self.ledger = ledger
         self.bar = bar
+        self.interval = ledger_interval()
         self._lock = threading.Lock()
+        self._pending = 0
+        self._last = time.monotonic()
 
     def done(self, flat: int) -> None:
         """Record one chunk written."""
         with self._lock:
             self.ledger.done.add(int(flat))
-            write_ledger(self.path, self.ledger)
+            self._pending += 1
+            if time.monotonic() - self._last >= self.interval:
+                self._write()
             self.bar.update(1)
+
+    def flush(self) -> None:
+        """Write the chunks recorded since the last write of the ledger."""
+        with self._lock:
+            if self._pending:
+                self._write()
+
+    def _write(self) -> None:
+        write_ledger(self.path, self.ledger)
+        self._pending = 0
+        self._last = time.monotonic()
