@@ -33,7 +33,9 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 import zarr
+from dask.array.optimization import optimize as optimize_array
 from dask.base import collections_to_expr
+from dask.core import flatten
 from dask.highlevelgraph import HighLevelGraph
 from xarray.backends.zarr import encode_zarr_variable
 from zarr.core.sync import sync
@@ -269,11 +271,8 @@ def write_tasks(
     group = zarr.open_group(path, mode="r+")
     encoded = [encode_zarr_variable(ds.variables[n], name=n, zarr_format=3) for n in names]
     arrays = [e.data for e in encoded]
-    # one graph optimised for all the variables together: ``dask.optimize(*arrays)`` fuses
-    # each variable's graph on its own, renaming the keys they share, so a block that feeds
-    # several variables (IDW's elements, a model's outputs) was computed once per variable
-    inputs = dict(collections_to_expr(arrays, optimize_graph=True).optimize().__dask_graph__())
     layer_name = f"xprospect-write-{ledger.job[:16]}-{dask.base.tokenize(path, list(todo))}"
+    layers, deps = _input_layers(arrays, f"{layer_name}-inputs")
     layer: dict[Any, Any] = {}
     keys: dict[Any, int] = {}
     for flat in todo:
@@ -289,11 +288,31 @@ def write_tasks(
         key = (layer_name, flat)
         layer[key] = (_write_block, flat, targets, *blocks)
         keys[key] = flat
-    graph = HighLevelGraph(
-        {layer_name: layer, f"{layer_name}-inputs": inputs},
-        {layer_name: {f"{layer_name}-inputs"}, f"{layer_name}-inputs": set()},
-    )
+    graph = HighLevelGraph({**layers, layer_name: layer}, {**deps, layer_name: set(layers)})
     return keys, graph
+
+
+def _input_layers(
+    arrays: Sequence[da.Array], name: str
+) -> tuple[dict[str, Any], dict[str, set[str]]]:
+    """Return the graph of the variables to write, optimised once for all (layers, deps).
+
+    All the variables are optimised together: ``dask.optimize(*arrays)`` fuses each one's
+    graph on its own, renaming the keys they share, so that a block feeding several
+    variables (IDW's elements, a model's outputs) was computed once per variable. When a
+    layer carries dask annotations (``score(resources={"GPU": 1})``), low-level task fusion
+    is left out: it merges the graph into one layer and drops every annotation, so the
+    scheduler would place the model's tasks on any worker. Blockwise fusion and culling
+    still run and keep the annotations.
+    """
+    graph = HighLevelGraph.merge(*(a.__dask_graph__() for a in arrays))
+    if not any(layer.annotations for layer in graph.layers.values()):
+        expr = collections_to_expr(list(arrays), optimize_graph=True).optimize()
+        return {name: dict(expr.__dask_graph__())}, {name: set()}
+    keys = [k for a in arrays for k in flatten(a.__dask_keys__())]
+    with dask.config.set({"optimization.fuse.active": False}):
+        kept = optimize_array(graph, keys)
+    return dict(kept.layers), {k: set(v) for k, v in kept.dependencies.items()}
 
 
 def ledger_interval() -> float:
