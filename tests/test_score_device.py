@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 from threadpoolctl import threadpool_info  # noqa: E402
 
-import xprospect  # noqa: E402, F401  (registers .prospect)
+import xprospect  # noqa: E402  (registers .prospect)
 from xprospect._dask import map_cells, model_threads  # noqa: E402
 from xprospect.exceptions import DataError, XProspectDeprecationWarning  # noqa: E402
 from xprospect.score import _device, score  # noqa: E402
@@ -277,3 +277,28 @@ def test_bench_masked_score_tiny():
     m = bench.mask.values
     np.testing.assert_array_equal(masked[m], full[m])
     assert np.isnan(masked[~m]).all()
+
+
+def test_declared_gpu_resources_survive_to_zarr_on_a_cluster(tmp_path):
+    # to_zarr optimises the graph itself: without low-level fusion for annotated layers, the
+    # scoring tasks keep their resources (no optimization config needed from the user)
+    distributed = pytest.importorskip("distributed")
+    stack = make_stack().chunk({"y": 12, "x": 16})
+    model = TinyWindow()
+    expect = score(stack, model, stride=2, device="cpu", allow_no_card=True).values
+    spec = {"gpu": {"cls": distributed.Worker,
+                    "options": {"nthreads": 1, "resources": {"GPU": 1}}},
+            "cpu": {"cls": distributed.Worker, "options": {"nthreads": 1}}}
+    sched = {"cls": distributed.Scheduler, "options": {"dashboard_address": None}}
+    with distributed.SpecCluster(workers=spec, scheduler=sched) as cluster, \
+            distributed.Client(cluster) as client:
+        client.wait_for_workers(2)
+        gpu = next(a for a, w in client.scheduler_info(n_workers=-1)["workers"].items()
+                   if w.get("resources"))
+        job = score(stack, model, stride=2, device="auto", allow_no_card=True)
+        with distributed.get_task_stream(client) as ts:
+            xprospect.to_zarr(job, tmp_path / "s.zarr", progress=False)
+    np.testing.assert_array_equal(xprospect.open_zarr(tmp_path / "s.zarr")["prospectivity"].values,
+                                  expect)
+    ran = {t["worker"] for t in ts.data if "prospectivity" in str(t["key"])}
+    assert ran == {gpu}

@@ -160,7 +160,48 @@ def test_default_codec_and_no_sliver_chunks(tmp_path):
     arr = zarr.open_group(str(tmp_path / "g.zarr"), mode="r")["v"]
     assert arr.chunks == (33, 50)  # 32 x 4 + a 1-cell sliver -> 4 even chunks of 33
     assert [type(c).__name__ for c in arr.compressors] == ["BloscCodec"]
-    assert arr.compressors[0].cname.value == "zstd" and arr.compressors[0].clevel == 1
+    assert arr.compressors[0].cname.value == "lz4" and arr.compressors[0].shuffle.value == "shuffle"
     xr.testing.assert_identical(xp.open_zarr(tmp_path / "g.zarr").compute(), grid.compute())
     xp.to_zarr(grid, tmp_path / "raw.zarr", compressors=(), progress=False)
     assert zarr.open_group(str(tmp_path / "raw.zarr"), mode="r")["v"].compressors == ()
+
+
+def test_template_chunks_have_no_sliver_and_store_as_they_are(tmp_path):
+    grid = xp.make_grid((0, 0, 2049, 1000), resolution=1.0, crs="EPSG:32750", chunks=512)
+    assert grid["mask"].chunks == ((512, 488), (513, 513, 513, 510))  # 2049 = 4 x 512 + 1
+    maps = xr.Dataset({"v": grid["mask"].astype("float32")})
+    xp.to_zarr(maps, tmp_path / "m.zarr", progress=False)
+    assert zarr.open_group(str(tmp_path / "m.zarr"), mode="r")["v"].chunks == (512, 513)
+
+
+def _fail_at(block, block_info=None):
+    if block_info is not None and block_info[None]["chunk-location"] == (1, 1):
+        raise RuntimeError("chunk (1, 1) fails")
+    return block
+
+
+def test_ledger_written_in_batches_and_kept_on_failure(maps, tmp_path, monkeypatch):
+    import xprospect.io._resume as resume
+
+    writes = []
+    real = resume.write_ledger
+    monkeypatch.setattr(resume, "write_ledger", lambda *a: writes.append(1) or real(*a))
+    store = tmp_path / "m.zarr"
+    with dask.config.set({"xprospect.store.ledger_interval": 3600, "scheduler": "sync"}):
+        xp.to_zarr(maps, store, progress=False)
+        total = read_ledger(str(store)).total
+        assert total > 4 and len(writes) <= 1  # one flush for all the chunks (not one each)
+        # a run that fails part way keeps the chunks it wrote before the error
+        bad = maps.assign(
+            Au=maps["Au"].copy(data=maps["Au"].data.map_blocks(_fail_at, dtype=maps["Au"].dtype)))
+        with pytest.raises(RuntimeError, match="fails"):
+            xp.to_zarr(bad, tmp_path / "bad.zarr", progress=False)
+    ledger = read_ledger(str(tmp_path / "bad.zarr"))
+    assert 0 < len(ledger.done) < ledger.total and ledger.state == "writing"
+    with pytest.raises(IncompleteStoreError):
+        xp.open_zarr(tmp_path / "bad.zarr")
+    back = xp.open_zarr(tmp_path / "bad.zarr", allow_incomplete=True).compute()
+    for flat in ledger.done:
+        region = ledger.region(flat)
+        np.testing.assert_array_equal(
+            back["Cu"][region["y"], region["x"]], maps["Cu"][region["y"], region["x"]])

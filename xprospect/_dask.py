@@ -62,6 +62,7 @@ __all__ = [
     "block_threads",
     "chunk_threads",
     "compute_once",
+    "even_chunks",
     "grid_chunks",
     "is_main_thread",
     "map_cells",
@@ -269,6 +270,48 @@ def study_mask(like: xr.Dataset | xr.DataArray) -> Any:
     if tuple(m.dims) != dims:
         raise GridError(f"the template's 'mask' has dims {m.dims}, expected {dims}")
     return m.data
+
+
+# a last chunk under 1/8 of the others (a template of 8192 + 1 cells in chunks of 1024) is
+# spread over the others rather than kept as a sliver: each sliver is one more task, one more
+# zarr chunk stored at full size, and a store written in even chunks needs no rechunk
+SLIVER = 8
+
+
+def even_chunks(n: int, size: int) -> tuple[int, ...]:
+    """Chunks of about ``size`` cells along a dim of ``n``, the last one never a sliver.
+
+    Parameters
+    ----------
+    n : int
+        Cells along the dim.
+    size : int
+        Wanted chunk size; 0, negative or at least ``n``: one chunk.
+
+    Returns
+    -------
+    tuple of int
+        Equal chunks but a smaller last one (zarr's rule). When ``size`` leaves a last
+        chunk under ``size / 8``, the chunks grow to ``ceil(n / (n // size))`` so that
+        it is spread over the others (8193 cells in chunks of 1024: 7 of 1025 and one
+        of 1018).
+
+    Examples
+    --------
+    >>> from xprospect._dask import even_chunks
+    >>> even_chunks(2049, 512)
+    (513, 513, 513, 510)
+    >>> even_chunks(2000, 512)
+    (512, 512, 512, 464)
+    """
+    n, size = int(n), int(size)
+    if size <= 0 or size >= n:
+        return (n,)
+    full, rest = divmod(n, size)
+    if rest and rest * SLIVER < size:
+        size = -(-n // full)
+        full, rest = divmod(n, size)
+    return (size,) * full + ((rest,) if rest else ())
 
 
 def grid_chunks(

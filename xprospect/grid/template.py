@@ -16,6 +16,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from xprospect._dask import even_chunks
 from xprospect._dims import (
     check_same_crs,
     get_crs,
@@ -120,7 +121,9 @@ def _template(
     if chunks is None:
         mask = np.ones(shape, dtype=bool)
     else:
-        mask = da.ones(shape, dtype=bool, chunks=tuple(chunks[d] for d in dims))
+        # no sliver chunks (a template of size + 1 cells would leave a one-cell chunk)
+        even = tuple(even_chunks(n, chunks[d]) for n, d in zip(shape, dims, strict=True))
+        mask = da.ones(shape, dtype=bool, chunks=even)
     ds = xr.Dataset(
         {"mask": (dims, mask, {"long_name": "cells inside the study area"})},
         coords={d: (d, centres[d]) for d in dims},

@@ -21,6 +21,7 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 from zarr.codecs import BloscCodec
 
+from xprospect._dask import SLIVER, even_chunks
 from xprospect._progress import distributed_client, in_notebook, progress_bar, wants_progress
 from xprospect.exceptions import DataError, IncompleteStoreError
 from xprospect.io._atomic import write_error
@@ -57,19 +58,21 @@ _ZARR_MARKERS = ("zarr.json", ".zgroup", ".zarray", ".zmetadata")
 # default zarr chunks for in-memory data, per dim: about 1 MB (2-D) to 8 MB (3-D) of float32
 _DEFAULT_CHUNKS_2D = {"y": 512, "x": 512, "sample": 131_072}
 _DEFAULT_CHUNKS_3D = {"z": 128, "y": 128, "x": 128}
-# a last chunk under 1/8 of the others (e.g. a template of 8192 + 1 cells in chunks of
-# 1024) is spread over the others instead of being stored as a sliver chunk
-_SLIVER = 8
 
 
 def default_compressors() -> tuple[Any, ...]:
-    """Codecs given to numeric arrays: Blosc zstd level 1 with byte shuffle.
+    """Codecs given to numeric arrays: Blosc LZ4 (level 5) with byte shuffle.
 
-    Measured on gridded assays (issue 10) it compresses float32 maps about 1.65x where
-    zarr's default (zstd level 0, no shuffle) gives 1.16-1.2x, at the same write
-    speed. Override with ``to_zarr(..., compressors=...)``.
+    Measured on IDW maps of 16 elements (``asv_bench/benchmarks/store.py --codecs``,
+    2048^2 to 4096^2, one run): it compresses float32 maps 1.37-1.50x where zarr's
+    default (zstd level 0, no shuffle) gives 1.15-1.16x, and Blosc zstd level 1 with
+    byte shuffle 1.40-1.53x; one core encodes about 320 MB/s with LZ4 and 130 MB/s
+    with either zstd, which is about IDW's own output rate per core. So zstd would add
+    as much CPU time as the gridding, and LZ4 the least (fewer bytes also cost the
+    kernel less to write than raw chunks). Override with ``to_zarr(..., compressors=...)``
+    (e.g. ``BloscCodec(cname="zstd", clevel=1, shuffle="shuffle")`` for archives).
     """
-    return (BloscCodec(cname="zstd", clevel=1, shuffle="shuffle"),)
+    return (BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),)
 
 
 def _is_path(store: Any) -> bool:
@@ -101,12 +104,11 @@ def _regular(chunks: tuple[int, ...]) -> bool:
     return all(c == chunks[0] for c in chunks[:-1]) and chunks[-1] <= chunks[0]
 
 
-def _unsliver(chunks: tuple[int, ...]) -> int | None:
-    """Return an even chunk size replacing a regular run ending in a sliver, else None."""
-    if len(chunks) < 2 or chunks[-1] * _SLIVER >= chunks[0]:
+def _unsliver(chunks: tuple[int, ...]) -> tuple[int, ...] | None:
+    """Return even chunks replacing a regular run ending in a sliver, else None."""
+    if len(chunks) < 2 or chunks[-1] * SLIVER >= chunks[0]:
         return None
-    n = sum(chunks)
-    return -(-n // (len(chunks) - 1))
+    return even_chunks(sum(chunks), chunks[0])
 
 
 def _prepare(
@@ -180,7 +182,7 @@ def _one_grid(ds: xr.Dataset) -> xr.Dataset:
         var = ds[name]
         want = {d: grid[str(d)] for d in var.dims}
         current = dict(zip(var.dims, var.chunks or (), strict=True))
-        if any(not isinstance(want[d], tuple) or current[d] != want[d] for d in var.dims):
+        if any(current[d] != want[d] for d in var.dims):
             var = var.chunk(want)
             if name in ds.coords:
                 ds = ds.assign_coords({name: var})
@@ -291,9 +293,10 @@ def to_zarr(
         Parameters that identify the job beyond its data (a model checkpoint's
         hash, scoring options); part of the identity that ``resume`` checks.
     compressors : sequence of zarr codecs, optional
-        Codecs of numeric arrays. Default: Blosc zstd level 1 with byte shuffle
-        (:func:`default_compressors`), about 1.65x on float maps at the speed of
-        zarr's own default (1.16-1.2x); ``()`` stores raw chunks.
+        Codecs of numeric arrays. Default: Blosc LZ4 with byte shuffle
+        (:func:`default_compressors`): 1.4-1.5x on float maps, nearly what Blosc zstd-1
+        with shuffle gives, at 2.5x its speed, so that writing stays cheap next to the
+        compute (zarr's own default, zstd level 0, gives 1.15x); ``()`` stores raw chunks.
 
     Returns
     -------
@@ -400,7 +403,11 @@ def to_zarr(
         ledger.total, desc=f"to_zarr {path.name}", progress=False if widget else progress
     ) as bar:
         bar.update(len(ledger.done))
-        _run_writes(keys, graph, LedgerUpdater(store, ledger, bar), client, widget)
+        updater = LedgerUpdater(store, ledger, bar)
+        try:
+            _run_writes(keys, graph, updater, client, widget)
+        finally:  # a failed run keeps the chunks it wrote (the ledger is written in batches)
+            updater.flush()
     ledger.state = "complete"
     write_ledger(store, ledger)
     return None

@@ -1,0 +1,175 @@
+"""What writing a lazy grid to zarr costs on top of computing it (issue 10, part 3).
+
+IDW of the synthetic survey's 16 elements onto an ``n x n`` template in dask chunks is
+computed twice in the same run: once into a null sink (every chunk computed and
+dropped, the same task graph shape, :func:`null_sink`) and once streamed to a zarr
+store by :func:`xprospect.to_zarr` (codecs, region writes, the completion ledger). The
+target is a write at most 1.3x the null sink (``track_write_over_null``). Both run the
+threaded scheduler; each figure is the best of interleaved rounds, wall time.
+
+Run as a script for the side-by-side figures and the codecs compared::
+
+    PYTHONPATH=. python asv_bench/benchmarks/store.py --size 8192 --chunks 1024 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+import xprospect as xp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import idw as bidw
+
+
+class _Null:
+    """A ``da.store`` target that drops what it is given."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+
+def lazy_idw(size: int, chunks: int) -> xr.Dataset:
+    """IDW of 16 elements onto ``size x size`` cells in dask chunks of ``chunks`` (lazy)."""
+    bidw.warm_jit()
+    world = bidw.survey_2d()
+    like = bidw.grid_2d(world, size, chunks=chunks)
+    return xp.grid_idw(world.samples, like=like, k=bidw.K, power=bidw.POWER, dtype="float32")
+
+
+def null_sink(maps: xr.Dataset) -> None:
+    """Compute every chunk of every variable and drop it (the compute alone)."""
+    arrays = [v.data for v in maps.data_vars.values() if isinstance(v.data, da.Array)]
+    da.store(arrays, [_Null()] * len(arrays), lock=False, scheduler="threads")
+
+
+def clear(folder: str) -> None:
+    """Remove the store :func:`write` made (not timed)."""
+    shutil.rmtree(os.path.join(folder, "maps.zarr"), ignore_errors=True)
+
+
+def write(maps: xr.Dataset, folder: str, **kwargs: Any) -> None:
+    """Stream ``maps`` to a new zarr store under ``folder`` (:func:`clear` it first)."""
+    with dask.config.set(scheduler="threads"):
+        xp.to_zarr(maps, os.path.join(folder, "maps.zarr"), progress=False, **kwargs)
+
+
+def disk_bytes(folder: str) -> int:
+    """Bytes stored under ``folder``."""
+    return sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
+
+
+def side_by_side(
+    maps: xr.Dataset, folder: str, repeat: int = 3, variants: dict[str, dict] | None = None
+) -> dict[str, tuple[float, float]]:
+    """Best wall and best CPU time (this process) of the null sink and of each write variant.
+
+    Interleaved round by round (null, write, null, write...), each the best of ``repeat``.
+    """
+    variants = variants if variants is not None else {"zarr": {}}
+    best = {key: (np.inf, np.inf) for key in ["null", *variants]}
+    runs = {"null": lambda: null_sink(maps)}
+    for key, kw in variants.items():
+        runs[key] = lambda kw=kw: write(maps, folder, **kw)
+    for _ in range(repeat):
+        for key, run in runs.items():
+            clear(folder)
+            t, c = time.perf_counter(), time.process_time()
+            run()
+            wall, cpu = time.perf_counter() - t, time.process_time() - c
+            best[key] = (min(best[key][0], wall), min(best[key][1], cpu))
+    return best
+
+
+class WriteCost:
+    """IDW (16 elements) to zarr against the same compute into a null sink."""
+
+    params: ClassVar[list[int]] = [4096]
+    param_names: ClassVar[list[str]] = ["size"]
+    chunks = 1024
+    number = 1
+    repeat = 3
+    timeout = 1200
+
+    def setup(self, size):
+        self.maps = lazy_idw(size, self.chunks)
+        self.folder = tempfile.mkdtemp(prefix="xp-bench-store-")
+
+    def teardown(self, size):
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def time_null_sink(self, size):
+        null_sink(self.maps)
+
+    def time_to_zarr(self, size):
+        clear(self.folder)
+        write(self.maps, self.folder)
+
+    def track_write_over_null(self, size):
+        best = side_by_side(self.maps, self.folder)
+        return best["zarr"][0] / best["null"][0]
+
+    track_write_over_null.unit = "ratio"
+
+
+def _codecs() -> dict[str, dict]:
+    from zarr.codecs import BloscCodec, ZstdCodec  # lazy: only the script compares codecs
+
+    return {
+        "default": {},
+        "zstd0": {"compressors": (ZstdCodec(level=0),)},
+        "lz4-shuffle": {"compressors": (BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),)},
+        "raw": {"compressors": ()},
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", type=int, default=8192)
+    p.add_argument("--chunks", type=int, default=1024)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--codecs", action="store_true", help="compare codecs too")
+    p.add_argument("--dir", default=None)
+    a = p.parse_args(argv)
+    maps = lazy_idw(a.size, a.chunks)
+    folder = tempfile.mkdtemp(prefix="xp-bench-store-", dir=a.dir)
+    variants = _codecs() if a.codecs else {"default": {}}
+    try:
+        best = side_by_side(maps, folder, a.repeat, variants)
+        raw = sum(v.nbytes for v in maps.data_vars.values())
+        print(
+            f"IDW 16 elements onto {a.size}^2, chunks {a.chunks}, best of {a.repeat} "
+            f"(wall and CPU), load {os.getloadavg()[0]:.2f}"
+        )
+        wall0, cpu0 = best["null"]
+        print(f"null sink            wall {wall0:6.2f} s, CPU {cpu0:6.2f} s")
+        for key, kw in variants.items():
+            clear(folder)
+            write(maps, folder, **kw)
+            ratio = raw / disk_bytes(folder)
+            wall, cpu = best[key]
+            print(
+                f"to_zarr {key:12s} wall {wall:6.2f} s = {wall / wall0:.2f}x, "
+                f"CPU {cpu:6.2f} s = {cpu / cpu0:.2f}x the null sink; "
+                f"compression {ratio:.2f}x"
+            )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,206 @@
+"""Peak RSS of scoring an 8-element zarr stack with a dense CNN into a zarr store.
+
+Issue 10's target: an 8 x 20,000^2 stack (12.8 GB as float32) scored by the dense CNN to
+zarr with a peak RSS under 3 GB. The stack is written first (lazily generated, chunk by
+chunk, so that making it does not count), then a fresh Python process opens it with
+``xp.open_zarr``, stacks it, scores it (``device="cpu"``) and streams the map to a second
+store with ``xp.to_zarr``; that process reports its own peak RSS (``ru_maxrss``, and
+psutil sampled every 0.2 s). Memory must not grow with the raster: run two sizes and
+compare (``--sizes 2048 4096``), the growth per cell extrapolates to 20,000^2.
+
+The network is ``small_cnn`` run fully convolutionally; ``--widths`` makes it narrower
+(the default, 8 8 16 16, keeps a 20,000^2 run within minutes on a few cores; memory
+depends on the chunk, not on the widths' FLOP count).
+
+Usage::
+
+    PYTHONPATH=. python asv_bench/peakmem_score.py --sizes 2048 4096 [--chunks 1024]
+        [--widths 8 8 16 16] [--dir /tmp] [--scheduler threads]
+
+asv: ``PeakmemDenseScore`` (manual: set ``XPROSPECT_BENCH_OUTOFCORE=1``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import ClassVar
+
+import dask
+import dask.array as da
+import numpy as np
+import psutil
+import xarray as xr
+
+import xprospect as xp
+
+N_ELEMENTS = 8
+ELEMENTS = [f"E{i}" for i in range(N_ELEMENTS)]
+WINDOW = 32
+OUTOFCORE_ENV = "XPROSPECT_BENCH_OUTOFCORE"
+
+
+def _smooth(block_info=None) -> np.ndarray:
+    (lo_y, hi_y), (lo_x, hi_x) = block_info[None]["array-location"]
+    y = np.arange(lo_y, hi_y, dtype="float32")[:, None]
+    x = np.arange(lo_x, hi_x, dtype="float32")[None, :]
+    return (np.sin(x / 97.0) * np.cos(y / 61.0) + 0.001 * ((x * 7 + y * 13) % 17)).astype("float32")
+
+
+def make_stack_store(path: str, size: int, chunks: int) -> None:
+    """Write 8 smooth float32 element maps of ``size x size`` cells (lazy, chunk by chunk)."""
+    res = 10.0
+    coords = {"y": (size - np.arange(size) - 0.5) * res, "x": (np.arange(size) + 0.5) * res}
+    maps = {}
+    for i, name in enumerate(ELEMENTS):
+        base = da.map_blocks(
+            _smooth,
+            chunks=da.core.normalize_chunks(chunks, (size, size)),
+            dtype="float32",
+            meta=np.empty((0, 0), "float32"),
+        )
+        maps[name] = (("y", "x"), base * (1.0 + 0.1 * i) + i)
+    ds = xr.Dataset(maps, coords=coords).rio.write_crs("EPSG:32750")
+    xp.to_zarr(ds, path, progress=False)
+
+
+def make_model(widths):
+    from xprospect.models.registry import create  # lazy: torch
+
+    return create("small_cnn", in_channels=N_ELEMENTS, window=WINDOW, widths=list(widths), seed=0)
+
+
+def score_to_zarr(stack_path: str, out: str, widths, scheduler: str = "threads") -> None:
+    """The user's path: open the stack, score it lazily, stream the map to zarr."""
+    stack = xp.open_zarr(stack_path, chunks={}).prospect.stack(ELEMENTS)
+    job = stack.prospect.score(make_model(widths), device="cpu", allow_no_card=True)
+    with dask.config.set(scheduler=scheduler):
+        xp.to_zarr(job, out, progress=False)
+
+
+class _Sampler(threading.Thread):
+    def __init__(self, interval: float = 0.2):
+        super().__init__(daemon=True)
+        self.proc, self.interval = psutil.Process(), interval
+        self.peak = self.proc.memory_info().rss
+        self._halt = threading.Event()
+
+    def run(self):
+        while not self._halt.wait(self.interval):
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+
+    def stop(self) -> int:
+        self._halt.set()
+        self.join()
+        return max(self.peak, self.proc.memory_info().rss)
+
+
+def _child(stack_path: str, out: str, widths, scheduler: str) -> None:
+    import xprospect.models  # noqa: F401  (torch imported before the baseline)
+
+    base = psutil.Process().memory_info().rss
+    sampler = _Sampler()
+    sampler.start()
+    t = time.perf_counter()
+    score_to_zarr(stack_path, out, widths, scheduler)
+    wall = time.perf_counter() - t
+    peak = sampler.stop()
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"wall": wall, "sampled": peak, "maxrss": maxrss, "base": base}))
+
+
+def measure(size: int, chunks: int, widths, folder: str, scheduler: str = "threads") -> dict:
+    """Make the stack, score it in a fresh process; return its wall time and peak RSS."""
+    stack_path = os.path.join(folder, f"stack{size}.zarr")
+    out = os.path.join(folder, f"score{size}.zarr")
+    if not os.path.exists(stack_path):
+        make_stack_store(stack_path, size, chunks)
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [sys.executable, __file__, "--child", stack_path, out, scheduler, *map(str, widths)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+    res = json.loads(done.stdout.strip().splitlines()[-1])
+    res["cells"] = size * size
+    return res
+
+
+class PeakmemDenseScore:
+    """Manual: peak RSS of the scoring process (a fresh one) for an 8 x size^2 stack.
+
+    Tracked in bytes (``track_`` so that the stack's making, done in ``setup``, and the
+    parent asv process do not count).
+    """
+
+    params: ClassVar[list[int]] = [2048, 20_000]
+    param_names: ClassVar[list[str]] = ["size"]
+    chunks = 1024
+    widths = (8, 8, 16, 16)
+    number = 1
+    repeat = 1
+    timeout = 7200
+
+    def setup(self, size):
+        if os.environ.get(OUTOFCORE_ENV) != "1":
+            raise NotImplementedError(f"manual benchmark: set {OUTOFCORE_ENV}=1 to run it")
+        self.folder = tempfile.mkdtemp(prefix="xp-peakmem-score-")
+
+    def teardown(self, size):
+        shutil.rmtree(getattr(self, "folder", ""), ignore_errors=True)
+
+    def track_peak_rss(self, size):
+        return measure(size, self.chunks, self.widths, self.folder)["maxrss"]
+
+    track_peak_rss.unit = "bytes"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[2048, 4096])
+    p.add_argument("--chunks", type=int, default=1024)
+    p.add_argument("--widths", type=int, nargs="+", default=[8, 8, 16, 16])
+    p.add_argument("--scheduler", default="threads")
+    p.add_argument("--dir", default=None)
+    p.add_argument("--keep", action="store_true")
+    a = p.parse_args(argv)
+    folder = tempfile.mkdtemp(prefix="xp-peakmem-score-", dir=a.dir)
+    gb = 1e9
+    rows = []
+    try:
+        for size in a.sizes:
+            r = measure(size, a.chunks, a.widths, folder, a.scheduler)
+            rows.append(r)
+            print(
+                f"8 x {size}^2 (chunks {a.chunks}, widths {a.widths}): wall {r['wall']:.1f} s, "
+                f"peak RSS {r['maxrss'] / gb:.2f} GB (sampled {r['sampled'] / gb:.2f}, "
+                f"after imports {r['base'] / gb:.2f}), load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+        if len(rows) >= 2:
+            a0, a1 = rows[0], rows[-1]
+            slope = (a1["maxrss"] - a0["maxrss"]) / (a1["cells"] - a0["cells"])
+            at = a1["maxrss"] + slope * (20_000**2 - a1["cells"])
+            print(
+                f"growth {slope * 1e6:.1f} bytes per 1e6 cells; extrapolated to 8 x 20000^2: "
+                f"{at / gb:.2f} GB (target < 3 GB)"
+            )
+    finally:
+        if not a.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        stack_path, out, scheduler, *w = sys.argv[2:]
+        _child(stack_path, out, [int(x) for x in w], scheduler)
+    else:
+        raise SystemExit(main())
