@@ -18,6 +18,7 @@ evidence and the deep models (``--old-cnn`` adds the CNN as configured before th
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ import xprospect as xp
 
 RESOLUTION = 1000.0
 BUFFER = 3000.0
+JOBS = min(5, os.cpu_count() or 1)  # ensemble members trained side by side
 
 
 def load(seed: int = 0, barren: int = 20) -> tuple[xr.DataArray, xr.Dataset]:
@@ -80,7 +82,12 @@ def deep_methods() -> list:
         (
             "cnn_ens5",
             xp.DeepMethod(
-                "small_cnn", model_kwargs={"widths": [32]}, window=3, ensemble=5, fit_kwargs=fk
+                "small_cnn",
+                model_kwargs={"widths": [32]},
+                window=3,
+                ensemble=5,
+                n_jobs=JOBS,
+                fit_kwargs=fk,
             ),
         ),
         (
