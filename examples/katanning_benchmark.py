@@ -65,7 +65,7 @@ def methods(*, deep: bool = True, maxent: bool = True) -> list:
         # training fold, then refitted (DeepMethod's defaults)
         out.append(xp.DeepMethod(
             "small_cnn", model_kwargs={"widths": [32]}, window=3, ensemble=5,
-            fit_kwargs={"device": "cpu"}, name="cnn_ens5"))
+            n_jobs=min(5, os.cpu_count() or 1), fit_kwargs={"device": "cpu"}, name="cnn_ens5"))
     return out
 
 

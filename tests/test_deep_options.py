@@ -225,3 +225,14 @@ def test_deep_hyper_parameters_are_chosen_on_inner_folds(world):
     assert len(rows) == 2
     assert all(r["params"]["negative_ratio"] in (3, 6) for r in rows)
     assert b.table.loc["tuned_cnn", "kind"] == "deep"
+
+
+def test_ensemble_members_trained_side_by_side_give_the_same_ensemble(world):
+    """Members train in forked processes, each from its own seed: the same maps as one by
+    one, to float32 rounding (a child's torch threads sum in another order)."""
+    stack, deposits = world
+    methods = [_deep("serial", ensemble=2, n_jobs=1), _deep("parallel", ensemble=2, n_jobs=2)]
+    b = benchmark(stack, deposits, methods=methods, folds=2, buffer=BUFFER, seed=0)
+    held = b.maps["held_out_fold"].values >= 0
+    a, c = b.maps["serial"].values[held], b.maps["parallel"].values[held]
+    np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-6)

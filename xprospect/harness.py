@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import multiprocessing
+import os
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from scipy import ndimage, stats
 
 from xprospect._dims import ELEMENT_DIM, SAMPLE_DIM, get_crs, grid_geometry, write_crs
 from xprospect._figures import style_map_axes
+from xprospect._torch import import_torch
 from xprospect.baselines import (
     AnomalyDetector,
     GaussianMixtureDetector,
@@ -140,7 +143,10 @@ class DeepMethod:
         Members trained with seeds ``seed, seed + 1, ...`` and averaged
         (:class:`xprospect.models.DeepEnsemble`).
     n_jobs : int
-        Members trained at once (threads).
+        Members trained at once, each in its own forked process with ``cores // n_jobs``
+        torch threads (CPU training where the platform can fork; otherwise, and on a GPU,
+        members train one after another). Every member draws only from its own seed, so the
+        ensemble is the same whatever ``n_jobs``.
     mc_dropout : int
         Monte Carlo dropout passes at scoring (0: off); give the model a ``dropout``.
     negatives : {"random", "pu"}
@@ -699,11 +705,7 @@ def _run_deep(
         kw["epochs"] = max(int(res.best_epoch), 1)
         return fit(build(), patches, crop=win, seed=sd, **kw).model
 
-    if int(spec.n_jobs) > 1 and len(seeds) > 1:
-        with ThreadPoolExecutor(min(int(spec.n_jobs), len(seeds))) as pool:
-            models = list(pool.map(member, seeds))
-    else:
-        models = [member(sd) for sd in seeds]
+    models = _train_members(member, seeds, int(spec.n_jobs), str(fkw.get("device", "auto")))
     model = models[0]
     if len(models) > 1 or spec.mc_dropout > 0:
         model = DeepEnsemble(models, mc_samples=int(spec.mc_dropout), mc_seed=seed)
@@ -716,6 +718,48 @@ def _run_deep(
     if spec.pretrain is not None:
         used |= np.isfinite(np.asarray(src.values)).all(axis=0)  # pre-training reads any of it
     return smap[test], np.flatnonzero(used), True
+
+
+# the job of the forked member processes: set before the pool forks, read by the children
+_MEMBER_JOB: dict[str, Any] = {}
+
+
+def _member_init(threads: int) -> None:
+    import_torch().set_num_threads(max(int(threads), 1))
+
+
+def _member_call(sd: int) -> Any:
+    return _MEMBER_JOB["fn"](sd)
+
+
+def _train_members(member: Any, seeds: list[int], n_jobs: int, device: str) -> list[Any]:
+    """Train ensemble members, ``n_jobs`` at once in forked processes where that is safe.
+
+    Threads would share the GIL (a small window network is bound by Python per batch) and
+    torch's one global random generator, which each member seeds. A forked child inherits
+    the data (nothing is pickled but the seed and the trained model), seeds its own copy of
+    the generator and gets its share of the cores. On a GPU,
+    or where the platform cannot fork, members train one after another.
+    """
+    torch = import_torch()
+    n = min(int(n_jobs), len(seeds))
+    can_fork = "fork" in multiprocessing.get_all_start_methods()
+    on_gpu = device not in ("cpu", "auto") or (device == "auto" and torch.cuda.is_available())
+    if n <= 1 or not can_fork or on_gpu or torch.cuda.is_initialized():
+        return [member(sd) for sd in seeds]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = max(int(cores or 1) // n, 1)
+    _MEMBER_JOB["fn"] = member
+    try:
+        with ProcessPoolExecutor(
+            n,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_member_init,
+            initargs=(threads,),
+        ) as pool:
+            return list(pool.map(_member_call, seeds))
+    finally:
+        _MEMBER_JOB.clear()
 
 
 def _inner_validation(

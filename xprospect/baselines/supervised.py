@@ -3,13 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from xprospect.baselines.base import SupervisedModel
 from xprospect.exceptions import DataError
 
 __all__ = ["GradientBoostingModel", "LogisticModel", "MaxEntModel", "RandomForestModel", "SVMModel"]
+
+# Below this many rows a histogram-gradient-boosting fit runs on one OpenMP thread: each tree
+# node's histograms are then tiny, and the OpenMP team's barriers cost more than they save
+# (under load they spin: 6000 rows x 12 elements took 38-100 s on the default team against
+# 6-9 s on one thread, in one run on this 2-core machine with a load average of 10).
+_GBM_SERIAL_ROWS = 100_000
+_CONTROLLER: dict[str, Any] = {}
+
+
+def _one_openmp_thread(active: bool = True) -> AbstractContextManager[Any]:
+    """OpenMP limited to one thread in the calling thread (a no-op when not ``active``)."""
+    if not active:
+        return nullcontext()
+    if "ctl" not in _CONTROLLER:
+        # made once, after sklearn (and so its OpenMP runtime) is loaded by the caller
+        _CONTROLLER["ctl"] = ThreadpoolController()
+    return _CONTROLLER["ctl"].select(user_api="openmp").limit(limits=1)
 
 
 class MaxEntModel(SupervisedModel):
@@ -291,7 +311,7 @@ class GradientBoostingModel(SupervisedModel):
     def _fit_table(self, x: np.ndarray, y: np.ndarray | None, seed: int) -> None:
         from sklearn.ensemble import HistGradientBoostingClassifier  # heavy: lazy import
 
-        self.booster_ = HistGradientBoostingClassifier(
+        booster = HistGradientBoostingClassifier(
             max_iter=self.max_iter,
             learning_rate=self.learning_rate,
             max_leaf_nodes=self.max_leaf_nodes,
@@ -300,10 +320,14 @@ class GradientBoostingModel(SupervisedModel):
             class_weight=self.class_weight,
             early_stopping=False,
             random_state=seed,
-        ).fit(x, y)
+        )
+        with _one_openmp_thread(x.shape[0] < _GBM_SERIAL_ROWS):
+            self.booster_ = booster.fit(x, y)
 
     def _score_table(self, x: np.ndarray) -> np.ndarray:
-        return self.booster_.predict_proba(x)[:, 1]
+        # row chunks are already scored side by side (score_cells, dask): one thread each
+        with _one_openmp_thread():
+            return self.booster_.predict_proba(x)[:, 1]
 
 
 class LogisticModel(SupervisedModel):

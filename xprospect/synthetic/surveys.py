@@ -4,8 +4,11 @@ A world is a stream-sediment-like survey: sample sites clustered along random
 drainage lines (plus a sparse scatter), correlated lognormal multi-element
 backgrounds driven by a few smooth "lithology" fields, and a few deposits whose
 element halos have different widths (zoning: wide distal As-Sb-Hg halos, narrow
-proximal Au-Ag-Cu-Bi-W-Mo halos). Every field is a continuous function of
-position, so the noise-free truth can be evaluated on any grid.
+proximal Au-Ag-Cu-Bi-W-Mo halos). Optional barren look-alike anomalies carry the
+deposits' multi-element signature over much wider halos and hold no deposit: a per-cell
+model cannot tell their cores from a deposit's, only the spatial shape of the anomaly (a
+narrow peak against a broad swell) can. Every field is a continuous function of position,
+so the noise-free truth can be evaluated on any grid.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 import xarray as xr
 
 from xprospect._dims import write_crs
+from xprospect.exceptions import DataError
 
 __all__ = ["DEFAULT_ELEMENTS", "SurveyWorld", "survey"]
 
@@ -109,6 +113,9 @@ class SurveyWorld:
         CRS of every coordinate.
     bounds : tuple
         (xmin, ymin, xmax, ymax) of the survey area.
+    barren : xarray.Dataset or None
+        Centres (dim ``barren``: coords ``x``, ``y``; variable ``strength``) of the barren
+        look-alike anomalies, None when the world has none.
     """
 
     samples: xr.Dataset
@@ -122,6 +129,10 @@ class SurveyWorld:
     _dep_xy: np.ndarray = field(repr=False)
     _dep_strength: np.ndarray = field(repr=False)
     _base_width: float = field(repr=False)
+    barren: xr.Dataset | None = None
+    _barren_xy: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)), repr=False)
+    _barren_strength: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    _barren_width: float = field(default=3.0, repr=False)
 
     def log10_truth(self, x: np.ndarray, y: np.ndarray, element: str) -> np.ndarray:
         """Noise-free log10 concentration of ``element`` at points (x, y)."""
@@ -132,17 +143,18 @@ class SurveyWorld:
         amp, rel = self._halo[element]
         if amp:
             out += amp * self.footprint(x, y, rel)
+            if len(self._barren_strength):
+                out += amp * self.barren_footprint(x, y, rel)
         return out
 
     def footprint(self, x: np.ndarray, y: np.ndarray, rel_width: float = 1.0) -> np.ndarray:
         """Sum of the deposits' Gaussian halos (1 at a deposit of strength 1)."""
-        x = np.asarray(x, dtype="float64")
-        y = np.asarray(y, dtype="float64")
-        out = np.zeros(np.broadcast(x, y).shape)
-        w = self._base_width * rel_width
-        for (dx, dy), s in zip(self._dep_xy, self._dep_strength, strict=True):
-            out += s * np.exp(-((x - dx) ** 2 + (y - dy) ** 2) / (2 * w * w))
-        return out
+        return _halos(x, y, self._dep_xy, self._dep_strength, self._base_width * rel_width)
+
+    def barren_footprint(self, x: np.ndarray, y: np.ndarray, rel_width: float = 1.0) -> np.ndarray:
+        """Sum of the barren anomalies' halos (``barren_width`` times a deposit's width)."""
+        w = self._base_width * self._barren_width * rel_width
+        return _halos(x, y, self._barren_xy, self._barren_strength, w)
 
     def truth(
         self, like: xr.Dataset | xr.DataArray, elements: Sequence[str] | None = None
@@ -157,6 +169,17 @@ class SurveyWorld:
                 {"units": self.samples[e].attrs["units"]},
             )
         return write_crs(out, self.crs)
+
+
+def _halos(
+    x: np.ndarray, y: np.ndarray, centres: np.ndarray, strength: np.ndarray, width: float
+) -> np.ndarray:
+    x = np.asarray(x, dtype="float64")
+    y = np.asarray(y, dtype="float64")
+    out = np.zeros(np.broadcast(x, y).shape)
+    for (dx, dy), s in zip(centres, strength, strict=True):
+        out += s * np.exp(-((x - dx) ** 2 + (y - dy) ** 2) / (2 * width * width))
+    return out
 
 
 def _drainage_sites(rng, n, bounds) -> tuple[np.ndarray, np.ndarray]:
@@ -194,6 +217,8 @@ def survey(
     noise: float = 0.1,
     halo_width: float | None = None,
     known_fraction: float = 0.5,
+    n_barren: int = 0,
+    barren_width: float = 3.0,
 ) -> SurveyWorld:
     """Generate a synthetic stream-sediment survey with hidden, zoned deposits.
 
@@ -217,6 +242,13 @@ def survey(
         Base halo width (Gaussian sigma) in metres; default 4 % of the area's width.
     known_fraction : float
         Share of deposits flagged ``known`` (the rest stay hidden for validation).
+    n_barren : int
+        Barren look-alike anomalies: the deposits' element signature and strength range over
+        halos ``barren_width`` times wider, with no deposit (their centres are
+        ``world.barren``). They are drawn from their own random stream, so ``n_barren=0``
+        gives the same world as before they existed.
+    barren_width : float
+        Halo width of a barren anomaly relative to a deposit's (> 1: a broad swell).
 
     Returns
     -------
@@ -229,6 +261,10 @@ def survey(
     >>> world.samples.sizes["sample"], world.deposits.sizes["deposit"]
     (500, 6)
     """
+    if int(n_barren) < 0 or not float(barren_width) > 0:
+        raise DataError(
+            f"survey needs n_barren >= 0 and barren_width > 0; got {n_barren!r}, {barren_width!r}"
+        )
     rng = np.random.default_rng(seed)
     elements = tuple(elements) if elements is not None else DEFAULT_ELEMENTS
     xmin, ymin, xmax, ymax = bounds
@@ -278,6 +314,25 @@ def survey(
         _dep_strength=strength,
         _base_width=base_width,
     )
+    if n_barren:
+        # their own stream: the rest of the world does not move with n_barren
+        brng = np.random.default_rng([seed, 1])
+        bxy = np.column_stack(
+            [
+                brng.uniform(xmin + margin, xmax - margin, int(n_barren)),
+                brng.uniform(ymin + margin, ymax - margin, int(n_barren)),
+            ]
+        )
+        world._barren_xy = bxy
+        world._barren_strength = brng.uniform(0.6, 1.0, int(n_barren))
+        world._barren_width = float(barren_width)
+        world.barren = write_crs(
+            xr.Dataset(
+                {"strength": ("barren", world._barren_strength)},
+                coords={"x": ("barren", bxy[:, 0]), "y": ("barren", bxy[:, 1])},
+            ),
+            crs,
+        )
     data = {}
     for e in elements:
         logc = world.log10_truth(x, y, e) + rng.normal(0, noise, x.size)
