@@ -99,3 +99,18 @@ def test_peer_takes_coincident_samples_mean():
     assert out[0, 0, 0] == 2.0
     w = 1 / np.array([25.0, 25.0, 125.0])  # (y, x) = (0, 5) to each sample
     assert out[0, 0, 1] == pytest.approx((w * vals[:, 0]).sum() / w.sum())
+
+
+def test_score_benchmark_bodies_tiny():
+    """The score benchmark's peer gives score's map, and its dense-rate pieces run."""
+    from benchmarks import score as bscore
+
+    b = bscore.ScoreVsLoop()
+    b.lattice = 10  # 20^2 at stride 2: one dask chunk larger than the 18-cell halo
+    b.setup(2)
+    np.testing.assert_allclose(b.time_score(2), b.time_naive_loop(2), rtol=0, atol=1e-5)
+    r = bscore.DenseRate()
+    r.size = 40
+    r.setup()
+    assert r.flops > 0 and r.time_dense().shape == (40, 40)
+    assert r.track_gflops() > 0

@@ -214,6 +214,7 @@ def main(repeat: int = 3, masked: bool = True) -> None:
     warm = ScoreVsLoop()
     warm.lattice = 8
     warm.setup(1)
+    warm.stack = make_stack(8)  # in memory: a dask chunk must exceed the halo (17 cells)
     warm.time_naive_loop(1)
     warm.time_score(1)
     loop_rate = 0.0

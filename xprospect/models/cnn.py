@@ -6,7 +6,10 @@ Because every layer is stride 1 and unpadded, and the head is linear, the same n
 over a whole raster gives a logit map whose ``w - 2 * n_layers`` box average at each cell equals
 the logits of the window of ``w`` cells attributed to that cell. Applying the head before the
 spatial average keeps that pass cheap (two channels are averaged instead of 64; see
-PERFORMANCE.md). The 3-D variant (``ndim=3``) convolves voxel patches ``(z, y, x)`` the same way.
+PERFORMANCE.md). In eval mode the dense pass runs channels-last with the batch norms folded
+into the convolutions and the window average as running sums (:mod:`xprospect.models._dense`),
+about twice as fast on CPU as the plain module calls and equal to them within float32
+rounding. The 3-D variant (``ndim=3``) convolves voxel patches ``(z, y, x)`` the same way.
 """
 
 from __future__ import annotations
