@@ -358,3 +358,14 @@ def test_bench_dense_vs_loop_tiny():
     bench.setup(24)
     np.testing.assert_allclose(bench.time_dense(24), bench.time_window_loop(24), rtol=1e-4,
                                atol=1e-6)
+
+
+@pytest.mark.parametrize("model", [TinyWindow(), TinyDense()], ids=["window", "dense"])
+def test_lazy_raster_smaller_than_the_window_scores_as_in_memory(model):
+    """A dask raster smaller than the halo scores (no halo to borrow) equal to the numpy path."""
+    stack = make_stack(shape=(8, 8))
+    kw = {"allow_no_card": True, **({"window": 33} if not model.dense else {})}
+    eager = score(stack, model, **kw).values
+    lazy = score(stack.chunk({"y": 4, "x": 4}), model, **kw).values
+    np.testing.assert_array_equal(lazy, eager)
+    assert np.isfinite(eager).any()

@@ -596,9 +596,10 @@ def score(
             data = data.map_blocks(
                 check, dtype=data.dtype, name=f"domain-check-{token}", meta=data._meta
             )
-        g = da.overlap.overlap(
-            data, depth={0: 0, **{i + 1: d for i, d in enumerate(depth)}}, boundary="none"
-        )
+        # an axis held in one chunk has no neighbour to borrow a halo from (and dask refuses
+        # a depth larger than the array, as on a raster smaller than the window)
+        pad = {i + 1: (d if len(c) > 1 else 0) for i, (d, c) in enumerate(zip(depth, new))}
+        g = da.overlap.overlap(data, depth={0: 0, **pad}, boundary="none")
 
         args = [g]
         if want is not None:
