@@ -185,12 +185,18 @@ def main(argv=None) -> int:
                 flush=True,
             )
         if len(rows) >= 2:
-            a0, a1 = rows[0], rows[-1]
-            slope = (a1["maxrss"] - a0["maxrss"]) / (a1["cells"] - a0["cells"])
-            at = a1["maxrss"] + slope * (20_000**2 - a1["cells"])
+            a0, a1 = rows[-2], rows[-1]
+            # growth per cell (an upper bound) and per cell of width (dask keeps about a
+            # row of chunks for the halos: memory may grow with the raster's width only)
+            per_cell = (a1["maxrss"] - a0["maxrss"]) / (a1["cells"] - a0["cells"])
+            w0, w1 = a0["cells"] ** 0.5, a1["cells"] ** 0.5
+            per_width = (a1["maxrss"] - a0["maxrss"]) / (w1 - w0)
+            lin = a1["maxrss"] + per_cell * (20_000**2 - a1["cells"])
+            wide = a1["maxrss"] + per_width * (20_000 - w1)
             print(
-                f"growth {slope * 1e6:.1f} bytes per 1e6 cells; extrapolated to 8 x 20000^2: "
-                f"{at / gb:.2f} GB (target < 3 GB)"
+                f"growth {per_cell * 1e6 / 1e6:.2f} MB per 1e6 cells, {per_width / 1e3:.1f} kB "
+                f"per cell of width; extrapolated to 8 x 20000^2: {lin / gb:.2f} GB if "
+                f"linear in cells, {wide / gb:.2f} GB if linear in width (target < 3 GB)"
             )
     finally:
         if not a.keep:
