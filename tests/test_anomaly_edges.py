@@ -64,7 +64,7 @@ def test_top_scores_do_not_pile_on_the_data_edge():
     assert 0.4 < 1 - sampled.mean() < 0.6
     fit = fit_anomaly(ConvAutoencoder(3, widths=WIDTHS), stack, epochs=20, seed=0, device="cpu")
     # trained across the edge of the data, its missing side skipped
-    assert fit.report["min_valid"] == 1.0 and fit.report["n_cells_seen"] <= sampled.sum()
+    assert fit.report["min_valid"] == 0.5 and fit.report["n_cells_seen"] <= sampled.sum()
     s = score(stack, fit.model, device="cpu").values
     # NaN exactly where the cell itself has no data (inside the grid and at its border)
     np.testing.assert_array_equal(np.isnan(s), ~sampled)

@@ -370,7 +370,7 @@ def _fit_vectors(
     lr: float,
     seed: int,
     device: Any,
-    progress: bool,
+    progress: bool | None,
 ) -> pd.DataFrame:
     """Train a "vectors" model on rows of ``train``; held-out loss and score on ``test``."""
     rng = np.random.default_rng(seed)
@@ -628,7 +628,7 @@ def _fit_tiles(
     seed: int,
     device: Any,
     test_cells: np.ndarray | None,
-    progress: bool,
+    progress: bool | None,
     stage: str,
     tiles_per_epoch: int | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray]:
@@ -761,18 +761,19 @@ def _pick_tile(
     cores = (*_CORES.get(allowed.ndim, (9,)), 7, 5, 3, 1)
     sizes = [int(tile)] if tile is not None else [2 * r + c for c in cores]
     shares = (1.0, _PARTIAL_VALID) if min_valid is None else (float(min_valid),)
-    if not getattr(model, "nan_aware", False):
+    if min_valid is not None or not getattr(model, "nan_aware", False):
         missing = None
     best: tuple[int, float, np.ndarray] | None = None
     for share in shares:
         for t in sizes:
             corners = _tile_corners(allowed, t, targets, r, share, missing)
             if len(corners) >= _FEW_POSITIONS:
-                return t, share, corners
+                return t, _reported_share(allowed, t, corners, share, missing), corners
             if best is None or len(corners) > len(best[2]):
                 best = (t, share, corners)
     assert best is not None
     t, share, corners = best
+    share = _reported_share(allowed, t, corners, share, missing)
     n = len(corners)
     if n == 0 and any(g < min(sizes) for g in allowed.shape):
         msg = f"the grid {allowed.shape} ({what}) is smaller than the tile {min(sizes)} cells"
@@ -794,6 +795,20 @@ def _pick_tile(
     )
     warnings.warn(msg, XProspectWarning, stacklevel=4)
     return t, share, corners
+
+
+def _reported_share(
+    allowed: np.ndarray, tile: int, corners: np.ndarray, share: float, missing: Any
+) -> float:
+    """Return the valid share the positions guarantee.
+
+    A whole tile holding cells without data (see :func:`_tile_corners`) is only
+    :data:`_PARTIAL_VALID` valid.
+    """
+    if share < 1.0 or missing is None or not missing.any() or not len(corners):
+        return share
+    sums = _box_sums(allowed, tile)[tuple(corners.T)]
+    return 1.0 if bool((sums == tile**allowed.ndim).all()) else _PARTIAL_VALID
 
 
 def _tile_report(fit_report: dict[str, Any], prefix: str, tile: int, share: float, n: int) -> None:
@@ -918,7 +933,7 @@ def fit_anomaly(
     device: Any = "auto",
     reset: bool = True,
     threads: int | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> AnomalyFit:
     """Train an anomaly model (VAE, convolutional autoencoder, ...) on normal ground.
 
@@ -1004,8 +1019,9 @@ def fit_anomaly(
         threads (a VAE step measured 25 x slower with 2 threads than with 1 on a loaded
         2-core machine), and torch's own setting for "tiles" models, whose convolutions
         gain from threads (``asv_bench/benchmarks/anomaly.py --both``).
-    progress : bool
-        Show a progress bar over epochs.
+    progress : bool or None
+        Show a progress bar over epochs (with the loss and an ETA): True always, None (the
+        default) on a terminal or in a notebook only, False never.
 
     Returns
     -------
@@ -1149,7 +1165,7 @@ def _fit_anomaly_once(
     seed: int,
     device: Any,
     reset: bool,
-    progress: bool,
+    progress: bool | None,
 ) -> AnomalyFit:
     """One training run of :func:`fit_anomaly` (one seed, one split)."""
     dev = device
@@ -1234,7 +1250,7 @@ def fit_stoad(
     seed: int = 0,
     device: Any = "auto",
     threads: int | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> StoadFit:
     """Train STOAD: the teacher autoencoder on all cells, then the student on normal cells.
 
@@ -1291,8 +1307,9 @@ def fit_stoad(
     threads : int, optional
         Torch CPU threads while training (restored afterwards); None (default) keeps
         torch's own setting (see :func:`fit_anomaly`).
-    progress : bool
-        Progress bars.
+    progress : bool or None
+        Progress bars over each network's epochs: True always, None (the default) on a
+        terminal or in a notebook only, False never.
 
     Returns
     -------
@@ -1373,7 +1390,7 @@ def _fit_stoad_once(
     tiles_per_epoch: int | None,
     seed: int,
     device: Any,
-    progress: bool,
+    progress: bool | None,
 ) -> StoadFit:
     """One STOAD training run of :func:`fit_stoad` (one seed, one split)."""
     t_epochs = int(teacher_epochs)
