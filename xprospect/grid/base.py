@@ -161,8 +161,13 @@ def select_elements(samples: xr.Dataset, elements: Sequence[str] | str | None) -
 
 def _xyz(coords: Mapping[str, np.ndarray], what: str) -> np.ndarray:
     n = coords["x"].size
-    z = coords["z"] if "z" in coords else np.zeros(n)
-    xyz = np.column_stack([coords["x"], coords["y"], z]).astype("float64")
+    # filled column by column: one copy of a million coordinates, not three
+    xyz = np.zeros((n, 3))
+    for a, c in enumerate(("x", "y", "z")):
+        if c in coords:
+            xyz[:, a] = coords[c]
+    if np.isfinite(xyz.sum()):  # one reduction in the usual case, no (n, 3) mask
+        return xyz
     bad = ~np.all(np.isfinite(xyz), axis=1)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -292,12 +297,13 @@ class Gridder(ABC):
         groups = []
         for slots in patterns.values():
             ok = np.isfinite(values[slots[0]])
+            vals = np.empty((ok.size, len(slots)))
+            for j, i in enumerate(slots):
+                vals[:, j] = values[i]
+            if not ok.all():  # no copies where every sample counts (the usual case)
+                vals = vals[ok]
             groups.append(
-                SampleGroup(
-                    xyz[ok],
-                    np.column_stack([values[i][ok] for i in slots]),
-                    np.asarray(slots, dtype=np.int64),
-                )
+                SampleGroup(xyz if ok.all() else xyz[ok], vals, np.asarray(slots, dtype=np.int64))
             )
         self.crs_ = crs
         self.elements_ = names
