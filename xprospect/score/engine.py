@@ -599,8 +599,7 @@ def score(
         # an axis held in one chunk has no neighbour to borrow a halo from (and dask refuses
         # a depth larger than the array, as on a raster smaller than the window)
         pad = {
-            i + 1: (d if len(c) > 1 else 0)
-            for i, (d, c) in enumerate(zip(depth, new, strict=True))
+            i + 1: (d if len(c) > 1 else 0) for i, (d, c) in enumerate(zip(depth, new, strict=True))
         }
         g = da.overlap.overlap(data, depth={0: 0, **pad}, boundary="none")
 
