@@ -86,3 +86,17 @@ def world_maps(world) -> xr.Dataset:
 def world_stack(world_maps, to_backend) -> xr.DataArray:
     """An (element, y, x) stack of Au, Cu and As on the ``backend`` (dask: uneven chunks)."""
     return to_backend(world_maps).prospect.stack(["Au", "Cu", "As"])
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run a test with one torch thread (the machine is shared; tiny nets gain nothing).
+
+    Modules of tiny networks use it for every test:
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+    """
+    torch = pytest.importorskip("torch")  # lazy: only the torch test modules ask for it
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

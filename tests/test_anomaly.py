@@ -29,12 +29,7 @@ ELEMENTS = ["Au", "Ag", "As", "Sb", "Cu", "Pb", "Zn", "Ni"]
 SMALL = (12, 8, 3)  # encoder widths that keep the tests fast
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # the machine is shared; tiny nets gain nothing from threads
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny nets, shared machine
 
 
 @pytest.fixture(scope="module")

@@ -40,12 +40,7 @@ ANISO = dict(ranges=(200.0, 150.0, 100.0), azimuth=45.0, dip=-60.0)  # along the
 TRAIN = dict(epochs=6, tiles_per_epoch=64, batch_size=16, device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # the machine is shared; these nets are tiny
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny nets, shared machine
 
 
 def _auc(score: np.ndarray, truth: np.ndarray) -> float:

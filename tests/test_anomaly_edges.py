@@ -23,12 +23,7 @@ WIDTHS = (6, 4, 2)  # receptive radius 6
 N = 72
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # the machine is shared; these nets are tiny
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny nets, shared machine
 
 
 def _survey(seed: int = 0) -> tuple[xr.DataArray, np.ndarray]:

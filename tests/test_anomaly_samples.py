@@ -24,12 +24,7 @@ from xprospect.train.anomaly import fit_anomaly, fit_stoad  # noqa: E402
 ELEMENTS = ["Au", "As", "Cu", "Zn"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny nets, shared machine
 
 
 @pytest.fixture(scope="module")

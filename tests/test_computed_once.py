@@ -15,6 +15,7 @@ import xarray as xr
 
 import xprospect as xp
 from xprospect._dims import write_crs
+from xprospect._progress import _on_worker
 
 
 class CountingModel:
@@ -34,7 +35,7 @@ class CountingModel:
         if block.size:
             with self._lock:
                 self.calls += 1
-                self.on_worker += _on_a_worker()
+                self.on_worker += _on_worker()
         return block
 
 
@@ -43,18 +44,6 @@ _LIVE: dict[int, CountingModel] = {}
 
 def _live(key: int) -> CountingModel:
     return _LIVE[key]
-
-
-def _on_a_worker() -> bool:
-    try:
-        from distributed import get_worker
-    except ImportError:
-        return False
-    try:
-        get_worker()
-    except ValueError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")

@@ -18,19 +18,11 @@ from conftest import load_example
 torch = pytest.importorskip("torch")
 pytest.importorskip("elapid")
 
-pytestmark = pytest.mark.realdata
+pytestmark = [pytest.mark.realdata, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def _example():
     return load_example("katanning_anomaly")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_katanning_detectors_auc_against_sites(data_dir):

@@ -39,6 +39,19 @@ def survey():
     return world, maps
 
 
+@pytest.fixture(scope="module")
+def trained(survey):
+    """The survey's stack and a one-epoch CNN trained on it (its card holds the domain)."""
+    world, maps = survey
+    stack = maps.prospect.stack(ELEMENTS).compute()
+    patches = stack.prospect.patches(positives=world.deposits, negatives=40, size=7,
+                                     jitter=1, seed=0)
+    res = xp.train.fit(SmallCNN(3, window=7, widths=(4,), seed=0), patches, recipe="adam",
+                       epochs=1, device="cpu", progress=False)
+    return stack, res
+
+
+
 # ---- sizes in metres ------------------------------------------------------------------------
 
 
@@ -113,13 +126,8 @@ def test_auc_below_chance_warns():
         assert not warn_if_below_chance(float("nan"), "the cross-validated AUC")
 
 
-def test_scoring_far_outside_the_training_domain_warns(survey):
-    world, maps = survey
-    stack = maps.prospect.stack(ELEMENTS).compute()
-    patches = stack.prospect.patches(positives=world.deposits, negatives=40, size=7,
-                                     jitter=1, seed=0)
-    res = xp.train.fit(SmallCNN(3, window=7, widths=(4,), seed=0), patches, recipe="adam",
-                       epochs=1, device="cpu", progress=False)
+def test_scoring_far_outside_the_training_domain_warns(trained):
+    stack, res = trained
     xp.score.score(stack, res.model, device="cpu")  # the training survey: silent
     shifted = stack.copy(data=stack.values * 1000.0 + 50.0)  # ppb read as ppm, say
     with pytest.warns(XProspectWarning, match="outside the training data's domain"):
@@ -161,14 +169,9 @@ def test_selection_keeps_one_of_an_element_oxide_pair(survey, policy, kept):
     assert none.loc[["Au", "AuO", "Au2O3"], "selected"].nunique() == 1
 
 
-def test_out_of_domain_check_of_a_lazy_stack_rides_along_with_the_score(survey):
+def test_out_of_domain_check_of_a_lazy_stack_rides_along_with_the_score(trained):
     """Issue 12, part 7: a lazy stack is checked by the score's own compute, not one of its own."""
-    world, maps = survey
-    stack = maps.prospect.stack(ELEMENTS).compute()
-    patches = stack.prospect.patches(positives=world.deposits, negatives=40, size=7,
-                                     jitter=1, seed=0)
-    res = xp.train.fit(SmallCNN(3, window=7, widths=(4,), seed=0), patches, recipe="adam",
-                       epochs=1, device="cpu", progress=False)
+    stack, res = trained
     shifted = stack.copy(data=stack.values * 1000.0 + 50.0).chunk({"y": 40, "x": 40})
     assert shifted.data.npartitions > 1
     with raise_if_dask_computes():  # building the map computes nothing, the check included

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sys
 import threading
@@ -182,11 +183,9 @@ def test_resources_annotate_the_scoring_tasks():
         score(stack, TinyWindow(), device="cpu", resources={"GPU": -1}, allow_no_card=True)
 
 
-def test_declared_gpu_resources_are_honoured_on_a_cluster():
-    distributed = pytest.importorskip("distributed")
-    stack = make_stack().chunk({"y": 12, "x": 16})
-    model = TinyWindow()
-    expect = score(stack, model, stride=2, device="cpu", allow_no_card=True).values
+@contextlib.contextmanager
+def _gpu_and_cpu_workers(distributed):
+    """An in-process cluster of one worker declaring ``{"GPU": 1}`` and one plain worker."""
     spec = {"gpu": {"cls": distributed.Worker,
                     "options": {"nthreads": 1, "resources": {"GPU": 1}}},
             "cpu": {"cls": distributed.Worker, "options": {"nthreads": 1}}}
@@ -196,6 +195,15 @@ def test_declared_gpu_resources_are_honoured_on_a_cluster():
         client.wait_for_workers(2)
         gpu = next(a for a, w in client.scheduler_info(n_workers=-1)["workers"].items()
                    if w.get("resources"))
+        yield client, gpu
+
+
+def test_declared_gpu_resources_are_honoured_on_a_cluster():
+    distributed = pytest.importorskip("distributed")
+    stack = make_stack().chunk({"y": 12, "x": 16})
+    model = TinyWindow()
+    expect = score(stack, model, stride=2, device="cpu", allow_no_card=True).values
+    with _gpu_and_cpu_workers(distributed) as (client, gpu):
         job = score(stack, model, stride=2, device="auto", allow_no_card=True)
         # dask's low-level fusion drops layer annotations (its documented caveat)
         with distributed.get_task_stream(client) as ts, \
@@ -286,15 +294,7 @@ def test_declared_gpu_resources_survive_to_zarr_on_a_cluster(tmp_path):
     stack = make_stack().chunk({"y": 12, "x": 16})
     model = TinyWindow()
     expect = score(stack, model, stride=2, device="cpu", allow_no_card=True).values
-    spec = {"gpu": {"cls": distributed.Worker,
-                    "options": {"nthreads": 1, "resources": {"GPU": 1}}},
-            "cpu": {"cls": distributed.Worker, "options": {"nthreads": 1}}}
-    sched = {"cls": distributed.Scheduler, "options": {"dashboard_address": None}}
-    with distributed.SpecCluster(workers=spec, scheduler=sched) as cluster, \
-            distributed.Client(cluster) as client:
-        client.wait_for_workers(2)
-        gpu = next(a for a, w in client.scheduler_info(n_workers=-1)["workers"].items()
-                   if w.get("resources"))
+    with _gpu_and_cpu_workers(distributed) as (client, gpu):
         job = score(stack, model, stride=2, device="auto", allow_no_card=True)
         with distributed.get_task_stream(client) as ts:
             xprospect.to_zarr(job, tmp_path / "s.zarr", progress=False)

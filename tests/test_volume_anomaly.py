@@ -22,12 +22,7 @@ WIDTHS = (4, 3, 2)  # receptive radius 6: the smallest tile is 13 voxels
 FAST = dict(epochs=2, tiles_per_epoch=16, batch_size=4, device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # the machine is shared; these nets are tiny
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny nets, shared machine
 
 
 def _volume(shape=(20, 24, 24), seed=0) -> xr.DataArray:
