@@ -435,6 +435,22 @@ def test_compare_table_and_figures(many_world, truth_map, tmp_path):
         assert p.stat().st_size > 10_000 and p.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_compare_judges_each_map_at_its_own_top_share_by_default(many_world, truth_map):
+    # scores on different scales: the default judges each at its own top 10 % of the area
+    maps = {"truth": truth_map, "anomaly": truth_map * 50.0 + 3.0}
+    t = compare(maps, many_world.deposits, negatives=300, seed=0, scale=None)
+    assert t.attrs["top_percent"] == 10.0 and t.attrs["threshold"] is None
+    for name, m in maps.items():
+        v = m.values[np.isfinite(m.values)]
+        assert np.mean(v >= t.loc[name, "threshold"]) == pytest.approx(0.10, abs=0.005)
+    assert t.loc["truth", "f1"] == pytest.approx(t.loc["anomaly", "f1"])
+    assert t.loc["truth", "capture_area_fraction"] == pytest.approx(0.10, abs=0.005)
+    one = compare(maps, many_world.deposits, negatives=300, seed=0, scale=None, threshold=0.5)
+    assert (one["threshold"] == 0.5).all() and one.attrs["top_percent"] is None
+    with pytest.raises(xp.DataError, match="not both"):
+        compare(maps, many_world.deposits, threshold=0.5, top_percent=5)
+
+
 def test_evaluate_computes_a_lazy_map_once(many_world, truth_map):
     import dask
 

@@ -11,7 +11,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from xprospect.evaluate._common import ResolvedMap, resolve_map
+from xprospect.evaluate._common import (
+    DEFAULT_TOP_PERCENT,
+    ResolvedMap,
+    resolve_map,
+    top_area_threshold,
+)
 from xprospect.evaluate.curves import _capture, _success_rate, roc_curve
 from xprospect.evaluate.metrics import (
     auc_ci,
@@ -68,12 +73,20 @@ def _evaluate_all(
     *,
     negatives: Any,
     buffer: float | None,
-    threshold: float,
+    threshold: float | None,
+    top_percent: float | None,
     scale: str | None,
     ci: str,
     level: float,
     seed: int,
 ):
+    if threshold is not None and top_percent is not None:
+        raise DataError(
+            f"pass threshold= ({threshold!r}) or top_percent= ({top_percent!r}), not both"
+        )
+    if threshold is None and top_percent is None:
+        top_percent = DEFAULT_TOP_PERCENT[0]
+    share = DEFAULT_TOP_PERCENT[0] if top_percent is None else float(top_percent)
     prepared, scaled = _prepare(maps, deposits, scale)
     first = next(iter(prepared.values()))
     if isinstance(negatives, (int, np.integer)) and not isinstance(negatives, bool):
@@ -97,11 +110,19 @@ def _evaluate_all(
         flat = r.values.ravel()
         s = np.concatenate([flat[pos.flat], flat[neg.flat]])
         y = np.concatenate([np.ones(len(pos.flat), bool), np.zeros(len(neg.flat), bool)])
-        cm = classification_metrics(y, s, threshold=threshold)
+        # each map's own top share of the area (scores of different models are not on one
+        # scale), or the one given threshold
+        thr = (
+            float(threshold)
+            if threshold is not None
+            else top_area_threshold(r.values[r.valid], share, f"map {name!r}")
+        )
+        cm = classification_metrics(y, s, threshold=thr)
         a = auc_ci(y, s, level=level, method=ci, seed=seed)
         src = _success_rate(r)
-        cap = _capture(r, threshold=threshold)
+        cap = _capture(r, threshold=thr)
         rows[name] = {
+            "threshold": thr,
             "auc": a["auc"],
             "auc_lower": a["lower"],
             "auc_upper": a["upper"],
@@ -129,7 +150,12 @@ def _evaluate_all(
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
     table.attrs.update(
-        threshold=float(threshold), ci=ci, level=float(level), seed=int(seed), scale=scale
+        threshold=None if threshold is None else float(threshold),
+        top_percent=None if top_percent is None else float(top_percent),
+        ci=ci,
+        level=float(level),
+        seed=int(seed),
+        scale=scale,
     )
     return table, rocs, srcs
 
@@ -140,7 +166,8 @@ def compare(
     *,
     negatives: Any = None,
     buffer: float | None = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
+    top_percent: float | None = None,
     scale: str | None = "auto",
     ci: str = "hanley",
     level: float = 0.95,
@@ -160,8 +187,14 @@ def compare(
     buffer : float, optional
         Clearance around deposits when choosing negatives (default
         :func:`xprospect.points.default_buffer`, one cell width).
-    threshold : float
-        Threshold of precision, recall, F1 and capture efficiency, applied after scaling.
+    threshold : float, optional
+        One threshold of precision, recall, F1 and capture efficiency for every map, applied
+        after scaling. Give this or ``top_percent``, not both.
+    top_percent : float, optional
+        Judge each map at its own top ``top_percent`` % of the area (the threshold is the
+        score at or above which that share lies, so maps on different scales are judged
+        alike). The default when neither is given is the top
+        ``DEFAULT_TOP_PERCENT[0]`` % (10 %), as in :func:`evaluate`.
     scale : {"auto", "minmax", None}
         ``"auto"`` (default) min-max scales to [0, 1] every map with values outside [0, 1]
         (reconstruction errors, Mahalanobis distances) and leaves probability maps as they
@@ -175,8 +208,9 @@ def compare(
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``model``: ``auc``, ``auc_lower``, ``auc_upper``, ``auc_se``, ``z_auc``,
-        ``accuracy``, ``precision``, ``recall``, ``f1``, ``f1_macro``, ``success_rate_auc``,
+        Indexed by ``model``: ``threshold`` (the one used for that map), ``auc``,
+        ``auc_lower``, ``auc_upper``, ``auc_se``, ``z_auc``, ``accuracy``, ``precision``,
+        ``recall``, ``f1``, ``f1_macro``, ``success_rate_auc``,
         ``capture_deposit_fraction``, ``capture_area_fraction``, ``capture_efficiency``,
         ``n_deposits``, ``n_negatives``, ``scaled``, then one column per metric registered
         with :func:`~xprospect.evaluate.metrics.register_metric` (``roc_auc`` fills ``auc``).
@@ -188,6 +222,7 @@ def compare(
         negatives=negatives,
         buffer=buffer,
         threshold=threshold,
+        top_percent=top_percent,
         scale=scale,
         ci=ci,
         level=level,
@@ -204,7 +239,8 @@ def plot_compare(
     axes: Any = None,
     negatives: Any = None,
     buffer: float | None = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
+    top_percent: float | None = None,
     scale: str | None = "auto",
     seed: int = 0,
 ) -> Any:
@@ -221,6 +257,7 @@ def plot_compare(
         negatives=negatives,
         buffer=buffer,
         threshold=threshold,
+        top_percent=top_percent,
         scale=scale,
         ci="hanley",
         level=0.95,
