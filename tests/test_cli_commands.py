@@ -179,7 +179,14 @@ def test_run_reproduces_the_python_api_and_reruns_only_what_changed(world, tmp_p
     assert manifest["stages"]["grid"]["inputs"]
     assert "7 stages ran, 0 up to date" in r.stderr
 
-    # the same map through the Python API, step by step
+    # the same map through the Python API, step by step, on the torch thread count of a
+    # fresh process like the command's (an earlier in-process score may have changed ours,
+    # and training's float sums depend on it)
+    torch = pytest.importorskip("torch")
+    fresh = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+                           capture_output=True, text=True, check=True)
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(fresh.stdout))
     samples = xp.read_samples(world / "samples.csv", x="x", y="y", crs=CRS,
                               id_column="sample_id", duplicates="mean")
     grid = xp.make_grid(like=samples, resolution=1000.0, pad=2000.0, chunks=32)
@@ -197,6 +204,7 @@ def test_run_reproduces_the_python_api_and_reruns_only_what_changed(world, tmp_p
     fit = xp.train.fit(net, patches, recipe="adam", epochs=2, validation=0.25,
                        early_stopping=3, crop=10, device="cpu", seed=0, progress=False)
     expected = stack.prospect.score(fit.model, batch_size=64, device="cpu").compute()
+    torch.set_num_threads(before)
     got = xp.open_zarr(out / "prospectivity.zarr")["prospectivity"]
     assert got.rio.crs.to_epsg() == 32750
     np.testing.assert_array_equal(got.values, expected.values)
