@@ -198,22 +198,6 @@ def _gpu_and_cpu_workers(distributed):
         yield client, gpu
 
 
-def test_declared_gpu_resources_are_honoured_on_a_cluster():
-    distributed = pytest.importorskip("distributed")
-    stack = make_stack().chunk({"y": 12, "x": 16})
-    model = TinyWindow()
-    expect = score(stack, model, stride=2, device="cpu", allow_no_card=True).values
-    with _gpu_and_cpu_workers(distributed) as (client, gpu):
-        job = score(stack, model, stride=2, device="auto", allow_no_card=True)
-        # dask's low-level fusion drops layer annotations (its documented caveat)
-        with distributed.get_task_stream(client) as ts, \
-                dask.config.set({"optimization.fuse.active": False}):
-            got = job.compute()
-    np.testing.assert_array_equal(got.values, expect)
-    ran = {t["worker"] for t in ts.data if "prospectivity" in str(t["key"])}
-    assert ran == {gpu}
-
-
 def test_thread_policy_inside_scored_and_gridded_blocks():
     def blas():
         return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
@@ -287,9 +271,11 @@ def test_bench_masked_score_tiny():
     assert np.isnan(masked[~m]).all()
 
 
-def test_declared_gpu_resources_survive_to_zarr_on_a_cluster(tmp_path):
-    # to_zarr optimises the graph itself: without low-level fusion for annotated layers, the
-    # scoring tasks keep their resources (no optimization config needed from the user)
+@pytest.mark.parametrize("write", ["compute", "to_zarr"])
+def test_declared_gpu_resources_are_honoured_on_a_cluster(write, tmp_path):
+    # dask's low-level fusion drops layer annotations (its documented caveat): a plain
+    # compute needs it off; to_zarr optimises the graph itself, without low-level fusion for
+    # annotated layers, so the scoring tasks keep their resources with no config from the user
     distributed = pytest.importorskip("distributed")
     stack = make_stack().chunk({"y": 12, "x": 16})
     model = TinyWindow()
@@ -297,8 +283,13 @@ def test_declared_gpu_resources_survive_to_zarr_on_a_cluster(tmp_path):
     with _gpu_and_cpu_workers(distributed) as (client, gpu):
         job = score(stack, model, stride=2, device="auto", allow_no_card=True)
         with distributed.get_task_stream(client) as ts:
-            xprospect.to_zarr(job, tmp_path / "s.zarr", progress=False)
-    np.testing.assert_array_equal(xprospect.open_zarr(tmp_path / "s.zarr")["prospectivity"].values,
-                                  expect)
+            if write == "compute":
+                with dask.config.set({"optimization.fuse.active": False}):
+                    got = job.compute().values
+            else:
+                xprospect.to_zarr(job, tmp_path / "s.zarr", progress=False)
+    if write == "to_zarr":  # read back outside the cluster and its task stream
+        got = xprospect.open_zarr(tmp_path / "s.zarr")["prospectivity"].values
+    np.testing.assert_array_equal(got, expect)
     ran = {t["worker"] for t in ts.data if "prospectivity" in str(t["key"])}
     assert ran == {gpu}
