@@ -147,6 +147,24 @@ def test_shuffled_label_controls_sit_at_chance(run):
         assert abs(auc - 0.5) <= 0.08, f"{name}: shuffled-label AUC {auc:.3f}"
 
 
+def test_controls_of_several_draws_report_their_mean_and_spread(world):
+    stack, deposits = world
+    rf = ("rf", B.RandomForestModel(n_estimators=20))
+    b = benchmark(stack, deposits, methods=["logistic", rf], folds=4, buffer=BUFFER, seed=1,
+                  controls=6)  # one draw strays by chance (0.42 seen for rf): judge the mean
+    c = b.controls
+    assert (c["draws"] == 6).all() and np.isfinite(c["auc_sd"]).all() and (c["auc_sd"] > 0).all()
+    for name, auc in c["auc"].items():
+        assert abs(auc - 0.5) <= 0.08, f"{name}: mean shuffled-label AUC {auc:.3f}"
+    one = benchmark(stack, deposits, methods=["logistic"], folds=4, buffer=BUFFER, seed=1,
+                    controls=True)
+    assert one.controls.loc["logistic", "draws"] == 1
+    # the real table does not depend on the controls
+    assert one.table.loc["logistic", "auc"] == b.table.loc["logistic", "auc"]
+    with pytest.raises(DataError, match="controls"):
+        benchmark(stack, deposits, methods=["logistic"], folds=4, buffer=BUFFER, controls=-1)
+
+
 def test_figure_is_saved(run, tmp_path):
     run.plot(tmp_path / "bench.png")
     assert (tmp_path / "bench.png").stat().st_size > 1000
