@@ -134,12 +134,14 @@ def test_every_command_end_to_end(world, tmp_path, capsys):
 
     (c / "bench.toml").write_text(
         f'[benchmark]\nmaps = "ev.zarr"\nelements = ["As", "Hg", "Au"]\nmethods = ["raw"]\n'
-        f'folds = 2\n\n[deposits]\npath = "{dep}"\n'
+        f'folds = 2\ncontrols = true\ncontrol_draws = 2\n\n[deposits]\npath = "{dep}"\n'
     )
     r = xprospect("benchmark", "bench.toml", "--out", "bench", cwd=c)
     table = pd.read_csv(c / "bench" / "benchmark.csv", index_col=0)
     assert {"raw:As", "raw:Hg", "raw:Au"} <= set(table.index)
     assert (c / "bench" / "benchmark.png").exists()
+    controls = pd.read_csv(c / "bench" / "controls.csv", index_col=0)
+    assert set(controls.index) == set(table.index) and (controls["draws"] == 2).all()
 
 
 def _config(world: Path, **changes: dict) -> str:

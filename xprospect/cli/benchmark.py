@@ -26,7 +26,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "block_size": Field("float", None, "fold block edge in metres", positive=True),
         "buffer": Field("float", None, "metres between training and held-out cells"),
         "seed": Field("int", 0, "seed of folds and methods"),
-        "controls": Field("bool", False, "add a shuffled-label control per method"),
+        "controls": Field("bool", False, "add shuffled-label controls (controls.csv)"),
+        "control_draws": Field("int", 5, "random label draws averaged per control", positive=True),
     },
     "deposits": {
         "path": Field("str", None, "deposits file, relative to this file", True),
@@ -43,7 +44,11 @@ _KEYS = "; ".join(f"[{s}] " + ", ".join(k for k in fields) for s, fields in SCHE
 def _options(p: argparse.ArgumentParser) -> None:
     """Add the ``benchmark`` options."""
     p.add_argument("config", help="benchmark TOML file")
-    p.add_argument("--out", required=True, help="folder for benchmark.csv and benchmark.png")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="folder for benchmark.csv, benchmark.png (and controls.csv with controls)",
+    )
 
 
 def _run(args: argparse.Namespace) -> list[Path]:
@@ -65,7 +70,7 @@ def _run(args: argparse.Namespace) -> list[Path]:
         block_size=b["block_size"],
         buffer=b["buffer"],
         seed=b["seed"],
-        controls=b["controls"],
+        controls=b["control_draws"] if b["controls"] else False,
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -73,6 +78,12 @@ def _run(args: argparse.Namespace) -> list[Path]:
     with atomic_path(table) as tmp:
         bench.table.to_csv(tmp)
     bench.plot(figure)
+    written = [table, figure]
+    if bench.controls is not None:
+        controls = out / "controls.csv"
+        with atomic_path(controls) as tmp:
+            bench.controls.to_csv(tmp)
+        written.append(controls)
     for name, row in bench.table.head(5).iterrows():
         log.info(
             "%-16s AUC %s [%s, %s]",
@@ -81,7 +92,7 @@ def _run(args: argparse.Namespace) -> list[Path]:
             steps.significant(row["auc_lower"]),
             steps.significant(row["auc_upper"]),
         )
-    return [table, figure]
+    return written
 
 
 COMMAND = Command(
