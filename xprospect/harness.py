@@ -1032,17 +1032,19 @@ def benchmark(
         # says nothing about the real sites, in either direction (with the real sites left
         # in as negatives, extreme cells labelled barren tilted e.g. a logistic control on
         # Katanning to 0.33-0.36 over four seeds, below chance)
-        rng = np.random.default_rng(seed + 10_000 + f)
-        ctrl_ground = ground & ~_near((ground & is_dep).reshape(shape), reach).ravel()
-        if ctrl and np.count_nonzero(ctrl_ground) < 2 * pos.size:
-            raise DataError(
-                f"fold {f}: too little training ground away from the training deposits for "
-                "the shuffled-label control; use a smaller buffer or controls=False"
-            )
         runs: list[tuple[int, np.ndarray]] = [(-1, pos)]  # (control draw or -1, positives)
-        for r in range(n_draws if ctrl else 0):
+        ctrl_ground = ground
+        if ctrl:
+            rng = np.random.default_rng(seed + 10_000 + f)
+            ctrl_ground = ground & ~_near((ground & is_dep).reshape(shape), reach).ravel()
             cand = np.flatnonzero(ctrl_ground)
-            runs.append((r, np.sort(rng.choice(cand, pos.size, replace=False))))
+            if cand.size < 2 * pos.size:
+                raise DataError(
+                    f"fold {f}: too little training ground away from the training deposits "
+                    "for the shuffled-label control; use a smaller buffer or controls=False"
+                )
+            for r in range(n_draws):
+                runs.append((r, np.sort(rng.choice(cand, pos.size, replace=False))))
         for m in plan:
             for draw, p in runs:
                 is_ctrl = draw >= 0
