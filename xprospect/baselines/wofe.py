@@ -11,16 +11,25 @@ the weights
 with variances ``1/N(B∩D) + 1/N(B∩D̄)`` and ``1/N(B̄∩D) + 1/N(B̄∩D̄)`` (counts in unit cells),
 the contrast ``C = W+ - W-`` and the studentized contrast ``C / s(C)``. A continuous layer is
 *generalised* to a binary pattern by cumulative contrast: of every cut ``value >= t`` (or
-``value <= t``) the one of largest studentized contrast is kept. The posterior logit of a
-cell is the prior logit plus the weight of each layer's class at the cell; its variance (the
-weights' part, Bonham-Carter 1994 eq. 9-16) is ``P² (1/N(D) + Σ var W)``. Conditional
-independence is checked by the omnibus ratio ``N(D) / ΣP`` and the Agterberg-Cheng test of
-``ΣP - N(D)``.
+``value <= t``) the one of largest studentized contrast is chosen, and it enters the
+posterior only when that studentized contrast reaches ``min_studentized`` (2 by default, the
+usual rough test that the contrast differs from zero: Bonham-Carter 1994 ch. 9; Carranza
+2004; ArcSDM's "confidence of contrast"); otherwise the layer adds no evidence. Classes of a
+multi-class layer (categorical codes, or ``generalize="none"``) whose studentized contrast
+is below ``min_studentized`` in magnitude are pooled into one "other" class weighted from
+their summed counts, as ArcSDM's categorical weights do. Without the test, a handful of
+deposits always yields some cut of large |W-| from a zero count (the continuity correction
+below), which is noise, not evidence: with random "deposits" it ranked held-out cells below
+chance. The posterior logit of a cell is the prior logit plus the weight of each layer's
+class at the cell; its variance (the weights' part, Bonham-Carter 1994 eq. 9-16) is
+``P² (1/N(D) + Σ var W)``. Conditional independence is checked by the omnibus ratio
+``N(D) / ΣP`` and the Agterberg-Cheng test of ``ΣP - N(D)``.
 """
 
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,7 +40,7 @@ from scipy import stats
 
 from xprospect.baselines._table import check_stack
 from xprospect.baselines.base import SupervisedModel
-from xprospect.exceptions import DataError
+from xprospect.exceptions import DataError, XProspectWarning
 
 __all__ = ["WeightsOfEvidence", "weights_table"]
 
@@ -119,6 +128,15 @@ class WeightsOfEvidence(SupervisedModel):
         ``ln(P(B_k|D) / P(B_k|D̄))``.
     categorical : sequence of str
         Elements whose values are class codes (one class per code, never generalised).
+    min_studentized : float
+        Significance test of the evidence. A generalised binary pattern enters the
+        posterior only when its studentized contrast is at least this (else the layer
+        adds no evidence: weight 0); a class of a multi-class layer keeps its own weight
+        only when the magnitude of its studentized contrast is at least this, the other
+        classes are pooled into one class weighted from their summed counts (weight 0 when
+        that is every class). ``0`` keeps every pattern and class (no test). When no layer
+        is significant the posterior is the prior everywhere (a flat map) and a
+        :class:`~xprospect.exceptions.XProspectWarning` says so.
     positive_buffer : float
         Cells within this distance of a deposit count as deposit cells.
     seed : int
@@ -128,8 +146,12 @@ class WeightsOfEvidence(SupervisedModel):
     ----------
     table_ : pandas.DataFrame
         One row per class of every layer: ``element``, ``class``, ``lower``, ``upper``
-        (or ``code``), the counts and :func:`weights_table`'s columns, and ``used`` (the
-        rows that enter the posterior).
+        (or ``code``), the counts and :func:`weights_table`'s columns, ``weight`` and
+        ``var_weight`` (what a class adds to the posterior logit, and its variance),
+        ``significant`` (the row passes ``min_studentized``), ``pattern`` (``"class"``,
+        ``"other"`` for a pooled class, or the binary pattern ``"value >= t"``) and
+        ``used`` (the rows that enter the posterior: a binary pattern only when
+        significant).
     prior_ : float
         ``N(D) / N(T)``.
     ci_test_ : dict
@@ -146,12 +168,14 @@ class WeightsOfEvidence(SupervisedModel):
         *,
         generalize: str = "binary",
         categorical: Sequence[str] = (),
+        min_studentized: float = 2.0,
         positive_buffer: float = 0.0,
         seed: int = 0,
     ) -> None:
         self.n_classes = n_classes
         self.generalize = generalize
         self.categorical = categorical
+        self.min_studentized = min_studentized
         self.positive_buffer = positive_buffer
         self.seed = seed
 
@@ -187,6 +211,8 @@ class WeightsOfEvidence(SupervisedModel):
             raise DataError(f"generalize must be 'binary' or 'none'; got {self.generalize!r}")
         if int(self.n_classes) < 2:
             raise DataError(f"n_classes must be >= 2; got {self.n_classes!r}")
+        if not np.isfinite(self.min_studentized) or self.min_studentized < 0:
+            raise DataError(f"min_studentized must be a number >= 0; got {self.min_studentized!r}")
         unknown = [c for c in self.categorical if c not in self.elements_]
         if unknown:
             raise DataError(f"categorical elements {unknown} are not in the stack {self.elements_}")
@@ -209,19 +235,27 @@ class WeightsOfEvidence(SupervisedModel):
             t.insert(0, "element", name)
             for key in ("lower", "upper", "code"):
                 t[key] = [d.get(key, np.nan) for d in desc]
-            # multi-class weight of a class against the rest: ln P(B_k|D) / P(B_k|not D)
-            t["weight"] = t["w_plus"]
-            t["var_weight"] = t["var_w_plus"]
-            t["pattern"] = "class"
-            t["used"] = True
             if self.generalize == "binary" and name not in set(self.categorical) and k > 1:
+                t["weight"] = t["w_plus"]
+                t["var_weight"] = t["var_w_plus"]
+                t["significant"] = False
+                t["pattern"] = "class"
                 t["used"] = False
                 gen = self._generalise(n_bd, n_b, n_dep, n_cells, name, desc)
                 rows.append(t)
                 rows.append(gen)
                 continue
-            rows.append(t)
+            rows.append(self._multiclass_weights(t, n_dep, n_cells))
         self.table_ = pd.DataFrame(pd.concat(rows, ignore_index=True))
+        if not self._has_evidence():
+            warnings.warn(
+                f"weights of evidence: no evidence layer of {self.elements_} is significant "
+                f"(studentized contrast >= min_studentized={self.min_studentized:g}) with "
+                f"{n_dep} deposit cells; the posterior is the prior {n_dep / n_cells:.4g} "
+                "everywhere (a flat map)",
+                XProspectWarning,
+                stacklevel=4,
+            )
         self.prior_ = n_dep / n_cells
         self.n_deposits_ = n_dep
         self.n_cells_ = n_cells
@@ -236,6 +270,33 @@ class WeightsOfEvidence(SupervisedModel):
             "z": float(z),
             "p_value": float(stats.norm.sf(z)),
         }
+
+    def _multiclass_weights(self, t: pd.DataFrame, n_dep: int, n_cells: int) -> pd.DataFrame:
+        """Weight each class by its own W+ if significant; pool the others into one class."""
+        # multi-class weight of a class against the rest: ln P(B_k|D) / P(B_k|not D)
+        sig = np.abs(t["studentized_contrast"].to_numpy()) >= float(self.min_studentized)
+        t["weight"] = t["w_plus"]
+        t["var_weight"] = t["var_w_plus"]
+        t["significant"] = sig
+        t["pattern"] = np.where(sig, "class", "other")
+        t["used"] = True
+        if (~sig).any():
+            other_d = float(t.loc[~sig, "n_deposits"].sum())
+            other_b = float(t.loc[~sig, "n_cells"].sum())
+            if other_b >= n_cells:  # every class pooled: the layer adds nothing
+                w, vw = 0.0, 0.0
+            else:
+                o = weights_table([other_d], [other_b], n_dep, n_cells)
+                w, vw = float(o["w_plus"].iloc[0]), float(o["var_w_plus"].iloc[0])
+            t.loc[~sig, "weight"] = w
+            t.loc[~sig, "var_weight"] = vw
+        return t
+
+    def _has_evidence(self) -> bool:
+        """Whether any row that enters the posterior adds a non-zero weight."""
+        used = self.table_[self.table_["used"]]
+        binary = used["class"] == -1
+        return bool(binary.any() or (used.loc[~binary, "weight"] != 0).any())
 
     def _classify(self, col: np.ndarray, j: int, desc: list[dict], name: str) -> np.ndarray:
         if name in set(self.categorical):
@@ -273,8 +334,8 @@ class WeightsOfEvidence(SupervisedModel):
                 cut = idx[i]
                 thr = desc[cut]["lower"] if direction == "ge" else desc[cut]["upper"]
                 best = (sc, direction, thr, t.iloc[[i]].reset_index(drop=True))
-        assert best is None or best[3] is not None
-        sc, direction, thr, row = best  # type: ignore[misc]
+        assert best is not None
+        sc, direction, thr, row = best
         row.insert(0, "class", -1)
         row.insert(0, "element", name)
         row["lower"] = thr if direction == "ge" else np.nan
@@ -283,7 +344,9 @@ class WeightsOfEvidence(SupervisedModel):
         row["weight"] = row["w_plus"]
         row["var_weight"] = row["var_w_plus"]
         row["pattern"] = f"value {'>=' if direction == 'ge' else '<='} {thr:.6g}"
-        row["used"] = True
+        # a pattern enters the posterior only when its contrast is significant
+        row["significant"] = sc >= float(self.min_studentized)
+        row["used"] = row["significant"]
         return row
 
     # -- the posterior ------------------------------------------------------------------
@@ -295,6 +358,8 @@ class WeightsOfEvidence(SupervisedModel):
         for j, name in enumerate(self.elements_):
             t = used[used["element"] == name]
             col = x[:, j]
+            if len(t) == 0:  # no significant pattern: the layer adds no evidence
+                continue
             if len(t) == 1 and int(t["class"].iloc[0]) == -1:
                 r = t.iloc[0]
                 inside = col >= r["lower"] if np.isfinite(r["lower"]) else col <= r["upper"]
