@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
+from conftest import load_example
 from scipy.spatial import cKDTree
 
 import xprospect as xp
 from xprospect import baselines as B
 from xprospect.evaluate import delong_covariance, delong_test
-from xprospect.exceptions import DataError
+from xprospect.exceptions import DataError, XProspectWarning
 from xprospect.harness import DeepMethod, benchmark
 from xprospect.points import make_points
 
@@ -150,8 +153,10 @@ def test_shuffled_label_controls_sit_at_chance(run):
 def test_controls_of_several_draws_report_their_mean_and_spread(world):
     stack, deposits = world
     rf = ("rf", B.RandomForestModel(n_estimators=20))
-    b = benchmark(stack, deposits, methods=["logistic", rf], folds=4, buffer=BUFFER, seed=1,
-                  controls=6)  # one draw strays by chance (0.42 seen for rf): judge the mean
+    wofe = ("wofe", B.WeightsOfEvidence(n_classes=6))
+    # one draw strays by chance (0.42 seen for rf): judge the mean
+    b = benchmark(stack, deposits, methods=["logistic", rf, wofe], folds=4, buffer=BUFFER,
+                  seed=1, controls=6)
     c = b.controls
     assert (c["draws"] == 6).all() and np.isfinite(c["auc_sd"]).all() and (c["auc_sd"] > 0).all()
     for name, auc in c["auc"].items():
@@ -163,6 +168,51 @@ def test_controls_of_several_draws_report_their_mean_and_spread(world):
     assert one.table.loc["logistic", "auc"] == b.table.loc["logistic", "auc"]
     with pytest.raises(DataError, match="controls"):
         benchmark(stack, deposits, methods=["logistic"], folds=4, buffer=BUFFER, controls=-1)
+
+
+@pytest.mark.realdata
+def test_katanning_controls_sit_at_chance(data_dir):
+    """On Katanning's 20 site cells a single control draw ranges 0.3-0.7: judge the mean of 8.
+
+    Before WofE's significance test (``min_studentized``) its mean control was 0.39 (seed 0):
+    every layer's largest contrast entered, however small, and a zero deposit count in the
+    tail gave the extreme cells, where real sites sit, a large negative weight.
+    """
+    ex = load_example("katanning_benchmark")
+    if not (data_dir / ex.FOLDER).is_dir():
+        pytest.skip(f"{ex.FOLDER} not in {data_dir}")
+    stack, sites = ex.load(data_dir)
+    with warnings.catch_warnings():
+        # a fold or draw with no significant evidence gives WofE's flat prior map
+        warnings.filterwarnings("ignore", "weights of evidence: no evidence", XProspectWarning)
+        b = benchmark(stack, sites, methods=["logistic", "wofe"], folds=4,
+                      block_size=ex.BLOCK, buffer=ex.BUFFER, seed=0, controls=8)
+    c = b.controls
+    assert (c["draws"] == 8).all() and set(c.index) == {"logistic", "wofe"}
+    for name, auc in c["auc"].items():
+        assert abs(auc - 0.5) <= 0.08, f"{name}: mean shuffled-label AUC {auc:.3f}"
+        assert abs(c.loc[name, "auc_fold_rank"] - 0.5) <= 0.08, name
+    # the real sites are learnable: WofE's own map ranks them above chance
+    assert b.table.loc["wofe", "auc"] > 0.55
+
+
+def test_fold_rank_auc_ignores_offsets_between_folds():
+    """A map that is constant inside each fold has a pooled AUC set by the folds' offsets
+    alone, and a fold-rank AUC of 0.5."""
+    from xprospect.harness import _table
+
+    rng = np.random.default_rng(0)
+    fold = np.repeat(np.arange(4), 250)
+    y = rng.random(1000) < 0.05
+    y[fold == 3] |= rng.random(250) < 0.2  # a deposit-rich fold
+    offset = np.array([0.3, 0.2, 0.1, 0.0])[fold]  # ... scored lowest by its model
+    noise = rng.normal(size=1000)
+    t = _table({"flat": offset, "noisy": offset + 1e-3 * noise, "good": y + 0.0},
+               {"flat": "baseline", "noisy": "baseline", "good": "baseline"},
+               {"flat": True, "noisy": True, "good": True}, y, fold, 4, 0.95)
+    assert t.loc["flat", "auc"] < 0.4 and t.loc["flat", "auc_fold_rank"] == pytest.approx(0.5)
+    assert abs(t.loc["noisy", "auc_fold_rank"] - 0.5) < 0.1
+    assert t.loc["good", "auc_fold_rank"] == pytest.approx(t.loc["good", "auc"])
 
 
 def test_figure_is_saved(run, tmp_path):
