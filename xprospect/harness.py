@@ -855,12 +855,17 @@ def _table(
         row["fold_auc_std"] = float(np.std(fa)) if fa else float("nan")
         # each fold's model is calibrated to its own training ground (a fold trained on
         # few deposits has a low prior): rank within the fold, then pool the ranks
-        area_rank = np.empty_like(s)
+        area_rank = np.full(s.shape, np.nan)
         for f in range(n_folds):
             in_f = fold == f
             if in_f.any():
                 area_rank[in_f] = stats.rankdata(s[in_f]) / in_f.sum()
-        row["auc_fold_rank"] = roc_auc(y, area_rank)
+        ranked = np.isfinite(area_rank)  # cells of no fold (3-D: dropped composites) left out
+        row["auc_fold_rank"] = (
+            roc_auc(y[ranked], area_rank[ranked])
+            if 0 < y[ranked].sum() < ranked.sum()
+            else float("nan")
+        )
         row["n_nan_cells"] = int(n_nan[r])
         rows.append(row)
     table = pd.DataFrame(rows).set_index("method")
