@@ -3,7 +3,7 @@
 Run::
 
     python examples/synthetic_benchmark.py [OUT_DIR] [--seed=N] [--barren=N] [--controls]
-        [--old-cnn] [--no-deep] [--oracle]
+        [--old-cnn] [--no-deep] [--all-negatives] [--oracle]
 
 The world is ``xp.synthetic.survey(seed=N, n_samples=3000, n_deposits=40, n_barren=20)``
 (16 elements, zoned multi-element halos of several widths around every deposit, and 20
@@ -11,10 +11,13 @@ barren look-alike anomalies: the same signature over halos three times wider, ho
 deposit), gridded at 1 km (IDW, k = 12), log10, cut into 4 folds of blocks with a 3 km
 buffer. Without barren anomalies (``--barren=0``) every deposit's signature is a sum of
 Gaussian halos in log space: a per-cell linear model can already cancel the lithology and
-read the summed halo, so there is little left for a window model to learn. The table
+read the summed halo (logistic 0.939 on seed 0, against 0.959 for a perfect reading of the
+deposit signal at the samples after the same gridding, ``--oracle``), so there is little left
+for a window model to learn. The table
 compares the raw layers, random forest, gradient boosting, logistic regression, weights of
 evidence and the deep models (``--old-cnn`` adds the CNN as configured before the defect was fixed;
-``--no-deep`` leaves the deep rows out).
+``--no-deep`` leaves the default deep rows out; ``--all-negatives`` adds a 9-cell CNN trained
+on every cell of the training ground, :func:`all_negatives_methods`).
 
 ``--oracle`` adds a second table: the world's noise-free truth (:func:`oracle_layers`) judged
 as raw layers on the same folds (in a benchmark of its own, so no trained method sees it), each
@@ -158,6 +161,33 @@ def deep_methods() -> list:
     ]
 
 
+def all_negatives_methods() -> list:
+    """A 9-cell CNN trained on every cell of the training ground (``negatives="all"``).
+
+    The 9-cell window (three 3x3 layers, then the mean of the logits over 3 x 3 cells) spans
+    about twice a deposit's narrowest halo after the 1 km IDW, so it can see a narrow peak
+    fall off where a barren swell stays high; trained on a random sample of barren cells it
+    is rarely shown the barren anomalies' cores, trained on every cell it is. Measured (pooled
+    out-of-fold AUC, best baseline in brackets): barren world seed 0 0.835 (raw Au 0.810;
+    the window was chosen on this seed), seed 1 0.721 (raw Au 0.841), seed 2 0.812 (raw Au
+    0.788); default world seed 0 0.905 (logistic 0.939). Not a win: a single 9-cell model
+    trained from about 20 deposits per fold swings with the world.
+    """
+    fk = {"device": "cpu"}
+    return [
+        (
+            "cnn9_all",
+            xp.DeepMethod(
+                "small_cnn",
+                model_kwargs={"widths": [16, 16, 16]},
+                window=9,
+                negatives="all",
+                fit_kwargs=fk,
+            ),
+        )
+    ]
+
+
 COLUMNS = [
     "kind",
     "auc",
@@ -225,10 +255,13 @@ def main() -> int:
     seed = _option("seed", 0)
     w = world(seed, _option("barren", 20))
     stack = stack_of(w)
+    deep = [] if "--no-deep" in sys.argv else deep_methods()
+    if "--all-negatives" in sys.argv:
+        deep += all_negatives_methods()
     bench = xp.benchmark(
         stack,
         w.deposits,
-        methods=methods(old="--old-cnn" in sys.argv, deep=[] if "--no-deep" in sys.argv else None),
+        methods=methods(old="--old-cnn" in sys.argv, deep=deep),
         folds=4,
         buffer=BUFFER,
         seed=seed,
