@@ -236,3 +236,49 @@ def test_ensemble_members_trained_side_by_side_give_the_same_ensemble(world):
     held = b.maps["held_out_fold"].values >= 0
     a, c = b.maps["serial"].values[held], b.maps["parallel"].values[held]
     np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-6)
+
+
+def test_all_negatives_train_on_every_ground_cell_and_never_near_a_test_cell(world, monkeypatch):
+    """``negatives="all"``: every training-ground cell beyond ``negative_gap`` of the
+    training deposits is a barren centre, every training deposit a positive one, and no
+    window reads a cell within the buffer of a held-out cell."""
+    import xprospect.harness as harness
+
+    stack, deposits = world
+    seen = []
+    real = harness.make_patches
+
+    def spy(src, *, positives, negatives, **kw):
+        cells = []
+        for pts in (positives, negatives):
+            cells.append(np.asarray(xp.points.point_cells(pts, stack).flat))
+        seen.append(tuple(cells))
+        return real(src, positives=positives, negatives=negatives, **kw)
+
+    monkeypatch.setattr(harness, "make_patches", spy)
+    methods = [_deep("all", negatives="all", validation=None), _deep("random", validation=None)]
+    b = benchmark(stack, deposits, methods=methods, folds=2, buffer=BUFFER, seed=0)
+    # fold 0: "all", "random"; fold 1: "all", "random"
+    assert len(seen) == 4
+    dep = b.maps["deposit"].values
+    fold = b.maps["held_out_fold"].values.ravel()
+    yy, xx = np.meshgrid(b.maps["y"].values, b.maps["x"].values, indexing="ij")
+    xy = np.column_stack([xx.ravel(), yy.ravel()])
+    for f in range(2):
+        ground = b.maps["training_ground"].values[f]
+        pos, neg = seen[2 * f]
+        near_dep = harness._near(ground & dep, (2, 2))  # negative_gap = 2
+        np.testing.assert_array_equal(np.sort(pos), np.flatnonzero(ground & dep))
+        np.testing.assert_array_equal(np.sort(neg), np.flatnonzero(ground & ~near_dep))
+        # random negatives are a sample of the same cells
+        _, rneg = seen[2 * f + 1]
+        assert set(rneg) < set(neg)
+        # the windows of every barren cell, none within the buffer of a test cell
+        used = b.training["all"][f]
+        assert set(neg) <= set(used)
+        d, _ = cKDTree(xy[fold == f]).query(xy[used], p=np.inf)
+        assert d.min() > BUFFER
+    held = b.maps["held_out_fold"].values >= 0
+    assert np.isfinite(b.maps["all"].values[held]).all()
+    with pytest.raises(xp.exceptions.DataError, match="'random', 'all' or 'pu'"):
+        DeepMethod(negatives="every")

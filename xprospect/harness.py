@@ -95,8 +95,9 @@ class DeepMethod:
 
     Per fold, every training deposit of the fold's training ground is a positive centre, and
     barren centres are drawn there at random, farther than ``negative_gap`` cells from every
-    training deposit (or, with ``negatives="pu"``, anywhere on the ground as unlabelled
-    windows for a positive-unlabelled loss). Training windows are cut from the stack with
+    training deposit (with ``negatives="all"``, every such cell of the ground is a barren
+    centre, none left out; with ``negatives="pu"``, windows anywhere on the ground are
+    unlabelled ones for a positive-unlabelled loss). Training windows are cut from the stack with
     the held-out fold and its buffer blanked (NaN, which normalisation sets to the training
     mean, as the grid edge is at scoring), so no training window reads a cell within the
     buffer while no training deposit is lost (``windows="whole"`` keeps the former rule:
@@ -150,9 +151,19 @@ class DeepMethod:
         ensemble is the same whatever ``n_jobs``.
     mc_dropout : int
         Monte Carlo dropout passes at scoring (0: off); give the model a ``dropout``.
-    negatives : {"random", "pu"}
-        Random barren negatives, or positive-unlabelled learning (nnPU loss, unlabelled
-        windows drawn anywhere on the training ground).
+    negatives : {"random", "all", "pu"}
+        ``"random"``: ``negative_ratio`` barren windows per training deposit, drawn at
+        random. ``"all"``: every cell of the training ground farther than ``negative_gap``
+        cells from every training deposit is the centre of a barren window
+        (``negative_ratio`` is not used); the classes are balanced by the loss
+        (``class_weight="balanced"`` of :func:`~xprospect.train.fit`, so each positive
+        window weighs about n_negative / n_positive barren ones). A sample of a few
+        hundred random cells rarely holds the few cells that look like a deposit cell by
+        cell but not in their surroundings (the core of a broad barren anomaly), so a
+        window model is seldom taught to tell them apart; every cell holds them all. On a
+        grid of a few thousand cells per fold an epoch stays cheap; on large grids it
+        grows with the ground. ``"pu"``: positive-unlabelled learning (nnPU loss,
+        unlabelled windows drawn anywhere on the training ground).
     pu_prior : float, optional
         Class prior of the nnPU loss (default: the share of the training ground within
         ``jitter`` cells of a training deposit).
@@ -187,8 +198,8 @@ class DeepMethod:
     def __post_init__(self) -> None:
         if self.windows not in ("mask", "whole"):
             raise DataError(f"DeepMethod.windows={self.windows!r}; use 'mask' or 'whole'")
-        if self.negatives not in ("random", "pu"):
-            raise DataError(f"DeepMethod.negatives={self.negatives!r}; use 'random' or 'pu'")
+        if self.negatives not in ("random", "all", "pu"):
+            raise DataError(f"DeepMethod.negatives={self.negatives!r}; use 'random', 'all' or 'pu'")
         if self.validation is not None and not 0.0 < float(self.validation) < 0.6:
             raise DataError(f"DeepMethod.validation={self.validation!r}; use None or (0, 0.6)")
         if int(self.ensemble) < 1 or int(self.n_jobs) < 1 or int(self.mc_dropout) < 0:
@@ -647,8 +658,12 @@ def _run_deep(
     else:
         far = ~_near(dep_mask.reshape(shape), (spec.negative_gap,) * 2)
         cand = np.flatnonzero(centre_ok & far)
-    n_neg = int(min(cand.size, max(1, round(spec.negative_ratio * p.size))))
-    neg = np.sort(rng.choice(cand, n_neg, replace=False))
+    if spec.negatives == "all":
+        # every cell of the training ground away from the deposits is a barren centre
+        neg = cand
+    else:
+        n_neg = int(min(cand.size, max(1, round(spec.negative_ratio * p.size))))
+        neg = np.sort(rng.choice(cand, n_neg, replace=False))
     patches = make_patches(
         src,
         positives=cells_to_points(p, stack, "P"),
