@@ -130,8 +130,13 @@ def _codecs() -> dict[str, dict]:
 
     return {
         "default": {},
+        "lz4-5-shuffle": {"compressors": (BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),)},
+        "lz4-1-shuffle": {"compressors": (BloscCodec(cname="lz4", clevel=1, shuffle="shuffle"),)},
+        "lz4-5-bitshuf": {
+            "compressors": (BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle"),)
+        },
+        "zstd1-shuffle": {"compressors": (BloscCodec(cname="zstd", clevel=1, shuffle="shuffle"),)},
         "zstd0": {"compressors": (ZstdCodec(level=0),)},
-        "lz4-shuffle": {"compressors": (BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),)},
         "raw": {"compressors": ()},
     }
 
@@ -162,7 +167,7 @@ def main(argv=None) -> int:
             ratio = raw / disk_bytes(folder)
             wall, cpu = best[key]
             print(
-                f"to_zarr {key:12s} wall {wall:6.2f} s = {wall / wall0:.2f}x, "
+                f"to_zarr {key:13s} wall {wall:6.2f} s = {wall / wall0:.2f}x, "
                 f"CPU {cpu:6.2f} s = {cpu / cpu0:.2f}x the null sink; "
                 f"compression {ratio:.2f}x"
             )
