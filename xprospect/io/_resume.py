@@ -266,8 +266,23 @@ class _Target:
         )
 
 
+def direct_writes() -> bool:
+    """Whether whole chunks of a local store skip zarr's write path (:mod:`._chunks`).
+
+    Returns
+    -------
+    bool
+        Dask config ``xprospect.store.direct_writes`` (default True). With False every
+        chunk goes through ``zarr.Array.__setitem__`` and zarr's check of every cell
+        against the fill value (to compare the two, or with a zarr that changed).
+    """
+    return bool(dask.config.get("xprospect.store.direct_writes", True))
+
+
 def _sink(array: Any) -> tuple[Any, Any, Any, ChunkWriter | None]:
     """Return ``array``, its dense twin, its fill value and its chunk writer (:class:`_Target`)."""
+    if not direct_writes():  # zarr's own path for every chunk, its empty-chunk check included
+        return array, array, None, None
     fill = array.metadata.fill_value
     try:
         fill = None if fill is None else np.asarray(fill, dtype=array.dtype)[()]
