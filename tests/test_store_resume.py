@@ -243,3 +243,28 @@ def test_direct_chunk_writes_match_zarrs_own_and_empty_chunks_are_skipped(tmp_pa
     np.testing.assert_array_equal(back["a"].values, data[0])
     np.testing.assert_array_equal(back["b"].values, data[1])
     assert not list(ours.rglob("*.partial"))
+
+
+def test_writes_run_in_bands_of_rows_each_task_once(tmp_path, monkeypatch):
+    # with many chunks the write tasks run band by band (memory bounded by the width); a
+    # task shared by two bands (a halo's source chunk, a coarser upstream chunk) runs once
+    calls: list[tuple] = []
+
+    def upstream(block, block_info=None):
+        calls.append(tuple(block_info[0]["chunk-location"]))
+        return block * 2.0
+
+    base = dask.array.arange(48 * 40, dtype="float32").reshape(48, 40).rechunk((12, 10))
+    twice = base.map_blocks(upstream, dtype="float32")  # 4 x 4 chunks of 12 x 10
+    lazy = twice.rechunk((6, 10)).map_overlap(lambda b: b + 1.0, depth=1, boundary="none")
+    ds = xr.Dataset({"v": (("y", "x"), lazy)}, coords={"y": np.arange(48.0), "x": np.arange(40.0)})
+    seen = []
+    run = xp.io.store.run_in_bands
+    monkeypatch.setattr(xp.io.store, "run_in_bands",
+                        lambda g, bands, get: seen.append(len(bands)) or run(g, bands, get))
+    with dask.config.set({"xprospect.store.band_chunks": 4, "scheduler": "threads"}):
+        xp.to_zarr(ds, tmp_path / "banded.zarr", progress=False)
+    assert seen == [8]  # 8 rows of 4 chunks
+    assert sorted(calls) == sorted({c for c in calls}) and len(calls) == 16
+    expected = np.arange(48 * 40, dtype="float32").reshape(48, 40) * 2.0 + 1.0
+    np.testing.assert_array_equal(xp.open_zarr(tmp_path / "banded.zarr")["v"].values, expected)

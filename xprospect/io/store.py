@@ -14,17 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import dask
+import dask.threaded
 import numpy as np
 import xarray as xr
 from dask.callbacks import Callback
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
+from dask.system import CPU_COUNT
 from zarr.codecs import BloscCodec
 
 from xprospect._dask import SLIVER, even_chunks
 from xprospect._progress import distributed_client, in_notebook, progress_bar, wants_progress
 from xprospect.exceptions import DataError, IncompleteStoreError
 from xprospect.io._atomic import write_error
+from xprospect.io._bands import band_chunks, run_in_bands
 from xprospect.io._resume import (
     LEDGER_ATTR,
     Ledger,
@@ -209,15 +212,36 @@ def _open_ledger(path: Path, identity: str, store: str) -> Ledger | None:
     return None if ledger.state == "init" else ledger
 
 
+def _bands(keys: dict[Any, int], ledger: Ledger, per_band: int) -> list[list[Any]]:
+    """Group the write keys in bands of whole rows (the leading dim) of at least ``per_band``."""
+    inner = int(np.prod(ledger.grid[1:], dtype=np.int64)) if ledger.grid else 1
+    rows: dict[int, list[Any]] = {}
+    for key, flat in sorted(keys.items(), key=lambda kv: kv[1]):
+        rows.setdefault(flat // max(inner, 1), []).append(key)
+    bands: list[list[Any]] = [[]]
+    for row in rows.values():
+        if len(bands[-1]) >= per_band:
+            bands.append([])
+        bands[-1].extend(row)
+    return bands
+
+
 def _run_writes(
-    keys: dict[Any, int], graph: Any, updater: LedgerUpdater, client: Any, widget: bool
+    keys: dict[Any, int],
+    graph: Any,
+    updater: LedgerUpdater,
+    client: Any,
+    widget: bool,
+    ledger: Ledger,
 ) -> None:
     """Compute the write tasks, marking each chunk complete as soon as it is written.
 
     With a ``dask.distributed`` client the tasks run on the cluster and the chunks are
     marked here as their futures complete (``widget``: ``distributed.progress`` draws
     the cluster's progress in the notebook); otherwise dask's local scheduler runs
-    them and a callback marks each chunk as its task finishes.
+    them, in bands of rows when there are many (:mod:`xprospect.io._bands`: memory
+    bounded by the width, not the area), and a callback marks each chunk as its task
+    finishes.
     """
     delayeds = [Delayed(k, graph, layer=k[0]) for k in keys]
     if client is not None:
@@ -236,8 +260,14 @@ def _run_writes(
             if key in keys:
                 updater.done(keys[key])
 
+    workers = dask.config.get("num_workers", None) or CPU_COUNT
+    bands = _bands(keys, ledger, band_chunks(int(workers)))
     with _Mark():
-        dask.compute(*delayeds)
+        if len(bands) == 1:
+            dask.compute(*delayeds)
+        else:
+            get = dask.base.get_scheduler() or dask.threaded.get
+            run_in_bands(graph, bands, get)
 
 
 def _finish(path: str, ledger_attr: dict[str, Any], *written: int) -> None:
@@ -419,7 +449,7 @@ def to_zarr(
         bar.update(len(ledger.done))
         updater = LedgerUpdater(store, ledger, bar)
         try:
-            _run_writes(keys, graph, updater, client, widget)
+            _run_writes(keys, graph, updater, client, widget, ledger)
         finally:  # a failed run keeps the chunks it wrote (the ledger is written in batches)
             updater.flush()
     ledger.state = "complete"
