@@ -204,13 +204,20 @@ def main(argv=None) -> int:
                 f"load {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
-        if len(rows) >= 2 and a.cols:
+        if len(rows) >= 2 and a.cols and rows[0]["cols"] != rows[-1]["cols"]:
             a0, a1 = rows[0], rows[-1]
             per_col = (a1["maxrss"] - a0["maxrss"]) / (a1["cols"] - a0["cols"])
             print(
                 f"growth with width at {a0['rows']} rows: {per_col / 1e3:.1f} kB per column "
                 f"({(a1['maxrss'] - a0['maxrss']) / 1e6:+.0f} MB from {a0['cols']} to "
                 f"{a1['cols']} columns)"
+            )
+        elif len(rows) >= 2 and a.cols:
+            a0, a1 = rows[0], rows[-1]
+            print(
+                f"growth with height at {a0['cols']} columns: "
+                f"{(a1['maxrss'] - a0['maxrss']) / 1e6:+.0f} MB from {a0['rows']} to "
+                f"{a1['rows']} rows"
             )
         elif len(rows) >= 2:
             a0, a1 = rows[-2], rows[-1]
