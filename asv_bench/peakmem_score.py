@@ -17,6 +17,11 @@ Usage::
     PYTHONPATH=. python asv_bench/peakmem_score.py --sizes 2048 4096 [--chunks 1024]
         [--widths 8 8 16 16] [--dir /tmp] [--scheduler threads]
 
+Strips of the full width tell whether memory grows with the width (``--cols``: each size
+is then the number of rows, scored at each width)::
+
+    PYTHONPATH=. python asv_bench/peakmem_score.py --sizes 2048 --cols 4096 20000 --chunks 512
+
 asv: ``PeakmemDenseScore`` (manual: set ``XPROSPECT_BENCH_OUTOFCORE=1``).
 """
 
@@ -56,15 +61,16 @@ def _smooth(block_info=None) -> np.ndarray:
     return (np.sin(x / 97.0) * np.cos(y / 61.0) + 0.001 * ((x * 7 + y * 13) % 17)).astype("float32")
 
 
-def make_stack_store(path: str, size: int, chunks: int) -> None:
-    """Write 8 smooth float32 element maps of ``size x size`` cells (lazy, chunk by chunk)."""
+def make_stack_store(path: str, size: int, chunks: int, cols: int | None = None) -> None:
+    """Write 8 smooth float32 element maps of ``size x cols`` cells (lazy, chunk by chunk)."""
     res = 10.0
-    coords = {"y": (size - np.arange(size) - 0.5) * res, "x": (np.arange(size) + 0.5) * res}
+    cols = size if cols is None else cols
+    coords = {"y": (size - np.arange(size) - 0.5) * res, "x": (np.arange(cols) + 0.5) * res}
     maps = {}
     for i, name in enumerate(ELEMENTS):
         base = da.map_blocks(
             _smooth,
-            chunks=da.core.normalize_chunks(chunks, (size, size)),
+            chunks=da.core.normalize_chunks(chunks, (size, cols)),
             dtype="float32",
             meta=np.empty((0, 0), "float32"),
         )
@@ -118,18 +124,23 @@ def _child(stack_path: str, out: str, widths, scheduler: str) -> None:
     print(json.dumps({"wall": wall, "sampled": peak, "maxrss": maxrss, "base": base}))
 
 
-def measure(size: int, chunks: int, widths, folder: str, scheduler: str = "threads") -> dict:
-    """Make the stack, score it in a fresh process; return its wall time and peak RSS."""
-    stack_path = os.path.join(folder, f"stack{size}.zarr")
-    out = os.path.join(folder, f"score{size}.zarr")
+def measure(
+    size: int, chunks: int, widths, folder: str, scheduler: str = "threads", cols: int | None = None
+) -> dict:
+    """Make the stack (``size`` rows, ``cols`` columns, default ``size``), score it in a fresh
+    process; return its wall time and peak RSS."""
+    cols = size if cols is None else cols
+    stack_path = os.path.join(folder, f"stack{size}x{cols}.zarr")
+    out = os.path.join(folder, f"score{size}x{cols}.zarr")
     if not os.path.exists(stack_path):
-        make_stack_store(stack_path, size, chunks)
+        make_stack_store(stack_path, size, chunks, cols)
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, __file__, "--child", stack_path, out, scheduler, *map(str, widths)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
     res = json.loads(done.stdout.strip().splitlines()[-1])
-    res["cells"] = size * size
+    res["cells"] = size * cols
+    res["rows"], res["cols"] = size, cols
     return res
 
 
@@ -165,6 +176,13 @@ class PeakmemDenseScore:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[2048, 4096])
+    p.add_argument(
+        "--cols",
+        type=int,
+        nargs="+",
+        default=None,
+        help="strips: each size is the rows, scored at each of these widths (default square)",
+    )
     p.add_argument("--chunks", type=int, default=1024)
     p.add_argument("--widths", type=int, nargs="+", default=[8, 8, 16, 16])
     p.add_argument("--scheduler", default="threads")
@@ -174,17 +192,34 @@ def main(argv=None) -> int:
     folder = tempfile.mkdtemp(prefix="xp-peakmem-score-", dir=a.dir)
     gb = 1e9
     rows = []
+    shapes = [(s, c) for s in a.sizes for c in (a.cols or [None])]
     try:
-        for size in a.sizes:
-            r = measure(size, a.chunks, a.widths, folder, a.scheduler)
+        for size, cols in shapes:
+            r = measure(size, a.chunks, a.widths, folder, a.scheduler, cols)
             rows.append(r)
             print(
-                f"8 x {size}^2 (chunks {a.chunks}, widths {a.widths}): wall {r['wall']:.1f} s, "
-                f"peak RSS {r['maxrss'] / gb:.2f} GB (sampled {r['sampled'] / gb:.2f}, "
-                f"after imports {r['base'] / gb:.2f}), load {os.getloadavg()[0]:.1f}",
+                f"8 x {r['rows']} x {r['cols']} (chunks {a.chunks}, widths {a.widths}): wall "
+                f"{r['wall']:.1f} s, peak RSS {r['maxrss'] / gb:.2f} GB (sampled "
+                f"{r['sampled'] / gb:.2f}, after imports {r['base'] / gb:.2f}), "
+                f"load {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
-        if len(rows) >= 2:
+        if len(rows) >= 2 and a.cols and rows[0]["cols"] != rows[-1]["cols"]:
+            a0, a1 = rows[0], rows[-1]
+            per_col = (a1["maxrss"] - a0["maxrss"]) / (a1["cols"] - a0["cols"])
+            print(
+                f"growth with width at {a0['rows']} rows: {per_col / 1e3:.1f} kB per column "
+                f"({(a1['maxrss'] - a0['maxrss']) / 1e6:+.0f} MB from {a0['cols']} to "
+                f"{a1['cols']} columns)"
+            )
+        elif len(rows) >= 2 and a.cols:
+            a0, a1 = rows[0], rows[-1]
+            print(
+                f"growth with height at {a0['cols']} columns: "
+                f"{(a1['maxrss'] - a0['maxrss']) / 1e6:+.0f} MB from {a0['rows']} to "
+                f"{a1['rows']} rows"
+            )
+        elif len(rows) >= 2:
             a0, a1 = rows[-2], rows[-1]
             # growth per cell (an upper bound) and per cell of width (dask keeps about a
             # row of chunks for the halos: memory may grow with the raster's width only)

@@ -230,6 +230,28 @@ def test_thread_policy_inside_scored_and_gridded_blocks():
     assert SEEN and all(s["torch"] == 1 for s in SEEN)
 
 
+
+@pytest.mark.parametrize("model", [TinyWindow, TinyDense])
+def test_score_gives_the_callers_torch_thread_count_back(model):
+    # the model runs on model_threads() torch threads; the calling thread keeps its own
+    # count (a caller that trains after scoring stays bitwise reproducible)
+    stack = make_stack()
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with dask.config.set({"xprospect.threads.model": 2}):
+            for data, scheduler in [(stack, None), (stack.chunk({"y": 12, "x": 16}), "sync"),
+                                    (stack.chunk({"y": 12, "x": 16}), "threads")]:
+                SEEN.clear()
+                job = score(data, model(), window=5, device="cpu", allow_no_card=True)
+                if scheduler is not None:
+                    job = job.compute(scheduler=scheduler)
+                assert np.isfinite(job.values).any()
+                assert torch.get_num_threads() == 1, (model.__name__, scheduler)
+    finally:
+        torch.set_num_threads(before)
+
+
 # ---- progress ----------------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ import zarr
 
 import xprospect as xp
 from xprospect.exceptions import DataError, IncompleteStoreError
+from xprospect.io._chunks import ChunkWriter
 from xprospect.io._resume import LEDGER_ATTR, read_ledger, write_ledger
 
 JOB = Path(__file__).with_name("_resume_job.py")
@@ -205,3 +206,65 @@ def test_ledger_written_in_batches_and_kept_on_failure(maps, tmp_path, monkeypat
         region = ledger.region(flat)
         np.testing.assert_array_equal(
             back["Cu"][region["y"], region["x"]], maps["Cu"][region["y"], region["x"]])
+
+
+def test_direct_chunk_writes_match_zarrs_own_and_empty_chunks_are_skipped(tmp_path, monkeypatch):
+    # whole chunks are encoded and written by xprospect.io._chunks in the dask thread; the
+    # stored bytes equal what zarr's own write gives, edge chunks are padded the same way,
+    # and a chunk holding only the fill value is not stored (zarr's empty-chunk rule)
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(2, 50, 70)).astype("float32")
+    data[:, :16, :16] = np.nan  # chunk (0, 0) is empty: zarr skips it
+    data[:, 16, 16] = np.nan  # chunk (1, 1) starts with the fill value but is not empty
+    ds = xr.Dataset({"a": (("y", "x"), data[0]), "b": (("y", "x"), data[1])},
+                    coords={"y": np.arange(50.0), "x": np.arange(70.0)}).chunk(16)
+    ours = tmp_path / "ours.zarr"
+    direct = []
+    write = ChunkWriter.write
+    monkeypatch.setattr(ChunkWriter, "write",
+                        lambda self, c, b: direct.append(c) or write(self, c, b))
+    xp.to_zarr(ds, ours, progress=False)
+    # 4 x 5 chunks per variable; the two whose first cell is NaN go through zarr
+    assert len(direct) == 2 * 18 and (0, 0) not in direct and (1, 1) not in direct
+    plain = tmp_path / "plain.zarr"
+    xr.Dataset({n: v.copy() for n, v in ds.data_vars.items()}).to_zarr(
+        plain, zarr_format=3, consolidated=False,
+        encoding={n: {"compressors": xp.io.store.default_compressors(), "chunks": (16, 16)}
+                  for n in ds.data_vars})
+    for name in ("a", "b"):
+        files = sorted(p.relative_to(ours / name) for p in (ours / name / "c").rglob("*")
+                       if p.is_file())
+        assert files == sorted(p.relative_to(plain / name)
+                               for p in (plain / name / "c").rglob("*") if p.is_file())
+        assert Path("c/0/0") not in files and Path("c/1/1") in files and Path("c/3/4") in files
+        for f in files:
+            assert (ours / name / f).read_bytes() == (plain / name / f).read_bytes(), f
+    back = xp.open_zarr(ours).compute()
+    np.testing.assert_array_equal(back["a"].values, data[0])
+    np.testing.assert_array_equal(back["b"].values, data[1])
+    assert not list(ours.rglob("*.partial"))
+
+
+def test_writes_run_in_bands_of_rows_each_task_once(tmp_path, monkeypatch):
+    # with many chunks the write tasks run band by band (memory bounded by the width); a
+    # task shared by two bands (a halo's source chunk, a coarser upstream chunk) runs once
+    calls: list[tuple] = []
+
+    def upstream(block, block_info=None):
+        calls.append(tuple(block_info[0]["chunk-location"]))
+        return block * 2.0
+
+    base = dask.array.arange(48 * 40, dtype="float32").reshape(48, 40).rechunk((12, 10))
+    twice = base.map_blocks(upstream, dtype="float32")  # 4 x 4 chunks of 12 x 10
+    lazy = twice.rechunk((6, 10)).map_overlap(lambda b: b + 1.0, depth=1, boundary="none")
+    ds = xr.Dataset({"v": (("y", "x"), lazy)}, coords={"y": np.arange(48.0), "x": np.arange(40.0)})
+    seen = []
+    run = xp.io.store.run_in_bands
+    monkeypatch.setattr(xp.io.store, "run_in_bands",
+                        lambda g, bands, get: seen.append(len(bands)) or run(g, bands, get))
+    with dask.config.set({"xprospect.store.band_chunks": 4, "scheduler": "threads"}):
+        xp.to_zarr(ds, tmp_path / "banded.zarr", progress=False)
+    assert seen == [8]  # 8 rows of 4 chunks
+    assert sorted(calls) == sorted({c for c in calls}) and len(calls) == 16
+    expected = np.arange(48 * 40, dtype="float32").reshape(48, 40) * 2.0 + 1.0
+    np.testing.assert_array_equal(xp.open_zarr(tmp_path / "banded.zarr")["v"].values, expected)

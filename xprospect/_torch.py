@@ -7,7 +7,9 @@ to use without importing each other.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,7 @@ __all__ = [
     "as_tensor_list",
     "batch_xy",
     "import_torch",
+    "keep_torch_threads",
     "make_loader",
     "normalise_batch",
     "resolve_device",
@@ -38,6 +41,30 @@ def import_torch() -> Any:
         )
         raise ImportError(msg) from err
     return torch
+
+
+@contextmanager
+def keep_torch_threads() -> Iterator[None]:
+    """Restore the calling thread's torch (intra-op) thread count on leaving.
+
+    Scoring sets the count of the thread that calls the model (see
+    :mod:`xprospect.score._device`); a caller that scores and then trains in the same thread
+    gets its own count back, so that its training stays bitwise reproducible. Nothing is
+    done when torch is not imported, and the count is only set when it changed (one call,
+    a few microseconds; resizing the OpenMP team happens on the next torch call).
+
+    Yields
+    ------
+    None
+    """
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    try:
+        yield
+    finally:
+        torch = sys.modules.get("torch")
+        if torch is not None and before is not None and torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def resolve_device(device: Any = "auto") -> Any:

@@ -7,9 +7,11 @@ store by :func:`xprospect.to_zarr` (codecs, region writes, the completion ledger
 target is a write at most 1.3x the null sink (``track_write_over_null``). Both run the
 threaded scheduler; each figure is the best of interleaved rounds, wall time.
 
-Run as a script for the side-by-side figures and the codecs compared::
+Run as a script for the side-by-side figures (the null sink, ``to_zarr`` and ``to_zarr``
+with every chunk written through zarr's own ``Array.__setitem__``, interleaved), or with
+``--codecs`` the codecs compared::
 
-    PYTHONPATH=. python asv_bench/benchmarks/store.py --size 8192 --chunks 1024 --repeat 3
+    PYTHONPATH=. python asv_bench/benchmarks/store.py --size 4096 --chunks 1024 --repeat 3
 """
 
 from __future__ import annotations
@@ -61,9 +63,12 @@ def clear(folder: str) -> None:
     shutil.rmtree(os.path.join(folder, "maps.zarr"), ignore_errors=True)
 
 
-def write(maps: xr.Dataset, folder: str, **kwargs: Any) -> None:
-    """Stream ``maps`` to a new zarr store under ``folder`` (:func:`clear` it first)."""
-    with dask.config.set(scheduler="threads"):
+def write(maps: xr.Dataset, folder: str, config: dict | None = None, **kwargs: Any) -> None:
+    """Stream ``maps`` to a new zarr store under ``folder`` (:func:`clear` it first).
+
+    ``config``: dask config set around the write (e.g. ``xprospect.store.direct_writes``).
+    """
+    with dask.config.set({"scheduler": "threads", **(config or {})}):
         xp.to_zarr(maps, os.path.join(folder, "maps.zarr"), progress=False, **kwargs)
 
 
@@ -92,6 +97,11 @@ def side_by_side(
             wall, cpu = time.perf_counter() - t, time.process_time() - c
             best[key] = (min(best[key][0], wall), min(best[key][1], cpu))
     return best
+
+
+#: every chunk through ``zarr.Array.__setitem__`` (what to_zarr did before it wrote whole
+#: chunks itself, xprospect.io._chunks): the peer of the default path
+ZARR_PATH = {"config": {"xprospect.store.direct_writes": False}}
 
 
 class WriteCost:
@@ -130,8 +140,13 @@ def _codecs() -> dict[str, dict]:
 
     return {
         "default": {},
+        "lz4-5-shuffle": {"compressors": (BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),)},
+        "lz4-1-shuffle": {"compressors": (BloscCodec(cname="lz4", clevel=1, shuffle="shuffle"),)},
+        "lz4-5-bitshuf": {
+            "compressors": (BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle"),)
+        },
+        "zstd1-shuffle": {"compressors": (BloscCodec(cname="zstd", clevel=1, shuffle="shuffle"),)},
         "zstd0": {"compressors": (ZstdCodec(level=0),)},
-        "lz4-shuffle": {"compressors": (BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),)},
         "raw": {"compressors": ()},
     }
 
@@ -141,18 +156,19 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, default=8192)
     p.add_argument("--chunks", type=int, default=1024)
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--codecs", action="store_true", help="compare codecs too")
+    p.add_argument("--codecs", action="store_true", help="compare codecs (else zarr's path)")
     p.add_argument("--dir", default=None)
     a = p.parse_args(argv)
     maps = lazy_idw(a.size, a.chunks)
     folder = tempfile.mkdtemp(prefix="xp-bench-store-", dir=a.dir)
-    variants = _codecs() if a.codecs else {"default": {}}
+    variants = _codecs() if a.codecs else {"default": {}, "zarr-setitem": ZARR_PATH}
     try:
+        load0 = os.getloadavg()[0]
         best = side_by_side(maps, folder, a.repeat, variants)
         raw = sum(v.nbytes for v in maps.data_vars.values())
         print(
             f"IDW 16 elements onto {a.size}^2, chunks {a.chunks}, best of {a.repeat} "
-            f"(wall and CPU), load {os.getloadavg()[0]:.2f}"
+            f"(wall and CPU), load {load0:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
         )
         wall0, cpu0 = best["null"]
         print(f"null sink            wall {wall0:6.2f} s, CPU {cpu0:6.2f} s")
@@ -162,7 +178,7 @@ def main(argv=None) -> int:
             ratio = raw / disk_bytes(folder)
             wall, cpu = best[key]
             print(
-                f"to_zarr {key:12s} wall {wall:6.2f} s = {wall / wall0:.2f}x, "
+                f"to_zarr {key:13s} wall {wall:6.2f} s = {wall / wall0:.2f}x, "
                 f"CPU {cpu:6.2f} s = {cpu / cpu0:.2f}x the null sink; "
                 f"compression {ratio:.2f}x"
             )

@@ -14,17 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import dask
+import dask.threaded
 import numpy as np
 import xarray as xr
 from dask.callbacks import Callback
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
+from dask.system import CPU_COUNT
 from zarr.codecs import BloscCodec
 
 from xprospect._dask import SLIVER, even_chunks
 from xprospect._progress import distributed_client, in_notebook, progress_bar, wants_progress
 from xprospect.exceptions import DataError, IncompleteStoreError
 from xprospect.io._atomic import write_error
+from xprospect.io._bands import band_chunks, run_in_bands
 from xprospect.io._resume import (
     LEDGER_ATTR,
     Ledger,
@@ -66,11 +69,15 @@ def default_compressors() -> tuple[Any, ...]:
     Measured on IDW maps of 16 elements (``asv_bench/benchmarks/store.py --codecs``,
     2048^2 to 4096^2, one run): it compresses float32 maps 1.37-1.50x where zarr's
     default (zstd level 0, no shuffle) gives 1.15-1.16x, and Blosc zstd level 1 with
-    byte shuffle 1.40-1.53x; one core encodes about 320 MB/s with LZ4 and 130 MB/s
-    with either zstd, which is about IDW's own output rate per core. So zstd would add
-    as much CPU time as the gridding, and LZ4 the least (fewer bytes also cost the
-    kernel less to write than raw chunks). Override with ``to_zarr(..., compressors=...)``
-    (e.g. ``BloscCodec(cname="zstd", clevel=1, shuffle="shuffle")`` for archives).
+    byte shuffle 1.40-1.53x. Encoding 1025^2 float32 chunks on one core (best of 7,
+    CPU time per GB): LZ4 level 5 with byte shuffle 0.72 s (ratio 1.37), LZ4 level 1
+    0.65 s (1.35), LZ4 level 5 with bit shuffle 0.97 s (1.42), Blosc zstd level 1
+    2.06 s (1.39); decoding 0.5, 0.46, 0.74 and 0.72 s. LZ4 with byte shuffle is the
+    cheapest at nearly zstd's ratio (fewer bytes also cost the kernel less to write
+    than raw chunks); its level hardly changes the cost. Override with
+    ``to_zarr(..., compressors=...)`` (e.g. ``BloscCodec(cname="zstd", clevel=1,
+    shuffle="shuffle")`` for archives). Blosc runs single-threaded (zarr turns its
+    threads off): the dask threads that write the chunks already occupy the cores.
     """
     return (BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),)
 
@@ -209,15 +216,36 @@ def _open_ledger(path: Path, identity: str, store: str) -> Ledger | None:
     return None if ledger.state == "init" else ledger
 
 
+def _bands(keys: dict[Any, int], ledger: Ledger, per_band: int) -> list[list[Any]]:
+    """Group the write keys in bands of whole rows (the leading dim) of at least ``per_band``."""
+    inner = int(np.prod(ledger.grid[1:], dtype=np.int64)) if ledger.grid else 1
+    rows: dict[int, list[Any]] = {}
+    for key, flat in sorted(keys.items(), key=lambda kv: kv[1]):
+        rows.setdefault(flat // max(inner, 1), []).append(key)
+    bands: list[list[Any]] = [[]]
+    for row in rows.values():
+        if len(bands[-1]) >= per_band:
+            bands.append([])
+        bands[-1].extend(row)
+    return bands
+
+
 def _run_writes(
-    keys: dict[Any, int], graph: Any, updater: LedgerUpdater, client: Any, widget: bool
+    keys: dict[Any, int],
+    graph: Any,
+    updater: LedgerUpdater,
+    client: Any,
+    widget: bool,
+    ledger: Ledger,
 ) -> None:
     """Compute the write tasks, marking each chunk complete as soon as it is written.
 
     With a ``dask.distributed`` client the tasks run on the cluster and the chunks are
     marked here as their futures complete (``widget``: ``distributed.progress`` draws
     the cluster's progress in the notebook); otherwise dask's local scheduler runs
-    them and a callback marks each chunk as its task finishes.
+    them, in bands of rows when there are many (:mod:`xprospect.io._bands`: memory
+    bounded by the width, not the area), and a callback marks each chunk as its task
+    finishes.
     """
     delayeds = [Delayed(k, graph, layer=k[0]) for k in keys]
     if client is not None:
@@ -236,8 +264,14 @@ def _run_writes(
             if key in keys:
                 updater.done(keys[key])
 
+    workers = dask.config.get("num_workers", None) or CPU_COUNT
+    bands = _bands(keys, ledger, band_chunks(int(workers)))
     with _Mark():
-        dask.compute(*delayeds)
+        if len(bands) == 1:
+            dask.compute(*delayeds)
+        else:
+            get = dask.base.get_scheduler() or dask.threaded.get
+            run_in_bands(graph, bands, get)
 
 
 def _finish(path: str, ledger_attr: dict[str, Any], *written: int) -> None:
@@ -324,10 +358,22 @@ def to_zarr(
     keep them (low-level fusion, which drops them, is left out for those graphs).
 
     Costs, measured by ``asv_bench/benchmarks/store.py`` (IDW of 16 elements): the
-    codec (see ``compressors``) and the write of the bytes dominate; the metadata is
-    written once, and the ledger at most every ``xprospect.store.ledger_interval``
-    seconds (dask config, default 1): each rewrite of the root ``zarr.json`` costs
-    tens of milliseconds, which per chunk would add up on thousands of chunks.
+    codec (see ``compressors``) and the write of the bytes dominate; whole chunks of a
+    folder store are encoded with the array's zarr codecs and written by the dask thread
+    that computed them (:mod:`xprospect.io._chunks`; dask config
+    ``xprospect.store.direct_writes=False`` sends every chunk through zarr's own
+    ``Array.__setitem__``); the metadata is written once, and the ledger at most every
+    ``xprospect.store.ledger_interval`` seconds (dask config, default 1): each rewrite
+    of the root ``zarr.json`` costs tens of milliseconds, which per chunk would add up
+    on thousands of chunks.
+
+    Memory: with dask's local schedulers a job of many chunks is written in bands of
+    whole rows of chunks (the leading dim), one scheduler call per band of at least
+    ``xprospect.store.band_chunks`` chunks (dask config, default ``max(64, 8 x
+    threads)``), so that the inputs in flight are those of one band (a halo's
+    neighbours, a score's model chunks) rather than whatever dask's ordering starts
+    early; every task still runs once, and those shared with a later band are kept
+    until it has run (:mod:`xprospect.io._bands`).
 
     A store written to a path is honest about its completeness: its root attrs hold
     a ledger (``xprospect_ledger``) listing the chunk grid, the chunks written (each
@@ -419,7 +465,7 @@ def to_zarr(
         bar.update(len(ledger.done))
         updater = LedgerUpdater(store, ledger, bar)
         try:
-            _run_writes(keys, graph, updater, client, widget)
+            _run_writes(keys, graph, updater, client, widget, ledger)
         finally:  # a failed run keeps the chunks it wrote (the ledger is written in batches)
             updater.flush()
     ledger.state = "complete"

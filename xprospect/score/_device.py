@@ -436,10 +436,12 @@ class Transfer:
 def _torch_threads(n: int, dev: Any) -> Iterator[None]:
     """Run a CPU model call on ``n`` torch threads (the calling thread's OpenMP team only).
 
-    Not restored afterwards: shrinking and regrowing the calling thread's OpenMP team
+    Not restored after each call: shrinking and regrowing the calling thread's OpenMP team
     around every call left its idle workers competing with the main thread's torch work
-    (a naive loop run after score took 1.6-2x longer), and the thread only ever calls the
-    model with this count.
+    (a naive loop run after score took 1.6-2x longer). :func:`xprospect.score.score`
+    restores the caller's count once, when its in-process (numpy) path ends and after each
+    block that a synchronous dask compute ran on the main thread
+    (:func:`xprospect._torch.keep_torch_threads`); dask's pool threads keep this count.
     """
     if dev.type == "cpu" and torch.get_num_threads() != n:
         torch.set_num_threads(n)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import uuid
@@ -14,7 +15,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from xprospect._dask import chunk_threads, study_mask
+from xprospect._dask import chunk_threads, is_main_thread, study_mask
 from xprospect._dims import (
     ELEMENT_DIM,
     SAMPLE_DIM,
@@ -25,7 +26,7 @@ from xprospect._dims import (
 )
 from xprospect._progress import ChunkProgress, distributed_client, progress_bar
 from xprospect._sanity import DomainCheck, warn_if_out_of_domain
-from xprospect._torch import resolve_device
+from xprospect._torch import keep_torch_threads, resolve_device
 from xprospect.exceptions import DataError, ModelCardError, XProspectDeprecationWarning
 from xprospect.score.lattice import (
     UPSAMPLE_MODES,
@@ -612,7 +613,10 @@ def score(
 
         def run(xb: np.ndarray, wb: Any = None, block_info: Any = None) -> np.ndarray:
             loc = [tuple(x) for x in block_info[None]["array-location"]]
-            with chunk_threads():
+            # a block run on the main thread (the synchronous scheduler) gives the caller
+            # its torch thread count back; dask's pool threads keep the model's count
+            keep = keep_torch_threads() if is_main_thread() else contextlib.nullcontext()
+            with chunk_threads(), keep:
                 res = _score_block(xb, wb, loc=loc, **kw)
             bar.done()
             return res
@@ -631,7 +635,10 @@ def score(
             out = out.rechunk(orig)
     else:
         wb = None if want is None else np.asarray(want, dtype=bool)
-        with progress_bar(1, desc=f"score {_model_name(model)}", progress=progress) as one:
+        with (
+            progress_bar(1, desc=f"score {_model_name(model)}", progress=progress) as one,
+            keep_torch_threads(),  # the caller's torch thread count, back after the model ran
+        ):
             out = _score_block(np.asarray(data), wb, loc=[(0, n) for n in geom.shape], **kw)
             one.update(1)
 

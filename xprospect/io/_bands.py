@@ -1,0 +1,119 @@
+"""Running a store's write tasks band by band, so that the inputs in flight are one band's.
+
+Dask's local schedulers run a graph in the order :func:`dask.order.order` gives it, which
+for overlapping windows (``map_overlap``, a score's halos) starts many chunks' inputs long
+before their outputs are written: scoring an 8-element stack in a 16 x 40 grid of chunks
+held 546 halo pieces (3.5 rows of input chunks) at once, and the count grew with the rows
+as well as the width, so an 8 x 20,000^2 job would hold several GB. :func:`run_in_bands`
+instead computes the write tasks in bands of consecutive chunks along the leading dim (row
+major), one local-scheduler call per band, so that at most one band's inputs are in flight.
+
+Every task still runs exactly once: a task needed by the writes of several bands is
+computed with the first of them and kept (handed to the next calls as data) until the last
+one has run; for halos that is one row of input chunks, bounded by the width alone.
+
+Measured (``asv_bench/peakmem_score.py``): the results dask holds in one call no longer
+grow with the rows (16 x 40 chunks of 64: 18.2 MB held before, 6.8 MB in bands of one
+row), but the scoring process's peak RSS still grows with the height (8 x 4096 columns,
+chunks 512, bands of 2 rows: 0.83, 0.97 and 1.07 GB at 2048, 4096 and 6144 rows), so
+something outside the task results (not found yet) grows with the area as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import dask
+from dask._task_spec import DataNode
+from dask.core import get_deps
+
+__all__ = ["band_chunks", "run_in_bands"]
+
+
+def band_chunks(workers: int) -> int:
+    """Least number of chunks in a band (dask config ``xprospect.store.band_chunks``).
+
+    Parameters
+    ----------
+    workers : int
+        Threads of the local scheduler.
+
+    Returns
+    -------
+    int
+        The config value when set, else ``max(64, 8 * workers)``: a band ends with a
+        barrier (the last chunks of a band leave threads idle until the next call), so
+        bands stay large enough that it costs little, and a job of fewer chunks runs in
+        one call as before.
+    """
+    n = dask.config.get("xprospect.store.band_chunks", None)
+    return max(1, int(n)) if n is not None else max(64, 8 * int(workers))
+
+
+def _plan(
+    bands: Sequence[Sequence[Any]], dependencies: Mapping[Any, Any]
+) -> tuple[list[dict[Any, Any]], list[list[Any]], dict[Any, int]]:
+    """Walk the bands in order as they will run: each band's graph and what it must keep.
+
+    Band ``b`` computes the ancestors of its keys that no earlier band computed; an
+    earlier task it reaches is handed to it as data (and the walk stops there). Returns,
+    per band, the tasks it computes (``{key: None}``, ordered) and the keys it must keep
+    for later bands, and the last band that uses each kept key.
+    """
+    computed: dict[Any, int] = {}
+    own: list[dict[Any, Any]] = []
+    keep: list[list[Any]] = [[] for _ in bands]
+    last: dict[Any, int] = {}
+    for b, keys in enumerate(bands):
+        mine: dict[Any, Any] = {}
+        seen: set[Any] = set()
+        stack = list(keys)
+        while stack:
+            k = stack.pop()
+            if k in seen:
+                continue
+            seen.add(k)
+            done = computed.get(k)
+            if done is not None and done < b:
+                if k not in last:
+                    keep[done].append(k)
+                last[k] = b
+                continue
+            computed[k] = b
+            mine[k] = None
+            stack.extend(dependencies.get(k, ()))
+        own.append(mine)
+    return own, keep, last
+
+
+def run_in_bands(
+    graph: Mapping[Any, Any], bands: Sequence[Sequence[Any]], get: Callable[..., Any]
+) -> None:
+    """Compute the keys of each band in turn with ``get``, each task of the graph once.
+
+    Parameters
+    ----------
+    graph : mapping
+        The whole graph (keys to tasks).
+    bands : sequence of sequences of keys
+        The keys to compute (write tasks), in the order of their bands.
+    get : callable
+        A dask local scheduler's ``get(dsk, keys)``.
+    """
+    dsk = dict(graph)
+    dependencies, _ = get_deps(dsk)
+    own, keep, last = _plan(bands, dependencies)
+    held: dict[Any, Any] = {}
+    for b, keys in enumerate(bands):
+        sub: dict[Any, Any] = {k: dsk[k] for k in own[b]}
+        for k in own[b]:
+            for d in dependencies.get(k, ()):
+                if d not in sub:
+                    sub[d] = DataNode(d, held[d])
+        wanted = [*keys, *keep[b]]
+        results = get(sub, wanted)
+        for k, value in zip(keep[b], results[len(keys) :], strict=True):
+            held[k] = value
+        for k in [k for k in held if last[k] <= b]:
+            del held[k]
