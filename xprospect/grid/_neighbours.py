@@ -58,38 +58,27 @@ _jit = jit()
 _inline = jit(inline="always")
 
 
-@_jit
-def search_points(xyz, ref, amat, plan):
+def search_points(xyz: np.ndarray, ref: np.ndarray, amat: np.ndarray, plan: bool) -> np.ndarray:
     """Map world (x, y, z) rows into search space, as (z, y, x) columns.
 
     ``(xyz - ref) @ amat.T`` with the columns reversed; ``plan`` drops z first (a 2-D
     grid measures plan distances). Translating to a nearby ``ref`` first keeps the maths
-    well conditioned.
+    well conditioned. Column by column in numpy, each sum in the order
+    ``a0 dx + a1 dy + a2 dz`` with no fused multiply-add: the same bits as a loop, and
+    nothing to compile (every kernel compiled costs the first call of a session).
     """
-    n = xyz.shape[0]
-    out = np.empty((n, 3))
-    for i in range(n):
-        dx = xyz[i, 0] - ref[0]
-        dy = xyz[i, 1] - ref[1]
-        dz = 0.0 if plan else xyz[i, 2] - ref[2]
-        for a in range(3):
-            out[i, 2 - a] = amat[a, 0] * dx + amat[a, 1] * dy + amat[a, 2] * dz
+    d = [xyz[:, a] - ref[a] for a in range(3)]
+    if plan:
+        d[2] = np.zeros(xyz.shape[0])
+    out = np.empty((xyz.shape[0], 3))
+    for a in range(3):
+        out[:, 2 - a] = amat[a, 0] * d[0] + amat[a, 1] * d[1] + amat[a, 2] * d[2]
     return out
 
 
-@_jit
-def bounds(points):
-    """Per-column minimum and maximum of an (n, 3) array in one pass (n >= 1)."""
-    lo = points[0].copy()
-    hi = points[0].copy()
-    for i in range(1, points.shape[0]):
-        for a in range(3):
-            v = points[i, a]
-            if v < lo[a]:
-                lo[a] = v
-            elif v > hi[a]:
-                hi[a] = v
-    return lo, hi
+def bounds(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column minimum and maximum of an (n, 3) array (n >= 1)."""
+    return points.min(axis=0), points.max(axis=0)
 
 
 @_jit
@@ -264,22 +253,27 @@ def run_tasks(task: Callable[..., Any], ntiles: int, ntasks: int, *args: Any) ->
             f.result()
 
 
-@_inline
+@_jit  # compiled once, shared by every task kernel and output dtype
 def new_task(bsize, tile, k, nrows):
     """Scratch of one task, reused from tile to tile.
 
     Returns ``(lo, hi, state, work, nbr, tb)``: the current tile's node range, the
     search state (see :func:`knn_tile`), the candidate buffers (see :func:`gather`),
     the neighbour arrays ``(nbr_i, nbr_d2, nbr_n)`` per tile cell and a tile buffer of
-    ``nrows`` values per cell. ``k <= 0`` (every sample within a radius) keeps room for
-    one neighbour.
+    ``nrows`` values per cell, ``tb[c]`` contiguous (a cell's values are accumulated
+    together; :func:`put_tile` scatters them to the output's planes). ``k <= 0`` (every
+    sample within a radius) keeps room for one neighbour.
     """
     ncells = tile[0] * tile[1] * tile[2]
     kk = max(k, 1)
     cap = 256
     # [m_guess, have_prev, px, py, pz, prev_dk]: the box widening that sufficed last
     # time, and the last verified cell with its k-th neighbour distance
-    state = np.zeros(6)
+    # np.empty and loops only: each distinct np.zeros / np.ones signature is one more
+    # compilation on a cold start
+    state = np.empty(6)
+    for i in range(6):
+        state[i] = 0.0
     state[0] = bsize
     work = (
         np.empty((9, cap)),
@@ -294,9 +288,12 @@ def new_task(bsize, tile, k, nrows):
         np.empty((ncells, kk)),
         np.empty(ncells, dtype=np.int64),
     )
-    lo = np.zeros(3, dtype=np.int64)
-    hi = np.ones(3, dtype=np.int64)
-    return lo, hi, state, work, nbr, np.empty((nrows, ncells))
+    lo = np.empty(3, dtype=np.int64)
+    hi = np.empty(3, dtype=np.int64)
+    for a in range(3):
+        lo[a] = 0
+        hi[a] = 1
+    return lo, hi, state, work, nbr, np.empty((ncells, nrows))
 
 
 @_inline
@@ -327,8 +324,21 @@ def tile_at(t, lattice, lo, hi):
 
 
 @_inline
-def put_tile(tb, lo, hi, rows, out):
-    """Write tile buffer row ``r`` (cells in C order over the tile) to ``out[rows[r]]``."""
+def put_tile(tb, lo, hi, rows, outs):
+    """Write column ``r`` of the tile buffer (cells in C order) to output plane ``rows[r]``.
+
+    ``outs = (out32, out64)``, (nout, *qshape) float32 and float64 arrays of which one is
+    empty: the output. Both dtypes in one signature, so a task compiles once for either.
+    """
+    out32, out64 = outs
+    if out32.size > 0:
+        _put(tb, lo, hi, rows, out32)
+    else:
+        _put(tb, lo, hi, rows, out64)
+
+
+@_inline
+def _put(tb, lo, hi, rows, out):
     wy = hi[1] - lo[1]
     wx = hi[2] - lo[2]
     for r in range(rows.shape[0]):
@@ -337,7 +347,7 @@ def put_tile(tb, lo, hi, rows, out):
             for iy in range(lo[1], hi[1]):
                 base_c = ((iz - lo[0]) * wy + (iy - lo[1])) * wx - lo[2]
                 for ix in range(lo[2], hi[2]):
-                    o[iz, iy, ix] = tb[r, base_c + ix]
+                    o[iz, iy, ix] = tb[base_c + ix, r]
 
 
 @_inline
@@ -475,6 +485,24 @@ def _argsort(key, n, order):
 
 
 @_inline
+def _upper(a, n, x):
+    """Count the first ``n`` (ascending) values of ``a`` that are ``<= x``.
+
+    ``np.searchsorted(a[:n], x, side="right")``, by hand: numba's version pulls in about
+    a second of compilation (its comparison overloads) for this one binary search.
+    """
+    lo = 0
+    hi = n
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] <= x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@_inline
 def _by_distance(fb, ib, nc, c0x, c0y, c0z, order):
     """Candidates by distance from ``c0`` into rows 4-7 of ``fb``, 1 of ``ib``.
 
@@ -502,7 +530,7 @@ def _by_distance(fb, ib, nc, c0x, c0y, c0z, order):
         ib[1, j] = ib[0, sj]
 
 
-@_jit
+@_inline  # once per cell: a call and its array views cost a tenth of the search
 def _nearest(fb, ib, lim, qx, qy, qz, k, bound2, kd, ki):
     """Find the ``k`` nearest of the first ``lim`` sorted candidates within ``bound2``.
 
@@ -625,7 +653,7 @@ def knn_tile(bk, origin, axes, lo, hi, k, radius, state, work, nbr):
                     # only candidates with |s - c0| <= |q - c0| + bound can be in range
                     lim = nc
                     if ordered and bound2 < _INF:
-                        lim = np.searchsorted(fb[7, :nc], dq0 + math.sqrt(bound2), side="right")
+                        lim = _upper(fb[7], nc, dq0 + math.sqrt(bound2))
                     nfound = _nearest(fb, ib, lim, qx, qy, qz, k, bound2, kd, ki)
                     need = math.sqrt(kd[k - 1]) if nfound == k else radius
                     if need > radius:
