@@ -374,21 +374,6 @@ def node(origin, axes, iz, iy, ix):
     return qx, qy, qz
 
 
-@_inline
-def _grow(fb, ib, keep, need):
-    """Candidate buffers with room for ``need``, holding the first ``keep`` candidates."""
-    cap = max(2 * fb.shape[1], need)
-    nfb = np.empty((fb.shape[0], cap))
-    nib = np.empty((ib.shape[0], cap), dtype=np.int64)
-    for r in range(fb.shape[0]):
-        for j in range(keep):
-            nfb[r, j] = fb[r, j]
-    for r in range(ib.shape[0]):
-        for j in range(keep):
-            nib[r, j] = ib[r, j]
-    return nfb, nib
-
-
 @_jit
 def gather(bk, qlo, qhi, m, rlo, rhi, fb, ib):
     """Collect the samples of every bucket meeting the box ``[qlo - m, qhi + m]``.
@@ -443,14 +428,23 @@ def gather(bk, qlo, qhi, m, rlo, rhi, fb, ib):
             complete = False
         blim[a, 0] = b0
         blim[a, 1] = b1
+    # count first: buffers too small are replaced before any candidate is written, so
+    # nothing has to be copied over
+    total = 0
+    for bz in range(blim[0, 0], blim[0, 1] + 1):
+        for by in range(blim[1, 0], blim[1, 1] + 1):
+            base = (bz * bshape[1] + by) * bshape[2]
+            total += start[base + blim[2, 1] + 1] - start[base + blim[2, 0]]
+    if total > fb.shape[1]:
+        cap = max(2 * fb.shape[1], total)
+        fb = np.empty((fb.shape[0], cap))
+        ib = np.empty((ib.shape[0], cap), dtype=np.int64)
     nc = 0
     for bz in range(blim[0, 0], blim[0, 1] + 1):
         for by in range(blim[1, 0], blim[1, 1] + 1):
             base = (bz * bshape[1] + by) * bshape[2]
             s = start[base + blim[2, 0]]
             e = start[base + blim[2, 1] + 1]
-            if nc + e - s > fb.shape[1]:
-                fb, ib = _grow(fb, ib, nc, nc + e - s)
             for j in range(s, e):
                 fb[0, nc] = pts[j, 0]
                 fb[1, nc] = pts[j, 1]
