@@ -58,27 +58,38 @@ _jit = jit()
 _inline = jit(inline="always")
 
 
-def search_points(xyz: np.ndarray, ref: np.ndarray, amat: np.ndarray, plan: bool) -> np.ndarray:
+@_jit
+def search_points(xyz, ref, amat, plan):
     """Map world (x, y, z) rows into search space, as (z, y, x) columns.
 
     ``(xyz - ref) @ amat.T`` with the columns reversed; ``plan`` drops z first (a 2-D
     grid measures plan distances). Translating to a nearby ``ref`` first keeps the maths
-    well conditioned. Column by column in numpy, each sum in the order
-    ``a0 dx + a1 dy + a2 dz`` with no fused multiply-add: the same bits as a loop, and
-    nothing to compile (every kernel compiled costs the first call of a session).
+    well conditioned.
     """
-    d = [xyz[:, a] - ref[a] for a in range(3)]
-    if plan:
-        d[2] = np.zeros(xyz.shape[0])
-    out = np.empty((xyz.shape[0], 3))
-    for a in range(3):
-        out[:, 2 - a] = amat[a, 0] * d[0] + amat[a, 1] * d[1] + amat[a, 2] * d[2]
+    n = xyz.shape[0]
+    out = np.empty((n, 3))
+    for i in range(n):
+        dx = xyz[i, 0] - ref[0]
+        dy = xyz[i, 1] - ref[1]
+        dz = 0.0 if plan else xyz[i, 2] - ref[2]
+        for a in range(3):
+            out[i, 2 - a] = amat[a, 0] * dx + amat[a, 1] * dy + amat[a, 2] * dz
     return out
 
 
-def bounds(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column minimum and maximum of an (n, 3) array (n >= 1)."""
-    return points.min(axis=0), points.max(axis=0)
+@_jit
+def bounds(points):
+    """Per-column minimum and maximum of an (n, 3) array in one pass (n >= 1)."""
+    lo = points[0].copy()
+    hi = points[0].copy()
+    for i in range(1, points.shape[0]):
+        for a in range(3):
+            v = points[i, a]
+            if v < lo[a]:
+                lo[a] = v
+            elif v > hi[a]:
+                hi[a] = v
+    return lo, hi
 
 
 @_jit
