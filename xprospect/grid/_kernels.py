@@ -4,7 +4,7 @@ numpy arrays in, a preallocated ``out`` written in place; no xarray, no dask. Th
 neighbour search is :mod:`xprospect.grid._neighbours` (tiles of the query lattice share
 one candidate list); these kernels only turn each cell's neighbours into a weighted mean.
 One task kernel serves lattices and points, one thread or many (see
-:func:`xprospect.grid._neighbours.run_tasks`).
+:func:`xprospect.grid._neighbours.run_tasks`), float32 and float64 outputs alike.
 """
 
 from __future__ import annotations
@@ -20,8 +20,11 @@ _jit = jit()
 
 
 @_jit
-def _idw_radius_tile(bk, vals, origin, axes, lo, hi, power, radius, min_points, work, tb):
-    """IDW over every sample within ``radius`` for the cells of one tile (into ``tb``)."""
+def _idw_radius_tile(t, bk, vals, lattice, params, lo, hi, work, tb):
+    """IDW over every sample within the radius for the cells of tile ``t`` (into ``tb``)."""
+    _, power, radius, min_points = params
+    origin = tile_at(t, lattice, lo, hi)
+    axes = lattice[1]
     fb, ib, boxes, done, kd, ki = work
     ne = vals.shape[1]
     ty = hi[1] - lo[1]
@@ -64,59 +67,18 @@ def _idw_radius_tile(bk, vals, origin, axes, lo, hi, power, radius, min_points, 
                             acc[e2] += w * vals[row_j, e2]
                 if cnt_n < min_points:
                     for e2 in range(ne):
-                        tb[e2, c] = np.nan
+                        tb[c, e2] = np.nan
                 elif nzero > 0:
                     for e2 in range(ne):
-                        tb[e2, c] = zacc[e2] / nzero
+                        tb[c, e2] = zacc[e2] / nzero
                 else:
                     for e2 in range(ne):
-                        tb[e2, c] = acc[e2] / wsum
+                        tb[c, e2] = acc[e2] / wsum
     return fb, ib, boxes, done, kd, ki
 
 
 @_jit
-def _idw_cells(vals, nbr, ncells, power, min_points, tb):
-    """IDW of each tile cell from its neighbours (see ``knn_tile``) into ``tb``."""
-    nbr_i, nbr_d2, nbr_n = nbr
-    ne = vals.shape[1]
-    half_p = 0.5 * power
-    p_is_2 = power == 2.0
-    acc = np.empty(ne)
-    for c in range(ncells):
-        nfound = nbr_n[c]
-        if nfound < min_points or nfound == 0:
-            for e2 in range(ne):
-                tb[e2, c] = np.nan
-            continue
-        for e2 in range(ne):
-            acc[e2] = 0.0
-        if nbr_d2[c, 0] == 0.0:
-            # the cell coincides with samples: their mean, so the map is exact there
-            nzero = 0
-            for j in range(nfound):
-                if nbr_d2[c, j] != 0.0:
-                    break
-                nzero += 1
-                for e2 in range(ne):
-                    acc[e2] += vals[nbr_i[c, j], e2]
-            for e2 in range(ne):
-                tb[e2, c] = acc[e2] / nzero
-            continue
-        wsum = 0.0
-        for j in range(nfound):
-            d2 = nbr_d2[c, j]
-            w = 1.0 / d2 if p_is_2 else d2 ** (-half_p)
-            wsum += w
-            row_j = nbr_i[c, j]
-            for e2 in range(ne):
-                acc[e2] += w * vals[row_j, e2]
-        inv = 1.0 / wsum
-        for e2 in range(ne):
-            tb[e2, c] = acc[e2] * inv
-
-
-@_jit
-def idw_task(t0, t1, bk, vals, rows, lattice, params, out):
+def idw_task(t0, t1, bk, vals, rows, lattice, params, outs):
     """IDW of ``vals`` over tiles ``t0 <= t < t1`` of a lattice (or query points).
 
     bk : ``(pts, start, blo, bsize, bshape)``, the bucket-sorted samples (see
@@ -124,26 +86,63 @@ def idw_task(t0, t1, bk, vals, rows, lattice, params, out):
     of each value column in ``out``; lattice : ``(origin, axes, queries, qshape, tile)``
     (see ``tile_at``); params : ``(k, power, radius, min_points)``: k nearest neighbours,
     the IDW power, the search radius (inf: none) and the fewest neighbours for a value
-    (fewer give NaN). out : (nout, *qshape), written.
+    (fewer give NaN). outs : ``(out32, out64)``, one of them empty (see
+    ``put_tile``); the other, (nout, *qshape), is written.
     """
     k, power, radius, min_points = params
-    axes = lattice[1]
     lo, hi, state, work, nbr, tb = new_task(bk[3], lattice[4], k, vals.shape[1])
+    nbr_i, nbr_d2, nbr_n = nbr
+    ne = vals.shape[1]
+    half_p = 0.5 * power
+    p_is_2 = power == 2.0
     for t in range(t0, t1):
         origin = tile_at(t, lattice, lo, hi)
-        work = knn_tile(bk, origin, axes, lo, hi, k, radius, state, work, nbr)
+        work = knn_tile(bk, origin, lattice[1], lo, hi, k, radius, state, work, nbr)
         ncells = (hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2])
-        _idw_cells(vals, nbr, ncells, power, min_points, tb)
-        put_tile(tb, lo, hi, rows, out)
+        # IDW of each cell from its neighbours: ``tb[c]`` (contiguous) accumulates all
+        # elements of cell ``c`` at once, one neighbour's row of ``vals`` after another,
+        # so the element loop vectorises; each element's sum still runs over the
+        # neighbours nearest first
+        for c in range(ncells):
+            acc = tb[c]
+            nfound = nbr_n[c]
+            if nfound < min_points or nfound == 0:
+                for e2 in range(ne):
+                    acc[e2] = np.nan
+                continue
+            for e2 in range(ne):
+                acc[e2] = 0.0
+            if nbr_d2[c, 0] == 0.0:
+                # the cell coincides with samples: their mean, so the map is exact there
+                nzero = 0
+                for j in range(nfound):
+                    if nbr_d2[c, j] != 0.0:
+                        break
+                    nzero += 1
+                    v = vals[nbr_i[c, j]]
+                    for e2 in range(ne):
+                        acc[e2] += v[e2]
+                for e2 in range(ne):
+                    acc[e2] = acc[e2] / nzero
+                continue
+            wsum = 0.0
+            for j in range(nfound):
+                d2 = nbr_d2[c, j]
+                w = 1.0 / d2 if p_is_2 else d2 ** (-half_p)
+                wsum += w
+                v = vals[nbr_i[c, j]]
+                for e2 in range(ne):
+                    acc[e2] += w * v[e2]
+            inv = 1.0 / wsum
+            for e2 in range(ne):
+                acc[e2] = acc[e2] * inv
+        put_tile(tb, lo, hi, rows, outs)
 
 
 @_jit
-def idw_radius_task(t0, t1, bk, vals, rows, lattice, params, out):
+def idw_radius_task(t0, t1, bk, vals, rows, lattice, params, outs):
     """IDW over every sample within the radius: :func:`idw_task` with ``k <= 0``."""
-    _, power, radius, min_points = params
-    axes = lattice[1]
     lo, hi, _, work, _, tb = new_task(bk[3], lattice[4], 0, vals.shape[1])
     for t in range(t0, t1):
-        origin = tile_at(t, lattice, lo, hi)
-        work = _idw_radius_tile(bk, vals, origin, axes, lo, hi, power, radius, min_points, work, tb)
-        put_tile(tb, lo, hi, rows, out)
+        work = _idw_radius_tile(t, bk, vals, lattice, params, lo, hi, work, tb)
+        put_tile(tb, lo, hi, rows, outs)

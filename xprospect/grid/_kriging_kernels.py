@@ -137,14 +137,14 @@ def _krige_cells(pts, vals, nbr, ncells, min_points, vmodel, vpar, cache, tb):
         n = nbr_n[c]
         if n < min_points or n == 0:
             for e in range(ne):
-                tb[e, c] = np.nan
-                tb[ne + e, c] = np.nan
+                tb[c, e] = np.nan
+                tb[c, ne + e] = np.nan
             continue
         if nbr_d2[c, 0] == 0.0:
             # on a sample (co-located samples were merged): exact, no uncertainty
             for e in range(ne):
-                tb[e, c] = vals[nbr_i[c, 0], e]
-                tb[ne + e, c] = 0.0
+                tb[c, e] = vals[nbr_i[c, 0], e]
+                tb[c, ne + e] = 0.0
             continue
         # neighbours in sample order: the same set gives the same system
         h = n
@@ -197,8 +197,8 @@ def _krige_cells(pts, vals, nbr, ncells, min_points, vmodel, vpar, cache, tb):
             model, psill, rng, nugget = vmodel[e], vpar[e, 0], vpar[e, 1], vpar[e, 2]
             if not okf[slot, e]:
                 g0 = _gamma(model, psill, rng, nugget, math.sqrt(nbr_d2[c, 0]))
-                tb[e, c] = vals[nbr_i[c, 0], e]
-                tb[ne + e, c] = g0
+                tb[c, e] = vals[nbr_i[c, 0], e]
+                tb[c, ne + e] = g0
                 continue
             sill = psill + nugget
             for j in range(n):
@@ -217,8 +217,8 @@ def _krige_cells(pts, vals, nbr, ncells, min_points, vmodel, vpar, cache, tb):
                 est += w * vals[sidx[j], e]
                 wc += w * cvec[j]
             var = sill - wc + kappa
-            tb[e, c] = est
-            tb[ne + e, c] = var if var > 0.0 else 0.0
+            tb[c, e] = est
+            tb[c, ne + e] = var if var > 0.0 else 0.0
 
 
 @_jit
@@ -246,7 +246,7 @@ def _new_cache(k, ne, nslots):
 
 
 @_jit
-def ok_task(t0, t1, bk, vals, rows, lattice, params, out):
+def ok_task(t0, t1, bk, vals, rows, lattice, params, outs):
     """Ordinary kriging over tiles ``t0 <= t < t1`` of a lattice (or query points).
 
     bk : ``(pts, start, blo, bsize, bshape)``, the bucket-sorted samples; vals : (n, ne)
@@ -254,7 +254,8 @@ def ok_task(t0, t1, bk, vals, rows, lattice, params, out):
     then of its variance; lattice : ``(origin, axes, queries, qshape, tile)`` (see
     ``tile_at``); params : ``(k, radius, min_points, vmodel, vpar)``: k neighbours, the
     search radius (inf: none), the fewest neighbours for a value (fewer give NaN), the
-    model codes (ne,) and their (psill, range, nugget) (ne, 3). out : (nout, *qshape).
+    model codes (ne,) and their (psill, range, nugget) (ne, 3). outs : ``(out32, out64)``,
+    one of them empty, the other (nout, *qshape) written (see ``put_tile``).
     """
     k, radius, min_points, vmodel, vpar = params
     ne = vals.shape[1]
@@ -266,4 +267,4 @@ def ok_task(t0, t1, bk, vals, rows, lattice, params, out):
         work = knn_tile(bk, origin, axes, lo, hi, k, radius, state, work, nbr)
         ncells = (hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2])
         _krige_cells(bk[0], vals, nbr, ncells, min_points, vmodel, vpar, cache, tb)
-        put_tile(tb, lo, hi, rows, out)
+        put_tile(tb, lo, hi, rows, outs)

@@ -264,22 +264,27 @@ def run_tasks(task: Callable[..., Any], ntiles: int, ntasks: int, *args: Any) ->
             f.result()
 
 
-@_inline
+@_jit  # compiled once, shared by every task kernel and output dtype
 def new_task(bsize, tile, k, nrows):
     """Scratch of one task, reused from tile to tile.
 
     Returns ``(lo, hi, state, work, nbr, tb)``: the current tile's node range, the
     search state (see :func:`knn_tile`), the candidate buffers (see :func:`gather`),
     the neighbour arrays ``(nbr_i, nbr_d2, nbr_n)`` per tile cell and a tile buffer of
-    ``nrows`` values per cell. ``k <= 0`` (every sample within a radius) keeps room for
-    one neighbour.
+    ``nrows`` values per cell, ``tb[c]`` contiguous (a cell's values are accumulated
+    together; :func:`put_tile` scatters them to the output's planes). ``k <= 0`` (every
+    sample within a radius) keeps room for one neighbour.
     """
     ncells = tile[0] * tile[1] * tile[2]
     kk = max(k, 1)
     cap = 256
     # [m_guess, have_prev, px, py, pz, prev_dk]: the box widening that sufficed last
     # time, and the last verified cell with its k-th neighbour distance
-    state = np.zeros(6)
+    # np.empty and loops only: each distinct np.zeros / np.ones signature is one more
+    # compilation on a cold start
+    state = np.empty(6)
+    for i in range(6):
+        state[i] = 0.0
     state[0] = bsize
     work = (
         np.empty((9, cap)),
@@ -294,9 +299,12 @@ def new_task(bsize, tile, k, nrows):
         np.empty((ncells, kk)),
         np.empty(ncells, dtype=np.int64),
     )
-    lo = np.zeros(3, dtype=np.int64)
-    hi = np.ones(3, dtype=np.int64)
-    return lo, hi, state, work, nbr, np.empty((nrows, ncells))
+    lo = np.empty(3, dtype=np.int64)
+    hi = np.empty(3, dtype=np.int64)
+    for a in range(3):
+        lo[a] = 0
+        hi[a] = 1
+    return lo, hi, state, work, nbr, np.empty((ncells, nrows))
 
 
 @_inline
@@ -327,8 +335,21 @@ def tile_at(t, lattice, lo, hi):
 
 
 @_inline
-def put_tile(tb, lo, hi, rows, out):
-    """Write tile buffer row ``r`` (cells in C order over the tile) to ``out[rows[r]]``."""
+def put_tile(tb, lo, hi, rows, outs):
+    """Write column ``r`` of the tile buffer (cells in C order) to output plane ``rows[r]``.
+
+    ``outs = (out32, out64)``, (nout, *qshape) float32 and float64 arrays of which one is
+    empty: the output. Both dtypes in one signature, so a task compiles once for either.
+    """
+    out32, out64 = outs
+    if out32.size > 0:
+        _put(tb, lo, hi, rows, out32)
+    else:
+        _put(tb, lo, hi, rows, out64)
+
+
+@_inline
+def _put(tb, lo, hi, rows, out):
     wy = hi[1] - lo[1]
     wx = hi[2] - lo[2]
     for r in range(rows.shape[0]):
@@ -337,7 +358,7 @@ def put_tile(tb, lo, hi, rows, out):
             for iy in range(lo[1], hi[1]):
                 base_c = ((iz - lo[0]) * wy + (iy - lo[1])) * wx - lo[2]
                 for ix in range(lo[2], hi[2]):
-                    o[iz, iy, ix] = tb[r, base_c + ix]
+                    o[iz, iy, ix] = tb[base_c + ix, r]
 
 
 @_inline
@@ -362,21 +383,6 @@ def node(origin, axes, iz, iy, ix):
     qy = origin[1] + iz * axes[0, 1] + iy * axes[1, 1] + ix * axes[2, 1]
     qz = origin[2] + iz * axes[0, 2] + iy * axes[1, 2] + ix * axes[2, 2]
     return qx, qy, qz
-
-
-@_inline
-def _grow(fb, ib, keep, need):
-    """Candidate buffers with room for ``need``, holding the first ``keep`` candidates."""
-    cap = max(2 * fb.shape[1], need)
-    nfb = np.empty((fb.shape[0], cap))
-    nib = np.empty((ib.shape[0], cap), dtype=np.int64)
-    for r in range(fb.shape[0]):
-        for j in range(keep):
-            nfb[r, j] = fb[r, j]
-    for r in range(ib.shape[0]):
-        for j in range(keep):
-            nib[r, j] = ib[r, j]
-    return nfb, nib
 
 
 @_jit
@@ -433,14 +439,23 @@ def gather(bk, qlo, qhi, m, rlo, rhi, fb, ib):
             complete = False
         blim[a, 0] = b0
         blim[a, 1] = b1
+    # count first: buffers too small are replaced before any candidate is written, so
+    # nothing has to be copied over
+    total = 0
+    for bz in range(blim[0, 0], blim[0, 1] + 1):
+        for by in range(blim[1, 0], blim[1, 1] + 1):
+            base = (bz * bshape[1] + by) * bshape[2]
+            total += start[base + blim[2, 1] + 1] - start[base + blim[2, 0]]
+    if total > fb.shape[1]:
+        cap = max(2 * fb.shape[1], total)
+        fb = np.empty((fb.shape[0], cap))
+        ib = np.empty((ib.shape[0], cap), dtype=np.int64)
     nc = 0
     for bz in range(blim[0, 0], blim[0, 1] + 1):
         for by in range(blim[1, 0], blim[1, 1] + 1):
             base = (bz * bshape[1] + by) * bshape[2]
             s = start[base + blim[2, 0]]
             e = start[base + blim[2, 1] + 1]
-            if nc + e - s > fb.shape[1]:
-                fb, ib = _grow(fb, ib, nc, nc + e - s)
             for j in range(s, e):
                 fb[0, nc] = pts[j, 0]
                 fb[1, nc] = pts[j, 1]
@@ -475,6 +490,24 @@ def _argsort(key, n, order):
 
 
 @_inline
+def _upper(a, n, x):
+    """Count the first ``n`` (ascending) values of ``a`` that are ``<= x``.
+
+    ``np.searchsorted(a[:n], x, side="right")``, by hand: numba's version pulls in about
+    a second of compilation (its comparison overloads) for this one binary search.
+    """
+    lo = 0
+    hi = n
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] <= x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@_inline
 def _by_distance(fb, ib, nc, c0x, c0y, c0z, order):
     """Candidates by distance from ``c0`` into rows 4-7 of ``fb``, 1 of ``ib``.
 
@@ -502,7 +535,7 @@ def _by_distance(fb, ib, nc, c0x, c0y, c0z, order):
         ib[1, j] = ib[0, sj]
 
 
-@_jit
+@_inline  # once per cell: a call and its array views cost a tenth of the search
 def _nearest(fb, ib, lim, qx, qy, qz, k, bound2, kd, ki):
     """Find the ``k`` nearest of the first ``lim`` sorted candidates within ``bound2``.
 
@@ -625,7 +658,7 @@ def knn_tile(bk, origin, axes, lo, hi, k, radius, state, work, nbr):
                     # only candidates with |s - c0| <= |q - c0| + bound can be in range
                     lim = nc
                     if ordered and bound2 < _INF:
-                        lim = np.searchsorted(fb[7, :nc], dq0 + math.sqrt(bound2), side="right")
+                        lim = _upper(fb[7], nc, dq0 + math.sqrt(bound2))
                     nfound = _nearest(fb, ib, lim, qx, qy, qz, k, bound2, kd, ki)
                     need = math.sqrt(kd[k - 1]) if nfound == k else radius
                     if need > radius:

@@ -233,10 +233,12 @@ class Gridder(ABC):
     def _kernel(self, group: SearchGroup, nout: int) -> tuple[Callable[..., Any], int, Any, Any]:
         """Return the task kernel for one group: ``(task, k, rows, params)``.
 
-        ``task(t0, t1, bk, values, rows, lattice, params, out)`` evaluates tiles
-        ``t0 <= t < t1`` into ``out``; ``k`` is its neighbour count (<= 0: every sample
-        within a radius), used to size the tiles; ``rows`` the output slot of each row
-        of its tile buffer among the ``nout`` outputs; ``params`` its own parameters.
+        ``task(t0, t1, bk, values, rows, lattice, params, outs)`` evaluates tiles
+        ``t0 <= t < t1`` into ``outs``, a float32 and a float64 array of which one is
+        empty (see :func:`xprospect.grid._neighbours.put_tile`); ``k`` is its neighbour
+        count (<= 0: every sample within a radius), used to size the tiles; ``rows`` the
+        output slot of each column of its tile buffer among the ``nout`` outputs;
+        ``params`` its own parameters.
         """
 
     def _reach(self) -> float:
@@ -386,11 +388,25 @@ class Gridder(ABC):
         lattice with one z level); ``parallel``: whether tiles may run on several threads.
         """
         nout = len(self._outputs())
-        # filled in one sequential pass: cheaper than the page faults the kernel's threads
-        # would otherwise take on first touch, and NaN wherever nothing is written
-        out = np.full((nout, *qshape), np.nan, dtype=dtype)
-        for g in groups:
-            task, k, rows, params = self._kernel(g, nout)
+        kernels = [self._kernel(g, nout) for g in groups]
+        covered = np.zeros(nout, dtype=bool)
+        for _, _, rows, _ in kernels:
+            covered[np.asarray(rows, dtype=np.int64)] = True
+        # a task writes every node of every tile for its rows (NaN where undefined), so
+        # when the groups cover every output the array is left unfilled: no fill pass,
+        # and the kernel's threads take the page faults of its first touch side by side
+        # (a 16 x 3072^2 float32 fill cost a fifth of the whole gridding)
+        # the kernels write float32 or float64 (another dtype is cast from float64), as
+        # a pair of which one is empty: one compiled kernel serves both dtypes
+        dtype = np.dtype(dtype)
+        kdtype = dtype if dtype in (np.float32, np.float64) else np.dtype("float64")
+        if covered.all():
+            out = np.empty((nout, *qshape), dtype=kdtype)
+        else:
+            out = np.full((nout, *qshape), np.nan, dtype=kdtype)
+        empty = np.empty((0, 0, 0, 0), dtype="float64" if kdtype == np.float32 else "float32")
+        outs = (out, empty) if kdtype == np.float32 else (empty, out)
+        for g, (task, k, rows, params) in zip(groups, kernels, strict=True):
             if queries is None:
                 tile, ntiles, ntasks = _neighbours.plan_tiles(
                     g.points, k, axes, qshape, ndim, parallel
@@ -402,8 +418,8 @@ class Gridder(ABC):
                 one = np.ones(3, dtype=np.int64)
                 lattice = (origin, axes, queries, np.asarray(qshape, dtype=np.int64), one)
             rows = np.asarray(rows, dtype=np.int64)
-            _neighbours.run_tasks(task, ntiles, ntasks, g.bk, g.values, rows, lattice, params, out)
-        return out
+            _neighbours.run_tasks(task, ntiles, ntasks, g.bk, g.values, rows, lattice, params, outs)
+        return out if out.dtype == dtype else out.astype(dtype)
 
     def grid(
         self,
