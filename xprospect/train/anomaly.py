@@ -398,8 +398,9 @@ def _fit_vectors(
 
     def batches(_epoch: int) -> Any:
         order = torch.from_numpy(rng.permutation(len(xtr))).to(device)
+        shuffled = xtr[order]  # one gather an epoch; the batches are views of it
         for s in range(0, len(xtr), batch_size):
-            yield xtr[order[s : s + batch_size]]
+            yield shuffled[s : s + batch_size]
 
     def batch_loss(xb: Any) -> _loop.BatchLoss:
         return model.loss(xb)[0], len(xb)
