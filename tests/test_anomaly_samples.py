@@ -62,6 +62,27 @@ def test_vae_trains_on_all_ground_by_default_and_refits_after_selection(world):
         fit_anomaly(VAE(4), stack, epochs=1, holdout=1.0, device="cpu")
 
 
+def test_patience_stops_the_held_out_run_then_refits_the_selected_epochs(world):
+    stack = world["stack"]
+    kw = {"holdout": 0.3, "blocks": 4, "seed": 0, "device": "cpu", "progress": False}
+    for model, extra in (
+        (VAE(4), {"epochs": 60}),
+        (ConvAutoencoder(4, widths=(8, 6, 2)), {"epochs": 12, "tiles_per_epoch": 16}),
+    ):
+        fit = fit_anomaly(model, stack, patience=2, **extra, **kw)
+        sel, best, ran = fit.selection, fit.report["selected_epochs"], fit.report["epochs_run"]
+        assert len(sel) == ran <= extra["epochs"]
+        losses = sel["test_loss"].to_numpy()
+        assert best == int(sel["epoch"].iloc[int(np.argmin(losses))])
+        # stopped two epochs after the best, or ran to the ceiling
+        assert ran == min(best + 2, extra["epochs"])
+        assert len(fit.history) == best and fit.report["refit"]
+    with pytest.raises(DataError, match="holdout"):
+        fit_anomaly(VAE(4), stack, epochs=2, patience=2, device="cpu")
+    with pytest.raises(DataError, match="patience"):
+        fit_anomaly(VAE(4), stack, epochs=2, patience=0, holdout=0.3, device="cpu")
+
+
 def test_stoad_normal_defaults_to_every_cell_and_selects_the_students_epochs(world):
     stack = world["stack"]
     fit = fit_stoad(

@@ -137,18 +137,21 @@ class ChannelStats:
         self._hash.update(x.tobytes())
         if y is not None:
             self._hash.update(np.ascontiguousarray(y, dtype="int64").tobytes())
-        flat = np.moveaxis(x, 1, 0).reshape(x.shape[1], -1).astype("float64")
-        ok = np.isfinite(flat)
-        v = np.where(ok, flat, 0.0)
+        n_ch = x.shape[1]
         if self._sum is None:
-            self._sum = np.zeros(flat.shape[0])
-            self._sq = np.zeros(flat.shape[0])
-            self._n = np.zeros(flat.shape[0])
-        elif flat.shape[0] != self._sum.size:
-            raise DataError(f"items have {flat.shape[0]} and {self._sum.size} channels")
-        self._sum += v.sum(axis=1)
-        self._sq += (v * v).sum(axis=1)
-        self._n += ok.sum(axis=1)
+            self._sum = np.zeros(n_ch)
+            self._sq = np.zeros(n_ch)
+            self._n = np.zeros(n_ch)
+        elif n_ch != self._sum.size:
+            raise DataError(f"items have {n_ch} and {self._sum.size} channels")
+        # reductions over every axis but the channel's, accumulated in float64 without a
+        # channel-first float64 copy of the batch (a fit's whole PatchSet comes at once)
+        axes = (0, *range(2, x.ndim))
+        ok = np.isfinite(x)
+        v = x if bool(ok.all()) else np.where(ok, x, np.float32(0))
+        self._sum += np.add.reduce(v, axis=axes, dtype=np.float64)
+        self._sq += np.add.reduce(np.square(v, dtype=np.float64), axis=axes)
+        self._n += ok.sum(axis=axes)
 
     def result(self) -> tuple[list[float], list[float], str]:
         """Return ``(mean, std, sha256 hex)``; std is floored at 1e-6 times the mean's scale."""

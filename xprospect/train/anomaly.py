@@ -87,7 +87,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _STD_FLOOR = 1e-12
-_EVAL_CHUNK = 256  # cells per axis of one held-out evaluation pass
+#: Cells per axis of one held-out evaluation pass (2-D, 3-D): about as many cells a pass.
+_EVAL_CHUNK = {2: 256, 3: 64}
 #: Valid share of a tile accepted when too few tiles lie wholly inside the training ground.
 _PARTIAL_VALID = 0.5
 #: Fewer tile positions than this warn (and below the batch size the fit is refused).
@@ -272,6 +273,23 @@ def _best_epoch(history: pd.DataFrame) -> int:
     return int(history["epoch"].iloc[int(np.nanargmin(loss))])
 
 
+def _stop_rule(patience: int | None) -> dict[str, Any]:
+    """Keywords of :func:`_loop.train_epochs` for early stopping on the held-out loss.
+
+    None: every epoch runs and the model keeps its last weights. Otherwise the held-out run
+    stops after ``patience`` epochs without a lower ``test_loss`` and the model keeps the
+    weights of the best epoch.
+    """
+    if patience is None:
+        return {}
+
+    def rank(row: Any) -> tuple[float]:
+        loss = float(row.get("test_loss", float("nan")))
+        return (-loss if math.isfinite(loss) else -math.inf,)
+
+    return {"rank": rank, "patience": int(patience)}
+
+
 def _stats(values: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     cells = values[:, where].astype("float64")
     mean = cells.mean(axis=1)
@@ -371,6 +389,7 @@ def _fit_vectors(
     seed: int,
     device: Any,
     progress: bool | None,
+    patience: int | None = None,
 ) -> pd.DataFrame:
     """Train a "vectors" model on rows of ``train``; held-out loss and score on ``test``."""
     rng = np.random.default_rng(seed)
@@ -379,8 +398,9 @@ def _fit_vectors(
 
     def batches(_epoch: int) -> Any:
         order = torch.from_numpy(rng.permutation(len(xtr))).to(device)
+        shuffled = xtr[order]  # one gather an epoch; the batches are views of it
         for s in range(0, len(xtr), batch_size):
-            yield xtr[order[s : s + batch_size]]
+            yield shuffled[s : s + batch_size]
 
     def batch_loss(xb: Any) -> _loop.BatchLoss:
         return model.loss(xb)[0], len(xb)
@@ -410,6 +430,7 @@ def _fit_vectors(
         loss_key="train_loss",
         desc="vectors",
         progress=progress,
+        **_stop_rule(patience),
     )
     return pd.DataFrame(run.rows)
 
@@ -427,6 +448,7 @@ def _fit_vae_samples(
     seed,
     device,
     progress,
+    patience=None,
 ) -> AnomalyFit:
     names, values = sample_table(samples, model.in_channels, elements)
     ok = np.isfinite(values).all(axis=1)
@@ -456,6 +478,7 @@ def _fit_vae_samples(
         seed=seed,
         device=device,
         progress=progress,
+        patience=patience,
     )
     crs = get_crs(samples)
     model.card = {
@@ -509,6 +532,7 @@ def _fit_vae_grid(
     seed,
     device,
     progress,
+    patience=None,
 ) -> AnomalyFit:
     g = _ground(
         stack,
@@ -533,6 +557,7 @@ def _fit_vae_grid(
         seed=seed,
         device=device,
         progress=progress,
+        patience=patience,
     )
     model.card = make_card(
         g.stack,
@@ -549,12 +574,18 @@ def _fit_vae_grid(
 # ----------------------------------------------------------------------------- tiles
 
 
-def _per_cell_loss(model: Any, z: np.ndarray, device: Any) -> np.ndarray:
-    """Per-cell loss map (NaN within ``r`` of the edge) by valid passes over chunks."""
+def _per_cell_loss(
+    model: Any, z: np.ndarray, device: Any, where: np.ndarray | None = None
+) -> np.ndarray:
+    """Per-cell loss map (NaN within ``r`` of the edge) by valid passes over chunks.
+
+    With ``where`` (boolean grid), chunks holding no cell of it are skipped (NaN there): the
+    held-out loss reads the test cells only, so a whole-grid pass per epoch is not needed.
+    """
     r = model.context[0]
     shape = z.shape[1:]
     out = np.full(shape, np.nan, dtype="float32")
-    step = max(_EVAL_CHUNK - 2 * r, 1)
+    step = max(_EVAL_CHUNK.get(len(shape), 64) - 2 * r, 1)
     starts = [range(0, max(n - 2 * r, 1), step) for n in shape]
     scale = model.loss_scale
     with torch.no_grad():
@@ -565,11 +596,52 @@ def _per_cell_loss(model: Any, z: np.ndarray, device: Any) -> np.ndarray:
             )
             if any(s.stop - s.start < 2 * r + 1 for s in sl):
                 continue
+            dst = tuple(slice(s.start + r, s.stop - r) for s in sl)
+            if where is not None and not where[dst].any():
+                continue
             xb = torch.from_numpy(np.ascontiguousarray(z[(slice(None), *sl)]))[None].to(device)
             sc = model.score_dense(xb)[0].cpu().numpy() * scale
-            dst = tuple(slice(s.start + r, s.stop - r) for s in sl)
             out[dst] = sc
     return out
+
+
+def _context_errors(model: Any, z: np.ndarray, device: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cell error (not normalised) and valid-context share of every cell of the grid.
+
+    The grid is padded with ``r`` NaN cells a side, as :func:`xprospect.score.score` pads
+    it for a NaN-aware model, so the cells at its border see the context they are scored
+    with; valid passes over chunks of :data:`_EVAL_CHUNK` cells a side.
+    """
+    r = model.context[0]
+    shape = z.shape[1:]
+    zp = np.pad(z, [(0, 0)] + [(r, r)] * len(shape), constant_values=np.nan)
+    err = np.full(shape, np.nan, dtype="float32")
+    share = np.full(shape, np.nan, dtype="float32")
+    step = _EVAL_CHUNK.get(len(shape), 64) - 2 * r
+    step = max(step, 1)
+    starts = [range(0, n, step) for n in shape]
+    with torch.no_grad():
+        for corner in np.stack(np.meshgrid(*starts, indexing="ij"), -1).reshape(-1, len(shape)):
+            dst = tuple(
+                slice(int(c), min(int(c) + step, n)) for c, n in zip(corner, shape, strict=True)
+            )
+            src = (slice(None), *(slice(d.start, d.stop + 2 * r) for d in dst))
+            xb = torch.from_numpy(np.ascontiguousarray(zp[src]))[None].to(device)
+            e, c = model.error_and_context(xb)
+            err[dst] = e[0].cpu().numpy()
+            share[dst] = c[0].cpu().numpy()
+    return err, share
+
+
+def _fit_context_norm(model: Any, z: np.ndarray, cells: np.ndarray, device: Any) -> list[float]:
+    """Set a NaN-aware autoencoder's edge normalisation from its errors at ``cells``.
+
+    See :meth:`xprospect.models.ConvAutoencoder.set_context_norm`; returns each context
+    bin's median error over that of whole contexts.
+    """
+    model.eval()
+    err, share = _context_errors(model, z, device)
+    return [float(v) for v in model.set_context_norm(share[cells], err[cells])]
 
 
 def _tile_batch(batch_size: int | None, tile: int, r: int, ndim: int) -> int:
@@ -631,6 +703,7 @@ def _fit_tiles(
     progress: bool | None,
     stage: str,
     tiles_per_epoch: int | None = None,
+    patience: int | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Train ``model.loss`` on random tiles at ``corners``; return history and the cells seen.
 
@@ -692,7 +765,7 @@ def _fit_tiles(
         test_loss = float("nan")
         if test_cells is not None:
             model.eval()
-            per_cell = _per_cell_loss(model, z, device)
+            per_cell = _per_cell_loss(model, z, device, test_cells)
             vals = per_cell[test_cells]
             vals = vals[np.isfinite(vals)]
             test_loss = float(vals.mean()) if vals.size else float("nan")
@@ -710,6 +783,7 @@ def _fit_tiles(
         row_prefix={"stage": stage},
         desc=stage,
         progress=progress,
+        **_stop_rule(patience),
     )
     return pd.DataFrame(run.rows), seen
 
@@ -849,6 +923,8 @@ def _fit_conv(
     progress,
     tiles_per_epoch,
     min_valid,
+    patience=None,
+    context_norm=True,
 ) -> AnomalyFit:
     g = _ground(
         stack,
@@ -871,10 +947,14 @@ def _fit_conv(
     mean, std = _stats(values, tr)
     z = _standardise(values, mean, std)
     model.to(device)
+    norms = hasattr(model, "set_context_norm") and getattr(model, "nan_aware", False)
+    if norms:  # no normalisation while training (the held-out loss is the plain error)
+        model.context_norm.zero_()
+    zin = _masked_input(model, z, allowed)
     history, seen = _fit_tiles(
         model,
         model.parameters(),
-        _masked_input(model, z, allowed),
+        zin,
         corners,
         tr,
         tile=tile,
@@ -887,8 +967,12 @@ def _fit_conv(
         progress=progress,
         stage="autoencoder",
         tiles_per_epoch=tiles_per_epoch,
+        patience=patience,
     )
     seen &= allowed  # masked cells of partial tiles were zeros, never seen
+    factors = None
+    if norms and context_norm:  # the cells' contexts as scored: NaN only where no data
+        factors = _fit_context_norm(model, _masked_input(model, z, finite), tr, device)
     model.card = make_card(
         stack,
         mean=mean.tolist(),
@@ -903,6 +987,7 @@ def _fit_conv(
         **g.report(),
         "n_tile_positions": len(corners),
         "n_cells_seen": int(seen.sum()),
+        "context_norm": factors,
         "cells_per_epoch": _cells_per_epoch(history),
     }
     _tile_report(report, "", tile, share, len(corners))
@@ -926,8 +1011,10 @@ def fit_anomaly(
     blocks: int | Sequence[int] = 5,
     holdout: float = 0.0,
     refit: bool = True,
+    patience: int | None = None,
     seeds: int | Sequence[int] | None = None,
     elements: Sequence[str] | None = None,
+    context_norm: bool = True,
     tiles_per_epoch: int | None = None,
     seed: int = 0,
     device: Any = "auto",
@@ -998,11 +1085,24 @@ def fit_anomaly(
     refit : bool
         With ``holdout > 0``: train again on all the ground for the selected number of
         epochs (default). False keeps the model trained on the training blocks.
+    patience : int, optional
+        With ``holdout > 0``: stop the held-out run after ``patience`` epochs without a
+        lower held-out loss (``epochs`` is then a ceiling); the selected epoch and the refit
+        are as without it, and with ``refit=False`` the model keeps the best epoch's
+        weights. ``report["epochs_run"]`` says how many epochs the held-out run took.
+        Default None: every epoch runs.
     seeds : int or sequence of int, optional
         Train one member per seed (an int N means ``seed, seed + 1, ..., seed + N - 1``)
         and return their :class:`~xprospect.models.AnomalyEnsemble`.
     elements : list of str, optional
         Sample variables, in order (default every numeric variable along ``sample``).
+    context_norm : bool
+        NaN-aware autoencoders: after training, normalise each cell's score by the median
+        error of training cells with as much valid context (the edge of the data, the
+        border of the grid), relative to whole contexts
+        (:meth:`~xprospect.models.ConvAutoencoder.set_context_norm`; the factors are in
+        ``report["context_norm"]``). A cell near the edge is reconstructed from fewer
+        neighbours, so without it the top scores pile up on the edge. Default True.
     tiles_per_epoch : int, optional
         Autoencoder tiles per epoch (default: enough to cover the training cells once).
     seed : int
@@ -1046,6 +1146,7 @@ def fit_anomaly(
     _check_training_args(epochs, 1 if batch_size is None else batch_size, lr)
     dev = resolve_device(device)
     split = not _no_holdout(blocks, holdout)
+    patience = _check_patience(patience, split)
 
     def one(net: Any, s: int) -> AnomalyFit:
         start = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -1070,16 +1171,19 @@ def fit_anomaly(
                 device=dev,
                 reset=reset,
                 progress=progress,
+                patience=patience if h > 0 else None,
+                context_norm=context_norm,
             )
 
         fit = run(holdout, epochs)
         if split:
             best = _best_epoch(fit.history)
             fit.report["selected_epochs"] = best
+            fit.report["epochs_run"] = len(fit.history)
             if refit and epochs > 0:
                 final = run(0.0, max(best, 1))
                 final.selection = fit.history
-                final.report.update(selected_epochs=best, refit=True)
+                final.report.update(selected_epochs=best, epochs_run=len(fit.history), refit=True)
                 return final
         return fit
 
@@ -1091,6 +1195,21 @@ def fit_anomaly(
             return one(model, seed_list[0])
         fits = [one(copy.deepcopy(model), s) for s in seed_list]
     return _ensemble_fit(fits, seed_list)
+
+
+def _check_patience(patience: int | None, split: bool) -> int | None:
+    """Validate ``patience``: a positive count, and only with held-out blocks to watch."""
+    if patience is None:
+        return None
+    if int(patience) < 1:
+        raise DataError(f"patience must be a positive number of epochs; got {patience!r}")
+    if not split:
+        msg = (
+            f"patience={patience} stops on the held-out loss, but nothing is held out: "
+            "give holdout > 0 (e.g. holdout=0.3) and blocks > 1"
+        )
+        raise DataError(msg)
+    return int(patience)
 
 
 def _seed_list(seed: int, seeds: int | Sequence[int] | None) -> list[int]:
@@ -1166,6 +1285,8 @@ def _fit_anomaly_once(
     device: Any,
     reset: bool,
     progress: bool | None,
+    patience: int | None = None,
+    context_norm: bool = True,
 ) -> AnomalyFit:
     """One training run of :func:`fit_anomaly` (one seed, one split)."""
     dev = device
@@ -1186,6 +1307,7 @@ def _fit_anomaly_once(
                     seed=seed,
                     device=dev,
                     progress=progress,
+                    patience=patience,
                 )
             else:
                 fit = _fit_vae_grid(
@@ -1200,6 +1322,7 @@ def _fit_anomaly_once(
                     seed=seed,
                     device=dev,
                     progress=progress,
+                    patience=patience,
                 )
         elif kind == "tiles":
             fit = _fit_conv(
@@ -1217,6 +1340,8 @@ def _fit_anomaly_once(
                 progress=progress,
                 tiles_per_epoch=tiles_per_epoch,
                 min_valid=min_valid,
+                patience=patience,
+                context_norm=context_norm,
             )
         else:
             msg = (
@@ -1244,6 +1369,7 @@ def fit_stoad(
     blocks: int | Sequence[int] = 5,
     holdout: float = 0.0,
     refit: bool = True,
+    patience: int | None = None,
     seeds: int | Sequence[int] | None = None,
     weights: Sequence[float] = (1 / 3, 1 / 3, 1 / 3),
     tiles_per_epoch: int | None = None,
@@ -1293,6 +1419,9 @@ def fit_stoad(
         [0, 1); 0 (default) trains on all of it.
     refit : bool
         With ``holdout > 0``: retrain the student on all the ground for the selected epochs.
+    patience : int, optional
+        With ``holdout > 0``: stop the student's held-out run after ``patience`` epochs
+        without a lower held-out loss (as in :func:`fit_anomaly`).
     seeds : int or sequence of int, optional
         Train one STOAD per seed and return their
         :class:`~xprospect.models.AnomalyEnsemble` (mean score).
@@ -1325,6 +1454,7 @@ def fit_stoad(
     holdout = _check_holdout(holdout)
     dev = resolve_device(device)
     split = not _no_holdout(blocks, holdout)
+    patience = _check_patience(patience, split)
     kw = dict(
         normal=normal,
         batch_size=batch_size,
@@ -1341,11 +1471,19 @@ def fit_stoad(
 
     def one(net: ConvAutoencoder, s: int) -> StoadFit:
         fit = _fit_stoad_once(
-            net, stack, epochs=epochs, teacher_epochs=t_epochs, holdout=holdout, seed=s, **kw
+            net,
+            stack,
+            epochs=epochs,
+            teacher_epochs=t_epochs,
+            holdout=holdout,
+            seed=s,
+            patience=patience,
+            **kw,
         )
         if split:
-            best = _best_epoch(fit.history[fit.history["stage"] == "student"])
-            fit.report["selected_epochs"] = best
+            student = fit.history[fit.history["stage"] == "student"]
+            best = _best_epoch(student)
+            fit.report.update(selected_epochs=best, epochs_run=len(student))
             if refit and epochs > 0:
                 final = _fit_stoad_once(
                     fit.model.teacher,
@@ -1360,7 +1498,7 @@ def fit_stoad(
                 final.history = pd.concat([teacher_rows, final.history], ignore_index=True)
                 final.teacher_cells = fit.teacher_cells
                 final.selection = fit.history
-                final.report.update(selected_epochs=best, refit=True)
+                final.report.update(selected_epochs=best, epochs_run=len(student), refit=True)
                 return final
         return fit
 
@@ -1391,6 +1529,7 @@ def _fit_stoad_once(
     seed: int,
     device: Any,
     progress: bool | None,
+    patience: int | None = None,
 ) -> StoadFit:
     """One STOAD training run of :func:`fit_stoad` (one seed, one split)."""
     t_epochs = int(teacher_epochs)
@@ -1474,6 +1613,7 @@ def _fit_stoad_once(
             progress=progress,
             stage="student",
             tiles_per_epoch=tiles_per_epoch,
+            patience=patience if te.any() else None,
         )
         s_seen &= allowed  # non-normal cells of partial tiles were zeros, never seen
         frames.append(hist)

@@ -90,15 +90,24 @@ class Recipe:
         return dataclasses.asdict(self)
 
     def make_optimizer(self, params: Iterable[Any]) -> Any:
-        """Build the torch optimiser over ``params``."""
+        """Build the torch optimiser over ``params``.
+
+        Adam and AdamW run torch's fused kernel when every parameter is a float32 tensor on
+        the CPU or a CUDA device: one kernel per step instead of about eight tensor
+        operations per parameter, which is most of a step's cost for the small anomaly
+        networks (a VAE epoch measured 1.5 x faster on one CPU thread,
+        ``asv_bench/benchmarks/training.py``). The update is the same formula; it differs
+        from the per-tensor loop by float32 rounding only.
+        """
         torch = import_torch()
+        params = list(params)
         if self.optimizer == "sgd":
             return torch.optim.SGD(
                 params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay
             )
-        if self.optimizer == "adam":
-            return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
-        return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        cls = torch.optim.Adam if self.optimizer == "adam" else torch.optim.AdamW
+        fused = bool(params) and all(_fusable(p) for p in params)
+        return cls(params, lr=self.lr, weight_decay=self.weight_decay, fused=fused or None)
 
     def make_scheduler(self, optimizer: Any) -> Any:
         """Build the step learning-rate schedule, stepped once per epoch."""
@@ -106,6 +115,13 @@ class Recipe:
         return torch.optim.lr_scheduler.StepLR(
             optimizer, step_size=self.step_size, gamma=self.gamma
         )
+
+
+def _fusable(p: Any) -> bool:
+    """Tell whether a parameter (or a parameter group) can take the fused Adam kernel."""
+    if isinstance(p, dict):
+        return all(_fusable(q) for q in p.get("params", []))
+    return str(p.dtype) == "torch.float32" and p.device.type in ("cpu", "cuda")
 
 
 RECIPES: dict[str, Recipe] = {
