@@ -18,7 +18,7 @@ usual rough test that the contrast differs from zero: Bonham-Carter 1994 ch. 9; 
 multi-class layer (categorical codes, or ``generalize="none"``) whose studentized contrast
 is below ``min_studentized`` in magnitude are pooled into one "other" class weighted from
 their summed counts, as ArcSDM's categorical weights do. Without the test, a handful of
-deposits always yields some cut of large |W-| from a zero count (the continuity correction
+deposits always yields some cut of large ``|W-|`` from a zero count (the continuity correction
 below), which is noise, not evidence: with random "deposits" it ranked held-out cells below
 chance. The posterior logit of a cell is the prior logit plus the weight of each layer's
 class at the cell; its variance (the weights' part, Bonham-Carter 1994 eq. 9-16) is
