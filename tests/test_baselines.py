@@ -261,3 +261,37 @@ def test_gbm_small_table_fits_and_predicts_on_one_openmp_thread(world_stack, mon
     m.predict(stack)
     assert {k for k, _ in seen} == {"fit", "predict"}
     assert all(n and set(n) == {1} for _, n in seen), seen
+
+
+def test_maxent_auto_features_follow_the_presence_count(world_stack):
+    """Maxent's "auto features": linear; quadratic from 10; hinge from 15; product and
+    threshold from 80 presences; an explicit sequence is used as given."""
+    from xprospect.baselines.supervised import _maxent_auto_features
+
+    assert _maxent_auto_features(5) == ("linear",)
+    assert _maxent_auto_features(9) == ("linear",)
+    assert _maxent_auto_features(10) == ("linear", "quadratic")
+    assert _maxent_auto_features(12) == ("linear", "quadratic")
+    assert _maxent_auto_features(15) == ("linear", "quadratic", "hinge")
+    assert _maxent_auto_features(20) == ("linear", "quadratic", "hinge")
+    assert _maxent_auto_features(79) == ("linear", "quadratic", "hinge")
+    assert _maxent_auto_features(80) == ("linear", "quadratic", "hinge", "product", "threshold")
+    assert _maxent_auto_features(100) == ("linear", "quadratic", "hinge", "product", "threshold")
+    stack, known, _ = world_stack
+    # the default picks by the presences of this fit (deposit cells, or cells near them)
+    few = B.MaxEntModel(n_background=200, n_hinge_features=5).fit(stack, known)
+    n_few = few.fit_report_["positive_cells"]
+    assert few.feature_types_ == _maxent_auto_features(n_few)
+    many = B.MaxEntModel(n_background=400, n_hinge_features=5, positive_buffer=3000.0)
+    many.fit(stack, known)
+    n_many = many.fit_report_["positive_cells"]
+    assert n_many > n_few
+    assert many.feature_types_ == _maxent_auto_features(n_many)
+    assert list(many.maxent_.feature_types) == list(many.feature_types_)
+    # an explicit sequence is respected whatever the presences
+    fixed = B.MaxEntModel(("linear", "hinge"), n_background=200, n_hinge_features=5)
+    fixed.fit(stack, known)
+    assert fixed.feature_types_ == ("linear", "hinge")
+    assert list(fixed.maxent_.feature_types) == ["linear", "hinge"]
+    with pytest.raises(xp.DataError, match="'auto' or a sequence"):
+        B.MaxEntModel(feature_types="linear").fit(stack, known)

@@ -32,6 +32,39 @@ def _one_openmp_thread(active: bool = True) -> AbstractContextManager[Any]:
     return _CONTROLLER["ctl"].select(user_api="openmp").limit(limits=1)
 
 
+# Maxent's "auto features" (Phillips & Dudik 2008, Ecography 31:161-175, and the Maxent 3.x
+# default): each feature class is used from this many presence records on.
+_MAXENT_AUTO_FEATURES = (
+    ("linear", 0),
+    ("quadratic", 10),
+    ("hinge", 15),
+    ("product", 80),
+    ("threshold", 80),
+)
+_MAXENT_FEATURES = {name for name, _ in _MAXENT_AUTO_FEATURES}
+
+
+def _maxent_auto_features(n_presences: int) -> tuple[str, ...]:
+    """Maxent's default feature classes for ``n_presences`` presence records.
+
+    The "auto features" rule of Maxent (Phillips & Dudik 2008, Ecography 31:161-175):
+    linear always; quadratic from 10 presences; hinge from 15; product and threshold
+    from 80. (The R package ``maxnet``'s ``"default"`` classes follow the same thresholds
+    but leave threshold features out.)
+
+    Parameters
+    ----------
+    n_presences : int
+        Presence records of the fit.
+
+    Returns
+    -------
+    tuple of str
+        elapid feature class names.
+    """
+    return tuple(name for name, least in _MAXENT_AUTO_FEATURES if n_presences >= least)
+
+
 class MaxEntModel(SupervisedModel):
     """Maximum entropy presence-background model, through ``elapid.MaxentModel``.
 
@@ -44,9 +77,12 @@ class MaxEntModel(SupervisedModel):
 
     Parameters
     ----------
-    feature_types : sequence of str
+    feature_types : "auto" or sequence of str
         elapid feature classes: ``"linear"``, ``"quadratic"``, ``"product"``, ``"hinge"``,
-        ``"threshold"``.
+        ``"threshold"``; ``"auto"`` (default) picks them by the presences of each fit with
+        Maxent's own "auto features" rule (Phillips & Dudik 2008: linear; quadratic from 10
+        presences; hinge from 15; product and threshold from 80), so that a fold with a
+        few presences does not fit hinges to where they happen to fall.
     beta_multiplier : float
         Regularisation strength (larger = smoother).
     n_hinge_features : int
@@ -63,13 +99,15 @@ class MaxEntModel(SupervisedModel):
     Attributes
     ----------
     maxent_ : elapid.MaxentModel
+    feature_types_ : tuple of str
+        The feature classes of the fit.
     """
 
     _sampling = "background"
 
     def __init__(
         self,
-        feature_types: Sequence[str] = ("linear", "hinge", "product"),
+        feature_types: str | Sequence[str] = "auto",
         *,
         beta_multiplier: float = 1.0,
         n_hinge_features: int = 10,
@@ -99,12 +137,23 @@ class MaxEntModel(SupervisedModel):
     def _fit_table(self, x: np.ndarray, y: np.ndarray | None, seed: int) -> None:
         import elapid  # heavy optional dependency: only MaxEnt needs it
 
-        valid = {"linear", "quadratic", "product", "hinge", "threshold"}
-        bad = [f for f in self.feature_types if f not in valid]
-        if bad:
-            raise DataError(f"unknown MaxEnt feature types {bad}; valid: {sorted(valid)}")
+        if isinstance(self.feature_types, str):
+            if self.feature_types != "auto":
+                raise DataError(
+                    f"MaxEnt feature_types must be 'auto' or a sequence of "
+                    f"{sorted(_MAXENT_FEATURES)}; got {self.feature_types!r}"
+                )
+            n_presences = int(np.count_nonzero(y)) if y is not None else 0
+            self.feature_types_ = _maxent_auto_features(n_presences)
+        else:
+            bad = [f for f in self.feature_types if f not in _MAXENT_FEATURES]
+            if bad:
+                raise DataError(
+                    f"unknown MaxEnt feature types {bad}; valid: {sorted(_MAXENT_FEATURES)}"
+                )
+            self.feature_types_ = tuple(self.feature_types)
         self.maxent_ = elapid.MaxentModel(
-            feature_types=list(self.feature_types),
+            feature_types=list(self.feature_types_),
             beta_multiplier=self.beta_multiplier,
             n_hinge_features=self.n_hinge_features,
             transform=self.transform,
