@@ -33,6 +33,11 @@ from zarr.storage import LocalStore
 __all__ = ["ChunkWriter"]
 
 
+def _codecs(pipe: Any) -> tuple[Any, ...]:
+    """Return the codecs of a zarr codec pipeline, in the order they encode."""
+    return (*pipe.array_array_codecs, pipe.array_bytes_codec, *pipe.bytes_bytes_codecs)
+
+
 @dataclass(frozen=True)
 class ChunkWriter:
     """Encodes and writes whole chunks of one zarr array (see the module notes)."""
@@ -48,7 +53,7 @@ class ChunkWriter:
             aa = array.async_array
             meta = aa.metadata
             pipe = aa.codec_pipeline
-            codecs = (*pipe.array_array_codecs, pipe.array_bytes_codec, *pipe.bytes_bytes_codecs)
+            codecs = _codecs(pipe)
             store = aa.store_path.store
         except AttributeError:  # another zarr version or pipeline: zarr writes it
             return None
@@ -85,12 +90,7 @@ class ChunkWriter:
             full[tuple(slice(0, n) for n in data.shape)] = data
             data = full
         chunk: Any = proto.nd_buffer.from_numpy_array(data)
-        for codec in pipe.array_array_codecs:
-            chunk = codec._encode_sync(chunk, spec)
-            spec = codec.resolve_metadata(spec)
-        chunk = pipe.array_bytes_codec._encode_sync(chunk, spec)
-        spec = pipe.array_bytes_codec.resolve_metadata(spec)
-        for codec in pipe.bytes_bytes_codecs:
+        for codec in _codecs(pipe):  # array -> array, array -> bytes, bytes -> bytes
             chunk = codec._encode_sync(chunk, spec)
             spec = codec.resolve_metadata(spec)
         path = os.path.join(self.folder, meta.encode_chunk_key(coords))

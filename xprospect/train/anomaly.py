@@ -617,8 +617,7 @@ def _context_errors(model: Any, z: np.ndarray, device: Any) -> tuple[np.ndarray,
     zp = np.pad(z, [(0, 0)] + [(r, r)] * len(shape), constant_values=np.nan)
     err = np.full(shape, np.nan, dtype="float32")
     share = np.full(shape, np.nan, dtype="float32")
-    step = _EVAL_CHUNK.get(len(shape), 64) - 2 * r
-    step = max(step, 1)
+    step = max(_EVAL_CHUNK.get(len(shape), 64) - 2 * r, 1)
     starts = [range(0, n, step) for n in shape]
     with torch.no_grad():
         for corner in np.stack(np.meshgrid(*starts, indexing="ij"), -1).reshape(-1, len(shape)):
