@@ -21,10 +21,14 @@ from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any
 
-import numpy as np
-
 from xprospect._torch import import_torch
 from xprospect.exceptions import ModelCardError
+from xprospect.models._context_norm import (
+    CONTEXT_BINS,
+    CONTEXT_LEVELS,
+    ContextNorm,
+    context_share,
+)
 from xprospect.models.base import ProspectModel
 from xprospect.models.registry import register
 from xprospect.models.vae import activation_fn
@@ -44,31 +48,6 @@ __all__ = [
     "masked_mean",
     "valid_mask",
 ]
-
-
-#: Bins of the valid-context share (``[0, 1)`` in equal steps) of the edge normalisation, plus
-#: one bin for whole contexts: see :meth:`ConvAutoencoder.set_context_norm`.
-CONTEXT_BINS = 10
-#: Error quantiles matched between a context bin and whole contexts.
-CONTEXT_LEVELS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
-
-
-def context_share(mask: Any, r: int) -> Any:
-    """Share of valid cells in each ``2 r + 1`` box of ``mask``, valid pass.
-
-    ``mask`` is ``(B, 1, *spatial)`` float (1 valid, 0 missing); returns ``(B,
-    *(spatial - 2 r))``: for each output cell of a valid pass, the share of its receptive box
-    holding data. Separable running means (one axis at a time), not a ``(2 r + 1) ** d``
-    kernel.
-    """
-    k = 2 * int(r) + 1
-    nd = mask.ndim - 2
-    pool = F.avg_pool2d if nd == 2 else F.avg_pool3d
-    out = mask
-    for ax in range(nd):
-        size = tuple(k if a == ax else 1 for a in range(nd))
-        out = pool(out, size, stride=1)
-    return out[:, 0]
 
 
 def default_widths(in_channels: int) -> tuple[int, int, int]:
@@ -269,7 +248,7 @@ class ConvEncoder(ProspectModel):
 
 
 @register("conv_autoencoder")
-class ConvAutoencoder(ProspectModel):
+class ConvAutoencoder(ContextNorm, ProspectModel):
     """Symmetric, stride-1 convolutional autoencoder (2-D or 3-D); anomaly = reconstruction error.
 
     Parameters
@@ -336,8 +315,7 @@ class ConvAutoencoder(ProspectModel):
         self.decoder = _ConvStack(back, self.ndim, self.kernel_size)
         r = 2 * len(widths) * (self.kernel_size // 2)
         self.context = (r, r)
-        # error quantiles per context bin (set_context_norm); all rows equal: not set
-        self.register_buffer("context_norm", torch.zeros(CONTEXT_BINS + 1, len(CONTEXT_LEVELS)))
+        self.init_context_norm()
         self.config = {
             "name": "conv_autoencoder",
             "kwargs": {
@@ -421,66 +399,6 @@ class ConvAutoencoder(ProspectModel):
         nan = torch.full((), float("nan"), dtype=per_cell.dtype, device=per_cell.device)
         return torch.where(own, per_cell, nan), context_share(mask, r)
 
-    def set_context_norm(self, share: Any, error: Any, *, min_cells: int = 50) -> Any:
-        """Fit the edge normalisation from errors of training cells and their context shares.
-
-        A cell near the edge of the data (or of the grid) is reconstructed from fewer
-        neighbours, so its error is larger for the same chemistry, and the top scores would
-        pile up on the edge. Each cell's error is therefore read against the errors of
-        training cells with as much valid context: the cells are binned by their share
-        (:data:`CONTEXT_BINS` equal bins, plus one for whole contexts), and a bin's error
-        quantiles (:data:`CONTEXT_LEVELS`) are mapped onto those of whole contexts
-        (piecewise linear between them, proportional beyond the first and last). A cell
-        then scores what a whole-context cell at the same rank of its own context's errors
-        scores; whole-context cells keep their error. Bins with fewer than ``min_cells``
-        cells take quantiles interpolated from the populated bins around them (the nearest
-        one at the ends); without populated whole contexts or partial ones nothing is set.
-
-        Parameters
-        ----------
-        share, error : array-like
-            Valid-context share and error (:meth:`error_and_context`) of training cells.
-        min_cells : int
-            Cells a bin needs to be used.
-
-        Returns
-        -------
-        numpy.ndarray
-            The median error of each bin over that of whole contexts (ones when nothing is
-            set): how much larger a typical error is at that context.
-        """
-        share = np.asarray(share, dtype="float64").reshape(-1)
-        error = np.asarray(error, dtype="float64").reshape(-1)
-        ok = np.isfinite(share) & np.isfinite(error)
-        share, error = share[ok], error[ok]
-        idx = _context_bin(torch.from_numpy(share)).numpy()
-        levels = np.asarray(CONTEXT_LEVELS)
-        centres, rows = [], []
-        for b in range(CONTEXT_BINS + 1):
-            e = error[idx == b]
-            if e.size >= int(min_cells):
-                centres.append(1.0 if b == CONTEXT_BINS else (b + 0.5) / CONTEXT_BINS)
-                rows.append(np.quantile(e, levels))
-        knots = np.zeros((CONTEXT_BINS + 1, levels.size))
-        if len(centres) >= 2 and centres[-1] == 1.0:
-            at = [(b + 0.5) / CONTEXT_BINS for b in range(CONTEXT_BINS)] + [1.0]
-            q = np.stack(rows)
-            knots = np.stack([np.interp(at, centres, q[:, j]) for j in range(levels.size)], 1)
-            # strictly increasing rows, so that the map is monotone and invertible
-            tiny = 1e-9 * max(float(np.abs(knots).max()), 1.0)
-            knots = np.maximum.accumulate(knots + tiny * np.arange(levels.size), axis=1)
-        with torch.no_grad():
-            self.context_norm.copy_(torch.from_numpy(knots).to(self.context_norm))
-        mid = levels.size // 2
-        if not knots.any():
-            return np.ones(CONTEXT_BINS + 1)
-        return knots[:, mid] / max(knots[-1, mid], 1e-30)
-
-    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any) -> None:
-        # a checkpoint written before the edge normalisation existed: no normalisation
-        state_dict.setdefault(prefix + "context_norm", torch.zeros_like(self.context_norm))
-        super()._load_from_state_dict(state_dict, prefix, *args)
-
     def _check_input(self, x: Any) -> None:
         if x.ndim != self.ndim + 2 or x.shape[1] != self.in_channels:
             msg = (
@@ -524,10 +442,7 @@ class ConvAutoencoder(ProspectModel):
         :func:`~xprospect.train.fit_anomaly`, see :meth:`set_context_norm`; whole contexts
         keep their error, so an input without NaN is scored by the plain error).
         """
-        per_cell, share = self.error_and_context(x)
-        if bool((share < 1).any()) and bool((self.context_norm != self.context_norm[-1]).any()):
-            per_cell = _map_context(per_cell, share, self.context_norm)
-        return per_cell
+        return self.normalise_context(*self.error_and_context(x))
 
     def score_windows(self, x: Any) -> Any:
         """Score at the centre of windows ``(B, C, *window)`` (each at least ``2 r + 1`` wide)."""
@@ -535,38 +450,6 @@ class ConvAutoencoder(ProspectModel):
         r = self.context[0]
         centre = tuple(s // 2 - r for s in x.shape[2:])
         return self.score_dense(x)[(slice(None), *centre)]
-
-
-def _context_bin(share: Any) -> Any:
-    """Bin of each valid-context share: ``floor(share * CONTEXT_BINS)``, whole contexts last."""
-    b = (share * CONTEXT_BINS).floor().clamp(0, CONTEXT_BINS - 1).long()
-    return torch.where(share >= 1.0 - 1e-6, torch.full_like(b, CONTEXT_BINS), b)
-
-
-def _map_context(error: Any, share: Any, knots: Any) -> Any:
-    """Map each error from its context bin's quantiles onto those of whole contexts.
-
-    ``knots`` is ``(CONTEXT_BINS + 1, levels)``, the last row whole contexts. Piecewise
-    linear between the knots, proportional (through 0) beyond the first and the last;
-    whole-context cells and NaN pass unchanged.
-    """
-    b = _context_bin(share)
-    flat_e, flat_b = error.reshape(-1), b.reshape(-1)
-    x = knots[flat_b]  # (N, levels)
-    y = knots[-1]
-    n = y.numel()
-    e = torch.nan_to_num(flat_e, nan=0.0)
-    j = torch.searchsorted(x, e[:, None]).squeeze(1)
-    lo = (j - 1).clamp(0, n - 2)
-    x0 = x.gather(1, lo[:, None]).squeeze(1)
-    x1 = x.gather(1, (lo + 1)[:, None]).squeeze(1)
-    t = (e - x0) / (x1 - x0).clamp_min(1e-30)
-    inner = y[lo] + t * (y[lo + 1] - y[lo])
-    below = e * (y[0] / x[:, 0].clamp_min(1e-30))
-    above = e * (y[-1] / x[:, -1].clamp_min(1e-30))
-    out = torch.where(j == 0, below, torch.where(j >= n, above, inner))
-    out = torch.where((flat_b == CONTEXT_BINS) | torch.isnan(flat_e), flat_e, out)
-    return out.reshape(error.shape)
 
 
 register("conv_encoder")(ConvEncoder)

@@ -19,6 +19,7 @@ from typing import Any
 
 from xprospect._torch import import_torch
 from xprospect.exceptions import ModelCardError
+from xprospect.models._context_norm import ContextNorm, context_share
 from xprospect.models.autoencoder import (
     ConvAutoencoder,
     ConvEncoder,
@@ -61,7 +62,7 @@ def _as_model(m: Any, what: str) -> Any:
 
 
 @register("stoad")
-class STOAD(ProspectModel):
+class STOAD(ContextNorm, ProspectModel):
     """Teacher autoencoder plus student encoder; anomaly = three-depth distillation gap.
 
     Parameters
@@ -79,7 +80,9 @@ class STOAD(ProspectModel):
     teacher encoder's and the student's outputs at depth ``i`` (after ReLU). The context is
     the encoder's receptive radius (3 with three 3x3 layers); :meth:`score_dense` runs the
     convolutions unpadded so whole-chunk scores equal window-centre scores. The teacher's
-    parameters are frozen (``requires_grad=False``) inside a STOAD.
+    parameters are frozen (``requires_grad=False``) inside a STOAD. A cell whose context is
+    cut by missing data is scored against training cells with as much context
+    (:meth:`set_context_norm`, set by :func:`~xprospect.train.fit_stoad`).
 
     Examples
     --------
@@ -128,6 +131,7 @@ class STOAD(ProspectModel):
         self.window = None
         before, after = teacher.encoder.context
         self.context = (int(before), int(after))
+        self.init_context_norm()
         self.config = {
             "name": "stoad",
             "kwargs": {"teacher": teacher.config, "student": student.config, "weights": weights},
@@ -155,8 +159,12 @@ class STOAD(ProspectModel):
 
     def _gaps(
         self, x: Any, *, padding: str = "valid", teacher: Sequence[Any] | None = None
-    ) -> tuple[list[Any], Any]:
-        """Gaps at the three depths and the cells' own validity (bool, None if all valid)."""
+    ) -> tuple[list[Any], Any, Any]:
+        """Gaps at the three depths, the cells' own validity (bool) and the input's mask.
+
+        The validity and the mask (``(B, 1, *spatial)`` float, :func:`valid_mask`) are None
+        when every input cell is valid.
+        """
         x0, mask = valid_mask(x)
         if teacher is None:
             with torch.no_grad():
@@ -167,7 +175,7 @@ class STOAD(ProspectModel):
         if mask is not None:
             cut = self.context[0] if padding == "valid" else 0
             own = crop_valid(mask, cut)[:, 0] > 0
-        return gaps, own
+        return gaps, own, mask
 
     def loss(
         self, x: Any, target: Any = None, *, teacher: Sequence[Any] | None = None
@@ -178,7 +186,7 @@ class STOAD(ProspectModel):
         cells holding NaN never count. ``teacher`` (optional) gives the teacher's valid
         features of ``x`` (:meth:`teacher_features`) when they are already known.
         """
-        gaps, own = self._gaps(x, padding="valid", teacher=teacher)
+        gaps, own, _ = self._gaps(x, padding="valid", teacher=teacher)
         if own is not None:
             target = own if target is None else own & target.to(torch.bool)
         parts = {f"depth{i + 1}": masked_mean(g, target) for i, g in enumerate(gaps)}
@@ -190,8 +198,14 @@ class STOAD(ProspectModel):
         """``1 / 2``: :meth:`loss` weighs each depth by ``h_i / 2`` where the score uses ``h_i``."""
         return 0.5
 
-    def score_dense(self, x: Any) -> Any:
-        """Per-cell score, valid pass: ``(B, *(spatial - 2 r))``."""
+    def error_and_context(self, x: Any) -> tuple[Any, Any]:
+        """Raw per-cell score (Eq. 19) and the valid-context share, valid pass.
+
+        Both ``(B, *(spatial - 2 r))``; the score is NaN at cells whose own input holds NaN
+        and is not normalised by :attr:`context_norm`; the share is that of
+        :func:`~xprospect.models.autoencoder.context_share` (1 everywhere when the input
+        holds no NaN).
+        """
         r = self.context[0]
         if min(x.shape[2:]) < 2 * r + 1:
             msg = (
@@ -199,15 +213,25 @@ class STOAD(ProspectModel):
                 f"{tuple(x.shape[2:])}"
             )
             raise ModelCardError(msg)
-        gaps, own = self._gaps(x, padding="valid")
+        gaps, own, mask = self._gaps(x, padding="valid")
         out = self.weights[0] * gaps[0]
         for w, g in zip(self.weights[1:], gaps[1:], strict=True):
             out = out + w * g
-        if own is not None:
-            out = torch.where(
-                own, out, torch.full((), float("nan"), dtype=out.dtype, device=out.device)
-            )
-        return out
+        if own is None:
+            return out, torch.ones_like(out)
+        nan = torch.full((), float("nan"), dtype=out.dtype, device=out.device)
+        return torch.where(own, out, nan), context_share(mask, r)
+
+    def score_dense(self, x: Any) -> Any:
+        """Per-cell score, valid pass: ``(B, *(spatial - 2 r))``.
+
+        NaN at cells whose own input holds NaN; their neighbours are scored from the valid
+        cells around them only (partial convolutions in both networks), and their score is
+        read against the scores of training cells with as much valid context (set by
+        :func:`~xprospect.train.fit_stoad`, see :meth:`set_context_norm`; whole contexts
+        keep their score, so an input without NaN is scored by Eq. 19 itself).
+        """
+        return self.normalise_context(*self.error_and_context(x))
 
     def score_windows(self, x: Any) -> Any:
         """Score at the centre of windows ``(B, C, *window)`` (each at least ``2 r + 1`` wide)."""

@@ -574,6 +574,50 @@ def _fit_vae_grid(
 # ----------------------------------------------------------------------------- tiles
 
 
+def _valid_passes(
+    z: np.ndarray,
+    r: int,
+    device: Any,
+    fn: Any,
+    n_out: int,
+    *,
+    where: np.ndarray | None = None,
+    pad: bool = False,
+) -> list[np.ndarray]:
+    """Per-cell maps of a valid pass ``fn`` over the grid, in chunks of :data:`_EVAL_CHUNK`.
+
+    ``fn`` takes a ``(1, C, *chunk)`` tensor and returns ``n_out`` tensors ``(1, *(chunk -
+    2 r))``; each map is NaN where no chunk reached. With ``pad`` the grid is padded with
+    ``r`` NaN cells a side first, as :func:`xprospect.score.score` pads it for a NaN-aware
+    model, so every cell is reached and those at its border see the context they are scored
+    with; without it the cells within ``r`` of the border stay NaN. With ``where`` (boolean
+    grid), chunks whose output holds no cell of it are skipped.
+    """
+    shape = z.shape[1:]
+    if pad:
+        z = np.pad(z, [(0, 0)] + [(r, r)] * len(shape), constant_values=np.nan)
+    full = z.shape[1:]
+    outs = [np.full(shape, np.nan, dtype="float32") for _ in range(n_out)]
+    step = max(_EVAL_CHUNK.get(len(shape), 64) - 2 * r, 1)
+    starts = [range(0, max(n - 2 * r, 1), step) for n in full]
+    shift = r if pad else 0
+    with torch.no_grad():
+        for corner in np.stack(np.meshgrid(*starts, indexing="ij"), -1).reshape(-1, len(shape)):
+            src = tuple(
+                slice(int(c), min(int(c) + step + 2 * r, n))
+                for c, n in zip(corner, full, strict=True)
+            )
+            if any(s.stop - s.start < 2 * r + 1 for s in src):
+                continue
+            dst = tuple(slice(s.start + r - shift, s.stop - r - shift) for s in src)
+            if where is not None and not where[dst].any():
+                continue
+            xb = torch.from_numpy(np.ascontiguousarray(z[(slice(None), *src)]))[None].to(device)
+            for out, t in zip(outs, fn(xb), strict=True):
+                out[dst] = t[0].cpu().numpy()
+    return outs
+
+
 def _per_cell_loss(
     model: Any, z: np.ndarray, device: Any, where: np.ndarray | None = None
 ) -> np.ndarray:
@@ -582,27 +626,12 @@ def _per_cell_loss(
     With ``where`` (boolean grid), chunks holding no cell of it are skipped (NaN there): the
     held-out loss reads the test cells only, so a whole-grid pass per epoch is not needed.
     """
-    r = model.context[0]
-    shape = z.shape[1:]
-    out = np.full(shape, np.nan, dtype="float32")
-    step = max(_EVAL_CHUNK.get(len(shape), 64) - 2 * r, 1)
-    starts = [range(0, max(n - 2 * r, 1), step) for n in shape]
     scale = model.loss_scale
-    with torch.no_grad():
-        for corner in np.stack(np.meshgrid(*starts, indexing="ij"), -1).reshape(-1, len(shape)):
-            sl = tuple(
-                slice(int(c), min(int(c) + step + 2 * r, n))
-                for c, n in zip(corner, shape, strict=True)
-            )
-            if any(s.stop - s.start < 2 * r + 1 for s in sl):
-                continue
-            dst = tuple(slice(s.start + r, s.stop - r) for s in sl)
-            if where is not None and not where[dst].any():
-                continue
-            xb = torch.from_numpy(np.ascontiguousarray(z[(slice(None), *sl)]))[None].to(device)
-            sc = model.score_dense(xb)[0].cpu().numpy() * scale
-            out[dst] = sc
-    return out
+
+    def fn(xb: Any) -> tuple[Any]:
+        return (model.score_dense(xb) * scale,)
+
+    return _valid_passes(z, model.context[0], device, fn, 1, where=where)[0]
 
 
 def _context_errors(model: Any, z: np.ndarray, device: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -610,33 +639,18 @@ def _context_errors(model: Any, z: np.ndarray, device: Any) -> tuple[np.ndarray,
 
     The grid is padded with ``r`` NaN cells a side, as :func:`xprospect.score.score` pads
     it for a NaN-aware model, so the cells at its border see the context they are scored
-    with; valid passes over chunks of :data:`_EVAL_CHUNK` cells a side.
+    with (see :func:`_valid_passes`).
     """
-    r = model.context[0]
-    shape = z.shape[1:]
-    zp = np.pad(z, [(0, 0)] + [(r, r)] * len(shape), constant_values=np.nan)
-    err = np.full(shape, np.nan, dtype="float32")
-    share = np.full(shape, np.nan, dtype="float32")
-    step = max(_EVAL_CHUNK.get(len(shape), 64) - 2 * r, 1)
-    starts = [range(0, n, step) for n in shape]
-    with torch.no_grad():
-        for corner in np.stack(np.meshgrid(*starts, indexing="ij"), -1).reshape(-1, len(shape)):
-            dst = tuple(
-                slice(int(c), min(int(c) + step, n)) for c, n in zip(corner, shape, strict=True)
-            )
-            src = (slice(None), *(slice(d.start, d.stop + 2 * r) for d in dst))
-            xb = torch.from_numpy(np.ascontiguousarray(zp[src]))[None].to(device)
-            e, c = model.error_and_context(xb)
-            err[dst] = e[0].cpu().numpy()
-            share[dst] = c[0].cpu().numpy()
+    err, share = _valid_passes(z, model.context[0], device, model.error_and_context, 2, pad=True)
     return err, share
 
 
 def _fit_context_norm(model: Any, z: np.ndarray, cells: np.ndarray, device: Any) -> list[float]:
-    """Set a NaN-aware autoencoder's edge normalisation from its errors at ``cells``.
+    """Set a NaN-aware detector's edge normalisation from its errors at ``cells``.
 
-    See :meth:`xprospect.models.ConvAutoencoder.set_context_norm`; returns each context
-    bin's median error over that of whole contexts.
+    Any model with the edge normalisation (the autoencoders, STOAD: see
+    :class:`xprospect.models._context_norm.ContextNorm`); returns each context bin's median
+    error over that of whole contexts.
     """
     model.eval()
     err, share = _context_errors(model, z, device)
@@ -1371,6 +1385,7 @@ def fit_stoad(
     patience: int | None = None,
     seeds: int | Sequence[int] | None = None,
     weights: Sequence[float] = (1 / 3, 1 / 3, 1 / 3),
+    context_norm: bool = True,
     tiles_per_epoch: int | None = None,
     seed: int = 0,
     device: Any = "auto",
@@ -1426,6 +1441,13 @@ def fit_stoad(
         :class:`~xprospect.models.AnomalyEnsemble` (mean score).
     weights : 3 floats
         Depth weights (h1, h2, h3).
+    context_norm : bool
+        After training, read each cell's score against the scores of the student's
+        training cells with as much valid context (the edge of the data, the border of the
+        grid), relative to whole contexts, as :func:`fit_anomaly` does for the autoencoder
+        (:meth:`~xprospect.models.STOAD.set_context_norm`; the factors are in
+        ``report["context_norm"]``). A cell near the edge is distilled from fewer
+        neighbours, so without it the top scores pile up on the edge. Default True.
     tiles_per_epoch : int, optional
         Tiles per epoch for both networks (default: enough to cover their cells once).
     seed : int
@@ -1463,6 +1485,7 @@ def fit_stoad(
         min_valid=min_valid,
         blocks=blocks,
         weights=weights,
+        context_norm=context_norm,
         tiles_per_epoch=tiles_per_epoch,
         device=dev,
         progress=progress,
@@ -1529,6 +1552,7 @@ def _fit_stoad_once(
     device: Any,
     progress: bool | None,
     patience: int | None = None,
+    context_norm: bool = True,
 ) -> StoadFit:
     """One STOAD training run of :func:`fit_stoad` (one seed, one split)."""
     t_epochs = int(teacher_epochs)
@@ -1616,6 +1640,9 @@ def _fit_stoad_once(
         )
         s_seen &= allowed  # non-normal cells of partial tiles were zeros, never seen
         frames.append(hist)
+        factors = None
+        if context_norm:  # the cells' contexts as scored: NaN only where no data
+            factors = _fit_context_norm(model, _masked_input(model, z, finite), tr, dev)
     model.cpu().eval()
     model.card = make_card(
         stack,
@@ -1634,6 +1661,7 @@ def _fit_stoad_once(
         "teacher_tile": ttile,
         "n_student_tile_positions": len(scorners),
         "n_student_cells_seen": int(s_seen.sum()),
+        "context_norm": factors,
         "cells_per_epoch": _cells_per_epoch(hist),
     }
     _tile_report(report, "", stile, sshare, len(scorners))
