@@ -19,7 +19,12 @@ torch = pytest.importorskip("torch")
 
 from xprospect.models import STOAD, ConvAutoencoder  # noqa: E402
 from xprospect.score import score  # noqa: E402
-from xprospect.train.anomaly import fit_anomaly, fit_stoad  # noqa: E402
+from xprospect.train.anomaly import (  # noqa: E402
+    _context_errors,
+    _per_cell_loss,
+    fit_anomaly,
+    fit_stoad,
+)
 from xprospect.train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 
 WIDTHS = (6, 4, 2)  # receptive radius 6
@@ -252,3 +257,26 @@ def test_stoad_context_norm_is_saved_and_old_checkpoints_load(tmp_path):
         _teacher(), stack, epochs=1, seed=0, device="cpu", progress=False, context_norm=False
     )
     assert off.report["context_norm"] is None and not off.model.context_norm.any()
+
+
+@pytest.mark.parametrize("ndim,shape", [(2, (300, 41)), (3, (70, 13, 20))])
+def test_chunked_passes_equal_one_whole_pass(ndim, shape):
+    """The held-out loss and the context errors walk the grid in chunks (one walk, padded
+    or not): every cell gets what one valid pass over the whole (padded) grid gives."""
+    torch.manual_seed(0)
+    m = STOAD(ConvAutoencoder(3, ndim=ndim, widths=(4, 3, 2))).eval()
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((3, *shape)).astype("float32")
+    z[:, rng.random(shape) < 0.2] = np.nan
+    r = m.context[0]
+    padded = np.pad(z, [(0, 0)] + [(r, r)] * ndim, constant_values=np.nan)
+    with torch.no_grad():
+        err, share = (t[0].numpy() for t in m.error_and_context(torch.from_numpy(padded)[None]))
+        loss = m.score_dense(torch.from_numpy(z)[None])[0].numpy() * m.loss_scale
+    got_err, got_share = _context_errors(m, z, "cpu")
+    np.testing.assert_allclose(got_err, err, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got_share, share, rtol=1e-6, atol=1e-6)
+    got = _per_cell_loss(m, z, "cpu")
+    inner = tuple(slice(r, n - r) for n in shape)
+    np.testing.assert_allclose(got[inner], loss, rtol=1e-5, atol=1e-6)
+    assert np.isnan(got[tuple(slice(0, r) for _ in shape)]).all()
