@@ -657,6 +657,19 @@ def _fit_context_norm(model: Any, z: np.ndarray, cells: np.ndarray, device: Any)
     return [float(v) for v in model.set_context_norm(share[cells], err[cells])]
 
 
+def _context_norm_default(ndim: int) -> bool:
+    """Edge normalisation on by default in 2-D only.
+
+    Measured on the synthetic worlds (three model seeds each): in 2-D it brought the
+    edge share of the top 5 % from 0.52-0.65 to par and raised AUC (DAE 0.53-0.56 to
+    0.62-0.65); in 3-D the edge of a block model is the distance mask, where voxels are
+    smooth interpolations with smaller errors, and it lowered AUC in every case (orebody
+    world seeds 0 and 1: DAE 0.910 to 0.857 and 0.902 to 0.874, STOAD 0.985 to 0.983
+    and 0.975 to 0.962) while the unnormalised top 5 % already sat below the edge's par.
+    """
+    return ndim == 2
+
+
 def _tile_batch(batch_size: int | None, tile: int, r: int, ndim: int) -> int:
     """Tiles per optimiser step: ``batch_size``, else about :data:`_CELLS_PER_STEP` cells."""
     if batch_size is not None:
@@ -937,7 +950,7 @@ def _fit_conv(
     tiles_per_epoch,
     min_valid,
     patience=None,
-    context_norm=True,
+    context_norm=None,
 ) -> AnomalyFit:
     g = _ground(
         stack,
@@ -960,6 +973,8 @@ def _fit_conv(
     mean, std = _stats(values, tr)
     z = _standardise(values, mean, std)
     model.to(device)
+    if context_norm is None:
+        context_norm = _context_norm_default(model.ndim)
     norms = hasattr(model, "set_context_norm") and getattr(model, "nan_aware", False)
     if norms:  # no normalisation while training (the held-out loss is the plain error)
         model.context_norm.zero_()
@@ -1027,7 +1042,7 @@ def fit_anomaly(
     patience: int | None = None,
     seeds: int | Sequence[int] | None = None,
     elements: Sequence[str] | None = None,
-    context_norm: bool = True,
+    context_norm: bool | None = None,
     tiles_per_epoch: int | None = None,
     seed: int = 0,
     device: Any = "auto",
@@ -1109,13 +1124,15 @@ def fit_anomaly(
         and return their :class:`~xprospect.models.AnomalyEnsemble`.
     elements : list of str, optional
         Sample variables, in order (default every numeric variable along ``sample``).
-    context_norm : bool
+    context_norm : bool or None
         NaN-aware autoencoders: after training, normalise each cell's score by the median
         error of training cells with as much valid context (the edge of the data, the
         border of the grid), relative to whole contexts
         (:meth:`~xprospect.models.ConvAutoencoder.set_context_norm`; the factors are in
         ``report["context_norm"]``). A cell near the edge is reconstructed from fewer
-        neighbours, so without it the top scores pile up on the edge. Default True.
+        neighbours, so without it the top scores pile up on the edge. Default (None): on for
+        2-D stacks, off for 3-D block models, where it lowered AUC on the synthetic
+        orebody world (the edge there is the distance mask's smooth interpolation).
     tiles_per_epoch : int, optional
         Autoencoder tiles per epoch (default: enough to cover the training cells once).
     seed : int
@@ -1299,7 +1316,7 @@ def _fit_anomaly_once(
     reset: bool,
     progress: bool | None,
     patience: int | None = None,
-    context_norm: bool = True,
+    context_norm: bool | None = None,
 ) -> AnomalyFit:
     """One training run of :func:`fit_anomaly` (one seed, one split)."""
     dev = device
@@ -1385,7 +1402,7 @@ def fit_stoad(
     patience: int | None = None,
     seeds: int | Sequence[int] | None = None,
     weights: Sequence[float] = (1 / 3, 1 / 3, 1 / 3),
-    context_norm: bool = True,
+    context_norm: bool | None = None,
     tiles_per_epoch: int | None = None,
     seed: int = 0,
     device: Any = "auto",
@@ -1441,13 +1458,15 @@ def fit_stoad(
         :class:`~xprospect.models.AnomalyEnsemble` (mean score).
     weights : 3 floats
         Depth weights (h1, h2, h3).
-    context_norm : bool
+    context_norm : bool or None
         After training, read each cell's score against the scores of the student's
         training cells with as much valid context (the edge of the data, the border of the
         grid), relative to whole contexts, as :func:`fit_anomaly` does for the autoencoder
         (:meth:`~xprospect.models.STOAD.set_context_norm`; the factors are in
         ``report["context_norm"]``). A cell near the edge is distilled from fewer
-        neighbours, so without it the top scores pile up on the edge. Default True.
+        neighbours, so without it the top scores pile up on the edge. Default (None): on for
+        2-D stacks, off for 3-D block models, where it lowered AUC on the synthetic
+        orebody world (the edge there is the distance mask's smooth interpolation).
     tiles_per_epoch : int, optional
         Tiles per epoch for both networks (default: enough to cover their cells once).
     seed : int
@@ -1552,11 +1571,13 @@ def _fit_stoad_once(
     device: Any,
     progress: bool | None,
     patience: int | None = None,
-    context_norm: bool = True,
+    context_norm: bool | None = None,
 ) -> StoadFit:
     """One STOAD training run of :func:`fit_stoad` (one seed, one split)."""
     t_epochs = int(teacher_epochs)
     dev = device
+    if context_norm is None:
+        context_norm = _context_norm_default(teacher.ndim)
     g = _ground(
         stack,
         teacher.in_channels,
