@@ -104,3 +104,30 @@ def test_samples_from_a_shapefile_match_the_csv(tmp_path):
     assert b.rio.crs.to_epsg() == 32750 and list(b.data_vars) == list(a.data_vars)
     for v in ("x", "y", "Au", "As"):
         np.testing.assert_allclose(a[v].values, b[v].values)
+
+
+def test_every_offered_ingest_policy_is_one_the_reader_takes(tmp_path):
+    """The configuration and ``xprospect grid`` offered ``duplicates = "first"`` (and bdl
+    "zero"/"missing"), which read_samples refuses only when the run reaches the grid."""
+    from xprospect.cli import build_parser
+    from xprospect.pipeline import SCHEMA, steps
+
+    pd.DataFrame(
+        {"x": [500000.0, 500000.0, 501000.0], "y": [6.2e6, 6.2e6, 6.2e6],
+         "Au_ppb": ["<1", "<1", "12"], "Cu_ppm": [3.0, 3.0, 35.0]}
+    ).to_csv(tmp_path / "s.csv", index=False)
+    for policy in SCHEMA["samples"]["duplicates"].choices:
+        if policy == "error":  # refuses a repeated location, naming its rows
+            with pytest.raises(xp.DataError, match="row 2 repeats row 1"):
+                steps.read_survey(tmp_path / "s.csv", crs="EPSG:32750", duplicates=policy)
+            continue
+        got = steps.read_survey(tmp_path / "s.csv", crs="EPSG:32750", duplicates=policy)
+        assert got.sizes["sample"] == (3 if policy == "keep" else 2), policy
+    for policy in SCHEMA["samples"]["bdl"].choices:
+        got = steps.read_survey(tmp_path / "s.csv", crs="EPSG:32750", bdl=policy)
+        assert float(got["Au"].max()) == 12.0
+    grid = next(a for a in build_parser()._actions if a.dest == "command").choices["grid"]
+    dup = next(a for a in grid._actions if a.dest == "duplicates")
+    assert set(dup.choices) == set(SCHEMA["samples"]["duplicates"].choices)
+    with pytest.raises(ConfigError, match=r"\[samples\] bdl: expected one of"):
+        validate_config({**MINIMAL, "samples": {**MINIMAL["samples"], "bdl": "zero"}})

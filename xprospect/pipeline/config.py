@@ -104,10 +104,15 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "duplicates": Field(
             "str",
             "mean",
-            "co-located samples",
-            choices=("mean", "first", "keep", "error"),
+            "co-located samples (drop: exact duplicates only)",
+            choices=("mean", "drop", "keep", "error"),
         ),
-        "bdl": Field("str", "half", "below-detection values: half, zero, dl or missing"),
+        "bdl": Field(
+            "str",
+            "half",
+            "below-detection values: half the detection limit, the limit (dl) or missing (nan)",
+            choices=("half", "dl", "nan"),
+        ),
     },
     "deposits": {
         "path": Field(

@@ -101,7 +101,7 @@ def read_survey(
         Element columns to keep (default: every analyte column).
     id_column : str, optional
         Sample id column.
-    duplicates : {"keep", "mean", "first", "error"}
+    duplicates : {"keep", "drop", "mean", "error"}
         Policy for co-located samples (see :func:`xprospect.read_samples`).
     bdl : str or float
         Below-detection policy.
