@@ -131,3 +131,11 @@ def test_every_offered_ingest_policy_is_one_the_reader_takes(tmp_path):
     assert set(dup.choices) == set(SCHEMA["samples"]["duplicates"].choices)
     with pytest.raises(ConfigError, match=r"\[samples\] bdl: expected one of"):
         validate_config({**MINIMAL, "samples": {**MINIMAL["samples"], "bdl": "zero"}})
+
+
+def test_a_window_too_small_for_the_model_is_named_in_metres(world_maps, world):
+    """The example's 6000 m window on a 1000 m grid is 6 cells: say so, in metres."""
+    window = steps.cells_from_metres(6000.0, world_maps, least=5)
+    assert window == 6
+    with pytest.raises(xp.DataError, match=r"6 cells \(6000 m at 1000 m cells\).*9000 m"):
+        steps.train_model(world_maps, world.deposits, ["Au", "As"], window=window, epochs=1)

@@ -304,6 +304,10 @@ def cells_from_metres(metres: float, maps: xr.Dataset | xr.DataArray, *, least: 
     return max(int(least), round(float(metres) / res))
 
 
+# The small CNN's widths in the pipeline (four valid 3x3 convolutions).
+_SMALL_CNN_WIDTHS = (16, 16, 32, 32)
+
+
 def train_model(
     maps: xr.Dataset,
     deposits: xr.Dataset,
@@ -361,6 +365,15 @@ def train_model(
     """
     from xprospect.models import registry  # lazy: torch is heavy
 
+    least = 2 * len(_SMALL_CNN_WIDTHS) + 1  # each valid 3x3 convolution takes 2 cells
+    if model == "small_cnn" and window < least:
+        res = abs(float(grid_geometry(maps).step[-1]))
+        msg = (
+            f"a window of {window} cells ({window * res:g} m at {res:g} m cells) is too small "
+            f"for small_cnn's {len(_SMALL_CNN_WIDTHS)} convolutions: it needs at least {least} "
+            f"cells; raise the window to {least * res:g} m or more ([train] window_m, --window-m)"
+        )
+        raise DataError(msg)
     stack = maps.prospect.stack(list(elements))
     n_dep = int(deposits.sizes["point"])
     if n_dep < 2:
@@ -375,7 +388,7 @@ def train_model(
     )
     kwargs: dict[str, Any] = {"seed": seed}
     if model == "small_cnn":
-        kwargs.update(window=window, widths=(16, 16, 32, 32))
+        kwargs.update(window=window, widths=_SMALL_CNN_WIDTHS)
         net = registry.create(model, in_channels=len(elements), **kwargs)
     else:
         net = registry.create(model, in_channels=len(elements), num_classes=2)
