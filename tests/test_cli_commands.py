@@ -233,6 +233,8 @@ def test_every_command_has_help_for_every_option():
     for name, p in sub.choices.items():
         for action in p._actions:
             assert action.help, f"xprospect {name} {action.option_strings or action.dest}"
+        # argparse %-formats help strings but not descriptions: no "%%" may reach the user
+        assert "%%" not in p.format_help(), name
 
 
 def test_version_and_help(capsys):
