@@ -139,3 +139,35 @@ def test_a_window_too_small_for_the_model_is_named_in_metres(world_maps, world):
     assert window == 6
     with pytest.raises(xp.DataError, match=r"6 cells \(6000 m at 1000 m cells\).*9000 m"):
         steps.train_model(world_maps, world.deposits, ["Au", "As"], window=window, epochs=1)
+
+
+def test_a_geopackage_in_another_crs_is_reprojected_to_the_map(tmp_path):
+    """Deposits kept in a lon/lat GeoPackage against maps in MGA: the command passed the
+    map's CRS as the file's, and the file was refused for disagreeing with it."""
+    import argparse
+
+    gpd = pytest.importorskip("geopandas")
+    from xprospect.cli._common import deposits_from
+
+    table = pd.DataFrame({"X": [117.9, 118.0, 118.1], "Y": [-33.5, -33.4, -33.3]})
+    gdf = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table.X, table.Y), crs=4326)
+    gdf.to_file(tmp_path / "d.gpkg", driver="GPKG")
+    want = steps.read_deposits(tmp_path / "d.gpkg", to_crs="EPSG:28350")
+    like = xr.DataArray(np.zeros((2, 2)), dims=("y", "x"),
+                        coords={"y": [6.3e6, 6.29e6], "x": [4e5, 4.1e5]}).rio.write_crs(28350)
+    args = argparse.Namespace(deposits=str(tmp_path / "d.gpkg"), deposits_x="x",
+                              deposits_y="y", deposits_crs=None, deposits_query=None)
+    got = deposits_from(args, like)
+    assert got.rio.crs.to_epsg() == 28350
+    np.testing.assert_allclose(got["x"].values, want["x"].values)
+    # the pipeline's fallback (the survey's CRS) does not override the file's own either
+    got = steps.read_deposits(tmp_path / "d.gpkg", to_crs="EPSG:28350", default_crs="EPSG:32750")
+    np.testing.assert_allclose(got["y"].values, want["y"].values)
+    # a CRS the user states must still agree with the file's
+    with pytest.raises(xp.CRSError):
+        deposits_from(argparse.Namespace(**{**vars(args), "deposits_crs": "EPSG:32750"}), like)
+    # a table without crs= takes the map's
+    table.assign(X=want["x"].values, Y=want["y"].values).to_csv(tmp_path / "d.csv", index=False)
+    args = argparse.Namespace(**{**vars(args), "deposits": str(tmp_path / "d.csv"),
+                                 "deposits_x": "X", "deposits_y": "Y"})
+    np.testing.assert_allclose(deposits_from(args, like)["x"].values, want["x"].values)

@@ -292,9 +292,10 @@ def deposits_from(args: argparse.Namespace, like: xr.Dataset | xr.DataArray) -> 
         args.deposits,
         x=args.deposits_x,
         y=args.deposits_y,
-        crs=args.deposits_crs or crs,
+        crs=args.deposits_crs,
         to_crs=crs,
         query=args.deposits_query,
+        default_crs=crs,
     )
 
 

@@ -137,6 +137,7 @@ def read_deposits(
     crs: Any = None,
     to_crs: Any = None,
     query: str | None = None,
+    default_crs: Any = None,
 ) -> xr.Dataset:
     """Read deposit points (CSV, Parquet or a vector file) through :func:`xprospect.read_points`.
 
@@ -150,15 +151,31 @@ def read_deposits(
         CRS of the coordinates (a vector file's own when it has one), and the grid's.
     query : str, optional
         A pandas query keeping some rows (e.g. ``"SITE_TYPE_ != 'Occurrence'"``).
+    default_crs : CRS spec, optional
+        CRS of a table's coordinates, or of a vector file without its own, when ``crs`` is
+        not given (the map's or the survey's): a vector file that has a CRS keeps it and is
+        reprojected to ``to_crs``, where ``crs=`` must agree with it.
 
     Returns
     -------
     xarray.Dataset
         Points (dim ``point``).
     """
+    if crs is None and not (_is_vector(path) and _vector_crs(path) is not None):
+        crs = default_crs
     if _is_vector(path):  # read_points takes the file's own geometry and CRS
         return xp.read_points(path, crs=crs, to_crs=to_crs, query=query, duplicate_ids="keep")
     return xp.read_points(path, x=x, y=y, crs=crs, to_crs=to_crs, query=query, duplicate_ids="keep")
+
+
+def _vector_crs(path: str | Path) -> Any:
+    """Return the CRS a vector file declares (None when it has none or cannot be read)."""
+    import pyogrio  # lazy: GDAL's vector reader, needed only for vector files
+
+    try:
+        return pyogrio.read_info(path)["crs"]
+    except Exception:  # a missing or unreadable file: read_points names the problem
+        return None
 
 
 def grid_samples(
