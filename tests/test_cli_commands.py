@@ -290,3 +290,23 @@ def test_the_commands_never_configure_the_root_logger(tmp_path, capsys):
     src = Path(xp.__file__).parent
     offenders = [str(p) for p in src.rglob("*.py") if "basicConfig" in p.read_text()]
     assert offenders == []
+
+
+def test_quiet_default_and_verbose_say_less_and_more(tmp_path, capsys):
+    """-q: the files written only; default: the command's short line; -v: the library's
+    reports too (here the ingest report)."""
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"x": 500000 + rng.random(30) * 20000, "y": 6.2e6 + rng.random(30) * 20000,
+                  "Au_ppb": rng.random(30) + 0.1}).to_csv(tmp_path / "s.csv", index=False)
+    said = {}
+    for flag in ("-q", None, "-v"):
+        out = tmp_path / f"m{flag}.zarr"
+        args = [flag] if flag else []
+        assert main([*args, "grid", str(tmp_path / "s.csv"), "--crs", CRS, "--resolution",
+                     "2000", "--chunks", "8", "--out", str(out)]) == 0
+        said[flag] = capsys.readouterr()
+        assert said[flag].out.splitlines() == ["wrote:", f"  {out}"]
+    assert said["-q"].err == ""
+    assert said[None].err.startswith("30 samples -> 1 maps of") and "read 30 rows" not in \
+        said[None].err
+    assert "read 30 rows from" in said["-v"].err and "30 samples -> 1 maps" in said["-v"].err
