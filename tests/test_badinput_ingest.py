@@ -340,3 +340,12 @@ def test_bare_element_columns_with_text_cells_are_elements_not_metadata(tmp_path
         xp.read_samples(tmp_path / "typo.csv", x="x", y="y", crs="EPSG:32750")
     with pytest.raises(xp.DataError, match=r"'Zz' .*analyte columns: \['Au', 'Cu', 'SiO2', 'C'\]"):
         xp.read_samples(tmp_path / "s.csv", x="x", y="y", crs="EPSG:32750", elements=["Zz"])
+
+
+@pytest.mark.parametrize("query", ["known ==", "grade > 1", "site"])
+def test_a_bad_points_query_names_the_file_and_the_query(tmp_path, query):
+    """A query with a syntax error or an unknown column was a raw pandas/SyntaxError."""
+    path = _write(tmp_path, "x,y,site\n500000,6300000,A\n500100,6300100,B\n", "d.csv")
+    with pytest.raises(DataError, match=rf"d.csv: query={query!r} cannot select rows .*"
+                                        r"columns are \['x', 'y', 'site'\]"):
+        read_points(path, crs="EPSG:32750", query=query)
