@@ -171,3 +171,12 @@ def test_a_geopackage_in_another_crs_is_reprojected_to_the_map(tmp_path):
     args = argparse.Namespace(**{**vars(args), "deposits": str(tmp_path / "d.csv"),
                                  "deposits_x": "X", "deposits_y": "Y"})
     np.testing.assert_allclose(deposits_from(args, like)["x"].values, want["x"].values)
+
+
+def test_gridding_lon_lat_samples_in_metres_is_refused_with_the_utm_zone():
+    """--crs EPSG:4326 without --to-crs gridded 500 'metres' as 500 degrees: 5 x 5 cells."""
+    samples = xp.read_samples(
+        pd.DataFrame({"x": [117.9, 118.0, 118.1], "y": [-33.5, -33.4, -33.3],
+                      "Au_ppb": [1.0, 2.0, 3.0]}), x="x", y="y", crs="EPSG:4326")
+    with pytest.raises(xp.DataError, match=r"degrees.*to_crs \(--to-crs\), e.g. EPSG:32750"):
+        steps.grid_samples(samples, resolution=500.0)

@@ -178,6 +178,14 @@ def _vector_crs(path: str | Path) -> Any:
         return None
 
 
+def _utm_of(samples: xr.Dataset) -> str:
+    """Name the WGS 84 UTM zone of the samples' centre (lon/lat), e.g. ``"EPSG:32750"``."""
+    lon = float(np.nanmean(samples["x"].values))
+    lat = float(np.nanmean(samples["y"].values))
+    zone = min(int((lon + 180.0) // 6.0) + 1, 60)
+    return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
+
+
 def grid_samples(
     samples: xr.Dataset,
     *,
@@ -220,6 +228,13 @@ def grid_samples(
     """
     if method not in ("idw", "kriging"):
         raise DataError(f"method must be 'idw' or 'kriging'; got {method!r}")
+    crs = samples.rio.crs
+    if crs is not None and crs.is_geographic:
+        raise DataError(
+            f"the samples are in {crs} (longitude/latitude in degrees) and the resolution "
+            f"{resolution:g} is in metres: grid in a projected CRS, set to_crs (--to-crs), "
+            f"e.g. {_utm_of(samples)}"
+        )
     pad = 2 * resolution if pad is None else pad
     grid = xp.make_grid(like=samples, resolution=resolution, pad=pad, chunks=chunks)
     els = list(elements) if elements else None
