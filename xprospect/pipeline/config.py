@@ -121,7 +121,10 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "x": Field("str", "x", "easting or longitude column", example="X"),
         "y": Field("str", "y", "northing or latitude column", example="Y"),
         "crs": Field(
-            "str", None, "CRS of the coordinates; unset: the samples' crs", example="EPSG:4326"
+            "str",
+            None,
+            "CRS of a table's coordinates; unset: a vector file's own, else the samples' crs",
+            example="EPSG:4326",
         ),
         "train_query": Field(
             "str",
