@@ -311,3 +311,41 @@ def test_crs_mismatch_message_reads():
         point_coords(pts, grid)
     assert "the points is in" not in str(info.value)
     assert "the points: CRS EPSG:4326" in str(info.value)
+
+
+def test_bare_element_columns_with_text_cells_are_elements_not_metadata(tmp_path):
+    """A bare ``Au`` column holding ``<0.5`` or one typo was not numeric, so it was read as
+    metadata and left out of the maps without a word; beside a bare oxide (``SiO2``, a known
+    analyte) every bare element column was left out."""
+    table = pd.DataFrame(
+        {
+            "x": [500000.0, 501000.0, 502000.0],
+            "y": [6.2e6, 6.2e6, 6.201e6],
+            "Au": ["1.0", "<0.5", "3"],
+            "Cu": [4.0, 5.0, 6.0],
+            "SiO2": [60.0, 61.0, 62.0],
+            "C": ["granite", "schist", "granite"],  # an element symbol holding words: metadata
+        }
+    )
+    table.to_csv(tmp_path / "s.csv", index=False)
+    ds = xp.read_samples(tmp_path / "s.csv", x="x", y="y", crs="EPSG:32750")
+    assert list(ds.data_vars) == ["Au", "Cu", "SiO2"]
+    np.testing.assert_allclose(ds["Au"].values, [1.0, 0.25, 3.0])  # bdl="half" of <0.5
+    report = xp.ingest_report(ds)
+    assert report["column_roles"]["C"] == "metadata"
+    assert "unit unknown" in report["assumed_units"]["Au"]
+    table.loc[1, "Au"] = "abc"
+    table.to_csv(tmp_path / "typo.csv", index=False)
+    with pytest.raises(xp.DataError, match=r"column 'Au' in .*typo.csv.*'abc' \(row 2\)"):
+        xp.read_samples(tmp_path / "typo.csv", x="x", y="y", crs="EPSG:32750")
+    with pytest.raises(xp.DataError, match=r"'Zz' .*analyte columns: \['Au', 'Cu', 'SiO2', 'C'\]"):
+        xp.read_samples(tmp_path / "s.csv", x="x", y="y", crs="EPSG:32750", elements=["Zz"])
+
+
+@pytest.mark.parametrize("query", ["known ==", "grade > 1", "site"])
+def test_a_bad_points_query_names_the_file_and_the_query(tmp_path, query):
+    """A query with a syntax error or an unknown column was a raw pandas/SyntaxError."""
+    path = _write(tmp_path, "x,y,site\n500000,6300000,A\n500100,6300100,B\n", "d.csv")
+    with pytest.raises(DataError, match=rf"d.csv: query={query!r} cannot select rows .*"
+                                        r"columns are \['x', 'y', 'site'\]"):
+        read_points(path, crs="EPSG:32750", query=query)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 import xprospect as xp
 from xprospect.cli import build_parser, main
@@ -233,6 +234,8 @@ def test_every_command_has_help_for_every_option():
     for name, p in sub.choices.items():
         for action in p._actions:
             assert action.help, f"xprospect {name} {action.option_strings or action.dest}"
+        # argparse %-formats help strings but not descriptions: no "%%" may reach the user
+        assert "%%" not in p.format_help(), name
 
 
 def test_version_and_help(capsys):
@@ -288,3 +291,46 @@ def test_the_commands_never_configure_the_root_logger(tmp_path, capsys):
     src = Path(xp.__file__).parent
     offenders = [str(p) for p in src.rglob("*.py") if "basicConfig" in p.read_text()]
     assert offenders == []
+
+
+def test_quiet_default_and_verbose_say_less_and_more(tmp_path, capsys):
+    """-q: the files written only; default: the command's short line; -v: the library's
+    reports too (here the ingest report)."""
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"x": 500000 + rng.random(30) * 20000, "y": 6.2e6 + rng.random(30) * 20000,
+                  "Au_ppb": rng.random(30) + 0.1}).to_csv(tmp_path / "s.csv", index=False)
+    said = {}
+    for flag in ("-q", None, "-v"):
+        out = tmp_path / f"m{flag}.zarr"
+        args = [flag] if flag else []
+        assert main([*args, "grid", str(tmp_path / "s.csv"), "--crs", CRS, "--resolution",
+                     "2000", "--chunks", "8", "--out", str(out)]) == 0
+        said[flag] = capsys.readouterr()
+        assert said[flag].out.splitlines() == ["wrote:", f"  {out}"]
+    assert said["-q"].err == ""
+    assert said[None].err.startswith("30 samples -> 1 maps of") and "read 30 rows" not in \
+        said[None].err
+    assert "read 30 rows from" in said["-v"].err and "30 samples -> 1 maps" in said["-v"].err
+
+
+def test_a_store_of_several_maps_asks_which_to_evaluate(tmp_path, capsys):
+    """``evaluate evidence.zarr`` took the store's first element map without a word."""
+    from xprospect.cli._common import open_map
+
+    grid = xp.make_grid((500000, 6.2e6, 510000, 6.21e6), resolution=1000.0, crs=CRS)
+    shape = (grid.sizes["y"], grid.sizes["x"])
+    maps = xr.Dataset({n: (("y", "x"), np.full(shape, i, "f4")) for i, n in
+                       enumerate(["Ag", "Au"])}, coords={"y": grid.y, "x": grid.x})
+    maps = maps.rio.write_crs(CRS)
+    maps.to_zarr(tmp_path / "ev.zarr")
+    assert float(open_map(tmp_path / "ev.zarr", "Au").max()) == 1.0
+    with pytest.raises(xp.DataError, match="choose one with --variable"):
+        open_map(tmp_path / "ev.zarr")
+    pd.DataFrame({"x": [505000.0], "y": [6.205e6]}).to_csv(tmp_path / "d.csv", index=False)
+    assert main(["evaluate", str(tmp_path / "ev.zarr"), "--deposits", str(tmp_path / "d.csv"),
+                 "--out", str(tmp_path / "e")]) == 1
+    err = capsys.readouterr().err
+    assert "holds 2 maps (Ag, Au); choose one with --variable" in err
+    maps[["Au"]].rename({"Au": "prospectivity"}).assign(Ag=maps["Ag"]).to_zarr(
+        tmp_path / "score.zarr")
+    assert open_map(tmp_path / "score.zarr").name == "prospectivity"

@@ -118,3 +118,31 @@ def test_points_with_a_name_column_stay_rio_safe(tmp_path):
     assert xp.evaluate.targets(m, deposits=written).table["n_deposits"].sum() >= 0
     with pytest.raises(xp.DataError, match="point_name"):
         xp.points.make_points([0.0], [0.0], data={"name": ["a"], "point_name": ["b"]})
+
+
+def test_scores_chain_into_rio_without_a_false_nodata(maps):
+    """A score's attributes give rioxarray no nodata: its lowest cell stays a value.
+
+    ``fill_value`` (the fill of NaN inputs) was read by rioxarray as the map's nodata, so
+    ``minmax`` of a score had its lowest cell (0.0) masked and a reprojection filled with 0.
+    """
+    torch = pytest.importorskip("torch")
+    stack = maps.prospect.stack(MAPS)
+    net = xp.models.SmallCNN(len(MAPS), window=9, widths=(4, 4, 4, 4), seed=0).eval()
+    gmm = xp.baselines.GaussianMixtureDetector(n_components=2, seed=0).fit(stack)
+    with torch.no_grad():
+        scored = {
+            "cnn": stack.prospect.score(net, device="cpu", allow_no_card=True),
+            "gmm": stack.prospect.score(gmm),
+        }
+    for name, s in scored.items():
+        for out in (s, s.prospect.minmax()):
+            assert not set(out.attrs) & {"fill_value", "nodata", "missing_value", "transform"}
+            assert out.rio.nodata is None or np.isnan(out.rio.nodata), (name, out.attrs)
+            rep = out.rio.reproject("EPSG:4326")
+            assert rep.rio.crs.to_epsg() == 4326
+            assert np.isfinite(rep.values).any(), name
+            assert rep.rio.nodata is None or np.isnan(rep.rio.nodata), name
+        low = s.prospect.minmax()
+        box = low.rio.clip_box(*low.rio.bounds())
+        assert int((box == 0).sum()) == 1, name  # the lowest cell is a value, not nodata

@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import xarray as xr
@@ -238,3 +239,25 @@ def test_cross_validated_auc_below_chance_warns_end_to_end(survey):
     with warnings.catch_warnings():  # the same path on the synthetic survey, ranked right
         warnings.simplefilter("error")
         assert _cv_with_fixed_ranker(survey, sign=1.0).auc > 0.5
+
+
+def test_cross_validation_sizes_in_metres_equal_the_cells(survey):
+    """cross_validate took only cells: ``window="5 km"`` failed with a raw TypeError."""
+    world, maps = survey
+    stack = maps.prospect.stack(ELEMENTS).compute()
+
+    def cv(**sizes):
+        return xp.train.cross_validate(
+            stack, world.deposits, n_per_positive=2, negatives=60, n_folds=3, **sizes,
+            model=lambda n, seed: xp.models.wrap(_FixedRanker(1.0), kind="window", window=5),
+            fit_kwargs={"epochs": 1, "device": "cpu", "validation": None,
+                        "early_stopping": None},
+            score_kwargs={"device": "cpu"}, seed=0)
+
+    by_m = cv(window="5 km", patch_size="9000 m", jitter="1 km")
+    by_c = cv(window=5, patch_size=9, jitter=1)
+    assert {k: by_m.settings[k] for k in ("window", "patch_size", "jitter", "buffer")} == {
+        "window": 5, "patch_size": 9, "jitter": 1, "buffer": 10_000.0}
+    pd.testing.assert_frame_equal(by_m.points, by_c.points)
+    with pytest.raises(DataError, match="not a length"):
+        cv(window="5 miles")

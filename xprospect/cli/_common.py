@@ -292,14 +292,18 @@ def deposits_from(args: argparse.Namespace, like: xr.Dataset | xr.DataArray) -> 
         args.deposits,
         x=args.deposits_x,
         y=args.deposits_y,
-        crs=args.deposits_crs or crs,
+        crs=args.deposits_crs,
         to_crs=crs,
         query=args.deposits_query,
+        default_crs=crs,
     )
 
 
 def open_map(path: str | Path, variable: str | None = None) -> xr.DataArray:
-    """Open one map from a zarr store (``variable``, else the only or first one) or a GeoTIFF.
+    """Open one map from a zarr store or a GeoTIFF.
+
+    Without ``variable`` the store's ``prospectivity`` or ``anomaly`` variable, or its only
+    one; a store of several other maps (element maps) asks for ``--variable``.
 
     Parameters
     ----------
@@ -316,21 +320,27 @@ def open_map(path: str | Path, variable: str | None = None) -> xr.DataArray:
     if path.suffix.lower() in (".tif", ".tiff"):
         da: Any = xp.read_geotiff(path)
         if isinstance(da, xr.Dataset):
-            name = variable or next(iter(da.data_vars))
-            da = da[name]
+            da = da[_one_variable(path, [str(v) for v in da.data_vars], variable)]
         return da.squeeze(drop=True) if "band" in da.dims else da
     ds = xp.open_zarr(path, chunks={})
-    names = [str(v) for v in ds.data_vars]
+    variable = _one_variable(path, [str(v) for v in ds.data_vars], variable)
+    return ds[variable]
+
+
+def _one_variable(path: Path, names: list[str], variable: str | None) -> str:
+    """Return the variable to read: the one asked for, the map's, or the only one."""
     if variable is None:
         for preferred in ("prospectivity", "anomaly"):
             if preferred in names:
-                variable = preferred
-                break
-        else:
-            variable = names[0] if names else None
+                return preferred
+        if len(names) > 1:
+            shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+            msg = f"{path} holds {len(names)} maps ({shown}); choose one with --variable"
+            raise DataError(msg)
+        variable = names[0] if names else None
     if variable not in names:
         raise DataError(f"{path} holds no variable {variable!r}; it holds {names}")
-    return ds[variable]
+    return variable
 
 
 def check_new(path: str | Path, args: argparse.Namespace) -> Path:

@@ -71,7 +71,7 @@ COMMAND = Command(
     help="evaluate a map against deposits: metrics.json and evaluation.png",
     description=(
         "Evaluate a prospectivity or anomaly map against deposits (AUC with its interval, "
-        "success-rate curve, block grid); the top --top %% of the area is called "
+        "success-rate curve, block grid); the top --top % of the area is called "
         "prospective for the confusion matrix. Writes OUT/metrics.json and "
         "OUT/evaluation.png."
     ),

@@ -50,9 +50,9 @@ def _options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--id-column", default=None, help="sample id column")
     p.add_argument(
         "--duplicates",
-        choices=("mean", "first", "keep", "error"),
+        choices=("mean", "drop", "keep", "error"),
         default="mean",
-        help="co-located samples (default mean)",
+        help="co-located samples: mean, drop (exact duplicates only), keep or error (default mean)",
     )
     add_store_options(p, "zarr store to write, e.g. maps.zarr")
 

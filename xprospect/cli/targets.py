@@ -56,7 +56,7 @@ COMMAND = Command(
     "targets",
     help="delineate target regions at the top N %% of the area (GeoPackage, GeoJSON, CSV)",
     description=(
-        "Delineate and rank target regions: the cells in the top N %% of the map's area, "
+        "Delineate and rank target regions: the cells in the top N % of the map's area, "
         "one nested level per --top value (default 10 and 2). The format follows each "
         "--out suffix: .gpkg, .geojson or .csv."
     ),

@@ -149,7 +149,14 @@ def read_points(
     df, where = table.frame, geo_where or table.label
     df = df.reset_index(drop=True)  # rows named from 1 in messages, whatever the index
     if query is not None:
-        df = df.query(query)
+        try:
+            df = df.query(query)
+        except Exception as err:  # pandas raises SyntaxError, UndefinedVariableError, ...
+            msg = (
+                f"{where}: query={query!r} cannot select rows ({type(err).__name__}: {err}); "
+                f"columns are {list(df.columns)}"
+            )
+            raise DataError(msg) from err
     if crs is None:
         raise DataError(f"{where}: pass crs= for the point coordinates (e.g. crs='EPSG:4326')")
     roles = {"x": x, "y": y} | ({"z": z} if z is not None else {})

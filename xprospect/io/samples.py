@@ -114,6 +114,10 @@ SENTINEL_POLICY = (
     "positive value 999, 9999, ... (all nines) more than 10 times the median of the column's "
     "other detected values is an over-range code; both are counted and read as missing"
 )
+# A column named by a bare element symbol ("Au", "Cu") is an element column when at least
+# this share of its non-empty cells read as results (numbers, "<DL", ">x", BDL markers),
+# even when it is not numeric: its other cells are then cleaned or refused by name.
+_BARE_ELEMENT_SHARE = 0.5
 # Analytes that are not chemical formulas.
 _SPECIAL_ANALYTES = frozenset({"LOI", "TOT", "TOTAL", "SUM", "TC", "TOC", "TS"})
 # Qualifiers written after a formula: Fe2O3T (total), H2Oneg / H2Opos, H2O-, H2O+.
@@ -304,9 +308,15 @@ def _plan_columns(
             else:
                 hits = [c for c in analyte_cols if parsed[c][0] == item]  # type: ignore[index]
             if not hits:
+                named = [c for c in parsed if c in analyte_cols or str(c).strip() in _ELEMENTS]
+                known = (
+                    f"analyte columns: {list_columns(named)}"
+                    if named
+                    else f"columns: {list_columns(list(parsed))}"
+                )
                 msg = (
                     f"element {item!r} is not a column of {label} and matches no "
-                    f"'<element>_<unit>' column; analyte columns: {list_columns(analyte_cols)}"
+                    f"'<element>_<unit>' column; {known}"
                 )
                 raise DataError(msg)
             chosen.extend(h for h in hits if h not in chosen)
@@ -345,10 +355,51 @@ def _read_table(
     table = read_table(source, what="sample table", dtype=text_columns, encoding=encoding)
     frame, label = table.frame, table.label
     if planned and planned[0].elements:
-        return frame, planned[0], label, table.name, table.encoding
-    numeric = {c: is_numeric(frame[c]) for c in frame.columns}
-    plan = _plan_columns(list(frame.columns), coords, elements, id_column, label, numeric)
-    return frame, plan, label, table.name, table.encoding
+        plan = planned[0]
+    else:
+        numeric = {c: is_numeric(frame[c]) for c in frame.columns}
+        plan = _plan_columns(list(frame.columns), coords, elements, id_column, label, numeric)
+    return frame, _with_bare_elements(frame, plan, id_column), label, table.name, table.encoding
+
+
+def _reads_as_measurements(s: pd.Series) -> bool:
+    """Whether most non-empty cells of a column read as results (numbers, ``<DL``, ``>x``)."""
+    txt = s.dropna().astype(str).str.strip()
+    txt = txt[~txt.str.lower().isin(_MISSING_TOKENS)]
+    if txt.empty:
+        return False
+    ok = (
+        pd.to_numeric(txt, errors="coerce").notna()
+        | txt.str.match(_LT_RE)
+        | txt.str.match(_GT_RE)
+        | txt.str.lower().isin(_BDL_TOKENS)
+    )
+    return bool(ok.mean() >= _BARE_ELEMENT_SHARE)
+
+
+def _with_bare_elements(frame: pd.DataFrame, plan: _Plan, id_column: str | None) -> _Plan:
+    """Add the columns named by a bare element symbol (``Au``) that read as results.
+
+    Without it a bare ``Au`` column holding one typo or ``<0.5`` cells was not numeric,
+    so it was silently read as metadata (see ``_BARE_ELEMENT_SHARE``).
+    """
+    if plan.explicit:
+        return plan
+    taken = set(plan.coords.values()) | {id_column} | set(plan.elements) | set(plan.ignored)
+    extra = [
+        c
+        for c in frame.columns
+        if c not in taken and str(c).strip() in _ELEMENTS and _reads_as_measurements(frame[c])
+    ]
+    if not extra:
+        return plan
+    chosen = set(plan.elements) | set(extra)
+    plan.elements = [c for c in frame.columns if c in chosen]
+    for c in extra:
+        plan.units[c] = "unknown"
+        plan.analytes[c] = str(c).strip()
+        plan.assumed[c] = "element symbol without a unit suffix: unit unknown"
+    return plan
 
 
 # ----------------------------------------------------------------------------- cleaning
@@ -704,7 +755,11 @@ def read_samples(
         (``"Au"`` takes every ``Au_<unit>`` column). By default every column named
         ``<element or oxide>_<unit>`` (unit suffixes such as ppm, ppb, ppt, pct, percent,
         wt%, g_t, gpt, mg_kg, any case); when there is none, every numeric column other than
-        the coordinates and ``id_column``, with units ``"unknown"``.
+        the coordinates and ``id_column``, with units ``"unknown"``. A column named by a
+        bare element symbol (``"Au"``, ``"Cu"``) is an element (unit ``"unknown"``) when at
+        least half of its non-empty cells read as results (numbers, ``"<DL"``, ``">x"``),
+        so ``"<0.5"`` cells are read as below detection and a stray word is refused by
+        column, row and value rather than the column being taken for metadata.
     duplicates : {"keep", "drop", "mean", "error"}
         What to do with samples at the same location (see Notes).
     bdl : {"half", "dl", "nan"} or float

@@ -104,10 +104,15 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "duplicates": Field(
             "str",
             "mean",
-            "co-located samples",
-            choices=("mean", "first", "keep", "error"),
+            "co-located samples (drop: exact duplicates only)",
+            choices=("mean", "drop", "keep", "error"),
         ),
-        "bdl": Field("str", "half", "below-detection values: half, zero, dl or missing"),
+        "bdl": Field(
+            "str",
+            "half",
+            "below-detection values: half the detection limit, the limit (dl) or missing (nan)",
+            choices=("half", "dl", "nan"),
+        ),
     },
     "deposits": {
         "path": Field(
@@ -116,7 +121,10 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "x": Field("str", "x", "easting or longitude column", example="X"),
         "y": Field("str", "y", "northing or latitude column", example="Y"),
         "crs": Field(
-            "str", None, "CRS of the coordinates; unset: the samples' crs", example="EPSG:4326"
+            "str",
+            None,
+            "CRS of a table's coordinates; unset: a vector file's own, else the samples' crs",
+            example="EPSG:4326",
         ),
         "train_query": Field(
             "str",

@@ -225,7 +225,7 @@ def _run(
     samples_path = base / sam["path"]
     deposits_path = base / dep["path"]
     to_crs = sam["to_crs"] or sam["crs"]
-    dep_crs = dep["crs"] or sam["crs"]
+    dep_crs = dep["crs"] or sam["crs"]  # in the stages' parameters
     summary: dict[str, Any] = {}
 
     train_query = dep["train_query"]
@@ -233,7 +233,13 @@ def _run(
 
     def deposits(query: str | None) -> xr.Dataset:
         return steps.read_deposits(
-            deposits_path, x=dep["x"], y=dep["y"], crs=dep_crs, to_crs=to_crs, query=query
+            deposits_path,
+            x=dep["x"],
+            y=dep["y"],
+            crs=dep["crs"],
+            to_crs=to_crs,
+            query=query,
+            default_crs=sam["crs"],
         )
 
     def f(name: str) -> Path:

@@ -101,7 +101,7 @@ def read_survey(
         Element columns to keep (default: every analyte column).
     id_column : str, optional
         Sample id column.
-    duplicates : {"keep", "mean", "first", "error"}
+    duplicates : {"keep", "drop", "mean", "error"}
         Policy for co-located samples (see :func:`xprospect.read_samples`).
     bdl : str or float
         Below-detection policy.
@@ -137,6 +137,7 @@ def read_deposits(
     crs: Any = None,
     to_crs: Any = None,
     query: str | None = None,
+    default_crs: Any = None,
 ) -> xr.Dataset:
     """Read deposit points (CSV, Parquet or a vector file) through :func:`xprospect.read_points`.
 
@@ -150,15 +151,39 @@ def read_deposits(
         CRS of the coordinates (a vector file's own when it has one), and the grid's.
     query : str, optional
         A pandas query keeping some rows (e.g. ``"SITE_TYPE_ != 'Occurrence'"``).
+    default_crs : CRS spec, optional
+        CRS of a table's coordinates, or of a vector file without its own, when ``crs`` is
+        not given (the map's or the survey's): a vector file that has a CRS keeps it and is
+        reprojected to ``to_crs``, where ``crs=`` must agree with it.
 
     Returns
     -------
     xarray.Dataset
         Points (dim ``point``).
     """
+    if crs is None and not (_is_vector(path) and _vector_crs(path) is not None):
+        crs = default_crs
     if _is_vector(path):  # read_points takes the file's own geometry and CRS
         return xp.read_points(path, crs=crs, to_crs=to_crs, query=query, duplicate_ids="keep")
     return xp.read_points(path, x=x, y=y, crs=crs, to_crs=to_crs, query=query, duplicate_ids="keep")
+
+
+def _vector_crs(path: str | Path) -> Any:
+    """Return the CRS a vector file declares (None when it has none or cannot be read)."""
+    import pyogrio  # lazy: GDAL's vector reader, needed only for vector files
+
+    try:
+        return pyogrio.read_info(path)["crs"]
+    except Exception:  # a missing or unreadable file: read_points names the problem
+        return None
+
+
+def _utm_of(samples: xr.Dataset) -> str:
+    """Name the WGS 84 UTM zone of the samples' centre (lon/lat), e.g. ``"EPSG:32750"``."""
+    lon = float(np.nanmean(samples["x"].values))
+    lat = float(np.nanmean(samples["y"].values))
+    zone = min(int((lon + 180.0) // 6.0) + 1, 60)
+    return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
 
 
 def grid_samples(
@@ -203,6 +228,13 @@ def grid_samples(
     """
     if method not in ("idw", "kriging"):
         raise DataError(f"method must be 'idw' or 'kriging'; got {method!r}")
+    crs = samples.rio.crs
+    if crs is not None and crs.is_geographic:
+        raise DataError(
+            f"the samples are in {crs} (longitude/latitude in degrees) and the resolution "
+            f"{resolution:g} is in metres: grid in a projected CRS, set to_crs (--to-crs), "
+            f"e.g. {_utm_of(samples)}"
+        )
     pad = 2 * resolution if pad is None else pad
     grid = xp.make_grid(like=samples, resolution=resolution, pad=pad, chunks=chunks)
     els = list(elements) if elements else None
@@ -304,6 +336,10 @@ def cells_from_metres(metres: float, maps: xr.Dataset | xr.DataArray, *, least: 
     return max(int(least), round(float(metres) / res))
 
 
+# The small CNN's widths in the pipeline (four valid 3x3 convolutions).
+_SMALL_CNN_WIDTHS = (16, 16, 32, 32)
+
+
 def train_model(
     maps: xr.Dataset,
     deposits: xr.Dataset,
@@ -361,6 +397,15 @@ def train_model(
     """
     from xprospect.models import registry  # lazy: torch is heavy
 
+    least = 2 * len(_SMALL_CNN_WIDTHS) + 1  # each valid 3x3 convolution takes 2 cells
+    if model == "small_cnn" and window < least:
+        res = abs(float(grid_geometry(maps).step[-1]))
+        msg = (
+            f"a window of {window} cells ({window * res:g} m at {res:g} m cells) is too small "
+            f"for small_cnn's {len(_SMALL_CNN_WIDTHS)} convolutions: it needs at least {least} "
+            f"cells; raise the window to {least * res:g} m or more ([train] window_m, --window-m)"
+        )
+        raise DataError(msg)
     stack = maps.prospect.stack(list(elements))
     n_dep = int(deposits.sizes["point"])
     if n_dep < 2:
@@ -375,7 +420,7 @@ def train_model(
     )
     kwargs: dict[str, Any] = {"seed": seed}
     if model == "small_cnn":
-        kwargs.update(window=window, widths=(16, 16, 32, 32))
+        kwargs.update(window=window, widths=_SMALL_CNN_WIDTHS)
         net = registry.create(model, in_channels=len(elements), **kwargs)
     else:
         net = registry.create(model, in_channels=len(elements), num_classes=2)

@@ -380,7 +380,7 @@ def score(
         as missing data under ``"mask"`` (no fill; its partial convolutions skip them) and
         cells holding NaN stay NaN.
     fill_value : float
-        See ``nan``.
+        See ``nan`` (recorded as ``attrs["nan_fill_value"]``).
     amp : {"auto", True, False}
         Mixed precision (bfloat16 when supported, else float16) on CUDA; never on CPU.
     prefetch : int, optional
@@ -655,7 +655,8 @@ def score(
         "edge": edge,
         "pad_value": _pad_value(pad_value, model),
         "nan": nan,
-        "fill_value": float(fill_value),
+        # not "fill_value": rioxarray reads that name as the map's nodata
+        "nan_fill_value": float(fill_value),
     }
     log.info(
         "score: %s %s over %s, window %s, stride %s, halo %s",

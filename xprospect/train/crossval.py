@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from xprospect._dims import ELEMENT_DIM, grid_geometry
+from xprospect._dims import ELEMENT_DIM, grid_geometry, length_to_cells
 from xprospect._sanity import warn_if_below_chance
 from xprospect.evaluate.metrics import auc_ci, metric_registry, roc_auc, score_metrics
 from xprospect.evaluate.splits import spatial_block_folds
@@ -126,15 +126,26 @@ def _make_model(
     )
 
 
+def _square_cells(length: Any, stack: xr.DataArray, what: str) -> int:
+    """Cells of a window-like size given in cells or as a length (``"8 km"``), one per axis."""
+    cells = length_to_cells(length, stack, what)
+    if isinstance(cells, tuple):
+        if len(set(cells)) != 1:
+            msg = f"{what}={length!r} is {cells} cells on this grid's axes; give it in cells"
+            raise DataError(msg)
+        cells = cells[0]
+    return int(cells)
+
+
 def cross_validate(
     stack: xr.DataArray,
     deposits: Any,
     *,
     model: str | Callable[..., Any],
     model_kwargs: Mapping[str, Any] | None = None,
-    window: int = 32,
-    patch_size: int | None = None,
-    jitter: int | None = None,
+    window: int | str = 32,
+    patch_size: int | str | None = None,
+    jitter: int | str | None = None,
     n_per_positive: int = 8,
     negatives: int | Any = 200,
     negative_ratio: float = 15.0,
@@ -165,13 +176,15 @@ def cross_validate(
         ``model_kwargs``), or ``model(n_channels, seed)`` returning a fresh classifier.
     model_kwargs : mapping, optional
         Extra arguments of a registered model.
-    window : int
-        Model window edge (cells); training patches are ``patch_size`` and randomly cropped
-        to ``window``.
-    patch_size : int, optional
-        Training patch edge (default ``window + 4``).
-    jitter : int, optional
-        Largest offset of a positive window from its deposit (default ``window // 3``).
+    window : int or str
+        Model window edge, in cells or as a length (``"8 km"``, ``"2500 m"``: converted to
+        cells from the grid's resolution); training patches are ``patch_size`` and randomly
+        cropped to ``window``.
+    patch_size : int or str, optional
+        Training patch edge, cells or a length (default ``window + 4`` cells).
+    jitter : int or str, optional
+        Largest offset of a positive window from its deposit, cells or a length (default
+        ``window // 3``).
     n_per_positive : int
         Jittered windows per training deposit.
     negatives : int or points
@@ -224,6 +237,9 @@ def cross_validate(
         raise DataError(f"cross_validate works on 2-D stacks; got dims {stack.dims}")
     if not 0.0 < prospective_area < 1.0:
         raise DataError(f"prospective_area must lie in (0, 1); got {prospective_area}")
+    window = _square_cells(window, stack, "window")
+    patch_size = _square_cells(patch_size, stack, "patch_size") if patch_size is not None else None
+    jitter = _square_cells(jitter, stack, "jitter") if jitter is not None else None
     patch_size = int(patch_size if patch_size is not None else window + 4)
     jitter = int(jitter if jitter is not None else window // 3)
     if patch_size < window:
