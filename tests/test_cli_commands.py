@@ -17,6 +17,9 @@ import xarray as xr
 
 import xprospect as xp
 from xprospect.cli import build_parser, main
+from xprospect.exceptions import IncompleteStoreError
+from xprospect.io import store as store_module
+from xprospect.io._resume import read_ledger, write_ledger
 from xprospect.pipeline import STAGES, digest, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,7 +168,7 @@ def _config(world: Path, **changes: dict) -> str:
 
 
 @pytest.mark.slow
-def test_run_reproduces_the_python_api_and_reruns_only_what_changed(world, tmp_path):
+def test_run_reproduces_the_python_api_and_reruns_only_what_changed(world, tmp_path, monkeypatch):
     r = xprospect("init", "pipeline.toml", cwd=tmp_path)
     example = (tmp_path / "pipeline.toml").read_text()
     assert "[samples]" in example and "# " in example and _written(r) == ["pipeline.toml"]
@@ -225,6 +228,32 @@ def test_run_reproduces_the_python_api_and_reruns_only_what_changed(world, tmp_p
     toml.write_text(_config(world, train={"epochs": 3}, targets={"top_percent": [5.0]}))
     assert main(["-q", "run", str(toml)]) == 0
     assert json.loads((out / "manifest.json").read_text())["last_run"]["ran"] == ["targets"]
+
+    # a scoring run cut short (two chunks never marked done) opens as incomplete; `run
+    # --resume` scores only those two, and evaluate/targets follow the finished store
+    store = out / "prospectivity.zarr"
+    whole = xp.open_zarr(store)["prospectivity"].values
+    ledger = read_ledger(str(store))
+    assert ledger is not None and ledger.total > 2
+    lost = {0, ledger.total - 1}
+    ledger.done -= lost
+    ledger.state = "writing"
+    write_ledger(str(store), ledger)
+    with pytest.raises(IncompleteStoreError):
+        xp.open_zarr(store)
+    written: list[int] = []
+    real = store_module.write_tasks
+
+    def spy(ds, path, led, todo):
+        written.extend(todo)
+        return real(ds, path, led, todo)
+
+    monkeypatch.setattr(store_module, "write_tasks", spy)
+    assert main(["-q", "run", str(toml), "--resume"]) == 0
+    last = json.loads((out / "manifest.json").read_text())["last_run"]
+    assert last["ran"][0] == "score" and "train" in last["skipped"]
+    assert set(written) == lost
+    np.testing.assert_array_equal(xp.open_zarr(store)["prospectivity"].values, whole)
 
 
 def test_every_command_has_help_for_every_option():
