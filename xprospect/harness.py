@@ -962,9 +962,11 @@ def benchmark(
         they are neither positives nor negatives there); their table is ``controls``, and
         their AUCs should sit near 0.5. An int ``n`` makes ``n`` such draws per fold: the
         table then holds their mean (``auc`` etc.), the AUC's spread across draws
-        (``auc_sd``) and ``draws``. With few deposits one draw strays far from 0.5 by
-        chance (on Katanning's 20 site cells, a logistic control ranged 0.31-0.64 over
-        four seeds), so judge a control by the mean of several.
+        (``auc_sd``) and ``draws``. Each draw seeds its own background or negatives and
+        training, so that their chance offsets average away too. With few deposits one
+        draw strays far from 0.5 by chance (on Katanning's 20 site cells, a logistic
+        control ranged 0.31-0.64 over four seeds), so judge a control by the mean of
+        several.
     level : float
         Confidence level of the AUC intervals.
     figure : str or Path, optional

@@ -99,6 +99,9 @@ class MaxEntModel(SupervisedModel):
     Attributes
     ----------
     maxent_ : elapid.MaxentModel
+        Without glmnet, elapid fits by scikit-learn's ``liblinear``, which penalises the
+        intercept; the fit is then made on features centred on the background
+        (:mod:`xprospect.baselines._maxent`), so that the penalty cannot tilt the map.
     feature_types_ : tuple of str
         The feature classes of the fit.
     """
