@@ -99,6 +99,9 @@ class MaxEntModel(SupervisedModel):
     Attributes
     ----------
     maxent_ : elapid.MaxentModel
+        Without glmnet, elapid fits by scikit-learn's ``liblinear``, which penalises the
+        intercept; the fit is then made on features centred on the background
+        (:mod:`xprospect.baselines._maxent`), so that the penalty cannot tilt the map.
     feature_types_ : tuple of str
         The feature classes of the fit.
     """
@@ -135,7 +138,8 @@ class MaxEntModel(SupervisedModel):
         return self.n_background
 
     def _fit_table(self, x: np.ndarray, y: np.ndarray | None, seed: int) -> None:
-        import elapid  # heavy optional dependency: only MaxEnt needs it
+        # lazy: elapid (and the fit that subclasses it) is heavy and only MaxEnt needs it
+        from xprospect.baselines._maxent import CentredMaxent
 
         if isinstance(self.feature_types, str):
             if self.feature_types != "auto":
@@ -152,7 +156,8 @@ class MaxEntModel(SupervisedModel):
                     f"unknown MaxEnt feature types {bad}; valid: {sorted(_MAXENT_FEATURES)}"
                 )
             self.feature_types_ = tuple(self.feature_types)
-        self.maxent_ = elapid.MaxentModel(
+        # elapid's model, with a fit whose penalised intercept cannot tilt the map (_maxent.py)
+        self.maxent_ = CentredMaxent(
             feature_types=list(self.feature_types_),
             beta_multiplier=self.beta_multiplier,
             n_hinge_features=self.n_hinge_features,
