@@ -42,7 +42,14 @@ from zarr.core.sync import sync
 
 from xprospect.io._chunks import ChunkWriter
 
-__all__ = ["LEDGER_ATTR", "Ledger", "job_identity", "read_ledger", "write_ledger"]
+__all__ = [
+    "LEDGER_ATTR",
+    "Ledger",
+    "grid_dims",
+    "job_identity",
+    "read_ledger",
+    "write_ledger",
+]
 
 LEDGER_ATTR = "xprospect_ledger"
 _VERSION = 1
@@ -57,7 +64,8 @@ class Ledger:
     job : str
         Hex digest of the job's identity (:func:`job_identity`).
     dims : tuple of str
-        Dims of the chunk grid, in the Dataset's order.
+        Dims of the chunk grid, leading dim first (:func:`grid_dims`; stores written
+        before it list them in the Dataset's order, which the ledger keeps).
     chunks : dict of str -> tuple of int
         Chunk sizes along each dim.
     done : set of int
@@ -225,10 +233,26 @@ def lazy_variables(ds: xr.Dataset) -> list[str]:
     ]
 
 
+def grid_dims(ds: xr.Dataset) -> tuple[str, ...]:
+    """Dims of the lazy variables' chunk grid, in their arrays' order (leading dim first).
+
+    The variables with the most dims come first, and each dim takes its place in the first
+    variable that has it: for ``(y, x)`` maps that is ``("y", "x")`` whatever the order of
+    ``ds.dims`` (which follows the coordinates: a score's map lists ``x`` first), so that a
+    chunk's flat index runs in the arrays' C order and the bands of
+    :mod:`xprospect.io._bands` are rows of the map, not columns.
+    """
+    names = sorted(lazy_variables(ds), key=lambda n: -ds[n].ndim)
+    dims: dict[str, None] = {}
+    for n in names:
+        dims.update(dict.fromkeys(str(d) for d in ds[n].dims))
+    return tuple(dims)
+
+
 def plan(ds: xr.Dataset, job: str) -> Ledger:
     """Make the ledger of a Dataset whose lazy variables share one chunk grid."""
     names = lazy_variables(ds)
-    dims = tuple(str(d) for d in ds.dims if any(d in ds[n].dims for n in names))
+    dims = grid_dims(ds)
     chunks: dict[str, tuple[int, ...]] = {}
     for n in names:
         for d, c in zip(ds[n].dims, ds[n].chunks or (), strict=True):
