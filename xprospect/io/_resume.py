@@ -166,9 +166,18 @@ def read_ledger(path: str) -> Ledger | None:
     return None if not isinstance(attr, Mapping) else Ledger.from_attr(attr)
 
 
-def write_ledger(path: str, ledger: Ledger) -> None:
-    """Store the ledger in the root group's attrs (zarr writes ``zarr.json`` atomically)."""
-    zarr.open_group(path, mode="r+").attrs.update({LEDGER_ATTR: ledger.to_attr()})
+def write_ledger(path: str, ledger: Ledger, group: Any = None) -> Any:
+    """Store the ledger in the root group's attrs (zarr writes ``zarr.json`` atomically).
+
+    ``group``: the root group opened by an earlier call (its return value), reused: opening
+    it reads and parses ``zarr.json`` with the consolidated metadata of every array, about
+    two thirds of a rewrite's CPU (16 maps: 10 ms a rewrite reopening, 3.6 ms reusing).
+    The file written is the same: only this writer changes the store's metadata meanwhile.
+    """
+    if group is None:
+        group = zarr.open_group(path, mode="r+")
+    group.attrs.update({LEDGER_ATTR: ledger.to_attr()})
+    return group
 
 
 def _jsonable(value: Any) -> Any:
@@ -411,7 +420,8 @@ def ledger_interval() -> float:
     -------
     float
         Dask config ``xprospect.store.ledger_interval`` (default 1.0; 0 writes it after
-        every chunk). Rewriting the root ``zarr.json`` costs tens of milliseconds, so it
+        every chunk). Rewriting the root ``zarr.json`` costs tens of milliseconds of wall
+        time (a few of CPU: :func:`write_ledger` reuses the open group), so it
         is done at most this often: a run killed in between recomputes, on resuming, the
         chunks written since the last write (never the other way round: a chunk is
         only marked after its data are on disk).
@@ -434,6 +444,7 @@ class LedgerUpdater:
         self._lock = threading.Lock()
         self._pending = 0
         self._last = time.monotonic()
+        self._group: Any = None  # the root group, opened by the first write
 
     def done(self, flat: int) -> None:
         """Record one chunk written."""
@@ -451,6 +462,6 @@ class LedgerUpdater:
                 self._write()
 
     def _write(self) -> None:
-        write_ledger(self.path, self.ledger)
+        self._group = write_ledger(self.path, self.ledger, self._group)
         self._pending = 0
         self._last = time.monotonic()

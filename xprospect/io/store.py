@@ -371,8 +371,9 @@ def to_zarr(
     ``xprospect.store.direct_writes=False`` sends every chunk through zarr's own
     ``Array.__setitem__``); the metadata is written once, and the ledger at most every
     ``xprospect.store.ledger_interval`` seconds (dask config, default 1): each rewrite
-    of the root ``zarr.json`` costs tens of milliseconds, which per chunk would add up
-    on thousands of chunks.
+    of the root ``zarr.json`` (the root group opened once and reused) costs a few
+    milliseconds of CPU and tens of wall time, which per chunk would add up on thousands
+    of chunks.
 
     Memory: with dask's local schedulers a job of many chunks is written in bands of
     whole rows of chunks (the leading dim), one scheduler call per band of at least
