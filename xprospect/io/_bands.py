@@ -18,8 +18,12 @@ row). The bands follow the arrays' leading dim (``y``), named by
 :func:`~xprospect.io._resume.grid_dims`: they once followed the first of ``Dataset.dims``,
 which for a score's map is ``x``, so the "rows" were columns as tall as the raster and the
 peak RSS grew with the height (8 x 4096 columns, chunks 512: 0.82 GB at 2048 rows, 1.08 GB
-at 8192). What one band hands to the next is copied out of its block when it is a thin
-slice (:func:`_compact`), so that a row of halos holds strips, not whole blocks.
+at 8192; after, band-end RSS flat over 16 bands of one row). What one band hands to the
+next is copied out of its block when it is a thin slice (:func:`_compact`). In the dense
+score's optimised graph the handed values are whole input blocks (fusion merges the halo
+slices into the tasks that concatenate them), about one row of them: 20 blocks of 8 x
+1000^2 float32 (0.67 GB) across 20,000 columns in chunks of 1024, the part of the peak
+that grows with the width.
 """
 
 from __future__ import annotations
