@@ -23,6 +23,16 @@ is then the number of rows, scored at each width)::
     PYTHONPATH=. python asv_bench/peakmem_score.py --sizes 2048 --cols 4096 20000 --chunks 512
 
 asv: ``PeakmemDenseScore`` (manual: set ``XPROSPECT_BENCH_OUTOFCORE=1``).
+
+Measured (2 shared cores, load 10-16, default chunks 1024 and band size, after the bands
+became rows, commit 63bd3d9): 8 x 4096 x 4096 1.37 GB, 8 x 20,000 x 4096 1.49 GB (before:
+1.40 GB, the same within noise at this shape), 8 x 4096 x 20,000 1.37 GB (one band: no
+row held between bands), 8 x 8192 x 20,000 2.59 GB (two bands of 4 rows: the first band's
+last row of input blocks, ~0.7 GB, is held into the second); 0.44 GB of each is the
+interpreter with torch. The band-end RSS is flat with the height, so 8 x 20,000^2 (five
+bands at that width) should peak near the 8192-row figure; not run here (over an hour).
+With ``DASK_XPROSPECT__STORE__BAND_CHUNKS=16 --chunks 512``
+at 4096 columns: 0.82 / 1.08 GB at 2048 / 8192 rows before, 0.84 / 0.96 GB after.
 """
 
 from __future__ import annotations

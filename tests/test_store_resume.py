@@ -268,3 +268,45 @@ def test_writes_run_in_bands_of_rows_each_task_once(tmp_path, monkeypatch):
     assert sorted(calls) == sorted({c for c in calls}) and len(calls) == 16
     expected = np.arange(48 * 40, dtype="float32").reshape(48, 40) * 2.0 + 1.0
     np.testing.assert_array_equal(xp.open_zarr(tmp_path / "banded.zarr")["v"].values, expected)
+
+
+def test_bands_are_rows_when_the_dataset_lists_x_first(tmp_path, monkeypatch):
+    # a score's map lists its coordinates x first (ds.dims is then x, y): the bands must
+    # still be rows of the arrays (memory bounded by the width), not columns whose memory
+    # grows with the height; held halo slices are copies, not views of whole blocks
+    lazy = dask.array.ones((24, 40), dtype="float32", chunks=(6, 10))
+    lazy = lazy.map_overlap(lambda b: b + 1.0, depth=1, boundary="none")
+    ds = xr.DataArray(lazy, dims=("y", "x"), name="v",
+                      coords={"x": np.arange(40.0), "y": np.arange(24.0)}).to_dataset()
+    assert tuple(ds.dims) == ("x", "y")
+    seen: list[list[list[int]]] = []
+    run = xp.io.store.run_in_bands
+
+    def spy(graph, bands, get):
+        seen.append([[k[1] for k in band] for band in bands])
+        return run(graph, bands, get)
+
+    monkeypatch.setattr(xp.io.store, "run_in_bands", spy)
+    with dask.config.set({"xprospect.store.band_chunks": 4, "scheduler": "threads"}):
+        xp.to_zarr(ds, tmp_path / "rows.zarr", progress=False)
+    ledger = read_ledger(str(tmp_path / "rows.zarr"))
+    assert ledger is not None and ledger.dims == ("y", "x")
+    assert seen == [[[4 * r + c for c in range(4)] for r in range(4)]]  # 4 rows of 4 chunks
+    np.testing.assert_array_equal(xp.open_zarr(tmp_path / "rows.zarr")["v"].values, 2.0)
+
+
+def test_bands_follow_the_leading_dim_of_a_ledger_listing_x_first(tmp_path):
+    # a store started before the ledger listed its dims in the arrays' order: resumed, it
+    # is still written in bands of rows (the flat indices keep that ledger's order)
+    from xprospect.io._bands import _compact
+    from xprospect.io._resume import Ledger
+    from xprospect.io.store import _bands
+
+    ledger = Ledger(job="j", dims=("x", "y"), chunks={"x": (10,) * 3, "y": (5,) * 2})
+    keys = {("w", flat): flat for flat in range(6)}  # flat = 2 * x + y
+    bands = _bands(keys, ledger, 1, "y")
+    assert bands == [[("w", 0), ("w", 2), ("w", 4)], [("w", 1), ("w", 3), ("w", 5)]]
+    block = np.zeros((8, 64, 64), dtype="float32")
+    piece = _compact(block[:, -2:, :])
+    assert piece.base is None and piece.shape == (8, 2, 64)
+    assert _compact(block[:, :40, :]).base is not None  # most of the block: kept as a view

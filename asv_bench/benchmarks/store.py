@@ -12,6 +12,13 @@ with every chunk written through zarr's own ``Array.__setitem__``, interleaved),
 ``--codecs`` the codecs compared::
 
     PYTHONPATH=. python asv_bench/benchmarks/store.py --size 4096 --chunks 1024 --repeat 3
+
+Measured with that command (2 shared cores, load 9.5 to 14.8, commit e0b3469): null sink
+17.25 s wall, 5.81 s CPU; ``to_zarr`` 1.14x wall, 1.35x CPU (compression 1.50x); every
+chunk through zarr's ``Array.__setitem__`` 1.29x wall, 1.53x CPU. Of the ~2 s of CPU the
+write adds, encoding (Blosc LZ4) is ~0.5 s/GB and the kernel's write of the compressed
+bytes ~0.4 s/GB (one core, hot cache; 1.5 s/GB together under load): system time is
+most of the rest (0.36 s null, 1.55 s writing, with 4-8x the page faults).
 """
 
 from __future__ import annotations

@@ -14,9 +14,16 @@ one has run; for halos that is one row of input chunks, bounded by the width alo
 
 Measured (``asv_bench/peakmem_score.py``): the results dask holds in one call no longer
 grow with the rows (16 x 40 chunks of 64: 18.2 MB held before, 6.8 MB in bands of one
-row), but the scoring process's peak RSS still grows with the height (8 x 4096 columns,
-chunks 512, bands of 2 rows: 0.83, 0.97 and 1.07 GB at 2048, 4096 and 6144 rows), so
-something outside the task results (not found yet) grows with the area as well.
+row). The bands follow the arrays' leading dim (``y``), named by
+:func:`~xprospect.io._resume.grid_dims`: they once followed the first of ``Dataset.dims``,
+which for a score's map is ``x``, so the "rows" were columns as tall as the raster and the
+peak RSS grew with the height (8 x 4096 columns, chunks 512: 0.82 GB at 2048 rows, 1.08 GB
+at 8192; after, band-end RSS flat over 16 bands of one row). What one band hands to the
+next is copied out of its block when it is a thin slice (:func:`_compact`). In the dense
+score's optimised graph the handed values are whole input blocks (fusion merges the halo
+slices into the tasks that concatenate them), about one row of them: 20 blocks of 8 x
+1000^2 float32 (0.67 GB) across 20,000 columns in chunks of 1024, the part of the peak
+that grows with the width.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import dask
+import numpy as np
 from dask._task_spec import DataNode
 from dask.core import get_deps
 
@@ -87,6 +95,22 @@ def _plan(
     return own, keep, last
 
 
+def _compact(value: Any) -> Any:
+    """Return a numpy view as a copy when its base is at least twice its size.
+
+    What one band hands to the next is mostly halo slices (``map_overlap``'s and a score's
+    neighbour pieces): views of whole blocks, which would keep every block of a row alive
+    (a row of 8-element blocks of 1024^2 across 20,000 columns is 670 MB) for strips a
+    few cells thick. Anything else is kept as it is.
+    """
+    if not isinstance(value, np.ndarray) or value.base is None:
+        return value
+    base = value
+    while isinstance(base.base, np.ndarray):
+        base = base.base
+    return value.copy() if 2 * value.nbytes <= base.nbytes else value
+
+
 def run_in_bands(
     graph: Mapping[Any, Any], bands: Sequence[Sequence[Any]], get: Callable[..., Any]
 ) -> None:
@@ -114,6 +138,6 @@ def run_in_bands(
         wanted = [*keys, *keep[b]]
         results = get(sub, wanted)
         for k, value in zip(keep[b], results[len(keys) :], strict=True):
-            held[k] = value
+            held[k] = _compact(value)
         for k in [k for k in held if last[k] <= b]:
             del held[k]

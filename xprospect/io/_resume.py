@@ -42,7 +42,14 @@ from zarr.core.sync import sync
 
 from xprospect.io._chunks import ChunkWriter
 
-__all__ = ["LEDGER_ATTR", "Ledger", "job_identity", "read_ledger", "write_ledger"]
+__all__ = [
+    "LEDGER_ATTR",
+    "Ledger",
+    "grid_dims",
+    "job_identity",
+    "read_ledger",
+    "write_ledger",
+]
 
 LEDGER_ATTR = "xprospect_ledger"
 _VERSION = 1
@@ -57,7 +64,8 @@ class Ledger:
     job : str
         Hex digest of the job's identity (:func:`job_identity`).
     dims : tuple of str
-        Dims of the chunk grid, in the Dataset's order.
+        Dims of the chunk grid, leading dim first (:func:`grid_dims`; stores written
+        before it list them in the Dataset's order, which the ledger keeps).
     chunks : dict of str -> tuple of int
         Chunk sizes along each dim.
     done : set of int
@@ -158,9 +166,18 @@ def read_ledger(path: str) -> Ledger | None:
     return None if not isinstance(attr, Mapping) else Ledger.from_attr(attr)
 
 
-def write_ledger(path: str, ledger: Ledger) -> None:
-    """Store the ledger in the root group's attrs (zarr writes ``zarr.json`` atomically)."""
-    zarr.open_group(path, mode="r+").attrs.update({LEDGER_ATTR: ledger.to_attr()})
+def write_ledger(path: str, ledger: Ledger, group: Any = None) -> Any:
+    """Store the ledger in the root group's attrs (zarr writes ``zarr.json`` atomically).
+
+    ``group``: the root group opened by an earlier call (its return value), reused: opening
+    it reads and parses ``zarr.json`` with the consolidated metadata of every array, about
+    two thirds of a rewrite's CPU (16 maps: 10 ms a rewrite reopening, 3.6 ms reusing).
+    The file written is the same: only this writer changes the store's metadata meanwhile.
+    """
+    if group is None:
+        group = zarr.open_group(path, mode="r+")
+    group.attrs.update({LEDGER_ATTR: ledger.to_attr()})
+    return group
 
 
 def _jsonable(value: Any) -> Any:
@@ -225,10 +242,26 @@ def lazy_variables(ds: xr.Dataset) -> list[str]:
     ]
 
 
+def grid_dims(ds: xr.Dataset) -> tuple[str, ...]:
+    """Dims of the lazy variables' chunk grid, in their arrays' order (leading dim first).
+
+    The variables with the most dims come first, and each dim takes its place in the first
+    variable that has it: for ``(y, x)`` maps that is ``("y", "x")`` whatever the order of
+    ``ds.dims`` (which follows the coordinates: a score's map lists ``x`` first), so that a
+    chunk's flat index runs in the arrays' C order and the bands of
+    :mod:`xprospect.io._bands` are rows of the map, not columns.
+    """
+    names = sorted(lazy_variables(ds), key=lambda n: -ds[n].ndim)
+    dims: dict[str, None] = {}
+    for n in names:
+        dims.update(dict.fromkeys(str(d) for d in ds[n].dims))
+    return tuple(dims)
+
+
 def plan(ds: xr.Dataset, job: str) -> Ledger:
     """Make the ledger of a Dataset whose lazy variables share one chunk grid."""
     names = lazy_variables(ds)
-    dims = tuple(str(d) for d in ds.dims if any(d in ds[n].dims for n in names))
+    dims = grid_dims(ds)
     chunks: dict[str, tuple[int, ...]] = {}
     for n in names:
         for d, c in zip(ds[n].dims, ds[n].chunks or (), strict=True):
@@ -387,7 +420,8 @@ def ledger_interval() -> float:
     -------
     float
         Dask config ``xprospect.store.ledger_interval`` (default 1.0; 0 writes it after
-        every chunk). Rewriting the root ``zarr.json`` costs tens of milliseconds, so it
+        every chunk). Rewriting the root ``zarr.json`` costs tens of milliseconds of wall
+        time (a few of CPU: :func:`write_ledger` reuses the open group), so it
         is done at most this often: a run killed in between recomputes, on resuming, the
         chunks written since the last write (never the other way round: a chunk is
         only marked after its data are on disk).
@@ -410,6 +444,7 @@ class LedgerUpdater:
         self._lock = threading.Lock()
         self._pending = 0
         self._last = time.monotonic()
+        self._group: Any = None  # the root group, opened by the first write
 
     def done(self, flat: int) -> None:
         """Record one chunk written."""
@@ -427,6 +462,6 @@ class LedgerUpdater:
                 self._write()
 
     def _write(self) -> None:
-        write_ledger(self.path, self.ledger)
+        self._group = write_ledger(self.path, self.ledger, self._group)
         self._pending = 0
         self._last = time.monotonic()

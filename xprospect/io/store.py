@@ -32,6 +32,7 @@ from xprospect.io._resume import (
     LEDGER_ATTR,
     Ledger,
     LedgerUpdater,
+    grid_dims,
     job_identity,
     lazy_variables,
     plan,
@@ -216,14 +217,19 @@ def _open_ledger(path: Path, identity: str, store: str) -> Ledger | None:
     return None if ledger.state == "init" else ledger
 
 
-def _bands(keys: dict[Any, int], ledger: Ledger, per_band: int) -> list[list[Any]]:
-    """Group the write keys in bands of whole rows (the leading dim) of at least ``per_band``."""
-    inner = int(np.prod(ledger.grid[1:], dtype=np.int64)) if ledger.grid else 1
+def _bands(keys: dict[Any, int], ledger: Ledger, per_band: int, lead: str) -> list[list[Any]]:
+    """Group the write keys in bands of whole rows along ``lead`` of at least ``per_band``.
+
+    ``lead`` is the arrays' leading dim (:func:`~xprospect.io._resume.grid_dims`), named
+    rather than taken as the ledger's first dim: a store started before the ledger listed
+    its dims in that order may list ``x`` first, and bands along it would be columns, whose
+    memory grows with the height.
+    """
     rows: dict[int, list[Any]] = {}
     for key, flat in sorted(keys.items(), key=lambda kv: kv[1]):
-        rows.setdefault(flat // max(inner, 1), []).append(key)
+        rows.setdefault(ledger.block_index(flat).get(lead, 0), []).append(key)
     bands: list[list[Any]] = [[]]
-    for row in rows.values():
+    for _, row in sorted(rows.items()):
         if len(bands[-1]) >= per_band:
             bands.append([])
         bands[-1].extend(row)
@@ -237,6 +243,7 @@ def _run_writes(
     client: Any,
     widget: bool,
     ledger: Ledger,
+    lead: str,
 ) -> None:
     """Compute the write tasks, marking each chunk complete as soon as it is written.
 
@@ -265,7 +272,7 @@ def _run_writes(
                 updater.done(keys[key])
 
     workers = dask.config.get("num_workers", None) or CPU_COUNT
-    bands = _bands(keys, ledger, band_chunks(int(workers)))
+    bands = _bands(keys, ledger, band_chunks(int(workers)), lead)
     with _Mark():
         if len(bands) == 1:
             dask.compute(*delayeds)
@@ -364,8 +371,9 @@ def to_zarr(
     ``xprospect.store.direct_writes=False`` sends every chunk through zarr's own
     ``Array.__setitem__``); the metadata is written once, and the ledger at most every
     ``xprospect.store.ledger_interval`` seconds (dask config, default 1): each rewrite
-    of the root ``zarr.json`` costs tens of milliseconds, which per chunk would add up
-    on thousands of chunks.
+    of the root ``zarr.json`` (the root group opened once and reused) costs a few
+    milliseconds of CPU and tens of wall time, which per chunk would add up on thousands
+    of chunks.
 
     Memory: with dask's local schedulers a job of many chunks is written in bands of
     whole rows of chunks (the leading dim), one scheduler call per band of at least
@@ -465,7 +473,8 @@ def to_zarr(
         bar.update(len(ledger.done))
         updater = LedgerUpdater(store, ledger, bar)
         try:
-            _run_writes(keys, graph, updater, client, widget, ledger)
+            lead = next(iter(grid_dims(out)), "")
+            _run_writes(keys, graph, updater, client, widget, ledger, lead)
         finally:  # a failed run keeps the chunks it wrote (the ledger is written in batches)
             updater.flush()
     ledger.state = "complete"
