@@ -494,8 +494,8 @@ def test_coarse_grid_splits_over_all_tiles():
     assert ntiles == 64
     assert ntasks == min(64, 4 * _neighbours.nb.get_num_threads())
     assert _neighbours.plan_tiles(pts, 12, axes, (1, 8, 8), 2, False)[2] == 1
-    # a fine grid keeps wide tiles: 0.7 d_k = 0.7 (12 / (0.02 pi))^0.5 = 9.7 cells
-    fine = _neighbours.plan_tiles(pts, 12, np.diag([0.0, 1.0, 1.0]), (1, 512, 512), 2, True)
+    # a fine grid keeps wide tiles: 1.5 d_k = 1.5 (12 / (0.02 pi))^0.5 / 2 = 10.4 cells
+    fine = _neighbours.plan_tiles(pts, 12, np.diag([0.0, 2.0, 2.0]), (1, 512, 512), 2, True)
     assert fine[0].tolist() == [1, 10, 10]
 
 
