@@ -3,6 +3,8 @@ augmentation, and each of them as an option of the benchmark harness's DeepMetho
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -282,3 +284,35 @@ def test_all_negatives_train_on_every_ground_cell_and_never_near_a_test_cell(wor
     assert np.isfinite(b.maps["all"].values[held]).all()
     with pytest.raises(xp.exceptions.DataError, match="'random', 'all' or 'pu'"):
         DeepMethod(negatives="every")
+
+
+def test_harness_warns_when_inner_validation_chooses_the_first_epoch(world, monkeypatch):
+    """A member whose inner validation AUC peaks at the first epoch is refitted for one epoch:
+    the harness says so (with the validation side's deposits), and says nothing without it."""
+    import xprospect.harness as harness
+
+    stack, deposits = world
+    real = harness.fit
+    refits = []
+
+    def first_epoch(model, patches, **kw):
+        res = real(model, patches, **kw)
+        if "validation" in kw:
+            res.best_epoch = 1  # as when the validation AUC falls from the first epoch on
+        else:
+            refits.append(kw["epochs"])
+        return res
+
+    monkeypatch.setattr(harness, "fit", first_epoch)
+    spec = _deep("early", ensemble=2, early_stopping=2)
+    spec[1].fit_kwargs["epochs"] = 3
+    with pytest.warns(xp.exceptions.XProspectWarning, match=r"first epoch for 2 of 2 member"):
+        benchmark(stack, deposits, methods=[spec], folds=2, buffer=BUFFER, seed=0)
+    assert refits and all(e == 1 for e in refits)
+    refits.clear()
+    monkeypatch.setattr(harness, "fit", real)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", ".*the inner validation side", Warning)
+        benchmark(
+            stack, deposits, methods=[_deep("early", validation=None)], folds=2, buffer=BUFFER
+        )

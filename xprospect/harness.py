@@ -715,7 +715,7 @@ def _run_deep(
 
         kw = dict(fkw)
         if val_idx is None:
-            return fit(build(), patches, crop=win, seed=sd, **kw).model
+            return fit(build(), patches, crop=win, seed=sd, **kw).model, None, 0
         res = fit(
             build(),
             patches,
@@ -726,11 +726,16 @@ def _run_deep(
             **kw,
         )
         if not spec.refit:
-            return res.model
+            return res.model, int(res.best_epoch), len(res.history)
         kw["epochs"] = max(int(res.best_epoch), 1)
-        return fit(build(), patches, crop=win, seed=sd, **kw).model
+        model = fit(build(), patches, crop=win, seed=sd, **kw).model
+        return model, int(res.best_epoch), len(res.history)
 
-    models = _train_members(member, seeds, int(spec.n_jobs), str(fkw.get("device", "auto")))
+    fitted = _train_members(member, seeds, int(spec.n_jobs), str(fkw.get("device", "auto")))
+    models = [m for m, _, _ in fitted]
+    if val_idx is not None:
+        ran = [n for _, _, n in fitted]
+        _warn_first_epoch(spec, [int(e) for _, e, _ in fitted], ran, patches, val_idx)
     model = models[0]
     if len(models) > 1 or spec.mc_dropout > 0:
         model = DeepEnsemble(models, mc_samples=int(spec.mc_dropout), mc_seed=seed)
@@ -743,6 +748,36 @@ def _run_deep(
     if spec.pretrain is not None:
         used |= np.isfinite(np.asarray(src.values)).all(axis=0)  # pre-training reads any of it
     return smap[test], np.flatnonzero(used), True
+
+
+def _warn_first_epoch(
+    spec: DeepMethod, epochs: list[int], ran: list[int], patches: Any, val_idx: Any
+) -> None:
+    """Warn when the inner validation side chose the first epoch for a member.
+
+    A member chose it after three epochs or more (``ran``) whose validation AUC never rose
+    above the first epoch's: it is then (re)trained for a single epoch, barely trained, and
+    which epoch wins is decided by the noise of a few validation deposits (synthetic barren
+    world, seed 1, 9-cell CNN, two members per fold: best epochs 1, 1, 1, 2, 4, 6, 8 and 10;
+    one fold's validation AUC stayed below 0.45 at every epoch for both members).
+    """
+    early = [e for e, n in zip(epochs, ran, strict=True) if e <= 1 and n >= 3]
+    log.info("%s: epochs chosen on the inner validation side: %s", spec.model, epochs)
+    if not early:
+        return
+    labels = np.asarray(patches.labels)[val_idx]
+    groups = np.asarray(patches.groups)[val_idx]
+    n_dep = int(np.unique(groups[(labels == 1) & (groups >= 0)]).size)
+    warnings.warn(
+        f"{spec.name or spec.model}: the inner validation side ({n_dep} deposits, "
+        f"{len(val_idx)} windows) chose the first epoch for {len(early)} of {len(epochs)} "
+        f"member(s) (epochs chosen: {epochs}): their validation AUC never rose after one "
+        "pass over the windows, so they are trained for one epoch only and which "
+        "epoch wins is the noise of a few validation deposits; give a fixed number of "
+        "epochs with validation=None, or choose it on inner folds with Tuned",
+        XProspectWarning,
+        stacklevel=3,
+    )
 
 
 # the job of the forked member processes: set before the pool forks, read by the children
