@@ -19,7 +19,9 @@ evidence and the deep models (``--old-cnn`` adds the CNN as configured before th
 ``--no-deep`` leaves the default deep rows out; ``--all-negatives`` adds a 9-cell CNN trained
 on every cell of the training ground, :func:`all_negatives_methods`, as a seed ensemble of
 ``--ensemble=N`` members (default 1), trained for ``--epochs=N`` epochs without inner
-validation when given, else early-stopped on the inner validation side).
+validation when given, else as ``DeepMethod`` defaults: early-stopped on the inner validation
+side when it holds ``min_validation_deposits`` (20) deposits, for the fixed 40 epochs when
+not, as on these worlds).
 
 ``--oracle`` adds a second table: the world's noise-free truth (:func:`oracle_layers`) judged
 as raw layers on the same folds (in a benchmark of its own, so no trained method sees it), each
@@ -177,7 +179,8 @@ def all_negatives_methods(ensemble: int = 1, epochs: int | None = None) -> list:
     trained from few deposits per fold swings with the world.
 
     Seed ensembles of 5 (``--ensemble=5``, same folds, paired DeLong p against the best
-    baseline): early-stopped on the inner validation side (the default), barren world seed 1
+    baseline): early-stopped on the inner validation side (the default until
+    ``min_validation_deposits``; ``min_validation_deposits=0`` restores it), barren world seed 1
     0.795 (raw Au 0.841, p = 0.046; members 0.722-0.790), seed 2 0.846 (raw Au 0.788,
     p = 0.10; members 0.770-0.839), default world seed 0 0.942 (logistic 0.939, p = 0.71;
     members 0.908-0.944). The inner validation side holds 5-8 deposits and chose epoch 1 or 2

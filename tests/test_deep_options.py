@@ -12,6 +12,7 @@ from scipy.spatial import cKDTree
 
 import xprospect as xp
 from xprospect.evaluate.metrics import roc_auc
+from xprospect.exceptions import DataError
 from xprospect.harness import DeepMethod, Tuned, benchmark
 from xprospect.models import DeepEnsemble, MultiScaleCNN, SmallCNN
 from xprospect.models.registry import from_config
@@ -304,7 +305,7 @@ def test_harness_warns_when_inner_validation_chooses_the_first_epoch(world, monk
         return res
 
     monkeypatch.setattr(harness, "fit", first_epoch)
-    spec = _deep("early", ensemble=2, early_stopping=2)
+    spec = _deep("early", ensemble=2, early_stopping=2, min_validation_deposits=0)
     spec[1].fit_kwargs["epochs"] = 3
     with pytest.warns(xp.exceptions.XProspectWarning, match=r"first epoch for 2 of 2 member"):
         benchmark(stack, deposits, methods=[spec], folds=2, buffer=BUFFER, seed=0)
@@ -316,3 +317,28 @@ def test_harness_warns_when_inner_validation_chooses_the_first_epoch(world, monk
         benchmark(
             stack, deposits, methods=[_deep("early", validation=None)], folds=2, buffer=BUFFER
         )
+
+
+def test_too_few_validation_deposits_train_for_the_fixed_budget(world, monkeypatch):
+    """A validation side of a few deposits chooses epochs by noise: below
+    ``min_validation_deposits`` members train for the fixed budget, without it."""
+    import xprospect.harness as harness
+
+    stack, deposits = world
+    real = harness.fit
+    calls: list[tuple[bool, int]] = []
+
+    def spy(model, patches, **kw):
+        calls.append(("validation" in kw, int(kw["epochs"])))
+        return real(model, patches, **kw)
+
+    monkeypatch.setattr(harness, "fit", spy)
+    # 40 deposits over 2 folds: about 6 per fold on a 0.3 validation side, fewer than 20
+    benchmark(stack, deposits, methods=[_deep("fixed")], folds=2, buffer=BUFFER, seed=0)
+    assert calls == [(False, 2), (False, 2)]
+    calls.clear()
+    benchmark(stack, deposits, methods=[_deep("inner", min_validation_deposits=0)], folds=2,
+              buffer=BUFFER, seed=0)
+    assert [v for v, _ in calls] == [True, False, True, False]  # chosen there, then refitted
+    with pytest.raises(DataError, match="min_validation_deposits"):
+        DeepMethod(min_validation_deposits=-1)

@@ -109,7 +109,8 @@ class DeepMethod:
     out inside the training fold, the epoch of best validation AUC is chosen there (early
     stopping after ``early_stopping`` epochs without improvement), and with ``refit`` the
     model is retrained on all training windows for that many epochs. The held-out fold is
-    never seen.
+    never seen. A validation side holding fewer than ``min_validation_deposits`` deposits is
+    not used: the model trains for the fixed ``epochs`` budget instead (see that parameter).
 
     Parameters
     ----------
@@ -141,6 +142,16 @@ class DeepMethod:
         Share of the training ground's blocks held out for choosing the epoch.
     early_stopping : int or None
         Patience (epochs) on the inner validation AUC.
+    min_validation_deposits : int
+        Fewest deposits the inner validation side must hold for the epoch to be chosen
+        there (default 20); with fewer, every member trains for the fixed epoch budget of
+        ``fit_kwargs`` (default 40). An AUC read from n deposits has a standard error of
+        about ``sqrt(0.027 / n)`` at AUC 0.8 (Hanley & McNeil 1982): 0.07 at 5 deposits,
+        larger than the differences between epochs, so the choice is noise. On the
+        synthetic barren world (5-8 validation deposits per fold) members chose epochs 1,
+        1, 1, 2, 4, 6, 8 and 10, most were refitted for one or two epochs, and the
+        ensemble of five scored 0.795 / 0.846 (seeds 1 / 2) against 0.867 / 0.913 with the
+        fixed budget. ``0`` always uses the validation side.
     refit : bool
         Retrain on all training windows for the chosen number of epochs.
     ensemble : int
@@ -189,6 +200,7 @@ class DeepMethod:
     windows: str = "mask"
     validation: float | None = 0.3
     early_stopping: int | None = 10
+    min_validation_deposits: int = 20
     refit: bool = True
     ensemble: int = 1
     n_jobs: int = 1
@@ -204,6 +216,10 @@ class DeepMethod:
             raise DataError(f"DeepMethod.negatives={self.negatives!r}; use 'random', 'all' or 'pu'")
         if self.validation is not None and not 0.0 < float(self.validation) < 0.6:
             raise DataError(f"DeepMethod.validation={self.validation!r}; use None or (0, 0.6)")
+        if int(self.min_validation_deposits) < 0:
+            raise DataError(
+                f"DeepMethod.min_validation_deposits={self.min_validation_deposits!r}; use >= 0"
+            )
         if int(self.ensemble) < 1 or int(self.n_jobs) < 1 or int(self.mc_dropout) < 0:
             raise DataError(
                 f"DeepMethod needs ensemble >= 1, n_jobs >= 1, mc_dropout >= 0; got "
@@ -849,6 +865,15 @@ def _inner_validation(
     inner = np.where(flat, fold_of_block[block], -1)
     idx = np.flatnonzero(inner[anchor] == 0)
     if np.unique(labels[idx]).size < 2 or np.unique(np.delete(labels, idx)).size < 2:
+        return None
+    n_dep = np.unique(anchor[idx][labels[idx] == 1]).size
+    if n_dep < int(spec.min_validation_deposits):
+        log.info(
+            "inner validation skipped: %d deposits on its side (fewer than %d); "
+            "training for the fixed epoch budget",
+            n_dep,
+            spec.min_validation_deposits,
+        )
         return None
     return idx
 
