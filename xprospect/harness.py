@@ -751,7 +751,8 @@ def _run_deep(
     models = [m for m, _, _ in fitted]
     if val_idx is not None:
         ran = [n for _, _, n in fitted]
-        _warn_first_epoch(spec, [int(e) for _, e, _ in fitted], ran, patches, val_idx)
+        n_dep = _deposits_on(val_idx, patches.labels, anchor)
+        _warn_first_epoch(spec, [int(e) for _, e, _ in fitted], ran, n_dep, len(val_idx))
     model = models[0]
     if len(models) > 1 or spec.mc_dropout > 0:
         model = DeepEnsemble(models, mc_samples=int(spec.mc_dropout), mc_seed=seed)
@@ -766,8 +767,14 @@ def _run_deep(
     return smap[test], np.flatnonzero(used), True
 
 
+def _deposits_on(idx: np.ndarray, labels: Any, anchor: np.ndarray) -> int:
+    """Distinct deposits among the positive windows ``idx`` (by their anchor cells)."""
+    lab = np.asarray(labels)[idx]
+    return int(np.unique(anchor[idx][lab == 1]).size)
+
+
 def _warn_first_epoch(
-    spec: DeepMethod, epochs: list[int], ran: list[int], patches: Any, val_idx: Any
+    spec: DeepMethod, epochs: list[int], ran: list[int], n_dep: int, n_windows: int
 ) -> None:
     """Warn when the inner validation side chose the first epoch for a member.
 
@@ -781,12 +788,9 @@ def _warn_first_epoch(
     log.info("%s: epochs chosen on the inner validation side: %s", spec.model, epochs)
     if not early:
         return
-    labels = np.asarray(patches.labels)[val_idx]
-    groups = np.asarray(patches.groups)[val_idx]
-    n_dep = int(np.unique(groups[(labels == 1) & (groups >= 0)]).size)
     warnings.warn(
         f"{spec.name or spec.model}: the inner validation side ({n_dep} deposits, "
-        f"{len(val_idx)} windows) chose the first epoch for {len(early)} of {len(epochs)} "
+        f"{n_windows} windows) chose the first epoch for {len(early)} of {len(epochs)} "
         f"member(s) (epochs chosen: {epochs}): their validation AUC never rose after one "
         "pass over the windows, so they are trained for one epoch only and which "
         "epoch wins is the noise of a few validation deposits; give a fixed number of "
@@ -866,7 +870,7 @@ def _inner_validation(
     idx = np.flatnonzero(inner[anchor] == 0)
     if np.unique(labels[idx]).size < 2 or np.unique(np.delete(labels, idx)).size < 2:
         return None
-    n_dep = np.unique(anchor[idx][labels[idx] == 1]).size
+    n_dep = _deposits_on(idx, labels, anchor)
     if n_dep < int(spec.min_validation_deposits):
         log.info(
             "inner validation skipped: %d deposits on its side (fewer than %d); "
