@@ -16,7 +16,7 @@ import zarr
 
 import xprospect as xp
 from xprospect.exceptions import DataError, IncompleteStoreError
-from xprospect.io._chunks import ChunkWriter
+from xprospect.io._chunks import BloscInto, ChunkWriter
 from xprospect.io._resume import LEDGER_ATTR, read_ledger, write_ledger
 
 JOB = Path(__file__).with_name("_resume_job.py")
@@ -243,6 +243,47 @@ def test_direct_chunk_writes_match_zarrs_own_and_empty_chunks_are_skipped(tmp_pa
     np.testing.assert_array_equal(back["a"].values, data[0])
     np.testing.assert_array_equal(back["b"].values, data[1])
     assert not list(ours.rglob("*.partial"))
+
+
+def test_blosc_into_gives_numcodecs_bytes_from_a_reused_buffer():
+    # the default codec is run into a buffer kept per thread (no new bytes per chunk); its
+    # output is byte for byte what numcodecs gives from a worker thread, whatever chunk the
+    # buffer held before (an incompressible chunk is stored raw the same way), and it is
+    # picklable (a graph sent to a cluster carries it)
+    import pickle
+    import threading
+
+    from numcodecs.blosc import Blosc
+    from zarr.codecs import BloscCodec, BytesCodec, ZstdCodec
+
+    rng = np.random.default_rng(0)
+    chunks = [
+        np.cumsum(rng.normal(size=(64, 80)), axis=1).astype("float32"),  # compressible
+        rng.normal(size=(16, 16)).astype("float32"),  # stored raw (too small to gain)
+        rng.integers(0, 9, size=(33, 7)).astype("int16"),
+        np.asfortranarray(rng.normal(size=(20, 30))),  # float64, not C order
+    ]
+    for shuffle, cname in [("shuffle", "lz4"), ("bitshuffle", "zstd"), ("noshuffle", "lz4")]:
+        for data in chunks:
+            codec = BloscCodec(cname=cname, clevel=5, shuffle=shuffle,
+                               typesize=data.dtype.itemsize)
+            enc = BloscInto.of((BytesCodec(), codec))
+            assert enc is not None and pickle.loads(pickle.dumps(enc)) == enc
+            peer = Blosc(cname=cname, clevel=5, shuffle={"noshuffle": 0, "shuffle": 1,
+                                                         "bitshuffle": 2}[shuffle],
+                         typesize=data.dtype.itemsize)
+            theirs: list[bytes] = []
+            worker = threading.Thread(target=lambda p=peer, d=data, t=theirs: t.append(
+                p.encode(np.ascontiguousarray(d))))
+            worker.start()
+            worker.join()
+            ours = enc.encode(data)
+            assert ours is not None and bytes(ours) == theirs[0], (shuffle, cname, data.shape)
+            np.testing.assert_array_equal(
+                np.frombuffer(peer.decode(bytes(ours)), data.dtype).reshape(data.shape), data)
+    # anything else goes through zarr's own codecs
+    assert BloscInto.of((BytesCodec(), ZstdCodec())) is None
+    assert BloscInto.of((BytesCodec(endian="big"), BloscCodec())) is None
 
 
 def test_writes_run_in_bands_of_rows_each_task_once(tmp_path, monkeypatch):
