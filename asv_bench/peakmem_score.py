@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import resource
 import shutil
@@ -57,6 +58,7 @@ import psutil
 import xarray as xr
 
 import xprospect as xp
+import xprospect.io._bands as bands_module
 
 N_ELEMENTS = 8
 ELEMENTS = [f"E{i}" for i in range(N_ELEMENTS)]
@@ -120,32 +122,70 @@ class _Sampler(threading.Thread):
         return max(self.peak, self.proc.memory_info().rss)
 
 
-def _child(stack_path: str, out: str, widths, scheduler: str) -> None:
+class _BandRSS(logging.Handler):
+    """Records the process's RSS each time :mod:`xprospect.io._bands` finishes a band."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.rss: list[int] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.rss.append(psutil.Process().memory_info().rss)
+
+
+def _child(stack_path: str, out: str, widths, scheduler: str, halo: str = "strips") -> None:
     import xprospect.models  # noqa: F401  (torch imported before the baseline)
 
+    if halo == "blocks":  # as before: halo slices run in the band that uses them
+        bands_module._SLICERS = ()
+    bands_log = logging.getLogger(bands_module.__name__)
+    handler = _BandRSS()
+    bands_log.addHandler(handler)
+    bands_log.setLevel(logging.DEBUG)
     base = psutil.Process().memory_info().rss
     sampler = _Sampler()
     sampler.start()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     score_to_zarr(stack_path, out, widths, scheduler)
-    wall = time.perf_counter() - t
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
     peak = sampler.stop()
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"wall": wall, "sampled": peak, "maxrss": maxrss, "base": base}))
+    print(
+        json.dumps(
+            {
+                "wall": wall,
+                "cpu": cpu,
+                "sampled": peak,
+                "maxrss": maxrss,
+                "base": base,
+                "band_rss": handler.rss,
+            }
+        )
+    )
 
 
 def measure(
-    size: int, chunks: int, widths, folder: str, scheduler: str = "threads", cols: int | None = None
+    size: int,
+    chunks: int,
+    widths,
+    folder: str,
+    scheduler: str = "threads",
+    cols: int | None = None,
+    halo: str = "strips",
 ) -> dict:
     """Make the stack (``size`` rows, ``cols`` columns, default ``size``), score it in a fresh
-    process; return its wall time and peak RSS."""
+    process; return its wall and CPU time, peak RSS and RSS at the end of each band.
+
+    ``halo="blocks"`` runs the write as before the halo strips were handed between bands
+    (each band slices the blocks it was handed), for side-by-side figures."""
     cols = size if cols is None else cols
     stack_path = os.path.join(folder, f"stack{size}x{cols}.zarr")
     out = os.path.join(folder, f"score{size}x{cols}.zarr")
     if not os.path.exists(stack_path):
         make_stack_store(stack_path, size, chunks, cols)
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, __file__, "--child", stack_path, out, scheduler, *map(str, widths)]
+    cmd = [sys.executable, __file__, "--child", stack_path, out, scheduler, halo]
+    cmd += [str(w) for w in widths]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
     res = json.loads(done.stdout.strip().splitlines()[-1])
@@ -183,6 +223,31 @@ class PeakmemDenseScore:
     track_peak_rss.unit = "bytes"
 
 
+def compare(size, chunks, widths, folder, scheduler, cols, rounds: int) -> None:
+    """Print peak and band-end RSS of halo blocks (before) and strips (now), interleaved."""
+    gb = 1e9
+    best: dict[str, dict] = {}
+    for r in range(rounds):
+        for halo in ("blocks", "strips"):
+            res = measure(size, chunks, widths, folder, scheduler, cols, halo)
+            bands = " ".join(f"{x / gb:.2f}" for x in res["band_rss"])
+            print(
+                f"round {r} halo {halo}: 8 x {res['rows']} x {res['cols']} (chunks {chunks}): "
+                f"peak RSS {res['maxrss'] / gb:.2f} GB, wall {res['wall']:.1f} s, CPU "
+                f"{res['cpu']:.1f} s, RSS at band ends [{bands}] GB, load "
+                f"{os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+            b = best.setdefault(halo, dict(res))
+            for key in ("maxrss", "wall", "cpu"):
+                b[key] = min(b[key], res[key])
+    for halo, b in best.items():
+        print(
+            f"best of {rounds}, halo {halo}: peak RSS {b['maxrss'] / gb:.2f} GB, wall "
+            f"{b['wall']:.1f} s, CPU {b['cpu']:.1f} s"
+        )
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[2048, 4096])
@@ -198,9 +263,25 @@ def main(argv=None) -> int:
     p.add_argument("--scheduler", default="threads")
     p.add_argument("--dir", default=None)
     p.add_argument("--keep", action="store_true")
+    p.add_argument(
+        "--compare",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N interleaved rounds per shape of the halo blocks handed between bands (as "
+        "before) and of the halo strips (now), each in a fresh process; best of N",
+    )
     a = p.parse_args(argv)
     folder = tempfile.mkdtemp(prefix="xp-peakmem-score-", dir=a.dir)
     gb = 1e9
+    if a.compare:
+        try:
+            for size, cols in [(s, c) for s in a.sizes for c in (a.cols or [None])]:
+                compare(size, a.chunks, a.widths, folder, a.scheduler, cols, a.compare)
+        finally:
+            if not a.keep:
+                shutil.rmtree(folder, ignore_errors=True)
+        return 0
     rows = []
     shapes = [(s, c) for s in a.sizes for c in (a.cols or [None])]
     try:
@@ -251,7 +332,7 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        stack_path, out, scheduler, *w = sys.argv[2:]
-        _child(stack_path, out, [int(x) for x in w], scheduler)
+        stack_path, out, scheduler, halo, *w = sys.argv[2:]
+        _child(stack_path, out, [int(x) for x in w], scheduler, halo)
     else:
         raise SystemExit(main())

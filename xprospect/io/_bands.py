@@ -28,6 +28,8 @@ that grows with the width.
 
 from __future__ import annotations
 
+import logging
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -37,6 +39,9 @@ from dask._task_spec import DataNode
 from dask.core import get_deps
 
 __all__ = ["band_chunks", "run_in_bands"]
+
+log = logging.getLogger(__name__)
+_SLICERS = (operator.getitem,)  # what dask's overlap and rechunk slice blocks with
 
 
 def band_chunks(workers: int) -> int:
@@ -59,16 +64,28 @@ def band_chunks(workers: int) -> int:
     return max(1, int(n)) if n is not None else max(64, 8 * int(workers))
 
 
+def _is_slice(task: Any) -> bool:
+    """Whether ``task`` only slices its input (``operator.getitem``: a halo's strip of a block)."""
+    return any(getattr(task, "func", None) is f for f in _SLICERS)
+
+
 def _plan(
-    bands: Sequence[Sequence[Any]], dependencies: Mapping[Any, Any]
+    bands: Sequence[Sequence[Any]],
+    dependencies: Mapping[Any, Any],
+    slices: Mapping[Any, Sequence[Any]] | None = None,
 ) -> tuple[list[dict[Any, Any]], list[list[Any]], dict[Any, int]]:
     """Walk the bands in order as they will run: each band's graph and what it must keep.
 
     Band ``b`` computes the ancestors of its keys that no earlier band computed; an
-    earlier task it reaches is handed to it as data (and the walk stops there). Returns,
-    per band, the tasks it computes (``{key: None}``, ordered) and the keys it must keep
-    for later bands, and the last band that uses each kept key.
+    earlier task it reaches is handed to it as data (and the walk stops there).
+    ``slices`` maps a key to its dependents that only slice it (:func:`_is_slice`): those of
+    a block computed in band ``b`` that no band has computed yet (a later band's halo
+    strips) are computed in band ``b`` too, so that the strip is handed over, not the
+    whole block. Returns, per band, the tasks it computes (``{key: None}``,
+    ordered) and the keys it must keep for later bands, and the last band that uses each
+    kept key.
     """
+    pulled = slices or {}
     computed: dict[Any, int] = {}
     own: list[dict[Any, Any]] = []
     keep: list[list[Any]] = [[] for _ in bands]
@@ -91,6 +108,11 @@ def _plan(
             computed[k] = b
             mine[k] = None
             stack.extend(dependencies.get(k, ()))
+        for k in list(mine):
+            for t in pulled.get(k, ()):
+                if t not in computed and all(computed.get(d) == b for d in dependencies[t]):
+                    computed[t] = b
+                    mine[t] = None
         own.append(mine)
     return own, keep, last
 
@@ -126,8 +148,9 @@ def run_in_bands(
         A dask local scheduler's ``get(dsk, keys)``.
     """
     dsk = dict(graph)
-    dependencies, _ = get_deps(dsk)
-    own, keep, last = _plan(bands, dependencies)
+    dependencies, dependents = get_deps(dsk)
+    slices = {k: [t for t in ts if _is_slice(dsk[t])] for k, ts in dependents.items()}
+    own, keep, last = _plan(bands, dependencies, slices)
     held: dict[Any, Any] = {}
     for b, keys in enumerate(bands):
         sub: dict[Any, Any] = {k: dsk[k] for k in own[b]}
@@ -141,3 +164,6 @@ def run_in_bands(
             held[k] = _compact(value)
         for k in [k for k in held if last[k] <= b]:
             del held[k]
+        log.debug(
+            "band %d of %d written: %d values held for later bands", b + 1, len(bands), len(held)
+        )

@@ -73,7 +73,9 @@ def _compress_ctx() -> Any:
 
 
 _COMPRESS = _compress_ctx()
-_BUFFERS = threading.local()  # one output buffer per thread, grown to the largest chunk
+# per thread: the encoded chunk ("buf") and a padded edge chunk ("pad"), each grown to the
+# largest chunk seen
+_BUFFERS = threading.local()
 
 
 @dataclass(frozen=True)
@@ -197,9 +199,7 @@ class ChunkWriter:
         spec = meta.get_chunk_spec(coords, aa.config, proto)
         data = np.asarray(block, dtype=spec.dtype.to_native_dtype())
         if data.shape != spec.shape:  # an edge chunk: stored whole, padded with the fill value
-            full = np.full(spec.shape, spec.fill_value, dtype=data.dtype)
-            full[tuple(slice(0, n) for n in data.shape)] = data
-            data = full
+            data = _padded(data, spec.shape, spec.fill_value)
         payload = None if self.blosc is None else self.blosc.encode(data)
         if payload is None:
             chunk: Any = proto.nd_buffer.from_numpy_array(data)
@@ -208,6 +208,24 @@ class ChunkWriter:
                 spec = codec.resolve_metadata(spec)
             payload = memoryview(chunk.as_buffer_like()).cast("B")
         _store(os.path.join(self.folder, meta.encode_chunk_key(coords)), payload)
+
+
+def _padded(data: np.ndarray, shape: tuple[int, ...], fill: Any) -> np.ndarray:
+    """Return ``data`` in the corner of a ``shape`` array of ``fill``, in a buffer of this thread.
+
+    Edge chunks are stored whole; a new array per edge chunk (``np.full``) is fresh memory the
+    kernel maps and zeroes (7 of 16 chunks at 4097^2 in chunks of 1025). The buffer is reused
+    by the thread's next edge chunk: the caller encodes it before that.
+    """
+    nbytes = int(np.prod(shape)) * data.dtype.itemsize
+    buf = getattr(_BUFFERS, "pad", None)
+    if buf is None or buf.nbytes < nbytes:
+        buf = _BUFFERS.pad = np.empty(nbytes, dtype=np.uint8)
+    full = buf[:nbytes].view(data.dtype).reshape(shape)
+    for axis, n in enumerate(data.shape):  # the margins only, then the data
+        full[(slice(None),) * axis + (slice(n, None),)] = fill
+    full[tuple(slice(0, n) for n in data.shape)] = data
+    return full
 
 
 def _store(path: str, payload: memoryview) -> None:
