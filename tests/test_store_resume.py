@@ -336,6 +336,42 @@ def test_bands_are_rows_when_the_dataset_lists_x_first(tmp_path, monkeypatch):
     np.testing.assert_array_equal(xp.open_zarr(tmp_path / "rows.zarr")["v"].values, 2.0)
 
 
+def test_bands_hand_over_halo_strips_not_the_blocks_they_cut(tmp_path, monkeypatch, caplog):
+    # a band computes the halo strips that the next band cuts from its blocks, so what it
+    # hands over is the strips plus the next row's blocks (its own halos needed those),
+    # not also this row's blocks: one row of blocks held at a band's end, not two
+    import logging
+
+    import xprospect.io._bands as bands
+
+    stack = dask.array.ones((8, 48, 40), dtype="float32", chunks=(8, 8, 10))
+    halo = dask.array.overlap.overlap(stack, depth={0: 0, 1: 2, 2: 2}, boundary="none")
+
+    def score(b, block_info=None):  # a dense score's shape: the stack and halo in, a map out
+        return np.full(block_info[None]["chunk-shape"], 2.0 * b.mean(), dtype="float32")
+
+    lazy = dask.array.map_blocks(score, halo, drop_axis=0, chunks=stack.chunks[1:],
+                                 dtype="float32")
+    ds = xr.Dataset({"v": (("y", "x"), lazy)},
+                    coords={"y": np.arange(48.0), "x": np.arange(40.0)})
+    row = 4 * 8 * 8 * 10 * 4  # bytes of one row of blocks
+    held = {}
+    for mode in ("blocks", "strips"):
+        if mode == "blocks":  # as before: each band cut its halos from the blocks handed
+            monkeypatch.setattr(bands, "_SLICERS", ())
+        else:
+            monkeypatch.undo()
+        caplog.clear()
+        with (caplog.at_level(logging.DEBUG, logger=bands.__name__),
+              dask.config.set({"xprospect.store.band_chunks": 4, "scheduler": "threads"})):
+            xp.to_zarr(ds, tmp_path / f"{mode}.zarr", progress=False)
+        held[mode] = [r.args[3] for r in caplog.records if r.name == bands.__name__]
+        np.testing.assert_array_equal(xp.open_zarr(tmp_path / f"{mode}.zarr")["v"].values, 2.0)
+    assert len(held["strips"]) == 6 and held["strips"][-1] == 0  # 6 rows of 4 chunks
+    assert max(held["blocks"][1:-1]) >= 2 * row  # two rows of blocks
+    assert row <= max(held["strips"]) < 1.5 * row  # one row and the strips
+
+
 def test_bands_follow_the_leading_dim_of_a_ledger_listing_x_first(tmp_path):
     # a store started before the ledger listed its dims in the arrays' order: resumed, it
     # is still written in bands of rows (the flat indices keep that ledger's order)

@@ -72,26 +72,27 @@ def _is_slice(task: Any) -> bool:
 def _plan(
     bands: Sequence[Sequence[Any]],
     dependencies: Mapping[Any, Any],
-    slices: Mapping[Any, Sequence[Any]] | None = None,
+    dependents: Mapping[Any, Any] | None = None,
+    slices: set[Any] | frozenset[Any] = frozenset(),
 ) -> tuple[list[dict[Any, Any]], list[list[Any]], dict[Any, int]]:
     """Walk the bands in order as they will run: each band's graph and what it must keep.
 
     Band ``b`` computes the ancestors of its keys that no earlier band computed; an
     earlier task it reaches is handed to it as data (and the walk stops there).
-    ``slices`` maps a key to its dependents that only slice it (:func:`_is_slice`): those of
-    a block computed in band ``b`` that no band has computed yet (a later band's halo
-    strips) are computed in band ``b`` too, so that the strip is handed over, not the
-    whole block. Returns, per band, the tasks it computes (``{key: None}``,
-    ordered) and the keys it must keep for later bands, and the last band that uses each
-    kept key.
+    ``slices`` are the keys of tasks that only slice their input (:func:`_is_slice`):
+    when a block at hand in band ``b`` (computed or handed there) is wanted by later bands
+    only through such slices (a halo's strips; needs ``dependents``), they are computed in
+    band ``b`` too, so that the strips are handed on, not the whole block. Returns, per
+    band, the tasks it computes (``{key: None}``, ordered) and the keys it must keep for
+    later bands, and the last band that uses each kept key.
     """
-    pulled = slices or {}
     computed: dict[Any, int] = {}
     own: list[dict[Any, Any]] = []
     keep: list[list[Any]] = [[] for _ in bands]
     last: dict[Any, int] = {}
     for b, keys in enumerate(bands):
         mine: dict[Any, Any] = {}
+        handed: set[Any] = set()
         seen: set[Any] = set()
         stack = list(keys)
         while stack:
@@ -104,15 +105,19 @@ def _plan(
                 if k not in last:
                     keep[done].append(k)
                 last[k] = b
+                handed.add(k)
                 continue
             computed[k] = b
             mine[k] = None
             stack.extend(dependencies.get(k, ()))
-        for k in list(mine):
-            for t in pulled.get(k, ()):
-                if t not in computed and all(computed.get(d) == b for d in dependencies[t]):
-                    computed[t] = b
-                    mine[t] = None
+        for k in [*mine, *handed] if dependents is not None else ():
+            later = [t for t in dependents[k] if t not in computed]  # type: ignore[index]
+            # a block a later band also wants whole (a centre) is handed on whole anyway
+            if later and all(t in slices for t in later):
+                for t in later:
+                    if all(d in mine or d in handed for d in dependencies[t]):
+                        computed[t] = b
+                        mine[t] = None
         own.append(mine)
     return own, keep, last
 
@@ -149,8 +154,8 @@ def run_in_bands(
     """
     dsk = dict(graph)
     dependencies, dependents = get_deps(dsk)
-    slices = {k: [t for t in ts if _is_slice(dsk[t])] for k, ts in dependents.items()}
-    own, keep, last = _plan(bands, dependencies, slices)
+    slices = {k for k, task in dsk.items() if _is_slice(task)}
+    own, keep, last = _plan(bands, dependencies, dependents, slices)
     held: dict[Any, Any] = {}
     for b, keys in enumerate(bands):
         sub: dict[Any, Any] = {k: dsk[k] for k in own[b]}
@@ -165,5 +170,9 @@ def run_in_bands(
         for k in [k for k in held if last[k] <= b]:
             del held[k]
         log.debug(
-            "band %d of %d written: %d values held for later bands", b + 1, len(bands), len(held)
+            "band %d of %d written: %d values (%d bytes) held for later bands",
+            b + 1,
+            len(bands),
+            len(held),
+            sum(getattr(v, "nbytes", 0) for v in held.values()),
         )
