@@ -19,11 +19,17 @@ row). The bands follow the arrays' leading dim (``y``), named by
 which for a score's map is ``x``, so the "rows" were columns as tall as the raster and the
 peak RSS grew with the height (8 x 4096 columns, chunks 512: 0.82 GB at 2048 rows, 1.08 GB
 at 8192; after, band-end RSS flat over 16 bands of one row). What one band hands to the
-next is copied out of its block when it is a thin slice (:func:`_compact`). In the dense
-score's optimised graph the handed values are whole input blocks (fusion merges the halo
-slices into the tasks that concatenate them), about one row of them: 20 blocks of 8 x
-1000^2 float32 (0.67 GB) across 20,000 columns in chunks of 1024, the part of the peak
-that grows with the width.
+next is copied out of its block when it is a thin slice (:func:`_compact`).
+
+What a band hands on: the halos of its row need the next row's blocks, which the next band
+needs whole again (their centres), so one row of input blocks is held from one band into
+the next whatever the order; that part grows with the width (20 blocks of 8 x 1000^2
+float32, 0.67 GB, across 20,000 columns in chunks of 1024), and only recomputing the blocks
+would avoid it. Until the halo slices were planned with their blocks, this row's blocks
+were held as well, whole, for the strips the next band cuts from them (two rows): now a
+block wanted by later bands only through slices (``operator.getitem`` tasks, as
+``dask.array.overlap`` makes them) has those slices computed in the band where it is at
+hand, and only the strips are handed on (:func:`_plan`).
 """
 
 from __future__ import annotations

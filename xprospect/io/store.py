@@ -370,7 +370,9 @@ def to_zarr(
     folder store are encoded with the array's zarr codecs and written by the dask thread
     that computed them (:mod:`xprospect.io._chunks`; dask config
     ``xprospect.store.direct_writes=False`` sends every chunk through zarr's own
-    ``Array.__setitem__``); the metadata is written once, and the ledger at most every
+    ``Array.__setitem__``), the default codec into a buffer each thread reuses (no new
+    memory per chunk, the GIL released while it compresses), edge chunks padded in
+    another; the metadata is written once, and the ledger at most every
     ``xprospect.store.ledger_interval`` seconds (dask config, default 1): each rewrite
     of the root ``zarr.json`` (the root group opened once and reused) costs a few
     milliseconds of CPU and tens of wall time, which per chunk would add up on thousands
@@ -382,7 +384,9 @@ def to_zarr(
     threads)``), so that the inputs in flight are those of one band (a halo's
     neighbours, a score's model chunks) rather than whatever dask's ordering starts
     early; every task still runs once, and those shared with a later band are kept
-    until it has run (:mod:`xprospect.io._bands`).
+    until it has run (:mod:`xprospect.io._bands`): for halos, the strips of this band's
+    blocks and the next row's blocks (one row of input blocks, which grows with the width
+    alone).
 
     A store written to a path is honest about its completeness: its root attrs hold
     a ledger (``xprospect_ledger``) listing the chunk grid, the chunks written (each
@@ -489,14 +493,17 @@ def _placeholders(out: xr.Dataset) -> xr.Dataset:
     Only the metadata of the lazy variables is written through xarray (``compute=False``);
     their chunks are written by :func:`~xprospect.io._resume.write_tasks`. xarray still
     builds (and this caller drops) a ``dask.array.store`` graph over every dask chunk of
-    every variable: about 25 ms per variable for 16 chunks, 0.3-0.5 s of CPU for 16 maps,
-    growing with the chunks. A single chunk per variable keeps it to one task each; the
-    zarr chunks come from the encodings, which stay.
+    every variable, which grows with the chunks; a single chunk per variable keeps it to
+    one task each (xarray's ~25 ms of CPU a variable to set up that graph remain). The zarr
+    chunks come from the encodings, which stay.
     """
     swap = {}
     for name in lazy_variables(out):
         var = out.variables[name]
-        data = da.empty(var.shape, dtype=var.dtype, chunks=var.shape or -1)
+        # named: dask would tokenize the function (cloudpickle, ~25 ms a variable)
+        data = da.empty(
+            var.shape, dtype=var.dtype, chunks=var.shape or -1, name=f"xprospect-meta-{name}"
+        )
         swap[name] = var.copy(deep=False, data=data)
     return out.assign_coords({n: v for n, v in swap.items() if n in out.coords}).assign(
         {n: v for n, v in swap.items() if n not in out.coords}
