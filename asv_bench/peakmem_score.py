@@ -22,6 +22,13 @@ is then the number of rows, scored at each width)::
 
     PYTHONPATH=. python asv_bench/peakmem_score.py --sizes 2048 --cols 4096 20000 --chunks 512
 
+Before and after the bands hand on halo strips rather than the blocks they are cut from
+(:mod:`xprospect.io._bands`), interleaved, each run in a fresh process, with the RSS at the
+end of every band::
+
+    DASK_XPROSPECT__STORE__BAND_CHUNKS=8 PYTHONPATH=. python asv_bench/peakmem_score.py \
+        --sizes 1536 --cols 4096 --chunks 512 --widths 4 4 4 4 --compare 3
+
 asv: ``PeakmemDenseScore`` (manual: set ``XPROSPECT_BENCH_OUTOFCORE=1``).
 
 Measured (2 shared cores, load 10-16, default chunks 1024 and band size, after the bands
@@ -33,6 +40,16 @@ interpreter with torch. The band-end RSS is flat with the height, so 8 x 20,000^
 bands at that width) should peak near the 8192-row figure; not run here (over an hour).
 With ``DASK_XPROSPECT__STORE__BAND_CHUNKS=16 --chunks 512``
 at 4096 columns: 0.82 / 1.08 GB at 2048 / 8192 rows before, 0.84 / 0.96 GB after.
+
+Halo strips handed between bands (the ``--compare`` command above: 8 x 1536 x 4096, chunks
+512, three bands of one row of 8 chunks, best of 3 interleaved, load 11-14 on 2 shared
+cores): band-end RSS 0.72 / 0.79-0.82 / 0.77-0.81 GB when each band was handed its
+previous row's blocks whole, 0.71-0.72 / 0.73 / 0.71-0.72 GB with the strips (flat: one row
+of blocks, 8 x 8 x 512^2 float32 = 67 MB, less held); peak RSS 0.84 -> 0.83 GB (the peak
+is reached inside a band), CPU 7.4 -> 7.3 s, wall 20.7 -> 20.0 s. What is still held from
+one band into the next is the next row of input blocks (the halos of this row needed them,
+the next band needs them whole): one row, ~0.67 GB at 20,000 columns in chunks of 1024,
+the part that still grows with the width.
 """
 
 from __future__ import annotations
