@@ -24,6 +24,7 @@ most of the rest (0.36 s null, 1.55 s writing, with 4-8x the page faults).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
@@ -38,6 +39,8 @@ import numpy as np
 import xarray as xr
 
 import xprospect as xp
+import xprospect.io._chunks as chunks_module
+import xprospect.io.store as store_module
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -70,12 +73,42 @@ def clear(folder: str) -> None:
     shutil.rmtree(os.path.join(folder, "maps.zarr"), ignore_errors=True)
 
 
-def write(maps: xr.Dataset, folder: str, config: dict | None = None, **kwargs: Any) -> None:
+@contextlib.contextmanager
+def _as_before():
+    """The write path before the codec wrote into reused buffers (for side-by-side figures).
+
+    numcodecs' own ``Blosc.encode`` (a new ``bytes`` per chunk), edge chunks padded into a
+    new ``np.full`` each, and the metadata written through xarray with the variables' own
+    dask chunks.
+    """
+
+    def padded(data, shape, fill):
+        full = np.full(shape, fill, dtype=data.dtype)
+        full[tuple(slice(0, n) for n in data.shape)] = data
+        return full
+
+    saved = chunks_module.BloscInto.of, chunks_module._padded, store_module._placeholders
+    chunks_module.BloscInto.of = classmethod(lambda cls, codecs: None)
+    chunks_module._padded = padded
+    store_module._placeholders = lambda out: out
+    try:
+        yield
+    finally:
+        chunks_module.BloscInto.of, chunks_module._padded, store_module._placeholders = saved
+
+
+def write(
+    maps: xr.Dataset, folder: str, config: dict | None = None, before: bool = False, **kwargs: Any
+) -> None:
     """Stream ``maps`` to a new zarr store under ``folder`` (:func:`clear` it first).
 
-    ``config``: dask config set around the write (e.g. ``xprospect.store.direct_writes``).
+    ``config``: dask config set around the write (e.g. ``xprospect.store.direct_writes``);
+    ``before``: the write path as it was before the reused buffers (:func:`_as_before`).
     """
-    with dask.config.set({"scheduler": "threads", **(config or {})}):
+    with (
+        dask.config.set({"scheduler": "threads", **(config or {})}),
+        _as_before() if before else contextlib.nullcontext(),
+    ):
         xp.to_zarr(maps, os.path.join(folder, "maps.zarr"), progress=False, **kwargs)
 
 
@@ -164,11 +197,16 @@ def main(argv=None) -> int:
     p.add_argument("--chunks", type=int, default=1024)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--codecs", action="store_true", help="compare codecs (else zarr's path)")
+    p.add_argument(
+        "--before", action="store_true", help="also the write path before the reused buffers"
+    )
     p.add_argument("--dir", default=None)
     a = p.parse_args(argv)
     maps = lazy_idw(a.size, a.chunks)
     folder = tempfile.mkdtemp(prefix="xp-bench-store-", dir=a.dir)
     variants = _codecs() if a.codecs else {"default": {}, "zarr-setitem": ZARR_PATH}
+    if a.before:
+        variants = {"before": {"before": True}, **variants}
     try:
         load0 = os.getloadavg()[0]
         best = side_by_side(maps, folder, a.repeat, variants)
