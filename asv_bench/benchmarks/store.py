@@ -19,6 +19,19 @@ chunk through zarr's ``Array.__setitem__`` 1.29x wall, 1.53x CPU. Of the ~2 s of
 write adds, encoding (Blosc LZ4) is ~0.5 s/GB and the kernel's write of the compressed
 bytes ~0.4 s/GB (one core, hot cache; 1.5 s/GB together under load): system time is
 most of the rest (0.36 s null, 1.55 s writing, with 4-8x the page faults).
+
+With ``--before`` the write path before the codec wrote into reused buffers runs in the
+same rounds. Measured (4096^2, chunks 1024, best of 3 interleaved in one process, load 13
+to 17 on 2 shared cores, commit 1c2771c): null sink 7.02 s CPU; before 9.70 s (1.38x),
+now 9.91 s (1.41x), zarr's ``Array.__setitem__`` 11.08 s (1.58x); wall 1.24x / 1.28x /
+1.47x. The reused buffers cut the page faults of a write 3-8x (best 18,488 -> 6,773
+minor faults; single-threaded, encoding alone: 0.84 -> 0.51 s/GB user, 0.54 -> 0 s/GB
+system, no faults) but the CPU of the whole write did not measurably change under this
+load: the 1.3x target is not met. Of the ~2.9 s a write adds at 4096^2, the chunk tasks
+(encode and file writes, ``_write_block``) take ~1.5 s/GB under load and the caller's
+thread ~1 s whatever the size (profiled at 2048^2: xarray's metadata write 0.6-0.7 s, of
+which 0.43 s is setting up the ``dask.array.store`` graph it builds for ``compute=False``,
+as the null sink's ``da.store`` does too; graph optimisation 0.1 s).
 """
 
 from __future__ import annotations
