@@ -159,6 +159,7 @@ def test_controls_of_several_draws_report_their_mean_and_spread(world):
                   seed=1, controls=6)
     c = b.controls
     assert (c["draws"] == 6).all() and np.isfinite(c["auc_sd"]).all() and (c["auc_sd"] > 0).all()
+    assert (c["auc_fold_rank_sd"] > 0).all()
     for name, auc in c["auc"].items():
         assert abs(auc - 0.5) <= 0.08, f"{name}: mean shuffled-label AUC {auc:.3f}"
     one = benchmark(stack, deposits, methods=["logistic"], folds=4, buffer=BUFFER, seed=1,

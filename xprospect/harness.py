@@ -1082,12 +1082,12 @@ def benchmark(
         and the ``buffer`` around them are left out of the control's training ground, so
         they are neither positives nor negatives there); their table is ``controls``, and
         their AUCs should sit near 0.5. An int ``n`` makes ``n`` such draws per fold: the
-        table then holds their mean (``auc`` etc.), the AUC's spread across draws
-        (``auc_sd``) and ``draws``. Each draw seeds its own background or negatives and
-        training, so that their chance offsets average away too. With few deposits one
-        draw strays far from 0.5 by chance (on Katanning's 20 site cells, a logistic
-        control ranged 0.31-0.64 over four seeds), so judge a control by the mean of
-        several.
+        table then holds their mean (``auc`` etc.), the spread across draws of the AUC and
+        of the fold-rank AUC (``auc_sd``, ``auc_fold_rank_sd``) and ``draws``. Each draw
+        seeds its own background or negatives and training, so that their chance offsets
+        average away too. With few deposits one draw strays far from 0.5 by chance (on
+        Katanning's 20 site cells, a logistic control ranged 0.31-0.64 over four seeds), so
+        judge a control by the mean of several.
     level : float
         Confidence level of the AUC intervals.
     figure : str or Path, optional
@@ -1307,8 +1307,9 @@ def benchmark(
         ctable = per_draw[0].copy()
         num = ctable.select_dtypes("number").columns
         ctable[num] = sum(t[num] for t in per_draw) / n_draws
-        aucs = np.vstack([t["auc"].reindex(ctable.index).to_numpy() for t in per_draw])
-        ctable["auc_sd"] = aucs.std(axis=0, ddof=1) if n_draws > 1 else np.nan
+        for col in ("auc", "auc_fold_rank"):
+            aucs = np.vstack([t[col].reindex(ctable.index).to_numpy() for t in per_draw])
+            ctable[f"{col}_sd"] = aucs.std(axis=0, ddof=1) if n_draws > 1 else np.nan
         ctable["draws"] = n_draws
         ctable = ctable.sort_values("auc", ascending=False)
     coords = {d: stack[d] for d in geom.dims}
