@@ -4,7 +4,7 @@ Run::
 
     python examples/synthetic_benchmark.py [OUT_DIR] [--seed=N] [--barren=N] [--controls]
         [--old-cnn] [--no-deep] [--all-negatives] [--ensemble=N] [--epochs=N] [--oracle]
-        [--tune-window]
+        [--tune-window] [--inner-folds=N]
 
 The world is ``xp.synthetic.survey(seed=N, n_samples=3000, n_deposits=40, n_barren=20)``
 (16 elements, zoned multi-element halos of several widths around every deposit, and 20
@@ -217,16 +217,17 @@ def all_negatives_methods(ensemble: int = 1, epochs: int | None = None) -> list:
     ]
 
 
-def tuned_window_methods(ensemble: int = 1, epochs: int | None = 40) -> list:
+def tuned_window_methods(ensemble: int = 1, epochs: int | None = 40, inner_folds: int = 3) -> list:
     """:func:`all_negatives_methods`' CNN with its window chosen on inner folds (7, 9 or 13).
 
-    Per outer fold, :class:`xprospect.Tuned` fits the CNN with each window on three inner
-    spatial folds of the training ground and keeps the window of best pooled inner
+    Per outer fold, :class:`xprospect.Tuned` fits the CNN with each window on ``inner_folds``
+    inner spatial folds of the training ground and keeps the window of best pooled inner
     out-of-fold AUC (9, the default, when the pooled inner folds hold fewer than 20
     deposits); nothing of the outer held-out fold is seen.
     """
     ((name, deep),) = all_negatives_methods(ensemble, epochs)
-    return [(name + "_tunedwin", xp.Tuned(deep, grid={"window": [9, 7, 13]}))]
+    tuned = xp.Tuned(deep, grid={"window": [9, 7, 13]}, inner_folds=inner_folds)
+    return [(name + "_tunedwin", tuned)]
 
 
 COLUMNS = [
@@ -302,7 +303,9 @@ def main() -> int:
         deep += all_negatives_methods(_option("ensemble", 1), epochs if epochs > 0 else None)
     if "--tune-window" in sys.argv:
         epochs = _option("epochs", 0)
-        deep += tuned_window_methods(_option("ensemble", 1), epochs if epochs > 0 else None)
+        deep += tuned_window_methods(
+            _option("ensemble", 1), epochs if epochs > 0 else None, _option("inner-folds", 3)
+        )
     bench = xp.benchmark(
         stack,
         w.deposits,
