@@ -4,6 +4,7 @@ Run::
 
     python examples/synthetic_benchmark.py [OUT_DIR] [--seed=N] [--barren=N] [--controls]
         [--old-cnn] [--no-deep] [--all-negatives] [--ensemble=N] [--epochs=N] [--oracle]
+        [--tune-window] [--inner-folds=N]
 
 The world is ``xp.synthetic.survey(seed=N, n_samples=3000, n_deposits=40, n_barren=20)``
 (16 elements, zoned multi-element halos of several widths around every deposit, and 20
@@ -21,7 +22,8 @@ on every cell of the training ground, :func:`all_negatives_methods`, as a seed e
 ``--ensemble=N`` members (default 1), trained for ``--epochs=N`` epochs without inner
 validation when given, else as ``DeepMethod`` defaults: early-stopped on the inner validation
 side when it holds ``min_validation_deposits`` (20) deposits, for the fixed 40 epochs when
-not, as on these worlds).
+not, as on these worlds). ``--tune-window`` adds the same CNN with its window (7, 9 or 13)
+chosen on inner folds of each training ground (:func:`tuned_window_methods`).
 
 ``--oracle`` adds a second table: the world's noise-free truth (:func:`oracle_layers`) judged
 as raw layers on the same folds (in a benchmark of its own, so no trained method sees it), each
@@ -215,6 +217,28 @@ def all_negatives_methods(ensemble: int = 1, epochs: int | None = None) -> list:
     ]
 
 
+def tuned_window_methods(ensemble: int = 1, epochs: int | None = 40, inner_folds: int = 3) -> list:
+    """:func:`all_negatives_methods`' CNN with its window chosen on inner folds (7, 9 or 13).
+
+    Per outer fold, :class:`xprospect.Tuned` fits the CNN with each window on ``inner_folds``
+    inner spatial folds of the training ground and keeps the window of best pooled inner
+    out-of-fold AUC (9, the default, when the pooled inner folds hold fewer than 20
+    deposits); nothing of the outer held-out fold is seen.
+
+    Measured on barren world seed 1 (seed 0 chose the 9-cell window, so it is no test),
+    single models (``--ensemble=1``), pooled out-of-fold AUC, paired DeLong p against raw Au
+    (0.841, the best baseline): 40 epochs with three inner folds (``--epochs=40``), fixed
+    9-cell 0.840 (p = 0.97), tuned 0.833 (p = 0.73); 20 epochs with two inner folds
+    (``--epochs=20 --inner-folds=2``), fixed 0.808 (p = 0.17), tuned 0.800 (p = 0.10). In
+    both the inner folds pooled 20-23 deposits and chose 9 in three folds and 7 in one
+    (inner AUCs 0.53-0.80, 13 last in every fold): tuning the window did not beat the
+    default, and single models did not beat raw Au.
+    """
+    ((name, deep),) = all_negatives_methods(ensemble, epochs)
+    tuned = xp.Tuned(deep, grid={"window": [9, 7, 13]}, inner_folds=inner_folds)
+    return [(name + "_tunedwin", tuned)]
+
+
 COLUMNS = [
     "kind",
     "auc",
@@ -286,6 +310,11 @@ def main() -> int:
     if "--all-negatives" in sys.argv:
         epochs = _option("epochs", 0)
         deep += all_negatives_methods(_option("ensemble", 1), epochs if epochs > 0 else None)
+    if "--tune-window" in sys.argv:
+        epochs = _option("epochs", 0)
+        deep += tuned_window_methods(
+            _option("ensemble", 1), epochs if epochs > 0 else None, _option("inner-folds", 3)
+        )
     bench = xp.benchmark(
         stack,
         w.deposits,
@@ -302,12 +331,17 @@ def main() -> int:
         bench.table.to_csv(out / "synthetic_benchmark.csv")
         if oracle is not None:
             oracle.to_csv(out / "synthetic_oracle.csv")
+        for name, rows in bench.tuning.items():
+            pd.DataFrame(rows).to_csv(out / f"tuning_{name}.csv", index=False)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(bench.folds.to_string(index=False))
         print(bench.table[COLUMNS].round(3).to_string())
         if bench.controls is not None:
             print("shuffled-label controls:")
             print(bench.controls[["kind", "auc", "auc_lower", "auc_upper"]].round(3).to_string())
+        for name, rows in bench.tuning.items():
+            print(f"{name}: chosen on inner folds")
+            print(pd.DataFrame(rows).to_string(index=False))
         if oracle is not None:
             print("noise-free truth as raw layers (never trained on), same folds:")
             print(oracle.round(3).to_string())

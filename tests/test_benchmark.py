@@ -159,6 +159,7 @@ def test_controls_of_several_draws_report_their_mean_and_spread(world):
                   seed=1, controls=6)
     c = b.controls
     assert (c["draws"] == 6).all() and np.isfinite(c["auc_sd"]).all() and (c["auc_sd"] > 0).all()
+    assert (c["auc_fold_rank_sd"] > 0).all()
     for name, auc in c["auc"].items():
         assert abs(auc - 0.5) <= 0.08, f"{name}: mean shuffled-label AUC {auc:.3f}"
     one = benchmark(stack, deposits, methods=["logistic"], folds=4, buffer=BUFFER, seed=1,
@@ -244,6 +245,45 @@ def test_tuned_baseline_chooses_on_inner_folds(world):
     assert np.isfinite(b.table.loc["logistic_tuned", "auc"])
     with pytest.raises(DataError, match="inner_folds"):
         benchmark(stack, deposits, methods=[xp.Tuned(B.LogisticModel(), {}, 1)])
+
+
+def test_tuned_floor_counts_the_deposits_pooled_over_every_inner_fold(world, monkeypatch):
+    """The floor is met by the pooled inner held-out deposits (each training deposit once),
+    not by those of one inner fold: a floor above every single inner fold's count but at
+    the pooled count still chooses; one above the pooled count keeps the first candidate."""
+    import xprospect.harness as harness
+
+    stack, deposits = world
+    tests = []
+    real = harness._run_baseline
+
+    def spy(est, stack_, x, pos, ground, test, seed, control=False):
+        tests.append(test)
+        return real(est, stack_, x, pos, ground, test, seed, control)
+
+    def run(floor):
+        tuned = xp.Tuned(B.LogisticModel(), {"C": [0.001, 1.0]}, inner_folds=3,
+                         min_validation_deposits=floor)
+        return benchmark(stack, deposits, methods=[("lt", tuned)], folds=2, buffer=BUFFER,
+                         seed=0).tuning["lt"]
+
+    rows = run(0)
+    pooled = min(r["inner_deposits"] for r in rows)
+    raw = benchmark(stack, deposits, methods=["raw:Au"], folds=2, buffer=BUFFER, seed=0)
+    assert [r["inner_deposits"] for r in rows] == raw.folds["training_deposits"].tolist()
+    monkeypatch.setattr(harness, "_run_baseline", spy)
+    chosen = run(pooled)
+    assert all(np.isfinite(r["inner_auc"]) and len(r["candidates"]) == 2 for r in chosen)
+    assert [r["params"] for r in chosen] == [r["params"] for r in rows]
+    dep = raw.maps["deposit"].values.ravel()
+    fold = raw.maps["held_out_fold"].values.ravel()
+    outer = [np.flatnonzero(fold == f) for f in range(2)]
+    inner = [t for t in tests if not any(np.array_equal(t, o) for o in outer)]
+    assert len(inner) == 2 * 2 * 3  # outer folds x candidates x inner folds
+    assert max(int(dep[t].sum()) for t in inner) < pooled  # no inner fold held that many
+    with pytest.warns(XProspectWarning, match="first grid point"):
+        kept = run(max(r["inner_deposits"] for r in rows) + 1)
+    assert all(r["params"] == {"C": 0.001} and np.isnan(r["inner_auc"]) for r in kept)
 
 
 def test_barren_points_protocol_draws_negatives_blind_to_the_deposits(world):

@@ -220,14 +220,86 @@ def test_every_deep_option_runs_in_the_harness_inside_the_training_ground(world)
     assert b.training["plain"][0].size > b.training["whole"][0].size
 
 
-def test_deep_hyper_parameters_are_chosen_on_inner_folds(world):
+def test_deep_hyper_parameters_are_chosen_on_pooled_inner_folds_blind_to_the_test_fold(
+    world, monkeypatch
+):
+    """Tuned fits every candidate on each inner fold, pools the inner out-of-fold scores
+    (every training deposit judged once) and never trains on, reads or scores a cell of the
+    outer held-out fold or its buffer: inner training windows read them as blank (NaN)."""
+    import xprospect.harness as harness
+
     stack, deposits = world
-    tuned = Tuned(_deep("t")[1], grid={"negative_ratio": [3, 6]}, inner_folds=2)
+    calls, srcs = [], []
+    real_run, real_patches = harness._run_deep, harness.make_patches
+
+    def run_spy(spec, stack_, pos, ground, near_test, test, seed, block=None):
+        calls.append((spec.window, pos.copy(), ground.ravel().copy(), near_test.ravel().copy(),
+                      test.copy()))
+        return real_run(spec, stack_, pos, ground, near_test, test, seed, block)
+
+    def patches_spy(src, **kw):
+        srcs.append(np.asarray(src.values).reshape(src.sizes["element"], -1).copy())
+        return real_patches(src, **kw)
+
+    monkeypatch.setattr(harness, "_run_deep", run_spy)
+    monkeypatch.setattr(harness, "make_patches", patches_spy)
+    tuned = Tuned(_deep("t", validation=None)[1], grid={"window": [5, 3]}, inner_folds=2,
+                  min_validation_deposits=0)
     b = benchmark(stack, deposits, methods=[("tuned_cnn", tuned)], folds=2, buffer=BUFFER, seed=0)
     rows = b.tuning["tuned_cnn"]
-    assert len(rows) == 2
-    assert all(r["params"]["negative_ratio"] in (3, 6) for r in rows)
+    fold = b.maps["held_out_fold"].values.ravel()
+    assert len(rows) == 2 and len(calls) == len(srcs) == 2 * (2 * 2 + 1)
+    for f, row in enumerate(rows):
+        assert row["params"]["window"] in (5, 3)
+        assert [c["params"]["window"] for c in row["candidates"]] == [5, 3]
+        assert row["inner_auc"] == max(c["inner_auc"] for c in row["candidates"])
+        ground = b.maps["training_ground"].values[f].ravel()
+        # pooled: the inner held-out cells of one candidate partition the outer ground,
+        # and their deposits are the fold's training deposits, each once
+        inner = calls[5 * f : 5 * f + 4]
+        for c in range(2):
+            tests = np.concatenate([t for _, _, _, _, t in inner[2 * c : 2 * c + 2]])
+            assert np.array_equal(np.sort(tests), np.flatnonzero(ground))
+        assert row["inner_deposits"] == b.folds.loc[f, "training_deposits"]
+        for (_, pos, sub, blank, test), src in zip(inner, srcs[5 * f : 5 * f + 4], strict=True):
+            assert ground[test].all() and ground[pos].all() and ground[sub].all()
+            assert blank[~ground].all()  # outer held-out fold and buffer are blanked...
+            assert np.isnan(src[:, ~ground]).all()  # ...in the windows the inner fit cuts
+            assert not (sub & blank).any()
+        # the outer fit comes last, with the chosen window, on the whole training ground
+        window, pos, sub, _, test = calls[5 * f + 4]
+        assert window == row["params"]["window"]
+        assert np.array_equal(sub, ground) and np.array_equal(test, np.flatnonzero(fold == f))
     assert b.table.loc["tuned_cnn", "kind"] == "deep"
+
+
+def test_tuned_keeps_the_first_grid_point_and_warns_with_too_few_pooled_deposits(
+    world, monkeypatch
+):
+    """Below the floor nothing is fitted on inner folds: the default (first) candidate is
+    kept, with a warning; the floor defaults to the DeepMethod's min_validation_deposits."""
+    import xprospect.harness as harness
+
+    stack, deposits = world
+    n = []
+    real_run = harness._run_deep
+
+    def run_spy(*a, **kw):
+        n.append(1)
+        return real_run(*a, **kw)
+
+    monkeypatch.setattr(harness, "_run_deep", run_spy)
+    tuned = Tuned(_deep("t", validation=None)[1], grid={"window": [5, 3]}, inner_folds=2)
+    assert tuned.floor == 20
+    with pytest.warns(xp.exceptions.XProspectWarning, match="min_validation_deposits=20"):
+        b = benchmark(stack, deposits.isel(deposit=slice(0, 16)),
+                      methods=[("tuned_cnn", tuned)], folds=2, buffer=BUFFER, seed=0)
+    assert len(n) == 2  # the two outer fits only
+    for row in b.tuning["tuned_cnn"]:
+        assert row["params"] == {"window": 5} and np.isnan(row["inner_auc"])
+        assert row["candidates"] == [] and row["inner_deposits"] < 20
+    with pytest.raises(DataError, match="min_validation_deposits"):
+        benchmark(stack, deposits, methods=[Tuned(_deep("t")[1], {}, 2, -1)])
 
 
 def test_ensemble_members_trained_side_by_side_give_the_same_ensemble(world):
