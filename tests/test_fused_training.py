@@ -93,19 +93,20 @@ def test_vae_fit_fused_same_seed_same_bits_and_close_to_autograd():
 
 @pytest.mark.parametrize("ndim", [2, 3])
 @pytest.mark.parametrize("padding", [0, 1])
-def test_conv_nd_matches_torch_convolution_and_gradients(ndim, padding):
+def test_onednn_conv_matches_torch_convolution_and_gradients(ndim, padding):
     torch.manual_seed(0)
-    x = torch.randn((1, 3) + (9,) * ndim)
+    x = torch.randn((1, 3) + (9,) * ndim, requires_grad=True)
     w = torch.randn((4, 3) + (3,) * ndim, requires_grad=True)
     b = torch.randn(4, requires_grad=True)
     fn = torch.nn.functional.conv2d if ndim == 2 else torch.nn.functional.conv3d
-    ours = autoencoder.conv_nd(x, w, b, padding)
+    ours = autoencoder._OneDNNConv.apply(x, w, b, padding)  # what conv_nd runs on a 3-D tile
     (ours * ours).sum().backward()
-    gw, gb = w.grad.clone(), b.grad.clone()
-    w.grad = b.grad = None
+    gx, gw, gb = x.grad.clone(), w.grad.clone(), b.grad.clone()
+    x.grad = w.grad = b.grad = None
     ref = fn(x, w, b, padding=padding)
     (ref * ref).sum().backward()
     torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(gx, x.grad, rtol=1e-4, atol=1e-3)
     torch.testing.assert_close(gw, w.grad, rtol=1e-4, atol=1e-3)
     torch.testing.assert_close(gb, b.grad, rtol=1e-4, atol=1e-3)
 
