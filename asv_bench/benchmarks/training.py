@@ -15,6 +15,10 @@ Rates are counted the same way on both sides:
 - **STOAD** (cells/s, 2-D and 3-D): the student stage of ``fit_stoad`` (a trained teacher
   given, ``teacher_epochs=0``; the teacher's own training is the DAE row) against
   ``score(stack, stoad)``.
+- ``vae_autograd`` is the VAE trained through the autograd graph (``VAE.fused_step =
+  False``) instead of the fused loss-and-gradient pass; ``dae3d_torch`` / ``stoad3d_torch``
+  leave every 3-D convolution to torch's own CPU backend choice
+  (``autoencoder.MKLDNN_ON_CPU = False``), the code before both changes.
 
 Every training time is the whole ``fit`` call (setup, statistics, tile positions, epochs);
 scoring is ``score(...).compute()`` on the same stack. Wall time, best of ``repeat``,
@@ -34,6 +38,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+import xprospect.models.autoencoder as _autoencoder
 from xprospect.models import VAE, ConvAutoencoder, SmallCNN
 from xprospect.patches import make_patches
 from xprospect.points import cells_to_points
@@ -139,15 +144,18 @@ def rates(window: int = 9, repeat: int = 3, n: int = N_WINDOWS) -> dict[str, flo
 
 def _anomaly_case(name: str) -> tuple[xr.DataArray, Callable[[], tuple[Any, float]]]:
     """The stack and a ``train()`` returning ``(model, cells trained)`` of one anomaly case."""
-    c, n = BLOCK if name.endswith("3d") else DEMO
-    ndim = 3 if name.endswith("3d") else 2
+    base, _, variant = name.partition("_")
+    c, n = BLOCK if base.endswith("3d") else DEMO
+    ndim = 3 if base.endswith("3d") else 2
     stack = smooth_stack(c, n, ndim)
     kw: dict[str, Any] = {"epochs": EPOCHS, "seed": 0, "device": "cpu", "threads": None}
-    if name == "vae":
+    if base == "vae":
         def train() -> tuple[Any, float]:
-            f = fit_anomaly(VAE(c), stack, **kw)
+            model = VAE(c)
+            model.fused_step = variant != "autograd"
+            f = fit_anomaly(model, stack, **kw)
             return f.model, EPOCHS * f.report["n_train"]
-    elif name.startswith("dae"):
+    elif base.startswith("dae"):
         def train() -> tuple[Any, float]:
             f = fit_anomaly(ConvAutoencoder(c, ndim=ndim), stack, **kw)
             return f.model, EPOCHS * f.report["cells_per_epoch"]
@@ -159,6 +167,21 @@ def _anomaly_case(name: str) -> tuple[xr.DataArray, Callable[[], tuple[Any, floa
             f = fit_stoad(teacher, stack, teacher_epochs=0, **kw)
             return f.model, EPOCHS * f.report["cells_per_epoch"]
     return stack, train
+
+
+class _TorchConvChoice:
+    """Within the block, 3-D convolutions take torch's own CPU backend choice (``_torch``)."""
+
+    def __init__(self, name: str) -> None:
+        self.on = name.endswith("_torch")
+
+    def __enter__(self) -> None:
+        self.was = _autoencoder.MKLDNN_ON_CPU
+        if self.on:
+            _autoencoder.MKLDNN_ON_CPU = False
+
+    def __exit__(self, *exc: Any) -> None:
+        _autoencoder.MKLDNN_ON_CPU = self.was
 
 
 def tiled(stack: xr.DataArray, k: int) -> xr.DataArray:
@@ -178,24 +201,39 @@ def anomaly_rates(name: str, repeat: int = 3) -> dict[str, float]:
     """Best cells/s of training and of scoring one anomaly model, interleaved.
 
     Scoring runs on the training stack repeated 4 x 4 (2-D) or 2 x 2 x 2 (3-D) times."""
-    small, train = _anomaly_case(name)
-    stack = tiled(small, 2 if name.endswith("3d") else 4)
-    n_cells = int(np.prod([stack.sizes[d] for d in stack.dims if d != "element"]))
-    tr, sc = [], []
+    return interleaved_rates([name], repeat)[name]
+
+
+def interleaved_rates(names: list[str], repeat: int = 3) -> dict[str, dict[str, float]]:
+    """Best cells/s of training and scoring several anomaly cases, every repeat running
+    each case once (train, score) in turn, so that variants share the machine's load."""
+    cases = {}
+    for name in names:
+        with _TorchConvChoice(name):
+            small, train = _anomaly_case(name)
+        stack = tiled(small, 2 if small.ndim == 4 else 4)
+        n_cells = int(np.prod([stack.sizes[d] for d in stack.dims if d != "element"]))
+        cases[name] = (stack, train, n_cells)
+    tr: dict[str, list[float]] = {n: [] for n in names}
+    sc: dict[str, list[float]] = {n: [] for n in names}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        model, cells = train()
-        tr.append(cells / (time.perf_counter() - t0))
-        t0 = time.perf_counter()
-        score(stack, model, device="cpu").compute()
-        sc.append(n_cells / (time.perf_counter() - t0))
-    return {"train": float(np.max(tr)), "score": float(np.max(sc))}
+        for name, (stack, train, n_cells) in cases.items():
+            with _TorchConvChoice(name):
+                t0 = time.perf_counter()
+                model, cells = train()
+                tr[name].append(cells / (time.perf_counter() - t0))
+                t0 = time.perf_counter()
+                score(stack, model, device="cpu").compute()
+                sc[name].append(n_cells / (time.perf_counter() - t0))
+    return {n: {"train": float(np.max(tr[n])), "score": float(np.max(sc[n]))} for n in names}
 
 
 class AnomalyTrainVsScore:
     """Training against scoring throughput of the anomaly detectors (cells/s, CPU)."""
 
-    params: ClassVar[list[str]] = ["vae", "dae", "stoad", "dae3d", "stoad3d"]
+    params: ClassVar[list[str]] = [
+        "vae", "vae_autograd", "dae", "stoad", "dae3d", "dae3d_torch", "stoad3d", "stoad3d_torch"
+    ]
     param_names: ClassVar[list[str]] = ["model"]
     timeout = 900
 
@@ -208,20 +246,31 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--models", default="cnn,vae,dae,stoad,dae3d,stoad3d")
+    p.add_argument(
+        "--models",
+        default="cnn,vae,vae_autograd,dae,stoad,dae3d,dae3d_torch,stoad3d,stoad3d_torch",
+    )
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     print(f"torch threads {a.threads}; load average {os.getloadavg()}")
-    print(f"{'model':8s} {'unit':9s} {'train/s':>10s} {'score/s':>10s} {'ratio':>6s}")
-    for name in a.models.split(","):
-        if name == "cnn":
-            r = rates(repeat=a.repeat)
-            unit = "windows"
-        else:
-            r = anomaly_rates(name, repeat=a.repeat)
-            unit = "cells"
-        print(f"{name:8s} {unit:9s} {r['train']:10.0f} {r['score']:10.0f} "
+    print(f"{'model':14s} {'unit':9s} {'train/s':>10s} {'score/s':>10s} {'ratio':>6s}")
+    names = a.models.split(",")
+
+    def show(name: str, unit: str, r: dict[str, float]) -> None:
+        print(f"{name:14s} {unit:9s} {r['train']:10.0f} {r['score']:10.0f} "
               f"{r['train'] / r['score']:6.2f}", flush=True)
+
+    if "cnn" in names:
+        show("cnn", "windows", rates(repeat=a.repeat))
+    # variants of one model (``vae`` / ``vae_autograd``, ``dae3d`` / ``dae3d_torch``)
+    # interleave with each other
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        if name != "cnn":
+            groups.setdefault(name.partition("_")[0], []).append(name)
+    for group in groups.values():
+        for name, r in interleaved_rates(group, repeat=a.repeat).items():
+            show(name, "cells", r)
     print(f"load average {os.getloadavg()}")
 
 
