@@ -15,10 +15,9 @@ Rates are counted the same way on both sides:
 - **STOAD** (cells/s, 2-D and 3-D): the student stage of ``fit_stoad`` (a trained teacher
   given, ``teacher_epochs=0``; the teacher's own training is the DAE row) against
   ``score(stack, stoad)``.
-- ``vae_autograd`` is the VAE trained through the autograd graph (``VAE.fused_step =
-  False``) instead of the fused loss-and-gradient pass; ``dae3d_torch`` / ``stoad3d_torch``
-  leave every 3-D convolution to torch's own CPU backend choice
-  (``autoencoder.MKLDNN_ON_CPU = False``), the code before both changes.
+- ``dae3d_torch`` / ``stoad3d_torch`` leave every 3-D convolution to torch's own CPU
+  backend choice (``autoencoder.MKLDNN_ON_CPU = False``), the code before the oneDNN
+  change.
 
 Every training time is the whole ``fit`` call (setup, statistics, tile positions, epochs);
 scoring is ``score(...).compute()`` on the same stack. Wall time, best of ``repeat``,
@@ -144,16 +143,14 @@ def rates(window: int = 9, repeat: int = 3, n: int = N_WINDOWS) -> dict[str, flo
 
 def _anomaly_case(name: str) -> tuple[xr.DataArray, Callable[[], tuple[Any, float]]]:
     """The stack and a ``train()`` returning ``(model, cells trained)`` of one anomaly case."""
-    base, _, variant = name.partition("_")
+    base = name.partition("_")[0]
     c, n = BLOCK if base.endswith("3d") else DEMO
     ndim = 3 if base.endswith("3d") else 2
     stack = smooth_stack(c, n, ndim)
     kw: dict[str, Any] = {"epochs": EPOCHS, "seed": 0, "device": "cpu", "threads": None}
     if base == "vae":
         def train() -> tuple[Any, float]:
-            model = VAE(c)
-            model.fused_step = variant != "autograd"
-            f = fit_anomaly(model, stack, **kw)
+            f = fit_anomaly(VAE(c), stack, **kw)
             return f.model, EPOCHS * f.report["n_train"]
     elif base.startswith("dae"):
         def train() -> tuple[Any, float]:
@@ -232,7 +229,7 @@ class AnomalyTrainVsScore:
     """Training against scoring throughput of the anomaly detectors (cells/s, CPU)."""
 
     params: ClassVar[list[str]] = [
-        "vae", "vae_autograd", "dae", "stoad", "dae3d", "dae3d_torch", "stoad3d", "stoad3d_torch"
+        "vae", "dae", "stoad", "dae3d", "dae3d_torch", "stoad3d", "stoad3d_torch"
     ]
     param_names: ClassVar[list[str]] = ["model"]
     timeout = 900
@@ -248,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument(
         "--models",
-        default="cnn,vae,vae_autograd,dae,stoad,dae3d,dae3d_torch,stoad3d,stoad3d_torch",
+        default="cnn,vae,dae,stoad,dae3d,dae3d_torch,stoad3d,stoad3d_torch",
     )
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -262,8 +259,7 @@ def main(argv: list[str] | None = None) -> None:
 
     if "cnn" in names:
         show("cnn", "windows", rates(repeat=a.repeat))
-    # variants of one model (``vae`` / ``vae_autograd``, ``dae3d`` / ``dae3d_torch``)
-    # interleave with each other
+    # variants of one model (``dae3d`` / ``dae3d_torch``) interleave with each other
     groups: dict[str, list[str]] = {}
     for name in names:
         if name != "cnn":

@@ -38,19 +38,6 @@ _ACTIVATIONS = {
 # Cells per block in ``score_dense``: the widest intermediate (24 floats per cell) of a block
 # stays in cache (~1.5 MB), so the pass reads each input cell once and writes one float.
 _CELL_BLOCK = 16384
-# Cells per block of the fused training step (:func:`_fused_loss_and_grads`): a block's
-# forward activations (every layer's, kept for its backward) stay in a core's L2 cache.
-_TRAIN_BLOCK = 2048
-
-# Backward of each activation from its *output* ``y`` (all five are monotone, so the output
-# tells the input's sign): ``g`` (the gradient at the output) -> the gradient at the input.
-_DERIVATIVES = {
-    "relu": lambda g, y: torch.ops.aten.threshold_backward(g, y, 0.0),
-    "elu": lambda g, y: torch.where(y > 0, g, g * (y + 1)),
-    "leaky_relu": lambda g, y: torch.where(y > 0, g, g * 0.01),
-    "tanh": lambda g, y: g * (1 - y * y),
-    "sigmoid": lambda g, y: g * (y * (1 - y)),
-}
 
 
 def activation_fn(name: str) -> Any:
@@ -105,9 +92,6 @@ class VAE(ProspectModel):
     task = "anomaly"
     dense = True
     anomaly_samples = "vectors"
-    #: Training steps take the fused loss-and-gradient pass (:class:`_FusedVAELoss`); False
-    #: runs the autograd graph instead (same draws, same loss, gradients equal up to rounding).
-    fused_step: bool = True
 
     def __init__(
         self,
@@ -129,7 +113,6 @@ class VAE(ProspectModel):
         if float(kl_weight) < 0:
             raise ModelCardError(f"kl_weight must be >= 0; got {kl_weight}")
         self.act = activation_fn(activation)
-        self.activation = activation
         self.ndim = None
         self.in_channels = int(n_features)
         self.window = None
@@ -197,24 +180,7 @@ class VAE(ProspectModel):
         return -0.5 * torch.sum(1 + logvar - mu * mu - torch.exp(logvar), dim=-1)
 
     def loss(self, x: Any) -> tuple[Any, dict[str, Any]]:
-        """Training loss of vectors ``x`` ``(N, C)``: ``(total, {"recon": ..., "kl": ...})``.
-
-        In training mode with gradients on (a training step), the loss and its parameter
-        gradients come from one fused pass (:class:`_FusedVAELoss`): the same draws of the
-        code, the same loss, gradients equal to autograd's up to rounding, at a fraction of
-        the per-step cost. Otherwise (evaluation, or an input that itself needs a gradient)
-        the plain autograd graph below runs.
-        """
-        if (
-            self.fused_step
-            and self.training
-            and torch.is_grad_enabled()
-            and not x.requires_grad
-            and x.ndim == 2
-        ):
-            eps = torch.randn((x.shape[0], self.mu.out_features), dtype=x.dtype, device=x.device)
-            total, rec, kl = _FusedVAELoss.apply(self, x, eps, *self.parameters())
-            return total, {"recon": rec, "kl": kl}
+        """Training loss of vectors ``x`` ``(N, C)``: ``(total, {"recon": ..., "kl": ...})``."""
         recon, mu, logvar = self(x)
         rec = ((recon - x) ** 2).sum(dim=-1).mean()
         kl = self.kl_divergence(mu, logvar).mean()
@@ -273,105 +239,3 @@ class VAE(ProspectModel):
         """Score at the centre cell of windows ``(B, C, *window)`` -> ``(B,)``."""
         centre = tuple(s // 2 for s in x.shape[2:])
         return self.score_vectors(x[(slice(None), slice(None), *centre)])
-
-
-def _fused_loss_and_grads(model: VAE, x: Any, eps: Any) -> tuple[Any, Any, Any, list[Any]]:
-    """Loss of a training batch and its gradient for every parameter, in one pass.
-
-    ``x`` ``(N, C)`` vectors, ``eps`` ``(N, latent)`` the standard normal draws of the
-    reparameterised code. Returns ``(total, recon, kl, grads)`` with ``grads`` in the order
-    of ``model.parameters()``: the gradients of ``total`` (the batch mean of ``recon +
-    kl_weight * kl``, as :meth:`VAE.loss`).
-
-    Why by hand: the network is tiny (about 900 multiply-adds a cell), so an autograd step
-    on a batch of a few hundred vectors is all per-operation cost (about 60 graph nodes and
-    their bookkeeping), and on large batches the row-major activations of every layer, all
-    kept alive until the backward pass, spill out of cache. Here the batch runs channel-first
-    (the weights left-multiply, as in :meth:`VAE._score_cells`) in blocks of
-    :data:`_TRAIN_BLOCK` cells, each block's backward right after its forward, with the
-    gradients accumulated in place: about half the operations of the autograd graph, each
-    on cache-resident data.
-    """
-    n = x.shape[0]
-    k = model.kl_weight
-    deriv = _DERIVATIVES[model.activation]
-    enc = [(m.weight, m.bias[:, None]) for m in model.encoder]
-    dec = [(m.weight, m.bias[:, None]) for m in model.decoder]
-    (wm, bm), (wl, bl) = ((m.weight, m.bias[:, None]) for m in (model.mu, model.logvar))
-    wo, bo = model.out.weight, model.out.bias[:, None]
-    ne, nd = len(enc), len(dec)
-    n_layers = ne + nd + 3
-    gw: list[Any] = [None] * n_layers  # in the order of model.parameters()
-    gb: list[Any] = [None] * n_layers
-    inv = 1.0 / n
-    sums: Any = None
-
-    def acc(j: int, g: Any, h: Any) -> None:
-        # the gradient of layer j's weight and bias from its output gradient g and input h
-        if gw[j] is None:
-            gw[j], gb[j] = g @ h.t(), g.sum(dim=1)
-        else:
-            gw[j].addmm_(g, h.t())
-            gb[j].add_(g.sum(dim=1))
-
-    for s in range(0, n, _TRAIN_BLOCK):
-        xb = x[s : s + _TRAIN_BLOCK].t().contiguous()  # (C, b)
-        eb = eps[s : s + _TRAIN_BLOCK].t()
-        hs = [xb]
-        for w, b in enc:
-            hs.append(model.act(torch.addmm(b, w, hs[-1])))
-        he = hs[-1]
-        mu = torch.addmm(bm, wm, he)
-        lv = torch.addmm(bl, wl, he)
-        std = torch.exp(0.5 * lv)
-        var = std * std
-        gs = [torch.addcmul(mu, std, eb)]
-        for w, b in dec:
-            gs.append(model.act(torch.addmm(b, w, gs[-1])))
-        err = torch.addmm(bo - xb, wo, gs[-1])  # recon - x
-        # sum err^2 and sum (1 + lv - mu^2 - var) of the block, in one small tensor
-        part = torch.stack([(err * err).sum(), (lv - mu * mu - var).sum()])
-        sums = part if sums is None else sums + part
-        # backward of total = (sum err^2 + k * sum kl) / n
-        d = err * (2.0 * inv)
-        acc(n_layers - 1, d, gs[-1])
-        g = wo.t() @ d
-        for i in range(nd - 1, -1, -1):
-            g = deriv(g, gs[i + 1])
-            acc(ne + 2 + i, g, gs[i])
-            g = dec[i][0].t() @ g
-        dmu = torch.add(g, mu, alpha=k * inv)
-        dlv = torch.add(g * std * eb, var - 1, alpha=k * inv) * 0.5
-        acc(ne, dmu, he)
-        acc(ne + 1, dlv, he)
-        g = torch.addmm(wl.t() @ dlv, wm.t(), dmu)
-        for i in range(ne - 1, -1, -1):
-            g = deriv(g, hs[i + 1])
-            acc(i, g, hs[i])
-            if i:
-                g = enc[i][0].t() @ g
-    rec_sum, kl_sum = sums[0], -0.5 * (sums[1] + n * wm.shape[0])
-    rec, kl = rec_sum * inv, kl_sum * inv
-    grads = [t for pair in zip(gw, gb, strict=True) for t in pair]
-    return rec + k * kl, rec, kl, grads
-
-
-class _FusedVAELoss(torch.autograd.Function):
-    """Autograd wrapper of :func:`_fused_loss_and_grads`.
-
-    The gradients are computed with the loss (the batch's forward and backward in one
-    cache-friendly pass); the backward only scales them by the upstream gradient (the
-    chain rule for a scalar loss).
-    """
-
-    @staticmethod
-    def forward(ctx: Any, model: VAE, x: Any, eps: Any, *params: Any) -> Any:
-        with torch.no_grad():
-            total, rec, kl, grads = _fused_loss_and_grads(model, x, eps)
-        ctx.save_for_backward(*grads)
-        ctx.mark_non_differentiable(rec, kl)
-        return total, rec, kl
-
-    @staticmethod
-    def backward(ctx: Any, g_total: Any, *_: Any) -> Any:
-        return (None, None, None, *(g_total * g for g in ctx.saved_tensors))
