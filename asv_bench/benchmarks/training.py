@@ -19,6 +19,22 @@ Rates are counted the same way on both sides:
   backend choice (``autoencoder.MKLDNN_ON_CPU = False``), the code before the oneDNN
   change.
 
+Measured (one torch thread; wall time; the 2-core machine shared with four other jobs, load
+average 6-17 during the run, so absolute rates are several times below a quiet machine's):
+``dae3d`` 14 777 train / 22 641 score cells/s = 0.65 against ``dae3d_torch`` 8 595 / 22 353 =
+0.38 (the 3-D DAE trains 1.7x faster since batch-of-one tiles run on oneDNN,
+:func:`xprospect.models.autoencoder.conv_nd`); ``dae`` 0.51, ``stoad`` 0.79 (2-D).
+
+The VAE cannot reach a third of its scoring rate at its batch of 512 vectors, whatever the
+code: scoring a cell costs 888 multiply-adds (5-24-12-3-12-24-5, mean code), a training step
+2 652 a cell (forward with the log-variance head 924, weight gradients 924, input gradients
+804: 2.99x), so a third is the arithmetic ceiling at zero per-step cost; and one step on 512
+vectors is 1.4 M multiply-adds (about 0.35 ms at scoring's arithmetic rate) against ~3 ms of
+dispatch for its ~70 eager operations and the optimiser (torch.profiler, quiet machine). A
+hand-fused forward/backward (channel-first, cache-sized blocks) measured no faster in whole
+fits (22.1k vs 21.5k cells/s at batch 512, 66.7k vs 75.2k at 4 096, interleaved, best of 3,
+load 9-12) and was not kept.
+
 Every training time is the whole ``fit`` call (setup, statistics, tile positions, epochs);
 scoring is ``score(...).compute()`` on the same stack. Wall time, best of ``repeat``,
 interleaved (train, score, train, score, ...). Run as a script for the table:
