@@ -19,11 +19,13 @@ Rates are counted the same way on both sides:
   backend choice (``autoencoder.MKLDNN_ON_CPU = False``), the code before the oneDNN
   change.
 
-Measured (one torch thread; wall time; the 2-core machine shared with four other jobs, load
-average 6-17 during the run, so absolute rates are several times below a quiet machine's):
-``dae3d`` 14 777 train / 22 641 score cells/s = 0.65 against ``dae3d_torch`` 8 595 / 22 353 =
-0.38 (the 3-D DAE trains 1.7x faster since batch-of-one tiles run on oneDNN,
-:func:`xprospect.models.autoencoder.conv_nd`); ``dae`` 0.51, ``stoad`` 0.79 (2-D).
+Measured (one torch thread; wall time; best of 3, interleaved; the 2-core machine shared with
+four other jobs, load average 2-5 during the run): ``dae3d`` 116 403 train / 225 054 score
+cells/s = 0.52 against ``dae3d_torch`` 54 099 / 92 578 = 0.58, ``stoad3d`` 235 259 / 105 194
+= 2.24 against ``stoad3d_torch`` 95 664 / 98 303 = 0.97: batch-of-one 3-D tiles on oneDNN
+(:func:`xprospect.models.autoencoder.conv_nd`) train the 3-D DAE 2.2x and STOAD's student
+2.5x faster and score the 3-D DAE 2.4x faster; ``vae`` 169 518 / 994 178 = 0.17. Under load
+6-17 (an earlier run): ``dae`` 0.51 and ``stoad`` 0.79 (2-D).
 
 The VAE cannot reach a third of its scoring rate at its batch of 512 vectors, whatever the
 code: scoring a cell costs 888 multiply-adds (5-24-12-3-12-24-5, mean code), a training step
