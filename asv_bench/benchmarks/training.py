@@ -15,6 +15,27 @@ Rates are counted the same way on both sides:
 - **STOAD** (cells/s, 2-D and 3-D): the student stage of ``fit_stoad`` (a trained teacher
   given, ``teacher_epochs=0``; the teacher's own training is the DAE row) against
   ``score(stack, stoad)``.
+- ``dae3d_torch`` / ``stoad3d_torch`` leave every 3-D convolution to torch's own CPU
+  backend choice (``autoencoder.MKLDNN_ON_CPU = False``), the code before the oneDNN
+  change.
+
+Measured (one torch thread; wall time; best of 3, interleaved; the 2-core machine shared with
+four other jobs, load average 2-5 during the run): ``dae3d`` 116 403 train / 225 054 score
+cells/s = 0.52 against ``dae3d_torch`` 54 099 / 92 578 = 0.58, ``stoad3d`` 235 259 / 105 194
+= 2.24 against ``stoad3d_torch`` 95 664 / 98 303 = 0.97: batch-of-one 3-D tiles on oneDNN
+(:func:`xprospect.models.autoencoder.conv_nd`) train the 3-D DAE 2.2x and STOAD's student
+2.5x faster and score the 3-D DAE 2.4x faster; ``vae`` 169 518 / 994 178 = 0.17. Under load
+6-17 (an earlier run): ``dae`` 0.51 and ``stoad`` 0.79 (2-D).
+
+The VAE cannot reach a third of its scoring rate at its batch of 512 vectors, whatever the
+code: scoring a cell costs 888 multiply-adds (5-24-12-3-12-24-5, mean code), a training step
+2 652 a cell (forward with the log-variance head 924, weight gradients 924, input gradients
+804: 2.99x), so a third is the arithmetic ceiling at zero per-step cost; and one step on 512
+vectors is 1.4 M multiply-adds (about 0.35 ms at scoring's arithmetic rate) against ~3 ms of
+dispatch for its ~70 eager operations and the optimiser (torch.profiler, quiet machine). A
+hand-fused forward/backward (channel-first, cache-sized blocks) measured no faster in whole
+fits (22.1k vs 21.5k cells/s at batch 512, 66.7k vs 75.2k at 4 096, interleaved, best of 3,
+load 9-12) and was not kept.
 
 Every training time is the whole ``fit`` call (setup, statistics, tile positions, epochs);
 scoring is ``score(...).compute()`` on the same stack. Wall time, best of ``repeat``,
@@ -34,6 +55,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+import xprospect.models.autoencoder as _autoencoder
 from xprospect.models import VAE, ConvAutoencoder, SmallCNN
 from xprospect.patches import make_patches
 from xprospect.points import cells_to_points
@@ -139,15 +161,16 @@ def rates(window: int = 9, repeat: int = 3, n: int = N_WINDOWS) -> dict[str, flo
 
 def _anomaly_case(name: str) -> tuple[xr.DataArray, Callable[[], tuple[Any, float]]]:
     """The stack and a ``train()`` returning ``(model, cells trained)`` of one anomaly case."""
-    c, n = BLOCK if name.endswith("3d") else DEMO
-    ndim = 3 if name.endswith("3d") else 2
+    base = name.partition("_")[0]
+    c, n = BLOCK if base.endswith("3d") else DEMO
+    ndim = 3 if base.endswith("3d") else 2
     stack = smooth_stack(c, n, ndim)
     kw: dict[str, Any] = {"epochs": EPOCHS, "seed": 0, "device": "cpu", "threads": None}
-    if name == "vae":
+    if base == "vae":
         def train() -> tuple[Any, float]:
             f = fit_anomaly(VAE(c), stack, **kw)
             return f.model, EPOCHS * f.report["n_train"]
-    elif name.startswith("dae"):
+    elif base.startswith("dae"):
         def train() -> tuple[Any, float]:
             f = fit_anomaly(ConvAutoencoder(c, ndim=ndim), stack, **kw)
             return f.model, EPOCHS * f.report["cells_per_epoch"]
@@ -159,6 +182,21 @@ def _anomaly_case(name: str) -> tuple[xr.DataArray, Callable[[], tuple[Any, floa
             f = fit_stoad(teacher, stack, teacher_epochs=0, **kw)
             return f.model, EPOCHS * f.report["cells_per_epoch"]
     return stack, train
+
+
+class _TorchConvChoice:
+    """Within the block, 3-D convolutions take torch's own CPU backend choice (``_torch``)."""
+
+    def __init__(self, name: str) -> None:
+        self.on = name.endswith("_torch")
+
+    def __enter__(self) -> None:
+        self.was = _autoencoder.MKLDNN_ON_CPU
+        if self.on:
+            _autoencoder.MKLDNN_ON_CPU = False
+
+    def __exit__(self, *exc: Any) -> None:
+        _autoencoder.MKLDNN_ON_CPU = self.was
 
 
 def tiled(stack: xr.DataArray, k: int) -> xr.DataArray:
@@ -178,24 +216,39 @@ def anomaly_rates(name: str, repeat: int = 3) -> dict[str, float]:
     """Best cells/s of training and of scoring one anomaly model, interleaved.
 
     Scoring runs on the training stack repeated 4 x 4 (2-D) or 2 x 2 x 2 (3-D) times."""
-    small, train = _anomaly_case(name)
-    stack = tiled(small, 2 if name.endswith("3d") else 4)
-    n_cells = int(np.prod([stack.sizes[d] for d in stack.dims if d != "element"]))
-    tr, sc = [], []
+    return interleaved_rates([name], repeat)[name]
+
+
+def interleaved_rates(names: list[str], repeat: int = 3) -> dict[str, dict[str, float]]:
+    """Best cells/s of training and scoring several anomaly cases, every repeat running
+    each case once (train, score) in turn, so that variants share the machine's load."""
+    cases = {}
+    for name in names:
+        with _TorchConvChoice(name):
+            small, train = _anomaly_case(name)
+        stack = tiled(small, 2 if small.ndim == 4 else 4)
+        n_cells = int(np.prod([stack.sizes[d] for d in stack.dims if d != "element"]))
+        cases[name] = (stack, train, n_cells)
+    tr: dict[str, list[float]] = {n: [] for n in names}
+    sc: dict[str, list[float]] = {n: [] for n in names}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        model, cells = train()
-        tr.append(cells / (time.perf_counter() - t0))
-        t0 = time.perf_counter()
-        score(stack, model, device="cpu").compute()
-        sc.append(n_cells / (time.perf_counter() - t0))
-    return {"train": float(np.max(tr)), "score": float(np.max(sc))}
+        for name, (stack, train, n_cells) in cases.items():
+            with _TorchConvChoice(name):
+                t0 = time.perf_counter()
+                model, cells = train()
+                tr[name].append(cells / (time.perf_counter() - t0))
+                t0 = time.perf_counter()
+                score(stack, model, device="cpu").compute()
+                sc[name].append(n_cells / (time.perf_counter() - t0))
+    return {n: {"train": float(np.max(tr[n])), "score": float(np.max(sc[n]))} for n in names}
 
 
 class AnomalyTrainVsScore:
     """Training against scoring throughput of the anomaly detectors (cells/s, CPU)."""
 
-    params: ClassVar[list[str]] = ["vae", "dae", "stoad", "dae3d", "stoad3d"]
+    params: ClassVar[list[str]] = [
+        "vae", "dae", "stoad", "dae3d", "dae3d_torch", "stoad3d", "stoad3d_torch"
+    ]
     param_names: ClassVar[list[str]] = ["model"]
     timeout = 900
 
@@ -208,20 +261,30 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--models", default="cnn,vae,dae,stoad,dae3d,stoad3d")
+    p.add_argument(
+        "--models",
+        default="cnn,vae,dae,stoad,dae3d,dae3d_torch,stoad3d,stoad3d_torch",
+    )
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     print(f"torch threads {a.threads}; load average {os.getloadavg()}")
-    print(f"{'model':8s} {'unit':9s} {'train/s':>10s} {'score/s':>10s} {'ratio':>6s}")
-    for name in a.models.split(","):
-        if name == "cnn":
-            r = rates(repeat=a.repeat)
-            unit = "windows"
-        else:
-            r = anomaly_rates(name, repeat=a.repeat)
-            unit = "cells"
-        print(f"{name:8s} {unit:9s} {r['train']:10.0f} {r['score']:10.0f} "
+    print(f"{'model':14s} {'unit':9s} {'train/s':>10s} {'score/s':>10s} {'ratio':>6s}")
+    names = a.models.split(",")
+
+    def show(name: str, unit: str, r: dict[str, float]) -> None:
+        print(f"{name:14s} {unit:9s} {r['train']:10.0f} {r['score']:10.0f} "
               f"{r['train'] / r['score']:6.2f}", flush=True)
+
+    if "cnn" in names:
+        show("cnn", "windows", rates(repeat=a.repeat))
+    # variants of one model (``dae3d`` / ``dae3d_torch``) interleave with each other
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        if name != "cnn":
+            groups.setdefault(name.partition("_")[0], []).append(name)
+    for group in groups.values():
+        for name, r in interleaved_rates(group, repeat=a.repeat).items():
+            show(name, "cells", r)
     print(f"load average {os.getloadavg()}")
 
 
