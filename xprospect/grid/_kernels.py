@@ -95,6 +95,7 @@ def idw_task(t0, t1, bk, vals, rows, lattice, params, outs):
     ne = vals.shape[1]
     half_p = 0.5 * power
     p_is_2 = power == 2.0
+    wk = np.empty(max(k, 1))  # the weights of one cell's neighbours
     for t in range(t0, t1):
         origin = tile_at(t, lattice, lo, hi)
         work = knn_tile(bk, origin, lattice[1], lo, hi, k, radius, state, work, nbr)
@@ -125,14 +126,21 @@ def idw_task(t0, t1, bk, vals, rows, lattice, params, outs):
                 for e2 in range(ne):
                     acc[e2] = acc[e2] / nzero
                 continue
+            # the weights first, then one tight element loop per neighbour (indexing
+            # ``vals`` by row, no per-neighbour array view): the same operations in the
+            # same order as weighting inside the neighbour loop, so the same bits, and
+            # the loop numba compiles stays quick whatever the search beside it inlines
             wsum = 0.0
             for j in range(nfound):
                 d2 = nbr_d2[c, j]
                 w = 1.0 / d2 if p_is_2 else d2 ** (-half_p)
+                wk[j] = w
                 wsum += w
-                v = vals[nbr_i[c, j]]
+            for j in range(nfound):
+                w = wk[j]
+                row = nbr_i[c, j]
                 for e2 in range(ne):
-                    acc[e2] += w * v[e2]
+                    acc[e2] += w * vals[row, e2]
             inv = 1.0 / wsum
             for e2 in range(ne):
                 acc[e2] = acc[e2] * inv

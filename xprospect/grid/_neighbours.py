@@ -291,8 +291,8 @@ def new_task(bsize, tile, k, nrows):
         state[i] = 0.0
     state[0] = bsize
     work = (
-        np.empty((9, cap)),
-        np.empty((3, cap), dtype=np.int64),
+        np.empty((8, cap)),
+        np.empty((4, cap), dtype=np.int64),
         np.empty((4, 3)),
         np.empty(ncells, dtype=np.bool_),
         np.empty(kk),
@@ -407,7 +407,7 @@ def gather(bk, qlo, qhi, m, rlo, rhi, fb, ib):
         ends, since no sample lies beyond it).
     fb, ib : (rows, cap) float64 and int64
         Candidate buffers: coordinates go to ``fb[0:3]``, rows in ``pts`` to ``ib[0]``;
-        replaced by larger ones when too small. (``fb[3:9]`` and ``ib[1:3]`` are the
+        replaced by larger ones when too small. (``fb[3:8]`` and ``ib[1:4]`` are the
         scratch of :func:`knn_tile`.)
 
     Returns
@@ -470,78 +470,66 @@ def gather(bk, qlo, qhi, m, rlo, rhi, fb, ib):
 
 
 @_inline
-def _argsort(key, n, order):
-    """Write into ``order[:n]`` the indices that sort ``key[:n]`` ascending.
-
-    A shell sort: numba's ``np.argsort`` (quicksort) costs seconds of compilation, and
-    a tile has a few hundred candidates at most, where this is as quick.
-    """
-    for i in range(n):
-        order[i] = i
-    gap = 1
-    while gap < n // 3:
-        gap = 3 * gap + 1
-    while gap > 0:
-        for i in range(gap, n):
-            v = order[i]
-            kv = key[v]
-            j = i
-            while j >= gap and key[order[j - gap]] > kv:
-                order[j] = order[j - gap]
-                j -= gap
-            order[j] = v
-        gap //= 3
-
-
-@_inline
-def _upper(a, n, x):
-    """Count the first ``n`` (ascending) values of ``a`` that are ``<= x``.
-
-    ``np.searchsorted(a[:n], x, side="right")``, by hand: numba's version pulls in about
-    a second of compilation (its comparison overloads) for this one binary search.
-    """
-    lo = 0
-    hi = n
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if a[mid] <= x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-@_inline
 def _by_distance(fb, ib, nc, c0x, c0y, c0z, order):
-    """Candidates by distance from ``c0`` into rows 4-7 of ``fb``, 1 of ``ib``.
+    """Candidates near-first from ``c0`` into rows 4-6 of ``fb``, 1 of ``ib``.
 
-    Sorted when ``order`` (a tile of several cells: each cell stops scanning once the
-    triangle inequality rules out every later candidate); copied as they are otherwise
-    (a one-cell tile scans them all once: sorting would cost more than it saves).
+    With ``order`` (a tile of several cells: each cell stops scanning once the triangle
+    inequality rules out every later candidate), they are bucketed into ``SHELLS``
+    shells of equal width in squared distance from ``c0`` by a counting sort, and
+    ``ib[3, b]`` is then the end of shell ``b``; without (a one-cell tile scans them all
+    once), they are copied as they are. Returns the factor from a squared distance to
+    its shell (0 without ``order``).
+
+    Shells, not a full sort: a cell only needs where its last possible candidate ends,
+    and the order within a shell does not change its neighbours (ties go by sample
+    row). The counting sort is O(nc) and nearly free of mispredicted branches; with a
+    full (shell) sort, gathering and ordering took a quarter of the search of 1e6
+    samples onto 2048^2, and the search 1.29x the time it takes now.
     """
+    if not order:
+        for j in range(nc):
+            fb[4, j] = fb[0, j]
+            fb[5, j] = fb[1, j]
+            fb[6, j] = fb[2, j]
+            ib[1, j] = ib[0, j]
+        return 0.0
+    top = 0.0
     for j in range(nc):
         dx = fb[0, j] - c0x
         dy = fb[1, j] - c0y
         dz = fb[2, j] - c0z
-        fb[3, j] = math.sqrt(dx * dx + dy * dy + dz * dz)
-    srt = ib[2]
-    if order:
-        _argsort(fb[3], nc, srt)
-    else:
-        for j in range(nc):
-            srt[j] = j
+        d2 = dx * dx + dy * dy + dz * dz
+        fb[3, j] = d2
+        top = max(top, d2)
+    scale = SHELLS / top if top > 0.0 else 0.0
+    shell = ib[2]
+    end = ib[3]
+    for b in range(SHELLS + 1):
+        end[b] = 0
     for j in range(nc):
-        sj = srt[j]
-        fb[4, j] = fb[0, sj]
-        fb[5, j] = fb[1, sj]
-        fb[6, j] = fb[2, sj]
-        fb[7, j] = fb[3, sj]
-        ib[1, j] = ib[0, sj]
+        b = min(int(fb[3, j] * scale), SHELLS - 1)
+        shell[j] = b
+        end[b + 1] += 1
+    for b in range(SHELLS):
+        end[b + 1] += end[b]
+    # end[b] is the start of shell b; filling it moves it to the shell's end
+    for j in range(nc):
+        b = shell[j]
+        p = end[b]
+        end[b] = p + 1
+        fb[4, p] = fb[0, j]
+        fb[5, p] = fb[1, j]
+        fb[6, p] = fb[2, j]
+        ib[1, p] = ib[0, j]
+    return scale
+
+
+SHELLS = 64
 
 
 @_inline  # once per cell: a call and its array views cost a tenth of the search
 def _nearest(fb, ib, lim, qx, qy, qz, k, bound2, kd, ki):
-    """Find the ``k`` nearest of the first ``lim`` sorted candidates within ``bound2``.
+    """Find the ``k`` nearest of the first ``lim`` (near-first) candidates within ``bound2``.
 
     Writes their squared distances and rows, nearest first, to ``kd``, ``ki``; returns
     how many were found. Equal distances are ordered by sample row, so the neighbours
@@ -550,7 +538,7 @@ def _nearest(fb, ib, lim, qx, qy, qz, k, bound2, kd, ki):
     sx = fb[4]
     sy = fb[5]
     sz = fb[6]
-    dd = fb[8]
+    dd = fb[7]
     for j in range(lim):  # a tight, vectorisable distance pass
         dx = sx[j] - qx
         dy = sy[j] - qy
@@ -633,9 +621,9 @@ def knn_tile(bk, origin, axes, lo, hi, k, radius, state, work, nbr):
     ordered = ncells > 1
     while remaining > 0:
         nc, complete, fb, ib = gather(bk, qlo, qhi, m, rlo, rhi, fb, ib)
-        # candidates in order of distance from the tile's centre: a cell stops scanning
+        # candidates in shells of distance from the tile's centre: a cell stops scanning
         # once the triangle inequality rules out every later candidate
-        _by_distance(fb, ib, nc, c0x, c0y, c0z, ordered)
+        scale = _by_distance(fb, ib, nc, c0x, c0y, c0z, ordered)
         for iz in range(lo[0], hi[0]):
             for iy in range(lo[1], hi[1]):
                 for ix in range(lo[2], hi[2]):
@@ -659,10 +647,15 @@ def knn_tile(bk, origin, axes, lo, hi, k, radius, state, work, nbr):
                         ub = (state[5] + math.sqrt(dx * dx + dy * dy + dz * dz)) * (1.0 + 1e-9)
                         if ub * ub < bound2:
                             bound2 = ub * ub
-                    # only candidates with |s - c0| <= |q - c0| + bound can be in range
+                    # only candidates with |s - c0| <= |q - c0| + bound can be in range:
+                    # those up to the end of that distance's shell (a hair wider, so
+                    # rounding cannot drop one on the edge)
                     lim = nc
                     if ordered and bound2 < _INF:
-                        lim = _upper(fb[7], nc, dq0 + math.sqrt(bound2))
+                        thr = dq0 + math.sqrt(bound2)
+                        shell = thr * thr * (1.0 + 1e-9) * scale
+                        if shell < SHELLS:
+                            lim = ib[3, int(shell)]
                     nfound = _nearest(fb, ib, lim, qx, qy, qz, k, bound2, kd, ki)
                     need = math.sqrt(kd[k - 1]) if nfound == k else radius
                     if need > radius:
