@@ -55,6 +55,8 @@ def score_to_zarr(client: Any, stack_path: str, out: str, widths=WIDTHS) -> dict
 
     shutil.rmtree(out, ignore_errors=True)
     model = make_model(widths)
+    moved = client.run(_received)
+    cpu = _cpu_seconds()
     t = time.perf_counter()
     with client.as_current(), get_task_stream(client) as ts:
         stack = xp.open_zarr(stack_path, chunks={}).prospect.stack(ELEMENTS)
@@ -62,11 +64,38 @@ def score_to_zarr(client: Any, stack_path: str, out: str, widths=WIDTHS) -> dict
         xp.to_zarr(job, out, progress=False)
     spent: dict[str, float] = defaultdict(float)
     spent["wall"] = time.perf_counter() - t
+    spent["cpu"] = _cpu_seconds() - cpu
+    after = client.run(_received)
+    spent["moved MB"] = sum(after[w][0] - moved.get(w, (0, 0))[0] for w in after) / 1e6
+    spent["transfers"] = sum(after[w][1] - moved.get(w, (0, 0))[1] for w in after)
     for task in ts.data:
         prefix = str(task["key"]).strip("()'\"").split("-")[0]
+        spent[f"tasks:{prefix}"] += 1
         for s in task["startstops"]:
             spent[f"{s['action']}:{prefix}"] += s["stop"] - s["start"]
     return dict(spent)
+
+
+def _received(dask_worker: Any) -> tuple[int, int]:
+    """Bytes and count of the transfers a worker received from other workers so far."""
+    log = dask_worker.transfer_incoming_log
+    return sum(t["total"] for t in log), len(log)
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process (client, schedulers, nannies) and its
+    children (the workers of both clusters)."""
+    import psutil  # lazy: a dependency of distributed
+
+    procs = [psutil.Process(), *psutil.Process().children(recursive=True)]
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
 
 
 class TwoWorkersOverOne:
@@ -126,13 +155,17 @@ def main(argv=None) -> int:
             f"{a.repeat} (wall), load {os.getloadavg()[0]:.1f}"
         )
         for n, r in best.items():
-            tasks = {k: v for k, v in sorted(r.items()) if k != "wall"}
+            tasks = {k: v for k, v in sorted(r.items()) if ":" in k and not k.startswith("tasks:")}
             busy = sum(v for k, v in tasks.items() if k.startswith("compute:"))
+            counts = {k[6:]: int(v) for k, v in sorted(r.items()) if k.startswith("tasks:")}
             print(
                 f"{n} worker(s): wall {r['wall']:.2f} s, workers busy {busy:.2f} s "
-                f"({busy / (n * r['wall']):.0%} of {n} x wall)"
+                f"({busy / (n * r['wall']):.0%} of {n} x wall); CPU of all processes "
+                f"{r['cpu']:.2f} s; {r['moved MB']:.0f} MB moved between workers in "
+                f"{r['transfers']:.0f} transfers"
             )
-            print("   " + ", ".join(f"{k} {v:.2f}" for k, v in tasks.items() if v >= 0.05))
+            print("   seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in tasks.items() if v >= 0.05))
+            print(f"   tasks: {counts}")
         print(f"two over one: {best[2]['wall'] / best[1]['wall']:.2f} (target <= 0.6)")
     finally:
         for lc, client in clusters.values():
