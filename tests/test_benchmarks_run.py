@@ -114,3 +114,19 @@ def test_score_benchmark_bodies_tiny():
     r.setup()
     assert r.flops > 0 and r.time_dense().shape == (40, 40)
     assert r.track_gflops() > 0
+
+
+def test_score_benchmark_multiscale_bodies_tiny():
+    """The multiscale dense benchmark: its window loop gives its dense map; its rate runs."""
+    from benchmarks import score as bscore
+
+    b = bscore.MultiScaleVsLoop()
+    b.chunks, b.kwargs = 13, {"window": 5, "context": 9, "widths": [4, 4]}
+    b.setup(30)
+    assert b.window == 9
+    np.testing.assert_allclose(b.time_dense(30), b.time_window_loop(30), rtol=1e-5, atol=1e-6)
+    r = bscore.MultiScaleRate()
+    r.size = 40
+    r.setup()
+    assert r.model.config["name"] == "multiscale_cnn" and r.flops > 0
+    assert r.time_dense().shape == (40, 40)

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+import xarray as xr
 from scipy.spatial import cKDTree
 
 import xprospect as xp
@@ -16,6 +17,7 @@ from xprospect.exceptions import DataError
 from xprospect.harness import DeepMethod, Tuned, benchmark
 from xprospect.models import DeepEnsemble, MultiScaleCNN, SmallCNN
 from xprospect.models.registry import from_config
+from xprospect.score import score
 from xprospect.train import fit
 from xprospect.train._batches import TensorBatches
 from xprospect.train.fitting import nnpu_loss
@@ -82,6 +84,63 @@ def test_multiscale_dense_pass_equals_the_window_pass():
     assert net.window == 11 and net.context == (5, 5)
     with pytest.raises(xp.exceptions.ModelCardError, match="even"):
         MultiScaleCNN(3, window=5, context=10, widths=(4,))
+
+
+def _multiscale(seed=0):
+    """A MultiScaleCNN in eval mode whose batch norms hold non-trivial statistics."""
+    net = MultiScaleCNN(3, window=5, context=11, widths=(6, 6), context_widths=(6, 8), seed=seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.3)
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+    return net.eval()
+
+
+def test_multiscale_fast_dense_pass_equals_plain_modules():
+    """Eval: channels-last, folded batch norms, running-sum means == the plain modules to 2e-6;
+    train (batch statistics): the plain modules themselves."""
+    net = _multiscale()
+    x = torch.randn(2, 3, 40, 37, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        fast = net.score_dense(x)
+        plain = torch.softmax(net._logits(x), dim=1)[:, 1]
+    assert fast.shape == plain.shape == (2, 30, 27)
+    assert float((fast - plain).abs().max()) < 2e-6
+    assert float(plain.std()) > 1e-3  # the scores vary: the comparison is not vacuous
+    net.train()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            net.score_dense(x), torch.softmax(net._logits(x), dim=1)[:, 1], rtol=0, atol=0
+        )
+
+
+@pytest.mark.parametrize("edge", ["pad", "reflect"])
+def test_multiscale_score_dense_equals_window_by_window(edge):
+    """score(): the dense pass, in memory and over uneven dask chunks, gives every cell its
+    window's score (the window path) to float32 rounding, with the same NaN cells."""
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(3, 23, 31)).astype("float32")
+    data[1, 0, 4] = data[0, 12, 30] = data[2, 9, 9] = np.nan  # two on the edges, one inside
+    stack = xr.DataArray(
+        data,
+        dims=("element", "y", "x"),
+        coords={"element": ["a", "b", "c"], "y": np.arange(23.0)[::-1], "x": np.arange(31.0)},
+    )
+    net = _multiscale()
+    kw = {"device": "cpu", "allow_no_card": True, "edge": edge}
+    windows = score(stack, net, method="windows", **kw).values
+    dense = score(stack, net, **kw)
+    lazy = score(stack.chunk({"y": (8, 6, 9), "x": (13, 11, 7)}), net, **kw)
+    assert dense.attrs["method"] == "dense" and lazy.chunks == ((8, 6, 9), (13, 11, 7))
+    assert np.isnan(windows).sum() == 3 and np.isnan(windows[[0, 12, 9], [4, 30, 9]]).all()
+    for got in (dense.values, lazy.values):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(windows))
+        np.testing.assert_allclose(got, windows, rtol=1e-5, atol=1e-7)
+    assert float(np.nanstd(windows)) > 1e-3
 
 
 # ---- training ------------------------------------------------------------------------------
@@ -409,8 +468,14 @@ def test_too_few_validation_deposits_train_for_the_fixed_budget(world, monkeypat
     benchmark(stack, deposits, methods=[_deep("fixed")], folds=2, buffer=BUFFER, seed=0)
     assert calls == [(False, 2), (False, 2)]
     calls.clear()
-    benchmark(stack, deposits, methods=[_deep("inner", min_validation_deposits=0)], folds=2,
-              buffer=BUFFER, seed=0)
+    benchmark(
+        stack,
+        deposits,
+        methods=[_deep("inner", min_validation_deposits=0)],
+        folds=2,
+        buffer=BUFFER,
+        seed=0,
+    )
     assert [v for v, _ in calls] == [True, False, True, False]  # chosen there, then refitted
     with pytest.raises(DataError, match="min_validation_deposits"):
         DeepMethod(min_validation_deposits=-1)

@@ -413,6 +413,29 @@ def test_stack_is_lazy_ordered_and_georeferenced(world):
     assert list(every.element.values) == list(world.elements)
 
 
+def test_lazy_stack_holds_every_element_in_one_task_per_chunk(tmp_path):
+    """A stack of lazy maps reads and stacks each chunk's elements in one task (blockwise
+    fusion), not one task per element gathered by a rechunk; values and dtype as to_array."""
+    rng = np.random.default_rng(0)
+    ds = xr.Dataset(
+        {
+            "Au": (("y", "x"), rng.normal(size=(12, 10)).astype("float32")),
+            "Cu": (("y", "x"), rng.normal(size=(12, 10))),
+            "As": (("y", "x"), rng.normal(size=(12, 10)).astype("float32")),
+        },
+        coords={"y": np.arange(12.0)[::-1], "x": np.arange(10.0)},
+    )
+    xp.to_zarr(ds.chunk({"y": 5, "x": 4}), tmp_path / "m.zarr", progress=False)
+    with dask.config.set(scheduler=_RaiseOnCompute()):
+        stack = xp.open_zarr(tmp_path / "m.zarr", chunks={}).prospect.stack(["Cu", "Au", "As"])
+    assert stack.chunks == ((3,), (5, 5, 2), (4, 4, 2)) and stack.dtype == "float64"
+    eager = ds[["Cu", "Au", "As"]].to_array(dim="element")
+    np.testing.assert_array_equal(stack.values, eager.values)
+    (opt,) = dask.optimize(stack.data)
+    blocks = [k for k in opt.__dask_graph__() if isinstance(k, tuple)]
+    assert len(blocks) == 9  # one task per spatial chunk, the reads fused into it
+
+
 def test_stack_errors(world):
     grid = xp.make_grid(like=world.samples, resolution=4000)
     maps = xp.grid_idw(world.samples, like=grid, k=6, elements=["Au", "Cu"])

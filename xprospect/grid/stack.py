@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import dask.array as da
 import numpy as np
 import xarray as xr
 
@@ -40,6 +41,36 @@ def _one_hot(
             {"element": band, "code": code, "label": str(label) if label is not None else None}
         )
     return bands, legend
+
+
+def _stack_blocks(*blocks: np.ndarray) -> np.ndarray:
+    return np.stack(blocks)
+
+
+def _stacked_blocks(arrays: Sequence[Any], stacked: Any) -> Any:
+    """Return the stack of lazy ``arrays`` as one block per spatial chunk, else ``stacked``.
+
+    ``to_array`` stacks dask arrays with one chunk per element, so that each consumer
+    (``score``) rechunks the elements together: a task per block gathering the elements'
+    blocks, which on a cluster read on several workers travel to it. A blockwise stack
+    holds every element in its chunk, and dask fuses it with the reads of the elements'
+    blocks (blockwise fusion): one task reads a chunk's elements and stacks them, on the
+    worker that then uses them. Same values, dtype and spatial chunks as ``stacked``.
+    """
+    if len(arrays) < 2 or not all(isinstance(a, da.Array) for a in arrays):
+        return stacked
+    idx = tuple(range(1, arrays[0].ndim + 1))
+    args: list[Any] = []
+    for a in arrays:
+        args += [a.astype(stacked.dtype, copy=False), idx]
+    return da.blockwise(
+        _stack_blocks,
+        (0, *idx),
+        *args,
+        new_axes={0: len(arrays)},
+        dtype=stacked.dtype,
+        meta=np.empty((0,) * stacked.ndim, dtype=stacked.dtype),
+    ).rechunk({i: c for i, c in zip(idx, stacked.chunks[1:], strict=True)})
 
 
 def stack_elements(
@@ -115,6 +146,7 @@ def stack_elements(
         )
     if not cat:
         out = ds[names].to_array(dim=ELEMENT_DIM, name="stack")
+        out = out.copy(data=_stacked_blocks([ds[n].data for n in names], out.data))
         out.attrs = {"units": [str(ds[n].attrs.get("units", "")) for n in names]}
     else:
         bands, units, legends = [], [], {}

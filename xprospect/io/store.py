@@ -263,8 +263,9 @@ def _run_writes(
         futures = client.compute(delayeds)
         if widget:
             dask_progress(futures, notebook=True)
-        for future in as_completed(futures):
-            updater.done(future.result())
+        # results (chunk numbers) gathered in batches as they land, not one round trip each
+        for _, flat in as_completed(futures, with_results=True):
+            updater.done(flat)
         return
 
     class _Mark(Callback):

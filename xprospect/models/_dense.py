@@ -126,7 +126,7 @@ def box_mean(x: Any, k: int, ndim: int) -> Any:
     Returns
     -------
     torch.Tensor
-        ``(..., *(spatial - k + 1))`` in ``x``'s dtype.
+        ``(..., *(spatial - k + 1))`` in ``x``'s dtype (``x`` itself when ``k`` is 1).
 
     Examples
     --------
@@ -134,7 +134,10 @@ def box_mean(x: Any, k: int, ndim: int) -> Any:
     >>> box_mean(torch.arange(5.0).reshape(1, 5), 2, 1)
     tensor([[0.5000, 1.5000, 2.5000, 3.5000]])
     """
-    y = x.contiguous().double()
+    if k == 1:
+        return x  # each box is its one cell
+    # one copy: to float64 and to the plain (NC...) layout at once, channels-last input or not
+    y = x.to(dtype=torch.float64, memory_format=torch.contiguous_format)
     for d in range(x.dim() - ndim, x.dim()):
         n = y.shape[d] - k + 1
         c = y.cumsum(d)

@@ -7,6 +7,9 @@ surroundings, as :class:`~xprospect.models.SmallCNN` sees them) and a *coarse* b
 window (the regional setting of the point: a halo's extent, a district's background). Both
 branches end in a 1x1 head averaged over what is left of their window, so the network stays
 dense: run once over a raster it gives at every cell what it gives for that cell's window.
+In eval mode that dense pass runs as the small CNN's does (:mod:`xprospect.models._dense`):
+channels-last, batch norms folded into the convolutions, window averages as running sums;
+equal to the plain module calls within float32 rounding.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 from xprospect._torch import import_torch
 from xprospect.exceptions import ModelCardError
+from xprospect.models._dense import box_mean, conv_bn_relu, dense_layout
 from xprospect.models.base import ProspectModel
 from xprospect.models.cnn import _init_weights, _positive_int, window_context
 from xprospect.models.registry import register
@@ -51,6 +55,16 @@ class _Branch(nn.Module):
         """Logit map ``(B, n_out, *(spatial - window + 1))``."""
         z = self.head(self.dropout(self.trunk(x)))
         return F.avg_pool2d(z, kernel_size=self.pool, stride=1)
+
+    def dense(self, x: Any) -> Any:
+        """Run :meth:`forward` as the eval-mode dense pass, ``x`` channels-last.
+
+        Each (conv, batch norm, ReLU) runs as one folded convolution and the window average
+        as running sums (:mod:`xprospect.models._dense`).
+        """
+        for i in range(0, len(self.trunk), 3):
+            x = conv_bn_relu(self.trunk[i : i + 3], x)
+        return box_mean(self.head(self.dropout(x)), self.pool, 2)
 
 
 class MultiScaleCNN(ProspectModel):
@@ -146,7 +160,12 @@ class MultiScaleCNN(ProspectModel):
             },
         }
 
-    def _logits(self, x: Any) -> Any:
+    def _logits(self, x: Any, *, dense: bool = False) -> Any:
+        """Logits of both branches added, ``(B, num_classes, *(spatial - context + 1))``.
+
+        With ``dense`` in eval mode, through the branches' fast dense pass
+        (:meth:`_Branch.dense`) on a channels-last copy of ``x``.
+        """
         if x.dim() != 4 or x.shape[1] != self.in_channels or min(x.shape[2:]) < self.window:
             raise ModelCardError(
                 f"MultiScaleCNN(in_channels={self.in_channels}, context={self.window}) needs "
@@ -155,16 +174,23 @@ class MultiScaleCNN(ProspectModel):
             )
         o = self.offset
         h, w = x.shape[-2:]
-        fine = self.fine(x[..., o : h - o, o : w - o])
-        return fine + self.coarse(x)
+        if not dense or self.training:  # batch statistics: the plain modules, as in training
+            return self.fine(x[..., o : h - o, o : w - o]) + self.coarse(x)
+        x = dense_layout(x, 2)
+        return self.fine.dense(x[..., o : h - o, o : w - o]) + self.coarse.dense(x)
 
     def forward(self, x: Any) -> Any:
         """Class logits ``(B, num_classes)`` of ``context``-cell windows."""
         return self._logits(x).flatten(2).mean(dim=2)
 
     def score_dense(self, x: Any) -> Any:
-        """Probability of class 1 of every cell's window: ``(B, *(spatial - context + 1))``."""
-        logits = self._logits(x)
+        """Probability of class 1 of every cell's window: ``(B, *(spatial - context + 1))``.
+
+        In eval mode the branches run their fast dense pass (channels-last, folded batch
+        norms, running-sum window means; :mod:`xprospect.models._dense`), equal to the
+        window-by-window scores within float32 rounding.
+        """
+        logits = self._logits(x, dense=True)
         if self.num_classes == 1:
             return torch.sigmoid(logits[:, 0])
         return torch.softmax(logits, dim=1)[:, 1]
