@@ -19,13 +19,15 @@ Rates are counted the same way on both sides:
   backend choice (``autoencoder.MKLDNN_ON_CPU = False``), the code before the oneDNN
   change.
 
-Measured (one torch thread; wall time; best of 3, interleaved; the 2-core machine shared with
-four other jobs, load average 2-5 during the run): ``dae3d`` 116 403 train / 225 054 score
-cells/s = 0.52 against ``dae3d_torch`` 54 099 / 92 578 = 0.58, ``stoad3d`` 235 259 / 105 194
-= 2.24 against ``stoad3d_torch`` 95 664 / 98 303 = 0.97: batch-of-one 3-D tiles on oneDNN
-(:func:`xprospect.models.autoencoder.conv_nd`) train the 3-D DAE 2.2x and STOAD's student
-2.5x faster and score the 3-D DAE 2.4x faster; ``vae`` 169 518 / 994 178 = 0.17. Under load
-6-17 (an earlier run): ``dae`` 0.51 and ``stoad`` 0.79 (2-D).
+Measured on a quiet 2-core machine (one torch thread; wall time; best of 3, interleaved;
+load 1.5-2.2): ``cnn`` 5 886 train / 14 603 score windows/s = 0.40; ``vae`` 220 841 /
+3 240 276 cells/s = 0.07; ``dae`` 204 117 / 975 620 = 0.21; ``stoad`` 221 468 / 897 826 =
+0.25; ``dae3d`` 119 732 / 487 329 = 0.25 against ``dae3d_torch`` 57 946 / 336 218 = 0.17;
+``stoad3d`` 259 215 / 606 111 = 0.43 against ``stoad3d_torch`` 64 902 / 386 481 = 0.17:
+batch-of-one 3-D tiles on oneDNN (:func:`xprospect.models.autoencoder.conv_nd`) train the
+3-D DAE 2.1x and STOAD's student 4.0x faster. Under load (the machine shared with four
+other jobs) the ratios read higher (``dae`` 0.51, ``dae3d`` 0.52): loaded scoring slows
+more than training, so read the quiet figures.
 
 The VAE cannot reach a third of its scoring rate at its batch of 512 vectors, whatever the
 code: scoring a cell costs 888 multiply-adds (5-24-12-3-12-24-5, mean code), a training step
