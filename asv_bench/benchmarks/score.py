@@ -22,6 +22,9 @@ maps agree to float32 rounding).
   147x / 130x its window loop (at 48^2, end to end, 9-11x: the 2,304 windows of this
   small model take 0.65-0.72 s and the dense call's fixed cost is ~0.06 s); dense / matmul
   54 % / 47 % (two threads, wall) and 40 % (one thread, CPU time), 8.6 GFLOP per chunk.
+  On a quiet machine (load 1.4-1.6): 95x its loop per cell on a 512^2 chunk, dense /
+  matmul 36 % (two threads, wall) and 51 % (one thread, CPU time); the small CNN 628x and
+  74 % in the same run.
 - ``MaskedScore``: a study mask covering 1/16 of a 1024^2 raster (one corner chunk of 256^2)
   against the unmasked score: masked chunks and lattice windows cost nothing.
 
