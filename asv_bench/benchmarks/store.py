@@ -32,8 +32,10 @@ load: the 1.3x target is not met. Of the ~2.9 s a write adds at 4096^2, the chun
 thread ~1 s whatever the size (profiled at 2048^2: xarray's metadata write 0.6-0.7 s, of
 which 0.43 s is setting up the ``dask.array.store`` graph it builds for ``compute=False``,
 as the null sink's ``da.store`` does too; graph optimisation 0.1 s). On a quiet machine
-(load 1.8-2.0, one run, commit e4fa72c): null sink 3.65 s wall / 6.95 s CPU; before
-1.36x / 1.34x, now 1.29x / 1.26x, zarr's ``__setitem__`` 1.58x / 1.48x.
+(two runs, load 0.6-2.1, commit e4fa72c): null sink 3.65 / 3.56 s wall, 6.95 / 6.61 s
+CPU; before 1.36x / 1.43x wall, 1.34x / 1.41x CPU; now 1.29x / 1.38x wall, 1.26x / 1.34x
+CPU; zarr's ``__setitem__`` 1.58x / 1.52x wall. The reused buffers gain 0.05-0.08x; the
+1.3x target is met in one of the two runs, so not reliably.
 """
 
 from __future__ import annotations
