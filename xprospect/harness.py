@@ -1218,49 +1218,21 @@ def benchmark(
                 # deposits' direction) no number of draws averaged away
                 fit_seed = seed + f + (_CONTROL_SEED_STEP * (draw + 1) if is_ctrl else 0)
                 t0 = time.perf_counter()
+                spec = m.spec
+                if m.kind != "raw" and isinstance(spec, Tuned):
+                    params, rec = _tune(
+                        spec, stack, x, p, run_ground.reshape(shape), block, reach, fit_seed, m.name
+                    )
+                    if not is_ctrl:
+                        tuning.setdefault(m.name, []).append({"fold": f, "params": params, **rec})
+                    spec = _with_params(spec.estimator, params)
                 if m.kind == "raw":
                     s, used, pr = _run_raw(x, m.layer, p, run_ground.reshape(shape).ravel(), test)
                 elif m.kind in ("baseline", "anomaly"):
-                    est = m.spec
-                    if isinstance(est, Tuned):
-                        params, rec = _tune(
-                            est,
-                            stack,
-                            x,
-                            p,
-                            run_ground.reshape(shape),
-                            block,
-                            reach,
-                            fit_seed,
-                            m.name,
-                        )
-                        if not is_ctrl:
-                            tuning.setdefault(m.name, []).append(
-                                {"fold": f, "params": params, **rec}
-                            )
-                        est = _with_params(est.estimator, params)
                     s, used, pr = _run_baseline(
-                        est, stack, x, p, run_ground.reshape(shape), test, fit_seed, is_ctrl
+                        spec, stack, x, p, run_ground.reshape(shape), test, fit_seed, is_ctrl
                     )
                 else:
-                    spec = m.spec
-                    if isinstance(spec, Tuned):
-                        params, rec = _tune(
-                            spec,
-                            stack,
-                            x,
-                            p,
-                            run_ground.reshape(shape),
-                            block,
-                            reach,
-                            fit_seed,
-                            m.name,
-                        )
-                        if not is_ctrl:
-                            tuning.setdefault(m.name, []).append(
-                                {"fold": f, "params": params, **rec}
-                            )
-                        spec = _with_params(spec.estimator, params)
                     s, used, pr = _run_deep(
                         spec,
                         stack,
