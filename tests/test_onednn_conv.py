@@ -45,7 +45,7 @@ def test_autoencoder_loss_same_with_and_without_onednn(monkeypatch):
         model.zero_grad(set_to_none=True)
         loss = model.loss(x)[0]
         loss.backward()
-        losses.append((float(loss), [p.grad.clone() for p in model.parameters()]))
+        losses.append((float(loss.detach()), [p.grad.clone() for p in model.parameters()]))
     assert losses[0][0] == pytest.approx(losses[1][0], rel=1e-5)
     for a, b in zip(losses[0][1], losses[1][1], strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
