@@ -175,10 +175,11 @@ def run_in_bands(
             held[k] = _compact(value)
         for k in [k for k in held if last[k] <= b]:
             del held[k]
-        log.debug(
-            "band %d of %d written: %d values (%d bytes) held for later bands",
-            b + 1,
-            len(bands),
-            len(held),
-            sum(getattr(v, "nbytes", 0) for v in held.values()),
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "band %d of %d written: %d values (%d bytes) held for later bands",
+                b + 1,
+                len(bands),
+                len(held),
+                sum(getattr(v, "nbytes", 0) for v in held.values()),
+            )
