@@ -518,8 +518,9 @@ def test_coarse_grid_splits_over_all_tiles():
     assert ntasks == min(64, 4 * _neighbours.nb.get_num_threads())
     assert _neighbours.plan_tiles(pts, 12, axes, (1, 8, 8), 2, False)[2] == 1
     # a fine grid keeps wide tiles: 1.5 d_k = 1.5 (12 / (0.02 pi))^0.5 / 2 = 10.4 cells
+    # tall, twice that wide (searched as two 10 x 10 sub-tiles)
     fine = _neighbours.plan_tiles(pts, 12, np.diag([0.0, 2.0, 2.0]), (1, 512, 512), 2, True)
-    assert fine[0].tolist() == [1, 10, 10]
+    assert fine[0].tolist() == [1, 10, 20]
 
 
 def test_task_split_does_not_change_the_map(monkeypatch):
@@ -534,6 +535,40 @@ def test_task_split_does_not_change_the_map(monkeypatch):
         every = xp.grid_idw(s, like=_template(ndim), k=9, dtype="float64")
         monkeypatch.undo()
         xr.testing.assert_equal(one, every)
+
+
+def test_wide_tiles_searched_in_sub_tiles_give_the_same_bits(monkeypatch):
+    # 2-D tiles are WIDE_2D times wider than tall (longer runs of each output row per
+    # write) and searched in square sub-tiles: the neighbours, hence the IDW and kriging
+    # maps, are bitwise those of square tiles, ties at the k-th distance included
+    from xprospect.grid import _neighbours
+
+    rng = np.random.default_rng(5)
+    s, _, _ = _samples(rng, 400, 2)
+    gx, gy = np.meshgrid(np.arange(0.0, 1000.0, 50.0), np.arange(0.0, 1000.0, 50.0))
+    ties = xr.Dataset(
+        {"E0": ("sample", rng.lognormal(size=gx.size))},
+        coords={"x": ("sample", gx.ravel()), "y": ("sample", gy.ravel())},
+    )
+    ties = xp._dims.write_crs(ties, CRS)
+    cases = [
+        (s, _template(2), {}),
+        (ties, xp.make_grid((0, 0, 1000, 1000), resolution=12.5, crs=CRS), {}),
+    ]
+    for samples, like, kw in cases:
+        maps = {}
+        for wide in (1, 2, 3):
+            monkeypatch.setattr(_neighbours, "WIDE_2D", wide)
+            idw = xp.grid_idw(samples, like=like, k=7, dtype="float64", **kw)
+            ok = xp.grid_kriging(samples, like=like, k=7, dtype="float64")
+            maps[wide] = (idw, ok)
+        monkeypatch.undo()
+        for wide in (2, 3):
+            for a, b in zip(maps[1], maps[wide], strict=True):
+                for name in a.data_vars:
+                    assert np.array_equal(
+                        a[name].values.view(np.int64), b[name].values.view(np.int64)
+                    ), (wide, name)
 
 
 def test_equidistant_neighbours_do_not_depend_on_chunks():

@@ -182,7 +182,11 @@ def plan_tiles(
     (d_k of 5 and 11 voxels: cubes of 6 and 12 searched 1.7x and 1.1x faster than the
     3 x 3 x 6 and 6 x 6 x 12 tiles of 0.6 d_k): a wider tile gathers and sorts its
     candidates once for more cells, which outweighs the longer scans of its corner
-    cells. Where cells lie further apart than the sample spacing, tiles shrink to one
+    cells. A 2-D tile is ``WIDE_2D`` times as wide (x) as it is tall and searched in
+    square sub-tiles (see :func:`knn_tile`): one gathering serves both, and each output
+    row is written in runs twice as long (at 3072^2 x 16 elements, writing 16 x 32
+    tiles out took 0.32 s against 0.71 s for 16 x 16; the whole IDW kernel 1.26x).
+    Where cells lie further apart than the sample spacing, tiles shrink to one
     cell: a wider tile would gather the samples of the whole span between its cells.
     The tiles (all of them, in C order) are split into contiguous ranges, about four per
     thread, so even an 8 x 8 grid keeps every thread busy.
@@ -232,7 +236,7 @@ def plan_tiles(
         # one-cell tiles only where cells lie three k-th distances apart or more; closer,
         # cells still share enough candidates that a 4 x 4 tile pays (measured at 512^2)
         e = int(min(max(round(TILE_2D * edge), min(4, 1 + int(3 * edge))), 16))
-        tile = np.array([1, e, e], dtype=np.int64)
+        tile = np.array([1, e, (WIDE_2D if e > 1 else 1) * e], dtype=np.int64)
     else:
         e = int(min(max(round(TILE_3D * edge), 1), 12))
         tile = np.array([e, e, e], dtype=np.int64)
@@ -249,6 +253,7 @@ def task_count(ntiles: int, parallel: bool) -> int:
 
 TILE_2D = 1.5
 TILE_3D = 1.2
+WIDE_2D = 2
 
 
 def run_tasks(task: Callable[..., Any], ntiles: int, ntasks: int, *args: Any) -> None:
@@ -615,67 +620,84 @@ def knn_tile(bk, origin, axes, lo, hi, k, radius, state, work, nbr):
     m = min(state[0], radius)
     remaining = ncells
     max_need = 0.0
-    c0x = 0.5 * (qlo[0] + qhi[0])
-    c0y = 0.5 * (qlo[1] + qhi[1])
-    c0z = 0.5 * (qlo[2] + qhi[2])
-    ordered = ncells > 1
+    # a tile wider (x) than tall (y) is searched in sub-tiles as wide as it is tall: the
+    # candidates gathered once for the tile are put in shells around each sub-tile's
+    # centre in turn, so a cell scans out to its distance from the nearer centre
+    nsx = (tx + ty - 1) // ty
+    wx = (tx + nsx - 1) // nsx
     while remaining > 0:
         nc, complete, fb, ib = gather(bk, qlo, qhi, m, rlo, rhi, fb, ib)
-        # candidates in shells of distance from the tile's centre: a cell stops scanning
-        # once the triangle inequality rules out every later candidate
-        scale = _by_distance(fb, ib, nc, c0x, c0y, c0z, ordered)
-        for iz in range(lo[0], hi[0]):
-            for iy in range(lo[1], hi[1]):
-                for ix in range(lo[2], hi[2]):
-                    c = ((iz - lo[0]) * ty + (iy - lo[1])) * tx + (ix - lo[2])
-                    if done[c]:
-                        continue
-                    qx, qy, qz = node(origin, axes, iz, iy, ix)
-                    # distance from the node to the edge of the gathered region
-                    margin = min(
-                        qx - rlo[0], rhi[0] - qx, qy - rlo[1], rhi[1] - qy, qz - rlo[2], rhi[2] - qz
-                    )
-                    dx = qx - c0x
-                    dy = qy - c0y
-                    dz = qz - c0z
-                    dq0 = math.sqrt(dx * dx + dy * dy + dz * dz)
-                    bound2 = r2
-                    if state[1] > 0.0:
-                        dx = qx - state[2]
-                        dy = qy - state[3]
-                        dz = qz - state[4]
-                        ub = (state[5] + math.sqrt(dx * dx + dy * dy + dz * dz)) * (1.0 + 1e-9)
-                        if ub * ub < bound2:
-                            bound2 = ub * ub
-                    # only candidates with |s - c0| <= |q - c0| + bound can be in range:
-                    # those up to the end of that distance's shell (a hair wider, so
-                    # rounding cannot drop one on the edge)
-                    lim = nc
-                    if ordered and bound2 < _INF:
-                        thr = dq0 + math.sqrt(bound2)
-                        shell = thr * thr * (1.0 + 1e-9) * scale
-                        if shell < SHELLS:
-                            lim = ib[3, int(shell)]
-                    nfound = _nearest(fb, ib, lim, qx, qy, qz, k, bound2, kd, ki)
-                    need = math.sqrt(kd[k - 1]) if nfound == k else radius
-                    if need > radius:
-                        need = radius
-                    if margin < need and not complete:
-                        continue  # a closer sample may lie outside: widen and retry
-                    if need > max_need and need < _INF:
-                        max_need = need
-                    if nfound == k:
-                        state[1] = 1.0
-                        state[2] = qx
-                        state[3] = qy
-                        state[4] = qz
-                        state[5] = math.sqrt(kd[k - 1])
-                    done[c] = True
-                    remaining -= 1
-                    nbr_n[c] = nfound
-                    for j in range(nfound):
-                        nbr_i[c, j] = ki[j]
-                        nbr_d2[c, j] = kd[j]
+        for jx in range(lo[2], hi[2], wx):
+            ex = min(jx + wx, hi[2])
+            ordered = (hi[0] - lo[0]) * ty * (ex - jx) > 1
+            # candidates in shells of distance from the sub-tile's centre: a
+            # cell stops scanning once the triangle inequality rules out every
+            # later candidate
+            c0x, c0y, c0z = node(
+                origin,
+                axes,
+                0.5 * (lo[0] + hi[0] - 1),
+                0.5 * (lo[1] + hi[1] - 1),
+                0.5 * (jx + ex - 1),
+            )
+            scale = _by_distance(fb, ib, nc, c0x, c0y, c0z, ordered)
+            for iz in range(lo[0], hi[0]):
+                for iy in range(lo[1], hi[1]):
+                    for ix in range(jx, ex):
+                        c = ((iz - lo[0]) * ty + (iy - lo[1])) * tx + (ix - lo[2])
+                        if done[c]:
+                            continue
+                        qx, qy, qz = node(origin, axes, iz, iy, ix)
+                        # distance from the node to the edge of the gathered region
+                        margin = min(
+                            qx - rlo[0],
+                            rhi[0] - qx,
+                            qy - rlo[1],
+                            rhi[1] - qy,
+                            qz - rlo[2],
+                            rhi[2] - qz,
+                        )
+                        dx = qx - c0x
+                        dy = qy - c0y
+                        dz = qz - c0z
+                        dq0 = math.sqrt(dx * dx + dy * dy + dz * dz)
+                        bound2 = r2
+                        if state[1] > 0.0:
+                            dx = qx - state[2]
+                            dy = qy - state[3]
+                            dz = qz - state[4]
+                            ub = (state[5] + math.sqrt(dx * dx + dy * dy + dz * dz)) * (1.0 + 1e-9)
+                            if ub * ub < bound2:
+                                bound2 = ub * ub
+                        # only candidates with |s - c0| <= |q - c0| + bound can be in range:
+                        # those up to the end of that distance's shell (a hair wider, so
+                        # rounding cannot drop one on the edge)
+                        lim = nc
+                        if ordered and bound2 < _INF:
+                            thr = dq0 + math.sqrt(bound2)
+                            shell = thr * thr * (1.0 + 1e-9) * scale
+                            if shell < SHELLS:
+                                lim = ib[3, int(shell)]
+                        nfound = _nearest(fb, ib, lim, qx, qy, qz, k, bound2, kd, ki)
+                        need = math.sqrt(kd[k - 1]) if nfound == k else radius
+                        if need > radius:
+                            need = radius
+                        if margin < need and not complete:
+                            continue  # a closer sample may lie outside: widen and retry
+                        if need > max_need and need < _INF:
+                            max_need = need
+                        if nfound == k:
+                            state[1] = 1.0
+                            state[2] = qx
+                            state[3] = qy
+                            state[4] = qz
+                            state[5] = math.sqrt(kd[k - 1])
+                        done[c] = True
+                        remaining -= 1
+                        nbr_n[c] = nfound
+                        for j in range(nfound):
+                            nbr_i[c, j] = ki[j]
+                            nbr_d2[c, j] = kd[j]
         if remaining > 0:
             m = 2.0 * m if m > 0 else bsize
             if m > radius:
