@@ -56,7 +56,6 @@ import numpy as np
 import xarray as xr
 
 import xprospect as xp
-import xprospect.io._chunks as chunks_module
 import xprospect.io.store as store_module
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -92,26 +91,18 @@ def clear(folder: str) -> None:
 
 @contextlib.contextmanager
 def _as_before():
-    """The write path before the codec wrote into reused buffers (for side-by-side figures).
+    """The write path before the metadata was written with zarr's API (side-by-side figures).
 
-    numcodecs' own ``Blosc.encode`` (a new ``bytes`` per chunk), edge chunks padded into a
-    new ``np.full`` each, and the metadata written through xarray with the variables' own
-    dask chunks.
+    The metadata, coordinates and attrs written through ``xarray.Dataset.to_zarr(
+    compute=False)`` with one placeholder chunk per lazy variable
+    (:func:`xprospect.io.store._placeholders`), then the ledger's state in another rewrite.
     """
-
-    def padded(data, shape, fill):
-        full = np.full(shape, fill, dtype=data.dtype)
-        full[tuple(slice(0, n) for n in data.shape)] = data
-        return full
-
-    saved = chunks_module.BloscInto.of, chunks_module._padded, store_module._placeholders
-    chunks_module.BloscInto.of = classmethod(lambda cls, codecs: None)
-    chunks_module._padded = padded
-    store_module._placeholders = lambda out: out
+    saved = store_module.direct
+    store_module.direct = lambda ds, path: False
     try:
         yield
     finally:
-        chunks_module.BloscInto.of, chunks_module._padded, store_module._placeholders = saved
+        store_module.direct = saved
 
 
 def write(
@@ -120,7 +111,7 @@ def write(
     """Stream ``maps`` to a new zarr store under ``folder`` (:func:`clear` it first).
 
     ``config``: dask config set around the write (e.g. ``xprospect.store.direct_writes``);
-    ``before``: the write path as it was before the reused buffers (:func:`_as_before`).
+    ``before``: the metadata written through xarray, as before (:func:`_as_before`).
     """
     with (
         dask.config.set({"scheduler": "threads", **(config or {})}),
@@ -215,7 +206,9 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--codecs", action="store_true", help="compare codecs (else zarr's path)")
     p.add_argument(
-        "--before", action="store_true", help="also the write path before the reused buffers"
+        "--before",
+        action="store_true",
+        help="also the write path with the metadata written through xarray (as before)",
     )
     p.add_argument("--dir", default=None)
     a = p.parse_args(argv)

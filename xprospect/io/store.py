@@ -29,6 +29,7 @@ from xprospect._progress import distributed_client, in_notebook, progress_bar, w
 from xprospect.exceptions import DataError, IncompleteStoreError
 from xprospect.io._atomic import write_error
 from xprospect.io._bands import band_chunks, run_in_bands
+from xprospect.io._meta import direct, write_metadata
 from xprospect.io._resume import (
     LEDGER_ATTR,
     Ledger,
@@ -454,10 +455,17 @@ def to_zarr(
     if ledger is None:
         ledger = plan(out, identity)
         out.attrs[LEDGER_ATTR] = ledger.to_attr()
-        # metadata, coordinates and non-numeric in-memory variables; the lazy ones next
-        _xarray_write(_placeholders(out), store, mode, compute=False)
-        ledger.state = "writing"
-        write_ledger(store, ledger)
+        # metadata, coordinates and in-memory variables; the lazy ones' chunks next
+        if direct(out, store):
+            ledger.state = "writing"
+            try:
+                write_metadata(out, store, mode, {LEDGER_ATTR: ledger.to_attr()})
+            except OSError as err:  # read-only target, permission denied, disk full
+                raise write_error(store, err) from err
+        else:
+            _xarray_write(_placeholders(out), store, mode, compute=False)
+            ledger.state = "writing"
+            write_ledger(store, ledger)
     todo = ledger.missing
     keys, graph = write_tasks(out, store, ledger, todo)
     if not compute:
