@@ -144,6 +144,18 @@ def _compact(value: Any) -> Any:
     return value.copy() if 2 * value.nbytes <= base.nbytes else value
 
 
+def _hold(held: dict[Any, Any], keys: Sequence[Any], values: Sequence[Any]) -> None:
+    """Keep ``values`` (compacted) for later bands; what refers to the originals dies on return.
+
+    The scheduler's results hold the uncompacted views and, through them, their whole
+    blocks: bound to a name in :func:`run_in_bands`'s loop (the results, the loop's last
+    value), they stayed alive through the next band's call, one more row of input blocks in
+    memory.
+    """
+    for k, value in zip(keys, values, strict=True):
+        held[k] = _compact(value)
+
+
 def run_in_bands(
     graph: Mapping[Any, Any], bands: Sequence[Sequence[Any]], get: Callable[..., Any]
 ) -> None:
@@ -170,9 +182,7 @@ def run_in_bands(
                 if d not in sub:
                     sub[d] = DataNode(d, held[d])
         wanted = [*keys, *keep[b]]
-        results = get(sub, wanted)
-        for k, value in zip(keep[b], results[len(keys) :], strict=True):
-            held[k] = _compact(value)
+        _hold(held, keep[b], get(sub, wanted)[len(keys) :])
         for k in [k for k in held if last[k] <= b]:
             del held[k]
         if log.isEnabledFor(logging.DEBUG):
