@@ -382,13 +382,14 @@ def to_zarr(
 
     Memory: with dask's local schedulers a job of many chunks is written in bands of
     whole rows of chunks (the leading dim), one scheduler call per band of at least
-    ``xprospect.store.band_chunks`` chunks (dask config, default ``max(64, 8 x
-    threads)``), so that the inputs in flight are those of one band (a halo's
-    neighbours, a score's model chunks) rather than whatever dask's ordering starts
-    early; every task still runs once, and those shared with a later band are kept
-    until it has run (:mod:`xprospect.io._bands`): for halos, the strips of this band's
-    blocks and the next row's blocks (one row of input blocks, which grows with the width
-    alone).
+    ``xprospect.store.band_chunks`` chunks (dask config, default 8 x threads), so that
+    the inputs in flight are those of one band (a halo's neighbours, a score's model
+    chunks) rather than whatever dask's ordering starts early; every task still runs
+    once, and those shared with a later band are kept until it has run
+    (:mod:`xprospect.io._bands`): for halos, the strips of this band's blocks and the next
+    row's blocks (one row of input blocks, which grows with the width alone). After each
+    band the C heap's free pages go back to the system (glibc's ``malloc_trim``; dask
+    config ``xprospect.store.trim_memory``, default True).
 
     A store written to a path is honest about its completeness: its root attrs hold
     a ledger (``xprospect_ledger``) listing the chunk grid, the chunks written (each
