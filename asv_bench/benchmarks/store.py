@@ -46,10 +46,13 @@ interleaved, one process, 2 shared cores): at commit c582d9e, load 11.6-11.2: nu
 13.11 s wall, 6.63 s CPU; before 1.46x wall / 1.43x CPU; now 1.59x / 1.37x; zarr's
 ``__setitem__`` 1.74x / 1.61x. At commit e4b63a3, load 8.4-9.7: null sink 13.47 s wall,
 6.65 s CPU; before 1.33x / 1.45x; now 1.13x / 1.32x; zarr's ``__setitem__`` 1.53x /
-1.56x. The CPU ratio drops 0.06-0.13x in both runs; the wall ratio under this load
+1.56x. At commit 6a67d94, load 8.1-6.7: null sink 10.25 s wall, 6.91 s CPU; before 1.63x
+/ 1.33x; now 1.32x / 1.30x; zarr's ``__setitem__`` 1.50x / 1.49x. The CPU ratio drops
+0.03-0.13x in all three runs and is 1.30-1.37x under load; the wall ratio under this load
 moves by more than that between runs (one core's worth of other helpers' work lands in
-any of the rounds), so the 1.3x target is met in wall time in one loaded run of two and
-in CPU time in neither (1.32x, 1.37x), with the quiet runs above 0.1x lower.
+any of the rounds: 1.13-1.59x). So under load the 1.3x target is met in wall time in two
+runs of three and in CPU time in none (1.30x at best); not measured quiet (the quiet runs
+at e4fa72c, 1.26-1.34x CPU, had the metadata through xarray), so not shown reliable.
 
 Where the rest goes (4096^2, 256 chunk writes of 4 MB, thread time per part, load 12):
 ``_write_block`` 1.95 s, of which encoding 1.2 s (Blosc LZ4 at ~0.7 s/GB on one core
