@@ -31,13 +31,28 @@ end of every band::
 
 asv: ``PeakmemDenseScore`` (manual: set ``XPROSPECT_BENCH_OUTOFCORE=1``).
 
+Measured at full size, 8 x 20,000 x 20,000 (12.8 GB of float32 in a 7.8 GB store; chunks
+1024, i.e. 20 x 20 chunks of 1000; widths 8 8 16 16; 2 shared cores, ``nice -n 19``, load
+7-11), ``PYTHONPATH=. python asv_bench/peakmem_score.py --sizes 20000``: **peak RSS 2.30 GB**
+(``ru_maxrss``; 0.44 GB of it the interpreter with torch), wall 1321 s (starved for minutes
+by other work at nice 19), CPU 420 s; RSS at the end of each of the 20 bands 1.25, then
+1.89-1.95 GB flat, 0.95 at the last (commit e4b63a3). The target (< 3 GB) is met. The same
+run at commit cf77fd0 did not stay under it: its RSS grew band by band and read 4.80 GB
+(``ps``) 27 minutes in, at 281 of 400 chunks, when it was stopped. Three causes, each
+fixed in :mod:`xprospect.io._bands`: bands of at least 64 chunks (four rows of 20 here,
+whose inputs dask reads ahead: 8 x 6144 x 8192 peaked at 1.71 GB in bands of four rows,
+1.45 GB in bands of one; the default is now 8 chunks a thread); the scheduler's results
+of a band, holding the halo views uncompacted and through them whole blocks, alive
+through the next band's call; and glibc's arenas keeping freed blocks' pages (now handed
+back after each band with ``malloc_trim``: band-end RSS 0.75 -> 0.65 GB at 8 x 4096^2 in
+chunks of 512).
+
 Measured (2 shared cores, load 10-16, default chunks 1024 and band size, after the bands
 became rows, commit 63bd3d9): 8 x 4096 x 4096 1.37 GB, 8 x 20,000 x 4096 1.49 GB (before:
 1.40 GB, the same within noise at this shape), 8 x 4096 x 20,000 1.37 GB (one band: no
 row held between bands), 8 x 8192 x 20,000 2.59 GB (two bands of 4 rows: the first band's
 last row of input blocks, ~0.7 GB, is held into the second); 0.44 GB of each is the
-interpreter with torch. The band-end RSS is flat with the height, so 8 x 20,000^2 (five
-bands at that width) should peak near the 8192-row figure; not run here (over an hour).
+interpreter with torch. (The 8 x 20,000^2 figure is above.)
 With ``DASK_XPROSPECT__STORE__BAND_CHUNKS=16 --chunks 512``
 at 4096 columns: 0.82 / 1.08 GB at 2048 / 8192 rows before, 0.84 / 0.96 GB after.
 

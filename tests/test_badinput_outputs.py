@@ -605,11 +605,17 @@ def test_read_only_folder_for_real(tmp_path):
         folder.chmod(0o755)
 
 
-def test_to_zarr_read_only_target_is_a_clear_error(tmp_path, monkeypatch):
-    def refuse(self, store, **kwargs):
-        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(store))
+@pytest.mark.parametrize("metadata", ["zarr", "xarray"])
+def test_to_zarr_read_only_target_is_a_clear_error(tmp_path, monkeypatch, metadata):
+    import zarr.storage
 
-    monkeypatch.setattr(xr.Dataset, "to_zarr", refuse)
+    async def refuse(self, key, value, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self.root / key))
+
+    # every file zarr writes (the metadata written with zarr's API, or through xarray)
+    monkeypatch.setattr(zarr.storage.LocalStore, "set", refuse)
+    if metadata == "xarray":
+        monkeypatch.setattr("xprospect.io.store.direct", lambda ds, path: False)
     with pytest.raises(DataError, match=r"cannot write .*maps\.zarr: the target is on a "
                                         r"read-only file system"):
         to_zarr(_grid([[1.0, 2.0]]), tmp_path / "maps.zarr")

@@ -36,6 +36,35 @@ as the null sink's ``da.store`` does too; graph optimisation 0.1 s). On a quiet 
 CPU; before 1.36x / 1.43x wall, 1.34x / 1.41x CPU; now 1.29x / 1.38x wall, 1.26x / 1.34x
 CPU; zarr's ``__setitem__`` 1.58x / 1.52x wall. The reused buffers gain 0.05-0.08x; the
 1.3x target is met in one of the two runs, so not reliably.
+
+``--before`` now runs the metadata written through ``xarray.Dataset.to_zarr(compute=False)``
+(as at commit cf77fd0) beside the metadata written with zarr's API
+(:mod:`xprospect.io._meta`, the same ``zarr.json`` documents). The calling thread's cost
+went from ~0.25 s of CPU and 0.75-0.98 s of wall (16 maps, 512^2) to ~0.08 s of CPU and
+a few trips through zarr's event loop. Measured with the command above (best of 3,
+interleaved, one process, 2 shared cores): at commit c582d9e, load 11.6-11.2: null sink
+13.11 s wall, 6.63 s CPU; before 1.46x wall / 1.43x CPU; now 1.59x / 1.37x; zarr's
+``__setitem__`` 1.74x / 1.61x. At commit e4b63a3, load 8.4-9.7: null sink 13.47 s wall,
+6.65 s CPU; before 1.33x / 1.45x; now 1.13x / 1.32x; zarr's ``__setitem__`` 1.53x /
+1.56x. At commit 6a67d94, load 8.1-6.7: null sink 10.25 s wall, 6.91 s CPU; before 1.63x
+/ 1.33x; now 1.32x / 1.30x; zarr's ``__setitem__`` 1.50x / 1.49x. The CPU ratio drops
+0.03-0.13x in all three runs and is 1.30-1.37x under load; the wall ratio under this load
+moves by more than that between runs (one core's worth of other helpers' work lands in
+any of the rounds: 1.13-1.59x). So under load the 1.3x target is met in wall time in two
+runs of three and in CPU time in none (1.30x at best); not measured quiet (the quiet runs
+at e4fa72c, 1.26-1.34x CPU, had the metadata through xarray), so not shown reliable.
+
+Where the rest goes (4096^2, 256 chunk writes of 4 MB, thread time per part, load 12):
+``_write_block`` 1.95 s, of which encoding 1.2 s (Blosc LZ4 at ~0.7 s/GB on one core
+quiet, ~1.1 s/GB loaded) and the file writes 0.5 s; the calling thread 0.15 s. Per
+chunk file (a fresh 2.9 MB chunk, profiled single-threaded, load 12): ``open`` of the
+temporary 0.45 ms, ``write`` 3.4 ms, ``rename`` 0.07 ms; the temporary file and its
+rename are ~2 % of a chunk's write and stay (a killed run never leaves a torn chunk); no
+``fsync`` (as zarr's ``LocalStore``); the chunk's folder is made only when the temporary
+cannot be created (a ``mkdir`` attempt per chunk was 0.14 ms). Other codecs do not buy
+it back: LZ4 level 1 is within noise of level 5 (0.59-0.69 vs 0.63-0.80 s/GB on IDW
+chunks, ratio 1.34 vs 1.36); Blosc's blosclz level 1 in 1 MB blocks encodes at 0.41 s/GB
+but gives up on runs of NaN (a map with 40 % masked cells: 1.32x where LZ4 gives 2.11x).
 """
 
 from __future__ import annotations
@@ -56,7 +85,6 @@ import numpy as np
 import xarray as xr
 
 import xprospect as xp
-import xprospect.io._chunks as chunks_module
 import xprospect.io.store as store_module
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -92,26 +120,18 @@ def clear(folder: str) -> None:
 
 @contextlib.contextmanager
 def _as_before():
-    """The write path before the codec wrote into reused buffers (for side-by-side figures).
+    """The write path before the metadata was written with zarr's API (side-by-side figures).
 
-    numcodecs' own ``Blosc.encode`` (a new ``bytes`` per chunk), edge chunks padded into a
-    new ``np.full`` each, and the metadata written through xarray with the variables' own
-    dask chunks.
+    The metadata, coordinates and attrs written through ``xarray.Dataset.to_zarr(
+    compute=False)`` with one placeholder chunk per lazy variable
+    (:func:`xprospect.io.store._placeholders`), then the ledger's state in another rewrite.
     """
-
-    def padded(data, shape, fill):
-        full = np.full(shape, fill, dtype=data.dtype)
-        full[tuple(slice(0, n) for n in data.shape)] = data
-        return full
-
-    saved = chunks_module.BloscInto.of, chunks_module._padded, store_module._placeholders
-    chunks_module.BloscInto.of = classmethod(lambda cls, codecs: None)
-    chunks_module._padded = padded
-    store_module._placeholders = lambda out: out
+    saved = store_module.direct
+    store_module.direct = lambda ds, path: False
     try:
         yield
     finally:
-        chunks_module.BloscInto.of, chunks_module._padded, store_module._placeholders = saved
+        store_module.direct = saved
 
 
 def write(
@@ -120,7 +140,7 @@ def write(
     """Stream ``maps`` to a new zarr store under ``folder`` (:func:`clear` it first).
 
     ``config``: dask config set around the write (e.g. ``xprospect.store.direct_writes``);
-    ``before``: the write path as it was before the reused buffers (:func:`_as_before`).
+    ``before``: the metadata written through xarray, as before (:func:`_as_before`).
     """
     with (
         dask.config.set({"scheduler": "threads", **(config or {})}),
@@ -215,7 +235,9 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--codecs", action="store_true", help="compare codecs (else zarr's path)")
     p.add_argument(
-        "--before", action="store_true", help="also the write path before the reused buffers"
+        "--before",
+        action="store_true",
+        help="also the write path with the metadata written through xarray (as before)",
     )
     p.add_argument("--dir", default=None)
     a = p.parse_args(argv)

@@ -34,6 +34,8 @@ hand, and only the strips are handed on (:func:`_plan`).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import operator
 from collections.abc import Callable, Mapping, Sequence
@@ -44,10 +46,49 @@ import numpy as np
 from dask._task_spec import DataNode
 from dask.core import get_deps
 
-__all__ = ["band_chunks", "run_in_bands"]
+__all__ = ["band_chunks", "run_in_bands", "trim_memory"]
 
 log = logging.getLogger(__name__)
 _SLICERS = (operator.getitem,)  # what dask's overlap and rechunk slice blocks with
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """Return glibc's ``malloc_trim``, or None for another C library (macOS, Windows, musl)."""
+    name = ctypes.util.find_library("c")
+    try:
+        fn = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+    if fn is not None:
+        fn.argtypes, fn.restype = [ctypes.c_size_t], ctypes.c_int
+    return fn
+
+
+_TRIM = _malloc_trim()
+
+
+def trim_memory() -> bool:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim(0)``).
+
+    Returns
+    -------
+    bool
+        Whether anything was released (False where the C library has no ``malloc_trim``,
+        or dask config ``xprospect.store.trim_memory`` is False).
+
+    Notes
+    -----
+    Blocks freed by numpy and torch in dask's threads go back to glibc's per-thread arenas,
+    which keep the pages: arrays under glibc's dynamic mmap threshold (which rises to 32 MB
+    once such an array is freed) come from those arenas, and their free pages stay in the
+    process's RSS, fragmented, band after band. ``dask.distributed`` meets the same with
+    ``MALLOC_TRIM_THRESHOLD_`` in its workers' environment and documents calling
+    ``malloc_trim`` on them ("automatically trim memory" in its worker-memory notes); here it
+    runs once per band, a few milliseconds.
+    """
+    if _TRIM is None or not dask.config.get("xprospect.store.trim_memory", True):
+        return False
+    return bool(_TRIM(0))
 
 
 def band_chunks(workers: int) -> int:
@@ -61,13 +102,17 @@ def band_chunks(workers: int) -> int:
     Returns
     -------
     int
-        The config value when set, else ``max(64, 8 * workers)``: a band ends with a
-        barrier (the last chunks of a band leave threads idle until the next call), so
-        bands stay large enough that it costs little, and a job of fewer chunks runs in
-        one call as before.
+        The config value when set, else ``8 * workers``: a band ends with a barrier (the
+        last chunks of a band leave threads idle until the next call), so a band gives each
+        thread several chunks; beyond that, a larger band only holds more inputs at once
+        (dask's order reads a band's inputs ahead of its scores). It was ``max(64, 8 *
+        workers)``: four rows of 20 chunks a band at 20,000 columns in chunks of 1000 on two
+        threads, and the peak RSS of scoring 8 x 6144 x 8192 (chunks 1024, two threads)
+        went from 1.71 GB in bands of four rows to 1.45 GB in bands of one, at the same wall
+        time (``asv_bench/peakmem_score.py``).
     """
     n = dask.config.get("xprospect.store.band_chunks", None)
-    return max(1, int(n)) if n is not None else max(64, 8 * int(workers))
+    return max(1, int(n)) if n is not None else max(1, 8 * int(workers))
 
 
 def _is_slice(task: Any) -> bool:
@@ -144,6 +189,18 @@ def _compact(value: Any) -> Any:
     return value.copy() if 2 * value.nbytes <= base.nbytes else value
 
 
+def _hold(held: dict[Any, Any], keys: Sequence[Any], values: Sequence[Any]) -> None:
+    """Keep ``values`` (compacted) for later bands; what refers to the originals dies on return.
+
+    The scheduler's results hold the uncompacted views and, through them, their whole
+    blocks: bound to a name in :func:`run_in_bands`'s loop (the results, the loop's last
+    value), they stayed alive through the next band's call, one more row of input blocks in
+    memory.
+    """
+    for k, value in zip(keys, values, strict=True):
+        held[k] = _compact(value)
+
+
 def run_in_bands(
     graph: Mapping[Any, Any], bands: Sequence[Sequence[Any]], get: Callable[..., Any]
 ) -> None:
@@ -170,11 +227,10 @@ def run_in_bands(
                 if d not in sub:
                     sub[d] = DataNode(d, held[d])
         wanted = [*keys, *keep[b]]
-        results = get(sub, wanted)
-        for k, value in zip(keep[b], results[len(keys) :], strict=True):
-            held[k] = _compact(value)
+        _hold(held, keep[b], get(sub, wanted)[len(keys) :])
         for k in [k for k in held if last[k] <= b]:
             del held[k]
+        trim_memory()
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "band %d of %d written: %d values (%d bytes) held for later bands",

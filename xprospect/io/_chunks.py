@@ -234,12 +234,20 @@ def _store(path: str, payload: memoryview) -> None:
     A run killed mid-write leaves a ``.partial`` file, never a torn chunk under the chunk's
     key (a chunk the ledger does not mark is rewritten on resuming either way; this keeps
     ``open_zarr(allow_incomplete=True)`` able to read every chunk file it finds). Unbuffered
-    ``os.write`` calls: the bytes are already in one buffer.
+    ``os.write`` calls: the bytes are already in one buffer. No ``fsync``: as zarr's
+    ``LocalStore``, the chunk is durable when the kernel writes it back (a killed process
+    loses nothing it wrote; a crash of the machine may, as for any write through the page
+    cache). The chunk's folder is made only when the file cannot be created: four system
+    calls per chunk (open, write, close, rename) rather than a ``mkdir`` attempt each time.
     """
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.{uuid.uuid4().hex}.partial"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            fd = os.open(tmp, flags, 0o666)
+        except FileNotFoundError:  # the chunk's folder is not there yet (once per folder)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(tmp, flags, 0o666)
         try:
             while payload:
                 payload = payload[os.write(fd, payload) :]

@@ -29,6 +29,7 @@ from xprospect._progress import distributed_client, in_notebook, progress_bar, w
 from xprospect.exceptions import DataError, IncompleteStoreError
 from xprospect.io._atomic import write_error
 from xprospect.io._bands import band_chunks, run_in_bands
+from xprospect.io._meta import direct, write_metadata
 from xprospect.io._resume import (
     LEDGER_ATTR,
     Ledger,
@@ -381,13 +382,14 @@ def to_zarr(
 
     Memory: with dask's local schedulers a job of many chunks is written in bands of
     whole rows of chunks (the leading dim), one scheduler call per band of at least
-    ``xprospect.store.band_chunks`` chunks (dask config, default ``max(64, 8 x
-    threads)``), so that the inputs in flight are those of one band (a halo's
-    neighbours, a score's model chunks) rather than whatever dask's ordering starts
-    early; every task still runs once, and those shared with a later band are kept
-    until it has run (:mod:`xprospect.io._bands`): for halos, the strips of this band's
-    blocks and the next row's blocks (one row of input blocks, which grows with the width
-    alone).
+    ``xprospect.store.band_chunks`` chunks (dask config, default 8 x threads), so that
+    the inputs in flight are those of one band (a halo's neighbours, a score's model
+    chunks) rather than whatever dask's ordering starts early; every task still runs
+    once, and those shared with a later band are kept until it has run
+    (:mod:`xprospect.io._bands`): for halos, the strips of this band's blocks and the next
+    row's blocks (one row of input blocks, which grows with the width alone). After each
+    band the C heap's free pages go back to the system (glibc's ``malloc_trim``; dask
+    config ``xprospect.store.trim_memory``, default True).
 
     A store written to a path is honest about its completeness: its root attrs hold
     a ledger (``xprospect_ledger``) listing the chunk grid, the chunks written (each
@@ -454,10 +456,17 @@ def to_zarr(
     if ledger is None:
         ledger = plan(out, identity)
         out.attrs[LEDGER_ATTR] = ledger.to_attr()
-        # metadata, coordinates and non-numeric in-memory variables; the lazy ones next
-        _xarray_write(_placeholders(out), store, mode, compute=False)
-        ledger.state = "writing"
-        write_ledger(store, ledger)
+        # metadata, coordinates and in-memory variables; the lazy ones' chunks next
+        if direct(out, store):
+            ledger.state = "writing"
+            try:
+                write_metadata(out, store, mode, {LEDGER_ATTR: ledger.to_attr()})
+            except OSError as err:  # read-only target, permission denied, disk full
+                raise write_error(store, err) from err
+        else:
+            _xarray_write(_placeholders(out), store, mode, compute=False)
+            ledger.state = "writing"
+            write_ledger(store, ledger)
     todo = ledger.missing
     keys, graph = write_tasks(out, store, ledger, todo)
     if not compute:
