@@ -1,0 +1,208 @@
+"""Adam over one contiguous parameter buffer, for the small anomaly networks on the CPU.
+
+Why not ``torch.optim.Adam(fused=True)``: for a network as small as the VAE (16 parameter
+tensors, 1 500 weights) a training step is a few dozen sub-millisecond tensor operations, and
+torch's optimiser adds its own per-step Python (step hooks, profiling records, grad-mode
+wrappers, state look-ups per parameter, ``zero_grad`` over every tensor) on top of the one
+fused kernel: about a third of a VAE step on one CPU thread, measured with
+``torch.profiler`` (``asv_bench/benchmarks/training.py``). Here the parameters are made views
+of one flat buffer and their gradients views of another, so a step is one ``zero_`` and one
+call of torch's own fused Adam kernel (``torch._fused_adam_`` / ``torch._fused_adamw_``) on a
+single tensor: the same update formula as ``torch.optim.Adam(fused=True)``, element by
+element, so the weights match it up to float32 rounding. Building a ``torch.optim``
+optimiser also imports ``torch._dynamo`` the first time in a process (several seconds on
+this machine), which a fit through this class never does.
+
+Contract (what :func:`flat_usable` checks, and what callers promise): every parameter is a
+float32 CPU tensor that requires a gradient, and every one of them receives a gradient at
+every step (a parameter left out of a step's graph counts as a zero gradient, where
+``torch.optim`` would skip it). The anomaly trainers of :mod:`xprospect.train.anomaly` meet
+it: their losses use every weight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from xprospect._torch import import_torch
+
+torch = import_torch()
+
+__all__ = ["FlatAdam", "StepSchedule", "flat_usable"]
+
+
+def flat_usable(params: Iterable[Any]) -> bool:
+    """Tell whether ``params`` can be trained by :class:`FlatAdam`.
+
+    Parameters
+    ----------
+    params : iterable
+        Parameters (parameter groups, as dicts, are not supported).
+
+    Returns
+    -------
+    bool
+        True when there is at least one and every one is a float32 CPU tensor requiring a
+        gradient.
+    """
+    params = list(params)
+    return bool(params) and all(
+        isinstance(p, torch.Tensor)
+        and p.dtype == torch.float32
+        and p.device.type == "cpu"
+        and p.requires_grad
+        for p in params
+    )
+
+
+class FlatAdam:
+    """Adam (or AdamW) whose parameters and gradients live in one buffer each.
+
+    Parameters
+    ----------
+    params : iterable of torch.nn.Parameter
+        Float32 CPU parameters (see :func:`flat_usable`); repeated ones are taken once. Their
+        values are copied into the buffer and each parameter becomes a view of it until
+        :meth:`release`.
+    lr : float
+        Learning rate (``param_groups[0]["lr"]``, which a schedule may change).
+    weight_decay : float
+        L2 penalty added to the gradient (Adam) or decoupled decay (AdamW).
+    decoupled : bool
+        AdamW's decoupled weight decay.
+    betas, eps : tuple of float, float
+        Adam's moment decays and denominator floor (torch's defaults).
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        *,
+        lr: float,
+        weight_decay: float = 0.0,
+        decoupled: bool = False,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        unique: dict[int, Any] = {}
+        for p in params:
+            unique.setdefault(id(p), p)
+        self.params = list(unique.values())
+        n = sum(p.numel() for p in self.params)
+        self.flat = torch.empty(n, dtype=torch.float32)
+        self.grad = torch.zeros(n, dtype=torch.float32)
+        self.exp_avg = torch.zeros(n, dtype=torch.float32)
+        self.exp_avg_sq = torch.zeros(n, dtype=torch.float32)
+        self.steps = torch.zeros((), dtype=torch.float32)
+        self.param_groups: list[dict[str, Any]] = [
+            {"lr": float(lr), "betas": betas, "eps": float(eps), "weight_decay": weight_decay}
+        ]
+        self.decoupled = bool(decoupled)
+        self._views: list[tuple[Any, Any]] = []
+        start = 0
+        with torch.no_grad():
+            for p in self.params:
+                k = p.numel()
+                view = self.flat[start : start + k].view_as(p)
+                view.copy_(p)
+                self._views.append((view, self.grad[start : start + k].view_as(p)))
+                start += k
+        self._adopt()
+
+    def _adopt(self) -> None:
+        """Point every parameter, and its gradient, at its view of the buffers."""
+        for p, (view, gview) in zip(self.params, self._views, strict=True):
+            p.data = view
+            p.grad = gview
+        self._ptrs = [p.data_ptr() for p in self.params]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Zero the gradient buffer.
+
+        ``set_to_none`` is accepted and ignored: the gradients stay views of the buffer, so
+        that backward accumulates into it in place.
+        """
+        self.grad.zero_()
+
+    def _gather(self) -> None:
+        """Bring back into the buffers a parameter or gradient replaced since the last step.
+
+        For example by ``p.data = ...``, ``p.grad = None`` or
+        ``load_state_dict(assign=True)``.
+        """
+        for i, p in enumerate(self.params):
+            view, gview = self._views[i]
+            g = p.grad
+            if p.data_ptr() != self._ptrs[i]:
+                with torch.no_grad():
+                    view.copy_(p.data)
+                p.data = view
+                self._ptrs[i] = p.data_ptr()
+            if g is not gview:
+                if g is None:
+                    gview.zero_()
+                else:
+                    gview.copy_(g)
+                p.grad = gview
+
+    def step(self) -> None:
+        """One Adam step over the whole buffer (torch's fused kernel)."""
+        self._gather()
+        group = self.param_groups[0]
+        b1, b2 = group["betas"]
+        self.steps += 1
+        fn = torch._fused_adamw_ if self.decoupled else torch._fused_adam_
+        fn(
+            [self.flat],
+            [self.grad],
+            [self.exp_avg],
+            [self.exp_avg_sq],
+            [],
+            [self.steps],
+            lr=float(group["lr"]),
+            beta1=float(b1),
+            beta2=float(b2),
+            weight_decay=float(group["weight_decay"]),
+            eps=float(group["eps"]),
+            amsgrad=False,
+            maximize=False,
+        )
+
+    def release(self) -> None:
+        """Give every parameter (and gradient) its own storage again, with its current value."""
+        self._gather()
+        with torch.no_grad():
+            for p, (view, gview) in zip(self.params, self._views, strict=True):
+                p.data = view.clone()
+                p.grad = gview.clone()
+
+
+class StepSchedule:
+    """Learning rate times ``gamma`` every ``step_size`` epochs, as ``torch.optim``'s ``StepLR``.
+
+    The rate is multiplied in place at each boundary, as ``StepLR`` does, so the floats match
+    it exactly.
+
+    Parameters
+    ----------
+    optimizer : FlatAdam
+        The optimiser whose ``param_groups[0]["lr"]`` is scheduled.
+    step_size : int
+        Epochs between decays.
+    gamma : float
+        Factor of each decay.
+    """
+
+    def __init__(self, optimizer: FlatAdam, *, step_size: int, gamma: float) -> None:
+        self.optimizer = optimizer
+        self.step_size = int(step_size)
+        self.gamma = float(gamma)
+        self.last_epoch = 0
+
+    def step(self) -> None:
+        """Advance one epoch."""
+        self.last_epoch += 1
+        if self.last_epoch % self.step_size == 0:
+            for group in self.optimizer.param_groups:
+                group["lr"] = group["lr"] * self.gamma
