@@ -29,7 +29,11 @@ from xprospect._torch import import_torch
 
 torch = import_torch()
 
-__all__ = ["FlatAdam", "StepSchedule", "flat_usable"]
+__all__ = ["ENABLED", "FlatAdam", "StepSchedule", "flat_usable"]
+
+#: Trainers that ask for a flat optimiser get one (False: ``torch.optim``'s fused Adam, the
+#: optimiser before this module; ``asv_bench/benchmarks/training.py`` compares the two).
+ENABLED = True
 
 
 def flat_usable(params: Iterable[Any]) -> bool:
@@ -44,10 +48,10 @@ def flat_usable(params: Iterable[Any]) -> bool:
     -------
     bool
         True when there is at least one and every one is a float32 CPU tensor requiring a
-        gradient.
+        gradient (always False while :data:`ENABLED` is False).
     """
     params = list(params)
-    return bool(params) and all(
+    return ENABLED and bool(params) and all(
         isinstance(p, torch.Tensor)
         and p.dtype == torch.float32
         and p.device.type == "cpu"
