@@ -180,23 +180,10 @@ class VAE(ProspectModel):
         return -0.5 * torch.sum(1 + logvar - mu * mu - torch.exp(logvar), dim=-1)
 
     def loss(self, x: Any) -> tuple[Any, dict[str, Any]]:
-        """Training loss of vectors ``x`` ``(N, C)``: ``(total, {"recon": ..., "kl": ...})``.
-
-        The batch means of :meth:`forward`'s reconstruction error and of
-        :meth:`kl_divergence`, written with fewer tensor operations (one fused sum of squared
-        errors, ``exp(logvar)`` as the square of the sampling scale): a VAE step is a few
-        dozen small operations whose dispatch costs more than their arithmetic, and this
-        form measured about a fifth faster forward and backward at batch 512 on one thread.
-        Equal to the plain form up to float32 rounding; the code is drawn (when training)
-        from the same generator call.
-        """
-        mu, logvar = self.encode(x)
-        std = torch.exp(0.5 * logvar)
-        z = torch.addcmul(mu, std, torch.randn_like(mu)) if self.training else mu
-        n = x.shape[0]
-        rec = F.mse_loss(self.decode(z), x, reduction="sum") / n
-        # -1/2 sum(1 + logvar - mu^2 - exp(logvar)) = 1/2 sum(mu^2 + std^2 - logvar) - L/2
-        kl = 0.5 * torch.sum(torch.addcmul(std * std - logvar, mu, mu)) / n - 0.5 * mu.shape[1]
+        """Training loss of vectors ``x`` ``(N, C)``: ``(total, {"recon": ..., "kl": ...})``."""
+        recon, mu, logvar = self(x)
+        rec = ((recon - x) ** 2).sum(dim=-1).mean()
+        kl = self.kl_divergence(mu, logvar).mean()
         return rec + self.kl_weight * kl, {"recon": rec, "kl": kl}
 
     def score_vectors(self, x: Any) -> Any:
