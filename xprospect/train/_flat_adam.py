@@ -68,7 +68,7 @@ def flat_usable(params: Iterable[Any]) -> bool:
 
 
 class FlatAdam:
-    """Adam (or AdamW) whose parameters and gradients live in one buffer each.
+    """Adam (or AdamW) over parameters living in one buffer, gradients gathered into another.
 
     Parameters
     ----------
