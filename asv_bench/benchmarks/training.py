@@ -18,6 +18,12 @@ Rates are counted the same way on both sides:
 - ``dae3d_torch`` / ``stoad3d_torch`` leave every 3-D convolution to torch's own CPU
   backend choice (``autoencoder.MKLDNN_ON_CPU = False``), the code before the oneDNN
   change.
+- ``vae_optim`` trains with ``torch.optim.Adam(fused=True)`` instead of the anomaly
+  trainers' :class:`~xprospect.train._flat_adam.FlatAdam` (``_flat_adam.ENABLED = False``),
+  the code before it.
+
+Each rate is also given per CPU second of this process (``time.process_time``; scoring's
+dask threads included), beside the wall rate.
 
 Measured on a quiet 2-core machine (one torch thread; wall time; best of 3, interleaved;
 load 1.5-2.2): ``cnn`` 5 886 train / 14 603 score windows/s = 0.40; ``vae`` 220 841 /
@@ -29,6 +35,19 @@ batch-of-one 3-D tiles on oneDNN (:func:`xprospect.models.autoencoder.conv_nd`) 
 other jobs) the ratios read higher (``dae`` 0.51, ``dae3d`` 0.52): loaded scoring slows
 more than training, so read the quiet figures.
 
+Loaded run (the machine shared with four other jobs, load average 9-13 throughout; one
+torch thread; best of 3, of 5 for the VAE pair), train / score per wall second and per CPU
+second: ``cnn`` 930 / 3 130 windows/s wall; ``vae`` 82 000 / 91 107 wall, 188 099 / 227 721
+per CPU s, against ``vae_optim`` 71 506 / 236 390 wall, 173 168 / 613 703 per CPU s (FlatAdam
+trains the VAE 1.15x faster in wall time, 1.09x in CPU time, in the same run); ``dae``
+151 167 / 168 707 per CPU s; ``stoad`` 179 682 / 173 562; ``dae3d`` 106 524 / 113 102 against
+``dae3d_torch`` 53 066 / 91 833; ``stoad3d`` 222 278 / 120 164 against ``stoad3d_torch``
+63 774 / 100 074. Under such load the training rates per CPU second stay near the quiet wall
+rates above (VAE 188 k vs 221 k, DAE 151 k vs 204 k, 3-D DAE 107 k vs 120 k), but scoring's
+do not (VAE 228-614 k vs 3.2 M, DAE 169 k vs 976 k: its dask and torch threads wait on a
+machine they share), so the train / score ratios of a loaded run are not the issue's figure:
+read the quiet table.
+
 The VAE cannot reach a third of its scoring rate at its batch of 512 vectors, whatever the
 code: scoring a cell costs 888 multiply-adds (5-24-12-3-12-24-5, mean code), a training step
 2 652 a cell (forward with the log-variance head 924, weight gradients 924, input gradients
@@ -39,9 +58,26 @@ hand-fused forward/backward (channel-first, cache-sized blocks) measured no fast
 fits (22.1k vs 21.5k cells/s at batch 512, 66.7k vs 75.2k at 4 096, interleaved, best of 3,
 load 9-12) and was not kept.
 
+The convolutional autoencoders cannot reach a third either, at their default tiles, whatever
+the code: a training step runs the forward pass on the whole tile (the core the loss counts
+and a margin of ``r = 6`` cells a side), then the weight gradient of every layer and the
+input gradient of every layer but the first, each as many multiply-adds as that layer's
+forward pass. For the default widths (5-20-10-2-10-20-5, 640 multiply-adds per cell and tap)
+a 60-cell 2-D tile (48-cell core) costs 45.8 M multiply-adds for 2 304 trained cells, 3.45x
+a scored cell's 5 760; a 36-cell 3-D tile (24-cell core) 1.22 G for 13 824 trained cells,
+5.1x a scored cell's 17 280. Only larger cores (more trained cells a step, so fewer optimiser
+steps an epoch: a change of results, not made here) would move that ceiling, and even an
+unbounded core leaves 2.8x (the first layer needs no input gradient).
+
+Where the 3-D DAE's time goes on a 1 M-voxel block model (100^3, 5 elements, defaults:
+36-cell tiles, one a step, 73 steps an epoch): 9.3 CPU seconds an epoch on one thread
+(loaded machine; ``fit_anomaly`` of 1 and 3 epochs, 9.5 and 28.1 CPU s), 87 % of a step in
+oneDNN convolutions (``torch.profiler``), so the default 100 epochs take about 15 CPU
+minutes (the issue's 89 s an epoch predates the oneDNN path and the large cores).
+
 Every training time is the whole ``fit`` call (setup, statistics, tile positions, epochs);
-scoring is ``score(...).compute()`` on the same stack. Wall time, best of ``repeat``,
-interleaved (train, score, train, score, ...). Run as a script for the table:
+scoring is ``score(...).compute()`` on the same stack. Wall (and process CPU) time, best of
+``repeat``, interleaved (train, score, train, score, ...). Run as a script for the table:
 ``python asv_bench/benchmarks/training.py [--threads N] [--repeat R]``.
 """
 
@@ -58,6 +94,7 @@ import torch
 import xarray as xr
 
 import xprospect.models.autoencoder as _autoencoder
+import xprospect.train._flat_adam as _flat_adam
 from xprospect.models import VAE, ConvAutoencoder, SmallCNN
 from xprospect.patches import make_patches
 from xprospect.points import cells_to_points
@@ -187,18 +224,23 @@ def _anomaly_case(name: str) -> tuple[xr.DataArray, Callable[[], tuple[Any, floa
 
 
 class _TorchConvChoice:
-    """Within the block, 3-D convolutions take torch's own CPU backend choice (``_torch``)."""
+    """Within the block, 3-D convolutions take torch's own CPU backend choice (``_torch``),
+    and the anomaly trainers ``torch.optim``'s fused Adam instead of
+    :class:`~xprospect.train._flat_adam.FlatAdam` (``_optim``)."""
 
     def __init__(self, name: str) -> None:
         self.on = name.endswith("_torch")
+        self.optim = name.endswith("_optim")
 
     def __enter__(self) -> None:
-        self.was = _autoencoder.MKLDNN_ON_CPU
+        self.was = _autoencoder.MKLDNN_ON_CPU, _flat_adam.ENABLED
         if self.on:
             _autoencoder.MKLDNN_ON_CPU = False
+        if self.optim:
+            _flat_adam.ENABLED = False
 
     def __exit__(self, *exc: Any) -> None:
-        _autoencoder.MKLDNN_ON_CPU = self.was
+        _autoencoder.MKLDNN_ON_CPU, _flat_adam.ENABLED = self.was
 
 
 def tiled(stack: xr.DataArray, k: int) -> xr.DataArray:
@@ -231,25 +273,27 @@ def interleaved_rates(names: list[str], repeat: int = 3) -> dict[str, dict[str, 
         stack = tiled(small, 2 if small.ndim == 4 else 4)
         n_cells = int(np.prod([stack.sizes[d] for d in stack.dims if d != "element"]))
         cases[name] = (stack, train, n_cells)
-    tr: dict[str, list[float]] = {n: [] for n in names}
-    sc: dict[str, list[float]] = {n: [] for n in names}
+    keys = ("train", "score", "train_cpu", "score_cpu")
+    out: dict[str, dict[str, list[float]]] = {n: {k: [] for k in keys} for n in names}
     for _ in range(repeat):
         for name, (stack, train, n_cells) in cases.items():
             with _TorchConvChoice(name):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 model, cells = train()
-                tr[name].append(cells / (time.perf_counter() - t0))
-                t0 = time.perf_counter()
+                out[name]["train"].append(cells / (time.perf_counter() - t0))
+                out[name]["train_cpu"].append(cells / max(time.process_time() - c0, 1e-9))
+                t0, c0 = time.perf_counter(), time.process_time()
                 score(stack, model, device="cpu").compute()
-                sc[name].append(n_cells / (time.perf_counter() - t0))
-    return {n: {"train": float(np.max(tr[n])), "score": float(np.max(sc[n]))} for n in names}
+                out[name]["score"].append(n_cells / (time.perf_counter() - t0))
+                out[name]["score_cpu"].append(n_cells / max(time.process_time() - c0, 1e-9))
+    return {n: {k: float(np.max(v)) for k, v in out[n].items()} for n in names}
 
 
 class AnomalyTrainVsScore:
     """Training against scoring throughput of the anomaly detectors (cells/s, CPU)."""
 
     params: ClassVar[list[str]] = [
-        "vae", "dae", "stoad", "dae3d", "dae3d_torch", "stoad3d", "stoad3d_torch"
+        "vae", "vae_optim", "dae", "stoad", "dae3d", "dae3d_torch", "stoad3d", "stoad3d_torch"
     ]
     param_names: ClassVar[list[str]] = ["model"]
     timeout = 900
@@ -265,17 +309,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument(
         "--models",
-        default="cnn,vae,dae,stoad,dae3d,dae3d_torch,stoad3d,stoad3d_torch",
+        default="cnn,vae,vae_optim,dae,stoad,dae3d,dae3d_torch,stoad3d,stoad3d_torch",
     )
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     print(f"torch threads {a.threads}; load average {os.getloadavg()}")
-    print(f"{'model':14s} {'unit':9s} {'train/s':>10s} {'score/s':>10s} {'ratio':>6s}")
+    print(f"{'model':14s} {'unit':9s} {'train/s':>10s} {'score/s':>10s} {'ratio':>6s}"
+          f" {'train/cpu-s':>11s} {'score/cpu-s':>11s} {'ratio':>6s}")
     names = a.models.split(",")
 
     def show(name: str, unit: str, r: dict[str, float]) -> None:
-        print(f"{name:14s} {unit:9s} {r['train']:10.0f} {r['score']:10.0f} "
-              f"{r['train'] / r['score']:6.2f}", flush=True)
+        line = (f"{name:14s} {unit:9s} {r['train']:10.0f} {r['score']:10.0f} "
+                f"{r['train'] / r['score']:6.2f}")
+        if "train_cpu" in r:  # the same per CPU second of this process (steadier under load)
+            line += (f" {r['train_cpu']:11.0f} {r['score_cpu']:11.0f} "
+                     f"{r['train_cpu'] / r['score_cpu']:6.2f}")
+        print(line, flush=True)
 
     if "cnn" in names:
         show("cnn", "windows", rates(repeat=a.repeat))

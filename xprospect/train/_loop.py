@@ -26,6 +26,7 @@ from xprospect._progress import wants_progress
 from xprospect._torch import as_tensor_list, batch_xy, import_torch, make_loader, normalise_batch
 from xprospect.evaluate.metrics import metric_registry, roc_auc, score_metrics
 from xprospect.exceptions import DataError, XProspectError
+from xprospect.train._flat_adam import FlatAdam
 from xprospect.train.recipes import Recipe
 
 torch = import_torch()
@@ -265,6 +266,7 @@ def train_epochs(
     row_prefix: Mapping[str, Any] | None = None,
     desc: str = "train",
     progress: bool | None = False,
+    flat: bool = False,
 ) -> EpochLog:
     """Train ``model`` for ``epochs`` epochs with the optimiser and schedule of ``recipe``.
 
@@ -313,6 +315,11 @@ def train_epochs(
     progress : bool or None
         Show a tqdm bar over epochs with an ETA: True always, None only on a terminal or in
         a notebook (:func:`xprospect._progress.wants_progress`), False never.
+    flat : bool
+        Adam over one parameter buffer (:class:`~xprospect.train._flat_adam.FlatAdam`, the
+        same update with less per-step overhead) where the recipe is Adam or AdamW and every
+        parameter is float32 on the CPU; the caller promises that every parameter receives a
+        gradient at every step. The parameters get their own storage back at the end.
 
     Returns
     -------
@@ -325,7 +332,7 @@ def train_epochs(
         raise XProspectError(f"patience={patience!r} needs a rank and must be >= 1")
     if epochs == 0:
         return EpochLog(rows=[], best_epoch=0)
-    optimizer = recipe.make_optimizer(params)
+    optimizer = recipe.make_optimizer(params, flat=True) if flat else recipe.make_optimizer(params)
     scheduler = recipe.make_scheduler(optimizer)
     prefix = dict(row_prefix or {})
     rows: list[dict[str, Any]] = []
@@ -381,6 +388,8 @@ def train_epochs(
             stopped = epoch < epochs
             break
     bar.close()
+    if isinstance(optimizer, FlatAdam):
+        optimizer.release()
     if best_state is not None:
         model.load_state_dict(best_state)
     return EpochLog(rows=rows, best_epoch=best_epoch, stopped_early=stopped, optimizer=optimizer)

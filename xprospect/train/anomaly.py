@@ -430,6 +430,7 @@ def _fit_vectors(
         loss_key="train_loss",
         desc="vectors",
         progress=progress,
+        flat=True,  # every weight is in the loss: see xprospect.train._flat_adam
         **_stop_rule(patience),
     )
     return pd.DataFrame(run.rows)
@@ -809,6 +810,7 @@ def _fit_tiles(
         row_prefix={"stage": stage},
         desc=stage,
         progress=progress,
+        flat=True,  # every weight is in the loss: see xprospect.train._flat_adam
         **_stop_rule(patience),
     )
     return pd.DataFrame(run.rows), seen

@@ -27,6 +27,7 @@ from typing import Any
 
 from xprospect._torch import import_torch
 from xprospect.exceptions import XProspectError
+from xprospect.train._flat_adam import FlatAdam, StepSchedule, flat_usable
 
 __all__ = ["RECIPES", "Recipe", "get_recipe"]
 
@@ -89,8 +90,13 @@ class Recipe:
         """JSON-able form, stored in model cards."""
         return dataclasses.asdict(self)
 
-    def make_optimizer(self, params: Iterable[Any]) -> Any:
+    def make_optimizer(self, params: Iterable[Any], *, flat: bool = False) -> Any:
         """Build the torch optimiser over ``params``.
+
+        With ``flat`` (Adam or AdamW over float32 CPU parameters that all receive a gradient
+        at every step: see :mod:`xprospect.train._flat_adam`), a
+        :class:`~xprospect.train._flat_adam.FlatAdam` over one parameter buffer instead, the
+        same update with less per-step overhead.
 
         Adam and AdamW run torch's fused kernel when every parameter is a float32 tensor on
         the CPU or a CUDA device: one kernel per step instead of about eight tensor
@@ -105,12 +111,21 @@ class Recipe:
             return torch.optim.SGD(
                 params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay
             )
+        if flat and flat_usable(params):
+            return FlatAdam(
+                params,
+                lr=self.lr,
+                weight_decay=self.weight_decay,
+                decoupled=self.optimizer == "adamw",
+            )
         cls = torch.optim.Adam if self.optimizer == "adam" else torch.optim.AdamW
         fused = bool(params) and all(_fusable(p) for p in params)
         return cls(params, lr=self.lr, weight_decay=self.weight_decay, fused=fused or None)
 
     def make_scheduler(self, optimizer: Any) -> Any:
         """Build the step learning-rate schedule, stepped once per epoch."""
+        if isinstance(optimizer, FlatAdam):
+            return StepSchedule(optimizer, step_size=self.step_size, gamma=self.gamma)
         torch = import_torch()
         return torch.optim.lr_scheduler.StepLR(
             optimizer, step_size=self.step_size, gamma=self.gamma
