@@ -4,7 +4,7 @@ Run::
 
     python examples/synthetic_benchmark.py [OUT_DIR] [--seed=N] [--barren=N] [--controls]
         [--old-cnn] [--no-deep] [--all-negatives] [--ensemble=N] [--epochs=N] [--oracle]
-        [--tune-window] [--inner-folds=N]
+        [--tune-window] [--inner-folds=N] [--select=paper|kN]
 
 The world is ``xp.synthetic.survey(seed=N, n_samples=3000, n_deposits=40, n_barren=20)``
 (16 elements, zoned multi-element halos of several widths around every deposit, and 20
@@ -24,6 +24,9 @@ validation when given, else as ``DeepMethod`` defaults: early-stopped on the inn
 side when it holds ``min_validation_deposits`` (20) deposits, for the fixed 40 epochs when
 not, as on these worlds). ``--tune-window`` adds the same CNN with its window (7, 9 or 13)
 chosen on inner folds of each training ground (:func:`tuned_window_methods`).
+``--select=paper`` adds, beside logistic regression, gradient boosting and every deep row, the
+same method fed only the elements chosen on each fold's training ground (:func:`selected`),
+and ``raw:selected``; ``--select=kN`` keeps the N elements of highest Z_AUC instead.
 
 ``--oracle`` adds a second table: the world's noise-free truth (:func:`oracle_layers`) judged
 as raw layers on the same folds (in a benchmark of its own, so no trained method sees it), each
@@ -239,6 +242,28 @@ def tuned_window_methods(ensemble: int = 1, epochs: int | None = 40, inner_folds
     return [(name + "_tunedwin", tuned)]
 
 
+def selected(deep: list, rule: str) -> list:
+    """Logistic, GBM and the ``deep`` rows wrapped in :class:`xprospect.Selected`, and raw:selected.
+
+    Per fold, :func:`xprospect.select_elements` ranks the elements by the Z_AUC of their
+    values at the training deposits against the training ground (held-out cells and buffer
+    unseen); ``rule="paper"`` keeps those significant at alpha = 0.01 (the Pangxidong study's
+    rule, at least one), ``"kN"`` the N of highest Z_AUC. ``raw:selected`` scores with the one
+    element of highest Z_AUC.
+    """
+    if rule == "paper":
+        opts: dict = {}
+    elif rule.startswith("k") and rule[1:].isdigit():
+        opts = {"k": int(rule[1:])}
+    else:
+        raise SystemExit(f"--select={rule}: use 'paper' or 'kN' (e.g. k3)")
+    out: list = [("raw:selected", xp.Selected("raw", k=1))]
+    out += [(f"{m}+sel", xp.Selected(m, **opts)) for m in ("logistic", "gbm")]
+    for name, m in deep:
+        out.append((f"{name}+sel", xp.Selected(m, **opts)))
+    return out
+
+
 COLUMNS = [
     "kind",
     "auc",
@@ -315,6 +340,9 @@ def main() -> int:
         deep += tuned_window_methods(
             _option("ensemble", 1), epochs if epochs > 0 else None, _option("inner-folds", 3)
         )
+    rule = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--select=")), None)
+    if rule is not None:
+        deep += selected(deep, rule)
     bench = xp.benchmark(
         stack,
         w.deposits,
@@ -333,6 +361,8 @@ def main() -> int:
             oracle.to_csv(out / "synthetic_oracle.csv")
         for name, rows in bench.tuning.items():
             pd.DataFrame(rows).to_csv(out / f"tuning_{name}.csv", index=False)
+        for name, rows in bench.selection.items():
+            pd.DataFrame(rows).to_csv(out / f"selection_{name}.csv", index=False)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(bench.folds.to_string(index=False))
         print(bench.table[COLUMNS].round(3).to_string())
@@ -342,6 +372,12 @@ def main() -> int:
         for name, rows in bench.tuning.items():
             print(f"{name}: chosen on inner folds")
             print(pd.DataFrame(rows).to_string(index=False))
+        for name, rows in bench.selection.items():
+            print(f"{name}: elements kept per fold (chosen on its training ground)")
+            for r in rows:
+                print(
+                    f"  fold {r['fold']} ({r['n_deposits']} deposits): {', '.join(r['elements'])}"
+                )
         if oracle is not None:
             print("noise-free truth as raw layers (never trained on), same folds:")
             print(oracle.round(3).to_string())
