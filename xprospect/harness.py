@@ -9,10 +9,11 @@ held-out blocks, and the pooled out-of-fold map is judged under the pixel protoc
 are the held-out deposit cells, negatives every other held-out cell (nothing around test
 deposits is excluded), or, with ``negatives=n``, ``n`` held-out cells drawn blind to the
 deposits. Baselines given as :class:`Tuned` choose their hyper-parameters on inner spatial
-folds of the training ground. The table holds the ROC AUC with its DeLong interval, the average
-precision, the capture of deposits in the top 5/10/20 % of the area with the area the ties
-truly cover, the Brier score of probabilistic methods and a paired DeLong test of each method
-against the best baseline.
+folds of the training ground; methods given as :class:`Selected` are fed only the elements
+ranked significant (Z_AUC) on each fold's training ground. The table holds the ROC AUC with
+its DeLong interval, the average precision, the capture of deposits in the top 5/10/20 % of
+the area with the area the ties truly cover, the Brier score of probabilistic methods and a
+paired DeLong test of each method against the best baseline.
 """
 
 from __future__ import annotations
