@@ -325,6 +325,23 @@ def oracle_table(
     return out
 
 
+def selection_pairs(bench: xp.Benchmark) -> pd.DataFrame:
+    """Each ``X+sel`` row against its ``X`` row: AUCs and the paired DeLong p (same cells)."""
+    held = bench.maps["held_out_fold"].values >= 0
+    y = bench.maps["deposit"].values[held]
+    rows = {}
+    for name in bench.table.index:
+        base = str(name)[: -len("+sel")]
+        if str(name).endswith("+sel") and base in bench.table.index:
+            test = delong_test(y, bench.maps[name].values[held], bench.maps[base].values[held])
+            rows[base] = {
+                "auc": bench.table.loc[base, "auc"],
+                "auc_selected": bench.table.loc[name, "auc"],
+                "p_selected_vs_all": test["p_value"],
+            }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def main() -> int:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     t0 = time.perf_counter()
@@ -372,6 +389,9 @@ def main() -> int:
         for name, rows in bench.tuning.items():
             print(f"{name}: chosen on inner folds")
             print(pd.DataFrame(rows).to_string(index=False))
+        if bench.selection:
+            print("selected elements against all elements (paired DeLong):")
+            print(selection_pairs(bench).round(3).to_string())
         for name, rows in bench.selection.items():
             print(f"{name}: elements kept per fold (chosen on its training ground)")
             for r in rows:
