@@ -33,8 +33,8 @@ load, 1512 s; pooled out-of-fold AUC [95 % DeLong CI], paired p against raw Au 0
 [0.796, 0.887], the best baseline): the 9-cell CNN ensemble on all 16 elements 0.848
 [0.802, 0.893], p = 0.79; on the elements kept per fold 0.901 [0.866, 0.936], p = 0.007.
 Logistic 0.806 -> 0.816, GBM 0.769 -> 0.764, ``raw:selected`` 0.755 (Au or Ag by fold). Every
-fold kept the eleven ore elements (and Fe in one) and dropped the lithology ones (Fe, Mn, Ni,
-Co, Cr), which carry no deposit signal here.
+fold kept the eleven elements with a deposit halo (and Fe in one) and dropped Ni, Co, Cr, Mn
+(no halo in this world) and Fe (a faint one, 0.05 log10), which mostly carry lithology.
 
 ``--oracle`` adds a second table: the world's noise-free truth (:func:`oracle_layers`) judged
 as raw layers on the same folds (in a benchmark of its own, so no trained method sees it), each
