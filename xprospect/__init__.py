@@ -57,6 +57,7 @@ _LAZY_FUNCTIONS = {
     "make_patches": "xprospect.patches",
     "SampleMethod": "xprospect.harness",
     "benchmark_samples": "xprospect.harness",
+    "Selected": "xprospect.harness",
 }
 
 
