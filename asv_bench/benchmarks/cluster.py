@@ -52,6 +52,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, ClassVar
 
+import dask
+
 import xprospect as xp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -61,17 +63,22 @@ from peakmem_score import ELEMENTS, make_model, make_stack_store
 WIDTHS = (8, 8, 16, 16)
 
 
-def cluster(n_workers: int) -> Any:
-    """A process LocalCluster of ``n_workers`` single-threaded workers, and its client."""
+def cluster(n_workers: int, worker_profile: bool = True) -> Any:
+    """A process LocalCluster of ``n_workers`` single-threaded workers, and its client.
+
+    ``worker_profile=False`` turns off each worker's statistical profiler (dask config
+    ``distributed.worker.profile.enabled``, read by the worker processes when they start).
+    """
     from distributed import Client, LocalCluster  # lazy: optional dependency
 
-    lc = LocalCluster(
-        n_workers=n_workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        memory_limit=None,
-    )
+    with dask.config.set({"distributed.worker.profile.enabled": bool(worker_profile)}):
+        lc = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            memory_limit=None,
+        )
     return lc, Client(lc, set_as_default=False)
 
 
@@ -166,7 +173,9 @@ class TwoWorkersOverOne:
     track_two_over_one.unit = "ratio"
 
 
-def side_by_side(stack: str, warm: str, folder: str, repeat: int = 3) -> dict[int, dict]:
+def side_by_side(
+    stack: str, warm: str, folder: str, repeat: int = 3, worker_profile: bool = True
+) -> dict[int, dict]:
     """Best run (by wall time) of one and of two workers, interleaved (one, two, one...).
 
     Only the cluster being timed is alive: each run starts its cluster, warms it with the
@@ -180,7 +189,7 @@ def side_by_side(stack: str, warm: str, folder: str, repeat: int = 3) -> dict[in
     best: dict[int, dict] = {}
     for _ in range(repeat):
         for n in (1, 2):
-            lc, client = cluster(n)
+            lc, client = cluster(n, worker_profile)
             try:
                 score_to_zarr(client, warm, os.path.join(folder, "warm-score.zarr"))
                 r = score_to_zarr(client, stack, os.path.join(folder, f"score{n}.zarr"))
@@ -197,6 +206,11 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, default=4096)
     p.add_argument("--chunks", type=int, default=1024)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument(
+        "--no-worker-profile",
+        action="store_true",
+        help="turn off the workers' statistical profiler (see the module's notes)",
+    )
     a = p.parse_args(argv)
     folder = tempfile.mkdtemp(prefix="xp-bench-cluster-")
     stack = os.path.join(folder, "stack.zarr")
@@ -204,10 +218,11 @@ def main(argv=None) -> int:
     make_stack_store(stack, a.size, a.chunks)
     make_stack_store(warm, 2 * a.chunks, a.chunks)
     try:
-        best = side_by_side(stack, warm, folder, a.repeat)
+        best = side_by_side(stack, warm, folder, a.repeat, not a.no_worker_profile)
         print(
             f"dense small_cnn {WIDTHS} over 8 x {a.size}^2, chunks {a.chunks}, best of "
             f"{a.repeat} (wall), load {os.getloadavg()[0]:.1f}"
+            + (", workers' profiler off" if a.no_worker_profile else "")
         )
         for n, r in best.items():
             tasks = {k: v for k, v in sorted(r.items()) if ":" in k and not k.startswith("tasks:")}
