@@ -3,14 +3,16 @@
 Issue 10's target: two single-threaded worker processes score a dense model over an
 8 x 4096^2 stack in at most 0.6x the time of one. The stack is a zarr store (each worker
 reads its own chunks; nothing large travels from the client), scored by ``small_cnn``
-run fully convolutionally and written with ``xp.to_zarr`` (the user's path). Both
-clusters are started before timing, and timed interleaved (one, two, one, two...), best
-of ``repeat``, wall time. The task stream splits each run into the time the workers spent
-in tasks (by prefix: reading, halos, the model, writing) and the rest (scheduling,
-transfers, the client's ledger); each run also reports the CPU seconds of every process
-(client with both schedulers and nannies, all workers), the megabytes and transfers moved
-between workers and the task counts: measures that a loaded machine does not distort the
-way it distorts wall time.
+run fully convolutionally and written with ``xp.to_zarr`` (the user's path). Runs are
+interleaved (one, two, one, two...), best of ``repeat``, wall time; only the cluster being
+timed is alive (each run starts its cluster, warms it on a small store with the same
+chunks, times the job and closes it: see :func:`side_by_side` for why). The task stream
+splits each run into the time the workers spent in tasks (by prefix: reading, halos, the
+model, writing), each worker's time without a task (before its first, between tasks,
+after its last) and the rest (scheduling, transfers, the client's ledger); each run also
+reports the CPU seconds of every process (client with the scheduler and nannies, the
+workers), the megabytes and transfers moved between workers and the task counts: measures
+that a loaded machine does not distort the way it distorts wall time.
 
 What the two-worker run spent beyond half of one (8 x 4096^2, chunks 1024, one run each,
 load 10-13, so counts and bytes, not seconds): the stack of eight zarr maps was built one
@@ -28,11 +30,31 @@ the eight neighbouring zarr chunks (256 MB) per 1024^2 chunk to keep 16-cell str
 more work than the strips' transfer, so halos still come from the neighbours. Results
 are gathered by the client only as chunk numbers (``as_completed(with_results=True)``).
 
-Measured (best of 3 interleaved, wall, load 12.4, two cores shared with four other jobs):
-one worker 59.3 s, two 70.6 s (1.19): with both cores busy with other work a second
-worker adds no CPU, so this wall ratio says nothing about the target; the CPU of all the
-processes was 34.4 s for one worker and 34.8 s for two (the distribution costs ~1 %).
-The 0.6 target is not shown met here: rerun on a quiet machine.
+What limits the ratio on a two-core machine. The one-worker run is not one core's work:
+beside the worker's task thread, its event loop, zarr's codec threads and the client's
+loop (with the scheduler and the nanny) run on the second core. The two-worker run must
+fit all of it, twice the event loops, into the same two cores. CPU seconds per thread
+(``/proc``, load 6.8-7.7, one warm run each): one worker 21.2 s in all: the model (the
+device thread) 11.9, the task thread (stacking, halos, padding) 2.2, zarr's threads 1.7,
+the worker's event loop 2.9, the client's loop 2.2; two workers 23.1 s: the model 12.3,
+task threads 2.2, zarr 1.8, the two event loops 4.6, the client's loop 2.0, 112 MB moved
+in 17 transfers. The event loops cost per second of wall time, busy or not: idle, each
+worker's loop and the scheduler's took ~5 % of a core; during the job a worker's loop
+took ~7 % with dask's default statistical profiler (a sample of the task thread's stack
+every 10 ms) and ~3 % with it off (``--no-worker-profile``), the client's 5-6 %. So the
+two workers have about 1.8 of the two cores for ~16 s of the one worker's critical-path
+work: a floor near 0.56 before any imbalance of the 16 one-second chunks (a chunk's score
+is ~6 % of the two-worker run) or the serial start (graph, metadata) and end (ledger).
+The old harness kept both clusters alive to interleave them: the idle one-worker cluster
+(scheduler loop + worker loop, ~10 % of a core) then ran on the cores the two-worker run
+needed, about 0.03 of the 0.63 measured on a quiet machine at the previous stop.
+
+Measured (best of 3 interleaved, wall, load 12.4, two cores shared with four other jobs,
+both clusters alive): one worker 59.3 s, two 70.6 s (1.19): with both cores busy with
+other work a second worker adds no CPU, so this wall ratio says nothing about the target;
+the CPU of all the processes was 34.4 s for one worker and 34.8 s for two. With only the
+timed cluster alive, load 8.5: one worker 51.4 s, two 51.3 s (1.00), CPU of all processes
+20.9 s and 27.6 s. The 0.6 target is not shown met under load: rerun on a quiet machine.
 
 Run as a script::
 
