@@ -33,7 +33,9 @@ maps agree to float32 rounding).
   time, old and new code run alternately: 86x / 80x -> 138x / 110x (load 8.8-9.6). Through
   this script (load 7.3-7.9): 87x its loop (two threads, wall: the loop's 0.38 s is as
   noisy as the load), dense / matmul 55 % (two threads, wall) and 62 % (one thread, CPU
-  time). The 100x target is not shown met on a quiet machine: rerun there.
+  time). Quieter (load 1.8-2.5, two runs): 122x and 141x its loop per cell on a 512^2
+  chunk (target >= 100x), dense / matmul 52 % / 48 % (two threads, wall) and 69 % / 73 %
+  (one thread, CPU time).
 - ``MaskedScore``: a study mask covering 1/16 of a 1024^2 raster (one corner chunk of 256^2)
   against the unmasked score: masked chunks and lattice windows cost nothing.
 
