@@ -118,6 +118,18 @@ def test_multiscale_fast_dense_pass_equals_plain_modules():
         )
 
 
+@pytest.mark.parametrize("classes", [1, 3])
+def test_multiscale_fast_dense_pass_of_one_and_three_classes_equals_plain_modules(classes):
+    """Two classes take the logit-difference head; one and three keep every logit."""
+    net = MultiScaleCNN(3, classes, window=5, context=11, widths=(6, 20), seed=0).eval()
+    x = torch.randn(1, 3, 30, 26, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        fast, logits = net.score_dense(x), net._logits(x)
+    plain = torch.sigmoid(logits[:, 0]) if classes == 1 else torch.softmax(logits, 1)[:, 1]
+    assert fast.shape == plain.shape == (1, 20, 16)
+    assert float((fast - plain).abs().max()) < 2e-6 and float(plain.std()) > 1e-4
+
+
 @pytest.mark.parametrize("edge", ["pad", "reflect"])
 def test_multiscale_score_dense_equals_window_by_window(edge):
     """score(): the dense pass, in memory and over uneven dask chunks, gives every cell its

@@ -24,7 +24,7 @@ from xprospect.models import (
     small_cnn,
     unfreeze,
 )
-from xprospect.models._dense import box_mean
+from xprospect.models._dense import box_mean, conv_bn_relu, conv_bn_relu_linear
 from xprospect.models.base import ProspectModel
 from xprospect.models.registry import available, create, from_config
 from xprospect.models.weights import first_conv_name
@@ -238,6 +238,30 @@ def test_box_mean_equals_avg_pool():
         box_mean(x3, 3, 3), torch.nn.functional.avg_pool3d(x3, 3, stride=1), rtol=0, atol=5e-6
     )
     assert box_mean(x, 1, 2).equal(x)
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "plain"])
+def test_grouped_last_block_and_head_equal_the_block_then_the_head(layout):
+    """40 output channels (groups of 16, 16, 8), folded norm, dilation; a block that cannot
+    be folded (LeakyReLU) is called as it is: both equal the head applied to the block."""
+    g = torch.Generator().manual_seed(0)
+    fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    x = torch.randn(2, 5, 23, 19, generator=g).contiguous(memory_format=fmt)
+    w, b = torch.randn(3, 40, generator=g), torch.randn(3, generator=g)
+    for act in (torch.nn.ReLU(), torch.nn.LeakyReLU(0.1)):
+        block = torch.nn.Sequential(
+            torch.nn.Conv2d(5, 40, 3, dilation=2, bias=False), torch.nn.BatchNorm2d(40), act
+        )
+        with torch.no_grad():
+            block[1].running_mean.copy_(torch.randn(40, generator=g))
+            block[1].running_var.copy_(torch.rand(40, generator=g) + 0.5)
+        block.eval()
+        with torch.no_grad():
+            y = conv_bn_relu(block, x) if isinstance(act, torch.nn.ReLU) else block(x)
+            want = torch.nn.functional.conv2d(y, w[:, :, None, None], b)
+            got = conv_bn_relu_linear(block, x, w, b)
+        assert got.shape == want.shape == (2, 3, 19, 15)
+        torch.testing.assert_close(got, want, rtol=0, atol=2e-5)
 
 
 def test_small_cnn_dense_respects_batch():

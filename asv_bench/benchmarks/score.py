@@ -25,6 +25,17 @@ maps agree to float32 rounding).
   On a quiet machine (load 1.4-1.6): 95x its loop per cell on a 512^2 chunk, dense /
   matmul 36 % (two threads, wall) and 51 % (one thread, CPU time); the small CNN 628x and
   74 % in the same run.
+  Each branch's last block and head now run in 16-channel groups with one logit-difference
+  head channel (:func:`xprospect.models._dense.conv_bn_relu_linear`; oneDNN's AVX2 kernels
+  ran 32-channel outputs at about half the rate of 16-channel ones here): the model's
+  dense call on a 532^2 tile 199 -> 150 ms (one thread, CPU time), ``score`` on the 512^2
+  chunk 355-390 -> 233-244 ms; per cell against the stride-1 loop, both one thread, CPU
+  time, old and new code run alternately: 86x / 80x -> 138x / 110x (load 8.8-9.6). Through
+  this script (load 7.3-7.9): 87x its loop (two threads, wall: the loop's 0.38 s is as
+  noisy as the load), dense / matmul 55 % (two threads, wall) and 62 % (one thread, CPU
+  time). Quieter (load 1.8-2.5, two runs): 122x and 141x its loop per cell on a 512^2
+  chunk (target >= 100x), dense / matmul 52 % / 48 % (two threads, wall) and 69 % / 73 %
+  (one thread, CPU time).
 - ``MaskedScore``: a study mask covering 1/16 of a 1024^2 raster (one corner chunk of 256^2)
   against the unmasked score: masked chunks and lattice windows cost nothing.
 

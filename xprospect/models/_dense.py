@@ -9,6 +9,11 @@ is bounded by the convolutions' arithmetic rate; these helpers keep it there on 
 - :func:`fold_batch_norm` folds an eval-mode batch norm into the convolution before it
   (:func:`torch.nn.utils.fusion.fuse_conv_bn_weights`), saving one pass over every
   activation.
+- :func:`conv_bn_relu_linear` runs a trunk's last (conv, batch norm, ReLU) block and the 1x1
+  head after it in groups of 16 output channels, each group's activation summed into the
+  head's output at once: the block's full output is never held, and oneDNN's AVX2 kernels
+  run 16-channel outputs at 65-75 GFLOP/s where 32 channels ran at 34-47 (one thread, a
+  512^2 tile; the multiscale CNN's dense pass 1.3x faster).
 - :func:`box_mean` is the mean over every ``k``-cell box (what ``avg_pool`` with stride 1
   computes) as separable running sums in float64: O(1) per cell instead of ``k ** ndim``
   (``avg_pool2d`` with a 24-cell kernel took 16 % of a 512^2 tile's time); the float64 sums
@@ -27,7 +32,10 @@ from xprospect._torch import import_torch
 torch = import_torch()
 F = torch.nn.functional
 
-__all__ = ["box_mean", "conv_bn_relu", "dense_layout", "fold_batch_norm"]
+__all__ = ["box_mean", "conv_bn_relu", "conv_bn_relu_linear", "dense_layout", "fold_batch_norm"]
+
+#: Output channels of the last block computed at once by :func:`conv_bn_relu_linear`.
+GROUP = 16
 
 
 def dense_layout(x: Any, ndim: int) -> Any:
@@ -77,6 +85,20 @@ def fold_batch_norm(conv: Any, bn: Any) -> tuple[Any, Any]:
     return w.detach(), b.detach()
 
 
+def _foldable(block: Any) -> bool:
+    """Whether ``block`` is a ``Sequential(conv, batch norm, ReLU)`` whose norm can be folded."""
+    if len(block) != 3:
+        return False
+    conv, bn = block[0], block[1]
+    return (
+        isinstance(conv, torch.nn.Conv1d | torch.nn.Conv2d | torch.nn.Conv3d)
+        and isinstance(bn, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d | torch.nn.BatchNorm3d)
+        and isinstance(block[2], torch.nn.ReLU)
+        and bn.running_mean is not None
+        and conv.padding_mode == "zeros"
+    )
+
+
 def conv_bn_relu(block: Any, x: Any) -> Any:
     """Run a ``Sequential(conv, batch norm, ReLU)`` block in eval mode, the norm folded.
 
@@ -91,21 +113,63 @@ def conv_bn_relu(block: Any, x: Any) -> Any:
     -------
     torch.Tensor
     """
-    conv, bn = block[0], block[1]
-    plain = (
-        len(block) != 3
-        or not isinstance(conv, torch.nn.Conv1d | torch.nn.Conv2d | torch.nn.Conv3d)
-        or not isinstance(bn, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d | torch.nn.BatchNorm3d)
-        or not isinstance(block[2], torch.nn.ReLU)
-        or bn.running_mean is None
-        or conv.padding_mode != "zeros"
-    )
-    if plain:
+    if not _foldable(block):
         return block(x)
-    w, b = fold_batch_norm(conv, bn)
+    conv = block[0]
+    w, b = fold_batch_norm(conv, block[1])
+    return _conv(conv, x, w, b).relu_()
+
+
+def _conv(conv: Any, x: Any, w: Any, b: Any) -> Any:
+    """``conv``'s convolution of ``x`` with the weights ``w`` and bias ``b``."""
     fn = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[w.dim() - 2]
-    y = fn(x, w, b, conv.stride, conv.padding, conv.dilation, conv.groups)
-    return y.relu_()
+    return fn(x, w, b, conv.stride, conv.padding, conv.dilation, conv.groups)
+
+
+def conv_bn_relu_linear(block: Any, x: Any, weight: Any, bias: Any) -> Any:
+    """``linear(relu(bn(conv(x))))``: a (conv, batch norm, ReLU) block and a 1x1 head after it.
+
+    The block's output channels are computed :data:`GROUP` at a time (the norm folded), and
+    each group goes through its slice of the head at once, so the block's whole output is
+    never held (see the module's notes for the speed).
+
+    Parameters
+    ----------
+    block : torch.nn.Sequential
+        ``(ConvNd, BatchNormNd, ReLU)`` in eval mode; any other block is called as it is.
+    x : torch.Tensor
+        Input ``(B, C, *spatial)``.
+    weight : torch.Tensor
+        ``(K, C_out)``: the head's weights (a 1x1 convolution's, flattened).
+    bias : torch.Tensor
+        ``(K,)``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, K, *spatial_out)``, the head's output (channels-last in memory for 2-D input).
+    """
+    conv = block[0] if len(block) else None
+    if _foldable(block):
+        w, b = fold_batch_norm(conv, block[1])
+    else:
+        y = block(x)
+        w, b = None, None
+    cout = weight.shape[1]
+    out = None
+    for c0 in range(0, cout, GROUP):
+        c1 = min(cout, c0 + GROUP)
+        if w is None:
+            yg = y[:, c0:c1]
+        else:
+            yg = _conv(conv, x, w[c0:c1], None if b is None else b[c0:c1]).relu_()
+        # channels last: (B, *spatial, channels) is the memory order, a view for a 2-D tile
+        rows = yg.movedim(1, -1)
+        part = rows.reshape(-1, c1 - c0) @ weight[:, c0:c1].t()
+        out = part if out is None else out.add_(part)
+    assert out is not None  # at least one output channel
+    shape = rows.shape[:-1]
+    return out.add_(bias).reshape(*shape, -1).movedim(-1, 1)
 
 
 def box_mean(x: Any, k: int, ndim: int) -> Any:

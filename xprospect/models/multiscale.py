@@ -8,8 +8,10 @@ window (the regional setting of the point: a halo's extent, a district's backgro
 branches end in a 1x1 head averaged over what is left of their window, so the network stays
 dense: run once over a raster it gives at every cell what it gives for that cell's window.
 In eval mode that dense pass runs as the small CNN's does (:mod:`xprospect.models._dense`):
-channels-last, batch norms folded into the convolutions, window averages as running sums;
-equal to the plain module calls within float32 rounding.
+channels-last, batch norms folded into the convolutions, each branch's last block and head
+in 16-channel groups, window averages as running sums, and with two classes one head
+channel (the logit difference) instead of two; equal to the plain module calls within
+float32 rounding.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from xprospect._torch import import_torch
 from xprospect.exceptions import ModelCardError
-from xprospect.models._dense import box_mean, conv_bn_relu, dense_layout
+from xprospect.models._dense import box_mean, conv_bn_relu, conv_bn_relu_linear, dense_layout
 from xprospect.models.base import ProspectModel
 from xprospect.models.cnn import _init_weights, _positive_int, window_context
 from xprospect.models.registry import register
@@ -56,15 +58,28 @@ class _Branch(nn.Module):
         z = self.head(self.dropout(self.trunk(x)))
         return F.avg_pool2d(z, kernel_size=self.pool, stride=1)
 
-    def dense(self, x: Any) -> Any:
+    def dense(self, x: Any, head: tuple[Any, Any] | None = None) -> Any:
         """Run :meth:`forward` as the eval-mode dense pass, ``x`` channels-last.
 
-        Each (conv, batch norm, ReLU) runs as one folded convolution and the window average
-        as running sums (:mod:`xprospect.models._dense`).
+        Each (conv, batch norm, ReLU) runs as one folded convolution, the last one together
+        with the head (:func:`~xprospect.models._dense.conv_bn_relu_linear`), and the window
+        average as running sums (:mod:`xprospect.models._dense`). ``head``: the
+        ``(weight (K, C), bias (K,))`` of a linear map of the logits to use instead of the
+        head's own (e.g. a two-class head's logit difference); the window average being
+        linear, it may come before or after.
         """
-        for i in range(0, len(self.trunk), 3):
+        n = len(self.trunk)
+        for i in range(0, n - 3, 3):
             x = conv_bn_relu(self.trunk[i : i + 3], x)
-        return box_mean(self.head(self.dropout(x)), self.pool, 2)
+        w, b = head if head is not None else self.head_weights()
+        z = conv_bn_relu_linear(self.trunk[n - 3 :], x, w, b)
+        return box_mean(z, self.pool, 2)
+
+    def head_weights(self) -> tuple[Any, Any]:
+        """Return the 1x1 head as ``(weight (K, C), bias (K,))``."""
+        w = self.head.weight
+        b = self.head.bias if self.head.bias is not None else w.new_zeros(w.shape[0])
+        return w.reshape(w.shape[0], -1), b
 
 
 class MultiScaleCNN(ProspectModel):
@@ -160,24 +175,43 @@ class MultiScaleCNN(ProspectModel):
             },
         }
 
-    def _logits(self, x: Any, *, dense: bool = False) -> Any:
-        """Logits of both branches added, ``(B, num_classes, *(spatial - context + 1))``.
-
-        With ``dense`` in eval mode, through the branches' fast dense pass
-        (:meth:`_Branch.dense`) on a channels-last copy of ``x``.
-        """
+    def _check_input(self, x: Any) -> None:
+        """Refuse an input that is not ``(B, in_channels, >= context, >= context)``."""
         if x.dim() != 4 or x.shape[1] != self.in_channels or min(x.shape[2:]) < self.window:
             raise ModelCardError(
                 f"MultiScaleCNN(in_channels={self.in_channels}, context={self.window}) needs "
                 f"input (B, {self.in_channels}, >= {self.window}, >= {self.window}); got "
                 f"{tuple(x.shape)}"
             )
+
+    def _logits(self, x: Any, *, dense: bool = False) -> Any:
+        """Logits of both branches added, ``(B, num_classes, *(spatial - context + 1))``.
+
+        With ``dense`` in eval mode, through the branches' fast dense pass
+        (:meth:`_Branch.dense`) on a channels-last copy of ``x``.
+        """
+        self._check_input(x)
         o = self.offset
         h, w = x.shape[-2:]
         if not dense or self.training:  # batch statistics: the plain modules, as in training
             return self.fine(x[..., o : h - o, o : w - o]) + self.coarse(x)
         x = dense_layout(x, 2)
-        return self.fine.dense(x[..., o : h - o, o : w - o]) + self.coarse.dense(x)
+        return self._dense_sum(x, False)
+
+    def _dense_sum(self, x: Any, difference: bool) -> Any:
+        """Add both branches' dense logits, ``x`` channels-last.
+
+        With ``difference``, the two-class logit difference ``logit_1 - logit_0`` (one
+        channel: what the class-1 probability needs) in place of the logits.
+        """
+        o = self.offset
+        h, w = x.shape[-2:]
+        heads = []
+        for branch in (self.fine, self.coarse):
+            wb, bb = branch.head_weights()
+            heads.append((wb[1:] - wb[:1], bb[1:] - bb[:1]) if difference else (wb, bb))
+        fine = self.fine.dense(x[..., o : h - o, o : w - o], heads[0])
+        return fine + self.coarse.dense(x, heads[1])
 
     def forward(self, x: Any) -> Any:
         """Class logits ``(B, num_classes)`` of ``context``-cell windows."""
@@ -187,9 +221,15 @@ class MultiScaleCNN(ProspectModel):
         """Probability of class 1 of every cell's window: ``(B, *(spatial - context + 1))``.
 
         In eval mode the branches run their fast dense pass (channels-last, folded batch
-        norms, running-sum window means; :mod:`xprospect.models._dense`), equal to the
-        window-by-window scores within float32 rounding.
+        norms, the last block and the head in 16-channel groups, running-sum window means;
+        :mod:`xprospect.models._dense`), equal to the window-by-window scores within float32
+        rounding. With two classes the heads give only the logit difference, whose sigmoid
+        is the softmax's class-1 probability.
         """
+        if self.num_classes == 2 and not self.training:
+            # softmax(l)[1] == sigmoid(l_1 - l_0): one head channel instead of two
+            self._check_input(x)
+            return torch.sigmoid(self._dense_sum(dense_layout(x, 2), True)[:, 0])
         logits = self._logits(x, dense=True)
         if self.num_classes == 1:
             return torch.sigmoid(logits[:, 0])
