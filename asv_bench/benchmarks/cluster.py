@@ -61,6 +61,8 @@ worker and 18.6-19.5 s for two, 149-217 MB moved in 18 transfers, each worker id
 0.4-0.9 s of the ~10 s (start 0.2, between tasks 0.4-0.6, tail 0.05-0.45: one chunk's
 score is ~0.9 s, so the tail is the part that decides between 0.55 and 0.59). With the
 workers' profiler off at load 5.0: 29.34 s and 18.76 s (0.64), loaded too much to say more.
+A third quiet run, of the merged stop (load 1.9, best of 2): one worker 17.27 s, two
+9.54 s (**0.55**); CPU of all processes 19.15 s and 18.45 s; 280 MB moved in 18 transfers.
 
 Run as a script::
 

@@ -18,6 +18,12 @@ Measured on the 2-core machine under load, 30 Nov (2-D tiles 16 x 32 searched in
 3.73 s CPU, scipy 9.15x wall (6.44x CPU), pykdtree 7.59x wall (5.58x CPU). The whole
 IDW kernel alone, 1 thread, CPU, interleaved best of 4 against the square tiles before
 (load 8-10): 2.923 s vs 3.398 s (1.16x; 1.26x in a second run).
+
+Quiet (load 1.0-1.5, same day, the merged stop), ``2d:3072 3d:128 --repeat 3`` and
+``many:8 many:64 many:512 many:2048 --repeat 3 --peers pykdtree``: 2-D xprospect 1.778 s
+wall / 3.235 s CPU, scipy 9.74x wall (7.20x CPU), pykdtree 8.07x (6.28x); 3-D 128^3
+0.636 s / 1.155 s, scipy 7.44x (6.10x), pykdtree 5.82x (5.02x); 1e6 samples onto 8^2,
+64^2, 512^2, 2048^2: 1.50x, 1.34x, 1.97x, 3.75x pykdtree (CPU 1.52x, 1.39x, 2.07x, 3.33x).
 """
 
 from __future__ import annotations

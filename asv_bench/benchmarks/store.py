@@ -53,6 +53,10 @@ moves by more than that between runs (one core's worth of other helpers' work la
 any of the rounds: 1.13-1.59x). So under load the 1.3x target is met in wall time in two
 runs of three and in CPU time in none (1.30x at best); not measured quiet (the quiet runs
 at e4fa72c, 1.26-1.34x CPU, had the metadata through xarray), so not shown reliable.
+Quiet run of the merged stop (all of the above, load 1.8-2.6, best of 3, interleaved):
+null sink 3.06 s wall, 5.81 s CPU; before (metadata through xarray) 1.41x wall / 1.36x
+CPU; now 1.45x / 1.36x; zarr's ``__setitem__`` 1.58x / 1.52x. The metadata written with
+zarr's API does not show on the quiet machine either, and the target is not met (1.36x).
 
 Where the rest goes (4096^2, 256 chunk writes of 4 MB, thread time per part, load 12):
 ``_write_block`` 1.95 s, of which encoding 1.2 s (Blosc LZ4 at ~0.7 s/GB on one core

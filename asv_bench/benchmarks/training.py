@@ -48,6 +48,16 @@ do not (VAE 228-614 k vs 3.2 M, DAE 169 k vs 976 k: its dask and torch threads w
 machine they share), so the train / score ratios of a loaded run are not the issue's figure:
 read the quiet table.
 
+Quiet run after FlatAdam and the 2-D sub-tiles (load 1.5-2.3; one torch thread; wall, best
+of 3, interleaved; ``--models cnn,vae,vae_optim,dae,stoad,dae3d,stoad3d``): ``cnn`` 7 760 /
+20 472 windows/s = 0.38; ``vae`` 236 547 / 2 841 385 cells/s = 0.08 against ``vae_optim``
+240 353 / 3 321 005 = 0.07; ``dae`` 254 491 / 972 280 = 0.26; ``stoad`` 308 918 / 918 174 =
+0.34; ``dae3d`` 125 464 / 485 639 = 0.26; ``stoad3d`` 271 823 / 617 935 = 0.44. On the quiet
+machine FlatAdam trains the VAE no faster in a whole fit (0.98x wall, 1.00x per CPU second
+against ``vae_optim``): the loaded 1.15x above does not hold. What it does save is the first
+step of ``torch.optim`` in a fresh process, which imports ``torch._dynamo`` (2.2-2.5 s on the
+quiet machine, a one-line ``Adam(fused=True)`` step timed in a new interpreter).
+
 The VAE cannot reach a third of its scoring rate at its batch of 512 vectors, whatever the
 code: scoring a cell costs 888 multiply-adds (5-24-12-3-12-24-5, mean code), a training step
 2 652 a cell (forward with the log-variance head 924, weight gradients 924, input gradients

@@ -12,7 +12,9 @@ as ``torch.optim.Adam(fused=True)``, element by element, so the weights match it
 rounding. A whole VAE step (batch 512, one thread, CPU time, best of 5 on a loaded machine)
 measured 3.06 ms with ``torch.optim``, 2.11 ms here, and 2.40 ms with the gradients kept as
 views of the buffer (backward then adds into them in place, one more operation per parameter,
-instead of handing its tensors over). Building a ``torch.optim`` optimiser also imports
+instead of handing its tensors over). In a whole VAE fit on a quiet machine that step saving
+did not show (236.5k against 240.4k cells/s, ``asv_bench/benchmarks/training.py``), so the
+gain that holds is the one below. Building a ``torch.optim`` optimiser also imports
 ``torch._dynamo`` the first time in a process, which a fit through this class never does: a
 first one-epoch VAE fit on 3 600 cells in a fresh process took 0.09-0.12 s wall (0.04-0.05 s
 CPU) here against 6.6-7.5 s wall (2.6-2.7 s CPU) through ``torch.optim`` (load average 9).
