@@ -113,18 +113,12 @@ def selected(base: list, rule: str) -> list:
     ``rule``: ``"paper"`` keeps the elements whose Z_AUC on the fold's training ground is
     significant at alpha = 0.01 (at least one); ``"kN"`` keeps the N of highest Z_AUC.
     """
-    if rule == "paper":
-        opts: dict = {}
-    elif rule.startswith("k") and rule[1:].isdigit():
-        opts = {"k": int(rule[1:])}
-    else:
-        raise SystemExit(f"--select={rule}: use 'paper' or 'kN' (e.g. k3)")
     out: list = [("raw:selected", xp.Selected("raw", k=1))] if "raw" in base else []
     for m in base:
         if m == "raw":
             continue
         name = m if isinstance(m, str) else m.name
-        out.append((f"{name}+sel", xp.Selected(m, **opts)))
+        out.append((f"{name}+sel", xp.Selected.from_rule(m, rule)))
     return out
 
 

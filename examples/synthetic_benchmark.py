@@ -265,16 +265,10 @@ def selected(deep: list, rule: str) -> list:
     rule, at least one), ``"kN"`` the N of highest Z_AUC. ``raw:selected`` scores with the one
     element of highest Z_AUC.
     """
-    if rule == "paper":
-        opts: dict = {}
-    elif rule.startswith("k") and rule[1:].isdigit():
-        opts = {"k": int(rule[1:])}
-    else:
-        raise SystemExit(f"--select={rule}: use 'paper' or 'kN' (e.g. k3)")
     out: list = [("raw:selected", xp.Selected("raw", k=1))]
-    out += [(f"{m}+sel", xp.Selected(m, **opts)) for m in ("logistic", "gbm")]
+    out += [(f"{m}+sel", xp.Selected.from_rule(m, rule)) for m in ("logistic", "gbm")]
     for name, m in deep:
-        out.append((f"{name}+sel", xp.Selected(m, **opts)))
+        out.append((f"{name}+sel", xp.Selected.from_rule(m, rule)))
     return out
 
 

@@ -175,3 +175,13 @@ def test_selected_refuses_bad_rules_and_methods(world):
         with pytest.raises(DataError, match="Selected"):
             benchmark(stack, deposits, methods=[Selected(bad)], folds=2, buffer=BUFFER)
     assert xp.Selected is Selected
+
+
+def test_selected_from_rule_names_the_paper_rule_and_k():
+    assert Selected.from_rule("gbm", "paper") == Selected("gbm")
+    assert Selected.from_rule("gbm", "k3") == Selected("gbm", k=3)
+    for bad in ("k", "top3", ""):
+        with pytest.raises(DataError, match="element selection rule"):
+            Selected.from_rule("gbm", bad)
+    with pytest.raises(DataError, match="k=0"):
+        Selected.from_rule("gbm", "k0")

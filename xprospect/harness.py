@@ -364,6 +364,33 @@ class Selected:
         if int(self.negative_gap) < 0:
             raise DataError(f"Selected.negative_gap={self.negative_gap!r}; use >= 0")
 
+    @classmethod
+    def from_rule(cls, estimator: Any, rule: str) -> Selected:
+        """Wrap ``estimator`` with a rule given by its short name (a command-line flag).
+
+        Parameters
+        ----------
+        estimator : str, SupervisedModel, DeepMethod or Tuned
+            The method run on the kept elements (see :class:`Selected`).
+        rule : str
+            ``"paper"``: the study's significance rule (``k=None``, ``alpha=0.01``);
+            ``"kN"``: the ``N`` elements of highest Z_AUC (``"k3"``).
+
+        Returns
+        -------
+        Selected
+
+        Raises
+        ------
+        DataError
+            For any other rule.
+        """
+        if rule == "paper":
+            return cls(estimator)
+        if rule.startswith("k") and rule[1:].isdigit():
+            return cls(estimator, k=int(rule[1:]))
+        raise DataError(f"element selection rule {rule!r}: use 'paper' or 'kN' (e.g. 'k3')")
+
 
 @dataclasses.dataclass
 class Benchmark:
