@@ -100,6 +100,9 @@ def test_replacing_a_store_leaves_nothing_of_the_old_one(tmp_path):
     assert xp.open_zarr(path).sizes == {"y": 20, "x": 23}
 
 
+# zarr warns that fixed-length strings have no zarr v3 specification yet: its own notice on
+# the dtype this test writes on purpose, not about xprospect
+@pytest.mark.filterwarnings("ignore:The data type .* does not have a Zarr V3 specification")
 def test_strings_go_through_xarray(tmp_path):
     table = xr.Dataset(
         {"Au": ("sample", np.arange(4.0)), "hole": ("sample", np.array(["a", "bb", "c", "d"]))},
