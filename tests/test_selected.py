@@ -185,3 +185,12 @@ def test_selected_from_rule_names_the_paper_rule_and_k():
             Selected.from_rule("gbm", bad)
     with pytest.raises(DataError, match="k=0"):
         Selected.from_rule("gbm", "k0")
+
+
+def test_tuned_floor_of_a_selected_deep_method_is_the_deep_methods():
+    """Tuned(Selected(deep)) keeps the DeepMethod's own floor, as Tuned(deep) does."""
+    deep = DeepMethod("small_cnn", min_validation_deposits=5)
+    assert Tuned(deep, {"window": [9]}).floor == 5
+    assert Tuned(Selected(deep), {"k": [1, 2]}).floor == 5
+    assert Tuned(Selected("logistic"), {"k": [1, 2]}).floor == 20
+    assert Tuned(Selected(deep), {"k": [1]}, min_validation_deposits=3).floor == 3

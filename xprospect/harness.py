@@ -272,8 +272,8 @@ class Tuned:
         Inner folds.
     min_validation_deposits : int, optional
         Fewest deposits the pooled inner held-out cells must hold for a choice (default:
-        the DeepMethod's ``min_validation_deposits``, 20 for a baseline); ``0`` always
-        chooses.
+        the DeepMethod's ``min_validation_deposits``, also one wrapped in a
+        :class:`Selected`; 20 for a baseline); ``0`` always chooses.
     """
 
     estimator: Any
@@ -286,7 +286,10 @@ class Tuned:
         """Fewest pooled inner held-out deposits that allow a choice."""
         if self.min_validation_deposits is not None:
             return int(self.min_validation_deposits)
-        return int(getattr(self.estimator, "min_validation_deposits", 20))
+        est = self.estimator
+        if isinstance(est, Selected):  # the floor of the method it feeds
+            est = est.estimator
+        return int(getattr(est, "min_validation_deposits", 20))
 
 
 @dataclasses.dataclass
