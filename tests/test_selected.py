@@ -194,3 +194,26 @@ def test_tuned_floor_of_a_selected_deep_method_is_the_deep_methods():
     assert Tuned(Selected(deep), {"k": [1, 2]}).floor == 5
     assert Tuned(Selected("logistic"), {"k": [1, 2]}).floor == 20
     assert Tuned(Selected(deep), {"k": [1]}, min_validation_deposits=3).floor == 3
+
+
+def test_tuned_grid_naming_no_parameter_of_its_method_is_refused_up_front(world, monkeypatch):
+    """A grid key the method lacks, or a grid value that is no list of candidates, is a
+    DataError naming it before anything is fitted (it was a TypeError or ValueError from
+    ``dataclasses.replace`` / sklearn once the first fold's tuning began)."""
+    stack, deposits = world
+
+    def never(*a, **k):
+        raise AssertionError("nothing is fitted for a bad grid")
+
+    monkeypatch.setattr(harness, "_run_baseline", never)
+    monkeypatch.setattr(harness, "_run_deep", never)
+    cases = [
+        (Tuned(Selected("logistic"), {"C": [0.1, 1.0]}), "'C'.*Selected\\(Tuned"),
+        (Tuned(Selected("logistic"), {"k": 3}), "'k'.*list"),
+        (Tuned(Selected("logistic"), {"k": []}), "'k'.*no candidate"),
+        (Tuned(xp.baselines.LogisticModel(), {"c": [1.0]}), "'c'.*LogisticModel"),
+        (Tuned(DeepMethod("small_cnn"), {"windw": [9]}), "'windw'.*DeepMethod"),
+    ]
+    for tuned, match in cases:
+        with pytest.raises(DataError, match=match):
+            benchmark(stack, deposits, methods=["raw:Au", ("t", tuned)], folds=2, buffer=BUFFER)

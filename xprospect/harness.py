@@ -658,6 +658,30 @@ def _check_tuned(m: Tuned) -> None:
         raise DataError(f"Tuned.inner_folds must be >= 2; got {m.inner_folds}")
     if m.floor < 0:
         raise DataError(f"Tuned.min_validation_deposits={m.min_validation_deposits!r}; use >= 0")
+    est = m.estimator
+    if dataclasses.is_dataclass(est):  # a DeepMethod or a Selected: dataclasses.replace
+        known = {f.name for f in dataclasses.fields(est) if f.init}
+    else:  # a baseline: scikit-learn's set_params
+        known = set(est.get_params(deep=True))
+    for key, values in dict(m.grid).items():
+        if key not in known:
+            hint = (
+                "; to tune the method a Selected feeds, wrap that method instead: "
+                "Selected(Tuned(method, grid))"
+                if isinstance(est, Selected)
+                else ""
+            )
+            raise DataError(
+                f"Tuned grid names {key!r}, which is not a parameter of "
+                f"{type(est).__name__} (its parameters: {sorted(known)}){hint}"
+            )
+        if isinstance(values, str) or not isinstance(values, Sequence | np.ndarray):
+            raise DataError(
+                f"Tuned grid {key!r}: {values!r} is not a list of candidates; "
+                f"write [{values!r}] for a single one"
+            )
+        if len(values) == 0:
+            raise DataError(f"Tuned grid {key!r} holds no candidate")
 
 
 def _parse_selected(m: Selected, name: str | None, elements: list[str]) -> _Method:
