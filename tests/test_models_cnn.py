@@ -447,3 +447,56 @@ def test_freeze_by_stage_count():
 
 def test_resnet_is_resnet_class():
     assert isinstance(resnet18(in_channels=1), ResNet)
+
+
+def test_box_mean_keeps_non_finite_cells_to_their_own_boxes():
+    """A NaN or infinite cell makes NaN only the boxes that hold it (avg_pool's non-finite
+    boxes), the others keep avg_pool's means: running sums carried it into every later box
+    along each axis (NaN - NaN, inf - inf)."""
+    x = torch.randn(1, 2, 30, 27, generator=torch.Generator().manual_seed(2))
+    x[0, 0, 10, 12] = float("nan")
+    x[0, 1, 4, 20] = float("inf")
+    x[0, 1, 25, 3] = -float("inf")
+    want = torch.nn.functional.avg_pool2d(x, 5, stride=1)
+    got = box_mean(x, 5, 2)
+    assert 0 < int((~want.isfinite()).sum()) < want.numel() // 4
+    assert got.isnan().equal(~want.isfinite())
+    torch.testing.assert_close(
+        got,
+        want.nan_to_num(float("nan"), float("nan"), float("nan")),
+        rtol=0,
+        atol=5e-6,
+        equal_nan=True,
+    )
+    x3 = torch.randn(1, 1, 9, 10, 11, generator=torch.Generator().manual_seed(3))
+    x3[0, 0, 4, 5, 6] = float("nan")
+    torch.testing.assert_close(
+        box_mean(x3, 3, 3),
+        torch.nn.functional.avg_pool3d(x3, 3, stride=1),
+        rtol=0,
+        atol=5e-6,
+        equal_nan=True,
+    )
+
+
+def test_dense_scores_of_a_nan_cell_stay_in_its_windows():
+    """score_dense with a NaN input cell (``nan="propagate"``) is NaN only where a window
+    reads it, as the plain module pass gives, for the small and the multi-scale CNN."""
+    x = torch.randn(1, 3, 40, 40, generator=torch.Generator().manual_seed(4))
+    x[0, 1, 15, 15] = float("nan")
+    nets = [
+        SmallCNN(3, window=9, widths=(4, 4), seed=0),
+        xp.models.MultiScaleCNN(3, window=9, context=13, widths=(4, 4), seed=0),
+    ]
+    for net in nets:
+        net.eval()
+        with torch.no_grad():
+            fast = net.score_dense(x)
+            if isinstance(net, SmallCNN):
+                lg = torch.nn.functional.avg_pool2d(net.logit_map(x), net.pool, stride=1)
+            else:
+                o, (h, w) = net.offset, x.shape[-2:]
+                lg = net.fine(x[..., o : h - o, o : w - o]) + net.coarse(x)
+            plain = torch.softmax(lg, dim=1)[:, 1]
+        assert fast.isnan().any() and not fast.isnan().all()
+        torch.testing.assert_close(fast, plain, rtol=0, atol=2e-6, equal_nan=True)

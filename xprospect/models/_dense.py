@@ -176,7 +176,11 @@ def box_mean(x: Any, k: int, ndim: int) -> Any:
     """Mean over every ``k``-cell box of the last ``ndim`` axes (stride 1, no padding).
 
     Equal to ``avg_pool{ndim}d(x, k, stride=1)`` within float32 rounding: running sums along
-    each axis in turn, in float64, differenced ``k`` cells apart.
+    each axis in turn, in float64, differenced ``k`` cells apart. A box holding a NaN or
+    infinite cell is NaN, and only such a box: the running sums are of the finite values
+    (a NaN or infinity in them would spoil every later box along each axis) and, where
+    the input holds any (always off the CPU, so that no device synchronisation is
+    needed), a second pass counts the non-finite cells of each box.
 
     Parameters
     ----------
@@ -200,13 +204,27 @@ def box_mean(x: Any, k: int, ndim: int) -> Any:
     """
     if k == 1:
         return x  # each box is its one cell
+    # on the host the test costs no device synchronisation (elsewhere: always count); a
+    # finite sum has finite terms (an overflowing one only sends finite input the long way)
+    clean = x.device.type == "cpu" and bool(torch.isfinite(x.sum()))
+    finite = None if clean else torch.isfinite(x)
+    y = x if finite is None else torch.where(finite, x, 0.0)
     # one copy: to float64 and to the plain (NC...) layout at once, channels-last input or not
-    y = x.to(dtype=torch.float64, memory_format=torch.contiguous_format)
-    for d in range(x.dim() - ndim, x.dim()):
+    y = y.to(dtype=torch.float64, memory_format=torch.contiguous_format)
+    mean = (_box_sums(y, k, ndim) / float(k**ndim)).to(x.dtype)
+    if finite is None:
+        return mean
+    bad = (~finite).to(dtype=torch.float64, memory_format=torch.contiguous_format)
+    return mean.masked_fill_(_box_sums(bad, k, ndim) > 0.5, float("nan"))
+
+
+def _box_sums(y: Any, k: int, ndim: int) -> Any:
+    """Return the sums over every ``k``-cell box of the last ``ndim`` axes of ``y``."""
+    for d in range(y.dim() - ndim, y.dim()):
         n = y.shape[d] - k + 1
         c = y.cumsum(d)
         z = c.narrow(d, k - 1, n).clone()
         if n > 1:
             z.narrow(d, 1, n - 1).sub_(c.narrow(d, 0, n - 1))
         y = z
-    return (y / float(k**ndim)).to(x.dtype)
+    return y
