@@ -64,6 +64,23 @@ def test_mc_dropout_gives_spread_reproducibly_and_needs_dropout():
         DeepEnsemble(_members(2), mc_samples=4)
 
 
+def test_mc_dropout_of_a_multiscale_cnn_spreads_its_dense_scores():
+    """The multi-scale CNN's fast eval dense pass must not skip a dropout that Monte Carlo
+    dropout switched on: its passes were all equal (std 0 everywhere)."""
+    for classes in (2, 3):
+        net = MultiScaleCNN(3, classes, window=5, context=9, widths=(4, 4), dropout=0.5, seed=0)
+        ens = DeepEnsemble([net.eval()], mc_samples=6, mc_seed=1)
+        raster = torch.randn(1, 3, 14, 15, generator=torch.Generator().manual_seed(0))
+        with torch.inference_mode():
+            spread = ens.with_output("std").score_dense(raster)
+            plain = net.score_dense(raster)  # dropout off again: the fast pass
+        assert float((spread > 0).float().mean()) > 0.8 and float(spread.mean()) > 0.01, classes
+        o = net.offset
+        with torch.inference_mode():
+            lg = net.fine(raster[..., o:-o, o:-o]) + net.coarse(raster)
+        torch.testing.assert_close(plain, torch.softmax(lg, 1)[:, 1], atol=2e-6, rtol=0)
+
+
 def test_ensemble_refuses_members_of_other_normalisation():
     a, b = _members(2)
     a.card = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}

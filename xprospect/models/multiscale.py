@@ -187,16 +187,26 @@ class MultiScaleCNN(ProspectModel):
     def _logits(self, x: Any, *, dense: bool = False) -> Any:
         """Logits of both branches added, ``(B, num_classes, *(spatial - context + 1))``.
 
-        With ``dense`` in eval mode, through the branches' fast dense pass
+        With ``dense`` in eval mode (dropout off), through the branches' fast dense pass
         (:meth:`_Branch.dense`) on a channels-last copy of ``x``.
         """
         self._check_input(x)
         o = self.offset
         h, w = x.shape[-2:]
-        if not dense or self.training:  # batch statistics: the plain modules, as in training
+        if not dense or not self._fast():  # the plain modules, as in training
             return self.fine(x[..., o : h - o, o : w - o]) + self.coarse(x)
         x = dense_layout(x, 2)
         return self._dense_sum(x, False)
+
+    def _fast(self) -> bool:
+        """Whether the fast dense pass applies: eval mode, every dropout off.
+
+        Batch statistics (training) and active dropout (Monte Carlo dropout switches it on
+        in eval mode, :class:`~xprospect.models.DeepEnsemble`) need the plain modules.
+        """
+        return not self.training and not any(
+            m.training for m in (self.fine.dropout, self.coarse.dropout)
+        )
 
     def _dense_sum(self, x: Any, difference: bool) -> Any:
         """Add both branches' dense logits, ``x`` channels-last.
@@ -220,13 +230,14 @@ class MultiScaleCNN(ProspectModel):
     def score_dense(self, x: Any) -> Any:
         """Probability of class 1 of every cell's window: ``(B, *(spatial - context + 1))``.
 
-        In eval mode the branches run their fast dense pass (channels-last, folded batch
-        norms, the last block and the head in 16-channel groups, running-sum window means;
-        :mod:`xprospect.models._dense`), equal to the window-by-window scores within float32
-        rounding. With two classes the heads give only the logit difference, whose sigmoid
-        is the softmax's class-1 probability.
+        In eval mode (dropout off: Monte Carlo dropout runs the plain modules) the branches
+        run their fast dense pass (channels-last, folded batch norms, the last block and the
+        head in 16-channel groups, running-sum window means; :mod:`xprospect.models._dense`),
+        equal to the window-by-window scores within float32 rounding. With two classes the
+        heads give only the logit difference, whose sigmoid is the softmax's class-1
+        probability.
         """
-        if self.num_classes == 2 and not self.training:
+        if self.num_classes == 2 and self._fast():
             # softmax(l)[1] == sigmoid(l_1 - l_0): one head channel instead of two
             self._check_input(x)
             return torch.sigmoid(self._dense_sum(dense_layout(x, 2), True)[:, 0])
