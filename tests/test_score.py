@@ -202,6 +202,22 @@ def test_nan_masked_edges_and_attrs():
         score(stack, model, upsample="cubic", device="cpu", allow_no_card=True)
 
 
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+def test_an_infinite_input_is_missing_data_as_nan_is(bad):
+    # log10 of a zero assay is -inf: masked and filled like NaN, never fed to the model
+    model = TinyDense()
+    with_nan, with_inf = make_stack(), make_stack()
+    with_nan[1, 3, 4] = np.nan
+    with_inf[1, 3, 4] = bad
+    for nan in ("mask", "fill"):
+        ref = score(with_nan, model, nan=nan, device="cpu", allow_no_card=True).values
+        got = score(with_inf.chunk({"y": 5, "x": 7}), model, nan=nan, device="cpu",
+                    allow_no_card=True).values
+        np.testing.assert_array_equal(got, ref)
+    masked = score(with_inf, model, device="cpu", allow_no_card=True).values
+    assert np.isnan(masked[3, 4]) and np.isnan(masked).sum() == 1
+
+
 def test_card_refuses_mismatch_and_normalises():
     stack = make_stack()
     model = TinyDense()

@@ -8,6 +8,7 @@ torch = pytest.importorskip("torch")
 
 from xprospect.models import VAE  # noqa: E402
 from xprospect.train._flat_adam import FlatAdam, StepSchedule, flat_usable  # noqa: E402
+from xprospect.train._loop import train_epochs  # noqa: E402
 from xprospect.train.recipes import get_recipe  # noqa: E402
 
 
@@ -68,3 +69,27 @@ def test_flat_usable():
     lin.float().bias.requires_grad_(False)
     assert not flat_usable(lin.parameters())
     assert not flat_usable([{"params": list(lin.parameters())}])
+
+
+def test_an_interrupted_fit_gives_the_parameters_their_storage_back():
+    torch.manual_seed(0)
+    model = VAE(5)
+    xs = [torch.randn(32, 5) for _ in range(3)]
+
+    def batch_loss(xb):
+        if xb is xs[-1]:
+            raise KeyboardInterrupt  # the user stops the fit during the first epoch
+        return model.loss(xb)[0], len(xb)
+
+    with pytest.raises(KeyboardInterrupt):
+        train_epochs(
+            model,
+            model.parameters(),
+            get_recipe("adam"),
+            epochs=2,
+            batches=lambda epoch: xs,
+            batch_loss=batch_loss,
+            flat=True,
+        )
+    ptrs = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    assert len(ptrs) == len(list(model.parameters()))  # each parameter owns its storage again

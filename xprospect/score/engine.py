@@ -45,11 +45,12 @@ log = logging.getLogger("xprospect.score")
 #: ``"pad"``: cells outside the grid take ``pad_value`` (0.0, the training mean of normalised
 #: data); ``"reflect"``: the grid is mirrored about its edge cells (``numpy.pad(mode="reflect")``).
 EDGE_MODES = ("pad", "reflect")
-#: ``"mask"``: NaN inputs are replaced by ``fill_value`` before the model and cells whose own
-#: input holds NaN (any element) are NaN in the map; ``"fill"``: replaced, every cell scored;
-#: ``"propagate"``: NaN goes into the model as is. A model with ``nan_aware = True`` (the
-#: convolutional autoencoders and STOAD: NaN cells are missing data to them) gets its NaN
-#: cells as they are under ``"mask"`` too, and cells whose own input holds NaN stay NaN.
+#: ``"mask"``: NaN (or infinite) inputs are replaced by ``fill_value`` before the model and
+#: cells whose own input holds one (any element) are NaN in the map; ``"fill"``: replaced,
+#: every cell scored; ``"propagate"``: NaN and infinities go into the model as they are. A
+#: model with ``nan_aware = True`` (the convolutional autoencoders and STOAD: NaN cells are
+#: missing data to them) gets its NaN (and infinite, as NaN) cells as missing under
+#: ``"mask"`` too, and cells whose own input holds one stay NaN.
 NAN_MODES = ("mask", "fill", "propagate")
 
 
@@ -126,9 +127,15 @@ def _score_block(
         lo, hi = max(0, a - d), min(n, b + d)
         pads.append((d - (a - lo), d - (hi - b)))
         core.append(slice(a - lo, a - lo + (b - a)))
-    mask = np.isnan(xb[tuple(core)]).any(axis=0) if nan in ("mask", "aware") else None
-    if nan in ("mask", "fill") and np.isnan(xb).any():
-        xb = np.where(np.isnan(xb), np.float32(fill_value), xb)
+    mask = None
+    if nan != "propagate":
+        # an infinite input (log10 of a zero assay) is missing data as NaN is: filled (or
+        # NaN for a NaN-aware model) and its cell masked, never fed to the model as +-inf
+        bad = ~np.isfinite(xb)
+        if nan in ("mask", "aware"):
+            mask = bad[tuple(core)].any(axis=0)
+        if bad.any():
+            xb = np.where(bad, np.float32(np.nan if nan == "aware" else fill_value), xb)
     if any(p != (0, 0) for p in pads):
         if edge == "pad":
             xb = np.pad(xb, [(0, 0), *pads], mode="constant", constant_values=pad_value)
@@ -375,7 +382,8 @@ def score(
         (NaN) like the grid's own NaN cells, so that the border is not read as zeros.
     nan : {"mask", "fill", "propagate"}
         NaN inputs are filled with ``fill_value`` and the cells holding them masked to NaN
-        (default), filled and scored, or passed to the model. A model declaring
+        (default), filled and scored, or passed to the model. An infinite input is treated
+        as NaN under ``"mask"`` and ``"fill"``. A model declaring
         ``nan_aware = True`` (the convolutional autoencoders, STOAD) gets its NaN cells
         as missing data under ``"mask"`` (no fill; its partial convolutions skip them) and
         cells holding NaN stay NaN.

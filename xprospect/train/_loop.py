@@ -345,51 +345,62 @@ def train_epochs(
         disable=not wants_progress(progress),
         leave=False,
     )
-    for epoch in bar:
-        if before_epoch is not None:
-            before_epoch(epoch)
-        model.train()
-        lr_now = float(optimizer.param_groups[0]["lr"])
-        total, seen = 0.0, 0
-        for batch in batches(epoch):
-            out = batch_loss(batch)
-            if out is None:
-                continue
-            loss, n = out
-            optimiser_step(optimizer, loss)
-            total += float(loss.detach()) * int(n)
-            seen += int(n)
-        scheduler.step()
-        row = {**prefix, "epoch": epoch, "lr": lr_now, loss_key: total / seen if seen else math.nan}
-        if evaluate is not None:
-            row.update(evaluate(epoch))
-        rows.append(row)
-        bar.set_postfix(
-            {
-                k: f"{v:.3f}"
-                for k, v in row.items()
-                if k in (loss_key, "test_loss", "val_auc") and isinstance(v, float)
+    try:
+        for epoch in bar:
+            if before_epoch is not None:
+                before_epoch(epoch)
+            model.train()
+            lr_now = float(optimizer.param_groups[0]["lr"])
+            total, seen = 0.0, 0
+            for batch in batches(epoch):
+                out = batch_loss(batch)
+                if out is None:
+                    continue
+                loss, n = out
+                optimiser_step(optimizer, loss)
+                total += float(loss.detach()) * int(n)
+                seen += int(n)
+            scheduler.step()
+            row = {
+                **prefix,
+                "epoch": epoch,
+                "lr": lr_now,
+                loss_key: total / seen if seen else math.nan,
             }
-        )
-        if rank is None:
-            best_epoch = epoch
-            continue
-        value = tuple(rank(row))
-        if best_value is None:
-            best_value = (-math.inf,) * len(value)  # an epoch ranked -inf is never the best
-        if value > best_value:
-            best_value, best_epoch, since_best = value, epoch, 0
-            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
-            if on_best is not None:
-                on_best(epoch, best_state)
-        else:
-            since_best += 1
-        if patience is not None and since_best >= int(patience):
-            stopped = epoch < epochs
-            break
-    bar.close()
-    if isinstance(optimizer, FlatAdam):
-        optimizer.release()
+            if evaluate is not None:
+                row.update(evaluate(epoch))
+            rows.append(row)
+            bar.set_postfix(
+                {
+                    k: f"{v:.3f}"
+                    for k, v in row.items()
+                    if k in (loss_key, "test_loss", "val_auc") and isinstance(v, float)
+                }
+            )
+            if rank is None:
+                best_epoch = epoch
+                continue
+            value = tuple(rank(row))
+            if best_value is None:
+                best_value = (-math.inf,) * len(value)  # an epoch ranked -inf is never the best
+            if value > best_value:
+                best_value, best_epoch, since_best = value, epoch, 0
+                best_state = copy.deepcopy(
+                    {k: v.detach().cpu() for k, v in model.state_dict().items()}
+                )
+                if on_best is not None:
+                    on_best(epoch, best_state)
+            else:
+                since_best += 1
+            if patience is not None and since_best >= int(patience):
+                stopped = epoch < epochs
+                break
+    finally:
+        # an interrupted fit (an exception, KeyboardInterrupt in a notebook) still gives the
+        # parameters their own storage back and closes the bar
+        bar.close()
+        if isinstance(optimizer, FlatAdam):
+            optimizer.release()
     if best_state is not None:
         model.load_state_dict(best_state)
     return EpochLog(rows=rows, best_epoch=best_epoch, stopped_early=stopped, optimizer=optimizer)
