@@ -4,6 +4,7 @@ Run::
 
     python examples/orebody_benchmark3d.py            # every method, about 30 min on 2 cores
     python examples/orebody_benchmark3d.py grade:Au,gmm,stoad
+    python examples/orebody_benchmark3d.py grade:Au,rf scores.csv   # also per-composite scores
 
 What it does:
 
@@ -51,8 +52,8 @@ COLUMNS = [
 ]
 
 
-def main(methods: list[str]) -> None:
-    """Run the harness and print its tables."""
+def main(methods: list[str], scores_csv: str | None = None) -> None:
+    """Run the harness and print its tables (and write per-composite scores when asked)."""
     import torch  # lazy: the deep methods' thread count
 
     torch.set_num_threads(1)
@@ -80,8 +81,13 @@ def main(methods: list[str]) -> None:
     for name, reps in b.reports.items():
         if reps:
             print(name, [(r["tile"], r["min_valid"], r["tile_positions"]) for r in reps])
+    if scores_csv:
+        b.scores.to_csv(scores_csv, index=False)
     print(f"total {time.time() - t0:.0f} s")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1].split(",") if len(sys.argv) > 1 else METHODS)
+    main(
+        sys.argv[1].split(",") if len(sys.argv) > 1 else METHODS,
+        sys.argv[2] if len(sys.argv) > 2 else None,
+    )
