@@ -247,7 +247,7 @@ def test_benchmark3d_training_features_option(composites):
         block_size=300.0,
         buffer=30.0,
         resolution=40.0,
-        cnn_training={"epochs": 1, "widths": (4,)},
+        cnn_training={"epochs": 1, "widths": (4,), "ensemble": 2},
     )
     n = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -268,6 +268,9 @@ def test_benchmark3d_training_features_option(composites):
         benchmark3d(composites, "ore", training_features="own", **kw)
     with pytest.raises(DataError, match="inner_folds"):
         benchmark3d(composites, "ore", inner_folds=1, **kw)
+    bad = dict(kw, methods=["cnn3d"], cnn_training={"ensemble": 0})
+    with pytest.raises(DataError, match="ensemble"):
+        benchmark3d(composites, "ore", **bad)
 
 
 def test_patchset_from_windows_reads_back_the_windows():

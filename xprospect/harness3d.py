@@ -19,6 +19,15 @@ convolutional autoencoder, :func:`xprospect.train.anomaly.fit_anomaly`), ``"stoa
 composites) and the named baselines of the 2-D harness (``"gmm"``, ``"iforest"``, ``"rf"``,
 ``"gbm"``, ``"logistic"``, ...), fitted on the block-model voxels.
 
+Training features of the supervised methods (``"cnn3d"``, ``"rf"``, ``"gbm"``,
+``"logistic"``, ...): by default (``training_features="leave_holes_out"``) a training
+composite is described by the block model interpolated **without its own hole** (the
+fold's training holes dealt to inner groups by plan-view blocks, each group read from a
+block model of the other groups, evaluated only at the voxels it needs), as a held-out
+composite is described by the fold's block model, which holds none of its assays either.
+``training_features="block_model"`` reads the fold's block model at the training
+composites, where IDW returns mostly their own assays.
+
 Policy for detectors trained on "all" ground: an anomaly detector learns what is common as
 normal, so when ore is the majority of the sampled ground (of the training composites) a
 detector trained on every voxel learns ore as normal and ranks it *below* the host. With
@@ -418,16 +427,29 @@ def _fit_cnn(
     seed: int,
     device: str,
 ) -> np.ndarray:
-    """Train a supervised 3-D SmallCNN on labelled windows; its map of the fold's stack."""
-    from xprospect.models import SmallCNN  # lazy: torch
+    """Train supervised 3-D SmallCNN(s) on labelled windows; the (mean) map of the fold's stack.
+
+    ``training["ensemble"]`` members (default 1) are trained with seeds ``seed + 1000 m``,
+    as the 2-D harness seeds its ensembles, and scored as one
+    :class:`~xprospect.models.DeepEnsemble` (their mean probability).
+    """
+    from xprospect.models import DeepEnsemble, SmallCNN  # lazy: torch
     from xprospect.train import fit  # lazy: torch
 
     opts = dict(training)
     window = int(opts.pop("window", 5))
     widths = tuple(opts.pop("widths", (16, 16)))
-    net = SmallCNN(stack.sizes["element"], ndim=3, window=window, widths=widths, seed=seed)
-    res = fit(net, patches, seed=seed, device=device, progress=False, validation=None, **opts)
-    score = stack.prospect.score(res.model, device=device)
+    n_members = int(opts.pop("ensemble", 1))
+    if n_members < 1:
+        raise DataError(f"cnn_training ensemble must be >= 1; got {n_members}")
+    models = []
+    for m in range(n_members):
+        s = seed + 1000 * m
+        net = SmallCNN(stack.sizes["element"], ndim=3, window=window, widths=widths, seed=s)
+        res = fit(net, patches, seed=s, device=device, progress=False, validation=None, **opts)
+        models.append(res.model)
+    model = models[0] if n_members == 1 else DeepEnsemble(models)
+    score = stack.prospect.score(model, device=device)
     return np.asarray(score.values, dtype="float64")
 
 
@@ -450,6 +472,7 @@ def benchmark3d(
     widths: Sequence[int] | None = None,
     training_features: str = "leave_holes_out",
     inner_folds: int = 4,
+    inner_block_size: float | None = None,
     hole: str = "hole_id",
     level: float = 0.95,
     seed: int = 0,
@@ -491,7 +514,8 @@ def benchmark3d(
     detector_training : dict, optional
         Keywords of ``fit_anomaly`` / ``fit_stoad`` (default :data:`DETECTOR_TRAINING`).
     cnn_training : dict, optional
-        ``window`` and keywords of :func:`xprospect.train.fit` for ``"cnn3d"`` (default
+        ``window``, ``widths``, ``ensemble`` (members of a seed ensemble, default 1) and
+        keywords of :func:`xprospect.train.fit` for ``"cnn3d"`` (default
         :data:`CNN_TRAINING`).
     widths : sequence of int, optional
         Encoder widths of the 3-D autoencoders (default the model's).
@@ -511,6 +535,11 @@ def benchmark3d(
         features then look unlike held-out ones). Detectors and grades are unaffected.
     inner_folds : int
         Inner groups of training holes for ``training_features="leave_holes_out"``.
+    inner_block_size : float, optional
+        Plan-view block edge by which training holes are dealt to inner groups; default
+        ``block_size`` (inner groups left out as the outer folds leave out test holes). A
+        block smaller than the hole spacing deals single holes, so a group's composites
+        are interpolated from their nearest neighbouring holes.
     hole : str
         Name of the hole coordinate.
     level : float
@@ -598,7 +627,7 @@ def benchmark3d(
                 max_distance=max_distance,
                 stats=stats,
                 n_inner=int(inner_folds),
-                block_size=block_size,
+                block_size=block_size if inner_block_size is None else float(inner_block_size),
                 buffer=buffer,
                 window=int(cnn_kw.get("window", 5)) if "cnn3d" in supervised else None,
                 seed=seed + f,
@@ -691,6 +720,7 @@ def benchmark3d(
         "cnn_training": cnn_kw,
         "training_features": training_features,
         "inner_folds": int(inner_folds),
+        "inner_block_size": float(block_size if inner_block_size is None else inner_block_size),
         "seed": int(seed),
     }
     return Benchmark3D(
