@@ -143,3 +143,181 @@ def test_benchmark3d_warns_when_ore_is_the_majority_of_all_ground(composites):
             resolution=80.0,
             normal="all",
         )
+
+
+def _fold_inputs(s, f=0, buffer=30.0):
+    """One fold's training composites, block model, voxels and supervised rows."""
+    from xprospect import harness3d as h
+    from xprospect.grid.template import make_voxels
+    from xprospect.points import as_points, points_to_index
+
+    folds = hole_folds(s, n_folds=3, block_size=300.0, buffer=buffer, seed=0)
+    tr, _ = folds[f]
+    vox = make_voxels(like=s, resolution=40.0)
+    idx, inside = points_to_index(as_points(s, like=vox), vox)
+    train = s.isel(sample=tr)
+    _, stack, stats = h._block_model(train, vox, ELEMENTS, {"k": 16}, None)
+    y = s["ore"].values[tr]
+    ti, ok = idx[tr], inside[tr].copy()
+    ok[ok] = np.isfinite(stack.values).all(axis=0)[tuple(ti[ok].T)]
+    neg = ok & ~y
+    return train, vox, stack, stats, np.where(ok[:, None], ti, 0), ok, y, neg
+
+
+def _inner(train, vox, stack, stats, cells, ok, y, neg, window=None):
+    from xprospect import harness3d as h
+
+    return h._inner_training(
+        train,
+        train["hole_id"].values,
+        cells,
+        ok,
+        y,
+        neg,
+        voxels=vox,
+        stack=stack,
+        elements=ELEMENTS,
+        idw={"k": 16},
+        max_distance=None,
+        stats=stats,
+        n_inner=3,
+        block_size=300.0,
+        buffer=30.0,
+        window=window,
+        seed=0,
+    )
+
+
+def test_leave_holes_out_training_features_ignore_the_own_holes_assays(composites):
+    """A training composite's features (table rows and CNN windows) hold no assay of its hole."""
+    train, vox, stack, stats, cells, ok, y, neg = _fold_inputs(composites)
+    a = _inner(train, vox, stack, stats, cells, ok, y, neg, window=3)
+    holes = train["hole_id"].values
+    target = holes[np.flatnonzero(ok & y)[0]]  # a training hole through the ore
+    changed = train.copy(deep=True)
+    rows = holes == target
+    rng = np.random.default_rng(1)
+    for e in ELEMENTS:  # the hole's own assays scrambled by factors of 0.01-100
+        changed[e].values[rows] = changed[e].values[rows] * 10.0 ** rng.uniform(-2, 2, rows.sum())
+    b = _inner(changed, vox, stack, stats, cells, ok, y, neg, window=3)
+    # the inner groups depend on positions only: the same rows, labels and windows
+    assert np.array_equal(a.group, b.group) and np.array_equal(a.cell, b.cell)
+    assert np.array_equal(a.y, b.y) and a.y.any() and not a.y.all()
+    # the group holding the target hole: features unchanged, bit for bit
+    g = a.group[(a.cell == cells[rows & ok][0]).all(axis=1)]
+    assert g.size >= 1
+    own = np.isin(a.group, g)
+    np.testing.assert_array_equal(a.x[own], b.x[own])
+    assert a.windows is not None and b.windows is not None and a.window_group is not None
+    wown = np.isin(a.window_group, g)
+    assert wown.any()
+    np.testing.assert_array_equal(a.windows[wown], b.windows[wown])
+    # ...while the other groups, which interpolate from that hole, do see the change
+    assert not np.allclose(a.x[~own], b.x[~own])
+    # and the fold's block model at the hole's voxels is its own assays (the old defect)
+    from xprospect import harness3d as h
+
+    _, stack_b, _ = h._block_model(changed, vox, ELEMENTS, {"k": 16}, None)
+    at = tuple(cells[rows & ok].T)
+    assert not np.allclose(stack.values[(slice(None), *at)], stack_b.values[(slice(None), *at)])
+
+
+def test_leave_holes_out_values_match_the_block_model_of_the_same_holes(composites):
+    """The point evaluation is the block model's gridder: equal at voxels, given all holes."""
+    from xprospect import harness3d as h
+
+    train, vox, stack, stats, cells, ok, _, _ = _fold_inputs(composites)
+    at = np.unique(cells[ok], axis=0)
+    got = h._voxel_values(train, vox, at, ELEMENTS, {"k": 16}, None, stats)
+    ref = stack.values[(slice(None), *at.T)].T
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+
+
+def test_benchmark3d_training_features_option(composites):
+    pytest.importorskip("torch")
+    import torch
+
+    from xprospect.exceptions import DataError
+    from xprospect.harness3d import benchmark3d
+
+    kw = dict(
+        elements=ELEMENTS,
+        methods=["grade:Au", "logistic", "cnn3d"],
+        n_folds=3,
+        block_size=300.0,
+        buffer=30.0,
+        resolution=40.0,
+        cnn_training={"epochs": 1, "widths": (4,), "ensemble": 2},
+    )
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        lho = benchmark3d(composites, "ore", **kw)
+        old = benchmark3d(composites, "ore", training_features="block_model", **kw)
+    finally:
+        torch.set_num_threads(n)
+    assert lho.settings["training_features"] == "leave_holes_out"
+    assert (lho.folds["inner_groups"] >= 2).all() and (lho.folds["inner_rows"] > 0).all()
+    assert (old.folds["inner_groups"] == 0).all()
+    for b in (lho, old):
+        assert b.scores[["logistic", "cnn3d"]].notna().all().all()
+    # the grade does not train: identical; the supervised scores differ with their features
+    np.testing.assert_array_equal(lho.scores["grade:Au"], old.scores["grade:Au"])
+    assert not np.allclose(lho.scores["logistic"], old.scores["logistic"])
+    with pytest.raises(DataError, match="training_features"):
+        benchmark3d(composites, "ore", training_features="own", **kw)
+    with pytest.raises(DataError, match="inner_folds"):
+        benchmark3d(composites, "ore", inner_folds=1, **kw)
+    bad = dict(kw, methods=["cnn3d"], cnn_training={"ensemble": 0})
+    with pytest.raises(DataError, match="ensemble"):
+        benchmark3d(composites, "ore", **bad)
+
+
+def test_patchset_from_windows_reads_back_the_windows():
+    import xarray as xr
+
+    from xprospect.patches.patchset import PatchSet
+
+    rng = np.random.default_rng(0)
+    stack = xr.DataArray(
+        np.zeros((2, 4, 5, 6), dtype="float32"),
+        dims=("element", "z", "y", "x"),
+        coords={
+            "element": ["a", "b"],
+            "z": -10.0 * np.arange(4),
+            "y": 10.0 * np.arange(5),
+            "x": 10.0 * np.arange(6),
+        },
+    )
+    win = rng.normal(size=(7, 2, 3, 3, 3)).astype("float32")
+    lab = np.array([1, 0, 0, 1, 0, 0, 0])
+    ps = PatchSet.from_windows(win, lab, like=stack)
+    assert len(ps) == 7 and ps.elements == ["a", "b"]
+    np.testing.assert_array_equal(ps.labels, lab)
+    np.testing.assert_array_equal(ps.load(), win)
+    from xprospect.exceptions import DataError
+
+    with pytest.raises(DataError, match="windows must be"):
+        PatchSet.from_windows(win[:, :1], lab, like=stack)
+
+
+def test_supervised_fit_cells_fits_a_table_and_checks_it():
+    from xprospect.baselines import LogisticModel
+    from xprospect.exceptions import DataError
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    y = x[:, 0] + 0.3 * rng.normal(size=200) > 1.0
+    m = LogisticModel().fit_cells(x, y, elements=["a", "b", "c"], ndim=3, seed=0)
+    assert m.elements_ == ["a", "b", "c"] and m.ndim_ == 3
+    assert m.fit_report_ == {"positive_cells": int(y.sum()), "negative_cells": int((~y).sum())}
+    s = m.score_cells(x)
+    assert s[y].mean() > s[~y].mean()  # the first column carries the label
+    bad = x.copy()
+    bad[5, 1] = np.nan
+    with pytest.raises(DataError, match="row 5"):
+        LogisticModel().fit_cells(bad, y, elements=["a", "b", "c"])
+    with pytest.raises(DataError, match="positive"):
+        LogisticModel().fit_cells(x, np.zeros(200, dtype=bool), elements=["a", "b", "c"])
+    with pytest.raises(DataError, match="table"):
+        LogisticModel().fit_cells(x, y, elements=["a", "b"])

@@ -517,3 +517,72 @@ class SupervisedModel(BaselineModel):
             report["negatives_source"],
         )
         return self
+
+    def fit_cells(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        elements: Sequence[str],
+        ndim: int = 0,
+        seed: int | None = None,
+    ) -> SupervisedModel:
+        """Fit on a labelled table of feature rows, the twin of :meth:`score_cells`.
+
+        For callers that build the rows themselves, e.g. a block-model harness whose
+        training rows are interpolated without the row's own drillhole
+        (:func:`xprospect.benchmark3d`); :meth:`fit` draws its rows from one stack.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n, n_elements)
+            Feature rows, columns in ``elements`` order, every value finite.
+        y : ndarray, shape (n,)
+            Labels, boolean or 0/1 (1: deposit / inside the mineralisation); both classes
+            present (MaxEnt: presences against background rows).
+        elements : list of str
+            Names of the columns; a stack scored later must hold them.
+        ndim : int
+            Spatial dimensions of the stacks the rows came from (0: not from a grid).
+        seed : int, optional
+            Overrides the estimator's ``seed`` for this fit.
+
+        Returns
+        -------
+        self
+        """
+        what = f"{type(self).__name__}.fit_cells"
+        names = [str(e) for e in elements]
+        xa = np.asarray(x, dtype="float64")
+        ya = np.asarray(y)
+        if xa.ndim != 2 or xa.shape[1] != len(names):
+            raise DataError(f"{what} needs an (n, {len(names)}) table of {names}; got {xa.shape}")
+        if ya.shape != (xa.shape[0],):
+            raise DataError(f"{what}: y has shape {ya.shape}; need one label per row ({len(xa)})")
+        if ya.dtype != bool and not np.isin(ya, (0, 1)).all():
+            raise DataError(f"{what}: labels must be boolean or 0/1; got values such as {ya[:3]!r}")
+        bad = ~np.isfinite(xa).all(axis=1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{what}: {int(bad.sum())} rows hold NaN or inf, e.g. row {i}")
+        yi = ya.astype("int64")
+        n_pos = int(yi.sum())
+        if n_pos < 2 or n_pos == yi.size:
+            raise DataError(
+                f"{what}: {n_pos} positive and {yi.size - n_pos} negative rows; need at least "
+                "2 positives and 1 negative"
+            )
+        seed = self._seed(seed)
+        self.elements_ = names
+        self.ndim_ = int(ndim)
+        self.crs_ = None
+        self.seed_ = seed
+        self._fit_table(xa, yi, seed)
+        self.fit_report_ = {"positive_cells": n_pos, "negative_cells": int(yi.size - n_pos)}
+        log.info(
+            "%s fitted on a table of %d positive and %d negative rows",
+            type(self).__name__,
+            n_pos,
+            yi.size - n_pos,
+        )
+        return self

@@ -192,6 +192,79 @@ class PatchSet:
             report=rep,
         )
 
+    @classmethod
+    def from_windows(
+        cls,
+        windows: np.ndarray,
+        labels: np.ndarray,
+        *,
+        like: xr.DataArray,
+        groups: np.ndarray | None = None,
+        report: dict[str, Any] | None = None,
+    ) -> PatchSet:
+        """Build a PatchSet of windows already read, e.g. cut from several stacks.
+
+        The windows are laid side by side along the last grid axis of an in-memory stack
+        with ``like``'s elements, cell size and CRS, so training (augmentation included)
+        reads them as any other PatchSet. Their positions (:attr:`xy`) are those of that
+        strip, not of the ground: train without a fractional (spatial) validation split.
+
+        Parameters
+        ----------
+        windows : ndarray, shape (n, C, *size)
+            The windows, channels in ``like``'s element order.
+        labels : ndarray, shape (n,)
+            Class of each window (1 deposit, 0 barren).
+        like : xarray.DataArray
+            A stack (``element``, y, x) or (``element``, z, y, x) giving element names,
+            dims, cell size and CRS.
+        groups : ndarray, shape (n,), optional
+            Deposit number of each window, -1 for none (default -1).
+        report : dict, optional
+            Kept as :attr:`report`.
+
+        Returns
+        -------
+        PatchSet
+        """
+        like = _as_stack(like)
+        geom = grid_geometry(like)
+        w = np.asarray(windows, dtype="float32")
+        n = len(w)
+        if w.ndim != geom.ndim + 2 or w.shape[1] != like.sizes[ELEMENT_DIM] or n == 0:
+            raise DataError(
+                f"windows must be (n >= 1, {like.sizes[ELEMENT_DIM]}, *size) with "
+                f"{geom.ndim} spatial axes; got {w.shape}"
+            )
+        lab = np.asarray(labels, dtype="int64")
+        if lab.shape != (n,):
+            raise DataError(f"labels need one class per window ({n}); got shape {lab.shape}")
+        size = tuple(int(s) for s in w.shape[2:])
+        # the strip: windows side by side along the last axis
+        data = np.concatenate(list(w), axis=-1)
+        coords: dict[str, Any] = {ELEMENT_DIM: like[ELEMENT_DIM].values}
+        for d, cells in zip(geom.dims, data.shape[1:], strict=True):
+            c = np.asarray(like[d].values, dtype="float64")
+            coords[d] = c[0] + (c[1] - c[0] if c.size > 1 else 1.0) * np.arange(cells)
+        strip = xr.DataArray(data, dims=(ELEMENT_DIM, *geom.dims), coords=coords)
+        crs = get_crs(like)
+        if crs is not None:
+            strip = write_crs(strip, crs)
+        origins = np.zeros((n, geom.ndim), dtype="int64")
+        origins[:, -1] = np.arange(n) * size[-1]
+        plan = PatchPlan(
+            grid_geometry(strip),
+            size,
+            origins,
+            lab,
+            np.full(n, -1) if groups is None else np.asarray(groups),
+            kind="points",
+            edge="shift",
+        )
+        rep = dict(report or {})
+        rep.update(n_positive=int((lab == 1).sum()), n_negative=int((lab == 0).sum()))
+        return cls(plan, strip, report=rep)
+
     def torch_dataset(
         self,
         *,
