@@ -18,10 +18,11 @@ What it does:
    grades, a GMM, random forest and gradient boosting on the block model, the 3-D DAE and
    STOAD (normal ground: voxels farther than 80 m from every training ore composite) and a
    supervised 3-D CNN on 5-voxel windows. The supervised methods (rf, gbm, cnn3d) train on
-   leave-holes-out features (the harness default ``training_features="leave_holes_out"``:
-   the fold's training holes dealt to 4 inner groups by the same 250 m blocks, each group
-   read from the block model of the other groups), as the held-out composites are read
-   from a block model that holds none of their assays;
+   the fold's block model at their composites (the harness default,
+   ``training_features="block_model"``); ``training_features="leave_holes_out"`` (the
+   fold's training holes dealt to 4 inner groups by the same 250 m blocks, each group read
+   from the block model of the other groups, as the held-out composites are read from a
+   block model that holds none of their assays) measured lower, below;
 4. prints the per-fold counts, the harness table (pooled out-of-fold AUC with DeLong 95 %
    interval, PR AUC, Brier score, paired DeLong p against the best non-deep method) and the
    detectors' tile sizes and positions.
@@ -30,8 +31,8 @@ Measured on the shared 2-core machine while loaded by other jobs (load average 3
 torch on 1 thread; seconds are wall time), pooled out-of-fold AUC [95 % DeLong interval],
 PR AUC, and the paired DeLong p against the best non-deep method (grade:Au in every run).
 
-Before (main c485478, the supervised methods trained on the fold's block model at their
-own composites), ``python examples/orebody_benchmark3d.py
+With the default block-model training features (main c485478, the supervised methods
+trained on the fold's block model at their own composites), ``python examples/orebody_benchmark3d.py
 grade:Au,grade:As,rf,gbm,cnn3d,stoad``, 441 s, load 2.7 -> 8.7::
 
     stoad     0.959 [0.944, 0.974]  PR 0.133  p 0.536
@@ -41,7 +42,8 @@ grade:Au,grade:As,rf,gbm,cnn3d,stoad``, 441 s, load 2.7 -> 8.7::
     gbm       0.884 [0.835, 0.934]  PR 0.188  p < 0.001
     rf        0.783 [0.697, 0.869]  PR 0.153  p < 0.001
 
-After (leave-holes-out training features, the default), ``python
+With leave-holes-out training features (the harness default while this was measured; now
+``training_features="leave_holes_out"``), ``python
 examples/orebody_benchmark3d.py grade:Au,grade:As,rf,gbm,cnn3d``, 388 s, load 8.7
 (STOAD and the grades do not train on composite features: unchanged)::
 

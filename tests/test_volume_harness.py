@@ -252,11 +252,12 @@ def test_benchmark3d_training_features_option(composites):
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        lho = benchmark3d(composites, "ore", **kw)
-        old = benchmark3d(composites, "ore", training_features="block_model", **kw)
+        lho = benchmark3d(composites, "ore", training_features="leave_holes_out", **kw)
+        old = benchmark3d(composites, "ore", **kw)
     finally:
         torch.set_num_threads(n)
     assert lho.settings["training_features"] == "leave_holes_out"
+    assert old.settings["training_features"] == "block_model"  # the default
     assert (lho.folds["inner_groups"] >= 2).all() and (lho.folds["inner_rows"] > 0).all()
     assert (old.folds["inner_groups"] == 0).all()
     for b in (lho, old):
@@ -267,7 +268,7 @@ def test_benchmark3d_training_features_option(composites):
     with pytest.raises(DataError, match="training_features"):
         benchmark3d(composites, "ore", training_features="own", **kw)
     with pytest.raises(DataError, match="inner_folds"):
-        benchmark3d(composites, "ore", inner_folds=1, **kw)
+        benchmark3d(composites, "ore", training_features="leave_holes_out", inner_folds=1, **kw)
     bad = dict(kw, methods=["cnn3d"], cnn_training={"ensemble": 0})
     with pytest.raises(DataError, match="ensemble"):
         benchmark3d(composites, "ore", **bad)
