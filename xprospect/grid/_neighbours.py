@@ -251,9 +251,10 @@ def task_count(ntiles: int, parallel: bool) -> int:
 
     Ranges cost alike only where samples are spread evenly; with more of them, the
     thread that drew the dense ones finishes sooner after the other. Timed range by
-    range on one thread and scheduled as the pool takes them (2 threads, 30 Nov): 8
-    ranges ended 3.7 % (1e6 samples onto 2048^2) and 3.2 % (5,000 clustered samples
-    onto 128^3) after an even split of the work, 16 ranges 0.0 % and 0.7 %.
+    range on one thread and scheduled as a pool of 2 takes them (30 Nov, under load,
+    mean of 2-3 runs): 8 ranges ended 1.6 %, 2.5 % and 2.0 % after an even split of
+    the work (7,000 samples onto 3072^2, 1e6 onto 2048^2, 5,000 clustered onto
+    128^3), 16 ranges 1.1 %, 1.3 % and 0.5 %.
     """
     return int(min(ntiles, TASKS_PER_THREAD * nb.get_num_threads())) if parallel else 1
 
