@@ -515,7 +515,7 @@ def test_coarse_grid_splits_over_all_tiles():
     tile, ntiles, ntasks = _neighbours.plan_tiles(pts, 12, axes, (1, 8, 8), 2, True)
     assert tile.tolist() == [1, 1, 1]
     assert ntiles == 64
-    assert ntasks == min(64, 4 * _neighbours.nb.get_num_threads())
+    assert ntasks == min(64, _neighbours.TASKS_PER_THREAD * _neighbours.nb.get_num_threads())
     assert _neighbours.plan_tiles(pts, 12, axes, (1, 8, 8), 2, False)[2] == 1
     # a fine grid keeps wide tiles: 1.5 d_k = 1.5 (12 / (0.02 pi))^0.5 / 2 = 10.4 cells
     # tall, twice that wide (searched as two 10 x 10 sub-tiles)

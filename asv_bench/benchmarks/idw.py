@@ -24,6 +24,13 @@ Quiet (load 1.0-1.5, same day, the merged stop), ``2d:3072 3d:128 --repeat 3`` a
 wall / 3.235 s CPU, scipy 9.74x wall (7.20x CPU), pykdtree 8.07x (6.28x); 3-D 128^3
 0.636 s / 1.155 s, scipy 7.44x (6.10x), pykdtree 5.82x (5.02x); 1e6 samples onto 8^2,
 64^2, 512^2, 2048^2: 1.50x, 1.34x, 1.97x, 3.75x pykdtree (CPU 1.52x, 1.39x, 2.07x, 3.33x).
+
+Loaded (load 4.1-6.6: five sessions on the 2 cores), same day, tiles cut into eight
+ranges per thread, the same two commands: 2-D xprospect 3.448 s wall / 3.484 s CPU,
+scipy 7.45x wall (7.28x CPU), pykdtree 6.34x (6.08x); 3-D 128^3 1.372 s / 1.328 s,
+scipy 6.03x (6.11x), pykdtree 4.81x (4.51x); 1e6 samples onto 8^2, 64^2, 512^2, 2048^2:
+1.62x, 1.42x, 2.24x, 3.85x pykdtree (CPU 1.65x, 1.23x, 2.28x, 4.04x). Not comparable
+with the quiet figures above (xprospect had about one core of the two).
 """
 
 from __future__ import annotations

@@ -188,8 +188,8 @@ def plan_tiles(
     tiles out took 0.32 s against 0.71 s for 16 x 16; the whole IDW kernel 1.26x).
     Where cells lie further apart than the sample spacing, tiles shrink to one
     cell: a wider tile would gather the samples of the whole span between its cells.
-    The tiles (all of them, in C order) are split into contiguous ranges, about four per
-    thread, so even an 8 x 8 grid keeps every thread busy.
+    The tiles (all of them, in C order) are split into contiguous ranges, about eight per
+    thread (:func:`task_count`), so even an 8 x 8 grid keeps every thread busy.
 
     Parameters
     ----------
@@ -247,8 +247,19 @@ def plan_tiles(
 
 
 def task_count(ntiles: int, parallel: bool) -> int:
-    """How many tile ranges to cut ``ntiles`` tiles into: about four per thread."""
-    return int(min(ntiles, 4 * nb.get_num_threads())) if parallel else 1
+    """How many tile ranges to cut ``ntiles`` tiles into: about ``TASKS_PER_THREAD`` per thread.
+
+    Ranges cost alike only where samples are spread evenly; with more of them, the
+    thread that drew the dense ones finishes sooner after the other. Timed range by
+    range on one thread and scheduled as a pool of 2 takes them (30 Nov, under load,
+    mean of 2-3 runs): 8 ranges ended 1.6 %, 2.5 % and 2.0 % after an even split of
+    the work (7,000 samples onto 3072^2, 1e6 onto 2048^2, 5,000 clustered onto
+    128^3), 16 ranges 1.1 %, 1.3 % and 0.5 %.
+    """
+    return int(min(ntiles, TASKS_PER_THREAD * nb.get_num_threads())) if parallel else 1
+
+
+TASKS_PER_THREAD = 8
 
 
 TILE_2D = 1.5
