@@ -208,6 +208,59 @@ def test_ledger_written_in_batches_and_kept_on_failure(maps, tmp_path, monkeypat
             back["Cu"][region["y"], region["x"]], maps["Cu"][region["y"], region["x"]])
 
 
+def test_ledger_rewritten_off_the_callers_thread(maps, tmp_path, monkeypatch):
+    # the ledger's rewrites run in a writer thread of their own (the caller, dask's scheduler
+    # thread, never waits on the file); close() writes what is left and raises its errors
+    import threading
+
+    import xprospect.io._resume as resume
+
+    store = tmp_path / "m.zarr"
+    xp.to_zarr(maps, store, progress=False)
+    total = read_ledger(str(store)).total
+    threads = []
+    real = resume.write_ledger
+    monkeypatch.setattr(resume, "write_ledger",
+                        lambda *a: threads.append(threading.current_thread()) or real(*a))
+
+    class _Bar:
+        def update(self, n):
+            pass
+
+    ledger = resume.Ledger.from_attr(zarr.open_group(str(store)).attrs[LEDGER_ATTR])
+    ledger.done, ledger.state = set(), "writing"
+    with dask.config.set({"xprospect.store.ledger_interval": 0}):
+        updater = resume.LedgerUpdater(str(store), ledger, _Bar())
+        for flat in range(total):
+            updater.done(flat)
+        updater.close()
+    assert read_ledger(str(store)).done == set(range(total))
+    assert read_ledger(str(store)).state == "writing"
+    assert threads and any(t is not threading.main_thread() for t in threads)
+    # an error of the writer thread (a full disk, a removed store) reaches the caller
+    def fail(*a):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(resume, "write_ledger", fail)
+    with dask.config.set({"xprospect.store.ledger_interval": 0}):
+        updater = resume.LedgerUpdater(str(store), ledger, _Bar())
+        updater.done(0)
+        with pytest.raises(OSError, match="No space left"):
+            updater.close(complete=True)
+    assert read_ledger(str(store)).state == "writing"  # never marked complete
+    # in the caller's thread when asked (dask config xprospect.store.ledger_thread=False)
+    monkeypatch.setattr(resume, "write_ledger",
+                        lambda *a: threads.append(threading.current_thread()) or real(*a))
+    threads.clear()
+    with dask.config.set({"xprospect.store.ledger_interval": 0,
+                          "xprospect.store.ledger_thread": False}):
+        updater = resume.LedgerUpdater(str(store), ledger, _Bar())
+        updater.done(1)
+        updater.close(complete=True)
+    assert threads == [threading.main_thread()] * len(threads) and len(threads) == 2
+    assert read_ledger(str(store)).state == "complete"
+
+
 def test_direct_chunk_writes_match_zarrs_own_and_empty_chunks_are_skipped(tmp_path, monkeypatch):
     # whole chunks are encoded and written by xprospect.io._chunks in the dask thread; the
     # stored bytes equal what zarr's own write gives, edge chunks are padded the same way,

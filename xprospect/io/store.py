@@ -443,6 +443,7 @@ def to_zarr(
     out.attrs[_ORDER_ATTR] = [str(n) for n in ds.data_vars]
     identity = job_identity(out, job)
     ledger = None
+    group = None  # the root group once open: each opening reads and parses zarr.json
     if path.exists():
         if resume:
             ledger = _open_ledger(path, identity, store)
@@ -460,15 +461,15 @@ def to_zarr(
         if direct(out, store):
             ledger.state = "writing"
             try:
-                write_metadata(out, store, mode, {LEDGER_ATTR: ledger.to_attr()})
+                group = write_metadata(out, store, mode, {LEDGER_ATTR: ledger.to_attr()})
             except OSError as err:  # read-only target, permission denied, disk full
                 raise write_error(store, err) from err
         else:
             _xarray_write(_placeholders(out), store, mode, compute=False)
             ledger.state = "writing"
-            write_ledger(store, ledger)
+            group = write_ledger(store, ledger)
     todo = ledger.missing
-    keys, graph = write_tasks(out, store, ledger, todo)
+    keys, graph = write_tasks(out, store, ledger, todo, group)
     if not compute:
         final = (f"xprospect-finish-{identity[:16]}", 0)
         layer = {final: (_finish, store, ledger.to_attr(), *keys)}
@@ -486,14 +487,14 @@ def to_zarr(
         ledger.total, desc=f"to_zarr {path.name}", progress=False if widget else progress
     ) as bar:
         bar.update(len(ledger.done))
-        updater = LedgerUpdater(store, ledger, bar)
+        updater = LedgerUpdater(store, ledger, bar, group)
+        finished = False
         try:
             lead = next(iter(grid_dims(out)), "")
             _run_writes(keys, graph, updater, client, widget, ledger, lead)
+            finished = True
         finally:  # a failed run keeps the chunks it wrote (the ledger is written in batches)
-            updater.flush()
-    ledger.state = "complete"
-    write_ledger(store, ledger)
+            updater.close(complete=finished)  # one rewrite: the last chunks and "complete"
     return None
 
 
