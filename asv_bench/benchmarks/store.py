@@ -74,7 +74,6 @@ but gives up on runs of NaN (a map with 40 % masked cells: 1.32x where LZ4 gives
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import sys
@@ -89,7 +88,6 @@ import numpy as np
 import xarray as xr
 
 import xprospect as xp
-import xprospect.io.store as store_module
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -122,34 +120,12 @@ def clear(folder: str) -> None:
     shutil.rmtree(os.path.join(folder, "maps.zarr"), ignore_errors=True)
 
 
-@contextlib.contextmanager
-def _as_before():
-    """The write path before the metadata was written with zarr's API (side-by-side figures).
-
-    The metadata, coordinates and attrs written through ``xarray.Dataset.to_zarr(
-    compute=False)`` with one placeholder chunk per lazy variable
-    (:func:`xprospect.io.store._placeholders`), then the ledger's state in another rewrite.
-    """
-    saved = store_module.direct
-    store_module.direct = lambda ds, path: False
-    try:
-        yield
-    finally:
-        store_module.direct = saved
-
-
-def write(
-    maps: xr.Dataset, folder: str, config: dict | None = None, before: bool = False, **kwargs: Any
-) -> None:
+def write(maps: xr.Dataset, folder: str, config: dict | None = None, **kwargs: Any) -> None:
     """Stream ``maps`` to a new zarr store under ``folder`` (:func:`clear` it first).
 
-    ``config``: dask config set around the write (e.g. ``xprospect.store.direct_writes``);
-    ``before``: the metadata written through xarray, as before (:func:`_as_before`).
+    ``config``: dask config set around the write (e.g. ``xprospect.store.direct_writes``).
     """
-    with (
-        dask.config.set({"scheduler": "threads", **(config or {})}),
-        _as_before() if before else contextlib.nullcontext(),
-    ):
+    with dask.config.set({"scheduler": "threads", **(config or {})}):
         xp.to_zarr(maps, os.path.join(folder, "maps.zarr"), progress=False, **kwargs)
 
 
@@ -183,6 +159,9 @@ def side_by_side(
 #: every chunk through ``zarr.Array.__setitem__`` (what to_zarr did before it wrote whole
 #: chunks itself, xprospect.io._chunks): the peer of the default path
 ZARR_PATH = {"config": {"xprospect.store.direct_writes": False}}
+#: the ledger rewritten in the thread that reports the chunks done (dask's scheduler
+#: thread), as before commit 81c73fc: ``--before``
+BEFORE = {"config": {"xprospect.store.ledger_thread": False}}
 
 
 class WriteCost:
@@ -241,7 +220,7 @@ def main(argv=None) -> int:
     p.add_argument(
         "--before",
         action="store_true",
-        help="also the write path with the metadata written through xarray (as before)",
+        help="also the ledger rewritten in dask's scheduler thread (as before 81c73fc)",
     )
     p.add_argument("--dir", default=None)
     a = p.parse_args(argv)
@@ -249,7 +228,7 @@ def main(argv=None) -> int:
     folder = tempfile.mkdtemp(prefix="xp-bench-store-", dir=a.dir)
     variants = _codecs() if a.codecs else {"default": {}, "zarr-setitem": ZARR_PATH}
     if a.before:
-        variants = {"before": {"before": True}, **variants}
+        variants = {"before": BEFORE, **variants}
     try:
         load0 = os.getloadavg()[0]
         best = side_by_side(maps, folder, a.repeat, variants)

@@ -214,6 +214,18 @@ class ChunkWriter:
             payload = memoryview(chunk.as_buffer_like()).cast("B")
         _store(os.path.join(self.folder, meta.encode_chunk_key(coords)), payload)
 
+    def drop(self, coords: tuple[int, ...]) -> None:
+        """Remove the chunk at ``coords`` if it is stored (an empty chunk).
+
+        Zarr with ``write_empty_chunks`` False deletes the key of a chunk that holds only
+        the fill value; it reads back as the fill value.
+        """
+        path = os.path.join(self.folder, self.array.async_array.metadata.encode_chunk_key(coords))
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
 
 def _padded(data: np.ndarray, shape: tuple[int, ...], fill: Any) -> np.ndarray:
     """Return ``data`` in the corner of a ``shape`` array of ``fill``, in a buffer of this thread.

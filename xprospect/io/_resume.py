@@ -281,7 +281,12 @@ class _Target:
     with ``equal_nan``, about 0.5 s of CPU per GB of float32), by ``writer`` when the
     region is one whole chunk of a local store (:mod:`xprospect.io._chunks`), else through
     ``dense`` (the array configured with ``write_empty_chunks``). Any other block goes
-    through ``array``, which skips (does not store) a chunk holding only the fill value.
+    through ``array``, which skips (does not store) a chunk holding only the fill value,
+    unless ``writer`` takes it: then :meth:`empty` decides as zarr does (a few cells
+    first, every cell only when those are the fill value), an empty chunk is not stored
+    (:meth:`~xprospect.io._chunks.ChunkWriter.drop`) and any other is written directly: the
+    border chunks of a masked map (NaN in their first cell) no longer go through zarr's
+    event loop and pipeline.
     """
 
     array: Any
@@ -290,6 +295,24 @@ class _Target:
     writer: ChunkWriter | None
     region: tuple[slice, ...]
     coords: tuple[int, ...] | None
+
+    def empty(self, block: np.ndarray) -> bool:
+        """Whether every cell of ``block`` is the fill value (zarr's ``all_equal``, NaN equal).
+
+        A few cells (the last, the middle) are looked at first: a border chunk of a masked
+        map starts with the fill value but seldom ends with it.
+        """
+        if block.size == 0:
+            return True
+        flat = block.reshape(-1) if block.flags.c_contiguous else block.ravel(order="K")
+        nan = block.dtype.kind in "fc" and bool(np.isnan(self.fill))
+        for i in (flat.size - 1, flat.size // 2):
+            cell = flat[i]
+            if not (np.isnan(cell) if nan else cell == self.fill):
+                return False
+        if nan:
+            return bool(np.isnan(block).all())
+        return bool((block == self.fill).all())
 
     def maybe_empty(self, block: np.ndarray) -> bool:
         """Whether ``block`` may hold only the fill value (its first cell does)."""
@@ -350,8 +373,11 @@ def _write_block(flat: int, targets: Sequence[_Target], *blocks: Any) -> int:
     rest: list[tuple[_Target, np.ndarray]] = []
     for t, b in zip(targets, blocks, strict=True):
         block = np.asarray(b)
-        if t.writer is not None and t.coords is not None and not t.maybe_empty(block):
-            t.writer.write(t.coords, block)
+        if t.writer is not None and t.coords is not None and t.fill is not None:
+            if not t.maybe_empty(block) or not t.empty(block):
+                t.writer.write(t.coords, block)
+            else:  # zarr does not store an empty chunk (and deletes one stored before)
+                t.writer.drop(t.coords)
         else:
             rest.append((t, block))
     if rest:
