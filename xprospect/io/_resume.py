@@ -530,10 +530,6 @@ class LedgerUpdater:
                     self._wake.notify()
             self.bar.update(1)
 
-    def flush(self) -> None:
-        """Write the chunks recorded since the last write of the ledger (waits for it)."""
-        self.close()
-
     def close(self, complete: bool = False) -> None:
         """Stop the writer thread and write what it has not; ``complete``: the run finished.
 
