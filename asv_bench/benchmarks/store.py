@@ -104,10 +104,15 @@ plus ``--before --repeat 4`` (best of 4, interleaved, one process, loaded), comm
 1.35x CPU; now 0.76x / 1.30x; zarr's ``__setitem__`` 0.92x / 1.54x (the load fell during
 the run, so the wall ratios say nothing). Load 4.2 to 5.8: null sink 5.68 s wall,
 5.57 s CPU; before 1.52x / 1.49x; now 1.49x / 1.45x; zarr's ``__setitem__`` 1.68x / 1.71x.
-The writer thread gains 0.03-0.05x of CPU in both runs, about the noise between runs;
-the 1.3x target is met in CPU time in one run of two (1.30x) and in neither reliably:
-encoding and the kernel's write alone are ~0.25x of this compute, and the page cache's
-cost to the compute on this VM another ~0.1x.
+At commit abdab11, ``--repeat 3``, load 5.0 to 4.1: null sink 6.32 s wall, 6.13 s CPU;
+before 1.21x / 1.41x; now 1.05x / 1.41x; zarr's ``__setitem__`` 1.51x / 1.56x. The
+writer thread does not change the CPU (0.05, 0.04 and 0.00x lower in the three runs:
+noise; it takes waits, not work, off the scheduler thread); its wall gain is lost in this
+load (the wall ratios moved 0.3x between runs as the load fell). The 1.3x target is met
+in CPU time in one run of three (1.30x) and not reliably (1.30-1.45x loaded): encoding
+and the kernel's write alone are ~0.25x of this compute, and the page cache's cost to
+the compute on this VM another ~0.1x; not measured quiet (the machine was loaded by
+other work throughout).
 
 Masked maps (not in this benchmark: its maps have no NaN): a chunk whose first cell is
 the fill value went through zarr's ``Array.__setitem__`` (its event loop, its pipeline
