@@ -208,6 +208,59 @@ def test_ledger_written_in_batches_and_kept_on_failure(maps, tmp_path, monkeypat
             back["Cu"][region["y"], region["x"]], maps["Cu"][region["y"], region["x"]])
 
 
+def test_ledger_rewritten_off_the_callers_thread(maps, tmp_path, monkeypatch):
+    # the ledger's rewrites run in a writer thread of their own (the caller, dask's scheduler
+    # thread, never waits on the file); close() writes what is left and raises its errors
+    import threading
+
+    import xprospect.io._resume as resume
+
+    store = tmp_path / "m.zarr"
+    xp.to_zarr(maps, store, progress=False)
+    total = read_ledger(str(store)).total
+    threads = []
+    real = resume.write_ledger
+    monkeypatch.setattr(resume, "write_ledger",
+                        lambda *a: threads.append(threading.current_thread()) or real(*a))
+
+    class _Bar:
+        def update(self, n):
+            pass
+
+    ledger = resume.Ledger.from_attr(zarr.open_group(str(store)).attrs[LEDGER_ATTR])
+    ledger.done, ledger.state = set(), "writing"
+    with dask.config.set({"xprospect.store.ledger_interval": 0}):
+        updater = resume.LedgerUpdater(str(store), ledger, _Bar())
+        for flat in range(total):
+            updater.done(flat)
+        updater.close()
+    assert read_ledger(str(store)).done == set(range(total))
+    assert read_ledger(str(store)).state == "writing"
+    assert threads and any(t is not threading.main_thread() for t in threads)
+    # an error of the writer thread (a full disk, a removed store) reaches the caller
+    def fail(*a):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(resume, "write_ledger", fail)
+    with dask.config.set({"xprospect.store.ledger_interval": 0}):
+        updater = resume.LedgerUpdater(str(store), ledger, _Bar())
+        updater.done(0)
+        with pytest.raises(OSError, match="No space left"):
+            updater.close(complete=True)
+    assert read_ledger(str(store)).state == "writing"  # never marked complete
+    # in the caller's thread when asked (dask config xprospect.store.ledger_thread=False)
+    monkeypatch.setattr(resume, "write_ledger",
+                        lambda *a: threads.append(threading.current_thread()) or real(*a))
+    threads.clear()
+    with dask.config.set({"xprospect.store.ledger_interval": 0,
+                          "xprospect.store.ledger_thread": False}):
+        updater = resume.LedgerUpdater(str(store), ledger, _Bar())
+        updater.done(1)
+        updater.close(complete=True)
+    assert threads == [threading.main_thread()] * len(threads) and len(threads) == 2
+    assert read_ledger(str(store)).state == "complete"
+
+
 def test_direct_chunk_writes_match_zarrs_own_and_empty_chunks_are_skipped(tmp_path, monkeypatch):
     # whole chunks are encoded and written by xprospect.io._chunks in the dask thread; the
     # stored bytes equal what zarr's own write gives, edge chunks are padded the same way,
@@ -224,8 +277,9 @@ def test_direct_chunk_writes_match_zarrs_own_and_empty_chunks_are_skipped(tmp_pa
     monkeypatch.setattr(ChunkWriter, "write",
                         lambda self, c, b: direct.append(c) or write(self, c, b))
     xp.to_zarr(ds, ours, progress=False)
-    # 4 x 5 chunks per variable; the two whose first cell is NaN go through zarr
-    assert len(direct) == 2 * 18 and (0, 0) not in direct and (1, 1) not in direct
+    # 4 x 5 chunks per variable: the empty one is not stored, every other is written
+    # directly, the one whose first cell is NaN too (its emptiness checked as zarr does)
+    assert len(direct) == 2 * 19 and (0, 0) not in direct and (1, 1) in direct
     plain = tmp_path / "plain.zarr"
     xr.Dataset({n: v.copy() for n, v in ds.data_vars.items()}).to_zarr(
         plain, zarr_format=3, consolidated=False,
@@ -243,6 +297,15 @@ def test_direct_chunk_writes_match_zarrs_own_and_empty_chunks_are_skipped(tmp_pa
     np.testing.assert_array_equal(back["a"].values, data[0])
     np.testing.assert_array_equal(back["b"].values, data[1])
     assert not list(ours.rglob("*.partial"))
+    # an empty chunk stored before (a resumed run's stale file) is removed, as zarr does
+    stale = ours / "a" / "c" / "0" / "0"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(b"stale")
+    writer = ChunkWriter.of(zarr.open_array(str(ours / "a"), mode="r+"))
+    writer.drop((0, 0))
+    writer.drop((0, 0))  # not stored: nothing to do
+    assert not stale.exists()
+    assert np.isnan(xp.open_zarr(ours)["a"].values[:16, :16]).all()
 
 
 def test_blosc_into_gives_numcodecs_bytes_from_a_reused_buffer():
@@ -387,3 +450,24 @@ def test_bands_follow_the_leading_dim_of_a_ledger_listing_x_first(tmp_path):
     piece = _compact(block[:, -2:, :])
     assert piece.base is None and piece.shape == (8, 2, 64)
     assert _compact(block[:, :40, :]).base is not None  # most of the block: kept as a view
+
+
+def test_empty_chunk_check_matches_zarrs_rule():
+    # _Target.empty: every cell the fill value (NaN equal to NaN), the sampled cells first
+    from xprospect.io._resume import _Target
+
+    def target(fill):
+        return _Target(None, None, fill, None, (), None)
+
+    nan = np.full((4, 5), np.nan, dtype="float32")
+    assert target(np.float32(np.nan)).empty(nan)
+    for i in [(0, 0), (3, 4), (2, 2), (1, 3)]:  # first, last, middle, elsewhere
+        one = nan.copy()
+        one[i] = 1.0
+        assert not target(np.float32(np.nan)).empty(one), i
+    zeros = np.zeros((3, 3), dtype="int16")
+    assert target(np.int16(0)).empty(zeros) and not target(np.int16(7)).empty(zeros)
+    zeros[0, 1] = 7
+    assert not target(np.int16(0)).empty(zeros)
+    assert not target(np.float32(0)).empty(nan)  # NaN is not a fill value of 0
+    assert target(np.float32(np.nan)).empty(nan[:, ::2])  # a strided view

@@ -69,12 +69,67 @@ cannot be created (a ``mkdir`` attempt per chunk was 0.14 ms). Other codecs do n
 it back: LZ4 level 1 is within noise of level 5 (0.59-0.69 vs 0.63-0.80 s/GB on IDW
 chunks, ratio 1.34 vs 1.36); Blosc's blosclz level 1 in 1 MB blocks encodes at 0.41 s/GB
 but gives up on runs of NaN (a map with 40 % masked cells: 1.32x where LZ4 gives 2.11x).
+
+Profiled again at commit c485478 (4096^2, chunks 1024, loaded: 2 shared cores, load 7-9;
+per-task user and system time from ``getrusage(RUSAGE_THREAD)`` around each dask task,
+``perf record`` of the whole process): the write adds ~2.6-3 s of CPU to the null sink's
+5.6-6.2 s, and it is made of (1) encoding, ~1.0 s (``LZ4_compress_fast_extState``,
+``blosc_internal_shuffle_sse2``, c-blosc's copies: 0.7 s/GB on cached blocks, ~1 s/GB on
+the cold 4 MB blocks the pipeline hands it; no blocksize, level or shuffle of Blosc LZ4
+is faster at the same ratio, within +-10 %: 0.63-0.81 s/GB for blocksizes 32 KB-1 MB,
+levels 1 and 5); (2) the kernel's write of the compressed bytes into the page cache, ~0.5 s
+(``copy_folio_from_iter_atomic`` and ext4's block and inode work; open, write, rename of
+each chunk file); (3) the compute itself made slower by the page cache the write fills,
++0.4-0.9 s of system time in the IDW tasks (``dask_block``: 0.17-0.42 s into the null
+sink, 0.75-1.13 s while chunks are written; 1.42-1.47 s with raw, uncompressed chunks,
+so it grows with the bytes written, not with the encoding): ``perf`` puts it in
+``clear_page_erms`` under ``do_huge_pmd_anonymous_page``, the zeroing of the fresh
+transparent huge pages of each block's new arrays, which costs more once the written
+chunks' page cache has taken the memory just freed (this machine is a VM whose balloon
+reports free pages to the host, so colder pages fault in slower; the same huge-page
+faults on bare metal cost the zeroing alone); (4) the rest, under 0.2 s: Python per
+chunk (~0.1-0.2 ms each), the calling thread (metadata 0.07-0.13 s, the write graph
+0.02-0.16 s), and the ledger's rewrites. Those rewrites (6 ms wall quiet, 30-45 ms
+loaded, a rename over ``zarr.json`` that ext4 starts writing back) ran in dask's
+scheduler thread, which dispatched no task meanwhile: 9-11 rewrites, 0.27-0.37 s of
+that thread per write under load. Since commit 81c73fc they run in a writer thread of
+their own (the scheduler thread's ledger time 0.004-0.018 s, one rewrite at the end), the
+root group is opened once and each chunk's zarr spec made once. Python's garbage
+collector is not in it (0.01 s per write, counted by ``gc.callbacks``).
+
+``--before`` now runs the ledger rewritten in the scheduler thread (dask config
+``xprospect.store.ledger_thread=False``; the rest as now). Measured with the command above
+plus ``--before --repeat 4`` (best of 4, interleaved, one process, loaded), commit
+2dbff87: load 6.7 to 5.1: null sink 11.52 s wall, 6.69 s CPU; before 1.00x wall /
+1.35x CPU; now 0.76x / 1.30x; zarr's ``__setitem__`` 0.92x / 1.54x (the load fell during
+the run, so the wall ratios say nothing). Load 4.2 to 5.8: null sink 5.68 s wall,
+5.57 s CPU; before 1.52x / 1.49x; now 1.49x / 1.45x; zarr's ``__setitem__`` 1.68x / 1.71x.
+At commit abdab11, ``--repeat 3``, load 5.0 to 4.1: null sink 6.32 s wall, 6.13 s CPU;
+before 1.21x / 1.41x; now 1.05x / 1.41x; zarr's ``__setitem__`` 1.51x / 1.56x. The
+writer thread does not change the CPU (0.05, 0.04 and 0.00x lower in the three runs:
+noise; it takes waits, not work, off the scheduler thread); its wall gain is lost in this
+load (the wall ratios moved 0.3x between runs as the load fell). The 1.3x target is met
+in CPU time in one run of three (1.30x) and not reliably (1.30-1.45x loaded): encoding
+and the kernel's write alone are ~0.25x of this compute, and the page cache's cost to
+the compute on this VM another ~0.1x; not measured quiet (the machine was loaded by
+other work throughout).
+
+Masked maps (not in this benchmark: its maps have no NaN): a chunk whose first cell is
+the fill value went through zarr's ``Array.__setitem__`` (its event loop, its pipeline
+and its full comparison with the fill value); now it is checked here (a few cells, then
+every cell only when those are the fill value) and written directly unless empty.
+Measured at 2dbff87 on the 16 IDW maps of the 4096 template (4097^2 cells) computed
+into memory, NaN outside a disc (37 % of the cells: many chunks start with NaN), in dask
+chunks of 512 (evened out by ``to_zarr``), with c485478's ``_write_block`` and the new one
+swapped in one process, best of 3 interleaved, load 7.4: 10.03 s wall / 5.69 s CPU
+before, 8.72 s / 4.74 s now (-13 % / -17 %), the same array bytes read back. ``--masked``
+writes those maps (the null sink then only reads the in-memory chunks) beside zarr's
+``__setitem__`` path.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import sys
@@ -89,7 +144,6 @@ import numpy as np
 import xarray as xr
 
 import xprospect as xp
-import xprospect.io.store as store_module
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -111,6 +165,15 @@ def lazy_idw(size: int, chunks: int) -> xr.Dataset:
     return xp.grid_idw(world.samples, like=like, k=bidw.K, power=bidw.POWER, dtype="float32")
 
 
+def masked(maps: xr.Dataset, chunks: int) -> xr.Dataset:
+    """``maps`` computed into memory, NaN outside a centred disc (37 % of the cells), rechunked."""
+    maps = maps.compute()
+    y = np.linspace(-1, 1, maps.sizes["y"])[:, None]
+    x = np.linspace(-1, 1, maps.sizes["x"])[None, :]
+    inside = xr.DataArray(x**2 + y**2 < 0.8, dims=("y", "x"))
+    return maps.where(inside).chunk({"y": chunks, "x": chunks})
+
+
 def null_sink(maps: xr.Dataset) -> None:
     """Compute every chunk of every variable and drop it (the compute alone)."""
     arrays = [v.data for v in maps.data_vars.values() if isinstance(v.data, da.Array)]
@@ -122,34 +185,12 @@ def clear(folder: str) -> None:
     shutil.rmtree(os.path.join(folder, "maps.zarr"), ignore_errors=True)
 
 
-@contextlib.contextmanager
-def _as_before():
-    """The write path before the metadata was written with zarr's API (side-by-side figures).
-
-    The metadata, coordinates and attrs written through ``xarray.Dataset.to_zarr(
-    compute=False)`` with one placeholder chunk per lazy variable
-    (:func:`xprospect.io.store._placeholders`), then the ledger's state in another rewrite.
-    """
-    saved = store_module.direct
-    store_module.direct = lambda ds, path: False
-    try:
-        yield
-    finally:
-        store_module.direct = saved
-
-
-def write(
-    maps: xr.Dataset, folder: str, config: dict | None = None, before: bool = False, **kwargs: Any
-) -> None:
+def write(maps: xr.Dataset, folder: str, config: dict | None = None, **kwargs: Any) -> None:
     """Stream ``maps`` to a new zarr store under ``folder`` (:func:`clear` it first).
 
-    ``config``: dask config set around the write (e.g. ``xprospect.store.direct_writes``);
-    ``before``: the metadata written through xarray, as before (:func:`_as_before`).
+    ``config``: dask config set around the write (e.g. ``xprospect.store.direct_writes``).
     """
-    with (
-        dask.config.set({"scheduler": "threads", **(config or {})}),
-        _as_before() if before else contextlib.nullcontext(),
-    ):
+    with dask.config.set({"scheduler": "threads", **(config or {})}):
         xp.to_zarr(maps, os.path.join(folder, "maps.zarr"), progress=False, **kwargs)
 
 
@@ -183,6 +224,9 @@ def side_by_side(
 #: every chunk through ``zarr.Array.__setitem__`` (what to_zarr did before it wrote whole
 #: chunks itself, xprospect.io._chunks): the peer of the default path
 ZARR_PATH = {"config": {"xprospect.store.direct_writes": False}}
+#: the ledger rewritten in the thread that reports the chunks done (dask's scheduler
+#: thread), as before commit 81c73fc: ``--before``
+BEFORE = {"config": {"xprospect.store.ledger_thread": False}}
 
 
 class WriteCost:
@@ -241,15 +285,22 @@ def main(argv=None) -> int:
     p.add_argument(
         "--before",
         action="store_true",
-        help="also the write path with the metadata written through xarray (as before)",
+        help="also the ledger rewritten in dask's scheduler thread (as before 81c73fc)",
+    )
+    p.add_argument(
+        "--masked",
+        action="store_true",
+        help="the maps computed into memory, NaN outside a disc, in chunks of --chunks / 2",
     )
     p.add_argument("--dir", default=None)
     a = p.parse_args(argv)
     maps = lazy_idw(a.size, a.chunks)
+    if a.masked:
+        maps = masked(maps, a.chunks // 2)
     folder = tempfile.mkdtemp(prefix="xp-bench-store-", dir=a.dir)
     variants = _codecs() if a.codecs else {"default": {}, "zarr-setitem": ZARR_PATH}
     if a.before:
-        variants = {"before": {"before": True}, **variants}
+        variants = {"before": BEFORE, **variants}
     try:
         load0 = os.getloadavg()[0]
         best = side_by_side(maps, folder, a.repeat, variants)

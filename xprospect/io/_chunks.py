@@ -157,6 +157,7 @@ class ChunkWriter:
     folder: str
     chunks: tuple[int, ...]
     blosc: BloscInto | None = None
+    spec: Any = None  # every chunk's zarr ``ArraySpec`` (a regular grid: one for all)
 
     @classmethod
     def of(cls, array: Any) -> ChunkWriter | None:
@@ -178,7 +179,11 @@ class ChunkWriter:
             return None
         folder = os.path.join(str(store.root), aa.store_path.path)
         blosc = BloscInto.of(codecs)
-        return cls(array, folder, tuple(int(c) for c in meta.chunks), blosc)
+        chunks = tuple(int(c) for c in meta.chunks)
+        # the same for every chunk of a regular grid (edge chunks are stored whole): made
+        # once, not per chunk (zarr's pipeline makes it per chunk)
+        spec = meta.get_chunk_spec((0,) * len(chunks), aa.config, default_buffer_prototype())
+        return cls(array, folder, chunks, blosc, spec)
 
     def coords(self, region: Sequence[slice]) -> tuple[int, ...] | None:
         """Chunk coordinates of ``region`` when it is exactly one chunk, else None."""
@@ -194,20 +199,32 @@ class ChunkWriter:
         """Encode ``block`` (the chunk at ``coords``, edge chunks unpadded) and store it."""
         aa = self.array.async_array
         meta = aa.metadata
-        pipe = aa.codec_pipeline
-        proto = default_buffer_prototype()
-        spec = meta.get_chunk_spec(coords, aa.config, proto)
+        spec = self.spec
         data = np.asarray(block, dtype=spec.dtype.to_native_dtype())
         if data.shape != spec.shape:  # an edge chunk: stored whole, padded with the fill value
             data = _padded(data, spec.shape, spec.fill_value)
         payload = None if self.blosc is None else self.blosc.encode(data)
         if payload is None:
-            chunk: Any = proto.nd_buffer.from_numpy_array(data)
-            for codec in _codecs(pipe):  # array -> array, array -> bytes, bytes -> bytes
+            chunk: Any = spec.prototype.nd_buffer.from_numpy_array(data)
+            for codec in _codecs(
+                aa.codec_pipeline
+            ):  # array -> array, array -> bytes, bytes -> bytes
                 chunk = codec._encode_sync(chunk, spec)
                 spec = codec.resolve_metadata(spec)
             payload = memoryview(chunk.as_buffer_like()).cast("B")
         _store(os.path.join(self.folder, meta.encode_chunk_key(coords)), payload)
+
+    def drop(self, coords: tuple[int, ...]) -> None:
+        """Remove the chunk at ``coords`` if it is stored (an empty chunk).
+
+        Zarr with ``write_empty_chunks`` False deletes the key of a chunk that holds only
+        the fill value; it reads back as the fill value.
+        """
+        path = os.path.join(self.folder, self.array.async_array.metadata.encode_chunk_key(coords))
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 def _padded(data: np.ndarray, shape: tuple[int, ...], fill: Any) -> np.ndarray:
