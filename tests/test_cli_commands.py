@@ -244,9 +244,9 @@ def test_run_reproduces_the_python_api_and_reruns_only_what_changed(world, tmp_p
     written: list[int] = []
     real = store_module.write_tasks
 
-    def spy(ds, path, led, todo):
+    def spy(ds, path, led, todo, *rest):
         written.extend(todo)
-        return real(ds, path, led, todo)
+        return real(ds, path, led, todo, *rest)
 
     monkeypatch.setattr(store_module, "write_tasks", spy)
     assert main(["-q", "run", str(toml), "--resume"]) == 0
