@@ -264,6 +264,59 @@ def test_grouped_last_block_and_head_equal_the_block_then_the_head(layout):
         torch.testing.assert_close(got, want, rtol=0, atol=2e-5)
 
 
+@pytest.mark.parametrize(("ndim", "window", "spatial"), [(2, 9, (14, 12)), (3, 7, (9, 8, 10))])
+def test_small_cnn_linear_path_dense_equals_windows(ndim, window, spatial):
+    """linear=True: the eval dense pass equals the window-by-window pass (odd windows)."""
+    net = SmallCNN(3, window=window, widths=(4, 6), ndim=ndim, linear=True, seed=2)
+    perturb_bn(net, seed=3)
+    with torch.no_grad():
+        net.linear.weight.normal_(generator=torch.Generator().manual_seed(5))
+        net.linear.bias.fill_(0.2)
+    net = net.double().eval()
+    x = torch.randn(1, 3, *spatial, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        dense = net.score_dense(x)[0]
+        wins, out = all_windows(x, window)
+        per_window = net.score_windows(wins).reshape(out)
+        np.testing.assert_allclose(dense.numpy(), per_window.numpy(), rtol=0, atol=1e-12)
+        assert float(per_window.std()) > 1e-3
+        # train mode (batch statistics): the plain modules, the centre cells' reading added
+        net.train()
+        pool = torch.nn.functional.avg_pool2d if ndim == 2 else torch.nn.functional.avg_pool3d
+        logits = pool(net.logit_map(x), kernel_size=net.pool, stride=1)
+        centre = net.linear(
+            x[(0, slice(None), *(slice(window // 2, s - window // 2) for s in spatial))]
+        )
+        want = torch.softmax(logits + centre[None], dim=1)[:, 1]
+        np.testing.assert_allclose(net.score_dense(x).numpy(), want.numpy(), rtol=0, atol=1e-12)
+
+
+def test_small_cnn_linear_path_reads_the_centre_cell_as_a_logistic_regression():
+    """With the convolutional head silenced, linear=True scores every window exactly as a
+    logistic regression of its centre cell; the path starts at zero (the plain network), and
+    the option is kept in the model's config only when set."""
+    net = SmallCNN(2, window=9, widths=(4, 4, 4), linear=True, seed=0)
+    x = torch.randn(5, 2, 9, 9, generator=torch.Generator().manual_seed(1))
+    plain = SmallCNN(2, window=9, widths=(4, 4, 4), seed=0)
+    with torch.no_grad():
+        torch.testing.assert_close(net.eval()(x), plain.eval()(x), rtol=0, atol=0)
+        net.head.weight.zero_()
+        net.head.bias.zero_()
+        net.linear.weight.copy_(torch.tensor([[1.0, -2.0], [0.5, 3.0]]).reshape(2, 2, 1, 1))
+        net.linear.bias.copy_(torch.tensor([0.1, -0.3]))
+        centre = x[:, :, 4, 4]
+        z = centre @ torch.tensor([[1.0, -2.0], [0.5, 3.0]]).t() + torch.tensor([0.1, -0.3])
+        torch.testing.assert_close(net.score_windows(x), torch.softmax(z, dim=1)[:, 1])
+        # the other cells of the window do not move the score
+        y = x.clone()
+        y[:, :, :4] = 100.0
+        torch.testing.assert_close(net.score_windows(y), net.score_windows(x))
+    assert net.config["kwargs"]["linear"] is True
+    assert "linear" not in plain.config["kwargs"]
+    again = from_config(json.loads(json.dumps(net.config)))
+    assert again.linear is not None and plain.linear is None
+
+
 def test_small_cnn_dense_respects_batch():
     net = SmallCNN(2, window=9, widths=(4, 4), seed=0).eval()
     x = torch.randn(3, 2, 12, 13)
@@ -285,6 +338,7 @@ def test_small_cnn_dense_respects_batch():
         ("resnet", {"block": "basic", "layers": [1, 1, 1, 1], "in_channels": 8}, (2, 8, 64, 64)),
         ("small_cnn", {"in_channels": 6, "window": 12, "widths": [4, 8]}, (2, 6, 12, 12)),
         ("small_cnn", {"in_channels": 6, "window": 9, "ndim": 3, "widths": [4]}, (2, 6, 9, 9, 9)),
+        ("small_cnn", {"in_channels": 3, "window": 9, "linear": True}, (2, 3, 9, 9)),
         ("cnn3d", {"in_channels": 4, "window": 10, "widths": [4, 4]}, (2, 4, 10, 10, 10)),
     ],
 )

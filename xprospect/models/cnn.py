@@ -101,6 +101,16 @@ class SmallCNN(ProspectModel):
     dropout : float, default 0.0
         Dropout probability applied to the features before the head. Dropout is the identity
         in eval mode, so it keeps :meth:`score_dense` equal to :meth:`score_windows` there.
+    linear : bool, default False
+        Add a linear reading of the window's centre cell to the logits: a 1x1 convolution of
+        the (normalised) input at the cell the window is attributed to, initialised to zero.
+        The network then holds a per-cell logistic regression as one path beside the
+        convolutional one, so it can read a signal that is linear cell by cell as sharply as
+        a logistic regression does (the convolutional path alone reads it blurred over the
+        window: its logits are averaged over ``window - 2 * len(widths)`` cells). Measured
+        on the synthetic default world (seed 2, 9-cell window, ensembles of 3 on the elements
+        kept per fold): pooled out-of-fold AUC 0.944 with the path against 0.946 without
+        (paired DeLong p = 0.38): no gain there, so it is off by default.
     seed : int, optional
         Seed for weight initialisation; ``None`` uses torch's global RNG.
 
@@ -138,6 +148,7 @@ class SmallCNN(ProspectModel):
         widths: Sequence[int] = (32, 32, 64, 64),
         ndim: int = 2,
         dropout: float = 0.0,
+        linear: bool = False,
         seed: int | None = None,
     ) -> None:
         super().__init__()
@@ -182,7 +193,11 @@ class SmallCNN(ProspectModel):
             c_in = c_out
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.head = conv(c_in, num_classes, kernel_size=1)
+        self.linear = conv(in_channels, num_classes, kernel_size=1) if linear else None
         _init_weights(self, seed)
+        if self.linear is not None:  # starts as the convolutional path alone
+            nn.init.zeros_(self.linear.weight)
+            nn.init.zeros_(self.linear.bias)
         self.config = {
             "name": "small_cnn",
             "kwargs": {
@@ -195,6 +210,19 @@ class SmallCNN(ProspectModel):
                 "seed": seed,
             },
         }
+        if linear:  # only when set: cards written before the option read the same
+            self.config["kwargs"]["linear"] = True
+
+    def _centre_cells(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the linear path's logits at the cells the windows of ``x`` are attributed to.
+
+        ``x`` trimmed by :attr:`context` along every spatial axis (the centre cell of a
+        window-sized input), through the 1x1 linear path.
+        """
+        assert self.linear is not None
+        before, after = self.context
+        idx = (slice(None), slice(None), *(slice(before, s - after) for s in x.shape[2:]))
+        return self.linear(x[idx])
 
     def _check_input(self, x: torch.Tensor, *, at_least: int) -> None:
         if x.dim() != self.ndim + 2 or x.shape[1] != self.in_channels:
@@ -235,7 +263,15 @@ class SmallCNN(ProspectModel):
         all of them), which is what global-average classifiers do.
         """
         self._check_input(x, at_least=2 * len(self.widths) + 1)
-        return self.logit_map(x).flatten(2).mean(dim=2)
+        logits = self.logit_map(x).flatten(2).mean(dim=2)
+        if self.linear is not None:
+            if min(x.shape[2:]) < self.window:
+                raise ModelCardError(
+                    f"SmallCNN(linear=True) reads the centre cell of a {self.window}-cell "
+                    f"window; got spatial shape {tuple(x.shape[2:])}"
+                )
+            logits = logits + self._centre_cells(x).flatten(2).mean(dim=2)
+        return logits
 
     def score_dense(self, x: torch.Tensor) -> torch.Tensor:
         """Probability of class 1 of the window attributed to every cell, in one pass.
@@ -252,6 +288,7 @@ class SmallCNN(ProspectModel):
             ``j + window // 2`` (see ``context``).
         """
         self._check_input(x, at_least=self.window)
+        centre = self._centre_cells(x) if self.linear is not None else None
         if self.training:  # batch statistics: the plain modules, as in training
             logits = self.logit_map(x)
             pool = F.avg_pool2d if self.ndim == 2 else F.avg_pool3d
@@ -264,6 +301,8 @@ class SmallCNN(ProspectModel):
             for (name,) in self.stages:
                 x = conv_bn_relu(getattr(self, name), x)
             logits = box_mean(self.head(self.dropout(x)), self.pool, self.ndim)
+        if centre is not None:
+            logits = logits + centre
         if self.num_classes == 1:
             return torch.sigmoid(logits[:, 0])
         return torch.softmax(logits, dim=1)[:, 1]
@@ -278,6 +317,7 @@ def small_cnn(
     widths: Sequence[int] = (32, 32, 64, 64),
     ndim: int = 2,
     dropout: float = 0.0,
+    linear: bool = False,
     seed: int | None = None,
 ) -> SmallCNN:
     """Build a :class:`SmallCNN` (registered as ``"small_cnn"``); see the class for parameters."""
@@ -288,6 +328,7 @@ def small_cnn(
         widths=widths,
         ndim=ndim,
         dropout=dropout,
+        linear=linear,
         seed=seed,
     )
 
