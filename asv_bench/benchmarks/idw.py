@@ -31,6 +31,14 @@ scipy 7.45x wall (7.28x CPU), pykdtree 6.34x (6.08x); 3-D 128^3 1.372 s / 1.328 
 scipy 6.03x (6.11x), pykdtree 4.81x (4.51x); 1e6 samples onto 8^2, 64^2, 512^2, 2048^2:
 1.62x, 1.42x, 2.24x, 3.85x pykdtree (CPU 1.65x, 1.23x, 2.28x, 4.04x). Not comparable
 with the quiet figures above (xprospect had about one core of the two).
+
+Quiet (load 0.5-1.6, 30 Nov, the next stop merged: tiles cut into eight ranges per
+thread), the same two commands: 2-D xprospect 1.772 s wall / 3.306 s CPU, scipy 10.21x
+wall (7.39x CPU; scipy 18.09 s), pykdtree 8.50x (6.46x); 3-D 128^3 0.703 s / 1.344 s,
+scipy 7.54x (6.03x), pykdtree 6.13x (5.09x); 1e6 samples onto 8^2, 64^2, 512^2, 2048^2:
+1.47x, 1.37x, 2.30x, 4.00x pykdtree (CPU 1.47x, 1.41x, 2.20x, 3.59x). xprospect's own 2-D
+time is the same as the stop before (1.772 vs 1.778 s); the 2-D ratio moved with scipy's
+time (17.32 -> 18.09 s), so 10x wall holds in this run, not by a margin.
 """
 
 from __future__ import annotations
