@@ -404,10 +404,7 @@ def test_ensemble_members_trained_side_by_side_give_the_same_ensemble(world):
 def test_all_negatives_train_on_every_ground_cell_and_never_near_a_test_cell(world, monkeypatch):
     """``negatives="all"``: every training-ground cell beyond ``negative_gap`` of the
     training deposits is a barren centre, every training deposit a positive one, and no
-    window reads a cell within the buffer of a held-out cell. By default (the target the
-    harness judges: the deposit's own cell against every other cell) positive windows are
-    centred on the deposit cell (jitter 0) and only its eight neighbours are kept out of the
-    barren centres (negative_gap 1)."""
+    window reads a cell within the buffer of a held-out cell."""
     import xprospect.harness as harness
 
     stack, deposits = world
@@ -419,7 +416,6 @@ def test_all_negatives_train_on_every_ground_cell_and_never_near_a_test_cell(wor
         for pts in (positives, negatives):
             cells.append(np.asarray(xp.points.point_cells(pts, stack).flat))
         seen.append(tuple(cells))
-        assert kw["jitter"] == 0  # the default: positives on the deposit cell itself
         return real(src, positives=positives, negatives=negatives, **kw)
 
     monkeypatch.setattr(harness, "make_patches", spy)
@@ -434,7 +430,7 @@ def test_all_negatives_train_on_every_ground_cell_and_never_near_a_test_cell(wor
     for f in range(2):
         ground = b.maps["training_ground"].values[f]
         pos, neg = seen[2 * f]
-        near_dep = harness._near(ground & dep, (1, 1))  # the default negative_gap = 1
+        near_dep = harness._near(ground & dep, (2, 2))  # negative_gap = 2
         np.testing.assert_array_equal(np.sort(pos), np.flatnonzero(ground & dep))
         np.testing.assert_array_equal(np.sort(neg), np.flatnonzero(ground & ~near_dep))
         # random negatives are a sample of the same cells
