@@ -34,6 +34,19 @@ def n_params(model):
     return sum(p.numel() for p in model.parameters())
 
 
+def dense_equals_windows(net, spatial, window):
+    """Assert a float64 eval net's dense pass equals its window-by-window pass on a random
+    input of 3 channels; returns the input and the per-window scores."""
+    x = torch.randn(1, 3, *spatial, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        dense = net.score_dense(x)[0]
+        wins, out = all_windows(x, window)
+        per_window = net.score_windows(wins).reshape(out)
+    assert dense.shape == tuple(out)
+    np.testing.assert_allclose(dense.numpy(), per_window.numpy(), rtol=0, atol=1e-12)
+    return x, per_window
+
+
 def all_windows(x, w):
     """Every stride-1 window of ``x`` (1, C, *spatial), in C order of their corner."""
     spatial = x.shape[2:]
@@ -177,13 +190,7 @@ def test_small_cnn_dense_equals_windows_everywhere(ndim, window, spatial, num_cl
     net = SmallCNN(3, num_classes, window=window, widths=widths, ndim=ndim, dropout=0.3, seed=2)
     perturb_bn(net, seed=3)
     net = net.double().eval()
-    x = torch.randn(1, 3, *spatial, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
-    with torch.no_grad():
-        dense = net.score_dense(x)[0]
-        wins, out = all_windows(x, window)
-        per_window = net.score_windows(wins).reshape(out)
-    assert dense.shape == tuple(out)
-    np.testing.assert_allclose(dense.numpy(), per_window.numpy(), rtol=0, atol=1e-12)
+    _, per_window = dense_equals_windows(net, spatial, window)
     # scores vary across the map, so the comparison is not vacuous
     assert float(per_window.std()) > 1e-4
 
@@ -273,13 +280,9 @@ def test_small_cnn_linear_path_dense_equals_windows(ndim, window, spatial):
         net.linear.weight.normal_(generator=torch.Generator().manual_seed(5))
         net.linear.bias.fill_(0.2)
     net = net.double().eval()
-    x = torch.randn(1, 3, *spatial, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    x, per_window = dense_equals_windows(net, spatial, window)
+    assert float(per_window.std()) > 1e-3
     with torch.no_grad():
-        dense = net.score_dense(x)[0]
-        wins, out = all_windows(x, window)
-        per_window = net.score_windows(wins).reshape(out)
-        np.testing.assert_allclose(dense.numpy(), per_window.numpy(), rtol=0, atol=1e-12)
-        assert float(per_window.std()) > 1e-3
         # train mode (batch statistics): the plain modules, the centre cells' reading added
         net.train()
         pool = torch.nn.functional.avg_pool2d if ndim == 2 else torch.nn.functional.avg_pool3d
