@@ -33,7 +33,11 @@ Training contract of anomaly models (what :func:`xprospect.train.fit_anomaly` as
     ``(B, C, *tile)`` with a boolean ``target`` over the tile's valid core returns
     ``(total, parts)``), or ``None`` (``fit_anomaly`` does not train it, e.g. STOAD, which
     :func:`xprospect.train.fit_stoad` trains in two stages). A new anomaly model plugs in by
-    declaring it; nothing in :mod:`xprospect.train` names model classes.
+    declaring it; nothing in :mod:`xprospect.train` names model classes. Every parameter
+    must receive a gradient from every ``loss``: the anomaly trainers step all parameters
+    at once (:class:`~xprospect.train._flat_adam.FlatAdam`), which reads a missing gradient
+    as zero and keeps moving that parameter on its Adam moments, where ``torch.optim``
+    would skip it.
 ``loss_scale``
     For ``"tiles"`` models: the per-cell training loss is ``loss_scale * score_dense(x)``
     (used for the held-out loss map).
