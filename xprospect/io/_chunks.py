@@ -28,6 +28,7 @@ does). Everything else goes through zarr.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import sys
@@ -221,10 +222,8 @@ class ChunkWriter:
         the fill value; it reads back as the fill value.
         """
         path = os.path.join(self.folder, self.array.async_array.metadata.encode_chunk_key(coords))
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-        except FileNotFoundError:
-            pass
 
 
 def _padded(data: np.ndarray, shape: tuple[int, ...], fill: Any) -> np.ndarray:
