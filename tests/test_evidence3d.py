@@ -25,6 +25,7 @@ from xprospect.evidence._mesh_kernels import tri_dist2
 from xprospect.evidence.proximity import (
     buffer_structures,
     distance_to_samples,
+    distance_to_samples_at,
     distance_to_structures,
     mask_distance,
 )
@@ -338,6 +339,11 @@ def test_distance_to_samples_one_runner_numpy_equals_dask(ndim):
     brute = np.sqrt(((cen[:, None, :] - pts[None]) ** 2).sum(-1)).min(1).reshape(ref.shape)
     np.testing.assert_allclose(ref.values, brute, rtol=1e-12)
     np.testing.assert_array_equal(np.isfinite(masked["v"].values), brute <= 15.0)
+    if ndim == 3:  # the same distances at points (voxel centres as x, y, z columns)
+        xyz = np.stack([grids[dims.index(d)].ravel() for d in "xyz"], axis=1)
+        at = distance_to_samples_at(xyz, samples).reshape(ref.shape)
+        np.testing.assert_array_equal(at, ref.values)
+        assert distance_to_samples_at(np.empty((0, 3)), samples).shape == (0,)
 
 
 def test_buffer_around_a_fault_surface_on_voxels():

@@ -57,6 +57,7 @@ from xprospect._dims import get_crs, grid_geometry, write_crs
 from xprospect.baselines import AnomalyDetector, SupervisedModel
 from xprospect.evaluate.splits import hole_folds
 from xprospect.evidence.background import normal_mask
+from xprospect.evidence.proximity import distance_to_samples_at
 from xprospect.exceptions import DataError, XProspectWarning
 from xprospect.grid.idw import IDW
 from xprospect.grid.template import make_voxels
@@ -204,8 +205,6 @@ def _voxel_values(
     same distance mask, dtype and clr, and z-scored with the fold's statistics ``stats``
     so the values sit on the scale of the fold's block model. Returns (m, n_elements).
     """
-    from scipy.spatial import cKDTree  # lazy: scipy, as mask_distance measures distance
-
     kw = {k: v for k, v in idw.items() if k not in _GRID_ONLY}
     dtype = idw.get("dtype", "float32")
     centre = {
@@ -220,9 +219,8 @@ def _voxel_values(
     vals = xr.Dataset(
         {e: ("sample", np.asarray(got[e].values).astype(dtype).astype("float64")) for e in elements}
     )
-    if max_distance is not None:
-        xyz = np.column_stack([train[d].values for d in ("x", "y", "z")]).astype("float64")
-        far, _ = cKDTree(xyz).query(np.column_stack([centre[d] for d in ("x", "y", "z")]))
+    if max_distance is not None:  # the test mask_distance applies to the fold's block model
+        far = distance_to_samples_at(np.column_stack([centre[d] for d in "xyz"]), train)
         vals = vals.where(xr.DataArray(far <= float(max_distance), dims="sample"))
     z = zscore(clr(vals, elements=elements), elements=elements, mean=stats[0], std=stats[1])
     return np.column_stack([np.asarray(z[e].values, dtype="float64") for e in elements])

@@ -347,6 +347,41 @@ def _search_points(samples: xr.Dataset, ndim: int, amat: np.ndarray) -> np.ndarr
     return pts[ok] @ amat.T
 
 
+def _sample_tree(samples: xr.Dataset, ndim: int, amat: np.ndarray) -> Any:
+    """Build the KD-tree of the samples' search coordinates (both distance functions')."""
+    from sklearn.neighbors import KDTree  # lazy: scikit-learn's tree, as this module always used
+
+    return KDTree(_search_points(samples, ndim, amat))
+
+
+def distance_to_samples_at(
+    xyz: Any, samples: xr.Dataset, *, anisotropy: Mapping[str, Any] | None = None
+) -> np.ndarray:
+    """Distance from each point to the nearest sample, measured as :func:`distance_to_samples`.
+
+    Parameters
+    ----------
+    xyz : array_like, shape (n, 3)
+        Points as ``x, y, z`` columns in the samples' CRS (voxel centres, say).
+    samples : xarray.Dataset
+        Samples along ``sample`` with ``x``, ``y`` and ``z``.
+    anisotropy : dict, optional
+        See :func:`distance_to_samples`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` float64 distances; ``distance_to_samples_at(c, s) <= r`` is the test
+        :func:`mask_distance` applies to a voxel centred at ``c``.
+    """
+    amat = anisotropy_matrix(anisotropy, 3)
+    q = np.asarray(xyz, dtype="float64").reshape(-1, 3) @ amat.T
+    if not len(q):
+        return np.empty(0)
+    d, _ = _sample_tree(samples, 3, amat).query(q, k=1)
+    return np.asarray(d[:, 0])
+
+
 def _sample_distance_block(block: Block, *, tree: Any, amat: np.ndarray) -> np.ndarray:
     """Distance from each cell centre of a block to the nearest sample."""
     q = _xyz_centres(block) @ amat.T
@@ -391,14 +426,12 @@ def distance_to_samples(
     >>> float(distance_to_samples(grid, s.rio.write_crs("EPSG:28350")).sel(x=35, y=25))
     30.0
     """
-    from sklearn.neighbors import KDTree  # scikit-learn's tree, as this function always used
-
     geom = grid_geometry(like)
     s_crs, g_crs = get_crs(samples), get_crs(like)
     if s_crs is not None and g_crs is not None:
         check_same_crs(s_crs, g_crs, "the samples", "the block")
     amat = anisotropy_matrix(anisotropy, geom.ndim)
-    tree = KDTree(_search_points(samples, geom.ndim, amat))
+    tree = _sample_tree(samples, geom.ndim, amat)
     data, dims = map_cells(like, _sample_distance_block, dtype="float64", tree=tree, amat=amat)
     out = xr.DataArray(
         data,
