@@ -71,7 +71,7 @@ features well. The 3-D target (a 3-D model significantly above the grade) is not
 
 from __future__ import annotations
 
-import sys
+import argparse
 import time
 
 import pandas as pd
@@ -81,7 +81,7 @@ from xprospect.io.drillholes import desurvey, read_drillholes
 from xprospect.synthetic import orebody
 
 ELEMENTS = ["Au", "Ag", "Cu", "As", "Sb", "W"]
-METHODS = ["grade:Au", "grade:As", "gmm", "rf", "gbm", "dae", "stoad", "cnn3d"]
+METHODS = ["grade:Au", "grade:As", "gmm", "logistic", "rf", "gbm", "dae", "stoad", "cnn3d"]
 COLUMNS = [
     "kind",
     "auc",
@@ -89,6 +89,7 @@ COLUMNS = [
     "auc_upper",
     "pr_auc",
     "brier",
+    "tie_area_max",
     "fold_auc_mean",
     "fold_auc_std",
     "p_vs_best_baseline",
@@ -98,13 +99,23 @@ COLUMNS = [
 ]
 
 
-def main(methods: list[str], scores_csv: str | None = None) -> None:
-    """Run the harness and print its tables (and write per-composite scores when asked)."""
+def main(
+    methods: list[str],
+    scores_csv: str | None = None,
+    *,
+    seed: int = 0,
+    detector_seeds: int = 1,
+) -> None:
+    """Run the harness on world ``seed`` and print its tables (and per-composite scores).
+
+    ``detector_seeds`` > 1 trains the DAE and STOAD of every fold as seed ensembles of
+    that many members (``fit_anomaly`` / ``fit_stoad`` ``seeds=``).
+    """
     import torch  # lazy: the deep methods' thread count
 
     torch.set_num_threads(1)
     t0 = time.time()
-    w = orebody(seed=0, n_holes=48, interval=5.0, elements=ELEMENTS)
+    w = orebody(seed=seed, n_holes=48, interval=5.0, elements=ELEMENTS)
     holes = read_drillholes(w.collar, w.survey, w.assay, w.lithology, crs=w.crs, length_unit="m")
     comp = desurvey(holes).prospect.composite(length=10.0)
     ore = comp["lith"].values == "ore"
@@ -118,7 +129,12 @@ def main(methods: list[str], scores_csv: str | None = None) -> None:
         buffer=40.0,
         resolution=40.0,
         widths=(12, 6, 3),
-        detector_training={"epochs": 10, "tiles_per_epoch": 64, "batch_size": 16},
+        detector_training={
+            "epochs": 10,
+            "tiles_per_epoch": 64,
+            "batch_size": 16,
+            **({"seeds": detector_seeds} if detector_seeds > 1 else {}),
+        },
         seed=0,
     )
     pd.set_option("display.width", 250)
@@ -129,11 +145,14 @@ def main(methods: list[str], scores_csv: str | None = None) -> None:
             print(name, [(r["tile"], r["min_valid"], r["tile_positions"]) for r in reps])
     if scores_csv:
         b.scores.to_csv(scores_csv, index=False)
-    print(f"total {time.time() - t0:.0f} s")
+    print(f"world seed {seed}, total {time.time() - t0:.0f} s")
 
 
 if __name__ == "__main__":
-    main(
-        sys.argv[1].split(",") if len(sys.argv) > 1 else METHODS,
-        sys.argv[2] if len(sys.argv) > 2 else None,
-    )
+    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    cli.add_argument("methods", nargs="?", default=",".join(METHODS), help="comma-separated")
+    cli.add_argument("scores_csv", nargs="?", default=None, help="per-composite scores")
+    cli.add_argument("--seed", type=int, default=0, help="seed of the synthetic world")
+    cli.add_argument("--detector-seeds", type=int, default=1, help="DAE/STOAD ensemble size")
+    a = cli.parse_args()
+    main(a.methods.split(","), a.scores_csv, seed=a.seed, detector_seeds=a.detector_seeds)

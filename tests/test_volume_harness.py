@@ -274,6 +274,66 @@ def test_benchmark3d_training_features_option(composites):
         benchmark3d(composites, "ore", **bad)
 
 
+def test_benchmark3d_detector_seed_ensemble_is_the_mean_of_its_members(composites):
+    """``detector_training={"seeds": [...]}``: each fold's STOAD is a seed ensemble."""
+    pytest.importorskip("torch")
+    import torch
+
+    from xprospect.harness3d import benchmark3d
+
+    kw = dict(
+        elements=ELEMENTS,
+        methods=["stoad"],
+        n_folds=3,
+        block_size=300.0,
+        buffer=30.0,
+        resolution=40.0,
+        widths=(4, 3, 2),
+    )
+    train = {"epochs": 1, "tiles_per_epoch": 16, "batch_size": 4}
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = [
+            benchmark3d(composites, "ore", detector_training={**train, "seeds": [s]}, **kw)
+            for s in (3, 8)
+        ]
+        ens = benchmark3d(composites, "ore", detector_training={**train, "seeds": [3, 8]}, **kw)
+    finally:
+        torch.set_num_threads(n)
+    a, b = (o.scores["stoad"].to_numpy() for o in one)
+    both = np.isfinite(a) & np.isfinite(b)
+    assert both.sum() > 0.9 * len(a)
+    assert not np.allclose(a[both], b[both])  # the members differ by seed
+    np.testing.assert_allclose(
+        ens.scores["stoad"].to_numpy(), (a + b) / 2.0, rtol=1e-4, atol=1e-5, equal_nan=True
+    )
+    for rep in ens.reports["stoad"]:  # one report per fold, naming its members
+        assert rep["seeds"] == [3, 8] and len(rep["members"]) == 2
+
+
+def test_benchmark3d_fold_without_training_ore_leaves_supervised_scores_unscored(composites):
+    """A fold whose training holes hold no ore: warned, its supervised scores NaN, no crash."""
+    from xprospect.harness3d import benchmark3d
+
+    s = composites
+    kw = dict(n_folds=3, block_size=300.0, buffer=30.0)
+    folds = hole_folds(s, seed=0, **kw)
+    _, te0 = folds[0]
+    y = np.zeros(s.sizes["sample"], dtype=bool)
+    au = s["Au"].values[te0]
+    y[te0[np.argsort(au)[-12:]]] = True  # "ore" only in the holes fold 0 tests
+    with pytest.warns(XProspectWarning, match="fold 0: 0 ore voxel"):
+        b = benchmark3d(
+            s, y, elements=ELEMENTS, methods=["grade:Au", "logistic"], resolution=40.0, **kw
+        )
+    fold = b.scores["fold"].to_numpy()
+    lg = b.scores["logistic"].to_numpy()
+    assert np.isnan(lg[fold == 0]).all() and np.isfinite(lg[fold > 0]).all()
+    assert b.scores["grade:Au"].notna().all()
+    assert b.table.loc["logistic", "n_nan_cells"] == (fold == 0).sum()
+
+
 def test_patchset_from_windows_reads_back_the_windows():
     import xarray as xr
 

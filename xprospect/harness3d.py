@@ -398,6 +398,15 @@ def _warn_majority(y_train: np.ndarray, method: str) -> None:
         warnings.warn(msg, XProspectWarning, stacklevel=4)
 
 
+def _warn_few_positives(fold: int, n_pos: int, method: str) -> None:
+    msg = (
+        f"fold {fold}: {n_pos} ore voxel(s) among the training composites, fewer than the 2 a "
+        f"supervised fit needs: {method} leaves the fold's held-out composites unscored (NaN, "
+        "ranked lowest in the table)"
+    )
+    warnings.warn(msg, XProspectWarning, stacklevel=3)
+
+
 def _fit_detector(
     key: str,
     stack: xr.DataArray,
@@ -515,6 +524,10 @@ def benchmark3d(
         Default twice the largest voxel edge.
     detector_training : dict, optional
         Keywords of ``fit_anomaly`` / ``fit_stoad`` (default :data:`DETECTOR_TRAINING`).
+        ``"seeds"``: a count N (members seeded ``seed + fold + i``) or a list of seeds
+        makes each fold's DAE / STOAD a seed ensemble (their mean score, an
+        :class:`~xprospect.models.AnomalyEnsemble`), so that a fold's map does not hang on
+        one seed; each fold's report then lists its ``seeds`` and ``members``.
     cnn_training : dict, optional
         ``window``, ``widths``, ``ensemble`` (members of a seed ensemble, default 1) and
         keywords of :func:`xprospect.train.fit` for ``"cnn3d"`` (default
@@ -636,9 +649,13 @@ def benchmark3d(
                 seed=seed + f,
             )
         t_inner = time.perf_counter() - t_inner
+        n_pos = int(pos_map.sum()) if inner is None else int(inner.y.sum())
         for name, kind in parsed:
             t0 = time.perf_counter()
             training[name].append(tr)
+            if name in supervised and n_pos < 2:
+                _warn_few_positives(f, n_pos, name)
+                continue  # its held-out composites stay unscored (NaN, ranked lowest)
             if kind == "raw":
                 vals = _at(np.asarray(block[name[6:]].values, dtype="float64"), idx[te], inside[te])
             elif name in ("dae", "stoad"):
