@@ -79,7 +79,9 @@ training ore voxels (7-14 per fold) sit at Au clr z-scores of at least 5.2-6.0 (
 host reaches 5.4-6.6 at its 99th percentile and 12-78 % of the held-out ore lies below every
 training ore voxel. The forest learns one
 threshold in that gap and ties 93 % of the held-out composites on one score
-(``tie_area_max``). Not the cause: class weights (rf 0.786 unweighted, 0.783 balanced; gbm
+(``tie_area_max``; in the harness, ``grade:Au,logistic,rf,gbm``, 16 s, load 3.7: rf 0.783,
+tie 0.934; gbm 0.884, tie 0.218; logistic 0.954 and grade:Au 0.953, tie 0.002). Not the
+cause: class weights (rf 0.786 unweighted, 0.783 balanced; gbm
 0.632 / 0.884); one row per composite instead of per voxel (rf 0.791, gbm 0.908). clr costs the
 Au feature alone 0.953 -> 0.916 (it removes the near-ore elements' common enrichment), but
 log-grade features do not help the trees consistently (rf 0.791, gbm 0.664 on seed 0; rf
