@@ -637,10 +637,10 @@ def knn_tile(bk, origin, axes, lo, hi, k, radius, state, work, nbr):
     m = min(state[0], radius)
     remaining = ncells
     max_need = 0.0
-    # lattice step lengths: the distance from a cell to its neighbour along each axis
-    steps = np.empty(3)
-    for a in range(3):
-        steps[a] = math.sqrt(axes[a, 0] ** 2 + axes[a, 1] ** 2 + axes[a, 2] ** 2)
+    # lattice step lengths: the distance from a cell to its neighbour along x, y, z
+    step_x = math.sqrt(axes[2, 0] ** 2 + axes[2, 1] ** 2 + axes[2, 2] ** 2)
+    step_y = math.sqrt(axes[1, 0] ** 2 + axes[1, 1] ** 2 + axes[1, 2] ** 2)
+    step_z = math.sqrt(axes[0, 0] ** 2 + axes[0, 1] ** 2 + axes[0, 2] ** 2)
     # a tile wider (x) than tall (y) is searched in sub-tiles as wide as it is tall: the
     # candidates gathered once for the tile are put in shells around each sub-tile's
     # centre in turn, so a cell scans out to its distance from the nearer centre
@@ -686,17 +686,12 @@ def knn_tile(bk, origin, axes, lo, hi, k, radius, state, work, nbr):
                         # step back along x, else y, else z, where the tile has it (at a row
                         # or sub-tile start the last cell searched lies a row away), else
                         # the last cell searched
-                        cref = -1
-                        if ix > lo[2] and done[c - 1] and nbr_n[c - 1] == k:
-                            cref = c - 1
-                            step = steps[2]
-                        elif iy > lo[1] and done[c - tx] and nbr_n[c - tx] == k:
-                            cref = c - tx
-                            step = steps[1]
-                        elif iz > lo[0] and done[c - ty * tx] and nbr_n[c - ty * tx] == k:
-                            cref = c - ty * tx
-                            step = steps[0]
-                        if cref >= 0:
+                        cref = c - 1
+                        step = step_x
+                        if ix == lo[2]:
+                            cref = c - tx if iy > lo[1] else c - ty * tx
+                            step = step_y if iy > lo[1] else step_z
+                        if cref >= 0 and done[cref] and nbr_n[cref] == k:
                             ub = math.sqrt(nbr_d2[cref, k - 1]) + step
                         elif state[1] > 0.0:
                             dx = qx - state[2]
