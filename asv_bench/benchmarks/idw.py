@@ -67,7 +67,7 @@ the cell beside it's k neighbours (13.7 instead of 16.7 candidates inside it, 3-
 faster, 2-D 1.01x); with the new bound, 2-D tiles 5 x 10, 7 x 14 and 8 x 16 (1.00x, 1.04x,
 1.00x of 6 x 12); a two-pass (radix) bucket sort of the 1e6 samples, by the low then the
 high bits of the bucket (0.26-0.28 s against 0.16-0.28 s CPU for the one-pass counting sort,
-which is about a fifth of the 1e6 case's single-threaded time).
+a single-threaded step of some 15 % of the case's 1.6-1.7 s quiet wall time).
 
 Where the time goes (kernel, 1 thread): the neighbour search is 76 % (3-D) and 83 % (1e6) of
 it, and most of that is the selection pass of ``_nearest`` (duplicating it added 0.78 s to
