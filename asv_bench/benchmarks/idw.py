@@ -39,6 +39,40 @@ scipy 7.54x (6.03x), pykdtree 6.13x (5.09x); 1e6 samples onto 8^2, 64^2, 512^2, 
 1.47x, 1.37x, 2.30x, 4.00x pykdtree (CPU 1.47x, 1.41x, 2.20x, 3.59x). xprospect's own 2-D
 time is the same as the stop before (1.772 vs 1.778 s); the 2-D ratio moved with scipy's
 time (17.32 -> 18.09 s), so 10x wall holds in this run, not by a margin.
+
+Loaded (load 4.4-6.8: other sessions on the 2 cores), 1 Dec, the next stop: each cell's k-th
+distance is bounded by the cell beside it (``d_k(p) + |q - p|`` with ``p`` one step back
+along x, else y, else z) instead of by the last cell searched, which lies a row away at
+every row start; and 3-D tiles stop at 8 voxels (were 12 at 128^3). Candidates scanned per
+cell fell from 101 to 84 (3-D, 12^3 tiles) and 49 to 42 (1e6 onto 2048^2), those inside the
+starting bound from 27.4 to 16.7 and 25.3 to 19.2. ``grid_idw`` end to end, 2 threads,
+main's kernel and tile plan swapped against this one's in one process, 8 interleaved rounds,
+bitwise equal (load 5.8-6.2): 3-D 128^3 wall min 1.688 -> 1.529 s (0.91x; median 0.87x), CPU
+min 1.110 -> 0.991 s (0.89x; median 0.85x); 1e6 onto 2048^2 wall 4.081 -> 4.165 s, CPU 2.625
+-> 2.777 s (1.02-1.06x: no gain). Again at load 2.1-4.5: 3-D wall min 1.726 -> 1.467 s
+(0.85x; median 0.82x), CPU 1.144 -> 1.010 s (0.88x; median 0.81x); 1e6 CPU 2.787 -> 2.701 s
+(0.97x; median 0.94x), within the noise. The kernel alone, 1 thread, CPU, best of 8: 3-D
+1.120 -> 0.984 s (0.88x, load 6.8); the bound alone, 12^3 tiles, 0.96x; cubes of 8 and 9
+alike, 10 0.95x, 14 1.04x, 16 1.11x; at 64^3 cubes of 5 and 6 alike, 8 1.03x; 5,000 uniform
+samples onto 128^3 (load 2.4, best of 5, bitwise equal) 1.038 -> 0.923 s (0.89x; median
+0.80x). This script under the same load (one tree after the other, not interleaved): 3-D
+scipy 6.33x (main) and 8.70x, but CPU 6.26x and 6.13x; at load 2.7, ``3d:128 --repeat 3
+--peers scipy`` run new, main, new, main: 11.45x, 6.68x, 7.09x, 6.14x wall (CPU 7.32x,
+5.97x, 7.08x, 5.57x); ``many:2048 --peers pykdtree`` (load 2.6-3.0) 3.47x main, 3.39x new
+(CPU 3.15x, 3.47x). At these loads the script's figures move more than the change: the 8x
+(3-D) and 5x (1e6) targets wait for a quiet rerun; 5x is not in reach of this change.
+
+Tried and not kept (bitwise equal, none faster): a tighter start bound from the farthest of
+the cell beside it's k neighbours (13.7 instead of 16.7 candidates inside it, 3-D kernel no
+faster, 2-D 1.01x); with the new bound, 2-D tiles 5 x 10, 7 x 14 and 8 x 16 (1.00x, 1.04x,
+1.00x of 6 x 12); a two-pass (radix) bucket sort of the 1e6 samples, by the low then the
+high bits of the bucket (0.26-0.28 s against 0.16-0.28 s CPU for the one-pass counting sort,
+a single-threaded step of some 15 % of the case's 1.6-1.7 s quiet wall time).
+
+Where the time goes (kernel, 1 thread): the neighbour search is 76 % (3-D) and 83 % (1e6) of
+it, and most of that is the selection pass of ``_nearest`` (duplicating it added 0.78 s to
+0.93 s in 3-D and 1.63 s to 2.29 s with 1e6 samples); sorting candidates into shells about
+0.13 s of either.
 """
 
 from __future__ import annotations
