@@ -63,12 +63,12 @@ def write_piece() -> int:
         page cache's folios after each ``write``: a chunk of a few MB in one call is cached
         in large folios (up to 2 MB), which take whole free blocks of memory, the blocks the
         compute's new arrays (transparent huge pages) would otherwise reuse while they are
-        still hot. Measured on IDW of 16 elements written to ext4
-        (``asv_bench/benchmarks/store.py``): with the whole chunk in one call the compute's
-        page zeroing and the copy into the page cache cost ~1 s of system time more per GB
-        written than in pieces of 64 KB (a virtual machine whose balloon hands free blocks
-        back to the host, where they fault in slowly); the pieces add ~15 system calls per
-        MB. The bytes stored are the same.
+        still hot. Measured on IDW of 16 elements written to ext4 (Linux 6.18, a virtual
+        machine whose balloon hands free blocks back to the host, where they fault in
+        slowly; ``asv_bench/benchmarks/store.py``): in pieces of 16-64 KB the write costs
+        ~0.5 s less system time per 0.7 GB written than with the whole chunk in one call
+        (``perf``: the compute's zeroing of new huge pages and the copy into the page
+        cache); the pieces add ~15 system calls per MB. The bytes stored are the same.
     """
     return max(0, int(dask.config.get("xprospect.store.write_piece", _WRITE_PIECE)))
 
