@@ -142,39 +142,38 @@ null sink has 0.25-0.6 s. Of that system time, the zeroing of new transparent hu
 page faults is the same as the null sink's (4,300-5,800 a run). This Linux (6.18) caches a
 chunk handed to ``write`` in one call in large folios, up to 2 MB each, which take whole
 free blocks, and this virtual machine's balloon hands free blocks back to the host, where
-they fault in slowly: a page cache filled before the null sink costs it only +0.2 s, the
-folios taken while it runs cost more. Handing each chunk file to the kernel in pieces of
-64 KB (``xprospect.io._chunks.write_piece``, dask config ``xprospect.store.write_piece``)
-left the zeroing at 535 samples and the copy at 132 (one perf run). ``--before`` now runs
-whole-chunk writes (``write_piece=0``), and the figures add the median CPU and system time
-of the rounds, which the load moves less than the best of a few. Measured with the command
-above plus ``--before``, interleaved, one process, 2 shared cores, commit 9e4b42a: best of 4,
-load 6.1 to 4.9: null sink 8.44 s wall / 5.57 s CPU; before 1.56x / 1.53x; now 1.49x /
-1.42x; zarr's ``__setitem__`` 1.18x / 1.57x. Best of 4, load 5.8 to 5.8: null 5.95 s /
-5.33 s; before 1.93x / 1.48x; now 1.90x / 1.53x; ``__setitem__`` 1.91x / 1.57x. Best of 5,
-load 4.8 to 5.8: null 7.39 s / 5.42 s (median CPU 6.20 s, system 0.24 s); before 1.53x /
-1.38x (median CPU 1.31x, system 1.41 s); now 1.43x / 1.33x (median 1.22x, system 1.08 s);
-``__setitem__`` 1.28x / 1.55x (median 1.44x, system 1.75 s). Best of 5,
-load 4.2 to 3.2 (the machine quieter: the null sink's wall time is about half its CPU):
-null 2.94 s / 5.49 s (median CPU 5.78 s, system 0.20 s); before 1.50x / 1.48x (median
-1.43x, system 1.39 s); now 1.33x / 1.22x (median 1.29x, system 0.85 s); ``__setitem__``
-1.54x / 1.48x (median 1.57x, system 1.83 s).
-Side-by-side rounds of the piece size (``getrusage``, interleaved in one process, load 4-8,
-four runs of 3-4 rounds, 13 rounds of whole-chunk writes): system time 1.46-2.12 s with
-whole chunks, 0.84-1.20 s (10 rounds, mean 1.05 s) in 16 KB pieces, 0.93-1.33 s (10 rounds,
-mean 1.08 s) in 64 KB, 0.92-1.27 s in 256 KB, 1.15-1.34 s in 8 KB: lower than whole chunks
-in every round; user time moved by +-0.7 s between rounds either way (means 7.52 s whole,
-7.54 s in 16 KB over the same 10 rounds).
-So the change takes ~0.3-0.55 s of system time (0.05-0.1x) off a write, seen in every
-round, while the best-of-N CPU ratio moved by -0.11x, +0.05x, -0.05x and -0.26x in four
-runs: the 1.3x target is met in the last two runs in median CPU time (1.22x, 1.29x), in
-the last in best CPU time (1.22x) but not in wall time (1.33x), and not in the first two;
-not shown on a quiet machine (none was quiet during this work), so not shown reliable.
-Not kept or not tried: ``posix_fallocate`` of each chunk file before its write (the same
-system time once the earlier writes were synced: 0.80-1.40 s/GB against 0.78-1.12 s/GB);
-``O_DIRECT`` (no page cache: 0.4 s/GB of system time but 3-4 s/GB of wall time, the thread
-waits on the disk); the default codec's level and other codecs (see above: no faster codec
-at the same ratio).
+they fault in slowly: a page cache filled before the null sink costs it at most +0.3 s of
+system time, the folios taken while it runs cost more (a likely cause, not proven). Handing
+each chunk file to the kernel in pieces of 64 KB (``xprospect.io._chunks.write_piece``, dask
+config ``xprospect.store.write_piece``) left the zeroing at 535 samples and the copy at 132
+(one perf run). ``--before`` now runs whole-chunk writes (``write_piece=0``), and the
+figures add the median CPU and system time of the rounds, which the load moves less than the
+best of a few. Measured with the command above plus ``--before``, interleaved, one process,
+2 shared cores, commit 9e4b42a: best of 4, load 6.1 to 4.9: null sink 8.44 s wall / 5.57 s
+CPU; before 1.56x / 1.53x; now 1.49x / 1.42x; zarr's ``__setitem__`` 1.18x / 1.57x. Best of
+4, load 5.8 to 5.8: null 5.95 s / 5.33 s; before 1.93x / 1.48x; now 1.90x / 1.53x;
+``__setitem__`` 1.91x / 1.57x. Best of 5, load 4.8 to 5.8: null 7.39 s / 5.42 s (median CPU
+6.20 s, system 0.24 s); before 1.53x / 1.38x (median CPU 1.31x, system 1.41 s); now 1.43x /
+1.33x (median 1.22x, system 1.08 s); ``__setitem__`` 1.28x / 1.55x (median 1.44x, system
+1.75 s). Best of 5, load 4.2 to 3.2 (the machine quieter: the null sink's wall time is about
+half its CPU): null 2.94 s / 5.49 s (median CPU 5.78 s, system 0.20 s); before 1.50x / 1.48x
+(median 1.43x, system 1.39 s); now 1.33x / 1.22x (median 1.29x, system 0.85 s);
+``__setitem__`` 1.54x / 1.48x (median 1.57x, system 1.83 s). Side-by-side rounds of the
+piece size (``getrusage``, interleaved in one process, load 4-8, four runs of 3-4 rounds, 13
+rounds of whole-chunk writes): system time 1.46-2.12 s with whole chunks, 0.84-1.20 s (10
+rounds, mean 1.05 s) in 16 KB pieces, 0.93-1.33 s (10 rounds, mean 1.08 s) in 64 KB,
+0.92-1.27 s in 256 KB, 1.15-1.34 s in 8 KB: lower than whole chunks in every round; user
+time moved by +-0.7 s between rounds either way (means 7.52 s whole, 7.54 s in 16 KB over
+the same 10 rounds). So the change takes ~0.3-0.55 s of system time (0.05-0.1x) off a write,
+seen in every round, while the best-of-N CPU ratio moved by -0.11x, +0.05x, -0.05x and
+-0.26x in four runs: the 1.3x target is met in the last two runs in median CPU time (1.22x,
+1.29x), in the last in best CPU time (1.22x) but not in wall time (1.33x), and not in the
+first two; not shown on a quiet machine (none was quiet during this work), so not shown
+reliable. Not kept or not tried: ``posix_fallocate`` of each chunk file before its write
+(the same system time once the earlier writes were synced: 0.80-1.40 s/GB against 0.78-1.12
+s/GB); ``O_DIRECT`` (no page cache: 0.4 s/GB of system time but 3-4 s/GB of wall time, the
+thread waits on the disk); the default codec's level and other codecs (see above: no faster
+codec at the same ratio).
 """
 
 from __future__ import annotations
