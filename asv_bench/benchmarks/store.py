@@ -158,22 +158,25 @@ CPU; before 1.56x / 1.53x; now 1.49x / 1.42x; zarr's ``__setitem__`` 1.18x / 1.5
 1.75 s). Best of 5, load 4.2 to 3.2 (the machine quieter: the null sink's wall time is about
 half its CPU): null 2.94 s / 5.49 s (median CPU 5.78 s, system 0.20 s); before 1.50x / 1.48x
 (median 1.43x, system 1.39 s); now 1.33x / 1.22x (median 1.29x, system 0.85 s);
-``__setitem__`` 1.54x / 1.48x (median 1.57x, system 1.83 s). Side-by-side rounds of the
+``__setitem__`` 1.54x / 1.48x (median 1.57x, system 1.83 s). Best of 5, commit d43a8fe, load
+2.1 to 4.0: null 4.56 s / 4.90 s (median CPU 6.18 s, system 0.19 s); before 1.18x / 1.61x
+(median 1.35x, system 1.50 s); now 1.35x / 1.46x (median 1.31x, system 0.89 s);
+``__setitem__`` 1.76x / 1.80x (median 1.46x, system 1.62 s). Side-by-side rounds of the
 piece size (``getrusage``, interleaved in one process, load 4-8, four runs of 3-4 rounds, 13
 rounds of whole-chunk writes): system time 1.46-2.12 s with whole chunks, 0.84-1.20 s (10
 rounds, mean 1.05 s) in 16 KB pieces, 0.93-1.33 s (10 rounds, mean 1.08 s) in 64 KB,
 0.92-1.27 s in 256 KB, 1.15-1.34 s in 8 KB: lower than whole chunks in every round; user
 time moved by +-0.7 s between rounds either way (means 7.52 s whole, 7.54 s in 16 KB over
 the same 10 rounds). So the change takes ~0.3-0.55 s of system time (0.05-0.1x) off a write,
-seen in every round, while the best-of-N CPU ratio moved by -0.11x, +0.05x, -0.05x and
--0.26x in four runs: the 1.3x target is met in the last two runs in median CPU time (1.22x,
-1.29x), in the last in best CPU time (1.22x) but not in wall time (1.33x), and not in the
-first two; not shown on a quiet machine (none was quiet during this work), so not shown
-reliable. Not kept or not tried: ``posix_fallocate`` of each chunk file before its write
-(the same system time once the earlier writes were synced: 0.80-1.40 s/GB against 0.78-1.12
-s/GB); ``O_DIRECT`` (no page cache: 0.4 s/GB of system time but 3-4 s/GB of wall time, the
-thread waits on the disk); the default codec's level and other codecs (see above: no faster
-codec at the same ratio).
+seen in every round, while the best-of-N CPU ratio moved by -0.11x, +0.05x, -0.05x, -0.26x
+and -0.15x in five runs (the median, in the last three: -0.09x, -0.14x, -0.04x): the 1.3x
+target is met in median CPU time in two of those three (1.22x, 1.29x; 1.31x in the third),
+in best CPU time in one run of five (1.22x, wall 1.33x); not shown on a quiet machine (none
+was quiet during this work), so not shown reliable. Not kept or not tried:
+``posix_fallocate`` of each chunk file before its write (the same system time once the
+earlier writes were synced: 0.80-1.40 s/GB against 0.78-1.12 s/GB); ``O_DIRECT`` (no page
+cache: 0.4 s/GB of system time but 3-4 s/GB of wall time, the thread waits on the disk); the
+default codec's level and other codecs (see above: no faster codec at the same ratio).
 """
 
 from __future__ import annotations
