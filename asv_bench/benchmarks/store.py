@@ -171,8 +171,12 @@ the same 10 rounds). So the change takes ~0.3-0.55 s of system time (0.05-0.1x) 
 seen in every round, while the best-of-N CPU ratio moved by -0.11x, +0.05x, -0.05x, -0.26x
 and -0.15x in five runs (the median, in the last three: -0.09x, -0.14x, -0.04x): the 1.3x
 target is met in median CPU time in two of those three (1.22x, 1.29x; 1.31x in the third),
-in best CPU time in one run of five (1.22x, wall 1.33x); not shown on a quiet machine (none
-was quiet during this work), so not shown reliable. Not kept or not tried:
+in best CPU time in one run of five (1.22x, wall 1.33x); so not shown reliable. Quiet
+(commit 91a32e3, load 0.2 to 1.5, best and median of 5): null sink 2.51 s wall / 4.74 s CPU
+(median CPU 4.96 s, system 0.18 s); before 1.41x / 1.43x (median 1.48x, system 1.10 s); now
+1.35x / 1.37x (median 1.49x, system 0.77 s); ``__setitem__`` 1.70x / 1.66x (median 1.72x,
+system 1.62 s): the pieces take 0.33 s of system time off, the best ratios 0.06x, the median
+none; the 1.3x target is not met quiet (1.35x wall, 1.37x CPU). Not kept or not tried:
 ``posix_fallocate`` of each chunk file before its write (the same system time once the
 earlier writes were synced: 0.80-1.40 s/GB against 0.78-1.12 s/GB); ``O_DIRECT`` (no page
 cache: 0.4 s/GB of system time but 3-4 s/GB of wall time, the thread waits on the disk); the
