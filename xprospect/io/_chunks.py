@@ -61,14 +61,15 @@ def write_piece() -> int:
     int
         Dask config ``xprospect.store.write_piece`` (default 65536). The kernel sizes the
         page cache's folios after each ``write``: a chunk of a few MB in one call is cached
-        in large folios (up to 2 MB), which take whole free blocks of memory, the blocks the
-        compute's new arrays (transparent huge pages) would otherwise reuse while they are
-        still hot. Measured on IDW of 16 elements written to ext4 (Linux 6.18, a virtual
+        in large folios (up to 2 MB), which take whole free blocks of memory, likely the
+        blocks the compute's new arrays (transparent huge pages) would otherwise reuse while
+        they are still hot. Measured on IDW of 16 elements written to ext4 (Linux 6.18, a virtual
         machine whose balloon hands free blocks back to the host, where they fault in
         slowly; ``asv_bench/benchmarks/store.py``): in pieces of 16-64 KB the write costs
-        ~0.5 s less system time per 0.7 GB written than with the whole chunk in one call
+        0.3-0.6 s less system time per 0.7 GB written than with the whole chunk in one call
         (``perf``: the compute's zeroing of new huge pages and the copy into the page
-        cache); the pieces add ~15 system calls per MB. The bytes stored are the same.
+        cache; the whole write's CPU time moved 0-0.15x, within the load's noise); the
+        pieces add ~15 system calls per MB. The bytes stored are the same.
     """
     return max(0, int(dask.config.get("xprospect.store.write_piece", _WRITE_PIECE)))
 
