@@ -308,6 +308,30 @@ def test_direct_chunk_writes_match_zarrs_own_and_empty_chunks_are_skipped(tmp_pa
     assert np.isnan(xp.open_zarr(ours)["a"].values[:16, :16]).all()
 
 
+def test_chunk_files_handed_to_the_kernel_in_pieces_hold_the_same_bytes(tmp_path):
+    # write_piece only changes how many bytes each write call hands over (the page cache's
+    # folio sizes), never the stored files: a store written in pieces of 7 bytes (and one
+    # in whole chunks) is byte for byte the default one, with no temporary left behind
+    from xprospect.io._chunks import write_piece
+
+    rng = np.random.default_rng(1)
+    data = np.cumsum(rng.normal(size=(40, 50)), axis=1).astype("float32")
+    ds = xr.Dataset({"v": (("y", "x"), data)},
+                    coords={"y": np.arange(40.0), "x": np.arange(50.0)}).chunk(16)
+    assert write_piece() == 65536
+    xp.to_zarr(ds, tmp_path / "default.zarr", progress=False)
+    for piece in (7, 0):
+        with dask.config.set({"xprospect.store.write_piece": piece}):
+            assert write_piece() == piece
+            xp.to_zarr(ds, tmp_path / f"p{piece}.zarr", progress=False)
+        chunks = _files(tmp_path / f"p{piece}.zarr" / "v" / "c")
+        assert len(chunks) == 3 * 4
+        assert chunks == _files(tmp_path / "default.zarr" / "v" / "c")
+        assert not list((tmp_path / f"p{piece}.zarr").rglob("*.partial"))
+        np.testing.assert_array_equal(xp.open_zarr(tmp_path / f"p{piece}.zarr")["v"].values,
+                                      data)
+
+
 def test_blosc_into_gives_numcodecs_bytes_from_a_reused_buffer():
     # the default codec is run into a buffer kept per thread (no new bytes per chunk); its
     # output is byte for byte what numcodecs gives from a worker thread, whatever chunk the

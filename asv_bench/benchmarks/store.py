@@ -131,6 +131,56 @@ Quiet (load 1.3-1.9, 30 Nov, the stop merged; ``--size 4096 --chunks 1024 --repe
 ledger rewritten in the scheduler thread (``--before``) 1.64x / 1.59x; zarr's
 ``__setitem__`` 1.73x / 1.66x; compression 1.50x. The stop before measured 1.45x / 1.36x
 quiet. The 1.3x target is not met.
+
+Where the ~0.3x went at commit 8b96e78 (``perf record`` of two 4096^2 writes against two
+null sinks, loaded, 499 Hz; user and system time from ``getrusage``): the write adds ~1.2 s
+of user time (Blosc LZ4 ~0.85 s, its shuffle 0.16 s) and ~1.3 s of system time, where the
+null sink has 0.25-0.6 s. Of that system time, the zeroing of new transparent huge pages
+(``clear_page_erms`` under ``folio_zero_user``, called from the IDW kernel's new arrays) was
+4.4x the null sink's (989 samples against 226), the copy into the page cache
+(``copy_folio_from_iter_atomic``) 320 samples, ext4's inode creation 0.2 s; the number of
+page faults is the same as the null sink's (4,300-5,800 a run). This Linux (6.18) caches a
+chunk handed to ``write`` in one call in large folios, up to 2 MB each, which take whole
+free blocks, and this virtual machine's balloon hands free blocks back to the host, where
+they fault in slowly: a page cache filled before the null sink costs it at most +0.3 s of
+system time, the folios taken while it runs cost more (a likely cause, not proven). Handing
+each chunk file to the kernel in pieces of 64 KB (``xprospect.io._chunks.write_piece``, dask
+config ``xprospect.store.write_piece``) left the zeroing at 535 samples and the copy at 132
+(one perf run). ``--before`` now runs whole-chunk writes (``write_piece=0``), and the
+figures add the median CPU and system time of the rounds, which the load moves less than the
+best of a few. Measured with the command above plus ``--before``, interleaved, one process,
+2 shared cores, commit 9e4b42a: best of 4, load 6.1 to 4.9: null sink 8.44 s wall / 5.57 s
+CPU; before 1.56x / 1.53x; now 1.49x / 1.42x; zarr's ``__setitem__`` 1.18x / 1.57x. Best of
+4, load 5.8 to 5.8: null 5.95 s / 5.33 s; before 1.93x / 1.48x; now 1.90x / 1.53x;
+``__setitem__`` 1.91x / 1.57x. Best of 5, load 4.8 to 5.8: null 7.39 s / 5.42 s (median CPU
+6.20 s, system 0.24 s); before 1.53x / 1.38x (median CPU 1.31x, system 1.41 s); now 1.43x /
+1.33x (median 1.22x, system 1.08 s); ``__setitem__`` 1.28x / 1.55x (median 1.44x, system
+1.75 s). Best of 5, load 4.2 to 3.2 (the machine quieter: the null sink's wall time is about
+half its CPU): null 2.94 s / 5.49 s (median CPU 5.78 s, system 0.20 s); before 1.50x / 1.48x
+(median 1.43x, system 1.39 s); now 1.33x / 1.22x (median 1.29x, system 0.85 s);
+``__setitem__`` 1.54x / 1.48x (median 1.57x, system 1.83 s). Best of 5, commit d43a8fe, load
+2.1 to 4.0: null 4.56 s / 4.90 s (median CPU 6.18 s, system 0.19 s); before 1.18x / 1.61x
+(median 1.35x, system 1.50 s); now 1.35x / 1.46x (median 1.31x, system 0.89 s);
+``__setitem__`` 1.76x / 1.80x (median 1.46x, system 1.62 s). Side-by-side rounds of the
+piece size (``getrusage``, interleaved in one process, load 4-8, four runs of 3-4 rounds, 13
+rounds of whole-chunk writes): system time 1.46-2.12 s with whole chunks, 0.84-1.20 s (10
+rounds, mean 1.05 s) in 16 KB pieces, 0.93-1.33 s (10 rounds, mean 1.08 s) in 64 KB,
+0.92-1.27 s in 256 KB, 1.15-1.34 s in 8 KB: lower than whole chunks in every round; user
+time moved by +-0.7 s between rounds either way (means 7.52 s whole, 7.54 s in 16 KB over
+the same 10 rounds). So the change takes ~0.3-0.55 s of system time (0.05-0.1x) off a write,
+seen in every round, while the best-of-N CPU ratio moved by -0.11x, +0.05x, -0.05x, -0.26x
+and -0.15x in five runs (the median, in the last three: -0.09x, -0.14x, -0.04x): the 1.3x
+target is met in median CPU time in two of those three (1.22x, 1.29x; 1.31x in the third),
+in best CPU time in one run of five (1.22x, wall 1.33x); so not shown reliable. Quiet
+(commit 91a32e3, load 0.2 to 1.5, best and median of 5): null sink 2.51 s wall / 4.74 s CPU
+(median CPU 4.96 s, system 0.18 s); before 1.41x / 1.43x (median 1.48x, system 1.10 s); now
+1.35x / 1.37x (median 1.49x, system 0.77 s); ``__setitem__`` 1.70x / 1.66x (median 1.72x,
+system 1.62 s): the pieces take 0.33 s of system time off, the best ratios 0.06x, the median
+none; the 1.3x target is not met quiet (1.35x wall, 1.37x CPU). Not kept or not tried:
+``posix_fallocate`` of each chunk file before its write (the same system time once the
+earlier writes were synced: 0.80-1.40 s/GB against 0.78-1.12 s/GB); ``O_DIRECT`` (no page
+cache: 0.4 s/GB of system time but 3-4 s/GB of wall time, the thread waits on the disk); the
+default codec's level and other codecs (see above: no faster codec at the same ratio).
 """
 
 from __future__ import annotations
@@ -207,32 +257,44 @@ def disk_bytes(folder: str) -> int:
 
 def side_by_side(
     maps: xr.Dataset, folder: str, repeat: int = 3, variants: dict[str, dict] | None = None
-) -> dict[str, tuple[float, float]]:
-    """Best wall and best CPU time (this process) of the null sink and of each write variant.
+) -> dict[str, tuple[float, float, float, float]]:
+    """Wall and CPU time (this process) of the null sink and of each write variant.
 
-    Interleaved round by round (null, write, null, write...), each the best of ``repeat``.
+    Interleaved round by round (null, write, null, write...); for each: the best wall and
+    the best CPU time of ``repeat`` rounds, then the median CPU time and the median system
+    time (the kernel's share: page faults, the page cache), which a loaded machine moves
+    less than the best of a few rounds.
     """
     variants = variants if variants is not None else {"zarr": {}}
-    best = {key: (np.inf, np.inf) for key in ["null", *variants]}
+    rounds: dict[str, list[tuple[float, float, float]]] = {k: [] for k in ["null", *variants]}
     runs = {"null": lambda: null_sink(maps)}
     for key, kw in variants.items():
         runs[key] = lambda kw=kw: write(maps, folder, **kw)
     for _ in range(repeat):
         for key, run in runs.items():
             clear(folder)
-            t, c = time.perf_counter(), time.process_time()
+            t, c = time.perf_counter(), os.times()
             run()
-            wall, cpu = time.perf_counter() - t, time.process_time() - c
-            best[key] = (min(best[key][0], wall), min(best[key][1], cpu))
-    return best
+            wall, c2 = time.perf_counter() - t, os.times()
+            system = c2.system - c.system
+            rounds[key].append((wall, c2.user - c.user + system, system))
+    return {
+        key: (
+            min(r[0] for r in rs),
+            min(r[1] for r in rs),
+            float(np.median([r[1] for r in rs])),
+            float(np.median([r[2] for r in rs])),
+        )
+        for key, rs in rounds.items()
+    }
 
 
 #: every chunk through ``zarr.Array.__setitem__`` (what to_zarr did before it wrote whole
 #: chunks itself, xprospect.io._chunks): the peer of the default path
 ZARR_PATH = {"config": {"xprospect.store.direct_writes": False}}
-#: the ledger rewritten in the thread that reports the chunks done (dask's scheduler
-#: thread), as before commit 81c73fc: ``--before``
-BEFORE = {"config": {"xprospect.store.ledger_thread": False}}
+#: each chunk file handed to the kernel in one ``write`` call (dask config
+#: ``xprospect.store.write_piece=0``), as before pieces of 64 KB: ``--before``
+BEFORE = {"config": {"xprospect.store.write_piece": 0}}
 
 
 class WriteCost:
@@ -291,7 +353,7 @@ def main(argv=None) -> int:
     p.add_argument(
         "--before",
         action="store_true",
-        help="also the ledger rewritten in dask's scheduler thread (as before 81c73fc)",
+        help="also each chunk file written in one call (write_piece=0, as before 64 KB pieces)",
     )
     p.add_argument(
         "--masked",
@@ -312,19 +374,24 @@ def main(argv=None) -> int:
         best = side_by_side(maps, folder, a.repeat, variants)
         raw = sum(v.nbytes for v in maps.data_vars.values())
         print(
-            f"IDW 16 elements onto {a.size}^2, chunks {a.chunks}, best of {a.repeat} "
-            f"(wall and CPU), load {load0:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
+            f"IDW 16 elements onto {a.size}^2, chunks {a.chunks}, best and median of "
+            f"{a.repeat} (wall and CPU), load {load0:.2f} at the start, "
+            f"{os.getloadavg()[0]:.2f} at the end"
         )
-        wall0, cpu0 = best["null"]
-        print(f"null sink            wall {wall0:6.2f} s, CPU {cpu0:6.2f} s")
+        wall0, cpu0, med0, sys0 = best["null"]
+        print(
+            f"null sink             wall {wall0:6.2f} s, CPU {cpu0:6.2f} s; "
+            f"median CPU {med0:6.2f} s, system {sys0:5.2f} s"
+        )
         for key, kw in variants.items():
             clear(folder)
             write(maps, folder, **kw)
             ratio = raw / disk_bytes(folder)
-            wall, cpu = best[key]
+            wall, cpu, med, system = best[key]
             print(
                 f"to_zarr {key:13s} wall {wall:6.2f} s = {wall / wall0:.2f}x, "
-                f"CPU {cpu:6.2f} s = {cpu / cpu0:.2f}x the null sink; "
+                f"CPU {cpu:6.2f} s = {cpu / cpu0:.2f}x the null sink; median CPU "
+                f"{med:6.2f} s = {med / med0:.2f}x, system {system:5.2f} s; "
                 f"compression {ratio:.2f}x"
             )
     finally:

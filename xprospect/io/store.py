@@ -374,16 +374,18 @@ def to_zarr(
     ``xprospect.store.direct_writes=False`` sends every chunk through zarr's own
     ``Array.__setitem__``), the default codec into a buffer each thread reuses (no new
     memory per chunk, the GIL released while it compresses), edge chunks padded in
-    another; a chunk whose first cell is the fill value is checked for emptiness (as
-    zarr does: an empty chunk is not stored) and otherwise written the same way (a masked
-    map's border chunks). The metadata is written once, and the ledger at most every
-    ``xprospect.store.ledger_interval`` seconds (dask config, default 1) by a writer
-    thread of its own (``xprospect.store.ledger_thread``, default True), so that dask's
-    scheduler thread, which marks the chunks done, never waits on the file: each
-    rewrite of the root ``zarr.json`` (the root group opened once and reused) costs a
-    few milliseconds of CPU and 6-45 ms of wall time, which per chunk would add up on
-    thousands of chunks (0.27-0.37 s of the scheduler thread's time per 4096^2 write
-    under load before it moved).
+    another, each chunk file handed to the kernel in pieces of 64 KB (dask config
+    ``xprospect.store.write_piece``: small page cache folios, which leave the compute's
+    freed memory to its next arrays); a chunk whose first cell is the fill value is
+    checked for emptiness (as zarr does: an empty chunk is not stored) and otherwise
+    written the same way (a masked map's border chunks). The metadata is written once,
+    and the ledger at most every ``xprospect.store.ledger_interval`` seconds (dask
+    config, default 1) by a writer thread of its own (``xprospect.store.ledger_thread``,
+    default True), so that dask's scheduler thread, which marks the chunks done, never
+    waits on the file: each rewrite of the root ``zarr.json`` (the root group opened once
+    and reused) costs a few milliseconds of CPU and 6-45 ms of wall time, which per chunk
+    would add up on thousands of chunks (0.27-0.37 s of the scheduler thread's time per
+    4096^2 write under load before it moved).
 
     Memory: with dask's local schedulers a job of many chunks is written in bands of
     whole rows of chunks (the leading dim), one scheduler call per band of at least
