@@ -73,6 +73,17 @@ Where the time goes (kernel, 1 thread): the neighbour search is 76 % (3-D) and 8
 it, and most of that is the selection pass of ``_nearest`` (duplicating it added 0.78 s to
 0.93 s in 3-D and 1.63 s to 2.29 s with 1e6 samples); sorting candidates into shells about
 0.13 s of either.
+
+Quiet rerun (load 1.1-1.6, 1 Dec, the merged stop; main's tree run between the two 3-D runs
+of this one): ``2d:3072 3d:128 --repeat 3``, then ``3d:128 --repeat 3`` on main and again
+here, then ``many:8 many:64 many:512 many:2048 --repeat 3 --peers pykdtree``. 3-D 128^3:
+xprospect 0.501 / 0.492 s wall (0.968 / 0.954 s CPU) against main's 0.658 s (1.251 s CPU):
+scipy **9.44x / 9.50x** wall (CPU 7.32x / 7.28x), main 8.13x in the same session (CPU
+6.52x); pykdtree 6.46x / 8.73x. 2-D 3072^2: 1.339 s / 2.607 s CPU, scipy **11.45x** (CPU
+7.90x), pykdtree **9.27x** (CPU 6.69x). 1e6 samples onto 8^2, 64^2, 512^2, 2048^2: 1.47x,
+1.23x, 2.24x, **4.15x** pykdtree (CPU 1.41x, 1.30x, 2.11x, 3.72x): the 5x target is not met.
+``asv_bench/jit.py demo --cold-only`` main / this, alternated twice (load 0.4-1.1): 10.7 /
+11.9 s and 11.8 / 10.1 s CPU (a first run straight after the benchmarks read 15.7 s).
 """
 
 from __future__ import annotations

@@ -181,6 +181,14 @@ none; the 1.3x target is not met quiet (1.35x wall, 1.37x CPU). Not kept or not 
 earlier writes were synced: 0.80-1.40 s/GB against 0.78-1.12 s/GB); ``O_DIRECT`` (no page
 cache: 0.4 s/GB of system time but 3-4 s/GB of wall time, the thread waits on the disk); the
 default codec's level and other codecs (see above: no faster codec at the same ratio).
+
+Quiet runs of the merged stop (1 Dec, load 1.0-1.8; 64 KB write pieces, the default):
+``--repeat 3``: null sink 2.91 s wall, 5.49 s CPU; ``to_zarr`` 1.34x wall / 1.33x CPU
+(median CPU 1.32x, system 0.79 s). Straight after, ``--repeat 3 --before`` (whole-chunk
+writes in the same rounds): null sink 2.90 s / 5.46 s; whole chunks 1.28x wall / 1.32x CPU
+(system 1.41 s); 64 KB pieces **1.28x wall / 1.25x CPU** (median 1.24x, system 0.78 s);
+zarr's ``__setitem__`` 1.52x / 1.47x. The 1.3x target is met in the second quiet run and
+not in the first (1.33x): not reliably.
 """
 
 from __future__ import annotations
