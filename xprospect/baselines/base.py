@@ -76,10 +76,10 @@ class BaselineModel(BaseEstimator, metaclass=ABCMeta):
             raise DataError(f"seed must be an integer; got {s!r}")
         return int(s)
 
-    def _remember(self, stack: xr.DataArray, spatial: tuple[str, ...], seed: int) -> None:
-        self.elements_ = element_names(stack)
-        self.ndim_ = len(spatial)
-        crs = get_crs(stack)
+    def _remember(self, elements: list[str], ndim: int, crs: Any, seed: int) -> None:
+        """Record what a fit saw: element names, spatial dims, CRS (or None) and seed."""
+        self.elements_ = list(elements)
+        self.ndim_ = int(ndim)
         self.crs_ = None if crs is None else crs.to_wkt()
         self.seed_ = seed
 
@@ -290,7 +290,7 @@ class AnomalyDetector(BaselineModel):
                 np.random.default_rng(seed).choice(idx, int(self.max_cells), replace=False)
             )
         report["train_cells"] = int(idx.size)
-        self._remember(stack, spatial, seed)
+        self._remember(element_names(stack), len(spatial), get_crs(stack), seed)
         self._fit_table(x[idx], None, seed)
         self.train_index_ = idx
         self.fit_report_ = report
@@ -496,7 +496,7 @@ class SupervisedModel(BaselineModel):
         if neg.size < 1:
             raise DataError(f"{what}: no negative/background cells with every element finite")
         report["negative_cells"] = int(neg.size)
-        self._remember(stack, spatial, seed)
+        self._remember(element_names(stack), len(spatial), get_crs(stack), seed)
         if self._sampling == "background":
             # MaxEnt: presences plus a background sample of the whole area.
             rows = np.concatenate([pos, neg])
@@ -573,10 +573,7 @@ class SupervisedModel(BaselineModel):
                 "2 positives and 1 negative"
             )
         seed = self._seed(seed)
-        self.elements_ = names
-        self.ndim_ = int(ndim)
-        self.crs_ = None
-        self.seed_ = seed
+        self._remember(names, ndim, None, seed)
         self._fit_table(xa, yi, seed)
         self.fit_report_ = {"positive_cells": n_pos, "negative_cells": int(yi.size - n_pos)}
         log.info(
