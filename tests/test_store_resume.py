@@ -152,6 +152,20 @@ def test_resume_writes_only_missing_chunks_in_process(maps, tmp_path):
     xr.testing.assert_identical(xp.open_zarr(store).compute(), maps.compute())
 
 
+def test_resume_removes_the_partial_files_a_killed_write_left(maps, tmp_path):
+    store = tmp_path / "m.zarr"
+    xp.to_zarr(maps, store, progress=False)
+    before = _files(store)
+    # a run killed between opening a chunk's temporary file and moving it in leaves these
+    stale = [store / "Au" / "c" / "0" / "0.0123abcd.partial", store / "Au" / "c" / "9.ff.partial"]
+    for p in stale:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"")
+    xp.to_zarr(maps, store, resume=True, progress=False)
+    assert not any(p.exists() for p in stale)
+    assert _files(store) == before
+
+
 def test_default_codec_and_no_sliver_chunks(tmp_path):
     grid = xr.Dataset(
         {"v": (("y", "x"), dask.array.random.default_rng(0).random((129, 100), chunks=(32, 50))

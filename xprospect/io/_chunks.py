@@ -45,7 +45,7 @@ from zarr.codecs import BloscCodec, BytesCodec
 from zarr.core.buffer import default_buffer_prototype
 from zarr.storage import LocalStore
 
-__all__ = ["BloscInto", "ChunkWriter", "write_piece"]
+__all__ = ["BloscInto", "ChunkWriter", "drop_partials", "write_piece"]
 
 _BLOSC_MAX_OVERHEAD = 16  # bytes c-blosc may add to a chunk it cannot compress
 _BLOSC_MAX_SIZE = 2**31 - 1 - _BLOSC_MAX_OVERHEAD  # c-blosc 1 takes chunks below 2 GB
@@ -266,6 +266,27 @@ def _padded(data: np.ndarray, shape: tuple[int, ...], fill: Any) -> np.ndarray:
         full[(slice(None),) * axis + (slice(n, None),)] = fill
     full[tuple(slice(0, n) for n in data.shape)] = data
     return full
+
+
+def drop_partials(folder: str) -> int:
+    """Remove the ``.partial`` files a killed run left in a store (see :func:`_store`).
+
+    A chunk's temporary file is never valid data: on resuming, its chunk is rewritten
+    (the ledger does not mark it) and the leftover would otherwise stay in the store.
+
+    Returns
+    -------
+    int
+        Files removed.
+    """
+    n = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            if name.endswith(".partial"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(root, name))
+                    n += 1
+    return n
 
 
 def _store(path: str, payload: memoryview, piece: int = 0) -> None:

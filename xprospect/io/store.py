@@ -29,6 +29,7 @@ from xprospect._progress import distributed_client, in_notebook, progress_bar, w
 from xprospect.exceptions import DataError, IncompleteStoreError
 from xprospect.io._atomic import write_error
 from xprospect.io._bands import band_chunks, run_in_bands
+from xprospect.io._chunks import drop_partials
 from xprospect.io._meta import direct, write_metadata
 from xprospect.io._resume import (
     LEDGER_ATTR,
@@ -454,6 +455,7 @@ def to_zarr(
     if path.exists():
         if resume:
             ledger = _open_ledger(path, identity, store)
+            drop_partials(store)  # a chunk file a killed run was writing: never valid data
             mode = "w"  # a store stopped before its metadata was written starts afresh
         elif mode == "w-":
             raise DataError(
