@@ -189,16 +189,75 @@ writes in the same rounds): null sink 2.90 s / 5.46 s; whole chunks 1.28x wall /
 (system 1.41 s); 64 KB pieces **1.28x wall / 1.25x CPU** (median 1.24x, system 0.78 s);
 zarr's ``__setitem__`` 1.52x / 1.47x. The 1.3x target is met in the second quiet run and
 not in the first (1.33x): not reliably.
+
+Where it goes at commit da939c1 (1 Dec; 2 shared cores, other helpers' work on them).
+``--parts`` adds two variants: ``to_zarr`` with the chunk files not written (each chunk
+encoded, then dropped: ``no-files``) and with neither encoding nor files (``no-codec``:
+metadata, write graph, ledger). Measured with the command above, best of 3 interleaved:
+load 0.8 to 3.1: null sink 4.26 s wall / 6.69 s CPU; ``to_zarr`` 1.14x / 1.32x (median CPU
+1.27x, system 1.12 s); zarr's ``__setitem__`` 2.36x / 1.55x. With ``--before``, load 3.2 to
+3.9: null 7.61 s / 6.82 s; whole-chunk writes 1.28x / 1.39x; ``to_zarr`` 1.26x / **1.28x**
+(median 1.31x, system 1.05 s); ``__setitem__`` 0.98x / 1.47x. With ``--parts``, load 3.6 to
+5.0: null 9.45 s / 6.42 s (median 6.51 s, system 0.27 s); ``to_zarr`` 1.37x / 1.37x
+(median 1.36x, system 1.16 s); no-files 1.30x / 1.25x (median 1.24x, system 0.64 s);
+no-codec 0.88x / 0.98x (median 1.02x, system 0.38 s); ``__setitem__`` 1.61x / 1.57x. So
+of the ~2 s a write adds under this load, encoding is ~1.6 s at most (0.24x) and the chunk
+files ~0.75 s (0.12x); the rest of ``to_zarr`` (Python per chunk, metadata, ledger, its
+graph) is not measurable. Per part (``getrusage(RUSAGE_THREAD)`` around each call, three
+writes, load 3.9-4.1): ``_write_block`` 1.37-1.43 s user, 0.58-0.63 s system; of it the
+encoding (256 calls) 1.09-1.15 s user, the edge chunks' padding (112 calls) 0.09 s, the
+chunk files (``_store``) 0.09-0.12 s user and 0.52-0.58 s system; the compute's own
+system time 0.2-0.4 s above the null sink's. ``perf record`` (499 Hz, three writes
+against three null sinks, load ~3), per write: LZ4 0.85 s, byte shuffle 0.16 s, c-blosc's
+raw copies of incompressible streams 0.07 s, ``memmove`` +0.08 s (the padding); kernel
++0.6 s: the copy into the page cache (``copy_folio_from_iter_atomic``) 0.21 s, huge-page
+zeroing +0.07 s, ext4's delayed-allocation bookkeeping and the rest.
+
+Tried at that commit and not kept (interleaved with the current path in one process,
+``_store`` or the encoder swapped; medians of 4-5 rounds, load 1.9-4.3):
+
+- Blosc options on 64 IDW chunks (one thread, thread time, best of 7, load 4.3; s/GB and
+  ratio): the default (LZ4 level 5, byte shuffle, c-blosc's blocksize and split) 1.00 s,
+  1.51x; level 1 0.88 s, 1.45x; unsplit streams (``blosc_set_splitmode``, global to
+  c-blosc) level 5 0.92 s, 1.47x, level 3 0.81 s, 1.45x; always split 0.92 s, 1.51x;
+  1 MB blocks 1.02 s, 1.51x; level 9 1.23 s, 1.54x; bit shuffle 1.16 s, 1.44x (another
+  run); blosclz level 1 0.93 s, 1.34x; zstd level 1 2.0 s, 1.55x. The medians differ by
+  10 % at most, and the fastest give 1.45x (4 % more bytes to write) for ~0.1 s a write
+  (0.015x): the default is unchanged.
+- ``sync_file_range(SYNC_FILE_RANGE_WRITE)`` after each chunk: system 1.34 s against
+  1.04 s; with ``posix_fadvise(DONTNEED)`` of the chunk written two before (a bounded page
+  cache) 1.48 s. The writing thread then pays the writeback (block allocation, I/O
+  submission) that the kernel's flusher threads otherwise do after it (and that this
+  benchmark, which deletes the store within seconds, never pays).
+- c-blosc compressing straight into the chunk file's pages (``mmap``, no copy): ~190,000
+  page faults a write, system 2.2-2.6 s.
+- ``O_DIRECT`` (the encoded chunk copied into an aligned buffer, written in one call, then
+  truncated to its size), in the dask thread: system 0.94 s against 1.17 s, user equal,
+  wall +1-3 s (the thread waits on the disk), ext4's unwritten-extent conversion done by
+  kernel workers outside the process. Worth ~0.03x, within this load's noise, and it would
+  need an I/O thread overlapping the encoding and a fallback where ``O_DIRECT`` is refused.
+- Diagnostic: each chunk file unlinked right after it is written (its page cache freed at
+  once): system 1.28 s against 1.24 s, so the memory the written chunks hold is not what
+  the kernel's write costs. Piece sizes alone (one thread, 250 chunks of 2.9 MB, no
+  compute, load 3.5): system 0.59 s (64 KB), 0.49 s (256 KB), 0.60 s (1 MB), 0.42 s (one
+  call) for 0.72 GB; the Python loop 0.02-0.04 s: fewer calls buy nothing.
+
+So at the default codec, encoding (~0.17x loaded, ~0.12x quiet) and the kernel's buffered
+write of 0.72 GB (~0.08-0.12x) make the write's cost, and no change measured here takes
+more than ~0.03x off it: the 1.3x target is met in CPU time in some runs (1.28x, 1.32x,
+1.37x above) and not reliably.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -249,12 +308,45 @@ def clear(folder: str) -> None:
     shutil.rmtree(os.path.join(folder, "maps.zarr"), ignore_errors=True)
 
 
-def write(maps: xr.Dataset, folder: str, config: dict | None = None, **kwargs: Any) -> None:
+@contextlib.contextmanager
+def _leave_out(parts: str | None) -> Iterator[None]:
+    """Leave part of the write out (``--parts``): a breakdown, never a store to read.
+
+    ``"files"``: the chunk files are not written (each chunk is encoded, then dropped);
+    ``"codec"``: neither encoded nor written. The rest of :func:`xprospect.to_zarr` runs
+    (metadata, the write graph, the ledger), so the differences between the variants are
+    the encoding and the kernel's write of the chunk files.
+    """
+    if parts is None:
+        yield
+        return
+    from xprospect.io import _chunks  # lazy: only the script's breakdown patches it
+
+    store, encode = _chunks._store, _chunks.BloscInto.encode
+    one = memoryview(bytes(1))
+    _chunks._store = lambda path, payload, piece=0: None
+    if parts == "codec":
+        _chunks.BloscInto.encode = lambda self, data: one  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        _chunks._store = store
+        _chunks.BloscInto.encode = encode  # type: ignore[method-assign]
+
+
+def write(
+    maps: xr.Dataset,
+    folder: str,
+    config: dict | None = None,
+    parts: str | None = None,
+    **kwargs: Any,
+) -> None:
     """Stream ``maps`` to a new zarr store under ``folder`` (:func:`clear` it first).
 
-    ``config``: dask config set around the write (e.g. ``xprospect.store.direct_writes``).
+    ``config``: dask config set around the write (e.g. ``xprospect.store.direct_writes``);
+    ``parts``: what to leave out (:func:`_leave_out`).
     """
-    with dask.config.set({"scheduler": "threads", **(config or {})}):
+    with dask.config.set({"scheduler": "threads", **(config or {})}), _leave_out(parts):
         xp.to_zarr(maps, os.path.join(folder, "maps.zarr"), progress=False, **kwargs)
 
 
@@ -303,6 +395,9 @@ ZARR_PATH = {"config": {"xprospect.store.direct_writes": False}}
 #: each chunk file handed to the kernel in one ``write`` call (dask config
 #: ``xprospect.store.write_piece=0``), as before pieces of 64 KB: ``--before``
 BEFORE = {"config": {"xprospect.store.write_piece": 0}}
+#: ``--parts``: to_zarr without the chunk files (encoded, not written), then without the
+#: encoding either (the rest of to_zarr: metadata, graph, ledger)
+PARTS = {"no-files": {"parts": "files"}, "no-codec": {"parts": "codec"}}
 
 
 class WriteCost:
@@ -368,6 +463,11 @@ def main(argv=None) -> int:
         action="store_true",
         help="the maps computed into memory, NaN outside a disc, in chunks of --chunks / 2",
     )
+    p.add_argument(
+        "--parts",
+        action="store_true",
+        help="also to_zarr without the chunk files, and without the encoding either",
+    )
     p.add_argument("--dir", default=None)
     a = p.parse_args(argv)
     maps = lazy_idw(a.size, a.chunks)
@@ -377,6 +477,8 @@ def main(argv=None) -> int:
     variants = _codecs() if a.codecs else {"default": {}, "zarr-setitem": ZARR_PATH}
     if a.before:
         variants = {"before": BEFORE, **variants}
+    if a.parts:
+        variants = {**variants, **PARTS}
     try:
         load0 = os.getloadavg()[0]
         best = side_by_side(maps, folder, a.repeat, variants)
@@ -394,13 +496,13 @@ def main(argv=None) -> int:
         for key, kw in variants.items():
             clear(folder)
             write(maps, folder, **kw)
-            ratio = raw / disk_bytes(folder)
+            stored = disk_bytes(folder) if "parts" not in kw else 0
             wall, cpu, med, system = best[key]
             print(
                 f"to_zarr {key:13s} wall {wall:6.2f} s = {wall / wall0:.2f}x, "
                 f"CPU {cpu:6.2f} s = {cpu / cpu0:.2f}x the null sink; median CPU "
                 f"{med:6.2f} s = {med / med0:.2f}x, system {system:5.2f} s; "
-                f"compression {ratio:.2f}x"
+                + (f"compression {raw / stored:.2f}x" if stored else "no chunk files")
             )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
