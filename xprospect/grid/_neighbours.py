@@ -171,9 +171,11 @@ def _counting_sort(
     ``PART_BYTES`` of points each (runs of whole buckets in bucket order): the points
     go first to their part's run, then are sorted by bucket within each run, which
     stays in cache. Both steps keep the points' order, so the result is the plain
-    stable counting sort's. With ``parallel`` the points are cut into one range per
-    thread for the first step (each range counts and writes its own slots of every
-    part) and the parts are shared out for the second.
+    stable counting sort's. With ``parallel`` (and at least ``PARALLEL_SORT`` points)
+    both steps run on numba's threads like the tile ranges of :func:`run_tasks`, about
+    ``TASKS_PER_THREAD`` ranges per thread: ranges of points for the first (each counts
+    and writes its own slots in every part, after those of the ranges before it), ranges
+    of parts for the second.
     """
     n = points.shape[0]
     nbk = int(shape[0] * shape[1] * shape[2])
@@ -181,14 +183,15 @@ def _counting_sort(
     shift = max(0, math.ceil(math.log2(max(nbk / parts, 1.0))))
     nparts = ((nbk - 1) >> shift) + 1
     nthreads = nb.get_num_threads() if parallel and n >= PARALLEL_SORT else 1
-    cuts = [t * n // nthreads for t in range(nthreads + 1)]
+    nchunks = TASKS_PER_THREAD * nthreads if nthreads > 1 else 1
+    cuts = [t * n // nchunks for t in range(nchunks + 1)]
     lin = np.empty(n, dtype=np.int64)
-    pcount = np.zeros((nthreads, nparts), dtype=np.int64)
+    pcount = np.zeros((nchunks, nparts), dtype=np.int64)
     _run_calls(
         _bucket_ids,
         [
             (points, lo, size, shape, shift, cuts[t], cuts[t + 1], lin, pcount[t])
-            for t in range(nthreads)
+            for t in range(nchunks)
         ],
     )
     # part p's run starts at pstart[p]; range t writes its points of p after those of
@@ -203,7 +206,7 @@ def _counting_sort(
         _partition,
         [
             (points, values, lin, shift, pfill[t], cuts[t], cuts[t + 1], rps, rvs, rlin)
-            for t in range(nthreads)
+            for t in range(nchunks)
         ],
     )
     del lin
@@ -211,7 +214,7 @@ def _counting_sort(
     start[nbk] = n
     ps = np.empty_like(points)
     vs = np.empty_like(values)
-    ntasks = min(nparts, TASKS_PER_THREAD * nthreads) if nthreads > 1 else 1
+    ntasks = min(nparts, nchunks)
     pcuts = [t * nparts // ntasks for t in range(ntasks + 1)]
     _run_calls(
         _sort_parts,
