@@ -116,12 +116,23 @@ with k=12, k=7 power 1.5, a radius, k=12 within a radius with min_points 3, anis
 dask chunks; duplicated samples with missing values; predict at points; 3-D 64^3 k=12 and
 k=7 power 1.5; kriging 2-D and 3-D. This script, ``many:2048 --repeat 3 --peers pykdtree``,
 main's tree and this one in turn twice (load 3.6-5.2): xprospect CPU 3.333, 3.308 s (main)
-against 3.135, 3.110 s; the wall times (1.98-5.22 s) and pykdtree ratios (3.78x-4.70x wall)
-swing with the load, so the 5x target waits for a quiet run.
+against 3.135, 3.110 s; again with eight ranges per thread (load 2.1-3.3): main 2.938 s
+wall / 3.005 s CPU (3.61x pykdtree wall, 3.49x CPU) and 2.926 / 2.925 s (3.42x, 3.38x),
+this one 1.755 / 3.230 s (**5.15x**, 3.58x) and 2.880 / 2.886 s (3.93x, 3.86x). The wall
+times and ratios swing with the load (xprospect's wall time mostly equal to its CPU time:
+one core of the two), so the 5x target waits for a quiet run. With eight ranges per thread,
+``grid_idw`` end to end as above, 8 rounds (load 2.1-2.5): 1e6 onto 2048^2 wall min 1.934
+-> 1.713 s (medians 3.280 -> 2.480), CPU 3.280 -> 3.086 s (3.397 -> 3.195); 6 rounds (load
+2.7-3.4): onto 512^2 0.677 -> 0.525 s wall, 0.687 -> 0.616 s CPU; 64^2, 8^2 and 3-D 128^3
+alike (CPU 0.234 / 0.237, 0.181 / 0.176, 1.332 / 1.288 s). ``bucket_points`` alone at load
+2.2-2.4, best of 15: main 139 ms wall / 139 ms CPU (medians 234 / 234), one thread 79 / 79
+(123 / 121), two threads 67 / 119 (89 / 144): two threads buy wall time with CPU.
 
 Tried and not kept: sorting without the stored bucket ids (recomputed in each step from the
-coordinates: 94 against 73 ms CPU min, slower); building the fit's (n, 4) value table by
-``np.stack``, from a transposed copy or in blocks (13-19 ms, all alike the column fill).
+coordinates: 94 against 73 ms CPU min, slower); the first step writing one record per
+sample (coordinates, values and bucket in 64 bytes: one write stream per part, not three;
+93 against 78 ms CPU min, slower); building the fit's (n, 4) value table by ``np.stack``,
+from a transposed copy or in blocks (13-19 ms, all alike the column fill).
 """
 
 from __future__ import annotations
