@@ -523,6 +523,37 @@ def test_coarse_grid_splits_over_all_tiles():
     assert fine[0].tolist() == [1, 10, 20]
 
 
+def test_bucket_sort_is_a_stable_sort_by_bucket(monkeypatch):
+    # the two-step bucket sort (to parts, then by bucket within each part), on one thread
+    # or on several, orders the points as a stable argsort of their bucket numbers:
+    # duplicates and points on the far edges included, 2-D (a constant column) and 3-D
+    from xprospect.grid import _neighbours
+
+    rng = np.random.default_rng(6)
+    # small parts and a low threshold: many parts and threads on a few thousand points
+    monkeypatch.setattr(_neighbours, "PART_BYTES", 2048)
+    monkeypatch.setattr(_neighbours, "PARALLEL_SORT", 1)
+    for ndim in (2, 3):
+        pts = rng.uniform(0, 1000, (3000, 3))
+        pts[:500] = pts[500:1000]  # duplicates
+        pts[1000] = 1000.0  # the upper corner
+        if ndim == 2:
+            pts[:, 0] = 7.0
+        vals = rng.normal(size=(pts.shape[0], 3))
+        for parallel in (False, True):
+            ps, vs, start, lo, size, shape, span = _neighbours.bucket_points(
+                pts, vals, 3.0, parallel
+            )
+            ia = np.minimum(((pts - lo) / size).astype(np.int64), shape - 1)
+            bucket = (ia[:, 0] * shape[1] + ia[:, 1]) * shape[2] + ia[:, 2]
+            order = np.argsort(bucket, kind="stable")
+            np.testing.assert_array_equal(ps, pts[order])
+            np.testing.assert_array_equal(vs, vals[order])
+            counts = np.bincount(bucket, minlength=int(np.prod(shape)))
+            np.testing.assert_array_equal(start, np.r_[0, np.cumsum(counts)])
+            np.testing.assert_array_equal(span, pts.max(axis=0) - pts.min(axis=0))
+
+
 def test_task_split_does_not_change_the_map(monkeypatch):
     # the same tiles run in one range or in many: identical maps, 2-D and 3-D
     from xprospect.grid import _neighbours

@@ -94,13 +94,9 @@ def bounds(points):
 
 
 @_jit
-def _counting_sort(points, values, lo, size, shape):
-    """Stable sort of points (and their values) by bucket, in O(n)."""
-    n = points.shape[0]
-    nbk = shape[0] * shape[1] * shape[2]
-    lin = np.empty(n, dtype=np.int64)
-    start = np.zeros(nbk + 1, dtype=np.int64)
-    for i in range(n):
+def _bucket_ids(points, lo, size, shape, shift, i0, i1, lin, pcount):
+    """Bucket of points ``i0 <= i < i1`` into ``lin``; counted per part (bucket >> shift)."""
+    for i in range(i0, i1):
         b = 0
         for a in range(3):
             ia = int((points[i, a] - lo[a]) / size)
@@ -108,23 +104,135 @@ def _counting_sort(points, values, lo, size, shape):
                 ia = shape[a] - 1
             b = b * shape[a] + ia
         lin[i] = b
-        start[b + 1] += 1
-    for b in range(nbk):
-        start[b + 1] += start[b]
-    fill = start[:-1].copy()
+        pcount[b >> shift] += 1
+
+
+@_jit
+def _partition(points, values, lin, shift, pfill, i0, i1, rps, rvs, rlin):
+    """Stable scatter of points ``i0 <= i < i1`` to their parts' runs (``pfill``, advanced)."""
+    ne = values.shape[1]
+    for i in range(i0, i1):
+        b = lin[i]
+        q = b >> shift
+        j = pfill[q]
+        pfill[q] = j + 1
+        for a in range(3):
+            rps[j, a] = points[i, a]
+        for e in range(ne):
+            rvs[j, e] = values[i, e]
+        rlin[j] = b
+
+
+@_jit
+def _sort_parts(rps, rvs, rlin, pstart, shift, p0, p1, start, ps, vs):
+    """Sort the points of parts ``p0 <= p < p1`` by bucket, each within its own run.
+
+    Writes ``start`` for the buckets of those parts and their points to ``ps``, ``vs``.
+    """
+    nbk = start.shape[0] - 1
+    ne = vs.shape[1]
+    for p in range(p0, p1):
+        j0 = pstart[p]
+        j1 = pstart[p + 1]
+        b0 = p << shift
+        b1 = min((p + 1) << shift, nbk)
+        for b in range(b0, b1):
+            start[b] = 0
+        for i in range(j0, j1):
+            start[rlin[i]] += 1
+        s = j0
+        for b in range(b0, b1):
+            c = start[b]
+            start[b] = s
+            s += c
+        fill = start[b0:b1].copy()
+        for i in range(j0, j1):
+            b = rlin[i] - b0
+            j = fill[b]
+            fill[b] = j + 1
+            for a in range(3):
+                ps[j, a] = rps[i, a]
+            for e in range(ne):
+                vs[j, e] = rvs[i, e]
+
+
+def _counting_sort(
+    points: np.ndarray,
+    values: np.ndarray,
+    lo: np.ndarray,
+    size: float,
+    shape: np.ndarray,
+    parallel: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stable sort of points (and their values) by bucket, in O(n), in two scatters.
+
+    One scatter of a million points to buckets spread over the whole array costs a
+    cache miss or two per point. Instead the buckets are cut into parts of about
+    ``PART_BYTES`` of points each (runs of whole buckets in bucket order): the points
+    go first to their part's run, then are sorted by bucket within each run, which
+    stays in cache. Both steps keep the points' order, so the result is the plain
+    stable counting sort's. With ``parallel`` (and at least ``PARALLEL_SORT`` points)
+    both steps run on numba's threads like the tile ranges of :func:`run_tasks`, about
+    ``TASKS_PER_THREAD`` ranges per thread: ranges of points for the first (each counts
+    and writes its own slots in every part, after those of the ranges before it), ranges
+    of parts for the second.
+    """
+    n = points.shape[0]
+    nbk = int(shape[0] * shape[1] * shape[2])
+    parts = max(1, n * 8 * (3 + values.shape[1]) // PART_BYTES)
+    shift = max(0, math.ceil(math.log2(max(nbk / parts, 1.0))))
+    nparts = ((nbk - 1) >> shift) + 1
+    nthreads = nb.get_num_threads() if parallel and n >= PARALLEL_SORT else 1
+    nchunks = TASKS_PER_THREAD * nthreads if nthreads > 1 else 1
+    cuts = [t * n // nchunks for t in range(nchunks + 1)]
+    lin = np.empty(n, dtype=np.int64)
+    pcount = np.zeros((nchunks, nparts), dtype=np.int64)
+    _run_calls(
+        _bucket_ids,
+        [
+            (points, lo, size, shape, shift, cuts[t], cuts[t + 1], lin, pcount[t])
+            for t in range(nchunks)
+        ],
+    )
+    # part p's run starts at pstart[p]; range t writes its points of p after those of
+    # the ranges before it
+    pstart = np.zeros(nparts + 1, dtype=np.int64)
+    np.cumsum(pcount.sum(axis=0), out=pstart[1:])
+    pfill = pstart[:-1] + np.cumsum(pcount, axis=0) - pcount
+    rps = np.empty_like(points)
+    rvs = np.empty_like(values)
+    rlin = np.empty(n, dtype=np.int64)
+    _run_calls(
+        _partition,
+        [
+            (points, values, lin, shift, pfill[t], cuts[t], cuts[t + 1], rps, rvs, rlin)
+            for t in range(nchunks)
+        ],
+    )
+    del lin
+    start = np.empty(nbk + 1, dtype=np.int64)
+    start[nbk] = n
     ps = np.empty_like(points)
     vs = np.empty_like(values)
-    for i in range(n):
-        j = fill[lin[i]]
-        fill[lin[i]] += 1
-        for a in range(3):
-            ps[j, a] = points[i, a]
-        for e in range(values.shape[1]):
-            vs[j, e] = values[i, e]
+    ntasks = min(nparts, nchunks)
+    pcuts = [t * nparts // ntasks for t in range(ntasks + 1)]
+    _run_calls(
+        _sort_parts,
+        [
+            (rps, rvs, rlin, pstart, shift, pcuts[t], pcuts[t + 1], start, ps, vs)
+            for t in range(ntasks)
+        ],
+    )
     return ps, vs, start
 
 
-def bucket_points(points: np.ndarray, values: np.ndarray, per_bucket: float = 2.0):
+PART_BYTES = 1 << 20
+PARALLEL_SORT = 1 << 16
+
+
+def bucket_points(
+    points: np.ndarray, values: np.ndarray, per_bucket: float = 2.0, parallel: bool = False
+):
     """Sort points and their values into a uniform bucket grid (compressed-row layout).
 
     Parameters
@@ -135,6 +243,8 @@ def bucket_points(points: np.ndarray, values: np.ndarray, per_bucket: float = 2.
         Values carried along.
     per_bucket : float
         Target mean number of points per bucket over the points' bounding box.
+    parallel : bool
+        Whether the sort may run on several threads.
 
     Returns
     -------
@@ -148,6 +258,8 @@ def bucket_points(points: np.ndarray, values: np.ndarray, per_bucket: float = 2.
         Bucket edge length (the same along every axis).
     shape : (3,) int64
         Number of buckets along each axis.
+    span : (3,) float64
+        Extent of the points' bounding box (the upper corner less ``lo``).
     """
     n = points.shape[0]
     lo, hi = bounds(points)
@@ -163,12 +275,18 @@ def bucket_points(points: np.ndarray, values: np.ndarray, per_bucket: float = 2.
         # a very flat point cloud must not get absurd bucket counts along its long axes
         size = max(size, float(ext[active].max()) / 4096.0)
     shape = np.where(active, np.floor(ext / size).astype(np.int64) + 1, 1).astype(np.int64)
-    ps, vs, start = _counting_sort(points, values, lo, float(size), shape)
-    return ps, vs, start, lo.astype(np.float64), float(size), shape
+    ps, vs, start = _counting_sort(points, values, lo, float(size), shape, parallel)
+    return ps, vs, start, lo.astype(np.float64), float(size), shape, ext
 
 
 def plan_tiles(
-    points: np.ndarray, k: int, axes: np.ndarray, qshape: Sequence[int], ndim: int, parallel: bool
+    points: np.ndarray,
+    k: int,
+    axes: np.ndarray,
+    qshape: Sequence[int],
+    ndim: int,
+    parallel: bool,
+    span: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int, int]:
     """Choose the query tile and the work split for one lattice.
 
@@ -210,6 +328,9 @@ def plan_tiles(
         2 or 3 (a 2-D grid is a lattice with one z level).
     parallel : bool
         Whether the tiles may run on several threads.
+    span : (3,) float64, optional
+        Extent of the samples' bounding box, when known (:func:`bucket_points` returns
+        it); measured from ``points`` otherwise.
 
     Returns
     -------
@@ -220,7 +341,9 @@ def plan_tiles(
     ntasks : int
         Number of tile ranges (1 unless ``parallel``).
     """
-    if points.shape[0]:
+    if span is not None:
+        ext = span
+    elif points.shape[0]:
         plo, phi = bounds(points)
         ext = phi - plo
     else:
@@ -281,11 +404,17 @@ def run_tasks(task: Callable[..., Any], ntiles: int, ntasks: int, *args: Any) ->
     disjoint cells, so the result does not depend on the split.
     """
     cuts = [i * ntiles // ntasks for i in range(ntasks + 1)]
-    if ntasks <= 1:
-        task(0, ntiles, *args)
+    _run_calls(task, [(cuts[i], cuts[i + 1], *args) for i in range(ntasks)])
+
+
+def _run_calls(fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]]) -> None:
+    """Call ``fn(*c)`` for each ``c`` of ``calls``: in this thread if one, else on a pool."""
+    if len(calls) <= 1:
+        for c in calls:
+            fn(*c)
         return
-    with ThreadPoolExecutor(max_workers=min(ntasks, nb.get_num_threads())) as pool:
-        futures = [pool.submit(task, cuts[i], cuts[i + 1], *args) for i in range(ntasks)]
+    with ThreadPoolExecutor(max_workers=min(len(calls), nb.get_num_threads())) as pool:
+        futures = [pool.submit(fn, *c) for c in calls]
         for f in futures:
             f.result()
 

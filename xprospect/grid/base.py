@@ -117,7 +117,8 @@ class SearchGroup:
 
     ``points`` (n, 3) in (z, y, x) columns, translated, rotated and scaled for
     anisotropy; ``values`` in the same order; ``start``, ``blo``, ``bsize``,
-    ``bshape`` the bucket grid (see :func:`xprospect.grid._neighbours.bucket_points`).
+    ``bshape`` the bucket grid (see :func:`xprospect.grid._neighbours.bucket_points`);
+    ``span`` the extent of the points' bounding box.
     """
 
     points: np.ndarray
@@ -128,6 +129,7 @@ class SearchGroup:
     bshape: np.ndarray
     slots: np.ndarray
     extra: dict[str, Any]
+    span: np.ndarray
 
     @property
     def bk(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]:
@@ -320,7 +322,7 @@ class Gridder(ABC):
             raise GridError(f"this {type(self).__name__} is not fitted yet: call fit(samples)")
 
     def _search_groups(
-        self, ref: np.ndarray, amat: np.ndarray, ndim: int, nquery: int
+        self, ref: np.ndarray, amat: np.ndarray, ndim: int, nquery: int, parallel: bool
     ) -> list[SearchGroup]:
         out = []
         for g in self.groups_:
@@ -329,8 +331,10 @@ class Gridder(ABC):
             # sorting a million samples into fine buckets costs more than a coarse lattice's
             # whole search (the bucket grid depends on the whole template, not on its chunks)
             per_bucket = max(2.0, p.shape[0] / (4.0 * max(nquery, 1)))
-            ps, vs, start, blo, bsize, bshape = _neighbours.bucket_points(p, g.values, per_bucket)
-            out.append(SearchGroup(ps, vs, start, blo, bsize, bshape, g.slots, g.extra))
+            ps, vs, start, blo, bsize, bshape, span = _neighbours.bucket_points(
+                p, g.values, per_bucket, parallel
+            )
+            out.append(SearchGroup(ps, vs, start, blo, bsize, bshape, g.slots, g.extra, span))
         return out
 
     def _check_overlap(self, bounds: Mapping[str, tuple[float, float]], amat: np.ndarray) -> None:
@@ -409,7 +413,7 @@ class Gridder(ABC):
         for g, (task, k, rows, params) in zip(groups, kernels, strict=True):
             if queries is None:
                 tile, ntiles, ntasks = _neighbours.plan_tiles(
-                    g.points, k, axes, qshape, ndim, parallel
+                    g.points, k, axes, qshape, ndim, parallel, g.span
                 )
                 lattice = (origin, axes, np.empty((0, 3)), np.asarray(qshape, dtype=np.int64), tile)
             else:
@@ -460,7 +464,9 @@ class Gridder(ABC):
         self._check_overlap(geom.bounds(), amat)
         o = dict(zip(geom.dims, geom.origin, strict=True))
         ref = np.array([o["x"], o["y"], o.get("z", 0.0)])
-        groups = self._search_groups(ref, amat, geom.ndim, int(np.prod(geom.shape)))
+        groups = self._search_groups(
+            ref, amat, geom.ndim, int(np.prod(geom.shape)), is_main_thread()
+        )
         axes = _lattice_axes(geom.dims, geom.step, amat)
         outputs = self._outputs()
         dtype = np.dtype(dtype)
@@ -524,7 +530,7 @@ class Gridder(ABC):
         ref = np.vstack([g.xyz for g in self.groups_]).min(axis=0)
         if ndim == 2:
             ref[2] = 0.0
-        groups = self._search_groups(ref, amat, ndim, xyz.shape[0])
+        groups = self._search_groups(ref, amat, ndim, xyz.shape[0], is_main_thread())
         queries = _neighbours.search_points(xyz, ref, amat, ndim == 2)
         m = queries.shape[0]
         data = self._evaluate(
