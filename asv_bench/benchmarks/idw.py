@@ -133,7 +133,14 @@ alike (CPU 0.234 / 0.237, 0.181 / 0.176, 1.332 / 1.288 s). ``bucket_points`` alo
 (123 / 121), two threads 67 / 119 (89 / 144): two threads buy wall time with CPU. Last,
 with the in-place step, ``bucket_points`` alone at load 3.0, best of 11: main 141 ms wall /
 139 ms CPU (medians 409 / 199), one thread 133 / 83 (218 / 112), two threads 127 / 114 (197
-/ 124).
+/ 124). The final tree, ``grid_idw`` end to end as above, 8 rounds (load 1.5-2.2): 1e6 onto
+2048^2 wall min 2.180 -> 2.886 s but medians 3.321 -> 3.167 s, CPU 3.136 -> 2.942 s (3.556
+-> 3.312): the wall times follow the other session's load. ``bucket_points`` alone (load
+2.3, best of 11): main 164 / 164 ms, one thread 72 / 72, two threads 97 / 107; critical
+path at load 2.1 (another session on one core), best of 11: one thread 114 ms, two 90 ms,
+for 106 against 120 ms of CPU. So the threads' wall-time gain on idle cores (some 25-30 ms)
+is estimated, not measured, and with another session on a core they lose; ``PARALLEL_SORT``
+(the fewest samples sorted on threads) turns them off.
 
 Tried and not kept: sorting without the stored bucket ids (recomputed in each step from the
 coordinates: 94 against 73 ms CPU min, slower); the first step writing one record per
