@@ -92,29 +92,33 @@ samples (runs of whole buckets in bucket order): the samples go first to their p
 (about 56 write streams), then are sorted by bucket within each run, in cache; both steps
 keep the samples' order, so the sorted arrays are the same bits. From the main thread both
 steps run on numba's threads (the pool of :func:`run_tasks`), about eight ranges per
-thread: of samples for the first, of parts for the second. ``bucket_points`` also returns
-the extent, so ``plan_tiles`` no longer measures it again. ``bucket_points`` alone, 1e6
-samples x 4 (one range per thread then), main's against this one's in one process,
-interleaved best of 11 (load 3.8-4.0, other sessions on both cores): main 238 ms wall / 144
-ms CPU (medians 294 / 195), one thread 96 / 81 ms (152 / 101), two threads 136 / 94 ms (206
-/ 133); earlier at load 3.0: main 250 / 170, one thread 153 / 100, two threads 160 / 106.
-One thread, the steps: bucket ids 12 ms, scatter to the parts 36 ms, sort within the parts
-34 ms (each with the first touch of its output). Parts of 256 KB to 4 MB all alike (90-92
-ms CPU). With the other sessions on both cores, two threads cannot show their wall time;
-their critical path can (the calling thread's CPU plus, per step, the most CPU one pool
-thread spent: the wall time on idle cores), best of 11 at load 3.9-4.3: one thread 90 ms
-(median 127), two threads 61 ms (71), the three steps' CPU 84 ms on one thread and 96 ms on
-two. Not confirmed by a quiet wall-time run. ``grid_idw`` end to end (one range per
-thread), main's ``bucket_points`` and ``plan_tiles`` swapped against these in one process,
-6 interleaved rounds, maps bitwise equal (load 3.1-4.6): 1e6 onto 2048^2 wall min 4.810 ->
-3.171 s (medians 5.258 -> 4.788), CPU 3.242 -> 3.178 s (3.390 -> 3.244); onto 512^2 1.155
--> 0.903 s wall, 0.729 -> 0.612 s CPU; onto 64^2 and 8^2, 3-D 128^3 and 2-D 3072^2 (7,000
-samples: one part, no threads) unchanged within the noise (CPU min 0.222 / 0.216, 0.215 /
-0.202, 1.331 / 1.307, 3.927 / 4.031 s). Maps bitwise equal to main's tree (both trees run
-in turn, 170 arrays compared) on 14 cases: 1e6 onto 64^2 and 2048^2; 7,000 x 16 onto 1024^2
-with k=12, k=7 power 1.5, a radius, k=12 within a radius with min_points 3, anisotropy;
-dask chunks; duplicated samples with missing values; predict at points; 3-D 64^3 k=12 and
-k=7 power 1.5; kriging 2-D and 3-D. This script, ``many:2048 --repeat 3 --peers pykdtree``,
+thread: of samples for the first, of parts for the second. The second step sorts each run
+in place through a scratch copy of it (reused from part to part, so in cache): no second
+array of every sample to allocate and first-touch (``bucket_points`` CPU min 119 -> 106 ms
+and 110 -> 87 ms against sorting into new arrays, two interleaved runs of 15 at load
+2.6-3.2; the figures below before this unless said). ``bucket_points`` also returns the
+extent, so ``plan_tiles`` no longer measures it again. ``bucket_points`` alone, 1e6 samples
+x 4 (one range per thread then), main's against this one's in one process, interleaved best
+of 11 (load 3.8-4.0, other sessions on both cores): main 238 ms wall / 144 ms CPU (medians
+294 / 195), one thread 96 / 81 ms (152 / 101), two threads 136 / 94 ms (206 / 133); earlier
+at load 3.0: main 250 / 170, one thread 153 / 100, two threads 160 / 106. One thread, the
+steps: bucket ids 12 ms, scatter to the parts 36 ms, sort within the parts 34 ms (each with
+the first touch of its output). Parts of 256 KB to 4 MB all alike (90-92 ms CPU). With the
+other sessions on both cores, two threads cannot show their wall time; their critical path
+can (the calling thread's CPU plus, per step, the most CPU one pool thread spent: the wall
+time on idle cores), best of 11 at load 3.9-4.3: one thread 90 ms (median 127), two threads
+61 ms (71), the three steps' CPU 84 ms on one thread and 96 ms on two. Not confirmed by a
+quiet wall-time run. ``grid_idw`` end to end (one range per thread), main's
+``bucket_points`` and ``plan_tiles`` swapped against these in one process, 6 interleaved
+rounds, maps bitwise equal (load 3.1-4.6): 1e6 onto 2048^2 wall min 4.810 -> 3.171 s
+(medians 5.258 -> 4.788), CPU 3.242 -> 3.178 s (3.390 -> 3.244); onto 512^2 1.155 -> 0.903
+s wall, 0.729 -> 0.612 s CPU; onto 64^2 and 8^2, 3-D 128^3 and 2-D 3072^2 (7,000 samples:
+one part, no threads) unchanged within the noise (CPU min 0.222 / 0.216, 0.215 / 0.202,
+1.331 / 1.307, 3.927 / 4.031 s). Maps bitwise equal to main's tree (both trees run in turn,
+170 arrays compared) on 14 cases: 1e6 onto 64^2 and 2048^2; 7,000 x 16 onto 1024^2 with
+k=12, k=7 power 1.5, a radius, k=12 within a radius with min_points 3, anisotropy; dask
+chunks; duplicated samples with missing values; predict at points; 3-D 64^3 k=12 and k=7
+power 1.5; kriging 2-D and 3-D. This script, ``many:2048 --repeat 3 --peers pykdtree``,
 main's tree and this one in turn twice (load 3.6-5.2): xprospect CPU 3.333, 3.308 s (main)
 against 3.135, 3.110 s; again with eight ranges per thread (load 2.1-3.3): main 2.938 s
 wall / 3.005 s CPU (3.61x pykdtree wall, 3.49x CPU) and 2.926 / 2.925 s (3.42x, 3.38x),
@@ -126,7 +130,17 @@ one core of the two), so the 5x target waits for a quiet run. With eight ranges 
 2.7-3.4): onto 512^2 0.677 -> 0.525 s wall, 0.687 -> 0.616 s CPU; 64^2, 8^2 and 3-D 128^3
 alike (CPU 0.234 / 0.237, 0.181 / 0.176, 1.332 / 1.288 s). ``bucket_points`` alone at load
 2.2-2.4, best of 15: main 139 ms wall / 139 ms CPU (medians 234 / 234), one thread 79 / 79
-(123 / 121), two threads 67 / 119 (89 / 144): two threads buy wall time with CPU.
+(123 / 121), two threads 67 / 119 (89 / 144): two threads buy wall time with CPU. Last,
+with the in-place step, ``bucket_points`` alone at load 3.0, best of 11: main 141 ms wall /
+139 ms CPU (medians 409 / 199), one thread 133 / 83 (218 / 112), two threads 127 / 114 (197
+/ 124). The final tree, ``grid_idw`` end to end as above, 8 rounds (load 1.5-2.2): 1e6 onto
+2048^2 wall min 2.180 -> 2.886 s but medians 3.321 -> 3.167 s, CPU 3.136 -> 2.942 s (3.556
+-> 3.312): the wall times follow the other session's load. ``bucket_points`` alone (load
+2.3, best of 11): main 164 / 164 ms, one thread 72 / 72, two threads 97 / 107; critical
+path at load 2.1 (another session on one core), best of 11: one thread 114 ms, two 90 ms,
+for 106 against 120 ms of CPU. So the threads' wall-time gain on idle cores (some 25-30 ms)
+is estimated, not measured, and with another session on a core they lose; ``PARALLEL_SORT``
+(the fewest samples sorted on threads) turns them off.
 
 Tried and not kept: sorting without the stored bucket ids (recomputed in each step from the
 coordinates: 94 against 73 ms CPU min, slower); the first step writing one record per

@@ -124,13 +124,20 @@ def _partition(points, values, lin, shift, pfill, i0, i1, rps, rvs, rlin):
 
 
 @_jit
-def _sort_parts(rps, rvs, rlin, pstart, shift, p0, p1, start, ps, vs):
-    """Sort the points of parts ``p0 <= p < p1`` by bucket, each within its own run.
+def _sort_parts(rps, rvs, rlin, pstart, shift, p0, p1, start):
+    """Sort the points of parts ``p0 <= p < p1`` by bucket, in place within each run.
 
-    Writes ``start`` for the buckets of those parts and their points to ``ps``, ``vs``.
+    Each run is copied to a scratch buffer (reused from part to part, so it stays in
+    cache) and scattered back by bucket. Writes ``start`` for the buckets of those parts.
     """
     nbk = start.shape[0] - 1
-    ne = vs.shape[1]
+    ne = rvs.shape[1]
+    big = 0
+    for p in range(p0, p1):
+        big = max(big, pstart[p + 1] - pstart[p])
+    tp = np.empty((big, 3))
+    tv = np.empty((big, ne))
+    tl = np.empty(big, dtype=np.int64)
     for p in range(p0, p1):
         j0 = pstart[p]
         j1 = pstart[p + 1]
@@ -139,6 +146,12 @@ def _sort_parts(rps, rvs, rlin, pstart, shift, p0, p1, start, ps, vs):
         for b in range(b0, b1):
             start[b] = 0
         for i in range(j0, j1):
+            t = i - j0
+            for a in range(3):
+                tp[t, a] = rps[i, a]
+            for e in range(ne):
+                tv[t, e] = rvs[i, e]
+            tl[t] = rlin[i]
             start[rlin[i]] += 1
         s = j0
         for b in range(b0, b1):
@@ -146,14 +159,14 @@ def _sort_parts(rps, rvs, rlin, pstart, shift, p0, p1, start, ps, vs):
             start[b] = s
             s += c
         fill = start[b0:b1].copy()
-        for i in range(j0, j1):
-            b = rlin[i] - b0
+        for t in range(j1 - j0):
+            b = tl[t] - b0
             j = fill[b]
             fill[b] = j + 1
             for a in range(3):
-                ps[j, a] = rps[i, a]
+                rps[j, a] = tp[t, a]
             for e in range(ne):
-                vs[j, e] = rvs[i, e]
+                rvs[j, e] = tv[t, e]
 
 
 def _counting_sort(
@@ -166,16 +179,16 @@ def _counting_sort(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stable sort of points (and their values) by bucket, in O(n), in two scatters.
 
-    One scatter of a million points to buckets spread over the whole array costs a
-    cache miss or two per point. Instead the buckets are cut into parts of about
-    ``PART_BYTES`` of points each (runs of whole buckets in bucket order): the points
-    go first to their part's run, then are sorted by bucket within each run, which
-    stays in cache. Both steps keep the points' order, so the result is the plain
-    stable counting sort's. With ``parallel`` (and at least ``PARALLEL_SORT`` points)
-    both steps run on numba's threads like the tile ranges of :func:`run_tasks`, about
-    ``TASKS_PER_THREAD`` ranges per thread: ranges of points for the first (each counts
-    and writes its own slots in every part, after those of the ranges before it), ranges
-    of parts for the second.
+    One scatter of a million points to buckets spread over the whole array costs a cache
+    miss or two per point. Instead the buckets are cut into parts of about
+    ``PART_BYTES`` of points each (runs of whole buckets in bucket order): the points go
+    first to their part's run, then are sorted by bucket within each run, in place
+    through a scratch copy of the run, in cache (no second array of every point). Both
+    steps keep the points' order, so the result is the plain stable counting sort's.
+    With ``parallel`` (and at least ``PARALLEL_SORT`` points) both steps run on numba's
+    threads like the tile ranges of :func:`run_tasks`, about ``TASKS_PER_THREAD`` ranges
+    per thread: ranges of points for the first (each counts and writes its own slots in
+    every part, after those of the ranges before it), ranges of parts for the second.
     """
     n = points.shape[0]
     nbk = int(shape[0] * shape[1] * shape[2])
@@ -212,18 +225,13 @@ def _counting_sort(
     del lin
     start = np.empty(nbk + 1, dtype=np.int64)
     start[nbk] = n
-    ps = np.empty_like(points)
-    vs = np.empty_like(values)
     ntasks = min(nparts, nchunks)
     pcuts = [t * nparts // ntasks for t in range(ntasks + 1)]
     _run_calls(
         _sort_parts,
-        [
-            (rps, rvs, rlin, pstart, shift, pcuts[t], pcuts[t + 1], start, ps, vs)
-            for t in range(ntasks)
-        ],
+        [(rps, rvs, rlin, pstart, shift, pcuts[t], pcuts[t + 1], start) for t in range(ntasks)],
     )
-    return ps, vs, start
+    return rps, rvs, start
 
 
 PART_BYTES = 1 << 20
