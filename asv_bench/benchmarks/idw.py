@@ -147,6 +147,30 @@ coordinates: 94 against 73 ms CPU min, slower); the first step writing one recor
 sample (coordinates, values and bucket in 64 bytes: one write stream per part, not three;
 93 against 78 ms CPU min, slower); building the fit's (n, 4) value table by ``np.stack``,
 from a transposed copy or in blocks (13-19 ms, all alike the column fill).
+
+Measured together and not merged (1 Dec, branch ``idw17b``): a ranked selection for 2-D
+cells far from their sub-tile's centre (a tighter first bound ``d_k(p) + 0.35 step``, the
+candidates within it copied to a short list without branching and each placed by its rank
+counted against the others), with ``knn_tile`` compiled twice (with and without it). The
+kernel alone, 1 thread: 1e6 onto 2048^2 0.83x of main's CPU, bitwise equal on 15 cases. But
+its cold compile does not fit the JIT target: ``asv_bench/jit.py demo --cold-only`` read
+33.8 and 27.6 s CPU (``knn_tile`` alone 25.3 and 20.8 s) against main's 10.8 s in the same
+quiet run (load 1.1-1.4). End to end that run read, ``many:2048 --peers pykdtree``: 1.198 /
+1.045 s with both branches against main's 1.310 s (3.84x / 4.54x pykdtree against 3.44x:
+pykdtree itself ran at 4.5-4.7 s, not 6.9 s as the stop before). Not kept.
+
+Quiet reruns of the stop (1 Dec, 04:43-04:52, load 0.4-1.8; this tree = the bucket sort
+above; the machine ran slower than an hour before: main's own cold compile read 10.8 s at
+04:39 and 16.6 / 17.3 s at 04:49-04:51), one command after another:
+``many:512 many:2048 --repeat 3 --peers pykdtree`` this / main / this: 2048^2 1.689 / 1.862
+/ 1.679 s wall (3.206 / 3.319 / 3.227 s CPU), **4.11x / 3.67x / 4.21x** pykdtree (CPU 3.51x /
+3.32x / 3.53x); 512^2 0.351 / 0.526 s, 2.36x / 1.52x. ``2d:3072 3d:128 --repeat 3`` (this
+tree): 2-D 1.864 s, scipy 9.94x, pykdtree 8.65x; 3-D 0.607 s, scipy 9.02x, pykdtree 7.20x.
+``asv_bench/jit.py demo --cold-only`` main / this alternated twice: 17.3 / 16.4 s and 16.6 /
+16.2 s CPU (this tree's sort kernels ``_sort_parts`` 1.0 s and ``_bucket_ids`` 0.5 s
+against ``_counting_sort`` 0.8-0.9 s): no change in compile time from this stop; the 15 s
+figure depends on the machine's phase (main 10.1-11.9 s in the stop before). The 5x
+pykdtree target at 1e6 onto 2048^2 is not met (4.11-4.21x).
 """
 
 from __future__ import annotations
