@@ -107,19 +107,24 @@ def _bucket_ids(points, lo, size, shape, shift, i0, i1, lin, pcount):
         pcount[b >> shift] += 1
 
 
+@_inline
+def _copy_point(ps, vs, j, points, values, i):
+    """Copy point ``i`` (coordinates and values) to row ``j`` of ``ps``, ``vs``."""
+    for a in range(3):
+        ps[j, a] = points[i, a]
+    for e in range(values.shape[1]):
+        vs[j, e] = values[i, e]
+
+
 @_jit
 def _partition(points, values, lin, shift, pfill, i0, i1, rps, rvs, rlin):
     """Stable scatter of points ``i0 <= i < i1`` to their parts' runs (``pfill``, advanced)."""
-    ne = values.shape[1]
     for i in range(i0, i1):
         b = lin[i]
         q = b >> shift
         j = pfill[q]
         pfill[q] = j + 1
-        for a in range(3):
-            rps[j, a] = points[i, a]
-        for e in range(ne):
-            rvs[j, e] = values[i, e]
+        _copy_point(rps, rvs, j, points, values, i)
         rlin[j] = b
 
 
@@ -147,10 +152,7 @@ def _sort_parts(rps, rvs, rlin, pstart, shift, p0, p1, start):
             start[b] = 0
         for i in range(j0, j1):
             t = i - j0
-            for a in range(3):
-                tp[t, a] = rps[i, a]
-            for e in range(ne):
-                tv[t, e] = rvs[i, e]
+            _copy_point(tp, tv, t, rps, rvs, i)
             tl[t] = rlin[i]
             start[rlin[i]] += 1
         s = j0
@@ -163,10 +165,7 @@ def _sort_parts(rps, rvs, rlin, pstart, shift, p0, p1, start):
             b = tl[t] - b0
             j = fill[b]
             fill[b] = j + 1
-            for a in range(3):
-                rps[j, a] = tp[t, a]
-            for e in range(ne):
-                rvs[j, e] = tv[t, e]
+            _copy_point(rps, rvs, j, tp, tv, t)
 
 
 def _counting_sort(
