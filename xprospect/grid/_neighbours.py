@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from typing import Any
 
 import numba as nb
@@ -194,9 +195,8 @@ def _counting_sort(
     parts = max(1, n * 8 * (3 + values.shape[1]) // PART_BYTES)
     shift = max(0, math.ceil(math.log2(max(nbk / parts, 1.0))))
     nparts = ((nbk - 1) >> shift) + 1
-    nthreads = nb.get_num_threads() if parallel and n >= PARALLEL_SORT else 1
-    nchunks = TASKS_PER_THREAD * nthreads if nthreads > 1 else 1
-    cuts = [t * n // nchunks for t in range(nchunks + 1)]
+    nchunks = task_count(n, parallel and n >= PARALLEL_SORT)
+    cuts = _cuts(n, nchunks)
     lin = np.empty(n, dtype=np.int64)
     pcount = np.zeros((nchunks, nparts), dtype=np.int64)
     _run_calls(
@@ -224,11 +224,10 @@ def _counting_sort(
     del lin
     start = np.empty(nbk + 1, dtype=np.int64)
     start[nbk] = n
-    ntasks = min(nparts, nchunks)
-    pcuts = [t * nparts // ntasks for t in range(ntasks + 1)]
+    pcuts = _cuts(nparts, min(nparts, nchunks))
     _run_calls(
         _sort_parts,
-        [(rps, rvs, rlin, pstart, shift, pcuts[t], pcuts[t + 1], start) for t in range(ntasks)],
+        [(rps, rvs, rlin, pstart, shift, p0, p1, start) for p0, p1 in pairwise(pcuts)],
     )
     return rps, rvs, start
 
@@ -410,8 +409,13 @@ def run_tasks(task: Callable[..., Any], ntiles: int, ntasks: int, *args: Any) ->
     (``NUMBA_NUM_THREADS``), taking the next range as each finishes. Tasks write
     disjoint cells, so the result does not depend on the split.
     """
-    cuts = [i * ntiles // ntasks for i in range(ntasks + 1)]
-    _run_calls(task, [(cuts[i], cuts[i + 1], *args) for i in range(ntasks)])
+    cuts = _cuts(ntiles, ntasks)
+    _run_calls(task, [(t0, t1, *args) for t0, t1 in pairwise(cuts)])
+
+
+def _cuts(n: int, parts: int) -> list[int]:
+    """Bounds of ``parts`` contiguous, near-equal ranges of ``range(n)``."""
+    return [i * n // parts for i in range(parts + 1)]
 
 
 def _run_calls(fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]]) -> None:
