@@ -512,7 +512,7 @@ def test_coarse_grid_splits_over_all_tiles():
     rng = np.random.default_rng(3)
     pts = np.column_stack([np.zeros(20_000), rng.uniform(0, 1000, (20_000, 2))])
     axes = np.diag([0.0, 125.0, 125.0])
-    tile, ntiles, ntasks = _neighbours.plan_tiles(pts, 12, axes, (1, 8, 8), 2, True)
+    tile, ntiles, ntasks, _ = _neighbours.plan_tiles(pts, 12, axes, (1, 8, 8), 2, True)
     assert tile.tolist() == [1, 1, 1]
     assert ntiles == 64
     assert ntasks == min(64, _neighbours.TASKS_PER_THREAD * _neighbours.nb.get_num_threads())
@@ -600,6 +600,96 @@ def test_wide_tiles_searched_in_sub_tiles_give_the_same_bits(monkeypatch):
                     assert np.array_equal(
                         a[name].values.view(np.int64), b[name].values.view(np.int64)
                     ), (wide, name)
+
+
+def test_ranked_search_gives_the_same_bits(monkeypatch):
+    # the ranked search (knn_tile_ranked, via idw_ranked_task) where plan_tiles asks for it
+    # (forced here on small lattices): the same IDW maps, bit for bit, as the plain search,
+    # ties at the k-th distance included, 2-D with and without a radius
+    from xprospect.grid import _neighbours
+
+    rng = np.random.default_rng(8)
+    s, _, _ = _samples(rng, 600, 2)
+    gx, gy = np.meshgrid(np.arange(0.0, 1000.0, 50.0), np.arange(0.0, 1000.0, 50.0))
+    ties = xr.Dataset(
+        {"E0": ("sample", rng.lognormal(size=gx.size))},
+        coords={"x": ("sample", gx.ravel()), "y": ("sample", gy.ravel())},
+    )
+    ties = xp._dims.write_crs(ties, CRS)
+    fine = xp.make_grid((0, 0, 1000, 1000), resolution=6.25, crs=CRS)
+    cases = [(s, fine, dict(k=12)), (s, fine, dict(k=7, power=1.5, radius=60.0, min_points=3)),
+             (ties, fine, dict(k=7))]
+    for samples, like, kw in cases:
+        plain = xp.grid_idw(samples, like=like, dtype="float64", **kw)
+        monkeypatch.setattr(_neighbours, "RANK_CELLS", 0)
+        calls = []
+
+        def run(task, *a, calls=calls, run_tasks=_neighbours.run_tasks):
+            calls.append(task)
+            run_tasks(task, *a)
+
+        monkeypatch.setattr(_neighbours, "run_tasks", run)
+        ranked = xp.grid_idw(samples, like=like, dtype="float64", **kw)
+        monkeypatch.undo()
+        assert [t.py_func.__name__ for t in calls] == ["idw_ranked_task"]
+        for name in plain.data_vars:
+            assert np.array_equal(
+                plain[name].values.view(np.int64), ranked[name].values.view(np.int64)
+            ), (kw, name)
+
+
+def test_small_lattices_do_not_compile_the_ranked_search():
+    # the ranked search is compiled only for 2-D lattices of RANK_CELLS cells or more whose
+    # sub-tile corners lie far from their centre against d_k (1e6 samples onto 2048^2);
+    # smaller lattices (the demo's, the tests') and 3-D lattices keep the plain search
+    from xprospect.grid import _neighbours
+
+    rng = np.random.default_rng(9)
+    dense = np.column_stack([np.zeros(1_000_000), rng.uniform(0, 2048, (1_000_000, 2))])
+    axes = np.diag([0.0, 1.0, 1.0])
+    assert _neighbours.plan_tiles(dense, 12, axes, (1, 2048, 2048), 2, True)[3]
+    assert not _neighbours.plan_tiles(dense, 12, axes, (1, 512, 512), 2, True)[3]
+    sparse = dense[:3000] * 30.0  # the demo's density: 3000 samples, d_k of 8.6 cells
+    assert not _neighbours.plan_tiles(sparse, 12, axes * 250.0 / 30.0, (1, 250, 250), 2, True)[3]
+    vox = np.column_stack([rng.uniform(0, 128, (5000, 3))])
+    assert not _neighbours.plan_tiles(vox, 12, np.eye(3), (128, 128, 128), 3, True)[3]
+
+
+@pytest.mark.parametrize("n", [30, 200])
+def test_ranked_selection_orders_ties_by_row(n):
+    # a cell's k nearest candidates placed by rank from a short list (a tight first bound
+    # that may hold fewer than k of them, then the loose one) are those inserted in turn:
+    # the k smallest by (squared distance, sample row), equal distances included; a list
+    # longer than RANKED is left to insertion (-1)
+    from xprospect.grid import _neighbours
+
+    rng = np.random.default_rng(7)
+    k = 12
+    fb = np.zeros((8, n))
+    ib = np.zeros((4, n), dtype=np.int64)
+    fb[4:6] = rng.integers(-4, 5, (2, n))  # integer lattice: many equal distances
+    ib[1] = rng.permutation(10 * n)[:n]
+    q = (0.0, 0.0, 0.0)
+    d2 = fb[4] ** 2 + fb[5] ** 2
+    for guess2, bound2 in [(np.inf, np.inf), (2.0, np.inf), (5.0, 18.0), (8.0, 8.0), (1.0, 2.0)]:
+        inside = np.flatnonzero(d2 <= bound2)
+        best = inside[np.lexsort((ib[1, inside], d2[inside]))][:k]
+        for ranked in (False, True):
+            kd = np.empty(k)
+            ki = np.empty(k, dtype=np.int64)
+            if ranked:
+                bounds2 = (guess2, bound2)
+                got = _neighbours._nearest_ranked(fb, ib, (n, n), q, k, bounds2, kd, ki)
+                tried = np.count_nonzero(d2 <= guess2)
+                listed = tried if tried >= k or guess2 >= bound2 else inside.size
+                if listed > _neighbours.RANKED:
+                    assert got == -1
+                    continue
+            else:
+                got = _neighbours._nearest(fb, ib, n, *q, k, bound2, kd, ki)
+            assert got == best.size
+            assert np.array_equal(kd[:got], d2[best])
+            assert np.array_equal(ki[:got], ib[1, best])
 
 
 def test_equidistant_neighbours_do_not_depend_on_chunks():

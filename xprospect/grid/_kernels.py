@@ -12,9 +12,18 @@ from __future__ import annotations
 import numpy as np
 
 from xprospect.grid._jit import jit
-from xprospect.grid._neighbours import gather, knn_tile, new_task, node, put_tile, tile_at, tile_box
+from xprospect.grid._neighbours import (
+    gather,
+    knn_tile,
+    knn_tile_ranked,
+    new_task,
+    node,
+    put_tile,
+    tile_at,
+    tile_box,
+)
 
-__all__ = ["idw_radius_task", "idw_task"]
+__all__ = ["idw_radius_task", "idw_ranked_task", "idw_task"]
 
 _jit = jit()
 
@@ -89,62 +98,91 @@ def idw_task(t0, t1, bk, vals, rows, lattice, params, outs):
     (fewer give NaN). outs : ``(out32, out64)``, one of them empty (see
     ``put_tile``); the other, (nout, *qshape), is written.
     """
-    k, power, radius, min_points = params
+    k, _, radius, _ = params
     lo, hi, state, work, nbr, tb = new_task(bk[3], lattice[4], k, vals.shape[1])
-    nbr_i, nbr_d2, nbr_n = nbr
-    ne = vals.shape[1]
-    half_p = 0.5 * power
-    p_is_2 = power == 2.0
     wk = np.empty(max(k, 1))  # the weights of one cell's neighbours
     for t in range(t0, t1):
         origin = tile_at(t, lattice, lo, hi)
         work = knn_tile(bk, origin, lattice[1], lo, hi, k, radius, state, work, nbr)
-        ncells = (hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2])
-        # IDW of each cell from its neighbours: ``tb[c]`` (contiguous) accumulates all
-        # elements of cell ``c`` at once, one neighbour's row of ``vals`` after another,
-        # so the element loop vectorises; each element's sum still runs over the
-        # neighbours nearest first
-        for c in range(ncells):
-            acc = tb[c]
-            nfound = nbr_n[c]
-            if nfound < min_points or nfound == 0:
-                for e2 in range(ne):
-                    acc[e2] = np.nan
-                continue
-            for e2 in range(ne):
-                acc[e2] = 0.0
-            if nbr_d2[c, 0] == 0.0:
-                # the cell coincides with samples: their mean, so the map is exact there
-                nzero = 0
-                for j in range(nfound):
-                    if nbr_d2[c, j] != 0.0:
-                        break
-                    nzero += 1
-                    v = vals[nbr_i[c, j]]
-                    for e2 in range(ne):
-                        acc[e2] += v[e2]
-                for e2 in range(ne):
-                    acc[e2] = acc[e2] / nzero
-                continue
-            # the weights first, then one tight element loop per neighbour (indexing
-            # ``vals`` by row, no per-neighbour array view): the same operations in the
-            # same order as weighting inside the neighbour loop, so the same bits, and
-            # the loop numba compiles stays quick whatever the search beside it inlines
-            wsum = 0.0
-            for j in range(nfound):
-                d2 = nbr_d2[c, j]
-                w = 1.0 / d2 if p_is_2 else d2 ** (-half_p)
-                wk[j] = w
-                wsum += w
-            for j in range(nfound):
-                w = wk[j]
-                row = nbr_i[c, j]
-                for e2 in range(ne):
-                    acc[e2] += w * vals[row, e2]
-            inv = 1.0 / wsum
-            for e2 in range(ne):
-                acc[e2] = acc[e2] * inv
+        _idw_cells(vals, params, lo, hi, nbr, wk, tb)
         put_tile(tb, lo, hi, rows, outs)
+
+
+@_jit
+def idw_ranked_task(t0, t1, bk, vals, rows, lattice, params, outs):
+    """:func:`idw_task` searching with ``knn_tile_ranked``: the same map, bit for bit.
+
+    For the 2-D lattices where ranking pays (``plan_tiles`` says which: cells many times
+    denser than the samples' k-th neighbour distance, e.g. 1e6 samples onto 2048^2); a
+    separate kernel so that other lattices never compile that search. Its first call in
+    a fresh environment compiles it (about as long again as :func:`idw_task`); numba's
+    cache keeps it after that.
+    """
+    k, _, radius, _ = params
+    lo, hi, state, work, nbr, tb = new_task(bk[3], lattice[4], k, vals.shape[1])
+    wk = np.empty(max(k, 1))
+    for t in range(t0, t1):
+        origin = tile_at(t, lattice, lo, hi)
+        work = knn_tile_ranked(bk, origin, lattice[1], lo, hi, k, radius, state, work, nbr)
+        _idw_cells(vals, params, lo, hi, nbr, wk, tb)
+        put_tile(tb, lo, hi, rows, outs)
+
+
+@_jit  # called once per tile, and compiled once for both tasks
+def _idw_cells(vals, params, lo, hi, nbr, wk, tb):
+    """IDW of each cell of the tile ``lo <= index < hi`` from its neighbours, into ``tb``.
+
+    ``tb[c]`` (contiguous) accumulates all elements of cell ``c`` at once, one
+    neighbour's row of ``vals`` after another, so the element loop vectorises; each
+    element's sum still runs over the neighbours nearest first. ``wk`` is scratch for
+    the weights of one cell's neighbours.
+    """
+    _, power, _, min_points = params
+    nbr_i, nbr_d2, nbr_n = nbr
+    ne = vals.shape[1]
+    half_p = 0.5 * power
+    p_is_2 = power == 2.0
+    ncells = (hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2])
+    for c in range(ncells):
+        acc = tb[c]
+        nfound = nbr_n[c]
+        if nfound < min_points or nfound == 0:
+            for e2 in range(ne):
+                acc[e2] = np.nan
+            continue
+        for e2 in range(ne):
+            acc[e2] = 0.0
+        if nbr_d2[c, 0] == 0.0:
+            # the cell coincides with samples: their mean, so the map is exact there
+            nzero = 0
+            for j in range(nfound):
+                if nbr_d2[c, j] != 0.0:
+                    break
+                nzero += 1
+                v = vals[nbr_i[c, j]]
+                for e2 in range(ne):
+                    acc[e2] += v[e2]
+            for e2 in range(ne):
+                acc[e2] = acc[e2] / nzero
+            continue
+        # the weights first, then one tight element loop per neighbour (indexing
+        # ``vals`` by row, no per-neighbour array view): the same operations in the
+        # same order as weighting inside the neighbour loop, so the same bits, and
+        # the loop numba compiles stays quick whatever the search beside it inlines
+        wsum = 0.0
+        for j in range(nfound):
+            d2 = nbr_d2[c, j]
+            w = 1.0 / d2 if p_is_2 else d2 ** (-half_p)
+            wk[j] = w
+            wsum += w
+        for j in range(nfound):
+            w = wk[j]
+            row = nbr_i[c, j]
+            for e2 in range(ne):
+                acc[e2] += w * vals[row, e2]
+        inv = 1.0 / wsum
+        for e2 in range(ne):
+            acc[e2] = acc[e2] * inv
 
 
 @_jit

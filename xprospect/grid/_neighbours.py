@@ -44,6 +44,7 @@ __all__ = [
     "bucket_points",
     "gather",
     "knn_tile",
+    "knn_tile_ranked",
     "new_task",
     "plan_tiles",
     "put_tile",
@@ -293,8 +294,8 @@ def plan_tiles(
     ndim: int,
     parallel: bool,
     span: np.ndarray | None = None,
-) -> tuple[np.ndarray, int, int]:
-    """Choose the query tile and the work split for one lattice.
+) -> tuple[np.ndarray, int, int, bool]:
+    """Choose the query tile, the work split and the search kernel for one lattice.
 
     A tile should be about as wide as the distance to a cell's k-th neighbour: much
     wider, and each cell scans candidates that cannot be its neighbours; much narrower,
@@ -346,6 +347,10 @@ def plan_tiles(
         Number of tiles.
     ntasks : int
         Number of tile ranges (1 unless ``parallel``).
+    ranked : bool
+        Whether to search with :func:`knn_tile_ranked` (same neighbours): 2-D tiles
+        whose sub-tile corners lie further than ``sqrt(RANK_FROM) d_k`` from their
+        centre, on lattices of at least ``RANK_CELLS`` cells.
     """
     if span is not None:
         ext = span
@@ -377,7 +382,16 @@ def plan_tiles(
     qs = np.maximum(np.asarray(qshape, dtype=np.int64), 1)
     tile = np.minimum(tile, qs)
     ntiles = int(np.prod(-(-qs // tile)))
-    return tile, ntiles, task_count(ntiles, parallel)
+    # the ranked search (knn_tile_ranked) where its sub-tiles' corners lie far from their
+    # centre against d_k, and the lattice is big enough for its saving to repay compiling it
+    corner = 0.5 * (tile[1] - 1) * math.hypot(steps[1], steps[2]) if ndim == 2 else 0.0
+    ranked = bool(
+        ndim == 2
+        and tile[1] > 1
+        and corner > math.sqrt(RANK_FROM) * edge * step
+        and int(np.prod(qs)) >= RANK_CELLS
+    )
+    return tile, ntiles, task_count(ntiles, parallel), ranked
 
 
 def task_count(ntiles: int, parallel: bool) -> int:
@@ -400,6 +414,7 @@ TILE_2D = 1.5
 TILE_3D = 1.2
 MAX_3D = 8
 WIDE_2D = 2
+RANK_CELLS = 1 << 20
 
 
 def run_tasks(task: Callable[..., Any], ntiles: int, ntasks: int, *args: Any) -> None:
@@ -689,6 +704,36 @@ def _by_distance(fb, ib, nc, c0x, c0y, c0z, order):
 SHELLS = 64
 
 
+@_inline
+def _reach(ib, nc, ordered, scale, dq0, bound2):
+    """Count the near-first candidates that can lie within ``sqrt(bound2)`` of a node.
+
+    The node lies ``dq0`` from the centre of the shells (see :func:`_by_distance`):
+    only candidates with ``|s - c0| <= dq0 + bound`` can be in range, those up to the
+    end of that distance's shell (a hair wider, so rounding cannot drop one on the edge).
+    """
+    if ordered and bound2 < _INF:
+        thr = dq0 + math.sqrt(bound2)
+        shell = thr * thr * (1.0 + 1e-9) * scale
+        if shell < SHELLS:
+            return ib[3, int(shell)]
+    return nc
+
+
+@_inline
+def _distances(fb, j0, j1, qx, qy, qz):
+    """Squared distances from ``q`` of candidates ``j0 <= j < j1`` (near-first), to ``fb[7]``."""
+    sx = fb[4]
+    sy = fb[5]
+    sz = fb[6]
+    dd = fb[7]
+    for j in range(j0, j1):  # a tight, vectorisable distance pass
+        dx = sx[j] - qx
+        dy = sy[j] - qy
+        dz = sz[j] - qz
+        dd[j] = dx * dx + dy * dy + dz * dz
+
+
 @_inline  # once per cell: a call and its array views cost a tenth of the search
 def _nearest(fb, ib, lim, qx, qy, qz, k, bound2, kd, ki):
     """Find the ``k`` nearest of the first ``lim`` (near-first) candidates within ``bound2``.
@@ -696,16 +741,11 @@ def _nearest(fb, ib, lim, qx, qy, qz, k, bound2, kd, ki):
     Writes their squared distances and rows, nearest first, to ``kd``, ``ki``; returns
     how many were found. Equal distances are ordered by sample row, so the neighbours
     of a cell do not depend on the tile it falls in (nor on the order of candidates).
+    The candidates are inserted in turn: cheap where they come nearly in order of
+    distance from ``q`` (few insertions, a predictable branch for the rest).
     """
-    sx = fb[4]
-    sy = fb[5]
-    sz = fb[6]
+    _distances(fb, 0, lim, qx, qy, qz)
     dd = fb[7]
-    for j in range(lim):  # a tight, vectorisable distance pass
-        dx = sx[j] - qx
-        dy = sy[j] - qy
-        dz = sz[j] - qz
-        dd[j] = dx * dx + dy * dy + dz * dz
     nfound = 0
     worst = bound2
     for j in range(lim):
@@ -727,154 +767,238 @@ def _nearest(fb, ib, lim, qx, qy, qz, k, bound2, kd, ki):
     return nfound
 
 
-@_jit
-def knn_tile(bk, origin, axes, lo, hi, k, radius, state, work, nbr):
-    """Find the ``k`` nearest samples within ``radius`` of every lattice node of one tile.
+@_inline
+def _compact(fb, ib, j1, bound2):
+    """Copy the first ``j1`` candidates within ``bound2``, in order, to a short list.
 
-    Parameters
-    ----------
-    bk : tuple
-        ``(pts, start, blo, bsize, bshape)``: bucket-sorted sample coordinates and the
-        bucket grid (see :func:`bucket_points`).
-    origin : (3,) float64
-        Coordinates of lattice node (0, 0, 0).
-    axes : (3, 3) float64
-        ``axes[a]`` is the step vector of lattice axis ``a``.
-    lo, hi : (3,) int64
-        The tile: nodes with ``lo <= index < hi`` along each lattice axis.
-    k : int
-        Number of neighbours (>= 1).
-    radius : float
-        Search radius (inf: none).
-    state : (6,) float64
-        Carried from tile to tile (see :func:`new_task`); updated.
-    work : tuple
-        Scratch from :func:`new_task`.
-    nbr : tuple
-        ``(nbr_i, nbr_d2, nbr_n)``, written: for tile cell ``c`` (C order over the
-        tile), the rows in ``pts`` of its neighbours and their squared distances,
-        nearest first, in the first ``nbr_n[c]`` slots (< k only where the radius cuts).
-
-    Returns
-    -------
-    tuple
-        ``work``, with candidate buffers grown where needed.
+    Their squared distances (``fb[7]``) go to ``fb[3]``, their rows to ``ib[2]`` (both
+    free once the candidates are in shells); returns how many. Branch-free: where
+    candidates come in no useful order, a branch per candidate mispredicts often.
     """
-    fb, ib, boxes, done, kd, ki = work
-    nbr_i, nbr_d2, nbr_n = nbr
-    bsize = bk[3]
-    ty = hi[1] - lo[1]
-    tx = hi[2] - lo[2]
-    ncells = (hi[0] - lo[0]) * ty * tx
-    r2 = radius * radius
-    qlo = boxes[0]
-    qhi = boxes[1]
-    rlo = boxes[2]
-    rhi = boxes[3]
-    tile_box(origin, axes, lo, hi, qlo, qhi)
-    for c in range(ncells):
-        done[c] = False
-    m = min(state[0], radius)
-    remaining = ncells
-    max_need = 0.0
-    # lattice step lengths: the distance from a cell to its neighbour along x, y, z
-    step_x = math.sqrt(axes[2, 0] ** 2 + axes[2, 1] ** 2 + axes[2, 2] ** 2)
-    step_y = math.sqrt(axes[1, 0] ** 2 + axes[1, 1] ** 2 + axes[1, 2] ** 2)
-    step_z = math.sqrt(axes[0, 0] ** 2 + axes[0, 1] ** 2 + axes[0, 2] ** 2)
-    # a tile wider (x) than tall (y) is searched in sub-tiles as wide as it is tall: the
-    # candidates gathered once for the tile are put in shells around each sub-tile's
-    # centre in turn, so a cell scans out to its distance from the nearer centre
-    nsx = (tx + ty - 1) // ty
-    wx = (tx + nsx - 1) // nsx
-    while remaining > 0:
-        nc, complete, fb, ib = gather(bk, qlo, qhi, m, rlo, rhi, fb, ib)
-        for jx in range(lo[2], hi[2], wx):
-            ex = min(jx + wx, hi[2])
-            ordered = (hi[0] - lo[0]) * ty * (ex - jx) > 1
-            # candidates in shells of distance from the sub-tile's centre: a
-            # cell stops scanning once the triangle inequality rules out every
-            # later candidate
-            c0x, c0y, c0z = node(
-                origin,
-                axes,
-                0.5 * (lo[0] + hi[0] - 1),
-                0.5 * (lo[1] + hi[1] - 1),
-                0.5 * (jx + ex - 1),
-            )
-            scale = _by_distance(fb, ib, nc, c0x, c0y, c0z, ordered)
-            for iz in range(lo[0], hi[0]):
-                for iy in range(lo[1], hi[1]):
-                    for ix in range(jx, ex):
-                        c = ((iz - lo[0]) * ty + (iy - lo[1])) * tx + (ix - lo[2])
-                        if done[c]:
-                            continue
-                        qx, qy, qz = node(origin, axes, iz, iy, ix)
-                        # distance from the node to the edge of the gathered region
-                        margin = min(
-                            qx - rlo[0],
-                            rhi[0] - qx,
-                            qy - rlo[1],
-                            rhi[1] - qy,
-                            qz - rlo[2],
-                            rhi[2] - qz,
-                        )
-                        dx = qx - c0x
-                        dy = qy - c0y
-                        dz = qz - c0z
-                        dq0 = math.sqrt(dx * dx + dy * dy + dz * dz)
-                        # d_k(q) <= d_k(p) + |q - p| for any verified cell p: the cell one
-                        # step back along x, else y, else z, where the tile has it (at a row
-                        # or sub-tile start the last cell searched lies a row away), else
-                        # the last cell searched
-                        cref = c - 1
-                        step = step_x
-                        if ix == lo[2]:
-                            cref = c - tx if iy > lo[1] else c - ty * tx
-                            step = step_y if iy > lo[1] else step_z
-                        if cref >= 0 and done[cref] and nbr_n[cref] == k:
-                            ub = math.sqrt(nbr_d2[cref, k - 1]) + step
-                        elif state[1] > 0.0:
-                            dx = qx - state[2]
-                            dy = qy - state[3]
-                            dz = qz - state[4]
-                            ub = state[5] + math.sqrt(dx * dx + dy * dy + dz * dz)
-                        else:
-                            ub = _INF
-                        ub *= 1.0 + 1e-9
-                        bound2 = min(ub * ub, r2)
-                        # only candidates with |s - c0| <= |q - c0| + bound can be in range:
-                        # those up to the end of that distance's shell (a hair wider, so
-                        # rounding cannot drop one on the edge)
-                        lim = nc
-                        if ordered and bound2 < _INF:
-                            thr = dq0 + math.sqrt(bound2)
-                            shell = thr * thr * (1.0 + 1e-9) * scale
-                            if shell < SHELLS:
-                                lim = ib[3, int(shell)]
-                        nfound = _nearest(fb, ib, lim, qx, qy, qz, k, bound2, kd, ki)
-                        need = math.sqrt(kd[k - 1]) if nfound == k else radius
-                        if need > radius:
-                            need = radius
-                        if margin < need and not complete:
-                            continue  # a closer sample may lie outside: widen and retry
-                        if need > max_need and need < _INF:
-                            max_need = need
-                        if nfound == k:
-                            state[1] = 1.0
-                            state[2] = qx
-                            state[3] = qy
-                            state[4] = qz
-                            state[5] = math.sqrt(kd[k - 1])
-                        done[c] = True
-                        remaining -= 1
-                        nbr_n[c] = nfound
-                        for j in range(nfound):
-                            nbr_i[c, j] = ki[j]
-                            nbr_d2[c, j] = kd[j]
-        if remaining > 0:
-            m = 2.0 * m if m > 0 else bsize
-            if m > radius:
-                m = radius
-    if max_need > 0:
-        state[0] = 1.25 * max_need
-    return fb, ib, boxes, done, kd, ki
+    n = 0
+    for j in range(j1):
+        fb[3, n] = fb[7, j]
+        ib[2, n] = ib[1, j]
+        n += fb[7, j] <= bound2
+    return n
+
+
+@_inline
+def _nearest_ranked(fb, ib, lims, q, k, bounds2, kd, ki):
+    """:func:`_nearest` for a node whose candidates come in no useful order.
+
+    That is a node far from the centre of the shells relative to its neighbours'
+    distance: near-first from the centre is then far from near-first from the node, and
+    inserting in turn mispredicts a branch for about every other candidate. The tighter
+    ``bounds2[0]`` is tried first over the first ``lims[0]`` candidates (those that can
+    lie within it): when ``k`` of them do, the ``k`` nearest are among them; else all
+    within ``bounds2[1]`` of the first ``lims[1]`` are taken. Those are copied to a short
+    list (:func:`_compact`) and each placed by its rank, counted against all the others:
+    branch-free and vectorised, but ``n^2`` comparisons for a list of ``n``, so the
+    tighter bound pays. Returns how many were found, or -1 for a list longer than
+    ``RANKED`` (nothing written: the caller inserts them with :func:`_nearest`).
+    """
+    qx, qy, qz = q
+    guess2, bound2 = bounds2
+    lim, lim2 = lims
+    _distances(fb, 0, lim, qx, qy, qz)
+    n = _compact(fb, ib, lim, guess2)
+    if n < k and guess2 < bound2:
+        _distances(fb, lim, lim2, qx, qy, qz)
+        n = _compact(fb, ib, lim2, bound2)
+    if n > RANKED:
+        return -1
+    for i in range(n):
+        d = fb[3, i]
+        r = ib[2, i]
+        rank = 0
+        for j in range(n):
+            rank += (fb[3, j] < d) | ((fb[3, j] == d) & (ib[2, j] < r))
+        if rank < k:
+            kd[rank] = d
+            ki[rank] = r
+    return min(n, k)
+
+
+GUESS = 0.35
+RANK_FROM = 0.04
+RANKED = 32
+
+
+def _tile_search(ranked: bool, name: str) -> Any:
+    """Compile the tile search (:func:`knn_tile`), with the ranked selection or without.
+
+    With ``ranked``, each cell of a 2-D tile whose distance to the centre of the shells
+    exceeds ``sqrt(RANK_FROM)`` times its bound takes a tighter first bound
+    (``d_k(p) + GUESS step``) and ranks the candidates within it
+    (:func:`_nearest_ranked`) instead of inserting them one by one: the same neighbours
+    in the same order. ``ranked`` is a constant of the closure, so numba prunes the
+    branch it guards before inlining and typing: the search without it compiles no
+    ranked code (inlined but dead, it doubled the cold compile of :func:`knn_tile`, 6-7
+    s to 11-13 s CPU), and the search with it is a kernel of its own, compiled (and
+    cached, under ``name``) only when a lattice first needs it (see :func:`plan_tiles`).
+    """
+
+    def search(bk, origin, axes, lo, hi, k, radius, state, work, nbr):
+        """Find the ``k`` nearest samples within ``radius`` of every lattice node of one tile.
+
+        Parameters
+        ----------
+        bk : tuple
+            ``(pts, start, blo, bsize, bshape)``: bucket-sorted sample coordinates and the
+            bucket grid (see :func:`bucket_points`).
+        origin : (3,) float64
+            Coordinates of lattice node (0, 0, 0).
+        axes : (3, 3) float64
+            ``axes[a]`` is the step vector of lattice axis ``a``.
+        lo, hi : (3,) int64
+            The tile: nodes with ``lo <= index < hi`` along each lattice axis.
+        k : int
+            Number of neighbours (>= 1).
+        radius : float
+            Search radius (inf: none).
+        state : (6,) float64
+            Carried from tile to tile (see :func:`new_task`); updated.
+        work : tuple
+            Scratch from :func:`new_task`.
+        nbr : tuple
+            ``(nbr_i, nbr_d2, nbr_n)``, written: for tile cell ``c`` (C order over the
+            tile), the rows in ``pts`` of its neighbours and their squared distances,
+            nearest first, in the first ``nbr_n[c]`` slots (< k only where the radius cuts).
+
+        Returns
+        -------
+        tuple
+            ``work``, with candidate buffers grown where needed.
+        """
+        fb, ib, boxes, done, kd, ki = work
+        nbr_i, nbr_d2, nbr_n = nbr
+        bsize = bk[3]
+        ty = hi[1] - lo[1]
+        tx = hi[2] - lo[2]
+        ncells = (hi[0] - lo[0]) * ty * tx
+        r2 = radius * radius
+        qlo = boxes[0]
+        qhi = boxes[1]
+        rlo = boxes[2]
+        rhi = boxes[3]
+        tile_box(origin, axes, lo, hi, qlo, qhi)
+        for c in range(ncells):
+            done[c] = False
+        m = min(state[0], radius)
+        remaining = ncells
+        max_need = 0.0
+        # lattice step lengths: the distance from a cell to its neighbour along x, y, z
+        step_x = math.sqrt(axes[2, 0] ** 2 + axes[2, 1] ** 2 + axes[2, 2] ** 2)
+        step_y = math.sqrt(axes[1, 0] ** 2 + axes[1, 1] ** 2 + axes[1, 2] ** 2)
+        step_z = math.sqrt(axes[0, 0] ** 2 + axes[0, 1] ** 2 + axes[0, 2] ** 2)
+        # a tile wider (x) than tall (y) is searched in sub-tiles as wide as it is tall: the
+        # candidates gathered once for the tile are put in shells around each sub-tile's
+        # centre in turn, so a cell scans out to its distance from the nearer centre
+        nsx = (tx + ty - 1) // ty
+        wx = (tx + nsx - 1) // nsx
+        while remaining > 0:
+            nc, complete, fb, ib = gather(bk, qlo, qhi, m, rlo, rhi, fb, ib)
+            for jx in range(lo[2], hi[2], wx):
+                ex = min(jx + wx, hi[2])
+                ordered = (hi[0] - lo[0]) * ty * (ex - jx) > 1
+                # candidates in shells of distance from the sub-tile's centre: a
+                # cell stops scanning once the triangle inequality rules out every
+                # later candidate
+                c0x, c0y, c0z = node(
+                    origin,
+                    axes,
+                    0.5 * (lo[0] + hi[0] - 1),
+                    0.5 * (lo[1] + hi[1] - 1),
+                    0.5 * (jx + ex - 1),
+                )
+                scale = _by_distance(fb, ib, nc, c0x, c0y, c0z, ordered)
+                for iz in range(lo[0], hi[0]):
+                    for iy in range(lo[1], hi[1]):
+                        for ix in range(jx, ex):
+                            c = ((iz - lo[0]) * ty + (iy - lo[1])) * tx + (ix - lo[2])
+                            if done[c]:
+                                continue
+                            qx, qy, qz = node(origin, axes, iz, iy, ix)
+                            # distance from the node to the edge of the gathered region
+                            margin = min(
+                                qx - rlo[0],
+                                rhi[0] - qx,
+                                qy - rlo[1],
+                                rhi[1] - qy,
+                                qz - rlo[2],
+                                rhi[2] - qz,
+                            )
+                            dx = qx - c0x
+                            dy = qy - c0y
+                            dz = qz - c0z
+                            dq0 = math.sqrt(dx * dx + dy * dy + dz * dz)
+                            # d_k(q) <= d_k(p) + |q - p| for any verified cell p: the cell one
+                            # step back along x, else y, else z, where the tile has it (at a row
+                            # or sub-tile start the last cell searched lies a row away), else
+                            # the last cell searched
+                            cref = c - 1
+                            step = step_x
+                            if ix == lo[2]:
+                                cref = c - tx if iy > lo[1] else c - ty * tx
+                                step = step_y if iy > lo[1] else step_z
+                            if cref >= 0 and done[cref] and nbr_n[cref] == k:
+                                dkp = math.sqrt(nbr_d2[cref, k - 1])
+                                ub = dkp + step
+                                guess = dkp + GUESS * step
+                            elif state[1] > 0.0:
+                                dx = qx - state[2]
+                                dy = qy - state[3]
+                                dz = qz - state[4]
+                                ub = state[5] + math.sqrt(dx * dx + dy * dy + dz * dz)
+                                guess = ub
+                            else:
+                                ub = _INF
+                                guess = _INF
+                            ub *= 1.0 + 1e-9
+                            bound2 = min(ub * ub, r2)
+                            lim = _reach(ib, nc, ordered, scale, dq0, bound2)
+                            nfound = -1
+                            if ranked:  # a constant: pruned before typing where False
+                                if ordered and dq0 * dq0 > RANK_FROM * bound2:
+                                    guess *= 1.0 + 1e-9
+                                    guess2 = min(guess * guess, r2)
+                                    lims = (_reach(ib, nc, ordered, scale, dq0, guess2), lim)
+                                    nfound = _nearest_ranked(
+                                        fb, ib, lims, (qx, qy, qz), k, (guess2, bound2), kd, ki
+                                    )
+                            if nfound < 0:
+                                nfound = _nearest(fb, ib, lim, qx, qy, qz, k, bound2, kd, ki)
+                            need = math.sqrt(kd[k - 1]) if nfound == k else radius
+                            if need > radius:
+                                need = radius
+                            if margin < need and not complete:
+                                continue  # a closer sample may lie outside: widen and retry
+                            if need > max_need and need < _INF:
+                                max_need = need
+                            if nfound == k:
+                                state[1] = 1.0
+                                state[2] = qx
+                                state[3] = qy
+                                state[4] = qz
+                                state[5] = math.sqrt(kd[k - 1])
+                            done[c] = True
+                            remaining -= 1
+                            nbr_n[c] = nfound
+                            for j in range(nfound):
+                                nbr_i[c, j] = ki[j]
+                                nbr_d2[c, j] = kd[j]
+            if remaining > 0:
+                m = 2.0 * m if m > 0 else bsize
+                if m > radius:
+                    m = radius
+        if max_need > 0:
+            state[0] = 1.25 * max_need
+        return fb, ib, boxes, done, kd, ki
+
+    search.__name__ = search.__qualname__ = name
+    return _jit(search)
+
+
+knn_tile = _tile_search(False, "knn_tile")
+knn_tile_ranked = _tile_search(True, "knn_tile_ranked")

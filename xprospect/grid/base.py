@@ -243,6 +243,14 @@ class Gridder(ABC):
         ``params`` its own parameters.
         """
 
+    def _ranked_kernel(self, task: Callable[..., Any]) -> Callable[..., Any]:
+        """Return ``task``'s twin searching with ``knn_tile_ranked`` (the same map).
+
+        Used where :func:`xprospect.grid._neighbours.plan_tiles` says ranking pays; a
+        gridder without such a twin keeps ``task``.
+        """
+        return task
+
     def _reach(self) -> float:
         """How far (search-space units) a value reaches from the samples (inf: anywhere)."""
         return math.inf
@@ -412,9 +420,11 @@ class Gridder(ABC):
         outs = (out, empty) if kdtype == np.float32 else (empty, out)
         for g, (task, k, rows, params) in zip(groups, kernels, strict=True):
             if queries is None:
-                tile, ntiles, ntasks = _neighbours.plan_tiles(
+                tile, ntiles, ntasks, ranked = _neighbours.plan_tiles(
                     g.points, k, axes, qshape, ndim, parallel, g.span
                 )
+                if ranked:
+                    task = self._ranked_kernel(task)
                 lattice = (origin, axes, np.empty((0, 3)), np.asarray(qshape, dtype=np.int64), tile)
             else:
                 ntiles = queries.shape[0]

@@ -108,6 +108,9 @@ class IDW(Gridder):
         task = _kernels.idw_task if k > 0 else _kernels.idw_radius_task
         return task, k, group.slots, self.params_
 
+    def _ranked_kernel(self, task: Callable[..., Any]) -> Callable[..., Any]:
+        return _kernels.idw_ranked_task if task is _kernels.idw_task else task
+
     def _attrs(self) -> dict[str, Any]:
         k, power, radius, min_points = self.params_
         attrs: dict[str, Any] = {"idw_k": int(k) if k else "all within radius", "idw_power": power}
