@@ -641,17 +641,21 @@ def test_ranked_search_gives_the_same_bits(monkeypatch):
 def test_small_lattices_do_not_compile_the_ranked_search():
     # the ranked search is compiled only for 2-D lattices of RANK_CELLS cells or more whose
     # sub-tile corners lie far from their centre against d_k (1e6 samples onto 2048^2);
-    # smaller lattices (the demo's, the tests') and 3-D lattices keep the plain search
+    # 500^2 cells (< 512^2) keep the plain search, as do smaller lattices (the demo's, the
+    # tests'), 2-D lattices whose sub-tiles are small against d_k, and 3-D lattices
     from xprospect.grid import _neighbours
 
     rng = np.random.default_rng(9)
     dense = np.column_stack([np.zeros(1_000_000), rng.uniform(0, 2048, (1_000_000, 2))])
     axes = np.diag([0.0, 1.0, 1.0])
     assert _neighbours.plan_tiles(dense, 12, axes, (1, 2048, 2048), 2, True)[3]
-    assert not _neighbours.plan_tiles(dense, 12, axes, (1, 512, 512), 2, True)[3]
+    assert not _neighbours.plan_tiles(dense, 12, axes, (1, 500, 500), 2, True)[3]
     sparse = dense[:3000] * 30.0  # the demo's density: 3000 samples, d_k of 8.6 cells
     assert not _neighbours.plan_tiles(sparse, 12, axes * 250.0 / 30.0, (1, 250, 250), 2, True)[3]
-    vox = np.column_stack([rng.uniform(0, 128, (5000, 3))])
+    # 7,000 samples onto 3072^2: sub-tiles of 16 cells are small against d_k (72 cells)
+    coarse = dense[:7000] * 1.5
+    assert not _neighbours.plan_tiles(coarse, 12, axes, (1, 3072, 3072), 2, True)[3]
+    vox = rng.uniform(0, 128, (5000, 3))
     assert not _neighbours.plan_tiles(vox, 12, np.eye(3), (128, 128, 128), 3, True)[3]
 
 

@@ -10,7 +10,10 @@ candidates are proven to be its k nearest samples overall by a margin test (no s
 outside the gathered box can be closer than the box's edge); cells that fail the test
 are redone with a wider box. The k-th distance of the cell beside it (else of the last
 cell searched) bounds a cell's (``d_k(q) <= d_k(p) + |q - p|``), which cuts the
-candidates scanned per cell.
+candidates scanned per cell. On large 2-D lattices where cells lie dense against the k-th
+neighbour distance, a cell far from its sub-tile's centre, whose candidates come in no
+useful order, ranks a short list of them instead of inserting them one by one
+(:func:`knn_tile_ranked`, a kernel of its own: see :func:`plan_tiles`).
 
 Everything is in float64, in coordinates already translated, rotated and scaled for
 anisotropy, so the search itself is isotropic. Coordinate columns are ordered (z, y, x)
@@ -350,7 +353,12 @@ def plan_tiles(
     ranked : bool
         Whether to search with :func:`knn_tile_ranked` (same neighbours): 2-D tiles
         whose sub-tile corners lie further than ``sqrt(RANK_FROM) d_k`` from their
-        centre, on lattices of at least ``RANK_CELLS`` cells.
+        centre, on lattices of at least ``RANK_CELLS`` cells. The kernel alone, 1 thread
+        (1 Dec, load 3.5-5.4): 1e6 samples onto 2048^2 0.76x-0.84x of the plain search's
+        CPU time, onto 512^2 0.89x; where sub-tiles are small against ``d_k`` (7,000
+        samples onto 3072^2) 1.11x, and in 3-D 1.09x, so those keep the plain search. Its
+        first call in a fresh environment compiles it (as long as :func:`knn_tile`, about
+        6 s CPU), so small lattices (the demo's, the tests') keep the plain search too.
     """
     if span is not None:
         ext = span
@@ -414,7 +422,7 @@ TILE_2D = 1.5
 TILE_3D = 1.2
 MAX_3D = 8
 WIDE_2D = 2
-RANK_CELLS = 1 << 20
+RANK_CELLS = 1 << 18
 
 
 def run_tasks(task: Callable[..., Any], ntiles: int, ntasks: int, *args: Any) -> None:
@@ -834,9 +842,11 @@ def _tile_search(ranked: bool, name: str) -> Any:
     (:func:`_nearest_ranked`) instead of inserting them one by one: the same neighbours
     in the same order. ``ranked`` is a constant of the closure, so numba prunes the
     branch it guards before inlining and typing: the search without it compiles no
-    ranked code (inlined but dead, it doubled the cold compile of :func:`knn_tile`, 6-7
-    s to 11-13 s CPU), and the search with it is a kernel of its own, compiled (and
-    cached, under ``name``) only when a lattice first needs it (see :func:`plan_tiles`).
+    ranked code (passed as an argument, the ranked code inlined but never run doubled the
+    cold compile of :func:`knn_tile`, 6-7 s to 11-13 s CPU; one function holding both
+    searches, each inlining :func:`_nearest`, took 21-25 s), and the search with it is
+    a kernel of its own, compiled (and cached, under ``name``) only when a lattice first
+    needs it (see :func:`plan_tiles`).
     """
 
     def search(bk, origin, axes, lo, hi, k, radius, state, work, nbr):
