@@ -185,8 +185,8 @@ clustered 3-D onto 64^3 and 128^3, k=7 power 1.5 at 64^3; kriging 2-D and 3-D; 1
 2048^2), again with the ranked search forced on every lattice (``RANK_CELLS = 0``). The
 kernel alone, 1 thread, CPU, main's task module loaded beside this one in one process,
 interleaved (best of 5, 5, 7): 1e6 onto 2048^2 ranked 2.083 / 2.002 / 1.902 s against
-main's 2.739 / 2.377 / 2.392 s (**0.76x / 0.84x / 0.80x**; the plain task 1.01x / 1.11x /
-1.04x, load 1.5-3.9); onto 512^2 0.89x (best of 7, load 5.2); 7,000 onto 3072^2 ranked
+main's 2.739 / 2.377 / 2.392 s (**0.76x / 0.84x / 0.80x**, load 1.5-3.9; the plain task
+as merged 1.04x there, in two earlier cuts 1.01x and 1.11x); onto 512^2 0.89x (best of 7, load 5.2); 7,000 onto 3072^2 ranked
 1.11x, plain 0.96x; 3-D 128^3 ranked 1.09x, plain 0.97x / 1.02x (so 3-D and sparse 2-D
 keep the plain search). ``many:2048 --repeat 3 --peers pykdtree``, this / main / this /
 main (load 2.9-3.8): xprospect 2.726 / 2.920 / 2.786 / 3.140 s wall (CPU 2.719 / 2.914 /
