@@ -4,7 +4,8 @@ numpy arrays in, a preallocated ``out`` written in place; no xarray, no dask. Th
 neighbour search is :mod:`xprospect.grid._neighbours` (tiles of the query lattice share
 one candidate list); these kernels only turn each cell's neighbours into a weighted mean.
 One task kernel serves lattices and points, one thread or many (see
-:func:`xprospect.grid._neighbours.run_tasks`), float32 and float64 outputs alike.
+:func:`xprospect.grid._neighbours.run_tasks`), float32 and float64 outputs alike; its twin
+:func:`idw_ranked_task` searches large dense 2-D lattices with the ranked search.
 """
 
 from __future__ import annotations
@@ -112,11 +113,12 @@ def idw_task(t0, t1, bk, vals, rows, lattice, params, outs):
 def idw_ranked_task(t0, t1, bk, vals, rows, lattice, params, outs):
     """:func:`idw_task` searching with ``knn_tile_ranked``: the same map, bit for bit.
 
-    For the 2-D lattices where ranking pays (``plan_tiles`` says which: cells many times
-    denser than the samples' k-th neighbour distance, e.g. 1e6 samples onto 2048^2); a
-    separate kernel so that other lattices never compile that search. Its first call in
-    a fresh environment compiles it (about as long again as :func:`idw_task`); numba's
-    cache keeps it after that.
+    For the 2-D lattices where ranking pays (``plan_tiles`` says which: 512^2 cells or
+    more, in tiles that span a good part of the samples' k-th neighbour distance, e.g.
+    1e6 samples onto 2048^2); a kernel of its own so that other lattices never compile
+    that search. Its first call in a fresh environment compiles it (about as long as
+    :func:`idw_task` with ``knn_tile``: the cold first call of 1e6 samples onto 2048^2
+    compiles about as much as before it); numba's cache keeps it after that.
     """
     k, _, radius, _ = params
     lo, hi, state, work, nbr, tb = new_task(bk[3], lattice[4], k, vals.shape[1])
