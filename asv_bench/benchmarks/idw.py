@@ -180,34 +180,36 @@ where ``plan_tiles`` says ranking pays: 2-D sub-tile corners further than 0.2 d_
 centre, on lattices of 512^2 cells or more (never the demo's or the tests'). Maps bitwise
 equal to main's tree (both trees run in turn, 178 arrays: 7,000 x 16 onto 1024^2 k=12, k=7
 power 1.5, anisotropy; onto 256^2 a radius with min_points 3 and every sample within a
-radius; dask chunks (300, 377) against numpy onto 1000^2; 500 query points; 5,000
-clustered 3-D onto 64^3 and 128^3, k=7 power 1.5 at 64^3; kriging 2-D and 3-D; 1e6 onto
-2048^2), again with the ranked search forced on every lattice (``RANK_CELLS = 0``). The
-kernel alone, 1 thread, CPU, main's task module loaded beside this one in one process,
-interleaved (best of 5, 5, 7): 1e6 onto 2048^2 ranked 2.083 / 2.002 / 1.902 s against
-main's 2.739 / 2.377 / 2.392 s (**0.76x / 0.84x / 0.80x**, load 1.5-3.9; the plain task
-as merged 1.04x there, in two earlier cuts 1.01x and 1.11x); onto 512^2 0.89x (best of 7, load 5.2); 7,000 onto 3072^2 ranked
-1.11x, plain 0.96x; 3-D 128^3 ranked 1.09x, plain 0.97x / 1.02x (so 3-D and sparse 2-D
-keep the plain search). ``many:2048 --repeat 3 --peers pykdtree``, this / main / this /
+radius; dask chunks (300, 377) against numpy onto 1000^2; 500 query points; 5,000 clustered
+3-D onto 64^3 and 128^3, k=7 power 1.5 at 64^3; kriging 2-D and 3-D; 1e6 onto 2048^2), again
+with the ranked search forced on every lattice (``RANK_CELLS = 0``). The kernel alone, 1
+thread, CPU, main's task module loaded beside this one in one process, interleaved (best of
+5, 5, 7): 1e6 onto 2048^2 ranked 2.083 / 2.002 / 1.902 s against main's 2.739 / 2.377 /
+2.392 s (**0.76x / 0.84x / 0.80x**, load 1.5-3.9; the plain task as merged 1.04x there, in
+two earlier cuts 1.01x and 1.11x); onto 512^2 0.89x (best of 7, load 5.2); 7,000 onto 3072^2
+ranked 1.11x, plain 0.96x; 3-D 128^3 ranked 1.09x, plain 0.97x / 1.02x (so 3-D and sparse
+2-D keep the plain search). ``many:2048 --repeat 3 --peers pykdtree``, this / main / this /
 main (load 2.9-3.8): xprospect 2.726 / 2.920 / 2.786 / 3.140 s wall (CPU 2.719 / 2.914 /
 2.735 / 3.080 s), pykdtree 3.57x / 3.81x / 3.83x / 3.51x (pykdtree itself 9.7-11.1 s); an
-earlier pair (load 4.1-5.5) 2.398 / 2.718 s, 3.77x / 3.70x, and this again 2.230 s, 4.45x.
-So the case's time falls some 7-12 % end to end (the kernel is most but not all of it):
-from main's quiet 1.64-1.69 s (4.1-4.2x) that is about 4.5x; **5x is not shown** (no quiet
-run here). ``2d:3072 3d:128 many:8 many:64 many:512 --repeat 3``, this then main (load
-4.5-5.6): 2-D 3.396 / 3.414 s (CPU 2.908 / 3.320), 3-D 1.331 / 1.253 s (1.291 / 1.243;
-the kernel alone 1.02x, noise), many:8 0.191 / 0.175, many:64 0.209 / 0.180 (CPU 0.162 /
-0.170, 0.197 / 0.179; kernels alike, 0.017 s), many:512 0.415 / 0.564 s (ranked). Cold
-compile, ``asv_bench/jit.py demo --cold-only`` alternated (this / main): 13.1 / 14.6 s and
-14.8 / 14.6 s CPU (load 3.1-4.9; ``knn_tile`` 4.0-5.3 s against 5.3-6.1 s, ``idw_task`` 2.8
-s plus the shared ``_idw_cells`` 1.0-1.2 s against 4.0-4.1 s; ``knn_tile_ranked`` not
-compiled). Its first cut, ranked code inlined into ``knn_tile`` behind a ``False``
-argument, read 20.9 / 24.4 s (``knn_tile`` 10.9 / 12.9 s): numba types, lowers and
-optimises a dead branch unless it is pruned before typing, and ``_idw_cells`` inlined in
-both tasks cost ``idw_task`` about 1 s more. The cold first call of 1e6 onto 2048^2 (a
-fresh ``NUMBA_CACHE_DIR``, first call CPU less second call CPU), this / main / this / main
-(load 5.3-5.4): 21.5 / 16.4 / 16.6 / 16.8 s: that lattice compiles only the ranked search,
-so about what main compiles.
+earlier pair (load 4.1-5.5) 2.398 / 2.718 s, 3.77x / 3.70x, and this again 2.230 s, 4.45x; a
+last pair, main then this (load 2.3-4.3): 2.771 / 2.480 s (CPU 2.732 / 2.425), 3.38x /
+3.69x. The full test suite passes (1007 passed, 18 skipped: real data, pyvista, pykrige). So
+the case's time falls some 7-12 % end to end (the kernel is most but not all of it): from
+main's quiet 1.64-1.69 s (4.1-4.2x) that is about 4.5x; **5x is not shown** (no quiet run
+here). ``2d:3072 3d:128 many:8 many:64 many:512 --repeat 3``, this then main (load 4.5-5.6):
+2-D 3.396 / 3.414 s (CPU 2.908 / 3.320), 3-D 1.331 / 1.253 s (1.291 / 1.243; the kernel
+alone 1.02x, noise), many:8 0.191 / 0.175, many:64 0.209 / 0.180 (CPU 0.162 / 0.170, 0.197 /
+0.179; kernels alike, 0.017 s), many:512 0.415 / 0.564 s (ranked). Cold compile,
+``asv_bench/jit.py demo --cold-only`` alternated (this / main): 13.1 / 14.6 s and 14.8 /
+14.6 s CPU (load 3.1-4.9; ``knn_tile`` 4.0-5.3 s against 5.3-6.1 s, ``idw_task`` 2.8 s plus
+the shared ``_idw_cells`` 1.0-1.2 s against 4.0-4.1 s; ``knn_tile_ranked`` not compiled).
+Its first cut, ranked code inlined into ``knn_tile`` behind a ``False`` argument, read 20.9
+/ 24.4 s (``knn_tile`` 10.9 / 12.9 s): numba types, lowers and optimises a dead branch
+unless it is pruned before typing, and ``_idw_cells`` inlined in both tasks cost
+``idw_task`` about 1 s more. The cold first call of 1e6 onto 2048^2 (a fresh
+``NUMBA_CACHE_DIR``, first call CPU less second call CPU), this / main / this / main (load
+5.3-5.4): 21.5 / 16.4 / 16.6 / 16.8 s: that lattice compiles only the ranked search, so
+about what main compiles.
 """
 
 from __future__ import annotations
