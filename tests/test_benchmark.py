@@ -298,3 +298,35 @@ def test_barren_points_protocol_draws_negatives_blind_to_the_deposits(world):
     # the same folds and the same out-of-fold map: only the judged cells differ
     np.testing.assert_array_equal(pts.maps["raw:Au"].values, pix.maps["raw:Au"].values)
     assert abs(pts.table.loc["raw:Au", "auc"] - pix.table.loc["raw:Au", "auc"]) < 0.05
+
+
+def test_deep_detectors_run_on_the_same_folds_without_labels(world):
+    """VAE, DAE and STOAD train on each fold's training ground (no labels), every held-out
+    cell is scored, none of their training cells lies within the buffer, and they carry no
+    shuffled-label control (there are no labels to shuffle)."""
+    stack, deposits = world
+    quick = {"epochs": 2, "device": "cpu"}
+    methods = ["raw:Au",
+               xp.DetectorMethod("vae", seeds=2, fit_kwargs=quick),
+               ("dae", xp.DetectorMethod("dae", seeds=1, fit_kwargs=quick)),
+               xp.DetectorMethod("stoad", seeds=1, fit_kwargs=quick, name="stoad1")]
+    b = benchmark(stack, deposits, methods=methods, folds=4, buffer=BUFFER, seed=0,
+                  controls=True)
+    ref = benchmark(stack, deposits, methods=["raw:Au"], folds=4, buffer=BUFFER, seed=0)
+    fold = b.maps["held_out_fold"].values
+    np.testing.assert_array_equal(fold, ref.maps["held_out_fold"].values)
+    held = fold >= 0
+    for n in ("vae", "dae", "stoad1"):
+        assert b.table.loc[n, "kind"] == "deep"
+        assert np.isfinite(b.maps[n].values[held]).all(), n
+        assert b.table.loc[n, "best_baseline"] == "raw:Au"
+    assert list(b.controls.index) == ["raw:Au"]
+    yy, xx = np.meshgrid(b.maps["y"].values, b.maps["x"].values, indexing="ij")
+    xy = np.column_stack([xx.ravel(), yy.ravel()])
+    for f in range(4):
+        d, _ = cKDTree(xy[fold.ravel() == f]).query(xy[b.training["dae"][f]], p=np.inf)
+        assert d.min() > BUFFER
+    with pytest.raises(DataError, match="vae"):
+        xp.DetectorMethod("ae")
+    with pytest.raises(DataError, match="seeds"):
+        xp.DetectorMethod("dae", seeds=0)

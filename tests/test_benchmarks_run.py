@@ -130,3 +130,14 @@ def test_score_benchmark_multiscale_bodies_tiny():
     r.setup()
     assert r.model.config["name"] == "multiscale_cnn" and r.flops > 0
     assert r.time_dense().shape == (40, 40)
+
+
+def test_province_baselines_body_runs():
+    from benchmarks import harness as bh
+
+    stack, deposits = bh.province(500)
+    assert stack.shape == (bh.N_LAYERS, 500, 500) and deposits.sizes["point"] == bh.N_DEPOSITS
+    # 50 km a side: 3 x 3 blocks of 20 km for the 5 folds
+    b = bh.run(["logistic"], 500)
+    assert list(b.table.index) == ["logistic"] and b.table.loc["logistic", "seconds"] > 0
+    assert b.table.loc["logistic", "auc"] > 0.7  # the deposits sit on a learnable signal

@@ -40,7 +40,9 @@ def test_katanning_cnn_spatial_cross_validation(data_dir, tmp_path):
     assert sum(f["n_dropped_by_buffer"] for f in cv["folds"]) > 0
     assert np.isfinite(cv["auc"]) and cv["auc_ci"][0] < cv["auc"] < cv["auc_ci"][1]
     assert 0.0 <= cv["capture"]["deposit_fraction"] <= 1.0
-    assert cv["auc"] > 0.6, cv  # measured 0.83
+    # seed 0 measured 0.80 (0.83 before the judged barren points were drawn blind); seed 1
+    # reads 0.43: on 20-odd held-out sites the fold deal moves this figure more than anything
+    assert cv["auc"] > 0.6, cv
     assert m["selection"]["Au"]["selected"]  # gold is the significant element at gold sites
     for name in ("prospectivity.zarr", "prospectivity.tif", "metrics.json", "cv_points.csv",
                  "targets.geojson", "evaluation_in_sample.png"):

@@ -417,12 +417,22 @@ def test_validation_given_as_patchset_or_indices(patchset):
 
 
 @pytest.mark.slow
-def test_cross_validate_is_spatial_and_learns(world_stack):
+def test_cross_validate_is_spatial_and_learns(world_stack, monkeypatch):
     from sklearn.metrics import roc_auc_score
 
+    import xprospect.train.crossval as crossval
+    from xprospect.points import make_points, points_to_index
     from xprospect.train import cross_validate
 
     world, stack = world_stack
+    barren_windows = []  # the barren points each fold trains from, seen on the way in
+    real_make_patches = crossval.make_patches
+
+    def spy(*args, **kwargs):
+        barren_windows.append(kwargs["negatives"])
+        return real_make_patches(*args, **kwargs)
+
+    monkeypatch.setattr(crossval, "make_patches", spy)
     cv = cross_validate(stack, world.deposits, model="small_cnn",
                         model_kwargs={"widths": [16, 16, 32]}, window=10, jitter=2,
                         n_per_positive=3, negatives=150, n_folds=3, select_alpha=0.01,
@@ -448,6 +458,20 @@ def test_cross_validate_is_spatial_and_learns(world_stack):
     assert cv.metrics["pr_auc"] == pytest.approx(
         average_precision_score(pts["label"], pts["score"]))
     assert cv.metrics["brier"] == pytest.approx(brier_score_loss(pts["label"], pts["score"]))
+    # judged barren points are drawn blind to the deposits (some lie beside one; none on a
+    # deposit cell), barren training windows apart from every deposit
+    assert cv.settings["barren"].startswith("drawn twice")
+    dep_xy = np.column_stack([world.deposits["x"].values, world.deposits["y"].values])
+    barren = pts[pts["label"] == 0]
+    near = np.abs(barren[["x", "y"]].values[:, None, :] - dep_xy[None]).max(axis=-1).min(axis=1)
+    assert (near <= buf).any()
+    on = make_points(x=barren["x"].values, y=barren["y"].values, crs=stack.rio.crs)
+    dep_cells = {tuple(c) for c in points_to_index(world.deposits, stack)[0]}
+    assert not dep_cells & {tuple(c) for c in points_to_index(on, stack)[0]}
+    assert len(barren_windows) == 3
+    for neg in barren_windows:
+        gap = np.column_stack([neg["x"].values, neg["y"].values])[:, None, :] - dep_xy[None]
+        assert (np.sqrt((gap**2).sum(axis=-1)).min(axis=1) > buf).all()
     print(cv)
     assert cv.auc >= 0.7, cv
     assert cv.capture["deposit_fraction"] > 0.35, cv.capture
@@ -461,9 +485,17 @@ def test_cross_validate_is_spatial_and_learns(world_stack):
 
 
 def test_cross_validate_refuses_bad_input(world_stack):
+    from xprospect.baselines import RandomForestModel
+    from xprospect.models import VAE
     from xprospect.train import cross_validate
 
     world, stack = world_stack
+    # a baseline (class, instance or name) or an anomaly model: a clear error that points
+    # to the harness, before any fold is trained (a baseline class was a bare TypeError)
+    for model in (RandomForestModel, RandomForestModel(), "rf", lambda n, seed: VAE(n)):
+        with pytest.raises(xp.DataError, match=r"xp\.benchmark"):
+            cross_validate(stack, world.deposits, model=model, n_folds=3, window=5,
+                           fit_kwargs={"epochs": 1, "device": "cpu"})
     with pytest.raises(xp.DataError, match="stack DataArray"):
         cross_validate(stack.to_dataset("element"), world.deposits, model="small_cnn")
     with pytest.raises(xp.DataError, match="prospective_area"):

@@ -48,6 +48,7 @@ _LAZY_SUBMODULES = (
 _LAZY_FUNCTIONS = {
     "Benchmark": "xprospect.harness",
     "DeepMethod": "xprospect.harness",
+    "DetectorMethod": "xprospect.harness",
     "Tuned": "xprospect.harness",
     "benchmark": "xprospect.harness",
     "Benchmark3D": "xprospect.harness3d",

@@ -56,17 +56,18 @@ from xprospect.evaluate.splits import grid_block_ids
 from xprospect.evidence.neighbourhood import neighbourhood_features
 from xprospect.evidence.selection import select_elements
 from xprospect.exceptions import DataError, XProspectWarning
-from xprospect.models import VAE
+from xprospect.models import VAE, ConvAutoencoder
 from xprospect.models.ensemble import DeepEnsemble
 from xprospect.models.registry import create
 from xprospect.patches import make_patches
 from xprospect.points import cells_to_points, point_cells, sample_table
 from xprospect.score import score as score_map
-from xprospect.train import fit, fit_anomaly, pretrain_reconstruction
+from xprospect.train import fit, fit_anomaly, fit_stoad, pretrain_reconstruction
 
 __all__ = [
     "Benchmark",
     "DeepMethod",
+    "DetectorMethod",
     "SampleMethod",
     "Selected",
     "Tuned",
@@ -252,6 +253,50 @@ class DeepMethod:
     def reach(self) -> int:
         """Cells a training window reaches from its deposit (half patch plus jitter)."""
         return self.size // 2 + int(self.jitter)
+
+
+@dataclasses.dataclass
+class DetectorMethod:
+    """A deep anomaly detector trained on each fold's training ground, without labels.
+
+    ``"vae"``, ``"dae"`` and ``"stoad"`` in the ``methods`` of :func:`benchmark` are this
+    class with its defaults. Per fold, the detector trains on the cells of the training
+    ground (the held-out blocks and their buffer masked: the convolutional models read
+    them as missing data, so no held-out cell enters training), scores the whole stack,
+    and the held-out cells are read off that map. No deposit is used, so the detector has
+    no shuffled-label control; it is judged, like the CNNs, against the best baseline.
+
+    Parameters
+    ----------
+    model : {"vae", "dae", "stoad"}
+        :class:`~xprospect.models.VAE` (per cell), :class:`~xprospect.models.ConvAutoencoder`
+        (denoising autoencoder, :func:`~xprospect.train.fit_anomaly`) or STOAD
+        (:func:`~xprospect.train.fit_stoad` on a ``ConvAutoencoder`` teacher).
+    seeds : int
+        Members of a seed ensemble (mean score), so a fold's map does not hang on one seed
+        (default 5, as :func:`~xprospect.harness3d.benchmark3d`'s detectors).
+    model_kwargs, fit_kwargs : mapping
+        Extra arguments of the network and of its trainer (``epochs``, ``device``...);
+        progress bars are off unless ``fit_kwargs`` turns them on.
+    name : str, optional
+        Row name in the table (default ``model``).
+    """
+
+    model: str = "dae"
+    seeds: int = 5
+    model_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    fit_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.model not in _DETECTORS:
+            raise DataError(f"DetectorMethod model must be one of {_DETECTORS}; got {self.model!r}")
+        if int(self.seeds) < 1:
+            raise DataError(f"DetectorMethod seeds must be >= 1; got {self.seeds!r}")
+
+
+#: Deep anomaly detectors known by name (see :class:`DetectorMethod`).
+_DETECTORS = ("vae", "dae", "stoad")
 
 
 @dataclasses.dataclass
@@ -620,10 +665,14 @@ def _parse_methods(methods: Sequence[Any], elements: list[str]) -> list[_Method]
                     raise DataError(f"method {m!r}: element {e!r} is not in the stack {elements}")
                 out.append(_Method(name or m, "raw", None, elements.index(e)))
                 continue
+            if key in _DETECTORS:
+                out.append(_Method(name or key, "deep", DetectorMethod(model=key)))
+                continue
             if key not in BASELINES:
                 raise DataError(
                     f"unknown method {m!r}; known: 'raw', 'raw:<element>', "
-                    f"{sorted(BASELINES)}, a SupervisedModel or a DeepMethod"
+                    f"{sorted(BASELINES)}, {list(_DETECTORS)}, a SupervisedModel, a "
+                    "DeepMethod or a DetectorMethod"
                 )
             est = BASELINES[key]()
             kind = "anomaly" if isinstance(est, AnomalyDetector) else "baseline"
@@ -655,10 +704,12 @@ def _parse_methods(methods: Sequence[Any], elements: list[str]) -> list[_Method]
                 out.append(_Method(name or type(m.estimator).__name__, "baseline", m))
         elif isinstance(m, DeepMethod):
             out.append(_Method(name or m.name or m.model, "deep", m))
+        elif isinstance(m, DetectorMethod):
+            out.append(_Method(name or m.name or m.model, "deep", m))
         else:
             raise DataError(
                 f"method {m!r} is neither a name, a baseline model "
-                "(SupervisedModel or AnomalyDetector) nor a DeepMethod"
+                "(SupervisedModel or AnomalyDetector), a DeepMethod nor a DetectorMethod"
             )
     names = [m.name for m in out]
     dup = sorted({n for n in names if names.count(n) > 1})
@@ -879,6 +930,8 @@ def _run_spec(
         return s, np.union1d(used, cells), pr
     if isinstance(spec, DeepMethod):
         return _run_deep(spec, stack, pos, ground, blank, test, seed, block)
+    if isinstance(spec, DetectorMethod):
+        return _run_detector(spec, stack, ground, test, seed)
     return _run_baseline(spec, stack, x, pos, ground, test, seed, control)
 
 
@@ -991,6 +1044,45 @@ def _run_baseline(
         getattr(model, "probability", False)
     )
     return model.score_cells(x[test]), used, probabilistic
+
+
+def _run_detector(
+    spec: DetectorMethod, stack: xr.DataArray, ground: np.ndarray, test: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Train ``spec`` on the ``ground`` cells (no labels), score the stack, read ``test``."""
+    n = stack.sizes[ELEMENT_DIM]
+    normal = _bool_map(stack, ground, "normal")
+    kw = {"progress": False, **dict(spec.fit_kwargs)}
+    if spec.model == "vae":
+        fitted: Any = fit_anomaly(
+            VAE(n, **dict(spec.model_kwargs)),
+            stack,
+            normal=normal,
+            seed=seed,
+            seeds=spec.seeds,
+            **kw,
+        )
+    elif spec.model == "dae":
+        fitted = fit_anomaly(
+            ConvAutoencoder(n, **dict(spec.model_kwargs)),
+            stack,
+            normal=normal,
+            seed=seed,
+            seeds=spec.seeds,
+            **kw,
+        )
+    else:
+        fitted = fit_stoad(
+            ConvAutoencoder(n, **dict(spec.model_kwargs)),
+            stack,
+            normal=normal,
+            seed=seed,
+            seeds=spec.seeds,
+            **kw,
+        )
+    device = kw.get("device", "auto")
+    values = np.asarray(score_map(stack, fitted.model, device=device).values, dtype="float64")
+    return values.ravel()[test], np.flatnonzero(ground.ravel()), False
 
 
 def _run_deep(
@@ -1369,11 +1461,13 @@ def benchmark(
         Each one of: ``"raw"`` (every layer as a score, its sign chosen on the training
         ground of each fold), ``"raw:<element>"``, a baseline name (``"rf"``, ``"gbm"``,
         ``"logistic"``, ``"wofe"``, ``"maxent"``, ``"svm"``; detectors ``"gmm"``,
-        ``"iforest"``, fitted on the training ground without labels), a
+        ``"iforest"``, fitted on the training ground without labels), a deep anomaly
+        detector name (``"vae"``, ``"dae"``, ``"stoad"``: a :class:`DetectorMethod`, a
+        5-seed ensemble trained on the training ground without labels), a
         :class:`~xprospect.baselines.SupervisedModel` or
         :class:`~xprospect.baselines.AnomalyDetector` instance, a :class:`Tuned` baseline
-        (hyper-parameters chosen on inner folds), a :class:`DeepMethod`, or a
-        ``(name, method)`` tuple naming it.
+        (hyper-parameters chosen on inner folds), a :class:`DeepMethod`, a
+        :class:`DetectorMethod`, or a ``(name, method)`` tuple naming it.
     folds : int
         Number of folds.
     blocks : int or (nx, ny), optional
@@ -1473,7 +1567,11 @@ def benchmark(
     if n_draws < 0:
         raise DataError(f"controls must be True, False or a number of draws >= 0; got {controls}")
     ctrl = (
-        {m.name: np.full((n_draws, x.shape[0]), np.nan) for m in plan if m.kind != "anomaly"}
+        {
+            m.name: np.full((n_draws, x.shape[0]), np.nan)
+            for m in plan
+            if m.kind != "anomaly" and not isinstance(m.spec, DetectorMethod)
+        }
         if n_draws
         else {}
     )

@@ -311,7 +311,7 @@ class TrainingThroughput:
         from xprospect.train.anomaly import fit_anomaly, fit_stoad
 
         # LEGACY: the settings before issue 13 (torch's own thread count, VAE batch 16)
-        kw = {"threads": None} if LEGACY else {}
+        kw = {"threads": torch.get_num_threads()} if LEGACY else {}
         vae_kw = {"batch_size": 16} if LEGACY else {}
 
         def train(stack, ep):

@@ -214,7 +214,9 @@ def _anomaly_case(name: str) -> tuple[xr.DataArray, Callable[[], tuple[Any, floa
     c, n = BLOCK if base.endswith("3d") else DEMO
     ndim = 3 if base.endswith("3d") else 2
     stack = smooth_stack(c, n, ndim)
-    kw: dict[str, Any] = {"epochs": EPOCHS, "seed": 0, "device": "cpu", "threads": None}
+    # training on the script's torch thread count (``--threads``), as scoring is
+    kw: dict[str, Any] = {"epochs": EPOCHS, "seed": 0, "device": "cpu",
+                          "threads": torch.get_num_threads()}
     if base == "vae":
         def train() -> tuple[Any, float]:
             f = fit_anomaly(VAE(c), stack, **kw)

@@ -21,7 +21,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
     "benchmark": {
         "maps": Field("str", None, "zarr store of element maps, relative to this file", True),
         "elements": Field("list[str]", None, "layers compared (default all)"),
-        "methods": Field("list[str]", ["raw", "rf"], "methods: raw, rf, gbm, logistic, wofe..."),
+        "methods": Field(
+            "list[str]",
+            ["raw", "rf"],
+            "methods: raw, raw:<layer>, rf, gbm, logistic, wofe, maxent, svm, gmm, iforest, "
+            "vae, dae, stoad",
+        ),
         "folds": Field("int", 4, "spatial folds", positive=True),
         "block_size": Field("float", None, "fold block edge in metres", positive=True),
         "buffer": Field("float", None, "metres between training and held-out cells"),

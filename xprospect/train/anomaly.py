@@ -1147,10 +1147,13 @@ def fit_anomaly(
         Re-initialise the weights from ``seed`` before training.
     threads : int, optional
         Torch intra-op threads while training on the CPU (restored afterwards). Default
-        (None): 1 for "vectors" models, whose batches are too small to share between
-        threads (a VAE step measured 25 x slower with 2 threads than with 1 on a loaded
-        2-core machine), and torch's own setting for "tiles" models, whose convolutions
-        gain from threads (``asv_bench/benchmarks/anomaly.py --both``).
+        (None): 1. A step's work is small (512 vectors, or about 1 300 trained cells of
+        tiles), too small to share between threads, and threads that wait for each other
+        turn a busy machine's spare cycles into spinning: on a 2-core machine shared with
+        other work, a VAE step measured 25x slower with 2 threads than with 1, and STOAD's
+        README recipe (5 elements x 244^2 cells, 5 + 5 epochs here) took 47.5 CPU s with
+        torch's own 2 threads against 2.8 s with 1 (load 5-7). Give more on a quiet machine
+        with large tiles.
     progress : bool or None
         Show a progress bar over epochs (with the loss and an ETA): True always, None (the
         default) on a terminal or in a notebook only, False never.
@@ -1219,9 +1222,7 @@ def fit_anomaly(
                 return final
         return fit
 
-    if threads is None and kind == "vectors":
-        threads = 1
-    with _torch_threads(threads, dev):
+    with _torch_threads(1 if threads is None else threads, dev):
         seed_list = _seed_list(seed, seeds)
         if len(seed_list) == 1 and seeds is None:
             return one(model, seed_list[0])
@@ -1476,8 +1477,8 @@ def fit_stoad(
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``.
     threads : int, optional
-        Torch CPU threads while training (restored afterwards); None (default) keeps
-        torch's own setting (see :func:`fit_anomaly`).
+        Torch CPU threads while training (restored afterwards); None (default): 1 (see
+        :func:`fit_anomaly`).
     progress : bool or None
         Progress bars over each network's epochs: True always, None (the default) on a
         terminal or in a notebook only, False never.
@@ -1545,7 +1546,7 @@ def fit_stoad(
                 return final
         return fit
 
-    with _torch_threads(threads, dev):
+    with _torch_threads(1 if threads is None else threads, dev):
         seed_list = _seed_list(seed, seeds)
         if len(seed_list) == 1 and seeds is None:
             return one(teacher, seed_list[0])
