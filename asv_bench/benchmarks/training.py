@@ -85,6 +85,14 @@ Where the 3-D DAE's time goes on a 1 M-voxel block model (100^3, 5 elements, def
 oneDNN convolutions (``torch.profiler``), so the default 100 epochs take about 15 CPU
 minutes (the issue's 89 s an epoch predates the oneDNN path and the large cores).
 
+The README's anomaly recipes timed end to end (1 Dec, one torch thread, the trainers'
+default since that day; a machine shared with other jobs, load 2-4, so read the CPU time;
+``smooth_stack`` data): VAE 300 epochs on 5 x 244^2, 55 s CPU (56 s wall); STOAD 2-D 200 +
+200 epochs on 5 x 244^2, 97 s CPU (190 s wall); 3-D STOAD (teacher widths 12-6-3) 50 + 50
+epochs on 5 x 100^3, 367 s CPU (645 s wall); 3-D DAE with its default 100 epochs on 5 x
+100^3, 777 s CPU (1 017 s wall). On torch's own 2 threads, as before, the STOAD 2-D recipe
+had taken 1 278 s CPU (1 836 s wall) on the same shared machine.
+
 Every training time is the whole ``fit`` call (setup, statistics, tile positions, epochs);
 scoring is ``score(...).compute()`` on the same stack. Wall (and process CPU) time, best of
 ``repeat``, interleaved (train, score, train, score, ...). Run as a script for the table:

@@ -1152,8 +1152,9 @@ def fit_anomaly(
         turn a busy machine's spare cycles into spinning: on a 2-core machine shared with
         other work, a VAE step measured 25x slower with 2 threads than with 1, and STOAD's
         README recipe (5 elements x 244^2 cells, 5 + 5 epochs here) took 47.5 CPU s with
-        torch's own 2 threads against 2.8 s with 1 (load 5-7). Give more on a quiet machine
-        with large tiles.
+        torch's own 2 threads against 2.8 s with 1 (load 5-7). On the quiet machine the
+        same fit took 1.9 / 1.7 s wall (3.8 / 3.3 s CPU) on 2 threads against 1.8 / 2.2 s
+        on 1: no gain to pay for. Give more on a quiet machine with large tiles.
     progress : bool or None
         Show a progress bar over epochs (with the loss and an ETA): True always, None (the
         default) on a terminal or in a notebook only, False never.
