@@ -568,6 +568,16 @@ def test_task_split_does_not_change_the_map(monkeypatch):
         xr.testing.assert_equal(one, every)
 
 
+def _lattice_samples(rng):
+    """Samples on a 50 m lattice over 1 km: many cells see ties at the k-th distance."""
+    gx, gy = np.meshgrid(np.arange(0.0, 1000.0, 50.0), np.arange(0.0, 1000.0, 50.0))
+    ties = xr.Dataset(
+        {"E0": ("sample", rng.lognormal(size=gx.size))},
+        coords={"x": ("sample", gx.ravel()), "y": ("sample", gy.ravel())},
+    )
+    return xp._dims.write_crs(ties, CRS)
+
+
 def test_wide_tiles_searched_in_sub_tiles_give_the_same_bits(monkeypatch):
     # 2-D tiles are WIDE_2D times wider than tall (longer runs of each output row per
     # write) and searched in square sub-tiles: the neighbours, hence the IDW and kriging
@@ -576,12 +586,7 @@ def test_wide_tiles_searched_in_sub_tiles_give_the_same_bits(monkeypatch):
 
     rng = np.random.default_rng(5)
     s, _, _ = _samples(rng, 400, 2)
-    gx, gy = np.meshgrid(np.arange(0.0, 1000.0, 50.0), np.arange(0.0, 1000.0, 50.0))
-    ties = xr.Dataset(
-        {"E0": ("sample", rng.lognormal(size=gx.size))},
-        coords={"x": ("sample", gx.ravel()), "y": ("sample", gy.ravel())},
-    )
-    ties = xp._dims.write_crs(ties, CRS)
+    ties = _lattice_samples(rng)
     cases = [
         (s, _template(2), {}),
         (ties, xp.make_grid((0, 0, 1000, 1000), resolution=12.5, crs=CRS), {}),
@@ -610,12 +615,7 @@ def test_ranked_search_gives_the_same_bits(monkeypatch):
 
     rng = np.random.default_rng(8)
     s, _, _ = _samples(rng, 600, 2)
-    gx, gy = np.meshgrid(np.arange(0.0, 1000.0, 50.0), np.arange(0.0, 1000.0, 50.0))
-    ties = xr.Dataset(
-        {"E0": ("sample", rng.lognormal(size=gx.size))},
-        coords={"x": ("sample", gx.ravel()), "y": ("sample", gy.ravel())},
-    )
-    ties = xp._dims.write_crs(ties, CRS)
+    ties = _lattice_samples(rng)
     fine = xp.make_grid((0, 0, 1000, 1000), resolution=6.25, crs=CRS)
     cases = [(s, fine, dict(k=12)), (s, fine, dict(k=7, power=1.5, radius=60.0, min_points=3)),
              (ties, fine, dict(k=7))]

@@ -1053,33 +1053,10 @@ def _run_detector(
     n = stack.sizes[ELEMENT_DIM]
     normal = _bool_map(stack, ground, "normal")
     kw = {"progress": False, **dict(spec.fit_kwargs)}
-    if spec.model == "vae":
-        fitted: Any = fit_anomaly(
-            VAE(n, **dict(spec.model_kwargs)),
-            stack,
-            normal=normal,
-            seed=seed,
-            seeds=spec.seeds,
-            **kw,
-        )
-    elif spec.model == "dae":
-        fitted = fit_anomaly(
-            ConvAutoencoder(n, **dict(spec.model_kwargs)),
-            stack,
-            normal=normal,
-            seed=seed,
-            seeds=spec.seeds,
-            **kw,
-        )
-    else:
-        fitted = fit_stoad(
-            ConvAutoencoder(n, **dict(spec.model_kwargs)),
-            stack,
-            normal=normal,
-            seed=seed,
-            seeds=spec.seeds,
-            **kw,
-        )
+    mk = dict(spec.model_kwargs)
+    net = VAE(n, **mk) if spec.model == "vae" else ConvAutoencoder(n, **mk)
+    trainer: Any = fit_stoad if spec.model == "stoad" else fit_anomaly
+    fitted = trainer(net, stack, normal=normal, seed=seed, seeds=spec.seeds, **kw)
     device = kw.get("device", "auto")
     values = np.asarray(score_map(stack, fitted.model, device=device).values, dtype="float64")
     return values.ravel()[test], np.flatnonzero(ground.ravel()), False
