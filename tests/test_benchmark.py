@@ -14,7 +14,7 @@ from xprospect import baselines as B
 from xprospect.evaluate import delong_covariance, delong_test
 from xprospect.exceptions import DataError, XProspectWarning
 from xprospect.harness import DeepMethod, benchmark
-from xprospect.points import make_points
+from xprospect.points import make_points, point_cells
 
 BUFFER = 3000.0
 
@@ -330,3 +330,28 @@ def test_deep_detectors_run_on_the_same_folds_without_labels(world):
         xp.DetectorMethod("ae")
     with pytest.raises(DataError, match="seeds"):
         xp.DetectorMethod("dae", seeds=0)
+
+
+def test_detectors_learn_normal_away_from_the_training_deposits(world):
+    """By default a detector's normal ground leaves out the training deposits and the buffer
+    around them (never the held-out ones); ``detector_ground="all"`` keeps the whole ground."""
+    stack, deposits = world
+    gmm = ("gmm", B.GaussianMixtureDetector(n_components=2))
+    away = benchmark(stack, deposits, methods=[gmm], folds=4, buffer=BUFFER, seed=0)
+    every = benchmark(stack, deposits, methods=[gmm], folds=4, buffer=BUFFER, seed=0,
+                      detector_ground="all")
+    assert away.settings["detector_ground"] == "away"
+    yy, xx = np.meshgrid(away.maps["y"].values, away.maps["x"].values, indexing="ij")
+    xy = np.column_stack([xx.ravel(), yy.ravel()])
+    fold = away.maps["held_out_fold"].values.ravel()
+    dep = np.unique(point_cells(deposits, stack, require=False).flat)
+    for f in range(4):
+        # the fold's training deposits: on the ground, farther than the buffer from its test
+        to_test, _ = cKDTree(xy[fold == f]).query(xy[dep], p=np.inf)
+        train_dep = dep[(fold[dep] >= 0) & (fold[dep] != f) & (to_test > BUFFER)]
+        tree = cKDTree(xy[train_dep])
+        d_away, _ = tree.query(xy[away.training["gmm"][f]], p=np.inf)
+        d_all, _ = tree.query(xy[every.training["gmm"][f]], p=np.inf)
+        assert d_away.min() > BUFFER and d_all.min() <= BUFFER, f
+    with pytest.raises(DataError, match="detector_ground"):
+        benchmark(stack, deposits, methods=[gmm], folds=4, buffer=BUFFER, detector_ground="x")
