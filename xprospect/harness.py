@@ -264,8 +264,10 @@ class DetectorMethod:
     training ground (see ``detector_ground`` of :func:`benchmark`; the held-out blocks and
     their buffer masked: the convolutional models read them as missing data, so no
     held-out cell enters training), scores the whole stack, and the held-out cells are read
-    off that map. No label enters its loss, so the detector has no shuffled-label control;
-    it is judged, like the CNNs, against the best baseline.
+    off that map. Deposits enter only as the ground it is kept away from, never its loss;
+    detectors get no shuffled-label control (a limit of this harness: with
+    ``detector_ground="away"`` one could be drawn). It is judged, like the CNNs, against
+    the best baseline.
 
     Parameters
     ----------
