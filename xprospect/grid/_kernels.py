@@ -10,6 +10,8 @@ One task kernel serves lattices and points, one thread or many (see
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from xprospect.grid._jit import jit
@@ -87,47 +89,42 @@ def _idw_radius_tile(t, bk, vals, lattice, params, lo, hi, work, tb):
     return fb, ib, boxes, done, kd, ki
 
 
-@_jit
-def idw_task(t0, t1, bk, vals, rows, lattice, params, outs):
-    """IDW of ``vals`` over tiles ``t0 <= t < t1`` of a lattice (or query points).
+def _idw_task(ranked: bool, name: str) -> Any:
+    """Compile the IDW task over tile ranges, searching with ``knn_tile`` or ``knn_tile_ranked``.
 
-    bk : ``(pts, start, blo, bsize, bshape)``, the bucket-sorted samples (see
-    ``bucket_points``); vals : (n, ne) their values, same order; rows : (ne,) the slot
-    of each value column in ``out``; lattice : ``(origin, axes, queries, qshape, tile)``
-    (see ``tile_at``); params : ``(k, power, radius, min_points)``: k nearest neighbours,
-    the IDW power, the search radius (inf: none) and the fewest neighbours for a value
-    (fewer give NaN). outs : ``(out32, out64)``, one of them empty (see
-    ``put_tile``); the other, (nout, *qshape), is written.
+    ``ranked`` is a constant of the closure, so numba prunes the search not taken before
+    typing: :func:`idw_task` never compiles the ranked search, and :func:`idw_ranked_task`
+    (for the 2-D lattices where ranking pays: ``plan_tiles`` says which, 512^2 cells or
+    more in tiles that span a good part of the samples' k-th neighbour distance, e.g. 1e6
+    samples onto 2048^2) is a kernel of its own, the same map bit for bit, compiled (about
+    as long as :func:`idw_task`) and cached under ``name`` when a lattice first needs it.
     """
-    k, _, radius, _ = params
-    lo, hi, state, work, nbr, tb = new_task(bk[3], lattice[4], k, vals.shape[1])
-    wk = np.empty(max(k, 1))  # the weights of one cell's neighbours
-    for t in range(t0, t1):
-        origin = tile_at(t, lattice, lo, hi)
-        work = knn_tile(bk, origin, lattice[1], lo, hi, k, radius, state, work, nbr)
-        _idw_cells(vals, params, lo, hi, nbr, wk, tb)
-        put_tile(tb, lo, hi, rows, outs)
 
+    def task(t0, t1, bk, vals, rows, lattice, params, outs):
+        """IDW of ``vals`` over tiles ``t0 <= t < t1`` of a lattice (or query points).
 
-@_jit
-def idw_ranked_task(t0, t1, bk, vals, rows, lattice, params, outs):
-    """:func:`idw_task` searching with ``knn_tile_ranked``: the same map, bit for bit.
+        bk : ``(pts, start, blo, bsize, bshape)``, the bucket-sorted samples (see
+        ``bucket_points``); vals : (n, ne) their values, same order; rows : (ne,) the
+        slot of each value column in ``out``; lattice : ``(origin, axes, queries, qshape,
+        tile)`` (see ``tile_at``); params : ``(k, power, radius, min_points)``: k nearest
+        neighbours, the IDW power, the search radius (inf: none) and the fewest neighbours
+        for a value (fewer give NaN). outs : ``(out32, out64)``, one of them empty (see
+        ``put_tile``); the other, (nout, *qshape), is written.
+        """
+        k, _, radius, _ = params
+        lo, hi, state, work, nbr, tb = new_task(bk[3], lattice[4], k, vals.shape[1])
+        wk = np.empty(max(k, 1))  # the weights of one cell's neighbours
+        for t in range(t0, t1):
+            origin = tile_at(t, lattice, lo, hi)
+            if ranked:  # a constant: pruned before typing where False
+                work = knn_tile_ranked(bk, origin, lattice[1], lo, hi, k, radius, state, work, nbr)
+            else:
+                work = knn_tile(bk, origin, lattice[1], lo, hi, k, radius, state, work, nbr)
+            _idw_cells(vals, params, lo, hi, nbr, wk, tb)
+            put_tile(tb, lo, hi, rows, outs)
 
-    For the 2-D lattices where ranking pays (``plan_tiles`` says which: 512^2 cells or
-    more, in tiles that span a good part of the samples' k-th neighbour distance, e.g.
-    1e6 samples onto 2048^2); a kernel of its own so that other lattices never compile
-    that search. Its first call in a fresh environment compiles it (about as long as
-    :func:`idw_task` with ``knn_tile``: the cold first call of 1e6 samples onto 2048^2
-    compiles about as much as before it); numba's cache keeps it after that.
-    """
-    k, _, radius, _ = params
-    lo, hi, state, work, nbr, tb = new_task(bk[3], lattice[4], k, vals.shape[1])
-    wk = np.empty(max(k, 1))
-    for t in range(t0, t1):
-        origin = tile_at(t, lattice, lo, hi)
-        work = knn_tile_ranked(bk, origin, lattice[1], lo, hi, k, radius, state, work, nbr)
-        _idw_cells(vals, params, lo, hi, nbr, wk, tb)
-        put_tile(tb, lo, hi, rows, outs)
+    task.__name__ = task.__qualname__ = name
+    return _jit(task)
 
 
 @_jit  # called once per tile, and compiled once for both tasks
@@ -185,6 +182,10 @@ def _idw_cells(vals, params, lo, hi, nbr, wk, tb):
         inv = 1.0 / wsum
         for e2 in range(ne):
             acc[e2] = acc[e2] * inv
+
+
+idw_task = _idw_task(False, "idw_task")
+idw_ranked_task = _idw_task(True, "idw_ranked_task")
 
 
 @_jit
