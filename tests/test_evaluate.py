@@ -330,6 +330,36 @@ def test_spatial_folds_windows_do_not_overlap_and_points_input():
         spatial_block_folds(xy, n_folds=5, blocks=(2, 2))
 
 
+def test_grid_folds_balance_deposits_and_points_take_their_cells_fold():
+    from xprospect.evaluate.splits import deal_blocks, folds_from_ids, grid_fold_ids
+
+    valid = np.ones((20, 30), dtype=bool)
+    valid[:, :3] = False  # a strip off the data: in no fold
+    rng = np.random.default_rng(4)
+    dep = np.unique(rng.choice(np.flatnonzero(valid), 13, replace=False))
+    fold, block = grid_fold_ids(valid, (10.0, 10.0), dep, 3, blocks=(4, 4), seed=2)
+    assert (fold[~valid] == -1).all() and set(np.unique(fold[valid])) == {0, 1, 2}
+    assert int(block.max()) == 15
+    per_fold = np.bincount(fold.flat[dep], minlength=3)
+    # blocks holding deposits are dealt to the fold with fewest deposits so far: no fold
+    # ends further from the others than the largest block's count
+    per_block = np.bincount(block.flat[dep])
+    assert per_fold.max() - per_fold.min() <= per_block.max()
+    # the same deal from the parts, and block_size in CRS units as blocks: 300 m / 4 -> 75 m
+    np.testing.assert_array_equal(
+        np.where(valid, deal_blocks(block.ravel(), valid.ravel(), dep, 3, 2)[block], -1), fold)
+    np.testing.assert_array_equal(
+        grid_fold_ids(valid, (10.0, 10.0), dep, 3, block_size=(75.0, 50.0), seed=2)[0], fold)
+    with pytest.raises(xp.DataError, match="blocks hold deposits"):
+        grid_fold_ids(valid, (10.0, 10.0), dep[:2], 3, blocks=(4, 4))
+    # points: fold -1 is never trained on nor tested; the buffer drops training points
+    xy = np.array([[0.0, 0.0], [5.0, 0.0], [10.0, 0.0], [11.0, 0.0], [50.0, 0.0]])
+    folds = folds_from_ids(xy, [0, 1, 1, 0, -1], buffer=1.5)
+    assert [(tr.tolist(), te.tolist()) for tr, te in folds] == [([1], [0, 3]), ([0], [1, 2])]
+    with pytest.raises(xp.DataError, match="one entry per point"):
+        folds_from_ids(xy, [0, 1])
+
+
 def test_spatial_split_one_fold_groups_buffer_and_classes():
     rng = np.random.default_rng(3)
     centres = rng.uniform(0, 3000, (12, 2))

@@ -505,6 +505,38 @@ def test_cross_validate_refuses_bad_input(world_stack):
                        n_folds=3)
 
 
+# one epoch on tiny folds: the skill is not what is tested here, its warning is not news
+@pytest.mark.filterwarnings("ignore::xprospect.exceptions.XProspectWarning")
+def test_cross_validate_deals_the_benchmarks_folds_whatever_the_barren_points(world_stack):
+    from xprospect.harness import benchmark
+    from xprospect.points import make_points, points_to_index
+    from xprospect.train import cross_validate
+
+    world, stack = world_stack
+    fkw = {"epochs": 1, "validation": None, "early_stopping": None, "device": "cpu"}
+    kw = dict(model="small_cnn", model_kwargs={"widths": [4, 4]}, window=5, jitter=0,
+              n_per_positive=1, n_folds=3, fit_kwargs=fkw, score_kwargs={"device": "cpu"},
+              seed=3)
+    rng = np.random.default_rng(0)
+    x0, x1 = float(stack.x.min()), float(stack.x.max())
+    y0, y1 = float(stack.y.min()), float(stack.y.max())
+    runs = []
+    for n in (40, 90):  # two barren sets of different sizes and places
+        neg = make_points(x=rng.uniform(x0, x1, n), y=rng.uniform(y0, y1, n), crs=stack.rio.crs)
+        runs.append(cross_validate(stack, world.deposits, negatives=neg, **kw).points)
+    folds = [r.loc[r["label"] == 1].set_index("point_id")["fold"].sort_index() for r in runs]
+    # the deposits' folds depend on the grid, the deposits and the seed, not on the barren
+    # points (dealt by spatial_block_folds over every point, they did)
+    pd.testing.assert_series_equal(folds[0], folds[1])
+    # and they are the folds the harness deals for the same grid, deposits and seed
+    b = benchmark(stack, world.deposits, methods=["raw:Au"], folds=3, buffer=0.0, seed=3)
+    held = b.maps["held_out_fold"].values
+    dep = runs[0][runs[0]["label"] == 1]
+    idx, _ = points_to_index(make_points(x=dep["x"].values, y=dep["y"].values,
+                                         crs=stack.rio.crs), stack)
+    np.testing.assert_array_equal(held[tuple(idx.T)], dep["fold"].values)
+
+
 def test_fit_is_the_function_and_moved_modules_warn():
     import importlib
     import sys

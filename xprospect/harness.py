@@ -1,7 +1,8 @@
 """One benchmark harness: every method on the same spatial folds, judged on every held-out cell.
 
-:func:`benchmark` cuts the grid into blocks (:func:`xprospect.evaluate.splits.grid_block_ids`),
-deals whole blocks to folds (deposits balanced first, then area), and for each fold gives every
+:func:`benchmark` cuts the grid into blocks and deals whole blocks to folds, deposits balanced
+first, then area (:func:`xprospect.evaluate.splits.grid_fold_ids`, the folds
+:func:`xprospect.train.cross_validate` deals too), and for each fold gives every
 method the same training ground: the cells of the other folds farther than ``buffer``
 (Chebyshev) from every held-out cell. Window models keep their whole training windows
 (patch plus jitter) inside that ground. Each method then scores every valid cell of the
@@ -52,7 +53,7 @@ from xprospect.baselines import (
 from xprospect.evaluate.anomaly_protocol import sample_protocol
 from xprospect.evaluate.delong import delong_covariance
 from xprospect.evaluate.metrics import average_precision, brier_score, capture_at, roc_auc
-from xprospect.evaluate.splits import grid_block_ids
+from xprospect.evaluate.splits import blocks_per_axis, deal_blocks, grid_fold_ids
 from xprospect.evidence.neighbourhood import neighbourhood_features
 from xprospect.evidence.selection import select_elements
 from xprospect.exceptions import DataError, XProspectWarning
@@ -576,60 +577,6 @@ class Benchmark:
 # ---- folds ---------------------------------------------------------------------------------
 
 
-def _blocks_per_axis(
-    shape: tuple[int, int], step: tuple[float, float], n_folds: int, blocks: Any, block_size: Any
-) -> tuple[int, int]:
-    if blocks is not None and block_size is not None:
-        raise DataError("give blocks= or block_size=, not both")
-    if block_size is not None:
-        size = np.broadcast_to(np.asarray(block_size, dtype="float64"), (2,))  # (x, y)
-        if (size <= 0).any():
-            raise DataError(f"block_size must be > 0; got {block_size!r}")
-        ny = int(np.ceil(shape[0] * abs(step[0]) / size[1]))
-        nx = int(np.ceil(shape[1] * abs(step[1]) / size[0]))
-    else:
-        if blocks is None:
-            side = int(np.ceil(np.sqrt(4 * n_folds)))
-            blocks = (side, side)
-        nb = np.broadcast_to(np.asarray(blocks, dtype="int64"), (2,))  # (x, y)
-        nx, ny = int(nb[0]), int(nb[1])
-    if nx < 1 or ny < 1:
-        raise DataError(f"blocks must be >= 1 along x and y; got {(nx, ny)}")
-    return min(ny, shape[0]), min(nx, shape[1])
-
-
-def _deal_blocks(
-    block: np.ndarray, valid: np.ndarray, dep_cells: np.ndarray, n_folds: int, seed: int
-) -> np.ndarray:
-    """Fold of every block: deposit blocks balance deposits, the others balance area."""
-    n_blocks = int(block.max()) + 1
-    cells = np.bincount(block[valid], minlength=n_blocks)
-    deps = np.bincount(block.ravel()[dep_cells], minlength=n_blocks)
-    rng = np.random.default_rng(seed)
-    tie = rng.permutation(n_blocks)
-    fold_of = np.full(n_blocks, -1, dtype="int64")
-    n_dep = np.zeros(n_folds, dtype="int64")
-    n_cell = np.zeros(n_folds, dtype="int64")
-    with_dep = np.flatnonzero(deps > 0)
-    for b in with_dep[np.lexsort((tie[with_dep], -cells[with_dep], -deps[with_dep]))]:
-        f = int(np.lexsort((n_cell, n_dep))[0])
-        fold_of[b] = f
-        n_dep[f] += deps[b]
-        n_cell[f] += cells[b]
-    rest = np.flatnonzero((deps == 0) & (cells > 0))
-    for b in rest[np.lexsort((tie[rest], -cells[rest]))]:
-        f = int(np.argmin(n_cell))
-        fold_of[b] = f
-        n_cell[f] += cells[b]
-    if (n_dep == 0).any():
-        msg = (
-            f"only {len(with_dep)} blocks hold deposits; every one of the {n_folds} folds "
-            "needs at least one: use smaller blocks or fewer folds"
-        )
-        raise DataError(msg)
-    return fold_of
-
-
 def _near(mask: np.ndarray, reach: tuple[int, int], *, edge: bool = False) -> np.ndarray:
     """Cells within ``reach`` cells (Chebyshev, per axis) of a True cell of ``mask``."""
     if reach[0] <= 0 and reach[1] <= 0:
@@ -811,7 +758,7 @@ def _tune(
     from sklearn.model_selection import ParameterGrid  # lazy: sklearn is heavy
 
     flat = ground.ravel()
-    fold_of_block = _deal_blocks(block, flat, pos, spec.inner_folds, seed)
+    fold_of_block = deal_blocks(block, flat, pos, spec.inner_folds, seed)
     inner = np.where(flat, fold_of_block[block], -1)
     is_pos = np.zeros(flat.size, dtype=bool)
     is_pos[pos] = True
@@ -1303,15 +1250,15 @@ def _inner_validation(
     """Windows whose anchor cell lies in the inner validation blocks of the training ground.
 
     The training ground's blocks are dealt to ``round(1 / validation)`` inner folds with
-    deposits balanced (:func:`_deal_blocks`); the first is the validation side. ``None`` when
-    there is no validation or it would miss a class.
+    deposits balanced (:func:`~xprospect.evaluate.splits.deal_blocks`); the first is the
+    validation side. ``None`` when there is no validation or it would miss a class.
     """
     if spec.validation is None or block is None:
         return None
     k = max(2, round(1.0 / float(spec.validation)))
     flat = ground.ravel()
     try:
-        fold_of_block = _deal_blocks(block, flat, pos, k, seed)
+        fold_of_block = deal_blocks(block, flat, pos, k, seed)
     except DataError:
         log.info("inner validation skipped: too few deposit blocks on the training ground")
         return None
@@ -1550,10 +1497,17 @@ def benchmark(
             f"only {dep_cells.size} deposit cells lie on finite cells of the grid; "
             f"need at least folds={folds}"
         )
-    by, bx = _blocks_per_axis(shape, step, folds, blocks, block_size)
-    block = grid_block_ids(shape, (by, bx)).ravel()
-    fold_of_block = _deal_blocks(block, valid, dep_cells, folds, seed)
-    fold = np.where(valid, fold_of_block[block], -1)
+    fold2d, block2d = grid_fold_ids(
+        valid.reshape(shape),
+        step,
+        dep_cells,
+        folds,
+        blocks=blocks,
+        block_size=block_size,
+        seed=seed,
+    )
+    block, fold = block2d.ravel(), fold2d.ravel()
+    by, bx = blocks_per_axis(shape, step, folds, blocks=blocks, block_size=block_size)
     res = float(max(step))
     buffer = float(res if buffer is None else buffer)
     if buffer < 0:

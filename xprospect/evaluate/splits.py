@@ -33,8 +33,12 @@ from xprospect.exceptions import DataError
 
 __all__ = [
     "block_split",
+    "blocks_per_axis",
     "choose_blocks",
+    "deal_blocks",
+    "folds_from_ids",
     "grid_block_ids",
+    "grid_fold_ids",
     "hole_folds",
     "overlapping",
     "spatial_block_folds",
@@ -195,11 +199,60 @@ def spatial_block_folds(
     fold = spatial_fold_ids(
         arr, n_folds=n_folds, block_size=block_size, blocks=blocks, groups=groups, seed=seed
     )
+    return folds_from_ids(arr, fold, n_folds=n_folds, buffer=buffer, metric=metric)
+
+
+def folds_from_ids(
+    xy: Any,
+    fold: Any,
+    *,
+    n_folds: int | None = None,
+    buffer: float = 0.0,
+    metric: str = "chebyshev",
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Training and test indices per fold from a fold number per point, with a buffer.
+
+    Parameters
+    ----------
+    xy : (n, 2) or (n, 3) array, or points Dataset
+        Point coordinates, CRS units.
+    fold : (n,) array of int
+        Fold of every point (``0 .. n_folds - 1``; a negative number: in no fold, never
+        trained on nor tested).
+    n_folds : int, optional
+        Number of folds (default ``fold.max() + 1``).
+    buffer : float
+        Training points within this distance of any test point of the fold are removed
+        from its training set.
+    metric : {"chebyshev", "euclidean"}
+        Distance used by the buffer.
+
+    Returns
+    -------
+    list of (train_idx, test_idx)
+        Sorted int64 index arrays per fold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> xy = np.array([[0.0, 0.0], [5.0, 0.0], [10.0, 0.0], [11.0, 0.0]])
+    >>> [(tr.tolist(), te.tolist()) for tr, te in folds_from_ids(xy, [0, 1, 1, 0], buffer=1.5)]
+    [([1], [0, 3]), ([0], [1, 2])]
+    """
+    if metric not in _METRICS:
+        raise DataError(f"metric must be one of {tuple(_METRICS)}; got {metric!r}")
+    if buffer < 0:
+        raise DataError(f"buffer must be >= 0; got {buffer}")
+    arr = _as_xy(xy)
+    fold = np.asarray(fold, dtype="int64")
+    if fold.shape != (len(arr),):
+        raise DataError(f"fold must hold one entry per point ({len(arr)}); got {fold.shape}")
+    n_folds = int(fold.max()) + 1 if n_folds is None else int(n_folds)
     tree = cKDTree(arr)
     out = []
     for f in range(n_folds):
         test = np.flatnonzero(fold == f)
-        train_mask = fold != f
+        train_mask = (fold != f) & (fold >= 0)
         if buffer > 0 and len(test):
             near = tree.query_ball_point(arr[test], r=buffer, p=_METRICS[metric])
             hit = np.unique(np.concatenate([np.asarray(n, dtype="int64") for n in near]))
@@ -436,6 +489,172 @@ def grid_block_ids(shape: tuple[int, ...], blocks: Sequence[int]) -> np.ndarray:
         run = (np.arange(n) * b) // n
         ids = ids * b + np.expand_dims(run, tuple(i for i in range(len(shape)) if i != ax))
     return ids
+
+
+def blocks_per_axis(
+    shape: tuple[int, int],
+    step: tuple[float, float],
+    n_folds: int,
+    *,
+    blocks: Any = None,
+    block_size: Any = None,
+) -> tuple[int, int]:
+    """Blocks along y and x of a 2-D grid for spatial folds.
+
+    Parameters
+    ----------
+    shape : (ny, nx)
+        Grid shape.
+    step : (dy, dx)
+        Cell sizes, CRS units (signs ignored).
+    n_folds : int
+        Folds; without ``blocks`` or ``block_size``, ``ceil(sqrt(4 n_folds))`` blocks a side.
+    blocks : int or (nx, ny), optional
+        Blocks along x and y.
+    block_size : float or (bx, by), optional
+        Instead: block edge along x and y, CRS units.
+
+    Returns
+    -------
+    (by, bx)
+        Blocks along y and x, each at most that axis' cells.
+    """
+    if blocks is not None and block_size is not None:
+        raise DataError("give blocks= or block_size=, not both")
+    if block_size is not None:
+        size = np.broadcast_to(np.asarray(block_size, dtype="float64"), (2,))  # (x, y)
+        if (size <= 0).any():
+            raise DataError(f"block_size must be > 0; got {block_size!r}")
+        ny = int(np.ceil(shape[0] * abs(step[0]) / size[1]))
+        nx = int(np.ceil(shape[1] * abs(step[1]) / size[0]))
+    else:
+        if blocks is None:
+            side = int(np.ceil(np.sqrt(4 * n_folds)))
+            blocks = (side, side)
+        nb = np.broadcast_to(np.asarray(blocks, dtype="int64"), (2,))  # (x, y)
+        nx, ny = int(nb[0]), int(nb[1])
+    if nx < 1 or ny < 1:
+        raise DataError(f"blocks must be >= 1 along x and y; got {(nx, ny)}")
+    return min(ny, shape[0]), min(nx, shape[1])
+
+
+def deal_blocks(
+    block: np.ndarray, valid: np.ndarray, positive_cells: np.ndarray, n_folds: int, seed: int
+) -> np.ndarray:
+    """Fold of every block: blocks holding positives balance positives, the others area.
+
+    Blocks holding positives (deposits) are dealt first, most positives first, each to the
+    fold with the fewest positives so far (ties: the fewest cells); the other blocks then
+    go, largest first, to the fold with the fewest cells. ``seed`` breaks ties between
+    blocks. So the deal depends on the positives, the valid cells and the seed only.
+
+    Parameters
+    ----------
+    block : ndarray of int
+        Block id of every cell (:func:`grid_block_ids`), any shape.
+    valid : ndarray of bool
+        Cells that count (same shape as ``block``).
+    positive_cells : ndarray of int
+        Flat indices of the positive cells (valid ones).
+    n_folds : int
+        Number of folds.
+    seed : int
+        Breaks ties between blocks.
+
+    Returns
+    -------
+    ndarray of int64
+        Fold of every block id (-1 for blocks without valid cells).
+
+    Raises
+    ------
+    DataError
+        When fewer blocks hold positives than there are folds.
+    """
+    n_blocks = int(block.max()) + 1
+    cells = np.bincount(block[valid], minlength=n_blocks)
+    deps = np.bincount(block.ravel()[positive_cells], minlength=n_blocks)
+    rng = np.random.default_rng(seed)
+    tie = rng.permutation(n_blocks)
+    fold_of = np.full(n_blocks, -1, dtype="int64")
+    n_dep = np.zeros(n_folds, dtype="int64")
+    n_cell = np.zeros(n_folds, dtype="int64")
+    with_dep = np.flatnonzero(deps > 0)
+    for b in with_dep[np.lexsort((tie[with_dep], -cells[with_dep], -deps[with_dep]))]:
+        f = int(np.lexsort((n_cell, n_dep))[0])
+        fold_of[b] = f
+        n_dep[f] += deps[b]
+        n_cell[f] += cells[b]
+    rest = np.flatnonzero((deps == 0) & (cells > 0))
+    for b in rest[np.lexsort((tie[rest], -cells[rest]))]:
+        f = int(np.argmin(n_cell))
+        fold_of[b] = f
+        n_cell[f] += cells[b]
+    if (n_dep == 0).any():
+        msg = (
+            f"only {len(with_dep)} blocks hold deposits; every one of the {n_folds} folds "
+            "needs at least one: use smaller blocks or fewer folds"
+        )
+        raise DataError(msg)
+    return fold_of
+
+
+def grid_fold_ids(
+    valid: np.ndarray,
+    step: tuple[float, float],
+    positive_cells: np.ndarray,
+    n_folds: int,
+    *,
+    blocks: Any = None,
+    block_size: Any = None,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Spatial folds of a 2-D grid's cells: blocks dealt with positives balanced.
+
+    The folds of :func:`xprospect.benchmark` and
+    :func:`xprospect.train.cross_validate`: the grid is cut into blocks
+    (:func:`blocks_per_axis`, :func:`grid_block_ids`) and the blocks are dealt by
+    :func:`deal_blocks`, so the same grid, positives, blocks and seed give the same folds
+    to every method and to both functions.
+
+    Parameters
+    ----------
+    valid : (ny, nx) ndarray of bool
+        Cells with data.
+    step : (dy, dx)
+        Cell sizes, CRS units.
+    positive_cells : ndarray of int
+        Flat indices of the positive (deposit) cells, valid ones.
+    n_folds : int
+        Number of folds.
+    blocks, block_size : optional
+        See :func:`blocks_per_axis`.
+    seed : int
+        Breaks ties when dealing blocks.
+
+    Returns
+    -------
+    fold : (ny, nx) ndarray of int64
+        Fold of every cell, -1 where not valid.
+    block : (ny, nx) ndarray of int64
+        Block id of every cell.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> valid = np.ones((4, 4), dtype=bool)
+    >>> fold, _ = grid_fold_ids(valid, (1.0, 1.0), np.array([0, 15]), 2, blocks=2)
+    >>> sorted({int(fold.flat[0]), int(fold.flat[15])})
+    [0, 1]
+    """
+    valid = np.asarray(valid, dtype=bool)
+    if valid.ndim != 2:
+        raise DataError(f"grid_fold_ids takes a 2-D grid; got shape {valid.shape}")
+    shape = (int(valid.shape[0]), int(valid.shape[1]))
+    by, bx = blocks_per_axis(shape, step, n_folds, blocks=blocks, block_size=block_size)
+    block = grid_block_ids(shape, (by, bx))
+    fold_of_block = deal_blocks(block.ravel(), valid.ravel(), positive_cells, n_folds, seed)
+    return np.where(valid, fold_of_block[block], -1), block
 
 
 def choose_blocks(

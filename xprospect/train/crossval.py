@@ -1,7 +1,9 @@
 """Spatially cross-validated training of a window classifier: train per fold, judge held-out.
 
 One call runs the whole supervised path once per fold: deposits and barren points are dealt to
-folds by spatial blocks (:func:`xprospect.evaluate.spatial_block_folds`), training points
+folds by the grid blocks holding them (:func:`xprospect.evaluate.splits.grid_fold_ids`, the
+folds of :func:`xprospect.benchmark`: blocks holding deposits balance deposits, the others
+area, so the deal does not depend on the barren points drawn), training points
 closer than a buffer to any test point are dropped (so no training window, jitter included,
 overlaps a test point's window), elements are optionally re-selected on the training deposits
 only, training windows are cut, a fresh model is trained and the whole map is scored; the test
@@ -24,7 +26,7 @@ from xprospect._dims import ELEMENT_DIM, grid_geometry, length_to_cells
 from xprospect._sanity import warn_if_below_chance
 from xprospect._torch import import_torch
 from xprospect.evaluate.metrics import auc_ci, metric_registry, roc_auc, score_metrics
-from xprospect.evaluate.splits import spatial_block_folds
+from xprospect.evaluate.splits import folds_from_ids, grid_fold_ids
 from xprospect.evidence.selection import select_elements
 from xprospect.exceptions import DataError
 from xprospect.models.registry import available, create
@@ -239,7 +241,12 @@ def cross_validate(
     n_folds : int
         Number of folds.
     blocks, block_size : optional
-        Spatial blocks dealt to folds (see :func:`xprospect.evaluate.spatial_block_folds`).
+        Blocks of the grid dealt to folds (:func:`xprospect.evaluate.splits.blocks_per_axis`:
+        ``blocks`` along x and y, or their edge in CRS units; default ``ceil(sqrt(4
+        n_folds))`` a side). Blocks holding deposits are dealt first with the deposits
+        balanced, then the others by area
+        (:func:`~xprospect.evaluate.splits.grid_fold_ids`): the folds
+        :func:`xprospect.benchmark` deals for the same grid, deposits, blocks and seed.
     buffer : float, optional
         Training points within this (Chebyshev) distance of a test point are dropped; default
         ``(patch_size + jitter) * resolution``, so no training window overlaps the window of
@@ -342,9 +349,18 @@ def cross_validate(
     ids = np.concatenate(
         [dep["point_id"].values.astype(str)] + [n["point_id"].values.astype(str) for n in negs]
     )
-    folds = spatial_block_folds(
-        xy, n_folds=n_folds, blocks=blocks, block_size=block_size, buffer=buffer, seed=seed
+    # the folds of xp.benchmark: grid blocks dealt with the deposits balanced, so the deal
+    # depends on the grid, the deposits and the seed, never on the barren draw
+    fold_cell, _ = grid_fold_ids(
+        valid,
+        (abs(float(geom.step[0])), abs(float(geom.step[1]))),
+        np.unique(np.ravel_multi_index(tuple(didx.T), valid.shape)),
+        n_folds,
+        blocks=blocks,
+        block_size=block_size,
+        seed=seed,
     )
+    folds = folds_from_ids(xy, fold_cell[tuple(cells.T)], n_folds=n_folds, buffer=buffer)
 
     fkw: dict[str, Any] = {
         "recipe": "adam",
