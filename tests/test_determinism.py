@@ -26,8 +26,11 @@ from xprospect.score.engine import score  # noqa: E402
 ELEMENTS = ["Au", "As", "Cu", "Sb"]
 # tolerance of a map across torch thread counts, relative to the map's range
 THREAD_RTOL = 1e-5
-# tolerance of dense scoring across chunkings, times max(1, max |score|)
-CHUNK_RTOL = 1e-6
+# tolerance of dense scoring across chunkings, times max(1, max |score|): oneDNN picks its
+# convolution kernel by input shape, so chunks of 8 or 13 cells round differently from the
+# whole map (measured on an AVX-512/AMX Xeon: 4.8e-5 on the autoencoder's map, whose scores
+# reach 17, 2.8e-6 of it; bitwise equal with torch.backends.mkldnn off)
+CHUNK_RTOL = 1e-5
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ __all__ = [
     "make_loader",
     "normalise_batch",
     "resolve_device",
+    "torch_threads",
 ]
 
 _X_KEYS = ("x", "image", "patch", "patches", "input")
@@ -65,6 +66,35 @@ def keep_torch_threads() -> Iterator[None]:
         torch = sys.modules.get("torch")
         if torch is not None and before is not None and torch.get_num_threads() != before:
             torch.set_num_threads(before)
+
+
+@contextmanager
+def torch_threads(threads: int | None, device: Any) -> Iterator[None]:
+    """Run CPU torch work on ``threads`` intra-op threads, the caller's count back on leaving.
+
+    The anomaly trainers run on one thread by default: a busy 2-core machine made torch's
+    default team spin (the STOAD README recipe 1 278 CPU s on two threads against 97 on one,
+    ``asv_bench/benchmarks/training.py``). Nothing is set for a device other than the CPU
+    or for ``threads=None``.
+
+    Parameters
+    ----------
+    threads : int or None
+        Intra-op threads (>= 1), or None to keep the current count.
+    device : torch.device or str
+        The device the work runs on.
+
+    Yields
+    ------
+    None
+    """
+    on_cpu = getattr(device, "type", str(device)) == "cpu"
+    if threads is not None and on_cpu and int(threads) < 1:
+        raise DataError(f"threads must be >= 1 or None; got {threads!r}")
+    with keep_torch_threads():
+        if threads is not None and on_cpu:
+            import_torch().set_num_threads(int(threads))
+        yield
 
 
 def resolve_device(device: Any = "auto") -> Any:

@@ -55,7 +55,7 @@ from xprospect._dims import (
     sample_coords,
     write_crs,
 )
-from xprospect._torch import import_torch, resolve_device
+from xprospect._torch import import_torch, resolve_device, torch_threads
 from xprospect.evaluate.splits import block_split, choose_blocks
 from xprospect.evidence.background import normal_mask
 from xprospect.exceptions import (
@@ -1223,7 +1223,7 @@ def fit_anomaly(
                 return final
         return fit
 
-    with _torch_threads(1 if threads is None else threads, dev):
+    with torch_threads(1 if threads is None else threads, dev):
         seed_list = _seed_list(seed, seeds)
         if len(seed_list) == 1 and seeds is None:
             return one(model, seed_list[0])
@@ -1258,23 +1258,6 @@ def _seed_list(seed: int, seeds: int | Sequence[int] | None) -> list[int]:
     if not out:
         raise DataError("seeds is an empty list")
     return out
-
-
-class _torch_threads:
-    """Set torch's intra-op thread count while training on the CPU, then restore it."""
-
-    def __init__(self, threads: int | None, device: Any) -> None:
-        self.threads = threads if getattr(device, "type", str(device)) == "cpu" else None
-        self.before = torch.get_num_threads()
-
-    def __enter__(self) -> None:
-        if self.threads is not None:
-            if int(self.threads) < 1:
-                raise DataError(f"threads must be >= 1 or None; got {self.threads!r}")
-            torch.set_num_threads(int(self.threads))
-
-    def __exit__(self, *exc: Any) -> None:
-        torch.set_num_threads(self.before)
 
 
 def _ensemble_fit(fits: list[Any], seed_list: list[int]) -> Any:
@@ -1547,7 +1530,7 @@ def fit_stoad(
                 return final
         return fit
 
-    with _torch_threads(1 if threads is None else threads, dev):
+    with torch_threads(1 if threads is None else threads, dev):
         seed_list = _seed_list(seed, seeds)
         if len(seed_list) == 1 and seeds is None:
             return one(teacher, seed_list[0])
