@@ -8,10 +8,32 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 import xarray as xr
 
 import xprospect as xp
+
+# Dense scoring across dask chunkings agrees within this share of max(1, max |score|), not bit
+# for bit (docs/conventions.md, "Randomness and determinism"): oneDNN picks its convolution
+# kernel, and so its summation order, by input shape. On one machine the maps came out bitwise
+# equal; on an AVX-512/AMX Xeon an autoencoder's map (scores up to 17) moved by 4.8e-5 between
+# chunkings, 2.8e-6 of its largest score (bitwise again with torch.backends.mkldnn off).
+CHUNK_RTOL = 1e-5
+
+
+def assert_chunkings_agree(actual, desired) -> None:
+    """Assert two dense scorings of one stack agree as chunkings do: same NaN cells, values
+    within ``CHUNK_RTOL x max(1, max |desired|)``."""
+    a = np.asarray(getattr(actual, "values", actual))
+    d = np.asarray(getattr(desired, "values", desired))
+    assert a.shape == d.shape, (a.shape, d.shape)
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(d))
+    if np.isnan(d).all():
+        return
+    bound = CHUNK_RTOL * max(1.0, float(np.nanmax(np.abs(d))))
+    gap = float(np.nanmax(np.abs(a - d)))
+    assert gap <= bound, f"chunkings differ by {gap:.3g} > {bound:.3g}"
 
 
 def _data_dir() -> Path | None:

@@ -19,6 +19,8 @@ import pytest
 torch = pytest.importorskip("torch")
 numba = pytest.importorskip("numba")
 
+from conftest import assert_chunkings_agree  # noqa: E402
+
 import xprospect as xp  # noqa: E402
 from xprospect.grid.kriging import grid_kriging  # noqa: E402
 from xprospect.score.engine import score  # noqa: E402
@@ -26,11 +28,6 @@ from xprospect.score.engine import score  # noqa: E402
 ELEMENTS = ["Au", "As", "Cu", "Sb"]
 # tolerance of a map across torch thread counts, relative to the map's range
 THREAD_RTOL = 1e-5
-# tolerance of dense scoring across chunkings, times max(1, max |score|): oneDNN picks its
-# convolution kernel by input shape, so chunks of 8 or 13 cells round differently from the
-# whole map (measured on an AVX-512/AMX Xeon: 4.8e-5 on the autoencoder's map, whose scores
-# reach 17, 2.8e-6 of it; bitwise equal with torch.backends.mkldnn off)
-CHUNK_RTOL = 1e-5
 
 
 @pytest.fixture(scope="module")
@@ -172,9 +169,7 @@ def test_dense_scoring_across_chunkings_within_float32_rounding(stack, world, th
     threads(1)
     fit = _fit_cnn(stack, world) if kind == "cnn" else _fit_anomaly(kind, stack)
     eager = score(stack, fit.model, device="cpu").values
-    bound = CHUNK_RTOL * max(1.0, float(np.nanmax(np.abs(eager))))
     for ch in (8, 13, 50):
         lazy = score(stack.chunk({"y": ch, "x": ch}), fit.model, device="cpu").values
-        np.testing.assert_array_equal(np.isnan(eager), np.isnan(lazy))
-        assert np.nanmax(np.abs(eager - lazy)) <= bound, (ch, np.nanmax(np.abs(eager - lazy)))
+        assert_chunkings_agree(lazy, eager)
         np.testing.assert_array_equal(_top(eager), _top(lazy))
