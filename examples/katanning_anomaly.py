@@ -60,20 +60,36 @@ BUFFER = 3000.0
 def load(data_dir: Path) -> tuple[xr.DataArray, xr.Dataset]:
     """Return the (element, y, x) clr + z-scored stack and the 32 sites, in EPSG:28350."""
     folder = Path(data_dir) / FOLDER
-    samples = xp.read_samples(folder / "area1_sediment_au_dedup.csv", x="X", y="Y",
-                              crs="EPSG:4326", to_crs=CRS,
-                              elements=[f"{e}_ppm" for e in ELEMENTS])
-    sites = xp.read_points(folder / "area1_sediment_au_site.csv", x="X", y="Y",
-                          crs="EPSG:4326", to_crs=CRS, id="SITE_CODE")
+    samples = xp.read_samples(
+        folder / "area1_sediment_au_dedup.csv",
+        x="X",
+        y="Y",
+        crs="EPSG:4326",
+        to_crs=CRS,
+        elements=[f"{e}_ppm" for e in ELEMENTS],
+    )
+    sites = xp.read_points(
+        folder / "area1_sediment_au_site.csv",
+        x="X",
+        y="Y",
+        crs="EPSG:4326",
+        to_crs=CRS,
+        id="SITE_CODE",
+    )
     grid = xp.make_grid(like=samples, resolution=RESOLUTION, pad=2 * RESOLUTION)
     maps = samples.prospect.idw(like=grid, k=12, radius=RADIUS, elements=ELEMENTS)
-    stack = (maps.prospect.clr(elements=ELEMENTS).prospect.transform("zscore")
-             .prospect.stack(ELEMENTS).load())
+    stack = (
+        maps.prospect.clr(elements=ELEMENTS)
+        .prospect.transform("zscore")
+        .prospect.stack(ELEMENTS)
+        .load()
+    )
     return stack, sites
 
 
-def maxent_spatial_cv(stack, sites, *, n_folds: int = 5, block: float = 20_000.0,
-                      seed: int = 0) -> float:
+def maxent_spatial_cv(
+    stack, sites, *, n_folds: int = 5, block: float = 20_000.0, seed: int = 0
+) -> float:
     """Pooled out-of-fold AUC of MaxEnt over spatial blocks of sites.
 
     Each site's cell is ranked against the negatives (finite cells farther than one cell
@@ -112,22 +128,42 @@ def _cells(sites, stack) -> tuple[np.ndarray, np.ndarray]:
     return iy, ix
 
 
-def run(data_dir: Path, *, epochs: int = 30, vae_epochs: int = 15, seed: int = 0,
-        device: str = "cpu") -> tuple[pd.DataFrame, dict]:
+def run(
+    data_dir: Path, *, epochs: int = 30, vae_epochs: int = 15, seed: int = 0, device: str = "cpu"
+) -> tuple[pd.DataFrame, dict]:
     """Fit every detector, return the comparison table and the extra figures."""
     stack, sites = load(data_dir)
     normal = normal_mask(stack, mode="outside_buffer", deposits=sites, buffer=BUFFER)
     n = len(ELEMENTS)
     maps = {"Au (raw, clr)": stack.sel(element="Au", drop=True)}
-    vae = fit_anomaly(VAE(n, hidden=(24, 12), latent=3), stack, normal=normal,
-                      epochs=vae_epochs, batch_size=64, seed=seed, device=device)
+    vae = fit_anomaly(
+        VAE(n, hidden=(24, 12), latent=3),
+        stack,
+        normal=normal,
+        epochs=vae_epochs,
+        batch_size=64,
+        seed=seed,
+        device=device,
+    )
     maps["VAE"] = stack.prospect.score(vae.model, device=device)
     small = (16, 8, 4)
-    dae = fit_anomaly(ConvAutoencoder(n, widths=small), stack, normal=normal, epochs=epochs,
-                      seed=seed, device=device)
+    dae = fit_anomaly(
+        ConvAutoencoder(n, widths=small),
+        stack,
+        normal=normal,
+        epochs=epochs,
+        seed=seed,
+        device=device,
+    )
     maps["DAE"] = stack.prospect.score(dae.model, device=device)
-    stoad = fit_stoad(ConvAutoencoder(n, widths=small), stack, normal=normal, epochs=epochs,
-                      seed=seed, device=device)
+    stoad = fit_stoad(
+        ConvAutoencoder(n, widths=small),
+        stack,
+        normal=normal,
+        epochs=epochs,
+        seed=seed,
+        device=device,
+    )
     maps["STOAD"] = stack.prospect.score(stoad.model, device=device)
     gmm = GaussianMixtureDetector(n_components=3, seed=seed, dependent="project")
     gmm = gmm.fit(stack, normal=normal)
@@ -136,10 +172,12 @@ def run(data_dir: Path, *, epochs: int = 30, vae_epochs: int = 15, seed: int = 0
     maps["MaxEnt (in-sample)"] = maxent.predict(stack)
     maps = {k: v.compute() for k, v in maps.items()}
     table = xp.evaluate.compare(maps, sites, seed=seed)
-    extra = {"maxent_spatial_cv_auc": maxent_spatial_cv(stack, sites, seed=seed),
-             "n_sites_on_data": int(table["n_deposits"].iloc[0]),
-             "n_cells_finite": int(np.isfinite(stack.values).all(axis=0).sum()),
-             "student_saw_site_buffer": bool((stoad.student_cells & ~normal).any())}
+    extra = {
+        "maxent_spatial_cv_auc": maxent_spatial_cv(stack, sites, seed=seed),
+        "n_sites_on_data": int(table["n_deposits"].iloc[0]),
+        "n_cells_finite": int(np.isfinite(stack.values).all(axis=0).sum()),
+        "student_saw_site_buffer": bool((stoad.student_cells & ~normal).any()),
+    }
     return table, extra
 
 
@@ -151,11 +189,22 @@ def sample_level(data_dir: Path, *, seed: int = 0, vae_epochs: int = 100) -> pd.
     from xprospect.harness import SampleMethod, benchmark_samples
 
     folder = Path(data_dir) / FOLDER
-    raw = xp.read_samples(folder / "area1_sediment_au_dedup.csv", x="X", y="Y",
-                          crs="EPSG:4326", to_crs=CRS,
-                          elements=[f"{e}_ppm" for e in COMPLETE])[COMPLETE]
-    sites = xp.read_points(folder / "area1_sediment_au_site.csv", x="X", y="Y",
-                           crs="EPSG:4326", to_crs=CRS, id="SITE_CODE")
+    raw = xp.read_samples(
+        folder / "area1_sediment_au_dedup.csv",
+        x="X",
+        y="Y",
+        crs="EPSG:4326",
+        to_crs=CRS,
+        elements=[f"{e}_ppm" for e in COMPLETE],
+    )[COMPLETE]
+    sites = xp.read_points(
+        folder / "area1_sediment_au_site.csv",
+        x="X",
+        y="Y",
+        crs="EPSG:4326",
+        to_crs=CRS,
+        id="SITE_CODE",
+    )
     logs = raw.prospect.log10(elements=COMPLETE)
     ilr = raw.prospect.ilr(elements=COMPLETE)
     table = xr.merge([logs, ilr])
@@ -167,11 +216,15 @@ def sample_level(data_dir: Path, *, seed: int = 0, vae_epochs: int = 100) -> pd.
         ("GMM (ilr)", SampleMethod("gmm", elements=balances)),
         ("GMM (ilr) + neighbours", SampleMethod("gmm", elements=balances, neighbourhood=nb)),
         ("iforest", SampleMethod("iforest", elements=COMPLETE, seeds=5)),
-        ("iforest + neighbours",
-         SampleMethod("iforest", elements=COMPLETE, seeds=5, neighbourhood=nb)),
+        (
+            "iforest + neighbours",
+            SampleMethod("iforest", elements=COMPLETE, seeds=5, neighbourhood=nb),
+        ),
         ("VAE x5", SampleMethod("vae", elements=COMPLETE, seeds=5, fit_kwargs=vae)),
-        ("VAE x5 + neighbours",
-         SampleMethod("vae", elements=COMPLETE, seeds=5, neighbourhood=nb, fit_kwargs=vae)),
+        (
+            "VAE x5 + neighbours",
+            SampleMethod("vae", elements=COMPLETE, seeds=5, neighbourhood=nb, fit_kwargs=vae),
+        ),
     ]
     return benchmark_samples(table, sites, methods, seed=seed, min_dist=5000.0, n_draws=20)
 
@@ -184,23 +237,39 @@ def main() -> int:
     if sys.argv[1:] == ["samples"]:
         t = time.perf_counter()
         table = sample_level(Path(root))
-        cols = ["kind", "auc", "auc_std", "average_precision", "success_rate", "recall_top_n",
-                "top_distance_mean", "n_deposits", "n_samples", "seconds"]
-        with pd.option_context("display.width", 200, "display.max_columns", None,
-                               "display.precision", 3):
+        cols = [
+            "kind",
+            "auc",
+            "auc_std",
+            "average_precision",
+            "success_rate",
+            "recall_top_n",
+            "top_distance_mean",
+            "n_deposits",
+            "n_samples",
+            "seconds",
+        ]
+        with pd.option_context(
+            "display.width", 200, "display.max_columns", None, "display.precision", 3
+        ):
             print(table[cols])
         print(f"{time.perf_counter() - t:.0f} s")
         return 0
     t = time.perf_counter()
     table, extra = run(Path(root))
     cols = ["auc", "auc_lower", "auc_upper", "success_rate_auc", "n_deposits", "n_negatives"]
-    with pd.option_context("display.width", 160, "display.max_columns", None,
-                           "display.precision", 3):
+    with pd.option_context(
+        "display.width", 160, "display.max_columns", None, "display.precision", 3
+    ):
         print(table[cols])
-    print(f"MaxEnt, 5-fold spatial block CV (20 km blocks), out-of-fold AUC: "
-          f"{extra['maxent_spatial_cv_auc']:.3f}")
-    print(f"{extra['n_sites_on_data']} of 32 sites lie on gridded cells "
-          f"({extra['n_cells_finite']} finite cells); {time.perf_counter() - t:.0f} s")
+    print(
+        f"MaxEnt, 5-fold spatial block CV (20 km blocks), out-of-fold AUC: "
+        f"{extra['maxent_spatial_cv_auc']:.3f}"
+    )
+    print(
+        f"{extra['n_sites_on_data']} of 32 sites lie on gridded cells "
+        f"({extra['n_cells_finite']} finite cells); {time.perf_counter() - t:.0f} s"
+    )
     return 0
 
 

@@ -82,11 +82,22 @@ BUFFER = 5000.0
 def load(data_dir: Path) -> tuple[xr.DataArray, xr.Dataset]:
     """Return the clr + z-scored element stack and the 32 sites, in EPSG:28350."""
     folder = Path(data_dir) / FOLDER
-    samples = xp.read_samples(folder / "area1_sediment_au_dedup.csv", x="X", y="Y",
-                              crs="EPSG:4326", to_crs=CRS,
-                              elements=[f"{e}_ppm" for e in ELEMENTS])
-    sites = xp.read_points(folder / "area1_sediment_au_site.csv", x="X", y="Y",
-                           crs="EPSG:4326", to_crs=CRS, id="SITE_CODE")
+    samples = xp.read_samples(
+        folder / "area1_sediment_au_dedup.csv",
+        x="X",
+        y="Y",
+        crs="EPSG:4326",
+        to_crs=CRS,
+        elements=[f"{e}_ppm" for e in ELEMENTS],
+    )
+    sites = xp.read_points(
+        folder / "area1_sediment_au_site.csv",
+        x="X",
+        y="Y",
+        crs="EPSG:4326",
+        to_crs=CRS,
+        id="SITE_CODE",
+    )
     grid = xp.make_grid(like=samples, resolution=RESOLUTION, pad=2 * RESOLUTION)
     maps = samples.prospect.idw(like=grid, k=12, radius=RADIUS, elements=ELEMENTS)
     scores = maps.prospect.clr(elements=ELEMENTS).prospect.transform("zscore").load()
@@ -96,9 +107,15 @@ def load(data_dir: Path) -> tuple[xr.DataArray, xr.Dataset]:
 DETECTORS = ["gmm", "vae", "dae", "stoad"]
 
 
-def methods(*, deep: bool = True, maxent: bool = True, only: list[str] | None = None,
-            select: str | None = None, jobs: int | None = None,
-            detectors: bool = False) -> list:
+def methods(
+    *,
+    deep: bool = True,
+    maxent: bool = True,
+    only: list[str] | None = None,
+    select: str | None = None,
+    jobs: int | None = None,
+    detectors: bool = False,
+) -> list:
     """The methods of the table (MaxEnt only where elapid is installed).
 
     ``only`` keeps the named rows; ``select`` (``"paper"`` or ``"kN"``) adds each learned
@@ -113,11 +130,11 @@ def methods(*, deep: bool = True, maxent: bool = True, only: list[str] | None = 
         dets = [d for d in DETECTORS if d in only]
         maxent = maxent and "maxent" in only
         deep = deep and "cnn" in only
-    out += [d if d == "gmm" else xp.DetectorMethod(d, fit_kwargs={"device": "cpu"})
-            for d in dets]
+    out += [d if d == "gmm" else xp.DetectorMethod(d, fit_kwargs={"device": "cpu"}) for d in dets]
     if maxent:
         try:
             import elapid  # noqa: F401  (optional dependency of MaxEnt)
+
             out.append("maxent")
         except ImportError:
             print("elapid is not installed: MaxEnt left out", file=sys.stderr)
@@ -125,10 +142,17 @@ def methods(*, deep: bool = True, maxent: bool = True, only: list[str] | None = 
         # a 3-cell CNN, 5 seeds averaged; DeepMethod's defaults: with 6-16 training sites a
         # fold's inner validation side holds fewer than min_validation_deposits (20), so
         # every member trains for the fixed 40 epochs
-        out.append(xp.DeepMethod(
-            "small_cnn", model_kwargs={"widths": [32]}, window=3, ensemble=5,
-            n_jobs=jobs or min(5, os.cpu_count() or 1), fit_kwargs={"device": "cpu"},
-            name="cnn_ens5"))
+        out.append(
+            xp.DeepMethod(
+                "small_cnn",
+                model_kwargs={"widths": [32]},
+                window=3,
+                ensemble=5,
+                n_jobs=jobs or min(5, os.cpu_count() or 1),
+                fit_kwargs={"device": "cpu"},
+                name="cnn_ens5",
+            )
+        )
     if select is not None:
         out += selected([m for m in out if not isinstance(m, xp.DetectorMethod)], select)
     return out
@@ -149,16 +173,30 @@ def selected(base: list, rule: str) -> list:
     return out
 
 
-def run(data_dir: Path, *, out: Path | None = None, controls: bool | int = False, seed: int = 0,
-        deep: bool = True, **opts) -> xp.Benchmark:
+def run(
+    data_dir: Path,
+    *,
+    out: Path | None = None,
+    controls: bool | int = False,
+    seed: int = 0,
+    deep: bool = True,
+    **opts,
+) -> xp.Benchmark:
     """Run the benchmark; write the table, controls and figure to ``out`` when given.
 
     ``opts`` go to :func:`methods` (``only``, ``select``, ``jobs``).
     """
     stack, sites = load(data_dir)
-    bench = xp.benchmark(stack, sites, methods=methods(deep=deep, **opts), folds=4,
-                                  block_size=BLOCK, buffer=BUFFER, seed=seed,
-                                  controls=controls)
+    bench = xp.benchmark(
+        stack,
+        sites,
+        methods=methods(deep=deep, **opts),
+        folds=4,
+        block_size=BLOCK,
+        buffer=BUFFER,
+        seed=seed,
+        controls=controls,
+    )
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -172,13 +210,27 @@ def run(data_dir: Path, *, out: Path | None = None, controls: bool | int = False
     return bench
 
 
-COLUMNS = ["kind", "auc", "auc_lower", "auc_upper", "pr_auc", "capture_5", "capture_10",
-           "capture_20", "area_20", "tie_area_max", "brier", "p_vs_best_baseline", "seconds"]
+COLUMNS = [
+    "kind",
+    "auc",
+    "auc_lower",
+    "auc_upper",
+    "pr_auc",
+    "capture_5",
+    "capture_10",
+    "capture_20",
+    "area_20",
+    "tie_area_max",
+    "brier",
+    "p_vs_best_baseline",
+    "seconds",
+]
 
 
 def main() -> int:
-    root = os.environ.get("XPROSPECT_DATA") or str(Path(__file__).resolve().parents[1].parent
-                                                   / "shared" / "data")
+    root = os.environ.get("XPROSPECT_DATA") or str(
+        Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    )
     if not (Path(root) / FOLDER).is_dir():
         print(f"set XPROSPECT_DATA to the folder holding {FOLDER}/", file=sys.stderr)
         return 2
@@ -186,11 +238,17 @@ def main() -> int:
     t0 = time.perf_counter()
     opts = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--") and "=" in a)
     controls: bool | int = int(opts["controls"]) if "controls" in opts else "--controls" in sys.argv
-    bench = run(Path(root), out=Path(args[0]) if args else None, controls=controls,
-                seed=int(opts.get("seed", 0)), deep="--no-deep" not in sys.argv,
-                only=opts["only"].split(",") if "only" in opts else None,
-                select=opts.get("select"), jobs=int(opts["jobs"]) if "jobs" in opts else None,
-                detectors="--detectors" in sys.argv)
+    bench = run(
+        Path(root),
+        out=Path(args[0]) if args else None,
+        controls=controls,
+        seed=int(opts.get("seed", 0)),
+        deep="--no-deep" not in sys.argv,
+        only=opts["only"].split(",") if "only" in opts else None,
+        select=opts.get("select"),
+        jobs=int(opts["jobs"]) if "jobs" in opts else None,
+        detectors="--detectors" in sys.argv,
+    )
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(bench.settings)
         print(bench.folds.to_string(index=False))

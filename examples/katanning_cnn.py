@@ -55,19 +55,37 @@ WINDOW = 7
 def load(data_dir: Path) -> tuple[xr.Dataset, xr.Dataset]:
     """Return the clr + z-scored element maps and the 32 sites, in EPSG:28350."""
     folder = Path(data_dir) / FOLDER
-    samples = xp.read_samples(folder / "area1_sediment_au_dedup.csv", x="X", y="Y",
-                              crs="EPSG:4326", to_crs=CRS,
-                              elements=[f"{e}_ppm" for e in ELEMENTS])
-    sites = xp.read_points(folder / "area1_sediment_au_site.csv", x="X", y="Y",
-                           crs="EPSG:4326", to_crs=CRS, id="SITE_CODE")
+    samples = xp.read_samples(
+        folder / "area1_sediment_au_dedup.csv",
+        x="X",
+        y="Y",
+        crs="EPSG:4326",
+        to_crs=CRS,
+        elements=[f"{e}_ppm" for e in ELEMENTS],
+    )
+    sites = xp.read_points(
+        folder / "area1_sediment_au_site.csv",
+        x="X",
+        y="Y",
+        crs="EPSG:4326",
+        to_crs=CRS,
+        id="SITE_CODE",
+    )
     grid = xp.make_grid(like=samples, resolution=RESOLUTION, pad=2 * RESOLUTION)
     maps = samples.prospect.idw(like=grid, k=12, radius=RADIUS, elements=ELEMENTS)
     scores = maps.prospect.clr(elements=ELEMENTS).prospect.transform("zscore").load()
     return scores, sites
 
 
-def run(data_dir: Path, *, out: Path | None = None, epochs: int = 30, n_folds: int = 4,
-        seed: int = 0, device: str = "auto") -> dict:
+def run(
+    data_dir: Path,
+    *,
+    out: Path | None = None,
+    epochs: int = 30,
+    n_folds: int = 4,
+    seed: int = 0,
+    device: str = "auto",
+) -> dict:
     """Run the supervised path; return the metrics (and write the outputs to ``out``)."""
     scores, sites = load(data_dir)
     stack = scores.prospect.stack(ELEMENTS)
@@ -75,43 +93,79 @@ def run(data_dir: Path, *, out: Path | None = None, epochs: int = 30, n_folds: i
     selection = scores.prospect.select_elements(sites, alpha=0.01, seed=seed)
     au = xp.evaluate.evaluate(stack.sel(element="Au", drop=True), sites, seed=seed)
 
-    fit_kwargs = {"recipe": "adam", "epochs": epochs, "validation": 0.25,
-                  "early_stopping": max(3, epochs // 4), "device": device}
+    fit_kwargs = {
+        "recipe": "adam",
+        "epochs": epochs,
+        "validation": 0.25,
+        "early_stopping": max(3, epochs // 4),
+        "device": device,
+    }
     cv = xp.train.cross_validate(
-        stack, sites, model="small_cnn", model_kwargs={"widths": [16, 16, 32]},
-        window=WINDOW, patch_size=WINDOW + 2, jitter=2, n_per_positive=8, negatives=300,
-        negative_ratio=15, n_folds=n_folds, block_size=30_000.0, select_alpha=0.01,
-        fit_kwargs=fit_kwargs, score_kwargs={"device": device}, prospective_area=0.2,
-        seed=seed)
+        stack,
+        sites,
+        model="small_cnn",
+        model_kwargs={"widths": [16, 16, 32]},
+        window=WINDOW,
+        patch_size=WINDOW + 2,
+        jitter=2,
+        n_per_positive=8,
+        negatives=300,
+        negative_ratio=15,
+        n_folds=n_folds,
+        block_size=30_000.0,
+        select_alpha=0.01,
+        fit_kwargs=fit_kwargs,
+        score_kwargs={"device": device},
+        prospective_area=0.2,
+        seed=seed,
+    )
     # the same figure for the raw Au map on the same points: the single-element reference
-    au_oof = xp.evaluate.roc_auc(cv.points["label"],
-                                 _values_at(stack.sel(element="Au", drop=True), cv.points))
+    au_oof = xp.evaluate.roc_auc(
+        cv.points["label"], _values_at(stack.sel(element="Au", drop=True), cv.points)
+    )
 
     # a final model on every site, for the map (its AUC on the sites is in-sample)
-    chosen = [str(e) for e in selection.index[selection["selected"]]] or \
-        [str(e) for e in selection.index[:2]]
+    chosen = [str(e) for e in selection.index[selection["selected"]]] or [
+        str(e) for e in selection.index[:2]
+    ]
     if len(chosen) < 2:
         chosen = [str(e) for e in selection.index[:2]]
     sub = stack.sel(element=chosen)
-    patches = sub.prospect.patches(positives=sites, negatives=15 * sites.sizes["point"],
-                                   size=WINDOW + 2, jitter=2, n_per_positive=8, seed=seed)
+    patches = sub.prospect.patches(
+        positives=sites,
+        negatives=15 * sites.sizes["point"],
+        size=WINDOW + 2,
+        jitter=2,
+        n_per_positive=8,
+        seed=seed,
+    )
     model = xp.models.SmallCNN(len(chosen), window=WINDOW, widths=(16, 16, 32), seed=seed)
     fit = xp.train.fit(model, patches, crop=WINDOW, seed=seed, progress=False, **fit_kwargs)
     prospectivity = sub.prospect.score(fit.model, device=device).compute()
     in_sample = prospectivity.prospect.evaluate(sites, blocks=(12, 12), seed=seed)
     metrics = {
-        "elements": ELEMENTS, "resolution_m": RESOLUTION, "crs": CRS,
+        "elements": ELEMENTS,
+        "resolution_m": RESOLUTION,
+        "crs": CRS,
         "n_sites": int(sites.sizes["point"]),
         "n_sites_on_data": int(cv.settings["n_deposits"]),
         "n_cells_finite": int(finite.sum()),
-        "selection": {str(e): {"auc": float(r["auc"]), "z_auc": float(r["z_auc"]),
-                               "selected": bool(r["selected"])}
-                      for e, r in selection.iterrows()},
+        "selection": {
+            str(e): {
+                "auc": float(r["auc"]),
+                "z_auc": float(r["z_auc"]),
+                "selected": bool(r["selected"]),
+            }
+            for e, r in selection.iterrows()
+        },
         "cross_validation": cv.to_dict(),
         "raw_au_auc_same_points": float(au_oof),
         "raw_au_auc_sites": float(au.metrics["roc_auc"]),
-        "final_model": {"elements": chosen, "windows": len(patches),
-                        "in_sample_auc (sites trained on)": in_sample.metrics["roc_auc"]},
+        "final_model": {
+            "elements": chosen,
+            "windows": len(patches),
+            "in_sample_auc (sites trained on)": in_sample.metrics["roc_auc"],
+        },
     }
     if out is not None:
         out = Path(out)
@@ -129,9 +183,11 @@ def run(data_dir: Path, *, out: Path | None = None, epochs: int = 30, n_folds: i
 
 
 def _values_at(score_map: xr.DataArray, points) -> np.ndarray:
-    return score_map.sel(x=xr.DataArray(points["x"].values, dims="p"),
-                         y=xr.DataArray(points["y"].values, dims="p"),
-                         method="nearest").values
+    return score_map.sel(
+        x=xr.DataArray(points["x"].values, dims="p"),
+        y=xr.DataArray(points["y"].values, dims="p"),
+        method="nearest",
+    ).values
 
 
 def _json(v):
@@ -150,10 +206,14 @@ def main() -> int:
     cv = m["cross_validation"]
     print(f"sites on data: {m['n_sites_on_data']} of {m['n_sites']}")
     print("selected (all sites):", [e for e, r in m["selection"].items() if r["selected"]])
-    print(f"spatial CV AUC {cv['auc']:.3f} [{cv['auc_ci'][0]:.3f}, {cv['auc_ci'][1]:.3f}], "
-          f"fold mean {cv['fold_auc_mean']:.3f} +/- {cv['fold_auc_std']:.3f}")
-    print(f"captured {cv['capture']['deposit_fraction']:.0%} of held-out sites in the top "
-          f"{cv['capture']['area_fraction']:.0%} of the area")
+    print(
+        f"spatial CV AUC {cv['auc']:.3f} [{cv['auc_ci'][0]:.3f}, {cv['auc_ci'][1]:.3f}], "
+        f"fold mean {cv['fold_auc_mean']:.3f} +/- {cv['fold_auc_std']:.3f}"
+    )
+    print(
+        f"captured {cv['capture']['deposit_fraction']:.0%} of held-out sites in the top "
+        f"{cv['capture']['area_fraction']:.0%} of the area"
+    )
     print(f"raw Au on the same points: {m['raw_au_auc_same_points']:.3f}")
     return 0
 

@@ -41,12 +41,17 @@ def job(seed: int):
 
     w = xp.synthetic.survey(seed=seed, n_samples=120, elements=["Au", "Cu"])
     x0, y0 = float(w.samples.x.min()), float(w.samples.y.min())
-    grid = xp.make_grid((x0, y0, x0 + 127 * 500.0, y0 + 127 * 500.0), resolution=500.0,
-                        crs=w.samples.rio.crs, chunks=32)
+    grid = xp.make_grid(
+        (x0, y0, x0 + 127 * 500.0, y0 + 127 * 500.0),
+        resolution=500.0,
+        crs=w.samples.rio.crs,
+        chunks=32,
+    )
     maps = xp.grid_idw(w.samples, like=grid)
     for name in maps.data_vars:
-        maps[name] = maps[name].copy(data=maps[name].data.map_blocks(transform,
-                                                                     dtype=maps[name].dtype))
+        maps[name] = maps[name].copy(
+            data=maps[name].data.map_blocks(transform, dtype=maps[name].dtype)
+        )
     return maps
 
 
@@ -58,5 +63,10 @@ if __name__ == "__main__":
     from _resume_job import job as _job  # the same module name in every run: same dask token
 
     with dask.config.set(scheduler="threads", num_workers=2):
-        xp.to_zarr(_job(seed), store, resume=(mode == "resume"), progress=False,
-                   job={"transform": "log1p", "seed": seed})
+        xp.to_zarr(
+            _job(seed),
+            store,
+            resume=(mode == "resume"),
+            progress=False,
+            job={"transform": "log1p", "seed": seed},
+        )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def idw_brute_force(points, values, queries, *, k=12, power=2.0, radius=None, min_points=1,
-                    amat=None):
+def idw_brute_force(
+    points, values, queries, *, k=12, power=2.0, radius=None, min_points=1, amat=None
+):
     """IDW by brute force.
 
     points : (n, d) sample coordinates; values : (n, ne) with NaN for missing;
@@ -37,7 +38,7 @@ def idw_brute_force(points, values, queries, *, k=12, power=2.0, radius=None, mi
             if dq[0] == 0:
                 out[q, e] = ve[idx[dq == 0]].mean()
                 continue
-            w = dq ** -power
+            w = dq**-power
             out[q, e] = (w * ve[idx]).sum() / w.sum()
     return out
 
@@ -54,8 +55,9 @@ def _variogram(model, h, psill, rng, nugget):
     return np.where(h == 0.0, 0.0, g)
 
 
-def ordinary_kriging_dense(points, values, queries, *, model, psill, rng, nugget, k=16,
-                           radius=None, amat=None):
+def ordinary_kriging_dense(
+    points, values, queries, *, model, psill, rng, nugget, k=16, radius=None, amat=None
+):
     """Ordinary kriging by solving each cell's dense system with numpy.
 
     points : (n, d) samples; values : (n,) finite; queries : (m, d); amat : (d, d) linear

@@ -17,9 +17,20 @@ DATASET_ONLY = {"idw", "stack", "clr", "ilr", "composite"}
 DATAARRAY_ONLY = {"patches", "evaluate", "targets", "minmax", "fractal_thresholds"}
 # `score` is on both: a stack (DataArray) or a samples table (Dataset with a sample dim)
 BOTH = {"score"}
-SHARED = {"transform", "log10", "zscore", "robust_scale", "to_zarr", "to_geotiff",
-          "select_elements", "mask_distance", "to_block_csv", "plot_slices", "plot_section",
-          "to_vtk"}
+SHARED = {
+    "transform",
+    "log10",
+    "zscore",
+    "robust_scale",
+    "to_zarr",
+    "to_geotiff",
+    "select_elements",
+    "mask_distance",
+    "to_block_csv",
+    "plot_slices",
+    "plot_section",
+    "to_vtk",
+}
 
 
 def _public(obj):

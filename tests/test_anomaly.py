@@ -43,8 +43,14 @@ def synth():
     footprint = (distance_to_points(deposits, stack) <= 2000).values
     known = deposits.isel(point=np.flatnonzero(w.deposits["known"].values))
     normal = normal_mask(stack, mode="outside_buffer", deposits=known, buffer=3000)
-    return {"world": w, "stack": stack.load(), "footprint": footprint, "known": known,
-            "normal": normal, "deposits": deposits}
+    return {
+        "world": w,
+        "stack": stack.load(),
+        "footprint": footprint,
+        "known": known,
+        "normal": normal,
+        "deposits": deposits,
+    }
 
 
 def _score_grid(model, stack):
@@ -72,7 +78,14 @@ def test_vae_layers_24_12_3_12_24():
     lin = [m for m in vae.modules() if isinstance(m, torch.nn.Linear)]
     # encoder 5->24->12, mu and logvar 12->3, decoder 3->12->24->5
     assert [(m.in_features, m.out_features) for m in lin] == [
-        (5, 24), (24, 12), (12, 3), (12, 3), (3, 12), (12, 24), (24, 5)]
+        (5, 24),
+        (24, 12),
+        (12, 3),
+        (12, 3),
+        (3, 12),
+        (12, 24),
+        (24, 5),
+    ]
 
 
 def test_vae_shape_contract():
@@ -153,9 +166,11 @@ def test_dense_equals_windows_through_score_on_uneven_chunks():
     torch.manual_seed(1)
     ae = ConvAutoencoder(3, widths=(6, 4, 2)).eval()
     data = np.random.default_rng(0).normal(size=(3, 23, 21)).astype("float32")
-    stack = xr.DataArray(data, dims=("element", "y", "x"),
-                         coords={"element": ["a", "b", "c"], "y": np.arange(23.0)[::-1],
-                                 "x": np.arange(21.0)}).chunk({"y": (5, 7, 11), "x": (7, 14)})
+    stack = xr.DataArray(
+        data,
+        dims=("element", "y", "x"),
+        coords={"element": ["a", "b", "c"], "y": np.arange(23.0)[::-1], "x": np.arange(21.0)},
+    ).chunk({"y": (5, 7, 11), "x": (7, 14)})
     for m in (ae, STOAD(ae).eval()):
         out = score_mod.score(stack, m, device="cpu", allow_no_card=True).values  # untrained
         r = m.context[0]
@@ -224,16 +239,38 @@ def _shuffled(stack, *, per_element, seed=0):
 
 def _fit(kind, stack, normal, seed=0):
     if kind == "vae":
-        return fit_anomaly(VAE(len(ELEMENTS)), stack, normal=normal, epochs=40, batch_size=64,
-                           seed=seed, device="cpu")
+        return fit_anomaly(
+            VAE(len(ELEMENTS)),
+            stack,
+            normal=normal,
+            epochs=40,
+            batch_size=64,
+            seed=seed,
+            device="cpu",
+        )
     if kind == "dae":
-        return fit_anomaly(ConvAutoencoder(len(ELEMENTS), widths=SMALL), stack, normal=normal,
-                           epochs=30, tiles_per_epoch=40, seed=seed, device="cpu")
+        return fit_anomaly(
+            ConvAutoencoder(len(ELEMENTS), widths=SMALL),
+            stack,
+            normal=normal,
+            epochs=30,
+            tiles_per_epoch=40,
+            seed=seed,
+            device="cpu",
+        )
     # STOAD needs the default (wider) teacher: with (12, 8, 3) it reaches only ~0.63
     # tiles per epoch: the default tiles now have 16- to 32-cell cores (9 before), so 40 and
     # 16 of them train about the cells the 128 tiles of 9-cell cores used to
-    return fit_stoad(ConvAutoencoder(len(ELEMENTS)), stack, normal=normal, epochs=30,
-                     teacher_epochs=30, tiles_per_epoch=16, seed=seed, device="cpu")
+    return fit_stoad(
+        ConvAutoencoder(len(ELEMENTS)),
+        stack,
+        normal=normal,
+        epochs=30,
+        teacher_epochs=30,
+        tiles_per_epoch=16,
+        seed=seed,
+        device="cpu",
+    )
 
 
 @pytest.mark.parametrize("kind", ["vae", "dae", "stoad"])
@@ -270,8 +307,15 @@ def test_detector_finds_hidden_deposits_and_shuffled_control_does_not(synth, kin
 
 def test_stoad_student_saw_only_normal_cells(synth):
     stack, normal = synth["stack"], synth["normal"]
-    fit = fit_stoad(ConvAutoencoder(len(ELEMENTS), widths=SMALL), stack, normal=normal,
-                    epochs=2, teacher_epochs=1, seed=0, device="cpu")
+    fit = fit_stoad(
+        ConvAutoencoder(len(ELEMENTS), widths=SMALL),
+        stack,
+        normal=normal,
+        epochs=2,
+        teacher_epochs=1,
+        seed=0,
+        device="cpu",
+    )
     seen = fit.student_cells
     assert_georef_equal(seen, stack.isel(element=0))
     assert seen.values.sum() > 0.3 * normal.values.sum()
@@ -284,10 +328,15 @@ def test_stoad_student_saw_only_normal_cells(synth):
 def test_same_seed_same_model_and_nan_cells_excluded(synth):
     stack = synth["stack"].copy()
     stack[:, :5, :7] = np.nan  # a NaN corner: never a training target nor inside a tile
-    fits = [fit_anomaly(ConvAutoencoder(len(ELEMENTS), widths=SMALL), stack, epochs=2, seed=5,
-                        device="cpu") for _ in range(2)]
-    for a, b in zip(fits[0].model.state_dict().values(), fits[1].model.state_dict().values(),
-                    strict=True):
+    fits = [
+        fit_anomaly(
+            ConvAutoencoder(len(ELEMENTS), widths=SMALL), stack, epochs=2, seed=5, device="cpu"
+        )
+        for _ in range(2)
+    ]
+    for a, b in zip(
+        fits[0].model.state_dict().values(), fits[1].model.state_dict().values(), strict=True
+    ):
         torch.testing.assert_close(a, b)
     assert fits[0].report["n_nonfinite"] == 35
     assert not fits[0].train_mask.values[:5, :7].any()
@@ -297,8 +346,7 @@ def test_same_seed_same_model_and_nan_cells_excluded(synth):
 def test_vae_on_samples_and_points_map(synth):
     w = synth["world"]
     samples = w.samples.prospect.log10(elements=ELEMENTS)[ELEMENTS]
-    fit = fit_anomaly(VAE(len(ELEMENTS)), samples, epochs=5, batch_size=64, seed=0,
-                      device="cpu")
+    fit = fit_anomaly(VAE(len(ELEMENTS)), samples, epochs=5, batch_size=64, seed=0, device="cpu")
     assert fit.model.card["trained_on"] == "samples"
     assert fit.report["n_train"] + fit.report["n_test"] == samples.sizes["sample"]
     s = score_samples(fit.model, samples)
@@ -331,11 +379,18 @@ class _LinearVectors(ProspectModel):
 
 def test_new_anomaly_model_plugs_in_through_the_contract(synth):
     stack = synth["stack"]
-    fit = fit_anomaly(_LinearVectors(len(ELEMENTS)), stack, epochs=6, batch_size=64, seed=0,
-                      device="cpu", holdout=0.3, refit=False)
+    fit = fit_anomaly(
+        _LinearVectors(len(ELEMENTS)),
+        stack,
+        epochs=6,
+        batch_size=64,
+        seed=0,
+        device="cpu",
+        holdout=0.3,
+        refit=False,
+    )
     hist = fit.history
-    assert list(hist.columns) == ["epoch", "lr", "train_loss", "test_loss", "recon",
-                                  "test_score"]
+    assert list(hist.columns) == ["epoch", "lr", "train_loss", "test_loss", "recon", "test_score"]
     assert hist["train_loss"].iloc[-1] < hist["train_loss"].iloc[0]
     assert fit.model.card["elements"] == ELEMENTS
     # the same model declaring no training samples is refused, naming the contract
@@ -343,16 +398,16 @@ def test_new_anomaly_model_plugs_in_through_the_contract(synth):
     with pytest.raises(ModelCardError, match="anomaly_samples=None"):
         fit_anomaly(silent(len(ELEMENTS)), stack, epochs=1, device="cpu")
     with pytest.raises(ModelCardError, match="fit_stoad"):
-        fit_anomaly(STOAD(ConvAutoencoder(len(ELEMENTS), widths=SMALL)), stack, epochs=1,
-                    device="cpu")
+        fit_anomaly(
+            STOAD(ConvAutoencoder(len(ELEMENTS), widths=SMALL)), stack, epochs=1, device="cpu"
+        )
 
 
 def test_old_scoring_names_warn_and_agree(synth):
     from xprospect.train import anomaly as old
 
     samples = synth["world"].samples.prospect.log10(elements=ELEMENTS)[ELEMENTS]
-    fit = fit_anomaly(VAE(len(ELEMENTS)), samples, epochs=1, batch_size=64, seed=0,
-                      device="cpu")
+    fit = fit_anomaly(VAE(len(ELEMENTS)), samples, epochs=1, batch_size=64, seed=0, device="cpu")
     with pytest.warns(FutureWarning, match="xprospect.score.score_samples"):
         before = old.score_samples(fit.model, samples)
     xr.testing.assert_identical(before, score_samples(fit.model, samples))

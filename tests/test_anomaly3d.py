@@ -61,14 +61,14 @@ def _shuffled(stack: xr.DataArray, seed: int) -> xr.DataArray:
 def world3d():
     """Drilled synthetic volume gridded to 40 m voxels: stack, ore truth, ore-coded samples."""
     w = orebody_world(seed=0, n_holes=48, interval=5.0, elements=ELEMENTS)
-    holes = read_drillholes(w.collar, w.survey, w.assay, w.lithology, crs=w.crs,
-                            length_unit="m")
+    holes = read_drillholes(w.collar, w.survey, w.assay, w.lithology, crs=w.crs, length_unit="m")
     samples = desurvey(holes).prospect.composite(length=10.0)
     vox = xp.make_voxels(like=samples, resolution=VOXEL)
     block = samples.prospect.idw(like=vox, k=16, anisotropy=ANISO, elements=ELEMENTS)
     block = block.prospect.mask_distance(samples, max_distance=150.0)
-    stack = (block.prospect.clr(elements=ELEMENTS).prospect.transform("zscore")
-             .prospect.stack().load())
+    stack = (
+        block.prospect.clr(elements=ELEMENTS).prospect.transform("zscore").prospect.stack().load()
+    )
     ore = w.truth(vox)["ore"].values
     ore_samples = as_points(samples.isel(sample=np.flatnonzero(samples["lith"].values == "ore")))
     # normal ground for the STOAD student: farther than 100 m from every ore intersection
@@ -142,7 +142,7 @@ def test_targets3d_volumes_and_elevations(world3d, stoad3d):
     t = score.prospect.targets(levels={"medium": 0.75, "high": 0.998})
     table = t.table
     assert set(table["level"]) <= {"medium", "high"} and (table["level"] == "high").sum() >= 1
-    cell = VOXEL ** 3
+    cell = VOXEL**3
     assert np.allclose(table["volume_m3"], table["n_cells"] * cell)
     assert (table["z_max"] > table["z_min"]).all()
     zc = stack["z"].values
@@ -178,14 +178,24 @@ def test_babbitt_3d_detectors_against_wireframe(data_dir):
     from xprospect.baselines import GaussianMixtureDetector
 
     d = data_dir / BABBITT
-    holes = read_drillholes(d / "collar_BABBITT.csv", d / "survey_BABBITT.csv",
-                            d / "assay_BABBITT.csv", crs="EPSG:26791", length_unit="ftUS",
-                            assay_units="pct", elements=["CU", "NI", "S"])
+    holes = read_drillholes(
+        d / "collar_BABBITT.csv",
+        d / "survey_BABBITT.csv",
+        d / "assay_BABBITT.csv",
+        crs="EPSG:26791",
+        length_unit="ftUS",
+        assay_units="pct",
+        elements=["CU", "NI", "S"],
+    )
     comp = xp.composite(holes, length=50 * FT)  # 50 ft composites, positions in ft
     names = ["Cu", "Ni", "S"]
     vox = xp.make_voxels(like=comp, resolution=(100.0, 200.0, 200.0))
-    block = comp.prospect.idw(like=vox, k=12, elements=names,
-                              anisotropy=dict(ranges=(600.0, 600.0, 200.0), azimuth=0.0, dip=0.0))
+    block = comp.prospect.idw(
+        like=vox,
+        k=12,
+        elements=names,
+        anisotropy=dict(ranges=(600.0, 600.0, 200.0), azimuth=0.0, dip=0.0),
+    )
     block = block.prospect.mask_distance(comp, max_distance=800.0)
     stack = block.prospect.log10(elements=names).prospect.transform("zscore").prospect.stack()
     stack = stack.load()
@@ -194,13 +204,15 @@ def test_babbitt_3d_detectors_against_wireframe(data_dir):
     inside = np.asarray(inside.values, dtype=bool)
     finite = np.isfinite(stack.values).all(axis=0)
     assert inside[finite].sum() > 1000 and (~inside[finite]).sum() > 1000
-    normal = xr.DataArray(~inside, dims=("z", "y", "x"),
-                          coords={k: vox[k] for k in ("z", "y", "x")})
+    normal = xr.DataArray(
+        ~inside, dims=("z", "y", "x"), coords={k: vox[k] for k in ("z", "y", "x")}
+    )
     aucs = {"Cu (single element)": _auc(stack.sel(element="Cu").values, inside)}
     dae = fit_anomaly(ConvAutoencoder(3, ndim=3, widths=(9, 6, 3)), stack, seed=0, **TRAIN)
     aucs["DAE"] = _auc(stack.prospect.score(dae.model, device="cpu").values, inside)
-    stoad = fit_stoad(ConvAutoencoder(3, ndim=3, widths=(9, 6, 3)), stack, normal=None,
-                      seed=0, **TRAIN)
+    stoad = fit_stoad(
+        ConvAutoencoder(3, ndim=3, widths=(9, 6, 3)), stack, normal=None, seed=0, **TRAIN
+    )
     aucs["STOAD"] = _auc(stack.prospect.score(stoad.model, device="cpu").values, inside)
     gmm = GaussianMixtureDetector(n_components=3).fit(stack, normal=normal).predict(stack)
     aucs["GMM"] = _auc(gmm.values, inside)

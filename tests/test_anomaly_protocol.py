@@ -20,15 +20,20 @@ def field():
     xy = rng.uniform(0, 200_000, (3000, 2))
     dep = rng.uniform(20_000, 180_000, (40, 2))
     d = np.hypot(xy[:, None, 0] - dep[None, :, 0], xy[:, None, 1] - dep[None, :, 1]).min(1)
-    samples = make_points(x=xy[:, 0], y=xy[:, 1], crs=CRS,
-                          data={"noise": rng.normal(size=len(xy)), "near": -d})
+    samples = make_points(
+        x=xy[:, 0], y=xy[:, 1], crs=CRS, data={"noise": rng.normal(size=len(xy)), "near": -d}
+    )
     return samples, make_points(x=dep[:, 0], y=dep[:, 1], crs=CRS), d
 
 
 def test_random_score_sits_at_chance_within_its_sampling_error(field):
     samples, deposits, _ = field
-    aucs = [sample_protocol(np.random.default_rng(s).normal(size=3000), samples, deposits,
-                            seed=s)["auc"] for s in range(15)]
+    aucs = [
+        sample_protocol(np.random.default_rng(s).normal(size=3000), samples, deposits, seed=s)[
+            "auc"
+        ]
+        for s in range(15)
+    ]
     # 40 deposits against 40 negatives: the SE of one AUC at 0.5 is about 0.065
     se_mean = np.sqrt((40 + 40 + 1) / (12 * 40 * 40)) / np.sqrt(15)
     assert abs(np.mean(aucs) - 0.5) < 3 * se_mean

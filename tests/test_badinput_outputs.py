@@ -33,8 +33,9 @@ from xprospect.preprocess.scaling import minmax_scale
 CRS = "EPSG:32750"
 
 
-def _grid(values, *, res: float = 10.0, name: str = "Au", dtype: str = "float64",
-          keep_res: bool = True) -> xr.Dataset:
+def _grid(
+    values, *, res: float = 10.0, name: str = "Au", dtype: str = "float64", keep_res: bool = True
+) -> xr.Dataset:
     values = np.asarray(values, dtype=dtype)
     ny, nx = values.shape
     y = 6_400_000.0 - res / 2 - res * np.arange(ny)
@@ -51,15 +52,19 @@ def _block(nz=3, ny=2, nx=2, *, zres=5.0) -> xr.Dataset:
     z = -zres / 2 - zres * np.arange(nz)
     y = 6_400_037.5 - 5.0 * np.arange(ny)
     x = 500_002.5 + 5.0 * np.arange(nx)
-    return xr.Dataset({"Cu": (("z", "y", "x"), rng.random((nz, ny, nx)).astype("float32"))},
-                      coords={"z": z, "y": y, "x": x})
+    return xr.Dataset(
+        {"Cu": (("z", "y", "x"), rng.random((nz, ny, nx)).astype("float32"))},
+        coords={"z": z, "y": y, "x": x},
+    )
 
 
 def _stack(dtype: str = "float32") -> xr.DataArray:
     data = np.arange(2 * 3 * 4).reshape(2, 3, 4).astype(dtype)
-    s = xr.DataArray(data, dims=("element", "y", "x"),
-                     coords={"element": ["Au", "Cu"], "y": [25.0, 15.0, 5.0],
-                             "x": [5.0, 15.0, 25.0, 35.0]})
+    s = xr.DataArray(
+        data,
+        dims=("element", "y", "x"),
+        coords={"element": ["Au", "Cu"], "y": [25.0, 15.0, 5.0], "x": [5.0, 15.0, 25.0, 35.0]},
+    )
     return s.rio.write_crs(CRS)
 
 
@@ -80,8 +85,15 @@ def _write_checkpoint_with_card(tmp: Path, card: dict) -> Path:
 
     net = SmallCNN(2, window=8, widths=(4,), seed=0)
     p = tmp / "crafted.pt"
-    torch.save({"format": CHECKPOINT_FORMAT, "config": net.config,
-                "state_dict": net.state_dict(), "card": card}, p)
+    torch.save(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "config": net.config,
+            "state_dict": net.state_dict(),
+            "card": card,
+        },
+        p,
+    )
     return p
 
 
@@ -142,8 +154,17 @@ def case_read_geotiff_not_a_tiff(tmp: Path) -> None:
 
 def case_read_geotiff_bad_attrs_tag(tmp: Path) -> None:
     p = tmp / "bad.tif"
-    with rasterio.open(p, "w", driver="GTiff", width=2, height=2, count=1, dtype="float32",
-                       crs=CRS, transform=from_origin(0, 20, 10, 10)) as dst:
+    with rasterio.open(
+        p,
+        "w",
+        driver="GTiff",
+        width=2,
+        height=2,
+        count=1,
+        dtype="float32",
+        crs=CRS,
+        transform=from_origin(0, 20, 10, 10),
+    ) as dst:
         dst.write(np.zeros((1, 2, 2), dtype="float32"))
         dst.update_tags(XPROSPECT_ATTRS="{not json")
     read_geotiff(p)
@@ -302,111 +323,228 @@ def case_targets_with_inf_minmax(tmp: Path) -> None:
 
 
 CASES = [
-    pytest.param(case_geotiff_uint8_wraps, DataError, r"300.*\[0, 255\] of uint8",
-                 id="geotiff-uint8-out-of-range"),
-    pytest.param(case_geotiff_int16_negative, DataError, r"-40000.*int16",
-                 id="geotiff-int16-out-of-range"),
-    pytest.param(case_geotiff_float32_overflow, DataError, r"1e\+300.*float32",
-                 id="geotiff-float32-overflow"),
-    pytest.param(case_geotiff_int64_to_uint8, DataError, r"70000.*uint8",
-                 id="geotiff-int64-to-uint8"),
-    pytest.param(case_geotiff_nodata_clash, DataError, r"value 255.*missing",
-                 id="geotiff-nodata-clash"),
-    pytest.param(case_geotiff_single_cell_no_resolution, GridError,
-                 r"single cell along 'y'.*resolution", id="geotiff-single-row-no-resolution"),
-    pytest.param(case_geotiff_target_exists, DataError, r"a\.tif already exist",
-                 id="geotiff-target-exists"),
-    pytest.param(case_geotiff_missing_folder, DataError, r"folder .*nowhere does not exist",
-                 id="geotiff-missing-folder"),
-    pytest.param(case_read_geotiff_empty, DataError, r"empty\.tif is an empty file",
-                 id="read-geotiff-empty"),
-    pytest.param(case_read_geotiff_truncated, DataError, r"cut\.tif is not a readable GeoTIFF",
-                 id="read-geotiff-truncated"),
-    pytest.param(case_read_geotiff_not_a_tiff, DataError, r"notes\.tif is not a readable",
-                 id="read-geotiff-not-a-tiff"),
-    pytest.param(case_read_geotiff_bad_attrs_tag, DataError, r"bad\.tif: tag XPROSPECT_ATTRS",
-                 id="read-geotiff-bad-attrs-tag"),
-    pytest.param(case_block_csv_exists, DataError, r"b\.csv already exists",
-                 id="block-csv-exists"),
-    pytest.param(case_block_csv_column_clash, DataError, r"\['dz'\].*clash",
-                 id="block-csv-column-clash"),
-    pytest.param(case_block_csv_bad_float_format, DataError, r"float_format='%q'",
-                 id="block-csv-bad-float-format"),
-    pytest.param(case_block_csv_single_layer_no_resolution, GridError,
-                 r"single cell along 'z'", id="block-csv-single-layer-no-resolution"),
-    pytest.param(case_vtk_single_layer_no_resolution, GridError, r"single cell along 'z'",
-                 id="vtk-single-layer-no-resolution"),
-    pytest.param(case_open_zarr_empty_folder, DataError, r"empty\.zarr is not a zarr store.*empty",
-                 id="open-zarr-empty-folder"),
-    pytest.param(case_open_zarr_on_a_file, DataError, r"maps\.zarr is a file",
-                 id="open-zarr-on-a-file"),
-    pytest.param(case_open_zarr_folder_of_other_files, DataError,
-                 r"maps\.zarr is not a zarr store.*without zarr metadata",
-                 id="open-zarr-folder-of-other-files"),
-    pytest.param(case_to_zarr_exists, DataError, r"maps\.zarr already exists",
-                 id="to-zarr-exists"),
-    pytest.param(case_card_zero_std, ModelCardError, r"std.*0\.0 for element 'Cu'",
-                 id="card-zero-std"),
-    pytest.param(case_card_nan_mean, ModelCardError, r"mean.*nan for element 'Au'",
-                 id="card-nan-mean"),
-    pytest.param(case_card_elements_none, ModelCardError, r"'elements'.*None",
-                 id="card-elements-none"),
-    pytest.param(case_card_elements_empty, ModelCardError, r"'elements'.*\[\]",
-                 id="card-elements-empty"),
-    pytest.param(case_card_elements_not_strings, ModelCardError, r"'elements'.*3",
-                 id="card-elements-not-strings"),
-    pytest.param(case_card_std_wrong_length, ModelCardError, r"'std'.*2 numbers.*1 values",
-                 id="card-std-wrong-length"),
-    pytest.param(case_card_std_infinite, ModelCardError, r"'std' holds inf at position 1",
-                 id="card-std-infinite"),
+    pytest.param(
+        case_geotiff_uint8_wraps,
+        DataError,
+        r"300.*\[0, 255\] of uint8",
+        id="geotiff-uint8-out-of-range",
+    ),
+    pytest.param(
+        case_geotiff_int16_negative, DataError, r"-40000.*int16", id="geotiff-int16-out-of-range"
+    ),
+    pytest.param(
+        case_geotiff_float32_overflow, DataError, r"1e\+300.*float32", id="geotiff-float32-overflow"
+    ),
+    pytest.param(
+        case_geotiff_int64_to_uint8, DataError, r"70000.*uint8", id="geotiff-int64-to-uint8"
+    ),
+    pytest.param(
+        case_geotiff_nodata_clash, DataError, r"value 255.*missing", id="geotiff-nodata-clash"
+    ),
+    pytest.param(
+        case_geotiff_single_cell_no_resolution,
+        GridError,
+        r"single cell along 'y'.*resolution",
+        id="geotiff-single-row-no-resolution",
+    ),
+    pytest.param(
+        case_geotiff_target_exists, DataError, r"a\.tif already exist", id="geotiff-target-exists"
+    ),
+    pytest.param(
+        case_geotiff_missing_folder,
+        DataError,
+        r"folder .*nowhere does not exist",
+        id="geotiff-missing-folder",
+    ),
+    pytest.param(
+        case_read_geotiff_empty, DataError, r"empty\.tif is an empty file", id="read-geotiff-empty"
+    ),
+    pytest.param(
+        case_read_geotiff_truncated,
+        DataError,
+        r"cut\.tif is not a readable GeoTIFF",
+        id="read-geotiff-truncated",
+    ),
+    pytest.param(
+        case_read_geotiff_not_a_tiff,
+        DataError,
+        r"notes\.tif is not a readable",
+        id="read-geotiff-not-a-tiff",
+    ),
+    pytest.param(
+        case_read_geotiff_bad_attrs_tag,
+        DataError,
+        r"bad\.tif: tag XPROSPECT_ATTRS",
+        id="read-geotiff-bad-attrs-tag",
+    ),
+    pytest.param(case_block_csv_exists, DataError, r"b\.csv already exists", id="block-csv-exists"),
+    pytest.param(
+        case_block_csv_column_clash, DataError, r"\['dz'\].*clash", id="block-csv-column-clash"
+    ),
+    pytest.param(
+        case_block_csv_bad_float_format,
+        DataError,
+        r"float_format='%q'",
+        id="block-csv-bad-float-format",
+    ),
+    pytest.param(
+        case_block_csv_single_layer_no_resolution,
+        GridError,
+        r"single cell along 'z'",
+        id="block-csv-single-layer-no-resolution",
+    ),
+    pytest.param(
+        case_vtk_single_layer_no_resolution,
+        GridError,
+        r"single cell along 'z'",
+        id="vtk-single-layer-no-resolution",
+    ),
+    pytest.param(
+        case_open_zarr_empty_folder,
+        DataError,
+        r"empty\.zarr is not a zarr store.*empty",
+        id="open-zarr-empty-folder",
+    ),
+    pytest.param(
+        case_open_zarr_on_a_file, DataError, r"maps\.zarr is a file", id="open-zarr-on-a-file"
+    ),
+    pytest.param(
+        case_open_zarr_folder_of_other_files,
+        DataError,
+        r"maps\.zarr is not a zarr store.*without zarr metadata",
+        id="open-zarr-folder-of-other-files",
+    ),
+    pytest.param(case_to_zarr_exists, DataError, r"maps\.zarr already exists", id="to-zarr-exists"),
+    pytest.param(
+        case_card_zero_std, ModelCardError, r"std.*0\.0 for element 'Cu'", id="card-zero-std"
+    ),
+    pytest.param(
+        case_card_nan_mean, ModelCardError, r"mean.*nan for element 'Au'", id="card-nan-mean"
+    ),
+    pytest.param(
+        case_card_elements_none, ModelCardError, r"'elements'.*None", id="card-elements-none"
+    ),
+    pytest.param(
+        case_card_elements_empty, ModelCardError, r"'elements'.*\[\]", id="card-elements-empty"
+    ),
+    pytest.param(
+        case_card_elements_not_strings,
+        ModelCardError,
+        r"'elements'.*3",
+        id="card-elements-not-strings",
+    ),
+    pytest.param(
+        case_card_std_wrong_length,
+        ModelCardError,
+        r"'std'.*2 numbers.*1 values",
+        id="card-std-wrong-length",
+    ),
+    pytest.param(
+        case_card_std_infinite,
+        ModelCardError,
+        r"'std' holds inf at position 1",
+        id="card-std-infinite",
+    ),
     pytest.param(case_card_window_zero, ModelCardError, r"'window'.*0", id="card-window-zero"),
-    pytest.param(case_card_crs_unparseable, ModelCardError, r"'crs'.*EPSG:not-a-code",
-                 id="card-crs-unparseable"),
-    pytest.param(case_card_resolution_negative, ModelCardError, r"'resolution'.*-10\.0",
-                 id="card-resolution-negative"),
-    pytest.param(case_card_not_a_dict, ModelCardError, r"must be a dict; got list",
-                 id="card-not-a-dict"),
-    pytest.param(case_card_stack_free_zero_std, ModelCardError, r"'std' holds 0\.0 at position 1",
-                 id="card-stack-free-zero-std"),
-    pytest.param(case_check_card_stack_free_wrong_count, ModelCardError,
-                 r"trained on 3 channels.*the stack has 2", id="check-card-stack-free-count"),
-    pytest.param(case_check_card_elements_none, ModelCardError, r"'elements'.*None",
-                 id="check-card-elements-none"),
-    pytest.param(case_normalise_zero_std, ModelCardError, r"std \[1\.0, 0\.0\]",
-                 id="normalise-zero-std"),
-    pytest.param(case_checkpoint_save_bad_card, ModelCardError,
-                 r"cannot write .*net\.pt: card key 'window'", id="checkpoint-save-bad-card"),
-    pytest.param(case_checkpoint_load_without_card, ModelCardError,
-                 r"crafted\.pt has no model card.*allow_no_card=True",
-                 id="checkpoint-load-without-card"),
-    pytest.param(case_checkpoint_load_notes_only_card, ModelCardError,
-                 r"crafted\.pt has no model card", id="checkpoint-load-notes-only-card"),
-    pytest.param(case_checkpoint_load_malformed_card, ModelCardError,
-                 r"crafted\.pt: card key 'std' holds 0\.0", id="checkpoint-load-malformed-card"),
-    pytest.param(case_checkpoint_load_card_elements_none, ModelCardError,
-                 r"crafted\.pt: card key 'elements'", id="checkpoint-load-card-elements-none"),
-    pytest.param(case_minmax_with_inf, DataError, r"'score' holds infinite values \(inf\)",
-                 id="minmax-inf"),
-    pytest.param(case_minmax_all_nan, DataError, r"'Au' holds no finite values",
-                 id="minmax-all-nan"),
-    pytest.param(case_targets_with_inf, DataError,
-                 r"'score' holds 1 infinite cell\(s\), the first \(inf\) at y=.*x=",
-                 id="targets-inf-unscaled"),
-    pytest.param(case_targets_with_inf_minmax, DataError, r"'score' holds infinite values",
-                 id="targets-inf-minmax"),
+    pytest.param(
+        case_card_crs_unparseable,
+        ModelCardError,
+        r"'crs'.*EPSG:not-a-code",
+        id="card-crs-unparseable",
+    ),
+    pytest.param(
+        case_card_resolution_negative,
+        ModelCardError,
+        r"'resolution'.*-10\.0",
+        id="card-resolution-negative",
+    ),
+    pytest.param(
+        case_card_not_a_dict, ModelCardError, r"must be a dict; got list", id="card-not-a-dict"
+    ),
+    pytest.param(
+        case_card_stack_free_zero_std,
+        ModelCardError,
+        r"'std' holds 0\.0 at position 1",
+        id="card-stack-free-zero-std",
+    ),
+    pytest.param(
+        case_check_card_stack_free_wrong_count,
+        ModelCardError,
+        r"trained on 3 channels.*the stack has 2",
+        id="check-card-stack-free-count",
+    ),
+    pytest.param(
+        case_check_card_elements_none,
+        ModelCardError,
+        r"'elements'.*None",
+        id="check-card-elements-none",
+    ),
+    pytest.param(
+        case_normalise_zero_std, ModelCardError, r"std \[1\.0, 0\.0\]", id="normalise-zero-std"
+    ),
+    pytest.param(
+        case_checkpoint_save_bad_card,
+        ModelCardError,
+        r"cannot write .*net\.pt: card key 'window'",
+        id="checkpoint-save-bad-card",
+    ),
+    pytest.param(
+        case_checkpoint_load_without_card,
+        ModelCardError,
+        r"crafted\.pt has no model card.*allow_no_card=True",
+        id="checkpoint-load-without-card",
+    ),
+    pytest.param(
+        case_checkpoint_load_notes_only_card,
+        ModelCardError,
+        r"crafted\.pt has no model card",
+        id="checkpoint-load-notes-only-card",
+    ),
+    pytest.param(
+        case_checkpoint_load_malformed_card,
+        ModelCardError,
+        r"crafted\.pt: card key 'std' holds 0\.0",
+        id="checkpoint-load-malformed-card",
+    ),
+    pytest.param(
+        case_checkpoint_load_card_elements_none,
+        ModelCardError,
+        r"crafted\.pt: card key 'elements'",
+        id="checkpoint-load-card-elements-none",
+    ),
+    pytest.param(
+        case_minmax_with_inf, DataError, r"'score' holds infinite values \(inf\)", id="minmax-inf"
+    ),
+    pytest.param(
+        case_minmax_all_nan, DataError, r"'Au' holds no finite values", id="minmax-all-nan"
+    ),
+    pytest.param(
+        case_targets_with_inf,
+        DataError,
+        r"'score' holds 1 infinite cell\(s\), the first \(inf\) at y=.*x=",
+        id="targets-inf-unscaled",
+    ),
+    pytest.param(
+        case_targets_with_inf_minmax,
+        DataError,
+        r"'score' holds infinite values",
+        id="targets-inf-minmax",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("case", "exc", "match"), CASES)
-def test_bad_input_is_refused_by_name(case: Callable[[Path], None], exc: type, match: str,
-                                      tmp_path: Path) -> None:
+def test_bad_input_is_refused_by_name(
+    case: Callable[[Path], None], exc: type, match: str, tmp_path: Path
+) -> None:
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     with pytest.raises(exc, match=match) as info:
         case(tmp_path)
     assert isinstance(info.value, XProspectError)
     # a refused write leaves nothing new behind (no temporary or partial file)
-    leftovers = [p.name for p in tmp_path.rglob("*") if p.name.startswith(".")
-                 or p.name.endswith(".part")]
+    leftovers = [
+        p.name for p in tmp_path.rglob("*") if p.name.startswith(".") or p.name.endswith(".part")
+    ]
     assert leftovers == [], leftovers
     for name, data in before.items():
         assert (tmp_path / name).read_bytes() == data  # an existing file is untouched
@@ -505,8 +643,9 @@ def _write_checkpoint(tmp: Path) -> Path:
     from xprospect.train.checkpoint import write_checkpoint
 
     net = SmallCNN(2, window=3, widths=(2,), seed=0)
-    return write_checkpoint(tmp / "out.pt", config=net.config, state_dict=net.state_dict(),
-                            card=_good_card())
+    return write_checkpoint(
+        tmp / "out.pt", config=net.config, state_dict=net.state_dict(), card=_good_card()
+    )
 
 
 WRITERS = [
@@ -514,9 +653,7 @@ WRITERS = [
     pytest.param(_write_block_csv, "pandas.DataFrame.to_csv", id="block-csv"),
     pytest.param(_write_png, "matplotlib.figure.Figure.savefig", id="png-slices"),
     pytest.param(_write_targets_csv, "pandas.DataFrame.to_csv", id="targets-csv"),
-    pytest.param(
-        _write_targets_geojson, "geopandas.GeoDataFrame.to_file", id="targets-geojson"
-    ),
+    pytest.param(_write_targets_geojson, "geopandas.GeoDataFrame.to_file", id="targets-geojson"),
     pytest.param(_write_targets_gpkg, "geopandas.GeoDataFrame.to_file", id="targets-gpkg"),
     pytest.param(_write_vtk, "pyvista.ImageData.save", id="vtk"),
     pytest.param(_write_report_json, "pathlib.Path.write_text", id="evaluation-json"),
@@ -561,8 +698,11 @@ def test_read_only_target_at_the_rename_leaves_nothing(write, call, tmp_path, mo
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(dst))
 
     monkeypatch.setattr(atomic.os, "replace", refuse)
-    with pytest.raises(DataError, match=r"cannot write .*out\.\w+: the target is on a "
-                                        r"read-only file system; nothing was written"):
+    with pytest.raises(
+        DataError,
+        match=r"cannot write .*out\.\w+: the target is on a "
+        r"read-only file system; nothing was written",
+    ):
         write(tmp_path)
     assert _only_inputs(tmp_path) == []
 
@@ -581,16 +721,16 @@ def test_read_only_target_at_creation_leaves_nothing(write, call, tmp_path, monk
 def test_existing_output_survives_a_failed_overwrite(tmp_path, monkeypatch):
     path = _write_geotiff(tmp_path)
     good = path.read_bytes()
-    monkeypatch.setattr("rioxarray.raster_array.RasterArray.to_raster",
-                        _fail_partway(errno.ENOSPC))
+    monkeypatch.setattr("rioxarray.raster_array.RasterArray.to_raster", _fail_partway(errno.ENOSPC))
     with pytest.raises(DataError, match="disk is full"):
         to_geotiff(_grid([[5.0, 6.0], [7.0, 8.0]]), path, overwrite=True)
     assert path.read_bytes() == good
     assert _only_inputs(tmp_path) == ["out.tif"]
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
-                    reason="root writes into read-only folders")
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes into read-only folders"
+)
 def test_read_only_folder_for_real(tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir()
@@ -616,8 +756,11 @@ def test_to_zarr_read_only_target_is_a_clear_error(tmp_path, monkeypatch, metada
     monkeypatch.setattr(zarr.storage.LocalStore, "set", refuse)
     if metadata == "xarray":
         monkeypatch.setattr("xprospect.io.store.direct", lambda ds, path: False)
-    with pytest.raises(DataError, match=r"cannot write .*maps\.zarr: the target is on a "
-                                        r"read-only file system"):
+    with pytest.raises(
+        DataError,
+        match=r"cannot write .*maps\.zarr: the target is on a "
+        r"read-only file system",
+    ):
         to_zarr(_grid([[1.0, 2.0]]), tmp_path / "maps.zarr")
 
 
@@ -653,8 +796,14 @@ def test_a_valid_card_passes_save_and_load(tmp_path):
 
 
 def test_a_stack_free_card_is_valid_and_checks_the_channel_count(tmp_path):
-    card = {"elements": None, "window": [8, 8], "mean": [0.0, 1.0], "std": [1.0, 2.0],
-            "data_hash": "abc", "recipe": {"name": "adam"}}
+    card = {
+        "elements": None,
+        "window": [8, 8],
+        "mean": [0.0, 1.0],
+        "std": [1.0, 2.0],
+        "data_hash": "abc",
+        "recipe": {"name": "adam"},
+    }
     validate_card(card)
     check_card(card, _stack())  # two channels, two elements
 

@@ -93,10 +93,16 @@ def test_supervised_report_and_negatives(world_stack):
     d = distance_to_points(known, stack.isel(element=0)).values[iy, ix]
     assert d.min() > 4000.0 and geom_y.size == 41 and geom_x.size == 41
     # explicit negatives are used as given
-    negs = write_crs(xr.Dataset(coords={"x": ("point", stack.x.values[10:20]),
-                                        "y": ("point", stack.y.values[30:40]),
-                                        "point_id": ("point", [f"n{i}" for i in range(10)])}),
-                     "EPSG:32750")
+    negs = write_crs(
+        xr.Dataset(
+            coords={
+                "x": ("point", stack.x.values[10:20]),
+                "y": ("point", stack.y.values[30:40]),
+                "point_id": ("point", [f"n{i}" for i in range(10)]),
+            }
+        ),
+        "EPSG:32750",
+    )
     rf2 = B.RandomForestModel(n_estimators=20).fit(stack, known, negatives=negs)
     assert rf2.fit_report_["negatives_source"] == "given"
     assert rf2.fit_report_["negative_cells"] == 10
@@ -127,9 +133,11 @@ def test_voxel_stack():
     rng = np.random.default_rng(0)
     data = rng.normal(size=(3, *shape))
     data[:, 2:4, 3:5, 4:6] += 3.0  # a buried anomalous body
-    stack = xr.DataArray(data, dims=("element", "z", "y", "x"),
-                         coords={"element": ["Au", "As", "Sb"],
-                                 **{d: vox[d] for d in ("z", "y", "x")}})
+    stack = xr.DataArray(
+        data,
+        dims=("element", "z", "y", "x"),
+        coords={"element": ["Au", "As", "Sb"], **{d: vox[d] for d in ("z", "y", "x")}},
+    )
     stack = write_crs(stack, "EPSG:32750")
     body = np.zeros(shape, bool)
     body[2:4, 3:5, 4:6] = True
@@ -139,10 +147,17 @@ def test_voxel_stack():
     assert_georef_equal(pred, stack)
     assert roc_auc_score(body.ravel(), pred.values.ravel()) > 0.95
     zc, yc, xc = (vox[d].values for d in ("z", "y", "x"))
-    pts = write_crs(xr.Dataset(coords={"x": ("point", [xc[4], xc[5]]),
-                                       "y": ("point", [yc[3], yc[4]]),
-                                       "z": ("point", [zc[2], zc[3]]),
-                                       "point_id": ("point", ["o1", "o2"])}), "EPSG:32750")
+    pts = write_crs(
+        xr.Dataset(
+            coords={
+                "x": ("point", [xc[4], xc[5]]),
+                "y": ("point", [yc[3], yc[4]]),
+                "z": ("point", [zc[2], zc[3]]),
+                "point_id": ("point", ["o1", "o2"]),
+            }
+        ),
+        "EPSG:32750",
+    )
     rf = B.RandomForestModel(n_estimators=30, n_negatives=100).fit(stack, pts)
     assert rf.ndim_ == 3
     p = rf.predict(stack)
@@ -173,11 +188,19 @@ def test_bad_input(world_stack):
     with pytest.raises(xp.ModelCardError, match="missing"):
         g.predict(stack.sel(element=["Au", "As"]))
     # reordered elements are matched by name
-    np.testing.assert_allclose(g.predict(stack.sel(element=stack.element.values[::-1])).values,
-                               g.predict(stack).values)
-    corner = write_crs(xr.Dataset(coords={"x": ("point", stack.x.values[:2]),
-                                          "y": ("point", stack.y.values[:2]),
-                                          "point_id": ("point", ["a", "b"])}), "EPSG:32750")
+    np.testing.assert_allclose(
+        g.predict(stack.sel(element=stack.element.values[::-1])).values, g.predict(stack).values
+    )
+    corner = write_crs(
+        xr.Dataset(
+            coords={
+                "x": ("point", stack.x.values[:2]),
+                "y": ("point", stack.y.values[:2]),
+                "point_id": ("point", ["a", "b"]),
+            }
+        ),
+        "EPSG:32750",
+    )
     with pytest.raises(xp.DataError, match="NaN cells"):
         B.RandomForestModel().fit(stack, corner)
     with pytest.raises(xp.DataError, match="unknown MaxEnt"):
@@ -204,22 +227,26 @@ def test_stack_one_hot_encodes_categorical_evidence_with_its_legend():
 
     y = np.arange(4.0)[::-1]
     x = np.arange(5.0)
-    geo = np.array([[1, 1, 2, 2, 3], [1, 1, 2, 3, 3], [1, 2, 2, 3, np.nan], [1, 1, 1, 1, 1]],
-                   dtype=float)
-    ds = xr.Dataset({"Au": (("y", "x"), np.arange(20.0).reshape(4, 5)),
-                     "geology": (("y", "x"), geo)}, coords={"y": y, "x": x})
+    geo = np.array(
+        [[1, 1, 2, 2, 3], [1, 1, 2, 3, 3], [1, 2, 2, 3, np.nan], [1, 1, 1, 1, 1]], dtype=float
+    )
+    ds = xr.Dataset(
+        {"Au": (("y", "x"), np.arange(20.0).reshape(4, 5)), "geology": (("y", "x"), geo)},
+        coords={"y": y, "x": x},
+    )
     ds = write_crs(ds, "EPSG:32750")
-    st = xp.stack_elements(ds, ["Au", "geology"], categorical=["geology"],
-                           legend={"geology": {1: "granite", 2: "greenstone"}})
-    assert list(st.element.values) == ["Au", "geology=granite", "geology=greenstone",
-                                       "geology=3"]
-    np.testing.assert_array_equal(st.sel(element="geology=granite").values[0],
-                                  [1, 1, 0, 0, 0])
+    st = xp.stack_elements(
+        ds,
+        ["Au", "geology"],
+        categorical=["geology"],
+        legend={"geology": {1: "granite", 2: "greenstone"}},
+    )
+    assert list(st.element.values) == ["Au", "geology=granite", "geology=greenstone", "geology=3"]
+    np.testing.assert_array_equal(st.sel(element="geology=granite").values[0], [1, 1, 0, 0, 0])
     assert np.isnan(st.sel(element="geology=3").values[2, 4])
     np.testing.assert_array_equal(st.sel(element="Au").values, ds["Au"].values)
     legend = json.loads(st.attrs["categorical_legend"])
-    assert legend["geology"][0] == {"element": "geology=granite", "code": 1,
-                                    "label": "granite"}
+    assert legend["geology"][0] == {"element": "geology=granite", "code": 1, "label": "granite"}
     assert st.attrs["units"] == ["", "", "", ""]
     assert_georef_equal(st, ds)
     with pytest.raises(xp.DataError, match="not among the stacked"):
@@ -227,8 +254,9 @@ def test_stack_one_hot_encodes_categorical_evidence_with_its_legend():
     # weights of evidence reads the indicator bands as binary evidence
     pts = as_points(np.array([[0.0, 3.0], [1.0, 2.0], [2.0, 1.0]]), crs="EPSG:32750")
     # (3 deposits on 20 cells are significant nowhere: no test, so the bands enter)
-    m = B.WeightsOfEvidence(categorical=[e for e in st.element.values if "=" in e],
-                            min_studentized=0.0)
+    m = B.WeightsOfEvidence(
+        categorical=[e for e in st.element.values if "=" in e], min_studentized=0.0
+    )
     m.fit(st, pts)
     assert np.isfinite(m.predict(st).values[:2]).all()
 

@@ -31,25 +31,36 @@ def delong_reference(y, scores):
         auc[r] = psi.mean()
         v10[r] = psi.mean(axis=1)
         v01[r] = psi.mean(axis=0)
-    s10 = np.array([[np.sum((v10[i] - auc[i]) * (v10[j] - auc[j])) / (m - 1)
-                     for j in range(k)] for i in range(k)])
-    s01 = np.array([[np.sum((v01[i] - auc[i]) * (v01[j] - auc[j])) / (n - 1)
-                     for j in range(k)] for i in range(k)])
+    s10 = np.array(
+        [
+            [np.sum((v10[i] - auc[i]) * (v10[j] - auc[j])) / (m - 1) for j in range(k)]
+            for i in range(k)
+        ]
+    )
+    s01 = np.array(
+        [
+            [np.sum((v01[i] - auc[i]) * (v01[j] - auc[j])) / (n - 1) for j in range(k)]
+            for i in range(k)
+        ]
+    )
     return auc, s10 / m + s01 / n
 
 
 @pytest.fixture(scope="module")
 def world():
-    w = xp.synthetic.survey(seed=0, n_samples=800, n_deposits=80,
-                            elements=["Au", "As", "Cu", "Pb"])
+    w = xp.synthetic.survey(seed=0, n_samples=800, n_deposits=80, elements=["Au", "As", "Cu", "Pb"])
     maps = w.samples.prospect.idw(like=xp.make_grid(like=w.samples, resolution=1000))
     return maps.prospect.log10().prospect.stack().load(), w.deposits
 
 
-METHODS = ["raw", ("rf", B.RandomForestModel(n_estimators=40)),
-           ("gbm", B.GradientBoostingModel(max_iter=40)), "logistic",
-           ("wofe", B.WeightsOfEvidence(n_classes=6)),
-           ("gmm", B.GaussianMixtureDetector(n_components=2))]
+METHODS = [
+    "raw",
+    ("rf", B.RandomForestModel(n_estimators=40)),
+    ("gbm", B.GradientBoostingModel(max_iter=40)),
+    "logistic",
+    ("wofe", B.WeightsOfEvidence(n_classes=6)),
+    ("gmm", B.GaussianMixtureDetector(n_components=2)),
+]
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +68,19 @@ def run(world):
     stack, deposits = world
     # a one-epoch network is a random function of the evidence, whose shuffled control
     # strays from 0.5 (0.417 measured with a 5-cell window): the fixture trains 3 epochs
-    deep = DeepMethod("small_cnn", model_kwargs={"widths": [8]}, window=3, jitter=1,
-                      n_per_positive=2, negative_ratio=5,
-                      fit_kwargs={"epochs": 3, "device": "cpu"}, name="cnn")
-    return benchmark(stack, deposits, methods=[*METHODS, deep], folds=4, buffer=BUFFER,
-                     seed=0, controls=True)
+    deep = DeepMethod(
+        "small_cnn",
+        model_kwargs={"widths": [8]},
+        window=3,
+        jitter=1,
+        n_per_positive=2,
+        negative_ratio=5,
+        fit_kwargs={"epochs": 3, "device": "cpu"},
+        name="cnn",
+    )
+    return benchmark(
+        stack, deposits, methods=[*METHODS, deep], folds=4, buffer=BUFFER, seed=0, controls=True
+    )
 
 
 # ---- DeLong --------------------------------------------------------------------------------
@@ -93,8 +112,18 @@ def test_every_method_is_judged_on_the_same_folds_and_cells(run, world):
     fold = run.maps["held_out_fold"].values
     held = fold >= 0
     names = list(run.table.index)
-    assert set(names) == {"raw:Au", "raw:As", "raw:Cu", "raw:Pb", "rf", "gbm", "logistic",
-                          "wofe", "gmm", "cnn"}
+    assert set(names) == {
+        "raw:Au",
+        "raw:As",
+        "raw:Cu",
+        "raw:Pb",
+        "rf",
+        "gbm",
+        "logistic",
+        "wofe",
+        "gmm",
+        "cnn",
+    }
     for n in names:
         assert np.isfinite(run.maps[n].values[held]).all(), n
         assert np.isnan(run.maps[n].values[~held]).all(), n
@@ -126,9 +155,24 @@ def test_no_training_cell_of_any_method_lies_within_the_buffer_of_a_test_cell(ru
 
 def test_table_columns_and_paired_tests(run):
     t = run.table
-    for col in ("auc", "auc_lower", "auc_upper", "pr_auc", "capture_5", "capture_10",
-                "capture_20", "area_5", "area_10", "area_20", "tie_area_max", "brier",
-                "p_vs_best_baseline", "best_baseline", "fold_auc_mean", "seconds"):
+    for col in (
+        "auc",
+        "auc_lower",
+        "auc_upper",
+        "pr_auc",
+        "capture_5",
+        "capture_10",
+        "capture_20",
+        "area_5",
+        "area_10",
+        "area_20",
+        "tie_area_max",
+        "brier",
+        "p_vs_best_baseline",
+        "best_baseline",
+        "fold_auc_mean",
+        "seconds",
+    ):
         assert col in t.columns
     assert (t["auc_lower"] <= t["auc"]).all() and (t["auc"] <= t["auc_upper"]).all()
     assert (t["area_20"] >= 0.2 - 1e-9).all()
@@ -155,15 +199,17 @@ def test_controls_of_several_draws_report_their_mean_and_spread(world):
     rf = ("rf", B.RandomForestModel(n_estimators=20))
     wofe = ("wofe", B.WeightsOfEvidence(n_classes=6))
     # one draw strays by chance (0.42 seen for rf): judge the mean
-    b = benchmark(stack, deposits, methods=["logistic", rf, wofe], folds=4, buffer=BUFFER,
-                  seed=1, controls=6)
+    b = benchmark(
+        stack, deposits, methods=["logistic", rf, wofe], folds=4, buffer=BUFFER, seed=1, controls=6
+    )
     c = b.controls
     assert (c["draws"] == 6).all() and np.isfinite(c["auc_sd"]).all() and (c["auc_sd"] > 0).all()
     assert (c["auc_fold_rank_sd"] > 0).all()
     for name, auc in c["auc"].items():
         assert abs(auc - 0.5) <= 0.08, f"{name}: mean shuffled-label AUC {auc:.3f}"
-    one = benchmark(stack, deposits, methods=["logistic"], folds=4, buffer=BUFFER, seed=1,
-                    controls=True)
+    one = benchmark(
+        stack, deposits, methods=["logistic"], folds=4, buffer=BUFFER, seed=1, controls=True
+    )
     assert one.controls.loc["logistic", "draws"] == 1
     # the real table does not depend on the controls
     assert one.table.loc["logistic", "auc"] == b.table.loc["logistic", "auc"]
@@ -186,8 +232,16 @@ def test_katanning_controls_sit_at_chance(data_dir):
     with warnings.catch_warnings():
         # a fold or draw with no significant evidence gives WofE's flat prior map
         warnings.filterwarnings("ignore", "weights of evidence: no evidence", XProspectWarning)
-        b = benchmark(stack, sites, methods=["logistic", "wofe"], folds=4,
-                      block_size=ex.BLOCK, buffer=ex.BUFFER, seed=0, controls=8)
+        b = benchmark(
+            stack,
+            sites,
+            methods=["logistic", "wofe"],
+            folds=4,
+            block_size=ex.BLOCK,
+            buffer=ex.BUFFER,
+            seed=0,
+            controls=8,
+        )
     c = b.controls
     assert (c["draws"] == 8).all() and set(c.index) == {"logistic", "wofe"}
     for name, auc in c["auc"].items():
@@ -208,9 +262,15 @@ def test_fold_rank_auc_ignores_offsets_between_folds():
     y[fold == 3] |= rng.random(250) < 0.2  # a deposit-rich fold
     offset = np.array([0.3, 0.2, 0.1, 0.0])[fold]  # ... scored lowest by its model
     noise = rng.normal(size=1000)
-    t = _table({"flat": offset, "noisy": offset + 1e-3 * noise, "good": y + 0.0},
-               {"flat": "baseline", "noisy": "baseline", "good": "baseline"},
-               {"flat": True, "noisy": True, "good": True}, y, fold, 4, 0.95)
+    t = _table(
+        {"flat": offset, "noisy": offset + 1e-3 * noise, "good": y + 0.0},
+        {"flat": "baseline", "noisy": "baseline", "good": "baseline"},
+        {"flat": True, "noisy": True, "good": True},
+        y,
+        fold,
+        4,
+        0.95,
+    )
     assert t.loc["flat", "auc"] < 0.4 and t.loc["flat", "auc_fold_rank"] == pytest.approx(0.5)
     assert abs(t.loc["noisy", "auc_fold_rank"] - 0.5) < 0.1
     assert t.loc["good", "auc_fold_rank"] == pytest.approx(t.loc["good", "auc"])
@@ -237,8 +297,14 @@ def test_harness_names_bad_input(world):
 def test_tuned_baseline_chooses_on_inner_folds(world):
     stack, deposits = world
     tuned = xp.Tuned(B.LogisticModel(), {"C": [0.001, 1.0]}, inner_folds=2)
-    b = benchmark(stack, deposits, methods=[("logistic_tuned", tuned), "raw:Au"], folds=4,
-                  buffer=BUFFER, seed=0)
+    b = benchmark(
+        stack,
+        deposits,
+        methods=[("logistic_tuned", tuned), "raw:Au"],
+        folds=4,
+        buffer=BUFFER,
+        seed=0,
+    )
     rec = b.tuning["logistic_tuned"]
     assert [r["fold"] for r in rec] == [0, 1, 2, 3]
     assert all(r["params"]["C"] in (0.001, 1.0) and 0 <= r["inner_auc"] <= 1 for r in rec)
@@ -262,10 +328,12 @@ def test_tuned_floor_counts_the_deposits_pooled_over_every_inner_fold(world, mon
         return real(est, stack_, x, pos, ground, test, seed, control)
 
     def run(floor):
-        tuned = xp.Tuned(B.LogisticModel(), {"C": [0.001, 1.0]}, inner_folds=3,
-                         min_validation_deposits=floor)
-        return benchmark(stack, deposits, methods=[("lt", tuned)], folds=2, buffer=BUFFER,
-                         seed=0).tuning["lt"]
+        tuned = xp.Tuned(
+            B.LogisticModel(), {"C": [0.001, 1.0]}, inner_folds=3, min_validation_deposits=floor
+        )
+        return benchmark(
+            stack, deposits, methods=[("lt", tuned)], folds=2, buffer=BUFFER, seed=0
+        ).tuning["lt"]
 
     rows = run(0)
     pooled = min(r["inner_deposits"] for r in rows)
@@ -289,8 +357,9 @@ def test_tuned_floor_counts_the_deposits_pooled_over_every_inner_fold(world, mon
 def test_barren_points_protocol_draws_negatives_blind_to_the_deposits(world):
     stack, deposits = world
     pix = benchmark(stack, deposits, methods=["raw:Au"], folds=4, buffer=BUFFER, seed=0)
-    pts = benchmark(stack, deposits, methods=["raw:Au"], folds=4, buffer=BUFFER, seed=0,
-                    negatives=400)
+    pts = benchmark(
+        stack, deposits, methods=["raw:Au"], folds=4, buffer=BUFFER, seed=0, negatives=400
+    )
     n_dep = pix.settings["deposit_cells"]
     assert n_dep < pts.settings["judged_cells"] <= 400 + n_dep
     assert pix.settings["judged_cells"] == pix.settings["held_out_cells"]
@@ -306,14 +375,24 @@ def test_deep_detectors_run_on_the_same_folds_without_labels(world):
     shuffled-label control (there are no labels to shuffle)."""
     stack, deposits = world
     quick = {"epochs": 2, "device": "cpu"}
-    methods = ["raw:Au",
-               xp.DetectorMethod("vae", seeds=2, fit_kwargs=quick),
-               ("dae", xp.DetectorMethod("dae", seeds=1, fit_kwargs=quick)),
-               xp.DetectorMethod("stoad", seeds=1, fit_kwargs=quick, name="stoad1")]
+    methods = [
+        "raw:Au",
+        xp.DetectorMethod("vae", seeds=2, fit_kwargs=quick),
+        ("dae", xp.DetectorMethod("dae", seeds=1, fit_kwargs=quick)),
+        xp.DetectorMethod("stoad", seeds=1, fit_kwargs=quick, name="stoad1"),
+    ]
     # the whole training ground (this world's 80 deposits leave too little ground away from
     # them for the default "away" at 1 km: fit_anomaly warns of few tile positions)
-    b = benchmark(stack, deposits, methods=methods, folds=4, buffer=BUFFER, seed=0,
-                  controls=True, detector_ground="all")
+    b = benchmark(
+        stack,
+        deposits,
+        methods=methods,
+        folds=4,
+        buffer=BUFFER,
+        seed=0,
+        controls=True,
+        detector_ground="all",
+    )
     ref = benchmark(stack, deposits, methods=["raw:Au"], folds=4, buffer=BUFFER, seed=0)
     fold = b.maps["held_out_fold"].values
     np.testing.assert_array_equal(fold, ref.maps["held_out_fold"].values)
@@ -340,8 +419,9 @@ def test_detectors_learn_normal_away_from_the_training_deposits(world):
     stack, deposits = world
     gmm = ("gmm", B.GaussianMixtureDetector(n_components=2))
     away = benchmark(stack, deposits, methods=[gmm], folds=4, buffer=BUFFER, seed=0)
-    every = benchmark(stack, deposits, methods=[gmm], folds=4, buffer=BUFFER, seed=0,
-                      detector_ground="all")
+    every = benchmark(
+        stack, deposits, methods=[gmm], folds=4, buffer=BUFFER, seed=0, detector_ground="all"
+    )
     assert away.settings["detector_ground"] == "away"
     yy, xx = np.meshgrid(away.maps["y"].values, away.maps["x"].values, indexing="ij")
     xy = np.column_stack([xx.ravel(), yy.ravel()])

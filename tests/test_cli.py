@@ -21,10 +21,23 @@ SMALL = dict(n_samples=800, n_deposits=20, resolution=1000, chunks=16, window=10
 def test_demo_writes_map_metrics_and_pictures(tmp_path):
     out = tmp_path / "demo"
     metrics = run_demo(out, seed=3, **SMALL)
-    for name in ("samples.csv", "maps.zarr", "scores.zarr", "scores.tif", "maps.png",
-                 "element_selection.csv", "history.csv", "model.pt", "prospectivity.zarr",
-                 "prospectivity.tif", "prospectivity.png", "evaluation.png", "targets.csv",
-                 "targets.geojson", "metrics.json"):
+    for name in (
+        "samples.csv",
+        "maps.zarr",
+        "scores.zarr",
+        "scores.tif",
+        "maps.png",
+        "element_selection.csv",
+        "history.csv",
+        "model.pt",
+        "prospectivity.zarr",
+        "prospectivity.tif",
+        "prospectivity.png",
+        "evaluation.png",
+        "targets.csv",
+        "targets.geojson",
+        "metrics.json",
+    ):
         assert (out / name).exists(), name
     on_disk = json.loads((out / "metrics.json").read_text())
     assert on_disk == json.loads(json.dumps(metrics))
@@ -79,18 +92,34 @@ def _one_error_line(err: str) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize(("args", "match"), [
-    pytest.param(["--n-samples", "0"], "--n-samples: expected a positive integer; got 0",
-                 id="n-samples-0"),
-    pytest.param(["--n-samples", "ten"], "--n-samples: expected a positive integer; got 'ten'",
-                 id="n-samples-text"),
-    pytest.param(["--epochs", "-3"], "--epochs: expected a positive integer; got -3",
-                 id="epochs-negative"),
-    pytest.param(["--resolution", "nan"], "--resolution: expected a positive number; got nan",
-                 id="resolution-nan"),
-    pytest.param(["--colour", "red"], "unrecognized arguments: --colour red",
-                 id="unknown-option"),
-])
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        pytest.param(
+            ["--n-samples", "0"],
+            "--n-samples: expected a positive integer; got 0",
+            id="n-samples-0",
+        ),
+        pytest.param(
+            ["--n-samples", "ten"],
+            "--n-samples: expected a positive integer; got 'ten'",
+            id="n-samples-text",
+        ),
+        pytest.param(
+            ["--epochs", "-3"],
+            "--epochs: expected a positive integer; got -3",
+            id="epochs-negative",
+        ),
+        pytest.param(
+            ["--resolution", "nan"],
+            "--resolution: expected a positive number; got nan",
+            id="resolution-nan",
+        ),
+        pytest.param(
+            ["--colour", "red"], "unrecognized arguments: --colour red", id="unknown-option"
+        ),
+    ],
+)
 def test_bad_usage_is_one_line_and_exit_2(args, match, tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["demo", "--out", str(tmp_path / "o"), *args])
@@ -135,8 +164,7 @@ def test_read_only_target_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch):
     assert f"cannot create the output folder {tmp_path / 'o'}: Read-only file system" in line
 
 
-def test_full_disk_mid_run_is_one_line_exit_1_and_no_partial_file(tmp_path, capsys,
-                                                                   monkeypatch):
+def test_full_disk_mid_run_is_one_line_exit_1_and_no_partial_file(tmp_path, capsys, monkeypatch):
     import pandas as pd
 
     def full(self, path, *args, **kwargs):
@@ -151,8 +179,9 @@ def test_full_disk_mid_run_is_one_line_exit_1_and_no_partial_file(tmp_path, caps
     assert list(out.iterdir()) == []  # no partial samples.csv, no temporary file
 
 
-def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys,
-                                                                      monkeypatch):
+def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(
+    tmp_path, capsys, monkeypatch
+):
     def boom(*args, **kwargs):
         raise ValueError("something deep broke")
 
@@ -171,10 +200,17 @@ def test_the_installed_command_prints_one_line(tmp_path):
     f = tmp_path / "taken"
     f.write_text("x")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    for args, code, match in ((["--n-samples", "0"], 2, "positive integer"),
-                              ([], 1, "is an existing file")):
-        run = subprocess.run([sys.executable, "-m", "xprospect.cli", "demo", "--out", str(f),
-                              *args], capture_output=True, text=True, env=env, timeout=120)
+    for args, code, match in (
+        (["--n-samples", "0"], 2, "positive integer"),
+        ([], 1, "is an existing file"),
+    ):
+        run = subprocess.run(
+            [sys.executable, "-m", "xprospect.cli", "demo", "--out", str(f), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
         assert run.returncode == code, run.stderr
         assert match in _one_error_line(run.stderr)
         assert run.stdout == ""

@@ -64,8 +64,21 @@ def _written(run: subprocess.CompletedProcess) -> list[str]:
 def test_every_command_end_to_end(world, tmp_path, capsys):
     c = tmp_path
     sam, dep = str(world / "samples.csv"), str(world / "deposits.csv")
-    r = xprospect("grid", sam, "--crs", CRS, "--resolution", "1000", "--chunks", "32",
-                  "--id-column", "sample_id", "--out", "maps.zarr", cwd=c)
+    r = xprospect(
+        "grid",
+        sam,
+        "--crs",
+        CRS,
+        "--resolution",
+        "1000",
+        "--chunks",
+        "32",
+        "--id-column",
+        "sample_id",
+        "--out",
+        "maps.zarr",
+        cwd=c,
+    )
     assert _written(r) == ["maps.zarr"]
     assert "600 samples -> 16 maps of" in r.stderr
     maps = xp.open_zarr(c / "maps.zarr")
@@ -76,21 +89,57 @@ def test_every_command_end_to_end(world, tmp_path, capsys):
     ev = xp.open_zarr(c / "ev.zarr")
     assert abs(float(ev["Au"].mean())) < 1e-3 and ev.rio.crs == maps.rio.crs
 
-    r = xprospect("select", "ev.zarr", "--deposits", dep, "--deposits-query", "known",
-                  "--out", "sel.csv", cwd=c)
+    r = xprospect(
+        "select",
+        "ev.zarr",
+        "--deposits",
+        dep,
+        "--deposits-query",
+        "known",
+        "--out",
+        "sel.csv",
+        cwd=c,
+    )
     sel = pd.read_csv(c / "sel.csv", index_col="element")
     assert set(sel.index) == set(ev.data_vars) and 2 <= sel["chosen"].sum() <= 8
 
-    r = xprospect("train", "ev.zarr", "--deposits", dep, "--deposits-query", "known",
-                  "--selection", "sel.csv", "--window", "10", "--epochs", "2",
-                  "--device", "cpu", "--out", "model.pt", cwd=c)
+    r = xprospect(
+        "train",
+        "ev.zarr",
+        "--deposits",
+        dep,
+        "--deposits-query",
+        "known",
+        "--selection",
+        "sel.csv",
+        "--window",
+        "10",
+        "--epochs",
+        "2",
+        "--device",
+        "cpu",
+        "--out",
+        "model.pt",
+        cwd=c,
+    )
     assert _written(r) == ["model.pt", "model.history.csv"]
     assert len(pd.read_csv(c / "model.history.csv")) == 2
     model = xp.train.load_checkpoint(c / "model.pt")
     assert model.card["elements"] == list(sel.index[sel["chosen"]])
 
-    r = xprospect("score", "ev.zarr", "--model", "model.pt", "--out", "score.zarr",
-                  "--device", "cpu", "--geotiff", "score.tif", cwd=c)
+    r = xprospect(
+        "score",
+        "ev.zarr",
+        "--model",
+        "model.pt",
+        "--out",
+        "score.zarr",
+        "--device",
+        "cpu",
+        "--geotiff",
+        "score.tif",
+        cwd=c,
+    )
     score = xp.open_zarr(c / "score.zarr")["prospectivity"]
     assert score.shape == (maps.sizes["y"], maps.sizes["x"])
     tif = xp.read_geotiff(c / "score.tif")
@@ -110,20 +159,57 @@ def test_every_command_end_to_end(world, tmp_path, capsys):
     from distributed import LocalCluster
 
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cl:
-        assert main(["-q", "score", *args[:3], "--out", str(c / "cluster.zarr"),
-                     "--scheduler", cl.scheduler_address, "--device", "cpu"]) == 0
+        assert (
+            main(
+                [
+                    "-q",
+                    "score",
+                    *args[:3],
+                    "--out",
+                    str(c / "cluster.zarr"),
+                    "--scheduler",
+                    cl.scheduler_address,
+                    "--device",
+                    "cpu",
+                ]
+            )
+            == 0
+        )
     on_cluster = xp.open_zarr(c / "cluster.zarr")["prospectivity"]
     np.testing.assert_allclose(on_cluster.values, score.values, rtol=0, atol=1e-6)
 
-    r = xprospect("evaluate", "score.zarr", "--deposits", dep, "--deposits-query", "not known",
-                  "--top", "10", "--out", "eval", cwd=c)
+    r = xprospect(
+        "evaluate",
+        "score.zarr",
+        "--deposits",
+        dep,
+        "--deposits-query",
+        "not known",
+        "--top",
+        "10",
+        "--out",
+        "eval",
+        cwd=c,
+    )
     metrics = json.loads((c / "eval" / "metrics.json").read_text())
     assert metrics["n_deposits"] == 10 and 0 <= metrics["roc_auc"] <= 1
     assert metrics["top_percent"] == 10 and (c / "eval" / "evaluation.png").stat().st_size > 0
     assert "AUC " in r.stderr and "{" not in r.stderr  # a short line, not a JSON dict
 
-    r = xprospect("targets", "score.zarr", "--deposits", dep, "--top", "10", "2",
-                  "--out", "t.gpkg", "t.geojson", "t.csv", cwd=c)
+    r = xprospect(
+        "targets",
+        "score.zarr",
+        "--deposits",
+        dep,
+        "--top",
+        "10",
+        "2",
+        "--out",
+        "t.gpkg",
+        "t.geojson",
+        "t.csv",
+        cwd=c,
+    )
     import geopandas as gpd
 
     gdf = gpd.read_file(c / "t.gpkg")
@@ -131,8 +217,21 @@ def test_every_command_end_to_end(world, tmp_path, capsys):
     assert set(gdf["level"]) == {"top 10 %", "top 2 %"}
     assert "regions in the top 10 % of the area" in r.stderr
 
-    xprospect("anomaly", "ev.zarr", "--elements", "As", "Hg", "Cu", "--deposits", dep,
-              "--buffer-m", "3000", "--out", "anomaly.zarr", cwd=c)
+    xprospect(
+        "anomaly",
+        "ev.zarr",
+        "--elements",
+        "As",
+        "Hg",
+        "Cu",
+        "--deposits",
+        dep,
+        "--buffer-m",
+        "3000",
+        "--out",
+        "anomaly.zarr",
+        cwd=c,
+    )
     anomaly = xp.open_zarr(c / "anomaly.zarr")["anomaly"]
     assert anomaly.shape == score.shape and anomaly.rio.crs.to_epsg() == 32750
 
@@ -152,8 +251,11 @@ def _config(world: Path, **changes: dict) -> str:
     cfg = {
         "output": {"folder": "out"},
         "samples": {"path": str(world / "samples.csv"), "crs": CRS, "id_column": "sample_id"},
-        "deposits": {"path": str(world / "deposits.csv"), "train_query": "known",
-                     "test_query": "not known"},
+        "deposits": {
+            "path": str(world / "deposits.csv"),
+            "train_query": "known",
+            "test_query": "not known",
+        },
         "grid": {"resolution": 1000.0, "chunks": 32},
         "train": {"epochs": 2, "window_m": 10000.0, "device": "cpu"},
         "score": {"device": "cpu"},
@@ -178,9 +280,20 @@ def test_run_reproduces_the_python_api_and_reruns_only_what_changed(world, tmp_p
     out = tmp_path / "out"
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["last_run"]["ran"] == list(STAGES)
-    for name in ("maps.zarr", "evidence.zarr", "element_selection.csv", "model.pt",
-                 "history.csv", "prospectivity.zarr", "prospectivity.tif", "metrics.json",
-                 "evaluation.png", "targets.gpkg", "targets.geojson", "targets.csv"):
+    for name in (
+        "maps.zarr",
+        "evidence.zarr",
+        "element_selection.csv",
+        "model.pt",
+        "history.csv",
+        "prospectivity.zarr",
+        "prospectivity.tif",
+        "metrics.json",
+        "evaluation.png",
+        "targets.gpkg",
+        "targets.geojson",
+        "targets.csv",
+    ):
         assert (out / name).exists(), name
     assert manifest["stages"]["grid"]["inputs"]
     assert "7 stages ran, 0 up to date" in r.stderr
@@ -189,26 +302,46 @@ def test_run_reproduces_the_python_api_and_reruns_only_what_changed(world, tmp_p
     # fresh process like the command's (an earlier in-process score may have changed ours,
     # and training's float sums depend on it)
     torch = pytest.importorskip("torch")
-    fresh = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
-                           capture_output=True, text=True, check=True)
+    fresh = subprocess.run(
+        [sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     before = torch.get_num_threads()
     torch.set_num_threads(int(fresh.stdout))
-    samples = xp.read_samples(world / "samples.csv", x="x", y="y", crs=CRS,
-                              id_column="sample_id", duplicates="mean")
+    samples = xp.read_samples(
+        world / "samples.csv", x="x", y="y", crs=CRS, id_column="sample_id", duplicates="mean"
+    )
     grid = xp.make_grid(like=samples, resolution=1000.0, pad=2000.0, chunks=32)
     ev = samples.prospect.idw(like=grid, k=12, power=2.0).prospect.transform("clr")
     ev = ev.prospect.zscore()
-    known = xp.read_points(world / "deposits.csv", crs=CRS, query="known",
-                           duplicate_ids="keep")
+    known = xp.read_points(world / "deposits.csv", crs=CRS, query="known", duplicate_ids="keep")
     table = xp.select_elements(ev, known, alpha=0.01, seed=0)
     chosen = [str(e) for e in table.index[table["selected"]]]
     chosen = chosen if len(chosen) >= 2 else [str(e) for e in table.index[:2]]
     stack = ev.prospect.stack(chosen[:8])
-    patches = stack.prospect.patches(positives=known, negatives=15 * known.sizes["point"],
-                                     size=14, jitter=3, n_per_positive=8, seed=0)
+    patches = stack.prospect.patches(
+        positives=known,
+        negatives=15 * known.sizes["point"],
+        size=14,
+        jitter=3,
+        n_per_positive=8,
+        seed=0,
+    )
     net = xp.models.SmallCNN(len(chosen[:8]), window=10, widths=(16, 16, 32, 32), seed=0)
-    fit = xp.train.fit(net, patches, recipe="adam", epochs=2, validation=0.25,
-                       early_stopping=3, crop=10, device="cpu", seed=0, progress=False)
+    fit = xp.train.fit(
+        net,
+        patches,
+        recipe="adam",
+        epochs=2,
+        validation=0.25,
+        early_stopping=3,
+        crop=10,
+        device="cpu",
+        seed=0,
+        progress=False,
+    )
     expected = stack.prospect.score(fit.model, batch_size=64, device="cpu").compute()
     torch.set_num_threads(before)
     got = xp.open_zarr(out / "prospectivity.zarr")["prospectivity"]
@@ -278,8 +411,10 @@ def test_version_and_help(capsys):
 
 def test_a_bad_configuration_names_file_and_line(tmp_path, capsys):
     toml = tmp_path / "p.toml"
-    toml.write_text('[samples]\npath = "s.csv"\ncrs = "EPSG:32750"\n\n[grid]\n'
-                    'resolution = -5\nmethod = "nearest"\ncolour = 1\n')
+    toml.write_text(
+        '[samples]\npath = "s.csv"\ncrs = "EPSG:32750"\n\n[grid]\n'
+        'resolution = -5\nmethod = "nearest"\ncolour = 1\n'
+    )
     assert main(["run", str(toml)]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("xprospect: error: ")
@@ -326,19 +461,42 @@ def test_quiet_default_and_verbose_say_less_and_more(tmp_path, capsys):
     """-q: the files written only; default: the command's short line; -v: the library's
     reports too (here the ingest report)."""
     rng = np.random.default_rng(0)
-    pd.DataFrame({"x": 500000 + rng.random(30) * 20000, "y": 6.2e6 + rng.random(30) * 20000,
-                  "Au_ppb": rng.random(30) + 0.1}).to_csv(tmp_path / "s.csv", index=False)
+    pd.DataFrame(
+        {
+            "x": 500000 + rng.random(30) * 20000,
+            "y": 6.2e6 + rng.random(30) * 20000,
+            "Au_ppb": rng.random(30) + 0.1,
+        }
+    ).to_csv(tmp_path / "s.csv", index=False)
     said = {}
     for flag in ("-q", None, "-v"):
         out = tmp_path / f"m{flag}.zarr"
         args = [flag] if flag else []
-        assert main([*args, "grid", str(tmp_path / "s.csv"), "--crs", CRS, "--resolution",
-                     "2000", "--chunks", "8", "--out", str(out)]) == 0
+        assert (
+            main(
+                [
+                    *args,
+                    "grid",
+                    str(tmp_path / "s.csv"),
+                    "--crs",
+                    CRS,
+                    "--resolution",
+                    "2000",
+                    "--chunks",
+                    "8",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         said[flag] = capsys.readouterr()
         assert said[flag].out.splitlines() == ["wrote:", f"  {out}"]
     assert said["-q"].err == ""
-    assert said[None].err.startswith("30 samples -> 1 maps of") and "read 30 rows" not in \
-        said[None].err
+    assert (
+        said[None].err.startswith("30 samples -> 1 maps of")
+        and "read 30 rows" not in said[None].err
+    )
     assert "read 30 rows from" in said["-v"].err and "30 samples -> 1 maps" in said["-v"].err
 
 
@@ -348,18 +506,32 @@ def test_a_store_of_several_maps_asks_which_to_evaluate(tmp_path, capsys):
 
     grid = xp.make_grid((500000, 6.2e6, 510000, 6.21e6), resolution=1000.0, crs=CRS)
     shape = (grid.sizes["y"], grid.sizes["x"])
-    maps = xr.Dataset({n: (("y", "x"), np.full(shape, i, "f4")) for i, n in
-                       enumerate(["Ag", "Au"])}, coords={"y": grid.y, "x": grid.x})
+    maps = xr.Dataset(
+        {n: (("y", "x"), np.full(shape, i, "f4")) for i, n in enumerate(["Ag", "Au"])},
+        coords={"y": grid.y, "x": grid.x},
+    )
     maps = maps.rio.write_crs(CRS)
     maps.to_zarr(tmp_path / "ev.zarr")
     assert float(open_map(tmp_path / "ev.zarr", "Au").max()) == 1.0
     with pytest.raises(xp.DataError, match="choose one with --variable"):
         open_map(tmp_path / "ev.zarr")
     pd.DataFrame({"x": [505000.0], "y": [6.205e6]}).to_csv(tmp_path / "d.csv", index=False)
-    assert main(["evaluate", str(tmp_path / "ev.zarr"), "--deposits", str(tmp_path / "d.csv"),
-                 "--out", str(tmp_path / "e")]) == 1
+    assert (
+        main(
+            [
+                "evaluate",
+                str(tmp_path / "ev.zarr"),
+                "--deposits",
+                str(tmp_path / "d.csv"),
+                "--out",
+                str(tmp_path / "e"),
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "holds 2 maps (Ag, Au); choose one with --variable" in err
     maps[["Au"]].rename({"Au": "prospectivity"}).assign(Ag=maps["Ag"]).to_zarr(
-        tmp_path / "score.zarr")
+        tmp_path / "score.zarr"
+    )
     assert open_map(tmp_path / "score.zarr").name == "prospectivity"

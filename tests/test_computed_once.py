@@ -95,9 +95,12 @@ def test_on_a_cluster_the_map_is_persisted_there_once(footprint, monkeypatch):
     distributed = pytest.importorskip("distributed")
     m, deps = footprint
     persisted = []
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         real_persist = client.persist
 
         def spy(obj, **kwargs):

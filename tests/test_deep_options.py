@@ -321,8 +321,9 @@ def test_deep_hyper_parameters_are_chosen_on_pooled_inner_folds_blind_to_the_tes
     real_run, real_patches = harness._run_deep, harness.make_patches
 
     def run_spy(spec, stack_, pos, ground, near_test, test, seed, block=None):
-        calls.append((spec.window, pos.copy(), ground.ravel().copy(), near_test.ravel().copy(),
-                      test.copy()))
+        calls.append(
+            (spec.window, pos.copy(), ground.ravel().copy(), near_test.ravel().copy(), test.copy())
+        )
         return real_run(spec, stack_, pos, ground, near_test, test, seed, block)
 
     def patches_spy(src, **kw):
@@ -331,8 +332,12 @@ def test_deep_hyper_parameters_are_chosen_on_pooled_inner_folds_blind_to_the_tes
 
     monkeypatch.setattr(harness, "_run_deep", run_spy)
     monkeypatch.setattr(harness, "make_patches", patches_spy)
-    tuned = Tuned(_deep("t", validation=None)[1], grid={"window": [5, 3]}, inner_folds=2,
-                  min_validation_deposits=0)
+    tuned = Tuned(
+        _deep("t", validation=None)[1],
+        grid={"window": [5, 3]},
+        inner_folds=2,
+        min_validation_deposits=0,
+    )
     b = benchmark(stack, deposits, methods=[("tuned_cnn", tuned)], folds=2, buffer=BUFFER, seed=0)
     rows = b.tuning["tuned_cnn"]
     fold = b.maps["held_out_fold"].values.ravel()
@@ -380,8 +385,14 @@ def test_tuned_keeps_the_first_grid_point_and_warns_with_too_few_pooled_deposits
     tuned = Tuned(_deep("t", validation=None)[1], grid={"window": [5, 3]}, inner_folds=2)
     assert tuned.floor == 20
     with pytest.warns(xp.exceptions.XProspectWarning, match="min_validation_deposits=20"):
-        b = benchmark(stack, deposits.isel(deposit=slice(0, 16)),
-                      methods=[("tuned_cnn", tuned)], folds=2, buffer=BUFFER, seed=0)
+        b = benchmark(
+            stack,
+            deposits.isel(deposit=slice(0, 16)),
+            methods=[("tuned_cnn", tuned)],
+            folds=2,
+            buffer=BUFFER,
+            seed=0,
+        )
     assert len(n) == 2  # the two outer fits only
     for row in b.tuning["tuned_cnn"]:
         assert row["params"] == {"window": 5} and np.isnan(row["inner_auc"])

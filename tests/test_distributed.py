@@ -20,8 +20,12 @@ ELEMENTS = ["Au", "Cu", "Zn"]
 def _stack(n_cells: int = 48, chunk: int = 16, elements=ELEMENTS):
     w = xp.synthetic.survey(seed=0, n_samples=80, elements=list(elements))
     x0, y0 = float(w.samples.x.min()), float(w.samples.y.min())
-    grid = xp.make_grid((x0, y0, x0 + (n_cells - 1) * 500.0, y0 + (n_cells - 1) * 500.0),
-                        resolution=500.0, crs=w.samples.rio.crs, chunks=chunk)
+    grid = xp.make_grid(
+        (x0, y0, x0 + (n_cells - 1) * 500.0, y0 + (n_cells - 1) * 500.0),
+        resolution=500.0,
+        crs=w.samples.rio.crs,
+        chunks=chunk,
+    )
     maps = xp.grid_idw(w.samples, like=grid)  # lazy: the graph holds no raster
     return maps.prospect.stack(list(elements))
 
@@ -53,8 +57,10 @@ def test_token_is_the_weights_and_options():
     kw = {"device": "cpu", "allow_no_card": True}  # untrained modules: no card on purpose
     assert score(stack, a, **kw).data.name == score(stack, b, **kw).data.name
     assert score(stack, a, **kw).data.name != score(stack, c, **kw).data.name
-    assert (score(stack, a, method="windows", stride=2, **kw).data.name
-            != score(stack, a, method="windows", stride=3, **kw).data.name)
+    assert (
+        score(stack, a, method="windows", stride=2, **kw).data.name
+        != score(stack, a, method="windows", stride=3, **kw).data.name
+    )
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +68,13 @@ def client():
     import dask
 
     # spawned, not forked: a child forked after torch started its thread pools can deadlock
-    with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}), \
-            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                     dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as c:
+    with (
+        dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}),
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as c,
+    ):
         yield c
 
 

@@ -59,8 +59,9 @@ def _direction(dip, az):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_straight_inclined_hole_is_exact(method):
-    holes = read_drillholes(_collar(), _survey("A", [0, 50, 100], [-60] * 3, [30] * 3),
-                            crs=CRS, length_unit="m")
+    holes = read_drillholes(
+        _collar(), _survey("A", [0, 50, 100], [-60] * 3, [30] * 3), crs=CRS, length_unit="m"
+    )
     depths = np.array([0.0, 10.0, 49.0, 75.5, 100.0, 150.0])
     got = desurvey_points(holes, ["A"] * depths.size, depths, method=method)
     want = np.array([500_000.0, 6_400_000.0, 400.0]) + depths[:, None] * _direction(-60, 30)
@@ -71,9 +72,13 @@ def _arc_holes(radius=400.0, inc0=10.0, az=45.0, step=30.0, n=12):
     """Stations on a circular arc in the vertical plane of azimuth ``az``: I = I0 + md / R."""
     md = np.arange(n) * step
     inc = inc0 + np.degrees(md / radius)
-    return read_drillholes(_collar(x=0.0, y=0.0, z=0.0),
-                           _survey("A", md, -(90.0 - inc), [az] * n),
-                           crs=CRS, length_unit="m", dip_convention="negative-down"), md
+    return read_drillholes(
+        _collar(x=0.0, y=0.0, z=0.0),
+        _survey("A", md, -(90.0 - inc), [az] * n),
+        crs=CRS,
+        length_unit="m",
+        dip_convention="negative-down",
+    ), md
 
 
 def _arc_exact(depth, radius=400.0, inc0=10.0, az=45.0):
@@ -104,13 +109,15 @@ def test_tangent_is_biased_on_arcs_and_identical_on_straight_holes():
     # balanced tangent is second order: much closer, still not exact
     assert 1e-4 < np.linalg.norm(bal - exact) < np.linalg.norm(tan - exact) / 10
     assert np.linalg.norm(mc - exact) < 1e-6
-    straight = read_drillholes(_collar(), _survey("A", [0, 40, 80], [-70] * 3, [300] * 3),
-                               crs=CRS, length_unit="m")
+    straight = read_drillholes(
+        _collar(), _survey("A", [0, 40, 80], [-70] * 3, [300] * 3), crs=CRS, length_unit="m"
+    )
     q = np.array([5.0, 55.0, 120.0])
     ref = desurvey_points(straight, ["A"] * 3, q)
     for m in METHODS[1:]:
-        np.testing.assert_allclose(desurvey_points(straight, ["A"] * 3, q, method=m), ref,
-                                   atol=1e-9)
+        np.testing.assert_allclose(
+            desurvey_points(straight, ["A"] * 3, q, method=m), ref, atol=1e-9
+        )
 
 
 def test_published_minimum_curvature_example():
@@ -124,7 +131,9 @@ def test_published_minimum_curvature_example():
     holes = read_drillholes(
         _collar(x=2_000_000.0, y=7_000_000.0, z=1000.0),
         _survey("A", [3500.0, 3600.0], [-(90 - 15.0), -(90 - 25.0)], [20.0, 45.0]),
-        crs="EPSG:2276", length_unit="ftUS")  # NAD83 Texas North Central, US survey feet
+        crs="EPSG:2276",
+        length_unit="ftUS",
+    )  # NAD83 Texas North Central, US survey feet
     p = desurvey_points(holes, ["A", "A"], np.array([3500.0, 3600.0]) * 1200 / 3937)
     d_east, d_north, d_up = p[1] - p[0]
     assert d_north == pytest.approx(27.22, abs=0.01)
@@ -146,18 +155,27 @@ def test_desurvey_matches_per_hole_python_peer():
     np.testing.assert_allclose(np.column_stack([ours.x, ours.y, ours.z]), peer, atol=1e-6)
     comp = composite(holes, length=2.0, min_coverage=0.0)
     pc = bdh.peer_composite(*tables)
-    np.testing.assert_allclose(np.column_stack([comp.x, comp.y, comp.z, comp.Cu, comp.Ni]), pc,
-                               rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(
+        np.column_stack([comp.x, comp.y, comp.z, comp.Cu, comp.Ni]), pc, rtol=1e-9, atol=1e-6
+    )
 
 
 def test_interval_dataset_layout_and_grid_idw():
     holes = read_drillholes(
         _collar(["A", "B"]),
-        pd.concat([_survey("A", [0, 100], [-60, -65], [90, 95]),
-                   _survey("B", [0], [-90], [0])]),
-        pd.DataFrame({"hole_id": ["A", "A", "B"], "from": [0, 5, 0], "to": [5, 10, 8],
-                      "Au_ppb": ["<1", 12, 30], "Cu_pct": [0.1, 0.2, "-0.01"]}),
-        crs=CRS, length_unit="m")
+        pd.concat([_survey("A", [0, 100], [-60, -65], [90, 95]), _survey("B", [0], [-90], [0])]),
+        pd.DataFrame(
+            {
+                "hole_id": ["A", "A", "B"],
+                "from": [0, 5, 0],
+                "to": [5, 10, 8],
+                "Au_ppb": ["<1", 12, 30],
+                "Cu_pct": [0.1, 0.2, "-0.01"],
+            }
+        ),
+        crs=CRS,
+        length_unit="m",
+    )
     ds = desurvey(holes)
     assert ds.sizes["sample"] == 3
     for c in ("x", "y", "z", "x_from", "z_to", "hole_id", "depth_from", "depth_to", "length"):
@@ -179,14 +197,20 @@ def test_interval_dataset_layout_and_grid_idw():
 def test_feet_and_positive_down_match_metres_and_negative_down():
     ft = 0.3048
     col = _collar(z=1000.0)
-    a = read_drillholes(col, _survey("A", [0, 300], [-60, -70], [10, 20]),
-                        pd.DataFrame({"hole_id": ["A"], "from": [100.0], "to": [110.0],
-                                      "Ni_ppm": [5.0]}),
-                        crs=CRS, length_unit="m")
-    b = read_drillholes(col, _survey("A", [0, 300 / ft], [60, 70], [10, 20]),
-                        pd.DataFrame({"hole_id": ["A"], "from": [100 / ft], "to": [110 / ft],
-                                      "Ni_ppm": [5.0]}),
-                        crs=CRS, length_unit="ft")
+    a = read_drillholes(
+        col,
+        _survey("A", [0, 300], [-60, -70], [10, 20]),
+        pd.DataFrame({"hole_id": ["A"], "from": [100.0], "to": [110.0], "Ni_ppm": [5.0]}),
+        crs=CRS,
+        length_unit="m",
+    )
+    b = read_drillholes(
+        col,
+        _survey("A", [0, 300 / ft], [60, 70], [10, 20]),
+        pd.DataFrame({"hole_id": ["A"], "from": [100 / ft], "to": [110 / ft], "Ni_ppm": [5.0]}),
+        crs=CRS,
+        length_unit="ft",
+    )
     assert b.report["length_factor_to_m"] == ft
     assert b.report["survey"]["dip_convention"] == "positive-down"
     assert b.report["survey"]["dip_convention_inferred"] is True
@@ -203,10 +227,13 @@ def test_required_and_bad_options():
     with pytest.raises(DataError, match="overlaps must be one of"):
         read_drillholes(_collar(), crs=CRS, length_unit="m", overlaps="merge")
     with pytest.raises(DataError, match="no column for 'x'"):
-        read_drillholes(_collar().rename(columns={"x": "easting_mga"}), crs=CRS,
-                        length_unit="m")
-    ok = read_drillholes(_collar().rename(columns={"x": "easting_mga"}), crs=CRS,
-                         length_unit="m", columns={"x": "easting_mga"})
+        read_drillholes(_collar().rename(columns={"x": "easting_mga"}), crs=CRS, length_unit="m")
+    ok = read_drillholes(
+        _collar().rename(columns={"x": "easting_mga"}),
+        crs=CRS,
+        length_unit="m",
+        columns={"x": "easting_mga"},
+    )
     assert ok.report["collar"]["columns"]["x"] == "easting_mga"
 
 
@@ -215,8 +242,9 @@ def test_mixed_dip_signs_need_a_convention():
     with pytest.raises(DataError, match=r"dip convention.*hole 'A' at depth 50"):
         read_drillholes(_collar(), sv, crs=CRS, length_unit="m")
     with pytest.raises(DataError, match=r"dips outside \[-90, 90\].*hole 'A' at depth 50"):
-        read_drillholes(_collar(), _survey("A", [0, 50], [-60, -95], [0, 0]), crs=CRS,
-                        length_unit="m")
+        read_drillholes(
+            _collar(), _survey("A", [0, 50], [-60, -95], [0, 0]), crs=CRS, length_unit="m"
+        )
 
 
 def test_sentinel_survey_rows_are_dropped_and_reported():
@@ -251,23 +279,25 @@ def test_overlap_policies():
     rows = [("A", 0, 2, 10.0), ("A", 2, 5, 20.0), ("A", 4, 6, 30.0), ("A", 6, 8, 40.0)]
     with pytest.raises(DataError, match=r"hole 'A' from 4.0 to 6.0 \(row 3\)"):
         read_drillholes(_collar(), assay=_assay(rows), crs=CRS, length_unit="m")
-    k = read_drillholes(_collar(), assay=_assay(rows), crs=CRS, length_unit="m",
-                        overlaps="keep-first")
+    k = read_drillholes(
+        _collar(), assay=_assay(rows), crs=CRS, length_unit="m", overlaps="keep-first"
+    )
     assert k.assay["from"].tolist() == [0, 2, 6] and k.report["assay"]["n_overlapping"] == 1
-    t = read_drillholes(_collar(), assay=_assay(rows), crs=CRS, length_unit="m",
-                        overlaps="truncate")
+    t = read_drillholes(
+        _collar(), assay=_assay(rows), crs=CRS, length_unit="m", overlaps="truncate"
+    )
     assert t.assay["from"].tolist() == [0, 2, 5, 6]
     assert t.assay["Cu"].tolist() == [10, 20, 30, 40]
 
 
 def test_gaps_and_bad_intervals():
-    h = read_drillholes(_collar(), assay=_assay([("A", 0, 2, 1.0), ("A", 5, 6, 2.0)]),
-                        crs=CRS, length_unit="m")
+    h = read_drillholes(
+        _collar(), assay=_assay([("A", 0, 2, 1.0), ("A", 5, 6, 2.0)]), crs=CRS, length_unit="m"
+    )
     assert h.report["assay"]["n_gaps"] == 1
     assert h.report["assay"]["gap_length_m"] == pytest.approx(3.0)
     with pytest.raises(DataError, match=r"to <= from.*hole 'A' from 7.0 to 6.0"):
-        read_drillholes(_collar(), assay=_assay([("A", 7.0, 6.0, 1.0)]), crs=CRS,
-                        length_unit="m")
+        read_drillholes(_collar(), assay=_assay([("A", 7.0, 6.0, 1.0)]), crs=CRS, length_unit="m")
 
 
 @pytest.mark.parametrize("policy", ["error", "truncate", "drop", "extend"])
@@ -289,20 +319,31 @@ def test_holes_missing_from_collar_are_named():
     rows = [("A", 0, 1, 1.0), ("ZZ9", 0, 1, 2.0)]
     with pytest.raises(DataError, match=r"not in the collar table: \['ZZ9'\]"):
         read_drillholes(_collar(), assay=_assay(rows), crs=CRS, length_unit="m")
-    h = read_drillholes(_collar(), assay=_assay(rows), crs=CRS, length_unit="m",
-                        missing_collar="drop")
+    h = read_drillholes(
+        _collar(), assay=_assay(rows), crs=CRS, length_unit="m", missing_collar="drop"
+    )
     assert h.report["assay"]["holes_not_in_collar"] == ["ZZ9"] and len(h.assay) == 1
 
 
 def test_holes_without_survey_are_vertical_and_reported():
-    h = read_drillholes(_collar(["A", "B"]), _survey("A", [0], [-60], [90]),
-                        assay=_assay([("B", 0, 10, 1.0)]), crs=CRS, length_unit="m")
+    h = read_drillholes(
+        _collar(["A", "B"]),
+        _survey("A", [0], [-60], [90]),
+        assay=_assay([("B", 0, 10, 1.0)]),
+        crs=CRS,
+        length_unit="m",
+    )
     assert h.report["holes_without_survey"] == ["B"]
     ds = desurvey(h)
     assert float(ds.x[0]) == float(h.collar.x[1]) and float(ds.z[0]) == 395.0
     with pytest.raises(DataError, match=r"no survey rows: \['B'\]"):
-        read_drillholes(_collar(["A", "B"]), _survey("A", [0], [-60], [90]), crs=CRS,
-                        length_unit="m", no_survey="error")
+        read_drillholes(
+            _collar(["A", "B"]),
+            _survey("A", [0], [-60], [90]),
+            crs=CRS,
+            length_unit="m",
+            no_survey="error",
+        )
 
 
 def test_csv_files_keep_text_ids_and_name_the_file(tmp_path):
@@ -318,11 +359,16 @@ def test_csv_files_keep_text_ids_and_name_the_file(tmp_path):
 
 
 def test_lithology_labels_are_carried_by_majority():
-    lith = pd.DataFrame({"hole_id": ["A"] * 2, "from": [0.0, 3.5], "to": [3.5, 10.0],
-                         "rock": ["basalt", "ore"]})
-    h = read_drillholes(_collar(), assay=_assay([("A", 0, 2, 1.0), ("A", 2, 4, 2.0),
-                                                 ("A", 4, 6, 3.0)]),
-                        lithology=lith, crs=CRS, length_unit="m")
+    lith = pd.DataFrame(
+        {"hole_id": ["A"] * 2, "from": [0.0, 3.5], "to": [3.5, 10.0], "rock": ["basalt", "ore"]}
+    )
+    h = read_drillholes(
+        _collar(),
+        assay=_assay([("A", 0, 2, 1.0), ("A", 2, 4, 2.0), ("A", 4, 6, 3.0)]),
+        lithology=lith,
+        crs=CRS,
+        length_unit="m",
+    )
     ds = desurvey(h)
     assert ds["rock"].values.tolist() == ["basalt", "basalt", "ore"]
     lith_ds = desurvey(h, table="lithology")
@@ -359,8 +405,9 @@ def test_composite_conserves_length_weighted_content(tables, length):
     want = a.groupby("hole_id")["w"].sum()
     clen_cu = np.zeros(comp.sizes["sample"])
     # analysed length per composite: recompute from intervals to weight the composite value
-    for i, (hid, f, t) in enumerate(zip(comp.hole_id.values, comp.depth_from.values,
-                                        comp.depth_to.values, strict=True)):
+    for i, (hid, f, t) in enumerate(
+        zip(comp.hole_id.values, comp.depth_from.values, comp.depth_to.values, strict=True)
+    ):
         sub = a[(a.hole_id == hid) & a.Cu.notna()]
         clen_cu[i] = np.clip(np.minimum(sub["to"], t) - np.maximum(sub["from"], f), 0, None).sum()
     got = pd.Series(np.nan_to_num(comp["Cu"].values) * clen_cu).groupby(comp.hole_id.values).sum()
@@ -386,8 +433,9 @@ def test_composite_lengths_residuals_gaps_and_coverage():
 
 
 def test_composite_by_domain_and_labels():
-    lith = pd.DataFrame({"hole_id": ["A"] * 2, "from": [0.0, 3.0], "to": [3.0, 8.0],
-                         "rock": ["waste", "ore"]})
+    lith = pd.DataFrame(
+        {"hole_id": ["A"] * 2, "from": [0.0, 3.0], "to": [3.0, 8.0], "rock": ["waste", "ore"]}
+    )
     rows = [("A", i, i + 1, float(i + 1)) for i in range(8)]
     h = read_drillholes(_collar(), assay=_assay(rows), lithology=lith, crs=CRS, length_unit="m")
     plain = composite(h, length=2.0, min_coverage=0.0)
@@ -403,8 +451,9 @@ def test_composite_by_domain_and_labels():
 
 def test_old_drillhole_doors_warn_and_agree():
     # one door per operation: holes.prospect.* and holes.desurvey/composite are aliases
-    h = read_drillholes(_collar(), assay=_assay([("A", 0, 1, 1.0), ("A", 1, 2, 2.0)]),
-                        crs=CRS, length_unit="m")
+    h = read_drillholes(
+        _collar(), assay=_assay([("A", 0, 1, 1.0), ("A", 1, 2, 2.0)]), crs=CRS, length_unit="m"
+    )
     with pytest.warns(FutureWarning, match=r"xprospect\.composite\(holes"):
         old = h.prospect.composite(length=2.0)
     assert old.identical(composite(h, length=2.0))
@@ -416,9 +465,13 @@ def test_old_drillhole_doors_warn_and_agree():
 
 
 def test_composite_of_dataset_matches_drillholes_and_accessor():
-    h = read_drillholes(_collar(), _survey("A", [0, 50], [-55, -55], [120, 120]),
-                        _assay([("A", i, i + 1.5, float(i)) for i in np.arange(0, 30, 1.5)]),
-                        crs=CRS, length_unit="m")
+    h = read_drillholes(
+        _collar(),
+        _survey("A", [0, 50], [-55, -55], [120, 120]),
+        _assay([("A", i, i + 1.5, float(i)) for i in np.arange(0, 30, 1.5)]),
+        crs=CRS,
+        length_unit="m",
+    )
     a = composite(h, length=4.0)
     b = desurvey(h).prospect.composite(length=4.0)
     for c in ("x", "y", "z", "x_to", "z_from", "depth_from", "depth_to"):
@@ -497,12 +550,14 @@ def test_plot_slices_and_section(block, tmp_path):
     _, b = block
     p = plot_slices(b, "Cu", elevations=[320, 400], path=tmp_path / "s.png")
     assert p.read_bytes()[:4] == b"\x89PNG"
-    q = b.prospect.plot_section("Cu", start=(500_500, 6_400_500), end=(509_500, 6_409_500),
-                                path=tmp_path / "x.png")
+    q = b.prospect.plot_section(
+        "Cu", start=(500_500, 6_400_500), end=(509_500, 6_409_500), path=tmp_path / "x.png"
+    )
     assert q.read_bytes()[:4] == b"\x89PNG"
     prof = section_profile(b, "Cu", start=(500_500, 6_400_500), end=(509_500, 6_400_500))
-    np.testing.assert_array_equal(prof.isel(distance=0).values,
-                                  b["Cu"].sel(x=500_500, y=6_400_500).values)
+    np.testing.assert_array_equal(
+        prof.isel(distance=0).values, b["Cu"].sel(x=500_500, y=6_400_500).values
+    )
     with pytest.raises(GridError, match="outside the block's z range"):
         plot_slices(b, "Cu", elevations=[1000], path=tmp_path / "t.png")
     with pytest.raises(DataError, match="already exists"):
@@ -543,10 +598,16 @@ def test_benchmark_bodies_run():
 @pytest.mark.realdata
 def test_forrestania_loads_desurveys_and_grids(data_dir):
     d = data_dir / "forrestania_ni_drillholes_gswa"
-    h = read_drillholes(d / "collar_georeferenced.csv", d / "survey.csv", d / "assay.csv",
-                        crs="EPSG:28350", length_unit="m", columns={"x": "mga50_e",
-                                                                    "y": "mga50_n"},
-                        duplicate_survey="mean", overlaps="keep-first")
+    h = read_drillholes(
+        d / "collar_georeferenced.csv",
+        d / "survey.csv",
+        d / "assay.csv",
+        crs="EPSG:28350",
+        length_unit="m",
+        columns={"x": "mga50_e", "y": "mga50_n"},
+        duplicate_survey="mean",
+        overlaps="keep-first",
+    )
     r = h.report
     assert r["n_holes"] == 100 and r["assay"]["n_holes"] == 72
     assert r["assay"]["n_overlapping"] == 2 and r["survey"]["duplicate_depth_rows"] == 4
@@ -573,9 +634,14 @@ def test_forrestania_loads_desurveys_and_grids(data_dir):
 @pytest.mark.realdata
 def test_babbitt_feet_positive_down_padding_rows(data_dir):
     d = data_dir / "babbitt_cuni_drillholes"
-    h = read_drillholes(d / "collar_BABBITT.csv", d / "survey_BABBITT.csv",
-                        d / "assay_BABBITT.csv", crs="EPSG:26791", length_unit="ftUS",
-                        assay_units="pct")
+    h = read_drillholes(
+        d / "collar_BABBITT.csv",
+        d / "survey_BABBITT.csv",
+        d / "assay_BABBITT.csv",
+        crs="EPSG:26791",
+        length_unit="ftUS",
+        assay_units="pct",
+    )
     r = h.report
     assert r["n_holes"] == 399 and r["survey"]["sentinel_rows_dropped"] == 70
     assert r["survey"]["dip_convention"] == "positive-down"

@@ -50,19 +50,22 @@ def _grid(vals, res=10.0, x0=0.0, y_top=None, crs=CRS, name="score"):
     y_top = ny * res if y_top is None else y_top
     x = x0 + res * (np.arange(nx) + 0.5)
     y = y_top - res * (np.arange(ny) + 0.5)
-    return write_crs(xr.DataArray(vals, dims=("y", "x"), coords={"y": y, "x": x}, name=name),
-                     crs)
+    return write_crs(xr.DataArray(vals, dims=("y", "x"), coords={"y": y, "x": x}, name=name), crs)
 
 
 def _pts(x, y, z=None, prefix="D", crs=CRS):
-    coords = {"x": ("point", np.asarray(x, float)), "y": ("point", np.asarray(y, float)),
-              "point_id": ("point", [f"{prefix}{i}" for i in range(len(x))])}
+    coords = {
+        "x": ("point", np.asarray(x, float)),
+        "y": ("point", np.asarray(y, float)),
+        "point_id": ("point", [f"{prefix}{i}" for i in range(len(x))]),
+    }
     if z is not None:
         coords["z"] = ("point", np.asarray(z, float))
     return write_crs(xr.Dataset(coords=coords), crs)
 
 
 # ---------------------------------------------------------------- metrics
+
 
 def test_hanley_mcneil_hand_computed():
     # A = 0.8, n1 = 4, n2 = 5, by hand with exact fractions:
@@ -86,12 +89,24 @@ def test_hanley_mcneil_hand_computed():
 
 def test_hanley_reproduces_pangxidong_table1():
     # Table 1 of the ResNet-50 study: (AUC, Z_AUC); balanced design with n1 = n2 = 122
-    table = {"Au": (0.6024, 2.8395), "Sn": (0.6065, 2.9595), "Ag": (0.6762, 5.1563),
-             "Mn": (0.5573, 1.5617), "Zn": (0.5450, 1.2232), "Sb": (0.5942, 2.6017),
-             "Hg": (0.6393, 3.9516), "W": (0.5778, 2.1341), "B": (0.5901, 2.4839),
-             "Cu": (0.6311, 3.6977), "Ba": (0.6147, 3.2020), "Pb": (0.5778, 2.1341),
-             "As": (0.5655, 1.7893), "Bi": (0.5901, 2.4839), "Mo": (0.5983, 2.7203),
-             "F": (0.5696, 1.9037)}
+    table = {
+        "Au": (0.6024, 2.8395),
+        "Sn": (0.6065, 2.9595),
+        "Ag": (0.6762, 5.1563),
+        "Mn": (0.5573, 1.5617),
+        "Zn": (0.5450, 1.2232),
+        "Sb": (0.5942, 2.6017),
+        "Hg": (0.6393, 3.9516),
+        "W": (0.5778, 2.1341),
+        "B": (0.5901, 2.4839),
+        "Cu": (0.6311, 3.6977),
+        "Ba": (0.6147, 3.2020),
+        "Pb": (0.5778, 2.1341),
+        "As": (0.5655, 1.7893),
+        "Bi": (0.5901, 2.4839),
+        "Mo": (0.5983, 2.7203),
+        "F": (0.5696, 1.9037),
+    }
     selected = set()
     for e, (a, z) in table.items():
         ours = z_auc(a, hanley_mcneil_se(a, 122, 122))
@@ -121,7 +136,7 @@ def _delong_slow(y, s):
 def test_delong_and_bootstrap():
     rng = np.random.default_rng(3)
     y = rng.random(300) < 0.3
-    s = np.round(rng.normal(0, 1, 300) + 0.8 * y, 1)     # rounding makes ties
+    s = np.round(rng.normal(0, 1, 300) + 0.8 * y, 1)  # rounding makes ties
     assert delong_se(y, s) == pytest.approx(_delong_slow(y, s), rel=1e-10)
     b = auc_ci(y, s, method="bootstrap", n_boot=400, seed=1)
     d = auc_ci(y, s, method="delong")
@@ -161,30 +176,33 @@ def test_metric_errors():
 def test_roc_curve_table():
     c = roc_curve([0, 1, 0, 1, 1], [0.1, 0.9, 0.4, 0.3, 0.8])
     assert list(c.columns) == ["fpr", "tpr", "threshold"]
-    assert c.attrs["auc"] == pytest.approx(skm.roc_auc_score([0, 1, 0, 1, 1],
-                                                             [0.1, 0.9, 0.4, 0.3, 0.8]))
+    assert c.attrs["auc"] == pytest.approx(
+        skm.roc_auc_score([0, 1, 0, 1, 1], [0.1, 0.9, 0.4, 0.3, 0.8])
+    )
 
 
 # ---------------------------------------------------------------- curves and capture
+
 
 def test_success_rate_curve_known_answer():
     # 2 x 4 map, scores 8..1 row-major, one NaN cell; deposits in the cells scored 7 and 4,
     # two deposits in the cell scored 4
     vals = np.array([[8, 7, 6, 5], [4, 3, np.nan, 1]], dtype=float)
     m = _grid(vals)
-    dep = _pts([15, 5, 5, 35], [15, 5, 5, 5])      # cells (0,1), (1,0) twice, (1,3)
+    dep = _pts([15, 5, 5, 35], [15, 5, 5, 5])  # cells (0,1), (1,0) twice, (1,3)
     c = success_rate_curve(m, dep, vertices_only=False)
     n = 7  # finite cells
     np.testing.assert_allclose(c["area_fraction"], np.arange(8) / n)
-    np.testing.assert_allclose(c["deposit_fraction"],
-                               [0, 0, 0.25, 0.25, 0.25, 0.75, 0.75, 1.0])
+    np.testing.assert_allclose(c["deposit_fraction"], [0, 0, 0.25, 0.25, 0.25, 0.75, 0.75, 1.0])
     assert np.isinf(c["threshold"].iloc[0])
     np.testing.assert_allclose(c["threshold"].iloc[1:], [8, 7, 6, 5, 4, 3, 1])
     # vertices only: same piecewise-linear curve
     v = success_rate_curve(m, dep)
     grid = np.linspace(0, 1, 101)
-    np.testing.assert_allclose(np.interp(grid, v["area_fraction"], v["deposit_fraction"]),
-                               np.interp(grid, c["area_fraction"], c["deposit_fraction"]))
+    np.testing.assert_allclose(
+        np.interp(grid, v["area_fraction"], v["deposit_fraction"]),
+        np.interp(grid, c["area_fraction"], c["deposit_fraction"]),
+    )
     assert v.attrs["auc"] == pytest.approx(c.attrs["auc"])
     # area under the curve = AUC of deposit cells (with multiplicity) against all cells
     finite = vals[np.isfinite(vals)]
@@ -195,7 +213,7 @@ def test_success_rate_curve_known_answer():
 
 def test_success_rate_ties_enter_together_and_drops_counted():
     m = _grid([[1, 1, 0, 0]])
-    dep = _pts([5, 1000], [5, 5])                   # second deposit outside the grid
+    dep = _pts([5, 1000], [5, 5])  # second deposit outside the grid
     c = success_rate_curve(m, dep, vertices_only=False)
     np.testing.assert_allclose(c["area_fraction"], [0, 0.5, 1.0])
     np.testing.assert_allclose(c["deposit_fraction"], [0, 1.0, 1.0])
@@ -205,13 +223,13 @@ def test_success_rate_ties_enter_together_and_drops_counted():
 def test_capture_efficiency():
     vals = np.array([[0.9, 0.8, 0.1], [0.2, 0.7, np.nan]])
     m = _grid(vals)
-    dep = _pts([5, 25, 15, 25], [15, 15, 5, 5])     # 0.9, 0.1, 0.7 and one on NaN
+    dep = _pts([5, 25, 15, 25], [15, 15, 5, 5])  # 0.9, 0.1, 0.7 and one on NaN
     r = capture_efficiency(m, dep, threshold=0.5)
     assert r["n_captured"] == 2 and r["deposits_used"] == 3 and r["deposits_on_nan"] == 1
     assert r["deposit_fraction"] == pytest.approx(2 / 3)
     assert r["area_fraction"] == pytest.approx(3 / 5)
     assert r["efficiency"] == pytest.approx((2 / 3) / (3 / 5))
-    q = capture_efficiency(m, dep, quantile=0.8)    # top cells: 0.9 (and ties)
+    q = capture_efficiency(m, dep, quantile=0.8)  # top cells: 0.9 (and ties)
     assert q["threshold"] == pytest.approx(np.quantile([0.9, 0.8, 0.1, 0.2, 0.7], 0.8))
     with pytest.raises(xp.DataError, match="exactly one"):
         capture_efficiency(m, dep)
@@ -227,8 +245,7 @@ def test_curves_and_capture_accept_voxels():
     z = np.array([5.0, 15.0, 25.0])
     y = np.array([35.0, 25.0, 15.0, 5.0])
     x = 5.0 + 10 * np.arange(5)
-    m = write_crs(xr.DataArray(vals, dims=("z", "y", "x"), coords={"z": z, "y": y, "x": x}),
-                  CRS)
+    m = write_crs(xr.DataArray(vals, dims=("z", "y", "x"), coords={"z": z, "y": y, "x": x}), CRS)
     dep = _pts([45.0], [5.0], z=[25.0])
     c = success_rate_curve(m, dep)
     assert c["deposit_fraction"].iloc[1] == 1.0
@@ -241,15 +258,16 @@ def test_curves_and_capture_accept_voxels():
 
 # ---------------------------------------------------------------- blocks
 
+
 def test_block_labels_and_grid_known_map():
     vals = np.arange(6 * 7, dtype=float).reshape(6, 7)
     m = _grid(vals, res=10.0, x0=1000.0, y_top=2000.0)
-    lab = block_labels(m, (3, 2))                        # 3 along x, 2 along y
+    lab = block_labels(m, (3, 2))  # 3 along x, 2 along y
     assert_georef_equal(lab, m)
     # columns split 7 -> [0:2], [2:4], [4:7]; rows 6 -> [0:3], [3:6]
     np.testing.assert_array_equal(lab.values[0], [1, 1, 2, 2, 3, 3, 3])
     np.testing.assert_array_equal(lab.values[5], [4, 4, 5, 5, 6, 6, 6])
-    dep = _pts([1005.0, 1065.0], [1995.0, 1945.0])      # cells (0,0) and (5,6)
+    dep = _pts([1005.0, 1065.0], [1995.0, 1945.0])  # cells (0,0) and (5,6)
     t = block_grid(m, (3, 2), deposits=dep, threshold=20.0)
     assert list(t.index) == [1, 2, 3, 4, 5, 6]
     b3 = t.loc[3]
@@ -284,19 +302,26 @@ def test_block_grid_nan_block_and_study_size():
 
 # ---------------------------------------------------------------- spatial CV
 
+
 @settings(max_examples=25, deadline=None)
-@given(n=st.integers(30, 150), n_folds=st.integers(2, 5), buffer=st.floats(0, 150),
-       seed=st.integers(0, 5), metric=st.sampled_from(["chebyshev", "euclidean"]))
+@given(
+    n=st.integers(30, 150),
+    n_folds=st.integers(2, 5),
+    buffer=st.floats(0, 150),
+    seed=st.integers(0, 5),
+    metric=st.sampled_from(["chebyshev", "euclidean"]),
+)
 def test_spatial_folds_respect_buffer_and_groups(n, n_folds, buffer, seed, metric):
     rng = np.random.default_rng(seed)
     centres = rng.uniform(0, 1000, (max(n // 6, n_folds * 2), 2))
     grp = rng.integers(0, len(centres), n)
-    xy = centres[grp] + rng.uniform(-40, 40, (n, 2))    # jittered windows around "deposits"
+    xy = centres[grp] + rng.uniform(-40, 40, (n, 2))  # jittered windows around "deposits"
     try:
-        folds = spatial_block_folds(xy, n_folds=n_folds, blocks=(6, 6), buffer=buffer,
-                                    groups=grp, metric=metric, seed=seed)
+        folds = spatial_block_folds(
+            xy, n_folds=n_folds, blocks=(6, 6), buffer=buffer, groups=grp, metric=metric, seed=seed
+        )
     except xp.DataError:
-        return   # too few units or the buffer empties a training set: refused, not wrong
+        return  # too few units or the buffer empties a training set: refused, not wrong
     tests = np.concatenate([te for _, te in folds])
     np.testing.assert_array_equal(np.sort(tests), np.arange(n))
     fold_of = np.empty(n, int)
@@ -304,12 +329,13 @@ def test_spatial_folds_respect_buffer_and_groups(n, n_folds, buffer, seed, metri
         fold_of[te] = f
         assert not np.intersect1d(tr, te).size
         d = np.abs(xy[tr][:, None, :] - xy[te][None, :, :])
-        dist = d.max(-1) if metric == "chebyshev" else np.sqrt((d ** 2).sum(-1))
+        dist = d.max(-1) if metric == "chebyshev" else np.sqrt((d**2).sum(-1))
         assert (dist > buffer).all()
     for g in np.unique(grp):
         assert len(np.unique(fold_of[grp == g])) == 1
-    again = spatial_block_folds(xy, n_folds=n_folds, blocks=(6, 6), buffer=buffer,
-                                groups=grp, metric=metric, seed=seed)
+    again = spatial_block_folds(
+        xy, n_folds=n_folds, blocks=(6, 6), buffer=buffer, groups=grp, metric=metric, seed=seed
+    )
     for (a, b), (c, d) in zip(folds, again, strict=True):
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(b, d)
@@ -318,12 +344,13 @@ def test_spatial_folds_respect_buffer_and_groups(n, n_folds, buffer, seed, metri
 def test_spatial_folds_windows_do_not_overlap_and_points_input():
     rng = np.random.default_rng(1)
     xy = rng.uniform(0, 2000, (120, 2))
-    window = 160.0   # e.g. 16 cells x 10 m
-    folds = spatial_block_folds(_pts(xy[:, 0], xy[:, 1]), n_folds=4, block_size=500.0,
-                                buffer=window)
+    window = 160.0  # e.g. 16 cells x 10 m
+    folds = spatial_block_folds(
+        _pts(xy[:, 0], xy[:, 1]), n_folds=4, block_size=500.0, buffer=window
+    )
     for tr, te in folds:
         cheb = np.abs(xy[tr][:, None] - xy[te][None]).max(-1)
-        assert (cheb >= window).all()       # square windows of this extent never overlap
+        assert (cheb >= window).all()  # square windows of this extent never overlap
     ids = spatial_fold_ids(xy, n_folds=4, block_size=500.0)
     assert np.bincount(ids).min() > 0
     with pytest.raises(xp.DataError, match="n_folds"):
@@ -347,9 +374,11 @@ def test_grid_folds_balance_deposits_and_points_take_their_cells_fold():
     assert per_fold.max() - per_fold.min() <= per_block.max()
     # the same deal from the parts, and block_size in CRS units as blocks: 300 m / 4 -> 75 m
     np.testing.assert_array_equal(
-        np.where(valid, deal_blocks(block.ravel(), valid.ravel(), dep, 3, 2)[block], -1), fold)
+        np.where(valid, deal_blocks(block.ravel(), valid.ravel(), dep, 3, 2)[block], -1), fold
+    )
     np.testing.assert_array_equal(
-        grid_fold_ids(valid, (10.0, 10.0), dep, 3, block_size=(75.0, 50.0), seed=2)[0], fold)
+        grid_fold_ids(valid, (10.0, 10.0), dep, 3, block_size=(75.0, 50.0), seed=2)[0], fold
+    )
     with pytest.raises(xp.DataError, match="blocks hold deposits"):
         grid_fold_ids(valid, (10.0, 10.0), dep[:2], 3, blocks=(4, 4))
     # points: fold -1 is never trained on nor tested; the buffer drops training points
@@ -384,20 +413,27 @@ def test_spatial_split_one_fold_groups_buffer_and_classes():
     with pytest.raises(xp.DataError, match="no spatial validation split"):
         spatial_split(xy, lone, extent=extent, fraction=0.25, block=3000.0)
     np.testing.assert_array_equal(
-        overlapping(np.array([[0.0, 0.0], [10.0, 0.0], [5.0, 9.0]]), np.array([[0.0, 9.5]]),
-                    (10.0, 10.0)), [True, False, True])
+        overlapping(
+            np.array([[0.0, 0.0], [10.0, 0.0], [5.0, 9.0]]), np.array([[0.0, 9.5]]), (10.0, 10.0)
+        ),
+        [True, False, True],
+    )
 
 
 def test_block_split_grid_cells_one_home():
-    m = xr.DataArray(np.ones((10, 10), bool), dims=("y", "x"),
-                     coords={"y": np.arange(10.0)[::-1], "x": np.arange(10.0)})
+    m = xr.DataArray(
+        np.ones((10, 10), bool),
+        dims=("y", "x"),
+        coords={"y": np.arange(10.0)[::-1], "x": np.arange(10.0)},
+    )
     tr, te = block_split(m, blocks=5, seed=0)
     assert not (tr & te).any() and bool((tr | te).all())
     assert tr.attrs["blocks"] == [5, 5]
     ids = grid_block_ids((10, 10), (5, 5))
-    for b in range(25):      # whole blocks on one side
+    for b in range(25):  # whole blocks on one side
         assert len(np.unique(tr.values[ids == b])) == 1
     from xprospect.evidence import block_split as ev_block_split
+
     assert ev_block_split is block_split
     with pytest.warns(FutureWarning, match="xprospect.evaluate.splits"):
         from xprospect.evaluate.cv import spatial_block_folds as old
@@ -405,6 +441,7 @@ def test_block_split_grid_cells_one_home():
 
 
 # ---------------------------------------------------------------- evaluate and compare
+
 
 @pytest.fixture(scope="module")
 def many_world():
@@ -416,8 +453,10 @@ def truth_map(many_world):
     g = xp.make_grid(many_world.bounds, resolution=1000.0, crs=many_world.crs)
     xx, yy = np.meshgrid(g.x.values, g.y.values)
     fp = many_world.footprint(xx, yy)
-    return write_crs(xr.DataArray(fp / fp.max(), dims=("y", "x"),
-                                  coords={"y": g.y, "x": g.x}, name="truth"), many_world.crs)
+    return write_crs(
+        xr.DataArray(fp / fp.max(), dims=("y", "x"), coords={"y": g.y, "x": g.x}, name="truth"),
+        many_world.crs,
+    )
 
 
 def test_evaluate_truth_high_random_chance(many_world, truth_map):
@@ -432,7 +471,7 @@ def test_evaluate_truth_high_random_chance(many_world, truth_map):
     assert abs(r2.metrics["roc_auc"] - 0.5) < 0.15
     assert abs(r2.metrics["success_rate_auc"] - 0.5) < 0.15
     assert r2.settings["n_negatives"] == 500
-    json.dumps(rep.to_dict())          # JSON-able
+    json.dumps(rep.to_dict())  # JSON-able
     json.loads(r2.to_json())
 
 
@@ -446,7 +485,7 @@ def test_evaluate_dask_equals_numpy_and_accessor(many_world, truth_map):
 
 
 def test_compare_table_and_figures(many_world, truth_map, tmp_path):
-    err = truth_map * 50.0 + 3.0        # an "anomaly score" outside [0, 1]
+    err = truth_map * 50.0 + 3.0  # an "anomaly score" outside [0, 1]
     rnd = truth_map.copy(data=np.random.default_rng(1).random(truth_map.shape))
     maps = {"truth": truth_map, "anomaly": err, "random": rnd}
     t = compare(maps, many_world.deposits, negatives=300, seed=0)
@@ -495,13 +534,13 @@ def test_evaluate_computes_a_lazy_map_once(many_world, truth_map):
         calls.clear()
         with dask.config.set(scheduler=counting_scheduler):
             rep = evaluate(lazy, many_world.deposits, negatives=negatives, blocks=(6, 6))
-        assert len(calls) == 1, calls       # curves, capture and blocks reuse the values
+        assert len(calls) == 1, calls  # curves, capture and blocks reuse the values
         ref = evaluate(truth_map, many_world.deposits, negatives=negatives, blocks=(6, 6))
         assert rep.metrics == ref.metrics
     calls.clear()
     with dask.config.set(scheduler=counting_scheduler):
         compare({"lazy": lazy, "scaled": lazy * 7.0}, many_world.deposits, negatives=100)
-    assert len(calls) == 2, calls           # once per map, scaling included
+    assert len(calls) == 2, calls  # once per map, scaling included
 
 
 def test_registered_metric_appears_in_evaluate_and_compare(many_world, truth_map):
@@ -517,21 +556,31 @@ def test_registered_metric_appears_in_evaluate_and_compare(many_world, truth_map
 
     # the package registers PR AUC, Brier and capture at the top 5/10/20 % beside the AUC
     assert list(metric_registry()) == [
-        "roc_auc", "average_precision", "brier", "capture_5", "capture_10", "capture_20"]
-    register_metric("top_decile_precision", top_decile, column="top10_precision",
-                    description="share of deposits among the top 10 % of scores")
+        "roc_auc",
+        "average_precision",
+        "brier",
+        "capture_5",
+        "capture_10",
+        "capture_20",
+    ]
+    register_metric(
+        "top_decile_precision",
+        top_decile,
+        column="top10_precision",
+        description="share of deposits among the top 10 % of scores",
+    )
     try:
         with pytest.raises(xp.XProspectError, match="already registered"):
             register_metric("top_decile_precision", top_decile)
         rep = evaluate(truth_map, many_world.deposits, negatives=200, seed=1)
         assert 0.0 < rep.metrics["top_decile_precision"] <= 1.0
-        assert score_metrics([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.9],
-                             names=["roc_auc", "top_decile_precision"]) == {
-            "roc_auc": 1.0, "top_decile_precision": 1.0}
+        assert score_metrics(
+            [0, 0, 1, 1], [0.1, 0.2, 0.3, 0.9], names=["roc_auc", "top_decile_precision"]
+        ) == {"roc_auc": 1.0, "top_decile_precision": 1.0}
         table = compare({"truth": truth_map}, many_world.deposits, negatives=200, seed=1)
         assert table.loc["truth", "top10_precision"] == rep.metrics["top_decile_precision"]
         assert table.loc["truth", "auc"] == rep.metrics["roc_auc"]
-        assert "roc_auc" not in table.columns       # roc_auc's column is "auc"
+        assert "roc_auc" not in table.columns  # roc_auc's column is "auc"
         json.loads(rep.to_json())
     finally:
         unregister_metric("top_decile_precision")

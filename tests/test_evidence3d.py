@@ -57,8 +57,7 @@ def _table(values: dict[str, list[float]], backend: str = "numpy") -> xr.Dataset
 
 
 def test_balance_hand_values(backend):
-    ds = _table({"Au": [8.0, 4.0], "Ag": [2.0, 1.0], "Co": [1.0, 2.0], "Ni": [4.0, 2.0]},
-                backend)
+    ds = _table({"Au": [8.0, 4.0], "Ag": [2.0, 1.0], "Co": [1.0, 2.0], "Ni": [4.0, 2.0]}, backend)
     b = balance(ds, ["Au", "Ag"], ["Co", "Ni"])
     # sqrt(2*2/4) * ln(sqrt(16)/sqrt(4)) = ln 2 ; sqrt(1) * ln(2/2) = 0
     np.testing.assert_allclose(b.values, [np.log(2.0), 0.0], atol=1e-12)
@@ -80,8 +79,10 @@ def test_balance_errors():
 
 
 def test_halo_ratio_hand_values(backend):
-    ds = _table({"As": [2.0, 1.0], "Sb": [3.0, 1.0], "Hg": [1.0, 1.0], "W": [1.0, 4.0],
-                 "Mo": [2.0, 1.0]}, backend)
+    ds = _table(
+        {"As": [2.0, 1.0], "Sb": [3.0, 1.0], "Hg": [1.0, 1.0], "W": [1.0, 4.0], "Mo": [2.0, 1.0]},
+        backend,
+    )
     r = halo_ratio(ds, ["As", "Sb", "Hg"], ["W", "Mo"])
     np.testing.assert_allclose(r.values, [3.0, 0.25], rtol=1e-12)
     lg = halo_ratio(ds, ["As", "Sb", "Hg"], ["W", "Mo"], kind="log")
@@ -97,14 +98,16 @@ def test_halo_ratio_hand_values(backend):
 def test_ratio_on_voxels_is_lazy_and_georeferenced():
     vox = xp.make_voxels((0, 0, 0, 50, 70, 30), resolution=10, crs=CRS, chunks=(2, 5, 7))
     rng = np.random.default_rng(1)
-    block = vox.assign({e: (("z", "y", "x"), rng.lognormal(size=(3, 7, 5)))
-                        for e in ["As", "Sb", "W"]}).chunk({"z": 2, "y": 5, "x": 3})
+    block = vox.assign(
+        {e: (("z", "y", "x"), rng.lognormal(size=(3, 7, 5))) for e in ["As", "Sb", "W"]}
+    ).chunk({"z": 2, "y": 5, "x": 3})
     with no_compute():
         r = halo_ratio(block, ["As", "Sb"], ["W"], kind="log")
     assert r.chunks is not None
     assert_georef_equal(r, vox)
     np.testing.assert_allclose(
-        r.values, np.log10(block.As.values * block.Sb.values / block.W.values), rtol=1e-10)
+        r.values, np.log10(block.As.values * block.Sb.values / block.W.values), rtol=1e-10
+    )
 
 
 # -- factor analysis -------------------------------------------------------------------
@@ -113,8 +116,14 @@ def test_ratio_on_voxels_is_lazy_and_georeferenced():
 def _two_factor_data(n=3000, seed=0):
     rng = np.random.default_rng(seed)
     f = rng.normal(size=(n, 2))
-    loads = {"Sb": (0.9, 0), "Hg": (0.8, 0), "As": (0.7, 0),
-             "Cu": (0, 0.9), "Ni": (0, 0.8), "Co": (0, 0.7)}
+    loads = {
+        "Sb": (0.9, 0),
+        "Hg": (0.8, 0),
+        "As": (0.7, 0),
+        "Cu": (0, 0.9),
+        "Ni": (0, 0.8),
+        "Co": (0, 0.7),
+    }
     data = {}
     for e, (a, b) in loads.items():
         noise = rng.normal(scale=np.sqrt(1 - a * a - b * b), size=n)
@@ -131,8 +140,7 @@ def test_factor_analysis_recovers_planted_factors():
     assert groups == {frozenset({"Sb", "Hg", "As"}), frozenset({"Cu", "Ni", "Co"})}
     # loadings near the planted values (standardised, so loading = correlation)
     f_sb = "F1" if "Sb" in labels["F1"] else "F2"
-    np.testing.assert_allclose(loadings.loc[["Sb", "Hg", "As"], f_sb], [0.9, 0.8, 0.7],
-                               atol=0.06)
+    np.testing.assert_allclose(loadings.loc[["Sb", "Hg", "As"], f_sb], [0.9, 0.8, 0.7], atol=0.06)
     # scores track the planted factors
     assert np.corrcoef(scores.sel(factor=f_sb).values, f[:, 0])[0, 1] > 0.9
     assert scores.label.values.tolist() == [labels["F1"], labels["F2"]]
@@ -158,8 +166,12 @@ def test_factor_scores_dask_equal_numpy_and_lazy():
     vox = xp.make_voxels((0, 0, 0, 60, 70, 40), resolution=10, crs=CRS)
     shape = tuple(vox.sizes[d] for d in ("z", "y", "x"))
     g = rng.normal(size=shape)
-    block = vox.assign({e: (("z", "y", "x"), 10 ** (0.4 * g * w + 0.3 * rng.normal(size=shape)))
-                        for e, w in [("Sb", 1), ("Hg", 0.9), ("Cu", 0.1), ("Zn", 0.0)]})
+    block = vox.assign(
+        {
+            e: (("z", "y", "x"), 10 ** (0.4 * g * w + 0.3 * rng.normal(size=shape)))
+            for e, w in [("Sb", 1), ("Hg", 0.9), ("Cu", 0.1), ("Zn", 0.0)]
+        }
+    )
     block["Cu"][0, 0, 0] = np.nan
     s_np, l_np = factor_analysis(block, n_factors=1)
     lazy = block.chunk({"z": 3, "y": 5, "x": 7})
@@ -204,8 +216,9 @@ def test_point_triangle_distance_regions():
 
 @pytest.mark.parametrize("chunks", [None, (5, 7, 4)])
 def test_distance_to_cube_is_analytical(chunks):
-    vox = xp.make_voxels((-2.1, -2.3, -1.9, 2.2, 2.0, 2.4), resolution=(0.3, 0.25, 0.35),
-                         crs=CRS, chunks=chunks)
+    vox = xp.make_voxels(
+        (-2.1, -2.3, -1.9, 2.2, 2.0, 2.4), resolution=(0.3, 0.25, 0.35), crs=CRS, chunks=chunks
+    )
     box = trimesh.creation.box(extents=(2, 2, 2))
     d = distance_to_mesh(vox, box)
     zz, yy, xx = np.meshgrid(vox.z, vox.y, vox.x, indexing="ij")
@@ -220,7 +233,7 @@ def test_distance_to_sphere_and_cap():
     vox = xp.make_voxels((-8, -8, -8, 8, 8, 8), resolution=1.0, crs=CRS)
     d = distance_to_mesh(vox, ball)
     zz, yy, xx = np.meshgrid(vox.z, vox.y, vox.x, indexing="ij")
-    exact = np.abs(np.sqrt(xx ** 2 + yy ** 2 + zz ** 2) - r)
+    exact = np.abs(np.sqrt(xx**2 + yy**2 + zz**2) - r)
     # an inscribed polyhedron: within its sagitta (deepest face plane) of the sphere
     sag = r - np.min(np.abs(np.einsum("ij,ij->i", ball.face_normals, ball.triangles[:, 0])))
     assert np.abs(d.values - exact).max() < sag + 1e-6
@@ -238,7 +251,7 @@ def test_inside_cube_with_centres_on_faces():
     box = trimesh.creation.box(extents=(2, 2, 2))
     ins = inside_mesh(vox, box)
     zz, yy, xx = np.meshgrid(vox.z, vox.y, vox.x, indexing="ij")
-    half_open = ((xx >= -1) & (xx < 1) & (yy >= -1) & (yy < 1) & (zz >= -1) & (zz < 1))
+    half_open = (xx >= -1) & (xx < 1) & (yy >= -1) & (yy < 1) & (zz >= -1) & (zz < 1)
     np.testing.assert_array_equal(ins.values, half_open)
     # a cube tilted so its edges and vertices fall on grid lines still labels consistently
     rot = trimesh.transformations.rotation_matrix(np.pi / 4, [0, 0, 1])
@@ -256,7 +269,7 @@ def test_inside_sphere_and_dask():
     with no_compute():
         ins = inside_mesh(vox, ball)
     zz, yy, xx = np.meshgrid(vox.z, vox.y, vox.x, indexing="ij")
-    rad = np.sqrt(xx ** 2 + yy ** 2 + zz ** 2)
+    rad = np.sqrt(xx**2 + yy**2 + zz**2)
     sag = r * (1 - np.cos(np.radians(4.8)))
     vals = ins.values
     assert vals[rad < r - sag].all() and not vals[rad > r].any()
@@ -300,8 +313,9 @@ def test_distance_to_structures_points_lines_and_buffer():
     np.testing.assert_allclose(d.values, np.abs(yy - 5), atol=1e-6)
     pts = pd.DataFrame({"x": [0.5], "y": [0.5]})
     both = distance_to_structures(grid, [line, pts])
-    np.testing.assert_allclose(both.values, np.minimum(np.abs(yy - 5), distance_to_structures(
-        grid, pts).values), atol=1e-6)
+    np.testing.assert_allclose(
+        both.values, np.minimum(np.abs(yy - 5), distance_to_structures(grid, pts).values), atol=1e-6
+    )
     buf = buffer_structures(grid, line, 1.5)
     np.testing.assert_array_equal(buf.values, np.abs(yy - 5) <= 1.5)
     assert buf.dtype == bool and buf.attrs["distance"] == 1.5
@@ -316,8 +330,11 @@ def test_distance_to_samples_one_runner_numpy_equals_dask(ndim):
     rng = np.random.default_rng(ndim)
     if ndim == 3:
         like = xp.make_voxels((0, 0, 0, 90, 70, 50), resolution=10, crs=CRS)
-        coords = {"x": rng.uniform(0, 90, 6), "y": rng.uniform(0, 70, 6),
-                  "z": rng.uniform(0, 50, 6)}
+        coords = {
+            "x": rng.uniform(0, 90, 6),
+            "y": rng.uniform(0, 70, 6),
+            "z": rng.uniform(0, 50, 6),
+        }
         lazy = like.chunk({"z": (2, 3), "y": (3, 4), "x": (5, 4)})
     else:
         like = xp.make_grid((0, 0, 90, 70), resolution=10, crs=CRS)
@@ -328,8 +345,9 @@ def test_distance_to_samples_one_runner_numpy_equals_dask(ndim):
     ref = distance_to_samples(like, samples)
     with no_compute():
         out = distance_to_samples(lazy, samples)
-        masked = mask_distance(lazy.assign(v=xr.ones_like(lazy["mask"], dtype="float64")),
-                               samples, max_distance=15.0)
+        masked = mask_distance(
+            lazy.assign(v=xr.ones_like(lazy["mask"], dtype="float64")), samples, max_distance=15.0
+        )
     assert out.chunks is not None and masked["v"].chunks is not None
     xr.testing.assert_identical(out.compute(), ref)
     dims = ref.dims
@@ -368,8 +386,7 @@ def test_zaozigou_layers_find_the_orebody(world3d):
     block = w.samples().prospect.idw(like=vox, k=16, power=2, radius=150)
     layers = zaozigou_layers(block, structures=w.fault, buffer=30.0)
     assert_georef_equal(layers, vox)
-    expected = ["structure_buffer", "halo_ratio", "balance_Au_Ag_Cu_Pb_Zn", "cv_Au",
-                "factor_Sb_Hg"]
+    expected = ["structure_buffer", "halo_ratio", "balance_Au_Ag_Cu_Pb_Zn", "cv_Au", "factor_Sb_Hg"]
     assert list(layers.data_vars) == expected == layers.attrs["layers"]
     assert layers["halo_ratio"].chunks is not None  # stayed lazy
     truth = w.truth(vox)["ore"].values
@@ -397,10 +414,12 @@ def test_zaozigou_layers_names_missing_elements():
 def test_old_layer_names_warn_and_point_to_their_new_homes():
     rng = np.random.default_rng(0)
     vox = xp.make_voxels((0, 0, 0, 50, 50, 50), resolution=10, crs=CRS)
-    block = vox.assign({e: (("z", "y", "x"), rng.lognormal(size=(5, 5, 5)))
-                        for e in ["As", "Sb", "Hg", "W", "Mo"]})
-    opts = dict(ratio=(["As", "Sb", "Hg"], ["W", "Mo"]), factors=None, balance=None,
-                cv_element=None)
+    block = vox.assign(
+        {e: (("z", "y", "x"), rng.lognormal(size=(5, 5, 5))) for e in ["As", "Sb", "Hg", "W", "Mo"]}
+    )
+    opts = dict(
+        ratio=(["As", "Sb", "Hg"], ["W", "Mo"]), factors=None, balance=None, cv_element=None
+    )
     with pytest.warns(FutureWarning, match="zaozigou_layers"):
         old = xp.evidence.build(block, **opts)
     xr.testing.assert_identical(old, zaozigou_layers(block, **opts))
@@ -422,8 +441,9 @@ def test_babbitt_wireframe_labels_voxels(data_dir):
     mesh = read_mesh(path, crs="EPSG:26791")
     assert len(mesh.faces) == 63749
     lo, hi = mesh.bounds
-    vox = xp.make_voxels((*lo, *hi), resolution=(100, 250, 250), crs="EPSG:26791",
-                         chunks=(8, 16, 16))
+    vox = xp.make_voxels(
+        (*lo, *hi), resolution=(100, 250, 250), crs="EPSG:26791", chunks=(8, 16, 16)
+    )
     with pytest.raises(xp.DataError, match="3 edges"):
         inside_mesh(vox, mesh)
     ins = inside_mesh(vox, mesh, repair=True).values

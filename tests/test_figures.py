@@ -28,8 +28,9 @@ def world_map():
     world = xp.synthetic.survey(seed=2, n_samples=200, n_deposits=20)
     g = xp.make_grid(world.bounds, resolution=1000.0, crs=world.crs)
     fp = world.footprint(*np.meshgrid(g.x.values, g.y.values))
-    m = xr.DataArray(fp / fp.max(), dims=("y", "x"), coords={"y": g.y, "x": g.x},
-                     name="prospectivity")
+    m = xr.DataArray(
+        fp / fp.max(), dims=("y", "x"), coords={"y": g.y, "x": g.x}, name="prospectivity"
+    )
     return world, write_crs(m, world.crs)
 
 
@@ -83,18 +84,26 @@ def test_evaluation_figure(world_map, tmp_path):
     _check_axes(src_ax)
     assert "fraction" in roc_ax.get_xlabel() and "fraction" in src_ax.get_ylabel()
     # voxels: the maximum over z, still in km with the CRS
-    vox = xp.make_voxels((*world.bounds[:2], 0.0, *world.bounds[2:], 300.0),
-                         resolution=(100.0, 4000.0, 4000.0), crs=world.crs)
-    v = xr.DataArray(np.random.default_rng(0).random(tuple(vox.sizes[d] for d in "zyx")),
-                     dims=("z", "y", "x"), coords={d: vox[d] for d in "zyx"}, name="p3")
+    vox = xp.make_voxels(
+        (*world.bounds[:2], 0.0, *world.bounds[2:], 300.0),
+        resolution=(100.0, 4000.0, 4000.0),
+        crs=world.crs,
+    )
+    v = xr.DataArray(
+        np.random.default_rng(0).random(tuple(vox.sizes[d] for d in "zyx")),
+        dims=("z", "y", "x"),
+        coords={d: vox[d] for d in "zyx"},
+        name="p3",
+    )
     ax = xp.evaluate.plot_map(write_crs(v, world.crs))
     assert "max over z" in ax.get_title() and "km" in ax.get_xlabel()
 
 
 def test_compare_reliability_risk_return_and_selection(world_map):
     world, m = world_map
-    fig = xp.evaluate.plot_compare({"truth": m, "noisy": m * 0.5 + 0.1}, world.deposits,
-                                   negatives=200)
+    fig = xp.evaluate.plot_compare(
+        {"truth": m, "noisy": m * 0.5 + 0.1}, world.deposits, negatives=200
+    )
     for ax in fig.axes[:2]:
         _check_axes(ax)
         assert len(ax.get_legend().get_texts()) == 3  # two maps and the random ranking
@@ -114,14 +123,21 @@ def test_compare_reliability_risk_return_and_selection(world_map):
 
 def test_benchmark_figure(world_map):
     world, m = world_map
-    table = pd.DataFrame({"auc": [0.9, 0.6], "auc_lower": [0.85, 0.5],
-                          "auc_upper": [0.95, 0.7], "kind": ["baseline", "raw"]},
-                         index=pd.Index(["rf", "Au"], name="method"))
+    table = pd.DataFrame(
+        {
+            "auc": [0.9, 0.6],
+            "auc_lower": [0.85, 0.5],
+            "auc_upper": [0.95, 0.7],
+            "kind": ["baseline", "raw"],
+        },
+        index=pd.Index(["rf", "Au"], name="method"),
+    )
     dep = xr.zeros_like(m, dtype=bool)
     dep[5, 5] = True
     maps = write_crs(xr.Dataset({"rf": m, "Au": m, "deposit": dep}), world.crs)
-    result = Benchmark(table=table, maps=maps, folds=pd.DataFrame(), training={},
-                       controls=None, settings={})
+    result = Benchmark(
+        table=table, maps=maps, folds=pd.DataFrame(), training={}, controls=None, settings={}
+    )
     fig = result.plot()
     _check_axes(fig.axes[0])
     _check_axes(fig.axes[1], crs=m)
@@ -132,21 +148,30 @@ def test_block_model_slices_and_section(tmp_path, monkeypatch):
 
     saved = []
     real = Figure.savefig
-    monkeypatch.setattr(Figure, "savefig", lambda self, *a, **k: (saved.append(self),
-                                                                   real(self, *a, **k))[1])
+    monkeypatch.setattr(
+        Figure, "savefig", lambda self, *a, **k: (saved.append(self), real(self, *a, **k))[1]
+    )
     crs = "EPSG:32750"
-    vox = xp.make_voxels((500_000, 6_400_000, 0, 510_000, 6_410_000, 400),
-                         resolution=(100.0, 1000.0, 1000.0), crs=crs)
-    cu = xr.DataArray(np.random.default_rng(0).random(tuple(vox.sizes[d] for d in "zyx")),
-                      dims=("z", "y", "x"), coords={d: vox[d] for d in "zyx"}, name="Cu",
-                      attrs={"units": "ppm"})
+    vox = xp.make_voxels(
+        (500_000, 6_400_000, 0, 510_000, 6_410_000, 400),
+        resolution=(100.0, 1000.0, 1000.0),
+        crs=crs,
+    )
+    cu = xr.DataArray(
+        np.random.default_rng(0).random(tuple(vox.sizes[d] for d in "zyx")),
+        dims=("z", "y", "x"),
+        coords={d: vox[d] for d in "zyx"},
+        name="Cu",
+        attrs={"units": "ppm"},
+    )
     block = write_crs(cu.to_dataset(), crs)
     xp.io.plot_slices(block, "Cu", elevations=[150.0], path=tmp_path / "s.png")
     ax = saved[-1].axes[0]
     assert ax.get_title().startswith("Cu: z =")
     assert "km" in ax.get_xlabel() and get_crs(block).name in ax.get_xlabel()
-    xp.io.plot_section(block, "Cu", start=(500_500, 6_400_500), end=(509_500, 6_409_500),
-                       path=tmp_path / "x.png")
+    xp.io.plot_section(
+        block, "Cu", start=(500_500, 6_400_500), end=(509_500, 6_409_500), path=tmp_path / "x.png"
+    )
     ax = saved[-1].axes[0]
     assert ax.get_title() == "Cu (ppm): vertical section"
     assert "distance (km)" in ax.get_xlabel() and get_crs(block).name in ax.get_xlabel()

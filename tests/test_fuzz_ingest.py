@@ -57,8 +57,11 @@ def tables(draw):
     # rare coordinate trouble: most rows have plain coordinates
     rows = []
     for _ in range(n):
-        e = draw(st.one_of(coord, coord.filter(lambda c: c[0] == "num"),
-                           coord.filter(lambda c: c[0] == "num")))
+        e = draw(
+            st.one_of(
+                coord, coord.filter(lambda c: c[0] == "num"), coord.filter(lambda c: c[0] == "num")
+            )
+        )
         nn = ("num", draw(st.floats(0.0, 10_000.0).map(lambda v: round(v, 2))))
         cells = {c: draw(cell) for c in cols}
         site = draw(st.sampled_from(SITES))
@@ -102,8 +105,9 @@ def _oracle_column(cells, nonfinite):
     plain = [v for k, v in cells if k == "num"]
     rest = [v for v in plain if v not in (9999.0, 99999.0)]
     med = float(np.median(rest)) if rest else None
-    over = [k == "num" and v in (9999.0, 99999.0) and med is not None and v > 10 * med
-            for k, v in cells]
+    over = [
+        k == "num" and v in (9999.0, 99999.0) and med is not None and v > 10 * med for k, v in cells
+    ]
     detected = [v for (k, v), o in zip(cells, over, strict=True) if k == "num" and not o]
     top = max(detected) if detected else math.inf
 
@@ -140,16 +144,21 @@ def _oracle_column(cells, nonfinite):
     return out
 
 
-@settings(max_examples=60, deadline=None, derandomize=True,
-          phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate])
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
+)
 @given(tables())
 def test_read_samples_matches_oracle(tmp_path_factory, table):
     cols, rows, encoding, policy, nonfinite = table
     lines = [",".join(["E", "N", *cols, "site"])]
     for e, nn, cells, site in rows:
         ex = {"num": repr(500_000.0 + e[1]), "blank": "", "nonfinite": "inf"}[e[0]]
-        lines.append(",".join([ex, repr(6_300_000.0 + nn[1]),
-                               *(_render(*cells[c]) for c in cols), site]))
+        lines.append(
+            ",".join([ex, repr(6_300_000.0 + nn[1]), *(_render(*cells[c]) for c in cols), site])
+        )
     text = "\n".join(lines) + "\n"
     path = tmp_path_factory.mktemp("fuzz") / "survey.csv"
     path.write_bytes(text.encode(encoding))
@@ -173,21 +182,21 @@ def test_read_samples_matches_oracle(tmp_path_factory, table):
     if not expected:
         refused = True
 
-    kw = {"x": "E", "y": "N", "crs": "EPSG:32750", "missing_coords": policy,
-          "nonfinite": nonfinite}
+    kw = {"x": "E", "y": "N", "crs": "EPSG:32750", "missing_coords": policy, "nonfinite": nonfinite}
     if refused:
         with pytest.raises(XProspectError):
             xp.read_samples(path, **kw)
         return
     ds = xp.read_samples(path, **kw)
     rep = xp.ingest_report(ds)
-    assert rep["encoding"] == ("utf-8-sig" if encoding == "utf-8" or text.isascii()
-                               else "cp1252")
+    assert rep["encoding"] == ("utf-8-sig" if encoding == "utf-8" or text.isascii() else "cp1252")
     assert ds["row"].values.tolist() == [i + 1 for i in keep]
     assert set(ds.data_vars) == set(expected)
     for name, col in expected.items():
-        np.testing.assert_allclose(ds[name].values, col[keep], rtol=1e-12, equal_nan=True,
-                                   err_msg=f"{name}\n{text}")
+        np.testing.assert_allclose(
+            ds[name].values, col[keep], rtol=1e-12, equal_nan=True, err_msg=f"{name}\n{text}"
+        )
     assert ds["site"].values.tolist() == [rows[i][3] for i in keep]
-    np.testing.assert_allclose(ds["x"].values, [500_000.0 + rows[i][0][1] for i in keep],
-                               rtol=1e-15)
+    np.testing.assert_allclose(
+        ds["x"].values, [500_000.0 + rows[i][0][1] for i in keep], rtol=1e-15
+    )

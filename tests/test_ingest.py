@@ -46,8 +46,9 @@ def katanning_csv(data_dir):
 @pytest.mark.realdata
 def test_katanning_dedup_and_reprojection(katanning_csv, caplog):
     with caplog.at_level(logging.INFO, logger="xprospect.io"):
-        ds = xp.read_samples(katanning_csv, x="X", y="Y", crs="EPSG:4326", to_crs="EPSG:32750",
-                             duplicates="drop")
+        ds = xp.read_samples(
+            katanning_csv, x="X", y="Y", crs="EPSG:4326", to_crs="EPSG:32750", duplicates="drop"
+        )
     rep = xp.ingest_report(ds)
     assert ds.sizes["sample"] == 866
     assert rep["n_rows_read"] == 1392 and rep["n_samples"] == 866
@@ -118,21 +119,38 @@ def test_katanning_counts_match_pandas(katanning_csv):
 
 
 def test_messy_values_and_counts(tmp_path):
-    ds = xp.read_samples(_write(tmp_path, SMALL), x="E", y="N", crs="EPSG:32750",
-                         id_column="id")
+    ds = xp.read_samples(_write(tmp_path, SMALL), x="E", y="N", crs="EPSG:32750", id_column="id")
     rep = xp.ingest_report(ds)
     # Au: "<0.5" -> DL 0.5 -> 0.25; ">1000" -> 1000; NA and -9999 missing
     np.testing.assert_array_equal(ds["Au"].values, [0.25, 3.0, 1000.0, np.nan, np.nan])
     # Cu: -2 -> DL 2 -> 1; 0 -> DL = smallest positive (4) -> 2; empty -> missing
     np.testing.assert_array_equal(ds["Cu"].values, [10.0, 1.0, 2.0, 4.0, np.nan])
-    assert rep["columns"]["Au_ppb"] == {"missing": 2, "below_detection": 1, "zero_as_bdl": 0,
-                                        "above_detection": 1, "sentinel": 1,
-                                        "implausible_dl": 0, "over_range": 0, "nonfinite": 0}
-    assert rep["columns"]["Cu_ppm"] == {"missing": 1, "below_detection": 2, "zero_as_bdl": 1,
-                                        "above_detection": 0, "sentinel": 0,
-                                        "implausible_dl": 0, "over_range": 0, "nonfinite": 0}
-    assert ds["Au"].attrs == {"units": "ppb", "source_column": "Au_ppb",
-                              "detection_limits": [0.5], "bdl": "half"}
+    assert rep["columns"]["Au_ppb"] == {
+        "missing": 2,
+        "below_detection": 1,
+        "zero_as_bdl": 0,
+        "above_detection": 1,
+        "sentinel": 1,
+        "implausible_dl": 0,
+        "over_range": 0,
+        "nonfinite": 0,
+    }
+    assert rep["columns"]["Cu_ppm"] == {
+        "missing": 1,
+        "below_detection": 2,
+        "zero_as_bdl": 1,
+        "above_detection": 0,
+        "sentinel": 0,
+        "implausible_dl": 0,
+        "over_range": 0,
+        "nonfinite": 0,
+    }
+    assert ds["Au"].attrs == {
+        "units": "ppb",
+        "source_column": "Au_ppb",
+        "detection_limits": [0.5],
+        "bdl": "half",
+    }
     assert ds["Cu"].attrs["detection_limits"] == [2.0, 4.0]
     assert ds["sample_id"].values.tolist() == ["a1", "a2", "a3", "a4", "a5"]
     assert ds["row"].values.tolist() == [1, 2, 3, 4, 5]
@@ -143,23 +161,28 @@ def test_messy_values_and_counts(tmp_path):
 def test_text_markers(tmp_path):
     text = "x,y,Au_ppb\n0,0,< 0.5\n1,0,n.a.\n2,0,-\n3,0,nd\n4,0, 7 \n5,0,<=2\n6,0,BDL\n7,0,8\n"
     ds = xp.read_samples(_write(tmp_path, text), x="x", y="y", crs="EPSG:3857", bdl="dl")
-    np.testing.assert_array_equal(ds["Au"].values,
-                                  [0.5, np.nan, np.nan, np.nan, 7.0, 2.0, 7.0, 8.0])
+    np.testing.assert_array_equal(
+        ds["Au"].values, [0.5, np.nan, np.nan, np.nan, 7.0, 2.0, 7.0, 8.0]
+    )
     counts = xp.ingest_report(ds)["columns"]["Au_ppb"]
     assert counts["missing"] == 3 and counts["below_detection"] == 3
     assert counts["zero_as_bdl"] == 1
 
 
-@pytest.mark.parametrize(("bdl", "expected"), [
-    ("half", [0.25, 1.0, 2.0, 4.0]),
-    ("dl", [0.5, 2.0, 4.0, 4.0]),
-    ("nan", [np.nan, np.nan, np.nan, 4.0]),
-    (0.1, [0.05, 0.2, 0.4, 4.0]),
-    (0, [0.0, 0.0, 0.0, 4.0]),
-])
+@pytest.mark.parametrize(
+    ("bdl", "expected"),
+    [
+        ("half", [0.25, 1.0, 2.0, 4.0]),
+        ("dl", [0.5, 2.0, 4.0, 4.0]),
+        ("nan", [np.nan, np.nan, np.nan, 4.0]),
+        (0.1, [0.05, 0.2, 0.4, 4.0]),
+        (0, [0.0, 0.0, 0.0, 4.0]),
+    ],
+)
 def test_bdl_policies(bdl, expected):
-    table = pd.DataFrame({"x": [0.0, 1, 2, 3], "y": [0.0, 0, 0, 0],
-                          "Cu_ppm": ["<0.5", "-2", "0", "4"]})
+    table = pd.DataFrame(
+        {"x": [0.0, 1, 2, 3], "y": [0.0, 0, 0, 0], "Cu_ppm": ["<0.5", "-2", "0", "4"]}
+    )
     ds = xp.read_samples(table, x="x", y="y", crs="EPSG:3857", bdl=bdl)
     np.testing.assert_allclose(ds["Cu"].values, expected)
     assert xp.ingest_report(ds)["columns"]["Cu_ppm"]["below_detection"] == 3
@@ -184,8 +207,13 @@ def test_bad_bdl(bdl):
 
 
 def test_sentinels_with_tolerance():
-    table = pd.DataFrame({"x": [0.0, 1, 2, 3], "y": [0.0, 0, 0, 0],
-                          "Cu_ppm": [-9999.0000001, -99999.0, 5.0, -9999.0]})
+    table = pd.DataFrame(
+        {
+            "x": [0.0, 1, 2, 3],
+            "y": [0.0, 0, 0, 0],
+            "Cu_ppm": [-9999.0000001, -99999.0, 5.0, -9999.0],
+        }
+    )
     ds = xp.read_samples(table, x="x", y="y", crs="EPSG:3857", missing=(-9999, -99999))
     np.testing.assert_array_equal(ds["Cu"].values, [np.nan, np.nan, 5.0, np.nan])
     assert xp.ingest_report(ds)["columns"]["Cu_ppm"]["sentinel"] == 3
@@ -202,8 +230,15 @@ def test_sentinels_with_tolerance():
 
 
 def test_units_conversion():
-    table = pd.DataFrame({"x": [0.0, 1], "y": [0.0, 0], "Au_ppb": [1500.0, -5.0],
-                          "Fe_pct": [2.5, 1.0], "Cu_ppm": [30.0, 7.0]})
+    table = pd.DataFrame(
+        {
+            "x": [0.0, 1],
+            "y": [0.0, 0],
+            "Au_ppb": [1500.0, -5.0],
+            "Fe_pct": [2.5, 1.0],
+            "Cu_ppm": [30.0, 7.0],
+        }
+    )
     ds = xp.read_samples(table, x="x", y="y", crs="EPSG:3857", units="ppm", bdl="dl")
     np.testing.assert_allclose(ds["Au"].values, [1.5, 0.005])
     np.testing.assert_allclose(ds["Fe"].values, [25_000.0, 10_000.0])
@@ -225,21 +260,43 @@ def test_units_need_suffixes():
         xp.read_samples(table, x="x", y="y", crs="EPSG:3857", units="ppm")
 
 
-@pytest.mark.parametrize(("column", "expected"), [
-    ("Au_ppb", ("Au", "ppb")), ("Au_PPB", ("Au", "ppb")), ("Cu_mg_kg", ("Cu", "ppm")),
-    ("Au_g_t", ("Au", "ppm")), ("Au_gpt", ("Au", "ppm")), ("Fe2O3_wt%", ("Fe2O3", "pct")),
-    ("SiO2_percent", ("SiO2", "pct")), ("Fe2O3T_pct", ("Fe2O3T", "pct")),
-    ("H2Oneg_pct", ("H2Oneg", "pct")), ("LOI_pct", ("LOI", "pct")), ("Au_ppt", ("Au", "ppt")),
-    ("Depth_ppm", None), ("Recovery_pct", None), ("LABnegNR_N", None), ("X", None),
-    ("Au", None), ("sample_ppm", None),
-])
+@pytest.mark.parametrize(
+    ("column", "expected"),
+    [
+        ("Au_ppb", ("Au", "ppb")),
+        ("Au_PPB", ("Au", "ppb")),
+        ("Cu_mg_kg", ("Cu", "ppm")),
+        ("Au_g_t", ("Au", "ppm")),
+        ("Au_gpt", ("Au", "ppm")),
+        ("Fe2O3_wt%", ("Fe2O3", "pct")),
+        ("SiO2_percent", ("SiO2", "pct")),
+        ("Fe2O3T_pct", ("Fe2O3T", "pct")),
+        ("H2Oneg_pct", ("H2Oneg", "pct")),
+        ("LOI_pct", ("LOI", "pct")),
+        ("Au_ppt", ("Au", "ppt")),
+        ("Depth_ppm", None),
+        ("Recovery_pct", None),
+        ("LABnegNR_N", None),
+        ("X", None),
+        ("Au", None),
+        ("sample_ppm", None),
+    ],
+)
 def test_parse_analyte_column(column, expected):
     assert parse_analyte_column(column) == expected
 
 
 def test_element_selection_and_name_clash(caplog):
-    table = pd.DataFrame({"x": [0.0, 1], "y": [0.0, 0], "Au_ppm": [0.1, 0.2],
-                          "Au_ppb": [100.0, 200.0], "Cu_ppm": [5.0, 6.0], "name": ["p", "q"]})
+    table = pd.DataFrame(
+        {
+            "x": [0.0, 1],
+            "y": [0.0, 0],
+            "Au_ppm": [0.1, 0.2],
+            "Au_ppb": [100.0, 200.0],
+            "Cu_ppm": [5.0, 6.0],
+            "name": ["p", "q"],
+        }
+    )
     with caplog.at_level(logging.INFO, logger="xprospect.io"):
         ds = xp.read_samples(table, x="x", y="y", crs="EPSG:3857")
     assert sorted(ds.data_vars) == ["Au_ppb", "Au_ppm", "Cu"]
@@ -259,8 +316,9 @@ def test_element_selection_and_name_clash(caplog):
 
 def test_fallback_to_numeric_columns(tmp_path):
     text = "east,north,hole,code,gold,copper\n0,0,H1,007,1.5,3\n1,0,H2,008,-0.1,4\n"
-    ds = xp.read_samples(_write(tmp_path, text), x="east", y="north", crs="EPSG:3857",
-                         id_column="code")
+    ds = xp.read_samples(
+        _write(tmp_path, text), x="east", y="north", crs="EPSG:3857", id_column="code"
+    )
     assert sorted(ds.data_vars) == ["copper", "gold"]
     assert ds["gold"].attrs["units"] == "unknown"
     np.testing.assert_allclose(ds["gold"].values, [1.5, 0.05])
@@ -269,8 +327,9 @@ def test_fallback_to_numeric_columns(tmp_path):
 
 
 def test_z_and_reprojection():
-    table = pd.DataFrame({"lon": [117.0, 117.5], "lat": [-33.0, -33.2], "RL": [250.0, 260.0],
-                          "Au_ppb": [1.0, 2.0]})
+    table = pd.DataFrame(
+        {"lon": [117.0, 117.5], "lat": [-33.0, -33.2], "RL": [250.0, 260.0], "Au_ppb": [1.0, 2.0]}
+    )
     ds = xp.read_samples(table, x="lon", y="lat", z="RL", crs="EPSG:4326", to_crs=32750)
     assert ds.z.values.tolist() == [250.0, 260.0]
     np.testing.assert_allclose(ds.x.values[0], 500_000.0, atol=1e-6)  # central meridian
@@ -282,20 +341,21 @@ def test_z_and_reprojection():
 # ----------------------------------------------------------------------------- duplicates
 
 
-DUPS = pd.DataFrame({
-    "x": [0.0, 0.0, 1.0, 1.0, 2.0, 0.0, 3.0],
-    "y": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
-    "sid": ["a", "b", "c", "d", "e", "f", "g"],
-    "Cu_ppm": [10.0, 10.0, 4.0, 8.0, 1.0, 10.0, np.nan],
-    "Zn_ppm": [np.nan, np.nan, 2.0, np.nan, 5.0, 20.0, 3.0],
-})
+DUPS = pd.DataFrame(
+    {
+        "x": [0.0, 0.0, 1.0, 1.0, 2.0, 0.0, 3.0],
+        "y": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        "sid": ["a", "b", "c", "d", "e", "f", "g"],
+        "Cu_ppm": [10.0, 10.0, 4.0, 8.0, 1.0, 10.0, np.nan],
+        "Zn_ppm": [np.nan, np.nan, 2.0, np.nan, 5.0, 20.0, 3.0],
+    }
+)
 # rows (1-based): 2 repeats 1 exactly (NaN == NaN); 4 is co-located with 3;
 # 6 is co-located with 1 (Zn differs)
 
 
 def _dups(policy):
-    return xp.read_samples(DUPS, x="x", y="y", crs="EPSG:3857", duplicates=policy,
-                           id_column="sid")
+    return xp.read_samples(DUPS, x="x", y="y", crs="EPSG:3857", duplicates=policy, id_column="sid")
 
 
 def test_duplicates_keep():
@@ -327,8 +387,9 @@ def test_duplicates_error():
     with pytest.raises(DataError, match=r"3 rows at the location.*1 exact.*row 2 repeats row 1"):
         _dups("error")
     ok = DUPS.iloc[[0, 2, 4, 6]]
-    assert xp.read_samples(ok, x="x", y="y", crs="EPSG:3857", duplicates="error").sizes[
-        "sample"] == 4
+    assert (
+        xp.read_samples(ok, x="x", y="y", crs="EPSG:3857", duplicates="error").sizes["sample"] == 4
+    )
     with pytest.raises(DataError, match="duplicates must be"):
         _dups("first")
 
@@ -344,8 +405,15 @@ def test_duplicates_compare_detection_limits():
 
 
 def test_dataframe_not_mutated():
-    table = pd.DataFrame({"x": [0.0, 1], "y": [0.0, 0], "Au_ppb": ["<1", "-9999"],
-                          "Cu_ppm": [-2.0, 0.0], "name": ["p", "q"]})
+    table = pd.DataFrame(
+        {
+            "x": [0.0, 1],
+            "y": [0.0, 0],
+            "Au_ppb": ["<1", "-9999"],
+            "Cu_ppm": [-2.0, 0.0],
+            "name": ["p", "q"],
+        }
+    )
     before = table.copy(deep=True)
     xp.read_samples(table, x="x", y="y", crs="EPSG:3857", duplicates="mean", units="ppm")
     pd.testing.assert_frame_equal(table, before)
@@ -370,8 +438,9 @@ def test_parquet_round_trip(tmp_path):
 def test_semicolon_and_dataframe_agree(tmp_path):
     path = _write(tmp_path, SMALL.replace(",", ";"), name="survey.txt")
     a = xp.read_samples(path, x="E", y="N", crs="EPSG:3857")
-    b = xp.read_samples(pd.read_csv(_write(tmp_path, SMALL), dtype={"id": str}), x="E", y="N",
-                        crs="EPSG:3857")
+    b = xp.read_samples(
+        pd.read_csv(_write(tmp_path, SMALL), dtype={"id": str}), x="E", y="N", crs="EPSG:3857"
+    )
     xr.testing.assert_equal(a.drop_attrs(), b.drop_attrs())
 
 
@@ -397,15 +466,21 @@ def test_non_numeric_cell(tmp_path):
     text = "E,N,Cu_ppm\n0,0,5\n1,0,abc\n2,0,7\n3,0,1,5\n4,0,x\n"
     text = text.replace("1,5", '"1,5"')
     path = _write(tmp_path, text)
-    with pytest.raises(DataError, match=r"column 'Cu_ppm' in .*survey\.csv has 3 non-numeric "
-                                        r"values such as 'abc' \(row 2\)"):
+    with pytest.raises(
+        DataError,
+        match=r"column 'Cu_ppm' in .*survey\.csv has 3 non-numeric "
+        r"values such as 'abc' \(row 2\)",
+    ):
         xp.read_samples(path, x="E", y="N", crs="EPSG:3857")
 
 
 def test_bad_coordinates(tmp_path):
     path = _write(tmp_path, "E,N,Cu_ppm\n0,0,5\n1,,6\n2,north,7\n")
-    with pytest.raises(DataError, match=r"'N' \(y\) in .*survey\.csv has 2 missing or "
-                                        r"non-numeric values.*row 2"):
+    with pytest.raises(
+        DataError,
+        match=r"'N' \(y\) in .*survey\.csv has 2 missing or "
+        r"non-numeric values.*row 2",
+    ):
         xp.read_samples(path, x="E", y="N", crs="EPSG:3857")
 
 
@@ -441,8 +516,9 @@ def test_bad_source(tmp_path):
     with pytest.raises(DataError, match="id_column 'ID' is not in"):
         xp.read_samples(_write(tmp_path, SMALL), x="E", y="N", crs="EPSG:32750", id_column="ID")
     with pytest.raises(DataError, match="no data rows"):
-        xp.read_samples(_write(tmp_path, "E,N,Cu_ppm\n", "empty.csv"), x="E", y="N",
-                        crs="EPSG:32750")
+        xp.read_samples(
+            _write(tmp_path, "E,N,Cu_ppm\n", "empty.csv"), x="E", y="N", crs="EPSG:32750"
+        )
 
 
 def test_ingest_report_needs_report():

@@ -62,8 +62,9 @@ def test_zarr_round_trip_samples(survey, tmp_path):
 
 
 def test_zarr_round_trip_voxels(tmp_path):
-    vox = xp.make_voxels((0, 0, -40, 100, 50, 0), resolution=(10, 25, 25), crs="EPSG:28350",
-                         chunks=(3, 2, 3))
+    vox = xp.make_voxels(
+        (0, 0, -40, 100, 50, 0), resolution=(10, 25, 25), crs="EPSG:28350", chunks=(3, 2, 3)
+    )
     vox["Cu"] = vox["mask"].astype("float32") * 5
     xp.to_zarr(vox, tmp_path / "v.zarr")
     back = xp.open_zarr(tmp_path / "v.zarr", chunks={})
@@ -190,8 +191,9 @@ def test_geotiff_one_file_per_variable(survey, tmp_path):
     folder = tmp_path / "out"
     folder.mkdir()
     files = xp.to_geotiff(maps, folder)
-    assert [f.name for f in files] == [f"{e}.tif" for e in xp.synthetic.DEFAULT_ELEMENTS] + \
-        ["mask.tif"]
+    assert [f.name for f in files] == [f"{e}.tif" for e in xp.synthetic.DEFAULT_ELEMENTS] + [
+        "mask.tif"
+    ]
 
 
 def test_geotiff_refuses_to_overwrite(survey, tmp_path):
@@ -267,12 +269,27 @@ def test_jsonable_numpy_tables_paths_and_nonfinite(tmp_path):
 
     from xprospect._json import dumps, jsonable
 
-    obj = {1: np.float32(0.5), "n": np.int64(3), "ok": np.bool_(True), "nan": float("nan"),
-           "a": np.arange(3), "t": (np.float64(1.0), None), "p": tmp_path / "x.csv",
-           "df": pd.DataFrame({"k": [1, 2]})}
+    obj = {
+        1: np.float32(0.5),
+        "n": np.int64(3),
+        "ok": np.bool_(True),
+        "nan": float("nan"),
+        "a": np.arange(3),
+        "t": (np.float64(1.0), None),
+        "p": tmp_path / "x.csv",
+        "df": pd.DataFrame({"k": [1, 2]}),
+    }
     out = jsonable(obj)
-    assert out == {"1": 0.5, "n": 3, "ok": True, "nan": None, "a": [0, 1, 2], "t": [1.0, None],
-                   "p": str(tmp_path / "x.csv"), "df": {"k": [1, 2]}}
+    assert out == {
+        "1": 0.5,
+        "n": 3,
+        "ok": True,
+        "nan": None,
+        "a": [0, 1, 2],
+        "t": [1.0, None],
+        "p": str(tmp_path / "x.csv"),
+        "df": {"k": [1, 2]},
+    }
     assert json.loads(dumps(obj)) == out
     assert np.isnan(jsonable({"x": np.float64("nan")}, nonfinite="keep")["x"])
     with pytest.raises(TypeError, match="object is not JSON-able"):

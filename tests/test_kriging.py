@@ -26,16 +26,18 @@ def _samples(rng, n, ndim, n_el=2, extent=1000.0):
     coords = {"x": ("sample", pts[:, 0]), "y": ("sample", pts[:, 1])}
     if ndim == 3:
         coords["z"] = ("sample", pts[:, 2])
-    ds = xr.Dataset({f"E{i}": ("sample", vals[:, i], {"units": "ppm"}) for i in range(n_el)},
-                    coords=coords)
+    ds = xr.Dataset(
+        {f"E{i}": ("sample", vals[:, i], {"units": "ppm"}) for i in range(n_el)}, coords=coords
+    )
     return xp._dims.write_crs(ds, CRS), pts, vals
 
 
 def _template(ndim, chunks=None):
     if ndim == 2:
         return xp.make_grid((0, 0, 1000, 1000), resolution=(37, 41), crs=CRS, chunks=chunks)
-    return xp.make_voxels((0, 0, 0, 1000, 1000, 1000), resolution=(90, 110, 70), crs=CRS,
-                          chunks=chunks)
+    return xp.make_voxels(
+        (0, 0, 0, 1000, 1000, 1000), resolution=(90, 110, 70), crs=CRS, chunks=chunks
+    )
 
 
 def _nodes(grid):
@@ -69,9 +71,17 @@ def test_matches_dense_reference(ndim, case):
     grid = _template(ndim)
     maps = xp.grid_kriging(s, like=grid, variogram_parameters=PARAMS, dtype="float64", **case)
     for e in range(vals.shape[1]):
-        est, var = ordinary_kriging_dense(pts, vals[:, e], _nodes(grid),
-                                          model=case["variogram_model"], psill=1.5, rng=400.0,
-                                          nugget=0.2, k=case["k"], radius=case.get("radius"))
+        est, var = ordinary_kriging_dense(
+            pts,
+            vals[:, e],
+            _nodes(grid),
+            model=case["variogram_model"],
+            psill=1.5,
+            rng=400.0,
+            nugget=0.2,
+            k=case["k"],
+            radius=case.get("radius"),
+        )
         np.testing.assert_allclose(maps[f"E{e}"].values.ravel(), est, rtol=1e-8)
         np.testing.assert_allclose(maps[f"E{e}_variance"].values.ravel(), var, rtol=1e-8)
     if "radius" in case:
@@ -82,14 +92,27 @@ def test_matches_dense_reference(ndim, case):
 def test_anisotropic_matches_dense_reference(ndim):
     rng = np.random.default_rng(2)
     s, pts, vals = _samples(rng, 60, ndim, n_el=1)
-    aniso = (dict(ranges=(300, 100), azimuth=30) if ndim == 2
-             else dict(ranges=(300, 150, 80), azimuth=30, dip=-20, rake=10))
+    aniso = (
+        dict(ranges=(300, 100), azimuth=30)
+        if ndim == 2
+        else dict(ranges=(300, 150, 80), azimuth=30, dip=-20, rake=10)
+    )
     grid = _template(ndim)
-    maps = xp.grid_kriging(s, like=grid, variogram_parameters=PARAMS, k=10, anisotropy=aniso,
-                           dtype="float64")
+    maps = xp.grid_kriging(
+        s, like=grid, variogram_parameters=PARAMS, k=10, anisotropy=aniso, dtype="float64"
+    )
     amat = anisotropy_matrix(aniso, ndim)[:ndim, :ndim]
-    est, var = ordinary_kriging_dense(pts, vals[:, 0], _nodes(grid), model="spherical",
-                                      psill=1.5, rng=400.0, nugget=0.2, k=10, amat=amat)
+    est, var = ordinary_kriging_dense(
+        pts,
+        vals[:, 0],
+        _nodes(grid),
+        model="spherical",
+        psill=1.5,
+        rng=400.0,
+        nugget=0.2,
+        k=10,
+        amat=amat,
+    )
     np.testing.assert_allclose(maps["E0"].values.ravel(), est, rtol=1e-8)
     np.testing.assert_allclose(maps["E0_variance"].values.ravel(), var, rtol=1e-8)
 
@@ -112,8 +135,7 @@ def test_variance_grows_with_distance_from_the_samples():
     rng = np.random.default_rng(4)
     s, _, _ = _samples(rng, 80, 2, n_el=1)
     params = {"psill": 1.0, "range": 5000.0, "nugget": 0.0}
-    ok = OrdinaryKriging(variogram_model="exponential", variogram_parameters=params,
-                         k=16).fit(s)
+    ok = OrdinaryKriging(variogram_model="exponential", variogram_parameters=params, k=16).fit(s)
     xs = np.linspace(1000.0, 4000.0, 40)
     var = ok.predict(_points(np.column_stack([xs, np.full_like(xs, 500.0)])))["E0_variance"]
     assert np.all(np.diff(var.values) > 0)
@@ -129,8 +151,9 @@ def test_predict_equals_grid_and_accessor_equals_function():
     assert_georef_equal(maps, grid)
     xr.testing.assert_identical(maps, s.prospect.krige(like=grid, k=9, dtype="float64"))
     at = OrdinaryKriging(k=9).fit(s).predict(_points(_nodes(grid)))
-    np.testing.assert_allclose(at["E1_variance"].values, maps["E1_variance"].values.ravel(),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        at["E1_variance"].values, maps["E1_variance"].values.ravel(), rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize(("ndim", "chunks"), [(2, (5, 7)), (3, (3, 4, 5))])
@@ -165,8 +188,13 @@ def test_variogram_is_fitted_and_reported():
     pts[:, 2] = 0
     lags = np.linspace(10, 500, 15)
     truth = variogram("exponential", lags, psill=2.0, range=300.0, nugget=0.5)
-    exp = {"lags": lags, "semivariance": truth, "pairs": np.full(15, 100),
-           "max_lag": 500.0, "total_pairs": 1500}
+    exp = {
+        "lags": lags,
+        "semivariance": truth,
+        "pairs": np.full(15, 100),
+        "max_lag": 500.0,
+        "total_pairs": 1500,
+    }
     fit = fit_variogram(exp, "exponential")
     assert fit["psill"] == pytest.approx(2.0, rel=0.02)
     assert fit["range"] == pytest.approx(300.0, rel=0.02)
@@ -190,8 +218,7 @@ def test_colocated_samples_are_merged_never_nan():
     ok = OrdinaryKriging(variogram_parameters=PARAMS, k=8).fit(both)
     assert ok.colocated_merged_ == {"E0": 3}
     at = ok.predict(_points(pts[:2]))
-    np.testing.assert_allclose(at["E0"].values, [(vals[0, 0] + 10 + 20) / 3,
-                                                 (vals[1, 0] + 5) / 2])
+    np.testing.assert_allclose(at["E0"].values, [(vals[0, 0] + 10 + 20) / 3, (vals[1, 0] + 5) / 2])
     maps = ok.grid(_template(2))
     assert np.isfinite(maps["E0"].values).all()
     assert maps["E0"].attrs["colocated_merged"] == 3
@@ -201,12 +228,18 @@ def test_near_singular_gaussian_system_gives_no_nan():
     rng = np.random.default_rng(10)
     _, pts, vals = _samples(rng, 15, 2, n_el=1)
     pts = np.vstack([pts, pts + np.array([1e-7, 0.0])])  # pairs of samples a hair apart
-    s = xr.Dataset({"E0": ("sample", np.concatenate([vals[:, 0], vals[:, 0] + 0.1]))},
-                   coords={"x": ("sample", pts[:, 0]), "y": ("sample", pts[:, 1])})
+    s = xr.Dataset(
+        {"E0": ("sample", np.concatenate([vals[:, 0], vals[:, 0] + 0.1]))},
+        coords={"x": ("sample", pts[:, 0]), "y": ("sample", pts[:, 1])},
+    )
     s = xp._dims.write_crs(s, CRS)
-    maps = xp.grid_kriging(s, like=_template(2), variogram_model="gaussian",
-                           variogram_parameters={"psill": 1.0, "range": 2000.0, "nugget": 0.0},
-                           k=12)
+    maps = xp.grid_kriging(
+        s,
+        like=_template(2),
+        variogram_model="gaussian",
+        variogram_parameters={"psill": 1.0, "range": 2000.0, "nugget": 0.0},
+        k=12,
+    )
     assert np.isfinite(maps["E0"].values).all()
     assert np.isfinite(maps["E0_variance"].values).all()
 
@@ -231,8 +264,11 @@ def test_variogram_errors():
     with pytest.raises(xp.GridError, match="k must be an integer"):
         xp.grid_kriging(s, like=_template(2), k=0)
     with pytest.raises(xp.GridError, match="fitted on 3-D samples"):
-        xp.grid_kriging(s.assign_coords(z=("sample", np.zeros(50))), like=_template(2),
-                        variogram_parameters=PARAMS)
+        xp.grid_kriging(
+            s.assign_coords(z=("sample", np.zeros(50))),
+            like=_template(2),
+            variogram_parameters=PARAMS,
+        )
     with pytest.raises(xp.GridError, match="not fitted yet"):
         OrdinaryKriging().grid(_template(2))
 

@@ -69,8 +69,9 @@ def test_card_checks(world_stack, backend):
         check_card(card, stack.rio.write_crs("EPSG:32751"))
     out = normalise(stack, card)
     assert (out.chunks is not None) == (backend == "dask")
-    np.testing.assert_allclose(out.sel(element="As").values,
-                               (stack.sel(element="As").values - 2) / 4, rtol=1e-6)
+    np.testing.assert_allclose(
+        out.sel(element="As").values, (stack.sel(element="As").values - 2) / 4, rtol=1e-6
+    )
     assert isinstance(out, xr.DataArray) and out.rio.crs == stack.rio.crs
 
 
@@ -80,16 +81,21 @@ def test_normalise_integer_and_binary_stacks_in_float(dtype):
     data = np.array([[[0, 1], [1, 0]], [[120, 35], [7, 200]]])
     if dtype == "bool":
         data = data > 0
-    stack = xr.DataArray(data.astype(dtype), dims=("element", "y", "x"),
-                         coords={"element": ["evidence", "Zn"], "y": [15.0, 5.0],
-                                 "x": [5.0, 15.0]})
+    stack = xr.DataArray(
+        data.astype(dtype),
+        dims=("element", "y", "x"),
+        coords={"element": ["evidence", "Zn"], "y": [15.0, 5.0], "x": [5.0, 15.0]},
+    )
     card = make_card(stack, mean=[0.5, 140.5], std=[0.47, 151.25])
     out = normalise(stack, card)
     assert out.dtype == np.float32
     assert np.isfinite(out.values).all()
-    np.testing.assert_allclose(out.values,
-                               (data.astype("float64") - np.array([0.5, 140.5])[:, None, None])
-                               / np.array([0.47, 151.25])[:, None, None], rtol=1e-6)
+    np.testing.assert_allclose(
+        out.values,
+        (data.astype("float64") - np.array([0.5, 140.5])[:, None, None])
+        / np.array([0.47, 151.25])[:, None, None],
+        rtol=1e-6,
+    )
 
 
 def test_normalise_keeps_float64_stacks_in_float64(world_stack):
@@ -108,8 +114,13 @@ def test_card_refuses_zero_or_non_finite_std(world_stack):
 def test_malformed_cards_cannot_switch_their_checks_off(world_stack):
     card = make_card(world_stack, window=5, mean=[0, 1, 2], std=[1, 2, 4])
     validate_card(card)
-    for key, bad in [("elements", None), ("crs", "not a crs"), ("std", [1, 2]),
-                     ("window", -5), ("ndim", 4)]:
+    for key, bad in [
+        ("elements", None),
+        ("crs", "not a crs"),
+        ("std", [1, 2]),
+        ("window", -5),
+        ("ndim", 4),
+    ]:
         with pytest.raises(xp.ModelCardError, match=f"'{key}'"):
             check_card({**card, key: bad}, world_stack)
     check_card({}, world_stack)  # an empty card describes nothing (untrained model)

@@ -55,8 +55,9 @@ def _imports():
     for path in sorted(PKG.rglob("*.py")):
         here = _module_name(path)
         tree = ast.parse(path.read_text(), filename=str(path))
-        funcs = [n for n in ast.walk(tree)
-                 if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        funcs = [
+            n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+        ]
         inner = {id(m) for f in funcs for m in ast.walk(f)}
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -78,7 +79,7 @@ def _lazy(module: str, line: int) -> bool:
     path = PKG.parent.joinpath(*module.split("."))
     path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
     lines = path.read_text().splitlines()
-    near = lines[max(line - 2, 0):line]
+    near = lines[max(line - 2, 0) : line]
     return any("#" in t for t in near)
 
 
@@ -100,45 +101,57 @@ def test_no_package_imports_inside_functions():
 
 
 def test_ground_floor_imports_only_ground_floor():
-    bad = [w for (a, b), where in _units(EDGES).items()
-           if a in GROUND and b not in GROUND for w in where]
+    bad = [
+        w
+        for (a, b), where in _units(EDGES).items()
+        if a in GROUND and b not in GROUND
+        for w in where
+    ]
     assert not bad, "\n".join(bad)
 
 
 @pytest.mark.parametrize("unit", ["io", "grid"])
 def test_io_and_grid_import_only_the_ground_floor(unit):
-    bad = [w for (a, b), where in _units(EDGES).items()
-           if a == unit and b not in GROUND | {unit} for w in where]
+    bad = [
+        w
+        for (a, b), where in _units(EDGES).items()
+        if a == unit and b not in GROUND | {unit}
+        for w in where
+    ]
     assert not bad, "\n".join(bad)
 
 
 def test_models_never_import_the_face_or_upper_packages():
     banned = {"__init__", "train", "score", "evaluate", "cli", "accessor"}
-    bad = [w for (a, b), where in _units(EDGES).items()
-           if a == "models" and b in banned for w in where]
+    bad = [
+        w for (a, b), where in _units(EDGES).items() if a == "models" and b in banned for w in where
+    ]
     assert not bad, "\n".join(bad)
 
 
 def test_nothing_imports_cli_or_the_accessor():
-    bad = [w for (a, b), where in _units(EDGES).items()
-           if (b == "cli" and a != "cli")
-           or (b == "accessor" and a not in {"__init__", "accessor"})
-           for w in where]
+    bad = [
+        w
+        for (a, b), where in _units(EDGES).items()
+        if (b == "cli" and a != "cli") or (b == "accessor" and a not in {"__init__", "accessor"})
+        for w in where
+    ]
     assert not bad, "\n".join(bad)
 
 
 def test_no_cycles_between_packages():
     names = sorted({u for pair in _units(EDGES) for u in pair} - {"__init__"})
     reach = {a: set() for a in names}
-    for (a, b) in _units(EDGES):
+    for a, b in _units(EDGES):
         if a != b and a != "__init__" and b != "__init__":
             reach[a].add(b)
     for k in names:  # transitive closure (Warshall)
         for a in names:
             if k in reach[a]:
                 reach[a] |= reach[k]
-    cycles = sorted({" <-> ".join(sorted((a, b))) for a in names for b in reach[a]
-                     if a != b and a in reach[b]})
+    cycles = sorted(
+        {" <-> ".join(sorted((a, b))) for a in names for b in reach[a] if a != b and a in reach[b]}
+    )
     assert not cycles, "import cycles between packages:\n" + "\n".join(cycles)
 
 

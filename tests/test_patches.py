@@ -107,8 +107,9 @@ def test_plan_random_and_grid():
     plan = plan_random(GEOM, 30, size=6, exclude=ex, seed=3)
     assert plan.n == 30 and plan.inside().all() and (plan.centres[:, 1] >= 25).all()
     assert (plan.labels == 0).all() and (plan.groups == -1).all()
-    np.testing.assert_array_equal(plan_random(GEOM, 30, size=6, exclude=ex, seed=3).origins,
-                                  plan.origins)
+    np.testing.assert_array_equal(
+        plan_random(GEOM, 30, size=6, exclude=ex, seed=3).origins, plan.origins
+    )
     g = plan_grid(GEOM, size=8, stride=5)
     assert g.kind == "grid" and tuple(g.origins[0]) == (0, 0)
     assert set(np.unique(g.origins[:, 0])) == set(range(0, 36, 5))
@@ -150,8 +151,9 @@ def test_extract_equals_numpy_slicing(kind, tmp_path):
         np.testing.assert_array_equal(win, expect[ids])
         seen[ids] += 1
     assert (seen == 1).all()
-    np.testing.assert_array_equal(extract_patches(stack, plan, idx=[4, 1], pad_value=-5.0),
-                                  expect[[4, 1]])
+    np.testing.assert_array_equal(
+        extract_patches(stack, plan, idx=[4, 1], pad_value=-5.0), expect[[4, 1]]
+    )
 
 
 def test_extract_3d_dask():
@@ -180,9 +182,16 @@ def test_extract_dask_reads_only_needed_chunks():
 
 
 @settings(max_examples=40, deadline=None)
-@given(ny=st.integers(3, 20), nx=st.integers(3, 20), wy=st.integers(1, 6), wx=st.integers(1, 6),
-       sy=st.integers(1, 7), sx=st.integers(1, 7), edge=st.sampled_from(["pad", "drop"]),
-       seed=st.integers(0, 1000))
+@given(
+    ny=st.integers(3, 20),
+    nx=st.integers(3, 20),
+    wy=st.integers(1, 6),
+    wx=st.integers(1, 6),
+    sy=st.integers(1, 7),
+    sx=st.integers(1, 7),
+    edge=st.sampled_from(["pad", "drop"]),
+    seed=st.integers(0, 1000),
+)
 def test_stitch_inverts_extract(ny, nx, wy, wx, sy, sx, edge, seed):
     stack = make_stack(shape=(ny, nx), n_el=2, seed=seed)
     plan = plan_grid(stack, size=(wy, wx), stride=(sy, sx), edge=edge)
@@ -215,8 +224,9 @@ def test_make_patches_labels_buffer_report(caplog):
     stack = make_stack(shape=(60, 70))
     deposits = points_at(stack, [[10, 10], [30, 40], [59, 69]])
     with caplog.at_level(logging.INFO, logger="xprospect.patches"):
-        ps = stack.prospect.patches(positives=deposits, negatives=12, size=8, jitter=2,
-                                    n_per_positive=3, seed=1)
+        ps = stack.prospect.patches(
+            positives=deposits, negatives=12, size=8, jitter=2, n_per_positive=3, seed=1
+        )
     assert isinstance(ps, PatchSet) and len(ps) == 9 + 12
     assert (ps.labels[:9] == 1).all() and (ps.labels[9:] == 0).all()
     np.testing.assert_array_equal(ps.groups[:9], np.repeat([0, 1, 2], 3))
@@ -229,8 +239,9 @@ def test_make_patches_labels_buffer_report(caplog):
     x = ps.load()
     assert x.shape == (21, 3, 8, 8) and x.dtype == np.float32
     np.testing.assert_array_equal(x, numpy_windows(stack.values, ps.plan))
-    same = make_patches(stack, positives=deposits, negatives=12, size=8, jitter=2,
-                        n_per_positive=3, seed=1)
+    same = make_patches(
+        stack, positives=deposits, negatives=12, size=8, jitter=2, n_per_positive=3, seed=1
+    )
     np.testing.assert_array_equal(same.plan.origins, ps.plan.origins)
     sub = ps.subset(ps.labels == 1)
     assert len(sub) == 9 and (sub.load() == x[:9]).all()
@@ -261,8 +272,9 @@ def test_torch_dataset_augmentation_deterministic():
     torch = pytest.importorskip("torch")
     stack = make_stack(shape=(50, 50))
     deposits = points_at(stack, [[20, 20], [30, 35]])
-    ps = make_patches(stack, positives=deposits, negatives=4, size=10, jitter=2,
-                      n_per_positive=2, crop=8, seed=0)
+    ps = make_patches(
+        stack, positives=deposits, negatives=4, size=10, jitter=2, n_per_positive=2, crop=8, seed=0
+    )
     ds = ps.torch_dataset(augment=True, seed=5)
     x0, y0 = ds[1]
     assert x0.dtype == torch.float32 and tuple(x0.shape) == (3, 8, 8) and y0 == 1
@@ -283,7 +295,7 @@ def test_torch_dataset_augmentation_deterministic():
 
 def raw_centre(x, c):
     a = (x.shape[1] - c) // 2
-    return x[:, a:a + c, a:a + c]
+    return x[:, a : a + c, a : a + c]
 
 
 def test_dask_stack_not_computed_at_build():
@@ -316,8 +328,9 @@ def test_bench_extract_in_memory_tiny():
     for name in ("time_numpy_slicing", "time_extract_numpy_stack", "time_extract_dask_stack"):
         getattr(bench, name)()
     assert bench.track_dask_over_numpy_slicing() > 0
-    np.testing.assert_array_equal(extract_patches(bench.dask_stack, bench.plan),
-                                  b.numpy_slicing(bench.arr, bench.plan))
+    np.testing.assert_array_equal(
+        extract_patches(bench.dask_stack, bench.plan), b.numpy_slicing(bench.arr, bench.plan)
+    )
 
 
 def test_bench_extract_zarr_tiny(monkeypatch):

@@ -82,8 +82,7 @@ def test_deposits_from_a_geopackage_match_the_csv(tmp_path):
     table.to_csv(tmp_path / "d.csv", index=False)
     gdf = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table.X, table.Y), crs=4326)
     gdf.to_file(tmp_path / "d.gpkg", driver="GPKG")
-    a = steps.read_deposits(tmp_path / "d.csv", x="X", y="Y", crs="EPSG:4326",
-                            to_crs="EPSG:28350")
+    a = steps.read_deposits(tmp_path / "d.csv", x="X", y="Y", crs="EPSG:4326", to_crs="EPSG:28350")
     b = steps.read_deposits(tmp_path / "d.gpkg", to_crs="EPSG:28350")
     np.testing.assert_allclose(a["x"].values, b["x"].values)
     np.testing.assert_allclose(a["y"].values, b["y"].values)
@@ -93,11 +92,18 @@ def test_deposits_from_a_geopackage_match_the_csv(tmp_path):
 def test_samples_from_a_shapefile_match_the_csv(tmp_path):
     gpd = pytest.importorskip("geopandas")
     rng = np.random.default_rng(0)
-    table = pd.DataFrame({"X": rng.uniform(500e3, 510e3, 30), "Y": rng.uniform(6.2e6, 6.21e6, 30),
-                          "Au_ppb": rng.lognormal(0, 1, 30), "As_ppm": rng.lognormal(1, 1, 30)})
+    table = pd.DataFrame(
+        {
+            "X": rng.uniform(500e3, 510e3, 30),
+            "Y": rng.uniform(6.2e6, 6.21e6, 30),
+            "Au_ppb": rng.lognormal(0, 1, 30),
+            "As_ppm": rng.lognormal(1, 1, 30),
+        }
+    )
     table.to_csv(tmp_path / "s.csv", index=False)
-    gdf = gpd.GeoDataFrame(table[["Au_ppb", "As_ppm"]],
-                           geometry=gpd.points_from_xy(table.X, table.Y), crs=32750)
+    gdf = gpd.GeoDataFrame(
+        table[["Au_ppb", "As_ppm"]], geometry=gpd.points_from_xy(table.X, table.Y), crs=32750
+    )
     gdf.to_file(tmp_path / "s.shp")
     a = steps.read_survey(tmp_path / "s.csv", x="X", y="Y", crs="EPSG:32750")
     b = steps.read_survey(tmp_path / "s.shp")
@@ -113,8 +119,12 @@ def test_every_offered_ingest_policy_is_one_the_reader_takes(tmp_path):
     from xprospect.pipeline import SCHEMA, steps
 
     pd.DataFrame(
-        {"x": [500000.0, 500000.0, 501000.0], "y": [6.2e6, 6.2e6, 6.2e6],
-         "Au_ppb": ["<1", "<1", "12"], "Cu_ppm": [3.0, 3.0, 35.0]}
+        {
+            "x": [500000.0, 500000.0, 501000.0],
+            "y": [6.2e6, 6.2e6, 6.2e6],
+            "Au_ppb": ["<1", "<1", "12"],
+            "Cu_ppm": [3.0, 3.0, 35.0],
+        }
     ).to_csv(tmp_path / "s.csv", index=False)
     for policy in SCHEMA["samples"]["duplicates"].choices:
         if policy == "error":  # refuses a repeated location, naming its rows
@@ -153,10 +163,16 @@ def test_a_geopackage_in_another_crs_is_reprojected_to_the_map(tmp_path):
     gdf = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table.X, table.Y), crs=4326)
     gdf.to_file(tmp_path / "d.gpkg", driver="GPKG")
     want = steps.read_deposits(tmp_path / "d.gpkg", to_crs="EPSG:28350")
-    like = xr.DataArray(np.zeros((2, 2)), dims=("y", "x"),
-                        coords={"y": [6.3e6, 6.29e6], "x": [4e5, 4.1e5]}).rio.write_crs(28350)
-    args = argparse.Namespace(deposits=str(tmp_path / "d.gpkg"), deposits_x="x",
-                              deposits_y="y", deposits_crs=None, deposits_query=None)
+    like = xr.DataArray(
+        np.zeros((2, 2)), dims=("y", "x"), coords={"y": [6.3e6, 6.29e6], "x": [4e5, 4.1e5]}
+    ).rio.write_crs(28350)
+    args = argparse.Namespace(
+        deposits=str(tmp_path / "d.gpkg"),
+        deposits_x="x",
+        deposits_y="y",
+        deposits_crs=None,
+        deposits_query=None,
+    )
     got = deposits_from(args, like)
     assert got.rio.crs.to_epsg() == 28350
     np.testing.assert_allclose(got["x"].values, want["x"].values)
@@ -168,15 +184,21 @@ def test_a_geopackage_in_another_crs_is_reprojected_to_the_map(tmp_path):
         deposits_from(argparse.Namespace(**{**vars(args), "deposits_crs": "EPSG:32750"}), like)
     # a table without crs= takes the map's
     table.assign(X=want["x"].values, Y=want["y"].values).to_csv(tmp_path / "d.csv", index=False)
-    args = argparse.Namespace(**{**vars(args), "deposits": str(tmp_path / "d.csv"),
-                                 "deposits_x": "X", "deposits_y": "Y"})
+    args = argparse.Namespace(
+        **{**vars(args), "deposits": str(tmp_path / "d.csv"), "deposits_x": "X", "deposits_y": "Y"}
+    )
     np.testing.assert_allclose(deposits_from(args, like)["x"].values, want["x"].values)
 
 
 def test_gridding_lon_lat_samples_in_metres_is_refused_with_the_utm_zone():
     """--crs EPSG:4326 without --to-crs gridded 500 'metres' as 500 degrees: 5 x 5 cells."""
     samples = xp.read_samples(
-        pd.DataFrame({"x": [117.9, 118.0, 118.1], "y": [-33.5, -33.4, -33.3],
-                      "Au_ppb": [1.0, 2.0, 3.0]}), x="x", y="y", crs="EPSG:4326")
+        pd.DataFrame(
+            {"x": [117.9, 118.0, 118.1], "y": [-33.5, -33.4, -33.3], "Au_ppb": [1.0, 2.0, 3.0]}
+        ),
+        x="x",
+        y="y",
+        crs="EPSG:4326",
+    )
     with pytest.raises(xp.DataError, match=r"degrees.*to_crs \(--to-crs\), e.g. EPSG:32750"):
         steps.grid_samples(samples, resolution=500.0)

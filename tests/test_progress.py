@@ -25,9 +25,15 @@ def test_policy():
         wants_progress("yes")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("progress", "stream", "shown"),
-                         [(True, io.StringIO, True), (None, _Tty, True),
-                          (False, _Tty, False), (None, io.StringIO, False)])
+@pytest.mark.parametrize(
+    ("progress", "stream", "shown"),
+    [
+        (True, io.StringIO, True),
+        (None, _Tty, True),
+        (False, _Tty, False),
+        (None, io.StringIO, False),
+    ],
+)
 def test_bar_output(progress, stream, shown):
     out = stream()
     with progress_bar(4, desc="chunks", progress=progress, file=out) as bar:

@@ -52,8 +52,9 @@ def test_map_cells_bar_counts_every_chunk_once_per_compute(monkeypatch):
     def east(block):
         return np.broadcast_to(block.coords[1], block.shape).copy()
 
-    data, _ = map_cells(grid.chunk({"x": 2, "y": 2}), east, dtype="float64", progress=True,
-                        desc="east")
+    data, _ = map_cells(
+        grid.chunk({"x": 2, "y": 2}), east, dtype="float64", progress=True, desc="east"
+    )
     data.compute()
     data.compute()  # a second compute draws a second full bar
     assert tty.getvalue().count("4/4") >= 2 and "east" in tty.getvalue()
@@ -73,11 +74,27 @@ def test_training_epochs_bar_follows_the_policy(monkeypatch):
     def loss(batch):
         return model(batch).pow(2).mean(), len(batch)
 
-    _loop.train_epochs(model, model.parameters(), get_recipe("adam"), epochs=3,
-                       batches=lambda e: [x], batch_loss=loss, desc="fit", progress=None)
+    _loop.train_epochs(
+        model,
+        model.parameters(),
+        get_recipe("adam"),
+        epochs=3,
+        batches=lambda e: [x],
+        batch_loss=loss,
+        desc="fit",
+        progress=None,
+    )
     assert "/3 [" in tty.getvalue() and "fit" in tty.getvalue()  # epochs done / total, ETA
     tty.seek(0)
     tty.truncate()
-    _loop.train_epochs(model, model.parameters(), get_recipe("adam"), epochs=3,
-                       batches=lambda e: [x], batch_loss=loss, desc="fit", progress=False)
+    _loop.train_epochs(
+        model,
+        model.parameters(),
+        get_recipe("adam"),
+        epochs=3,
+        batches=lambda e: [x],
+        batch_loss=loss,
+        desc="fit",
+        progress=False,
+    )
     assert tty.getvalue() == ""

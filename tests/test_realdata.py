@@ -15,8 +15,9 @@ LAPLAND = "central_lapland_till_geochem_gtk/IOCG_CLB_Till_Geochem_reg_511p.csv"
 
 
 def test_katanning_au_map_finite_within_radius(data_dir):
-    samples = xp.read_samples(data_dir / KATANNING, x="X", y="Y", crs="EPSG:4326",
-                              to_crs="EPSG:32750", duplicates="drop")
+    samples = xp.read_samples(
+        data_dir / KATANNING, x="X", y="Y", crs="EPSG:4326", to_crs="EPSG:32750", duplicates="drop"
+    )
     report = xp.ingest_report(samples)
     assert samples.sizes["sample"] == 866
     assert report["n_exact_duplicates"] == 526
@@ -41,8 +42,9 @@ def test_katanning_au_map_finite_within_radius(data_dir):
 
 def test_lapland_idw_holdout_beats_the_mean(data_dir):
     elements = ["Cu_ppm_511", "Co_ppm_511", "Fe_ppm_511"]
-    samples = xp.read_samples(data_dir / LAPLAND, x="Easting", y="Northing", crs="EPSG:3067",
-                              elements=elements)
+    samples = xp.read_samples(
+        data_dir / LAPLAND, x="Easting", y="Northing", crs="EPSG:3067", elements=elements
+    )
     n = samples.sizes["sample"]
     assert n == 1112
     rng = np.random.default_rng(0)
@@ -56,6 +58,7 @@ def test_lapland_idw_holdout_beats_the_mean(data_dir):
         obs = held[name].values
         ok = np.isfinite(obs) & (obs > 0)
         rmse_idw = np.sqrt(np.mean((np.log10(pred[ok]) - np.log10(obs[ok])) ** 2))
-        rmse_mean = np.sqrt(np.mean((np.log10(np.nanmean(train[name].values))
-                                     - np.log10(obs[ok])) ** 2))
+        rmse_mean = np.sqrt(
+            np.mean((np.log10(np.nanmean(train[name].values)) - np.log10(obs[ok])) ** 2)
+        )
         assert rmse_idw < 0.9 * rmse_mean, (name, rmse_idw, rmse_mean)

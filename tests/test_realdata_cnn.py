@@ -56,10 +56,19 @@ def test_katanning_cnn_spatial_cross_validation(data_dir, tmp_path):
     assert np.isfinite(cv["auc"]) and cv["auc_ci"][0] < cv["auc"] < cv["auc_ci"][1]
     assert 0.0 <= cv["capture"]["deposit_fraction"] <= 1.0
     # below chance (0.28 for seed 0 when measured), and said so: never a silent figure
-    below = [w for w in seen if issubclass(w.category, xp.XProspectWarning)
-             and "below the 0.5" in str(w.message)]
+    below = [
+        w
+        for w in seen
+        if issubclass(w.category, xp.XProspectWarning) and "below the 0.5" in str(w.message)
+    ]
     assert bool(below) == (cv["auc"] < 0.5), (cv["auc"], [str(w.message) for w in seen])
     assert m["selection"]["Au"]["selected"]  # gold is the significant element at gold sites
-    for name in ("prospectivity.zarr", "prospectivity.tif", "metrics.json", "cv_points.csv",
-                 "targets.geojson", "evaluation_in_sample.png"):
+    for name in (
+        "prospectivity.zarr",
+        "prospectivity.tif",
+        "metrics.json",
+        "cv_points.csv",
+        "targets.geojson",
+        "evaluation_in_sample.png",
+    ):
         assert (out / name).exists(), name

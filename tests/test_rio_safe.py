@@ -94,26 +94,34 @@ def test_points_with_a_name_column_stay_rio_safe(tmp_path):
     table = {"x": dep["x"].values, "y": dep["y"].values, "name": names}
     pd.DataFrame(table).to_csv(tmp_path / "deposits.csv", index=False)
     gdf = geopandas.GeoDataFrame(
-        {"name": names}, geometry=geopandas.points_from_xy(table["x"], table["y"]),
-        crs=world.crs)
+        {"name": names}, geometry=geopandas.points_from_xy(table["x"], table["y"]), crs=world.crs
+    )
     gdf.to_file(tmp_path / "deposits.gpkg", engine="pyogrio")
     for source in (tmp_path / "deposits.csv", tmp_path / "deposits.gpkg", gdf):
-        kw = {"crs": world.crs} if isinstance(source, type(tmp_path)) and \
-            source.suffix == ".csv" else {}
+        kw = (
+            {"crs": world.crs}
+            if isinstance(source, type(tmp_path)) and source.suffix == ".csv"
+            else {}
+        )
         pts = xp.read_points(source, **kw)
         assert "name" not in pts.variables and pts["point_name"].values.tolist() == names
         assert pts.rio.crs.to_epsg() == xp._dims.get_crs(world.deposits).to_epsg()
         assert pts.rio.write_crs("EPSG:4326").rio.crs.to_epsg() == 4326
     # the package's own CRS helpers survive such a variable on any Dataset
-    raw = xr.Dataset({"name": ("point", names)},
-                     coords={"x": ("point", table["x"]), "y": ("point", table["y"])})
+    raw = xr.Dataset(
+        {"name": ("point", names)}, coords={"x": ("point", table["x"]), "y": ("point", table["y"])}
+    )
     assert xp._dims.get_crs(raw) is None
     written = xp._dims.write_crs(raw, world.crs)
     assert "name" in written and xp._dims.get_crs(written).equals(xp._dims.get_crs(dep))
     # and the evaluation reads such deposits
     grid = xp.make_grid(world.bounds, resolution=2000.0, crs=world.crs)
-    m = xr.DataArray(np.random.default_rng(0).random(grid["mask"].shape),
-                     dims=("y", "x"), coords={"y": grid.y, "x": grid.x}, name="score")
+    m = xr.DataArray(
+        np.random.default_rng(0).random(grid["mask"].shape),
+        dims=("y", "x"),
+        coords={"y": grid.y, "x": grid.x},
+        name="score",
+    )
     m = xp._dims.write_crs(m, world.crs)
     assert xp.evaluate.targets(m, deposits=written).table["n_deposits"].sum() >= 0
     with pytest.raises(xp.DataError, match="point_name"):

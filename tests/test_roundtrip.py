@@ -21,10 +21,24 @@ from xprospect.preprocess.scaling import minmax_scale
 
 CRS = "EPSG:32750"
 # strings that look like literals must come back as the same strings, numbers as numbers
-FILE_ATTRS = {"title": "1", "source": "{'a': 1}", "history": "[1, 2]", "n_runs": 3,
-              "version": 1.5, "levels": [0.5, 1.5], "empty": "", "flag": True}
-VAR_ATTRS = {"units": "ppb", "note": "None", "k": 12, "power": 2.0, "ids": [1, 2, 3],
-             "nan_is_kept": float("nan")}
+FILE_ATTRS = {
+    "title": "1",
+    "source": "{'a': 1}",
+    "history": "[1, 2]",
+    "n_runs": 3,
+    "version": 1.5,
+    "levels": [0.5, 1.5],
+    "empty": "",
+    "flag": True,
+}
+VAR_ATTRS = {
+    "units": "ppb",
+    "note": "None",
+    "k": 12,
+    "power": 2.0,
+    "ids": [1, 2, 3],
+    "nan_is_kept": float("nan"),
+}
 
 
 def _grid(ny: int, nx: int, *, res: float = 25.0, seed: int = 0) -> xr.Dataset:
@@ -33,8 +47,11 @@ def _grid(ny: int, nx: int, *, res: float = 25.0, seed: int = 0) -> xr.Dataset:
     values[0, 0] = np.nan
     y = 6_400_037.5 - res * np.arange(ny)
     x = 500_012.5 + res * np.arange(nx)
-    ds = xr.Dataset({"Au": (("y", "x"), values, dict(VAR_ATTRS))}, coords={"y": y, "x": x},
-                    attrs=dict(FILE_ATTRS))
+    ds = xr.Dataset(
+        {"Au": (("y", "x"), values, dict(VAR_ATTRS))},
+        coords={"y": y, "x": x},
+        attrs=dict(FILE_ATTRS),
+    )
     ds["x"].attrs["resolution"] = res
     ds["y"].attrs["resolution"] = res
     return ds.rio.write_crs(CRS)
@@ -70,8 +87,9 @@ def test_zarr_round_trip_is_identical(tmp_path):
 # ------------------------------------------------------------------------------- GeoTIFF
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (6, 1), (40, 30)],
-                         ids=["1x1", "1xN", "Nx1", "40x30"])
+@pytest.mark.parametrize(
+    "shape", [(1, 1), (1, 7), (6, 1), (40, 30)], ids=["1x1", "1xN", "Nx1", "40x30"]
+)
 def test_geotiff_round_trip_keeps_everything(shape, tmp_path):
     ds = _grid(*shape)
     [f] = to_geotiff(ds, tmp_path / "g.tif")
@@ -100,8 +118,12 @@ def test_geotiff_round_trip_keeps_everything(shape, tmp_path):
 
 def test_geotiff_class_raster_keeps_integers_and_nodata(tmp_path):
     ds = _grid(3, 4)
-    cls = xr.DataArray(np.array([[0, 1, 2, 255]] * 3, dtype="uint8"), dims=("y", "x"),
-                       coords={"y": ds.y, "x": ds.x}, attrs={"class_names": '["a", "b", "c"]'})
+    cls = xr.DataArray(
+        np.array([[0, 1, 2, 255]] * 3, dtype="uint8"),
+        dims=("y", "x"),
+        coords={"y": ds.y, "x": ds.x},
+        attrs={"class_names": '["a", "b", "c"]'},
+    )
     cls = cls.rio.write_nodata(255)
     ds = ds.assign(cls=cls)
     [f] = to_geotiff(ds, tmp_path / "c.tif", variables="cls")
@@ -129,8 +151,17 @@ def test_geotiff_multiband_attrs_per_band(tmp_path):
 
 def test_foreign_tags_are_read_as_strings(tmp_path):
     p = tmp_path / "foreign.tif"
-    with rasterio.open(p, "w", driver="GTiff", width=2, height=2, count=1, dtype="float32",
-                       crs=CRS, transform=rasterio.Affine(10, 0, 0, 0, -10, 20)) as dst:
+    with rasterio.open(
+        p,
+        "w",
+        driver="GTiff",
+        width=2,
+        height=2,
+        count=1,
+        dtype="float32",
+        crs=CRS,
+        transform=rasterio.Affine(10, 0, 0, 0, -10, 20),
+    ) as dst:
         dst.write(np.zeros((1, 2, 2), dtype="float32"))
         dst.update_tags(code="1", spec="{'a': 1}")
     back = read_geotiff(p)
@@ -148,10 +179,13 @@ def _block() -> xr.Dataset:
     x = 500_002.5 + 5.0 * np.arange(nx)
     dims = ("z", "y", "x")
     return xr.Dataset(
-        {"Cu": (dims, rng.random((nz, ny, nx)).astype("float32") * 1e4),
-         "Au": (dims, rng.random((nz, ny, nx)) / 3.0),
-         "rock": (dims, rng.integers(0, 2**31 - 1, (nz, ny, nx)).astype("int32"))},
-        coords={"z": z, "y": y, "x": x})
+        {
+            "Cu": (dims, rng.random((nz, ny, nx)).astype("float32") * 1e4),
+            "Au": (dims, rng.random((nz, ny, nx)) / 3.0),
+            "rock": (dims, rng.integers(0, 2**31 - 1, (nz, ny, nx)).astype("int32")),
+        },
+        coords={"z": z, "y": y, "x": x},
+    )
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["numpy", "dask"])
@@ -240,9 +274,19 @@ def test_half_float_geotiff_reads_as_float32(tmp_path):
     # a 16-bit float TIFF (GDAL: Float32 with NBITS=16), as some survey offices send
     p = tmp_path / "half.tif"
     values = np.array([[[1.5, 2.25, np.nan], [0.099975586, 65504.0, -3.0]]], dtype="float32")
-    with rasterio.open(p, "w", driver="GTiff", width=3, height=2, count=1, dtype="float32",
-                       nbits=16, crs=CRS, transform=rasterio.Affine(10, 0, 0, 0, -10, 20),
-                       nodata=np.nan) as dst:
+    with rasterio.open(
+        p,
+        "w",
+        driver="GTiff",
+        width=3,
+        height=2,
+        count=1,
+        dtype="float32",
+        nbits=16,
+        crs=CRS,
+        transform=rasterio.Affine(10, 0, 0, 0, -10, 20),
+        nodata=np.nan,
+    ) as dst:
         dst.write(values)
     back = read_geotiff(p)
     assert back["half"].dtype == np.float32

@@ -45,12 +45,18 @@ def trained(survey):
     """The survey's stack and a one-epoch CNN trained on it (its card holds the domain)."""
     world, maps = survey
     stack = maps.prospect.stack(ELEMENTS).compute()
-    patches = stack.prospect.patches(positives=world.deposits, negatives=40, size=7,
-                                     jitter=1, seed=0)
-    res = xp.train.fit(SmallCNN(3, window=7, widths=(4,), seed=0), patches, recipe="adam",
-                       epochs=1, device="cpu", progress=False)
+    patches = stack.prospect.patches(
+        positives=world.deposits, negatives=40, size=7, jitter=1, seed=0
+    )
+    res = xp.train.fit(
+        SmallCNN(3, window=7, widths=(4,), seed=0),
+        patches,
+        recipe="adam",
+        epochs=1,
+        device="cpu",
+        progress=False,
+    )
     return stack, res
-
 
 
 # ---- sizes in metres ------------------------------------------------------------------------
@@ -62,10 +68,10 @@ def test_sizes_in_metres_become_cells(survey):
     assert length_to_cells("9 km", stack) == 9
     assert length_to_cells("9000 m", stack) == length_to_cells("9 cells", stack) == 9
     assert length_to_cells(7, stack) == 7
-    by_m = stack.prospect.patches(positives=world.deposits, negatives=20, size="9 km",
-                                  jitter="2 km", seed=0)
-    by_c = stack.prospect.patches(positives=world.deposits, negatives=20, size=9, jitter=2,
-                                  seed=0)
+    by_m = stack.prospect.patches(
+        positives=world.deposits, negatives=20, size="9 km", jitter="2 km", seed=0
+    )
+    by_c = stack.prospect.patches(positives=world.deposits, negatives=20, size=9, jitter=2, seed=0)
     np.testing.assert_array_equal(by_m.plan.origins, by_c.plan.origins)
     assert by_m.plan.size == by_c.plan.size
     with pytest.raises(DataError, match="shorter than one"):
@@ -81,12 +87,14 @@ def test_windows_too_large_for_the_area_get_a_clear_error(survey):
     world, maps = survey
     stack = maps.prospect.stack(ELEMENTS)
     span = max(stack.sizes["x"], stack.sizes["y"])
-    big = stack.prospect.patches(positives=world.deposits, negatives=20, size=span // 2,
-                                 jitter=0, buffer=2000.0, seed=0)
+    big = stack.prospect.patches(
+        positives=world.deposits, negatives=20, size=span // 2, jitter=0, buffer=2000.0, seed=0
+    )
     net = SmallCNN(3, window=span // 2, widths=(4,), seed=0)
     with pytest.raises(DataError, match="too small for a spatial validation split"):
-        xp.train.fit(net, big, recipe="adam", epochs=1, validation=0.3, device="cpu",
-                     progress=False)
+        xp.train.fit(
+            net, big, recipe="adam", epochs=1, validation=0.3, device="cpu", progress=False
+        )
 
 
 # ---- sanity warnings ------------------------------------------------------------------------
@@ -107,8 +115,9 @@ def test_diverged_training_warns():
     y = torch.arange(32) % 2
     net = SmallCNN(3, window=8, widths=(8,), seed=0)
     with pytest.warns(XProspectWarning, match="training diverged"):
-        xp.train.fit(net, TensorDataset(x, y), recipe="adam", lr=1e4, epochs=2,
-                     device="cpu", progress=False)
+        xp.train.fit(
+            net, TensorDataset(x, y), recipe="adam", lr=1e4, epochs=2, device="cpu", progress=False
+        )
     with pytest.warns(XProspectWarning, match="nan"):
         warn_if_diverged([0.7, float("nan")])
     with pytest.warns(XProspectWarning, match="rose"):
@@ -148,11 +157,15 @@ def test_oxide_names_and_pairs():
     assert analyte_element("Mg_ppm_511") == ("Mg", False)
     assert analyte_element("LOI") is None and analyte_element("O") is None
     assert oxide_pairs(["Mg", "MgO", "W", "WO3", "Sr", "SrO", "Au"]) == [
-        ("Mg", "MgO"), ("W", "WO3"), ("Sr", "SrO")]
+        ("Mg", "MgO"),
+        ("W", "WO3"),
+        ("Sr", "SrO"),
+    ]
 
 
-@pytest.mark.parametrize(("policy", "kept"), [("stronger", None), ("element", "Au"),
-                                               ("oxide", "AuO")])
+@pytest.mark.parametrize(
+    ("policy", "kept"), [("stronger", None), ("element", "Au"), ("oxide", "AuO")]
+)
 def test_selection_keeps_one_of_an_element_oxide_pair(survey, policy, kept):
     world, maps = survey
     both = maps.assign(AuO=maps["Au"] * 1.1 + 0.01, Au2O3=maps["Au"] * 1.2)  # one analyte, 3 names
@@ -177,8 +190,10 @@ def test_out_of_domain_check_of_a_lazy_stack_rides_along_with_the_score(trained)
     assert shifted.data.npartitions > 1
     with raise_if_dask_computes():  # building the map computes nothing, the check included
         lazy = xp.score.score(shifted, res.model, device="cpu", progress=False)
-    with raise_if_dask_computes(max_computes=1), \
-            pytest.warns(XProspectWarning, match="outside the training data's domain"):
+    with (
+        raise_if_dask_computes(max_computes=1),
+        pytest.warns(XProspectWarning, match="outside the training data's domain"),
+    ):
         lazy.compute()  # one compute: the map and the check
     # the same verdict as the in-memory check; silent on the training survey, lazily
     same = stack.chunk({"y": 40, "x": 40})
@@ -192,8 +207,9 @@ def test_domain_check_histogram_agrees_with_the_exact_quantiles():
     rng = np.random.default_rng(1)
     z = np.stack([rng.normal(size=4000), rng.normal(4.0, 1.0, size=4000)])[:, None, :]
     check = DomainCheck(["a", "b"], total=2, key="test-hist")
-    info = [{None: {"array-location": [(0, 2), (0, 1), (k * 2000, (k + 1) * 2000)]}}
-            for k in range(2)]
+    info = [
+        {None: {"array-location": [(0, 2), (0, 1), (k * 2000, (k + 1) * 2000)]}} for k in range(2)
+    ]
     check(z[..., :2000], block_info=info[0])
     check(z[..., :2000], block_info=info[0])  # the same chunk again counts once
     with pytest.warns(XProspectWarning, match=r"b \(median \+4"):
@@ -225,10 +241,18 @@ def _cv_with_fixed_ranker(survey, sign: float):
     world, maps = survey
     stack = maps.prospect.stack(ELEMENTS).compute()  # Au first: high at the deposits
     return xp.train.cross_validate(
-        stack, world.deposits, window=5, jitter=1, n_per_positive=2, negatives=60, n_folds=3,
+        stack,
+        world.deposits,
+        window=5,
+        jitter=1,
+        n_per_positive=2,
+        negatives=60,
+        n_folds=3,
         model=lambda n, seed: xp.models.wrap(_FixedRanker(sign), kind="window", window=5),
         fit_kwargs={"epochs": 1, "device": "cpu", "validation": None, "early_stopping": None},
-        score_kwargs={"device": "cpu"}, seed=0)
+        score_kwargs={"device": "cpu"},
+        seed=0,
+    )
 
 
 def test_cross_validated_auc_below_chance_warns_end_to_end(survey):
@@ -248,16 +272,26 @@ def test_cross_validation_sizes_in_metres_equal_the_cells(survey):
 
     def cv(**sizes):
         return xp.train.cross_validate(
-            stack, world.deposits, n_per_positive=2, negatives=60, n_folds=3, **sizes,
+            stack,
+            world.deposits,
+            n_per_positive=2,
+            negatives=60,
+            n_folds=3,
+            **sizes,
             model=lambda n, seed: xp.models.wrap(_FixedRanker(1.0), kind="window", window=5),
-            fit_kwargs={"epochs": 1, "device": "cpu", "validation": None,
-                        "early_stopping": None},
-            score_kwargs={"device": "cpu"}, seed=0)
+            fit_kwargs={"epochs": 1, "device": "cpu", "validation": None, "early_stopping": None},
+            score_kwargs={"device": "cpu"},
+            seed=0,
+        )
 
     by_m = cv(window="5 km", patch_size="9000 m", jitter="1 km")
     by_c = cv(window=5, patch_size=9, jitter=1)
     assert {k: by_m.settings[k] for k in ("window", "patch_size", "jitter", "buffer")} == {
-        "window": 5, "patch_size": 9, "jitter": 1, "buffer": 10_000.0}
+        "window": 5,
+        "patch_size": 9,
+        "jitter": 1,
+        "buffer": 10_000.0,
+    }
     pd.testing.assert_frame_equal(by_m.points, by_c.points)
     with pytest.raises(DataError, match="not a length"):
         cv(window="5 miles")

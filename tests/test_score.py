@@ -78,8 +78,10 @@ def naive_lattice(arr, model, window, stride, pad_value=0.0):
     pad = [(0, 0)] + [(before, after + stride)] * nd
     p = np.pad(arr, pad, constant_values=pad_value)
     grid = np.meshgrid(*ks, indexing="ij")
-    wins = [p[(slice(None), *[slice(int(c), int(c) + window) for c in cell])]
-            for cell in zip(*[g.ravel() for g in grid], strict=True)]
+    wins = [
+        p[(slice(None), *[slice(int(c), int(c) + window) for c in cell])]
+        for cell in zip(*[g.ravel() for g in grid], strict=True)
+    ]
     with torch.no_grad():
         s = model.score_windows(torch.from_numpy(np.stack(wins))).numpy()
     return s.reshape(grid[0].shape)
@@ -92,21 +94,38 @@ def refuse(*args, **kwargs):
 # ---- chunk invariance and oracles --------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("method", "stride", "upsample"),
-                         [("dense", 1, "nearest"), ("windows", 1, "nearest"),
-                          ("windows", 3, "nearest"), ("windows", 4, "bilinear"),
-                          ("windows", 3, "mean")])
+@pytest.mark.parametrize(
+    ("method", "stride", "upsample"),
+    [
+        ("dense", 1, "nearest"),
+        ("windows", 1, "nearest"),
+        ("windows", 3, "nearest"),
+        ("windows", 4, "bilinear"),
+        ("windows", 3, "mean"),
+    ],
+)
 def test_identical_whatever_the_chunking(method, stride, upsample):
     stack = make_stack()
     model = TinyWindow() if method == "windows" else TinyDense()
-    eager = score(stack, model, stride=stride, upsample=upsample, device="cpu",
-                  allow_no_card=True)
+    eager = score(stack, model, stride=stride, upsample=upsample, device="cpu", allow_no_card=True)
     with dask.config.set(scheduler=refuse):
-        lazy = score(stack.chunk({"y": 5, "x": 7}), model, stride=stride, upsample=upsample,
-                     device="cpu", allow_no_card=True)
+        lazy = score(
+            stack.chunk({"y": 5, "x": 7}),
+            model,
+            stride=stride,
+            upsample=upsample,
+            device="cpu",
+            allow_no_card=True,
+        )
     assert lazy.chunks == ((5, 5, 5, 5, 3), (7, 7, 7, 7, 3))
-    other = score(stack.chunk({"y": 11, "x": 16}), model, stride=stride, upsample=upsample,
-                  device="cpu", allow_no_card=True)
+    other = score(
+        stack.chunk({"y": 11, "x": 16}),
+        model,
+        stride=stride,
+        upsample=upsample,
+        device="cpu",
+        allow_no_card=True,
+    )
     # window lattices: the same bits; dense convolutions: float32 rounding (CHUNK_RTOL)
     same = np.testing.assert_array_equal if method == "windows" else assert_chunkings_agree
     same(lazy.values, eager.values)
@@ -122,16 +141,19 @@ def test_window_lattice_matches_naive_loop_nearest_and_bilinear():
     model = TinyWindow()
     s = 4
     lat = naive_lattice(stack.values, model, 5, s)
-    near = score(stack, model, stride=s, upsample="nearest", device="cpu",
-                 allow_no_card=True).values
+    near = score(
+        stack, model, stride=s, upsample="nearest", device="cpu", allow_no_card=True
+    ).values
     iy = np.minimum((2 * np.arange(23) + s) // (2 * s), lat.shape[0] - 1)
     ix = np.minimum((2 * np.arange(31) + s) // (2 * s), lat.shape[1] - 1)
     np.testing.assert_allclose(near, lat[np.ix_(iy, ix)], rtol=1e-6, atol=1e-7)
     # on the lattice every mode gives the lattice score itself
-    bil = score(stack, model, stride=s, upsample="bilinear", device="cpu",
-                allow_no_card=True).values
-    np.testing.assert_allclose(bil[::s, ::s], lat[: len(range(0, 23, s)), : len(range(0, 31, s))],
-                               rtol=1e-6, atol=1e-7)
+    bil = score(
+        stack, model, stride=s, upsample="bilinear", device="cpu", allow_no_card=True
+    ).values
+    np.testing.assert_allclose(
+        bil[::s, ::s], lat[: len(range(0, 23, s)), : len(range(0, 31, s))], rtol=1e-6, atol=1e-7
+    )
     # half-way between two lattice points (along x) bilinear is the average
     np.testing.assert_allclose(bil[0, 2], 0.5 * (lat[0, 0] + lat[0, 1]), rtol=1e-6)
     mean = score(stack, model, stride=s, upsample="mean", device="cpu", allow_no_card=True).values
@@ -160,13 +182,30 @@ def test_3d_dense_and_windows_chunk_invariant():
     lazy = score(stack.chunk({"z": 4, "y": 5, "x": 7}), model, device="cpu", allow_no_card=True)
     assert_chunkings_agree(lazy, eager)
     assert eager.dims == ("z", "y", "x")
-    win = score(stack.chunk({"z": 4, "y": 5, "x": 7}), model, method="windows", stride=2,
-                upsample="bilinear", device="cpu", allow_no_card=True)
+    win = score(
+        stack.chunk({"z": 4, "y": 5, "x": 7}),
+        model,
+        method="windows",
+        stride=2,
+        upsample="bilinear",
+        device="cpu",
+        allow_no_card=True,
+    )
     np.testing.assert_array_equal(
-        win.values, score(stack, model, method="windows", stride=2, upsample="bilinear",
-                          device="cpu", allow_no_card=True).values)
-    np.testing.assert_allclose(win.values[::2, ::2, ::2], eager.values[::2, ::2, ::2], rtol=1e-5,
-                               atol=1e-6)
+        win.values,
+        score(
+            stack,
+            model,
+            method="windows",
+            stride=2,
+            upsample="bilinear",
+            device="cpu",
+            allow_no_card=True,
+        ).values,
+    )
+    np.testing.assert_allclose(
+        win.values[::2, ::2, ::2], eager.values[::2, ::2, ::2], rtol=1e-5, atol=1e-6
+    )
 
 
 def test_registered_small_cnn_dense_matches_windows():
@@ -198,8 +237,11 @@ def test_nan_masked_edges_and_attrs():
     assert np.isnan(prop).sum() == 25
     refl = score(stack, model, edge="reflect", device="cpu", allow_no_card=True).values
     assert_chunkings_agree(
-        score(stack.chunk({"y": 5, "x": 7}), model, edge="reflect", device="cpu",
-              allow_no_card=True), refl)
+        score(
+            stack.chunk({"y": 5, "x": 7}), model, edge="reflect", device="cpu", allow_no_card=True
+        ),
+        refl,
+    )
     assert out.attrs["nan"] == "mask" and out.attrs["method"] == "dense"
     with pytest.raises(DataError):
         score(stack, TinyWindow(), stride=6, upsample="mean", device="cpu", allow_no_card=True)
@@ -216,10 +258,12 @@ def test_an_infinite_input_is_missing_data_as_nan_is(bad):
     with_inf[1, 3, 4] = bad
     for nan in ("mask", "fill"):
         # the same chunking on both sides: an infinite value and a NaN give the same bits
-        ref = score(with_nan.chunk({"y": 5, "x": 7}), model, nan=nan, device="cpu",
-                    allow_no_card=True).values
-        got = score(with_inf.chunk({"y": 5, "x": 7}), model, nan=nan, device="cpu",
-                    allow_no_card=True).values
+        ref = score(
+            with_nan.chunk({"y": 5, "x": 7}), model, nan=nan, device="cpu", allow_no_card=True
+        ).values
+        got = score(
+            with_inf.chunk({"y": 5, "x": 7}), model, nan=nan, device="cpu", allow_no_card=True
+        ).values
         np.testing.assert_array_equal(got, ref)
     masked = score(with_inf, model, device="cpu", allow_no_card=True).values
     assert np.isnan(masked[3, 4]) and np.isnan(masked).sum() == 1
@@ -254,11 +298,16 @@ def test_a_network_without_a_card_is_scored_only_when_asked(card):
     if card is not None:
         model.card = card
     windows = TensorDataset(torch.zeros(2, 3, 5, 5), torch.zeros(2, dtype=torch.long))
-    for call in (lambda: score(stack, model, device="cpu"),
-                 lambda: stack.prospect.score(model, device="cpu"),
-                 lambda: score(windows, model, device="cpu")):
-        with pytest.raises(ModelCardError, match=r"TinyDense has no model card.*"
-                                                 r"allow_no_card=True"):
+    for call in (
+        lambda: score(stack, model, device="cpu"),
+        lambda: stack.prospect.score(model, device="cpu"),
+        lambda: score(windows, model, device="cpu"),
+    ):
+        with pytest.raises(
+            ModelCardError,
+            match=r"TinyDense has no model card.*"
+            r"allow_no_card=True",
+        ):
             call()
     got = score(stack, model, device="cpu", allow_no_card=True)
     assert np.isfinite(got.values).all()
@@ -278,8 +327,17 @@ def test_every_model_the_package_trains_carries_a_card():
     rng = np.random.default_rng(0)
     x = torch.as_tensor(rng.normal(size=(24, 3, 7, 7)), dtype=torch.float32)
     windows = TensorDataset(x, torch.as_tensor(np.tile([0, 1], 12)))
-    fitted = fit(cnn, windows, recipe="adam", epochs=1, crop=5, validation=None, device="cpu",
-                          seed=0, progress=False)
+    fitted = fit(
+        cnn,
+        windows,
+        recipe="adam",
+        epochs=1,
+        crop=5,
+        validation=None,
+        device="cpu",
+        seed=0,
+        progress=False,
+    )
     assert np.isfinite(score(stack, fitted.model, device="cpu").values).all()
 
 
@@ -339,13 +397,23 @@ def test_runs_on_distributed_cluster():
     distributed = pytest.importorskip("distributed")
     stack = make_stack()
     model = TinyWindow()
-    expect = score(stack, model, stride=2, upsample="bilinear", device="cpu",
-                   allow_no_card=True).values
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster):
-        got = score(stack.chunk({"y": 5, "x": 7}), model, stride=2, upsample="bilinear",
-                    device="cpu", allow_no_card=True).compute()
+    expect = score(
+        stack, model, stride=2, upsample="bilinear", device="cpu", allow_no_card=True
+    ).values
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        got = score(
+            stack.chunk({"y": 5, "x": 7}),
+            model,
+            stride=2,
+            upsample="bilinear",
+            device="cpu",
+            allow_no_card=True,
+        ).compute()
     np.testing.assert_array_equal(got.values, expect)
 
 
@@ -379,8 +447,9 @@ def test_bench_dense_vs_loop_tiny():
     bench = b.DenseVsLoop()
     bench.chunks, bench.window, bench.widths = 11, 9, (4, 4)
     bench.setup(24)
-    np.testing.assert_allclose(bench.time_dense(24), bench.time_window_loop(24), rtol=1e-4,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        bench.time_dense(24), bench.time_window_loop(24), rtol=1e-4, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("model", [TinyWindow(), TinyDense()], ids=["window", "dense"])

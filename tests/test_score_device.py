@@ -45,9 +45,13 @@ class Recording(TinyDense):
     """Records the thread settings it runs under."""
 
     def score_dense(self, x):
-        SEEN.append({"torch": torch.get_num_threads(), "t": threading.current_thread().name,
-                     "blas": [i["num_threads"] for i in threadpool_info()
-                              if i["user_api"] == "blas"]})
+        SEEN.append(
+            {
+                "torch": torch.get_num_threads(),
+                "t": threading.current_thread().name,
+                "blas": [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"],
+            }
+        )
         return super().score_dense(x)
 
 
@@ -73,7 +77,13 @@ def test_transfer_on_cpu_is_the_same_calls_without_streams():
 def test_device_choice_round_robin_with_a_fake_gpu_count():
     assert choose_device("auto", 0, 5) == "cpu"
     assert [choose_device("auto", 4, s) for s in range(6)] == [
-        "cuda:0", "cuda:1", "cuda:2", "cuda:3", "cuda:0", "cuda:1"]
+        "cuda:0",
+        "cuda:1",
+        "cuda:2",
+        "cuda:3",
+        "cuda:0",
+        "cuda:1",
+    ]
     assert choose_device("cuda", 2, 3) == "cuda:1"
     assert choose_device("cuda:1", 4, 0) == "cuda:1" and choose_device("cpu", 4, 2) == "cpu"
     slots = {}
@@ -99,8 +109,9 @@ def test_prefetch_is_deprecated_and_compile_is_plumbed():
     with pytest.warns(XProspectDeprecationWarning, match="prefetch"):
         score(stack, model, stride=2, device="cpu", prefetch=2, allow_no_card=True)
     before = len(_device._COMPILED)
-    got = score(stack, model, stride=2, device="cpu", compile={"backend": "eager"},
-                allow_no_card=True).values
+    got = score(
+        stack, model, stride=2, device="cpu", compile={"backend": "eager"}, allow_no_card=True
+    ).values
     assert len(_device._COMPILED) == before + 1  # the scorer went through torch.compile
     np.testing.assert_allclose(got, plain, rtol=1e-6, atol=1e-7)
 
@@ -115,20 +126,36 @@ def test_mask_skips_chunks_and_windows_before_any_model_call():
     chunked = stack.chunk({"y": 10, "x": 20})
     model = CountingWindow()
     reset()
-    full = score(chunked, model, stride=2, upsample="bilinear", device="cpu",
-                 batch_size=8, allow_no_card=True).values
+    full = score(
+        chunked,
+        model,
+        stride=2,
+        upsample="bilinear",
+        device="cpu",
+        batch_size=8,
+        allow_no_card=True,
+    ).values
     all_calls = CALLS["windows"]
     reset()
-    got = score(chunked, model, stride=2, upsample="bilinear", device="cpu", batch_size=8,
-                mask=xr.DataArray(mask, dims=("y", "x")), allow_no_card=True).values
+    got = score(
+        chunked,
+        model,
+        stride=2,
+        upsample="bilinear",
+        device="cpu",
+        batch_size=8,
+        mask=xr.DataArray(mask, dims=("y", "x")),
+        allow_no_card=True,
+    ).values
     # only the lattice points the 7 x 9 wanted cells read (bilinear, stride 2): rows 1-4,
     # columns 1-6, 24 windows in 3 batches of 8
     assert CALLS["windows"] == 3 < all_calls
     np.testing.assert_array_equal(got[mask], full[mask])  # wanted cells bit for bit
     assert np.isnan(got[~mask]).all()
     reset()
-    none = score(chunked, model, device="cpu", mask=np.zeros((30, 40), bool),
-                 allow_no_card=True).values
+    none = score(
+        chunked, model, device="cpu", mask=np.zeros((30, 40), bool), allow_no_card=True
+    ).values
     assert CALLS["windows"] == 0 and np.isnan(none).all()
     with pytest.raises(DataError, match="boolean"):
         score(chunked, model, device="cpu", mask=mask.astype(int), allow_no_card=True)
@@ -136,8 +163,9 @@ def test_mask_skips_chunks_and_windows_before_any_model_call():
 
 def test_mask_skips_dense_tiles_and_takes_a_template():
     stack = make_stack(shape=(30, 40))
-    tmpl = xr.Dataset({"mask": (("y", "x"), np.zeros((30, 40), bool))},
-                      coords={"y": stack.y, "x": stack.x})
+    tmpl = xr.Dataset(
+        {"mask": (("y", "x"), np.zeros((30, 40), bool))}, coords={"y": stack.y, "x": stack.x}
+    )
     tmpl["mask"][20:, 30:] = True
     model = CountingDense()
     reset()
@@ -172,8 +200,9 @@ def test_map_cells_never_calls_the_function_on_a_masked_chunk():
 
 def test_resources_annotate_the_scoring_tasks():
     stack = make_stack().chunk({"y": 12, "x": 16})
-    out = score(stack, TinyWindow(), stride=2, device="cpu", resources={"GPU": 1},
-                allow_no_card=True)
+    out = score(
+        stack, TinyWindow(), stride=2, device="cpu", resources={"GPU": 1}, allow_no_card=True
+    )
     layers = out.data.__dask_graph__().layers
     ann = [lay.annotations for name, lay in layers.items() if name.startswith("prospectivity")]
     assert ann and all(a == {"resources": {"GPU": 1}} for a in ann)
@@ -186,15 +215,21 @@ def test_resources_annotate_the_scoring_tasks():
 @contextlib.contextmanager
 def _gpu_and_cpu_workers(distributed):
     """An in-process cluster of one worker declaring ``{"GPU": 1}`` and one plain worker."""
-    spec = {"gpu": {"cls": distributed.Worker,
-                    "options": {"nthreads": 1, "resources": {"GPU": 1}}},
-            "cpu": {"cls": distributed.Worker, "options": {"nthreads": 1}}}
+    spec = {
+        "gpu": {"cls": distributed.Worker, "options": {"nthreads": 1, "resources": {"GPU": 1}}},
+        "cpu": {"cls": distributed.Worker, "options": {"nthreads": 1}},
+    }
     sched = {"cls": distributed.Scheduler, "options": {"dashboard_address": None}}
-    with distributed.SpecCluster(workers=spec, scheduler=sched) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.SpecCluster(workers=spec, scheduler=sched) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         client.wait_for_workers(2)
-        gpu = next(a for a, w in client.scheduler_info(n_workers=-1)["workers"].items()
-                   if w.get("resources"))
+        gpu = next(
+            a
+            for a, w in client.scheduler_info(n_workers=-1)["workers"].items()
+            if w.get("resources")
+        )
         yield client, gpu
 
 
@@ -230,7 +265,6 @@ def test_thread_policy_inside_scored_and_gridded_blocks():
     assert SEEN and all(s["torch"] == 1 for s in SEEN)
 
 
-
 @pytest.mark.parametrize("model", [TinyWindow, TinyDense])
 def test_score_gives_the_callers_torch_thread_count_back(model):
     # the model runs on model_threads() torch threads; the calling thread keeps its own
@@ -240,8 +274,11 @@ def test_score_gives_the_callers_torch_thread_count_back(model):
     torch.set_num_threads(1)
     try:
         with dask.config.set({"xprospect.threads.model": 2}):
-            for data, scheduler in [(stack, None), (stack.chunk({"y": 12, "x": 16}), "sync"),
-                                    (stack.chunk({"y": 12, "x": 16}), "threads")]:
+            for data, scheduler in [
+                (stack, None),
+                (stack.chunk({"y": 12, "x": 16}), "sync"),
+                (stack.chunk({"y": 12, "x": 16}), "threads"),
+            ]:
                 SEEN.clear()
                 job = score(data, model(), window=5, device="cpu", allow_no_card=True)
                 if scheduler is not None:
@@ -268,8 +305,7 @@ def test_score_progress_on_a_terminal_and_silent_when_off(monkeypatch):
     assert "4/4" in tty.getvalue() and "score" in tty.getvalue()
     tty.seek(0)
     tty.truncate()
-    score(stack, TinyWindow(), stride=2, device="cpu", progress=False,
-          allow_no_card=True).compute()
+    score(stack, TinyWindow(), stride=2, device="cpu", progress=False, allow_no_card=True).compute()
     assert tty.getvalue() == ""
     pipe = io.StringIO()
     monkeypatch.setattr(sys, "stderr", pipe)

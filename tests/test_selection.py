@@ -25,16 +25,23 @@ def _maps(**layers):
     ny, nx = next(iter(layers.values())).shape
     x = 5.0 + 10 * np.arange(nx)
     y = 10.0 * ny - 5.0 - 10 * np.arange(ny)
-    ds = xr.Dataset({k: (("y", "x"), np.asarray(v, float)) for k, v in layers.items()},
-                    coords={"y": y, "x": x})
+    ds = xr.Dataset(
+        {k: (("y", "x"), np.asarray(v, float)) for k, v in layers.items()}, coords={"y": y, "x": x}
+    )
     return write_crs(ds, CRS)
 
 
 def _pts(x, y, prefix):
-    return write_crs(xr.Dataset(coords={"x": ("point", np.asarray(x, float)),
-                                        "y": ("point", np.asarray(y, float)),
-                                        "point_id": ("point", [f"{prefix}{i}"
-                                                               for i in range(len(x))])}), CRS)
+    return write_crs(
+        xr.Dataset(
+            coords={
+                "x": ("point", np.asarray(x, float)),
+                "y": ("point", np.asarray(y, float)),
+                "point_id": ("point", [f"{prefix}{i}" for i in range(len(x))]),
+            }
+        ),
+        CRS,
+    )
 
 
 def test_hand_computed_z_auc():
@@ -55,14 +62,13 @@ def test_hand_computed_z_auc():
     assert au["z_auc"] == pytest.approx(1.8526198, abs=1e-6)
     assert au["p_value"] == pytest.approx(0.06394, abs=1e-4)
     assert (au["n_pos"], au["n_neg"]) == (4, 5)
-    assert bool(au["selected"])                       # |Z| > 1.645 at alpha = 0.1
+    assert bool(au["selected"])  # |Z| > 1.645 at alpha = 0.1
     assert not select_elements(maps, dep, negatives=neg, alpha=0.01).loc["Au", "selected"]
-    cu = t.loc["Cu"]                                  # the same element mirrored: depleted
+    cu = t.loc["Cu"]  # the same element mirrored: depleted
     assert cu["auc"] == pytest.approx(0.2) and cu["direction"] == "depleted"
     assert cu["z_auc"] == pytest.approx(-1.8526198, abs=1e-6) and not cu["selected"]
-    assert select_elements(maps, dep, negatives=neg, alpha=0.1, depleted=True
-                           ).loc["Cu", "selected"]
-    assert list(t.index) == ["Au", "Cu"]              # sorted by Z_AUC
+    assert select_elements(maps, dep, negatives=neg, alpha=0.1, depleted=True).loc["Cu", "selected"]
+    assert list(t.index) == ["Au", "Cu"]  # sorted by Z_AUC
     assert t.attrs["critical_value"] == pytest.approx(1.6448536, abs=1e-6)
 
 
@@ -78,7 +84,7 @@ def test_world_selection_finds_halo_elements(world_maps):
     world, maps = world_maps
     t = select_elements(maps, world.deposits, negatives=60, seed=0, svm=True)
     assert set(t.index[t["selected"]]) == {"Au", "Ag", "As"}
-    assert not t.loc[["Ni", "Cr"], "selected"].any()     # no halo: background only
+    assert not t.loc[["Ni", "Cr"], "selected"].any()  # no halo: background only
     assert (np.diff(t["z_auc"].to_numpy()) <= 0).all()
     assert sorted(t["svm_rank"].tolist()) == [1, 2, 3, 4, 5]
     assert t.attrs["n_negatives"] == 60 and t.attrs["deposits_used"] == 30
@@ -101,7 +107,7 @@ def test_stack_and_accessor_agree_and_default_negatives(world_maps):
     stack = maps.prospect.stack(["Au", "Ag", "As", "Ni", "Cr"]).chunk({"y": 7, "x": 5})
     b = stack.prospect.select_elements(world.deposits, seed=1)
     pd.testing.assert_frame_equal(a, b)
-    assert a.attrs["n_negatives"] == a.attrs["deposits_used"]     # balanced by default
+    assert a.attrs["n_negatives"] == a.attrs["deposits_used"]  # balanced by default
     c = maps.prospect.select_elements(world.deposits, seed=1, elements=["Ni", "Au"])
     assert set(c.index) == {"Ni", "Au"}
     pd.testing.assert_frame_equal(a, select_elements(maps, world.deposits, seed=1))
@@ -139,10 +145,22 @@ def test_katanning_selection_and_au_map(data_dir):
     from xprospect.evaluate import evaluate
     from xprospect.evidence import read_points
 
-    s = xp.read_samples(folder / "area1_sediment_au.csv", x="X", y="Y", crs="EPSG:4326",
-                        to_crs="EPSG:32750", duplicates="drop")
-    sites = read_points(folder / "area1_sediment_au_site.csv", x="X", y="Y", crs="EPSG:4326",
-                        to_crs="EPSG:32750", id="SITE_CODE")
+    s = xp.read_samples(
+        folder / "area1_sediment_au.csv",
+        x="X",
+        y="Y",
+        crs="EPSG:4326",
+        to_crs="EPSG:32750",
+        duplicates="drop",
+    )
+    sites = read_points(
+        folder / "area1_sediment_au_site.csv",
+        x="X",
+        y="Y",
+        crs="EPSG:4326",
+        to_crs="EPSG:32750",
+        id="SITE_CODE",
+    )
     g = xp.make_grid(like=s, resolution=1000.0, pad=2000.0)
     els = ["Au", "Ag", "As", "Cu", "Hg", "Mo", "Ni", "W"]
     maps = xp.grid_idw(s, like=g, k=8, elements=els).prospect.log10().prospect.zscore()
@@ -152,4 +170,4 @@ def test_katanning_selection_and_au_map(data_dir):
     assert t.loc["Au", "selected"] and t.loc["Au", "auc"] > 0.75
     assert not t.loc["Ni", "selected"]
     rep = evaluate(maps["Au"], sites, buffer=3000.0)
-    assert rep.metrics["roc_auc"] > 0.75          # measured 0.832 (95 % CI 0.744-0.919)
+    assert rep.metrics["roc_auc"] > 0.75  # measured 0.832 (95 % CI 0.744-0.919)

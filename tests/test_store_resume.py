@@ -24,13 +24,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(store: Path, mode: str, seed: int, counter: Path, kill_at: int | None = None):
-    env = {**os.environ, "XP_COUNTER": str(counter),
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "XP_COUNTER": str(counter),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     env.pop("XP_KILL_AT", None)
     if kill_at is not None:
         env["XP_KILL_AT"] = str(kill_at)
-    return subprocess.run([sys.executable, str(JOB), str(store), mode, str(seed)], env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(JOB), str(store), mode, str(seed)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _calls(counter: Path) -> int:
@@ -49,8 +57,9 @@ def _assert_same_store(a: Path, b: Path) -> None:
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 def test_killed_grid_job_resumes_to_the_uninterrupted_store(tmp_path):
@@ -73,7 +82,8 @@ def test_killed_grid_job_resumes_to_the_uninterrupted_store(tmp_path):
     assert partial.attrs["missing_chunks"] == len(missing)
     assert int((~partial["complete"]).sum()) == sum(
         (r["y"].stop - r["y"].start) * (r["x"].stop - r["x"].start)
-        for r in map(ledger.region, missing))
+        for r in map(ledger.region, missing)
+    )
 
     again = _run(killed, "resume", 0, tmp_path / "resume.count")
     assert again.returncode == 0, again.stderr
@@ -168,9 +178,16 @@ def test_resume_removes_the_partial_files_a_killed_write_left(maps, tmp_path):
 
 def test_default_codec_and_no_sliver_chunks(tmp_path):
     grid = xr.Dataset(
-        {"v": (("y", "x"), dask.array.random.default_rng(0).random((129, 100), chunks=(32, 50))
-               .astype("float32"))},
-        coords={"y": np.arange(129.0), "x": np.arange(100.0)})
+        {
+            "v": (
+                ("y", "x"),
+                dask.array.random.default_rng(0)
+                .random((129, 100), chunks=(32, 50))
+                .astype("float32"),
+            )
+        },
+        coords={"y": np.arange(129.0), "x": np.arange(100.0)},
+    )
     xp.to_zarr(grid, tmp_path / "g.zarr", progress=False)
     arr = zarr.open_group(str(tmp_path / "g.zarr"), mode="r")["v"]
     assert arr.chunks == (33, 50)  # 32 x 4 + a 1-cell sliver -> 4 even chunks of 33
@@ -208,7 +225,8 @@ def test_ledger_written_in_batches_and_kept_on_failure(maps, tmp_path, monkeypat
         assert total > 4 and len(writes) <= 1  # one flush for all the chunks (not one each)
         # a run that fails part way keeps the chunks it wrote before the error
         bad = maps.assign(
-            Au=maps["Au"].copy(data=maps["Au"].data.map_blocks(_fail_at, dtype=maps["Au"].dtype)))
+            Au=maps["Au"].copy(data=maps["Au"].data.map_blocks(_fail_at, dtype=maps["Au"].dtype))
+        )
         with pytest.raises(RuntimeError, match="fails"):
             xp.to_zarr(bad, tmp_path / "bad.zarr", progress=False)
     ledger = read_ledger(str(tmp_path / "bad.zarr"))
@@ -219,7 +237,8 @@ def test_ledger_written_in_batches_and_kept_on_failure(maps, tmp_path, monkeypat
     for flat in ledger.done:
         region = ledger.region(flat)
         np.testing.assert_array_equal(
-            back["Cu"][region["y"], region["x"]], maps["Cu"][region["y"], region["x"]])
+            back["Cu"][region["y"], region["x"]], maps["Cu"][region["y"], region["x"]]
+        )
 
 
 def test_ledger_rewritten_off_the_callers_thread(maps, tmp_path, monkeypatch):
@@ -234,8 +253,9 @@ def test_ledger_rewritten_off_the_callers_thread(maps, tmp_path, monkeypatch):
     total = read_ledger(str(store)).total
     threads = []
     real = resume.write_ledger
-    monkeypatch.setattr(resume, "write_ledger",
-                        lambda *a: threads.append(threading.current_thread()) or real(*a))
+    monkeypatch.setattr(
+        resume, "write_ledger", lambda *a: threads.append(threading.current_thread()) or real(*a)
+    )
 
     class _Bar:
         def update(self, n):
@@ -251,6 +271,7 @@ def test_ledger_rewritten_off_the_callers_thread(maps, tmp_path, monkeypatch):
     assert read_ledger(str(store)).done == set(range(total))
     assert read_ledger(str(store)).state == "writing"
     assert threads and any(t is not threading.main_thread() for t in threads)
+
     # an error of the writer thread (a full disk, a removed store) reaches the caller
     def fail(*a):
         raise OSError(28, "No space left on device")
@@ -263,11 +284,13 @@ def test_ledger_rewritten_off_the_callers_thread(maps, tmp_path, monkeypatch):
             updater.close(complete=True)
     assert read_ledger(str(store)).state == "writing"  # never marked complete
     # in the caller's thread when asked (dask config xprospect.store.ledger_thread=False)
-    monkeypatch.setattr(resume, "write_ledger",
-                        lambda *a: threads.append(threading.current_thread()) or real(*a))
+    monkeypatch.setattr(
+        resume, "write_ledger", lambda *a: threads.append(threading.current_thread()) or real(*a)
+    )
     threads.clear()
-    with dask.config.set({"xprospect.store.ledger_interval": 0,
-                          "xprospect.store.ledger_thread": False}):
+    with dask.config.set(
+        {"xprospect.store.ledger_interval": 0, "xprospect.store.ledger_thread": False}
+    ):
         updater = resume.LedgerUpdater(str(store), ledger, _Bar())
         updater.done(1)
         updater.close(complete=True)
@@ -283,27 +306,37 @@ def test_direct_chunk_writes_match_zarrs_own_and_empty_chunks_are_skipped(tmp_pa
     data = rng.normal(size=(2, 50, 70)).astype("float32")
     data[:, :16, :16] = np.nan  # chunk (0, 0) is empty: zarr skips it
     data[:, 16, 16] = np.nan  # chunk (1, 1) starts with the fill value but is not empty
-    ds = xr.Dataset({"a": (("y", "x"), data[0]), "b": (("y", "x"), data[1])},
-                    coords={"y": np.arange(50.0), "x": np.arange(70.0)}).chunk(16)
+    ds = xr.Dataset(
+        {"a": (("y", "x"), data[0]), "b": (("y", "x"), data[1])},
+        coords={"y": np.arange(50.0), "x": np.arange(70.0)},
+    ).chunk(16)
     ours = tmp_path / "ours.zarr"
     direct = []
     write = ChunkWriter.write
-    monkeypatch.setattr(ChunkWriter, "write",
-                        lambda self, c, b: direct.append(c) or write(self, c, b))
+    monkeypatch.setattr(
+        ChunkWriter, "write", lambda self, c, b: direct.append(c) or write(self, c, b)
+    )
     xp.to_zarr(ds, ours, progress=False)
     # 4 x 5 chunks per variable: the empty one is not stored, every other is written
     # directly, the one whose first cell is NaN too (its emptiness checked as zarr does)
     assert len(direct) == 2 * 19 and (0, 0) not in direct and (1, 1) in direct
     plain = tmp_path / "plain.zarr"
     xr.Dataset({n: v.copy() for n, v in ds.data_vars.items()}).to_zarr(
-        plain, zarr_format=3, consolidated=False,
-        encoding={n: {"compressors": xp.io.store.default_compressors(), "chunks": (16, 16)}
-                  for n in ds.data_vars})
+        plain,
+        zarr_format=3,
+        consolidated=False,
+        encoding={
+            n: {"compressors": xp.io.store.default_compressors(), "chunks": (16, 16)}
+            for n in ds.data_vars
+        },
+    )
     for name in ("a", "b"):
-        files = sorted(p.relative_to(ours / name) for p in (ours / name / "c").rglob("*")
-                       if p.is_file())
-        assert files == sorted(p.relative_to(plain / name)
-                               for p in (plain / name / "c").rglob("*") if p.is_file())
+        files = sorted(
+            p.relative_to(ours / name) for p in (ours / name / "c").rglob("*") if p.is_file()
+        )
+        assert files == sorted(
+            p.relative_to(plain / name) for p in (plain / name / "c").rglob("*") if p.is_file()
+        )
         assert Path("c/0/0") not in files and Path("c/1/1") in files and Path("c/3/4") in files
         for f in files:
             assert (ours / name / f).read_bytes() == (plain / name / f).read_bytes(), f
@@ -330,8 +363,9 @@ def test_chunk_files_handed_to_the_kernel_in_pieces_hold_the_same_bytes(tmp_path
 
     rng = np.random.default_rng(1)
     data = np.cumsum(rng.normal(size=(40, 50)), axis=1).astype("float32")
-    ds = xr.Dataset({"v": (("y", "x"), data)},
-                    coords={"y": np.arange(40.0), "x": np.arange(50.0)}).chunk(16)
+    ds = xr.Dataset(
+        {"v": (("y", "x"), data)}, coords={"y": np.arange(40.0), "x": np.arange(50.0)}
+    ).chunk(16)
     assert write_piece() == 65536
     xp.to_zarr(ds, tmp_path / "default.zarr", progress=False)
     for piece in (7, 0):
@@ -342,8 +376,7 @@ def test_chunk_files_handed_to_the_kernel_in_pieces_hold_the_same_bytes(tmp_path
         assert len(chunks) == 3 * 4
         assert chunks == _files(tmp_path / "default.zarr" / "v" / "c")
         assert not list((tmp_path / f"p{piece}.zarr").rglob("*.partial"))
-        np.testing.assert_array_equal(xp.open_zarr(tmp_path / f"p{piece}.zarr")["v"].values,
-                                      data)
+        np.testing.assert_array_equal(xp.open_zarr(tmp_path / f"p{piece}.zarr")["v"].values, data)
 
 
 def test_blosc_into_gives_numcodecs_bytes_from_a_reused_buffer():
@@ -366,22 +399,26 @@ def test_blosc_into_gives_numcodecs_bytes_from_a_reused_buffer():
     ]
     for shuffle, cname in [("shuffle", "lz4"), ("bitshuffle", "zstd"), ("noshuffle", "lz4")]:
         for data in chunks:
-            codec = BloscCodec(cname=cname, clevel=5, shuffle=shuffle,
-                               typesize=data.dtype.itemsize)
+            codec = BloscCodec(cname=cname, clevel=5, shuffle=shuffle, typesize=data.dtype.itemsize)
             enc = BloscInto.of((BytesCodec(), codec))
             assert enc is not None and pickle.loads(pickle.dumps(enc)) == enc
-            peer = Blosc(cname=cname, clevel=5, shuffle={"noshuffle": 0, "shuffle": 1,
-                                                         "bitshuffle": 2}[shuffle],
-                         typesize=data.dtype.itemsize)
+            peer = Blosc(
+                cname=cname,
+                clevel=5,
+                shuffle={"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}[shuffle],
+                typesize=data.dtype.itemsize,
+            )
             theirs: list[bytes] = []
-            worker = threading.Thread(target=lambda p=peer, d=data, t=theirs: t.append(
-                p.encode(np.ascontiguousarray(d))))
+            worker = threading.Thread(
+                target=lambda p=peer, d=data, t=theirs: t.append(p.encode(np.ascontiguousarray(d)))
+            )
             worker.start()
             worker.join()
             ours = enc.encode(data)
             assert ours is not None and bytes(ours) == theirs[0], (shuffle, cname, data.shape)
             np.testing.assert_array_equal(
-                np.frombuffer(peer.decode(bytes(ours)), data.dtype).reshape(data.shape), data)
+                np.frombuffer(peer.decode(bytes(ours)), data.dtype).reshape(data.shape), data
+            )
     # anything else goes through zarr's own codecs
     assert BloscInto.of((BytesCodec(), ZstdCodec())) is None
     assert BloscInto.of((BytesCodec(endian="big"), BloscCodec())) is None
@@ -402,8 +439,11 @@ def test_writes_run_in_bands_of_rows_each_task_once(tmp_path, monkeypatch):
     ds = xr.Dataset({"v": (("y", "x"), lazy)}, coords={"y": np.arange(48.0), "x": np.arange(40.0)})
     seen = []
     run = xp.io.store.run_in_bands
-    monkeypatch.setattr(xp.io.store, "run_in_bands",
-                        lambda g, bands, get: seen.append(len(bands)) or run(g, bands, get))
+    monkeypatch.setattr(
+        xp.io.store,
+        "run_in_bands",
+        lambda g, bands, get: seen.append(len(bands)) or run(g, bands, get),
+    )
     with dask.config.set({"xprospect.store.band_chunks": 4, "scheduler": "threads"}):
         xp.to_zarr(ds, tmp_path / "banded.zarr", progress=False)
     assert seen == [8]  # 8 rows of 4 chunks
@@ -418,8 +458,9 @@ def test_bands_are_rows_when_the_dataset_lists_x_first(tmp_path, monkeypatch):
     # grows with the height; held halo slices are copies, not views of whole blocks
     lazy = dask.array.ones((24, 40), dtype="float32", chunks=(6, 10))
     lazy = lazy.map_overlap(lambda b: b + 1.0, depth=1, boundary="none")
-    ds = xr.DataArray(lazy, dims=("y", "x"), name="v",
-                      coords={"x": np.arange(40.0), "y": np.arange(24.0)}).to_dataset()
+    ds = xr.DataArray(
+        lazy, dims=("y", "x"), name="v", coords={"x": np.arange(40.0), "y": np.arange(24.0)}
+    ).to_dataset()
     assert tuple(ds.dims) == ("x", "y")
     seen: list[list[list[int]]] = []
     run = xp.io.store.run_in_bands
@@ -451,10 +492,8 @@ def test_bands_hand_over_halo_strips_not_the_blocks_they_cut(tmp_path, monkeypat
     def score(b, block_info=None):  # a dense score's shape: the stack and halo in, a map out
         return np.full(block_info[None]["chunk-shape"], 2.0 * b.mean(), dtype="float32")
 
-    lazy = dask.array.map_blocks(score, halo, drop_axis=0, chunks=stack.chunks[1:],
-                                 dtype="float32")
-    ds = xr.Dataset({"v": (("y", "x"), lazy)},
-                    coords={"y": np.arange(48.0), "x": np.arange(40.0)})
+    lazy = dask.array.map_blocks(score, halo, drop_axis=0, chunks=stack.chunks[1:], dtype="float32")
+    ds = xr.Dataset({"v": (("y", "x"), lazy)}, coords={"y": np.arange(48.0), "x": np.arange(40.0)})
     row = 4 * 8 * 8 * 10 * 4  # bytes of one row of blocks
     held = {}
     for mode in ("blocks", "strips"):
@@ -463,8 +502,10 @@ def test_bands_hand_over_halo_strips_not_the_blocks_they_cut(tmp_path, monkeypat
         else:
             monkeypatch.undo()
         caplog.clear()
-        with (caplog.at_level(logging.DEBUG, logger=bands.__name__),
-              dask.config.set({"xprospect.store.band_chunks": 4, "scheduler": "threads"})):
+        with (
+            caplog.at_level(logging.DEBUG, logger=bands.__name__),
+            dask.config.set({"xprospect.store.band_chunks": 4, "scheduler": "threads"}),
+        ):
             xp.to_zarr(ds, tmp_path / f"{mode}.zarr", progress=False)
         held[mode] = [r.args[3] for r in caplog.records if r.name == bands.__name__]
         np.testing.assert_array_equal(xp.open_zarr(tmp_path / f"{mode}.zarr")["v"].values, 2.0)

@@ -88,8 +88,9 @@ def test_halos_are_zoned(world):
         assert at(lens.centre, e) > max(at(up, e), at(down, e), at(far, e))
 
     def front_tail(p):
-        return (sum(at(p, e) for e in ("As", "Sb", "Hg"))
-                - sum(at(p, e) for e in ("W", "Bi", "Co", "Mo")))
+        return sum(at(p, e) for e in ("As", "Sb", "Hg")) - sum(
+            at(p, e) for e in ("W", "Bi", "Co", "Mo")
+        )
 
     assert front_tail(up) > front_tail(lens.centre) + 1.0 > front_tail(down) + 2.0
 
@@ -100,9 +101,15 @@ def test_read_by_the_drillhole_reader(world):
         from xprospect.io import drillholes
 
         reader = drillholes.read_drillholes
-    holes = reader(collar=world.collar, survey=world.survey, assay=world.assay,
-                   lithology=world.lithology, crs=world.crs, length_unit="m",
-                   assay_units=world.units)
+    holes = reader(
+        collar=world.collar,
+        survey=world.survey,
+        assay=world.assay,
+        lithology=world.lithology,
+        crs=world.crs,
+        length_unit="m",
+        assay_units=world.units,
+    )
     comp = xp.composite(holes, length=5.0)
     ref = world.samples()
     np.testing.assert_allclose(np.sort(comp.z.values), np.sort(ref.z.values), atol=1e-6)

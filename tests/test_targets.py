@@ -58,8 +58,9 @@ def _grid(n: int, res: float = 10.0) -> xr.Dataset:
 def test_ca_breakpoints_recovered_from_two_break_multifractal_map():
     grid = _grid(200)
     vals = _multifractal(200 * 200, breaks=[5.0, 40.0], exponents=[0.8, 2.0, 4.0])
-    m = xr.DataArray(vals.reshape(200, 200), dims=("y", "x"),
-                     coords={"y": grid.y, "x": grid.x}, name="Au")
+    m = xr.DataArray(
+        vals.reshape(200, 200), dims=("y", "x"), coords={"y": grid.y, "x": grid.x}, name="Au"
+    )
     ft = fractal_thresholds(m, n_breaks=2)
     np.testing.assert_allclose(ft.thresholds, [5.0, 40.0], rtol=0.08)
     # The two lower populations' slopes are the exponents (the top one is a short,
@@ -70,8 +71,9 @@ def test_ca_breakpoints_recovered_from_two_break_multifractal_map():
     assert ft.kind == "area"
     assert ft.curve["area"].iloc[0] == pytest.approx(200 * 200 * 100.0)  # cells x 10 m x 10 m
     # the accessor twin
-    np.testing.assert_array_equal(m.prospect.fractal_thresholds(n_breaks=2).thresholds,
-                                  ft.thresholds)
+    np.testing.assert_array_equal(
+        m.prospect.fractal_thresholds(n_breaks=2).thresholds, ft.thresholds
+    )
 
 
 def test_ca_single_break_on_bare_values():
@@ -85,8 +87,9 @@ def test_cv_uses_voxel_volume_and_finds_the_break():
     vox = xp.make_voxels((0, 0, 0, 200, 200, 100), resolution=(5, 10, 10), crs=CRS)
     shape = tuple(vox.sizes[d] for d in ("z", "y", "x"))
     vals = _multifractal(int(np.prod(shape)), breaks=[8.0], exponents=[1.0, 3.0])
-    m = xr.DataArray(vals.reshape(shape), dims=("z", "y", "x"),
-                     coords={d: vox[d] for d in ("z", "y", "x")})
+    m = xr.DataArray(
+        vals.reshape(shape), dims=("z", "y", "x"), coords={d: vox[d] for d in ("z", "y", "x")}
+    )
     curve = concentration_volume(m, n_thresholds=20)
     assert list(curve.columns) == ["threshold", "n_cells", "volume"]
     assert curve["volume"].iloc[0] == pytest.approx(vals.size * 500.0)
@@ -150,8 +153,9 @@ def test_minmax_scale_global_nan_aware_and_lazy(backend):
     grid = _grid(10)
     vals = np.arange(100.0).reshape(10, 10) * 3 - 50
     vals[3, 4] = np.nan
-    m = xp._dims.write_crs(xr.DataArray(vals, dims=("y", "x"),
-                                        coords={"y": grid.y, "x": grid.x}, name="s"), CRS)
+    m = xp._dims.write_crs(
+        xr.DataArray(vals, dims=("y", "x"), coords={"y": grid.y, "x": grid.x}, name="s"), CRS
+    )
     if backend == "dask":
         m = m.chunk({"y": 5, "x": 7})
     with dask.config.set(scheduler=_no_compute):
@@ -179,18 +183,20 @@ def two_blobs() -> tuple[xr.DataArray, xr.Dataset]:
     """A 20 x 20 map (10 m cells) with a strong 3x3 blob and a weaker 2x4 blob."""
     grid = _grid(20)
     vals = np.zeros((20, 20))
-    vals[2:5, 3:6] = 0.9     # strong blob, 9 cells
-    vals[3, 4] = 1.0         # its peak
+    vals[2:5, 3:6] = 0.9  # strong blob, 9 cells
+    vals[3, 4] = 1.0  # its peak
     vals[12:14, 10:14] = 0.8  # weaker blob, 8 cells
     vals[19, 19] = np.nan
     m = xr.DataArray(vals, dims=("y", "x"), coords={"y": grid.y, "x": grid.x}, name="score")
     m = xp._dims.write_crs(m, CRS)
     # deposits: one in each blob, one outside both, one off the grid
-    deps = xr.Dataset(coords={
-        "x": ("point", [45.0, 115.0, 185.0, 1e6]),
-        "y": ("point", [165.0, 65.0, 15.0, 0.0]),
-        "point_id": ("point", ["A", "B", "C", "off"]),
-    })
+    deps = xr.Dataset(
+        coords={
+            "x": ("point", [45.0, 115.0, 185.0, 1e6]),
+            "y": ("point", [165.0, 65.0, 15.0, 0.0]),
+            "point_id": ("point", ["A", "B", "C", "off"]),
+        }
+    )
     return m, xp._dims.write_crs(deps, CRS)
 
 
@@ -275,7 +281,8 @@ def test_targets_geodataframe_geopackage_geojson_and_csv_round_trip(two_blobs, t
     assert list(back.columns) == list(gdf.columns)
     assert back.geometry.geom_equals(gdf.geometry).all()
     pd.testing.assert_frame_equal(
-        pd.DataFrame(back.drop(columns="geometry")), pd.DataFrame(gdf.drop(columns="geometry")),
+        pd.DataFrame(back.drop(columns="geometry")),
+        pd.DataFrame(gdf.drop(columns="geometry")),
         check_dtype=False,
     )
     # RFC 7946 GeoJSON: WGS 84 longitude/latitude, no crs member
@@ -314,13 +321,21 @@ def test_targets_3d_volumes_elevation_ranges_and_slices(tmp_path):
     vox = xp.make_voxels((0, 0, 1000, 100, 100, 1100), resolution=(10, 10, 10), crs=CRS)
     shape = tuple(vox.sizes[d] for d in ("z", "y", "x"))
     vals = np.zeros(shape)
-    vals[2:5, 1:3, 1:3] = 1.0   # 3 x 2 x 2 = 12 voxels at z 1020-1050
-    vals[7:9, 6:9, 6:8] = 0.8   # 2 x 3 x 2 = 12 voxels at z 1070-1090, weaker
+    vals[2:5, 1:3, 1:3] = 1.0  # 3 x 2 x 2 = 12 voxels at z 1020-1050
+    vals[7:9, 6:9, 6:8] = 0.8  # 2 x 3 x 2 = 12 voxels at z 1070-1090, weaker
     m = xr.DataArray(vals, dims=("z", "y", "x"), coords={d: vox[d] for d in ("z", "y", "x")})
     m = xp._dims.write_crs(m, CRS)
-    deps = xp._dims.write_crs(xr.Dataset(coords={
-        "x": ("point", [75.0]), "y": ("point", [25.0]), "z": ("point", [1085.0]),
-        "point_id": ("point", ["deep"])}), CRS)
+    deps = xp._dims.write_crs(
+        xr.Dataset(
+            coords={
+                "x": ("point", [75.0]),
+                "y": ("point", [25.0]),
+                "z": ("point", [1085.0]),
+                "point_id": ("point", ["deep"]),
+            }
+        ),
+        CRS,
+    )
     t = targets(m.chunk({"z": 4, "y": 5, "x": 7}), levels={"medium": 0.75}, deposits=deps)
     tab = t.table
     assert tab.volume_m3.tolist() == [12_000.0, 12_000.0]
@@ -361,8 +376,11 @@ def test_targets_bad_input(two_blobs):
 
 
 def test_levels_outside_the_scaled_range_are_refused():
-    m = xr.DataArray(np.arange(16.0).reshape(4, 4), dims=("y", "x"),
-                     coords={"y": [3.5, 2.5, 1.5, 0.5], "x": [0.5, 1.5, 2.5, 3.5]})
+    m = xr.DataArray(
+        np.arange(16.0).reshape(4, 4),
+        dims=("y", "x"),
+        coords={"y": [3.5, 2.5, 1.5, 0.5], "x": [0.5, 1.5, 2.5, 3.5]},
+    )
     with pytest.raises(xp.DataError, match=r"outside \[0, 1\]"):
         targets(m, levels={"high": 2.0})
     # the map's own units are fine without scaling

@@ -32,19 +32,25 @@ RES = 500.0
 SIZE = 16
 
 
-def synthetic_stack(seed: int, *, n_deposits: int = 30, n_samples: int = 1500,
-                    noise: float = 0.2):
+def synthetic_stack(seed: int, *, n_deposits: int = 30, n_samples: int = 1500, noise: float = 0.2):
     """A synthetic world gridded by IDW at 500 m, log10 and z-scored, stacked."""
-    world = xp.synthetic.survey(seed=seed, n_samples=n_samples, n_deposits=n_deposits,
-                                elements=ELEMENTS, noise=noise)
+    world = xp.synthetic.survey(
+        seed=seed, n_samples=n_samples, n_deposits=n_deposits, elements=ELEMENTS, noise=noise
+    )
     grid = xp.make_grid(like=world.samples, resolution=RES)
     maps = xp.grid_idw(world.samples, like=grid, k=8).prospect.log10().prospect.zscore()
     return world, maps.prospect.stack(ELEMENTS)
 
 
 def deposit_patches(world, stack, *, n_neg: int = 150, per: int = 3, seed: int = 0):
-    return stack.prospect.patches(positives=world.deposits, negatives=n_neg, size=SIZE,
-                                  jitter=3, n_per_positive=per, seed=seed)
+    return stack.prospect.patches(
+        positives=world.deposits,
+        negatives=n_neg,
+        size=SIZE,
+        jitter=3,
+        n_per_positive=per,
+        seed=seed,
+    )
 
 
 def small_cnn(seed: int = 0, n: int = len(ELEMENTS)) -> SmallCNN:
@@ -70,8 +76,16 @@ def patchset(world_stack):
 @pytest.fixture(scope="module")
 def trained(patchset):
     """A SmallCNN fitted on the synthetic world with a spatial validation split."""
-    return fit(small_cnn(), patchset, recipe="adam", epochs=6, validation=0.25,
-               device="cpu", progress=False, seed=0)
+    return fit(
+        small_cnn(),
+        patchset,
+        recipe="adam",
+        epochs=6,
+        validation=0.25,
+        device="cpu",
+        progress=False,
+        seed=0,
+    )
 
 
 def toy_data(n: int = 48, seed: int = 0) -> TensorDataset:
@@ -95,7 +109,12 @@ def test_recipes_follow_the_studies():
     assert (sgd.batch_size, sgd.epochs, sgd.step_size, sgd.gamma) == (32, 120, 30, 0.5)
     adam = RECIPES["adam"]
     assert (adam.optimizer, adam.lr, adam.batch_size, adam.step_size, adam.gamma) == (
-        "adam", 1e-3, 16, 5, 0.9)
+        "adam",
+        1e-3,
+        16,
+        5,
+        0.9,
+    )
     assert get_recipe(sgd.to_dict()) == sgd
     with pytest.raises(XProspectError, match="unknown"):
         get_recipe("sgd-fast")
@@ -114,11 +133,24 @@ def test_learning_rate_schedule_in_history():
 
 def test_history_columns_and_result():
     data = toy_data()
-    res = fit(toy_model(), data, recipe="adam", epochs=3, validation=np.arange(36, 48),
-              device="cpu", progress=False)
+    res = fit(
+        toy_model(),
+        data,
+        recipe="adam",
+        epochs=3,
+        validation=np.arange(36, 48),
+        device="cpu",
+        progress=False,
+    )
     # the registered metrics beyond the AUC follow the fixed columns
-    assert tuple(res.history.columns) == (*HISTORY_COLUMNS, "val_pr_auc", "val_brier",
-                                          "val_capture_5", "val_capture_10", "val_capture_20")
+    assert tuple(res.history.columns) == (
+        *HISTORY_COLUMNS,
+        "val_pr_auc",
+        "val_brier",
+        "val_capture_5",
+        "val_capture_10",
+        "val_capture_20",
+    )
     assert res.history["epoch"].tolist() == [1, 2, 3]
     assert res.history[["loss", "acc", "val_loss", "val_acc", "val_auc"]].notna().all().all()
     assert not res.model.training
@@ -132,13 +164,13 @@ def test_history_columns_and_result():
 
 def test_fit_is_deterministic_on_cpu():
     data = toy_data()
-    kw = dict(recipe="adam", epochs=3, validation=np.arange(36, 48), device="cpu",
-              progress=False, seed=3)
+    kw = dict(
+        recipe="adam", epochs=3, validation=np.arange(36, 48), device="cpu", progress=False, seed=3
+    )
     a = fit(toy_model(), data, **kw)
     b = fit(toy_model(), data, **kw)
     pd.testing.assert_frame_equal(a.history, b.history)
-    for (k, v), w in zip(a.model.state_dict().items(), b.model.state_dict().values(),
-                         strict=True):
+    for (k, v), w in zip(a.model.state_dict().items(), b.model.state_dict().values(), strict=True):
         assert torch.equal(v, w), k
     c = fit(toy_model(), data, **{**kw, "seed": 4})
     assert not a.history["loss"].equals(c.history["loss"])
@@ -156,17 +188,28 @@ def test_fit_on_patchset_is_deterministic(patchset):
     a = fit(small_cnn(), patchset, **kw)
     b = fit(small_cnn(), patchset, **kw)
     pd.testing.assert_frame_equal(a.history, b.history)
-    assert all(torch.equal(v, w) for v, w in zip(a.model.state_dict().values(),
-                                                 b.model.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(v, w)
+        for v, w in zip(a.model.state_dict().values(), b.model.state_dict().values(), strict=True)
+    )
 
 
 def test_early_stopping():
     # labels carry no signal, so validation stops improving quickly
     g = torch.Generator().manual_seed(1)
-    data = TensorDataset(torch.randn(64, 3, 10, 10, generator=g),
-                         torch.randint(0, 2, (64,), generator=g))
-    res = fit(toy_model(), data, recipe="adam", epochs=40, validation=np.arange(44, 64),
-              early_stopping=2, device="cpu", progress=False)
+    data = TensorDataset(
+        torch.randn(64, 3, 10, 10, generator=g), torch.randint(0, 2, (64,), generator=g)
+    )
+    res = fit(
+        toy_model(),
+        data,
+        recipe="adam",
+        epochs=40,
+        validation=np.arange(44, 64),
+        early_stopping=2,
+        device="cpu",
+        progress=False,
+    )
     assert res.stopped_early
     assert len(res.history) == res.best_epoch + 2 < 40
     best = res.history.set_index("epoch").loc[res.best_epoch, "val_auc"]
@@ -177,8 +220,16 @@ def test_early_stopping():
 
 def test_best_weights_are_returned():
     data = toy_data()
-    res = fit(toy_model(), data, recipe="adam", epochs=4, validation=np.arange(36, 48),
-              device="cpu", progress=False, monitor="val_loss")
+    res = fit(
+        toy_model(),
+        data,
+        recipe="adam",
+        epochs=4,
+        validation=np.arange(36, 48),
+        device="cpu",
+        progress=False,
+        monitor="val_loss",
+    )
     assert res.best_epoch == int(res.history["val_loss"].idxmin()) + 1
     # the returned weights reproduce the best epoch's validation loss
     val = torch.utils.data.Subset(data, range(36, 48))
@@ -234,8 +285,14 @@ def test_refuses_anomaly_models_and_bad_options():
 
 
 def test_spatial_split_keeps_groups_and_buffer(patchset):
-    tr, va, info = spatial_split(patchset.xy, patchset.labels, extent=(SIZE * RES, SIZE * RES),
-                                 fraction=0.25, groups=patchset.groups, seed=0)
+    tr, va, info = spatial_split(
+        patchset.xy,
+        patchset.labels,
+        extent=(SIZE * RES, SIZE * RES),
+        fraction=0.25,
+        groups=patchset.groups,
+        seed=0,
+    )
     assert not set(tr) & set(va)
     assert info["n_train"] + info["n_val"] + info["n_dropped"] == len(patchset)
     # no training window overlaps a validation window (checked on grid indices)
@@ -296,13 +353,22 @@ def test_checkpoint_round_trip_gives_identical_scores(trained, world_stack, patc
     b = stack.prospect.score(back, device="cpu")
     np.testing.assert_array_equal(a.values, b.values)
     assert np.isfinite(a.values).any()
-    np.testing.assert_array_equal(score(patchset, back, device="cpu"),
-                                  score(patchset, trained.model, device="cpu"))
+    np.testing.assert_array_equal(
+        score(patchset, back, device="cpu"), score(patchset, trained.model, device="cpu")
+    )
 
 
 def test_checkpoint_written_during_fit(patchset, tmp_path):
-    res = fit(small_cnn(), patchset, recipe="adam", epochs=2, validation=0.25, device="cpu",
-              progress=False, checkpoint=tmp_path / "run" / "best.pt")
+    res = fit(
+        small_cnn(),
+        patchset,
+        recipe="adam",
+        epochs=2,
+        validation=0.25,
+        device="cpu",
+        progress=False,
+        checkpoint=tmp_path / "run" / "best.pt",
+    )
     assert res.checkpoint == tmp_path / "run" / "best.pt"
     back = load_checkpoint(res.checkpoint)
     assert back.card["best_epoch"] == res.best_epoch
@@ -343,8 +409,16 @@ def test_corrupt_and_foreign_files_are_refused(tmp_path):
     # a pickle carrying arbitrary objects is never unpickled
     evil = tmp_path / "evil.pt"
     with open(evil, "wb") as f:
-        pickle.dump({"format": 1, "config": {"name": "small_cnn"},
-                     "state_dict": {}, "card": Recipe(name="x")}, f, protocol=2)
+        pickle.dump(
+            {
+                "format": 1,
+                "config": {"name": "small_cnn"},
+                "state_dict": {},
+                "card": Recipe(name="x"),
+            },
+            f,
+            protocol=2,
+        )
     with pytest.raises(ModelCardError, match=r"evil\.pt"):
         load_checkpoint(evil)
     with pytest.raises(ModelCardError, match="no checkpoint file"):
@@ -360,8 +434,9 @@ def test_corrupt_and_foreign_files_are_refused(tmp_path):
 
 
 def held_out(ps: PatchSet, seed: int = 0):
-    tr, te, _ = spatial_split(ps.xy, ps.labels, extent=(SIZE * RES, SIZE * RES), fraction=0.3,
-                              groups=ps.groups, seed=seed)
+    tr, te, _ = spatial_split(
+        ps.xy, ps.labels, extent=(SIZE * RES, SIZE * RES), fraction=0.3, groups=ps.groups, seed=seed
+    )
     return ps.subset(tr), ps.subset(te)
 
 
@@ -370,16 +445,31 @@ def test_learns_prospectivity_on_spatially_held_out_windows(patchset):
     from sklearn.metrics import roc_auc_score
 
     train, test = held_out(patchset)
-    res = fit(small_cnn(), train, recipe="adam", epochs=20, validation=0.25, early_stopping=5,
-              device="cpu", progress=False)
+    res = fit(
+        small_cnn(),
+        train,
+        recipe="adam",
+        epochs=20,
+        validation=0.25,
+        early_stopping=5,
+        device="cpu",
+        progress=False,
+    )
     auc = roc_auc_score(test.labels, score(test, res.model, device="cpu"))
     assert auc >= 0.75, auc
     # shuffled-label control: same windows, labels permuted; averaged over permutations
     control = []
     for s in range(4):
         labels = np.random.default_rng(s).permutation(train.labels)
-        r = fit(small_cnn(s), with_labels(train, labels), recipe="adam", epochs=15,
-                device="cpu", progress=False, seed=s)
+        r = fit(
+            small_cnn(s),
+            with_labels(train, labels),
+            recipe="adam",
+            epochs=15,
+            device="cpu",
+            progress=False,
+            seed=s,
+        )
         control.append(roc_auc_score(test.labels, score(test, r.model, device="cpu")))
     print(f"spatial held-out AUC {auc:.3f}; shuffled-label AUCs {np.round(control, 3)}")
     assert np.mean(control) <= 0.65, control
@@ -387,28 +477,44 @@ def test_learns_prospectivity_on_spatially_held_out_windows(patchset):
 
 def test_resnet_records_its_window_through_a_checkpoint(world_stack, tmp_path):
     world, stack = world_stack
-    ps = stack.prospect.patches(positives=world.deposits, negatives=20, size=20, jitter=2,
-                                crop=16, buffer=4000.0, seed=0)
+    ps = stack.prospect.patches(
+        positives=world.deposits, negatives=20, size=20, jitter=2, crop=16, buffer=4000.0, seed=0
+    )
     model = xp.models.resnet18(in_channels=len(ELEMENTS), num_classes=2, seed=0)
-    res = fit(model, ps, recipe="resnet-sgd", epochs=1, batch_size=16, device="cpu",
-              progress=False)
+    res = fit(model, ps, recipe="resnet-sgd", epochs=1, batch_size=16, device="cpu", progress=False)
     assert res.model.window == 16 and res.card["window"] == [16, 16]
     back = load_checkpoint(save_checkpoint(res, tmp_path / "r18.pt"))
     assert back.window == 16 and back.context == (8, 7)
     sub = stack.isel(y=slice(0, 40), x=slice(0, 48))
-    np.testing.assert_array_equal(xp.score.score(sub, back, stride=8, device="cpu").values,
-                                  xp.score.score(sub, res.model, stride=8, device="cpu").values)
+    np.testing.assert_array_equal(
+        xp.score.score(sub, back, stride=8, device="cpu").values,
+        xp.score.score(sub, res.model, stride=8, device="cpu").values,
+    )
 
 
 def test_validation_given_as_patchset_or_indices(patchset):
-    tr, va, _ = spatial_split(patchset.xy, patchset.labels, extent=(SIZE * RES, SIZE * RES),
-                              fraction=0.25, groups=patchset.groups, seed=2)
-    res = fit(small_cnn(), patchset.subset(tr), validation=patchset.subset(va), recipe="adam",
-              epochs=1, device="cpu", progress=False)
+    tr, va, _ = spatial_split(
+        patchset.xy,
+        patchset.labels,
+        extent=(SIZE * RES, SIZE * RES),
+        fraction=0.25,
+        groups=patchset.groups,
+        seed=2,
+    )
+    res = fit(
+        small_cnn(),
+        patchset.subset(tr),
+        validation=patchset.subset(va),
+        recipe="adam",
+        epochs=1,
+        device="cpu",
+        progress=False,
+    )
     assert res.history["val_auc"].notna().all() and res.split["n_val"] == len(va)
     # indices into the training set: overlapping training windows are dropped
-    res2 = fit(small_cnn(), patchset, validation=va, recipe="adam", epochs=1, device="cpu",
-               progress=False)
+    res2 = fit(
+        small_cnn(), patchset, validation=va, recipe="adam", epochs=1, device="cpu", progress=False
+    )
     assert res2.split["n_dropped"] > 0
     assert not set(res2.train_index) & set(va)
 
@@ -433,11 +539,21 @@ def test_cross_validate_is_spatial_and_learns(world_stack, monkeypatch):
         return real_make_patches(*args, **kwargs)
 
     monkeypatch.setattr(crossval, "make_patches", spy)
-    cv = cross_validate(stack, world.deposits, model="small_cnn",
-                        model_kwargs={"widths": [16, 16, 32]}, window=10, jitter=2,
-                        n_per_positive=3, negatives=150, n_folds=3, select_alpha=0.01,
-                        fit_kwargs={"epochs": 12, "device": "cpu"},
-                        score_kwargs={"device": "cpu"}, seed=0)
+    cv = cross_validate(
+        stack,
+        world.deposits,
+        model="small_cnn",
+        model_kwargs={"widths": [16, 16, 32]},
+        window=10,
+        jitter=2,
+        n_per_positive=3,
+        negatives=150,
+        n_folds=3,
+        select_alpha=0.01,
+        fit_kwargs={"epochs": 12, "device": "cpu"},
+        score_kwargs={"device": "cpu"},
+        seed=0,
+    )
     pts = cv.points
     # every point is scored once, by the model of the fold that held it out
     assert (pts["fold"] >= 0).all() and np.isfinite(pts["score"]).all()
@@ -453,10 +569,12 @@ def test_cross_validate_is_spatial_and_learns(world_stack, monkeypatch):
     assert cv.capture["deposit_fraction"] == pytest.approx(dep["captured"].mean())
     # every registered metric is a fold column and a pooled metric (PR AUC, Brier, capture)
     from sklearn.metrics import average_precision_score, brier_score_loss
+
     for col in ("auc", "pr_auc", "brier", "capture_5", "capture_10", "capture_20"):
         assert col in cv.folds.columns and col in cv.metrics, col
     assert cv.metrics["pr_auc"] == pytest.approx(
-        average_precision_score(pts["label"], pts["score"]))
+        average_precision_score(pts["label"], pts["score"])
+    )
     assert cv.metrics["brier"] == pytest.approx(brier_score_loss(pts["label"], pts["score"]))
     # judged barren points are drawn blind to the deposits (some lie beside one; none on a
     # deposit cell), barren training windows apart from every deposit
@@ -476,11 +594,21 @@ def test_cross_validate_is_spatial_and_learns(world_stack, monkeypatch):
     assert cv.auc >= 0.7, cv
     assert cv.capture["deposit_fraction"] > 0.35, cv.capture
     # same seed, same result
-    again = cross_validate(stack, world.deposits, model="small_cnn",
-                           model_kwargs={"widths": [16, 16, 32]}, window=10, jitter=2,
-                           n_per_positive=3, negatives=150, n_folds=3, select_alpha=0.01,
-                           fit_kwargs={"epochs": 12, "device": "cpu"},
-                           score_kwargs={"device": "cpu"}, seed=0)
+    again = cross_validate(
+        stack,
+        world.deposits,
+        model="small_cnn",
+        model_kwargs={"widths": [16, 16, 32]},
+        window=10,
+        jitter=2,
+        n_per_positive=3,
+        negatives=150,
+        n_folds=3,
+        select_alpha=0.01,
+        fit_kwargs={"epochs": 12, "device": "cpu"},
+        score_kwargs={"device": "cpu"},
+        seed=0,
+    )
     np.testing.assert_array_equal(again.points["score"].values, pts["score"].values)
 
 
@@ -494,15 +622,20 @@ def test_cross_validate_refuses_bad_input(world_stack):
     # to the harness, before any fold is trained (a baseline class was a bare TypeError)
     for model in (RandomForestModel, RandomForestModel(), "rf", lambda n, seed: VAE(n)):
         with pytest.raises(xp.DataError, match=r"xp\.benchmark"):
-            cross_validate(stack, world.deposits, model=model, n_folds=3, window=5,
-                           fit_kwargs={"epochs": 1, "device": "cpu"})
+            cross_validate(
+                stack,
+                world.deposits,
+                model=model,
+                n_folds=3,
+                window=5,
+                fit_kwargs={"epochs": 1, "device": "cpu"},
+            )
     with pytest.raises(xp.DataError, match="stack DataArray"):
         cross_validate(stack.to_dataset("element"), world.deposits, model="small_cnn")
     with pytest.raises(xp.DataError, match="prospective_area"):
         cross_validate(stack, world.deposits, model="small_cnn", prospective_area=1.5)
     with pytest.raises(xp.DataError, match="deposits"):
-        cross_validate(stack, world.deposits.isel(deposit=[0, 1]), model="small_cnn",
-                       n_folds=3)
+        cross_validate(stack, world.deposits.isel(deposit=[0, 1]), model="small_cnn", n_folds=3)
 
 
 # one epoch on tiny folds: the skill is not what is tested here, its warning is not news
@@ -514,9 +647,17 @@ def test_cross_validate_deals_the_benchmarks_folds_whatever_the_barren_points(wo
 
     world, stack = world_stack
     fkw = {"epochs": 1, "validation": None, "early_stopping": None, "device": "cpu"}
-    kw = dict(model="small_cnn", model_kwargs={"widths": [4, 4]}, window=5, jitter=0,
-              n_per_positive=1, n_folds=3, fit_kwargs=fkw, score_kwargs={"device": "cpu"},
-              seed=3)
+    kw = dict(
+        model="small_cnn",
+        model_kwargs={"widths": [4, 4]},
+        window=5,
+        jitter=0,
+        n_per_positive=1,
+        n_folds=3,
+        fit_kwargs=fkw,
+        score_kwargs={"device": "cpu"},
+        seed=3,
+    )
     rng = np.random.default_rng(0)
     x0, x1 = float(stack.x.min()), float(stack.x.max())
     y0, y1 = float(stack.y.min()), float(stack.y.max())
@@ -532,8 +673,9 @@ def test_cross_validate_deals_the_benchmarks_folds_whatever_the_barren_points(wo
     b = benchmark(stack, world.deposits, methods=["raw:Au"], folds=3, buffer=0.0, seed=3)
     held = b.maps["held_out_fold"].values
     dep = runs[0][runs[0]["label"] == 1]
-    idx, _ = points_to_index(make_points(x=dep["x"].values, y=dep["y"].values,
-                                         crs=stack.rio.crs), stack)
+    idx, _ = points_to_index(
+        make_points(x=dep["x"].values, y=dep["y"].values, crs=stack.rio.crs), stack
+    )
     np.testing.assert_array_equal(held[tuple(idx.T)], dep["fold"].values)
 
 
@@ -546,8 +688,10 @@ def test_fit_is_the_function_and_moved_modules_warn():
     assert callable(xprospect.train.fit) and xprospect.train.fit is fit
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module("xprospect.train.fit")  # the module is train.fitting now
-    for old, new in (("xprospect.models.transfer", "xprospect.models.weights"),
-                     ("xprospect.score.core", "xprospect.score.engine")):
+    for old, new in (
+        ("xprospect.models.transfer", "xprospect.models.weights"),
+        ("xprospect.score.core", "xprospect.score.engine"),
+    ):
         sys.modules.pop(old, None)
         with pytest.warns(FutureWarning, match=new.rsplit(".", 1)[0]):
             mod = importlib.import_module(old)
@@ -570,9 +714,16 @@ def test_every_trainer_takes_its_optimiser_from_a_recipe(monkeypatch):
     data = toy_data()
     fit(toy_model(), data, recipe="adam", epochs=1, device="cpu", progress=False)
     _, stack = synthetic_stack(0, n_samples=300, n_deposits=3)
-    xp.train.pretrain_reconstruction(small_cnn(), stack, n_patches=8, epochs=1, batch_size=4,
-                                     progress=False, device="cpu")
+    xp.train.pretrain_reconstruction(
+        small_cnn(), stack, n_patches=8, epochs=1, batch_size=4, progress=False, device="cpu"
+    )
     assert made == ["adam", "reconstruction"]
-    log = _loop.train_epochs(toy_model(), [], get_recipe("adam"), epochs=0,
-                             batches=lambda e: [], batch_loss=lambda b: None)
+    log = _loop.train_epochs(
+        toy_model(),
+        [],
+        get_recipe("adam"),
+        epochs=0,
+        batches=lambda e: [],
+        batch_loss=lambda b: None,
+    )
     assert log.rows == [] and log.best_epoch == 0

@@ -39,19 +39,39 @@ def target():
 
 
 def test_pretrain_records_the_source():
-    res = pretrain(SmallCNN(3, window=10, widths=(8, 8), seed=0), toy(3), recipe="adam",
-                   epochs=2, device="cpu", progress=False)
+    res = pretrain(
+        SmallCNN(3, window=10, widths=(8, 8), seed=0),
+        toy(3),
+        recipe="adam",
+        epochs=2,
+        device="cpu",
+        progress=False,
+    )
     lineage = res.model.card["pretraining"]
     assert lineage["kind"] == "supervised"
     assert lineage["data_hash"] == res.model.card["data_hash"]
 
 
 def test_fine_tune_adapts_first_conv_and_freezes(tmp_path):
-    source = fit(SmallCNN(4, window=10, widths=(8, 8), seed=0), toy(4), recipe="adam", epochs=2,
-                 device="cpu", progress=False).model
+    source = fit(
+        SmallCNN(4, window=10, widths=(8, 8), seed=0),
+        toy(4),
+        recipe="adam",
+        epochs=2,
+        device="cpu",
+        progress=False,
+    ).model
     model = SmallCNN(3, window=10, widths=(8, 8), seed=1)
-    res = fine_tune(model, toy(3, seed=2), source=source, freeze=["block1"], recipe="adam",
-                    epochs=2, device="cpu", progress=False)
+    res = fine_tune(
+        model,
+        toy(3, seed=2),
+        source=source,
+        freeze=["block1"],
+        recipe="adam",
+        epochs=2,
+        device="cpu",
+        progress=False,
+    )
     w_src = source.state_dict()["block1.0.weight"]
     w_new = res.model.state_dict()["block1.0.weight"]
     # the frozen first conv holds the source filters adapted from 4 to 3 inputs (mean mode)
@@ -69,12 +89,25 @@ def test_fine_tune_adapts_first_conv_and_freezes(tmp_path):
     assert all(p.requires_grad for p in res.model.parameters())
     # from a checkpoint path too
     path = save_checkpoint(source, tmp_path / "src.pt")
-    again = fine_tune(SmallCNN(3, window=10, widths=(8, 8), seed=1), toy(3, seed=2), source=path,
-                      freeze=["block1"], recipe="adam", epochs=2, device="cpu", progress=False)
+    again = fine_tune(
+        SmallCNN(3, window=10, widths=(8, 8), seed=1),
+        toy(3, seed=2),
+        source=path,
+        freeze=["block1"],
+        recipe="adam",
+        epochs=2,
+        device="cpu",
+        progress=False,
+    )
     torch.testing.assert_close(again.model.state_dict()["block1.0.weight"], expected)
     with pytest.raises(ModelCardError, match="no tensor"):
-        fine_tune(SmallCNN(3, window=10, widths=(8, 8)), toy(3), source={"x.w": torch.zeros(1)},
-                  epochs=1, progress=False)
+        fine_tune(
+            SmallCNN(3, window=10, widths=(8, 8)),
+            toy(3),
+            source={"x.w": torch.zeros(1)},
+            epochs=1,
+            progress=False,
+        )
 
 
 def test_pretrain_reconstruction(target):
@@ -97,8 +130,15 @@ def test_pretrain_reconstruction(target):
     pd.testing.assert_frame_equal(res.history, again.history)
     # fine-tuning keeps the lineage
     world, _ = target
-    ft = fine_tune(res.model, deposit_patches(world, stack, n_neg=60), recipe="adam", epochs=2,
-                   device="cpu", progress=False, freeze=1)
+    ft = fine_tune(
+        res.model,
+        deposit_patches(world, stack, n_neg=60),
+        recipe="adam",
+        epochs=2,
+        device="cpu",
+        progress=False,
+        freeze=1,
+    )
     assert ft.model.card["transfer"]["source"]["kind"] == "reconstruction"
     assert ft.model.card["transfer"]["frozen"] == ["block1"]
     with pytest.raises(ModelCardError, match="elements"):
@@ -116,14 +156,26 @@ def test_transfer_with_few_deposits_is_not_worse_than_scratch():
     """
     noise, n_samples = 0.5, 500
     world, stack = synthetic_stack(100, n_deposits=40, n_samples=n_samples, noise=noise)
-    pre = pretrain(small_cnn(), deposit_patches(world, stack, n_neg=200, per=4), recipe="adam",
-                   epochs=20, device="cpu", progress=False)
+    pre = pretrain(
+        small_cnn(),
+        deposit_patches(world, stack, n_neg=200, per=4),
+        recipe="adam",
+        epochs=20,
+        device="cpu",
+        progress=False,
+    )
     scores = []
     for s in range(5):
         world, stack = synthetic_stack(200 + s, n_deposits=20, n_samples=n_samples, noise=noise)
         ps = deposit_patches(world, stack, n_neg=200, per=3)
-        tr, te, _ = spatial_split(ps.xy, ps.labels, extent=(SIZE * RES, SIZE * RES),
-                                  fraction=0.5, groups=ps.groups, seed=s)
+        tr, te, _ = spatial_split(
+            ps.xy,
+            ps.labels,
+            extent=(SIZE * RES, SIZE * RES),
+            fraction=0.5,
+            groups=ps.groups,
+            seed=s,
+        )
         # keep the windows of only two deposits of the training half
         g, lab = ps.groups[tr], ps.labels[tr]
         known = np.random.default_rng(s).permutation(np.unique(g[lab == 1]))[:2]
@@ -131,10 +183,18 @@ def test_transfer_with_few_deposits_is_not_worse_than_scratch():
         kw = dict(recipe="adam", epochs=10, device="cpu", progress=False, seed=s)
         scratch = fit(small_cnn(s), train, **kw)
         tuned = fine_tune(copy.deepcopy(pre.model), train, freeze=2, lr=3e-4, **kw)
-        scores.append([roc_auc_score(test.labels, score(test, m.model, device="cpu"))
-                       for m in (scratch, tuned)])
+        scores.append(
+            [
+                roc_auc_score(test.labels, score(test, m.model, device="cpu"))
+                for m in (scratch, tuned)
+            ]
+        )
     scores = np.asarray(scores)
-    print("held-out AUC per seed (scratch, fine-tuned):", np.round(scores, 3).tolist(),
-          "mean", np.round(scores.mean(axis=0), 3).tolist())
+    print(
+        "held-out AUC per seed (scratch, fine-tuned):",
+        np.round(scores, 3).tolist(),
+        "mean",
+        np.round(scores.mean(axis=0), 3).tolist(),
+    )
     assert scores.mean(axis=0).min() > 0.8  # both learn from two deposits
     assert scores[:, 1].mean() >= scores[:, 0].mean() - 0.03  # transfer is not worse

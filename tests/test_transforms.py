@@ -13,10 +13,20 @@ from xprospect.preprocess import pivot_basis
 from xprospect.testing import assert_georef_equal
 
 METHODS = ["log10", "clr", "ilr", "zscore", "robust"]
-FUNCS = {"log10": xp.preprocess.log10, "clr": xp.preprocess.clr, "ilr": xp.preprocess.ilr,
-         "zscore": xp.preprocess.zscore, "robust": xp.preprocess.robust_scale}
-ACCESSOR = {"log10": "log10", "clr": "clr", "ilr": "ilr", "zscore": "zscore",
-            "robust": "robust_scale"}
+FUNCS = {
+    "log10": xp.preprocess.log10,
+    "clr": xp.preprocess.clr,
+    "ilr": xp.preprocess.ilr,
+    "zscore": xp.preprocess.zscore,
+    "robust": xp.preprocess.robust_scale,
+}
+ACCESSOR = {
+    "log10": "log10",
+    "clr": "clr",
+    "ilr": "ilr",
+    "zscore": "zscore",
+    "robust": "robust_scale",
+}
 GRID_CHUNKS = {"y": 5, "x": 7}
 SAMPLE_CHUNKS = {"sample": 37}
 
@@ -31,8 +41,9 @@ class _CountingScheduler:
     def __call__(self, dsk, keys, **kwargs):
         self.total_computes += 1
         if self.total_computes > self.max_computes:
-            raise RuntimeError(f"too many dask computes: {self.total_computes} > "
-                               f"{self.max_computes}")
+            raise RuntimeError(
+                f"too many dask computes: {self.total_computes} > {self.max_computes}"
+            )
         return dask.get(dsk, keys, **kwargs)
 
 
@@ -57,8 +68,11 @@ def _data(survey, kind: str, backend: str) -> xr.Dataset:
 
 
 def _elements(ds: xr.Dataset) -> list[str]:
-    return [str(n) for n, v in ds.data_vars.items()
-            if v.dtype != bool and np.issubdtype(v.dtype, np.number)]
+    return [
+        str(n)
+        for n, v in ds.data_vars.items()
+        if v.dtype != bool and np.issubdtype(v.dtype, np.number)
+    ]
 
 
 @pytest.mark.parametrize("kind", ["grid", "samples"])
@@ -76,10 +90,12 @@ def test_numpy_equals_dask_and_lazy(survey, backend, kind, method):
     for n in new_vars:
         assert out[n].dtype == ref[n].dtype, n
         assert out[n].dims == ref[n].dims, n
-        np.testing.assert_allclose(out[n].values, ref[n].values, rtol=1e-5, atol=1e-6,
-                                   err_msg=n)
-        expected_attrs = {k: v for k, v in ref[n].attrs.items()
-                          if backend == "numpy" or not k.startswith(("zscore_", "robust_"))}
+        np.testing.assert_allclose(out[n].values, ref[n].values, rtol=1e-5, atol=1e-6, err_msg=n)
+        expected_attrs = {
+            k: v
+            for k, v in ref[n].attrs.items()
+            if backend == "numpy" or not k.startswith(("zscore_", "robust_"))
+        }
         assert out[n].attrs == expected_attrs, n
 
 
@@ -99,8 +115,9 @@ def test_keeps_georeferencing_and_other_variables(survey, backend, method):
 
 
 def test_voxels_default_elements():
-    vox = xp.make_voxels((0, 0, -40, 100, 50, 0), resolution=(10, 25, 25), crs="EPSG:28350",
-                         chunks=(3, 2, 3))
+    vox = xp.make_voxels(
+        (0, 0, -40, 100, 50, 0), resolution=(10, 25, 25), crs="EPSG:28350", chunks=(3, 2, 3)
+    )
     rng = np.random.default_rng(1)
     for e in ("Au", "Cu", "Zn"):
         vox[e] = (("z", "y", "x"), rng.lognormal(size=vox["mask"].shape), {"units": "ppm"})
@@ -168,8 +185,7 @@ def test_unknown_or_bad_elements_raise(survey):
     with pytest.raises(DataError, match="'Xx' is not a data variable"):
         xp.preprocess.log10(samples, elements=["Au", "Xx"])
     with pytest.raises(DataError, match="not a real numeric"):
-        xp.preprocess.log10(samples.assign(flag=("sample", np.ones(300, bool))),
-                            elements="flag")
+        xp.preprocess.log10(samples.assign(flag=("sample", np.ones(300, bool))), elements="flag")
     with pytest.raises(DataError, match="found no numeric element variables"):
         xp.preprocess.log10(samples[[]])
 
@@ -196,8 +212,11 @@ def test_nonpositive_raise_on_compute_with_dask(survey, method):
     bad = _with_bad_values(survey[0]).chunk(SAMPLE_CHUNKS)
     with raise_if_dask_computes():
         out = FUNCS[method](bad)  # lazy: no check has run yet
-    with pytest.raises(DataError, match=r"element 'As' has 1 non-positive value\(s\) in one "
-                                        "dask chunk"):
+    with pytest.raises(
+        DataError,
+        match=r"element 'As' has 1 non-positive value\(s\) in one "
+        "dask chunk",
+    ):
         out.compute()
 
 
@@ -255,8 +274,7 @@ def test_ilr_is_an_isometry(survey, backend):
     x = np.column_stack([survey[0][n].values for n in names])
     rng = np.random.default_rng(0)
     for i, j in rng.integers(0, x.shape[0], size=(20, 2)):
-        np.testing.assert_allclose(np.linalg.norm(z[i] - z[j]), _aitchison(x[i], x[j]),
-                                   rtol=1e-10)
+        np.testing.assert_allclose(np.linalg.norm(z[i] - z[j]), _aitchison(x[i], x[j]), rtol=1e-10)
     # and equal to the basis applied to clr
     clr = np.log(x) - np.log(x).mean(axis=1, keepdims=True)
     np.testing.assert_allclose(z, clr @ pivot_basis(len(names)).T, rtol=1e-9, atol=1e-12)
@@ -319,22 +337,23 @@ def test_zscore_given_stats_errors(survey):
     with pytest.raises(DataError, match="both mean= and std="):
         xp.preprocess.zscore(samples, mean={"Au": 1.0})
     with pytest.raises(DataError, match=r"no value for elements \['Cu'\]"):
-        xp.preprocess.zscore(samples, elements=["Au", "Cu"], mean={"Au": 1, "Cu": 2},
-                             std={"Au": 1})
+        xp.preprocess.zscore(samples, elements=["Au", "Cu"], mean={"Au": 1, "Cu": 2}, std={"Au": 1})
     with pytest.raises(DataError, match=r"element 'Au' is 0\.0"):
         xp.preprocess.zscore(samples, elements="Au", mean={"Au": 1}, std={"Au": 0})
 
 
 def test_zscore_constant_element(survey):
     samples = survey[0].assign(Const=("sample", np.full(300, 2.0), {"units": "ppm"}))
-    with pytest.raises(DataError,
-                       match=r"element 'Const' cannot be scaled: its standard deviation is 0\.0"):
+    with pytest.raises(
+        DataError, match=r"element 'Const' cannot be scaled: its standard deviation is 0\.0"
+    ):
         xp.preprocess.zscore(samples)
     lazy = xp.preprocess.zscore(samples.chunk(SAMPLE_CHUNKS))  # checked when computed
     with pytest.raises(DataError, match="element 'Const'"):
         lazy["Const"].compute()
-    np.testing.assert_allclose(lazy["Au"].values, xp.preprocess.zscore(
-        samples, elements="Au")["Au"].values)
+    np.testing.assert_allclose(
+        lazy["Au"].values, xp.preprocess.zscore(samples, elements="Au")["Au"].values
+    )
 
 
 def test_robust_scale_median_and_iqr(survey, backend):
@@ -343,24 +362,28 @@ def test_robust_scale_median_and_iqr(survey, backend):
     for n in _elements(maps):
         v = maps[n].values.astype("float64")
         q25, q50, q75 = np.nanpercentile(v, [25, 50, 75])
-        np.testing.assert_allclose(out[n].values, (v - q50) / (q75 - q25), rtol=1e-5,
-                                   atol=1e-6)
+        np.testing.assert_allclose(out[n].values, (v - q50) / (q75 - q25), rtol=1e-5, atol=1e-6)
         assert out[n].attrs["units"] == "IQR"
         if backend == "numpy":
             assert out[n].attrs["robust_median"] == pytest.approx(q50)
             assert out[n].attrs["robust_iqr"] == pytest.approx(q75 - q25)
     median, iqr = xp.preprocess.robust_stats(_data(survey, "grid", backend), elements="Cu")
-    np.testing.assert_allclose([median["Cu"], iqr["Cu"]],
-                               [out["Cu"].attrs.get("robust_median", median["Cu"]),
-                                out["Cu"].attrs.get("robust_iqr", iqr["Cu"])])
+    np.testing.assert_allclose(
+        [median["Cu"], iqr["Cu"]],
+        [
+            out["Cu"].attrs.get("robust_median", median["Cu"]),
+            out["Cu"].attrs.get("robust_iqr", iqr["Cu"]),
+        ],
+    )
 
 
 def test_robust_scale_zero_iqr(survey):
     v = np.ones(300)
     v[:10] = np.arange(10) + 2  # most values at one level: IQR 0
     samples = survey[0].assign(Ag=("sample", v, {"units": "ppm"}))
-    with pytest.raises(DataError,
-                       match=r"element 'Ag' cannot be scaled: its interquartile range is 0\.0"):
+    with pytest.raises(
+        DataError, match=r"element 'Ag' cannot be scaled: its interquartile range is 0\.0"
+    ):
         xp.preprocess.robust_scale(samples)
     lazy = xp.preprocess.robust_scale(samples.chunk(SAMPLE_CHUNKS))
     with pytest.raises(DataError, match="element 'Ag'"):

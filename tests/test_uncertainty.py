@@ -43,11 +43,20 @@ def world_stack():
 
 
 def _train_cnn(world, stack, *, seed: int, dropout: float = 0.0):
-    patches = stack.prospect.patches(positives=world.deposits, negatives=100, size=WINDOW,
-                                     jitter=2, n_per_positive=2, seed=seed)
+    patches = stack.prospect.patches(
+        positives=world.deposits, negatives=100, size=WINDOW, jitter=2, n_per_positive=2, seed=seed
+    )
     net = SmallCNN(len(ELEMENTS), window=WINDOW, widths=(8, 8), dropout=dropout, seed=seed)
-    return fit(net, patches, recipe="adam", epochs=3, validation=None, device="cpu",
-               progress=False, seed=seed).model
+    return fit(
+        net,
+        patches,
+        recipe="adam",
+        epochs=3,
+        validation=None,
+        device="cpu",
+        progress=False,
+        seed=seed,
+    ).model
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +78,10 @@ def logistic(world_stack):
 def test_ensemble_map_of_networks_and_a_baseline(world_stack, cnns, logistic):
     _, stack = world_stack
     members = [*cnns, logistic]
-    out = ensemble_map(stack, members, names=["a", "b", "lr"], keep_members=True,
-                       device="cpu")
-    maps = np.stack([score(stack, m, device="cpu").values for m in cnns]
-                    + [score(stack, logistic).values])
+    out = ensemble_map(stack, members, names=["a", "b", "lr"], keep_members=True, device="cpu")
+    maps = np.stack(
+        [score(stack, m, device="cpu").values for m in cnns] + [score(stack, logistic).values]
+    )
     np.testing.assert_allclose(out["mean"].values, maps.mean(0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out["std"].values, maps.std(0, ddof=1), rtol=1e-5, atol=1e-6)
     assert list(out["members"]["member"].values) == ["a", "b", "lr"]
@@ -99,7 +108,7 @@ def test_mc_dropout_is_seeded_lazy_and_spread(world_stack, cnns):
     assert not np.allclose(a["std"].values, c["std"].values)
     assert float(a["std"].max()) > 1e-3 and np.isfinite(a["std"].values).all()
     members = a["members"].values
-    assert not np.allclose(members[0], members[1])       # passes are different networks
+    assert not np.allclose(members[0], members[1])  # passes are different networks
     plain = score(stack, net, device="cpu").values
     # the mean of passes stays near the network's own (dropout-off) map
     assert np.corrcoef(a["mean"].values.ravel(), plain.ravel())[0, 1] > 0.8
@@ -134,7 +143,7 @@ def test_temperature_and_isotonic_recover_known_calibration():
     rng = np.random.default_rng(0)
     z = rng.normal(0, 2, 20000)
     y = rng.random(z.size) < 1 / (1 + np.exp(-z))
-    p = 1 / (1 + np.exp(-2.5 * z))                     # overconfident: T = 2.5
+    p = 1 / (1 + np.exp(-2.5 * z))  # overconfident: T = 2.5
     cal = Calibrator("temperature").fit(p, y)
     assert cal.temperature_ == pytest.approx(2.5, rel=0.08)
     iso = Calibrator("isotonic").fit(p, y)
@@ -193,14 +202,23 @@ def test_calibration_on_inner_folds_reduces_brier_on_held_out_folds(world_stack,
     for train_idx, test_idx in outer:
         if not 0 < y[test_idx].sum() < test_idx.size:
             continue
-        def fit_score(tr, te, train_idx=train_idx):      # indices into the outer training set
+
+        def fit_score(tr, te, train_idx=train_idx):  # indices into the outer training set
             return cell_scores(train_idx[tr])[train_idx[te]]
+
         p_test = cell_scores(train_idx)[test_idx]
         held_y.append(y[test_idx])
         raw.append(p_test)
         for method in cal:
-            c = calibrate_inner_folds(fit_score, xy[train_idx], y[train_idx], method=method,
-                                      n_folds=3, block_size=15_000.0, seed=0)
+            c = calibrate_inner_folds(
+                fit_score,
+                xy[train_idx],
+                y[train_idx],
+                method=method,
+                n_folds=3,
+                block_size=15_000.0,
+                seed=0,
+            )
             assert c.fit_report_["n_scored"] <= train_idx.size
             cal[method].append(c.predict(p_test))
     assert len(held_y) >= 3
@@ -212,8 +230,9 @@ def test_calibration_on_inner_folds_reduces_brier_on_held_out_folds(world_stack,
     # own recovery is tested above) and is not expected to
     for method in ("platt", "isotonic"):
         assert brier_score(yy, after[method]) < 0.9 * b0, (method, b0)
-    fig = plot_reliability(yy, {"random forest": before, "platt": after["platt"]},
-                           n_bins=5, path=tmp_path / "rel.png")
+    fig = plot_reliability(
+        yy, {"random forest": before, "platt": after["platt"]}, n_bins=5, path=tmp_path / "rel.png"
+    )
     texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert any("Brier" in t for t in texts) and (tmp_path / "rel.png").exists()
 
@@ -229,21 +248,22 @@ def test_area_of_applicability_flags_shifted_evidence(world_stack):
     iy, ix = np.unravel_index(cells, valid.shape)
     pts = make_points(stack.x.values[ix], stack.y.values[iy], crs=stack.rio.crs)
     shifted = stack.copy(data=stack.values.copy())
-    shifted[:, :15, :15] += 8.0                          # far outside the training range
+    shifted[:, :15, :15] += 8.0  # far outside the training range
     # the training evidence comes from the shifted stack at the points: keep them off the box
     inbox = (iy < 15) & (ix < 15)
     out = area_of_applicability(shifted, pts.isel(point=np.flatnonzero(~inbox)))
     aoa = out["AOA"].values
-    assert not aoa[:15, :15].any()                       # the shifted region is flagged
+    assert not aoa[:15, :15].any()  # the shifted region is flagged
     rest = valid.copy()
     rest[:15, :15] = False
-    assert aoa[rest].mean() > 0.95                       # in-range cells are not
+    assert aoa[rest].mean() > 0.95  # in-range cells are not
     di = out["DI"].values
     assert di[:15, :15].min() > out.attrs["threshold"]
     assert_georef_equal(out["DI"], stack.isel(element=0, drop=True))
     # lazy, chunk by chunk, with the same values
-    lazy = area_of_applicability(shifted.chunk({"y": 13, "x": 27}),
-                                 pts.isel(point=np.flatnonzero(~inbox)))
+    lazy = area_of_applicability(
+        shifted.chunk({"y": 13, "x": 27}), pts.isel(point=np.flatnonzero(~inbox))
+    )
     assert lazy["DI"].chunks is not None
     np.testing.assert_allclose(lazy["DI"].values, di, equal_nan=True)
 
@@ -253,8 +273,11 @@ def test_aoa_threshold_is_the_cast_upper_whisker():
     train = rng.normal(size=(60, 3))
     folds = np.arange(60) % 4
     v = rng.normal(size=(3, 8, 9))
-    stack = xr.DataArray(v, dims=("element", "y", "x"), coords={
-        "element": ["a", "b", "c"], "y": np.arange(8.0)[::-1], "x": np.arange(9.0)})
+    stack = xr.DataArray(
+        v,
+        dims=("element", "y", "x"),
+        coords={"element": ["a", "b", "c"], "y": np.arange(8.0)[::-1], "x": np.arange(9.0)},
+    )
     out = area_of_applicability(stack, train, folds=folds, weights=[1.0, 2.0, 0.5])
     # by hand: standardise, weight, CV nearest distance over the mean pairwise distance
     from scipy.spatial.distance import cdist, pdist
@@ -309,15 +332,19 @@ def test_integrated_gradients_are_complete(world_stack, cnns):
     assert sorted(ig.data_vars) == sorted(ELEMENTS)
     assert_georef_equal(ig["As"], sub.isel(element=0, drop=True))
     total = sum(ig[e].values for e in ELEMENTS)
-    base = sub.copy(data=np.broadcast_to(
-        np.asarray(net.card["mean"], dtype=sub.dtype)[:, None, None], sub.shape).copy())
+    base = sub.copy(
+        data=np.broadcast_to(
+            np.asarray(net.card["mean"], dtype=sub.dtype)[:, None, None], sub.shape
+        ).copy()
+    )
     diff = (score(sub, net, device="cpu") - score(base, net, device="cpu")).values
     assert np.abs(diff).max() > 0.05
     # a midpoint rule of 24 steps through ReLUs: within 3 % of the largest difference
     np.testing.assert_allclose(total, diff, atol=0.03 * np.abs(diff).max())
     assert np.corrcoef(total.ravel(), diff.ravel())[0, 1] > 0.99
-    lazy = integrated_gradients_maps(sub.chunk({"y": 11, "x": 13}), net, steps=24,
-                                     device="cpu", batch_size=512)
+    lazy = integrated_gradients_maps(
+        sub.chunk({"y": 11, "x": 13}), net, steps=24, device="cpu", batch_size=512
+    )
     np.testing.assert_allclose(lazy["Au"].values, ig["Au"].values, atol=1e-5)
     with pytest.raises(xp.ModelCardError, match="torch network"):
         integrated_gradients_maps(sub, xp.baselines.LogisticModel())

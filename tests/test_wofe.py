@@ -16,13 +16,14 @@ def _raster():
     y = np.arange(10.0)[::-1] * 100 + 50
     x = np.arange(10.0) * 100 + 50
     a = np.zeros((10, 10))
-    a[:, :3] = 1.0                       # 30 cells
+    a[:, :3] = 1.0  # 30 cells
     g = np.zeros((10, 10))
-    g[:5, :] = 1.0                       # 50 cells of code 1 (top)
-    g[:2, :] = 2.0                       # 20 cells of code 2 (top two rows), 30 left with 0
+    g[:5, :] = 1.0  # 50 cells of code 1 (top)
+    g[:2, :] = 2.0  # 20 cells of code 2 (top two rows), 30 left with 0
     g[5:, :] = 0.0
-    stack = xr.DataArray(np.stack([a, g]), dims=("element", "y", "x"),
-                         coords={"element": ["A", "G"], "y": y, "x": x})
+    stack = xr.DataArray(
+        np.stack([a, g]), dims=("element", "y", "x"), coords={"element": ["A", "G"], "y": y, "x": x}
+    )
     # 5 deposit cells: (row, col) -> A and G values
     rc = [(0, 0), (1, 1), (3, 2), (4, 8), (8, 5)]
     pts = make_points(x=[x[c] for _, c in rc], y=[y[r] for r, _ in rc])
@@ -46,7 +47,8 @@ def test_weights_match_a_hand_computed_table():
     assert row["w_minus"] == pytest.approx(w_minus, rel=1e-12)
     assert row["contrast"] == pytest.approx(w_plus - w_minus, rel=1e-12)
     assert row["studentized_contrast"] == pytest.approx(
-        (w_plus - w_minus) / np.sqrt(v_plus + v_minus), rel=1e-12)
+        (w_plus - w_minus) / np.sqrt(v_plus + v_minus), rel=1e-12
+    )
     # G code 2 (rows 0-1): 20 cells, 2 deposits; code 1 (rows 2-4): 30 cells, 2 deposits
     r2 = t.loc[("G", 2.0)]
     assert (r2["n_cells"], r2["n_deposits"]) == (20, 2)
@@ -64,12 +66,18 @@ def test_posterior_is_the_log_linear_formula():
     t = m.table_.set_index(["element", "code"])
     prior_logit = np.log(0.05 / 0.95)
     a, g = stack.sel(element="A").values, stack.sel(element="G").values
-    logit = prior_logit + np.vectorize(lambda v: t.loc[("A", v), "weight"])(a) \
+    logit = (
+        prior_logit
+        + np.vectorize(lambda v: t.loc[("A", v), "weight"])(a)
         + np.vectorize(lambda v: t.loc[("G", v), "weight"])(g)
+    )
     expect = 1 / (1 + np.exp(-logit))
     np.testing.assert_allclose(post, expect, rtol=1e-12)
-    var = 1 / 5 + np.vectorize(lambda v: t.loc[("A", v), "var_weight"])(a) \
+    var = (
+        1 / 5
+        + np.vectorize(lambda v: t.loc[("A", v), "var_weight"])(a)
         + np.vectorize(lambda v: t.loc[("G", v), "var_weight"])(g)
+    )
     np.testing.assert_allclose(std, expect * np.sqrt(var), rtol=1e-12)
     ci = m.ci_test_
     assert ci["predicted"] == pytest.approx(float(post.sum()))
@@ -92,8 +100,10 @@ def test_binary_generalisation_picks_the_best_cumulative_contrast():
     best = -np.inf
     nbd = classes["n_deposits"].to_numpy()
     nb = classes["n_cells"].to_numpy()
-    for cd, cb in [(np.cumsum(nbd[::-1])[::-1][1:], np.cumsum(nb[::-1])[::-1][1:]),
-                   (np.cumsum(nbd)[:-1], np.cumsum(nb)[:-1])]:
+    for cd, cb in [
+        (np.cumsum(nbd[::-1])[::-1][1:], np.cumsum(nb[::-1])[::-1][1:]),
+        (np.cumsum(nbd)[:-1], np.cumsum(nb)[:-1]),
+    ]:
         t = B.weights_table(cd, cb, 5, 100)
         best = max(best, float(t["studentized_contrast"].max()))
     assert gen["studentized_contrast"].iloc[0] == pytest.approx(best)
@@ -111,8 +121,11 @@ def _signal_raster():
     x = np.arange(float(n)) * 100 + 50
     cols, rows = np.meshgrid(np.arange(n, dtype=float), np.arange(n, dtype=float))
     g = np.select([cols <= 1, cols <= 5, cols <= 9], [1.0, 0.0, 3.0], 2.0)
-    stack = xr.DataArray(np.stack([cols, rows, g]), dims=("element", "y", "x"),
-                         coords={"element": ["S", "N", "G"], "y": y, "x": x})
+    stack = xr.DataArray(
+        np.stack([cols, rows, g]),
+        dims=("element", "y", "x"),
+        coords={"element": ["S", "N", "G"], "y": y, "x": x},
+    )
     r = [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 1, 11]
     c = [0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3]
     pts = make_points(x=[x[j] for j in c], y=[y[i] for i in r])
@@ -150,8 +163,11 @@ def test_only_significant_patterns_enter_the_posterior():
         assert g.loc[code, "var_weight"] == pytest.approx(1 / 4 + 1 / 156, rel=1e-12)
     # the posterior: the prior plus S's pattern and G's class, nothing from N
     sv, gv = stack.sel(element="S").values, stack.sel(element="G").values
-    logit = (np.log(12 / 388) + np.where(sv <= s_row["upper"], s_row["w_plus"], s_row["w_minus"])
-             + np.vectorize(lambda v: g.loc[v, "weight"])(gv))
+    logit = (
+        np.log(12 / 388)
+        + np.where(sv <= s_row["upper"], s_row["w_plus"], s_row["w_minus"])
+        + np.vectorize(lambda v: g.loc[v, "weight"])(gv)
+    )
     np.testing.assert_allclose(m.predict(stack).values, 1 / (1 + np.exp(-logit)), rtol=1e-12)
     # with no test, N enters and the map changes
     loose = B.WeightsOfEvidence(n_classes=10, categorical=["G"], min_studentized=0.0)

@@ -38,7 +38,7 @@ def matmul_rate(n: int = 1024, repeat: int = 5) -> float:
         t = time.perf_counter()
         torch.mm(a, b)
         best = min(best, time.perf_counter() - t)
-    return 2.0 * n ** 3 / best
+    return 2.0 * n**3 / best
 
 
 def vae_flops_per_cell(model: VAE) -> float:
@@ -89,18 +89,22 @@ def stoad_loop(model: STOAD, x: np.ndarray, centres: np.ndarray) -> np.ndarray:
         h = win
         for w, b in layers:
             c, n = h.shape[0], h.shape[1] - k + 1
-            cols = np.stack([h[:, i:i + k, j:j + k].reshape(c * k * k)
-                             for i in range(n) for j in range(n)], axis=1)
+            cols = np.stack(
+                [h[:, i : i + k, j : j + k].reshape(c * k * k) for i in range(n) for j in range(n)],
+                axis=1,
+            )
             h = _act(w.reshape(w.shape[0], -1) @ cols + b[:, None]).reshape(-1, n, n)
             feats.append(h)
         return feats
 
-    tl = [(c.weight.detach().numpy(), c.bias.detach().numpy())
-          for c in model.teacher.encoder.enc.layers]
+    tl = [
+        (c.weight.detach().numpy(), c.bias.detach().numpy())
+        for c in model.teacher.encoder.enc.layers
+    ]
     sl = [(c.weight.detach().numpy(), c.bias.detach().numpy()) for c in model.student.enc.layers]
     res = np.empty(len(centres), dtype="float32")
     for n, (i, j) in enumerate(centres):
-        win = x[:, i - r:i + r + 1, j - r:j + r + 1]
+        win = x[:, i - r : i + r + 1, j - r : j + r + 1]
         ft, fs = encode(tl, win), encode(sl, win)
         s = 0.0
         for h, a, b in zip(model.weights, ft, fs, strict=True):
@@ -125,7 +129,9 @@ def score_tiled(model, x: np.ndarray, tile: int = TILE) -> np.ndarray:
         for i in range(0, n, tile):
             for j in range(0, n, tile):
                 a, b = min(i + tile, n), min(j + tile, n)
-                xb = torch.from_numpy(np.ascontiguousarray(xp[:, i:a + 2 * r, j:b + 2 * r]))[None]
+                xb = torch.from_numpy(np.ascontiguousarray(xp[:, i : a + 2 * r, j : b + 2 * r]))[
+                    None
+                ]
                 out[i:a, j:b] = model.score_dense(xb)[0].numpy()
     return out
 
@@ -232,12 +238,19 @@ class ScoreAPI:
         torch.manual_seed(0)
         x = _stack(n)
         self.stack = xr.DataArray(
-            x, dims=("element", "y", "x"),
-            coords={"element": [f"E{i}" for i in range(N_ELEMENTS)],
-                    "y": np.arange(n, 0, -1) - 0.5, "x": np.arange(n) + 0.5},
+            x,
+            dims=("element", "y", "x"),
+            coords={
+                "element": [f"E{i}" for i in range(N_ELEMENTS)],
+                "y": np.arange(n, 0, -1) - 0.5,
+                "x": np.arange(n) + 0.5,
+            },
         ).chunk({"y": self.chunks, "x": self.chunks})
-        self.model = (VAE(N_ELEMENTS, hidden=(24, 12), latent=3) if model == "vae"
-                      else STOAD(ConvAutoencoder(N_ELEMENTS))).eval()
+        self.model = (
+            VAE(N_ELEMENTS, hidden=(24, 12), latent=3)
+            if model == "vae"
+            else STOAD(ConvAutoencoder(N_ELEMENTS))
+        ).eval()
         t = time.perf_counter()
         self.time_score(n, model)
         self.seconds = time.perf_counter() - t
@@ -268,9 +281,13 @@ def _demo_stack(n: int = 244, n_el: int = 5):
 
     x = np.random.default_rng(0).normal(size=(n_el, n, n)).astype("float32")
     return xr.DataArray(
-        x, dims=("element", "y", "x"),
-        coords={"element": [f"E{i}" for i in range(n_el)],
-                "y": (np.arange(n, 0, -1) - 0.5) * 100.0, "x": (np.arange(n) + 0.5) * 100.0},
+        x,
+        dims=("element", "y", "x"),
+        coords={
+            "element": [f"E{i}" for i in range(n_el)],
+            "y": (np.arange(n, 0, -1) - 0.5) * 100.0,
+            "x": (np.arange(n) + 0.5) * 100.0,
+        },
     )
 
 
@@ -281,8 +298,7 @@ def _trained_cells(fit, model_kind: str) -> float:
     hist = fit.history
     r_by_stage = {"autoencoder": fit.model.context[0]}
     if model_kind == "stoad":
-        r_by_stage = {"student": fit.model.context[0],
-                      "teacher": fit.model.teacher.context[0]}
+        r_by_stage = {"student": fit.model.context[0], "teacher": fit.model.teacher.context[0]}
     tile = int(fit.model.card["tile"])
     total = 0.0
     for stage, r in r_by_stage.items():
@@ -317,13 +333,20 @@ class TrainingThroughput:
         def train(stack, ep):
             n_el = stack.sizes["element"]
             if model == "vae":
-                return fit_anomaly(VAE(n_el, hidden=(24, 12), latent=3), stack, epochs=ep,
-                                   seed=0, device="cpu", **kw, **vae_kw)
+                return fit_anomaly(
+                    VAE(n_el, hidden=(24, 12), latent=3),
+                    stack,
+                    epochs=ep,
+                    seed=0,
+                    device="cpu",
+                    **kw,
+                    **vae_kw,
+                )
             if model == "dae":
-                return fit_anomaly(ConvAutoencoder(n_el), stack, epochs=ep, seed=0,
-                                   device="cpu", **kw)
-            return fit_stoad(ConvAutoencoder(n_el), stack, epochs=ep, seed=0, device="cpu",
-                             **kw)
+                return fit_anomaly(
+                    ConvAutoencoder(n_el), stack, epochs=ep, seed=0, device="cpu", **kw
+                )
+            return fit_stoad(ConvAutoencoder(n_el), stack, epochs=ep, seed=0, device="cpu", **kw)
 
         # warm-up on a small stack: one-time imports (torch's optimiser pulls in dynamo,
         # seconds) are not training throughput
@@ -359,15 +382,19 @@ if __name__ == "__main__":
     # --legacy: only the settings of before issue 13; --both: each model with the old then
     # the new settings, side by side in this one run (the fair comparison on a shared machine)
     modes = [True, False] if "--both" in sys.argv[1:] else ["--legacy" in sys.argv[1:]]
-    print(f"{'model':6s} {'settings':8s} {'train cells/s':>14s} {'score cells/s':>14s} "
-          f"{'ratio':>7s} {'train s':>8s}")
+    print(
+        f"{'model':6s} {'settings':8s} {'train cells/s':>14s} {'score cells/s':>14s} "
+        f"{'ratio':>7s} {'train s':>8s}"
+    )
     for kind in TrainingThroughput.params[0]:
         for legacy in modes:
             LEGACY = legacy
             b = TrainingThroughput()
             b.setup(kind)
-            print(f"{kind:6s} {'before' if legacy else 'now':8s} "
-                  f"{b.track_training_cells_per_second(kind):14.0f} "
-                  f"{b.track_scoring_cells_per_second(kind):14.0f} "
-                  f"{b.track_training_over_scoring(kind):7.3f} {b.train_seconds:8.1f}",
-                  flush=True)
+            print(
+                f"{kind:6s} {'before' if legacy else 'now':8s} "
+                f"{b.track_training_cells_per_second(kind):14.0f} "
+                f"{b.track_scoring_cells_per_second(kind):14.0f} "
+                f"{b.track_training_over_scoring(kind):7.3f} {b.train_seconds:8.1f}",
+                flush=True,
+            )

@@ -38,9 +38,12 @@ def voxel_stack(n: int, chunks: int = CHUNK) -> xr.DataArray:
     """An (element, z, y, x) stack of ``n`` voxels a side, standard normal values, dask chunks."""
     rng = np.random.default_rng(0)
     data = rng.normal(size=(N_ELEMENTS, n, n, n)).astype("float32")
-    coords = {"element": [f"E{i}" for i in range(N_ELEMENTS)],
-              "z": np.arange(n) * 10.0, "y": np.arange(n)[::-1] * 10.0,
-              "x": np.arange(n) * 10.0}
+    coords = {
+        "element": [f"E{i}" for i in range(N_ELEMENTS)],
+        "z": np.arange(n) * 10.0,
+        "y": np.arange(n)[::-1] * 10.0,
+        "x": np.arange(n) * 10.0,
+    }
     stack = xr.DataArray(data, dims=("element", "z", "y", "x"), coords=coords, name="stack")
     return stack.chunk({"element": -1, "z": chunks, "y": chunks, "x": chunks})
 
@@ -58,8 +61,7 @@ class DAE3DScoring:
         torch.manual_seed(0)
         self.stack = voxel_stack(n, chunks=min(CHUNK, n))
         self.model = ConvAutoencoder(N_ELEMENTS, ndim=3).eval()
-        self.model.card = make_card(self.stack, mean=[0.0] * N_ELEMENTS,
-                                    std=[1.0] * N_ELEMENTS)
+        self.model.card = make_card(self.stack, mean=[0.0] * N_ELEMENTS, std=[1.0] * N_ELEMENTS)
         self._score = score
         self.rate = matmul_rate()
         self.run()  # warm up (thread pools, allocator)

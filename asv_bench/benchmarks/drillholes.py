@@ -37,33 +37,51 @@ def make_tables(n_holes: int = N_HOLES, n_stations: int = N_STATIONS, seed: int 
     """Collar, survey and assay tables of smoothly curving holes (dips -50 to -85)."""
     rng = np.random.default_rng(seed)
     ids = np.array([f"H{i:05d}" for i in range(n_holes)], dtype=object)
-    collar = pd.DataFrame({"hole_id": ids, "x": rng.uniform(500_000, 510_000, n_holes),
-                           "y": rng.uniform(6_400_000, 6_410_000, n_holes),
-                           "z": rng.uniform(380, 420, n_holes)})
+    collar = pd.DataFrame(
+        {
+            "hole_id": ids,
+            "x": rng.uniform(500_000, 510_000, n_holes),
+            "y": rng.uniform(6_400_000, 6_410_000, n_holes),
+            "z": rng.uniform(380, 420, n_holes),
+        }
+    )
     md = np.arange(n_stations) * STATION_STEP
     f = md / md[-1] if n_stations > 1 else md
     dip0 = rng.uniform(-75, -55, n_holes)[:, None]
     dip = np.clip(dip0 - 10 * f + rng.normal(0, 0.3, (n_holes, n_stations)), -89.5, -45)
-    az = (rng.uniform(0, 360, n_holes)[:, None] + 25 * f
-          + rng.normal(0, 0.5, (n_holes, n_stations))) % 360
-    survey = pd.DataFrame({"hole_id": np.repeat(ids, n_stations), "depth": np.tile(md, n_holes),
-                           "dip": dip.ravel(), "azimuth": az.ravel()})
+    az = (
+        rng.uniform(0, 360, n_holes)[:, None] + 25 * f + rng.normal(0, 0.5, (n_holes, n_stations))
+    ) % 360
+    survey = pd.DataFrame(
+        {
+            "hole_id": np.repeat(ids, n_stations),
+            "depth": np.tile(md, n_holes),
+            "dip": dip.ravel(),
+            "azimuth": az.ravel(),
+        }
+    )
     end = md[-1]
     edges = np.arange(0.0, end + 1e-9, INTERVAL)
     fr, to = edges[:-1], edges[1:]
     n_int = fr.size
-    assay = pd.DataFrame({"hole_id": np.repeat(ids, n_int), "from": np.tile(fr, n_holes),
-                          "to": np.tile(to, n_holes),
-                          "Cu_ppm": rng.lognormal(4, 1, n_holes * n_int),
-                          "Ni_ppm": rng.lognormal(5, 1, n_holes * n_int)})
+    assay = pd.DataFrame(
+        {
+            "hole_id": np.repeat(ids, n_int),
+            "from": np.tile(fr, n_holes),
+            "to": np.tile(to, n_holes),
+            "Cu_ppm": rng.lognormal(4, 1, n_holes * n_int),
+            "Ni_ppm": rng.lognormal(5, 1, n_holes * n_int),
+        }
+    )
     return collar, survey, assay
 
 
 def make_holes(n_holes: int = N_HOLES, n_stations: int = N_STATIONS, seed: int = 0):
     """The tables read into :class:`~xprospect.io.Drillholes` (ingest is not timed)."""
     collar, survey, assay = make_tables(n_holes, n_stations, seed)
-    return read_drillholes(collar, survey, assay, crs=CRS, length_unit="m",
-                           dip_convention="negative-down")
+    return read_drillholes(
+        collar, survey, assay, crs=CRS, length_unit="m", dip_convention="negative-down"
+    )
 
 
 # ---- the peer: per-hole Python minimum curvature -----------------------------------------------
@@ -118,8 +136,11 @@ def peer_position(hole, depth):
     fb = f * b
     rf = 1.0 if fb < 1e-9 else 2.0 / fb * math.tan(fb / 2)
     h = (depth - md[i]) / 2 * rf
-    return (pos[i][0] + h * (t1[0] + t[0]), pos[i][1] + h * (t1[1] + t[1]),
-            pos[i][2] - h * (t1[2] + t[2]))
+    return (
+        pos[i][0] + h * (t1[0] + t[0]),
+        pos[i][1] + h * (t1[1] + t[1]),
+        pos[i][2] - h * (t1[2] + t[2]),
+    )
 
 
 def _per_hole(collar, survey):
@@ -127,8 +148,9 @@ def _per_hole(collar, survey):
     sv = {h: g for h, g in survey.groupby("hole_id", sort=False)}
     for h, x, y, z in collar[["hole_id", "x", "y", "z"]].itertuples(index=False):
         g = sv[h]
-        holes[h] = peer_hole((x, y, z), g["depth"].tolist(), g["dip"].tolist(),
-                             g["azimuth"].tolist())
+        holes[h] = peer_hole(
+            (x, y, z), g["depth"].tolist(), g["dip"].tolist(), g["azimuth"].tolist()
+        )
     return holes
 
 
@@ -173,8 +195,9 @@ class Desurvey:
 
     def setup(self, n_holes):
         self.tables = make_tables(n_holes, self.n_stations)
-        self.holes = read_drillholes(*self.tables, crs=CRS, length_unit="m",
-                                     dip_convention="negative-down")
+        self.holes = read_drillholes(
+            *self.tables, crs=CRS, length_unit="m", dip_convention="negative-down"
+        )
         composite(self.holes, length=COMPOSITE)  # compile the kernels
 
     def time_desurvey_xprospect(self, n_holes):
@@ -199,10 +222,19 @@ def main(n_holes: int = N_HOLES, repeat: int = 3) -> dict[str, float]:
     bench.setup(n_holes)
     res = {}
     for name, fn, rep in [
-        ("xprospect desurvey+composite", lambda: (bench.time_desurvey_xprospect(n_holes),
-                                                  bench.time_composite_xprospect(n_holes)), repeat),
-        ("peer desurvey+composite", lambda: (bench.time_desurvey_peer(n_holes),
-                                             bench.time_composite_peer(n_holes)), 1),
+        (
+            "xprospect desurvey+composite",
+            lambda: (
+                bench.time_desurvey_xprospect(n_holes),
+                bench.time_composite_xprospect(n_holes),
+            ),
+            repeat,
+        ),
+        (
+            "peer desurvey+composite",
+            lambda: (bench.time_desurvey_peer(n_holes), bench.time_composite_peer(n_holes)),
+            1,
+        ),
     ]:
         best = math.inf
         for _ in range(rep):

@@ -44,14 +44,16 @@ def grid(world, size: int, chunks=None) -> xr.Dataset:
 def fitted_parameters(samples: xr.Dataset) -> dict[str, dict[str, float]]:
     """The spherical variogram xprospect fits per element (given to both packages)."""
     ok = OrdinaryKriging(variogram_model=MODEL, k=K).fit(samples)
-    return {n: {p: float(v[p]) for p in ("psill", "range", "nugget")}
-            for n, v in ok.variograms_.items()}
+    return {
+        n: {p: float(v[p]) for p in ("psill", "range", "nugget")} for n, v in ok.variograms_.items()
+    }
 
 
 def krige_xprospect(samples: xr.Dataset, like: xr.Dataset, params) -> xr.Dataset:
     """``xp.grid_kriging`` with the given variograms, float64, computed."""
-    out = xp.grid_kriging(samples, like=like, variogram_model=MODEL, variogram_parameters=params,
-                          k=K, dtype="float64")
+    out = xp.grid_kriging(
+        samples, like=like, variogram_model=MODEL, variogram_parameters=params, k=K, dtype="float64"
+    )
     return out.compute(scheduler="threads")
 
 
@@ -69,10 +71,15 @@ def krige_pykrige(samples: xr.Dataset, like: xr.Dataset, params) -> dict[str, np
     flip = gy.size > 1 and gy[0] > gy[-1]
     out = {}
     for n in ELEMENTS:
-        ok = PyKrigeOK(x, y, samples[n].values.astype("float64"), variogram_model=MODEL,
-                       variogram_parameters=params[n], enable_plotting=False)
-        z, ss = ok.execute("grid", gx, gy[::-1] if flip else gy, backend="C",
-                           n_closest_points=K)
+        ok = PyKrigeOK(
+            x,
+            y,
+            samples[n].values.astype("float64"),
+            variogram_model=MODEL,
+            variogram_parameters=params[n],
+            enable_plotting=False,
+        )
+        z, ss = ok.execute("grid", gx, gy[::-1] if flip else gy, backend="C", n_closest_points=K)
         z, ss = np.asarray(z), np.asarray(ss)
         out[n] = (z[::-1] if flip else z, ss[::-1] if flip else ss)
     return out
@@ -168,8 +175,10 @@ def main(size: int = 1024, n_samples: int = N_SAMPLES) -> None:
     peer = krige_pykrige(world.samples, like, params)
     t_peer = time.perf_counter() - t0
     print(f"{n_samples} samples x {len(ELEMENTS)} elements onto {size}^2, k={K}")
-    print(f"xprospect {t_ours:.2f} s, PyKrige (C, n_closest_points={K}) {t_peer:.2f} s, "
-          f"ratio {t_peer / t_ours:.1f}x")
+    print(
+        f"xprospect {t_ours:.2f} s, PyKrige (C, n_closest_points={K}) {t_peer:.2f} s, "
+        f"ratio {t_peer / t_ours:.1f}x"
+    )
     print(f"max relative difference {agreement(ours, peer):.2e}")
 
 

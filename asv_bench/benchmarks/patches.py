@@ -36,15 +36,22 @@ def stack_array(grid: int, chunks: int | None = None, seed: int = 0):
     if chunks is None:
         return np.random.default_rng(seed).standard_normal((N_ELEMENTS, grid, grid), "float32")
     rs = da.random.default_rng(seed)
-    return rs.standard_normal((N_ELEMENTS, grid, grid), dtype="float32",
-                              chunks=(N_ELEMENTS, chunks, chunks))
+    return rs.standard_normal(
+        (N_ELEMENTS, grid, grid), dtype="float32", chunks=(N_ELEMENTS, chunks, chunks)
+    )
 
 
 def as_stack(data) -> xr.DataArray:
     n = data.shape[-1]
-    return xr.DataArray(data, dims=("element", "y", "x"),
-                        coords={"element": [f"E{i}" for i in range(data.shape[0])],
-                                "y": np.arange(n, 0, -1) - 0.5, "x": np.arange(n) + 0.5})
+    return xr.DataArray(
+        data,
+        dims=("element", "y", "x"),
+        coords={
+            "element": [f"E{i}" for i in range(data.shape[0])],
+            "y": np.arange(n, 0, -1) - 0.5,
+            "x": np.arange(n) + 0.5,
+        },
+    )
 
 
 def random_plan(grid: int, n: int, size: int, seed: int = 1):
@@ -57,7 +64,7 @@ def numpy_slicing(arr: np.ndarray, plan) -> np.ndarray:
     out = np.empty((plan.n, arr.shape[0], *plan.size), dtype=arr.dtype)
     h, w = plan.size
     for i, (y0, x0) in enumerate(plan.origins):
-        out[i] = arr[:, y0:y0 + h, x0:x0 + w]
+        out[i] = arr[:, y0 : y0 + h, x0 : x0 + w]
     return out
 
 
@@ -69,8 +76,9 @@ class ExtractInMemory:
 
     def setup(self):
         self.arr = stack_array(self.grid)
-        self.dask_stack = as_stack(da.from_array(self.arr, chunks=(N_ELEMENTS, self.chunk,
-                                                                    self.chunk)))
+        self.dask_stack = as_stack(
+            da.from_array(self.arr, chunks=(N_ELEMENTS, self.chunk, self.chunk))
+        )
         self.numpy_stack = as_stack(self.arr)
         self.plan = random_plan(self.grid, self.n_windows, self.size)
 
@@ -105,13 +113,15 @@ class ExtractZarr:
         grid = int(os.environ.get("XPROSPECT_BENCH_ZARR_GRID", self.grid))
         path = os.path.join(tempfile.mkdtemp(prefix="xp-bench-"), "stack.zarr")
         as_stack(stack_array(grid, chunks=self.chunk)).to_dataset(name="stack").to_zarr(
-            path, mode="w", consolidated=False)
+            path, mode="w", consolidated=False
+        )
         return path
 
     def setup(self, path):
         self.stack = xr.open_zarr(path, consolidated=False)["stack"]
-        self.patches = PatchSet(random_plan(self.stack.sizes["x"], self.n_windows, self.size),
-                                self.stack)
+        self.patches = PatchSet(
+            random_plan(self.stack.sizes["x"], self.n_windows, self.size), self.stack
+        )
 
     def peakmem_iter_batches(self, path):
         total = 0.0

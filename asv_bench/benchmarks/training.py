@@ -137,14 +137,23 @@ def make_windows(size: int, n: int = N_WINDOWS, seed: int = 0):
     stack = xr.DataArray(
         data,
         dims=("element", "y", "x"),
-        coords={"element": [f"E{i}" for i in range(N_ELEMENTS)],
-                "y": np.arange(GRID, 0, -1) - 0.5, "x": np.arange(GRID) + 0.5},
+        coords={
+            "element": [f"E{i}" for i in range(N_ELEMENTS)],
+            "y": np.arange(GRID, 0, -1) - 0.5,
+            "x": np.arange(GRID) + 0.5,
+        },
     )
     cells = rng.choice(GRID * GRID, n, replace=True)
     n_pos = n // 4
-    return make_patches(stack, positives=cells_to_points(np.unique(cells[:n_pos]), stack, "P"),
-                        negatives=cells_to_points(cells[n_pos:], stack, "N"), size=size,
-                        jitter=0, n_per_positive=1, seed=seed)
+    return make_patches(
+        stack,
+        positives=cells_to_points(np.unique(cells[:n_pos]), stack, "P"),
+        negatives=cells_to_points(cells[n_pos:], stack, "N"),
+        size=size,
+        jitter=0,
+        n_per_positive=1,
+        seed=seed,
+    )
 
 
 def make_model(window: int, widths=(32, 32, 64)):
@@ -157,7 +166,7 @@ def smooth_stack(n_elements: int, n: int, ndim: int, seed: int = 0) -> xr.DataAr
     data = rng.standard_normal((n_elements,) + (n,) * ndim).astype("float32")
     for ax in range(1, ndim + 1):  # a 3-cell running mean per axis: some spatial structure
         data = (data + np.roll(data, 1, ax) + np.roll(data, -1, ax)) / 3
-    dims = ("element", "z", "y", "x")[-(ndim + 1):] if ndim == 3 else ("element", "y", "x")
+    dims = ("element", "z", "y", "x")[-(ndim + 1) :] if ndim == 3 else ("element", "y", "x")
     coords: dict[str, Any] = {"element": [f"E{i}" for i in range(n_elements)]}
     for d in dims[1:]:
         coords[d] = (np.arange(n)[::-1] if d == "y" else np.arange(n)) * 10.0 + 5.0
@@ -174,22 +183,51 @@ class TrainVsScore:
     def setup(self, window):
         torch.manual_seed(0)
         self.windows = make_windows(window)
-        self.model = fit(make_model(window), self.windows, recipe="adam", epochs=1,
-                         batch_size=BATCH, progress=False, device="cpu").model
+        self.model = fit(
+            make_model(window),
+            self.windows,
+            recipe="adam",
+            epochs=1,
+            batch_size=BATCH,
+            progress=False,
+            device="cpu",
+        ).model
 
     def time_train_epoch(self, window):
-        fit(make_model(window), self.windows, recipe="adam", epochs=1, batch_size=BATCH,
-            progress=False, device="cpu")
+        fit(
+            make_model(window),
+            self.windows,
+            recipe="adam",
+            epochs=1,
+            batch_size=BATCH,
+            progress=False,
+            device="cpu",
+        )
 
     def time_train_epoch_legacy(self, window):
-        ds = torch.utils.data.Subset(self.windows.torch_dataset(augment=True, seed=0),
-                                     list(range(len(self.windows))))
-        fit(make_model(window), ds, recipe="adam", epochs=1, batch_size=BATCH,
-            progress=False, device="cpu")
+        ds = torch.utils.data.Subset(
+            self.windows.torch_dataset(augment=True, seed=0), list(range(len(self.windows)))
+        )
+        fit(
+            make_model(window),
+            ds,
+            recipe="adam",
+            epochs=1,
+            batch_size=BATCH,
+            progress=False,
+            device="cpu",
+        )
 
     def time_train_3_epochs(self, window):
-        fit(make_model(window), self.windows, recipe="adam", epochs=3, batch_size=BATCH,
-            progress=False, device="cpu")
+        fit(
+            make_model(window),
+            self.windows,
+            recipe="adam",
+            epochs=3,
+            batch_size=BATCH,
+            progress=False,
+            device="cpu",
+        )
 
     def time_score(self, window):
         score(self.windows, self.model, batch_size=BATCH, device="cpu")
@@ -200,13 +238,19 @@ def rates(window: int = 9, repeat: int = 3, n: int = N_WINDOWS) -> dict[str, flo
     per-item path) and of scoring, measured side by side."""
     b = TrainVsScore()
     b.setup(window)
-    out: dict[str, list[float]] = {"train": [], "train_3_epochs": [], "train_legacy": [],
-                                   "score": []}
+    out: dict[str, list[float]] = {
+        "train": [],
+        "train_3_epochs": [],
+        "train_legacy": [],
+        "score": [],
+    }
     for _ in range(repeat):
-        for key, fn, ep in (("train", b.time_train_epoch, 1),
-                            ("train_3_epochs", b.time_train_3_epochs, 3),
-                            ("train_legacy", b.time_train_epoch_legacy, 1),
-                            ("score", b.time_score, 1)):
+        for key, fn, ep in (
+            ("train", b.time_train_epoch, 1),
+            ("train_3_epochs", b.time_train_3_epochs, 3),
+            ("train_legacy", b.time_train_epoch_legacy, 1),
+            ("score", b.time_score, 1),
+        ):
             t0 = time.perf_counter()
             fn(window)
             out[key].append(ep * len(b.windows) / (time.perf_counter() - t0))
@@ -223,13 +267,19 @@ def _anomaly_case(name: str) -> tuple[xr.DataArray, Callable[[], tuple[Any, floa
     ndim = 3 if base.endswith("3d") else 2
     stack = smooth_stack(c, n, ndim)
     # training on the script's torch thread count (``--threads``), as scoring is
-    kw: dict[str, Any] = {"epochs": EPOCHS, "seed": 0, "device": "cpu",
-                          "threads": torch.get_num_threads()}
+    kw: dict[str, Any] = {
+        "epochs": EPOCHS,
+        "seed": 0,
+        "device": "cpu",
+        "threads": torch.get_num_threads(),
+    }
     if base == "vae":
+
         def train() -> tuple[Any, float]:
             f = fit_anomaly(VAE(c), stack, **kw)
             return f.model, EPOCHS * f.report["n_train"]
     elif base.startswith("dae"):
+
         def train() -> tuple[Any, float]:
             f = fit_anomaly(ConvAutoencoder(c, ndim=ndim), stack, **kw)
             return f.model, EPOCHS * f.report["cells_per_epoch"]
@@ -240,6 +290,7 @@ def _anomaly_case(name: str) -> tuple[xr.DataArray, Callable[[], tuple[Any, floa
         def train() -> tuple[Any, float]:
             f = fit_stoad(teacher, stack, teacher_epochs=0, **kw)
             return f.model, EPOCHS * f.report["cells_per_epoch"]
+
     return stack, train
 
 
@@ -313,7 +364,14 @@ class AnomalyTrainVsScore:
     """Training against scoring throughput of the anomaly detectors (cells/s, CPU)."""
 
     params: ClassVar[list[str]] = [
-        "vae", "vae_optim", "dae", "stoad", "dae3d", "dae3d_torch", "stoad3d", "stoad3d_torch"
+        "vae",
+        "vae_optim",
+        "dae",
+        "stoad",
+        "dae3d",
+        "dae3d_torch",
+        "stoad3d",
+        "stoad3d_torch",
     ]
     param_names: ClassVar[list[str]] = ["model"]
     timeout = 900
@@ -334,16 +392,22 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     print(f"torch threads {a.threads}; load average {os.getloadavg()}")
-    print(f"{'model':14s} {'unit':9s} {'train/s':>10s} {'score/s':>10s} {'ratio':>6s}"
-          f" {'train/cpu-s':>11s} {'score/cpu-s':>11s} {'ratio':>6s}")
+    print(
+        f"{'model':14s} {'unit':9s} {'train/s':>10s} {'score/s':>10s} {'ratio':>6s}"
+        f" {'train/cpu-s':>11s} {'score/cpu-s':>11s} {'ratio':>6s}"
+    )
     names = a.models.split(",")
 
     def show(name: str, unit: str, r: dict[str, float]) -> None:
-        line = (f"{name:14s} {unit:9s} {r['train']:10.0f} {r['score']:10.0f} "
-                f"{r['train'] / r['score']:6.2f}")
+        line = (
+            f"{name:14s} {unit:9s} {r['train']:10.0f} {r['score']:10.0f} "
+            f"{r['train'] / r['score']:6.2f}"
+        )
         if "train_cpu" in r:  # the same per CPU second of this process (steadier under load)
-            line += (f" {r['train_cpu']:11.0f} {r['score_cpu']:11.0f} "
-                     f"{r['train_cpu'] / r['score_cpu']:6.2f}")
+            line += (
+                f" {r['train_cpu']:11.0f} {r['score_cpu']:11.0f} "
+                f"{r['train_cpu'] / r['score_cpu']:6.2f}"
+            )
         print(line, flush=True)
 
     if "cnn" in names:
