@@ -2,7 +2,10 @@
 
 Run with the data folder of the project::
 
-    XPROSPECT_DATA=../shared/data python examples/katanning_cnn.py [OUT_DIR]
+    XPROSPECT_DATA=../shared/data python examples/katanning_cnn.py [OUT_DIR] [--seed=N]
+        [--no-selection]
+
+(``--no-selection`` keeps every element in each fold instead of re-selecting them.)
 
 The supervised path of the CNN studies, end to end, on real data:
 
@@ -25,8 +28,8 @@ The supervised path of the CNN studies, end to end, on real data:
 
 The raw Au map is the single-element reference: the CNN is only worth its keep where it beats
 it out of fold. Here it does not: the pooled out-of-fold AUC read 0.28, 0.39 and 0.33 for
-seeds 0-2 (1 Dec 2026; the sites dealt 14, 5, 3 and 3 to the folds, three folds training on
-5 sites after the buffer) against 0.82-0.83 for raw Au on the same points, and
+seeds 0-2 (1 Dec 2026; the sites dealt 14, 5, 3 and 3 to the folds, most folds training on
+4-5 sites after the buffer) against 0.82-0.83 for raw Au on the same points, and
 ``cross_validate`` warns that it is below chance (``tests/test_realdata_cnn.py`` has the
 figures of the former fold deal). :func:`xprospect.benchmark` gives the fuller picture
 (``examples/katanning_benchmark.py``).
@@ -85,8 +88,13 @@ def run(
     n_folds: int = 4,
     seed: int = 0,
     device: str = "auto",
+    select_alpha: float | None = 0.01,
 ) -> dict:
-    """Run the supervised path; return the metrics (and write the outputs to ``out``)."""
+    """Run the supervised path; return the metrics (and write the outputs to ``out``).
+
+    ``select_alpha`` is the significance of the per-fold element selection (None: every
+    element in every fold).
+    """
     scores, sites = load(data_dir)
     stack = scores.prospect.stack(ELEMENTS)
     finite = np.isfinite(stack.values).all(axis=0)
@@ -113,7 +121,7 @@ def run(
         negative_ratio=15,
         n_folds=n_folds,
         block_size=30_000.0,
-        select_alpha=0.01,
+        select_alpha=select_alpha,
         fit_kwargs=fit_kwargs,
         score_kwargs={"device": device},
         prospective_area=0.2,
@@ -201,10 +209,20 @@ def main() -> int:
     if not root or not (Path(root) / FOLDER).is_dir():
         print(f"set XPROSPECT_DATA to the folder holding {FOLDER}/", file=sys.stderr)
         return 2
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else None
-    m = run(Path(root), out=out)
+    flags = [a for a in sys.argv[1:] if a.startswith("--")]
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    seed = next((int(f.split("=", 1)[1]) for f in flags if f.startswith("--seed=")), 0)
+    out = Path(args[0]) if args else None
+    alpha = None if "--no-selection" in flags else 0.01
+    m = run(Path(root), out=out, seed=seed, select_alpha=alpha)
     cv = m["cross_validation"]
     print(f"sites on data: {m['n_sites_on_data']} of {m['n_sites']}")
+    print(
+        "held-out sites per fold:",
+        [f["n_test_deposits"] for f in cv["folds"]],
+        "training sites per fold:",
+        [f["n_train_deposits"] for f in cv["folds"]],
+    )
     print("selected (all sites):", [e for e, r in m["selection"].items() if r["selected"]])
     print(
         f"spatial CV AUC {cv['auc']:.3f} [{cv['auc_ci'][0]:.3f}, {cv['auc_ci'][1]:.3f}], "

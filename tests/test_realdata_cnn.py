@@ -7,15 +7,15 @@ elements re-selected on each fold's training sites) and a final model on every s
 
 What it measures (1 Dec 2026, ``cross_validate``'s folds dealt with the deposits balanced, as
 the harness deals them): 25 of 32 sites on data, dealt 14, 5, 3 and 3 to the folds (one 30 km
-block holds 14); after the buffer three folds train on 5 sites each. The pooled out-of-fold
-AUC reads 0.28, 0.39 and 0.33 for seeds 0-2 (0.69, 0.73 and 0.30 without the per-fold
-selection), against 0.82-0.83 for the raw Au map on the same points: the CNN does not beat
-chance here, and ``cross_validate`` says so with an ``XProspectWarning``. The former deal
+block holds 14); after the buffer most folds train on 4-5 sites (5, 5, 5, 10 for seed 0). The
+pooled out-of-fold AUC reads 0.28, 0.39 and 0.33 for seeds 0-2 (0.69, 0.73 and 0.30 without the
+per-fold selection), against 0.82-0.83 for the raw Au map on the same points: the CNN does not
+beat chance here, and ``cross_validate`` says so with an ``XProspectWarning``. The former deal
 (deposits and barren points dealt together by point counts) read 0.80, 0.43 and 0.65 (0.43,
-0.27, 0.29 without selection), putting 19-21 sites in one fold that trained on 1-3: its 0.80
-for seed 0, once asserted here as "the CNN beats chance", was that deal's luck. Asserted: the
-path runs, every fold holds held-out sites, every point is judged by a model that never
-trained near it, and a pooled AUC below chance is warned of.
+0.27, 0.29 without selection), putting 19-21 sites in one fold that trained on 1-3: its 0.80 for
+seed 0, once asserted here as "the CNN beats chance", was that deal's luck. Asserted: the path
+runs, every fold holds held-out sites, every point is judged by a model that never trained near
+it, and a pooled AUC below chance is warned of.
 """
 
 from __future__ import annotations

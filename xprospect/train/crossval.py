@@ -256,7 +256,7 @@ def cross_validate(
         pooled AUC moved within its seed-to-seed spread: synthetic worlds 7, 0 and 1, seeds
         0-1, mean 0.863 before, 0.868 after; Katanning, seeds 0-2 with and without the
         per-fold selection, mean 0.477 before, 0.453 after, single runs 0.27-0.80 either
-        way (the 11 km buffer leaves 5 training sites in three folds of four: the survey's
+        way (the 11 km buffer leaves 4-5 training sites in most folds: the survey's
         clustered sites support no stable CNN estimate).
     buffer : float, optional
         Training points within this (Chebyshev) distance of a test point are dropped; default
