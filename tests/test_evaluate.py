@@ -387,6 +387,8 @@ def test_grid_folds_balance_deposits_and_points_take_their_cells_fold():
     assert [(tr.tolist(), te.tolist()) for tr, te in folds] == [([1], [0, 3]), ([0], [1, 2])]
     with pytest.raises(xp.DataError, match="one entry per point"):
         folds_from_ids(xy, [0, 1])
+    with pytest.raises(xp.DataError, match="no point has a fold"):
+        folds_from_ids(xy, [-1] * 5)
 
 
 def test_spatial_split_one_fold_groups_buffer_and_classes():

@@ -247,7 +247,10 @@ def folds_from_ids(
     fold = np.asarray(fold, dtype="int64")
     if fold.shape != (len(arr),):
         raise DataError(f"fold must hold one entry per point ({len(arr)}); got {fold.shape}")
-    n_folds = int(fold.max()) + 1 if n_folds is None else int(n_folds)
+    if n_folds is None:
+        if not (fold >= 0).any():
+            raise DataError("no point has a fold (every entry of fold is negative)")
+        n_folds = int(fold.max()) + 1
     tree = cKDTree(arr)
     out = []
     for f in range(n_folds):
