@@ -700,6 +700,31 @@ def test_ranked_selection_orders_ties_by_row(n, ties):
             assert np.array_equal(ki[:got], ib[1, best])
 
 
+@pytest.mark.parametrize("power", [2.0, 1.5])
+def test_few_and_many_elements_give_the_same_bits(power):
+    # up to SMALL_NE elements each element's sum is kept in a register, above it all
+    # elements of a cell are summed together: the same operations in the same order, so
+    # an element gridded alone, with a few others or with many is the same map, bit for
+    # bit (coincident samples and a sample on a cell centre included)
+    from xprospect.grid import _kernels
+
+    rng = np.random.default_rng(11)
+    n_el = _kernels.SMALL_NE + 4
+    s, _, _ = _samples(rng, 400, 2, n_el=n_el)
+    s = s.isel(sample=np.r_[np.arange(400), np.arange(20)])  # coincident samples
+    like = _template(2)
+    s["x"].values[0], s["y"].values[0] = like.x.values[3], like.y.values[5]
+    names = list(s.data_vars)
+    every = xp.grid_idw(s, like=like, k=9, power=power, dtype="float64")
+    few = xp.grid_idw(s, like=like, k=9, power=power, elements=names[:3], dtype="float64")
+    for i, name in enumerate(names):
+        alone = xp.grid_idw(s, like=like, k=9, power=power, elements=[name], dtype="float64")
+        for other in (every, few) if i < 3 else (every,):
+            assert np.array_equal(
+                alone[name].values.view(np.int64), other[name].values.view(np.int64)
+            ), name
+
+
 def test_equidistant_neighbours_do_not_depend_on_chunks():
     # samples on a regular lattice: many cells have ties at the k-th distance; which of the
     # tied samples counts is fixed (by sample), so every chunking gives the same map
