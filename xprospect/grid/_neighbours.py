@@ -308,11 +308,11 @@ def plan_tiles(
     across in 2-D (4 to 16 cells) and a cube ``TILE_3D d_k`` across in 3-D (1 to ``MAX_3D``
     voxels). Measured at 1e6 samples onto 2048^2 (d_k of 4 cells: 6 x 6 tiles searched
     9 % faster than 4 x 4; with the ranked search, 7 x 7 (``TILE_2D`` 1.75) 3 % faster
-    than 6 x 6, 8 x 8 alike, 5 x 5 slower) and on 5,000 clustered samples onto 64^3 and 128^3 voxels
-    (d_k of 5 and 11 voxels: cubes of 6 and 12 searched 1.7x and 1.1x faster than the
-    3 x 3 x 6 and 6 x 6 x 12 tiles of 0.6 d_k): a wider tile gathers and sorts its
-    candidates once for more cells, which outweighs the longer scans of its corner
-    cells. A 3-D tile stops at ``MAX_3D`` voxels: clustered samples lie far denser in
+    than 6 x 6, 8 x 8 alike, 5 x 5 slower) and on 5,000 clustered samples onto 64^3 and
+    128^3 voxels (d_k of 5 and 11 voxels: cubes of 6 and 12 searched 1.7x and 1.1x
+    faster than the 3 x 3 x 6 and 6 x 6 x 12 tiles of 0.6 d_k): a wider tile gathers and
+    sorts its candidates once for more cells, which outweighs the longer scans of its
+    corner cells. A 3-D tile stops at ``MAX_3D`` voxels: clustered samples lie far denser in
     their clusters, where most of the search is, than the mean density says (5,000
     clustered samples onto 128^3, 1 thread, best of 8 interleaved: cubes of 8 and 9
     searched 3.5 % faster than cubes of 12, 10 no faster; onto 64^3, 5 and 6 alike, 8
