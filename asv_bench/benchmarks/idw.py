@@ -251,16 +251,18 @@ duplicates and on samples on a lattice, full of ties).
 ``many:2048 --repeat 3 --peers pykdtree``, this / main / this / main: quiet (load 0.3-0.9,
 11:11 UTC) xprospect 0.553 / 0.702 / 0.553 / 0.672 s wall (1.044 / 1.325 / 1.025 / 1.264 s
 CPU), **5.92x / 4.68x / 5.94x / 4.84x** pykdtree (CPU 4.98x / 3.94x / 5.09x / 4.09x;
-pykdtree 3.25-3.29 s); at load 1.0-1.4: 5.82x / 4.83x / 5.28x / 4.03x; at load 1.2-1.5
-(before (5)): 5.12x / 4.95x / 5.62x / 5.19x; at load 3.5-3.7 (before (5)), this / main /
-this: 4.79x / 4.01x / 5.10x. So 5x holds in quiet runs with a margin (0.553 s against the
-0.65 s it needs), and under load it is not guaranteed. ``2d:3072 3d:128 many:8 many:64
-many:512 --repeat 3 --peers pykdtree``, main then this (load 0.4-1.0): 2-D 0.903 / 0.882 s
-wall (CPU 1.757 / 1.697), 3-D 0.310 / 0.315 s (CPU 0.604 / 0.611), many:8 0.079 / 0.084,
-many:64 0.076 / 0.083, many:512 0.151 / 0.140 s (CPU 0.256 / 0.219); many:8 and many:64
-again, ``--repeat 7``, this / main / this / main (load 0.1-0.3): 0.082 / 0.077 / 0.081 /
-0.083 s and 0.078 / 0.081 / 0.082 / 0.080 s: alike. ``asv_bench/jit.py demo --cold-only``,
-this / main / main / this: 5.7 / 5.1 / 5.0 / 5.6 s CPU (``knn_tile`` 2.3 against 1.9-2.0 s).
+pykdtree 3.25-3.29 s); again at 11:18 (load 0.7-1.3, the final tree), this / main / this:
+0.542 / 0.724 / 0.555 s, **6.05x / 4.53x / 5.88x** (CPU 5.11x / 3.80x / 5.00x); at load
+1.0-1.4: 5.82x / 4.83x / 5.28x / 4.03x; at load 1.2-1.5 (before (5)): 5.12x / 4.95x / 5.62x
+/ 5.19x; at load 3.5-3.7 (before (5)), this / main / this: 4.79x / 4.01x / 5.10x. So 5x
+holds in quiet runs with a margin (0.553 s against the 0.65 s it needs), and under load it
+is not guaranteed. ``2d:3072 3d:128 many:8 many:64 many:512 --repeat 3 --peers pykdtree``,
+main then this (load 0.4-1.0): 2-D 0.903 / 0.882 s wall (CPU 1.757 / 1.697), 3-D 0.310 /
+0.315 s (CPU 0.604 / 0.611), many:8 0.079 / 0.084, many:64 0.076 / 0.083, many:512 0.151 /
+0.140 s (CPU 0.256 / 0.219); many:8 and many:64 again, ``--repeat 7``, this / main / this /
+main (load 0.1-0.3): 0.082 / 0.077 / 0.081 / 0.083 s and 0.078 / 0.081 / 0.082 / 0.080 s:
+alike. ``asv_bench/jit.py demo --cold-only``, this / main / main / this: 5.7 / 5.1 / 5.0 /
+5.6 s CPU (``knn_tile`` 2.3 against 1.9-2.0 s).
 
 Tried and not kept (bitwise equal, none faster): the ranked selection's first bound from the
 farthest of the previous cell's k neighbours (at least k within it, no second pass;
