@@ -517,10 +517,10 @@ def test_coarse_grid_splits_over_all_tiles():
     assert ntiles == 64
     assert ntasks == min(64, _neighbours.TASKS_PER_THREAD * _neighbours.nb.get_num_threads())
     assert _neighbours.plan_tiles(pts, 12, axes, (1, 8, 8), 2, False)[2] == 1
-    # a fine grid keeps wide tiles: 1.5 d_k = 1.5 (12 / (0.02 pi))^0.5 / 2 = 10.4 cells
-    # tall, twice that wide (searched as two 10 x 10 sub-tiles)
+    # a fine grid keeps wide tiles: 1.75 d_k = 1.75 (12 / (0.02 pi))^0.5 / 2 = 12.1 cells
+    # tall, twice that wide (searched as two 12 x 12 sub-tiles)
     fine = _neighbours.plan_tiles(pts, 12, np.diag([0.0, 2.0, 2.0]), (1, 512, 512), 2, True)
-    assert fine[0].tolist() == [1, 10, 20]
+    assert fine[0].tolist() == [1, 12, 24]
 
 
 def test_bucket_sort_is_a_stable_sort_by_bucket(monkeypatch):
@@ -659,19 +659,23 @@ def test_small_lattices_do_not_compile_the_ranked_search():
     assert not _neighbours.plan_tiles(vox, 12, np.eye(3), (128, 128, 128), 3, True)[3]
 
 
+@pytest.mark.parametrize("ties", [True, False])
 @pytest.mark.parametrize("n", [30, 200])
-def test_ranked_selection_orders_ties_by_row(n):
+def test_ranked_selection_orders_ties_by_row(n, ties):
     # a cell's k nearest candidates placed by rank from a short list (a tight first bound
     # that may hold fewer than k of them, then the loose one) are those inserted in turn:
-    # the k smallest by (squared distance, sample row), equal distances included; a list
-    # longer than RANKED is left to insertion (-1)
+    # the k smallest by (squared distance, sample row), equal distances included (ranked
+    # again by row) or none; a list longer than RANKED is left to insertion (-1)
     from xprospect.grid import _neighbours
 
     rng = np.random.default_rng(7)
     k = 12
     fb = np.zeros((8, n))
     ib = np.zeros((4, n), dtype=np.int64)
-    fb[4:6] = rng.integers(-4, 5, (2, n))  # integer lattice: many equal distances
+    if ties:
+        fb[4:6] = rng.integers(-4, 5, (2, n))  # integer lattice: many equal distances
+    else:
+        fb[4:6] = rng.uniform(-4.0, 4.0, (2, n))
     ib[1] = rng.permutation(10 * n)[:n]
     q = (0.0, 0.0, 0.0)
     d2 = fb[4] ** 2 + fb[5] ** 2
@@ -679,8 +683,8 @@ def test_ranked_selection_orders_ties_by_row(n):
         inside = np.flatnonzero(d2 <= bound2)
         best = inside[np.lexsort((ib[1, inside], d2[inside]))][:k]
         for ranked in (False, True):
-            kd = np.empty(k)
-            ki = np.empty(k, dtype=np.int64)
+            kd = np.empty(k + 1)  # the ranked selection's slot k takes those left out
+            ki = np.empty(k + 1, dtype=np.int64)
             if ranked:
                 bounds2 = (guess2, bound2)
                 got = _neighbours._nearest_ranked(fb, ib, (n, n), q, k, bounds2, kd, ki)
@@ -694,6 +698,31 @@ def test_ranked_selection_orders_ties_by_row(n):
             assert got == best.size
             assert np.array_equal(kd[:got], d2[best])
             assert np.array_equal(ki[:got], ib[1, best])
+
+
+@pytest.mark.parametrize("power", [2.0, 1.5])
+def test_few_and_many_elements_give_the_same_bits(power):
+    # up to SMALL_NE elements each element's sum is kept in a register, above it all
+    # elements of a cell are summed together: the same operations in the same order, so
+    # an element gridded alone, with a few others or with many is the same map, bit for
+    # bit (coincident samples and a sample on a cell centre included)
+    from xprospect.grid import _kernels
+
+    rng = np.random.default_rng(11)
+    n_el = _kernels.SMALL_NE + 4
+    s, _, _ = _samples(rng, 400, 2, n_el=n_el)
+    s = s.isel(sample=np.r_[np.arange(400), np.arange(20)])  # coincident samples
+    like = _template(2)
+    s["x"].values[0], s["y"].values[0] = like.x.values[3], like.y.values[5]
+    names = list(s.data_vars)
+    every = xp.grid_idw(s, like=like, k=9, power=power, dtype="float64")
+    few = xp.grid_idw(s, like=like, k=9, power=power, elements=names[:3], dtype="float64")
+    for i, name in enumerate(names):
+        alone = xp.grid_idw(s, like=like, k=9, power=power, elements=[name], dtype="float64")
+        for other in (every, few) if i < 3 else (every,):
+            assert np.array_equal(
+                alone[name].values.view(np.int64), other[name].values.view(np.int64)
+            ), name
 
 
 def test_equidistant_neighbours_do_not_depend_on_chunks():

@@ -220,6 +220,58 @@ main's in the same runs; 5x is reached in one run of four, so not reliably met.
 ``asv_bench/jit.py demo --cold-only``, this then main: 13.2 / 11.9 s CPU (38.6 / 30.7 s
 wall), both under the 15 s target (``knn_tile`` 4.1 / 4.2 s, ``idw_task`` 2.5 / 3.4 s plus
 the shared ``_idw_cells`` 0.9 s here).
+
+A cheaper ranked selection (1 Dec, branch ``idw19``; the tree before it is main ``e8ca652``,
+copied aside and run in turn, each in its own process). What the 1e6 case spends: 4.2M
+cells, 87.5 % of them ranked (the rest, near their sub-tile's centre, insert in turn); a
+ranked cell scans 36.6 candidates for the guessed bound and keeps 14.6, 13.7 % of them need
+the second, loose bound; 144 candidates gathered per tile, 160 retries in all. Doubling one
+step at a time (the kernel alone, 1 thread, about 1.0 s CPU then) put the ranking at about
+0.19 s, the distances and compaction at 0.17 s, the IDW of the cells 0.16 s, the shells 0.05
+s, writing tiles out 0.03 s, gathering next to nothing. Kept, each measured on the kernel
+alone, 1 thread, CPU, 1e6 samples onto 2048^2, best of 4 per process, processes interleaved,
+maps bitwise equal: (1) a rank counts the shorter distances only (one comparison per pair,
+not three); equal distances share a rank and so leave one unused, found by a bit mask, and
+only then is the list ranked again with ties broken by row: 1.05-1.07 s against 1.10-1.11 s;
+(2) 2-D tiles ``TILE_2D`` 1.75 d_k (7 x 14 here, were 6 x 12): 1.02-1.03 against 1.05-1.06 s
+(5 x 10 slower, 8 x 16 alike); (3) fewer square roots per cell (the k-th distance of the
+cell just searched is kept, ``_reach`` takes the bound, not its square): 1.00-1.01 against
+1.02-1.07 s; (4) every ranked candidate written to slot ``min(rank, k)`` of ``k + 1``
+instead of behind a branch on ``rank < k`` that mispredicted for most of those left out:
+0.90-0.93 against 0.99-1.01 s (a microbenchmark of the ranking: 66 against 106 ns a cell, 40
+of them reading its input); (5) the IDW weights in a loop of their own and, up to
+``SMALL_NE`` elements, each element's sum in a register: 0.886 against 0.904 s (best of 16
+in 4 processes; medians per process 0.93-0.96 against 0.95-0.98). In all 1.10 -> 0.89 s
+(0.81x); last, the committed tree against main, this / main / this / main (load 1.1): 0.899
+/ 1.104 / 0.902 / 1.136 s. Maps bitwise equal to main's on 233 arrays (the 14 cases listed
+above, 1e6 onto 64^2, 512^2 and 2048^2, duplicated samples with missing values, and the
+ranked search forced on 7,000 x 16 onto 1024^2, on a radius with min_points 3, on the
+duplicates and on samples on a lattice, full of ties).
+
+``many:2048 --repeat 3 --peers pykdtree``, this / main / this / main: quiet (load 0.3-0.9,
+11:11 UTC) xprospect 0.553 / 0.702 / 0.553 / 0.672 s wall (1.044 / 1.325 / 1.025 / 1.264 s
+CPU), **5.92x / 4.68x / 5.94x / 4.84x** pykdtree (CPU 4.98x / 3.94x / 5.09x / 4.09x;
+pykdtree 3.25-3.29 s); again at 11:18 (load 0.7-1.3, the final tree), this / main / this:
+0.542 / 0.724 / 0.555 s, **6.05x / 4.53x / 5.88x** (CPU 5.11x / 3.80x / 5.00x); at load
+1.0-1.4: 5.82x / 4.83x / 5.28x / 4.03x; at load 1.2-1.5 (before (5)): 5.12x / 4.95x / 5.62x
+/ 5.19x; at load 3.5-3.7 (before (5)), this / main / this: 4.79x / 4.01x / 5.10x. So 5x
+holds in quiet runs with a margin (0.553 s against the 0.65 s it needs), and under load it
+is not guaranteed. ``2d:3072 3d:128 many:8 many:64 many:512 --repeat 3 --peers pykdtree``,
+main then this (load 0.4-1.0): 2-D 0.903 / 0.882 s wall (CPU 1.757 / 1.697), 3-D 0.310 /
+0.315 s (CPU 0.604 / 0.611), many:8 0.079 / 0.084, many:64 0.076 / 0.083, many:512 0.151 /
+0.140 s (CPU 0.256 / 0.219); many:8 and many:64 again, ``--repeat 7``, this / main / this /
+main (load 0.1-0.3): 0.082 / 0.077 / 0.081 / 0.083 s and 0.078 / 0.081 / 0.082 / 0.080 s:
+alike. ``asv_bench/jit.py demo --cold-only``, this / main / main / this: 5.7 / 5.1 / 5.0 /
+5.6 s CPU (``knn_tile`` 2.3 against 1.9-2.0 s).
+
+Tried and not kept (bitwise equal, none faster): the ranked selection's first bound from the
+farthest of the previous cell's k neighbours (at least k within it, no second pass;
+1.27-1.29 against 1.10 s, ranking every cell and only the far ones alike); the short list
+padded with infinities to 16 or 32 for a fixed trip count (1.72 s); the distances fused into
+the compaction (1.08-1.09 against 1.05-1.07 s); ``GUESS`` 0.25, 0.3, 0.4 alike, 0.5 slower;
+``RANK_FROM`` 0 (every cell ranked) and ``WIDE_2D`` 3 alike; the bound also from the cell
+above (the smaller of the two) no faster; counting four ranks at a time in registers (a
+microbenchmark: alike).
 """
 
 from __future__ import annotations

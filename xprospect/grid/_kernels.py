@@ -133,8 +133,12 @@ def _idw_cells(vals, params, lo, hi, nbr, wk, tb):
 
     ``tb[c]`` (contiguous) accumulates all elements of cell ``c`` at once, one
     neighbour's row of ``vals`` after another, so the element loop vectorises; each
-    element's sum still runs over the neighbours nearest first. ``wk`` is scratch for
-    the weights of one cell's neighbours.
+    element's sum still runs over the neighbours nearest first. With few elements (at
+    most ``SMALL_NE``: too few for that loop to vectorise) each element's sum is
+    instead kept in a register over the neighbours, the same operations in the same
+    order (the same bits); 1e6 samples x 4 elements onto 2048^2, the kernel alone, 1
+    thread: 0.98x of the CPU time (1 Dec, best of 16 in 4 interleaved processes). ``wk``
+    is scratch for the weights of one cell's neighbours.
     """
     _, power, _, min_points = params
     nbr_i, nbr_d2, nbr_n = nbr
@@ -164,25 +168,39 @@ def _idw_cells(vals, params, lo, hi, nbr, wk, tb):
             for e2 in range(ne):
                 acc[e2] = acc[e2] / nzero
             continue
-        # the weights first, then one tight element loop per neighbour (indexing
-        # ``vals`` by row, no per-neighbour array view): the same operations in the
-        # same order as weighting inside the neighbour loop, so the same bits, and
-        # the loop numba compiles stays quick whatever the search beside it inlines
+        # the weights first (a loop of its own, so the divisions vectorise), then
+        # the sums (indexing ``vals`` by row, no per-neighbour array view): the same
+        # operations in the same order as weighting inside the neighbour loop, so
+        # the same bits, and the loop numba compiles stays quick whatever the search
+        # beside it inlines
+        d2s = nbr_d2[c]
+        if p_is_2:
+            for j in range(nfound):
+                wk[j] = 1.0 / d2s[j]
+        else:
+            for j in range(nfound):
+                wk[j] = d2s[j] ** (-half_p)
         wsum = 0.0
         for j in range(nfound):
-            d2 = nbr_d2[c, j]
-            w = 1.0 / d2 if p_is_2 else d2 ** (-half_p)
-            wk[j] = w
-            wsum += w
-        for j in range(nfound):
-            w = wk[j]
-            row = nbr_i[c, j]
-            for e2 in range(ne):
-                acc[e2] += w * vals[row, e2]
+            wsum += wk[j]
         inv = 1.0 / wsum
-        for e2 in range(ne):
-            acc[e2] = acc[e2] * inv
+        if ne <= SMALL_NE:  # each element's sum in a register
+            for e2 in range(ne):
+                s = 0.0
+                for j in range(nfound):
+                    s += wk[j] * vals[nbr_i[c, j], e2]
+                acc[e2] = s * inv
+        else:
+            for j in range(nfound):
+                w = wk[j]
+                row = nbr_i[c, j]
+                for e2 in range(ne):
+                    acc[e2] += w * vals[row, e2]
+            for e2 in range(ne):
+                acc[e2] = acc[e2] * inv
 
+
+SMALL_NE = 8  # elements up to which each one's sum is kept in a register (_idw_cells)
 
 idw_task = _idw_task(False, "idw_task")
 idw_ranked_task = _idw_task(True, "idw_ranked_task")
