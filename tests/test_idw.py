@@ -26,8 +26,9 @@ def _samples(rng, n, ndim, n_el=3, missing=0.0, extent=1000.0, offset=0.0):
     coords = {"x": ("sample", pts[:, 0]), "y": ("sample", pts[:, 1])}
     if ndim == 3:
         coords["z"] = ("sample", pts[:, 2])
-    ds = xr.Dataset({f"E{i}": ("sample", vals[:, i], {"units": "ppm"}) for i in range(n_el)},
-                    coords=coords)
+    ds = xr.Dataset(
+        {f"E{i}": ("sample", vals[:, i], {"units": "ppm"}) for i in range(n_el)}, coords=coords
+    )
     return xp._dims.write_crs(ds, CRS), pts, vals
 
 
@@ -42,8 +43,9 @@ def _nodes(grid):
 def _template(ndim, chunks=None):
     if ndim == 2:
         return xp.make_grid((0, 0, 1000, 1000), resolution=(37, 41), crs=CRS, chunks=chunks)
-    return xp.make_voxels((0, 0, 0, 1000, 1000, 1000), resolution=(90, 110, 70), crs=CRS,
-                          chunks=chunks)
+    return xp.make_voxels(
+        (0, 0, 0, 1000, 1000, 1000), resolution=(90, 110, 70), crs=CRS, chunks=chunks
+    )
 
 
 def _stack(maps, names):
@@ -87,8 +89,7 @@ def test_anisotropic_matches_brute_force(ndim):
         maps = xp.grid_idw(s, like=grid, dtype="float64", anisotropy=aniso, **case)
         amat = anisotropy_matrix(aniso, ndim)[:ndim, :ndim]
         ref = idw_brute_force(pts, vals, _nodes(grid), amat=amat, **case)
-        np.testing.assert_allclose(_stack(maps, ["E0", "E1", "E2"]), ref, rtol=1e-9,
-                                   equal_nan=True)
+        np.testing.assert_allclose(_stack(maps, ["E0", "E1", "E2"]), ref, rtol=1e-9, equal_nan=True)
 
 
 def test_anisotropy_matrix_axes():
@@ -165,12 +166,15 @@ def test_invariant_to_order_and_translation(problem, dx, dy):
     v = rng.lognormal(size=n)
 
     def run(x, y, v, shift=(0.0, 0.0)):
-        ds = xr.Dataset({"Au": ("sample", v)}, coords={"x": ("sample", x + shift[0]),
-                                                        "y": ("sample", y + shift[1])})
+        ds = xr.Dataset(
+            {"Au": ("sample", v)},
+            coords={"x": ("sample", x + shift[0]), "y": ("sample", y + shift[1])},
+        )
         ds = xp._dims.write_crs(ds, CRS)
         b = (0 + shift[0], 0 + shift[1], 300 + shift[0], 200 + shift[1])
-        return xp.grid_idw(ds, like=xp.make_grid(b, resolution=10, crs=CRS), k=k, power=power,
-                           dtype="float64")["Au"].values
+        return xp.grid_idw(
+            ds, like=xp.make_grid(b, resolution=10, crs=CRS), k=k, power=power, dtype="float64"
+        )["Au"].values
 
     base = run(x, y, v)
     perm = rng.permutation(n)
@@ -213,9 +217,12 @@ def test_dask_with_distributed_cluster():
     s, _, _ = _samples(rng, 150, 2)
     eager = xp.grid_idw(s, like=_template(2), k=5)
     lazy = xp.grid_idw(s, like=_template(2, chunks=(11, 9)), k=5)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster):
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
         got = lazy.compute()
     xr.testing.assert_equal(got, eager)
 
@@ -252,8 +259,9 @@ def test_template_like_samples_and_voxels(world):
     assert grid["mask"].data.chunksize == (16, 16)
     b = grid.rio.bounds()
     assert b[0] <= world.samples.x.min() - 1000 and b[2] >= world.samples.x.max() + 1000
-    vox = xp.make_voxels((0, 0, -500, 1000, 800, 0), resolution=(50, 100, 100), crs=CRS,
-                         chunks=(4, 4, 4))
+    vox = xp.make_voxels(
+        (0, 0, -500, 1000, 800, 0), resolution=(50, 100, 100), crs=CRS, chunks=(4, 4, 4)
+    )
     assert vox["mask"].dims == ("z", "y", "x")
     assert vox.z.values[0] == -475 and np.all(np.diff(vox.z.values) > 0)
 
@@ -282,8 +290,10 @@ def test_mask_gives_nan_outside_study_area(chunks):
 
 
 def test_radius_gives_nan_not_zero_far_from_samples():
-    ds = xr.Dataset({"Au": ("sample", [5.0, 7.0])},
-                    coords={"x": ("sample", [50.0, 60.0]), "y": ("sample", [50.0, 50.0])})
+    ds = xr.Dataset(
+        {"Au": ("sample", [5.0, 7.0])},
+        coords={"x": ("sample", [50.0, 60.0]), "y": ("sample", [50.0, 50.0])},
+    )
     ds = xp._dims.write_crs(ds, CRS)
     grid = xp.make_grid((0, 0, 1000, 1000), resolution=10, crs=CRS)
     maps = xp.grid_idw(ds, like=grid, k=2, radius=100)
@@ -296,8 +306,9 @@ def test_radius_gives_nan_not_zero_far_from_samples():
 def test_accessor_equals_function(world):
     grid = xp.make_grid(like=world.samples, resolution=2000)
     kw = dict(k=5, power=1.5, radius=20000, min_points=2, elements=["Au", "Cu"])
-    xr.testing.assert_identical(world.samples.prospect.idw(like=grid, **kw),
-                                xp.grid_idw(world.samples, like=grid, **kw))
+    xr.testing.assert_identical(
+        world.samples.prospect.idw(like=grid, **kw), xp.grid_idw(world.samples, like=grid, **kw)
+    )
 
 
 # ---- bad input -------------------------------------------------------------------------------
@@ -486,15 +497,17 @@ def test_map_cells_numpy_equals_dask_with_mask_and_skips_empty_chunks(ndim):
     chunks = (5, 7) if ndim == 2 else (3, 4, 5)
     calls.clear()
     with dask.config.set(scheduler=_refuse):
-        data, _ = map_cells(_template(ndim, chunks=chunks), centres, dtype="float64", nout=2,
-                            scale=2.0)
+        data, _ = map_cells(
+            _template(ndim, chunks=chunks), centres, dtype="float64", nout=2, scale=2.0
+        )
     np.testing.assert_array_equal(data.compute(), eager)
     assert calls and not any(calls)  # dask chunks never start the gridders' threads
     mask = np.zeros(shape, dtype=bool)
     mask[(0,) * ndim] = True
     calls.clear()
-    data, _ = map_cells(_template(ndim, chunks=chunks), centres, dtype="float64", nout=2,
-                        mask=mask, scale=2.0)
+    data, _ = map_cells(
+        _template(ndim, chunks=chunks), centres, dtype="float64", nout=2, mask=mask, scale=2.0
+    )
     out = data.compute()
     assert len(calls) == 1  # only the chunk holding the one True cell ran
     assert np.isnan(out).sum() == out.size - 2
@@ -617,8 +630,11 @@ def test_ranked_search_gives_the_same_bits(monkeypatch):
     s, _, _ = _samples(rng, 600, 2)
     ties = _lattice_samples(rng)
     fine = xp.make_grid((0, 0, 1000, 1000), resolution=6.25, crs=CRS)
-    cases = [(s, fine, dict(k=12)), (s, fine, dict(k=7, power=1.5, radius=60.0, min_points=3)),
-             (ties, fine, dict(k=7))]
+    cases = [
+        (s, fine, dict(k=12)),
+        (s, fine, dict(k=7, power=1.5, radius=60.0, min_points=3)),
+        (ties, fine, dict(k=7)),
+    ]
     for samples, like, kw in cases:
         plain = xp.grid_idw(samples, like=like, dtype="float64", **kw)
         monkeypatch.setattr(_neighbours, "RANK_CELLS", 0)
@@ -730,8 +746,9 @@ def test_equidistant_neighbours_do_not_depend_on_chunks():
     # tied samples counts is fixed (by sample), so every chunking gives the same map
     gx, gy = np.meshgrid(np.arange(0.0, 1000.0, 50.0), np.arange(0.0, 1000.0, 50.0))
     vals = np.random.default_rng(2).lognormal(size=gx.size)
-    s = xr.Dataset({"E0": ("sample", vals)},
-                   coords={"x": ("sample", gx.ravel()), "y": ("sample", gy.ravel())})
+    s = xr.Dataset(
+        {"E0": ("sample", vals)}, coords={"x": ("sample", gx.ravel()), "y": ("sample", gy.ravel())}
+    )
     s = xp._dims.write_crs(s, CRS)
     like = xp.make_grid((0, 0, 1000, 1000), resolution=25, crs=CRS)
     eager = xp.grid_idw(s, like=like, k=3, dtype="float64")
