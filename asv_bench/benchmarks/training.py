@@ -93,6 +93,19 @@ epochs on 5 x 100^3, 367 s CPU (645 s wall); 3-D DAE with its default 100 epochs
 100^3, 777 s CPU (1 017 s wall). On torch's own 2 threads, as before, the STOAD 2-D recipe
 had taken 1 278 s CPU (1 836 s wall) on the same shared machine.
 
+Quiet run on another machine (an AVX-512/AMX Xeon, 2 cores; 1 Dec, load 0.15-0.9; one
+torch thread, the trainers' default; wall, best of 3, interleaved; ``--models
+cnn,vae,dae,stoad,dae3d,stoad3d``), train / score per wall second (and the ratio per CPU
+second): ``cnn`` 15 745 / 44 097 windows/s = 0.36; ``vae`` 864 082 / 6 297 010 cells/s = 0.14
+(0.18); ``dae`` 508 093 / 1 620 719 = 0.31 (0.55); ``stoad`` 633 376 / 1 828 656 = 0.35
+(0.62); ``dae3d`` 235 120 / 933 533 = 0.25 (0.46); ``stoad3d`` 594 824 / 1 259 538 = 0.47
+(0.87). With ``--threads 2`` (two runs, interleaved with a one-thread run): ``dae3d`` trains
+1.40x faster (327 132 and 323 964 against 233 646 cells/s; ratio 0.35), the 2-D ``dae`` no
+faster (505 384 and 492 596 against 517 382; ratio 0.33-0.34, scoring slower) and the
+``vae`` 1.7x slower (495 504 and 500 709 against 869 807). The trainers stay on one thread
+by default (``threads=``): two threads gain only for 3-D convolutions on an idle machine,
+and on a shared one they spun (the STOAD README recipe above).
+
 Every training time is the whole ``fit`` call (setup, statistics, tile positions, epochs);
 scoring is ``score(...).compute()`` on the same stack. Wall (and process CPU) time, best of
 ``repeat``, interleaved (train, score, train, score, ...). Run as a script for the table:
