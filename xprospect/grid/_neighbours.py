@@ -851,7 +851,9 @@ def _nearest_ranked(fb, ib, lims, q, k, bounds2, kd, ki):
 
 GUESS = 0.35
 RANK_FROM = 0.04
+# at most 62: _nearest_ranked marks the ranks it saw in the bits of one int64
 RANKED = 32
+assert RANKED <= 62
 
 
 def _tile_search(ranked: bool, name: str) -> Any:
