@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from katanning_data import FOLDER, RESOLUTION, grid, read
 
 import xprospect as xp
 from xprospect.baselines import GaussianMixtureDetector, MaxEntModel
@@ -49,42 +50,14 @@ from xprospect.models import VAE, ConvAutoencoder
 from xprospect.points import distance_to_points
 from xprospect.train.anomaly import fit_anomaly, fit_stoad
 
-FOLDER = "wa_katanning_stream_sediment_au"
 ELEMENTS = ["Au", "As", "Cu", "Pb", "Zn", "Ni", "Co", "Fe"]
-CRS = "EPSG:28350"  # GDA94 / MGA zone 50
-RESOLUTION = 1000.0
-RADIUS = 5000.0
 BUFFER = 3000.0
 
 
 def load(data_dir: Path) -> tuple[xr.DataArray, xr.Dataset]:
     """Return the (element, y, x) clr + z-scored stack and the 32 sites, in EPSG:28350."""
-    folder = Path(data_dir) / FOLDER
-    samples = xp.read_samples(
-        folder / "area1_sediment_au_dedup.csv",
-        x="X",
-        y="Y",
-        crs="EPSG:4326",
-        to_crs=CRS,
-        elements=[f"{e}_ppm" for e in ELEMENTS],
-    )
-    sites = xp.read_points(
-        folder / "area1_sediment_au_site.csv",
-        x="X",
-        y="Y",
-        crs="EPSG:4326",
-        to_crs=CRS,
-        id="SITE_CODE",
-    )
-    grid = xp.make_grid(like=samples, resolution=RESOLUTION, pad=2 * RESOLUTION)
-    maps = samples.prospect.idw(like=grid, k=12, radius=RADIUS, elements=ELEMENTS)
-    stack = (
-        maps.prospect.clr(elements=ELEMENTS)
-        .prospect.transform("zscore")
-        .prospect.stack(ELEMENTS)
-        .load()
-    )
-    return stack, sites
+    samples, sites = read(data_dir, ELEMENTS)
+    return grid(samples, ELEMENTS).prospect.stack(ELEMENTS), sites
 
 
 def maxent_spatial_cv(
@@ -188,23 +161,8 @@ def sample_level(data_dir: Path, *, seed: int = 0, vae_epochs: int = 100) -> pd.
     """The sample-level table: raw Au and per-sample detectors (see the module notes)."""
     from xprospect.harness import SampleMethod, benchmark_samples
 
-    folder = Path(data_dir) / FOLDER
-    raw = xp.read_samples(
-        folder / "area1_sediment_au_dedup.csv",
-        x="X",
-        y="Y",
-        crs="EPSG:4326",
-        to_crs=CRS,
-        elements=[f"{e}_ppm" for e in COMPLETE],
-    )[COMPLETE]
-    sites = xp.read_points(
-        folder / "area1_sediment_au_site.csv",
-        x="X",
-        y="Y",
-        crs="EPSG:4326",
-        to_crs=CRS,
-        id="SITE_CODE",
-    )
+    samples, sites = read(data_dir, COMPLETE)
+    raw = samples[COMPLETE]
     logs = raw.prospect.log10(elements=COMPLETE)
     ilr = raw.prospect.ilr(elements=COMPLETE)
     table = xr.merge([logs, ilr])

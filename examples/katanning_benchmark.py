@@ -67,41 +67,19 @@ from pathlib import Path
 
 import pandas as pd
 import xarray as xr
+from katanning_data import FOLDER, grid, read
 
 import xprospect as xp
 
-FOLDER = "wa_katanning_stream_sediment_au"
 ELEMENTS = ["Au", "Ag", "As", "Cu", "Pb", "Zn", "Ni", "Co", "Fe", "W", "Mo", "Sn"]
-CRS = "EPSG:28350"  # GDA94 / MGA zone 50
-RESOLUTION = 1000.0
-RADIUS = 5000.0
 BLOCK = 30_000.0
 BUFFER = 5000.0
 
 
 def load(data_dir: Path) -> tuple[xr.DataArray, xr.Dataset]:
     """Return the clr + z-scored element stack and the 32 sites, in EPSG:28350."""
-    folder = Path(data_dir) / FOLDER
-    samples = xp.read_samples(
-        folder / "area1_sediment_au_dedup.csv",
-        x="X",
-        y="Y",
-        crs="EPSG:4326",
-        to_crs=CRS,
-        elements=[f"{e}_ppm" for e in ELEMENTS],
-    )
-    sites = xp.read_points(
-        folder / "area1_sediment_au_site.csv",
-        x="X",
-        y="Y",
-        crs="EPSG:4326",
-        to_crs=CRS,
-        id="SITE_CODE",
-    )
-    grid = xp.make_grid(like=samples, resolution=RESOLUTION, pad=2 * RESOLUTION)
-    maps = samples.prospect.idw(like=grid, k=12, radius=RADIUS, elements=ELEMENTS)
-    scores = maps.prospect.clr(elements=ELEMENTS).prospect.transform("zscore").load()
-    return scores.prospect.stack(ELEMENTS), sites
+    samples, sites = read(data_dir, ELEMENTS)
+    return grid(samples, ELEMENTS).prospect.stack(ELEMENTS), sites
 
 
 DETECTORS = ["gmm", "vae", "dae", "stoad"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -47,8 +48,15 @@ def _data_dir() -> Path | None:
 
 
 def load_example(name: str) -> ModuleType:
-    """Import ``examples/<name>.py`` as a module, so tests run the examples and they never rot."""
-    path = Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
+    """Import ``examples/<name>.py`` as a module, so tests run the examples and they never rot.
+
+    ``examples/`` goes on ``sys.path`` as a script run would put it, so that an example finds
+    the modules beside it (``katanning_data.py``).
+    """
+    folder = Path(__file__).resolve().parents[1] / "examples"
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    path = folder / f"{name}.py"
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
