@@ -539,9 +539,7 @@ def test_cross_validate_is_spatial_and_learns(world_stack, monkeypatch):
         return real_make_patches(*args, **kwargs)
 
     monkeypatch.setattr(crossval, "make_patches", spy)
-    cv = cross_validate(
-        stack,
-        world.deposits,
+    settings = dict(
         model="small_cnn",
         model_kwargs={"widths": [16, 16, 32]},
         window=10,
@@ -554,6 +552,7 @@ def test_cross_validate_is_spatial_and_learns(world_stack, monkeypatch):
         score_kwargs={"device": "cpu"},
         seed=0,
     )
+    cv = cross_validate(stack, world.deposits, **settings)
     pts = cv.points
     # every point is scored once, by the model of the fold that held it out
     assert (pts["fold"] >= 0).all() and np.isfinite(pts["score"]).all()
@@ -594,21 +593,7 @@ def test_cross_validate_is_spatial_and_learns(world_stack, monkeypatch):
     assert cv.auc >= 0.7, cv
     assert cv.capture["deposit_fraction"] > 0.35, cv.capture
     # same seed, same result
-    again = cross_validate(
-        stack,
-        world.deposits,
-        model="small_cnn",
-        model_kwargs={"widths": [16, 16, 32]},
-        window=10,
-        jitter=2,
-        n_per_positive=3,
-        negatives=150,
-        n_folds=3,
-        select_alpha=0.01,
-        fit_kwargs={"epochs": 12, "device": "cpu"},
-        score_kwargs={"device": "cpu"},
-        seed=0,
-    )
+    again = cross_validate(stack, world.deposits, **settings)
     np.testing.assert_array_equal(again.points["score"].values, pts["score"].values)
 
 
