@@ -16,6 +16,8 @@ held-out cell): raw element maps, random forest, gradient boosting, weights of e
 logistic regression, MaxEnt and an ensemble of five small CNNs. ``--controls`` re-runs each
 method with the training sites replaced by random cells of the training ground (expected AUC
 0.5); ``--controls=N`` makes N draws per fold (their mean, and the spread across draws).
+A detector (``--detectors``) learns no label, so its control keeps its map and shuffles the
+labels it is judged against within each fold (a check of the judging, 0.5 by construction).
 One draw strays: the CNN ensemble's control at seed 1 (``--seed=1 --controls=5``) averaged
 AUC 0.465 (sd 0.141 over the five draws) and fold-rank AUC 0.479 (sd 0.117), so the 0.625
 fold-rank AUC of a single draw sits 1.25 sd above the mean, a chance offset.

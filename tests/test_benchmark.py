@@ -185,13 +185,31 @@ def test_table_columns_and_paired_tests(run):
 
 def test_shuffled_label_controls_sit_at_chance(run):
     c = run.controls
-    # a raw layer's control only draws its sign at random (AUC near a or 1 - a), and a
-    # detector uses no labels: the trained methods are the ones a control speaks for
-    assert "gmm" not in c.index
+    # a raw layer's control only draws its sign at random (AUC near a or 1 - a): the trained
+    # methods and the detector (its judged labels shuffled) are the ones a control speaks for
     trained = c[c["kind"] != "raw"]
-    assert len(trained) == 5
+    assert set(trained.index) == {"rf", "gbm", "logistic", "wofe", "gmm", "cnn"}
     for name, auc in trained["auc"].items():
         assert abs(auc - 0.5) <= 0.08, f"{name}: shuffled-label AUC {auc:.3f}"
+    # the detector's real map ranks the sites well above its control
+    assert run.table.loc["gmm", "auc"] > c.loc["gmm", "auc"] + 0.15
+
+
+def test_a_detectors_control_shuffles_its_judged_labels_within_each_fold(run):
+    """The detector keeps its trained map: per fold, its control scores are the real
+    held-out scores in another order (as if the held-out deposits sat on random cells)."""
+    from xprospect.harness import _shuffled_judging
+
+    real = run.maps["gmm"].values.ravel()
+    fold = run.maps["held_out_fold"].values.ravel()
+    for f in range(4):
+        s = real[fold == f]
+        draws = _shuffled_judging(s, 3, 0, f)
+        assert draws.shape == (3, s.size)
+        for d in draws:
+            np.testing.assert_array_equal(np.sort(d), np.sort(s))
+            assert not np.array_equal(d, s)
+        np.testing.assert_array_equal(draws, _shuffled_judging(s, 3, 0, f))  # seeded
 
 
 def test_controls_of_several_draws_report_their_mean_and_spread(world):
@@ -235,7 +253,12 @@ def test_katanning_controls_sit_at_chance(data_dir):
         b = benchmark(
             stack,
             sites,
-            methods=["logistic", "wofe"],
+            methods=[
+                "logistic",
+                "wofe",
+                "gmm",
+                xp.DetectorMethod("dae", seeds=1, fit_kwargs={"epochs": 3, "device": "cpu"}),
+            ],
             folds=4,
             block_size=ex.BLOCK,
             buffer=ex.BUFFER,
@@ -243,7 +266,7 @@ def test_katanning_controls_sit_at_chance(data_dir):
             controls=8,
         )
     c = b.controls
-    assert (c["draws"] == 8).all() and set(c.index) == {"logistic", "wofe"}
+    assert (c["draws"] == 8).all() and set(c.index) == {"logistic", "wofe", "gmm", "dae"}
     for name, auc in c["auc"].items():
         assert abs(auc - 0.5) <= 0.08, f"{name}: mean shuffled-label AUC {auc:.3f}"
         assert abs(c.loc[name, "auc_fold_rank"] - 0.5) <= 0.08, name
@@ -372,7 +395,8 @@ def test_barren_points_protocol_draws_negatives_blind_to_the_deposits(world):
 def test_deep_detectors_run_on_the_same_folds_without_labels(world):
     """VAE, DAE and STOAD train on each fold's training ground (no labels), every held-out
     cell is scored, none of their training cells lies within the buffer, and they carry no
-    shuffled-label control (there are no labels to shuffle)."""
+    shuffled-label control that shuffles the labels they are judged against (they train on
+    none)."""
     stack, deposits = world
     quick = {"epochs": 2, "device": "cpu"}
     methods = [
@@ -401,7 +425,10 @@ def test_deep_detectors_run_on_the_same_folds_without_labels(world):
         assert b.table.loc[n, "kind"] == "deep"
         assert np.isfinite(b.maps[n].values[held]).all(), n
         assert b.table.loc[n, "best_baseline"] == "raw:Au"
-    assert list(b.controls.index) == ["raw:Au"]
+    assert set(b.controls.index) == {"raw:Au", "vae", "dae", "stoad1"}
+    for n in ("vae", "dae", "stoad1"):
+        auc = b.controls.loc[n, "auc"]
+        assert abs(auc - 0.5) <= 0.08, f"{n}: shuffled-label AUC {auc:.3f}"
     yy, xx = np.meshgrid(b.maps["y"].values, b.maps["x"].values, indexing="ij")
     xy = np.column_stack([xx.ravel(), yy.ravel()])
     for f in range(4):

@@ -266,9 +266,9 @@ class DetectorMethod:
     their buffer masked: the convolutional models read them as missing data, so no
     held-out cell enters training), scores the whole stack, and the held-out cells are read
     off that map. Deposits enter only as the ground it is kept away from, never its loss;
-    detectors get no shuffled-label control (a limit of this harness: with
-    ``detector_ground="away"`` one could be drawn). It is judged, like the CNNs, against
-    the best baseline.
+    its shuffled-label control keeps the trained map and shuffles the held-out labels it is
+    judged against (see ``controls`` of :func:`benchmark`). It is judged, like the CNNs,
+    against the best baseline.
 
     Parameters
     ----------
@@ -494,8 +494,9 @@ class Benchmark:
         (``elements``, in the stack's order), the ``rule``, every element's ``z_auc`` and
         ``auc`` on that fold's training ground, ``n_deposits`` and ``n_negatives``.
     controls : pandas.DataFrame or None
-        The table of the shuffled-label re-runs (``controls=True``; detectors, which use no
-        labels, have none).
+        The table of the shuffled-label controls (``controls=True``): re-runs on random
+        training "deposits" for the methods that learn from labels, shuffled judged labels
+        for the detectors.
     settings : dict
         Folds, blocks, buffer (CRS units and cells), seed.
     """
@@ -588,6 +589,21 @@ def _near(mask: np.ndarray, reach: tuple[int, int], *, edge: bool = False) -> np
 
 
 # ---- methods -------------------------------------------------------------------------------
+
+
+def _shuffled_judging(s: np.ndarray, n_draws: int, seed: int, fold: int) -> np.ndarray:
+    """Draw a detector's control: its held-out scores of one fold, shuffled among the cells.
+
+    A detector reads no label in its loss, so re-training it on random "deposits" leaves
+    its skill in place (it never learnt from the real ones). Its control shuffles the
+    labels it is judged against instead, within the fold: the same as moving the fold's
+    held-out deposits to random held-out cells, i.e. permuting the scores among them. Its
+    AUC then sits at 0.5 whatever the map; what it checks is the judging (ties, the
+    fold-pooled ranks, the drawn negatives), and the spread across draws is the permutation
+    null the real AUC can be read against.
+    """
+    rng = np.random.default_rng([seed, fold, 30_000])
+    return np.stack([s[rng.permutation(s.size)] for _ in range(n_draws)])
 
 
 def _is_detector(m: _Method) -> bool:
@@ -1429,7 +1445,13 @@ def benchmark(
         seeds its own background or negatives and training, so that their chance offsets
         average away too. With few deposits one draw strays far from 0.5 by chance (on
         Katanning's 20 site cells, a logistic control ranged 0.31-0.64 over four seeds), so
-        judge a control by the mean of several.
+        judge a control by the mean of several. A detector (``"gmm"``, ``"iforest"``,
+        ``"vae"``, ``"dae"``, ``"stoad"``) reads no label in its loss, so random training
+        "deposits" would leave its skill in place: its control keeps each fold's trained
+        map and shuffles the labels it is judged against among that fold's held-out cells
+        (as if the held-out deposits sat on random held-out cells). That control sits at 0.5
+        whatever the map: it checks the judging (ties, pooling, drawn negatives), not the
+        learning, and its ``auc_sd`` is the permutation spread to read the real AUC against.
     level : float
         Confidence level of the AUC intervals.
     figure : str or Path, optional
@@ -1518,19 +1540,10 @@ def benchmark(
 
     held = fold >= 0
     oof = {m.name: np.full(x.shape[0], np.nan) for m in plan}
-    # detectors use no labels: there is nothing to shuffle, so they have no control
     n_draws = int(controls)
     if n_draws < 0:
         raise DataError(f"controls must be True, False or a number of draws >= 0; got {controls}")
-    ctrl = (
-        {
-            m.name: np.full((n_draws, x.shape[0]), np.nan)
-            for m in plan
-            if m.kind != "anomaly" and not isinstance(m.spec, DetectorMethod)
-        }
-        if n_draws
-        else {}
-    )
+    ctrl = {m.name: np.full((n_draws, x.shape[0]), np.nan) for m in plan} if n_draws else {}
     prob: dict[str, bool] = {}
     seconds = dict.fromkeys(oof, 0.0)
     training: dict[str, list[np.ndarray]] = {m.name: [] for m in plan}
@@ -1582,8 +1595,8 @@ def benchmark(
         for m in plan:
             for draw, p in runs:
                 is_ctrl = draw >= 0
-                if is_ctrl and m.name not in ctrl:
-                    continue
+                if is_ctrl and _is_detector(m):
+                    continue  # its control shuffles the judged labels, after the real run
                 if is_ctrl:
                     run_ground = ctrl_ground
                 else:
@@ -1622,6 +1635,8 @@ def benchmark(
                     continue
                 seconds[m.name] += time.perf_counter() - t0
                 oof[m.name][test] = s
+                if ctrl and _is_detector(m):
+                    ctrl[m.name][:, test] = _shuffled_judging(s, n_draws, seed, f)
                 prob[m.name] = pr
                 training[m.name].append(np.asarray(used, dtype="int64"))
                 log.info("benchmark fold %d: %s scored %d held-out cells", f, m.name, test.size)
