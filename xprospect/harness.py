@@ -94,6 +94,8 @@ BASELINES: dict[str, Any] = {
 _AREAS = (0.05, 0.10, 0.20)
 # seeds of control draw r of fold f: seed + f + step * (r + 1), clear of the folds' seed + f
 _CONTROL_SEED_STEP = 7919
+# a detector's control shuffles fold f's judged labels from the stream [seed, f, this key]
+_SHUFFLE_STREAM = 30_000
 
 
 @dataclasses.dataclass
@@ -602,7 +604,7 @@ def _shuffled_judging(s: np.ndarray, n_draws: int, seed: int, fold: int) -> np.n
     fold-pooled ranks, the drawn negatives), and the spread across draws is the permutation
     null the real AUC can be read against.
     """
-    rng = np.random.default_rng([seed, fold, 30_000])
+    rng = np.random.default_rng([seed, fold, _SHUFFLE_STREAM])
     return np.stack([s[rng.permutation(s.size)] for _ in range(n_draws)])
 
 
