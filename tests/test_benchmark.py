@@ -210,6 +210,15 @@ def test_a_detectors_control_shuffles_its_judged_labels_within_each_fold(run):
             np.testing.assert_array_equal(np.sort(d), np.sort(s))
             assert not np.array_equal(d, s)
         np.testing.assert_array_equal(draws, _shuffled_judging(s, 3, 0, f))  # seeded
+    # ... and the harness's control table is those draws, judged like the real map
+    ctrl = np.full(real.shape, np.nan)
+    for f in range(4):
+        ctrl[fold == f] = _shuffled_judging(real[fold == f], 1, 0, f)[0]
+    held = fold >= 0
+    dep = run.maps["deposit"].values.ravel()
+    assert run.controls.loc["gmm", "auc"] == pytest.approx(
+        xp.evaluate.roc_auc(dep[held], ctrl[held]), abs=1e-12
+    )
 
 
 def test_controls_of_several_draws_report_their_mean_and_spread(world):
@@ -225,12 +234,22 @@ def test_controls_of_several_draws_report_their_mean_and_spread(world):
     assert (c["auc_fold_rank_sd"] > 0).all()
     for name, auc in c["auc"].items():
         assert abs(auc - 0.5) <= 0.08, f"{name}: mean shuffled-label AUC {auc:.3f}"
+    # each real AUC is read against its own draws: the mean of the null and a permutation p
+    t = b.table
+    np.testing.assert_allclose(t["control_auc"], c["auc"].reindex(t.index), rtol=1e-12)
+    assert set(np.round(t["control_p"] * 7).astype(int)) <= set(range(1, 8))
+    # logistic learns the world (real AUC > 0.7): no draw of its control reaches it, so its
+    # p is the smallest 6 draws can give
+    assert t.loc["logistic", "control_p"] == pytest.approx(1 / 7)
     one = benchmark(
         stack, deposits, methods=["logistic"], folds=4, buffer=BUFFER, seed=1, controls=True
     )
     assert one.controls.loc["logistic", "draws"] == 1
-    # the real table does not depend on the controls
+    # the real table does not depend on the controls (beyond the columns they add)
     assert one.table.loc["logistic", "auc"] == b.table.loc["logistic", "auc"]
+    plain = benchmark(stack, deposits, methods=["logistic"], folds=4, buffer=BUFFER, seed=1)
+    assert "control_p" not in plain.table and plain.controls is None
+    assert plain.table.loc["logistic", "auc"] == b.table.loc["logistic", "auc"]
     with pytest.raises(DataError, match="controls"):
         benchmark(stack, deposits, methods=["logistic"], folds=4, buffer=BUFFER, controls=-1)
 

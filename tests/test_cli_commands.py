@@ -245,6 +245,8 @@ def test_every_command_end_to_end(world, tmp_path, capsys):
     assert (c / "bench" / "benchmark.png").exists()
     controls = pd.read_csv(c / "bench" / "controls.csv", index_col=0)
     assert set(controls.index) == set(table.index) and (controls["draws"] == 2).all()
+    # each real AUC against its own control, in the table and on the terminal
+    assert table["control_p"].between(1 / 3, 1).all() and "permutation p" in r.stderr + r.stdout
 
 
 def _config(world: Path, **changes: dict) -> str:

@@ -478,6 +478,12 @@ class Benchmark:
         between folds' models, such as a posterior's prior, which the pooled ``auc`` also
         judges), ``p_vs_best_baseline`` (paired DeLong, two-sided), ``best_baseline``,
         ``n_nan_cells`` (valid cells the method left unscored; ranked lowest), ``seconds``.
+        With ``controls``, also ``control_auc`` (the mean AUC of the method's
+        shuffled-label control draws) and ``control_p``: the one-sided permutation p of the
+        real AUC against those draws, ``(1 + draws at or above it) / (1 + draws)``
+        (Phipson & Smyth 2010). Its smallest value is ``1 / (draws + 1)`` (0.17 with 5
+        draws), so a small ``p`` needs many draws; a ``p`` of 1 says the method ranked the
+        held-out deposits no better than any of its own control draws.
     maps : xarray.Dataset
         The pooled out-of-fold map of every method (each cell scored by the model of the
         fold that held it out), ``held_out_fold`` (the fold holding each cell out, -1 off the data),
@@ -545,13 +551,25 @@ class Benchmark:
         from matplotlib.patches import Patch  # lazy: plotting is optional
 
         chance = ax.axvline(0.5, color="k", lw=0.8, ls=":", label="random ranking (0.5)")
+        extra = [chance]
+        if "control_auc" in t:  # each method's own null beside its bar
+            extra.append(
+                ax.scatter(
+                    t["control_auc"],
+                    np.arange(len(t)),
+                    marker="x",
+                    color="k",
+                    zorder=3,
+                    label="its shuffled-label control (mean AUC)",
+                )
+            )
         ax.set_xlim(0.0, 1.0)
         ax.set_xlabel("pooled out-of-fold ROC AUC (0-1; bars: DeLong 95 % CI)")
         ax.set_ylabel("method")
         ax.set_title("Out-of-fold AUC by method")
         kinds = [k for k in colours if k in set(t["kind"])]
         ax.legend(
-            handles=[Patch(color=colours[k], label=k) for k in kinds] + [chance],
+            handles=[Patch(color=colours[k], label=k) for k in kinds] + extra,
             loc="lower right",
             fontsize=8,
         )
@@ -1675,6 +1693,13 @@ def benchmark(
             ctable[f"{col}_sd"] = aucs.std(axis=0, ddof=1) if n_draws > 1 else np.nan
         ctable["draws"] = n_draws
         ctable = ctable.sort_values("auc", ascending=False)
+        # each method's real AUC read against its own control draws: the mean of the null,
+        # and a one-sided permutation p with the +1 of Phipson & Smyth (2010), so it is
+        # never 0 and its smallest value, 1 / (draws + 1), says how few draws it rests on
+        null = np.vstack([t["auc"].reindex(table.index).to_numpy() for t in per_draw])
+        real = table["auc"].to_numpy()
+        table["control_auc"] = null.mean(axis=0)
+        table["control_p"] = (1.0 + (null >= real).sum(axis=0)) / (1.0 + n_draws)
     coords = {d: stack[d] for d in geom.dims}
     data = {n: (geom.dims, v.reshape(shape)) for n, v in oof.items()}
     data["held_out_fold"] = (geom.dims, fold.reshape(shape))

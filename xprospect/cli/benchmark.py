@@ -90,12 +90,19 @@ def _run(args: argparse.Namespace) -> list[Path]:
             bench.controls.to_csv(tmp)
         written.append(controls)
     for name, row in bench.table.head(5).iterrows():
+        against = (
+            f"; its control {steps.significant(row['control_auc'])}, "
+            f"permutation p {steps.significant(row['control_p'])}"
+            if "control_p" in row
+            else ""
+        )
         log.info(
-            "%-16s AUC %s [%s, %s]",
+            "%-16s AUC %s [%s, %s]%s",
             name,
             steps.significant(row["auc"]),
             steps.significant(row["auc_lower"]),
             steps.significant(row["auc_upper"]),
+            against,
         )
     return written
 
