@@ -6,6 +6,7 @@ Run::
     python examples/orebody_benchmark3d.py grade:Au,gmm,stoad
     python examples/orebody_benchmark3d.py grade:Au,rf scores.csv   # also per-composite scores
     python examples/orebody_benchmark3d.py grade:Au,stoad --seed 1 --detector-seeds 1
+    python examples/orebody_benchmark3d.py grade:Au,gmm,logistic --controls 5
 
 What it does:
 
@@ -140,11 +141,13 @@ def main(
     *,
     seed: int = 0,
     detector_seeds: int = 5,
+    controls: int = 0,
 ) -> None:
     """Run the harness on world ``seed`` and print its tables (and per-composite scores).
 
     ``detector_seeds``: members of each fold's DAE / STOAD seed ensemble
-    (``fit_anomaly`` / ``fit_stoad`` ``seeds=``; 1: a single detector).
+    (``fit_anomaly`` / ``fit_stoad`` ``seeds=``; 1: a single detector). ``controls``:
+    shifted-label control draws (each a whole re-run; ``benchmark3d(controls=)``).
     """
     import torch  # lazy: the deep methods' thread count
 
@@ -171,10 +174,12 @@ def main(
             "seeds": detector_seeds if detector_seeds > 1 else None,
         },
         seed=0,
+        controls=controls,
     )
     pd.set_option("display.width", 250)
     print(b.folds.to_string())
-    print(b.table[COLUMNS].round(3).to_string())
+    extra = ["control_auc", "control_p"] if b.controls is not None else []
+    print(b.table[COLUMNS + extra].round(3).to_string())
     for name, reps in b.reports.items():
         if reps:
             print(name, [(r["tile"], r["min_valid"], r["tile_positions"]) for r in reps])
@@ -189,5 +194,12 @@ if __name__ == "__main__":
     cli.add_argument("scores_csv", nargs="?", default=None, help="per-composite scores")
     cli.add_argument("--seed", type=int, default=0, help="seed of the synthetic world")
     cli.add_argument("--detector-seeds", type=int, default=5, help="DAE/STOAD ensemble size")
+    cli.add_argument("--controls", type=int, default=0, help="shifted-label control draws")
     a = cli.parse_args()
-    main(a.methods.split(","), a.scores_csv, seed=a.seed, detector_seeds=a.detector_seeds)
+    main(
+        a.methods.split(","),
+        a.scores_csv,
+        seed=a.seed,
+        detector_seeds=a.detector_seeds,
+        controls=a.controls,
+    )

@@ -334,6 +334,73 @@ def test_benchmark3d_fold_without_training_ore_leaves_supervised_scores_unscored
     assert b.table.loc["logistic", "n_nan_cells"] == (fold == 0).sum()
 
 
+def test_shifted_labels_move_every_label_to_another_hole_and_keep_the_runs():
+    from xprospect.exceptions import DataError
+    from xprospect.harness3d import shifted_labels
+
+    _, holes = _holes(seed=3, n=7, per=5)
+    holes = np.concatenate([holes, np.repeat(["H99"], 9)])  # one longer hole
+    down = np.concatenate([np.arange(35) % 5, np.arange(9)]) * 2.0
+    rng = np.random.default_rng(4)
+    depth_of_first = set()
+    for _ in range(50):
+        src = shifted_labels(np.arange(len(holes)), holes, down, rng)  # where each came from
+        assert np.array_equal(np.sort(src), np.arange(len(holes)))  # a permutation
+        assert (holes[src] != holes).all()  # every label left its hole
+        depth_of_first.add(float(down[np.flatnonzero(src == 0)[0]]))
+        for h in np.unique(holes):  # down a hole the labels run in down-hole order, cyclically
+            mine = np.flatnonzero(holes == h)[np.argsort(down[holes == h])]
+            origin = src[mine]
+            nxt = np.roll(origin, -1)
+            breaks = (holes[nxt] != holes[origin]) | (down[nxt] <= down[origin])
+            assert breaks.sum() <= (2 if len(mine) == 5 else 4)  # chain cut, rotation wrap
+    assert len(depth_of_first) >= 4  # and labels leave their depth: the top one lands anywhere
+    y = np.zeros(len(holes), dtype=bool)
+    y[[0, 1, 2, 40]] = True
+    assert shifted_labels(y, holes, down, rng).sum() == 4
+    with pytest.raises(DataError, match="H99"):
+        shifted_labels(y[:14], holes[-14:], down[-14:], rng)  # H99: 9 of 14
+
+
+def test_benchmark3d_controls_rerun_every_method_on_shifted_labels(composites):
+    """Each control draw is the harness re-run on shifted labels; its p reads the real AUC."""
+    from xprospect.exceptions import DataError
+    from xprospect.harness3d import _CONTROL_KEY, benchmark3d, shifted_labels
+
+    s = composites
+    kw = dict(
+        elements=ELEMENTS,
+        methods=["grade:Au", "logistic", "gmm"],
+        n_folds=3,
+        block_size=300.0,
+        buffer=30.0,
+        resolution=40.0,
+    )
+    b = benchmark3d(s, "ore", controls=3, **kw)
+    plain = benchmark3d(s, "ore", **kw)
+    assert "control_p" not in plain.table and plain.controls is None
+    t, c = b.table, b.controls
+    assert np.allclose(t["auc"], plain.table["auc"].reindex(t.index))  # the real run unchanged
+    assert set(c.index) == set(t.index) and (c["draws"] == 3).all()
+    assert np.allclose(t["control_auc"], c["auc"].reindex(t.index))
+    assert t["control_p"].isin([0.25, 0.5, 0.75, 1.0]).all()
+    # the interpolated grade ranks the real ore above every one of its 3 control draws
+    assert t.loc["grade:Au", "control_p"] == 0.25
+    assert (c["auc"] < 0.62).all()
+    # each draw is the plain harness on the labels shifted by the draw's own seed stream
+    y = s["ore"].values
+    draws = []
+    for d in range(3):
+        rng = np.random.default_rng([0, d, _CONTROL_KEY])
+        moved = shifted_labels(y, s["hole_id"].values, s["from"].values, rng)
+        assert moved.sum() == y.sum() and (moved != y).any()
+        draws.append(benchmark3d(s, moved, **kw).table["auc"].reindex(c.index))
+    assert np.allclose(c["auc"], np.mean(draws, axis=0))
+    assert np.allclose(c["auc_sd"], np.std(draws, axis=0, ddof=1))
+    with pytest.raises(DataError, match="controls"):
+        benchmark3d(s, "ore", controls=-1, **kw)
+
+
 def test_patchset_from_windows_reads_back_the_windows():
     import xarray as xr
 

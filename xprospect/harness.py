@@ -1402,6 +1402,45 @@ def _table(
 # ---- the harness ---------------------------------------------------------------------------
 
 
+def summarise_controls(table: pd.DataFrame, per_draw: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Summarise the control draws' tables; read each method's real AUC against them.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The real run's table (index ``method``, column ``auc``); ``control_auc`` (the mean
+        AUC of the method's draws) and ``control_p`` are added to it in place.
+        ``control_p`` is the one-sided permutation p of the real AUC against the draws,
+        ``(1 + draws at or above it) / (1 + draws)`` (Phipson & Smyth 2010).
+    per_draw : sequence of pandas.DataFrame
+        The table of each control draw, same methods and columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The mean of the draws' numeric columns, ``auc_sd`` and ``auc_fold_rank_sd`` (the
+        spread across draws, NaN for one draw) and ``draws``, best mean AUC first.
+    """
+    n_draws = len(per_draw)
+    ctable = per_draw[0].copy()
+    num = ctable.select_dtypes("number").columns
+    ctable[num] = sum(t[num] for t in per_draw) / n_draws
+    for col in ("auc", "auc_fold_rank"):
+        if col in ctable:
+            aucs = np.vstack([t[col].reindex(ctable.index).to_numpy() for t in per_draw])
+            ctable[f"{col}_sd"] = aucs.std(axis=0, ddof=1) if n_draws > 1 else np.nan
+    ctable["draws"] = n_draws
+    ctable = ctable.sort_values("auc", ascending=False)
+    # each method's real AUC read against its own control draws: the mean of the null,
+    # and a one-sided permutation p with the +1 of Phipson & Smyth (2010), so it is
+    # never 0 and its smallest value, 1 / (draws + 1), says how few draws it rests on
+    null = np.vstack([t["auc"].reindex(table.index).to_numpy() for t in per_draw])
+    real = table["auc"].to_numpy()
+    table["control_auc"] = null.mean(axis=0)
+    table["control_p"] = (1.0 + (null >= real).sum(axis=0)) / (1.0 + n_draws)
+    return ctable
+
+
 def benchmark(
     stack: xr.DataArray,
     deposits: Any,
@@ -1685,21 +1724,7 @@ def benchmark(
             _table({n: v[r][held] for n, v in ctrl.items()}, kinds, prob, y, fh, folds, level)
             for r in range(n_draws)
         ]
-        ctable = per_draw[0].copy()
-        num = ctable.select_dtypes("number").columns
-        ctable[num] = sum(t[num] for t in per_draw) / n_draws
-        for col in ("auc", "auc_fold_rank"):
-            aucs = np.vstack([t[col].reindex(ctable.index).to_numpy() for t in per_draw])
-            ctable[f"{col}_sd"] = aucs.std(axis=0, ddof=1) if n_draws > 1 else np.nan
-        ctable["draws"] = n_draws
-        ctable = ctable.sort_values("auc", ascending=False)
-        # each method's real AUC read against its own control draws: the mean of the null,
-        # and a one-sided permutation p with the +1 of Phipson & Smyth (2010), so it is
-        # never 0 and its smallest value, 1 / (draws + 1), says how few draws it rests on
-        null = np.vstack([t["auc"].reindex(table.index).to_numpy() for t in per_draw])
-        real = table["auc"].to_numpy()
-        table["control_auc"] = null.mean(axis=0)
-        table["control_p"] = (1.0 + (null >= real).sum(axis=0)) / (1.0 + n_draws)
+        ctable = summarise_controls(table, per_draw)
     coords = {d: stack[d] for d in geom.dims}
     data = {n: (geom.dims, v.reshape(shape)) for n, v in oof.items()}
     data["held_out_fold"] = (geom.dims, fold.reshape(shape))

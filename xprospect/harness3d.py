@@ -81,7 +81,7 @@ from xprospect.evidence.proximity import distance_to_samples_at
 from xprospect.exceptions import DataError, XProspectWarning
 from xprospect.grid.idw import IDW
 from xprospect.grid.template import make_voxels
-from xprospect.harness import BASELINES, _table
+from xprospect.harness import BASELINES, _table, summarise_controls
 from xprospect.patches.patchset import PatchSet, make_patches
 from xprospect.patches.plan import plan_around_points
 from xprospect.points import as_points, points_to_index
@@ -142,6 +142,10 @@ class Benchmark3D:
         ``reports[method][fold]``: the fit report of each detector (tile size, positions).
     settings : dict
         Folds, block size, buffer, voxel size, IDW and mask settings, seed.
+    controls : pandas.DataFrame or None
+        With ``controls``: the table of the shifted-label control runs (the mean of the
+        draws, ``auc_sd``, ``draws``); the table then also holds each method's
+        ``control_auc`` and permutation ``control_p`` (as in the 2-D harness).
     """
 
     table: pd.DataFrame
@@ -150,6 +154,7 @@ class Benchmark3D:
     training: dict[str, list[np.ndarray]]
     reports: dict[str, list[dict[str, Any]]]
     settings: dict[str, Any]
+    controls: pd.DataFrame | None = None
 
 
 def _labels(samples: xr.Dataset, labels: Any) -> np.ndarray:
@@ -514,6 +519,7 @@ def benchmark3d(
     level: float = 0.95,
     seed: int = 0,
     device: str = "cpu",
+    controls: bool | int = False,
 ) -> Benchmark3D:
     """Score methods on held-out drillholes, each fold's block model built from its training holes.
 
@@ -590,6 +596,23 @@ def benchmark3d(
         Seeds the folds and every fit.
     device : str
         Torch device of the deep methods.
+    controls : bool or int
+        Shifted-label controls: ``n`` draws (``True``: 5), each a whole re-run of every
+        method (same folds, block models and seeds) with the labels moved to other
+        composites, so each costs as much as the real run. The labels are not shuffled
+        one by one, which would break the runs of ore composites along a hole and give a
+        null far narrower than the real one: the holes are chained in a random order, each
+        down the hole (by ``from`` where the composites hold it, else in their order),
+        and the chain of labels is rotated by a random offset at least the longest hole's
+        composite count from either end (a toroidal shift), so every label lands in
+        another hole, then each hole's labels are rotated down the hole by a random offset
+        of their own, so they also leave their depth (the mineralised intervals keep their
+        lengths). The methods that
+        read labels (the supervised ones; the detectors through the ``outside_buffer``
+        normal ground) re-train on the moved labels, and every method is judged against
+        them: their AUCs should sit near 0.5. The controls' table is ``controls``, and the
+        table gains ``control_auc`` and ``control_p`` (the permutation p of the real AUC
+        against the draws, smallest ``1 / (draws + 1)``).
 
     Returns
     -------
@@ -611,6 +634,9 @@ def benchmark3d(
     if missing:
         raise DataError(f"elements {missing} are not variables of the composites")
     holes = np.asarray(samples[hole].values)
+    n_draws = 5 if controls is True else int(controls)
+    if n_draws < 0:
+        raise DataError(f"controls must be True, False or a number of draws >= 0; got {controls}")
     folds = hole_folds(
         samples, holes, n_folds=n_folds, block_size=block_size, buffer=buffer, seed=seed
     )
@@ -769,6 +795,104 @@ def benchmark3d(
         "inner_block_size": float(block_size if inner_block_size is None else inner_block_size),
         "seed": int(seed),
     }
+    ctable = None
+    if n_draws:
+        # every argument but the labels (and the controls themselves)
+        kw: dict[str, Any] = {
+            "elements": elements,
+            "methods": methods,
+            "n_folds": n_folds,
+            "block_size": block_size,
+            "buffer": buffer,
+            "resolution": resolution,
+            "idw": idw,
+            "max_distance": max_distance,
+            "normal": normal,
+            "normal_buffer": normal_buffer,
+            "detector_training": detector_training,
+            "cnn_training": cnn_training,
+            "widths": widths,
+            "training_features": training_features,
+            "inner_folds": inner_folds,
+            "inner_block_size": inner_block_size,
+            "hole": hole,
+            "level": level,
+            "seed": seed,
+            "device": device,
+        }
+        down = (
+            np.asarray(samples["from"].values, dtype="float64")
+            if "from" in samples.variables
+            else np.arange(n, dtype="float64")
+        )
+        per_draw = []
+        for draw in range(n_draws):
+            rng = np.random.default_rng([seed, draw, _CONTROL_KEY])
+            moved = shifted_labels(y, holes, down, rng)
+            log.info("benchmark3d control draw %d of %d", draw + 1, n_draws)
+            per_draw.append(benchmark3d(samples, moved, **kw).table)
+        ctable = summarise_controls(table, per_draw)
+        settings["controls"] = n_draws
     return Benchmark3D(
-        table, per, pd.DataFrame(rows).set_index("fold"), training, reports, settings
+        table, per, pd.DataFrame(rows).set_index("fold"), training, reports, settings, ctable
     )
+
+
+#: Seed-stream key of the control draws' label shifts (apart from every fit's seed).
+_CONTROL_KEY = 30_000
+
+
+def shifted_labels(
+    y: np.ndarray, holes: np.ndarray, down: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Labels rotated along a random chain of the holes (a toroidal shift).
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Labels, one per composite.
+    holes : numpy.ndarray
+        Hole of each composite.
+    down : numpy.ndarray
+        Down-hole position of each composite (orders it within its hole).
+    rng : numpy.random.Generator
+        Draws the chain order and the offset.
+
+    Returns
+    -------
+    numpy.ndarray
+        The labels moved: the holes chained in a random order, each down the hole, and the
+        chain's labels rotated by an offset in ``[L, n - L]`` (``L`` the most composites of
+        one hole), so every label leaves its hole; then each hole's labels rotated down the
+        hole by a random offset of its own, so they also leave their depth. Runs of ore keep
+        their lengths, but for those cut at a hole's end. Same count of each label.
+
+    Raises
+    ------
+    DataError
+        When one hole holds half the composites or more (no such offset exists).
+    """
+    n = len(y)
+    names, code, counts = np.unique(holes, return_inverse=True, return_counts=True)
+    longest = int(counts.max())
+    if n - longest < longest:
+        raise DataError(
+            f"hole {names[np.argmax(counts)]!r} holds {longest} of {n} composites: a "
+            "shifted-label control needs every hole to hold fewer than half of them"
+        )
+    rank = rng.permutation(len(names))[code]
+    chain = np.lexsort((down, rank))
+    offset = int(rng.integers(longest, n - longest + 1))
+    moved = np.empty_like(y)
+    moved[chain] = np.roll(y[chain], offset)
+    # then each hole's labels rotated down the hole by its own random offset: with holes
+    # of equal length the chain's offset alone keeps every label near its depth, and a
+    # score that follows depth (a flat lens, a halo) keeps its AUC on such a "null"
+    order = np.lexsort((down, code))  # hole by hole (in code order), down each hole
+    start = np.repeat(np.cumsum(counts) - counts, counts)
+    size = np.repeat(counts, counts)
+    turn = np.repeat(rng.integers(0, counts), counts)
+    dest = start + (np.arange(n) - start + turn) % size
+    out = np.empty_like(y)
+    out[order[dest]] = moved[order]
+    return out
