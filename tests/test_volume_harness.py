@@ -399,6 +399,15 @@ def test_benchmark3d_controls_rerun_every_method_on_shifted_labels(composites):
     assert np.allclose(c["auc_sd"], np.std(draws, axis=0, ddof=1))
     with pytest.raises(DataError, match="controls"):
         benchmark3d(s, "ore", controls=-1, **kw)
+    # a draw's warnings name the draw: two ore composites are too few for a supervised fit
+    y2 = np.zeros_like(y)
+    y2[:2] = True
+    kw["methods"] = ["grade:Au", "logistic"]
+    with pytest.warns(XProspectWarning) as rec:
+        benchmark3d(s, y2, controls=1, **kw)
+    msgs = [str(w.message) for w in rec]
+    assert any(m.startswith("fold ") for m in msgs)  # the real run's
+    assert any(m.startswith("control draw 0: fold ") and "ore voxel" in m for m in msgs)
 
 
 def test_patchset_from_windows_reads_back_the_windows():

@@ -830,7 +830,15 @@ def benchmark3d(
             rng = np.random.default_rng([seed, draw, _CONTROL_KEY])
             moved = shifted_labels(y, holes, down, rng)
             log.info("benchmark3d control draw %d of %d", draw + 1, n_draws)
-            per_draw.append(benchmark3d(samples, moved, **kw).table)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                per_draw.append(benchmark3d(samples, moved, **kw).table)
+            for w in caught:  # a draw's warnings say they are a control's
+                if issubclass(w.category, XProspectWarning):
+                    msg = f"control draw {draw}: {w.message}"
+                    warnings.warn(msg, XProspectWarning, stacklevel=2)
+                else:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         ctable = summarise_controls(table, per_draw)
         settings["controls"] = n_draws
     return Benchmark3D(
