@@ -58,6 +58,15 @@ detector trained on every voxel learns ore as normal and ranks it *below* the ho
 ``normal="all"`` the harness then warns (:class:`~xprospect.exceptions.XProspectWarning`);
 the default ``normal="outside_buffer"`` trains the detectors on the voxels farther than
 ``normal_buffer`` from every training ore composite.
+
+Shifted-label controls (``controls=n``): each draw re-runs every method on labels moved to
+other holes and depths as whole runs (:func:`shifted_labels`), not shuffled composite by
+composite. Ore comes in runs along a hole, so a composite-by-composite shuffle gives a null
+far too narrow: on the synthetic orebody world (seed 0, 35 ore composites of 4272, the
+interpolated Au grade's out-of-fold scores, 2000 draws) the shifted null's AUC was 0.492
++- 0.144 against 0.499 +- 0.048 for a composite shuffle, whose largest draw (0.687) a real
+AUC of 0.7 would beat, while 10 % of the shifted draws reach 0.68. Its permutation p for the
+grade's real 0.953 was 1 / 2001; for the As grade's 0.900, 4 / 2001.
 """
 
 from __future__ import annotations
@@ -602,7 +611,8 @@ def benchmark3d(
         composites, so each costs as much as the real run. The labels are not shuffled
         one by one, which would break the runs of ore composites along a hole and give a
         null far narrower than the real one: the holes are chained in a random order, each
-        down the hole (by ``from`` where the composites hold it, else in their order),
+        down the hole (by ``depth_from`` or ``from`` where the composites hold it, else
+        in their order),
         and the chain of labels is rotated by a random offset at least the longest hole's
         composite count from either end (a toroidal shift), so every label lands in
         another hole, then each hole's labels are rotated down the hole by a random offset
@@ -820,10 +830,12 @@ def benchmark3d(
             "seed": seed,
             "device": device,
         }
+        # down-hole order: xp.composite's depth_from, a table's "from", else as given
+        key = next((k for k in ("depth_from", "from") if k in samples.variables), None)
         down = (
-            np.asarray(samples["from"].values, dtype="float64")
-            if "from" in samples.variables
-            else np.arange(n, dtype="float64")
+            np.arange(n, dtype="float64")
+            if key is None
+            else np.asarray(samples[key].values, dtype="float64")
         )
         per_draw = []
         for draw in range(n_draws):
