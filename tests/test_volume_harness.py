@@ -379,7 +379,7 @@ def test_shifted_null_is_centred_and_wider_than_a_composite_shuffle(composites):
     assert np.std(shifted) > 1.3 * np.std(naive)  # 0.095 against 0.058 (seed 0)
 
 
-def test_benchmark3d_controls_rerun_every_method_on_shifted_labels(composites):
+def test_benchmark3d_controls_rerun_every_method_on_shifted_labels(composites, tmp_path):
     """Each control draw is the harness re-run on shifted labels; its p reads the real AUC."""
     from xprospect.exceptions import DataError
     from xprospect.harness3d import _CONTROL_KEY, benchmark3d, shifted_labels
@@ -414,6 +414,17 @@ def test_benchmark3d_controls_rerun_every_method_on_shifted_labels(composites):
         draws.append(benchmark3d(s, moved, **kw).table["auc"].reindex(c.index))
     assert np.allclose(c["auc"], np.mean(draws, axis=0))
     assert np.allclose(c["auc_sd"], np.std(draws, axis=0, ddof=1))
+    # the figure: a bar per method with its control mark, a ROC curve per method
+    fig = b.plot(tmp_path / "bench3d.png")
+    bars, roc = fig.axes[:2]
+    assert (tmp_path / "bench3d.png").stat().st_size > 0
+    assert [p.get_width() for p in bars.patches[: len(t)]] == list(t["auc"][::-1])
+    marks = [col for col in bars.collections if col.get_label().startswith("its shifted")]
+    assert np.allclose(marks[0].get_offsets()[:, 0], t["control_auc"][::-1])
+    curves = {ln.get_label(): ln for ln in roc.lines}
+    for m in t.index:
+        ln = curves[f"{m} ({t.loc[m, 'auc']:.3f})"]
+        assert np.isclose(np.trapezoid(ln.get_ydata(), ln.get_xdata()), t.loc[m, "auc"])
     with pytest.raises(DataError, match="controls"):
         benchmark3d(s, "ore", controls=-1, **kw)
     # a draw's warnings name the draw: two ore composites are too few for a supervised fit

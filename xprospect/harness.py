@@ -460,6 +460,57 @@ class Selected:
         raise DataError(f"element selection rule {rule!r}: use 'paper' or 'kN' (e.g. 'k3')")
 
 
+#: Bar colours of the harness figures by method kind.
+KIND_COLOURS = {"raw": "0.6", "baseline": "tab:blue", "anomaly": "tab:green", "deep": "tab:red"}
+
+
+def plot_aucs(ax: Any, table: pd.DataFrame, *, control: str) -> None:
+    """Draw a harness table's pooled AUCs, their DeLong intervals and controls on ``ax``.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Where to draw.
+    table : pandas.DataFrame
+        A harness table (index ``method``; ``kind``, ``auc``, ``auc_lower``,
+        ``auc_upper``, optionally ``control_auc``), best first: drawn best at the top.
+    control : str
+        Legend label of the ``control_auc`` marks.
+    """
+    from matplotlib.patches import Patch  # lazy: plotting is optional
+
+    t = table.iloc[::-1]
+    ax.barh(t.index, t["auc"], color=[KIND_COLOURS.get(k, "k") for k in t["kind"]])
+    ax.errorbar(
+        t["auc"],
+        np.arange(len(t)),
+        xerr=[t["auc"] - t["auc_lower"], t["auc_upper"] - t["auc"]],
+        fmt="none",
+        ecolor="k",
+        capsize=2,
+    )
+    chance = ax.axvline(0.5, color="k", lw=0.8, ls=":", label="random ranking (0.5)")
+    extra = [chance]
+    if "control_auc" in t:  # each method's own null beside its bar
+        extra.append(
+            ax.scatter(
+                t["control_auc"], np.arange(len(t)), marker="x", color="k", zorder=3, label=control
+            )
+        )
+    ax.set_xlim(0.0, 1.0)
+    ax.set_xlabel("pooled out-of-fold ROC AUC (0-1; bars: DeLong 95 % CI)")
+    ax.set_ylabel("method")
+    ax.set_title("Out-of-fold AUC by method")
+    kinds = [k for k in KIND_COLOURS if k in set(t["kind"])]
+    ax.legend(  # below the axes: inside, it hides the bars of a short table
+        handles=[Patch(color=KIND_COLOURS[k], label=k) for k in kinds] + extra,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.12),
+        ncol=3,
+        fontsize=8,
+    )
+
+
 @dataclasses.dataclass
 class Benchmark:
     """What :func:`benchmark` returns.
@@ -504,7 +555,7 @@ class Benchmark:
     controls : pandas.DataFrame or None
         The table of the shuffled-label controls (``controls=True``): re-runs on random
         training "deposits" for the methods that learn from labels, shuffled judged labels
-        for the detectors.
+        for the detectors and raw layers.
     settings : dict
         Folds, blocks, buffer (CRS units and cells), seed.
     """
@@ -536,43 +587,8 @@ class Benchmark:
             matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt  # lazy: plotting is optional
 
-        t = self.table.iloc[::-1]
-        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, max(3.0, 0.35 * len(t) + 1.5)))
-        colours = {"raw": "0.6", "baseline": "tab:blue", "anomaly": "tab:green", "deep": "tab:red"}
-        ax.barh(t.index, t["auc"], color=[colours.get(k, "k") for k in t["kind"]])
-        ax.errorbar(
-            t["auc"],
-            np.arange(len(t)),
-            xerr=[t["auc"] - t["auc_lower"], t["auc_upper"] - t["auc"]],
-            fmt="none",
-            ecolor="k",
-            capsize=2,
-        )
-        from matplotlib.patches import Patch  # lazy: plotting is optional
-
-        chance = ax.axvline(0.5, color="k", lw=0.8, ls=":", label="random ranking (0.5)")
-        extra = [chance]
-        if "control_auc" in t:  # each method's own null beside its bar
-            extra.append(
-                ax.scatter(
-                    t["control_auc"],
-                    np.arange(len(t)),
-                    marker="x",
-                    color="k",
-                    zorder=3,
-                    label="its shuffled-label control (mean AUC)",
-                )
-            )
-        ax.set_xlim(0.0, 1.0)
-        ax.set_xlabel("pooled out-of-fold ROC AUC (0-1; bars: DeLong 95 % CI)")
-        ax.set_ylabel("method")
-        ax.set_title("Out-of-fold AUC by method")
-        kinds = [k for k in colours if k in set(t["kind"])]
-        ax.legend(
-            handles=[Patch(color=colours[k], label=k) for k in kinds] + extra,
-            loc="lower right",
-            fontsize=8,
-        )
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, max(5.0, 0.35 * len(self.table) + 2.5)))
+        plot_aucs(ax, self.table, control="its shuffled-label control (mean AUC)")
         best = str(self.table.index[0])
         self.maps[best].plot.imshow(  # type: ignore[call-arg]
             ax=ax2, cmap="viridis", cbar_kwargs={"label": f"{best} out-of-fold score (unitless)"}
@@ -624,6 +640,15 @@ def _shuffled_judging(s: np.ndarray, n_draws: int, seed: int, fold: int) -> np.n
     """
     rng = np.random.default_rng([seed, fold, _SHUFFLE_STREAM])
     return np.stack([s[rng.permutation(s.size)] for _ in range(n_draws)])
+
+
+def _judged_control(m: _Method) -> bool:
+    """Whether ``m``'s control shuffles its judged labels instead of re-training.
+
+    The detectors learn no labels; a raw layer learns one bit, its sign, whose re-trained
+    control would only flip it at random (an AUC of ``a`` or ``1 - a``, not a null).
+    """
+    return m.spec is None or _is_detector(m)
 
 
 def _is_detector(m: _Method) -> bool:
@@ -1508,9 +1533,12 @@ def benchmark(
         ``"vae"``, ``"dae"``, ``"stoad"``) reads no label in its loss, so random training
         "deposits" would leave its skill in place: its control keeps each fold's trained
         map and shuffles the labels it is judged against among that fold's held-out cells
-        (as if the held-out deposits sat on random held-out cells). That control sits at 0.5
-        whatever the map: it checks the judging (ties, pooling, drawn negatives), not the
-        learning, and its ``auc_sd`` is the permutation spread to read the real AUC against.
+        (as if the held-out deposits sat on random held-out cells). So does a raw layer's
+        (``"raw"``, ``"raw:<layer>"``; its map oriented by the real training deposits),
+        whose only learning, its sign, random "deposits" would flip at random: an AUC of
+        ``a`` or ``1 - a``, no null. That control sits at 0.5 whatever the map: it checks the
+        judging (ties, pooling, drawn negatives), not the learning, and its ``auc_sd`` is the
+        permutation spread to read the real AUC against.
     level : float
         Confidence level of the AUC intervals.
     figure : str or Path, optional
@@ -1654,7 +1682,7 @@ def benchmark(
         for m in plan:
             for draw, p in runs:
                 is_ctrl = draw >= 0
-                if is_ctrl and _is_detector(m):
+                if is_ctrl and _judged_control(m):
                     continue  # its control shuffles the judged labels, after the real run
                 if is_ctrl:
                     run_ground = ctrl_ground
@@ -1694,7 +1722,7 @@ def benchmark(
                     continue
                 seconds[m.name] += time.perf_counter() - t0
                 oof[m.name][test] = s
-                if ctrl and _is_detector(m):
+                if ctrl and _judged_control(m):
                     ctrl[m.name][:, test] = _shuffled_judging(s, n_draws, seed, f)
                 prob[m.name] = pr
                 training[m.name].append(np.asarray(used, dtype="int64"))

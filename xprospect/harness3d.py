@@ -76,6 +76,7 @@ import logging
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -90,7 +91,7 @@ from xprospect.evidence.proximity import distance_to_samples_at
 from xprospect.exceptions import DataError, XProspectWarning
 from xprospect.grid.idw import IDW
 from xprospect.grid.template import make_voxels
-from xprospect.harness import BASELINES, _table, summarise_controls
+from xprospect.harness import BASELINES, _table, plot_aucs, summarise_controls
 from xprospect.patches.patchset import PatchSet, make_patches
 from xprospect.patches.plan import plan_around_points
 from xprospect.points import as_points, points_to_index
@@ -164,6 +165,48 @@ class Benchmark3D:
     reports: dict[str, list[dict[str, Any]]]
     settings: dict[str, Any]
     controls: pd.DataFrame | None = None
+
+    def plot(self, path: str | Path | None = None) -> Any:
+        """Draw the AUCs with their intervals and every method's pooled out-of-fold ROC curve.
+
+        Parameters
+        ----------
+        path : str or Path, optional
+            Save the figure there (PNG, PDF, ... by suffix).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        import matplotlib  # lazy: plotting is optional
+
+        if path is not None:
+            matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt  # lazy: plotting is optional
+        from sklearn.metrics import roc_curve
+
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, max(5.0, 0.35 * len(self.table) + 2.5)))
+        plot_aucs(ax, self.table, control="its shifted-label control (mean AUC)")
+        tested = self.scores["fold"].to_numpy() >= 0
+        y = self.scores["label"].to_numpy()[tested].astype(bool)
+        for name, row in self.table.iterrows():
+            s = self.scores[name].to_numpy(dtype="float64")[tested]
+            bad = ~np.isfinite(s)  # unscored composites rank lowest, as in the table
+            if bad.all():
+                continue
+            s = np.where(bad, np.nanmin(s[~bad]) - 1.0, s)
+            fpr, tpr, _ = roc_curve(y, s)
+            ax2.plot(fpr, tpr, lw=1.2, label=f"{name} ({row['auc']:.3f})")
+        ax2.plot([0, 1], [0, 1], color="k", lw=0.8, ls=":", label="random ranking")
+        ax2.set_xlabel("false positive rate (barren composites above, 0-1)")
+        ax2.set_ylabel("true positive rate (ore composites above, 0-1)")
+        ax2.set_title("Pooled out-of-fold ROC of the held-out composites")
+        ax2.set_aspect("equal")
+        ax2.legend(loc="lower right", fontsize=8)
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(path, dpi=120)
+        return fig
 
 
 def _labels(samples: xr.Dataset, labels: Any) -> np.ndarray:
