@@ -671,7 +671,7 @@ def benchmark3d(
     -------
     Benchmark3D
         The table, per-composite out-of-fold scores, per-fold counts, training sets, fit
-        reports and settings.
+        reports, settings and, with ``controls``, the controls' table.
     """
     elements = [str(e) for e in elements]
     y = _labels(samples, labels)
