@@ -537,3 +537,61 @@ def test_a_store_of_several_maps_asks_which_to_evaluate(tmp_path, capsys):
         tmp_path / "score.zarr"
     )
     assert open_map(tmp_path / "score.zarr").name == "prospectivity"
+
+
+def test_benchmark3d_command_from_drillhole_tables(tmp_path):
+    """Collar, survey, assay and lithology CSVs to the block-model harness's table, scores,
+    controls and figure, without Python; a label column the composites lack is named."""
+    pytest.importorskip("trimesh")
+    from xprospect.synthetic import orebody
+
+    w = orebody(seed=0, n_holes=20, interval=10.0, elements=["Au", "Ag", "As", "W"])
+    for name in ("collar", "survey", "assay", "lithology"):
+        getattr(w, name).to_csv(tmp_path / f"{name}.csv", index=False)
+    crs = w.crs.to_string() if hasattr(w.crs, "to_string") else str(w.crs)
+    cfg = (
+        f'[drillholes]\ncollar = "collar.csv"\nsurvey = "survey.csv"\nassay = "assay.csv"\n'
+        f'lithology = "lithology.csv"\ncrs = "{crs}"\nlength_unit = "m"\ncomposite = 20.0\n\n'
+        '[labels]\ncolumn = "lith"\nvalues = ["ore"]\n\n'
+        '[benchmark3d]\nelements = ["Au", "Ag", "As", "W"]\nmethods = ["grade:Au", "logistic"]\n'
+        "folds = 3\nblock_size = 300.0\nbuffer = 30.0\nresolution = 40.0\n"
+        "controls = true\ncontrol_draws = 2\n"
+    )
+    (tmp_path / "b3.toml").write_text(cfg)
+    r = xprospect("benchmark3d", "b3.toml", "--out", "b3", cwd=tmp_path)
+    out = tmp_path / "b3"
+    table = pd.read_csv(out / "benchmark3d.csv", index_col=0)
+    assert set(table.index) == {"grade:Au", "logistic"}
+    assert table["auc"].between(0, 1).all() and table["control_p"].between(1 / 3, 1).all()
+    scores = pd.read_csv(out / "scores.csv")
+    assert {"hole", "fold", "label", "grade:Au", "logistic"} <= set(scores.columns)
+    assert scores["label"].any() and not scores["label"].all()
+    controls = pd.read_csv(out / "controls.csv", index_col=0)
+    assert (controls["draws"] == 2).all()
+    assert len(pd.read_csv(out / "folds.csv")) == 3
+    assert (out / "benchmark3d.png").stat().st_size > 1000
+    assert "permutation p" in r.stderr + r.stdout and "ore (ore in lith)" in r.stderr + r.stdout
+    # the same run straight from Python gives the same table
+    holes = xp.read_drillholes(w.collar, w.survey, w.assay, w.lithology, crs=w.crs, length_unit="m")
+    comp = xp.composite(holes, length=20.0, by="lith")
+    b = xp.benchmark3d(
+        comp,
+        comp["lith"].values == "ore",
+        elements=["Au", "Ag", "As", "W"],
+        methods=["grade:Au", "logistic"],
+        n_folds=3,
+        block_size=300.0,
+        buffer=30.0,
+        resolution=40.0,
+    )
+    np.testing.assert_allclose(table["auc"], b.table["auc"].reindex(table.index))
+    (tmp_path / "bad.toml").write_text(cfg.replace('column = "lith"', 'column = "rock"'))
+    bad = subprocess.run(
+        [sys.executable, "-m", "xprospect.cli", "benchmark3d", "bad.toml", "--out", "x"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert bad.returncode != 0 and "'rock'" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,9 +1,10 @@
 """The ``xprospect`` command line: from a survey table and deposits to a map without Python.
 
 Commands (``xprospect COMMAND --help`` for each): ``grid``, ``transform``, ``select``,
-``train``, ``score``, ``evaluate``, ``targets``, ``anomaly``, ``benchmark``, ``init``,
-``run`` and ``demo``. Each is a thin layer over :mod:`xprospect.pipeline`; one module per
-command in this package registers its options and runs it.
+``train``, ``score``, ``evaluate``, ``targets``, ``anomaly``, ``benchmark``,
+``benchmark3d``, ``init``, ``run`` and ``demo``. Each is a thin layer over
+:mod:`xprospect.pipeline`; one module per command in this package registers its options and
+runs it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from xprospect._version import __version__
 from xprospect.cli import (
     anomaly,
     benchmark,
+    benchmark3d,
     demo,
     evaluate,
     grid,
@@ -35,7 +37,7 @@ from xprospect.cli.demo import run_demo
 __all__ = ["build_parser", "main", "run_demo"]
 
 _COMMANDS = [init, run, grid, transform, select, train, score, evaluate, targets, anomaly]
-_COMMANDS += [benchmark, demo]
+_COMMANDS += [benchmark, benchmark3d, demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -82,7 +82,8 @@ def _run(args: argparse.Namespace) -> list[Path]:
     table, figure = out / "benchmark.csv", out / "benchmark.png"
     with atomic_path(table) as tmp:
         bench.table.to_csv(tmp)
-    bench.plot(figure)
+    with atomic_path(figure) as tmp:
+        bench.plot(tmp)
     written = [table, figure]
     if bench.controls is not None:
         controls = out / "controls.csv"
