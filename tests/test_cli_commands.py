@@ -394,7 +394,7 @@ def test_run_reproduces_the_python_api_and_reruns_only_what_changed(world, tmp_p
 def test_every_command_has_help_for_every_option():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    assert len(sub.choices) == 12
+    assert len(sub.choices) == 13 and "benchmark3d" in sub.choices
     for name, p in sub.choices.items():
         for action in p._actions:
             assert action.help, f"xprospect {name} {action.option_strings or action.dest}"
