@@ -97,7 +97,7 @@ from xprospect.patches.plan import plan_around_points
 from xprospect.points import as_points, points_to_index
 from xprospect.preprocess import clr, zscore
 
-__all__ = ["Benchmark3D", "benchmark3d"]
+__all__ = ["Benchmark3D", "benchmark3d", "shifted_labels"]
 
 log = logging.getLogger(__name__)
 
