@@ -6,6 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+import pandas as pd
+
 import xprospect as xp
 from xprospect.cli._common import Command
 from xprospect.io._atomic import atomic_path
@@ -90,7 +92,22 @@ def _run(args: argparse.Namespace) -> list[Path]:
         with atomic_path(controls) as tmp:
             bench.controls.to_csv(tmp)
         written.append(controls)
-    for name, row in bench.table.head(5).iterrows():
+    log_leaders(bench.table)
+    return written
+
+
+def log_leaders(table: pd.DataFrame, n: int = 5) -> None:
+    """Log the best ``n`` rows of a harness table: AUC, interval, control and its p.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A harness table (``auc``, ``auc_lower``, ``auc_upper``, optionally ``control_auc``
+        and ``control_p``), best first.
+    n : int
+        Rows logged.
+    """
+    for name, row in table.head(n).iterrows():
         against = (
             f"; its control {steps.significant(row['control_auc'])}, "
             f"permutation p {steps.significant(row['control_p'])}"
@@ -105,7 +122,6 @@ def _run(args: argparse.Namespace) -> list[Path]:
             steps.significant(row["auc_upper"]),
             against,
         )
-    return written
 
 
 COMMAND = Command(

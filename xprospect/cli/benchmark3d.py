@@ -15,9 +15,9 @@ import numpy as np
 
 import xprospect as xp
 from xprospect.cli._common import Command
+from xprospect.cli.benchmark import log_leaders
 from xprospect.exceptions import DataError
 from xprospect.io._atomic import atomic_path
-from xprospect.pipeline import steps
 from xprospect.pipeline.config import Field, load_config
 
 __all__ = ["COMMAND", "SCHEMA"]
@@ -152,21 +152,7 @@ def _run(args: argparse.Namespace) -> list[Path]:
     with atomic_path(figure) as tmp:
         bench.plot(tmp)
     written.append(figure)
-    for name, row in bench.table.head(5).iterrows():
-        against = (
-            f"; its control {steps.significant(row['control_auc'])}, "
-            f"permutation p {steps.significant(row['control_p'])}"
-            if "control_p" in row
-            else ""
-        )
-        log.info(
-            "%-16s AUC %s [%s, %s]%s",
-            name,
-            steps.significant(row["auc"]),
-            steps.significant(row["auc_lower"]),
-            steps.significant(row["auc_upper"]),
-            against,
-        )
+    log_leaders(bench.table)
     return written
 
 
