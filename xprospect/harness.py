@@ -460,6 +460,34 @@ class Selected:
         raise DataError(f"element selection rule {rule!r}: use 'paper' or 'kN' (e.g. 'k3')")
 
 
+def auc_figure(table: pd.DataFrame, *, control: str, headless: bool) -> tuple[Any, Any]:
+    """Start a harness figure: the table's AUC bars on the left, a right panel to fill.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A harness table (see :func:`plot_aucs`).
+    control : str
+        Legend label of the control marks.
+    headless : bool
+        Switch matplotlib to the Agg backend (the figure is only saved), unless one is set.
+
+    Returns
+    -------
+    (matplotlib.figure.Figure, matplotlib.axes.Axes)
+        The figure and its right panel.
+    """
+    import matplotlib  # lazy: plotting is optional
+
+    if headless:
+        matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt  # lazy: plotting is optional
+
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, max(5.0, 0.35 * len(table) + 2.5)))
+    plot_aucs(ax, table, control=control)
+    return fig, ax2
+
+
 #: Bar colours of the harness figures by method kind.
 KIND_COLOURS = {"raw": "0.6", "baseline": "tab:blue", "anomaly": "tab:green", "deep": "tab:red"}
 
@@ -591,14 +619,9 @@ class Benchmark:
         -------
         matplotlib.figure.Figure
         """
-        import matplotlib  # lazy: plotting is optional
-
-        if path is not None:
-            matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt  # lazy: plotting is optional
-
-        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, max(5.0, 0.35 * len(self.table) + 2.5)))
-        plot_aucs(ax, self.table, control="its shuffled-label control (mean AUC)")
+        fig, ax2 = auc_figure(
+            self.table, control="its shuffled-label control (mean AUC)", headless=path is not None
+        )
         best = str(self.table.index[0])
         self.maps[best].plot.imshow(  # type: ignore[call-arg]
             ax=ax2, cmap="viridis", cbar_kwargs={"label": f"{best} out-of-fold score (unitless)"}

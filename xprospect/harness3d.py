@@ -91,7 +91,7 @@ from xprospect.evidence.proximity import distance_to_samples_at
 from xprospect.exceptions import DataError, XProspectWarning
 from xprospect.grid.idw import IDW
 from xprospect.grid.template import make_voxels
-from xprospect.harness import BASELINES, _table, plot_aucs, summarise_controls
+from xprospect.harness import BASELINES, _table, auc_figure, summarise_controls
 from xprospect.patches.patchset import PatchSet, make_patches
 from xprospect.patches.plan import plan_around_points
 from xprospect.points import as_points, points_to_index
@@ -178,15 +178,11 @@ class Benchmark3D:
         -------
         matplotlib.figure.Figure
         """
-        import matplotlib  # lazy: plotting is optional
+        from sklearn.metrics import roc_curve  # lazy: sklearn is heavy
 
-        if path is not None:
-            matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt  # lazy: plotting is optional
-        from sklearn.metrics import roc_curve
-
-        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, max(5.0, 0.35 * len(self.table) + 2.5)))
-        plot_aucs(ax, self.table, control="its shifted-label control (mean AUC)")
+        fig, ax2 = auc_figure(
+            self.table, control="its shifted-label control (mean AUC)", headless=path is not None
+        )
         tested = self.scores["fold"].to_numpy() >= 0
         y = self.scores["label"].to_numpy()[tested].astype(bool)
         for name, row in self.table.iterrows():

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -81,19 +83,50 @@ def _run(args: argparse.Namespace) -> list[Path]:
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    table, figure = out / "benchmark.csv", out / "benchmark.png"
-    with atomic_path(table) as tmp:
-        bench.table.to_csv(tmp)
-    with atomic_path(figure) as tmp:
-        bench.plot(tmp)
-    written = [table, figure]
-    if bench.controls is not None:
-        controls = out / "controls.csv"
-        with atomic_path(controls) as tmp:
-            bench.controls.to_csv(tmp)
-        written.append(controls)
+    frames = {"benchmark.csv": bench.table, "controls.csv": bench.controls}
+    written = write_results(out, frames, bench.plot, "benchmark.png")
     log_leaders(bench.table)
     return written
+
+
+def write_results(
+    out: Path,
+    frames: Mapping[str, pd.DataFrame | None],
+    plot: Callable[[Path], Any],
+    figure: str,
+    *,
+    no_index: Sequence[str] = (),
+) -> list[Path]:
+    """Write a harness's tables (CSV) and figure into ``out``, each atomically.
+
+    Parameters
+    ----------
+    out : Path
+        An existing folder.
+    frames : mapping
+        File name to table; a None table (controls not asked for) is skipped.
+    plot : callable
+        Draws the figure into the path it is given.
+    figure : str
+        File name of the figure.
+    no_index : sequence of str
+        Files written without the table's index.
+
+    Returns
+    -------
+    list of Path
+        The files written, tables first.
+    """
+    written = []
+    for name, frame in frames.items():
+        if frame is None:
+            continue
+        with atomic_path(out / name) as tmp:
+            frame.to_csv(tmp, index=name not in no_index)
+        written.append(out / name)
+    with atomic_path(out / figure) as tmp:
+        plot(tmp)
+    return [*written, out / figure]
 
 
 def log_leaders(table: pd.DataFrame, n: int = 5) -> None:

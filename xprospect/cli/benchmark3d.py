@@ -15,9 +15,8 @@ import numpy as np
 
 import xprospect as xp
 from xprospect.cli._common import Command
-from xprospect.cli.benchmark import log_leaders
+from xprospect.cli.benchmark import log_leaders, write_results
 from xprospect.exceptions import DataError
-from xprospect.io._atomic import atomic_path
 from xprospect.pipeline.config import Field, load_config
 
 __all__ = ["COMMAND", "SCHEMA"]
@@ -137,21 +136,12 @@ def _run(args: argparse.Namespace) -> list[Path]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     frames = {
-        "benchmark3d.csv": (bench.table, True),
-        "scores.csv": (bench.scores, False),
-        "folds.csv": (bench.folds, True),
+        "benchmark3d.csv": bench.table,
+        "scores.csv": bench.scores,
+        "folds.csv": bench.folds,
+        "controls.csv": bench.controls,
     }
-    if bench.controls is not None:
-        frames["controls.csv"] = (bench.controls, True)
-    written = []
-    for name, (frame, index) in frames.items():
-        with atomic_path(out / name) as tmp:
-            frame.to_csv(tmp, index=index)
-        written.append(out / name)
-    figure = out / "benchmark3d.png"
-    with atomic_path(figure) as tmp:
-        bench.plot(tmp)
-    written.append(figure)
+    written = write_results(out, frames, bench.plot, "benchmark3d.png", no_index=("scores.csv",))
     log_leaders(bench.table)
     return written
 
