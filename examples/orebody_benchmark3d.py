@@ -197,7 +197,8 @@ def main(
     print(b.table[COLUMNS + extra].round(3).to_string())
     for name, reps in b.reports.items():
         if reps:
-            print(name, [(r["tile"], r["min_valid"], r["tile_positions"]) for r in reps])
+            keys = ("tile", "min_valid", "tile_positions")
+            print(name, [tuple(r.get(k, "skipped") for k in keys) for r in reps])
     if scores_csv:
         b.scores.to_csv(scores_csv, index=False)
     print(f"world seed {seed}, total {time.time() - t0:.0f} s")

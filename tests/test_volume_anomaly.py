@@ -2,8 +2,9 @@
 
 A block model gridded from drillholes and masked beyond a short drilling distance is a set
 of tubes: no tile the size of the autoencoder's receptive field lies wholly inside it. The
-detectors then train on tiles that are at least half valid, the masked cells entering as
-zeros and never counting in the loss; too few positions are refused or warned about.
+detectors then train on tiles that are at least half valid (a thin ground: a quarter, then
+a tenth, warned about), the masked cells entering as missing data and never counting in
+the loss; too few positions are refused or warned about.
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ import xarray as xr
 
 torch = pytest.importorskip("torch")
 
-from xprospect.exceptions import DataError, XProspectWarning  # noqa: E402
+from xprospect.exceptions import (  # noqa: E402
+    DataError,
+    TrainingGroundError,
+    XProspectWarning,
+)
 from xprospect.models import ConvAutoencoder  # noqa: E402
 from xprospect.train.anomaly import fit_anomaly, fit_stoad  # noqa: E402
 
@@ -66,6 +71,25 @@ def test_irregular_mask_trains_with_partial_tiles():
     assert rep["n_cells_seen"] <= int(tubes.sum())
     score = masked.prospect.score(fit.model, device="cpu").values
     assert np.isnan(score[~tubes]).all() and np.isfinite(score[tubes]).any()
+
+
+def test_thin_ground_falls_back_to_sparse_tiles_with_a_warning():
+    """Narrow tubes (14 % of the voxels): no tile is half valid; a tenth-valid one trains."""
+    stack = _volume(seed=4)
+    tubes = _tubes(stack.shape[1:], radius=1.5)
+    masked = stack.where(xr.DataArray(tubes, dims=("z", "y", "x")))
+    assert 0.1 < tubes.mean() < 0.25
+    with pytest.raises(TrainingGroundError, match="tile positions"):  # the old policy's end
+        fit_anomaly(ConvAutoencoder(3, ndim=3, widths=WIDTHS), masked, min_valid=0.5, **FAST)
+    with pytest.warns(XProspectWarning, match=r"is even 50%.*at least 10%"):
+        fit = fit_anomaly(ConvAutoencoder(3, ndim=3, widths=WIDTHS), masked, seed=0, **FAST)
+    rep = fit.report
+    assert rep["min_valid"] == 0.1 and rep["tile_positions"] >= 100
+    loss = fit.history["train_loss"]
+    assert np.isfinite(loss).all() and loss.gt(0).all()
+    assert rep["n_cells_seen"] <= int(tubes.sum())  # only valid voxels count in the loss
+    score = masked.prospect.score(fit.model, device="cpu").values
+    assert np.isnan(score[~tubes]).all() and np.isfinite(score[tubes]).all()
 
 
 def test_loss_ignores_masked_voxels():

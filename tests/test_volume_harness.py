@@ -334,6 +334,41 @@ def test_benchmark3d_fold_without_training_ore_leaves_supervised_scores_unscored
     assert b.table.loc["logistic", "n_nan_cells"] == (fold == 0).sum()
 
 
+def test_benchmark3d_detector_without_training_tiles_leaves_its_folds_unscored(composites):
+    """A detector refused for too few tiles: warned, its folds NaN, the other methods run."""
+    from xprospect.exceptions import DataError
+    from xprospect.harness3d import benchmark3d
+
+    s = composites
+    kw = dict(
+        elements=ELEMENTS,
+        n_folds=3,
+        block_size=300.0,
+        buffer=30.0,
+        resolution=40.0,
+        widths=(4, 3, 2),
+    )
+    fast = {"epochs": 1, "tiles_per_epoch": 16, "batch_size": 4, "seeds": 1}
+    # normal ground 900 m from every training ore composite: a few hundred scattered voxels
+    with pytest.warns(XProspectWarning, match=r"fold \d: dae cannot be trained.*0 13-cell tile"):
+        b = benchmark3d(
+            s,
+            "ore",
+            methods=["grade:Au", "dae"],
+            detector_training=fast,
+            normal_buffer=900.0,
+            **kw,
+        )
+    assert b.scores["dae"].isna().all() and b.scores["grade:Au"].notna().all()
+    assert [r["fold"] for r in b.reports["dae"]] == [0, 1, 2]
+    assert all("tile positions" in r["skipped"] for r in b.reports["dae"])
+    assert b.table.loc["dae", "n_nan_cells"] == s.sizes["sample"]
+    # a bad setting is not a thin ground: it still stops the run
+    bad = {"epochs": 1, "min_valid": 2.0, "seeds": 1}
+    with pytest.raises(DataError, match="min_valid must be in"):
+        benchmark3d(s, "ore", methods=["dae"], detector_training=bad, **kw)
+
+
 def test_shifted_labels_move_every_label_to_another_hole_and_keep_the_runs():
     from xprospect.exceptions import DataError
     from xprospect.harness3d import shifted_labels

@@ -13,6 +13,7 @@ from xprospect.exceptions import (
     GridError,
     IncompleteStoreError,
     ModelCardError,
+    TrainingGroundError,
     XProspectError,
     XProspectWarning,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "IncompleteStoreError",
     "ModelCardError",
     "ProspectAccessor",
+    "TrainingGroundError",
     "XProspectError",
     "XProspectWarning",
     "__version__",

@@ -9,6 +9,7 @@ __all__ = [
     "IncompleteStoreError",
     "MissingFileError",
     "ModelCardError",
+    "TrainingGroundError",
     "XProspectDeprecationWarning",
     "XProspectError",
     "XProspectWarning",
@@ -59,4 +60,13 @@ class IncompleteStoreError(DataError):
 
     Raised on opening such a store (unless ``allow_incomplete=True``); finish it with
     ``to_zarr(..., resume=True)``.
+    """
+
+
+class TrainingGroundError(DataError):
+    """The ground a model is to train on holds too few positions for a fit.
+
+    Raised, for example, when too few autoencoder tiles lie among the normal, finite cells
+    of a masked block model. A harness that runs many methods catches it (and only it) to
+    leave that method's fold unscored with a warning instead of stopping every method.
     """

@@ -88,7 +88,7 @@ from xprospect.baselines import AnomalyDetector, SupervisedModel
 from xprospect.evaluate.splits import hole_folds
 from xprospect.evidence.background import normal_mask
 from xprospect.evidence.proximity import distance_to_samples_at
-from xprospect.exceptions import DataError, XProspectWarning
+from xprospect.exceptions import DataError, TrainingGroundError, XProspectWarning
 from xprospect.grid.idw import IDW
 from xprospect.grid.template import make_voxels
 from xprospect.harness import BASELINES, _table, auc_figure, summarise_controls
@@ -149,7 +149,10 @@ class Benchmark3D:
         ``training[method][fold]``: the composites (indices) the fold's block model, and so
         the method, was built from.
     reports : dict
-        ``reports[method][fold]``: the fit report of each detector (tile size, positions).
+        ``reports[method][fold]``: the fit report of each detector (tile size, positions);
+        ``{"fold": f, "skipped": reason}`` for a fold whose ground holds too few training
+        tiles (:class:`~xprospect.exceptions.TrainingGroundError`, warned about; its
+        held-out composites stay unscored).
     settings : dict
         Folds, block size, buffer, voxel size, IDW and mask settings, seed.
     controls : pandas.DataFrame or None
@@ -486,6 +489,14 @@ def _warn_few_positives(fold: int, n_pos: int, method: str) -> None:
     warnings.warn(msg, XProspectWarning, stacklevel=3)
 
 
+def _warn_no_ground(fold: int, method: str, err: Exception) -> None:
+    msg = (
+        f"fold {fold}: {method} cannot be trained on the fold's block model ({err}); it "
+        "leaves the fold's held-out composites unscored (NaN, ranked lowest in the table)"
+    )
+    warnings.warn(msg, XProspectWarning, stacklevel=3)
+
+
 def _fit_detector(
     key: str,
     stack: xr.DataArray,
@@ -762,9 +773,20 @@ def benchmark3d(
             elif name in ("dae", "stoad"):
                 if norm is None:
                     _warn_majority(ytr, name)
-                smap, rep = _fit_detector(
-                    name, stack, norm, training=det_kw, widths=widths, seed=seed + f, device=device
-                )
+                try:
+                    smap, rep = _fit_detector(
+                        name,
+                        stack,
+                        norm,
+                        training=det_kw,
+                        widths=widths,
+                        seed=seed + f,
+                        device=device,
+                    )
+                except TrainingGroundError as err:
+                    _warn_no_ground(f, name, err)
+                    reports[name].append({"fold": f, "skipped": str(err)})
+                    continue  # its held-out composites stay unscored (NaN, ranked lowest)
                 reports[name].append(rep)
                 vals = _at(smap, idx[te], inside[te])
             elif name == "cnn3d":

@@ -61,6 +61,7 @@ from xprospect.evidence.background import normal_mask
 from xprospect.exceptions import (
     DataError,
     ModelCardError,
+    TrainingGroundError,
     XProspectDeprecationWarning,
     XProspectWarning,
 )
@@ -91,6 +92,13 @@ _STD_FLOOR = 1e-12
 _EVAL_CHUNK = {2: 256, 3: 64}
 #: Valid share of a tile accepted when too few tiles lie wholly inside the training ground.
 _PARTIAL_VALID = 0.5
+#: Sparser valid shares a NaN-aware model falls back to when no share above gives
+#: :data:`_FEW_POSITIONS` positions: a block model masked at a short drilling distance, whose
+#: normal ground (away from ore) is a thin shell around the drilled volume, holds no tile even
+#: half valid (on the Babbitt drillholes, none of 13 voxels at 50 %). Partial convolutions skip
+#: the masked cells and the loss counts only the valid core cells, so such tiles train on what
+#: ground there is; a fit that uses them warns.
+_SPARSE_VALID = (0.25, 0.1)
 #: Fewer tile positions than this warn (and below the batch size the fit is refused).
 _FEW_POSITIONS = 100
 #: Default tile cores (cells a side) tried first, largest first, per spatial dimension count.
@@ -844,7 +852,8 @@ def _pick_tile(
 
     Sizes tried: ``tile`` if given, else ``2 r + core`` for the cores of :data:`_CORES`
     (largest first), then ``2 r + 7``, ``2 r + 5``, ... ``2 r + 1``. Valid shares tried:
-    ``min_valid`` if given, else 1 (whole tiles) then :data:`_PARTIAL_VALID`. For a NaN-aware
+    ``min_valid`` if given, else 1 (whole tiles) then :data:`_PARTIAL_VALID`, then, for a
+    NaN-aware model only, the shares of :data:`_SPARSE_VALID` (warned about). For a NaN-aware
     model (``nan_aware``: cells without data are skipped, not read as zeros) a whole tile
     may hold cells of ``missing`` (no data) as long as its other cells are all allowed, so
     that cells at the edge of the data are trained as they are scored (see
@@ -862,24 +871,32 @@ def _pick_tile(
         raise DataError(f"min_valid must be in (0, 1]; got {min_valid!r}")
     cores = (*_CORES.get(allowed.ndim, (9,)), 7, 5, 3, 1)
     sizes = [int(tile)] if tile is not None else [2 * r + c for c in cores]
-    shares = (1.0, _PARTIAL_VALID) if min_valid is None else (float(min_valid),)
-    if min_valid is not None or not getattr(model, "nan_aware", False):
+    nan_aware = bool(getattr(model, "nan_aware", False))
+    if min_valid is not None:
+        shares: tuple[float, ...] = (float(min_valid),)
+    else:
+        shares = (1.0, _PARTIAL_VALID) + (_SPARSE_VALID if nan_aware else ())
+    if min_valid is not None or not nan_aware:
         missing = None
     best: tuple[int, float, np.ndarray] | None = None
     for share in shares:
         for t in sizes:
             corners = _tile_corners(allowed, t, targets, r, share, missing)
             if len(corners) >= _FEW_POSITIONS:
+                if min_valid is None and share < _PARTIAL_VALID:
+                    _warn_sparse(t, share, len(corners), what, stacklevel=5)
                 return t, _reported_share(allowed, t, corners, share, missing), corners
             if best is None or len(corners) > len(best[2]):
                 best = (t, share, corners)
     assert best is not None
     t, share, corners = best
+    if not len(corners):  # none anywhere: name the least the policy asked for
+        t, share = min(sizes), shares[-1]
     share = _reported_share(allowed, t, corners, share, missing)
     n = len(corners)
     if n == 0 and any(g < min(sizes) for g in allowed.shape):
         msg = f"the grid {allowed.shape} ({what}) is smaller than the tile {min(sizes)} cells"
-        raise DataError(msg)
+        raise TrainingGroundError(msg)
     where = (
         f"{n} {t}-cell tile positions with at least {share:.0%} of their cells among the "
         f"{what} ({int(allowed.sum())} cells) and a training cell in the core"
@@ -890,13 +907,24 @@ def _pick_tile(
             "memorises them): use a smaller tile=, a lower min_valid=, fewer blocks= or a "
             "wider normal area"
         )
-        raise DataError(msg)
+        raise TrainingGroundError(msg)
     msg = (
         f"only {where} (fewer than {_FEW_POSITIONS}): the fit may memorise them; consider a "
         "smaller tile=, a lower min_valid= or a wider normal area"
     )
     warnings.warn(msg, XProspectWarning, stacklevel=4)
     return t, share, corners
+
+
+def _warn_sparse(tile: int, share: float, n: int, what: str, *, stacklevel: int) -> None:
+    """Warn that the default tile policy fell back to tiles mostly outside the training ground."""
+    msg = (
+        f"no {tile}-cell tile is even {_PARTIAL_VALID:.0%} {what}: training on {n} tiles "
+        f"with at least {share:.0%} of their cells among them (the rest masked, outside the "
+        "loss); the normal ground is thin or scattered (a distance mask, a buffer around "
+        "ore), so the detector learns from little context: widen it or check the fit"
+    )
+    warnings.warn(msg, XProspectWarning, stacklevel=stacklevel)
 
 
 def _reported_share(
@@ -1102,8 +1130,11 @@ def fit_anomaly(
         cells of the tile's core only. Cells without data count as usable in a whole tile
         of a NaN-aware model (the autoencoders, STOAD) when at least half the tile is.
         Default: whole tiles (1) when at least 100 positions exist at some size, else
-        tiles at least half valid (irregular block models, distance masks).
-        Fewer than ``batch_size`` positions is a :class:`~xprospect.exceptions.DataError`;
+        tiles at least half valid (irregular block models, distance masks), else, for a
+        NaN-aware model, at least a quarter, then a tenth valid, with a warning (a thin
+        normal ground: a shell around ore in a block model masked at a drilling distance).
+        Fewer than ``batch_size`` positions is a
+        :class:`~xprospect.exceptions.TrainingGroundError` (a ``DataError``);
         fewer than 100 warns (:class:`~xprospect.exceptions.XProspectWarning`).
     blocks : int or sequence of int
         Spatial blocks per axis for the held-out split
