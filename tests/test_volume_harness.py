@@ -473,6 +473,25 @@ def test_benchmark3d_controls_rerun_every_method_on_shifted_labels(composites, t
     assert any(m.startswith("control draw 0: fold ") and "ore voxel" in m for m in msgs)
 
 
+def test_benchmark3d_controls_refused_before_the_real_run(composites, monkeypatch):
+    """Where one hole holds half the composites no shift exists: refused before any fit."""
+    import xprospect.harness3d as h3
+    from xprospect.exceptions import DataError
+
+    s = composites.copy()
+    holes = s["hole_id"].values.copy()
+    names = np.unique(holes)
+    holes[np.isin(holes, names[: len(names) // 2 + 1])] = "BIG"
+    s = s.assign_coords(hole_id=("sample", holes))
+
+    def ran(*args, **kwargs):
+        raise AssertionError("the real run started")
+
+    monkeypatch.setattr(h3, "hole_folds", ran)
+    with pytest.raises(DataError, match="hole 'BIG' holds"):
+        h3.benchmark3d(s, "ore", elements=ELEMENTS, methods=["grade:Au"], controls=2)
+
+
 def test_patchset_from_windows_reads_back_the_windows():
     import xarray as xr
 

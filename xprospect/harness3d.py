@@ -697,6 +697,8 @@ def benchmark3d(
     n_draws = 5 if controls is True else int(controls)
     if n_draws < 0:
         raise DataError(f"controls must be True, False or a number of draws >= 0; got {controls}")
+    if n_draws:
+        _check_shiftable(holes)  # before the real run, not after it
     folds = hole_folds(
         samples, holes, n_folds=n_folds, block_size=block_size, buffer=buffer, seed=seed
     )
@@ -923,6 +925,18 @@ def benchmark3d(
 _CONTROL_KEY = 30_000
 
 
+def _check_shiftable(holes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The holes, each composite's hole code and the counts; refused where no shift exists."""
+    names, code, counts = np.unique(holes, return_inverse=True, return_counts=True)
+    n, longest = len(holes), int(counts.max())
+    if n - longest < longest:
+        raise DataError(
+            f"hole {names[np.argmax(counts)]!r} holds {longest} of {n} composites: a "
+            "shifted-label control needs every hole to hold fewer than half of them"
+        )
+    return names, code, counts
+
+
 def shifted_labels(
     y: np.ndarray, holes: np.ndarray, down: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
@@ -954,13 +968,8 @@ def shifted_labels(
         When one hole holds half the composites or more (no such offset exists).
     """
     n = len(y)
-    names, code, counts = np.unique(holes, return_inverse=True, return_counts=True)
+    names, code, counts = _check_shiftable(holes)
     longest = int(counts.max())
-    if n - longest < longest:
-        raise DataError(
-            f"hole {names[np.argmax(counts)]!r} holds {longest} of {n} composites: a "
-            "shifted-label control needs every hole to hold fewer than half of them"
-        )
     rank = rng.permutation(len(names))[code]
     chain = np.lexsort((down, rank))
     offset = int(rng.integers(longest, n - longest + 1))
