@@ -412,6 +412,27 @@ def test_barren_points_protocol_draws_negatives_blind_to_the_deposits(world):
     assert abs(pts.table.loc["raw:Au", "auc"] - pix.table.loc["raw:Au", "auc"]) < 0.05
 
 
+def test_detector_without_training_tiles_leaves_its_folds_unscored(world):
+    """A detector whose ground holds no tile: warned per fold, NaN there, the table stands."""
+    stack, deposits = world
+    huge = xp.DetectorMethod("dae", seeds=1, fit_kwargs={"epochs": 1, "tile": 10_001})
+    with pytest.warns(XProspectWarning, match=r"fold \d: dae cannot be trained.*smaller than"):
+        b = benchmark(
+            stack,
+            deposits,
+            methods=["raw:Au", huge],
+            folds=4,
+            buffer=BUFFER,
+            seed=0,
+            detector_ground="all",
+        )
+    held = b.maps["held_out_fold"].values >= 0
+    assert np.isnan(b.maps["dae"].values[held]).all()
+    assert np.isfinite(b.maps["raw:Au"].values[held]).all()
+    assert b.table.loc["dae", "n_nan_cells"] == b.settings["judged_cells"]
+    assert all(len(t) == 0 for t in b.training["dae"])
+
+
 def test_deep_detectors_run_on_the_same_folds_without_labels(world):
     """VAE, DAE and STOAD train on each fold's training ground (no labels), every held-out
     cell is scored, none of their training cells lies within the buffer, and they carry no

@@ -56,7 +56,7 @@ from xprospect.evaluate.metrics import average_precision, brier_score, capture_a
 from xprospect.evaluate.splits import blocks_per_axis, deal_blocks, grid_fold_ids
 from xprospect.evidence.neighbourhood import neighbourhood_features
 from xprospect.evidence.selection import select_elements
-from xprospect.exceptions import DataError, XProspectWarning
+from xprospect.exceptions import DataError, TrainingGroundError, XProspectWarning
 from xprospect.models import VAE, ConvAutoencoder
 from xprospect.models.ensemble import DeepEnsemble
 from xprospect.models.registry import create
@@ -556,7 +556,10 @@ class Benchmark:
         mid-rank over the fold's held-out cells, so a tie sits mid-way: free of the offsets
         between folds' models, such as a posterior's prior, which the pooled ``auc`` also
         judges), ``p_vs_best_baseline`` (paired DeLong, two-sided), ``best_baseline``,
-        ``n_nan_cells`` (valid cells the method left unscored; ranked lowest), ``seconds``.
+        ``n_nan_cells`` (valid cells the method left unscored, such as the folds of a
+        detector whose training ground holds too few tiles, a
+        :class:`~xprospect.exceptions.TrainingGroundError` warned about; ranked lowest),
+        ``seconds``.
         With ``controls``, also ``control_auc`` (the mean AUC of the method's
         shuffled-label control draws) and ``control_p``: the one-sided permutation p of the
         real AUC against those draws, ``(1 + draws at or above it) / (1 + draws)``
@@ -1728,24 +1731,36 @@ def benchmark(
                 fit_seed = seed + f + (_CONTROL_SEED_STEP * (draw + 1) if is_ctrl else 0)
                 t0 = time.perf_counter()
                 rec: dict[str, Any] = {}
+                pr: bool | None
                 if m.spec is None:  # a raw layer
                     s, used, pr = _run_raw(x, m.layer, p, run_ground.reshape(shape).ravel(), test)
                 else:
-                    s, used, pr = _run_spec(
-                        m.spec,
-                        stack,
-                        x,
-                        p,
-                        run_ground.reshape(shape),
-                        near_test.reshape(shape),
-                        test,
-                        fit_seed,
-                        block,
-                        reach,
-                        is_ctrl,
-                        m.name,
-                        rec,
-                    )
+                    try:
+                        s, used, pr = _run_spec(
+                            m.spec,
+                            stack,
+                            x,
+                            p,
+                            run_ground.reshape(shape),
+                            near_test.reshape(shape),
+                            test,
+                            fit_seed,
+                            block,
+                            reach,
+                            is_ctrl,
+                            m.name,
+                            rec,
+                        )
+                    except TrainingGroundError as err:  # one method's fold, not the table
+                        what = f"control draw {draw}: " if is_ctrl else ""
+                        msg = (
+                            f"{what}fold {f}: {m.name} cannot be trained on the fold's "
+                            f"ground ({err}); it leaves the fold's held-out cells unscored "
+                            "(NaN, ranked lowest in the table)"
+                        )
+                        warnings.warn(msg, XProspectWarning, stacklevel=2)
+                        s, used = np.full(test.size, np.nan), np.zeros(0, np.int64)
+                        pr = None  # says nothing of the method's scale
                 if not is_ctrl and "tuning" in rec:
                     tuning.setdefault(m.name, []).append({"fold": f, **rec["tuning"]})
                 if not is_ctrl and "selection" in rec:
@@ -1757,7 +1772,10 @@ def benchmark(
                 oof[m.name][test] = s
                 if ctrl and _judged_control(m):
                     ctrl[m.name][:, test] = _shuffled_judging(s, n_draws, seed, f)
-                prob[m.name] = pr
+                if pr is None:
+                    prob.setdefault(m.name, False)
+                else:
+                    prob[m.name] = pr
                 training[m.name].append(np.asarray(used, dtype="int64"))
                 log.info("benchmark fold %d: %s scored %d held-out cells", f, m.name, test.size)
 

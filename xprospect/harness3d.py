@@ -926,7 +926,7 @@ _CONTROL_KEY = 30_000
 
 
 def _check_shiftable(holes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The holes, each composite's hole code and the counts; refused where no shift exists."""
+    """Return the holes, each composite's hole code and the counts; refuse where no shift exists."""
     names, code, counts = np.unique(holes, return_inverse=True, return_counts=True)
     n, longest = len(holes), int(counts.max())
     if n - longest < longest:
