@@ -369,6 +369,59 @@ def test_benchmark3d_detector_without_training_tiles_leaves_its_folds_unscored(c
         benchmark3d(s, "ore", methods=["dae"], detector_training=bad, **kw)
 
 
+def test_benchmark3d_geometry_controls_read_where_the_data_are(composites):
+    """coverage: the data-holding share of the window at the composite's voxel in the fold's
+    block model; elevation: z, signed by the training composites; both kind "raw"."""
+    from scipy.ndimage import uniform_filter
+
+    from xprospect.evaluate import roc_auc
+    from xprospect.grid.template import make_voxels
+    from xprospect.harness3d import benchmark3d, coverage, data_mask
+    from xprospect.points import as_points, points_to_index
+
+    s = composites
+    kw = dict(n_folds=3, block_size=300.0, buffer=30.0)
+    b = benchmark3d(
+        s,
+        "ore",
+        elements=ELEMENTS,
+        methods=["grade:Au", "coverage", "elevation", "cnn3d_mask"],
+        resolution=40.0,
+        max_distance=120.0,
+        cnn_training={"window": 3, "epochs": 1, "widths": (4,)},
+        **kw,
+    )
+    t = b.table
+    assert (t.loc[["coverage", "elevation", "cnn3d_mask"], "kind"] == "raw").all()
+    assert np.isfinite(t.loc["cnn3d_mask", "brier"])  # a probability, as cnn3d's
+    assert b.scores["cnn3d_mask"].notna().all()  # the mask is defined on every voxel
+    folds = hole_folds(s, seed=0, **kw)
+    y, z = s["ore"].values, s["z"].values
+    cov = b.scores["coverage"].to_numpy()
+    ele = b.scores["elevation"].to_numpy()
+    assert np.nanmin(cov) >= 0.0 and np.nanmax(cov) <= 1.0
+    vox = make_voxels(like=s, resolution=40.0)
+    idx, inside = points_to_index(as_points(s, like=vox), vox)
+    for tr, te in folds:
+        sign = 1.0 if roc_auc(y[tr], z[tr]) >= 0.5 else -1.0
+        np.testing.assert_array_equal(ele[te], sign * z[te])
+        # the fold's block model holds data within 120 m of its training composites only
+        block = s.isel(sample=tr).prospect.idw(like=vox, elements=ELEMENTS, k=16)
+        block = block.prospect.mask_distance(s.isel(sample=tr), max_distance=120.0)
+        finite = np.isfinite(block.prospect.stack().values).all(axis=0)
+        want = uniform_filter(finite.astype(float), size=3, mode="constant")
+        ok = inside[te]
+        np.testing.assert_allclose(cov[te][ok], want[tuple(idx[te][ok].T)], atol=1e-12)
+        np.testing.assert_allclose(coverage(finite, 3), want, atol=1e-12)
+        one = data_mask(block.prospect.stack())
+        assert list(one["element"].values) == ["data"]
+        np.testing.assert_array_equal(one.values[0], finite.astype(one.dtype))
+        assert set(np.unique(coverage(finite, 3) * 27)) <= set(range(28))  # exact counts
+        assert (cov[te][ok] < 1).any()  # held-out holes lie at the edge of the drilled volume
+    with pytest.raises(Exception, match="coverage"):
+        benchmark3d(s, "ore", elements=ELEMENTS, methods=["volume"], **kw)
+
+
 def test_shifted_labels_move_every_label_to_another_hole_and_keep_the_runs():
     from xprospect.exceptions import DataError
     from xprospect.harness3d import shifted_labels
