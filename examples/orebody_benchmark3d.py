@@ -35,6 +35,14 @@ Measured on the shared 2-core machine while loaded by other jobs (load average 3
 torch on 1 thread; seconds are wall time), pooled out-of-fold AUC [95 % DeLong interval],
 PR AUC, and the paired DeLong p against the best non-deep method.
 
+Geometry controls (2 Dec, ``python examples/orebody_benchmark3d.py
+grade:Au,grade:As,coverage,elevation,cnn3d_mask,logistic,cnn3d``, 99 s): elevation 0.651
+[0.625, 0.678], coverage 0.541 (92 % of composites tied), against logistic 0.954, grade:Au
+0.953 and cnn3d 0.923: on this world where the holes go says little of the ore. The block
+model is not masked here (no ``max_distance``), so ``cnn3d_mask`` has no pattern to read
+(warned; one score per fold, pooled AUC 0.302 from the folds' offsets alone, per-fold AUC
+0.500).
+
 Shifted-label controls (``benchmark3d(controls=5)``: every method re-run on labels moved as
 whole runs to other holes and depths; 2 Dec, load about 1). ``python
 examples/orebody_benchmark3d.py grade:Au,grade:As,gmm,logistic,rf,dae --controls 5`` (world

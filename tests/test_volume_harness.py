@@ -420,6 +420,19 @@ def test_benchmark3d_geometry_controls_read_where_the_data_are(composites):
         assert (cov[te][ok] < 1).any()  # held-out holes lie at the edge of the drilled volume
     with pytest.raises(Exception, match="coverage"):
         benchmark3d(s, "ore", elements=ELEMENTS, methods=["volume"], **kw)
+    # without a distance mask the data mask is all ones: said, not silently constant
+    with pytest.warns(XProspectWarning, match="no drilling pattern"):
+        flat = benchmark3d(
+            s,
+            "ore",
+            elements=ELEMENTS,
+            methods=["cnn3d_mask"],
+            resolution=40.0,
+            cnn_training={"window": 3, "epochs": 1, "widths": (4,)},
+            **kw,
+        )
+    per_fold = flat.scores.groupby("fold")["cnn3d_mask"].nunique()
+    assert (per_fold == 1).all()
 
 
 def test_shifted_labels_move_every_label_to_another_hole_and_keep_the_runs():

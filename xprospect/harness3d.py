@@ -883,6 +883,13 @@ def benchmark3d(
                 # cnn3d_mask: the same network and windows on the block model's data mask
                 # alone (one channel, 1 where a voxel holds data): the drilling pattern
                 src = stack if name == "cnn3d" else data_mask(stack)
+                if name == "cnn3d_mask" and finite.all():
+                    msg = (
+                        f"fold {f}: the block model holds data on every voxel (no "
+                        "max_distance), so cnn3d_mask has no drilling pattern to read: its "
+                        "scores are one value per fold"
+                    )
+                    warnings.warn(msg, XProspectWarning, stacklevel=2)
                 if inner is None or name == "cnn3d_mask":
                     pos_pts = as_points(train.isel(sample=np.flatnonzero(ok & ytr)), like=voxels)
                     patches = make_patches(
