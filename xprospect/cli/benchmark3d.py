@@ -52,7 +52,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "methods": Field(
             "list[str]",
             ["grade:Au", "gmm", "rf"],
-            "methods: grade:<element>, dae, stoad, cnn3d, rf, gbm, logistic, gmm, iforest",
+            "methods: grade:<element>, dae, stoad, cnn3d, rf, gbm, logistic, gmm, iforest; "
+            "geometry controls coverage, elevation, cnn3d_mask",
         ),
         "folds": Field("int", 4, "folds of holes", positive=True),
         "block_size": Field("float", 250.0, "plan-view block edge (metres) dealing holes", True),
