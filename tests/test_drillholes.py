@@ -15,7 +15,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import xprospect as xp
-from xprospect.evidence.proximity import distance_to_samples, mask_distance
+from xprospect.evidence.proximity import distance_to_samples, mask_distance, sampling_density
 from xprospect.exceptions import DataError, GridError
 from xprospect.io import (
     composite,
@@ -515,6 +515,46 @@ def test_mask_distance_against_brute_force(block, chunks):
     assert out["Cu"].attrs["masked_beyond_distance"] == 800.0
     dist = distance_to_samples(b, s)
     np.testing.assert_allclose(dist.values, d, rtol=1e-12)
+
+
+@pytest.mark.parametrize("chunks", [None, (2, 5, 7)])
+def test_sampling_density_counts_samples_within_the_radius(block, chunks):
+    s, b = block
+    if chunks is not None:
+        b = b.chunk(dict(zip(("z", "y", "x"), chunks, strict=True)))
+    with raise_if_dask_computes():
+        dens = sampling_density(b, s, radius=600.0)
+    zz, yy, xx = np.meshgrid(b.z.values, b.y.values, b.x.values, indexing="ij")
+    q = np.column_stack([xx.ravel(), yy.ravel(), zz.ravel()])
+    pts = np.column_stack([s.x, s.y, s.z])
+    d = np.sqrt(((q[:, None, :] - pts[None]) ** 2).sum(-1))
+    want = (d <= 600.0).sum(1).reshape(zz.shape).astype(float)
+    np.testing.assert_array_equal(dens.values, want)
+    assert 0 < (want > 0).sum() < want.size and want.max() > 1
+    assert dens.name == "sampling_density" and dens.attrs["radius"] == 600.0
+    assert_georef_equal(dens, b)
+    # an ellipsoid that stretches vertical offsets 10x counts fewer samples
+    flat = sampling_density(b, s, radius=600.0, anisotropy=dict(ranges=(100, 100, 10)))
+    assert (flat.values <= dens.values).all() and (flat.values < dens.values).any()
+
+
+def test_sampling_density_on_a_grid_and_its_errors():
+    import xarray as xr
+
+    rng = np.random.default_rng(0)
+    grid = xp.make_grid((0, 0, 100, 80), resolution=10, crs=CRS)
+    xy = rng.uniform(0, 100, (60, 2)) * [1.0, 0.8]
+    s = xr.Dataset(coords={"x": ("sample", xy[:, 0]), "y": ("sample", xy[:, 1])})
+    s = s.rio.write_crs(CRS)
+    dens = sampling_density(grid, s, radius=15.0)
+    yy, xx = np.meshgrid(grid.y.values, grid.x.values, indexing="ij")
+    d = np.hypot(xx.ravel()[:, None] - xy[:, 0], yy.ravel()[:, None] - xy[:, 1])
+    np.testing.assert_array_equal(dens.values, (d <= 15.0).sum(1).reshape(xx.shape))
+    for bad in (0.0, -5.0, float("nan"), "far"):
+        with pytest.raises(DataError, match="radius"):
+            sampling_density(grid, s, radius=bad)
+    with pytest.raises(xp.CRSError):
+        sampling_density(grid, s.rio.write_crs("EPSG:32750"), radius=15.0)
 
 
 def test_mask_distance_anisotropy_and_errors(block):

@@ -30,6 +30,7 @@ from xprospect.evidence.proximity import (
     distance_to_samples,
     distance_to_structures,
     mask_distance,
+    sampling_density,
 )
 from xprospect.evidence.selection import plot_selection, select_elements
 from xprospect.evidence.zaozigou import zaozigou_layers
@@ -68,6 +69,7 @@ __all__ = [
     "read_mesh",
     "read_points",
     "sample_negatives",
+    "sampling_density",
     "select_elements",
     "zaozigou_layers",
 ]

@@ -47,6 +47,7 @@ __all__ = [
     "distance_to_samples",
     "distance_to_structures",
     "mask_distance",
+    "sampling_density",
 ]
 
 log = logging.getLogger(__name__)
@@ -439,6 +440,90 @@ def distance_to_samples(
         coords={k: like[k] for k in dims},
         name="distance",
         attrs={"long_name": "distance to the nearest sample"},
+    )
+    crs = g_crs if g_crs is not None else s_crs
+    return write_crs(out, crs) if crs is not None else out
+
+
+def _sample_count_block(block: Block, *, tree: Any, amat: np.ndarray, radius: float) -> np.ndarray:
+    """Count the samples within ``radius`` of each cell centre of a block."""
+    q = _xyz_centres(block) @ amat.T
+    if not q.size:
+        return np.empty(block.shape)
+    counts = tree.query_radius(q, r=radius, count_only=True)
+    return np.asarray(counts, dtype="float64").reshape(block.shape)
+
+
+def sampling_density(
+    like: xr.Dataset | xr.DataArray,
+    samples: xr.Dataset,
+    *,
+    radius: float,
+    anisotropy: Mapping[str, Any] | None = None,
+) -> xr.DataArray:
+    """Count the samples within ``radius`` of every cell or voxel centre: where sampling is.
+
+    A geometry layer, not chemistry: put it in a stack beside the elements and run it as a
+    raw layer of :func:`xprospect.benchmark` (``"raw:sampling_density"``) to see how much
+    of a table where sampling is dense or sparse explains (a sampling-bias layer, as species
+    distribution models use). A learned model that ranks deposits no better than it has
+    learned the survey's layout, not its geochemistry.
+
+    Parameters
+    ----------
+    like : xarray.Dataset or DataArray
+        A grid (y, x) or voxel block (z, y, x); its dask chunks are the result's.
+    samples : xarray.Dataset
+        Samples along ``sample`` with ``x``, ``y`` (and ``z``) in the grid's CRS.
+    radius : float
+        Search radius in CRS units (> 0; in units of the major range with ``anisotropy``);
+        a sample exactly at it counts.
+    anisotropy : dict, optional
+        Count in a search ellipsoid (see :func:`distance_to_samples`).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``sampling_density`` (float64 counts) on the grid's dims and coordinates, with its
+        CRS; lazy when the grid is chunked (one scikit-learn KD-tree, shared).
+
+    Raises
+    ------
+    DataError
+        A radius that is not a positive number, or samples without finite coordinates.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> import xprospect as xp
+    >>> grid = xp.make_grid((0, 0, 40, 30), resolution=10, crs="EPSG:28350")
+    >>> s = xr.Dataset(coords={"x": ("sample", [5.0, 15.0]), "y": ("sample", [25.0, 25.0])})
+    >>> d = sampling_density(grid, s.rio.write_crs("EPSG:28350"), radius=10.0)
+    >>> [float(d.sel(x=x, y=25)) for x in (5, 15, 25, 35)]
+    [2.0, 2.0, 1.0, 0.0]
+    """
+    msg = f"sampling_density radius must be a positive number; got {radius!r}"
+    try:
+        r = float(radius)
+    except (TypeError, ValueError):
+        raise DataError(msg) from None
+    if not np.isfinite(r) or not r > 0:
+        raise DataError(msg)
+    geom = grid_geometry(like)
+    s_crs, g_crs = get_crs(samples), get_crs(like)
+    if s_crs is not None and g_crs is not None:
+        check_same_crs(s_crs, g_crs, "the samples", "the grid")
+    amat = anisotropy_matrix(anisotropy, geom.ndim)
+    tree = _sample_tree(samples, geom.ndim, amat)
+    data, dims = map_cells(
+        like, _sample_count_block, dtype="float64", tree=tree, amat=amat, radius=r
+    )
+    out = xr.DataArray(
+        data,
+        dims=dims,
+        coords={k: like[k] for k in dims},
+        name="sampling_density",
+        attrs={"long_name": f"samples within {r:g} of the cell centre", "radius": r},
     )
     crs = g_crs if g_crs is not None else s_crs
     return write_crs(out, crs) if crs is not None else out
