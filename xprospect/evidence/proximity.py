@@ -427,20 +427,32 @@ def distance_to_samples(
     >>> float(distance_to_samples(grid, s.rio.write_crs("EPSG:28350")).sel(x=35, y=25))
     30.0
     """
+    attrs = {"long_name": "distance to the nearest sample"}
+    return _per_cell(like, samples, _sample_distance_block, "distance", attrs, anisotropy)
+
+
+def _per_cell(
+    like: xr.Dataset | xr.DataArray,
+    samples: xr.Dataset,
+    block_fn: Any,
+    name: str,
+    attrs: dict[str, Any],
+    anisotropy: Mapping[str, Any] | None,
+    **kwargs: Any,
+) -> xr.DataArray:
+    """Map ``block_fn`` (a block, the samples' KD-tree, the anisotropy matrix) over the cells.
+
+    The one path of :func:`distance_to_samples` and :func:`sampling_density`: CRS check, one
+    tree shared by every chunk, the result on the grid's dims, coordinates and CRS.
+    """
     geom = grid_geometry(like)
     s_crs, g_crs = get_crs(samples), get_crs(like)
     if s_crs is not None and g_crs is not None:
         check_same_crs(s_crs, g_crs, "the samples", "the block")
     amat = anisotropy_matrix(anisotropy, geom.ndim)
     tree = _sample_tree(samples, geom.ndim, amat)
-    data, dims = map_cells(like, _sample_distance_block, dtype="float64", tree=tree, amat=amat)
-    out = xr.DataArray(
-        data,
-        dims=dims,
-        coords={k: like[k] for k in dims},
-        name="distance",
-        attrs={"long_name": "distance to the nearest sample"},
-    )
+    data, dims = map_cells(like, block_fn, dtype="float64", tree=tree, amat=amat, **kwargs)
+    out = xr.DataArray(data, dims=dims, coords={k: like[k] for k in dims}, name=name, attrs=attrs)
     crs = g_crs if g_crs is not None else s_crs
     return write_crs(out, crs) if crs is not None else out
 
@@ -509,24 +521,10 @@ def sampling_density(
         raise DataError(msg) from None
     if not np.isfinite(r) or not r > 0:
         raise DataError(msg)
-    geom = grid_geometry(like)
-    s_crs, g_crs = get_crs(samples), get_crs(like)
-    if s_crs is not None and g_crs is not None:
-        check_same_crs(s_crs, g_crs, "the samples", "the grid")
-    amat = anisotropy_matrix(anisotropy, geom.ndim)
-    tree = _sample_tree(samples, geom.ndim, amat)
-    data, dims = map_cells(
-        like, _sample_count_block, dtype="float64", tree=tree, amat=amat, radius=r
+    attrs = {"long_name": f"samples within {r:g} of the cell centre", "radius": r}
+    return _per_cell(
+        like, samples, _sample_count_block, "sampling_density", attrs, anisotropy, radius=r
     )
-    out = xr.DataArray(
-        data,
-        dims=dims,
-        coords={k: like[k] for k in dims},
-        name="sampling_density",
-        attrs={"long_name": f"samples within {r:g} of the cell centre", "radius": r},
-    )
-    crs = g_crs if g_crs is not None else s_crs
-    return write_crs(out, crs) if crs is not None else out
 
 
 def mask_distance(
