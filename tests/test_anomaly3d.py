@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import load_example
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("trimesh")
@@ -26,7 +27,7 @@ from xprospect.evidence.mesh import inside_mesh, read_mesh  # noqa: E402
 from xprospect.exceptions import XProspectWarning  # noqa: E402
 from xprospect.io.drillholes import desurvey, read_drillholes  # noqa: E402
 from xprospect.models import ConvAutoencoder  # noqa: E402
-from xprospect.points import as_points, points_to_index  # noqa: E402
+from xprospect.points import as_points  # noqa: E402
 from xprospect.synthetic import orebody as orebody_world  # noqa: E402
 from xprospect.testing import assert_georef_equal  # noqa: E402
 from xprospect.train.anomaly import fit_anomaly, fit_stoad  # noqa: E402
@@ -161,24 +162,17 @@ def test_targets3d_volumes_and_elevations(world3d, stoad3d):
 
 
 BABBITT = "babbitt_cuni_drillholes"
-FT = 1200 / 3937  # US survey foot in metres
 
 
 @pytest.fixture(scope="module")
 def babbitt(data_dir):
-    """Babbitt's 50 ft composites of Cu, Ni, S (positions in ftUS) and its ``Mpz.stl`` mesh."""
+    """Babbitt's 50 ft composites of Cu, Ni, S (positions in ftUS), its ``Mpz.stl`` mesh and
+    the wireframe labels of the composites, read as ``examples/babbitt_benchmark3d.py`` reads
+    them."""
+    ex = load_example("babbitt_benchmark3d")
     d = data_dir / BABBITT
-    holes = read_drillholes(
-        d / "collar_BABBITT.csv",
-        d / "survey_BABBITT.csv",
-        d / "assay_BABBITT.csv",
-        crs="EPSG:26791",
-        length_unit="ftUS",
-        assay_units="pct",
-        elements=["CU", "NI", "S"],
-    )
-    comp = xp.composite(holes, length=50 * FT)  # 50 ft composites, positions in ft
-    return comp, read_mesh(d / "Mpz.stl", crs="EPSG:26791")
+    comp = ex.composites(d)
+    return comp, read_mesh(d / "Mpz.stl", crs="EPSG:26791"), ex.wireframe_labels(comp, d)
 
 
 @pytest.mark.realdata
@@ -195,7 +189,7 @@ def test_babbitt_3d_detectors_against_wireframe(babbitt):
     """
     from xprospect.baselines import GaussianMixtureDetector
 
-    comp, mesh = babbitt
+    comp, mesh, _ = babbitt
     names = ["Cu", "Ni", "S"]
     vox = xp.make_voxels(like=comp, resolution=(100.0, 200.0, 200.0))
     block = comp.prospect.idw(
@@ -240,12 +234,7 @@ def test_babbitt_benchmark3d_detectors_train_on_the_masked_block_model(babbitt):
     """
     from xprospect.harness3d import benchmark3d
 
-    comp, mesh = babbitt
-    fine = xp.make_voxels(like=comp, resolution=(25.0, 50.0, 50.0))
-    inside = np.asarray(inside_mesh(fine, mesh, repair=True).values, dtype=bool)
-    idx, ok = points_to_index(as_points(comp, like=fine), fine)
-    y = np.zeros(comp.sizes["sample"], dtype=bool)
-    y[ok] = inside[tuple(idx[ok].T)]
+    comp, _, y = babbitt
     assert 0.6 < y.mean() < 0.85
     with pytest.warns(XProspectWarning) as caught:
         b = benchmark3d(
