@@ -72,3 +72,72 @@ def test_protocol_names_bad_input(field):
         sample_protocol(np.zeros(5), samples, deposits)
     with pytest.raises(DataError, match="min_dist"):
         sample_protocol("near", samples, deposits, min_dist=1e9)
+
+
+def test_control_sites_cover_the_sampled_ground_by_area():
+    from xprospect.evaluate import control_sites
+
+    rng = np.random.default_rng(3)
+    # two sampled squares of equal area, one ten times denser, far apart
+    dense = rng.uniform(0, 10_000, (1000, 2))
+    sparse = rng.uniform(0, 10_000, (100, 2)) + np.array([50_000, 0])
+    xy = np.vstack([dense, sparse])
+    # deposits anywhere in either square: the farthest from a sample sets the reach
+    dep = rng.uniform(0, 10_000, (20, 2)) + np.repeat([[0, 0], [50_000, 0]], 10, axis=0)
+    sites = control_sites(xy, dep, draws=100, seed=0)
+    assert len(sites) == 100 and all(s.shape == (20, 2) for s in sites)
+    allsites = np.vstack(sites)
+
+    # every site lies within reach of a sample: as far as the farthest deposit lies from
+    # its nearest sample, or the median spacing of the samples where that is larger
+    def nearest(a, b):
+        return np.hypot(*(a[:, None] - b[None]).transpose(2, 0, 1)).min(1)
+
+    spacing = np.median(np.sort(np.hypot(*(xy[:, None] - xy[None]).transpose(2, 0, 1)), 1)[:, 1])
+    reach = max(nearest(dep, xy).max(), spacing)
+    d = nearest(allsites, xy)
+    assert (d <= reach + 1e-9).all() and d.max() > 0.5 * reach
+    # by area, not by sample count: about half the sites in each square
+    share = float(np.mean(allsites[:, 0] > 30_000))
+    assert 0.4 < share < 0.6
+    # draw r depends on (seed, r) only; another seed moves the sites
+    again = control_sites(xy, dep, draws=3, seed=0)
+    assert all(np.array_equal(a, b) for a, b in zip(again, sites[:3], strict=True))
+    assert not np.array_equal(control_sites(xy, dep, draws=1, seed=1)[0], sites[0])
+    # a deposit far from every sample widens the ground it is drawn from
+    far = control_sites(xy, np.array([[5000.0, 30_000.0]]), draws=100, seed=0)
+    assert np.vstack(far)[:, 1].max() > 15_000
+
+
+def test_controls_give_each_score_its_null(field):
+    samples, deposits, _ = field
+    perfect = sample_protocol("near", samples, deposits, controls=19)
+    # moved to random sites, the distance to the real deposits ranks them at chance
+    assert abs(perfect["control_auc"] - 0.5) < 0.08
+    assert perfect["control_auc_sd"] > 0
+    assert perfect["control_p"] == pytest.approx(1 / 20) and perfect["controls"] == 19
+    # a random score's real AUC is one more draw of its null: its p is not small on average
+    ps = [
+        sample_protocol(
+            np.random.default_rng(s).normal(size=3000), samples, deposits, controls=9, seed=s
+        )["control_p"]
+        for s in range(12)
+    ]
+    assert 0.3 < np.mean(ps) < 0.7
+    # the controls change none of the real figures; no controls, no control keys
+    plain = sample_protocol("near", samples, deposits)
+    assert "control_auc" not in plain
+    assert {k: perfect[k] for k in plain} == plain
+    with pytest.raises(DataError, match="controls"):
+        sample_protocol("near", samples, deposits, controls=-1)
+
+
+def test_permutation_p():
+    from xprospect.evaluate import permutation_p
+
+    assert permutation_p(0.8, [0.5, 0.6, 0.85, 0.4]) == pytest.approx(0.4)
+    assert permutation_p(0.9, [0.5, 0.6]) == pytest.approx(1 / 3)
+    null = np.array([[0.5, 0.9], [0.6, np.nan], [0.7, 0.95]])
+    np.testing.assert_allclose(permutation_p([0.65, 0.9], null), [2 / 4, 3 / 4])
+    with pytest.raises(DataError, match="at least one"):
+        permutation_p(0.5, [])

@@ -212,8 +212,13 @@ def test_benchmark_samples_raw_and_detectors(world):
         ],
         min_dist=3000.0,
         n_draws=10,
+        controls=20,
     )
     assert set(t.index) == {"raw:Au", "gmm", "iforest+nb", "vae x2"}
+    # the shuffled-label controls of the issue: the deposits moved to random sites of the
+    # sampled ground, every method at chance (each control AUC a mean of 20 draws)
+    assert (t["control_auc"] - 0.5).abs().max() < 0.08, t["control_auc"]
+    assert t["control_p"].between(1 / 21, 1).all() and (t["controls"] == 20).all()
     assert (t["n_deposits"] == t["n_deposits"].iloc[0]).all()
     assert t["auc"].between(0, 1).all() and (t["seconds"] >= 0).all()
     # the raw row is exactly the protocol on the Au values
@@ -221,5 +226,10 @@ def test_benchmark_samples_raw_and_detectors(world):
         samples["Au"].values, samples, dep, min_dist=3000.0, n_draws=10
     )
     assert t.loc["raw:Au", "auc"] == pytest.approx(ref["auc"])
+    # every method meets the same control sites: the raw row's null is the protocol's own
+    ref = xp.evaluate.sample_protocol(
+        samples["Au"].values, samples, dep, min_dist=3000.0, n_draws=10, controls=20
+    )
+    assert t.loc["raw:Au", "control_auc"] == pytest.approx(ref["control_auc"])
     with pytest.raises(DataError, match="unknown method"):
         benchmark_samples(samples, dep, ["nonsense"])

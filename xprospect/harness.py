@@ -52,7 +52,13 @@ from xprospect.baselines import (
 )
 from xprospect.evaluate.anomaly_protocol import sample_protocol
 from xprospect.evaluate.delong import delong_covariance
-from xprospect.evaluate.metrics import average_precision, brier_score, capture_at, roc_auc
+from xprospect.evaluate.metrics import (
+    average_precision,
+    brier_score,
+    capture_at,
+    permutation_p,
+    roc_auc,
+)
 from xprospect.evaluate.splits import blocks_per_axis, deal_blocks, grid_fold_ids
 from xprospect.evidence.neighbourhood import neighbourhood_features
 from xprospect.evidence.selection import select_elements
@@ -1493,12 +1499,10 @@ def summarise_controls(table: pd.DataFrame, per_draw: Sequence[pd.DataFrame]) ->
     ctable["draws"] = n_draws
     ctable = ctable.sort_values("auc", ascending=False)
     # each method's real AUC read against its own control draws: the mean of the null,
-    # and a one-sided permutation p with the +1 of Phipson & Smyth (2010), so it is
-    # never 0 and its smallest value, 1 / (draws + 1), says how few draws it rests on
+    # and the one-sided permutation p
     null = np.vstack([t["auc"].reindex(table.index).to_numpy() for t in per_draw])
-    real = table["auc"].to_numpy()
     table["control_auc"] = null.mean(axis=0)
-    table["control_p"] = (1.0 + (null >= real).sum(axis=0)) / (1.0 + n_draws)
+    table["control_p"] = permutation_p(table["auc"].to_numpy(), null)
     return ctable
 
 
@@ -1937,14 +1941,18 @@ def benchmark_samples(
     seed : int
         Seed of fitting and of the protocol's draws.
     **protocol
-        Passed to :func:`~xprospect.evaluate.sample_protocol` (``min_dist``, ``n_draws``...).
+        Passed to :func:`~xprospect.evaluate.sample_protocol` (``min_dist``, ``n_draws``,
+        ``controls``...). With ``controls=N`` every method meets the same ``N`` sets of
+        random control sites (they depend on the samples, the deposits and ``seed`` only):
+        the null of a label-free detector costs no refit.
 
     Returns
     -------
     pandas.DataFrame
         One row per method (index ``method``), best AUC first: ``kind`` (raw or anomaly),
         the protocol's figures (``auc``, ``auc_std``, ``average_precision``,
-        ``success_rate``, ``recall_top_n``, ``top_distance_mean``, ``n_deposits``...) and
+        ``success_rate``, ``recall_top_n``, ``top_distance_mean``, ``n_deposits``...;
+        with ``controls``, ``control_auc``, ``control_auc_sd`` and ``control_p``) and
         ``seconds``.
 
     Examples

@@ -20,7 +20,7 @@ from typing import Any
 
 from xprospect.evaluate import delineate
 from xprospect.evaluate._common import DEFAULT_TOP_PERCENT, top_area_threshold
-from xprospect.evaluate.anomaly_protocol import sample_protocol
+from xprospect.evaluate.anomaly_protocol import control_sites, sample_protocol
 from xprospect.evaluate.applicability import area_of_applicability, dissimilarity_index
 from xprospect.evaluate.attribution import integrated_gradients_maps, occlusion_maps
 from xprospect.evaluate.blocks import block_edges, block_grid, block_labels
@@ -39,6 +39,7 @@ from xprospect.evaluate.metrics import (
     delong_se,
     hanley_mcneil_se,
     metric_registry,
+    permutation_p,
     register_metric,
     roc_auc,
     score_metrics,
@@ -71,6 +72,7 @@ __all__ = [
     "capture_efficiency",
     "classification_metrics",
     "compare",
+    "control_sites",
     "delong_covariance",
     "delong_se",
     "delong_test",
@@ -84,6 +86,7 @@ __all__ = [
     "metric_registry",
     "minmax_scale",
     "occlusion_maps",
+    "permutation_p",
     "plot_blocks",
     "plot_compare",
     "plot_map",

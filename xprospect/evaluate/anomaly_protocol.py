@@ -7,6 +7,11 @@ Three ranking figures complete it: the success rate (deposits whose nearest samp
 the top 5 % of the samples), the recall in the top 50 samples, and the mean distance from the
 top 1 % of samples to their nearest deposit. Any per-sample score works: a variable of the
 samples Dataset, an array with one value per sample, or a gridded map read at the samples.
+
+``controls`` adds a null for the same score: the deposits are moved to random sites of the
+sampled ground (:func:`control_sites`) and judged again, so a method whose AUC owes
+something to the protocol or to where samples lie (edges, sparse ground) shows it in its
+control AUC, and the real AUC is read against those draws with a permutation p.
 """
 
 from __future__ import annotations
@@ -18,11 +23,11 @@ import xarray as xr
 from scipy.spatial import cKDTree
 
 from xprospect._dims import grid_geometry
-from xprospect.evaluate.metrics import average_precision, roc_auc
+from xprospect.evaluate.metrics import average_precision, permutation_p, roc_auc
 from xprospect.exceptions import DataError
 from xprospect.points import as_points, points_to_index
 
-__all__ = ["sample_protocol"]
+__all__ = ["control_sites", "sample_protocol"]
 
 
 def _xy(points: xr.Dataset) -> np.ndarray:
@@ -55,6 +60,95 @@ def _sample_scores(score: Any, samples: xr.Dataset) -> np.ndarray:
     return s
 
 
+# rejection sampling of control sites: candidates per batch, batches before giving up
+_BATCH = 4096
+_MAX_BATCHES = 256
+
+
+def control_sites(
+    samples_xy: np.ndarray, deposits_xy: np.ndarray, *, draws: int, seed: int = 0
+) -> list[np.ndarray]:
+    """Random stand-ins for the deposits, uniform over the sampled ground, one set per draw.
+
+    The sampled ground is every place within ``reach`` of a sample, ``reach`` being the
+    farthest any real deposit lies from its nearest sample (at least the median spacing of
+    the samples): the one condition every real deposit meets. Each draw places as many
+    sites as there are deposits, uniformly over that ground (rejection sampling in the
+    samples' bounding box widened by ``reach``), so sparse ground and the survey's edges
+    get their share by area, as a deposit would.
+
+    Parameters
+    ----------
+    samples_xy, deposits_xy : numpy.ndarray
+        ``(n, 2)`` coordinates of the samples and the deposits.
+    draws : int
+        Sets of sites to draw.
+    seed : int
+        Draw ``r`` uses the random stream ``[seed, r]``, so a draw does not depend on how
+        many are drawn.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        ``draws`` arrays of shape ``(n_deposits, 2)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> xy = np.random.default_rng(0).uniform(0, 1000, (200, 2))
+    >>> sites = control_sites(xy, xy[:5] + 1.0, draws=3, seed=0)
+    >>> len(sites), sites[0].shape
+    (3, (5, 2))
+    """
+    tree = cKDTree(samples_xy)
+    reach = float(tree.query(deposits_xy)[0].max())
+    if samples_xy.shape[0] > 1:
+        # a sample's nearest other sample: k=2, the first hit is itself
+        reach = max(reach, float(np.median(tree.query(samples_xy, k=2)[0][:, 1])))
+    lo = samples_xy.min(axis=0) - reach
+    hi = samples_xy.max(axis=0) + reach
+    n = deposits_xy.shape[0]
+    out = []
+    for r in range(int(draws)):
+        rng = np.random.default_rng([int(seed), r])
+        got: list[np.ndarray] = []
+        have = 0
+        for _ in range(_MAX_BATCHES):
+            cand = rng.uniform(lo, hi, size=(_BATCH, 2))
+            ok = cand[tree.query(cand)[0] <= reach]
+            got.append(ok)
+            have += ok.shape[0]
+            if have >= n:
+                break
+        if have < n:
+            raise DataError(
+                f"control draw {r}: only {have} of {_BATCH * _MAX_BATCHES} random places lie "
+                f"within {reach:g} of a sample; the samples cover too little of their "
+                "bounding box to place control sites"
+            )
+        out.append(np.concatenate(got)[:n])
+    return out
+
+
+def _negative_pool(s: np.ndarray, xy_s: np.ndarray, xy_d: np.ndarray, min_dist: float) -> Any:
+    d_dep, _ = cKDTree(xy_d).query(xy_s)
+    return d_dep, s[d_dep >= min_dist]
+
+
+def _draw_aucs(
+    pos: np.ndarray, pool: np.ndarray, n_draws: int, seed: int
+) -> tuple[list[float], list[float]]:
+    rng = np.random.default_rng(seed)
+    aucs, aps = [], []
+    y = np.r_[np.ones(pos.size, bool), np.zeros(pos.size, bool)]
+    for _ in range(int(n_draws)):
+        neg = pool[rng.integers(0, pool.size, pos.size)]
+        sc = np.r_[pos, neg]
+        aucs.append(roc_auc(y, sc))
+        aps.append(average_precision(y, sc))
+    return aucs, aps
+
+
 def sample_protocol(
     score: Any,
     samples: Any,
@@ -66,6 +160,7 @@ def sample_protocol(
     top_fraction: float = 0.05,
     top_n: int = 50,
     distance_fraction: float = 0.01,
+    controls: int = 0,
     crs: Any = None,
 ) -> dict[str, Any]:
     """Judge a per-sample (or gridded) anomaly score at the samples, deposits as positives.
@@ -92,6 +187,10 @@ def sample_protocol(
         Samples of highest score in which recall is counted.
     distance_fraction : float
         Share of highest-scoring samples whose mean distance to a deposit is reported.
+    controls : int
+        Control draws: each moves the deposits to random sites of the sampled ground
+        (:func:`control_sites`, stream ``[seed, draw]``) and judges the same score
+        against them with the same negative draws. 0 for none.
     crs : any CRS spec, optional
         CRS of ``samples`` and ``deposits`` given as tables or arrays.
 
@@ -104,7 +203,10 @@ def sample_protocol(
         sample is among the ``top_n`` highest), ``top_distance_mean`` (mean distance from
         the top ``distance_fraction`` of samples to their nearest deposit, CRS units),
         ``n_deposits``, ``n_negative_pool``, ``n_samples``, ``n_samples_dropped`` and the
-        settings.
+        settings. With ``controls``, also ``control_auc`` and ``control_auc_sd`` (mean and
+        standard deviation of the control draws' AUCs, each itself a mean over
+        ``n_draws``), ``control_p`` (the permutation p of ``auc`` against them, see
+        :func:`~xprospect.evaluate.metrics.permutation_p`) and ``controls``.
 
     Examples
     --------
@@ -121,12 +223,15 @@ def sample_protocol(
     dep = as_points(deposits, crs=crs)
     if n_draws < 1:
         raise DataError(f"n_draws must be >= 1; got {n_draws}")
+    if int(controls) < 0:
+        raise DataError(f"controls must be a number of draws >= 0; got {controls}")
     for name, v in (("top_fraction", top_fraction), ("distance_fraction", distance_fraction)):
         if not 0.0 < v <= 1.0:
             raise DataError(f"{name} must lie in (0, 1]; got {v!r}")
     s = _sample_scores(score, smp)
     keep = np.isfinite(s)
-    xy_s = _xy(smp)[keep]
+    xy_all = _xy(smp)
+    xy_s = xy_all[keep]
     s = s[keep]
     if s.size < 2:
         raise DataError(f"only {s.size} samples have a finite score")
@@ -136,24 +241,16 @@ def sample_protocol(
     tree_s = cKDTree(xy_s)
     _, nearest = tree_s.query(xy_d)
     pos = s[nearest]
-    d_dep, _ = cKDTree(xy_d).query(xy_s)
-    pool = s[d_dep >= min_dist]
+    d_dep, pool = _negative_pool(s, xy_s, xy_d, min_dist)
     if pool.size == 0:
         raise DataError(f"no sample lies at least min_dist={min_dist:g} from every deposit")
-    rng = np.random.default_rng(seed)
-    aucs, aps = [], []
-    y = np.r_[np.ones(pos.size, bool), np.zeros(pos.size, bool)]
-    for _ in range(int(n_draws)):
-        neg = pool[rng.integers(0, pool.size, pos.size)]
-        sc = np.r_[pos, neg]
-        aucs.append(roc_auc(y, sc))
-        aps.append(average_precision(y, sc))
+    aucs, aps = _draw_aucs(pos, pool, n_draws, seed)
     thr = np.quantile(s, 1.0 - top_fraction)
     order = np.argsort(-s, kind="stable")
     top = np.zeros(s.size, bool)
     top[order[: int(top_n)]] = True
     n_top = max(1, int(np.ceil(distance_fraction * s.size)))
-    return {
+    out = {
         "auc": float(np.mean(aucs)),
         "auc_std": float(np.std(aucs)),
         "average_precision": float(np.mean(aps)),
@@ -172,3 +269,21 @@ def sample_protocol(
         "top_n": int(top_n),
         "distance_fraction": float(distance_fraction),
     }
+    if int(controls) > 0:
+        # the sampled ground is read from every sample, finite score or not, so that all
+        # scores of one survey meet the same control sites
+        null = []
+        for r, sites in enumerate(control_sites(xy_all, xy_d, draws=int(controls), seed=seed)):
+            _, c_pool = _negative_pool(s, xy_s, sites, min_dist)
+            if c_pool.size == 0:
+                raise DataError(
+                    f"control draw {r}: no sample lies at least min_dist={min_dist:g} from "
+                    "every control site; use a smaller min_dist or controls=0"
+                )
+            c_aucs, _ = _draw_aucs(s[tree_s.query(sites)[1]], c_pool, n_draws, seed)
+            null.append(float(np.mean(c_aucs)))
+        out["control_auc"] = float(np.mean(null))
+        out["control_auc_sd"] = float(np.std(null, ddof=1)) if len(null) > 1 else float("nan")
+        out["control_p"] = float(permutation_p(out["auc"], null))
+        out["controls"] = int(controls)
+    return out

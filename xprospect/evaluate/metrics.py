@@ -36,6 +36,7 @@ __all__ = [
     "delong_se",
     "hanley_mcneil_se",
     "metric_registry",
+    "permutation_p",
     "register_metric",
     "roc_auc",
     "score_metrics",
@@ -553,6 +554,39 @@ def brier_score(y_true: Any, probability: Any) -> float:
         )
         raise DataError(msg)
     return float(np.round(np.mean((p - y) ** 2), 15))
+
+
+def permutation_p(real: Any, null: Any) -> Any:
+    """One-sided permutation p of ``real`` against control draws: ``(1 + k) / (1 + n)``.
+
+    ``k`` counts the ``n`` draws at or above ``real``. The ``+ 1`` of Phipson & Smyth
+    (2010) keeps it from ever being 0, and its smallest value, ``1 / (n + 1)``, says how
+    few draws it rests on.
+
+    Parameters
+    ----------
+    real : float or array-like
+        The real figure(s), e.g. each method's AUC.
+    null : array-like
+        The control draws, along the first axis (shape ``(n,)`` or ``(n, *real.shape)``).
+        A NaN draw never counts as at or above.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The p value(s), shaped like ``real``.
+
+    Examples
+    --------
+    >>> float(permutation_p(0.8, [0.5, 0.6, 0.85, 0.4]))
+    0.4
+    """
+    r = np.asarray(real, dtype="float64")
+    draws = np.asarray(null, dtype="float64")
+    if draws.ndim == 0 or draws.shape[0] == 0:
+        raise DataError("permutation_p needs at least one control draw")
+    p = (1.0 + (draws >= r).sum(axis=0)) / (1.0 + draws.shape[0])
+    return float(p) if np.ndim(p) == 0 else p
 
 
 def capture_at(y_true: Any, score: Any, area: float) -> tuple[float, float]:
