@@ -394,7 +394,7 @@ def test_run_reproduces_the_python_api_and_reruns_only_what_changed(world, tmp_p
 def test_every_command_has_help_for_every_option():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    assert len(sub.choices) == 13 and "benchmark3d" in sub.choices
+    assert len(sub.choices) == 14 and {"benchmark3d", "benchmark-samples"} <= set(sub.choices)
     for name, p in sub.choices.items():
         for action in p._actions:
             assert action.help, f"xprospect {name} {action.option_strings or action.dest}"
@@ -595,3 +595,71 @@ def test_benchmark3d_command_from_drillhole_tables(tmp_path):
         timeout=600,
     )
     assert bad.returncode != 0 and "'rock'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_benchmark_samples_command_from_survey_tables(world, tmp_path):
+    """A survey CSV and a deposits CSV to the sample-level table, with controls, and its
+    figure, without Python; the same table as xp.benchmark_samples; bad keys named."""
+    cfg = (
+        f'[samples]\npath = "{world / "samples.csv"}"\ncrs = "{CRS}"\n\n'
+        f'[deposits]\npath = "{world / "deposits.csv"}"\n\n'
+        '[benchmark_samples]\nmethods = ["raw:Au", "raw:Cu", "gmm", "iforest"]\n'
+        'transform = "ilr"\nmin_dist = 2000.0\nn_draws = 10\ncontrols = 5\n'
+    )
+    (tmp_path / "bs.toml").write_text(cfg)
+    r = xprospect("benchmark-samples", "bs.toml", "--out", "bs", cwd=tmp_path)
+    out = tmp_path / "bs"
+    assert _written(r) == [
+        str(Path("bs") / "benchmark_samples.csv"),
+        str(Path("bs") / "benchmark_samples.png"),
+    ]
+    table = pd.read_csv(out / "benchmark_samples.csv", index_col=0)
+    assert set(table.index) == {"raw:Au", "raw:Cu", "gmm", "iforest"}
+    assert (table["controls"] == 5).all() and table["control_p"].between(1 / 6, 1).all()
+    assert (table["n_deposits"] == 20).all() and table["auc"].is_monotonic_decreasing
+    assert (out / "benchmark_samples.png").stat().st_size > 1000
+    assert "permutation p" in r.stderr and "detectors on ilr" in r.stderr
+    # the same run straight from Python: detectors on the ilr balances, raw on the values
+    samples = xp.read_samples(world / "samples.csv", x="x", y="y", crs=CRS, duplicates="mean")
+    deposits = xp.read_points(world / "deposits.csv", x="x", y="y", crs=CRS)
+    els = [str(v) for v in samples.data_vars]
+    ilr = samples.prospect.ilr(elements=els)
+    balances = [str(v) for v in ilr.data_vars if str(v).startswith("ilr")]
+    direct = xp.benchmark_samples(
+        xr.merge([samples[els], ilr[balances]]),
+        deposits,
+        [
+            "raw:Au",
+            "raw:Cu",
+            ("gmm", xp.harness.SampleMethod("gmm", elements=balances)),
+            ("iforest", xp.harness.SampleMethod("iforest", elements=balances)),
+        ],
+        min_dist=2000.0,
+        n_draws=10,
+        controls=5,
+    )
+    np.testing.assert_allclose(table["auc"], direct["auc"].reindex(table.index))
+    np.testing.assert_allclose(table["control_auc"], direct["control_auc"].reindex(table.index))
+    # a method it does not know, and samples in degrees with a distance in metres
+    (tmp_path / "bad.toml").write_text(cfg.replace('"iforest"]', '"knn"]'))
+    from pyproj import Transformer
+
+    cli = [sys.executable, "-m", "xprospect.cli"]
+    lonlat = pd.read_csv(world / "samples.csv")
+    to_deg = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
+    lonlat["x"], lonlat["y"] = to_deg.transform(lonlat["x"].to_numpy(), lonlat["y"].to_numpy())
+    lonlat.to_csv(tmp_path / "deg.csv", index=False)
+    deg = cfg.replace(str(world / "samples.csv"), "deg.csv").replace(
+        f'crs = "{CRS}"', 'crs = "EPSG:4326"'
+    )
+    (tmp_path / "deg.toml").write_text(deg)
+    for name, said in (("bad", "unknown method 'knn'"), ("deg", "projected CRS")):
+        bad = subprocess.run(
+            [*cli, "benchmark-samples", f"{name}.toml", "--out", "x"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            cwd=tmp_path,
+            timeout=600,
+        )
+        assert bad.returncode != 0 and said in bad.stderr and "Traceback" not in bad.stderr

@@ -80,6 +80,7 @@ __all__ = [
     "Tuned",
     "benchmark",
     "benchmark_samples",
+    "plot_benchmark_samples",
 ]
 
 log = logging.getLogger(__name__)
@@ -466,7 +467,9 @@ class Selected:
         raise DataError(f"element selection rule {rule!r}: use 'paper' or 'kN' (e.g. 'k3')")
 
 
-def auc_figure(table: pd.DataFrame, *, control: str, headless: bool) -> tuple[Any, Any]:
+def auc_figure(
+    table: pd.DataFrame, *, control: str, headless: bool, **labels: str
+) -> tuple[Any, Any]:
     """Start a harness figure: the table's AUC bars on the left, a right panel to fill.
 
     Parameters
@@ -477,6 +480,8 @@ def auc_figure(table: pd.DataFrame, *, control: str, headless: bool) -> tuple[An
         Legend label of the control marks.
     headless : bool
         Switch matplotlib to the Agg backend (the figure is only saved), unless one is set.
+    **labels : str
+        ``xlabel`` and ``title`` of the AUC panel (see :func:`plot_aucs`).
 
     Returns
     -------
@@ -490,7 +495,7 @@ def auc_figure(table: pd.DataFrame, *, control: str, headless: bool) -> tuple[An
     import matplotlib.pyplot as plt  # lazy: plotting is optional
 
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, max(5.0, 0.35 * len(table) + 2.5)))
-    plot_aucs(ax, table, control=control)
+    plot_aucs(ax, table, control=control, **labels)
     return fig, ax2
 
 
@@ -498,7 +503,14 @@ def auc_figure(table: pd.DataFrame, *, control: str, headless: bool) -> tuple[An
 KIND_COLOURS = {"raw": "0.6", "baseline": "tab:blue", "anomaly": "tab:green", "deep": "tab:red"}
 
 
-def plot_aucs(ax: Any, table: pd.DataFrame, *, control: str) -> None:
+def plot_aucs(
+    ax: Any,
+    table: pd.DataFrame,
+    *,
+    control: str,
+    xlabel: str = "pooled out-of-fold ROC AUC (0-1; bars: DeLong 95 % CI)",
+    title: str = "Out-of-fold AUC by method",
+) -> None:
     """Draw a harness table's pooled AUCs, their DeLong intervals and controls on ``ax``.
 
     Parameters
@@ -506,23 +518,27 @@ def plot_aucs(ax: Any, table: pd.DataFrame, *, control: str) -> None:
     ax : matplotlib.axes.Axes
         Where to draw.
     table : pandas.DataFrame
-        A harness table (index ``method``; ``kind``, ``auc``, ``auc_lower``,
-        ``auc_upper``, optionally ``control_auc``), best first: drawn best at the top.
+        A harness table (index ``method``; ``kind``, ``auc``, optionally ``auc_lower``
+        and ``auc_upper`` (drawn as an interval) and ``control_auc``), best first: drawn
+        best at the top.
     control : str
         Legend label of the ``control_auc`` marks.
+    xlabel, title : str
+        Axis label and title.
     """
     from matplotlib.patches import Patch  # lazy: plotting is optional
 
     t = table.iloc[::-1]
     ax.barh(t.index, t["auc"], color=[KIND_COLOURS.get(k, "k") for k in t["kind"]])
-    ax.errorbar(
-        t["auc"],
-        np.arange(len(t)),
-        xerr=[t["auc"] - t["auc_lower"], t["auc_upper"] - t["auc"]],
-        fmt="none",
-        ecolor="k",
-        capsize=2,
-    )
+    if {"auc_lower", "auc_upper"} <= set(t.columns):
+        ax.errorbar(
+            t["auc"],
+            np.arange(len(t)),
+            xerr=[t["auc"] - t["auc_lower"], t["auc_upper"] - t["auc"]],
+            fmt="none",
+            ecolor="k",
+            capsize=2,
+        )
     chance = ax.axvline(0.5, color="k", lw=0.8, ls=":", label="random ranking (0.5)")
     extra = [chance]
     if "control_auc" in t:  # each method's own null beside its bar
@@ -532,9 +548,9 @@ def plot_aucs(ax: Any, table: pd.DataFrame, *, control: str) -> None:
             )
         )
     ax.set_xlim(0.0, 1.0)
-    ax.set_xlabel("pooled out-of-fold ROC AUC (0-1; bars: DeLong 95 % CI)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("method")
-    ax.set_title("Out-of-fold AUC by method")
+    ax.set_title(title)
     kinds = [k for k in KIND_COLOURS if k in set(t["kind"])]
     ax.legend(  # below the axes: inside, it hides the bars of a short table
         handles=[Patch(color=KIND_COLOURS[k], label=k) for k in kinds] + extra,
@@ -1907,6 +1923,50 @@ def _sample_method_scores(spec: Any, table: xr.Dataset, seed: int) -> np.ndarray
         est.fit(table, seed=s)
         runs.append(np.asarray(score_map(table, est).values, dtype="float64"))
     return np.mean(runs, axis=0)
+
+
+def plot_benchmark_samples(table: pd.DataFrame, path: str | Path | None = None) -> Any:
+    """Draw a :func:`benchmark_samples` table: AUCs beside their controls, and the rankings.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The table, best first (``kind``, ``auc``, ``success_rate``, ``recall_top_n``,
+        optionally ``control_auc``).
+    path : str or Path, optional
+        Save the figure there (PNG, PDF, ... by suffix).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax2 = auc_figure(
+        table,
+        control="its control: deposits at random sites (mean AUC)",
+        headless=path is not None,
+        xlabel="sample-level ROC AUC (0-1; mean over the draws of negatives)",
+        title="Sample-level AUC by method",
+    )
+    t = table.iloc[::-1]
+    at = np.arange(len(t))
+    top = f"top {100 * float(t['top_fraction'].iloc[0]):g} % of samples"
+    ax2.barh(at + 0.2, t["success_rate"], height=0.4, color="tab:orange", label=top)
+    ax2.barh(
+        at - 0.2,
+        t["recall_top_n"],
+        height=0.4,
+        color="tab:purple",
+        label=f"top {int(t['top_n'].iloc[0])} samples",
+    )
+    ax2.set_yticks(at, t.index)
+    ax2.set_xlim(0.0, 1.0)
+    ax2.set_xlabel("share of deposits whose nearest sample ranks in the top (0-1)")
+    ax2.set_title("Deposits found at the top of the ranking")
+    ax2.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
 
 
 def benchmark_samples(

@@ -2,7 +2,7 @@
 
 Commands (``xprospect COMMAND --help`` for each): ``grid``, ``transform``, ``select``,
 ``train``, ``score``, ``evaluate``, ``targets``, ``anomaly``, ``benchmark``,
-``benchmark3d``, ``init``, ``run`` and ``demo``. Each is a thin layer over
+``benchmark3d``, ``benchmark-samples``, ``init``, ``run`` and ``demo``. Each is a thin layer over
 :mod:`xprospect.pipeline`; one module per command in this package registers its options and
 runs it.
 """
@@ -20,6 +20,7 @@ from xprospect.cli import (
     anomaly,
     benchmark,
     benchmark3d,
+    benchmark_samples,
     demo,
     evaluate,
     grid,
@@ -37,7 +38,7 @@ from xprospect.cli.demo import run_demo
 __all__ = ["build_parser", "main", "run_demo"]
 
 _COMMANDS = [init, run, grid, transform, select, train, score, evaluate, targets, anomaly]
-_COMMANDS += [benchmark, benchmark3d, demo]
+_COMMANDS += [benchmark, benchmark3d, benchmark_samples, demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -135,26 +135,24 @@ def log_leaders(table: pd.DataFrame, n: int = 5) -> None:
     Parameters
     ----------
     table : pandas.DataFrame
-        A harness table (``auc``, ``auc_lower``, ``auc_upper``, optionally ``control_auc``
-        and ``control_p``), best first.
+        A harness table (``auc``, optionally ``auc_lower`` and ``auc_upper``,
+        ``control_auc`` and ``control_p``), best first.
     n : int
         Rows logged.
     """
     for name, row in table.head(n).iterrows():
+        interval = (
+            f" [{steps.significant(row['auc_lower'])}, {steps.significant(row['auc_upper'])}]"
+            if "auc_lower" in row
+            else ""
+        )
         against = (
             f"; its control {steps.significant(row['control_auc'])}, "
             f"permutation p {steps.significant(row['control_p'])}"
             if "control_p" in row
             else ""
         )
-        log.info(
-            "%-16s AUC %s [%s, %s]%s",
-            name,
-            steps.significant(row["auc"]),
-            steps.significant(row["auc_lower"]),
-            steps.significant(row["auc_upper"]),
-            against,
-        )
+        log.info("%-16s AUC %s%s%s", name, steps.significant(row["auc"]), interval, against)
 
 
 COMMAND = Command(

@@ -40,6 +40,7 @@ __all__ = [
     "make_targets",
     "read_deposits",
     "read_survey",
+    "require_projected",
     "score_maps",
     "significant",
     "top_threshold",
@@ -186,6 +187,31 @@ def _utm_of(samples: xr.Dataset) -> str:
     return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
 
 
+def require_projected(samples: xr.Dataset, what: str, verb: str) -> None:
+    """Refuse samples in longitude/latitude where a distance in metres is asked for.
+
+    Parameters
+    ----------
+    samples : xarray.Dataset
+        Samples (or points) with a CRS.
+    what : str
+        The distance asked for, e.g. ``"the resolution 1000"``.
+    verb : str
+        What needs it, e.g. ``"grid"``: the message says "``verb`` in a projected CRS".
+
+    Raises
+    ------
+    DataError
+        When the samples' CRS is geographic, naming a UTM zone to use.
+    """
+    crs = samples.rio.crs
+    if crs is not None and crs.is_geographic:
+        raise DataError(
+            f"the samples are in {crs} (longitude/latitude in degrees) and {what} is in "
+            f"metres: {verb} in a projected CRS, set to_crs (--to-crs), e.g. {_utm_of(samples)}"
+        )
+
+
 def grid_samples(
     samples: xr.Dataset,
     *,
@@ -228,13 +254,7 @@ def grid_samples(
     """
     if method not in ("idw", "kriging"):
         raise DataError(f"method must be 'idw' or 'kriging'; got {method!r}")
-    crs = samples.rio.crs
-    if crs is not None and crs.is_geographic:
-        raise DataError(
-            f"the samples are in {crs} (longitude/latitude in degrees) and the resolution "
-            f"{resolution:g} is in metres: grid in a projected CRS, set to_crs (--to-crs), "
-            f"e.g. {_utm_of(samples)}"
-        )
+    require_projected(samples, f"the resolution {resolution:g}", "grid")
     pad = 2 * resolution if pad is None else pad
     grid = xp.make_grid(like=samples, resolution=resolution, pad=pad, chunks=chunks)
     els = list(elements) if elements else None
