@@ -231,5 +231,20 @@ def test_benchmark_samples_raw_and_detectors(world):
         samples["Au"].values, samples, dep, min_dist=3000.0, n_draws=10, controls=20
     )
     assert t.loc["raw:Au", "control_auc"] == pytest.approx(ref["control_auc"])
+    # the pooled cases every method is paired on: deposits' nearest samples against the
+    # whole pool; the draws' mean estimates that AUC
+    pos, neg = xp.evaluate.pool_cases(samples, dep, min_dist=3000.0)
+    y = np.r_[np.ones(pos.size, bool), np.zeros(neg.size, bool)]
+    au = samples["Au"].values[np.r_[pos, neg]]
+    assert t.loc["raw:Au", "pool_auc"] == pytest.approx(xp.evaluate.roc_auc(y, au))
+    assert abs(t.loc["raw:Au", "pool_auc"] - t.loc["raw:Au", "auc"]) < 0.1
+    assert (t["pool_auc_lower"] <= t["pool_auc"]).all() and (
+        t["pool_auc"] <= t["pool_auc_upper"]
+    ).all()
+    # the one raw method is the reference; the paired p is DeLong's test of the pair
+    assert (t["best_raw"] == "raw:Au").all() and t.loc["raw:Au", "p_vs_best_raw"] == 1.0
+    gmm = xp.harness._sample_method_scores(SampleMethod("gmm"), samples[ELEMENTS], 0)
+    pair = xp.evaluate.delong_test(y, gmm[np.r_[pos, neg]], au)
+    assert t.loc["gmm", "p_vs_best_raw"] == pytest.approx(pair["p_value"])
     with pytest.raises(DataError, match="unknown method"):
         benchmark_samples(samples, dep, ["nonsense"])

@@ -59,3 +59,6 @@ def test_katanning_sample_level_controls_sit_at_chance(data_dir):
     assert (t["control_auc"] - 0.5).abs().max() < 0.08, t["control_auc"]
     # raw Au is the reference every detector must beat: above all of its control draws
     assert t.loc["raw:Au", "auc"] > 0.65 and t.loc["raw:Au", "control_p"] == pytest.approx(1 / 21)
+    # every method paired with the best raw element (raw Au) on the pooled cases
+    assert (t["best_raw"] == "raw:Au").all() and t["p_vs_best_raw"].between(0, 1).all()
+    assert (t["pool_auc_lower"] < t["pool_auc"]).all()

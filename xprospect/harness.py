@@ -50,7 +50,7 @@ from xprospect.baselines import (
     SVMModel,
     WeightsOfEvidence,
 )
-from xprospect.evaluate.anomaly_protocol import sample_protocol
+from xprospect.evaluate.anomaly_protocol import pool_cases, sample_protocol
 from xprospect.evaluate.delong import delong_covariance
 from xprospect.evaluate.metrics import (
     average_precision,
@@ -1412,12 +1412,7 @@ def _table(
     names = list(scores)
     mat = np.vstack([scores[n] for n in names])
     n_nan = (~np.isfinite(mat)).sum(axis=1)
-    # cells a method left unscored rank lowest, so every method is judged on the same cells
-    for r in range(len(names)):
-        bad = ~np.isfinite(mat[r])
-        if bad.any():
-            lo = np.nanmin(mat[r]) if (~bad).any() else 0.0
-            mat[r, bad] = lo - 1.0
+    mat = _unscored_lowest(mat)
     auc, cov = delong_covariance(y, mat)
     se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     zc = float(stats.norm.ppf(0.5 + level / 2.0))
@@ -1470,16 +1465,30 @@ def _table(
     table["p_vs_best_baseline"] = np.nan
     if base:
         b = base[int(np.argmax(auc[base]))]
-        for r, n in enumerate(names):
-            var = cov[r, r] + cov[b, b] - 2.0 * cov[r, b]
-            p = (
-                1.0
-                if r == b or var <= 1e-300
-                else float(2.0 * stats.norm.sf(abs(auc[r] - auc[b]) / np.sqrt(var)))
-            )
-            table.loc[n, "p_vs_best_baseline"] = p
-            table.loc[n, "best_baseline"] = names[b]
+        table["p_vs_best_baseline"] = _paired_p(auc, cov, b)
+        table["best_baseline"] = names[b]
     return table
+
+
+def _unscored_lowest(mat: np.ndarray) -> np.ndarray:
+    """Rank the cases a method left unscored (NaN) lowest, so all are judged on the same."""
+    mat = mat.copy()
+    for r in range(mat.shape[0]):
+        bad = ~np.isfinite(mat[r])
+        if bad.any():
+            lo = np.nanmin(mat[r]) if (~bad).any() else 0.0
+            mat[r, bad] = lo - 1.0
+    return mat
+
+
+def _paired_p(auc: np.ndarray, cov: np.ndarray, b: int) -> np.ndarray:
+    """Two-sided paired DeLong p of every AUC against AUC ``b`` (1 for ``b`` itself)."""
+    p = np.ones(auc.size)
+    for r in range(auc.size):
+        var = cov[r, r] + cov[b, b] - 2.0 * cov[r, b]
+        if r != b and var > 1e-300:
+            p[r] = float(2.0 * stats.norm.sf(abs(auc[r] - auc[b]) / np.sqrt(var)))
+    return p
 
 
 # ---- the harness ---------------------------------------------------------------------------
@@ -2012,8 +2021,13 @@ def benchmark_samples(
         One row per method (index ``method``), best AUC first: ``kind`` (raw or anomaly),
         the protocol's figures (``auc``, ``auc_std``, ``average_precision``,
         ``success_rate``, ``recall_top_n``, ``top_distance_mean``, ``n_deposits``...;
-        with ``controls``, ``control_auc``, ``control_auc_sd`` and ``control_p``) and
-        ``seconds``.
+        with ``controls``, ``control_auc``, ``control_auc_sd`` and ``control_p``),
+        ``seconds``, and the pooled figures every method is paired on: ``pool_auc`` (the
+        deposits' nearest samples against the whole negative pool, which the protocol's
+        ``auc`` estimates by its draws) with its DeLong interval ``pool_auc_lower`` /
+        ``pool_auc_upper``, ``best_raw`` (the raw element of highest ``pool_auc``) and
+        ``p_vs_best_raw`` (two-sided paired DeLong test against it; neighbouring samples
+        are not independent, so read it as optimistic).
 
     Examples
     --------
@@ -2026,6 +2040,7 @@ def benchmark_samples(
     """
     names, _ = sample_table(samples, None, elements)
     rows = {}
+    scores: dict[str, np.ndarray] = {}
     for item in methods:
         name, spec = item if isinstance(item, tuple) else (None, item)
         todo: list[tuple[str, str, Any]] = []
@@ -2053,6 +2068,47 @@ def benchmark_samples(
                 s = _sample_method_scores(what, samples[own], seed)
             res = sample_protocol(s, samples, deposits, seed=seed, **protocol)
             rows[label] = {"kind": kind, **res, "seconds": time.perf_counter() - t0}
+            scores[label] = s
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "method"
+    if rows:
+        min_dist = float(out["min_dist"].iloc[0])
+        _pool_columns(out, scores, samples, deposits, min_dist=min_dist, crs=protocol.get("crs"))
     return out.sort_values("auc", ascending=False)
+
+
+def _pool_columns(
+    table: pd.DataFrame,
+    scores: dict[str, np.ndarray],
+    samples: Any,
+    deposits: Any,
+    *,
+    min_dist: float,
+    crs: Any,
+    level: float = 0.95,
+) -> None:
+    """Add the pooled AUCs, their DeLong intervals and the paired test to ``table``.
+
+    The cases are :func:`~xprospect.evaluate.anomaly_protocol.pool_cases`: the deposits'
+    nearest samples against every sample of the negative pool, the same for every method,
+    so that each is compared with the best raw element by a paired DeLong test. Neighbouring
+    samples are not independent, so the interval and the p are optimistic, as in the 2-D
+    harness.
+    """
+    pos, neg = pool_cases(samples, deposits, min_dist=min_dist, crs=crs)
+    idx = np.r_[pos, neg]
+    y = np.r_[np.ones(pos.size, bool), np.zeros(neg.size, bool)]
+    names = list(scores)
+    auc, cov = delong_covariance(y, _unscored_lowest(np.vstack([scores[n][idx] for n in names])))
+    se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    zc = float(stats.norm.ppf(0.5 + level / 2.0))
+    table.loc[names, "pool_auc"] = auc
+    table.loc[names, "pool_auc_lower"] = np.clip(auc - zc * se, 0.0, 1.0)
+    table.loc[names, "pool_auc_upper"] = np.clip(auc + zc * se, 0.0, 1.0)
+    raw = [i for i, n in enumerate(names) if table.loc[n, "kind"] == "raw"]
+    table["best_raw"] = None
+    table["p_vs_best_raw"] = np.nan
+    if raw:
+        b = raw[int(np.argmax(auc[raw]))]
+        table.loc[names, "p_vs_best_raw"] = _paired_p(auc, cov, b)
+        table["best_raw"] = names[b]

@@ -20,7 +20,7 @@ from typing import Any
 
 from xprospect.evaluate import delineate
 from xprospect.evaluate._common import DEFAULT_TOP_PERCENT, top_area_threshold
-from xprospect.evaluate.anomaly_protocol import control_sites, sample_protocol
+from xprospect.evaluate.anomaly_protocol import control_sites, pool_cases, sample_protocol
 from xprospect.evaluate.applicability import area_of_applicability, dissimilarity_index
 from xprospect.evaluate.attribution import integrated_gradients_maps, occlusion_maps
 from xprospect.evaluate.blocks import block_edges, block_grid, block_labels
@@ -94,6 +94,7 @@ __all__ = [
     "plot_risk_return",
     "plot_roc",
     "plot_success_rate",
+    "pool_cases",
     "register_metric",
     "roc_auc",
     "roc_curve",

@@ -27,7 +27,7 @@ from xprospect.evaluate.metrics import average_precision, permutation_p, roc_auc
 from xprospect.exceptions import DataError
 from xprospect.points import as_points, points_to_index
 
-__all__ = ["control_sites", "sample_protocol"]
+__all__ = ["control_sites", "pool_cases", "sample_protocol"]
 
 
 def _xy(points: xr.Dataset) -> np.ndarray:
@@ -128,6 +128,52 @@ def control_sites(
             )
         out.append(np.concatenate(got)[:n])
     return out
+
+
+def pool_cases(
+    samples: Any, deposits: Any, *, min_dist: float = 5000.0, crs: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the protocol's cases with every negative at once, for tests that pair scores.
+
+    The protocol's AUC, a mean over draws of as many negatives as deposits, estimates the
+    AUC of the deposits' nearest samples against the whole pool of samples at least
+    ``min_dist`` from every deposit. These are the cases of that AUC, the same for every
+    score of the samples, so that scores can be compared on them with a paired DeLong test.
+
+    Parameters
+    ----------
+    samples, deposits : points
+        As in :func:`sample_protocol`.
+    min_dist : float
+        Distance from every deposit that makes a sample a negative (CRS units).
+    crs : any CRS spec, optional
+        CRS of tables or arrays.
+
+    Returns
+    -------
+    positives : numpy.ndarray of int
+        Index of each deposit's nearest sample (a sample near two deposits counts twice).
+    negatives : numpy.ndarray of int
+        Indices of the samples of the pool.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> xy = np.array([[0.0, 0.0], [10.0, 0.0], [10_000.0, 0.0]])
+    >>> pos, neg = pool_cases(xy, np.array([[1.0, 0.0]]), min_dist=5000.0, crs="EPSG:32750")
+    >>> pos.tolist(), neg.tolist()
+    ([0], [2])
+    """
+    xy_s = _xy(as_points(samples, crs=crs))
+    xy_d = _xy(as_points(deposits, crs=crs))
+    if xy_d.shape[0] == 0:
+        raise DataError("no deposits given")
+    _, nearest = cKDTree(xy_s).query(xy_d)
+    d_dep, _ = cKDTree(xy_d).query(xy_s)
+    negatives = np.flatnonzero(d_dep >= min_dist)
+    if negatives.size == 0:
+        raise DataError(f"no sample lies at least min_dist={min_dist:g} from every deposit")
+    return np.asarray(nearest, dtype=np.intp), negatives
 
 
 def _negative_pool(s: np.ndarray, xy_s: np.ndarray, xy_d: np.ndarray, min_dist: float) -> Any:
