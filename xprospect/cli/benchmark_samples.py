@@ -10,6 +10,7 @@ ground so that each method is read beside its own null.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,14 @@ DETECTORS = ("gmm", "iforest", "vae")
 
 #: Keys of a sample-level benchmark configuration.
 SCHEMA: dict[str, dict[str, Field]] = {
-    "samples": dict(config.SCHEMA["samples"]),
+    # the pipeline's survey keys, one home; only the elements' help says what they are for here
+    "samples": {
+        **config.SCHEMA["samples"],
+        "elements": dataclasses.replace(
+            config.SCHEMA["samples"]["elements"],
+            help="element columns judged and given to the detectors; unset: every analyte",
+        ),
+    },
     "deposits": {
         "path": Field("str", None, "deposits file, relative to this file", True),
         "x": Field("str", "x", "easting/longitude column"),
