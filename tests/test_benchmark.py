@@ -337,6 +337,32 @@ def test_harness_names_bad_input(world):
         benchmark(stack, one, methods=["raw"])
 
 
+def test_a_map_given_as_a_method_is_judged_as_a_raw_layer_and_fed_to_no_other(world):
+    """An external map (a published map, a sampling-density layer) on the stack's grid is
+    judged on the same folds as a raw layer; it is a feature of no learned method."""
+    stack, deposits = world
+    au = stack.sel(element="Au", drop=True)
+    holed = au.where(au.x > au.x.values[3]).rename("Au_holed")  # unscored cells rank lowest
+    kw = {"folds": 3, "buffer": BUFFER, "seed": 0}
+    with_maps = benchmark(
+        stack, deposits, methods=["raw:Au", "logistic", au.rename("Au"), ("holed", holed)], **kw
+    )
+    plain = benchmark(stack, deposits, methods=["raw:Au", "logistic"], **kw)
+    t = with_maps.table
+    assert t.loc["map:Au", "kind"] == "raw"
+    np.testing.assert_array_equal(with_maps.maps["map:Au"].values, with_maps.maps["raw:Au"].values)
+    assert t.loc["map:Au", "auc"] == t.loc["raw:Au", "auc"]
+    # the learned method saw the stack's layers only
+    assert t.loc["logistic", "auc"] == plain.table.loc["logistic", "auc"]
+    assert t.loc["holed", "n_nan_cells"] > 0
+    with pytest.raises(DataError, match="needs a name"):
+        benchmark(stack, deposits, methods=[au.rename(None)], **kw)
+    with pytest.raises(DataError, match="x coordinates differ"):
+        benchmark(stack, deposits, methods=[("cut", au.isel(x=slice(1, None)))], **kw)
+    with pytest.raises(DataError, match="dims"):
+        benchmark(stack, deposits, methods=[("cube", stack.rename("s"))], **kw)
+
+
 def test_tuned_baseline_chooses_on_inner_folds(world):
     stack, deposits = world
     tuned = xp.Tuned(B.LogisticModel(), {"C": [0.001, 1.0]}, inner_folds=2)

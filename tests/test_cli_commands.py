@@ -235,13 +235,23 @@ def test_every_command_end_to_end(world, tmp_path, capsys):
     anomaly = xp.open_zarr(c / "anomaly.zarr")["anomaly"]
     assert anomaly.shape == score.shape and anomaly.rio.crs.to_epsg() == 32750
 
+    # a published map to compare: the As layer as a GeoTIFF on the maps' grid, and on a
+    # grid twice as coarse (resampled onto the maps' grid by nearest neighbour)
+    ev = xp.open_zarr(c / "ev.zarr")
+    xp.to_geotiff(ev[["As"]].rename({"As": "published"}), c / "published.tif", cog=False)
+    coarse = ev[["As"]].isel(x=slice(None, None, 2), y=slice(None, None, 2))
+    xp.to_geotiff(coarse.rename({"As": "coarse"}), c / "coarse.tif", cog=False)
     (c / "bench.toml").write_text(
         f'[benchmark]\nmaps = "ev.zarr"\nelements = ["As", "Hg", "Au"]\nmethods = ["raw"]\n'
-        f'folds = 2\ncontrols = true\ncontrol_draws = 2\n\n[deposits]\npath = "{dep}"\n'
+        f'folds = 2\ncontrols = true\ncontrol_draws = 2\ncompare = ["published.tif", '
+        f'"coarse.tif"]\n\n[deposits]\npath = "{dep}"\n'
     )
     r = xprospect("benchmark", "bench.toml", "--out", "bench", cwd=c)
     table = pd.read_csv(c / "bench" / "benchmark.csv", index_col=0)
-    assert {"raw:As", "raw:Hg", "raw:Au"} <= set(table.index)
+    assert {"raw:As", "raw:Hg", "raw:Au", "map:published", "map:coarse"} <= set(table.index)
+    # the same map as a file is judged exactly as the layer; the coarse one was resampled
+    assert table.loc["map:published", "auc"] == pytest.approx(table.loc["raw:As", "auc"])
+    assert table.loc["map:coarse", "kind"] == "raw" and "coarse.tif: resampled" in r.stderr
     assert (c / "bench" / "benchmark.png").exists()
     controls = pd.read_csv(c / "bench" / "controls.csv", index_col=0)
     assert set(controls.index) == set(table.index) and (controls["draws"] == 2).all()

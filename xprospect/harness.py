@@ -721,6 +721,7 @@ class _Method:
     kind: str
     spec: Any
     layer: int = -1
+    map: xr.DataArray | None = None  # a map judged as a raw layer, outside the stack
 
 
 def _parse_methods(methods: Sequence[Any], elements: list[str]) -> list[_Method]:
@@ -755,6 +756,11 @@ def _parse_methods(methods: Sequence[Any], elements: list[str]) -> list[_Method]
         elif isinstance(m, (SupervisedModel, AnomalyDetector)):
             kind = "anomaly" if isinstance(m, AnomalyDetector) else "baseline"
             out.append(_Method(name or type(m).__name__, kind, m))
+        elif isinstance(m, xr.DataArray):
+            label = name or (None if m.name is None else f"map:{m.name}")
+            if label is None:
+                raise DataError("a map given as a method needs a name: pass (name, map)")
+            out.append(_Method(str(label), "raw", None, map=m))
         elif isinstance(m, Selected):
             out.append(_parse_selected(m, name, elements))
         elif isinstance(m, Tuned) and isinstance(m.estimator, Selected):
@@ -784,7 +790,8 @@ def _parse_methods(methods: Sequence[Any], elements: list[str]) -> list[_Method]
         else:
             raise DataError(
                 f"method {m!r} is neither a name, a baseline model "
-                "(SupervisedModel or AnomalyDetector), a DeepMethod nor a DetectorMethod"
+                "(SupervisedModel or AnomalyDetector), a DeepMethod, a DetectorMethod nor a "
+                "map (DataArray)"
             )
     names = [m.name for m in out]
     dup = sorted({n for n in names if names.count(n) > 1})
@@ -847,13 +854,47 @@ def _bool_map(stack: xr.DataArray, mask: np.ndarray, name: str) -> xr.DataArray:
     return xr.DataArray(mask, dims=geom.dims, coords={d: stack[d] for d in geom.dims}, name=name)
 
 
+def _with_maps(x: np.ndarray, plan: list[_Method], stack: xr.DataArray, geom: Any) -> np.ndarray:
+    """Append the maps given as methods to the layers raw methods read; set their layers.
+
+    A map is judged like a raw layer (its sign chosen on each fold's training ground) but
+    is no feature of any other method. It must lie on the stack's grid; its NaN cells rank
+    lowest, as any method's unscored cells.
+    """
+    cols: list[np.ndarray] = []
+    for m in plan:
+        if m.map is None:
+            continue
+        mp = m.map.squeeze(drop=True)
+        if set(mp.dims) != set(geom.dims):
+            raise DataError(
+                f"method {m.name!r}: a map must have the stack's dims {tuple(geom.dims)}; "
+                f"got {mp.dims}"
+            )
+        for d in geom.dims:
+            a, b = np.asarray(mp[d].values), np.asarray(stack[d].values)
+            if a.shape != b.shape or not np.allclose(
+                a, b, rtol=0.0, atol=1e-6 * max(1.0, abs(float(geom.step[0])))
+            ):
+                raise DataError(
+                    f"method {m.name!r}: the map's {d} coordinates differ from the stack's "
+                    f"({a.size} vs {b.size} cells, from {a[0] if a.size else 'none'} vs "
+                    f"{b[0]}); put it on the stack's grid first (e.g. rio.reproject_match)"
+                )
+        m.layer = x.shape[1] + len(cols)
+        cols.append(np.asarray(mp.transpose(*geom.dims).values, dtype="float64").ravel())
+    return np.column_stack([x, *cols]) if cols else x
+
+
 def _run_raw(
     x: np.ndarray, j: int, pos: np.ndarray, ground: np.ndarray, test: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     cells = np.flatnonzero(ground)
     y = np.isin(cells, pos)
-    sign = 1.0 if roc_auc(y, x[cells, j]) >= 0.5 else -1.0
-    return sign * x[test, j], cells, False
+    v = x[cells, j]
+    ok = np.isfinite(v)  # a map given as a method may leave cells unscored
+    flip = 0 < y[ok].sum() < ok.sum() and roc_auc(y[ok], v[ok]) < 0.5
+    return (-1.0 if flip else 1.0) * x[test, j], cells, False
 
 
 def _tune(
@@ -1566,7 +1607,10 @@ def benchmark(
         :class:`~xprospect.baselines.SupervisedModel` or
         :class:`~xprospect.baselines.AnomalyDetector` instance, a :class:`Tuned` baseline
         (hyper-parameters chosen on inner folds), a :class:`DeepMethod`, a
-        :class:`DetectorMethod`, or a ``(name, method)`` tuple naming it.
+        :class:`DetectorMethod`, a map on the stack's grid (a (y, x) DataArray: an external
+        or published prospectivity map, a sampling-density layer, judged like a raw layer
+        on the same folds but a feature of no other method; row ``map:<its name>``), or a
+        ``(name, method)`` tuple naming it.
     folds : int
         Number of folds.
     blocks : int or (nx, ny), optional
@@ -1661,6 +1705,7 @@ def benchmark(
     x = np.asarray(stack.values, dtype="float64").reshape(len(elements), -1).T
     valid = np.isfinite(x).all(axis=1)
     plan = _parse_methods(methods, elements)
+    x_raw = _with_maps(x, plan, stack, geom)
 
     cells = point_cells(deposits, stack, require=False)
     flat = np.unique(cells.flat)
@@ -1762,7 +1807,9 @@ def benchmark(
                 rec: dict[str, Any] = {}
                 pr: bool | None
                 if m.spec is None:  # a raw layer
-                    s, used, pr = _run_raw(x, m.layer, p, run_ground.reshape(shape).ravel(), test)
+                    s, used, pr = _run_raw(
+                        x_raw, m.layer, p, run_ground.reshape(shape).ravel(), test
+                    )
                 else:
                     try:
                         s, used, pr = _run_spec(

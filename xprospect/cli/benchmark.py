@@ -8,10 +8,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import xarray as xr
 
 import xprospect as xp
+from xprospect._dims import ELEMENT_DIM
 from xprospect.cli._common import Command
+from xprospect.exceptions import DataError
 from xprospect.io._atomic import atomic_path
 from xprospect.pipeline import steps
 from xprospect.pipeline.config import Field, load_config
@@ -37,6 +41,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "seed": Field("int", 0, "seed of folds and methods"),
         "controls": Field("bool", False, "add shuffled-label controls (controls.csv)"),
         "control_draws": Field("int", 5, "random label draws averaged per control", positive=True),
+        "compare": Field(
+            "list[str]",
+            None,
+            "one-band GeoTIFF maps (a published map, say), relative to this file, judged "
+            "like raw layers on the same folds (row map:<file stem>)",
+        ),
     },
     "deposits": {
         "path": Field("str", None, "deposits file, relative to this file", True),
@@ -71,10 +81,11 @@ def _run(args: argparse.Namespace) -> list[Path]:
         base / d["path"], x=d["x"], y=d["y"], crs=d["crs"] or crs, to_crs=crs, query=d["query"]
     )
     stack = maps.prospect.stack(b["elements"])
+    compared = [external_map(base / f, stack) for f in b["compare"] or []]
     bench = xp.benchmark(
         stack,
         deposits,
-        methods=b["methods"],
+        methods=[*b["methods"], *compared],
         folds=b["folds"],
         block_size=b["block_size"],
         buffer=b["buffer"],
@@ -87,6 +98,54 @@ def _run(args: argparse.Namespace) -> list[Path]:
     written = write_results(out, frames, bench.plot, "benchmark.png")
     log_leaders(bench.table)
     return written
+
+
+def external_map(path: Path, stack: xr.DataArray) -> tuple[str, xr.DataArray]:
+    """Read a one-band GeoTIFF onto the stack's grid, as a method the harness judges.
+
+    Parameters
+    ----------
+    path : Path
+        The GeoTIFF.
+    stack : xarray.DataArray
+        The harness's stack (element, y, x), with its CRS.
+
+    Returns
+    -------
+    (str, xarray.DataArray)
+        ``map:<file stem>`` and the map on the stack's grid, float with NaN where the
+        file has no data. A map on another grid or CRS is resampled onto the stack's by
+        nearest neighbour (said on the terminal).
+
+    Raises
+    ------
+    DataError
+        When the file is not a one-band GeoTIFF.
+    """
+    ds = xp.read_geotiff(path)
+    if len(ds.data_vars) != 1:
+        raise DataError(
+            f"{path}: compare takes one-band maps; this one has {len(ds.data_vars)} bands"
+        )
+    da = next(iter(ds.data_vars.values())).load()
+    fill = da.attrs.get("_FillValue", da.encoding.get("_FillValue"))
+    if da.dtype.kind in "iub":  # a class raster: its nodata value is no score
+        da = da.where(da != fill) if fill is not None else da.astype("float64")
+    like = stack.isel({ELEMENT_DIM: 0}, drop=True)
+    same = (
+        da.rio.crs == like.rio.crs
+        and da.shape == like.shape
+        and all(np.allclose(da[d].values, like[d].values) for d in ("y", "x"))
+    )
+    if same:
+        da = da.assign_coords(y=like["y"], x=like["x"])
+    else:
+        from rasterio.enums import Resampling  # lazy: only for a map on another grid
+
+        da = da.rio.reproject_match(like, resampling=Resampling.nearest)
+        da = da.where(da != da.rio.nodata) if da.rio.nodata is not None else da
+        log.info("%s: resampled onto the maps' grid (nearest neighbour)", path.name)
+    return f"map:{path.stem}", da.astype("float64").rename(path.stem)
 
 
 def write_results(
