@@ -141,3 +141,25 @@ def test_permutation_p():
     np.testing.assert_allclose(permutation_p([0.65, 0.9], null), [2 / 4, 3 / 4])
     with pytest.raises(DataError, match="at least one"):
         permutation_p(0.5, [])
+
+
+def test_a_deposit_off_the_survey_is_counted_and_does_not_stretch_the_controls(field):
+    samples, deposits, _ = field
+    far = make_points(
+        x=np.r_[deposits["x"].values, 900_000.0],
+        y=np.r_[deposits["y"].values, 100_000.0],
+        crs=CRS,
+    )
+    r = sample_protocol("near", samples, far, controls=5)
+    assert r["n_deposits"] == 41 and r["n_deposits_far"] == 1
+    # its nearest sample is 700 km from it and far from every other deposit: a negative too
+    assert r["n_far_also_negative"] == 1
+    assert sample_protocol("near", samples, deposits)["n_deposits_far"] == 0
+    # the sampled ground of the controls is the real deposits' one, not 700 km wider
+    from xprospect.evaluate import control_sites
+
+    xy = np.column_stack([samples["x"].values, samples["y"].values])
+    dxy = np.column_stack([far["x"].values, far["y"].values])
+    inside = np.r_[np.ones(40, bool), False]
+    sites = np.vstack(control_sites(xy, dxy, draws=5, seed=0, reach_from=inside))
+    assert sites[:, 0].max() < 210_000

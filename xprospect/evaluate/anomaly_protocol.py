@@ -66,7 +66,12 @@ _MAX_BATCHES = 256
 
 
 def control_sites(
-    samples_xy: np.ndarray, deposits_xy: np.ndarray, *, draws: int, seed: int = 0
+    samples_xy: np.ndarray,
+    deposits_xy: np.ndarray,
+    *,
+    draws: int,
+    seed: int = 0,
+    reach_from: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """Random stand-ins for the deposits, uniform over the sampled ground, one set per draw.
 
@@ -86,6 +91,9 @@ def control_sites(
     seed : int
         Draw ``r`` uses the random stream ``[seed, r]``, so a draw does not depend on how
         many are drawn.
+    reach_from : numpy.ndarray of bool, optional
+        The deposits whose distance to a sample sets ``reach`` (default all); a deposit
+        off the survey would stretch the sampled ground over empty country.
 
     Returns
     -------
@@ -101,7 +109,8 @@ def control_sites(
     (3, (5, 2))
     """
     tree = cKDTree(samples_xy)
-    reach = float(tree.query(deposits_xy)[0].max())
+    inside = deposits_xy if reach_from is None else deposits_xy[np.asarray(reach_from, bool)]
+    reach = float(tree.query(inside)[0].max()) if inside.shape[0] else 0.0
     if samples_xy.shape[0] > 1:
         # a sample's nearest other sample: k=2, the first hit is itself
         reach = max(reach, float(np.median(tree.query(samples_xy, k=2)[0][:, 1])))
@@ -248,11 +257,16 @@ def sample_protocol(
         in the top ``top_fraction`` of samples), ``recall_top_n`` (deposits whose nearest
         sample is among the ``top_n`` highest), ``top_distance_mean`` (mean distance from
         the top ``distance_fraction`` of samples to their nearest deposit, CRS units),
-        ``n_deposits``, ``n_negative_pool``, ``n_samples``, ``n_samples_dropped`` and the
-        settings. With ``controls``, also ``control_auc`` and ``control_auc_sd`` (mean and
-        standard deviation of the control draws' AUCs, each itself a mean over
-        ``n_draws``), ``control_p`` (the permutation p of ``auc`` against them, see
-        :func:`~xprospect.evaluate.metrics.permutation_p`) and ``controls``.
+        ``n_deposits``, ``n_deposits_far`` (deposits at least ``min_dist`` from every
+        sample: each takes the score of a sample that far away) and
+        ``n_far_also_negative`` (of those, the ones whose sample is also in the negative
+        pool, as it is at least ``min_dist`` from every deposit), ``n_negative_pool``,
+        ``n_samples``, ``n_samples_dropped`` and the settings. With ``controls``, also
+        ``control_auc`` and ``control_auc_sd`` (mean and standard deviation of the control
+        draws' AUCs, each itself a mean over ``n_draws``), ``control_p`` (the permutation
+        p of ``auc`` against them, see :func:`~xprospect.evaluate.metrics.permutation_p`)
+        and ``controls``; the deposits counted in ``n_deposits_far`` do not set the
+        reach of the control sites.
 
     Examples
     --------
@@ -285,9 +299,13 @@ def sample_protocol(
     if xy_d.shape[0] == 0:
         raise DataError("no deposits given")
     tree_s = cKDTree(xy_s)
-    _, nearest = tree_s.query(xy_d)
+    gap, nearest = tree_s.query(xy_d)
     pos = s[nearest]
     d_dep, pool = _negative_pool(s, xy_s, xy_d, min_dist)
+    # deposits between or off the samples: each takes the score of a sample as far away
+    # as a negative must be from every deposit, and that sample can be a negative too;
+    # the protocol keeps them, as the benchmark does, and counts them
+    far = gap >= min_dist
     if pool.size == 0:
         raise DataError(f"no sample lies at least min_dist={min_dist:g} from every deposit")
     aucs, aps = _draw_aucs(pos, pool, n_draws, seed)
@@ -305,6 +323,8 @@ def sample_protocol(
         "recall_top_n": float(np.mean(top[nearest])),
         "top_distance_mean": float(np.mean(d_dep[order[:n_top]])),
         "n_deposits": int(pos.size),
+        "n_deposits_far": int(far.sum()),
+        "n_far_also_negative": int((far & (d_dep[nearest] >= min_dist)).sum()),
         "n_negative_pool": int(pool.size),
         "n_samples": int(s.size),
         "n_samples_dropped": int((~keep).sum()),
@@ -317,9 +337,14 @@ def sample_protocol(
     }
     if int(controls) > 0:
         # the sampled ground is read from every sample, finite score or not, so that all
-        # scores of one survey meet the same control sites
+        # scores of one survey meet the same control sites; a deposit off the survey (see
+        # _warn_outlying) does not stretch it
+        near = cKDTree(xy_all).query(xy_d)[0] < min_dist  # every sample, as the ground
+        sites_of = control_sites(
+            xy_all, xy_d, draws=int(controls), seed=seed, reach_from=near if near.any() else None
+        )
         null = []
-        for r, sites in enumerate(control_sites(xy_all, xy_d, draws=int(controls), seed=seed)):
+        for r, sites in enumerate(sites_of):
             _, c_pool = _negative_pool(s, xy_s, sites, min_dist)
             if c_pool.size == 0:
                 raise DataError(
