@@ -120,7 +120,7 @@ def external_map(path: Path, stack: xr.DataArray) -> tuple[str, xr.DataArray]:
     Raises
     ------
     DataError
-        When the file is not a one-band GeoTIFF.
+        When the file is not a one-band GeoTIFF, or it or the maps have no CRS.
     """
     ds = xp.read_geotiff(path)
     if len(ds.data_vars) != 1:
@@ -132,6 +132,9 @@ def external_map(path: Path, stack: xr.DataArray) -> tuple[str, xr.DataArray]:
     if da.dtype.kind in "iub":  # a class raster: its nodata value is no score
         da = da.where(da != fill) if fill is not None else da.astype("float64")
     like = stack.isel({ELEMENT_DIM: 0}, drop=True)
+    if da.rio.crs is None or like.rio.crs is None:
+        which = "the maps have" if like.rio.crs is None else f"{path} has"
+        raise DataError(f"{which} no CRS: cannot place {path.name} on the maps' grid")
     same = (
         da.rio.crs == like.rio.crs
         and da.shape == like.shape
