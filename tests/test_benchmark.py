@@ -363,6 +363,25 @@ def test_a_map_given_as_a_method_is_judged_as_a_raw_layer_and_fed_to_no_other(wo
         benchmark(stack, deposits, methods=[("cube", stack.rename("s"))], **kw)
 
 
+def test_out_of_fold_maps_are_judged_at_the_samples(run, world):
+    """Every method's pooled out-of-fold map, read at the samples, by the sample-level
+    protocol: the supervised and deep rows beside the raw layers, with controls."""
+    _, deposits = world
+    samples = xp.synthetic.survey(
+        seed=0, n_samples=800, n_deposits=80, elements=["Au", "As", "Cu", "Pb"]
+    ).samples
+    t = run.sample_level(samples, deposits, min_dist=3000.0, n_draws=10, controls=5)
+    assert set(t.index) == set(run.table.index) and t["auc"].is_monotonic_decreasing
+    assert (t["kind"] == run.table["kind"].reindex(t.index)).all()
+    ref = xp.evaluate.sample_protocol(
+        run.maps["raw:Au"], samples, deposits, min_dist=3000.0, n_draws=10
+    )
+    assert t.loc["raw:Au", "auc"] == ref["auc"]
+    assert t.loc["raw:Au", "n_samples"] == ref["n_samples"]
+    assert (t["control_auc"] - 0.5).abs().max() < 0.08, t["control_auc"]
+    assert t["best_raw"].iloc[0].startswith("raw:") and t["p_vs_best_raw"].between(0, 1).all()
+
+
 def test_tuned_baseline_chooses_on_inner_folds(world):
     stack, deposits = world
     tuned = xp.Tuned(B.LogisticModel(), {"C": [0.001, 1.0]}, inner_folds=2)

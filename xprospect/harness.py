@@ -50,7 +50,7 @@ from xprospect.baselines import (
     SVMModel,
     WeightsOfEvidence,
 )
-from xprospect.evaluate.anomaly_protocol import pool_cases, sample_protocol
+from xprospect.evaluate.anomaly_protocol import pool_cases, sample_protocol, sample_scores
 from xprospect.evaluate.delong import delong_covariance
 from xprospect.evaluate.metrics import (
     average_precision,
@@ -67,7 +67,7 @@ from xprospect.models import VAE, ConvAutoencoder
 from xprospect.models.ensemble import DeepEnsemble
 from xprospect.models.registry import create
 from xprospect.patches import make_patches
-from xprospect.points import cells_to_points, point_cells, sample_table
+from xprospect.points import as_points, cells_to_points, point_cells, sample_table
 from xprospect.score import score as score_map
 from xprospect.train import fit, fit_anomaly, fit_stoad, pretrain_reconstruction
 
@@ -631,6 +631,42 @@ class Benchmark:
     settings: dict[str, Any]
     tuning: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
     selection: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
+
+    def sample_level(self, samples: Any, deposits: Any, **protocol: Any) -> pd.DataFrame:
+        """Judge every method's out-of-fold map at the samples, by the sample-level protocol.
+
+        Each sample takes the value of its cell in a method's pooled out-of-fold map (the
+        model of the fold that held the cell out scored it), and the map is judged as any
+        per-sample score by :func:`~xprospect.evaluate.sample_protocol`: the supervised
+        and deep methods of the harness, out of fold, beside the raw layers, under the
+        open geochemical anomaly benchmark's protocol. Like the table's ``auc``, the
+        scores of different folds' models are pooled as they are.
+
+        Parameters
+        ----------
+        samples : points
+            The samples (in the stack's CRS); samples off the data are dropped.
+        deposits : points
+            The deposits given to :func:`benchmark`.
+        **protocol
+            Passed to :func:`~xprospect.evaluate.sample_protocol` (``min_dist``,
+            ``n_draws``, ``controls``, ``seed``...).
+
+        Returns
+        -------
+        pandas.DataFrame
+            As :func:`benchmark_samples`' table (without ``seconds``), best AUC first.
+        """
+        smp = as_points(samples, crs=protocol.get("crs"))
+        rows, scores = {}, {}
+        for name in self.table.index:
+            s = sample_scores(self.maps[str(name)], smp)
+            rows[str(name)] = {
+                "kind": self.table.loc[name, "kind"],
+                **sample_protocol(s, smp, deposits, **protocol),
+            }
+            scores[str(name)] = s
+        return _sample_level_table(rows, scores, smp, deposits, crs=protocol.get("crs"))
 
     def plot(self, path: str | Path | None = None) -> Any:
         """Draw the AUCs with their intervals and the best method's out-of-fold map.
@@ -2116,11 +2152,23 @@ def benchmark_samples(
             res = sample_protocol(s, samples, deposits, seed=seed, **protocol)
             rows[label] = {"kind": kind, **res, "seconds": time.perf_counter() - t0}
             scores[label] = s
+    return _sample_level_table(rows, scores, samples, deposits, crs=protocol.get("crs"))
+
+
+def _sample_level_table(
+    rows: dict[str, dict[str, Any]],
+    scores: dict[str, np.ndarray],
+    samples: Any,
+    deposits: Any,
+    *,
+    crs: Any,
+) -> pd.DataFrame:
+    """Build the sample-level table from each method's protocol row and per-sample scores."""
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "method"
     if rows:
         min_dist = float(out["min_dist"].iloc[0])
-        _pool_columns(out, scores, samples, deposits, min_dist=min_dist, crs=protocol.get("crs"))
+        _pool_columns(out, scores, samples, deposits, min_dist=min_dist, crs=crs)
     return out.sort_values("auc", ascending=False)
 
 
@@ -2136,16 +2184,25 @@ def _pool_columns(
 ) -> None:
     """Add the pooled AUCs, their DeLong intervals and the paired test to ``table``.
 
-    The cases are :func:`~xprospect.evaluate.anomaly_protocol.pool_cases`: the deposits'
-    nearest samples against every sample of the negative pool, the same for every method,
-    so that each is compared with the best raw element by a paired DeLong test. Neighbouring
+    The cases are :func:`~xprospect.evaluate.anomaly_protocol.pool_cases` among the
+    samples every method scored: the deposits' nearest samples against every sample of the
+    negative pool, the same for every method, so that each is compared with the best raw
+    element by a paired DeLong test. Neighbouring
     samples are not independent, so the interval and the p are optimistic, as in the 2-D
     harness.
     """
-    pos, neg = pool_cases(samples, deposits, min_dist=min_dist, crs=crs)
-    idx = np.r_[pos, neg]
-    y = np.r_[np.ones(pos.size, bool), np.zeros(neg.size, bool)]
+    # the samples every method scored (those with a score anywhere), as the protocol
+    # drops the samples a score leaves NaN: unscored samples would otherwise stand among
+    # the negatives, ranked lowest
     names = list(scores)
+    scored = [np.isfinite(scores[n]) for n in names if np.isfinite(scores[n]).any()]
+    common = np.flatnonzero(np.logical_and.reduce(scored))
+    if common.size < 2:
+        return
+    smp = as_points(samples, crs=crs).isel(point=common)
+    pos, neg = pool_cases(smp, deposits, min_dist=min_dist, crs=crs)
+    idx = common[np.r_[pos, neg]]
+    y = np.r_[np.ones(pos.size, bool), np.zeros(neg.size, bool)]
     auc, cov = delong_covariance(y, _unscored_lowest(np.vstack([scores[n][idx] for n in names])))
     se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     zc = float(stats.norm.ppf(0.5 + level / 2.0))

@@ -20,7 +20,12 @@ from typing import Any
 
 from xprospect.evaluate import delineate
 from xprospect.evaluate._common import DEFAULT_TOP_PERCENT, top_area_threshold
-from xprospect.evaluate.anomaly_protocol import control_sites, pool_cases, sample_protocol
+from xprospect.evaluate.anomaly_protocol import (
+    control_sites,
+    pool_cases,
+    sample_protocol,
+    sample_scores,
+)
 from xprospect.evaluate.applicability import area_of_applicability, dissimilarity_index
 from xprospect.evaluate.attribution import integrated_gradients_maps, occlusion_maps
 from xprospect.evaluate.blocks import block_edges, block_grid, block_labels
@@ -99,6 +104,7 @@ __all__ = [
     "roc_auc",
     "roc_curve",
     "sample_protocol",
+    "sample_scores",
     "score_metrics",
     "spatial_block_folds",
     "spatial_fold_ids",

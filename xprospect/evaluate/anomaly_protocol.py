@@ -27,13 +27,41 @@ from xprospect.evaluate.metrics import average_precision, permutation_p, roc_auc
 from xprospect.exceptions import DataError
 from xprospect.points import as_points, points_to_index
 
-__all__ = ["control_sites", "pool_cases", "sample_protocol"]
+__all__ = ["control_sites", "pool_cases", "sample_protocol", "sample_scores"]
 
 
 def _xy(points: xr.Dataset) -> np.ndarray:
     return np.column_stack(
         [np.asarray(points["x"].values, "float64"), np.asarray(points["y"].values, "float64")]
     )
+
+
+def sample_scores(score: Any, samples: Any, *, crs: Any = None) -> np.ndarray:
+    """One value of ``score`` per sample, as :func:`sample_protocol` reads it.
+
+    Parameters
+    ----------
+    score : str, array-like or xarray.DataArray
+        A variable name of ``samples``, one value per sample, or a (y, x) map read at the
+        samples' cells (NaN for a sample off the map).
+    samples : points
+        The samples (anything :func:`xprospect.points.as_points` takes).
+    crs : any CRS spec, optional
+        CRS of samples given as a table or an array.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, one value per sample.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> xy = np.array([[0.0, 0.0], [1.0, 1.0]])
+    >>> sample_scores([3, 4], xy, crs="EPSG:32750").tolist()
+    [3.0, 4.0]
+    """
+    return _sample_scores(score, as_points(samples, crs=crs))
 
 
 def _sample_scores(score: Any, samples: xr.Dataset) -> np.ndarray:
