@@ -292,6 +292,11 @@ def test_katanning_controls_sit_at_chance(data_dir):
         assert abs(c.loc[name, "auc_fold_rank"] - 0.5) <= 0.08, name
     # the real sites are learnable: WofE's own map ranks them above chance
     assert b.table.loc["wofe", "auc"] > 0.55
+    # the same out-of-fold maps at the samples (the example's --sample-level): every
+    # method's control, the sites moved to random places of the sampled ground, at chance
+    t = ex.sample_level(b, data_dir)
+    assert set(t.index) == {"logistic", "wofe", "gmm", "dae"} and (t["n_samples"] == 736).all()
+    assert (t["control_auc"] - 0.5).abs().max() <= 0.08, t["control_auc"]
 
 
 def test_fold_rank_auc_ignores_offsets_between_folds():
