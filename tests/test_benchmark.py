@@ -366,6 +366,8 @@ def test_a_map_given_as_a_method_is_judged_as_a_raw_layer_and_fed_to_no_other(wo
         benchmark(stack, deposits, methods=[("cut", au.isel(x=slice(1, None)))], **kw)
     with pytest.raises(DataError, match="dims"):
         benchmark(stack, deposits, methods=[("cube", stack.rename("s"))], **kw)
+    with pytest.raises(DataError, match="reproject"):
+        benchmark(stack, deposits, methods=[("wgs", au.rio.write_crs("EPSG:4326"))], **kw)
 
 
 def test_out_of_fold_maps_are_judged_at_the_samples(run, world):

@@ -902,6 +902,13 @@ def _with_maps(x: np.ndarray, plan: list[_Method], stack: xr.DataArray, geom: An
         if m.map is None:
             continue
         mp = m.map.squeeze(drop=True)
+        crs_map, crs_stack = get_crs(mp), get_crs(stack)
+        if crs_map is not None and crs_stack is not None and crs_map != crs_stack:
+            raise DataError(
+                f"method {m.name!r}: the map is in {crs_map.to_string()}, the stack in "
+                f"{crs_stack.to_string()}; reproject it onto the stack's grid first "
+                "(e.g. rio.reproject_match)"
+            )
         if set(mp.dims) != set(geom.dims):
             raise DataError(
                 f"method {m.name!r}: a map must have the stack's dims {tuple(geom.dims)}; "
