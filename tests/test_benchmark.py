@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 from conftest import load_example
+from scipy import stats
 from scipy.spatial import cKDTree
 
 import xprospect as xp
@@ -387,6 +388,18 @@ def test_out_of_fold_maps_are_judged_at_the_samples(run, world):
     assert t.loc["raw:Au", "n_samples"] == ref["n_samples"]
     assert (t["control_auc"] - 0.5).abs().max() < 0.08, t["control_auc"]
     assert t["best_raw"].iloc[0].startswith("raw:") and t["p_vs_best_raw"].between(0, 1).all()
+    # fold_ranks: each cell's area rank within its fold's held-out cells, read at the samples
+    r = run.sample_level(samples, deposits, fold_ranks=True, min_dist=3000.0, n_draws=10)
+    fold = run.maps["held_out_fold"].values
+    au = run.maps["raw:Au"].values
+    ranks = np.full(au.shape, np.nan)
+    for f in range(4):
+        cells = (fold == f) & np.isfinite(au)
+        ranks[cells] = stats.rankdata(au[cells]) / cells.sum()
+    ref = xp.evaluate.sample_protocol(
+        run.maps["raw:Au"].copy(data=ranks), samples, deposits, min_dist=3000.0, n_draws=10
+    )
+    assert r.loc["raw:Au", "auc"] == ref["auc"] and set(r.index) == set(t.index)
 
 
 def test_tuned_baseline_chooses_on_inner_folds(world):

@@ -632,7 +632,9 @@ class Benchmark:
     tuning: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
     selection: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
 
-    def sample_level(self, samples: Any, deposits: Any, **protocol: Any) -> pd.DataFrame:
+    def sample_level(
+        self, samples: Any, deposits: Any, *, fold_ranks: bool = False, **protocol: Any
+    ) -> pd.DataFrame:
         """Judge every method's out-of-fold map at the samples, by the sample-level protocol.
 
         Each sample takes the value of its cell in a method's pooled out-of-fold map (the
@@ -640,7 +642,7 @@ class Benchmark:
         per-sample score by :func:`~xprospect.evaluate.sample_protocol`: the supervised
         and deep methods of the harness, out of fold, beside the raw layers, under the
         open geochemical anomaly benchmark's protocol. Like the table's ``auc``, the
-        scores of different folds' models are pooled as they are.
+        scores of different folds' models are pooled as they are, unless ``fold_ranks``.
 
         Parameters
         ----------
@@ -648,6 +650,10 @@ class Benchmark:
             The samples (in the stack's CRS); samples off the data are dropped.
         deposits : points
             The deposits given to :func:`benchmark`.
+        fold_ranks : bool
+            Read each cell's area rank within its own fold's held-out cells instead of its
+            score (as the table's ``auc_fold_rank``): free of the offsets between folds'
+            models, such as a posterior's prior.
         **protocol
             Passed to :func:`~xprospect.evaluate.sample_protocol` (``min_dist``,
             ``n_draws``, ``controls``, ``seed``...).
@@ -659,8 +665,12 @@ class Benchmark:
         """
         smp = as_points(samples, crs=protocol.get("crs"))
         rows, scores = {}, {}
+        fold = np.asarray(self.maps["held_out_fold"].values)
         for name in self.table.index:
-            s = sample_scores(self.maps[str(name)], smp)
+            mp = self.maps[str(name)]
+            if fold_ranks:
+                mp = mp.copy(data=_fold_area_ranks(np.asarray(mp.values, "float64"), fold))
+            s = sample_scores(mp, smp)
             rows[str(name)] = {
                 "kind": self.table.loc[name, "kind"],
                 **sample_protocol(s, smp, deposits, **protocol),
@@ -1530,11 +1540,7 @@ def _table(
         row["fold_auc_std"] = float(np.std(fa)) if fa else float("nan")
         # each fold's model is calibrated to its own training ground (a fold trained on
         # few deposits has a low prior): rank within the fold, then pool the ranks
-        area_rank = np.full(s.shape, np.nan)
-        for f in range(n_folds):
-            in_f = fold == f
-            if in_f.any():
-                area_rank[in_f] = stats.rankdata(s[in_f]) / in_f.sum()
+        area_rank = _fold_area_ranks(s, fold)
         ranked = np.isfinite(area_rank)  # cells of no fold (3-D: dropped composites) left out
         row["auc_fold_rank"] = (
             roc_auc(y[ranked], area_rank[ranked])
@@ -1552,6 +1558,19 @@ def _table(
         table["p_vs_best_baseline"] = _paired_p(auc, cov, b)
         table["best_baseline"] = names[b]
     return table
+
+
+def _fold_area_ranks(values: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """Each held-out cell's mid-rank among its fold's held-out cells, over their number.
+
+    Cells of no fold, or left NaN, stay NaN.
+    """
+    out = np.full(values.shape, np.nan)
+    for f in np.unique(fold[fold >= 0]):
+        cells = (fold == f) & np.isfinite(values)
+        if cells.any():
+            out[cells] = stats.rankdata(values[cells]) / cells.sum()
+    return out
 
 
 def _unscored_lowest(mat: np.ndarray) -> np.ndarray:
