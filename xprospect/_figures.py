@@ -17,7 +17,7 @@ from pyproj import CRS
 
 from xprospect._dims import parse_crs
 
-__all__ = ["map_axis_labels", "style_map_axes"]
+__all__ = ["finish_figure", "map_axis_labels", "style_map_axes"]
 
 
 def map_axis_labels(crs: Any) -> tuple[str, str, float | None]:
@@ -82,3 +82,24 @@ def style_map_axes(ax: Any, crs: Any, *, title: str | None = None) -> Any:
     if title is not None:
         ax.set_title(title)
     return ax
+
+
+def finish_figure(fig: Any, path: Any = None) -> Any:
+    """Lay out ``fig`` and save it to ``path`` when given (120 dpi, format by suffix).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    path : str or Path, optional
+        Where to save it.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``fig``, so that a plotting function can end with ``return finish_figure(fig, path)``.
+    """
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig

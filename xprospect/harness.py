@@ -36,7 +36,7 @@ import xarray as xr
 from scipy import ndimage, stats
 
 from xprospect._dims import ELEMENT_DIM, SAMPLE_DIM, get_crs, grid_geometry, write_crs
-from xprospect._figures import style_map_axes
+from xprospect._figures import finish_figure, style_map_axes
 from xprospect._torch import import_torch
 from xprospect.baselines import (
     AnomalyDetector,
@@ -709,10 +709,7 @@ class Benchmark:
         )
         style_map_axes(ax2, get_crs(self.maps), title=f"{best}: out-of-fold map")
         ax2.legend(loc="lower right", fontsize=8)
-        fig.tight_layout()
-        if path is not None:
-            fig.savefig(path, dpi=120)
-        return fig
+        return finish_figure(fig, path)
 
 
 # ---- folds ---------------------------------------------------------------------------------
@@ -2081,10 +2078,7 @@ def plot_benchmark_samples(table: pd.DataFrame, path: str | Path | None = None) 
     ax2.set_xlabel("share of deposits whose nearest sample ranks in the top (0-1)")
     ax2.set_title("Deposits found at the top of the ranking")
     ax2.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig
+    return finish_figure(fig, path)
 
 
 def benchmark_samples(

@@ -95,6 +95,7 @@ import pandas as pd
 import xarray as xr
 
 from xprospect._dims import get_crs, grid_geometry, write_crs
+from xprospect._figures import finish_figure
 from xprospect.baselines import AnomalyDetector, SupervisedModel
 from xprospect.evaluate.metrics import roc_auc
 from xprospect.evaluate.splits import hole_folds
@@ -216,10 +217,7 @@ class Benchmark3D:
         ax2.set_title("Pooled out-of-fold ROC of the held-out composites")
         ax2.set_aspect("equal")
         ax2.legend(loc="lower right", fontsize=8)
-        fig.tight_layout()
-        if path is not None:
-            fig.savefig(path, dpi=120)
-        return fig
+        return finish_figure(fig, path)
 
 
 def _labels(samples: xr.Dataset, labels: Any) -> np.ndarray:

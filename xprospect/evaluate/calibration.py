@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from xprospect._figures import finish_figure
 from xprospect.evaluate.metrics import brier_score
 from xprospect.evaluate.splits import spatial_block_folds
 from xprospect.exceptions import DataError, XProspectError
@@ -357,7 +358,4 @@ def plot_reliability(
     ax.set_ylim(0, 1)
     ax.set_title("Reliability diagram")
     ax.legend(loc="upper left")
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig
+    return finish_figure(fig, path)

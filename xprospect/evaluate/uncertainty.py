@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from xprospect._dims import get_crs, grid_geometry, write_crs
+from xprospect._figures import finish_figure
 from xprospect.exceptions import DataError
 from xprospect.points import point_cells
 from xprospect.score import score
@@ -267,7 +268,4 @@ def plot_risk_return(
     ax.set_ylabel(f"mean score (return, {unit})")
     ax.set_title("Risk-return of every cell")
     ax.legend(loc="best")
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig
+    return finish_figure(fig, path)
