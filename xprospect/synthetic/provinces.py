@@ -25,6 +25,7 @@ judged as a map, it is the best any method could rank the deposits.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,8 +63,9 @@ class ProvinceWorld:
     ----------
     rasters : xarray.Dataset
         The evidence layers on a north-up grid (``y`` descending, ``x``), CRS written:
-        ``geology`` (unit codes, see ``legend``), ``fault_distance``, ``fault_count``,
-        ``granite_distance``, ``magnetics``, ``gravity``, ``potassium``.
+        ``geology`` (unit codes, see ``legend``; also as JSON in its ``legend`` attr),
+        ``fault_distance``, ``fault_count``, ``granite_distance``, ``magnetics``,
+        ``gravity``, ``potassium``.
     deposits : xarray.Dataset
         Deposit points (dim ``deposit``): coords ``x``, ``y``, ``deposit_id``; variable
         ``strength`` (size of the deposit's own footprint, 0.5-1).
@@ -109,7 +111,7 @@ def _contact_distance(inside: np.ndarray, resolution: float) -> np.ndarray:
 def _place(
     rng: np.random.Generator, weight: np.ndarray, n: int, min_cells: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Draw ``n`` cells with probability ``weight``, no two within ``min_cells`` (Chebyshev)."""
+    """Draw ``n`` cells with probability ``weight``, more than ``min_cells`` apart (Chebyshev)."""
     p = weight.ravel() / weight.sum()
     order = rng.choice(p.size, size=min(p.size, 40 * n), replace=False, p=p)
     nx = weight.shape[1]
@@ -158,7 +160,7 @@ def province(
     resolution : float
         Cell size (m).
     n_deposits : int
-        Deposits, drawn from the favourability at least 400 m apart.
+        Deposits, drawn from the favourability more than 400 m apart.
     n_faults : int
         Mapped faults (straight segments in two sets, NE and NW, 4-60 % of the area's width).
     n_granites : int
@@ -287,7 +289,7 @@ def province(
     coords = {"y": y, "x": x}
     rasters = xr.Dataset(
         {
-            "geology": (dims, geology, {"units": "code", "legend": str(UNITS)}),
+            "geology": (dims, geology, {"units": "code", "legend": json.dumps(UNITS)}),
             "fault_distance": (dims, fault_distance, {"units": "m"}),
             "fault_count": (dims, fault_count, {"units": "count"}),
             "granite_distance": (dims, granite_distance, {"units": "m"}),
