@@ -28,7 +28,9 @@ NA_TEXT = ["NA", "n/a", "NULL", "-", "nd", "None"]
 NONFINITE = ["inf", "Infinity", "-inf", "1e400", "<inf"]
 SITES = ["NA", "NULL", "None", "Jos\xe9", "007", "", "n/a", "ZA"]
 
-small = st.floats(0.001, 50.0, allow_nan=False).map(lambda v: round(v, 4)).filter(lambda v: v > 0)
+# no filters: a filtered strategy can trip hypothesis's filter_too_much health check
+# (it did once in a fresh CI run); 0.001 rounded to 4 places stays positive
+small = st.floats(0.001, 50.0, allow_nan=False).map(lambda v: round(v, 4))
 cell = st.one_of(
     st.tuples(st.just("num"), st.floats(0.01, 2000.0).map(lambda v: round(v, 3))),
     st.tuples(st.just("num"), st.sampled_from([9999.0, 99999.0])),
@@ -43,8 +45,9 @@ cell = st.one_of(
     st.tuples(st.just("na"), st.sampled_from(range(len(NA_TEXT)))),
     st.tuples(st.just("nonfinite"), st.sampled_from(range(len(NONFINITE)))),
 )
+num_coord = st.tuples(st.just("num"), st.floats(0.0, 10_000.0).map(lambda v: round(v, 2)))
 coord = st.one_of(
-    st.tuples(st.just("num"), st.floats(0.0, 10_000.0).map(lambda v: round(v, 2))),
+    num_coord,
     st.tuples(st.just("blank"), st.just(0.0)),
     st.tuples(st.just("nonfinite"), st.just(0.0)),
 )
@@ -57,11 +60,7 @@ def tables(draw):
     # rare coordinate trouble: most rows have plain coordinates
     rows = []
     for _ in range(n):
-        e = draw(
-            st.one_of(
-                coord, coord.filter(lambda c: c[0] == "num"), coord.filter(lambda c: c[0] == "num")
-            )
-        )
+        e = draw(st.one_of(coord, num_coord, num_coord))
         nn = ("num", draw(st.floats(0.0, 10_000.0).map(lambda v: round(v, 2))))
         cells = {c: draw(cell) for c in cols}
         site = draw(st.sampled_from(SITES))
