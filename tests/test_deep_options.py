@@ -208,6 +208,98 @@ def test_tensor_batches_crop_flip_rotate_like_augment_patch_and_are_seeded():
     torch.testing.assert_close(next(plain.batches())[0], torch.from_numpy(x[:, :, 1:4, 1:4]))
 
 
+def test_tensor_batches_draw_fresh_negatives_each_epoch_and_keep_every_positive():
+    """``epoch_negatives``: each epoch holds every label-1 window and that many distinct
+    label-0 ones, drawn anew per epoch from ``(seed, epoch)``; across epochs the pool is
+    met; without it the batches are those of a plain shuffle (unchanged)."""
+    n_pos, n_neg, k = 6, 200, 20
+    labels = np.r_[np.ones(n_pos, dtype=int), np.zeros(n_neg, dtype=int)]
+    rng = np.random.default_rng(0)
+    order = rng.permutation(labels.size)
+    labels = labels[order]
+    x = np.arange(labels.size, dtype="float32")[:, None, None, None] * np.ones((1, 1, 3, 3))
+
+    def epoch(tb, e):
+        tb.set_epoch(e)
+        got = [(xb[:, 0, 1, 1].numpy().astype(int), yb.numpy()) for xb, yb in tb.batches()]
+        ids = np.concatenate([g[0] for g in got])
+        ys = np.concatenate([g[1] for g in got])
+        np.testing.assert_array_equal(ys, labels[ids])  # each window keeps its label
+        return ids
+
+    tb = TensorBatches(
+        x, labels, batch_size=16, crop=None, augment=False, shuffle=True, seed=3, epoch_negatives=k
+    )
+    np.testing.assert_array_equal(np.sort(tb.epoch_labels()), np.r_[np.zeros(k), np.ones(n_pos)])
+    seen = set()
+    draws = []
+    for e in range(30):
+        ids = epoch(tb, e)
+        assert ids.size == n_pos + k and np.unique(ids).size == ids.size
+        assert set(np.flatnonzero(labels == 1)) <= set(ids)
+        draws.append(frozenset(ids[labels[ids] == 0]))
+        seen |= draws[-1]
+    np.testing.assert_array_equal(epoch(tb, 4), epoch(tb, 4))  # seeded by (seed, epoch)
+    assert len(set(draws)) == 30  # a fresh draw every epoch
+    assert len(seen) > 0.9 * n_neg  # 30 draws of 20 meet most of the 200
+    # a pool no larger than the draw: every window every epoch, as without the option
+    whole = TensorBatches(
+        x,
+        labels,
+        batch_size=16,
+        crop=None,
+        augment=False,
+        shuffle=True,
+        seed=3,
+        epoch_negatives=n_neg,
+    )
+    plain = TensorBatches(x, labels, batch_size=16, crop=None, augment=False, shuffle=True, seed=3)
+    assert whole.epoch_negatives is None
+    want = np.random.default_rng([3, 5]).permutation(labels.size)
+    np.testing.assert_array_equal(epoch(plain, 5), want)
+    np.testing.assert_array_equal(epoch(whole, 5), want)
+
+
+def test_fit_with_epoch_negatives_weighs_the_epoch_mix_and_refuses_what_it_cannot_draw(
+    monkeypatch,
+):
+    import xprospect.train._loop as loop
+
+    w = xp.synthetic.survey(seed=1, n_samples=300, n_deposits=12, elements=["Au", "As"])
+    stack = (
+        w.samples.prospect.idw(like=xp.make_grid(like=w.samples, resolution=2000))
+        .prospect.log10()
+        .prospect.stack()
+        .load()
+    )
+    patches = xp.make_patches(stack, positives=w.deposits, negatives=150, size=5, seed=0)
+    n_pos = int(np.sum(np.asarray(patches.labels) == 1))
+    seen = []
+    real = loop.class_weights
+
+    def spy(labels, mode, n):
+        seen.append(np.bincount(np.asarray(labels), minlength=2))
+        return real(labels, mode, n)
+
+    monkeypatch.setattr(loop, "class_weights", spy)
+    kw = {"recipe": "adam", "epochs": 2, "progress": False, "device": "cpu"}
+    res = fit(SmallCNN(2, window=5, widths=(4,), seed=0), patches, epoch_negatives=30, **kw)
+    assert res.card["epoch_negatives"] == 30
+    np.testing.assert_array_equal(seen[-1], [30, n_pos])  # balanced over the epoch's mix
+    again = fit(SmallCNN(2, window=5, widths=(4,), seed=0), patches, epoch_negatives=30, **kw)
+    for a, b in zip(
+        res.model.state_dict().values(), again.model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b)  # same seed, same threads: bitwise
+    plain = fit(SmallCNN(2, window=5, widths=(4,), seed=0), patches, **kw)
+    assert "epoch_negatives" not in plain.card
+    with pytest.raises(xp.exceptions.XProspectError, match="epoch_negatives=0"):
+        fit(SmallCNN(2, window=5, widths=(4,)), patches, epoch_negatives=0, **kw)
+    data = torch.utils.data.TensorDataset(torch.randn(8, 2, 5, 5), torch.arange(8) % 2)
+    with pytest.raises(xp.exceptions.XProspectError, match=r"PatchSet.*TensorDataset"):
+        fit(SmallCNN(2, window=5, widths=(4,)), data, epoch_negatives=2, **kw)
+
+
 def test_nnpu_loss_matches_its_formula_and_fit_learns_from_positive_unlabelled_windows():
     logits = torch.tensor([[0.0, 2.0], [0.0, -1.0], [0.0, 0.5], [0.0, -3.0]])
     y = torch.tensor([1, 1, 0, 0])
@@ -454,8 +546,48 @@ def test_all_negatives_train_on_every_ground_cell_and_never_near_a_test_cell(wor
         assert d.min() > BUFFER
     held = b.maps["held_out_fold"].values >= 0
     assert np.isfinite(b.maps["all"].values[held]).all()
-    with pytest.raises(xp.exceptions.DataError, match="'random', 'all' or 'pu'"):
+    with pytest.raises(xp.exceptions.DataError, match="'all', 'resample' or 'pu'"):
         DeepMethod(negatives="every")
+
+
+def test_resample_negatives_draw_from_every_ground_cell_at_the_random_cost(world, monkeypatch):
+    """``negatives="resample"``: the windows are those of ``"all"`` (every ground cell beyond
+    ``negative_gap``), and each fit draws ``negative_ratio`` barren windows per deposit of its
+    training side anew each epoch (the refit: per training deposit); the same seed gives the
+    same maps."""
+    import xprospect.harness as harness
+
+    stack, deposits = world
+    calls = []
+    real = harness.fit
+
+    def spy(model, patches, **kw):
+        lab = np.asarray(patches.labels)
+        calls.append((int((lab == 0).sum()), kw.get("epoch_negatives"), kw.get("validation")))
+        return real(model, patches, **kw)
+
+    monkeypatch.setattr(harness, "fit", spy)
+    methods = [_deep("all", negatives="all", validation=None)]
+    methods += [_deep("resample", negatives="resample", validation=None)]
+    b = benchmark(stack, deposits, methods=methods, folds=2, buffer=BUFFER, seed=0)
+    dep = b.maps["deposit"].values
+    for f in range(2):
+        (n_all, e_all, _), (n_res, e_res, _) = calls[2 * f], calls[2 * f + 1]
+        assert n_all == n_res and e_all is None
+        n_dep = int((b.maps["training_ground"].values[f] & dep).sum())
+        assert e_res == 5 * n_dep < n_res  # negative_ratio = 5 of the pool
+    again = benchmark(stack, deposits, methods=methods[1:], folds=2, buffer=BUFFER, seed=0)
+    held = b.maps["held_out_fold"].values >= 0
+    np.testing.assert_array_equal(
+        b.maps["resample"].values[held], again.maps["resample"].values[held]
+    )
+    # with an inner validation side: its share of deposits is left out of the epoch's draw
+    calls.clear()
+    kind = _deep("val", negatives="resample", validation=0.5, min_validation_deposits=0)
+    benchmark(stack, deposits, methods=[kind], folds=2, buffer=BUFFER, seed=0)
+    chosen, refit = calls[0], calls[1]
+    assert chosen[2] is not None and refit[2] is None
+    assert 0 < chosen[1] < refit[1] and refit[1] % 5 == 0
 
 
 def test_harness_warns_when_inner_validation_chooses_the_first_epoch(world, monkeypatch):

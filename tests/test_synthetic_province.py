@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import load_example
 from sklearn.metrics import roc_auc_score
 
 import xprospect as xp
@@ -144,3 +145,21 @@ def test_the_harness_judges_the_province_and_its_truth():
     # distance to a fault, read with the sign each fold's training ground gives it
     assert t.loc["truth", "auc"] > 0.75
     assert t.loc["raw:fault_distance", "auc"] > 0.6
+
+
+def test_the_example_builds_its_cnn_row_from_its_flags(world):
+    """``examples/province_benchmark.py``: the stack as the IOCG check built it, and the CNN
+    row with the training targets and epochs its flags give (``--epochs`` drops the inner
+    validation side)."""
+    ex = load_example("province_benchmark")
+    stack = ex.stack_of(world)
+    assert stack.attrs["categorical_legend"] and np.isfinite(stack.values).all()
+    deep = {"negatives": "resample", "negative_ratio": 50.0}
+    deep.update(validation=None, fit_kwargs={"epochs": 2})
+    rows = ex.methods(["logistic", "cnn"], 2, 1, False, world, deep)
+    assert rows[0] == "logistic"
+    cnn = rows[1]
+    assert isinstance(cnn, xp.DeepMethod) and cnn.name == "cnn_ens2"
+    assert (cnn.negatives, cnn.negative_ratio, cnn.validation) == ("resample", 50.0, None)
+    assert dict(cnn.fit_kwargs) == {"device": "cpu", "epochs": 2}
+    assert deep["fit_kwargs"] == {"epochs": 2}  # the caller's arguments are left as given

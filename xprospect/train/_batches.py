@@ -11,6 +11,11 @@ same distribution as :func:`xprospect.patches.augment.augment_patch` (each spati
 with probability 1/2, a uniform multiple of 90 degrees in the y-x plane, a uniform crop
 position); its draws come from a generator seeded by ``(seed, epoch)``, so the same seed gives
 the same batches.
+
+With ``epoch_negatives`` every epoch trains on all label-1 windows and a fresh draw (without
+replacement, from the same ``(seed, epoch)`` generator) of that many label-0 windows: a large
+pool of barren windows (every cell of the training ground) is met across the epochs at the
+cost per epoch of a small random sample.
 """
 
 from __future__ import annotations
@@ -47,6 +52,9 @@ class TensorBatches:
         Draw windows in a random order every epoch.
     seed : int
         Seed of the order and the augmentation.
+    epoch_negatives : int, optional
+        Label-0 windows drawn anew each epoch (all of them when the pool is smaller); every
+        other window is used every epoch. ``None``: every window every epoch.
     """
 
     def __init__(
@@ -59,6 +67,7 @@ class TensorBatches:
         augment: bool,
         shuffle: bool,
         seed: int,
+        epoch_negatives: int | None = None,
     ) -> None:
         self.x = torch.from_numpy(np.ascontiguousarray(x, dtype="float32"))
         self.labels = torch.from_numpy(np.array(labels, dtype="int64"))
@@ -70,9 +79,24 @@ class TensorBatches:
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
         self.epoch = 0
+        lab = self.labels.numpy()
+        self._neg = np.flatnonzero(lab == 0)
+        self._rest = np.flatnonzero(lab != 0)
+        self.epoch_negatives = (
+            None
+            if epoch_negatives is None or int(epoch_negatives) >= self._neg.size
+            else int(epoch_negatives)
+        )
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+    def epoch_labels(self) -> np.ndarray:
+        """Labels of the windows one epoch trains on (for class weights)."""
+        lab = self.labels.numpy()
+        if self.epoch_negatives is None:
+            return lab
+        return np.concatenate([lab[self._rest], np.zeros(self.epoch_negatives, dtype=lab.dtype)])
 
     def set_epoch(self, epoch: int) -> None:
         """Set the epoch that, with the seed, fixes the order and the augmentation."""
@@ -120,9 +144,14 @@ class TensorBatches:
 
     def batches(self) -> Iterator[tuple[Any, Any]]:
         """Yield ``(x, y)`` tensors for one epoch."""
-        n = len(self)
         rng = np.random.default_rng([self.seed, self.epoch])
-        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        if self.epoch_negatives is None:
+            pool = np.arange(len(self))
+        else:
+            drawn = rng.choice(self._neg, self.epoch_negatives, replace=False)
+            pool = np.sort(np.concatenate([self._rest, drawn]))
+        n = pool.size
+        order = pool[rng.permutation(n)] if self.shuffle else pool
         nd = len(self.size)
         for i0 in range(0, n, self.batch_size):
             idx = order[i0 : i0 + self.batch_size]
@@ -154,7 +183,12 @@ class TensorBatches:
 
 
 def tensor_batches(
-    dataset: Any, *, batch_size: int, shuffle: bool, seed: int
+    dataset: Any,
+    *,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    epoch_negatives: int | None = None,
 ) -> TensorBatches | None:
     """Return a :class:`TensorBatches` over a PatchSet's torch dataset, else ``None``.
 
@@ -169,6 +203,8 @@ def tensor_batches(
         Random order every epoch.
     seed : int
         Seed of the order and augmentation.
+    epoch_negatives : int, optional
+        Label-0 windows drawn anew each epoch (:class:`TensorBatches`).
 
     Returns
     -------
@@ -186,4 +222,5 @@ def tensor_batches(
         augment=dataset.augment,
         shuffle=shuffle,
         seed=seed,
+        epoch_negatives=epoch_negatives,
     )

@@ -402,6 +402,7 @@ def fit(
     freeze: int | str | Sequence[str] | None = None,
     loss: str = "cross_entropy",
     pu_prior: float | None = None,
+    epoch_negatives: int | None = None,
 ) -> FitResult:
     """Train a window classifier on labelled patches.
 
@@ -462,6 +463,12 @@ def fit(
     pu_prior : float, optional
         Class prior of the positive class among the unlabelled windows (needed by
         ``loss="nnpu"``), in (0, 1).
+    epoch_negatives : int, optional
+        Train each epoch on every positive window and a fresh random draw of this many
+        label-0 windows of the training side (a :class:`~xprospect.patches.PatchSet` only);
+        ``"balanced"`` class weights follow that per-epoch mix. A large pool of barren
+        windows (every cell of the training ground) is then met across the epochs at the cost
+        per epoch of a small sample. ``None``: every window every epoch.
 
     Returns
     -------
@@ -506,6 +513,10 @@ def fit(
         raise XProspectError(f"loss={loss!r}; use 'cross_entropy' or 'nnpu'")
     if loss == "nnpu" and (pu_prior is None or not 0.0 < float(pu_prior) < 1.0):
         raise XProspectError(f"loss='nnpu' needs pu_prior in (0, 1); got {pu_prior!r}")
+    if epoch_negatives is not None and (
+        isinstance(epoch_negatives, bool) or int(epoch_negatives) < 1
+    ):
+        raise XProspectError(f"epoch_negatives={epoch_negatives!r}; use None or an int >= 1")
     dev = resolve_device(device)
     if crop is None:
         crop = _default_crop(model, train)
@@ -519,7 +530,20 @@ def fit(
     # the same dataset (and its in-memory copy) that training uses
     # windows of a PatchSet are cut and augmented a whole batch at a time (_batches); other
     # datasets go through a DataLoader
-    fast = _batches.tensor_batches(train_ds, batch_size=rec.batch_size, shuffle=True, seed=seed)
+    fast = _batches.tensor_batches(
+        train_ds,
+        batch_size=rec.batch_size,
+        shuffle=True,
+        seed=seed,
+        epoch_negatives=epoch_negatives,
+    )
+    if epoch_negatives is not None:
+        if fast is None:
+            raise XProspectError(
+                "epoch_negatives draws label-0 windows of a PatchSet each epoch; "
+                f"got a {type(train).__name__}"
+            )
+        labels = fast.epoch_labels()
     if fast is not None:
         mean, std, data_hash = fast.stats()
     else:
@@ -563,6 +587,11 @@ def fit(
                 "class_weight": _jsonable_cw(class_weight),
                 "loss": loss if loss == "cross_entropy" else {"nnpu": float(pu_prior)},  # type: ignore[arg-type]
                 "n_train": len(train_ds),
+                **(
+                    {"epoch_negatives": fast.epoch_negatives}
+                    if fast is not None and fast.epoch_negatives is not None
+                    else {}
+                ),
                 "seed": int(seed),
             },
         )
