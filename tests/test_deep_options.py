@@ -293,8 +293,9 @@ def test_fit_with_epoch_negatives_weighs_the_epoch_mix_and_refuses_what_it_canno
         assert torch.equal(a, b)  # same seed, same threads: bitwise
     plain = fit(SmallCNN(2, window=5, widths=(4,), seed=0), patches, **kw)
     assert "epoch_negatives" not in plain.card
-    with pytest.raises(xp.exceptions.XProspectError, match="epoch_negatives=0"):
-        fit(SmallCNN(2, window=5, widths=(4,)), patches, epoch_negatives=0, **kw)
+    for bad in (0, 2.5, "30", True):
+        with pytest.raises(xp.exceptions.XProspectError, match=f"epoch_negatives={bad!r}"):
+            fit(SmallCNN(2, window=5, widths=(4,)), patches, epoch_negatives=bad, **kw)
     data = torch.utils.data.TensorDataset(torch.randn(8, 2, 5, 5), torch.arange(8) % 2)
     with pytest.raises(xp.exceptions.XProspectError, match=r"PatchSet.*TensorDataset"):
         fit(SmallCNN(2, window=5, widths=(4,)), data, epoch_negatives=2, **kw)

@@ -219,9 +219,9 @@ class DeepMethod:
         not lead on every world: on world seeds 1 and 2 the ratio-100 ensemble scored 0.895
         and 0.937 against logistic regression's 0.917 and 0.925 (and the default CNN's
         0.883 and 0.924), its PR AUC the highest of every row (0.066 and 0.104 against
-        0.032 and 0.036). On
-        Katanning (3-cell ensemble of 5, seeds 0-2) ratio 100 scored 0.628, 0.643 and 0.657
-        against the default's 0.620, 0.551 and 0.670, all below raw Au (0.790).
+        0.032 and 0.036). On Katanning (3-cell ensemble of 5, seeds 0-2) ratio 100 scored
+        0.628, 0.643 and 0.657 against the default's 0.620, 0.551 and 0.670, all below raw
+        Au (0.790).
         ``"pu"``: positive-unlabelled learning (nnPU loss, unlabelled windows drawn anywhere
         on the training ground).
     pu_prior : float, optional

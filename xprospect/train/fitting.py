@@ -514,7 +514,9 @@ def fit(
     if loss == "nnpu" and (pu_prior is None or not 0.0 < float(pu_prior) < 1.0):
         raise XProspectError(f"loss='nnpu' needs pu_prior in (0, 1); got {pu_prior!r}")
     if epoch_negatives is not None and (
-        isinstance(epoch_negatives, bool) or int(epoch_negatives) < 1
+        isinstance(epoch_negatives, bool)
+        or not isinstance(epoch_negatives, (int, np.integer))
+        or epoch_negatives < 1
     ):
         raise XProspectError(f"epoch_negatives={epoch_negatives!r}; use None or an int >= 1")
     dev = resolve_device(device)
