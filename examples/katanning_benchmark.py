@@ -154,7 +154,7 @@ def methods(
             print("elapid is not installed: MaxEnt left out", file=sys.stderr)
     if deep:
         # a 3-cell CNN, 5 seeds averaged; DeepMethod's defaults: with 6-16 training sites a
-        # fold's inner validation side holds fewer than min_validation_deposits (20), so
+        # fold's inner validation side holds fewer than min_validation_deposits (100), so
         # every member trains for the fixed 40 epochs
         out.append(
             xp.DeepMethod(

@@ -21,7 +21,7 @@ evidence and the deep models (``--old-cnn`` adds the CNN as configured before th
 on every cell of the training ground, :func:`all_negatives_methods`, as a seed ensemble of
 ``--ensemble=N`` members (default 1), trained for ``--epochs=N`` epochs without inner
 validation when given, else as ``DeepMethod`` defaults: early-stopped on the inner validation
-side when it holds ``min_validation_deposits`` (20) deposits, for the fixed 40 epochs when
+side when it holds ``min_validation_deposits`` (100) deposits, for the fixed 40 epochs when
 not, as on these worlds). ``--tune-window`` adds the same CNN with its window (7, 9 or 13)
 chosen on inner folds of each training ground (:func:`tuned_window_methods`).
 ``--select=paper`` adds, beside logistic regression, gradient boosting and every deep row, the
@@ -292,7 +292,9 @@ def tuned_window_methods(ensemble: int = 1, epochs: int | None = 40, inner_folds
     Per outer fold, :class:`xprospect.Tuned` fits the CNN with each window on ``inner_folds``
     inner spatial folds of the training ground and keeps the window of best pooled inner
     out-of-fold AUC (9, the default, when the pooled inner folds hold fewer than 20
-    deposits); nothing of the outer held-out fold is seen.
+    deposits: the floor is given here, since a ``Tuned`` deep method otherwise takes the
+    DeepMethod's ``min_validation_deposits``, 100 since 3 Dec 2026, and these worlds pool
+    20-23); nothing of the outer held-out fold is seen.
 
     Measured on barren world seed 1 (seed 0 chose the 9-cell window, so it is no test),
     single models (``--ensemble=1``), pooled out-of-fold AUC, paired DeLong p against raw Au
@@ -304,7 +306,9 @@ def tuned_window_methods(ensemble: int = 1, epochs: int | None = 40, inner_folds
     default, and single models did not beat raw Au.
     """
     ((name, deep),) = all_negatives_methods(ensemble, epochs)
-    tuned = xp.Tuned(deep, grid={"window": [9, 7, 13]}, inner_folds=inner_folds)
+    tuned = xp.Tuned(
+        deep, grid={"window": [9, 7, 13]}, inner_folds=inner_folds, min_validation_deposits=20
+    )
     return [(name + "_tunedwin", tuned)]
 
 

@@ -301,6 +301,37 @@ def test_fit_with_epoch_negatives_weighs_the_epoch_mix_and_refuses_what_it_canno
         fit(SmallCNN(2, window=5, widths=(4,)), data, epoch_negatives=2, **kw)
 
 
+def test_fit_refuses_a_pool_of_windows_larger_than_the_free_memory(monkeypatch):
+    """The windows are read whole into memory: a pool beyond the free memory is refused by
+    name (windows, sizes, GB) before any is read, instead of an out-of-memory kill later;
+    the same pool trains when it fits."""
+    import xprospect.train._batches as batches
+
+    w = xp.synthetic.survey(seed=1, n_samples=300, n_deposits=12, elements=["Au", "As"])
+    stack = (
+        w.samples.prospect.idw(like=xp.make_grid(like=w.samples, resolution=2000))
+        .prospect.log10()
+        .prospect.stack()
+        .load()
+    )
+    patches = xp.make_patches(stack, positives=w.deposits, negatives=150, size=5, seed=0)
+    n = len(patches)
+    need = n * 2 * 25 * (np.dtype(stack.dtype).itemsize + (0 if stack.dtype == "float32" else 4))
+    read = []
+    real_load = type(patches).load
+    monkeypatch.setattr(
+        type(patches), "load", lambda self, *a, **k: read.append(1) or real_load(self, *a, **k)
+    )
+    kw = {"recipe": "adam", "epochs": 1, "progress": False, "device": "cpu"}
+    monkeypatch.setattr(batches, "_available_memory", lambda: int(need / 0.8) - 1)
+    with pytest.raises(DataError, match=rf"read {n} windows of 2 element\(s\) x 5 x 5 cells"):
+        fit(SmallCNN(2, window=5, widths=(4,), seed=0), patches, **kw)
+    assert not read  # refused before a window was read
+    monkeypatch.setattr(batches, "_available_memory", lambda: int(need / 0.8) + 1)
+    fit(SmallCNN(2, window=5, widths=(4,), seed=0), patches, **kw)
+    assert read
+
+
 def test_nnpu_loss_matches_its_formula_and_fit_learns_from_positive_unlabelled_windows():
     logits = torch.tensor([[0.0, 2.0], [0.0, -1.0], [0.0, 0.5], [0.0, -3.0]])
     y = torch.tensor([1, 1, 0, 0])
@@ -476,8 +507,8 @@ def test_tuned_keeps_the_first_grid_point_and_warns_with_too_few_pooled_deposits
 
     monkeypatch.setattr(harness, "_run_deep", run_spy)
     tuned = Tuned(_deep("t", validation=None)[1], grid={"window": [5, 3]}, inner_folds=2)
-    assert tuned.floor == 20
-    with pytest.warns(xp.exceptions.XProspectWarning, match="min_validation_deposits=20"):
+    assert tuned.floor == 100
+    with pytest.warns(xp.exceptions.XProspectWarning, match="min_validation_deposits=100"):
         b = benchmark(
             stack,
             deposits.isel(deposit=slice(0, 16)),
@@ -489,7 +520,7 @@ def test_tuned_keeps_the_first_grid_point_and_warns_with_too_few_pooled_deposits
     assert len(n) == 2  # the two outer fits only
     for row in b.tuning["tuned_cnn"]:
         assert row["params"] == {"window": 5} and np.isnan(row["inner_auc"])
-        assert row["candidates"] == [] and row["inner_deposits"] < 20
+        assert row["candidates"] == [] and row["inner_deposits"] < 100
     with pytest.raises(DataError, match="min_validation_deposits"):
         benchmark(stack, deposits, methods=[Tuned(_deep("t")[1], {}, 2, -1)])
 
@@ -637,7 +668,7 @@ def test_too_few_validation_deposits_train_for_the_fixed_budget(world, monkeypat
         return real(model, patches, **kw)
 
     monkeypatch.setattr(harness, "fit", spy)
-    # 40 deposits over 2 folds: about 6 per fold on a 0.3 validation side, fewer than 20
+    # 40 deposits over 2 folds: about 6 per fold on a 0.3 validation side, fewer than 100
     benchmark(stack, deposits, methods=[_deep("fixed")], folds=2, buffer=BUFFER, seed=0)
     assert calls == [(False, 2), (False, 2)]
     calls.clear()

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from xprospect._torch import import_torch
+from xprospect.exceptions import DataError
 from xprospect.train._loop import ChannelStats
 
 torch = import_torch()
@@ -182,6 +183,38 @@ class TensorBatches:
             yield xb.contiguous(), self.labels[torch.as_tensor(idx)]
 
 
+def _available_memory() -> int:
+    """Bytes of memory the system can give without swapping (psutil, a dask dependency)."""
+    import psutil  # lazy: only when a pool of windows is about to be read
+
+    return int(psutil.virtual_memory().available)
+
+
+def _check_memory(patches: Any) -> None:
+    """Refuse, naming the sizes, a pool of windows larger than the free memory.
+
+    The windows are read whole into memory (in the stack's dtype, then copied to float32);
+    a pool beyond the free memory would otherwise end in an out-of-memory kill minutes
+    later, or in swap, with nothing saying why (every cell of a large training ground as a
+    barren window, ``negatives="all"`` or ``"resample"`` of :class:`xprospect.DeepMethod`).
+    """
+    n = len(patches)
+    channels = int(patches.stack.shape[0])  # a PatchSet's stack is (element, *grid)
+    cells = int(np.prod(patches.plan.size))
+    itemsize = np.dtype(patches.stack.dtype).itemsize
+    need = n * channels * cells * (itemsize + (0 if itemsize == 4 else 4))
+    free = _available_memory()
+    if need > 0.8 * free:
+        size = " x ".join(str(int(s)) for s in patches.plan.size)
+        raise DataError(
+            f"training would read {n} windows of {channels} element(s) x {size} cells into "
+            f"memory ({need / 1e9:.1f} GB) but only {free / 1e9:.1f} GB "
+            "are free: train on fewer windows (fewer barren windows per deposit, or "
+            'negatives="random" instead of "all" or "resample" in DeepMethod), smaller '
+            "windows or a coarser grid"
+        )
+
+
 def tensor_batches(
     dataset: Any,
     *,
@@ -213,7 +246,11 @@ def tensor_batches(
     patches = getattr(dataset, "patches", None)
     if patches is None or not hasattr(patches, "load") or not hasattr(dataset, "augment"):
         return None
-    x = dataset._data if getattr(dataset, "_data", None) is not None else patches.load()
+    if getattr(dataset, "_data", None) is not None:
+        x = dataset._data
+    else:
+        _check_memory(patches)
+        x = patches.load()
     return TensorBatches(
         x,
         dataset.labels,
