@@ -111,8 +111,9 @@ class SmallCNN(ProspectModel):
         on the synthetic default world (seed 2, 9-cell window, ensembles of 3 on the elements
         kept per fold): pooled out-of-fold AUC 0.944 with the path against 0.946 without
         (paired DeLong p = 0.38): no gain there, so it is off by default. Nor on the
-        synthetic province (world seed 1, 9-cell ensembles of 3, ``DeepMethod`` defaults),
-        where the CNN trails logistic regression (0.917): 0.887 with the path against 0.883
+        synthetic province (world seed 1, 9-cell ensembles of 3, ``DeepMethod`` defaults
+        with the epochs chosen on the inner validation side, as until 3 Dec 2026), where
+        the CNN trails logistic regression (0.917): 0.887 with the path against 0.883
         without, and 0.896 with and without it at a fixed 40 epochs (one
         :func:`~xprospect.benchmark` run on the folds of ``examples/province_benchmark.py``).
     seed : int, optional

@@ -414,7 +414,9 @@ def fit(
     train : PatchSet or torch Dataset
         Labelled windows. A :class:`~xprospect.patches.PatchSet` gives positions for the
         spatial split, augmentation (flips, 90-degree rotations, random crops) and the stack
-        for the card. A map-style torch dataset of ``(x, y)`` items works too (no spatial
+        for the card; its windows are read whole into memory, and a PatchSet larger than
+        the free memory is refused with a :class:`~xprospect.exceptions.DataError` naming
+        its size. A map-style torch dataset of ``(x, y)`` items works too (no spatial
         split by fraction, no element list in the card).
     recipe : {"resnet-sgd", "adam"}, Recipe or mapping
         Optimiser and schedule; see :mod:`xprospect.train.recipes`.
