@@ -260,11 +260,8 @@ def test_tensor_batches_draw_fresh_negatives_each_epoch_and_keep_every_positive(
     np.testing.assert_array_equal(epoch(whole, 5), want)
 
 
-def test_fit_with_epoch_negatives_weighs_the_epoch_mix_and_refuses_what_it_cannot_draw(
-    monkeypatch,
-):
-    import xprospect.train._loop as loop
-
+def _survey_patches():
+    """A small survey's log10 IDW stack (Au, As) and 5-cell windows: 12 deposits, 150 barren."""
     w = xp.synthetic.survey(seed=1, n_samples=300, n_deposits=12, elements=["Au", "As"])
     stack = (
         w.samples.prospect.idw(like=xp.make_grid(like=w.samples, resolution=2000))
@@ -272,7 +269,15 @@ def test_fit_with_epoch_negatives_weighs_the_epoch_mix_and_refuses_what_it_canno
         .prospect.stack()
         .load()
     )
-    patches = xp.make_patches(stack, positives=w.deposits, negatives=150, size=5, seed=0)
+    return stack, xp.make_patches(stack, positives=w.deposits, negatives=150, size=5, seed=0)
+
+
+def test_fit_with_epoch_negatives_weighs_the_epoch_mix_and_refuses_what_it_cannot_draw(
+    monkeypatch,
+):
+    import xprospect.train._loop as loop
+
+    _, patches = _survey_patches()
     n_pos = int(np.sum(np.asarray(patches.labels) == 1))
     seen = []
     real = loop.class_weights
@@ -307,14 +312,7 @@ def test_fit_refuses_a_pool_of_windows_larger_than_the_free_memory(monkeypatch):
     the same pool trains when it fits."""
     import xprospect.train._batches as batches
 
-    w = xp.synthetic.survey(seed=1, n_samples=300, n_deposits=12, elements=["Au", "As"])
-    stack = (
-        w.samples.prospect.idw(like=xp.make_grid(like=w.samples, resolution=2000))
-        .prospect.log10()
-        .prospect.stack()
-        .load()
-    )
-    patches = xp.make_patches(stack, positives=w.deposits, negatives=150, size=5, seed=0)
+    stack, patches = _survey_patches()
     n = len(patches)
     need = n * 2 * 25 * (np.dtype(stack.dtype).itemsize + (0 if stack.dtype == "float32" else 4))
     read = []
