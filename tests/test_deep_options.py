@@ -306,28 +306,147 @@ def test_fit_with_epoch_negatives_weighs_the_epoch_mix_and_refuses_what_it_canno
         fit(SmallCNN(2, window=5, widths=(4,)), data, epoch_negatives=2, **kw)
 
 
-def test_fit_refuses_a_pool_of_windows_larger_than_the_free_memory(monkeypatch):
-    """The windows are read whole into memory: a pool beyond the free memory is refused by
-    name (windows, sizes, GB) before any is read, instead of an out-of-memory kill later;
-    the same pool trains when it fits."""
+@pytest.mark.parametrize("n_negatives", [150, 5])
+def test_fit_refuses_windows_larger_than_the_free_memory(monkeypatch, n_negatives):
+    """The windows are held in memory, whole or (when they overlap enough for it to be
+    smaller) as the box they lie in: a read beyond the free memory is refused by name
+    (windows, sizes, box, GB) before anything is read, instead of an out-of-memory kill
+    later; the same windows train when they fit."""
+    import xprospect.patches.extract as extract
     import xprospect.train._batches as batches
 
-    stack, patches = _survey_patches()
+    stack, _ = _survey_patches()
+    w = xp.synthetic.survey(seed=1, n_samples=300, n_deposits=12, elements=["Au", "As"])
+    patches = xp.make_patches(stack, positives=w.deposits, negatives=n_negatives, size=5, seed=0)
     n = len(patches)
-    need = n * 2 * 25 * (np.dtype(stack.dtype).itemsize + (0 if stack.dtype == "float32" else 4))
+    whole = n * 2 * 25 * 4  # float32 windows
+    lo, hi = extract.region_bounds(patches.plan)
+    box = 2 * int(np.prod(hi - lo)) * 4
+    # 150 barren windows overlap on the 30 x 30 grid: the box is the smaller; 5 do not
+    assert (box < whole) == (n_negatives == 150)
+    need = min(box, whole)
     read = []
-    real_load = type(patches).load
+    real_load, real_region = type(patches).load, extract.read_region
     monkeypatch.setattr(
         type(patches), "load", lambda self, *a, **k: read.append(1) or real_load(self, *a, **k)
     )
+    monkeypatch.setattr(
+        batches, "read_region", lambda *a, **k: read.append(1) or real_region(*a, **k)
+    )
     kw = {"recipe": "adam", "epochs": 1, "progress": False, "device": "cpu"}
     monkeypatch.setattr(batches, "_available_memory", lambda: int(need / 0.8) - 1)
-    with pytest.raises(DataError, match=rf"read {n} windows of 2 element\(s\) x 5 x 5 cells"):
+    where = rf", cut from the {hi[0] - lo[0]} x {hi[1] - lo[1]}-cell box" if box < whole else ""
+    with pytest.raises(
+        DataError, match=rf"read {n} windows of 2 element\(s\) x 5 x 5 cells into memory{where} \("
+    ):
         fit(SmallCNN(2, window=5, widths=(4,), seed=0), patches, **kw)
     assert not read  # refused before a window was read
     monkeypatch.setattr(batches, "_available_memory", lambda: int(need / 0.8) + 1)
     fit(SmallCNN(2, window=5, widths=(4,), seed=0), patches, **kw)
     assert read
+
+
+def test_windows_cut_from_their_box_train_bitwise_as_the_whole_windows(monkeypatch):
+    """A ground of overlapping windows (every cell a barren centre, drawn anew each epoch)
+    is cut batch by batch from the box it lies in; the batches, and so the trained weights
+    (same seed, same threads), are those of the windows read whole."""
+    import xprospect.train._batches as batches
+
+    stack, _ = _survey_patches()
+    stack = stack.astype("float64")  # the float32 cast happens in the cut as in the read
+    w = xp.synthetic.survey(seed=1, n_samples=300, n_deposits=12, elements=["Au", "As"])
+    # 250 barren windows on the 30 x 30 grid overlap: their box is far smaller than they are
+    patches = xp.make_patches(stack, positives=w.deposits, negatives=250, size=5, jitter=1, seed=0)
+    kinds = []
+    real = batches._windows
+    monkeypatch.setattr(batches, "_windows", lambda p: kinds.append(real(p)) or kinds[-1])
+    kw = {"recipe": "adam", "epochs": 3, "progress": False, "device": "cpu", "seed": 4}
+    cut = fit(SmallCNN(2, window=3, widths=(4,), seed=0), patches, epoch_negatives=40, **kw)
+    assert isinstance(kinds[-1], batches.RegionWindows)
+    monkeypatch.setattr(batches, "_windows", lambda p: kinds.append(p.load()) or kinds[-1])
+    whole = fit(SmallCNN(2, window=3, widths=(4,), seed=0), patches, epoch_negatives=40, **kw)
+    assert isinstance(kinds[-1], np.ndarray)
+    assert cut.card["data_hash"] == whole.card["data_hash"]
+    for a, b in zip(
+        cut.model.state_dict().values(), whole.model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b)
+    # the batches themselves, augmented and cropped
+    x = patches.load()
+    reg, lo = xp.patches.extract.read_region(stack, patches.plan)
+    for aug in (True, False):
+        opts = {"batch_size": 32, "crop": (3, 3), "augment": aug, "shuffle": True, "seed": 2}
+        a = TensorBatches(x, patches.labels, epoch_negatives=50, **opts)
+        b = TensorBatches(
+            batches.RegionWindows(reg, patches.plan.origins - lo, (5, 5)),
+            patches.labels,
+            epoch_negatives=50,
+            **opts,
+        )
+        for e in (0, 3):
+            a.set_epoch(e)
+            b.set_epoch(e)
+            for (xa, ya), (xb, yb) in zip(a.batches(), b.batches(), strict=True):
+                assert torch.equal(xa, xb) and torch.equal(ya, yb)
+        assert a.stats() == b.stats()
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_region_windows_are_the_windows_read_whole(ndim):
+    """Any index (positions, a slice) gives the windows PatchSet.load reads, in 2-D and 3-D,
+    windows over the grid's edge (padded) included."""
+    import xprospect.train._batches as batches
+    from xprospect.patches.extract import read_region
+
+    rng = np.random.default_rng(0)
+    shape = (20, 30) if ndim == 2 else (9, 11, 13)
+    dims = ("y", "x") if ndim == 2 else ("z", "y", "x")
+    coords = {
+        d: np.arange(n, dtype=float) * (1 if d != "y" else -1)
+        for d, n in zip(dims, shape, strict=True)
+    }
+    stack = xr.DataArray(
+        rng.normal(size=(3, *shape)),
+        dims=("element", *dims),
+        coords={"element": ["a", "b", "c"], **coords},
+    )
+    centres = np.stack([rng.integers(0, n, 40) for n in shape], axis=1)
+    size = (7, 5) if ndim == 2 else (3, 5, 4)
+    plan = xp.patches.plan_around_points(stack, centres, size=size, edge="pad")
+    assert (~plan.inside()).any()
+    want = torch.from_numpy(xp.patches.extract_patches(stack, plan, pad_value=-1).astype("f4"))
+    region, lo = read_region(stack, plan, pad_value=-1)
+    rw = batches.RegionWindows(region, plan.origins - lo, size)
+    assert rw.shape == tuple(want.shape) and rw.dim() == want.dim() and len(rw) == 40
+    idx = torch.as_tensor(rng.permutation(40)[:17])
+    assert torch.equal(rw[idx], want[idx])
+    assert torch.equal(rw[3:9], want[3:9])
+    assert torch.equal(rw[:1][0], want[0])
+    with pytest.raises(TypeError, match="slice or an array"):
+        rw[0]
+
+
+def test_available_memory_takes_a_cgroup_limit_below_the_machine(tmp_path, monkeypatch):
+    """Inside a container the cgroup limit, not the machine's free memory, is what is left."""
+    import xprospect.train._batches as batches
+
+    assert batches._cgroup_free(str(tmp_path)) is None  # no cgroup files
+    (tmp_path / "memory.max").write_text("max\n")
+    (tmp_path / "memory.current").write_text("1000\n")
+    assert batches._cgroup_free(str(tmp_path)) is None  # v2 without a limit
+    (tmp_path / "memory.max").write_text("5000\n")
+    assert batches._cgroup_free(str(tmp_path)) == 4000
+    (tmp_path / "memory.current").write_text("9000\n")
+    assert batches._cgroup_free(str(tmp_path)) == 0
+    v1 = tmp_path / "v1"
+    (v1 / "memory").mkdir(parents=True)
+    (v1 / "memory" / "memory.limit_in_bytes").write_text(f"{2**63 - 4096}\n")
+    (v1 / "memory" / "memory.usage_in_bytes").write_text("10\n")
+    assert batches._cgroup_free(str(v1)) is None  # v1's "no limit"
+    (v1 / "memory" / "memory.limit_in_bytes").write_text("2048\n")
+    assert batches._cgroup_free(str(v1)) == 2038
+    monkeypatch.setattr(batches, "_cgroup_free", lambda: 12345)
+    assert batches._available_memory() == 12345  # below any machine's free memory
 
 
 def test_nnpu_loss_matches_its_formula_and_fit_learns_from_positive_unlabelled_windows():

@@ -25,6 +25,7 @@ from xprospect.patches import (
     plan_random,
     stitch_patches,
 )
+from xprospect.patches.extract import read_region
 from xprospect.testing import assert_georef_equal, raise_if_dask_computes
 
 CRS = "EPSG:32750"
@@ -162,6 +163,47 @@ def test_extract_3d_dask():
     expect = numpy_windows(stack.values, plan)
     got = extract_patches(stack.chunk({"z": 5, "y": 7, "x": 5}), plan)
     np.testing.assert_array_equal(got, expect)
+
+
+@pytest.mark.parametrize("kind", ["numpy", "dask"])
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_read_region_windows_equal_extract_cell_for_cell(kind, ndim):
+    """Windows sliced from the region equal extract_patches' (padding, then the NaN fill,
+    then the cast), windows off the grid's edge included; the box is the windows' extent."""
+    shape = (40, 50) if ndim == 2 else (12, 14, 16)
+    stack = make_stack(shape=shape, n_el=2).astype("float64")
+    stack[0, 3, 4] = np.nan
+    stack[1, -1, -2] = np.nan
+    rng = np.random.default_rng(1)
+    idx = np.stack([rng.integers(0, n, 30) for n in shape], axis=1)
+    size = (9, 7) if ndim == 2 else (5, 4, 3)
+    plan = plan_around_points(stack, idx, size=size, jitter=3, edge="pad", seed=0)
+    assert (~plan.inside()).any()
+    if kind == "dask":
+        stack = stack.chunk(dict.fromkeys(stack.dims[1:], 5))
+    for pad, fill in ((np.nan, None), (-5.0, 0.5), (np.nan, -1.0)):
+        want = extract_patches(stack, plan, pad_value=pad, fill_value=fill).astype("float32")
+        region, lo = read_region(stack, plan, pad_value=pad, fill_value=fill)
+        assert region.dtype == np.float32
+        np.testing.assert_array_equal(lo, plan.origins.min(axis=0))
+        np.testing.assert_array_equal(region.shape[1:], plan.ends.max(axis=0) - lo)
+        got = np.stack(
+            [
+                region[(slice(None), *(slice(a, a + s) for a, s in zip(o - lo, size, strict=True)))]
+                for o in plan.origins
+            ]
+        )
+        np.testing.assert_array_equal(got, want)  # NaN where both are NaN
+
+
+def test_read_region_reads_only_the_windows_box():
+    """A plan in one corner reads that corner, not the whole stack."""
+    stack = make_stack(shape=(60, 60))
+    plan = plan_around_points(stack, [[5, 5], [8, 9]], size=5, edge="shift")
+    region, lo = read_region(stack, plan)
+    np.testing.assert_array_equal(lo, [3, 3])
+    assert region.shape == (3, 8, 9)
+    np.testing.assert_array_equal(region, stack.values[:, 3:11, 3:12])
 
 
 def test_extract_dask_reads_only_needed_chunks():

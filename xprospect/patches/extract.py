@@ -23,7 +23,7 @@ from xprospect._dims import ELEMENT_DIM
 from xprospect.exceptions import DataError
 from xprospect.patches.plan import PatchPlan
 
-__all__ = ["extract_patches", "iter_patches", "window_has_nan"]
+__all__ = ["extract_patches", "iter_patches", "read_region", "window_has_nan"]
 
 log = logging.getLogger("xprospect.patches")
 
@@ -287,6 +287,65 @@ def extract_patches(
             for k in batch:
                 np.nan_to_num(out[k], copy=False, nan=fill_value)
     return out
+
+
+def read_region(
+    stack: xr.DataArray | np.ndarray | Any,
+    plan: PatchPlan,
+    *,
+    pad_value: float = 0.0,
+    fill_value: float | None = None,
+    dtype: Any = "float32",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read the box every window of the plan lies in, padded where it leaves the grid.
+
+    Window ``k`` is then ``region[(slice(None), *(slice(o, o + s) for o, s in
+    zip(plan.origins[k] - lo, plan.size)))]``, cell for cell what :func:`extract_patches`
+    reads (the same padding, then the same NaN fill, then the cast). When windows overlap
+    (every cell of a ground as a window centre) the box is far smaller than the windows.
+
+    Parameters
+    ----------
+    stack : DataArray, numpy or dask array
+        ``(element, *grid)`` data on the plan's grid.
+    plan : PatchPlan
+        The windows (at least one).
+    pad_value : float
+        Value of cells outside the grid.
+    fill_value : float, optional
+        Replace NaN cells by this value (default: leave NaN).
+    dtype : optional
+        Dtype of the region.
+
+    Returns
+    -------
+    region : numpy.ndarray
+        ``(C, *box)``.
+    lo : numpy.ndarray
+        ``(ndim,)`` grid index of the box's first cell (negative where it starts off the grid).
+    """
+    data = _stack_data(stack, plan)
+    lo, hi = region_bounds(plan)
+    shape = np.asarray(plan.shape)
+    a0, a1 = np.clip(lo, 0, shape), np.clip(hi, 0, shape)
+    region = np.full((int(data.shape[0]), *(hi - lo)), pad_value, dtype=dtype)
+    if np.all(a1 > a0):
+        src = data[(slice(None), *(slice(int(a), int(b)) for a, b in zip(a0, a1, strict=True)))]
+        if _is_dask(src):
+            src = src.compute()
+        dst = tuple(slice(int(a - c), int(b - c)) for a, b, c in zip(a0, a1, lo, strict=True))
+        region[(slice(None), *dst)] = np.asarray(src)
+    if fill_value is not None:
+        np.nan_to_num(region, copy=False, nan=fill_value)
+    return region, lo
+
+
+def region_bounds(plan: PatchPlan) -> tuple[np.ndarray, np.ndarray]:
+    """First cell and end (exclusive) of the box holding every window of ``plan``."""
+    o = np.asarray(plan.origins, dtype="int64").reshape(-1, plan.ndim)
+    if o.shape[0] == 0:
+        raise DataError("the plan holds no window")
+    return o.min(axis=0), o.max(axis=0) + np.asarray(plan.size, dtype="int64")
 
 
 def window_has_nan(

@@ -414,10 +414,13 @@ def fit(
     train : PatchSet or torch Dataset
         Labelled windows. A :class:`~xprospect.patches.PatchSet` gives positions for the
         spatial split, augmentation (flips, 90-degree rotations, random crops) and the stack
-        for the card; its windows are read whole into memory, and a PatchSet larger than
-        the free memory is refused with a :class:`~xprospect.exceptions.DataError` naming
-        its size. A map-style torch dataset of ``(x, y)`` items works too (no spatial
-        split by fraction, no element list in the card).
+        for the card. Its windows are held in memory: whole, or, when they overlap enough
+        for it to be smaller (a window on every cell of a ground), as the box of the stack
+        they lie in, cut batch by batch into the same windows; either way a read larger
+        than the free memory (a cgroup limit included) is refused with a
+        :class:`~xprospect.exceptions.DataError` naming its size. A map-style torch
+        dataset of ``(x, y)`` items works too (no spatial split by fraction, no element
+        list in the card).
     recipe : {"resnet-sgd", "adam"}, Recipe or mapping
         Optimiser and schedule; see :mod:`xprospect.train.recipes`.
     epochs, batch_size, lr, weight_decay : optional
