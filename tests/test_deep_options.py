@@ -260,16 +260,21 @@ def test_tensor_batches_draw_fresh_negatives_each_epoch_and_keep_every_positive(
     np.testing.assert_array_equal(epoch(whole, 5), want)
 
 
-def _survey_patches():
-    """A small survey's log10 IDW stack (Au, As) and 5-cell windows: 12 deposits, 150 barren."""
+def _survey_patches(negatives=150, dtype="float32", **kw):
+    """A small survey's log10 IDW stack (Au, As; 30 x 30 cells) and 5-cell windows: 12
+    deposits and ``negatives`` barren ones (``kw``: other arguments of make_patches)."""
     w = xp.synthetic.survey(seed=1, n_samples=300, n_deposits=12, elements=["Au", "As"])
     stack = (
         w.samples.prospect.idw(like=xp.make_grid(like=w.samples, resolution=2000))
         .prospect.log10()
         .prospect.stack()
         .load()
+        .astype(dtype)
     )
-    return stack, xp.make_patches(stack, positives=w.deposits, negatives=150, size=5, seed=0)
+    patches = xp.make_patches(
+        stack, positives=w.deposits, negatives=negatives, size=5, seed=0, **kw
+    )
+    return stack, patches
 
 
 def test_fit_with_epoch_negatives_weighs_the_epoch_mix_and_refuses_what_it_cannot_draw(
@@ -315,9 +320,7 @@ def test_fit_refuses_windows_larger_than_the_free_memory(monkeypatch, n_negative
     import xprospect.patches.extract as extract
     import xprospect.train._batches as batches
 
-    stack, _ = _survey_patches()
-    w = xp.synthetic.survey(seed=1, n_samples=300, n_deposits=12, elements=["Au", "As"])
-    patches = xp.make_patches(stack, positives=w.deposits, negatives=n_negatives, size=5, seed=0)
+    _, patches = _survey_patches(n_negatives)
     n = len(patches)
     whole = n * 2 * 25 * 4  # float32 windows
     lo, hi = extract.region_bounds(patches.plan)
@@ -352,11 +355,9 @@ def test_windows_cut_from_their_box_train_bitwise_as_the_whole_windows(monkeypat
     (same seed, same threads), are those of the windows read whole."""
     import xprospect.train._batches as batches
 
-    stack, _ = _survey_patches()
-    stack = stack.astype("float64")  # the float32 cast happens in the cut as in the read
-    w = xp.synthetic.survey(seed=1, n_samples=300, n_deposits=12, elements=["Au", "As"])
-    # 250 barren windows on the 30 x 30 grid overlap: their box is far smaller than they are
-    patches = xp.make_patches(stack, positives=w.deposits, negatives=250, size=5, jitter=1, seed=0)
+    # 250 barren windows on the 30 x 30 grid overlap: their box is far smaller than they
+    # are; a float64 stack: the float32 cast happens in the cut as in the read
+    stack, patches = _survey_patches(250, dtype="float64", jitter=1)
     kinds = []
     real = batches._windows
     monkeypatch.setattr(batches, "_windows", lambda p: kinds.append(real(p)) or kinds[-1])

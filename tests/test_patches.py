@@ -183,6 +183,7 @@ def test_read_region_windows_equal_extract_cell_for_cell(kind, ndim):
         stack = stack.chunk(dict.fromkeys(stack.dims[1:], 5))
     for pad, fill in ((np.nan, None), (-5.0, 0.5), (np.nan, -1.0)):
         want = extract_patches(stack, plan, pad_value=pad, fill_value=fill).astype("float32")
+        assert np.isnan(want).any() == (fill is None)  # the stack's NaN lie in some window
         region, lo = read_region(stack, plan, pad_value=pad, fill_value=fill)
         assert region.dtype == np.float32
         np.testing.assert_array_equal(lo, plan.origins.min(axis=0))

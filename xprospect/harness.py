@@ -214,8 +214,9 @@ class DeepMethod:
         grid of a few thousand cells per fold an epoch stays cheap; on large grids it
         grows with the ground. Memory does not grow with the window: overlapping windows
         are cut batch by batch from the part of the stack they cover (about 4 bytes x
-        elements per cell of the training ground, not x window cells as well; the same
-        for ``"resample"``), and a ground larger than the free memory is refused with a
+        elements per cell of the box the training ground spans, not x window cells as
+        well; the same for ``"resample"``), and a ground larger than the free memory is
+        refused with a
         :class:`~xprospect.exceptions.DataError` that names its size.
         ``"resample"``: the pool of ``"all"``, but each epoch
         trains on the positive windows and a fresh random draw of ``negative_ratio``
