@@ -96,6 +96,7 @@ folds, not skill.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -272,27 +273,42 @@ def sample_level(
     return t[SAMPLE_COLUMNS]
 
 
-def main() -> int:
+def parse(argv: list[str]) -> argparse.Namespace:
+    """The command line (see the module's docstring)."""
+    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    cli.add_argument("out", nargs="?", default=None, help="folder for the tables and figure")
+    cli.add_argument(
+        "--controls", nargs="?", type=int, const=True, default=False, help="control draws"
+    )
+    cli.add_argument("--seed", type=int, default=0, help="seed of the folds and models")
+    cli.add_argument("--no-deep", action="store_true", help="leave out the CNN ensemble")
+    cli.add_argument("--only", default=None, help="comma-separated rows (raw,rf,...,cnn)")
+    cli.add_argument("--select", default=None, help="paper, or kN")
+    cli.add_argument("--jobs", type=int, default=None, help="CNN members trained at once")
+    cli.add_argument("--detectors", action="store_true", help="add GMM, VAE, DAE and STOAD")
+    cli.add_argument("--sample-level", action="store_true", help="judge at the samples too")
+    return cli.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse(sys.argv[1:] if argv is None else argv)
     root = os.environ.get("XPROSPECT_DATA") or str(
         Path(__file__).resolve().parents[1].parent / "shared" / "data"
     )
     if not (Path(root) / FOLDER).is_dir():
         print(f"set XPROSPECT_DATA to the folder holding {FOLDER}/", file=sys.stderr)
         return 2
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
     t0 = time.perf_counter()
-    opts = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--") and "=" in a)
-    controls: bool | int = int(opts["controls"]) if "controls" in opts else "--controls" in sys.argv
     bench = run(
         Path(root),
-        out=Path(args[0]) if args else None,
-        controls=controls,
-        seed=int(opts.get("seed", 0)),
-        deep="--no-deep" not in sys.argv,
-        only=opts["only"].split(",") if "only" in opts else None,
-        select=opts.get("select"),
-        jobs=int(opts["jobs"]) if "jobs" in opts else None,
-        detectors="--detectors" in sys.argv,
+        out=Path(a.out) if a.out else None,
+        controls=a.controls,
+        seed=a.seed,
+        deep=not a.no_deep,
+        only=a.only.split(",") if a.only is not None else None,
+        select=a.select,
+        jobs=a.jobs,
+        detectors=a.detectors,
     )
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(bench.settings)
@@ -308,7 +324,7 @@ def main() -> int:
             print(f"{name}: elements kept per fold (chosen on its training ground)")
             for r in rows:
                 print(f"  fold {r['fold']} ({r['n_deposits']} sites): {', '.join(r['elements'])}")
-        if "--sample-level" in sys.argv:
+        if a.sample_level:
             print("the out-of-fold maps at the samples (sample-level protocol, 20 controls):")
             print(sample_level(bench, Path(root)).round(3).to_string())
             print("the same, each cell's area rank within its fold:")

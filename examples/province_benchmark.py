@@ -119,6 +119,7 @@ model_kwargs=...)`` rows beside logistic regression and RF on this stack and the
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -188,44 +189,53 @@ def methods(
     return out
 
 
+def parse(argv: list[str]) -> argparse.Namespace:
+    """The command line (see the module's docstring)."""
+    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    cli.add_argument("out", nargs="?", default=None, help="folder for the table and figure")
+    cli.add_argument("--seed", type=int, default=0, help="world seed, and the folds' seed")
+    cli.add_argument("--controls", type=int, default=0, help="shuffled-label control draws")
+    cli.add_argument("--jobs", type=int, default=min(5, os.cpu_count() or 1), help="CNN members")
+    cli.add_argument("--only", default=None, help="comma-separated rows (raw,rf,...,cnn)")
+    cli.add_argument("--ensemble", type=int, default=5, help="CNN members")
+    cli.add_argument("--truth", action="store_true", help="add the favourability as a row")
+    cli.add_argument("--jitter", type=int, default=None, help="DeepMethod(jitter=)")
+    cli.add_argument("--gap", type=int, default=None, help="DeepMethod(negative_gap=)")
+    cli.add_argument("--negatives", choices=["random", "all", "resample"], default=None)
+    cli.add_argument("--ratio", type=float, default=None, help="DeepMethod(negative_ratio=)")
+    cli.add_argument("--epochs", type=int, default=None, help="fixed epochs, no validation")
+    return cli.parse_args(argv)
+
+
+def deep_options(a: argparse.Namespace) -> dict:
+    """The ``DeepMethod`` arguments the flags set (for :func:`methods`)."""
+    deep: dict = {}
+    for value, key in (
+        (a.jitter, "jitter"),
+        (a.gap, "negative_gap"),
+        (a.negatives, "negatives"),
+        (a.ratio, "negative_ratio"),
+    ):
+        if value is not None:
+            deep[key] = value
+    if a.epochs is not None:
+        deep.update(validation=None, fit_kwargs={"epochs": a.epochs})
+    return deep
+
+
 def main(argv: list[str]) -> None:
     """Build the world, run the harness and print (and save) its table."""
-    opts = {
-        a.split("=")[0]: (a.split("=", 1)[1] if "=" in a else "") for a in argv if a[:2] == "--"
-    }
-    args = [a for a in argv if a[:2] != "--"]
-    known = {"--seed", "--controls", "--jobs", "--only", "--ensemble", "--truth", "--jitter"}
-    known |= {"--gap", "--negatives", "--ratio", "--epochs"}
-    if "--help" in opts:
-        print("\n\n".join(__doc__.split("\n\n")[1:3]))
-        sys.exit(0)
-    if set(opts) - known or len(args) > 1:
-        # an unknown option would otherwise be ignored and the default run for minutes
-        bad = sorted(set(opts) - known) + args[1:]
-        sys.exit(f"unknown argument(s): {' '.join(bad)} (see --help)")
-    seed = int(opts.get("--seed", 0) or 0)
-    jobs = int(opts.get("--jobs", 0) or min(5, os.cpu_count() or 1))
-    ensemble = int(opts.get("--ensemble", 5) or 5)
-    only = opts["--only"].split(",") if "--only" in opts else None
-    controls = int(opts.get("--controls", 0) or 0)
-    deep: dict = {}
-    for flag, key, kind in (
-        ("--jitter", "jitter", int),
-        ("--gap", "negative_gap", int),
-        ("--negatives", "negatives", str),
-        ("--ratio", "negative_ratio", float),
-    ):
-        if opts.get(flag):
-            deep[key] = kind(opts[flag])
-    if opts.get("--epochs"):
-        deep.update(validation=None, fit_kwargs={"epochs": int(opts["--epochs"])})
+    a = parse(argv)
+    seed, jobs, ensemble, controls = a.seed, a.jobs, a.ensemble, a.controls
+    only = a.only.split(",") if a.only is not None else None
+    deep = deep_options(a)
     t0 = time.time()
     w = xp.synthetic.province(seed=seed)
     stack = stack_of(w)
     bench = xp.benchmark(
         stack,
         w.deposits,
-        methods=methods(only, ensemble, jobs, "--truth" in opts, w, deep),
+        methods=methods(only, ensemble, jobs, a.truth, w, deep),
         folds=4,
         block_size=BLOCK,
         buffer=BUFFER,
@@ -238,8 +248,8 @@ def main(argv: list[str]) -> None:
     if bench.controls is not None:
         print(bench.controls.round(3).to_string())
     print(f"{time.time() - t0:.0f} s")
-    if args:
-        out = Path(args[0])
+    if a.out is not None:
+        out = Path(a.out)
         out.mkdir(parents=True, exist_ok=True)
         bench.table.to_csv(out / "province_benchmark.csv")
         bench.plot(out / "province_benchmark.png")

@@ -257,6 +257,22 @@ def test_controls_of_several_draws_report_their_mean_and_spread(world):
 
 
 @pytest.mark.realdata
+def test_katanning_example_reads_its_documented_flags_and_refuses_others():
+    """``examples/katanning_benchmark.py``: ``--controls`` alone means 5 draws (True), with a
+    value that many; an unknown flag stops with a usage error instead of being ignored
+    while the default table runs."""
+    ex = load_example("katanning_benchmark")
+    a = ex.parse(["OUT", "--controls", "--only=raw,cnn", "--jobs=2", "--sample-level"])
+    assert (a.out, a.controls, a.only, a.jobs, a.sample_level) == ("OUT", True, "raw,cnn", 2, True)
+    assert ex.parse(["--controls=8"]).controls == 8
+    a = ex.parse([])
+    assert (a.out, a.controls, a.seed, a.no_deep, a.detectors) == (None, False, 0, False, False)
+    for bad in (["--no-such-flag"], ["--seed=x"], ["a", "b"]):
+        with pytest.raises(SystemExit) as exc:
+            ex.parse(bad)
+        assert exc.value.code == 2
+
+
 def test_katanning_controls_sit_at_chance(data_dir):
     """On Katanning's 20 site cells a single control draw ranges 0.3-0.7: judge the mean of 8.
 

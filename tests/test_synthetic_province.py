@@ -154,8 +154,21 @@ def test_the_example_builds_its_cnn_row_from_its_flags(world):
     ex = load_example("province_benchmark")
     stack = ex.stack_of(world)
     assert stack.attrs["categorical_legend"] and np.isfinite(stack.values).all()
-    deep = {"negatives": "resample", "negative_ratio": 50.0}
-    deep.update(validation=None, fit_kwargs={"epochs": 2})
+    a = ex.parse(["out", "--negatives=resample", "--ratio", "50", "--epochs=2", "--jitter=0"])
+    assert a.out == "out" and not a.truth
+    deep = ex.deep_options(a)
+    assert deep.pop("jitter") == 0  # a flag of 0 is set, not dropped
+    assert deep == {
+        "negatives": "resample",
+        "negative_ratio": 50.0,
+        "validation": None,
+        "fit_kwargs": {"epochs": 2},
+    }
+    assert ex.deep_options(ex.parse([])) == {}  # DeepMethod's defaults
+    for bad in (["--bogus"], ["--negatives=some"], ["a", "b"]):
+        with pytest.raises(SystemExit) as exc:  # refused, not ignored for a default run
+            ex.parse(bad)
+        assert exc.value.code == 2
     rows = ex.methods(["logistic", "cnn"], 2, 1, False, world, deep)
     assert rows[0] == "logistic"
     cnn = rows[1]
