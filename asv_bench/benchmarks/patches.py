@@ -148,8 +148,9 @@ class GroundWindows:
     whole against 4.3 MB as the ground. ``time_*`` gathers 100 batches of 64 windows.
 
     Measured (``python asv_bench/benchmarks/patches.py``, 2 cores, 3 Dec 2026): whole windows
-    77x the ground's memory; 100 batches 5.7 ms from whole windows, 15.8 ms cut (2.8x, about
-    0.1 ms more per batch, against a few ms for a small CNN's training step on it). Whole
+    77x the ground's memory; 100 batches 4.8-5.6 ms from whole windows, 8.6-10.1 ms cut
+    (1.7-2.1x over three quiet runs, under 0.1 ms more per batch, against a few ms for a small
+    CNN's training step on it; 15.8 ms against 5.7 ms beside another 2-core job). Whole
     fits (``fit``, one epoch of 40 000 windows drawn from a window on every cell of a
     700 x 700-cell, 12-layer float64 province) peaked 5.4 GB higher reading the windows whole
     (6.25 GB against 0.83 GB) and took 33.6 s against 11.0 s cut.

@@ -333,8 +333,8 @@ def read_region(
         src = data[(slice(None), *(slice(int(a), int(b)) for a, b in zip(a0, a1, strict=True)))]
         if _is_dask(src):
             src = src.compute()
-        dst = tuple(slice(int(a - c), int(b - c)) for a, b, c in zip(a0, a1, lo, strict=True))
-        region[(slice(None), *dst)] = np.asarray(src)
+        # the box as one large window: the grid's part of it copied as a window's is
+        _copy_window(region, np.asarray(src), a0, lo, hi - lo)
     if fill_value is not None:
         np.nan_to_num(region, copy=False, nan=fill_value)
     return region, lo
@@ -342,10 +342,9 @@ def read_region(
 
 def region_bounds(plan: PatchPlan) -> tuple[np.ndarray, np.ndarray]:
     """First cell and end (exclusive) of the box holding every window of ``plan``."""
-    o = np.asarray(plan.origins, dtype="int64").reshape(-1, plan.ndim)
-    if o.shape[0] == 0:
+    if plan.n == 0:
         raise DataError("the plan holds no window")
-    return o.min(axis=0), o.max(axis=0) + np.asarray(plan.size, dtype="int64")
+    return plan.origins.min(axis=0), plan.ends.max(axis=0)
 
 
 def window_has_nan(
