@@ -5,6 +5,7 @@ Run::
     python examples/province_benchmark.py [OUT_DIR] [--seed=N] [--controls=N] [--jobs=N]
         [--only=raw,rf,gbm,wofe,logistic,maxent,cnn] [--ensemble=N] [--truth]
         [--jitter=N] [--gap=N] [--negatives=random|all|resample] [--ratio=R] [--epochs=N]
+        [--tune-targets [--inner-folds=N] [--tune-floor=N]]
 
 The hidden checks of issue 13 include a province of geology, structure and geophysics
 rasters (no geochemistry) where random forests lead the deep models. This example is the
@@ -20,7 +21,9 @@ gradient boosting, weights of evidence, logistic regression, MaxEnt (where elapi
 installed) and an ensemble of small CNNs (9-cell windows, ``DeepMethod`` defaults unless
 ``--jitter``, ``--gap`` (``negative_gap``), ``--negatives`` or ``--ratio``
 (``negative_ratio``) say otherwise; ``--epochs=N`` trains every member for N epochs without
-the inner validation side).
+the inner validation side; ``--tune-targets`` lets inner folds of each fold choose the
+training target, ``Tuned(cnn, grid=xp.harness.TARGET_GRID, inner_folds=N,
+min_validation_deposits=FLOOR)``, instead of ``--jitter`` and ``--gap``).
 ``--truth`` adds the favourability that placed the deposits as a map method (never trained
 on): the ranking the mineral-system context alone gives, without the deposits' own
 footprints.
@@ -154,11 +157,15 @@ def methods(
     truth: bool,
     w: xp.synthetic.ProvinceWorld,
     deep: dict | None = None,
+    tune: dict | None = None,
 ) -> list:
     """The rows of the table (MaxEnt only where elapid is installed).
 
     ``deep``: ``DeepMethod`` arguments that differ from its defaults (``jitter``,
     ``negative_gap``, ``negatives``, ``negative_ratio``, ``validation``, ``fit_kwargs``).
+    ``tune``: arguments of :class:`xprospect.Tuned` (``inner_folds``,
+    ``min_validation_deposits``); given, the CNN's training target is chosen on inner folds
+    of each fold (:data:`xprospect.harness.TARGET_GRID`).
     """
     deep = dict(deep or {})
     fit_kwargs = {"device": "cpu", **deep.pop("fit_kwargs", {})}
@@ -173,17 +180,20 @@ def methods(
             names.remove("maxent")
     out: list = [n for n in names if n != "cnn"]
     if "cnn" in names:
-        out.append(
-            xp.DeepMethod(
-                "small_cnn",
-                window=9,
-                ensemble=ensemble,
-                n_jobs=jobs,
-                fit_kwargs=fit_kwargs,
-                name=f"cnn_ens{ensemble}",
-                **deep,
-            )
+        cnn = xp.DeepMethod(
+            "small_cnn",
+            window=9,
+            ensemble=ensemble,
+            n_jobs=jobs,
+            fit_kwargs=fit_kwargs,
+            name=f"cnn_ens{ensemble}",
+            **deep,
         )
+        if tune is None:
+            out.append(cnn)
+        else:
+            grid = xp.harness.TARGET_GRID
+            out.append((f"cnn_ens{ensemble}_tuned", xp.Tuned(cnn, grid=grid, **tune)))
     if truth:
         out.append(("truth", w.favourability))
     return out
@@ -204,7 +214,22 @@ def parse(argv: list[str]) -> argparse.Namespace:
     cli.add_argument("--negatives", choices=["random", "all", "resample"], default=None)
     cli.add_argument("--ratio", type=float, default=None, help="DeepMethod(negative_ratio=)")
     cli.add_argument("--epochs", type=int, default=None, help="fixed epochs, no validation")
-    return cli.parse_args(argv)
+    cli.add_argument(
+        "--tune-targets", action="store_true", help="choose jitter and gap on inner folds"
+    )
+    cli.add_argument("--inner-folds", type=int, default=3, help="Tuned(inner_folds=)")
+    cli.add_argument("--tune-floor", type=int, default=None, help="Tuned(min_validation_deposits=)")
+    a = cli.parse_args(argv)
+    if a.tune_targets and (a.jitter is not None or a.gap is not None):
+        cli.error("--tune-targets chooses --jitter and --gap; give neither")
+    return a
+
+
+def tune_options(a: argparse.Namespace) -> dict | None:
+    """The ``Tuned`` arguments the flags set (for :func:`methods`), None without tuning."""
+    if not a.tune_targets:
+        return None
+    return {"inner_folds": a.inner_folds, "min_validation_deposits": a.tune_floor}
 
 
 def deep_options(a: argparse.Namespace) -> dict:
@@ -235,7 +260,7 @@ def main(argv: list[str]) -> None:
     bench = xp.benchmark(
         stack,
         w.deposits,
-        methods=methods(only, ensemble, jobs, a.truth, w, deep),
+        methods=methods(only, ensemble, jobs, a.truth, w, deep, tune_options(a)),
         folds=4,
         block_size=BLOCK,
         buffer=BUFFER,
@@ -247,6 +272,11 @@ def main(argv: list[str]) -> None:
     print(bench.table[[*cols, "best_baseline"]].round(3).to_string())
     if bench.controls is not None:
         print(bench.controls.round(3).to_string())
+    for name, rows in bench.tuning.items():
+        for r in rows:
+            aucs = ", ".join(f"{c['params']} {c['inner_auc']:.3f}" for c in r["candidates"])
+            n = r["inner_deposits"]
+            print(f"{name} fold {r['fold']}: {r['params']} ({n} inner deposits: {aucs})")
     print(f"{time.time() - t0:.0f} s")
     if a.out is not None:
         out = Path(a.out)

@@ -608,6 +608,43 @@ def test_deep_hyper_parameters_are_chosen_on_pooled_inner_folds_blind_to_the_tes
     assert b.table.loc["tuned_cnn", "kind"] == "deep"
 
 
+def test_tuned_grid_as_a_list_tries_each_mapping_and_never_crosses_them(world, monkeypatch):
+    """A list of grids (ParameterGrid's form) tries the pairs it names, in order, and no
+    crossed pair (``jitter=1, negative_gap=1`` puts barren windows where a jittered positive
+    may lie); the outer fit takes the chosen pair; below the floor the first pair is kept."""
+    import xprospect.harness as harness
+
+    stack, deposits = world
+    calls = []
+    real_run = harness._run_deep
+
+    def run_spy(spec, *a, **kw):
+        calls.append((spec.jitter, spec.negative_gap))
+        return real_run(spec, *a, **kw)
+
+    monkeypatch.setattr(harness, "_run_deep", run_spy)
+    pairs = [{"jitter": 1, "negative_gap": 2}, {"jitter": 0, "negative_gap": 1}]
+    assert list(harness.TARGET_GRID) == [{k: [v] for k, v in p.items()} for p in pairs]
+    cnn = _deep("t", validation=None)[1]
+
+    def run(floor):
+        calls.clear()
+        tuned = Tuned(cnn, grid=harness.TARGET_GRID, inner_folds=2, min_validation_deposits=floor)
+        return benchmark(
+            stack, deposits, methods=[("tuned_cnn", tuned)], folds=2, buffer=BUFFER, seed=0
+        ).tuning["tuned_cnn"]
+
+    rows = run(0)
+    assert len(calls) == 2 * (2 * 2 + 1)
+    for f, row in enumerate(rows):
+        assert [c["params"] for c in row["candidates"]] == pairs
+        assert row["params"] in pairs and calls[5 * f + 4] == tuple(row["params"].values())
+        assert calls[5 * f : 5 * f + 4] == [(1, 2), (1, 2), (0, 1), (0, 1)]
+    with pytest.warns(xp.exceptions.XProspectWarning, match="first grid point"):
+        rows = run(10**6)
+    assert calls == [(1, 2), (1, 2)] and all(r["params"] == pairs[0] for r in rows)
+
+
 def test_tuned_keeps_the_first_grid_point_and_warns_with_too_few_pooled_deposits(
     world, monkeypatch
 ):

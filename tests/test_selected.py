@@ -213,6 +213,11 @@ def test_tuned_grid_naming_no_parameter_of_its_method_is_refused_up_front(world,
         (Tuned(Selected("logistic"), {"k": []}), "'k'.*no candidate"),
         (Tuned(xp.baselines.LogisticModel(), {"c": [1.0]}), "'c'.*LogisticModel"),
         (Tuned(DeepMethod("small_cnn"), {"windw": [9]}), "'windw'.*DeepMethod"),
+        (Tuned(DeepMethod("small_cnn"), [{"jitter": [0]}, {"gap": [1]}]), "'gap'.*DeepMethod"),
+        (Tuned(DeepMethod("small_cnn"), [{"jitter": [0]}, {"jitter": 1}]), "'jitter'.*list"),
+        (Tuned(DeepMethod("small_cnn"), []), "empty list"),
+        (Tuned(DeepMethod("small_cnn"), [{"jitter": [0]}, ("jitter", 1)]), "not a mapping"),
+        (Tuned(DeepMethod("small_cnn"), "jitter"), "neither a mapping"),
     ]
     for tuned, match in cases:
         with pytest.raises(DataError, match=match):

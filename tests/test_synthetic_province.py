@@ -176,3 +176,16 @@ def test_the_example_builds_its_cnn_row_from_its_flags(world):
     assert (cnn.negatives, cnn.negative_ratio, cnn.validation) == ("resample", 50.0, None)
     assert dict(cnn.fit_kwargs) == {"device": "cpu", "epochs": 2}
     assert deep["fit_kwargs"] == {"epochs": 2}  # the caller's arguments are left as given
+    # --tune-targets: the same CNN wrapped in Tuned over the two training targets
+    assert ex.tune_options(a) is None
+    t = ex.parse(["--tune-targets", "--inner-folds=2", "--tune-floor=60", "--epochs=2"])
+    tune = ex.tune_options(t)
+    assert tune == {"inner_folds": 2, "min_validation_deposits": 60}
+    name, tuned = ex.methods(["cnn"], 3, 1, False, world, ex.deep_options(t), tune)[0]
+    assert name == "cnn_ens3_tuned" and isinstance(tuned, xp.Tuned)
+    assert tuned.grid is xp.harness.TARGET_GRID and (tuned.inner_folds, tuned.floor) == (2, 60)
+    assert isinstance(tuned.estimator, xp.DeepMethod) and tuned.estimator.validation is None
+    assert ex.tune_options(ex.parse(["--tune-targets"]))["min_validation_deposits"] is None
+    with pytest.raises(SystemExit) as exc:  # the flags it chooses cannot also be given
+        ex.parse(["--tune-targets", "--gap=1"])
+    assert exc.value.code == 2

@@ -72,6 +72,7 @@ from xprospect.score import score as score_map
 from xprospect.train import fit, fit_anomaly, fit_stoad, pretrain_reconstruction
 
 __all__ = [
+    "TARGET_GRID",
     "Benchmark",
     "DeepMethod",
     "DetectorMethod",
@@ -150,7 +151,8 @@ class DeepMethod:
         (sites whose geochemical response lies downstream of them) the same change lowered
         the 3-cell CNN ensemble of 5 on every seed measured (0.620 -> 0.587, 0.551 -> 0.501,
         0.670 -> 0.612; paired p = 0.20, 0.09, 0.04), so the default keeps the tolerance:
-        give 0 (with ``negative_gap=1``) where deposit locations are exact to the cell.
+        give 0 (with ``negative_gap=1``) where deposit locations are exact to the cell, or
+        let the inner folds of each fold choose: ``Tuned(method, grid=TARGET_GRID)``.
     n_per_positive : int
         Jittered windows per training deposit.
     negative_ratio : float
@@ -355,12 +357,23 @@ class DetectorMethod:
 _DETECTORS = ("vae", "dae", "stoad")
 
 
+#: The two training targets of a :class:`DeepMethod` as one :class:`Tuned` grid, the default
+#: first: "a deposit within a cell" (``jitter=1, negative_gap=2``) and the deposit's own cell
+#: against its neighbours (``jitter=0, negative_gap=1``). Which one suits depends on how
+#: exactly the deposits sit on their cells (see ``jitter``); ``Tuned(method,
+#: grid=TARGET_GRID)`` lets the inner folds of each fold choose.
+TARGET_GRID: tuple[dict[str, list[int]], ...] = (
+    {"jitter": [1], "negative_gap": [2]},
+    {"jitter": [0], "negative_gap": [1]},
+)
+
+
 @dataclasses.dataclass
 class Tuned:
     """A method whose hyper-parameters are chosen on inner spatial folds of each fold.
 
     Within each outer fold, the training ground's blocks are dealt to ``inner_folds`` inner
-    folds (deposits balanced) with the same buffer; every combination of ``grid`` is fitted
+    folds (deposits balanced) with the same buffer; every candidate of ``grid`` is fitted
     on each inner training ground and scores that inner fold's held-out cells, and the
     out-of-fold scores of all inner folds are pooled, so every training deposit is judged
     once, by a model that did not see it. The combination of best pooled AUC is refitted on
@@ -369,20 +382,27 @@ class Tuned:
     training windows read them as blank (NaN), as the outer fit does.
 
     With fewer than ``min_validation_deposits`` deposits in the pooled inner held-out
-    cells, no candidate is fitted: the first value of every ``grid`` entry (the default) is
-    kept, with an :class:`~xprospect.exceptions.XProspectWarning`. An AUC read from n
-    deposits has a standard error of about ``sqrt(0.027 / n)`` at AUC 0.8 (Hanley & McNeil
-    1982), 0.04 at 20 deposits and 0.07 at 5, as large as the differences between
-    candidates, so a choice from fewer deposits is noise.
+    cells, no candidate is fitted: the first candidate (the first value of every entry of
+    the first grid: put the default there) is kept, with an
+    :class:`~xprospect.exceptions.XProspectWarning`. An AUC read from n deposits has a
+    standard error of about ``sqrt(0.027 / n)`` at AUC 0.8 (Hanley & McNeil 1982), 0.04 at
+    20 deposits and 0.07 at 5, as large as the differences between candidates, so a choice
+    from fewer deposits is noise.
 
     Parameters
     ----------
     estimator : SupervisedModel or DeepMethod
         The baseline or deep method (its other parameters are kept; a DeepMethod's grid
         names its fields, e.g. ``window``, ``negative_ratio`` or ``model_kwargs``).
-    grid : mapping of str to sequence
+    grid : mapping of str to sequence, or sequence of such mappings
         Candidate values per parameter (all combinations are tried); put the default
-        first in each sequence: it is kept when the deposits are too few to choose.
+        first in each sequence: it is kept when the deposits are too few to choose. A list
+        of mappings (scikit-learn's ``ParameterGrid`` form) tries the combinations of each
+        in turn, so parameters that belong together are tuned as pairs rather than crossed:
+        ``[{"jitter": [1], "negative_gap": [2]}, {"jitter": [0], "negative_gap": [1]}]``
+        chooses between a DeepMethod's default training target and the exact one (see its
+        ``jitter``), never ``jitter=1, negative_gap=1``, whose barren windows sit where a
+        jittered positive may.
     inner_folds : int
         Inner folds.
     min_validation_deposits : int, optional
@@ -392,7 +412,7 @@ class Tuned:
     """
 
     estimator: Any
-    grid: Mapping[str, Sequence[Any]]
+    grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]]
     inner_folds: int = 3
     min_validation_deposits: int | None = None
 
@@ -405,6 +425,25 @@ class Tuned:
         if isinstance(est, Selected):  # the floor of the method it feeds
             est = est.estimator
         return int(getattr(est, "min_validation_deposits", 20))
+
+    @property
+    def grids(self) -> list[dict[str, Sequence[Any]]]:
+        """``grid`` as a list of mappings (one mapping is a list of one)."""
+        if isinstance(self.grid, Mapping):
+            return [dict(self.grid)]
+        if isinstance(self.grid, str) or not isinstance(self.grid, Sequence):
+            raise DataError(
+                f"Tuned grid {self.grid!r} is neither a mapping of parameter to candidates "
+                "nor a list of such mappings"
+            )
+        if len(self.grid) == 0:
+            raise DataError("Tuned grid is an empty list: give at least one mapping")
+        for g in self.grid:
+            if not isinstance(g, Mapping):
+                raise DataError(
+                    f"Tuned grid entry {g!r} is not a mapping of parameter to candidates"
+                )
+        return [dict(g) for g in self.grid]
 
 
 @dataclasses.dataclass
@@ -896,7 +935,7 @@ def _check_tuned(m: Tuned) -> None:
         known = {f.name for f in dataclasses.fields(est) if f.init}
     else:  # a baseline: scikit-learn's set_params
         known = set(est.get_params(deep=True))
-    for key, values in dict(m.grid).items():
+    for key, values in ((k, v) for g in m.grids for k, v in g.items()):
         if key not in known:
             hint = (
                 "; to tune the method a Selected feeds, wrap that method instead: "
@@ -1028,7 +1067,7 @@ def _tune(
         if p.size >= 2 and test.size > 0:
             runs.append((test, near | off_ground, sub, p))
     n_dep = int(sum(is_pos[test].sum() for test, _, _, _ in runs))
-    grid = list(ParameterGrid(dict(spec.grid)))
+    grid = list(ParameterGrid(spec.grids))
     record: dict[str, Any] = {"inner_deposits": n_dep, "candidates": []}
     if n_dep < spec.floor:
         first = dict(grid[0])
